@@ -1,0 +1,21 @@
+//! xnpu-core: the vocabulary every other crate speaks.
+//!
+//! Sits at the start of the path of a model (`core` ← `ops` ← `graph` ← backends ← `xnpu`):
+//! dtypes, shapes (numbers or named symbols), tensors whose bytes may be zero-copy slices of a
+//! memory-mapped model, run-time values (tensors, sequences, optionals) and the error type.
+//! It must never depend on the operator set, the IR, or any backend.
+
+pub mod dtype;
+pub mod error;
+pub mod shape;
+pub mod tensor;
+pub mod value;
+
+pub use dtype::{DType, Elem};
+pub use error::{Error, Result};
+pub use shape::{Dim, Shape, TensorType, ValueType};
+pub use tensor::Tensor;
+pub use value::Value;
+
+pub use bytes::Bytes;
+pub use half::{bf16, f16};
