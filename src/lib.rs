@@ -1,1 +1,23 @@
-//! placeholder
+//! xnpu: one API and one operator set for NPUs, GPUs and CPUs.
+//!
+//! The facade crate at the end of the path of a model (`core` ← `ops` ← `graph` ← backends ←
+//! `xnpu`): [`Session`] imports an ONNX model and runs it; [`devices`] lists what this machine
+//! can run on. The `xnpu` command-line tool is built from this crate.
+//!
+//! ```no_run
+//! use xnpu::{Session, Tensor};
+//! let session = Session::load("model.onnx")?;
+//! let x = Tensor::from_vec(vec![1, 3], vec![1.0f32, 2.0, 3.0])?;
+//! let outputs = session.run(vec![("x", x.into())])?;
+//! # Ok::<(), xnpu::Error>(())
+//! ```
+
+pub mod devices;
+pub mod runtime;
+
+pub use runtime::{IoInfo, Session};
+pub use xnpu_core::{DType, Dim, Error, Result, Shape, Tensor, TensorType, Value, ValueType};
+pub use xnpu_graph as graph;
+pub use {xnpu_core as core, xnpu_ops as ops};
+
+pub use devices::{devices, Device};

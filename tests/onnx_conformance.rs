@@ -1,1 +1,340 @@
-fn main() {}
+//! ONNX conformance: every node test case of the pinned `onnx` package, run through import and
+//! the reference CPU backend, compared with onnx's own tolerances (rtol 1e-3, atol 1e-7, or
+//! the case's own). Cases come from `scripts/gen_onnx_cases.py` (see `scripts/test.sh`).
+//!
+//! The committed list `tests/onnx_conformance/cpu_passing.txt` is a ratchet: a listed case that
+//! stops passing fails the run; cases that newly pass are printed so the list can be updated
+//! (`XNPU_UPDATE_RATCHET=1` rewrites it). The last line is `cpu: N passed, N failed, N skipped`.
+//!
+//! Arguments: an optional substring filter on case names; `-v` prints every failure in full.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use prost::Message;
+use xnpu::graph::onnx::proto::{elem_kind, OptionalProto, SequenceProto, TensorProto};
+use xnpu::graph::onnx::tensor::tensor_from_proto;
+use xnpu::graph::onnx::DataDir;
+use xnpu::{DType, Error, Result, Session, Tensor, Value, ValueType};
+
+fn cases_dir() -> PathBuf {
+    std::env::var_os("XNPU_ONNX_CASES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/onnx-cases"))
+}
+
+fn ratchet_file() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/onnx_conformance/cpu_passing.txt")
+}
+
+fn read_value(path: &Path, ty: &ValueType, dir: &DataDir) -> Result<Value> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bad = |e: prost::DecodeError| Error::model(format!("{}: {e}", path.display()));
+    match ty {
+        ValueType::Sequence(_) => {
+            let sp = SequenceProto::decode(bytes.as_slice()).map_err(bad)?;
+            sequence_value(&sp, dir)
+        }
+        ValueType::Optional(_) => {
+            let op = OptionalProto::decode(bytes.as_slice()).map_err(bad)?;
+            optional_value(&op, dir)
+        }
+        _ => {
+            let tp = TensorProto::decode(bytes.as_slice()).map_err(bad)?;
+            Ok(Value::Tensor(tensor_from_proto(&tp, dir)?))
+        }
+    }
+}
+
+fn sequence_value(sp: &SequenceProto, dir: &DataDir) -> Result<Value> {
+    if sp.elem_type != elem_kind::TENSOR && !sp.tensor_values.is_empty() {
+        return Err(Error::unsupported("only sequences of tensors are supported"));
+    }
+    let items = sp
+        .tensor_values
+        .iter()
+        .map(|t| tensor_from_proto(t, dir))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Value::Sequence {
+        elem: ValueType::Unknown,
+        items,
+    })
+}
+
+fn optional_value(op: &OptionalProto, dir: &DataDir) -> Result<Value> {
+    let value = if let Some(t) = &op.tensor_value {
+        Some(Box::new(Value::Tensor(tensor_from_proto(t, dir)?)))
+    } else if let Some(s) = &op.sequence_value {
+        Some(Box::new(sequence_value(s, dir)?))
+    } else {
+        None
+    };
+    Ok(Value::Optional {
+        elem: ValueType::Unknown,
+        value,
+    })
+}
+
+/// Compares like `numpy.testing.assert_allclose` (NaN equals NaN) after checking dtype and
+/// shape; integers, bools and strings must be equal.
+fn compare_tensor(got: &Tensor, want: &Tensor, rtol: f64, atol: f64) -> std::result::Result<(), String> {
+    if got.dtype() != want.dtype() {
+        return Err(format!("dtype {} expected {}", got.dtype(), want.dtype()));
+    }
+    if got.shape() != want.shape() {
+        return Err(format!("shape {:?} expected {:?}", got.shape(), want.shape()));
+    }
+    if want.dtype() == DType::String {
+        return if got.strings().ok() == want.strings().ok() {
+            Ok(())
+        } else {
+            Err(format!("strings {:?} expected {:?}", got.preview(6), want.preview(6)))
+        };
+    }
+    let g = got.to_f64_vec().map_err(|e| e.to_string())?;
+    let w = want.to_f64_vec().map_err(|e| e.to_string())?;
+    let exact = !want.dtype().is_float();
+    let mut bad = 0;
+    let mut first = None;
+    for (i, (&a, &b)) in g.iter().zip(&w).enumerate() {
+        let ok = if exact {
+            a == b
+        } else if a.is_nan() || b.is_nan() {
+            a.is_nan() && b.is_nan()
+        } else if a.is_infinite() || b.is_infinite() {
+            a == b
+        } else {
+            (a - b).abs() <= atol + rtol * b.abs()
+        };
+        if !ok {
+            bad += 1;
+            first.get_or_insert((i, a, b));
+        }
+    }
+    match first {
+        None => Ok(()),
+        Some((i, a, b)) => Err(format!(
+            "{bad}/{} values differ; first at {i}: got {a}, expected {b}",
+            w.len()
+        )),
+    }
+}
+
+fn compare(got: &Value, want: &Value, rtol: f64, atol: f64) -> std::result::Result<(), String> {
+    match (got, want) {
+        (Value::Tensor(g), Value::Tensor(w)) => compare_tensor(g, w, rtol, atol),
+        (Value::Sequence { items: g, .. }, Value::Sequence { items: w, .. }) => {
+            if g.len() != w.len() {
+                return Err(format!("sequence of {} expected {}", g.len(), w.len()));
+            }
+            for (k, (a, b)) in g.iter().zip(w).enumerate() {
+                compare_tensor(a, b, rtol, atol).map_err(|e| format!("item {k}: {e}"))?;
+            }
+            Ok(())
+        }
+        (Value::Optional { value: g, .. }, Value::Optional { value: w, .. }) => match (g, w) {
+            (None, None) => Ok(()),
+            (Some(a), Some(b)) => compare(a, b, rtol, atol),
+            _ => Err(format!("optional {} expected {}", got.describe(), want.describe())),
+        },
+        // An optional holding a value compares with the bare value.
+        (Value::Optional { value: Some(g), .. }, w) => compare(g, w, rtol, atol),
+        (g, Value::Optional { value: Some(w), .. }) => compare(g, w, rtol, atol),
+        _ => Err(format!("{} expected {}", got.describe(), want.describe())),
+    }
+}
+
+/// Per-case tolerances written by the generator (`tolerance.txt`: "rtol atol").
+fn tolerances(case: &Path) -> (f64, f64) {
+    std::fs::read_to_string(case.join("tolerance.txt"))
+        .ok()
+        .and_then(|s| {
+            let mut it = s.split_whitespace().map(|x| x.parse::<f64>().ok());
+            Some((it.next()??, it.next()??))
+        })
+        .unwrap_or((1e-3, 1e-7))
+}
+
+fn data_sets(case: &Path) -> Vec<PathBuf> {
+    let mut sets: Vec<PathBuf> = std::fs::read_dir(case)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.is_dir() && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("test_data_set_")))
+                .collect()
+        })
+        .unwrap_or_default();
+    sets.sort();
+    sets
+}
+
+fn numbered(dir: &Path, prefix: &str) -> Vec<PathBuf> {
+    (0..)
+        .map(|i| dir.join(format!("{prefix}_{i}.pb")))
+        .take_while(|p| p.exists())
+        .collect()
+}
+
+enum Outcome {
+    Pass,
+    Fail(String),
+}
+
+fn run_case(case: &Path) -> Outcome {
+    let (rtol, atol) = tolerances(case);
+    let session = match Session::load(case.join("model.onnx")) {
+        Ok(s) => s,
+        Err(e) => return Outcome::Fail(format!("import: {e}")),
+    };
+    let dir = DataDir::default();
+    let in_types: Vec<ValueType> = session.inputs().into_iter().map(|i| i.ty).collect();
+    let out_types: Vec<ValueType> = session.outputs().into_iter().map(|i| i.ty).collect();
+    let sets = data_sets(case);
+    if sets.is_empty() {
+        return Outcome::Fail("no test data".into());
+    }
+    for set in sets {
+        let inputs: Result<Vec<Option<Value>>> = numbered(&set, "input")
+            .iter()
+            .enumerate()
+            .map(|(i, p)| read_value(p, in_types.get(i).unwrap_or(&ValueType::Unknown), &dir).map(Some))
+            .collect();
+        let expected: Result<Vec<Value>> = numbered(&set, "output")
+            .iter()
+            .enumerate()
+            .map(|(i, p)| read_value(p, out_types.get(i).unwrap_or(&ValueType::Unknown), &dir))
+            .collect();
+        let (inputs, expected) = match (inputs, expected) {
+            (Ok(i), Ok(e)) => (i, e),
+            (Err(e), _) | (_, Err(e)) => return Outcome::Fail(format!("test data: {e}")),
+        };
+        let got = match session.run_positional(inputs) {
+            Ok(g) => g,
+            Err(e) => return Outcome::Fail(format!("run: {e}")),
+        };
+        if got.len() != expected.len() {
+            return Outcome::Fail(format!("{} outputs, expected {}", got.len(), expected.len()));
+        }
+        for (k, (g, w)) in got.iter().zip(&expected).enumerate() {
+            if let Err(e) = compare(g, w, rtol, atol) {
+                return Outcome::Fail(format!("output {k}: {e}"));
+            }
+        }
+    }
+    Outcome::Pass
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let verbose = args.iter().any(|a| a == "-v");
+    let filter = args.iter().find(|a| !a.starts_with('-')).cloned();
+    let root = cases_dir().join("node");
+    let mut cases: Vec<PathBuf> = match std::fs::read_dir(&root) {
+        Ok(rd) => rd.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()).collect(),
+        Err(e) => {
+            eprintln!(
+                "onnx_conformance: no cases at {} ({e}); generate them with scripts/test.sh \
+                 or python scripts/gen_onnx_cases.py {}",
+                root.display(),
+                cases_dir().display()
+            );
+            std::process::exit(1);
+        }
+    };
+    cases.sort();
+    if let Some(f) = &filter {
+        cases.retain(|c| c.file_name().is_some_and(|n| n.to_string_lossy().contains(f.as_str())));
+    }
+
+    let results: Mutex<BTreeMap<String, Outcome>> = Mutex::default();
+    let next = AtomicUsize::new(0);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // Kernel panics are bugs; they are caught per case so that one does not hide the rest.
+    std::panic::set_hook(Box::new(|_| {}));
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(case) = cases.get(i) else { break };
+                let name = case.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let outcome = std::panic::catch_unwind(|| run_case(case)).unwrap_or_else(|p| {
+                    let msg = p
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_default();
+                    Outcome::Fail(format!("PANIC: {msg}"))
+                });
+                results.lock().unwrap().insert(name, outcome);
+            });
+        }
+    });
+    let _ = std::panic::take_hook();
+    let results = results.into_inner().unwrap();
+
+    let ratchet: BTreeSet<String> = std::fs::read_to_string(ratchet_file())
+        .unwrap_or_default()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(String::from)
+        .collect();
+    let mut passed = 0;
+    let mut failed = 0;
+    let skipped = 0;
+    let mut regressions = Vec::new();
+    let mut newly = Vec::new();
+    for (name, outcome) in &results {
+        match outcome {
+            Outcome::Pass => {
+                passed += 1;
+                if !ratchet.contains(name) {
+                    newly.push(name.clone());
+                }
+            }
+            Outcome::Fail(why) => {
+                failed += 1;
+                let mut why = why.replace('\n', " ");
+                if !verbose && why.len() > 220 {
+                    let cut = (0..=220).rev().find(|&i| why.is_char_boundary(i)).unwrap_or(0);
+                    why.truncate(cut);
+                    why.push('…');
+                }
+                println!("FAIL {name}: {why}");
+                if ratchet.contains(name) {
+                    regressions.push(name.clone());
+                }
+            }
+        }
+    }
+    if filter.is_none() && std::env::var_os("XNPU_UPDATE_RATCHET").is_some() {
+        let list: Vec<&String> = results
+            .iter()
+            .filter(|(_, o)| matches!(o, Outcome::Pass))
+            .map(|(n, _)| n)
+            .collect();
+        let text = format!(
+            "# ONNX node cases that pass on the cpu backend; a case here that fails is a regression.\n{}\n",
+            list.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n")
+        );
+        std::fs::write(ratchet_file(), text).expect("write the ratchet file");
+        println!("ratchet: wrote {} cases to {}", list.len(), ratchet_file().display());
+    } else if !newly.is_empty() && filter.is_none() {
+        println!(
+            "ratchet: {} cases pass that are not in {} (run with XNPU_UPDATE_RATCHET=1 to add them): {}",
+            newly.len(),
+            ratchet_file().display(),
+            newly.join(" ")
+        );
+    }
+    let regressed = !regressions.is_empty();
+    if regressed {
+        println!("ratchet: {} listed cases no longer pass: {}", regressions.len(), regressions.join(" "));
+    }
+    println!("cpu: {passed} passed, {failed} failed, {skipped} skipped");
+    if regressed {
+        std::process::exit(1);
+    }
+}

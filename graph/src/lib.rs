@@ -1,1 +1,10 @@
-//! placeholder
+//! xnpu-graph: ONNX import and the typed IR.
+//!
+//! On the path of a model (`core` ← `ops` ← `graph` ← backends ← `xnpu`), this crate turns an
+//! ONNX file into the IR (`onnx` → `ir`). Passes, partitioning and the memory planner come
+//! here too. It must never depend on a backend or on a vendor library.
+
+pub mod ir;
+pub mod onnx;
+
+pub use ir::{Graph, Model, Node, Op, ValueId, ValueInfo};

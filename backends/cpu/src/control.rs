@@ -1,0 +1,268 @@
+//! Control flow: If, Loop and Scan run their bodies with the interpreter.
+
+use xnpu_core::{DType, Error, Result, Tensor, Value, ValueType};
+use xnpu_graph::ir::{Graph, If, Loop, Scan};
+use xnpu_ops::infer::normalize_axis;
+
+use crate::args::{opt_tensor, tensor};
+use crate::exec::run_graph;
+
+/// The values a body captures, taken from the node's extra inputs.
+fn captured(body: &Graph, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
+    body.captures
+        .iter()
+        .map(|c| {
+            inputs
+                .get(c.outer_input)
+                .copied()
+                .flatten()
+                .cloned()
+                .ok_or_else(|| Error::compute(format!("captured value \"{}\" is absent", c.name)))
+        })
+        .collect()
+}
+
+fn scalar_bool(t: &Tensor, what: &str) -> Result<bool> {
+    if t.len() != 1 {
+        return Err(Error::compute(format!(
+            "{what} must have one element, got shape {:?}",
+            t.shape()
+        )));
+    }
+    Ok(t.to_f64_vec()?[0] != 0.0)
+}
+
+pub fn run_if(op: &If, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
+    let cond = scalar_bool(tensor(inputs, 0)?, "the condition")?;
+    let branch = if cond { &op.then_branch } else { &op.else_branch };
+    run_graph(branch, &[], &captured(branch, inputs)?)
+        .map_err(|e| e.context(if cond { "then_branch" } else { "else_branch" }))
+}
+
+pub fn run_loop(op: &Loop, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
+    let body = &op.body;
+    if body.inputs.len() < 2 {
+        return Err(Error::model("a Loop body needs at least 2 inputs (iteration, condition)"));
+    }
+    let n_carried = body.inputs.len() - 2;
+    let n_scan = body
+        .outputs
+        .len()
+        .checked_sub(1 + n_carried)
+        .ok_or_else(|| Error::model("a Loop body returns fewer outputs than it carries"))?;
+    let max_trip = match opt_tensor(inputs, 0)? {
+        Some(t) => Some(t.to_i64_vec()?.first().copied().unwrap_or(0)),
+        None => None,
+    };
+    let has_cond = inputs.get(1).copied().flatten().is_some();
+    let mut cond = match opt_tensor(inputs, 1)? {
+        Some(t) => scalar_bool(t, "the loop condition")?,
+        None => true,
+    };
+    let mut carried: Vec<Value> = (0..n_carried)
+        .map(|k| {
+            inputs
+                .get(2 + k)
+                .copied()
+                .flatten()
+                .cloned()
+                .ok_or_else(|| Error::compute(format!("loop-carried input {k} is absent")))
+        })
+        .collect::<Result<_>>()?;
+    let caps = captured(body, inputs)?;
+    let mut scans: Vec<Vec<Tensor>> = vec![Vec::new(); n_scan];
+    let mut i: i64 = 0;
+    while max_trip.is_none_or(|m| i < m) && cond {
+        let mut args = Vec::with_capacity(body.inputs.len());
+        args.push(Some(Value::Tensor(Tensor::scalar(i))));
+        args.push(Some(Value::Tensor(Tensor::scalar(cond))));
+        args.extend(carried.iter().cloned().map(Some));
+        let mut outs = run_graph(body, &args, &caps).map_err(|e| e.context(format!("iteration {i}")))?;
+        let rest = outs.split_off(1);
+        if has_cond {
+            cond = scalar_bool(outs[0].as_tensor()?, "the body's condition")?;
+        }
+        let mut rest = rest.into_iter();
+        carried = rest.by_ref().take(n_carried).collect();
+        for (k, v) in rest.enumerate() {
+            scans[k].push(v.into_tensor().map_err(|e| e.context(format!("scan output {k}")))?);
+        }
+        i += 1;
+        if max_trip.is_none() && !has_cond {
+            return Err(Error::model("a Loop with neither trip count nor condition never ends"));
+        }
+    }
+    let mut result = carried;
+    for (k, items) in scans.into_iter().enumerate() {
+        let out = body.outputs[1 + n_carried + k];
+        result.push(Value::Tensor(stack(&items, &body.values[out].ty)?));
+    }
+    Ok(result)
+}
+
+pub fn run_scan(op: &Scan, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
+    let body = &op.body;
+    let m = op.num_scan_inputs;
+    let n_state = body
+        .inputs
+        .len()
+        .checked_sub(m)
+        .ok_or_else(|| Error::model("num_scan_inputs is larger than the body's inputs"))?;
+    let k_out = body
+        .outputs
+        .len()
+        .checked_sub(n_state)
+        .ok_or_else(|| Error::model("the Scan body returns fewer outputs than its state"))?;
+    let mut state: Vec<Value> = (0..n_state)
+        .map(|i| crate::args::input(inputs, i).cloned())
+        .collect::<Result<_>>()?;
+    let scan_in: Vec<&Tensor> = (0..m).map(|j| tensor(inputs, n_state + j)).collect::<Result<_>>()?;
+    let mut axes = Vec::with_capacity(m);
+    let mut len = None;
+    for (j, t) in scan_in.iter().enumerate() {
+        let axis = normalize_axis(op.scan_input_axes.get(j).copied().unwrap_or(0), t.rank())?;
+        let l = t.shape()[axis];
+        if *len.get_or_insert(l) != l {
+            return Err(Error::compute(format!(
+                "scan inputs have different lengths ({} and {l})",
+                len.unwrap_or(0)
+            )));
+        }
+        axes.push(axis);
+    }
+    let len = len.unwrap_or(0);
+    let caps = captured(body, inputs)?;
+    let mut outs: Vec<Vec<Tensor>> = vec![Vec::new(); k_out];
+    for step in 0..len {
+        let mut args: Vec<Option<Value>> = state.iter().cloned().map(Some).collect();
+        for (j, t) in scan_in.iter().enumerate() {
+            let reverse = op.scan_input_reverse.get(j).copied().unwrap_or(false);
+            let idx = if reverse { len - 1 - step } else { step };
+            args.push(Some(Value::Tensor(take_along(t, axes[j], idx)?)));
+        }
+        let mut res = run_graph(body, &args, &caps).map_err(|e| e.context(format!("step {step}")))?;
+        let scans = res.split_off(n_state);
+        state = res;
+        for (k, v) in scans.into_iter().enumerate() {
+            outs[k].push(v.into_tensor()?);
+        }
+    }
+    let mut result = state;
+    for (k, mut items) in outs.into_iter().enumerate() {
+        if op.scan_output_reverse.get(k).copied().unwrap_or(false) {
+            items.reverse();
+        }
+        let out = body.outputs[n_state + k];
+        let stacked = stack(&items, &body.values[out].ty)?;
+        let axis = op.scan_output_axes.get(k).copied().unwrap_or(0);
+        let axis = normalize_axis(axis, stacked.rank())?;
+        result.push(Value::Tensor(move_axis0(&stacked, axis)?));
+    }
+    Ok(result)
+}
+
+fn elem_bytes(t: &Tensor) -> usize {
+    t.dtype().size()
+}
+
+/// The slice at `idx` along `axis`, with that axis removed.
+fn take_along(t: &Tensor, axis: usize, idx: usize) -> Result<Tensor> {
+    let shape = t.shape();
+    let outer: usize = shape[..axis].iter().product();
+    let inner: usize = shape[axis + 1..].iter().product();
+    let n = shape[axis];
+    let mut out_shape = shape.to_vec();
+    out_shape.remove(axis);
+    if t.dtype() == DType::String {
+        let s = t.strings()?;
+        let v = (0..outer)
+            .flat_map(|o| s[(o * n + idx) * inner..(o * n + idx + 1) * inner].iter().cloned())
+            .collect();
+        return Tensor::from_strings(out_shape, v);
+    }
+    let es = elem_bytes(t);
+    let src = t.raw_bytes();
+    let mut dst = Vec::with_capacity(outer * inner * es);
+    for o in 0..outer {
+        let start = ((o * n + idx) * inner) * es;
+        dst.extend_from_slice(&src[start..start + inner * es]);
+    }
+    Tensor::from_bytes(t.dtype(), out_shape, dst.into())
+}
+
+/// Stacks equal-shaped tensors along a new first axis. With no items, the shape comes from
+/// the body's declared output type.
+fn stack(items: &[Tensor], ty: &ValueType) -> Result<Tensor> {
+    let Some(first) = items.first() else {
+        let (dtype, dims) = match ty.tensor() {
+            Some(t) => (
+                t.dtype,
+                t.shape.as_ref().and_then(|s| s.as_known()).unwrap_or_default(),
+            ),
+            None => (DType::F32, vec![]),
+        };
+        let mut shape = vec![0];
+        shape.extend(dims);
+        return Tensor::zeros(dtype, shape);
+    };
+    for (i, t) in items.iter().enumerate() {
+        if t.shape() != first.shape() || t.dtype() != first.dtype() {
+            return Err(Error::compute(format!(
+                "scan output of iteration {i} is {}{:?}, the first was {}{:?}",
+                t.dtype(),
+                t.shape(),
+                first.dtype(),
+                first.shape()
+            )));
+        }
+    }
+    let mut shape = vec![items.len()];
+    shape.extend_from_slice(first.shape());
+    if first.dtype() == DType::String {
+        let mut v = Vec::new();
+        for t in items {
+            v.extend(t.strings()?.iter().cloned());
+        }
+        return Tensor::from_strings(shape, v);
+    }
+    let mut bytes = Vec::with_capacity(first.raw_bytes().len() * items.len());
+    for t in items {
+        bytes.extend_from_slice(t.raw_bytes());
+    }
+    Tensor::from_bytes(first.dtype(), shape, bytes.into())
+}
+
+/// Moves axis 0 of `t` to position `axis`.
+fn move_axis0(t: &Tensor, axis: usize) -> Result<Tensor> {
+    if axis == 0 {
+        return Ok(t.clone());
+    }
+    let shape = t.shape();
+    let n = shape[0];
+    let mid: usize = shape[1..=axis].iter().product();
+    let inner: usize = shape[axis + 1..].iter().product();
+    let mut out_shape = shape[1..].to_vec();
+    out_shape.insert(axis, n);
+    // out[m][k][i] = in[k][m][i] where m indexes the dims before `axis`.
+    let es = elem_bytes(t);
+    let src = t.raw_bytes();
+    let mut dst = Vec::with_capacity(src.len());
+    for m in 0..mid {
+        for k in 0..n {
+            let start = ((k * mid + m) * inner) * es;
+            dst.extend_from_slice(&src[start..start + inner * es]);
+        }
+    }
+    if t.dtype() == DType::String {
+        let s = t.strings()?;
+        let mut v = Vec::with_capacity(s.len());
+        for m in 0..mid {
+            for k in 0..n {
+                let start = (k * mid + m) * inner;
+                v.extend(s[start..start + inner].iter().cloned());
+            }
+        }
+        return Tensor::from_strings(out_shape, v);
+    }
+    Tensor::from_bytes(t.dtype(), out_shape, dst.into())
+}

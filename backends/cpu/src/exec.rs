@@ -1,0 +1,112 @@
+//! The interpreter: runs a graph's nodes in order, keeping each value until its last use.
+
+use xnpu_core::{Error, Result, Value};
+use xnpu_graph::ir::{Graph, Node, Op, ValueId};
+
+/// Runs `graph` on `inputs` (aligned with `graph.inputs`; `None` falls back to the input's
+/// initializer default) with `captured` values bound to the body's captures (aligned with
+/// `graph.captures`). Returns the graph outputs in order.
+pub fn run_graph(graph: &Graph, inputs: &[Option<Value>], captured: &[Value]) -> Result<Vec<Value>> {
+    let mut env: Vec<Option<Value>> = vec![None; graph.values.len()];
+    for (id, v) in graph.values.iter().enumerate() {
+        if let Some(t) = &v.constant {
+            env[id] = Some(Value::Tensor(t.clone()));
+        }
+    }
+    for (k, &id) in graph.inputs.iter().enumerate() {
+        match inputs.get(k).cloned().flatten() {
+            Some(v) => env[id] = Some(v),
+            None if env[id].is_some() => {}
+            None => {
+                return Err(Error::invalid_input(format!(
+                    "input \"{}\" is missing",
+                    graph.values[id].name
+                )))
+            }
+        }
+    }
+    if captured.len() != graph.captures.len() {
+        return Err(Error::compute(format!(
+            "body \"{}\" captures {} values, {} were bound",
+            graph.name,
+            graph.captures.len(),
+            captured.len()
+        )));
+    }
+    for (c, v) in graph.captures.iter().zip(captured) {
+        env[c.inner] = Some(v.clone());
+    }
+
+    // Last node that reads each value, so that intermediate values are dropped early.
+    let mut last_use = vec![usize::MAX; graph.values.len()];
+    for (i, n) in graph.nodes.iter().enumerate() {
+        for id in n.inputs.iter().flatten() {
+            last_use[*id] = i;
+        }
+    }
+    let keep = |id: ValueId| graph.outputs.contains(&id) || graph.inputs.contains(&id);
+
+    for (i, node) in graph.nodes.iter().enumerate() {
+        let args: Vec<Option<&Value>> = node
+            .inputs
+            .iter()
+            .map(|v| match v {
+                None => Ok(None),
+                Some(id) => env[*id].as_ref().map(Some).ok_or_else(|| {
+                    Error::compute(format!("value \"{}\" was not computed", graph.values[*id].name))
+                }),
+            })
+            .collect::<Result<_>>()
+            .map_err(|e| e.context(node.describe()))?;
+        let outs = run_node(node, &args).map_err(|e| e.context(node.describe()))?;
+        drop(args);
+        for (slot, v) in node.outputs.iter().zip(outs) {
+            if let Some(id) = slot {
+                env[*id] = Some(v);
+            }
+        }
+        for id in node.inputs.iter().flatten() {
+            if last_use[*id] == i && !keep(*id) && graph.values[*id].constant.is_none() {
+                env[*id] = None;
+            }
+        }
+    }
+
+    graph
+        .outputs
+        .iter()
+        .map(|&id| {
+            env[id].clone().ok_or_else(|| {
+                Error::compute(format!("output \"{}\" was not computed", graph.values[id].name))
+            })
+        })
+        .collect()
+}
+
+/// Runs one node on its input values.
+pub fn run_node(node: &Node, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
+    let n = node.outputs.len();
+    let outs = match &node.op {
+        Op::Elementwise(o) => crate::elementwise::run(o, inputs, n),
+        Op::Tensor(o) => crate::tensor::run(o, inputs, n),
+        Op::Reduce(o) => crate::reduce::run(o, inputs, n),
+        Op::Nn(o) => crate::nn::run(o, inputs, n),
+        Op::Rnn(o) => crate::rnn::run(o, inputs, n),
+        Op::Signal(o) => crate::signal::run(o, inputs, n),
+        Op::Attention(o) => crate::attention::run(o, inputs, n),
+        Op::Image(o) => crate::image::run(o, inputs, n),
+        Op::Sequence(o) => crate::sequence::run(o, inputs, n),
+        Op::Text(o) => crate::text::run(o, inputs, n),
+        Op::If(o) => crate::control::run_if(o, inputs),
+        Op::Loop(o) => crate::control::run_loop(o, inputs),
+        Op::Scan(o) => crate::control::run_scan(o, inputs),
+    }?;
+    let needed = node.outputs.iter().rposition(|o| o.is_some()).map_or(0, |p| p + 1);
+    if outs.len() < needed {
+        return Err(Error::compute(format!(
+            "the kernel produced {} outputs, the node needs {needed}",
+            outs.len()
+        )));
+    }
+    Ok(outs)
+}

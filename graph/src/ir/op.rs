@@ -1,0 +1,81 @@
+//! The IR's op: an enum over the op families of `xnpu-ops`, plus control flow.
+
+use xnpu_core::{Result, ValueType};
+use xnpu_ops::InferInput;
+
+use super::{Graph, If, Loop, Scan};
+
+/// A typed op. Attributes were parsed at import; nothing is looked up by string at run time.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    Elementwise(xnpu_ops::elementwise::Op),
+    Tensor(xnpu_ops::tensor::Op),
+    Reduce(xnpu_ops::reduce::Op),
+    Nn(xnpu_ops::nn::Op),
+    Rnn(xnpu_ops::rnn::Op),
+    Signal(xnpu_ops::signal::Op),
+    Attention(xnpu_ops::attention::Op),
+    Image(xnpu_ops::image::Op),
+    Sequence(xnpu_ops::sequence::Op),
+    Text(xnpu_ops::text::Op),
+    If(Box<If>),
+    Loop(Box<Loop>),
+    Scan(Box<Scan>),
+}
+
+impl Op {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Elementwise(o) => o.name(),
+            Op::Tensor(o) => o.name(),
+            Op::Reduce(o) => o.name(),
+            Op::Nn(o) => o.name(),
+            Op::Rnn(o) => o.name(),
+            Op::Signal(o) => o.name(),
+            Op::Attention(o) => o.name(),
+            Op::Image(o) => o.name(),
+            Op::Sequence(o) => o.name(),
+            Op::Text(o) => o.name(),
+            Op::If(_) => "If",
+            Op::Loop(_) => "Loop",
+            Op::Scan(_) => "Scan",
+        }
+    }
+
+    /// The bodies of a control-flow op.
+    pub fn subgraphs(&self) -> Vec<&Graph> {
+        match self {
+            Op::If(o) => vec![&o.then_branch, &o.else_branch],
+            Op::Loop(o) => vec![&o.body],
+            Op::Scan(o) => vec![&o.body],
+            _ => vec![],
+        }
+    }
+
+    pub fn subgraphs_mut(&mut self) -> Vec<&mut Graph> {
+        match self {
+            Op::If(o) => vec![&mut o.then_branch, &mut o.else_branch],
+            Op::Loop(o) => vec![&mut o.body],
+            Op::Scan(o) => vec![&mut o.body],
+            _ => vec![],
+        }
+    }
+
+    /// Output types from input types. See each family's `infer`.
+    pub fn infer(&self, inputs: &[Option<InferInput<'_>>], n_outputs: usize) -> Result<Vec<ValueType>> {
+        match self {
+            Op::Elementwise(o) => o.infer(inputs, n_outputs),
+            Op::Tensor(o) => o.infer(inputs, n_outputs),
+            Op::Reduce(o) => o.infer(inputs, n_outputs),
+            Op::Nn(o) => o.infer(inputs, n_outputs),
+            Op::Rnn(o) => o.infer(inputs, n_outputs),
+            Op::Signal(o) => o.infer(inputs, n_outputs),
+            Op::Attention(o) => o.infer(inputs, n_outputs),
+            Op::Image(o) => o.infer(inputs, n_outputs),
+            Op::Sequence(o) => o.infer(inputs, n_outputs),
+            Op::Text(o) => o.infer(inputs, n_outputs),
+            Op::If(o) => Ok(o.then_branch.outputs.iter().map(|&v| o.then_branch.values[v].ty.clone()).collect()),
+            Op::Loop(_) | Op::Scan(_) => Ok(vec![ValueType::Unknown; n_outputs]),
+        }
+    }
+}

@@ -1,0 +1,408 @@
+//! ONNX model → IR: decode (zero-copy from a memory map), check opsets, import the graph and
+//! its bodies with scoped name lookup, inline model-local functions, infer types.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use bytes::Bytes;
+use prost::Message;
+use xnpu_core::{Error, Result, ValueType};
+
+use super::node::NodeCtx;
+use super::ops::{canonical_domain, Lookup, Registry, DOMAINS};
+use super::proto::{AttributeProto, FunctionProto, GraphProto, ModelProto, NodeProto};
+use super::tensor::{map_file, sparse_to_dense, tensor_from_proto, DataDir};
+use super::types::named_value_type;
+use crate::ir::{Capture, Graph, Model, Node, ValueId};
+
+/// Loads a model file: memory-maps it, decodes it and imports it. Initializers (and external
+/// data next to the model) stay zero-copy slices of the mapped files. Errors start with the
+/// file name.
+pub fn load(path: &Path) -> Result<Model> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string());
+    let bytes = map_file(path).map_err(|e| e.context(&name))?;
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    load_bytes(bytes, &name, Some(dir))
+}
+
+/// Imports a model from bytes. `base_dir` is the folder external data is read from (none for
+/// a model that came from memory, which then may not use external data).
+pub fn load_bytes(bytes: Bytes, name: &str, base_dir: Option<&Path>) -> Result<Model> {
+    let run = || -> Result<Model> {
+        let proto = ModelProto::decode(bytes)
+            .map_err(|e| Error::model(format!("not a valid ONNX model (protobuf: {e})")))?;
+        let dir = DataDir::new(base_dir)?;
+        import_model(&proto, name, &dir)
+    };
+    run().map_err(|e| e.context(name))
+}
+
+/// Imports a decoded model.
+pub fn import_model(proto: &ModelProto, name: &str, dir: &DataDir) -> Result<Model> {
+    let opsets = opsets_of(&proto.opset_import, true)?;
+    let gp = proto
+        .graph
+        .as_ref()
+        .ok_or_else(|| Error::model("the model has no graph"))?;
+    let functions = proto
+        .functions
+        .iter()
+        .map(|f| ((canonical_domain(&f.domain).to_string(), f.name.clone()), f))
+        .collect();
+    let cx = ImportCx {
+        registry: Registry::standard(),
+        dir,
+        functions,
+    };
+    let graph = cx.graph(gp, None, &opsets)?;
+    Ok(Model {
+        name: name.to_string(),
+        graph,
+        opsets: opsets.into_iter().collect(),
+        ir_version: proto.ir_version,
+        producer: format!("{} {}", proto.producer_name, proto.producer_version)
+            .trim()
+            .to_string(),
+        metadata: proto
+            .metadata_props
+            .iter()
+            .map(|kv| (kv.key.clone(), kv.value.clone()))
+            .collect::<BTreeMap<_, _>>(),
+    })
+}
+
+type Opsets = HashMap<String, i64>;
+
+fn opsets_of(
+    imports: &[super::proto::OperatorSetIdProto],
+    check_newest: bool,
+) -> Result<Opsets> {
+    let mut opsets = HashMap::new();
+    for o in imports {
+        let domain = canonical_domain(&o.domain).to_string();
+        if check_newest {
+            if let Some((_, newest)) = DOMAINS.iter().find(|(d, _)| *d == domain) {
+                if o.version > *newest {
+                    let shown = if domain.is_empty() { "ai.onnx" } else { &domain };
+                    return Err(Error::unsupported(format!(
+                        "the model imports opset {} of {shown}, newer than the newest xnpu supports ({newest})",
+                        o.version
+                    )));
+                }
+            }
+        }
+        opsets.insert(domain, o.version);
+    }
+    if imports.is_empty() {
+        // IR version < 3 models have no opset imports; they are opset 1.
+        opsets.insert(String::new(), 1);
+    }
+    Ok(opsets)
+}
+
+struct ImportCx<'m> {
+    registry: &'static Registry,
+    dir: &'m DataDir,
+    functions: HashMap<(String, String), &'m FunctionProto>,
+}
+
+/// The values visible while importing one graph, with its enclosing graphs behind it.
+struct Scope<'p> {
+    graph: RefCell<Graph>,
+    names: RefCell<HashMap<String, ValueId>>,
+    /// Types declared in value_info, applied when the value is produced.
+    declared: HashMap<String, ValueType>,
+    parent: Option<&'p Scope<'p>>,
+}
+
+impl Scope<'_> {
+    /// Finds a value by name, capturing it from an enclosing graph when needed. A constant
+    /// of an enclosing graph is copied in instead of captured.
+    fn lookup(&self, name: &str) -> Option<ValueId> {
+        if let Some(&id) = self.names.borrow().get(name) {
+            return Some(id);
+        }
+        let parent = self.parent?;
+        let outer = parent.lookup(name)?;
+        let pg = parent.graph.borrow();
+        let info = &pg.values[outer];
+        let is_input = pg.inputs.contains(&outer);
+        let mut g = self.graph.borrow_mut();
+        let id = g.add_value(name, info.ty.clone());
+        if info.constant.is_some() && !is_input {
+            g.values[id].constant = info.constant.clone();
+        } else {
+            g.captures.push(Capture {
+                name: name.to_string(),
+                inner: id,
+                outer_input: usize::MAX,
+            });
+        }
+        self.names.borrow_mut().insert(name.to_string(), id);
+        Some(id)
+    }
+
+    fn define(&self, name: &str, ty: ValueType) -> Result<ValueId> {
+        if self.names.borrow().contains_key(name) {
+            return Err(Error::model(format!("value \"{name}\" is defined twice")));
+        }
+        let ty = self.declared.get(name).cloned().unwrap_or(ty);
+        let id = self.graph.borrow_mut().add_value(name, ty);
+        self.names.borrow_mut().insert(name.to_string(), id);
+        Ok(id)
+    }
+}
+
+fn node_label(node: &NodeProto, index: usize) -> String {
+    let name = if !node.name.is_empty() {
+        node.name.clone()
+    } else if let Some(o) = node.output.iter().find(|o| !o.is_empty()) {
+        o.clone()
+    } else {
+        format!("#{index}")
+    };
+    format!("node \"{name}\" ({})", node.op_type)
+}
+
+impl<'m> ImportCx<'m> {
+    fn graph(&self, gp: &GraphProto, parent: Option<&Scope<'_>>, opsets: &Opsets) -> Result<Graph> {
+        let mut declared = HashMap::new();
+        for vi in gp.value_info.iter().chain(&gp.output) {
+            if let Some(tp) = &vi.r#type {
+                let ty = named_value_type(tp, &vi.name)
+                    .map_err(|e| e.context(format!("value \"{}\"", vi.name)))?;
+                declared.insert(vi.name.clone(), ty);
+            }
+        }
+        let scope = Scope {
+            graph: RefCell::new(Graph {
+                name: gp.name.clone(),
+                ..Graph::default()
+            }),
+            names: RefCell::default(),
+            declared,
+            parent,
+        };
+
+        for tp in &gp.initializer {
+            let t = tensor_from_proto(tp, self.dir).map_err(|e| e.context("initializer"))?;
+            let ty = ValueType::Tensor(xnpu_core::TensorType::new(
+                t.dtype(),
+                xnpu_core::Shape::known(t.shape()),
+            ));
+            let id = scope.define(&tp.name, ty)?;
+            scope.graph.borrow_mut().values[id].constant = Some(t);
+        }
+        for sp in &gp.sparse_initializer {
+            let (name, t) = sparse_to_dense(sp, self.dir).map_err(|e| e.context("sparse initializer"))?;
+            let ty = ValueType::Tensor(xnpu_core::TensorType::new(
+                t.dtype(),
+                xnpu_core::Shape::known(t.shape()),
+            ));
+            let id = scope.define(&name, ty)?;
+            scope.graph.borrow_mut().values[id].constant = Some(t);
+        }
+        for vi in &gp.input {
+            let ty = match &vi.r#type {
+                Some(tp) => named_value_type(tp, &vi.name)
+                    .map_err(|e| e.context(format!("graph input \"{}\"", vi.name)))?,
+                None => ValueType::Unknown,
+            };
+            let existing = scope.names.borrow().get(&vi.name).copied();
+            let id = match existing {
+                // An input that is also an initializer: the initializer is its default.
+                Some(id) => id,
+                None => scope.define(&vi.name, ty)?,
+            };
+            scope.graph.borrow_mut().inputs.push(id);
+        }
+
+        for (i, node) in gp.node.iter().enumerate() {
+            self.node(node, &scope, opsets)
+                .map_err(|e| e.context(node_label(node, i)))?;
+        }
+
+        for vi in &gp.output {
+            let id = scope.lookup(&vi.name).ok_or_else(|| {
+                Error::model(format!(
+                    "graph output \"{}\" is not produced by any node, initializer or input",
+                    vi.name
+                ))
+            })?;
+            scope.graph.borrow_mut().outputs.push(id);
+        }
+        let mut g = scope.graph.into_inner();
+        g.infer_types()?;
+        Ok(g)
+    }
+
+    fn node(&self, node: &NodeProto, scope: &Scope<'_>, opsets: &Opsets) -> Result<()> {
+        let domain = canonical_domain(&node.domain);
+        let version = *opsets.get(domain).ok_or_else(|| {
+            Error::model(format!("the node's domain \"{}\" is not imported by the model", node.domain))
+        })?;
+
+        let translate = match self.registry.lookup(domain, &node.op_type, version) {
+            Lookup::Found(f) => f,
+            Lookup::TooOld { first } => {
+                return Err(Error::unsupported(format!(
+                    "{} is supported from opset {first} of {}, the model uses opset {version}",
+                    node.op_type,
+                    if domain.is_empty() { "ai.onnx" } else { domain }
+                )))
+            }
+            Lookup::Unknown => {
+                if let Some(f) = self.functions.get(&(domain.to_string(), node.op_type.clone())) {
+                    return self.inline_function(node, f, scope, opsets);
+                }
+                let known_domain = DOMAINS.iter().any(|(d, _)| *d == domain);
+                return Err(Error::unsupported(if known_domain {
+                    format!(
+                        "op {} of domain \"{}\" (opset {version}) is not supported",
+                        node.op_type,
+                        if domain.is_empty() { "ai.onnx" } else { domain }
+                    )
+                } else {
+                    format!("domain \"{domain}\" is not supported (op {})", node.op_type)
+                }));
+            }
+        };
+
+        let mut inputs = Vec::with_capacity(node.input.len());
+        for (i, name) in node.input.iter().enumerate() {
+            if name.is_empty() {
+                inputs.push(None);
+                continue;
+            }
+            let id = scope.lookup(name).ok_or_else(|| {
+                Error::model(format!(
+                    "input {i} \"{name}\" is not produced by an earlier node, an initializer or a graph input"
+                ))
+            })?;
+            inputs.push(Some(id));
+        }
+
+        let (input_types, input_consts) = {
+            let g = scope.graph.borrow();
+            inputs
+                .iter()
+                .map(|v| match v {
+                    Some(id) => (Some(g.values[*id].ty.clone()), g.values[*id].constant.clone()),
+                    None => (None, None),
+                })
+                .unzip()
+        };
+        let subgraph = |gp: &GraphProto| self.graph(gp, Some(scope), opsets);
+        let mut ctx = NodeCtx {
+            node,
+            opset: version,
+            input_types,
+            input_consts,
+            dir: self.dir,
+            subgraph: &subgraph,
+        };
+        let mut op = translate(&mut ctx)?;
+
+        // Bind what the bodies capture to extra inputs of this node.
+        for body in op.subgraphs_mut() {
+            for cap in &mut body.captures {
+                let outer = scope.lookup(&cap.name).ok_or_else(|| {
+                    Error::model(format!("a body reads \"{}\", which is not defined", cap.name))
+                })?;
+                let pos = match inputs.iter().skip(node.input.len()).position(|v| *v == Some(outer)) {
+                    Some(p) => node.input.len() + p,
+                    None => {
+                        inputs.push(Some(outer));
+                        inputs.len() - 1
+                    }
+                };
+                cap.outer_input = pos;
+            }
+        }
+
+        let mut outputs = Vec::with_capacity(node.output.len());
+        for name in &node.output {
+            outputs.push(if name.is_empty() {
+                None
+            } else {
+                Some(scope.define(name, ValueType::Unknown)?)
+            });
+        }
+        let name = if node.name.is_empty() {
+            node.output.iter().find(|o| !o.is_empty()).cloned().unwrap_or_default()
+        } else {
+            node.name.clone()
+        };
+        scope.graph.borrow_mut().nodes.push(Node {
+            name,
+            op,
+            inputs,
+            outputs,
+        });
+        Ok(())
+    }
+
+    /// Replaces a call of a model-local function by its body, with names made unique and
+    /// attribute references resolved.
+    fn inline_function(
+        &self,
+        node: &NodeProto,
+        f: &FunctionProto,
+        scope: &Scope<'_>,
+        outer_opsets: &Opsets,
+    ) -> Result<()> {
+        let mut opsets = opsets_of(&f.opset_import, true)?;
+        for (d, v) in outer_opsets {
+            opsets.entry(d.clone()).or_insert(*v);
+        }
+        let prefix = format!(
+            "{}::{}",
+            node.output.first().map(String::as_str).unwrap_or(&node.name),
+            f.name
+        );
+        let mut rename: HashMap<&str, String> = HashMap::new();
+        for (i, name) in f.input.iter().enumerate() {
+            rename.insert(name, node.input.get(i).cloned().unwrap_or_default());
+        }
+        for (i, name) in f.output.iter().enumerate() {
+            rename.insert(name, node.output.get(i).cloned().unwrap_or_default());
+        }
+        let map = |n: &str| -> String {
+            if n.is_empty() {
+                return String::new();
+            }
+            rename.get(n).cloned().unwrap_or_else(|| format!("{prefix}::{n}"))
+        };
+        let attr_value = |name: &str| -> Option<&AttributeProto> {
+            node.attribute
+                .iter()
+                .find(|a| a.name == name)
+                .or_else(|| f.attribute_proto.iter().find(|a| a.name == name))
+        };
+        for (i, inner) in f.node.iter().enumerate() {
+            let mut n = inner.clone();
+            n.input = n.input.iter().map(|s| map(s)).collect();
+            n.output = n.output.iter().map(|s| map(s)).collect();
+            n.attribute = n
+                .attribute
+                .into_iter()
+                .filter_map(|a| {
+                    if a.ref_attr_name.is_empty() {
+                        return Some(a);
+                    }
+                    attr_value(&a.ref_attr_name).map(|v| AttributeProto {
+                        name: a.name.clone(),
+                        ..v.clone()
+                    })
+                })
+                .collect();
+            self.node(&n, scope, &opsets)
+                .map_err(|e| e.context(format!("function {} {}", f.name, node_label(inner, i))))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,289 @@
+//! TensorProto → Tensor: raw data (zero-copy), typed fields, external data (zero-copy slices of
+//! a memory-mapped file that must lie inside the model's folder), sparse tensors.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Mutex;
+
+use bytes::Bytes;
+use xnpu_core::shape::{checked_nbytes, checked_numel};
+use xnpu_core::{bf16, f16, DType, Elem, Error, Result, Tensor};
+
+use super::proto::{tensor_proto::DataLocation, SparseTensorProto, TensorProto};
+
+/// Largest dense tensor a sparse initializer may expand to: its size is declared by dims
+/// alone, not backed by bytes in the file, so it is bounded here.
+pub const MAX_SPARSE_DENSE_BYTES: usize = 1 << 32;
+
+/// Where external data files are looked up, and the files already mapped.
+#[derive(Debug, Default)]
+pub struct DataDir {
+    /// The model's folder (canonical), or `None` for a model read from memory.
+    base: Option<PathBuf>,
+    mapped: Mutex<HashMap<PathBuf, Bytes>>,
+}
+
+impl DataDir {
+    pub fn new(base: Option<&Path>) -> Result<DataDir> {
+        let base = match base {
+            Some(b) => Some(b.canonicalize().map_err(|e| Error::io(b, e))?),
+            None => None,
+        };
+        Ok(DataDir {
+            base,
+            mapped: Mutex::default(),
+        })
+    }
+
+    /// Resolves an external-data location inside the model's folder. Absolute paths, `..`
+    /// components and symlinks that lead outside the folder are refused.
+    pub fn resolve(&self, location: &str) -> Result<PathBuf> {
+        let base = self.base.as_ref().ok_or_else(|| {
+            Error::model(format!(
+                "external data \"{location}\" cannot be read: the model was loaded from memory, \
+                 without a folder"
+            ))
+        })?;
+        let rel = Path::new(location);
+        if location.is_empty() {
+            return Err(Error::model("external data has an empty location"));
+        }
+        if rel.is_absolute() || location.starts_with('/') || location.starts_with('\\') {
+            return Err(Error::model(format!(
+                "external data path \"{location}\" is absolute; it must be relative to the model's folder"
+            )));
+        }
+        if rel.components().any(|c| !matches!(c, Component::Normal(_) | Component::CurDir)) {
+            return Err(Error::model(format!(
+                "external data path \"{location}\" leaves the model's folder"
+            )));
+        }
+        let joined = base.join(rel);
+        let real = joined.canonicalize().map_err(|e| Error::io(&joined, e))?;
+        if !real.starts_with(base) {
+            return Err(Error::model(format!(
+                "external data path \"{location}\" resolves to {}, outside the model's folder {} (symlink)",
+                real.display(),
+                base.display()
+            )));
+        }
+        Ok(real)
+    }
+
+    /// The whole file, memory-mapped once and shared.
+    fn map(&self, path: &Path) -> Result<Bytes> {
+        let mut mapped = self.mapped.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(b) = mapped.get(path) {
+            return Ok(b.clone());
+        }
+        let bytes = map_file(path)?;
+        mapped.insert(path.to_path_buf(), bytes.clone());
+        Ok(bytes)
+    }
+}
+
+/// Memory-maps a file read-only as `Bytes` (zero-copy; the map lives as long as any slice).
+pub fn map_file(path: &Path) -> Result<Bytes> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    if len == 0 {
+        return Ok(Bytes::new());
+    }
+    // SAFETY: the map is read-only and private to this process. Like every mmap-based loader
+    // we rely on the file not being truncated or rewritten while the model is loaded; the
+    // bytes are treated as untrusted input (every size is checked before use).
+    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
+    Ok(Bytes::from_owner(map))
+}
+
+fn dims_of(tp: &TensorProto) -> Result<Vec<usize>> {
+    tp.dims
+        .iter()
+        .map(|&d| {
+            usize::try_from(d).map_err(|_| Error::model(format!("dimension {d} is negative")))
+        })
+        .collect()
+}
+
+fn typed_count_error(dtype: DType, dims: &[usize], n: usize, found: usize) -> Error {
+    Error::model(format!(
+        "declares {dtype}{dims:?} ({n} elements) but holds {found} values"
+    ))
+}
+
+/// Decodes a tensor; `name` is used in errors.
+pub fn tensor_from_proto(tp: &TensorProto, dir: &DataDir) -> Result<Tensor> {
+    decode(tp, dir).map_err(|e| {
+        let name = if tp.name.is_empty() { "<unnamed>" } else { &tp.name };
+        e.context(format!("tensor \"{name}\""))
+    })
+}
+
+fn decode(tp: &TensorProto, dir: &DataDir) -> Result<Tensor> {
+    let dtype = DType::from_onnx(tp.data_type)
+        .map_err(|name| Error::unsupported(format!("data type {name} is not supported")))?;
+    let dims = dims_of(tp)?;
+    let n = checked_numel(&dims)?;
+    if tp.segment.is_some() {
+        return Err(Error::unsupported("segmented tensors are not supported"));
+    }
+
+    if tp.data_location == DataLocation::External as i32 {
+        return external(tp, dtype, dims, dir);
+    }
+
+    if dtype == DType::String {
+        if tp.string_data.len() != n {
+            return Err(typed_count_error(dtype, &dims, n, tp.string_data.len()));
+        }
+        let strings = tp
+            .string_data
+            .iter()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .collect();
+        return Tensor::from_strings(dims, strings);
+    }
+
+    let nbytes = checked_nbytes(dtype, &dims)?;
+    if !tp.raw_data.is_empty() || n == 0 {
+        if tp.raw_data.len() != nbytes {
+            return Err(Error::model(format!(
+                "declares {dtype}{dims:?} ({nbytes} bytes) but raw_data holds {} bytes",
+                tp.raw_data.len()
+            )));
+        }
+        return Tensor::from_bytes(dtype, dims, tp.raw_data.clone());
+    }
+
+    // Typed fields. Each count is checked against the declared element count before use.
+    fn take<T: Elem, S: Copy>(
+        dtype: DType,
+        dims: Vec<usize>,
+        n: usize,
+        src: &[S],
+        f: impl Fn(S) -> T,
+    ) -> Result<Tensor> {
+        if src.len() != n {
+            return Err(typed_count_error(dtype, &dims, n, src.len()));
+        }
+        Tensor::from_vec(dims, src.iter().map(|&v| f(v)).collect())
+    }
+    match dtype {
+        DType::F32 => take(dtype, dims, n, &tp.float_data, |v| v),
+        DType::F64 => take(dtype, dims, n, &tp.double_data, |v| v),
+        DType::I64 => take(dtype, dims, n, &tp.int64_data, |v| v),
+        DType::U64 => take(dtype, dims, n, &tp.uint64_data, |v| v),
+        DType::U32 => take(dtype, dims, n, &tp.uint64_data, |v| v as u32),
+        DType::I32 => take(dtype, dims, n, &tp.int32_data, |v| v),
+        DType::I16 => take(dtype, dims, n, &tp.int32_data, |v| v as i16),
+        DType::U16 => take(dtype, dims, n, &tp.int32_data, |v| v as u16),
+        DType::I8 => take(dtype, dims, n, &tp.int32_data, |v| v as i8),
+        DType::U8 => take(dtype, dims, n, &tp.int32_data, |v| v as u8),
+        DType::Bool => take(dtype, dims, n, &tp.int32_data, |v| v != 0),
+        DType::F16 => take(dtype, dims, n, &tp.int32_data, |v| f16::from_bits(v as u16)),
+        DType::Bf16 => take(dtype, dims, n, &tp.int32_data, |v| bf16::from_bits(v as u16)),
+        DType::String => unreachable!("strings handled above"),
+    }
+}
+
+fn external(tp: &TensorProto, dtype: DType, dims: Vec<usize>, dir: &DataDir) -> Result<Tensor> {
+    if dtype == DType::String {
+        return Err(Error::unsupported("string tensors cannot use external data"));
+    }
+    let mut location = None;
+    let mut offset = 0usize;
+    let mut length = None;
+    for kv in &tp.external_data {
+        let num = |v: &str| {
+            v.parse::<usize>().map_err(|_| {
+                Error::model(format!("external data {} \"{v}\" is not a number", kv.key))
+            })
+        };
+        match kv.key.as_str() {
+            "location" => location = Some(kv.value.as_str()),
+            "offset" => offset = num(&kv.value)?,
+            "length" => length = Some(num(&kv.value)?),
+            _ => {}
+        }
+    }
+    let location = location.ok_or_else(|| Error::model("external data has no location"))?;
+    let nbytes = checked_nbytes(dtype, &dims)?;
+    if let Some(len) = length {
+        if len != nbytes {
+            return Err(Error::model(format!(
+                "declares {dtype}{dims:?} ({nbytes} bytes) but external data length is {len}"
+            )));
+        }
+    }
+    let path = dir.resolve(location)?;
+    let file = dir.map(&path)?;
+    let end = offset
+        .checked_add(nbytes)
+        .ok_or_else(|| Error::model("external data offset + length overflows"))?;
+    if end > file.len() {
+        return Err(Error::model(format!(
+            "declares {dtype}{dims:?} ({nbytes} bytes at offset {offset}) but {} holds {} bytes",
+            path.display(),
+            file.len()
+        )));
+    }
+    Tensor::from_bytes(dtype, dims, file.slice(offset..end))
+}
+
+/// Expands a sparse tensor to a dense one (zeros where no value is given).
+pub fn sparse_to_dense(sp: &SparseTensorProto, dir: &DataDir) -> Result<(String, Tensor)> {
+    let values = sp
+        .values
+        .as_ref()
+        .ok_or_else(|| Error::model("sparse tensor has no values"))?;
+    let name = values.name.clone();
+    let ctx = |e: Error| e.context(format!("sparse tensor \"{name}\""));
+    let vals = tensor_from_proto(values, dir).map_err(ctx)?;
+    let dims = sp
+        .dims
+        .iter()
+        .map(|&d| usize::try_from(d).map_err(|_| Error::model(format!("dimension {d} is negative"))))
+        .collect::<Result<Vec<_>>>()
+        .map_err(ctx)?;
+    let dtype = vals.dtype();
+    if dtype == DType::String {
+        return Err(ctx(Error::unsupported("sparse string tensors are not supported")));
+    }
+    let nbytes = checked_nbytes(dtype, &dims).map_err(ctx)?;
+    if nbytes > MAX_SPARSE_DENSE_BYTES {
+        return Err(ctx(Error::model(format!(
+            "dense form {dtype}{dims:?} would take {nbytes} bytes, over the limit of {MAX_SPARSE_DENSE_BYTES}"
+        ))));
+    }
+    let nnz = vals.len();
+    let idx = match &sp.indices {
+        Some(i) => tensor_from_proto(i, dir).map_err(ctx)?.to_i64_vec().map_err(ctx)?,
+        None => vec![],
+    };
+    let numel = checked_numel(&dims).map_err(ctx)?;
+    let rank = dims.len();
+    // Indices are either linear [nnz] or coordinates [nnz, rank].
+    let linear: Vec<usize> = if idx.len() == nnz {
+        idx.iter().map(|&i| i as usize).collect()
+    } else if idx.len() == nnz * rank {
+        idx.chunks(rank.max(1))
+            .map(|c| c.iter().zip(&dims).fold(0usize, |acc, (&i, &d)| acc * d + i as usize))
+            .collect()
+    } else {
+        return Err(ctx(Error::model(format!(
+            "{} indices for {nnz} values of a rank-{rank} tensor",
+            idx.len()
+        ))));
+    };
+    let size = dtype.size();
+    let mut dense = vec![0u8; nbytes];
+    let src = vals.raw_bytes();
+    for (k, &li) in linear.iter().enumerate() {
+        if li >= numel {
+            return Err(ctx(Error::model(format!("index {li} is outside {dims:?}"))));
+        }
+        dense[li * size..(li + 1) * size].copy_from_slice(&src[k * size..(k + 1) * size]);
+    }
+    Ok((name, Tensor::from_bytes(dtype, dims, Bytes::from(dense))?))
+}

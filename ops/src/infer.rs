@@ -1,0 +1,74 @@
+//! What a shape function sees of an input: its type and, when it is a constant, its value.
+
+use xnpu_core::{DType, Dim, Error, Result, Shape, Tensor, TensorType, ValueType};
+
+/// One input of a node, as shape inference sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct InferInput<'a> {
+    pub ty: &'a ValueType,
+    /// The value when it is known at import (an initializer or a folded constant).
+    pub value: Option<&'a Tensor>,
+}
+
+impl<'a> InferInput<'a> {
+    pub fn tensor(&self) -> Option<&'a TensorType> {
+        self.ty.tensor()
+    }
+    pub fn dtype(&self) -> Option<DType> {
+        self.tensor().map(|t| t.dtype)
+    }
+    pub fn shape(&self) -> Option<&'a Shape> {
+        self.tensor().and_then(|t| t.shape.as_ref())
+    }
+    pub fn rank(&self) -> Option<usize> {
+        self.shape().map(Shape::rank)
+    }
+}
+
+/// The input at `i` when present (ONNX marks an absent optional input with an empty name).
+pub fn input<'a, 'b>(inputs: &'b [Option<InferInput<'a>>], i: usize) -> Option<&'b InferInput<'a>> {
+    inputs.get(i).and_then(|x| x.as_ref())
+}
+
+/// The dtype of input `i`, or an error that says the input is required.
+pub fn dtype_of(inputs: &[Option<InferInput<'_>>], i: usize) -> Result<Option<DType>> {
+    match input(inputs, i) {
+        Some(x) => Ok(x.dtype()),
+        None => Err(Error::model(format!("input {i} is required"))),
+    }
+}
+
+/// A tensor type with the given dtype and shape (unknown shape when `None`).
+pub fn tensor_type(dtype: Option<DType>, shape: Option<Shape>) -> ValueType {
+    match dtype {
+        Some(dtype) => ValueType::Tensor(TensorType { dtype, shape }),
+        None => ValueType::Unknown,
+    }
+}
+
+/// Resolves a possibly negative axis against a rank.
+pub fn normalize_axis(axis: i64, rank: usize) -> Result<usize> {
+    let r = rank as i64;
+    if axis < -r || axis >= r.max(1) && !(rank == 0 && axis == 0) {
+        return Err(Error::compute(format!("axis {axis} is out of range for rank {rank}")));
+    }
+    Ok(if axis < 0 { (axis + r) as usize } else { axis as usize })
+}
+
+/// A shape of all-known dims.
+pub fn known(dims: &[usize]) -> Shape {
+    Shape(dims.iter().map(|&d| Dim::Known(d)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn negative_axes_count_from_the_end() {
+        assert_eq!(normalize_axis(-1, 3).unwrap(), 2);
+        assert_eq!(normalize_axis(0, 3).unwrap(), 0);
+        assert!(normalize_axis(3, 3).is_err());
+        assert!(normalize_axis(-4, 3).is_err());
+    }
+}
