@@ -57,7 +57,19 @@ pub fn cpu_features() -> Vec<&'static str> {
                 if std::is_x86_feature_detected!($name) { f.push($name); }
             )*};
         }
-        probe!("sse4.2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vnni", "avx512bf16", "avx512fp16", "avxvnni");
+        probe!(
+            "sse4.2",
+            "avx",
+            "avx2",
+            "fma",
+            "f16c",
+            "avx512f",
+            "avx512bw",
+            "avx512vnni",
+            "avx512bf16",
+            "avx512fp16",
+            "avxvnni"
+        );
     }
     #[cfg(target_arch = "aarch64")]
     {

@@ -30,7 +30,11 @@ impl Session {
 
     /// Loads an ONNX model from memory; it may not use external data.
     pub fn from_bytes(bytes: impl Into<Bytes>, name: &str) -> Result<Session> {
-        Ok(Session::from_model(onnx::load_bytes(bytes.into(), name, None)?))
+        Ok(Session::from_model(onnx::load_bytes(
+            bytes.into(),
+            name,
+            None,
+        )?))
     }
 
     pub fn from_model(model: Model) -> Session {
@@ -107,21 +111,28 @@ impl Session {
         for (info, v) in infos.iter().zip(&inputs) {
             match v {
                 None if !info.has_default => {
-                    return Err(Error::invalid_input(format!("input \"{}\" is missing", info.name))
-                        .context(&self.model.name))
+                    return Err(
+                        Error::invalid_input(format!("input \"{}\" is missing", info.name))
+                            .context(&self.model.name),
+                    )
                 }
                 None => {}
-                Some(v) => check_input(&info.ty, v, &mut bindings)
-                    .map_err(|e| e.context(format!("input \"{}\"", info.name)).context(&self.model.name))?,
+                Some(v) => check_input(&info.ty, v, &mut bindings).map_err(|e| {
+                    e.context(format!("input \"{}\"", info.name))
+                        .context(&self.model.name)
+                })?,
             }
         }
         for info in infos.iter().skip(inputs.len()) {
             if !info.has_default {
-                return Err(Error::invalid_input(format!("input \"{}\" is missing", info.name))
-                    .context(&self.model.name));
+                return Err(
+                    Error::invalid_input(format!("input \"{}\" is missing", info.name))
+                        .context(&self.model.name),
+                );
             }
         }
-        xnpu_backend_cpu::run_graph(&self.model.graph, &inputs, &[]).map_err(|e| e.context(&self.model.name))
+        xnpu_backend_cpu::run_graph(&self.model.graph, &inputs, &[])
+            .map_err(|e| e.context(&self.model.name))
     }
 }
 

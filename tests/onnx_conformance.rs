@@ -50,7 +50,9 @@ fn read_value(path: &Path, ty: &ValueType, dir: &DataDir) -> Result<Value> {
 
 fn sequence_value(sp: &SequenceProto, dir: &DataDir) -> Result<Value> {
     if sp.elem_type != elem_kind::TENSOR && !sp.tensor_values.is_empty() {
-        return Err(Error::unsupported("only sequences of tensors are supported"));
+        return Err(Error::unsupported(
+            "only sequences of tensors are supported",
+        ));
     }
     let items = sp
         .tensor_values
@@ -79,18 +81,31 @@ fn optional_value(op: &OptionalProto, dir: &DataDir) -> Result<Value> {
 
 /// Compares like `numpy.testing.assert_allclose` (NaN equals NaN) after checking dtype and
 /// shape; integers, bools and strings must be equal.
-fn compare_tensor(got: &Tensor, want: &Tensor, rtol: f64, atol: f64) -> std::result::Result<(), String> {
+fn compare_tensor(
+    got: &Tensor,
+    want: &Tensor,
+    rtol: f64,
+    atol: f64,
+) -> std::result::Result<(), String> {
     if got.dtype() != want.dtype() {
         return Err(format!("dtype {} expected {}", got.dtype(), want.dtype()));
     }
     if got.shape() != want.shape() {
-        return Err(format!("shape {:?} expected {:?}", got.shape(), want.shape()));
+        return Err(format!(
+            "shape {:?} expected {:?}",
+            got.shape(),
+            want.shape()
+        ));
     }
     if want.dtype() == DType::String {
         return if got.strings().ok() == want.strings().ok() {
             Ok(())
         } else {
-            Err(format!("strings {:?} expected {:?}", got.preview(6), want.preview(6)))
+            Err(format!(
+                "strings {:?} expected {:?}",
+                got.preview(6),
+                want.preview(6)
+            ))
         };
     }
     let g = got.to_f64_vec().map_err(|e| e.to_string())?;
@@ -137,7 +152,11 @@ fn compare(got: &Value, want: &Value, rtol: f64, atol: f64) -> std::result::Resu
         (Value::Optional { value: g, .. }, Value::Optional { value: w, .. }) => match (g, w) {
             (None, None) => Ok(()),
             (Some(a), Some(b)) => compare(a, b, rtol, atol),
-            _ => Err(format!("optional {} expected {}", got.describe(), want.describe())),
+            _ => Err(format!(
+                "optional {} expected {}",
+                got.describe(),
+                want.describe()
+            )),
         },
         // An optional holding a value compares with the bare value.
         (Value::Optional { value: Some(g), .. }, w) => compare(g, w, rtol, atol),
@@ -162,7 +181,11 @@ fn data_sets(case: &Path) -> Vec<PathBuf> {
         .map(|rd| {
             rd.filter_map(|e| e.ok())
                 .map(|e| e.path())
-                .filter(|p| p.is_dir() && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("test_data_set_")))
+                .filter(|p| {
+                    p.is_dir()
+                        && p.file_name()
+                            .is_some_and(|n| n.to_string_lossy().starts_with("test_data_set_"))
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -199,7 +222,9 @@ fn run_case(case: &Path) -> Outcome {
         let inputs: Result<Vec<Option<Value>>> = numbered(&set, "input")
             .iter()
             .enumerate()
-            .map(|(i, p)| read_value(p, in_types.get(i).unwrap_or(&ValueType::Unknown), &dir).map(Some))
+            .map(|(i, p)| {
+                read_value(p, in_types.get(i).unwrap_or(&ValueType::Unknown), &dir).map(Some)
+            })
             .collect();
         let expected: Result<Vec<Value>> = numbered(&set, "output")
             .iter()
@@ -215,7 +240,11 @@ fn run_case(case: &Path) -> Outcome {
             Err(e) => return Outcome::Fail(format!("run: {e}")),
         };
         if got.len() != expected.len() {
-            return Outcome::Fail(format!("{} outputs, expected {}", got.len(), expected.len()));
+            return Outcome::Fail(format!(
+                "{} outputs, expected {}",
+                got.len(),
+                expected.len()
+            ));
         }
         for (k, (g, w)) in got.iter().zip(&expected).enumerate() {
             if let Err(e) = compare(g, w, rtol, atol) {
@@ -227,12 +256,19 @@ fn run_case(case: &Path) -> Outcome {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
     let verbose = args.iter().any(|a| a == "-v");
     let filter = args.iter().find(|a| !a.starts_with('-')).cloned();
     let root = cases_dir().join("node");
     let mut cases: Vec<PathBuf> = match std::fs::read_dir(&root) {
-        Ok(rd) => rd.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()).collect(),
+        Ok(rd) => rd
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p.is_dir())
+            .collect(),
         Err(e) => {
             eprintln!(
                 "onnx_conformance: no cases at {} ({e}); generate them with scripts/test.sh \
@@ -245,7 +281,10 @@ fn main() {
     };
     cases.sort();
     if let Some(f) = &filter {
-        cases.retain(|c| c.file_name().is_some_and(|n| n.to_string_lossy().contains(f.as_str())));
+        cases.retain(|c| {
+            c.file_name()
+                .is_some_and(|n| n.to_string_lossy().contains(f.as_str()))
+        });
     }
 
     let results: Mutex<BTreeMap<String, Outcome>> = Mutex::default();
@@ -258,7 +297,10 @@ fn main() {
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(case) = cases.get(i) else { break };
-                let name = case.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let name = case
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
                 let outcome = std::panic::catch_unwind(|| run_case(case)).unwrap_or_else(|p| {
                     let msg = p
                         .downcast_ref::<String>()
@@ -298,7 +340,10 @@ fn main() {
                 failed += 1;
                 let mut why = why.replace('\n', " ");
                 if !verbose && why.len() > 220 {
-                    let cut = (0..=220).rev().find(|&i| why.is_char_boundary(i)).unwrap_or(0);
+                    let cut = (0..=220)
+                        .rev()
+                        .find(|&i| why.is_char_boundary(i))
+                        .unwrap_or(0);
                     why.truncate(cut);
                     why.push('…');
                 }
@@ -320,7 +365,11 @@ fn main() {
             list.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n")
         );
         std::fs::write(ratchet_file(), text).expect("write the ratchet file");
-        println!("ratchet: wrote {} cases to {}", list.len(), ratchet_file().display());
+        println!(
+            "ratchet: wrote {} cases to {}",
+            list.len(),
+            ratchet_file().display()
+        );
     } else if !newly.is_empty() && filter.is_none() {
         println!(
             "ratchet: {} cases pass that are not in {} (run with XNPU_UPDATE_RATCHET=1 to add them): {}",
@@ -331,7 +380,11 @@ fn main() {
     }
     let regressed = !regressions.is_empty();
     if regressed {
-        println!("ratchet: {} listed cases no longer pass: {}", regressions.len(), regressions.join(" "));
+        println!(
+            "ratchet: {} listed cases no longer pass: {}",
+            regressions.len(),
+            regressions.join(" ")
+        );
     }
     println!("cpu: {passed} passed, {failed} failed, {skipped} skipped");
     if regressed {

@@ -74,11 +74,9 @@ impl Shape {
                 }
                 Dim::Known(_) => {}
                 Dim::Sym(s) => match bindings.get(s) {
-                    Some(&b) if b != n => {
-                        return Err(Error::invalid_input(format!(
-                            "dim {i} is symbol `{s}`, already bound to {b}, got {n} (shape {dims:?})"
-                        )))
-                    }
+                    Some(&b) if b != n => return Err(Error::invalid_input(format!(
+                        "dim {i} is symbol `{s}`, already bound to {b}, got {n} (shape {dims:?})"
+                    ))),
                     Some(_) => {}
                     None => {
                         bindings.insert(s.clone(), n);
@@ -194,8 +192,16 @@ pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Result<Vec<usize>> {
     let rank = a.len().max(b.len());
     let mut out = vec![0; rank];
     for i in 0..rank {
-        let da = if i + a.len() >= rank { a[i + a.len() - rank] } else { 1 };
-        let db = if i + b.len() >= rank { b[i + b.len() - rank] } else { 1 };
+        let da = if i + a.len() >= rank {
+            a[i + a.len() - rank]
+        } else {
+            1
+        };
+        let db = if i + b.len() >= rank {
+            b[i + b.len() - rank]
+        } else {
+            1
+        };
         out[i] = match (da, db) {
             (x, y) if x == y => x,
             (1, y) => y,
@@ -217,8 +223,16 @@ pub fn broadcast_dims(a: &Shape, b: &Shape) -> Result<Shape> {
     let one = Dim::Known(1);
     let mut out = Vec::with_capacity(rank);
     for i in 0..rank {
-        let da = if i + a.rank() >= rank { &a.0[i + a.rank() - rank] } else { &one };
-        let db = if i + b.rank() >= rank { &b.0[i + b.rank() - rank] } else { &one };
+        let da = if i + a.rank() >= rank {
+            &a.0[i + a.rank() - rank]
+        } else {
+            &one
+        };
+        let db = if i + b.rank() >= rank {
+            &b.0[i + b.rank() - rank]
+        } else {
+            &one
+        };
         out.push(match (da, db) {
             (x, y) if x == y => x.clone(),
             (Dim::Known(1), y) => y.clone(),
@@ -241,7 +255,11 @@ mod tests {
 
     #[test]
     fn binding_symbols_checks_consistency() {
-        let s = Shape(vec![Dim::Sym("n".into()), Dim::Known(3), Dim::Sym("n".into())]);
+        let s = Shape(vec![
+            Dim::Sym("n".into()),
+            Dim::Known(3),
+            Dim::Sym("n".into()),
+        ]);
         let mut b = HashMap::new();
         s.bind(&[2, 3, 2], &mut b).unwrap();
         assert_eq!(s.resolve(&b), Shape::known(&[2, 3, 2]));
@@ -260,7 +278,10 @@ mod tests {
 
     #[test]
     fn broadcast_follows_numpy() {
-        assert_eq!(broadcast_shapes(&[2, 1, 3], &[4, 1]).unwrap(), vec![2, 4, 3]);
+        assert_eq!(
+            broadcast_shapes(&[2, 1, 3], &[4, 1]).unwrap(),
+            vec![2, 4, 3]
+        );
         assert!(broadcast_shapes(&[2], &[3]).is_err());
         let a = Shape(vec![Dim::Sym("b".into()), Dim::Known(1)]);
         let b = Shape::known(&[5]);

@@ -39,7 +39,9 @@ impl Tensor {
     /// count must be exactly what dtype and shape need.
     pub fn from_bytes(dtype: DType, shape: Vec<usize>, data: Bytes) -> Result<Tensor> {
         if dtype == DType::String {
-            return Err(Error::model("string tensors cannot be built from raw bytes"));
+            return Err(Error::model(
+                "string tensors cannot be built from raw bytes",
+            ));
         }
         let need = checked_nbytes(dtype, &shape)?;
         if data.len() != need {
@@ -221,7 +223,11 @@ impl Tensor {
     pub fn to_f64_vec(&self) -> Result<Vec<f64>> {
         use num_traits::ToPrimitive;
         if self.dtype == DType::Bool {
-            return Ok(self.to_vec::<bool>()?.into_iter().map(|b| b as u8 as f64).collect());
+            return Ok(self
+                .to_vec::<bool>()?
+                .into_iter()
+                .map(|b| b as u8 as f64)
+                .collect());
         }
         crate::with_numeric_type!(self.dtype, T => {
             Ok(self.as_slice::<T>()?.iter().map(|v| v.to_f64().unwrap_or(f64::NAN)).collect())
@@ -244,12 +250,20 @@ impl Tensor {
         if self.dtype == DType::String {
             let s = self.strings().unwrap_or(&[]);
             let shown: Vec<_> = s.iter().take(n).map(|v| format!("{v:?}")).collect();
-            return format!("[{}{}]", shown.join(", "), if s.len() > n { ", …" } else { "" });
+            return format!(
+                "[{}{}]",
+                shown.join(", "),
+                if s.len() > n { ", …" } else { "" }
+            );
         }
         match self.to_f64_vec() {
             Ok(v) => {
                 let shown: Vec<_> = v.iter().take(n).map(|x| format!("{x:.6}")).collect();
-                format!("[{}{}]", shown.join(", "), if v.len() > n { ", …" } else { "" })
+                format!(
+                    "[{}{}]",
+                    shown.join(", "),
+                    if v.len() > n { ", …" } else { "" }
+                )
             }
             Err(_) => String::from("[…]"),
         }
@@ -258,7 +272,13 @@ impl Tensor {
 
 impl fmt::Debug for Tensor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Tensor({}{:?} {})", self.dtype, self.shape, self.preview(8))
+        write!(
+            f,
+            "Tensor({}{:?} {})",
+            self.dtype,
+            self.shape,
+            self.preview(8)
+        )
     }
 }
 

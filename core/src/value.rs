@@ -7,9 +7,15 @@ use crate::{Error, Result, Tensor, ValueType};
 pub enum Value {
     Tensor(Tensor),
     /// An ONNX sequence. `elem` is the element type, kept so that an empty sequence is typed.
-    Sequence { elem: ValueType, items: Vec<Tensor> },
+    Sequence {
+        elem: ValueType,
+        items: Vec<Tensor>,
+    },
     /// An ONNX optional: `None` when empty.
-    Optional { elem: ValueType, value: Option<Box<Value>> },
+    Optional {
+        elem: ValueType,
+        value: Option<Box<Value>>,
+    },
 }
 
 impl Value {

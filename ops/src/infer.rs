@@ -50,9 +50,15 @@ pub fn tensor_type(dtype: Option<DType>, shape: Option<Shape>) -> ValueType {
 pub fn normalize_axis(axis: i64, rank: usize) -> Result<usize> {
     let r = rank as i64;
     if axis < -r || axis >= r.max(1) && !(rank == 0 && axis == 0) {
-        return Err(Error::compute(format!("axis {axis} is out of range for rank {rank}")));
+        return Err(Error::compute(format!(
+            "axis {axis} is out of range for rank {rank}"
+        )));
     }
-    Ok(if axis < 0 { (axis + r) as usize } else { axis as usize })
+    Ok(if axis < 0 {
+        (axis + r) as usize
+    } else {
+        axis as usize
+    })
 }
 
 /// A shape of all-known dims.

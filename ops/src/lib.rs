@@ -11,6 +11,7 @@ pub mod infer;
 pub mod attention;
 pub mod elementwise;
 pub mod image;
+pub mod ml;
 pub mod nn;
 pub mod reduce;
 pub mod rnn;

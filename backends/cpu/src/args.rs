@@ -22,6 +22,9 @@ pub fn tensor<'a>(inputs: &[Option<&'a Value>], i: usize) -> Result<&'a Tensor> 
 pub fn opt_tensor<'a>(inputs: &[Option<&'a Value>], i: usize) -> Result<Option<&'a Tensor>> {
     match inputs.get(i).copied().flatten() {
         None => Ok(None),
-        Some(v) => v.as_tensor().map(Some).map_err(|e| e.context(format!("input {i}"))),
+        Some(v) => v
+            .as_tensor()
+            .map(Some)
+            .map_err(|e| e.context(format!("input {i}"))),
     }
 }

@@ -34,7 +34,11 @@ fn scalar_bool(t: &Tensor, what: &str) -> Result<bool> {
 
 pub fn run_if(op: &If, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
     let cond = scalar_bool(tensor(inputs, 0)?, "the condition")?;
-    let branch = if cond { &op.then_branch } else { &op.else_branch };
+    let branch = if cond {
+        &op.then_branch
+    } else {
+        &op.else_branch
+    };
     run_graph(branch, &[], &captured(branch, inputs)?)
         .map_err(|e| e.context(if cond { "then_branch" } else { "else_branch" }))
 }
@@ -42,7 +46,9 @@ pub fn run_if(op: &If, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
 pub fn run_loop(op: &Loop, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
     let body = &op.body;
     if body.inputs.len() < 2 {
-        return Err(Error::model("a Loop body needs at least 2 inputs (iteration, condition)"));
+        return Err(Error::model(
+            "a Loop body needs at least 2 inputs (iteration, condition)",
+        ));
     }
     let n_carried = body.inputs.len() - 2;
     let n_scan = body
@@ -77,7 +83,8 @@ pub fn run_loop(op: &Loop, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
         args.push(Some(Value::Tensor(Tensor::scalar(i))));
         args.push(Some(Value::Tensor(Tensor::scalar(cond))));
         args.extend(carried.iter().cloned().map(Some));
-        let mut outs = run_graph(body, &args, &caps).map_err(|e| e.context(format!("iteration {i}")))?;
+        let mut outs =
+            run_graph(body, &args, &caps).map_err(|e| e.context(format!("iteration {i}")))?;
         let rest = outs.split_off(1);
         if has_cond {
             cond = scalar_bool(outs[0].as_tensor()?, "the body's condition")?;
@@ -85,11 +92,16 @@ pub fn run_loop(op: &Loop, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
         let mut rest = rest.into_iter();
         carried = rest.by_ref().take(n_carried).collect();
         for (k, v) in rest.enumerate() {
-            scans[k].push(v.into_tensor().map_err(|e| e.context(format!("scan output {k}")))?);
+            scans[k].push(
+                v.into_tensor()
+                    .map_err(|e| e.context(format!("scan output {k}")))?,
+            );
         }
         i += 1;
         if max_trip.is_none() && !has_cond {
-            return Err(Error::model("a Loop with neither trip count nor condition never ends"));
+            return Err(Error::model(
+                "a Loop with neither trip count nor condition never ends",
+            ));
         }
     }
     let mut result = carried;
@@ -116,7 +128,9 @@ pub fn run_scan(op: &Scan, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
     let mut state: Vec<Value> = (0..n_state)
         .map(|i| crate::args::input(inputs, i).cloned())
         .collect::<Result<_>>()?;
-    let scan_in: Vec<&Tensor> = (0..m).map(|j| tensor(inputs, n_state + j)).collect::<Result<_>>()?;
+    let scan_in: Vec<&Tensor> = (0..m)
+        .map(|j| tensor(inputs, n_state + j))
+        .collect::<Result<_>>()?;
     let mut axes = Vec::with_capacity(m);
     let mut len = None;
     for (j, t) in scan_in.iter().enumerate() {
@@ -140,7 +154,8 @@ pub fn run_scan(op: &Scan, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
             let idx = if reverse { len - 1 - step } else { step };
             args.push(Some(Value::Tensor(take_along(t, axes[j], idx)?)));
         }
-        let mut res = run_graph(body, &args, &caps).map_err(|e| e.context(format!("step {step}")))?;
+        let mut res =
+            run_graph(body, &args, &caps).map_err(|e| e.context(format!("step {step}")))?;
         let scans = res.split_off(n_state);
         state = res;
         for (k, v) in scans.into_iter().enumerate() {
@@ -176,7 +191,11 @@ fn take_along(t: &Tensor, axis: usize, idx: usize) -> Result<Tensor> {
     if t.dtype() == DType::String {
         let s = t.strings()?;
         let v = (0..outer)
-            .flat_map(|o| s[(o * n + idx) * inner..(o * n + idx + 1) * inner].iter().cloned())
+            .flat_map(|o| {
+                s[(o * n + idx) * inner..(o * n + idx + 1) * inner]
+                    .iter()
+                    .cloned()
+            })
             .collect();
         return Tensor::from_strings(out_shape, v);
     }
@@ -197,7 +216,10 @@ fn stack(items: &[Tensor], ty: &ValueType) -> Result<Tensor> {
         let (dtype, dims) = match ty.tensor() {
             Some(t) => (
                 t.dtype,
-                t.shape.as_ref().and_then(|s| s.as_known()).unwrap_or_default(),
+                t.shape
+                    .as_ref()
+                    .and_then(|s| s.as_known())
+                    .unwrap_or_default(),
             ),
             None => (DType::F32, vec![]),
         };

@@ -6,7 +6,11 @@ use xnpu_graph::ir::{Graph, Node, Op, ValueId};
 /// Runs `graph` on `inputs` (aligned with `graph.inputs`; `None` falls back to the input's
 /// initializer default) with `captured` values bound to the body's captures (aligned with
 /// `graph.captures`). Returns the graph outputs in order.
-pub fn run_graph(graph: &Graph, inputs: &[Option<Value>], captured: &[Value]) -> Result<Vec<Value>> {
+pub fn run_graph(
+    graph: &Graph,
+    inputs: &[Option<Value>],
+    captured: &[Value],
+) -> Result<Vec<Value>> {
     let mut env: Vec<Option<Value>> = vec![None; graph.values.len()];
     for (id, v) in graph.values.iter().enumerate() {
         if let Some(t) = &v.constant {
@@ -53,7 +57,10 @@ pub fn run_graph(graph: &Graph, inputs: &[Option<Value>], captured: &[Value]) ->
             .map(|v| match v {
                 None => Ok(None),
                 Some(id) => env[*id].as_ref().map(Some).ok_or_else(|| {
-                    Error::compute(format!("value \"{}\" was not computed", graph.values[*id].name))
+                    Error::compute(format!(
+                        "value \"{}\" was not computed",
+                        graph.values[*id].name
+                    ))
                 }),
             })
             .collect::<Result<_>>()
@@ -77,7 +84,10 @@ pub fn run_graph(graph: &Graph, inputs: &[Option<Value>], captured: &[Value]) ->
         .iter()
         .map(|&id| {
             env[id].clone().ok_or_else(|| {
-                Error::compute(format!("output \"{}\" was not computed", graph.values[id].name))
+                Error::compute(format!(
+                    "output \"{}\" was not computed",
+                    graph.values[id].name
+                ))
             })
         })
         .collect()
@@ -95,13 +105,18 @@ pub fn run_node(node: &Node, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
         Op::Signal(o) => crate::signal::run(o, inputs, n),
         Op::Attention(o) => crate::attention::run(o, inputs, n),
         Op::Image(o) => crate::image::run(o, inputs, n),
+        Op::Ml(o) => crate::ml::run(o, inputs, n),
         Op::Sequence(o) => crate::sequence::run(o, inputs, n),
         Op::Text(o) => crate::text::run(o, inputs, n),
         Op::If(o) => crate::control::run_if(o, inputs),
         Op::Loop(o) => crate::control::run_loop(o, inputs),
         Op::Scan(o) => crate::control::run_scan(o, inputs),
     }?;
-    let needed = node.outputs.iter().rposition(|o| o.is_some()).map_or(0, |p| p + 1);
+    let needed = node
+        .outputs
+        .iter()
+        .rposition(|o| o.is_some())
+        .map_or(0, |p| p + 1);
     if outs.len() < needed {
         return Err(Error::compute(format!(
             "the kernel produced {} outputs, the node needs {needed}",

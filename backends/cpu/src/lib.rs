@@ -12,6 +12,7 @@ mod exec;
 pub mod attention;
 pub mod elementwise;
 pub mod image;
+pub mod ml;
 pub mod nn;
 pub mod reduce;
 pub mod rnn;

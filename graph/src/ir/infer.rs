@@ -13,7 +13,8 @@ fn more_specific(old: &ValueType, new: &ValueType) -> bool {
         (ValueType::Tensor(o), ValueType::Tensor(n)) => match (&o.shape, &n.shape) {
             (None, Some(_)) => true,
             (Some(os), Some(ns)) if os.rank() == ns.rank() => {
-                let known = |s: &xnpu_core::Shape| s.0.iter().filter(|d| d.known().is_some()).count();
+                let known =
+                    |s: &xnpu_core::Shape| s.0.iter().filter(|d| d.known().is_some()).count();
                 known(ns) > known(os)
             }
             _ => false,

@@ -130,18 +130,27 @@ impl Model {
     /// How many nodes use each op (bodies included), sorted by name.
     pub fn op_histogram(&self) -> BTreeMap<&'static str, usize> {
         let mut h = BTreeMap::new();
-        self.graph.walk_nodes(&mut |n| *h.entry(n.op.name()).or_insert(0) += 1);
+        self.graph
+            .walk_nodes(&mut |n| *h.entry(n.op.name()).or_insert(0) += 1);
         h
     }
 }
 
 impl fmt::Display for Graph {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = |id: &Option<ValueId>| id.map_or("_".to_string(), |i| self.values[i].name.clone());
+        let name =
+            |id: &Option<ValueId>| id.map_or("_".to_string(), |i| self.values[i].name.clone());
         for n in &self.nodes {
             let ins: Vec<_> = n.inputs.iter().map(name).collect();
             let outs: Vec<_> = n.outputs.iter().map(name).collect();
-            writeln!(f, "{} = {}({})  # {}", outs.join(", "), n.op.name(), ins.join(", "), n.name)?;
+            writeln!(
+                f,
+                "{} = {}({})  # {}",
+                outs.join(", "),
+                n.op.name(),
+                ins.join(", "),
+                n.name
+            )?;
         }
         Ok(())
     }

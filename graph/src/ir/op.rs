@@ -16,6 +16,7 @@ pub enum Op {
     Signal(xnpu_ops::signal::Op),
     Attention(xnpu_ops::attention::Op),
     Image(xnpu_ops::image::Op),
+    Ml(xnpu_ops::ml::Op),
     Sequence(xnpu_ops::sequence::Op),
     Text(xnpu_ops::text::Op),
     If(Box<If>),
@@ -34,6 +35,7 @@ impl Op {
             Op::Signal(o) => o.name(),
             Op::Attention(o) => o.name(),
             Op::Image(o) => o.name(),
+            Op::Ml(o) => o.name(),
             Op::Sequence(o) => o.name(),
             Op::Text(o) => o.name(),
             Op::If(_) => "If",
@@ -62,7 +64,11 @@ impl Op {
     }
 
     /// Output types from input types. See each family's `infer`.
-    pub fn infer(&self, inputs: &[Option<InferInput<'_>>], n_outputs: usize) -> Result<Vec<ValueType>> {
+    pub fn infer(
+        &self,
+        inputs: &[Option<InferInput<'_>>],
+        n_outputs: usize,
+    ) -> Result<Vec<ValueType>> {
         match self {
             Op::Elementwise(o) => o.infer(inputs, n_outputs),
             Op::Tensor(o) => o.infer(inputs, n_outputs),
@@ -72,9 +78,15 @@ impl Op {
             Op::Signal(o) => o.infer(inputs, n_outputs),
             Op::Attention(o) => o.infer(inputs, n_outputs),
             Op::Image(o) => o.infer(inputs, n_outputs),
+            Op::Ml(o) => o.infer(inputs, n_outputs),
             Op::Sequence(o) => o.infer(inputs, n_outputs),
             Op::Text(o) => o.infer(inputs, n_outputs),
-            Op::If(o) => Ok(o.then_branch.outputs.iter().map(|&v| o.then_branch.values[v].ty.clone()).collect()),
+            Op::If(o) => Ok(o
+                .then_branch
+                .outputs
+                .iter()
+                .map(|&v| o.then_branch.values[v].ty.clone())
+                .collect()),
             Op::Loop(_) | Op::Scan(_) => Ok(vec![ValueType::Unknown; n_outputs]),
         }
     }

@@ -25,7 +25,10 @@ pub fn load(path: &Path) -> Result<Model> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| path.display().to_string());
     let bytes = map_file(path).map_err(|e| e.context(&name))?;
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     load_bytes(bytes, &name, Some(dir))
 }
 
@@ -77,17 +80,18 @@ pub fn import_model(proto: &ModelProto, name: &str, dir: &DataDir) -> Result<Mod
 
 type Opsets = HashMap<String, i64>;
 
-fn opsets_of(
-    imports: &[super::proto::OperatorSetIdProto],
-    check_newest: bool,
-) -> Result<Opsets> {
+fn opsets_of(imports: &[super::proto::OperatorSetIdProto], check_newest: bool) -> Result<Opsets> {
     let mut opsets = HashMap::new();
     for o in imports {
         let domain = canonical_domain(&o.domain).to_string();
         if check_newest {
             if let Some((_, newest)) = DOMAINS.iter().find(|(d, _)| *d == domain) {
                 if o.version > *newest {
-                    let shown = if domain.is_empty() { "ai.onnx" } else { &domain };
+                    let shown = if domain.is_empty() {
+                        "ai.onnx"
+                    } else {
+                        &domain
+                    };
                     return Err(Error::unsupported(format!(
                         "the model imports opset {} of {shown}, newer than the newest xnpu supports ({newest})",
                         o.version
@@ -198,7 +202,8 @@ impl<'m> ImportCx<'m> {
             scope.graph.borrow_mut().values[id].constant = Some(t);
         }
         for sp in &gp.sparse_initializer {
-            let (name, t) = sparse_to_dense(sp, self.dir).map_err(|e| e.context("sparse initializer"))?;
+            let (name, t) =
+                sparse_to_dense(sp, self.dir).map_err(|e| e.context("sparse initializer"))?;
             let ty = ValueType::Tensor(xnpu_core::TensorType::new(
                 t.dtype(),
                 xnpu_core::Shape::known(t.shape()),
@@ -243,7 +248,10 @@ impl<'m> ImportCx<'m> {
     fn node(&self, node: &NodeProto, scope: &Scope<'_>, opsets: &Opsets) -> Result<()> {
         let domain = canonical_domain(&node.domain);
         let version = *opsets.get(domain).ok_or_else(|| {
-            Error::model(format!("the node's domain \"{}\" is not imported by the model", node.domain))
+            Error::model(format!(
+                "the node's domain \"{}\" is not imported by the model",
+                node.domain
+            ))
         })?;
 
         let translate = match self.registry.lookup(domain, &node.op_type, version) {
@@ -256,7 +264,10 @@ impl<'m> ImportCx<'m> {
                 )))
             }
             Lookup::Unknown => {
-                if let Some(f) = self.functions.get(&(domain.to_string(), node.op_type.clone())) {
+                if let Some(f) = self
+                    .functions
+                    .get(&(domain.to_string(), node.op_type.clone()))
+                {
                     return self.inline_function(node, f, scope, opsets);
                 }
                 let known_domain = DOMAINS.iter().any(|(d, _)| *d == domain);
@@ -291,7 +302,10 @@ impl<'m> ImportCx<'m> {
             inputs
                 .iter()
                 .map(|v| match v {
-                    Some(id) => (Some(g.values[*id].ty.clone()), g.values[*id].constant.clone()),
+                    Some(id) => (
+                        Some(g.values[*id].ty.clone()),
+                        g.values[*id].constant.clone(),
+                    ),
                     None => (None, None),
                 })
                 .unzip()
@@ -311,9 +325,16 @@ impl<'m> ImportCx<'m> {
         for body in op.subgraphs_mut() {
             for cap in &mut body.captures {
                 let outer = scope.lookup(&cap.name).ok_or_else(|| {
-                    Error::model(format!("a body reads \"{}\", which is not defined", cap.name))
+                    Error::model(format!(
+                        "a body reads \"{}\", which is not defined",
+                        cap.name
+                    ))
                 })?;
-                let pos = match inputs.iter().skip(node.input.len()).position(|v| *v == Some(outer)) {
+                let pos = match inputs
+                    .iter()
+                    .skip(node.input.len())
+                    .position(|v| *v == Some(outer))
+                {
                     Some(p) => node.input.len() + p,
                     None => {
                         inputs.push(Some(outer));
@@ -333,7 +354,11 @@ impl<'m> ImportCx<'m> {
             });
         }
         let name = if node.name.is_empty() {
-            node.output.iter().find(|o| !o.is_empty()).cloned().unwrap_or_default()
+            node.output
+                .iter()
+                .find(|o| !o.is_empty())
+                .cloned()
+                .unwrap_or_default()
         } else {
             node.name.clone()
         };
@@ -361,7 +386,10 @@ impl<'m> ImportCx<'m> {
         }
         let prefix = format!(
             "{}::{}",
-            node.output.first().map(String::as_str).unwrap_or(&node.name),
+            node.output
+                .first()
+                .map(String::as_str)
+                .unwrap_or(&node.name),
             f.name
         );
         let mut rename: HashMap<&str, String> = HashMap::new();
@@ -375,7 +403,10 @@ impl<'m> ImportCx<'m> {
             if n.is_empty() {
                 return String::new();
             }
-            rename.get(n).cloned().unwrap_or_else(|| format!("{prefix}::{n}"))
+            rename
+                .get(n)
+                .cloned()
+                .unwrap_or_else(|| format!("{prefix}::{n}"))
         };
         let attr_value = |name: &str| -> Option<&AttributeProto> {
             node.attribute

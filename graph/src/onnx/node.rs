@@ -140,15 +140,21 @@ impl<'a> NodeCtx<'a> {
     }
 
     pub fn string(&self, name: &str, default: &str) -> Result<String> {
-        Ok(self.opt_string(name)?.unwrap_or_else(|| default.to_string()))
+        Ok(self
+            .opt_string(name)?
+            .unwrap_or_else(|| default.to_string()))
     }
 
     pub fn ints(&self, name: &str) -> Result<Option<Vec<i64>>> {
-        Ok(self.typed(name, AttributeType::Ints)?.map(|a| a.ints.clone()))
+        Ok(self
+            .typed(name, AttributeType::Ints)?
+            .map(|a| a.ints.clone()))
     }
 
     pub fn floats(&self, name: &str) -> Result<Option<Vec<f32>>> {
-        Ok(self.typed(name, AttributeType::Floats)?.map(|a| a.floats.clone()))
+        Ok(self
+            .typed(name, AttributeType::Floats)?
+            .map(|a| a.floats.clone()))
     }
 
     pub fn strings(&self, name: &str) -> Result<Option<Vec<String>>> {
@@ -164,9 +170,10 @@ impl<'a> NodeCtx<'a> {
         match self.typed(name, AttributeType::Tensor)? {
             None => Ok(None),
             Some(a) => {
-                let t = a.t.as_ref().ok_or_else(|| {
-                    Error::model(format!("attribute \"{name}\" has no tensor"))
-                })?;
+                let t = a
+                    .t
+                    .as_ref()
+                    .ok_or_else(|| Error::model(format!("attribute \"{name}\" has no tensor")))?;
                 tensor_from_proto(t, self.dir)
                     .map(Some)
                     .map_err(|e| e.context(format!("attribute \"{name}\"")))
@@ -205,10 +212,9 @@ impl<'a> NodeCtx<'a> {
         let a = self
             .typed(name, AttributeType::Graph)?
             .ok_or_else(|| Error::model(format!("required attribute \"{name}\" is missing")))?;
-        let g = a
-            .g
-            .as_ref()
-            .ok_or_else(|| Error::model(format!("attribute \"{name}\" has no graph")))?;
+        let g =
+            a.g.as_ref()
+                .ok_or_else(|| Error::model(format!("attribute \"{name}\" has no graph")))?;
         (self.subgraph)(g).map_err(|e| e.context(format!("body \"{name}\"")))
     }
 }

@@ -54,7 +54,10 @@ impl DataDir {
                 "external data path \"{location}\" is absolute; it must be relative to the model's folder"
             )));
         }
-        if rel.components().any(|c| !matches!(c, Component::Normal(_) | Component::CurDir)) {
+        if rel
+            .components()
+            .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+        {
             return Err(Error::model(format!(
                 "external data path \"{location}\" leaves the model's folder"
             )));
@@ -115,7 +118,11 @@ fn typed_count_error(dtype: DType, dims: &[usize], n: usize, found: usize) -> Er
 /// Decodes a tensor; `name` is used in errors.
 pub fn tensor_from_proto(tp: &TensorProto, dir: &DataDir) -> Result<Tensor> {
     decode(tp, dir).map_err(|e| {
-        let name = if tp.name.is_empty() { "<unnamed>" } else { &tp.name };
+        let name = if tp.name.is_empty() {
+            "<unnamed>"
+        } else {
+            &tp.name
+        };
         e.context(format!("tensor \"{name}\""))
     })
 }
@@ -182,14 +189,18 @@ fn decode(tp: &TensorProto, dir: &DataDir) -> Result<Tensor> {
         DType::U8 => take(dtype, dims, n, &tp.int32_data, |v| v as u8),
         DType::Bool => take(dtype, dims, n, &tp.int32_data, |v| v != 0),
         DType::F16 => take(dtype, dims, n, &tp.int32_data, |v| f16::from_bits(v as u16)),
-        DType::Bf16 => take(dtype, dims, n, &tp.int32_data, |v| bf16::from_bits(v as u16)),
+        DType::Bf16 => take(dtype, dims, n, &tp.int32_data, |v| {
+            bf16::from_bits(v as u16)
+        }),
         DType::String => unreachable!("strings handled above"),
     }
 }
 
 fn external(tp: &TensorProto, dtype: DType, dims: Vec<usize>, dir: &DataDir) -> Result<Tensor> {
     if dtype == DType::String {
-        return Err(Error::unsupported("string tensors cannot use external data"));
+        return Err(Error::unsupported(
+            "string tensors cannot use external data",
+        ));
     }
     let mut location = None;
     let mut offset = 0usize;
@@ -243,12 +254,16 @@ pub fn sparse_to_dense(sp: &SparseTensorProto, dir: &DataDir) -> Result<(String,
     let dims = sp
         .dims
         .iter()
-        .map(|&d| usize::try_from(d).map_err(|_| Error::model(format!("dimension {d} is negative"))))
+        .map(|&d| {
+            usize::try_from(d).map_err(|_| Error::model(format!("dimension {d} is negative")))
+        })
         .collect::<Result<Vec<_>>>()
         .map_err(ctx)?;
     let dtype = vals.dtype();
     if dtype == DType::String {
-        return Err(ctx(Error::unsupported("sparse string tensors are not supported")));
+        return Err(ctx(Error::unsupported(
+            "sparse string tensors are not supported",
+        )));
     }
     let nbytes = checked_nbytes(dtype, &dims).map_err(ctx)?;
     if nbytes > MAX_SPARSE_DENSE_BYTES {
@@ -258,7 +273,10 @@ pub fn sparse_to_dense(sp: &SparseTensorProto, dir: &DataDir) -> Result<(String,
     }
     let nnz = vals.len();
     let idx = match &sp.indices {
-        Some(i) => tensor_from_proto(i, dir).map_err(ctx)?.to_i64_vec().map_err(ctx)?,
+        Some(i) => tensor_from_proto(i, dir)
+            .map_err(ctx)?
+            .to_i64_vec()
+            .map_err(ctx)?,
         None => vec![],
     };
     let numel = checked_numel(&dims).map_err(ctx)?;
@@ -268,7 +286,11 @@ pub fn sparse_to_dense(sp: &SparseTensorProto, dir: &DataDir) -> Result<(String,
         idx.iter().map(|&i| i as usize).collect()
     } else if idx.len() == nnz * rank {
         idx.chunks(rank.max(1))
-            .map(|c| c.iter().zip(&dims).fold(0usize, |acc, (&i, &d)| acc * d + i as usize))
+            .map(|c| {
+                c.iter()
+                    .zip(&dims)
+                    .fold(0usize, |acc, (&i, &d)| acc * d + i as usize)
+            })
             .collect()
     } else {
         return Err(ctx(Error::model(format!(

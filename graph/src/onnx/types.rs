@@ -31,11 +31,15 @@ pub fn named_value_type(tp: &TypeProto, hint: &str) -> Result<ValueType> {
                         .iter()
                         .enumerate()
                         .map(|(i, d)| match &d.value {
-                            Some(dimension::Value::DimValue(v)) if *v >= 0 => Ok(Dim::Known(*v as usize)),
+                            Some(dimension::Value::DimValue(v)) if *v >= 0 => {
+                                Ok(Dim::Known(*v as usize))
+                            }
                             Some(dimension::Value::DimValue(v)) => {
                                 Err(Error::model(format!("dimension {i} is negative ({v})")))
                             }
-                            Some(dimension::Value::DimParam(p)) if !p.is_empty() => Ok(Dim::Sym(p.clone())),
+                            Some(dimension::Value::DimParam(p)) if !p.is_empty() => {
+                                Ok(Dim::Sym(p.clone()))
+                            }
                             _ => Ok(Dim::Sym(format!("{hint}?{i}"))),
                         })
                         .collect::<Result<Vec<_>>>()?,
@@ -44,10 +48,18 @@ pub fn named_value_type(tp: &TypeProto, hint: &str) -> Result<ValueType> {
             ValueType::Tensor(TensorType { dtype, shape })
         }
         Some(type_proto::Value::SequenceType(s)) => ValueType::Sequence(Box::new(
-            s.elem_type.as_deref().map(|t| named_value_type(t, hint)).transpose()?.unwrap_or(ValueType::Unknown),
+            s.elem_type
+                .as_deref()
+                .map(|t| named_value_type(t, hint))
+                .transpose()?
+                .unwrap_or(ValueType::Unknown),
         )),
         Some(type_proto::Value::OptionalType(o)) => ValueType::Optional(Box::new(
-            o.elem_type.as_deref().map(|t| named_value_type(t, hint)).transpose()?.unwrap_or(ValueType::Unknown),
+            o.elem_type
+                .as_deref()
+                .map(|t| named_value_type(t, hint))
+                .transpose()?
+                .unwrap_or(ValueType::Unknown),
         )),
         Some(type_proto::Value::MapType(_)) => {
             return Err(Error::unsupported("map types are not supported"))

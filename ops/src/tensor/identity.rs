@@ -9,7 +9,13 @@ use crate::InferInput;
 pub struct Identity;
 
 impl Identity {
-    pub fn infer(&self, inputs: &[Option<InferInput<'_>>], _n_outputs: usize) -> Result<Vec<ValueType>> {
-        Ok(vec![input(inputs, 0).map_or(ValueType::Unknown, |x| x.ty.clone())])
+    pub fn infer(
+        &self,
+        inputs: &[Option<InferInput<'_>>],
+        _n_outputs: usize,
+    ) -> Result<Vec<ValueType>> {
+        Ok(vec![
+            input(inputs, 0).map_or(ValueType::Unknown, |x| x.ty.clone())
+        ])
     }
 }

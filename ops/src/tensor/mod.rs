@@ -24,7 +24,11 @@ impl Op {
 
     /// Output types from input types (and constant inputs). Dims that cannot be known before
     /// run time are left as symbols or the whole type as `ValueType::Unknown`.
-    pub fn infer(&self, inputs: &[Option<InferInput<'_>>], n_outputs: usize) -> Result<Vec<ValueType>> {
+    pub fn infer(
+        &self,
+        inputs: &[Option<InferInput<'_>>],
+        n_outputs: usize,
+    ) -> Result<Vec<ValueType>> {
         match self {
             Op::Identity(op) => op.infer(inputs, n_outputs),
         }

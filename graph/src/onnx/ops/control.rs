@@ -35,7 +35,10 @@ fn scan(n: &mut NodeCtx<'_>) -> Result<Op> {
         return Err(Error::model("attribute num_scan_inputs must be at least 1"));
     }
     let m = num_scan_inputs as usize;
-    let n_scan_outputs = body.outputs.len().saturating_sub(body.inputs.len() - m.min(body.inputs.len()));
+    let n_scan_outputs = body
+        .outputs
+        .len()
+        .saturating_sub(body.inputs.len() - m.min(body.inputs.len()));
     let dirs = |name: &str, len: usize| -> Result<Vec<bool>> {
         Ok(match n.ints(name)? {
             Some(v) => v.iter().map(|&d| d != 0).collect(),

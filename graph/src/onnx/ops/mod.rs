@@ -5,6 +5,7 @@ mod attention;
 mod control;
 mod elementwise;
 mod image;
+mod ml;
 mod nn;
 mod reduce;
 mod rnn;
@@ -25,12 +26,13 @@ use crate::ir::Op;
 pub type Translate = fn(&mut NodeCtx<'_>) -> Result<Op>;
 
 /// The newest `ai.onnx` opset this importer knows.
-pub const MAX_ONNX_OPSET: i64 = 25;
+pub const MAX_ONNX_OPSET: i64 = 28;
 
 /// The domains xnpu imports, with the newest opset known for each.
 pub const DOMAINS: &[(&str, i64)] = &[
     ("", MAX_ONNX_OPSET),
     ("ai.onnx.ml", 5),
+    ("ai.onnx.preview", 1),
     ("ai.onnx.preview.training", 1),
     ("com.microsoft", 1),
 ];
@@ -48,7 +50,9 @@ pub fn canonical_domain(domain: &str) -> &str {
 pub enum Lookup {
     Found(Translate),
     /// The op exists, but only from a later opset.
-    TooOld { first: i64 },
+    TooOld {
+        first: i64,
+    },
     Unknown,
 }
 
@@ -93,6 +97,7 @@ impl Registry {
             control::register(&mut r);
             elementwise::register(&mut r);
             image::register(&mut r);
+            ml::register(&mut r);
             nn::register(&mut r);
             reduce::register(&mut r);
             rnn::register(&mut r);
