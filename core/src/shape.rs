@@ -74,9 +74,11 @@ impl Shape {
                 }
                 Dim::Known(_) => {}
                 Dim::Sym(s) => match bindings.get(s) {
-                    Some(&b) if b != n => return Err(Error::invalid_input(format!(
+                    Some(&b) if b != n => {
+                        return Err(Error::invalid_input(format!(
                         "dim {i} is symbol `{s}`, already bound to {b}, got {n} (shape {dims:?})"
-                    ))),
+                    )))
+                    }
                     Some(_) => {}
                     None => {
                         bindings.insert(s.clone(), n);

@@ -1,7 +1,7 @@
 //! Control flow: If, Loop and Scan run their bodies with the interpreter.
 
 use xnpu_core::{DType, Error, Result, Tensor, Value, ValueType};
-use xnpu_graph::ir::{Graph, If, Loop, Scan};
+use xnpu_graph::ir::{Graph, If, Loop, Scan, SequenceMap};
 use xnpu_ops::infer::normalize_axis;
 
 use crate::args::{opt_tensor, tensor};
@@ -174,6 +174,50 @@ pub fn run_scan(op: &Scan, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
         result.push(Value::Tensor(move_axis0(&stacked, axis)?));
     }
     Ok(result)
+}
+
+pub fn run_sequence_map(op: &SequenceMap, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
+    let body = &op.body;
+    let n_explicit = body.inputs.len();
+    let first = crate::args::input(inputs, 0)?.as_sequence()?;
+    let len = first.len();
+    for k in 1..n_explicit {
+        if let Value::Sequence { items, .. } = crate::args::input(inputs, k)? {
+            if items.len() != len {
+                return Err(Error::compute(format!(
+                    "input {k} is a sequence of {} elements, the first input has {len}",
+                    items.len()
+                )));
+            }
+        }
+    }
+    let caps = captured(body, inputs)?;
+    let mut outs: Vec<Vec<Tensor>> = vec![Vec::new(); body.outputs.len()];
+    for i in 0..len {
+        let args = (0..n_explicit)
+            .map(|k| {
+                Ok(Some(match crate::args::input(inputs, k)? {
+                    Value::Sequence { items, .. } => Value::Tensor(items[i].clone()),
+                    v => v.clone(),
+                }))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let res = run_graph(body, &args, &caps).map_err(|e| e.context(format!("element {i}")))?;
+        for (k, v) in res.into_iter().enumerate() {
+            outs[k].push(
+                v.into_tensor()
+                    .map_err(|e| e.context(format!("body output {k}")))?,
+            );
+        }
+    }
+    Ok(outs
+        .into_iter()
+        .enumerate()
+        .map(|(k, items)| Value::Sequence {
+            elem: body.values[body.outputs[k]].ty.clone(),
+            items,
+        })
+        .collect())
 }
 
 fn elem_bytes(t: &Tensor) -> usize {

@@ -28,6 +28,14 @@ pub struct Loop {
     pub body: Graph,
 }
 
+/// SequenceMap (ONNX opset 17): runs `body` once per element of the first input sequence.
+/// Each additional input is passed whole when it is a tensor and element by element when it
+/// is a sequence (of the same length). Output k is the sequence of the body's k-th outputs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SequenceMap {
+    pub body: Graph,
+}
+
 /// Scan (ONNX opsets 8, 9, 11, 16, 19, 21, 23), opset ≥ 9 form: inputs are (state...,
 /// scan inputs...); the body runs once per slice along each scan input's axis.
 #[derive(Clone, Debug, PartialEq)]

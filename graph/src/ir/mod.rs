@@ -5,7 +5,7 @@ mod control;
 mod infer;
 mod op;
 
-pub use control::{Capture, If, Loop, Scan};
+pub use control::{Capture, If, Loop, Scan, SequenceMap};
 pub use op::Op;
 
 use std::collections::BTreeMap;

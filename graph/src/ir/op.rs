@@ -3,7 +3,7 @@
 use xnpu_core::{Result, ValueType};
 use xnpu_ops::InferInput;
 
-use super::{Graph, If, Loop, Scan};
+use super::{Graph, If, Loop, Scan, SequenceMap};
 
 /// A typed op. Attributes were parsed at import; nothing is looked up by string at run time.
 #[derive(Clone, Debug, PartialEq)]
@@ -22,6 +22,7 @@ pub enum Op {
     If(Box<If>),
     Loop(Box<Loop>),
     Scan(Box<Scan>),
+    SequenceMap(Box<SequenceMap>),
 }
 
 impl Op {
@@ -41,6 +42,7 @@ impl Op {
             Op::If(_) => "If",
             Op::Loop(_) => "Loop",
             Op::Scan(_) => "Scan",
+            Op::SequenceMap(_) => "SequenceMap",
         }
     }
 
@@ -50,6 +52,7 @@ impl Op {
             Op::If(o) => vec![&o.then_branch, &o.else_branch],
             Op::Loop(o) => vec![&o.body],
             Op::Scan(o) => vec![&o.body],
+            Op::SequenceMap(o) => vec![&o.body],
             _ => vec![],
         }
     }
@@ -59,6 +62,7 @@ impl Op {
             Op::If(o) => vec![&mut o.then_branch, &mut o.else_branch],
             Op::Loop(o) => vec![&mut o.body],
             Op::Scan(o) => vec![&mut o.body],
+            Op::SequenceMap(o) => vec![&mut o.body],
             _ => vec![],
         }
     }
@@ -86,6 +90,12 @@ impl Op {
                 .outputs
                 .iter()
                 .map(|&v| o.then_branch.values[v].ty.clone())
+                .collect()),
+            Op::SequenceMap(o) => Ok(o
+                .body
+                .outputs
+                .iter()
+                .map(|&v| ValueType::Sequence(Box::new(o.body.values[v].ty.clone())))
                 .collect()),
             Op::Loop(_) | Op::Scan(_) => Ok(vec![ValueType::Unknown; n_outputs]),
         }

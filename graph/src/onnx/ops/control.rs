@@ -4,13 +4,20 @@
 use xnpu_core::{Error, Result};
 
 use super::{NodeCtx, Registry};
-use crate::ir::{If, Loop, Op, Scan};
+use crate::ir::{If, Loop, Op, Scan, SequenceMap};
 
 pub fn register(r: &mut Registry) {
     r.add("", "If", 1, if_);
     r.add("", "Loop", 1, loop_);
     r.add("", "Scan", 9, scan);
     r.add("", "Scan", 8, scan8);
+    r.add("", "SequenceMap", 17, sequence_map);
+}
+
+fn sequence_map(n: &mut NodeCtx<'_>) -> Result<Op> {
+    Ok(Op::SequenceMap(Box::new(SequenceMap {
+        body: n.graph("body")?,
+    })))
 }
 
 fn if_(n: &mut NodeCtx<'_>) -> Result<Op> {
