@@ -13,6 +13,7 @@
 //! ```
 
 pub mod devices;
+pub mod npy;
 pub mod runtime;
 
 pub use runtime::{IoInfo, Session};

@@ -1,1 +1,284 @@
-fn main() {}
+//! The `xnpu` command-line tool: inspect a model, run it, list devices.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand};
+use rand::{Rng, SeedableRng};
+use xnpu::{DType, Dim, Error, Result, Session, Tensor, Value, ValueType};
+
+#[derive(Parser)]
+#[command(
+    name = "xnpu",
+    version,
+    about = "Run ONNX models on whatever accelerator this machine has"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Inputs, outputs, opsets, op histogram and parameter count of a model.
+    Info { model: PathBuf },
+    /// Runs a model and writes its outputs as .npy files.
+    Run {
+        model: PathBuf,
+        /// An input as NAME=FILE.npy (repeatable).
+        #[arg(long = "input", value_name = "NAME=FILE.npy")]
+        inputs: Vec<String>,
+        /// Fill inputs not given with --input with seeded random values.
+        #[arg(long)]
+        random: bool,
+        /// Seed for --random.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// The size of a symbolic dimension for --random, as NAME=N (repeatable; default 1).
+        #[arg(long = "dim", value_name = "NAME=N")]
+        dims: Vec<String>,
+        /// Write every output as DIR/NAME.npy.
+        #[arg(long, value_name = "DIR")]
+        output_dir: Option<PathBuf>,
+        /// Run this many times and report the median time.
+        #[arg(long, default_value_t = 1)]
+        iterations: usize,
+    },
+    /// Lists the devices xnpu can run on.
+    Devices,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Info { model } => info(&model),
+        Command::Run {
+            model,
+            inputs,
+            random,
+            seed,
+            dims,
+            output_dir,
+            iterations,
+        } => run(
+            &model,
+            &inputs,
+            random,
+            seed,
+            &dims,
+            output_dir.as_deref(),
+            iterations,
+        ),
+        Command::Devices => {
+            devices();
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn human_bytes(n: usize) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+fn info(path: &Path) -> Result<()> {
+    let t0 = Instant::now();
+    let session = Session::load(path)?;
+    let elapsed = t0.elapsed();
+    let model = session.model();
+    println!("model     {}", path.display());
+    if !model.producer.is_empty() {
+        println!("producer  {}", model.producer);
+    }
+    let opsets: Vec<String> = model
+        .opsets
+        .iter()
+        .map(|(d, v)| format!("{}:{v}", if d.is_empty() { "ai.onnx" } else { d }))
+        .collect();
+    println!(
+        "ir        {}   opsets {}",
+        model.ir_version,
+        opsets.join(", ")
+    );
+    println!("imported  in {:.1} ms", elapsed.as_secs_f64() * 1e3);
+    println!("\ninputs");
+    for i in session.inputs() {
+        let default = if i.has_default { "  (has default)" } else { "" };
+        println!("  {:<24} {}{default}", i.name, i.ty);
+    }
+    println!("outputs");
+    for o in session.outputs() {
+        println!("  {:<24} {}", o.name, o.ty);
+    }
+    let (params, bytes) = model.parameter_stats();
+    println!("\nparameters {params} ({})", human_bytes(bytes));
+    let hist = model.op_histogram();
+    let total: usize = hist.values().sum();
+    println!("\nops ({total} nodes)");
+    let mut hist: Vec<_> = hist.into_iter().collect();
+    hist.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    for (op, n) in hist {
+        println!("  {op:<28} {n:>6}");
+    }
+    Ok(())
+}
+
+fn parse_pair<'a>(s: &'a str, what: &str) -> Result<(&'a str, &'a str)> {
+    s.split_once('=')
+        .ok_or_else(|| Error::invalid_input(format!("{what} \"{s}\" is not NAME=VALUE")))
+}
+
+fn random_tensor(
+    ty: &ValueType,
+    dims: &HashMap<String, usize>,
+    rng: &mut rand::rngs::StdRng,
+) -> Result<Tensor> {
+    let tt = ty
+        .tensor()
+        .ok_or_else(|| Error::unsupported(format!("cannot make random values of type {ty}")))?;
+    let shape: Vec<usize> = match &tt.shape {
+        Some(s) => {
+            s.0.iter()
+                .map(|d| match d {
+                    Dim::Known(n) => *n,
+                    Dim::Sym(s) => dims.get(s).copied().unwrap_or(1),
+                })
+                .collect()
+        }
+        None => vec![1],
+    };
+    let n = xnpu::core::shape::checked_numel(&shape)?;
+    macro_rules! gen {
+        ($t:ty, $f:expr) => {
+            Tensor::from_vec(shape, (0..n).map(|_| $f).collect::<Vec<$t>>())
+        };
+    }
+    match tt.dtype {
+        DType::F32 => gen!(f32, rng.random_range(-1.0f32..1.0)),
+        DType::F64 => gen!(f64, rng.random_range(-1.0f64..1.0)),
+        DType::F16 => gen!(
+            xnpu::core::f16,
+            xnpu::core::f16::from_f32(rng.random_range(-1.0f32..1.0))
+        ),
+        DType::Bf16 => gen!(
+            xnpu::core::bf16,
+            xnpu::core::bf16::from_f32(rng.random_range(-1.0f32..1.0))
+        ),
+        DType::I8 => gen!(i8, rng.random_range(0..10)),
+        DType::U8 => gen!(u8, rng.random_range(0..10)),
+        DType::I16 => gen!(i16, rng.random_range(0..10)),
+        DType::U16 => gen!(u16, rng.random_range(0..10)),
+        DType::I32 => gen!(i32, rng.random_range(0..10)),
+        DType::U32 => gen!(u32, rng.random_range(0..10)),
+        DType::I64 => gen!(i64, rng.random_range(0..10)),
+        DType::U64 => gen!(u64, rng.random_range(0..10)),
+        DType::Bool => gen!(bool, rng.random_bool(0.5)),
+        DType::String => Tensor::from_strings(shape, (0..n).map(|i| format!("s{i}")).collect()),
+    }
+}
+
+fn run(
+    path: &Path,
+    input_args: &[String],
+    random: bool,
+    seed: u64,
+    dim_args: &[String],
+    output_dir: Option<&Path>,
+    iterations: usize,
+) -> Result<()> {
+    let session = Session::load(path)?;
+    let mut given: BTreeMap<String, Tensor> = BTreeMap::new();
+    for arg in input_args {
+        let (name, file) = parse_pair(arg, "--input")?;
+        given.insert(name.to_string(), xnpu::npy::read(Path::new(file))?);
+    }
+    let mut dims = HashMap::new();
+    for arg in dim_args {
+        let (name, n) = parse_pair(arg, "--dim")?;
+        let n = n
+            .parse()
+            .map_err(|_| Error::invalid_input(format!("--dim {name}: \"{n}\" is not a number")))?;
+        dims.insert(name.to_string(), n);
+    }
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut inputs: Vec<(String, Value)> = Vec::new();
+    for info in session.inputs() {
+        if let Some(t) = given.remove(&info.name) {
+            inputs.push((info.name, t.into()));
+        } else if random && !info.has_default {
+            let t = random_tensor(&info.ty, &dims, &mut rng)
+                .map_err(|e| e.context(format!("input \"{}\"", info.name)))?;
+            inputs.push((info.name, t.into()));
+        }
+    }
+    if let Some(name) = given.keys().next() {
+        return Err(Error::invalid_input(format!(
+            "the model has no input \"{name}\""
+        )));
+    }
+    for (name, v) in &inputs {
+        println!("input  {name:<24} {}", v.describe());
+    }
+    let mut times = Vec::new();
+    let mut outputs = Vec::new();
+    for _ in 0..iterations.max(1) {
+        let t0 = Instant::now();
+        outputs = session.run(inputs.iter().map(|(n, v)| (n.as_str(), v.clone())))?;
+        times.push(t0.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    for (name, v) in &outputs {
+        let preview = match v {
+            Value::Tensor(t) => t.preview(6),
+            _ => String::new(),
+        };
+        println!("output {name:<24} {} {preview}", v.describe());
+    }
+    println!(
+        "time   {:.3} ms (median of {} on cpu)",
+        times[times.len() / 2],
+        times.len()
+    );
+    if let Some(dir) = output_dir {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        for (name, v) in &outputs {
+            let file = dir.join(format!("{}.npy", name.replace(['/', '\\', ':'], "_")));
+            xnpu::npy::write(&file, v.as_tensor()?)?;
+            println!("wrote  {}", file.display());
+        }
+    }
+    Ok(())
+}
+
+fn devices() {
+    println!(
+        "{:<8} {:<8} {:<14} {:<44} details",
+        "backend", "status", "vendor", "device"
+    );
+    for d in xnpu::devices() {
+        let status = if d.available { "ready" } else { "absent" };
+        println!(
+            "{:<8} {:<8} {:<14} {:<44} {}",
+            d.backend, status, d.vendor, d.name, d.details
+        );
+    }
+}

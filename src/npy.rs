@@ -1,0 +1,189 @@
+//! Reading and writing NumPy `.npy` files (format versions 1–3, C order), for every xnpu
+//! dtype that NumPy has. Written here rather than taken from a crate because the CLI needs
+//! f16 and bool alongside the integer types, and tensors built straight from the file bytes.
+
+use std::path::Path;
+
+use xnpu_core::shape::checked_nbytes;
+use xnpu_core::{Bytes, DType, Error, Result, Tensor};
+
+const MAGIC: &[u8] = b"\x93NUMPY";
+
+fn descr(dtype: DType) -> Option<&'static str> {
+    Some(match dtype {
+        DType::F32 => "<f4",
+        DType::F64 => "<f8",
+        DType::F16 => "<f2",
+        DType::I8 => "|i1",
+        DType::U8 => "|u1",
+        DType::I16 => "<i2",
+        DType::U16 => "<u2",
+        DType::I32 => "<i4",
+        DType::U32 => "<u4",
+        DType::I64 => "<i8",
+        DType::U64 => "<u8",
+        DType::Bool => "|b1",
+        DType::Bf16 | DType::String => return None,
+    })
+}
+
+fn parse_descr(d: &str) -> Option<DType> {
+    let d = d.replace('=', "<");
+    DType::ALL
+        .into_iter()
+        .find(|&t| descr(t).is_some_and(|x| x == d || (x.starts_with('|') && x[1..] == d[1..])))
+}
+
+/// Parses the header dict `{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }`.
+fn parse_header(h: &str) -> Result<(DType, bool, Vec<usize>)> {
+    let bad = |what: &str| Error::invalid_input(format!("npy header: {what} in {h:?}"));
+    let field = |key: &str| -> Result<&str> {
+        let k = h
+            .find(&format!("'{key}'"))
+            .ok_or_else(|| bad(&format!("no '{key}'")))?;
+        let rest = &h[k + key.len() + 2..];
+        let colon = rest.find(':').ok_or_else(|| bad("no ':'"))?;
+        Ok(rest[colon + 1..].trim_start())
+    };
+    let d = field("descr")?;
+    let d = d
+        .strip_prefix('\'')
+        .and_then(|s| s.split('\'').next())
+        .ok_or_else(|| bad("descr is not a string"))?;
+    let dtype = parse_descr(d)
+        .ok_or_else(|| Error::unsupported(format!("npy dtype {d:?} is not supported")))?;
+    let fortran = field("fortran_order")?.starts_with("True");
+    let s = field("shape")?;
+    let s = s
+        .strip_prefix('(')
+        .and_then(|s| s.split(')').next())
+        .ok_or_else(|| bad("shape is not a tuple"))?;
+    let shape = s
+        .split(',')
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+        .map(|x| {
+            x.trim_end_matches('L')
+                .parse::<usize>()
+                .map_err(|_| bad("bad dimension"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((dtype, fortran, shape))
+}
+
+/// Decodes `.npy` bytes into a tensor (zero-copy over `bytes`).
+pub fn decode(bytes: Bytes) -> Result<Tensor> {
+    if bytes.len() < 10 || &bytes[..6] != MAGIC {
+        return Err(Error::invalid_input("not a .npy file (bad magic)"));
+    }
+    let major = bytes[6];
+    let (hlen, start) = match major {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10usize),
+        2 | 3 => {
+            if bytes.len() < 12 {
+                return Err(Error::invalid_input("truncated .npy header"));
+            }
+            (
+                u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+                12,
+            )
+        }
+        v => {
+            return Err(Error::unsupported(format!(
+                ".npy format version {v} is not supported"
+            )))
+        }
+    };
+    let end = start
+        .checked_add(hlen)
+        .filter(|&e| e <= bytes.len())
+        .ok_or_else(|| Error::invalid_input("truncated .npy header"))?;
+    let header = std::str::from_utf8(&bytes[start..end])
+        .map_err(|_| Error::invalid_input(".npy header is not text"))?;
+    let (dtype, fortran, shape) = parse_header(header)?;
+    let need = checked_nbytes(dtype, &shape)?;
+    let data = bytes.slice(end..);
+    if data.len() != need {
+        return Err(Error::invalid_input(format!(
+            ".npy declares {dtype}{shape:?} ({need} bytes) but holds {} bytes",
+            data.len()
+        )));
+    }
+    if fortran && shape.len() > 1 {
+        return Err(Error::unsupported(
+            "Fortran-order .npy files are not supported; save with np.ascontiguousarray",
+        ));
+    }
+    Tensor::from_bytes(dtype, shape, data)
+}
+
+pub fn read(path: &Path) -> Result<Tensor> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    decode(Bytes::from(bytes)).map_err(|e| e.context(path.display().to_string()))
+}
+
+/// Encodes a tensor as `.npy` (version 1.0).
+pub fn encode(t: &Tensor) -> Result<Vec<u8>> {
+    let d = descr(t.dtype()).ok_or_else(|| {
+        Error::unsupported(format!("{} tensors cannot be written as .npy", t.dtype()))
+    })?;
+    let shape = match t.shape() {
+        [] => "()".to_string(),
+        [n] => format!("({n},)"),
+        s => format!(
+            "({})",
+            s.iter()
+                .map(|n| n.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let mut header = format!("{{'descr': '{d}', 'fortran_order': False, 'shape': {shape}, }}");
+    // Pad so that the data starts at a multiple of 64 bytes, ending the header with '\n'.
+    let total = 10 + header.len() + 1;
+    header.push_str(&" ".repeat((64 - total % 64) % 64));
+    header.push('\n');
+    let mut out = Vec::with_capacity(10 + header.len() + t.raw_bytes().len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&[1, 0]);
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(t.raw_bytes());
+    Ok(out)
+}
+
+pub fn write(path: &Path, t: &Tensor) -> Result<()> {
+    std::fs::write(path, encode(t)?).map_err(|e| Error::io(path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use xnpu_core::f16;
+
+    #[test]
+    fn round_trips_every_numpy_dtype() {
+        let tensors = [
+            Tensor::from_vec(vec![2, 3], (0..6).map(|i| i as f32).collect()).unwrap(),
+            Tensor::from_vec(vec![2], vec![f16::from_f32(1.5), f16::from_f32(-2.0)]).unwrap(),
+            Tensor::from_vec(vec![3], vec![true, false, true]).unwrap(),
+            Tensor::from_vec(vec![], vec![7i64]).unwrap(),
+            Tensor::from_vec(vec![1, 1, 2], vec![1u8, 2]).unwrap(),
+        ];
+        for t in tensors {
+            let bytes = encode(&t).unwrap();
+            assert_eq!((bytes.len() - t.raw_bytes().len()) % 64, 0);
+            assert_eq!(decode(Bytes::from(bytes)).unwrap(), t);
+        }
+    }
+
+    #[test]
+    fn short_data_is_an_error() {
+        let t = Tensor::from_vec(vec![4], vec![1.0f32; 4]).unwrap();
+        let mut bytes = encode(&t).unwrap();
+        bytes.truncate(bytes.len() - 4);
+        let err = decode(Bytes::from(bytes)).unwrap_err().to_string();
+        assert!(err.contains("holds 12 bytes"), "{err}");
+        assert!(decode(Bytes::from_static(b"garbage")).is_err());
+    }
+}
