@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs everything the tests need (Debian packages, Rust toolchain check, the Python venv
+# with pinned onnx/onnxruntime/openvino/onnxruntime-qnn, the ONNX conformance cases) and runs
+# every test. .ci/run calls exactly this.
+set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+cd "$REPO"
+start=$(date +%s)
+
+ensure_toolchain
+bash scripts/setup_python.sh
+PY="$REPO/.venv/bin/python"
+
+CASES="$REPO/target/onnx-cases"
+want="$("$PY" -c 'import onnx; print(onnx.__version__)')"
+if [ "$(cat "$CASES/stamp" 2>/dev/null)" != "$want" ]; then
+    log "generating ONNX conformance cases (onnx $want)"
+    "$PY" scripts/gen_onnx_cases.py "$CASES"
+fi
+export XNPU_ONNX_CASES="$CASES"
+
+log "formatting check"
+cargo fmt --all -- --check
+
+log "building (release, all targets)"
+cargo build --release --workspace --all-targets --quiet
+
+log "running tests"
+cargo test --release --workspace --no-fail-fast 2>&1
+
+log "done in $(( $(date +%s) - start )) s"

@@ -1,0 +1,106 @@
+//! The `light_*` models shipped in the onnx wheel (resnet50, densenet121, inception v1/v2,
+//! shufflenet, squeezenet, vgg19, zfnet512, alexnet) run and match their stored outputs, fed
+//! and compared the way onnx's own runner does: the one real input is
+//! `arange(n).reshape(shape) / n` as float32 (unknown dims 1), rtol 1e-3 (2e-3 for densenet121),
+//! atol 1e-7.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use xnpu::graph::onnx::DataDir;
+use xnpu::{Dim, Session, Tensor, Value, ValueType};
+
+fn light_dir() -> PathBuf {
+    std::env::var_os("XNPU_ONNX_CASES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/onnx-cases"))
+        .join("light")
+}
+
+fn run_one(model: &Path) -> Result<(), String> {
+    let stem = model
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default()
+        .to_string();
+    let session = Session::load(model).map_err(|e| e.to_string())?;
+    let mut inputs = Vec::new();
+    for info in session.inputs() {
+        if info.has_default {
+            inputs.push(None);
+            continue;
+        }
+        let ValueType::Tensor(tt) = &info.ty else {
+            return Err(format!("input {} is not a tensor", info.name));
+        };
+        let dims: Vec<usize> = tt
+            .shape
+            .as_ref()
+            .map(|s| {
+                s.0.iter()
+                    .map(|d| if let Dim::Known(n) = d { *n } else { 1 })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let n: usize = dims.iter().product();
+        let data = (0..n).map(|i| i as f32 / n as f32).collect();
+        inputs.push(Some(Value::Tensor(
+            Tensor::from_vec(dims, data).map_err(|e| e.to_string())?,
+        )));
+    }
+    let got = session.run_positional(inputs).map_err(|e| e.to_string())?;
+    let expected_path = model.with_file_name(format!("{stem}_output_0.pb"));
+    let expected = common::read_value(&expected_path, &ValueType::Unknown, &DataDir::default())
+        .map_err(|e| e.to_string())?;
+    let rtol = if stem.contains("densenet121") {
+        2e-3
+    } else {
+        1e-3
+    };
+    common::compare(&got[0], &expected, rtol, 1e-7)
+}
+
+#[test]
+fn light_models_match_their_stored_outputs() {
+    let dir = light_dir();
+    let mut models: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| {
+            panic!(
+                "no light models at {} ({e}); run scripts/test.sh",
+                dir.display()
+            )
+        })
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "onnx"))
+        .collect();
+    models.sort();
+    assert!(
+        models.len() >= 8,
+        "expected the 8+ light models, found {}",
+        models.len()
+    );
+    let mut failures = Vec::new();
+    for m in &models {
+        let t0 = std::time::Instant::now();
+        let r = run_one(m);
+        let name = m
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        println!(
+            "{name}: {} in {:.2} s",
+            if r.is_ok() { "ok" } else { "FAILED" },
+            t0.elapsed().as_secs_f64()
+        );
+        if let Err(e) = r {
+            failures.push(format!("{name}: {e}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "light models that fail:\n{}",
+        failures.join("\n")
+    );
+}
