@@ -58,6 +58,18 @@ def main(out: str) -> None:
     onnx.save(model, out)
     print(f"wrote {out} ({sum(np.prod(t.dims) for t in inits)} parameters)")
 
+    # A reference input and ONNX Runtime's output for it, so tests compare xnpu with ORT.
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return
+    x = np.random.default_rng(1).uniform(-1, 1, (2, 3, 32, 32)).astype(np.float32)
+    (probs,) = ort.InferenceSession(out, providers=["CPUExecutionProvider"]).run(None, {"image": x})
+    stem = out[: -len(".onnx")]
+    np.save(f"{stem}.image.npy", x)
+    np.save(f"{stem}.probs.ort.npy", probs)
+    print(f"wrote {stem}.image.npy and {stem}.probs.ort.npy (onnxruntime {ort.__version__})")
+
 
 if __name__ == "__main__":
     main(sys.argv[1] if len(sys.argv) > 1 else "models/tinycnn.onnx")
