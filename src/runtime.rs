@@ -69,6 +69,31 @@ impl Session {
             .collect()
     }
 
+    /// The output types once the inputs' symbolic dims are bound to concrete sizes (for
+    /// example `batch` → 4): symbols that shape inference carried to the outputs resolve to
+    /// numbers, which is what a backend compiling static shapes needs.
+    pub fn output_types_for(&self, input_dims: &[(&str, &[usize])]) -> Result<Vec<ValueType>> {
+        let infos = self.inputs();
+        let mut bindings = HashMap::new();
+        for (name, dims) in input_dims {
+            let info = infos.iter().find(|i| i.name == *name).ok_or_else(|| {
+                Error::invalid_input(format!("the model has no input \"{name}\""))
+                    .context(&self.model.name)
+            })?;
+            if let Some(shape) = info.ty.tensor().and_then(|t| t.shape.as_ref()) {
+                shape.bind(dims, &mut bindings).map_err(|e| {
+                    e.context(format!("input \"{name}\""))
+                        .context(&self.model.name)
+                })?;
+            }
+        }
+        Ok(self
+            .outputs()
+            .into_iter()
+            .map(|o| resolve(&o.ty, &bindings))
+            .collect())
+    }
+
     /// Runs the model on named inputs and returns every output, named, in model order.
     pub fn run<'a>(
         &self,
@@ -133,6 +158,18 @@ impl Session {
         }
         xnpu_backend_cpu::run_graph(&self.model.graph, &inputs, &[])
             .map_err(|e| e.context(&self.model.name))
+    }
+}
+
+fn resolve(ty: &ValueType, bindings: &HashMap<String, usize>) -> ValueType {
+    match ty {
+        ValueType::Tensor(t) => ValueType::Tensor(xnpu_core::TensorType {
+            dtype: t.dtype,
+            shape: t.shape.as_ref().map(|s| s.resolve(bindings)),
+        }),
+        ValueType::Sequence(e) => ValueType::Sequence(Box::new(resolve(e, bindings))),
+        ValueType::Optional(e) => ValueType::Optional(Box::new(resolve(e, bindings))),
+        ValueType::Unknown => ValueType::Unknown,
     }
 }
 
