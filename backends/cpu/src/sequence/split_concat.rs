@@ -241,7 +241,7 @@ mod tests {
             seq_of(&out),
             vec![(vec![3], vec![0., 1., 2.]), (vec![3], vec![3., 4., 5.])]
         );
-        let bad = Value::Tensor(Tensor::from_vec(vec![2], vec![1i64, 1]).unwrap());
+        let bad = Value::Tensor(Tensor::from_vec(vec![2], vec![1i64, 2]).unwrap());
         assert!(split_to_sequence(&op, &[Some(&x), Some(&bad)]).is_err());
     }
 
