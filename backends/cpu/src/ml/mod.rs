@@ -1,10 +1,121 @@
-//! Reference kernels of the `ml` family. See `tensor/mod.rs` for the shape of a kernel.
+//! Reference kernels of the `ml` family.
 
-use xnpu_core::{Result, Value};
+mod label_encoder;
+mod optimizers;
+mod tree_ensemble;
+
+use num_traits::{One, ToPrimitive, Zero};
+use xnpu_core::shape::checked_numel;
+use xnpu_core::{DType, Error, Result, Tensor, Value};
 use xnpu_ops::ml::Op;
+
+use crate::args::tensor;
 
 /// Runs one op of the family on its inputs (`None` is an absent optional input) and returns
 /// at least `n_outputs` values, in op order.
-pub fn run(op: &Op, _inputs: &[Option<&Value>], _n_outputs: usize) -> Result<Vec<Value>> {
-    match *op {}
+pub fn run(op: &Op, inputs: &[Option<&Value>], _n_outputs: usize) -> Result<Vec<Value>> {
+    match op {
+        Op::LabelEncoder(o) => Ok(vec![label_encoder::run(o, tensor(inputs, 0)?)?.into()]),
+        Op::TreeEnsemble(o) => Ok(vec![tree_ensemble::run(o, tensor(inputs, 0)?)?.into()]),
+        Op::ArrayFeatureExtractor(_) => Ok(vec![array_feature_extractor(
+            tensor(inputs, 0)?,
+            tensor(inputs, 1)?,
+        )?
+        .into()]),
+        Op::Binarizer(o) => Ok(vec![binarizer(o.threshold, tensor(inputs, 0)?)?.into()]),
+        Op::Adagrad(o) => optimizers::adagrad(o, inputs),
+        Op::Adam(o) => optimizers::adam(o, inputs),
+        Op::Momentum(o) => optimizers::momentum(o, inputs),
+    }
+}
+
+fn array_feature_extractor(x: &Tensor, y: &Tensor) -> Result<Tensor> {
+    let Some((&last, lead)) = x.shape().split_last() else {
+        return Err(Error::compute(
+            "the input X must have at least one dimension",
+        ));
+    };
+    if y.dtype() != DType::I64 {
+        return Err(Error::compute(format!(
+            "the indices Y must be int64, got {}",
+            y.dtype()
+        )));
+    }
+    let picks = y
+        .to_i64_vec()?
+        .into_iter()
+        .map(|i| {
+            usize::try_from(i)
+                .ok()
+                .filter(|&u| u < last)
+                .ok_or_else(|| {
+                    Error::compute(format!(
+                        "index {i} is out of range for the last axis of X, of size {last}"
+                    ))
+                })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let rows = checked_numel(lead)?;
+    let shape = if lead.is_empty() {
+        vec![1, picks.len()]
+    } else {
+        let mut s = lead.to_vec();
+        s.push(picks.len());
+        s
+    };
+    checked_numel(&shape)?;
+    fn pick<T: Clone>(data: &[T], rows: usize, last: usize, picks: &[usize]) -> Vec<T> {
+        (0..rows)
+            .flat_map(|r| picks.iter().map(move |&p| data[r * last + p].clone()))
+            .collect()
+    }
+    if x.dtype() == DType::String {
+        return Tensor::from_strings(shape, pick(x.strings()?, rows, last, &picks));
+    }
+    xnpu_core::with_pod_type!(x.dtype(), T => {
+        Tensor::from_vec(shape, pick(&x.as_slice::<T>()?, rows, last, &picks))
+    }, _ => Err(Error::unsupported(format!("ArrayFeatureExtractor of {} tensors", x.dtype()))))
+}
+
+fn binarizer(threshold: f32, x: &Tensor) -> Result<Tensor> {
+    let threshold = f64::from(threshold);
+    if !matches!(x.dtype(), DType::F32 | DType::F64 | DType::I32 | DType::I64) {
+        return Err(Error::compute(format!(
+            "Binarizer takes float, double, int32 or int64 tensors, got {}",
+            x.dtype()
+        )));
+    }
+    xnpu_core::with_numeric_type!(x.dtype(), T => {
+        let out: Vec<T> = x
+            .as_slice::<T>()?
+            .iter()
+            .map(|v| if v.to_f64().is_some_and(|v| v > threshold) { T::one() } else { T::zero() })
+            .collect();
+        Tensor::from_vec(x.shape().to_vec(), out)
+    }, _ => Err(Error::compute(format!("Binarizer of {} tensors", x.dtype()))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn feature_extractor_picks_along_the_last_axis() {
+        let x = Tensor::from_vec(vec![2, 3], vec![0i64, 1, 2, 3, 4, 5]).unwrap();
+        let y = Tensor::from_vec(vec![2], vec![2i64, 0]).unwrap();
+        let z = array_feature_extractor(&x, &y).unwrap();
+        assert_eq!(z.shape(), &[2, 2]);
+        assert_eq!(z.to_i64_vec().unwrap(), vec![2, 0, 5, 3]);
+        let v = Tensor::from_vec(vec![3], vec![7i64, 8, 9]).unwrap();
+        assert_eq!(array_feature_extractor(&v, &y).unwrap().shape(), &[1, 2]);
+        let bad = Tensor::from_vec(vec![1], vec![3i64]).unwrap();
+        assert!(array_feature_extractor(&x, &bad).is_err());
+    }
+
+    #[test]
+    fn binarizer_maps_above_threshold_to_one() {
+        let x = Tensor::from_vec(vec![4], vec![0.5f32, 1.0, 1.5, f32::NAN]).unwrap();
+        let y = binarizer(1.0, &x).unwrap();
+        assert_eq!(y.to_vec::<f32>().unwrap(), vec![0.0, 0.0, 1.0, 0.0]);
+    }
 }

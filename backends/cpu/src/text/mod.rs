@@ -1,10 +1,144 @@
-//! Reference kernels of the `text` family. See `tensor/mod.rs` for the shape of a kernel.
+//! Reference kernels of the `text` family.
 
-use xnpu_core::{Result, Value};
-use xnpu_ops::text::Op;
+mod regex_full_match;
+mod string_split;
+mod tfidf_vectorizer;
+
+use xnpu_core::shape::{broadcast_shapes, checked_numel};
+use xnpu_core::{Error, Result, Tensor, Value};
+use xnpu_ops::text::{CaseChange, Op, StringNormalizer};
+
+use crate::args::tensor;
 
 /// Runs one op of the family on its inputs (`None` is an absent optional input) and returns
 /// at least `n_outputs` values, in op order.
-pub fn run(op: &Op, _inputs: &[Option<&Value>], _n_outputs: usize) -> Result<Vec<Value>> {
-    match *op {}
+pub fn run(op: &Op, inputs: &[Option<&Value>], _n_outputs: usize) -> Result<Vec<Value>> {
+    match op {
+        Op::StringNormalizer(o) => Ok(vec![string_normalizer(o, tensor(inputs, 0)?)?.into()]),
+        Op::StringSplit(o) => string_split::run(o, tensor(inputs, 0)?),
+        Op::StringConcat(_) => Ok(vec![
+            string_concat(tensor(inputs, 0)?, tensor(inputs, 1)?)?.into()
+        ]),
+        Op::RegexFullMatch(o) => Ok(vec![regex_full_match::run(o, tensor(inputs, 0)?)?.into()]),
+        Op::TfIdfVectorizer(o) => Ok(vec![tfidf_vectorizer::run(o, tensor(inputs, 0)?)?.into()]),
+    }
+}
+
+fn string_normalizer(op: &StringNormalizer, x: &Tensor) -> Result<Tensor> {
+    let strings = x.strings()?;
+    let two_d = match x.shape() {
+        [_] => false,
+        [1, _] => true,
+        s => {
+            return Err(Error::compute(format!(
+                "the input must have shape [C] or [1, C], got {s:?}"
+            )))
+        }
+    };
+    let folded_stops: Vec<String> = op.stopwords.iter().map(|w| w.to_lowercase()).collect();
+    let is_stop = |s: &String| {
+        if op.case_sensitive {
+            op.stopwords.contains(s)
+        } else {
+            folded_stops.contains(&s.to_lowercase())
+        }
+    };
+    let mut kept: Vec<String> = strings
+        .iter()
+        .filter(|s| !is_stop(s))
+        .map(|s| match op.case_change {
+            CaseChange::None => s.clone(),
+            CaseChange::Lower => s.to_lowercase(),
+            CaseChange::Upper => s.to_uppercase(),
+        })
+        .collect();
+    if kept.is_empty() {
+        kept.push(String::new());
+    }
+    let shape = if two_d {
+        vec![1, kept.len()]
+    } else {
+        vec![kept.len()]
+    };
+    Tensor::from_strings(shape, kept)
+}
+
+/// For each element of a tensor of shape `out`, the flat index of the element of a tensor of
+/// shape `input` that numpy broadcasting reads (`input` broadcasts to `out`).
+fn broadcast_indices(input: &[usize], out: &[usize]) -> Result<Vec<usize>> {
+    let n = checked_numel(out)?;
+    let offset = out.len() - input.len();
+    // Strides of `input` aligned with `out`, 0 where the input dim is broadcast.
+    let mut strides = vec![0; out.len()];
+    let mut s = 1;
+    for i in (0..input.len()).rev() {
+        strides[i + offset] = if input[i] == 1 { 0 } else { s };
+        s *= input[i];
+    }
+    let mut idx = Vec::with_capacity(n);
+    let mut counter = vec![0usize; out.len()];
+    for _ in 0..n {
+        idx.push(counter.iter().zip(&strides).map(|(c, s)| c * s).sum());
+        for d in (0..out.len()).rev() {
+            counter[d] += 1;
+            if counter[d] < out[d] {
+                break;
+            }
+            counter[d] = 0;
+        }
+    }
+    Ok(idx)
+}
+
+fn string_concat(x: &Tensor, y: &Tensor) -> Result<Tensor> {
+    let (a, b) = (x.strings()?, y.strings()?);
+    let shape = broadcast_shapes(x.shape(), y.shape())?;
+    let ia = broadcast_indices(x.shape(), &shape)?;
+    let ib = broadcast_indices(y.shape(), &shape)?;
+    let out = ia
+        .iter()
+        .zip(&ib)
+        .map(|(&i, &j)| format!("{}{}", a[i], b[j]))
+        .collect();
+    Tensor::from_strings(shape, out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strs(shape: Vec<usize>, v: &[&str]) -> Tensor {
+        Tensor::from_strings(shape, v.iter().map(|s| s.to_string()).collect()).unwrap()
+    }
+
+    #[test]
+    fn normalizer_drops_stopwords_case_insensitively() {
+        let op = StringNormalizer {
+            case_change: CaseChange::Upper,
+            case_sensitive: false,
+            stopwords: vec!["monday".into()],
+            locale: String::new(),
+        };
+        let x = strs(vec![1, 3], &["Monday", "tuesday", "é"]);
+        let y = string_normalizer(&op, &x).unwrap();
+        assert_eq!(y.shape(), &[1, 2]);
+        assert_eq!(
+            y.strings().unwrap(),
+            &["TUESDAY".to_string(), "É".to_string()]
+        );
+        let all = strs(vec![2], &["MONDAY", "monday"]);
+        let y = string_normalizer(&op, &all).unwrap();
+        assert_eq!(y.strings().unwrap(), &[String::new()]);
+        assert!(string_normalizer(&op, &strs(vec![2, 1], &["a", "b"])).is_err());
+    }
+
+    #[test]
+    fn concat_broadcasts() {
+        let x = strs(vec![2, 1], &["a", "b"]);
+        let y = strs(vec![3], &["1", "2", "3"]);
+        let z = string_concat(&x, &y).unwrap();
+        assert_eq!(z.shape(), &[2, 3]);
+        assert_eq!(z.strings().unwrap().join(","), "a1,a2,a3,b1,b2,b3");
+        assert!(string_concat(&strs(vec![2], &["a", "b"]), &y).is_err());
+    }
 }
