@@ -24,7 +24,7 @@ ensure_toolchain() {
     command -v cargo >/dev/null 2>&1 || missing+=(cargo rustc)
     [ ${#missing[@]} -gt 0 ] && apt_install "${missing[@]}"
     if ! command -v cargo >/dev/null 2>&1; then
-        log "no cargo after installing Debian's package; install Rust 1.80+ (rustup) and retry" >&2
+        log "no cargo after installing Debian's package; install Rust 1.82+ (rustup) and retry" >&2
         exit 1
     fi
 }
