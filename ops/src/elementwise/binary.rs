@@ -17,11 +17,15 @@ pub enum BinaryKind {
     Pow,
     /// With `fmod`, `a - trunc(a / b) * b` (sign of `a`, C `fmod`); without, `a - floor(a / b) * b`
     /// (sign of `b`, Python `%`). Integer modulo by zero is an error; float modulo by zero is NaN.
-    Mod { fmod: bool },
+    Mod {
+        fmod: bool,
+    },
     /// Shift of `a` by `b` bits (integers). A left shift discards the bits shifted out; a right
     /// shift is arithmetic for signed dtypes. A shift by a negative amount or by the bit width
     /// or more gives -1 for a right shift of a negative `a`, else 0.
-    BitShift { left: bool },
+    BitShift {
+        left: bool,
+    },
     BitwiseAnd,
     BitwiseOr,
     BitwiseXor,

@@ -62,8 +62,14 @@ mod tests {
     fn incompatible_known_dims_are_an_error() {
         let (a, b) = (ty(&[2, 3]), ty(&[4]));
         let ins = [
-            Some(InferInput { ty: &a, value: None }),
-            Some(InferInput { ty: &b, value: None }),
+            Some(InferInput {
+                ty: &a,
+                value: None,
+            }),
+            Some(InferInput {
+                ty: &b,
+                value: None,
+            }),
         ];
         assert!(broadcast_type(&ins, None).is_err());
         let s = ValueType::Tensor(TensorType::new(
@@ -71,8 +77,14 @@ mod tests {
             Shape(vec![Dim::Sym("n".into())]),
         ));
         let ins = [
-            Some(InferInput { ty: &a, value: None }),
-            Some(InferInput { ty: &s, value: None }),
+            Some(InferInput {
+                ty: &a,
+                value: None,
+            }),
+            Some(InferInput {
+                ty: &s,
+                value: None,
+            }),
         ];
         assert!(broadcast_type(&ins, None).is_ok());
     }

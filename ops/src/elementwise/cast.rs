@@ -101,7 +101,9 @@ mod tests {
     fn bitcast_needs_equal_sizes() {
         assert!(check_bitcast(DType::F32, DType::I32).is_ok());
         assert!(check_bitcast(DType::Bool, DType::U8).is_ok());
-        let err = check_bitcast(DType::F32, DType::I64).unwrap_err().to_string();
+        let err = check_bitcast(DType::F32, DType::I64)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("32 bits") && err.contains("64 bits"), "{err}");
         assert!(check_bitcast(DType::String, DType::U8).is_err());
     }

@@ -1,7 +1,9 @@
 //! Two-input kernels with numpy-style broadcasting: arithmetic, Pow, Mod, bit and logic ops,
 //! comparisons.
 
-use xnpu_core::{with_int_type, with_numeric_type, with_pod_type, DType, Elem, Error, Result, Tensor};
+use xnpu_core::{
+    with_int_type, with_numeric_type, with_pod_type, DType, Elem, Error, Result, Tensor,
+};
 use xnpu_ops::elementwise::{Binary, BinaryKind as B};
 
 use super::broadcast::zip2;
@@ -57,15 +59,33 @@ pub fn binary(op: &Binary, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     }
     let out = match kind {
         B::Pow => pow(a, b),
-        B::Add => with_numeric_type!(d, T => zip_tensors(a, b, |x: T, y: T| Ok(x.plus(y))), _ => Err(not_defined(name, d))),
-        B::Sub => with_numeric_type!(d, T => zip_tensors(a, b, |x: T, y: T| Ok(x.minus(y))), _ => Err(not_defined(name, d))),
-        B::Mul => with_numeric_type!(d, T => zip_tensors(a, b, |x: T, y: T| Ok(x.times(y))), _ => Err(not_defined(name, d))),
-        B::Div => with_numeric_type!(d, T => zip_tensors(a, b, |x: T, y: T| x.divide(y)), _ => Err(not_defined(name, d))),
-        B::Mod { fmod } => with_numeric_type!(d, T => zip_tensors(a, b, |x: T, y: T| x.modulo(y, fmod)), _ => Err(not_defined(name, d))),
-        B::BitShift { left } => with_int_type!(d, T => zip_tensors(a, b, |x: T, y: T| Ok(x.shift(y, left))), _ => Err(not_defined(name, d))),
-        B::BitwiseAnd => with_int_type!(d, T => zip_tensors(a, b, |x: T, y: T| Ok(x.and(y))), _ => Err(not_defined(name, d))),
-        B::BitwiseOr => with_int_type!(d, T => zip_tensors(a, b, |x: T, y: T| Ok(x.or(y))), _ => Err(not_defined(name, d))),
-        B::BitwiseXor => with_int_type!(d, T => zip_tensors(a, b, |x: T, y: T| Ok(x.xor(y))), _ => Err(not_defined(name, d))),
+        B::Add => {
+            with_numeric_type!(d, T => zip_tensors(a, b, |x: T, y: T| Ok(x.plus(y))), _ => Err(not_defined(name, d)))
+        }
+        B::Sub => {
+            with_numeric_type!(d, T => zip_tensors(a, b, |x: T, y: T| Ok(x.minus(y))), _ => Err(not_defined(name, d)))
+        }
+        B::Mul => {
+            with_numeric_type!(d, T => zip_tensors(a, b, |x: T, y: T| Ok(x.times(y))), _ => Err(not_defined(name, d)))
+        }
+        B::Div => {
+            with_numeric_type!(d, T => zip_tensors(a, b, |x: T, y: T| x.divide(y)), _ => Err(not_defined(name, d)))
+        }
+        B::Mod { fmod } => {
+            with_numeric_type!(d, T => zip_tensors(a, b, |x: T, y: T| x.modulo(y, fmod)), _ => Err(not_defined(name, d)))
+        }
+        B::BitShift { left } => {
+            with_int_type!(d, T => zip_tensors(a, b, |x: T, y: T| Ok(x.shift(y, left))), _ => Err(not_defined(name, d)))
+        }
+        B::BitwiseAnd => {
+            with_int_type!(d, T => zip_tensors(a, b, |x: T, y: T| Ok(x.and(y))), _ => Err(not_defined(name, d)))
+        }
+        B::BitwiseOr => {
+            with_int_type!(d, T => zip_tensors(a, b, |x: T, y: T| Ok(x.or(y))), _ => Err(not_defined(name, d)))
+        }
+        B::BitwiseXor => {
+            with_int_type!(d, T => zip_tensors(a, b, |x: T, y: T| Ok(x.xor(y))), _ => Err(not_defined(name, d)))
+        }
         B::And | B::Or | B::Xor => {
             if d != DType::Bool {
                 return Err(not_defined(name, d));
@@ -144,20 +164,44 @@ mod tests {
 
     #[test]
     fn integer_division_by_zero_is_an_error() {
-        let err = binary(&Binary::new(B::Div), &t(&[2], vec![1i32, 2]), &t(&[2], vec![1i32, 0]))
-            .unwrap_err()
-            .to_string();
+        let err = binary(
+            &Binary::new(B::Div),
+            &t(&[2], vec![1i32, 2]),
+            &t(&[2], vec![1i32, 0]),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("division by zero"), "{err}");
-        let q = binary(&Binary::new(B::Div), &t(&[2], vec![-7i32, 7]), &t(&[], vec![2i32])).unwrap();
+        let q = binary(
+            &Binary::new(B::Div),
+            &t(&[2], vec![-7i32, 7]),
+            &t(&[], vec![2i32]),
+        )
+        .unwrap();
         assert_eq!(q.to_vec::<i32>().unwrap(), vec![-3, 3]);
     }
 
     #[test]
     fn mixed_dtypes_are_refused_except_for_pow() {
-        assert!(binary(&Binary::new(B::Add), &t(&[1], vec![1.0f32]), &t(&[1], vec![1i64])).is_err());
-        let p = binary(&Binary::new(B::Pow), &t(&[2], vec![2.0f32, 3.0]), &t(&[1], vec![3i64])).unwrap();
+        assert!(binary(
+            &Binary::new(B::Add),
+            &t(&[1], vec![1.0f32]),
+            &t(&[1], vec![1i64])
+        )
+        .is_err());
+        let p = binary(
+            &Binary::new(B::Pow),
+            &t(&[2], vec![2.0f32, 3.0]),
+            &t(&[1], vec![3i64]),
+        )
+        .unwrap();
         assert_eq!(p.to_vec::<f32>().unwrap(), vec![8.0, 27.0]);
-        let p = binary(&Binary::new(B::Pow), &t(&[1], vec![3i64]), &t(&[1], vec![40u32])).unwrap();
+        let p = binary(
+            &Binary::new(B::Pow),
+            &t(&[1], vec![3i64]),
+            &t(&[1], vec![40u32]),
+        )
+        .unwrap();
         assert_eq!(p.to_vec::<i64>().unwrap(), vec![3i64.wrapping_pow(40)]);
     }
 
@@ -170,8 +214,19 @@ mod tests {
         let a = t(&[2, 3, 2], vec![0i32; 12]);
         let b = t(&[3], vec![1i32, 2, 3]);
         let r = binary(&op, &a, &b).unwrap();
-        assert_eq!(r.to_vec::<i32>().unwrap(), vec![1, 1, 2, 2, 3, 3, 1, 1, 2, 2, 3, 3]);
-        assert!(binary(&Binary { kind: B::Add, legacy_axis: Some(2) }, &a, &b).is_err());
+        assert_eq!(
+            r.to_vec::<i32>().unwrap(),
+            vec![1, 1, 2, 2, 3, 3, 1, 1, 2, 2, 3, 3]
+        );
+        assert!(binary(
+            &Binary {
+                kind: B::Add,
+                legacy_axis: Some(2)
+            },
+            &a,
+            &b
+        )
+        .is_err());
     }
 
     #[test]

@@ -135,17 +135,21 @@ mod tests {
     fn incompatible_shapes_are_an_error() {
         assert!(SourceIndex::new(&[3], &[2]).is_err());
         assert!(SourceIndex::new(&[2, 2], &[2]).is_err());
-        let err = zip2((&[2], &[1, 2]), (&[3], &[1, 2, 3]), |a: &i32, b: &i32| Ok(a + b))
-            .unwrap_err()
-            .to_string();
+        let err = zip2((&[2], &[1, 2]), (&[3], &[1, 2, 3]), |a: &i32, b: &i32| {
+            Ok(a + b)
+        })
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("do not broadcast"), "{err}");
     }
 
     #[test]
     fn zip_broadcasts_both_ways() {
-        let (shape, v) = zip2((&[2, 1], &[10, 20]), (&[3], &[1, 2, 3]), |a: &i32, b: &i32| {
-            Ok(a + b)
-        })
+        let (shape, v) = zip2(
+            (&[2, 1], &[10, 20]),
+            (&[3], &[1, 2, 3]),
+            |a: &i32, b: &i32| Ok(a + b),
+        )
         .unwrap();
         assert_eq!(shape, vec![2, 3]);
         assert_eq!(v, vec![11, 12, 13, 21, 22, 23]);

@@ -54,7 +54,11 @@ fn to_strings(x: &Tensor) -> Result<Vec<String>> {
         }, _ => Err(not_castable(d, DType::String)));
     }
     match d {
-        DType::F64 => Ok(x.as_slice::<f64>()?.iter().map(|v| float_text(format!("{v:e}"))).collect()),
+        DType::F64 => Ok(x
+            .as_slice::<f64>()?
+            .iter()
+            .map(|v| float_text(format!("{v:e}")))
+            .collect()),
         // f32 (and the half types, whose shortest text is taken at f32 precision) read back
         // to the same f32.
         _ => with_numeric_type!(d, T => {
@@ -163,7 +167,11 @@ mod tests {
 
     #[test]
     fn floats_print_like_python() {
-        let t = Tensor::from_vec(vec![7], vec![1.5f32, 0.1, 1e-5, 1e16, -123.0, f32::NAN, f32::NEG_INFINITY]).unwrap();
+        let t = Tensor::from_vec(
+            vec![7],
+            vec![1.5f32, 0.1, 1e-5, 1e16, -123.0, f32::NAN, f32::NEG_INFINITY],
+        )
+        .unwrap();
         let s = cast(&t, DType::String).unwrap();
         assert_eq!(
             s.strings().unwrap(),
@@ -173,12 +181,20 @@ mod tests {
 
     #[test]
     fn strings_parse_to_numbers() {
-        let t = Tensor::from_strings(vec![4], ["3.5", "1E2", "-INF", "nan"].map(String::from).to_vec()).unwrap();
+        let t = Tensor::from_strings(
+            vec![4],
+            ["3.5", "1E2", "-INF", "nan"].map(String::from).to_vec(),
+        )
+        .unwrap();
         let f = cast(&t, DType::F32).unwrap().to_vec::<f32>().unwrap();
         assert_eq!(&f[..3], &[3.5, 100.0, f32::NEG_INFINITY]);
         assert!(f[3].is_nan());
-        let t = Tensor::from_strings(vec![2], vec!["9007199254740993".into(), "2.7".into()]).unwrap();
-        assert_eq!(cast(&t, DType::I64).unwrap().to_vec::<i64>().unwrap(), vec![9007199254740993, 2]);
+        let t =
+            Tensor::from_strings(vec![2], vec!["9007199254740993".into(), "2.7".into()]).unwrap();
+        assert_eq!(
+            cast(&t, DType::I64).unwrap().to_vec::<i64>().unwrap(),
+            vec![9007199254740993, 2]
+        );
         let bad = Tensor::from_strings(vec![1], vec!["hello".into()]).unwrap();
         assert!(cast(&bad, DType::F32).is_err());
     }
@@ -186,8 +202,14 @@ mod tests {
     #[test]
     fn integers_wrap_and_bools_are_zero_or_not() {
         let t = Tensor::from_vec(vec![3], vec![200i16, -1, 0]).unwrap();
-        assert_eq!(cast(&t, DType::I8).unwrap().to_vec::<i8>().unwrap(), vec![-56, -1, 0]);
-        assert_eq!(cast(&t, DType::Bool).unwrap().to_vec::<bool>().unwrap(), vec![true, true, false]);
+        assert_eq!(
+            cast(&t, DType::I8).unwrap().to_vec::<i8>().unwrap(),
+            vec![-56, -1, 0]
+        );
+        assert_eq!(
+            cast(&t, DType::Bool).unwrap().to_vec::<bool>().unwrap(),
+            vec![true, true, false]
+        );
         let h = cast(&t, DType::F16).unwrap();
         assert_eq!(h.to_f64_vec().unwrap(), vec![200.0, -1.0, 0.0]);
     }
@@ -195,7 +217,10 @@ mod tests {
     #[test]
     fn bitcast_keeps_bits_and_checks_sizes() {
         let t = Tensor::from_vec(vec![1], vec![1.0f32]).unwrap();
-        assert_eq!(bitcast(&t, DType::I32).unwrap().to_vec::<i32>().unwrap(), vec![0x3f80_0000]);
+        assert_eq!(
+            bitcast(&t, DType::I32).unwrap().to_vec::<i32>().unwrap(),
+            vec![0x3f80_0000]
+        );
         assert!(bitcast(&t, DType::I64).is_err());
     }
 }

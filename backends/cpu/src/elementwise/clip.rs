@@ -10,7 +10,9 @@ use super::unary::{map, not_defined};
 fn bound<T: Num>(input: Option<&Tensor>, attr: Option<f32>, which: &str) -> Result<Option<T>> {
     match input {
         Some(t) => {
-            let v = t.as_slice::<T>().map_err(|e| e.context(format!("Clip {which}")))?;
+            let v = t
+                .as_slice::<T>()
+                .map_err(|e| e.context(format!("Clip {which}")))?;
             match v.len() {
                 1 => Ok(Some(v[0])),
                 n => Err(Error::compute(format!(
@@ -23,7 +25,12 @@ fn bound<T: Num>(input: Option<&Tensor>, attr: Option<f32>, which: &str) -> Resu
     }
 }
 
-fn clip_as<T: Num + Elem>(op: &Clip, x: &Tensor, lo: Option<&Tensor>, hi: Option<&Tensor>) -> Result<Tensor> {
+fn clip_as<T: Num + Elem>(
+    op: &Clip,
+    x: &Tensor,
+    lo: Option<&Tensor>,
+    hi: Option<&Tensor>,
+) -> Result<Tensor> {
     let lo = bound::<T>(lo, op.min, "min")?;
     let hi = bound::<T>(hi, op.max, "max")?;
     map(x, |v: T| {
@@ -48,7 +55,16 @@ mod tests {
         let hi = Tensor::scalar(1i8);
         let r = clip(&Clip::default(), &x, Some(&lo), Some(&hi)).unwrap();
         assert_eq!(r.to_vec::<i8>().unwrap(), vec![1, 1, 1]);
-        let r = clip(&Clip { min: None, max: Some(1.0) }, &x, None, None).unwrap();
+        let r = clip(
+            &Clip {
+                min: None,
+                max: Some(1.0),
+            },
+            &x,
+            None,
+            None,
+        )
+        .unwrap();
         assert_eq!(r.to_vec::<i8>().unwrap(), vec![-2, 0, 1]);
         let bad = Tensor::from_vec(vec![2], vec![1i8, 2]).unwrap();
         assert!(clip(&Clip::default(), &x, Some(&bad), None).is_err());

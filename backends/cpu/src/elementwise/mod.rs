@@ -37,11 +37,7 @@ pub fn run(op: &Op, inputs: &[Option<&Value>], _n_outputs: usize) -> Result<Vec<
                 .collect::<Result<Vec<&Tensor>>>()?;
             variadic::variadic(o.kind, &ts)
         }
-        Op::Where(_) => select::select(
-            tensor(inputs, 0)?,
-            tensor(inputs, 1)?,
-            tensor(inputs, 2)?,
-        ),
+        Op::Where(_) => select::select(tensor(inputs, 0)?, tensor(inputs, 1)?, tensor(inputs, 2)?),
         Op::Clip(o) => clip::clip(
             o,
             tensor(inputs, 0)?,

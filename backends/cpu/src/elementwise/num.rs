@@ -301,7 +301,10 @@ mod tests {
         assert_eq!(7i32.modulo(-3, false).unwrap(), -2);
         assert_eq!((-7i32).modulo(3, true).unwrap(), -1);
         assert_eq!((-7.5f64).modulo(2.0, false).unwrap(), 0.5);
-        assert_eq!(1.0f64.modulo(f64::NEG_INFINITY, false).unwrap(), f64::NEG_INFINITY);
+        assert_eq!(
+            1.0f64.modulo(f64::NEG_INFINITY, false).unwrap(),
+            f64::NEG_INFINITY
+        );
         assert!((1.0f32).modulo(0.0, false).unwrap().is_nan());
         let z = (-0.0f64).modulo(3.0, false).unwrap();
         assert!(z == 0.0 && z.is_sign_positive());

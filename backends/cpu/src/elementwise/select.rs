@@ -5,14 +5,23 @@ use xnpu_core::{with_pod_type, DType, Elem, Error, Result, Tensor};
 use super::broadcast::zip3;
 
 fn pick<T: Elem>(c: &Tensor, x: &Tensor, y: &Tensor) -> Result<Tensor> {
-    let (cv, xv, yv) = (c.as_slice::<bool>()?, x.as_slice::<T>()?, y.as_slice::<T>()?);
-    let (shape, v) = zip3((c.shape(), &cv), (x.shape(), &xv), (y.shape(), &yv), |c, x, y| {
-        if *c {
-            *x
-        } else {
-            *y
-        }
-    })?;
+    let (cv, xv, yv) = (
+        c.as_slice::<bool>()?,
+        x.as_slice::<T>()?,
+        y.as_slice::<T>()?,
+    );
+    let (shape, v) = zip3(
+        (c.shape(), &cv),
+        (x.shape(), &xv),
+        (y.shape(), &yv),
+        |c, x, y| {
+            if *c {
+                *x
+            } else {
+                *y
+            }
+        },
+    )?;
     Tensor::from_vec(shape, v)
 }
 

@@ -1,6 +1,8 @@
 //! One-input kernels: math functions, activations, IsNaN / IsInf.
 
-use xnpu_core::{with_float_type, with_int_type, with_numeric_type, DType, Elem, Error, Result, Tensor};
+use xnpu_core::{
+    with_float_type, with_int_type, with_numeric_type, DType, Elem, Error, Result, Tensor,
+};
 use xnpu_ops::elementwise::{ActivationKind as A, UnaryKind as U};
 
 use super::num::{erf, Bits, Num};
@@ -31,10 +33,18 @@ pub fn unary(kind: U, x: &Tensor) -> Result<Tensor> {
             }
             map(x, |b: bool| !b)
         }
-        U::BitwiseNot => with_int_type!(d, T => map(x, |v: T| v.not()), _ => Err(not_defined(name, d))),
-        U::Neg => with_numeric_type!(d, T => map(x, |v: T| v.negate()), _ => Err(not_defined(name, d))),
-        U::Abs => with_numeric_type!(d, T => map(x, |v: T| v.absolute()), _ => Err(not_defined(name, d))),
-        U::Sign => with_numeric_type!(d, T => map(x, |v: T| v.sign()), _ => Err(not_defined(name, d))),
+        U::BitwiseNot => {
+            with_int_type!(d, T => map(x, |v: T| v.not()), _ => Err(not_defined(name, d)))
+        }
+        U::Neg => {
+            with_numeric_type!(d, T => map(x, |v: T| v.negate()), _ => Err(not_defined(name, d)))
+        }
+        U::Abs => {
+            with_numeric_type!(d, T => map(x, |v: T| v.absolute()), _ => Err(not_defined(name, d)))
+        }
+        U::Sign => {
+            with_numeric_type!(d, T => map(x, |v: T| v.sign()), _ => Err(not_defined(name, d)))
+        }
         U::Reciprocal => map_float(name, x, |v| 1.0 / v),
         U::Sqrt => map_float(name, x, f64::sqrt),
         U::Exp => map_float(name, x, f64::exp),
@@ -75,8 +85,10 @@ pub fn activation(kind: A, x: &Tensor) -> Result<Tensor> {
     let d = x.dtype();
     let name = kind.name();
     match kind {
-        A::Relu => with_numeric_type!(d, T => map(x, |v: T| if v < T::zero() { T::zero() } else { v }),
-            _ => Err(not_defined(name, d))),
+        A::Relu => {
+            with_numeric_type!(d, T => map(x, |v: T| if v < T::zero() { T::zero() } else { v }),
+            _ => Err(not_defined(name, d)))
+        }
         A::Shrink { bias, lambd } => {
             let (bias, lambd) = (bias as f64, lambd as f64);
             with_numeric_type!(d, T => map(x, |v: T| {
@@ -88,18 +100,31 @@ pub fn activation(kind: A, x: &Tensor) -> Result<Tensor> {
         A::LeakyRelu { alpha } => {
             map_float(name, x, |v| if v >= 0.0 { v } else { alpha as f64 * v })
         }
-        A::Elu { alpha } => map_float(name, x, |v| if v > 0.0 { v } else { alpha as f64 * v.exp_m1() }),
+        A::Elu { alpha } => map_float(name, x, |v| {
+            if v > 0.0 {
+                v
+            } else {
+                alpha as f64 * v.exp_m1()
+            }
+        }),
         A::Selu { alpha, gamma } => map_float(name, x, |v| {
-            gamma as f64 * if v > 0.0 { v } else { alpha as f64 * v.exp_m1() }
+            gamma as f64
+                * if v > 0.0 {
+                    v
+                } else {
+                    alpha as f64 * v.exp_m1()
+                }
         }),
         A::Celu { alpha } => {
             let a = alpha as f64;
             map_float(name, x, |v| v.max(0.0) + (a * (v / a).exp_m1()).min(0.0))
         }
-        A::ThresholdedRelu { alpha } => map_float(name, x, |v| if v > alpha as f64 { v } else { 0.0 }),
-        A::HardSigmoid { alpha, beta } => {
-            map_float(name, x, |v| (alpha as f64 * v + beta as f64).clamp(0.0, 1.0))
+        A::ThresholdedRelu { alpha } => {
+            map_float(name, x, |v| if v > alpha as f64 { v } else { 0.0 })
         }
+        A::HardSigmoid { alpha, beta } => map_float(name, x, |v| {
+            (alpha as f64 * v + beta as f64).clamp(0.0, 1.0)
+        }),
         A::HardSwish => map_float(name, x, |v| v * (v / 6.0 + 0.5).clamp(0.0, 1.0)),
         A::Softplus => map_float(name, x, softplus),
         A::Softsign => map_float(name, x, |v| v / (1.0 + v.abs())),
@@ -109,7 +134,9 @@ pub fn activation(kind: A, x: &Tensor) -> Result<Tensor> {
         }),
         A::Gelu { tanh: true } => {
             let k = (2.0 / std::f64::consts::PI).sqrt();
-            map_float(name, x, |v| 0.5 * v * (1.0 + (k * (v + 0.044715 * v * v * v)).tanh()))
+            map_float(name, x, |v| {
+                0.5 * v * (1.0 + (k * (v + 0.044715 * v * v * v)).tanh())
+            })
         }
         A::Swish { alpha } => map_float(name, x, |v| v * sigmoid(alpha as f64 * v)),
     }
@@ -152,13 +179,22 @@ mod tests {
         let t = Tensor::from_vec(vec![1], vec![4i32]).unwrap();
         let err = unary(U::Sqrt, &t).unwrap_err().to_string();
         assert!(err.contains("Sqrt") && err.contains("i32"), "{err}");
-        assert_eq!(unary(U::Abs, &Tensor::from_vec(vec![1], vec![i8::MIN]).unwrap()).unwrap().to_vec::<i8>().unwrap(), vec![i8::MIN]);
+        assert_eq!(
+            unary(U::Abs, &Tensor::from_vec(vec![1], vec![i8::MIN]).unwrap())
+                .unwrap()
+                .to_vec::<i8>()
+                .unwrap(),
+            vec![i8::MIN]
+        );
     }
 
     #[test]
     fn softplus_does_not_overflow() {
         let t = Tensor::from_vec(vec![2], vec![1000.0f64, -1000.0]).unwrap();
-        let r = activation(A::Softplus, &t).unwrap().to_vec::<f64>().unwrap();
+        let r = activation(A::Softplus, &t)
+            .unwrap()
+            .to_vec::<f64>()
+            .unwrap();
         assert_eq!(r[0], 1000.0);
         assert!(r[1] >= 0.0 && r[1] < 1e-300);
     }

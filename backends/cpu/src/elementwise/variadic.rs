@@ -61,9 +61,15 @@ mod tests {
         let c = Tensor::scalar(3.0f32);
         let m = variadic(V::Max, &[&a, &b, &c]).unwrap();
         assert_eq!(m.shape(), &[2, 3]);
-        assert_eq!(m.to_vec::<f32>().unwrap(), vec![3.0, 3.0, 4.0, 5.0, 5.0, 5.0]);
+        assert_eq!(
+            m.to_vec::<f32>().unwrap(),
+            vec![3.0, 3.0, 4.0, 5.0, 5.0, 5.0]
+        );
         let mean = variadic(V::Mean, &[&a, &b]).unwrap();
-        assert_eq!(mean.to_vec::<f32>().unwrap(), vec![1.5, 2.0, 2.5, 3.5, 4.0, 4.5]);
+        assert_eq!(
+            mean.to_vec::<f32>().unwrap(),
+            vec![1.5, 2.0, 2.5, 3.5, 4.0, 4.5]
+        );
     }
 
     #[test]

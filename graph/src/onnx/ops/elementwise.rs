@@ -160,7 +160,11 @@ fn modulo(n: &mut NodeCtx<'_>) -> Result<Op> {
     let fmod = match n.int("fmod", 0)? {
         0 => false,
         1 => true,
-        v => return Err(Error::model(format!("attribute \"fmod\" must be 0 or 1, got {v}"))),
+        v => {
+            return Err(Error::model(format!(
+                "attribute \"fmod\" must be 0 or 1, got {v}"
+            )))
+        }
     };
     binary(n, B::Mod { fmod })
 }
@@ -291,6 +295,9 @@ mod tests {
         assert_eq!(dtype_by_onnx_name("FLOAT").unwrap(), DType::F32);
         assert_eq!(dtype_by_onnx_name("int64").unwrap(), DType::I64);
         let err = dtype_by_onnx_name("COMPLEX64").unwrap_err().to_string();
-        assert!(err.contains("COMPLEX64") && err.contains("not supported"), "{err}");
+        assert!(
+            err.contains("COMPLEX64") && err.contains("not supported"),
+            "{err}"
+        );
     }
 }
