@@ -1,5 +1,303 @@
-//! Import of the `elementwise` family. See `tensor.rs` for the shape of a translator.
+//! Import of the `elementwise` family.
+//!
+//! Opset differences handled here: Cast's `to` was a type name string in opset 1; the
+//! arithmetic, comparison and logic ops of opsets 1–6 had `broadcast`/`axis` attributes; Clip's
+//! bounds were attributes before opset 11; `consumed_inputs` (opsets 1–5) is ignored.
 
-use super::Registry;
+use xnpu_core::{DType, Error, Result};
+use xnpu_ops::elementwise::{
+    self as e, Activation, ActivationKind as A, Binary, BinaryKind as B, BitCast, Cast, CastLike,
+    Clip, IsInf, IsNaN, PRelu, SwiGlu, Unary, UnaryKind as U, Variadic, VariadicKind as V, Where,
+};
 
-pub fn register(_r: &mut Registry) {}
+use super::super::types::dtype;
+use super::{NodeCtx, Registry};
+use crate::ir::Op;
+
+pub fn register(r: &mut Registry) {
+    r.add("", "Cast", 1, cast);
+    r.add("", "CastLike", 15, |_| Ok(op(e::Op::CastLike(CastLike))));
+    r.add("", "BitCast", 26, bitcast);
+
+    r.add("", "Add", 1, |n| binary(n, B::Add));
+    r.add("", "Sub", 1, |n| binary(n, B::Sub));
+    r.add("", "Mul", 1, |n| binary(n, B::Mul));
+    r.add("", "Div", 1, |n| binary(n, B::Div));
+    r.add("", "Pow", 1, |n| binary(n, B::Pow));
+    r.add("", "Mod", 10, modulo);
+    r.add("", "BitShift", 11, bitshift);
+    r.add("", "BitwiseAnd", 18, |n| binary(n, B::BitwiseAnd));
+    r.add("", "BitwiseOr", 18, |n| binary(n, B::BitwiseOr));
+    r.add("", "BitwiseXor", 18, |n| binary(n, B::BitwiseXor));
+    r.add("", "And", 1, |n| binary(n, B::And));
+    r.add("", "Or", 1, |n| binary(n, B::Or));
+    r.add("", "Xor", 1, |n| binary(n, B::Xor));
+    r.add("", "Equal", 1, |n| binary(n, B::Equal));
+    r.add("", "Less", 1, |n| binary(n, B::Less));
+    r.add("", "Greater", 1, |n| binary(n, B::Greater));
+    r.add("", "LessOrEqual", 12, |n| binary(n, B::LessOrEqual));
+    r.add("", "GreaterOrEqual", 12, |n| binary(n, B::GreaterOrEqual));
+
+    r.add("", "Neg", 1, |_| unary(U::Neg));
+    r.add("", "Abs", 1, |_| unary(U::Abs));
+    r.add("", "Reciprocal", 1, |_| unary(U::Reciprocal));
+    r.add("", "Sqrt", 1, |_| unary(U::Sqrt));
+    r.add("", "Exp", 1, |_| unary(U::Exp));
+    r.add("", "Log", 1, |_| unary(U::Log));
+    r.add("", "Ceil", 1, |_| unary(U::Ceil));
+    r.add("", "Floor", 1, |_| unary(U::Floor));
+    r.add("", "Round", 11, |_| unary(U::Round));
+    r.add("", "Sign", 9, |_| unary(U::Sign));
+    r.add("", "Erf", 9, |_| unary(U::Erf));
+    r.add("", "Sin", 7, |_| unary(U::Sin));
+    r.add("", "Cos", 7, |_| unary(U::Cos));
+    r.add("", "Tan", 7, |_| unary(U::Tan));
+    r.add("", "Asin", 7, |_| unary(U::Asin));
+    r.add("", "Acos", 7, |_| unary(U::Acos));
+    r.add("", "Atan", 7, |_| unary(U::Atan));
+    r.add("", "Sinh", 9, |_| unary(U::Sinh));
+    r.add("", "Cosh", 9, |_| unary(U::Cosh));
+    r.add("", "Asinh", 9, |_| unary(U::Asinh));
+    r.add("", "Acosh", 9, |_| unary(U::Acosh));
+    r.add("", "Atanh", 9, |_| unary(U::Atanh));
+    r.add("", "Tanh", 1, |_| unary(U::Tanh));
+    r.add("", "Not", 1, |_| unary(U::Not));
+    r.add("", "BitwiseNot", 18, |_| unary(U::BitwiseNot));
+
+    r.add("", "Sigmoid", 1, |_| activation(A::Sigmoid));
+    r.add("", "Relu", 1, |_| activation(A::Relu));
+    r.add("", "LeakyRelu", 1, leaky_relu);
+    r.add("", "Elu", 1, elu);
+    r.add("", "Selu", 1, selu);
+    r.add("", "Celu", 12, celu);
+    r.add("", "ThresholdedRelu", 10, thresholded_relu);
+    r.add("", "HardSigmoid", 1, hard_sigmoid);
+    r.add("", "HardSwish", 14, |_| activation(A::HardSwish));
+    r.add("", "Softplus", 1, |_| activation(A::Softplus));
+    r.add("", "Softsign", 1, |_| activation(A::Softsign));
+    r.add("", "Mish", 18, |_| activation(A::Mish));
+    r.add("", "Gelu", 20, gelu);
+    r.add("", "Swish", 24, swish);
+    r.add("", "Shrink", 9, shrink);
+    r.add("", "PRelu", 1, |_| Ok(op(e::Op::PRelu(PRelu))));
+    r.add("", "Clip", 1, clip);
+    r.add("", "SwiGLU", 28, swiglu);
+
+    r.add("", "Max", 1, |_| variadic(V::Max));
+    r.add("", "Min", 1, |_| variadic(V::Min));
+    r.add("", "Sum", 1, |_| variadic(V::Sum));
+    r.add("", "Mean", 1, |_| variadic(V::Mean));
+    r.add("", "Where", 9, |_| Ok(op(e::Op::Where(Where))));
+    r.add("", "IsNaN", 9, |_| Ok(op(e::Op::IsNaN(IsNaN))));
+    r.add("", "IsInf", 10, is_inf);
+}
+
+fn op(o: e::Op) -> Op {
+    Op::Elementwise(o)
+}
+
+/// The ONNX type names Cast-1 used for its `to` attribute.
+fn dtype_by_onnx_name(name: &str) -> Result<DType> {
+    Ok(match name.to_ascii_uppercase().as_str() {
+        "FLOAT" => DType::F32,
+        "UINT8" => DType::U8,
+        "INT8" => DType::I8,
+        "UINT16" => DType::U16,
+        "INT16" => DType::I16,
+        "INT32" => DType::I32,
+        "INT64" => DType::I64,
+        "STRING" => DType::String,
+        "BOOL" => DType::Bool,
+        "FLOAT16" => DType::F16,
+        "DOUBLE" => DType::F64,
+        "UINT32" => DType::U32,
+        "UINT64" => DType::U64,
+        "BFLOAT16" => DType::Bf16,
+        _ => {
+            return Err(Error::unsupported(format!(
+                "data type \"{name}\" (attribute \"to\") is not supported"
+            )))
+        }
+    })
+}
+
+/// The `to` attribute: a type name string in Cast-1, a `TensorProto.DataType` code later.
+fn to_attr(n: &NodeCtx<'_>) -> Result<DType> {
+    if n.opset() < 6 {
+        if let Some(name) = n.opt_string("to")? {
+            return dtype_by_onnx_name(&name);
+        }
+    }
+    let code = n.req_int("to")?;
+    let code = i32::try_from(code)
+        .map_err(|_| Error::model(format!("attribute \"to\" = {code} is not a data type")))?;
+    dtype(code)
+}
+
+fn cast(n: &mut NodeCtx<'_>) -> Result<Op> {
+    Ok(op(e::Op::Cast(Cast { to: to_attr(n)? })))
+}
+
+fn bitcast(n: &mut NodeCtx<'_>) -> Result<Op> {
+    let to = to_attr(n)?;
+    if let Some(from) = n.input_dtype(0) {
+        e::check_bitcast(from, to)?;
+    }
+    Ok(op(e::Op::BitCast(BitCast { to })))
+}
+
+/// A binary op; opsets 1–6 of Add, Sub, Mul, Div, Pow, And, Or, Xor, Equal, Less and Greater
+/// had `broadcast` (0: shapes must be equal, 1: `B` broadcasts to `A`) and `axis`.
+fn binary(n: &mut NodeCtx<'_>, kind: B) -> Result<Op> {
+    let mut b = Binary::new(kind);
+    if n.opset() < 7 && n.int("broadcast", 0)? != 0 {
+        b.legacy_axis = n.opt_int("axis")?;
+    }
+    Ok(op(e::Op::Binary(b)))
+}
+
+fn modulo(n: &mut NodeCtx<'_>) -> Result<Op> {
+    let fmod = match n.int("fmod", 0)? {
+        0 => false,
+        1 => true,
+        v => {
+            return Err(Error::model(format!(
+                "attribute \"fmod\" must be 0 or 1, got {v}"
+            )))
+        }
+    };
+    binary(n, B::Mod { fmod })
+}
+
+fn bitshift(n: &mut NodeCtx<'_>) -> Result<Op> {
+    let left = match n.string("direction", "")?.as_str() {
+        "LEFT" => true,
+        "RIGHT" => false,
+        d => {
+            return Err(Error::model(format!(
+                "attribute \"direction\" must be \"LEFT\" or \"RIGHT\", got \"{d}\""
+            )))
+        }
+    };
+    binary(n, B::BitShift { left })
+}
+
+fn unary(kind: U) -> Result<Op> {
+    Ok(op(e::Op::Unary(Unary { kind })))
+}
+
+fn activation(kind: A) -> Result<Op> {
+    Ok(op(e::Op::Activation(Activation { kind })))
+}
+
+fn variadic(kind: V) -> Result<Op> {
+    Ok(op(e::Op::Variadic(Variadic { kind })))
+}
+
+fn leaky_relu(n: &mut NodeCtx<'_>) -> Result<Op> {
+    activation(A::LeakyRelu {
+        alpha: n.float("alpha", 0.01)?,
+    })
+}
+
+fn elu(n: &mut NodeCtx<'_>) -> Result<Op> {
+    activation(A::Elu {
+        alpha: n.float("alpha", 1.0)?,
+    })
+}
+
+fn selu(n: &mut NodeCtx<'_>) -> Result<Op> {
+    activation(A::Selu {
+        alpha: n.float("alpha", 1.673_263_2)?,
+        gamma: n.float("gamma", 1.050_701)?,
+    })
+}
+
+fn celu(n: &mut NodeCtx<'_>) -> Result<Op> {
+    let alpha = n.float("alpha", 1.0)?;
+    if alpha == 0.0 {
+        return Err(Error::model("Celu: attribute \"alpha\" must not be 0"));
+    }
+    activation(A::Celu { alpha })
+}
+
+fn thresholded_relu(n: &mut NodeCtx<'_>) -> Result<Op> {
+    activation(A::ThresholdedRelu {
+        alpha: n.float("alpha", 1.0)?,
+    })
+}
+
+fn hard_sigmoid(n: &mut NodeCtx<'_>) -> Result<Op> {
+    activation(A::HardSigmoid {
+        alpha: n.float("alpha", 0.2)?,
+        beta: n.float("beta", 0.5)?,
+    })
+}
+
+fn gelu(n: &mut NodeCtx<'_>) -> Result<Op> {
+    let tanh = match n.string("approximate", "none")?.as_str() {
+        "none" => false,
+        "tanh" => true,
+        a => {
+            return Err(Error::model(format!(
+                "attribute \"approximate\" must be \"none\" or \"tanh\", got \"{a}\""
+            )))
+        }
+    };
+    activation(A::Gelu { tanh })
+}
+
+fn swish(n: &mut NodeCtx<'_>) -> Result<Op> {
+    activation(A::Swish {
+        alpha: n.float("alpha", 1.0)?,
+    })
+}
+
+fn shrink(n: &mut NodeCtx<'_>) -> Result<Op> {
+    activation(A::Shrink {
+        bias: n.float("bias", 0.0)?,
+        lambd: n.float("lambd", 0.5)?,
+    })
+}
+
+/// Clip: bounds are attributes before opset 11 (absent = no bound), inputs from 11 on.
+fn clip(n: &mut NodeCtx<'_>) -> Result<Op> {
+    let c = if n.opset() < 11 {
+        Clip {
+            min: n.opt_float("min")?,
+            max: n.opt_float("max")?,
+        }
+    } else {
+        Clip::default()
+    };
+    Ok(op(e::Op::Clip(c)))
+}
+
+fn swiglu(n: &mut NodeCtx<'_>) -> Result<Op> {
+    Ok(op(e::Op::SwiGlu(SwiGlu {
+        alpha: n.float("alpha", 1.0)?,
+    })))
+}
+
+fn is_inf(n: &mut NodeCtx<'_>) -> Result<Op> {
+    Ok(op(e::Op::IsInf(IsInf {
+        detect_positive: n.int("detect_positive", 1)? != 0,
+        detect_negative: n.int("detect_negative", 1)? != 0,
+    })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cast_1_type_names_are_read() {
+        assert_eq!(dtype_by_onnx_name("FLOAT").unwrap(), DType::F32);
+        assert_eq!(dtype_by_onnx_name("int64").unwrap(), DType::I64);
+        let err = dtype_by_onnx_name("COMPLEX64").unwrap_err().to_string();
+        assert!(
+            err.contains("COMPLEX64") && err.contains("not supported"),
+            "{err}"
+        );
+    }
+}
