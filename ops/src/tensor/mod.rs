@@ -1,8 +1,54 @@
-//! The `tensor` op family: ops that move, pick or reshape data without arithmetic.
+//! The `tensor` op family: ops that move, pick or reshape data without arithmetic (plus the
+//! few index-driven ops that combine values: scatter reductions, running sums, top-k).
 
+mod concat;
+mod constant;
+mod compress;
+mod cumulative;
+mod depth_space;
+mod dropout;
+mod expand;
+mod gather;
 mod identity;
+mod onehot;
+mod pad;
+mod range;
+mod reshape;
+mod reverse_sequence;
+mod scatter;
+mod shape;
+mod slice;
+mod split;
+mod topk;
+mod transpose;
+mod trilu;
+mod unique;
+mod upsample;
+mod util;
 
+pub use compress::{Compress, NonZero};
+pub use concat::Concat;
+pub use constant::{Constant, ConstantOfShape};
+pub use cumulative::{CumKind, Cumulative};
+pub use depth_space::{DepthMode, DepthSpace};
+pub use dropout::Dropout;
+pub use expand::{Expand, Tile};
+pub use gather::{Gather, GatherElements, GatherNd};
 pub use identity::Identity;
+pub use onehot::OneHot;
+pub use pad::{CenterCropPad, Pad, PadMode};
+pub use range::Range;
+pub use reshape::{Flatten, Reshape, Squeeze, Unsqueeze};
+pub use reverse_sequence::ReverseSequence;
+pub use scatter::{Reduction, ScatterElements, ScatterNd, TensorScatter};
+pub use shape::{ShapeOf, Size};
+pub use slice::{AxisSlice, Slice, SliceAttrs};
+pub use split::Split;
+pub use topk::TopK;
+pub use transpose::Transpose;
+pub use trilu::{EyeLike, Trilu};
+pub use unique::Unique;
+pub use upsample::Upsample;
 
 use xnpu_core::{Result, ValueType};
 
@@ -12,6 +58,41 @@ use crate::InferInput;
 #[derive(Clone, Debug, PartialEq)]
 pub enum Op {
     Identity(Identity),
+    Constant(Constant),
+    ConstantOfShape(ConstantOfShape),
+    Shape(ShapeOf),
+    Size(Size),
+    Reshape(Reshape),
+    Flatten(Flatten),
+    Squeeze(Squeeze),
+    Unsqueeze(Unsqueeze),
+    Concat(Concat),
+    Split(Split),
+    Transpose(Transpose),
+    Slice(Slice),
+    Gather(Gather),
+    GatherElements(GatherElements),
+    GatherNd(GatherNd),
+    ScatterElements(ScatterElements),
+    ScatterNd(ScatterNd),
+    TensorScatter(TensorScatter),
+    Expand(Expand),
+    Tile(Tile),
+    Pad(Pad),
+    CenterCropPad(CenterCropPad),
+    Range(Range),
+    Trilu(Trilu),
+    EyeLike(EyeLike),
+    Dropout(Dropout),
+    TopK(TopK),
+    Unique(Unique),
+    Cumulative(Cumulative),
+    OneHot(OneHot),
+    Compress(Compress),
+    NonZero(NonZero),
+    DepthSpace(DepthSpace),
+    ReverseSequence(ReverseSequence),
+    Upsample(Upsample),
 }
 
 impl Op {
@@ -19,6 +100,50 @@ impl Op {
     pub fn name(&self) -> &'static str {
         match self {
             Op::Identity(_) => "Identity",
+            Op::Constant(_) => "Constant",
+            Op::ConstantOfShape(_) => "ConstantOfShape",
+            Op::Shape(_) => "Shape",
+            Op::Size(_) => "Size",
+            Op::Reshape(_) => "Reshape",
+            Op::Flatten(_) => "Flatten",
+            Op::Squeeze(_) => "Squeeze",
+            Op::Unsqueeze(_) => "Unsqueeze",
+            Op::Concat(_) => "Concat",
+            Op::Split(_) => "Split",
+            Op::Transpose(_) => "Transpose",
+            Op::Slice(_) => "Slice",
+            Op::Gather(_) => "Gather",
+            Op::GatherElements(_) => "GatherElements",
+            Op::GatherNd(_) => "GatherND",
+            Op::ScatterElements(_) => "ScatterElements",
+            Op::ScatterNd(_) => "ScatterND",
+            Op::TensorScatter(_) => "TensorScatter",
+            Op::Expand(_) => "Expand",
+            Op::Tile(_) => "Tile",
+            Op::Pad(_) => "Pad",
+            Op::CenterCropPad(_) => "CenterCropPad",
+            Op::Range(_) => "Range",
+            Op::Trilu(_) => "Trilu",
+            Op::EyeLike(_) => "EyeLike",
+            Op::Dropout(_) => "Dropout",
+            Op::TopK(_) => "TopK",
+            Op::Unique(_) => "Unique",
+            Op::Cumulative(c) => match c.kind {
+                CumKind::Sum => "CumSum",
+                CumKind::Prod => "CumProd",
+            },
+            Op::OneHot(_) => "OneHot",
+            Op::Compress(_) => "Compress",
+            Op::NonZero(_) => "NonZero",
+            Op::DepthSpace(d) => {
+                if d.to_depth {
+                    "SpaceToDepth"
+                } else {
+                    "DepthToSpace"
+                }
+            }
+            Op::ReverseSequence(_) => "ReverseSequence",
+            Op::Upsample(_) => "Upsample",
         }
     }
 
@@ -31,6 +156,41 @@ impl Op {
     ) -> Result<Vec<ValueType>> {
         match self {
             Op::Identity(op) => op.infer(inputs, n_outputs),
+            Op::Constant(op) => op.infer(inputs, n_outputs),
+            Op::ConstantOfShape(op) => op.infer(inputs, n_outputs),
+            Op::Shape(op) => op.infer(inputs, n_outputs),
+            Op::Size(op) => op.infer(inputs, n_outputs),
+            Op::Reshape(op) => op.infer(inputs, n_outputs),
+            Op::Flatten(op) => op.infer(inputs, n_outputs),
+            Op::Squeeze(op) => op.infer(inputs, n_outputs),
+            Op::Unsqueeze(op) => op.infer(inputs, n_outputs),
+            Op::Concat(op) => op.infer(inputs, n_outputs),
+            Op::Split(op) => op.infer(inputs, n_outputs),
+            Op::Transpose(op) => op.infer(inputs, n_outputs),
+            Op::Slice(op) => op.infer(inputs, n_outputs),
+            Op::Gather(op) => op.infer(inputs, n_outputs),
+            Op::GatherElements(op) => op.infer(inputs, n_outputs),
+            Op::GatherNd(op) => op.infer(inputs, n_outputs),
+            Op::ScatterElements(op) => op.infer(inputs, n_outputs),
+            Op::ScatterNd(op) => op.infer(inputs, n_outputs),
+            Op::TensorScatter(op) => op.infer(inputs, n_outputs),
+            Op::Expand(op) => op.infer(inputs, n_outputs),
+            Op::Tile(op) => op.infer(inputs, n_outputs),
+            Op::Pad(op) => op.infer(inputs, n_outputs),
+            Op::CenterCropPad(op) => op.infer(inputs, n_outputs),
+            Op::Range(op) => op.infer(inputs, n_outputs),
+            Op::Trilu(op) => op.infer(inputs, n_outputs),
+            Op::EyeLike(op) => op.infer(inputs, n_outputs),
+            Op::Dropout(op) => op.infer(inputs, n_outputs),
+            Op::TopK(op) => op.infer(inputs, n_outputs),
+            Op::Unique(op) => op.infer(inputs, n_outputs),
+            Op::Cumulative(op) => op.infer(inputs, n_outputs),
+            Op::OneHot(op) => op.infer(inputs, n_outputs),
+            Op::Compress(op) => op.infer(inputs, n_outputs),
+            Op::NonZero(op) => op.infer(inputs, n_outputs),
+            Op::DepthSpace(op) => op.infer(inputs, n_outputs),
+            Op::ReverseSequence(op) => op.infer(inputs, n_outputs),
+            Op::Upsample(op) => op.infer(inputs, n_outputs),
         }
     }
 }

@@ -1,0 +1,115 @@
+//! Kernels that make a tensor from attributes or dims, or change dims without moving data.
+
+use xnpu_core::shape::{checked_nbytes, checked_numel};
+use xnpu_core::{Bytes, DType, Error, Result, Tensor, Value};
+use xnpu_ops::tensor::{
+    ConstantOfShape, Dropout, Flatten, Reshape, ShapeOf, Squeeze, Unsqueeze,
+};
+
+use super::elems::{dims_of, scalar_f64};
+use crate::args::{opt_tensor, tensor};
+
+pub(crate) fn constant_of_shape(
+    op: &ConstantOfShape,
+    inputs: &[Option<&Value>],
+) -> Result<Tensor> {
+    let dims = dims_of(&tensor(inputs, 0)?.to_i64_vec()?, "ConstantOfShape")?;
+    let v = &op.value;
+    if v.len() != 1 {
+        return Err(Error::compute(format!(
+            "ConstantOfShape: value must hold one element, got dims {:?}",
+            v.shape()
+        )));
+    }
+    if v.dtype() == DType::String {
+        let n = checked_numel(&dims)?;
+        return Tensor::from_strings(dims, vec![v.strings()?[0].clone(); n]);
+    }
+    checked_nbytes(v.dtype(), &dims)?;
+    let n = checked_numel(&dims)?;
+    Tensor::from_bytes(v.dtype(), dims, Bytes::from(v.raw_bytes().repeat(n)))
+}
+
+pub(crate) fn shape(op: &ShapeOf, inputs: &[Option<&Value>]) -> Result<Tensor> {
+    let d = tensor(inputs, 0)?.shape();
+    let v: Vec<i64> = d[op.range(d.len())].iter().map(|&x| x as i64).collect();
+    Tensor::from_vec(vec![v.len()], v)
+}
+
+pub(crate) fn size(inputs: &[Option<&Value>]) -> Result<Tensor> {
+    Ok(Tensor::scalar(tensor(inputs, 0)?.len() as i64))
+}
+
+pub(crate) fn reshape(op: &Reshape, inputs: &[Option<&Value>]) -> Result<Tensor> {
+    let x = tensor(inputs, 0)?;
+    let spec = match &op.shape {
+        Some(s) => s.clone(),
+        None => tensor(inputs, 1)?.to_i64_vec()?,
+    };
+    x.reshape(op.output_dims(x.shape(), &spec)?)
+}
+
+pub(crate) fn flatten(op: &Flatten, inputs: &[Option<&Value>]) -> Result<Tensor> {
+    let x = tensor(inputs, 0)?;
+    let a = op.split_at(x.rank())?;
+    let outer = checked_numel(&x.shape()[..a])?;
+    let inner = checked_numel(&x.shape()[a..])?;
+    x.reshape(vec![outer, inner])
+}
+
+pub(crate) fn squeeze(op: &Squeeze, inputs: &[Option<&Value>]) -> Result<Tensor> {
+    let x = tensor(inputs, 0)?;
+    let axes = match &op.axes {
+        Some(a) => Some(a.clone()),
+        None => opt_tensor(inputs, 1)?.map(|t| t.to_i64_vec()).transpose()?,
+    };
+    x.reshape(Squeeze::output_dims(x.shape(), axes.as_deref())?)
+}
+
+pub(crate) fn unsqueeze(op: &Unsqueeze, inputs: &[Option<&Value>]) -> Result<Tensor> {
+    let x = tensor(inputs, 0)?;
+    let axes = match &op.axes {
+        Some(a) => a.clone(),
+        None => tensor(inputs, 1)?.to_i64_vec()?,
+    };
+    let new = Unsqueeze::new_axes(x.rank(), &axes)?;
+    x.reshape(Unsqueeze::insert(x.shape(), &new, 1))
+}
+
+pub(crate) fn dropout(
+    op: &Dropout,
+    inputs: &[Option<&Value>],
+    n_outputs: usize,
+) -> Result<Vec<Value>> {
+    let x = tensor(inputs, 0)?;
+    let ratio = match (op.ratio, opt_tensor(inputs, 1)?) {
+        (Some(r), _) => f64::from(r),
+        (None, Some(t)) => scalar_f64(t, "Dropout: ratio")?,
+        (None, None) => 0.5,
+    };
+    let training = match opt_tensor(inputs, 2)? {
+        Some(t) => t
+            .to_vec::<bool>()?
+            .first()
+            .copied()
+            .ok_or_else(|| Error::compute("Dropout: training_mode is empty"))?,
+        None => false,
+    };
+    if training && ratio > 0.0 {
+        return Err(Error::unsupported(format!(
+            "Dropout in training mode with ratio {ratio} drops elements at random{}; \
+             xnpu runs Dropout for inference only (training_mode false, or ratio 0)",
+            op.seed
+                .map_or(String::new(), |s| format!(" (seed {s} names a generator xnpu does not reproduce)"))
+        )));
+    }
+    let mut out = vec![Value::Tensor(x.clone())];
+    if n_outputs > 1 {
+        let n = checked_numel(x.shape())?;
+        out.push(Value::Tensor(Tensor::from_vec(
+            x.shape().to_vec(),
+            vec![true; n],
+        )?));
+    }
+    Ok(out)
+}
