@@ -44,8 +44,8 @@ impl NonZero {
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,
     ) -> Result<Vec<ValueType>> {
-        let dims = shape(inputs, 0)
-            .map(|s| Shape(vec![Dim::Known(s.rank()), unknown("NonZero?n")]));
+        let dims =
+            shape(inputs, 0).map(|s| Shape(vec![Dim::Known(s.rank()), unknown("NonZero?n")]));
         Ok(vec![out(Some(DType::I64), dims)])
     }
 }

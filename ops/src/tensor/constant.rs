@@ -39,9 +39,9 @@ impl ConstantOfShape {
         _n_outputs: usize,
     ) -> Result<Vec<ValueType>> {
         let dims = match const_ints(inputs, 0) {
-            Some(v) if v.iter().all(|&d| d >= 0) => {
-                Some(Shape::known(&v.iter().map(|&d| d as usize).collect::<Vec<_>>()))
-            }
+            Some(v) if v.iter().all(|&d| d >= 0) => Some(Shape::known(
+                &v.iter().map(|&d| d as usize).collect::<Vec<_>>(),
+            )),
             Some(v) => {
                 return Err(xnpu_core::Error::model(format!(
                     "ConstantOfShape: dims {v:?} must not be negative"

@@ -60,9 +60,10 @@ impl DepthSpace {
                     "{name}: C of {d:?} must be a multiple of blocksize² = {bb}"
                 )));
             }
-            let (h2, w2) = h.checked_mul(b).zip(w.checked_mul(b)).ok_or_else(|| {
-                Error::compute(format!("{name}: the spatial dims overflow"))
-            })?;
+            let (h2, w2) = h
+                .checked_mul(b)
+                .zip(w.checked_mul(b))
+                .ok_or_else(|| Error::compute(format!("{name}: the spatial dims overflow")))?;
             Ok([n, c / bb, h2, w2])
         }
     }
@@ -81,7 +82,14 @@ impl DepthSpace {
             Some(s) => Some(match s.as_known() {
                 Some(k) => Shape::known(&self.output_dims(&k)?),
                 None => {
-                    let mut u = unknown_dims(if self.to_depth { "SpaceToDepth" } else { "DepthToSpace" }, 4);
+                    let mut u = unknown_dims(
+                        if self.to_depth {
+                            "SpaceToDepth"
+                        } else {
+                            "DepthToSpace"
+                        },
+                        4,
+                    );
                     u.0[0] = s.0[0].clone();
                     u
                 }

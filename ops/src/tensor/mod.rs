@@ -1,9 +1,9 @@
 //! The `tensor` op family: ops that move, pick or reshape data without arithmetic (plus the
 //! few index-driven ops that combine values: scatter reductions, running sums, top-k).
 
+mod compress;
 mod concat;
 mod constant;
-mod compress;
 mod cumulative;
 mod depth_space;
 mod dropout;

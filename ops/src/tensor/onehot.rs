@@ -41,7 +41,7 @@ impl OneHot {
             .and_then(|x| x.value)
             .and_then(|t| t.to_f64_vec().ok())
             .and_then(|v| v.first().copied())
-            .filter(|&d| d >= 1.0 && d < 1e15)
+            .filter(|d| (1.0..1e15).contains(d))
             .map_or_else(|| unknown("OneHot?depth"), |d| Dim::Known(d as usize));
         let dims = match shape(inputs, 0) {
             Some(s) => {

@@ -105,7 +105,11 @@ impl CenterCropPad {
     /// The target length of every axis of an input of dims `dims`.
     pub fn target(&self, dims: &[usize], shape_: &[i64]) -> Result<Vec<usize>> {
         let all: Vec<i64> = (0..dims.len() as i64).collect();
-        let ax = axes("CenterCropPad", self.axes.as_deref().unwrap_or(&all), dims.len())?;
+        let ax = axes(
+            "CenterCropPad",
+            self.axes.as_deref().unwrap_or(&all),
+            dims.len(),
+        )?;
         if shape_.len() != ax.len() {
             return Err(Error::compute(format!(
                 "CenterCropPad: shape {shape_:?} must have one length per axis ({} axes)",
@@ -114,9 +118,8 @@ impl CenterCropPad {
         }
         let mut out = dims.to_vec();
         for (&a, &s) in ax.iter().zip(shape_) {
-            out[a] = usize::try_from(s).map_err(|_| {
-                Error::compute(format!("CenterCropPad: length {s} is negative"))
-            })?;
+            out[a] = usize::try_from(s)
+                .map_err(|_| Error::compute(format!("CenterCropPad: length {s} is negative")))?;
         }
         Ok(out)
     }

@@ -164,7 +164,11 @@ impl Flatten {
     /// The split point for a given rank.
     pub fn split_at(&self, rank: usize) -> Result<usize> {
         let r = rank as i64;
-        let a = if self.axis < 0 { self.axis + r } else { self.axis };
+        let a = if self.axis < 0 {
+            self.axis + r
+        } else {
+            self.axis
+        };
         if !(0..=r).contains(&a) {
             return Err(Error::compute(format!(
                 "Flatten: axis {} is out of range for an input of rank {rank}",
@@ -316,7 +320,10 @@ mod tests {
     fn reshape_copies_zero_and_infers_minus_one() {
         let r = Reshape::default();
         assert_eq!(r.output_dims(&[2, 3, 4], &[0, -1]).unwrap(), vec![2, 12]);
-        assert_eq!(r.output_dims(&[2, 3, 4], &[4, 0, 2]).unwrap(), vec![4, 3, 2]);
+        assert_eq!(
+            r.output_dims(&[2, 3, 4], &[4, 0, 2]).unwrap(),
+            vec![4, 3, 2]
+        );
         assert!(r.output_dims(&[2, 3, 4], &[5, -1]).is_err());
         assert!(r.output_dims(&[2, 3], &[-1, -1]).is_err());
         let z = Reshape {

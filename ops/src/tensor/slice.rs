@@ -133,12 +133,17 @@ impl Slice {
                         })
                         .collect()
                 }
-                _ => (0..s.rank()).map(|i| unknown(format!("Slice?{i}"))).collect(),
+                _ => (0..s.rank())
+                    .map(|i| unknown(format!("Slice?{i}")))
+                    .collect(),
             };
             return Ok(vec![out(dt, Some(Shape(dims)))]);
         };
         if (axes_given && ax.is_none()) || (steps_given && steps.is_none()) {
-            return Ok(vec![out(dt, Some(super::util::unknown_dims("Slice", s.rank())))]);
+            return Ok(vec![out(
+                dt,
+                Some(super::util::unknown_dims("Slice", s.rank())),
+            )]);
         }
         let n = starts.len();
         let default_axes: Vec<i64> = (0..n as i64).collect();

@@ -45,9 +45,11 @@ impl Split {
             )));
         }
         let chunk = dim.div_ceil(n);
-        let last = dim
-            .checked_sub(chunk * (n - 1))
-            .ok_or_else(|| Error::compute(format!("Split: a dim of {dim} cannot be cut into {n} parts of {chunk}")))?;
+        let last = dim.checked_sub(chunk * (n - 1)).ok_or_else(|| {
+            Error::compute(format!(
+                "Split: a dim of {dim} cannot be cut into {n} parts of {chunk}"
+            ))
+        })?;
         let mut sizes = vec![chunk; n - 1];
         sizes.push(last);
         Ok(sizes)

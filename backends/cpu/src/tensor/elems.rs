@@ -163,7 +163,9 @@ pub(crate) fn gather_by(
         Some(i) => out.push(&s, i),
         None => match &fill_src {
             Some(fs) => out.push(fs, 0),
-            None => Err(Error::compute("no fill value for an element outside the input")),
+            None => Err(Error::compute(
+                "no fill value for an element outside the input",
+            )),
         },
     })?;
     out.finish(out_dims.to_vec())

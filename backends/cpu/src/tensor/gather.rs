@@ -73,7 +73,9 @@ pub(crate) fn gather_nd(op: &GatherNd, inputs: &[Option<&Value>]) -> Result<Tens
     let idx_t = tensor(inputs, 1)?;
     let (xd, id) = (x.shape(), idx_t.shape());
     let b = op.batch_dims;
-    let k = *id.last().ok_or_else(|| Error::compute("GatherND: indices must have rank ≥ 1"))?;
+    let k = *id
+        .last()
+        .ok_or_else(|| Error::compute("GatherND: indices must have rank ≥ 1"))?;
     if b >= id.len() || b + k > xd.len() || xd[..b] != id[..b] {
         return Err(Error::compute(format!(
             "GatherND: indices dims {id:?} with batch_dims {b} do not fit data dims {xd:?}"

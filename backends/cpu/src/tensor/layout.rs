@@ -4,13 +4,11 @@
 use xnpu_core::shape::{broadcast_shapes, checked_numel};
 use xnpu_core::{DType, Error, Result, Tensor, Value};
 use xnpu_ops::tensor::{
-    CenterCropPad, Concat, DepthMode, DepthSpace, Expand, EyeLike, Pad, PadMode,
-    ReverseSequence, Slice, Split, Tile, Transpose, Trilu, Upsample,
+    CenterCropPad, Concat, DepthMode, DepthSpace, Expand, EyeLike, Pad, PadMode, ReverseSequence,
+    Slice, Split, Tile, Transpose, Trilu, Upsample,
 };
 
-use super::elems::{
-    gather_by, norm_axis, scalar_int, scalar_of, strides, zero_of, Elems, Src,
-};
+use super::elems::{gather_by, norm_axis, scalar_int, scalar_of, strides, zero_of, Elems, Src};
 use crate::args::{opt_tensor, tensor};
 
 pub(crate) fn concat(op: &Concat, inputs: &[Option<&Value>]) -> Result<Tensor> {
@@ -27,8 +25,7 @@ pub(crate) fn concat(op: &Concat, inputs: &[Option<&Value>]) -> Result<Tensor> {
     dims[a] = 0;
     for t in &ts {
         let ok = t.rank() == rank
-            && t
-                .shape()
+            && t.shape()
                 .iter()
                 .zip(first.shape())
                 .enumerate()
@@ -58,11 +55,7 @@ pub(crate) fn concat(op: &Concat, inputs: &[Option<&Value>]) -> Result<Tensor> {
     out.finish(dims)
 }
 
-pub(crate) fn split(
-    op: &Split,
-    inputs: &[Option<&Value>],
-    n_outputs: usize,
-) -> Result<Vec<Value>> {
+pub(crate) fn split(op: &Split, inputs: &[Option<&Value>], n_outputs: usize) -> Result<Vec<Value>> {
     let x = tensor(inputs, 0)?;
     let a = norm_axis(op.axis, x.rank(), "Split")?;
     let given = opt_tensor(inputs, 1)?.map(|t| t.to_i64_vec()).transpose()?;
@@ -135,7 +128,11 @@ pub(crate) fn slice(op: &Slice, inputs: &[Option<&Value>]) -> Result<Tensor> {
         .zip(&st)
         .map(|(p, &s)| p.start as i64 * s as i64)
         .sum();
-    let step: Vec<i64> = plan.iter().zip(&st).map(|(p, &s)| p.step * s as i64).collect();
+    let step: Vec<i64> = plan
+        .iter()
+        .zip(&st)
+        .map(|(p, &s)| p.step * s as i64)
+        .collect();
     strided(x, &dims, offset, &step)
 }
 
@@ -221,7 +218,7 @@ pub(crate) fn pad(op: &Pad, inputs: &[Option<&Value>]) -> Result<Tensor> {
         None => {
             let pads = tensor(inputs, 1)?.to_i64_vec()?;
             let fill = match opt_tensor(inputs, 2)? {
-                Some(c) if c.len() >= 1 => {
+                Some(c) if !c.is_empty() => {
                     if c.dtype() != x.dtype() {
                         return Err(Error::compute(format!(
                             "Pad: constant_value is {}, the data is {}",
@@ -342,11 +339,14 @@ pub(crate) fn reverse_sequence(op: &ReverseSequence, inputs: &[Option<&Value>]) 
     let lens = lens
         .iter()
         .map(|&l| {
-            usize::try_from(l).ok().filter(|&l| l <= time).ok_or_else(|| {
-                Error::compute(format!(
-                    "ReverseSequence: sequence length {l} is outside [0, {time}]"
-                ))
-            })
+            usize::try_from(l)
+                .ok()
+                .filter(|&l| l <= time)
+                .ok_or_else(|| {
+                    Error::compute(format!(
+                        "ReverseSequence: sequence length {l} is outside [0, {time}]"
+                    ))
+                })
         })
         .collect::<Result<Vec<_>>>()?;
     let st = strides(x.shape());

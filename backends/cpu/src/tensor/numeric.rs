@@ -15,7 +15,9 @@ pub(crate) fn range(inputs: &[Option<&Value>]) -> Result<Tensor> {
     if ts.iter().any(|t| t.dtype() != dtype || t.len() != 1) {
         return Err(Error::compute(format!(
             "Range: start, limit and delta must be one-element tensors of one dtype, got {:?}",
-            ts.iter().map(|t| (t.dtype(), t.shape().to_vec())).collect::<Vec<_>>()
+            ts.iter()
+                .map(|t| (t.dtype(), t.shape().to_vec()))
+                .collect::<Vec<_>>()
         )));
     }
     if dtype.is_int() {
@@ -38,7 +40,10 @@ pub(crate) fn range(inputs: &[Option<&Value>]) -> Result<Tensor> {
             Tensor::from_vec(vec![n], vals)
         }, _ => unreachable!("integer dtype"));
     }
-    let v: Vec<f64> = ts.iter().map(|t| t.to_f64_vec().map(|x| x[0])).collect::<Result<_>>()?;
+    let v: Vec<f64> = ts
+        .iter()
+        .map(|t| t.to_f64_vec().map(|x| x[0]))
+        .collect::<Result<_>>()?;
     let n = Range::count_f64(v[0], v[1], v[2])
         .filter(|&n| n < (1u64 << 53) as f64)
         .ok_or_else(|| {
@@ -56,7 +61,11 @@ pub(crate) fn range(inputs: &[Option<&Value>]) -> Result<Tensor> {
 
 pub(crate) fn cumulative(op: &Cumulative, inputs: &[Option<&Value>]) -> Result<Tensor> {
     let x = tensor(inputs, 0)?;
-    let a = norm_axis(scalar_int(tensor(inputs, 1)?, "axis")?, x.rank(), op_name(op))?;
+    let a = norm_axis(
+        scalar_int(tensor(inputs, 1)?, "axis")?,
+        x.rank(),
+        op_name(op),
+    )?;
     let d = x.shape()[a];
     let inner: usize = x.shape()[a + 1..].iter().product();
     let outer: usize = x.shape()[..a].iter().product();
@@ -109,7 +118,9 @@ pub(crate) fn top_k(op: &TopK, inputs: &[Option<&Value>]) -> Result<Vec<Value>> 
     };
     let d = x.shape()[a];
     let k = usize::try_from(k).ok().filter(|&k| k <= d).ok_or_else(|| {
-        Error::compute(format!("TopK: k = {k} must lie in [0, {d}] (the axis length)"))
+        Error::compute(format!(
+            "TopK: k = {k} must lie in [0, {d}] (the axis length)"
+        ))
     })?;
     let outer: usize = x.shape()[..a].iter().product();
     let inner: usize = x.shape()[a + 1..].iter().product();

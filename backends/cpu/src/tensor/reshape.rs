@@ -2,17 +2,12 @@
 
 use xnpu_core::shape::{checked_nbytes, checked_numel};
 use xnpu_core::{Bytes, DType, Error, Result, Tensor, Value};
-use xnpu_ops::tensor::{
-    ConstantOfShape, Dropout, Flatten, Reshape, ShapeOf, Squeeze, Unsqueeze,
-};
+use xnpu_ops::tensor::{ConstantOfShape, Dropout, Flatten, Reshape, ShapeOf, Squeeze, Unsqueeze};
 
 use super::elems::{dims_of, scalar_f64};
 use crate::args::{opt_tensor, tensor};
 
-pub(crate) fn constant_of_shape(
-    op: &ConstantOfShape,
-    inputs: &[Option<&Value>],
-) -> Result<Tensor> {
+pub(crate) fn constant_of_shape(op: &ConstantOfShape, inputs: &[Option<&Value>]) -> Result<Tensor> {
     let dims = dims_of(&tensor(inputs, 0)?.to_i64_vec()?, "ConstantOfShape")?;
     let v = &op.value;
     if v.len() != 1 {
@@ -99,8 +94,9 @@ pub(crate) fn dropout(
         return Err(Error::unsupported(format!(
             "Dropout in training mode with ratio {ratio} drops elements at random{}; \
              xnpu runs Dropout for inference only (training_mode false, or ratio 0)",
-            op.seed
-                .map_or(String::new(), |s| format!(" (seed {s} names a generator xnpu does not reproduce)"))
+            op.seed.map_or(String::new(), |s| format!(
+                " (seed {s} names a generator xnpu does not reproduce)"
+            ))
         )));
     }
     let mut out = vec![Value::Tensor(x.clone())];

@@ -8,7 +8,12 @@ use super::elems::{for_each_index, norm_axis, norm_index, strides, Arith, Elems,
 use crate::args::{opt_tensor, tensor};
 
 /// A copy of `data` with `updates` element `u` combined into element `t` for each pair.
-fn apply(data: &Tensor, updates: &Tensor, pairs: &[(usize, usize)], r: Reduction) -> Result<Tensor> {
+fn apply(
+    data: &Tensor,
+    updates: &Tensor,
+    pairs: &[(usize, usize)],
+    r: Reduction,
+) -> Result<Tensor> {
     if data.dtype() != updates.dtype() {
         return Err(Error::compute(format!(
             "updates are {}, data is {}",
@@ -149,10 +154,18 @@ pub(crate) fn tensor_scatter(op: &TensorScatter, inputs: &[Option<&Value>]) -> R
     let (cd, ud) = (cache.shape(), update.shape());
     let a = norm_axis(op.axis, cd.len(), "TensorScatter")?;
     if a == 0 {
-        return Err(Error::compute("TensorScatter: axis must not be 0, the batch axis"));
+        return Err(Error::compute(
+            "TensorScatter: axis must not be 0, the batch axis",
+        ));
     }
     let fits = ud.len() == cd.len()
-        && (0..cd.len()).all(|i| if i == a { ud[i] <= cd[i] } else { ud[i] == cd[i] });
+        && (0..cd.len()).all(|i| {
+            if i == a {
+                ud[i] <= cd[i]
+            } else {
+                ud[i] == cd[i]
+            }
+        });
     if !fits {
         return Err(Error::compute(format!(
             "TensorScatter: update dims {ud:?} must equal cache dims {cd:?} except along axis {a}, where they are no larger"

@@ -69,7 +69,11 @@ fn total<T: Arith>(a: &T, b: &T) -> Ordering {
     }
 }
 
-pub(crate) fn unique(op: &Unique, inputs: &[Option<&Value>], n_outputs: usize) -> Result<Vec<Value>> {
+pub(crate) fn unique(
+    op: &Unique,
+    inputs: &[Option<&Value>],
+    n_outputs: usize,
+) -> Result<Vec<Value>> {
     let x0 = tensor(inputs, 0)?;
     let (x, a) = match op.axis {
         Some(a) => (x0.clone(), norm_axis(a, x0.rank(), "Unique")?),
@@ -88,7 +92,11 @@ pub(crate) fn unique(op: &Unique, inputs: &[Option<&Value>], n_outputs: usize) -
         .collect();
     let g = if x.dtype() == DType::String {
         let s = x.strings()?;
-        group(d, |p, q| lex(s, &items[p], &items[q], |a, b| a.cmp(b)), op.sorted)
+        group(
+            d,
+            |p, q| lex(s, &items[p], &items[q], |a, b| a.cmp(b)),
+            op.sorted,
+        )
     } else {
         xnpu_core::with_pod_type!(x.dtype(), T => {
             let v = x.as_slice::<T>()?;

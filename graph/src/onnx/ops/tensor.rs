@@ -162,7 +162,11 @@ fn flatten(n: &mut NodeCtx<'_>) -> Result<Op> {
 }
 
 fn squeeze(n: &mut NodeCtx<'_>) -> Result<Op> {
-    let axes = if n.opset() < 13 { n.ints("axes")? } else { None };
+    let axes = if n.opset() < 13 {
+        n.ints("axes")?
+    } else {
+        None
+    };
     Ok(op(t::Op::Squeeze(Squeeze { axes })))
 }
 
@@ -191,7 +195,11 @@ fn concat(n: &mut NodeCtx<'_>) -> Result<Op> {
 }
 
 fn split(n: &mut NodeCtx<'_>) -> Result<Op> {
-    let split = if n.opset() < 13 { n.ints("split")? } else { None };
+    let split = if n.opset() < 13 {
+        n.ints("split")?
+    } else {
+        None
+    };
     let num_outputs = if n.opset() >= 18 {
         match n.opt_int("num_outputs")? {
             Some(k) if k >= 1 => Some(k as usize),
@@ -229,9 +237,11 @@ fn transpose(n: &mut NodeCtx<'_>) -> Result<Op> {
     let perm = n.ints("perm")?;
     if let Some(p) = &perm {
         // Checked against the rank at inference and run time; a repeat is wrong at any rank.
-        Transpose { perm: Some(p.clone()) }
-            .perm(p.len())
-            .map_err(|e| Error::model(e.to_string()))?;
+        Transpose {
+            perm: Some(p.clone()),
+        }
+        .perm(p.len())
+        .map_err(|e| Error::model(e.to_string()))?;
     }
     Ok(op(t::Op::Transpose(Transpose { perm })))
 }
@@ -272,7 +282,9 @@ fn gather_elements(n: &mut NodeCtx<'_>) -> Result<Op> {
 fn gather_nd(n: &mut NodeCtx<'_>) -> Result<Op> {
     let b = n.int("batch_dims", 0)?;
     let batch_dims = usize::try_from(b).map_err(|_| {
-        Error::model(format!("attribute \"batch_dims\" must not be negative, got {b}"))
+        Error::model(format!(
+            "attribute \"batch_dims\" must not be negative, got {b}"
+        ))
     })?;
     Ok(op(t::Op::GatherNd(GatherNd { batch_dims })))
 }
@@ -441,7 +453,9 @@ fn top_k(n: &mut NodeCtx<'_>) -> Result<Op> {
     let k = if n.opset() < 10 {
         let k = n.req_int("k")?;
         if k < 0 {
-            return Err(Error::model(format!("attribute \"k\" must not be negative, got {k}")));
+            return Err(Error::model(format!(
+                "attribute \"k\" must not be negative, got {k}"
+            )));
         }
         Some(k)
     } else {
@@ -497,7 +511,9 @@ fn non_zero(_n: &mut NodeCtx<'_>) -> Result<Op> {
 fn depth_space(n: &NodeCtx<'_>, to_depth: bool) -> Result<Op> {
     let b = n.req_int("blocksize")?;
     let blocksize = usize::try_from(b).ok().filter(|&b| b >= 1).ok_or_else(|| {
-        Error::model(format!("attribute \"blocksize\" must be at least 1, got {b}"))
+        Error::model(format!(
+            "attribute \"blocksize\" must be at least 1, got {b}"
+        ))
     })?;
     let has_mode = !to_depth && n.opset() >= 11 || to_depth && n.opset() >= 28;
     let mode = if has_mode {
