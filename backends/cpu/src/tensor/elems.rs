@@ -313,6 +313,20 @@ pub(crate) fn scalar_f64(t: &Tensor, what: &str) -> Result<f64> {
     }
 }
 
+/// Runs a kernel on owned test inputs.
+#[cfg(test)]
+pub(crate) fn run_test<R>(
+    f: impl Fn(&[Option<&xnpu_core::Value>]) -> Result<R>,
+    inputs: Vec<Option<Tensor>>,
+) -> Result<R> {
+    let vals: Vec<Option<xnpu_core::Value>> = inputs
+        .into_iter()
+        .map(|t| t.map(xnpu_core::Value::Tensor))
+        .collect();
+    let refs: Vec<Option<&xnpu_core::Value>> = vals.iter().map(Option::as_ref).collect();
+    f(&refs)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -199,3 +199,56 @@ pub(crate) fn one_hot(op: &OneHot, inputs: &[Option<&Value>]) -> Result<Tensor> 
         Ok(Some(usize::from(v == o[a] as f64)))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::elems::run_test;
+    use super::*;
+
+    fn t<T: xnpu_core::Elem>(dims: &[usize], v: Vec<T>) -> Option<Tensor> {
+        Some(Tensor::from_vec(dims.to_vec(), v).unwrap())
+    }
+
+    #[test]
+    fn gather_index_out_of_range_is_an_error() {
+        let x = t(&[3], vec![1.0f32, 2.0, 3.0]);
+        let op = Gather { axis: 0 };
+        let y = run_test(|i| gather(&op, i), vec![x.clone(), t(&[2], vec![-1i64, 0])]);
+        assert_eq!(y.unwrap().to_vec::<f32>().unwrap(), vec![3.0, 1.0]);
+        let err = run_test(|i| gather(&op, i), vec![x, t(&[1], vec![3i32])]).unwrap_err();
+        assert!(err.to_string().contains("out of range"), "{err}");
+    }
+
+    #[test]
+    fn gather_nd_with_batch_dims() {
+        let x = t(&[2, 2, 2], (0..8).collect::<Vec<i32>>());
+        let idx = t(&[2, 1], vec![1i64, 0]);
+        let op = GatherNd { batch_dims: 1 };
+        let y = run_test(|i| gather_nd(&op, i), vec![x, idx]).unwrap();
+        assert_eq!(y.shape(), &[2, 2]);
+        assert_eq!(y.to_vec::<i32>().unwrap(), vec![2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn non_zero_lists_coordinates_column_wise() {
+        let x = t(&[2, 2], vec![true, false, false, true]);
+        let y = run_test(non_zero, vec![x]).unwrap();
+        assert_eq!(y.shape(), &[2, 2]);
+        assert_eq!(y.to_vec::<i64>().unwrap(), vec![0, 1, 0, 1]);
+    }
+
+    #[test]
+    fn one_hot_ignores_out_of_range_indices() {
+        let op = OneHot { axis: -1 };
+        let y = run_test(
+            |i| one_hot(&op, i),
+            vec![
+                t(&[3], vec![1.0f32, -1.0, 5.0]),
+                t(&[], vec![3i64]),
+                t(&[2], vec![0u8, 9]),
+            ],
+        )
+        .unwrap();
+        assert_eq!(y.to_vec::<u8>().unwrap(), vec![0, 9, 0, 0, 0, 9, 0, 0, 0]);
+    }
+}

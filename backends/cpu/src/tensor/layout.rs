@@ -426,3 +426,166 @@ pub(crate) fn eye_like(op: &EyeLike, inputs: &[Option<&Value>]) -> Result<Tensor
         Ok((o[1] as i128 - o[0] as i128 == i128::from(op.k)).then_some(0))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::elems::run_test;
+    use super::*;
+    use xnpu_ops::tensor::{AxisSlice, SliceAttrs};
+
+    fn ints(v: &[i64]) -> Option<Tensor> {
+        Some(Tensor::from_vec(vec![v.len()], v.to_vec()).unwrap())
+    }
+
+    fn pad1(mode: PadMode, x: &[f32], before: i64, after: i64) -> Vec<f32> {
+        let op = Pad {
+            mode,
+            pads: None,
+            value: 0.0,
+        };
+        let x = Tensor::from_vec(vec![x.len()], x.to_vec()).unwrap();
+        run_test(|i| pad(&op, i), vec![Some(x), ints(&[before, after])])
+            .unwrap()
+            .to_vec::<f32>()
+            .unwrap()
+    }
+
+    #[test]
+    fn pad_modes_follow_numpy() {
+        let x = [1.0, 2.0, 3.0];
+        assert_eq!(pad1(PadMode::Constant, &x, 1, 2), [0., 1., 2., 3., 0., 0.]);
+        assert_eq!(pad1(PadMode::Edge, &x, 2, 1), [1., 1., 1., 2., 3., 3.]);
+        assert_eq!(
+            pad1(PadMode::Reflect, &x, 2, 2),
+            [3., 2., 1., 2., 3., 2., 1.]
+        );
+        assert_eq!(pad1(PadMode::Wrap, &x, 2, 1), [2., 3., 1., 2., 3., 1.]);
+        assert_eq!(pad1(PadMode::Constant, &x, -1, 0), [2., 3.]);
+    }
+
+    #[test]
+    fn pad_refuses_a_negative_length() {
+        let op = Pad::default();
+        let x = Tensor::from_vec(vec![2], vec![1i32, 2]).unwrap();
+        let err = run_test(|i| pad(&op, i), vec![Some(x), ints(&[-2, -1])]).unwrap_err();
+        assert!(err.to_string().contains("length -1"), "{err}");
+    }
+
+    #[test]
+    fn slice_with_negative_steps_reverses() {
+        let x = Tensor::from_vec(vec![2, 3], vec![0i64, 1, 2, 3, 4, 5]).unwrap();
+        let op = Slice { attrs: None };
+        let y = run_test(
+            |i| slice(&op, i),
+            vec![
+                Some(x),
+                ints(&[-1, i64::MAX]),
+                ints(&[i64::MIN, i64::MIN]),
+                ints(&[1, 0]),
+                ints(&[-2, -1]),
+            ],
+        )
+        .unwrap();
+        assert_eq!(y.shape(), &[2, 2]);
+        assert_eq!(y.to_vec::<i64>().unwrap(), vec![5, 3, 2, 0]);
+        assert_eq!(AxisSlice::new(3, -1, i64::MIN, -2).unwrap().len, 2);
+    }
+
+    #[test]
+    fn attribute_slice_keeps_the_unlisted_axes() {
+        let x = Tensor::from_vec(vec![2, 3], vec![0u8, 1, 2, 3, 4, 5]).unwrap();
+        let op = Slice {
+            attrs: Some(SliceAttrs {
+                starts: vec![1],
+                ends: vec![10],
+                axes: Some(vec![1]),
+            }),
+        };
+        let y = run_test(|i| slice(&op, i), vec![Some(x)]).unwrap();
+        assert_eq!(y.to_vec::<u8>().unwrap(), vec![1, 2, 4, 5]);
+    }
+
+    #[test]
+    fn transpose_and_concat_move_strings() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let x = Tensor::from_strings(vec![2, 2], s(&["a", "b", "c", "d"])).unwrap();
+        let t = run_test(
+            |i| transpose(&Transpose { perm: None }, i),
+            vec![Some(x.clone())],
+        )
+        .unwrap();
+        assert_eq!(t.strings().unwrap(), s(&["a", "c", "b", "d"]).as_slice());
+        let c = run_test(|i| concat(&Concat { axis: 1 }, i), vec![Some(x), Some(t)]).unwrap();
+        assert_eq!(c.shape(), &[2, 4]);
+        assert_eq!(
+            c.strings().unwrap(),
+            s(&["a", "b", "a", "c", "c", "d", "b", "d"]).as_slice()
+        );
+    }
+
+    #[test]
+    fn expand_and_tile_refuse_overflowing_sizes() {
+        let x = Tensor::from_vec(vec![1], vec![true]).unwrap();
+        let big = i64::MAX;
+        assert!(run_test(expand, vec![Some(x.clone()), ints(&[big, big])]).is_err());
+        assert!(run_test(expand, vec![Some(x.clone()), ints(&[-1])]).is_err());
+        let y = run_test(expand, vec![Some(x.clone()), ints(&[2, 3])]).unwrap();
+        assert_eq!(y.to_vec::<bool>().unwrap(), vec![true; 6]);
+        let x2 = Tensor::from_vec(vec![1, 1], vec![true]).unwrap();
+        assert!(run_test(tile, vec![Some(x2), ints(&[big, big])]).is_err());
+    }
+
+    #[test]
+    fn depth_to_space_inverts_space_to_depth() {
+        let x = Tensor::from_vec(vec![1, 2, 4, 6], (0..48).collect::<Vec<i32>>()).unwrap();
+        for mode in [DepthMode::Dcr, DepthMode::Crd] {
+            let s2d = DepthSpace {
+                to_depth: true,
+                blocksize: 2,
+                mode,
+            };
+            let d2s = DepthSpace {
+                to_depth: false,
+                ..s2d.clone()
+            };
+            let y = run_test(|i| depth_space(&s2d, i), vec![Some(x.clone())]).unwrap();
+            assert_eq!(y.shape(), &[1, 8, 2, 3]);
+            let z = run_test(|i| depth_space(&d2s, i), vec![Some(y)]).unwrap();
+            assert_eq!(z, x);
+        }
+    }
+
+    #[test]
+    fn trilu_keeps_a_band() {
+        let x = Tensor::from_vec(vec![3, 3], (1..=9).collect::<Vec<i64>>()).unwrap();
+        let k = Some(Tensor::scalar(1i64));
+        let up = run_test(
+            |i| trilu(&Trilu { upper: true }, i),
+            vec![Some(x.clone()), k.clone()],
+        );
+        assert_eq!(
+            up.unwrap().to_vec::<i64>().unwrap(),
+            [0, 2, 3, 0, 0, 6, 0, 0, 0]
+        );
+        let low = run_test(|i| trilu(&Trilu { upper: false }, i), vec![Some(x), k]);
+        assert_eq!(
+            low.unwrap().to_vec::<i64>().unwrap(),
+            [1, 2, 0, 4, 5, 6, 7, 8, 9]
+        );
+    }
+
+    #[test]
+    fn reverse_sequence_checks_lengths() {
+        let op = ReverseSequence {
+            batch_axis: 1,
+            time_axis: 0,
+        };
+        let x = Tensor::from_vec(vec![3, 2], vec![1u8, 10, 2, 20, 3, 30]).unwrap();
+        let y = run_test(
+            |i| reverse_sequence(&op, i),
+            vec![Some(x.clone()), ints(&[3, 2])],
+        );
+        assert_eq!(y.unwrap().to_vec::<u8>().unwrap(), [3, 20, 2, 10, 1, 30]);
+        assert!(run_test(|i| reverse_sequence(&op, i), vec![Some(x), ints(&[4, 0])]).is_err());
+    }
+}

@@ -156,3 +156,61 @@ pub(crate) fn top_k(op: &TopK, inputs: &[Option<&Value>]) -> Result<Vec<Value>> 
         Value::Tensor(Tensor::from_vec(dims, indices)?),
     ])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::elems::run_test;
+    use super::*;
+
+    fn t<T: xnpu_core::Elem>(dims: &[usize], v: Vec<T>) -> Option<Tensor> {
+        Some(Tensor::from_vec(dims.to_vec(), v).unwrap())
+    }
+
+    #[test]
+    fn top_k_keeps_lower_index_first_on_ties() {
+        let x = t(&[5], vec![1.0f32, 3.0, 3.0, f32::NAN, 0.0]);
+        let op = TopK {
+            axis: 0,
+            largest: true,
+            sorted: true,
+            k: None,
+        };
+        let out = run_test(|i| top_k(&op, i), vec![x.clone(), t(&[1], vec![3i64])]).unwrap();
+        let idx = out[1].as_tensor().unwrap().to_vec::<i64>().unwrap();
+        assert_eq!(idx, vec![3, 1, 2]);
+        let small = TopK {
+            largest: false,
+            ..op
+        };
+        let out = run_test(|i| top_k(&small, i), vec![x.clone(), t(&[1], vec![2i64])]).unwrap();
+        assert_eq!(
+            out[1].as_tensor().unwrap().to_vec::<i64>().unwrap(),
+            vec![4, 0]
+        );
+        assert!(run_test(|i| top_k(&small, i), vec![x, t(&[1], vec![6i64])]).is_err());
+    }
+
+    #[test]
+    fn cumulative_exclusive_reverse() {
+        let x = t(&[4], vec![1i64, 2, 3, 4]);
+        let op = Cumulative {
+            kind: CumKind::Prod,
+            exclusive: true,
+            reverse: true,
+        };
+        let y = run_test(|i| cumulative(&op, i), vec![x, t(&[], vec![0i32])]).unwrap();
+        assert_eq!(y.to_vec::<i64>().unwrap(), vec![24, 12, 4, 1]);
+    }
+
+    #[test]
+    fn range_counts_and_refuses_zero_delta() {
+        let s = |v: i32| t(&[], vec![v]);
+        let y = run_test(range, vec![s(10), s(4), s(-2)]).unwrap();
+        assert_eq!(y.to_vec::<i32>().unwrap(), vec![10, 8, 6]);
+        assert!(run_test(range, vec![s(0), s(4), s(0)]).is_err());
+        let f = |v: f32| t(&[], vec![v]);
+        assert!(run_test(range, vec![f(0.0), f(f32::INFINITY), f(1.0)]).is_err());
+        let y = run_test(range, vec![f(1.0), f(2.0), f(0.25)]).unwrap();
+        assert_eq!(y.to_vec::<f32>().unwrap(), vec![1.0, 1.25, 1.5, 1.75]);
+    }
+}

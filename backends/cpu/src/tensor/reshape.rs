@@ -109,3 +109,40 @@ pub(crate) fn dropout(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::elems::run_test;
+    use super::*;
+
+    #[test]
+    fn constant_of_shape_refuses_overflow_and_negative_dims() {
+        let op = ConstantOfShape {
+            value: Tensor::from_vec(vec![1], vec![7u16]).unwrap(),
+        };
+        let dims = |v: Vec<i64>| Some(Tensor::from_vec(vec![v.len()], v).unwrap());
+        let y = run_test(|i| constant_of_shape(&op, i), vec![dims(vec![2, 1])]).unwrap();
+        assert_eq!(y.to_vec::<u16>().unwrap(), vec![7, 7]);
+        assert!(run_test(|i| constant_of_shape(&op, i), vec![dims(vec![i64::MAX, 4])]).is_err());
+        assert!(run_test(|i| constant_of_shape(&op, i), vec![dims(vec![-1])]).is_err());
+    }
+
+    #[test]
+    fn dropout_refuses_random_training() {
+        let op = Dropout {
+            ratio: None,
+            seed: Some(0),
+        };
+        let x = Some(Tensor::from_vec(vec![2], vec![1.0f32, 2.0]).unwrap());
+        let r = Some(Tensor::scalar(0.5f32));
+        let on = Some(Tensor::scalar(true));
+        let err = run_test(|i| dropout(&op, i, 2), vec![x.clone(), r, on.clone()]).unwrap_err();
+        assert!(err.to_string().contains("training mode"), "{err}");
+        let zero = Some(Tensor::scalar(0.0f32));
+        let out = run_test(|i| dropout(&op, i, 2), vec![x, zero, on]).unwrap();
+        assert_eq!(
+            out[1].as_tensor().unwrap().to_vec::<bool>().unwrap(),
+            vec![true, true]
+        );
+    }
+}

@@ -208,3 +208,88 @@ pub(crate) fn tensor_scatter(op: &TensorScatter, inputs: &[Option<&Value>]) -> R
     }
     apply(cache, update, &pairs, Reduction::None)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::elems::run_test;
+    use super::*;
+
+    fn t<T: xnpu_core::Elem>(dims: &[usize], v: Vec<T>) -> Option<Tensor> {
+        Some(Tensor::from_vec(dims.to_vec(), v).unwrap())
+    }
+
+    #[test]
+    fn scatter_elements_reductions_combine_duplicates() {
+        let data = t(&[3], vec![1i32, 2, 3]);
+        let idx = t(&[3], vec![0i64, 0, -1]);
+        let upd = t(&[3], vec![5i32, 7, 1]);
+        let run = |reduction| {
+            let op = ScatterElements { axis: 0, reduction };
+            run_test(
+                |i| scatter_elements(&op, i),
+                vec![data.clone(), idx.clone(), upd.clone()],
+            )
+            .unwrap()
+            .to_vec::<i32>()
+            .unwrap()
+        };
+        assert_eq!(run(Reduction::None), vec![7, 2, 1]);
+        assert_eq!(run(Reduction::Add), vec![13, 2, 4]);
+        assert_eq!(run(Reduction::Mul), vec![35, 2, 3]);
+        assert_eq!(run(Reduction::Max), vec![7, 2, 3]);
+        assert_eq!(run(Reduction::Min), vec![1, 2, 1]);
+    }
+
+    #[test]
+    fn scatter_nd_replaces_slices_of_strings() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let data = Tensor::from_strings(vec![2, 2], s(&["a", "b", "c", "d"])).ok();
+        let upd = Tensor::from_strings(vec![1, 2], s(&["x", "y"])).ok();
+        let op = ScatterNd::default();
+        let y = run_test(
+            |i| scatter_nd(&op, i),
+            vec![data.clone(), t(&[1, 1], vec![1i64]), upd.clone()],
+        );
+        assert_eq!(
+            y.unwrap().strings().unwrap(),
+            s(&["a", "b", "x", "y"]).as_slice()
+        );
+        let bad = run_test(
+            |i| scatter_nd(&op, i),
+            vec![data, t(&[1, 1], vec![2i64]), upd],
+        );
+        assert!(bad.is_err());
+        let add = ScatterNd {
+            reduction: Reduction::Add,
+        };
+        let strings = Tensor::from_strings(vec![1], s(&["a"])).ok();
+        let upd1 = Tensor::from_strings(vec![1], s(&["b"])).ok();
+        let err = run_test(
+            |i| scatter_nd(&add, i),
+            vec![strings, t(&[1, 1], vec![0i64]), upd1],
+        );
+        assert!(err.is_err());
+    }
+
+    #[test]
+    fn tensor_scatter_wraps_in_circular_mode() {
+        // Cache [batch 1, seq 3, 1], update of 2 written at 2 → positions 2 and 0.
+        let cache = t(&[1, 3, 1], vec![0f32; 3]);
+        let upd = t(&[1, 2, 1], vec![1f32, 2.0]);
+        let w = t(&[1], vec![2i64]);
+        let op = TensorScatter {
+            axis: -2,
+            circular: true,
+        };
+        let y = run_test(
+            |i| tensor_scatter(&op, i),
+            vec![cache.clone(), upd.clone(), w.clone()],
+        );
+        assert_eq!(y.unwrap().to_vec::<f32>().unwrap(), vec![2.0, 0.0, 1.0]);
+        let linear = TensorScatter {
+            axis: -2,
+            circular: false,
+        };
+        assert!(run_test(|i| tensor_scatter(&linear, i), vec![cache, upd, w]).is_err());
+    }
+}
