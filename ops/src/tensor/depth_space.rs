@@ -41,6 +41,11 @@ impl DepthSpace {
             )));
         };
         let b = self.blocksize;
+        if b == 0 {
+            return Err(Error::compute(format!(
+                "{name}: blocksize must be at least 1"
+            )));
+        }
         let bb = b
             .checked_mul(b)
             .ok_or_else(|| Error::compute(format!("{name}: blocksize {b} is too large")))?;

@@ -7,7 +7,9 @@ use crate::InferInput;
 /// the optional output 1 (the mask) is all true, of input 0's dims. Training mode (optional
 /// bool input 2 true, opset ≥ 12) with a ratio above 0 (`ratio` attribute before opset 12,
 /// optional scalar input 1 after; default 0.5) drops elements at random and is refused at
-/// run time; with ratio 0 it is the identity too.
+/// run time; with ratio 0 it is the identity too. Before opset 12 there is no training-mode
+/// input and the node always runs as in inference (`is_test` of opsets < 7 is ignored, as
+/// inference runtimes do).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Dropout {
     /// The ratio given as an attribute (opsets < 12).

@@ -76,7 +76,7 @@ impl GatherNd {
             (Some(d), Some(i)) if i.rank() > 0 => match &i.0[i.rank() - 1] {
                 Dim::Known(k) => {
                     let b = self.batch_dims;
-                    if b + k > d.rank() || b >= i.rank() {
+                    if b.saturating_add(*k) > d.rank() || b >= i.rank() {
                         return Err(Error::model(format!(
                             "GatherND: indices {i} with batch_dims {b} do not fit data {d}"
                         )));

@@ -39,8 +39,9 @@ pub(crate) struct Elems {
 }
 
 impl Elems {
-    /// An empty buffer for `capacity` elements of `dtype` (the capacity is a hint).
-    pub fn new(dtype: DType, capacity: usize) -> Self {
+    /// An empty buffer with room for `capacity` elements of `dtype`, or an error when that
+    /// much memory cannot be had (sizes computed from input values can be absurd).
+    pub fn new(dtype: DType, capacity: usize) -> Result<Self> {
         let size = dtype.size();
         let mut e = Elems {
             dtype,
@@ -50,11 +51,18 @@ impl Elems {
             len: 0,
         };
         if dtype == DType::String {
-            e.strings.reserve(capacity);
-        } else if let Some(n) = capacity.checked_mul(size) {
-            e.bytes.reserve(n);
+            e.strings
+                .try_reserve_exact(capacity)
+                .map_err(|_| too_big(dtype, capacity))?;
+        } else {
+            let n = capacity
+                .checked_mul(size)
+                .ok_or_else(|| too_big(dtype, capacity))?;
+            e.bytes
+                .try_reserve_exact(n)
+                .map_err(|_| too_big(dtype, capacity))?;
         }
-        e
+        Ok(e)
     }
 
     fn check(&self, src: &Src<'_>) -> Result<()> {
@@ -111,6 +119,18 @@ impl Elems {
     }
 }
 
+fn too_big(dtype: DType, n: usize) -> Error {
+    Error::compute(format!("cannot allocate {n} elements of {dtype}"))
+}
+
+/// An empty vector with room for `n` elements, or an error when that much memory cannot be
+/// had.
+pub(crate) fn try_vec<T>(n: usize, dtype: DType) -> Result<Vec<T>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).map_err(|_| too_big(dtype, n))?;
+    Ok(v)
+}
+
 /// Row-major strides of dims.
 pub(crate) fn strides(dims: &[usize]) -> Vec<usize> {
     let mut s = vec![1usize; dims.len()];
@@ -158,7 +178,7 @@ pub(crate) fn gather_by(
     let n = checked_numel(out_dims)?;
     let s = Src::new(src)?;
     let fill_src = fill.map(Src::new).transpose()?;
-    let mut out = Elems::new(src.dtype(), n);
+    let mut out = Elems::new(src.dtype(), n)?;
     for_each_index(out_dims, |o| match f(o)? {
         Some(i) => out.push(&s, i),
         None => match &fill_src {
@@ -355,9 +375,11 @@ mod tests {
     fn out_of_range_reads_are_errors() {
         let t = Tensor::from_vec(vec![2], vec![1u8, 2]).unwrap();
         let s = Src::new(&t).unwrap();
-        let mut e = Elems::new(DType::U8, 1);
+        let mut e = Elems::new(DType::U8, 1).unwrap();
         assert!(e.push(&s, 2).is_err());
         assert!(norm_index(-3, 2, "index").is_err());
         assert_eq!(norm_index(-1, 2, "index").unwrap(), 1);
+        assert!(Elems::new(DType::F64, usize::MAX / 2).is_err());
+        assert!(try_vec::<u64>(usize::MAX / 4, DType::U64).is_err());
     }
 }

@@ -24,7 +24,7 @@ pub(crate) fn gather(op: &Gather, inputs: &[Option<&Value>]) -> Result<Tensor> {
     let outer: usize = x.shape()[..a].iter().product();
     let inner: usize = x.shape()[a + 1..].iter().product();
     let s = Src::new(x)?;
-    let mut out = Elems::new(x.dtype(), checked_numel(&dims)?);
+    let mut out = Elems::new(x.dtype(), checked_numel(&dims)?)?;
     for o in 0..outer {
         for &i in &idx {
             out.extend(&s, (o * d + i) * inner, inner)?;
@@ -76,7 +76,7 @@ pub(crate) fn gather_nd(op: &GatherNd, inputs: &[Option<&Value>]) -> Result<Tens
     let k = *id
         .last()
         .ok_or_else(|| Error::compute("GatherND: indices must have rank ≥ 1"))?;
-    if b >= id.len() || b + k > xd.len() || xd[..b] != id[..b] {
+    if b >= id.len() || b.saturating_add(k) > xd.len() || xd[..b] != id[..b] {
         return Err(Error::compute(format!(
             "GatherND: indices dims {id:?} with batch_dims {b} do not fit data dims {xd:?}"
         )));
@@ -90,7 +90,7 @@ pub(crate) fn gather_nd(op: &GatherNd, inputs: &[Option<&Value>]) -> Result<Tens
     let tuples_per_batch: usize = id[b..id.len() - 1].iter().product();
     let st = strides(&xd[b..]);
     let s = Src::new(x)?;
-    let mut out = Elems::new(x.dtype(), checked_numel(&dims)?);
+    let mut out = Elems::new(x.dtype(), checked_numel(&dims)?)?;
     for bi in 0..batch {
         for t in 0..tuples_per_batch {
             let tuple = &idx[(bi * tuples_per_batch + t) * k..][..k];
@@ -124,7 +124,7 @@ pub(crate) fn compress(op: &Compress, inputs: &[Option<&Value>]) -> Result<Tenso
     let outer: usize = x.shape()[..a].iter().product();
     let inner: usize = x.shape()[a + 1..].iter().product();
     let s = Src::new(&x)?;
-    let mut out = Elems::new(x.dtype(), checked_numel(&dims)?);
+    let mut out = Elems::new(x.dtype(), checked_numel(&dims)?)?;
     for o in 0..outer {
         for &i in &keep {
             out.extend(&s, (o * d + i) * inner, inner)?;

@@ -45,7 +45,7 @@ pub(crate) fn concat(op: &Concat, inputs: &[Option<&Value>]) -> Result<Tensor> {
     let inner: usize = dims[a + 1..].iter().product();
     let n = checked_numel(&dims)?;
     let srcs: Vec<Src<'_>> = ts.iter().map(|t| Src::new(t)).collect::<Result<_>>()?;
-    let mut out = Elems::new(first.dtype(), n);
+    let mut out = Elems::new(first.dtype(), n)?;
     for o in 0..outer {
         for (t, s) in ts.iter().zip(&srcs) {
             let chunk = t.shape()[a] * inner;
@@ -69,7 +69,7 @@ pub(crate) fn split(op: &Split, inputs: &[Option<&Value>], n_outputs: usize) -> 
     for &len in &sizes {
         let mut dims = x.shape().to_vec();
         dims[a] = len;
-        let mut e = Elems::new(x.dtype(), outer * len * inner);
+        let mut e = Elems::new(x.dtype(), outer * len * inner)?;
         for o in 0..outer {
             e.extend(&s, (o * d + off) * inner, len * inner)?;
         }
@@ -182,8 +182,8 @@ pub(crate) fn tile(inputs: &[Option<&Value>]) -> Result<Tensor> {
 /// The input position along one axis for output position `o` of a padded axis, or `None`
 /// for the constant.
 fn pad_source(mode: PadMode, o: usize, before: i64, dim: usize) -> Result<Option<usize>> {
-    let x = o as i64 - before;
-    let d = dim as i64;
+    let x = o as i128 - i128::from(before);
+    let d = dim as i128;
     if (0..d).contains(&x) {
         return Ok(Some(x as usize));
     }
@@ -529,6 +529,8 @@ mod tests {
         let big = i64::MAX;
         assert!(run_test(expand, vec![Some(x.clone()), ints(&[big, big])]).is_err());
         assert!(run_test(expand, vec![Some(x.clone()), ints(&[-1])]).is_err());
+        // Too large to allocate: an error, not an abort.
+        assert!(run_test(expand, vec![Some(x.clone()), ints(&[1 << 62])]).is_err());
         let y = run_test(expand, vec![Some(x.clone()), ints(&[2, 3])]).unwrap();
         assert_eq!(y.to_vec::<bool>().unwrap(), vec![true; 6]);
         let x2 = Tensor::from_vec(vec![1, 1], vec![true]).unwrap();

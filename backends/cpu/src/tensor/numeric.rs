@@ -6,7 +6,7 @@ use xnpu_core::shape::checked_numel;
 use xnpu_core::{Error, Result, Tensor, Value};
 use xnpu_ops::tensor::{CumKind, Cumulative, Range, TopK};
 
-use super::elems::{norm_axis, scalar_int, Arith};
+use super::elems::{norm_axis, scalar_int, try_vec, Arith};
 use crate::args::tensor;
 
 pub(crate) fn range(inputs: &[Option<&Value>]) -> Result<Tensor> {
@@ -31,12 +31,11 @@ pub(crate) fn range(inputs: &[Option<&Value>]) -> Result<Tensor> {
             .map_err(|_| Error::compute(format!("Range: {n} elements is too many")))?;
         checked_numel(&[n, 8])?;
         return xnpu_core::with_int_type!(dtype, T => {
-            let vals = (0..n)
-                .map(|i| {
-                    let x = i128::from(v[0]) + i as i128 * i128::from(v[2]);
-                    T::try_from(x).map_err(|_| Error::compute(format!("Range: {x} does not fit in {dtype}")))
-                })
-                .collect::<Result<Vec<T>>>()?;
+            let mut vals: Vec<T> = try_vec(n, dtype)?;
+            for i in 0..n {
+                let x = i128::from(v[0]) + i as i128 * i128::from(v[2]);
+                vals.push(T::try_from(x).map_err(|_| Error::compute(format!("Range: {x} does not fit in {dtype}")))?);
+            }
             Tensor::from_vec(vec![n], vals)
         }, _ => unreachable!("integer dtype"));
     }
@@ -54,7 +53,8 @@ pub(crate) fn range(inputs: &[Option<&Value>]) -> Result<Tensor> {
         })? as usize;
     checked_numel(&[n, 8])?;
     xnpu_core::with_float_type!(dtype, T => {
-        let vals: Vec<T> = (0..n).map(|i| <T as Arith>::from_f64(v[0] + i as f64 * v[2])).collect();
+        let mut vals: Vec<T> = try_vec(n, dtype)?;
+        vals.extend((0..n).map(|i| <T as Arith>::from_f64(v[0] + i as f64 * v[2])));
         Tensor::from_vec(vec![n], vals)
     }, _ => Err(Error::compute(format!("Range: unsupported dtype {dtype}"))))
 }
@@ -210,6 +210,7 @@ mod tests {
         assert!(run_test(range, vec![s(0), s(4), s(0)]).is_err());
         let f = |v: f32| t(&[], vec![v]);
         assert!(run_test(range, vec![f(0.0), f(f32::INFINITY), f(1.0)]).is_err());
+        assert!(run_test(range, vec![f(0.0), f(1e15), f(1.0)]).is_err());
         let y = run_test(range, vec![f(1.0), f(2.0), f(0.25)]).unwrap();
         assert_eq!(y.to_vec::<f32>().unwrap(), vec![1.0, 1.25, 1.5, 1.75]);
     }

@@ -4,7 +4,7 @@ use xnpu_core::shape::{checked_nbytes, checked_numel};
 use xnpu_core::{Bytes, DType, Error, Result, Tensor, Value};
 use xnpu_ops::tensor::{ConstantOfShape, Dropout, Flatten, Reshape, ShapeOf, Squeeze, Unsqueeze};
 
-use super::elems::{dims_of, scalar_f64};
+use super::elems::{dims_of, scalar_f64, try_vec};
 use crate::args::{opt_tensor, tensor};
 
 pub(crate) fn constant_of_shape(op: &ConstantOfShape, inputs: &[Option<&Value>]) -> Result<Tensor> {
@@ -16,13 +16,17 @@ pub(crate) fn constant_of_shape(op: &ConstantOfShape, inputs: &[Option<&Value>])
             v.shape()
         )));
     }
-    if v.dtype() == DType::String {
-        let n = checked_numel(&dims)?;
-        return Tensor::from_strings(dims, vec![v.strings()?[0].clone(); n]);
-    }
-    checked_nbytes(v.dtype(), &dims)?;
     let n = checked_numel(&dims)?;
-    Tensor::from_bytes(v.dtype(), dims, Bytes::from(v.raw_bytes().repeat(n)))
+    if v.dtype() == DType::String {
+        let mut s = try_vec(n, DType::String)?;
+        s.resize(n, v.strings()?[0].clone());
+        return Tensor::from_strings(dims, s);
+    }
+    let mut bytes = try_vec(checked_nbytes(v.dtype(), &dims)?, v.dtype())?;
+    for _ in 0..n {
+        bytes.extend_from_slice(v.raw_bytes());
+    }
+    Tensor::from_bytes(v.dtype(), dims, Bytes::from(bytes))
 }
 
 pub(crate) fn shape(op: &ShapeOf, inputs: &[Option<&Value>]) -> Result<Tensor> {

@@ -31,7 +31,7 @@ fn apply(
                 (true, u);
         }
         let (ds, us) = (Src::new(data)?, Src::new(updates)?);
-        let mut out = Elems::new(data.dtype(), data.len());
+        let mut out = Elems::new(data.dtype(), data.len())?;
         for (is_update, i) in from {
             out.push(if is_update { &us } else { &ds }, i)?;
         }
@@ -191,7 +191,7 @@ pub(crate) fn tensor_scatter(op: &TensorScatter, inputs: &[Option<&Value>]) -> R
     for p in 0..prefix {
         let b = p / per_batch.max(1);
         for s in 0..seq {
-            let mut w = write[b] + s as i64;
+            let mut w = write[b].saturating_add(s as i64);
             if op.circular && max_len > 0 {
                 w = w.rem_euclid(max_len as i64);
             }

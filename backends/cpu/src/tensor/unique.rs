@@ -107,7 +107,7 @@ pub(crate) fn unique(
     let mut dims = x.shape().to_vec();
     dims[a] = g.first.len();
     let s = Src::new(&x)?;
-    let mut y = Elems::new(x.dtype(), outer * g.first.len() * inner);
+    let mut y = Elems::new(x.dtype(), outer * g.first.len() * inner)?;
     for o in 0..outer {
         for &j in &g.first {
             y.extend(&s, (o * d + j) * inner, inner)?;
