@@ -194,3 +194,109 @@ impl Op {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use xnpu_core::{DType, Dim, Shape, Tensor, TensorType};
+
+    fn ty(dims: Vec<Dim>) -> ValueType {
+        ValueType::Tensor(TensorType::new(DType::F32, Shape(dims)))
+    }
+
+    fn sym(s: &str) -> Dim {
+        Dim::Sym(s.into())
+    }
+
+    fn shape_of(v: &ValueType) -> Shape {
+        v.tensor().and_then(|t| t.shape.clone()).expect("a shape")
+    }
+
+    #[test]
+    fn concat_adds_axis_dims_and_checks_the_rest() {
+        let a = ty(vec![sym("b"), Dim::Known(2)]);
+        let b = ty(vec![sym("b"), Dim::Known(3)]);
+        let ins = [
+            Some(InferInput {
+                ty: &a,
+                value: None,
+            }),
+            Some(InferInput {
+                ty: &b,
+                value: None,
+            }),
+        ];
+        let out = Op::Concat(Concat { axis: -1 }).infer(&ins, 1).unwrap();
+        assert_eq!(shape_of(&out[0]), Shape(vec![sym("b"), Dim::Known(5)]));
+        let out = Op::Concat(Concat { axis: 0 }).infer(&ins, 1);
+        assert!(out.is_err(), "dims 2 and 3 differ off the axis");
+    }
+
+    #[test]
+    fn reshape_uses_a_constant_shape_input() {
+        let x = ty(vec![sym("n"), Dim::Known(4), Dim::Known(6)]);
+        let spec_t = Tensor::from_vec(vec![3], vec![0i64, -1, 3]).unwrap();
+        let spec_ty = ValueType::Tensor(TensorType::new(DType::I64, Shape::known(&[3])));
+        let ins = [
+            Some(InferInput {
+                ty: &x,
+                value: None,
+            }),
+            Some(InferInput {
+                ty: &spec_ty,
+                value: Some(&spec_t),
+            }),
+        ];
+        let out = Op::Reshape(Reshape::default()).infer(&ins, 1).unwrap();
+        assert_eq!(
+            shape_of(&out[0]),
+            Shape(vec![sym("n"), Dim::Known(8), Dim::Known(3)])
+        );
+    }
+
+    #[test]
+    fn gather_and_slice_keep_what_is_known() {
+        let x = ty(vec![sym("n"), Dim::Known(10)]);
+        let idx = ValueType::Tensor(TensorType::new(DType::I64, Shape::known(&[2, 3])));
+        let ins = [
+            Some(InferInput {
+                ty: &x,
+                value: None,
+            }),
+            Some(InferInput {
+                ty: &idx,
+                value: None,
+            }),
+        ];
+        let out = Op::Gather(Gather { axis: 1 }).infer(&ins, 1).unwrap();
+        assert_eq!(
+            shape_of(&out[0]),
+            Shape(vec![sym("n"), Dim::Known(2), Dim::Known(3)])
+        );
+        let attrs = SliceAttrs {
+            starts: vec![2],
+            ends: vec![-1],
+            axes: Some(vec![1]),
+        };
+        let out = Op::Slice(Slice { attrs: Some(attrs) })
+            .infer(&ins[..1], 1)
+            .unwrap();
+        assert_eq!(shape_of(&out[0]), Shape(vec![sym("n"), Dim::Known(7)]));
+    }
+
+    #[test]
+    fn unknown_inputs_give_unknown_outputs_not_errors() {
+        let ins = [Some(InferInput {
+            ty: &ValueType::Unknown,
+            value: None,
+        })];
+        for op in [
+            Op::Transpose(Transpose { perm: None }),
+            Op::Squeeze(Squeeze { axes: None }),
+            Op::Flatten(Flatten { axis: 1 }),
+            Op::Expand(Expand),
+        ] {
+            op.infer(&ins, 1).unwrap();
+        }
+    }
+}

@@ -575,3 +575,137 @@ fn upsample(n: &mut NodeCtx<'_>) -> Result<Op> {
     };
     Ok(op(t::Op::Upsample(Upsample { scales })))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::onnx::import_model;
+    use crate::onnx::proto::{
+        AttributeProto, AttributeType, GraphProto, ModelProto, NodeProto, OperatorSetIdProto,
+        ValueInfoProto,
+    };
+    use crate::onnx::DataDir;
+
+    fn ints(name: &str, v: &[i64]) -> AttributeProto {
+        AttributeProto {
+            name: name.into(),
+            r#type: AttributeType::Ints as i32,
+            ints: v.to_vec(),
+            ..Default::default()
+        }
+    }
+
+    fn string(name: &str, v: &str) -> AttributeProto {
+        AttributeProto {
+            name: name.into(),
+            r#type: AttributeType::String as i32,
+            s: v.as_bytes().to_vec().into(),
+            ..Default::default()
+        }
+    }
+
+    /// Imports a one-node model whose inputs are untyped graph inputs.
+    fn import(
+        opset: i64,
+        op_type: &str,
+        inputs: &[&str],
+        n_out: usize,
+        attrs: Vec<AttributeProto>,
+    ) -> Result<Op> {
+        let outputs: Vec<String> = (0..n_out).map(|i| format!("y{i}")).collect();
+        let vi = |n: &str| ValueInfoProto {
+            name: n.into(),
+            ..Default::default()
+        };
+        let model = ModelProto {
+            ir_version: 8,
+            opset_import: vec![OperatorSetIdProto {
+                domain: String::new(),
+                version: opset,
+            }],
+            graph: Some(GraphProto {
+                node: vec![NodeProto {
+                    input: inputs.iter().map(|s| s.to_string()).collect(),
+                    output: outputs.clone(),
+                    op_type: op_type.into(),
+                    attribute: attrs,
+                    ..Default::default()
+                }],
+                input: inputs
+                    .iter()
+                    .filter(|s| !s.is_empty())
+                    .map(|s| vi(s))
+                    .collect(),
+                output: outputs.iter().map(|s| vi(s)).collect(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let m = import_model(&model, "m", &DataDir::default())?;
+        Ok(m.graph.nodes[0].op.clone())
+    }
+
+    #[test]
+    fn constant_needs_exactly_one_value() {
+        let err = import(13, "Constant", &[], 1, vec![])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("none is given"), "{err}");
+        let two = vec![ints("value_ints", &[1]), string("value_string", "a")];
+        let err = import(13, "Constant", &[], 1, two).unwrap_err().to_string();
+        assert!(err.contains("value_ints, value_string"), "{err}");
+        let op = import(13, "Constant", &[], 1, vec![ints("value_ints", &[4, 5])]).unwrap();
+        let Op::Tensor(t::Op::Constant(c)) = op else {
+            panic!("not a Constant: {op:?}")
+        };
+        assert_eq!(c.value.to_vec::<i64>().unwrap(), vec![4, 5]);
+    }
+
+    #[test]
+    fn squeeze_axes_move_from_attribute_to_input_at_opset_13() {
+        let op = import(11, "Squeeze", &["x"], 1, vec![ints("axes", &[1])]).unwrap();
+        assert_eq!(
+            op,
+            Op::Tensor(t::Op::Squeeze(Squeeze {
+                axes: Some(vec![1])
+            }))
+        );
+        let op = import(13, "Squeeze", &["x", "a"], 1, vec![]).unwrap();
+        assert_eq!(op, Op::Tensor(t::Op::Squeeze(Squeeze { axes: None })));
+    }
+
+    #[test]
+    fn invalid_attributes_are_refused_with_the_reason() {
+        let err = import(18, "Pad", &["x", "p"], 1, vec![string("mode", "wrap")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("constant, reflect, edge, got \"wrap\""),
+            "{err}"
+        );
+        let n3 = AttributeProto {
+            name: "num_outputs".into(),
+            r#type: AttributeType::Int as i32,
+            i: 3,
+            ..Default::default()
+        };
+        let err = import(18, "Split", &["x"], 2, vec![n3])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("node has 2 outputs"), "{err}");
+        let err = import(13, "Transpose", &["x"], 1, vec![ints("perm", &[0, 0])])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a permutation"), "{err}");
+        let err = import(
+            18,
+            "ScatterND",
+            &["x", "i", "u"],
+            1,
+            vec![string("reduction", "avg")],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("\"avg\""), "{err}");
+    }
+}
