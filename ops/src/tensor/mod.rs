@@ -50,7 +50,7 @@ pub use trilu::{EyeLike, Trilu};
 pub use unique::Unique;
 pub use upsample::Upsample;
 
-use xnpu_core::{Result, ValueType};
+use xnpu_core::{Result, Tensor, ValueType};
 
 use crate::InferInput;
 
@@ -147,6 +147,34 @@ impl Op {
         }
     }
 
+    /// The output values when they are known before run time without computing on data:
+    /// a Constant's value, and the Shape or Size of an input whose dims are all known.
+    /// For a graph's type inference to mark such outputs constant, so that shape chains
+    /// (Shape → Gather → Concat → Reshape) can be inferred further.
+    pub fn fold(&self, inputs: &[Option<InferInput<'_>>]) -> Option<Vec<Tensor>> {
+        let known = || {
+            crate::infer::input(inputs, 0)
+                .and_then(|x| x.shape())
+                .and_then(|s| s.as_known())
+        };
+        match self {
+            Op::Constant(c) => Some(vec![c.value.clone()]),
+            Op::Shape(op) => {
+                let dims = known()?;
+                let v: Vec<i64> = dims[op.range(dims.len())]
+                    .iter()
+                    .map(|&d| d as i64)
+                    .collect();
+                Tensor::from_vec(vec![v.len()], v).ok().map(|t| vec![t])
+            }
+            Op::Size(_) => {
+                let n = xnpu_core::shape::checked_numel(&known()?).ok()?;
+                Some(vec![Tensor::scalar(i64::try_from(n).ok()?)])
+            }
+            _ => None,
+        }
+    }
+
     /// Output types from input types (and constant inputs). Dims that cannot be known before
     /// run time are left as symbols or the whole type as `ValueType::Unknown`.
     pub fn infer(
@@ -198,7 +226,7 @@ impl Op {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use xnpu_core::{DType, Dim, Shape, Tensor, TensorType};
+    use xnpu_core::{DType, Dim, Shape, TensorType};
 
     fn ty(dims: Vec<Dim>) -> ValueType {
         ValueType::Tensor(TensorType::new(DType::F32, Shape(dims)))
@@ -282,6 +310,27 @@ mod tests {
             .infer(&ins[..1], 1)
             .unwrap();
         assert_eq!(shape_of(&out[0]), Shape(vec![sym("n"), Dim::Known(7)]));
+    }
+
+    #[test]
+    fn shape_of_known_dims_folds_to_a_constant() {
+        let x = ty(vec![Dim::Known(2), Dim::Known(3), Dim::Known(4)]);
+        let ins = [Some(InferInput {
+            ty: &x,
+            value: None,
+        })];
+        let op = Op::Shape(ShapeOf {
+            start: 1,
+            end: None,
+        });
+        let v = op.fold(&ins).unwrap();
+        assert_eq!(v[0].to_vec::<i64>().unwrap(), vec![3, 4]);
+        let y = ty(vec![sym("n"), Dim::Known(3)]);
+        let ins = [Some(InferInput {
+            ty: &y,
+            value: None,
+        })];
+        assert!(op.fold(&ins).is_none());
     }
 
     #[test]
