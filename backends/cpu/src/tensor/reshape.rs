@@ -1,0 +1,152 @@
+//! Kernels that make a tensor from attributes or dims, or change dims without moving data.
+
+use xnpu_core::shape::{checked_nbytes, checked_numel};
+use xnpu_core::{Bytes, DType, Error, Result, Tensor, Value};
+use xnpu_ops::tensor::{ConstantOfShape, Dropout, Flatten, Reshape, ShapeOf, Squeeze, Unsqueeze};
+
+use super::elems::{dims_of, scalar_f64, try_vec};
+use crate::args::{opt_tensor, tensor};
+
+pub(crate) fn constant_of_shape(op: &ConstantOfShape, inputs: &[Option<&Value>]) -> Result<Tensor> {
+    let dims = dims_of(&tensor(inputs, 0)?.to_i64_vec()?, "ConstantOfShape")?;
+    let v = &op.value;
+    if v.len() != 1 {
+        return Err(Error::compute(format!(
+            "ConstantOfShape: value must hold one element, got dims {:?}",
+            v.shape()
+        )));
+    }
+    let n = checked_numel(&dims)?;
+    if v.dtype() == DType::String {
+        let mut s = try_vec(n, DType::String)?;
+        s.resize(n, v.strings()?[0].clone());
+        return Tensor::from_strings(dims, s);
+    }
+    let mut bytes = try_vec(checked_nbytes(v.dtype(), &dims)?, v.dtype())?;
+    for _ in 0..n {
+        bytes.extend_from_slice(v.raw_bytes());
+    }
+    Tensor::from_bytes(v.dtype(), dims, Bytes::from(bytes))
+}
+
+pub(crate) fn shape(op: &ShapeOf, inputs: &[Option<&Value>]) -> Result<Tensor> {
+    let d = tensor(inputs, 0)?.shape();
+    let v: Vec<i64> = d[op.range(d.len())].iter().map(|&x| x as i64).collect();
+    Tensor::from_vec(vec![v.len()], v)
+}
+
+pub(crate) fn size(inputs: &[Option<&Value>]) -> Result<Tensor> {
+    Ok(Tensor::scalar(tensor(inputs, 0)?.len() as i64))
+}
+
+pub(crate) fn reshape(op: &Reshape, inputs: &[Option<&Value>]) -> Result<Tensor> {
+    let x = tensor(inputs, 0)?;
+    let spec = match &op.shape {
+        Some(s) => s.clone(),
+        None => tensor(inputs, 1)?.to_i64_vec()?,
+    };
+    x.reshape(op.output_dims(x.shape(), &spec)?)
+}
+
+pub(crate) fn flatten(op: &Flatten, inputs: &[Option<&Value>]) -> Result<Tensor> {
+    let x = tensor(inputs, 0)?;
+    let a = op.split_at(x.rank())?;
+    let outer = checked_numel(&x.shape()[..a])?;
+    let inner = checked_numel(&x.shape()[a..])?;
+    x.reshape(vec![outer, inner])
+}
+
+pub(crate) fn squeeze(op: &Squeeze, inputs: &[Option<&Value>]) -> Result<Tensor> {
+    let x = tensor(inputs, 0)?;
+    let axes = match &op.axes {
+        Some(a) => Some(a.clone()),
+        None => opt_tensor(inputs, 1)?.map(|t| t.to_i64_vec()).transpose()?,
+    };
+    x.reshape(Squeeze::output_dims(x.shape(), axes.as_deref())?)
+}
+
+pub(crate) fn unsqueeze(op: &Unsqueeze, inputs: &[Option<&Value>]) -> Result<Tensor> {
+    let x = tensor(inputs, 0)?;
+    let axes = match &op.axes {
+        Some(a) => a.clone(),
+        None => tensor(inputs, 1)?.to_i64_vec()?,
+    };
+    let new = Unsqueeze::new_axes(x.rank(), &axes)?;
+    x.reshape(Unsqueeze::insert(x.shape(), &new, 1))
+}
+
+pub(crate) fn dropout(
+    op: &Dropout,
+    inputs: &[Option<&Value>],
+    n_outputs: usize,
+) -> Result<Vec<Value>> {
+    let x = tensor(inputs, 0)?;
+    let ratio = match (op.ratio, opt_tensor(inputs, 1)?) {
+        (Some(r), _) => f64::from(r),
+        (None, Some(t)) => scalar_f64(t, "Dropout: ratio")?,
+        (None, None) => 0.5,
+    };
+    let training = match opt_tensor(inputs, 2)? {
+        Some(t) => t
+            .to_vec::<bool>()?
+            .first()
+            .copied()
+            .ok_or_else(|| Error::compute("Dropout: training_mode is empty"))?,
+        None => false,
+    };
+    if training && ratio > 0.0 {
+        return Err(Error::unsupported(format!(
+            "Dropout in training mode with ratio {ratio} drops elements at random{}; \
+             xnpu runs Dropout for inference only (training_mode false, or ratio 0)",
+            op.seed.map_or(String::new(), |s| format!(
+                " (seed {s} names a generator xnpu does not reproduce)"
+            ))
+        )));
+    }
+    let mut out = vec![Value::Tensor(x.clone())];
+    if n_outputs > 1 {
+        let n = checked_numel(x.shape())?;
+        out.push(Value::Tensor(Tensor::from_vec(
+            x.shape().to_vec(),
+            vec![true; n],
+        )?));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::elems::run_test;
+    use super::*;
+
+    #[test]
+    fn constant_of_shape_refuses_overflow_and_negative_dims() {
+        let op = ConstantOfShape {
+            value: Tensor::from_vec(vec![1], vec![7u16]).unwrap(),
+        };
+        let dims = |v: Vec<i64>| Some(Tensor::from_vec(vec![v.len()], v).unwrap());
+        let y = run_test(|i| constant_of_shape(&op, i), vec![dims(vec![2, 1])]).unwrap();
+        assert_eq!(y.to_vec::<u16>().unwrap(), vec![7, 7]);
+        assert!(run_test(|i| constant_of_shape(&op, i), vec![dims(vec![i64::MAX, 4])]).is_err());
+        assert!(run_test(|i| constant_of_shape(&op, i), vec![dims(vec![-1])]).is_err());
+    }
+
+    #[test]
+    fn dropout_refuses_random_training() {
+        let op = Dropout {
+            ratio: None,
+            seed: Some(0),
+        };
+        let x = Some(Tensor::from_vec(vec![2], vec![1.0f32, 2.0]).unwrap());
+        let r = Some(Tensor::scalar(0.5f32));
+        let on = Some(Tensor::scalar(true));
+        let err = run_test(|i| dropout(&op, i, 2), vec![x.clone(), r, on.clone()]).unwrap_err();
+        assert!(err.to_string().contains("training mode"), "{err}");
+        let zero = Some(Tensor::scalar(0.0f32));
+        let out = run_test(|i| dropout(&op, i, 2), vec![x, zero, on]).unwrap();
+        assert_eq!(
+            out[1].as_tensor().unwrap().to_vec::<bool>().unwrap(),
+            vec![true, true]
+        );
+    }
+}

@@ -1,0 +1,66 @@
+use xnpu_core::{DType, Dim, Result, Shape, ValueType};
+
+use super::util::{out, shape, unknown};
+use crate::InferInput;
+
+/// Shape (ONNX opsets 1, 13, 15, 19, 21, 23, 24, 25): a 1-D i64 tensor of the input's dims
+/// `start..end`. Negative `start`/`end` count from the rank; both are then clamped to
+/// `[0, rank]`; `end` defaults to the rank; an empty range gives an empty tensor.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ShapeOf {
+    pub start: i64,
+    pub end: Option<i64>,
+}
+
+impl ShapeOf {
+    /// The range of dims taken from an input of rank `rank`.
+    pub fn range(&self, rank: usize) -> std::ops::Range<usize> {
+        let r = rank as i64;
+        let clamp = |v: i64| (if v < 0 { v + r } else { v }).clamp(0, r) as usize;
+        let start = clamp(self.start);
+        let end = clamp(self.end.unwrap_or(r));
+        start..end.max(start)
+    }
+
+    pub fn infer(
+        &self,
+        inputs: &[Option<InferInput<'_>>],
+        _n_outputs: usize,
+    ) -> Result<Vec<ValueType>> {
+        let len = match shape(inputs, 0) {
+            Some(s) => Dim::Known(self.range(s.rank()).len()),
+            None => unknown("Shape?len"),
+        };
+        Ok(vec![out(Some(DType::I64), Some(Shape(vec![len])))])
+    }
+}
+
+/// Size (ONNX opsets 1, 13, 19, 21, 23, 24, 25): the input's number of elements as an i64
+/// scalar.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Size;
+
+impl Size {
+    pub fn infer(
+        &self,
+        _inputs: &[Option<InferInput<'_>>],
+        _n_outputs: usize,
+    ) -> Result<Vec<ValueType>> {
+        Ok(vec![out(Some(DType::I64), Some(Shape(vec![])))])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shape_range_clamps_like_python_slices() {
+        let s = |start, end| ShapeOf { start, end };
+        assert_eq!(s(0, None).range(3), 0..3);
+        assert_eq!(s(-1, None).range(3), 2..3);
+        assert_eq!(s(-10, Some(10)).range(3), 0..3);
+        assert_eq!(s(2, Some(1)).range(3), 2..2);
+        assert_eq!(s(1, Some(-1)).range(3), 1..2);
+    }
+}
