@@ -6,8 +6,8 @@ use xnpu_core::{DType, Elem, Error, Result, Tensor, Value};
 use xnpu_ops::nn::Gemm;
 
 use super::num::{
-    int_range, ints_from_f64, ints_i32, matmul_acc, numel, round_to, transpose, with_real, Acc,
-    Real,
+    int_range, ints_from_f64, ints_i32, matmul_acc, matmul_bt, numel, round_to, transpose,
+    with_real, Acc, Real,
 };
 use crate::args::{opt_tensor, tensor};
 
@@ -313,15 +313,13 @@ fn gemm_typed<T: Acc>(
     } else {
         a
     };
-    let bt;
-    let b = if op.trans_b {
-        bt = transpose(b, bsh[0], bsh[1]);
-        &bt[..]
-    } else {
-        b
-    };
     let mut acc = vec![T::default(); numel(&[m, n])?];
-    matmul_acc(a, b, &mut acc, m, k, n);
+    if op.trans_b {
+        // B is [N, K]: rows of A and B are both contiguous along K.
+        matmul_bt(a, b, &mut acc, m, k, n);
+    } else {
+        matmul_acc(a, b, &mut acc, m, k, n);
+    }
     let bias = match c {
         Some((c, csh)) if op.beta != 0.0 => Some(gemm_bias(c, csh, m, n)?),
         _ => None,

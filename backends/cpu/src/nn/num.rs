@@ -148,6 +148,40 @@ pub fn matmul_acc<T: Acc>(a: &[T], b: &[T], c: &mut [T], m: usize, k: usize, n: 
     }
 }
 
+/// `c[m, n] = sum_k a[m, k] * bt[n, k]` for row-major `a` `[m, k]` and `bt` `[n, k]` (B given
+/// transposed): a dot product of contiguous rows per output element.
+pub fn matmul_bt<T: Acc>(a: &[T], bt: &[T], c: &mut [T], m: usize, k: usize, n: usize) {
+    debug_assert!(a.len() >= m * k && bt.len() >= k * n && c.len() >= m * n);
+    for i in 0..m {
+        let a_row = &a[i * k..(i + 1) * k];
+        for j in 0..n {
+            c[i * n + j] = dot(a_row, &bt[j * k..(j + 1) * k]);
+        }
+    }
+}
+
+/// The dot product of two equal-length slices, summed in 8 interleaved lanes (so that it
+/// vectorizes).
+pub fn dot<T: Acc>(a: &[T], b: &[T]) -> T {
+    const L: usize = 8;
+    let mut lanes = [T::default(); L];
+    let (ca, cb) = (a.chunks_exact(L), b.chunks_exact(L));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for l in 0..L {
+            lanes[l] = lanes[l].plus(x[l].times(y[l]));
+        }
+    }
+    let mut s = T::default();
+    for v in lanes {
+        s = s.plus(v);
+    }
+    for (x, y) in ra.iter().zip(rb) {
+        s = s.plus(x.times(*y));
+    }
+    s
+}
+
 /// The row-major transpose of a `[rows, cols]` matrix.
 pub fn transpose<T: Copy>(a: &[T], rows: usize, cols: usize) -> Vec<T> {
     let mut out = Vec::with_capacity(rows * cols);
@@ -215,6 +249,17 @@ mod tests {
         let mut c = [1.0f32; 4];
         matmul_acc(&a, &b, &mut c, 2, 3, 2);
         assert_eq!(c, [5.0, 6.0, 11.0, 12.0]);
+    }
+
+    #[test]
+    fn transposed_b_gives_the_same_product() {
+        let a: Vec<f64> = (0..2 * 19).map(|v| v as f64).collect();
+        let b: Vec<f64> = (0..19 * 3).map(|v| (v % 7) as f64).collect();
+        let mut c1 = vec![0.0; 6];
+        matmul_acc(&a, &b, &mut c1, 2, 19, 3);
+        let mut c2 = vec![0.0; 6];
+        matmul_bt(&a, &transpose(&b, 19, 3), &mut c2, 2, 19, 3);
+        assert_eq!(c1, c2);
     }
 
     #[test]
