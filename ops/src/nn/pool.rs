@@ -187,7 +187,8 @@ impl MaxUnpool {
 /// `[R, 5]` (coordinates scaled by `spatial_scale` and rounded), the max over each of a
 /// `pooled_shape` grid of bins of X `[N, C, H, W]`, giving `[R, C, ph, pw]`; an empty bin
 /// gives 0. Bin `(i, j)` covers rows `floor(i * h / ph)` to `ceil((i + 1) * h / ph)` of the
-/// region (h = max(y2 - y1 + 1, 1)), clipped to the input, and likewise for columns.
+/// region (h = max(y2 - y1 + 1, 1)), clipped to the input, and likewise for columns; the
+/// region arithmetic (scaling, rounding half away from zero, bin bounds) is done in f32.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MaxRoiPool {
     pub pooled_shape: [usize; 2],

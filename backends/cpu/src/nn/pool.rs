@@ -323,10 +323,11 @@ pub fn max_roi_pool(op: &MaxRoiPool, inputs: &[Option<&Value>]) -> Result<Vec<Va
     let y = with_real!(dtype, R => {
         let xv = R::load(x)?;
         let rv = R::load(rois)?;
-        let scale = op.spatial_scale as f64;
+        // Region coordinates are computed in f32, like the reference implementations.
+        let scale = op.spatial_scale;
         let mut out = Vec::with_capacity(numel(&shape)?);
         for roi in rv.chunks_exact(5) {
-            let f = |v: R| v.as_f64();
+            let f = |v: R| v.as_f64() as f32;
             let b = f(roi[0]);
             if !(b >= 0.0 && (b as usize) < n) {
                 return Err(Error::compute(format!("roi batch index {b} is out of range for {n} images")));
@@ -336,17 +337,17 @@ pub fn max_roi_pool(op: &MaxRoiPool, inputs: &[Option<&Value>]) -> Result<Vec<Va
             let y1 = (f(roi[2]) * scale).round() as i64;
             let x2 = (f(roi[3]) * scale).round() as i64;
             let y2 = (f(roi[4]) * scale).round() as i64;
-            let rh = (y2 - y1 + 1).max(1) as f64;
-            let rw = (x2 - x1 + 1).max(1) as f64;
-            let (bh, bw) = (rh / ph as f64, rw / pw as f64);
+            let rh = (y2 - y1 + 1).max(1) as f32;
+            let rw = (x2 - x1 + 1).max(1) as f32;
+            let (bh, bw) = (rh / ph as f32, rw / pw as f32);
             for ci in 0..c {
                 let plane = &xv[(b * c + ci) * h * w..][..h * w];
                 for i in 0..ph {
-                    let hs = ((i as f64 * bh).floor() as i64 + y1).clamp(0, h as i64) as usize;
-                    let he = (((i + 1) as f64 * bh).ceil() as i64 + y1).clamp(0, h as i64) as usize;
+                    let hs = ((i as f32 * bh).floor() as i64 + y1).clamp(0, h as i64) as usize;
+                    let he = (((i + 1) as f32 * bh).ceil() as i64 + y1).clamp(0, h as i64) as usize;
                     for j in 0..pw {
-                        let ws = ((j as f64 * bw).floor() as i64 + x1).clamp(0, w as i64) as usize;
-                        let we = (((j + 1) as f64 * bw).ceil() as i64 + x1).clamp(0, w as i64) as usize;
+                        let ws = ((j as f32 * bw).floor() as i64 + x1).clamp(0, w as i64) as usize;
+                        let we = (((j + 1) as f32 * bw).ceil() as i64 + x1).clamp(0, w as i64) as usize;
                         let mut best: Option<R> = None;
                         for yy in hs..he {
                             for xx in ws..we {
@@ -453,6 +454,26 @@ mod tests {
         assert_eq!(
             out[1].as_tensor().unwrap().to_vec::<i64>().unwrap(),
             vec![1, 2, 5, 6]
+        );
+    }
+
+    #[test]
+    fn roi_bins_cover_the_scaled_region() {
+        // One 4x4 image 0..16, one region (1, 1)-(2, 3) pooled to 2x1.
+        let x: Vec<f32> = (0..16).map(|v| v as f32).collect();
+        let x = Value::from(Tensor::from_vec(vec![1, 1, 4, 4], x).unwrap());
+        let r =
+            Value::from(Tensor::from_vec(vec![1, 5], vec![0.0f32, 1.0, 1.0, 2.0, 3.0]).unwrap());
+        let op = MaxRoiPool {
+            pooled_shape: [2, 1],
+            spatial_scale: 1.0,
+        };
+        let out = max_roi_pool(&op, &[Some(&x), Some(&r)]).unwrap();
+        // Region rows 1..=3 (height 3), bins of 1.5 rows: rows [1, 3) and [2, 4); columns
+        // 1..=2.
+        assert_eq!(
+            out[0].as_tensor().unwrap().to_vec::<f32>().unwrap(),
+            vec![10.0, 14.0]
         );
     }
 
