@@ -1,0 +1,101 @@
+//! CausalConvWithState: a causal depthwise 1-D convolution over `concat(past_state, input)`.
+
+use xnpu_core::{DType, Error, Result, Value};
+use xnpu_ops::nn::CausalConvWithState;
+
+use super::num::{round_to, with_real, Real};
+use crate::args::{opt_tensor, tensor};
+
+/// The inputs of one CausalConvWithState in compute precision.
+struct Inputs<'a, R> {
+    x: &'a [R],
+    /// `[B, C, L]`.
+    dims: (usize, usize, usize),
+    w: &'a [R],
+    k: usize,
+    bias: Option<&'a [R]>,
+    past: Option<&'a [R]>,
+}
+
+fn typed<R: Real>(op: &CausalConvWithState, dtype: DType, t: Inputs<'_, R>) -> (Vec<R>, Vec<R>) {
+    let Inputs {
+        x,
+        dims: (b, c, l),
+        w,
+        k,
+        bias,
+        past,
+    } = t;
+    let padded_len = l + k - 1;
+    let mut out = Vec::with_capacity(b * c * l);
+    let mut state = Vec::with_capacity(b * c * (k - 1));
+    let mut padded = vec![R::zero(); padded_len];
+    for bi in 0..b {
+        for ci in 0..c {
+            let plane = bi * c + ci;
+            if let Some(p) = past {
+                padded[..k - 1].copy_from_slice(&p[plane * (k - 1)..][..k - 1]);
+            } else {
+                padded[..k - 1].iter_mut().for_each(|v| *v = R::zero());
+            }
+            padded[k - 1..].copy_from_slice(&x[plane * l..][..l]);
+            let wk = &w[ci * k..][..k];
+            for t in 0..l {
+                let mut acc = bias.map_or(R::zero(), |bv| bv[ci]);
+                for j in 0..k {
+                    acc = acc + wk[j] * padded[t + j];
+                }
+                // The convolution result is in the tensor's dtype before the activation.
+                let y = R::of_f64(round_to(dtype, acc.as_f64()));
+                out.push(if op.silu {
+                    y / (R::one() + (-y).exp())
+                } else {
+                    y
+                });
+            }
+            state.extend_from_slice(&padded[padded_len - (k - 1)..]);
+        }
+    }
+    (out, state)
+}
+
+pub fn run(op: &CausalConvWithState, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
+    let x = tensor(inputs, 0)?;
+    let w = tensor(inputs, 1)?;
+    let bias = opt_tensor(inputs, 2)?;
+    let past = opt_tensor(inputs, 3)?;
+    let (xs, ws) = (x.shape(), w.shape());
+    if xs.len() != 3 || ws.len() != 3 || ws[0] != xs[1] || ws[1] != 1 || ws[2] == 0 {
+        return Err(Error::compute(format!(
+            "CausalConvWithState needs input [B, C, L] and weight [C, 1, k] (k >= 1), got {xs:?} and {ws:?}"
+        )));
+    }
+    let (b, c, l, k) = (xs[0], xs[1], xs[2], ws[2]);
+    if let Some(bt) = bias {
+        if bt.shape() != [c] {
+            return Err(Error::compute(format!(
+                "the bias has shape {:?}, expected [{c}]",
+                bt.shape()
+            )));
+        }
+    }
+    if let Some(p) = past {
+        if p.shape() != [b, c, k - 1] {
+            return Err(Error::compute(format!(
+                "past_state has shape {:?}, expected [{b}, {c}, {}]",
+                p.shape(),
+                k - 1
+            )));
+        }
+    }
+    let dtype = x.dtype();
+    let (y, s) = with_real!(dtype, R => {
+        let bv = bias.map(R::load).transpose()?;
+        let pv = past.map(R::load).transpose()?;
+        let (xv, wv) = (R::load(x)?, R::load(w)?);
+        let t = Inputs { x: &xv, dims: (b, c, l), w: &wv, k, bias: bv.as_deref(), past: pv.as_deref() };
+        let (y, s) = typed::<R>(op, dtype, t);
+        (R::store(dtype, vec![b, c, l], y)?, R::store(dtype, vec![b, c, k - 1], s)?)
+    }, _ => return Err(Error::compute(format!("CausalConvWithState does not support {dtype}"))));
+    Ok(vec![y.into(), s.into()])
+}

@@ -1,0 +1,410 @@
+//! MatMul, MatMulInteger, QLinearMatMul and Gemm.
+
+use ndarray::{ArrayD, IxDyn};
+use xnpu_core::shape::broadcast_shapes;
+use xnpu_core::{DType, Elem, Error, Result, Tensor, Value};
+use xnpu_ops::nn::Gemm;
+
+use super::num::{
+    int_range, ints_from_f64, ints_i32, matmul_acc, matmul_bt, numel, round_to, transpose,
+    with_real, Acc, Real,
+};
+use crate::args::{opt_tensor, tensor};
+
+/// For each linear index of the broadcast batch shape `out`, the linear index into an
+/// operand batch shape `op` (right-aligned, size-1 dims broadcast).
+fn batch_offsets(out: &[usize], op: &[usize]) -> Vec<usize> {
+    let total: usize = out.iter().product();
+    let lead = out.len() - op.len();
+    let mut offs = Vec::with_capacity(total);
+    let mut idx = vec![0usize; out.len()];
+    for _ in 0..total {
+        let mut off = 0;
+        for (d, &size) in op.iter().enumerate() {
+            let i = if size == 1 { 0 } else { idx[lead + d] };
+            off = off * size + i;
+        }
+        offs.push(off);
+        for d in (0..out.len()).rev() {
+            idx[d] += 1;
+            if idx[d] < out[d] {
+                break;
+            }
+            idx[d] = 0;
+        }
+    }
+    offs
+}
+
+/// `numpy.matmul` of row-major `a` (shape `ash`) and `b` (shape `bsh`): the result and its
+/// shape.
+pub fn batched_matmul<T: Acc>(
+    a: &[T],
+    ash: &[usize],
+    b: &[T],
+    bsh: &[usize],
+) -> Result<(Vec<T>, Vec<usize>)> {
+    if ash.is_empty() || bsh.is_empty() {
+        return Err(Error::compute(format!(
+            "matmul operands must have rank >= 1, got shapes {ash:?} and {bsh:?}"
+        )));
+    }
+    let a2: Vec<usize> = if ash.len() == 1 {
+        vec![1, ash[0]]
+    } else {
+        ash.to_vec()
+    };
+    let b2: Vec<usize> = if bsh.len() == 1 {
+        vec![bsh[0], 1]
+    } else {
+        bsh.to_vec()
+    };
+    let (m, k) = (a2[a2.len() - 2], a2[a2.len() - 1]);
+    let (kb, n) = (b2[b2.len() - 2], b2[b2.len() - 1]);
+    if k != kb {
+        return Err(Error::compute(format!(
+            "matmul inner dims differ: {ash:?} @ {bsh:?} ({k} vs {kb})"
+        )));
+    }
+    let abatch = &a2[..a2.len() - 2];
+    let bbatch = &b2[..b2.len() - 2];
+    let batch = broadcast_shapes(abatch, bbatch)?;
+    let nbatch = numel(&batch)?;
+    let mut out_shape = batch.clone();
+    if ash.len() > 1 {
+        out_shape.push(m);
+    }
+    if bsh.len() > 1 {
+        out_shape.push(n);
+    }
+    let total = numel(&out_shape)?;
+    let mut out = vec![T::default(); total];
+    let aoff = batch_offsets(&batch, abatch);
+    let boff = batch_offsets(&batch, bbatch);
+    for bi in 0..nbatch {
+        let am = &a[aoff[bi] * m * k..(aoff[bi] + 1) * m * k];
+        let bm = &b[boff[bi] * k * n..(boff[bi] + 1) * k * n];
+        matmul_acc(am, bm, &mut out[bi * m * n..(bi + 1) * m * n], m, k, n);
+    }
+    Ok((out, out_shape))
+}
+
+pub fn matmul(inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
+    let a = tensor(inputs, 0)?;
+    let b = tensor(inputs, 1)?;
+    if a.dtype() != b.dtype() {
+        return Err(Error::compute(format!(
+            "MatMul operands must have one dtype, got {} and {}",
+            a.dtype(),
+            b.dtype()
+        )));
+    }
+    let dtype = a.dtype();
+    let out = with_real!(dtype, R => {
+        let (v, shape) = batched_matmul(&R::load(a)?, a.shape(), &R::load(b)?, b.shape())?;
+        R::store(dtype, shape, v)?
+    }, _ => xnpu_core::with_int_type!(dtype, T => {
+        let (v, shape) = batched_matmul(&a.as_slice::<T>()?, a.shape(), &b.as_slice::<T>()?, b.shape())?;
+        Tensor::from_vec(shape, v)?
+    }, _ => return Err(Error::compute(format!("MatMul does not support {dtype}")))));
+    Ok(vec![out.into()])
+}
+
+/// Reads a zero point for a matmul operand of shape `shape` as i32 values broadcast to that
+/// shape. A 1-D zero point is per row (`rows = true`, length M) or per column (length N);
+/// higher ranks broadcast numpy-style.
+fn zero_point_full(zp: Option<&Tensor>, shape: &[usize], rows: bool) -> Result<Vec<i32>> {
+    let n = numel(shape)?;
+    let Some(zp) = zp else {
+        return Ok(vec![0; n]);
+    };
+    let v = ints_i32(zp)?;
+    param_full(&v, zp.shape(), shape, rows)
+}
+
+/// Broadcasts parameter values `v` (shape `psh`) of a matmul operand of shape `shape`.
+fn param_full<T: Copy + Elem>(
+    v: &[T],
+    psh: &[usize],
+    shape: &[usize],
+    rows: bool,
+) -> Result<Vec<T>> {
+    let n = numel(shape)?;
+    if v.len() == 1 {
+        return Ok(vec![v[0]; n]);
+    }
+    let psh: Vec<usize> = if psh.len() == 1 && rows && shape.len() >= 2 {
+        vec![psh[0], 1]
+    } else {
+        psh.to_vec()
+    };
+    let arr = ArrayD::from_shape_vec(IxDyn(&psh), v.to_vec())
+        .map_err(|e| Error::compute(e.to_string()))?;
+    let b = arr.broadcast(IxDyn(shape)).ok_or_else(|| {
+        Error::compute(format!(
+            "a scale or zero point of shape {psh:?} does not fit an operand of shape {shape:?}"
+        ))
+    })?;
+    Ok(b.iter().copied().collect())
+}
+
+pub fn matmul_integer(inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
+    let a = tensor(inputs, 0)?;
+    let b = tensor(inputs, 1)?;
+    let az = zero_point_full(opt_tensor(inputs, 2)?, a.shape(), true)?;
+    let bz = zero_point_full(opt_tensor(inputs, 3)?, b.shape(), false)?;
+    let av: Vec<i32> = ints_i32(a)?
+        .iter()
+        .zip(&az)
+        .map(|(x, z)| x.wrapping_sub(*z))
+        .collect();
+    let bv: Vec<i32> = ints_i32(b)?
+        .iter()
+        .zip(&bz)
+        .map(|(x, z)| x.wrapping_sub(*z))
+        .collect();
+    let (v, shape) = batched_matmul(&av, a.shape(), &bv, b.shape())?;
+    Ok(vec![Tensor::from_vec(shape, v)?.into()])
+}
+
+/// Multiplies `a * b` then divides by `c` with each step rounded to float dtype `dtype`.
+fn scale_factor(dtype: DType, a: f64, b: f64, c: f64) -> f64 {
+    let p = round_to(dtype, a * b);
+    round_to(dtype, p / c)
+}
+
+/// A scale tensor's values as f64 (f32, f16 or bf16).
+fn scales(t: &Tensor) -> Result<Vec<f64>> {
+    if !t.dtype().is_float() {
+        return Err(Error::compute(format!(
+            "a scale must be a float tensor, got {}",
+            t.dtype()
+        )));
+    }
+    t.to_f64_vec()
+}
+
+pub fn qlinear_matmul(inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
+    let a = tensor(inputs, 0)?;
+    let a_scale = tensor(inputs, 1)?;
+    let b = tensor(inputs, 3)?;
+    let b_scale = tensor(inputs, 4)?;
+    let y_scale = tensor(inputs, 6)?;
+    let y_zp = opt_tensor(inputs, 7)?;
+    let out_dtype = y_zp.map_or(a.dtype(), |z| z.dtype());
+    let (lo, hi) = int_range(out_dtype)?;
+    let sdtype = a_scale.dtype();
+    let az = zero_point_full(opt_tensor(inputs, 2)?, a.shape(), true)?;
+    let bz = zero_point_full(opt_tensor(inputs, 5)?, b.shape(), false)?;
+    let av: Vec<i32> = ints_i32(a)?.iter().zip(&az).map(|(x, z)| x - z).collect();
+    let bv: Vec<i32> = ints_i32(b)?.iter().zip(&bz).map(|(x, z)| x - z).collect();
+    let (c, shape) = batched_matmul(&av, a.shape(), &bv, b.shape())?;
+
+    // Per-element scale factors and output zero point over the output shape.
+    let (asv, bsv, ysv) = (scales(a_scale)?, scales(b_scale)?, scales(y_scale)?);
+    let yzv: Vec<f64> = match y_zp {
+        Some(z) => ints_i32(z)?.iter().map(|&v| v as f64).collect(),
+        None => vec![0.0],
+    };
+    let vectors = a.rank() < 2 || b.rank() < 2;
+    let per_tensor = [asv.len(), bsv.len(), ysv.len(), yzv.len()]
+        .iter()
+        .all(|&l| l == 1);
+    if vectors && !per_tensor {
+        return Err(Error::compute(
+            "QLinearMatMul with a 1-D operand needs per-tensor scales and zero points",
+        ));
+    }
+    let (asf, bsf, ysf, yzf) = if per_tensor {
+        let n = c.len();
+        (
+            vec![asv[0]; n],
+            vec![bsv[0]; n],
+            vec![ysv[0]; n],
+            vec![yzv[0]; n],
+        )
+    } else {
+        // Row parameters broadcast as [..., M, 1], column parameters as [..., 1, N].
+        let r = shape.len();
+        let mut rows_shape = shape.clone();
+        rows_shape[r - 1] = 1;
+        let as_rows = param_full(&asv, a_scale.shape(), &rows_shape, true)?;
+        let mut as_full = Vec::with_capacity(c.len());
+        for row in as_rows {
+            as_full.extend(std::iter::repeat(row).take(shape[r - 1]));
+        }
+        let bs_full = param_full(&bsv, b_scale.shape(), &shape, false)?;
+        let ys_full = param_full(&ysv, y_scale.shape(), &shape, false)?;
+        let yz_shape = y_zp.map_or(vec![1], |z| z.shape().to_vec());
+        let yz_full = param_full(&yzv, &yz_shape, &shape, false)?;
+        (as_full, bs_full, ys_full, yz_full)
+    };
+    let out: Vec<f64> = c
+        .iter()
+        .enumerate()
+        .map(|(i, &acc)| {
+            let f = scale_factor(sdtype, asf[i], bsf[i], ysf[i]);
+            (acc as f64 * f + yzf[i]).round_ties_even().clamp(lo, hi)
+        })
+        .collect();
+    Ok(vec![ints_from_f64(out_dtype, shape, &out)?.into()])
+}
+
+/// C broadcast unidirectionally to `[m, n]`, as `[m * n]` values.
+fn gemm_bias<T: Copy>(c: &[T], csh: &[usize], m: usize, n: usize) -> Result<Vec<T>> {
+    let (cm, cn) = match csh.len() {
+        0 => (1, 1),
+        1 => (1, csh[0]),
+        2 => (csh[0], csh[1]),
+        _ => {
+            return Err(Error::compute(format!(
+                "Gemm C must have rank <= 2, got shape {csh:?}"
+            )))
+        }
+    };
+    if !((cm == m || cm == 1) && (cn == n || cn == 1)) {
+        return Err(Error::compute(format!(
+            "Gemm C of shape {csh:?} does not broadcast to [{m}, {n}]"
+        )));
+    }
+    let mut out = Vec::with_capacity(m * n);
+    for i in 0..m {
+        for j in 0..n {
+            out.push(c[(if cm == 1 { 0 } else { i }) * cn + if cn == 1 { 0 } else { j }]);
+        }
+    }
+    Ok(out)
+}
+
+fn gemm_typed<T: Acc>(
+    op: &Gemm,
+    a: &[T],
+    ash: &[usize],
+    b: &[T],
+    bsh: &[usize],
+    c: Option<(&[T], &[usize])>,
+    float: bool,
+) -> Result<(Vec<T>, Vec<usize>)> {
+    if ash.len() != 2 || bsh.len() != 2 {
+        return Err(Error::compute(format!(
+            "Gemm needs 2-D A and B, got shapes {ash:?} and {bsh:?}"
+        )));
+    }
+    let (m, k) = if op.trans_a {
+        (ash[1], ash[0])
+    } else {
+        (ash[0], ash[1])
+    };
+    let (kb, n) = if op.trans_b {
+        (bsh[1], bsh[0])
+    } else {
+        (bsh[0], bsh[1])
+    };
+    if k != kb {
+        return Err(Error::compute(format!(
+            "Gemm inner dims differ: A {ash:?} (transA={}) and B {bsh:?} (transB={})",
+            op.trans_a, op.trans_b
+        )));
+    }
+    let at;
+    let a = if op.trans_a {
+        at = transpose(a, ash[0], ash[1]);
+        &at[..]
+    } else {
+        a
+    };
+    let mut acc = vec![T::default(); numel(&[m, n])?];
+    if op.trans_b {
+        // B is [N, K]: rows of A and B are both contiguous along K.
+        matmul_bt(a, b, &mut acc, m, k, n);
+    } else {
+        matmul_acc(a, b, &mut acc, m, k, n);
+    }
+    let bias = match c {
+        Some((c, csh)) if op.beta != 0.0 => Some(gemm_bias(c, csh, m, n)?),
+        _ => None,
+    };
+    let (alpha, beta) = (op.alpha as f64, op.beta as f64);
+    if float {
+        let al = T::of_f64(alpha);
+        let be = T::of_f64(beta);
+        for (i, v) in acc.iter_mut().enumerate() {
+            let mut y = v.times(al);
+            if let Some(bias) = &bias {
+                y = y.plus(bias[i].times(be));
+            }
+            *v = y;
+        }
+    } else if alpha != 1.0 || beta != 1.0 {
+        for (i, v) in acc.iter_mut().enumerate() {
+            let mut y = v.as_f64() * alpha;
+            if let Some(bias) = &bias {
+                y += bias[i].as_f64() * beta;
+            }
+            *v = T::of_f64(y);
+        }
+    } else if let Some(bias) = &bias {
+        for (v, b) in acc.iter_mut().zip(bias) {
+            *v = v.plus(*b);
+        }
+    }
+    Ok((acc, vec![m, n]))
+}
+
+pub fn gemm(op: &Gemm, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
+    let a = tensor(inputs, 0)?;
+    let b = tensor(inputs, 1)?;
+    let c = opt_tensor(inputs, 2)?;
+    let dtype = a.dtype();
+    for t in [Some(b), c].into_iter().flatten() {
+        if t.dtype() != dtype {
+            return Err(Error::compute(format!(
+                "Gemm inputs must have one dtype, got {dtype} and {}",
+                t.dtype()
+            )));
+        }
+    }
+    let out = with_real!(dtype, R => {
+        let cv = c.map(R::load).transpose()?;
+        let cc = cv.as_deref().zip(c.map(|c| c.shape()));
+        let (v, shape) = gemm_typed(op, &R::load(a)?, a.shape(), &R::load(b)?, b.shape(), cc, true)?;
+        R::store(dtype, shape, v)?
+    }, _ => xnpu_core::with_int_type!(dtype, T => {
+        let cv = c.map(|c| c.as_slice::<T>()).transpose()?;
+        let cc = cv.as_deref().zip(c.map(|c| c.shape()));
+        let (v, shape) = gemm_typed(op, &a.as_slice::<T>()?, a.shape(), &b.as_slice::<T>()?, b.shape(), cc, false)?;
+        Tensor::from_vec(shape, v)?
+    }, _ => return Err(Error::compute(format!("Gemm does not support {dtype}")))));
+    Ok(vec![out.into()])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_broadcast_and_vectors_squeeze() {
+        // [2, 1, 1, 2] @ [3, 2, 1] -> [2, 3, 1, 1]
+        let a: Vec<f32> = (0..4).map(|v| v as f32).collect();
+        let b: Vec<f32> = (0..6).map(|v| v as f32).collect();
+        let (v, s) = batched_matmul(&a, &[2, 1, 1, 2], &b, &[3, 2, 1]).unwrap();
+        assert_eq!(s, vec![2, 3, 1, 1]);
+        // batch (0, 1): a = [0, 1], b = [2, 3] -> 3
+        assert_eq!(v[1], 3.0);
+        let (v, s) = batched_matmul(&[1.0f32, 2.0], &[2], &[3.0, 4.0], &[2]).unwrap();
+        assert_eq!((v, s), (vec![11.0], vec![]));
+    }
+
+    #[test]
+    fn mismatched_inner_dims_are_an_error() {
+        let err = batched_matmul(&[0i32; 6], &[2, 3], &[0i32; 4], &[2, 2]).unwrap_err();
+        assert!(err.to_string().contains("inner dims"), "{err}");
+    }
+
+    #[test]
+    fn gemm_bias_broadcasts_rows_and_columns() {
+        assert_eq!(gemm_bias(&[1, 2], &[2], 2, 2).unwrap(), vec![1, 2, 1, 2]);
+        assert_eq!(gemm_bias(&[1, 2], &[2, 1], 2, 2).unwrap(), vec![1, 1, 2, 2]);
+        assert!(gemm_bias(&[1, 2, 3], &[3], 2, 2).is_err());
+    }
+}

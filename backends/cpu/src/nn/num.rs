@@ -1,0 +1,271 @@
+//! Element arithmetic shared by the kernels of this family: the accumulation trait, reading
+//! float tensors in a compute precision, and the matrix product loop.
+
+use xnpu_core::{bf16, f16, DType, Error, Result, Tensor};
+
+/// A type products are accumulated in: f32 / f64 (plain IEEE arithmetic) or an integer
+/// (wrapping, like numpy).
+pub trait Acc: Copy + Default + PartialEq + Send + Sync + std::fmt::Debug + 'static {
+    fn plus(self, o: Self) -> Self;
+    fn times(self, o: Self) -> Self;
+    fn as_f64(self) -> f64;
+    /// From f64, truncating (and saturating) for integers.
+    fn of_f64(v: f64) -> Self;
+}
+
+macro_rules! acc_float {
+    ($($t:ty),*) => {$(
+        impl Acc for $t {
+            #[inline(always)]
+            fn plus(self, o: Self) -> Self { self + o }
+            #[inline(always)]
+            fn times(self, o: Self) -> Self { self * o }
+            #[inline(always)]
+            fn as_f64(self) -> f64 { self as f64 }
+            #[inline(always)]
+            fn of_f64(v: f64) -> Self { v as $t }
+        }
+    )*};
+}
+
+macro_rules! acc_int {
+    ($($t:ty),*) => {$(
+        impl Acc for $t {
+            #[inline(always)]
+            fn plus(self, o: Self) -> Self { self.wrapping_add(o) }
+            #[inline(always)]
+            fn times(self, o: Self) -> Self { self.wrapping_mul(o) }
+            #[inline(always)]
+            fn as_f64(self) -> f64 { self as f64 }
+            #[inline(always)]
+            fn of_f64(v: f64) -> Self { v as $t }
+        }
+    )*};
+}
+
+acc_float!(f32, f64);
+acc_int!(i8, u8, i16, u16, i32, u32, i64, u64);
+
+/// A float compute precision: f32 (for f32, f16 and bf16 tensors) or f64.
+pub trait Real: Acc + num_traits::Float {
+    /// The values of a float tensor (any float dtype) in this precision.
+    fn load(t: &Tensor) -> Result<Vec<Self>>;
+    /// A tensor of dtype `dtype` (a float dtype) from values in this precision.
+    fn store(dtype: DType, shape: Vec<usize>, v: Vec<Self>) -> Result<Tensor>;
+}
+
+macro_rules! real {
+    ($t:ty) => {
+        impl Real for $t {
+            fn load(t: &Tensor) -> Result<Vec<Self>> {
+                Ok(match t.dtype() {
+                    DType::F32 => t.as_slice::<f32>()?.iter().map(|&v| v as $t).collect(),
+                    DType::F64 => t.as_slice::<f64>()?.iter().map(|&v| v as $t).collect(),
+                    DType::F16 => t
+                        .as_slice::<f16>()?
+                        .iter()
+                        .map(|v| v.to_f32() as $t)
+                        .collect(),
+                    DType::Bf16 => t
+                        .as_slice::<bf16>()?
+                        .iter()
+                        .map(|v| v.to_f32() as $t)
+                        .collect(),
+                    d => return Err(Error::compute(format!("expected a float tensor, got {d}"))),
+                })
+            }
+
+            fn store(dtype: DType, shape: Vec<usize>, v: Vec<Self>) -> Result<Tensor> {
+                match dtype {
+                    DType::F32 => {
+                        Tensor::from_vec(shape, v.into_iter().map(|x| x as f32).collect())
+                    }
+                    DType::F64 => {
+                        Tensor::from_vec(shape, v.into_iter().map(|x| x as f64).collect())
+                    }
+                    DType::F16 => Tensor::from_vec(
+                        shape,
+                        v.into_iter().map(|x| f16::from_f64(x as f64)).collect(),
+                    ),
+                    DType::Bf16 => Tensor::from_vec(
+                        shape,
+                        v.into_iter().map(|x| bf16::from_f64(x as f64)).collect(),
+                    ),
+                    d => Err(Error::compute(format!("expected a float dtype, got {d}"))),
+                }
+            }
+        }
+    };
+}
+
+real!(f32);
+real!(f64);
+
+/// Runs `$body` with `$R` bound to the compute precision of float dtype `$dtype` (f64 for
+/// f64, f32 for the others); evaluates `$other` for non-float dtypes.
+macro_rules! with_real {
+    ($dtype:expr, $R:ident => $body:expr, _ => $other:expr) => {
+        match $dtype {
+            xnpu_core::DType::F64 => {
+                type $R = f64;
+                $body
+            }
+            xnpu_core::DType::F32 | xnpu_core::DType::F16 | xnpu_core::DType::Bf16 => {
+                type $R = f32;
+                $body
+            }
+            _ => $other,
+        }
+    };
+}
+pub(crate) use with_real;
+
+/// Rounds an f64 value to float dtype `dtype` and back (the precision numpy would compute
+/// that dtype's arithmetic in).
+pub fn round_to(dtype: DType, v: f64) -> f64 {
+    match dtype {
+        DType::F32 => v as f32 as f64,
+        DType::F16 => f16::from_f64(v).to_f64(),
+        DType::Bf16 => bf16::from_f64(v).to_f64(),
+        _ => v,
+    }
+}
+
+/// `c[m, n] += sum_k a[m, k] * b[k, n]` for row-major `a` `[m, k]`, `b` `[k, n]` and `c`
+/// `[m, n]`, in i-k-j order so that the inner loop runs along contiguous rows.
+pub fn matmul_acc<T: Acc>(a: &[T], b: &[T], c: &mut [T], m: usize, k: usize, n: usize) {
+    debug_assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
+    if n == 0 {
+        return;
+    }
+    for (i, c_row) in c.chunks_exact_mut(n).take(m).enumerate() {
+        let a_row = &a[i * k..(i + 1) * k];
+        for (&aik, b_row) in a_row.iter().zip(b.chunks_exact(n)) {
+            for (cj, &bj) in c_row.iter_mut().zip(b_row) {
+                *cj = cj.plus(aik.times(bj));
+            }
+        }
+    }
+}
+
+/// `c[m, n] = sum_k a[m, k] * bt[n, k]` for row-major `a` `[m, k]` and `bt` `[n, k]` (B given
+/// transposed): a dot product of contiguous rows per output element.
+pub fn matmul_bt<T: Acc>(a: &[T], bt: &[T], c: &mut [T], m: usize, k: usize, n: usize) {
+    debug_assert!(a.len() >= m * k && bt.len() >= k * n && c.len() >= m * n);
+    for i in 0..m {
+        let a_row = &a[i * k..(i + 1) * k];
+        for j in 0..n {
+            c[i * n + j] = dot(a_row, &bt[j * k..(j + 1) * k]);
+        }
+    }
+}
+
+/// The dot product of two equal-length slices, summed in 8 interleaved lanes (so that it
+/// vectorizes).
+pub fn dot<T: Acc>(a: &[T], b: &[T]) -> T {
+    const L: usize = 8;
+    let mut lanes = [T::default(); L];
+    let (ca, cb) = (a.chunks_exact(L), b.chunks_exact(L));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for l in 0..L {
+            lanes[l] = lanes[l].plus(x[l].times(y[l]));
+        }
+    }
+    let mut s = T::default();
+    for v in lanes {
+        s = s.plus(v);
+    }
+    for (x, y) in ra.iter().zip(rb) {
+        s = s.plus(x.times(*y));
+    }
+    s
+}
+
+/// The row-major transpose of a `[rows, cols]` matrix.
+pub fn transpose<T: Copy>(a: &[T], rows: usize, cols: usize) -> Vec<T> {
+    let mut out = Vec::with_capacity(rows * cols);
+    for j in 0..cols {
+        for i in 0..rows {
+            out.push(a[i * cols + j]);
+        }
+    }
+    out
+}
+
+/// The values of an integer tensor as i32 (u8, i8, u16, i16, i32).
+pub fn ints_i32(t: &Tensor) -> Result<Vec<i32>> {
+    Ok(match t.dtype() {
+        DType::U8 => t.as_slice::<u8>()?.iter().map(|&v| v as i32).collect(),
+        DType::I8 => t.as_slice::<i8>()?.iter().map(|&v| v as i32).collect(),
+        DType::U16 => t.as_slice::<u16>()?.iter().map(|&v| v as i32).collect(),
+        DType::I16 => t.as_slice::<i16>()?.iter().map(|&v| v as i32).collect(),
+        DType::I32 => t.to_vec::<i32>()?,
+        d => {
+            return Err(Error::compute(format!(
+                "expected an 8, 16 or 32-bit integer tensor, got {d}"
+            )))
+        }
+    })
+}
+
+/// The representable range of an integer dtype, as f64.
+pub fn int_range(d: DType) -> Result<(f64, f64)> {
+    Ok(match d {
+        DType::U8 => (0.0, 255.0),
+        DType::I8 => (-128.0, 127.0),
+        DType::U16 => (0.0, 65535.0),
+        DType::I16 => (-32768.0, 32767.0),
+        DType::I32 => (i32::MIN as f64, i32::MAX as f64),
+        DType::U32 => (0.0, u32::MAX as f64),
+        d => {
+            return Err(Error::unsupported(format!(
+                "quantized type {d} is not supported"
+            )))
+        }
+    })
+}
+
+/// A tensor of integer dtype `d` from f64 values that are already integral and in range.
+pub fn ints_from_f64(d: DType, shape: Vec<usize>, v: &[f64]) -> Result<Tensor> {
+    xnpu_core::with_int_type!(d, T => {
+        Tensor::from_vec(shape, v.iter().map(|&x| x as T).collect::<Vec<T>>())
+    }, _ => Err(Error::compute(format!("expected an integer dtype, got {d}"))))
+}
+
+/// Checks that the product of `dims` does not overflow and returns it.
+pub fn numel(dims: &[usize]) -> Result<usize> {
+    xnpu_core::shape::checked_numel(dims).map_err(|e| Error::compute(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matmul_acc_accumulates_into_c() {
+        let a = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0]; // [2, 3]
+        let b = [1.0f32, 0.0, 0.0, 1.0, 1.0, 1.0]; // [3, 2]
+        let mut c = [1.0f32; 4];
+        matmul_acc(&a, &b, &mut c, 2, 3, 2);
+        assert_eq!(c, [5.0, 6.0, 11.0, 12.0]);
+    }
+
+    #[test]
+    fn transposed_b_gives_the_same_product() {
+        let a: Vec<f64> = (0..2 * 19).map(|v| v as f64).collect();
+        let b: Vec<f64> = (0..19 * 3).map(|v| (v % 7) as f64).collect();
+        let mut c1 = vec![0.0; 6];
+        matmul_acc(&a, &b, &mut c1, 2, 19, 3);
+        let mut c2 = vec![0.0; 6];
+        matmul_bt(&a, &transpose(&b, 19, 3), &mut c2, 2, 19, 3);
+        assert_eq!(c1, c2);
+    }
+
+    #[test]
+    fn integer_products_wrap() {
+        let mut c = [0i8];
+        matmul_acc(&[100i8], &[3i8], &mut c, 1, 1, 1);
+        assert_eq!(c[0], 100i8.wrapping_mul(3));
+    }
+}

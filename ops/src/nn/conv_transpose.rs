@@ -1,0 +1,199 @@
+use xnpu_core::{Dim, Error, Result, Shape, ValueType};
+
+use super::window::{AutoPad, Window};
+use crate::infer::{input, tensor_type};
+use crate::InferInput;
+
+/// ConvTranspose (opsets 1, 11, 22): the transpose (gradient) of Conv. X is `[N, C, in...]`,
+/// W is `[C, M / group, k...]`, the optional bias B is `[M]`; Y is `[N, M, out...]`. Each
+/// input element `x[n, c, i]` adds `x * w[c, m', k]` to `y[n, g * M/group + m', i * stride +
+/// k * dilation - pad_begin]` (g the group of c), positions outside the output dropped.
+///
+/// Output size and pads, per spatial dim, with `full = stride * (in - 1) + output_padding +
+/// (k - 1) * dilation + 1`:
+/// - `output_shape` given (pads ignored): out = output_shape and `total = full - out` is
+///   split as `total / 2` at the begin for SAME_UPPER, `total - total / 2` otherwise
+///   (floor division; a negative total extends the output with zeros);
+/// - auto_pad SAME_UPPER / SAME_LOWER: out = in * stride, total split as above;
+/// - otherwise: out = full - pad_begin - pad_end.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ConvTranspose {
+    pub window: Window,
+    pub group: usize,
+    /// Extra size added at the end of each spatial dim (empty = all 0).
+    pub output_padding: Vec<usize>,
+    /// The requested output spatial shape.
+    pub output_shape: Option<Vec<usize>>,
+}
+
+/// The resolved geometry of a ConvTranspose on one input.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TransposeGeometry {
+    pub kernel: Vec<usize>,
+    pub strides: Vec<usize>,
+    pub dilations: Vec<usize>,
+    /// Signed: a negative begin pad shifts the result right.
+    pub pads_begin: Vec<i64>,
+    pub out: Vec<usize>,
+}
+
+fn per_dim(v: &[usize], n: usize, default: usize, what: &str) -> Result<Vec<usize>> {
+    match v.len() {
+        0 => Ok(vec![default; n]),
+        l if l == n => Ok(v.to_vec()),
+        l => Err(Error::compute(format!(
+            "{what} has {l} values, expected {n} (one per spatial dim)"
+        ))),
+    }
+}
+
+impl ConvTranspose {
+    /// The geometry for spatial input `input` and kernel `kernel` (from the weight).
+    pub fn geometry(&self, input: &[usize], kernel: &[usize]) -> Result<TransposeGeometry> {
+        let n = input.len();
+        if kernel.len() != n {
+            return Err(Error::compute(format!(
+                "the kernel has {} spatial dims, the input has {n}",
+                kernel.len()
+            )));
+        }
+        if let Some(k) = &self.window.kernel_shape {
+            if k.as_slice() != kernel {
+                return Err(Error::compute(format!(
+                    "kernel_shape {k:?} does not match the weight's spatial shape {kernel:?}"
+                )));
+            }
+        }
+        let w = &self.window;
+        let strides = per_dim(&w.strides, n, 1, "strides")?;
+        let dilations = per_dim(&w.dilations, n, 1, "dilations")?;
+        let pads = per_dim(&w.pads, 2 * n, 0, "pads")?;
+        let out_pad = per_dim(&self.output_padding, n, 0, "output_padding")?;
+        let requested = match &self.output_shape {
+            None => None,
+            Some(s) if s.len() == n => Some(s.clone()),
+            // Some exporters give the whole [N, C, spatial...] shape.
+            Some(s) if s.len() == n + 2 => Some(s[2..].to_vec()),
+            Some(s) => {
+                return Err(Error::compute(format!(
+                    "output_shape {s:?} does not have {n} spatial dims"
+                )))
+            }
+        };
+        let mut g = TransposeGeometry {
+            kernel: kernel.to_vec(),
+            strides,
+            dilations,
+            pads_begin: vec![0; n],
+            out: vec![0; n],
+        };
+        for i in 0..n {
+            let ext = (kernel[i].max(1) - 1) as i64 * g.dilations[i] as i64 + 1;
+            let full = g.strides[i] as i64 * (input[i] as i64 - 1).max(0) + out_pad[i] as i64 + ext;
+            let same = matches!(w.auto_pad, AutoPad::SameUpper | AutoPad::SameLower);
+            let target = match &requested {
+                Some(r) => Some(r[i] as i64),
+                None if same => Some(input[i] as i64 * g.strides[i] as i64),
+                None => None,
+            };
+            match target {
+                Some(out) => {
+                    let total = full - out;
+                    let half = total.div_euclid(2);
+                    g.pads_begin[i] = if w.auto_pad == AutoPad::SameUpper {
+                        half
+                    } else {
+                        total - half
+                    };
+                    g.out[i] = out as usize;
+                }
+                None => {
+                    let out = full - pads[i] as i64 - pads[n + i] as i64;
+                    if out < 0 {
+                        return Err(Error::compute(format!(
+                            "spatial dim {i}: pads {} + {} are larger than the full output size {full}",
+                            pads[i],
+                            pads[n + i]
+                        )));
+                    }
+                    g.pads_begin[i] = pads[i] as i64;
+                    g.out[i] = out as usize;
+                }
+            }
+        }
+        Ok(g)
+    }
+
+    pub fn infer(
+        &self,
+        inputs: &[Option<InferInput<'_>>],
+        _n_outputs: usize,
+    ) -> Result<Vec<ValueType>> {
+        let dtype = input(inputs, 0).and_then(|x| x.dtype());
+        let x = input(inputs, 0).and_then(|x| x.shape());
+        let w = input(inputs, 1).and_then(|x| x.shape());
+        let shape = match (x, w) {
+            (Some(x), Some(w)) => {
+                if x.rank() < 3 || w.rank() != x.rank() {
+                    return Err(Error::model(format!(
+                        "ConvTranspose needs X [N, C, spatial...] and W of the same rank, got {x} and {w}"
+                    )));
+                }
+                let m = match &w.0[1] {
+                    Dim::Known(k) => Dim::Known(k * self.group),
+                    d => Dim::Sym(format!("{d}*{}", self.group)),
+                };
+                let inp: Option<Vec<usize>> = x.0[2..].iter().map(Dim::known).collect();
+                let ker: Option<Vec<usize>> = w.0[2..].iter().map(Dim::known).collect();
+                let spatial: Vec<Dim> = match (inp, ker) {
+                    (Some(i), Some(k)) => match self.geometry(&i, &k) {
+                        Ok(g) => g.out.into_iter().map(Dim::Known).collect(),
+                        Err(_) => return Ok(vec![tensor_type(dtype, None)]),
+                    },
+                    _ => return Ok(vec![tensor_type(dtype, None)]),
+                };
+                let mut out = vec![x.0[0].clone(), m];
+                out.extend(spatial);
+                Some(Shape(out))
+            }
+            _ => None,
+        };
+        Ok(vec![tensor_type(dtype, shape)])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_shape_sets_the_pads() {
+        let op = ConvTranspose {
+            window: Window {
+                strides: vec![3, 2],
+                ..Window::default()
+            },
+            group: 1,
+            output_padding: vec![],
+            output_shape: Some(vec![10, 8]),
+        };
+        let g = op.geometry(&[3, 3], &[3, 3]).unwrap();
+        assert_eq!(g.out, vec![10, 8]);
+        assert_eq!(g.pads_begin, vec![0, 0]);
+    }
+
+    #[test]
+    fn explicit_pads_shrink_the_output() {
+        let op = ConvTranspose {
+            window: Window {
+                strides: vec![3, 2],
+                pads: vec![1, 2, 1, 2],
+                ..Window::default()
+            },
+            group: 1,
+            ..ConvTranspose::default()
+        };
+        let g = op.geometry(&[3, 3], &[3, 3]).unwrap();
+        assert_eq!(g.out, vec![7, 3]);
+    }
+}
