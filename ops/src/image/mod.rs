@@ -1,4 +1,8 @@
-//! The `image` op family. (Ops are added one file each; see `tensor/identity.rs` for the shape.)
+//! The `image` op family: resampling and detection ops on images and feature maps.
+
+mod resize;
+
+pub use resize::{AspectPolicy, CoordMode, NearestMode, Resize, ResizeInputs, ResizeMode};
 
 use xnpu_core::{Result, ValueType};
 
@@ -6,21 +10,27 @@ use crate::InferInput;
 
 /// The ops of this family.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Op {}
+pub enum Op {
+    Resize(Resize),
+}
 
 impl Op {
     /// The op's name as users know it (the ONNX op type where there is one).
     pub fn name(&self) -> &'static str {
-        match *self {}
+        match self {
+            Op::Resize(_) => "Resize",
+        }
     }
 
     /// Output types from input types (and constant inputs). Dims that cannot be known before
     /// run time are left as symbols or the whole type as `ValueType::Unknown`.
     pub fn infer(
         &self,
-        _inputs: &[Option<InferInput<'_>>],
-        _n_outputs: usize,
+        inputs: &[Option<InferInput<'_>>],
+        n_outputs: usize,
     ) -> Result<Vec<ValueType>> {
-        match *self {}
+        match self {
+            Op::Resize(op) => op.infer(inputs, n_outputs),
+        }
     }
 }

@@ -1,5 +1,147 @@
-//! Import of the `image` family. See `tensor.rs` for the shape of a translator.
+//! Import of the `image` family.
 
-use super::Registry;
+use xnpu_core::{Error, Result};
+use xnpu_ops::image::{
+    self as im, AspectPolicy, CoordMode, NearestMode, Resize, ResizeInputs, ResizeMode,
+};
 
-pub fn register(_r: &mut Registry) {}
+use super::{NodeCtx, Registry};
+use crate::ir::Op;
+
+pub fn register(r: &mut Registry) {
+    r.add("", "Resize", 10, resize);
+    r.add("", "Upsample", 1, upsample);
+}
+
+fn op(o: im::Op) -> Op {
+    Op::Image(o)
+}
+
+/// A string attribute that must be one of the values `parse` accepts.
+fn choice<T>(
+    n: &NodeCtx<'_>,
+    name: &str,
+    default: &str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<T> {
+    let s = n.string(name, default)?;
+    parse(&s).ok_or_else(|| Error::model(format!("attribute \"{name}\" has unknown value \"{s}\"")))
+}
+
+fn resize(n: &mut NodeCtx<'_>) -> Result<Op> {
+    let opset = n.opset();
+    let mode_name = n.string("mode", "nearest")?;
+    if opset < 11 {
+        // Resize-10: (X, scales), nearest or linear, asymmetric coordinates.
+        let mode = match mode_name.as_str() {
+            "nearest" => ResizeMode::Nearest(NearestMode::Floor),
+            "linear" => ResizeMode::Linear,
+            m => {
+                return Err(Error::model(format!(
+                    "attribute \"mode\" must be nearest or linear, got \"{m}\""
+                )))
+            }
+        };
+        return Ok(op(im::Op::Resize(Resize {
+            mode,
+            coord: CoordMode::Asymmetric,
+            antialias: false,
+            exclude_outside: false,
+            extrapolation_value: 0.0,
+            axes: None,
+            keep_aspect_ratio: AspectPolicy::Stretch,
+            inputs: ResizeInputs::Scales,
+        })));
+    }
+    let mode = match mode_name.as_str() {
+        "nearest" => ResizeMode::Nearest(choice(
+            n,
+            "nearest_mode",
+            "round_prefer_floor",
+            NearestMode::parse,
+        )?),
+        "linear" => ResizeMode::Linear,
+        "cubic" => ResizeMode::Cubic {
+            a: n.float("cubic_coeff_a", -0.75)?,
+        },
+        m => {
+            return Err(Error::model(format!(
+                "attribute \"mode\" must be nearest, linear or cubic, got \"{m}\""
+            )))
+        }
+    };
+    let coord = choice(
+        n,
+        "coordinate_transformation_mode",
+        "half_pixel",
+        CoordMode::parse,
+    )?;
+    if coord == CoordMode::HalfPixelSymmetric && opset < 19 {
+        return Err(Error::model(
+            "coordinate_transformation_mode half_pixel_symmetric needs opset 19",
+        ));
+    }
+    let (antialias, axes, keep_aspect_ratio) = if opset >= 18 {
+        let antialias = n.int("antialias", 0)? != 0;
+        if antialias && matches!(mode, ResizeMode::Nearest(_)) {
+            return Err(Error::model(
+                "antialias is only defined for linear and cubic modes",
+            ));
+        }
+        let policy = choice(n, "keep_aspect_ratio_policy", "stretch", |s| match s {
+            "stretch" => Some(AspectPolicy::Stretch),
+            "not_larger" => Some(AspectPolicy::NotLarger),
+            "not_smaller" => Some(AspectPolicy::NotSmaller),
+            _ => None,
+        })?;
+        (antialias, n.ints("axes")?, policy)
+    } else {
+        (false, None, AspectPolicy::Stretch)
+    };
+    Ok(op(im::Op::Resize(Resize {
+        mode,
+        coord,
+        antialias,
+        exclude_outside: n.int("exclude_outside", 0)? != 0,
+        extrapolation_value: n.float("extrapolation_value", 0.0)?,
+        axes,
+        keep_aspect_ratio,
+        inputs: ResizeInputs::RoiScalesSizes,
+    })))
+}
+
+/// Upsample (deprecated): nearest (floor) or linear resampling with asymmetric coordinates.
+fn upsample(n: &mut NodeCtx<'_>) -> Result<Op> {
+    let opset = n.opset();
+    let mode = match n.string("mode", "nearest")?.as_str() {
+        "nearest" => ResizeMode::Nearest(NearestMode::Floor),
+        "linear" | "bilinear" => ResizeMode::Linear,
+        m => {
+            return Err(Error::model(format!(
+                "attribute \"mode\" must be nearest or linear, got \"{m}\""
+            )))
+        }
+    };
+    let inputs = if opset >= 9 {
+        ResizeInputs::Scales
+    } else if opset >= 7 {
+        ResizeInputs::Fixed(
+            n.floats("scales")?
+                .ok_or_else(|| Error::model("required attribute \"scales\" is missing"))?,
+        )
+    } else {
+        let h = n.float("height_scale", 1.0)?;
+        let w = n.float("width_scale", 1.0)?;
+        ResizeInputs::Fixed(vec![1.0, 1.0, h, w])
+    };
+    Ok(op(im::Op::Resize(Resize {
+        mode,
+        coord: CoordMode::Asymmetric,
+        antialias: false,
+        exclude_outside: false,
+        extrapolation_value: 0.0,
+        axes: None,
+        keep_aspect_ratio: AspectPolicy::Stretch,
+        inputs,
+    })))
+}
