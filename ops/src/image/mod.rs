@@ -1,7 +1,9 @@
 //! The `image` op family: resampling and detection ops on images and feature maps.
 
+mod grid_sample;
 mod resize;
 
+pub use grid_sample::{GridMode, GridPadding, GridSample};
 pub use resize::{AspectPolicy, CoordMode, NearestMode, Resize, ResizeInputs, ResizeMode};
 
 use xnpu_core::{Result, ValueType};
@@ -12,6 +14,7 @@ use crate::InferInput;
 #[derive(Clone, Debug, PartialEq)]
 pub enum Op {
     Resize(Resize),
+    GridSample(GridSample),
 }
 
 impl Op {
@@ -19,6 +22,7 @@ impl Op {
     pub fn name(&self) -> &'static str {
         match self {
             Op::Resize(_) => "Resize",
+            Op::GridSample(_) => "GridSample",
         }
     }
 
@@ -31,6 +35,7 @@ impl Op {
     ) -> Result<Vec<ValueType>> {
         match self {
             Op::Resize(op) => op.infer(inputs, n_outputs),
+            Op::GridSample(op) => op.infer(inputs, n_outputs),
         }
     }
 }

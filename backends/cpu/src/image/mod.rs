@@ -1,5 +1,6 @@
 //! Reference kernels of the `image` family.
 
+mod grid_sample;
 mod resize;
 
 use xnpu_core::{DType, Error, Result, Tensor, Value};
@@ -10,6 +11,7 @@ use xnpu_ops::image::Op;
 pub fn run(op: &Op, inputs: &[Option<&Value>], _n_outputs: usize) -> Result<Vec<Value>> {
     let t = match op {
         Op::Resize(o) => resize::run(o, inputs)?,
+        Op::GridSample(o) => grid_sample::run(o, inputs)?,
     };
     Ok(vec![Value::Tensor(t)])
 }

@@ -2,7 +2,7 @@
 
 use xnpu_core::{Error, Result};
 use xnpu_ops::image::{
-    self as im, AspectPolicy, CoordMode, NearestMode, Resize, ResizeInputs, ResizeMode,
+    self as im, AspectPolicy, GridMode, GridPadding, GridSample, CoordMode, NearestMode, Resize, ResizeInputs, ResizeMode,
 };
 
 use super::{NodeCtx, Registry};
@@ -11,6 +11,7 @@ use crate::ir::Op;
 pub fn register(r: &mut Registry) {
     r.add("", "Resize", 10, resize);
     r.add("", "Upsample", 1, upsample);
+    r.add("", "GridSample", 16, grid_sample);
 }
 
 fn op(o: im::Op) -> Op {
@@ -143,5 +144,35 @@ fn upsample(n: &mut NodeCtx<'_>) -> Result<Op> {
         axes: None,
         keep_aspect_ratio: AspectPolicy::Stretch,
         inputs,
+    })))
+}
+
+fn grid_sample(n: &mut NodeCtx<'_>) -> Result<Op> {
+    // Opset 16 spells the modes bilinear and bicubic.
+    let mode = if n.opset() < 20 {
+        choice(n, "mode", "bilinear", |s| match s {
+            "nearest" => Some(GridMode::Nearest),
+            "bilinear" => Some(GridMode::Linear),
+            "bicubic" => Some(GridMode::Cubic),
+            _ => None,
+        })?
+    } else {
+        choice(n, "mode", "linear", |s| match s {
+            "nearest" => Some(GridMode::Nearest),
+            "linear" => Some(GridMode::Linear),
+            "cubic" => Some(GridMode::Cubic),
+            _ => None,
+        })?
+    };
+    let padding = choice(n, "padding_mode", "zeros", |s| match s {
+        "zeros" => Some(GridPadding::Zeros),
+        "border" => Some(GridPadding::Border),
+        "reflection" => Some(GridPadding::Reflection),
+        _ => None,
+    })?;
+    Ok(op(im::Op::GridSample(GridSample {
+        mode,
+        padding,
+        align_corners: n.int("align_corners", 0)? != 0,
     })))
 }
