@@ -1,10 +1,16 @@
 //! The `image` op family: resampling and detection ops on images and feature maps.
 
+mod affine_grid;
 mod grid_sample;
+mod nms;
 mod resize;
+mod roi_align;
 
+pub use affine_grid::AffineGrid;
 pub use grid_sample::{GridMode, GridPadding, GridSample};
+pub use nms::NonMaxSuppression;
 pub use resize::{AspectPolicy, CoordMode, NearestMode, Resize, ResizeInputs, ResizeMode};
+pub use roi_align::{RoiAlign, RoiPool};
 
 use xnpu_core::{Result, ValueType};
 
@@ -15,6 +21,9 @@ use crate::InferInput;
 pub enum Op {
     Resize(Resize),
     GridSample(GridSample),
+    AffineGrid(AffineGrid),
+    RoiAlign(RoiAlign),
+    NonMaxSuppression(NonMaxSuppression),
 }
 
 impl Op {
@@ -23,6 +32,9 @@ impl Op {
         match self {
             Op::Resize(_) => "Resize",
             Op::GridSample(_) => "GridSample",
+            Op::AffineGrid(_) => "AffineGrid",
+            Op::RoiAlign(_) => "RoiAlign",
+            Op::NonMaxSuppression(_) => "NonMaxSuppression",
         }
     }
 
@@ -36,6 +48,9 @@ impl Op {
         match self {
             Op::Resize(op) => op.infer(inputs, n_outputs),
             Op::GridSample(op) => op.infer(inputs, n_outputs),
+            Op::AffineGrid(op) => op.infer(inputs, n_outputs),
+            Op::RoiAlign(op) => op.infer(inputs, n_outputs),
+            Op::NonMaxSuppression(op) => op.infer(inputs, n_outputs),
         }
     }
 }

@@ -198,9 +198,7 @@ impl Resize {
                 }
                 for (&a, &v) in axes.iter().zip(s) {
                     if v < 0 {
-                        return Err(Error::compute(format!(
-                            "size {v} for axis {a} is negative"
-                        )));
+                        return Err(Error::compute(format!("size {v} for axis {a} is negative")));
                     }
                     if in_shape[a] == 0 && v != 0 {
                         return Err(Error::compute(format!(

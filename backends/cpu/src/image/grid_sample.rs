@@ -17,8 +17,7 @@ pub fn run(op: &GridSample, inputs: &[Option<&Value>]) -> Result<Tensor> {
         )));
     }
     let (xs, gs) = (x.shape(), grid.shape());
-    if xs.len() < 3 || gs.len() != xs.len() || gs[gs.len() - 1] != xs.len() - 2 || gs[0] != xs[0]
-    {
+    if xs.len() < 3 || gs.len() != xs.len() || gs[gs.len() - 1] != xs.len() - 2 || gs[0] != xs[0] {
         return Err(Error::compute(format!(
             "X must be [N, C, D1..Dr] and grid [N, O1..Or, r]; got X {xs:?} and grid {gs:?}"
         )));

@@ -1,7 +1,10 @@
 //! Reference kernels of the `image` family.
 
+mod affine_grid;
 mod grid_sample;
+mod nms;
 mod resize;
+mod roi_align;
 
 use xnpu_core::{DType, Error, Result, Tensor, Value};
 use xnpu_ops::image::Op;
@@ -12,6 +15,9 @@ pub fn run(op: &Op, inputs: &[Option<&Value>], _n_outputs: usize) -> Result<Vec<
     let t = match op {
         Op::Resize(o) => resize::run(o, inputs)?,
         Op::GridSample(o) => grid_sample::run(o, inputs)?,
+        Op::AffineGrid(o) => affine_grid::run(o, inputs)?,
+        Op::RoiAlign(o) => roi_align::run(o, inputs)?,
+        Op::NonMaxSuppression(o) => nms::run(o, inputs)?,
     };
     Ok(vec![Value::Tensor(t)])
 }

@@ -249,7 +249,11 @@ fn sample(
     }
     // Prefer the neighbour on the left: an integer coordinate is ratio 1 past `c - 1`.
     let fl = c.floor();
-    let (base, ratio) = if c == fl { (fl - 1.0, 1.0) } else { (fl, c - fl) };
+    let (base, ratio) = if c == fl {
+        (fl - 1.0, 1.0)
+    } else {
+        (fl, c - fl)
+    };
     let mut w = weights(op, ratio, scale);
     let n = w.len() as i64;
     let first = base as i64 + 1 - n / 2;

@@ -2,7 +2,8 @@
 
 use xnpu_core::{Error, Result};
 use xnpu_ops::image::{
-    self as im, AspectPolicy, GridMode, GridPadding, GridSample, CoordMode, NearestMode, Resize, ResizeInputs, ResizeMode,
+    self as im, AffineGrid, AspectPolicy, CoordMode, GridMode, GridPadding, GridSample,
+    NearestMode, NonMaxSuppression, Resize, ResizeInputs, ResizeMode, RoiAlign, RoiPool,
 };
 
 use super::{NodeCtx, Registry};
@@ -12,6 +13,9 @@ pub fn register(r: &mut Registry) {
     r.add("", "Resize", 10, resize);
     r.add("", "Upsample", 1, upsample);
     r.add("", "GridSample", 16, grid_sample);
+    r.add("", "AffineGrid", 20, affine_grid);
+    r.add("", "RoiAlign", 10, roi_align);
+    r.add("", "NonMaxSuppression", 10, non_max_suppression);
 }
 
 fn op(o: im::Op) -> Op {
@@ -174,5 +178,69 @@ fn grid_sample(n: &mut NodeCtx<'_>) -> Result<Op> {
         mode,
         padding,
         align_corners: n.int("align_corners", 0)? != 0,
+    })))
+}
+
+fn affine_grid(n: &mut NodeCtx<'_>) -> Result<Op> {
+    Ok(op(im::Op::AffineGrid(AffineGrid {
+        align_corners: n.int("align_corners", 0)? != 0,
+    })))
+}
+
+/// A positive INT attribute as a size.
+fn positive(n: &NodeCtx<'_>, name: &str, default: i64) -> Result<usize> {
+    let v = n.int(name, default)?;
+    if v < 1 {
+        return Err(Error::model(format!(
+            "attribute \"{name}\" must be positive, got {v}"
+        )));
+    }
+    usize::try_from(v).map_err(|_| Error::model(format!("attribute \"{name}\" is too large")))
+}
+
+fn roi_align(n: &mut NodeCtx<'_>) -> Result<Op> {
+    let mode = choice(n, "mode", "avg", |s| match s {
+        "avg" => Some(RoiPool::Avg),
+        "max" => Some(RoiPool::Max),
+        _ => None,
+    })?;
+    // Opset 10 has no coordinate_transformation_mode and behaves as output_half_pixel.
+    let half_pixel = n.opset() >= 16
+        && choice(
+            n,
+            "coordinate_transformation_mode",
+            "half_pixel",
+            |s| match s {
+                "half_pixel" => Some(true),
+                "output_half_pixel" => Some(false),
+                _ => None,
+            },
+        )?;
+    let sampling_ratio = n.int("sampling_ratio", 0)?;
+    if sampling_ratio < 0 {
+        return Err(Error::model(format!(
+            "attribute \"sampling_ratio\" must be >= 0, got {sampling_ratio}"
+        )));
+    }
+    Ok(op(im::Op::RoiAlign(RoiAlign {
+        mode,
+        output_height: positive(n, "output_height", 1)?,
+        output_width: positive(n, "output_width", 1)?,
+        sampling_ratio: usize::try_from(sampling_ratio)
+            .map_err(|_| Error::model("attribute \"sampling_ratio\" is too large"))?,
+        spatial_scale: n.float("spatial_scale", 1.0)?,
+        half_pixel,
+    })))
+}
+
+fn non_max_suppression(n: &mut NodeCtx<'_>) -> Result<Op> {
+    let c = n.int("center_point_box", 0)?;
+    if !(c == 0 || c == 1) {
+        return Err(Error::model(format!(
+            "attribute \"center_point_box\" must be 0 or 1, got {c}"
+        )));
+    }
+    Ok(op(im::Op::NonMaxSuppression(NonMaxSuppression {
+        center_point_box: c == 1,
     })))
 }
