@@ -230,7 +230,7 @@ pub fn run(op: &Recurrent, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
         let g = |v: f64| activate(g_act, clip(v));
         let mut xw = vec![0.0; gh];
         let mut hr = vec![0.0; gh];
-        for b in 0..batch {
+        for (b, &len) in lens.iter().enumerate() {
             let s = state_at(d, b);
             let mut h = h0[s..s + hidden].to_vec();
             let mut c = if is_lstm {
@@ -238,7 +238,6 @@ pub fn run(op: &Recurrent, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
             } else {
                 Vec::new()
             };
-            let len = lens[b];
             for step in 0..len {
                 let t = if reverse { len - 1 - step } else { step };
                 mat_vec(wd, x_at(t, b), &mut xw);

@@ -61,9 +61,8 @@ pub(crate) fn dft_1d(re: &[f64], im: &[f64], inverse: bool) -> (Vec<f64>, Vec<f6
     for k in 0..n {
         let (mut sr, mut si) = (0.0, 0.0);
         for j in 0..n {
-            // Reduce k*j modulo n first so the angle stays accurate.
-            let angle = sign * 2.0 * std::f64::consts::PI * (((k * j) % n) as f64) / n as f64;
-            let (s, c) = angle.sin_cos();
+            let (c, s) = unit_root((k * j) % n, n);
+            let s = sign * s;
             sr += re[j] * c - im[j] * s;
             si += re[j] * s + im[j] * c;
         }
@@ -71,6 +70,22 @@ pub(crate) fn dft_1d(re: &[f64], im: &[f64], inverse: bool) -> (Vec<f64>, Vec<f6
         out_im[k] = si;
     }
     (out_re, out_im)
+}
+
+/// `(cos, sin)` of `2 pi m / n` for `m < n`, exact at multiples of a quarter turn.
+fn unit_root(m: usize, n: usize) -> (f64, f64) {
+    if m == 0 {
+        (1.0, 0.0)
+    } else if 2 * m == n {
+        (-1.0, 0.0)
+    } else if 4 * m == n {
+        (0.0, 1.0)
+    } else if 4 * m == 3 * n {
+        (0.0, -1.0)
+    } else {
+        let (s, c) = (2.0 * std::f64::consts::PI * m as f64 / n as f64).sin_cos();
+        (c, s)
+    }
 }
 
 #[cfg(test)]
