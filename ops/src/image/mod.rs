@@ -2,12 +2,14 @@
 
 mod affine_grid;
 mod grid_sample;
+mod image_decoder;
 mod nms;
 mod resize;
 mod roi_align;
 
 pub use affine_grid::AffineGrid;
 pub use grid_sample::{GridMode, GridPadding, GridSample};
+pub use image_decoder::{ImageDecoder, PixelFormat};
 pub use nms::NonMaxSuppression;
 pub use resize::{AspectPolicy, CoordMode, NearestMode, Resize, ResizeInputs, ResizeMode};
 pub use roi_align::{RoiAlign, RoiPool};
@@ -24,6 +26,7 @@ pub enum Op {
     AffineGrid(AffineGrid),
     RoiAlign(RoiAlign),
     NonMaxSuppression(NonMaxSuppression),
+    ImageDecoder(ImageDecoder),
 }
 
 impl Op {
@@ -35,6 +38,7 @@ impl Op {
             Op::AffineGrid(_) => "AffineGrid",
             Op::RoiAlign(_) => "RoiAlign",
             Op::NonMaxSuppression(_) => "NonMaxSuppression",
+            Op::ImageDecoder(_) => "ImageDecoder",
         }
     }
 
@@ -51,6 +55,7 @@ impl Op {
             Op::AffineGrid(op) => op.infer(inputs, n_outputs),
             Op::RoiAlign(op) => op.infer(inputs, n_outputs),
             Op::NonMaxSuppression(op) => op.infer(inputs, n_outputs),
+            Op::ImageDecoder(op) => op.infer(inputs, n_outputs),
         }
     }
 }

@@ -2,6 +2,7 @@
 
 mod affine_grid;
 mod grid_sample;
+mod image_decoder;
 mod nms;
 mod resize;
 mod roi_align;
@@ -18,6 +19,7 @@ pub fn run(op: &Op, inputs: &[Option<&Value>], _n_outputs: usize) -> Result<Vec<
         Op::AffineGrid(o) => affine_grid::run(o, inputs)?,
         Op::RoiAlign(o) => roi_align::run(o, inputs)?,
         Op::NonMaxSuppression(o) => nms::run(o, inputs)?,
+        Op::ImageDecoder(o) => image_decoder::run(o, inputs)?,
     };
     Ok(vec![Value::Tensor(t)])
 }

@@ -3,7 +3,8 @@
 use xnpu_core::{Error, Result};
 use xnpu_ops::image::{
     self as im, AffineGrid, AspectPolicy, CoordMode, GridMode, GridPadding, GridSample,
-    NearestMode, NonMaxSuppression, Resize, ResizeInputs, ResizeMode, RoiAlign, RoiPool,
+    ImageDecoder, NearestMode, NonMaxSuppression, PixelFormat, Resize, ResizeInputs, ResizeMode,
+    RoiAlign, RoiPool,
 };
 
 use super::{NodeCtx, Registry};
@@ -16,6 +17,7 @@ pub fn register(r: &mut Registry) {
     r.add("", "AffineGrid", 20, affine_grid);
     r.add("", "RoiAlign", 10, roi_align);
     r.add("", "NonMaxSuppression", 10, non_max_suppression);
+    r.add("", "ImageDecoder", 20, image_decoder);
 }
 
 fn op(o: im::Op) -> Op {
@@ -243,4 +245,14 @@ fn non_max_suppression(n: &mut NodeCtx<'_>) -> Result<Op> {
     Ok(op(im::Op::NonMaxSuppression(NonMaxSuppression {
         center_point_box: c == 1,
     })))
+}
+
+fn image_decoder(n: &mut NodeCtx<'_>) -> Result<Op> {
+    let pixel_format = choice(n, "pixel_format", "RGB", |s| match s {
+        "RGB" => Some(PixelFormat::Rgb),
+        "BGR" => Some(PixelFormat::Bgr),
+        "Grayscale" => Some(PixelFormat::Grayscale),
+        _ => None,
+    })?;
+    Ok(op(im::Op::ImageDecoder(ImageDecoder { pixel_format })))
 }
