@@ -60,6 +60,11 @@ impl Dft {
             None if self.inverse && self.onesided => 2 * n_in.saturating_sub(1),
             None => n_in,
         };
+        if n == 0 {
+            return Err(Error::compute(
+                "the DFT length must be positive (check dft_length and the signal length)",
+            ));
+        }
         let mut out = in_shape.to_vec();
         if self.inverse && self.onesided {
             out[axis] = n;

@@ -81,7 +81,8 @@ pub fn run(op: &GridSample, inputs: &[Option<&Value>]) -> Result<Tensor> {
                             GridPadding::Zeros => c,
                         };
                     }
-                    c
+                    // Far outside is as good as infinitely far; keeps index math in range.
+                    c.clamp(-1e15, 1e15)
                 })
                 .collect();
             // Taps per dim: (index, weight).

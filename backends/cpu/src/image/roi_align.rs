@@ -104,9 +104,18 @@ pub fn run(op: &RoiAlign, inputs: &[Option<&Value>]) -> Result<Tensor> {
             Ok(g as usize)
         };
         let (gh, gw) = (grid(bin_h)?, grid(bin_w)?);
+        let n_samples = [ph, pw, gh, gw]
+            .iter()
+            .try_fold(1usize, |a, &b| a.checked_mul(b))
+            .filter(|&n| n <= 1 << 26)
+            .ok_or_else(|| {
+                Error::compute(format!(
+                    "roi {r} needs {gh}x{gw} samples in each of {ph}x{pw} bins, too many"
+                ))
+            })?;
         let count = (gh * gw).max(1) as f64;
         // Samples of every bin, bin by bin.
-        let mut samples = Vec::with_capacity(ph * pw * gh * gw);
+        let mut samples = Vec::with_capacity(n_samples);
         for py in 0..ph {
             for px in 0..pw {
                 for iy in 0..gh {
