@@ -4,12 +4,12 @@
 
 mod loss;
 mod norm;
-mod reduce;
+mod reduction;
 mod softmax;
 
 pub use loss::{Loss, LossKind, LossReduction};
 pub use norm::{BatchNorm, GroupNorm, InstanceNorm, LayerNorm, LpNorm, Lrn, Mvn, RmsNorm};
-pub use reduce::{ArgReduce, Reduce, ReduceKind};
+pub use reduction::{ArgReduce, Reduce, ReduceKind};
 pub use softmax::{Softmax, SoftmaxKind};
 
 use xnpu_core::{Result, ValueType};

@@ -129,7 +129,7 @@ pub fn run(op: &RoiAlign, inputs: &[Option<&Value>]) -> Result<Tensor> {
         }
         for c in 0..channels {
             if gh * gw == 0 {
-                out.extend(std::iter::repeat(0.0).take(ph * pw));
+                out.extend(std::iter::repeat_n(0.0, ph * pw));
                 continue;
             }
             let base = (bi as usize * channels + c) * h * w;

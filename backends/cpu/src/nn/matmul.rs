@@ -231,7 +231,7 @@ pub fn qlinear_matmul(inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
         let as_rows = param_full(&asv, a_scale.shape(), &rows_shape, true)?;
         let mut as_full = Vec::with_capacity(c.len());
         for row in as_rows {
-            as_full.extend(std::iter::repeat(row).take(shape[r - 1]));
+            as_full.extend(std::iter::repeat_n(row, shape[r - 1]));
         }
         let bs_full = param_full(&bsv, b_scale.shape(), &shape, false)?;
         let ys_full = param_full(&ysv, y_scale.shape(), &shape, false)?;

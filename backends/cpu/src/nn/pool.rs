@@ -143,7 +143,7 @@ fn max_windows<T: Copy + PartialOrd + Default>(
             for &t in window {
                 if t >= 0 {
                     let v = xp[t as usize];
-                    if best.map_or(true, |(b, _)| v > b) {
+                    if best.is_none_or(|(b, _)| v > b) {
                         best = Some((v, t));
                     }
                 }
@@ -211,7 +211,7 @@ pub fn global_pool(op: &GlobalPool, inputs: &[Option<&Value>]) -> Result<Vec<Val
     let planes = s[0] * s[1];
     let sp = numel(&s[2..])?;
     let mut shape = s[..2].to_vec();
-    shape.extend(std::iter::repeat(1).take(s.len() - 2));
+    shape.extend(std::iter::repeat_n(1, s.len() - 2));
     let dtype = x.dtype();
     let y = with_real!(dtype, R => {
         let v = R::load(x)?;
@@ -352,7 +352,7 @@ pub fn max_roi_pool(op: &MaxRoiPool, inputs: &[Option<&Value>]) -> Result<Vec<Va
                         for yy in hs..he {
                             for xx in ws..we {
                                 let v = plane[yy * w + xx];
-                                if best.map_or(true, |m| v > m) {
+                                if best.is_none_or(|m| v > m) {
                                     best = Some(v);
                                 }
                             }
