@@ -28,6 +28,15 @@ impl Graph {
     /// the model are kept where inference knows less. An op whose inputs cannot be valid is
     /// an error naming the node.
     pub fn infer_types(&mut self) -> Result<()> {
+        self.infer_types_with(true)
+    }
+
+    /// Like [`Graph::infer_types`]; with `strict` false a node whose types cannot be inferred
+    /// keeps unknown output types instead of failing. Bodies of control flow are inferred this
+    /// way: a branch that is invalid for the shapes seen at import may never run (ONNX's own
+    /// function expansions have such branches), and if it does run, its kernels say what is
+    /// wrong.
+    pub fn infer_types_with(&mut self, strict: bool) -> Result<()> {
         for i in 0..self.nodes.len() {
             let node = &self.nodes[i];
             let inputs: Vec<Option<InferInput<'_>>> = node
@@ -40,10 +49,11 @@ impl Graph {
                     })
                 })
                 .collect();
-            let out_types = node
-                .op
-                .infer(&inputs, node.outputs.len())
-                .map_err(|e| e.context(node.describe()))?;
+            let out_types = match node.op.infer(&inputs, node.outputs.len()) {
+                Ok(t) => t,
+                Err(e) if strict => return Err(e.context(node.describe())),
+                Err(_) => continue,
+            };
             let outputs = node.outputs.clone();
             for (out, ty) in outputs.into_iter().zip(out_types) {
                 if let Some(id) = out {

@@ -241,7 +241,7 @@ impl<'m> ImportCx<'m> {
             scope.graph.borrow_mut().outputs.push(id);
         }
         let mut g = scope.graph.into_inner();
-        g.infer_types()?;
+        g.infer_types_with(parent.is_none())?;
         Ok(g)
     }
 
