@@ -1,20 +1,63 @@
-/// Which of the softmax family.
+use xnpu_core::{Error, Result, ValueType};
+
+use super::shape::same_as_input;
+use crate::infer::{input, normalize_axis};
+use crate::InferInput;
+
+/// What a [`Softmax`] computes over each slice.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SoftmaxKind {
     /// exp(x - max) / sum(exp(x - max)).
     Softmax,
-    /// x - max - log(sum(exp(x - max))).
+    /// x - max - ln(sum(exp(x - max))).
     LogSoftmax,
-    /// 1 at the first maximum of each group, 0 elsewhere.
+    /// 1 at the first largest element, 0 elsewhere.
     Hardmax,
 }
 
-/// Softmax, LogSoftmax, Hardmax (ONNX opsets 1, 11, 13). From opset 13 the group is the one
-/// `axis`; before, the input is seen as 2-D `[prod(dims[..axis]), prod(dims[axis..])]` and the
-/// group is each row (`coerce_2d`).
+impl SoftmaxKind {
+    pub fn op_name(self) -> &'static str {
+        match self {
+            SoftmaxKind::Softmax => "Softmax",
+            SoftmaxKind::LogSoftmax => "LogSoftmax",
+            SoftmaxKind::Hardmax => "Hardmax",
+        }
+    }
+}
+
+/// Softmax, LogSoftmax and Hardmax (ONNX opsets 1, 11, 13).
+///
+/// The output has the dtype and shape of input 0 (a float tensor). With `coerce_2d` (opsets
+/// before 13) the input is viewed as a matrix of shape [d0*...*d(axis-1), d(axis)*...*dn]
+/// and each row is one slice; otherwise (opset 13 on) each slice runs along the single dim
+/// `axis`. Negative axes count from the end. Computed in f64, rounded once to the dtype.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Softmax {
     pub kind: SoftmaxKind,
     pub axis: i64,
     pub coerce_2d: bool,
+}
+
+impl Softmax {
+    pub fn infer(
+        &self,
+        inputs: &[Option<InferInput<'_>>],
+        _n_outputs: usize,
+    ) -> Result<Vec<ValueType>> {
+        if let Some(rank) = input(inputs, 0).and_then(|x| x.rank()) {
+            if self.coerce_2d {
+                // The matrix split point may be anywhere in [-rank, rank].
+                let r = rank as i64;
+                if self.axis < -r || self.axis > r {
+                    return Err(Error::model(format!(
+                        "axis {} is out of range for rank {rank}",
+                        self.axis
+                    )));
+                }
+            } else {
+                normalize_axis(self.axis, rank)?;
+            }
+        }
+        Ok(vec![same_as_input(inputs, 0)])
+    }
 }

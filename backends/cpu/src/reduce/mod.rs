@@ -1,254 +1,201 @@
-//! Reference kernels of the `reduce` family. Every kernel reads its inputs as f64, works on
-//! groups of elements (those that share their coordinates outside some axes), and rounds the
-//! results back to the input's dtype once.
+//! Reference kernels of the `reduce` family. Float kernels read their inputs as f64, compute
+//! in f64 and round once to the output dtype.
 
-mod groups;
+mod arg_reduce;
+mod channel_norm;
+mod layer_norm;
 mod loss;
-mod norm;
+mod other_norm;
+mod reduce_axes;
+mod softmax;
 
-use xnpu_core::{DType, Error, Result, Tensor, Value};
-use xnpu_ops::infer::normalize_axis;
-use xnpu_ops::reduce::{ArgReduce, Op, Reduce, ReduceKind, Softmax, SoftmaxKind};
-
-use crate::args::{opt_tensor, tensor};
-pub(crate) use groups::{from_f64, groups, normalize_axes};
+use xnpu_core::{bf16, f16, DType, Error, Result, Tensor, Value};
+use xnpu_ops::reduce::Op;
 
 /// Runs one op of the family on its inputs (`None` is an absent optional input) and returns
 /// at least `n_outputs` values, in op order.
 pub fn run(op: &Op, inputs: &[Option<&Value>], n_outputs: usize) -> Result<Vec<Value>> {
     let outs = match op {
-        Op::Reduce(o) => vec![reduce(o, inputs)?],
-        Op::ArgReduce(o) => vec![arg_reduce(o, tensor(inputs, 0)?)?],
-        Op::Softmax(o) => vec![softmax(o, tensor(inputs, 0)?)?],
-        Op::LayerNorm(o) => norm::layer_norm(o, inputs)?,
-        Op::RmsNorm(o) => vec![norm::rms_norm(o, inputs)?],
-        Op::BatchNorm(o) => norm::batch_norm(o, inputs)?,
-        Op::InstanceNorm(o) => vec![norm::instance_norm(o, inputs)?],
-        Op::GroupNorm(o) => vec![norm::group_norm(o, inputs)?],
-        Op::LpNorm(o) => vec![norm::lp_norm(o, tensor(inputs, 0)?)?],
-        Op::Lrn(o) => vec![norm::lrn(o, tensor(inputs, 0)?)?],
-        Op::Mvn(o) => vec![norm::mvn(o, tensor(inputs, 0)?)?],
-        Op::Loss(o) => loss::loss(o, inputs)?,
+        Op::Reduce(o) => vec![reduce_axes::run(o, inputs)?],
+        Op::ArgReduce(o) => vec![arg_reduce::run(o, inputs)?],
+        Op::Softmax(o) => vec![softmax::run(o, inputs)?],
+        Op::LayerNormalization(o) => layer_norm::layer_norm(o, inputs)?,
+        Op::RmsNormalization(o) => vec![layer_norm::rms_norm(o, inputs)?],
+        Op::BatchNormalization(o) => channel_norm::batch_norm(o, inputs, n_outputs)?,
+        Op::InstanceNormalization(o) => vec![channel_norm::instance_norm(o, inputs)?],
+        Op::GroupNormalization(o) => vec![channel_norm::group_norm(o, inputs)?],
+        Op::LpNormalization(o) => vec![other_norm::lp_norm(o, inputs)?],
+        Op::Lrn(o) => vec![other_norm::lrn(o, inputs)?],
+        Op::MeanVarianceNormalization(o) => vec![other_norm::mvn(o, inputs)?],
+        Op::NegativeLogLikelihoodLoss(o) => vec![loss::nll(o, inputs)?],
+        Op::SoftmaxCrossEntropyLoss(o) => loss::sce(o, inputs)?,
     };
-    let _ = n_outputs;
     Ok(outs.into_iter().map(Value::Tensor).collect())
 }
 
-fn check_numeric(t: &Tensor) -> Result<()> {
-    if t.dtype() == DType::String {
-        return Err(Error::compute("string tensors cannot be reduced"));
-    }
-    Ok(())
+/// Conversion from f64, rounding to nearest for floats and truncating toward zero
+/// (saturating) for integers.
+pub(crate) trait FromF64: Copy {
+    fn from_f64(v: f64) -> Self;
 }
 
-fn combine(kind: ReduceKind, v: impl Iterator<Item = f64> + Clone) -> f64 {
-    match kind {
-        ReduceKind::Max => v.fold(
-            f64::NEG_INFINITY,
-            |a, b| if b > a || b.is_nan() { b } else { a },
-        ),
-        ReduceKind::Min => v.fold(
-            f64::INFINITY,
-            |a, b| if b < a || b.is_nan() { b } else { a },
-        ),
-        ReduceKind::Sum => v.sum(),
-        ReduceKind::Mean => {
-            let n = v.clone().count();
-            v.sum::<f64>() / n as f64
-        }
-        ReduceKind::Prod => v.product(),
-        ReduceKind::L1 => v.map(f64::abs).sum(),
-        ReduceKind::L2 => v.map(|x| x * x).sum::<f64>().sqrt(),
-        ReduceKind::LogSum => v.sum::<f64>().ln(),
-        ReduceKind::LogSumExp => {
-            let m = v.clone().fold(f64::NEG_INFINITY, f64::max);
-            if m.is_infinite() {
-                return m;
+macro_rules! from_f64_as {
+    ($($t:ty),*) => {$(
+        impl FromF64 for $t {
+            fn from_f64(v: f64) -> Self {
+                v as $t
             }
-            m + v.map(|x| (x - m).exp()).sum::<f64>().ln()
         }
-        ReduceKind::SumSquare => v.map(|x| x * x).sum(),
+    )*};
+}
+from_f64_as!(f32, f64, i8, u8, i16, u16, i32, u32, i64, u64);
+
+impl FromF64 for f16 {
+    fn from_f64(v: f64) -> Self {
+        f16::from_f64(v)
     }
 }
 
-fn reduce(op: &Reduce, inputs: &[Option<&Value>]) -> Result<Tensor> {
-    let x = tensor(inputs, 0)?;
-    check_numeric(x)?;
-    let axes = match (&op.axes, opt_tensor(inputs, 1)?) {
-        (Some(a), _) => a.clone(),
-        (None, Some(t)) => t.to_i64_vec()?,
-        (None, None) => vec![],
-    };
-    if axes.is_empty() && op.noop_with_empty_axes {
-        return Ok(x.clone());
-    }
-    let rank = x.rank();
-    let axes = if axes.is_empty() {
-        (0..rank).collect()
-    } else {
-        normalize_axes(&axes, rank)?
-    };
-    let data = x.to_f64_vec()?;
-    let (kept, groups) = groups(x.shape(), &axes);
-    let out: Vec<f64> = groups
-        .iter()
-        .map(|g| combine(op.kind, g.iter().map(|&i| data[i])))
-        // For bool, an empty Max is false and an empty Min is true.
-        .map(|v| {
-            if x.dtype() == DType::Bool {
-                v.clamp(0.0, 1.0)
-            } else {
-                v
-            }
-        })
-        .collect();
-    let shape = out_shape(x.shape(), &axes, op.keepdims, kept);
-    from_f64(x.dtype(), shape, &out)
-}
-
-/// The output shape of a reduction: reduced axes as 1, or removed.
-fn out_shape(shape: &[usize], axes: &[usize], keepdims: bool, kept: Vec<usize>) -> Vec<usize> {
-    if keepdims {
-        kept
-    } else {
-        shape
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| !axes.contains(i))
-            .map(|(_, &d)| d)
-            .collect()
+impl FromF64 for bf16 {
+    fn from_f64(v: f64) -> Self {
+        bf16::from_f64(v)
     }
 }
 
-fn arg_reduce(op: &ArgReduce, x: &Tensor) -> Result<Tensor> {
-    check_numeric(x)?;
-    let axis = normalize_axis(op.axis, x.rank())?;
-    if x.shape()[axis] == 0 {
+/// The elements of a float tensor as f64, or an error naming `what` when it is not a float
+/// tensor.
+pub(crate) fn floats(t: &Tensor, what: &str) -> Result<Vec<f64>> {
+    if !t.dtype().is_float() {
         return Err(Error::compute(format!(
-            "{} over axis {axis} of size 0 has no answer",
-            if op.max { "ArgMax" } else { "ArgMin" }
+            "{what} must be a float tensor, got {}",
+            t.dtype()
         )));
     }
-    let data = x.to_f64_vec()?;
-    let (kept, groups) = groups(x.shape(), &[axis]);
-    let out: Vec<i64> = groups
-        .iter()
-        .map(|g| {
-            let mut best = 0;
-            for (k, &i) in g.iter().enumerate() {
-                let (v, b) = (data[i], data[g[best]]);
-                let better = if op.max { v > b } else { v < b };
-                if better || (op.select_last_index && v == b) {
-                    best = k;
-                }
-            }
-            best as i64
-        })
-        .collect();
-    Tensor::from_vec(out_shape(x.shape(), &[axis], op.keepdims, kept), out)
+    t.to_f64_vec()
 }
 
-fn softmax(op: &Softmax, x: &Tensor) -> Result<Tensor> {
-    check_numeric(x)?;
-    let rank = x.rank();
-    let axis = normalize_axis(op.axis, rank)?;
-    let axes: Vec<usize> = if op.coerce_2d {
-        (axis..rank).collect()
-    } else {
-        vec![axis]
+/// A float tensor of `dtype` from f64 values (rounded once).
+pub(crate) fn float_tensor(dtype: DType, shape: Vec<usize>, values: &[f64]) -> Result<Tensor> {
+    xnpu_core::with_float_type!(dtype, T => {
+        Tensor::from_vec(shape, values.iter().map(|&v| <T as FromF64>::from_f64(v)).collect::<Vec<T>>())
+    }, _ => Err(Error::compute(format!("expected a float dtype, got {dtype}"))))
+}
+
+/// Sizes of the dims before `axis`, at `axis`, and after it: a tensor is `outer` blocks of
+/// `n` slices-elements strided by `inner`.
+pub(crate) fn split_at_axis(shape: &[usize], axis: usize) -> (usize, usize, usize) {
+    let outer = shape[..axis].iter().product();
+    let n = shape.get(axis).copied().unwrap_or(1);
+    let inner = shape.get(axis + 1..).map_or(1, |s| s.iter().product());
+    (outer, n, inner)
+}
+
+/// For each element of a tensor of shape `shape`, the flat index of the element of the
+/// `from` tensor that broadcasts onto it (numpy rules, `from` toward `shape` only).
+pub(crate) fn broadcast_index(from: &[usize], shape: &[usize], what: &str) -> Result<Vec<usize>> {
+    let bad = || {
+        Error::compute(format!(
+            "{what} of shape {from:?} does not broadcast to shape {shape:?}"
+        ))
     };
-    let data = x.to_f64_vec()?;
-    let mut out = vec![0.0; data.len()];
-    let (_, groups) = groups(x.shape(), &axes);
-    for g in &groups {
-        let m = g.iter().map(|&i| data[i]).fold(f64::NEG_INFINITY, f64::max);
-        match op.kind {
-            SoftmaxKind::Hardmax => {
-                if let Some(&first) = g.iter().find(|&&i| data[i] == m) {
-                    out[first] = 1.0;
-                }
+    if from.len() > shape.len() {
+        return Err(bad());
+    }
+    let pad = shape.len() - from.len();
+    // Stride of each output dim in `from` (0 where `from` broadcasts).
+    let mut strides = vec![0usize; shape.len()];
+    let mut s = 1usize;
+    for i in (0..from.len()).rev() {
+        let (f, o) = (from[i], shape[pad + i]);
+        if f == o {
+            strides[pad + i] = s;
+        } else if f != 1 {
+            return Err(bad());
+        }
+        s *= f;
+    }
+    let total: usize = shape.iter().product();
+    let mut out = Vec::with_capacity(total);
+    let mut idx = vec![0usize; shape.len()];
+    for _ in 0..total {
+        out.push(idx.iter().zip(&strides).map(|(i, s)| i * s).sum());
+        for d in (0..shape.len()).rev() {
+            idx[d] += 1;
+            if idx[d] < shape[d] {
+                break;
             }
-            SoftmaxKind::Softmax | SoftmaxKind::LogSoftmax => {
-                let sum: f64 = g.iter().map(|&i| (data[i] - m).exp()).sum();
-                for &i in g {
-                    out[i] = if op.kind == SoftmaxKind::Softmax {
-                        (data[i] - m).exp() / sum
-                    } else {
-                        data[i] - m - sum.ln()
-                    };
-                }
-            }
+            idx[d] = 0;
         }
     }
-    from_f64(x.dtype(), x.shape().to_vec(), &out)
+    Ok(out)
+}
+
+/// For each element of a tensor of shape `shape`, the flat index of its group in the reduced
+/// tensor (reduced dims, where `reduced[d]`, kept as size 1), and the number of groups.
+pub(crate) fn group_index(shape: &[usize], reduced: &[bool]) -> (Vec<usize>, usize) {
+    let kept: Vec<usize> = shape
+        .iter()
+        .zip(reduced)
+        .map(|(&d, &r)| if r { 1 } else { d })
+        .collect();
+    let n_groups = kept.iter().product();
+    let total: usize = shape.iter().product();
+    let mut strides = vec![0usize; shape.len()];
+    let mut s = 1usize;
+    for d in (0..shape.len()).rev() {
+        if !reduced[d] {
+            strides[d] = s;
+        }
+        s *= kept[d];
+    }
+    let mut out = Vec::with_capacity(total);
+    let mut idx = vec![0usize; shape.len()];
+    for _ in 0..total {
+        out.push(idx.iter().zip(&strides).map(|(i, s)| i * s).sum());
+        for d in (0..shape.len()).rev() {
+            idx[d] += 1;
+            if idx[d] < shape[d] {
+                break;
+            }
+            idx[d] = 0;
+        }
+    }
+    (out, n_groups)
+}
+
+/// Checks that a per-channel parameter has `c` elements.
+pub(crate) fn check_len(v: &[f64], c: usize, what: &str) -> Result<()> {
+    if v.len() != c {
+        return Err(Error::compute(format!(
+            "{what} must have {c} elements (one per channel), got {}",
+            v.len()
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn t(shape: Vec<usize>, v: Vec<f32>) -> Tensor {
-        Tensor::from_vec(shape, v).unwrap()
+    #[test]
+    fn broadcast_index_repeats_the_smaller_tensor() {
+        assert_eq!(
+            broadcast_index(&[3], &[2, 3], "x").unwrap(),
+            vec![0, 1, 2, 0, 1, 2]
+        );
+        assert_eq!(
+            broadcast_index(&[2, 1], &[2, 2], "x").unwrap(),
+            vec![0, 0, 1, 1]
+        );
+        assert!(broadcast_index(&[2], &[2, 3], "x").is_err());
     }
 
     #[test]
-    fn reduce_sum_keeps_or_drops_axes() {
-        let x = t(vec![2, 3], vec![1., 2., 3., 4., 5., 6.]);
-        let op = Reduce {
-            kind: ReduceKind::Sum,
-            axes: Some(vec![1]),
-            keepdims: false,
-            noop_with_empty_axes: false,
-        };
-        let y = reduce(&op, &[Some(&Value::Tensor(x.clone()))]).unwrap();
-        assert_eq!(y.shape(), &[2]);
-        assert_eq!(y.to_vec::<f32>().unwrap(), vec![6., 15.]);
-        let op = Reduce {
-            keepdims: true,
-            axes: Some(vec![-2]),
-            ..op
-        };
-        let y = reduce(&op, &[Some(&Value::Tensor(x))]).unwrap();
-        assert_eq!(y.shape(), &[1, 3]);
-        assert_eq!(y.to_vec::<f32>().unwrap(), vec![5., 7., 9.]);
-    }
-
-    #[test]
-    fn softmax_rows_sum_to_one_and_argmax_breaks_ties_first() {
-        let x = t(vec![2, 2], vec![1000., 1000., 0., 1.]);
-        let y = softmax(
-            &Softmax {
-                kind: SoftmaxKind::Softmax,
-                axis: -1,
-                coerce_2d: false,
-            },
-            &x,
-        )
-        .unwrap();
-        let v = y.to_vec::<f32>().unwrap();
-        assert!((v[0] - 0.5).abs() < 1e-6 && (v[2] + v[3] - 1.0).abs() < 1e-6);
-        let a = arg_reduce(
-            &ArgReduce {
-                max: true,
-                axis: 1,
-                keepdims: false,
-                select_last_index: false,
-            },
-            &x,
-        )
-        .unwrap();
-        assert_eq!(a.to_vec::<i64>().unwrap(), vec![0, 1]);
-    }
-
-    #[test]
-    fn bad_axis_is_an_error() {
-        let x = t(vec![2], vec![1., 2.]);
-        let op = Reduce {
-            kind: ReduceKind::Max,
-            axes: Some(vec![3]),
-            keepdims: true,
-            noop_with_empty_axes: false,
-        };
-        assert!(reduce(&op, &[Some(&Value::Tensor(x))]).is_err());
+    fn group_index_maps_elements_to_their_reduction() {
+        let (g, n) = group_index(&[2, 3], &[false, true]);
+        assert_eq!((g, n), (vec![0, 0, 0, 1, 1, 1], 2));
+        let (g, n) = group_index(&[2, 3], &[true, false]);
+        assert_eq!((g, n), (vec![0, 1, 2, 0, 1, 2], 3));
     }
 }

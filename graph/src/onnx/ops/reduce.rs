@@ -1,149 +1,247 @@
-//! Import of the `reduce` family: reductions, softmax-like ops, normalizations, losses.
+//! Import of the `reduce` family: reductions, arg-reductions, softmax-like ops,
+//! normalizations and losses. Opset differences (axes attribute → input, softmax's 2-D
+//! coercion, BatchNormalization's training outputs) are settled here.
 
-use xnpu_core::{Error, Result};
+use xnpu_core::{DType, Error, Result};
 use xnpu_ops::reduce::{
-    self as r, ArgReduce, BatchNorm, GroupNorm, InstanceNorm, LayerNorm, Loss, LossKind,
-    LossReduction, LpNorm, Lrn, Mvn, Reduce, ReduceKind, RmsNorm, Softmax, SoftmaxKind,
+    self as r, ArgKind, ArgReduce, BatchNormalization, GroupNormalization, InstanceNormalization,
+    LayerNormalization, LossReduction, LpNormalization, Lrn, MeanVarianceNormalization,
+    NegativeLogLikelihoodLoss, Reduce, ReduceKind, RmsNormalization, Softmax,
+    SoftmaxCrossEntropyLoss, SoftmaxKind,
 };
 
 use super::{NodeCtx, Registry};
 use crate::ir::Op;
 
-pub fn register(reg: &mut Registry) {
-    reg.add("", "ReduceMax", 1, |n| reduce(n, ReduceKind::Max, 18));
-    reg.add("", "ReduceMin", 1, |n| reduce(n, ReduceKind::Min, 18));
-    reg.add("", "ReduceSum", 1, |n| reduce(n, ReduceKind::Sum, 13));
-    reg.add("", "ReduceMean", 1, |n| reduce(n, ReduceKind::Mean, 18));
-    reg.add("", "ReduceProd", 1, |n| reduce(n, ReduceKind::Prod, 18));
-    reg.add("", "ReduceL1", 1, |n| reduce(n, ReduceKind::L1, 18));
-    reg.add("", "ReduceL2", 1, |n| reduce(n, ReduceKind::L2, 18));
-    reg.add("", "ReduceLogSum", 1, |n| reduce(n, ReduceKind::LogSum, 18));
-    reg.add("", "ReduceLogSumExp", 1, |n| {
-        reduce(n, ReduceKind::LogSumExp, 18)
-    });
-    reg.add("", "ReduceSumSquare", 1, |n| {
-        reduce(n, ReduceKind::SumSquare, 18)
-    });
-    reg.add("", "ArgMax", 1, |n| arg(n, true));
-    reg.add("", "ArgMin", 1, |n| arg(n, false));
-    reg.add("", "Softmax", 1, |n| softmax(n, SoftmaxKind::Softmax));
-    reg.add("", "LogSoftmax", 1, |n| softmax(n, SoftmaxKind::LogSoftmax));
-    reg.add("", "Hardmax", 1, |n| softmax(n, SoftmaxKind::Hardmax));
-    reg.add("", "LayerNormalization", 17, layer_norm);
-    reg.add("", "RMSNormalization", 23, rms_norm);
-    reg.add("", "BatchNormalization", 1, batch_norm);
-    reg.add("", "InstanceNormalization", 1, instance_norm);
-    reg.add("", "GroupNormalization", 18, group_norm);
-    reg.add("", "LpNormalization", 1, lp_norm);
-    reg.add("", "LRN", 1, lrn);
-    reg.add("", "MeanVarianceNormalization", 9, mvn);
-    reg.add("", "NegativeLogLikelihoodLoss", 12, |n| {
-        loss(n, LossKind::NegativeLogLikelihood)
-    });
-    reg.add("", "SoftmaxCrossEntropyLoss", 12, |n| {
-        loss(n, LossKind::SoftmaxCrossEntropy)
-    });
+pub fn register(r: &mut Registry) {
+    r.add("", "ReduceMax", 1, reduce_max);
+    r.add("", "ReduceMin", 1, reduce_min);
+    r.add("", "ReduceSum", 1, reduce_sum);
+    r.add("", "ReduceMean", 1, reduce_mean);
+    r.add("", "ReduceProd", 1, reduce_prod);
+    r.add("", "ReduceL1", 1, reduce_l1);
+    r.add("", "ReduceL2", 1, reduce_l2);
+    r.add("", "ReduceLogSum", 1, reduce_log_sum);
+    r.add("", "ReduceLogSumExp", 1, reduce_log_sum_exp);
+    r.add("", "ReduceSumSquare", 1, reduce_sum_square);
+    r.add("", "ArgMax", 1, arg_max);
+    r.add("", "ArgMin", 1, arg_min);
+    r.add("", "Softmax", 1, softmax);
+    r.add("", "LogSoftmax", 1, log_softmax);
+    r.add("", "Hardmax", 1, hardmax);
+    r.add("", "LayerNormalization", 17, layer_normalization);
+    r.add("", "RMSNormalization", 23, rms_normalization);
+    r.add("", "BatchNormalization", 1, batch_normalization);
+    r.add("", "InstanceNormalization", 1, instance_normalization);
+    r.add("", "GroupNormalization", 18, group_normalization);
+    r.add("", "LpNormalization", 1, lp_normalization);
+    r.add("", "LRN", 1, lrn);
+    r.add(
+        "",
+        "MeanVarianceNormalization",
+        9,
+        mean_variance_normalization,
+    );
+    r.add("", "NegativeLogLikelihoodLoss", 12, nll_loss);
+    r.add("", "SoftmaxCrossEntropyLoss", 12, sce_loss);
 }
 
 fn op(o: r::Op) -> Op {
     Op::Reduce(o)
 }
 
-/// `axes_input_from`: the opset from which axes come as input 1 instead of an attribute.
-fn reduce(n: &mut NodeCtx<'_>, kind: ReduceKind, axes_input_from: i64) -> Result<Op> {
-    let axes = if n.opset() >= axes_input_from {
+/// A 0/1 INT attribute as a bool.
+fn flag(n: &NodeCtx<'_>, name: &str, default: bool) -> Result<bool> {
+    match n.int(name, default as i64)? {
+        0 => Ok(false),
+        1 => Ok(true),
+        v => Err(Error::model(format!(
+            "attribute \"{name}\" must be 0 or 1, got {v}"
+        ))),
+    }
+}
+
+/// The opset from which each reduction takes its axes as input 1 instead of an attribute.
+fn axes_input_since(kind: ReduceKind) -> i64 {
+    match kind {
+        ReduceKind::Sum => 13,
+        _ => 18,
+    }
+}
+
+fn reduce(n: &mut NodeCtx<'_>, kind: ReduceKind) -> Result<Op> {
+    let keepdims = flag(n, "keepdims", true)?;
+    let o = if n.opset() >= axes_input_since(kind) {
         if n.has_attr("axes") {
             return Err(Error::model(format!(
-                "attribute \"axes\" is an input from opset {axes_input_from}"
+                "{} from opset {} takes axes as input 1, not as an attribute",
+                kind.op_name(),
+                axes_input_since(kind)
             )));
         }
-        None
+        Reduce {
+            kind,
+            axes: None,
+            keepdims,
+            noop_with_empty_axes: flag(n, "noop_with_empty_axes", false)?,
+        }
     } else {
-        Some(n.ints("axes")?.unwrap_or_default())
+        Reduce {
+            kind,
+            axes: Some(n.ints("axes")?.unwrap_or_default()),
+            keepdims,
+            noop_with_empty_axes: false,
+        }
     };
-    Ok(op(r::Op::Reduce(Reduce {
-        kind,
-        axes,
-        keepdims: n.int("keepdims", 1)? != 0,
-        noop_with_empty_axes: n.int("noop_with_empty_axes", 0)? != 0,
-    })))
+    Ok(op(r::Op::Reduce(o)))
 }
 
-fn arg(n: &mut NodeCtx<'_>, max: bool) -> Result<Op> {
+fn reduce_max(n: &mut NodeCtx<'_>) -> Result<Op> {
+    reduce(n, ReduceKind::Max)
+}
+fn reduce_min(n: &mut NodeCtx<'_>) -> Result<Op> {
+    reduce(n, ReduceKind::Min)
+}
+fn reduce_sum(n: &mut NodeCtx<'_>) -> Result<Op> {
+    reduce(n, ReduceKind::Sum)
+}
+fn reduce_mean(n: &mut NodeCtx<'_>) -> Result<Op> {
+    reduce(n, ReduceKind::Mean)
+}
+fn reduce_prod(n: &mut NodeCtx<'_>) -> Result<Op> {
+    reduce(n, ReduceKind::Prod)
+}
+fn reduce_l1(n: &mut NodeCtx<'_>) -> Result<Op> {
+    reduce(n, ReduceKind::L1)
+}
+fn reduce_l2(n: &mut NodeCtx<'_>) -> Result<Op> {
+    reduce(n, ReduceKind::L2)
+}
+fn reduce_log_sum(n: &mut NodeCtx<'_>) -> Result<Op> {
+    reduce(n, ReduceKind::LogSum)
+}
+fn reduce_log_sum_exp(n: &mut NodeCtx<'_>) -> Result<Op> {
+    reduce(n, ReduceKind::LogSumExp)
+}
+fn reduce_sum_square(n: &mut NodeCtx<'_>) -> Result<Op> {
+    reduce(n, ReduceKind::SumSquare)
+}
+
+fn arg_reduce(n: &mut NodeCtx<'_>, kind: ArgKind) -> Result<Op> {
     Ok(op(r::Op::ArgReduce(ArgReduce {
-        max,
+        kind,
         axis: n.int("axis", 0)?,
-        keepdims: n.int("keepdims", 1)? != 0,
-        select_last_index: n.int("select_last_index", 0)? != 0,
+        keepdims: flag(n, "keepdims", true)?,
+        // Added in opset 12; always false before.
+        select_last_index: flag(n, "select_last_index", false)?,
     })))
 }
 
-fn softmax(n: &mut NodeCtx<'_>, kind: SoftmaxKind) -> Result<Op> {
+fn arg_max(n: &mut NodeCtx<'_>) -> Result<Op> {
+    arg_reduce(n, ArgKind::Max)
+}
+fn arg_min(n: &mut NodeCtx<'_>) -> Result<Op> {
+    arg_reduce(n, ArgKind::Min)
+}
+
+fn softmax_like(n: &mut NodeCtx<'_>, kind: SoftmaxKind) -> Result<Op> {
+    // Before opset 13 the input is coerced to 2-D at `axis` (default 1); from 13 the op runs
+    // along the single dim `axis` (default -1).
     let coerce_2d = n.opset() < 13;
+    let axis = n.int("axis", if coerce_2d { 1 } else { -1 })?;
     Ok(op(r::Op::Softmax(Softmax {
         kind,
-        axis: n.int("axis", if coerce_2d { 1 } else { -1 })?,
+        axis,
         coerce_2d,
     })))
 }
 
-fn layer_norm(n: &mut NodeCtx<'_>) -> Result<Op> {
-    Ok(op(r::Op::LayerNorm(LayerNorm {
+fn softmax(n: &mut NodeCtx<'_>) -> Result<Op> {
+    softmax_like(n, SoftmaxKind::Softmax)
+}
+fn log_softmax(n: &mut NodeCtx<'_>) -> Result<Op> {
+    softmax_like(n, SoftmaxKind::LogSoftmax)
+}
+fn hardmax(n: &mut NodeCtx<'_>) -> Result<Op> {
+    softmax_like(n, SoftmaxKind::Hardmax)
+}
+
+/// The `stash_type` attribute (an ONNX dtype code, default 1 = float32).
+fn stash_type(n: &NodeCtx<'_>) -> Result<DType> {
+    let code = n.int("stash_type", 1)?;
+    match i32::try_from(code).ok().map(DType::from_onnx) {
+        Some(Ok(d)) if d.is_float() => Ok(d),
+        _ => Err(Error::model(format!(
+            "attribute \"stash_type\" must be a float data type code, got {code}"
+        ))),
+    }
+}
+
+fn layer_normalization(n: &mut NodeCtx<'_>) -> Result<Op> {
+    Ok(op(r::Op::LayerNormalization(LayerNormalization {
         axis: n.int("axis", -1)?,
         epsilon: n.float("epsilon", 1e-5)?,
-        stash_f32: n.int("stash_type", 1)? == 1,
+        stash_type: stash_type(n)?,
     })))
 }
 
-fn rms_norm(n: &mut NodeCtx<'_>) -> Result<Op> {
-    Ok(op(r::Op::RmsNorm(RmsNorm {
+fn rms_normalization(n: &mut NodeCtx<'_>) -> Result<Op> {
+    Ok(op(r::Op::RmsNormalization(RmsNormalization {
         axis: n.int("axis", -1)?,
         epsilon: n.float("epsilon", 1e-5)?,
+        stash_type: stash_type(n)?,
     })))
 }
 
-fn batch_norm(n: &mut NodeCtx<'_>) -> Result<Op> {
-    let training = if n.opset() >= 14 {
-        n.int("training_mode", 0)? != 0
-    } else if n.opset() >= 9 {
-        false
+fn batch_normalization(n: &mut NodeCtx<'_>) -> Result<Op> {
+    if n.opset() < 9 && n.int("spatial", 1)? == 0 {
+        return Err(Error::unsupported(
+            "BatchNormalization with spatial=0 (per-activation statistics) is not supported",
+        ));
+    }
+    // From opset 14 the attribute says; before, the op trains when it has the statistics
+    // outputs (running mean and var, saved mean and var).
+    let training_mode = if n.opset() >= 14 {
+        flag(n, "training_mode", false)?
     } else {
-        // Opsets 1-7: is_test=0 with the extra outputs asked for means training.
-        n.int("is_test", 0)? == 0 && n.n_outputs() > 1
+        (1..n.n_outputs()).any(|i| n.has_output(i))
     };
-    Ok(op(r::Op::BatchNorm(BatchNorm {
+    Ok(op(r::Op::BatchNormalization(BatchNormalization {
         epsilon: n.float("epsilon", 1e-5)?,
         momentum: n.float("momentum", 0.9)?,
-        training,
+        training_mode,
     })))
 }
 
-fn instance_norm(n: &mut NodeCtx<'_>) -> Result<Op> {
-    Ok(op(r::Op::InstanceNorm(InstanceNorm {
+fn instance_normalization(n: &mut NodeCtx<'_>) -> Result<Op> {
+    Ok(op(r::Op::InstanceNormalization(InstanceNormalization {
         epsilon: n.float("epsilon", 1e-5)?,
     })))
 }
 
-fn group_norm(n: &mut NodeCtx<'_>) -> Result<Op> {
-    let g = n.req_int("num_groups")?;
-    if g < 1 {
+fn group_normalization(n: &mut NodeCtx<'_>) -> Result<Op> {
+    let num_groups = n.req_int("num_groups")?;
+    if num_groups < 1 {
         return Err(Error::model(format!(
-            "num_groups must be at least 1, got {g}"
+            "attribute \"num_groups\" must be at least 1, got {num_groups}"
         )));
     }
-    Ok(op(r::Op::GroupNorm(GroupNorm {
+    Ok(op(r::Op::GroupNormalization(GroupNormalization {
+        num_groups,
         epsilon: n.float("epsilon", 1e-5)?,
-        num_groups: g as usize,
-        per_group_affine: n.opset() < 21,
+        // Opset 18 scales and shifts per group; 21 per channel.
+        scale_per_group: n.opset() < 21,
     })))
 }
 
-fn lp_norm(n: &mut NodeCtx<'_>) -> Result<Op> {
+fn lp_normalization(n: &mut NodeCtx<'_>) -> Result<Op> {
     let p = n.int("p", 2)?;
     if p != 1 && p != 2 {
-        return Err(Error::model(format!("p must be 1 or 2, got {p}")));
+        return Err(Error::model(format!(
+            "attribute \"p\" must be 1 or 2, got {p}"
+        )));
     }
-    Ok(op(r::Op::LpNorm(LpNorm {
+    Ok(op(r::Op::LpNormalization(LpNormalization {
         axis: n.int("axis", -1)?,
         p,
     })))
@@ -151,37 +249,53 @@ fn lp_norm(n: &mut NodeCtx<'_>) -> Result<Op> {
 
 fn lrn(n: &mut NodeCtx<'_>) -> Result<Op> {
     let size = n.req_int("size")?;
-    if size < 1 {
-        return Err(Error::model(format!("size must be at least 1, got {size}")));
-    }
+    let size = usize::try_from(size)
+        .ok()
+        .filter(|&s| s >= 1)
+        .ok_or_else(|| {
+            Error::model(format!("attribute \"size\" must be at least 1, got {size}"))
+        })?;
     Ok(op(r::Op::Lrn(Lrn {
         alpha: n.float("alpha", 1e-4)?,
         beta: n.float("beta", 0.75)?,
         bias: n.float("bias", 1.0)?,
-        size: size as usize,
+        size,
     })))
 }
 
-fn mvn(n: &mut NodeCtx<'_>) -> Result<Op> {
-    Ok(op(r::Op::Mvn(Mvn {
-        axes: n.ints("axes")?.unwrap_or_else(|| vec![0, 2, 3]),
-    })))
+fn mean_variance_normalization(n: &mut NodeCtx<'_>) -> Result<Op> {
+    Ok(op(r::Op::MeanVarianceNormalization(
+        MeanVarianceNormalization {
+            axes: n.ints("axes")?.unwrap_or_else(|| vec![0, 2, 3]),
+        },
+    )))
 }
 
-fn loss(n: &mut NodeCtx<'_>, kind: LossKind) -> Result<Op> {
-    let reduction = match n.string("reduction", "mean")?.as_str() {
-        "none" => LossReduction::None,
-        "sum" => LossReduction::Sum,
-        "mean" => LossReduction::Mean,
-        other => {
-            return Err(Error::model(format!(
-                "reduction must be none, sum or mean, got \"{other}\""
-            )))
-        }
-    };
-    Ok(op(r::Op::Loss(Loss {
-        kind,
-        reduction,
-        ignore_index: n.opt_int("ignore_index")?,
-    })))
+fn loss_reduction(n: &NodeCtx<'_>) -> Result<LossReduction> {
+    match n.string("reduction", "mean")?.as_str() {
+        "none" => Ok(LossReduction::None),
+        "sum" => Ok(LossReduction::Sum),
+        "mean" => Ok(LossReduction::Mean),
+        other => Err(Error::model(format!(
+            "attribute \"reduction\" must be \"none\", \"sum\" or \"mean\", got \"{other}\""
+        ))),
+    }
+}
+
+fn nll_loss(n: &mut NodeCtx<'_>) -> Result<Op> {
+    Ok(op(r::Op::NegativeLogLikelihoodLoss(
+        NegativeLogLikelihoodLoss {
+            reduction: loss_reduction(n)?,
+            ignore_index: n.opt_int("ignore_index")?,
+        },
+    )))
+}
+
+fn sce_loss(n: &mut NodeCtx<'_>) -> Result<Op> {
+    Ok(op(r::Op::SoftmaxCrossEntropyLoss(
+        SoftmaxCrossEntropyLoss {
+            reduction: loss_reduction(n)?,
+            ignore_index: n.opt_int("ignore_index")?,
+        },
+    )))
 }

@@ -1,0 +1,117 @@
+//! LayerNormalization and RMSNormalization.
+
+use xnpu_core::{Result, Tensor, Value};
+use xnpu_ops::infer::normalize_axis;
+use xnpu_ops::reduce::{LayerNormalization, RmsNormalization};
+
+use super::{broadcast_index, float_tensor, floats};
+use crate::args::{opt_tensor, tensor};
+
+/// Rows (the dims before `axis`) and columns (the dims from `axis` on) of `shape`.
+fn rows_cols(shape: &[usize], axis: usize) -> (usize, usize) {
+    (
+        shape[..axis].iter().product(),
+        shape[axis..].iter().product(),
+    )
+}
+
+pub(super) fn layer_norm(
+    op: &LayerNormalization,
+    inputs: &[Option<&Value>],
+) -> Result<Vec<Tensor>> {
+    let x = tensor(inputs, 0)?;
+    let scale = tensor(inputs, 1)?;
+    let bias = opt_tensor(inputs, 2)?;
+    let shape = x.shape();
+    let axis = normalize_axis(op.axis, shape.len())?;
+    let (rows, cols) = rows_cols(shape, axis);
+    let xv = floats(x, "X")?;
+    let sv = floats(scale, "Scale")?;
+    let si = broadcast_index(scale.shape(), shape, "Scale")?;
+    let b = match bias {
+        Some(b) => Some((floats(b, "B")?, broadcast_index(b.shape(), shape, "B")?)),
+        None => None,
+    };
+    let eps = op.epsilon as f64;
+    let mut y = vec![0.0; xv.len()];
+    let mut means = Vec::with_capacity(rows);
+    let mut inv_stds = Vec::with_capacity(rows);
+    for r in 0..rows {
+        let row = &xv[r * cols..(r + 1) * cols];
+        let mean = row.iter().sum::<f64>() / cols as f64;
+        let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / cols as f64;
+        let inv = 1.0 / (var + eps).sqrt();
+        for (c, v) in row.iter().enumerate() {
+            let k = r * cols + c;
+            let shift = b.as_ref().map_or(0.0, |(bv, bi)| bv[bi[k]]);
+            y[k] = (v - mean) * inv * sv[si[k]] + shift;
+        }
+        means.push(mean);
+        inv_stds.push(inv);
+    }
+    let stat_shape: Vec<usize> = shape
+        .iter()
+        .enumerate()
+        .map(|(i, &d)| if i < axis { d } else { 1 })
+        .collect();
+    Ok(vec![
+        float_tensor(x.dtype(), shape.to_vec(), &y)?,
+        float_tensor(op.stash_type, stat_shape.clone(), &means)?,
+        float_tensor(op.stash_type, stat_shape, &inv_stds)?,
+    ])
+}
+
+pub(super) fn rms_norm(op: &RmsNormalization, inputs: &[Option<&Value>]) -> Result<Tensor> {
+    let x = tensor(inputs, 0)?;
+    let scale = tensor(inputs, 1)?;
+    let shape = x.shape();
+    let axis = normalize_axis(op.axis, shape.len())?;
+    let (rows, cols) = rows_cols(shape, axis);
+    let xv = floats(x, "X")?;
+    let sv = floats(scale, "scale")?;
+    let si = broadcast_index(scale.shape(), shape, "scale")?;
+    let eps = op.epsilon as f64;
+    let mut y = vec![0.0; xv.len()];
+    for r in 0..rows {
+        let row = &xv[r * cols..(r + 1) * cols];
+        let mean_sq = row.iter().map(|v| v * v).sum::<f64>() / cols as f64;
+        let inv = 1.0 / (mean_sq + eps).sqrt();
+        for (c, v) in row.iter().enumerate() {
+            let k = r * cols + c;
+            y[k] = v * inv * sv[si[k]];
+        }
+    }
+    float_tensor(scale.dtype(), shape.to_vec(), &y)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layer_norm_normalizes_each_row() {
+        let x = Tensor::from_vec(vec![2, 2], vec![1f32, 3., 2., 2.]).unwrap();
+        let s = Tensor::from_vec(vec![2], vec![1f32, 2.]).unwrap();
+        let op = LayerNormalization {
+            axis: -1,
+            epsilon: 0.0,
+            stash_type: xnpu_core::DType::F32,
+        };
+        let out = layer_norm(&op, &[Some(&Value::Tensor(x)), Some(&Value::Tensor(s))]).unwrap();
+        assert_eq!(out[0].to_vec::<f32>().unwrap()[..2], [-1.0, 2.0]);
+        assert_eq!(out[1].to_vec::<f32>().unwrap(), vec![2.0, 2.0]);
+        assert_eq!(out[1].shape(), &[2, 1]);
+    }
+
+    #[test]
+    fn scale_that_does_not_broadcast_is_an_error() {
+        let x = Tensor::from_vec(vec![2, 2], vec![1f32; 4]).unwrap();
+        let s = Tensor::from_vec(vec![3], vec![1f32; 3]).unwrap();
+        let op = RmsNormalization {
+            axis: -1,
+            epsilon: 1e-5,
+            stash_type: xnpu_core::DType::F32,
+        };
+        assert!(rms_norm(&op, &[Some(&Value::Tensor(x)), Some(&Value::Tensor(s))]).is_err());
+    }
+}

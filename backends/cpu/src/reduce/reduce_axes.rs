@@ -1,0 +1,268 @@
+//! ReduceMax, ReduceMin, ReduceSum, ReduceMean, ReduceProd, ReduceL1, ReduceL2, ReduceLogSum,
+//! ReduceLogSumExp, ReduceSumSquare.
+
+use num_traits::{AsPrimitive, Bounded, ToPrimitive};
+use xnpu_core::{DType, Elem, Error, Result, Tensor, Value};
+use xnpu_ops::reduce::shape::normalize_axes;
+use xnpu_ops::reduce::{Reduce, ReduceKind};
+
+use super::{float_tensor, group_index, FromF64};
+use crate::args::{opt_tensor, tensor};
+
+pub(super) fn run(op: &Reduce, inputs: &[Option<&Value>]) -> Result<Tensor> {
+    let x = tensor(inputs, 0)?;
+    let axes: Vec<i64> = match &op.axes {
+        Some(a) => a.clone(),
+        None => match opt_tensor(inputs, 1)? {
+            Some(t) => t.to_i64_vec().map_err(|e| e.context("axes (input 1)"))?,
+            None => vec![],
+        },
+    };
+    let rank = x.rank();
+    if axes.is_empty() && op.noop_with_empty_axes {
+        return Ok(x.clone());
+    }
+    let reduced: Vec<bool> = if axes.is_empty() {
+        vec![true; rank]
+    } else {
+        let axes = normalize_axes(&axes, rank)?;
+        (0..rank).map(|d| axes.contains(&d)).collect()
+    };
+    let shape = x.shape();
+    let kept_shape: Vec<usize> = shape
+        .iter()
+        .zip(&reduced)
+        .map(|(&d, &r)| if r { 1 } else { d })
+        .collect();
+    let out_shape: Vec<usize> = if op.keepdims {
+        kept_shape
+    } else {
+        shape
+            .iter()
+            .zip(&reduced)
+            .filter(|(_, &r)| !r)
+            .map(|(&d, _)| d)
+            .collect()
+    };
+    let (groups, n_groups) = group_index(shape, &reduced);
+    let count: usize = shape
+        .iter()
+        .zip(&reduced)
+        .filter(|(_, &r)| r)
+        .map(|(&d, _)| d)
+        .product();
+    let dtype = x.dtype();
+    if dtype.is_float() {
+        let v = x.to_f64_vec()?;
+        let out = reduce_f64(op.kind, &v, &groups, n_groups, count);
+        float_tensor(dtype, out_shape, &out)
+    } else if dtype == DType::Bool {
+        let v = x.to_vec::<bool>()?;
+        let out = reduce_bool(op.kind, &v, &groups, n_groups)?;
+        Tensor::from_vec(out_shape, out)
+    } else {
+        xnpu_core::with_int_type!(dtype, T => {
+            let v = x.as_slice::<T>()?;
+            let out: Vec<T> = reduce_int(op.kind, &v, &groups, n_groups, count);
+            Tensor::from_vec(out_shape, out)
+        }, _ => Err(Error::compute(format!(
+            "{} is not defined for {dtype} tensors",
+            op.kind.op_name()
+        ))))
+    }
+}
+
+/// Folds every element into its group's accumulator.
+fn fold<T: Copy, A: Clone>(
+    v: &[T],
+    groups: &[usize],
+    n_groups: usize,
+    init: A,
+    mut f: impl FnMut(&mut A, T),
+) -> Vec<A> {
+    let mut acc = vec![init; n_groups];
+    for (&x, &g) in v.iter().zip(groups) {
+        f(&mut acc[g], x);
+    }
+    acc
+}
+
+fn max_f64(v: &[f64], groups: &[usize], n_groups: usize) -> Vec<f64> {
+    // NaN wins, like numpy's maximum.
+    fold(v, groups, n_groups, f64::NEG_INFINITY, |a, x| {
+        if x.is_nan() || x > *a {
+            *a = x
+        }
+    })
+}
+
+fn reduce_f64(
+    kind: ReduceKind,
+    v: &[f64],
+    groups: &[usize],
+    n_groups: usize,
+    count: usize,
+) -> Vec<f64> {
+    let sum = |f: fn(f64) -> f64| fold(v, groups, n_groups, 0.0, |a, x| *a += f(x));
+    match kind {
+        ReduceKind::Max => max_f64(v, groups, n_groups),
+        ReduceKind::Min => fold(v, groups, n_groups, f64::INFINITY, |a, x| {
+            if x.is_nan() || x < *a {
+                *a = x
+            }
+        }),
+        ReduceKind::Sum => sum(|x| x),
+        ReduceKind::Mean => sum(|x| x).into_iter().map(|s| s / count as f64).collect(),
+        ReduceKind::Prod => fold(v, groups, n_groups, 1.0, |a, x| *a *= x),
+        ReduceKind::L1 => sum(f64::abs),
+        ReduceKind::L2 => sum(|x| x * x).into_iter().map(f64::sqrt).collect(),
+        ReduceKind::LogSum => sum(|x| x).into_iter().map(f64::ln).collect(),
+        ReduceKind::LogSumExp => {
+            // Shift by the largest finite element of each group so that exp cannot overflow.
+            let shift: Vec<f64> = fold(v, groups, n_groups, f64::NEG_INFINITY, |a, x| {
+                if x.is_finite() && x > *a {
+                    *a = x
+                }
+            })
+            .into_iter()
+            .map(|m| if m.is_finite() { m } else { 0.0 })
+            .collect();
+            let mut acc = vec![0.0; n_groups];
+            for (&x, &g) in v.iter().zip(groups) {
+                acc[g] += (x - shift[g]).exp();
+            }
+            acc.iter().zip(&shift).map(|(s, m)| s.ln() + m).collect()
+        }
+        ReduceKind::SumSquare => sum(|x| x * x),
+    }
+}
+
+fn reduce_bool(
+    kind: ReduceKind,
+    v: &[bool],
+    groups: &[usize],
+    n_groups: usize,
+) -> Result<Vec<bool>> {
+    match kind {
+        ReduceKind::Max => Ok(fold(v, groups, n_groups, false, |a, x| *a |= x)),
+        ReduceKind::Min => Ok(fold(v, groups, n_groups, true, |a, x| *a &= x)),
+        _ => Err(Error::compute(format!(
+            "{} is not defined for bool tensors",
+            kind.op_name()
+        ))),
+    }
+}
+
+/// Integer reductions: sums and products wrap like the dtype's arithmetic (computed in i128,
+/// whose wrap-around agrees with every narrower type's); Mean divides exactly and truncates
+/// toward zero; L2, LogSum and LogSumExp go through f64 and truncate toward zero.
+fn reduce_int<T>(
+    kind: ReduceKind,
+    v: &[T],
+    groups: &[usize],
+    n_groups: usize,
+    count: usize,
+) -> Vec<T>
+where
+    T: Elem + ToPrimitive + Bounded + PartialOrd + FromF64,
+    i128: AsPrimitive<T>,
+{
+    let wide = |x: T| x.to_i128().unwrap_or(0);
+    let sum = |f: &dyn Fn(i128) -> i128| {
+        fold(v, groups, n_groups, 0i128, |a, x| {
+            *a = a.wrapping_add(f(wide(x)))
+        })
+    };
+    let narrow = |acc: Vec<i128>| acc.into_iter().map(|a| a.as_()).collect();
+    let via_f64 = |acc: Vec<f64>| acc.into_iter().map(T::from_f64).collect();
+    match kind {
+        ReduceKind::Max => fold(v, groups, n_groups, T::min_value(), |a, x| {
+            if x > *a {
+                *a = x
+            }
+        }),
+        ReduceKind::Min => fold(v, groups, n_groups, T::max_value(), |a, x| {
+            if x < *a {
+                *a = x
+            }
+        }),
+        ReduceKind::Sum => narrow(sum(&|x| x)),
+        ReduceKind::Mean => narrow(
+            sum(&|x| x)
+                .into_iter()
+                .map(|s| if count == 0 { 0 } else { s / count as i128 })
+                .collect(),
+        ),
+        ReduceKind::Prod => narrow(fold(v, groups, n_groups, 1i128, |a, x| {
+            *a = a.wrapping_mul(wide(x))
+        })),
+        ReduceKind::L1 => narrow(sum(&|x| x.wrapping_abs())),
+        ReduceKind::SumSquare => narrow(sum(&|x| x.wrapping_mul(x))),
+        ReduceKind::L2 | ReduceKind::LogSum | ReduceKind::LogSumExp => {
+            let f: Vec<f64> = v.iter().map(|x| x.to_f64().unwrap_or(f64::NAN)).collect();
+            via_f64(reduce_f64(kind, &f, groups, n_groups, count))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reduce(kind: ReduceKind, x: Tensor, axes: &[i64], keepdims: bool) -> Result<Tensor> {
+        let op = Reduce {
+            kind,
+            axes: Some(axes.to_vec()),
+            keepdims,
+            noop_with_empty_axes: false,
+        };
+        run(&op, &[Some(&Value::Tensor(x))])
+    }
+
+    #[test]
+    fn sum_over_one_axis_drops_it_without_keepdims() {
+        let x = Tensor::from_vec(vec![2, 3], vec![1f32, 2., 3., 4., 5., 6.]).unwrap();
+        let y = reduce(ReduceKind::Sum, x, &[1], false).unwrap();
+        assert_eq!(y.shape(), &[2]);
+        assert_eq!(y.to_vec::<f32>().unwrap(), vec![6., 15.]);
+    }
+
+    #[test]
+    fn min_of_an_empty_set_is_the_highest_value() {
+        let x = Tensor::from_vec(vec![2, 0], Vec::<f32>::new()).unwrap();
+        let y = reduce(ReduceKind::Min, x, &[1], true).unwrap();
+        assert_eq!(y.shape(), &[2, 1]);
+        assert_eq!(y.to_vec::<f32>().unwrap(), vec![f32::INFINITY; 2]);
+        let x = Tensor::from_vec(vec![0], Vec::<i32>::new()).unwrap();
+        let y = reduce(ReduceKind::Min, x, &[0], false).unwrap();
+        assert_eq!(y.to_vec::<i32>().unwrap(), vec![i32::MAX]);
+    }
+
+    #[test]
+    fn integer_sums_wrap_like_the_dtype() {
+        let x = Tensor::from_vec(vec![2], vec![100i8, 100]).unwrap();
+        let y = reduce(ReduceKind::Sum, x, &[], false).unwrap();
+        assert_eq!(y.to_vec::<i8>().unwrap(), vec![-56]);
+    }
+
+    #[test]
+    fn log_sum_exp_does_not_overflow() {
+        let x = Tensor::from_vec(vec![2], vec![1000f64, 1000.]).unwrap();
+        let y = reduce(ReduceKind::LogSumExp, x, &[0], false).unwrap();
+        let v = y.to_vec::<f64>().unwrap()[0];
+        assert!((v - (1000.0 + 2f64.ln())).abs() < 1e-9);
+    }
+
+    #[test]
+    fn bool_max_is_any() {
+        let x = Tensor::from_vec(vec![2, 2], vec![true, false, false, false]).unwrap();
+        let y = reduce(ReduceKind::Max, x, &[1], false).unwrap();
+        assert_eq!(y.to_vec::<bool>().unwrap(), vec![true, false]);
+    }
+
+    #[test]
+    fn repeated_axis_is_an_error() {
+        let x = Tensor::from_vec(vec![2, 2], vec![1f32; 4]).unwrap();
+        assert!(reduce(ReduceKind::Sum, x, &[0, -2], true).is_err());
+    }
+}
