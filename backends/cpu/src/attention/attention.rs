@@ -23,7 +23,13 @@ impl Heads {
     /// From a 4-D `[b, h, s, d]` or a 3-D `[b, s, h*d]` tensor (`heads` needed then).
     fn new(vals: Vec<f64>, shape: &[usize], heads: Option<usize>, name: &str) -> Result<Heads> {
         match *shape {
-            [b, h, s, d] => Ok(Heads { v: vals, b, h, s, d }),
+            [b, h, s, d] => Ok(Heads {
+                v: vals,
+                b,
+                h,
+                s,
+                d,
+            }),
             [b, s, hidden] => {
                 let h = heads.ok_or_else(|| {
                     Error::compute(format!(
@@ -80,7 +86,13 @@ impl Heads {
                 }
             }
         }
-        Ok(Heads { v, b: self.b, h: self.h, s, d: self.d })
+        Ok(Heads {
+            v,
+            b: self.b,
+            h: self.h,
+            s,
+            d: self.d,
+        })
     }
 }
 
@@ -106,7 +118,11 @@ impl Mask {
         let mut stride = 1;
         for (k, &m) in shape.iter().enumerate().rev() {
             let t = target[off + k];
-            let ok = if off + k == 3 { m <= t } else { m == t || m == 1 };
+            let ok = if off + k == 3 {
+                m <= t
+            } else {
+                m == t || m == 1
+            };
             if !ok {
                 return Err(Error::compute(format!(
                     "Attention attn_mask shape {shape:?} does not broadcast to {target:?}"
@@ -239,6 +255,10 @@ pub fn run(op: &Attention, inputs: &[Option<&Value>], _n_outputs: usize) -> Resu
         Some(s) => s as f64,
         None => 1.0 / (d as f64).sqrt(),
     };
+    // Intermediate results are rounded to the input dtype where the reference computes in it,
+    // so f16/bf16 results match it closely.
+    let r = |x: f64| round_to(dtype, x);
+    let sqrt_scale = r(scale.sqrt());
     let mut y = vec![0.0; b_n * hq * sq * dv];
     let mut qk_out = vec![0.0; b_n * hq * sq * l];
     let mut scores = vec![0.0; l];
@@ -271,12 +291,12 @@ pub fn run(op: &Attention, inputs: &[Option<&Value>], _n_outputs: usize) -> Resu
                     bias[j] = bj;
                     let mut s = 0.0;
                     for di in 0..d {
-                        s += q.at(b, h, i, di) * k.at(b, kh, j, di);
+                        s += r(q.at(b, h, i, di) * sqrt_scale) * r(k.at(b, kh, j, di) * sqrt_scale);
                     }
-                    s *= scale;
+                    s = r(s);
                     if op.softcap > 0.0 {
                         let c = op.softcap as f64;
-                        s = (s / c).tanh() * c;
+                        s = r(r(r(s / c).tanh()) * c);
                     }
                     scores[j] = s;
                 }
@@ -285,7 +305,7 @@ pub fn run(op: &Attention, inputs: &[Option<&Value>], _n_outputs: usize) -> Resu
                     qk_out[row..row + l].copy_from_slice(&scores);
                 }
                 for j in 0..l {
-                    scores[j] += bias[j];
+                    scores[j] = r(scores[j] + r(bias[j]));
                 }
                 if op.qk_matmul_output_mode == 2 {
                     qk_out[row..row + l].copy_from_slice(&scores);
@@ -296,18 +316,13 @@ pub fn run(op: &Attention, inputs: &[Option<&Value>], _n_outputs: usize) -> Resu
                 let m = if m == f64::NEG_INFINITY { 0.0 } else { m };
                 let mut sum = 0.0;
                 for s in scores.iter_mut() {
-                    *s = (*s - m).exp();
+                    *s = r(r(*s - m).exp());
                     sum += *s;
                 }
-                if sum == 0.0 {
-                    sum = 1.0;
-                }
+                let sum = r(sum);
+                let sum = if sum == 0.0 { 1.0 } else { sum };
                 for s in scores.iter_mut() {
-                    *s = if fully_masked {
-                        0.0
-                    } else {
-                        round_to(dtype, *s / sum)
-                    };
+                    *s = if fully_masked { 0.0 } else { r(*s / sum) };
                 }
                 if op.qk_matmul_output_mode == 3 {
                     qk_out[row..row + l].copy_from_slice(&scores);
@@ -317,7 +332,7 @@ pub fn run(op: &Attention, inputs: &[Option<&Value>], _n_outputs: usize) -> Resu
                     for (j, p) in scores.iter().enumerate() {
                         acc += p * v.at(b, kh, j, e);
                     }
-                    y[((b * hq + h) * sq + i) * dv + e] = acc;
+                    y[((b * hq + h) * sq + i) * dv + e] = r(acc);
                 }
             }
         }
@@ -344,4 +359,58 @@ pub fn run(op: &Attention, inputs: &[Option<&Value>], _n_outputs: usize) -> Resu
         store(v_t.dtype(), vec![v.b, v.h, v.s, v.d], &v.v)?.into(),
         store(dtype, vec![b_n, hq, sq, l], &qk_out)?.into(),
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use xnpu_core::Tensor;
+
+    fn attn(is_causal: bool) -> Attention {
+        Attention {
+            is_causal,
+            q_num_heads: None,
+            kv_num_heads: None,
+            scale: None,
+            softcap: 0.0,
+            qk_matmul_output_mode: 3,
+            left_window_size: -1,
+            right_window_size: -1,
+        }
+    }
+
+    #[test]
+    fn causal_with_past_offsets_the_frontier_and_concatenates_the_cache() {
+        // One head, head_size 1, one new query/key after one past key.
+        let q: Value = Tensor::from_vec(vec![1, 1, 1, 1], vec![0.0f32])
+            .unwrap()
+            .into();
+        let k: Value = Tensor::from_vec(vec![1, 1, 1, 1], vec![0.0f32])
+            .unwrap()
+            .into();
+        let v: Value = Tensor::from_vec(vec![1, 1, 1, 1], vec![4.0f32])
+            .unwrap()
+            .into();
+        let pk: Value = Tensor::from_vec(vec![1, 1, 1, 1], vec![0.0f32])
+            .unwrap()
+            .into();
+        let pv: Value = Tensor::from_vec(vec![1, 1, 1, 1], vec![2.0f32])
+            .unwrap()
+            .into();
+        let ins = [Some(&q), Some(&k), Some(&v), None, Some(&pk), Some(&pv)];
+        let out = run(&attn(true), &ins, 4).unwrap();
+        let t = |i: usize| out[i].as_tensor().unwrap().to_vec::<f32>().unwrap();
+        // The query (position 1) sees both keys equally: Y = (2 + 4) / 2.
+        assert_eq!(t(0), vec![3.0]);
+        assert_eq!(t(2), vec![2.0, 4.0]);
+        assert_eq!(t(3), vec![0.5, 0.5]);
+    }
+
+    #[test]
+    fn mismatched_head_counts_are_an_error() {
+        let q: Value = Tensor::zeros(DType::F32, vec![1, 3, 1, 2]).unwrap().into();
+        let kv: Value = Tensor::zeros(DType::F32, vec![1, 2, 1, 2]).unwrap().into();
+        let err = run(&attn(false), &[Some(&q), Some(&kv), Some(&kv)], 1).unwrap_err();
+        assert!(err.to_string().contains("multiple of kv heads"), "{err}");
+    }
 }
