@@ -1,10 +1,10 @@
 //! The `attention` family: scaled dot-product attention and rotary position embeddings.
 
-mod attention;
 mod rotary;
+mod sdpa;
 
-pub use attention::Attention;
 pub use rotary::RotaryEmbedding;
+pub use sdpa::Attention;
 
 use xnpu_core::{Result, ValueType};
 

@@ -1,7 +1,7 @@
 //! Reference kernels of the `attention` family.
 
-mod attention;
 mod rotary;
+mod sdpa;
 
 use xnpu_core::{bf16, f16, DType, Error, Result, Tensor, Value};
 use xnpu_ops::attention::Op;
@@ -10,7 +10,7 @@ use xnpu_ops::attention::Op;
 /// at least `n_outputs` values, in op order.
 pub fn run(op: &Op, inputs: &[Option<&Value>], n_outputs: usize) -> Result<Vec<Value>> {
     match op {
-        Op::Attention(o) => attention::run(o, inputs, n_outputs),
+        Op::Attention(o) => sdpa::run(o, inputs, n_outputs),
         Op::RotaryEmbedding(o) => rotary::run(o, inputs),
     }
 }
