@@ -1,4 +1,10 @@
-//! The `attention` op family. (Ops are added one file each; see `tensor/identity.rs` for the shape.)
+//! The `attention` family: scaled dot-product attention and rotary position embeddings.
+
+mod rotary;
+mod sdpa;
+
+pub use rotary::RotaryEmbedding;
+pub use sdpa::Attention;
 
 use xnpu_core::{Result, ValueType};
 
@@ -6,21 +12,30 @@ use crate::InferInput;
 
 /// The ops of this family.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Op {}
+pub enum Op {
+    Attention(Attention),
+    RotaryEmbedding(RotaryEmbedding),
+}
 
 impl Op {
     /// The op's name as users know it (the ONNX op type where there is one).
     pub fn name(&self) -> &'static str {
-        match *self {}
+        match self {
+            Op::Attention(_) => "Attention",
+            Op::RotaryEmbedding(_) => "RotaryEmbedding",
+        }
     }
 
     /// Output types from input types (and constant inputs). Dims that cannot be known before
     /// run time are left as symbols or the whole type as `ValueType::Unknown`.
     pub fn infer(
         &self,
-        _inputs: &[Option<InferInput<'_>>],
-        _n_outputs: usize,
+        inputs: &[Option<InferInput<'_>>],
+        n_outputs: usize,
     ) -> Result<Vec<ValueType>> {
-        match *self {}
+        match self {
+            Op::Attention(o) => o.infer(inputs, n_outputs),
+            Op::RotaryEmbedding(o) => o.infer(inputs, n_outputs),
+        }
     }
 }

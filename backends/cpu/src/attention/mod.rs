@@ -1,10 +1,37 @@
-//! Reference kernels of the `attention` family. See `tensor/mod.rs` for the shape of a kernel.
+//! Reference kernels of the `attention` family.
 
-use xnpu_core::{Result, Value};
+mod rotary;
+mod sdpa;
+
+use xnpu_core::{bf16, f16, DType, Error, Result, Tensor, Value};
 use xnpu_ops::attention::Op;
 
 /// Runs one op of the family on its inputs (`None` is an absent optional input) and returns
 /// at least `n_outputs` values, in op order.
-pub fn run(op: &Op, _inputs: &[Option<&Value>], _n_outputs: usize) -> Result<Vec<Value>> {
-    match *op {}
+pub fn run(op: &Op, inputs: &[Option<&Value>], n_outputs: usize) -> Result<Vec<Value>> {
+    match op {
+        Op::Attention(o) => sdpa::run(o, inputs, n_outputs),
+        Op::RotaryEmbedding(o) => rotary::run(o, inputs),
+    }
+}
+
+/// Float tensor values as f64 (an error for other dtypes).
+fn floats(t: &Tensor, what: &str) -> Result<Vec<f64>> {
+    match t.dtype() {
+        DType::F32 | DType::F64 | DType::F16 | DType::Bf16 => t.to_f64_vec(),
+        d => Err(Error::compute(format!(
+            "{what} must be a float tensor, got {d}"
+        ))),
+    }
+}
+
+/// f64 values rounded to the float dtype `dtype`.
+fn store(dtype: DType, shape: Vec<usize>, v: &[f64]) -> Result<Tensor> {
+    match dtype {
+        DType::F32 => Tensor::from_vec(shape, v.iter().map(|&x| x as f32).collect()),
+        DType::F64 => Tensor::from_vec(shape, v.to_vec()),
+        DType::F16 => Tensor::from_vec(shape, v.iter().map(|&x| f16::from_f64(x)).collect()),
+        DType::Bf16 => Tensor::from_vec(shape, v.iter().map(|&x| bf16::from_f64(x)).collect()),
+        d => Err(Error::compute(format!("expected a float dtype, got {d}"))),
+    }
 }

@@ -1,0 +1,416 @@
+//! Attention: scaled dot-product attention, computed in f64 (see the op's doc for the contract).
+
+use xnpu_core::{DType, Error, Result, Value};
+use xnpu_ops::attention::Attention;
+
+use super::{floats, store};
+use crate::args::{opt_tensor, tensor};
+
+/// A tensor laid out as `[batch, heads, seq, head_size]`.
+struct Heads {
+    v: Vec<f64>,
+    b: usize,
+    h: usize,
+    s: usize,
+    d: usize,
+}
+
+impl Heads {
+    fn at(&self, b: usize, h: usize, s: usize, d: usize) -> f64 {
+        self.v[((b * self.h + h) * self.s + s) * self.d + d]
+    }
+
+    /// From a 4-D `[b, h, s, d]` or a 3-D `[b, s, h*d]` tensor (`heads` needed then).
+    fn new(vals: Vec<f64>, shape: &[usize], heads: Option<usize>, name: &str) -> Result<Heads> {
+        match *shape {
+            [b, h, s, d] => Ok(Heads {
+                v: vals,
+                b,
+                h,
+                s,
+                d,
+            }),
+            [b, s, hidden] => {
+                let h = heads.ok_or_else(|| {
+                    Error::compute(format!(
+                        "Attention {name} is 3-D, so q_num_heads and kv_num_heads are required"
+                    ))
+                })?;
+                if hidden % h != 0 {
+                    return Err(Error::compute(format!(
+                        "Attention {name} hidden size {hidden} is not divisible by {h} heads"
+                    )));
+                }
+                let d = hidden / h;
+                let mut v = vec![0.0; vals.len()];
+                for bi in 0..b {
+                    for si in 0..s {
+                        for hi in 0..h {
+                            for di in 0..d {
+                                v[((bi * h + hi) * s + si) * d + di] =
+                                    vals[(bi * s + si) * hidden + hi * d + di];
+                            }
+                        }
+                    }
+                }
+                Ok(Heads { v, b, h, s, d })
+            }
+            _ => Err(Error::compute(format!(
+                "Attention {name} must be 3-D or 4-D, got shape {shape:?}"
+            ))),
+        }
+    }
+
+    /// `past` (4-D, may be absent) followed by `self` along the sequence axis.
+    fn after_past(self, past: Option<Heads>, name: &str) -> Result<Heads> {
+        let Some(p) = past else { return Ok(self) };
+        if p.b != self.b || p.h != self.h || p.d != self.d {
+            return Err(Error::compute(format!(
+                "Attention past_{name} shape [{}, {}, {}, {}] does not match {name} [{}, {}, _, {}]",
+                p.b, p.h, p.s, p.d, self.b, self.h, self.d
+            )));
+        }
+        let s = p.s + self.s;
+        let mut v = Vec::with_capacity(self.b * self.h * s * self.d);
+        for bi in 0..self.b {
+            for hi in 0..self.h {
+                for si in 0..p.s {
+                    for di in 0..p.d {
+                        v.push(p.at(bi, hi, si, di));
+                    }
+                }
+                for si in 0..self.s {
+                    for di in 0..self.d {
+                        v.push(self.at(bi, hi, si, di));
+                    }
+                }
+            }
+        }
+        Ok(Heads {
+            v,
+            b: self.b,
+            h: self.h,
+            s,
+            d: self.d,
+        })
+    }
+}
+
+/// The attention mask broadcast (right-aligned) to `[batch, q_heads, q_seq, kv_seq]`, as an
+/// additive bias; keys beyond its last dim are masked.
+struct Mask {
+    v: Vec<f64>,
+    /// Strides for the 4 target axes (0 on broadcast axes).
+    strides: [usize; 4],
+    last: usize,
+}
+
+impl Mask {
+    fn new(vals: Vec<f64>, is_bool: bool, shape: &[usize], target: [usize; 4]) -> Result<Mask> {
+        if shape.is_empty() || shape.len() > 4 {
+            return Err(Error::compute(format!(
+                "Attention attn_mask must have rank 1 to 4, got shape {shape:?}"
+            )));
+        }
+        let last = shape[shape.len() - 1];
+        let off = 4 - shape.len();
+        let mut strides = [0; 4];
+        let mut stride = 1;
+        for (k, &m) in shape.iter().enumerate().rev() {
+            let t = target[off + k];
+            let ok = if off + k == 3 {
+                m <= t
+            } else {
+                m == t || m == 1
+            };
+            if !ok {
+                return Err(Error::compute(format!(
+                    "Attention attn_mask shape {shape:?} does not broadcast to {target:?}"
+                )));
+            }
+            strides[off + k] = if m == 1 && off + k != 3 { 0 } else { stride };
+            stride *= m;
+        }
+        let v = if is_bool {
+            vals.iter()
+                .map(|&x| if x != 0.0 { 0.0 } else { f64::NEG_INFINITY })
+                .collect()
+        } else {
+            vals
+        };
+        Ok(Mask { v, strides, last })
+    }
+
+    fn at(&self, b: usize, h: usize, i: usize, j: usize) -> f64 {
+        if j >= self.last {
+            return f64::NEG_INFINITY;
+        }
+        let s = &self.strides;
+        self.v[b * s[0] + h * s[1] + i * s[2] + j * s[3]]
+    }
+}
+
+/// Max that propagates NaN (like numpy).
+fn nan_max(xs: &[f64]) -> f64 {
+    xs.iter().fold(f64::NEG_INFINITY, |a, &b| {
+        if a.is_nan() || b.is_nan() {
+            f64::NAN
+        } else {
+            a.max(b)
+        }
+    })
+}
+
+fn round_to(dtype: DType, x: f64) -> f64 {
+    match dtype {
+        DType::F32 => x as f32 as f64,
+        DType::F16 => xnpu_core::f16::from_f64(x).to_f64(),
+        DType::Bf16 => xnpu_core::bf16::from_f64(x).to_f64(),
+        _ => x,
+    }
+}
+
+pub fn run(op: &Attention, inputs: &[Option<&Value>], _n_outputs: usize) -> Result<Vec<Value>> {
+    let (q_t, k_t, v_t) = (tensor(inputs, 0)?, tensor(inputs, 1)?, tensor(inputs, 2)?);
+    let dtype = q_t.dtype();
+    let rank = q_t.shape().len();
+    if k_t.shape().len() != rank || v_t.shape().len() != rank {
+        return Err(Error::compute(format!(
+            "Attention Q, K, V must have the same rank, got shapes {:?}, {:?}, {:?}",
+            q_t.shape(),
+            k_t.shape(),
+            v_t.shape()
+        )));
+    }
+    let q = Heads::new(floats(q_t, "Q")?, q_t.shape(), op.q_num_heads, "Q")?;
+    let past = |i: usize, name: &str| -> Result<Option<Heads>> {
+        match opt_tensor(inputs, i)? {
+            None => Ok(None),
+            Some(t) if t.shape().len() == 4 => {
+                Ok(Some(Heads::new(floats(t, name)?, t.shape(), None, name)?))
+            }
+            Some(t) => Err(Error::compute(format!(
+                "Attention {name} must be 4-D, got shape {:?}",
+                t.shape()
+            ))),
+        }
+    };
+    let past_k = past(4, "past_key")?;
+    let past_v = past(5, "past_value")?;
+    if past_k.is_some() != past_v.is_some() {
+        return Err(Error::compute(
+            "Attention past_key and past_value must be given together",
+        ));
+    }
+    let past_len = past_k.as_ref().map(|p| p.s);
+    let k = Heads::new(floats(k_t, "K")?, k_t.shape(), op.kv_num_heads, "K")?
+        .after_past(past_k, "key")?;
+    let v = Heads::new(floats(v_t, "V")?, v_t.shape(), op.kv_num_heads, "V")?
+        .after_past(past_v, "value")?;
+    let (b_n, hq, sq, d) = (q.b, q.h, q.s, q.d);
+    let (hkv, l, dv) = (k.h, k.s, v.d);
+    if k.b != b_n || v.b != b_n || v.h != hkv || v.s != l || k.d != d {
+        return Err(Error::compute(format!(
+            "Attention shapes disagree: Q [{b_n}, {hq}, {sq}, {d}], K [{}, {hkv}, {l}, {}], \
+             V [{}, {}, {}, {dv}] (as [batch, heads, seq, head_size], after the past)",
+            k.b, k.d, v.b, v.h, v.s
+        )));
+    }
+    if hkv == 0 || hq % hkv != 0 {
+        return Err(Error::compute(format!(
+            "Attention q heads ({hq}) must be a multiple of kv heads ({hkv})"
+        )));
+    }
+    let group = hq / hkv;
+
+    let mask = match opt_tensor(inputs, 3)? {
+        None => None,
+        Some(t) => Some(Mask::new(
+            t.to_f64_vec()?,
+            t.dtype() == DType::Bool,
+            t.shape(),
+            [b_n, hq, sq, l],
+        )?),
+    };
+    let nonpad = match opt_tensor(inputs, 6)? {
+        None => None,
+        Some(t) => {
+            if past_len.is_some() {
+                return Err(Error::compute(
+                    "Attention nonpad_kv_seqlen cannot be combined with past_key/past_value",
+                ));
+            }
+            let n = t.to_i64_vec()?;
+            if n.len() != b_n {
+                return Err(Error::compute(format!(
+                    "Attention nonpad_kv_seqlen must have {b_n} values (one per batch), got {}",
+                    n.len()
+                )));
+            }
+            Some(n)
+        }
+    };
+
+    let scale = match op.scale {
+        Some(s) => s as f64,
+        None => 1.0 / (d as f64).sqrt(),
+    };
+    // Intermediate results are rounded to the input dtype where the reference computes in it,
+    // so f16/bf16 results match it closely.
+    let r = |x: f64| round_to(dtype, x);
+    let sqrt_scale = r(scale.sqrt());
+    let mut y = vec![0.0; b_n * hq * sq * dv];
+    let mut qk_out = vec![0.0; b_n * hq * sq * l];
+    let mut scores = vec![0.0; l];
+    let mut bias = vec![0.0; l];
+    for b in 0..b_n {
+        let offset: i64 = match (past_len, &nonpad) {
+            (Some(p), _) => p as i64,
+            (None, Some(n)) => n[b] - sq as i64,
+            (None, None) => 0,
+        };
+        for h in 0..hq {
+            let kh = h / group;
+            for i in 0..sq {
+                for j in 0..l {
+                    let mut bj = mask.as_ref().map_or(0.0, |m| m.at(b, h, i, j));
+                    let diff = i as i64 + offset - j as i64;
+                    if op.is_causal && diff < 0 {
+                        bj += f64::NEG_INFINITY;
+                    }
+                    if (op.left_window_size >= 0 && diff > op.left_window_size)
+                        || (op.right_window_size >= 0 && -diff > op.right_window_size)
+                    {
+                        bj += f64::NEG_INFINITY;
+                    }
+                    if let Some(n) = &nonpad {
+                        if j as i64 >= n[b] {
+                            bj += f64::NEG_INFINITY;
+                        }
+                    }
+                    bias[j] = bj;
+                    let mut s = 0.0;
+                    for di in 0..d {
+                        s += r(q.at(b, h, i, di) * sqrt_scale) * r(k.at(b, kh, j, di) * sqrt_scale);
+                    }
+                    s = r(s);
+                    if op.softcap > 0.0 {
+                        let c = op.softcap as f64;
+                        s = r(r(r(s / c).tanh()) * c);
+                    }
+                    scores[j] = s;
+                }
+                let row = ((b * hq + h) * sq + i) * l;
+                if op.qk_matmul_output_mode <= 1 {
+                    qk_out[row..row + l].copy_from_slice(&scores);
+                }
+                for j in 0..l {
+                    scores[j] = r(scores[j] + r(bias[j]));
+                }
+                if op.qk_matmul_output_mode == 2 {
+                    qk_out[row..row + l].copy_from_slice(&scores);
+                }
+                // Softmax; a row whose bias is all -inf attends nothing.
+                let fully_masked = nan_max(&bias) == f64::NEG_INFINITY;
+                let m = nan_max(&scores);
+                let m = if m == f64::NEG_INFINITY { 0.0 } else { m };
+                let mut sum = 0.0;
+                for s in scores.iter_mut() {
+                    *s = r(r(*s - m).exp());
+                    sum += *s;
+                }
+                let sum = r(sum);
+                let sum = if sum == 0.0 { 1.0 } else { sum };
+                for s in scores.iter_mut() {
+                    *s = if fully_masked { 0.0 } else { r(*s / sum) };
+                }
+                if op.qk_matmul_output_mode == 3 {
+                    qk_out[row..row + l].copy_from_slice(&scores);
+                }
+                for e in 0..dv {
+                    let mut acc = 0.0;
+                    for (j, p) in scores.iter().enumerate() {
+                        acc += p * v.at(b, kh, j, e);
+                    }
+                    y[((b * hq + h) * sq + i) * dv + e] = r(acc);
+                }
+            }
+        }
+    }
+
+    let y = if rank == 3 {
+        let mut t = vec![0.0; y.len()];
+        for b in 0..b_n {
+            for h in 0..hq {
+                for i in 0..sq {
+                    for e in 0..dv {
+                        t[((b * sq + i) * hq + h) * dv + e] = y[((b * hq + h) * sq + i) * dv + e];
+                    }
+                }
+            }
+        }
+        store(dtype, vec![b_n, sq, hq * dv], &t)?
+    } else {
+        store(dtype, vec![b_n, hq, sq, dv], &y)?
+    };
+    Ok(vec![
+        y.into(),
+        store(k_t.dtype(), vec![k.b, k.h, k.s, k.d], &k.v)?.into(),
+        store(v_t.dtype(), vec![v.b, v.h, v.s, v.d], &v.v)?.into(),
+        store(dtype, vec![b_n, hq, sq, l], &qk_out)?.into(),
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use xnpu_core::Tensor;
+
+    fn attn(is_causal: bool) -> Attention {
+        Attention {
+            is_causal,
+            q_num_heads: None,
+            kv_num_heads: None,
+            scale: None,
+            softcap: 0.0,
+            qk_matmul_output_mode: 3,
+            left_window_size: -1,
+            right_window_size: -1,
+        }
+    }
+
+    #[test]
+    fn causal_with_past_offsets_the_frontier_and_concatenates_the_cache() {
+        // One head, head_size 1, one new query/key after one past key.
+        let q: Value = Tensor::from_vec(vec![1, 1, 1, 1], vec![0.0f32])
+            .unwrap()
+            .into();
+        let k: Value = Tensor::from_vec(vec![1, 1, 1, 1], vec![0.0f32])
+            .unwrap()
+            .into();
+        let v: Value = Tensor::from_vec(vec![1, 1, 1, 1], vec![4.0f32])
+            .unwrap()
+            .into();
+        let pk: Value = Tensor::from_vec(vec![1, 1, 1, 1], vec![0.0f32])
+            .unwrap()
+            .into();
+        let pv: Value = Tensor::from_vec(vec![1, 1, 1, 1], vec![2.0f32])
+            .unwrap()
+            .into();
+        let ins = [Some(&q), Some(&k), Some(&v), None, Some(&pk), Some(&pv)];
+        let out = run(&attn(true), &ins, 4).unwrap();
+        let t = |i: usize| out[i].as_tensor().unwrap().to_vec::<f32>().unwrap();
+        // The query (position 1) sees both keys equally: Y = (2 + 4) / 2.
+        assert_eq!(t(0), vec![3.0]);
+        assert_eq!(t(2), vec![2.0, 4.0]);
+        assert_eq!(t(3), vec![0.5, 0.5]);
+    }
+
+    #[test]
+    fn mismatched_head_counts_are_an_error() {
+        let q: Value = Tensor::zeros(DType::F32, vec![1, 3, 1, 2]).unwrap().into();
+        let kv: Value = Tensor::zeros(DType::F32, vec![1, 2, 1, 2]).unwrap().into();
+        let err = run(&attn(false), &[Some(&q), Some(&kv), Some(&kv)], 1).unwrap_err();
+        assert!(err.to_string().contains("multiple of kv heads"), "{err}");
+    }
+}
