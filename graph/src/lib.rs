@@ -6,5 +6,6 @@
 
 pub mod ir;
 pub mod onnx;
+pub mod passes;
 
 pub use ir::{Graph, Model, Node, Op, ValueId, ValueInfo};

@@ -2,10 +2,12 @@
 //! symbols); constants are values with data; nodes hold a typed [`Op`].
 
 mod control;
+mod edit;
 mod infer;
 mod op;
 
 pub use control::{Capture, If, Loop, Scan, SequenceMap};
+pub use edit::Use;
 pub use op::Op;
 
 use std::collections::BTreeMap;

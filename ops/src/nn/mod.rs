@@ -6,6 +6,7 @@ mod conv;
 mod conv_transpose;
 mod det;
 mod einsum;
+mod fused;
 mod gemm;
 mod matmul;
 mod pool;
@@ -18,6 +19,7 @@ pub use conv::{Conv, ConvInteger, DeformConv, QLinearConv};
 pub use conv_transpose::{ConvTranspose, TransposeGeometry};
 pub use det::Det;
 pub use einsum::{Einsum, EinsumPlan, Label};
+pub use fused::{FusedActivation, FusedConv, FusedGemm, MatMulBias};
 pub use gemm::Gemm;
 pub use matmul::{matmul_shape, MatMul, MatMulInteger, QLinearMatMul};
 pub use pool::{GlobalKind, GlobalPool, MaxRoiPool, MaxUnpool, Pool, PoolKind};
@@ -51,6 +53,9 @@ pub enum Op {
     Col2Im(Col2Im),
     Det(Det),
     CausalConvWithState(CausalConvWithState),
+    FusedConv(FusedConv),
+    FusedGemm(FusedGemm),
+    MatMulBias(MatMulBias),
 }
 
 impl Op {
@@ -77,6 +82,9 @@ impl Op {
             Op::Col2Im(_) => "Col2Im",
             Op::Det(_) => "Det",
             Op::CausalConvWithState(_) => "CausalConvWithState",
+            Op::FusedConv(_) => "FusedConv",
+            Op::FusedGemm(_) => "FusedGemm",
+            Op::MatMulBias(_) => "MatMulBias",
         }
     }
 
@@ -108,6 +116,9 @@ impl Op {
             Op::Col2Im(o) => o.infer(inputs, n_outputs),
             Op::Det(o) => o.infer(inputs, n_outputs),
             Op::CausalConvWithState(o) => o.infer(inputs, n_outputs),
+            Op::FusedConv(o) => o.infer(inputs, n_outputs),
+            Op::FusedGemm(o) => o.infer(inputs, n_outputs),
+            Op::MatMulBias(o) => o.infer(inputs, n_outputs),
         }
     }
 }

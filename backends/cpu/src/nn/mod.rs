@@ -7,6 +7,7 @@ mod conv;
 mod deform_conv;
 mod det;
 mod einsum;
+pub mod fused;
 mod matmul;
 mod num;
 mod pool;
@@ -39,5 +40,8 @@ pub fn run(op: &Op, inputs: &[Option<&Value>], n_outputs: usize) -> Result<Vec<V
         Op::Col2Im(o) => col2im::col2im(o, inputs),
         Op::Det(_) => det::run(inputs),
         Op::CausalConvWithState(o) => causal_conv::run(o, inputs),
+        Op::FusedConv(o) => fused::fused_conv(o, inputs),
+        Op::FusedGemm(o) => fused::fused_gemm(o, inputs),
+        Op::MatMulBias(o) => fused::matmul_bias(o, inputs),
     }
 }

@@ -1,0 +1,254 @@
+//! Graph passes: each a function from graph to graph (`fn(&mut Graph, &Options) -> Result<usize>`,
+//! the number of rewrites it made), run as a pipeline chosen by an optimisation level, like
+//! ONNX Runtime's levels.
+//!
+//! | level | passes |
+//! |---|---|
+//! | `none` | nothing: the graph as imported |
+//! | `basic` | constant folding, shape-subgraph simplification, common-subexpression and dead-code elimination |
+//! | `all` | `basic`, then Conv+BatchNormalization folding and the fusions (MatMul+Add, Conv/Gemm+activation, GELU, LayerNorm, RMSNorm, attention) |
+//!
+//! Passes rewrite the main graph; bodies of control flow are left as imported. Every
+//! pass keeps the graph's inputs and outputs (names, order, types) unchanged.
+
+pub mod cse;
+pub mod dce;
+pub mod fold;
+pub mod shape;
+
+use std::fmt;
+use std::str::FromStr;
+
+use xnpu_core::{Error, Result, Value};
+
+use crate::ir::{Graph, Model, Node};
+
+/// How much the pipeline does.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Level {
+    /// The graph as imported.
+    None,
+    /// Semantics-preserving clean-ups: folding, shape simplification, CSE, DCE.
+    Basic,
+    /// `Basic` and the fusions.
+    #[default]
+    All,
+}
+
+impl FromStr for Level {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Level> {
+        match s.to_ascii_lowercase().as_str() {
+            "none" | "0" => Ok(Level::None),
+            "basic" | "1" => Ok(Level::Basic),
+            "all" | "2" => Ok(Level::All),
+            _ => Err(Error::invalid_input(format!(
+                "unknown optimisation level \"{s}\" (expected none, basic or all)"
+            ))),
+        }
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Level::None => "none",
+            Level::Basic => "basic",
+            Level::All => "all",
+        })
+    }
+}
+
+/// Computes a node's outputs from constant inputs. The graph crate has no kernels, so the
+/// caller (the runtime) passes its reference backend's `run_node`.
+pub type Evaluate<'a> = &'a (dyn Fn(&Node, &[Option<&Value>]) -> Result<Vec<Value>> + Sync);
+
+/// What the passes may do.
+#[derive(Clone, Copy)]
+pub struct Options<'a> {
+    pub level: Level,
+    /// Without an evaluator, constant folding only folds what shape inference knows
+    /// (Constant, Shape and Size of known shapes).
+    pub evaluate: Option<Evaluate<'a>>,
+    /// A folded constant larger than this is not materialised (it would grow the model).
+    pub max_folded_bytes: usize,
+}
+
+impl Default for Options<'_> {
+    fn default() -> Self {
+        Options {
+            level: Level::All,
+            evaluate: None,
+            max_folded_bytes: 64 << 20,
+        }
+    }
+}
+
+impl fmt::Debug for Options<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Options")
+            .field("level", &self.level)
+            .field("evaluate", &self.evaluate.is_some())
+            .field("max_folded_bytes", &self.max_folded_bytes)
+            .finish()
+    }
+}
+
+/// One pass of a pipeline.
+pub struct Pass {
+    pub name: &'static str,
+    pub level: Level,
+    pub run: fn(&mut Graph, &Options<'_>) -> Result<usize>,
+}
+
+/// The passes in the order they run; a pass runs when its level ≤ the options' level.
+pub fn pipeline() -> Vec<Pass> {
+    vec![
+        Pass {
+            name: "constant-folding",
+            level: Level::Basic,
+            run: fold::run,
+        },
+        Pass {
+            name: "shape-simplification",
+            level: Level::Basic,
+            run: shape::run,
+        },
+        Pass {
+            name: "cse",
+            level: Level::Basic,
+            run: cse::run,
+        },
+        Pass {
+            name: "dce",
+            level: Level::Basic,
+            run: dce::run,
+        },
+    ]
+}
+
+/// What one pass did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PassStat {
+    pub name: &'static str,
+    pub rewrites: usize,
+}
+
+/// What the pipeline did.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Report {
+    pub level: Level,
+    pub nodes_before: usize,
+    pub nodes_after: usize,
+    pub passes: Vec<PassStat>,
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "level {}: {} → {} nodes",
+            self.level, self.nodes_before, self.nodes_after
+        )?;
+        let fired: Vec<_> = self
+            .passes
+            .iter()
+            .filter(|p| p.rewrites > 0)
+            .map(|p| format!("{} {}", p.name, p.rewrites))
+            .collect();
+        if !fired.is_empty() {
+            write!(f, " ({})", fired.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs the pipeline of `options.level` over the model's main graph until nothing changes
+/// (at most a few rounds), then re-infers types. Errors name the model and the pass.
+pub fn optimize(model: &mut Model, options: &Options<'_>) -> Result<Report> {
+    let mut report = Report {
+        level: options.level,
+        nodes_before: model.graph.nodes.len(),
+        ..Default::default()
+    };
+    let passes: Vec<Pass> = pipeline()
+        .into_iter()
+        .filter(|p| p.level <= options.level && options.level != Level::None)
+        .collect();
+    let mut totals = vec![0usize; passes.len()];
+    for _round in 0..4 {
+        let mut changed = false;
+        for (p, total) in passes.iter().zip(totals.iter_mut()) {
+            let n = (p.run)(&mut model.graph, options).map_err(|e| {
+                e.context(format!("pass {}", p.name))
+                    .context(model.name.clone())
+            })?;
+            if n > 0 {
+                model
+                    .graph
+                    .toposort()
+                    .map_err(|e| e.context(format!("after pass {}", p.name)))?;
+                model.graph.infer_types_with(false)?;
+                changed = true;
+            }
+            *total += n;
+        }
+        if !changed {
+            break;
+        }
+    }
+    report.passes = passes
+        .iter()
+        .zip(totals)
+        .map(|(p, rewrites)| PassStat {
+            name: p.name,
+            rewrites,
+        })
+        .collect();
+    report.nodes_after = model.graph.nodes.len();
+    Ok(report)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use xnpu_core::{DType, Shape, TensorType, ValueType};
+
+    use crate::ir::{Graph, Node, Op, ValueId};
+
+    pub fn f32_type(dims: &[usize]) -> ValueType {
+        ValueType::Tensor(TensorType::new(DType::F32, Shape::known(dims)))
+    }
+
+    pub fn relu(name: &str, x: ValueId, y: ValueId) -> Node {
+        Node {
+            name: name.into(),
+            op: Op::Elementwise(xnpu_ops::elementwise::Op::Activation(
+                xnpu_ops::elementwise::Activation {
+                    kind: xnpu_ops::elementwise::ActivationKind::Relu,
+                },
+            )),
+            inputs: vec![Some(x)],
+            outputs: vec![Some(y)],
+        }
+    }
+
+    /// x → relu → … → y, `n` nodes; returns (graph, x, y).
+    pub fn chain(n: usize) -> (Graph, ValueId, ValueId) {
+        let mut g = Graph::default();
+        let x = g.add_value("x", f32_type(&[4]));
+        g.inputs.push(x);
+        let mut cur = x;
+        for i in 0..n {
+            let name = if i + 1 == n {
+                "y".to_string()
+            } else {
+                format!("t{i}")
+            };
+            let v = g.add_value(name, f32_type(&[4]));
+            g.nodes.push(relu(&format!("relu{i}"), cur, v));
+            cur = v;
+        }
+        g.outputs.push(cur);
+        (g, x, cur)
+    }
+}
