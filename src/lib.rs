@@ -16,7 +16,7 @@ pub mod devices;
 pub mod npy;
 pub mod runtime;
 
-pub use runtime::{IoInfo, Session};
+pub use runtime::{IoInfo, Session, SessionOptions};
 pub use xnpu_core::{DType, Dim, Error, Result, Shape, Tensor, TensorType, Value, ValueType};
 pub use xnpu_graph as graph;
 pub use {xnpu_core as core, xnpu_ops as ops};

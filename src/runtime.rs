@@ -1,10 +1,22 @@
-//! `Session`: a model imported once and run many times, with inputs checked against the
-//! model's declared types (symbols bound per run).
+//! `Session`: a model compiled once and run many times.
+//!
+//! `Session::new(model, options)` runs the passes of the chosen level, partitions the graph
+//! over the backends in the options' order, and asks each backend to compile its partitions.
+//! `Session::run` checks the inputs against the model's declared types (binding symbolic
+//! dims), runs the partitions in order, and hands values between them only at partition
+//! edges. A backend that needs static shapes gets one compiled executable per set of
+//! concrete input shapes, cached in the session.
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
-use xnpu_core::{Bytes, Error, Result, Value, ValueType};
+use xnpu_backend_cpu::CpuBackend;
+use xnpu_core::{Bytes, Error, Result, Shape, TensorType, Value, ValueType};
+use xnpu_graph::backend::{Backend, Executable};
+use xnpu_graph::ir::Graph;
+use xnpu_graph::partition::{self, PartitionOptions, Plan};
+use xnpu_graph::passes::{self, Level};
 use xnpu_graph::{onnx, Model};
 
 /// The name and declared type of a model input or output.
@@ -16,33 +28,198 @@ pub struct IoInfo {
     pub has_default: bool,
 }
 
-/// A model ready to run on the reference CPU backend.
-#[derive(Debug)]
+/// How a session compiles its model.
+#[derive(Clone)]
+pub struct SessionOptions {
+    /// Optimisation level of the pass pipeline (default `all`).
+    pub level: Level,
+    /// Backends in order of preference; the reference CPU backend when empty.
+    pub backends: Vec<Arc<dyn Backend>>,
+    pub partition: PartitionOptions,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        SessionOptions {
+            level: Level::All,
+            backends: Vec::new(),
+            partition: PartitionOptions::default(),
+        }
+    }
+}
+
+impl std::fmt::Debug for SessionOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<_> = self.backends.iter().map(|b| b.name().to_string()).collect();
+        f.debug_struct("SessionOptions")
+            .field("level", &self.level)
+            .field("backends", &names)
+            .field("partition", &self.partition)
+            .finish()
+    }
+}
+
+impl SessionOptions {
+    pub fn new() -> SessionOptions {
+        SessionOptions::default()
+    }
+
+    pub fn level(mut self, level: Level) -> SessionOptions {
+        self.level = level;
+        self
+    }
+
+    /// Adds a backend after those already given (lower preference).
+    pub fn backend(mut self, backend: Arc<dyn Backend>) -> SessionOptions {
+        self.backends.push(backend);
+        self
+    }
+
+    pub fn partition_options(mut self, options: PartitionOptions) -> SessionOptions {
+        self.partition = options;
+        self
+    }
+}
+
+/// A partition's executable: compiled once, or per set of concrete input shapes.
+enum Compiled {
+    Ready(Box<dyn Executable>),
+    PerShape(Mutex<HashMap<Vec<Vec<usize>>, Arc<dyn Executable>>>),
+}
+
+struct Part {
+    backend: usize,
+    graph: Graph,
+    /// Main-graph value ids of the partition's inputs and outputs.
+    inputs: Vec<usize>,
+    outputs: Vec<usize>,
+    compiled: Compiled,
+}
+
+/// A compiled model.
 pub struct Session {
     model: Model,
+    report: passes::Report,
+    plan: Plan,
+    backends: Vec<Arc<dyn Backend>>,
+    parts: Vec<Part>,
+    /// For each main-graph value, the last partition that reads it (to free it early).
+    last_reader: Vec<usize>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("model", &self.model.name)
+            .field("report", &self.report)
+            .field("partitions", &self.parts.len())
+            .finish()
+    }
+}
+
+/// Runs a node on the reference kernels; constant folding uses it.
+fn evaluate(node: &xnpu_graph::Node, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
+    xnpu_backend_cpu::run_node(node, inputs)
 }
 
 impl Session {
-    /// Loads an ONNX file (memory-mapped; external data is read from its folder).
+    /// Loads an ONNX file (memory-mapped; external data is read from its folder) and
+    /// compiles it with the default options (level `all`, the CPU backend).
     pub fn load(path: impl AsRef<Path>) -> Result<Session> {
-        Ok(Session::from_model(onnx::load(path.as_ref())?))
+        Session::load_with(path, SessionOptions::default())
+    }
+
+    pub fn load_with(path: impl AsRef<Path>, options: SessionOptions) -> Result<Session> {
+        Session::new(onnx::load(path.as_ref())?, options)
     }
 
     /// Loads an ONNX model from memory; it may not use external data.
     pub fn from_bytes(bytes: impl Into<Bytes>, name: &str) -> Result<Session> {
-        Ok(Session::from_model(onnx::load_bytes(
-            bytes.into(),
-            name,
-            None,
-        )?))
+        Session::new(
+            onnx::load_bytes(bytes.into(), name, None)?,
+            SessionOptions::default(),
+        )
     }
 
-    pub fn from_model(model: Model) -> Session {
-        Session { model }
+    /// Compiles an imported model with the default options.
+    pub fn from_model(model: Model) -> Result<Session> {
+        Session::new(model, SessionOptions::default())
     }
 
+    /// Optimises, partitions and compiles `model`.
+    pub fn new(mut model: Model, options: SessionOptions) -> Result<Session> {
+        let backends: Vec<Arc<dyn Backend>> = if options.backends.is_empty() {
+            vec![Arc::new(CpuBackend::new())]
+        } else {
+            options.backends.clone()
+        };
+        let report = passes::optimize(
+            &mut model,
+            &passes::Options {
+                level: options.level,
+                evaluate: Some(&evaluate),
+                ..passes::Options::default()
+            },
+        )?;
+        let refs: Vec<&dyn Backend> = backends.iter().map(|b| b.as_ref()).collect();
+        let plan = partition::partition(&model.graph, &refs, &options.partition)
+            .map_err(|e| e.context(&model.name))?;
+        let mut parts = Vec::with_capacity(plan.partitions.len());
+        let mut last_reader = vec![usize::MAX; model.graph.values.len()];
+        for (k, p) in plan.partitions.iter().enumerate() {
+            let backend = &backends[p.backend];
+            let graph = partition::extract(
+                &model.graph,
+                p,
+                &format!("{} partition {k} ({})", model.name, backend.name()),
+            );
+            let compiled = if backend.needs_static_shapes() {
+                Compiled::PerShape(Mutex::new(HashMap::new()))
+            } else {
+                Compiled::Ready(backend.compile(&graph).map_err(|e| {
+                    e.context(format!("compiling partition {k} on {}", backend.name()))
+                        .context(&model.name)
+                })?)
+            };
+            for &v in &p.inputs {
+                last_reader[v] = k;
+            }
+            parts.push(Part {
+                backend: p.backend,
+                graph,
+                inputs: p.inputs.clone(),
+                outputs: p.outputs.clone(),
+                compiled,
+            });
+        }
+        Ok(Session {
+            model,
+            report,
+            plan,
+            backends,
+            parts,
+            last_reader,
+        })
+    }
+
+    /// The model as compiled (after the passes).
     pub fn model(&self) -> &Model {
         &self.model
+    }
+
+    /// What the passes did.
+    pub fn optimization_report(&self) -> &passes::Report {
+        &self.report
+    }
+
+    /// Where each node runs and why.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// The `--explain` table of the partition plan.
+    pub fn explain(&self) -> String {
+        self.plan.explain(&self.model.graph)
     }
 
     pub fn inputs(&self) -> Vec<IoInfo> {
@@ -156,9 +333,140 @@ impl Session {
                 );
             }
         }
-        xnpu_backend_cpu::run_graph(&self.model.graph, &inputs, &[])
+        self.execute(inputs)
             .map_err(|e| e.context(&self.model.name))
     }
+
+    fn execute(&self, inputs: Vec<Option<Value>>) -> Result<Vec<Value>> {
+        let g = &self.model.graph;
+        let mut env: Vec<Option<Value>> = vec![None; g.values.len()];
+        for (k, &id) in g.inputs.iter().enumerate() {
+            env[id] = match inputs.get(k).cloned().flatten() {
+                Some(v) => Some(v),
+                None => g.values[id].constant.clone().map(Value::Tensor),
+            };
+        }
+        for (k, part) in self.parts.iter().enumerate() {
+            let args: Vec<Value> = part
+                .inputs
+                .iter()
+                .map(|&v| {
+                    env[v].clone().ok_or_else(|| {
+                        Error::compute(format!(
+                            "value \"{}\" was not computed before partition {k}",
+                            g.values[v].name
+                        ))
+                    })
+                })
+                .collect::<Result<_>>()?;
+            let outs = self.run_part(k, part, &args)?;
+            drop(args);
+            for &v in &part.inputs {
+                if self.last_reader[v] == k && !g.is_output(v) && !g.inputs.contains(&v) {
+                    env[v] = None;
+                }
+            }
+            if outs.len() < part.outputs.len() {
+                return Err(Error::compute(format!(
+                    "partition {k} returned {} values, {} expected",
+                    outs.len(),
+                    part.outputs.len()
+                )));
+            }
+            for (&v, val) in part.outputs.iter().zip(outs) {
+                env[v] = Some(val);
+            }
+        }
+        g.outputs
+            .iter()
+            .map(|&id| {
+                env[id]
+                    .clone()
+                    .or_else(|| g.values[id].constant.clone().map(Value::Tensor))
+                    .ok_or_else(|| {
+                        Error::compute(format!("output \"{}\" was not computed", g.values[id].name))
+                    })
+            })
+            .collect()
+    }
+
+    fn run_part(&self, k: usize, part: &Part, args: &[Value]) -> Result<Vec<Value>> {
+        let backend = &self.backends[part.backend];
+        match &part.compiled {
+            Compiled::Ready(exec) => exec.run(args),
+            Compiled::PerShape(cache) => {
+                let key: Vec<Vec<usize>> = args
+                    .iter()
+                    .map(|a| {
+                        a.as_tensor()
+                            .map(|t| t.shape().to_vec())
+                            .unwrap_or_default()
+                    })
+                    .collect();
+                let cached = cache
+                    .lock()
+                    .map_err(|_| Error::compute("a previous run panicked while compiling"))?
+                    .get(&key)
+                    .cloned();
+                let exec = match cached {
+                    Some(e) => e,
+                    None => {
+                        let g = specialize(&part.graph, args)?;
+                        let e: Arc<dyn Executable> =
+                            Arc::from(backend.compile(&g).map_err(|e| {
+                                e.context(format!(
+                                    "compiling partition {k} on {} for input shapes {key:?}",
+                                    backend.name()
+                                ))
+                            })?);
+                        cache
+                            .lock()
+                            .map_err(|_| Error::compute("a previous run panicked while compiling"))?
+                            .insert(key, e.clone());
+                        e
+                    }
+                };
+                exec.run(args)
+            }
+        }
+    }
+
+    /// How many executables each partition has compiled (per-shape partitions grow with
+    /// each new set of input shapes).
+    pub fn compiled_counts(&self) -> Vec<usize> {
+        self.parts
+            .iter()
+            .map(|p| match &p.compiled {
+                Compiled::Ready(_) => 1,
+                Compiled::PerShape(c) => c.lock().map(|c| c.len()).unwrap_or(0),
+            })
+            .collect()
+    }
+}
+
+/// A copy of a partition graph with its symbolic dims bound by the shapes of `args`, types
+/// inferred again so that every value the inputs decide gets concrete dims.
+fn specialize(graph: &Graph, args: &[Value]) -> Result<Graph> {
+    let mut g = graph.clone();
+    let mut bindings = HashMap::new();
+    for (&id, a) in g.inputs.iter().zip(args) {
+        if let (ValueType::Tensor(tt), Value::Tensor(t)) = (&g.values[id].ty, a) {
+            if let Some(s) = &tt.shape {
+                s.bind(t.shape(), &mut bindings)?;
+            }
+        }
+    }
+    for v in &mut g.values {
+        v.ty = resolve(&v.ty, &bindings);
+    }
+    for (&id, a) in g.inputs.clone().iter().zip(args) {
+        if let Value::Tensor(t) = a {
+            g.values[id].ty =
+                ValueType::Tensor(TensorType::new(t.dtype(), Shape::known(t.shape())));
+        }
+    }
+    g.infer_types_with(false)?;
+    Ok(g)
 }
 
 fn resolve(ty: &ValueType, bindings: &HashMap<String, usize>) -> ValueType {

@@ -6,6 +6,10 @@
 //! stops passing fails the run; cases that newly pass are printed so the list can be updated
 //! (`XNPU_UPDATE_RATCHET=1` rewrites it). The last line is `cpu: N passed, N failed, N skipped`.
 //!
+//! Every case runs twice: as imported (pass level `none`) and after every pass (level `all`,
+//! what `Session::load` does). The `cpu:` line counts level `all`; a case that passes at one
+//! level and not at the other fails the run.
+//!
 //! Arguments: an optional substring filter on case names; `-v` prints every failure in full.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -17,7 +21,8 @@ mod common;
 
 use common::{compare, read_value};
 use xnpu::graph::onnx::DataDir;
-use xnpu::{Result, Session, Value, ValueType};
+use xnpu::graph::passes::Level;
+use xnpu::{Result, Session, SessionOptions, Value, ValueType};
 
 fn cases_dir() -> PathBuf {
     std::env::var_os("XNPU_ONNX_CASES")
@@ -69,12 +74,13 @@ enum Outcome {
     Fail(String),
 }
 
-fn run_case(case: &Path) -> Outcome {
+fn run_case(case: &Path, level: Level) -> Outcome {
     let (rtol, atol) = tolerances(case);
-    let session = match Session::load(case.join("model.onnx")) {
-        Ok(s) => s,
-        Err(e) => return Outcome::Fail(format!("import: {e}")),
-    };
+    let session =
+        match Session::load_with(case.join("model.onnx"), SessionOptions::new().level(level)) {
+            Ok(s) => s,
+            Err(e) => return Outcome::Fail(format!("import: {e}")),
+        };
     let dir = DataDir::default();
     let in_types: Vec<ValueType> = session.inputs().into_iter().map(|i| i.ty).collect();
     let out_types: Vec<ValueType> = session.outputs().into_iter().map(|i| i.ty).collect();
@@ -152,6 +158,7 @@ fn main() {
     }
 
     let results: Mutex<BTreeMap<String, Outcome>> = Mutex::default();
+    let unoptimised: Mutex<BTreeMap<String, Outcome>> = Mutex::default();
     let next = AtomicUsize::new(0);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     // Kernel panics are bugs; they are caught per case so that one does not hide the rest.
@@ -165,20 +172,40 @@ fn main() {
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default();
-                let outcome = std::panic::catch_unwind(|| run_case(case)).unwrap_or_else(|p| {
-                    let msg = p
-                        .downcast_ref::<String>()
-                        .cloned()
-                        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                        .unwrap_or_default();
-                    Outcome::Fail(format!("PANIC: {msg}"))
-                });
-                results.lock().unwrap().insert(name, outcome);
+                let run = |level| {
+                    std::panic::catch_unwind(|| run_case(case, level)).unwrap_or_else(|p| {
+                        let msg = p
+                            .downcast_ref::<String>()
+                            .cloned()
+                            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                            .unwrap_or_default();
+                        Outcome::Fail(format!("PANIC: {msg}"))
+                    })
+                };
+                unoptimised
+                    .lock()
+                    .unwrap()
+                    .insert(name.clone(), run(Level::None));
+                results.lock().unwrap().insert(name, run(Level::All));
             });
         }
     });
     let _ = std::panic::take_hook();
     let results = results.into_inner().unwrap();
+    let unoptimised = unoptimised.into_inner().unwrap();
+    let mut level_diff = Vec::new();
+    let mut none_passed = 0;
+    for (name, o) in &unoptimised {
+        let none = matches!(o, Outcome::Pass);
+        none_passed += usize::from(none);
+        if none != matches!(results.get(name), Some(Outcome::Pass)) {
+            level_diff.push(format!(
+                "{name} ({} at level none, {} at level all)",
+                if none { "passes" } else { "fails" },
+                if none { "fails" } else { "passes" }
+            ));
+        }
+    }
 
     let ratchet: BTreeSet<String> = std::fs::read_to_string(ratchet_file())
         .unwrap_or_default()
@@ -242,7 +269,18 @@ fn main() {
             newly.join(" ")
         );
     }
-    let regressed = !regressions.is_empty();
+    println!(
+        "level none: {none_passed} passed, {} failed",
+        unoptimised.len() - none_passed
+    );
+    if !level_diff.is_empty() {
+        println!(
+            "levels: {} cases differ between levels none and all: {}",
+            level_diff.len(),
+            level_diff.join(", ")
+        );
+    }
+    let regressed = !regressions.is_empty() || !level_diff.is_empty();
     if regressed {
         println!(
             "ratchet: {} listed cases no longer pass: {}",

@@ -4,8 +4,10 @@
 //! ONNX file into the IR (`onnx` → `ir`). Passes, partitioning and the memory planner come
 //! here too. It must never depend on a backend or on a vendor library.
 
+pub mod backend;
 pub mod ir;
 pub mod onnx;
+pub mod partition;
 pub mod passes;
 
 pub use ir::{Graph, Model, Node, Op, ValueId, ValueInfo};

@@ -6,6 +6,7 @@
 //! so clarity beats speed here. It must never depend on another backend or a vendor library.
 
 pub mod args;
+mod backend;
 mod control;
 mod exec;
 
@@ -21,4 +22,5 @@ pub mod signal;
 pub mod tensor;
 pub mod text;
 
+pub use backend::CpuBackend;
 pub use exec::{run_graph, run_node};

@@ -1,0 +1,311 @@
+//! What the compiler asks of a backend: which nodes it can run (and at what cost, or why
+//! not), and to compile a partition into an [`Executable`].
+//!
+//! A backend's answer comes from a declared [`CapabilityTable`] (op × dtype × constraints
+//! such as static shapes only or a maximum rank), which the partitioner reads; no vendor
+//! code path is involved. Tables are data: JSON files can describe one (see
+//! [`CapabilityTable::from_json`]), which is how tests give two CPU backend instances
+//! different capabilities.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use xnpu_core::{DType, Dim, Error, Result, Value, ValueType};
+
+use crate::ir::{Graph, Node, Op};
+
+/// What kind of device a backend drives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceKind {
+    Cpu,
+    Gpu,
+    Npu,
+}
+
+impl fmt::Display for DeviceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DeviceKind::Cpu => "cpu",
+            DeviceKind::Gpu => "gpu",
+            DeviceKind::Npu => "npu",
+        })
+    }
+}
+
+/// A backend's answer for one node.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Support {
+    /// The backend runs the node; `cost` is relative (the reference CPU backend's is 1.0
+    /// per node), used to decide whether a device hop pays off.
+    Supported { cost: f32 },
+    /// The backend cannot run the node, and says why.
+    Unsupported { reason: String },
+}
+
+impl Support {
+    pub fn is_supported(&self) -> bool {
+        matches!(self, Support::Supported { .. })
+    }
+}
+
+/// What a backend sees of a node when asked whether it supports it.
+pub struct NodeContext<'a> {
+    pub graph: &'a Graph,
+    pub node: &'a Node,
+    /// Symbols that appear in the graph inputs' shapes: they are bound by each run's
+    /// inputs, so a dim that is one of them is static once a run starts. Any other symbol
+    /// is decided by data (NonZero, Unique, ...).
+    pub input_symbols: &'a HashSet<String>,
+}
+
+impl<'a> NodeContext<'a> {
+    /// The symbols of `graph`'s input shapes.
+    pub fn input_symbols(graph: &Graph) -> HashSet<String> {
+        let mut s = HashSet::new();
+        for &i in &graph.inputs {
+            if let Some(shape) = graph.values[i].ty.tensor().and_then(|t| t.shape.as_ref()) {
+                for d in &shape.0 {
+                    if let Dim::Sym(name) = d {
+                        s.insert(name.clone());
+                    }
+                }
+            }
+        }
+        s
+    }
+
+    /// The types of the node's present inputs and outputs, labelled for messages.
+    pub fn typed_values(&self) -> Vec<(String, &'a ValueType)> {
+        let ins = self
+            .node
+            .inputs
+            .iter()
+            .enumerate()
+            .filter_map(|(k, v)| v.map(|v| (format!("input {k}"), &self.graph.values[v].ty)));
+        let outs = self
+            .node
+            .outputs
+            .iter()
+            .enumerate()
+            .filter_map(|(k, v)| v.map(|v| (format!("output {k}"), &self.graph.values[v].ty)));
+        ins.chain(outs).collect()
+    }
+}
+
+/// A compiled partition, ready to run.
+pub trait Executable: Send + Sync {
+    /// Runs on the partition's inputs (in the order of the partition graph's inputs) and
+    /// returns its outputs in order.
+    fn run(&self, inputs: &[Value]) -> Result<Vec<Value>>;
+}
+
+/// A backend: a device (or a library driving one) that runs partitions of a graph.
+pub trait Backend: Send + Sync {
+    /// A short unique name shown in tables (`cpu`, `openvino:NPU`, `qnn:htp-sim`).
+    fn name(&self) -> &str;
+    fn kind(&self) -> DeviceKind;
+    /// Whether the backend can run `cx.node`, and at what cost.
+    fn supports(&self, cx: &NodeContext<'_>) -> Support;
+    /// Whether partitions must have concrete shapes to compile; the runtime then compiles
+    /// one executable per set of concrete input shapes.
+    fn needs_static_shapes(&self) -> bool {
+        false
+    }
+    /// Compiles a partition (a graph whose inputs are the values it reads from elsewhere).
+    fn compile(&self, partition: &Graph) -> Result<Box<dyn Executable>>;
+}
+
+/// One op's entry in a capability table.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpCapability {
+    /// Relative cost per node (default: the table's `default_cost`).
+    #[serde(default)]
+    pub cost: Option<f32>,
+    /// Dtypes this op accepts (inputs and outputs); default: the table's.
+    #[serde(default)]
+    pub dtypes: Option<Vec<String>>,
+    #[serde(default)]
+    pub max_rank: Option<usize>,
+}
+
+/// A backend's declared capabilities: which ops, on which dtypes, under which constraints.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CapabilityTable {
+    pub name: String,
+    #[serde(default = "default_kind")]
+    pub kind: DeviceKind,
+    /// Ops by IR op name (`MatMul`, `Conv`, `Relu`, ...); `"*"` admits every op.
+    pub ops: BTreeMap<String, OpCapability>,
+    /// Dtypes accepted for every value a node reads or writes (default: any).
+    #[serde(default)]
+    pub dtypes: Option<Vec<String>>,
+    /// Dtypes refused outright (checked before `dtypes`).
+    #[serde(default)]
+    pub refuse_dtypes: Vec<String>,
+    /// Highest rank of any value a node reads or writes.
+    #[serde(default)]
+    pub max_rank: Option<usize>,
+    /// Only shapes known before a run (numbers or symbols bound by the graph inputs).
+    #[serde(default)]
+    pub static_shapes: bool,
+    /// Whether ops with bodies (If, Loop, Scan, SequenceMap) are admitted.
+    #[serde(default)]
+    pub control_flow: bool,
+    #[serde(default = "one")]
+    pub default_cost: f32,
+}
+
+fn default_kind() -> DeviceKind {
+    DeviceKind::Cpu
+}
+
+fn one() -> f32 {
+    1.0
+}
+
+fn parse_dtypes(list: &[String], table: &str) -> Result<Vec<DType>> {
+    list.iter()
+        .map(|s| {
+            DType::parse(s).ok_or_else(|| {
+                Error::invalid_input(format!(
+                    "capability table \"{table}\": unknown dtype \"{s}\""
+                ))
+            })
+        })
+        .collect()
+}
+
+impl CapabilityTable {
+    /// A table that admits everything at cost 1 (the reference CPU backend's).
+    pub fn everything(name: &str) -> CapabilityTable {
+        CapabilityTable {
+            name: name.to_string(),
+            kind: DeviceKind::Cpu,
+            ops: BTreeMap::from([("*".to_string(), OpCapability::default())]),
+            dtypes: None,
+            refuse_dtypes: Vec::new(),
+            max_rank: None,
+            static_shapes: false,
+            control_flow: true,
+            default_cost: 1.0,
+        }
+    }
+
+    /// Parses a table from JSON, checking dtype names.
+    pub fn from_json(text: &str) -> Result<CapabilityTable> {
+        let t: CapabilityTable = serde_json::from_str(text)
+            .map_err(|e| Error::invalid_input(format!("capability table: {e}")))?;
+        parse_dtypes(t.dtypes.as_deref().unwrap_or(&[]), &t.name)?;
+        parse_dtypes(&t.refuse_dtypes, &t.name)?;
+        for (op, c) in &t.ops {
+            parse_dtypes(c.dtypes.as_deref().unwrap_or(&[]), &t.name)
+                .map_err(|e| e.context(format!("op {op}")))?;
+        }
+        Ok(t)
+    }
+
+    /// Reads a table from a JSON file.
+    pub fn load(path: &std::path::Path) -> Result<CapabilityTable> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::invalid_input(format!(
+                "cannot read capability table {}: {e}",
+                path.display()
+            ))
+        })?;
+        CapabilityTable::from_json(&text).map_err(|e| e.context(path.display().to_string()))
+    }
+
+    /// The table's answer for one node.
+    pub fn check(&self, cx: &NodeContext<'_>) -> Support {
+        match self.check_inner(cx) {
+            Ok(cost) => Support::Supported { cost },
+            Err(reason) => Support::Unsupported { reason },
+        }
+    }
+
+    fn check_inner(&self, cx: &NodeContext<'_>) -> std::result::Result<f32, String> {
+        let op = cx.node.op.name();
+        let entry = self
+            .ops
+            .get(op)
+            .or_else(|| self.ops.get("*"))
+            .ok_or_else(|| format!("{op} is not in {}'s op table", self.name))?;
+        if !cx.node.op.subgraphs().is_empty() && !self.control_flow {
+            return Err(format!("{} does not run ops with bodies", self.name));
+        }
+        let bad = |e: Error| e.to_string();
+        let refused = parse_dtypes(&self.refuse_dtypes, &self.name).map_err(bad)?;
+        let allowed = match &entry.dtypes {
+            Some(d) => Some(parse_dtypes(d, &self.name).map_err(bad)?),
+            None => match &self.dtypes {
+                Some(d) => Some(parse_dtypes(d, &self.name).map_err(bad)?),
+                None => None,
+            },
+        };
+        let max_rank = entry.max_rank.or(self.max_rank);
+        for (label, ty) in cx.typed_values() {
+            let t = match ty {
+                ValueType::Tensor(t) => t,
+                ValueType::Unknown if self.static_shapes => {
+                    return Err(format!("{label} has a type known only at run time"))
+                }
+                ValueType::Unknown => continue,
+                other if matches!(cx.node.op, Op::Sequence(_)) || self.control_flow => {
+                    let _ = other;
+                    continue;
+                }
+                other => return Err(format!("{label} is a {other}, not a tensor")),
+            };
+            if refused.contains(&t.dtype) {
+                return Err(format!(
+                    "{label} is {}, which {} refuses",
+                    t.dtype, self.name
+                ));
+            }
+            if let Some(allowed) = &allowed {
+                if !allowed.contains(&t.dtype) {
+                    let names: Vec<_> = allowed.iter().map(|d| d.name()).collect();
+                    return Err(format!(
+                        "{label} is {} ({} takes {} for {op})",
+                        t.dtype,
+                        self.name,
+                        names.join(", ")
+                    ));
+                }
+            }
+            match &t.shape {
+                None if self.static_shapes || max_rank.is_some() => {
+                    return Err(format!("{label} has an unknown rank"))
+                }
+                None => {}
+                Some(shape) => {
+                    if let Some(m) = max_rank {
+                        if shape.rank() > m {
+                            return Err(format!(
+                                "{label} has rank {} (max {m} on {})",
+                                shape.rank(),
+                                self.name
+                            ));
+                        }
+                    }
+                    if self.static_shapes {
+                        if let Some(d) = shape.0.iter().find(|d| match d {
+                            Dim::Known(_) => false,
+                            Dim::Sym(s) => !cx.input_symbols.contains(s),
+                        }) {
+                            return Err(format!(
+                                "{label} has dim {d} that depends on data ({} needs static shapes)",
+                                self.name
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(entry.cost.unwrap_or(self.default_cost))
+    }
+}

@@ -1,0 +1,606 @@
+//! Partitioning: every node goes to one backend, and the graph is cut into convex
+//! partitions (no path leaves a partition and comes back into it), one backend each, run in
+//! a topological order of the partitions.
+//!
+//! 1. Each backend answers for each node ([`Support`]); a node goes to the first backend in
+//!    the policy's order that supports it. A node nobody supports is an error carrying every
+//!    backend's reason.
+//! 2. Nodes are grouped in graph order: a node joins a partition of its backend when that
+//!    creates no cycle between partitions (tracked with the transitive dependencies of each
+//!    partition), else it opens a new one.
+//! 3. Islands: a partition whose saving over the next backend (by the backends' costs) is
+//!    smaller than what its device hops cost (`hop_cost` per value crossing to another
+//!    device) moves to that backend, and grouping runs again.
+//!
+//! Every answer is kept, so `xnpu partition --explain` can say why a node runs where it runs.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt::Write as _;
+
+use xnpu_core::{Error, Result};
+
+use crate::backend::{Backend, DeviceKind, NodeContext, Support};
+use crate::ir::{Graph, ValueId};
+
+/// How the partitioner weighs device hops.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PartitionOptions {
+    /// The cost of moving one value between devices, in the backends' cost units (the
+    /// reference CPU backend's cost of a node is 1).
+    pub hop_cost: f32,
+    /// Whether small islands are merged back into their neighbours' backend.
+    pub merge_islands: bool,
+}
+
+impl Default for PartitionOptions {
+    fn default() -> Self {
+        PartitionOptions {
+            hop_cost: 2.0,
+            merge_islands: true,
+        }
+    }
+}
+
+/// Where one node runs and what every backend said about it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeDecision {
+    pub backend: usize,
+    /// One answer per backend, in the policy's order.
+    pub answers: Vec<Support>,
+    /// Why the node is not on the first backend that supports it (island merging).
+    pub note: Option<String>,
+}
+
+/// A convex subgraph run by one backend.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Partition {
+    pub backend: usize,
+    /// Node indices, in graph order.
+    pub nodes: Vec<usize>,
+    /// Non-constant values read by the partition and produced elsewhere (graph inputs or
+    /// other partitions), in first-use order.
+    pub inputs: Vec<ValueId>,
+    /// Values produced here and read by other partitions or returned by the graph.
+    pub outputs: Vec<ValueId>,
+}
+
+/// The result of partitioning a graph.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    /// Backend names, in the policy's order.
+    pub backends: Vec<String>,
+    pub kinds: Vec<DeviceKind>,
+    /// Partitions in an order in which they can run.
+    pub partitions: Vec<Partition>,
+    /// One per graph node.
+    pub decisions: Vec<NodeDecision>,
+    /// Values that cross between partitions on different devices (per reading partition).
+    pub hops: usize,
+}
+
+/// A bit set over partition indices.
+#[derive(Clone, Debug, Default)]
+struct Bits(Vec<u64>);
+
+impl Bits {
+    fn get(&self, i: usize) -> bool {
+        self.0.get(i / 64).is_some_and(|w| w >> (i % 64) & 1 == 1)
+    }
+    fn set(&mut self, i: usize) {
+        if self.0.len() <= i / 64 {
+            self.0.resize(i / 64 + 1, 0);
+        }
+        self.0[i / 64] |= 1 << (i % 64);
+    }
+    fn union(&mut self, o: &Bits) {
+        if self.0.len() < o.0.len() {
+            self.0.resize(o.0.len(), 0);
+        }
+        for (a, b) in self.0.iter_mut().zip(&o.0) {
+            *a |= b;
+        }
+    }
+    fn count(&self) -> u32 {
+        self.0.iter().map(|w| w.count_ones()).sum()
+    }
+}
+
+/// Partitions `graph` over `backends` (in preference order).
+pub fn partition(
+    graph: &Graph,
+    backends: &[&dyn Backend],
+    options: &PartitionOptions,
+) -> Result<Plan> {
+    if backends.is_empty() {
+        return Err(Error::invalid_input("no backend to run the graph on"));
+    }
+    let symbols = NodeContext::input_symbols(graph);
+    let mut decisions = Vec::with_capacity(graph.nodes.len());
+    for node in &graph.nodes {
+        let cx = NodeContext {
+            graph,
+            node,
+            input_symbols: &symbols,
+        };
+        let answers: Vec<Support> = backends.iter().map(|b| b.supports(&cx)).collect();
+        let Some(backend) = answers.iter().position(Support::is_supported) else {
+            let why: Vec<String> = backends
+                .iter()
+                .zip(&answers)
+                .map(|(b, a)| match a {
+                    Support::Unsupported { reason } => format!("{}: {reason}", b.name()),
+                    Support::Supported { .. } => unreachable!("no backend supports the node"),
+                })
+                .collect();
+            return Err(Error::unsupported(format!(
+                "no backend can run {}: {}",
+                node.describe(),
+                why.join("; ")
+            )));
+        };
+        decisions.push(NodeDecision {
+            backend,
+            answers,
+            note: None,
+        });
+    }
+    let kinds: Vec<DeviceKind> = backends.iter().map(|b| b.kind()).collect();
+    let names: Vec<String> = backends.iter().map(|b| b.name().to_string()).collect();
+    let mut partitions = group(graph, &decisions);
+    if options.merge_islands && backends.len() > 1 {
+        for _ in 0..graph.nodes.len().max(1) {
+            let moved =
+                merge_one_island(graph, &mut decisions, &partitions, &names, &kinds, options);
+            if !moved {
+                break;
+            }
+            partitions = group(graph, &decisions);
+        }
+    }
+    let hops = partitions
+        .iter()
+        .map(|p| crossing(graph, &partitions, p, &decisions, &kinds).0)
+        .sum();
+    Ok(Plan {
+        backends: names,
+        kinds,
+        partitions,
+        decisions,
+        hops,
+    })
+}
+
+/// Groups nodes into acyclic partitions by their chosen backend.
+fn group(graph: &Graph, decisions: &[NodeDecision]) -> Vec<Partition> {
+    let producers = graph.producers();
+    let mut part_of = vec![usize::MAX; graph.nodes.len()];
+    let mut parts: Vec<(usize, Vec<usize>)> = Vec::new(); // (backend, nodes)
+    let mut deps: Vec<Bits> = Vec::new(); // transitive dependencies of each partition
+    for (i, node) in graph.nodes.iter().enumerate() {
+        let b = decisions[i].backend;
+        let mut preds: Vec<usize> = node
+            .inputs
+            .iter()
+            .flatten()
+            .filter_map(|v| producers[*v].map(|(p, _)| part_of[p]))
+            .collect();
+        preds.sort_unstable();
+        preds.dedup();
+        // Joining P is safe when no predecessor partition other than P depends on P.
+        let fits = |p: usize| preds.iter().all(|&q| q == p || !deps[q].get(p));
+        let target = (0..parts.len()).rev().find(|&p| parts[p].0 == b && fits(p));
+        let p = match target {
+            Some(p) => p,
+            None => {
+                parts.push((b, Vec::new()));
+                deps.push(Bits::default());
+                parts.len() - 1
+            }
+        };
+        parts[p].1.push(i);
+        part_of[i] = p;
+        let mut new = Bits::default();
+        for &q in preds.iter().filter(|&&q| q != p) {
+            new.set(q);
+            new.union(&deps[q].clone());
+        }
+        if new.count() > 0 {
+            for r in 0..deps.len() {
+                if r == p || deps[r].get(p) {
+                    deps[r].union(&new);
+                }
+            }
+        }
+    }
+    let mut order: Vec<usize> = (0..parts.len()).collect();
+    order.sort_by_key(|&p| (deps[p].count(), parts[p].1[0]));
+    let mut out: Vec<Partition> = order
+        .into_iter()
+        .map(|p| Partition {
+            backend: parts[p].0,
+            nodes: parts[p].1.clone(),
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+        })
+        .collect();
+    let mut part_of = vec![0; graph.nodes.len()];
+    for (k, p) in out.iter().enumerate() {
+        for &n in &p.nodes {
+            part_of[n] = k;
+        }
+    }
+    let consumers = graph.consumers();
+    for (k, p) in out.iter_mut().enumerate() {
+        let mut seen = HashSet::new();
+        for &n in &p.nodes {
+            for &v in graph.nodes[n].inputs.iter().flatten() {
+                let inside = producers[v].is_some_and(|(q, _)| part_of[q] == k);
+                let constant = graph.values[v].constant.is_some() && !graph.inputs.contains(&v);
+                if !inside && !constant && seen.insert(v) {
+                    p.inputs.push(v);
+                }
+            }
+        }
+        for &n in &p.nodes {
+            for &v in graph.nodes[n].outputs.iter().flatten() {
+                let read_outside = consumers[v].iter().any(|u| part_of[u.node] != k);
+                if read_outside || graph.is_output(v) {
+                    p.outputs.push(v);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// (hops, partition indices of the other-device neighbours) of partition `p`: values it
+/// reads from another device, plus values it hands to another device. Graph inputs and
+/// outputs live in host memory, so they count when the partition is not on the CPU.
+fn crossing(
+    graph: &Graph,
+    parts: &[Partition],
+    p: &Partition,
+    decisions: &[NodeDecision],
+    kinds: &[DeviceKind],
+) -> (usize, Vec<usize>) {
+    let producers = graph.producers();
+    let host = kinds[p.backend] == DeviceKind::Cpu;
+    let mut hops = 0;
+    let mut neighbours = Vec::new();
+    for &v in &p.inputs {
+        match producers[v] {
+            Some((n, _)) if decisions[n].backend != p.backend => {
+                hops += 1;
+                if let Some(k) = parts.iter().position(|q| q.nodes.contains(&n)) {
+                    neighbours.push(k);
+                }
+            }
+            None if !host => hops += 1,
+            _ => {}
+        }
+    }
+    let consumers = graph.consumers();
+    for &v in &p.outputs {
+        let other: HashSet<usize> = consumers[v]
+            .iter()
+            .filter(|u| decisions[u.node].backend != p.backend)
+            .map(|u| decisions[u.node].backend)
+            .collect();
+        hops += other.len();
+        if graph.is_output(v) && !host {
+            hops += 1;
+        }
+    }
+    (hops, neighbours)
+}
+
+/// Moves the least worthwhile island (saving < hops × hop_cost) to each node's next
+/// backend; returns whether one moved.
+fn merge_one_island(
+    graph: &Graph,
+    decisions: &mut [NodeDecision],
+    parts: &[Partition],
+    names: &[String],
+    kinds: &[DeviceKind],
+    options: &PartitionOptions,
+) -> bool {
+    let cost = |d: &NodeDecision, b: usize| match d.answers[b] {
+        Support::Supported { cost } => Some(cost),
+        Support::Unsupported { .. } => None,
+    };
+    let mut worst: Option<(f32, usize, Vec<usize>)> = None; // (margin, partition, alt per node)
+    for (k, p) in parts.iter().enumerate() {
+        let (hops, _) = crossing(graph, parts, p, decisions, kinds);
+        if hops == 0 {
+            continue;
+        }
+        let mut saving = 0.0;
+        let mut alts = Vec::with_capacity(p.nodes.len());
+        let mut movable = true;
+        for &n in &p.nodes {
+            let d = &decisions[n];
+            let here = cost(d, p.backend).unwrap_or(f32::INFINITY);
+            match (0..d.answers.len()).find(|&b| b != p.backend && cost(d, b).is_some()) {
+                Some(b) => {
+                    saving += cost(d, b).unwrap_or(0.0) - here;
+                    alts.push(b);
+                }
+                None => {
+                    movable = false;
+                    break;
+                }
+            }
+        }
+        if !movable {
+            continue;
+        }
+        let margin = saving - hops as f32 * options.hop_cost;
+        if margin < 0.0 && worst.as_ref().is_none_or(|w| margin < w.0) {
+            worst = Some((margin, k, alts));
+        }
+    }
+    let Some((margin, k, alts)) = worst else {
+        return false;
+    };
+    let p = &parts[k];
+    let (hops, _) = crossing(graph, parts, p, decisions, kinds);
+    let note = format!(
+        "moved from {}: an island of {} node(s) that saves {:.2} but costs {hops} device hop(s) × {:.2}",
+        names[p.backend],
+        p.nodes.len(),
+        margin + hops as f32 * options.hop_cost,
+        options.hop_cost
+    );
+    for (&n, b) in p.nodes.iter().zip(alts) {
+        decisions[n].backend = b;
+        decisions[n].note = Some(note.clone());
+    }
+    true
+}
+
+impl Plan {
+    /// Nodes per backend name.
+    pub fn nodes_per_backend(&self) -> BTreeMap<&str, usize> {
+        let mut m = BTreeMap::new();
+        for d in &self.decisions {
+            *m.entry(self.backends[d.backend].as_str()).or_insert(0) += 1;
+        }
+        m
+    }
+
+    /// Checks that every node is in exactly one partition, that each partition's nodes are
+    /// on its backend, and that partitions only read values from earlier partitions (so
+    /// they are convex and the order runs). Used by tests.
+    pub fn verify(&self, graph: &Graph) -> Result<()> {
+        let mut part_of = vec![usize::MAX; graph.nodes.len()];
+        for (k, p) in self.partitions.iter().enumerate() {
+            for &n in &p.nodes {
+                if part_of[n] != usize::MAX {
+                    return Err(Error::compute(format!("node {n} is in two partitions")));
+                }
+                if self.decisions[n].backend != p.backend {
+                    return Err(Error::compute(format!(
+                        "node {n} is in a partition of another backend"
+                    )));
+                }
+                part_of[n] = k;
+            }
+        }
+        if let Some(n) = part_of.iter().position(|&p| p == usize::MAX) {
+            return Err(Error::compute(format!("node {n} is in no partition")));
+        }
+        let producers = graph.producers();
+        for (k, p) in self.partitions.iter().enumerate() {
+            for &n in &p.nodes {
+                for &v in graph.nodes[n].inputs.iter().flatten() {
+                    if let Some((q, _)) = producers[v] {
+                        if part_of[q] > k {
+                            return Err(Error::compute(format!(
+                                "partition {k} reads value \"{}\" from the later partition {}",
+                                graph.values[v].name, part_of[q]
+                            )));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The `--explain` table: node, op, backend, and why the others said no.
+    pub fn explain(&self, graph: &Graph) -> String {
+        let mut rows: Vec<[String; 5]> = Vec::new();
+        let mut part_of = vec![0; graph.nodes.len()];
+        for (k, p) in self.partitions.iter().enumerate() {
+            for &n in &p.nodes {
+                part_of[n] = k;
+            }
+        }
+        for (i, (node, d)) in graph.nodes.iter().zip(&self.decisions).enumerate() {
+            let mut why: Vec<String> = self
+                .backends
+                .iter()
+                .zip(&d.answers)
+                .enumerate()
+                .filter(|(b, _)| *b != d.backend)
+                .filter_map(|(_, (name, a))| match a {
+                    Support::Unsupported { reason } => Some(format!("{name}: {reason}")),
+                    Support::Supported { .. } => None,
+                })
+                .collect();
+            if let Some(n) = &d.note {
+                why.insert(0, n.clone());
+            }
+            rows.push([
+                node.name.clone(),
+                node.op.name().to_string(),
+                self.backends[d.backend].clone(),
+                part_of[i].to_string(),
+                why.join("; "),
+            ]);
+        }
+        let header = ["node", "op", "backend", "part", "why not elsewhere"];
+        let mut width = header.map(str::len);
+        for r in &rows {
+            for (w, c) in width.iter_mut().zip(r.iter()).take(4) {
+                *w = (*w).max(c.chars().count());
+            }
+        }
+        let mut s = String::new();
+        let line = |s: &mut String, r: [&str; 5]| {
+            let _ = writeln!(
+                s,
+                "{:<w0$}  {:<w1$}  {:<w2$}  {:>w3$}  {}",
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                r[4],
+                w0 = width[0],
+                w1 = width[1],
+                w2 = width[2],
+                w3 = width[3]
+            );
+        };
+        line(&mut s, header);
+        for r in &rows {
+            line(&mut s, [&r[0], &r[1], &r[2], &r[3], &r[4]]);
+        }
+        s.push('\n');
+        s.push_str(&self.summary());
+        s
+    }
+
+    /// Partitions, nodes per backend, device hops.
+    pub fn summary(&self) -> String {
+        let per: Vec<String> = self
+            .nodes_per_backend()
+            .into_iter()
+            .map(|(b, n)| format!("{b} {n}"))
+            .collect();
+        let mut s = format!(
+            "{} partition(s); nodes per backend: {}; device hops: {}\n",
+            self.partitions.len(),
+            per.join(", "),
+            self.hops
+        );
+        for (k, p) in self.partitions.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "  partition {k}: {} ({}), {} node(s), {} input(s), {} output(s)",
+                self.backends[p.backend],
+                self.kinds[p.backend],
+                p.nodes.len(),
+                p.inputs.len(),
+                p.outputs.len()
+            );
+        }
+        s
+    }
+
+    /// A Graphviz picture: one cluster per partition, coloured by backend.
+    pub fn dot(&self, graph: &Graph) -> String {
+        const COLOURS: [&str; 6] = [
+            "#8dd3c7", "#fdb462", "#bebada", "#fb8072", "#80b1d3", "#b3de69",
+        ];
+        let esc = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
+        let mut s = String::from(
+            "digraph xnpu {\n  rankdir=TB;\n  node [shape=box, style=filled, fontname=\"sans\"];\n",
+        );
+        for (k, p) in self.partitions.iter().enumerate() {
+            let colour = COLOURS[p.backend % COLOURS.len()];
+            let _ = writeln!(
+                s,
+                "  subgraph cluster_{k} {{\n    label=\"partition {k}: {}\";\n    color=\"{colour}\";",
+                esc(&self.backends[p.backend])
+            );
+            for &n in &p.nodes {
+                let node = &graph.nodes[n];
+                let _ = writeln!(
+                    s,
+                    "    n{n} [label=\"{}\\n{}\", fillcolor=\"{colour}\"];",
+                    esc(node.op.name()),
+                    esc(&node.name)
+                );
+            }
+            s.push_str("  }\n");
+        }
+        let producers = graph.producers();
+        for &v in &graph.inputs {
+            let _ = writeln!(
+                s,
+                "  v{v} [label=\"{}\", shape=ellipse, fillcolor=white];",
+                esc(&graph.values[v].name)
+            );
+        }
+        for &v in &graph.outputs {
+            let _ = writeln!(
+                s,
+                "  o{v} [label=\"{}\", shape=ellipse, fillcolor=white];",
+                esc(&graph.values[v].name)
+            );
+            if let Some((p, _)) = producers[v] {
+                let _ = writeln!(s, "  n{p} -> o{v};");
+            }
+        }
+        for (i, node) in graph.nodes.iter().enumerate() {
+            for &v in node.inputs.iter().flatten() {
+                match producers[v] {
+                    Some((p, _)) => {
+                        let _ = writeln!(s, "  n{p} -> n{i};");
+                    }
+                    None if graph.inputs.contains(&v) => {
+                        let _ = writeln!(s, "  v{v} -> n{i};");
+                    }
+                    None => {}
+                }
+            }
+        }
+        s.push_str("}\n");
+        s
+    }
+}
+
+/// The standalone graph of one partition: its inputs are the values it reads from
+/// elsewhere, its outputs the values others read; constants come along (sharing their
+/// bytes).
+pub fn extract(graph: &Graph, p: &Partition, name: &str) -> Graph {
+    let mut g = Graph {
+        name: name.to_string(),
+        ..Default::default()
+    };
+    let mut map = vec![usize::MAX; graph.values.len()];
+    let mut get = |g: &mut Graph, v: ValueId| {
+        if map[v] == usize::MAX {
+            g.values.push(graph.values[v].clone());
+            if graph.inputs.contains(&v) {
+                // A graph input reaches the partition as a partition input.
+                g.values.last_mut().expect("just pushed").constant = None;
+            }
+            map[v] = g.values.len() - 1;
+        }
+        map[v]
+    };
+    for &v in &p.inputs {
+        let id = get(&mut g, v);
+        g.inputs.push(id);
+    }
+    for &n in &p.nodes {
+        let node = &graph.nodes[n];
+        let mut copy = node.clone();
+        for v in copy
+            .inputs
+            .iter_mut()
+            .chain(copy.outputs.iter_mut())
+            .flatten()
+        {
+            *v = get(&mut g, *v);
+        }
+        g.nodes.push(copy);
+    }
+    for &v in &p.outputs {
+        let id = get(&mut g, v);
+        g.outputs.push(id);
+    }
+    g
+}
