@@ -2,14 +2,15 @@
 //! shufflenet, squeezenet, vgg19, zfnet512, alexnet) run and match their stored outputs, fed
 //! and compared the way onnx's own runner does: the one real input is
 //! `arange(n).reshape(shape) / n` as float32 (unknown dims 1), rtol 1e-3 (2e-3 for densenet121),
-//! atol 1e-7.
+//! atol 1e-7. Each model runs at pass levels `none` and `all`; both must match.
 
 mod common;
 
 use std::path::{Path, PathBuf};
 
 use xnpu::graph::onnx::DataDir;
-use xnpu::{Dim, Session, Tensor, Value, ValueType};
+use xnpu::graph::passes::Level;
+use xnpu::{Dim, Session, SessionOptions, Tensor, Value, ValueType};
 
 fn light_dir() -> PathBuf {
     std::env::var_os("XNPU_ONNX_CASES")
@@ -18,13 +19,15 @@ fn light_dir() -> PathBuf {
         .join("light")
 }
 
-fn run_one(model: &Path) -> Result<(), String> {
+/// Runs one model at one level; returns the optimisation report's summary.
+fn run_one(model: &Path, level: Level) -> Result<String, String> {
     let stem = model
         .file_stem()
         .and_then(|s| s.to_str())
         .unwrap_or_default()
         .to_string();
-    let session = Session::load(model).map_err(|e| e.to_string())?;
+    let session = Session::load_with(model, SessionOptions::new().level(level))
+        .map_err(|e| e.to_string())?;
     let mut inputs = Vec::new();
     for info in session.inputs() {
         if info.has_default {
@@ -58,7 +61,8 @@ fn run_one(model: &Path) -> Result<(), String> {
     } else {
         1e-3
     };
-    common::compare(&got[0], &expected, rtol, 1e-7)
+    common::compare(&got[0], &expected, rtol, 1e-7)?;
+    Ok(session.optimization_report().to_string())
 }
 
 #[test]
@@ -82,20 +86,25 @@ fn light_models_match_their_stored_outputs() {
     );
     let mut failures = Vec::new();
     for m in &models {
-        let t0 = std::time::Instant::now();
-        let r = run_one(m);
-        let name = m
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned();
-        println!(
-            "{name}: {} in {:.2} s",
-            if r.is_ok() { "ok" } else { "FAILED" },
-            t0.elapsed().as_secs_f64()
-        );
-        if let Err(e) = r {
-            failures.push(format!("{name}: {e}"));
+        for level in [Level::None, Level::All] {
+            let t0 = std::time::Instant::now();
+            let r = run_one(m, level);
+            let name = m
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            println!(
+                "{name} [{level}]: {} in {:.2} s",
+                match &r {
+                    Ok(report) => report.as_str(),
+                    Err(_) => "FAILED",
+                },
+                t0.elapsed().as_secs_f64()
+            );
+            if let Err(e) = r {
+                failures.push(format!("{name} at level {level}: {e}"));
+            }
         }
     }
     assert!(
