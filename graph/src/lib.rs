@@ -5,6 +5,7 @@
 //! here too. It must never depend on a backend or on a vendor library.
 
 pub mod ir;
+pub mod memory;
 pub mod onnx;
 pub mod passes;
 
