@@ -14,8 +14,9 @@
 //!    [`MemoryPlan::io_bytes`] and [`MemoryPlan::weights_bytes`].
 //! 3. **In place.** When an op allows it, its output takes over the slot of an input whose
 //!    last reader is this node (and that is not a graph output, input or constant): element-wise
-//!    unary ops and activations, Clip, Cast and CastLike to a dtype of the same size, Binary
-//!    ops whose output has the shape and dtype of that input ([`MemoryPlan::in_place`]), and
+//!    unary ops and activations, Clip, Cast and CastLike to a dtype of the same size, Binary,
+//!    PRelu and variadic (Sum, Mean, Max, Min) ops whose output has the shape and dtype of
+//!    that input ([`MemoryPlan::in_place`]), and
 //!    Identity, Reshape, Flatten, Squeeze, Unsqueeze and Dropout, whose output is a view of
 //!    their input ([`MemoryPlan::aliases`]). Values that share a slot this way form one
 //!    buffer, live from the first one's birth to the last one's death.
@@ -169,6 +170,15 @@ impl MemoryPlan {
                     name(inp),
                     graph.nodes[p].describe()
                 ));
+            }
+            if let (Some(so), Some(si)) = (self.slots[out], self.slots[inp]) {
+                if (so.arena, so.offset) != (si.arena, si.offset) {
+                    return fail(format!(
+                        "\"{}\" takes over \"{}\" but they are at {so:?} and {si:?}",
+                        name(out),
+                        name(inp)
+                    ));
+                }
             }
             if taken_over.insert(inp, out).is_some() {
                 return fail(format!("\"{}\" is taken over twice", name(inp)));
@@ -337,7 +347,9 @@ fn reuse_candidates(node: &Node) -> (Reuse, &'static [usize]) {
     match &node.op {
         Op::Elementwise(E::Unary(_) | E::Activation(_) | E::Clip(_) | E::Cast(_))
         | Op::Elementwise(E::CastLike(_)) => (Reuse::InPlace, &[0]),
-        Op::Elementwise(E::Binary(_)) => (Reuse::InPlace, &[0, 1]),
+        Op::Elementwise(E::Binary(_) | E::PRelu(_)) => (Reuse::InPlace, &[0, 1]),
+        // Sum, Mean, Max, Min of up to 8 inputs (more is rare enough to not matter).
+        Op::Elementwise(E::Variadic(_)) => (Reuse::InPlace, &[0, 1, 2, 3, 4, 5, 6, 7]),
         Op::Tensor(
             T::Identity(_)
             | T::Reshape(_)
@@ -351,7 +363,8 @@ fn reuse_candidates(node: &Node) -> (Reuse, &'static [usize]) {
 }
 
 /// Whether output `out` may overwrite input `inp` element by element: same element count and
-/// element size, and for Binary ops the same shape and dtype (the other input broadcasts).
+/// element size, and for ops of several inputs (Binary, PRelu, Sum/Mean/Max/Min) the same
+/// shape and dtype (the other inputs broadcast to it).
 fn compatible(
     graph: &Graph,
     node: &Node,
@@ -370,9 +383,10 @@ fn compatible(
     let (Some(od), Some(id)) = (dims(o), dims(i)) else {
         return false;
     };
+    use xnpu_ops::elementwise::Op as E;
     if matches!(
         node.op,
-        Op::Elementwise(xnpu_ops::elementwise::Op::Binary(_))
+        Op::Elementwise(E::Binary(_) | E::PRelu(_) | E::Variadic(_))
     ) {
         od == id && o.dtype == i.dtype
     } else {
@@ -682,6 +696,20 @@ mod tests {
         g.outputs.push(y);
         let p = plan_default(&g);
         assert_eq!(p.in_place, vec![(y, b)]);
+        // Sum(a, b, c) of one shape takes over its first dying input.
+        let sum = Op::Elementwise(xnpu_ops::elementwise::Op::Variadic(
+            xnpu_ops::elementwise::Variadic {
+                kind: xnpu_ops::elementwise::VariadicKind::Sum,
+            },
+        ));
+        let mut g = Graph::default();
+        let x = g.add_value("x", f32_of(MB));
+        g.inputs.push(x);
+        let a = node(&mut g, transpose(), &[x], f32_of(MB));
+        let b = node(&mut g, transpose(), &[x], f32_of(MB));
+        let y = node(&mut g, sum, &[x, a, b], f32_of(MB));
+        g.outputs.push(y);
+        assert_eq!(plan_default(&g).in_place, vec![(y, a)]);
     }
 
     #[test]
