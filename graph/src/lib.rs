@@ -6,6 +6,7 @@
 
 pub mod backend;
 pub mod ir;
+pub mod memory;
 pub mod onnx;
 pub mod partition;
 pub mod passes;
