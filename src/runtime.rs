@@ -81,10 +81,13 @@ impl SessionOptions {
     }
 }
 
+/// Executables of one partition keyed by the concrete shapes of its inputs.
+type ShapeCache = Mutex<HashMap<Vec<Vec<usize>>, Arc<dyn Executable>>>;
+
 /// A partition's executable: compiled once, or per set of concrete input shapes.
 enum Compiled {
     Ready(Box<dyn Executable>),
-    PerShape(Mutex<HashMap<Vec<Vec<usize>>, Arc<dyn Executable>>>),
+    PerShape(ShapeCache),
 }
 
 struct Part {

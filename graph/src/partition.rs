@@ -205,9 +205,9 @@ fn group(graph: &Graph, decisions: &[NodeDecision]) -> Vec<Partition> {
             new.union(&deps[q].clone());
         }
         if new.count() > 0 {
-            for r in 0..deps.len() {
-                if r == p || deps[r].get(p) {
-                    deps[r].union(&new);
+            for (r, d) in deps.iter_mut().enumerate() {
+                if r == p || d.get(p) {
+                    d.union(&new);
                 }
             }
         }

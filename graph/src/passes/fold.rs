@@ -17,8 +17,7 @@ fn is_random(op: &Op) -> bool {
 pub fn run(graph: &mut Graph, options: &Options<'_>) -> Result<usize> {
     let mut folded = 0;
     let mut keep = vec![true; graph.nodes.len()];
-    for i in 0..graph.nodes.len() {
-        let node = &graph.nodes[i];
+    for (i, node) in graph.nodes.iter().enumerate() {
         if is_random(&node.op) || !node.op.subgraphs().is_empty() {
             continue;
         }
