@@ -220,6 +220,23 @@ impl Session {
         &self.plan
     }
 
+    /// The memory plan of the compiled graph with its symbols bound (`batch` → 1): one arena
+    /// per backend, offsets reused between values whose lifetimes do not overlap.
+    pub fn memory_plan(
+        &self,
+        bindings: &HashMap<String, usize>,
+    ) -> Result<xnpu_graph::memory::MemoryPlan> {
+        let device: Vec<usize> = self.plan.decisions.iter().map(|d| d.backend).collect();
+        xnpu_graph::memory::plan(
+            &self.model.graph,
+            bindings,
+            &xnpu_graph::memory::PlanOptions {
+                device_of_node: Some(&device),
+                ..Default::default()
+            },
+        )
+    }
+
     /// The `--explain` table of the partition plan.
     pub fn explain(&self) -> String {
         self.plan.explain(&self.model.graph)

@@ -7,7 +7,11 @@ use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 use rand::{Rng, SeedableRng};
-use xnpu::{DType, Dim, Error, Result, Session, Tensor, Value, ValueType};
+use std::sync::Arc;
+use xnpu::graph::backend::{Backend, CapabilityTable};
+use xnpu::graph::passes::Level;
+use xnpu::{DType, Dim, Error, Result, Session, SessionOptions, Tensor, Value, ValueType};
+use xnpu_backend_cpu::CpuBackend;
 
 #[derive(Parser)]
 #[command(
@@ -18,6 +22,44 @@ use xnpu::{DType, Dim, Error, Result, Session, Tensor, Value, ValueType};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+}
+
+/// How a model is compiled: pass level and backends.
+#[derive(clap::Args)]
+struct CompileArgs {
+    /// Optimisation level: none, basic or all.
+    #[arg(long, default_value = "all")]
+    level: String,
+    /// Backends in order of preference, comma-separated: `cpu`, or `table:FILE.json` (the
+    /// CPU backend restricted to a capability table, to see how a device with those
+    /// capabilities would split the model).
+    #[arg(long, default_value = "cpu", value_delimiter = ',')]
+    devices: Vec<String>,
+    /// Cost of one device hop, in units of one node on the reference CPU backend.
+    #[arg(long, default_value_t = 2.0)]
+    hop_cost: f32,
+}
+
+impl CompileArgs {
+    fn options(&self) -> Result<SessionOptions> {
+        let mut o = SessionOptions::new().level(self.level.parse::<Level>()?);
+        o.partition.hop_cost = self.hop_cost;
+        for d in &self.devices {
+            let b: Arc<dyn Backend> = match d.as_str() {
+                "cpu" => Arc::new(CpuBackend::new()),
+                t if t.starts_with("table:") => Arc::new(CpuBackend::with_table(
+                    CapabilityTable::load(Path::new(&t["table:".len()..]))?,
+                )),
+                other => {
+                    return Err(Error::invalid_input(format!(
+                        "unknown device \"{other}\" (this build has: cpu, table:FILE.json)"
+                    )))
+                }
+            };
+            o = o.backend(b);
+        }
+        Ok(o)
+    }
 }
 
 #[derive(Subcommand)]
@@ -45,6 +87,24 @@ enum Command {
         /// Run this many times and report the median time.
         #[arg(long, default_value_t = 1)]
         iterations: usize,
+        #[command(flatten)]
+        compile: CompileArgs,
+    },
+    /// Shows how a model is split between backends: partitions, nodes per backend, device
+    /// hops, and (with --explain) why each node runs where it runs.
+    Partition {
+        model: PathBuf,
+        #[command(flatten)]
+        compile: CompileArgs,
+        /// Print the per-node table: node, op, chosen backend, why the others said no.
+        #[arg(long)]
+        explain: bool,
+        /// Write a Graphviz picture of the partitions to FILE.
+        #[arg(long, value_name = "FILE")]
+        dot: Option<PathBuf>,
+        /// The size of a symbolic dimension for the memory plan, as NAME=N (default 1).
+        #[arg(long = "dim", value_name = "NAME=N")]
+        dims: Vec<String>,
     },
     /// Lists the devices xnpu can run on.
     Devices,
@@ -62,6 +122,7 @@ fn main() -> ExitCode {
             dims,
             output_dir,
             iterations,
+            compile,
         } => run(
             &model,
             &inputs,
@@ -70,7 +131,15 @@ fn main() -> ExitCode {
             &dims,
             output_dir.as_deref(),
             iterations,
+            &compile,
         ),
+        Command::Partition {
+            model,
+            compile,
+            explain,
+            dot,
+            dims,
+        } => partition(&model, &compile, explain, dot.as_deref(), &dims),
         Command::Devices => {
             devices();
             Ok(())
@@ -204,21 +273,15 @@ fn run(
     dim_args: &[String],
     output_dir: Option<&Path>,
     iterations: usize,
+    compile: &CompileArgs,
 ) -> Result<()> {
-    let session = Session::load(path)?;
+    let session = Session::load_with(path, compile.options()?)?;
     let mut given: BTreeMap<String, Tensor> = BTreeMap::new();
     for arg in input_args {
         let (name, file) = parse_pair(arg, "--input")?;
         given.insert(name.to_string(), xnpu::npy::read(Path::new(file))?);
     }
-    let mut dims = HashMap::new();
-    for arg in dim_args {
-        let (name, n) = parse_pair(arg, "--dim")?;
-        let n = n
-            .parse()
-            .map_err(|_| Error::invalid_input(format!("--dim {name}: \"{n}\" is not a number")))?;
-        dims.insert(name.to_string(), n);
-    }
+    let dims = parse_dims(dim_args)?;
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut inputs: Vec<(String, Value)> = Vec::new();
     for info in session.inputs() {
@@ -253,10 +316,17 @@ fn run(
         };
         println!("output {name:<24} {} {preview}", v.describe());
     }
+    let backends: Vec<&str> = session
+        .plan()
+        .nodes_per_backend()
+        .keys()
+        .copied()
+        .collect();
     println!(
-        "time   {:.3} ms (median of {} on cpu)",
+        "time   {:.3} ms (median of {} on {})",
         times[times.len() / 2],
-        times.len()
+        times.len(),
+        backends.join(" + ")
     );
     if let Some(dir) = output_dir {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
@@ -265,6 +335,53 @@ fn run(
             xnpu::npy::write(&file, v.as_tensor()?)?;
             println!("wrote  {}", file.display());
         }
+    }
+    Ok(())
+}
+
+fn parse_dims(dim_args: &[String]) -> Result<HashMap<String, usize>> {
+    let mut dims = HashMap::new();
+    for arg in dim_args {
+        let (name, n) = parse_pair(arg, "--dim")?;
+        let n = n
+            .parse()
+            .map_err(|_| Error::invalid_input(format!("--dim {name}: \"{n}\" is not a number")))?;
+        dims.insert(name.to_string(), n);
+    }
+    Ok(dims)
+}
+
+fn partition(
+    path: &Path,
+    compile: &CompileArgs,
+    explain: bool,
+    dot: Option<&Path>,
+    dim_args: &[String],
+) -> Result<()> {
+    let session = Session::load_with(path, compile.options()?)?;
+    let graph = &session.model().graph;
+    println!("{}: {}", path.display(), session.optimization_report());
+    if explain {
+        print!("{}", session.explain());
+    } else {
+        print!("{}", session.plan().summary());
+    }
+    // Symbols not given with --dim are bound to 1.
+    let mut dims = parse_dims(dim_args)?;
+    for &i in &graph.inputs {
+        if let Some(s) = graph.values[i].ty.tensor().and_then(|t| t.shape.as_ref()) {
+            for d in &s.0 {
+                if let Dim::Sym(name) = d {
+                    dims.entry(name.clone()).or_insert(1);
+                }
+            }
+        }
+    }
+    let plan = session.memory_plan(&dims)?;
+    println!("memory: {plan}");
+    if let Some(file) = dot {
+        std::fs::write(file, session.plan().dot(graph)).map_err(|e| Error::io(file, e))?;
+        println!("wrote {}", file.display());
     }
     Ok(())
 }
