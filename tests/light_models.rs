@@ -26,8 +26,8 @@ fn run_one(model: &Path, level: Level) -> Result<String, String> {
         .and_then(|s| s.to_str())
         .unwrap_or_default()
         .to_string();
-    let session = Session::load_with(model, SessionOptions::new().level(level))
-        .map_err(|e| e.to_string())?;
+    let session =
+        Session::load_with(model, SessionOptions::new().level(level)).map_err(|e| e.to_string())?;
     let mut inputs = Vec::new();
     for info in session.inputs() {
         if info.has_default {

@@ -16,8 +16,12 @@ use xnpu::{DType, Dim, Session, SessionOptions, Shape, Tensor, TensorType, Value
 use xnpu_backend_cpu::CpuBackend;
 
 fn table(name: &str) -> Arc<dyn Backend> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tables").join(name);
-    Arc::new(CpuBackend::with_table(CapabilityTable::load(&path).unwrap()))
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/tables")
+        .join(name);
+    Arc::new(CpuBackend::with_table(
+        CapabilityTable::load(&path).unwrap(),
+    ))
 }
 
 fn cpu() -> Arc<dyn Backend> {
@@ -43,7 +47,9 @@ struct B {
 
 impl B {
     fn new() -> B {
-        B { g: Graph::default() }
+        B {
+            g: Graph::default(),
+        }
     }
     fn input(&mut self, name: &str, t: ValueType) -> ValueId {
         let v = self.g.add_value(name, t);
@@ -53,10 +59,17 @@ impl B {
     fn weight(&mut self, name: &str, dims: &[usize], seed: u32) -> ValueId {
         let n: usize = dims.iter().product();
         let data: Vec<f32> = (0..n)
-            .map(|i| (((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 8) % 1000) as f32 / 500.0 - 1.0)
+            .map(|i| {
+                (((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 8) % 1000) as f32
+                    / 500.0
+                    - 1.0
+            })
             .collect();
         let t = Tensor::from_vec(dims.to_vec(), data).unwrap();
-        let v = self.g.add_value(name, ty(DType::F32, &dims.iter().map(|&d| k(d)).collect::<Vec<_>>()));
+        let v = self.g.add_value(
+            name,
+            ty(DType::F32, &dims.iter().map(|&d| k(d)).collect::<Vec<_>>()),
+        );
         self.g.values[v].constant = Some(t);
         v
     }
@@ -121,7 +134,9 @@ fn mlp() -> Model {
 }
 
 fn input(batch: usize, width: usize) -> Value {
-    let data = (0..batch * width).map(|i| (i as f32 * 0.37).sin()).collect();
+    let data = (0..batch * width)
+        .map(|i| (i as f32 * 0.37).sin())
+        .collect();
     Value::Tensor(Tensor::from_vec(vec![batch, width], data).unwrap())
 }
 
@@ -133,7 +148,9 @@ fn no_merging() -> PartitionOptions {
 }
 
 fn session(model: Model, backends: Vec<Arc<dyn Backend>>, p: PartitionOptions) -> Session {
-    let mut o = SessionOptions::new().level(Level::None).partition_options(p);
+    let mut o = SessionOptions::new()
+        .level(Level::None)
+        .partition_options(p);
     for b in backends {
         o = o.backend(b);
     }
@@ -173,7 +190,12 @@ fn islands_move_back_when_hops_cost_more_than_they_save() {
     );
     let plan = s.plan();
     plan.verify(&s.model().graph).unwrap();
-    assert_eq!(plan.partitions.len(), 1, "{}", plan.explain(&s.model().graph));
+    assert_eq!(
+        plan.partitions.len(),
+        1,
+        "{}",
+        plan.explain(&s.model().graph)
+    );
     assert!(s.explain().contains("moved from npu-matmul-add"));
 }
 
@@ -310,7 +332,11 @@ fn light_models_across_two_table_configured_cpu_backends_match_one() {
         )
         .unwrap();
         split.plan().verify(&split.model().graph).unwrap();
-        println!("{}: {}", m.display(), split.plan().summary().lines().next().unwrap_or(""));
+        println!(
+            "{}: {}",
+            m.display(),
+            split.plan().summary().lines().next().unwrap_or("")
+        );
         assert!(split.plan().partitions.len() > 1);
         let infos = reference.inputs();
         let info = infos.iter().find(|i| !i.has_default).unwrap();
@@ -324,8 +350,44 @@ fn light_models_across_two_table_configured_cpu_backends_match_one() {
         let x = Value::Tensor(
             Tensor::from_vec(dims, (0..n).map(|i| i as f32 / n as f32).collect()).unwrap(),
         );
-        let want = reference.run(vec![(info.name.as_str(), x.clone())]).unwrap();
+        let want = reference
+            .run(vec![(info.name.as_str(), x.clone())])
+            .unwrap();
         let got = split.run(vec![(info.name.as_str(), x)]).unwrap();
         assert_eq!(got, want, "{}", m.display());
     }
+}
+
+#[test]
+fn a_bad_capability_table_is_a_clear_error() {
+    let e = CapabilityTable::from_json(r#"{"name": "t", "ops": {"Conv": {"dtypes": ["f33"]}}}"#)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("unknown dtype \"f33\"") && e.contains("op Conv"),
+        "{e}"
+    );
+    let e = CapabilityTable::from_json(r#"{"name": "t", "ops": {}, "static": true}"#)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("unknown field `static`"), "{e}");
+}
+
+#[test]
+fn a_node_no_backend_supports_names_every_reason() {
+    let mut b = B::new();
+    let x = b.input("x", ty(DType::F32, &[k(2), k(2)]));
+    let y = b.node("r", relu(), &[x]);
+    let model = b.model(&[y]);
+    let e = Session::new(
+        model,
+        SessionOptions::new().backend(table("matmul_add.json")),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("no backend can run node \"r\" (Relu)")
+            && e.contains("npu-matmul-add: Relu is not in npu-matmul-add's op table"),
+        "{e}"
+    );
 }

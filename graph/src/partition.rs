@@ -255,7 +255,9 @@ fn group(graph: &Graph, decisions: &[NodeDecision]) -> Vec<Partition> {
 
 /// (hops, partition indices of the other-device neighbours) of partition `p`: values it
 /// reads from another device, plus values it hands to another device. Graph inputs and
-/// outputs live in host memory, so they count when the partition is not on the CPU.
+/// outputs live in host memory, so they count when the partition is not on the CPU, except
+/// inputs with an initializer default: those are weights (older ONNX files list every
+/// initializer as an input), uploaded once.
 fn crossing(
     graph: &Graph,
     parts: &[Partition],
@@ -275,7 +277,7 @@ fn crossing(
                     neighbours.push(k);
                 }
             }
-            None if !host => hops += 1,
+            None if !host && graph.values[v].constant.is_none() => hops += 1,
             _ => {}
         }
     }

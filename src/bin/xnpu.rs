@@ -316,12 +316,7 @@ fn run(
         };
         println!("output {name:<24} {} {preview}", v.describe());
     }
-    let backends: Vec<&str> = session
-        .plan()
-        .nodes_per_backend()
-        .keys()
-        .copied()
-        .collect();
+    let backends: Vec<&str> = session.plan().nodes_per_backend().keys().copied().collect();
     println!(
         "time   {:.3} ms (median of {} on {})",
         times[times.len() / 2],

@@ -2,7 +2,8 @@
 //! - two nodes with the same op (attributes included) on the same inputs compute the same
 //!   values, so the later one's readers read the earlier one's outputs;
 //! - equal constants (same dtype, shape and bytes) become one value;
-//! - Identity nodes are bypassed (the reader reads the Identity's input).
+//! - Identity nodes, and Dropout in inference (no training-mode input, or a constant false
+//!   one, and no mask read), are bypassed (the reader reads the input).
 //!
 //! Ops with bodies and random ops are left alone.
 
@@ -47,10 +48,35 @@ fn dedupe_constants(graph: &mut Graph) -> usize {
 }
 
 fn bypass_identities(graph: &mut Graph) -> usize {
+    let consumers = graph.consumers();
     let mut n = 0;
     for i in 0..graph.nodes.len() {
         let node = &graph.nodes[i];
-        if !matches!(node.op, Op::Tensor(xnpu_ops::tensor::Op::Identity(_))) {
+        let is_identity = match &node.op {
+            Op::Tensor(xnpu_ops::tensor::Op::Identity(_)) => true,
+            Op::Tensor(xnpu_ops::tensor::Op::Dropout(_)) => {
+                let mask_unused = node
+                    .outputs
+                    .get(1)
+                    .copied()
+                    .flatten()
+                    .is_none_or(|m| consumers[m].is_empty() && !graph.is_output(m));
+                let inference = match node.inputs.get(2).copied().flatten() {
+                    None => true,
+                    Some(t) => {
+                        !graph.inputs.contains(&t)
+                            && graph.values[t]
+                                .constant
+                                .as_ref()
+                                .and_then(|c| c.to_i64_vec().ok())
+                                .is_some_and(|v| v.iter().all(|&x| x == 0))
+                    }
+                };
+                mask_unused && inference
+            }
+            _ => false,
+        };
+        if !is_identity {
             continue;
         }
         let (Some(Some(input)), Some(Some(out))) =
