@@ -72,10 +72,10 @@ impl<'a> View<'a> {
         self.g.values[v].constant.as_ref()
     }
 
-    /// A float constant of one element, as f64.
+    /// A numeric constant of one element, as f64.
     pub fn scalar(&self, v: ValueId) -> Option<f64> {
         let t = self.constant(v)?;
-        if t.len() != 1 || !t.dtype().is_float() {
+        if t.len() != 1 || matches!(t.dtype(), DType::String | DType::Bool) {
             return None;
         }
         t.to_f64_vec().ok()?.first().copied()
@@ -116,6 +116,43 @@ impl<'a> View<'a> {
     pub fn last_dim(&self, v: ValueId) -> Option<usize> {
         self.shape(v)?.0.last()?.known()
     }
+}
+
+/// When `n` is `ReduceMean(x)` over x's last axis only, keeping dims: x.
+pub(crate) fn mean_over_last_axis(v: View<'_>, n: &Node) -> Option<ValueId> {
+    let Op::Reduce(xnpu_ops::reduce::Op::Reduce(r)) = &n.op else {
+        return None;
+    };
+    if r.kind != xnpu_ops::reduce::ReduceKind::Mean || !r.keepdims || !single_output(n) {
+        return None;
+    }
+    let x = n.inputs.first().copied().flatten()?;
+    let axes = match &r.axes {
+        Some(a) => a.clone(),
+        None => v
+            .constant(n.inputs.get(1).copied().flatten()?)?
+            .to_i64_vec()
+            .ok()?,
+    };
+    let rank = v.shape(x)?.rank() as i64;
+    match axes[..] {
+        [a] if rank > 0 && (a == -1 || a == rank - 1) => Some(x),
+        _ => None,
+    }
+}
+
+/// When `val` is read only by one node, a binary node of `kind` with `val` as an operand:
+/// that node's index and its other operand.
+pub(crate) fn next_binary(v: View<'_>, val: ValueId, kind: BinaryKind) -> Option<(usize, ValueId)> {
+    if !v.private(val, 1) {
+        return None;
+    }
+    let idx = v.reader_nodes(val).next()?;
+    let (a, b) = binary_of(&v.g.nodes[idx], kind)?;
+    if !single_output(&v.g.nodes[idx]) {
+        return None;
+    }
+    Some((idx, other(a, b, val)?))
 }
 
 /// Whether `a` is within `tol` (relative) of `b`.
