@@ -145,7 +145,7 @@ mod tests {
     fn erf_graph(half_first: bool, extra_reader: bool) -> B {
         let mut b = B::new();
         let x = b.input("x", D);
-        let s2 = b.scalar(1.414_213_5);
+        let s2 = b.scalar(std::f32::consts::SQRT_2);
         let d = b.bin(Div, x, s2, D);
         let e = b.un(UnaryKind::Erf, d, D);
         let one = b.scalar(1.0);

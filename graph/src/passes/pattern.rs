@@ -168,9 +168,14 @@ pub(crate) fn binary(n: &Node) -> Option<BinaryKind> {
     }
 }
 
-/// The two inputs of a binary node of `kind`.
+/// The two inputs of a binary node of `kind` (for Add, also a `Sum` of two inputs, as ONNX
+/// function bodies write it).
 pub(crate) fn binary_of(n: &Node, kind: BinaryKind) -> Option<(ValueId, ValueId)> {
-    if binary(n)? != kind || n.inputs.len() != 2 {
+    let is_sum = matches!(
+        &n.op,
+        Op::Elementwise(ew::Op::Variadic(v)) if v.kind == ew::VariadicKind::Sum
+    );
+    if !(binary(n) == Some(kind) || (kind == BinaryKind::Add && is_sum)) || n.inputs.len() != 2 {
         return None;
     }
     Some((n.inputs[0]?, n.inputs[1]?))
@@ -269,23 +274,25 @@ pub(crate) fn rewrite_all(
     matcher: impl Fn(View<'_>, usize) -> Option<Rewrite>,
 ) -> Result<usize> {
     let mut count = 0;
-    let mut start = 0;
-    'scan: loop {
-        let ix = Index::new(g);
-        for i in start..g.nodes.len() {
-            let found = matcher(View { g, ix: &ix }, i);
-            if let Some(rw) = found {
-                apply(g, rw);
-                count += 1;
-                // Pattern nodes all precede the rewritten one; with no other dead nodes
-                // (after the first removal) the scan can resume a little before it.
-                let first = count == 1;
-                let (removed, _) = g.remove_dead();
-                start = if first { 0 } else { i.saturating_sub(removed) };
-                continue 'scan;
-            }
-        }
-        break;
+    let mut i = 0;
+    let mut ix = Index::new(g);
+    while i < g.nodes.len() {
+        let found = matcher(View { g, ix: &ix }, i);
+        let Some(rw) = found else {
+            i += 1;
+            continue;
+        };
+        apply(g, rw);
+        count += 1;
+        let (removed, _) = g.remove_dead();
+        // Pattern nodes all precede the rewritten one; once the first removal has taken
+        // every other dead node, the scan can resume a little before it.
+        i = if count == 1 {
+            0
+        } else {
+            i.saturating_sub(removed)
+        };
+        ix = Index::new(g);
     }
     Ok(count)
 }
