@@ -88,6 +88,23 @@ def conv_bn_act():
     g.save("conv_bn_act", [f32("x", [1, 3, 8, 8])], [f32("y", [1, 4, 8, 8])])
 
 
+def linear_bn():
+    """Linear → BatchNorm1d → Relu (Gemm with transB), and MatMul → BatchNorm1d."""
+    g = G()
+
+    def bn(x, n):
+        ins = [g.init(rng.uniform(0.5, 1.5, n)), g.rand(n, scale=0.1), g.rand(n, scale=0.1),
+               g.init(rng.uniform(0.5, 2.0, n))]
+        return g.op("BatchNormalization", [x] + ins, epsilon=1e-5)
+
+    h = g.op("Gemm", ["x", g.rand(12, 16, scale=0.3), g.rand(12, scale=0.1)], transB=1)
+    h = g.op("Relu", [bn(h, 12)])
+    h = g.op("MatMul", [h, g.rand(12, 6, scale=0.3)])
+    bn(h, 6)
+    rename_last(g, "y")
+    g.save("linear_bn", [f32("x", [4, 16])], [f32("y", [4, 6])])
+
+
 def erf_gelu(g, x, half_first):
     """nn.GELU(): Div(x, 1.4142135) → Erf → Add 1 → Mul x → Mul 0.5 (or HF's 0.5 first)."""
     d = g.op("Div", [x, g.const(1.4142135)])
@@ -215,6 +232,7 @@ def attention():
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
     conv_bn_act()
+    linear_bn()
     mlp_gelu()
     gelu_tanh()
     layer_norm()

@@ -108,6 +108,16 @@ fn conv_bn_folds_and_activations_fuse() {
 }
 
 #[test]
+fn batch_norm_folds_into_gemm_and_matmul() {
+    check(
+        "linear_bn",
+        &[("FusedGemm", 1), ("MatMulBias", 1)],
+        &["BatchNormalization", "Relu", "Gemm", "MatMul"],
+        1e-5,
+    );
+}
+
+#[test]
 fn matmul_add_gelu_and_gemm_tanh_fuse() {
     // MatMul+Add → MatMulBias, the erf GELU → Gelu, which then fuses into the MatMulBias;
     // Gemm → Tanh → FusedGemm.
