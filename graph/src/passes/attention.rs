@@ -191,12 +191,19 @@ mod tests {
         b.node(Op::Nn(nn::Op::MatMul(nn::MatMul)), &[x, y], f32_ty(dims))
     }
 
-    /// `split`: scale Q and K^T by √c each (torch's SDPA) instead of dividing the scores.
-    fn graph(split: bool, with_mask: bool, extra_reader: bool) -> B {
+    /// `form`: 0 divide the scores by 2; 1 scale Q and K^T by √0.5 each (torch's SDPA);
+    /// 2 scale Q and K (before its transpose) by √0.5 each.
+    fn graph(form: usize, with_mask: bool, extra_reader: bool) -> B {
         let mut b = B::new();
         let q = b.input("q", Q);
-        let k = b.input("k", Q);
+        let k0 = b.input("k", Q);
         let v = b.input("v", Q);
+        let k = if form == 2 {
+            let c = b.scalar(0.5f32.sqrt());
+            b.bin(Mul, c, k0, Q)
+        } else {
+            k0
+        };
         let kt = b.node(
             Op::Tensor(tensor::Op::Transpose(Transpose {
                 perm: Some(vec![0, 1, 3, 2]),
@@ -204,16 +211,24 @@ mod tests {
             &[k],
             f32_ty(&[1, 2, 4, 3]),
         );
-        let mut s = if split {
-            let c1 = b.scalar(0.5f32.sqrt());
-            let qs = b.bin(Mul, q, c1, Q);
-            let c2 = b.scalar(0.5f32.sqrt());
-            let ks = b.bin(Mul, kt, c2, &[1, 2, 4, 3]);
-            matmul(&mut b, qs, ks, S)
-        } else {
-            let qk = matmul(&mut b, q, kt, S);
-            let c = b.scalar(2.0);
-            b.bin(Div, qk, c, S)
+        let mut s = match form {
+            0 => {
+                let qk = matmul(&mut b, q, kt, S);
+                let c = b.scalar(2.0);
+                b.bin(Div, qk, c, S)
+            }
+            1 => {
+                let c1 = b.scalar(0.5f32.sqrt());
+                let qs = b.bin(Mul, q, c1, Q);
+                let c2 = b.scalar(0.5f32.sqrt());
+                let ks = b.bin(Mul, kt, c2, &[1, 2, 4, 3]);
+                matmul(&mut b, qs, ks, S)
+            }
+            _ => {
+                let c1 = b.scalar(0.5f32.sqrt());
+                let qs = b.bin(Mul, q, c1, Q);
+                matmul(&mut b, qs, kt, S)
+            }
         };
         if with_mask {
             let m = b.input("mask", &[1, 1, 3, 3]);
@@ -238,9 +253,9 @@ mod tests {
 
     #[test]
     fn fuses_sdpa_forms() {
-        for split in [false, true] {
+        for form in 0..3 {
             for with_mask in [false, true] {
-                let mut b = graph(split, with_mask, false);
+                let mut b = graph(form, with_mask, false);
                 assert_eq!(run(&mut b.g, &Options::default()).unwrap(), 1);
                 assert_eq!(b.g.nodes.len(), 1, "{}", b.g);
                 let n = &b.g.nodes[0];
@@ -255,7 +270,7 @@ mod tests {
 
     #[test]
     fn leaves_attention_whose_scores_are_read_elsewhere() {
-        let mut b = graph(false, true, true);
+        let mut b = graph(0, true, true);
         let n = b.g.nodes.len();
         assert_eq!(run(&mut b.g, &Options::default()).unwrap(), 0);
         assert_eq!(b.g.nodes.len(), n);

@@ -218,6 +218,31 @@ mod tests {
     }
 
     #[test]
+    fn fuses_erf_gelu_with_mul_by_reciprocal_and_sum() {
+        use xnpu_ops::elementwise::{Variadic, VariadicKind};
+        let mut b = B::new();
+        let x = b.input("x", D);
+        let r = b.scalar(std::f32::consts::FRAC_1_SQRT_2);
+        let d = b.bin(Mul, r, x, D);
+        let e = b.un(UnaryKind::Erf, d, D);
+        let one = b.scalar(1.0);
+        let t = b.node(
+            Op::Elementwise(ew::Op::Variadic(Variadic {
+                kind: VariadicKind::Sum,
+            })),
+            &[one, e],
+            crate::passes::pattern::build::f32_ty(D),
+        );
+        let h = b.scalar(0.5);
+        let ht = b.bin(Mul, h, t, D);
+        let y = b.bin(Mul, x, ht, D);
+        b.output(y);
+        assert_eq!(run(&mut b.g, &Options::default()).unwrap(), 1);
+        assert_eq!(b.g.nodes.len(), 1, "{}", b.g);
+        assert_eq!(gelu_kind(&b), Some(ActivationKind::Gelu { tanh: false }));
+    }
+
+    #[test]
     fn leaves_gelu_whose_intermediate_is_read_elsewhere() {
         let mut b = erf_graph(false, true);
         let n = b.g.nodes.len();
