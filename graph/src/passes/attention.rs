@@ -105,10 +105,10 @@ fn matcher(v: View<'_>, i: usize) -> Option<Rewrite> {
     {
         return None;
     }
-    let mut s = sm.inputs.first().copied().flatten()?;
+    let s = sm.inputs.first().copied().flatten()?;
     let scores = rank4(v, s)?.clone();
-    // Optional additive mask.
-    let mut mask = None;
+    // An additive mask (either operand of an Add), or none.
+    let mut tries = Vec::with_capacity(3);
     if v.private(s, 1) {
         if let Some((a, b)) = v.producer(s).and_then(|n| binary_of(n, BinaryKind::Add)) {
             for (x, m) in [(a, b), (b, a)] {
@@ -116,13 +116,25 @@ fn matcher(v: View<'_>, i: usize) -> Option<Rewrite> {
                     && v.shape(m).is_some_and(|ms| mask_fits(ms, &scores))
                     && v.dtype(m) == v.dtype(x)
                 {
-                    mask = Some(m);
-                    s = x;
-                    break;
+                    tries.push((x, Some(m)));
                 }
             }
         }
     }
+    tries.push((s, None));
+    tries
+        .into_iter()
+        .find_map(|(s, mask)| scores_to_attention(v, i, s, mask, val))
+}
+
+/// The rest of the match from the (masked) scores `s` up: the Attention replacing node `i`.
+fn scores_to_attention(
+    v: View<'_>,
+    i: usize,
+    s: usize,
+    mask: Option<usize>,
+    val: usize,
+) -> Option<Rewrite> {
     let (qk, c) = scaled(v, s);
     if !v.private(qk, 1) {
         return None;
@@ -231,7 +243,8 @@ mod tests {
             }
         };
         if with_mask {
-            let m = b.input("mask", &[1, 1, 3, 3]);
+            // With form 1 the mask has the scores' own shape (and comes first in the Add).
+            let m = b.input("mask", if form == 1 { S } else { &[1, 1, 3, 3] });
             s = b.bin(Add, m, s, S);
         }
         if extra_reader {
