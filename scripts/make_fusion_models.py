@@ -69,7 +69,7 @@ def f32(name, shape):
 
 
 def conv_bn_act():
-    """Conv → BatchNormalization → Relu, then Conv (no bias) → BN → Clip(0, 6)."""
+    """Conv → BatchNormalization → Relu, then Conv (no bias) → BN → Mul → Add → Clip(0, 6)."""
     g = G()
     w1, b1 = g.rand(8, 3, 3, 3, scale=0.3), g.rand(8, scale=0.1)
     c1 = g.op("Conv", ["x", w1, b1], pads=[1, 1, 1, 1], kernel_shape=[3, 3])
@@ -82,6 +82,9 @@ def conv_bn_act():
     bn2 = [g.init(rng.uniform(0.5, 1.5, 4)), g.rand(4, scale=0.1), g.rand(4, scale=0.1),
            g.init(rng.uniform(0.5, 2.0, 4))]
     n2 = g.op("BatchNormalization", [c2] + bn2, epsilon=1e-5)
+    # Caffe2-style Scale after SpatialBN: per-channel Mul and Add.
+    n2 = g.op("Mul", [n2, g.init(rng.uniform(0.5, 1.5, (4, 1, 1)))])
+    n2 = g.op("Add", [g.rand(1, 4, 1, 1, scale=0.1), n2])
     lo, hi = g.const(0.0), g.const(6.0)
     g.op("Clip", [n2, lo, hi])
     rename_last(g, "y")

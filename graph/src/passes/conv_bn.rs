@@ -3,17 +3,21 @@
 //! bias, mean and variance becomes one Conv with the normalization folded into new
 //! constants: with `s = scale / sqrt(var + epsilon)` per output channel,
 //! `W'[m] = W[m] * s[m]` and `B'[m] = (B[m] - mean[m]) * s[m] + bias[m]`.
-//! Computed in f64, stored in the weight's dtype (f32 or f64).
+//! Computed in f64, stored in the weight's dtype (f32 or f64). A Conv followed by a Mul or
+//! an Add of a constant that varies only along the channel dim (one element, `[M, 1, 1]`,
+//! `[1, M, 1, 1]`, ...: Caffe2's Scale after SpatialBN) folds the same way (`s` = the
+//! constant and `t` = 0, or `s` = 1 and `t` = the constant).
 //!
 //! The same for a 2-D product followed by BatchNormalization (BatchNorm1d after a Linear):
 //! Gemm with a constant B and a constant or absent C of `[N]`, `[1, N]` or one element
 //! becomes a Gemm with B's columns scaled and a new `[N]` C (beta 1); MatMul of a constant
 //! `[K, N]` B with a 2-D result becomes MatMulBias with B's columns scaled.
 
-use xnpu_core::{Result, Tensor};
+use xnpu_core::{DType, Result, Tensor};
+use xnpu_ops::elementwise::BinaryKind;
 use xnpu_ops::{nn, reduce};
 
-use super::pattern::{float_tensor, out, rewrite_all, single_output, Arg, Rewrite, View};
+use super::pattern::{binary_of, float_tensor, rewrite_all, single_output, Arg, Rewrite, View};
 use super::Options;
 use crate::ir::{Graph, Op};
 
@@ -22,22 +26,87 @@ pub fn run(graph: &mut Graph, _options: &Options<'_>) -> Result<usize> {
 }
 
 fn matcher(v: View<'_>, i: usize) -> Option<Rewrite> {
-    let bn_node = &v.g.nodes[i];
-    let Op::Reduce(reduce::Op::BatchNormalization(bn)) = &bn_node.op else {
-        return None;
-    };
-    if bn.training_mode || !single_output(bn_node) || bn_node.inputs.len() != 5 {
+    let node = &v.g.nodes[i];
+    if !single_output(node) {
         return None;
     }
-    let x = bn_node.inputs[0]?;
-    if !v.private(x, 1) {
+    if let Op::Reduce(reduce::Op::BatchNormalization(bn)) = &node.op {
+        if bn.training_mode || node.inputs.len() != 5 {
+            return None;
+        }
+        let x = node.inputs[0]?;
+        if !v.private(x, 1) {
+            return None;
+        }
+        return match &v.producer(x)?.op {
+            Op::Nn(nn::Op::Conv(_)) => {
+                fold_conv(v, i, x, "conv_bn", |m, dtype| bn_affine(v, i, m, dtype))
+            }
+            Op::Nn(nn::Op::Gemm(_) | nn::Op::MatMul(_)) => product_bn(v, i),
+            _ => None,
+        };
+    }
+    // A per-channel constant multiply or add (Caffe2's Scale after SpatialBN, and the like).
+    for (kind, tag) in [(BinaryKind::Mul, "conv_mul"), (BinaryKind::Add, "conv_add")] {
+        let Some((a, b)) = binary_of(node, kind) else {
+            continue;
+        };
+        return [(a, b), (b, a)].into_iter().find_map(|(x, c)| {
+            if !v.private(x, 1) || !matches!(v.producer(x)?.op, Op::Nn(nn::Op::Conv(_))) {
+                return None;
+            }
+            let rank = v.shape(x)?.rank();
+            fold_conv(v, i, x, tag, |m, dtype| {
+                let c = per_channel(v, c, m, rank, dtype)?;
+                Some(match kind {
+                    BinaryKind::Mul => (c, vec![0.0; m]),
+                    _ => (vec![1.0; m], c),
+                })
+            })
+        });
+    }
+    None
+}
+
+/// A constant that broadcasts against a `[N, m, ...]` tensor of rank `rank` along the
+/// channel dim only (one element, or shape `[m, 1, .., 1]` / `[1, m, 1, ..]` and the like):
+/// its `m` per-channel values.
+fn per_channel(v: View<'_>, c: usize, m: usize, rank: usize, dtype: DType) -> Option<Vec<f64>> {
+    let t = v.constant(c)?;
+    if t.dtype() != dtype || t.rank() > rank {
         return None;
     }
+    let data = t.to_f64_vec().ok()?;
+    if t.len() == 1 {
+        return Some(vec![data[0]; m]);
+    }
+    // Right-aligned against [N, m, ...], the channel dim is the (rank - 1)-th from the end.
+    let from_end = rank - 1;
+    let dims = t.shape();
+    let ok = dims.iter().rev().enumerate().all(
+        |(k, &d)| {
+            if k + 1 == from_end {
+                d == m
+            } else {
+                d == 1
+            }
+        },
+    );
+    (ok && t.rank() >= from_end).then_some(data)
+}
+
+/// Folds `y = x * s + t` per output channel into the Conv producing `x`, replacing node
+/// `i` (which computes `y`). `affine(m, dtype)` gives (s, t).
+fn fold_conv(
+    v: View<'_>,
+    i: usize,
+    x: usize,
+    tag: &'static str,
+    affine: impl FnOnce(usize, DType) -> Option<(Vec<f64>, Vec<f64>)>,
+) -> Option<Rewrite> {
     let conv_node = v.producer(x)?;
-    let conv = match &conv_node.op {
-        Op::Nn(nn::Op::Conv(conv)) => conv,
-        Op::Nn(nn::Op::Gemm(_) | nn::Op::MatMul(_)) => return product_bn(v, i),
-        _ => return None,
+    let Op::Nn(nn::Op::Conv(conv)) = &conv_node.op else {
+        return None;
     };
     if !single_output(conv_node) {
         return None;
@@ -58,7 +127,10 @@ fn matcher(v: View<'_>, i: usize) -> Option<Rewrite> {
         }
         None => vec![0.0; m],
     };
-    let (s, t) = bn_affine(v, i, m, dtype)?;
+    let (s, t) = affine(m, dtype)?;
+    if s.iter().chain(&t).any(|x| !x.is_finite()) {
+        return None;
+    }
     let mut wd = w.to_f64_vec().ok()?;
     let per = wd.len() / m;
     for (k, x) in wd.iter_mut().enumerate() {
@@ -67,7 +139,6 @@ fn matcher(v: View<'_>, i: usize) -> Option<Rewrite> {
     let bd: Vec<f64> = (0..m).map(|c| conv_bias[c] * s[c] + t[c]).collect();
     let new_w = float_tensor(dtype, w.shape().to_vec(), wd)?;
     let new_b = float_tensor(dtype, vec![m], bd)?;
-    out(bn_node)?;
     Some(Rewrite {
         at: i,
         op: Op::Nn(nn::Op::Conv(conv.clone())),
@@ -76,7 +147,7 @@ fn matcher(v: View<'_>, i: usize) -> Option<Rewrite> {
             Arg::Const("W", new_w),
             Arg::Const("B", new_b),
         ],
-        tag: "conv_bn",
+        tag,
     })
 }
 
@@ -289,6 +360,37 @@ mod tests {
         assert_eq!(run(&mut b.g, &Options::default()).unwrap(), 1);
         assert_eq!(b.count("MatMulBias"), 1);
         assert_eq!(b.g.nodes.len(), 1);
+    }
+
+    #[test]
+    fn folds_per_channel_mul_and_add_into_conv() {
+        use crate::passes::pattern::build::B as Builder;
+        let mut b = Builder::new();
+        let x = b.input("x", &[1, 2, 4, 4]);
+        let w = b.constant(Tensor::from_vec(vec![3, 2, 1, 1], vec![1.0f32; 6]).unwrap());
+        let y = b.node(
+            Op::Nn(nn::Op::Conv(Default::default())),
+            &[x, w],
+            f32_ty(&[1, 3, 4, 4]),
+        );
+        let s = b.constant(Tensor::from_vec(vec![3, 1, 1], vec![1.0f32, 2.0, 3.0]).unwrap());
+        let y = b.bin(BinaryKind::Mul, s, y, &[1, 3, 4, 4]);
+        let t = b.constant(Tensor::from_vec(vec![1, 3, 1, 1], vec![0.5f32, 0.5, 0.5]).unwrap());
+        let y = b.bin(BinaryKind::Add, y, t, &[1, 3, 4, 4]);
+        // Not per channel: varies along the width.
+        let u = b.constant(Tensor::from_vec(vec![4], vec![1.0f32; 4]).unwrap());
+        let z = b.bin(BinaryKind::Mul, y, u, &[1, 3, 4, 4]);
+        b.output(z);
+        assert_eq!(run(&mut b.g, &Options::default()).unwrap(), 2);
+        assert_eq!(b.g.nodes.len(), 2, "{}", b.g);
+        let n = &b.g.nodes[0];
+        let w = b.g.values[n.inputs[1].unwrap()].constant.as_ref().unwrap();
+        let bias = b.g.values[n.inputs[2].unwrap()].constant.as_ref().unwrap();
+        assert_eq!(
+            w.to_vec::<f32>().unwrap(),
+            vec![1.0, 1.0, 2.0, 2.0, 3.0, 3.0]
+        );
+        assert_eq!(bias.to_vec::<f32>().unwrap(), vec![0.5; 3]);
     }
 
     #[test]
