@@ -5,7 +5,8 @@
 //! node is replaced in place by the fused node, which keeps that node's output value (so
 //! names, types and graph outputs stay as they were). The other nodes of the pattern are then
 //! unread and dead-code removal drops them. After each rewrite the indexes are rebuilt and
-//! the scan starts over, so matches never see stale producer/reader tables.
+//! the scan resumes at or before the rewritten node, so matches never see stale
+//! producer/reader tables.
 
 use xnpu_core::{DType, Dim, Result, Shape, Tensor, TensorType, ValueType};
 use xnpu_ops::elementwise::{self as ew, BinaryKind, UnaryKind};
