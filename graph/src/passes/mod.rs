@@ -11,9 +11,17 @@
 //! Passes rewrite the main graph; bodies of control flow are left as imported. Every
 //! pass keeps the graph's inputs and outputs (names, order, types) unchanged.
 
+pub mod activation;
+pub mod attention;
+pub mod conv_bn;
 pub mod cse;
 pub mod dce;
 pub mod fold;
+pub mod gelu;
+pub mod layer_norm;
+pub mod matmul_add;
+mod pattern;
+pub mod rms_norm;
 pub mod shape;
 
 use std::fmt;
@@ -123,6 +131,41 @@ pub fn pipeline() -> Vec<Pass> {
             name: "dce",
             level: Level::Basic,
             run: dce::run,
+        },
+        Pass {
+            name: "conv-bn-folding",
+            level: Level::All,
+            run: conv_bn::run,
+        },
+        Pass {
+            name: "matmul-add-fusion",
+            level: Level::All,
+            run: matmul_add::run,
+        },
+        Pass {
+            name: "gelu-fusion",
+            level: Level::All,
+            run: gelu::run,
+        },
+        Pass {
+            name: "layer-norm-fusion",
+            level: Level::All,
+            run: layer_norm::run,
+        },
+        Pass {
+            name: "rms-norm-fusion",
+            level: Level::All,
+            run: rms_norm::run,
+        },
+        Pass {
+            name: "attention-fusion",
+            level: Level::All,
+            run: attention::run,
+        },
+        Pass {
+            name: "activation-fusion",
+            level: Level::All,
+            run: activation::run,
         },
     ]
 }
