@@ -62,34 +62,37 @@ impl CompileArgs {
     }
 }
 
+#[derive(clap::Args)]
+struct RunArgs {
+    model: PathBuf,
+    /// An input as NAME=FILE.npy (repeatable).
+    #[arg(long = "input", value_name = "NAME=FILE.npy")]
+    inputs: Vec<String>,
+    /// Fill inputs not given with --input with seeded random values.
+    #[arg(long)]
+    random: bool,
+    /// Seed for --random.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// The size of a symbolic dimension for --random, as NAME=N (repeatable; default 1).
+    #[arg(long = "dim", value_name = "NAME=N")]
+    dims: Vec<String>,
+    /// Write every output as DIR/NAME.npy.
+    #[arg(long, value_name = "DIR")]
+    output_dir: Option<PathBuf>,
+    /// Run this many times and report the median time.
+    #[arg(long, default_value_t = 1)]
+    iterations: usize,
+    #[command(flatten)]
+    compile: CompileArgs,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Inputs, outputs, opsets, op histogram and parameter count of a model.
     Info { model: PathBuf },
     /// Runs a model and writes its outputs as .npy files.
-    Run {
-        model: PathBuf,
-        /// An input as NAME=FILE.npy (repeatable).
-        #[arg(long = "input", value_name = "NAME=FILE.npy")]
-        inputs: Vec<String>,
-        /// Fill inputs not given with --input with seeded random values.
-        #[arg(long)]
-        random: bool,
-        /// Seed for --random.
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        /// The size of a symbolic dimension for --random, as NAME=N (repeatable; default 1).
-        #[arg(long = "dim", value_name = "NAME=N")]
-        dims: Vec<String>,
-        /// Write every output as DIR/NAME.npy.
-        #[arg(long, value_name = "DIR")]
-        output_dir: Option<PathBuf>,
-        /// Run this many times and report the median time.
-        #[arg(long, default_value_t = 1)]
-        iterations: usize,
-        #[command(flatten)]
-        compile: CompileArgs,
-    },
+    Run(RunArgs),
     /// Shows how a model is split between backends: partitions, nodes per backend, device
     /// hops, and (with --explain) why each node runs where it runs.
     Partition {
@@ -114,25 +117,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Info { model } => info(&model),
-        Command::Run {
-            model,
-            inputs,
-            random,
-            seed,
-            dims,
-            output_dir,
-            iterations,
-            compile,
-        } => run(
-            &model,
-            &inputs,
-            random,
-            seed,
-            &dims,
-            output_dir.as_deref(),
-            iterations,
-            &compile,
-        ),
+        Command::Run(args) => run(&args),
         Command::Partition {
             model,
             compile,
@@ -265,16 +250,17 @@ fn random_tensor(
     }
 }
 
-fn run(
-    path: &Path,
-    input_args: &[String],
-    random: bool,
-    seed: u64,
-    dim_args: &[String],
-    output_dir: Option<&Path>,
-    iterations: usize,
-    compile: &CompileArgs,
-) -> Result<()> {
+fn run(args: &RunArgs) -> Result<()> {
+    let (path, input_args, random, seed, dim_args, output_dir, iterations, compile) = (
+        args.model.as_path(),
+        &args.inputs,
+        args.random,
+        args.seed,
+        &args.dims,
+        args.output_dir.as_deref(),
+        args.iterations,
+        &args.compile,
+    );
     let session = Session::load_with(path, compile.options()?)?;
     let mut given: BTreeMap<String, Tensor> = BTreeMap::new();
     for arg in input_args {

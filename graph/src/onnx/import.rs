@@ -61,7 +61,14 @@ pub fn import_model(proto: &ModelProto, name: &str, dir: &DataDir) -> Result<Mod
         dir,
         functions,
     };
-    let graph = cx.graph(gp, None, &opsets)?;
+    let mut graph = cx.graph(gp, None, &opsets)?;
+    if proto.ir_version < 4 {
+        // Before IR version 4 every initializer had to be listed as a graph input as well;
+        // such inputs are weights, not inputs a caller overrides (ONNX Runtime draws the same
+        // line), so they stay constants that passes may fold.
+        let values = &graph.values;
+        graph.inputs.retain(|&v| values[v].constant.is_none());
+    }
     Ok(Model {
         name: name.to_string(),
         graph,
