@@ -1,6 +1,7 @@
 //! ONNX import: protobuf messages (`proto`), tensors and external data (`tensor`), types,
 //! the per-op translation table (`ops`), and the importer (`import`).
 
+pub mod export;
 mod import;
 mod node;
 pub mod ops;
@@ -8,6 +9,7 @@ pub mod proto;
 pub mod tensor;
 pub mod types;
 
+pub use export::{save, to_bytes, to_model_proto};
 pub use import::{import_model, load, load_bytes};
 pub use node::NodeCtx;
 pub use tensor::DataDir;

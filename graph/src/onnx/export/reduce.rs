@@ -1,0 +1,168 @@
+//! Export of the `reduce` family.
+
+use xnpu_ops::reduce::{self as r, ArgKind, LossReduction, ReduceKind};
+
+use super::{a_bool, a_float, a_int, a_ints, a_str, Emit, R};
+
+fn loss_reduction(l: LossReduction) -> &'static str {
+    match l {
+        LossReduction::None => "none",
+        LossReduction::Sum => "sum",
+        LossReduction::Mean => "mean",
+    }
+}
+
+pub(super) fn export(op: &r::Op, e: &mut Emit<'_>) -> R {
+    let o = e.opset();
+    match op {
+        r::Op::Reduce(x) => reduce(x, e),
+        r::Op::ArgReduce(a) => {
+            let mut attrs = vec![a_int("axis", a.axis), a_bool("keepdims", a.keepdims)];
+            if a.select_last_index {
+                e.need(12)?;
+                attrs.push(a_int("select_last_index", 1));
+            }
+            let name = match a.kind {
+                ArgKind::Max => "ArgMax",
+                ArgKind::Min => "ArgMin",
+            };
+            e.simple(name, attrs)
+        }
+        r::Op::Softmax(s) => {
+            let name = s.kind.op_name();
+            if s.coerce_2d {
+                e.at_most(12, &format!("{name} with the 2-D coercion of opsets 1-12"))?;
+            } else {
+                e.need(13)?;
+            }
+            e.simple(name, vec![a_int("axis", s.axis)])
+        }
+        r::Op::LayerNormalization(l) => e.simple(
+            "LayerNormalization",
+            vec![
+                a_int("axis", l.axis),
+                a_float("epsilon", l.epsilon),
+                a_int("stash_type", l.stash_type.onnx_code() as i64),
+            ],
+        ),
+        r::Op::RmsNormalization(l) => e.simple(
+            "RMSNormalization",
+            vec![
+                a_int("axis", l.axis),
+                a_float("epsilon", l.epsilon),
+                a_int("stash_type", l.stash_type.onnx_code() as i64),
+            ],
+        ),
+        r::Op::BatchNormalization(b) => {
+            let mut attrs = vec![a_float("epsilon", b.epsilon), a_float("momentum", b.momentum)];
+            if o >= 14 {
+                if b.training_mode {
+                    attrs.push(a_int("training_mode", 1));
+                }
+            } else {
+                let has_stats = (1..e.outs.len()).any(|i| !e.outs[i].is_empty());
+                if has_stats != b.training_mode {
+                    e.need(14)?;
+                }
+            }
+            e.simple("BatchNormalization", attrs)
+        }
+        r::Op::InstanceNormalization(i) => e.simple(
+            "InstanceNormalization",
+            vec![a_float("epsilon", i.epsilon)],
+        ),
+        r::Op::GroupNormalization(g) => {
+            if g.scale_per_group {
+                e.at_most(20, "GroupNormalization with per-group scale (opset 18)")?;
+            } else {
+                e.need(21)?;
+            }
+            e.simple(
+                "GroupNormalization",
+                vec![
+                    a_int("num_groups", g.num_groups),
+                    a_float("epsilon", g.epsilon),
+                ],
+            )
+        }
+        r::Op::LpNormalization(l) => e.simple(
+            "LpNormalization",
+            vec![a_int("axis", l.axis), a_int("p", l.p)],
+        ),
+        r::Op::Lrn(l) => e.simple(
+            "LRN",
+            vec![
+                a_float("alpha", l.alpha),
+                a_float("beta", l.beta),
+                a_float("bias", l.bias),
+                a_int("size", l.size as i64),
+            ],
+        ),
+        r::Op::MeanVarianceNormalization(m) => {
+            e.simple("MeanVarianceNormalization", vec![a_ints("axes", &m.axes)])
+        }
+        r::Op::NegativeLogLikelihoodLoss(l) => {
+            let mut attrs = vec![a_str("reduction", loss_reduction(l.reduction))];
+            if let Some(i) = l.ignore_index {
+                attrs.push(a_int("ignore_index", i));
+            }
+            e.simple("NegativeLogLikelihoodLoss", attrs)
+        }
+        r::Op::SoftmaxCrossEntropyLoss(l) => {
+            let mut attrs = vec![a_str("reduction", loss_reduction(l.reduction))];
+            if let Some(i) = l.ignore_index {
+                attrs.push(a_int("ignore_index", i));
+            }
+            e.simple("SoftmaxCrossEntropyLoss", attrs)
+        }
+    }
+}
+
+/// The opset from which a reduction takes its axes as input 1.
+fn axes_input_since(kind: ReduceKind) -> i64 {
+    match kind {
+        ReduceKind::Sum => 13,
+        _ => 18,
+    }
+}
+
+fn reduce(x: &r::Reduce, e: &mut Emit<'_>) -> R {
+    let since = axes_input_since(x.kind);
+    let name = x.kind.op_name();
+    let mut attrs = vec![a_bool("keepdims", x.keepdims)];
+    if e.opset() >= since {
+        if x.noop_with_empty_axes {
+            attrs.push(a_int("noop_with_empty_axes", 1));
+        }
+        match &x.axes {
+            Some(a) if !a.is_empty() => {
+                let ins = vec![e.input(0), e.const_i64s("axes", a)?];
+                let outs = e.outs.clone();
+                e.add(name, "", ins, outs, attrs)
+            }
+            Some(_) => {
+                let ins = vec![e.input(0)];
+                let outs = e.outs.clone();
+                e.add(name, "", ins, outs, attrs)
+            }
+            None => e.simple(name, attrs),
+        }
+    } else {
+        match &x.axes {
+            Some(a) => {
+                if !a.is_empty() {
+                    attrs.push(a_ints("axes", a));
+                }
+                let ins = vec![e.input(0)];
+                let outs = e.outs.clone();
+                e.add(name, "", ins, outs, attrs)
+            }
+            None => {
+                if e.has(1) || x.noop_with_empty_axes {
+                    e.need(since)?;
+                }
+                e.simple(name, attrs)
+            }
+        }
+    }
+}
