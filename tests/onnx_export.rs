@@ -1,0 +1,384 @@
+//! ONNX export round trip: every ONNX conformance node case is imported, exported back to
+//! ONNX bytes, imported again and run on the reference CPU backend, then compared with the
+//! expected outputs (onnx's tolerances). Every case listed in
+//! `tests/onnx_conformance/cpu_passing.txt` (those that pass without export) must also pass
+//! after the round trip. The light models are round-tripped too, as imported and after the
+//! graph passes (which create fused ops that export decomposes); the exported files are
+//! written to `target/export-check/` for `scripts/check_export.py`.
+//!
+//! Arguments: an optional substring filter on case names; `-v` prints failures in full.
+//! `XNPU_EXPORT_DUMP_NODES=1` also writes every exported node case to
+//! `target/export-check/node/`. The last line is `export round-trip: N passed, N failed`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+mod common;
+
+use common::{compare, read_value};
+use xnpu::graph::onnx::{export, DataDir};
+use xnpu::graph::passes::{optimize, Level, Options};
+use xnpu::{Dim, Result, Session, Tensor, Value, ValueType};
+
+fn cases_dir() -> PathBuf {
+    std::env::var_os("XNPU_ONNX_CASES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/onnx-cases"))
+}
+
+fn check_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("target/export-check")
+}
+
+fn ratchet_file() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/onnx_conformance/cpu_passing.txt")
+}
+
+fn tolerances(case: &Path) -> (f64, f64) {
+    std::fs::read_to_string(case.join("tolerance.txt"))
+        .ok()
+        .and_then(|s| {
+            let mut it = s.split_whitespace().map(|x| x.parse::<f64>().ok());
+            Some((it.next()??, it.next()??))
+        })
+        .unwrap_or((1e-3, 1e-7))
+}
+
+fn data_sets(case: &Path) -> Vec<PathBuf> {
+    let mut sets: Vec<PathBuf> = std::fs::read_dir(case)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.is_dir()
+                        && p.file_name()
+                            .is_some_and(|n| n.to_string_lossy().starts_with("test_data_set_"))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    sets.sort();
+    sets
+}
+
+fn numbered(dir: &Path, prefix: &str) -> Vec<PathBuf> {
+    (0..)
+        .map(|i| dir.join(format!("{prefix}_{i}.pb")))
+        .take_while(|p| p.exists())
+        .collect()
+}
+
+/// Import → export → import: the session of the re-imported model, and the exported bytes.
+fn round_trip(path: &Path) -> std::result::Result<(Session, Vec<u8>), String> {
+    let model = xnpu::graph::onnx::load(path).map_err(|e| format!("import: {e}"))?;
+    let bytes = export::to_bytes(&model).map_err(|e| format!("export: {e}"))?;
+    let session = Session::from_bytes(bytes.clone(), &model.name)
+        .map_err(|e| format!("re-import: {e}"))?;
+    Ok((session, bytes))
+}
+
+fn run_session(session: &Session, case: &Path) -> std::result::Result<(), String> {
+    let (rtol, atol) = tolerances(case);
+    let dir = DataDir::default();
+    let in_types: Vec<ValueType> = session.inputs().into_iter().map(|i| i.ty).collect();
+    let out_types: Vec<ValueType> = session.outputs().into_iter().map(|i| i.ty).collect();
+    let sets = data_sets(case);
+    if sets.is_empty() {
+        return Err("no test data".into());
+    }
+    for set in sets {
+        let inputs: Result<Vec<Option<Value>>> = numbered(&set, "input")
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                read_value(p, in_types.get(i).unwrap_or(&ValueType::Unknown), &dir).map(Some)
+            })
+            .collect();
+        let expected: Result<Vec<Value>> = numbered(&set, "output")
+            .iter()
+            .enumerate()
+            .map(|(i, p)| read_value(p, out_types.get(i).unwrap_or(&ValueType::Unknown), &dir))
+            .collect();
+        let (inputs, expected) = match (inputs, expected) {
+            (Ok(i), Ok(e)) => (i, e),
+            (Err(e), _) | (_, Err(e)) => return Err(format!("test data: {e}")),
+        };
+        let got = session
+            .run_positional(inputs)
+            .map_err(|e| format!("run: {e}"))?;
+        if got.len() != expected.len() {
+            return Err(format!(
+                "{} outputs, expected {}",
+                got.len(),
+                expected.len()
+            ));
+        }
+        for (k, (g, w)) in got.iter().zip(&expected).enumerate() {
+            compare(g, w, rtol, atol).map_err(|e| format!("output {k}: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
+fn run_case(case: &Path, dump: bool) -> std::result::Result<(), String> {
+    let (session, bytes) = round_trip(&case.join("model.onnx"))?;
+    if dump {
+        let dir = check_dir().join("node");
+        let _ = std::fs::create_dir_all(&dir);
+        let name = case.file_name().unwrap_or_default().to_string_lossy();
+        let _ = std::fs::write(dir.join(format!("{name}.onnx")), &bytes);
+    }
+    run_session(&session, case)
+}
+
+/// Whether the case passes without the round trip.
+fn run_direct(case: &Path) -> bool {
+    match Session::load(case.join("model.onnx")) {
+        Ok(s) => run_session(&s, case).is_ok(),
+        Err(_) => false,
+    }
+}
+
+fn catch<T>(f: impl FnOnce() -> std::result::Result<T, String>) -> std::result::Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|p| {
+        let msg = p
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        Err(format!("PANIC: {msg}"))
+    })
+}
+
+// ---------- light models ----------
+
+fn light_inputs(session: &Session) -> std::result::Result<Vec<Option<Value>>, String> {
+    let mut inputs = Vec::new();
+    for info in session.inputs() {
+        if info.has_default {
+            inputs.push(None);
+            continue;
+        }
+        let ValueType::Tensor(tt) = &info.ty else {
+            return Err(format!("input {} is not a tensor", info.name));
+        };
+        let dims: Vec<usize> = tt
+            .shape
+            .as_ref()
+            .map(|s| {
+                s.0.iter()
+                    .map(|d| if let Dim::Known(n) = d { *n } else { 1 })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let n: usize = dims.iter().product();
+        let data = (0..n).map(|i| i as f32 / n as f32).collect();
+        inputs.push(Some(Value::Tensor(
+            Tensor::from_vec(dims, data).map_err(|e| e.to_string())?,
+        )));
+    }
+    Ok(inputs)
+}
+
+/// Round-trips one light model (after the passes when `optimized`), runs it and compares.
+fn light_one(model_path: &Path, optimized: bool) -> std::result::Result<(), String> {
+    let stem = model_path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default()
+        .to_string();
+    let mut model = xnpu::graph::onnx::load(model_path).map_err(|e| format!("import: {e}"))?;
+    if optimized {
+        optimize(
+            &mut model,
+            &Options {
+                level: Level::All,
+                ..Options::default()
+            },
+        )
+        .map_err(|e| format!("passes: {e}"))?;
+    }
+    let bytes = export::to_bytes(&model).map_err(|e| format!("export: {e}"))?;
+    let dir = check_dir();
+    let _ = std::fs::create_dir_all(&dir);
+    let file = dir.join(format!(
+        "{stem}{}.onnx",
+        if optimized { "_optimized" } else { "" }
+    ));
+    std::fs::write(&file, &bytes).map_err(|e| format!("write {}: {e}", file.display()))?;
+    let session = Session::load(&file).map_err(|e| format!("re-import: {e}"))?;
+    let inputs = light_inputs(&session)?;
+    let got = session
+        .run_positional(inputs)
+        .map_err(|e| format!("run: {e}"))?;
+    let expected_path = model_path.with_file_name(format!("{stem}_output_0.pb"));
+    let expected = read_value(&expected_path, &ValueType::Unknown, &DataDir::default())
+        .map_err(|e| e.to_string())?;
+    let rtol = if stem.contains("densenet121") {
+        2e-3
+    } else {
+        1e-3
+    };
+    compare(&got[0], &expected, rtol, 1e-7)
+}
+
+fn light_models(filter: Option<&str>) -> usize {
+    let dir = cases_dir().join("light");
+    let mut models: Vec<PathBuf> = match std::fs::read_dir(&dir) {
+        Ok(rd) => rd
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "onnx"))
+            .collect(),
+        Err(e) => {
+            println!("light models: none at {} ({e})", dir.display());
+            return 1;
+        }
+    };
+    models.sort();
+    if let Some(f) = filter {
+        models.retain(|m| m.to_string_lossy().contains(f));
+    }
+    let jobs: Vec<(PathBuf, bool)> = models
+        .iter()
+        .flat_map(|m| [(m.clone(), false), (m.clone(), true)])
+        .collect();
+    let results: Mutex<BTreeMap<String, std::result::Result<(), String>>> = Mutex::default();
+    let next = AtomicUsize::new(0);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    std::thread::scope(|s| {
+        for _ in 0..threads.min(jobs.len().max(1)) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some((m, opt)) = jobs.get(i) else { break };
+                let name = format!(
+                    "{}{}",
+                    m.file_name().unwrap_or_default().to_string_lossy(),
+                    if *opt { " (optimized)" } else { "" }
+                );
+                let r = catch(|| light_one(m, *opt));
+                results.lock().unwrap().insert(name, r);
+            });
+        }
+    });
+    let results = results.into_inner().unwrap();
+    let mut failed = 0;
+    for (name, r) in &results {
+        match r {
+            Ok(()) => println!("light {name}: ok"),
+            Err(e) => {
+                failed += 1;
+                println!("light {name}: FAILED: {e}");
+            }
+        }
+    }
+    println!(
+        "light models round-trip: {} passed, {failed} failed",
+        results.len() - failed
+    );
+    failed
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let verbose = args.iter().any(|a| a == "-v");
+    let filter = args.iter().find(|a| !a.starts_with('-')).cloned();
+    let dump = std::env::var_os("XNPU_EXPORT_DUMP_NODES").is_some();
+    let root = cases_dir().join("node");
+    let mut cases: Vec<PathBuf> = match std::fs::read_dir(&root) {
+        Ok(rd) => rd
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p.is_dir())
+            .collect(),
+        Err(e) => {
+            eprintln!(
+                "onnx_export: no cases at {} ({e}); generate them with scripts/test.sh",
+                root.display()
+            );
+            std::process::exit(1);
+        }
+    };
+    cases.sort();
+    if let Some(f) = &filter {
+        cases.retain(|c| {
+            c.file_name()
+                .is_some_and(|n| n.to_string_lossy().contains(f.as_str()))
+        });
+    }
+
+    std::panic::set_hook(Box::new(|_| {}));
+    let results: Mutex<BTreeMap<String, std::result::Result<(), String>>> = Mutex::default();
+    let next = AtomicUsize::new(0);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(case) = cases.get(i) else { break };
+                let name = case
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let outcome = catch(|| run_case(case, dump));
+                results.lock().unwrap().insert(name, outcome);
+            });
+        }
+    });
+
+    let results = results.into_inner().unwrap();
+    let ratchet: BTreeSet<String> = std::fs::read_to_string(ratchet_file())
+        .unwrap_or_default()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(String::from)
+        .collect();
+    let (mut passed, mut failed) = (0, 0);
+    let mut regressions = Vec::new();
+    for (name, outcome) in &results {
+        match outcome {
+            Ok(()) => passed += 1,
+            Err(why) => {
+                failed += 1;
+                if !ratchet.contains(name) {
+                    continue;
+                }
+                // A listed case: check that it still passes without the round trip.
+                let case = root.join(name);
+                if !catch(|| Ok(run_direct(&case))).unwrap_or(false) {
+                    println!("FAIL {name}: also fails without export");
+                    continue;
+                }
+                let mut why = why.replace('\n', " ");
+                if !verbose && why.len() > 300 {
+                    let cut = (0..=300)
+                        .rev()
+                        .find(|&i| why.is_char_boundary(i))
+                        .unwrap_or(0);
+                    why.truncate(cut);
+                    why.push('…');
+                }
+                println!("FAIL {name}: {why}");
+                regressions.push(name.clone());
+            }
+        }
+    }
+    let light_failed = light_models(filter.as_deref());
+    let _ = std::panic::take_hook();
+    if !regressions.is_empty() {
+        println!(
+            "export: {} cases pass without export but not after the round trip: {}",
+            regressions.len(),
+            regressions.join(" ")
+        );
+    }
+    println!("export round-trip: {passed} passed, {failed} failed");
+    if !regressions.is_empty() || light_failed > 0 {
+        std::process::exit(1);
+    }
+}
