@@ -418,8 +418,10 @@ fn label_encoder(l: &m::LabelEncoder, e: &mut Emit<'_>) -> R {
     }
     let mut attrs = vec![one_of(e, "keys", &l.keys)?, one_of(e, "values", &l.values)?];
     let uses_tensor = !matches!(l.values.dtype(), DType::F32 | DType::I64 | DType::String);
+    // The default tensor is a one-element 1-D tensor.
+    let default_1d = l.default.reshape(vec![l.default.len()])?;
     if uses_tensor {
-        attrs.push(a_tensor("default_tensor", &l.default)?);
+        attrs.push(a_tensor("default_tensor", &default_1d)?);
     } else {
         match l.default.dtype() {
             DType::String => attrs.push(a_str("default_string", &l.default.strings()?[0])),
@@ -427,7 +429,7 @@ fn label_encoder(l: &m::LabelEncoder, e: &mut Emit<'_>) -> R {
             DType::I64 => attrs.push(a_int("default_int64", l.default.to_vec::<i64>()?[0])),
             _ => {
                 e.need_domain(ML, 4)?;
-                attrs.push(a_tensor("default_tensor", &l.default)?);
+                attrs.push(a_tensor("default_tensor", &default_1d)?);
             }
         }
     }

@@ -1,0 +1,138 @@
+#!/usr/bin/env python3
+"""Checks ONNX files written by xnpu's exporter.
+
+For every .onnx file under the given folder (default target/export-check): runs
+onnx.checker.check_model(full_check=True) (which also runs strict shape inference), and, when
+every op of the model is an op ONNX Runtime implements, creates an onnxruntime
+InferenceSession from it. Prints one line per failure and a summary:
+
+    checker: N passed, N failed; onnxruntime: N loaded, N failed, N skipped (non-ORT ops)
+
+Run with the project's venv:
+    /work/main/.venv/bin/python scripts/check_export.py [folder] [-v] [--orig=CASES]
+With --orig=CASES (the conformance cases folder), an exported node case `X.onnx` that ORT
+cannot load is compared with the original `CASES/node/X/model.onnx`: when the original fails
+too (an op or dtype ORT lacks), it is counted as "fails like the original", not as a failure.
+Exit status 1 when any file fails the checker or fails to load in ORT where the original loads.
+"""
+
+import os
+import sys
+
+import onnx
+
+try:
+    import onnxruntime as ort
+except ImportError:  # pragma: no cover
+    ort = None
+
+
+def ort_ops():
+    """(domain, op_type) pairs that onnxruntime's CPU provider implements."""
+    if ort is None:
+        return None
+    try:
+        from onnxruntime.capi import onnxruntime_pybind11_state as C
+
+        schemas = C.get_all_operator_schema()
+        return {(s.domain or "ai.onnx", s.name) for s in schemas}
+    except Exception:
+        return None
+
+
+def model_ops(model):
+    ops = set()
+
+    def visit(graph):
+        for node in graph.node:
+            ops.add((node.domain or "ai.onnx", node.op_type))
+            for a in node.attribute:
+                if a.type == onnx.AttributeProto.GRAPH:
+                    visit(a.g)
+                for g in a.graphs:
+                    visit(g)
+
+    visit(model.graph)
+    return ops
+
+
+def loads_in_ort(path):
+    try:
+        so = ort.SessionOptions()
+        so.log_severity_level = 4
+        ort.InferenceSession(path, sess_options=so, providers=["CPUExecutionProvider"])
+        return True
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def main():
+    args = [a for a in sys.argv[1:] if not a.startswith("-")]
+    verbose = "-v" in sys.argv[1:]
+    orig = next((a.split("=", 1)[1] for a in sys.argv[1:] if a.startswith("--orig=")), None)
+    root = args[0] if args else os.path.join("target", "export-check")
+    files = []
+    for dirpath, _, names in os.walk(root):
+        files += [os.path.join(dirpath, n) for n in names if n.endswith(".onnx")]
+    files.sort()
+    if not files:
+        print(f"check_export: no .onnx files under {root}")
+        return 1
+    known = ort_ops()
+    checked_ok = checked_bad = ort_ok = ort_bad = ort_skip = ort_same = 0
+    if ort is not None:
+        ort.set_default_logger_severity(4)
+    for path in files:
+        name = os.path.relpath(path, root)
+        try:
+            model = onnx.load(path)
+            onnx.checker.check_model(model, full_check=True)
+            checked_ok += 1
+        except Exception as e:  # noqa: BLE001
+            checked_bad += 1
+            msg = str(e).replace("\n", " ")
+            print(f"CHECKER FAIL {name}: {msg if verbose else msg[:300]}")
+            try:
+                model = onnx.load(path)
+            except Exception:  # noqa: BLE001
+                continue
+        if ort is None:
+            ort_skip += 1
+            continue
+        ops = model_ops(model)
+        missing = sorted(f"{d}.{o}" for d, o in ops if known is not None and (d, o) not in known)
+        if missing:
+            ort_skip += 1
+            if verbose:
+                print(f"ORT SKIP {name}: ops {', '.join(missing)}")
+            continue
+        try:
+            so = ort.SessionOptions()
+            so.log_severity_level = 4
+            ort.InferenceSession(path, sess_options=so, providers=["CPUExecutionProvider"])
+            ort_ok += 1
+        except Exception as e:  # noqa: BLE001
+            msg = str(e).replace("\n", " ")
+            original = None
+            if orig is not None:
+                stem = os.path.splitext(os.path.basename(path))[0]
+                candidate = os.path.join(orig, "node", stem, "model.onnx")
+                if os.path.exists(candidate):
+                    original = candidate
+            if original is not None and not loads_in_ort(original):
+                ort_same += 1
+                if verbose:
+                    print(f"ORT FAIL (original fails too) {name}: {msg}")
+                continue
+            ort_bad += 1
+            print(f"ORT FAIL {name}: {msg if verbose else msg[:300]}")
+    print(
+        f"checker: {checked_ok} passed, {checked_bad} failed; "
+        f"onnxruntime: {ort_ok} loaded, {ort_bad} failed, "
+        f"{ort_same} fail like the original, {ort_skip} skipped (non-ORT ops)"
+    )
+    return 1 if checked_bad or ort_bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
