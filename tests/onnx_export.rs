@@ -74,8 +74,8 @@ fn numbered(dir: &Path, prefix: &str) -> Vec<PathBuf> {
 fn round_trip(path: &Path) -> std::result::Result<(Session, Vec<u8>), String> {
     let model = xnpu::graph::onnx::load(path).map_err(|e| format!("import: {e}"))?;
     let bytes = export::to_bytes(&model).map_err(|e| format!("export: {e}"))?;
-    let session = Session::from_bytes(bytes.clone(), &model.name)
-        .map_err(|e| format!("re-import: {e}"))?;
+    let session =
+        Session::from_bytes(bytes.clone(), &model.name).map_err(|e| format!("re-import: {e}"))?;
     Ok((session, bytes))
 }
 

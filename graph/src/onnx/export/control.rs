@@ -11,7 +11,10 @@ pub(super) fn export(op: &Op, e: &mut Emit<'_>) -> R {
             let else_g = e.body(&o.else_branch)?;
             e.simple(
                 "If",
-                vec![a_graph("then_branch", then_g), a_graph("else_branch", else_g)],
+                vec![
+                    a_graph("then_branch", then_g),
+                    a_graph("else_branch", else_g),
+                ],
             )
         }
         Op::Loop(o) => {
@@ -31,10 +34,16 @@ pub(super) fn export(op: &Op, e: &mut Emit<'_>) -> R {
                 a_int("num_scan_inputs", o.num_scan_inputs as i64),
             ];
             if !o.scan_input_reverse.is_empty() {
-                attrs.push(a_ints("scan_input_directions", &flags(&o.scan_input_reverse)));
+                attrs.push(a_ints(
+                    "scan_input_directions",
+                    &flags(&o.scan_input_reverse),
+                ));
             }
             if !o.scan_output_reverse.is_empty() {
-                attrs.push(a_ints("scan_output_directions", &flags(&o.scan_output_reverse)));
+                attrs.push(a_ints(
+                    "scan_output_directions",
+                    &flags(&o.scan_output_reverse),
+                ));
             }
             if !o.scan_input_axes.is_empty() {
                 attrs.push(a_ints("scan_input_axes", &o.scan_input_axes));

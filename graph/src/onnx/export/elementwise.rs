@@ -147,7 +147,10 @@ fn binary(b: &el::Binary, e: &mut Emit<'_>) -> R {
         _ => {}
     }
     if let Some(axis) = b.legacy_axis {
-        e.at_most(6, &format!("{} with a legacy broadcast axis", b.kind.name()))?;
+        e.at_most(
+            6,
+            &format!("{} with a legacy broadcast axis", b.kind.name()),
+        )?;
         attrs.push(a_int("broadcast", 1));
         attrs.push(a_int("axis", axis));
     } else if e.opset() < 7 && had_legacy_broadcast(b.kind) {

@@ -178,7 +178,10 @@ pub(super) fn attention(op: &att::Op, e: &mut Emit<'_>) -> R {
                 attrs.push(a_float("softcap", a.softcap));
             }
             if a.qk_matmul_output_mode != 0 {
-                attrs.push(a_int("qk_matmul_output_mode", a.qk_matmul_output_mode as i64));
+                attrs.push(a_int(
+                    "qk_matmul_output_mode",
+                    a.qk_matmul_output_mode as i64,
+                ));
             }
             if a.left_window_size != -1 {
                 attrs.push(a_int("left_window_size", a.left_window_size));
@@ -534,10 +537,7 @@ fn tree_ensemble(t: &m::TreeEnsemble, e: &mut Emit<'_>) -> R {
         attrs.push(a_ints("nodes_missing_value_tracks_true", &missing));
     }
     if t.nodes.iter().any(|n| n.mode == NodeMode::Member) {
-        attrs.push(a_tensor(
-            "membership_values",
-            &float_t(members, dtype)?,
-        )?);
+        attrs.push(a_tensor("membership_values", &float_t(members, dtype)?)?);
     }
     let (ins, outs) = (e.ins.clone(), e.outs.clone());
     e.add("TreeEnsemble", ML, ins, outs, attrs)

@@ -609,7 +609,10 @@ pub(crate) fn a_floats(name: &str, v: &[f32]) -> AttributeProto {
 
 pub(crate) fn a_strs(name: &str, v: &[String]) -> AttributeProto {
     AttributeProto {
-        strings: v.iter().map(|s| Bytes::from(s.as_bytes().to_vec())).collect(),
+        strings: v
+            .iter()
+            .map(|s| Bytes::from(s.as_bytes().to_vec()))
+            .collect(),
         ..attr(name, AttributeType::Strings)
     }
 }

@@ -54,7 +54,10 @@ pub(super) fn export(op: &r::Op, e: &mut Emit<'_>) -> R {
             ],
         ),
         r::Op::BatchNormalization(b) => {
-            let mut attrs = vec![a_float("epsilon", b.epsilon), a_float("momentum", b.momentum)];
+            let mut attrs = vec![
+                a_float("epsilon", b.epsilon),
+                a_float("momentum", b.momentum),
+            ];
             if o >= 14 {
                 if b.training_mode {
                     attrs.push(a_int("training_mode", 1));
@@ -67,10 +70,9 @@ pub(super) fn export(op: &r::Op, e: &mut Emit<'_>) -> R {
             }
             e.simple("BatchNormalization", attrs)
         }
-        r::Op::InstanceNormalization(i) => e.simple(
-            "InstanceNormalization",
-            vec![a_float("epsilon", i.epsilon)],
-        ),
+        r::Op::InstanceNormalization(i) => {
+            e.simple("InstanceNormalization", vec![a_float("epsilon", i.epsilon)])
+        }
         r::Op::GroupNormalization(g) => {
             if g.scale_per_group {
                 e.at_most(20, "GroupNormalization with per-group scale (opset 18)")?;

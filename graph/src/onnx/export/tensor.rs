@@ -34,7 +34,14 @@ fn ins_padded(e: &Emit<'_>, n: usize) -> Vec<String> {
 }
 
 /// Writes the node with input `pos` set to a new constant.
-fn with_const_input(e: &mut Emit<'_>, op_type: &str, pos: usize, hint: &str, t: &Tensor, attrs: Vec<super::AttributeProto>) -> R {
+fn with_const_input(
+    e: &mut Emit<'_>,
+    op_type: &str,
+    pos: usize,
+    hint: &str,
+    t: &Tensor,
+    attrs: Vec<super::AttributeProto>,
+) -> R {
     let name = e.constant(hint, t)?;
     let mut ins = ins_padded(e, pos + 1);
     ins[pos] = name;
@@ -438,10 +445,22 @@ pub(super) fn resample(e: &mut Emit<'_>, scales: Option<&[f32]>, nearest: bool) 
     };
     let x = e.input(0);
     if o == 9 {
-        return e.add("Upsample", "", vec![x, scales_in], outs, vec![a_str("mode", mode)]);
+        return e.add(
+            "Upsample",
+            "",
+            vec![x, scales_in],
+            outs,
+            vec![a_str("mode", mode)],
+        );
     }
     if o == 10 {
-        return e.add("Resize", "", vec![x, scales_in], outs, vec![a_str("mode", mode)]);
+        return e.add(
+            "Resize",
+            "",
+            vec![x, scales_in],
+            outs,
+            vec![a_str("mode", mode)],
+        );
     }
     let mut attrs = vec![
         a_str("mode", mode),
