@@ -8,7 +8,8 @@
 //!
 //! Arguments: an optional substring filter on case names; `-v` prints failures in full.
 //! `XNPU_EXPORT_DUMP_NODES=1` also writes every exported node case to
-//! `target/export-check/node/`. The last line is `export round-trip: N passed, N failed`.
+//! `target/export-check/node/` (and the exports at other opsets to `opset<N>/`).
+//! `XNPU_EXPORT_RAISE=18,1` sets the opsets of the extra runs (1: the oldest possible). The last line is `export round-trip: N passed, N failed`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -131,6 +132,46 @@ fn run_case(case: &Path, dump: bool) -> std::result::Result<(), String> {
         let _ = std::fs::write(dir.join(format!("{name}.onnx")), &bytes);
     }
     run_session(&session, case)
+}
+
+/// How the round trip at a raised opset went.
+enum Raised {
+    Pass,
+    Fail(String),
+    /// The exporter refused (an op has no form at that opset).
+    Refused,
+}
+
+/// Round trip with the model's default opset raised to at least `target` before export:
+/// exercises the rewrites of attributes that became inputs.
+fn run_case_raised(case: &Path, target: i64) -> Raised {
+    let mut model = match xnpu::graph::onnx::load(&case.join("model.onnx")) {
+        Ok(m) => m,
+        Err(e) => return Raised::Fail(format!("import: {e}")),
+    };
+    // A target of 1 asks for the oldest opset each model can be written at.
+    let own = model.opsets.get("").copied().unwrap_or(1);
+    let v = if target <= 1 { 1 } else { own.max(target) };
+    model.opsets.insert(String::new(), v);
+    let bytes = match export::to_bytes(&model) {
+        Ok(b) => b,
+        Err(e) if e.kind() == xnpu::core::error::ErrorKind::Unsupported => return Raised::Refused,
+        Err(e) => return Raised::Fail(format!("export: {e}")),
+    };
+    if std::env::var_os("XNPU_EXPORT_DUMP_NODES").is_some() {
+        let dir = check_dir().join(format!("opset{target}"));
+        let _ = std::fs::create_dir_all(&dir);
+        let name = case.file_name().unwrap_or_default().to_string_lossy();
+        let _ = std::fs::write(dir.join(format!("{name}.onnx")), &bytes);
+    }
+    let session = match Session::from_bytes(bytes, &model.name) {
+        Ok(s) => s,
+        Err(e) => return Raised::Fail(format!("re-import: {e}")),
+    };
+    match run_session(&session, case) {
+        Ok(()) => Raised::Pass,
+        Err(e) => Raised::Fail(e),
+    }
 }
 
 /// Whether the case passes without the round trip.
@@ -368,6 +409,59 @@ fn main() {
             }
         }
     }
+    // The listed cases again, exported at a raised default opset (exercises the rewrites
+    // of attributes that became inputs) and at the oldest opset each model allows (the
+    // attribute forms).
+    let targets: Vec<i64> = match std::env::var("XNPU_EXPORT_RAISE") {
+        Ok(v) => v.split(',').filter_map(|x| x.trim().parse().ok()).collect(),
+        Err(_) => vec![18, 1],
+    };
+    for target in targets {
+        let listed: Vec<&String> = results.keys().filter(|n| ratchet.contains(*n)).collect();
+        let raised: Mutex<BTreeMap<String, Raised>> = Mutex::default();
+        let next = AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|| loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(name) = listed.get(i) else { break };
+                    let case = root.join(name);
+                    let r =
+                        catch(|| Ok(run_case_raised(&case, target))).unwrap_or_else(Raised::Fail);
+                    raised.lock().unwrap().insert(name.to_string(), r);
+                });
+            }
+        });
+        let (mut r_pass, mut r_fail, mut r_refused) = (0, 0, 0);
+        for (name, r) in raised.into_inner().unwrap() {
+            match r {
+                Raised::Pass => r_pass += 1,
+                Raised::Refused => r_refused += 1,
+                Raised::Fail(why) => {
+                    r_fail += 1;
+                    let mut why = why.replace('\n', " ");
+                    if !verbose && why.len() > 300 {
+                        let cut = (0..=300)
+                            .rev()
+                            .find(|&i| why.is_char_boundary(i))
+                            .unwrap_or(0);
+                        why.truncate(cut);
+                        why.push('…');
+                    }
+                    println!("OPSET {target} FAIL {name}: {why}");
+                }
+            }
+        }
+        let what = if target <= 1 {
+            "at the oldest opset possible".to_string()
+        } else {
+            format!("at opset >= {target}")
+        };
+        println!(
+            "export {what}: {r_pass} passed, {r_fail} failed, {r_refused} refused (no form at that opset)"
+        );
+    }
+
     let light_failed = light_models(filter.as_deref());
     let _ = std::panic::take_hook();
     if !regressions.is_empty() {

@@ -299,50 +299,50 @@ impl Exporter {
             gp.initializer.push(tensor_proto(&names[id], t)?);
         }
 
+        let inputs: HashSet<ValueId> = g.inputs.iter().copied().collect();
+        let is_const = |id: ValueId| g.values[id].constant.is_some() && !inputs.contains(&id);
+        if is_main {
+            // A constant output of the main graph keeps its name: it is produced by an
+            // Identity (first, as other nodes may read it) of its data under a fresh name.
+            let mut done = HashSet::new();
+            for &id in &g.outputs {
+                if !is_const(id) || !done.insert(id) {
+                    continue;
+                }
+                let c = self.fresh(&format!("{}_value", names[id]));
+                for init in &mut gp.initializer {
+                    if init.name == names[id] {
+                        init.name = c.clone();
+                    }
+                }
+                let nn = self.node_name(&format!("{}_identity", names[id]));
+                gp.node.push(identity(c, names[id].clone(), nn));
+            }
+        }
+
         for node in &g.nodes {
             self.node(g, node, &names, &mut gp)?;
         }
 
-        let inputs: HashSet<ValueId> = g.inputs.iter().copied().collect();
         let mut seen = HashSet::new();
         for &id in &g.outputs {
-            let v = &g.values[id];
-            let is_const = v.constant.is_some() && !inputs.contains(&id);
-            // A body must produce its outputs: one that is an input, a captured value or a
-            // repeat is copied by an Identity, as is a constant anywhere.
-            let copy = is_const
-                || (!is_main && (inputs.contains(&id) || captured.contains(&id)))
-                || (!is_main && seen.contains(&id));
-            let out_name = if copy && !(is_main && is_const) {
-                self.fresh(&format!("{}_out", names[id]))
+            // A body must produce its outputs: one that is a constant, an input, a captured
+            // value or a repeat is copied by an Identity.
+            let copy = !is_main
+                && (is_const(id)
+                    || inputs.contains(&id)
+                    || captured.contains(&id)
+                    || seen.contains(&id));
+            let out_name = if copy {
+                let out = self.fresh(&format!("{}_out", names[id]));
+                let nn = self.node_name(&format!("{out}_identity"));
+                gp.node.push(identity(names[id].clone(), out.clone(), nn));
+                out
             } else {
                 names[id].clone()
             };
-            if copy {
-                // A main-graph constant output keeps its name; its data moves to a fresh
-                // initializer.
-                let src = if is_const {
-                    let c = self.fresh(&format!("{}_value", names[id]));
-                    for init in &mut gp.initializer {
-                        if init.name == names[id] {
-                            init.name = c.clone();
-                        }
-                    }
-                    c
-                } else {
-                    names[id].clone()
-                };
-                let nn = self.node_name(&format!("{out_name}_identity"));
-                gp.node.push(NodeProto {
-                    input: vec![src],
-                    output: vec![out_name.clone()],
-                    name: nn,
-                    op_type: "Identity".into(),
-                    ..NodeProto::default()
-                });
-            }
             seen.insert(id);
-            gp.output.push(value_info(&out_name, &v.ty));
+            gp.output.push(value_info(&out_name, &g.values[id].ty));
         }
         Ok(gp)
     }
@@ -461,6 +461,16 @@ impl Emit<'_> {
             .and_then(|t| t.as_ref())
             .and_then(|t| t.tensor())
             .map(|t| t.dtype)
+    }
+
+    /// The rank of input `i` when it is known.
+    pub fn in_rank(&self, i: usize) -> Option<usize> {
+        self.in_types
+            .get(i)
+            .and_then(|t| t.as_ref())
+            .and_then(|t| t.tensor())
+            .and_then(|t| t.shape.as_ref())
+            .map(|s| s.0.len())
     }
 
     pub fn out_dtype(&self, i: usize) -> Option<DType> {
@@ -725,6 +735,16 @@ pub(crate) fn type_proto_of(t: &ValueType) -> TypeProto {
     TypeProto {
         value,
         denotation: String::new(),
+    }
+}
+
+fn identity(input: String, output: String, name: String) -> NodeProto {
+    NodeProto {
+        input: vec![input],
+        output: vec![output],
+        name,
+        op_type: "Identity".into(),
+        ..NodeProto::default()
     }
 }
 

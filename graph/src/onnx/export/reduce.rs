@@ -30,12 +30,43 @@ pub(super) fn export(op: &r::Op, e: &mut Emit<'_>) -> R {
         }
         r::Op::Softmax(s) => {
             let name = s.kind.op_name();
-            if s.coerce_2d {
-                e.at_most(12, &format!("{name} with the 2-D coercion of opsets 1-12"))?;
-            } else {
+            if !s.coerce_2d {
                 e.need(13)?;
+                return e.simple(name, vec![a_int("axis", s.axis)]);
             }
-            e.simple(name, vec![a_int("axis", s.axis)])
+            if o < 13 {
+                return e.simple(name, vec![a_int("axis", s.axis)]);
+            }
+            // The 2-D coercion of opsets 1-12 at a later opset: the same as the new form
+            // when `axis` is the last axis, else Flatten, the op along axis 1, Reshape back.
+            if let Some(rank) = e.in_rank(0) {
+                let axis = if s.axis < 0 {
+                    s.axis + rank as i64
+                } else {
+                    s.axis
+                };
+                if axis == rank as i64 - 1 {
+                    return e.simple(name, vec![a_int("axis", -1)]);
+                }
+            }
+            let (x, y) = (e.input(0), e.outs[0].clone());
+            let (shape, flat, out2d) = (e.fresh("shape"), e.fresh("flat"), e.fresh("2d"));
+            e.add("Shape", "", vec![x.clone()], vec![shape.clone()], vec![])?;
+            e.add(
+                "Flatten",
+                "",
+                vec![x],
+                vec![flat.clone()],
+                vec![a_int("axis", s.axis)],
+            )?;
+            e.add(
+                name,
+                "",
+                vec![flat],
+                vec![out2d.clone()],
+                vec![a_int("axis", 1)],
+            )?;
+            e.add("Reshape", "", vec![out2d, shape], vec![y], vec![])
         }
         r::Op::LayerNormalization(l) => e.simple(
             "LayerNormalization",
