@@ -13,13 +13,19 @@ Run with the project's venv:
 With --orig=CASES (the conformance cases folder), an exported node case `X.onnx` that ORT
 cannot load is compared with the original `CASES/node/X/model.onnx`: when the original fails
 too (an op or dtype ORT lacks), it is counted as "fails like the original", not as a failure.
-Exit status 1 when any file fails the checker or fails to load in ORT where the original loads.
+With --run (and --orig), each exported node case that loads in ORT is also run on the case's
+test data (tensor inputs and outputs only) and compared with the expected outputs
+(rtol 1e-3, atol 1e-7, or the case's tolerance.txt); a mismatch where the original model
+matches is a failure.
+Exit status 1 when any file fails the checker or fails to load in ORT where the original loads,
+or (with --run) computes differently from the original.
 """
 
 import os
 import sys
 
 import onnx
+import onnx.numpy_helper
 
 try:
     import onnxruntime as ort
@@ -56,6 +62,51 @@ def model_ops(model):
     return ops
 
 
+def read_tensor(path):
+    t = onnx.TensorProto()
+    with open(path, "rb") as f:
+        t.ParseFromString(f.read())
+    return onnx.numpy_helper.to_array(t)
+
+
+def case_matches(model_path, case_dir):
+    """True/False when the model reproduces the case's outputs in ORT, None if not testable."""
+    import glob
+
+    import numpy as np
+
+    rtol, atol = 1e-3, 1e-7
+    tol = os.path.join(case_dir, "tolerance.txt")
+    if os.path.exists(tol):
+        with open(tol) as f:
+            parts = f.read().split()
+            if len(parts) >= 2:
+                rtol, atol = float(parts[0]), float(parts[1])
+    try:
+        so = ort.SessionOptions()
+        so.log_severity_level = 4
+        sess = ort.InferenceSession(model_path, sess_options=so, providers=["CPUExecutionProvider"])
+        names = [i.name for i in sess.get_inputs()]
+        for ds in sorted(glob.glob(os.path.join(case_dir, "test_data_set_*"))):
+            ins = sorted(glob.glob(os.path.join(ds, "input_*.pb")), key=lambda p: int(p.rsplit("_", 1)[1][:-3]))
+            outs = sorted(glob.glob(os.path.join(ds, "output_*.pb")), key=lambda p: int(p.rsplit("_", 1)[1][:-3]))
+            feed = {n: read_tensor(p) for n, p in zip(names, ins)}
+            got = sess.run(None, feed)
+            for g, p in zip(got, outs):
+                w = read_tensor(p)
+                g = np.asarray(g)
+                if g.shape != w.shape:
+                    return False
+                if w.dtype.kind in "fc":
+                    if not np.allclose(g.astype(np.float64), w.astype(np.float64), rtol=rtol, atol=atol, equal_nan=True):
+                        return False
+                elif not np.array_equal(g, w):
+                    return False
+        return True
+    except Exception:  # noqa: BLE001
+        return None
+
+
 def loads_in_ort(path):
     try:
         so = ort.SessionOptions()
@@ -70,6 +121,8 @@ def main():
     args = [a for a in sys.argv[1:] if not a.startswith("-")]
     verbose = "-v" in sys.argv[1:]
     orig = next((a.split("=", 1)[1] for a in sys.argv[1:] if a.startswith("--orig=")), None)
+    run = "--run" in sys.argv[1:] and orig is not None
+    run_ok = run_bad = run_same = run_skip = 0
     root = args[0] if args else os.path.join("target", "export-check")
     files = []
     for dirpath, _, names in os.walk(root):
@@ -111,6 +164,19 @@ def main():
             so.log_severity_level = 4
             ort.InferenceSession(path, sess_options=so, providers=["CPUExecutionProvider"])
             ort_ok += 1
+            if run:
+                stem = os.path.splitext(os.path.basename(path))[0]
+                case_dir = os.path.join(orig, "node", stem)
+                got = case_matches(path, case_dir) if os.path.isdir(case_dir) else None
+                if got is None:
+                    run_skip += 1
+                elif got:
+                    run_ok += 1
+                elif case_matches(os.path.join(case_dir, "model.onnx"), case_dir):
+                    run_bad += 1
+                    print(f"ORT RUN MISMATCH {name}: the original matches, the export does not")
+                else:
+                    run_same += 1
         except Exception as e:  # noqa: BLE001
             msg = str(e).replace("\n", " ")
             original = None
@@ -131,7 +197,12 @@ def main():
         f"onnxruntime: {ort_ok} loaded, {ort_bad} failed, "
         f"{ort_same} fail like the original, {ort_skip} skipped (non-ORT ops)"
     )
-    return 1 if checked_bad or ort_bad else 0
+    if run:
+        print(
+            f"onnxruntime run: {run_ok} match, {run_bad} differ, "
+            f"{run_same} differ like the original, {run_skip} not runnable"
+        )
+    return 1 if checked_bad or ort_bad or run_bad else 0
 
 
 if __name__ == "__main__":
