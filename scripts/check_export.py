@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Checks ONNX files written by xnpu's exporter.
 
-For every .onnx file under the given folder (default target/export-check): runs
+For every .onnx file in the given folder (default target/export-check, where tests/onnx_export.rs
+writes the exported light models; --recursive also walks its subfolders): runs
 onnx.checker.check_model(full_check=True) (which also runs strict shape inference), and, when
 every op of the model is an op ONNX Runtime implements, creates an onnxruntime
 InferenceSession from it. Prints one line per failure and a summary:
@@ -127,6 +128,8 @@ def main():
     files = []
     for dirpath, _, names in os.walk(root):
         files += [os.path.join(dirpath, n) for n in names if n.endswith(".onnx")]
+        if "--recursive" not in sys.argv[1:]:
+            break
     files.sort()
     if not files:
         print(f"check_export: no .onnx files under {root}")

@@ -3,15 +3,16 @@
 //! expected outputs (onnx's tolerances). Every case listed in
 //! `tests/onnx_conformance/cpu_passing.txt` (those that pass without export) must also pass
 //! after the round trip. The light models are round-tripped too, as imported and after the
-//! graph passes (which create fused ops that export decomposes); the exported files are
-//! written to `target/export-check/` for `scripts/check_export.py`.
+//! graph passes plus a test-local fusion (Conv/Gemm + activation → FusedConv/FusedGemm,
+//! MatMul + Add → MatMulBias, which export decomposes again); the exported files are written
+//! to `target/export-check/` for `scripts/check_export.py`.
 //!
 //! Arguments: an optional substring filter on case names; `-v` prints failures in full.
 //! `XNPU_EXPORT_DUMP_NODES=1` also writes every exported node case to
 //! `target/export-check/node/` (and the exports at other opsets to `opset<N>/`).
 //! `XNPU_EXPORT_RAISE=18,1` sets the opsets of the extra runs (1: the oldest possible). The last line is `export round-trip: N passed, N failed`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -21,6 +22,7 @@ mod common;
 use common::{compare, read_value};
 use xnpu::graph::onnx::{export, DataDir};
 use xnpu::graph::passes::{optimize, Level, Options};
+use xnpu::graph::{Graph, Op, ValueId};
 use xnpu::{Dim, Result, Session, Tensor, Value, ValueType};
 
 fn cases_dir() -> PathBuf {
@@ -223,6 +225,85 @@ fn light_inputs(session: &Session) -> std::result::Result<Vec<Option<Value>>, St
     Ok(inputs)
 }
 
+/// Fuses Conv/Gemm followed by an activation into FusedConv/FusedGemm, and MatMul followed
+/// by Add into MatMulBias, the way a fusion pass would: the exporter must write them back
+/// as the standard ops. Returns the number of fusions.
+fn fuse_for_test(g: &mut Graph) -> usize {
+    use xnpu::ops::elementwise::{self as el, UnaryKind};
+    use xnpu::ops::nn::{self as nn, FusedActivation, FusedConv, FusedGemm, MatMulBias};
+    let mut uses: HashMap<ValueId, usize> = HashMap::new();
+    for n in &g.nodes {
+        for v in n.inputs.iter().flatten() {
+            *uses.entry(*v).or_default() += 1;
+        }
+    }
+    for v in &g.outputs {
+        *uses.entry(*v).or_default() += 2;
+    }
+    let producer: HashMap<ValueId, usize> = g
+        .nodes
+        .iter()
+        .enumerate()
+        .flat_map(|(i, n)| n.outputs.iter().flatten().map(move |v| (*v, i)))
+        .collect();
+    let mut removed = vec![false; g.nodes.len()];
+    let mut fused = 0;
+    for i in 0..g.nodes.len() {
+        let act = match &g.nodes[i].op {
+            Op::Elementwise(el::Op::Activation(a)) => Some(FusedActivation::Activation(a.kind)),
+            Op::Elementwise(el::Op::Unary(u)) if u.kind == UnaryKind::Tanh => {
+                Some(FusedActivation::Tanh)
+            }
+            Op::Elementwise(el::Op::Clip(c)) if c.min.is_some() && c.max.is_some() => {
+                Some(FusedActivation::Clip {
+                    min: c.min.unwrap_or_default(),
+                    max: c.max.unwrap_or_default(),
+                })
+            }
+            _ => None,
+        };
+        let is_add = matches!(&g.nodes[i].op, Op::Elementwise(el::Op::Binary(b))
+            if b.kind == el::BinaryKind::Add && b.legacy_axis.is_none());
+        let Some(Some(x)) = g.nodes[i].inputs.first().copied() else {
+            continue;
+        };
+        let Some(&p) = producer.get(&x) else { continue };
+        if removed[p] || uses.get(&x) != Some(&1) || g.nodes[p].outputs.len() != 1 {
+            continue;
+        }
+        let new_op = match (&g.nodes[p].op, act) {
+            (Op::Nn(nn::Op::Conv(c)), Some(a)) => nn::Op::FusedConv(FusedConv {
+                conv: c.clone(),
+                activation: a,
+            }),
+            (Op::Nn(nn::Op::Gemm(c)), Some(a)) => nn::Op::FusedGemm(FusedGemm {
+                gemm: c.clone(),
+                activation: a,
+            }),
+            (Op::Nn(nn::Op::MatMul(_)), None) if is_add => {
+                nn::Op::MatMulBias(MatMulBias { activation: None })
+            }
+            _ => continue,
+        };
+        let outs = g.nodes[i].outputs.clone();
+        if is_add {
+            let bias = g.nodes[i].inputs.get(1).copied().flatten();
+            g.nodes[p].inputs.truncate(2);
+            g.nodes[p].inputs.push(bias);
+        }
+        g.nodes[p].op = Op::Nn(new_op);
+        g.nodes[p].outputs = outs;
+        removed[i] = true;
+        fused += 1;
+    }
+    let mut k = 0;
+    g.nodes.retain(|_| {
+        k += 1;
+        !removed[k - 1]
+    });
+    fused
+}
+
 /// Round-trips one light model (after the passes when `optimized`), runs it and compares.
 fn light_one(model_path: &Path, optimized: bool) -> std::result::Result<(), String> {
     let stem = model_path
@@ -236,10 +317,14 @@ fn light_one(model_path: &Path, optimized: bool) -> std::result::Result<(), Stri
             &mut model,
             &Options {
                 level: Level::All,
+                evaluate: Some(&xnpu_backend_cpu::run_node),
                 ..Options::default()
             },
         )
         .map_err(|e| format!("passes: {e}"))?;
+        if fuse_for_test(&mut model.graph) == 0 {
+            return Err("no Conv/Gemm + activation or MatMul + Add to fuse".into());
+        }
     }
     let bytes = export::to_bytes(&model).map_err(|e| format!("export: {e}"))?;
     let dir = check_dir();
