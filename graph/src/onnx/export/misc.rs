@@ -426,10 +426,20 @@ fn label_encoder(l: &m::LabelEncoder, e: &mut Emit<'_>) -> R {
     if uses_tensor {
         attrs.push(a_tensor("default_tensor", &default_1d)?);
     } else {
+        let missing = || Error::model("LabelEncoder has an empty default value");
         match l.default.dtype() {
-            DType::String => attrs.push(a_str("default_string", &l.default.strings()?[0])),
-            DType::F32 => attrs.push(a_float("default_float", l.default.to_vec::<f32>()?[0])),
-            DType::I64 => attrs.push(a_int("default_int64", l.default.to_vec::<i64>()?[0])),
+            DType::String => {
+                let s = l.default.strings()?.first().cloned().ok_or_else(missing)?;
+                attrs.push(a_str("default_string", &s))
+            }
+            DType::F32 => {
+                let v = *l.default.to_vec::<f32>()?.first().ok_or_else(missing)?;
+                attrs.push(a_float("default_float", v))
+            }
+            DType::I64 => {
+                let v = *l.default.to_vec::<i64>()?.first().ok_or_else(missing)?;
+                attrs.push(a_int("default_int64", v))
+            }
             _ => {
                 e.need_domain(ML, 4)?;
                 attrs.push(a_tensor("default_tensor", &default_1d)?);

@@ -455,6 +455,11 @@ impl Emit<'_> {
         self.ins.get(i).cloned().unwrap_or_default()
     }
 
+    /// The name of output `i` ("" when unused or absent).
+    pub fn output(&self, i: usize) -> String {
+        self.outs.get(i).cloned().unwrap_or_default()
+    }
+
     pub fn in_dtype(&self, i: usize) -> Option<DType> {
         self.in_types
             .get(i)

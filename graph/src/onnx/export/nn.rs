@@ -206,19 +206,19 @@ pub(super) fn export(op: &nn::Op, e: &mut Emit<'_>) -> R {
         ),
         nn::Op::FusedConv(f) => {
             let tmp = e.fresh("conv");
-            let (ins, y) = (e.ins.clone(), e.outs[0].clone());
+            let (ins, y) = (e.ins.clone(), e.output(0));
             e.add("Conv", "", ins, vec![tmp.clone()], conv_attrs(&f.conv))?;
             fused_activation(e, f.activation, tmp, y)
         }
         nn::Op::FusedGemm(f) => {
             let tmp = e.fresh("gemm");
-            let (ins, y) = (e.ins.clone(), e.outs[0].clone());
+            let (ins, y) = (e.ins.clone(), e.output(0));
             e.add("Gemm", "", ins, vec![tmp.clone()], gemm_attrs(&f.gemm))?;
             fused_activation(e, f.activation, tmp, y)
         }
         nn::Op::MatMulBias(m) => {
             let prod = e.fresh("matmul");
-            let (a, b, bias, y) = (e.input(0), e.input(1), e.input(2), e.outs[0].clone());
+            let (a, b, bias, y) = (e.input(0), e.input(1), e.input(2), e.output(0));
             e.add("MatMul", "", vec![a, b], vec![prod.clone()], vec![])?;
             match m.activation {
                 None => e.add("Add", "", vec![prod, bias], vec![y], vec![]),

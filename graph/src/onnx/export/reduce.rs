@@ -49,7 +49,7 @@ pub(super) fn export(op: &r::Op, e: &mut Emit<'_>) -> R {
                     return e.simple(name, vec![a_int("axis", -1)]);
                 }
             }
-            let (x, y) = (e.input(0), e.outs[0].clone());
+            let (x, y) = (e.input(0), e.output(0));
             let (shape, flat, out2d) = (e.fresh("shape"), e.fresh("flat"), e.fresh("2d"));
             e.add("Shape", "", vec![x.clone()], vec![shape.clone()], vec![])?;
             e.add(
