@@ -192,3 +192,126 @@ fn ops_needing_a_newer_opset_raise_it() {
     assert_eq!(v, 20);
     assert_eq!(round_trip(&m).graph.nodes[0].op, m.graph.nodes[0].op);
 }
+
+#[test]
+fn constant_and_repeated_outputs_are_produced() {
+    // Output "c" is a constant also read by a node; "y" is listed twice; "x" is an input
+    // returned as is.
+    let mut g = Graph::default();
+    let x = g.add_value("x", f32_type(&[2]));
+    let c = g.add_value("c", f32_type(&[2]));
+    let y = g.add_value("y", f32_type(&[2]));
+    g.values[c].constant = Some(Tensor::from_vec(vec![2], vec![1f32, 2.0]).unwrap());
+    g.inputs = vec![x];
+    g.outputs = vec![c, y, y, x];
+    g.nodes.push(Node {
+        name: "add".into(),
+        op: Op::Elementwise(el::Op::Binary(el::Binary::new(el::BinaryKind::Add))),
+        inputs: vec![Some(x), Some(c)],
+        outputs: vec![Some(y)],
+    });
+    let m = Model {
+        name: "outs.onnx".into(),
+        graph: g,
+        opsets: BTreeMap::from([(String::new(), 17)]),
+        ..Model::default()
+    };
+    let gp = to_model_proto(&m).unwrap().graph.unwrap();
+    let outs: Vec<&str> = gp.output.iter().map(|o| o.name.as_str()).collect();
+    assert_eq!(outs, ["c", "y", "y", "x"]);
+    // The Identity producing "c" comes before the Add that reads it.
+    assert_eq!(gp.node[0].op_type, "Identity");
+    assert_eq!(gp.node[0].output, vec!["c".to_string()]);
+    assert!(gp.initializer.iter().all(|t| t.name != "c"));
+    let back = round_trip(&m);
+    assert_eq!(back.graph.outputs.len(), 4);
+}
+
+#[test]
+fn unexportable_ops_are_refused_with_the_node_named() {
+    use xnpu_ops::image::{self as im, AspectPolicy, CoordMode, Resize, ResizeInputs, ResizeMode};
+    let mut g = Graph::default();
+    let x = g.add_value("x", f32_type(&[1, 1, 2, 2]));
+    let y = g.add_value("y", ValueType::Unknown);
+    g.inputs = vec![x];
+    g.outputs = vec![y];
+    g.nodes.push(Node {
+        name: "up".into(),
+        op: Op::Image(im::Op::Resize(Resize {
+            mode: ResizeMode::Cubic { a: -0.5 },
+            coord: CoordMode::AlignCorners,
+            antialias: false,
+            exclude_outside: false,
+            extrapolation_value: 0.0,
+            axes: None,
+            keep_aspect_ratio: AspectPolicy::Stretch,
+            inputs: ResizeInputs::Fixed(vec![1.0, 1.0, 2.0, 2.0]),
+        })),
+        inputs: vec![Some(x)],
+        outputs: vec![Some(y)],
+    });
+    let m = Model {
+        name: "bad.onnx".into(),
+        graph: g,
+        opsets: BTreeMap::from([(String::new(), 13)]),
+        ..Model::default()
+    };
+    let err = to_model_proto(&m).unwrap_err();
+    assert_eq!(err.kind(), xnpu_core::error::ErrorKind::Unsupported);
+    let msg = err.to_string();
+    assert!(msg.contains("node \"up\" (Resize)"), "{msg}");
+}
+
+#[test]
+fn attributes_become_inputs_at_a_raised_opset() {
+    use xnpu_ops::reduce::{self as rd, Reduce, ReduceKind};
+    // ReduceMean with an axes attribute (opset 13) next to Gelu (opset 20): written at 20
+    // with the axes as a constant input.
+    let mut g = Graph::default();
+    let x = g.add_value("x", f32_type(&[2, 3]));
+    let t = g.add_value("t", f32_type(&[2, 3]));
+    let y = g.add_value("y", f32_type(&[2, 1]));
+    g.inputs = vec![x];
+    g.outputs = vec![y];
+    g.nodes.push(Node {
+        name: "gelu".into(),
+        op: Op::Elementwise(el::Op::Activation(Activation {
+            kind: ActivationKind::Gelu { tanh: true },
+        })),
+        inputs: vec![Some(x)],
+        outputs: vec![Some(t)],
+    });
+    g.nodes.push(Node {
+        name: "mean".into(),
+        op: Op::Reduce(rd::Op::Reduce(Reduce {
+            kind: ReduceKind::Mean,
+            axes: Some(vec![1]),
+            keepdims: true,
+            noop_with_empty_axes: false,
+        })),
+        inputs: vec![Some(t)],
+        outputs: vec![Some(y)],
+    });
+    let m = Model {
+        name: "mean.onnx".into(),
+        graph: g,
+        opsets: BTreeMap::from([(String::new(), 13)]),
+        ..Model::default()
+    };
+    let proto = to_model_proto(&m).unwrap();
+    let gp = proto.graph.as_ref().unwrap();
+    assert_eq!(gp.node[1].op_type, "ReduceMean");
+    assert_eq!(gp.node[1].input.len(), 2);
+    assert!(gp.node[1].attribute.iter().all(|a| a.name != "axes"));
+    let back = round_trip(&m);
+    let rd::Op::Reduce(r) = (match &back.graph.nodes[1].op {
+        Op::Reduce(r) => r.clone(),
+        other => panic!("{other:?}"),
+    }) else {
+        panic!("not a Reduce")
+    };
+    assert_eq!(r.axes, None);
+    assert!(back.graph.values[back.graph.nodes[1].inputs[1].unwrap()]
+        .constant
+        .is_some());
+}
