@@ -1,5 +1,6 @@
-//! ONNX import: protobuf messages (`proto`), tensors and external data (`tensor`), types,
-//! the per-op translation table (`ops`), and the importer (`import`).
+//! ONNX import and export: protobuf messages (`proto`), tensors and external data
+//! (`tensor`), types, the per-op translation table (`ops`), the importer (`import`) and its
+//! inverse, the exporter (`export`).
 
 pub mod export;
 mod import;
