@@ -439,8 +439,9 @@ fn fused_synthetic() -> usize {
             max: 2.5,
         },
     ];
-    // (op, input dims: x, w, bias)
-    let mut cases: Vec<(String, nn::Op, [Vec<usize>; 3], Vec<usize>)> = Vec::new();
+    // (name, op, input dims [x, w, bias], output dims)
+    type Case = (String, nn::Op, [Vec<usize>; 3], Vec<usize>);
+    let mut cases: Vec<Case> = Vec::new();
     for (i, a) in acts.iter().enumerate() {
         cases.push((
             format!("FusedConv/{}", a.name()),
