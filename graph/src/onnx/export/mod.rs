@@ -753,13 +753,20 @@ fn identity(input: String, output: String, name: String) -> NodeProto {
     }
 }
 
+/// Whether a type is known all the way down (a sequence or optional of an unknown element
+/// has no valid TypeProto; such values are written without a type).
+fn fully_known(t: &ValueType) -> bool {
+    match t {
+        ValueType::Unknown => false,
+        ValueType::Tensor(_) => true,
+        ValueType::Sequence(e) | ValueType::Optional(e) => fully_known(e),
+    }
+}
+
 fn value_info(name: &str, t: &ValueType) -> ValueInfoProto {
     ValueInfoProto {
         name: name.to_string(),
-        r#type: match t {
-            ValueType::Unknown => None,
-            t => Some(type_proto_of(t)),
-        },
+        r#type: fully_known(t).then(|| type_proto_of(t)),
         doc_string: String::new(),
     }
 }

@@ -315,3 +315,16 @@ fn attributes_become_inputs_at_a_raised_opset() {
         .constant
         .is_some());
 }
+
+#[test]
+fn save_writes_a_loadable_file() {
+    let m = model_with_if();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("if.onnx");
+    save(&m, &path).unwrap();
+    let back = crate::onnx::load(&path).unwrap();
+    assert_eq!(back.graph, m.graph);
+    // Sequences of unknown elements are written without a type rather than a broken one.
+    let vi = value_info("s", &ValueType::Sequence(Box::new(ValueType::Unknown)));
+    assert!(vi.r#type.is_none());
+}
