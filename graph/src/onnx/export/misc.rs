@@ -184,10 +184,16 @@ pub(super) fn attention(op: &att::Op, e: &mut Emit<'_>) -> R {
                 ));
             }
             if a.left_window_size != -1 {
+                e.need(25)?;
                 attrs.push(a_int("left_window_size", a.left_window_size));
             }
             if a.right_window_size != -1 {
+                e.need(25)?;
                 attrs.push(a_int("right_window_size", a.right_window_size));
+            }
+            if e.n_given() > 6 {
+                // nonpad_kv_seqlen (input 6) exists from opset 24.
+                e.need(24)?;
             }
             e.simple("Attention", attrs)
         }
@@ -624,6 +630,14 @@ pub(super) fn sequence(op: &sq::Op, e: &mut Emit<'_>) -> R {
         sq::Op::Optional(o) => {
             let attrs = o.elem.iter().map(|t| a_type("type", t)).collect();
             e.simple("Optional", attrs)
+        }
+        sq::Op::OptionalHasElement(_) | sq::Op::OptionalGetElement(_) => {
+            // Before opset 18 the input must be given and be an optional.
+            let optional_in = matches!(e.in_type(0), Some(xnpu_core::ValueType::Optional(_)));
+            if !e.has(0) || !optional_in {
+                e.need(18)?;
+            }
+            e.simple(op.name(), vec![])
         }
         other => e.simple(other.name(), vec![]),
     }

@@ -447,6 +447,19 @@ impl Emit<'_> {
         ))))
     }
 
+    /// The number of own inputs up to the last one given.
+    pub fn n_given(&self) -> usize {
+        self.ins
+            .iter()
+            .rposition(|s| !s.is_empty())
+            .map_or(0, |i| i + 1)
+    }
+
+    /// The type of input `i` when known.
+    pub fn in_type(&self, i: usize) -> Option<&ValueType> {
+        self.in_types.get(i).and_then(|t| t.as_ref())
+    }
+
     pub fn has(&self, i: usize) -> bool {
         self.ins.get(i).is_some_and(|s| !s.is_empty())
     }
@@ -520,6 +533,11 @@ impl Emit<'_> {
         outputs: Vec<String>,
         attribute: Vec<AttributeProto>,
     ) -> R {
+        // Trailing absent inputs are left out.
+        let mut inputs = inputs;
+        while inputs.last().is_some_and(|s| s.is_empty()) {
+            inputs.pop();
+        }
         let version = self.x.opsets.get(domain).copied();
         match Registry::standard().lookup(domain, op_type, version.unwrap_or(0)) {
             Lookup::Found(_) if version.is_some() => {}

@@ -71,7 +71,13 @@ pub(super) fn export(op: &nn::Op, e: &mut Emit<'_>) -> R {
         nn::Op::MatMul(_) => e.simple("MatMul", vec![]),
         nn::Op::MatMulInteger(_) => e.simple("MatMulInteger", vec![]),
         nn::Op::QLinearMatMul(_) => e.simple("QLinearMatMul", vec![]),
-        nn::Op::Gemm(g) => e.simple("Gemm", gemm_attrs(g)),
+        nn::Op::Gemm(g) => {
+            if e.n_given() < 3 {
+                // C became optional in opset 11.
+                e.need(11)?;
+            }
+            e.simple("Gemm", gemm_attrs(g))
+        }
         nn::Op::Conv(c) => e.simple("Conv", conv_attrs(c)),
         nn::Op::ConvInteger(c) => {
             let mut a = window_attrs(&c.window, false);
@@ -117,8 +123,20 @@ pub(super) fn export(op: &nn::Op, e: &mut Emit<'_>) -> R {
                 }
                 PoolKind::Lp { p } => a.push(lp_attr(o, p)),
             }
+            let lp = matches!(p.kind, PoolKind::Lp { .. });
             if p.window.ceil_mode {
-                e.need(10)?;
+                e.need(if lp { 18 } else { 10 })?;
+            }
+            if !p.window.dilations.is_empty() {
+                e.need(match p.kind {
+                    PoolKind::Average { .. } => 19,
+                    PoolKind::Max { .. } => 10,
+                    PoolKind::Lp { .. } => 18,
+                })?;
+            }
+            if e.outs.len() > 1 && !e.output(1).is_empty() {
+                // MaxPool's indices output.
+                e.need(8)?;
             }
             e.simple(p.name(), a)
         }

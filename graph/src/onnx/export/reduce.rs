@@ -99,7 +99,26 @@ pub(super) fn export(op: &r::Op, e: &mut Emit<'_>) -> R {
                     e.need(14)?;
                 }
             }
-            e.simple("BatchNormalization", attrs)
+            // Opsets 1-13 have 1 or 5 outputs (the first three mean the same as the 3 of
+            // opset 14 on), opset 14 on 1 or 3.
+            let mut outs = e.outs.clone();
+            while outs.len() > 1 && outs.last().is_some_and(|s| s.is_empty()) {
+                outs.pop();
+            }
+            if outs.len() > 1 {
+                if o < 14 {
+                    outs.resize(5, String::new());
+                } else if outs.len() > 3 {
+                    e.need(14)?;
+                    return Err(xnpu_core::Error::unsupported(
+                        "BatchNormalization's saved mean and variance outputs (opsets 1-13) \
+                         cannot be written from opset 14",
+                    )
+                    .into());
+                }
+            }
+            let ins = e.ins.clone();
+            e.add("BatchNormalization", "", ins, outs, attrs)
         }
         r::Op::InstanceNormalization(i) => {
             e.simple("InstanceNormalization", vec![a_float("epsilon", i.epsilon)])

@@ -99,7 +99,12 @@ pub(super) fn export(op: &t::Op, e: &mut Emit<'_>) -> R {
                 }
             }
         }
-        t::Op::Flatten(f) => e.simple("Flatten", vec![a_int("axis", f.axis)]),
+        t::Op::Flatten(f) => {
+            if f.axis < 0 {
+                e.need(11)?;
+            }
+            e.simple("Flatten", vec![a_int("axis", f.axis)])
+        }
         t::Op::Squeeze(s) => axes_op(e, "Squeeze", s.axes.as_deref(), false),
         t::Op::Unsqueeze(s) => axes_op(e, "Unsqueeze", s.axes.as_deref(), true),
         t::Op::Concat(c) => e.simple("Concat", vec![a_int("axis", c.axis)]),
@@ -358,13 +363,17 @@ fn pad(p: &t::Pad, e: &mut Emit<'_>) -> R {
             e.add("Pad", "", ins, outs, attrs)
         }
         None => {
-            e.need(11)?;
+            e.need(if e.n_given() > 3 { 18 } else { 11 })?;
             e.simple("Pad", attrs)
         }
     }
 }
 
 fn dropout(d: &t::Dropout, e: &mut Emit<'_>) -> R {
+    if !e.output(1).is_empty() {
+        // The mask is bool from opset 10 (the input's type before).
+        e.need(10)?;
+    }
     let o = e.opset();
     let mut attrs = vec![];
     if let Some(seed) = d.seed {
