@@ -68,7 +68,7 @@ pub fn to_model_proto(model: &Model) -> Result<ModelProto> {
     opsets.insert(String::new(), base.max(FLOOR_OPSET));
     // Highest version each domain was raised to, kept when falling back below the floor.
     let mut raised: HashMap<String, i64> = HashMap::new();
-    for _attempt in 0..40 {
+    for _attempt in 0..100 {
         let mut x = Exporter {
             opsets: opsets.clone(),
             floored,
