@@ -1,6 +1,8 @@
-//! ONNX import: protobuf messages (`proto`), tensors and external data (`tensor`), types,
-//! the per-op translation table (`ops`), and the importer (`import`).
+//! ONNX import and export: protobuf messages (`proto`), tensors and external data
+//! (`tensor`), types, the per-op translation table (`ops`), the importer (`import`) and its
+//! inverse, the exporter (`export`).
 
+pub mod export;
 mod import;
 mod node;
 pub mod ops;
@@ -8,6 +10,7 @@ pub mod proto;
 pub mod tensor;
 pub mod types;
 
+pub use export::{save, to_bytes, to_model_proto};
 pub use import::{import_model, load, load_bytes};
 pub use node::NodeCtx;
 pub use tensor::DataDir;

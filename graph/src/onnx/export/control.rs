@@ -1,0 +1,58 @@
+//! Export of control flow: If, Loop, Scan, SequenceMap. Bodies are exported in the scope of
+//! the node; the values they capture are named as the outer values, so the node does not
+//! list them as inputs.
+
+use super::{a_graph, a_int, a_ints, Emit, Op, R};
+
+pub(super) fn export(op: &Op, e: &mut Emit<'_>) -> R {
+    match op {
+        Op::If(o) => {
+            let then_g = e.body(&o.then_branch)?;
+            let else_g = e.body(&o.else_branch)?;
+            e.simple(
+                "If",
+                vec![
+                    a_graph("then_branch", then_g),
+                    a_graph("else_branch", else_g),
+                ],
+            )
+        }
+        Op::Loop(o) => {
+            let body = e.body(&o.body)?;
+            e.simple("Loop", vec![a_graph("body", body)])
+        }
+        Op::SequenceMap(o) => {
+            let body = e.body(&o.body)?;
+            e.simple("SequenceMap", vec![a_graph("body", body)])
+        }
+        Op::Scan(o) => {
+            e.need(9)?;
+            let body = e.body(&o.body)?;
+            let flags = |v: &[bool]| v.iter().map(|&b| b as i64).collect::<Vec<_>>();
+            let mut attrs = vec![
+                a_graph("body", body),
+                a_int("num_scan_inputs", o.num_scan_inputs as i64),
+            ];
+            if !o.scan_input_reverse.is_empty() {
+                attrs.push(a_ints(
+                    "scan_input_directions",
+                    &flags(&o.scan_input_reverse),
+                ));
+            }
+            if !o.scan_output_reverse.is_empty() {
+                attrs.push(a_ints(
+                    "scan_output_directions",
+                    &flags(&o.scan_output_reverse),
+                ));
+            }
+            if !o.scan_input_axes.is_empty() {
+                attrs.push(a_ints("scan_input_axes", &o.scan_input_axes));
+            }
+            if !o.scan_output_axes.is_empty() {
+                attrs.push(a_ints("scan_output_axes", &o.scan_output_axes));
+            }
+            e.simple("Scan", attrs)
+        }
+        _ => unreachable!("control::export is called for control-flow ops only"),
+    }
+}

@@ -1,0 +1,160 @@
+//! Export of the `elementwise` family.
+
+use xnpu_core::DType;
+use xnpu_ops::elementwise::{self as el, ActivationKind as A, BinaryKind as B};
+
+use super::{a_bool, a_float, a_int, a_str, scalar_of, AttributeProto, Emit, R};
+
+pub(super) fn export(op: &el::Op, e: &mut Emit<'_>) -> R {
+    match op {
+        el::Op::Cast(c) => {
+            let to = to_attr(e, c.to)?;
+            e.simple("Cast", vec![to])
+        }
+        el::Op::CastLike(_) => e.simple("CastLike", vec![]),
+        el::Op::BitCast(c) => e.simple("BitCast", vec![a_int("to", c.to.onnx_code() as i64)]),
+        el::Op::Unary(u) => e.simple(u.kind.name(), vec![]),
+        el::Op::Activation(a) => {
+            let attrs = activation_attrs(a.kind, e.opset());
+            e.simple(a.kind.name(), attrs)
+        }
+        el::Op::Binary(b) => binary(b, e),
+        el::Op::Variadic(v) => e.simple(v.kind.name(), vec![]),
+        el::Op::Where(_) => e.simple("Where", vec![]),
+        el::Op::PRelu(_) => e.simple("PRelu", vec![]),
+        el::Op::Clip(c) => {
+            if c.min.is_none() && c.max.is_none() {
+                if e.has(1) || e.has(2) {
+                    e.need(11)?;
+                }
+                return e.simple("Clip", vec![]);
+            }
+            let (ins, outs, dtype) = (vec![e.input(0)], e.outs.clone(), e.in_dtype(0));
+            clip(e, ins, outs, c.min, c.max, dtype)
+        }
+        el::Op::SwiGlu(s) => e.simple("SwiGLU", vec![a_float("alpha", s.alpha)]),
+        el::Op::IsNaN(_) => e.simple("IsNaN", vec![]),
+        el::Op::IsInf(i) => e.simple(
+            "IsInf",
+            vec![
+                a_bool("detect_positive", i.detect_positive),
+                a_bool("detect_negative", i.detect_negative),
+            ],
+        ),
+    }
+}
+
+/// Cast's `to`: a type name before opset 6, a data type code after.
+fn to_attr(e: &Emit<'_>, to: DType) -> R<AttributeProto> {
+    if e.opset() >= 6 {
+        return Ok(a_int("to", to.onnx_code() as i64));
+    }
+    let name = match to {
+        DType::F32 => "FLOAT",
+        DType::U8 => "UINT8",
+        DType::I8 => "INT8",
+        DType::U16 => "UINT16",
+        DType::I16 => "INT16",
+        DType::I32 => "INT32",
+        DType::I64 => "INT64",
+        DType::String => "STRING",
+        DType::Bool => "BOOL",
+        DType::F16 => "FLOAT16",
+        DType::F64 => "DOUBLE",
+        DType::U32 => "UINT32",
+        DType::U64 => "UINT64",
+        DType::Bf16 => "BFLOAT16",
+    };
+    Ok(a_str("to", name))
+}
+
+/// Clip of `ins[0]` to `[min, max]`: attributes before opset 11, constant inputs of the
+/// input's dtype from 11.
+pub(super) fn clip(
+    e: &mut Emit<'_>,
+    mut ins: Vec<String>,
+    outs: Vec<String>,
+    min: Option<f32>,
+    max: Option<f32>,
+    dtype: Option<DType>,
+) -> R {
+    if e.opset() < 11 {
+        let mut attrs = vec![];
+        if let Some(m) = min {
+            attrs.push(a_float("min", m));
+        }
+        if let Some(m) = max {
+            attrs.push(a_float("max", m));
+        }
+        return e.add("Clip", "", ins, outs, attrs);
+    }
+    let dtype = dtype.unwrap_or(DType::F32);
+    ins.truncate(1);
+    ins.push(match min {
+        Some(m) => e.constant("min", &scalar_of(dtype, m as f64)?)?,
+        None => String::new(),
+    });
+    if let Some(m) = max {
+        ins.push(e.constant("max", &scalar_of(dtype, m as f64)?)?);
+    }
+    e.add("Clip", "", ins, outs, vec![])
+}
+
+/// The attributes of an activation.
+pub(super) fn activation_attrs(kind: A, opset: i64) -> Vec<AttributeProto> {
+    match kind {
+        A::Sigmoid | A::Relu | A::HardSwish | A::Softplus | A::Softsign | A::Mish => vec![],
+        A::LeakyRelu { alpha } | A::Elu { alpha } | A::Celu { alpha } => {
+            vec![a_float("alpha", alpha)]
+        }
+        A::ThresholdedRelu { alpha } | A::Swish { alpha } => vec![a_float("alpha", alpha)],
+        A::Selu { alpha, gamma } => vec![a_float("alpha", alpha), a_float("gamma", gamma)],
+        A::HardSigmoid { alpha, beta } => vec![a_float("alpha", alpha), a_float("beta", beta)],
+        A::Gelu { tanh } => {
+            if tanh || opset >= 20 {
+                vec![a_str("approximate", if tanh { "tanh" } else { "none" })]
+            } else {
+                vec![]
+            }
+        }
+        A::Shrink { bias, lambd } => vec![a_float("bias", bias), a_float("lambd", lambd)],
+    }
+}
+
+/// Ops that had `broadcast`/`axis` attributes in opsets 1–6.
+fn had_legacy_broadcast(kind: B) -> bool {
+    matches!(
+        kind,
+        B::Add
+            | B::Sub
+            | B::Mul
+            | B::Div
+            | B::Pow
+            | B::And
+            | B::Or
+            | B::Xor
+            | B::Equal
+            | B::Less
+            | B::Greater
+    )
+}
+
+fn binary(b: &el::Binary, e: &mut Emit<'_>) -> R {
+    let mut attrs = vec![];
+    match b.kind {
+        B::Mod { fmod } => attrs.push(a_int("fmod", fmod as i64)),
+        B::BitShift { left } => attrs.push(a_str("direction", if left { "LEFT" } else { "RIGHT" })),
+        _ => {}
+    }
+    if let Some(axis) = b.legacy_axis {
+        e.at_most(
+            6,
+            &format!("{} with a legacy broadcast axis", b.kind.name()),
+        )?;
+        attrs.push(a_int("broadcast", 1));
+        attrs.push(a_int("axis", axis));
+    } else if e.opset() < 7 && had_legacy_broadcast(b.kind) {
+        attrs.push(a_int("broadcast", 1));
+    }
+    e.simple(b.kind.name(), attrs)
+}

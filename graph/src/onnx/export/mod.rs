@@ -1,0 +1,793 @@
+//! IR → ONNX: the inverse of import. Every IR op is written as the ONNX node (op type,
+//! domain, attributes, inputs in ONNX order) that imports back to an equal op, in the form
+//! valid at the exported opset. Fused ops without an ONNX form are written as the standard ops
+//! they stand for.
+//!
+//! The exported default-domain opset is the model's own (raised to 7 when it is older, where
+//! the model allows it). When an op can only be written at a later opset, the whole model is
+//! exported at that opset; ops whose attributes became inputs are rewritten accordingly.
+//!
+//! Value names are made unique across the whole model (ONNX names are SSA, bodies included);
+//! the main graph's input and output names are kept exactly. A body reads the values it
+//! captures by the outer value's name.
+
+mod control;
+mod elementwise;
+mod misc;
+mod nn;
+mod reduce;
+mod tensor;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+
+use bytes::Bytes;
+use prost::Message;
+use xnpu_core::{bf16, f16, DType, Dim, Error, Result, Tensor, ValueType};
+
+use super::ops::{canonical_domain, Lookup, Registry, MAX_ONNX_OPSET};
+use super::proto::{
+    tensor_shape_proto::{dimension, Dimension},
+    type_proto, AttributeProto, AttributeType, GraphProto, ModelProto, NodeProto,
+    OperatorSetIdProto, StringStringEntryProto, TensorProto, TensorShapeProto, TypeProto,
+    ValueInfoProto,
+};
+use crate::ir::{Graph, Model, Node, Op, ValueId};
+
+/// Why one export attempt stopped.
+pub(crate) enum Fail {
+    /// A node needs at least this version of a domain: export again with it.
+    Raise(String, i64),
+    /// A node needs an older default opset than the one chosen by raising an old model to 7:
+    /// export again at the model's own opset.
+    Lower,
+    Err(Error),
+}
+
+impl From<Error> for Fail {
+    fn from(e: Error) -> Self {
+        Fail::Err(e)
+    }
+}
+
+pub(crate) type R<T = ()> = std::result::Result<T, Fail>;
+
+/// The oldest default opset the exporter aims for.
+const FLOOR_OPSET: i64 = 7;
+
+/// Converts a model to its ONNX protobuf.
+pub fn to_model_proto(model: &Model) -> Result<ModelProto> {
+    let own = model.opsets.get("").copied();
+    let mut opsets: BTreeMap<String, i64> = model
+        .opsets
+        .iter()
+        .map(|(d, v)| (canonical_domain(d).to_string(), *v))
+        .collect();
+    let base = own.unwrap_or(FLOOR_OPSET);
+    let mut floored = base < FLOOR_OPSET;
+    opsets.insert(String::new(), base.max(FLOOR_OPSET));
+    // Highest version each domain was raised to, kept when falling back below the floor.
+    let mut raised: HashMap<String, i64> = HashMap::new();
+    for _attempt in 0..100 {
+        let mut x = Exporter {
+            opsets: opsets.clone(),
+            floored,
+            used: HashSet::new(),
+            node_names: HashSet::new(),
+        };
+        match x.main(&model.graph) {
+            Ok(graph) => return Ok(x.finish(model, graph)),
+            Err(Fail::Err(e)) => return Err(e.context(format!("export of {}", model.name))),
+            Err(Fail::Raise(domain, v)) => {
+                let cur = opsets.get(&domain).copied().unwrap_or(0);
+                if v <= cur {
+                    return Err(Error::unsupported(format!(
+                        "export of {}: internal error: asked to raise {domain:?} to {v}, already {cur}",
+                        model.name
+                    )));
+                }
+                if domain.is_empty() && v > MAX_ONNX_OPSET {
+                    return Err(Error::unsupported(format!(
+                        "export of {}: an op needs opset {v}, newer than {MAX_ONNX_OPSET}",
+                        model.name
+                    )));
+                }
+                raised.insert(domain.clone(), v);
+                opsets.insert(domain, v);
+            }
+            Err(Fail::Lower) => {
+                floored = false;
+                let v = raised.get("").copied().unwrap_or(base).max(base);
+                opsets.insert(String::new(), v);
+            }
+        }
+    }
+    Err(Error::unsupported(format!(
+        "export of {}: no opset satisfies every op (conflicting opset needs)",
+        model.name
+    )))
+}
+
+/// Serializes a model to ONNX protobuf bytes.
+pub fn to_bytes(model: &Model) -> Result<Vec<u8>> {
+    Ok(to_model_proto(model)?.encode_to_vec())
+}
+
+/// Writes a model to an ONNX file.
+pub fn save(model: &Model, path: &Path) -> Result<()> {
+    let bytes = to_bytes(model)?;
+    std::fs::write(path, bytes).map_err(|e| Error::io(path, e))
+}
+
+/// The IR version that goes with a default-domain opset (onnx's version table).
+fn ir_version_for(opset: i64) -> i64 {
+    match opset {
+        ..=8 => 3,
+        9 => 4,
+        10 => 5,
+        11 => 6,
+        12..=14 => 7,
+        15..=18 => 8,
+        19..=20 => 9,
+        21..=22 => 10,
+        23 => 11,
+        24 => 12,
+        25..=27 => 13,
+        _ => 14,
+    }
+}
+
+pub(crate) struct Exporter {
+    /// The versions of this attempt, per canonical domain.
+    opsets: BTreeMap<String, i64>,
+    /// Whether the default opset was raised to the floor (and may be lowered again).
+    floored: bool,
+    /// Value names taken anywhere in the model.
+    used: HashSet<String>,
+    node_names: HashSet<String>,
+}
+
+impl Exporter {
+    fn finish(&self, model: &Model, graph: GraphProto) -> ModelProto {
+        let opset = self.opsets.get("").copied().unwrap_or(FLOOR_OPSET);
+        let (producer_name, producer_version) = match model.producer.split_once(' ') {
+            Some((n, v)) => (n.to_string(), v.to_string()),
+            None => (model.producer.clone(), String::new()),
+        };
+        ModelProto {
+            ir_version: model.ir_version.max(ir_version_for(opset)),
+            opset_import: self
+                .opsets
+                .iter()
+                .map(|(d, v)| OperatorSetIdProto {
+                    domain: d.clone(),
+                    version: *v,
+                })
+                .collect(),
+            producer_name: if producer_name.is_empty() {
+                "xnpu".to_string()
+            } else {
+                producer_name
+            },
+            producer_version,
+            graph: Some(graph),
+            metadata_props: model
+                .metadata
+                .iter()
+                .map(|(k, v)| StringStringEntryProto {
+                    key: k.clone(),
+                    value: v.clone(),
+                })
+                .collect(),
+            ..ModelProto::default()
+        }
+    }
+
+    /// A name not used yet, `hint` itself when it is free.
+    pub(crate) fn fresh(&mut self, hint: &str) -> String {
+        let hint = if hint.is_empty() { "v" } else { hint };
+        if self.used.insert(hint.to_string()) {
+            return hint.to_string();
+        }
+        let mut k = 1usize;
+        loop {
+            let n = format!("{hint}__{k}");
+            if self.used.insert(n.clone()) {
+                return n;
+            }
+            k += 1;
+        }
+    }
+
+    fn node_name(&mut self, hint: &str) -> String {
+        let hint = if hint.is_empty() { "node" } else { hint };
+        if self.node_names.insert(hint.to_string()) {
+            return hint.to_string();
+        }
+        let mut k = 1usize;
+        loop {
+            let n = format!("{hint}__{k}");
+            if self.node_names.insert(n.clone()) {
+                return n;
+            }
+            k += 1;
+        }
+    }
+
+    fn main(&mut self, g: &Graph) -> R<GraphProto> {
+        // The main graph's input and output names are kept exactly; reserve them first.
+        let mut fixed: HashMap<ValueId, String> = HashMap::new();
+        for &id in g.inputs.iter().chain(&g.outputs) {
+            let name = &g.values[id].name;
+            if name.is_empty() {
+                return Err(Fail::Err(Error::model(format!(
+                    "the main graph's value {id} is an input or output but has no name"
+                ))));
+            }
+            if let Some(prev) = fixed.get(&id) {
+                if prev == name {
+                    continue;
+                }
+            }
+            if !self.used.insert(name.clone()) && !fixed.values().any(|n| n == name) {
+                return Err(Fail::Err(Error::model(format!(
+                    "two inputs or outputs of the main graph are named \"{name}\""
+                ))));
+            }
+            fixed.insert(id, name.clone());
+        }
+        self.graph(g, fixed, None)
+    }
+
+    /// Exports one graph. `fixed` names values whose names are given (main inputs and
+    /// outputs); `outer` is the node owning this body and the names of its graph's values.
+    fn graph(
+        &mut self,
+        g: &Graph,
+        mut fixed: HashMap<ValueId, String>,
+        outer: Option<(&Node, &[String])>,
+    ) -> R<GraphProto> {
+        let is_main = outer.is_none();
+        if let Some((node, outer_names)) = outer {
+            for cap in &g.captures {
+                let outer_id = node
+                    .inputs
+                    .get(cap.outer_input)
+                    .copied()
+                    .flatten()
+                    .ok_or_else(|| {
+                        Error::model(format!(
+                            "{}: a body captures \"{}\" through input {}, which the node does not have",
+                            node.describe(),
+                            cap.name,
+                            cap.outer_input
+                        ))
+                    })?;
+                fixed.insert(cap.inner, outer_names[outer_id].clone());
+            }
+        }
+        let names: Vec<String> = (0..g.values.len())
+            .map(|id| match fixed.get(&id) {
+                Some(n) => n.clone(),
+                None => self.fresh(&g.values[id].name),
+            })
+            .collect();
+        let captured: HashSet<ValueId> = g.captures.iter().map(|c| c.inner).collect();
+
+        let mut gp = GraphProto {
+            name: if g.name.is_empty() {
+                if is_main {
+                    "main".to_string()
+                } else {
+                    "body".to_string()
+                }
+            } else {
+                g.name.clone()
+            },
+            ..GraphProto::default()
+        };
+        for &id in &g.inputs {
+            gp.input.push(value_info(&names[id], &g.values[id].ty));
+            if let Some(t) = &g.values[id].constant {
+                gp.initializer.push(tensor_proto(&names[id], t)?);
+            }
+        }
+        for (id, t) in g.constants() {
+            if captured.contains(&id) {
+                continue;
+            }
+            gp.initializer.push(tensor_proto(&names[id], t)?);
+        }
+
+        let inputs: HashSet<ValueId> = g.inputs.iter().copied().collect();
+        let is_const = |id: ValueId| g.values[id].constant.is_some() && !inputs.contains(&id);
+        if is_main {
+            // A constant output of the main graph keeps its name: it is produced by an
+            // Identity (first, as other nodes may read it) of its data under a fresh name.
+            let mut done = HashSet::new();
+            for &id in &g.outputs {
+                if !is_const(id) || !done.insert(id) {
+                    continue;
+                }
+                let c = self.fresh(&format!("{}_value", names[id]));
+                for init in &mut gp.initializer {
+                    if init.name == names[id] {
+                        init.name = c.clone();
+                    }
+                }
+                let nn = self.node_name(&format!("{}_identity", names[id]));
+                gp.node.push(identity(c, names[id].clone(), nn));
+            }
+        }
+
+        for node in &g.nodes {
+            self.node(g, node, &names, &mut gp)?;
+        }
+
+        let mut seen = HashSet::new();
+        for &id in &g.outputs {
+            // A body must produce its outputs: one that is a constant, an input, a captured
+            // value or a repeat is copied by an Identity.
+            let copy = !is_main
+                && (is_const(id)
+                    || inputs.contains(&id)
+                    || captured.contains(&id)
+                    || seen.contains(&id));
+            let out_name = if copy {
+                let out = self.fresh(&format!("{}_out", names[id]));
+                let nn = self.node_name(&format!("{out}_identity"));
+                gp.node.push(identity(names[id].clone(), out.clone(), nn));
+                out
+            } else {
+                names[id].clone()
+            };
+            seen.insert(id);
+            gp.output.push(value_info(&out_name, &g.values[id].ty));
+        }
+        Ok(gp)
+    }
+
+    fn node(&mut self, g: &Graph, node: &Node, names: &[String], gp: &mut GraphProto) -> R {
+        // The node's own inputs come before the values its bodies capture.
+        let own = node
+            .op
+            .subgraphs()
+            .iter()
+            .flat_map(|b| b.captures.iter().map(|c| c.outer_input))
+            .min()
+            .unwrap_or(node.inputs.len())
+            .min(node.inputs.len());
+        let name_of = |v: &Option<ValueId>| v.map_or(String::new(), |id| names[id].clone());
+        let ins: Vec<String> = node.inputs[..own].iter().map(name_of).collect();
+        let outs: Vec<String> = node.outputs.iter().map(name_of).collect();
+        let type_of = |v: &Option<ValueId>| v.map(|id| g.values[id].ty.clone());
+        let mut e = Emit {
+            x: self,
+            gp,
+            node,
+            names,
+            ins,
+            outs,
+            in_types: node.inputs[..own].iter().map(type_of).collect(),
+            out_types: node.outputs.iter().map(type_of).collect(),
+            base_name: node.name.clone(),
+        };
+        export_op(&node.op, &mut e).map_err(|f| match f {
+            Fail::Err(err) => Fail::Err(err.context(node.describe())),
+            other => other,
+        })
+    }
+}
+
+fn export_op(op: &Op, e: &mut Emit<'_>) -> R {
+    match op {
+        Op::Elementwise(o) => elementwise::export(o, e),
+        Op::Tensor(o) => tensor::export(o, e),
+        Op::Reduce(o) => reduce::export(o, e),
+        Op::Nn(o) => nn::export(o, e),
+        Op::Rnn(o) => misc::rnn(o, e),
+        Op::Signal(o) => misc::signal(o, e),
+        Op::Attention(o) => misc::attention(o, e),
+        Op::Image(o) => misc::image(o, e),
+        Op::Ml(o) => misc::ml(o, e),
+        Op::Sequence(o) => misc::sequence(o, e),
+        Op::Text(o) => misc::text(o, e),
+        Op::If(_) | Op::Loop(_) | Op::Scan(_) | Op::SequenceMap(_) => control::export(op, e),
+    }
+}
+
+/// What a per-op exporter sees of one IR node, and where it writes ONNX nodes.
+pub(crate) struct Emit<'a> {
+    x: &'a mut Exporter,
+    gp: &'a mut GraphProto,
+    node: &'a Node,
+    names: &'a [String],
+    /// Names of the node's own inputs ("" for an absent one).
+    pub ins: Vec<String>,
+    /// Names of the node's outputs ("" for an unused one).
+    pub outs: Vec<String>,
+    in_types: Vec<Option<ValueType>>,
+    out_types: Vec<Option<ValueType>>,
+    base_name: String,
+}
+
+impl Emit<'_> {
+    /// The default-domain opset of this export.
+    pub fn opset(&self) -> i64 {
+        self.x.opsets.get("").copied().unwrap_or(FLOOR_OPSET)
+    }
+
+    pub fn domain_version(&self, domain: &str) -> Option<i64> {
+        self.x.opsets.get(domain).copied()
+    }
+
+    /// Fails unless the default opset is at least `v` (the export is then retried at `v`).
+    pub fn need(&self, v: i64) -> R {
+        self.need_domain("", v)
+    }
+
+    pub fn need_domain(&self, domain: &str, v: i64) -> R {
+        match self.x.opsets.get(domain) {
+            Some(&cur) if cur >= v => Ok(()),
+            _ => Err(Fail::Raise(domain.to_string(), v)),
+        }
+    }
+
+    /// Fails unless the default opset is at most `v`.
+    pub fn at_most(&self, v: i64, what: &str) -> R {
+        let cur = self.opset();
+        if cur <= v {
+            return Ok(());
+        }
+        if self.x.floored {
+            return Err(Fail::Lower);
+        }
+        Err(Fail::Err(Error::unsupported(format!(
+            "{what} can only be written at opset {v} or older, the export uses opset {cur}"
+        ))))
+    }
+
+    /// The number of own inputs up to the last one given.
+    pub fn n_given(&self) -> usize {
+        self.ins
+            .iter()
+            .rposition(|s| !s.is_empty())
+            .map_or(0, |i| i + 1)
+    }
+
+    /// The type of input `i` when known.
+    pub fn in_type(&self, i: usize) -> Option<&ValueType> {
+        self.in_types.get(i).and_then(|t| t.as_ref())
+    }
+
+    pub fn has(&self, i: usize) -> bool {
+        self.ins.get(i).is_some_and(|s| !s.is_empty())
+    }
+
+    pub fn input(&self, i: usize) -> String {
+        self.ins.get(i).cloned().unwrap_or_default()
+    }
+
+    /// The name of output `i` ("" when unused or absent).
+    pub fn output(&self, i: usize) -> String {
+        self.outs.get(i).cloned().unwrap_or_default()
+    }
+
+    pub fn in_dtype(&self, i: usize) -> Option<DType> {
+        self.in_types
+            .get(i)
+            .and_then(|t| t.as_ref())
+            .and_then(|t| t.tensor())
+            .map(|t| t.dtype)
+    }
+
+    /// The rank of input `i` when it is known.
+    pub fn in_rank(&self, i: usize) -> Option<usize> {
+        self.in_types
+            .get(i)
+            .and_then(|t| t.as_ref())
+            .and_then(|t| t.tensor())
+            .and_then(|t| t.shape.as_ref())
+            .map(|s| s.0.len())
+    }
+
+    pub fn out_dtype(&self, i: usize) -> Option<DType> {
+        self.out_types
+            .get(i)
+            .and_then(|t| t.as_ref())
+            .and_then(|t| t.tensor())
+            .map(|t| t.dtype)
+    }
+
+    pub fn fresh(&mut self, hint: &str) -> String {
+        let h = format!(
+            "{}_{hint}",
+            if self.base_name.is_empty() {
+                self.node.op.name()
+            } else {
+                &self.base_name
+            }
+        );
+        self.x.fresh(&h)
+    }
+
+    /// Adds an initializer holding `t` and returns its name.
+    pub fn constant(&mut self, hint: &str, t: &Tensor) -> R<String> {
+        let name = self.fresh(hint);
+        self.gp.initializer.push(tensor_proto(&name, t)?);
+        Ok(name)
+    }
+
+    pub fn const_i64s(&mut self, hint: &str, v: &[i64]) -> R<String> {
+        let t = Tensor::from_vec(vec![v.len()], v.to_vec())?;
+        self.constant(hint, &t)
+    }
+
+    /// Writes one ONNX node, after checking that the importer knows it at the exported
+    /// version of its domain (raising the version when it is too old).
+    pub fn add(
+        &mut self,
+        op_type: &str,
+        domain: &str,
+        inputs: Vec<String>,
+        outputs: Vec<String>,
+        attribute: Vec<AttributeProto>,
+    ) -> R {
+        // Trailing absent inputs are left out.
+        let mut inputs = inputs;
+        while inputs.last().is_some_and(|s| s.is_empty()) {
+            inputs.pop();
+        }
+        let version = self.x.opsets.get(domain).copied();
+        match Registry::standard().lookup(domain, op_type, version.unwrap_or(0)) {
+            Lookup::Found(_) if version.is_some() => {}
+            Lookup::Found(_) => {
+                return Err(Fail::Raise(domain.to_string(), 1));
+            }
+            Lookup::TooOld { first } => return Err(Fail::Raise(domain.to_string(), first)),
+            Lookup::Unknown => {
+                return Err(Fail::Err(Error::unsupported(format!(
+                    "op {op_type} of domain \"{domain}\" cannot be exported"
+                ))))
+            }
+        }
+        let hint = if self.base_name.is_empty() {
+            outputs
+                .iter()
+                .find(|o| !o.is_empty())
+                .cloned()
+                .unwrap_or_default()
+        } else {
+            self.base_name.clone()
+        };
+        let name = self.x.node_name(&hint);
+        self.gp.node.push(NodeProto {
+            input: inputs,
+            output: outputs,
+            name,
+            op_type: op_type.to_string(),
+            domain: domain.to_string(),
+            attribute,
+            ..NodeProto::default()
+        });
+        Ok(())
+    }
+
+    /// Writes the node as `op_type` of the default domain with its own inputs and outputs.
+    pub fn simple(&mut self, op_type: &str, attrs: Vec<AttributeProto>) -> R {
+        let (ins, outs) = (self.ins.clone(), self.outs.clone());
+        self.add(op_type, "", ins, outs, attrs)
+    }
+
+    /// Exports a body graph of this node.
+    pub fn body(&mut self, g: &Graph) -> R<GraphProto> {
+        let node = self.node;
+        let names = self.names;
+        self.x.graph(g, HashMap::new(), Some((node, names)))
+    }
+}
+
+// ---------- attributes ----------
+
+fn attr(name: &str, ty: AttributeType) -> AttributeProto {
+    AttributeProto {
+        name: name.to_string(),
+        r#type: ty as i32,
+        ..AttributeProto::default()
+    }
+}
+
+pub(crate) fn a_int(name: &str, v: i64) -> AttributeProto {
+    AttributeProto {
+        i: v,
+        ..attr(name, AttributeType::Int)
+    }
+}
+
+pub(crate) fn a_bool(name: &str, v: bool) -> AttributeProto {
+    a_int(name, v as i64)
+}
+
+pub(crate) fn a_float(name: &str, v: f32) -> AttributeProto {
+    AttributeProto {
+        f: v,
+        ..attr(name, AttributeType::Float)
+    }
+}
+
+pub(crate) fn a_str(name: &str, v: &str) -> AttributeProto {
+    AttributeProto {
+        s: Bytes::from(v.as_bytes().to_vec()),
+        ..attr(name, AttributeType::String)
+    }
+}
+
+pub(crate) fn a_ints(name: &str, v: &[i64]) -> AttributeProto {
+    AttributeProto {
+        ints: v.to_vec(),
+        ..attr(name, AttributeType::Ints)
+    }
+}
+
+pub(crate) fn a_usizes(name: &str, v: &[usize]) -> AttributeProto {
+    a_ints(name, &v.iter().map(|&x| x as i64).collect::<Vec<_>>())
+}
+
+pub(crate) fn a_floats(name: &str, v: &[f32]) -> AttributeProto {
+    AttributeProto {
+        floats: v.to_vec(),
+        ..attr(name, AttributeType::Floats)
+    }
+}
+
+pub(crate) fn a_strs(name: &str, v: &[String]) -> AttributeProto {
+    AttributeProto {
+        strings: v
+            .iter()
+            .map(|s| Bytes::from(s.as_bytes().to_vec()))
+            .collect(),
+        ..attr(name, AttributeType::Strings)
+    }
+}
+
+pub(crate) fn a_tensor(name: &str, t: &Tensor) -> R<AttributeProto> {
+    Ok(AttributeProto {
+        t: Some(tensor_proto("", t)?),
+        ..attr(name, AttributeType::Tensor)
+    })
+}
+
+pub(crate) fn a_graph(name: &str, g: GraphProto) -> AttributeProto {
+    AttributeProto {
+        g: Some(Box::new(g)),
+        ..attr(name, AttributeType::Graph)
+    }
+}
+
+pub(crate) fn a_type(name: &str, t: &ValueType) -> AttributeProto {
+    AttributeProto {
+        tp: Some(type_proto_of(t)),
+        ..attr(name, AttributeType::TypeProto)
+    }
+}
+
+// ---------- tensors and types ----------
+
+/// A tensor as a TensorProto: raw little-endian data, or `string_data` for strings.
+pub(crate) fn tensor_proto(name: &str, t: &Tensor) -> Result<TensorProto> {
+    let mut tp = TensorProto {
+        name: name.to_string(),
+        dims: t.shape().iter().map(|&d| d as i64).collect(),
+        data_type: t.dtype().onnx_code(),
+        ..TensorProto::default()
+    };
+    if t.dtype() == DType::String {
+        tp.string_data = t
+            .strings()?
+            .iter()
+            .map(|s| Bytes::from(s.as_bytes().to_vec()))
+            .collect();
+    } else if let Some(b) = t.bytes() {
+        tp.raw_data = b.clone();
+    } else {
+        tp.raw_data = Bytes::from(t.raw_bytes().to_vec());
+    }
+    Ok(tp)
+}
+
+/// A scalar of `dtype` holding `v` (converted as `as` does).
+pub(crate) fn scalar_of(dtype: DType, v: f64) -> Result<Tensor> {
+    Ok(match dtype {
+        DType::F32 => Tensor::scalar(v as f32),
+        DType::F64 => Tensor::scalar(v),
+        DType::F16 => Tensor::scalar(f16::from_f64(v)),
+        DType::Bf16 => Tensor::scalar(bf16::from_f64(v)),
+        DType::I8 => Tensor::scalar(v as i8),
+        DType::I16 => Tensor::scalar(v as i16),
+        DType::I32 => Tensor::scalar(v as i32),
+        DType::I64 => Tensor::scalar(v as i64),
+        DType::U8 => Tensor::scalar(v as u8),
+        DType::U16 => Tensor::scalar(v as u16),
+        DType::U32 => Tensor::scalar(v as u32),
+        DType::U64 => Tensor::scalar(v as u64),
+        DType::Bool => Tensor::scalar(v != 0.0),
+        DType::String => {
+            return Err(Error::unsupported(
+                "a numeric constant of string type cannot be made",
+            ))
+        }
+    })
+}
+
+pub(crate) fn type_proto_of(t: &ValueType) -> TypeProto {
+    let value = match t {
+        ValueType::Unknown => None,
+        ValueType::Tensor(tt) => Some(type_proto::Value::TensorType(type_proto::Tensor {
+            elem_type: tt.dtype.onnx_code(),
+            shape: tt.shape.as_ref().map(|s| TensorShapeProto {
+                dim: s
+                    .0
+                    .iter()
+                    .map(|d| Dimension {
+                        value: Some(match d {
+                            Dim::Known(n) => dimension::Value::DimValue(*n as i64),
+                            Dim::Sym(s) => dimension::Value::DimParam(s.clone()),
+                        }),
+                        denotation: String::new(),
+                    })
+                    .collect(),
+            }),
+        })),
+        ValueType::Sequence(e) => Some(type_proto::Value::SequenceType(Box::new(
+            type_proto::Sequence {
+                elem_type: match e.as_ref() {
+                    ValueType::Unknown => None,
+                    e => Some(Box::new(type_proto_of(e))),
+                },
+            },
+        ))),
+        ValueType::Optional(e) => Some(type_proto::Value::OptionalType(Box::new(
+            type_proto::Optional {
+                elem_type: match e.as_ref() {
+                    ValueType::Unknown => None,
+                    e => Some(Box::new(type_proto_of(e))),
+                },
+            },
+        ))),
+    };
+    TypeProto {
+        value,
+        denotation: String::new(),
+    }
+}
+
+fn identity(input: String, output: String, name: String) -> NodeProto {
+    NodeProto {
+        input: vec![input],
+        output: vec![output],
+        name,
+        op_type: "Identity".into(),
+        ..NodeProto::default()
+    }
+}
+
+/// Whether a type is known all the way down (a sequence or optional of an unknown element
+/// has no valid TypeProto; such values are written without a type).
+fn fully_known(t: &ValueType) -> bool {
+    match t {
+        ValueType::Unknown => false,
+        ValueType::Tensor(_) => true,
+        ValueType::Sequence(e) | ValueType::Optional(e) => fully_known(e),
+    }
+}
+
+fn value_info(name: &str, t: &ValueType) -> ValueInfoProto {
+    ValueInfoProto {
+        name: name.to_string(),
+        r#type: fully_known(t).then(|| type_proto_of(t)),
+        doc_string: String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

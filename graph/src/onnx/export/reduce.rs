@@ -1,0 +1,220 @@
+//! Export of the `reduce` family.
+
+use xnpu_ops::reduce::{self as r, ArgKind, LossReduction, ReduceKind};
+
+use super::{a_bool, a_float, a_int, a_ints, a_str, Emit, R};
+
+fn loss_reduction(l: LossReduction) -> &'static str {
+    match l {
+        LossReduction::None => "none",
+        LossReduction::Sum => "sum",
+        LossReduction::Mean => "mean",
+    }
+}
+
+pub(super) fn export(op: &r::Op, e: &mut Emit<'_>) -> R {
+    let o = e.opset();
+    match op {
+        r::Op::Reduce(x) => reduce(x, e),
+        r::Op::ArgReduce(a) => {
+            let mut attrs = vec![a_int("axis", a.axis), a_bool("keepdims", a.keepdims)];
+            if a.select_last_index {
+                e.need(12)?;
+                attrs.push(a_int("select_last_index", 1));
+            }
+            let name = match a.kind {
+                ArgKind::Max => "ArgMax",
+                ArgKind::Min => "ArgMin",
+            };
+            e.simple(name, attrs)
+        }
+        r::Op::Softmax(s) => {
+            let name = s.kind.op_name();
+            if !s.coerce_2d {
+                e.need(13)?;
+                return e.simple(name, vec![a_int("axis", s.axis)]);
+            }
+            if o < 13 {
+                return e.simple(name, vec![a_int("axis", s.axis)]);
+            }
+            // The 2-D coercion of opsets 1-12 at a later opset: the same as the new form
+            // when `axis` is the last axis, else Flatten, the op along axis 1, Reshape back.
+            if let Some(rank) = e.in_rank(0) {
+                let axis = if s.axis < 0 {
+                    s.axis + rank as i64
+                } else {
+                    s.axis
+                };
+                if axis == rank as i64 - 1 {
+                    return e.simple(name, vec![a_int("axis", -1)]);
+                }
+            }
+            let (x, y) = (e.input(0), e.output(0));
+            let (shape, flat, out2d) = (e.fresh("shape"), e.fresh("flat"), e.fresh("2d"));
+            e.add("Shape", "", vec![x.clone()], vec![shape.clone()], vec![])?;
+            e.add(
+                "Flatten",
+                "",
+                vec![x],
+                vec![flat.clone()],
+                vec![a_int("axis", s.axis)],
+            )?;
+            e.add(
+                name,
+                "",
+                vec![flat],
+                vec![out2d.clone()],
+                vec![a_int("axis", 1)],
+            )?;
+            e.add("Reshape", "", vec![out2d, shape], vec![y], vec![])
+        }
+        r::Op::LayerNormalization(l) => e.simple(
+            "LayerNormalization",
+            vec![
+                a_int("axis", l.axis),
+                a_float("epsilon", l.epsilon),
+                a_int("stash_type", l.stash_type.onnx_code() as i64),
+            ],
+        ),
+        r::Op::RmsNormalization(l) => e.simple(
+            "RMSNormalization",
+            vec![
+                a_int("axis", l.axis),
+                a_float("epsilon", l.epsilon),
+                a_int("stash_type", l.stash_type.onnx_code() as i64),
+            ],
+        ),
+        r::Op::BatchNormalization(b) => {
+            let mut attrs = vec![
+                a_float("epsilon", b.epsilon),
+                a_float("momentum", b.momentum),
+            ];
+            if o >= 14 {
+                if b.training_mode {
+                    attrs.push(a_int("training_mode", 1));
+                }
+            } else {
+                let has_stats = (1..e.outs.len()).any(|i| !e.outs[i].is_empty());
+                if has_stats != b.training_mode {
+                    e.need(14)?;
+                }
+            }
+            // Opsets 1-13 have 1 or 5 outputs (the first three mean the same as the 3 of
+            // opset 14 on), opset 14 on 1 or 3.
+            let mut outs = e.outs.clone();
+            while outs.len() > 1 && outs.last().is_some_and(|s| s.is_empty()) {
+                outs.pop();
+            }
+            if outs.len() > 1 {
+                if o < 14 {
+                    outs.resize(5, String::new());
+                } else if outs.len() > 3 {
+                    e.need(14)?;
+                    return Err(xnpu_core::Error::unsupported(
+                        "BatchNormalization's saved mean and variance outputs (opsets 1-13) \
+                         cannot be written from opset 14",
+                    )
+                    .into());
+                }
+            }
+            let ins = e.ins.clone();
+            e.add("BatchNormalization", "", ins, outs, attrs)
+        }
+        r::Op::InstanceNormalization(i) => {
+            e.simple("InstanceNormalization", vec![a_float("epsilon", i.epsilon)])
+        }
+        r::Op::GroupNormalization(g) => {
+            if g.scale_per_group {
+                e.at_most(20, "GroupNormalization with per-group scale (opset 18)")?;
+            } else {
+                e.need(21)?;
+            }
+            e.simple(
+                "GroupNormalization",
+                vec![
+                    a_int("num_groups", g.num_groups),
+                    a_float("epsilon", g.epsilon),
+                ],
+            )
+        }
+        r::Op::LpNormalization(l) => e.simple(
+            "LpNormalization",
+            vec![a_int("axis", l.axis), a_int("p", l.p)],
+        ),
+        r::Op::Lrn(l) => e.simple(
+            "LRN",
+            vec![
+                a_float("alpha", l.alpha),
+                a_float("beta", l.beta),
+                a_float("bias", l.bias),
+                a_int("size", l.size as i64),
+            ],
+        ),
+        r::Op::MeanVarianceNormalization(m) => {
+            e.simple("MeanVarianceNormalization", vec![a_ints("axes", &m.axes)])
+        }
+        r::Op::NegativeLogLikelihoodLoss(l) => {
+            let mut attrs = vec![a_str("reduction", loss_reduction(l.reduction))];
+            if let Some(i) = l.ignore_index {
+                attrs.push(a_int("ignore_index", i));
+            }
+            e.simple("NegativeLogLikelihoodLoss", attrs)
+        }
+        r::Op::SoftmaxCrossEntropyLoss(l) => {
+            let mut attrs = vec![a_str("reduction", loss_reduction(l.reduction))];
+            if let Some(i) = l.ignore_index {
+                attrs.push(a_int("ignore_index", i));
+            }
+            e.simple("SoftmaxCrossEntropyLoss", attrs)
+        }
+    }
+}
+
+/// The opset from which a reduction takes its axes as input 1.
+fn axes_input_since(kind: ReduceKind) -> i64 {
+    match kind {
+        ReduceKind::Sum => 13,
+        _ => 18,
+    }
+}
+
+fn reduce(x: &r::Reduce, e: &mut Emit<'_>) -> R {
+    let since = axes_input_since(x.kind);
+    let name = x.kind.op_name();
+    let mut attrs = vec![a_bool("keepdims", x.keepdims)];
+    if e.opset() >= since {
+        if x.noop_with_empty_axes {
+            attrs.push(a_int("noop_with_empty_axes", 1));
+        }
+        match &x.axes {
+            Some(a) if !a.is_empty() => {
+                let ins = vec![e.input(0), e.const_i64s("axes", a)?];
+                let outs = e.outs.clone();
+                e.add(name, "", ins, outs, attrs)
+            }
+            Some(_) => {
+                let ins = vec![e.input(0)];
+                let outs = e.outs.clone();
+                e.add(name, "", ins, outs, attrs)
+            }
+            None => e.simple(name, attrs),
+        }
+    } else {
+        match &x.axes {
+            Some(a) => {
+                if !a.is_empty() {
+                    attrs.push(a_ints("axes", a));
+                }
+                let ins = vec![e.input(0)];
+                let outs = e.outs.clone();
+                e.add(name, "", ins, outs, attrs)
+            }
+            None => {
+                if e.has(1) || x.noop_with_empty_axes {
+                    e.need(since)?;
+                }
+                e.simple(name, attrs)
+            }
+        }
+    }
+}
