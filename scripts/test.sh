@@ -18,6 +18,7 @@ if [ "$(cat "$CASES/stamp" 2>/dev/null)" != "$want" ]; then
     "$PY" scripts/gen_onnx_cases.py "$CASES"
 fi
 export XNPU_ONNX_CASES="$CASES"
+export XNPU_PYTHON="$PY"
 
 log "formatting check"
 cargo fmt --all -- --check

@@ -12,7 +12,7 @@
 //! `target/export-check/node/` (and the exports at other opsets to `opset<N>/`).
 //! `XNPU_EXPORT_RAISE=18,1` sets the opsets of the extra runs (1: the oldest possible). The last line is `export round-trip: N passed, N failed`.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -22,8 +22,8 @@ mod common;
 use common::{compare, read_value};
 use xnpu::graph::onnx::{export, DataDir};
 use xnpu::graph::passes::{optimize, Level, Options};
-use xnpu::graph::{Graph, Op, ValueId};
-use xnpu::{Dim, Result, Session, Tensor, Value, ValueType};
+use xnpu::graph::{Graph, Op};
+use xnpu::{Dim, Result, Session, SessionOptions, Tensor, Value, ValueType};
 
 fn cases_dir() -> PathBuf {
     std::env::var_os("XNPU_ONNX_CASES")
@@ -74,11 +74,19 @@ fn numbered(dir: &Path, prefix: &str) -> Vec<PathBuf> {
 }
 
 /// Import → export → import: the session of the re-imported model, and the exported bytes.
+/// A session over exactly the graph given (pass level `none`), so that what runs is what the
+/// exporter wrote.
+fn as_is(bytes: Vec<u8>, name: &str) -> xnpu::Result<Session> {
+    Session::new(
+        xnpu::graph::onnx::load_bytes(bytes.into(), name, None)?,
+        SessionOptions::new().level(Level::None),
+    )
+}
+
 fn round_trip(path: &Path) -> std::result::Result<(Session, Vec<u8>), String> {
     let model = xnpu::graph::onnx::load(path).map_err(|e| format!("import: {e}"))?;
     let bytes = export::to_bytes(&model).map_err(|e| format!("export: {e}"))?;
-    let session =
-        Session::from_bytes(bytes.clone(), &model.name).map_err(|e| format!("re-import: {e}"))?;
+    let session = as_is(bytes.clone(), &model.name).map_err(|e| format!("re-import: {e}"))?;
     Ok((session, bytes))
 }
 
@@ -166,7 +174,7 @@ fn run_case_raised(case: &Path, target: i64) -> Raised {
         let name = case.file_name().unwrap_or_default().to_string_lossy();
         let _ = std::fs::write(dir.join(format!("{name}.onnx")), &bytes);
     }
-    let session = match Session::from_bytes(bytes, &model.name) {
+    let session = match as_is(bytes, &model.name) {
         Ok(s) => s,
         Err(e) => return Raised::Fail(format!("re-import: {e}")),
     };
@@ -225,83 +233,12 @@ fn light_inputs(session: &Session) -> std::result::Result<Vec<Option<Value>>, St
     Ok(inputs)
 }
 
-/// Fuses Conv/Gemm followed by an activation into FusedConv/FusedGemm, and MatMul followed
-/// by Add into MatMulBias, the way a fusion pass would: the exporter must write them back
-/// as the standard ops. Returns the number of fusions.
-fn fuse_for_test(g: &mut Graph) -> usize {
-    use xnpu::ops::elementwise::{self as el, UnaryKind};
-    use xnpu::ops::nn::{self as nn, FusedActivation, FusedConv, FusedGemm, MatMulBias};
-    let mut uses: HashMap<ValueId, usize> = HashMap::new();
-    for n in &g.nodes {
-        for v in n.inputs.iter().flatten() {
-            *uses.entry(*v).or_default() += 1;
-        }
-    }
-    for v in &g.outputs {
-        *uses.entry(*v).or_default() += 2;
-    }
-    let producer: HashMap<ValueId, usize> = g
-        .nodes
+/// How many fused ops (which the exporter writes back as standard ops) a graph has.
+fn count_fused(g: &Graph) -> usize {
+    g.nodes
         .iter()
-        .enumerate()
-        .flat_map(|(i, n)| n.outputs.iter().flatten().map(move |v| (*v, i)))
-        .collect();
-    let mut removed = vec![false; g.nodes.len()];
-    let mut fused = 0;
-    for i in 0..g.nodes.len() {
-        let act = match &g.nodes[i].op {
-            Op::Elementwise(el::Op::Activation(a)) => Some(FusedActivation::Activation(a.kind)),
-            Op::Elementwise(el::Op::Unary(u)) if u.kind == UnaryKind::Tanh => {
-                Some(FusedActivation::Tanh)
-            }
-            Op::Elementwise(el::Op::Clip(c)) if c.min.is_some() && c.max.is_some() => {
-                Some(FusedActivation::Clip {
-                    min: c.min.unwrap_or_default(),
-                    max: c.max.unwrap_or_default(),
-                })
-            }
-            _ => None,
-        };
-        let is_add = matches!(&g.nodes[i].op, Op::Elementwise(el::Op::Binary(b))
-            if b.kind == el::BinaryKind::Add && b.legacy_axis.is_none());
-        let Some(Some(x)) = g.nodes[i].inputs.first().copied() else {
-            continue;
-        };
-        let Some(&p) = producer.get(&x) else { continue };
-        if removed[p] || uses.get(&x) != Some(&1) || g.nodes[p].outputs.len() != 1 {
-            continue;
-        }
-        let new_op = match (&g.nodes[p].op, act) {
-            (Op::Nn(nn::Op::Conv(c)), Some(a)) => nn::Op::FusedConv(FusedConv {
-                conv: c.clone(),
-                activation: a,
-            }),
-            (Op::Nn(nn::Op::Gemm(c)), Some(a)) => nn::Op::FusedGemm(FusedGemm {
-                gemm: c.clone(),
-                activation: a,
-            }),
-            (Op::Nn(nn::Op::MatMul(_)), None) if is_add => {
-                nn::Op::MatMulBias(MatMulBias { activation: None })
-            }
-            _ => continue,
-        };
-        let outs = g.nodes[i].outputs.clone();
-        if is_add {
-            let bias = g.nodes[i].inputs.get(1).copied().flatten();
-            g.nodes[p].inputs.truncate(2);
-            g.nodes[p].inputs.push(bias);
-        }
-        g.nodes[p].op = Op::Nn(new_op);
-        g.nodes[p].outputs = outs;
-        removed[i] = true;
-        fused += 1;
-    }
-    let mut k = 0;
-    g.nodes.retain(|_| {
-        k += 1;
-        !removed[k - 1]
-    });
-    fused
+        .filter(|n| matches!(n.op.name(), "FusedConv" | "FusedGemm" | "MatMulBias"))
+        .count()
 }
 
 /// Round-trips one light model (after the passes when `optimized`), runs it and compares.
@@ -323,7 +260,7 @@ fn light_one(model_path: &Path, optimized: bool) -> std::result::Result<usize, S
             },
         )
         .map_err(|e| format!("passes: {e}"))?;
-        fused = fuse_for_test(&mut model.graph);
+        fused = count_fused(&model.graph);
     }
     let bytes = export::to_bytes(&model).map_err(|e| format!("export: {e}"))?;
     let dir = check_dir();
@@ -333,7 +270,8 @@ fn light_one(model_path: &Path, optimized: bool) -> std::result::Result<usize, S
         if optimized { "_optimized" } else { "" }
     ));
     std::fs::write(&file, &bytes).map_err(|e| format!("write {}: {e}", file.display()))?;
-    let session = Session::load(&file).map_err(|e| format!("re-import: {e}"))?;
+    let session = Session::load_with(&file, SessionOptions::new().level(Level::None))
+        .map_err(|e| format!("re-import: {e}"))?;
     let inputs = light_inputs(&session)?;
     let got = session
         .run_positional(inputs)
@@ -517,12 +455,12 @@ fn fused_synthetic() -> usize {
         };
         let input = vec![Some(Value::Tensor(data(&dims[0], 0.0)))];
         let r = catch(|| {
-            let want = Session::from_model(model.clone())
+            let want = Session::new(model.clone(), SessionOptions::new().level(Level::None))
+                .map_err(|e| e.to_string())?
                 .run_positional(input.clone())
                 .map_err(|e| format!("run as built: {e}"))?;
             let bytes = export::to_bytes(&model).map_err(|e| format!("export: {e}"))?;
-            let back =
-                Session::from_bytes(bytes, &model.name).map_err(|e| format!("re-import: {e}"))?;
+            let back = as_is(bytes, &model.name).map_err(|e| format!("re-import: {e}"))?;
             if back
                 .model()
                 .op_histogram()
@@ -698,8 +636,29 @@ fn main() {
             regressions.join(" ")
         );
     }
+    // With XNPU_PYTHON (scripts/test.sh sets it to the venv's python), the exported light
+    // models also go through onnx's checker and load into ONNX Runtime.
+    let mut checker_failed = false;
+    if let (Some(py), None) = (std::env::var_os("XNPU_PYTHON"), filter.as_deref()) {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/check_export.py");
+        match std::process::Command::new(py)
+            .arg(script)
+            .arg(check_dir())
+            .output()
+        {
+            Ok(out) => {
+                print!("{}", String::from_utf8_lossy(&out.stdout));
+                eprint!("{}", String::from_utf8_lossy(&out.stderr));
+                checker_failed = !out.status.success();
+            }
+            Err(e) => {
+                println!("check_export.py: cannot run python: {e}");
+                checker_failed = true;
+            }
+        }
+    }
     println!("export round-trip: {passed} passed, {failed} failed");
-    if !regressions.is_empty() || light_failed > 0 {
+    if !regressions.is_empty() || light_failed > 0 || checker_failed {
         std::process::exit(1);
     }
 }

@@ -93,6 +93,15 @@ enum Command {
     Info { model: PathBuf },
     /// Runs a model and writes its outputs as .npy files.
     Run(RunArgs),
+    /// Runs the graph passes on a model and writes the result as ONNX (fused ops are
+    /// written back as the standard ops they stand for).
+    Optimize {
+        input: PathBuf,
+        output: PathBuf,
+        /// Optimisation level: none, basic or all.
+        #[arg(long, default_value = "all")]
+        level: String,
+    },
     /// Shows how a model is split between backends: partitions, nodes per backend, device
     /// hops, and (with --explain) why each node runs where it runs.
     Partition {
@@ -118,6 +127,11 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Info { model } => info(&model),
         Command::Run(args) => run(&args),
+        Command::Optimize {
+            input,
+            output,
+            level,
+        } => optimize(&input, &output, &level),
         Command::Partition {
             model,
             compile,
@@ -156,7 +170,8 @@ fn human_bytes(n: usize) -> String {
 
 fn info(path: &Path) -> Result<()> {
     let t0 = Instant::now();
-    let session = Session::load(path)?;
+    // The model as the file has it: no passes.
+    let session = Session::load_with(path, SessionOptions::new().level(Level::None))?;
     let elapsed = t0.elapsed();
     let model = session.model();
     println!("model     {}", path.display());
@@ -317,6 +332,24 @@ fn run(args: &RunArgs) -> Result<()> {
             println!("wrote  {}", file.display());
         }
     }
+    Ok(())
+}
+
+fn optimize(input: &Path, output: &Path, level: &str) -> Result<()> {
+    let level: Level = level.parse()?;
+    let mut model = xnpu::graph::onnx::load(input)?;
+    let evaluate = |n: &xnpu::graph::Node, i: &[Option<&Value>]| xnpu_backend_cpu::run_node(n, i);
+    let report = xnpu::graph::passes::optimize(
+        &mut model,
+        &xnpu::graph::passes::Options {
+            level,
+            evaluate: Some(&evaluate),
+            ..Default::default()
+        },
+    )?;
+    xnpu::graph::onnx::save(&model, output)?;
+    println!("{}: {report}", input.display());
+    println!("wrote {}", output.display());
     Ok(())
 }
 

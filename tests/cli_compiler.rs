@@ -1,5 +1,5 @@
-//! The `xnpu partition` command: the explain table, the summary, the memory line and the
-//! Graphviz file; bad options are one-line errors.
+//! The `xnpu partition` and `xnpu optimize` commands: the explain table, the summary, the memory line, the
+//! Graphviz file, the exported optimised model; bad options are one-line errors.
 
 use std::path::Path;
 use std::process::Command;
@@ -63,4 +63,43 @@ fn partition_rejects_unknown_levels_and_devices() {
     );
     let (ok, _, err) = xnpu(&["partition", "models/tinycnn.onnx", "--devices", "tpu"]);
     assert!(!ok && err.contains("unknown device \"tpu\""), "{err}");
+}
+
+#[test]
+fn optimize_writes_an_onnx_model_that_computes_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("tinycnn.opt.onnx");
+    let (ok, stdout, err) = xnpu(&[
+        "optimize",
+        "models/tinycnn.onnx",
+        out.to_str().unwrap(),
+        "--level",
+        "all",
+    ]);
+    assert!(ok, "{err}");
+    assert!(stdout.contains("conv-bn-folding"), "{stdout}");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let as_is = |p: &Path| {
+        xnpu::Session::load_with(
+            p,
+            xnpu::SessionOptions::new().level(xnpu::graph::passes::Level::None),
+        )
+        .unwrap()
+    };
+    let original = as_is(&root.join("models/tinycnn.onnx"));
+    let optimized = as_is(&out);
+    // Folded BatchNormalization: fewer nodes, no BatchNormalization left.
+    let hist = optimized.model().op_histogram();
+    assert!(!hist.contains_key("BatchNormalization"), "{hist:?}");
+    assert!(optimized.model().graph.nodes.len() < original.model().graph.nodes.len());
+    let image = xnpu::npy::read(&root.join("models/tinycnn.image.npy")).unwrap();
+    let a = original.run(vec![("image", image.clone().into())]).unwrap();
+    let b = optimized.run(vec![("image", image.into())]).unwrap();
+    let (a, b) = (
+        a[0].1.as_tensor().unwrap().to_vec::<f32>().unwrap(),
+        b[0].1.as_tensor().unwrap().to_vec::<f32>().unwrap(),
+    );
+    for (x, y) in a.iter().zip(&b) {
+        assert!((x - y).abs() <= 1e-5 + 1e-4 * x.abs(), "{a:?} vs {b:?}");
+    }
 }
