@@ -6,11 +6,10 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use xnpu::graph::onnx::DataDir;
-use xnpu::{Dim, Tensor, Value, ValueType};
+use xnpu::{Tensor, Value, ValueType};
 use xnpu_graph::passes::{optimize, Level, Options, Report};
 use xnpu_graph::Model;
 
@@ -195,100 +194,6 @@ const FUSIONS: &[&str] = &[
     "activation-fusion",
 ];
 
-fn cases_dir() -> PathBuf {
-    std::env::var_os("XNPU_ONNX_CASES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/onnx-cases"))
-}
-
-/// The light models (see tests/light_models.rs) after `optimize(All)` still match their
-/// stored outputs; prints node counts before and after.
-#[test]
-#[ignore = "whole models: run with --release -- --ignored"]
-fn light_models_match_after_optimize_all() {
-    let dir = cases_dir().join("light");
-    let mut models: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("no light models at {} ({e})", dir.display()))
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "onnx"))
-        .collect();
-    models.sort();
-    let mut failures = Vec::new();
-    // Each model as imported, then with its initializers frozen: these IR-3 models list every
-    // initializer as a graph input, which keeps them overridable (not constants), so
-    // Conv+BatchNormalization folding only applies once a caller declares them fixed.
-    for (path, frozen) in models.iter().flat_map(|p| [(p, false), (p, true)]) {
-        let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
-        let mut model = xnpu_graph::onnx::load(path).unwrap();
-        if frozen {
-            let g = &mut model.graph;
-            let before = g.inputs.len();
-            g.inputs.retain(|&v| g.values[v].constant.is_none());
-            if g.inputs.len() == before {
-                continue;
-            }
-        }
-        let label = if frozen {
-            format!("{stem} (frozen)")
-        } else {
-            stem.clone()
-        };
-        let report = optimize_all(&mut model);
-        let inputs: Vec<Option<Value>> = model
-            .graph
-            .inputs
-            .iter()
-            .map(|&id| {
-                let v = &model.graph.values[id];
-                if v.constant.is_some() {
-                    return None;
-                }
-                let ValueType::Tensor(tt) = &v.ty else {
-                    panic!("{stem}: input {} is not a tensor", v.name)
-                };
-                let dims: Vec<usize> = tt
-                    .shape
-                    .as_ref()
-                    .map(|s| {
-                        s.0.iter()
-                            .map(|d| if let Dim::Known(n) = d { *n } else { 1 })
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                let n: usize = dims.iter().product();
-                let data = (0..n).map(|i| i as f32 / n as f32).collect();
-                Some(Value::Tensor(Tensor::from_vec(dims, data).unwrap()))
-            })
-            .collect();
-        let got = run(&model, &inputs);
-        let expected = common::read_value(
-            &path.with_file_name(format!("{stem}_output_0.pb")),
-            &ValueType::Unknown,
-            &DataDir::default(),
-        )
-        .unwrap();
-        let rtol = if stem.contains("densenet121") {
-            2e-3
-        } else {
-            1e-3
-        };
-        let fused: BTreeMap<&str, usize> = model
-            .op_histogram()
-            .into_iter()
-            .filter(|(k, _)| k.starts_with("Fused") || *k == "MatMulBias")
-            .collect();
-        let r = common::compare(&got[0], &expected, rtol, 1e-7);
-        println!(
-            "{label}: {report}; fused ops {fused:?}: {}",
-            if r.is_ok() { "ok" } else { "FAILED" }
-        );
-        if let Err(e) = r {
-            failures.push(format!("{label}: {e}"));
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
-}
-
 /// Every conformance case listed as passing (tests/onnx_conformance/cpu_passing.txt) still
 /// passes after `optimize(All)` (only cases where a fusion fired are run: the others are
 /// left as level Basic leaves them).
@@ -298,7 +203,7 @@ fn conformance_cases_pass_after_optimize_all() {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/onnx_conformance/cpu_passing.txt"),
     )
     .unwrap();
-    let node_dir = cases_dir().join("node");
+    let node_dir = common::cases_dir().join("node");
     let mut failures = Vec::new();
     let mut fired = 0;
     let mut total = 0;

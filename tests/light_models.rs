@@ -6,18 +6,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use xnpu::graph::onnx::DataDir;
 use xnpu::graph::passes::Level;
-use xnpu::{Dim, Session, SessionOptions, Tensor, Value, ValueType};
-
-fn light_dir() -> PathBuf {
-    std::env::var_os("XNPU_ONNX_CASES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/onnx-cases"))
-        .join("light")
-}
+use xnpu::{Session, SessionOptions, ValueType};
 
 /// Runs one model at one level; returns the optimisation report's summary.
 fn run_one(model: &Path, level: Level) -> Result<String, String> {
@@ -28,30 +21,7 @@ fn run_one(model: &Path, level: Level) -> Result<String, String> {
         .to_string();
     let session =
         Session::load_with(model, SessionOptions::new().level(level)).map_err(|e| e.to_string())?;
-    let mut inputs = Vec::new();
-    for info in session.inputs() {
-        if info.has_default {
-            inputs.push(None);
-            continue;
-        }
-        let ValueType::Tensor(tt) = &info.ty else {
-            return Err(format!("input {} is not a tensor", info.name));
-        };
-        let dims: Vec<usize> = tt
-            .shape
-            .as_ref()
-            .map(|s| {
-                s.0.iter()
-                    .map(|d| if let Dim::Known(n) = d { *n } else { 1 })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let n: usize = dims.iter().product();
-        let data = (0..n).map(|i| i as f32 / n as f32).collect();
-        inputs.push(Some(Value::Tensor(
-            Tensor::from_vec(dims, data).map_err(|e| e.to_string())?,
-        )));
-    }
+    let inputs = common::light_inputs(&session)?;
     let got = session.run_positional(inputs).map_err(|e| e.to_string())?;
     let expected_path = model.with_file_name(format!("{stem}_output_0.pb"));
     let expected = common::read_value(&expected_path, &ValueType::Unknown, &DataDir::default())
@@ -67,23 +37,7 @@ fn run_one(model: &Path, level: Level) -> Result<String, String> {
 
 #[test]
 fn light_models_match_their_stored_outputs() {
-    let dir = light_dir();
-    let mut models: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| {
-            panic!(
-                "no light models at {} ({e}); run scripts/test.sh",
-                dir.display()
-            )
-        })
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "onnx"))
-        .collect();
-    models.sort();
-    assert!(
-        models.len() >= 8,
-        "expected the 8+ light models, found {}",
-        models.len()
-    );
+    let models = common::light_models();
     let mut failures = Vec::new();
     for m in &models {
         for level in [Level::None, Level::All] {

@@ -4,20 +4,14 @@
 //! intermediate separately. Also planned after the optimisation pipeline, and split over two
 //! devices.
 
+mod common;
+
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 
 use xnpu::graph::memory::{plan, MemoryPlan, PlanOptions};
 use xnpu::graph::passes::{self, Options};
 use xnpu::graph::{onnx, Graph};
 use xnpu::{Dim, ValueType};
-
-fn light_dir() -> PathBuf {
-    std::env::var_os("XNPU_ONNX_CASES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/onnx-cases"))
-        .join("light")
-}
 
 /// Every symbol of the graph's inputs bound to 1.
 fn bindings(g: &Graph) -> HashMap<String, usize> {
@@ -47,23 +41,7 @@ fn plan_checked(g: &Graph, b: &HashMap<String, usize>, o: &PlanOptions<'_>) -> M
 
 #[test]
 fn light_models_plan_and_verify() {
-    let dir = light_dir();
-    let mut models: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| {
-            panic!(
-                "no light models at {} ({e}); run scripts/test.sh",
-                dir.display()
-            )
-        })
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "onnx"))
-        .collect();
-    models.sort();
-    assert!(
-        models.len() >= 8,
-        "expected the 8+ light models, found {}",
-        models.len()
-    );
+    let models = common::light_models();
     let mut rows = Vec::new();
     for path in &models {
         let stem = path.file_stem().unwrap().to_string_lossy().into_owned();

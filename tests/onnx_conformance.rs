@@ -19,54 +19,13 @@ use std::sync::Mutex;
 
 mod common;
 
-use common::{compare, read_value};
+use common::{cases_dir, compare, data_sets, numbered, read_value, tolerances};
 use xnpu::graph::onnx::DataDir;
 use xnpu::graph::passes::Level;
 use xnpu::{Result, Session, SessionOptions, Value, ValueType};
 
-fn cases_dir() -> PathBuf {
-    std::env::var_os("XNPU_ONNX_CASES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/onnx-cases"))
-}
-
 fn ratchet_file() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/onnx_conformance/cpu_passing.txt")
-}
-
-/// Per-case tolerances written by the generator (`tolerance.txt`: "rtol atol").
-fn tolerances(case: &Path) -> (f64, f64) {
-    std::fs::read_to_string(case.join("tolerance.txt"))
-        .ok()
-        .and_then(|s| {
-            let mut it = s.split_whitespace().map(|x| x.parse::<f64>().ok());
-            Some((it.next()??, it.next()??))
-        })
-        .unwrap_or((1e-3, 1e-7))
-}
-
-fn data_sets(case: &Path) -> Vec<PathBuf> {
-    let mut sets: Vec<PathBuf> = std::fs::read_dir(case)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok())
-                .map(|e| e.path())
-                .filter(|p| {
-                    p.is_dir()
-                        && p.file_name()
-                            .is_some_and(|n| n.to_string_lossy().starts_with("test_data_set_"))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    sets.sort();
-    sets
-}
-
-fn numbered(dir: &Path, prefix: &str) -> Vec<PathBuf> {
-    (0..)
-        .map(|i| dir.join(format!("{prefix}_{i}.pb")))
-        .take_while(|p| p.exists())
-        .collect()
 }
 
 enum Outcome {

@@ -19,17 +19,11 @@ use std::sync::Mutex;
 
 mod common;
 
-use common::{compare, read_value};
+use common::{cases_dir, compare, data_sets, light_inputs, numbered, read_value, tolerances};
 use xnpu::graph::onnx::{export, DataDir};
 use xnpu::graph::passes::{optimize, Level, Options};
 use xnpu::graph::{Graph, Op};
-use xnpu::{Dim, Result, Session, SessionOptions, Tensor, Value, ValueType};
-
-fn cases_dir() -> PathBuf {
-    std::env::var_os("XNPU_ONNX_CASES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/onnx-cases"))
-}
+use xnpu::{Result, Session, SessionOptions, Tensor, Value, ValueType};
 
 fn check_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("target/export-check")
@@ -37,40 +31,6 @@ fn check_dir() -> PathBuf {
 
 fn ratchet_file() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/onnx_conformance/cpu_passing.txt")
-}
-
-fn tolerances(case: &Path) -> (f64, f64) {
-    std::fs::read_to_string(case.join("tolerance.txt"))
-        .ok()
-        .and_then(|s| {
-            let mut it = s.split_whitespace().map(|x| x.parse::<f64>().ok());
-            Some((it.next()??, it.next()??))
-        })
-        .unwrap_or((1e-3, 1e-7))
-}
-
-fn data_sets(case: &Path) -> Vec<PathBuf> {
-    let mut sets: Vec<PathBuf> = std::fs::read_dir(case)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok())
-                .map(|e| e.path())
-                .filter(|p| {
-                    p.is_dir()
-                        && p.file_name()
-                            .is_some_and(|n| n.to_string_lossy().starts_with("test_data_set_"))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    sets.sort();
-    sets
-}
-
-fn numbered(dir: &Path, prefix: &str) -> Vec<PathBuf> {
-    (0..)
-        .map(|i| dir.join(format!("{prefix}_{i}.pb")))
-        .take_while(|p| p.exists())
-        .collect()
 }
 
 /// Import → export → import: the session of the re-imported model, and the exported bytes.
@@ -204,34 +164,6 @@ fn catch<T>(f: impl FnOnce() -> std::result::Result<T, String>) -> std::result::
 }
 
 // ---------- light models ----------
-
-fn light_inputs(session: &Session) -> std::result::Result<Vec<Option<Value>>, String> {
-    let mut inputs = Vec::new();
-    for info in session.inputs() {
-        if info.has_default {
-            inputs.push(None);
-            continue;
-        }
-        let ValueType::Tensor(tt) = &info.ty else {
-            return Err(format!("input {} is not a tensor", info.name));
-        };
-        let dims: Vec<usize> = tt
-            .shape
-            .as_ref()
-            .map(|s| {
-                s.0.iter()
-                    .map(|d| if let Dim::Known(n) = d { *n } else { 1 })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let n: usize = dims.iter().product();
-        let data = (0..n).map(|i| i as f32 / n as f32).collect();
-        inputs.push(Some(Value::Tensor(
-            Tensor::from_vec(dims, data).map_err(|e| e.to_string())?,
-        )));
-    }
-    Ok(inputs)
-}
 
 /// How many fused ops (which the exporter writes back as standard ops) a graph has.
 fn count_fused(g: &Graph) -> usize {

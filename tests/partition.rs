@@ -3,7 +3,9 @@
 //! model run across two CPU backend instances configured with those tables gives exactly
 //! what the single CPU backend gives (the same kernels run, so the results are bitwise equal).
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::sync::Arc;
 
 use xnpu::graph::backend::{Backend, CapabilityTable};
@@ -289,26 +291,9 @@ fn f64_refusing_table_leaves_f64_nodes_on_the_cpu() {
     );
 }
 
-fn light_models() -> Vec<PathBuf> {
-    let dir = std::env::var_os("XNPU_ONNX_CASES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/onnx-cases"))
-        .join("light");
-    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "onnx"))
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
-}
-
 #[test]
 fn light_models_across_two_table_configured_cpu_backends_match_one() {
-    let models = light_models();
-    assert!(!models.is_empty(), "no light models; run scripts/test.sh");
+    let models = common::light_models();
     // A table that takes convolutions and matrix products only: real models split into many
     // partitions with hops at every pool, concat and activation.
     let conv_table = CapabilityTable::from_json(
@@ -340,16 +325,7 @@ fn light_models_across_two_table_configured_cpu_backends_match_one() {
         assert!(split.plan().partitions.len() > 1);
         let infos = reference.inputs();
         let info = infos.iter().find(|i| !i.has_default).unwrap();
-        let dims: Vec<usize> = info
-            .ty
-            .tensor()
-            .and_then(|t| t.shape.as_ref())
-            .map(|s| s.0.iter().map(|d| d.known().unwrap_or(1)).collect())
-            .unwrap();
-        let n: usize = dims.iter().product();
-        let x = Value::Tensor(
-            Tensor::from_vec(dims, (0..n).map(|i| i as f32 / n as f32).collect()).unwrap(),
-        );
+        let x = Value::Tensor(common::light_input(&info.ty).unwrap());
         let want = reference
             .run(vec![(info.name.as_str(), x.clone())])
             .unwrap();

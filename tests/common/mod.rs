@@ -2,7 +2,7 @@
 //! the way onnx's own backend runner does.
 #![allow(dead_code)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use prost::Message;
 use xnpu::graph::onnx::proto::{elem_kind, OptionalProto, SequenceProto, TensorProto};
@@ -144,4 +144,105 @@ pub fn compare(got: &Value, want: &Value, rtol: f64, atol: f64) -> std::result::
         (g, Value::Optional { value: Some(w), .. }) => compare(g, w, rtol, atol),
         _ => Err(format!("{} expected {}", got.describe(), want.describe())),
     }
+}
+
+/// Where the generated ONNX cases are (`XNPU_ONNX_CASES`, default `target/onnx-cases`).
+pub fn cases_dir() -> PathBuf {
+    std::env::var_os("XNPU_ONNX_CASES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/onnx-cases"))
+}
+
+/// The onnx wheel's `light_*.onnx` models, sorted; panics (a test failure) when they are
+/// missing, with what to run.
+pub fn light_models() -> Vec<PathBuf> {
+    let dir = cases_dir().join("light");
+    let mut models: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| {
+            panic!(
+                "no light models at {} ({e}); run scripts/test.sh",
+                dir.display()
+            )
+        })
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "onnx"))
+        .collect();
+    models.sort();
+    assert!(
+        models.len() >= 8,
+        "expected the 8+ light models, found {}",
+        models.len()
+    );
+    models
+}
+
+/// The input onnx's runner feeds a light model: `arange(n).reshape(dims) / n` as float32,
+/// unknown dims 1.
+pub fn light_input(ty: &ValueType) -> std::result::Result<Tensor, String> {
+    let ValueType::Tensor(tt) = ty else {
+        return Err(format!("input type {ty} is not a tensor"));
+    };
+    let dims: Vec<usize> = tt
+        .shape
+        .as_ref()
+        .map(|s| s.0.iter().map(|d| d.known().unwrap_or(1)).collect())
+        .unwrap_or_default();
+    let n: usize = dims.iter().product();
+    let data = (0..n).map(|i| i as f32 / n as f32).collect();
+    Tensor::from_vec(dims, data).map_err(|e| e.to_string())
+}
+
+/// Light-model inputs for a session, in model order (`None` for inputs with a default).
+pub fn light_inputs(session: &xnpu::Session) -> std::result::Result<Vec<Option<Value>>, String> {
+    session
+        .inputs()
+        .iter()
+        .map(|info| {
+            if info.has_default {
+                Ok(None)
+            } else {
+                light_input(&info.ty)
+                    .map(|t| Some(Value::Tensor(t)))
+                    .map_err(|e| format!("input {}: {e}", info.name))
+            }
+        })
+        .collect()
+}
+
+/// Per-case tolerances written by the generator (`tolerance.txt`: "rtol atol"), else
+/// onnx's defaults.
+pub fn tolerances(case: &Path) -> (f64, f64) {
+    std::fs::read_to_string(case.join("tolerance.txt"))
+        .ok()
+        .and_then(|s| {
+            let mut it = s.split_whitespace().map(|x| x.parse::<f64>().ok());
+            Some((it.next()??, it.next()??))
+        })
+        .unwrap_or((1e-3, 1e-7))
+}
+
+/// The `test_data_set_*` folders of a case, sorted.
+pub fn data_sets(case: &Path) -> Vec<PathBuf> {
+    let mut sets: Vec<PathBuf> = std::fs::read_dir(case)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.is_dir()
+                        && p.file_name()
+                            .is_some_and(|n| n.to_string_lossy().starts_with("test_data_set_"))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    sets.sort();
+    sets
+}
+
+/// `prefix_0.pb`, `prefix_1.pb`, ... while they exist.
+pub fn numbered(dir: &Path, prefix: &str) -> Vec<PathBuf> {
+    (0..)
+        .map(|i| dir.join(format!("{prefix}_{i}.pb")))
+        .take_while(|p| p.exists())
+        .collect()
 }
