@@ -19,10 +19,9 @@ use std::sync::Mutex;
 
 mod common;
 
-use common::{cases_dir, compare, data_sets, numbered, read_value, tolerances};
-use xnpu::graph::onnx::DataDir;
+use common::cases_dir;
 use xnpu::graph::passes::Level;
-use xnpu::{Result, Session, SessionOptions, Value, ValueType};
+use xnpu::{Session, SessionOptions};
 
 fn ratchet_file() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/onnx_conformance/cpu_passing.txt")
@@ -34,54 +33,15 @@ enum Outcome {
 }
 
 fn run_case(case: &Path, level: Level) -> Outcome {
-    let (rtol, atol) = tolerances(case);
     let session =
         match Session::load_with(case.join("model.onnx"), SessionOptions::new().level(level)) {
             Ok(s) => s,
             Err(e) => return Outcome::Fail(format!("import: {e}")),
         };
-    let dir = DataDir::default();
-    let in_types: Vec<ValueType> = session.inputs().into_iter().map(|i| i.ty).collect();
-    let out_types: Vec<ValueType> = session.outputs().into_iter().map(|i| i.ty).collect();
-    let sets = data_sets(case);
-    if sets.is_empty() {
-        return Outcome::Fail("no test data".into());
+    match common::check_case(&session, case) {
+        Ok(()) => Outcome::Pass,
+        Err(e) => Outcome::Fail(e),
     }
-    for set in sets {
-        let inputs: Result<Vec<Option<Value>>> = numbered(&set, "input")
-            .iter()
-            .enumerate()
-            .map(|(i, p)| {
-                read_value(p, in_types.get(i).unwrap_or(&ValueType::Unknown), &dir).map(Some)
-            })
-            .collect();
-        let expected: Result<Vec<Value>> = numbered(&set, "output")
-            .iter()
-            .enumerate()
-            .map(|(i, p)| read_value(p, out_types.get(i).unwrap_or(&ValueType::Unknown), &dir))
-            .collect();
-        let (inputs, expected) = match (inputs, expected) {
-            (Ok(i), Ok(e)) => (i, e),
-            (Err(e), _) | (_, Err(e)) => return Outcome::Fail(format!("test data: {e}")),
-        };
-        let got = match session.run_positional(inputs) {
-            Ok(g) => g,
-            Err(e) => return Outcome::Fail(format!("run: {e}")),
-        };
-        if got.len() != expected.len() {
-            return Outcome::Fail(format!(
-                "{} outputs, expected {}",
-                got.len(),
-                expected.len()
-            ));
-        }
-        for (k, (g, w)) in got.iter().zip(&expected).enumerate() {
-            if let Err(e) = compare(g, w, rtol, atol) {
-                return Outcome::Fail(format!("output {k}: {e}"));
-            }
-        }
-    }
-    Outcome::Pass
 }
 
 fn main() {

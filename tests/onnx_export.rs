@@ -19,11 +19,11 @@ use std::sync::Mutex;
 
 mod common;
 
-use common::{cases_dir, compare, data_sets, light_inputs, numbered, read_value, tolerances};
+use common::{cases_dir, compare, light_inputs, read_value};
 use xnpu::graph::onnx::{export, DataDir};
 use xnpu::graph::passes::{optimize, Level, Options};
 use xnpu::graph::{Graph, Op};
-use xnpu::{Result, Session, SessionOptions, Tensor, Value, ValueType};
+use xnpu::{Session, SessionOptions, Tensor, Value, ValueType};
 
 fn check_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("target/export-check")
@@ -50,49 +50,6 @@ fn round_trip(path: &Path) -> std::result::Result<(Session, Vec<u8>), String> {
     Ok((session, bytes))
 }
 
-fn run_session(session: &Session, case: &Path) -> std::result::Result<(), String> {
-    let (rtol, atol) = tolerances(case);
-    let dir = DataDir::default();
-    let in_types: Vec<ValueType> = session.inputs().into_iter().map(|i| i.ty).collect();
-    let out_types: Vec<ValueType> = session.outputs().into_iter().map(|i| i.ty).collect();
-    let sets = data_sets(case);
-    if sets.is_empty() {
-        return Err("no test data".into());
-    }
-    for set in sets {
-        let inputs: Result<Vec<Option<Value>>> = numbered(&set, "input")
-            .iter()
-            .enumerate()
-            .map(|(i, p)| {
-                read_value(p, in_types.get(i).unwrap_or(&ValueType::Unknown), &dir).map(Some)
-            })
-            .collect();
-        let expected: Result<Vec<Value>> = numbered(&set, "output")
-            .iter()
-            .enumerate()
-            .map(|(i, p)| read_value(p, out_types.get(i).unwrap_or(&ValueType::Unknown), &dir))
-            .collect();
-        let (inputs, expected) = match (inputs, expected) {
-            (Ok(i), Ok(e)) => (i, e),
-            (Err(e), _) | (_, Err(e)) => return Err(format!("test data: {e}")),
-        };
-        let got = session
-            .run_positional(inputs)
-            .map_err(|e| format!("run: {e}"))?;
-        if got.len() != expected.len() {
-            return Err(format!(
-                "{} outputs, expected {}",
-                got.len(),
-                expected.len()
-            ));
-        }
-        for (k, (g, w)) in got.iter().zip(&expected).enumerate() {
-            compare(g, w, rtol, atol).map_err(|e| format!("output {k}: {e}"))?;
-        }
-    }
-    Ok(())
-}
-
 fn run_case(case: &Path, dump: bool) -> std::result::Result<(), String> {
     let (session, bytes) = round_trip(&case.join("model.onnx"))?;
     if dump {
@@ -101,7 +58,7 @@ fn run_case(case: &Path, dump: bool) -> std::result::Result<(), String> {
         let name = case.file_name().unwrap_or_default().to_string_lossy();
         let _ = std::fs::write(dir.join(format!("{name}.onnx")), &bytes);
     }
-    run_session(&session, case)
+    common::check_case(&session, case)
 }
 
 /// How the round trip at a raised opset went.
@@ -138,7 +95,7 @@ fn run_case_raised(case: &Path, target: i64) -> Raised {
         Ok(s) => s,
         Err(e) => return Raised::Fail(format!("re-import: {e}")),
     };
-    match run_session(&session, case) {
+    match common::check_case(&session, case) {
         Ok(()) => Raised::Pass,
         Err(e) => Raised::Fail(e),
     }
@@ -147,7 +104,7 @@ fn run_case_raised(case: &Path, target: i64) -> Raised {
 /// Whether the case passes without the round trip.
 fn run_direct(case: &Path) -> bool {
     match Session::load(case.join("model.onnx")) {
-        Ok(s) => run_session(&s, case).is_ok(),
+        Ok(s) => common::check_case(&s, case).is_ok(),
         Err(_) => false,
     }
 }

@@ -246,3 +246,48 @@ pub fn numbered(dir: &Path, prefix: &str) -> Vec<PathBuf> {
         .take_while(|p| p.exists())
         .collect()
 }
+
+/// Runs every data set of an ONNX case through `session` and compares the outputs with the
+/// expected ones at the case's tolerances.
+pub fn check_case(session: &xnpu::Session, case: &Path) -> std::result::Result<(), String> {
+    let (rtol, atol) = tolerances(case);
+    let dir = DataDir::default();
+    let in_types: Vec<ValueType> = session.inputs().into_iter().map(|i| i.ty).collect();
+    let out_types: Vec<ValueType> = session.outputs().into_iter().map(|i| i.ty).collect();
+    let sets = data_sets(case);
+    if sets.is_empty() {
+        return Err("no test data".into());
+    }
+    for set in sets {
+        let inputs: xnpu::Result<Vec<Option<Value>>> = numbered(&set, "input")
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                read_value(p, in_types.get(i).unwrap_or(&ValueType::Unknown), &dir).map(Some)
+            })
+            .collect();
+        let expected: xnpu::Result<Vec<Value>> = numbered(&set, "output")
+            .iter()
+            .enumerate()
+            .map(|(i, p)| read_value(p, out_types.get(i).unwrap_or(&ValueType::Unknown), &dir))
+            .collect();
+        let (inputs, expected) = match (inputs, expected) {
+            (Ok(i), Ok(e)) => (i, e),
+            (Err(e), _) | (_, Err(e)) => return Err(format!("test data: {e}")),
+        };
+        let got = session
+            .run_positional(inputs)
+            .map_err(|e| format!("run: {e}"))?;
+        if got.len() != expected.len() {
+            return Err(format!(
+                "{} outputs, expected {}",
+                got.len(),
+                expected.len()
+            ));
+        }
+        for (k, (g, w)) in got.iter().zip(&expected).enumerate() {
+            compare(g, w, rtol, atol).map_err(|e| format!("output {k}: {e}"))?;
+        }
+    }
+    Ok(())
+}
