@@ -11,4 +11,6 @@ $XNPU devices
 echo
 $XNPU info models/tinycnn.onnx
 echo
+$XNPU partition models/tinycnn.onnx --explain
+echo
 $XNPU run models/tinycnn.onnx --random --dim batch=4 --iterations 5 --output-dir target/tinycnn-out
