@@ -240,6 +240,10 @@ pub fn optimize(model: &mut Model, options: &Options<'_>) -> Result<Report> {
             break;
         }
     }
+    if options.level != Level::None {
+        // A last round may have left nodes that nothing reads.
+        model.graph.remove_dead();
+    }
     report.passes = passes
         .iter()
         .zip(totals)
