@@ -367,3 +367,61 @@ fn a_node_no_backend_supports_names_every_reason() {
         "{e}"
     );
 }
+
+#[test]
+fn quantisation_schemes_are_part_of_the_table() {
+    // Two DequantizeLinear nodes: a per-tensor scale and a per-axis (per-column) one.
+    let mut b = B::new();
+    let x = b.input("x", ty(DType::I8, &[k(4), k(3)]));
+    let s1 = b.g.add_value("s1", ty(DType::F32, &[]));
+    b.g.values[s1].constant = Some(Tensor::scalar(0.5f32));
+    let s3 = b.g.add_value("s3", ty(DType::F32, &[k(3)]));
+    b.g.values[s3].constant = Some(Tensor::from_vec(vec![3], vec![0.5f32, 0.25, 2.0]).unwrap());
+    let dq = |axis| {
+        Op::Nn(nn::Op::DequantizeLinear(nn::DequantizeLinear {
+            axis,
+            block_size: 0,
+            output_dtype: None,
+        }))
+    };
+    let a = b.node("dq_tensor", dq(1), &[x, s1]);
+    let c = b.node("dq_axis", dq(1), &[x, s3]);
+    let model = b.model(&[a, c]);
+    let npu = CapabilityTable::from_json(
+        r#"{"name": "npu-q", "kind": "npu",
+            "ops": {"DequantizeLinear": {"quantization": ["per-tensor"], "cost": 0.1}}}"#,
+    )
+    .unwrap();
+    let s = session(
+        model.clone(),
+        vec![Arc::new(CpuBackend::with_table(npu)), cpu()],
+        no_merging(),
+    );
+    let plan = s.plan();
+    let on: Vec<&str> = plan
+        .decisions
+        .iter()
+        .map(|d| plan.backends[d.backend].as_str())
+        .collect();
+    assert_eq!(on, ["npu-q", "cpu"]);
+    assert!(
+        s.explain()
+            .contains("DequantizeLinear is quantised per-axis (npu-q takes per-tensor"),
+        "{}",
+        s.explain()
+    );
+    let xs = Value::Tensor(
+        Tensor::from_vec(vec![4, 3], (0..12).map(|i| i as i8 - 6).collect()).unwrap(),
+    );
+    let reference = session(model, vec![cpu()], PartitionOptions::default());
+    assert_eq!(
+        s.run(vec![("x", xs.clone())]).unwrap(),
+        reference.run(vec![("x", xs)]).unwrap()
+    );
+    let e = CapabilityTable::from_json(
+        r#"{"name": "t", "ops": {"QuantizeLinear": {"quantization": ["per-row"]}}}"#,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("unknown quantization scheme \"per-row\""), "{e}");
+}

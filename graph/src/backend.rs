@@ -129,9 +129,42 @@ pub struct OpCapability {
     pub dtypes: Option<Vec<String>>,
     #[serde(default)]
     pub max_rank: Option<usize>,
+    /// Quantisation schemes this op accepts (`per-tensor`, `per-axis`, `blocked`), for the
+    /// ops that carry scales (QuantizeLinear, DequantizeLinear, QLinearConv, QLinearMatMul);
+    /// default: any.
+    #[serde(default)]
+    pub quantization: Option<Vec<String>>,
+}
+
+/// How a quantised op's scales are laid out.
+pub fn quantization_scheme(cx: &NodeContext<'_>) -> Option<&'static str> {
+    use xnpu_ops::nn::Op as Nn;
+    let (scales, block): (&[usize], usize) = match &cx.node.op {
+        Op::Nn(Nn::QuantizeLinear(q)) => (&[1], q.block_size),
+        Op::Nn(Nn::DequantizeLinear(q)) => (&[1], q.block_size),
+        Op::Nn(Nn::QLinearConv(_)) | Op::Nn(Nn::QLinearMatMul(_)) => (&[1, 4, 6], 0),
+        _ => return None,
+    };
+    if block > 0 {
+        return Some("blocked");
+    }
+    let per_tensor = scales
+        .iter()
+        .all(|&i| match cx.node.inputs.get(i).copied().flatten() {
+            None => true,
+            Some(v) => cx.graph.values[v]
+                .ty
+                .tensor()
+                .and_then(|t| t.shape.as_ref())
+                .and_then(|s| s.as_known())
+                .is_some_and(|d| d.iter().product::<usize>() <= 1),
+        });
+    Some(if per_tensor { "per-tensor" } else { "per-axis" })
 }
 
 /// A backend's declared capabilities: which ops, on which dtypes, under which constraints.
+/// Layouts are not a column: ONNX fixes them (NCHW for convolutions), and a backend that
+/// wants another converts inside its compiled partition.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CapabilityTable {
@@ -204,6 +237,15 @@ impl CapabilityTable {
         for (op, c) in &t.ops {
             parse_dtypes(c.dtypes.as_deref().unwrap_or(&[]), &t.name)
                 .map_err(|e| e.context(format!("op {op}")))?;
+            for q in c.quantization.iter().flatten() {
+                if !["per-tensor", "per-axis", "blocked"].contains(&q.as_str()) {
+                    return Err(Error::invalid_input(format!(
+                        "capability table \"{}\": op {op}: unknown quantization scheme \"{q}\" \
+                         (per-tensor, per-axis or blocked)",
+                        t.name
+                    )));
+                }
+            }
         }
         Ok(t)
     }
@@ -247,6 +289,15 @@ impl CapabilityTable {
             },
         };
         let max_rank = entry.max_rank.or(self.max_rank);
+        if let (Some(allowed), Some(scheme)) = (&entry.quantization, quantization_scheme(cx)) {
+            if !allowed.iter().any(|a| a == scheme) {
+                return Err(format!(
+                    "{op} is quantised {scheme} ({} takes {} for {op})",
+                    self.name,
+                    allowed.join(", ")
+                ));
+            }
+        }
         for (label, ty) in cx.typed_values() {
             let t = match ty {
                 ValueType::Tensor(t) => t,
