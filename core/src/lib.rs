@@ -7,6 +7,7 @@
 
 pub mod dtype;
 pub mod error;
+pub mod plugin;
 pub mod shape;
 pub mod tensor;
 pub mod value;
