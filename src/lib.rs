@@ -14,6 +14,7 @@
 
 pub mod devices;
 pub mod npy;
+pub mod plugins;
 pub mod runtime;
 
 pub use runtime::{IoInfo, Session, SessionOptions};

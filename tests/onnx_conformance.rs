@@ -20,7 +20,10 @@ use std::sync::Mutex;
 mod common;
 
 use common::cases_dir;
+use std::sync::Arc;
 use xnpu::graph::passes::Level;
+
+use xnpu::graph::backend::Backend;
 use xnpu::{Session, SessionOptions};
 
 fn ratchet_file() -> PathBuf {
@@ -32,16 +35,35 @@ enum Outcome {
     Fail(String),
 }
 
-fn run_case(case: &Path, level: Level) -> Outcome {
-    let session =
-        match Session::load_with(case.join("model.onnx"), SessionOptions::new().level(level)) {
-            Ok(s) => s,
-            Err(e) => return Outcome::Fail(format!("import: {e}")),
-        };
+/// Runs a case at a pass level, on the built-in CPU backend or on the given one.
+fn run_case(case: &Path, level: Level, backend: Option<&Arc<dyn Backend>>) -> Outcome {
+    let mut options = SessionOptions::new().level(level);
+    if let Some(b) = backend {
+        options = options.backend(b.clone());
+    }
+    let session = match Session::load_with(case.join("model.onnx"), options) {
+        Ok(s) => s,
+        Err(e) => return Outcome::Fail(format!("import: {e}")),
+    };
     match common::check_case(&session, case) {
         Ok(()) => Outcome::Pass,
         Err(e) => Outcome::Fail(e),
     }
+}
+
+/// The CPU backend loaded as a plugin from the build folder (`cargo build --workspace`
+/// writes `libxnpu_plugin_cpu.so` beside the test executables' `deps/` folder).
+fn plugin_cpu() -> std::result::Result<Arc<dyn Backend>, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .ok_or("no build folder")?;
+    let path = dir.join(xnpu::plugins::plugin_file_name("cpu"));
+    let plugin = xnpu::plugins::Plugin::load(&path)
+        .map_err(|e| format!("{e} (build it with cargo build --release --workspace)"))?;
+    let backend = plugin.create_backend("").map_err(|e| e.to_string())?;
+    Ok(Arc::new(backend))
 }
 
 fn main() {
@@ -78,6 +100,8 @@ fn main() {
 
     let results: Mutex<BTreeMap<String, Outcome>> = Mutex::default();
     let unoptimised: Mutex<BTreeMap<String, Outcome>> = Mutex::default();
+    let through_plugin: Mutex<BTreeMap<String, Outcome>> = Mutex::default();
+    let plugin = plugin_cpu();
     let next = AtomicUsize::new(0);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     // Kernel panics are bugs; they are caught per case so that one does not hide the rest.
@@ -91,8 +115,11 @@ fn main() {
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default();
-                let run = |level| {
-                    std::panic::catch_unwind(|| run_case(case, level)).unwrap_or_else(|p| {
+                let run = |level, backend| {
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        run_case(case, level, backend)
+                    }))
+                    .unwrap_or_else(|p| {
                         let msg = p
                             .downcast_ref::<String>()
                             .cloned()
@@ -104,8 +131,14 @@ fn main() {
                 unoptimised
                     .lock()
                     .unwrap()
-                    .insert(name.clone(), run(Level::None));
-                results.lock().unwrap().insert(name, run(Level::All));
+                    .insert(name.clone(), run(Level::None, None));
+                if let Ok(b) = &plugin {
+                    through_plugin
+                        .lock()
+                        .unwrap()
+                        .insert(name.clone(), run(Level::All, Some(b)));
+                }
+                results.lock().unwrap().insert(name, run(Level::All, None));
             });
         }
     });
@@ -199,7 +232,41 @@ fn main() {
             level_diff.join(", ")
         );
     }
-    let regressed = !regressions.is_empty() || !level_diff.is_empty();
+    // The plugin-loaded CPU backend must pass exactly what the built-in one passes.
+    let through_plugin = through_plugin.into_inner().unwrap();
+    let mut plugin_diff = Vec::new();
+    let (mut plugin_passed, mut plugin_failed) = (0, 0);
+    match &plugin {
+        Ok(_) => {
+            for (name, o) in &through_plugin {
+                let p = matches!(o, Outcome::Pass);
+                if p {
+                    plugin_passed += 1;
+                } else {
+                    plugin_failed += 1;
+                }
+                if p != matches!(results.get(name), Some(Outcome::Pass)) {
+                    let why = match o {
+                        Outcome::Fail(w) => w.clone(),
+                        Outcome::Pass => "passes through the plugin only".into(),
+                    };
+                    plugin_diff.push(format!("{name}: {why}"));
+                }
+            }
+            if !plugin_diff.is_empty() {
+                println!(
+                    "plugin: {} cases differ from the built-in cpu backend:\n  {}",
+                    plugin_diff.len(),
+                    plugin_diff.join("\n  ")
+                );
+            }
+        }
+        Err(e) => println!("plugin: cannot load the CPU plugin: {e}"),
+    }
+    let regressed = !regressions.is_empty()
+        || !level_diff.is_empty()
+        || !plugin_diff.is_empty()
+        || plugin.is_err();
     if regressed {
         println!(
             "ratchet: {} listed cases no longer pass: {}",
@@ -208,6 +275,8 @@ fn main() {
         );
     }
     println!("cpu: {passed} passed, {failed} failed, {skipped} skipped");
+    let plugin_skipped = if plugin.is_ok() { 0 } else { results.len() };
+    println!("plugin: {plugin_passed} passed, {plugin_failed} failed, {plugin_skipped} skipped");
     if regressed {
         std::process::exit(1);
     }

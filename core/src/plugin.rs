@@ -86,7 +86,8 @@ pub type ErrorOut = *mut *mut c_char;
 /// `entry(host_major, host_minor) -> table`: called once per load.
 pub type EntryFn = unsafe extern "C" fn(host_major: u16, host_minor: u16) -> *const PluginApi;
 
-/// The function table a plugin returns (ABI 1.0 layout; later minors append fields).
+/// The function table a plugin returns (ABI 1.0 layout; later minors append fields). Every
+/// function is nullable, and the host checks each before it calls it.
 #[repr(C)]
 pub struct PluginApi {
     pub header: Header,
@@ -94,39 +95,45 @@ pub struct PluginApi {
     pub name: *const c_char,
     pub version: *const c_char,
     /// Creates a backend from a configuration string (UTF-8, may be empty).
-    pub create_backend: unsafe extern "C" fn(
-        config: *const u8,
-        config_len: usize,
-        out: *mut Handle,
-        err: ErrorOut,
-    ) -> i32,
-    pub destroy_backend: unsafe extern "C" fn(backend: Handle),
+    pub create_backend: Option<
+        unsafe extern "C" fn(
+            config: *const u8,
+            config_len: usize,
+            out: *mut Handle,
+            err: ErrorOut,
+        ) -> i32,
+    >,
+    pub destroy_backend: Option<unsafe extern "C" fn(backend: Handle)>,
     /// The backend's name, device kind (0 cpu, 1 gpu, 2 npu), whether it needs static
     /// shapes, and its capability table as JSON (`xnpu_graph::backend::CapabilityTable`).
     pub describe:
-        unsafe extern "C" fn(backend: Handle, out: *mut BackendInfo, err: ErrorOut) -> i32,
+        Option<unsafe extern "C" fn(backend: Handle, out: *mut BackendInfo, err: ErrorOut) -> i32>,
     /// Compiles a partition given as ONNX bytes.
-    pub compile: unsafe extern "C" fn(
-        backend: Handle,
-        onnx: *const u8,
-        onnx_len: usize,
-        out: *mut Handle,
-        err: ErrorOut,
-    ) -> i32,
-    pub destroy_executable: unsafe extern "C" fn(executable: Handle),
+    pub compile: Option<
+        unsafe extern "C" fn(
+            backend: Handle,
+            onnx: *const u8,
+            onnx_len: usize,
+            out: *mut Handle,
+            err: ErrorOut,
+        ) -> i32,
+    >,
+    pub destroy_executable: Option<unsafe extern "C" fn(executable: Handle)>,
     /// Runs an executable: `inputs` in the partition's input order; on success `*outputs`
     /// points to `*n_outputs` values owned by the plugin until `release_outputs`.
-    pub run: unsafe extern "C" fn(
-        executable: Handle,
-        inputs: *const AbiValue,
-        n_inputs: usize,
-        outputs: *mut *const AbiValue,
-        n_outputs: *mut usize,
-        outputs_owner: *mut Handle,
-        err: ErrorOut,
-    ) -> i32,
-    pub release_outputs: unsafe extern "C" fn(outputs_owner: Handle),
-    pub free_string: unsafe extern "C" fn(s: *mut c_char),
+    pub run: Option<
+        unsafe extern "C" fn(
+            executable: Handle,
+            inputs: *const AbiValue,
+            n_inputs: usize,
+            outputs: *mut *const AbiValue,
+            n_outputs: *mut usize,
+            outputs_owner: *mut Handle,
+            err: ErrorOut,
+        ) -> i32,
+    >,
+    pub release_outputs: Option<unsafe extern "C" fn(outputs_owner: Handle)>,
+    pub free_string: Option<unsafe extern "C" fn(s: *mut c_char)>,
 }
 
 /// The minimum size of a [`PluginApi`] a host accepts (the 1.0 layout).
@@ -290,6 +297,13 @@ impl ExportedValue {
             _items: items,
             _children: children,
         }
+    }
+}
+
+impl AbiValue {
+    /// A second descriptor of the same value (same pointers).
+    pub fn alias(&self) -> AbiValue {
+        copy_abi(self)
     }
 }
 

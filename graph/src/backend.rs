@@ -115,6 +115,12 @@ pub trait Backend: Send + Sync {
     }
     /// Compiles a partition (a graph whose inputs are the values it reads from elsewhere).
     fn compile(&self, partition: &Graph) -> Result<Box<dyn Executable>>;
+    /// The declared table behind `supports`, when there is one. A backend exported as a
+    /// plugin must have one: the table is what crosses the boundary, and the host answers
+    /// capability questions from it without a call per node.
+    fn capabilities(&self) -> Option<&CapabilityTable> {
+        None
+    }
 }
 
 /// One op's entry in a capability table.

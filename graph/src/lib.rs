@@ -10,5 +10,6 @@ pub mod memory;
 pub mod onnx;
 pub mod partition;
 pub mod passes;
+pub mod plugin;
 
 pub use ir::{Graph, Model, Node, Op, ValueId, ValueInfo};

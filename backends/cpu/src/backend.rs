@@ -53,6 +53,10 @@ impl Backend for CpuBackend {
         self.table.static_shapes
     }
 
+    fn capabilities(&self) -> Option<&CapabilityTable> {
+        Some(&self.table)
+    }
+
     fn compile(&self, partition: &Graph) -> Result<Box<dyn Executable>> {
         if self.table.static_shapes {
             // A static-shape device compiles concrete shapes only: refuse anything else,

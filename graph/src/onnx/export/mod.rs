@@ -122,8 +122,9 @@ pub fn save(model: &Model, path: &Path) -> Result<()> {
 /// The IR version that goes with a default-domain opset (onnx's version table).
 fn ir_version_for(opset: i64) -> i64 {
     match opset {
-        ..=8 => 3,
-        9 => 4,
+        // IR 3 would make every input with an initializer default a constant on import
+        // (ONNX Runtime and xnpu treat initializers as overridable only from IR 4).
+        ..=9 => 4,
         10 => 5,
         11 => 6,
         12..=14 => 7,
