@@ -238,6 +238,16 @@ unsafe impl Send for PluginBackend {}
 // SAFETY: as above.
 unsafe impl Sync for PluginBackend {}
 
+impl std::fmt::Debug for PluginBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginBackend")
+            .field("plugin", &self.plugin.path)
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .finish()
+    }
+}
+
 impl Drop for PluginBackend {
     fn drop(&mut self) {
         if let Some(f) = self.plugin.api().destroy_backend {

@@ -36,6 +36,9 @@ pub struct SessionOptions {
     /// Backends in order of preference; the reference CPU backend when empty.
     pub backends: Vec<Arc<dyn Backend>>,
     pub partition: PartitionOptions,
+    /// When a backend fails to compile a partition, run the partition on the next backend
+    /// that supports all of its nodes (with a note in `explain`) instead of failing.
+    pub fallback: bool,
 }
 
 impl Default for SessionOptions {
@@ -44,6 +47,7 @@ impl Default for SessionOptions {
             level: Level::All,
             backends: Vec::new(),
             partition: PartitionOptions::default(),
+            fallback: true,
         }
     }
 }
@@ -55,6 +59,7 @@ impl std::fmt::Debug for SessionOptions {
             .field("level", &self.level)
             .field("backends", &names)
             .field("partition", &self.partition)
+            .field("fallback", &self.fallback)
             .finish()
     }
 }
@@ -165,30 +170,54 @@ impl Session {
             },
         )?;
         let refs: Vec<&dyn Backend> = backends.iter().map(|b| b.as_ref()).collect();
-        let plan = partition::partition(&model.graph, &refs, &options.partition)
+        let mut plan = partition::partition(&model.graph, &refs, &options.partition)
             .map_err(|e| e.context(&model.name))?;
         let mut parts = Vec::with_capacity(plan.partitions.len());
         let mut last_reader = vec![usize::MAX; model.graph.values.len()];
-        for (k, p) in plan.partitions.iter().enumerate() {
-            let backend = &backends[p.backend];
-            let graph = partition::extract(
-                &model.graph,
-                p,
-                &format!("{} partition {k} ({})", model.name, backend.name()),
-            );
-            let compiled = if backend.needs_static_shapes() {
-                Compiled::PerShape(Mutex::new(HashMap::new()))
-            } else {
-                Compiled::Ready(backend.compile(&graph).map_err(|e| {
+        for k in 0..plan.partitions.len() {
+            let p = plan.partitions[k].clone();
+            let graph =
+                partition::extract(&model.graph, &p, &format!("{} partition {k}", model.name));
+            let compile_on = |b: usize| -> Result<Compiled> {
+                let backend = &backends[b];
+                if backend.needs_static_shapes() {
+                    return Ok(Compiled::PerShape(Mutex::new(HashMap::new())));
+                }
+                backend.compile(&graph).map(Compiled::Ready).map_err(|e| {
                     e.context(format!("compiling partition {k} on {}", backend.name()))
                         .context(&model.name)
-                })?)
+                })
+            };
+            let (chosen, compiled) = match compile_on(p.backend) {
+                Ok(c) => (p.backend, c),
+                Err(e) if options.fallback => {
+                    // The next backend in preference order that supports every node.
+                    let alt = (0..backends.len()).filter(|&b| b != p.backend).find(|&b| {
+                        p.nodes
+                            .iter()
+                            .all(|&n| plan.decisions[n].answers[b].is_supported())
+                    });
+                    let Some(b) = alt else { return Err(e) };
+                    let compiled = compile_on(b)?;
+                    let note = format!(
+                        "fell back from {} (compile failed: {e})",
+                        backends[p.backend].name()
+                    );
+                    tracing::warn!("{}: partition {k}: {note}", model.name);
+                    for &n in &p.nodes {
+                        plan.decisions[n].backend = b;
+                        plan.decisions[n].note = Some(note.clone());
+                    }
+                    plan.partitions[k].backend = b;
+                    (b, compiled)
+                }
+                Err(e) => return Err(e),
             };
             for &v in &p.inputs {
                 last_reader[v] = k;
             }
             parts.push(Part {
-                backend: p.backend,
+                backend: chosen,
                 graph,
                 inputs: p.inputs.clone(),
                 outputs: p.outputs.clone(),
