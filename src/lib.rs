@@ -15,8 +15,10 @@
 pub mod devices;
 pub mod npy;
 pub mod plugins;
+pub mod policy;
 pub mod runtime;
 
+pub use policy::Policy;
 pub use runtime::{IoInfo, Session, SessionOptions};
 pub use xnpu_core::{DType, Dim, Error, Result, Shape, Tensor, TensorType, Value, ValueType};
 pub use xnpu_graph as graph;

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use xnpu_backend_cpu::CpuBackend;
+use crate::policy::Policy;
 use xnpu_core::{Bytes, Error, Result, Shape, TensorType, Value, ValueType};
 use xnpu_graph::backend::{Backend, Executable};
 use xnpu_graph::ir::Graph;
@@ -39,6 +39,9 @@ pub struct SessionOptions {
     /// When a backend fails to compile a partition, run the partition on the next backend
     /// that supports all of its nodes (with a note in `explain`) instead of failing.
     pub fallback: bool,
+    /// Which devices to use when `backends` is empty: this policy, else `XNPU_DEVICES`,
+    /// else [`Policy::PreferNpu`].
+    pub policy: Option<Policy>,
 }
 
 impl Default for SessionOptions {
@@ -48,6 +51,7 @@ impl Default for SessionOptions {
             backends: Vec::new(),
             partition: PartitionOptions::default(),
             fallback: true,
+            policy: None,
         }
     }
 }
@@ -71,6 +75,13 @@ impl SessionOptions {
 
     pub fn level(mut self, level: Level) -> SessionOptions {
         self.level = level;
+        self
+    }
+
+    /// The device policy (see [`Policy`]); an explicit list also turns compile fallback off.
+    pub fn devices(mut self, policy: Policy) -> SessionOptions {
+        self.fallback = policy.allows_fallback();
+        self.policy = Some(policy);
         self
     }
 
@@ -106,6 +117,8 @@ struct Part {
 
 /// A compiled model.
 pub struct Session {
+    /// What the device policy fell back from, shown by `explain`.
+    notes: Vec<String>,
     model: Model,
     report: passes::Report,
     plan: Plan,
@@ -156,8 +169,19 @@ impl Session {
 
     /// Optimises, partitions and compiles `model`.
     pub fn new(mut model: Model, options: SessionOptions) -> Result<Session> {
+        let mut notes = Vec::new();
+        let mut fallback = options.fallback;
         let backends: Vec<Arc<dyn Backend>> = if options.backends.is_empty() {
-            vec![Arc::new(CpuBackend::new())]
+            let policy = match &options.policy {
+                Some(p) => p.clone(),
+                None => Policy::from_env()?.unwrap_or_default(),
+            };
+            if options.policy.is_none() {
+                fallback = fallback && policy.allows_fallback();
+            }
+            let (list, n) = crate::policy::resolve(&policy).map_err(|e| e.context(&model.name))?;
+            notes = n;
+            list
         } else {
             options.backends.clone()
         };
@@ -190,7 +214,7 @@ impl Session {
             };
             let (chosen, compiled) = match compile_on(p.backend) {
                 Ok(c) => (p.backend, c),
-                Err(e) if options.fallback => {
+                Err(e) if fallback => {
                     // The next backend in preference order that supports every node.
                     let alt = (0..backends.len()).filter(|&b| b != p.backend).find(|&b| {
                         p.nodes
@@ -225,6 +249,7 @@ impl Session {
             });
         }
         Ok(Session {
+            notes,
             model,
             report,
             plan,
@@ -268,7 +293,14 @@ impl Session {
 
     /// The `--explain` table of the partition plan.
     pub fn explain(&self) -> String {
-        self.plan.explain(&self.model.graph)
+        let mut s: String = self.notes.iter().map(|n| format!("note: {n}\n")).collect();
+        s.push_str(&self.plan.explain(&self.model.graph));
+        s
+    }
+
+    /// Notes from the device policy (devices it fell back from, plugins it skipped).
+    pub fn notes(&self) -> &[String] {
+        &self.notes
     }
 
     pub fn inputs(&self) -> Vec<IoInfo> {

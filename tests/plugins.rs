@@ -111,7 +111,16 @@ fn broken_plugins_are_reported_with_their_path() {
 
     // The fixture plugin, one misbehaviour at a time (chosen by an environment variable
     // it reads when loaded; this is the only test that sets it).
-    let fixture = plugin_path("fixture");
+    let fixture = build_dir().join(format!(
+        "{}xnpu_test_fixture_plugin{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    ));
+    assert!(
+        fixture.exists(),
+        "{} is missing: cargo build --release --workspace",
+        fixture.display()
+    );
     let path = fixture.display().to_string();
     let load = |mode: &str| {
         std::env::set_var("XNPU_FIXTURE_MODE", mode);

@@ -7,11 +7,8 @@ use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 use rand::{Rng, SeedableRng};
-use std::sync::Arc;
-use xnpu::graph::backend::{Backend, CapabilityTable};
 use xnpu::graph::passes::Level;
-use xnpu::{DType, Dim, Error, Result, Session, SessionOptions, Tensor, Value, ValueType};
-use xnpu_backend_cpu::CpuBackend;
+use xnpu::{DType, Dim, Error, Policy, Result, Session, SessionOptions, Tensor, Value, ValueType};
 
 #[derive(Parser)]
 #[command(
@@ -30,11 +27,11 @@ struct CompileArgs {
     /// Optimisation level: none, basic or all.
     #[arg(long, default_value = "all")]
     level: String,
-    /// Backends in order of preference, comma-separated: `cpu`, or `table:FILE.json` (the
-    /// CPU backend restricted to a capability table, to see how a device with those
-    /// capabilities would split the model).
-    #[arg(long, default_value = "cpu", value_delimiter = ',')]
-    devices: Vec<String>,
+    /// Devices: a policy (prefer-npu, prefer-gpu, cpu-only) or a comma-separated list in
+    /// order of preference (`openvino:npu,cpu`; `table:FILE.json` is the CPU backend
+    /// restricted by a capability table). Default: XNPU_DEVICES, else prefer-npu.
+    #[arg(long)]
+    devices: Option<String>,
     /// Cost of one device hop, in units of one node on the reference CPU backend.
     #[arg(long, default_value_t = 2.0)]
     hop_cost: f32,
@@ -44,19 +41,8 @@ impl CompileArgs {
     fn options(&self) -> Result<SessionOptions> {
         let mut o = SessionOptions::new().level(self.level.parse::<Level>()?);
         o.partition.hop_cost = self.hop_cost;
-        for d in &self.devices {
-            let b: Arc<dyn Backend> = match d.as_str() {
-                "cpu" => Arc::new(CpuBackend::new()),
-                t if t.starts_with("table:") => Arc::new(CpuBackend::with_table(
-                    CapabilityTable::load(Path::new(&t["table:".len()..]))?,
-                )),
-                other => {
-                    return Err(Error::invalid_input(format!(
-                        "unknown device \"{other}\" (this build has: cpu, table:FILE.json)"
-                    )))
-                }
-            };
-            o = o.backend(b);
+        if let Some(d) = &self.devices {
+            o = o.devices(d.parse::<Policy>()?);
         }
         Ok(o)
     }

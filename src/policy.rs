@@ -1,0 +1,243 @@
+//! Device policy: which backends a session uses, in which order of preference.
+//!
+//! `SessionOptions::devices(Policy)`, the `XNPU_DEVICES` environment variable and the
+//! CLI's `--devices` all take the same syntax: a policy name (`prefer-npu`, `prefer-gpu`,
+//! `cpu-only`) or a comma-separated list of device ids (`openvino:npu,cpu`), where an id is a
+//! backend's name (built in, or from a plugin; a plugin backend whose name a built-in one
+//! already has is `plugin:<name>`), or `table:FILE.json` (the CPU backend restricted by a
+//! capability table).
+
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use xnpu_backend_cpu::CpuBackend;
+use xnpu_core::{Error, Result};
+use xnpu_graph::backend::{Backend, CapabilityTable, DeviceKind};
+
+/// Which devices a session may use, in which order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Policy {
+    /// NPUs first, then GPUs, then the CPU; whatever is available (the default).
+    PreferNpu,
+    /// GPUs first, then NPUs, then the CPU.
+    PreferGpu,
+    /// The built-in CPU backend only.
+    CpuOnly,
+    /// Exactly these devices, in this order; one that is not available is an error.
+    Explicit(Vec<String>),
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy::PreferNpu
+    }
+}
+
+impl FromStr for Policy {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Policy> {
+        let t = s.trim();
+        Ok(match t.to_ascii_lowercase().as_str() {
+            "" | "prefer-npu" | "npu" | "auto" => Policy::PreferNpu,
+            "prefer-gpu" | "gpu" => Policy::PreferGpu,
+            "cpu-only" => Policy::CpuOnly,
+            _ => Policy::Explicit(
+                t.split(',')
+                    .map(|d| d.trim().to_string())
+                    .filter(|d| !d.is_empty())
+                    .collect(),
+            ),
+        })
+    }
+}
+
+impl Policy {
+    /// The policy of `XNPU_DEVICES`, if set.
+    pub fn from_env() -> Result<Option<Policy>> {
+        match std::env::var("XNPU_DEVICES") {
+            Ok(v) => v
+                .parse()
+                .map(Some)
+                .map_err(|e: Error| e.context("XNPU_DEVICES")),
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// Whether a device may be replaced by the next one when it fails (not for an
+    /// explicit list: the user asked for those devices).
+    pub fn allows_fallback(&self) -> bool {
+        !matches!(self, Policy::Explicit(_))
+    }
+}
+
+/// A backend a session can use, under its device id.
+pub struct Available {
+    pub id: String,
+    pub backend: Arc<dyn Backend>,
+}
+
+/// The backends this process can use (discovered once per process, then shared).
+pub fn available() -> (Vec<Available>, Vec<String>) {
+    static FOUND: std::sync::OnceLock<(Vec<AvailableShared>, Vec<String>)> =
+        std::sync::OnceLock::new();
+    let (list, notes) = FOUND.get_or_init(|| {
+        let (l, n) = discover_available();
+        (
+            l.into_iter()
+                .map(|a| AvailableShared {
+                    id: a.id,
+                    backend: a.backend,
+                })
+                .collect(),
+            n,
+        )
+    });
+    (
+        list.iter()
+            .map(|a| Available {
+                id: a.id.clone(),
+                backend: a.backend.clone(),
+            })
+            .collect(),
+        notes.clone(),
+    )
+}
+
+struct AvailableShared {
+    id: String,
+    backend: Arc<dyn Backend>,
+}
+
+/// The built-in CPU backend and every loadable plugin's default backend. Plugins that fail
+/// to load or to create their backend are returned as notes, not errors.
+pub fn discover_available() -> (Vec<Available>, Vec<String>) {
+    let mut found = vec![Available {
+        id: "cpu".into(),
+        backend: Arc::new(CpuBackend::new()),
+    }];
+    let mut notes = Vec::new();
+    for (path, plugin) in crate::plugins::discover() {
+        let backend = plugin.and_then(|p| p.create_backend(""));
+        match backend {
+            Ok(b) => {
+                let name = b.name().to_string();
+                let id = if found.iter().any(|a| a.id == name) {
+                    format!("plugin:{name}")
+                } else {
+                    name
+                };
+                found.push(Available {
+                    id,
+                    backend: Arc::new(b),
+                });
+            }
+            Err(e) => notes.push(format!("skipped {}: {e}", path.display())),
+        }
+    }
+    (found, notes)
+}
+
+/// What discovery says about a device id that is not available, for the error message.
+fn discovery_says(id: &str) -> Option<String> {
+    crate::devices::devices()
+        .into_iter()
+        .find(|d| device_id(d).eq_ignore_ascii_case(id))
+        .map(|d| status_line(&d))
+}
+
+// What the policy reads of a discovered device.
+fn device_id(d: &crate::devices::Device) -> String {
+    d.backend.to_string()
+}
+fn status_line(d: &crate::devices::Device) -> String {
+    if d.available {
+        "available".into()
+    } else {
+        format!("not available ({})", d.details)
+    }
+}
+fn is_accelerator(d: &crate::devices::Device) -> bool {
+    d.backend != "cpu"
+}
+
+/// The backends of `policy`, in order, and notes on what it fell back from.
+pub fn resolve(policy: &Policy) -> Result<(Vec<Arc<dyn Backend>>, Vec<String>)> {
+    let (avail, mut notes) = available();
+    let cpu = || -> Arc<dyn Backend> { Arc::new(CpuBackend::new()) };
+    match policy {
+        Policy::CpuOnly => Ok((vec![cpu()], notes)),
+        Policy::PreferNpu | Policy::PreferGpu => {
+            let order = |k: DeviceKind| match (policy, k) {
+                (Policy::PreferNpu, DeviceKind::Npu) | (Policy::PreferGpu, DeviceKind::Gpu) => 0,
+                (_, DeviceKind::Npu | DeviceKind::Gpu) => 1,
+                (_, DeviceKind::Cpu) => 2,
+            };
+            // Accelerators from plugins, then the built-in CPU backend (other CPU plugins
+            // would only duplicate it).
+            let mut accel: Vec<&Available> = avail
+                .iter()
+                .filter(|a| a.backend.kind() != DeviceKind::Cpu)
+                .collect();
+            accel.sort_by_key(|a| order(a.backend.kind()));
+            let wanted = if *policy == Policy::PreferNpu {
+                DeviceKind::Npu
+            } else {
+                DeviceKind::Gpu
+            };
+            if !accel.iter().any(|a| a.backend.kind() == wanted) {
+                let why: Vec<String> = crate::devices::devices()
+                    .into_iter()
+                    .filter(|d| is_accelerator(d) && !d.available)
+                    .map(|d| format!("{}: {}", device_id(&d), status_line(&d)))
+                    .collect();
+                notes.push(format!(
+                    "no {wanted} available, running on {}{}",
+                    if accel.is_empty() {
+                        "the cpu"
+                    } else {
+                        "what is"
+                    },
+                    if why.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", why.join("; "))
+                    }
+                ));
+            }
+            let mut list: Vec<Arc<dyn Backend>> = accel.iter().map(|a| a.backend.clone()).collect();
+            list.push(cpu());
+            Ok((list, notes))
+        }
+        Policy::Explicit(ids) => {
+            if ids.is_empty() {
+                return Err(Error::invalid_input("an empty device list"));
+            }
+            let mut list = Vec::new();
+            for id in ids {
+                if let Some(path) = id.strip_prefix("table:") {
+                    list.push(
+                        Arc::new(CpuBackend::with_table(CapabilityTable::load(Path::new(
+                            path,
+                        ))?)) as Arc<dyn Backend>,
+                    );
+                    continue;
+                }
+                match avail.iter().find(|a| a.id.eq_ignore_ascii_case(id)) {
+                    Some(a) => list.push(a.backend.clone()),
+                    None => {
+                        let known: Vec<&str> = avail.iter().map(|a| a.id.as_str()).collect();
+                        let status = discovery_says(id)
+                            .map(|s| format!(": {s}"))
+                            .unwrap_or_default();
+                        return Err(Error::invalid_input(format!(
+                            "device \"{id}\" is not available{status} (available: {})",
+                            known.join(", ")
+                        )));
+                    }
+                }
+            }
+            Ok((list, notes))
+        }
+    }
+}
