@@ -16,9 +16,10 @@ use xnpu_core::{Error, Result};
 use xnpu_graph::backend::{Backend, CapabilityTable, DeviceKind};
 
 /// Which devices a session may use, in which order.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum Policy {
     /// NPUs first, then GPUs, then the CPU; whatever is available (the default).
+    #[default]
     PreferNpu,
     /// GPUs first, then NPUs, then the CPU.
     PreferGpu,
@@ -26,12 +27,6 @@ pub enum Policy {
     CpuOnly,
     /// Exactly these devices, in this order; one that is not available is an error.
     Explicit(Vec<String>),
-}
-
-impl Default for Policy {
-    fn default() -> Self {
-        Policy::PreferNpu
-    }
 }
 
 impl FromStr for Policy {
@@ -161,8 +156,21 @@ fn is_accelerator(d: &crate::devices::Device) -> bool {
     d.backend != "cpu"
 }
 
+/// Backends in order of preference, and notes on what the policy fell back from.
+pub struct Resolved {
+    pub backends: Vec<Arc<dyn Backend>>,
+    pub notes: Vec<String>,
+}
+
 /// The backends of `policy`, in order, and notes on what it fell back from.
-pub fn resolve(policy: &Policy) -> Result<(Vec<Arc<dyn Backend>>, Vec<String>)> {
+pub fn resolve(policy: &Policy) -> Result<Resolved> {
+    let (backends, notes) = resolve_inner(policy)?;
+    Ok(Resolved { backends, notes })
+}
+
+type BackendsAndNotes = (Vec<Arc<dyn Backend>>, Vec<String>);
+
+fn resolve_inner(policy: &Policy) -> Result<BackendsAndNotes> {
     let (avail, mut notes) = available();
     let cpu = || -> Arc<dyn Backend> { Arc::new(CpuBackend::new()) };
     match policy {

@@ -179,9 +179,9 @@ impl Session {
             if options.policy.is_none() {
                 fallback = fallback && policy.allows_fallback();
             }
-            let (list, n) = crate::policy::resolve(&policy).map_err(|e| e.context(&model.name))?;
-            notes = n;
-            list
+            let r = crate::policy::resolve(&policy).map_err(|e| e.context(&model.name))?;
+            notes = r.notes;
+            r.backends
         } else {
             options.backends.clone()
         };
