@@ -1,0 +1,71 @@
+//! Device policy: the syntax shared by `SessionOptions::devices`, `XNPU_DEVICES` and
+//! `--devices`; an explicitly requested device that is missing is an error quoting what
+//! discovery says; `PreferNpu` falls back quietly and says so in `explain`.
+
+use std::path::{Path, PathBuf};
+
+use xnpu::{Policy, Session, SessionOptions};
+
+fn demo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("models/tinycnn.onnx")
+}
+
+#[test]
+fn policies_parse_from_the_shared_syntax() {
+    assert_eq!("prefer-npu".parse::<Policy>().unwrap(), Policy::PreferNpu);
+    assert_eq!("PREFER-GPU".parse::<Policy>().unwrap(), Policy::PreferGpu);
+    assert_eq!("cpu-only".parse::<Policy>().unwrap(), Policy::CpuOnly);
+    assert_eq!(
+        "openvino:npu, cpu".parse::<Policy>().unwrap(),
+        Policy::Explicit(vec!["openvino:npu".into(), "cpu".into()])
+    );
+    assert!(Policy::PreferNpu.allows_fallback());
+    assert!(!Policy::Explicit(vec!["cpu".into()]).allows_fallback());
+}
+
+#[test]
+fn an_unavailable_explicit_device_is_an_error_that_says_why() {
+    let e = Session::load_with(
+        demo(),
+        SessionOptions::new().devices("openvino:npu,cpu".parse().unwrap()),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("device \"openvino:npu\" is not available") && e.contains("available: cpu"),
+        "{e}"
+    );
+    let e = Session::load_with(
+        demo(),
+        SessionOptions::new().devices(Policy::Explicit(vec!["warp-drive".into()])),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("device \"warp-drive\" is not available"), "{e}");
+}
+
+#[test]
+fn prefer_npu_falls_back_to_the_cpu_and_says_so() {
+    let s = Session::load_with(demo(), SessionOptions::new().devices(Policy::PreferNpu)).unwrap();
+    let per = s.plan().nodes_per_backend();
+    // This machine has no NPU (CI neither): everything runs on the CPU, with a note.
+    if !per.keys().any(|b| *b != "cpu") {
+        assert!(
+            s.explain()
+                .starts_with("note: no npu available, running on the cpu"),
+            "{}",
+            s.explain()
+        );
+    }
+    let s = Session::load_with(demo(), SessionOptions::new().devices(Policy::CpuOnly)).unwrap();
+    assert_eq!(s.plan().backends, ["cpu"]);
+}
+
+#[test]
+fn xnpu_devices_sets_the_default_policy() {
+    std::env::set_var("XNPU_DEVICES", "warp-drive");
+    let r = Session::load(demo());
+    std::env::remove_var("XNPU_DEVICES");
+    let e = r.unwrap_err().to_string();
+    assert!(e.contains("device \"warp-drive\" is not available"), "{e}");
+}
