@@ -37,8 +37,9 @@ fn find_in(dir: &Path, prefix: &str, tried: &mut Vec<PathBuf>) -> Option<PathBuf
     hit
 }
 
-/// `<base>/lib/python3*/site-packages` for each base; records the pattern when there is none.
-fn site_packages_of(base: &Path, out: &mut Vec<PathBuf>, tried: &mut Vec<PathBuf>) {
+/// `<base>/lib/python3*/site-packages` for each base; when there is none, records
+/// `<base>/lib/python3*/site-packages/<wanted>` as tried.
+fn site_packages_of(base: &Path, wanted: &str, out: &mut Vec<PathBuf>, tried: &mut Vec<PathBuf>) {
     let lib = base.join("lib");
     let mut found = false;
     let mut pythons: Vec<PathBuf> = fs::read_dir(&lib)
@@ -58,7 +59,7 @@ fn site_packages_of(base: &Path, out: &mut Vec<PathBuf>, tried: &mut Vec<PathBuf
         }
     }
     if !found {
-        tried.push(lib.join("python3*/site-packages"));
+        tried.push(lib.join("python3*/site-packages").join(wanted));
     }
 }
 
@@ -108,7 +109,7 @@ impl Discovery {
     /// beside any ancestor of the executable (`repo/target/release/xnpu` → `repo/.venv`), the
     /// user's `~/.local`, and the system's Python directories below the root (`/usr/lib/python3*`
     /// covers Debian's `python3/dist-packages`).
-    pub(crate) fn site_packages(&self, tried: &mut Vec<PathBuf>) -> Vec<PathBuf> {
+    pub(crate) fn site_packages(&self, wanted: &str, tried: &mut Vec<PathBuf>) -> Vec<PathBuf> {
         let mut bases: Vec<PathBuf> = Vec::new();
         for key in ["VIRTUAL_ENV", "CONDA_PREFIX"] {
             if let Some(v) = self.var(key) {
@@ -135,7 +136,7 @@ impl Discovery {
             if seen.contains(&b) {
                 continue;
             }
-            site_packages_of(&b, &mut out, tried);
+            site_packages_of(&b, wanted, &mut out, tried);
             seen.push(b);
         }
         out
@@ -178,7 +179,7 @@ impl Discovery {
             return found.map(|l| l.versioned(openvino_version_from_name));
         }
         let mut tried = Vec::new();
-        for site in self.site_packages(&mut tried) {
+        for site in self.site_packages("openvino/libs/libopenvino_c.so*", &mut tried) {
             if let Some(hit) = find_in(&site.join("openvino/libs"), LIB, &mut tried) {
                 let version = wheel_version(&site, "openvino");
                 return Ok(Library {
@@ -241,7 +242,7 @@ impl Discovery {
         let mut tried = Vec::new();
         if sim || self.arch != "x86_64" {
             // The wheel's libraries are built for the machine it was installed on.
-            for site in self.site_packages(&mut tried) {
+            for site in self.site_packages("onnxruntime_qnn/libQnnHtp.so", &mut tried) {
                 let dir = site.join("onnxruntime_qnn");
                 if let Some(hit) = find_in(&dir, LIB, &mut tried) {
                     return Ok(Library {
