@@ -155,7 +155,7 @@ impl Discovery {
 
     /// An explicit override (`XNPU_*`): a file, or a directory to look in. It is authoritative:
     /// when it names nothing usable, the search stops there so that the mistake shows.
-    fn from_override(&self, key: &str, prefix: &str) -> Option<Found> {
+    fn search_override(&self, key: &str, prefix: &str) -> Option<Found> {
         let path = PathBuf::from(self.var(key)?);
         if path.is_file() {
             return Some(Ok(Library::at(path)));
@@ -175,7 +175,7 @@ impl Discovery {
     /// (`INTEL_OPENVINO_DIR`, `OPENVINO_INSTALL_DIR`, `/opt/intel/openvino*`), system dirs.
     pub(crate) fn find_openvino(&self) -> Found {
         const LIB: &str = "libopenvino_c.so";
-        if let Some(found) = self.from_override("XNPU_OPENVINO_LIB", LIB) {
+        if let Some(found) = self.search_override("XNPU_OPENVINO_LIB", LIB) {
             return found.map(|l| l.versioned(openvino_version_from_name));
         }
         let mut tried = Vec::new();
@@ -236,7 +236,7 @@ impl Discovery {
     /// the SDK's `x86_64-linux-clang` folder).
     pub(crate) fn find_qnn_htp(&self, sim: bool) -> Found {
         const LIB: &str = "libQnnHtp.so";
-        if let Some(found) = self.from_override("XNPU_QNN_LIB_DIR", LIB) {
+        if let Some(found) = self.search_override("XNPU_QNN_LIB_DIR", LIB) {
             return found;
         }
         let mut tried = Vec::new();
@@ -282,7 +282,7 @@ impl Discovery {
     /// `/opt/xilinx/xrt/lib`, system dirs.
     pub(crate) fn find_xrt(&self) -> Found {
         const LIB: &str = "libxrt_coreutil.so";
-        if let Some(found) = self.from_override("XNPU_XRT_LIB", LIB) {
+        if let Some(found) = self.search_override("XNPU_XRT_LIB", LIB) {
             return found.map(|l| l.versioned(soname_version));
         }
         let mut dirs = Vec::new();

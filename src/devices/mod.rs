@@ -334,14 +334,14 @@ fn pci_name(family: &Family, vendor: u16, device: u16, revision: Option<u8>) -> 
     format!("{name} [{vendor:04x}:{device:04x}]")
 }
 
-/// The device, driver and permission part of a PCI NPU family's status. `Ok` carries the row
-/// with status `Available` so far (the library check comes next); `Err` a final row.
+/// The device, driver and permission part of a PCI NPU family's status. With `true` the row is
+/// `Available` so far and the library check comes next; with `false` the row is final.
 fn probe_pci_family(
     d: &Discovery,
     f: &Family,
     pci: &[PciDev],
     wsl: Option<&str>,
-) -> Result<Device, Device> {
+) -> (Device, bool) {
     let mut row = Device {
         backend: f.backend,
         name: "npu",
@@ -370,7 +370,7 @@ fn probe_pci_family(
         return match d.access.check(&d.root, &a.node) {
             NodeAccess::Ok => {
                 row.status = DeviceStatus::Available;
-                Ok(row)
+                (row, true)
             }
             NodeAccess::Denied => {
                 row.status = DeviceStatus::NoPermission;
@@ -380,7 +380,7 @@ fn probe_pci_family(
                      again) or add a udev rule",
                     a.name
                 );
-                Err(row)
+                (row, false)
             }
             NodeAccess::Missing => {
                 row.status = DeviceStatus::Unsupported {
@@ -392,7 +392,7 @@ fn probe_pci_family(
                 row.hint = "check that devtmpfs and udev create /dev/accel nodes (a container \
                             needs /dev/accel passed through)"
                     .into();
-                Err(row)
+                (row, false)
             }
         };
     }
@@ -410,7 +410,7 @@ fn probe_pci_family(
             None => String::new(),
         };
         row.hint = format!("{bound}{}", f.driver_hint);
-        return Err(row);
+        return (row, false);
     }
     if let Some(why) = wsl {
         row.status = DeviceStatus::Unsupported {
@@ -419,16 +419,16 @@ fn probe_pci_family(
         row.hint = "Linux NPU drivers cannot bind devices under WSL; run on Windows or on \
                     bare-metal Linux"
             .into();
-        return Err(row);
+        return (row, false);
     }
-    Err(row)
+    (row, false)
 }
 
 impl Discovery {
     fn intel_npu(&self, pci: &[PciDev], wsl: Option<&str>, openvino: &libs::Found) -> Device {
         let mut row = match probe_pci_family(self, &INTEL_NPU, pci, wsl) {
-            Ok(row) => row,
-            Err(mut row) => {
+            (row, true) => row,
+            (mut row, false) => {
                 row.library = openvino.as_ref().ok().cloned();
                 if row.status == DeviceStatus::NotPresent && openvino.is_err() {
                     row.hint.push_str(" (and OpenVINO: `pip install openvino`)");
@@ -469,8 +469,8 @@ impl Discovery {
     fn amd_xdna(&self, pci: &[PciDev], wsl: Option<&str>) -> Device {
         let xrt = self.find_xrt();
         let mut row = match probe_pci_family(self, &AMD_XDNA, pci, wsl) {
-            Ok(row) => row,
-            Err(mut row) => {
+            (row, true) => row,
+            (mut row, false) => {
                 row.library = xrt.ok();
                 if row.device.contains("[1022:1502]") && row.status == DeviceStatus::DriverNotBound
                 {
