@@ -1,5 +1,6 @@
 //! Device discovery on fixture trees (`tests/fixtures/devroot/<name>`, laid out like `/`) and on
-//! this machine.
+//! this machine. Fixtures hold symlinks and Unix modes: Unix only.
+#![cfg(unix)]
 
 use std::path::PathBuf;
 
@@ -112,6 +113,7 @@ fn amd_xdna_without_driver_is_driver_not_bound() {
     assert!(npu.hint.contains("amdxdna"), "{}", npu.hint);
     assert!(npu.hint.contains("modprobe"), "{}", npu.hint);
     assert!(npu.hint.contains("6.14"), "{}", npu.hint);
+    assert!(npu.hint.contains("this kernel: 6.8.0"), "{}", npu.hint);
     // Phoenix is XDNA 1: the hint says so.
     assert!(npu.hint.contains("XDNA 1"), "{}", npu.hint);
     // The host bridge (1022:14e8) is not mistaken for an NPU, and nothing else is found.
@@ -162,6 +164,82 @@ fn amd_xdna_bound_and_accessible_needs_xrt() {
         npu.library.as_ref().unwrap().version.as_deref(),
         Some("2.21.75")
     );
+}
+
+#[test]
+fn driver_bound_without_accel_node_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&fixture("intel-npu"), dir.path());
+    std::fs::remove_dir_all(dir.path().join("sys/class/accel")).unwrap();
+    let devices = Discovery::at(dir.path()).devices();
+    let npu = row(&devices, "openvino:npu");
+    match &npu.status {
+        DeviceStatus::Unsupported { why } => assert!(why.contains("no /sys/class/accel"), "{why}"),
+        other => panic!("expected Unsupported, got {other:?}"),
+    }
+    assert!(npu.hint.contains("dmesg"), "{}", npu.hint);
+}
+
+#[test]
+fn level_zero_is_needed_for_the_intel_npu() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&fixture("intel-npu"), dir.path());
+    std::fs::remove_file(dir.path().join("usr/lib/libze_intel_npu.so.1")).unwrap();
+    let lib = dir.path().join("opt/intel/libopenvino_c.so.2641");
+    let devices = Discovery::at(dir.path())
+        .env("XNPU_OPENVINO_LIB", &lib)
+        .devices();
+    let npu = row(&devices, "openvino:npu");
+    let tried = tried(&npu.status);
+    assert!(
+        tried
+            .iter()
+            .any(|p| p.ends_with("usr/lib/libze_intel_npu.so*")),
+        "{tried:?}"
+    );
+    // The loader was found, so it is not in the list.
+    assert!(
+        tried
+            .iter()
+            .all(|p| !p.to_string_lossy().contains("libze_loader")),
+        "{tried:?}"
+    );
+    assert!(npu.hint.contains("linux-npu-driver"), "{}", npu.hint);
+}
+
+#[test]
+fn every_fixture_renders_a_row_per_family() {
+    for name in [
+        "intel-npu",
+        "amd-xdna-unbound",
+        "amd-xdna-noperm",
+        "qualcomm",
+        "qualcomm-nofastrpc",
+        "wsl",
+        "wheels",
+        "empty",
+    ] {
+        let d = at(name);
+        let devices = d.devices();
+        check_rows(&devices);
+        let text = xnpu::devices::render(&devices, d.wsl().as_deref());
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("device"), "{text}");
+        for dev in &devices {
+            let line = lines
+                .iter()
+                .find(|l| l.starts_with(&format!("{} ", dev.id())))
+                .unwrap_or_else(|| panic!("{name}: no table line for {}\n{text}", dev.id()));
+            assert!(line.contains(dev.status.label()), "{line}");
+            if dev.backend != "cpu" {
+                assert!(
+                    text.contains(&dev.hint),
+                    "{name}: hint of {} missing",
+                    dev.id()
+                );
+            }
+        }
+    }
 }
 
 #[test]

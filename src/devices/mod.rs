@@ -268,6 +268,9 @@ pub fn devices() -> Vec<Device> {
     Discovery::system().devices()
 }
 
+/// Why no NPU can be used under WSL (the evidence is in the WSL note of [`render`]).
+const WSL_WHY: &str = "WSL: devices come through the Windows host (/dev/dxg)";
+
 /// What a PCI-attached NPU family looks like.
 struct Family {
     backend: &'static str,
@@ -403,18 +406,34 @@ fn probe_pci_family(
     {
         row.device = pci_name(f, p.vendor, p.device, p.revision);
         row.details = format!("PCI {}", p.bdf);
-        row.status = DeviceStatus::DriverNotBound;
         row.driver = p.driver.clone();
+        if p.driver.as_deref() == Some(f.driver) {
+            // Bound, yet no accel node: a kernel without the accel subsystem, or a failed probe.
+            row.driver = Some(d.driver_label(f.driver));
+            row.status = DeviceStatus::Unsupported {
+                why: format!(
+                    "{} is bound to PCI {} but the kernel lists no /sys/class/accel device",
+                    f.driver, p.bdf
+                ),
+            };
+            row.hint = "check `dmesg` for the driver's probe errors (firmware missing?) and                         that the kernel has CONFIG_DRM_ACCEL"
+                .into();
+            return (row, false);
+        }
+        row.status = DeviceStatus::DriverNotBound;
         let bound = match &p.driver {
             Some(other) => format!("it is bound to {other}, not {}; ", f.driver),
             None => String::new(),
         };
-        row.hint = format!("{bound}{}", f.driver_hint);
+        let kernel = sys::kernel_release(&d.root)
+            .map(|k| format!(" (this kernel: {k})"))
+            .unwrap_or_default();
+        row.hint = format!("{bound}{}{kernel}", f.driver_hint);
         return (row, false);
     }
-    if let Some(why) = wsl {
+    if wsl.is_some() {
         row.status = DeviceStatus::Unsupported {
-            why: format!("WSL ({why}): devices come through the Windows host via /dev/dxg"),
+            why: WSL_WHY.into(),
         };
         row.hint = "Linux NPU drivers cannot bind devices under WSL; run on Windows or on \
                     bare-metal Linux"
@@ -546,9 +565,9 @@ impl Discovery {
                             .join(", ")
                     )
                 };
-            } else if let Some(why) = wsl {
+            } else if wsl.is_some() {
                 row.status = DeviceStatus::Unsupported {
-                    why: format!("WSL ({why}): devices come through the Windows host via /dev/dxg"),
+                    why: WSL_WHY.into(),
                 };
                 row.hint = "Linux cannot reach the Hexagon NPU under WSL; run on Windows (QNN) or \
                             on bare-metal Linux"

@@ -4,6 +4,7 @@
 
 use std::fs;
 use std::io::ErrorKind;
+#[cfg(unix)]
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -190,6 +191,7 @@ impl Credentials {
 
     /// Whether these credentials may open `meta` for reading and writing, from its owner, group
     /// and mode bits (uid 0 may open anything). ACLs are not looked at.
+    #[cfg(unix)]
     pub fn may_read_write(&self, meta: &fs::Metadata) -> bool {
         if self.uid == 0 {
             return true;
@@ -203,6 +205,12 @@ impl Credentials {
             mode
         };
         bits & 0o6 == 0o6
+    }
+
+    /// Without Unix mode bits, only the read-only flag says anything.
+    #[cfg(not(unix))]
+    pub fn may_read_write(&self, meta: &fs::Metadata) -> bool {
+        !meta.permissions().readonly()
     }
 }
 
@@ -277,6 +285,7 @@ mod tests {
         assert_eq!(Credentials::parse("Name: x\n"), None);
     }
 
+    #[cfg(unix)]
     #[test]
     fn mode_bits() {
         use std::os::unix::fs::PermissionsExt;
