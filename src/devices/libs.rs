@@ -242,7 +242,7 @@ impl Discovery {
         let mut tried = Vec::new();
         if sim || self.arch != "x86_64" {
             // The wheel's libraries are built for the machine it was installed on.
-            for site in self.site_packages("onnxruntime_qnn/libQnnHtp.so", &mut tried) {
+            for site in self.site_packages("onnxruntime_qnn/libQnnHtp.so*", &mut tried) {
                 let dir = site.join("onnxruntime_qnn");
                 if let Some(hit) = find_in(&dir, LIB, &mut tried) {
                     return Ok(Library {
