@@ -24,4 +24,4 @@ pub use xnpu_core::{DType, Dim, Error, Result, Shape, Tensor, TensorType, Value,
 pub use xnpu_graph as graph;
 pub use {xnpu_core as core, xnpu_ops as ops};
 
-pub use devices::{devices, Device};
+pub use devices::{devices, Device, DeviceStatus, Discovery, Library};

@@ -387,15 +387,9 @@ fn partition(
 }
 
 fn devices() {
-    println!(
-        "{:<8} {:<8} {:<14} {:<44} details",
-        "backend", "status", "vendor", "device"
+    let discovery = xnpu::Discovery::system();
+    print!(
+        "{}",
+        xnpu::devices::render(&discovery.devices(), discovery.wsl().as_deref())
     );
-    for d in xnpu::devices() {
-        let status = if d.available { "ready" } else { "absent" };
-        println!(
-            "{:<8} {:<8} {:<14} {:<44} {}",
-            d.backend, status, d.vendor, d.name, d.details
-        );
-    }
 }

@@ -1,35 +1,27 @@
-//! Device discovery. For now the CPU (with the ISA features the kernels can use); NPU
-//! backends add their devices as they land.
+//! The CPU row: model, vendor, threads and the ISA features the kernels can use.
 
-/// One device xnpu can run on.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Device {
-    pub backend: &'static str,
-    pub name: String,
-    pub vendor: String,
-    /// ISA features, driver or library version: what a user checks first.
-    pub details: String,
-    pub available: bool,
-}
+use std::path::Path;
 
-/// Every device on this machine.
-pub fn devices() -> Vec<Device> {
-    vec![cpu_device()]
-}
+use super::{Device, DeviceStatus};
 
-fn cpu_device() -> Device {
-    let (vendor, name) = cpu_names();
+pub(super) fn device(root: &Path, arch: &str) -> Device {
+    let (vendor, name) = cpu_names(root, arch);
     Device {
         backend: "cpu",
-        name,
+        name: "cpu",
         vendor,
+        device: name,
         details: cpu_features().join(" "),
-        available: true,
+        library: None,
+        driver: None,
+        status: DeviceStatus::Available,
+        hint: "xnpu's own CPU backend; always available".into(),
     }
 }
 
-fn cpu_names() -> (String, String) {
-    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+/// Vendor and model from `<root>/proc/cpuinfo`, with the thread count.
+fn cpu_names(root: &Path, arch: &str) -> (String, String) {
+    let info = std::fs::read_to_string(root.join("proc/cpuinfo")).unwrap_or_default();
     let field = |key: &str| {
         info.lines()
             .find(|l| l.starts_with(key))
@@ -41,8 +33,15 @@ fn cpu_names() -> (String, String) {
         .unwrap_or_else(|| "unknown".into());
     let name = field("model name")
         .or_else(|| field("Model"))
-        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        .unwrap_or_else(|| arch.to_string());
+    let threads = if root == Path::new("/") {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        info.lines()
+            .filter(|l| l.starts_with("processor"))
+            .count()
+            .max(1)
+    };
     (vendor, format!("{name} ({threads} threads)"))
 }
 
