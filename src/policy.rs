@@ -143,17 +143,18 @@ fn discovery_says(id: &str) -> Option<String> {
 
 // What the policy reads of a discovered device.
 fn device_id(d: &crate::devices::Device) -> String {
-    d.backend.to_string()
+    d.id()
 }
 fn status_line(d: &crate::devices::Device) -> String {
-    if d.available {
-        "available".into()
+    if d.hint.is_empty() {
+        d.status.label().to_string()
     } else {
-        format!("not available ({})", d.details)
+        format!("{} — {}", d.status.label(), d.hint)
     }
 }
+/// NPU rows (not the CPU, not OpenVINO's CPU device, not the QNN simulator).
 fn is_accelerator(d: &crate::devices::Device) -> bool {
-    d.backend != "cpu"
+    d.name == "npu" || d.name == "htp"
 }
 
 /// Backends in order of preference, and notes on what the policy fell back from.
@@ -196,7 +197,7 @@ fn resolve_inner(policy: &Policy) -> Result<BackendsAndNotes> {
             if !accel.iter().any(|a| a.backend.kind() == wanted) {
                 let why: Vec<String> = crate::devices::devices()
                     .into_iter()
-                    .filter(|d| is_accelerator(d) && !d.available)
+                    .filter(|d| is_accelerator(d) && !d.available())
                     .map(|d| format!("{}: {}", device_id(&d), status_line(&d)))
                     .collect();
                 notes.push(format!(
