@@ -106,3 +106,16 @@ fn optimize_writes_an_onnx_model_that_computes_the_same() {
         assert!((x - y).abs() <= 1e-5 + 1e-4 * x.abs(), "{a:?} vs {b:?}");
     }
 }
+
+#[test]
+fn devices_lists_every_family_and_what_this_build_can_drive() {
+    let (ok, out, err) = xnpu(&["devices"]);
+    assert!(ok, "{err}");
+    for id in ["cpu:cpu", "openvino:npu", "xdna:npu", "qnn:htp"] {
+        assert!(out.contains(id), "{id} missing:\n{out}");
+    }
+    assert!(
+        out.contains("backends this xnpu can run on: cpu (cpu)"),
+        "{out}"
+    );
+}

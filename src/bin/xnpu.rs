@@ -392,4 +392,28 @@ fn devices() {
         "{}",
         xnpu::devices::render(&discovery.devices(), discovery.wsl().as_deref())
     );
+    // What sessions can use now: discovery says what the machine has, this says which
+    // backends this build of xnpu (and the plugins it found) can drive.
+    let (usable, notes) = xnpu::policy::available();
+    let ids: Vec<String> = usable
+        .iter()
+        .map(|a| format!("{} ({})", a.id, a.backend.kind()))
+        .collect();
+    println!();
+    println!("backends this xnpu can run on: {}", ids.join(", "));
+    let missing: Vec<String> = discovery
+        .devices()
+        .iter()
+        .filter(|d| d.available() && !usable.iter().any(|a| a.id == d.id()) && d.backend != "cpu")
+        .map(|d| d.id())
+        .collect();
+    if !missing.is_empty() {
+        println!(
+            "found but not yet driven by this build (no backend for them yet): {}",
+            missing.join(", ")
+        );
+    }
+    for n in notes {
+        println!("note: {n}");
+    }
 }
