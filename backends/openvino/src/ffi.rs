@@ -1,0 +1,176 @@
+//! OpenVINO's C API (`libopenvino_c.so`), opened at run time. Signatures and layouts are
+//! those of the 2026.4.1 headers (see `../shared/reference/openvino.md`); element-type
+//! values are those of 2025.1 and later, so older libraries are refused.
+
+use std::ffi::{c_char, c_int, c_void, CStr};
+use std::path::{Path, PathBuf};
+
+use xnpu_core::{Error, Result};
+
+pub type Status = c_int;
+pub type P = *mut c_void;
+
+#[repr(C)]
+pub struct OvShape {
+    pub rank: i64,
+    pub dims: *mut i64,
+}
+
+#[repr(C)]
+pub struct OvDevices {
+    pub devices: *mut *mut c_char,
+    pub size: usize,
+}
+
+#[repr(C)]
+pub struct OvVersion {
+    pub build_number: *const c_char,
+    pub description: *const c_char,
+}
+
+macro_rules! api {
+    ($($name:ident : $ty:ty;)*) => {
+        /// The functions of the C API that xnpu calls, each checked present at load.
+        pub struct Api {
+            $(pub $name: $ty,)*
+            pub path: PathBuf,
+            pub version: String,
+            _lib: libloading::Library,
+        }
+
+        impl Api {
+            fn resolve(lib: libloading::Library, path: &Path) -> Result<Api> {
+                $(
+                    // SAFETY: the symbol's type is the header's signature for that name.
+                    let $name: $ty = unsafe {
+                        lib.get::<$ty>(concat!(stringify!($name), "\0").as_bytes())
+                    }
+                    .map(|s| *s)
+                    .map_err(|_| Error::unsupported(format!(
+                        "{} has no {}: not an OpenVINO C library this backend can use",
+                        path.display(),
+                        stringify!($name)
+                    )))?;
+                )*
+                Ok(Api { $($name,)* path: path.to_path_buf(), version: String::new(), _lib: lib })
+            }
+        }
+    };
+}
+
+api! {
+    ov_get_openvino_version: unsafe extern "C" fn(*mut OvVersion) -> Status;
+    ov_version_free: unsafe extern "C" fn(*mut OvVersion);
+    ov_core_create: unsafe extern "C" fn(*mut P) -> Status;
+    ov_core_free: unsafe extern "C" fn(P);
+    ov_core_get_available_devices: unsafe extern "C" fn(P, *mut OvDevices) -> Status;
+    ov_available_devices_free: unsafe extern "C" fn(*mut OvDevices);
+    ov_core_get_property: unsafe extern "C" fn(P, *const c_char, *const c_char, *mut *mut c_char) -> Status;
+    ov_core_read_model_from_memory_buffer: unsafe extern "C" fn(P, *const c_char, usize, P, *mut P) -> Status;
+    ov_model_free: unsafe extern "C" fn(P);
+    ov_core_compile_model: unsafe extern "C" fn(P, P, *const c_char, usize, *mut P, ...) -> Status;
+    ov_compiled_model_free: unsafe extern "C" fn(P);
+    ov_compiled_model_create_infer_request: unsafe extern "C" fn(P, *mut P) -> Status;
+    ov_compiled_model_outputs_size: unsafe extern "C" fn(P, *mut usize) -> Status;
+    ov_infer_request_free: unsafe extern "C" fn(P);
+    ov_infer_request_set_input_tensor_by_index: unsafe extern "C" fn(P, usize, P) -> Status;
+    ov_infer_request_infer: unsafe extern "C" fn(P) -> Status;
+    ov_infer_request_get_output_tensor_by_index: unsafe extern "C" fn(P, usize, *mut P) -> Status;
+    ov_tensor_create_from_host_ptr: unsafe extern "C" fn(c_int, OvShape, *mut c_void, *mut P) -> Status;
+    ov_tensor_data: unsafe extern "C" fn(P, *mut *mut c_void) -> Status;
+    ov_tensor_get_shape: unsafe extern "C" fn(P, *mut OvShape) -> Status;
+    ov_shape_free: unsafe extern "C" fn(*mut OvShape) -> Status;
+    ov_tensor_get_element_type: unsafe extern "C" fn(P, *mut c_int) -> Status;
+    ov_tensor_get_byte_size: unsafe extern "C" fn(P, *mut usize) -> Status;
+    ov_tensor_free: unsafe extern "C" fn(P);
+    ov_get_last_err_msg: unsafe extern "C" fn() -> *const c_char;
+    ov_get_error_info: unsafe extern "C" fn(Status) -> *const c_char;
+    ov_free: unsafe extern "C" fn(*const c_char);
+}
+
+impl Api {
+    /// Opens the library (canonicalised first: the wheel's library finds its siblings
+    /// through `$ORIGIN`) and checks its version (2025.1 or later).
+    pub fn open(path: &Path) -> Result<Api> {
+        let path = std::fs::canonicalize(path)
+            .map_err(|e| Error::unsupported(format!("{}: {e}", path.display())))?;
+        // SAFETY: loading OpenVINO's C library runs its initialisers, as any use of it does.
+        let lib = unsafe { libloading::Library::new(&path) }
+            .map_err(|e| Error::unsupported(format!("{} cannot be loaded: {e}", path.display())))?;
+        let mut api = Api::resolve(lib, &path)?;
+        let mut v = OvVersion {
+            build_number: std::ptr::null(),
+            description: std::ptr::null(),
+        };
+        // SAFETY: a valid out-struct; freed right after.
+        let st = unsafe { (api.ov_get_openvino_version)(&mut v) };
+        if st != 0 || v.build_number.is_null() {
+            return Err(Error::unsupported(format!(
+                "{}: ov_get_openvino_version failed ({st})",
+                path.display()
+            )));
+        }
+        // SAFETY: a NUL-terminated string owned by `v`.
+        api.version = unsafe { CStr::from_ptr(v.build_number) }
+            .to_string_lossy()
+            .into_owned();
+        // SAFETY: `v` came from ov_get_openvino_version.
+        unsafe { (api.ov_version_free)(&mut v) };
+        let mut it = api
+            .version
+            .split(['.', '-'])
+            .map(|x| x.parse::<u32>().unwrap_or(0));
+        let (major, minor) = (it.next().unwrap_or(0), it.next().unwrap_or(0));
+        if (major, minor) < (2025, 1) {
+            return Err(Error::unsupported(format!(
+                "{} is OpenVINO {}; xnpu needs 2025.1 or later (its element-type numbering)",
+                path.display(),
+                api.version
+            )));
+        }
+        Ok(api)
+    }
+
+    /// An error for a failed call: the status's name and, for exception statuses, the
+    /// library's last message (process-global in OpenVINO, so read right away).
+    pub fn error(&self, what: &str, status: Status) -> Error {
+        // SAFETY: ov_get_error_info returns a static string (not freed).
+        let info = unsafe { (self.ov_get_error_info)(status) };
+        let info = if info.is_null() {
+            format!("status {status}")
+        } else {
+            // SAFETY: static NUL-terminated string.
+            unsafe { CStr::from_ptr(info) }
+                .to_string_lossy()
+                .into_owned()
+        };
+        let mut msg = String::new();
+        if status == -1 {
+            // SAFETY: returns a new[] copy or NULL; freed with ov_free.
+            let m = unsafe { (self.ov_get_last_err_msg)() };
+            if !m.is_null() {
+                // SAFETY: NUL-terminated, owned until ov_free below.
+                msg = unsafe { CStr::from_ptr(m) }
+                    .to_string_lossy()
+                    .trim()
+                    .to_string();
+                // SAFETY: allocated by the library for us.
+                unsafe { (self.ov_free)(m) };
+            }
+        }
+        if msg.is_empty() {
+            Error::compute(format!("OpenVINO {what}: {info}"))
+        } else {
+            Error::compute(format!("OpenVINO {what}: {info}: {msg}"))
+        }
+    }
+
+    /// `Ok` for status 0, else the error.
+    pub fn check(&self, what: &str, status: Status) -> Result<()> {
+        if status == 0 {
+            Ok(())
+        } else {
+            Err(self.error(what, status))
+        }
+    }
+}
