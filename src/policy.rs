@@ -9,7 +9,9 @@
 
 use std::path::Path;
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+
+use crate::devices::Device;
 
 use xnpu_backend_cpu::CpuBackend;
 use xnpu_core::{Error, Result};
@@ -67,41 +69,25 @@ impl Policy {
 }
 
 /// A backend a session can use, under its device id.
+#[derive(Clone)]
 pub struct Available {
     pub id: String,
     pub backend: Arc<dyn Backend>,
 }
 
-/// The backends this process can use (discovered once per process, then shared).
-pub fn available() -> (Vec<Available>, Vec<String>) {
-    static FOUND: std::sync::OnceLock<(Vec<AvailableShared>, Vec<String>)> =
-        std::sync::OnceLock::new();
-    let (list, notes) = FOUND.get_or_init(|| {
-        let (l, n) = discover_available();
-        (
-            l.into_iter()
-                .map(|a| AvailableShared {
-                    id: a.id,
-                    backend: a.backend,
-                })
-                .collect(),
-            n,
-        )
-    });
-    (
-        list.iter()
-            .map(|a| Available {
-                id: a.id.clone(),
-                backend: a.backend.clone(),
-            })
-            .collect(),
-        notes.clone(),
-    )
+/// The backends this process can use, and notes on plugins that were skipped: discovered
+/// once per process, then shared by every session.
+pub fn available() -> (&'static [Available], &'static [String]) {
+    static FOUND: OnceLock<(Vec<Available>, Vec<String>)> = OnceLock::new();
+    let (list, notes) = FOUND.get_or_init(discover_available);
+    (list, notes)
 }
 
-struct AvailableShared {
-    id: String,
-    backend: Arc<dyn Backend>,
+/// What discovery found on this machine, read once per process (sessions consult it when
+/// a policy falls back or an explicit device is missing).
+fn discovered() -> &'static [Device] {
+    static DEVICES: OnceLock<Vec<Device>> = OnceLock::new();
+    DEVICES.get_or_init(crate::devices::devices)
 }
 
 /// The built-in CPU backend and every loadable plugin's default backend. Plugins that fail
@@ -135,17 +121,17 @@ pub fn discover_available() -> (Vec<Available>, Vec<String>) {
 
 /// What discovery says about a device id that is not available, for the error message.
 fn discovery_says(id: &str) -> Option<String> {
-    crate::devices::devices()
-        .into_iter()
+    discovered()
+        .iter()
         .find(|d| device_id(d).eq_ignore_ascii_case(id))
-        .map(|d| status_line(&d))
+        .map(status_line)
 }
 
 // What the policy reads of a discovered device.
-fn device_id(d: &crate::devices::Device) -> String {
+fn device_id(d: &Device) -> String {
     d.id()
 }
-fn status_line(d: &crate::devices::Device) -> String {
+fn status_line(d: &Device) -> String {
     if d.hint.is_empty() {
         d.status.label().to_string()
     } else {
@@ -153,7 +139,7 @@ fn status_line(d: &crate::devices::Device) -> String {
     }
 }
 /// NPU rows (not the CPU, not OpenVINO's CPU device, not the QNN simulator).
-fn is_accelerator(d: &crate::devices::Device) -> bool {
+fn is_accelerator(d: &Device) -> bool {
     d.name == "npu" || d.name == "htp"
 }
 
@@ -172,7 +158,8 @@ pub fn resolve(policy: &Policy) -> Result<Resolved> {
 type BackendsAndNotes = (Vec<Arc<dyn Backend>>, Vec<String>);
 
 fn resolve_inner(policy: &Policy) -> Result<BackendsAndNotes> {
-    let (avail, mut notes) = available();
+    let (avail, notes) = available();
+    let mut notes = notes.to_vec();
     let cpu = || -> Arc<dyn Backend> { Arc::new(CpuBackend::new()) };
     match policy {
         Policy::CpuOnly => Ok((vec![cpu()], notes)),
@@ -195,10 +182,10 @@ fn resolve_inner(policy: &Policy) -> Result<BackendsAndNotes> {
                 DeviceKind::Gpu
             };
             if !accel.iter().any(|a| a.backend.kind() == wanted) {
-                let why: Vec<String> = crate::devices::devices()
-                    .into_iter()
+                let why: Vec<String> = discovered()
+                    .iter()
                     .filter(|d| is_accelerator(d) && !d.available())
-                    .map(|d| format!("{}: {}", device_id(&d), status_line(&d)))
+                    .map(|d| format!("{}: {}", device_id(d), status_line(d)))
                     .collect();
                 notes.push(format!(
                     "no {wanted} available, running on {}{}",

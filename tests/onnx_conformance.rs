@@ -181,15 +181,7 @@ fn main() {
             }
             Outcome::Fail(why) => {
                 failed += 1;
-                let mut why = why.replace('\n', " ");
-                if !verbose && why.len() > 220 {
-                    let cut = (0..=220)
-                        .rev()
-                        .find(|&i| why.is_char_boundary(i))
-                        .unwrap_or(0);
-                    why.truncate(cut);
-                    why.push('…');
-                }
+                let why = common::one_line(why, 220, verbose);
                 println!("FAIL {name}: {why}");
                 if ratchet.contains(name) {
                     regressions.push(name.clone());

@@ -449,15 +449,7 @@ fn main() {
                     println!("FAIL {name}: also fails without export");
                     continue;
                 }
-                let mut why = why.replace('\n', " ");
-                if !verbose && why.len() > 300 {
-                    let cut = (0..=300)
-                        .rev()
-                        .find(|&i| why.is_char_boundary(i))
-                        .unwrap_or(0);
-                    why.truncate(cut);
-                    why.push('…');
-                }
+                let why = common::one_line(why, 300, verbose);
                 println!("FAIL {name}: {why}");
                 regressions.push(name.clone());
             }
@@ -493,15 +485,7 @@ fn main() {
                 Raised::Refused => r_refused += 1,
                 Raised::Fail(why) => {
                     r_fail += 1;
-                    let mut why = why.replace('\n', " ");
-                    if !verbose && why.len() > 300 {
-                        let cut = (0..=300)
-                            .rev()
-                            .find(|&i| why.is_char_boundary(i))
-                            .unwrap_or(0);
-                        why.truncate(cut);
-                        why.push('…');
-                    }
+                    let why = common::one_line(&why, 300, verbose);
                     println!("OPSET {target} FAIL {name}: {why}");
                 }
             }

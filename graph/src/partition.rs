@@ -146,20 +146,28 @@ pub fn partition(
     }
     let kinds: Vec<DeviceKind> = backends.iter().map(|b| b.kind()).collect();
     let names: Vec<String> = backends.iter().map(|b| b.name().to_string()).collect();
-    let mut partitions = group(graph, &decisions);
+    let edges = Edges::of(graph);
+    let mut partitions = group(graph, &edges, &decisions);
     if options.merge_islands && backends.len() > 1 {
         for _ in 0..graph.nodes.len().max(1) {
-            let moved =
-                merge_one_island(graph, &mut decisions, &partitions, &names, &kinds, options);
+            let moved = merge_one_island(
+                graph,
+                &edges,
+                &mut decisions,
+                &partitions,
+                &names,
+                &kinds,
+                options,
+            );
             if !moved {
                 break;
             }
-            partitions = group(graph, &decisions);
+            partitions = group(graph, &edges, &decisions);
         }
     }
     let hops = partitions
         .iter()
-        .map(|p| crossing(graph, &partitions, p, &decisions, &kinds).0)
+        .map(|p| crossing(graph, &edges, p, &decisions, &kinds))
         .sum();
     Ok(Plan {
         backends: names,
@@ -171,8 +179,8 @@ pub fn partition(
 }
 
 /// Groups nodes into acyclic partitions by their chosen backend.
-fn group(graph: &Graph, decisions: &[NodeDecision]) -> Vec<Partition> {
-    let producers = graph.producers();
+fn group(graph: &Graph, edges: &Edges, decisions: &[NodeDecision]) -> Vec<Partition> {
+    let producers = &edges.producers;
     let mut part_of = vec![usize::MAX; graph.nodes.len()];
     let mut parts: Vec<(usize, Vec<usize>)> = Vec::new(); // (backend, nodes)
     let mut deps: Vec<Bits> = Vec::new(); // transitive dependencies of each partition
@@ -229,7 +237,7 @@ fn group(graph: &Graph, decisions: &[NodeDecision]) -> Vec<Partition> {
             part_of[n] = k;
         }
     }
-    let consumers = graph.consumers();
+    let consumers = &edges.consumers;
     for (k, p) in out.iter_mut().enumerate() {
         let mut seen = HashSet::new();
         for &n in &p.nodes {
@@ -253,37 +261,43 @@ fn group(graph: &Graph, decisions: &[NodeDecision]) -> Vec<Partition> {
     out
 }
 
-/// (hops, partition indices of the other-device neighbours) of partition `p`: values it
-/// reads from another device, plus values it hands to another device. Graph inputs and
-/// outputs live in host memory, so they count when the partition is not on the CPU, except
-/// inputs with an initializer default: those are weights (older ONNX files list every
-/// initializer as an input), uploaded once.
+/// Who produces and who reads each value, computed once per partitioning.
+struct Edges {
+    producers: Vec<Option<(usize, usize)>>,
+    consumers: Vec<Vec<crate::ir::Use>>,
+}
+
+impl Edges {
+    fn of(graph: &Graph) -> Edges {
+        Edges {
+            producers: graph.producers(),
+            consumers: graph.consumers(),
+        }
+    }
+}
+
+/// The device hops of partition `p`: values it reads from another device, plus values it
+/// hands to another device. Graph inputs and outputs live in host memory, so they count
+/// when the partition is not on the CPU, except inputs with an initializer default: those
+/// are weights (older ONNX files list every initializer as an input), uploaded once.
 fn crossing(
     graph: &Graph,
-    parts: &[Partition],
+    edges: &Edges,
     p: &Partition,
     decisions: &[NodeDecision],
     kinds: &[DeviceKind],
-) -> (usize, Vec<usize>) {
-    let producers = graph.producers();
+) -> usize {
     let host = kinds[p.backend] == DeviceKind::Cpu;
     let mut hops = 0;
-    let mut neighbours = Vec::new();
     for &v in &p.inputs {
-        match producers[v] {
-            Some((n, _)) if decisions[n].backend != p.backend => {
-                hops += 1;
-                if let Some(k) = parts.iter().position(|q| q.nodes.contains(&n)) {
-                    neighbours.push(k);
-                }
-            }
+        match edges.producers[v] {
+            Some((n, _)) if decisions[n].backend != p.backend => hops += 1,
             None if !host && graph.values[v].constant.is_none() => hops += 1,
             _ => {}
         }
     }
-    let consumers = graph.consumers();
     for &v in &p.outputs {
-        let other: HashSet<usize> = consumers[v]
+        let other: HashSet<usize> = edges.consumers[v]
             .iter()
             .filter(|u| decisions[u.node].backend != p.backend)
             .map(|u| decisions[u.node].backend)
@@ -293,13 +307,14 @@ fn crossing(
             hops += 1;
         }
     }
-    (hops, neighbours)
+    hops
 }
 
 /// Moves the least worthwhile island (saving < hops × hop_cost) to each node's next
 /// backend; returns whether one moved.
 fn merge_one_island(
     graph: &Graph,
+    edges: &Edges,
     decisions: &mut [NodeDecision],
     parts: &[Partition],
     names: &[String],
@@ -310,9 +325,10 @@ fn merge_one_island(
         Support::Supported { cost } => Some(cost),
         Support::Unsupported { .. } => None,
     };
-    let mut worst: Option<(f32, usize, Vec<usize>)> = None; // (margin, partition, alt per node)
+    // (margin, partition, hops, alternative backend per node)
+    let mut worst: Option<(f32, usize, usize, Vec<usize>)> = None;
     for (k, p) in parts.iter().enumerate() {
-        let (hops, _) = crossing(graph, parts, p, decisions, kinds);
+        let hops = crossing(graph, edges, p, decisions, kinds);
         if hops == 0 {
             continue;
         }
@@ -338,14 +354,13 @@ fn merge_one_island(
         }
         let margin = saving - hops as f32 * options.hop_cost;
         if margin < 0.0 && worst.as_ref().is_none_or(|w| margin < w.0) {
-            worst = Some((margin, k, alts));
+            worst = Some((margin, k, hops, alts));
         }
     }
-    let Some((margin, k, alts)) = worst else {
+    let Some((margin, k, hops, alts)) = worst else {
         return false;
     };
     let p = &parts[k];
-    let (hops, _) = crossing(graph, parts, p, decisions, kinds);
     let note = format!(
         "moved from {}: an island of {} node(s) that saves {:.2} but costs {hops} device hop(s) × {:.2}",
         names[p.backend],

@@ -388,9 +388,10 @@ fn partition(
 
 fn devices() {
     let discovery = xnpu::Discovery::system();
+    let found = discovery.devices();
     print!(
         "{}",
-        xnpu::devices::render(&discovery.devices(), discovery.wsl().as_deref())
+        xnpu::devices::render(&found, discovery.wsl().as_deref())
     );
     // What sessions can use now: discovery says what the machine has, this says which
     // backends this build of xnpu (and the plugins it found) can drive.
@@ -401,8 +402,7 @@ fn devices() {
         .collect();
     println!();
     println!("backends this xnpu can run on: {}", ids.join(", "));
-    let missing: Vec<String> = discovery
-        .devices()
+    let missing: Vec<String> = found
         .iter()
         .filter(|d| d.available() && !usable.iter().any(|a| a.id == d.id()) && d.backend != "cpu")
         .map(|d| d.id())
@@ -413,7 +413,7 @@ fn devices() {
             missing.join(", ")
         );
     }
-    for n in notes {
+    for n in notes.iter() {
         println!("note: {n}");
     }
 }

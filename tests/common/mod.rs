@@ -291,3 +291,18 @@ pub fn check_case(session: &xnpu::Session, case: &Path) -> std::result::Result<(
     }
     Ok(())
 }
+
+/// A failure reason on one line, cut at `max` bytes (on a character boundary) unless
+/// `verbose`.
+pub fn one_line(why: &str, max: usize, verbose: bool) -> String {
+    let mut why = why.replace('\n', " ");
+    if !verbose && why.len() > max {
+        let cut = (0..=max)
+            .rev()
+            .find(|&i| why.is_char_boundary(i))
+            .unwrap_or(0);
+        why.truncate(cut);
+        why.push('…');
+    }
+    why
+}

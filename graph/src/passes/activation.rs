@@ -99,13 +99,7 @@ mod tests {
 
     fn conv_then(act: impl Fn(&mut B, usize) -> usize, extra_reader: bool) -> B {
         let mut b = B::new();
-        let x = b.input("x", &[1, 2, 4, 4]);
-        let w = b.constant(Tensor::from_vec(vec![3, 2, 1, 1], vec![1.0f32; 6]).unwrap());
-        let y = b.node(
-            Op::Nn(nn::Op::Conv(Default::default())),
-            &[x, w],
-            f32_ty(&[1, 3, 4, 4]),
-        );
+        let y = b.conv_1x1();
         let z = act(&mut b, y);
         b.output(z);
         if extra_reader {

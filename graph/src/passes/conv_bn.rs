@@ -266,13 +266,7 @@ mod tests {
 
     fn graph(extra_reader: bool) -> B {
         let mut b = B::new();
-        let x = b.input("x", &[1, 2, 4, 4]);
-        let w = b.constant(Tensor::from_vec(vec![3, 2, 1, 1], vec![1.0f32; 6]).unwrap());
-        let y = b.node(
-            Op::Nn(nn::Op::Conv(Default::default())),
-            &[x, w],
-            f32_ty(&[1, 3, 4, 4]),
-        );
+        let y = b.conv_1x1();
         let scale = b.vector(&[1.0, 2.0, 3.0]);
         let bias = b.vector(&[0.5, 0.0, -0.5]);
         let mean = b.vector(&[0.0, 1.0, 2.0]);
@@ -366,13 +360,7 @@ mod tests {
     fn folds_per_channel_mul_and_add_into_conv() {
         use crate::passes::pattern::build::B as Builder;
         let mut b = Builder::new();
-        let x = b.input("x", &[1, 2, 4, 4]);
-        let w = b.constant(Tensor::from_vec(vec![3, 2, 1, 1], vec![1.0f32; 6]).unwrap());
-        let y = b.node(
-            Op::Nn(nn::Op::Conv(Default::default())),
-            &[x, w],
-            f32_ty(&[1, 3, 4, 4]),
-        );
+        let y = b.conv_1x1();
         let s = b.constant(Tensor::from_vec(vec![3, 1, 1], vec![1.0f32, 2.0, 3.0]).unwrap());
         let y = b.bin(BinaryKind::Mul, s, y, &[1, 3, 4, 4]);
         let t = b.constant(Tensor::from_vec(vec![1, 3, 1, 1], vec![0.5f32, 0.5, 0.5]).unwrap());

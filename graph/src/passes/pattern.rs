@@ -372,6 +372,18 @@ pub(crate) mod build {
             )
         }
 
+        /// `x[1,2,4,4]` (a new input) through a 1×1 Conv with 3 all-ones filters, no bias:
+        /// returns the conv's output `[1,3,4,4]`.
+        pub fn conv_1x1(&mut self) -> ValueId {
+            let x = self.input("x", &[1, 2, 4, 4]);
+            let w = self.constant(Tensor::from_vec(vec![3, 2, 1, 1], vec![1.0f32; 6]).unwrap());
+            self.node(
+                Op::Nn(xnpu_ops::nn::Op::Conv(Default::default())),
+                &[x, w],
+                f32_ty(&[1, 3, 4, 4]),
+            )
+        }
+
         pub fn output(&mut self, v: ValueId) {
             self.g.outputs.push(v);
         }
