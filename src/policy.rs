@@ -73,6 +73,8 @@ impl Policy {
 pub struct Available {
     pub id: String,
     pub backend: Arc<dyn Backend>,
+    /// What drives it, for `xnpu devices` (library, version, the device's own name).
+    pub detail: String,
 }
 
 /// The backends this process can use, and notes on plugins that were skipped: discovered
@@ -96,8 +98,11 @@ pub fn discover_available() -> (Vec<Available>, Vec<String>) {
     let mut found = vec![Available {
         id: "cpu".into(),
         backend: Arc::new(CpuBackend::new()),
+        detail: "xnpu's reference CPU backend".into(),
     }];
     let mut notes = Vec::new();
+    #[cfg(feature = "openvino")]
+    openvino_backends(&mut found, &mut notes);
     for (path, plugin) in crate::plugins::discover() {
         let backend = plugin.and_then(|p| p.create_backend(""));
         match backend {
@@ -111,12 +116,79 @@ pub fn discover_available() -> (Vec<Available>, Vec<String>) {
                 found.push(Available {
                     id,
                     backend: Arc::new(b),
+                    detail: format!("plugin {}", path.display()),
                 });
             }
             Err(e) => notes.push(format!("skipped {}: {e}", path.display())),
         }
     }
     (found, notes)
+}
+
+/// One backend per device OpenVINO lists (`openvino:cpu`, `openvino:npu`, ...), when its
+/// library is found. `XNPU_OPENVINO_CONFIG` (`KEY=VALUE,...`) adds OpenVINO properties to
+/// every compile.
+#[cfg(feature = "openvino")]
+fn openvino_backends(found: &mut Vec<Available>, notes: &mut Vec<String>) {
+    use xnpu_backend_openvino::{find_library, OpenVino, OpenVinoBackend};
+    let explicit = std::env::var_os("XNPU_OPENVINO_LIB").is_some();
+    let path = match find_library() {
+        Ok(p) => p,
+        // Not installed: `xnpu devices` says where it looked; no note on every session.
+        Err(e) => {
+            if explicit {
+                notes.push(format!("openvino: {e}"));
+            }
+            return;
+        }
+    };
+    let config = match std::env::var("XNPU_OPENVINO_CONFIG") {
+        Ok(text) => match OpenVinoBackend::parse_config(&text) {
+            Ok(c) => c,
+            Err(e) => {
+                notes.push(format!("openvino: XNPU_OPENVINO_CONFIG: {e}"));
+                return;
+            }
+        },
+        Err(_) => Vec::new(),
+    };
+    let ov = match OpenVino::open_at(&path) {
+        Ok(ov) => Arc::new(ov),
+        Err(e) => {
+            notes.push(format!("openvino: {e}"));
+            return;
+        }
+    };
+    let devices = match ov.devices() {
+        Ok(d) => d,
+        Err(e) => {
+            notes.push(format!("openvino: {e}"));
+            return;
+        }
+    };
+    for d in devices {
+        match OpenVinoBackend::new(ov.clone(), &d.name) {
+            Ok(b) => {
+                let driver = d
+                    .driver_version
+                    .as_ref()
+                    .map(|v| format!(", driver {v}"))
+                    .unwrap_or_default();
+                found.push(Available {
+                    id: b.name().to_string(),
+                    detail: format!(
+                        "OpenVINO {} device {}: {}{driver} ({})",
+                        ov.version(),
+                        d.name,
+                        d.full_name,
+                        ov.library().display()
+                    ),
+                    backend: Arc::new(b.with_config(config.clone())),
+                });
+            }
+            Err(e) => notes.push(format!("openvino {}: {e}", d.name)),
+        }
+    }
 }
 
 /// What discovery says about a device id that is not available, for the error message.

@@ -13,7 +13,9 @@ use std::sync::{Arc, Mutex};
 
 use crate::policy::Policy;
 use xnpu_core::{Bytes, Error, Result, Shape, TensorType, Value, ValueType};
-use xnpu_graph::backend::{Backend, Executable};
+use xnpu_graph::backend::{
+    Backend, CompileCache, CompileOptions, Executable, PerformanceHint, Precision,
+};
 use xnpu_graph::ir::Graph;
 use xnpu_graph::partition::{self, PartitionOptions, Plan};
 use xnpu_graph::passes::{self, Level};
@@ -42,6 +44,8 @@ pub struct SessionOptions {
     /// Which devices to use when `backends` is empty: this policy, else `XNPU_DEVICES`,
     /// else [`Policy::PreferNpu`].
     pub policy: Option<Policy>,
+    /// Threads, precision, performance hint and compile cache, for backends that take them.
+    pub compile: CompileOptions,
 }
 
 impl Default for SessionOptions {
@@ -52,6 +56,7 @@ impl Default for SessionOptions {
             partition: PartitionOptions::default(),
             fallback: true,
             policy: None,
+            compile: CompileOptions::default(),
         }
     }
 }
@@ -64,6 +69,7 @@ impl std::fmt::Debug for SessionOptions {
             .field("backends", &names)
             .field("partition", &self.partition)
             .field("fallback", &self.fallback)
+            .field("compile", &self.compile)
             .finish()
     }
 }
@@ -88,6 +94,28 @@ impl SessionOptions {
     /// Adds a backend after those already given (lower preference).
     pub fn backend(mut self, backend: Arc<dyn Backend>) -> SessionOptions {
         self.backends.push(backend);
+        self
+    }
+
+    /// Threads a backend may use for one run.
+    pub fn threads(mut self, n: usize) -> SessionOptions {
+        self.compile.threads = Some(n);
+        self
+    }
+
+    pub fn precision(mut self, p: Precision) -> SessionOptions {
+        self.compile.precision = Some(p);
+        self
+    }
+
+    pub fn performance(mut self, hint: PerformanceHint) -> SessionOptions {
+        self.compile.performance = Some(hint);
+        self
+    }
+
+    /// Where backends keep compiled partitions between processes.
+    pub fn compile_cache(mut self, cache: CompileCache) -> SessionOptions {
+        self.compile.cache = cache;
         self
     }
 
@@ -126,6 +154,8 @@ pub struct Session {
     parts: Vec<Part>,
     /// For each main-graph value, the last partition that reads it (to free it early).
     last_reader: Vec<usize>,
+    /// The hints per-shape compiles use.
+    compile: CompileOptions,
 }
 
 impl std::fmt::Debug for Session {
@@ -207,10 +237,13 @@ impl Session {
                 if backend.needs_static_shapes() {
                     return Ok(Compiled::PerShape(Mutex::new(HashMap::new())));
                 }
-                backend.compile(&graph).map(Compiled::Ready).map_err(|e| {
-                    e.context(format!("compiling partition {k} on {}", backend.name()))
-                        .context(&model.name)
-                })
+                backend
+                    .compile_with(&graph, &options.compile)
+                    .map(Compiled::Ready)
+                    .map_err(|e| {
+                        e.context(format!("compiling partition {k} on {}", backend.name()))
+                            .context(&model.name)
+                    })
             };
             let (chosen, compiled) = match compile_on(p.backend) {
                 Ok(c) => (p.backend, c),
@@ -256,6 +289,7 @@ impl Session {
             backends,
             parts,
             last_reader,
+            compile: options.compile.clone(),
         })
     }
 
@@ -494,7 +528,7 @@ impl Session {
                     None => {
                         let g = specialize(&part.graph, args)?;
                         let e: Arc<dyn Executable> =
-                            Arc::from(backend.compile(&g).map_err(|e| {
+                            Arc::from(backend.compile_with(&g, &self.compile).map_err(|e| {
                                 e.context(format!(
                                     "compiling partition {k} on {} for input shapes {key:?}",
                                     backend.name()

@@ -115,12 +115,131 @@ pub trait Backend: Send + Sync {
     }
     /// Compiles a partition (a graph whose inputs are the values it reads from elsewhere).
     fn compile(&self, partition: &Graph) -> Result<Box<dyn Executable>>;
+    /// Compiles with the session's hints; a backend uses those that apply to it (the
+    /// default ignores them all).
+    fn compile_with(
+        &self,
+        partition: &Graph,
+        options: &CompileOptions,
+    ) -> Result<Box<dyn Executable>> {
+        let _ = options;
+        self.compile(partition)
+    }
     /// The declared table behind `supports`, when there is one. A backend exported as a
     /// plugin must have one: the table is what crosses the boundary, and the host answers
     /// capability questions from it without a call per node.
     fn capabilities(&self) -> Option<&CapabilityTable> {
         None
     }
+}
+
+/// The precision a backend computes floating-point tensors in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    F32,
+    F16,
+    Bf16,
+}
+
+impl std::str::FromStr for Precision {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Precision> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "f32" | "fp32" => Ok(Precision::F32),
+            "f16" | "fp16" => Ok(Precision::F16),
+            "bf16" => Ok(Precision::Bf16),
+            _ => Err(Error::invalid_input(format!(
+                "unknown precision \"{s}\" (f32, f16 or bf16)"
+            ))),
+        }
+    }
+}
+
+impl fmt::Display for Precision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Precision::F32 => "f32",
+            Precision::F16 => "f16",
+            Precision::Bf16 => "bf16",
+        })
+    }
+}
+
+/// What a backend tunes a compiled partition for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PerformanceHint {
+    /// One request at a time, as fast as possible.
+    Latency,
+    /// Many requests in flight.
+    Throughput,
+}
+
+impl std::str::FromStr for PerformanceHint {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<PerformanceHint> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "latency" => Ok(PerformanceHint::Latency),
+            "throughput" => Ok(PerformanceHint::Throughput),
+            _ => Err(Error::invalid_input(format!(
+                "unknown performance hint \"{s}\" (latency or throughput)"
+            ))),
+        }
+    }
+}
+
+/// Where a backend may keep compiled partitions between processes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum CompileCache {
+    /// `XNPU_CACHE_DIR`, else `$XDG_CACHE_HOME/xnpu`, else `~/.cache/xnpu`.
+    #[default]
+    Default,
+    /// Never read or write a cache.
+    Off,
+    /// This folder.
+    Dir(std::path::PathBuf),
+}
+
+impl CompileCache {
+    /// The folder for `backend`'s cache (a subfolder of the cache root), or `None` when
+    /// caching is off or no root can be found.
+    pub fn dir_for(&self, backend: &str) -> Option<std::path::PathBuf> {
+        let root = match self {
+            CompileCache::Off => return None,
+            CompileCache::Dir(d) => d.clone(),
+            CompileCache::Default => match std::env::var_os("XNPU_CACHE_DIR") {
+                Some(d) if d.is_empty() => return None,
+                Some(d) => d.into(),
+                None => match std::env::var_os("XDG_CACHE_HOME") {
+                    Some(d) if !d.is_empty() => std::path::PathBuf::from(d).join("xnpu"),
+                    _ => std::path::PathBuf::from(std::env::var_os("HOME")?).join(".cache/xnpu"),
+                },
+            },
+        };
+        let safe: String = backend
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        Some(root.join(safe))
+    }
+}
+
+/// Hints a session gives every backend when compiling; each backend uses those that apply.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CompileOptions {
+    /// Threads a backend may use for one run (default: the backend's choice).
+    pub threads: Option<usize>,
+    /// Floating-point precision (default: the backend's; f32 for the reference backend).
+    pub precision: Option<Precision>,
+    pub performance: Option<PerformanceHint>,
+    pub cache: CompileCache,
 }
 
 /// One op's entry in a capability table.
@@ -179,6 +298,9 @@ pub struct CapabilityTable {
     pub kind: DeviceKind,
     /// Ops by IR op name (`MatMul`, `Conv`, `Relu`, ...); `"*"` admits every op.
     pub ops: BTreeMap<String, OpCapability>,
+    /// Ops refused outright, each with the reason `--explain` shows (checked before `ops`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub refuse_ops: BTreeMap<String, String>,
     /// Dtypes accepted for every value a node reads or writes (default: any).
     #[serde(default)]
     pub dtypes: Option<Vec<String>>,
@@ -225,6 +347,7 @@ impl CapabilityTable {
             name: name.to_string(),
             kind: DeviceKind::Cpu,
             ops: BTreeMap::from([("*".to_string(), OpCapability::default())]),
+            refuse_ops: BTreeMap::new(),
             dtypes: None,
             refuse_dtypes: Vec::new(),
             max_rank: None,
@@ -277,6 +400,9 @@ impl CapabilityTable {
 
     fn check_inner(&self, cx: &NodeContext<'_>) -> std::result::Result<f32, String> {
         let op = cx.node.op.name();
+        if let Some(why) = self.refuse_ops.get(op) {
+            return Err(format!("{} refuses {op}: {why}", self.name));
+        }
         let entry = self
             .ops
             .get(op)

@@ -396,12 +396,17 @@ fn devices() {
     // What sessions can use now: discovery says what the machine has, this says which
     // backends this build of xnpu (and the plugins it found) can drive.
     let (usable, notes) = xnpu::policy::available();
-    let ids: Vec<String> = usable
-        .iter()
-        .map(|a| format!("{} ({})", a.id, a.backend.kind()))
-        .collect();
     println!();
-    println!("backends this xnpu can run on: {}", ids.join(", "));
+    println!("backends this xnpu can run on:");
+    let width = usable.iter().map(|a| a.id.len()).max().unwrap_or(0);
+    for a in usable {
+        println!(
+            "  {:<width$}  {:<3}  {}",
+            a.id,
+            a.backend.kind().to_string(),
+            a.detail
+        );
+    }
     let missing: Vec<String> = found
         .iter()
         .filter(|d| d.available() && !usable.iter().any(|a| a.id == d.id()) && d.backend != "cpu")

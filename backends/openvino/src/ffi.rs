@@ -23,6 +23,12 @@ pub struct OvDevices {
 }
 
 #[repr(C)]
+pub struct OvProperty {
+    pub key: *const c_char,
+    pub value: *const c_char,
+}
+
+#[repr(C)]
 pub struct OvVersion {
     pub build_number: *const c_char,
     pub description: *const c_char,
@@ -33,6 +39,8 @@ macro_rules! api {
         /// The functions of the C API that xnpu calls, each checked present at load.
         pub struct Api {
             $(pub $name: $ty,)*
+            /// `ov_core_compile_model_props` (2026.4 and later only).
+            pub compile_props: Option<CompileProps>,
             pub path: PathBuf,
             pub version: String,
             _lib: libloading::Library,
@@ -52,11 +60,25 @@ macro_rules! api {
                         stringify!($name)
                     )))?;
                 )*
-                Ok(Api { $($name,)* path: path.to_path_buf(), version: String::new(), _lib: lib })
+                // SAFETY: as above; absent before 2026.4, which is not an error.
+                let compile_props = unsafe { lib.get::<CompileProps>(b"ov_core_compile_model_props\0") }
+                    .ok()
+                    .map(|s| *s);
+                Ok(Api {
+                    $($name,)*
+                    compile_props,
+                    path: path.to_path_buf(),
+                    version: String::new(),
+                    _lib: lib,
+                })
             }
         }
     };
 }
+
+/// `ov_core_compile_model_props(core, model, device, n, props, &compiled)`.
+pub type CompileProps =
+    unsafe extern "C" fn(P, P, *const c_char, usize, *const OvProperty, *mut P) -> Status;
 
 api! {
     ov_get_openvino_version: unsafe extern "C" fn(*mut OvVersion) -> Status;
@@ -67,6 +89,14 @@ api! {
     ov_available_devices_free: unsafe extern "C" fn(*mut OvDevices);
     ov_core_get_property: unsafe extern "C" fn(P, *const c_char, *const c_char, *mut *mut c_char) -> Status;
     ov_core_read_model_from_memory_buffer: unsafe extern "C" fn(P, *const c_char, usize, P, *mut P) -> Status;
+    ov_core_read_model: unsafe extern "C" fn(P, *const c_char, *const c_char, *mut P) -> Status;
+    ov_compiled_model_get_property: unsafe extern "C" fn(P, *const c_char, *mut *mut c_char) -> Status;
+    ov_compiled_model_output_by_index: unsafe extern "C" fn(P, usize, *mut P) -> Status;
+    ov_compiled_model_inputs_size: unsafe extern "C" fn(P, *mut usize) -> Status;
+    ov_const_port_get_shape: unsafe extern "C" fn(P, *mut OvShape) -> Status;
+    ov_port_get_element_type: unsafe extern "C" fn(P, *mut c_int) -> Status;
+    ov_output_const_port_free: unsafe extern "C" fn(P);
+    ov_infer_request_set_output_tensor_by_index: unsafe extern "C" fn(P, usize, P) -> Status;
     ov_model_free: unsafe extern "C" fn(P);
     ov_core_compile_model: unsafe extern "C" fn(P, P, *const c_char, usize, *mut P, ...) -> Status;
     ov_compiled_model_free: unsafe extern "C" fn(P);
@@ -131,9 +161,36 @@ impl Api {
         Ok(api)
     }
 
-    /// An error for a failed call: the status's name and, for exception statuses, the
-    /// library's last message (process-global in OpenVINO, so read right away).
-    pub fn error(&self, what: &str, status: Status) -> Error {
+    /// Runs one fallible call of the library and, when it fails, reads OpenVINO's last-error
+    /// message before any other call can replace it. OpenVINO keeps that message in one
+    /// process-wide string (set when a call throws, never cleared on success), so every
+    /// fallible call in this process goes through here, one at a time.
+    pub fn call(&self, what: impl FnOnce() -> String, f: impl FnOnce() -> Status) -> Result<()> {
+        let _serial = ERRORS.lock().unwrap_or_else(|p| p.into_inner());
+        let status = f();
+        if status == 0 {
+            return Ok(());
+        }
+        let msg = if status == GENERAL_ERROR {
+            // SAFETY: returns a new[] copy or NULL; freed with ov_free.
+            let m = unsafe { (self.ov_get_last_err_msg)() };
+            if m.is_null() {
+                String::new()
+            } else {
+                // SAFETY: NUL-terminated, owned until ov_free below.
+                let text = unsafe { CStr::from_ptr(m) }
+                    .to_string_lossy()
+                    .trim()
+                    .to_string();
+                // SAFETY: allocated by the library for us.
+                unsafe { (self.ov_free)(m) };
+                text
+            }
+        } else {
+            // Statuses returned before anything throws leave a stale message: not read.
+            String::new()
+        };
+        drop(_serial);
         // SAFETY: ov_get_error_info returns a static string (not freed).
         let info = unsafe { (self.ov_get_error_info)(status) };
         let info = if info.is_null() {
@@ -144,33 +201,24 @@ impl Api {
                 .to_string_lossy()
                 .into_owned()
         };
-        let mut msg = String::new();
-        if status == -1 {
-            // SAFETY: returns a new[] copy or NULL; freed with ov_free.
-            let m = unsafe { (self.ov_get_last_err_msg)() };
-            if !m.is_null() {
-                // SAFETY: NUL-terminated, owned until ov_free below.
-                msg = unsafe { CStr::from_ptr(m) }
-                    .to_string_lossy()
-                    .trim()
-                    .to_string();
-                // SAFETY: allocated by the library for us.
-                unsafe { (self.ov_free)(m) };
-            }
-        }
-        if msg.is_empty() {
+        let what = what();
+        Err(if msg.is_empty() {
             Error::compute(format!("OpenVINO {what}: {info}"))
         } else {
             Error::compute(format!("OpenVINO {what}: {info}: {msg}"))
-        }
+        })
     }
 
-    /// `Ok` for status 0, else the error.
-    pub fn check(&self, what: &str, status: Status) -> Result<()> {
-        if status == 0 {
-            Ok(())
-        } else {
-            Err(self.error(what, status))
-        }
+    /// Runs a call that cannot fail in a way that sets the message (frees), serialised with
+    /// [`Api::call`] (`ov_core_free` clears the message).
+    pub fn serial<T>(&self, f: impl FnOnce() -> T) -> T {
+        let _serial = ERRORS.lock().unwrap_or_else(|p| p.into_inner());
+        f()
     }
 }
+
+/// `GENERAL_ERROR`: the status of calls that caught an exception (and set the message).
+const GENERAL_ERROR: Status = -1;
+
+/// Serialises every call that may set or read OpenVINO's process-wide last-error message.
+static ERRORS: std::sync::Mutex<()> = std::sync::Mutex::new(());

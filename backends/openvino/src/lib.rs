@@ -1,28 +1,37 @@
-//! xnpu-backend-openvino: Intel AI Boost NPUs, and OpenVINO's own CPU device, through
-//! OpenVINO's C library (`libopenvino_c.so`), opened at run time with `libloading`; OpenVINO
-//! is never a build dependency.
+//! xnpu-backend-openvino: Intel AI Boost NPUs, Intel GPUs and OpenVINO's own CPU device,
+//! through OpenVINO's C library (`libopenvino_c.so`), opened at run time with `libloading`;
+//! OpenVINO is never a build dependency.
 //!
-//! Status (issue 6, in progress): the library is found and opened, its devices listed, and
-//! a partition compiled from ONNX bytes and run with host-pointer input tensors. The
-//! capability table is provisional (every op but control flow, on numeric tensors); proving
-//! it against OpenVINO, the compile cache, static reshapes for the NPU and the plugin build
-//! are still to come.
+//! A partition goes to OpenVINO as ONNX (xnpu's exporter): from memory, or, past
+//! [`OpenVinoBackend::inline_limit`] bytes of weights, as a file with external data in a
+//! private temporary folder (OpenVINO resolves external data read from memory against the
+//! process's working directory). Compiled models are cached on disk in OpenVINO's cache
+//! (`CACHE_DIR`, one folder per backend; OpenVINO names each blob by a hash of the model and
+//! its compile properties). Inputs, and outputs whose shapes are known after compiling, are
+//! shared with OpenVINO through host pointers without copies.
+//!
+//! OpenVINO's C API has no per-op query, so what the backend claims is a capability table
+//! kept beside it (`capabilities.json`), proven against OpenVINO by this crate's tests.
 
 mod ffi;
+mod table;
 
 use std::ffi::{c_char, c_void, CStr, CString};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use xnpu_core::{DType, Error, Result, Tensor, Value};
+use xnpu_core::{Bytes, DType, Error, Result, Tensor, Value};
 use xnpu_graph::backend::{
-    Backend, CapabilityTable, DeviceKind, Executable, NodeContext, OpCapability, Support,
+    Backend, CapabilityTable, CompileOptions, DeviceKind, Executable, NodeContext, PerformanceHint,
+    Precision, Support,
 };
 use xnpu_graph::{Graph, Model};
 
-use ffi::{Api, OvDevices, OvShape, P};
+use ffi::{Api, OvDevices, OvProperty, OvShape, P};
 
-/// Where the library was looked for, when it was not found.
+pub use table::{capability_table, TABLE_JSON};
+
+/// Where the library was looked for, in order.
 pub fn candidates() -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = Vec::new();
     let mut venvs: Vec<PathBuf> = Vec::new();
@@ -42,6 +51,11 @@ pub fn candidates() -> Vec<PathBuf> {
             }
         }
     }
+    for key in ["INTEL_OPENVINO_DIR", "OPENVINO_INSTALL_DIR"] {
+        if let Some(d) = std::env::var_os(key) {
+            dirs.push(PathBuf::from(d).join("runtime/lib/intel64"));
+        }
+    }
     for d in ["/usr/lib", "/usr/local/lib", "/usr/lib/x86_64-linux-gnu"] {
         dirs.push(PathBuf::from(d));
     }
@@ -49,8 +63,8 @@ pub fn candidates() -> Vec<PathBuf> {
 }
 
 /// Finds `libopenvino_c.so*`: `XNPU_OPENVINO_LIB`, an installed `openvino` Python package
-/// (the active or the project's virtual environment), the system library folders. The
-/// error lists every place tried.
+/// (the active or the project's virtual environment), an OpenVINO archive
+/// (`INTEL_OPENVINO_DIR`), the system library folders. The error lists every place tried.
 pub fn find_library() -> Result<PathBuf> {
     if let Some(p) = std::env::var_os("XNPU_OPENVINO_LIB") {
         let p = PathBuf::from(p);
@@ -103,17 +117,28 @@ unsafe impl Sync for OpenVino {}
 
 impl Drop for OpenVino {
     fn drop(&mut self) {
-        // SAFETY: created by ov_core_create, freed once.
-        unsafe { (self.api.ov_core_free)(self.core) };
+        let (api, core) = (&self.api, self.core);
+        // SAFETY: created by ov_core_create, freed once (serialised: it clears the message).
+        api.serial(|| unsafe { (api.ov_core_free)(core) });
     }
 }
 
 /// One device OpenVINO reports.
 #[derive(Clone, Debug, PartialEq)]
 pub struct OvDevice {
-    /// OpenVINO's name (`CPU`, `GPU`, `NPU`).
+    /// OpenVINO's name (`CPU`, `GPU`, `GPU.1`, `NPU`).
     pub name: String,
     pub full_name: String,
+    /// The device driver's version, where OpenVINO reports one (`NPU_DRIVER_VERSION`).
+    pub driver_version: Option<String>,
+}
+
+/// Where OpenVINO reads a model from.
+pub enum Source<'a> {
+    /// ONNX bytes in memory (copied by OpenVINO while reading).
+    Onnx(&'a [u8]),
+    /// An ONNX file; its external data is found beside it.
+    File(&'a Path),
 }
 
 impl OpenVino {
@@ -122,11 +147,15 @@ impl OpenVino {
         OpenVino::open_at(&find_library()?)
     }
 
+    /// Opens the library at `path` (refused when it is not OpenVINO 2025.1 or later).
     pub fn open_at(path: &Path) -> Result<OpenVino> {
         let api = Arc::new(Api::open(path)?);
         let mut core: P = std::ptr::null_mut();
         // SAFETY: a valid out-pointer.
-        api.check("ov_core_create", unsafe { (api.ov_core_create)(&mut core) })?;
+        api.call(
+            || "ov_core_create".into(),
+            || unsafe { (api.ov_core_create)(&mut core) },
+        )?;
         Ok(OpenVino { api, core })
     }
 
@@ -147,9 +176,10 @@ impl OpenVino {
         };
         let api = &self.api;
         // SAFETY: a live core and a valid out-struct.
-        api.check("ov_core_get_available_devices", unsafe {
-            (api.ov_core_get_available_devices)(self.core, &mut list)
-        })?;
+        api.call(
+            || "listing devices".into(),
+            || unsafe { (api.ov_core_get_available_devices)(self.core, &mut list) },
+        )?;
         let mut names = Vec::with_capacity(list.size);
         for i in 0..list.size {
             // SAFETY: `size` NUL-terminated strings owned by `list`.
@@ -162,6 +192,10 @@ impl OpenVino {
             .into_iter()
             .map(|name| OvDevice {
                 full_name: self.property(&name, "FULL_DEVICE_NAME").unwrap_or_default(),
+                driver_version: name
+                    .starts_with("NPU")
+                    .then(|| self.property(&name, "NPU_DRIVER_VERSION").ok())
+                    .flatten(),
                 name,
             })
             .collect())
@@ -169,20 +203,289 @@ impl OpenVino {
 
     /// A device property as a string.
     pub fn property(&self, device: &str, key: &str) -> Result<String> {
-        let d = CString::new(device).map_err(|_| Error::invalid_input("a NUL in a device name"))?;
-        let k = CString::new(key).map_err(|_| Error::invalid_input("a NUL in a property key"))?;
+        let d = cstring(device, "device name")?;
+        let k = cstring(key, "property key")?;
         let mut v: *mut c_char = std::ptr::null_mut();
         let api = &self.api;
         // SAFETY: a live core, NUL-terminated strings and a valid out-pointer.
-        api.check("ov_core_get_property", unsafe {
-            (api.ov_core_get_property)(self.core, d.as_ptr(), k.as_ptr(), &mut v)
-        })?;
-        // SAFETY: a new[] string from the library, freed with ov_free.
-        let s = unsafe { CStr::from_ptr(v) }.to_string_lossy().into_owned();
-        // SAFETY: as above.
-        unsafe { (api.ov_free)(v) };
-        Ok(s)
+        api.call(
+            || format!("reading {key} of {device}"),
+            || unsafe { (api.ov_core_get_property)(self.core, d.as_ptr(), k.as_ptr(), &mut v) },
+        )?;
+        // SAFETY: a new[] string from the library (freed by owned_string).
+        Ok(unsafe { owned_string(api, v) })
     }
+
+    /// Reads a model and compiles it for `device` with `properties` (key/value pairs as
+    /// OpenVINO spells them). Every error carries OpenVINO's own message.
+    pub fn compile(
+        self: &Arc<Self>,
+        source: Source<'_>,
+        device: &str,
+        properties: &[(String, String)],
+    ) -> Result<CompiledModel> {
+        let api = &self.api;
+        let mut model: P = std::ptr::null_mut();
+        match source {
+            Source::Onnx(bytes) => {
+                // SAFETY: a live core; the ONNX bytes are copied by OpenVINO during the call;
+                // no weights tensor (ONNX carries its own).
+                api.call(
+                    || "reading the model".into(),
+                    || unsafe {
+                        (api.ov_core_read_model_from_memory_buffer)(
+                            self.core,
+                            bytes.as_ptr().cast(),
+                            bytes.len(),
+                            std::ptr::null_mut(),
+                            &mut model,
+                        )
+                    },
+                )?
+            }
+            Source::File(path) => {
+                let p = cstring(&path.to_string_lossy(), "model path")?;
+                // SAFETY: a live core, a NUL-terminated path, no separate weights path.
+                api.call(
+                    || format!("reading {}", path.display()),
+                    || unsafe {
+                        (api.ov_core_read_model)(
+                            self.core,
+                            p.as_ptr(),
+                            std::ptr::null(),
+                            &mut model,
+                        )
+                    },
+                )?
+            }
+        }
+        let dev = cstring(device, "device name")?;
+        let keys: Vec<CString> = properties
+            .iter()
+            .map(|(k, _)| cstring(k, "property key"))
+            .collect::<Result<_>>()?;
+        let values: Vec<CString> = properties
+            .iter()
+            .map(|(_, v)| cstring(v, "property value"))
+            .collect::<Result<_>>()?;
+        let mut cm: P = std::ptr::null_mut();
+        let what = || format!("compiling for {device}");
+        let r = match api.compile_props {
+            Some(compile_props) => {
+                let props: Vec<OvProperty> = keys
+                    .iter()
+                    .zip(&values)
+                    .map(|(k, v)| OvProperty {
+                        key: k.as_ptr(),
+                        value: v.as_ptr(),
+                    })
+                    .collect();
+                // SAFETY: live core and model; `props` and the strings it points to outlive
+                // the call.
+                api.call(what, || unsafe {
+                    compile_props(
+                        self.core,
+                        model,
+                        dev.as_ptr(),
+                        props.len(),
+                        props.as_ptr(),
+                        &mut cm,
+                    )
+                })
+            }
+            None => {
+                let kv: Vec<*const c_char> = keys
+                    .iter()
+                    .zip(&values)
+                    .flat_map(|(k, v)| [k.as_ptr(), v.as_ptr()])
+                    .collect();
+                // SAFETY: live core and model; NUL-terminated strings alive for the call.
+                api.call(what, || unsafe {
+                    compile_variadic(api, self.core, model, &dev, &kv, &mut cm)
+                })
+            }
+        };
+        // SAFETY: the model is not needed once compiled (or when compiling failed).
+        unsafe { (api.ov_model_free)(model) };
+        r?;
+        Ok(CompiledModel {
+            ov: self.clone(),
+            ptr: cm,
+        })
+    }
+}
+
+/// `ov_core_compile_model`'s variadic form (OpenVINO before 2026.4), for up to 8 pairs.
+///
+/// # Safety
+/// `core` and `model` are live; `kv` holds NUL-terminated key/value strings in pairs.
+unsafe fn compile_variadic(
+    api: &Api,
+    core: P,
+    model: P,
+    dev: &CStr,
+    kv: &[*const c_char],
+    out: *mut P,
+) -> ffi::Status {
+    let f = api.ov_core_compile_model;
+    let d = dev.as_ptr();
+    let n = kv.len();
+    // SAFETY: the variadic arguments are `n` C strings, as `property_args_size` says.
+    unsafe {
+        match *kv {
+            [] => f(core, model, d, 0, out),
+            [a, b] => f(core, model, d, n, out, a, b),
+            [a, b, c, e] => f(core, model, d, n, out, a, b, c, e),
+            [a, b, c, e, g, h] => f(core, model, d, n, out, a, b, c, e, g, h),
+            [a, b, c, e, g, h, i, j] => f(core, model, d, n, out, a, b, c, e, g, h, i, j),
+            [a, b, c, e, g, h, i, j, k, l] => {
+                f(core, model, d, n, out, a, b, c, e, g, h, i, j, k, l)
+            }
+            [a, b, c, e, g, h, i, j, k, l, m, o] => {
+                f(core, model, d, n, out, a, b, c, e, g, h, i, j, k, l, m, o)
+            }
+            [a, b, c, e, g, h, i, j, k, l, m, o, p, q] => f(
+                core, model, d, n, out, a, b, c, e, g, h, i, j, k, l, m, o, p, q,
+            ),
+            [a, b, c, e, g, h, i, j, k, l, m, o, p, q, r, s] => f(
+                core, model, d, n, out, a, b, c, e, g, h, i, j, k, l, m, o, p, q, r, s,
+            ),
+            // INVALID_C_PARAM: more properties than this OpenVINO's variadic call is given.
+            _ => -14,
+        }
+    }
+}
+
+fn cstring(s: &str, what: &str) -> Result<CString> {
+    CString::new(s).map_err(|_| Error::invalid_input(format!("a NUL byte in a {what}: {s:?}")))
+}
+
+/// Takes a string the library allocated with `new[]`.
+///
+/// # Safety
+/// `p` is NULL or a NUL-terminated string allocated by OpenVINO for the caller.
+unsafe fn owned_string(api: &Api, p: *mut c_char) -> String {
+    if p.is_null() {
+        return String::new();
+    }
+    // SAFETY: per the contract.
+    let s = unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned();
+    // SAFETY: allocated by the library for us; freed once.
+    unsafe { (api.ov_free)(p) };
+    s
+}
+
+/// A compiled model (`ov_compiled_model_t`).
+pub struct CompiledModel {
+    ov: Arc<OpenVino>,
+    ptr: P,
+}
+
+// SAFETY: OpenVINO's compiled models are thread-safe; the pointer is freed once.
+unsafe impl Send for CompiledModel {}
+// SAFETY: as above.
+unsafe impl Sync for CompiledModel {}
+
+impl Drop for CompiledModel {
+    fn drop(&mut self) {
+        let api = &self.ov.api;
+        // SAFETY: created by compile_model, freed once.
+        unsafe { (api.ov_compiled_model_free)(self.ptr) };
+    }
+}
+
+impl CompiledModel {
+    /// A property of the compiled model (`EXECUTION_DEVICES`, `INFERENCE_PRECISION_HINT`,
+    /// `LOADED_FROM_CACHE`, ...).
+    pub fn property(&self, key: &str) -> Result<String> {
+        let k = cstring(key, "property key")?;
+        let api = &self.ov.api;
+        let mut v: *mut c_char = std::ptr::null_mut();
+        // SAFETY: a live compiled model, a NUL-terminated key and a valid out-pointer.
+        api.call(
+            || format!("reading {key} of a compiled model"),
+            || unsafe { (api.ov_compiled_model_get_property)(self.ptr, k.as_ptr(), &mut v) },
+        )?;
+        // SAFETY: a new[] string from the library.
+        Ok(unsafe { owned_string(api, v) })
+    }
+
+    /// Whether OpenVINO took this model from its cache instead of compiling it.
+    pub fn loaded_from_cache(&self) -> bool {
+        self.property("LOADED_FROM_CACHE")
+            .is_ok_and(|v| v.eq_ignore_ascii_case("yes") || v == "true" || v == "1")
+    }
+
+    /// Element type and, when fixed after compiling, shape of each output.
+    fn outputs(&self) -> Result<Vec<OutPort>> {
+        let api = &self.ov.api;
+        let mut n = 0usize;
+        // SAFETY: a live compiled model and a valid out-pointer.
+        api.call(
+            || "counting outputs".into(),
+            || unsafe { (api.ov_compiled_model_outputs_size)(self.ptr, &mut n) },
+        )?;
+        let mut out = Vec::with_capacity(n);
+        for i in 0..n {
+            let mut port: P = std::ptr::null_mut();
+            // SAFETY: a live compiled model, an index below the count, a valid out-pointer.
+            api.call(
+                || format!("reading output port {i}"),
+                || unsafe { (api.ov_compiled_model_output_by_index)(self.ptr, i, &mut port) },
+            )?;
+            let mut ty = 0;
+            // SAFETY: a live port and a valid out-pointer.
+            let ty_ok = api.call(
+                || format!("output {i}'s element type"),
+                || unsafe { (api.ov_port_get_element_type)(port, &mut ty) },
+            );
+            let mut shape = OvShape {
+                rank: 0,
+                dims: std::ptr::null_mut(),
+            };
+            // A dynamic output has no static shape: that call fails, and the output is then
+            // copied out after each run instead of written in place.
+            // SAFETY: a live port and a valid out-struct (freed below when filled).
+            let fixed = api
+                .call(
+                    || format!("output {i}'s shape"),
+                    || unsafe { (api.ov_const_port_get_shape)(port, &mut shape) },
+                )
+                .is_ok();
+            let dims = if fixed {
+                // SAFETY: filled by ov_const_port_get_shape.
+                let d = unsafe { shape_dims(&shape) };
+                // SAFETY: as above; freed once.
+                unsafe { (api.ov_shape_free)(&mut shape) };
+                Some(d)
+            } else {
+                None
+            };
+            // SAFETY: the port came from output_by_index; freed once.
+            unsafe { (api.ov_output_const_port_free)(port) };
+            ty_ok?;
+            out.push(OutPort {
+                dtype: from_ov_type(ty),
+                shape: dims,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// The dims of a filled `ov_shape_t`.
+///
+/// # Safety
+/// `shape` was filled by the library (its `dims` holds `rank` values).
+unsafe fn shape_dims(shape: &OvShape) -> Vec<usize> {
+    if shape.rank <= 0 || shape.dims.is_null() {
+        return Vec::new();
+    }
+    // SAFETY: per the contract.
+    unsafe { std::slice::from_raw_parts(shape.dims, shape.rank as usize) }
+        .iter()
+        .map(|&d| d.max(0) as usize)
+        .collect()
 }
 
 /// OpenVINO's element type (2025.1+ numbering) of a dtype.
@@ -209,16 +512,25 @@ fn from_ov_type(t: i32) -> Option<DType> {
     DType::ALL.iter().copied().find(|&d| ov_type(d) == Some(t))
 }
 
-/// A backend on one OpenVINO device (`CPU` here; `NPU` on Core Ultra machines).
+/// Weights up to this many bytes go to OpenVINO in memory; more go through a file.
+pub const DEFAULT_INLINE_LIMIT: usize = 256 << 20;
+
+/// A backend on one OpenVINO device (`NPU` on Core Ultra machines; `CPU` here).
 pub struct OpenVinoBackend {
     ov: Arc<OpenVino>,
     device: String,
     name: String,
     table: CapabilityTable,
+    /// The device's `SUPPORTED_PROPERTIES`: hints it does not take are not sent.
+    supported: Vec<String>,
+    /// Properties given by the user, sent after (and over) the backend's own.
+    config: Vec<(String, String)>,
+    inline_limit: usize,
 }
 
 impl OpenVinoBackend {
-    /// A backend on `device` (as OpenVINO names it), which must be one it lists.
+    /// A backend on `device` (as OpenVINO names it: `CPU`, `GPU`, `NPU`), which must be one
+    /// it lists. Its id is `openvino:<device in lower case>`.
     pub fn new(ov: Arc<OpenVino>, device: &str) -> Result<OpenVinoBackend> {
         let devices = ov.devices()?;
         if !devices.iter().any(|d| d.name == device) {
@@ -230,33 +542,166 @@ impl OpenVinoBackend {
                 names.join(", ")
             )));
         }
-        let kind = match device {
+        let kind = match device.split('.').next().unwrap_or(device) {
             "NPU" => DeviceKind::Npu,
             "GPU" => DeviceKind::Gpu,
             _ => DeviceKind::Cpu,
         };
         let name = format!("openvino:{}", device.to_ascii_lowercase());
-        // Provisional: every op but control flow, on non-string tensors; the NPU wants
-        // static shapes.
-        let table = CapabilityTable {
-            name: name.clone(),
-            kind,
-            ops: [("*".to_string(), OpCapability::default())]
-                .into_iter()
-                .collect(),
-            dtypes: None,
-            refuse_dtypes: vec!["string".into()],
-            max_rank: None,
-            static_shapes: kind == DeviceKind::Npu,
-            control_flow: false,
-            default_cost: 0.5,
-        };
+        let table = capability_table(&name, kind)?;
+        let supported = ov
+            .property(device, "SUPPORTED_PROPERTIES")
+            .map(|s| {
+                s.split([' ', ','])
+                    .map(|k| k.split(':').next().unwrap_or(k).trim().to_string())
+                    .filter(|k| !k.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
         Ok(OpenVinoBackend {
             ov,
             device: device.to_string(),
             name,
             table,
+            supported,
+            config: Vec::new(),
+            inline_limit: DEFAULT_INLINE_LIMIT,
         })
+    }
+
+    /// The preferred device: `NPU` when OpenVINO lists one, then `GPU`, then `CPU`.
+    pub fn preferred(ov: Arc<OpenVino>) -> Result<OpenVinoBackend> {
+        let devices = ov.devices()?;
+        let pick = ["NPU", "GPU", "CPU"]
+            .iter()
+            .find(|p| devices.iter().any(|d| d.name == **p))
+            .copied()
+            .unwrap_or("CPU");
+        OpenVinoBackend::new(ov, pick)
+    }
+
+    /// OpenVINO properties sent with every compile, after the backend's own (e.g.
+    /// `NPU_COMPILER_TYPE=DRIVER`). A key the device does not know fails the compile.
+    pub fn with_config(mut self, config: Vec<(String, String)>) -> OpenVinoBackend {
+        self.config = config;
+        self
+    }
+
+    /// Parses `KEY=VALUE` pairs separated by commas or spaces (`XNPU_OPENVINO_CONFIG`).
+    pub fn parse_config(text: &str) -> Result<Vec<(String, String)>> {
+        text.split([',', ' '])
+            .filter(|p| !p.trim().is_empty())
+            .map(|p| {
+                p.split_once('=')
+                    .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                    .ok_or_else(|| {
+                        Error::invalid_input(format!("OpenVINO config: \"{p}\" is not KEY=VALUE"))
+                    })
+            })
+            .collect()
+    }
+
+    /// Replaces the capability table (tests, and users who know their device better).
+    pub fn with_table(mut self, mut table: CapabilityTable) -> OpenVinoBackend {
+        table.name = self.name.clone();
+        self.table = table;
+        self
+    }
+
+    /// Partitions with more bytes of weights than this go to OpenVINO as an ONNX file with
+    /// external data in a temporary folder instead of from memory.
+    pub fn inline_limit(mut self, bytes: usize) -> OpenVinoBackend {
+        self.inline_limit = bytes;
+        self
+    }
+
+    /// OpenVINO's name for the device.
+    pub fn device(&self) -> &str {
+        &self.device
+    }
+
+    pub fn openvino(&self) -> &Arc<OpenVino> {
+        &self.ov
+    }
+
+    /// The properties a compile sends: precision (f32 unless asked otherwise, on the devices
+    /// that take a hint: OpenVINO's CPU device computes in bf16 by default on CPUs with
+    /// AVX-512 BF16), performance hint, threads, cache folder, then the user's config.
+    pub fn properties(&self, options: &CompileOptions) -> Vec<(String, String)> {
+        let mut props: Vec<(String, String)> = Vec::new();
+        let mut put = |k: &str, v: String| {
+            if self.supported.iter().any(|s| s == k) {
+                props.push((k.to_string(), v));
+            }
+        };
+        let precision = match (options.precision, self.table.kind) {
+            (Some(p), _) => Some(p),
+            (None, DeviceKind::Cpu | DeviceKind::Gpu) => Some(Precision::F32),
+            (None, DeviceKind::Npu) => None,
+        };
+        if let Some(p) = precision {
+            put("INFERENCE_PRECISION_HINT", p.to_string());
+        }
+        put(
+            "PERFORMANCE_HINT",
+            match options.performance.unwrap_or(PerformanceHint::Latency) {
+                PerformanceHint::Latency => "LATENCY",
+                PerformanceHint::Throughput => "THROUGHPUT",
+            }
+            .into(),
+        );
+        if let Some(n) = options.threads {
+            put("INFERENCE_NUM_THREADS", n.to_string());
+        }
+        if let Some(dir) = options.cache.dir_for(&self.name) {
+            if std::fs::create_dir_all(&dir).is_ok() {
+                // Every device takes CACHE_DIR as a compile property.
+                props.push(("CACHE_DIR".into(), dir.to_string_lossy().into_owned()));
+            }
+        }
+        for (k, v) in &self.config {
+            props.retain(|(pk, _)| pk != k);
+            props.push((k.clone(), v.clone()));
+        }
+        props
+    }
+
+    /// Compiles a partition, returning OpenVINO's executable (what [`Backend::compile_with`]
+    /// boxes).
+    pub fn compile_partition(
+        &self,
+        partition: &Graph,
+        options: &CompileOptions,
+    ) -> Result<OvExecutable> {
+        let model = Model {
+            name: partition.name.clone(),
+            graph: partition.clone(),
+            ..Default::default()
+        };
+        let weights: usize = partition
+            .values
+            .iter()
+            .filter_map(|v| v.constant.as_ref())
+            .map(|t| t.raw_bytes().len())
+            .sum();
+        let props = self.properties(options);
+        let (compiled, folder) = if weights <= self.inline_limit {
+            let onnx = xnpu_graph::onnx::to_bytes(&model)?;
+            (
+                self.ov.compile(Source::Onnx(&onnx), &self.device, &props)?,
+                None,
+            )
+        } else {
+            let dir = tempfile::Builder::new()
+                .prefix("xnpu-openvino-")
+                .tempdir()
+                .map_err(|e| Error::compute(format!("a temporary folder for weights: {e}")))?;
+            let path = dir.path().join("partition.onnx");
+            xnpu_graph::onnx::save_with_external_data(&model, &path, 1024)?;
+            let c = self.ov.compile(Source::File(&path), &self.device, &props)?;
+            (c, Some(dir))
+        };
+        OvExecutable::new(compiled, folder)
     }
 }
 
@@ -276,76 +721,34 @@ impl Backend for OpenVinoBackend {
     fn capabilities(&self) -> Option<&CapabilityTable> {
         Some(&self.table)
     }
-
     fn compile(&self, partition: &Graph) -> Result<Box<dyn Executable>> {
-        let api = &self.ov.api;
-        let onnx = xnpu_graph::onnx::to_bytes(&Model {
-            name: partition.name.clone(),
-            graph: partition.clone(),
-            ..Default::default()
-        })?;
-        let mut model: P = std::ptr::null_mut();
-        // SAFETY: a live core; ONNX bytes copied by OpenVINO during the call; no weights.
-        api.check("reading the partition", unsafe {
-            (api.ov_core_read_model_from_memory_buffer)(
-                self.ov.core,
-                onnx.as_ptr().cast(),
-                onnx.len(),
-                std::ptr::null_mut(),
-                &mut model,
-            )
-        })?;
-        let dev = CString::new(self.device.as_str()).unwrap_or_default();
-        let mut cm: P = std::ptr::null_mut();
-        // f32 unless asked otherwise: OpenVINO's CPU device computes in bf16 by default on
-        // CPUs with AVX-512 BF16 (measured on this machine: 4e-3 relative error on the demo
-        // model; the reference notes were taken on an AVX2-only CPU, where it stays f32).
-        let (key, value) = (c"INFERENCE_PRECISION_HINT", c"f32");
-        // SAFETY: live core and model; one key/value pair of NUL-terminated strings
-        // (property_args_size counts arguments: 2).
-        let st = unsafe {
-            (api.ov_core_compile_model)(
-                self.ov.core,
-                model,
-                dev.as_ptr(),
-                2,
-                &mut cm,
-                key.as_ptr(),
-                value.as_ptr(),
-            )
-        };
-        // SAFETY: the model is not needed once compiled (or when compiling failed).
-        unsafe { (api.ov_model_free)(model) };
-        api.check(&format!("compiling for {}", self.device), st)?;
-        let mut n_out = 0usize;
-        let mut req: P = std::ptr::null_mut();
-        // SAFETY: a live compiled model and valid out-pointers.
-        let r = api
-            .check("ov_compiled_model_outputs_size", unsafe {
-                (api.ov_compiled_model_outputs_size)(cm, &mut n_out)
-            })
-            .and_then(|_| {
-                api.check("creating an infer request", unsafe {
-                    (api.ov_compiled_model_create_infer_request)(cm, &mut req)
-                })
-            });
-        let exe = OvExecutable {
-            ov: self.ov.clone(),
-            compiled: cm,
-            request: Mutex::new(req),
-            n_outputs: n_out,
-        };
-        r?;
-        Ok(Box::new(exe))
+        self.compile_with(partition, &CompileOptions::default())
+    }
+    fn compile_with(
+        &self,
+        partition: &Graph,
+        options: &CompileOptions,
+    ) -> Result<Box<dyn Executable>> {
+        Ok(Box::new(self.compile_partition(partition, options)?))
     }
 }
 
-struct OvExecutable {
-    ov: Arc<OpenVino>,
-    compiled: P,
-    /// One infer request; requests are not shared between threads.
+/// An output's element type and, when OpenVINO fixed it at compile time, its shape.
+struct OutPort {
+    dtype: Option<DType>,
+    shape: Option<Vec<usize>>,
+}
+
+/// A compiled partition and its infer request.
+pub struct OvExecutable {
+    /// One infer request, used under the mutex (requests are not shared between threads).
     request: Mutex<P>,
-    n_outputs: usize,
+    n_inputs: usize,
+    outputs: Vec<OutPort>,
+    loaded_from_cache: bool,
+    compiled: CompiledModel,
+    /// The temporary folder of a partition read from a file (its weights may be mapped).
+    _folder: Option<tempfile::TempDir>,
 }
 
 // SAFETY: the compiled model is thread-safe; the request is only used under the mutex.
@@ -355,15 +758,13 @@ unsafe impl Sync for OvExecutable {}
 
 impl Drop for OvExecutable {
     fn drop(&mut self) {
-        let api = &self.ov.api;
+        let api = &self.compiled.ov.api;
         if let Ok(r) = self.request.get_mut() {
             if !r.is_null() {
-                // SAFETY: created by create_infer_request, freed once.
+                // SAFETY: created by create_infer_request, freed once (before the model).
                 unsafe { (api.ov_infer_request_free)(*r) };
             }
         }
-        // SAFETY: created by compile_model, freed once.
-        unsafe { (api.ov_compiled_model_free)(self.compiled) };
     }
 }
 
@@ -377,16 +778,91 @@ impl Drop for OvTensor<'_> {
     }
 }
 
+/// A buffer of 8-byte-aligned storage that becomes a tensor's bytes without a copy.
+struct Aligned {
+    words: Vec<u64>,
+    len: usize,
+}
+
+impl Aligned {
+    fn zeroed(len: usize) -> Aligned {
+        Aligned {
+            words: vec![0u64; len.div_ceil(8)],
+            len,
+        }
+    }
+    fn ptr(&mut self) -> *mut c_void {
+        self.words.as_mut_ptr().cast()
+    }
+}
+
+impl AsRef<[u8]> for Aligned {
+    fn as_ref(&self) -> &[u8] {
+        &bytemuck::cast_slice(&self.words)[..self.len]
+    }
+}
+
+impl OvExecutable {
+    fn new(compiled: CompiledModel, folder: Option<tempfile::TempDir>) -> Result<OvExecutable> {
+        let api = &compiled.ov.api;
+        let outputs = compiled.outputs()?;
+        let mut n_inputs = 0usize;
+        // SAFETY: a live compiled model and a valid out-pointer.
+        api.call(
+            || "counting inputs".into(),
+            || unsafe { (api.ov_compiled_model_inputs_size)(compiled.ptr, &mut n_inputs) },
+        )?;
+        let mut req: P = std::ptr::null_mut();
+        // SAFETY: a live compiled model and a valid out-pointer.
+        api.call(
+            || "creating an infer request".into(),
+            || unsafe { (api.ov_compiled_model_create_infer_request)(compiled.ptr, &mut req) },
+        )?;
+        Ok(OvExecutable {
+            request: Mutex::new(req),
+            n_inputs,
+            outputs,
+            loaded_from_cache: compiled.loaded_from_cache(),
+            compiled,
+            _folder: folder,
+        })
+    }
+
+    /// Whether OpenVINO took the compiled model from its cache.
+    pub fn loaded_from_cache(&self) -> bool {
+        self.loaded_from_cache
+    }
+
+    pub fn compiled(&self) -> &CompiledModel {
+        &self.compiled
+    }
+
+    /// How many outputs are written in place (their shapes were fixed at compile time).
+    pub fn outputs_in_place(&self) -> usize {
+        self.outputs
+            .iter()
+            .filter(|o| o.shape.is_some() && o.dtype.is_some())
+            .count()
+    }
+}
+
 impl Executable for OvExecutable {
     fn run(&self, inputs: &[Value]) -> Result<Vec<Value>> {
-        let api = &self.ov.api;
+        let api = &self.compiled.ov.api;
+        if inputs.len() != self.n_inputs {
+            return Err(Error::invalid_input(format!(
+                "the compiled partition takes {} inputs, {} given",
+                self.n_inputs,
+                inputs.len()
+            )));
+        }
         let req = *self
             .request
             .lock()
             .map_err(|_| Error::compute("a previous run panicked"))?;
-        // Inputs: host-pointer tensors over our buffers (no copy), kept alive until infer.
-        let mut held = Vec::with_capacity(inputs.len());
-        let mut aligned: Vec<Vec<u64>> = Vec::new();
+        // Inputs: host-pointer tensors over our buffers (no copy), alive until infer returns.
+        let mut held = Vec::with_capacity(inputs.len() + self.outputs.len());
+        let mut copies: Vec<Aligned> = Vec::new();
         for (i, v) in inputs.iter().enumerate() {
             let t = v.as_tensor()?;
             let ty = ov_type(t.dtype()).ok_or_else(|| {
@@ -397,11 +873,11 @@ impl Executable for OvExecutable {
             let mut ptr = bytes.as_ptr() as *mut c_void;
             if (ptr as usize) % t.dtype().size().max(1) != 0 {
                 // Misaligned (a memory-mapped constant): copy into an aligned buffer.
-                let mut buf = vec![0u64; bytes.len().div_ceil(8)];
-                let dst: &mut [u8] = &mut bytemuck::cast_slice_mut(&mut buf)[..bytes.len()];
-                dst.copy_from_slice(bytes);
-                ptr = buf.as_mut_ptr().cast();
-                aligned.push(buf);
+                let mut buf = Aligned::zeroed(bytes.len());
+                bytemuck::cast_slice_mut::<u64, u8>(&mut buf.words)[..bytes.len()]
+                    .copy_from_slice(bytes);
+                ptr = buf.ptr();
+                copies.push(buf);
             }
             let shape = OvShape {
                 rank: dims.len() as i64,
@@ -410,71 +886,120 @@ impl Executable for OvExecutable {
             let mut h: P = std::ptr::null_mut();
             // SAFETY: `ptr` points to the tensor's bytes, alive and unmoved until this
             // function returns (after infer); OpenVINO only reads inputs; the shape is copied.
-            api.check("creating an input tensor", unsafe {
-                (api.ov_tensor_create_from_host_ptr)(ty, shape, ptr, &mut h)
-            })?;
+            api.call(
+                || format!("creating input tensor {i}"),
+                || unsafe { (api.ov_tensor_create_from_host_ptr)(ty, shape, ptr, &mut h) },
+            )?;
             let h = OvTensor(api, h);
             // SAFETY: live request and tensor.
-            api.check(&format!("setting input {i}"), unsafe {
-                (api.ov_infer_request_set_input_tensor_by_index)(req, i, h.1)
-            })?;
+            api.call(
+                || format!("setting input {i}"),
+                || unsafe { (api.ov_infer_request_set_input_tensor_by_index)(req, i, h.1) },
+            )?;
             held.push(h);
         }
-        // SAFETY: a live request whose inputs are set.
-        api.check("inference", unsafe { (api.ov_infer_request_infer)(req) })?;
-        let mut outs = Vec::with_capacity(self.n_outputs);
-        for i in 0..self.n_outputs {
+        // Outputs of fixed shape: OpenVINO writes straight into buffers that become ours.
+        let mut in_place: Vec<Option<(DType, Vec<usize>, Aligned)>> = Vec::new();
+        for (i, o) in self.outputs.iter().enumerate() {
+            let (Some(dtype), Some(shape)) = (o.dtype, &o.shape) else {
+                in_place.push(None);
+                continue;
+            };
+            let n = shape.iter().product::<usize>() * dtype.size();
+            let mut buf = Aligned::zeroed(n);
+            let mut dims: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
+            let ovshape = OvShape {
+                rank: dims.len() as i64,
+                dims: dims.as_mut_ptr(),
+            };
+            let ty = ov_type(dtype).unwrap_or(0);
+            let ptr = buf.ptr();
             let mut h: P = std::ptr::null_mut();
-            // SAFETY: live request, valid out-pointer.
-            api.check(&format!("reading output {i}"), unsafe {
-                (api.ov_infer_request_get_output_tensor_by_index)(req, i, &mut h)
-            })?;
+            // SAFETY: `buf` holds `n` writable bytes, alive and unmoved until infer returns.
+            api.call(
+                || format!("creating output tensor {i}"),
+                || unsafe { (api.ov_tensor_create_from_host_ptr)(ty, ovshape, ptr, &mut h) },
+            )?;
             let h = OvTensor(api, h);
-            let (mut ty, mut n, mut data) = (0, 0usize, std::ptr::null_mut::<c_void>());
-            let mut shape = OvShape {
-                rank: 0,
-                dims: std::ptr::null_mut(),
-            };
-            // SAFETY: a live tensor and valid out-pointers; the shape is freed below.
-            unsafe {
-                api.check(
-                    "output type",
-                    (api.ov_tensor_get_element_type)(h.1, &mut ty),
-                )?;
-                api.check("output size", (api.ov_tensor_get_byte_size)(h.1, &mut n))?;
-                api.check("output data", (api.ov_tensor_data)(h.1, &mut data))?;
-                api.check("output shape", (api.ov_tensor_get_shape)(h.1, &mut shape))?;
+            // SAFETY: live request and tensor.
+            api.call(
+                || format!("setting output {i}"),
+                || unsafe { (api.ov_infer_request_set_output_tensor_by_index)(req, i, h.1) },
+            )?;
+            held.push(h);
+            in_place.push(Some((dtype, shape.clone(), buf)));
+        }
+        // SAFETY: a live request whose inputs (and fixed outputs) are set.
+        api.call(
+            || "inference".into(),
+            || unsafe { (api.ov_infer_request_infer)(req) },
+        )?;
+        let mut outs = Vec::with_capacity(self.outputs.len());
+        for (i, placed) in in_place.into_iter().enumerate() {
+            if let Some((dtype, shape, buf)) = placed {
+                outs.push(Value::Tensor(Tensor::from_bytes(
+                    dtype,
+                    shape,
+                    Bytes::from_owner(buf),
+                )?));
+                continue;
             }
-            let dims: Vec<usize> = if shape.rank > 0 && !shape.dims.is_null() {
-                // SAFETY: `rank` dims owned by `shape`.
-                unsafe { std::slice::from_raw_parts(shape.dims, shape.rank as usize) }
-                    .iter()
-                    .map(|&d| d.max(0) as usize)
-                    .collect()
-            } else {
-                Vec::new()
-            };
-            // SAFETY: filled by ov_tensor_get_shape.
-            unsafe { (api.ov_shape_free)(&mut shape) };
-            let dtype = from_ov_type(ty).ok_or_else(|| {
-                Error::unsupported(format!(
-                    "OpenVINO returned element type {ty}, which xnpu has not"
-                ))
-            })?;
-            let bytes = if n == 0 || data.is_null() {
-                &[][..]
-            } else {
-                // SAFETY: `n` bytes of the request's output, valid until the next infer.
-                unsafe { std::slice::from_raw_parts(data.cast::<u8>(), n) }
-            };
-            outs.push(Value::Tensor(Tensor::from_bytes(
-                dtype,
-                dims,
-                xnpu_core::Bytes::copy_from_slice(bytes),
-            )?));
+            outs.push(Value::Tensor(read_output(api, req, i)?));
         }
         drop(held);
-        drop(aligned);
+        drop(copies);
         Ok(outs)
     }
+}
+
+/// Copies output `i` out of the request (an output whose shape is known only after a run).
+fn read_output(api: &Api, req: P, i: usize) -> Result<Tensor> {
+    let mut h: P = std::ptr::null_mut();
+    // SAFETY: live request, valid out-pointer.
+    api.call(
+        || format!("reading output {i}"),
+        || unsafe { (api.ov_infer_request_get_output_tensor_by_index)(req, i, &mut h) },
+    )?;
+    let h = OvTensor(api, h);
+    let (mut ty, mut n, mut data) = (0, 0usize, std::ptr::null_mut::<c_void>());
+    let mut shape = OvShape {
+        rank: 0,
+        dims: std::ptr::null_mut(),
+    };
+    // SAFETY: a live tensor and valid out-pointers.
+    api.call(
+        || format!("output {i}'s type"),
+        || unsafe { (api.ov_tensor_get_element_type)(h.1, &mut ty) },
+    )?;
+    // SAFETY: as above.
+    api.call(
+        || format!("output {i}'s size"),
+        || unsafe { (api.ov_tensor_get_byte_size)(h.1, &mut n) },
+    )?;
+    // SAFETY: as above.
+    api.call(
+        || format!("output {i}'s data"),
+        || unsafe { (api.ov_tensor_data)(h.1, &mut data) },
+    )?;
+    // SAFETY: as above; the shape is freed right after reading it.
+    api.call(
+        || format!("output {i}'s shape"),
+        || unsafe { (api.ov_tensor_get_shape)(h.1, &mut shape) },
+    )?;
+    // SAFETY: filled by ov_tensor_get_shape.
+    let dims = unsafe { shape_dims(&shape) };
+    // SAFETY: as above; freed once.
+    unsafe { (api.ov_shape_free)(&mut shape) };
+    let dtype = from_ov_type(ty).ok_or_else(|| {
+        Error::unsupported(format!(
+            "OpenVINO returned element type {ty}, which xnpu has not"
+        ))
+    })?;
+    let bytes = if n == 0 || data.is_null() {
+        &[][..]
+    } else {
+        // SAFETY: `n` bytes of the request's output, valid until the next infer.
+        unsafe { std::slice::from_raw_parts(data.cast::<u8>(), n) }
+    };
+    Tensor::from_bytes(dtype, dims, Bytes::copy_from_slice(bytes))
 }

@@ -10,7 +10,7 @@ pub mod proto;
 pub mod tensor;
 pub mod types;
 
-pub use export::{save, to_bytes, to_model_proto};
+pub use export::{save, save_with_external_data, to_bytes, to_model_proto};
 pub use import::{import_model, load, load_bytes};
 pub use node::NodeCtx;
 pub use tensor::DataDir;

@@ -27,6 +27,7 @@ use xnpu_core::{bf16, f16, DType, Dim, Error, Result, Tensor, ValueType};
 
 use super::ops::{canonical_domain, Lookup, Registry, MAX_ONNX_OPSET};
 use super::proto::{
+    tensor_proto,
     tensor_shape_proto::{dimension, Dimension},
     type_proto, AttributeProto, AttributeType, GraphProto, ModelProto, NodeProto,
     OperatorSetIdProto, StringStringEntryProto, TensorProto, TensorShapeProto, TypeProto,
@@ -117,6 +118,60 @@ pub fn to_bytes(model: &Model) -> Result<Vec<u8>> {
 pub fn save(model: &Model, path: &Path) -> Result<()> {
     let bytes = to_bytes(model)?;
     std::fs::write(path, bytes).map_err(|e| Error::io(path, e))
+}
+
+/// Writes a model to `path` with the bytes of every tensor of at least `threshold` bytes in
+/// one file beside it, `<file name>.data` (ONNX external data, offsets 64-byte aligned):
+/// the form for models past protobuf's 2 GiB limit and for readers that take weights from
+/// a path. Returns the weights file's path.
+pub fn save_with_external_data(
+    model: &Model,
+    path: &Path,
+    threshold: usize,
+) -> Result<std::path::PathBuf> {
+    use std::io::Write;
+    let mut proto = to_model_proto(model)?;
+    let file_name = path
+        .file_name()
+        .map(|n| format!("{}.data", n.to_string_lossy()))
+        .ok_or_else(|| Error::invalid_input(format!("{} is not a file path", path.display())))?;
+    let data_path = path.with_file_name(&file_name);
+    let file = std::fs::File::create(&data_path).map_err(|e| Error::io(&data_path, e))?;
+    let mut out = std::io::BufWriter::new(file);
+    let mut offset = 0usize;
+    let entry = |key: &str, value: String| StringStringEntryProto {
+        key: key.to_string(),
+        value,
+    };
+    let mut tensors: Vec<&mut TensorProto> = Vec::new();
+    if let Some(g) = proto.graph.as_mut() {
+        tensors.extend(g.initializer.iter_mut());
+        for n in g.node.iter_mut() {
+            tensors.extend(n.attribute.iter_mut().filter_map(|a| a.t.as_mut()));
+        }
+    }
+    for t in tensors {
+        if t.raw_data.len() < threshold.max(1) {
+            continue;
+        }
+        let pad = offset.next_multiple_of(64) - offset;
+        out.write_all(&[0u8; 64][..pad])
+            .map_err(|e| Error::io(&data_path, e))?;
+        offset += pad;
+        out.write_all(&t.raw_data)
+            .map_err(|e| Error::io(&data_path, e))?;
+        t.external_data = vec![
+            entry("location", file_name.clone()),
+            entry("offset", offset.to_string()),
+            entry("length", t.raw_data.len().to_string()),
+        ];
+        offset += t.raw_data.len();
+        t.raw_data = Default::default();
+        t.data_location = tensor_proto::DataLocation::External as i32;
+    }
+    out.flush().map_err(|e| Error::io(&data_path, e))?;
+    std::fs::write(path, proto.encode_to_vec()).map_err(|e| Error::io(path, e))?;
+    Ok(data_path)
 }
 
 /// The IR version that goes with a default-domain opset (onnx's version table).
