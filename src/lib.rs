@@ -25,3 +25,9 @@ pub use xnpu_graph as graph;
 pub use {xnpu_core as core, xnpu_ops as ops};
 
 pub use devices::{devices, Device, DeviceStatus, Discovery, Library};
+
+/// The OpenVINO backend (Intel NPUs; OpenVINO's CPU and GPU devices), built in with the
+/// `openvino` feature (on by default). Sessions reach it through the device policy
+/// (`openvino:npu`, `openvino:cpu`); this is for code that builds backends itself.
+#[cfg(feature = "openvino")]
+pub use xnpu_backend_openvino as openvino;
