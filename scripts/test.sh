@@ -19,6 +19,8 @@ if [ "$(cat "$CASES/stamp" 2>/dev/null)" != "$want" ]; then
 fi
 export XNPU_ONNX_CASES="$CASES"
 export XNPU_PYTHON="$PY"
+# Compiled-model caches (OpenVINO's CACHE_DIR) stay inside the build folder.
+export XNPU_CACHE_DIR="$REPO/target/xnpu-cache"
 
 log "formatting check"
 cargo fmt --all -- --check

@@ -442,3 +442,27 @@ fn the_cli_runs_resnet50_and_a_symbolic_model_on_openvino() {
         assert!(text.contains("on openvino:cpu"), "{text}");
     }
 }
+
+#[test]
+fn the_openvino_plugin_runs_like_the_built_in_backend() {
+    // cargo build --workspace writes libxnpu_plugin_openvino.so beside the test's deps/.
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(Path::parent).unwrap();
+    let path = dir.join(xnpu::plugins::plugin_file_name("openvino"));
+    let plugin = xnpu::plugins::Plugin::load(&path)
+        .unwrap_or_else(|e| panic!("{e} (build it with cargo build --release --workspace)"));
+    let b: Arc<dyn Backend> = Arc::new(plugin.create_backend("CPU").unwrap());
+    assert_eq!(b.name(), "openvino:cpu");
+    let s = Session::load_with(tinycnn(), options(vec![b])).unwrap();
+    assert_eq!(placement(&s).keys().collect::<Vec<_>>(), ["openvino:cpu"]);
+    let got = s.run_positional(vec![Some(image(2))]).unwrap();
+    assert_close(&got, &reference(&tinycnn(), vec![Some(image(2))]), "plugin");
+    let e = plugin.create_backend("TPU").err().unwrap().to_string();
+    assert!(e.contains("has no device TPU"), "{e}");
+    // Properties in the config reach OpenVINO, and its error comes back across the ABI.
+    let bad: Arc<dyn Backend> = Arc::new(plugin.create_backend("CPU NO_SUCH_KEY=1").unwrap());
+    let mut o = options(vec![bad]);
+    o.fallback = false;
+    let e = Session::load_with(tinycnn(), o).err().unwrap().to_string();
+    assert!(e.contains("NO_SUCH_KEY"), "{e}");
+}
