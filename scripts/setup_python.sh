@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Create/refresh the Python venv used by the xnpu tests: $REPO/.venv with
-# scripts/requirements.txt installed. Idempotent: the install is skipped when
-# .venv/.req-stamp holds the sha256 of requirements.txt.
+# scripts/requirements.txt installed, and openvino==2024.6.0 (too old for xnpu, for the
+# test that refuses it) in .venv/openvino-2024.6. Idempotent: the install is skipped when
+# .venv/.req-stamp holds the sha256 of requirements.txt, and 2024.6 when its folder exists.
 #
 # Works on a fresh Debian machine as root: installs python3 / python3-venv
 # with apt-get when `python3 -m venv` is unavailable.
@@ -57,12 +58,26 @@ want="$(sha256sum "$REQ" | cut -d' ' -f1)"
 have="$(cat "$STAMP" 2>/dev/null || true)"
 if [ "$want" = "$have" ]; then
     log "up to date ($VENV)"
-    exit 0
+else
+    log "installing $(basename "$REQ") into $VENV"
+    "$VENV/bin/python" -m pip install -q --upgrade pip
+    "$VENV/bin/python" -m pip install -q -r "$REQ"
+    echo "$want" > "$STAMP"
+    log "done ($("$VENV/bin/python" -m pip list --format=freeze 2>/dev/null \
+        | grep -iE '^(onnx|onnxruntime|onnxruntime-qnn|openvino|numpy)==' | paste -sd ' ' -))"
 fi
 
-log "installing $(basename "$REQ") into $VENV"
-"$VENV/bin/python" -m pip install -q --upgrade pip
-"$VENV/bin/python" -m pip install -q -r "$REQ"
-echo "$want" > "$STAMP"
-log "done ($("$VENV/bin/python" -m pip list --format=freeze 2>/dev/null \
-    | grep -iE '^(onnx|onnxruntime|onnxruntime-qnn|openvino|numpy)==' | paste -sd ' ' -))"
+# An OpenVINO older than xnpu supports (2025.1), for the test that it is refused
+# (backends/openvino/tests/old_version.rs). Its own folder, not importable from the venv:
+# only its libs/ are used. About 140 MB; a few seconds with pip's cache warm.
+OLD_OV="$VENV/openvino-2024.6"
+if [ ! -d "$OLD_OV" ]; then
+    log "installing openvino==2024.6.0 into $OLD_OV"
+    if ! "$VENV/bin/python" -m pip install -q --no-deps --target "$OLD_OV.partial" \
+        openvino==2024.6.0; then
+        rm -rf "$OLD_OV.partial"
+        log "pip install openvino==2024.6.0 failed" >&2
+        exit 1
+    fi
+    mv "$OLD_OV.partial" "$OLD_OV"
+fi

@@ -114,8 +114,77 @@ fn devices_lists_every_family_and_what_this_build_can_drive() {
     for id in ["cpu:cpu", "openvino:npu", "xdna:npu", "qnn:htp"] {
         assert!(out.contains(id), "{id} missing:\n{out}");
     }
+    // One line per backend this build can drive: id, kind, details.
+    let (_, usable) = out
+        .split_once("backends this xnpu can run on:\n")
+        .unwrap_or_else(|| panic!("{out}"));
     assert!(
-        out.contains("backends this xnpu can run on: cpu (cpu)"),
+        usable.lines().any(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.len() > 2 && f[0] == "cpu" && f[1] == "cpu"
+        }),
         "{out}"
     );
+}
+
+#[test]
+fn run_takes_compile_hints_for_openvino() {
+    // Needs OpenVINO from .venv (scripts/test.sh installs it).
+    let (ok, out, err) = xnpu(&[
+        "run",
+        "models/tinycnn.onnx",
+        "--random",
+        "--devices",
+        "openvino:cpu",
+        "--threads",
+        "1",
+        "--precision",
+        "f32",
+        "--performance",
+        "latency",
+        "--no-cache",
+        "--iterations",
+        "2",
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("(median of 2 on openvino:cpu)"), "{out}");
+    let cache = tempfile::tempdir().unwrap();
+    let (ok, out, err) = xnpu(&[
+        "run",
+        "models/tinycnn.onnx",
+        "--random",
+        "--devices",
+        "openvino:cpu",
+        "--performance",
+        "throughput",
+        "--cache-dir",
+        cache.path().to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("on openvino:cpu)"), "{out}");
+}
+
+#[test]
+fn bad_compile_hints_are_one_line_errors() {
+    let run = |extra: &[&str]| {
+        let mut args = vec!["run", "models/tinycnn.onnx", "--random"];
+        args.extend_from_slice(extra);
+        xnpu(&args)
+    };
+    let (ok, _, err) = run(&["--precision", "x"]);
+    assert!(
+        !ok && err.contains("unknown precision \"x\" (f32, f16 or bf16)"),
+        "{err}"
+    );
+    let (ok, _, err) = run(&["--performance", "fast"]);
+    assert!(
+        !ok && err.contains("unknown performance hint \"fast\" (latency or throughput)"),
+        "{err}"
+    );
+    let (ok, _, err) = run(&["--threads", "0"]);
+    assert!(!ok && err.contains("--threads"), "{err}");
+    let (ok, _, err) = run(&["--no-cache", "--cache-dir", "/tmp"]);
+    assert!(!ok && err.contains("cannot be used with"), "{err}");
+    let (ok, _, err) = xnpu(&["partition", "models/tinycnn.onnx", "--precision", "f8"]);
+    assert!(!ok && err.contains("unknown precision \"f8\""), "{err}");
 }

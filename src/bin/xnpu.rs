@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 use rand::{Rng, SeedableRng};
+use xnpu::graph::backend::{CompileCache, PerformanceHint, Precision};
 use xnpu::graph::passes::Level;
 use xnpu::{DType, Dim, Error, Policy, Result, Session, SessionOptions, Tensor, Value, ValueType};
 
@@ -21,7 +22,7 @@ struct Cli {
     command: Command,
 }
 
-/// How a model is compiled: pass level and backends.
+/// How a model is compiled: pass level, backends and the hints backends compile with.
 #[derive(clap::Args)]
 struct CompileArgs {
     /// Optimisation level: none, basic or all.
@@ -35,6 +36,25 @@ struct CompileArgs {
     /// Cost of one device hop, in units of one node on the reference CPU backend.
     #[arg(long, default_value_t = 2.0)]
     hop_cost: f32,
+    /// Threads a backend may use for one inference (OpenVINO: INFERENCE_NUM_THREADS).
+    /// Default: the backend's own choice.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    threads: Option<u32>,
+    /// Precision backends compute in: f32, f16 or bf16 (OpenVINO:
+    /// INFERENCE_PRECISION_HINT). Default: f32 where a device would otherwise pick less.
+    #[arg(long, value_name = "f32|f16|bf16")]
+    precision: Option<String>,
+    /// What compiled partitions are tuned for: latency or throughput (OpenVINO:
+    /// PERFORMANCE_HINT). Default: latency.
+    #[arg(long, value_name = "latency|throughput")]
+    performance: Option<String>,
+    /// Keep compiled partitions in this folder between runs (OpenVINO: CACHE_DIR).
+    /// Default: XNPU_CACHE_DIR, else $XDG_CACHE_HOME/xnpu, else ~/.cache/xnpu.
+    #[arg(long, value_name = "DIR", conflicts_with = "no_cache")]
+    cache_dir: Option<PathBuf>,
+    /// Neither read nor write a compile cache.
+    #[arg(long)]
+    no_cache: bool,
 }
 
 impl CompileArgs {
@@ -43,6 +63,20 @@ impl CompileArgs {
         o.partition.hop_cost = self.hop_cost;
         if let Some(d) = &self.devices {
             o = o.devices(d.parse::<Policy>()?);
+        }
+        if let Some(n) = self.threads {
+            o = o.threads(n as usize);
+        }
+        if let Some(p) = &self.precision {
+            o = o.precision(p.parse::<Precision>()?);
+        }
+        if let Some(h) = &self.performance {
+            o = o.performance(h.parse::<PerformanceHint>()?);
+        }
+        if self.no_cache {
+            o = o.compile_cache(CompileCache::Off);
+        } else if let Some(dir) = &self.cache_dir {
+            o = o.compile_cache(CompileCache::Dir(dir.clone()));
         }
         Ok(o)
     }
