@@ -237,9 +237,42 @@ fn outputs_of_fixed_shape_are_written_in_place() {
     let a = dynamic.run(&[image(2)]).unwrap();
     let b = fixed.run(&[image(2)]).unwrap();
     assert_close(&b, &a, "in place vs copied");
-    // Runs again: each run gets its own output buffer.
-    let c = fixed.run(&[image(2)]).unwrap();
+    // Runs again: each run gets its own output buffer; an input bound by the previous run
+    // (same buffer) is reused, a different one is rebound.
+    let x = image(2);
+    let c = fixed.run(std::slice::from_ref(&x)).unwrap();
     assert_close(&c, &b, "second run");
+    let c2 = fixed.run(std::slice::from_ref(&x)).unwrap();
+    assert_close(&c2, &b, "same input again");
+    let other = Value::Tensor(
+        Tensor::from_vec(vec![2, 3, 32, 32], vec![0.25f32; 2 * 3 * 32 * 32]).unwrap(),
+    );
+    let d = fixed.run(std::slice::from_ref(&other)).unwrap();
+    let want = dynamic.run(std::slice::from_ref(&other)).unwrap();
+    assert_close(&d, &want, "another input");
+    let e = fixed.run(std::slice::from_ref(&x)).unwrap();
+    assert_close(&e, &b, "the first input again");
+}
+
+#[test]
+fn one_session_runs_on_many_threads() {
+    let ov: Arc<dyn Backend> = Arc::new(ov_cpu());
+    let s = Session::load_with(tinycnn(), options(vec![ov])).unwrap();
+    let want: Vec<Vec<Value>> = (1..=4)
+        .map(|b| reference(&tinycnn(), vec![Some(image(b))]))
+        .collect();
+    std::thread::scope(|scope| {
+        for t in 0..4 {
+            let (s, want) = (&s, &want);
+            scope.spawn(move || {
+                for round in 0..20 {
+                    let b = (t + round) % 4 + 1;
+                    let got = s.run_positional(vec![Some(image(b))]).unwrap();
+                    assert_close(&got, &want[b - 1], "threads");
+                }
+            });
+        }
+    });
 }
 
 #[test]
