@@ -10,6 +10,12 @@
 //! what `Session::load` does). The `cpu:` line counts level `all`; a case that passes at one
 //! level and not at the other fails the run.
 //!
+//! Every case also runs through OpenVINO's CPU device with the reference CPU backend behind it
+//! (`[openvino:cpu, cpu]`: what backends/openvino/capabilities.json refuses runs on the CPU
+//! backend; level `all`, compile cache off). The `openvino:` line counts it; a case that
+//! passes on cpu and fails through openvino fails the run, and so does an OpenVINO that cannot
+//! be loaded (scripts/test.sh installs it).
+//!
 //! Arguments: an optional substring filter on case names; `-v` prints every failure in full.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -23,7 +29,7 @@ use common::cases_dir;
 use std::sync::Arc;
 use xnpu::graph::passes::Level;
 
-use xnpu::graph::backend::Backend;
+use xnpu::graph::backend::{Backend, CompileCache};
 use xnpu::{Session, SessionOptions};
 
 fn ratchet_file() -> PathBuf {
@@ -35,10 +41,13 @@ enum Outcome {
     Fail(String),
 }
 
-/// Runs a case at a pass level, on the built-in CPU backend or on the given one.
-fn run_case(case: &Path, level: Level, backend: Option<&Arc<dyn Backend>>) -> Outcome {
-    let mut options = SessionOptions::new().level(level);
-    if let Some(b) = backend {
+/// Runs a case at a pass level, on the built-in CPU backend or on the given ones (in order
+/// of preference).
+fn run_case(case: &Path, level: Level, backends: &[Arc<dyn Backend>]) -> Outcome {
+    let mut options = SessionOptions::new()
+        .level(level)
+        .compile_cache(CompileCache::Off);
+    for b in backends {
         options = options.backend(b.clone());
     }
     let session = match Session::load_with(case.join("model.onnx"), options) {
@@ -64,6 +73,23 @@ fn plugin_cpu() -> std::result::Result<Arc<dyn Backend>, String> {
         .map_err(|e| format!("{e} (build it with cargo build --release --workspace)"))?;
     let backend = plugin.create_backend("").map_err(|e| e.to_string())?;
     Ok(Arc::new(backend))
+}
+
+/// OpenVINO's CPU device, then the reference CPU backend for what its table refuses.
+#[cfg(feature = "openvino")]
+fn openvino_cpu() -> std::result::Result<Vec<Arc<dyn Backend>>, String> {
+    use xnpu_backend_openvino::{OpenVino, OpenVinoBackend};
+    let ov = OpenVino::open().map_err(|e| e.to_string())?;
+    let backend = OpenVinoBackend::new(Arc::new(ov), "CPU").map_err(|e| e.to_string())?;
+    Ok(vec![
+        Arc::new(backend),
+        Arc::new(xnpu_backend_cpu::CpuBackend::default()),
+    ])
+}
+
+#[cfg(not(feature = "openvino"))]
+fn openvino_cpu() -> std::result::Result<Vec<Arc<dyn Backend>>, String> {
+    Err("built without the openvino feature".into())
 }
 
 fn main() {
@@ -101,7 +127,10 @@ fn main() {
     let results: Mutex<BTreeMap<String, Outcome>> = Mutex::default();
     let unoptimised: Mutex<BTreeMap<String, Outcome>> = Mutex::default();
     let through_plugin: Mutex<BTreeMap<String, Outcome>> = Mutex::default();
+    let through_openvino: Mutex<BTreeMap<String, Outcome>> = Mutex::default();
     let plugin = plugin_cpu();
+    // One OpenVINO core and backend for every case and thread.
+    let openvino = openvino_cpu();
     let next = AtomicUsize::new(0);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     // Kernel panics are bugs; they are caught per case so that one does not hide the rest.
@@ -115,9 +144,9 @@ fn main() {
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default();
-                let run = |level, backend| {
+                let run = |level, backends: &[Arc<dyn Backend>]| {
                     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        run_case(case, level, backend)
+                        run_case(case, level, backends)
                     }))
                     .unwrap_or_else(|p| {
                         let msg = p
@@ -131,14 +160,20 @@ fn main() {
                 unoptimised
                     .lock()
                     .unwrap()
-                    .insert(name.clone(), run(Level::None, None));
+                    .insert(name.clone(), run(Level::None, &[]));
                 if let Ok(b) = &plugin {
                     through_plugin
                         .lock()
                         .unwrap()
-                        .insert(name.clone(), run(Level::All, Some(b)));
+                        .insert(name.clone(), run(Level::All, std::slice::from_ref(b)));
                 }
-                results.lock().unwrap().insert(name, run(Level::All, None));
+                if let Ok(backends) = &openvino {
+                    through_openvino
+                        .lock()
+                        .unwrap()
+                        .insert(name.clone(), run(Level::All, backends));
+                }
+                results.lock().unwrap().insert(name, run(Level::All, &[]));
             });
         }
     });
@@ -255,10 +290,36 @@ fn main() {
         }
         Err(e) => println!("plugin: cannot load the CPU plugin: {e}"),
     }
+    // Through OpenVINO: every case the cpu backend passes must pass.
+    let through_openvino = through_openvino.into_inner().unwrap();
+    let (mut ov_passed, mut ov_failed) = (0, 0);
+    let mut ov_regressions = Vec::new();
+    for (name, o) in &through_openvino {
+        match o {
+            Outcome::Pass => ov_passed += 1,
+            Outcome::Fail(why) => {
+                ov_failed += 1;
+                if matches!(results.get(name), Some(Outcome::Pass)) {
+                    ov_regressions.push(format!("{name}: {}", common::one_line(why, 220, verbose)));
+                }
+            }
+        }
+    }
+    match &openvino {
+        Ok(_) if !ov_regressions.is_empty() => println!(
+            "openvino: {} cases pass on cpu and fail through [openvino:cpu, cpu]:\n  {}",
+            ov_regressions.len(),
+            ov_regressions.join("\n  ")
+        ),
+        Ok(_) => {}
+        Err(e) => println!("openvino: cannot load OpenVINO: {e}"),
+    }
     let regressed = !regressions.is_empty()
         || !level_diff.is_empty()
         || !plugin_diff.is_empty()
-        || plugin.is_err();
+        || plugin.is_err()
+        || !ov_regressions.is_empty()
+        || openvino.is_err();
     if regressed {
         println!(
             "ratchet: {} listed cases no longer pass: {}",
@@ -269,6 +330,8 @@ fn main() {
     println!("cpu: {passed} passed, {failed} failed, {skipped} skipped");
     let plugin_skipped = if plugin.is_ok() { 0 } else { results.len() };
     println!("plugin: {plugin_passed} passed, {plugin_failed} failed, {plugin_skipped} skipped");
+    let ov_skipped = if openvino.is_ok() { 0 } else { results.len() };
+    println!("openvino: {ov_passed} passed, {ov_failed} failed, {ov_skipped} skipped");
     if regressed {
         std::process::exit(1);
     }
