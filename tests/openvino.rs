@@ -45,12 +45,13 @@ fn image(batch: usize) -> Value {
     )
 }
 
+/// Session options with these backends, then the CPU backend for what they refuse.
 fn options(backends: Vec<Arc<dyn Backend>>) -> SessionOptions {
     let mut o = SessionOptions::new().compile_cache(CompileCache::Off);
     for b in backends {
         o = o.backend(b);
     }
-    o
+    o.backend(Arc::new(xnpu_backend_cpu::CpuBackend::new()))
 }
 
 fn reference(model: &Path, inputs: Vec<Option<Value>>) -> Vec<Value> {
@@ -87,6 +88,7 @@ const SOFTMAX_CONDITION: f32 = 1e4;
 fn light_models_on_openvino_match_the_reference() {
     let ov: Arc<dyn Backend> = Arc::new(ov_cpu());
     let mut logits_compared = Vec::new();
+    let mut placements = Vec::new();
     for path in common::light_models() {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         // Every Softmax input is made an output as well.
@@ -106,11 +108,9 @@ fn light_models_on_openvino_match_the_reference() {
             Session::new(model.clone(), SessionOptions::new().level(Level::None)).unwrap();
         let s = Session::new(model, options(vec![ov.clone()])).unwrap();
         let p = placement(&s);
-        assert_eq!(
-            p.keys().collect::<Vec<_>>(),
-            ["openvino:cpu"],
-            "{name}: {p:?}"
-        );
+        let on_ov = p.get("openvino:cpu").copied().unwrap_or(0);
+        assert!(on_ov * 2 > p.values().sum::<usize>(), "{name}: {p:?}");
+        placements.push(format!("{name} {p:?}"));
         let inputs = common::light_inputs(&s).unwrap();
         let got = s.run_positional(inputs.clone()).unwrap();
         let want = reference.run_positional(inputs).unwrap();
@@ -144,6 +144,7 @@ fn light_models_on_openvino_match_the_reference() {
         }
     }
     println!("softmax compared through its logits (ill-conditioned): {logits_compared:?}");
+    println!("nodes per backend: {placements:#?}");
 }
 
 #[test]
@@ -157,7 +158,7 @@ fn a_model_split_around_a_refused_op_matches_the_cpu_backend() {
     let ov: Arc<dyn Backend> = Arc::new(ov_cpu().with_table(table));
     let s = Session::load_with(
         tinycnn(),
-        options(vec![ov, Arc::new(xnpu_backend_cpu::CpuBackend::new())])
+        options(vec![ov])
             .level(Level::None)
             .partition_options(PartitionOptions {
                 hop_cost: 0.0,
@@ -498,4 +499,24 @@ fn the_openvino_plugin_runs_like_the_built_in_backend() {
     o.fallback = false;
     let e = Session::load_with(tinycnn(), o).err().unwrap().to_string();
     assert!(e.contains("NO_SUCH_KEY"), "{e}");
+}
+
+#[test]
+fn configurations_openvino_gets_wrong_run_on_the_cpu_with_the_reason() {
+    let ov: Arc<dyn Backend> = Arc::new(ov_cpu());
+    for (case, why) in [
+        (
+            "test_maxpool_2d_ceil_output_size_reduce_by_one",
+            "ceil_mode=1",
+        ),
+        (
+            "test_dynamicquantizelinear_expanded",
+            "a scale computed by the model's nodes",
+        ),
+    ] {
+        let dir = common::cases_dir().join("node").join(case);
+        let s = Session::load_with(dir.join("model.onnx"), options(vec![ov.clone()])).unwrap();
+        assert!(s.explain().contains(why), "{case}: {}", s.explain());
+        common::check_case(&s, &dir).unwrap_or_else(|e| panic!("{case}: {e}"));
+    }
 }

@@ -93,6 +93,8 @@ api! {
     ov_compiled_model_get_property: unsafe extern "C" fn(P, *const c_char, *mut *mut c_char) -> Status;
     ov_compiled_model_output_by_index: unsafe extern "C" fn(P, usize, *mut P) -> Status;
     ov_compiled_model_inputs_size: unsafe extern "C" fn(P, *mut usize) -> Status;
+    ov_compiled_model_input_by_index: unsafe extern "C" fn(P, usize, *mut P) -> Status;
+    ov_port_get_any_name: unsafe extern "C" fn(P, *mut *mut c_char) -> Status;
     ov_const_port_get_shape: unsafe extern "C" fn(P, *mut OvShape) -> Status;
     ov_port_get_element_type: unsafe extern "C" fn(P, *mut c_int) -> Status;
     ov_output_const_port_free: unsafe extern "C" fn(P);
@@ -106,6 +108,7 @@ api! {
     ov_infer_request_set_input_tensor_by_index: unsafe extern "C" fn(P, usize, P) -> Status;
     ov_infer_request_infer: unsafe extern "C" fn(P) -> Status;
     ov_infer_request_get_output_tensor_by_index: unsafe extern "C" fn(P, usize, *mut P) -> Status;
+    ov_infer_request_get_input_tensor_by_index: unsafe extern "C" fn(P, usize, *mut P) -> Status;
     ov_tensor_create_from_host_ptr: unsafe extern "C" fn(c_int, OvShape, *mut c_void, *mut P) -> Status;
     ov_tensor_data: unsafe extern "C" fn(P, *mut *mut c_void) -> Status;
     ov_tensor_get_shape: unsafe extern "C" fn(P, *mut OvShape) -> Status;

@@ -416,6 +416,38 @@ impl CompiledModel {
             .is_ok_and(|v| v.eq_ignore_ascii_case("yes") || v == "true" || v == "1")
     }
 
+    /// The names of the compiled model's inputs, in its order.
+    fn input_names(&self) -> Result<Vec<String>> {
+        let api = &self.ov.api;
+        let mut n = 0usize;
+        // SAFETY: a live compiled model and a valid out-pointer.
+        api.call(
+            || "counting inputs".into(),
+            || unsafe { (api.ov_compiled_model_inputs_size)(self.ptr, &mut n) },
+        )?;
+        let mut names = Vec::with_capacity(n);
+        for i in 0..n {
+            let mut port: P = std::ptr::null_mut();
+            // SAFETY: a live compiled model, an index below the count, a valid out-pointer.
+            api.call(
+                || format!("reading input port {i}"),
+                || unsafe { (api.ov_compiled_model_input_by_index)(self.ptr, i, &mut port) },
+            )?;
+            let mut name: *mut c_char = std::ptr::null_mut();
+            // SAFETY: a live port and a valid out-pointer.
+            let r = api.call(
+                || format!("input {i}'s name"),
+                || unsafe { (api.ov_port_get_any_name)(port, &mut name) },
+            );
+            // SAFETY: the port came from input_by_index; freed once.
+            unsafe { (api.ov_output_const_port_free)(port) };
+            r?;
+            // SAFETY: a new[] string from the library.
+            names.push(unsafe { owned_string(api, name) });
+        }
+        Ok(names)
+    }
+
     /// Element type and, when fixed after compiling, shape of each output.
     fn outputs(&self) -> Result<Vec<OutPort>> {
         let api = &self.ov.api;
@@ -685,8 +717,17 @@ impl OpenVinoBackend {
             .map(|t| t.raw_bytes().len())
             .sum();
         let props = self.properties(options);
+        let proto = xnpu_graph::onnx::to_model_proto(&model)?;
+        // OpenVINO may drop inputs it folds away (an empty `axes`, an unused LSTM input):
+        // inputs are matched to the partition's by name.
+        let names: Vec<String> = proto
+            .graph
+            .as_ref()
+            .map(|g| g.input.iter().map(|i| i.name.clone()).collect())
+            .unwrap_or_default();
         let (compiled, folder) = if weights <= self.inline_limit {
-            let onnx = xnpu_graph::onnx::to_bytes(&model)?;
+            let onnx = prost::Message::encode_to_vec(&proto);
+            drop(proto);
             (
                 self.ov.compile(Source::Onnx(&onnx), &self.device, &props)?,
                 None,
@@ -701,7 +742,7 @@ impl OpenVinoBackend {
             let c = self.ov.compile(Source::File(&path), &self.device, &props)?;
             (c, Some(dir))
         };
-        OvExecutable::new(compiled, folder)
+        OvExecutable::new(compiled, folder, names)
     }
 }
 
@@ -713,6 +754,11 @@ impl Backend for OpenVinoBackend {
         self.table.kind
     }
     fn supports(&self, cx: &NodeContext<'_>) -> Support {
+        if let Some(why) = table::refused_configuration(cx) {
+            return Support::Unsupported {
+                reason: format!("{} refuses {}: {why}", self.name, cx.node.op.name()),
+            };
+        }
         self.table.check(cx)
     }
     fn needs_static_shapes(&self) -> bool {
@@ -743,7 +789,10 @@ struct OutPort {
 pub struct OvExecutable {
     /// One infer request, used under the mutex (requests are not shared between threads).
     request: Mutex<Request>,
-    n_inputs: usize,
+    /// How many inputs the partition passes.
+    n_given: usize,
+    /// For each input of the compiled model, the partition input it reads.
+    input_map: Vec<usize>,
     outputs: Vec<OutPort>,
     loaded_from_cache: bool,
     compiled: CompiledModel,
@@ -775,6 +824,9 @@ struct Request {
     /// input has the same three skips re-creating and re-setting the tensor (most of the
     /// per-run cost inside OpenVINO's CPU plugin).
     bound: Vec<Option<(usize, Vec<i64>, i32)>>,
+    /// Per output: `Some(false)` where OpenVINO would not write into a buffer set for it
+    /// (the output is an input passed through); such outputs are copied out instead.
+    in_place_ok: Vec<Option<bool>>,
 }
 
 /// Frees an ov_tensor_t when dropped.
@@ -812,27 +864,64 @@ impl AsRef<[u8]> for Aligned {
 }
 
 impl OvExecutable {
-    fn new(compiled: CompiledModel, folder: Option<tempfile::TempDir>) -> Result<OvExecutable> {
+    fn new(
+        compiled: CompiledModel,
+        folder: Option<tempfile::TempDir>,
+        partition_inputs: Vec<String>,
+    ) -> Result<OvExecutable> {
         let api = &compiled.ov.api;
         let outputs = compiled.outputs()?;
-        let mut n_inputs = 0usize;
-        // SAFETY: a live compiled model and a valid out-pointer.
-        api.call(
-            || "counting inputs".into(),
-            || unsafe { (api.ov_compiled_model_inputs_size)(compiled.ptr, &mut n_inputs) },
-        )?;
+        // A compiled input is the partition input of its name; OpenVINO may drop inputs it
+        // folds away, keeping the others in order, and an input passed straight through to
+        // an output may answer with the output's name: such an input is the next one in
+        // order.
+        let mut input_map: Vec<usize> = Vec::new();
+        let mut next = 0usize;
+        for name in compiled.input_names()? {
+            let at = match partition_inputs.iter().position(|n| *n == name) {
+                Some(p) if p >= next => p,
+                _ if next < partition_inputs.len() => next,
+                _ => {
+                    return Err(Error::compute(format!(
+                        "OpenVINO's compiled model has an input \"{name}\" that matches none \
+                         of the partition's (inputs: {})",
+                        partition_inputs.join(", ")
+                    )))
+                }
+            };
+            input_map.push(at);
+            next = at + 1;
+        }
+        let n_inputs = input_map.len();
         let mut req: P = std::ptr::null_mut();
         // SAFETY: a live compiled model and a valid out-pointer.
         api.call(
             || "creating an infer request".into(),
             || unsafe { (api.ov_compiled_model_create_infer_request)(compiled.ptr, &mut req) },
         )?;
+        // An output that is one of the inputs (OpenVINO passes it through) shares the
+        // input's memory and is never written into a buffer set for it: copied out instead.
+        let mut in_place_ok = vec![None; outputs.len()];
+        let mut input_data = Vec::with_capacity(n_inputs);
+        for i in 0..n_inputs {
+            input_data.push(tensor_data(api, req, i, true)?);
+        }
+        for (i, o) in outputs.iter().enumerate() {
+            if o.shape.is_some() {
+                let d = tensor_data(api, req, i, false)?;
+                if !d.is_null() && input_data.contains(&d) {
+                    in_place_ok[i] = Some(false);
+                }
+            }
+        }
         Ok(OvExecutable {
             request: Mutex::new(Request {
                 ptr: req,
                 bound: vec![None; n_inputs],
+                in_place_ok,
             }),
-            n_inputs,
+            n_given: partition_inputs.len(),
+            input_map,
             outputs,
             loaded_from_cache: compiled.loaded_from_cache(),
             compiled,
@@ -861,10 +950,10 @@ impl OvExecutable {
 impl Executable for OvExecutable {
     fn run(&self, inputs: &[Value]) -> Result<Vec<Value>> {
         let api = &self.compiled.ov.api;
-        if inputs.len() != self.n_inputs {
+        if inputs.len() != self.n_given {
             return Err(Error::invalid_input(format!(
                 "the compiled partition takes {} inputs, {} given",
-                self.n_inputs,
+                self.n_given,
                 inputs.len()
             )));
         }
@@ -876,8 +965,8 @@ impl Executable for OvExecutable {
         // Inputs: host-pointer tensors over our buffers (no copy), alive until infer returns.
         let mut held = Vec::with_capacity(inputs.len() + self.outputs.len());
         let mut copies: Vec<Aligned> = Vec::new();
-        for (i, v) in inputs.iter().enumerate() {
-            let t = v.as_tensor()?;
+        for (i, &from) in self.input_map.iter().enumerate() {
+            let t = inputs[from].as_tensor()?;
             let ty = ov_type(t.dtype()).ok_or_else(|| {
                 Error::unsupported(format!("OpenVINO takes no {} tensors", t.dtype()))
             })?;
@@ -926,7 +1015,9 @@ impl Executable for OvExecutable {
         // Outputs of fixed shape: OpenVINO writes straight into buffers that become ours.
         let mut in_place: Vec<Option<(DType, Vec<usize>, Aligned)>> = Vec::new();
         for (i, o) in self.outputs.iter().enumerate() {
-            let (Some(dtype), Some(shape)) = (o.dtype, &o.shape) else {
+            let (Some(dtype), Some(shape), true) =
+                (o.dtype, &o.shape, request.in_place_ok[i] != Some(false))
+            else {
                 in_place.push(None);
                 continue;
             };
@@ -980,6 +1071,30 @@ impl Executable for OvExecutable {
         drop(copies);
         Ok(outs)
     }
+}
+
+/// Where the request's input (or output) `i` keeps its data (NULL while it has none).
+fn tensor_data(api: &Api, req: P, i: usize, input: bool) -> Result<*mut c_void> {
+    let mut h: P = std::ptr::null_mut();
+    let get = if input {
+        api.ov_infer_request_get_input_tensor_by_index
+    } else {
+        api.ov_infer_request_get_output_tensor_by_index
+    };
+    // SAFETY: live request, valid out-pointer.
+    api.call(
+        || format!("reading the request's tensor {i}"),
+        || unsafe { get(req, i, &mut h) },
+    )?;
+    let h = OvTensor(api, h);
+    let mut data = std::ptr::null_mut::<c_void>();
+    // SAFETY: a live tensor and a valid out-pointer. An empty dynamic tensor may have no
+    // data: that is a NULL, not an error.
+    let _ = api.call(
+        || format!("tensor {i}'s data"),
+        || unsafe { (api.ov_tensor_data)(h.1, &mut data) },
+    );
+    Ok(data)
 }
 
 /// Copies output `i` out of the request (an output whose shape is known only after a run).
