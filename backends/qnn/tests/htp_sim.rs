@@ -1,0 +1,93 @@
+//! The QNN backend against the real QNN libraries of the pinned `onnxruntime-qnn` wheel
+//! (scripts/test.sh installs it into .venv): on x86_64 its libQnnHtp.so is Qualcomm's HTP
+//! simulator, which executes graphs on the CPU. A SoC model is set so that fp32 computes
+//! as fp16, as on the device; results are compared at fp16 tolerances.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use xnpu_backend_qnn::graph::{QnnGraph, MAPPINGS};
+use xnpu_backend_qnn::{check_core_version, ffi, find_library, Qnn, QnnLibrary, DEFAULT_SIM_SOC};
+use xnpu_core::{Tensor, Value};
+
+fn htp() -> Arc<QnnLibrary> {
+    let path = find_library("libQnnHtp.so")
+        .unwrap_or_else(|e| panic!("{e}\n(scripts/test.sh installs onnxruntime-qnn into .venv)"));
+    Arc::new(QnnLibrary::open(&path).unwrap())
+}
+
+#[test]
+fn the_htp_library_offers_a_core_api_2_provider() {
+    let lib = htp();
+    let p = &lib.providers()[0];
+    assert_eq!(p.name, "HTP_QTI_AISW");
+    assert_eq!(p.core.major, 2);
+    assert_eq!(lib.backend_id(), 6);
+    assert!(lib.build_id().unwrap().starts_with("v2."));
+    let e = check_core_version(
+        "X",
+        ffi::Version {
+            major: 3,
+            minor: 0,
+            patch: 0,
+        },
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("core API 3.0.0; xnpu knows major 2 only"), "{e}");
+}
+
+#[test]
+fn a_library_that_is_not_qnn_is_refused() {
+    let libm = Path::new("/lib/x86_64-linux-gnu/libm.so.6");
+    if libm.exists() {
+        let e = QnnLibrary::open(libm).err().unwrap().to_string();
+        assert!(e.contains("not a QNN backend library"), "{e}");
+    }
+    let e = QnnLibrary::open(Path::new("/nonexistent/libQnnHtp.so"))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("cannot be loaded"), "{e}");
+}
+
+#[test]
+fn the_simulator_lists_every_mapped_op() {
+    let q = Qnn::new(htp(), DEFAULT_SIM_SOC).unwrap();
+    let ops = q.supported_operations().unwrap();
+    assert!(ops.len() > 100, "{}", ops.len());
+    for m in MAPPINGS {
+        assert!(
+            ops.iter().any(|o| *o == format!("qti.aisw.{}", m.qnn)),
+            "{}",
+            m.qnn
+        );
+    }
+}
+
+#[test]
+fn a_graph_of_mapped_ops_runs_on_the_simulator_like_the_reference() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let model = xnpu_graph::onnx::load(&root.join("tests/fixtures/qnn/mlp.onnx")).unwrap();
+    let q = Arc::new(Qnn::new(htp(), DEFAULT_SIM_SOC).unwrap());
+    let g = QnnGraph::build(q, &model.graph).unwrap();
+    let x = Tensor::from_vec(
+        vec![4, 64],
+        (0..256).map(|i| ((i as f32) * 0.37).sin()).collect(),
+    )
+    .unwrap();
+    let got = g.run(&[Value::Tensor(x.clone())]).unwrap();
+    let want = xnpu_backend_cpu::run_graph(&model.graph, &[Some(Value::Tensor(x))], &[]).unwrap();
+    let (a, b) = (
+        got[0].as_tensor().unwrap().to_vec::<f32>().unwrap(),
+        want[0].as_tensor().unwrap().to_vec::<f32>().unwrap(),
+    );
+    assert_eq!(got[0].as_tensor().unwrap().shape(), &[4, 4, 8]);
+    let err = a
+        .iter()
+        .zip(&b)
+        .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+    // fp16 compute: about 1e-3 relative on values of order 1.
+    assert!(err < 1e-2, "max error {err}");
+    println!("max error vs reference (fp16 compute): {err}");
+}
