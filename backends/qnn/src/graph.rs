@@ -67,7 +67,9 @@ pub struct QnnGraph {
     q: Arc<Qnn>,
     context: Handle,
     graph: Handle,
-    inputs: Vec<(ffi::Tensor, DType, Vec<usize>)>,
+    /// Per graph input: its QNN tensor, or `None` for an input no QNN node reads (the shape
+    /// of a Reshape, which QNN takes from the output's dims).
+    inputs: Vec<Option<(ffi::Tensor, DType, Vec<usize>)>>,
     outputs: Vec<(ffi::Tensor, DType, Vec<usize>)>,
     /// Names, dims and static data QNN may point into.
     _strings: Strings,
@@ -219,13 +221,23 @@ impl QnnGraph {
                 &format!("creating tensor \"{}\"", v.name),
             )?;
             tensors[id] = Some(qt);
-            if kind == ffi::TENSOR_APP_WRITE {
-                out.inputs.push((qt, dtype, dims));
-            }
             Ok(qt)
         };
+        let read: std::collections::HashSet<usize> = g
+            .nodes
+            .iter()
+            .flat_map(|n| node_inputs(n))
+            .chain(g.outputs.iter().copied())
+            .collect();
         for &i in &g.inputs {
-            tensor(&mut out, i)?;
+            let entry = if read.contains(&i) {
+                let qt = tensor(&mut out, i)?;
+                let (dtype, dims) = shape_of(g, i)?;
+                Some((qt, dtype, dims))
+            } else {
+                None
+            };
+            out.inputs.push(entry);
         }
         let package = out._strings.add("qti.aisw");
         for node in &g.nodes {
@@ -236,10 +248,7 @@ impl QnnGraph {
                     node.name
                 ))
             })?;
-            let ins: Vec<usize> = match map.lowering {
-                Lowering::Reshape => node.inputs.first().copied().flatten().into_iter().collect(),
-                _ => node.inputs.iter().flatten().copied().collect(),
-            };
+            let ins = node_inputs(node);
             let mut in_t = Vec::with_capacity(ins.len());
             for &i in &ins {
                 in_t.push(tensor(&mut out, i).map_err(|e| in_node(e, node))?);
@@ -318,7 +327,10 @@ impl QnnGraph {
             )));
         }
         let mut ins = Vec::with_capacity(inputs.len());
-        for (k, (v, (qt, dtype, dims))) in inputs.iter().zip(&self.inputs).enumerate() {
+        for (k, (v, bound)) in inputs.iter().zip(&self.inputs).enumerate() {
+            let Some((qt, dtype, dims)) = bound else {
+                continue;
+            };
             let t = v.as_tensor()?;
             if t.dtype() != *dtype || t.shape() != dims.as_slice() {
                 return Err(Error::invalid_input(format!(
@@ -380,6 +392,14 @@ impl QnnGraph {
                 )?))
             })
             .collect()
+    }
+}
+
+/// The values a node's QNN op reads (a Reshape's shape input is dropped).
+fn node_inputs(node: &Node) -> Vec<usize> {
+    match mapping(node.op.name()).map(|m| m.lowering) {
+        Some(Lowering::Reshape) => node.inputs.first().copied().flatten().into_iter().collect(),
+        _ => node.inputs.iter().flatten().copied().collect(),
     }
 }
 

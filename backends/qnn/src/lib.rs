@@ -455,3 +455,7 @@ impl Strings {
 }
 
 pub mod graph;
+
+pub use backend::QnnBackend;
+
+mod backend;

@@ -91,3 +91,70 @@ fn a_graph_of_mapped_ops_runs_on_the_simulator_like_the_reference() {
     assert!(err < 1e-2, "max error {err}");
     println!("max error vs reference (fp16 compute): {err}");
 }
+
+#[test]
+fn a_session_runs_mapped_ops_on_the_simulator_and_the_rest_on_the_cpu() {
+    use xnpu::graph::backend::Backend;
+    use xnpu::{Session, SessionOptions};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let q = Arc::new(Qnn::new(htp(), DEFAULT_SIM_SOC).unwrap());
+    let qnn: Arc<dyn Backend> = Arc::new(xnpu_backend_qnn::QnnBackend::new(q));
+    assert_eq!(qnn.name(), "qnn:htp-sim");
+    assert_eq!(qnn.kind(), xnpu::graph::backend::DeviceKind::Cpu);
+    let cpu: Arc<dyn Backend> = Arc::new(xnpu_backend_cpu::CpuBackend::new());
+    // All of the MLP's ops are mapped: one partition on the simulator. (Level none: the
+    // fused ops the passes make, MatMulBias and friends, are not lowered yet.)
+    let path = root.join("tests/fixtures/qnn/mlp.onnx");
+    let level = xnpu::graph::passes::Level::None;
+    let s = Session::load_with(
+        &path,
+        SessionOptions::new()
+            .level(level)
+            .backend(qnn.clone())
+            .backend(cpu.clone()),
+    )
+    .unwrap();
+    let plan = s.plan();
+    assert!(
+        plan.decisions
+            .iter()
+            .all(|d| plan.backends[d.backend] == "qnn:htp-sim"),
+        "{}",
+        s.explain()
+    );
+    let x = Value::Tensor(
+        Tensor::from_vec(
+            vec![4, 64],
+            (0..256).map(|i| ((i as f32) * 0.11).cos()).collect(),
+        )
+        .unwrap(),
+    );
+    let got = s.run_positional(vec![Some(x.clone())]).unwrap();
+    let reference = Session::load(&path)
+        .unwrap()
+        .run_positional(vec![Some(x)])
+        .unwrap();
+    let (a, b) = (
+        got[0].as_tensor().unwrap().to_vec::<f32>().unwrap(),
+        reference[0].as_tensor().unwrap().to_vec::<f32>().unwrap(),
+    );
+    let err = a
+        .iter()
+        .zip(&b)
+        .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+    assert!(err < 1e-2, "max error {err}");
+    assert_eq!(s.compiled_counts(), [1]);
+    // The demo CNN: convolutions and pooling are not lowered yet, so they run on the CPU
+    // and `--explain` says why.
+    let s = Session::load_with(
+        root.join("models/tinycnn.onnx"),
+        SessionOptions::new().backend(qnn).backend(cpu),
+    )
+    .unwrap();
+    assert!(
+        s.explain()
+            .contains("Conv is not in qnn:htp-sim's op table"),
+        "{}",
+        s.explain()
+    );
+}

@@ -1,0 +1,106 @@
+//! The `Backend`: a capability table built from the op mapping, one QNN graph per
+//! partition and per set of concrete input shapes (QNN graphs are static).
+
+use std::sync::Arc;
+
+use xnpu_core::{Result, Value};
+use xnpu_graph::backend::{
+    Backend, CapabilityTable, DeviceKind, Executable, NodeContext, OpCapability, Support,
+};
+use xnpu_graph::Graph;
+
+use crate::graph::{Lowering, QnnGraph, MAPPINGS};
+use crate::Qnn;
+
+/// The dtypes HTP computes on in this backend (fp32 runs as fp16 once a SoC is set).
+const FLOAT: &[&str] = &["f32", "f16"];
+
+/// A backend on one QNN device.
+pub struct QnnBackend {
+    q: Arc<Qnn>,
+    name: String,
+    table: CapabilityTable,
+}
+
+impl QnnBackend {
+    /// `qnn:htp` on a Snapdragon; `qnn:htp-sim` for the x86_64 simulator, which runs on the
+    /// CPU and is never presented as an NPU.
+    pub fn new(q: Arc<Qnn>) -> QnnBackend {
+        let simulator = cfg!(target_arch = "x86_64");
+        let (name, kind) = if simulator {
+            ("qnn:htp-sim", DeviceKind::Cpu)
+        } else {
+            ("qnn:htp", DeviceKind::Npu)
+        };
+        let ops = MAPPINGS
+            .iter()
+            .map(|m| {
+                let mut dtypes: Vec<String> = FLOAT.iter().map(|s| s.to_string()).collect();
+                if m.lowering == Lowering::Reshape {
+                    // The shape input (dropped in the lowering) is i64.
+                    dtypes.push("i64".into());
+                }
+                (
+                    m.op.to_string(),
+                    OpCapability {
+                        dtypes: Some(dtypes),
+                        ..Default::default()
+                    },
+                )
+            })
+            .collect();
+        let table = CapabilityTable {
+            name: name.to_string(),
+            kind,
+            ops,
+            refuse_ops: Default::default(),
+            dtypes: None,
+            refuse_dtypes: Vec::new(),
+            max_rank: Some(5),
+            static_shapes: true,
+            control_flow: false,
+            default_cost: 0.5,
+        };
+        QnnBackend {
+            q,
+            name: name.to_string(),
+            table,
+        }
+    }
+
+    pub fn qnn(&self) -> &Arc<Qnn> {
+        &self.q
+    }
+}
+
+impl Backend for QnnBackend {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn kind(&self) -> DeviceKind {
+        self.table.kind
+    }
+    fn supports(&self, cx: &NodeContext<'_>) -> Support {
+        self.table.check(cx)
+    }
+    fn needs_static_shapes(&self) -> bool {
+        true
+    }
+    fn capabilities(&self) -> Option<&CapabilityTable> {
+        Some(&self.table)
+    }
+    fn compile(&self, partition: &Graph) -> Result<Box<dyn Executable>> {
+        Ok(Box::new(Compiled(QnnGraph::build(
+            self.q.clone(),
+            partition,
+        )?)))
+    }
+}
+
+struct Compiled(QnnGraph);
+
+impl Executable for Compiled {
+    fn run(&self, inputs: &[Value]) -> Result<Vec<Value>> {
+        self.0.run(inputs)
+    }
+}
