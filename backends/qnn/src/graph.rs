@@ -226,7 +226,7 @@ impl QnnGraph {
         let read: std::collections::HashSet<usize> = g
             .nodes
             .iter()
-            .flat_map(|n| node_inputs(n))
+            .flat_map(node_inputs)
             .chain(g.outputs.iter().copied())
             .collect();
         for &i in &g.inputs {
