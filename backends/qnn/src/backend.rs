@@ -9,7 +9,8 @@ use xnpu_graph::backend::{
 };
 use xnpu_graph::Graph;
 
-use crate::graph::{Lowering, QnnGraph, MAPPINGS};
+use crate::graph::QnnGraph;
+use crate::lower::{Lowering, MAPPINGS};
 use crate::Qnn;
 
 /// The dtypes HTP computes on in this backend (fp32 runs as fp16 once a SoC is set).

@@ -12,56 +12,6 @@ use xnpu_graph::{Graph, Node};
 use crate::ffi::{self, Handle};
 use crate::{qnn_dtype, slot, Qnn, Strings};
 
-/// How an xnpu op becomes a QNN op (package `qti.aisw`), from the reference's mapping.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Mapping {
-    /// xnpu's op name.
-    pub op: &'static str,
-    /// QNN's type name.
-    pub qnn: &'static str,
-    pub lowering: Lowering,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Lowering {
-    /// Same inputs and outputs, no params.
-    Direct,
-    /// `MatMul` with `transpose_in0`/`transpose_in1` false.
-    MatMul,
-    /// `Reshape` of input 0; the output's dims give the shape (the shape input is dropped).
-    Reshape,
-}
-
-/// Every op this backend lowers.
-pub const MAPPINGS: &[Mapping] = &[
-    m("Add", "ElementWiseAdd", Lowering::Direct),
-    m("Sub", "ElementWiseSubtract", Lowering::Direct),
-    m("Mul", "ElementWiseMultiply", Lowering::Direct),
-    m("Div", "ElementWiseDivide", Lowering::Direct),
-    m("Max", "ElementWiseMaximum", Lowering::Direct),
-    m("Min", "ElementWiseMinimum", Lowering::Direct),
-    m("Relu", "Relu", Lowering::Direct),
-    m("Sigmoid", "Sigmoid", Lowering::Direct),
-    m("Tanh", "Tanh", Lowering::Direct),
-    m("Exp", "ElementWiseExp", Lowering::Direct),
-    m("Sqrt", "ElementWiseSquareRoot", Lowering::Direct),
-    m("Neg", "ElementWiseNeg", Lowering::Direct),
-    m("Abs", "ElementWiseAbs", Lowering::Direct),
-    m("MatMul", "MatMul", Lowering::MatMul),
-    m("Reshape", "Reshape", Lowering::Reshape),
-    m("Flatten", "Reshape", Lowering::Reshape),
-    m("Squeeze", "Reshape", Lowering::Reshape),
-    m("Unsqueeze", "Reshape", Lowering::Reshape),
-];
-
-const fn m(op: &'static str, qnn: &'static str, lowering: Lowering) -> Mapping {
-    Mapping { op, qnn, lowering }
-}
-
-pub fn mapping(op: &str) -> Option<&'static Mapping> {
-    MAPPINGS.iter().find(|m| m.op == op)
-}
-
 /// A finalized QNN graph in its own context.
 pub struct QnnGraph {
     q: Arc<Qnn>,
@@ -153,156 +103,45 @@ impl QnnGraph {
             },
             "graphCreate",
         )?;
-        let create = slot(t.tensor_create_graph_tensor, "tensorCreateGraphTensor")?;
-        let validate = t.backend_validate_op_config;
-        let add = slot(t.graph_add_node, "graphAddNode")?;
-        let mut tensors: Vec<Option<ffi::Tensor>> = vec![None; g.values.len()];
-        let mut tensor = |out: &mut QnnGraph, id: usize| -> Result<ffi::Tensor> {
-            if let Some(t) = tensors[id] {
-                return Ok(t);
-            }
-            let v = &g.values[id];
-            let (dtype, dims) = match &v.constant {
-                Some(c) => (c.dtype(), c.shape().to_vec()),
-                None => shape_of(g, id)?,
-            };
-            let qd = qnn_dtype(dtype).ok_or_else(|| {
-                Error::unsupported(format!(
-                    "QNN's HTP has no {dtype} tensors (value \"{}\")",
-                    v.name
-                ))
-            })?;
-            let kind = if v.constant.is_some() {
-                ffi::TENSOR_STATIC
-            } else if g.inputs.contains(&id) {
-                ffi::TENSOR_APP_WRITE
-            } else if g.outputs.contains(&id) {
-                ffi::TENSOR_APP_READ
-            } else {
-                ffi::TENSOR_NATIVE
-            };
-            let mut d: Vec<u32> = dims.iter().map(|&x| x as u32).collect();
-            let dims_ptr = d.as_mut_ptr();
-            out._dims.push(d);
-            let mut buf = ffi::ClientBuffer {
-                data: std::ptr::null_mut(),
-                size: 0,
-            };
-            if let Some(c) = &v.constant {
-                let bytes = c.bytes().cloned().unwrap_or_default();
-                buf = ffi::ClientBuffer {
-                    data: bytes.as_ptr() as *mut _,
-                    size: u32::try_from(bytes.len()).map_err(|_| {
-                        Error::unsupported(format!("constant \"{}\" is over 4 GiB", v.name))
-                    })?,
-                };
-                out._statics.push(bytes);
-            }
-            let mut qt = ffi::Tensor {
-                version: 1,
-                v1: ffi::TensorV1 {
-                    id: 0,
-                    name: out._strings.add(&format!("v{id}_{}", v.name)),
-                    tensor_type: kind,
-                    data_format: 0,
-                    data_type: qd,
-                    quantize: ffi::QuantizeParams::undefined(),
-                    rank: dims.len() as u32,
-                    dimensions: dims_ptr,
-                    mem_type: 0,
-                    client_buf: buf,
-                },
-                _v2_tail: [0; 3],
-            };
-            // SAFETY: a live graph and a tensor whose pointers stay alive in `out`; QNN
-            // writes the tensor's id back.
-            lib.check(
-                unsafe { create(out.graph, &mut qt) },
-                &format!("creating tensor \"{}\"", v.name),
-            )?;
-            tensors[id] = Some(qt);
-            Ok(qt)
+        let mut b = Builder {
+            lib,
+            backend: q.backend,
+            graph: out.graph,
+            g,
+            tensors: vec![None; g.values.len()],
+            out: &mut out,
+            natives: 0,
+            package: std::ptr::null(),
         };
+        b.package = b.out._strings.add("qti.aisw");
         let read: std::collections::HashSet<usize> = g
             .nodes
             .iter()
             .flat_map(node_inputs)
             .chain(g.outputs.iter().copied())
             .collect();
+        let mut inputs = Vec::with_capacity(g.inputs.len());
         for &i in &g.inputs {
-            let entry = if read.contains(&i) {
-                let qt = tensor(&mut out, i)?;
+            inputs.push(if read.contains(&i) {
+                let qt = b.value(i)?;
                 let (dtype, dims) = shape_of(g, i)?;
                 Some((qt, dtype, dims))
             } else {
                 None
-            };
-            out.inputs.push(entry);
+            });
         }
-        let package = out._strings.add("qti.aisw");
         for node in &g.nodes {
-            let op = node.op.name();
-            let map = mapping(op).ok_or_else(|| {
-                Error::unsupported(format!(
-                    "node \"{}\" ({op}): QNN has no lowering for {op}",
-                    node.name
-                ))
-            })?;
-            let ins = node_inputs(node);
-            let mut in_t = Vec::with_capacity(ins.len());
-            for &i in &ins {
-                in_t.push(tensor(&mut out, i).map_err(|e| in_node(e, node))?);
-            }
-            let mut out_t = Vec::new();
-            for &o in node.outputs.iter().flatten() {
-                out_t.push(tensor(&mut out, o).map_err(|e| in_node(e, node))?);
-            }
-            let mut params: Vec<ffi::Param> = match map.lowering {
-                Lowering::MatMul => ["transpose_in0", "transpose_in1"]
-                    .iter()
-                    .map(|n| ffi::Param {
-                        param_type: ffi::PARAM_SCALAR,
-                        name: out._strings.add(n),
-                        value: ffi::ParamValue {
-                            scalar: ffi::Scalar {
-                                data_type: ffi::dtype::BOOL_8,
-                                value: 0,
-                            },
-                        },
-                    })
-                    .collect(),
-                _ => Vec::new(),
-            };
-            let config = ffi::OpConfig {
-                version: 1,
-                v1: ffi::OpConfigV1 {
-                    name: out._strings.add(&node.name),
-                    package,
-                    type_name: out._strings.add(map.qnn),
-                    num_params: params.len() as u32,
-                    params: params.as_mut_ptr(),
-                    num_inputs: in_t.len() as u32,
-                    inputs: in_t.as_mut_ptr(),
-                    num_outputs: out_t.len() as u32,
-                    outputs: out_t.as_mut_ptr(),
-                },
-            };
-            let what = format!("node \"{}\" ({op} as {})", node.name, map.qnn);
-            if let Some(v) = validate {
-                // SAFETY: a live backend and an op config whose pointers are alive.
-                lib.check(
-                    unsafe { v(q.backend, config) },
-                    &format!("validating {what}"),
-                )?;
-            }
-            // SAFETY: as above, on the live graph.
-            lib.check(unsafe { add(out.graph, config) }, &format!("adding {what}"))?;
+            crate::lower::lower(&mut b, node).map_err(|e| in_node(e, node))?;
         }
+        let mut outputs = Vec::with_capacity(g.outputs.len());
         for &o in &g.outputs {
-            let qt = tensor(&mut out, o)?;
+            let qt = b.value(o)?;
             let (dtype, dims) = shape_of(g, o)?;
-            out.outputs.push((qt, dtype, dims));
+            outputs.push((qt, dtype, dims));
         }
+        drop(b);
+        out.inputs = inputs;
+        out.outputs = outputs;
         // SAFETY: a live graph; no profile or signal.
         lib.check(
             unsafe {
@@ -395,14 +234,236 @@ impl QnnGraph {
     }
 }
 
-/// The values a node's QNN op reads (a Reshape's shape input is dropped).
+/// The values a node's QNN ops read as graph tensors (constants folded into params, and a
+/// Reshape's shape, are not).
 fn node_inputs(node: &Node) -> Vec<usize> {
-    match mapping(node.op.name()).map(|m| m.lowering) {
-        Some(Lowering::Reshape) => node.inputs.first().copied().flatten().into_iter().collect(),
-        _ => node.inputs.iter().flatten().copied().collect(),
-    }
+    crate::lower::reads(node)
 }
 
 fn in_node(e: Error, node: &Node) -> Error {
     e.context(format!("node \"{}\" ({})", node.name, node.op.name()))
+}
+
+/// A QNN op parameter.
+pub enum Param {
+    Bool(&'static str, bool),
+    U32(&'static str, u32),
+    I32(&'static str, i32),
+    F32(&'static str, f32),
+    /// A UINT_32 tensor parameter (`stride`, `pad_amount`, `perm`, `axes`).
+    U32s(&'static str, Vec<usize>, Vec<u32>),
+    /// An INT_32 tensor parameter (`ranges`).
+    I32s(&'static str, Vec<usize>, Vec<i32>),
+}
+
+/// What a lowering uses to put QNN tensors and nodes into the graph being built.
+pub struct Builder<'a> {
+    lib: &'a crate::QnnLibrary,
+    backend: Handle,
+    graph: Handle,
+    /// The xnpu graph being lowered.
+    pub g: &'a Graph,
+    tensors: Vec<Option<ffi::Tensor>>,
+    out: &'a mut QnnGraph,
+    natives: usize,
+    package: *const std::ffi::c_char,
+}
+
+impl Builder<'_> {
+    /// Dtype and dims of an xnpu value (a constant's, else its static type).
+    pub fn info(&self, id: usize) -> Result<(DType, Vec<usize>)> {
+        match &self.g.values[id].constant {
+            Some(c) => Ok((c.dtype(), c.shape().to_vec())),
+            None => shape_of(self.g, id),
+        }
+    }
+
+    /// An xnpu value's constant, if it has one.
+    pub fn constant(&self, id: usize) -> Option<&Tensor> {
+        self.g.values[id].constant.as_ref()
+    }
+
+    /// The QNN tensor of an xnpu value: APP_WRITE for graph inputs, APP_READ for graph
+    /// outputs, STATIC for constants, NATIVE otherwise. Created on first use.
+    pub fn value(&mut self, id: usize) -> Result<ffi::Tensor> {
+        if let Some(t) = self.tensors[id] {
+            return Ok(t);
+        }
+        let v = &self.g.values[id];
+        let (dtype, dims) = self.info(id)?;
+        let kind = if v.constant.is_some() {
+            ffi::TENSOR_STATIC
+        } else if self.g.inputs.contains(&id) {
+            ffi::TENSOR_APP_WRITE
+        } else if self.g.outputs.contains(&id) {
+            ffi::TENSOR_APP_READ
+        } else {
+            ffi::TENSOR_NATIVE
+        };
+        let data = v
+            .constant
+            .as_ref()
+            .map(|c| c.bytes().cloned().unwrap_or_default());
+        let name = format!("v{id}_{}", v.name);
+        let t = self.create(&name, kind, dtype, &dims, data)?;
+        self.tensors[id] = Some(t);
+        Ok(t)
+    }
+
+    /// A new intermediate tensor (between the QNN nodes one xnpu node becomes).
+    pub fn native(&mut self, dtype: DType, dims: &[usize]) -> Result<ffi::Tensor> {
+        self.natives += 1;
+        let name = format!("xnpu_tmp{}", self.natives);
+        self.create(&name, ffi::TENSOR_NATIVE, dtype, dims, None)
+    }
+
+    /// A new STATIC tensor holding `bytes` (weights rearranged for QNN, for example).
+    pub fn static_data(
+        &mut self,
+        dtype: DType,
+        dims: &[usize],
+        bytes: Bytes,
+    ) -> Result<ffi::Tensor> {
+        self.natives += 1;
+        let name = format!("xnpu_static{}", self.natives);
+        self.create(&name, ffi::TENSOR_STATIC, dtype, dims, Some(bytes))
+    }
+
+    fn create(
+        &mut self,
+        name: &str,
+        kind: u32,
+        dtype: DType,
+        dims: &[usize],
+        data: Option<Bytes>,
+    ) -> Result<ffi::Tensor> {
+        let qd = qnn_dtype(dtype).ok_or_else(|| {
+            Error::unsupported(format!("QNN's HTP has no {dtype} tensors (\"{name}\")"))
+        })?;
+        let mut d: Vec<u32> = dims
+            .iter()
+            .map(|&x| u32::try_from(x))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|_| Error::unsupported(format!("\"{name}\" has a dim over 2^32")))?;
+        let dims_ptr = d.as_mut_ptr();
+        self.out._dims.push(d);
+        let mut buf = ffi::ClientBuffer {
+            data: std::ptr::null_mut(),
+            size: 0,
+        };
+        if let Some(bytes) = data {
+            buf = ffi::ClientBuffer {
+                data: bytes.as_ptr() as *mut _,
+                size: u32::try_from(bytes.len())
+                    .map_err(|_| Error::unsupported(format!("\"{name}\" is over 4 GiB")))?,
+            };
+            self.out._statics.push(bytes);
+        }
+        let mut qt = ffi::Tensor {
+            version: 1,
+            v1: ffi::TensorV1 {
+                id: 0,
+                name: self.out._strings.add(name),
+                tensor_type: kind,
+                data_format: 0,
+                data_type: qd,
+                quantize: ffi::QuantizeParams::undefined(),
+                rank: dims.len() as u32,
+                dimensions: dims_ptr,
+                mem_type: 0,
+                client_buf: buf,
+            },
+            _v2_tail: [0; 3],
+        };
+        let create = slot(
+            self.lib.table().tensor_create_graph_tensor,
+            "tensorCreateGraphTensor",
+        )?;
+        // SAFETY: a live graph and a tensor whose pointers stay alive in the QnnGraph; QNN
+        // writes the tensor's id back.
+        self.lib.check(
+            unsafe { create(self.graph, &mut qt) },
+            &format!("creating tensor \"{name}\""),
+        )?;
+        Ok(qt)
+    }
+
+    /// Validates one QNN node with the backend and adds it.
+    pub fn add(
+        &mut self,
+        name: &str,
+        qnn_type: &str,
+        params: Vec<Param>,
+        inputs: &[ffi::Tensor],
+        outputs: &[ffi::Tensor],
+    ) -> Result<()> {
+        let mut ps = Vec::with_capacity(params.len());
+        for p in params {
+            ps.push(self.param(p)?);
+        }
+        let mut ins = inputs.to_vec();
+        let mut outs = outputs.to_vec();
+        let config = ffi::OpConfig {
+            version: 1,
+            v1: ffi::OpConfigV1 {
+                name: self.out._strings.add(name),
+                package: self.package,
+                type_name: self.out._strings.add(qnn_type),
+                num_params: ps.len() as u32,
+                params: ps.as_mut_ptr(),
+                num_inputs: ins.len() as u32,
+                inputs: ins.as_mut_ptr(),
+                num_outputs: outs.len() as u32,
+                outputs: outs.as_mut_ptr(),
+            },
+        };
+        let t = self.lib.table();
+        if let Some(v) = t.backend_validate_op_config {
+            // SAFETY: a live backend and an op config whose pointers are alive.
+            self.lib.check(
+                unsafe { v(self.backend, config) },
+                &format!("validating {qnn_type} \"{name}\""),
+            )?;
+        }
+        let add = slot(t.graph_add_node, "graphAddNode")?;
+        // SAFETY: as above, on the live graph.
+        self.lib.check(
+            unsafe { add(self.graph, config) },
+            &format!("adding {qnn_type} \"{name}\""),
+        )
+    }
+
+    fn param(&mut self, p: Param) -> Result<ffi::Param> {
+        let scalar = |out: &mut QnnGraph, name: &str, data_type: u32, value: u64| ffi::Param {
+            param_type: ffi::PARAM_SCALAR,
+            name: out._strings.add(name),
+            value: ffi::ParamValue {
+                scalar: ffi::Scalar { data_type, value },
+            },
+        };
+        Ok(match p {
+            Param::Bool(n, v) => scalar(self.out, n, ffi::dtype::BOOL_8, u64::from(v)),
+            Param::U32(n, v) => scalar(self.out, n, ffi::dtype::UINT_32, u64::from(v)),
+            Param::I32(n, v) => scalar(self.out, n, ffi::dtype::INT_32, u64::from(v as u32)),
+            Param::F32(n, v) => scalar(self.out, n, ffi::dtype::FLOAT_32, u64::from(v.to_bits())),
+            Param::U32s(n, dims, v) => {
+                let bytes = Bytes::copy_from_slice(bytemuck::cast_slice(&v));
+                let t = self.static_data(DType::U32, &dims, bytes)?;
+                self.tensor_param(n, t)
+            }
+            Param::I32s(n, dims, v) => {
+                let bytes = Bytes::copy_from_slice(bytemuck::cast_slice(&v));
+                let t = self.static_data(DType::I32, &dims, bytes)?;
+                self.tensor_param(n, t)
+            }
+        })
+    }
+
+    fn tensor_param(&mut self, name: &str, t: ffi::Tensor) -> ffi::Param {
+        ffi::Param {
+            param_type: ffi::PARAM_TENSOR,
+            name: self.out._strings.add(name),
+            value: ffi::ParamValue { tensor: t },
+        }
+    }
 }

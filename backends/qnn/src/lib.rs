@@ -455,6 +455,7 @@ impl Strings {
 }
 
 pub mod graph;
+pub mod lower;
 
 pub use backend::QnnBackend;
 

@@ -6,7 +6,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use xnpu_backend_qnn::graph::{QnnGraph, MAPPINGS};
+use xnpu_backend_qnn::graph::QnnGraph;
+use xnpu_backend_qnn::lower::MAPPINGS;
 use xnpu_backend_qnn::{check_core_version, ffi, find_library, Qnn, QnnLibrary, DEFAULT_SIM_SOC};
 use xnpu_core::{Tensor, Value};
 
