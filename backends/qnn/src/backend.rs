@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use xnpu_core::{Result, Value};
 use xnpu_graph::backend::{
-    Backend, CapabilityTable, DeviceKind, Executable, NodeContext, OpCapability, Support,
+    Backend, CapabilityTable, CompileOptions, DeviceKind, Executable, NodeContext, OpCapability,
+    Support,
 };
 use xnpu_graph::Graph;
 

@@ -4,6 +4,7 @@
 //! backend does not know otherwise passes `graphAddNode` and fails late, at finalize, with a
 //! misleading code.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use xnpu_core::{Bytes, DType, Error, Result, Tensor, Value, ValueType};
@@ -26,6 +27,8 @@ pub struct QnnGraph {
     _dims: Vec<Vec<u32>>,
     _statics: Vec<Bytes>,
     lock: std::sync::Mutex<()>,
+    /// Whether the graph came from a saved context binary instead of being built.
+    loaded_from_cache: bool,
 }
 
 // SAFETY: QNN handles may be used from any thread; executions are serialised by `lock`.
@@ -87,6 +90,7 @@ impl QnnGraph {
             _dims: Vec::new(),
             _statics: Vec::new(),
             lock: std::sync::Mutex::new(()),
+            loaded_from_cache: false,
         };
         let name = out
             ._strings
@@ -153,6 +157,162 @@ impl QnnGraph {
             },
             "graphFinalize",
         )?;
+        Ok(out)
+    }
+
+    /// Whether this graph was reloaded from a saved context binary.
+    pub fn loaded_from_cache(&self) -> bool {
+        self.loaded_from_cache
+    }
+
+    /// Builds `g`, or reloads it from a context binary saved in `dir` by an earlier build
+    /// of the same graph on the same library build and device settings (the key hashes the
+    /// graph as ONNX, the library's path and build id, its core API version and the SoC).
+    /// A new build is saved there. A cache that cannot be read or written only costs the
+    /// rebuild.
+    pub fn build_cached(q: Arc<Qnn>, g: &Graph, dir: Option<&Path>) -> Result<QnnGraph> {
+        let Some(dir) = dir else {
+            return QnnGraph::build(q, g);
+        };
+        let key = cache_key(&q, g)?;
+        let bin = dir.join(format!("{key}.bin"));
+        let ids = dir.join(format!("{key}.ids"));
+        if let (Ok(b), Ok(m)) = (std::fs::read(&bin), std::fs::read_to_string(&ids)) {
+            if let Ok(reloaded) = QnnGraph::from_binary(q.clone(), g, &b, &m) {
+                return Ok(reloaded);
+            }
+        }
+        let built = QnnGraph::build(q, g)?;
+        let _ = std::fs::create_dir_all(dir).and_then(|_| built.save_binary(&bin, &ids));
+        Ok(built)
+    }
+
+    /// Writes the finalized context as a binary, and the ids of the graph's I/O tensors.
+    fn save_binary(&self, bin: &Path, ids: &Path) -> std::io::Result<()> {
+        let lib = self.q.library();
+        let t = lib.table();
+        let (Some(size_of), Some(get)) = (t.context_get_binary_size, t.context_get_binary) else {
+            return Err(std::io::Error::other(
+                "no contextGetBinary in this QNN library",
+            ));
+        };
+        let mut size = 0u64;
+        // SAFETY: a live, finalized context and a valid out-pointer.
+        if unsafe { size_of(self.context, &mut size) } != 0 {
+            return Err(std::io::Error::other("contextGetBinarySize failed"));
+        }
+        let mut buf = vec![0u8; size as usize];
+        let mut written = 0u64;
+        // SAFETY: `buf` holds `size` writable bytes.
+        if unsafe { get(self.context, buf.as_mut_ptr().cast(), size, &mut written) } != 0 {
+            return Err(std::io::Error::other("contextGetBinary failed"));
+        }
+        buf.truncate(written as usize);
+        let list = |it: &mut dyn Iterator<Item = Option<u32>>| {
+            it.map(|i| i.map_or("-".to_string(), |i| i.to_string()))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let text = format!(
+            "{}\n{}\n",
+            list(
+                &mut self
+                    .inputs
+                    .iter()
+                    .map(|i| i.as_ref().map(|(t, _, _)| t.v1.id))
+            ),
+            list(&mut self.outputs.iter().map(|(t, _, _)| Some(t.v1.id)))
+        );
+        let tmp = bin.with_extension("partial");
+        std::fs::write(&tmp, &buf)?;
+        std::fs::write(ids, text)?;
+        std::fs::rename(tmp, bin)
+    }
+
+    /// Recreates a context from a saved binary and retrieves its graph; the I/O tensors are
+    /// described again from `g` with the ids the build gave them.
+    fn from_binary(q: Arc<Qnn>, g: &Graph, bin: &[u8], ids: &str) -> Result<QnnGraph> {
+        let lib = q.library();
+        let t = lib.table();
+        let mut context: Handle = std::ptr::null_mut();
+        let create = slot(t.context_create_from_binary, "contextCreateFromBinary")?;
+        // SAFETY: live backend and device; the binary is read during the call.
+        lib.check(
+            unsafe {
+                create(
+                    q.backend,
+                    q.device,
+                    std::ptr::null(),
+                    bin.as_ptr().cast(),
+                    bin.len() as u64,
+                    &mut context,
+                    std::ptr::null_mut(),
+                )
+            },
+            "contextCreateFromBinary",
+        )?;
+        let mut out = QnnGraph {
+            q: q.clone(),
+            context,
+            graph: std::ptr::null_mut(),
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+            _strings: Strings::default(),
+            _dims: Vec::new(),
+            _statics: Vec::new(),
+            lock: std::sync::Mutex::new(()),
+            loaded_from_cache: true,
+        };
+        let name = out
+            ._strings
+            .add(if g.name.is_empty() { "xnpu" } else { &g.name });
+        let retrieve = slot(t.graph_retrieve, "graphRetrieve")?;
+        // SAFETY: a live context and a NUL-terminated graph name.
+        lib.check(
+            unsafe { retrieve(context, name, &mut out.graph) },
+            "graphRetrieve",
+        )?;
+        let mut lines = ids.lines();
+        let parse = |line: Option<&str>| -> Result<Vec<Option<u32>>> {
+            line.unwrap_or_default()
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    if s == "-" {
+                        Ok(None)
+                    } else {
+                        s.parse()
+                            .map(Some)
+                            .map_err(|_| Error::compute(format!("a QNN cache id file has \"{s}\"")))
+                    }
+                })
+                .collect()
+        };
+        let (in_ids, out_ids) = (parse(lines.next())?, parse(lines.next())?);
+        if in_ids.len() != g.inputs.len() || out_ids.len() != g.outputs.len() {
+            return Err(Error::compute(
+                "a QNN cache id file does not match the graph",
+            ));
+        }
+        for (&v, id) in g.inputs.iter().zip(in_ids) {
+            let entry = match id {
+                Some(id) => {
+                    let (dtype, dims) = shape_of(g, v)?;
+                    let name = format!("v{v}_{}", g.values[v].name);
+                    let qt = describe(&mut out, &name, ffi::TENSOR_APP_WRITE, dtype, &dims, id)?;
+                    Some((qt, dtype, dims))
+                }
+                None => None,
+            };
+            out.inputs.push(entry);
+        }
+        for (&v, id) in g.outputs.iter().zip(out_ids) {
+            let id = id.ok_or_else(|| Error::compute("a QNN cache id file lacks an output"))?;
+            let (dtype, dims) = shape_of(g, v)?;
+            let name = format!("v{v}_{}", g.values[v].name);
+            let qt = describe(&mut out, &name, ffi::TENSOR_APP_READ, dtype, &dims, id)?;
+            out.outputs.push((qt, dtype, dims));
+        }
         Ok(out)
     }
 
@@ -242,6 +402,68 @@ fn node_inputs(node: &Node) -> Vec<usize> {
 
 fn in_node(e: Error, node: &Node) -> Error {
     e.context(format!("node \"{}\" ({})", node.name, node.op.name()))
+}
+
+/// A graph I/O tensor's description, for a graph retrieved from a context binary.
+fn describe(
+    out: &mut QnnGraph,
+    name: &str,
+    kind: u32,
+    dtype: DType,
+    dims: &[usize],
+    id: u32,
+) -> Result<ffi::Tensor> {
+    let qd = qnn_dtype(dtype)
+        .ok_or_else(|| Error::unsupported(format!("QNN's HTP has no {dtype} tensors")))?;
+    let mut d: Vec<u32> = dims.iter().map(|&x| x as u32).collect();
+    let dims_ptr = d.as_mut_ptr();
+    out._dims.push(d);
+    Ok(ffi::Tensor {
+        version: 1,
+        v1: ffi::TensorV1 {
+            id,
+            name: out._strings.add(name),
+            tensor_type: kind,
+            data_format: 0,
+            data_type: qd,
+            quantize: ffi::QuantizeParams::undefined(),
+            rank: dims.len() as u32,
+            dimensions: dims_ptr,
+            mem_type: 0,
+            client_buf: ffi::ClientBuffer {
+                data: std::ptr::null_mut(),
+                size: 0,
+            },
+        },
+        _v2_tail: [0; 3],
+    })
+}
+
+/// The cache key of a graph on a QNN instance: FNV-1a over the graph as ONNX, the library's
+/// path and build id, its core API version and the SoC.
+fn cache_key(q: &Qnn, g: &Graph) -> Result<String> {
+    let onnx = xnpu_graph::onnx::to_bytes(&xnpu_graph::Model {
+        name: g.name.clone(),
+        graph: g.clone(),
+        ..Default::default()
+    })?;
+    let lib = q.library();
+    let core = lib.providers().first().map(|p| p.core).unwrap_or_default();
+    let meta = format!(
+        "{}|{}|{}.{}.{}|soc {}",
+        lib.path().display(),
+        lib.build_id().unwrap_or_default(),
+        core.major,
+        core.minor,
+        core.patch,
+        q.soc()
+    );
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in onnx.iter().chain(meta.as_bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    Ok(format!("{h:016x}"))
 }
 
 /// A QNN op parameter.

@@ -159,3 +159,38 @@ fn a_session_runs_mapped_ops_on_the_simulator_and_the_rest_on_the_cpu() {
         s.explain()
     );
 }
+
+#[test]
+fn a_context_binary_saved_and_reloaded_gives_identical_outputs() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let model = xnpu_graph::onnx::load(&root.join("tests/fixtures/qnn/mlp.onnx")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let q = Arc::new(Qnn::new(htp(), DEFAULT_SIM_SOC).unwrap());
+    let first = QnnGraph::build_cached(q.clone(), &model.graph, Some(dir.path())).unwrap();
+    assert!(!first.loaded_from_cache());
+    let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
+    assert_eq!(files.len(), 2, "a .bin and a .ids file");
+    // A new QNN instance, as a new process would have.
+    let q2 = Arc::new(Qnn::new(htp(), DEFAULT_SIM_SOC).unwrap());
+    let second = QnnGraph::build_cached(q2, &model.graph, Some(dir.path())).unwrap();
+    assert!(second.loaded_from_cache());
+    let x = Value::Tensor(
+        Tensor::from_vec(
+            vec![4, 64],
+            (0..256).map(|i| (i as f32) * 0.01 - 1.0).collect(),
+        )
+        .unwrap(),
+    );
+    let (a, b) = (
+        first.run(std::slice::from_ref(&x)).unwrap(),
+        second.run(std::slice::from_ref(&x)).unwrap(),
+    );
+    assert_eq!(
+        a[0].as_tensor().unwrap().raw_bytes(),
+        b[0].as_tensor().unwrap().raw_bytes()
+    );
+    // Another SoC is another key: built, not reloaded.
+    let q3 = Arc::new(Qnn::new(htp(), 0).unwrap());
+    let third = QnnGraph::build_cached(q3, &model.graph, Some(dir.path())).unwrap();
+    assert!(!third.loaded_from_cache());
+}
