@@ -92,9 +92,20 @@ impl Backend for QnnBackend {
         Some(&self.table)
     }
     fn compile(&self, partition: &Graph) -> Result<Box<dyn Executable>> {
-        Ok(Box::new(Compiled(QnnGraph::build(
+        self.compile_with(partition, &CompileOptions::default())
+    }
+    /// Compiles, or reloads the context binary an earlier compile saved in the session's
+    /// compile cache (one folder per backend).
+    fn compile_with(
+        &self,
+        partition: &Graph,
+        options: &CompileOptions,
+    ) -> Result<Box<dyn Executable>> {
+        let dir = options.cache.dir_for(&self.name);
+        Ok(Box::new(Compiled(QnnGraph::build_cached(
             self.q.clone(),
             partition,
+            dir.as_deref(),
         )?)))
     }
 }
