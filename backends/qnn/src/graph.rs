@@ -116,6 +116,7 @@ impl QnnGraph {
             out: &mut out,
             natives: 0,
             package: std::ptr::null(),
+            quant: quantized_values(g),
         };
         b.package = b.out._strings.add("qti.aisw");
         let read: std::collections::HashSet<usize> = g
@@ -289,6 +290,7 @@ impl QnnGraph {
                 .collect()
         };
         let (in_ids, out_ids) = (parse(lines.next())?, parse(lines.next())?);
+        let quant = quantized_values(g);
         if in_ids.len() != g.inputs.len() || out_ids.len() != g.outputs.len() {
             return Err(Error::compute(
                 "a QNN cache id file does not match the graph",
@@ -299,7 +301,8 @@ impl QnnGraph {
                 Some(id) => {
                     let (dtype, dims) = shape_of(g, v)?;
                     let name = format!("v{v}_{}", g.values[v].name);
-                    let qt = describe(&mut out, &name, ffi::TENSOR_APP_WRITE, dtype, &dims, id)?;
+                    let q = quant.get(&v).copied();
+                    let qt = describe(&mut out, &name, ffi::TENSOR_APP_WRITE, dtype, &dims, id, q)?;
                     Some((qt, dtype, dims))
                 }
                 None => None,
@@ -310,7 +313,8 @@ impl QnnGraph {
             let id = id.ok_or_else(|| Error::compute("a QNN cache id file lacks an output"))?;
             let (dtype, dims) = shape_of(g, v)?;
             let name = format!("v{v}_{}", g.values[v].name);
-            let qt = describe(&mut out, &name, ffi::TENSOR_APP_READ, dtype, &dims, id)?;
+            let q = quant.get(&v).copied();
+            let qt = describe(&mut out, &name, ffi::TENSOR_APP_READ, dtype, &dims, id, q)?;
             out.outputs.push((qt, dtype, dims));
         }
         Ok(out)
@@ -404,6 +408,64 @@ fn in_node(e: Error, node: &Node) -> Error {
     e.context(format!("node \"{}\" ({})", node.name, node.op.name()))
 }
 
+/// QNN's data type and quantisation for a tensor: a quantised value (a QDQ model's) is
+/// fixed point with its scale and offset; anything else is plain.
+fn tensor_type(dtype: DType, quant: Option<(f32, i32)>) -> Result<(u32, ffi::QuantizeParams)> {
+    if let Some((scale, zero_point)) = quant {
+        let qd = match dtype {
+            DType::U8 => ffi::dtype::UFIXED_POINT_8,
+            DType::I8 => ffi::dtype::SFIXED_POINT_8,
+            DType::U16 => ffi::dtype::UFIXED_POINT_16,
+            other => {
+                return Err(Error::unsupported(format!(
+                    "QNN's HTP has no quantised {other} tensors (u8, i8 or u16)"
+                )))
+            }
+        };
+        return Ok((qd, ffi::QuantizeParams::scale_offset(scale, zero_point)));
+    }
+    let qd = qnn_dtype(dtype)
+        .ok_or_else(|| Error::unsupported(format!("QNN's HTP has no {dtype} tensors")))?;
+    Ok((qd, ffi::QuantizeParams::undefined()))
+}
+
+/// The quantised values of a QDQ model with per-tensor constant scales and zero points:
+/// each QuantizeLinear's output and each DequantizeLinear's input.
+pub fn quantized_values(g: &Graph) -> std::collections::HashMap<usize, (f32, i32)> {
+    let scalar_f32 = |id: Option<usize>| -> Option<f32> {
+        let t = g.values[id?].constant.as_ref()?;
+        (t.len() == 1).then(|| t.to_vec::<f32>().ok()?.first().copied())?
+    };
+    let zero_point = |id: Option<usize>| -> Option<i32> {
+        let Some(id) = id else { return Some(0) };
+        let t = g.values[id].constant.as_ref()?;
+        if t.len() != 1 {
+            return None;
+        }
+        let b = *t.raw_bytes().first()?;
+        Some(match t.dtype() {
+            DType::U8 => i32::from(b),
+            DType::I8 => i32::from(b as i8),
+            DType::U16 => i32::from(u16::from_le_bytes(t.raw_bytes().get(..2)?.try_into().ok()?)),
+            _ => return None,
+        })
+    };
+    let mut out = std::collections::HashMap::new();
+    for n in &g.nodes {
+        let quantized = match n.op.name() {
+            "QuantizeLinear" => n.outputs.first().copied().flatten(),
+            "DequantizeLinear" => n.inputs.first().copied().flatten(),
+            _ => continue,
+        };
+        let scale = scalar_f32(n.inputs.get(1).copied().flatten());
+        let zp = zero_point(n.inputs.get(2).copied().flatten());
+        if let (Some(v), Some(s), Some(z)) = (quantized, scale, zp) {
+            out.insert(v, (s, z));
+        }
+    }
+    out
+}
+
 /// A graph I/O tensor's description, for a graph retrieved from a context binary.
 fn describe(
     out: &mut QnnGraph,
@@ -412,9 +474,9 @@ fn describe(
     dtype: DType,
     dims: &[usize],
     id: u32,
+    quant: Option<(f32, i32)>,
 ) -> Result<ffi::Tensor> {
-    let qd = qnn_dtype(dtype)
-        .ok_or_else(|| Error::unsupported(format!("QNN's HTP has no {dtype} tensors")))?;
+    let (qd, qparams) = tensor_type(dtype, quant)?;
     let mut d: Vec<u32> = dims.iter().map(|&x| x as u32).collect();
     let dims_ptr = d.as_mut_ptr();
     out._dims.push(d);
@@ -426,7 +488,7 @@ fn describe(
             tensor_type: kind,
             data_format: 0,
             data_type: qd,
-            quantize: ffi::QuantizeParams::undefined(),
+            quantize: qparams,
             rank: dims.len() as u32,
             dimensions: dims_ptr,
             mem_type: 0,
@@ -489,6 +551,8 @@ pub struct Builder<'a> {
     out: &'a mut QnnGraph,
     natives: usize,
     package: *const std::ffi::c_char,
+    /// Per-tensor scale and zero point of the quantised values of a QDQ model.
+    quant: std::collections::HashMap<usize, (f32, i32)>,
 }
 
 impl Builder<'_> {
@@ -527,7 +591,8 @@ impl Builder<'_> {
             .as_ref()
             .map(|c| c.bytes().cloned().unwrap_or_default());
         let name = format!("v{id}_{}", v.name);
-        let t = self.create(&name, kind, dtype, &dims, data)?;
+        let quant = self.quant.get(&id).copied();
+        let t = self.create_q(&name, kind, dtype, &dims, data, quant)?;
         self.tensors[id] = Some(t);
         Ok(t)
     }
@@ -559,9 +624,25 @@ impl Builder<'_> {
         dims: &[usize],
         data: Option<Bytes>,
     ) -> Result<ffi::Tensor> {
-        let qd = qnn_dtype(dtype).ok_or_else(|| {
-            Error::unsupported(format!("QNN's HTP has no {dtype} tensors (\"{name}\")"))
-        })?;
+        self.create_q(name, kind, dtype, dims, data, None)
+    }
+
+    /// The per-tensor scale and zero point of a quantised value, if it is one.
+    pub fn quantization(&self, id: usize) -> Option<(f32, i32)> {
+        self.quant.get(&id).copied()
+    }
+
+    fn create_q(
+        &mut self,
+        name: &str,
+        kind: u32,
+        dtype: DType,
+        dims: &[usize],
+        data: Option<Bytes>,
+        quant: Option<(f32, i32)>,
+    ) -> Result<ffi::Tensor> {
+        let (qd, qparams) =
+            tensor_type(dtype, quant).map_err(|e| e.context(format!("\"{name}\"")))?;
         let mut d: Vec<u32> = dims
             .iter()
             .map(|&x| u32::try_from(x))
@@ -589,7 +670,7 @@ impl Builder<'_> {
                 tensor_type: kind,
                 data_format: 0,
                 data_type: qd,
-                quantize: ffi::QuantizeParams::undefined(),
+                quantize: qparams,
                 rank: dims.len() as u32,
                 dimensions: dims_ptr,
                 mem_type: 0,
