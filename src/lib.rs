@@ -16,6 +16,7 @@ pub mod devices;
 pub mod npy;
 pub mod plugins;
 pub mod policy;
+pub mod quantize;
 pub mod runtime;
 
 pub use policy::Policy;
