@@ -82,6 +82,12 @@ impl Backend for QnnBackend {
         self.table.kind
     }
     fn supports(&self, cx: &NodeContext<'_>) -> Support {
+        // Attributes and constant inputs the lowering needs, then the table.
+        if let Some(reason) = crate::lower::check(cx.node, cx.graph) {
+            return Support::Unsupported {
+                reason: format!("{}: {reason}", self.name),
+            };
+        }
         self.table.check(cx)
     }
     fn needs_static_shapes(&self) -> bool {
