@@ -84,9 +84,7 @@ impl Backend for QnnBackend {
     fn supports(&self, cx: &NodeContext<'_>) -> Support {
         // Attributes and constant inputs the lowering needs, then the table.
         if let Some(reason) = crate::lower::check(cx.node, cx.graph) {
-            return Support::Unsupported {
-                reason: format!("{}: {reason}", self.name),
-            };
+            return Support::Unsupported { reason };
         }
         self.table.check(cx)
     }

@@ -138,6 +138,17 @@ fn dims_of(g: &Graph, id: usize) -> Option<Vec<usize>> {
     }
 }
 
+/// A value's rank, known even when some dims are symbols (bound by each run's inputs).
+fn rank_of(g: &Graph, id: usize) -> Option<usize> {
+    if let Some(c) = &g.values[id].constant {
+        return Some(c.rank());
+    }
+    match &g.values[id].ty {
+        xnpu_core::ValueType::Tensor(t) => t.shape.as_ref().map(|s| s.rank()),
+        _ => None,
+    }
+}
+
 fn constant<'g>(g: &'g Graph, node: &Node, k: usize, what: &str) -> Result<&'g Tensor> {
     let id = input(node, k).ok_or_else(|| Error::unsupported(format!("{what} is missing")))?;
     g.values[id].constant.as_ref().ok_or_else(|| {
@@ -170,7 +181,7 @@ pub fn check(node: &Node, g: &Graph) -> Option<String> {
 
 fn check_inner(node: &Node, g: &Graph) -> Result<()> {
     let refuse = |s: String| Err(Error::unsupported(s));
-    let rank0 = input(node, 0).and_then(|x| dims_of(g, x)).map(|d| d.len());
+    let rank0 = input(node, 0).and_then(|x| rank_of(g, x));
     match &node.op {
         Op::Elementwise(ew::Op::Activation(a)) => {
             if let ActivationKind::Gelu { tanh: true } = a.kind {
@@ -200,7 +211,7 @@ fn check_inner(node: &Node, g: &Graph) -> Result<()> {
             }
         }
         Op::Nn(nn::Op::Pool(p)) => {
-            if rank0 != Some(4) {
+            if rank0.is_some_and(|r| r != 4) {
                 return refuse("QNN pools here are 2-D (NCHW input) only".into());
             }
             if node.outputs.get(1).copied().flatten().is_some() {
@@ -221,10 +232,8 @@ fn check_inner(node: &Node, g: &Graph) -> Result<()> {
                 }
             }
         }
-        Op::Nn(nn::Op::GlobalPool(_)) => {
-            if rank0 != Some(4) {
-                return refuse("GlobalAveragePool is lowered for 2-D (NCHW) input only".into());
-            }
+        Op::Nn(nn::Op::GlobalPool(_)) if rank0.is_some_and(|r| r != 4) => {
+            return refuse("GlobalAveragePool is lowered for 2-D (NCHW) input only".into());
         }
         Op::Reduce(rd::Op::Softmax(s)) => {
             if s.kind != SoftmaxKind::Softmax {
