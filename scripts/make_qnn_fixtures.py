@@ -159,6 +159,13 @@ case("clip_max_only", [h.make_node("Clip", ["x", "", "hi"], ["y"], name="clip")]
 one("layernorm", "LayerNormalization", {"x": X}, [("g", arr([4], positive=True)), ("b", arr([4]))],
     axis=-1, epsilon=1e-5)
 one("layernorm_axis1_no_bias", "LayerNormalization", {"x": X}, [("g", arr([3, 4], positive=True))], axis=1)
+# Added later (at the end, so the weights drawn above stay as committed): a depthwise conv
+# with a channel multiplier (Conv2d with group), and a fused Clip with no lower bound.
+one("conv_depthwise_multiplier", "Conv", {"x": NCHW}, [("w", arr([8, 1, 3, 3], 0.3))], group=4)
+case("fused_gemm_clip_max_only", [
+    h.make_node("Gemm", ["a", "b"], ["g"], name="gemm"),
+    h.make_node("Clip", ["g", "", "hi"], ["y"], name="clip"),
+], {"a": [3, 8]}, [("b", arr([8, 5])), ("hi", np.array(0.3, np.float32))])
 
 # An op QNN refuses at validation (HTP's Relu has no int32 kernel): the error must be QNN's own.
 g = h.make_graph([h.make_node("Relu", ["x"], ["y"], name="relu_i32")], "invalid_relu_i32",
