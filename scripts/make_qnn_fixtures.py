@@ -41,3 +41,137 @@ m.ir_version = 8
 onnx.checker.check_model(m, full_check=True)
 onnx.save(m, os.path.join(out, "mlp.onnx"))
 print("wrote", os.path.join(out, "mlp.onnx"))
+
+
+# One small model per lowering case (tests/fixtures/qnn/ops/<case>.onnx), for
+# backends/qnn/tests/ops.rs: inputs are graph inputs, weights initializers; output shapes
+# come from ONNX shape inference.
+from onnx import shape_inference
+
+ops_dir = os.path.join(out, "ops")
+os.makedirs(ops_dir, exist_ok=True)
+
+
+def arr(shape, scale=0.5, positive=False):
+    a = rng.standard_normal(shape) * scale
+    if positive:
+        a = np.abs(a) + 0.5
+    return a.astype(np.float32)
+
+
+def case(name, nodes, inputs, inits=(), opset=17):
+    """nodes: list of NodeProto whose last output is the graph output "y"; inputs: {name: shape}."""
+    vis = [h.make_tensor_value_info(k, T.FLOAT, s) for k, s in inputs.items()]
+    g = h.make_graph(nodes, name, vis, [h.make_tensor_value_info("y", T.FLOAT, None)],
+                     [nh.from_array(v, k) for k, v in inits])
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", opset)], producer_name="xnpu make_qnn_fixtures.py")
+    m.ir_version = 9 if opset >= 20 else 8
+    m = shape_inference.infer_shapes(m, strict_mode=True)
+    y = [v for v in m.graph.value_info if v.name == "y"]
+    if y:
+        m.graph.output[0].CopyFrom(y[0])
+        m.graph.value_info.remove(y[0])
+    del m.graph.value_info[:]
+    assert m.graph.output[0].type.tensor_type.HasField("shape"), name
+    onnx.checker.check_model(m, full_check=True)
+    onnx.save(m, os.path.join(ops_dir, name + ".onnx"))
+
+
+def one(name, op, inputs, inits=(), opset=17, **attrs):
+    ins = list(inputs) + [k for k, _ in inits]
+    case(name, [h.make_node(op, ins, ["y"], name=name, **attrs)], inputs, inits, opset)
+
+
+X = [2, 3, 4]
+for op in ["Add", "Sub", "Mul", "Max", "Min"]:
+    one(op.lower(), op, {"x": X, "z": [4]})
+one("div", "Div", {"x": X}, [("z", arr([3, 4], positive=True))])
+for op in ["Relu", "Sigmoid", "Tanh", "Exp", "Neg", "Abs"]:
+    one(op.lower(), op, {"x": X})
+one("sqrt", "Sqrt", {"x": X})  # the test feeds it positive values
+one("gelu", "Gelu", {"x": X}, opset=20)
+one("matmul", "MatMul", {"x": [2, 3, 8]}, [("w", arr([8, 5]))])
+one("matmul_2in", "MatMul", {"x": [2, 3, 8], "w": [2, 8, 5]})
+one("reshape", "Reshape", {"x": X}, [("s", np.array([4, 6], np.int64))])
+one("flatten", "Flatten", {"x": [2, 3, 2, 2]}, axis=1)
+one("squeeze", "Squeeze", {"x": [2, 1, 4]}, [("a", np.array([1], np.int64))])
+one("unsqueeze", "Unsqueeze", {"x": [2, 4]}, [("a", np.array([0, 2], np.int64))])
+
+NCHW = [1, 4, 7, 7]
+one("conv", "Conv", {"x": NCHW}, [("w", arr([6, 4, 3, 3], 0.3)), ("b", arr([6]))], pads=[1, 1, 1, 1])
+one("conv_strided_dilated", "Conv", {"x": [1, 3, 9, 8]}, [("w", arr([5, 3, 3, 2], 0.3))],
+    strides=[2, 1], dilations=[2, 2], pads=[0, 1, 2, 0])
+one("conv_group", "Conv", {"x": NCHW}, [("w", arr([6, 2, 3, 3], 0.3)), ("b", arr([6]))], group=2)
+one("conv_depthwise", "Conv", {"x": NCHW}, [("w", arr([4, 1, 3, 3], 0.3)), ("b", arr([4]))],
+    group=4, pads=[1, 1, 1, 1])
+one("conv_same_upper", "Conv", {"x": [2, 3, 6, 6]}, [("w", arr([4, 3, 2, 2], 0.3))],
+    auto_pad="SAME_UPPER", strides=[2, 2])
+# FusedConv at level all: Conv + Relu, Conv + Clip(0, 6)
+case("fused_conv_relu", [
+    h.make_node("Conv", ["x", "w", "b"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+    h.make_node("Relu", ["c"], ["y"], name="relu"),
+], {"x": NCHW}, [("w", arr([6, 4, 3, 3], 0.3)), ("b", arr([6]))])
+case("fused_conv_clip", [
+    h.make_node("Conv", ["x", "w"], ["c"], name="conv"),
+    h.make_node("Clip", ["c", "lo", "hi"], ["y"], name="clip"),
+], {"x": NCHW}, [("w", arr([4, 4, 3, 3], 0.6)), ("lo", np.array(0, np.float32)), ("hi", np.array(0.5, np.float32))])
+
+one("maxpool", "MaxPool", {"x": NCHW}, kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])
+one("maxpool_ceil", "MaxPool", {"x": [1, 3, 8, 8]}, kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1)
+one("avgpool", "AveragePool", {"x": [1, 3, 8, 8]}, kernel_shape=[2, 2], strides=[2, 2])
+one("avgpool_pads", "AveragePool", {"x": NCHW}, kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])
+one("avgpool_count_pad", "AveragePool", {"x": NCHW}, kernel_shape=[3, 3], strides=[2, 2],
+    pads=[1, 1, 1, 1], count_include_pad=1)
+one("avgpool_ceil", "AveragePool", {"x": [1, 3, 8, 8]}, kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1)
+one("global_avgpool", "GlobalAveragePool", {"x": NCHW})
+
+one("gemm", "Gemm", {"a": [3, 8]}, [("b", arr([5, 8])), ("c", arr([5]))], transB=1)
+one("gemm_trans_a_alpha_beta", "Gemm", {"a": [8, 3]}, [("b", arr([8, 5])), ("c", arr([3, 5]))],
+    transA=1, alpha=0.5, beta=2.0)
+one("gemm_no_c", "Gemm", {"a": [3, 8]}, [("b", arr([8, 5]))])
+case("fused_gemm_sigmoid", [
+    h.make_node("Gemm", ["a", "b", "c"], ["g"], name="gemm", transB=1),
+    h.make_node("Sigmoid", ["g"], ["y"], name="sigmoid"),
+], {"a": [3, 8]}, [("b", arr([5, 8])), ("c", arr([1, 5]))])
+case("matmul_bias", [
+    h.make_node("MatMul", ["x", "w"], ["m"], name="matmul"),
+    h.make_node("Add", ["m", "b"], ["y"], name="add"),
+], {"x": [2, 3, 8]}, [("w", arr([8, 5])), ("b", arr([5]))])
+case("matmul_bias_relu", [
+    h.make_node("MatMul", ["x", "w"], ["m"], name="matmul"),
+    h.make_node("Add", ["m", "b"], ["a"], name="add"),
+    h.make_node("Relu", ["a"], ["y"], name="relu"),
+], {"x": [4, 8]}, [("w", arr([8, 6])), ("b", arr([6]))])
+case("matmul_bias_tanh", [
+    h.make_node("MatMul", ["x", "w"], ["m"], name="matmul"),
+    h.make_node("Add", ["b", "m"], ["a"], name="add"),
+    h.make_node("Tanh", ["a"], ["y"], name="tanh"),
+], {"x": [4, 8]}, [("w", arr([8, 6])), ("b", arr([6]))])
+
+one("softmax", "Softmax", {"x": X}, axis=-1)
+one("softmax_axis1", "Softmax", {"x": X}, axis=1)
+one("transpose", "Transpose", {"x": [2, 3, 4, 5]}, perm=[0, 2, 3, 1])
+one("transpose_default", "Transpose", {"x": X})
+one("concat", "Concat", {"x": [2, 3, 4], "z": [2, 2, 4], "u": [2, 1, 4]}, axis=1)
+one("clip", "Clip", {"x": X}, [("lo", np.array(-0.3, np.float32)), ("hi", np.array(0.4, np.float32))])
+case("clip_max_only", [h.make_node("Clip", ["x", "", "hi"], ["y"], name="clip")], {"x": X},
+     [("hi", np.array(0.2, np.float32))])
+one("layernorm", "LayerNormalization", {"x": X}, [("g", arr([4], positive=True)), ("b", arr([4]))],
+    axis=-1, epsilon=1e-5)
+one("layernorm_axis1_no_bias", "LayerNormalization", {"x": X}, [("g", arr([3, 4], positive=True))], axis=1)
+# Added later (at the end, so the weights drawn above stay as committed): a depthwise conv
+# with a channel multiplier (Conv2d with group), and a fused Clip with no lower bound.
+one("conv_depthwise_multiplier", "Conv", {"x": NCHW}, [("w", arr([8, 1, 3, 3], 0.3))], group=4)
+case("fused_gemm_clip_max_only", [
+    h.make_node("Gemm", ["a", "b"], ["g"], name="gemm"),
+    h.make_node("Clip", ["g", "", "hi"], ["y"], name="clip"),
+], {"a": [3, 8]}, [("b", arr([8, 5])), ("hi", np.array(0.3, np.float32))])
+
+# An op QNN refuses at validation (HTP's Relu has no int32 kernel): the error must be QNN's own.
+g = h.make_graph([h.make_node("Relu", ["x"], ["y"], name="relu_i32")], "invalid_relu_i32",
+                 [h.make_tensor_value_info("x", T.INT32, [4])], [h.make_tensor_value_info("y", T.INT32, [4])])
+m = h.make_model(g, opset_imports=[h.make_opsetid("", 17)], producer_name="xnpu make_qnn_fixtures.py")
+m.ir_version = 8
+onnx.checker.check_model(m, full_check=True)
+onnx.save(m, os.path.join(out, "invalid_relu_i32.onnx"))
+print("wrote", ops_dir, "and invalid_relu_i32.onnx")

@@ -83,6 +83,10 @@ impl Backend for QnnBackend {
         self.table.kind
     }
     fn supports(&self, cx: &NodeContext<'_>) -> Support {
+        // Attributes and constant inputs the lowering needs, then the table.
+        if let Some(reason) = crate::lower::check(cx.node, cx.graph) {
+            return Support::Unsupported { reason };
+        }
         self.table.check(cx)
     }
     fn needs_static_shapes(&self) -> bool {

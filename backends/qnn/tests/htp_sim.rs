@@ -104,7 +104,7 @@ fn a_session_runs_mapped_ops_on_the_simulator_and_the_rest_on_the_cpu() {
     assert_eq!(qnn.kind(), xnpu::graph::backend::DeviceKind::Cpu);
     let cpu: Arc<dyn Backend> = Arc::new(xnpu_backend_cpu::CpuBackend::new());
     // All of the MLP's ops are mapped: one partition on the simulator. (Level none: the
-    // fused ops the passes make, MatMulBias and friends, are not lowered yet.)
+    // ops as imported; tests/ops.rs covers the fused ops the passes make.)
     let path = root.join("tests/fixtures/qnn/mlp.onnx");
     let level = xnpu::graph::passes::Level::None;
     let s = Session::load_with(
@@ -145,19 +145,41 @@ fn a_session_runs_mapped_ops_on_the_simulator_and_the_rest_on_the_cpu() {
         .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
     assert!(err < 1e-2, "max error {err}");
     assert_eq!(s.compiled_counts(), [1]);
-    // The demo CNN: convolutions and pooling are not lowered yet, so they run on the CPU
-    // and `--explain` says why.
-    let s = Session::load_with(
-        root.join("models/tinycnn.onnx"),
-        SessionOptions::new().backend(qnn).backend(cpu),
-    )
-    .unwrap();
+    // The demo CNN at level all (Conv+BatchNormalization+Relu fused into FusedConv,
+    // MaxPool, GlobalAveragePool, Flatten, Gemm, Softmax): every node on the simulator, one
+    // graph per batch size, within fp16 tolerance of the CPU.
+    let path = root.join("models/tinycnn.onnx");
+    let s = Session::load_with(&path, SessionOptions::new().backend(qnn).backend(cpu)).unwrap();
+    let plan = s.plan();
     assert!(
-        s.explain()
-            .contains("Conv is not in qnn:htp-sim's op table"),
+        plan.decisions
+            .iter()
+            .all(|d| plan.backends[d.backend] == "qnn:htp-sim"),
         "{}",
         s.explain()
     );
+    let x = Value::Tensor(
+        Tensor::from_vec(
+            vec![2, 3, 32, 32],
+            (0..6144).map(|i| ((i as f32) * 0.013).sin()).collect(),
+        )
+        .unwrap(),
+    );
+    let got = s.run_positional(vec![Some(x.clone())]).unwrap();
+    let reference = Session::load(&path)
+        .unwrap()
+        .run_positional(vec![Some(x)])
+        .unwrap();
+    let (a, b) = (
+        got[0].as_tensor().unwrap().to_vec::<f32>().unwrap(),
+        reference[0].as_tensor().unwrap().to_vec::<f32>().unwrap(),
+    );
+    let err = a
+        .iter()
+        .zip(&b)
+        .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+    assert!(err < 1e-2, "tinycnn max error {err}");
+    println!("tinycnn on the simulator, max error vs the CPU (fp16 compute): {err}");
 }
 
 #[test]
