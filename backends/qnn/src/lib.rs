@@ -301,6 +301,9 @@ unsafe extern "C" fn log_callback(fmt: *const c_char, level: u32, _ts: u64, args
 
 const LOG_WARN: u32 = 2;
 
+/// The SoC model the first HTP device of this process was created with.
+static PROCESS_SOC: Mutex<Option<u32>> = Mutex::new(None);
+
 /// A QNN backend instance on one device: log, backend and device handles.
 pub struct Qnn {
     lib: Arc<QnnLibrary>,
@@ -342,6 +345,22 @@ pub const DEFAULT_SIM_SOC: u32 = 69;
 impl Qnn {
     /// Creates the backend and its device, with `soc` as the HTP SoC model (0: none).
     pub fn new(lib: Arc<QnnLibrary>, soc: u32) -> Result<Qnn> {
+        // The HTP library keeps the first device's SoC for the whole process (measured on
+        // the 2.51 simulator: a device without a SoC created after one with SoC 69 still
+        // computes in fp16, and devices with different SoCs alive at once crashed it).
+        if lib.backend_id() == 6 {
+            let mut first = PROCESS_SOC.lock().unwrap_or_else(|p| p.into_inner());
+            match *first {
+                Some(s) if s != soc => {
+                    return Err(Error::unsupported(format!(
+                        "QNN's HTP library keeps one SoC model per process: this process \
+                         already uses SoC {s}, so SoC {soc} cannot be set (use one SoC per \
+                         process, e.g. XNPU_QNN_SOC)"
+                    )))
+                }
+                _ => *first = Some(soc),
+            }
+        }
         let t = lib.table();
         let mut q = Qnn {
             lib: lib.clone(),
