@@ -167,6 +167,12 @@ case("fused_gemm_clip_max_only", [
     h.make_node("Clip", ["g", "", "hi"], ["y"], name="clip"),
 ], {"a": [3, 8]}, [("b", arr([8, 5])), ("hi", np.array(0.3, np.float32))])
 
+# QDQ: a per-tensor uint8 QuantizeLinear → DequantizeLinear pair (step 0.02, zero point 128).
+case("qdq", [
+    h.make_node("QuantizeLinear", ["x", "s", "z"], ["q"], name="quantize"),
+    h.make_node("DequantizeLinear", ["q", "s", "z"], ["y"], name="dequantize"),
+], {"x": X}, [("s", np.array(0.02, np.float32)), ("z", np.array(128, np.uint8))])
+
 # An op QNN refuses at validation (HTP's Relu has no int32 kernel): the error must be QNN's own.
 g = h.make_graph([h.make_node("Relu", ["x"], ["y"], name="relu_i32")], "invalid_relu_i32",
                  [h.make_tensor_value_info("x", T.INT32, [4])], [h.make_tensor_value_info("y", T.INT32, [4])])

@@ -42,6 +42,10 @@ impl QnnBackend {
                     // The shape input (dropped in the lowering) is i64.
                     dtypes.push("i64".into());
                 }
+                if m.lowering == Lowering::QuantizeDequantize {
+                    // The quantised side: fixed point with the scale and offset.
+                    dtypes.extend(["u8", "i8", "u16"].map(String::from));
+                }
                 (
                     m.op.to_string(),
                     OpCapability {

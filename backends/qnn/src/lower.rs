@@ -59,10 +59,19 @@ pub enum Lowering {
     LayerNorm,
     /// MatMulBias as MatMul, ElementWiseAdd, then the activation if any.
     MatMulBias,
+    /// QuantizeLinear / DequantizeLinear as QNN's Quantize / Dequantize of input 0; the
+    /// scale and zero point (constant, per tensor) become the fixed-point tensor's encoding.
+    QuantizeDequantize,
 }
 
 /// Every op this backend lowers.
 pub const MAPPINGS: &[Mapping] = &[
+    m("QuantizeLinear", "Quantize", Lowering::QuantizeDequantize),
+    m(
+        "DequantizeLinear",
+        "Dequantize",
+        Lowering::QuantizeDequantize,
+    ),
     m("Add", "ElementWiseAdd", Lowering::Direct),
     m("Sub", "ElementWiseSubtract", Lowering::Direct),
     m("Mul", "ElementWiseMultiply", Lowering::Direct),
@@ -115,7 +124,7 @@ pub fn reads(node: &Node) -> Vec<usize> {
     let first = || node.inputs.first().copied().flatten().into_iter().collect();
     match mapping(node.op.name()).map(|m| m.lowering) {
         Some(Lowering::Reshape | Lowering::Conv | Lowering::Pool | Lowering::Clip) => first(),
-        Some(Lowering::Gemm) => first(),
+        Some(Lowering::Gemm | Lowering::QuantizeDequantize) => first(),
         _ => node.inputs.iter().flatten().copied().collect(),
     }
 }
@@ -181,6 +190,21 @@ pub fn check(node: &Node, g: &Graph) -> Option<String> {
 
 fn check_inner(node: &Node, g: &Graph) -> Result<()> {
     let refuse = |s: String| Err(Error::unsupported(s));
+    if matches!(node.op.name(), "QuantizeLinear" | "DequantizeLinear") {
+        let quantized = if node.op.name() == "QuantizeLinear" {
+            node.outputs.first().copied().flatten()
+        } else {
+            input(node, 0)
+        };
+        let known = crate::graph::quantized_values(g);
+        if !quantized.is_some_and(|v| known.contains_key(&v)) {
+            return refuse(
+                "QNN takes per-tensor quantisation with a constant scale and zero point \
+                 (u8, i8 or u16); this one is per axis, blocked or computed"
+                    .into(),
+            );
+        }
+    }
     let rank0 = input(node, 0).and_then(|x| rank_of(g, x));
     match &node.op {
         Op::Elementwise(ew::Op::Activation(a)) => {
@@ -342,7 +366,7 @@ pub fn lower(b: &mut Builder<'_>, node: &Node) -> Result<()> {
         mapping(op).ok_or_else(|| Error::unsupported(format!("QNN has no lowering for {op}")))?;
     check_inner(node, b.g)?;
     match map.lowering {
-        Lowering::Direct | Lowering::MatMul | Lowering::Reshape => {
+        Lowering::Direct | Lowering::MatMul | Lowering::Reshape | Lowering::QuantizeDequantize => {
             let mut ins = Vec::new();
             for id in reads(node) {
                 ins.push(b.value(id)?);

@@ -216,3 +216,63 @@ fn a_context_binary_saved_and_reloaded_gives_identical_outputs() {
     let e = Qnn::new(htp(), 57).err().unwrap().to_string();
     assert!(e.contains("keeps one SoC model per process"), "{e}");
 }
+
+#[test]
+fn a_model_quantised_from_calibration_inputs_runs_on_the_simulator() {
+    use xnpu::graph::backend::Backend;
+    use xnpu::{Session, SessionOptions};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let model = xnpu::graph::onnx::load(&root.join("models/tinycnn.onnx")).unwrap();
+    let image = |k: usize| {
+        Value::Tensor(
+            Tensor::from_vec(
+                vec![1, 3, 32, 32],
+                (0..3 * 32 * 32)
+                    .map(|i| (((i * 7 + k * 131) as f32) * 0.013).sin())
+                    .collect(),
+            )
+            .unwrap(),
+        )
+    };
+    let calibration: Vec<Vec<Option<Value>>> = (0..4).map(|k| vec![Some(image(k))]).collect();
+    let qdq = xnpu::quantize::quantize_static(&model, &calibration).unwrap();
+    let q = Arc::new(Qnn::new(htp(), DEFAULT_SIM_SOC).unwrap());
+    let qnn: Arc<dyn Backend> = Arc::new(xnpu_backend_qnn::QnnBackend::new(q));
+    let cpu: Arc<dyn Backend> = Arc::new(xnpu_backend_cpu::CpuBackend::new());
+    let s = Session::new(qdq.clone(), SessionOptions::new().backend(qnn).backend(cpu)).unwrap();
+    let plan = s.plan();
+    let on_qnn = plan
+        .decisions
+        .iter()
+        .filter(|d| plan.backends[d.backend] == "qnn:htp-sim")
+        .count();
+    let quantizers = plan
+        .decisions
+        .iter()
+        .zip(&s.model().graph.nodes)
+        .filter(|(d, n)| {
+            n.op.name().contains("uantizeLinear") && plan.backends[d.backend] == "qnn:htp-sim"
+        })
+        .count();
+    assert!(
+        quantizers >= 8,
+        "Q/DQ on QNN: {quantizers}\n{}",
+        s.explain()
+    );
+    println!("{on_qnn} of {} nodes on qnn:htp-sim", plan.decisions.len());
+    let reference = Session::new(qdq, SessionOptions::new()).unwrap();
+    for k in 10..13 {
+        let got = s.run_positional(vec![Some(image(k))]).unwrap();
+        let want = reference.run_positional(vec![Some(image(k))]).unwrap();
+        let (a, b) = (
+            got[0].as_tensor().unwrap().to_vec::<f32>().unwrap(),
+            want[0].as_tensor().unwrap().to_vec::<f32>().unwrap(),
+        );
+        let err = a
+            .iter()
+            .zip(&b)
+            .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+        // Probabilities of a uint8 model: a rounding flip moves an activation by one step.
+        assert!(err < 0.03, "input {k}: max error {err}");
+    }
+}
