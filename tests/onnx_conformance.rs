@@ -48,6 +48,9 @@ enum Outcome {
     Fail(String),
 }
 
+/// How many sessions put a partition on a QNN backend.
+static ON_QNN: AtomicUsize = AtomicUsize::new(0);
+
 /// Runs a case at a pass level, on the built-in CPU backend or on the given ones (in order
 /// of preference).
 fn run_case(case: &Path, level: Level, backends: &[Arc<dyn Backend>]) -> Outcome {
@@ -61,6 +64,14 @@ fn run_case(case: &Path, level: Level, backends: &[Arc<dyn Backend>]) -> Outcome
         Ok(s) => s,
         Err(e) => return Outcome::Fail(format!("import: {e}")),
     };
+    let plan = session.plan();
+    if plan
+        .partitions
+        .iter()
+        .any(|p| plan.backends[p.backend].starts_with("qnn:"))
+    {
+        ON_QNN.fetch_add(1, Ordering::Relaxed);
+    }
     match common::check_case(&session, case) {
         Ok(()) => Outcome::Pass,
         Err(e) => Outcome::Fail(e),
@@ -375,7 +386,9 @@ fn main() {
                 );
             }
             println!(
-                "time through [qnn:htp-sim, cpu]: {:.1} s (summed over threads)",
+                "through [qnn:htp-sim, cpu]: {} cases put a partition on qnn:htp-sim; {:.1} s \
+                 (summed over threads)",
+                ON_QNN.load(Ordering::Relaxed),
                 qnn_time.into_inner().unwrap().as_secs_f64()
             );
         }
