@@ -32,3 +32,9 @@ pub use devices::{devices, Device, DeviceStatus, Discovery, Library};
 /// (`openvino:npu`, `openvino:cpu`); this is for code that builds backends itself.
 #[cfg(feature = "openvino")]
 pub use xnpu_backend_openvino as openvino;
+
+/// The QNN backend (Qualcomm Hexagon NPUs; on x86_64 Qualcomm's HTP simulator, which runs on
+/// the CPU), built in with the `qnn` feature (on by default). Sessions reach it through the
+/// device policy (`qnn:htp-sim`, `qnn:htp`), which opens QNN's library only then.
+#[cfg(feature = "qnn")]
+pub use xnpu_backend_qnn as qnn;

@@ -104,6 +104,12 @@ pub fn discover_available() -> (Vec<Available>, Vec<String>) {
     #[cfg(feature = "openvino")]
     openvino_backends(&mut found, &mut notes);
     for (path, plugin) in crate::plugins::discover() {
+        // The QNN plugin would open libQnnHtp.so in every process (40 ms, a line on
+        // stdout); the built-in QNN backend is the same code, created on demand.
+        #[cfg(feature = "qnn")]
+        if plugin.as_ref().is_ok_and(|p| p.name() == "qnn") {
+            continue;
+        }
         let backend = plugin.and_then(|p| p.create_backend(""));
         match backend {
             Ok(b) => {
@@ -191,6 +197,82 @@ fn openvino_backends(found: &mut Vec<Available>, notes: &mut Vec<String>) {
     }
 }
 
+/// The QNN backend (`qnn:htp-sim`, Qualcomm's HTP simulator on x86_64; `qnn:htp` on Arm),
+/// created on first call and then shared: opening libQnnHtp.so costs about 40 ms and prints a
+/// line on stdout, so it is opened only when a policy names a `qnn:` device, for prefer-npu
+/// on Arm, and for `xnpu devices`. The error says where the library was looked for.
+///
+/// `XNPU_QNN_SOC` (a number, 0 for none) sets the HTP SoC model; the default on the
+/// simulator is `DEFAULT_SIM_SOC` (fp32 computes as fp16, like the device), on Arm none.
+#[cfg(feature = "qnn")]
+pub fn qnn() -> std::result::Result<&'static Available, &'static str> {
+    static QNN: OnceLock<std::result::Result<Available, String>> = OnceLock::new();
+    QNN.get_or_init(create_qnn).as_ref().map_err(String::as_str)
+}
+
+/// The HTP SoC model of `XNPU_QNN_SOC`, or the default (`DEFAULT_SIM_SOC` on the x86_64
+/// simulator, none on Arm).
+#[cfg(feature = "qnn")]
+pub fn qnn_soc() -> Result<u32> {
+    match std::env::var("XNPU_QNN_SOC") {
+        Ok(v) => v.trim().parse().map_err(|_| {
+            Error::invalid_input(format!(
+                "XNPU_QNN_SOC={v} is not a number (an HTP SoC model, 0 for none)"
+            ))
+        }),
+        Err(_) if cfg!(target_arch = "x86_64") => Ok(xnpu_backend_qnn::DEFAULT_SIM_SOC),
+        Err(_) => Ok(0),
+    }
+}
+
+#[cfg(feature = "qnn")]
+fn create_qnn() -> std::result::Result<Available, String> {
+    use xnpu_backend_qnn::{find_library, Qnn, QnnBackend, QnnLibrary};
+    let soc = qnn_soc().map_err(|e| e.to_string())?;
+    let path = find_library("libQnnHtp.so").map_err(|e| e.to_string())?;
+    let lib = Arc::new(QnnLibrary::open(&path).map_err(|e| e.to_string())?);
+    let build = lib.build_id().unwrap_or_else(|e| format!("unknown ({e})"));
+    let provider = lib
+        .providers()
+        .iter()
+        .find(|p| p.backend_id == lib.backend_id())
+        .map(|p| {
+            let v =
+                |v: xnpu_backend_qnn::ffi::Version| format!("{}.{}.{}", v.major, v.minor, v.patch);
+            format!(
+                "{} (core API {}, backend API {})",
+                p.name,
+                v(p.core),
+                v(p.backend)
+            )
+        })
+        .unwrap_or_else(|| format!("backend id {}", lib.backend_id()));
+    let q = Qnn::new(lib, soc).map_err(|e| e.to_string())?;
+    let backend = QnnBackend::new(Arc::new(q));
+    let soc_text = if soc == 0 {
+        "no SoC model".to_string()
+    } else {
+        format!("SoC model {soc}")
+    };
+    let what = if backend.kind() == DeviceKind::Npu {
+        "the Hexagon NPU".to_string()
+    } else if soc == 0 {
+        "Qualcomm's HTP simulator, running on the CPU (not an NPU), exact fp32".to_string()
+    } else {
+        "Qualcomm's HTP simulator, running on the CPU (not an NPU), fp32 computed as fp16 \
+         like the device"
+            .to_string()
+    };
+    Ok(Available {
+        id: backend.name().to_string(),
+        detail: format!(
+            "QNN {provider}, build {build}, {soc_text}: {what} ({})",
+            path.display()
+        ),
+        backend: Arc::new(backend),
+    })
+}
+
 /// What discovery says about a device id that is not available, for the error message.
 fn discovery_says(id: &str) -> Option<String> {
     discovered()
@@ -247,6 +329,19 @@ fn resolve_inner(policy: &Policy) -> Result<BackendsAndNotes> {
                 .iter()
                 .filter(|a| a.backend.kind() != DeviceKind::Cpu)
                 .collect();
+            // The real HTP (never the x86_64 simulator, which is of CPU kind).
+            #[cfg(all(feature = "qnn", target_arch = "aarch64"))]
+            if *policy == Policy::PreferNpu {
+                match qnn() {
+                    Ok(a) if a.backend.kind() == DeviceKind::Npu => accel.push(a),
+                    Ok(_) => {}
+                    Err(e) => {
+                        if std::env::var_os("XNPU_QNN_LIB_DIR").is_some() {
+                            notes.push(format!("qnn: {e}"));
+                        }
+                    }
+                }
+            }
             accel.sort_by_key(|a| order(a.backend.kind()));
             let wanted = if *policy == Policy::PreferNpu {
                 DeviceKind::Npu
@@ -293,6 +388,22 @@ fn resolve_inner(policy: &Policy) -> Result<BackendsAndNotes> {
                 }
                 match avail.iter().find(|a| a.id.eq_ignore_ascii_case(id)) {
                     Some(a) => list.push(a.backend.clone()),
+                    #[cfg(feature = "qnn")]
+                    None if id.to_ascii_lowercase().starts_with("qnn:") => match qnn() {
+                        Ok(a) if a.id.eq_ignore_ascii_case(id) => list.push(a.backend.clone()),
+                        Ok(a) => {
+                            return Err(Error::invalid_input(format!(
+                                "device \"{id}\" is not available: this machine's QNN backend \
+                                 is {} ({})",
+                                a.id, a.detail
+                            )))
+                        }
+                        Err(e) => {
+                            return Err(Error::invalid_input(format!(
+                                "device \"{id}\" is not available: {e}"
+                            )))
+                        }
+                    },
                     None => {
                         let known: Vec<&str> = avail.iter().map(|a| a.id.as_str()).collect();
                         let status = discovery_says(id)

@@ -16,6 +16,13 @@
 //! passes on cpu and fails through openvino fails the run, and so does an OpenVINO that cannot
 //! be loaded (scripts/test.sh installs it).
 //!
+//! Every case also runs through QNN's HTP simulator with the reference CPU backend behind it
+//! (`[qnn:htp-sim, cpu]`, fallback on: a partition QNN cannot build runs on the CPU), in exact
+//! fp32 mode (no SoC model: these tolerances are fp32's; fp16 numerics are checked by the
+//! per-op tests in backends/qnn). The `qnn:` line counts it; a case that passes on cpu and
+//! fails through qnn fails the run, and so does a QNN that cannot be loaded (scripts/test.sh
+//! installs the onnxruntime-qnn wheel).
+//!
 //! Arguments: an optional substring filter on case names; `-v` prints every failure in full.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -41,6 +48,9 @@ enum Outcome {
     Fail(String),
 }
 
+/// How many sessions put a partition on a QNN backend.
+static ON_QNN: AtomicUsize = AtomicUsize::new(0);
+
 /// Runs a case at a pass level, on the built-in CPU backend or on the given ones (in order
 /// of preference).
 fn run_case(case: &Path, level: Level, backends: &[Arc<dyn Backend>]) -> Outcome {
@@ -54,6 +64,14 @@ fn run_case(case: &Path, level: Level, backends: &[Arc<dyn Backend>]) -> Outcome
         Ok(s) => s,
         Err(e) => return Outcome::Fail(format!("import: {e}")),
     };
+    let plan = session.plan();
+    if plan
+        .partitions
+        .iter()
+        .any(|p| plan.backends[p.backend].starts_with("qnn:"))
+    {
+        ON_QNN.fetch_add(1, Ordering::Relaxed);
+    }
     match common::check_case(&session, case) {
         Ok(()) => Outcome::Pass,
         Err(e) => Outcome::Fail(e),
@@ -90,6 +108,25 @@ fn openvino_cpu() -> std::result::Result<Vec<Arc<dyn Backend>>, String> {
 #[cfg(not(feature = "openvino"))]
 fn openvino_cpu() -> std::result::Result<Vec<Arc<dyn Backend>>, String> {
     Err("built without the openvino feature".into())
+}
+
+/// QNN's HTP simulator in exact fp32 mode (no SoC model), then the reference CPU backend for
+/// what it does not claim or cannot build.
+#[cfg(feature = "qnn")]
+fn qnn_sim() -> std::result::Result<Vec<Arc<dyn Backend>>, String> {
+    use xnpu::qnn::{find_library, Qnn, QnnBackend, QnnLibrary};
+    let path = find_library("libQnnHtp.so").map_err(|e| e.to_string())?;
+    let lib = QnnLibrary::open(&path).map_err(|e| e.to_string())?;
+    let q = Qnn::new(Arc::new(lib), 0).map_err(|e| e.to_string())?;
+    Ok(vec![
+        Arc::new(QnnBackend::new(Arc::new(q))),
+        Arc::new(xnpu_backend_cpu::CpuBackend::default()),
+    ])
+}
+
+#[cfg(not(feature = "qnn"))]
+fn qnn_sim() -> std::result::Result<Vec<Arc<dyn Backend>>, String> {
+    Err("built without the qnn feature".into())
 }
 
 fn main() {
@@ -131,6 +168,9 @@ fn main() {
     let plugin = plugin_cpu();
     // One OpenVINO core and backend for every case and thread.
     let openvino = openvino_cpu();
+    let through_qnn: Mutex<BTreeMap<String, Outcome>> = Mutex::default();
+    let qnn = qnn_sim();
+    let qnn_time = Mutex::new(std::time::Duration::ZERO);
     let next = AtomicUsize::new(0);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     // Kernel panics are bugs; they are caught per case so that one does not hide the rest.
@@ -172,6 +212,12 @@ fn main() {
                         .lock()
                         .unwrap()
                         .insert(name.clone(), run(Level::All, backends));
+                }
+                if let Ok(backends) = &qnn {
+                    let t = std::time::Instant::now();
+                    let o = run(Level::All, backends);
+                    *qnn_time.lock().unwrap() += t.elapsed();
+                    through_qnn.lock().unwrap().insert(name.clone(), o);
                 }
                 results.lock().unwrap().insert(name, run(Level::All, &[]));
             });
@@ -314,12 +360,48 @@ fn main() {
         Ok(_) => {}
         Err(e) => println!("openvino: cannot load OpenVINO: {e}"),
     }
+    // Through QNN's simulator: every case the cpu backend passes must pass.
+    let through_qnn = through_qnn.into_inner().unwrap();
+    let (mut qnn_passed, mut qnn_failed) = (0, 0);
+    let mut qnn_regressions = Vec::new();
+    for (name, o) in &through_qnn {
+        match o {
+            Outcome::Pass => qnn_passed += 1,
+            Outcome::Fail(why) => {
+                qnn_failed += 1;
+                if matches!(results.get(name), Some(Outcome::Pass)) {
+                    qnn_regressions
+                        .push(format!("{name}: {}", common::one_line(why, 220, verbose)));
+                }
+            }
+        }
+    }
+    match &qnn {
+        Ok(_) => {
+            if !qnn_regressions.is_empty() {
+                println!(
+                    "qnn: {} cases pass on cpu and fail through [qnn:htp-sim, cpu]:\n  {}",
+                    qnn_regressions.len(),
+                    qnn_regressions.join("\n  ")
+                );
+            }
+            println!(
+                "through [qnn:htp-sim, cpu]: {} cases put a partition on qnn:htp-sim; {:.1} s \
+                 (summed over threads)",
+                ON_QNN.load(Ordering::Relaxed),
+                qnn_time.into_inner().unwrap().as_secs_f64()
+            );
+        }
+        Err(e) => println!("qnn: cannot load QNN's HTP simulator: {e}"),
+    }
     let regressed = !regressions.is_empty()
         || !level_diff.is_empty()
         || !plugin_diff.is_empty()
         || plugin.is_err()
         || !ov_regressions.is_empty()
-        || openvino.is_err();
+        || openvino.is_err()
+        || !qnn_regressions.is_empty()
+        || qnn.is_err();
     if regressed {
         println!(
             "ratchet: {} listed cases no longer pass: {}",
@@ -332,6 +414,8 @@ fn main() {
     println!("plugin: {plugin_passed} passed, {plugin_failed} failed, {plugin_skipped} skipped");
     let ov_skipped = if openvino.is_ok() { 0 } else { results.len() };
     println!("openvino: {ov_passed} passed, {ov_failed} failed, {ov_skipped} skipped");
+    let qnn_skipped = if qnn.is_ok() { 0 } else { results.len() };
+    println!("qnn: {qnn_passed} passed, {qnn_failed} failed, {qnn_skipped} skipped");
     if regressed {
         std::process::exit(1);
     }
