@@ -116,7 +116,7 @@ case("fused_conv_clip", [
     h.make_node("Clip", ["c", "lo", "hi"], ["y"], name="clip"),
 ], {"x": NCHW}, [("w", arr([4, 4, 3, 3], 0.6)), ("lo", np.array(0, np.float32)), ("hi", np.array(0.5, np.float32))])
 
-one("maxpool", "MaxPool", {"x": NCHW}, kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])
+one("maxpool", "MaxPool", {"x": NCHW}, kernel_shape=[3, 3], strides=[2, 2])
 one("maxpool_ceil", "MaxPool", {"x": [1, 3, 8, 8]}, kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1)
 one("avgpool", "AveragePool", {"x": [1, 3, 8, 8]}, kernel_shape=[2, 2], strides=[2, 2])
 one("avgpool_pads", "AveragePool", {"x": NCHW}, kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])

@@ -106,10 +106,8 @@ pub fn quantize_static(model: &Model, calibration: &[Vec<Option<Value>>]) -> Res
         }
         let (scale, zp) = uint8_params(lo, hi);
         let name = g.values[v].name.clone();
-        let s = g.add_value(format!("{name}_scale"), ValueType::Unknown);
-        g.values[s].constant = Some(Tensor::scalar(scale));
-        let z = g.add_value(format!("{name}_zero_point"), ValueType::Unknown);
-        g.values[z].constant = Some(Tensor::scalar(zp));
+        let s = add_constant(g, format!("{name}_scale"), Tensor::scalar(scale));
+        let z = add_constant(g, format!("{name}_zero_point"), Tensor::scalar(zp));
         let shape = shape_of(g, v);
         let qv = g.add_value(format!("{name}_quantized"), u8_type(shape.clone()));
         let dq = g.add_value(
@@ -153,13 +151,9 @@ pub fn quantize_static(model: &Model, calibration: &[Vec<Option<Value>>]) -> Res
                 let (scale, zp) = uint8_params(lo, hi);
                 let name = g.values[w].name.clone();
                 let qt = Tensor::from_vec(t.shape().to_vec(), quantize_u8(&x, scale, zp))?;
-                let qv = g.add_value(format!("{name}_quantized"), ValueType::Unknown);
-                g.values[qv].ty = u8_type(Some(xnpu_core::Shape::known(t.shape())));
-                g.values[qv].constant = Some(qt);
-                let s = g.add_value(format!("{name}_scale"), ValueType::Unknown);
-                g.values[s].constant = Some(Tensor::scalar(scale));
-                let z = g.add_value(format!("{name}_zero_point"), ValueType::Unknown);
-                g.values[z].constant = Some(Tensor::scalar(zp));
+                let qv = add_constant(g, format!("{name}_quantized"), qt);
+                let s = add_constant(g, format!("{name}_scale"), Tensor::scalar(scale));
+                let z = add_constant(g, format!("{name}_zero_point"), Tensor::scalar(zp));
                 let dq = g.add_value(format!("{name}_dequantized"), g.values[w].ty.clone());
                 added.push(dq_node(&name, qv, s, z, dq));
                 done.insert(w, dq);
@@ -173,6 +167,17 @@ pub fn quantize_static(model: &Model, calibration: &[Vec<Option<Value>>]) -> Res
         .map_err(|e| e.context(format!("{}: inserting Q/DQ", model.name)))?;
     g.remove_dead();
     Ok(q)
+}
+
+/// A constant value typed by its tensor.
+fn add_constant(g: &mut Graph, name: String, t: Tensor) -> usize {
+    let ty = ValueType::Tensor(TensorType {
+        dtype: t.dtype(),
+        shape: Some(xnpu_core::Shape::known(t.shape())),
+    });
+    let v = g.add_value(name, ty);
+    g.values[v].constant = Some(t);
+    v
 }
 
 fn q_node(name: &str, x: usize, s: usize, z: usize, y: usize) -> Node {

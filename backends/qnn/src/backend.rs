@@ -91,6 +91,15 @@ impl Backend for QnnBackend {
         if let Some(reason) = crate::lower::check(cx.node, cx.graph) {
             return Support::Unsupported { reason };
         }
+        // Without a SoC model the simulator computes true fp32 and has no Gelu kernel
+        // (graphFinalize fails with 1002); the device, and the simulator with a SoC, have one.
+        if self.q.soc() == 0 && format!("{:?}", cx.node.op).contains("Gelu") {
+            return Support::Unsupported {
+                reason: "Gelu has no fp32 kernel on the HTP simulator without a SoC model \
+                         (XNPU_QNN_SOC)"
+                    .into(),
+            };
+        }
         self.table.check(cx)
     }
     fn needs_static_shapes(&self) -> bool {

@@ -12,7 +12,7 @@
 use xnpu_core::{Bytes, DType, Error, Result, Tensor};
 use xnpu_graph::{Graph, Node, Op};
 use xnpu_ops::elementwise::{self as ew, ActivationKind};
-use xnpu_ops::nn::{self, FusedActivation, PoolKind};
+use xnpu_ops::nn::{self, AutoPad, FusedActivation, PoolKind};
 use xnpu_ops::reduce::{self as rd, SoftmaxKind};
 use xnpu_ops::tensor as tn;
 
@@ -158,6 +158,17 @@ fn rank_of(g: &Graph, id: usize) -> Option<usize> {
     }
 }
 
+/// The dims of a value known before running (a constant's, or its type's numbers).
+fn known_dims(g: &Graph, id: usize) -> Option<Vec<usize>> {
+    if let Some(c) = &g.values[id].constant {
+        return Some(c.shape().to_vec());
+    }
+    match &g.values[id].ty {
+        xnpu_core::ValueType::Tensor(t) => t.shape.as_ref()?.as_known().map(|d| d.to_vec()),
+        _ => None,
+    }
+}
+
 fn constant<'g>(g: &'g Graph, node: &Node, k: usize, what: &str) -> Result<&'g Tensor> {
     let id = input(node, k).ok_or_else(|| Error::unsupported(format!("{what} is missing")))?;
     g.values[id].constant.as_ref().ok_or_else(|| {
@@ -190,6 +201,37 @@ pub fn check(node: &Node, g: &Graph) -> Option<String> {
 
 fn check_inner(node: &Node, g: &Graph) -> Result<()> {
     let refuse = |s: String| Err(Error::unsupported(s));
+    // Constraints QNN's validation enforces (measured on the conformance cases): no empty
+    // tensors, MatMul operands of rank 2 or more, and exactly two inputs to Max and Min.
+    let empty = node
+        .inputs
+        .iter()
+        .chain(&node.outputs)
+        .flatten()
+        .any(|&v| known_dims(g, v).is_some_and(|d| d.contains(&0)));
+    if empty {
+        return refuse("QNN takes no empty tensors (a dim of 0)".into());
+    }
+    match node.op.name() {
+        "MatMul" => {
+            for k in 0..2 {
+                if input(node, k)
+                    .and_then(|x| rank_of(g, x))
+                    .is_some_and(|r| r < 2)
+                {
+                    return refuse("QNN's MatMul takes operands of rank 2 or more".into());
+                }
+            }
+        }
+        "Max" | "Min" if node.inputs.iter().flatten().count() != 2 => {
+            return refuse(format!(
+                "QNN's elementwise {} takes exactly two inputs, this one has {}",
+                node.op.name(),
+                node.inputs.iter().flatten().count()
+            ));
+        }
+        _ => {}
+    }
     if matches!(node.op.name(), "QuantizeLinear" | "DequantizeLinear") {
         let quantized = if node.op.name() == "QuantizeLinear" {
             node.outputs.first().copied().flatten()
@@ -243,6 +285,35 @@ fn check_inner(node: &Node, g: &Graph) -> Result<()> {
             }
             if p.window.dilations.iter().any(|&d| d != 1) {
                 return refuse("QNN's 2-D pools have no dilation".into());
+            }
+            // Padding: QNN's PoolMax2d pads with zeros (a window of negative numbers and
+            // padding gives 0: test_maxpool_2d_pads), and PoolAvg2d counts padded positions
+            // (test_averagepool_2d_precomputed_pads, test_averagepool_2d_ceil), so only
+            // AveragePool with count_include_pad may have (declared) pads.
+            let padded = p.window.pads.iter().any(|&x| x != 0)
+                || p.window.ceil_mode
+                || !matches!(p.window.auto_pad, AutoPad::NotSet | AutoPad::Valid);
+            let counts_pads = matches!(
+                p.kind,
+                PoolKind::Average {
+                    count_include_pad: true
+                }
+            ) && !p.window.ceil_mode
+                && matches!(p.window.auto_pad, AutoPad::NotSet | AutoPad::Valid);
+            if padded && !counts_pads {
+                return refuse(format!(
+                    "{} with padding: QNN's 2-D pools treat padded positions as zeros \
+                     (measured on the ONNX pool cases)",
+                    node.op.name()
+                ));
+            }
+            let k = p.window.kernel_shape.as_deref().unwrap_or_default();
+            if p.window.strides.iter().zip(k).any(|(&s, &k)| s > k) {
+                // Measured: graphFinalize fails with 1002 (MEM_ALLOC) on the simulator for
+                // a 1x1 window with stride 2 (test_maxpool_2d_ceil_output_size_reduce_by_one).
+                return refuse(
+                    "QNN's 2-D pools with a stride larger than the window fail to finalize".into(),
+                );
             }
             if let PoolKind::Average {
                 count_include_pad: true,
