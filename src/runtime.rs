@@ -156,6 +156,8 @@ pub struct Session {
     last_reader: Vec<usize>,
     /// The hints per-shape compiles use.
     compile: CompileOptions,
+    /// Whether a failed per-shape compile may fall back to another backend.
+    fallback: bool,
 }
 
 impl std::fmt::Debug for Session {
@@ -290,6 +292,7 @@ impl Session {
             parts,
             last_reader,
             compile: options.compile.clone(),
+            fallback,
         })
     }
 
@@ -527,13 +530,16 @@ impl Session {
                     Some(e) => e,
                     None => {
                         let g = specialize(&part.graph, args)?;
-                        let e: Arc<dyn Executable> =
-                            Arc::from(backend.compile_with(&g, &self.compile).map_err(|e| {
-                                e.context(format!(
+                        let e: Arc<dyn Executable> = match backend.compile_with(&g, &self.compile) {
+                            Ok(e) => Arc::from(e),
+                            Err(e) => {
+                                let e = e.context(format!(
                                     "compiling partition {k} on {} for input shapes {key:?}",
                                     backend.name()
-                                ))
-                            })?);
+                                ));
+                                Arc::from(self.compile_fallback(k, part, &g, e)?)
+                            }
+                        };
                         cache
                             .lock()
                             .map_err(|_| Error::compute("a previous run panicked while compiling"))?
@@ -544,6 +550,37 @@ impl Session {
                 exec.run(args)
             }
         }
+    }
+
+    /// When a per-shape compile fails at run time: with fallback on, the next backend that
+    /// supports every node of the partition compiles it (a warning says so); otherwise the
+    /// compile error.
+    fn compile_fallback(
+        &self,
+        k: usize,
+        part: &Part,
+        g: &Graph,
+        err: Error,
+    ) -> Result<Box<dyn Executable>> {
+        if !self.fallback {
+            return Err(err);
+        }
+        let nodes = &self.plan.partitions[k].nodes;
+        let alt = (0..self.backends.len())
+            .filter(|&b| b != part.backend)
+            .find(|&b| {
+                nodes
+                    .iter()
+                    .all(|&n| self.plan.decisions[n].answers[b].is_supported())
+            });
+        let Some(b) = alt else { return Err(err) };
+        let exe = self.backends[b].compile_with(g, &self.compile)?;
+        tracing::warn!(
+            "{}: partition {k}: fell back to {} ({err})",
+            self.model.name,
+            self.backends[b].name()
+        );
+        Ok(exe)
     }
 
     /// How many executables each partition has compiled (per-shape partitions grow with

@@ -520,3 +520,35 @@ fn configurations_openvino_gets_wrong_run_on_the_cpu_with_the_reason() {
         common::check_case(&s, &dir).unwrap_or_else(|e| panic!("{case}: {e}"));
     }
 }
+
+#[test]
+fn a_per_shape_compile_that_fails_at_run_time_falls_back_or_fails_as_the_policy_says() {
+    // A static-shape device compiles when a run brings new shapes; that compile failing
+    // (here: an OpenVINO property it refuses) runs the partition on the next backend with
+    // fallback on, and is the run's error with fallback off.
+    let bad = || -> Arc<dyn Backend> {
+        let b = ov_cpu().with_config(vec![("NO_SUCH_KEY".into(), "1".into())]);
+        let mut table = b.capabilities().unwrap().clone();
+        table.static_shapes = true;
+        Arc::new(b.with_table(table))
+    };
+    let s = Session::load_with(tinycnn(), options(vec![bad()])).unwrap();
+    let got = s.run_positional(vec![Some(image(2))]).unwrap();
+    assert_close(
+        &got,
+        &reference(&tinycnn(), vec![Some(image(2))]),
+        "run-time fallback",
+    );
+    let mut o = options(vec![bad()]);
+    o.fallback = false;
+    let s = Session::load_with(tinycnn(), o).unwrap();
+    let e = s
+        .run_positional(vec![Some(image(2))])
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("for input shapes") && e.contains("NO_SUCH_KEY"),
+        "{e}"
+    );
+}
