@@ -173,6 +173,9 @@ case("qdq", [
     h.make_node("DequantizeLinear", ["q", "s", "z"], ["y"], name="dequantize"),
 ], {"x": X}, [("s", np.array(0.02, np.float32)), ("z", np.array(128, np.uint8))])
 
+# Sum of two (ResNet's residual adds import as Sum).
+one("sum", "Sum", {"x": X, "z": [4]})
+
 # An op QNN refuses at validation (HTP's Relu has no int32 kernel): the error must be QNN's own.
 g = h.make_graph([h.make_node("Relu", ["x"], ["y"], name="relu_i32")], "invalid_relu_i32",
                  [h.make_tensor_value_info("x", T.INT32, [4])], [h.make_tensor_value_info("y", T.INT32, [4])])

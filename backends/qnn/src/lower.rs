@@ -73,6 +73,7 @@ pub const MAPPINGS: &[Mapping] = &[
         Lowering::QuantizeDequantize,
     ),
     m("Add", "ElementWiseAdd", Lowering::Direct),
+    m("Sum", "ElementWiseAdd", Lowering::Direct),
     m("Sub", "ElementWiseSubtract", Lowering::Direct),
     m("Mul", "ElementWiseMultiply", Lowering::Direct),
     m("Div", "ElementWiseDivide", Lowering::Direct),
@@ -202,7 +203,7 @@ pub fn check(node: &Node, g: &Graph) -> Option<String> {
 fn check_inner(node: &Node, g: &Graph) -> Result<()> {
     let refuse = |s: String| Err(Error::unsupported(s));
     // Constraints QNN's validation enforces (measured on the conformance cases): no empty
-    // tensors, MatMul operands of rank 2 or more, and exactly two inputs to Max and Min.
+    // tensors, MatMul operands of rank 2 or more, and exactly two inputs to Max, Min and Sum.
     let empty = node
         .inputs
         .iter()
@@ -223,7 +224,7 @@ fn check_inner(node: &Node, g: &Graph) -> Result<()> {
                 }
             }
         }
-        "Max" | "Min" if node.inputs.iter().flatten().count() != 2 => {
+        "Max" | "Min" | "Sum" if node.inputs.iter().flatten().count() != 2 => {
             return refuse(format!(
                 "QNN's elementwise {} takes exactly two inputs, this one has {}",
                 node.op.name(),

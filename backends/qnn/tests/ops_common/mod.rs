@@ -54,6 +54,7 @@ pub const fn fused(file: &'static str) -> Case {
 
 pub const CASES: &[Case] = &[
     c("add"),
+    c("sum"),
     c("sub"),
     c("mul"),
     c("div"),
