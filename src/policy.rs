@@ -173,7 +173,7 @@ fn openvino_backends(found: &mut Vec<Available>, notes: &mut Vec<String>) {
         }
     };
     for d in devices {
-        match OpenVinoBackend::new(ov.clone(), &d.name) {
+        match OpenVinoBackend::listed(ov.clone(), &d.name) {
             Ok(b) => {
                 let driver = d
                     .driver_version

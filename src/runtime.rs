@@ -250,13 +250,9 @@ impl Session {
             let (chosen, compiled) = match compile_on(p.backend) {
                 Ok(c) => (p.backend, c),
                 Err(e) if fallback => {
-                    // The next backend in preference order that supports every node.
-                    let alt = (0..backends.len()).filter(|&b| b != p.backend).find(|&b| {
-                        p.nodes
-                            .iter()
-                            .all(|&n| plan.decisions[n].answers[b].is_supported())
-                    });
-                    let Some(b) = alt else { return Err(e) };
+                    let Some(b) = plan.fallback_for(k, p.backend) else {
+                        return Err(e);
+                    };
                     let compiled = compile_on(b)?;
                     let note = format!(
                         "fell back from {} (compile failed: {e})",
@@ -565,15 +561,9 @@ impl Session {
         if !self.fallback {
             return Err(err);
         }
-        let nodes = &self.plan.partitions[k].nodes;
-        let alt = (0..self.backends.len())
-            .filter(|&b| b != part.backend)
-            .find(|&b| {
-                nodes
-                    .iter()
-                    .all(|&n| self.plan.decisions[n].answers[b].is_supported())
-            });
-        let Some(b) = alt else { return Err(err) };
+        let Some(b) = self.plan.fallback_for(k, part.backend) else {
+            return Err(err);
+        };
         let exe = self.backends[b].compile_with(g, &self.compile)?;
         tracing::warn!(
             "{}: partition {k}: fell back to {} ({err})",

@@ -129,6 +129,29 @@ fn qnn_sim() -> std::result::Result<Vec<Arc<dyn Backend>>, String> {
     Err("built without the qnn feature".into())
 }
 
+/// Passed and failed counts of a run through another backend list, and the cases that
+/// pass on the cpu backend but fail there (with why).
+fn tally(
+    through: &BTreeMap<String, Outcome>,
+    cpu: &BTreeMap<String, Outcome>,
+    verbose: bool,
+) -> (usize, usize, Vec<String>) {
+    let (mut passed, mut failed) = (0, 0);
+    let mut regressions = Vec::new();
+    for (name, o) in through {
+        match o {
+            Outcome::Pass => passed += 1,
+            Outcome::Fail(why) => {
+                failed += 1;
+                if matches!(cpu.get(name), Some(Outcome::Pass)) {
+                    regressions.push(format!("{name}: {}", common::one_line(why, 220, verbose)));
+                }
+            }
+        }
+    }
+    (passed, failed, regressions)
+}
+
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
@@ -337,20 +360,8 @@ fn main() {
         Err(e) => println!("plugin: cannot load the CPU plugin: {e}"),
     }
     // Through OpenVINO: every case the cpu backend passes must pass.
-    let through_openvino = through_openvino.into_inner().unwrap();
-    let (mut ov_passed, mut ov_failed) = (0, 0);
-    let mut ov_regressions = Vec::new();
-    for (name, o) in &through_openvino {
-        match o {
-            Outcome::Pass => ov_passed += 1,
-            Outcome::Fail(why) => {
-                ov_failed += 1;
-                if matches!(results.get(name), Some(Outcome::Pass)) {
-                    ov_regressions.push(format!("{name}: {}", common::one_line(why, 220, verbose)));
-                }
-            }
-        }
-    }
+    let (ov_passed, ov_failed, ov_regressions) =
+        tally(&through_openvino.into_inner().unwrap(), &results, verbose);
     match &openvino {
         Ok(_) if !ov_regressions.is_empty() => println!(
             "openvino: {} cases pass on cpu and fail through [openvino:cpu, cpu]:\n  {}",
@@ -361,21 +372,8 @@ fn main() {
         Err(e) => println!("openvino: cannot load OpenVINO: {e}"),
     }
     // Through QNN's simulator: every case the cpu backend passes must pass.
-    let through_qnn = through_qnn.into_inner().unwrap();
-    let (mut qnn_passed, mut qnn_failed) = (0, 0);
-    let mut qnn_regressions = Vec::new();
-    for (name, o) in &through_qnn {
-        match o {
-            Outcome::Pass => qnn_passed += 1,
-            Outcome::Fail(why) => {
-                qnn_failed += 1;
-                if matches!(results.get(name), Some(Outcome::Pass)) {
-                    qnn_regressions
-                        .push(format!("{name}: {}", common::one_line(why, 220, verbose)));
-                }
-            }
-        }
-    }
+    let (qnn_passed, qnn_failed, qnn_regressions) =
+        tally(&through_qnn.into_inner().unwrap(), &results, verbose);
     match &qnn {
         Ok(_) => {
             if !qnn_regressions.is_empty() {

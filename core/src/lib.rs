@@ -7,6 +7,7 @@
 
 pub mod dtype;
 pub mod error;
+pub mod locate;
 pub mod plugin;
 pub mod shape;
 pub mod tensor;

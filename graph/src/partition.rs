@@ -376,6 +376,19 @@ fn merge_one_island(
 }
 
 impl Plan {
+    /// The first backend in preference order, other than `except`, that supports every node
+    /// of partition `k`: where the partition goes when `except` fails to compile it.
+    pub fn fallback_for(&self, k: usize, except: usize) -> Option<usize> {
+        (0..self.backends.len())
+            .filter(|&b| b != except)
+            .find(|&b| {
+                self.partitions[k]
+                    .nodes
+                    .iter()
+                    .all(|&n| self.decisions[n].answers[b].is_supported())
+            })
+    }
+
     /// Nodes per backend name.
     pub fn nodes_per_backend(&self) -> BTreeMap<&str, usize> {
         let mut m = BTreeMap::new();

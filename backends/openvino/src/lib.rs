@@ -34,22 +34,8 @@ pub use table::{capability_table, TABLE_JSON};
 /// Where the library was looked for, in order.
 pub fn candidates() -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = Vec::new();
-    let mut venvs: Vec<PathBuf> = Vec::new();
-    if let Some(v) = std::env::var_os("VIRTUAL_ENV") {
-        venvs.push(PathBuf::from(v));
-    }
-    // A `.venv` above the executable (target/<profile>/[deps/]exe in a checkout).
-    if let Ok(exe) = std::env::current_exe() {
-        for a in exe.ancestors().skip(1).take(5) {
-            venvs.push(a.join(".venv"));
-        }
-    }
-    for v in venvs {
-        if let Ok(rd) = std::fs::read_dir(v.join("lib")) {
-            for e in rd.flatten() {
-                dirs.push(e.path().join("site-packages/openvino/libs"));
-            }
-        }
+    for site in xnpu_core::locate::site_packages() {
+        dirs.push(site.join("openvino/libs"));
     }
     for key in ["INTEL_OPENVINO_DIR", "OPENVINO_INSTALL_DIR"] {
         if let Some(d) = std::env::var_os(key) {
@@ -170,6 +156,22 @@ impl OpenVino {
 
     /// The devices OpenVINO can use on this machine, with their full names.
     pub fn devices(&self) -> Result<Vec<OvDevice>> {
+        Ok(self
+            .device_names()?
+            .into_iter()
+            .map(|name| OvDevice {
+                full_name: self.property(&name, "FULL_DEVICE_NAME").unwrap_or_default(),
+                driver_version: name
+                    .starts_with("NPU")
+                    .then(|| self.property(&name, "NPU_DRIVER_VERSION").ok())
+                    .flatten(),
+                name,
+            })
+            .collect())
+    }
+
+    /// The names of the devices OpenVINO can use (`CPU`, `GPU.0`, `NPU`).
+    pub fn device_names(&self) -> Result<Vec<String>> {
         let mut list = OvDevices {
             devices: std::ptr::null_mut(),
             size: 0,
@@ -188,17 +190,7 @@ impl OpenVino {
         }
         // SAFETY: `list` came from ov_core_get_available_devices.
         unsafe { (api.ov_available_devices_free)(&mut list) };
-        Ok(names
-            .into_iter()
-            .map(|name| OvDevice {
-                full_name: self.property(&name, "FULL_DEVICE_NAME").unwrap_or_default(),
-                driver_version: name
-                    .starts_with("NPU")
-                    .then(|| self.property(&name, "NPU_DRIVER_VERSION").ok())
-                    .flatten(),
-                name,
-            })
-            .collect())
+        Ok(names)
     }
 
     /// A device property as a string.
@@ -564,9 +556,8 @@ impl OpenVinoBackend {
     /// A backend on `device` (as OpenVINO names it: `CPU`, `GPU`, `NPU`), which must be one
     /// it lists. Its id is `openvino:<device in lower case>`.
     pub fn new(ov: Arc<OpenVino>, device: &str) -> Result<OpenVinoBackend> {
-        let devices = ov.devices()?;
-        if !devices.iter().any(|d| d.name == device) {
-            let names: Vec<&str> = devices.iter().map(|d| d.name.as_str()).collect();
+        let names = ov.device_names()?;
+        if !names.iter().any(|d| d == device) {
             return Err(Error::unsupported(format!(
                 "OpenVINO {} at {} has no device {device} (it lists: {})",
                 ov.version(),
@@ -574,6 +565,12 @@ impl OpenVinoBackend {
                 names.join(", ")
             )));
         }
+        OpenVinoBackend::listed(ov, device)
+    }
+
+    /// A backend on a device OpenVINO has just listed (from [`OpenVino::devices`] or
+    /// [`OpenVino::device_names`]), without listing the devices again.
+    pub fn listed(ov: Arc<OpenVino>, device: &str) -> Result<OpenVinoBackend> {
         let kind = match device.split('.').next().unwrap_or(device) {
             "NPU" => DeviceKind::Npu,
             "GPU" => DeviceKind::Gpu,
@@ -603,13 +600,15 @@ impl OpenVinoBackend {
 
     /// The preferred device: `NPU` when OpenVINO lists one, then `GPU`, then `CPU`.
     pub fn preferred(ov: Arc<OpenVino>) -> Result<OpenVinoBackend> {
-        let devices = ov.devices()?;
-        let pick = ["NPU", "GPU", "CPU"]
+        let names = ov.device_names()?;
+        match ["NPU", "GPU", "CPU"]
             .iter()
-            .find(|p| devices.iter().any(|d| d.name == **p))
-            .copied()
-            .unwrap_or("CPU");
-        OpenVinoBackend::new(ov, pick)
+            .find(|p| names.iter().any(|d| d == *p))
+        {
+            Some(pick) => OpenVinoBackend::listed(ov, pick),
+            // None of them: `new` says what OpenVINO lists instead.
+            None => OpenVinoBackend::new(ov, "CPU"),
+        }
     }
 
     /// OpenVINO properties sent with every compile, after the backend's own (e.g.

@@ -93,7 +93,7 @@ impl Backend for QnnBackend {
         }
         // Without a SoC model the simulator computes true fp32 and has no Gelu kernel
         // (graphFinalize fails with 1002); the device, and the simulator with a SoC, have one.
-        if self.q.soc() == 0 && format!("{:?}", cx.node.op).contains("Gelu") {
+        if self.q.soc() == 0 && crate::lower::computes_gelu(cx.node) {
             return Support::Unsupported {
                 reason: "Gelu has no fp32 kernel on the HTP simulator without a SoC model \
                          (XNPU_QNN_SOC)"

@@ -80,21 +80,8 @@ impl QnnGraph {
             },
             "contextCreate",
         )?;
-        let mut out = QnnGraph {
-            q: q.clone(),
-            context,
-            graph: std::ptr::null_mut(),
-            inputs: Vec::new(),
-            outputs: Vec::new(),
-            _strings: Strings::default(),
-            _dims: Vec::new(),
-            _statics: Vec::new(),
-            lock: std::sync::Mutex::new(()),
-            loaded_from_cache: false,
-        };
-        let name = out
-            ._strings
-            .add(if g.name.is_empty() { "xnpu" } else { &g.name });
+        let mut out = QnnGraph::empty(q.clone(), context, false);
+        let name = out._strings.add(graph_name(g));
         // SAFETY: a live context, a NUL-terminated name, no configs.
         lib.check(
             unsafe {
@@ -252,21 +239,8 @@ impl QnnGraph {
             },
             "contextCreateFromBinary",
         )?;
-        let mut out = QnnGraph {
-            q: q.clone(),
-            context,
-            graph: std::ptr::null_mut(),
-            inputs: Vec::new(),
-            outputs: Vec::new(),
-            _strings: Strings::default(),
-            _dims: Vec::new(),
-            _statics: Vec::new(),
-            lock: std::sync::Mutex::new(()),
-            loaded_from_cache: true,
-        };
-        let name = out
-            ._strings
-            .add(if g.name.is_empty() { "xnpu" } else { &g.name });
+        let mut out = QnnGraph::empty(q.clone(), context, true);
+        let name = out._strings.add(graph_name(g));
         let retrieve = slot(t.graph_retrieve, "graphRetrieve")?;
         // SAFETY: a live context and a NUL-terminated graph name.
         lib.check(
@@ -302,7 +276,8 @@ impl QnnGraph {
                     let (dtype, dims) = shape_of(g, v)?;
                     let name = format!("v{v}_{}", g.values[v].name);
                     let q = quant.get(&v).copied();
-                    let qt = describe(&mut out, &name, ffi::TENSOR_APP_WRITE, dtype, &dims, id, q)?;
+                    let mut qt = out.tensor(&name, ffi::TENSOR_APP_WRITE, dtype, &dims, q)?;
+                    qt.v1.id = id;
                     Some((qt, dtype, dims))
                 }
                 None => None,
@@ -314,7 +289,8 @@ impl QnnGraph {
             let (dtype, dims) = shape_of(g, v)?;
             let name = format!("v{v}_{}", g.values[v].name);
             let q = quant.get(&v).copied();
-            let qt = describe(&mut out, &name, ffi::TENSOR_APP_READ, dtype, &dims, id, q)?;
+            let mut qt = out.tensor(&name, ffi::TENSOR_APP_READ, dtype, &dims, q)?;
+            qt.v1.id = id;
             out.outputs.push((qt, dtype, dims));
         }
         Ok(out)
@@ -466,39 +442,70 @@ pub fn quantized_values(g: &Graph) -> std::collections::HashMap<usize, (f32, i32
     out
 }
 
-/// A graph I/O tensor's description, for a graph retrieved from a context binary.
-fn describe(
-    out: &mut QnnGraph,
-    name: &str,
-    kind: u32,
-    dtype: DType,
-    dims: &[usize],
-    id: u32,
-    quant: Option<(f32, i32)>,
-) -> Result<ffi::Tensor> {
-    let (qd, qparams) = tensor_type(dtype, quant)?;
-    let mut d: Vec<u32> = dims.iter().map(|&x| x as u32).collect();
-    let dims_ptr = d.as_mut_ptr();
-    out._dims.push(d);
-    Ok(ffi::Tensor {
-        version: 1,
-        v1: ffi::TensorV1 {
-            id,
-            name: out._strings.add(name),
-            tensor_type: kind,
-            data_format: 0,
-            data_type: qd,
-            quantize: qparams,
-            rank: dims.len() as u32,
-            dimensions: dims_ptr,
-            mem_type: 0,
-            client_buf: ffi::ClientBuffer {
-                data: std::ptr::null_mut(),
-                size: 0,
+/// The name a graph is created and retrieved under.
+fn graph_name(g: &Graph) -> &str {
+    if g.name.is_empty() {
+        "xnpu"
+    } else {
+        &g.name
+    }
+}
+
+impl QnnGraph {
+    /// A graph in `context`, with no tensors described yet.
+    fn empty(q: Arc<Qnn>, context: Handle, loaded_from_cache: bool) -> QnnGraph {
+        QnnGraph {
+            q,
+            context,
+            graph: std::ptr::null_mut(),
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+            _strings: Strings::default(),
+            _dims: Vec::new(),
+            _statics: Vec::new(),
+            lock: std::sync::Mutex::new(()),
+            loaded_from_cache,
+        }
+    }
+
+    /// A tensor's description (id 0, no data), its name and dims kept alive in `self`.
+    fn tensor(
+        &mut self,
+        name: &str,
+        kind: u32,
+        dtype: DType,
+        dims: &[usize],
+        quant: Option<(f32, i32)>,
+    ) -> Result<ffi::Tensor> {
+        let (qd, qparams) =
+            tensor_type(dtype, quant).map_err(|e| e.context(format!("\"{name}\"")))?;
+        let mut d: Vec<u32> = dims
+            .iter()
+            .map(|&x| u32::try_from(x))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|_| Error::unsupported(format!("\"{name}\" has a dim over 2^32")))?;
+        let dims_ptr = d.as_mut_ptr();
+        self._dims.push(d);
+        Ok(ffi::Tensor {
+            version: 1,
+            v1: ffi::TensorV1 {
+                id: 0,
+                name: self._strings.add(name),
+                tensor_type: kind,
+                data_format: 0,
+                data_type: qd,
+                quantize: qparams,
+                rank: dims.len() as u32,
+                dimensions: dims_ptr,
+                mem_type: 0,
+                client_buf: ffi::ClientBuffer {
+                    data: std::ptr::null_mut(),
+                    size: 0,
+                },
             },
-        },
-        _v2_tail: [0; 3],
-    })
+            _v2_tail: [0; 3],
+        })
+    }
 }
 
 /// The cache key of a graph on a QNN instance: FNV-1a over the graph as ONNX, the library's
@@ -592,7 +599,7 @@ impl Builder<'_> {
             .map(|c| c.bytes().cloned().unwrap_or_default());
         let name = format!("v{id}_{}", v.name);
         let quant = self.quant.get(&id).copied();
-        let t = self.create_q(&name, kind, dtype, &dims, data, quant)?;
+        let t = self.create(&name, kind, dtype, &dims, data, quant)?;
         self.tensors[id] = Some(t);
         Ok(t)
     }
@@ -601,7 +608,7 @@ impl Builder<'_> {
     pub fn native(&mut self, dtype: DType, dims: &[usize]) -> Result<ffi::Tensor> {
         self.natives += 1;
         let name = format!("xnpu_tmp{}", self.natives);
-        self.create(&name, ffi::TENSOR_NATIVE, dtype, dims, None)
+        self.create(&name, ffi::TENSOR_NATIVE, dtype, dims, None, None)
     }
 
     /// A new STATIC tensor holding `bytes` (weights rearranged for QNN, for example).
@@ -613,26 +620,12 @@ impl Builder<'_> {
     ) -> Result<ffi::Tensor> {
         self.natives += 1;
         let name = format!("xnpu_static{}", self.natives);
-        self.create(&name, ffi::TENSOR_STATIC, dtype, dims, Some(bytes))
+        self.create(&name, ffi::TENSOR_STATIC, dtype, dims, Some(bytes), None)
     }
 
+    /// Creates a graph tensor (with `data` for a STATIC one) and returns it with the id
+    /// QNN gave it.
     fn create(
-        &mut self,
-        name: &str,
-        kind: u32,
-        dtype: DType,
-        dims: &[usize],
-        data: Option<Bytes>,
-    ) -> Result<ffi::Tensor> {
-        self.create_q(name, kind, dtype, dims, data, None)
-    }
-
-    /// The per-tensor scale and zero point of a quantised value, if it is one.
-    pub fn quantization(&self, id: usize) -> Option<(f32, i32)> {
-        self.quant.get(&id).copied()
-    }
-
-    fn create_q(
         &mut self,
         name: &str,
         kind: u32,
@@ -641,43 +634,15 @@ impl Builder<'_> {
         data: Option<Bytes>,
         quant: Option<(f32, i32)>,
     ) -> Result<ffi::Tensor> {
-        let (qd, qparams) =
-            tensor_type(dtype, quant).map_err(|e| e.context(format!("\"{name}\"")))?;
-        let mut d: Vec<u32> = dims
-            .iter()
-            .map(|&x| u32::try_from(x))
-            .collect::<std::result::Result<_, _>>()
-            .map_err(|_| Error::unsupported(format!("\"{name}\" has a dim over 2^32")))?;
-        let dims_ptr = d.as_mut_ptr();
-        self.out._dims.push(d);
-        let mut buf = ffi::ClientBuffer {
-            data: std::ptr::null_mut(),
-            size: 0,
-        };
+        let mut qt = self.out.tensor(name, kind, dtype, dims, quant)?;
         if let Some(bytes) = data {
-            buf = ffi::ClientBuffer {
+            qt.v1.client_buf = ffi::ClientBuffer {
                 data: bytes.as_ptr() as *mut _,
                 size: u32::try_from(bytes.len())
                     .map_err(|_| Error::unsupported(format!("\"{name}\" is over 4 GiB")))?,
             };
             self.out._statics.push(bytes);
         }
-        let mut qt = ffi::Tensor {
-            version: 1,
-            v1: ffi::TensorV1 {
-                id: 0,
-                name: self.out._strings.add(name),
-                tensor_type: kind,
-                data_format: 0,
-                data_type: qd,
-                quantize: qparams,
-                rank: dims.len() as u32,
-                dimensions: dims_ptr,
-                mem_type: 0,
-                client_buf: buf,
-            },
-            _v2_tail: [0; 3],
-        };
         let create = slot(
             self.lib.table().tensor_create_graph_tensor,
             "tensorCreateGraphTensor",

@@ -31,21 +31,8 @@ pub fn candidates() -> Vec<PathBuf> {
     if let Some(d) = std::env::var_os("XNPU_QNN_LIB_DIR") {
         dirs.push(PathBuf::from(d));
     }
-    let mut venvs: Vec<PathBuf> = Vec::new();
-    if let Some(v) = std::env::var_os("VIRTUAL_ENV") {
-        venvs.push(PathBuf::from(v));
-    }
-    if let Ok(exe) = std::env::current_exe() {
-        for a in exe.ancestors().skip(1).take(5) {
-            venvs.push(a.join(".venv"));
-        }
-    }
-    for v in venvs {
-        if let Ok(rd) = std::fs::read_dir(v.join("lib")) {
-            for e in rd.flatten() {
-                dirs.push(e.path().join("site-packages/onnxruntime_qnn"));
-            }
-        }
+    for site in xnpu_core::locate::site_packages() {
+        dirs.push(site.join("onnxruntime_qnn"));
     }
     if let Some(sdk) = std::env::var_os("QNN_SDK_ROOT") {
         let target = if cfg!(target_arch = "aarch64") {

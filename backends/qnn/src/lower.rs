@@ -194,6 +194,20 @@ fn activation_check(a: &FusedActivation) -> Option<String> {
     }
 }
 
+/// Whether the node computes a Gelu, alone or fused into a Conv, Gemm or MatMulBias (QNN's
+/// HTP simulator has no fp32 Gelu kernel when no SoC model is set).
+pub fn computes_gelu(node: &Node) -> bool {
+    let gelu =
+        |a: &FusedActivation| matches!(a, FusedActivation::Activation(ActivationKind::Gelu { .. }));
+    match &node.op {
+        Op::Elementwise(ew::Op::Activation(a)) => matches!(a.kind, ActivationKind::Gelu { .. }),
+        Op::Nn(nn::Op::FusedConv(f)) => gelu(&f.activation),
+        Op::Nn(nn::Op::FusedGemm(f)) => gelu(&f.activation),
+        Op::Nn(nn::Op::MatMulBias(mb)) => mb.activation.as_ref().is_some_and(gelu),
+        _ => false,
+    }
+}
+
 /// Why QNN cannot take this node although its op is in [`MAPPINGS`] (attributes or inputs
 /// the lowering cannot express), or `None`. Shapes and dtypes are the table's business.
 pub fn check(node: &Node, g: &Graph) -> Option<String> {

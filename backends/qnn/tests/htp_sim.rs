@@ -11,6 +11,17 @@ use xnpu_backend_qnn::lower::MAPPINGS;
 use xnpu_backend_qnn::{check_core_version, ffi, find_library, Qnn, QnnLibrary, DEFAULT_SIM_SOC};
 use xnpu_core::{Tensor, Value};
 
+/// The largest absolute difference between two f32 tensors.
+fn max_error(got: &Value, want: &Value) -> f32 {
+    let (a, b) = (
+        got.as_tensor().unwrap().to_vec::<f32>().unwrap(),
+        want.as_tensor().unwrap().to_vec::<f32>().unwrap(),
+    );
+    a.iter()
+        .zip(&b)
+        .fold(0f32, |m, (x, y)| m.max((x - y).abs()))
+}
+
 fn htp() -> Arc<QnnLibrary> {
     let path = find_library("libQnnHtp.so")
         .unwrap_or_else(|e| panic!("{e}\n(scripts/test.sh installs onnxruntime-qnn into .venv)"));
@@ -79,15 +90,8 @@ fn a_graph_of_mapped_ops_runs_on_the_simulator_like_the_reference() {
     .unwrap();
     let got = g.run(&[Value::Tensor(x.clone())]).unwrap();
     let want = xnpu_backend_cpu::run_graph(&model.graph, &[Some(Value::Tensor(x))], &[]).unwrap();
-    let (a, b) = (
-        got[0].as_tensor().unwrap().to_vec::<f32>().unwrap(),
-        want[0].as_tensor().unwrap().to_vec::<f32>().unwrap(),
-    );
     assert_eq!(got[0].as_tensor().unwrap().shape(), &[4, 4, 8]);
-    let err = a
-        .iter()
-        .zip(&b)
-        .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+    let err = max_error(&got[0], &want[0]);
     // fp16 compute: about 1e-3 relative on values of order 1.
     assert!(err < 1e-2, "max error {err}");
     println!("max error vs reference (fp16 compute): {err}");
@@ -135,14 +139,7 @@ fn a_session_runs_mapped_ops_on_the_simulator_and_the_rest_on_the_cpu() {
         .unwrap()
         .run_positional(vec![Some(x)])
         .unwrap();
-    let (a, b) = (
-        got[0].as_tensor().unwrap().to_vec::<f32>().unwrap(),
-        reference[0].as_tensor().unwrap().to_vec::<f32>().unwrap(),
-    );
-    let err = a
-        .iter()
-        .zip(&b)
-        .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+    let err = max_error(&got[0], &reference[0]);
     assert!(err < 1e-2, "max error {err}");
     assert_eq!(s.compiled_counts(), [1]);
     // The demo CNN at level all (Conv+BatchNormalization+Relu fused into FusedConv,
@@ -170,14 +167,7 @@ fn a_session_runs_mapped_ops_on_the_simulator_and_the_rest_on_the_cpu() {
         .unwrap()
         .run_positional(vec![Some(x)])
         .unwrap();
-    let (a, b) = (
-        got[0].as_tensor().unwrap().to_vec::<f32>().unwrap(),
-        reference[0].as_tensor().unwrap().to_vec::<f32>().unwrap(),
-    );
-    let err = a
-        .iter()
-        .zip(&b)
-        .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+    let err = max_error(&got[0], &reference[0]);
     assert!(err < 1e-2, "tinycnn max error {err}");
     println!("tinycnn on the simulator, max error vs the CPU (fp16 compute): {err}");
 }
@@ -264,14 +254,7 @@ fn a_model_quantised_from_calibration_inputs_runs_on_the_simulator() {
     for k in 10..13 {
         let got = s.run_positional(vec![Some(image(k))]).unwrap();
         let want = reference.run_positional(vec![Some(image(k))]).unwrap();
-        let (a, b) = (
-            got[0].as_tensor().unwrap().to_vec::<f32>().unwrap(),
-            want[0].as_tensor().unwrap().to_vec::<f32>().unwrap(),
-        );
-        let err = a
-            .iter()
-            .zip(&b)
-            .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+        let err = max_error(&got[0], &want[0]);
         // Probabilities of a uint8 model: a rounding flip moves an activation by one step.
         assert!(err < 0.03, "input {k}: max error {err}");
     }

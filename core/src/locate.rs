@@ -1,0 +1,28 @@
+//! Where run-time vendor libraries installed as Python wheels are found: the `site-packages`
+//! folders of the active virtual environment (`VIRTUAL_ENV`) and of a `.venv` above the
+//! running executable (`target/<profile>/[deps/]exe` in a checkout), in that order. Backends
+//! that open a vendor library at run time (OpenVINO, QNN) look below these.
+
+use std::path::PathBuf;
+
+/// Every `<venv>/lib/python*/site-packages` folder of those environments that exists.
+pub fn site_packages() -> Vec<PathBuf> {
+    let mut venvs: Vec<PathBuf> = Vec::new();
+    if let Some(v) = std::env::var_os("VIRTUAL_ENV") {
+        venvs.push(PathBuf::from(v));
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        for a in exe.ancestors().skip(1).take(5) {
+            venvs.push(a.join(".venv"));
+        }
+    }
+    let mut out = Vec::new();
+    for v in venvs {
+        if let Ok(rd) = std::fs::read_dir(v.join("lib")) {
+            for e in rd.flatten() {
+                out.push(e.path().join("site-packages"));
+            }
+        }
+    }
+    out
+}
