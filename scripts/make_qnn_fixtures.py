@@ -176,6 +176,18 @@ case("qdq", [
 # Sum of two (ResNet's residual adds import as Sum).
 one("sum", "Sum", {"x": X, "z": [4]})
 
+# Padded pools (explicit Pad, then a count map for AveragePool), LRN, inference
+# BatchNormalization with constant statistics.
+one("maxpool_pads", "MaxPool", {"x": NCHW}, kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])
+one("maxpool_same_upper", "MaxPool", {"x": [1, 3, 8, 8]}, kernel_shape=[2, 2], auto_pad="SAME_UPPER")
+one("avgpool_ceil_count_pad", "AveragePool", {"x": NCHW}, kernel_shape=[3, 3], strides=[2, 2],
+    pads=[1, 1, 0, 0], ceil_mode=1, count_include_pad=1)
+one("lrn", "LRN", {"x": [1, 8, 5, 5]}, size=5, alpha=1e-2, beta=0.75, bias=2.0)
+one("batchnorm", "BatchNormalization", {"x": NCHW},
+    [("s", arr([4])), ("b", arr([4])), ("m", arr([4])), ("v", arr([4], positive=True))], epsilon=1e-5)
+one("batchnorm_2d", "BatchNormalization", {"x": [3, 6]},
+    [("s", arr([6])), ("b", arr([6])), ("m", arr([6])), ("v", arr([6], positive=True))])
+
 # An op QNN refuses at validation (HTP's Relu has no int32 kernel): the error must be QNN's own.
 g = h.make_graph([h.make_node("Relu", ["x"], ["y"], name="relu_i32")], "invalid_relu_i32",
                  [h.make_tensor_value_info("x", T.INT32, [4])], [h.make_tensor_value_info("y", T.INT32, [4])])

@@ -12,7 +12,7 @@
 use xnpu_core::{Bytes, DType, Error, Result, Tensor};
 use xnpu_graph::{Graph, Node, Op};
 use xnpu_ops::elementwise::{self as ew, ActivationKind};
-use xnpu_ops::nn::{self, AutoPad, FusedActivation, PoolKind};
+use xnpu_ops::nn::{self, FusedActivation, PoolKind};
 use xnpu_ops::reduce::{self as rd, SoftmaxKind};
 use xnpu_ops::tensor as tn;
 
@@ -40,7 +40,11 @@ pub enum Lowering {
     /// NCHW Conv (or FusedConv) as Transpose, Conv2d / DepthWiseConv2d (HWIO weights),
     /// the activation if fused, Transpose.
     Conv,
-    /// MaxPool / AveragePool as Transpose, PoolMax2d / PoolAvg2d, Transpose.
+    /// MaxPool / AveragePool as Transpose, PoolMax2d / PoolAvg2d, Transpose. A padded pool
+    /// pads explicitly first (Pad with the lowest float for MaxPool, zeros for
+    /// AveragePool), because QNN's pools pad with zeros and count the padding; an
+    /// AveragePool whose windows cover padding is then scaled by a constant map of
+    /// `window size / positions that count`.
     Pool,
     /// GlobalAveragePool as ReduceMean over H, W (keep_dims), no layout change.
     GlobalAveragePool,
@@ -62,6 +66,12 @@ pub enum Lowering {
     /// QuantizeLinear / DequantizeLinear as QNN's Quantize / Dequantize of input 0; the
     /// scale and zero point (constant, per tensor) become the fixed-point tensor's encoding.
     QuantizeDequantize,
+    /// LRN as Transpose, Lrn (ACROSS_CHANNEL, `radius` = (size-1)/2, `alpha` / size),
+    /// Transpose.
+    Lrn,
+    /// BatchNormalization (inference, constant statistics) as Transpose, Batchnorm with
+    /// the folded per-channel scale and bias, Transpose.
+    BatchNorm,
 }
 
 /// Every op this backend lowers.
@@ -109,6 +119,8 @@ pub const MAPPINGS: &[Mapping] = &[
     m("Concat", "Concat", Lowering::Concat),
     m("Clip", "ReluMinMax", Lowering::Clip),
     m("LayerNormalization", "LayerNorm", Lowering::LayerNorm),
+    m("LRN", "Lrn", Lowering::Lrn),
+    m("BatchNormalization", "Batchnorm", Lowering::BatchNorm),
 ];
 
 const fn m(op: &'static str, qnn: &'static str, lowering: Lowering) -> Mapping {
@@ -124,7 +136,14 @@ pub fn mapping(op: &str) -> Option<&'static Mapping> {
 pub fn reads(node: &Node) -> Vec<usize> {
     let first = || node.inputs.first().copied().flatten().into_iter().collect();
     match mapping(node.op.name()).map(|m| m.lowering) {
-        Some(Lowering::Reshape | Lowering::Conv | Lowering::Pool | Lowering::Clip) => first(),
+        Some(
+            Lowering::Reshape
+            | Lowering::Conv
+            | Lowering::Pool
+            | Lowering::Clip
+            | Lowering::Lrn
+            | Lowering::BatchNorm,
+        ) => first(),
         Some(Lowering::Gemm | Lowering::QuantizeDequantize) => first(),
         _ => node.inputs.iter().flatten().copied().collect(),
     }
@@ -301,27 +320,6 @@ fn check_inner(node: &Node, g: &Graph) -> Result<()> {
             if p.window.dilations.iter().any(|&d| d != 1) {
                 return refuse("QNN's 2-D pools have no dilation".into());
             }
-            // Padding: QNN's PoolMax2d pads with zeros (a window of negative numbers and
-            // padding gives 0: test_maxpool_2d_pads), and PoolAvg2d counts padded positions
-            // (test_averagepool_2d_precomputed_pads, test_averagepool_2d_ceil), so only
-            // AveragePool with count_include_pad may have (declared) pads.
-            let padded = p.window.pads.iter().any(|&x| x != 0)
-                || p.window.ceil_mode
-                || !matches!(p.window.auto_pad, AutoPad::NotSet | AutoPad::Valid);
-            let counts_pads = matches!(
-                p.kind,
-                PoolKind::Average {
-                    count_include_pad: true
-                }
-            ) && !p.window.ceil_mode
-                && matches!(p.window.auto_pad, AutoPad::NotSet | AutoPad::Valid);
-            if padded && !counts_pads {
-                return refuse(format!(
-                    "{} with padding: QNN's 2-D pools treat padded positions as zeros \
-                     (measured on the ONNX pool cases)",
-                    node.op.name()
-                ));
-            }
             let k = p.window.kernel_shape.as_deref().unwrap_or_default();
             if p.window.strides.iter().zip(k).any(|(&s, &k)| s > k) {
                 // Measured: graphFinalize fails with 1002 (MEM_ALLOC) on the simulator for
@@ -330,15 +328,36 @@ fn check_inner(node: &Node, g: &Graph) -> Result<()> {
                     "QNN's 2-D pools with a stride larger than the window fail to finalize".into(),
                 );
             }
-            if let PoolKind::Average {
-                count_include_pad: true,
-            } = p.kind
-            {
-                if p.window.ceil_mode {
-                    return refuse(
-                        "AveragePool with ceil_mode and count_include_pad counts only the declared pads; QNN cannot say so"
-                            .into(),
-                    );
+            if let PoolKind::Lp { .. } = p.kind {
+                return refuse("LpPool has no QNN lowering".into());
+            }
+        }
+        Op::Reduce(rd::Op::Lrn(l)) => {
+            if rank0.is_some_and(|r| r != 4) {
+                return refuse("LRN is lowered for 2-D (NCHW) input only".into());
+            }
+            if l.size % 2 == 0 {
+                return refuse(format!(
+                    "LRN of even size {} has a lopsided window; QNN's Lrn takes a radius",
+                    l.size
+                ));
+            }
+        }
+        Op::Reduce(rd::Op::BatchNormalization(bn)) => {
+            if bn.training_mode || node.outputs.iter().skip(1).any(|o| o.is_some()) {
+                return refuse("BatchNormalization in training mode has no QNN lowering".into());
+            }
+            if rank0.is_some_and(|r| r != 4 && r != 2) {
+                return refuse(
+                    "BatchNormalization is lowered for NCHW or [N, C] input only".into(),
+                );
+            }
+            for (k, what) in [(1, "scale"), (2, "bias"), (3, "mean"), (4, "variance")] {
+                let c = input(node, k).and_then(|id| g.values[id].constant.as_ref());
+                if c.is_none_or(|c| c.rank() != 1) {
+                    return refuse(format!(
+                        "QNN's Batchnorm needs BatchNormalization's {what} as a 1-D constant"
+                    ));
                 }
             }
         }
@@ -561,7 +580,76 @@ pub fn lower(b: &mut Builder<'_>, node: &Node) -> Result<()> {
             };
             lower_layer_norm(b, node, l)
         }
+        Lowering::Lrn => {
+            let Op::Reduce(rd::Op::Lrn(l)) = &node.op else {
+                unreachable!()
+            };
+            let (dt, yd) = b.info(output_id(node)?)?;
+            let x = to_nhwc(b, &node.name, req(node, 0)?)?;
+            let t = b.native(dt, &[yd[0], yd[2], yd[3], yd[1]])?;
+            b.add(
+                &node.name,
+                "Lrn",
+                vec![
+                    Param::I32("radius", ((l.size - 1) / 2) as i32),
+                    Param::F32("alpha", l.alpha / l.size as f32),
+                    Param::F32("beta", l.beta),
+                    Param::F32("bias", l.bias),
+                    Param::U32("region", 0),
+                ],
+                &[x],
+                &[t],
+            )?;
+            from_nhwc(b, node, t, None)
+        }
+        Lowering::BatchNorm => {
+            let Op::Reduce(rd::Op::BatchNormalization(bn)) = &node.op else {
+                unreachable!()
+            };
+            lower_batch_norm(b, node, bn)
+        }
     }
+}
+
+/// Inference BatchNormalization as QNN's Batchnorm over the channel-last layout, with
+/// `scale / sqrt(var + eps)` as its weights and `bias - mean * weights` as its bias.
+fn lower_batch_norm(b: &mut Builder<'_>, node: &Node, bn: &rd::BatchNormalization) -> Result<()> {
+    let xid = req(node, 0)?;
+    let (dt, xd) = b.info(xid)?;
+    let stat =
+        |k: usize, what: &str| -> Result<Vec<f64>> { constant(b.g, node, k, what)?.to_f64_vec() };
+    let scale = stat(1, "BatchNormalization's scale")?;
+    let bias = stat(2, "BatchNormalization's bias")?;
+    let mean = stat(3, "BatchNormalization's mean")?;
+    let var = stat(4, "BatchNormalization's variance")?;
+    let c = xd.get(1).copied().unwrap_or(0);
+    if [&scale, &bias, &mean, &var].iter().any(|v| v.len() != c) {
+        return Err(Error::unsupported(format!(
+            "BatchNormalization's statistics must have {c} values (the channels)"
+        )));
+    }
+    let w: Vec<f64> = scale
+        .iter()
+        .zip(&var)
+        .map(|(s, v)| s / (v + f64::from(bn.epsilon)).sqrt())
+        .collect();
+    let bb: Vec<f64> = bias
+        .iter()
+        .zip(&mean)
+        .zip(&w)
+        .map(|((b, m), w)| b - m * w)
+        .collect();
+    let wt = b.static_data(dt, &[c], float_bytes(dt, &w)?)?;
+    let bt = b.static_data(dt, &[c], float_bytes(dt, &bb)?)?;
+    if xd.len() == 2 {
+        let x = b.value(xid)?;
+        let y = output0(b, node)?;
+        return b.add(&node.name, "Batchnorm", vec![], &[x, wt, bt], &[y]);
+    }
+    let x = to_nhwc(b, &node.name, xid)?;
+    let t = b.native(dt, &[xd[0], xd[2], xd[3], xd[1]])?;
+    b.add(&node.name, "Batchnorm", vec![], &[x, wt, bt], &[t])?;
+    from_nhwc(b, node, t, None)
 }
 
 /// LayerNorm over the last axis. QNN refuses (3110, "incorrect Value") gamma and beta of
@@ -880,32 +968,113 @@ fn lower_pool(b: &mut Builder<'_>, node: &Node, p: &nn::Pool) -> Result<()> {
         .clone()
         .ok_or_else(|| Error::unsupported("the pool has no kernel_shape"))?;
     let mut geo = p.window.geometry(&xd[2..], &k)?;
+    let declared_end = geo.pads_end.clone();
     if p.window.ceil_mode {
-        // Pad the end so that rounding down gives ceil_mode's size: for MaxPool and for
-        // AveragePool without count_include_pad, pads do not count either way.
+        // Pad the end so that rounding down gives ceil_mode's size.
         for i in 0..2 {
             let need = (geo.out[i] - 1) * geo.strides[i] + geo.extent(i);
             geo.pads_end[i] = need.saturating_sub(xd[2 + i] + geo.pads_begin[i]);
         }
     }
-    let x = to_nhwc(b, &node.name, xid)?;
+    let mut x = to_nhwc(b, &node.name, xid)?;
     let (_, yd) = b.info(output_id(node)?)?;
-    let t = b.native(dt, &[yd[0], yd[2], yd[3], yd[1]])?;
+    let padded = geo.pads_begin.iter().chain(&geo.pads_end).any(|&v| v != 0);
+    if padded {
+        // QNN's pools pad with zeros and count them (measured on the ONNX pool cases:
+        // test_maxpool_2d_pads, test_averagepool_2d_precomputed_pads): pad explicitly, with
+        // a value no element is below for MaxPool, and pool without padding.
+        let fill = match p.kind {
+            PoolKind::Max { .. } => f32::MIN,
+            _ => 0.0,
+        };
+        let pd = [
+            xd[0],
+            xd[2] + geo.pads_begin[0] + geo.pads_end[0],
+            xd[3] + geo.pads_begin[1] + geo.pads_end[1],
+            xd[1],
+        ];
+        let t = b.native(dt, &pd)?;
+        b.add(
+            &format!("{}/pad", node.name),
+            "Pad",
+            vec![
+                Param::U32("scheme", 0),
+                Param::U32s(
+                    "pad_amount",
+                    vec![4, 2],
+                    vec![
+                        0,
+                        0,
+                        geo.pads_begin[0] as u32,
+                        geo.pads_end[0] as u32,
+                        geo.pads_begin[1] as u32,
+                        geo.pads_end[1] as u32,
+                        0,
+                        0,
+                    ],
+                ),
+                Param::F32("pad_constant_value", fill),
+            ],
+            &[x],
+            &[t],
+        )?;
+        x = t;
+    }
+    let nhwc = [yd[0], yd[2], yd[3], yd[1]];
+    let t = b.native(dt, &nhwc)?;
     let mut params = vec![
         u32x2("filter_size", &geo.kernel),
         u32x2("stride", &geo.strides),
-        pads(&geo),
+        Param::U32s("pad_amount", vec![2, 2], vec![0; 4]),
     ];
     let ty = match p.kind {
         PoolKind::Max { .. } => "PoolMax2d",
-        PoolKind::Average { count_include_pad } => {
-            params.push(Param::Bool("count_pad_for_edges", count_include_pad));
+        PoolKind::Average { .. } => {
+            params.push(Param::Bool("count_pad_for_edges", true));
             "PoolAvg2d"
         }
         PoolKind::Lp { .. } => return Err(Error::unsupported("LpPool has no lowering")),
     };
     b.add(&node.name, ty, params, &[x], &[t])?;
-    from_nhwc(b, node, t, None)
+    let PoolKind::Average { count_include_pad } = p.kind else {
+        return from_nhwc(b, node, t, None);
+    };
+    // Each window summed over its whole extent; ONNX divides by the positions inside the
+    // input (and inside the declared pads, with count_include_pad).
+    let window = (geo.kernel[0] * geo.kernel[1]) as f64;
+    let counted = |i: usize, o: usize| -> usize {
+        let start = (o * geo.strides[i]) as isize - geo.pads_begin[i] as isize;
+        let (lo, hi) = if count_include_pad {
+            (
+                -(geo.pads_begin[i] as isize),
+                (xd[2 + i] + declared_end[i]) as isize,
+            )
+        } else {
+            (0, xd[2 + i] as isize)
+        };
+        let end = start + geo.kernel[i] as isize;
+        (end.min(hi) - start.max(lo)).max(0) as usize
+    };
+    let mut map = Vec::with_capacity(yd[2] * yd[3]);
+    for oh in 0..yd[2] {
+        for ow in 0..yd[3] {
+            let n = counted(0, oh) * counted(1, ow);
+            map.push(if n == 0 { 0.0 } else { window / n as f64 });
+        }
+    }
+    if map.iter().all(|&v| v == 1.0) {
+        return from_nhwc(b, node, t, None);
+    }
+    let m = b.static_data(dt, &[1, yd[2], yd[3], 1], float_bytes(dt, &map)?)?;
+    let u = b.native(dt, &nhwc)?;
+    b.add(
+        &format!("{}/count", node.name),
+        "ElementWiseMultiply",
+        vec![],
+        &[t, m],
+        &[u],
+    )?;
+    from_nhwc(b, node, u, None)
 }
 
 fn lower_gemm(

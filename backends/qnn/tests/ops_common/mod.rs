@@ -89,8 +89,14 @@ pub const CASES: &[Case] = &[
     fused("fused_conv_relu"),
     fused("fused_conv_clip"),
     c("maxpool"),
+    c("maxpool_ceil"),
+    c("maxpool_pads"),
+    c("maxpool_same_upper"),
     c("avgpool"),
+    c("avgpool_pads"),
+    c("avgpool_ceil"),
     c("avgpool_count_pad"),
+    c("avgpool_ceil_count_pad"),
     c("global_avgpool"),
     c("gemm"),
     c("gemm_trans_a_alpha_beta"),
@@ -116,6 +122,9 @@ pub const CASES: &[Case] = &[
         fp32_tol: Some(2e-3),
         ..c("layernorm_axis1_no_bias")
     },
+    c("lrn"),
+    c("batchnorm"),
+    c("batchnorm_2d"),
     // Quantisation rounds x / scale: one step (0.02) apart where fp rounding lands on .5.
     Case {
         file: "qdq",
