@@ -196,3 +196,33 @@ m.ir_version = 8
 onnx.checker.check_model(m, full_check=True)
 onnx.save(m, os.path.join(out, "invalid_relu_i32.onnx"))
 print("wrote", ops_dir, "and invalid_relu_i32.onnx")
+
+# A QDQ model as ONNX Runtime's quantiser writes it (uint8 activations, uint8 weights per
+# tensor, int32 biases through DequantizeLinear), from the demo CNN (batch 1, pre-processed)
+# and 4 seeded calibration images.
+from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+from onnxruntime.quantization.shape_inference import quant_pre_process
+
+
+class Images(CalibrationDataReader):
+    def __init__(self):
+        r = np.random.default_rng(7)
+        self.batches = iter([{"image": r.standard_normal((1, 3, 32, 32)).astype(np.float32)} for _ in range(4)])
+
+    def get_next(self):
+        return next(self.batches, None)
+
+
+src = os.path.join(os.path.dirname(__file__), "..", "models", "tinycnn.onnx")
+fixed = os.path.join(out, "tinycnn_static.onnx.tmp")
+m = onnx.load(src)
+for d in m.graph.input[0].type.tensor_type.shape.dim[:1]:
+    d.ClearField("dim_param")
+    d.dim_value = 1
+onnx.save(m, fixed)
+# ONNX Runtime's pre-processing first, as its quantiser asks (BatchNormalization folded).
+quant_pre_process(fixed, fixed)
+quantize_static(fixed, os.path.join(out, "tinycnn_qdq_ort.onnx"), Images(), quant_format=QuantFormat.QDQ,
+                activation_type=QuantType.QUInt8, weight_type=QuantType.QUInt8, per_channel=False)
+os.remove(fixed)
+print("wrote tinycnn_qdq_ort.onnx")

@@ -2,13 +2,16 @@
 //! models with uint8 activations and weights), made from an fp32 model and a few inputs the
 //! user gives.
 //!
-//! [`quantize_static`] runs the model on the reference CPU backend over every calibration
+//! [`quantize_static`] optimises the model (level `all`: BatchNormalization folded into
+//! Convs, activations fused), runs it on the reference CPU backend over every calibration
 //! input set, records the range of each float activation, and returns a QDQ model:
-//! - every float activation a node produces (graph outputs excepted, whose type is the
+//! - every float graph input and every float activation a node produces (graph outputs
+//!   excepted, whose type is the
 //!   model's contract) is followed by QuantizeLinear → DequantizeLinear, uint8, per tensor,
 //!   with `scale = (max - min) / 255` and `zero_point = round(-min / scale)` over a range
 //!   that always includes 0;
-//! - every float weight of Conv, ConvTranspose, MatMul and Gemm (input 1) becomes a uint8
+//! - every float weight of Conv, ConvTranspose, MatMul and Gemm (input 1; fused forms
+//!   too) becomes a uint8
 //!   constant read through DequantizeLinear, quantised the same way over its own range.
 //!
 //! Backends that compute in integers (QNN's HTP) then run those tensors as fixed point;
@@ -19,7 +22,7 @@ use std::collections::HashMap;
 
 use xnpu_core::{DType, Error, Result, Tensor, TensorType, Value, ValueType};
 use xnpu_graph::ir::{Graph, Node, Op};
-use xnpu_graph::Model;
+use xnpu_graph::{passes, Model};
 use xnpu_ops::nn::{DequantizeLinear, Op as Nn, QuantizeLinear};
 
 /// Per-tensor uint8 parameters for the range `[lo, hi]` (widened to include 0).
@@ -55,12 +58,31 @@ pub fn quantize_static(model: &Model, calibration: &[Vec<Option<Value>>]) -> Res
             model.name
         )));
     }
+    // Quantise the optimised graph (BatchNormalization folded into Convs, activations
+    // fused), so that each quantised op is what a backend runs.
+    let mut optimised = model.clone();
+    passes::optimize(
+        &mut optimised,
+        &passes::Options {
+            level: passes::Level::All,
+            evaluate: Some(&evaluate),
+            ..passes::Options::default()
+        },
+    )?;
+    let model = &optimised;
     let g = &model.graph;
-    // Float activations produced by nodes, graph outputs excepted.
+    // Float graph inputs (without a default) and float activations produced by nodes,
+    // graph outputs excepted.
     let mut watched: Vec<usize> = g
-        .nodes
+        .inputs
         .iter()
-        .flat_map(|n| n.outputs.iter().flatten().copied())
+        .copied()
+        .filter(|&v| g.values[v].constant.is_none())
+        .chain(
+            g.nodes
+                .iter()
+                .flat_map(|n| n.outputs.iter().flatten().copied()),
+        )
         .filter(|&v| !g.outputs.contains(&v) && is_f32(&g.values[v].ty))
         .collect();
     watched.sort_unstable();
@@ -121,10 +143,14 @@ pub fn quantize_static(model: &Model, calibration: &[Vec<Option<Value>>]) -> Res
         added.push(q_node(&name, v, s, z, qv));
         added.push(dq_node(&name, qv, s, z, dq));
     }
-    // Weights: constant float input 1 of Conv, ConvTranspose, MatMul, Gemm.
+    // Weights: constant float input 1 of Conv, ConvTranspose, MatMul, Gemm (and their
+    // fused forms).
     let mut weights: Vec<(usize, usize)> = Vec::new();
     for (n, node) in g.nodes.iter().enumerate() {
-        if matches!(node.op.name(), "Conv" | "ConvTranspose" | "MatMul" | "Gemm") {
+        if matches!(
+            node.op.name(),
+            "Conv" | "ConvTranspose" | "MatMul" | "Gemm" | "FusedConv" | "FusedGemm" | "MatMulBias"
+        ) {
             if let Some(w) = node.inputs.get(1).copied().flatten() {
                 if g.values[w]
                     .constant
@@ -167,6 +193,10 @@ pub fn quantize_static(model: &Model, calibration: &[Vec<Option<Value>>]) -> Res
         .map_err(|e| e.context(format!("{}: inserting Q/DQ", model.name)))?;
     g.remove_dead();
     Ok(q)
+}
+
+fn evaluate(node: &Node, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
+    xnpu_backend_cpu::run_node(node, inputs)
 }
 
 /// A constant value typed by its tensor.

@@ -46,6 +46,10 @@ impl QnnBackend {
                     // The quantised side: fixed point with the scale and offset.
                     dtypes.extend(["u8", "i8", "u16"].map(String::from));
                 }
+                if m.op == "DequantizeLinear" {
+                    // int32 biases of a QDQ model, dequantised from constants (crate::qdq).
+                    dtypes.push("i32".into());
+                }
                 (
                     m.op.to_string(),
                     OpCapability {

@@ -29,6 +29,9 @@ pub struct QnnGraph {
     lock: std::sync::Mutex<()>,
     /// Whether the graph came from a saved context binary instead of being built.
     loaded_from_cache: bool,
+    /// The QNN op types of the nodes added, in order (empty for a graph reloaded from a
+    /// context binary).
+    ops: Vec<String>,
 }
 
 // SAFETY: QNN handles may be used from any thread; executions are serialised by `lock`.
@@ -65,6 +68,11 @@ fn shape_of(g: &Graph, id: usize) -> Result<(DType, Vec<usize>)> {
 impl QnnGraph {
     /// Builds, validates and finalizes `g` on `q`.
     pub fn build(q: Arc<Qnn>, g: &Graph) -> Result<QnnGraph> {
+        // QDQ node units become integer ops; the encodings are read before folding (the
+        // folded QuantizeLinears are gone from the folded graph).
+        let quant = quantized_values(g);
+        let folded = crate::qdq::fold(g, &quant);
+        let g = folded.as_ref().unwrap_or(g);
         let lib = q.library();
         let t = lib.table();
         let mut context: Handle = std::ptr::null_mut();
@@ -103,7 +111,7 @@ impl QnnGraph {
             out: &mut out,
             natives: 0,
             package: std::ptr::null(),
-            quant: quantized_values(g),
+            quant,
         };
         b.package = b.out._strings.add("qti.aisw");
         let read: std::collections::HashSet<usize> = g
@@ -149,6 +157,12 @@ impl QnnGraph {
     }
 
     /// Whether this graph was reloaded from a saved context binary.
+    /// The QNN op types of the nodes this graph was built from, in order (empty when it was
+    /// reloaded from a context binary).
+    pub fn qnn_ops(&self) -> &[String] {
+        &self.ops
+    }
+
     pub fn loaded_from_cache(&self) -> bool {
         self.loaded_from_cache
     }
@@ -392,6 +406,7 @@ fn tensor_type(dtype: DType, quant: Option<(f32, i32)>) -> Result<(u32, ffi::Qua
             DType::U8 => ffi::dtype::UFIXED_POINT_8,
             DType::I8 => ffi::dtype::SFIXED_POINT_8,
             DType::U16 => ffi::dtype::UFIXED_POINT_16,
+            DType::I32 => ffi::dtype::SFIXED_POINT_32,
             other => {
                 return Err(Error::unsupported(format!(
                     "QNN's HTP has no quantised {other} tensors (u8, i8 or u16)"
@@ -465,6 +480,7 @@ impl QnnGraph {
             _statics: Vec::new(),
             lock: std::sync::Mutex::new(()),
             loaded_from_cache,
+            ops: Vec::new(),
         }
     }
 
@@ -571,6 +587,20 @@ impl Builder<'_> {
         }
     }
 
+    /// The per-tensor scale and zero point of a quantised value of a QDQ model.
+    pub fn quant_of(&self, id: usize) -> Option<(f32, i32)> {
+        self.quant.get(&id).copied()
+    }
+
+    /// A new intermediate tensor of the dtype (and quantisation) of xnpu value `id`.
+    pub fn native_as(&mut self, id: usize, dims: &[usize]) -> Result<ffi::Tensor> {
+        let (dtype, _) = self.info(id)?;
+        let quant = self.quant_of(id);
+        self.natives += 1;
+        let name = format!("xnpu_tmp{}", self.natives);
+        self.create(&name, ffi::TENSOR_NATIVE, dtype, dims, None, quant)
+    }
+
     /// An xnpu value's constant, if it has one.
     pub fn constant(&self, id: usize) -> Option<&Tensor> {
         self.g.values[id].constant.as_ref()
@@ -618,9 +648,20 @@ impl Builder<'_> {
         dims: &[usize],
         bytes: Bytes,
     ) -> Result<ffi::Tensor> {
+        self.static_quantized(dtype, dims, bytes, None)
+    }
+
+    /// A new STATIC tensor holding `bytes`, fixed point with `quant` when given.
+    pub fn static_quantized(
+        &mut self,
+        dtype: DType,
+        dims: &[usize],
+        bytes: Bytes,
+        quant: Option<(f32, i32)>,
+    ) -> Result<ffi::Tensor> {
         self.natives += 1;
         let name = format!("xnpu_static{}", self.natives);
-        self.create(&name, ffi::TENSOR_STATIC, dtype, dims, Some(bytes), None)
+        self.create(&name, ffi::TENSOR_STATIC, dtype, dims, Some(bytes), quant)
     }
 
     /// Creates a graph tensor (with `data` for a STATIC one) and returns it with the id
@@ -698,7 +739,9 @@ impl Builder<'_> {
         self.lib.check(
             unsafe { add(self.graph, config) },
             &format!("adding {qnn_type} \"{name}\""),
-        )
+        )?;
+        self.out.ops.push(qnn_type.to_string());
+        Ok(())
     }
 
     fn param(&mut self, p: Param) -> Result<ffi::Param> {

@@ -462,6 +462,7 @@ impl Strings {
 
 pub mod graph;
 pub mod lower;
+pub mod qdq;
 
 pub use backend::QnnBackend;
 

@@ -189,8 +189,16 @@ fn known_dims(g: &Graph, id: usize) -> Option<Vec<usize>> {
     }
 }
 
+/// Input `k` of `node` as a constant of the graph. A weight a DequantizeLinear reads from a
+/// constant (a QDQ model's) counts, as its quantised constant (same shape):
+/// `crate::qdq::fold` makes it a QDQ unit's input or a float constant before lowering.
 fn constant<'g>(g: &'g Graph, node: &Node, k: usize, what: &str) -> Result<&'g Tensor> {
     let id = input(node, k).ok_or_else(|| Error::unsupported(format!("{what} is missing")))?;
+    if let Some(c) =
+        crate::qdq::dequantized_constant(g, id).and_then(|(_, q)| g.values[q].constant.as_ref())
+    {
+        return Ok(c);
+    }
     g.values[id].constant.as_ref().ok_or_else(|| {
         Error::unsupported(format!(
             "QNN needs {what} (\"{}\") as a constant of the graph",
@@ -266,7 +274,16 @@ fn check_inner(node: &Node, g: &Graph) -> Result<()> {
         }
         _ => {}
     }
-    if matches!(node.op.name(), "QuantizeLinear" | "DequantizeLinear") {
+    let of_constants = node.op.name() == "DequantizeLinear"
+        && node
+            .outputs
+            .first()
+            .copied()
+            .flatten()
+            .is_some_and(|y| crate::qdq::dequantized_constant(g, y).is_some());
+    // A DequantizeLinear of constants (a QDQ model's weights and int32 biases) is folded
+    // into its readers or computed when lowering (crate::qdq).
+    if matches!(node.op.name(), "QuantizeLinear" | "DequantizeLinear") && !of_constants {
         let quantized = if node.op.name() == "QuantizeLinear" {
             node.outputs.first().copied().flatten()
         } else {
@@ -353,7 +370,7 @@ fn check_inner(node: &Node, g: &Graph) -> Result<()> {
                 );
             }
             for (k, what) in [(1, "scale"), (2, "bias"), (3, "mean"), (4, "variance")] {
-                let c = input(node, k).and_then(|id| g.values[id].constant.as_ref());
+                let c = constant(g, node, k, what).ok();
                 if c.is_none_or(|c| c.rank() != 1) {
                     return refuse(format!(
                         "QNN's Batchnorm needs BatchNormalization's {what} as a 1-D constant"
@@ -802,8 +819,9 @@ fn base_output(
     match act {
         None => output0(b, node),
         Some(_) => {
-            let (dt, d) = b.info(output_id(node)?)?;
-            b.native(dt, &d)
+            let id = output_id(node)?;
+            let (_, d) = b.info(id)?;
+            b.native_as(id, &d)
         }
     }
 }
@@ -858,11 +876,62 @@ fn float_bytes(dtype: DType, v: &[f64]) -> Result<Bytes> {
     })
 }
 
+/// The `[n]` bias of a Conv or Gemm (input 2; zeros when absent). `shape` turns the
+/// constant into `n` values (`None`: as they are). Float for a float op; for a QDQ unit
+/// (input and weights quantised, see `crate::qdq`) int32 at scale `input scale × weight
+/// scale`, zero point 0, as HTP's fixed-point kernels take it.
+fn bias_tensor(
+    b: &mut Builder<'_>,
+    node: &Node,
+    dt: DType,
+    n: usize,
+    mut shape: impl FnMut(&Tensor) -> Result<Option<Vec<f64>>>,
+) -> Result<ffi::Tensor> {
+    let xq = input(node, 0).and_then(|id| b.quant_of(id));
+    let wq = input(node, 1).and_then(|id| b.quant_of(id));
+    let v = match input(node, 2) {
+        None => vec![0.0; n],
+        Some(id) if b.constant(id).is_none() && xq.is_none() => {
+            // A bias computed by the graph: read as a tensor.
+            return b.value(id);
+        }
+        Some(_) => {
+            let c = constant(b.g, node, 2, "the bias")?.clone();
+            match shape(&c)? {
+                Some(v) => v,
+                None => c.to_f64_vec()?,
+            }
+        }
+    };
+    if v.len() != n {
+        return Err(Error::unsupported(format!(
+            "the bias has {} values for {n} outputs",
+            v.len()
+        )));
+    }
+    match (xq, wq) {
+        (Some((sx, _)), Some((sw, _))) => {
+            let scale = sx * sw;
+            let q: Vec<i32> = v
+                .iter()
+                .map(|&x| {
+                    (x / f64::from(scale))
+                        .round()
+                        .clamp(i32::MIN as f64, i32::MAX as f64) as i32
+                })
+                .collect();
+            let bytes = Bytes::copy_from_slice(bytemuck::cast_slice(&q));
+            b.static_quantized(DType::I32, &[n], bytes, Some((scale, 0)))
+        }
+        _ => b.static_data(dt, &[n], float_bytes(dt, &v)?),
+    }
+}
+
 /// NCHW `x` into a new NHWC intermediate.
 fn to_nhwc(b: &mut Builder<'_>, name: &str, xid: usize) -> Result<ffi::Tensor> {
-    let (dt, d) = b.info(xid)?;
+    let (_, d) = b.info(xid)?;
     let x = b.value(xid)?;
-    let t = b.native(dt, &[d[0], d[2], d[3], d[1]])?;
+    let t = b.native_as(xid, &[d[0], d[2], d[3], d[1]])?;
     b.add(
         &format!("{name}/to_nhwc"),
         "Transpose",
@@ -880,12 +949,12 @@ fn from_nhwc(
     t: ffi::Tensor,
     act: Option<&FusedActivation>,
 ) -> Result<()> {
-    let (dt, d) = b.info(output_id(node)?)?;
+    let (_, d) = b.info(output_id(node)?)?;
     let nhwc = [d[0], d[2], d[3], d[1]];
     let t = match act {
         None => t,
         Some(a) => {
-            let u = b.native(dt, &nhwc)?;
+            let u = b.native_as(output_id(node)?, &nhwc)?;
             activation(b, &node.name, a, t, u)?;
             u
         }
@@ -935,14 +1004,13 @@ fn lower_conv(
     // OIHW -> HWIO ([kh, kw, Cin/group, Cout]); a depthwise weight [C, 1, kh, kw] becomes
     // [kh, kw, 1, C], which is DepthWiseConv2d's layout too.
     let (hwio_dims, hwio) = permute(&w, &[2, 3, 1, 0]);
-    let wt = b.static_data(w.dtype(), &hwio_dims, hwio)?;
-    let bias = match input(node, 2) {
-        Some(id) => b.value(id)?,
-        None => b.static_data(dt, &[cout], float_bytes(dt, &vec![0.0; cout])?)?,
-    };
+    let wq = input(node, 1).and_then(|id| b.quant_of(id));
+    let wt = b.static_quantized(w.dtype(), &hwio_dims, hwio, wq)?;
+    let bias = bias_tensor(b, node, dt, cout, |_| Ok(None))?;
     let x = to_nhwc(b, &node.name, xid)?;
-    let (_, yd) = b.info(output_id(node)?)?;
-    let t = b.native(dt, &[yd[0], yd[2], yd[3], yd[1]])?;
+    let oid = output_id(node)?;
+    let (_, yd) = b.info(oid)?;
+    let t = b.native_as(oid, &[yd[0], yd[2], yd[3], yd[1]])?;
     let mut params = vec![
         u32x2("stride", &geo.strides),
         pads(&geo),
@@ -1021,7 +1089,7 @@ fn lower_pool(b: &mut Builder<'_>, node: &Node, p: &nn::Pool) -> Result<()> {
         x = t;
     }
     let nhwc = [yd[0], yd[2], yd[3], yd[1]];
-    let t = b.native(dt, &nhwc)?;
+    let t = b.native_as(output_id(node)?, &nhwc)?;
     let mut params = vec![
         u32x2("filter_size", &geo.kernel),
         u32x2("stride", &geo.strides),
@@ -1102,30 +1170,27 @@ fn lower_gemm(
             .collect();
         b.static_data(dt, &wd, float_bytes(dt, &v)?)?
     } else {
-        b.static_data(w.dtype(), &wd, wbytes)?
+        let wq = input(node, 1).and_then(|id| b.quant_of(id));
+        b.static_quantized(w.dtype(), &wd, wbytes, wq)?
     };
     // The bias: C (a scalar, [N] or [1, N]) times beta, as [N]; C of [M, N] or [M, 1] is
     // added after.
     let mut add_after = None;
-    let bias = match input(node, 2) {
-        None => b.static_data(dt, &[n], float_bytes(dt, &vec![0.0; n])?)?,
-        Some(cid) => {
-            let c = constant(b.g, node, 2, "Gemm's C (the bias)")?.clone();
-            let v: Vec<f64> = c
-                .to_f64_vec()?
-                .iter()
-                .map(|x| x * f64::from(gm.beta))
-                .collect();
-            if v.len() == 1 {
-                b.static_data(dt, &[n], float_bytes(dt, &vec![v[0]; n])?)?
-            } else if v.len() == n && c.shape().last() == Some(&n) {
-                b.static_data(dt, &[n], float_bytes(dt, &v)?)?
-            } else {
-                add_after = Some((c.shape().to_vec(), v, cid));
-                b.static_data(dt, &[n], float_bytes(dt, &vec![0.0; n])?)?
-            }
+    let bias = bias_tensor(b, node, dt, n, |c| {
+        let v: Vec<f64> = c
+            .to_f64_vec()?
+            .iter()
+            .map(|x| x * f64::from(gm.beta))
+            .collect();
+        if v.len() == 1 {
+            Ok(Some(vec![v[0]; n]))
+        } else if v.len() == n && c.shape().last() == Some(&n) {
+            Ok(Some(v))
+        } else {
+            add_after = Some((c.shape().to_vec(), v));
+            Ok(Some(vec![0.0; n]))
         }
-    };
+    })?;
     let a = if gm.trans_a {
         let a = b.value(aid)?;
         let t = b.native(dt, &[ad[1], ad[0]])?;
@@ -1151,7 +1216,7 @@ fn lower_gemm(
             }
             Ok(())
         }
-        Some((cd, v, _)) => {
+        Some((cd, v)) => {
             let t = b.native(dt, &yd)?;
             b.add(&node.name, "FullyConnected", vec![], &[a, wt, bias], &[t])?;
             let c = b.static_data(dt, &cd, float_bytes(dt, &v)?)?;

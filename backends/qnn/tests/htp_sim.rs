@@ -103,7 +103,7 @@ fn a_session_runs_mapped_ops_on_the_simulator_and_the_rest_on_the_cpu() {
     use xnpu::{Session, SessionOptions};
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let q = Arc::new(Qnn::new(htp(), DEFAULT_SIM_SOC).unwrap());
-    let qnn: Arc<dyn Backend> = Arc::new(xnpu_backend_qnn::QnnBackend::new(q));
+    let qnn: Arc<dyn Backend> = Arc::new(xnpu_backend_qnn::QnnBackend::new(q.clone()));
     assert_eq!(qnn.name(), "qnn:htp-sim");
     assert_eq!(qnn.kind(), xnpu::graph::backend::DeviceKind::Cpu);
     let cpu: Arc<dyn Backend> = Arc::new(xnpu_backend_cpu::CpuBackend::new());
@@ -227,7 +227,7 @@ fn a_model_quantised_from_calibration_inputs_runs_on_the_simulator() {
     let calibration: Vec<Vec<Option<Value>>> = (0..4).map(|k| vec![Some(image(k))]).collect();
     let qdq = xnpu::quantize::quantize_static(&model, &calibration).unwrap();
     let q = Arc::new(Qnn::new(htp(), DEFAULT_SIM_SOC).unwrap());
-    let qnn: Arc<dyn Backend> = Arc::new(xnpu_backend_qnn::QnnBackend::new(q));
+    let qnn: Arc<dyn Backend> = Arc::new(xnpu_backend_qnn::QnnBackend::new(q.clone()));
     let cpu: Arc<dyn Backend> = Arc::new(xnpu_backend_cpu::CpuBackend::new());
     let s = Session::new(qdq.clone(), SessionOptions::new().backend(qnn).backend(cpu)).unwrap();
     let plan = s.plan();
@@ -250,12 +250,86 @@ fn a_model_quantised_from_calibration_inputs_runs_on_the_simulator() {
         s.explain()
     );
     println!("{on_qnn} of {} nodes on qnn:htp-sim", plan.decisions.len());
-    let reference = Session::new(qdq, SessionOptions::new()).unwrap();
+    assert_eq!(on_qnn, plan.decisions.len(), "{}", s.explain());
+    assert_integer_units(&q, s.model(), 1);
+    let reference = Session::new(
+        qdq,
+        SessionOptions::new().backend(Arc::new(xnpu_backend_cpu::CpuBackend::new())),
+    )
+    .unwrap();
     for k in 10..13 {
         let got = s.run_positional(vec![Some(image(k))]).unwrap();
         let want = reference.run_positional(vec![Some(image(k))]).unwrap();
         let err = max_error(&got[0], &want[0]);
         // Probabilities of a uint8 model: a rounding flip moves an activation by one step.
+        assert!(err < 0.03, "input {k}: max error {err}");
+    }
+}
+
+/// The whole optimised graph as one QNN graph (input batch 1): its QDQ units run as
+/// fixed-point ops, so the only float ↔ fixed-point conversions left are `converts`
+/// Quantize and Dequantize nodes (the graph's input, around its float Softmax).
+fn assert_integer_units(q: &Arc<Qnn>, model: &xnpu::graph::Model, converts: usize) {
+    let mut graph = model.graph.clone();
+    let x = graph.inputs[0];
+    graph.values[x].ty = xnpu_core::ValueType::Tensor(xnpu_core::TensorType::new(
+        xnpu_core::DType::F32,
+        xnpu_core::Shape::known(&[1, 3, 32, 32]),
+    ));
+    graph.infer_types_with(false).unwrap();
+    let g = QnnGraph::build(q.clone(), &graph).unwrap();
+    let ops = g.qnn_ops();
+    println!("QNN ops: {ops:?}");
+    let count = |t: &str| ops.iter().filter(|o| *o == t).count();
+    assert_eq!(count("Quantize"), converts, "{ops:?}");
+    assert_eq!(count("Dequantize"), converts, "{ops:?}");
+    assert_eq!(count("Conv2d"), 2, "{ops:?}");
+    assert_eq!(count("FullyConnected"), 1, "{ops:?}");
+}
+
+#[test]
+fn a_qdq_model_from_onnx_runtimes_quantiser_runs_as_integer_ops() {
+    use xnpu::graph::backend::Backend;
+    use xnpu::{Session, SessionOptions};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let model =
+        xnpu::graph::onnx::load(&root.join("tests/fixtures/qnn/tinycnn_qdq_ort.onnx")).unwrap();
+    let q = Arc::new(Qnn::new(htp(), DEFAULT_SIM_SOC).unwrap());
+    let qnn: Arc<dyn Backend> = Arc::new(xnpu_backend_qnn::QnnBackend::new(q.clone()));
+    let cpu: Arc<dyn Backend> = Arc::new(xnpu_backend_cpu::CpuBackend::new());
+    let s = Session::new(
+        model.clone(),
+        SessionOptions::new().backend(qnn).backend(cpu.clone()),
+    )
+    .unwrap();
+    let plan = s.plan();
+    assert!(
+        plan.decisions
+            .iter()
+            .all(|d| plan.backends[d.backend] == "qnn:htp-sim"),
+        "{}",
+        s.explain()
+    );
+    // ONNX Runtime quantises the Softmax's output too: Dequantize, Softmax, Quantize,
+    // Dequantize.
+    assert_integer_units(&q, s.model(), 2);
+    let reference = Session::new(model, SessionOptions::new().backend(cpu)).unwrap();
+    let image = |k: usize| {
+        Value::Tensor(
+            Tensor::from_vec(
+                vec![1, 3, 32, 32],
+                (0..3 * 32 * 32)
+                    .map(|i| (((i * 5 + k * 97) as f32) * 0.011).cos())
+                    .collect(),
+            )
+            .unwrap(),
+        )
+    };
+    for k in 0..3 {
+        let got = s.run_positional(vec![Some(image(k))]).unwrap();
+        let want = reference.run_positional(vec![Some(image(k))]).unwrap();
+        let err = max_error(&got[0], &want[0]);
+        println!("input {k}: max error {err}");
         assert!(err < 0.03, "input {k}: max error {err}");
     }
 }

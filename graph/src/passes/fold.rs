@@ -1,6 +1,8 @@
 //! Constant folding: a node whose inputs are all constants is computed once, now, and its
 //! outputs become constants. Graph inputs are never constants here even when they have an
-//! initializer default (the caller may override them). Random ops are never folded.
+//! initializer default (the caller may override them). Random ops are never folded, nor
+//! is a DequantizeLinear of an integer constant: those are a QDQ model's quantised weights,
+//! which integer backends (QNN's HTP) compute with as they are.
 
 use xnpu_core::{Result, TensorType, Value, ValueType};
 use xnpu_ops::InferInput;
@@ -19,6 +21,17 @@ pub fn run(graph: &mut Graph, options: &Options<'_>) -> Result<usize> {
     let mut keep = vec![true; graph.nodes.len()];
     for (i, node) in graph.nodes.iter().enumerate() {
         if is_random(&node.op) || !node.op.subgraphs().is_empty() {
+            continue;
+        }
+        if node.op.name() == "DequantizeLinear"
+            && node
+                .inputs
+                .first()
+                .copied()
+                .flatten()
+                .and_then(|x| graph.values[x].constant.as_ref())
+                .is_some_and(|c| !c.dtype().is_float())
+        {
             continue;
         }
         let is_const = |v: usize| graph.values[v].constant.is_some() && !graph.inputs.contains(&v);
