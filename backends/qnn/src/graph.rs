@@ -112,6 +112,7 @@ impl QnnGraph {
             natives: 0,
             package: std::ptr::null(),
             quant,
+            nhwc: std::collections::HashMap::new(),
         };
         b.package = b.out._strings.add("qti.aisw");
         let read: std::collections::HashSet<usize> = g
@@ -576,6 +577,9 @@ pub struct Builder<'a> {
     package: *const std::ffi::c_char,
     /// Per-tensor scale and zero point of the quantised values of a QDQ model.
     quant: std::collections::HashMap<usize, (f32, i32)>,
+    /// NCHW values an NHWC op made, as their NHWC tensors: the Transpose to NCHW is added
+    /// only when something reads the NCHW value.
+    nhwc: std::collections::HashMap<usize, ffi::Tensor>,
 }
 
 impl Builder<'_> {
@@ -612,6 +616,31 @@ impl Builder<'_> {
         if let Some(t) = self.tensors[id] {
             return Ok(t);
         }
+        if let Some(t) = self.nhwc.get(&id).copied() {
+            let y = self.create_value(id)?;
+            self.add(
+                &format!("v{id}/to_nchw"),
+                "Transpose",
+                vec![Param::U32s("perm", vec![4], vec![0, 3, 1, 2])],
+                &[t],
+                &[y],
+            )?;
+            return Ok(y);
+        }
+        self.create_value(id)
+    }
+
+    /// Records that NCHW value `id` exists as the NHWC tensor `t` (see [`Builder::value`]).
+    pub fn defer_nchw(&mut self, id: usize, t: ffi::Tensor) {
+        self.nhwc.insert(id, t);
+    }
+
+    /// The NHWC tensor of an NCHW value an NHWC op made, if any.
+    pub fn nhwc_of(&self, id: usize) -> Option<ffi::Tensor> {
+        self.nhwc.get(&id).copied()
+    }
+
+    fn create_value(&mut self, id: usize) -> Result<ffi::Tensor> {
         let v = &self.g.values[id];
         let (dtype, dims) = self.info(id)?;
         let kind = if v.constant.is_some() {

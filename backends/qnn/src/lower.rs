@@ -929,6 +929,10 @@ fn bias_tensor(
 
 /// NCHW `x` into a new NHWC intermediate.
 fn to_nhwc(b: &mut Builder<'_>, name: &str, xid: usize) -> Result<ffi::Tensor> {
+    if let Some(t) = b.nhwc_of(xid) {
+        // Made in NHWC by the op before: no Transpose pair between them.
+        return Ok(t);
+    }
     let (_, d) = b.info(xid)?;
     let x = b.value(xid)?;
     let t = b.native_as(xid, &[d[0], d[2], d[3], d[1]])?;
@@ -959,14 +963,10 @@ fn from_nhwc(
             u
         }
     };
-    let y = output0(b, node)?;
-    b.add(
-        &format!("{}/to_nchw", node.name),
-        "Transpose",
-        vec![Param::U32s("perm", vec![4], vec![0, 3, 1, 2])],
-        &[t],
-        &[y],
-    )
+    // The Transpose back to NCHW is added when something reads the NCHW value; the next
+    // NHWC op reads `t` itself (see `to_nhwc`).
+    b.defer_nchw(output_id(node)?, t);
+    Ok(())
 }
 
 fn pads(g: &nn::Geometry) -> Param {

@@ -70,7 +70,7 @@ fn unit(node: &Node) -> Option<Unit> {
             })
         }
         _ => match node.op.name() {
-            "Add" | "Concat" | "Relu" | "GlobalAveragePool" => Some(all()),
+            "Add" | "Concat" | "Relu" | "GlobalAveragePool" | "Softmax" => Some(all()),
             "Reshape" | "Flatten" => Some(Unit {
                 quantised: vec![0],
                 bias: None,
