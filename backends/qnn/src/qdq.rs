@@ -167,6 +167,13 @@ pub fn fold(g: &Graph, quant: &HashMap<usize, (f32, i32)>) -> Option<Graph> {
             let Some(v) = out.nodes[i].inputs[k] else {
                 continue;
             };
+            // Only DequantizeLinear outputs (the producer map, not a scan per input).
+            let from_dq = producer
+                .get(&v)
+                .is_some_and(|&p| g.nodes[p].op.name() == "DequantizeLinear");
+            if !from_dq {
+                continue;
+            }
             if let Some(t) = dequantized_constant(g, v).and_then(|(d, _)| dequantize(g, d)) {
                 let id = float_constant(&mut out, v, t);
                 out.nodes[i].inputs[k] = Some(id);
