@@ -209,9 +209,16 @@ pub fn light_inputs(session: &xnpu::Session) -> std::result::Result<Vec<Option<V
         .collect()
 }
 
-/// Per-case tolerances written by the generator (`tolerance.txt`: "rtol atol"), else
-/// onnx's defaults.
+/// Per-case tolerances written by the generator (`tolerance.txt`: "rtol atol", or
+/// `tolerance.json`: `{"rtol": .., "atol": ..}`), else onnx's defaults.
 pub fn tolerances(case: &Path) -> (f64, f64) {
+    if let Ok(s) = std::fs::read_to_string(case.join("tolerance.json")) {
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&s) {
+            if let (Some(r), Some(a)) = (v["rtol"].as_f64(), v["atol"].as_f64()) {
+                return (r, a);
+            }
+        }
+    }
     std::fs::read_to_string(case.join("tolerance.txt"))
         .ok()
         .and_then(|s| {

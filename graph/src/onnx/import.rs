@@ -325,8 +325,19 @@ impl<'m> ImportCx<'m> {
             input_consts,
             dir: self.dir,
             subgraph: &subgraph,
+            arrangement: None,
         };
         let mut op = translate(&mut ctx)?;
+        if let Some(order) = ctx.arrangement.take() {
+            let given = std::mem::take(&mut inputs);
+            inputs = order
+                .iter()
+                .map(|i| i.and_then(|i| given.get(i).copied().flatten()))
+                .collect();
+            while inputs.last().is_some_and(Option::is_none) {
+                inputs.pop();
+            }
+        }
 
         // Bind what the bodies capture to extra inputs of this node.
         for body in op.subgraphs_mut() {

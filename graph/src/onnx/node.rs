@@ -18,6 +18,8 @@ pub struct NodeCtx<'a> {
     pub(crate) input_consts: Vec<Option<Tensor>>,
     pub(crate) dir: &'a DataDir,
     pub(crate) subgraph: &'a SubgraphFn<'a>,
+    /// Set by [`NodeCtx::arrange_inputs`]: for each IR input, the ONNX input it reads.
+    pub(crate) arrangement: Option<Vec<Option<usize>>>,
 }
 
 fn type_name(t: i32) -> &'static str {
@@ -53,6 +55,13 @@ impl<'a> NodeCtx<'a> {
     /// Number of inputs, absent optional ones (empty names) included.
     pub fn n_inputs(&self) -> usize {
         self.node.input.len()
+    }
+
+    /// Makes the IR node's inputs differ from the ONNX node's: IR input `i` is ONNX input
+    /// `order[i]` (`None`, or an ONNX input the node does not have, is an absent input). For
+    /// ops that share an IR op with another ONNX op whose inputs come in another order.
+    pub fn arrange_inputs(&mut self, order: &[Option<usize>]) {
+        self.arrangement = Some(order.to_vec());
     }
 
     /// Whether input `i` is given (exists and has a non-empty name).

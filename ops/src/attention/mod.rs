@@ -1,8 +1,10 @@
 //! The `attention` family: scaled dot-product attention and rotary position embeddings.
 
+mod gqa;
 mod rotary;
 mod sdpa;
 
+pub use gqa::{GroupQueryAttention, MultiHeadAttention};
 pub use rotary::RotaryEmbedding;
 pub use sdpa::Attention;
 
@@ -15,6 +17,8 @@ use crate::InferInput;
 pub enum Op {
     Attention(Attention),
     RotaryEmbedding(RotaryEmbedding),
+    GroupQueryAttention(GroupQueryAttention),
+    MultiHeadAttention(MultiHeadAttention),
 }
 
 impl Op {
@@ -23,6 +27,8 @@ impl Op {
         match self {
             Op::Attention(_) => "Attention",
             Op::RotaryEmbedding(_) => "RotaryEmbedding",
+            Op::GroupQueryAttention(_) => "GroupQueryAttention",
+            Op::MultiHeadAttention(_) => "MultiHeadAttention",
         }
     }
 
@@ -36,6 +42,8 @@ impl Op {
         match self {
             Op::Attention(o) => o.infer(inputs, n_outputs),
             Op::RotaryEmbedding(o) => o.infer(inputs, n_outputs),
+            Op::GroupQueryAttention(o) => o.infer(inputs, n_outputs),
+            Op::MultiHeadAttention(o) => o.infer(inputs, n_outputs),
         }
     }
 }

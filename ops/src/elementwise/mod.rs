@@ -3,6 +3,7 @@
 //! logic and bitwise ops, Where, Clip, Max/Min/Sum/Mean).
 
 mod activation;
+mod bias_gelu;
 mod binary;
 mod broadcast;
 mod cast;
@@ -15,6 +16,7 @@ mod unary;
 mod variadic;
 
 pub use activation::{Activation, ActivationKind};
+pub use bias_gelu::BiasGelu;
 pub use binary::{Binary, BinaryKind};
 pub use cast::{check_bitcast, BitCast, Cast, CastLike};
 pub use classify::{IsInf, IsNaN};
@@ -43,6 +45,7 @@ pub enum Op {
     PRelu(PRelu),
     Clip(Clip),
     SwiGlu(SwiGlu),
+    BiasGelu(BiasGelu),
     IsNaN(IsNaN),
     IsInf(IsInf),
 }
@@ -62,6 +65,7 @@ impl Op {
             Op::PRelu(_) => "PRelu",
             Op::Clip(_) => "Clip",
             Op::SwiGlu(_) => "SwiGLU",
+            Op::BiasGelu(o) => o.op_name(),
             Op::IsNaN(_) => "IsNaN",
             Op::IsInf(_) => "IsInf",
         }
@@ -86,6 +90,7 @@ impl Op {
             Op::PRelu(o) => o.infer(inputs, n_outputs),
             Op::Clip(o) => o.infer(inputs, n_outputs),
             Op::SwiGlu(o) => o.infer(inputs, n_outputs),
+            Op::BiasGelu(o) => o.infer(inputs, n_outputs),
             Op::IsNaN(o) => o.infer(inputs, n_outputs),
             Op::IsInf(o) => o.infer(inputs, n_outputs),
         }

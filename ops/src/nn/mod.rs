@@ -9,6 +9,7 @@ mod einsum;
 mod fused;
 mod gemm;
 mod matmul;
+mod nbits;
 mod pool;
 mod quantize;
 mod window;
@@ -22,6 +23,7 @@ pub use einsum::{Einsum, EinsumPlan, Label};
 pub use fused::{FusedActivation, FusedConv, FusedGemm, MatMulBias};
 pub use gemm::Gemm;
 pub use matmul::{matmul_shape, MatMul, MatMulInteger, QLinearMatMul};
+pub use nbits::MatMulNBits;
 pub use pool::{GlobalKind, GlobalPool, MaxRoiPool, MaxUnpool, Pool, PoolKind};
 pub use quantize::{DequantizeLinear, DynamicQuantizeLinear, QuantizeLinear};
 pub use window::{AutoPad, Geometry, Window};
@@ -56,6 +58,7 @@ pub enum Op {
     FusedConv(FusedConv),
     FusedGemm(FusedGemm),
     MatMulBias(MatMulBias),
+    MatMulNBits(MatMulNBits),
 }
 
 impl Op {
@@ -85,6 +88,7 @@ impl Op {
             Op::FusedConv(_) => "FusedConv",
             Op::FusedGemm(_) => "FusedGemm",
             Op::MatMulBias(_) => "MatMulBias",
+            Op::MatMulNBits(_) => "MatMulNBits",
         }
     }
 
@@ -119,6 +123,7 @@ impl Op {
             Op::FusedConv(o) => o.infer(inputs, n_outputs),
             Op::FusedGemm(o) => o.infer(inputs, n_outputs),
             Op::MatMulBias(o) => o.infer(inputs, n_outputs),
+            Op::MatMulNBits(o) => o.infer(inputs, n_outputs),
         }
     }
 }

@@ -51,7 +51,8 @@ impl LayerNormalization {
 
 /// RMSNormalization (ONNX opset 23).
 ///
-/// Inputs `X`, `scale`; output `Y`. Each slice over the dims from `axis` on (negative axis
+/// Inputs `X`, `scale`; output `Y` (and, for ONNX Runtime's SimplifiedLayerNormalization,
+/// an optional f32 `inv_std_var`: X's shape with the normalised dims 1). Each slice over the dims from `axis` on (negative axis
 /// counts from the end) is scaled by 1 / sqrt(avg(x^2) + epsilon) and multiplied by
 /// `scale` (which broadcasts to X's shape). Y has X's shape and the dtype of `scale`.
 /// Computed in f64 and rounded once (`stash_type` only names the precision asked for).
@@ -66,15 +67,20 @@ impl RmsNormalization {
     pub fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
-        _n_outputs: usize,
+        n_outputs: usize,
     ) -> Result<Vec<ValueType>> {
         let shape = input(inputs, 0).and_then(|x| x.shape());
+        let mut stat = None;
         if let Some(s) = shape {
-            normalize_axis(self.axis, s.rank())?;
+            stat = Some(stat_shape(s, normalize_axis(self.axis, s.rank())?));
         }
         let dtype = input(inputs, 1)
             .and_then(|x| x.dtype())
             .or_else(|| input(inputs, 0).and_then(|x| x.dtype()));
-        Ok(vec![tensor_type(dtype, shape.cloned())])
+        let mut out = vec![tensor_type(dtype, shape.cloned())];
+        if n_outputs > 1 {
+            out.push(tensor_type(Some(DType::F32), stat));
+        }
+        Ok(out)
     }
 }

@@ -10,6 +10,7 @@ mod lp_norm;
 mod lrn;
 mod mvn;
 mod reduce_axes;
+mod skip_norm;
 pub mod shape;
 mod softmax;
 
@@ -21,6 +22,7 @@ pub use lp_norm::LpNormalization;
 pub use lrn::Lrn;
 pub use mvn::MeanVarianceNormalization;
 pub use reduce_axes::{Reduce, ReduceKind};
+pub use skip_norm::SkipNormalization;
 pub use softmax::{Softmax, SoftmaxKind};
 
 use xnpu_core::{Result, ValueType};
@@ -35,6 +37,7 @@ pub enum Op {
     Softmax(Softmax),
     LayerNormalization(LayerNormalization),
     RmsNormalization(RmsNormalization),
+    SkipNormalization(SkipNormalization),
     BatchNormalization(BatchNormalization),
     InstanceNormalization(InstanceNormalization),
     GroupNormalization(GroupNormalization),
@@ -57,6 +60,7 @@ impl Op {
             Op::Softmax(o) => o.kind.op_name(),
             Op::LayerNormalization(_) => "LayerNormalization",
             Op::RmsNormalization(_) => "RMSNormalization",
+            Op::SkipNormalization(o) => o.op_name(),
             Op::BatchNormalization(_) => "BatchNormalization",
             Op::InstanceNormalization(_) => "InstanceNormalization",
             Op::GroupNormalization(_) => "GroupNormalization",
@@ -81,6 +85,7 @@ impl Op {
             Op::Softmax(o) => o.infer(inputs, n_outputs),
             Op::LayerNormalization(o) => o.infer(inputs, n_outputs),
             Op::RmsNormalization(o) => o.infer(inputs, n_outputs),
+            Op::SkipNormalization(o) => o.infer(inputs, n_outputs),
             Op::BatchNormalization(o) => o.infer(inputs, n_outputs),
             Op::InstanceNormalization(o) => o.infer(inputs, n_outputs),
             Op::GroupNormalization(o) => o.infer(inputs, n_outputs),

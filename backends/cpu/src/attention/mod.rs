@@ -1,5 +1,6 @@
 //! Reference kernels of the `attention` family.
 
+mod gqa;
 mod rotary;
 mod sdpa;
 
@@ -12,6 +13,8 @@ pub fn run(op: &Op, inputs: &[Option<&Value>], n_outputs: usize) -> Result<Vec<V
     match op {
         Op::Attention(o) => sdpa::run(o, inputs, n_outputs),
         Op::RotaryEmbedding(o) => rotary::run(o, inputs),
+        Op::GroupQueryAttention(o) => gqa::group_query_attention(o, inputs),
+        Op::MultiHeadAttention(o) => gqa::multi_head_attention(o, inputs),
     }
 }
 

@@ -14,7 +14,14 @@ pub fn run(op: &RotaryEmbedding, inputs: &[Option<&Value>]) -> Result<Vec<Value>
     let (b_n, s_n, h_n, d) = match *shape {
         [b, h, s, d] => (b, s, h, d),
         [b, s, hidden] => {
-            let h = op.num_heads;
+            // Without num_heads (ONNX Runtime's form), the head size is the caches' rotary
+            // size.
+            let h = match (op.num_heads, tensor(inputs, 1)?.shape().last()) {
+                (0, Some(&half)) if op.rotary_embedding_dim == 0 && half > 0 && hidden % (2 * half) == 0 => {
+                    hidden / (2 * half)
+                }
+                (h, _) => h,
+            };
             if h == 0 || hidden % h != 0 {
                 return Err(Error::compute(format!(
                     "RotaryEmbedding 3-D input of hidden size {hidden} needs num_heads dividing it, got {h}"
@@ -61,8 +68,12 @@ pub fn run(op: &RotaryEmbedding, inputs: &[Option<&Value>]) -> Result<Vec<Value>
     // Row of the caches (each row has `half` values) for (b, s).
     let rows: Vec<usize> = match opt_tensor(inputs, 3)? {
         Some(p) => {
-            let pos = p.to_i64_vec()?;
-            if p.shape() != [b_n, s_n] || cs.len() != 2 || cs[1] != half {
+            let mut pos = p.to_i64_vec()?;
+            // ONNX Runtime's one-value form: the position of the first token.
+            if pos.len() == 1 && b_n * s_n != 1 {
+                pos = (0..b_n * s_n).map(|i| pos[0] + (i % s_n) as i64).collect();
+            }
+            if pos.len() != b_n * s_n || cs.len() != 2 || cs[1] != half {
                 return Err(Error::compute(format!(
                     "RotaryEmbedding with position_ids needs position_ids [{b_n}, {s_n}] and caches [max_pos, {half}], got {:?} and {cs:?}",
                     p.shape()

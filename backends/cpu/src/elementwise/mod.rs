@@ -12,7 +12,7 @@ mod unary;
 mod variadic;
 
 use xnpu_core::{Result, Tensor, Value};
-use xnpu_ops::elementwise::Op;
+use xnpu_ops::elementwise::{ActivationKind, Binary, BinaryKind, Op};
 
 use crate::args::{opt_tensor, tensor};
 
@@ -46,6 +46,14 @@ pub fn run(op: &Op, inputs: &[Option<&Value>], _n_outputs: usize) -> Result<Vec<
         ),
         Op::PRelu(_) => gated::prelu(tensor(inputs, 0)?, tensor(inputs, 1)?),
         Op::SwiGlu(o) => gated::swiglu(tensor(inputs, 0)?, tensor(inputs, 1)?, o.alpha),
+        Op::BiasGelu(o) => {
+            let x = tensor(inputs, 0)?;
+            let sum = match opt_tensor(inputs, 1)? {
+                Some(b) => binary::binary(&Binary::new(BinaryKind::Add), x, b)?,
+                None => x.clone(),
+            };
+            unary::activation(ActivationKind::Gelu { tanh: o.tanh }, &sum)
+        }
     };
     out.map(|t| vec![Value::Tensor(t)])
 }

@@ -9,6 +9,7 @@ mod det;
 mod einsum;
 pub mod fused;
 mod matmul;
+pub mod nbits;
 mod num;
 mod pool;
 mod quantize;
@@ -43,5 +44,6 @@ pub fn run(op: &Op, inputs: &[Option<&Value>], n_outputs: usize) -> Result<Vec<V
         Op::FusedConv(o) => fused::fused_conv(o, inputs),
         Op::FusedGemm(o) => fused::fused_gemm(o, inputs),
         Op::MatMulBias(o) => fused::matmul_bias(o, inputs),
+        Op::MatMulNBits(o) => nbits::run(o, inputs).map(|t| vec![Value::Tensor(t)]),
     }
 }

@@ -61,7 +61,13 @@ pub(super) fn layer_norm(
     ])
 }
 
-pub(super) fn rms_norm(op: &RmsNormalization, inputs: &[Option<&Value>]) -> Result<Tensor> {
+/// Y, and the inverse RMS of each row (`[..axis, 1, ..]`, f32: the second output of ONNX
+/// Runtime's SimplifiedLayerNormalization).
+pub(super) fn rms_norm(
+    op: &RmsNormalization,
+    inputs: &[Option<&Value>],
+    n_outputs: usize,
+) -> Result<Vec<Tensor>> {
     let x = tensor(inputs, 0)?;
     let scale = tensor(inputs, 1)?;
     let shape = x.shape();
@@ -72,16 +78,25 @@ pub(super) fn rms_norm(op: &RmsNormalization, inputs: &[Option<&Value>]) -> Resu
     let si = broadcast_index(scale.shape(), shape, "scale")?;
     let eps = op.epsilon as f64;
     let mut y = vec![0.0; xv.len()];
+    let mut invs = Vec::with_capacity(rows);
     for r in 0..rows {
         let row = &xv[r * cols..(r + 1) * cols];
         let mean_sq = row.iter().map(|v| v * v).sum::<f64>() / cols as f64;
         let inv = 1.0 / (mean_sq + eps).sqrt();
+        invs.push(inv);
         for (c, v) in row.iter().enumerate() {
             let k = r * cols + c;
             y[k] = v * inv * sv[si[k]];
         }
     }
-    float_tensor(scale.dtype(), shape.to_vec(), &y)
+    let mut out = vec![float_tensor(scale.dtype(), shape.to_vec(), &y)?];
+    if n_outputs > 1 {
+        let stat: Vec<usize> = (0..shape.len())
+            .map(|i| if i < axis { shape[i] } else { 1 })
+            .collect();
+        out.push(float_tensor(xnpu_core::DType::F32, stat, &invs)?);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -112,6 +127,6 @@ mod tests {
             epsilon: 1e-5,
             stash_type: xnpu_core::DType::F32,
         };
-        assert!(rms_norm(&op, &[Some(&Value::Tensor(x)), Some(&Value::Tensor(s))]).is_err());
+        assert!(rms_norm(&op, &[Some(&Value::Tensor(x)), Some(&Value::Tensor(s))], 1).is_err());
     }
 }

@@ -7,6 +7,7 @@ mod layer_norm;
 mod loss;
 mod other_norm;
 mod reduce_axes;
+mod skip_norm;
 mod softmax;
 
 use xnpu_core::{bf16, f16, DType, Error, Result, Tensor, Value};
@@ -20,7 +21,8 @@ pub fn run(op: &Op, inputs: &[Option<&Value>], n_outputs: usize) -> Result<Vec<V
         Op::ArgReduce(o) => vec![arg_reduce::run(o, inputs)?],
         Op::Softmax(o) => vec![softmax::run(o, inputs)?],
         Op::LayerNormalization(o) => layer_norm::layer_norm(o, inputs)?,
-        Op::RmsNormalization(o) => vec![layer_norm::rms_norm(o, inputs)?],
+        Op::RmsNormalization(o) => layer_norm::rms_norm(o, inputs, n_outputs)?,
+        Op::SkipNormalization(o) => skip_norm::run(o, inputs, n_outputs)?,
         Op::BatchNormalization(o) => channel_norm::batch_norm(o, inputs, n_outputs)?,
         Op::InstanceNormalization(o) => vec![channel_norm::instance_norm(o, inputs)?],
         Op::GroupNormalization(o) => vec![channel_norm::group_norm(o, inputs)?],

@@ -14,6 +14,7 @@ pub(super) fn export(op: &el::Op, e: &mut Emit<'_>) -> R {
         el::Op::CastLike(_) => e.simple("CastLike", vec![]),
         el::Op::BitCast(c) => e.simple("BitCast", vec![a_int("to", c.to.onnx_code() as i64)]),
         el::Op::Unary(u) => e.simple(u.kind.name(), vec![]),
+        el::Op::BiasGelu(g) => e.microsoft(g.op_name(), vec![]),
         el::Op::Activation(a) => {
             let attrs = activation_attrs(a.kind, e.opset());
             e.simple(a.kind.name(), attrs)

@@ -207,6 +207,39 @@ pub(super) fn attention(op: &att::Op, e: &mut Emit<'_>) -> R {
             }
             e.simple("RotaryEmbedding", attrs)
         }
+        att::Op::GroupQueryAttention(g) => {
+            let mut attrs = vec![
+                a_int("num_heads", g.num_heads as i64),
+                a_int("kv_num_heads", g.kv_num_heads as i64),
+                a_int("local_window_size", g.local_window_size),
+                a_bool("do_rotary", g.do_rotary),
+                a_bool("rotary_interleaved", g.rotary_interleaved),
+            ];
+            if g.scale != 0.0 {
+                attrs.push(a_float("scale", g.scale));
+            }
+            if g.softcap != 0.0 {
+                attrs.push(a_float("softcap", g.softcap));
+            }
+            if g.smooth_softmax {
+                attrs.push(a_int("smooth_softmax", 1));
+            }
+            if !g.causal {
+                attrs.push(a_int("causal", 0));
+            }
+            e.microsoft("GroupQueryAttention", attrs)
+        }
+        att::Op::MultiHeadAttention(m) => {
+            let mut attrs = vec![
+                a_int("num_heads", m.num_heads as i64),
+                a_float("mask_filter_value", m.mask_filter_value),
+                a_bool("unidirectional", m.unidirectional),
+            ];
+            if m.scale != 0.0 {
+                attrs.push(a_float("scale", m.scale));
+            }
+            e.microsoft("MultiHeadAttention", attrs)
+        }
     }
 }
 

@@ -635,6 +635,13 @@ impl Emit<'_> {
         self.add(op_type, "", ins, outs, attrs)
     }
 
+    /// Writes the node as `op_type` of ONNX Runtime's `com.microsoft` domain with its own
+    /// inputs and outputs.
+    pub fn microsoft(&mut self, op_type: &str, attrs: Vec<AttributeProto>) -> R {
+        let (ins, outs) = (self.ins.clone(), self.outs.clone());
+        self.add(op_type, "com.microsoft", ins, outs, attrs)
+    }
+
     /// Exports a body graph of this node.
     pub fn body(&mut self, g: &Graph) -> R<GraphProto> {
         let node = self.node;

@@ -70,6 +70,16 @@ pub(super) fn export(op: &nn::Op, e: &mut Emit<'_>) -> R {
     match op {
         nn::Op::MatMul(_) => e.simple("MatMul", vec![]),
         nn::Op::MatMulInteger(_) => e.simple("MatMulInteger", vec![]),
+        nn::Op::MatMulNBits(m) => e.microsoft(
+            "MatMulNBits",
+            vec![
+                a_int("K", m.k as i64),
+                a_int("N", m.n as i64),
+                a_int("bits", m.bits as i64),
+                a_int("block_size", m.block_size as i64),
+                a_int("accuracy_level", m.accuracy_level as i64),
+            ],
+        ),
         nn::Op::QLinearMatMul(_) => e.simple("QLinearMatMul", vec![]),
         nn::Op::Gemm(g) => {
             if e.n_given() < 3 {

@@ -76,6 +76,15 @@ pub(super) fn export(op: &r::Op, e: &mut Emit<'_>) -> R {
                 a_int("stash_type", l.stash_type.onnx_code() as i64),
             ],
         ),
+        // The inv_std_var output exists only in ONNX Runtime's form.
+        r::Op::RmsNormalization(l) if e.outs.len() > 1 && !e.outs[1].is_empty() => e.simple(
+            "SimplifiedLayerNormalization",
+            vec![
+                a_int("axis", l.axis),
+                a_float("epsilon", l.epsilon),
+                a_int("stash_type", 1),
+            ],
+        ),
         r::Op::RmsNormalization(l) => e.simple(
             "RMSNormalization",
             vec![
@@ -84,6 +93,17 @@ pub(super) fn export(op: &r::Op, e: &mut Emit<'_>) -> R {
                 a_int("stash_type", l.stash_type.onnx_code() as i64),
             ],
         ),
+        r::Op::SkipNormalization(k) => {
+            let attrs = vec![a_float("epsilon", k.epsilon)];
+            if k.simplified {
+                // The IR's inputs (input, skip, gamma, beta, bias); ONNX Runtime's have no beta.
+                let ins = vec![e.input(0), e.input(1), e.input(2), e.input(4)];
+                let outs = e.outs.clone();
+                e.add(k.op_name(), "com.microsoft", ins, outs, attrs)
+            } else {
+                e.microsoft(k.op_name(), attrs)
+            }
+        }
         r::Op::BatchNormalization(b) => {
             let mut attrs = vec![
                 a_float("epsilon", b.epsilon),

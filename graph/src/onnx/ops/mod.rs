@@ -2,6 +2,7 @@
 //! One line registers an op; each family of `xnpu-ops` has one file here.
 
 mod attention;
+mod contrib;
 mod control;
 mod elementwise;
 mod image;
@@ -94,6 +95,7 @@ impl Registry {
         REG.get_or_init(|| {
             let mut r = Registry::default();
             attention::register(&mut r);
+            contrib::register(&mut r);
             control::register(&mut r);
             elementwise::register(&mut r);
             image::register(&mut r);

@@ -1,0 +1,568 @@
+//! GroupQueryAttention and MultiHeadAttention (see the ops' docs for the contracts). Values
+//! are read as f32 and products accumulated in f64; caches are never converted wholesale.
+
+use xnpu_core::{DType, Error, Result, Tensor, Value};
+use xnpu_ops::attention::{GroupQueryAttention, MultiHeadAttention};
+
+use crate::args::{opt_tensor, tensor};
+
+/// A float tensor's values as f32 (borrowed when it is f32 already).
+fn f32s(t: &Tensor, what: &str) -> Result<Vec<f32>> {
+    match t.dtype() {
+        DType::F32 => Ok(t.as_slice::<f32>()?.into_owned()),
+        DType::F16 | DType::Bf16 | DType::F64 => {
+            Ok(t.to_f64_vec()?.into_iter().map(|v| v as f32).collect())
+        }
+        d => Err(Error::compute(format!(
+            "{what} must be a float tensor, got {d}"
+        ))),
+    }
+}
+
+/// f32 values stored as `dtype`.
+fn store(dtype: DType, shape: Vec<usize>, v: Vec<f32>) -> Result<Tensor> {
+    match dtype {
+        DType::F32 => Tensor::from_vec(shape, v),
+        _ => {
+            let v: Vec<f64> = v.into_iter().map(f64::from).collect();
+            crate::reduce::float_tensor(dtype, shape, &v)
+        }
+    }
+}
+
+/// An additive bias broadcast to `[B, N, S, T]` (dims of size 1 broadcast).
+struct Bias {
+    v: Vec<f32>,
+    dims: [usize; 4],
+}
+
+impl Bias {
+    fn new(t: &Tensor, want: [usize; 4], what: &str) -> Result<Bias> {
+        let s = t.shape();
+        if s.len() > 4 || s.is_empty() {
+            return Err(Error::compute(format!(
+                "{what} must have rank 1 to 4, got shape {s:?}"
+            )));
+        }
+        let mut dims = [1usize; 4];
+        dims[4 - s.len()..].copy_from_slice(s);
+        for i in 0..4 {
+            if dims[i] != 1 && dims[i] != want[i] && !(i == 3 && dims[i] >= want[i]) {
+                return Err(Error::compute(format!(
+                    "{what} of shape {s:?} does not broadcast to {want:?}"
+                )));
+            }
+        }
+        Ok(Bias {
+            v: f32s(t, what)?,
+            dims,
+        })
+    }
+
+    fn at(&self, b: usize, n: usize, s: usize, j: usize) -> usize {
+        let d = self.dims;
+        let pick = |i: usize, x: usize| if d[i] == 1 { 0 } else { x };
+        ((pick(0, b) * d[1] + pick(1, n)) * d[2] + pick(2, s)) * d[3] + pick(3, j)
+    }
+}
+
+impl std::ops::Index<[usize; 4]> for Bias {
+    type Output = f32;
+    fn index(&self, i: [usize; 4]) -> &f32 {
+        &self.v[self.at(i[0], i[1], i[2], i[3])]
+    }
+}
+
+/// Rotates the first `2 * half` features of a head (`x` is that head's `H` values) at row
+/// `pos` of the caches.
+fn rotate(x: &mut [f32], cos: &[f32], sin: &[f32], half: usize, pos: usize, interleaved: bool) {
+    let (c, s) = (&cos[pos * half..][..half], &sin[pos * half..][..half]);
+    for k in 0..half {
+        let (i1, i2) = if interleaved {
+            (2 * k, 2 * k + 1)
+        } else {
+            (k, k + half)
+        };
+        let (x1, x2) = (x[i1] as f64, x[i2] as f64);
+        let (ck, sk) = (c[k] as f64, s[k] as f64);
+        x[i1] = (ck * x1 - sk * x2) as f32;
+        x[i2] = (sk * x1 + ck * x2) as f32;
+    }
+}
+
+/// `softmax(scores)` weighted sum of value rows: writes `Σ p_j v[j]` into `out`. `extra` is a
+/// logit that joins the denominator only (smooth softmax, head sink).
+fn attend(scores: &[f64], extra: Option<f64>, v_row: impl Fn(usize) -> usize, v: &[f32], out: &mut [f32]) {
+    let mut max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if let Some(e) = extra {
+        max = max.max(e);
+    }
+    let mut acc = vec![0.0f64; out.len()];
+    if max == f64::NEG_INFINITY {
+        out.iter_mut().for_each(|o| *o = 0.0);
+        return;
+    }
+    let mut den = extra.map_or(0.0, |e| (e - max).exp());
+    for (j, &sc) in scores.iter().enumerate() {
+        let p = (sc - max).exp();
+        den += p;
+        let row = &v[v_row(j)..][..out.len()];
+        for (a, &x) in acc.iter_mut().zip(row) {
+            *a += p * x as f64;
+        }
+    }
+    for (o, a) in out.iter_mut().zip(acc) {
+        *o = (a / den) as f32;
+    }
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum()
+}
+
+pub fn group_query_attention(
+    op: &GroupQueryAttention,
+    inputs: &[Option<&Value>],
+) -> Result<Vec<Value>> {
+    let (nh, kvh) = (op.num_heads, op.kv_num_heads);
+    if nh == 0 || kvh == 0 || nh % kvh != 0 {
+        return Err(Error::compute(format!(
+            "num_heads ({nh}) must be a positive multiple of kv_num_heads ({kvh})"
+        )));
+    }
+    let q_t = tensor(inputs, 0)?;
+    let &[bn, sn, qd] = q_t.shape() else {
+        return Err(Error::compute(format!(
+            "query must be 3-D [batch, seq, hidden], got {:?}",
+            q_t.shape()
+        )));
+    };
+    let key = opt_tensor(inputs, 1)?;
+    let packed = key.is_none();
+    let width = if packed { nh + 2 * kvh } else { nh };
+    if qd % width != 0 {
+        return Err(Error::compute(format!(
+            "query hidden size {qd} is not a multiple of {width} heads"
+        )));
+    }
+    let hd = qd / width;
+    let qv = f32s(q_t, "query")?;
+    // Per (b, s): query heads, key heads, value heads, each [heads * hd].
+    let (mut q, mut k, v) = if packed {
+        let (mut q, mut k, mut v) = (Vec::new(), Vec::new(), Vec::new());
+        for row in qv.chunks(qd) {
+            q.extend_from_slice(&row[..nh * hd]);
+            k.extend_from_slice(&row[nh * hd..(nh + kvh) * hd]);
+            v.extend_from_slice(&row[(nh + kvh) * hd..]);
+        }
+        (q, k, v)
+    } else {
+        let k_t = key.ok_or_else(|| Error::compute("key is absent"))?;
+        let v_t = tensor(inputs, 2)?;
+        for (t, what) in [(k_t, "key"), (v_t, "value")] {
+            if t.shape() != [bn, sn, kvh * hd] {
+                return Err(Error::compute(format!(
+                    "{what} must be [{bn}, {sn}, {}] (kv_num_heads x head size), got {:?}",
+                    kvh * hd,
+                    t.shape()
+                )));
+            }
+        }
+        (qv, f32s(k_t, "key")?, f32s(v_t, "value")?)
+    };
+
+    // The past buffers.
+    let past_k = opt_tensor(inputs, 3)?;
+    let past_v = opt_tensor(inputs, 4)?;
+    let plen = match (past_k, past_v) {
+        (None, None) => 0,
+        (Some(pk), Some(pv)) => {
+            let s = pk.shape();
+            if s.len() != 4 || s[0] != bn || s[1] != kvh || s[3] != hd || pv.shape() != s {
+                return Err(Error::compute(format!(
+                    "past_key {s:?} and past_value {:?} must both be [{bn}, {kvh}, past, {hd}]",
+                    pv.shape()
+                )));
+            }
+            s[2]
+        }
+        _ => {
+            return Err(Error::compute(
+                "past_key and past_value must be given together",
+            ))
+        }
+    };
+    let seqlens = tensor(inputs, 5)?.to_i64_vec()?;
+    if seqlens.len() != bn {
+        return Err(Error::compute(format!(
+            "seqlens_k must hold one value per batch ({bn}), got {}",
+            seqlens.len()
+        )));
+    }
+    let total = tensor(inputs, 6)?.to_i64_vec()?;
+    let total = match total.as_slice() {
+        [t] if *t >= 1 => *t as usize,
+        _ => {
+            return Err(Error::compute(format!(
+                "total_sequence_length must be one positive value, got {total:?}"
+            )))
+        }
+    };
+    let first_prompt = sn == total;
+    let lp = plen.max(total);
+
+    // Where each batch's new rows go.
+    let mut past_len = Vec::with_capacity(bn);
+    let mut totals = Vec::with_capacity(bn);
+    for (b, &sk) in seqlens.iter().enumerate() {
+        let tb = sk + 1;
+        let pb = if first_prompt { 0 } else { tb - sn as i64 };
+        if sk < 0 || pb < 0 || (!first_prompt && pb as usize > plen) || pb as usize + sn > lp {
+            return Err(Error::compute(format!(
+                "seqlens_k[{b}] = {sk} does not fit {sn} new tokens in a cache of {lp} (total_sequence_length {total}, past buffer {plen})"
+            )));
+        }
+        past_len.push(pb as usize);
+        totals.push(tb as usize);
+    }
+
+    // Rotary embedding of the new query and key rows.
+    if op.do_rotary {
+        let cos_t = tensor(inputs, 7)?;
+        let sin_t = tensor(inputs, 8)?;
+        let cs = cos_t.shape();
+        if cs.len() != 2 || sin_t.shape() != cs || 2 * cs[1] > hd {
+            return Err(Error::compute(format!(
+                "cos_cache {cs:?} and sin_cache {:?} must both be [max_pos, rotary_dim / 2] with rotary_dim <= head size {hd}",
+                sin_t.shape()
+            )));
+        }
+        let (max_pos, half) = (cs[0], cs[1]);
+        let cos = f32s(cos_t, "cos_cache")?;
+        let sin = f32s(sin_t, "sin_cache")?;
+        let pos_ids = match opt_tensor(inputs, 9)? {
+            Some(p) => {
+                if p.len() != bn * sn {
+                    return Err(Error::compute(format!(
+                        "position_ids must be [{bn}, {sn}], got {:?}",
+                        p.shape()
+                    )));
+                }
+                Some(p.to_i64_vec()?)
+            }
+            None => None,
+        };
+        for b in 0..bn {
+            for s in 0..sn {
+                let pos = match &pos_ids {
+                    Some(p) => p[b * sn + s],
+                    None => (past_len[b] + s) as i64,
+                };
+                let pos = usize::try_from(pos).ok().filter(|&p| p < max_pos).ok_or_else(|| {
+                    Error::compute(format!(
+                        "position {pos} is outside the rotary caches ({max_pos} positions)"
+                    ))
+                })?;
+                let r = b * sn + s;
+                for h in 0..nh {
+                    let at = (r * nh + h) * hd;
+                    rotate(&mut q[at..at + hd], &cos, &sin, half, pos, op.rotary_interleaved);
+                }
+                for h in 0..kvh {
+                    let at = (r * kvh + h) * hd;
+                    rotate(&mut k[at..at + hd], &cos, &sin, half, pos, op.rotary_interleaved);
+                }
+            }
+        }
+    }
+
+    // present = the past buffer with the new rows written at past_len[b]..
+    let mut pk = vec![0.0f32; bn * kvh * lp * hd];
+    let mut pv = vec![0.0f32; bn * kvh * lp * hd];
+    if let (Some(a), Some(b)) = (past_k, past_v) {
+        let (a, b) = (f32s(a, "past_key")?, f32s(b, "past_value")?);
+        // Rows past the valid past are left zero (as ONNX Runtime writes them).
+        for bh in 0..bn * kvh {
+            let rows = past_len[bh / kvh] * hd;
+            pk[bh * lp * hd..][..rows].copy_from_slice(&a[bh * plen * hd..][..rows]);
+            pv[bh * lp * hd..][..rows].copy_from_slice(&b[bh * plen * hd..][..rows]);
+        }
+    }
+    for b in 0..bn {
+        for s in 0..sn {
+            for h in 0..kvh {
+                let src = ((b * sn + s) * kvh + h) * hd;
+                let dst = ((b * kvh + h) * lp + past_len[b] + s) * hd;
+                pk[dst..dst + hd].copy_from_slice(&k[src..src + hd]);
+                pv[dst..dst + hd].copy_from_slice(&v[src..src + hd]);
+            }
+        }
+    }
+
+    let scale = if op.scale == 0.0 {
+        1.0 / (hd as f64).sqrt()
+    } else {
+        op.scale as f64
+    };
+    let bias = match opt_tensor(inputs, 10)? {
+        Some(t) => Some(Bias::new(t, [bn, nh, sn, total], "attention_bias")?),
+        None => None,
+    };
+    let sink = match opt_tensor(inputs, 11)? {
+        Some(t) if t.len() == nh => Some(f32s(t, "head_sink")?),
+        Some(t) => {
+            return Err(Error::compute(format!(
+                "head_sink must hold num_heads ({nh}) values, got {:?}",
+                t.shape()
+            )))
+        }
+        None => None,
+    };
+    let group = nh / kvh;
+    let mut out = vec![0.0f32; bn * sn * nh * hd];
+    let mut scores = Vec::with_capacity(lp);
+    for b in 0..bn {
+        for s in 0..sn {
+            let p_abs = past_len[b] + s;
+            let last = totals[b].max(1) - 1;
+            let hi = if op.causal { p_abs.min(last) } else { last };
+            // A window of w keys, the query's own included.
+            let lo = if op.local_window_size > 0 {
+                (p_abs + 1).saturating_sub(op.local_window_size as usize)
+            } else {
+                0
+            };
+            for n in 0..nh {
+                let g = n / group;
+                let qa = ((b * sn + s) * nh + n) * hd;
+                let qrow = &q[qa..qa + hd];
+                let base = (b * kvh + g) * lp;
+                scores.clear();
+                for j in lo..=hi {
+                    let mut sc = dot(qrow, &pk[(base + j) * hd..][..hd]) * scale;
+                    if op.softcap > 0.0 {
+                        let c = op.softcap as f64;
+                        sc = c * (sc / c).tanh();
+                    }
+                    if let Some(bias) = &bias {
+                        sc += bias[[b, n, s, j]] as f64;
+                    }
+                    scores.push(sc);
+                }
+                let extra = match &sink {
+                    Some(h) => Some(h[n] as f64),
+                    None if op.smooth_softmax => Some(0.0),
+                    None => None,
+                };
+                let oa = ((b * sn + s) * nh + n) * hd;
+                attend(&scores, extra, |j| (base + lo + j) * hd, &pv, &mut out[oa..oa + hd]);
+            }
+        }
+    }
+    let dtype = q_t.dtype();
+    Ok(vec![
+        store(dtype, vec![bn, sn, nh * hd], out)?.into(),
+        store(dtype, vec![bn, kvh, lp, hd], pk)?.into(),
+        store(dtype, vec![bn, kvh, lp, hd], pv)?.into(),
+    ])
+}
+
+/// K or V of MultiHeadAttention as `[B, N, L, H]` rows: 3-D `[B, L, N*H]` (plus its slice of
+/// the projection bias) or 4-D `[B, N, L, H]` as is. Returns the values and (L, H).
+fn heads_first(
+    t: &Tensor,
+    bn: usize,
+    nh: usize,
+    bias: Option<&[f32]>,
+    what: &str,
+) -> Result<(Vec<f32>, usize, usize)> {
+    let v = f32s(t, what)?;
+    match *t.shape() {
+        [b, l, d] if b == bn && d % nh == 0 => {
+            let h = d / nh;
+            let mut out = vec![0.0f32; v.len()];
+            for bi in 0..bn {
+                for li in 0..l {
+                    for n in 0..nh {
+                        for x in 0..h {
+                            let add = bias.map_or(0.0, |b| b[n * h + x]);
+                            out[((bi * nh + n) * l + li) * h + x] = v[(bi * l + li) * d + n * h + x] + add;
+                        }
+                    }
+                }
+            }
+            Ok((out, l, h))
+        }
+        [b, n, l, h] if b == bn && n == nh => {
+            if bias.is_some() {
+                return Err(Error::compute(format!(
+                    "{what} in [batch, heads, seq, head_size] form takes no bias"
+                )));
+            }
+            Ok((v, l, h))
+        }
+        _ => Err(Error::compute(format!(
+            "{what} must be [{bn}, seq, {nh} x head_size] or [{bn}, {nh}, seq, head_size], got {:?}",
+            t.shape()
+        ))),
+    }
+}
+
+pub fn multi_head_attention(
+    op: &MultiHeadAttention,
+    inputs: &[Option<&Value>],
+) -> Result<Vec<Value>> {
+    let nh = op.num_heads;
+    let q_t = tensor(inputs, 0)?;
+    let &[bn, sn, qd] = q_t.shape() else {
+        return Err(Error::compute(format!(
+            "query must be 3-D [batch, seq, hidden], got {:?}",
+            q_t.shape()
+        )));
+    };
+    if nh == 0 || qd % nh != 0 {
+        return Err(Error::compute(format!(
+            "query hidden size {qd} is not a multiple of num_heads {nh}"
+        )));
+    }
+    let hd = qd / nh;
+    let k_t = tensor(inputs, 1)?;
+    let v_t = tensor(inputs, 2)?;
+    let proj = match opt_tensor(inputs, 3)? {
+        Some(b) => Some(f32s(b, "bias")?),
+        None => None,
+    };
+    let mut q = f32s(q_t, "query")?;
+    let hv = match v_t.shape() {
+        [_, _, d] => d / nh,
+        [_, _, _, h] => *h,
+        s => {
+            return Err(Error::compute(format!(
+                "value must be 3-D or 4-D, got {s:?}"
+            )))
+        }
+    };
+    let (qb, kb, vb) = match &proj {
+        Some(p) if p.len() == 2 * qd + nh * hv => (
+            Some(&p[..qd]),
+            Some(&p[qd..2 * qd]),
+            Some(&p[2 * qd..]),
+        ),
+        Some(p) => {
+            return Err(Error::compute(format!(
+                "bias must hold {} values (Q, K and V biases), got {}",
+                2 * qd + nh * hv,
+                p.len()
+            )))
+        }
+        None => (None, None, None),
+    };
+    if let Some(qb) = qb {
+        for row in q.chunks_mut(qd) {
+            row.iter_mut().zip(qb).for_each(|(x, b)| *x += b);
+        }
+    }
+    let (k, l, kh) = heads_first(k_t, bn, nh, kb, "key")?;
+    let (v, lv, _) = heads_first(v_t, bn, nh, vb, "value")?;
+    if kh != hd || lv != l {
+        return Err(Error::compute(format!(
+            "key ({:?}) and value ({:?}) do not match query's head size {hd}",
+            k_t.shape(),
+            v_t.shape()
+        )));
+    }
+    // Concatenate the past.
+    let (pk, pv) = (opt_tensor(inputs, 6)?, opt_tensor(inputs, 7)?);
+    let plen = match (pk, pv) {
+        (None, None) => 0,
+        (Some(a), Some(b)) => {
+            let s = a.shape();
+            if s.len() != 4 || s[0] != bn || s[1] != nh || s[3] != hd || b.shape() != [bn, nh, s[2], hv] {
+                return Err(Error::compute(format!(
+                    "past_key {s:?} and past_value {:?} must be [{bn}, {nh}, past, head_size]",
+                    b.shape()
+                )));
+            }
+            s[2]
+        }
+        _ => return Err(Error::compute("past_key and past_value must be given together")),
+    };
+    let t = plen + l;
+    let cat = |past: Option<&Tensor>, new: &[f32], h: usize| -> Result<Vec<f32>> {
+        let mut out = vec![0.0f32; bn * nh * t * h];
+        let old = match past {
+            Some(p) => f32s(p, "past")?,
+            None => Vec::new(),
+        };
+        for bh in 0..bn * nh {
+            out[bh * t * h..][..plen * h].copy_from_slice(&old[bh * plen * h..][..plen * h]);
+            out[(bh * t + plen) * h..][..l * h].copy_from_slice(&new[bh * l * h..][..l * h]);
+        }
+        Ok(out)
+    };
+    let keys = cat(pk, &k, hd)?;
+    let vals = cat(pv, &v, hv)?;
+
+    // Key padding: additive mask_filter_value where the mask is 0.
+    let mask: Option<Vec<bool>> = match opt_tensor(inputs, 4)? {
+        None => None,
+        Some(m) => {
+            let mv = m.to_i64_vec()?;
+            match m.shape() {
+                [b, tt] if *b == bn && *tt == t => Some(mv.iter().map(|&x| x != 0).collect()),
+                [b] if *b == bn => Some(
+                    (0..bn * t)
+                        .map(|i| (i % t) < mv[i / t].max(0) as usize)
+                        .collect(),
+                ),
+                s => {
+                    return Err(Error::compute(format!(
+                        "key_padding_mask must be [{bn}, {t}] or [{bn}], got {s:?}"
+                    )))
+                }
+            }
+        }
+    };
+    let bias = match opt_tensor(inputs, 5)? {
+        Some(b) => Some(Bias::new(b, [bn, nh, sn, t], "attention_bias")?),
+        None => None,
+    };
+    let scale = if op.scale == 0.0 {
+        1.0 / (hd as f64).sqrt()
+    } else {
+        op.scale as f64
+    };
+    let mut out = vec![0.0f32; bn * sn * nh * hv];
+    let mut scores = vec![0.0f64; t];
+    for b in 0..bn {
+        for s in 0..sn {
+            for n in 0..nh {
+                let qrow = &q[(b * sn + s) * qd + n * hd..][..hd];
+                let base = (b * nh + n) * t;
+                for (j, sc) in scores.iter_mut().enumerate() {
+                    let mut x = dot(qrow, &keys[(base + j) * hd..][..hd]) * scale;
+                    if let Some(bias) = &bias {
+                        x += bias[[b, n, s, j]] as f64;
+                    }
+                    if let Some(m) = &mask {
+                        if !m[b * t + j] {
+                            x += op.mask_filter_value as f64;
+                        }
+                    }
+                    if op.unidirectional && j > plen + s {
+                        x = op.mask_filter_value as f64;
+                    }
+                    *sc = x;
+                }
+                let oa = ((b * sn + s) * nh + n) * hv;
+                attend(&scores, None, |j| (base + j) * hv, &vals, &mut out[oa..oa + hv]);
+            }
+        }
+    }
+    let dtype = q_t.dtype();
+    Ok(vec![
+        store(dtype, vec![bn, sn, nh * hv], out)?.into(),
+        store(dtype, vec![bn, nh, t, hd], keys)?.into(),
+        store(dtype, vec![bn, nh, t, hv], vals)?.into(),
+    ])
+}
