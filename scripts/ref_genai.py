@@ -65,6 +65,18 @@ def tokenize(model_dir: str, texts: list[str]) -> dict:
     return {"model_dir": model_dir, "items": items}
 
 
+def peak_rss_bytes() -> int | None:
+    """VmHWM of this process (Linux), the peak resident memory."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
 def hf_decode(model_dir: str, ids: list[int]) -> str | None:
     try:
         from transformers import AutoTokenizer
@@ -78,7 +90,14 @@ def generate(args) -> dict:
     import onnxruntime_genai as og
 
     t0 = time.perf_counter()
-    model = og.Model(args.model_dir)
+    if args.threads:
+        # The decoder session's intra-op pool (ONNX Runtime's CPU kernels).
+        cfg = og.Config(args.model_dir)
+        cfg.overlay(json.dumps({"model": {"decoder": {"session_options": {
+            "intra_op_num_threads": args.threads, "inter_op_num_threads": 1}}}}))
+        model = og.Model(cfg)
+    else:
+        model = og.Model(args.model_dir)
     tok = og.Tokenizer(model)
     t_load = time.perf_counter() - t0
     if args.prompt_ids is not None:
@@ -110,6 +129,7 @@ def generate(args) -> dict:
 
     out: list[int] = []
     steps = []
+    t_first = None
     while not gen.is_done():
         if args.top_k > 0:
             logits = np.asarray(gen.get_logits(), dtype=np.float32).reshape(-1)
@@ -122,6 +142,8 @@ def generate(args) -> dict:
             if not args.no_eos and int(top[0]) != t and t not in eos:
                 print(f"warning: step {len(out)}: argmax {int(top[0])} != generated {t}", file=sys.stderr)
         out.append(t)
+        if t_first is None:
+            t_first = time.perf_counter() - t0
 
     t_decode = time.perf_counter() - t0
     finish = "eos" if out and out[-1] in eos and len(out) < args.max_tokens else "length"
@@ -134,7 +156,7 @@ def generate(args) -> dict:
         # and keeps the leading space) and Hugging Face's (tokenizer.json as the Rust
         # `tokenizers` crate reads it; skip_special_tokens=True).
         "text": tok.decode(np.array(out, dtype=np.int32)) if out else "",
-        "hf_text": hf_decode(args.model_dir, out),
+        "hf_text": None if args.no_hf else hf_decode(args.model_dir, out),
         "finish": finish,
         "chunk": args.chunk,
         "max_tokens": args.max_tokens,
@@ -143,6 +165,16 @@ def generate(args) -> dict:
         # and the generation loop (the first generated token's argmax included).
         "seconds": {"load": round(t_load, 4), "prefill": round(t_prefill, 4),
                     "decode": round(t_decode, 4)},
+        # The same measures as `xnpu generate --json`: the first token is chosen from the
+        # prompt's logits; every later one costs one model run.
+        "prompt_tokens": len(prompt_ids),
+        "generated_tokens": len(out),
+        "time_to_first_token_s": t_prefill + (t_first or 0.0),
+        "prompt_tokens_per_s": len(prompt_ids) / max(t_prefill, 1e-9),
+        "generated_tokens_per_s": (len(out) - 1) / max(t_decode - (t_first or 0.0), 1e-9)
+        if len(out) > 1 else 0.0,
+        "load_s": t_load,
+        "peak_rss_bytes": peak_rss_bytes(),
     }
     if args.top_k > 0:
         res["steps"] = steps
@@ -159,6 +191,10 @@ def main() -> None:
     ap.add_argument("--top-k", type=int, default=0)
     ap.add_argument("--no-eos", action="store_true")
     ap.add_argument("--tokenize", action="append", metavar="TEXT")
+    ap.add_argument("--threads", type=int, default=0,
+                    help="ONNX Runtime intra-op threads (default: its own choice)")
+    ap.add_argument("--no-hf", action="store_true",
+                    help="skip the Hugging Face decode of the output (benchmarks)")
     args = ap.parse_args()
 
     if args.tokenize:

@@ -9,6 +9,8 @@ start=$(date +%s)
 
 ensure_toolchain
 bash scripts/setup_python.sh
+# torch (CPU side), transformers, onnxruntime-genai: the LLM model builder and reference.
+bash scripts/setup_llm.sh
 PY="$REPO/.venv/bin/python"
 
 CASES="$REPO/target/onnx-cases"
@@ -18,6 +20,21 @@ if [ "$(cat "$CASES/stamp" 2>/dev/null)" != "$want" ]; then
     "$PY" scripts/gen_onnx_cases.py "$CASES"
 fi
 export XNPU_ONNX_CASES="$CASES"
+
+# com.microsoft (contrib) op cases, expected outputs from ONNX Runtime.
+CONTRIB="$REPO/target/contrib-cases"
+want="$("$PY" scripts/gen_contrib_cases.py --stamp)"
+if [ "$(cat "$CONTRIB/stamp" 2>/dev/null)" != "$want" ]; then
+    log "generating contrib-op cases"
+    rm -rf "$CONTRIB"
+    "$PY" scripts/gen_contrib_cases.py "$CONTRIB"
+fi
+export XNPU_CONTRIB_CASES="$CONTRIB"
+
+# Tiny Phi-3 language models (int4, fp32) made by onnxruntime-genai's builder (stamped).
+log "LLM test models"
+"$PY" scripts/make_llm_models.py "$REPO/target/llm" --size tiny
+export XNPU_LLM_MODELS="$REPO/target/llm"
 export XNPU_PYTHON="$PY"
 # Compiled-model caches (OpenVINO's CACHE_DIR) stay inside the build folder.
 export XNPU_CACHE_DIR="$REPO/target/xnpu-cache"

@@ -13,6 +13,7 @@
 //! ```
 
 pub mod devices;
+pub mod generate;
 pub mod npy;
 pub mod plugins;
 pub mod policy;

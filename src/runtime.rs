@@ -454,18 +454,26 @@ impl Session {
     fn execute(&self, inputs: Vec<Option<Value>>) -> Result<Vec<Value>> {
         let g = &self.model.graph;
         let mut env: Vec<Option<Value>> = vec![None; g.values.len()];
-        for (k, &id) in g.inputs.iter().enumerate() {
-            env[id] = match inputs.get(k).cloned().flatten() {
+        let mut inputs = inputs.into_iter();
+        for &id in g.inputs.iter() {
+            env[id] = match inputs.next().flatten() {
                 Some(v) => Some(v),
                 None => g.values[id].constant.clone().map(Value::Tensor),
             };
         }
         for (k, part) in self.parts.iter().enumerate() {
+            // A value this partition reads last is handed over (so that a backend holding
+            // the only reference may update it in place: the KV cache); others are shared.
             let args: Vec<Value> = part
                 .inputs
                 .iter()
-                .map(|&v| {
-                    env[v].clone().ok_or_else(|| {
+                .enumerate()
+                .map(|(i, &v)| {
+                    let last = self.last_reader[v] == k
+                        && !g.is_output(v)
+                        && !part.inputs[i + 1..].contains(&v);
+                    let val = if last { env[v].take() } else { env[v].clone() };
+                    val.ok_or_else(|| {
                         Error::compute(format!(
                             "value \"{}\" was not computed before partition {k}",
                             g.values[v].name
@@ -473,13 +481,7 @@ impl Session {
                     })
                 })
                 .collect::<Result<_>>()?;
-            let outs = self.run_part(k, part, &args)?;
-            drop(args);
-            for &v in &part.inputs {
-                if self.last_reader[v] == k && !g.is_output(v) && !g.inputs.contains(&v) {
-                    env[v] = None;
-                }
-            }
+            let outs = self.run_part(k, part, args)?;
             if outs.len() < part.outputs.len() {
                 return Err(Error::compute(format!(
                     "partition {k} returned {} values, {} expected",
@@ -504,10 +506,10 @@ impl Session {
             .collect()
     }
 
-    fn run_part(&self, k: usize, part: &Part, args: &[Value]) -> Result<Vec<Value>> {
+    fn run_part(&self, k: usize, part: &Part, args: Vec<Value>) -> Result<Vec<Value>> {
         let backend = &self.backends[part.backend];
         match &part.compiled {
-            Compiled::Ready(exec) => exec.run(args),
+            Compiled::Ready(exec) => exec.run_owned(args),
             Compiled::PerShape(cache) => {
                 let key: Vec<Vec<usize>> = args
                     .iter()
@@ -525,7 +527,7 @@ impl Session {
                 let exec = match cached {
                     Some(e) => e,
                     None => {
-                        let g = specialize(&part.graph, args)?;
+                        let g = specialize(&part.graph, &args)?;
                         let e: Arc<dyn Executable> = match backend.compile_with(&g, &self.compile) {
                             Ok(e) => Arc::from(e),
                             Err(e) => {
@@ -543,7 +545,7 @@ impl Session {
                         e
                     }
                 };
-                exec.run(args)
+                exec.run_owned(args)
             }
         }
     }

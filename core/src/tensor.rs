@@ -148,6 +148,15 @@ impl Tensor {
         }
     }
 
+    /// The byte buffer, given up (None for strings): a caller that holds the only reference
+    /// can turn it into a `BytesMut` (`Bytes::try_into_mut`) and update it in place.
+    pub fn into_bytes(self) -> Option<Bytes> {
+        match self.data {
+            Storage::Bytes(b) => Some(b),
+            Storage::Strings(_) => None,
+        }
+    }
+
     fn check_dtype<T: Elem>(&self) -> Result<()> {
         if self.dtype != T::DTYPE {
             return Err(Error::compute(format!(

@@ -99,6 +99,13 @@ pub trait Executable: Send + Sync {
     /// Runs on the partition's inputs (in the order of the partition graph's inputs) and
     /// returns its outputs in order.
     fn run(&self, inputs: &[Value]) -> Result<Vec<Value>>;
+
+    /// Runs on inputs the caller gives up: a backend may then update an input's buffer in
+    /// place when it holds the only reference (the reference backend does this for the KV
+    /// cache of GroupQueryAttention). The default borrows them for [`Executable::run`].
+    fn run_owned(&self, inputs: Vec<Value>) -> Result<Vec<Value>> {
+        self.run(&inputs)
+    }
 }
 
 /// A backend: a device (or a library driving one) that runs partitions of a graph.

@@ -140,6 +140,93 @@ enum Command {
     },
     /// Lists the devices xnpu can run on.
     Devices,
+    /// Generates text with a language model folder as onnxruntime-genai's builder writes it
+    /// (genai_config.json, model.onnx, tokenizer.json), streaming it as it comes.
+    Generate(GenerateArgs),
+    /// Benchmarks.
+    Bench {
+        #[command(subcommand)]
+        what: BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// xnpu against onnxruntime-genai on the same language model, prompt and threads, in
+    /// one run: prompt tokens/s, time to first token, generated tokens/s, peak memory.
+    /// Writes JSON and an SVG chart.
+    Generate(BenchGenerateArgs),
+}
+
+#[derive(clap::Args)]
+struct GenerateArgs {
+    /// The model folder.
+    model: PathBuf,
+    /// The prompt text.
+    #[arg(long, required_unless_present = "prompt_ids", conflicts_with = "prompt_ids")]
+    prompt: Option<String>,
+    /// The prompt as comma-separated token ids instead of text.
+    #[arg(long, value_name = "ID,ID,...", value_delimiter = ',')]
+    prompt_ids: Option<Vec<u32>>,
+    /// Generate at most this many tokens.
+    #[arg(long, default_value_t = 128)]
+    max_tokens: usize,
+    /// Limit prompt plus generated tokens (the KV cache) to this (default: the model's).
+    #[arg(long)]
+    max_length: Option<usize>,
+    /// Process the prompt in chunks of this many tokens.
+    #[arg(long, value_name = "N")]
+    chunk_size: Option<usize>,
+    /// Sample instead of taking the most likely token.
+    #[arg(long)]
+    sample: bool,
+    #[arg(long, default_value_t = 1.0)]
+    temperature: f32,
+    /// Sample among the k most likely tokens (0: all).
+    #[arg(long, default_value_t = 0)]
+    top_k: usize,
+    #[arg(long, default_value_t = 1.0)]
+    top_p: f32,
+    #[arg(long, default_value_t = 1.0)]
+    repetition_penalty: f32,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Keep going after an end-of-sequence token.
+    #[arg(long)]
+    ignore_eos: bool,
+    /// Devices for the prompt, when they differ from --devices (which then generates the
+    /// tokens); both share the KV cache.
+    #[arg(long)]
+    prefill_devices: Option<String>,
+    /// Print one JSON object (ids, text, timings, peak memory) instead of streaming text.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    compile: CompileArgs,
+}
+
+#[derive(clap::Args)]
+struct BenchGenerateArgs {
+    /// The model folder (int4, as onnxruntime-genai's builder writes it).
+    model: PathBuf,
+    /// Prompt length in tokens.
+    #[arg(long, default_value_t = 128)]
+    prompt_tokens: usize,
+    /// Tokens to generate (end-of-sequence ignored).
+    #[arg(long, default_value_t = 64)]
+    gen_tokens: usize,
+    /// Threads for both (xnpu's CPU kernels, ONNX Runtime's intra-op pool).
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// Runs of each, alternating; medians are reported.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// The Python with onnxruntime-genai (default: XNPU_PYTHON, else python3).
+    #[arg(long)]
+    python: Option<PathBuf>,
+    /// Write bench-generate.json and bench-generate.svg here.
+    #[arg(long, default_value = "target/bench")]
+    out: PathBuf,
 }
 
 fn main() -> ExitCode {
@@ -163,6 +250,10 @@ fn main() -> ExitCode {
             devices();
             Ok(())
         }
+        Command::Generate(args) => generate(&args),
+        Command::Bench {
+            what: BenchCommand::Generate(args),
+        } => bench_generate(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -465,4 +556,105 @@ fn devices() {
     for n in notes.iter() {
         println!("note: {n}");
     }
+}
+
+fn generate(args: &GenerateArgs) -> Result<()> {
+    use std::io::Write;
+    use xnpu::generate::{GenerateOptions, LanguageModel, ModelOptions, Sampling};
+    let session = args.compile.options()?;
+    let prefill = match &args.prefill_devices {
+        Some(d) => Some(session.clone().devices(d.parse::<Policy>()?)),
+        None => None,
+    };
+    let t0 = Instant::now();
+    let lm = LanguageModel::load(&args.model, ModelOptions { session, prefill })?;
+    let load = t0.elapsed();
+    let prompt = match (&args.prompt_ids, &args.prompt) {
+        (Some(ids), _) => ids.clone(),
+        (None, Some(text)) => lm.encode(text)?,
+        (None, None) => return Err(Error::invalid_input("give --prompt or --prompt-ids")),
+    };
+    let opts = GenerateOptions {
+        max_tokens: args.max_tokens,
+        max_length: args.max_length,
+        chunk_size: args.chunk_size,
+        ignore_eos: args.ignore_eos,
+        sampling: Sampling {
+            do_sample: args.sample,
+            temperature: args.temperature,
+            top_k: args.top_k,
+            top_p: args.top_p,
+            repetition_penalty: args.repetition_penalty,
+            seed: args.seed,
+        },
+    };
+    let json = args.json;
+    let mut out = std::io::stdout().lock();
+    if !json {
+        if let Some(text) = &args.prompt {
+            let _ = write!(out, "{text}");
+            let _ = out.flush();
+        }
+    }
+    let g = lm.generate_ids(&prompt, &opts, |t| {
+        if !json {
+            let _ = write!(out, "{}", t.text);
+            let _ = out.flush();
+        }
+        true
+    })?;
+    let st = &g.stats;
+    if json {
+        let v = serde_json::json!({
+            "model_dir": args.model.display().to_string(),
+            "prompt_ids": g.prompt_ids,
+            "generated_ids": g.ids,
+            "text": g.text,
+            "finish": format!("{:?}", g.finish).to_lowercase(),
+            "load_s": load.as_secs_f64(),
+            "prompt_tokens": st.prompt_tokens,
+            "generated_tokens": st.generated_tokens,
+            "prefill_s": st.prefill.as_secs_f64(),
+            "time_to_first_token_s": st.time_to_first_token.as_secs_f64(),
+            "decode_s": st.decode.as_secs_f64(),
+            "decode_steps": st.decode_steps,
+            "prompt_tokens_per_s": st.prompt_tokens_per_s(),
+            "generated_tokens_per_s": st.generated_tokens_per_s(),
+            "peak_rss_bytes": xnpu::generate::bench::peak_rss_bytes(),
+        });
+        let _ = writeln!(out, "{v}");
+    } else {
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "\n-- time to first token {:.1} ms | prompt {} tokens, {:.1} tokens/s | generated {} tokens, {:.1} tokens/s ({:?})",
+            st.time_to_first_token.as_secs_f64() * 1e3,
+            st.prompt_tokens,
+            st.prompt_tokens_per_s(),
+            st.generated_tokens,
+            st.generated_tokens_per_s(),
+            g.finish
+        );
+    }
+    Ok(())
+}
+
+fn bench_generate(args: &BenchGenerateArgs) -> Result<()> {
+    use xnpu::generate::bench::{run, BenchConfig};
+    let python = args
+        .python
+        .clone()
+        .or_else(|| std::env::var_os("XNPU_PYTHON").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("python3"));
+    let exe = std::env::current_exe().map_err(|e| Error::io("current executable", e))?;
+    run(&BenchConfig {
+        model: args.model.clone(),
+        prompt_tokens: args.prompt_tokens,
+        gen_tokens: args.gen_tokens,
+        threads: args.threads,
+        runs: args.runs,
+        python,
+        xnpu: exe,
+        out: args.out.clone(),
+    })
 }

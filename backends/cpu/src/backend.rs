@@ -3,7 +3,12 @@
 //! before real NPU backends exist).
 
 use xnpu_core::{Error, Result, Value, ValueType};
-use xnpu_graph::backend::{Backend, CapabilityTable, DeviceKind, Executable, NodeContext, Support};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use xnpu_graph::backend::{
+    Backend, CapabilityTable, CompileOptions, DeviceKind, Executable, NodeContext, Support,
+};
 use xnpu_graph::Graph;
 
 /// The reference CPU backend.
@@ -83,18 +88,66 @@ impl Backend for CpuBackend {
         }
         Ok(Box::new(CpuExecutable {
             graph: partition.clone(),
+            pool: None,
         }))
     }
+
+    /// As [`Backend::compile`]; with `threads` set, the kernels that run in parallel (the
+    /// fast MatMulNBits) use a pool of that many threads instead of rayon's global one.
+    fn compile_with(
+        &self,
+        partition: &Graph,
+        options: &CompileOptions,
+    ) -> Result<Box<dyn Executable>> {
+        let exe = self.compile(partition)?;
+        let Some(n) = options.threads else {
+            return Ok(exe);
+        };
+        Ok(Box::new(CpuExecutable {
+            graph: partition.clone(),
+            pool: Some(pool(n.max(1))?),
+        }))
+    }
+}
+
+/// One pool per thread count, shared by every executable that asks for that count (a
+/// session compiles a partition per input shape; each must not start its own threads).
+fn pool(n: usize) -> Result<Arc<rayon::ThreadPool>> {
+    static POOLS: OnceLock<Mutex<HashMap<usize, Arc<rayon::ThreadPool>>>> = OnceLock::new();
+    let mut pools = POOLS
+        .get_or_init(Default::default)
+        .lock()
+        .map_err(|_| Error::compute("the CPU thread pools' lock is poisoned"))?;
+    if let Some(p) = pools.get(&n) {
+        return Ok(p.clone());
+    }
+    let p = Arc::new(
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .thread_name(|i| format!("xnpu-cpu-{i}"))
+            .build()
+            .map_err(|e| Error::compute(format!("cannot start {n} CPU threads: {e}")))?,
+    );
+    pools.insert(n, p.clone());
+    Ok(p)
 }
 
 /// A partition ready to run on the reference kernels.
 struct CpuExecutable {
     graph: Graph,
+    pool: Option<Arc<rayon::ThreadPool>>,
 }
 
 impl Executable for CpuExecutable {
     fn run(&self, inputs: &[Value]) -> Result<Vec<Value>> {
-        let ins: Vec<Option<Value>> = inputs.iter().cloned().map(Some).collect();
-        crate::run_graph(&self.graph, &ins, &[])
+        self.run_owned(inputs.to_vec())
+    }
+
+    fn run_owned(&self, inputs: Vec<Value>) -> Result<Vec<Value>> {
+        let ins: Vec<Option<Value>> = inputs.into_iter().map(Some).collect();
+        match &self.pool {
+            Some(pool) => pool.install(|| crate::run_graph_owned(&self.graph, ins, &[])),
+            None => crate::run_graph_owned(&self.graph, ins, &[]),
+        }
     }
 }

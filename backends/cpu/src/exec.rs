@@ -11,14 +11,26 @@ pub fn run_graph(
     inputs: &[Option<Value>],
     captured: &[Value],
 ) -> Result<Vec<Value>> {
+    run_graph_owned(graph, inputs.to_vec(), captured)
+}
+
+/// [`run_graph`] on inputs the caller gives up: an input that no graph output names is
+/// dropped after its last reader, and a kernel that can update a buffer in place (the KV
+/// cache of GroupQueryAttention) receives it when the interpreter holds its only reference.
+pub fn run_graph_owned(
+    graph: &Graph,
+    inputs: Vec<Option<Value>>,
+    captured: &[Value],
+) -> Result<Vec<Value>> {
     let mut env: Vec<Option<Value>> = vec![None; graph.values.len()];
     for (id, v) in graph.values.iter().enumerate() {
         if let Some(t) = &v.constant {
             env[id] = Some(Value::Tensor(t.clone()));
         }
     }
-    for (k, &id) in graph.inputs.iter().enumerate() {
-        match inputs.get(k).cloned().flatten() {
+    let mut inputs = inputs.into_iter();
+    for &id in graph.inputs.iter() {
+        match inputs.next().flatten() {
             Some(v) => env[id] = Some(v),
             None if env[id].is_some() => {}
             None => {
@@ -48,14 +60,34 @@ pub fn run_graph(
             last_use[*id] = i;
         }
     }
-    let keep = |id: ValueId| graph.outputs.contains(&id) || graph.inputs.contains(&id);
+    let keep = |id: ValueId| graph.outputs.contains(&id);
 
     for (i, node) in graph.nodes.iter().enumerate() {
+        // Inputs the kernel may update in place, taken out of the environment when this node
+        // reads them last.
+        let mut donated: Vec<Option<Value>> = Vec::new();
+        for &slot in donatable(&node.op) {
+            if let Some(Some(id)) = node.inputs.get(slot) {
+                let sole_reader = node.inputs.iter().flatten().filter(|&v| v == id).count() == 1;
+                if last_use[*id] == i
+                    && sole_reader
+                    && !keep(*id)
+                    && graph.values[*id].constant.is_none()
+                {
+                    if donated.len() <= slot {
+                        donated.resize(slot + 1, None);
+                    }
+                    donated[slot] = env[*id].take();
+                }
+            }
+        }
         let args: Vec<Option<&Value>> = node
             .inputs
             .iter()
-            .map(|v| match v {
+            .enumerate()
+            .map(|(slot, v)| match v {
                 None => Ok(None),
+                Some(_) if donated.get(slot).is_some_and(|d| d.is_some()) => Ok(None),
                 Some(id) => env[*id].as_ref().map(Some).ok_or_else(|| {
                     Error::compute(format!(
                         "value \"{}\" was not computed",
@@ -65,7 +97,12 @@ pub fn run_graph(
             })
             .collect::<Result<_>>()
             .map_err(|e| e.context(node.describe()))?;
-        let outs = run_node(node, &args).map_err(|e| e.context(node.describe()))?;
+        let outs = if donated.is_empty() {
+            run_node(node, &args)
+        } else {
+            run_node_donated(node, &args, donated)
+        }
+        .map_err(|e| e.context(node.describe()))?;
         drop(args);
         for (slot, v) in node.outputs.iter().zip(outs) {
             if let Some(id) = slot {
@@ -91,6 +128,36 @@ pub fn run_graph(
             })
         })
         .collect()
+}
+
+/// The inputs of `op` that its kernel can update in place when given them.
+fn donatable(op: &Op) -> &'static [usize] {
+    match op {
+        // past_key, past_value: the KV cache becomes present_key, present_value.
+        Op::Attention(xnpu_ops::attention::Op::GroupQueryAttention(_)) => &[3, 4],
+        _ => &[],
+    }
+}
+
+/// Runs a node whose donated inputs (`donated[slot]`, absent from `inputs`) it may reuse.
+fn run_node_donated(
+    node: &Node,
+    inputs: &[Option<&Value>],
+    donated: Vec<Option<Value>>,
+) -> Result<Vec<Value>> {
+    match &node.op {
+        Op::Attention(xnpu_ops::attention::Op::GroupQueryAttention(o)) => {
+            crate::attention::gqa::group_query_attention_donated(o, inputs, donated)
+        }
+        _ => {
+            let args: Vec<Option<&Value>> = inputs
+                .iter()
+                .enumerate()
+                .map(|(k, a)| a.or_else(|| donated.get(k).and_then(|d| d.as_ref())))
+                .collect();
+            run_node(node, &args)
+        }
+    }
 }
 
 /// Runs one node on its input values.

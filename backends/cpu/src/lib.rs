@@ -23,4 +23,4 @@ pub mod tensor;
 pub mod text;
 
 pub use backend::CpuBackend;
-pub use exec::{run_graph, run_node};
+pub use exec::{run_graph, run_graph_owned, run_node};

@@ -1,6 +1,7 @@
 //! GroupQueryAttention and MultiHeadAttention (see the ops' docs for the contracts). Values
 //! are read as f32 and products accumulated in f64; caches are never converted wholesale.
 
+use bytes::BytesMut;
 use xnpu_core::{DType, Error, Result, Tensor, Value};
 use xnpu_ops::attention::{GroupQueryAttention, MultiHeadAttention};
 
@@ -120,10 +121,75 @@ fn dot(a: &[f32], b: &[f32]) -> f64 {
     a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum()
 }
 
+/// The present KV cache: a new buffer, or the past one updated in place.
+enum KvBuf {
+    Vec(Vec<f32>),
+    InPlace(BytesMut),
+}
+
+/// Whether `t` can become the present buffer in place: f32, `len` values, its buffer
+/// aligned for f32 and held by nobody else.
+fn reusable(t: &Tensor, len: usize) -> bool {
+    t.dtype() == DType::F32
+        && t.len() == len
+        && t.bytes().is_some_and(|b| {
+            b.is_unique() && b.as_ptr().align_offset(std::mem::align_of::<f32>()) == 0
+        })
+}
+
+impl KvBuf {
+    /// `t`'s buffer (checked by [`reusable`]) as the present one.
+    fn reuse(t: Tensor) -> Result<KvBuf> {
+        t.into_bytes()
+            .ok_or_else(|| Error::compute("the past buffer holds strings"))?
+            .try_into_mut()
+            .map(KvBuf::InPlace)
+            .map_err(|_| Error::compute("the past buffer is shared"))
+    }
+
+    fn as_mut(&mut self) -> &mut [f32] {
+        match self {
+            KvBuf::Vec(v) => v,
+            // Alignment and length were checked by `reusable`.
+            KvBuf::InPlace(m) => bytemuck::cast_slice_mut(&mut m[..]),
+        }
+    }
+
+    fn as_ref(&self) -> &[f32] {
+        match self {
+            KvBuf::Vec(v) => v,
+            KvBuf::InPlace(m) => bytemuck::cast_slice(&m[..]),
+        }
+    }
+
+    fn into_tensor(self, dtype: DType, shape: Vec<usize>) -> Result<Tensor> {
+        match self {
+            KvBuf::Vec(v) => store(dtype, shape, v),
+            KvBuf::InPlace(m) => Tensor::from_bytes(DType::F32, shape, m.freeze()),
+        }
+    }
+}
+
 pub fn group_query_attention(
     op: &GroupQueryAttention,
     inputs: &[Option<&Value>],
 ) -> Result<Vec<Value>> {
+    group_query_attention_donated(op, inputs, Vec::new())
+}
+
+/// GroupQueryAttention where `donated[3]`, `donated[4]` (when present) are the past key and
+/// value given up by the caller (absent from `inputs`): when the past buffer already has
+/// room for the total sequence and nobody else holds it, the new rows are written into it
+/// and it is returned as the present buffer, with no copy; rows past the valid length then
+/// keep whatever they held (no query reads them).
+pub fn group_query_attention_donated(
+    op: &GroupQueryAttention,
+    inputs: &[Option<&Value>],
+    mut donated: Vec<Option<Value>>,
+) -> Result<Vec<Value>> {
+    donated.resize(5, None);
+    let owned_v = donated.pop().flatten();
+    let owned_k = donated.pop().flatten();
     let (nh, kvh) = (op.num_heads, op.kv_num_heads);
     if nh == 0 || kvh == 0 || nh % kvh != 0 {
         return Err(Error::compute(format!(
@@ -172,8 +238,10 @@ pub fn group_query_attention(
     };
 
     // The past buffers.
-    let past_k = opt_tensor(inputs, 3)?;
-    let past_v = opt_tensor(inputs, 4)?;
+    let owned_k = owned_k.map(Value::into_tensor).transpose()?;
+    let owned_v = owned_v.map(Value::into_tensor).transpose()?;
+    let past_k = opt_tensor(inputs, 3)?.or(owned_k.as_ref());
+    let past_v = opt_tensor(inputs, 4)?.or(owned_v.as_ref());
     let plen = match (past_k, past_v) {
         (None, None) => 0,
         (Some(pk), Some(pv)) => {
@@ -277,17 +345,33 @@ pub fn group_query_attention(
     }
 
     // present = the past buffer with the new rows written at past_len[b]..
-    let mut pk = vec![0.0f32; bn * kvh * lp * hd];
-    let mut pv = vec![0.0f32; bn * kvh * lp * hd];
-    if let (Some(a), Some(b)) = (past_k, past_v) {
-        let (a, b) = (f32s(a, "past_key")?, f32s(b, "past_value")?);
-        // Rows past the valid past are left zero (as ONNX Runtime writes them).
-        for bh in 0..bn * kvh {
-            let rows = past_len[bh / kvh] * hd;
-            pk[bh * lp * hd..][..rows].copy_from_slice(&a[bh * plen * hd..][..rows]);
-            pv[bh * lp * hd..][..rows].copy_from_slice(&b[bh * plen * hd..][..rows]);
+    let size = bn * kvh * lp * hd;
+    let dtype = q_t.dtype();
+    let in_place = plen == lp
+        && dtype == DType::F32
+        && owned_k.as_ref().is_some_and(|t| reusable(t, size))
+        && owned_v.as_ref().is_some_and(|t| reusable(t, size));
+    let (mut pk, mut pv) = match (owned_k, owned_v) {
+        (Some(a), Some(b)) if in_place => (KvBuf::reuse(a)?, KvBuf::reuse(b)?),
+        (owned_k, owned_v) => {
+            let past_k = opt_tensor(inputs, 3)?.or(owned_k.as_ref());
+            let past_v = opt_tensor(inputs, 4)?.or(owned_v.as_ref());
+            let mut pk = vec![0.0f32; size];
+            let mut pv = vec![0.0f32; size];
+            if let (Some(a), Some(b)) = (past_k, past_v) {
+                let (a, b) = (f32s(a, "past_key")?, f32s(b, "past_value")?);
+                // Rows past the valid past are left zero (as ONNX Runtime writes them).
+                for bh in 0..bn * kvh {
+                    let rows = past_len[bh / kvh] * hd;
+                    pk[bh * lp * hd..][..rows].copy_from_slice(&a[bh * plen * hd..][..rows]);
+                    pv[bh * lp * hd..][..rows].copy_from_slice(&b[bh * plen * hd..][..rows]);
+                }
+            }
+            (KvBuf::Vec(pk), KvBuf::Vec(pv))
         }
-    }
+    };
+    {
+        let (pk, pv) = (pk.as_mut(), pv.as_mut());
     for b in 0..bn {
         for s in 0..sn {
             for h in 0..kvh {
@@ -298,6 +382,8 @@ pub fn group_query_attention(
             }
         }
     }
+    }
+    let (pk_s, pv_s) = (pk.as_ref(), pv.as_ref());
 
     let scale = if op.scale == 0.0 {
         1.0 / (hd as f64).sqrt()
@@ -339,7 +425,7 @@ pub fn group_query_attention(
                 let base = (b * kvh + g) * lp;
                 scores.clear();
                 for j in lo..=hi {
-                    let mut sc = dot(qrow, &pk[(base + j) * hd..][..hd]) * scale;
+                    let mut sc = dot(qrow, &pk_s[(base + j) * hd..][..hd]) * scale;
                     if op.softcap > 0.0 {
                         let c = op.softcap as f64;
                         sc = c * (sc / c).tanh();
@@ -355,15 +441,14 @@ pub fn group_query_attention(
                     None => None,
                 };
                 let oa = ((b * sn + s) * nh + n) * hd;
-                attend(&scores, extra, |j| (base + lo + j) * hd, &pv, &mut out[oa..oa + hd]);
+                attend(&scores, extra, |j| (base + lo + j) * hd, pv_s, &mut out[oa..oa + hd]);
             }
         }
     }
-    let dtype = q_t.dtype();
     Ok(vec![
         store(dtype, vec![bn, sn, nh * hd], out)?.into(),
-        store(dtype, vec![bn, kvh, lp, hd], pk)?.into(),
-        store(dtype, vec![bn, kvh, lp, hd], pv)?.into(),
+        pk.into_tensor(dtype, vec![bn, kvh, lp, hd])?.into(),
+        pv.into_tensor(dtype, vec![bn, kvh, lp, hd])?.into(),
     ])
 }
 

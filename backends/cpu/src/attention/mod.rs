@@ -1,6 +1,6 @@
 //! Reference kernels of the `attention` family.
 
-mod gqa;
+pub(crate) mod gqa;
 mod rotary;
 mod sdpa;
 

@@ -1,0 +1,312 @@
+//! `xnpu bench generate`: xnpu against onnxruntime-genai on the same model folder, prompt
+//! and thread count, alternating runs in one invocation so that both see the same machine.
+//! Each run is a fresh process (`xnpu generate --json`, `scripts/ref_genai.py`), so peak
+//! memory is each one's own. Writes a JSON report and an SVG chart.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use serde_json::{json, Value as Json};
+use xnpu_core::{Error, Result};
+use xnpu_graph::passes::Level;
+
+use crate::{Session, SessionOptions};
+
+/// The peak resident memory of this process (Linux `VmHWM`), when known.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Read bandwidth of this machine's memory in bytes/s with `threads` threads: the best of a
+/// few passes summing a buffer much larger than the caches.
+pub fn read_bandwidth(threads: usize) -> Result<f64> {
+    use rayon::prelude::*;
+    const BYTES: usize = 512 << 20;
+    let buf: Vec<u64> = (0..BYTES / 8).map(|i| i as u64).collect();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .build()
+        .map_err(|e| Error::compute(format!("cannot start {threads} threads: {e}")))?;
+    let mut best = 0.0f64;
+    for _ in 0..5 {
+        let t = Instant::now();
+        let sum: u64 = pool.install(|| {
+            buf.par_chunks(1 << 16)
+                .map(|c| c.iter().fold(0u64, |a, &x| a.wrapping_add(x)))
+                .reduce(|| 0, u64::wrapping_add)
+        });
+        let s = t.elapsed().as_secs_f64();
+        std::hint::black_box(sum);
+        best = best.max(BYTES as f64 / s);
+    }
+    Ok(best)
+}
+
+/// Bytes of weights one token reads: every constant input of the matrix products
+/// (MatMulNBits' packed weights, scales and zero points; MatMul and Gemm weights), plus one
+/// row of each embedding table.
+pub fn weight_bytes_per_token(model: &Path) -> Result<u64> {
+    use xnpu_graph::ir::Op;
+    use xnpu_ops::nn::Op as Nn;
+    use xnpu_ops::tensor::Op as T;
+    let s = Session::load_with(model, SessionOptions::new().level(Level::None))?;
+    let g = &s.model().graph;
+    let mut total = 0u64;
+    for n in &g.nodes {
+        let consts = n
+            .inputs
+            .iter()
+            .flatten()
+            .filter_map(|&v| g.values[v].constant.as_ref());
+        match &n.op {
+            Op::Nn(Nn::MatMulNBits(_) | Nn::MatMul(_) | Nn::Gemm(_)) => {
+                total += consts.map(|t| t.raw_bytes().len() as u64).sum::<u64>();
+            }
+            Op::Tensor(T::Gather(_)) => {
+                total += consts
+                    .map(|t| {
+                        let rows = t.shape().first().copied().unwrap_or(1).max(1);
+                        (t.raw_bytes().len() / rows) as u64
+                    })
+                    .sum::<u64>();
+            }
+            _ => {}
+        }
+    }
+    Ok(total)
+}
+
+/// What `xnpu bench generate` runs.
+#[derive(Clone, Debug)]
+pub struct BenchConfig {
+    pub model: PathBuf,
+    pub prompt_tokens: usize,
+    pub gen_tokens: usize,
+    pub threads: usize,
+    pub runs: usize,
+    pub python: PathBuf,
+    /// The `xnpu` executable (runs `xnpu generate --json`).
+    pub xnpu: PathBuf,
+    pub out: PathBuf,
+}
+
+/// `scripts/ref_genai.py`, found beside the working folder or the executable's repository.
+fn ref_script(xnpu: &Path) -> Result<PathBuf> {
+    let mut candidates = vec![PathBuf::from("scripts/ref_genai.py")];
+    for up in xnpu.ancestors().skip(1).take(4) {
+        candidates.push(up.join("scripts/ref_genai.py"));
+    }
+    candidates
+        .into_iter()
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            Error::invalid_input(
+                "scripts/ref_genai.py (the onnxruntime-genai side) was not found: run from the \
+                 xnpu repository",
+            )
+        })
+}
+
+fn run_json(mut cmd: Command, what: &str) -> Result<Json> {
+    let out = cmd
+        .output()
+        .map_err(|e| Error::io(format!("{what} ({:?})", cmd.get_program()), e))?;
+    if !out.status.success() {
+        return Err(Error::compute(format!(
+            "{what} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().rev().find(|l| l.starts_with('{')).ok_or_else(|| {
+        Error::compute(format!("{what} printed no JSON: {}", text.trim()))
+    })?;
+    serde_json::from_str(line).map_err(|e| Error::compute(format!("{what}: bad JSON: {e}")))
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+const METRICS: [(&str, &str, bool); 4] = [
+    ("prompt_tokens_per_s", "prompt tokens/s", true),
+    ("time_to_first_token_s", "time to first token (s)", false),
+    ("generated_tokens_per_s", "generated tokens/s", true),
+    ("peak_rss_bytes", "peak memory (MiB)", false),
+];
+
+/// Runs the benchmark, prints the table, writes `bench-generate.json` and `.svg`.
+pub fn run(cfg: &BenchConfig) -> Result<()> {
+    let lm_cfg = super::GenaiConfig::load(&cfg.model)?;
+    let vocab = lm_cfg.model.vocab_size;
+    if cfg.prompt_tokens + cfg.gen_tokens > lm_cfg.max_length() {
+        return Err(Error::invalid_input(format!(
+            "{} prompt + {} generated tokens exceed the model's max_length {}",
+            cfg.prompt_tokens,
+            cfg.gen_tokens,
+            lm_cfg.max_length()
+        )));
+    }
+    // A fixed prompt of ordinary tokens (no special ids at the start of the vocabulary).
+    let lo = 300.min(vocab / 2) as u64;
+    let span = (vocab as u64 - lo).max(1);
+    let ids: Vec<String> = (0..cfg.prompt_tokens as u64)
+        .map(|i| (lo + (i * 7919 + 13) % span).to_string())
+        .collect();
+    let ids = ids.join(",");
+    let script = ref_script(&cfg.xnpu)?;
+    let model_file = cfg.model.join(&lm_cfg.model.decoder.filename);
+    let weights = weight_bytes_per_token(&model_file)?;
+    eprintln!("measuring memory read bandwidth ({} threads)", cfg.threads);
+    let bw = read_bandwidth(cfg.threads)?;
+
+    let bar = indicatif::ProgressBar::new((2 * cfg.runs) as u64).with_style(
+        indicatif::ProgressStyle::with_template("{msg:>14} [{bar:30}] {pos}/{len} {elapsed}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let mut runs: [Vec<Json>; 2] = [Vec::new(), Vec::new()];
+    for r in 0..cfg.runs {
+        bar.set_message("xnpu");
+        let mut x = Command::new(&cfg.xnpu);
+        x.arg("generate")
+            .arg(&cfg.model)
+            .args(["--prompt-ids", &ids])
+            .args(["--max-tokens", &cfg.gen_tokens.to_string()])
+            .args(["--threads", &cfg.threads.to_string()])
+            .args(["--devices", "cpu-only", "--ignore-eos", "--json"]);
+        runs[0].push(run_json(x, &format!("xnpu run {r}"))?);
+        bar.inc(1);
+        bar.set_message("genai");
+        let mut g = Command::new(&cfg.python);
+        g.arg(&script)
+            .arg(&cfg.model)
+            .args(["--prompt-ids", &ids])
+            .args(["--max-tokens", &cfg.gen_tokens.to_string()])
+            .args(["--threads", &cfg.threads.to_string()])
+            .args(["--no-eos", "--no-hf"]);
+        runs[1].push(run_json(g, &format!("onnxruntime-genai run {r}"))?);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+
+    let get = |j: &Json, k: &str| j.get(k).and_then(Json::as_f64).unwrap_or(f64::NAN);
+    let med: Vec<Vec<f64>> = runs
+        .iter()
+        .map(|rs| {
+            METRICS
+                .iter()
+                .map(|(k, _, _)| median(rs.iter().map(|j| get(j, k)).collect()))
+                .collect()
+        })
+        .collect();
+    let same_tokens = runs[0]
+        .iter()
+        .zip(&runs[1])
+        .all(|(a, b)| a.get("generated_ids") == b.get("generated_ids"));
+    let bound = bw / weights.max(1) as f64;
+
+    println!(
+        "model {} | prompt {} tokens, {} generated, {} threads, {} runs each (medians)",
+        cfg.model.display(),
+        cfg.prompt_tokens,
+        cfg.gen_tokens,
+        cfg.threads,
+        cfg.runs
+    );
+    println!(
+        "{:<26} {:>14} {:>18} {:>14}",
+        "", "xnpu", "onnxruntime-genai", "xnpu / genai"
+    );
+    let mut table = Vec::new();
+    for (i, (key, label, higher_better)) in METRICS.iter().enumerate() {
+        let (mut a, mut b) = (med[0][i], med[1][i]);
+        if *key == "peak_rss_bytes" {
+            a /= 1048576.0;
+            b /= 1048576.0;
+        }
+        let ratio = a / b;
+        println!("{label:<26} {a:>14.2} {b:>18.2} {ratio:>13.2}x");
+        table.push(json!({"metric": key, "label": label, "xnpu": a, "genai": b,
+                          "ratio": ratio, "higher_is_better": higher_better}));
+    }
+    println!(
+        "weights read per token {:.1} MiB; read bandwidth {:.2} GB/s ({} threads): bound {:.2} tokens/s \
+         (xnpu at {:.0}%, genai at {:.0}%)",
+        weights as f64 / 1048576.0,
+        bw / 1e9,
+        cfg.threads,
+        bound,
+        100.0 * med[0][2] / bound,
+        100.0 * med[1][2] / bound
+    );
+    println!(
+        "generated token ids {} between the two",
+        if same_tokens { "identical" } else { "DIFFER" }
+    );
+
+    std::fs::create_dir_all(&cfg.out).map_err(|e| Error::io(&cfg.out, e))?;
+    let report = json!({
+        "model": cfg.model.display().to_string(),
+        "prompt_tokens": cfg.prompt_tokens,
+        "gen_tokens": cfg.gen_tokens,
+        "threads": cfg.threads,
+        "runs": cfg.runs,
+        "metrics": table,
+        "weight_bytes_per_token": weights,
+        "read_bandwidth_bytes_per_s": bw,
+        "bandwidth_bound_tokens_per_s": bound,
+        "same_generated_ids": same_tokens,
+        "xnpu_runs": runs[0],
+        "genai_runs": runs[1],
+    });
+    let jpath = cfg.out.join("bench-generate.json");
+    let text = serde_json::to_string_pretty(&report)
+        .map_err(|e| Error::compute(format!("cannot write the report: {e}")))?;
+    std::fs::write(&jpath, text).map_err(|e| Error::io(&jpath, e))?;
+    let spath = cfg.out.join("bench-generate.svg");
+    std::fs::write(&spath, svg(&table)).map_err(|e| Error::io(&spath, e))?;
+    println!("wrote {} and {}", jpath.display(), spath.display());
+    Ok(())
+}
+
+/// A bar chart: one group per metric, bars normalised to the larger of the two.
+fn svg(table: &[Json]) -> String {
+    let (w, row) = (640.0, 70.0);
+    let h = 40.0 + row * table.len() as f64;
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" \
+         font-family=\"sans-serif\" font-size=\"12\">\n<text x=\"10\" y=\"20\" \
+         font-size=\"14\">xnpu (blue) vs onnxruntime-genai (grey)</text>\n"
+    );
+    for (i, m) in table.iter().enumerate() {
+        let y = 40.0 + row * i as f64;
+        let label = m["label"].as_str().unwrap_or("");
+        let (a, b) = (
+            m["xnpu"].as_f64().unwrap_or(0.0),
+            m["genai"].as_f64().unwrap_or(0.0),
+        );
+        let max = a.max(b).max(1e-12);
+        s += &format!("<text x=\"10\" y=\"{}\">{label}</text>\n", y + 12.0);
+        for (k, (v, color)) in [(a, "#1f77b4"), (b, "#999999")].into_iter().enumerate() {
+            let by = y + 18.0 + 20.0 * k as f64;
+            let bw = 420.0 * (v / max).max(0.0);
+            s += &format!(
+                "<rect x=\"10\" y=\"{by}\" width=\"{bw:.1}\" height=\"16\" fill=\"{color}\"/>\n\
+                 <text x=\"{:.1}\" y=\"{:.1}\">{v:.2}</text>\n",
+                16.0 + bw,
+                by + 12.0
+            );
+        }
+    }
+    s + "</svg>\n"
+}
