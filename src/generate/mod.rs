@@ -660,6 +660,17 @@ impl<'m> Generator<'m> {
         &self.stats
     }
 
+    /// Where each cache buffer (per layer: keys, values) lives now: the same addresses from
+    /// step to step mean the cache is updated in place (tests check this).
+    #[doc(hidden)]
+    pub fn cache_addresses(&self) -> Vec<usize> {
+        self.kv
+            .iter()
+            .flat_map(|(k, v)| [k, v])
+            .map(|t| t.as_ref().map_or(0, |t| t.raw_bytes().as_ptr() as usize))
+            .collect()
+    }
+
     /// Ends the generation (if still going) and returns its result.
     pub fn finish(mut self) -> Result<Generation> {
         let finish = self.finish.unwrap_or(Finish::Stopped);
