@@ -33,7 +33,12 @@ fn cases() -> Vec<PathBuf> {
         .filter(|p| p.join("model.onnx").exists())
         .collect();
     v.sort();
-    assert!(v.len() >= 100, "only {} cases in {}", v.len(), dir.display());
+    assert!(
+        v.len() >= 100,
+        "only {} cases in {}",
+        v.len(),
+        dir.display()
+    );
     v
 }
 
@@ -70,14 +75,13 @@ fn contrib_ops_match_onnx_runtime() {
             ("plugin", Level::All, &plugin),
         ] {
             if let Err(e) = run(case, level, b.clone()) {
-                failures.push(format!("{name} [{label}]: {}", common::one_line(&e, 300, false)));
+                failures.push(format!(
+                    "{name} [{label}]: {}",
+                    common::one_line(&e, 300, false)
+                ));
             }
         }
     }
-    println!(
-        "{} cases x 3 runs: {} failed",
-        cases.len(),
-        failures.len()
-    );
+    println!("{} cases x 3 runs: {} failed", cases.len(), failures.len());
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

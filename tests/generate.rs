@@ -59,7 +59,12 @@ fn load(name: &str) -> LanguageModel {
 }
 
 /// onnxruntime-genai's greedy generation: (prompt ids, generated ids).
-fn genai(name: &str, prompt: &str, max_tokens: usize, chunk: Option<usize>) -> (Vec<u32>, Vec<u32>) {
+fn genai(
+    name: &str,
+    prompt: &str,
+    max_tokens: usize,
+    chunk: Option<usize>,
+) -> (Vec<u32>, Vec<u32>) {
     let mut cmd = Command::new(python());
     cmd.arg(root().join("scripts/ref_genai.py"))
         .arg(model_dir(name))
@@ -98,7 +103,10 @@ fn check_against_genai(name: &str) {
     let lm = load(name);
     let (want_prompt, want) = genai(name, PROMPT, 32, None);
     let prompt = lm.encode(PROMPT).expect("encode");
-    assert_eq!(prompt, want_prompt, "{name}: tokenizer ids differ from onnxruntime-genai's");
+    assert_eq!(
+        prompt, want_prompt,
+        "{name}: tokenizer ids differ from onnxruntime-genai's"
+    );
     let mut streamed = Vec::new();
     let g = lm
         .generate(PROMPT, &greedy(32, None), |t| {
@@ -106,7 +114,10 @@ fn check_against_genai(name: &str) {
             true
         })
         .expect("generate");
-    assert_eq!(g.ids, want, "{name}: greedy tokens differ from onnxruntime-genai's");
+    assert_eq!(
+        g.ids, want,
+        "{name}: greedy tokens differ from onnxruntime-genai's"
+    );
     assert_eq!(streamed, g.ids);
     assert_eq!(g.finish, Finish::Length);
     assert_eq!(g.stats.generated_tokens, 32);
@@ -137,11 +148,21 @@ fn chunked_prefill_gives_the_whole_prompt_tokens() {
         let lm = load(name);
         let ids = lm.encode(LONG_PROMPT).expect("encode");
         assert_eq!(ids.len(), 37, "the long prompt should be 37 tokens");
-        let whole = lm.generate_ids(&ids, &greedy(24, None), |_| true).expect("whole");
-        let chunked = lm.generate_ids(&ids, &greedy(24, Some(16)), |_| true).expect("chunked");
-        assert_eq!(chunked.ids, whole.ids, "{name}: chunk 16 differs from one prefill");
+        let whole = lm
+            .generate_ids(&ids, &greedy(24, None), |_| true)
+            .expect("whole");
+        let chunked = lm
+            .generate_ids(&ids, &greedy(24, Some(16)), |_| true)
+            .expect("chunked");
+        assert_eq!(
+            chunked.ids, whole.ids,
+            "{name}: chunk 16 differs from one prefill"
+        );
         let (_, want) = genai(name, LONG_PROMPT, 24, Some(16));
-        assert_eq!(chunked.ids, want, "{name}: chunk 16 differs from onnxruntime-genai's");
+        assert_eq!(
+            chunked.ids, want,
+            "{name}: chunk 16 differs from onnxruntime-genai's"
+        );
     }
 }
 
@@ -155,7 +176,11 @@ fn the_kv_cache_is_updated_in_place() {
     let mut n = 0;
     while let Some(t) = g.next_token().expect("token") {
         assert!((t.id as usize) < lm.config().model.vocab_size);
-        assert_eq!(g.cache_addresses(), before, "token {n}: a cache buffer moved");
+        assert_eq!(
+            g.cache_addresses(),
+            before,
+            "token {n}: a cache buffer moved"
+        );
         n += 1;
     }
     assert_eq!(n, 20);
@@ -189,8 +214,12 @@ fn prefill_and_decode_on_different_backends_share_the_cache() {
     .expect("load");
     let lm = load(name);
     let ids = lm.encode(LONG_PROMPT).expect("encode");
-    let want = lm.generate_ids(&ids, &greedy(16, Some(16)), |_| true).expect("one");
-    let got = split.generate_ids(&ids, &greedy(16, Some(16)), |_| true).expect("split");
+    let want = lm
+        .generate_ids(&ids, &greedy(16, Some(16)), |_| true)
+        .expect("one");
+    let got = split
+        .generate_ids(&ids, &greedy(16, Some(16)), |_| true)
+        .expect("split");
     assert_eq!(got.ids, want.ids);
 }
 
@@ -248,9 +277,15 @@ fn scratch_copy(name: &str) -> tempfile::TempDir {
 }
 
 fn load_err(dir: &Path) -> String {
-    LanguageModel::load(dir, ModelOptions { session: cpu_options(), prefill: None })
-        .expect_err("loading should fail")
-        .to_string()
+    LanguageModel::load(
+        dir,
+        ModelOptions {
+            session: cpu_options(),
+            prefill: None,
+        },
+    )
+    .expect_err("loading should fail")
+    .to_string()
 }
 
 #[test]
@@ -271,13 +306,25 @@ fn a_prompt_longer_than_the_context_is_refused_clearly() {
         .generate_ids(&ids, &greedy(4, None), |_| true)
         .expect_err("too long")
         .to_string();
-    assert!(e.contains(&format!("the prompt has {} tokens", ctx + 5)), "{e}");
+    assert!(
+        e.contains(&format!("the prompt has {} tokens", ctx + 5)),
+        "{e}"
+    );
     assert!(e.contains(&format!("context holds {ctx}")), "{e}");
     // A max_length below the prompt is refused the same way.
     let ids = lm.encode(LONG_PROMPT).expect("encode");
-    let opts = GenerateOptions { max_length: Some(20), ..greedy(4, None) };
-    let e = lm.generate_ids(&ids, &opts, |_| true).expect_err("max_length").to_string();
-    assert!(e.contains("the prompt has 37 tokens") && e.contains("max_length"), "{e}");
+    let opts = GenerateOptions {
+        max_length: Some(20),
+        ..greedy(4, None)
+    };
+    let e = lm
+        .generate_ids(&ids, &opts, |_| true)
+        .expect_err("max_length")
+        .to_string();
+    assert!(
+        e.contains("the prompt has 37 tokens") && e.contains("max_length"),
+        "{e}"
+    );
     // Token ids outside the vocabulary.
     let e = lm
         .generate_ids(&[5, 100_000], &greedy(4, None), |_| true)

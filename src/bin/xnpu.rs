@@ -163,7 +163,11 @@ struct GenerateArgs {
     /// The model folder.
     model: PathBuf,
     /// The prompt text.
-    #[arg(long, required_unless_present = "prompt_ids", conflicts_with = "prompt_ids")]
+    #[arg(
+        long,
+        required_unless_present = "prompt_ids",
+        conflicts_with = "prompt_ids"
+    )]
     prompt: Option<String>,
     /// The prompt as comma-separated token ids instead of text.
     #[arg(long, value_name = "ID,ID,...", value_delimiter = ',')]

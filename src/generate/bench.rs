@@ -100,15 +100,12 @@ fn ref_script(xnpu: &Path) -> Result<PathBuf> {
     for up in xnpu.ancestors().skip(1).take(4) {
         candidates.push(up.join("scripts/ref_genai.py"));
     }
-    candidates
-        .into_iter()
-        .find(|p| p.is_file())
-        .ok_or_else(|| {
-            Error::invalid_input(
-                "scripts/ref_genai.py (the onnxruntime-genai side) was not found: run from the \
+    candidates.into_iter().find(|p| p.is_file()).ok_or_else(|| {
+        Error::invalid_input(
+            "scripts/ref_genai.py (the onnxruntime-genai side) was not found: run from the \
                  xnpu repository",
-            )
-        })
+        )
+    })
 }
 
 fn run_json(mut cmd: Command, what: &str) -> Result<Json> {
@@ -123,9 +120,11 @@ fn run_json(mut cmd: Command, what: &str) -> Result<Json> {
         )));
     }
     let text = String::from_utf8_lossy(&out.stdout);
-    let line = text.lines().rev().find(|l| l.starts_with('{')).ok_or_else(|| {
-        Error::compute(format!("{what} printed no JSON: {}", text.trim()))
-    })?;
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .ok_or_else(|| Error::compute(format!("{what} printed no JSON: {}", text.trim())))?;
     serde_json::from_str(line).map_err(|e| Error::compute(format!("{what}: bad JSON: {e}")))
 }
 

@@ -141,7 +141,8 @@ impl GenaiConfig {
         let cfg: GenaiConfig = serde_json::from_str(&text).map_err(|e| {
             Error::model(format!("{}: not a valid genai config: {e}", path.display()))
         })?;
-        cfg.check().map_err(|e| e.context(path.display().to_string()))?;
+        cfg.check()
+            .map_err(|e| e.context(path.display().to_string()))?;
         Ok(cfg)
     }
 

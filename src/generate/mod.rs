@@ -240,11 +240,15 @@ impl Io {
             }
         };
         // Every other input needs a default: the loop feeds only these.
-        let fed: Vec<usize> = [Some(ids), attention_mask.map(|a| a.0), position_ids.map(|p| p.0)]
-            .into_iter()
-            .flatten()
-            .chain(past.iter().flat_map(|&(k, v)| [k, v]))
-            .collect();
+        let fed: Vec<usize> = [
+            Some(ids),
+            attention_mask.map(|a| a.0),
+            position_ids.map(|p| p.0),
+        ]
+        .into_iter()
+        .flatten()
+        .chain(past.iter().flat_map(|&(k, v)| [k, v]))
+        .collect();
         for (i, info) in inputs.iter().enumerate() {
             if !fed.contains(&i) && !info.has_default {
                 return Err(Error::model(format!(
@@ -290,7 +294,10 @@ impl LanguageModel {
             )));
         }
         let tokenizer = Tokenizer::from_file(&tok_path).map_err(|e| {
-            Error::model(format!("{}: cannot read the tokenizer: {e}", tok_path.display()))
+            Error::model(format!(
+                "{}: cannot read the tokenizer: {e}",
+                tok_path.display()
+            ))
         })?;
         let vocab = config.model.vocab_size;
         let tok_vocab = tokenizer.get_vocab_size(true);
@@ -360,7 +367,10 @@ impl LanguageModel {
     /// The token ids of `text` (with the special tokens the tokenizer adds).
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
         let enc = self.tokenizer.encode(text, true).map_err(|e| {
-            Error::invalid_input(format!("{}: cannot tokenise the prompt: {e}", self.dir.display()))
+            Error::invalid_input(format!(
+                "{}: cannot tokenise the prompt: {e}",
+                self.dir.display()
+            ))
         })?;
         Ok(enc.get_ids().to_vec())
     }
@@ -506,15 +516,13 @@ impl<'m> Generator<'m> {
         let s = tokens.len();
         let total = self.cached + s;
         let mut slots: Vec<Option<Value>> = vec![None; io.n_inputs];
-        slots[io.input_ids.0] = Some(
-            int_tensor(io.input_ids.1, vec![1, s], tokens.iter().map(|&t| t as i64))?.into(),
-        );
+        slots[io.input_ids.0] =
+            Some(int_tensor(io.input_ids.1, vec![1, s], tokens.iter().map(|&t| t as i64))?.into());
         if let Some((i, dt)) = io.attention_mask {
             slots[i] = Some(int_tensor(dt, vec![1, total], std::iter::repeat_n(1, total))?.into());
         }
         if let Some((i, dt)) = io.position_ids {
-            slots[i] =
-                Some(int_tensor(dt, vec![1, s], (self.cached as i64..total as i64).map(|p| p))?.into());
+            slots[i] = Some(int_tensor(dt, vec![1, s], self.cached as i64..total as i64)?.into());
         }
         for (l, &(k, v)) in io.past.iter().enumerate() {
             let (pk, pv) = &mut self.kv[l];
@@ -607,7 +615,8 @@ impl<'m> Generator<'m> {
             return Ok(None);
         }
         if self.started.is_none() {
-            self.prefill().map_err(|e| e.context("prompt").context(name()))?;
+            self.prefill()
+                .map_err(|e| e.context("prompt").context(name()))?;
         }
         let Some(mut logits) = self.logits.take() else {
             // A failed step left no logits: the generation cannot go on.

@@ -15,8 +15,8 @@ pub struct Sampling {
     pub top_k: usize,
     /// Sample among the most likely tokens whose probabilities add up to p (1: all).
     pub top_p: f32,
-    /// > 1 makes tokens already in the sequence (prompt included) less likely: a positive
-    /// logit is divided by it, a negative one multiplied (as Hugging Face and
+    /// Above 1, tokens already in the sequence (prompt included) become less likely: a
+    /// positive logit is divided by it, a negative one multiplied (as Hugging Face and
     /// onnxruntime-genai do). 1: off.
     pub repetition_penalty: f32,
     /// Seed of the random generator, so that a sampled generation can be repeated.

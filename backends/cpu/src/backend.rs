@@ -2,9 +2,9 @@
 //! allows (tests configure instances with tables to exercise partitioning and device hops
 //! before real NPU backends exist).
 
-use xnpu_core::{Error, Result, Value, ValueType};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
+use xnpu_core::{Error, Result, Value, ValueType};
 
 use xnpu_graph::backend::{
     Backend, CapabilityTable, CompileOptions, DeviceKind, Executable, NodeContext, Support,

@@ -16,8 +16,8 @@ use crate::InferInput;
 /// `2^(bits-1)`. Optional `g_idx` int32 `[K]` (the block of each k; absent: `k / block_size`)
 /// and `bias` `[N]`.
 ///
-/// `W[n, k] = (q[n, k] - zp[n, blk]) * scale[n, blk]`, `Y[..., n] = Σ_k A[..., k] W[n, k]
-/// + bias[n]`. Y is `[..., N]` of A's dtype. `accuracy_level` names the least precision
+/// `W[n, k] = (q[n, k] - zp[n, blk]) * scale[n, blk]`,
+/// `Y[..., n] = Σ_k A[..., k] W[n, k] + bias[n]`. Y is `[..., N]` of A's dtype. `accuracy_level` names the least precision
 /// the computation may use for A (0 unset, 1 fp32, 2 fp16, 3 bf16, 4 int8); the reference
 /// kernel computes exactly, a fast kernel may quantise A to int8 per block at level 4.
 #[derive(Clone, Debug, PartialEq)]
@@ -56,7 +56,9 @@ impl MatMulNBits {
         }
         let shape = match a.shape() {
             Some(s) if s.rank() == 0 => {
-                return Err(Error::model("MatMulNBits A must have rank >= 1, got a scalar"))
+                return Err(Error::model(
+                    "MatMulNBits A must have rank >= 1, got a scalar",
+                ))
             }
             Some(s) => {
                 if let Some(Dim::Known(k)) = s.0.last() {

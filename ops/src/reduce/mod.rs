@@ -10,8 +10,8 @@ mod lp_norm;
 mod lrn;
 mod mvn;
 mod reduce_axes;
-mod skip_norm;
 pub mod shape;
+mod skip_norm;
 mod softmax;
 
 pub use arg_reduce::{ArgKind, ArgReduce};

@@ -93,7 +93,13 @@ fn rotate(x: &mut [f32], cos: &[f32], sin: &[f32], half: usize, pos: usize, inte
 
 /// `softmax(scores)` weighted sum of value rows: writes `Σ p_j v[j]` into `out`. `extra` is a
 /// logit that joins the denominator only (smooth softmax, head sink).
-fn attend(scores: &[f64], extra: Option<f64>, v_row: impl Fn(usize) -> usize, v: &[f32], out: &mut [f32]) {
+fn attend(
+    scores: &[f64],
+    extra: Option<f64>,
+    v_row: impl Fn(usize) -> usize,
+    v: &[f32],
+    out: &mut [f32],
+) {
     let mut max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     if let Some(e) = extra {
         max = max.max(e);
@@ -326,19 +332,36 @@ pub fn group_query_attention_donated(
                     Some(p) => p[b * sn + s],
                     None => (past_len[b] + s) as i64,
                 };
-                let pos = usize::try_from(pos).ok().filter(|&p| p < max_pos).ok_or_else(|| {
-                    Error::compute(format!(
-                        "position {pos} is outside the rotary caches ({max_pos} positions)"
-                    ))
-                })?;
+                let pos = usize::try_from(pos)
+                    .ok()
+                    .filter(|&p| p < max_pos)
+                    .ok_or_else(|| {
+                        Error::compute(format!(
+                            "position {pos} is outside the rotary caches ({max_pos} positions)"
+                        ))
+                    })?;
                 let r = b * sn + s;
                 for h in 0..nh {
                     let at = (r * nh + h) * hd;
-                    rotate(&mut q[at..at + hd], &cos, &sin, half, pos, op.rotary_interleaved);
+                    rotate(
+                        &mut q[at..at + hd],
+                        &cos,
+                        &sin,
+                        half,
+                        pos,
+                        op.rotary_interleaved,
+                    );
                 }
                 for h in 0..kvh {
                     let at = (r * kvh + h) * hd;
-                    rotate(&mut k[at..at + hd], &cos, &sin, half, pos, op.rotary_interleaved);
+                    rotate(
+                        &mut k[at..at + hd],
+                        &cos,
+                        &sin,
+                        half,
+                        pos,
+                        op.rotary_interleaved,
+                    );
                 }
             }
         }
@@ -372,16 +395,16 @@ pub fn group_query_attention_donated(
     };
     {
         let (pk, pv) = (pk.as_mut(), pv.as_mut());
-    for b in 0..bn {
-        for s in 0..sn {
-            for h in 0..kvh {
-                let src = ((b * sn + s) * kvh + h) * hd;
-                let dst = ((b * kvh + h) * lp + past_len[b] + s) * hd;
-                pk[dst..dst + hd].copy_from_slice(&k[src..src + hd]);
-                pv[dst..dst + hd].copy_from_slice(&v[src..src + hd]);
+        for (b, &pb) in past_len.iter().enumerate() {
+            for s in 0..sn {
+                for h in 0..kvh {
+                    let src = ((b * sn + s) * kvh + h) * hd;
+                    let dst = ((b * kvh + h) * lp + pb + s) * hd;
+                    pk[dst..dst + hd].copy_from_slice(&k[src..src + hd]);
+                    pv[dst..dst + hd].copy_from_slice(&v[src..src + hd]);
+                }
             }
         }
-    }
     }
     let (pk_s, pv_s) = (pk.as_ref(), pv.as_ref());
 
@@ -441,7 +464,13 @@ pub fn group_query_attention_donated(
                     None => None,
                 };
                 let oa = ((b * sn + s) * nh + n) * hd;
-                attend(&scores, extra, |j| (base + lo + j) * hd, pv_s, &mut out[oa..oa + hd]);
+                attend(
+                    &scores,
+                    extra,
+                    |j| (base + lo + j) * hd,
+                    pv_s,
+                    &mut out[oa..oa + hd],
+                );
             }
         }
     }
@@ -528,11 +557,9 @@ pub fn multi_head_attention(
         }
     };
     let (qb, kb, vb) = match &proj {
-        Some(p) if p.len() == 2 * qd + nh * hv => (
-            Some(&p[..qd]),
-            Some(&p[qd..2 * qd]),
-            Some(&p[2 * qd..]),
-        ),
+        Some(p) if p.len() == 2 * qd + nh * hv => {
+            (Some(&p[..qd]), Some(&p[qd..2 * qd]), Some(&p[2 * qd..]))
+        }
         Some(p) => {
             return Err(Error::compute(format!(
                 "bias must hold {} values (Q, K and V biases), got {}",
@@ -562,7 +589,12 @@ pub fn multi_head_attention(
         (None, None) => 0,
         (Some(a), Some(b)) => {
             let s = a.shape();
-            if s.len() != 4 || s[0] != bn || s[1] != nh || s[3] != hd || b.shape() != [bn, nh, s[2], hv] {
+            if s.len() != 4
+                || s[0] != bn
+                || s[1] != nh
+                || s[3] != hd
+                || b.shape() != [bn, nh, s[2], hv]
+            {
                 return Err(Error::compute(format!(
                     "past_key {s:?} and past_value {:?} must be [{bn}, {nh}, past, head_size]",
                     b.shape()
@@ -570,7 +602,11 @@ pub fn multi_head_attention(
             }
             s[2]
         }
-        _ => return Err(Error::compute("past_key and past_value must be given together")),
+        _ => {
+            return Err(Error::compute(
+                "past_key and past_value must be given together",
+            ))
+        }
     };
     let t = plen + l;
     let cat = |past: Option<&Tensor>, new: &[f32], h: usize| -> Result<Vec<f32>> {
@@ -640,7 +676,13 @@ pub fn multi_head_attention(
                     *sc = x;
                 }
                 let oa = ((b * sn + s) * nh + n) * hv;
-                attend(&scores, None, |j| (base + j) * hv, &vals, &mut out[oa..oa + hv]);
+                attend(
+                    &scores,
+                    None,
+                    |j| (base + j) * hv,
+                    &vals,
+                    &mut out[oa..oa + hv],
+                );
             }
         }
     }

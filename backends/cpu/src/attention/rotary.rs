@@ -17,7 +17,9 @@ pub fn run(op: &RotaryEmbedding, inputs: &[Option<&Value>]) -> Result<Vec<Value>
             // Without num_heads (ONNX Runtime's form), the head size is the caches' rotary
             // size.
             let h = match (op.num_heads, tensor(inputs, 1)?.shape().last()) {
-                (0, Some(&half)) if op.rotary_embedding_dim == 0 && half > 0 && hidden % (2 * half) == 0 => {
+                (0, Some(&half))
+                    if op.rotary_embedding_dim == 0 && half > 0 && hidden % (2 * half) == 0 =>
+                {
                     hidden / (2 * half)
                 }
                 (h, _) => h,

@@ -36,7 +36,11 @@ pub(super) fn run(
     // skip is input's shape, or its trailing dims ([S, H] or [1, S, H]) repeated.
     let core: &[usize] = {
         let s = skip.shape();
-        let lead = s.iter().take_while(|&&d| d == 1).count().min(s.len().saturating_sub(1));
+        let lead = s
+            .iter()
+            .take_while(|&&d| d == 1)
+            .count()
+            .min(s.len().saturating_sub(1));
         &s[lead..]
     };
     let trailing: usize = core.iter().product();
@@ -53,7 +57,7 @@ pub(super) fn run(
     if op.simplified && beta.is_some() {
         return Err(Error::compute(format!("{name} has no beta input")));
     }
-    let rows = if h == 0 { 0 } else { xv.len() / h };
+    let rows = xv.len().checked_div(h).unwrap_or(0);
     let eps = op.epsilon as f64;
     let mut sum = vec![0.0; xv.len()];
     let mut y = vec![0.0; xv.len()];

@@ -17,7 +17,12 @@ const MS: &str = "com.microsoft";
 pub fn register(r: &mut Registry) {
     r.add(MS, "MatMulNBits", 1, matmul_nbits);
     r.add(MS, "SkipLayerNormalization", 1, skip_layer_norm);
-    r.add(MS, "SkipSimplifiedLayerNormalization", 1, skip_simplified_layer_norm);
+    r.add(
+        MS,
+        "SkipSimplifiedLayerNormalization",
+        1,
+        skip_simplified_layer_norm,
+    );
     // ONNX Runtime registers SimplifiedLayerNormalization in the default domain.
     r.add("", "SimplifiedLayerNormalization", 1, simplified_layer_norm);
     r.add(MS, "SimplifiedLayerNormalization", 1, simplified_layer_norm);
@@ -42,7 +47,9 @@ fn flag(n: &NodeCtx<'_>, name: &str) -> Result<bool> {
     match n.int(name, 0)? {
         0 => Ok(false),
         1 => Ok(true),
-        v => Err(Error::model(format!("attribute {name} must be 0 or 1, got {v}"))),
+        v => Err(Error::model(format!(
+            "attribute {name} must be 0 or 1, got {v}"
+        ))),
     }
 }
 
@@ -90,7 +97,9 @@ fn matmul_nbits(n: &mut NodeCtx<'_>) -> Result<Op> {
     }
     if let Some(d) = n.input_dtype(1) {
         if d != DType::U8 {
-            return Err(Error::model(format!("MatMulNBits B must be uint8, got {d}")));
+            return Err(Error::model(format!(
+                "MatMulNBits B must be uint8, got {d}"
+            )));
         }
     }
     let op = nn::MatMulNBits {
@@ -124,19 +133,23 @@ fn matmul_nbits(n: &mut NodeCtx<'_>) -> Result<Op> {
 }
 
 fn skip_layer_norm(n: &mut NodeCtx<'_>) -> Result<Op> {
-    Ok(Op::Reduce(rd::Op::SkipNormalization(rd::SkipNormalization {
-        simplified: false,
-        epsilon: n.float("epsilon", 1e-12)?,
-    })))
+    Ok(Op::Reduce(rd::Op::SkipNormalization(
+        rd::SkipNormalization {
+            simplified: false,
+            epsilon: n.float("epsilon", 1e-12)?,
+        },
+    )))
 }
 
 fn skip_simplified_layer_norm(n: &mut NodeCtx<'_>) -> Result<Op> {
     // ONNX inputs (input, skip, gamma, bias); the IR op's are (input, skip, gamma, beta, bias).
     n.arrange_inputs(&[Some(0), Some(1), Some(2), None, Some(3)]);
-    Ok(Op::Reduce(rd::Op::SkipNormalization(rd::SkipNormalization {
-        simplified: true,
-        epsilon: n.float("epsilon", 1e-12)?,
-    })))
+    Ok(Op::Reduce(rd::Op::SkipNormalization(
+        rd::SkipNormalization {
+            simplified: true,
+            epsilon: n.float("epsilon", 1e-12)?,
+        },
+    )))
 }
 
 fn simplified_layer_norm(n: &mut NodeCtx<'_>) -> Result<Op> {
@@ -173,7 +186,9 @@ fn bias_gelu(n: &mut NodeCtx<'_>) -> Result<Op> {
     if !n.has_input(1) {
         return Err(Error::model("BiasGelu needs its bias input (input 1)"));
     }
-    Ok(Op::Elementwise(ew::Op::BiasGelu(ew::BiasGelu { tanh: false })))
+    Ok(Op::Elementwise(ew::Op::BiasGelu(ew::BiasGelu {
+        tanh: false,
+    })))
 }
 
 fn quick_gelu(n: &mut NodeCtx<'_>) -> Result<Op> {
@@ -204,11 +219,13 @@ fn rotary_embedding(n: &mut NodeCtx<'_>) -> Result<Op> {
     // ONNX Runtime's inputs (input, position_ids, cos_cache, sin_cache); the IR op follows
     // ONNX opset 23 (X, cos_cache, sin_cache, position_ids).
     n.arrange_inputs(&[Some(0), Some(2), Some(3), Some(1)]);
-    Ok(Op::Attention(att::Op::RotaryEmbedding(att::RotaryEmbedding {
-        interleaved: flag(n, "interleaved")?,
-        rotary_embedding_dim: dim as usize,
-        num_heads: heads as usize,
-    })))
+    Ok(Op::Attention(att::Op::RotaryEmbedding(
+        att::RotaryEmbedding {
+            interleaved: flag(n, "interleaved")?,
+            rotary_embedding_dim: dim as usize,
+            num_heads: heads as usize,
+        },
+    )))
 }
 
 fn group_query_attention(n: &mut NodeCtx<'_>) -> Result<Op> {
