@@ -10,6 +10,7 @@ mod einsum;
 pub mod fused;
 mod matmul;
 pub mod nbits;
+pub mod nbits_fast;
 mod num;
 mod pool;
 mod quantize;

@@ -4,7 +4,10 @@
 use xnpu_core::{DType, Error, Result, Tensor, Value};
 use xnpu_ops::nn::MatMulNBits;
 
+use std::borrow::Cow;
+
 use crate::args::{opt_tensor, tensor};
+use crate::nn::nbits_fast::{matmul_nbits_f32, NBitsWeights, ZeroPoints as FastZeroPoints};
 
 /// The zero points of the weight blocks.
 pub enum ZeroPoints {
@@ -211,7 +214,61 @@ fn store(dtype: DType, shape: Vec<usize>, y: &[f64]) -> Result<Tensor> {
     crate::reduce::float_tensor(dtype, shape, y)
 }
 
-/// Runs the op.
+/// Runs the op: 4-bit weights with f32 activations (the form of language models) on the
+/// fast kernel (`nbits_fast`), int8 activations at accuracy_level 4 as ONNX Runtime does;
+/// everything else (other bit widths, `g_idx`, other dtypes) on the reference kernel.
 pub fn run(op: &MatMulNBits, inputs: &[Option<&Value>]) -> Result<Tensor> {
-    reference(op, inputs)
+    let a_t = tensor(inputs, 0)?;
+    if op.bits != 4 || a_t.dtype() != DType::F32 || opt_tensor(inputs, 4)?.is_some() {
+        return reference(op, inputs);
+    }
+    let (m, out_shape) = check_a(op, a_t)?;
+    let (n, nb) = (op.n, op.n_blocks());
+    let b_t = tensor(inputs, 1)?;
+    if b_t.dtype() != DType::U8 || b_t.len() != n * nb * op.blob_size() {
+        // The reference kernel words the error.
+        return reference(op, inputs);
+    }
+    let s_t = tensor(inputs, 2)?;
+    if !s_t.dtype().is_float() || s_t.len() != n * nb {
+        return reference(op, inputs);
+    }
+    let scales: Cow<'_, [f32]> = match s_t.dtype() {
+        DType::F32 => s_t.as_slice::<f32>()?,
+        _ => Cow::Owned(s_t.to_f64_vec()?.into_iter().map(|v| v as f32).collect()),
+    };
+    let zp_t = opt_tensor(inputs, 3)?;
+    let zp_float: Option<Cow<'_, [f32]>> = match zp_t {
+        Some(z) if z.dtype() == DType::F32 => Some(z.as_slice::<f32>()?),
+        Some(z) if z.dtype().is_float() => Some(Cow::Owned(
+            z.to_f64_vec()?.into_iter().map(|v| v as f32).collect(),
+        )),
+        _ => None,
+    };
+    let zero_points = match (zp_t, &zp_float) {
+        (None, _) => FastZeroPoints::Default,
+        (Some(_), Some(f)) => FastZeroPoints::Float(f),
+        (Some(z), None) if z.dtype() == DType::U8 => FastZeroPoints::Packed(z.raw_bytes()),
+        (Some(_), None) => return reference(op, inputs),
+    };
+    let w = NBitsWeights {
+        b: b_t.raw_bytes(),
+        scales: &scales,
+        zero_points,
+        n,
+        k: op.k,
+        block_size: op.block_size,
+    };
+    let bias = bias_of(op, inputs)?;
+    let a = a_t.as_slice::<f32>()?;
+    let mut y = vec![0.0f32; m * n];
+    matmul_nbits_f32(
+        &a,
+        m,
+        &w,
+        bias.as_deref(),
+        op.accuracy_level == 4,
+        &mut y,
+    )?;
+    Tensor::from_vec(out_shape, y)
 }
