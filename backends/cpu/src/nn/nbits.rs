@@ -262,13 +262,6 @@ pub fn run(op: &MatMulNBits, inputs: &[Option<&Value>]) -> Result<Tensor> {
     let bias = bias_of(op, inputs)?;
     let a = a_t.as_slice::<f32>()?;
     let mut y = vec![0.0f32; m * n];
-    matmul_nbits_f32(
-        &a,
-        m,
-        &w,
-        bias.as_deref(),
-        op.accuracy_level == 4,
-        &mut y,
-    )?;
+    matmul_nbits_f32(&a, m, &w, bias.as_deref(), op.accuracy_level == 4, &mut y)?;
     Tensor::from_vec(out_shape, y)
 }

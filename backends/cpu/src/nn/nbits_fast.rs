@@ -211,8 +211,18 @@ fn check(
         Ok(())
     };
     want("A", a.len(), m.checked_mul(k), format!("M={m} x K={k}"))?;
-    want("B", w.b.len(), n.checked_mul(row_bytes), format!("N={n} x {nb} blocks x {} bytes", bs / 2))?;
-    want("scales", w.scales.len(), n.checked_mul(nb), format!("N={n} x {nb} blocks"))?;
+    want(
+        "B",
+        w.b.len(),
+        n.checked_mul(row_bytes),
+        format!("N={n} x {nb} blocks x {} bytes", bs / 2),
+    )?;
+    want(
+        "scales",
+        w.scales.len(),
+        n.checked_mul(nb),
+        format!("N={n} x {nb} blocks"),
+    )?;
     match w.zero_points {
         ZeroPoints::Default => {}
         ZeroPoints::Packed(z) => want(
@@ -221,16 +231,33 @@ fn check(
             n.checked_mul(zp_row),
             format!("N={n} x {zp_row} bytes"),
         )?,
-        ZeroPoints::Float(z) => {
-            want("float zero_points", z.len(), n.checked_mul(nb), format!("N={n} x {nb} blocks"))?
-        }
+        ZeroPoints::Float(z) => want(
+            "float zero_points",
+            z.len(),
+            n.checked_mul(nb),
+            format!("N={n} x {nb} blocks"),
+        )?,
     }
     if let Some(b) = bias {
         want("bias", b.len(), Some(n), format!("N={n}"))?;
     }
-    want("the output", out.len(), m.checked_mul(n), format!("M={m} x N={n}"))?;
+    want(
+        "the output",
+        out.len(),
+        m.checked_mul(n),
+        format!("M={m} x N={n}"),
+    )?;
     let kp = nb * bs;
-    Ok(Geom { n, k, bs, nb, kp, row_bytes, zp_row, nchunks: kp.div_ceil(CHUNK) })
+    Ok(Geom {
+        n,
+        k,
+        bs,
+        nb,
+        kp,
+        row_bytes,
+        zp_row,
+        nchunks: kp.div_ceil(CHUNK),
+    })
 }
 
 /// One column's zero points.
@@ -293,11 +320,10 @@ impl QuantA {
             lanes_len,
             nb: g.nb,
         };
-        let rows = qa
-            .q
-            .par_chunks_mut(row_len.max(1))
-            .zip(qa.lane_scale.par_chunks_mut(lanes_len.max(1)))
-            .zip(qa.blk_sum.par_chunks_mut(g.nb.max(1)));
+        let rows =
+            qa.q.par_chunks_mut(row_len.max(1))
+                .zip(qa.lane_scale.par_chunks_mut(lanes_len.max(1)))
+                .zip(qa.blk_sum.par_chunks_mut(g.nb.max(1)));
         rows.enumerate().for_each_init(
             || (vec![0i8; row_len], vec![0f32; g.nb]),
             |(nat, scale), (r, ((q, lanes), sums))| {
@@ -387,7 +413,13 @@ fn run(
     } else {
         Prep::F32Many
     };
-    let ctx = Ctx { g, a, w, bias, prep };
+    let ctx = Ctx {
+        g,
+        a,
+        w,
+        bias,
+        prep,
+    };
     let tile = tile_cols(&g, m);
     if m == 1 {
         out.par_chunks_mut(tile)
@@ -482,7 +514,8 @@ impl Ctx<'_> {
             let mut j = 0;
             while j + 4 <= cols {
                 let c: [Col; 4] = std::array::from_fn(|t| self.col(n0 + j + t));
-                let y = kern.int8_dot::<1, 4>(g.bs, g.nb, qa, lanes, c.map(|c| c.b), c.map(|c| c.s));
+                let y =
+                    kern.int8_dot::<1, 4>(g.bs, g.nb, qa, lanes, c.map(|c| c.b), c.map(|c| c.s));
                 for t in 0..4 {
                     kern.szp(c[t].s, c[t].zp, &mut szp);
                     out[j + t] = y[0][t] - kern.dot(&szp, sums);
@@ -575,7 +608,14 @@ impl Ctx<'_> {
                 let jn = (cols - j0).min(4);
                 for t in 0..jn {
                     let c = self.col(n0 + j0 + t);
-                    kern.dequant(g.bs, c.b, c.s, c.zp, blk0, &mut w[t * KC..t * KC + nblk * g.bs]);
+                    kern.dequant(
+                        g.bs,
+                        c.b,
+                        c.s,
+                        c.zp,
+                        blk0,
+                        &mut w[t * KC..t * KC + nblk * g.bs],
+                    );
                 }
                 let mut r0 = 0;
                 while r0 < m {
@@ -605,7 +645,8 @@ impl Ctx<'_> {
         klen: usize,
     ) -> [[f32; 4]; 3] {
         let k = self.g.k;
-        let a: [&[f32]; R] = std::array::from_fn(|i| &self.a[(r0 + i) * k + k0..(r0 + i) * k + k0 + klen]);
+        let a: [&[f32]; R] =
+            std::array::from_fn(|i| &self.a[(r0 + i) * k + k0..(r0 + i) * k + k0 + klen]);
         let y = kern.gemm4::<R>(a, w, KC, klen);
         let mut out = [[0.0f32; 4]; 3];
         out[..R].copy_from_slice(&y);
@@ -631,7 +672,14 @@ trait Kern: Copy + Send + Sync {
     ) -> [[f32; C]; R];
 
     /// For A padded to `nb * bs` and C columns: `Σ_blk scale · Σ_k a · q`, q the raw nibble.
-    fn f32_dot<const C: usize>(self, bs: usize, nb: usize, a: &[f32], b: [&[u8]; C], s: [&[f32]; C]) -> [f32; C];
+    fn f32_dot<const C: usize>(
+        self,
+        bs: usize,
+        nb: usize,
+        a: &[f32],
+        b: [&[u8]; C],
+        s: [&[f32]; C],
+    ) -> [f32; C];
 
     /// `out[blk] = s[blk] · zp[blk]` for the `out.len()` blocks.
     fn szp(self, s: &[f32], zp: ZpCol<'_>, out: &mut [f32]);
@@ -643,7 +691,13 @@ trait Kern: Copy + Send + Sync {
     fn dequant(self, bs: usize, b: &[u8], s: &[f32], zp: ZpCol<'_>, blk0: usize, out: &mut [f32]);
 
     /// `y[r][j] = Σ_{k < klen} a[r][k] · w[j * ldw + k]` for four columns of `w`.
-    fn gemm4<const R: usize>(self, a: [&[f32]; R], w: &[f32], ldw: usize, klen: usize) -> [[f32; 4]; R];
+    fn gemm4<const R: usize>(
+        self,
+        a: [&[f32]; R],
+        w: &[f32],
+        ldw: usize,
+        klen: usize,
+    ) -> [[f32; 4]; R];
 }
 
 /// The portable kernels.
@@ -680,7 +734,14 @@ impl Kern for Scalar {
         y
     }
 
-    fn f32_dot<const C: usize>(self, bs: usize, nb: usize, a: &[f32], b: [&[u8]; C], s: [&[f32]; C]) -> [f32; C] {
+    fn f32_dot<const C: usize>(
+        self,
+        bs: usize,
+        nb: usize,
+        a: &[f32],
+        b: [&[u8]; C],
+        s: [&[f32]; C],
+    ) -> [f32; C] {
         let blob = bs / 2;
         let mut y = [0.0f32; C];
         for j in 0..C {
@@ -718,11 +779,21 @@ impl Kern for Scalar {
         }
     }
 
-    fn gemm4<const R: usize>(self, a: [&[f32]; R], w: &[f32], ldw: usize, klen: usize) -> [[f32; 4]; R] {
+    fn gemm4<const R: usize>(
+        self,
+        a: [&[f32]; R],
+        w: &[f32],
+        ldw: usize,
+        klen: usize,
+    ) -> [[f32; 4]; R] {
         let mut y = [[0.0f32; 4]; R];
         for r in 0..R {
             for (j, yj) in y[r].iter_mut().enumerate() {
-                *yj = a[r][..klen].iter().zip(&w[j * ldw..j * ldw + klen]).map(|(a, w)| a * w).sum();
+                *yj = a[r][..klen]
+                    .iter()
+                    .zip(&w[j * ldw..j * ldw + klen])
+                    .map(|(a, w)| a * w)
+                    .sum();
             }
         }
         y
@@ -761,7 +832,13 @@ fn check_int8_args<const R: usize, const C: usize>(
     assert!(s.iter().all(|s| s.len() >= nb));
 }
 
-fn check_f32_args<const C: usize>(bs: usize, nb: usize, a: &[f32], b: &[&[u8]; C], s: &[&[f32]; C]) {
+fn check_f32_args<const C: usize>(
+    bs: usize,
+    nb: usize,
+    a: &[f32],
+    b: &[&[u8]; C],
+    s: &[&[f32]; C],
+) {
     assert!(matches!(bs, 16 | 32 | 64 | 128 | 256));
     assert!(a.len() >= nb * bs);
     assert!(b.iter().all(|b| b.len() >= nb * bs / 2));
@@ -803,8 +880,8 @@ mod avx2 {
     use std::arch::x86_64::*;
 
     use super::{
-        check_dequant_args, check_f32_args, check_gemm_args, check_int8_args, check_szp_args, Kern, ZpCol,
-        CHUNK,
+        check_dequant_args, check_f32_args, check_gemm_args, check_int8_args, check_szp_args, Kern,
+        ZpCol, CHUNK,
     };
 
     /// Exists only where AVX2 and FMA were detected.
@@ -813,7 +890,8 @@ mod avx2 {
 
     impl Avx2 {
         pub(super) fn new() -> Option<Avx2> {
-            (is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")).then_some(Avx2(()))
+            (is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"))
+                .then_some(Avx2(()))
         }
     }
 
@@ -833,7 +911,14 @@ mod avx2 {
             unsafe { with_block_size!(bs, int8_dot::<R, C>(nb, qa, lanes, b, s)) }
         }
 
-        fn f32_dot<const C: usize>(self, bs: usize, nb: usize, a: &[f32], b: [&[u8]; C], s: [&[f32]; C]) -> [f32; C] {
+        fn f32_dot<const C: usize>(
+            self,
+            bs: usize,
+            nb: usize,
+            a: &[f32],
+            b: [&[u8]; C],
+            s: [&[f32]; C],
+        ) -> [f32; C] {
             check_f32_args(bs, nb, a, &b, &s);
             // SAFETY: AVX2 and FMA were detected (see `Avx2`); lengths checked just above.
             unsafe { with_block_size!(bs, f32_dot::<C>(nb, a, b, s)) }
@@ -850,13 +935,27 @@ mod avx2 {
             unsafe { dot(x, y) }
         }
 
-        fn dequant(self, bs: usize, b: &[u8], s: &[f32], zp: ZpCol<'_>, blk0: usize, out: &mut [f32]) {
+        fn dequant(
+            self,
+            bs: usize,
+            b: &[u8],
+            s: &[f32],
+            zp: ZpCol<'_>,
+            blk0: usize,
+            out: &mut [f32],
+        ) {
             check_dequant_args(bs, b, s, zp, blk0, out);
             // SAFETY: AVX2 and FMA were detected (see `Avx2`); lengths checked just above.
             unsafe { dequant(bs, b, s, zp, blk0, out) }
         }
 
-        fn gemm4<const R: usize>(self, a: [&[f32]; R], w: &[f32], ldw: usize, klen: usize) -> [[f32; 4]; R] {
+        fn gemm4<const R: usize>(
+            self,
+            a: [&[f32]; R],
+            w: &[f32],
+            ldw: usize,
+            klen: usize,
+        ) -> [[f32; 4]; R] {
             check_gemm_args(&a, w, ldw, klen);
             // SAFETY: AVX2 and FMA were detected (see `Avx2`); lengths checked just above.
             unsafe { gemm4(a, w, ldw, klen) }
@@ -876,7 +975,10 @@ mod avx2 {
     #[target_feature(enable = "avx2,fma")]
     unsafe fn nibbles8(p: *const u8) -> __m256i {
         let word = (p as *const i32).read_unaligned();
-        let q = _mm256_srlv_epi32(_mm256_set1_epi32(word), _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28));
+        let q = _mm256_srlv_epi32(
+            _mm256_set1_epi32(word),
+            _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28),
+        );
         _mm256_and_si256(q, _mm256_set1_epi32(0xF))
     }
 
@@ -912,7 +1014,8 @@ mod avx2 {
             for r in 0..R {
                 let ae = _mm256_loadu_si256(qp[r].add(c * CHUNK) as *const __m256i);
                 let ao = _mm256_loadu_si256(qp[r].add(c * CHUNK + 32) as *const __m256i);
-                let p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, ae), _mm256_maddubs_epi16(hi, ao));
+                let p =
+                    _mm256_add_epi16(_mm256_maddubs_epi16(lo, ae), _mm256_maddubs_epi16(hi, ao));
                 let d = _mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones));
                 let sc = _mm256_mul_ps(_mm256_loadu_ps(lp[r].add(c * 8)), sb);
                 acc[r][j] = _mm256_fmadd_ps(d, sc, acc[r][j]);
@@ -977,8 +1080,12 @@ mod avx2 {
                         let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(x), m4);
                         for r in 0..R {
                             let ae = _mm256_loadu_si256(qp[r].add(c * CHUNK) as *const __m256i);
-                            let ao = _mm256_loadu_si256(qp[r].add(c * CHUNK + 32) as *const __m256i);
-                            let d = _mm256_add_epi16(_mm256_maddubs_epi16(lo, ae), _mm256_maddubs_epi16(hi, ao));
+                            let ao =
+                                _mm256_loadu_si256(qp[r].add(c * CHUNK + 32) as *const __m256i);
+                            let d = _mm256_add_epi16(
+                                _mm256_maddubs_epi16(lo, ae),
+                                _mm256_maddubs_epi16(hi, ao),
+                            );
                             p[r][j] = _mm256_add_epi16(p[r][j], d);
                         }
                     }
@@ -1081,14 +1188,22 @@ mod avx2 {
             let zv = _mm256_set1_ps(zp.get(blk));
             for g in 0..bs / 8 {
                 let q = _mm256_cvtepi32_ps(nibbles8(b.as_ptr().add(blk * bs / 2 + g * 4)));
-                _mm256_storeu_ps(op.add(i * bs + g * 8), _mm256_mul_ps(_mm256_sub_ps(q, zv), sv));
+                _mm256_storeu_ps(
+                    op.add(i * bs + g * 8),
+                    _mm256_mul_ps(_mm256_sub_ps(q, zv), sv),
+                );
             }
         }
     }
 
     /// See `Kern::gemm4`; the caller checked the lengths (`check_gemm_args`).
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn gemm4<const R: usize>(a: [&[f32]; R], w: &[f32], ldw: usize, klen: usize) -> [[f32; 4]; R] {
+    unsafe fn gemm4<const R: usize>(
+        a: [&[f32]; R],
+        w: &[f32],
+        ldw: usize,
+        klen: usize,
+    ) -> [[f32; 4]; R] {
         let k8 = klen / 8 * 8;
         let wp = w.as_ptr();
         let mut acc = [[_mm256_setzero_ps(); 4]; R];
@@ -1132,8 +1247,8 @@ mod neon {
     use std::arch::aarch64::*;
 
     use super::{
-        check_dequant_args, check_f32_args, check_gemm_args, check_int8_args, check_szp_args, Kern, ZpCol,
-        CHUNK,
+        check_dequant_args, check_f32_args, check_gemm_args, check_int8_args, check_szp_args, Kern,
+        ZpCol, CHUNK,
     };
 
     /// NEON without the dot-product extension.
@@ -1182,13 +1297,27 @@ mod neon {
                 unsafe { dot(x, y) }
             }
 
-            fn dequant(self, bs: usize, b: &[u8], s: &[f32], zp: ZpCol<'_>, blk0: usize, out: &mut [f32]) {
+            fn dequant(
+                self,
+                bs: usize,
+                b: &[u8],
+                s: &[f32],
+                zp: ZpCol<'_>,
+                blk0: usize,
+                out: &mut [f32],
+            ) {
                 check_dequant_args(bs, b, s, zp, blk0, out);
                 // SAFETY: NEON is baseline on aarch64; lengths checked just above.
                 unsafe { dequant(bs, b, s, zp, blk0, out) }
             }
 
-            fn gemm4<const R: usize>(self, a: [&[f32]; R], w: &[f32], ldw: usize, klen: usize) -> [[f32; 4]; R] {
+            fn gemm4<const R: usize>(
+                self,
+                a: [&[f32]; R],
+                w: &[f32],
+                ldw: usize,
+                klen: usize,
+            ) -> [[f32; 4]; R] {
                 check_gemm_args(&a, w, ldw, klen);
                 // SAFETY: NEON is baseline on aarch64; lengths checked just above.
                 unsafe { gemm4(a, w, ldw, klen) }
@@ -1261,7 +1390,11 @@ mod neon {
             acc
         } else {
             // i16 products of bytes 0..8 and 8..16 (|.| <= 2 · 15 · 128), then pairwise sums.
-            let p0 = vmlal_s8(vmull_s8(vget_low_s8(l), vget_low_s8(ae)), vget_low_s8(h), vget_low_s8(ao));
+            let p0 = vmlal_s8(
+                vmull_s8(vget_low_s8(l), vget_low_s8(ae)),
+                vget_low_s8(h),
+                vget_low_s8(ao),
+            );
             let p1 = vmlal_high_s8(vmull_high_s8(l, ae), h, ao);
             vaddq_s32(acc, vpaddq_s32(vpaddlq_s16(p0), vpaddlq_s16(p1)))
         }
@@ -1473,7 +1606,10 @@ mod neon {
             let z = match zp {
                 ZpCol::Default => [vdupq_n_f32(8.0); 2],
                 ZpCol::Packed(z) => nibbles8(z.as_ptr().add(i / 2)),
-                ZpCol::Float(z) => [vld1q_f32(z.as_ptr().add(i)), vld1q_f32(z.as_ptr().add(i + 4))],
+                ZpCol::Float(z) => [
+                    vld1q_f32(z.as_ptr().add(i)),
+                    vld1q_f32(z.as_ptr().add(i + 4)),
+                ],
             };
             vst1q_f32(op.add(i), vmulq_f32(vld1q_f32(sp.add(i)), z[0]));
             vst1q_f32(op.add(i + 4), vmulq_f32(vld1q_f32(sp.add(i + 4)), z[1]));
@@ -1490,7 +1626,11 @@ mod neon {
         let mut acc = vdupq_n_f32(0.0);
         let mut i = 0;
         while i < n4 {
-            acc = vfmaq_f32(acc, vld1q_f32(x.as_ptr().add(i)), vld1q_f32(y.as_ptr().add(i)));
+            acc = vfmaq_f32(
+                acc,
+                vld1q_f32(x.as_ptr().add(i)),
+                vld1q_f32(y.as_ptr().add(i)),
+            );
             i += 4;
         }
         let mut t = vaddvq_f32(acc);
@@ -1508,12 +1648,20 @@ mod neon {
             for g in 0..bs / 8 {
                 let q = nibbles8(b.as_ptr().add(blk * bs / 2 + g * 4));
                 vst1q_f32(op.add(i * bs + g * 8), vmulq_f32(vsubq_f32(q[0], zv), sv));
-                vst1q_f32(op.add(i * bs + g * 8 + 4), vmulq_f32(vsubq_f32(q[1], zv), sv));
+                vst1q_f32(
+                    op.add(i * bs + g * 8 + 4),
+                    vmulq_f32(vsubq_f32(q[1], zv), sv),
+                );
             }
         }
     }
 
-    unsafe fn gemm4<const R: usize>(a: [&[f32]; R], w: &[f32], ldw: usize, klen: usize) -> [[f32; 4]; R] {
+    unsafe fn gemm4<const R: usize>(
+        a: [&[f32]; R],
+        w: &[f32],
+        ldw: usize,
+        klen: usize,
+    ) -> [[f32; 4]; R] {
         let k4 = klen / 4 * 4;
         let wp = w.as_ptr();
         let mut acc = [[vdupq_n_f32(0.0); 4]; R];
@@ -1581,9 +1729,13 @@ mod tests {
                 bs,
                 // Padding nibbles random too: the kernel must ignore them.
                 b: (0..n * nb * bs / 2).map(|_| rng.random()).collect(),
-                scales: (0..n * nb).map(|_| rng.random_range(0.001f32..0.05)).collect(),
+                scales: (0..n * nb)
+                    .map(|_| rng.random_range(0.001f32..0.05))
+                    .collect(),
                 zp_packed: (0..n * nb.div_ceil(2)).map(|_| rng.random()).collect(),
-                zp_float: (0..n * nb).map(|_| rng.random_range(0.0f32..15.0)).collect(),
+                zp_float: (0..n * nb)
+                    .map(|_| rng.random_range(0.0f32..15.0))
+                    .collect(),
                 a: (0..m * k)
                     .map(|i| {
                         // Some blocks all zero, some with outliers, as activations have.
@@ -1641,7 +1793,8 @@ mod tests {
                     let row = &a[r * self.k..(r + 1) * self.k];
                     let dot: f64 = row.iter().zip(&w).map(|(&a, w)| a as f64 * w).sum();
                     y[r * self.n + n] = dot + if bias { self.bias[n] as f64 } else { 0.0 };
-                    mag[r * self.n + n] = row.iter().zip(&w).map(|(&a, w)| (a as f64 * w).abs()).sum();
+                    mag[r * self.n + n] =
+                        row.iter().zip(&w).map(|(&a, w)| (a as f64 * w).abs()).sum();
                 }
             }
             (y, mag)
@@ -1716,7 +1869,8 @@ mod tests {
                     let (want, mag) = case.exact(zp, &case.a, bias);
                     for isa in Isa::available() {
                         let got = case.run(isa, zp, bias, false);
-                        let what = format!("f32 {isa:?} m={m} n={n} k={k} bs={bs} {zp:?} bias={bias}");
+                        let what =
+                            format!("f32 {isa:?} m={m} n={n} k={k} bs={bs} {zp:?} bias={bias}");
                         check_close(&what, &got, &want, &mag, 1e-4);
                     }
                 }
@@ -1754,11 +1908,16 @@ mod tests {
                     }
                     for isa in Isa::available() {
                         let got = case.run(isa, zp, bias, true);
-                        let what = format!("int8 {isa:?} m={m} n={n} k={k} bs={bs} {zp:?} bias={bias}");
+                        let what =
+                            format!("int8 {isa:?} m={m} n={n} k={k} bs={bs} {zp:?} bias={bias}");
                         check_close(&what, &got, &want_q, &mag_q, 1e-4);
                         for i in 0..m * n {
                             let err = (got[i] as f64 - want[i]).abs();
-                            assert!(err <= bound[i], "{what}: output {i}: error {err:e} above {:e}", bound[i]);
+                            assert!(
+                                err <= bound[i],
+                                "{what}: output {i}: error {err:e} above {:e}",
+                                bound[i]
+                            );
                         }
                     }
                 }
@@ -1772,7 +1931,10 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(9);
         let case = Case::new(&mut rng, 3, 9, 100, 32);
         for isa in Isa::available() {
-            assert_eq!(case.run(isa, Zp::Float, true, true), case.run(isa, Zp::Float, true, false));
+            assert_eq!(
+                case.run(isa, Zp::Float, true, true),
+                case.run(isa, Zp::Float, true, false)
+            );
         }
     }
 
@@ -1789,7 +1951,9 @@ mod tests {
         // amax 1: inv = 127.
         let (mut q, mut s) = (vec![0i8; 16], vec![0.0f32; 2]);
         let mut sum = vec![0.0f32; 2];
-        let a = [0.5f32, -1.0, 0.25, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0];
+        let a = [
+            0.5f32, -1.0, 0.25, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
+        ];
         quantize_row(&a, 8, &mut q, &mut s, &mut sum);
         assert_eq!(&q[..4], &[64, -127, 32, 0]);
         assert_eq!((s[0], sum[0]), (1.0 / 127.0, (1.0f32 / 127.0) * -31.0));
@@ -1810,7 +1974,12 @@ mod tests {
                     let got = case.run(isa, Zp::Packed, true, int8);
                     for i in 0..got.len() {
                         let err = (got[i] - want[i]).abs() as f64;
-                        assert!(err <= 1e-5 * mag[i] + 1e-6, "{isa:?} int8={int8} m={m} bs={bs} {i}: {} vs {}", got[i], want[i]);
+                        assert!(
+                            err <= 1e-5 * mag[i] + 1e-6,
+                            "{isa:?} int8={int8} m={m} bs={bs} {i}: {} vs {}",
+                            got[i],
+                            want[i]
+                        );
                     }
                 }
             }
@@ -1819,7 +1988,14 @@ mod tests {
 
     #[test]
     fn k_zero_gives_bias_and_empty_shapes_are_fine() {
-        let w = NBitsWeights { b: &[], scales: &[], zero_points: ZeroPoints::Default, n: 3, k: 0, block_size: 32 };
+        let w = NBitsWeights {
+            b: &[],
+            scales: &[],
+            zero_points: ZeroPoints::Default,
+            n: 3,
+            k: 0,
+            block_size: 32,
+        };
         let mut out = vec![f32::NAN; 6];
         matmul_nbits_f32(&[], 2, &w, Some(&[1.0, 2.0, 3.0]), true, &mut out).unwrap();
         assert_eq!(out, [1.0, 2.0, 3.0, 1.0, 2.0, 3.0]);
@@ -1830,25 +2006,55 @@ mod tests {
     fn bad_lengths_are_errors() {
         let b = vec![0u8; 3 * 2 * 16];
         let s = vec![1.0f32; 6];
-        let w = NBitsWeights { b: &b, scales: &s, zero_points: ZeroPoints::Default, n: 3, k: 40, block_size: 32 };
+        let w = NBitsWeights {
+            b: &b,
+            scales: &s,
+            zero_points: ZeroPoints::Default,
+            n: 3,
+            k: 40,
+            block_size: 32,
+        };
         let a = vec![0.0f32; 80];
         let mut out = vec![0.0f32; 6];
         assert!(matmul_nbits_f32(&a, 2, &w, None, false, &mut out).is_ok());
         let err = |r: Result<()>| r.unwrap_err().to_string();
         assert!(err(matmul_nbits_f32(&a[1..], 2, &w, None, false, &mut out)).contains("A holds 79"));
         assert!(err(matmul_nbits_f32(&a, 2, &w, None, false, &mut out[1..])).contains("output"));
-        assert!(err(matmul_nbits_f32(&a, 2, &w, Some(&[0.0; 2]), false, &mut out)).contains("bias"));
+        assert!(err(matmul_nbits_f32(
+            &a,
+            2,
+            &w,
+            Some(&[0.0; 2]),
+            false,
+            &mut out
+        ))
+        .contains("bias"));
         let w2 = NBitsWeights { b: &b[1..], ..w };
         assert!(err(matmul_nbits_f32(&a, 2, &w2, None, false, &mut out)).contains("B holds"));
-        let w2 = NBitsWeights { scales: &s[1..], ..w };
+        let w2 = NBitsWeights {
+            scales: &s[1..],
+            ..w
+        };
         assert!(err(matmul_nbits_f32(&a, 2, &w2, None, false, &mut out)).contains("scales"));
-        let w2 = NBitsWeights { zero_points: ZeroPoints::Packed(&[0; 5]), ..w };
+        let w2 = NBitsWeights {
+            zero_points: ZeroPoints::Packed(&[0; 5]),
+            ..w
+        };
         assert!(err(matmul_nbits_f32(&a, 2, &w2, None, false, &mut out)).contains("zero_points"));
-        let w2 = NBitsWeights { zero_points: ZeroPoints::Float(&[0.0; 5]), ..w };
+        let w2 = NBitsWeights {
+            zero_points: ZeroPoints::Float(&[0.0; 5]),
+            ..w
+        };
         assert!(err(matmul_nbits_f32(&a, 2, &w2, None, false, &mut out)).contains("zero_points"));
-        let w2 = NBitsWeights { block_size: 24, ..w };
+        let w2 = NBitsWeights {
+            block_size: 24,
+            ..w
+        };
         assert!(err(matmul_nbits_f32(&a, 2, &w2, None, false, &mut out)).contains("block_size"));
-        let w2 = NBitsWeights { block_size: 512, ..w };
+        let w2 = NBitsWeights {
+            block_size: 512,
+            ..w
+        };
         assert!(err(matmul_nbits_f32(&a, 2, &w2, None, false, &mut out)).contains("block_size"));
     }
 
@@ -1857,8 +2063,14 @@ mod tests {
     fn same_result_in_any_pool() {
         let mut rng = StdRng::seed_from_u64(11);
         let case = Case::new(&mut rng, 5, 301, 256, 32);
-        let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
-        let three = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
+        let one = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let three = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap();
         for int8 in [false, true] {
             let isa = Isa::detect();
             let a = one.install(|| case.run(isa, Zp::Packed, true, int8));
