@@ -1,6 +1,7 @@
 //! The capability table (`capabilities.json`, derived by `examples/derive_table.rs`) proven
 //! against OpenVINO's CPU device: every claimed op runs on openvino:cpu (the session's plan
-//! says so) in at least one ONNX conformance case, fusion fixture or light model that then
+//! says so) in at least one ONNX conformance case, contrib-op case, fusion fixture or light
+//! model that then
 //! matches its reference; every refused op has a reason, and the `--explain` table of a case
 //! with that op shows it. The com.microsoft ops OpenVINO runs that xnpu's importer does not
 //! know yet are listed as claimed, not yet in xnpu's IR.
@@ -24,7 +25,6 @@ const MICROSOFT_OPS: &[&str] = &[
     "GroupQueryAttention",
     "MatMulNBits",
     "RotaryEmbedding",
-    "SimplifiedLayerNormalization",
     "SkipSimplifiedLayerNormalization",
 ];
 
@@ -63,6 +63,22 @@ fn items() -> Vec<Item> {
         .map(|e| e.path())
         .filter(|p| p.is_dir())
         .collect();
+    // The com.microsoft (contrib) op cases, made by scripts/gen_contrib_cases.py.
+    let contrib = std::env::var_os("XNPU_CONTRIB_CASES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target/contrib-cases"));
+    cases.extend(
+        std::fs::read_dir(&contrib)
+            .unwrap_or_else(|e| {
+                panic!(
+                    "no contrib cases at {} ({e}); run scripts/test.sh",
+                    contrib.display()
+                )
+            })
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.join("model.onnx").is_file()),
+    );
     cases.sort();
     let mut models: Vec<PathBuf> = std::fs::read_dir(root.join("tests/fixtures/fusion"))
         .expect("tests/fixtures/fusion")

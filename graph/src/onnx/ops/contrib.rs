@@ -102,6 +102,17 @@ fn matmul_nbits(n: &mut NodeCtx<'_>) -> Result<Op> {
             )));
         }
     }
+    // ONNX Runtime quantises A to int8 (level 4) only in the kernel it prepacks from
+    // initializers: with B, scales or zero points computed or fed as inputs it runs in f32,
+    // and so does xnpu.
+    let prepacked = n.const_input(1).is_some()
+        && n.const_input(2).is_some()
+        && (!n.has_input(3) || n.const_input(3).is_some());
+    let accuracy_level = if accuracy_level == 4 && !prepacked {
+        0
+    } else {
+        accuracy_level
+    };
     let op = nn::MatMulNBits {
         k,
         n: cols,
