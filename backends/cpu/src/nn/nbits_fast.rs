@@ -509,7 +509,6 @@ impl Ctx<'_> {
         let cols = rows[0].len();
         if rows.len() == 1 {
             let (qa, lanes, sums) = ([q.row(0)], [q.lanes(0)], q.sums(0));
-            let mut szp = vec![0.0f32; g.nb];
             let out = &mut *rows[0];
             let mut j = 0;
             while j + 4 <= cols {
@@ -517,16 +516,14 @@ impl Ctx<'_> {
                 let y =
                     kern.int8_dot::<1, 4>(g.bs, g.nb, qa, lanes, c.map(|c| c.b), c.map(|c| c.s));
                 for t in 0..4 {
-                    kern.szp(c[t].s, c[t].zp, &mut szp);
-                    out[j + t] = y[0][t] - kern.dot(&szp, sums);
+                    out[j + t] = y[0][t] - kern.zp_dot(c[t].s, c[t].zp, sums);
                 }
                 j += 4;
             }
-            for j in j..cols {
+            for (j, o) in out.iter_mut().enumerate().skip(j) {
                 let c = self.col(n0 + j);
                 let y = kern.int8_dot::<1, 1>(g.bs, g.nb, qa, lanes, [c.b], [c.s]);
-                kern.szp(c.s, c.zp, &mut szp);
-                out[j] = y[0][0] - kern.dot(&szp, sums);
+                *o = y[0][0] - kern.zp_dot(c.s, c.zp, sums);
             }
             return;
         }
@@ -573,23 +570,20 @@ impl Ctx<'_> {
 
     fn f32_one_tile<K: Kern>(&self, kern: K, a: &[f32], sums: &[f32], n0: usize, out: &mut [f32]) {
         let g = &self.g;
-        let mut szp = vec![0.0f32; g.nb];
         let cols = out.len();
         let mut j = 0;
         while j + 4 <= cols {
             let c: [Col; 4] = std::array::from_fn(|t| self.col(n0 + j + t));
             let y = kern.f32_dot::<4>(g.bs, g.nb, a, c.map(|c| c.b), c.map(|c| c.s));
             for t in 0..4 {
-                kern.szp(c[t].s, c[t].zp, &mut szp);
-                out[j + t] = y[t] - kern.dot(&szp, sums);
+                out[j + t] = y[t] - kern.zp_dot(c[t].s, c[t].zp, sums);
             }
             j += 4;
         }
-        for j in j..cols {
+        for (j, o) in out.iter_mut().enumerate().skip(j) {
             let c = self.col(n0 + j);
             let y = kern.f32_dot::<1>(g.bs, g.nb, a, [c.b], [c.s]);
-            kern.szp(c.s, c.zp, &mut szp);
-            out[j] = y[0] - kern.dot(&szp, sums);
+            *o = y[0] - kern.zp_dot(c.s, c.zp, sums);
         }
     }
 
@@ -687,6 +681,10 @@ trait Kern: Copy + Send + Sync {
     /// `Σ x · y`.
     fn dot(self, x: &[f32], y: &[f32]) -> f32;
 
+    /// `Σ_blk s[blk] · zp[blk] · sums[blk]` over `sums.len()` blocks (`szp` and `dot` in one
+    /// pass).
+    fn zp_dot(self, s: &[f32], zp: ZpCol<'_>, sums: &[f32]) -> f32;
+
     /// `out = (q - zp) · s` for blocks `blk0..blk0 + out.len() / bs`.
     fn dequant(self, bs: usize, b: &[u8], s: &[f32], zp: ZpCol<'_>, blk0: usize, out: &mut [f32]);
 
@@ -765,6 +763,13 @@ impl Kern for Scalar {
 
     fn dot(self, x: &[f32], y: &[f32]) -> f32 {
         x.iter().zip(y).map(|(x, y)| x * y).sum()
+    }
+
+    fn zp_dot(self, s: &[f32], zp: ZpCol<'_>, sums: &[f32]) -> f32 {
+        sums.iter()
+            .enumerate()
+            .map(|(blk, t)| s[blk] * zp.get(blk) * t)
+            .sum()
     }
 
     fn dequant(self, bs: usize, b: &[u8], s: &[f32], zp: ZpCol<'_>, blk0: usize, out: &mut [f32]) {
@@ -877,6 +882,8 @@ mod avx2 {
     //! unsigned nibbles, at most 2·15·127 per i16 lane), the low- and high-nibble products
     //! added in i16, `_mm256_madd_epi16` by ones to i32 lanes of 8 k each, which lie in one
     //! block: converted to f32 and multiplied by `scale_a · scale_b` lane by lane.
+    // Register tiles (`acc[r][j]`) are indexed in lockstep with pointer arrays.
+    #![allow(clippy::needless_range_loop)]
     use std::arch::x86_64::*;
 
     use super::{
@@ -933,6 +940,12 @@ mod avx2 {
         fn dot(self, x: &[f32], y: &[f32]) -> f32 {
             // SAFETY: AVX2 and FMA were detected (see `Avx2`); `dot` reads min(len) values.
             unsafe { dot(x, y) }
+        }
+
+        fn zp_dot(self, s: &[f32], zp: ZpCol<'_>, sums: &[f32]) -> f32 {
+            check_szp_args(s, zp, sums);
+            // SAFETY: AVX2 and FMA were detected (see `Avx2`); lengths checked just above.
+            unsafe { zp_dot(s, zp, sums) }
         }
 
         fn dequant(
@@ -996,6 +1009,8 @@ mod avx2 {
     ) {
         let m4 = _mm256_set1_epi8(0x0F);
         let ones = _mm256_set1_epi16(1);
+        // The block scales, broadcast to both 128-bit halves by the load, then picked in-lane:
+        // lane i takes block 8i / BS.
         let idx = if BS == 16 {
             _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3)
         } else {
@@ -1006,11 +1021,12 @@ mod avx2 {
             let lo = _mm256_and_si256(x, m4);
             let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(x), m4);
             let sv = if BS == 16 {
-                _mm_loadu_ps(sp[j])
+                let v = _mm_loadu_ps(sp[j]);
+                _mm256_set_m128(v, v)
             } else {
-                _mm_castsi128_ps(_mm_loadl_epi64(sp[j] as *const __m128i))
+                _mm256_castpd_ps(_mm256_set1_pd((sp[j] as *const f64).read_unaligned()))
             };
-            let sb = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(sv), idx);
+            let sb = _mm256_permutevar_ps(sv, idx);
             for r in 0..R {
                 let ae = _mm256_loadu_si256(qp[r].add(c * CHUNK) as *const __m256i);
                 let ao = _mm256_loadu_si256(qp[r].add(c * CHUNK + 32) as *const __m256i);
@@ -1160,6 +1176,31 @@ mod avx2 {
         }
     }
 
+    /// See `Kern::zp_dot`; the caller checked the lengths (`check_szp_args`).
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn zp_dot(s: &[f32], zp: ZpCol<'_>, sums: &[f32]) -> f32 {
+        let nb = sums.len();
+        let n8 = nb / 8 * 8;
+        let (sp, tp) = (s.as_ptr(), sums.as_ptr());
+        let mut acc = _mm256_setzero_ps();
+        let mut i = 0;
+        while i < n8 {
+            let st = _mm256_mul_ps(_mm256_loadu_ps(sp.add(i)), _mm256_loadu_ps(tp.add(i)));
+            let z = match zp {
+                ZpCol::Default => _mm256_set1_ps(8.0),
+                ZpCol::Packed(z) => _mm256_cvtepi32_ps(nibbles8(z.as_ptr().add(i / 2))),
+                ZpCol::Float(z) => _mm256_loadu_ps(z.as_ptr().add(i)),
+            };
+            acc = _mm256_fmadd_ps(st, z, acc);
+            i += 8;
+        }
+        let mut t = hsum(acc);
+        for blk in n8..nb {
+            t += s[blk] * sums[blk] * zp.get(blk);
+        }
+        t
+    }
+
     #[target_feature(enable = "avx2,fma")]
     unsafe fn dot(x: &[f32], y: &[f32]) -> f32 {
         let n = x.len().min(y.len());
@@ -1244,6 +1285,8 @@ mod neon {
     //! 4-lane registers. The int8 dot products use `sdot` where the CPU has the dot-product
     //! extension (`NeonDot`; through `asm!`, the intrinsic not being stable), else
     //! `vmull_s8`/`vmlal_s8` and pairwise adds.
+    // Register tiles (`acc[r][j]`) are indexed in lockstep with pointer arrays.
+    #![allow(clippy::needless_range_loop)]
     use std::arch::aarch64::*;
 
     use super::{
@@ -1295,6 +1338,12 @@ mod neon {
             fn dot(self, x: &[f32], y: &[f32]) -> f32 {
                 // SAFETY: NEON is baseline on aarch64; `dot` reads min(len) values.
                 unsafe { dot(x, y) }
+            }
+
+            fn zp_dot(self, s: &[f32], zp: ZpCol<'_>, sums: &[f32]) -> f32 {
+                check_szp_args(s, zp, sums);
+                // SAFETY: NEON is baseline on aarch64; lengths checked just above.
+                unsafe { zp_dot(s, zp, sums) }
             }
 
             fn dequant(
@@ -1618,6 +1667,34 @@ mod neon {
         for blk in n8..nb {
             out[blk] = s[blk] * zp.get(blk);
         }
+    }
+
+    unsafe fn zp_dot(s: &[f32], zp: ZpCol<'_>, sums: &[f32]) -> f32 {
+        let nb = sums.len();
+        let n8 = nb / 8 * 8;
+        let (sp, tp) = (s.as_ptr(), sums.as_ptr());
+        let mut acc = [vdupq_n_f32(0.0); 2];
+        let mut i = 0;
+        while i < n8 {
+            let z = match zp {
+                ZpCol::Default => [vdupq_n_f32(8.0); 2],
+                ZpCol::Packed(z) => nibbles8(z.as_ptr().add(i / 2)),
+                ZpCol::Float(z) => [
+                    vld1q_f32(z.as_ptr().add(i)),
+                    vld1q_f32(z.as_ptr().add(i + 4)),
+                ],
+            };
+            for h in 0..2 {
+                let st = vmulq_f32(vld1q_f32(sp.add(i + 4 * h)), vld1q_f32(tp.add(i + 4 * h)));
+                acc[h] = vfmaq_f32(acc[h], st, z[h]);
+            }
+            i += 8;
+        }
+        let mut t = vaddvq_f32(vaddq_f32(acc[0], acc[1]));
+        for blk in n8..nb {
+            t += s[blk] * sums[blk] * zp.get(blk);
+        }
+        t
     }
 
     unsafe fn dot(x: &[f32], y: &[f32]) -> f32 {
