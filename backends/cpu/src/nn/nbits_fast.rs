@@ -26,12 +26,18 @@
 //!
 //! # int8 activations: ONNX Runtime's scheme
 //!
-//! Read from MLAS in onnxruntime's `onnxruntime/core/mlas/lib/` (main branch as of 2025):
-//! `QuantizeARow_CompInt8_avx2` in `sqnbitgemm_kernel_avx2.cpp`, `QuantizeARow_CompInt8_avx512`
-//! in `sqnbitgemm_kernel_avx512.cpp`, `QuantizeARowComputeBlkSum_CompInt8` in
-//! `sqnbitgemm_kernel_neon_int8.cpp` (all three agree), `ComputePackBlkSum` in
-//! `sqnbitgemm_kernel_avx_common.h`, `SQ4BitGemmKernel_BlkSum_CompInt8_avx2` and
-//! `GetComputeType`/`PrePack` in `onnxruntime/contrib_ops/cpu/quantization/matmul_nbits.cc`.
+//! Read from MLAS in onnxruntime's `onnxruntime/core/mlas/lib/` (main branch, several stored
+//! revisions agreeing): `QuantizeARow_CompInt8_avx2` in `sqnbitgemm_kernel_avx2.cpp`,
+//! `QuantizeARow_CompInt8_avx512` in `sqnbitgemm_kernel_avx512.cpp` (the x86 dispatches set
+//! `QuantizeARowComputeBlkSum_CompInt8` to these), `ComputePackBlkSum` and the
+//! `load_and_mul_sum_s8_quads_with_zp_avx2` family in `sqnbitgemm_kernel_avx_common.h`,
+//! `SQ4BitGemmKernel_BlkSum_CompInt8_avx2` (`sqnbitgemm_kernel_avx2.cpp`),
+//! `InitializeWorkspace_CompInt8` in `qnbitgemm.cpp`, and `GetComputeType`/`PrePack` in
+//! `onnxruntime/contrib_ops/cpu/quantization/matmul_nbits.cc`. This is the x86_64 scheme; it is
+//! used here on every architecture. (On aarch64 ONNX Runtime differs: its NEON dispatch sets
+//! `QuantizeARow_CompInt8`, which `InitializeWorkspace_CompInt8` prefers, quantising with
+//! `a * (1 / scale)` rounded half away from zero (`vcvtaq_s32_f32`, `QuantizeBlock` in
+//! `sqnbitgemm_kernel_neon_int8.cpp`), and KleidiAI builds quantise A per row instead.)
 //!
 //! * Each row of A is cut into blocks of `block_size` along K (the same blocks as B's; the
 //!   last one may be short). Per block: `amax = max |a|`, `scale_a = amax / 127` (f32
@@ -51,9 +57,9 @@
 //!   (`has_unquantized_zero_point_` in `PrePack`), dequantising B and running an f32 GEMM; here
 //!   too `ZeroPoints::Float` always takes the f32 path.
 //!
-//! So A's int8 values, scales and block sums are bit-identical to ONNX Runtime's, the integer
-//! dot products are exact, and results differ from MLAS only in the order of the f32 sums
-//! (a few ulps of `Σ|a||w|`). Against exact arithmetic the int8 path errs by A's quantisation:
+//! So A's int8 values, scales and block sums are bit-identical to ONNX Runtime's on x86_64, the
+//! integer dot products are exact, and results differ from MLAS only by f32 rounding (the order
+//! of the sums, and for M = 1 the zero point's separate term: a few ulps of `Σ|a|·|q|·scale`). Against exact arithmetic the int8 path errs by A's quantisation:
 //! at most `scale_a / 2 = amax / 254` per element of A (see the tests' bound).
 
 use rayon::prelude::*;
@@ -702,6 +708,19 @@ trait Kern: Copy + Send + Sync {
 #[derive(Clone, Copy, Debug)]
 struct Scalar;
 
+/// `Σ x · y` in eight interleaved partial sums (which the compiler can keep in vector lanes).
+fn dot8(x: &[f32], y: &[f32]) -> f32 {
+    let n = x.len().min(y.len());
+    let mut acc = [0.0f32; 8];
+    for (x, y) in x[..n].chunks_exact(8).zip(y[..n].chunks_exact(8)) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    let tail: f32 = (n / 8 * 8..n).map(|i| x[i] * y[i]).sum();
+    acc.iter().sum::<f32>() + tail
+}
+
 impl Kern for Scalar {
     fn int8_dot<const R: usize, const C: usize>(
         self,
@@ -717,12 +736,24 @@ impl Kern for Scalar {
         for blk in 0..nb {
             for j in 0..C {
                 for r in 0..R {
+                    // The block's bytes, cut at chunk boundaries: byte `i` of chunk `c` pairs
+                    // with the chunk's even k `i` and odd k `i`.
                     let mut d = 0i32;
-                    for (t, &byte) in b[j][blk * blob..(blk + 1) * blob].iter().enumerate() {
-                        let gb = blk * blob + t;
-                        let (c, i) = (gb / 32, gb % 32);
-                        d += (byte & 0xF) as i32 * qa[r][c * CHUNK + i] as i32
-                            + (byte >> 4) as i32 * qa[r][c * CHUNK + 32 + i] as i32;
+                    let (mut gb, end) = (blk * blob, (blk + 1) * blob);
+                    while gb < end {
+                        let (c, i0) = (gb / 32, gb % 32);
+                        let len = (32 - i0).min(end - gb);
+                        let even = &qa[r][c * CHUNK + i0..c * CHUNK + i0 + len];
+                        let odd = &qa[r][c * CHUNK + 32 + i0..c * CHUNK + 32 + i0 + len];
+                        d += b[j][gb..gb + len]
+                            .iter()
+                            .zip(even)
+                            .zip(odd)
+                            .map(|((&q, &e), &o)| {
+                                (q & 0xF) as i32 * e as i32 + (q >> 4) as i32 * o as i32
+                            })
+                            .sum::<i32>();
+                        gb += len;
                     }
                     let sa = lanes[r][blk * bs / 8];
                     y[r][j] += sa * s[j][blk] * d as f32;
@@ -744,12 +775,19 @@ impl Kern for Scalar {
         let mut y = [0.0f32; C];
         for j in 0..C {
             for blk in 0..nb {
-                let mut d = 0.0f32;
-                for (t, &byte) in b[j][blk * blob..(blk + 1) * blob].iter().enumerate() {
-                    let k = blk * bs + 2 * t;
-                    d += a[k] * (byte & 0xF) as f32 + a[k + 1] * (byte >> 4) as f32;
+                // Eight partial sums: four bytes (eight k) at a time.
+                let mut acc = [0.0f32; 8];
+                let bytes = &b[j][blk * blob..(blk + 1) * blob];
+                for (q, x) in bytes
+                    .chunks_exact(4)
+                    .zip(a[blk * bs..(blk + 1) * bs].chunks_exact(8))
+                {
+                    for t in 0..4 {
+                        acc[2 * t] += x[2 * t] * (q[t] & 0xF) as f32;
+                        acc[2 * t + 1] += x[2 * t + 1] * (q[t] >> 4) as f32;
+                    }
                 }
-                y[j] += s[j][blk] * d;
+                y[j] += s[j][blk] * acc.iter().sum::<f32>();
             }
         }
         y
@@ -762,7 +800,7 @@ impl Kern for Scalar {
     }
 
     fn dot(self, x: &[f32], y: &[f32]) -> f32 {
-        x.iter().zip(y).map(|(x, y)| x * y).sum()
+        dot8(x, y)
     }
 
     fn zp_dot(self, s: &[f32], zp: ZpCol<'_>, sums: &[f32]) -> f32 {
@@ -777,9 +815,9 @@ impl Kern for Scalar {
         for (i, o) in out.chunks_mut(bs).enumerate() {
             let blk = blk0 + i;
             let (sc, z) = (s[blk], zp.get(blk));
-            for (t, &byte) in b[blk * blob..(blk + 1) * blob].iter().enumerate() {
-                o[2 * t] = ((byte & 0xF) as f32 - z) * sc;
-                o[2 * t + 1] = ((byte >> 4) as f32 - z) * sc;
+            for (o, &byte) in o.chunks_exact_mut(2).zip(&b[blk * blob..(blk + 1) * blob]) {
+                o[0] = ((byte & 0xF) as f32 - z) * sc;
+                o[1] = ((byte >> 4) as f32 - z) * sc;
             }
         }
     }
@@ -794,11 +832,7 @@ impl Kern for Scalar {
         let mut y = [[0.0f32; 4]; R];
         for r in 0..R {
             for (j, yj) in y[r].iter_mut().enumerate() {
-                *yj = a[r][..klen]
-                    .iter()
-                    .zip(&w[j * ldw..j * ldw + klen])
-                    .map(|(a, w)| a * w)
-                    .sum();
+                *yj = dot8(&a[r][..klen], &w[j * ldw..j * ldw + klen]);
             }
         }
         y
