@@ -516,17 +516,11 @@ impl Ctx<'_> {
         if rows.len() == 1 {
             let (qa, lanes, sums) = ([q.row(0)], [q.lanes(0)], q.sums(0));
             let out = &mut *rows[0];
-            let mut j = 0;
-            while j + 4 <= cols {
-                let c: [Col; 4] = std::array::from_fn(|t| self.col(n0 + j + t));
-                let y =
-                    kern.int8_dot::<1, 4>(g.bs, g.nb, qa, lanes, c.map(|c| c.b), c.map(|c| c.s));
-                for t in 0..4 {
-                    out[j + t] = y[0][t] - kern.zp_dot(c[t].s, c[t].zp, sums);
-                }
-                j += 4;
-            }
-            for (j, o) in out.iter_mut().enumerate().skip(j) {
+            // One column at a time: its blocks are one sequential stream, which the hardware
+            // prefetcher follows; four columns at once (four interleaved streams of a few
+            // cache lines each) measured 1.3x (1 thread) to 1.45x (2 threads) slower on the
+            // Phi-3.5-mini shapes.
+            for (j, o) in out.iter_mut().enumerate() {
                 let c = self.col(n0 + j);
                 let y = kern.int8_dot::<1, 1>(g.bs, g.nb, qa, lanes, [c.b], [c.s]);
                 *o = y[0][0] - kern.zp_dot(c.s, c.zp, sums);
