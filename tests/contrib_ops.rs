@@ -42,15 +42,6 @@ fn cases() -> Vec<PathBuf> {
     v
 }
 
-fn plugin_cpu() -> Arc<dyn Backend> {
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe.parent().and_then(Path::parent).expect("build folder");
-    let path = dir.join(xnpu::plugins::plugin_file_name("cpu"));
-    let plugin = xnpu::plugins::Plugin::load(&path)
-        .unwrap_or_else(|e| panic!("{e} (build it with cargo build --release --workspace)"));
-    Arc::new(plugin.create_backend("").expect("plugin backend"))
-}
-
 fn run(case: &Path, level: Level, backend: Arc<dyn Backend>) -> Result<(), String> {
     let options = SessionOptions::new()
         .level(level)
@@ -64,7 +55,7 @@ fn run(case: &Path, level: Level, backend: Arc<dyn Backend>) -> Result<(), Strin
 #[test]
 fn contrib_ops_match_onnx_runtime() {
     let cpu: Arc<dyn Backend> = Arc::new(xnpu_backend_cpu::CpuBackend::default());
-    let plugin = plugin_cpu();
+    let plugin = common::plugin_cpu();
     let mut failures = Vec::new();
     let cases = cases();
     for case in &cases {

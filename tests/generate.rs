@@ -4,12 +4,13 @@
 //! overrides), compared with onnxruntime-genai itself (`scripts/ref_genai.py`, run with
 //! `XNPU_PYTHON`, default `.venv/bin/python`).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
 
 use xnpu::generate::{Finish, GenerateOptions, LanguageModel, ModelOptions, Sampling};
-use xnpu::graph::backend::{Backend, CompileCache};
+use xnpu::graph::backend::CompileCache;
 use xnpu::SessionOptions;
 
 const PROMPT: &str = "The quick brown fox jumps over the lazy dog.";
@@ -186,15 +187,6 @@ fn the_kv_cache_is_updated_in_place() {
     assert_eq!(n, 20);
 }
 
-fn plugin_cpu() -> Arc<dyn Backend> {
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe.parent().and_then(Path::parent).expect("build folder");
-    let path = dir.join(xnpu::plugins::plugin_file_name("cpu"));
-    let plugin = xnpu::plugins::Plugin::load(&path)
-        .unwrap_or_else(|e| panic!("{e} (build it with cargo build --release --workspace)"));
-    Arc::new(plugin.create_backend("").expect("plugin backend"))
-}
-
 #[test]
 fn prefill_and_decode_on_different_backends_share_the_cache() {
     let name = "tiny-fp32";
@@ -207,7 +199,7 @@ fn prefill_and_decode_on_different_backends_share_the_cache() {
             prefill: Some(
                 SessionOptions::new()
                     .compile_cache(CompileCache::Off)
-                    .backend(plugin_cpu()),
+                    .backend(common::plugin_cpu()),
             ),
         },
     )

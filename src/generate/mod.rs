@@ -434,7 +434,6 @@ pub struct Generator<'m> {
     logits: Option<Vec<f32>>,
     finish: Option<Finish>,
     emitted: usize,
-    text: String,
     stats: Stats,
     started: Option<Instant>,
 }
@@ -501,7 +500,6 @@ impl<'m> Generator<'m> {
             logits: None,
             finish: None,
             emitted: 0,
-            text: String::new(),
             stats: Stats {
                 prompt_tokens: prompt.len(),
                 ..Stats::default()
@@ -656,7 +654,6 @@ impl<'m> Generator<'m> {
         }
         let piece = all.get(self.emitted..).unwrap_or("").to_string();
         self.emitted = all.len();
-        self.text = all;
         Ok(piece)
     }
 
@@ -681,14 +678,12 @@ impl<'m> Generator<'m> {
     }
 
     /// Ends the generation (if still going) and returns its result.
-    pub fn finish(mut self) -> Result<Generation> {
+    pub fn finish(self) -> Result<Generation> {
         let finish = self.finish.unwrap_or(Finish::Stopped);
-        let text = self.lm.decode(&self.seq[self.prompt_len..])?;
-        self.text = text;
         Ok(Generation {
             prompt_ids: self.seq[..self.prompt_len].to_vec(),
             ids: self.seq[self.prompt_len..].to_vec(),
-            text: self.text,
+            text: self.lm.decode(&self.seq[self.prompt_len..])?,
             finish,
             stats: self.stats,
         })

@@ -313,3 +313,14 @@ pub fn one_line(why: &str, max: usize, verbose: bool) -> String {
     }
     why
 }
+
+/// The reference CPU backend loaded as a plugin (`cargo build --release --workspace` writes
+/// it beside the test executables' `deps/` folder): it receives partitions as ONNX bytes.
+pub fn plugin_cpu() -> std::sync::Arc<dyn xnpu::graph::backend::Backend> {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe.parent().and_then(Path::parent).expect("build folder");
+    let path = dir.join(xnpu::plugins::plugin_file_name("cpu"));
+    let plugin = xnpu::plugins::Plugin::load(&path)
+        .unwrap_or_else(|e| panic!("{e} (build it with cargo build --release --workspace)"));
+    std::sync::Arc::new(plugin.create_backend("").expect("plugin backend"))
+}
