@@ -1,24 +1,36 @@
 //! GroupQueryAttention and MultiHeadAttention (see the ops' docs for the contracts). Values
 //! are read as f32 and products accumulated in f64; caches are never converted wholesale.
 
+use std::borrow::Cow;
+
 use bytes::BytesMut;
+use rayon::prelude::*;
 use xnpu_core::{DType, Error, Result, Tensor, Value};
 use xnpu_ops::attention::{GroupQueryAttention, MultiHeadAttention};
 
 use crate::args::{opt_tensor, tensor};
 
-/// A float tensor's values as f32 (borrowed when it is f32 already).
+/// A float tensor's values as f32, copied.
 fn f32s(t: &Tensor, what: &str) -> Result<Vec<f32>> {
+    Ok(f32_view(t, what)?.into_owned())
+}
+
+/// A float tensor's values as f32 (borrowed when it is f32 already and aligned).
+fn f32_view<'a>(t: &'a Tensor, what: &str) -> Result<Cow<'a, [f32]>> {
     match t.dtype() {
-        DType::F32 => Ok(t.as_slice::<f32>()?.into_owned()),
-        DType::F16 | DType::Bf16 | DType::F64 => {
-            Ok(t.to_f64_vec()?.into_iter().map(|v| v as f32).collect())
-        }
+        DType::F32 => t.as_slice::<f32>(),
+        DType::F16 | DType::Bf16 | DType::F64 => Ok(Cow::Owned(
+            t.to_f64_vec()?.into_iter().map(|v| v as f32).collect(),
+        )),
         d => Err(Error::compute(format!(
             "{what} must be a float tensor, got {d}"
         ))),
     }
 }
+
+/// Score rows (query rows × heads × keys) below which one thread runs the attention: rayon's
+/// hand-off costs more than it saves on a few hundred dot products.
+const PAR_SCORES: usize = 2048;
 
 /// f32 values stored as `dtype`.
 fn store(dtype: DType, shape: Vec<usize>, v: Vec<f32>) -> Result<Tensor> {
@@ -92,23 +104,25 @@ fn rotate(x: &mut [f32], cos: &[f32], sin: &[f32], half: usize, pos: usize, inte
 }
 
 /// `softmax(scores)` weighted sum of value rows: writes `Σ p_j v[j]` into `out`. `extra` is a
-/// logit that joins the denominator only (smooth softmax, head sink).
+/// logit that joins the denominator only (smooth softmax, head sink). `acc` is scratch.
 fn attend(
     scores: &[f64],
     extra: Option<f64>,
     v_row: impl Fn(usize) -> usize,
     v: &[f32],
+    acc: &mut Vec<f64>,
     out: &mut [f32],
 ) {
     let mut max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     if let Some(e) = extra {
         max = max.max(e);
     }
-    let mut acc = vec![0.0f64; out.len()];
     if max == f64::NEG_INFINITY {
         out.iter_mut().for_each(|o| *o = 0.0);
         return;
     }
+    acc.clear();
+    acc.resize(out.len(), 0.0);
     let mut den = extra.map_or(0.0, |e| (e - max).exp());
     for (j, &sc) in scores.iter().enumerate() {
         let p = (sc - max).exp();
@@ -118,13 +132,23 @@ fn attend(
             *a += p * x as f64;
         }
     }
-    for (o, a) in out.iter_mut().zip(acc) {
+    for (o, a) in out.iter_mut().zip(acc.iter()) {
         *o = (a / den) as f32;
     }
 }
 
+/// `Σ a·b` in f64, in eight interleaved partial sums (which the compiler keeps in vector
+/// lanes).
 fn dot(a: &[f32], b: &[f32]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum()
+    let n = a.len().min(b.len());
+    let mut acc = [0.0f64; 8];
+    for (x, y) in a[..n].chunks_exact(8).zip(b[..n].chunks_exact(8)) {
+        for i in 0..8 {
+            acc[i] += x[i] as f64 * y[i] as f64;
+        }
+    }
+    let tail: f64 = (n / 8 * 8..n).map(|i| a[i] as f64 * b[i] as f64).sum();
+    acc.iter().sum::<f64>() + tail
 }
 
 /// The present KV cache: a new buffer, or the past one updated in place.
@@ -312,8 +336,8 @@ pub fn group_query_attention_donated(
             )));
         }
         let (max_pos, half) = (cs[0], cs[1]);
-        let cos = f32s(cos_t, "cos_cache")?;
-        let sin = f32s(sin_t, "sin_cache")?;
+        let cos = f32_view(cos_t, "cos_cache")?;
+        let sin = f32_view(sin_t, "sin_cache")?;
         let pos_ids = match opt_tensor(inputs, 9)? {
             Some(p) => {
                 if p.len() != bn * sn {
@@ -429,49 +453,50 @@ pub fn group_query_attention_donated(
     };
     let group = nh / kvh;
     let mut out = vec![0.0f32; bn * sn * nh * hd];
-    let mut scores = Vec::with_capacity(lp);
-    for b in 0..bn {
-        for s in 0..sn {
-            let p_abs = past_len[b] + s;
-            let last = totals[b].max(1) - 1;
-            let hi = if op.causal { p_abs.min(last) } else { last };
-            // A window of w keys, the query's own included.
-            let lo = if op.local_window_size > 0 {
-                (p_abs + 1).saturating_sub(op.local_window_size as usize)
-            } else {
-                0
-            };
-            for n in 0..nh {
-                let g = n / group;
-                let qa = ((b * sn + s) * nh + n) * hd;
-                let qrow = &q[qa..qa + hd];
-                let base = (b * kvh + g) * lp;
-                scores.clear();
-                for j in lo..=hi {
-                    let mut sc = dot(qrow, &pk_s[(base + j) * hd..][..hd]) * scale;
-                    if op.softcap > 0.0 {
-                        let c = op.softcap as f64;
-                        sc = c * (sc / c).tanh();
-                    }
-                    if let Some(bias) = &bias {
-                        sc += bias[[b, n, s, j]] as f64;
-                    }
-                    scores.push(sc);
-                }
-                let extra = match &sink {
-                    Some(h) => Some(h[n] as f64),
-                    None if op.smooth_softmax => Some(0.0),
-                    None => None,
-                };
-                let oa = ((b * sn + s) * nh + n) * hd;
-                attend(
-                    &scores,
-                    extra,
-                    |j| (base + lo + j) * hd,
-                    pv_s,
-                    &mut out[oa..oa + hd],
-                );
+    // One output row per (batch, query row, head), in `out`'s order.
+    let row = |(scores, acc): &mut (Vec<f64>, Vec<f64>), (r, o): (usize, &mut [f32])| {
+        let (bs_row, n) = (r / nh, r % nh);
+        let (b, s) = (bs_row / sn, bs_row % sn);
+        let p_abs = past_len[b] + s;
+        let last = totals[b].max(1) - 1;
+        let hi = if op.causal { p_abs.min(last) } else { last };
+        // A window of w keys, the query's own included.
+        let lo = if op.local_window_size > 0 {
+            (p_abs + 1).saturating_sub(op.local_window_size as usize)
+        } else {
+            0
+        };
+        let g = n / group;
+        let qrow = &q[r * hd..(r + 1) * hd];
+        let base = (b * kvh + g) * lp;
+        scores.clear();
+        for j in lo..=hi {
+            let mut sc = dot(qrow, &pk_s[(base + j) * hd..][..hd]) * scale;
+            if op.softcap > 0.0 {
+                let c = op.softcap as f64;
+                sc = c * (sc / c).tanh();
             }
+            if let Some(bias) = &bias {
+                sc += bias[[b, n, s, j]] as f64;
+            }
+            scores.push(sc);
+        }
+        let extra = match &sink {
+            Some(h) => Some(h[n] as f64),
+            None if op.smooth_softmax => Some(0.0),
+            None => None,
+        };
+        attend(scores, extra, |j| (base + lo + j) * hd, pv_s, acc, o);
+    };
+    let work = bn * sn * nh * lp;
+    if hd > 0 && work >= PAR_SCORES && rayon::current_num_threads() > 1 {
+        out.par_chunks_mut(hd)
+            .enumerate()
+            .for_each_init(|| (Vec::with_capacity(lp), Vec::with_capacity(hd)), row);
+    } else if hd > 0 {
+        let mut scratch = (Vec::with_capacity(lp), Vec::with_capacity(hd));
+        for item in out.chunks_mut(hd).enumerate() {
+            row(&mut scratch, item);
         }
     }
     Ok(vec![
@@ -655,6 +680,7 @@ pub fn multi_head_attention(
     };
     let mut out = vec![0.0f32; bn * sn * nh * hv];
     let mut scores = vec![0.0f64; t];
+    let mut acc = Vec::with_capacity(hv);
     for b in 0..bn {
         for s in 0..sn {
             for n in 0..nh {
@@ -681,6 +707,7 @@ pub fn multi_head_attention(
                     None,
                     |j| (base + j) * hv,
                     &vals,
+                    &mut acc,
                     &mut out[oa..oa + hv],
                 );
             }

@@ -366,13 +366,18 @@ impl QuantA {
 /// `q` (natural order, `>= nb * bs`, padding left as it is: zero), `scale` and `blk_sum` per
 /// block.
 fn quantize_row(a: &[f32], bs: usize, q: &mut [i8], scale: &mut [f32], blk_sum: &mut [f32]) {
+    // Adding and subtracting 1.5 · 2^23 rounds an f32 of magnitude below 2^22 to the nearest
+    // integer, ties to even (the default rounding of every f32 addition): `round_ties_even`
+    // without a libm call, so the loop vectorises. |v · inv| <= 127 here (NaN stays NaN and
+    // saturates to 0 in the cast, as it would after `round_ties_even`).
+    const ROUND: f32 = 12_582_912.0;
     for (blk, x) in a.chunks(bs).enumerate() {
         let amax = x.iter().fold(0.0f32, |m, v| m.max(v.abs()));
         let s = amax / 127.0;
         let inv = if amax != 0.0 { 127.0 / amax } else { 0.0 };
         let mut sum = 0i32;
         for (d, &v) in q[blk * bs..].iter_mut().zip(x) {
-            let t = (v * inv).round_ties_even().clamp(-128.0, 127.0) as i8;
+            let t = ((v * inv + ROUND) - ROUND).clamp(-128.0, 127.0) as i8;
             *d = t;
             sum += t as i32;
         }
@@ -514,6 +519,21 @@ impl Ctx<'_> {
         let g = &self.g;
         let cols = rows[0].len();
         if rows.len() == 1 {
+            let zp = match self.w.zero_points {
+                ZeroPoints::Default => Some(None),
+                ZeroPoints::Packed(z) => Some(Some(&z[n0 * g.zp_row..(n0 + cols) * g.zp_row])),
+                ZeroPoints::Float(_) => None,
+            };
+            if let Some(zp) = zp {
+                let cols_w = M1Cols {
+                    b: &self.w.b[n0 * g.row_bytes..(n0 + cols) * g.row_bytes],
+                    s: &self.w.scales[n0 * g.nb..(n0 + cols) * g.nb],
+                    zp,
+                };
+                if kern.int8_m1(g, q, cols_w, rows[0]) {
+                    return;
+                }
+            }
             let (qa, lanes, sums) = ([q.row(0)], [q.lanes(0)], q.sums(0));
             let out = &mut *rows[0];
             // One column at a time: its blocks are one sequential stream, which the hardware
@@ -651,8 +671,25 @@ impl Ctx<'_> {
 // ------------------------------------------------------------------------------------------
 // Kernels.
 
+/// Consecutive columns of B with their scales and packed zero points (`None`: absent, 8).
+#[derive(Clone, Copy, Debug)]
+struct M1Cols<'a> {
+    b: &'a [u8],
+    s: &'a [f32],
+    zp: Option<&'a [u8]>,
+}
+
 /// The inner loops, one implementation per instruction set.
 trait Kern: Copy + Send + Sync {
+    /// M = 1 on the int8 path over the consecutive columns `w` (`out.len()` of them): what
+    /// `int8_dot` and `zp_dot` give per column, in one call for the whole tile (one sequential
+    /// stream through B, scales and zero points). Returns false where this instruction set has
+    /// no such kernel or the shape is not one it takes; the caller then runs those two.
+    fn int8_m1(self, g: &Geom, q: &QuantA, w: M1Cols<'_>, out: &mut [f32]) -> bool {
+        let _ = (g, q, w, out);
+        false
+    }
+
     /// For R rows of quantised A (`QuantA::row`, `QuantA::lanes`) and C columns of B and
     /// scales: `Σ_blk (scale_a · scale_b) · Σ_k qa · q`, q the raw nibble.
     fn int8_dot<const R: usize, const C: usize>(
@@ -915,8 +952,8 @@ mod avx2 {
     use std::arch::x86_64::*;
 
     use super::{
-        check_dequant_args, check_f32_args, check_gemm_args, check_int8_args, check_szp_args, Kern,
-        ZpCol, CHUNK,
+        check_dequant_args, check_f32_args, check_gemm_args, check_int8_args, check_szp_args, Geom,
+        Kern, M1Cols, QuantA, ZpCol, CHUNK,
     };
 
     /// Exists only where AVX2 and FMA were detected.
@@ -931,6 +968,34 @@ mod avx2 {
     }
 
     impl Kern for Avx2 {
+        fn int8_m1(self, g: &Geom, q: &QuantA, w: M1Cols<'_>, out: &mut [f32]) -> bool {
+            // Whole chunks only (B's column is a whole number of 32-byte chunks).
+            if g.row_bytes % 32 != 0 {
+                return false;
+            }
+            let cols = out.len();
+            let nchunks = g.row_bytes / 32;
+            let (qa, lanes, sums) = (q.row(0), q.lanes(0), q.sums(0));
+            assert!(matches!(g.bs, 16 | 32 | 64 | 128 | 256));
+            assert!(qa.len() >= nchunks * CHUNK);
+            assert!(lanes.len() >= nchunks * 8 && sums.len() == g.nb);
+            assert!(w.b.len() >= cols * g.row_bytes && w.s.len() >= cols * g.nb);
+            assert!(w.zp.is_none_or(|z| z.len() >= cols * g.zp_row));
+            // SAFETY: AVX2 and FMA were detected (see `Avx2`); the lengths the kernel reads
+            // were checked just above.
+            unsafe {
+                let f = match g.bs {
+                    16 => int8_m1::<16>,
+                    32 => int8_m1::<32>,
+                    64 => int8_m1::<64>,
+                    128 => int8_m1::<128>,
+                    _ => int8_m1::<256>,
+                };
+                f(g.nb, g.row_bytes, g.zp_row, qa, lanes, sums, w, out)
+            }
+            true
+        }
+
         fn int8_dot<const R: usize, const C: usize>(
             self,
             bs: usize,
@@ -1064,6 +1129,124 @@ mod avx2 {
                 let sc = _mm256_mul_ps(_mm256_loadu_ps(lp[r].add(c * 8)), sb);
                 acc[r][j] = _mm256_fmadd_ps(d, sc, acc[r][j]);
             }
+        }
+    }
+
+    /// See `Kern::int8_m1`; the caller checked the lengths: `row_bytes` a multiple of 32,
+    /// `qa` `row_bytes * 2` values, `lanes` `row_bytes / 4`, `sums` `nb`, and `w` `out.len()`
+    /// columns.
+    ///
+    /// Four accumulators per column: one would wait on the previous chunk's multiply-add
+    /// (its latency, not the memory, bounds a single chain). The zero-point term is taken per
+    /// column after its chunks, from scales and zero points still in L1.
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn int8_m1<const BS: usize>(
+        nb: usize,
+        row_bytes: usize,
+        zp_row: usize,
+        qa: &[i8],
+        lanes: &[f32],
+        sums: &[f32],
+        w: M1Cols<'_>,
+        out: &mut [f32],
+    ) {
+        let m4 = _mm256_set1_epi8(0x0F);
+        let ones = _mm256_set1_epi16(1);
+        let nchunks = row_bytes / 32;
+        let (qp, lp) = (qa.as_ptr(), lanes.as_ptr());
+        // Lane i (k 8i..8i + 8 of a chunk) lies in block 8i / BS of the chunk's blocks.
+        let idx = if BS == 16 {
+            _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3)
+        } else {
+            _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1)
+        };
+        for (j, o) in out.iter_mut().enumerate() {
+            let bp = w.b.as_ptr().add(j * row_bytes);
+            let s = &w.s[j * nb..(j + 1) * nb];
+            let sp = s.as_ptr();
+            // Integer sums of 8 k per lane, `Σ qa·q`.
+            let dot = |c: usize| -> __m256i {
+                let x = _mm256_loadu_si256(bp.add(c * 32) as *const __m256i);
+                let lo = _mm256_and_si256(x, m4);
+                let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(x), m4);
+                let ae = _mm256_loadu_si256(qp.add(c * CHUNK) as *const __m256i);
+                let ao = _mm256_loadu_si256(qp.add(c * CHUNK + 32) as *const __m256i);
+                let p =
+                    _mm256_add_epi16(_mm256_maddubs_epi16(lo, ae), _mm256_maddubs_epi16(hi, ao));
+                _mm256_madd_epi16(p, ones)
+            };
+            let mut acc = [_mm256_setzero_ps(); 4];
+            if BS <= 32 {
+                // `scale_a · scale_b` per lane of chunk c.
+                let scale = |c: usize| -> __m256 {
+                    let s0 = sp.add(c * CHUNK / BS);
+                    let sv = if BS == 16 {
+                        let v = _mm_loadu_ps(s0);
+                        _mm256_set_m128(v, v)
+                    } else {
+                        _mm256_castpd_ps(_mm256_set1_pd((s0 as *const f64).read_unaligned()))
+                    };
+                    _mm256_mul_ps(
+                        _mm256_loadu_ps(lp.add(c * 8)),
+                        _mm256_permutevar_ps(sv, idx),
+                    )
+                };
+                let step = |c: usize, acc: __m256| -> __m256 {
+                    _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot(c)), scale(c), acc)
+                };
+                let mut c = 0;
+                while c + 4 <= nchunks {
+                    acc[0] = step(c, acc[0]);
+                    acc[1] = step(c + 1, acc[1]);
+                    acc[2] = step(c + 2, acc[2]);
+                    acc[3] = step(c + 3, acc[3]);
+                    c += 4;
+                }
+                while c < nchunks {
+                    acc[0] = step(c, acc[0]);
+                    c += 1;
+                }
+            } else {
+                // BS / 64 chunks per block, summed in i16 (at most 4 · 2 · 15 · 127 < 2^15).
+                let cpb = BS / CHUNK;
+                let block = |blk: usize, acc: __m256| -> __m256 {
+                    let mut p = _mm256_setzero_si256();
+                    for cc in 0..cpb {
+                        let c = blk * cpb + cc;
+                        let x = _mm256_loadu_si256(bp.add(c * 32) as *const __m256i);
+                        let lo = _mm256_and_si256(x, m4);
+                        let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(x), m4);
+                        let ae = _mm256_loadu_si256(qp.add(c * CHUNK) as *const __m256i);
+                        let ao = _mm256_loadu_si256(qp.add(c * CHUNK + 32) as *const __m256i);
+                        let d = _mm256_add_epi16(
+                            _mm256_maddubs_epi16(lo, ae),
+                            _mm256_maddubs_epi16(hi, ao),
+                        );
+                        p = _mm256_add_epi16(p, d);
+                    }
+                    let sc = _mm256_mul_ps(
+                        _mm256_loadu_ps(lp.add(blk * cpb * 8)),
+                        _mm256_set1_ps(*sp.add(blk)),
+                    );
+                    _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones)), sc, acc)
+                };
+                let mut blk = 0;
+                while blk + 2 <= nb {
+                    acc[0] = block(blk, acc[0]);
+                    acc[1] = block(blk + 1, acc[1]);
+                    blk += 2;
+                }
+                if blk < nb {
+                    acc[0] = block(blk, acc[0]);
+                }
+            }
+            let total = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
+            let zp = match w.zp {
+                None => ZpCol::Default,
+                Some(z) => ZpCol::Packed(&z[j * zp_row..(j + 1) * zp_row]),
+            };
+            *o = hsum(total) - zp_dot(s, zp, sums);
         }
     }
 
