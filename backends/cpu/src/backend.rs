@@ -87,7 +87,7 @@ impl Backend for CpuBackend {
             }
         }
         Ok(Box::new(CpuExecutable {
-            graph: partition.clone(),
+            graph: executable_graph(partition),
             pool: None,
         }))
     }
@@ -104,10 +104,18 @@ impl Backend for CpuBackend {
             return Ok(exe);
         };
         Ok(Box::new(CpuExecutable {
-            graph: partition.clone(),
+            graph: executable_graph(partition),
             pool: Some(pool(n.max(1))?),
         }))
     }
+}
+
+/// The graph an executable runs: the partition, with MatMulNBits' large weights in
+/// huge-page memory (see `prepack`).
+fn executable_graph(partition: &Graph) -> Graph {
+    let mut g = partition.clone();
+    crate::prepack::rehome_nbits_weights(&mut g);
+    g
 }
 
 /// One pool per thread count, shared by every executable that asks for that count (a

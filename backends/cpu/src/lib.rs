@@ -9,6 +9,7 @@ pub mod args;
 mod backend;
 mod control;
 mod exec;
+mod prepack;
 
 pub mod attention;
 pub mod elementwise;

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Component, Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, Weak};
 
 use bytes::Bytes;
 use xnpu_core::shape::{checked_nbytes, checked_numel};
@@ -97,7 +97,63 @@ pub fn map_file(path: &Path) -> Result<Bytes> {
     // we rely on the file not being truncated or rewritten while the model is loaded; the
     // bytes are treated as untrusted input (every size is checked before use).
     let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
-    Ok(Bytes::from_owner(map))
+    let map = Arc::new(map);
+    let mut maps = file_maps();
+    maps.retain(|m| m.strong_count() > 0);
+    maps.push(Arc::downgrade(&map));
+    Ok(Bytes::from_owner(FileMap(map)))
+}
+
+/// A file map shared by the `Bytes` slices of it.
+struct FileMap(Arc<memmap2::Mmap>);
+
+impl AsRef<[u8]> for FileMap {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// The maps `map_file` made that are still alive.
+fn file_maps() -> std::sync::MutexGuard<'static, Vec<Weak<memmap2::Mmap>>> {
+    static MAPS: Mutex<Vec<Weak<memmap2::Mmap>>> = Mutex::new(Vec::new());
+    MAPS.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Where `data` lies in a file that [`map_file`] mapped, takes the whole pages it covers out
+/// of this process's resident memory: they stay in the page cache, and reading them again
+/// faults the same bytes back in. For data a backend has copied elsewhere and no longer reads
+/// in place. Anywhere else (heap memory, a map that is gone) it does nothing. Returns the
+/// bytes released.
+pub fn release_mapped_pages(data: &[u8]) -> usize {
+    // Page-aligned for 4, 16 and 64 KiB pages; the map itself starts on a page.
+    const ALIGN: usize = 64 << 10;
+    let (start, end) = (data.as_ptr() as usize, data.as_ptr() as usize + data.len());
+    for map in file_maps().iter().filter_map(Weak::upgrade) {
+        let base = map.as_ptr() as usize;
+        if start < base || end > base + map.len() {
+            continue;
+        }
+        let lo = (start - base).next_multiple_of(ALIGN);
+        let hi = (end - base) / ALIGN * ALIGN;
+        if hi <= lo {
+            return 0;
+        }
+        #[cfg(unix)]
+        {
+            // SAFETY: the map is a read-only file mapping that nothing writes (see
+            // `map_file`), and [lo, hi) lies inside it: MADV_DONTNEED only drops this
+            // process's page-table entries, and the next read of those addresses faults the
+            // file's unchanged bytes back in, so every live slice keeps reading the same
+            // values.
+            let r = unsafe {
+                map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, lo, hi - lo)
+            };
+            return if r.is_ok() { hi - lo } else { 0 };
+        }
+        #[cfg(not(unix))]
+        return 0;
+    }
+    0
 }
 
 fn dims_of(tp: &TensorProto) -> Result<Vec<usize>> {
@@ -308,4 +364,31 @@ pub fn sparse_to_dense(sp: &SparseTensorProto, dir: &DataDir) -> Result<(String,
         dense[li * size..(li + 1) * size].copy_from_slice(&src[k * size..(k + 1) * size]);
     }
     Ok((name, Tensor::from_bytes(dtype, dims, Bytes::from(dense))?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn released_pages_of_a_mapped_file_read_back_the_same_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("weights.bin");
+        let data: Vec<u8> = (0..(1usize << 20))
+            .map(|i| (i * 7 + i / 251) as u8)
+            .collect();
+        std::fs::write(&path, &data).unwrap();
+        let mapped = map_file(&path).unwrap();
+        assert_eq!(&mapped[..], &data[..]);
+        // A slice that starts and ends inside pages: the whole 64 KiB pages between go.
+        let part = mapped.slice(1000..(900 << 10));
+        let released = release_mapped_pages(&part);
+        if cfg!(unix) {
+            assert_eq!(released, (896 << 10) - (64 << 10));
+        }
+        assert_eq!(&part[..], &data[1000..(900 << 10)]);
+        assert_eq!(&mapped[..], &data[..]);
+        // Heap memory is left alone.
+        assert_eq!(release_mapped_pages(&data), 0);
+    }
 }

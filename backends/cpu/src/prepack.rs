@@ -1,0 +1,135 @@
+//! MatMulNBits' weights moved, once per process, out of the model file's pages into anonymous
+//! memory advised for transparent huge pages, where the decode kernel streams them.
+//!
+//! A token of a language model reads every int4 weight once, 100 MiB and more, as one
+//! sequential stream per column tile. From 4 KiB pages of the memory-mapped file that costs a
+//! TLB miss every 4 KiB; from 2 MiB pages the same kernel measured 1–18% more tokens/s (median
+//! about 10%) on the Phi-3.5-mini-shaped benchmark model, 2 threads, alternating runs. The copy
+//! is made at compile time and shared by every executable compiled from the same weights (a
+//! session compiles one per input shape: prefill and decode), and the file's pages it was read
+//! from are taken out of the resident set again ([`release_mapped_pages`]), so the weights are
+//! resident once.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+
+use bytes::Bytes;
+use xnpu_core::Tensor;
+use xnpu_graph::ir::{Graph, Op};
+use xnpu_graph::onnx::tensor::release_mapped_pages;
+
+/// Tensors smaller than this stay where they are (a huge page is 2 MiB).
+pub(crate) const MIN_BYTES: usize = 2 << 20;
+
+/// A copy, shared by the `Bytes` that point into it.
+struct Copy(Arc<memmap2::MmapMut>);
+
+impl AsRef<[u8]> for Copy {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// Copies alive, by the address and length of what they copy. The entry holds the source
+/// too, so its address cannot be reused by other data while the entry is alive.
+struct Entry {
+    /// Held, not read: keeps the source's address from being reused.
+    _source: Bytes,
+    copy: Weak<memmap2::MmapMut>,
+}
+
+fn cache() -> std::sync::MutexGuard<'static, HashMap<(usize, usize), Entry>> {
+    static CACHE: OnceLock<Mutex<HashMap<(usize, usize), Entry>>> = OnceLock::new();
+    CACHE
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+}
+
+/// Replaces the constant B, scales and zero points of every MatMulNBits in `g` (those of
+/// [`MIN_BYTES`] or more) by their huge-page copies. Where memory cannot be mapped the
+/// constant stays as it is: this only moves bytes, it never changes them.
+pub(crate) fn rehome_nbits_weights(g: &mut Graph) {
+    let ids: Vec<_> = g
+        .nodes
+        .iter()
+        .filter(|n| matches!(&n.op, Op::Nn(xnpu_ops::nn::Op::MatMulNBits(_))))
+        .flat_map(|n| n.inputs.iter().skip(1).take(3).flatten().copied())
+        .collect();
+    for v in ids {
+        let Some(t) = &g.values[v].constant else {
+            continue;
+        };
+        if t.raw_bytes().len() < MIN_BYTES {
+            continue;
+        }
+        if let Some(moved) = rehome(t) {
+            g.values[v].constant = Some(moved);
+        }
+    }
+}
+
+/// `t` over a huge-page copy of its bytes (the one already made when there is one).
+fn rehome(t: &Tensor) -> Option<Tensor> {
+    let source = t.bytes()?.clone();
+    let key = (source.as_ptr() as usize, source.len());
+    let mut cache = cache();
+    cache.retain(|_, e| e.copy.strong_count() > 0);
+    let copy = match cache.get(&key).and_then(|e| e.copy.upgrade()) {
+        Some(c) => c,
+        None => {
+            let mut m = memmap2::MmapMut::map_anon(source.len()).ok()?;
+            #[cfg(unix)]
+            {
+                // Only advice: where THP is off the copy is ordinary memory.
+                let _ = m.advise(memmap2::Advice::HugePage);
+            }
+            m.copy_from_slice(&source);
+            release_mapped_pages(&source);
+            let c = Arc::new(m);
+            cache.insert(
+                key,
+                Entry {
+                    _source: source,
+                    copy: Arc::downgrade(&c),
+                },
+            );
+            c
+        }
+    };
+    Tensor::from_bytes(t.dtype(), t.shape().to_vec(), Bytes::from_owner(Copy(copy))).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use xnpu_core::DType;
+
+    fn big(seed: u8) -> Tensor {
+        let data: Vec<u8> = (0..MIN_BYTES + 4096)
+            .map(|i| (i as u8).wrapping_mul(31) ^ seed)
+            .collect();
+        Tensor::from_bytes(DType::U8, vec![data.len()], Bytes::from(data)).unwrap()
+    }
+
+    #[test]
+    fn a_copy_holds_the_same_bytes_elsewhere_and_is_shared_while_alive() {
+        let t = big(7);
+        let a = rehome(&t).unwrap();
+        assert_eq!(a.raw_bytes(), t.raw_bytes());
+        assert_eq!((a.dtype(), a.shape()), (t.dtype(), t.shape()));
+        assert_ne!(a.raw_bytes().as_ptr(), t.raw_bytes().as_ptr());
+        // A second executable of the same weights shares the copy.
+        let b = rehome(&t).unwrap();
+        assert_eq!(a.raw_bytes().as_ptr(), b.raw_bytes().as_ptr());
+        // Once every copy is dropped, the next one is fresh (and still equal).
+        drop((a, b));
+        let c = rehome(&t).unwrap();
+        assert_eq!(c.raw_bytes(), t.raw_bytes());
+        // Other weights get their own copy.
+        let u = big(9);
+        let d = rehome(&u).unwrap();
+        assert_eq!(d.raw_bytes(), u.raw_bytes());
+        assert_ne!(d.raw_bytes().as_ptr(), c.raw_bytes().as_ptr());
+    }
+}
