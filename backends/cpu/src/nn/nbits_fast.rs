@@ -1139,6 +1139,12 @@ mod avx2 {
         }
     }
 
+    /// How far ahead of the chunk in hand `int8_m1` asks for B: past the end of the column,
+    /// about the next one. With two threads the hardware prefetcher alone left the loop
+    /// waiting on memory; this measured about 8% more decode tokens/s (14 alternating runs,
+    /// 1 to 8 KiB alike within the noise).
+    const PREFETCH: usize = 2048;
+
     /// See `Kern::int8_m1`; the caller checked the lengths: `row_bytes` a multiple of 32,
     /// `qa` `row_bytes * 2` values, `lanes` `row_bytes / 4`, `sums` `nb`, and `w` `out.len()`
     /// columns.
@@ -1204,6 +1210,11 @@ mod avx2 {
                 };
                 let mut c = 0;
                 while c + 4 <= nchunks {
+                    // The two cache lines these four chunks span, PREFETCH bytes on (a hint:
+                    // addresses past the weights are never read, only not fetched).
+                    let ahead = bp.wrapping_add(c * 32 + PREFETCH) as *const i8;
+                    _mm_prefetch::<_MM_HINT_T0>(ahead);
+                    _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(64));
                     acc[0] = step(c, acc[0]);
                     acc[1] = step(c + 1, acc[1]);
                     acc[2] = step(c + 2, acc[2]);
@@ -1218,6 +1229,10 @@ mod avx2 {
                 // BS / 64 chunks per block, summed in i16 (at most 4 · 2 · 15 · 127 < 2^15).
                 let cpb = BS / CHUNK;
                 let block = |blk: usize, acc: __m256| -> __m256 {
+                    let ahead = bp.wrapping_add(blk * BS / 2 + PREFETCH) as *const i8;
+                    for line in (0..BS / 2).step_by(64) {
+                        _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(line));
+                    }
                     let mut p = _mm256_setzero_si256();
                     for cc in 0..cpb {
                         let c = blk * cpb + cc;
