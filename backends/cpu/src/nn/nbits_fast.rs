@@ -585,12 +585,31 @@ impl Ctx<'_> {
         let g = &self.g;
         let qa: [&[i8]; R] = std::array::from_fn(|i| q.row(r0 + i));
         let lanes: [&[f32]; R] = std::array::from_fn(|i| q.lanes(r0 + i));
-        for j in 0..rows[0].len() {
+        let sums: [&[f32]; R] = std::array::from_fn(|i| q.sums(r0 + i));
+        let cols = rows[0].len();
+        for j in 0..cols {
             let c = self.col(n0 + j);
             let y = kern.int8_dot::<R, 1>(g.bs, g.nb, qa, lanes, [c.b], [c.s]);
+            for i in 0..R {
+                rows[r0 + i][j] = y[i][0];
+            }
+        }
+        // The zero-point terms, `Σ_blk szp[j][blk] · sums[i][blk]`: a small product of R rows
+        // by the tile's columns, four columns at a time.
+        let mut j = 0;
+        while j + 4 <= cols {
+            let z = kern.gemm4::<R>(sums, &szp[j * g.nb..], g.nb, g.nb);
+            for i in 0..R {
+                for (jj, zv) in z[i].iter().enumerate() {
+                    rows[r0 + i][j + jj] -= zv;
+                }
+            }
+            j += 4;
+        }
+        for j in j..cols {
             let z = &szp[j * g.nb..(j + 1) * g.nb];
             for i in 0..R {
-                rows[r0 + i][j] = y[i][0] - kern.dot(z, q.sums(r0 + i));
+                rows[r0 + i][j] -= kern.dot(z, sums[i]);
             }
         }
     }
