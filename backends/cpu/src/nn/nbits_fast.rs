@@ -573,6 +573,8 @@ impl Ctx<'_> {
         }
     }
 
+    // `rows[r0 + i][j]`: a column index into R rows at once.
+    #[allow(clippy::needless_range_loop)]
     fn int8_rows<K: Kern, const R: usize>(
         &self,
         kern: K,
