@@ -3,12 +3,13 @@
 //!
 //! A token of a language model reads every int4 weight once, 100 MiB and more, as one
 //! sequential stream per column tile. From 4 KiB pages of the memory-mapped file that costs a
-//! TLB miss every 4 KiB; from 2 MiB pages the same kernel measured 1–18% more tokens/s (median
-//! about 10%) on the Phi-3.5-mini-shaped benchmark model, 2 threads, alternating runs. The copy
+//! TLB miss every 4 KiB; from 2 MiB pages the same kernel measured 1–16% more tokens/s (5 of 5
+//! alternating pairs) on the Phi-3.5-mini-shaped benchmark model, 2 threads. The copy
 //! is made at compile time and shared by every executable compiled from the same weights (a
 //! session compiles one per input shape: prefill and decode), and the file's pages it was read
 //! from are taken out of the resident set again ([`release_mapped_pages`]), so the weights are
-//! resident once.
+//! resident once. Weights in ordinary memory (a model given as bytes) are left where they are:
+//! there a copy would hold them twice.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
@@ -16,7 +17,7 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use bytes::Bytes;
 use xnpu_core::Tensor;
 use xnpu_graph::ir::{Graph, Op};
-use xnpu_graph::onnx::tensor::release_mapped_pages;
+use xnpu_graph::onnx::tensor::{in_mapped_file, release_mapped_pages};
 
 /// Tensors smaller than this stay where they are (a huge page is 2 MiB).
 pub(crate) const MIN_BYTES: usize = 2 << 20;
@@ -30,8 +31,30 @@ impl AsRef<[u8]> for Copy {
     }
 }
 
+impl Drop for Copy {
+    /// The last holder of a copy removes its cache entry, and with it the entry's hold on the
+    /// source (upgrades happen under the same lock, so none can race this).
+    fn drop(&mut self) {
+        let removed: Vec<Entry> = {
+            let mut cache = cache();
+            if Arc::strong_count(&self.0) > 1 {
+                return;
+            }
+            let me = Arc::as_ptr(&self.0);
+            let keys: Vec<_> = cache
+                .iter()
+                .filter(|(_, e)| std::ptr::eq(e.copy.as_ptr(), me))
+                .map(|(k, _)| *k)
+                .collect();
+            keys.iter().filter_map(|k| cache.remove(k)).collect()
+        };
+        // Sources are dropped outside the lock.
+        drop(removed);
+    }
+}
+
 /// Copies alive, by the address and length of what they copy. The entry holds the source
-/// too, so its address cannot be reused by other data while the entry is alive.
+/// too, so its address cannot be reused by other data while the copy is alive.
 struct Entry {
     /// Held, not read: keeps the source's address from being reused.
     _source: Bytes,
@@ -47,20 +70,26 @@ fn cache() -> std::sync::MutexGuard<'static, HashMap<(usize, usize), Entry>> {
 }
 
 /// Replaces the constant B, scales and zero points of every MatMulNBits in `g` (those of
-/// [`MIN_BYTES`] or more) by their huge-page copies. Where memory cannot be mapped the
-/// constant stays as it is: this only moves bytes, it never changes them.
+/// [`MIN_BYTES`] or more that lie in a memory-mapped model file) by their huge-page copies.
+/// Weights in ordinary memory (a model given as bytes) stay where they are: a copy would
+/// hold them twice. Where memory cannot be mapped the constant stays as it is too: this only
+/// moves bytes, it never changes them.
 pub(crate) fn rehome_nbits_weights(g: &mut Graph) {
-    let ids: Vec<_> = g
+    let mut ids: Vec<_> = g
         .nodes
         .iter()
         .filter(|n| matches!(&n.op, Op::Nn(xnpu_ops::nn::Op::MatMulNBits(_))))
         .flat_map(|n| n.inputs.iter().skip(1).take(3).flatten().copied())
         .collect();
+    // A weight two nodes share is moved once.
+    ids.sort_unstable();
+    ids.dedup();
     for v in ids {
         let Some(t) = &g.values[v].constant else {
             continue;
         };
-        if t.raw_bytes().len() < MIN_BYTES {
+        let bytes = t.raw_bytes();
+        if bytes.len() < MIN_BYTES || !in_mapped_file(bytes) {
             continue;
         }
         if let Some(moved) = rehome(t) {
@@ -73,28 +102,29 @@ pub(crate) fn rehome_nbits_weights(g: &mut Graph) {
 fn rehome(t: &Tensor) -> Option<Tensor> {
     let source = t.bytes()?.clone();
     let key = (source.as_ptr() as usize, source.len());
-    let mut cache = cache();
-    cache.retain(|_, e| e.copy.strong_count() > 0);
-    let copy = match cache.get(&key).and_then(|e| e.copy.upgrade()) {
-        Some(c) => c,
-        None => {
-            let mut m = memmap2::MmapMut::map_anon(source.len()).ok()?;
-            #[cfg(unix)]
-            {
-                // Only advice: where THP is off the copy is ordinary memory.
-                let _ = m.advise(memmap2::Advice::HugePage);
-            }
-            m.copy_from_slice(&source);
-            release_mapped_pages(&source);
-            let c = Arc::new(m);
-            cache.insert(
-                key,
-                Entry {
+    // A dead entry this replaces is dropped after the lock is released (dropping its source
+    // must not run under it).
+    let (copy, _replaced) = {
+        let mut cache = cache();
+        match cache.get(&key).and_then(|e| e.copy.upgrade()) {
+            Some(c) => (c, None),
+            None => {
+                let mut m = memmap2::MmapMut::map_anon(source.len()).ok()?;
+                #[cfg(target_os = "linux")]
+                {
+                    // Only advice: where THP is off the copy is ordinary memory.
+                    let _ = m.advise(memmap2::Advice::HugePage);
+                }
+                m.copy_from_slice(&source);
+                release_mapped_pages(&source);
+                let c = Arc::new(m);
+                let entry = Entry {
                     _source: source,
                     copy: Arc::downgrade(&c),
-                },
-            );
-            c
+                };
+                let replaced = cache.insert(key, entry);
+                (c, replaced)
+            }
         }
     };
     Tensor::from_bytes(t.dtype(), t.shape().to_vec(), Bytes::from_owner(Copy(copy))).ok()
@@ -122,8 +152,10 @@ mod tests {
         // A second executable of the same weights shares the copy.
         let b = rehome(&t).unwrap();
         assert_eq!(a.raw_bytes().as_ptr(), b.raw_bytes().as_ptr());
-        // Once every copy is dropped, the next one is fresh (and still equal).
+        // Once every copy is dropped, its entry (and its hold on the source) goes.
         drop((a, b));
+        let key = (t.raw_bytes().as_ptr() as usize, t.raw_bytes().len());
+        assert!(!cache().contains_key(&key));
         let c = rehome(&t).unwrap();
         assert_eq!(c.raw_bytes(), t.raw_bytes());
         // Other weights get their own copy.

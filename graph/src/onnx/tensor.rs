@@ -119,6 +119,15 @@ fn file_maps() -> std::sync::MutexGuard<'static, Vec<Weak<memmap2::Mmap>>> {
     MAPS.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Whether `data` lies inside a file that [`map_file`] mapped and that is still mapped.
+pub fn in_mapped_file(data: &[u8]) -> bool {
+    let (start, end) = (data.as_ptr() as usize, data.as_ptr() as usize + data.len());
+    file_maps().iter().filter_map(Weak::upgrade).any(|map| {
+        let base = map.as_ptr() as usize;
+        start >= base && end <= base + map.len()
+    })
+}
+
 /// Where `data` lies in a file that [`map_file`] mapped, takes the whole pages it covers out
 /// of this process's resident memory: they stay in the page cache, and reading them again
 /// faults the same bytes back in. For data a backend has copied elsewhere and no longer reads
@@ -388,7 +397,9 @@ mod tests {
         }
         assert_eq!(&part[..], &data[1000..(900 << 10)]);
         assert_eq!(&mapped[..], &data[..]);
+        assert!(in_mapped_file(&part));
         // Heap memory is left alone.
+        assert!(!in_mapped_file(&data));
         assert_eq!(release_mapped_pages(&data), 0);
     }
 }

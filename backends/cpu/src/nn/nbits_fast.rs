@@ -467,8 +467,12 @@ fn tile_cols(g: &Geom, m: usize) -> usize {
     }
     t = t.min(1024);
     // A whole number of tiles per thread (9 tiles on 2 threads leave one thread a tile
-    // alone at the end).
-    let tiles = g.n.div_ceil(t).div_ceil(threads) * threads;
+    // alone at the end); a matrix of one tile stays one task.
+    let tiles = g.n.div_ceil(t);
+    if tiles == 1 {
+        return t.div_ceil(4) * 4;
+    }
+    let tiles = tiles.div_ceil(threads) * threads;
     g.n.div_ceil(tiles).div_ceil(4) * 4
 }
 
