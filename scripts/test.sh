@@ -43,9 +43,19 @@ log "formatting check"
 cargo fmt --all -- --check
 
 log "building (release, all targets)"
+# The Python extension (python/) builds against this venv's interpreter (abi3, Python >= 3.9).
+export PYO3_PYTHON="$PY"
 cargo build --release --workspace --all-targets --quiet
 
 log "running tests"
 cargo test --release --workspace --no-fail-fast 2>&1
+
+# The Python wheel: built with maturin (the same target folder), installed into the venv,
+# tested with pytest (its summary line ends the test output).
+log "building and testing the Python wheel"
+rm -rf "$REPO/target/wheels"
+(cd "$REPO/python" && "$REPO/.venv/bin/maturin" build --release --quiet -i "$PY" -o "$REPO/target/wheels")
+"$PY" -m pip install --quiet --force-reinstall --no-deps "$REPO"/target/wheels/xnpu-*.whl
+"$PY" -m pytest -q "$REPO/python/tests"
 
 log "done in $(( $(date +%s) - start )) s"
