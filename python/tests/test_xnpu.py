@@ -111,9 +111,9 @@ def test_two_threads_share_one_session():
 def test_wrong_dtype_raises_invalid_input():
     s = xnpu.InferenceSession(str(TINYCNN), devices="cpu-only")
     x = np.zeros((1, 3, 32, 32), np.float64)
-    with pytest.raises(xnpu.XnpuError) as e:
+    with pytest.raises(xnpu.InvalidInputError) as e:
         s.run(None, {"image": x})
-    assert "image" in str(e.value)
+    assert "image" in str(e.value) and "f64" in str(e.value)
 
 
 def test_missing_input_raises_invalid_input():
