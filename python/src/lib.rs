@@ -164,6 +164,10 @@ fn node_arg(py: Python<'_>, name: &str, ty: &ValueType) -> PyResult<NodeArg> {
     })
 }
 
+fn node_args(py: Python<'_>, infos: Vec<xnpu::IoInfo>) -> PyResult<Vec<NodeArg>> {
+    infos.iter().map(|i| node_arg(py, &i.name, &i.ty)).collect()
+}
+
 /// A loaded model, compiled for this machine's devices.
 #[pyclass(frozen, module = "xnpu")]
 struct InferenceSession {
@@ -214,20 +218,12 @@ impl InferenceSession {
 
     /// The inputs the model takes.
     fn get_inputs(&self, py: Python<'_>) -> PyResult<Vec<NodeArg>> {
-        self.inner
-            .inputs()
-            .iter()
-            .map(|i| node_arg(py, &i.name, &i.ty))
-            .collect()
+        node_args(py, self.inner.inputs())
     }
 
     /// The outputs the model gives.
     fn get_outputs(&self, py: Python<'_>) -> PyResult<Vec<NodeArg>> {
-        self.inner
-            .outputs()
-            .iter()
-            .map(|i| node_arg(py, &i.name, &i.ty))
-            .collect()
+        node_args(py, self.inner.outputs())
     }
 
     /// How the model was split between devices, and why each node runs where it runs.
@@ -263,38 +259,40 @@ impl InferenceSession {
                         })?;
                 inputs.push((name, t.into()));
             }
-            let session = self.inner.clone();
-            let results = py
-                .detach(|| session.run(inputs.iter().map(|(n, v)| (n.as_str(), v.clone()))))
-                .map_err(to_py)?;
-            // Values move into the run; a clone of a tensor shares its bytes.
-            let names: Vec<String> = self.inner.outputs().into_iter().map(|o| o.name).collect();
-            let wanted: Vec<usize> = match outputs {
-                None => (0..results.len()).collect(),
-                Some(want) => want
-                    .iter()
-                    .map(|w| {
+            // The outputs asked for, by position (checked before the model runs).
+            let wanted: Option<Vec<usize>> = match outputs {
+                None => None,
+                Some(want) => {
+                    let names: Vec<String> =
+                        self.inner.outputs().into_iter().map(|o| o.name).collect();
+                    let pos = want.iter().map(|w| {
                         names.iter().position(|n| n == w).ok_or_else(|| {
                             InvalidInputError::new_err(format!(
                                 "the model has no output \"{w}\" (it has {})",
                                 names.join(", ")
                             ))
                         })
-                    })
-                    .collect::<PyResult<_>>()?,
+                    });
+                    Some(pos.collect::<PyResult<_>>()?)
+                }
             };
+            let session = self.inner.clone();
+            // A clone of a tensor shares its bytes.
+            let results = py
+                .detach(|| session.run(inputs.iter().map(|(n, v)| (n.as_str(), v.clone()))))
+                .map_err(to_py)?;
+            let wanted = wanted.unwrap_or_else(|| (0..results.len()).collect());
             let list = PyList::empty(py);
             for i in wanted {
-                let Some((_, Value::Tensor(t))) = results.get(i) else {
+                let (name, value) = &results[i];
+                let Value::Tensor(t) = value else {
                     return Err(UnsupportedError::new_err(format!(
-                        "output \"{}\" is not a tensor (sequences and maps are not returned to Python yet)",
-                        names.get(i).map_or("?", |s| s.as_str())
+                        "output \"{name}\" is not a tensor (sequences and maps are not returned to Python yet)"
                     )));
                 };
                 if t.dtype() == DType::String {
                     return Err(UnsupportedError::new_err(format!(
-                        "output \"{}\" holds strings, which are not returned to Python yet",
-                        names[i]
+                        "output \"{name}\" holds strings, which are not returned to Python yet"
                     )));
                 }
                 let shape = PyTuple::new(py, t.shape())?;

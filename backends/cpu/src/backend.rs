@@ -63,6 +63,22 @@ impl Backend for CpuBackend {
     }
 
     fn compile(&self, partition: &Graph) -> Result<Box<dyn Executable>> {
+        self.executable(partition, None)
+    }
+
+    /// As [`Backend::compile`]; with `threads` set, the kernels that run in parallel (the
+    /// fast MatMulNBits) use a pool of that many threads instead of rayon's global one.
+    fn compile_with(
+        &self,
+        partition: &Graph,
+        options: &CompileOptions,
+    ) -> Result<Box<dyn Executable>> {
+        self.executable(partition, options.threads)
+    }
+}
+
+impl CpuBackend {
+    fn executable(&self, partition: &Graph, threads: Option<usize>) -> Result<Box<dyn Executable>> {
         if self.table.static_shapes {
             // A static-shape device compiles concrete shapes only: refuse anything else,
             // as such a device would.
@@ -88,24 +104,7 @@ impl Backend for CpuBackend {
         }
         Ok(Box::new(CpuExecutable {
             graph: executable_graph(partition),
-            pool: None,
-        }))
-    }
-
-    /// As [`Backend::compile`]; with `threads` set, the kernels that run in parallel (the
-    /// fast MatMulNBits) use a pool of that many threads instead of rayon's global one.
-    fn compile_with(
-        &self,
-        partition: &Graph,
-        options: &CompileOptions,
-    ) -> Result<Box<dyn Executable>> {
-        let exe = self.compile(partition)?;
-        let Some(n) = options.threads else {
-            return Ok(exe);
-        };
-        Ok(Box::new(CpuExecutable {
-            graph: executable_graph(partition),
-            pool: Some(pool(n.max(1))?),
+            pool: threads.map(|n| pool(n.max(1))).transpose()?,
         }))
     }
 }

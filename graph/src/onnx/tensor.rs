@@ -119,13 +119,22 @@ fn file_maps() -> std::sync::MutexGuard<'static, Vec<Weak<memmap2::Mmap>>> {
     MAPS.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// The live map of a file that [`map_file`] mapped holding all of `data`, and where `data`
+/// starts in it.
+fn containing_map(data: &[u8]) -> Option<(Arc<memmap2::Mmap>, usize)> {
+    let (start, end) = (data.as_ptr() as usize, data.as_ptr() as usize + data.len());
+    file_maps()
+        .iter()
+        .filter_map(Weak::upgrade)
+        .find_map(|map| {
+            let base = map.as_ptr() as usize;
+            (start >= base && end <= base + map.len()).then_some((map, start - base))
+        })
+}
+
 /// Whether `data` lies inside a file that [`map_file`] mapped and that is still mapped.
 pub fn in_mapped_file(data: &[u8]) -> bool {
-    let (start, end) = (data.as_ptr() as usize, data.as_ptr() as usize + data.len());
-    file_maps().iter().filter_map(Weak::upgrade).any(|map| {
-        let base = map.as_ptr() as usize;
-        start >= base && end <= base + map.len()
-    })
+    containing_map(data).is_some()
 }
 
 /// Where `data` lies in a file that [`map_file`] mapped, takes the whole pages it covers out
@@ -136,33 +145,33 @@ pub fn in_mapped_file(data: &[u8]) -> bool {
 pub fn release_mapped_pages(data: &[u8]) -> usize {
     // Page-aligned for 4, 16 and 64 KiB pages; the map itself starts on a page.
     const ALIGN: usize = 64 << 10;
-    let (start, end) = (data.as_ptr() as usize, data.as_ptr() as usize + data.len());
-    for map in file_maps().iter().filter_map(Weak::upgrade) {
-        let base = map.as_ptr() as usize;
-        if start < base || end > base + map.len() {
-            continue;
-        }
-        let lo = (start - base).next_multiple_of(ALIGN);
-        let hi = (end - base) / ALIGN * ALIGN;
-        if hi <= lo {
-            return 0;
-        }
-        #[cfg(unix)]
-        {
-            // SAFETY: the map is a read-only file mapping that nothing writes (see
-            // `map_file`), and [lo, hi) lies inside it: MADV_DONTNEED only drops this
-            // process's page-table entries, and the next read of those addresses faults the
-            // file's unchanged bytes back in, so every live slice keeps reading the same
-            // values.
-            let r = unsafe {
-                map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, lo, hi - lo)
-            };
-            return if r.is_ok() { hi - lo } else { 0 };
-        }
-        #[cfg(not(unix))]
+    let Some((map, offset)) = containing_map(data) else {
+        return 0;
+    };
+    let lo = offset.next_multiple_of(ALIGN);
+    let hi = (offset + data.len()) / ALIGN * ALIGN;
+    if hi <= lo {
         return 0;
     }
-    0
+    #[cfg(unix)]
+    {
+        // SAFETY: the map is a read-only file mapping that nothing writes (see `map_file`),
+        // and [lo, hi) lies inside it: MADV_DONTNEED only drops this process's page-table
+        // entries, and the next read of those addresses faults the file's unchanged bytes
+        // back in, so every live slice keeps reading the same values.
+        let r =
+            unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, lo, hi - lo) };
+        if r.is_ok() {
+            hi - lo
+        } else {
+            0
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = map;
+        0
+    }
 }
 
 fn dims_of(tp: &TensorProto) -> Result<Vec<usize>> {

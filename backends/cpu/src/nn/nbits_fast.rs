@@ -705,6 +705,8 @@ impl Ctx<'_> {
 
 /// Consecutive columns of B with their scales and packed zero points (`None`: absent, 8).
 #[derive(Clone, Copy, Debug)]
+// Read by the AVX2 `int8_m1` only; elsewhere the trait's default declines.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 struct M1Cols<'a> {
     b: &'a [u8],
     s: &'a [f32],
@@ -1205,17 +1207,17 @@ mod avx2 {
             let bp = w.b.as_ptr().add(j * row_bytes);
             let s = &w.s[j * nb..(j + 1) * nb];
             let sp = s.as_ptr();
-            // Integer sums of 8 k per lane, `Σ qa·q`.
-            let dot = |c: usize| -> __m256i {
+            // Chunk c's products `qa·q`, in i16 sums of 4 k (2 even, 2 odd).
+            let prod = |c: usize| -> __m256i {
                 let x = _mm256_loadu_si256(bp.add(c * 32) as *const __m256i);
                 let lo = _mm256_and_si256(x, m4);
                 let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(x), m4);
                 let ae = _mm256_loadu_si256(qp.add(c * CHUNK) as *const __m256i);
                 let ao = _mm256_loadu_si256(qp.add(c * CHUNK + 32) as *const __m256i);
-                let p =
-                    _mm256_add_epi16(_mm256_maddubs_epi16(lo, ae), _mm256_maddubs_epi16(hi, ao));
-                _mm256_madd_epi16(p, ones)
+                _mm256_add_epi16(_mm256_maddubs_epi16(lo, ae), _mm256_maddubs_epi16(hi, ao))
             };
+            // i32 sums of 8 k per lane.
+            let dot = |c: usize| -> __m256i { _mm256_madd_epi16(prod(c), ones) };
             let mut acc = [_mm256_setzero_ps(); 4];
             if BS <= 32 {
                 // `scale_a · scale_b` per lane of chunk c.
@@ -1262,17 +1264,7 @@ mod avx2 {
                     }
                     let mut p = _mm256_setzero_si256();
                     for cc in 0..cpb {
-                        let c = blk * cpb + cc;
-                        let x = _mm256_loadu_si256(bp.add(c * 32) as *const __m256i);
-                        let lo = _mm256_and_si256(x, m4);
-                        let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(x), m4);
-                        let ae = _mm256_loadu_si256(qp.add(c * CHUNK) as *const __m256i);
-                        let ao = _mm256_loadu_si256(qp.add(c * CHUNK + 32) as *const __m256i);
-                        let d = _mm256_add_epi16(
-                            _mm256_maddubs_epi16(lo, ae),
-                            _mm256_maddubs_epi16(hi, ao),
-                        );
-                        p = _mm256_add_epi16(p, d);
+                        p = _mm256_add_epi16(p, prod(blk * cpb + cc));
                     }
                     let sc = _mm256_mul_ps(
                         _mm256_loadu_ps(lp.add(blk * cpb * 8)),
@@ -1415,6 +1407,17 @@ mod avx2 {
         y
     }
 
+    /// The zero points of blocks `i..i + 8` as f32; the caller checked that they exist.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn zp8(zp: ZpCol<'_>, i: usize) -> __m256 {
+        match zp {
+            ZpCol::Default => _mm256_set1_ps(8.0),
+            ZpCol::Packed(z) => _mm256_cvtepi32_ps(nibbles8(z.as_ptr().add(i / 2))),
+            ZpCol::Float(z) => _mm256_loadu_ps(z.as_ptr().add(i)),
+        }
+    }
+
     /// See `Kern::szp`; the caller checked the lengths (`check_szp_args`).
     #[target_feature(enable = "avx2,fma")]
     unsafe fn szp(s: &[f32], zp: ZpCol<'_>, out: &mut [f32]) {
@@ -1423,11 +1426,7 @@ mod avx2 {
         let (sp, op) = (s.as_ptr(), out.as_mut_ptr());
         let mut i = 0;
         while i < n8 {
-            let z = match zp {
-                ZpCol::Default => _mm256_set1_ps(8.0),
-                ZpCol::Packed(z) => _mm256_cvtepi32_ps(nibbles8(z.as_ptr().add(i / 2))),
-                ZpCol::Float(z) => _mm256_loadu_ps(z.as_ptr().add(i)),
-            };
+            let z = zp8(zp, i);
             _mm256_storeu_ps(op.add(i), _mm256_mul_ps(_mm256_loadu_ps(sp.add(i)), z));
             i += 8;
         }
@@ -1447,11 +1446,7 @@ mod avx2 {
         let mut i = 0;
         while i < n8 {
             let st = _mm256_mul_ps(_mm256_loadu_ps(sp.add(i)), _mm256_loadu_ps(tp.add(i)));
-            let z = match zp {
-                ZpCol::Default => _mm256_set1_ps(8.0),
-                ZpCol::Packed(z) => _mm256_cvtepi32_ps(nibbles8(z.as_ptr().add(i / 2))),
-                ZpCol::Float(z) => _mm256_loadu_ps(z.as_ptr().add(i)),
-            };
+            let z = zp8(zp, i);
             acc = _mm256_fmadd_ps(st, z, acc);
             i += 8;
         }
@@ -1907,20 +1902,26 @@ mod neon {
         y
     }
 
+    /// The zero points of blocks `i..i + 8` as f32; the caller checked that they exist.
+    #[inline]
+    unsafe fn zp8(zp: ZpCol<'_>, i: usize) -> [float32x4_t; 2] {
+        match zp {
+            ZpCol::Default => [vdupq_n_f32(8.0); 2],
+            ZpCol::Packed(z) => nibbles8(z.as_ptr().add(i / 2)),
+            ZpCol::Float(z) => [
+                vld1q_f32(z.as_ptr().add(i)),
+                vld1q_f32(z.as_ptr().add(i + 4)),
+            ],
+        }
+    }
+
     unsafe fn szp(s: &[f32], zp: ZpCol<'_>, out: &mut [f32]) {
         let nb = out.len();
         let n8 = nb / 8 * 8;
         let (sp, op) = (s.as_ptr(), out.as_mut_ptr());
         let mut i = 0;
         while i < n8 {
-            let z = match zp {
-                ZpCol::Default => [vdupq_n_f32(8.0); 2],
-                ZpCol::Packed(z) => nibbles8(z.as_ptr().add(i / 2)),
-                ZpCol::Float(z) => [
-                    vld1q_f32(z.as_ptr().add(i)),
-                    vld1q_f32(z.as_ptr().add(i + 4)),
-                ],
-            };
+            let z = zp8(zp, i);
             vst1q_f32(op.add(i), vmulq_f32(vld1q_f32(sp.add(i)), z[0]));
             vst1q_f32(op.add(i + 4), vmulq_f32(vld1q_f32(sp.add(i + 4)), z[1]));
             i += 8;
@@ -1937,14 +1938,7 @@ mod neon {
         let mut acc = [vdupq_n_f32(0.0); 2];
         let mut i = 0;
         while i < n8 {
-            let z = match zp {
-                ZpCol::Default => [vdupq_n_f32(8.0); 2],
-                ZpCol::Packed(z) => nibbles8(z.as_ptr().add(i / 2)),
-                ZpCol::Float(z) => [
-                    vld1q_f32(z.as_ptr().add(i)),
-                    vld1q_f32(z.as_ptr().add(i + 4)),
-                ],
-            };
+            let z = zp8(zp, i);
             for h in 0..2 {
                 let st = vmulq_f32(vld1q_f32(sp.add(i + 4 * h)), vld1q_f32(tp.add(i + 4 * h)));
                 acc[h] = vfmaq_f32(acc[h], st, z[h]);
