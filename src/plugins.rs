@@ -2,9 +2,10 @@
 //! described in `docs/plugin-abi.md`).
 //!
 //! Plugins are shared libraries named `libxnpu_plugin_<name>.so` (`xnpu_plugin_<name>.dll`,
-//! `libxnpu_plugin_<name>.dylib`), found in the folders of `XNPU_PLUGIN_PATH` and next to the
-//! executable. A plugin that cannot be loaded is reported with its path and why, never
-//! fatal; a plugin that panics inside a call returns an error for that call.
+//! `libxnpu_plugin_<name>.dylib`), found in the folders of `XNPU_PLUGIN_PATH`, in folders the
+//! host adds ([`add_search_dir`]) and next to the executable. A plugin that cannot be loaded
+//! is reported with its path and why, never fatal; a plugin that panics inside a call returns
+//! an error for that call.
 
 use std::ffi::{c_char, CStr};
 use std::path::{Path, PathBuf};
@@ -371,12 +372,34 @@ pub fn plugin_file_name(name: &str) -> String {
     )
 }
 
-/// Where plugins are looked for: the folders of `XNPU_PLUGIN_PATH`, then the executable's
-/// folder.
+/// Folders added by [`add_search_dir`].
+static EXTRA_DIRS: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// Adds a folder to look for plugins in, after `XNPU_PLUGIN_PATH` and before the executable's
+/// folder: for a host whose plugins do not lie next to its executable (the Python package
+/// keeps them in its own folder). Backends are discovered once per process, so this must
+/// come before the first session or device listing.
+pub fn add_search_dir(dir: impl Into<PathBuf>) {
+    let dir = dir.into();
+    let mut dirs = EXTRA_DIRS.lock().unwrap_or_else(|e| e.into_inner());
+    if !dirs.contains(&dir) {
+        dirs.push(dir);
+    }
+}
+
+/// Where plugins are looked for: the folders of `XNPU_PLUGIN_PATH`, those given to
+/// [`add_search_dir`], then the executable's folder.
 pub fn search_path() -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::env::var_os("XNPU_PLUGIN_PATH")
         .map(|p| std::env::split_paths(&p).collect())
         .unwrap_or_default();
+    dirs.extend(
+        EXTRA_DIRS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .cloned(),
+    );
     if let Some(dir) = std::env::current_exe()
         .ok()
         .and_then(|e| e.parent().map(Path::to_path_buf))

@@ -30,6 +30,17 @@ pub struct IoInfo {
     pub has_default: bool,
 }
 
+/// The names and types of graph values `ids` (inputs: `with_defaults` marks initializers).
+fn io_infos(g: &Graph, ids: &[usize], with_defaults: bool) -> Vec<IoInfo> {
+    ids.iter()
+        .map(|&id| IoInfo {
+            name: g.values[id].name.clone(),
+            ty: g.values[id].ty.clone(),
+            has_default: with_defaults && g.values[id].constant.is_some(),
+        })
+        .collect()
+}
+
 /// How a session compiles its model.
 #[derive(Clone)]
 pub struct SessionOptions {
@@ -158,6 +169,12 @@ pub struct Session {
     compile: CompileOptions,
     /// Whether a failed per-shape compile may fall back to another backend.
     fallback: bool,
+    /// The model's inputs and outputs, read once (every run checks against them).
+    input_infos: Vec<IoInfo>,
+    output_infos: Vec<IoInfo>,
+    /// Address ranges of every constant the session holds (model and partition graphs),
+    /// sorted by start: see [`Session::holds`].
+    constants: Vec<(usize, usize)>,
 }
 
 impl std::fmt::Debug for Session {
@@ -279,6 +296,17 @@ impl Session {
                 compiled,
             });
         }
+        let input_infos = io_infos(&model.graph, &model.graph.inputs, true);
+        let output_infos = io_infos(&model.graph, &model.graph.outputs, false);
+        let graphs = std::iter::once(&model.graph).chain(parts.iter().map(|p| &p.graph));
+        let mut constants: Vec<(usize, usize)> = graphs
+            .flat_map(|g| g.values.iter().filter_map(|v| v.constant.as_ref()))
+            .map(|t| t.raw_bytes())
+            .filter(|b| !b.is_empty())
+            .map(|b| (b.as_ptr() as usize, b.as_ptr() as usize + b.len()))
+            .collect();
+        constants.sort_unstable();
+        constants.dedup();
         Ok(Session {
             notes,
             model,
@@ -289,7 +317,28 @@ impl Session {
             last_reader,
             compile: options.compile.clone(),
             fallback,
+            input_infos,
+            output_infos,
+            constants,
         })
+    }
+
+    /// Whether `data` overlaps memory the session itself holds: a constant of the model or
+    /// of a partition, or a memory-mapped model file. A run's result for which this is false
+    /// (and that no other result or input shares) belongs to the caller alone, who may hand
+    /// it out for writing without a copy.
+    pub fn holds(&self, data: &[u8]) -> bool {
+        if data.is_empty() {
+            return false;
+        }
+        let (start, end) = (data.as_ptr() as usize, data.as_ptr() as usize + data.len());
+        // Ranges may nest or overlap: any range starting before `end` may reach `start`.
+        let before = self.constants.partition_point(|&(s, _)| s < end);
+        self.constants[..before]
+            .iter()
+            .rev()
+            .any(|&(_, e)| e > start)
+            || xnpu_graph::onnx::tensor::in_mapped_file(data)
     }
 
     /// The model as compiled (after the passes).
@@ -337,34 +386,28 @@ impl Session {
     }
 
     pub fn inputs(&self) -> Vec<IoInfo> {
-        let g = &self.model.graph;
-        g.inputs
-            .iter()
-            .map(|&id| IoInfo {
-                name: g.values[id].name.clone(),
-                ty: g.values[id].ty.clone(),
-                has_default: g.values[id].constant.is_some(),
-            })
-            .collect()
+        self.input_infos.clone()
     }
 
     pub fn outputs(&self) -> Vec<IoInfo> {
-        let g = &self.model.graph;
-        g.outputs
-            .iter()
-            .map(|&id| IoInfo {
-                name: g.values[id].name.clone(),
-                ty: g.values[id].ty.clone(),
-                has_default: false,
-            })
-            .collect()
+        self.output_infos.clone()
+    }
+
+    /// The model's inputs, borrowed.
+    pub fn input_infos(&self) -> &[IoInfo] {
+        &self.input_infos
+    }
+
+    /// The model's outputs, borrowed.
+    pub fn output_infos(&self) -> &[IoInfo] {
+        &self.output_infos
     }
 
     /// The output types once the inputs' symbolic dims are bound to concrete sizes (for
     /// example `batch` → 4): symbols that shape inference carried to the outputs resolve to
     /// numbers, which is what a backend compiling static shapes needs.
     pub fn output_types_for(&self, input_dims: &[(&str, &[usize])]) -> Result<Vec<ValueType>> {
-        let infos = self.inputs();
+        let infos = &self.input_infos;
         let mut bindings = HashMap::new();
         for (name, dims) in input_dims {
             let info = infos.iter().find(|i| i.name == *name).ok_or_else(|| {
@@ -390,7 +433,7 @@ impl Session {
         &self,
         inputs: impl IntoIterator<Item = (&'a str, Value)>,
     ) -> Result<Vec<(String, Value)>> {
-        let infos = self.inputs();
+        let infos = &self.input_infos;
         let mut slots: Vec<Option<Value>> = vec![None; infos.len()];
         for (name, v) in inputs {
             let pos = infos.iter().position(|i| i.name == name).ok_or_else(|| {
@@ -405,16 +448,16 @@ impl Session {
         }
         let outputs = self.run_positional(slots)?;
         Ok(self
-            .outputs()
-            .into_iter()
-            .map(|i| i.name)
+            .output_infos
+            .iter()
+            .map(|i| i.name.clone())
             .zip(outputs)
             .collect())
     }
 
     /// Runs the model on inputs given in model order (`None` uses the input's default).
     pub fn run_positional(&self, inputs: Vec<Option<Value>>) -> Result<Vec<Value>> {
-        let infos = self.inputs();
+        let infos = &self.input_infos;
         if inputs.len() > infos.len() {
             return Err(Error::invalid_input(format!(
                 "{} inputs given, the model has {}",

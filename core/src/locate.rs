@@ -1,12 +1,18 @@
-//! Where run-time vendor libraries installed as Python wheels are found: the `site-packages`
-//! folders of the active virtual environment (`VIRTUAL_ENV`) and of a `.venv` above the
-//! running executable (`target/<profile>/[deps/]exe` in a checkout), in that order. Backends
+//! Where run-time vendor libraries installed as Python wheels are found: the folders of
+//! `XNPU_SITE_PACKAGES` (the `xnpu` Python package sets it to its interpreter's `sys.path`
+//! site folders, for itself and the plugins it loads), the `site-packages` folders of the
+//! active virtual environment (`VIRTUAL_ENV`) and of a `.venv` above the running executable
+//! (`target/<profile>/[deps/]exe` in a checkout), in that order. Backends
 //! that open a vendor library at run time (OpenVINO, QNN) look below these.
 
 use std::path::PathBuf;
 
-/// Every `<venv>/lib/python*/site-packages` folder of those environments that exists.
+/// The folders of `XNPU_SITE_PACKAGES`, then every `<venv>/lib/python*/site-packages` folder
+/// of those environments that exists.
 pub fn site_packages() -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::env::var_os("XNPU_SITE_PACKAGES")
+        .map(|p| std::env::split_paths(&p).filter(|d| d.is_dir()).collect())
+        .unwrap_or_default();
     let mut venvs: Vec<PathBuf> = Vec::new();
     if let Some(v) = std::env::var_os("VIRTUAL_ENV") {
         venvs.push(PathBuf::from(v));
@@ -16,7 +22,6 @@ pub fn site_packages() -> Vec<PathBuf> {
             venvs.push(a.join(".venv"));
         }
     }
-    let mut out = Vec::new();
     for v in venvs {
         if let Ok(rd) = std::fs::read_dir(v.join("lib")) {
             for e in rd.flatten() {

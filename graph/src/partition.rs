@@ -64,6 +64,19 @@ pub struct Partition {
     pub outputs: Vec<ValueId>,
 }
 
+/// One node of a plan: where it runs and why not elsewhere.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExplainRow {
+    pub node: String,
+    pub op: String,
+    /// The backend that runs it.
+    pub backend: String,
+    /// Its partition's index.
+    pub partition: usize,
+    /// A fallback note, then each other backend's reason for refusing it, `; `-separated.
+    pub why: String,
+}
+
 /// The result of partitioning a graph.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Plan {
@@ -437,38 +450,53 @@ impl Plan {
         Ok(())
     }
 
-    /// The `--explain` table: node, op, backend, and why the others said no.
-    pub fn explain(&self, graph: &Graph) -> String {
-        let mut rows: Vec<[String; 5]> = Vec::new();
+    /// One row per node: where it runs, in which partition, and why the other backends said
+    /// no (the rows of [`Plan::explain`]).
+    pub fn rows(&self, graph: &Graph) -> Vec<ExplainRow> {
         let mut part_of = vec![0; graph.nodes.len()];
         for (k, p) in self.partitions.iter().enumerate() {
             for &n in &p.nodes {
                 part_of[n] = k;
             }
         }
-        for (i, (node, d)) in graph.nodes.iter().zip(&self.decisions).enumerate() {
-            let mut why: Vec<String> = self
-                .backends
-                .iter()
-                .zip(&d.answers)
-                .enumerate()
-                .filter(|(b, _)| *b != d.backend)
-                .filter_map(|(_, (name, a))| match a {
-                    Support::Unsupported { reason } => Some(format!("{name}: {reason}")),
-                    Support::Supported { .. } => None,
-                })
-                .collect();
-            if let Some(n) = &d.note {
-                why.insert(0, n.clone());
-            }
-            rows.push([
-                node.name.clone(),
-                node.op.name().to_string(),
-                self.backends[d.backend].clone(),
-                part_of[i].to_string(),
-                why.join("; "),
-            ]);
-        }
+        graph
+            .nodes
+            .iter()
+            .zip(&self.decisions)
+            .enumerate()
+            .map(|(i, (node, d))| {
+                let mut why: Vec<String> = self
+                    .backends
+                    .iter()
+                    .zip(&d.answers)
+                    .enumerate()
+                    .filter(|(b, _)| *b != d.backend)
+                    .filter_map(|(_, (name, a))| match a {
+                        Support::Unsupported { reason } => Some(format!("{name}: {reason}")),
+                        Support::Supported { .. } => None,
+                    })
+                    .collect();
+                if let Some(n) = &d.note {
+                    why.insert(0, n.clone());
+                }
+                ExplainRow {
+                    node: node.name.clone(),
+                    op: node.op.name().to_string(),
+                    backend: self.backends[d.backend].clone(),
+                    partition: part_of[i],
+                    why: why.join("; "),
+                }
+            })
+            .collect()
+    }
+
+    /// The `--explain` table: node, op, backend, and why the others said no.
+    pub fn explain(&self, graph: &Graph) -> String {
+        let rows: Vec<[String; 5]> = self
+            .rows(graph)
+            .into_iter()
+            .map(|r| [r.node, r.op, r.backend, r.partition.to_string(), r.why])
+            .collect();
         let header = ["node", "op", "backend", "part", "why not elsewhere"];
         let mut width = header.map(str::len);
         for r in &rows {

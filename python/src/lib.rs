@@ -1,20 +1,27 @@
 //! `xnpu._xnpu`: the native half of the `xnpu` Python package (see `pysrc/xnpu`).
 //!
-//! Arrays cross as contiguous bytes plus a NumPy dtype name and shape: NumPy does the
-//! conversions on the Python side of the boundary (`numpy.ascontiguousarray`, `tobytes`,
-//! `frombuffer`), so every dtype NumPy and `ml_dtypes` know (bfloat16 included) travels the
-//! same way. Every call catches Rust panics and raises `XnpuError` instead; model runs release
-//! the GIL.
+//! Arrays cross without copies where their layout allows. An input that is a C-contiguous,
+//! aligned NumPy array in native byte order is read in place (the session keeps the array
+//! alive while it runs); anything else is converted once with NumPy. An output whose buffer
+//! belongs to this run alone becomes a writable NumPy array over that buffer; one that shares
+//! memory with the model (a constant, the mapped model file), an input or another output is
+//! copied, so that writing into a result never changes the model or another array. Every
+//! call catches Rust panics and raises `XnpuError` instead; model runs release the GIL.
+
+mod arrays;
+mod llm;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use pyo3::create_exception;
-use pyo3::exceptions::PyException;
+use pyo3::exceptions::{PyException, PyTypeError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList};
 use xnpu::graph::passes::Level;
-use xnpu::{DType, Error, Policy, Session, SessionOptions, Tensor, Value, ValueType};
+use xnpu::{Error, Policy, Session, SessionOptions, Value, ValueType};
+
+use arrays::{numpy_name, Feed};
 
 create_exception!(
     _xnpu,
@@ -83,32 +90,30 @@ fn guard<T>(what: &str, f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
     }
 }
 
-/// NumPy's name of a dtype.
-fn numpy_name(d: DType) -> &'static str {
-    match d {
-        DType::F32 => "float32",
-        DType::F64 => "float64",
-        DType::F16 => "float16",
-        DType::Bf16 => "bfloat16",
-        DType::U8 => "uint8",
-        DType::I8 => "int8",
-        DType::U16 => "uint16",
-        DType::I16 => "int16",
-        DType::I32 => "int32",
-        DType::I64 => "int64",
-        DType::U32 => "uint32",
-        DType::U64 => "uint64",
-        DType::Bool => "bool",
-        DType::String => "str",
+/// Session options from the keyword arguments every loader takes.
+fn session_options(
+    devices: Option<&str>,
+    level: Option<&str>,
+    threads: Option<usize>,
+) -> PyResult<SessionOptions> {
+    let mut options = SessionOptions::new();
+    if let Some(d) = devices {
+        options = options.devices(d.parse::<Policy>().map_err(to_py)?);
     }
-}
-
-fn from_numpy_name(name: &str) -> Option<DType> {
-    DType::ALL.into_iter().find(|&d| numpy_name(d) == name)
+    if let Some(l) = level {
+        options = options.level(l.parse::<Level>().map_err(to_py)?);
+    }
+    if let Some(n) = threads {
+        if n == 0 {
+            return Err(InvalidInputError::new_err("threads must be at least 1"));
+        }
+        options = options.threads(n);
+    }
+    Ok(options)
 }
 
 /// A model input or output: name, dtype (NumPy's name) and shape (ints, or strings for
-/// symbolic dimensions, None where unknown).
+/// symbolic dimensions; None where unknown).
 #[pyclass(frozen, get_all, module = "xnpu")]
 struct NodeArg {
     name: String,
@@ -164,14 +169,88 @@ fn node_arg(py: Python<'_>, name: &str, ty: &ValueType) -> PyResult<NodeArg> {
     })
 }
 
-fn node_args(py: Python<'_>, infos: Vec<xnpu::IoInfo>) -> PyResult<Vec<NodeArg>> {
+fn node_args(py: Python<'_>, infos: &[xnpu::IoInfo]) -> PyResult<Vec<NodeArg>> {
     infos.iter().map(|i| node_arg(py, &i.name, &i.ty)).collect()
 }
 
-/// A loaded model, compiled for this machine's devices.
+/// One node of the partition plan: where it runs and why not elsewhere.
+#[pyclass(frozen, get_all, module = "xnpu")]
+struct PlanRow {
+    /// The node's name in the compiled graph.
+    node: String,
+    /// Its operator.
+    op: String,
+    /// The device (backend id) that runs it.
+    device: String,
+    /// The index of its partition.
+    partition: usize,
+    /// A fallback note, then each other device's reason for refusing it (`; `-separated).
+    why: String,
+}
+
+#[pymethods]
+impl PlanRow {
+    fn __repr__(&self) -> String {
+        format!(
+            "PlanRow(node={:?}, op={:?}, device={:?}, partition={}, why={:?})",
+            self.node, self.op, self.device, self.partition, self.why
+        )
+    }
+}
+
+/// How a session split its model between devices (`InferenceSession.explain()`): `rows`
+/// has one `PlanRow` per node, `devices` the nodes per device; `str()` is the table
+/// `xnpu partition --explain` prints.
 #[pyclass(frozen, module = "xnpu")]
+struct Explanation {
+    #[pyo3(get)]
+    rows: Vec<Py<PlanRow>>,
+    /// (device, node count), in the session's order of preference.
+    #[pyo3(get)]
+    devices: Vec<(String, usize)>,
+    /// What the device policy fell back from, and plugins it skipped.
+    #[pyo3(get)]
+    notes: Vec<String>,
+    /// Partitions, in the order they run: (device, node count).
+    #[pyo3(get)]
+    partitions: Vec<(String, usize)>,
+    text: String,
+}
+
+#[pymethods]
+impl Explanation {
+    fn __str__(&self) -> &str {
+        &self.text
+    }
+
+    fn __repr__(&self) -> &str {
+        &self.text
+    }
+
+    fn __len__(&self) -> usize {
+        self.rows.len()
+    }
+
+    fn __iter__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        Ok(PyList::new(py, &self.rows)?
+            .as_any()
+            .try_iter()?
+            .into_any()
+            .unbind())
+    }
+}
+
+/// A loaded model, compiled for this machine's devices.
+///
+/// `model`: a path (str or os.PathLike) or the model's bytes. `devices`: a policy
+/// (`prefer-npu`, `prefer-gpu`, `cpu-only`) or a comma-separated list of device ids
+/// (`openvino:npu,cpu`). `level`: graph optimisation, `none`, `basic` or `all`. `threads`:
+/// threads a backend may use for one run.
+#[pyclass(frozen, subclass, module = "xnpu")]
 struct InferenceSession {
     inner: Arc<Session>,
+    /// Output names, in model order.
+    output_names: Vec<String>,
 }
 
 #[pymethods]
@@ -186,121 +265,180 @@ impl InferenceSession {
         threads: Option<usize>,
     ) -> PyResult<InferenceSession> {
         guard("InferenceSession()", || {
-            let mut options = SessionOptions::new();
-            if let Some(d) = devices {
-                options = options.devices(d.parse::<Policy>().map_err(to_py)?);
-            }
-            if let Some(l) = level {
-                options = options.level(l.parse::<Level>().map_err(to_py)?);
-            }
-            if let Some(n) = threads {
-                options = options.threads(n);
-            }
-            let session = if let Ok(b) = model.cast::<PyBytes>() {
-                let bytes = bytes::Bytes::copy_from_slice(b.as_bytes());
-                py.detach(|| {
+            let options = session_options(devices, level, threads)?;
+            let bytes = if let Ok(b) = model.cast::<PyBytes>() {
+                Some(bytes::Bytes::copy_from_slice(b.as_bytes()))
+            } else if let Ok(b) = model.cast::<PyByteArray>() {
+                Some(bytes::Bytes::from(b.to_vec()))
+            } else {
+                None
+            };
+            let session = match bytes {
+                Some(bytes) => py.detach(|| {
                     xnpu::graph::onnx::load_bytes(bytes, "<bytes>", None)
                         .and_then(|m| Session::new(m, options))
-                })
-            } else {
-                let path: std::path::PathBuf = model.extract().map_err(|_| {
-                    pyo3::exceptions::PyTypeError::new_err(
-                        "model must be a path (str or os.PathLike) or the model's bytes",
-                    )
-                })?;
-                py.detach(|| Session::load_with(&path, options))
-            };
+                }),
+                None => {
+                    let path: std::path::PathBuf = model.extract().map_err(|_| {
+                        PyTypeError::new_err(
+                            "model must be a path (str or os.PathLike) or the model's bytes",
+                        )
+                    })?;
+                    py.detach(|| Session::load_with(&path, options))
+                }
+            }
+            .map_err(to_py)?;
+            let output_names = session
+                .output_infos()
+                .iter()
+                .map(|o| o.name.clone())
+                .collect();
             Ok(InferenceSession {
-                inner: Arc::new(session.map_err(to_py)?),
+                inner: Arc::new(session),
+                output_names,
             })
         })
     }
 
     /// The inputs the model takes.
     fn get_inputs(&self, py: Python<'_>) -> PyResult<Vec<NodeArg>> {
-        node_args(py, self.inner.inputs())
+        node_args(py, self.inner.input_infos())
     }
 
     /// The outputs the model gives.
     fn get_outputs(&self, py: Python<'_>) -> PyResult<Vec<NodeArg>> {
-        node_args(py, self.inner.outputs())
+        node_args(py, self.inner.output_infos())
+    }
+
+    /// The inputs the model takes (as `get_inputs()`).
+    #[getter(inputs)]
+    fn inputs_attr(&self, py: Python<'_>) -> PyResult<Vec<NodeArg>> {
+        self.get_inputs(py)
+    }
+
+    /// The outputs the model gives (as `get_outputs()`).
+    #[getter(outputs)]
+    fn outputs_attr(&self, py: Python<'_>) -> PyResult<Vec<NodeArg>> {
+        self.get_outputs(py)
     }
 
     /// How the model was split between devices, and why each node runs where it runs.
-    fn explain(&self) -> PyResult<String> {
-        guard("explain()", || Ok(self.inner.explain()))
+    fn explain(&self, py: Python<'_>) -> PyResult<Explanation> {
+        guard("explain()", || {
+            let s = &self.inner;
+            let plan = s.plan();
+            let rows = plan
+                .rows(&s.model().graph)
+                .into_iter()
+                .map(|r| {
+                    Py::new(
+                        py,
+                        PlanRow {
+                            node: r.node,
+                            op: r.op,
+                            device: r.backend,
+                            partition: r.partition,
+                            why: r.why,
+                        },
+                    )
+                })
+                .collect::<PyResult<_>>()?;
+            Ok(Explanation {
+                rows,
+                devices: plan
+                    .nodes_per_backend()
+                    .into_iter()
+                    .map(|(b, n)| (b.to_string(), n))
+                    .collect(),
+                notes: s.notes().to_vec(),
+                partitions: plan
+                    .partitions
+                    .iter()
+                    .map(|p| (plan.backends[p.backend].clone(), p.nodes.len()))
+                    .collect(),
+                text: s.explain(),
+            })
+        })
     }
 
-    /// Runs the model. `feeds` maps input names to arrays (already converted by the Python
-    /// layer to `(dtype name, shape, bytes)`); returns the named outputs (all when `outputs`
-    /// is None) as `(dtype name, shape, bytes)`.
-    #[pyo3(signature = (outputs, feeds))]
-    fn _run<'py>(
+    /// Runs the model: `input_feed` maps input names to arrays (NumPy arrays, or anything
+    /// `numpy.asarray` takes); returns the outputs named in `output_names` (all, in model
+    /// order, when it is None) as NumPy arrays. The arrays given must not be changed by
+    /// another thread while the run lasts: they are read in place.
+    #[pyo3(signature = (output_names, input_feed))]
+    fn run<'py>(
         &self,
         py: Python<'py>,
-        outputs: Option<Vec<String>>,
-        feeds: &Bound<'py, PyDict>,
+        output_names: Option<Vec<String>>,
+        input_feed: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyList>> {
         guard("run()", || {
-            let mut inputs: Vec<(String, Value)> = Vec::with_capacity(feeds.len());
-            for (k, v) in feeds.iter() {
-                let name: String = k.extract()?;
-                let (dtype, shape, data): (String, Vec<usize>, Bound<'py, PyBytes>) =
-                    v.extract()?;
-                let d = from_numpy_name(&dtype).ok_or_else(|| {
-                    InvalidInputError::new_err(format!(
-                        "input \"{name}\": arrays of dtype {dtype} are not supported"
-                    ))
-                })?;
-                let t =
-                    Tensor::from_bytes(d, shape, bytes::Bytes::copy_from_slice(data.as_bytes()))
-                        .map_err(|e| {
-                            to_py(Error::InvalidInput(format!("input \"{name}\": {e}")))
-                        })?;
-                inputs.push((name, t.into()));
-            }
+            let feeds = input_feed.cast::<PyDict>().map_err(|_| {
+                PyTypeError::new_err("input_feed must be a dict of input names to arrays")
+            })?;
             // The outputs asked for, by position (checked before the model runs).
-            let wanted: Option<Vec<usize>> = match outputs {
+            let wanted: Option<Vec<usize>> = match output_names {
                 None => None,
-                Some(want) => {
-                    let names: Vec<String> =
-                        self.inner.outputs().into_iter().map(|o| o.name).collect();
-                    let pos = want.iter().map(|w| {
-                        names.iter().position(|n| n == w).ok_or_else(|| {
-                            InvalidInputError::new_err(format!(
-                                "the model has no output \"{w}\" (it has {})",
-                                names.join(", ")
-                            ))
+                Some(want) => Some(
+                    want.iter()
+                        .map(|w| {
+                            self.output_names
+                                .iter()
+                                .position(|n| n == w)
+                                .ok_or_else(|| {
+                                    InvalidInputError::new_err(format!(
+                                        "the model has no output \"{w}\" (it has {})",
+                                        self.output_names.join(", ")
+                                    ))
+                                })
                         })
-                    });
-                    Some(pos.collect::<PyResult<_>>()?)
-                }
+                        .collect::<PyResult<_>>()?,
+                ),
             };
-            let session = self.inner.clone();
+            let mut inputs: Vec<(String, Feed)> = Vec::with_capacity(feeds.len());
+            for (k, v) in feeds.iter() {
+                let name: String = k.extract().map_err(|_| {
+                    PyTypeError::new_err("input_feed's keys must be input names (str)")
+                })?;
+                let feed = Feed::new(py, &name, &v)?;
+                inputs.push((name, feed));
+            }
+            let session = &*self.inner;
             // A clone of a tensor shares its bytes.
             let results = py
-                .detach(|| session.run(inputs.iter().map(|(n, v)| (n.as_str(), v.clone()))))
+                .detach(|| {
+                    session.run(
+                        inputs
+                            .iter()
+                            .map(|(n, f)| (n.as_str(), Value::Tensor(f.tensor.clone()))),
+                    )
+                })
                 .map_err(to_py)?;
+            let mut results: Vec<Option<(String, Value)>> = results.into_iter().map(Some).collect();
             let wanted = wanted.unwrap_or_else(|| (0..results.len()).collect());
-            let list = PyList::empty(py);
-            for i in wanted {
-                let (name, value) = &results[i];
-                let Value::Tensor(t) = value else {
-                    return Err(UnsupportedError::new_err(format!(
-                        "output \"{name}\" is not a tensor (sequences and maps are not returned to Python yet)"
-                    )));
-                };
-                if t.dtype() == DType::String {
-                    return Err(UnsupportedError::new_err(format!(
-                        "output \"{name}\" holds strings, which are not returned to Python yet"
-                    )));
-                }
-                let shape = PyTuple::new(py, t.shape())?;
-                let data = PyBytes::new(py, t.raw_bytes());
-                list.append((numpy_name(t.dtype()), shape, data))?;
-            }
-            Ok(list)
+            // An output asked for once is taken; one asked for twice is shared (and so
+            // copied into each array).
+            let picked: Vec<(String, Value)> = wanted
+                .iter()
+                .filter_map(|&i| {
+                    if wanted.iter().filter(|&&j| j == i).count() > 1 {
+                        results[i].clone()
+                    } else {
+                        results[i].take()
+                    }
+                })
+                .collect();
+            drop(results);
+            arrays::outputs(py, session, picked, &inputs)
         })
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "InferenceSession(model={:?}, devices={:?})",
+            self.inner.model().name,
+            self.inner.plan().backends
+        )
     }
 }
 
@@ -328,12 +466,41 @@ fn _devices(py: Python<'_>) -> PyResult<Vec<DeviceRow>> {
     })
 }
 
+/// One backend: `(id, kind, detail)`.
+type BackendRow = (String, String, String);
+
+/// The backends sessions can use, and notes on plugins that were skipped.
+#[pyfunction]
+fn _backends(py: Python<'_>) -> PyResult<(Vec<BackendRow>, Vec<String>)> {
+    guard("backends()", || {
+        let (list, notes) = py.detach(xnpu::policy::available);
+        Ok((
+            list.iter()
+                .map(|a| (a.id.clone(), a.backend.kind().to_string(), a.detail.clone()))
+                .collect(),
+            notes.to_vec(),
+        ))
+    })
+}
+
+/// Adds a folder to look for backend plugins in (the package's own folder).
+#[pyfunction]
+fn _add_plugin_dir(dir: std::path::PathBuf) {
+    xnpu::plugins::add_search_dir(dir);
+}
+
 #[pymodule]
 fn _xnpu(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add_function(wrap_pyfunction!(_devices, m)?)?;
+    m.add_function(wrap_pyfunction!(_backends, m)?)?;
+    m.add_function(wrap_pyfunction!(_add_plugin_dir, m)?)?;
     m.add_class::<InferenceSession>()?;
     m.add_class::<NodeArg>()?;
+    m.add_class::<PlanRow>()?;
+    m.add_class::<Explanation>()?;
+    m.add_class::<arrays::OutputBuffer>()?;
+    llm::register(m)?;
     m.add("XnpuError", py.get_type::<XnpuError>())?;
     m.add("ModelError", py.get_type::<ModelError>())?;
     m.add("UnsupportedError", py.get_type::<UnsupportedError>())?;

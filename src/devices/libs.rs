@@ -105,7 +105,8 @@ impl Discovery {
             .unwrap_or_default()
     }
 
-    /// Every site-packages directory worth looking in: `VIRTUAL_ENV`, `CONDA_PREFIX`, a `.venv`
+    /// Every site-packages directory worth looking in: those of `XNPU_SITE_PACKAGES` (set by
+    /// the `xnpu` Python package to its interpreter's), `VIRTUAL_ENV`, `CONDA_PREFIX`, a `.venv`
     /// beside any ancestor of the executable (`repo/target/release/xnpu` → `repo/.venv`), the
     /// user's `~/.local`, and the system's Python directories below the root (`/usr/lib/python3*`
     /// covers Debian's `python3/dist-packages`).
@@ -130,7 +131,11 @@ impl Discovery {
         }
         bases.push(self.rooted("/usr"));
         bases.push(self.rooted("/usr/local"));
-        let mut out = Vec::new();
+        let mut out: Vec<PathBuf> = self
+            .env_dirs("XNPU_SITE_PACKAGES")
+            .into_iter()
+            .filter(|d| d.is_dir())
+            .collect();
         let mut seen = Vec::new();
         for b in bases {
             if seen.contains(&b) {
@@ -139,7 +144,13 @@ impl Discovery {
             site_packages_of(&b, wanted, &mut out, tried);
             seen.push(b);
         }
-        out
+        let mut unique = Vec::with_capacity(out.len());
+        for d in out {
+            if !unique.contains(&d) {
+                unique.push(d);
+            }
+        }
+        unique
     }
 
     /// The system library directories below the root, then `LD_LIBRARY_PATH`.

@@ -385,7 +385,17 @@ impl LanguageModel {
     /// Starts generating after `prompt_ids`: the prompt runs on the first call of
     /// [`Generator::next`].
     pub fn start(&self, prompt_ids: &[u32], options: &GenerateOptions) -> Result<Generator<'_>> {
-        Generator::new(self, prompt_ids, options)
+        Generator::new(Lm::Borrowed(self), prompt_ids, options)
+    }
+
+    /// [`LanguageModel::start`] on a shared model: the generator owns a reference, so it can
+    /// outlive the caller's borrow (a Python iterator, a generation on another thread).
+    pub fn start_shared(
+        self: &Arc<Self>,
+        prompt_ids: &[u32],
+        options: &GenerateOptions,
+    ) -> Result<Generator<'static>> {
+        Generator::new(Lm::Shared(self.clone()), prompt_ids, options)
     }
 
     /// Generates after the text `prompt`, calling `on_token` with each token as it comes;
@@ -417,9 +427,25 @@ impl LanguageModel {
     }
 }
 
+/// The model a generator runs: borrowed, or shared.
+enum Lm<'m> {
+    Borrowed(&'m LanguageModel),
+    Shared(Arc<LanguageModel>),
+}
+
+impl std::ops::Deref for Lm<'_> {
+    type Target = LanguageModel;
+    fn deref(&self) -> &LanguageModel {
+        match self {
+            Lm::Borrowed(lm) => lm,
+            Lm::Shared(lm) => lm,
+        }
+    }
+}
+
 /// One generation in progress: an iterator of tokens.
 pub struct Generator<'m> {
-    lm: &'m LanguageModel,
+    lm: Lm<'m>,
     opts: GenerateOptions,
     max_length: usize,
     sampler: Sampler,
@@ -439,7 +465,7 @@ pub struct Generator<'m> {
 }
 
 impl<'m> Generator<'m> {
-    fn new(lm: &'m LanguageModel, prompt: &[u32], opts: &GenerateOptions) -> Result<Self> {
+    fn new(lm: Lm<'m>, prompt: &[u32], opts: &GenerateOptions) -> Result<Self> {
         let name = lm.dir.display().to_string();
         opts.sampling.check().map_err(|e| e.context(&name))?;
         let context = lm.config.model.context_length;
@@ -606,15 +632,19 @@ impl<'m> Generator<'m> {
         }
     }
 
+    /// The model's folder, for error messages.
+    fn name(&self) -> String {
+        self.lm.dir.display().to_string()
+    }
+
     /// The next token, or None when the generation has ended.
     pub fn next_token(&mut self) -> Result<Option<Token>> {
-        let name = || self.lm.dir.display().to_string();
         if self.finish.is_some() {
             return Ok(None);
         }
         if self.started.is_none() {
             self.prefill()
-                .map_err(|e| e.context("prompt").context(name()))?;
+                .map_err(|e| e.context("prompt").context(self.name()))?;
         }
         let Some(mut logits) = self.logits.take() else {
             // A failed step left no logits: the generation cannot go on.
@@ -638,7 +668,7 @@ impl<'m> Generator<'m> {
             let t = Instant::now();
             let session = self.lm.decode.clone();
             self.step(&session, &[id])
-                .map_err(|e| e.context(format!("token {generated}")).context(name()))?;
+                .map_err(|e| e.context(format!("token {generated}")).context(self.name()))?;
             self.stats.decode += t.elapsed();
             self.stats.decode_steps += 1;
         }
@@ -660,6 +690,11 @@ impl<'m> Generator<'m> {
     /// Tokens generated so far.
     pub fn ids(&self) -> &[u32] {
         &self.seq[self.prompt_len..]
+    }
+
+    /// Why the generation ended; None while it goes on.
+    pub fn finish_reason(&self) -> Option<Finish> {
+        self.finish
     }
 
     pub fn stats(&self) -> &Stats {

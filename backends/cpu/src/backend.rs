@@ -9,6 +9,7 @@ use xnpu_core::{Error, Result, Value, ValueType};
 use xnpu_graph::backend::{
     Backend, CapabilityTable, CompileOptions, DeviceKind, Executable, NodeContext, Support,
 };
+use xnpu_graph::ir::Op;
 use xnpu_graph::Graph;
 
 /// The reference CPU backend.
@@ -102,10 +103,14 @@ impl CpuBackend {
                 }
             }
         }
-        Ok(Box::new(CpuExecutable {
-            graph: executable_graph(partition),
-            pool: threads.map(|n| pool(n.max(1))).transpose()?,
-        }))
+        let graph = executable_graph(partition);
+        // Handing a run to a pool thread and waiting for it costs microseconds: only graphs
+        // with a kernel that splits its work across threads use the pool.
+        let pool = match threads {
+            Some(n) if uses_threads(&graph) => Some(pool(n.max(1))?),
+            _ => None,
+        };
+        Ok(Box::new(CpuExecutable { graph, pool }))
     }
 }
 
@@ -115,6 +120,21 @@ fn executable_graph(partition: &Graph) -> Graph {
     let mut g = partition.clone();
     crate::prepack::rehome_nbits_weights(&mut g);
     g
+}
+
+/// Whether a graph (its subgraphs included) has a node whose kernel runs in parallel with
+/// rayon: MatMulNBits (`nn::nbits_fast`) and GroupQueryAttention (`attention::gqa`). Every
+/// other kernel runs on the calling thread. A kernel that starts using rayon belongs here.
+fn uses_threads(graph: &Graph) -> bool {
+    let mut found = false;
+    graph.walk_nodes(&mut |n| {
+        found |= matches!(
+            &n.op,
+            Op::Nn(xnpu_ops::nn::Op::MatMulNBits(_))
+                | Op::Attention(xnpu_ops::attention::Op::GroupQueryAttention(_))
+        );
+    });
+    found
 }
 
 /// One pool per thread count, shared by every executable that asks for that count (a

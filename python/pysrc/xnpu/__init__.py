@@ -4,36 +4,66 @@
     print(xnpu.devices())
     s = xnpu.InferenceSession("model.onnx", devices="prefer-npu")
     (y,) = s.run(None, {"x": np.ones((1, 3), np.float32)})
+    print(s.explain())
 
-The API follows ``onnxruntime.InferenceSession``; ``explain()`` adds the partition table.
-Errors raise ``xnpu.XnpuError`` subclasses carrying xnpu's own message.
+    for piece in xnpu.generate("phi-3.5-mini-int4", "The capital of France is", max_tokens=32):
+        print(piece, end="", flush=True)
+
+The API follows ``onnxruntime.InferenceSession``; ``explain()`` adds the partition table and
+``generate`` streams text from a language model folder. Errors raise ``xnpu.XnpuError``
+subclasses carrying xnpu's own message.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+from typing import List, Optional, Sequence, Union
 
-import numpy as np
+# Vendor libraries that come as wheels (openvino, onnxruntime-qnn) are looked for in this
+# interpreter's site folders: set before the native module (and any plugin) reads it.
+os.environ.setdefault(
+    "XNPU_SITE_PACKAGES",
+    os.pathsep.join(
+        p for p in sys.path if p.endswith(("site-packages", "dist-packages")) and os.path.isdir(p)
+    ),
+)
 
-from ._xnpu import (
+from . import _xnpu  # noqa: E402
+from ._xnpu import (  # noqa: E402
     ComputeError,
+    Explanation,
+    InferenceSession,
     InvalidInputError,
+    LanguageModel,
     ModelError,
     NodeArg,
+    PlanRow,
+    TokenStream,
     UnsupportedError,
     XnpuError,
     XnpuIOError,
 )
-from . import _xnpu
+
+# Backend plugins shipped in the wheel lie beside this file.
+_xnpu._add_plugin_dir(os.path.dirname(os.path.abspath(__file__)))
+
+Session = InferenceSession
 
 __all__ = [
+    "Backend",
+    "backends",
     "Device",
     "devices",
+    "Explanation",
+    "generate",
     "InferenceSession",
-    "Session",
+    "LanguageModel",
     "NodeArg",
+    "PlanRow",
+    "Session",
+    "TokenStream",
     "XnpuError",
     "ModelError",
     "UnsupportedError",
@@ -61,82 +91,42 @@ def devices() -> List[Device]:
     return [Device(*row) for row in _xnpu._devices()]
 
 
-def _bf16():
-    try:
-        import ml_dtypes  # type: ignore
+@dataclass(frozen=True)
+class Backend:
+    """A backend sessions can use: ``id`` is what ``devices=`` takes, ``kind`` the device
+    kind (npu, gpu, cpu), ``detail`` what drives it (library, plugin file)."""
 
-        return ml_dtypes.bfloat16
-    except ImportError:
-        return None
-
-
-def _to_wire(name: str, value: Any):
-    a = np.ascontiguousarray(value)
-    dtype = a.dtype.name
-    if dtype.startswith("str") or a.dtype.kind in "OUS":
-        raise InvalidInputError(f'input "{name}": string arrays are not supported yet')
-    return (dtype, list(a.shape), a.tobytes())
+    id: str
+    kind: str
+    detail: str
 
 
-def _from_wire(dtype: str, shape, data: bytes) -> np.ndarray:
-    if dtype == "bfloat16":
-        bf16 = _bf16()
-        raw = np.frombuffer(data, dtype=np.uint16).reshape(shape).copy()
-        return raw.view(bf16) if bf16 is not None else raw
-    return np.frombuffer(data, dtype=np.dtype(dtype)).reshape(shape).copy()
+def backends() -> List[Backend]:
+    """The backends sessions can use on this machine: built in, and plugins (those in the
+    package folder, in ``XNPU_PLUGIN_PATH``, next to the executable)."""
+    rows, _notes = _xnpu._backends()
+    return [Backend(*row) for row in rows]
 
 
-class InferenceSession:
-    """A model loaded and compiled for this machine's devices.
+def generate(
+    model: Union[str, "os.PathLike[str]", LanguageModel],
+    prompt: Union[str, Sequence[int]],
+    max_tokens: int = 128,
+    *,
+    devices: Optional[str] = None,
+    threads: Optional[int] = None,
+    **options,
+) -> TokenStream:
+    """Streams the text a language model generates after ``prompt``.
 
-    ``model``: a path or the model's bytes. ``devices``: a policy (``prefer-npu``,
-    ``prefer-gpu``, ``cpu-only``) or a comma-separated list (``openvino:npu,cpu``).
-    ``level``: graph optimisation, ``none``, ``basic`` or ``all``. ``threads``: threads a
-    backend may use for one run.
+    ``model``: a model folder (``genai_config.json``, the decoder, ``tokenizer.json``) or a
+    loaded ``LanguageModel`` (load it once to generate many times). ``options`` are those of
+    ``LanguageModel.generate``: ``do_sample``, ``temperature``, ``top_k``, ``top_p``,
+    ``repetition_penalty``, ``seed``, ``max_length``, ``chunk_size``, ``ignore_eos``.
+    Iterate the result for text pieces; its ``ids``, ``finish`` and ``stats`` tell the rest.
     """
-
-    def __init__(
-        self,
-        model: Union[str, "os.PathLike[str]", bytes],
-        devices: Optional[str] = None,
-        level: Optional[str] = None,
-        threads: Optional[int] = None,
-    ) -> None:
-        if isinstance(model, (bytes, bytearray, memoryview)):
-            model = bytes(model)
-        elif isinstance(model, os.PathLike):
-            model = os.fspath(model)
-        self._s = _xnpu.InferenceSession(model, devices=devices, level=level, threads=threads)
-
-    def get_inputs(self) -> List[NodeArg]:
-        return self._s.get_inputs()
-
-    def get_outputs(self) -> List[NodeArg]:
-        return self._s.get_outputs()
-
-    @property
-    def inputs(self) -> List[NodeArg]:
-        return self._s.get_inputs()
-
-    @property
-    def outputs(self) -> List[NodeArg]:
-        return self._s.get_outputs()
-
-    def explain(self) -> str:
-        """The partition table: which device runs each part of the model, and why."""
-        return self._s.explain()
-
-    def run(
-        self,
-        output_names: Optional[Sequence[str]],
-        input_feed: Mapping[str, Any],
-    ) -> List[np.ndarray]:
-        """Runs the model; returns the named outputs (all when ``output_names`` is None)."""
-        if not isinstance(input_feed, Mapping):
-            raise TypeError("input_feed must be a mapping of input names to arrays")
-        feeds: Dict[str, Any] = {k: _to_wire(k, v) for k, v in input_feed.items()}
-        names = None if output_names is None else list(output_names)
-        return [_from_wire(d, s, b) for d, s, b in self._s._run(names, feeds)]
-
-
-Session = InferenceSession
+    if not isinstance(model, LanguageModel):
+        model = LanguageModel(os.fspath(model), devices=devices, threads=threads)
+    elif devices is not None or threads is not None:
+        raise TypeError("devices and threads are set when the LanguageModel is loaded")
+    return model.generate(prompt, max_tokens, **options)

@@ -1,0 +1,336 @@
+//! NumPy arrays to xnpu tensors and back, without copies where the layout allows (see the
+//! crate's documentation for the rules).
+
+use std::ffi::{c_int, c_void};
+use std::ptr;
+
+use bytes::Bytes;
+use numpy::npyffi::{self, npy_intp, NpyTypes, NPY_TYPES, PY_ARRAY_API};
+use numpy::{PyArrayDescr, PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::PyList;
+use xnpu::{DType, Error, Session, Tensor, Value};
+
+use crate::{to_py, InvalidInputError, UnsupportedError};
+
+/// NumPy's name of a dtype.
+pub fn numpy_name(d: DType) -> &'static str {
+    match d {
+        DType::F32 => "float32",
+        DType::F64 => "float64",
+        DType::F16 => "float16",
+        DType::Bf16 => "bfloat16",
+        DType::U8 => "uint8",
+        DType::I8 => "int8",
+        DType::U16 => "uint16",
+        DType::I16 => "int16",
+        DType::I32 => "int32",
+        DType::I64 => "int64",
+        DType::U32 => "uint32",
+        DType::U64 => "uint64",
+        DType::Bool => "bool",
+        DType::String => "str",
+    }
+}
+
+/// The xnpu dtype of a NumPy dtype, None where xnpu has none (strings are handled apart).
+fn dtype_of(d: &Bound<'_, PyArrayDescr>) -> Option<DType> {
+    Some(match (d.kind(), d.itemsize()) {
+        (b'f', 2) => DType::F16,
+        (b'f', 4) => DType::F32,
+        (b'f', 8) => DType::F64,
+        (b'i', 1) => DType::I8,
+        (b'i', 2) => DType::I16,
+        (b'i', 4) => DType::I32,
+        (b'i', 8) => DType::I64,
+        (b'u', 1) => DType::U8,
+        (b'u', 2) => DType::U16,
+        (b'u', 4) => DType::U32,
+        (b'u', 8) => DType::U64,
+        (b'b', 1) => DType::Bool,
+        // ml_dtypes' bfloat16 is a user-defined NumPy type of kind 'V'.
+        (b'V', 2) if d.typeobj().name().is_ok_and(|n| n == "bfloat16") => DType::Bf16,
+        _ => return None,
+    })
+}
+
+/// ml_dtypes' bfloat16 dtype, or None when ml_dtypes is not installed.
+fn bfloat16(py: Python<'_>) -> Option<Bound<'_, PyArrayDescr>> {
+    static BF16: PyOnceLock<Option<Py<PyArrayDescr>>> = PyOnceLock::new();
+    BF16.get_or_init(py, || {
+        let ty = py.import("ml_dtypes").ok()?.getattr("bfloat16").ok()?;
+        PyArrayDescr::new(py, &ty).ok().map(Bound::unbind)
+    })
+    .as_ref()
+    .map(|d| d.bind(py).clone())
+}
+
+/// The NumPy dtype of an xnpu dtype. bfloat16 is ml_dtypes' when it is installed, else the
+/// raw bits as uint16.
+fn descr_of(py: Python<'_>, d: DType) -> Bound<'_, PyArrayDescr> {
+    use numpy::dtype;
+    let n = match d {
+        DType::F32 => return dtype::<f32>(py),
+        DType::F64 => return dtype::<f64>(py),
+        DType::U8 => return dtype::<u8>(py),
+        DType::I8 => return dtype::<i8>(py),
+        DType::U16 => return dtype::<u16>(py),
+        DType::I16 => return dtype::<i16>(py),
+        DType::I32 => return dtype::<i32>(py),
+        DType::I64 => return dtype::<i64>(py),
+        DType::U32 => return dtype::<u32>(py),
+        DType::U64 => return dtype::<u64>(py),
+        DType::Bool => return dtype::<bool>(py),
+        DType::Bf16 => match bfloat16(py) {
+            Some(d) => return d,
+            None => return dtype::<u16>(py),
+        },
+        DType::F16 => NPY_TYPES::NPY_HALF,
+        DType::String => NPY_TYPES::NPY_OBJECT,
+    };
+    // SAFETY: a built-in type number; NumPy returns a new reference to its descriptor.
+    unsafe {
+        let descr = PY_ARRAY_API.PyArray_DescrFromType(py, n as c_int);
+        Bound::from_owned_ptr(py, descr.cast()).cast_into_unchecked()
+    }
+}
+
+/// A NumPy array's data, kept alive by a reference to the array, as the owner of a `Bytes`.
+struct NumpyData {
+    _array: Py<PyAny>,
+    ptr: *const u8,
+    len: usize,
+}
+
+// SAFETY: the pointer is the data of the array this struct holds a reference to: it stays
+// valid while the struct lives, from any thread. The array is only read; `Py` may be dropped
+// without the GIL (PyO3 defers the decref).
+unsafe impl Send for NumpyData {}
+// SAFETY: as above; nothing is mutated through `&NumpyData`.
+unsafe impl Sync for NumpyData {}
+
+impl AsRef<[u8]> for NumpyData {
+    fn as_ref(&self) -> &[u8] {
+        // SAFETY: `ptr` and `len` describe the C-contiguous data of `_array`, which this
+        // struct keeps alive; the caller of `run` promises not to change it meanwhile.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+}
+
+/// An input of one run: its tensor, and the address range it reads.
+pub struct Feed {
+    pub tensor: Tensor,
+    range: (usize, usize),
+}
+
+/// Whether xnpu can read the array in place.
+fn in_place(a: &Bound<'_, PyUntypedArray>) -> bool {
+    a.is_c_contiguous() && a.is_aligned() && a.dtype().is_native_byteorder() != Some(false)
+}
+
+/// `numpy.asarray(obj)`, in native byte order, C-contiguous and aligned.
+fn normalise<'py>(
+    py: Python<'py>,
+    name: &str,
+    obj: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyUntypedArray>> {
+    let np = py.import("numpy")?;
+    let bad =
+        |e: PyErr| InvalidInputError::new_err(format!("input \"{name}\" is not an array: {e}"));
+    let mut a = np.getattr("asarray")?.call1((obj,)).map_err(bad)?;
+    let a_arr = a.cast::<PyUntypedArray>()?;
+    if a_arr.dtype().is_native_byteorder() == Some(false) {
+        let native = a_arr.dtype().call_method1("newbyteorder", ("=",))?;
+        a = a.call_method1("astype", (native,))?;
+    }
+    let a = np.getattr("require")?.call1((a, py.None(), "CA"))?;
+    Ok(a.cast_into::<PyUntypedArray>()?)
+}
+
+impl Feed {
+    pub fn new(py: Python<'_>, name: &str, obj: &Bound<'_, PyAny>) -> PyResult<Feed> {
+        let arr = match obj.cast::<PyUntypedArray>() {
+            Ok(a) if in_place(a) => a.clone(),
+            _ => normalise(py, name, obj)?,
+        };
+        let descr = arr.dtype();
+        let shape = arr.shape().to_vec();
+        let Some(dtype) = dtype_of(&descr) else {
+            if matches!(descr.kind(), b'U' | b'O') {
+                let values: Vec<String> = arr
+                    .call_method0("ravel")?
+                    .call_method0("tolist")?
+                    .extract()
+                    .map_err(|_| {
+                        InvalidInputError::new_err(format!(
+                            "input \"{name}\": an array of dtype {descr} must hold only str"
+                        ))
+                    })?;
+                let tensor = Tensor::from_strings(shape, values).map_err(to_py)?;
+                return Ok(Feed {
+                    tensor,
+                    range: (0, 0),
+                });
+            }
+            return Err(InvalidInputError::new_err(format!(
+                "input \"{name}\": arrays of dtype {descr} are not supported"
+            )));
+        };
+        let len = shape.iter().product::<usize>() * descr.itemsize();
+        // SAFETY: `arr` is a live NumPy array; reading its data pointer field.
+        let ptr =
+            unsafe { (*npyffi::_PyArray_GET_ITEM_DATA(arr.as_array_ptr())).data } as *const u8;
+        let bytes = if len == 0 {
+            Bytes::new()
+        } else {
+            Bytes::from_owner(NumpyData {
+                _array: arr.clone().into_any().unbind(),
+                ptr,
+                len,
+            })
+        };
+        let tensor = Tensor::from_bytes(dtype, shape, bytes)
+            .map_err(|e| to_py(Error::invalid_input(format!("input \"{name}\": {e}"))))?;
+        Ok(Feed {
+            tensor,
+            range: (ptr as usize, ptr as usize + len),
+        })
+    }
+}
+
+/// Keeps alive the buffer of an output that a NumPy array uses in place (the array's base).
+#[pyclass(frozen, module = "xnpu")]
+pub struct OutputBuffer {
+    _bytes: Bytes,
+}
+
+fn range_of(b: &[u8]) -> (usize, usize) {
+    (b.as_ptr() as usize, b.as_ptr() as usize + b.len())
+}
+
+fn overlaps(a: (usize, usize), b: (usize, usize)) -> bool {
+    a.0 < b.1 && b.0 < a.1
+}
+
+/// The outputs of a run as NumPy arrays: in place where the buffer is the run's alone (see
+/// the crate documentation), copied otherwise.
+pub fn outputs<'py>(
+    py: Python<'py>,
+    session: &Session,
+    results: Vec<(String, Value)>,
+    inputs: &[(String, Feed)],
+) -> PyResult<Bound<'py, PyList>> {
+    let ranges: Vec<(usize, usize)> = results
+        .iter()
+        .map(|(_, v)| match v {
+            Value::Tensor(t) => range_of(t.raw_bytes()),
+            _ => (0, 0),
+        })
+        .collect();
+    let list = PyList::empty(py);
+    for (i, (name, value)) in results.into_iter().enumerate() {
+        let Value::Tensor(t) = value else {
+            return Err(UnsupportedError::new_err(format!(
+                "output \"{name}\" is not a tensor (sequences and maps are not returned to Python yet)"
+            )));
+        };
+        if t.dtype() == DType::String {
+            list.append(strings(py, &t)?)?;
+            continue;
+        }
+        let r = ranges[i];
+        let shared = r.0 == r.1
+            || r.0 % t.dtype().size() != 0
+            || session.holds(t.raw_bytes())
+            || inputs.iter().any(|(_, f)| overlaps(f.range, r))
+            || ranges
+                .iter()
+                .enumerate()
+                .any(|(j, &o)| j != i && overlaps(o, r));
+        list.append(array(py, t, !shared)?)?;
+    }
+    Ok(list)
+}
+
+/// A NumPy array of `t`: over its own buffer when `in_place` (the buffer must be this
+/// array's alone: NumPy may write it), else a copy.
+fn array(py: Python<'_>, t: Tensor, in_place: bool) -> PyResult<Bound<'_, PyAny>> {
+    let descr = descr_of(py, t.dtype());
+    let mut dims: Vec<npy_intp> = t.shape().iter().map(|&d| d as npy_intp).collect();
+    let nd = dims.len() as c_int;
+    // SAFETY: NumPy's array type object, from its initialised C API.
+    let subtype = unsafe { npyffi::get_type_object(py, NpyTypes::PyArray_Type) };
+    if in_place {
+        let Some(bytes) = t.into_bytes() else {
+            return Err(UnsupportedError::new_err("a string tensor has no buffer"));
+        };
+        let data = bytes.as_ptr() as *mut c_void;
+        let base = Bound::new(py, OutputBuffer { _bytes: bytes })?;
+        // SAFETY: `data` holds prod(dims) elements of `descr`, aligned (checked by the
+        // caller), and is kept alive by `base`, which becomes the array's base. The caller
+        // checked that nothing else reads this buffer, so NumPy may write it. The call
+        // steals the reference to `descr`.
+        let arr = unsafe {
+            let p = PY_ARRAY_API.PyArray_NewFromDescr(
+                py,
+                subtype,
+                descr.into_dtype_ptr(),
+                nd,
+                dims.as_mut_ptr(),
+                ptr::null_mut(),
+                data,
+                npyffi::NPY_ARRAY_WRITEABLE,
+                ptr::null_mut(),
+            );
+            Bound::from_owned_ptr_or_err(py, p)?
+        };
+        // SAFETY: `arr` is the new array; the call steals the reference to `base`.
+        let rc = unsafe {
+            PY_ARRAY_API.PyArray_SetBaseObject(
+                py,
+                arr.as_ptr() as *mut npyffi::PyArrayObject,
+                base.into_ptr(),
+            )
+        };
+        if rc < 0 {
+            return Err(PyErr::fetch(py));
+        }
+        Ok(arr)
+    } else {
+        let src = t.raw_bytes();
+        // SAFETY: NumPy allocates a C-contiguous array of `descr` with `dims`; the call
+        // steals the reference to `descr`.
+        let arr = unsafe {
+            let p = PY_ARRAY_API.PyArray_NewFromDescr(
+                py,
+                subtype,
+                descr.into_dtype_ptr(),
+                nd,
+                dims.as_mut_ptr(),
+                ptr::null_mut(),
+                ptr::null_mut(),
+                0,
+                ptr::null_mut(),
+            );
+            Bound::from_owned_ptr_or_err(py, p)?
+        };
+        // SAFETY: the new array's buffer holds prod(dims) × itemsize bytes, which is
+        // `src.len()` (the tensor's byte count for the same shape and element size).
+        unsafe {
+            let fields = npyffi::_PyArray_GET_ITEM_DATA(arr.as_ptr() as *const _);
+            ptr::copy_nonoverlapping(src.as_ptr(), (*fields).data as *mut u8, src.len());
+        }
+        Ok(arr)
+    }
+}
+
+/// A string tensor as a NumPy array of Python str objects.
+fn strings<'py>(py: Python<'py>, t: &Tensor) -> PyResult<Bound<'py, PyAny>> {
+    let values = t.strings().map_err(to_py)?;
+    let np = py.import("numpy")?;
+    let a = np
+        .getattr("array")?
+        .call1((PyList::new(py, values)?, "object"))?;
+    a.call_method1("reshape", (t.shape().to_vec(),))
+}

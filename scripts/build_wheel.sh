@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Builds the `xnpu` Python wheel into target/wheels: the extension module (python/, maturin)
+# with the backend plugins (libxnpu_plugin_{cpu,openvino,qnn}) beside it in the package
+# folder, where the package tells the plugin loader to look. Vendor libraries (OpenVINO,
+# QNN) are never packed: the backends find them at run time.
+# Usage: scripts/build_wheel.sh [PYTHON]   (default: the repository's .venv)
+set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+cd "$REPO"
+PY="${1:-$REPO/.venv/bin/python}"
+export PYO3_PYTHON="$PY"
+PLUGINS=(cpu openvino qnn)
+
+cargo build --release --quiet "${PLUGINS[@]/#/--package=xnpu-plugin-}"
+pkg="$REPO/python/pysrc/xnpu"
+rm -f "$pkg"/*xnpu_plugin_*
+for p in "${PLUGINS[@]}"; do
+    lib="$REPO/target/release/libxnpu_plugin_$p.so"
+    # Without line tables: they are for debugging in the build tree, not for users.
+    strip --strip-debug -o "$pkg/libxnpu_plugin_$p.so" "$lib"
+done
+rm -rf "$REPO/target/wheels"
+(cd "$REPO/python" && "$(dirname "$PY")/maturin" build --release --quiet -i "$PY" -o "$REPO/target/wheels")
+ls "$REPO"/target/wheels/xnpu-*.whl
