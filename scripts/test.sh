@@ -53,8 +53,7 @@ cargo test --release --workspace --no-fail-fast 2>&1
 # The Python wheel: built with maturin (the same target folder), installed into the venv,
 # tested with pytest (its summary line ends the test output).
 log "building and testing the Python wheel"
-rm -rf "$REPO/target/wheels"
-(cd "$REPO/python" && "$REPO/.venv/bin/maturin" build --release --quiet -i "$PY" -o "$REPO/target/wheels")
+bash scripts/build_wheel.sh "$PY"
 "$PY" -m pip install --quiet --force-reinstall --no-deps "$REPO"/target/wheels/xnpu-*.whl
 "$PY" -m pytest -q "$REPO/python/tests"
 

@@ -1,6 +1,9 @@
 """The xnpu wheel: devices, sessions, dtypes, threads and errors (run by scripts/test.sh)."""
 
+import json
 import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -47,7 +50,11 @@ def test_tinycnn_matches_its_stored_output_and_onnxruntime():
     ref = ort.InferenceSession(str(TINYCNN), providers=["CPUExecutionProvider"])
     (r,) = ref.run(None, {"image": x})
     np.testing.assert_allclose(y, r, rtol=1e-5, atol=1e-6)
-    assert "cpu" in s.explain()
+    e = s.explain()
+    assert "why not elsewhere" in str(e)
+    assert len(e) == len(e.rows) > 0 and all(r.device == "cpu" for r in e)
+    assert e.devices == [("cpu", len(e))] and e.partitions == [("cpu", len(e))]
+    assert {r.op for r in e.rows} >= {"Softmax"}
 
 
 def test_path_like_and_bytes_load_the_same_model():
@@ -142,3 +149,158 @@ def test_missing_file_raises_io_error(tmp_path):
     with pytest.raises(xnpu.XnpuError) as e:
         xnpu.InferenceSession(str(tmp_path / "none.onnx"))
     assert "none.onnx" in str(e.value)
+
+
+def const_output_model() -> bytes:
+    """y = Identity(x); c = Identity(constant initializer)."""
+    w = helper.make_tensor("w", TensorProto.FLOAT, [3], [1.0, 2.0, 3.0])
+    g = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"]), helper.make_node("Identity", ["w"], ["c"])],
+        "const_out",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])],
+        [
+            helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3]),
+            helper.make_tensor_value_info("c", TensorProto.FLOAT, [3]),
+        ],
+        initializer=[w],
+    )
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    return m.SerializeToString()
+
+
+def test_computed_outputs_are_returned_in_place_and_writable():
+    x = np.load(REPO / "models" / "tinycnn.image.npy")
+    s = xnpu.InferenceSession(str(TINYCNN), devices="cpu-only")
+    (y,) = s.run(None, {"image": x})
+    # No copy: the array is a view of xnpu's own buffer, which it keeps alive.
+    assert type(y.base).__name__ == "OutputBuffer"
+    assert y.flags.writeable and y.flags.c_contiguous and y.flags.aligned
+    want = y.copy()
+    y[:] = 0
+    (again,) = s.run(None, {"image": x})
+    np.testing.assert_array_equal(again, want)
+
+
+def test_outputs_sharing_an_input_or_a_constant_are_copies(tmp_path):
+    for model in (const_output_model(), None):
+        if model is None:  # the same model from a file: its constant lies in a mapped file
+            path = tmp_path / "const_out.onnx"
+            path.write_bytes(const_output_model())
+            model = str(path)
+        s = xnpu.InferenceSession(model, devices="cpu-only", level="none")
+        x = np.arange(6, dtype=np.float32).reshape(2, 3)
+        y, c = s.run(None, {"x": x})
+        assert not np.shares_memory(y, x) and y.flags.writeable
+        y[:] = -1
+        np.testing.assert_array_equal(x, np.arange(6, dtype=np.float32).reshape(2, 3))
+        c[:] = -1
+        (c2,) = s.run(["c"], {"x": x})
+        np.testing.assert_array_equal(c2, [1.0, 2.0, 3.0])
+
+
+def test_an_output_asked_for_twice_gives_two_arrays():
+    x = np.load(REPO / "models" / "tinycnn.image.npy")
+    s = xnpu.InferenceSession(str(TINYCNN), devices="cpu-only")
+    a, b = s.run(["probs", "probs"], {"image": x})
+    assert not np.shares_memory(a, b)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_inputs_of_any_layout_give_the_same_result():
+    s = xnpu.InferenceSession(identity_model(TensorProto.FLOAT), devices="cpu-only")
+    base = np.arange(24, dtype=np.float32).reshape(4, 6)
+    strided = base[:, ::2]  # not contiguous
+    fortran = np.asfortranarray(base[:, :3])
+    swapped = base[:, :3].astype(">f4")  # big-endian
+    nested = base[:, :3].tolist()  # a list, not an array (float64: refused below)
+    for x in (strided, fortran, swapped):
+        (y,) = s.run(None, {"x": x})
+        np.testing.assert_array_equal(y, np.asarray(x, dtype=np.float32))
+        assert y.dtype == np.float32
+    with pytest.raises(xnpu.InvalidInputError, match="f64"):
+        s.run(None, {"x": nested})
+    (y,) = s.run(None, {"x": np.asarray(nested, dtype=np.float32)})
+    np.testing.assert_array_equal(y, base[:, :3])
+
+
+def test_bad_feeds_raise_clear_errors():
+    s = xnpu.InferenceSession(identity_model(TensorProto.FLOAT), devices="cpu-only")
+    with pytest.raises(TypeError, match="dict"):
+        s.run(None, [("x", np.zeros((1, 3), np.float32))])
+    with pytest.raises(xnpu.InvalidInputError, match="complex"):
+        s.run(None, {"x": np.zeros((1, 3), np.complex64)})
+    with pytest.raises(xnpu.InvalidInputError, match="no input"):
+        s.run(None, {"x": np.zeros((1, 3), np.float32), "nope": np.zeros(1)})
+    with pytest.raises(xnpu.InvalidInputError, match="threads"):
+        xnpu.InferenceSession(identity_model(TensorProto.FLOAT), threads=0)
+
+
+def test_plugins_in_the_package_folder_are_found_and_run():
+    pkg = Path(xnpu.__file__).resolve().parent
+    plugins = {b.id: b for b in xnpu.backends()}
+    assert "plugin:cpu" in plugins, plugins
+    assert str(pkg) in plugins["plugin:cpu"].detail
+    x = np.load(REPO / "models" / "tinycnn.image.npy")
+    (want,) = xnpu.InferenceSession(str(TINYCNN), devices="cpu").run(None, {"image": x})
+    (got,) = xnpu.InferenceSession(str(TINYCNN), devices="plugin:cpu").run(None, {"image": x})
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+
+
+def test_vendor_wheels_beside_the_package_are_found():
+    # openvino and onnxruntime-qnn are installed in this venv: the package names its site
+    # folders to the native discovery, so no VIRTUAL_ENV is needed.
+    found = {(d.backend, d.name): d.status for d in xnpu.devices()}
+    assert found.get(("openvino", "cpu")) == "available", found
+    ids = {b.id for b in xnpu.backends()}
+    assert "openvino:cpu" in ids, ids
+
+
+LLM = os.environ.get("XNPU_LLM_MODELS")
+
+
+@pytest.mark.skipif(not LLM, reason="XNPU_LLM_MODELS (the tiny models scripts/test.sh makes) unset")
+def test_generate_streams_the_tokens_onnxruntime_genai_generates():
+    model = Path(LLM) / "tiny-fp32"
+    prompt = "The quick brown fox"
+    ref = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "ref_genai.py"), str(model), "--prompt", prompt,
+         "--max-tokens", "16", "--no-eos"],
+        check=True, capture_output=True, text=True,
+    )
+    want = json.loads(ref.stdout)
+    lm = xnpu.LanguageModel(model, devices="cpu-only")
+    assert lm.encode(prompt) == want["prompt_ids"]
+    stream = xnpu.generate(lm, prompt, 16, ignore_eos=True)
+    assert stream.finish is None
+    pieces = list(stream)
+    assert stream.ids == want["generated_ids"]
+    assert stream.finish == "length"
+    assert "".join(pieces) == lm.decode(stream.ids)
+    stats = stream.stats
+    assert stats["generated_tokens"] == 16 and stats["decode_steps"] == 15
+    # A stream stopped early ends at once.
+    s2 = xnpu.generate(model, prompt, 16, ignore_eos=True, devices="cpu-only")
+    next(iter(s2))
+    s2.stop()
+    assert list(s2) == [] and s2.finish == "stopped"
+
+
+def test_generate_reports_bad_arguments():
+    with pytest.raises(xnpu.XnpuError):
+        xnpu.LanguageModel(REPO / "models")  # not a language model folder
+    if LLM:
+        lm = xnpu.LanguageModel(Path(LLM) / "tiny-fp32", devices="cpu-only")
+        with pytest.raises(xnpu.InvalidInputError, match="top_p"):
+            lm.generate("hi", do_sample=True, top_p=0.0)
+        with pytest.raises(TypeError, match="prompt"):
+            lm.generate(3.5)
+
+
+def test_strings_round_trip_as_object_arrays():
+    s = xnpu.InferenceSession(identity_model(TensorProto.STRING), devices="cpu-only")
+    for x in (np.array([["a", "héllo", ""]]), np.array([["x", "y", "z"]], dtype=object)):
+        (y,) = s.run(None, {"x": x})
+        assert y.dtype == object and y.shape == (1, 3)
+        assert y.tolist() == x.tolist()
+    with pytest.raises(xnpu.InvalidInputError, match="str"):
+        s.run(None, {"x": np.array([[1, "a", None]], dtype=object)})

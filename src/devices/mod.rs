@@ -138,6 +138,7 @@ impl Device {
 /// The environment variables discovery reads.
 const ENV_VARS: &[&str] = &[
     "XNPU_OPENVINO_LIB",
+    "XNPU_SITE_PACKAGES",
     "XNPU_QNN_LIB_DIR",
     "XNPU_XRT_LIB",
     "VIRTUAL_ENV",

@@ -85,6 +85,11 @@ class Device:
     status: str
     hint: str
 
+    @property
+    def id(self) -> str:
+        """The device id ``devices=`` takes (``openvino:npu``); ``cpu`` for the CPU."""
+        return self.backend if self.backend == self.name else f"{self.backend}:{self.name}"
+
 
 def devices() -> List[Device]:
     """The devices of this machine, as ``xnpu devices`` lists them."""
