@@ -304,3 +304,27 @@ def test_strings_round_trip_as_object_arrays():
         assert y.tolist() == x.tolist()
     with pytest.raises(xnpu.InvalidInputError, match="str"):
         s.run(None, {"x": np.array([[1, "a", None]], dtype=object)})
+
+
+CASES = os.environ.get("XNPU_ONNX_CASES")
+LIGHT = sorted((Path(CASES) / "light").glob("light_*.onnx")) if CASES else []
+
+
+@pytest.mark.skipif(not LIGHT, reason="XNPU_ONNX_CASES (made by scripts/test.sh) unset")
+@pytest.mark.parametrize("model", LIGHT, ids=lambda p: p.stem)
+def test_light_models_match_their_stored_outputs(model):
+    # Fed and compared as onnx's own runner does: arange(n).reshape(shape) / n as float32
+    # (unknown dims 1), rtol 1e-3 (2e-3 for densenet121), atol 1e-7.
+    from onnx import numpy_helper
+
+    s = xnpu.InferenceSession(model, devices="cpu-only")
+    (inp,) = [i for i in s.get_inputs()]
+    shape = [d if isinstance(d, int) else 1 for d in inp.shape]
+    n = int(np.prod(shape))
+    x = (np.arange(n, dtype=np.float32).reshape(shape) / n).astype(np.float32)
+    (y,) = s.run([s.get_outputs()[0].name], {inp.name: x})
+    t = onnx.TensorProto()
+    t.ParseFromString(model.with_name(f"{model.stem}_output_0.pb").read_bytes())
+    want = numpy_helper.to_array(t)
+    rtol = 2e-3 if "densenet121" in model.stem else 1e-3
+    np.testing.assert_allclose(y, want, rtol=rtol, atol=1e-7)
