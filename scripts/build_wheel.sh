@@ -2,7 +2,8 @@
 # Builds the `xnpu` Python wheel into target/wheels: the extension module (python/, maturin)
 # with the backend plugins (libxnpu_plugin_{cpu,openvino,qnn}) beside it in the package
 # folder, where the package tells the plugin loader to look. Vendor libraries (OpenVINO,
-# QNN) are never packed: the backends find them at run time.
+# QNN) are never packed: the backends find them at run time. Linux (the plugins are .so files
+# and lose their line tables with binutils' strip).
 # Usage: scripts/build_wheel.sh [PYTHON]   (default: the repository's .venv)
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"

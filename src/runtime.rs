@@ -16,7 +16,7 @@ use xnpu_core::{Bytes, Error, Result, Shape, TensorType, Value, ValueType};
 use xnpu_graph::backend::{
     Backend, CompileCache, CompileOptions, Executable, PerformanceHint, Precision,
 };
-use xnpu_graph::ir::Graph;
+use xnpu_graph::ir::{ByteRanges, Graph};
 use xnpu_graph::partition::{self, PartitionOptions, Plan};
 use xnpu_graph::passes::{self, Level};
 use xnpu_graph::{onnx, Model};
@@ -172,9 +172,8 @@ pub struct Session {
     /// The model's inputs and outputs, read once (every run checks against them).
     input_infos: Vec<IoInfo>,
     output_infos: Vec<IoInfo>,
-    /// Address ranges of every constant the session holds (model and partition graphs),
-    /// sorted by start: see [`Session::holds`].
-    constants: Vec<(usize, usize)>,
+    /// Where the constants of the model and partition graphs lie: see [`Session::holds`].
+    constants: ByteRanges,
 }
 
 impl std::fmt::Debug for Session {
@@ -299,14 +298,7 @@ impl Session {
         let input_infos = io_infos(&model.graph, &model.graph.inputs, true);
         let output_infos = io_infos(&model.graph, &model.graph.outputs, false);
         let graphs = std::iter::once(&model.graph).chain(parts.iter().map(|p| &p.graph));
-        let mut constants: Vec<(usize, usize)> = graphs
-            .flat_map(|g| g.values.iter().filter_map(|v| v.constant.as_ref()))
-            .map(|t| t.raw_bytes())
-            .filter(|b| !b.is_empty())
-            .map(|b| (b.as_ptr() as usize, b.as_ptr() as usize + b.len()))
-            .collect();
-        constants.sort_unstable();
-        constants.dedup();
+        let constants = ByteRanges::of_graphs(graphs);
         Ok(Session {
             notes,
             model,
@@ -323,22 +315,25 @@ impl Session {
         })
     }
 
-    /// Whether `data` overlaps memory the session itself holds: a constant of the model or
-    /// of a partition, or a memory-mapped model file. A run's result for which this is false
-    /// (and that no other result or input shares) belongs to the caller alone, who may hand
-    /// it out for writing without a copy.
+    /// Whether `data` overlaps memory the session itself keeps between runs: a constant of
+    /// the model or of a partition (nested bodies and `Constant` nodes included), a
+    /// memory-mapped model file, or what a compiled executable holds ([`Executable::holds`]).
+    /// A run's result for which this is false (and that no other result or input shares)
+    /// belongs to the caller alone, who may hand it out for writing without a copy.
     pub fn holds(&self, data: &[u8]) -> bool {
         if data.is_empty() {
             return false;
         }
-        let (start, end) = (data.as_ptr() as usize, data.as_ptr() as usize + data.len());
-        // Ranges may nest or overlap: any range starting before `end` may reach `start`.
-        let before = self.constants.partition_point(|&(s, _)| s < end);
-        self.constants[..before]
-            .iter()
-            .rev()
-            .any(|&(_, e)| e > start)
+        self.constants.overlaps(data)
             || xnpu_graph::onnx::tensor::in_mapped_file(data)
+            || self.parts.iter().any(|p| match &p.compiled {
+                Compiled::Ready(exec) => exec.holds(data),
+                // A poisoned cache answers "held": the caller then copies, which is safe.
+                Compiled::PerShape(cache) => cache
+                    .lock()
+                    .map(|c| c.values().any(|e| e.holds(data)))
+                    .unwrap_or(true),
+            })
     }
 
     /// The model as compiled (after the passes).

@@ -29,5 +29,17 @@ pub fn site_packages() -> Vec<PathBuf> {
             }
         }
     }
+    // `XNPU_SITE_PACKAGES` usually names the active venv's folder again.
+    unique(out)
+}
+
+/// `dirs` without repeats, in first-seen order.
+pub fn unique(dirs: Vec<PathBuf>) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = Vec::with_capacity(dirs.len());
+    for d in dirs {
+        if !out.contains(&d) {
+            out.push(d);
+        }
+    }
     out
 }

@@ -106,6 +106,13 @@ pub trait Executable: Send + Sync {
     fn run_owned(&self, inputs: Vec<Value>) -> Result<Vec<Value>> {
         self.run(&inputs)
     }
+
+    /// Whether `data` overlaps memory the executable keeps between runs (its constants): an
+    /// output that does is not the caller's alone, and must be copied before anyone writes
+    /// to it. The default, false, suits backends whose outputs are always fresh buffers.
+    fn holds(&self, _data: &[u8]) -> bool {
+        false
+    }
 }
 
 /// A backend: a device (or a library driving one) that runs partitions of a graph.

@@ -96,26 +96,41 @@ fn descr_of(py: Python<'_>, d: DType) -> Bound<'_, PyArrayDescr> {
     }
 }
 
-/// A NumPy array's data, kept alive by a reference to the array, as the owner of a `Bytes`.
-struct NumpyData {
-    _array: Py<PyAny>,
+/// The data of a Python object (a NumPy array, a `bytes`), kept alive by a reference to the
+/// object, as the owner of a `Bytes`.
+struct PyData {
+    _owner: Py<PyAny>,
     ptr: *const u8,
     len: usize,
 }
 
-// SAFETY: the pointer is the data of the array this struct holds a reference to: it stays
-// valid while the struct lives, from any thread. The array is only read; `Py` may be dropped
+// SAFETY: the pointer is the data of the object this struct holds a reference to: it stays
+// valid while the struct lives, from any thread. It is only read; `Py` may be dropped
 // without the GIL (PyO3 defers the decref).
-unsafe impl Send for NumpyData {}
-// SAFETY: as above; nothing is mutated through `&NumpyData`.
-unsafe impl Sync for NumpyData {}
+unsafe impl Send for PyData {}
+// SAFETY: as above; nothing is mutated through `&PyData`.
+unsafe impl Sync for PyData {}
 
-impl AsRef<[u8]> for NumpyData {
+impl AsRef<[u8]> for PyData {
     fn as_ref(&self) -> &[u8] {
-        // SAFETY: `ptr` and `len` describe the C-contiguous data of `_array`, which this
-        // struct keeps alive; the caller of `run` promises not to change it meanwhile.
+        // SAFETY: `ptr` and `len` describe the data of `_owner`, which this struct keeps
+        // alive: an immutable `bytes`, or an array the caller of `run` promises not to
+        // change meanwhile.
         unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
     }
+}
+
+/// A `bytes` object's contents without a copy (it is immutable).
+pub fn bytes_of(b: &Bound<'_, pyo3::types::PyBytes>) -> Bytes {
+    let data = b.as_bytes();
+    if data.is_empty() {
+        return Bytes::new();
+    }
+    Bytes::from_owner(PyData {
+        _owner: b.clone().into_any().unbind(),
+        ptr: data.as_ptr(),
+        len: data.len(),
+    })
 }
 
 /// An input of one run: its tensor, and the address range it reads.
@@ -184,8 +199,8 @@ impl Feed {
         let bytes = if len == 0 {
             Bytes::new()
         } else {
-            Bytes::from_owner(NumpyData {
-                _array: arr.clone().into_any().unbind(),
+            Bytes::from_owner(PyData {
+                _owner: arr.clone().into_any().unbind(),
                 ptr,
                 len,
             })
@@ -269,7 +284,9 @@ fn array(py: Python<'_>, t: Tensor, in_place: bool) -> PyResult<Bound<'_, PyAny>
         let base = Bound::new(py, OutputBuffer { _bytes: bytes })?;
         // SAFETY: `data` holds prod(dims) elements of `descr`, aligned (checked by the
         // caller), and is kept alive by `base`, which becomes the array's base. The caller
-        // checked that nothing else reads this buffer, so NumPy may write it. The call
+        // checked that nothing else reads this buffer, so NumPy may write it: it is heap
+        // memory that no Rust reference points to from here on (`Bytes` keeps a raw
+        // pointer, and only its owner's destructor touches the allocation again). The call
         // steals the reference to `descr`.
         let arr = unsafe {
             let p = PY_ARRAY_API.PyArray_NewFromDescr(

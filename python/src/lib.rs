@@ -119,6 +119,8 @@ struct NodeArg {
     name: String,
     dtype: Option<String>,
     shape: Option<Vec<Py<PyAny>>>,
+    /// onnxruntime's name of the type: `tensor(float)`, `seq(tensor(int64))`...
+    r#type: String,
 }
 
 #[pymethods]
@@ -144,6 +146,33 @@ impl NodeArg {
     }
 }
 
+/// onnxruntime's name of a value type (`NodeArg.type`).
+fn ort_type(ty: &ValueType) -> String {
+    use xnpu::DType as D;
+    let elem = |d: D| match d {
+        D::F32 => "float",
+        D::F64 => "double",
+        D::F16 => "float16",
+        D::Bf16 => "bfloat16",
+        D::U8 => "uint8",
+        D::I8 => "int8",
+        D::U16 => "uint16",
+        D::I16 => "int16",
+        D::I32 => "int32",
+        D::I64 => "int64",
+        D::U32 => "uint32",
+        D::U64 => "uint64",
+        D::Bool => "bool",
+        D::String => "string",
+    };
+    match ty {
+        ValueType::Tensor(t) => format!("tensor({})", elem(t.dtype)),
+        ValueType::Sequence(e) => format!("seq({})", ort_type(e)),
+        ValueType::Optional(e) => format!("optional({})", ort_type(e)),
+        _ => "unknown".to_string(),
+    }
+}
+
 fn node_arg(py: Python<'_>, name: &str, ty: &ValueType) -> PyResult<NodeArg> {
     let (dtype, shape) = match ty {
         ValueType::Tensor(t) => {
@@ -166,6 +195,7 @@ fn node_arg(py: Python<'_>, name: &str, ty: &ValueType) -> PyResult<NodeArg> {
         name: name.to_string(),
         dtype,
         shape,
+        r#type: ort_type(ty),
     })
 }
 
@@ -260,14 +290,26 @@ impl InferenceSession {
     fn new(
         py: Python<'_>,
         model: &Bound<'_, PyAny>,
-        devices: Option<&str>,
+        devices: Option<&Bound<'_, PyAny>>,
         level: Option<&str>,
         threads: Option<usize>,
     ) -> PyResult<InferenceSession> {
         guard("InferenceSession()", || {
-            let options = session_options(devices, level, threads)?;
+            let devices: Option<String> =
+                match devices {
+                    None => None,
+                    Some(d) => Some(d.extract().map_err(|_| {
+                        PyTypeError::new_err(format!(
+                        "devices must be a str: a policy (prefer-npu, prefer-gpu, cpu-only) or \
+                         device ids (openvino:npu,cpu), not {} (onnxruntime's SessionOptions \
+                         and providers are not taken; see xnpu.backends())",
+                        d.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+                    ))
+                    })?),
+                };
+            let options = session_options(devices.as_deref(), level, threads)?;
             let bytes = if let Ok(b) = model.cast::<PyBytes>() {
-                Some(bytes::Bytes::copy_from_slice(b.as_bytes()))
+                Some(arrays::bytes_of(b))
             } else if let Ok(b) = model.cast::<PyByteArray>() {
                 Some(bytes::Bytes::from(b.to_vec()))
             } else {
@@ -302,12 +344,12 @@ impl InferenceSession {
 
     /// The inputs the model takes.
     fn get_inputs(&self, py: Python<'_>) -> PyResult<Vec<NodeArg>> {
-        node_args(py, self.inner.input_infos())
+        guard("get_inputs()", || node_args(py, self.inner.input_infos()))
     }
 
     /// The outputs the model gives.
     fn get_outputs(&self, py: Python<'_>) -> PyResult<Vec<NodeArg>> {
-        node_args(py, self.inner.output_infos())
+        guard("get_outputs()", || node_args(py, self.inner.output_infos()))
     }
 
     /// The inputs the model takes (as `get_inputs()`).
@@ -363,15 +405,23 @@ impl InferenceSession {
 
     /// Runs the model: `input_feed` maps input names to arrays (NumPy arrays, or anything
     /// `numpy.asarray` takes); returns the outputs named in `output_names` (all, in model
-    /// order, when it is None) as NumPy arrays. The arrays given must not be changed by
-    /// another thread while the run lasts: they are read in place.
-    #[pyo3(signature = (output_names, input_feed))]
+    /// order, when it is None or empty) as NumPy arrays. The arrays given must not be
+    /// changed by another thread while the run lasts: they are read in place.
+    /// `run_options` is accepted for onnxruntime's signature and must be None.
+    #[pyo3(signature = (output_names, input_feed, run_options=None))]
     fn run<'py>(
         &self,
         py: Python<'py>,
         output_names: Option<Vec<String>>,
         input_feed: &Bound<'py, PyAny>,
+        run_options: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyList>> {
+        if run_options.is_some() {
+            return Err(PyTypeError::new_err(
+                "run_options is not supported (xnpu has no per-run options); pass None",
+            ));
+        }
+        let output_names = output_names.filter(|n| !n.is_empty());
         guard("run()", || {
             let feeds = input_feed.cast::<PyDict>().map_err(|_| {
                 PyTypeError::new_err("input_feed must be a dict of input names to arrays")
@@ -485,8 +535,11 @@ fn _backends(py: Python<'_>) -> PyResult<(Vec<BackendRow>, Vec<String>)> {
 
 /// Adds a folder to look for backend plugins in (the package's own folder).
 #[pyfunction]
-fn _add_plugin_dir(dir: std::path::PathBuf) {
-    xnpu::plugins::add_search_dir(dir);
+fn _add_plugin_dir(dir: std::path::PathBuf) -> PyResult<()> {
+    guard("_add_plugin_dir()", || {
+        xnpu::plugins::add_search_dir(dir);
+        Ok(())
+    })
 }
 
 #[pymodule]

@@ -1,6 +1,7 @@
 //! Text generation from Python: `LanguageModel` (a genai model folder, loaded) and
 //! `TokenStream` (one generation, an iterator of text pieces).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use pyo3::exceptions::{PyStopIteration, PyTypeError};
@@ -108,6 +109,7 @@ impl LanguageModel {
                 .map_err(to_py)?;
             Ok(TokenStream {
                 state: Mutex::new(g),
+                stop: AtomicBool::new(false),
             })
         })
     }
@@ -119,19 +121,31 @@ impl LanguageModel {
 
 /// One generation in progress: iterating it yields the text of each token as it is
 /// generated (a piece is held back while it ends inside a multi-byte character). `ids`,
-/// `finish` and `stats` tell what happened so far; `stop()` ends it early.
+/// `finish` and `stats` tell what happened so far; `stop()` ends it after the current step.
 #[pyclass(frozen, module = "xnpu")]
 pub struct TokenStream {
     state: Mutex<Generator<'static>>,
+    /// Set by `stop()`, which must not wait for a step in progress.
+    stop: AtomicBool,
 }
 
 impl TokenStream {
-    fn with<T>(&self, f: impl FnOnce(&mut Generator<'static>) -> T) -> PyResult<T> {
-        let mut g = self
-            .state
-            .lock()
-            .map_err(|_| XnpuError::new_err("a previous step of this generation panicked"))?;
-        Ok(f(&mut g))
+    /// Runs `f` on the generator, waiting (with the GIL released) for a step in progress.
+    fn with<T: Send>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&mut Generator<'static>) -> T + Send,
+    ) -> PyResult<T> {
+        py.detach(|| {
+            let mut g = self
+                .state
+                .lock()
+                .map_err(|_| XnpuError::new_err("a previous step of this generation panicked"))?;
+            if self.stop.load(Ordering::Acquire) {
+                g.stop();
+            }
+            Ok(f(&mut g))
+        })
     }
 }
 
@@ -143,12 +157,9 @@ impl TokenStream {
 
     fn __next__(&self, py: Python<'_>) -> PyResult<String> {
         guard("TokenStream.__next__()", || loop {
-            // The GIL is released while the model runs; another thread asking for the
-            // same stream waits on the lock.
-            let token = py
-                .detach(|| self.with(|g| g.next_token()))?
-                .map_err(to_py)?;
-            match token {
+            // The model runs with the GIL released; another thread asking for the same
+            // stream waits on the lock, also without the GIL.
+            match self.with(py, |g| g.next_token())?.map_err(to_py)? {
                 None => return Err(PyStopIteration::new_err(())),
                 Some(t) if t.text.is_empty() => continue,
                 Some(t) => return Ok(t.text),
@@ -156,25 +167,28 @@ impl TokenStream {
         })
     }
 
-    /// Ends the generation: the next step stops the iteration.
-    fn stop(&self) -> PyResult<()> {
-        self.with(|g| g.stop())
+    /// Ends the generation: the iteration stops before the next step (at once when no step
+    /// is running).
+    fn stop(&self) {
+        self.stop.store(true, Ordering::Release);
     }
 
     /// The generated token ids so far.
     #[getter]
-    fn ids(&self) -> PyResult<Vec<u32>> {
-        self.with(|g| g.ids().to_vec())
+    fn ids(&self, py: Python<'_>) -> PyResult<Vec<u32>> {
+        guard("TokenStream.ids", || self.with(py, |g| g.ids().to_vec()))
     }
 
     /// Why the generation ended: "length", "eos" or "stopped"; None while it goes on.
     #[getter]
-    fn finish(&self) -> PyResult<Option<&'static str>> {
-        self.with(|g| {
-            g.finish_reason().map(|f| match f {
-                Finish::Length => "length",
-                Finish::Eos => "eos",
-                Finish::Stopped => "stopped",
+    fn finish(&self, py: Python<'_>) -> PyResult<Option<&'static str>> {
+        guard("TokenStream.finish", || {
+            self.with(py, |g| {
+                g.finish_reason().map(|f| match f {
+                    Finish::Length => "length",
+                    Finish::Eos => "eos",
+                    Finish::Stopped => "stopped",
+                })
             })
         })
     }
@@ -183,17 +197,19 @@ impl TokenStream {
     /// token and decode, and tokens per second of each.
     #[getter]
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let s = self.with(|g| g.stats().clone())?;
-        let d = PyDict::new(py);
-        d.set_item("prompt_tokens", s.prompt_tokens)?;
-        d.set_item("generated_tokens", s.generated_tokens)?;
-        d.set_item("prefill_s", s.prefill.as_secs_f64())?;
-        d.set_item("time_to_first_token_s", s.time_to_first_token.as_secs_f64())?;
-        d.set_item("decode_s", s.decode.as_secs_f64())?;
-        d.set_item("decode_steps", s.decode_steps)?;
-        d.set_item("prompt_tokens_per_s", s.prompt_tokens_per_s())?;
-        d.set_item("generated_tokens_per_s", s.generated_tokens_per_s())?;
-        Ok(d)
+        guard("TokenStream.stats", || {
+            let s = self.with(py, |g| g.stats().clone())?;
+            let d = PyDict::new(py);
+            d.set_item("prompt_tokens", s.prompt_tokens)?;
+            d.set_item("generated_tokens", s.generated_tokens)?;
+            d.set_item("prefill_s", s.prefill.as_secs_f64())?;
+            d.set_item("time_to_first_token_s", s.time_to_first_token.as_secs_f64())?;
+            d.set_item("decode_s", s.decode.as_secs_f64())?;
+            d.set_item("decode_steps", s.decode_steps)?;
+            d.set_item("prompt_tokens_per_s", s.prompt_tokens_per_s())?;
+            d.set_item("generated_tokens_per_s", s.generated_tokens_per_s())?;
+            Ok(d)
+        })
     }
 }
 

@@ -144,13 +144,7 @@ impl Discovery {
             site_packages_of(&b, wanted, &mut out, tried);
             seen.push(b);
         }
-        let mut unique = Vec::with_capacity(out.len());
-        for d in out {
-            if !unique.contains(&d) {
-                unique.push(d);
-            }
-        }
-        unique
+        xnpu_core::locate::unique(out)
     }
 
     /// The system library directories below the root, then `LD_LIBRARY_PATH`.

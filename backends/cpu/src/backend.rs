@@ -9,7 +9,7 @@ use xnpu_core::{Error, Result, Value, ValueType};
 use xnpu_graph::backend::{
     Backend, CapabilityTable, CompileOptions, DeviceKind, Executable, NodeContext, Support,
 };
-use xnpu_graph::ir::Op;
+use xnpu_graph::ir::{ByteRanges, Op};
 use xnpu_graph::Graph;
 
 /// The reference CPU backend.
@@ -110,7 +110,12 @@ impl CpuBackend {
             Some(n) if uses_threads(&graph) => Some(pool(n.max(1))?),
             _ => None,
         };
-        Ok(Box::new(CpuExecutable { graph, pool }))
+        let constants = ByteRanges::of_graphs([&graph]);
+        Ok(Box::new(CpuExecutable {
+            graph,
+            pool,
+            constants,
+        }))
     }
 }
 
@@ -163,6 +168,8 @@ fn pool(n: usize) -> Result<Arc<rayon::ThreadPool>> {
 struct CpuExecutable {
     graph: Graph,
     pool: Option<Arc<rayon::ThreadPool>>,
+    /// Where the graph's constants lie (kernels such as Identity and Constant return them).
+    constants: ByteRanges,
 }
 
 impl Executable for CpuExecutable {
@@ -176,5 +183,9 @@ impl Executable for CpuExecutable {
             Some(pool) => pool.install(|| crate::run_graph_owned(&self.graph, ins, &[])),
             None => crate::run_graph_owned(&self.graph, ins, &[]),
         }
+    }
+
+    fn holds(&self, data: &[u8]) -> bool {
+        self.constants.overlaps(data)
     }
 }

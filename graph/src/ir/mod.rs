@@ -5,10 +5,12 @@ mod control;
 mod edit;
 mod infer;
 mod op;
+mod ranges;
 
 pub use control::{Capture, If, Loop, Scan, SequenceMap};
 pub use edit::Use;
 pub use op::Op;
+pub use ranges::ByteRanges;
 
 use std::collections::BTreeMap;
 use std::fmt;

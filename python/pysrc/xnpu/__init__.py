@@ -62,6 +62,7 @@ __all__ = [
     "LanguageModel",
     "NodeArg",
     "PlanRow",
+    "plugin_notes",
     "Session",
     "TokenStream",
     "XnpuError",
@@ -108,9 +109,15 @@ class Backend:
 
 def backends() -> List[Backend]:
     """The backends sessions can use on this machine: built in, and plugins (those in the
-    package folder, in ``XNPU_PLUGIN_PATH``, next to the executable)."""
+    package folder, in ``XNPU_PLUGIN_PATH``, next to the executable). ``plugin_notes()``
+    says why a plugin found there was skipped."""
     rows, _notes = _xnpu._backends()
     return [Backend(*row) for row in rows]
+
+
+def plugin_notes() -> List[str]:
+    """Why plugins that were found could not be used (one line each, naming the file)."""
+    return list(_xnpu._backends()[1])
 
 
 def generate(
@@ -119,19 +126,21 @@ def generate(
     max_tokens: int = 128,
     *,
     devices: Optional[str] = None,
+    level: Optional[str] = None,
     threads: Optional[int] = None,
     **options,
 ) -> TokenStream:
     """Streams the text a language model generates after ``prompt``.
 
-    ``model``: a model folder (``genai_config.json``, the decoder, ``tokenizer.json``) or a
-    loaded ``LanguageModel`` (load it once to generate many times). ``options`` are those of
+    ``model``: a model folder (``genai_config.json``, the decoder, ``tokenizer.json``),
+    loaded with ``devices``, ``level`` and ``threads``, or a loaded ``LanguageModel`` (load
+    it once to generate many times). ``options`` are those of
     ``LanguageModel.generate``: ``do_sample``, ``temperature``, ``top_k``, ``top_p``,
     ``repetition_penalty``, ``seed``, ``max_length``, ``chunk_size``, ``ignore_eos``.
     Iterate the result for text pieces; its ``ids``, ``finish`` and ``stats`` tell the rest.
     """
     if not isinstance(model, LanguageModel):
-        model = LanguageModel(os.fspath(model), devices=devices, threads=threads)
-    elif devices is not None or threads is not None:
-        raise TypeError("devices and threads are set when the LanguageModel is loaded")
+        model = LanguageModel(os.fspath(model), devices=devices, level=level, threads=threads)
+    elif devices is not None or level is not None or threads is not None:
+        raise TypeError("devices, level and threads are set when the LanguageModel is loaded")
     return model.generate(prompt, max_tokens, **options)

@@ -22,6 +22,9 @@ class NodeArg:
     @property
     def shape(self) -> Optional[List[Union[int, str]]]:
         """Dimensions: ints, or names for symbolic ones; None when unknown."""
+    @property
+    def type(self) -> str:
+        """onnxruntime's name of the type: ``tensor(float)``, ``seq(tensor(int64))``..."""
 
 class PlanRow:
     """One node of the partition plan."""
@@ -84,15 +87,18 @@ class InferenceSession:
         self,
         output_names: Optional[Sequence[str]],
         input_feed: Dict[str, Any],
+        run_options: None = None,
     ) -> List[np.ndarray]:
-        """Runs the model; returns the named outputs (all when ``output_names`` is None)."""
+        """Runs the model; returns the named outputs (all when ``output_names`` is None or
+        empty). Inputs are read in place: do not change them from another thread meanwhile."""
 
 class TokenStream(Iterator[str]):
     """One generation: iterate it for text pieces as they are generated."""
 
     def __iter__(self) -> "TokenStream": ...
     def __next__(self) -> str: ...
-    def stop(self) -> None: ...
+    def stop(self) -> None:
+        """Ends the generation before its next step."""
     @property
     def ids(self) -> List[int]: ...
     @property
