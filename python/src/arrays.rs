@@ -268,14 +268,42 @@ pub fn outputs<'py>(
     Ok(list)
 }
 
+/// A new NumPy array of `descr` with `dims`, C order: over `data` when it is not null (the
+/// caller then sets the array's base), else over a buffer NumPy allocates.
+///
+/// # Safety
+/// A non-null `data` must hold prod(dims) aligned elements of `descr` and stay valid while
+/// the array lives; with `WRITEABLE` in `flags`, nothing else may read it meanwhile.
+unsafe fn new_array<'py>(
+    py: Python<'py>,
+    descr: Bound<'py, PyArrayDescr>,
+    dims: &mut [npy_intp],
+    data: *mut c_void,
+    flags: c_int,
+) -> PyResult<Bound<'py, PyAny>> {
+    // SAFETY: NumPy's initialised C API; the call steals the reference to `descr`, and
+    // `data` is as the caller promises.
+    unsafe {
+        let p = PY_ARRAY_API.PyArray_NewFromDescr(
+            py,
+            npyffi::get_type_object(py, NpyTypes::PyArray_Type),
+            descr.into_dtype_ptr(),
+            dims.len() as c_int,
+            dims.as_mut_ptr(),
+            ptr::null_mut(),
+            data,
+            flags,
+            ptr::null_mut(),
+        );
+        Bound::from_owned_ptr_or_err(py, p)
+    }
+}
+
 /// A NumPy array of `t`: over its own buffer when `in_place` (the buffer must be this
 /// array's alone: NumPy may write it), else a copy.
 fn array(py: Python<'_>, t: Tensor, in_place: bool) -> PyResult<Bound<'_, PyAny>> {
     let descr = descr_of(py, t.dtype());
     let mut dims: Vec<npy_intp> = t.shape().iter().map(|&d| d as npy_intp).collect();
-    let nd = dims.len() as c_int;
-    // SAFETY: NumPy's array type object, from its initialised C API.
-    let subtype = unsafe { npyffi::get_type_object(py, NpyTypes::PyArray_Type) };
     if in_place {
         let Some(bytes) = t.into_bytes() else {
             return Err(UnsupportedError::new_err("a string tensor has no buffer"));
@@ -286,22 +314,8 @@ fn array(py: Python<'_>, t: Tensor, in_place: bool) -> PyResult<Bound<'_, PyAny>
         // caller), and is kept alive by `base`, which becomes the array's base. The caller
         // checked that nothing else reads this buffer, so NumPy may write it: it is heap
         // memory that no Rust reference points to from here on (`Bytes` keeps a raw
-        // pointer, and only its owner's destructor touches the allocation again). The call
-        // steals the reference to `descr`.
-        let arr = unsafe {
-            let p = PY_ARRAY_API.PyArray_NewFromDescr(
-                py,
-                subtype,
-                descr.into_dtype_ptr(),
-                nd,
-                dims.as_mut_ptr(),
-                ptr::null_mut(),
-                data,
-                npyffi::NPY_ARRAY_WRITEABLE,
-                ptr::null_mut(),
-            );
-            Bound::from_owned_ptr_or_err(py, p)?
-        };
+        // pointer, and only its owner's destructor touches the allocation again).
+        let arr = unsafe { new_array(py, descr, &mut dims, data, npyffi::NPY_ARRAY_WRITEABLE)? };
         // SAFETY: `arr` is the new array; the call steals the reference to `base`.
         let rc = unsafe {
             PY_ARRAY_API.PyArray_SetBaseObject(
@@ -316,22 +330,8 @@ fn array(py: Python<'_>, t: Tensor, in_place: bool) -> PyResult<Bound<'_, PyAny>
         Ok(arr)
     } else {
         let src = t.raw_bytes();
-        // SAFETY: NumPy allocates a C-contiguous array of `descr` with `dims`; the call
-        // steals the reference to `descr`.
-        let arr = unsafe {
-            let p = PY_ARRAY_API.PyArray_NewFromDescr(
-                py,
-                subtype,
-                descr.into_dtype_ptr(),
-                nd,
-                dims.as_mut_ptr(),
-                ptr::null_mut(),
-                ptr::null_mut(),
-                0,
-                ptr::null_mut(),
-            );
-            Bound::from_owned_ptr_or_err(py, p)?
-        };
+        // SAFETY: no data: NumPy allocates the buffer.
+        let arr = unsafe { new_array(py, descr, &mut dims, ptr::null_mut(), 0)? };
         // SAFETY: the new array's buffer holds prod(dims) × itemsize bytes, which is
         // `src.len()` (the tensor's byte count for the same shape and element size).
         unsafe {
