@@ -402,20 +402,24 @@ def test_onnxruntime_habits_work_or_fail_clearly():
 
 
 @pytest.mark.skipif(not LLM, reason="XNPU_LLM_MODELS unset")
-def test_stop_from_another_thread_does_not_wait_for_the_step():
+def test_stop_from_another_thread_ends_the_stream():
     lm = xnpu.LanguageModel(Path(LLM) / "tiny-fp32", devices="cpu-only")
     stream = lm.generate("The quick brown fox", 64, ignore_eos=True)
+    first, stopped = threading.Event(), threading.Event()
     seen = []
 
     def consume():
         for piece in stream:
             seen.append(piece)
+            first.set()
+            stopped.wait(timeout=30)  # hold the stream until the other thread has stopped it
 
     t = threading.Thread(target=consume)
     t.start()
-    while not stream.ids:  # the first token has come
-        pass
-    stream.stop()
+    assert first.wait(timeout=30)
+    stream.stop()  # takes no lock: returns while the consumer holds the stream
+    stopped.set()
     t.join(timeout=30)
     assert not t.is_alive()
-    assert stream.finish == "stopped" and 1 <= len(stream.ids) < 64
+    assert stream.finish == "stopped"
+    assert len(seen) == 1 and 1 <= len(stream.ids) < 64
