@@ -172,7 +172,7 @@ pub struct Session {
     /// The model's inputs and outputs, read once (every run checks against them).
     input_infos: Vec<IoInfo>,
     output_infos: Vec<IoInfo>,
-    /// Where the constants of the model and partition graphs lie: see [`Session::holds`].
+    /// Where the model graph's constants lie: see [`Session::holds`].
     constants: ByteRanges,
 }
 
@@ -297,8 +297,9 @@ impl Session {
         }
         let input_infos = io_infos(&model.graph, &model.graph.inputs, true);
         let output_infos = io_infos(&model.graph, &model.graph.outputs, false);
-        let graphs = std::iter::once(&model.graph).chain(parts.iter().map(|p| &p.graph));
-        let constants = ByteRanges::of_graphs(graphs);
+        // Partition graphs' constants reach results only through their executables, which
+        // answer for them (`Executable::holds`).
+        let constants = ByteRanges::of_graphs([&model.graph]);
         Ok(Session {
             notes,
             model,
@@ -316,8 +317,8 @@ impl Session {
     }
 
     /// Whether `data` overlaps memory the session itself keeps between runs: a constant of
-    /// the model or of a partition (nested bodies and `Constant` nodes included), a
-    /// memory-mapped model file, or what a compiled executable holds ([`Executable::holds`]).
+    /// the model (nested bodies and `Constant` nodes included), a memory-mapped model file,
+    /// or what a compiled executable holds ([`Executable::holds`], for its partition).
     /// A run's result for which this is false (and that no other result or input shares)
     /// belongs to the caller alone, who may hand it out for writing without a copy.
     pub fn holds(&self, data: &[u8]) -> bool {

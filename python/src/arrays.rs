@@ -133,12 +133,6 @@ pub fn bytes_of(b: &Bound<'_, pyo3::types::PyBytes>) -> Bytes {
     })
 }
 
-/// An input of one run: its tensor, and the address range it reads.
-pub struct Feed {
-    pub tensor: Tensor,
-    range: (usize, usize),
-}
-
 /// Whether xnpu can read the array in place.
 fn in_place(a: &Bound<'_, PyUntypedArray>) -> bool {
     a.is_c_contiguous() && a.is_aligned() && a.dtype().is_native_byteorder() != Some(false)
@@ -163,55 +157,46 @@ fn normalise<'py>(
     Ok(a.cast_into::<PyUntypedArray>()?)
 }
 
-impl Feed {
-    pub fn new(py: Python<'_>, name: &str, obj: &Bound<'_, PyAny>) -> PyResult<Feed> {
-        let arr = match obj.cast::<PyUntypedArray>() {
-            Ok(a) if in_place(a) => a.clone(),
-            _ => normalise(py, name, obj)?,
-        };
-        let descr = arr.dtype();
-        let shape = arr.shape().to_vec();
-        let Some(dtype) = dtype_of(&descr) else {
-            if matches!(descr.kind(), b'U' | b'O') {
-                let values: Vec<String> = arr
-                    .call_method0("ravel")?
-                    .call_method0("tolist")?
-                    .extract()
-                    .map_err(|_| {
-                        InvalidInputError::new_err(format!(
-                            "input \"{name}\": an array of dtype {descr} must hold only str"
-                        ))
-                    })?;
-                let tensor = Tensor::from_strings(shape, values).map_err(to_py)?;
-                return Ok(Feed {
-                    tensor,
-                    range: (0, 0),
-                });
-            }
-            return Err(InvalidInputError::new_err(format!(
-                "input \"{name}\": arrays of dtype {descr} are not supported"
-            )));
-        };
-        let len = shape.iter().product::<usize>() * descr.itemsize();
-        // SAFETY: `arr` is a live NumPy array; reading its data pointer field.
-        let ptr =
-            unsafe { (*npyffi::_PyArray_GET_ITEM_DATA(arr.as_array_ptr())).data } as *const u8;
-        let bytes = if len == 0 {
-            Bytes::new()
-        } else {
-            Bytes::from_owner(PyData {
-                _owner: arr.clone().into_any().unbind(),
-                ptr,
-                len,
-            })
-        };
-        let tensor = Tensor::from_bytes(dtype, shape, bytes)
-            .map_err(|e| to_py(Error::invalid_input(format!("input \"{name}\": {e}"))))?;
-        Ok(Feed {
-            tensor,
-            range: (ptr as usize, ptr as usize + len),
+/// The tensor of input `name` from `obj`: over the array's own data where it can be read in
+/// place (see [`in_place`]), else over a converted copy.
+pub fn feed(py: Python<'_>, name: &str, obj: &Bound<'_, PyAny>) -> PyResult<Tensor> {
+    let arr = match obj.cast::<PyUntypedArray>() {
+        Ok(a) if in_place(a) => a.clone(),
+        _ => normalise(py, name, obj)?,
+    };
+    let descr = arr.dtype();
+    let shape = arr.shape().to_vec();
+    let Some(dtype) = dtype_of(&descr) else {
+        if matches!(descr.kind(), b'U' | b'O') {
+            let values: Vec<String> = arr
+                .call_method0("ravel")?
+                .call_method0("tolist")?
+                .extract()
+                .map_err(|_| {
+                    InvalidInputError::new_err(format!(
+                        "input \"{name}\": an array of dtype {descr} must hold only str"
+                    ))
+                })?;
+            return Tensor::from_strings(shape, values).map_err(to_py);
+        }
+        return Err(InvalidInputError::new_err(format!(
+            "input \"{name}\": arrays of dtype {descr} are not supported"
+        )));
+    };
+    let len = shape.iter().product::<usize>() * descr.itemsize();
+    // SAFETY: `arr` is a live NumPy array; reading its data pointer field.
+    let ptr = unsafe { (*npyffi::_PyArray_GET_ITEM_DATA(arr.as_array_ptr())).data } as *const u8;
+    let bytes = if len == 0 {
+        Bytes::new()
+    } else {
+        Bytes::from_owner(PyData {
+            _owner: arr.clone().into_any().unbind(),
+            ptr,
+            len,
         })
-    }
+    };
+    Tensor::from_bytes(dtype, shape, bytes)
+        .map_err(|e| to_py(Error::invalid_input(format!("input \"{name}\": {e}"))))
 }
 
 /// Keeps alive the buffer of an output that a NumPy array uses in place (the array's base).
@@ -234,7 +219,7 @@ pub fn outputs<'py>(
     py: Python<'py>,
     session: &Session,
     results: Vec<(String, Value)>,
-    inputs: &[(String, Feed)],
+    inputs: &[(String, Tensor)],
 ) -> PyResult<Bound<'py, PyList>> {
     let ranges: Vec<(usize, usize)> = results
         .iter()
@@ -258,7 +243,9 @@ pub fn outputs<'py>(
         let shared = r.0 == r.1
             || r.0 % t.dtype().size() != 0
             || session.holds(t.raw_bytes())
-            || inputs.iter().any(|(_, f)| overlaps(f.range, r))
+            || inputs
+                .iter()
+                .any(|(_, t)| overlaps(range_of(t.raw_bytes()), r))
             || ranges
                 .iter()
                 .enumerate()

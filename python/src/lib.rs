@@ -19,9 +19,9 @@ use pyo3::exceptions::{PyException, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList};
 use xnpu::graph::passes::Level;
-use xnpu::{Error, Policy, Session, SessionOptions, Value, ValueType};
+use xnpu::{Error, Policy, Session, SessionOptions, Tensor, Value, ValueType};
 
-use arrays::{numpy_name, Feed};
+use arrays::numpy_name;
 
 create_exception!(
     _xnpu,
@@ -279,8 +279,6 @@ impl Explanation {
 #[pyclass(frozen, subclass, module = "xnpu")]
 struct InferenceSession {
     inner: Arc<Session>,
-    /// Output names, in model order.
-    output_names: Vec<String>,
 }
 
 #[pymethods]
@@ -330,14 +328,8 @@ impl InferenceSession {
                 }
             }
             .map_err(to_py)?;
-            let output_names = session
-                .output_infos()
-                .iter()
-                .map(|o| o.name.clone())
-                .collect();
             Ok(InferenceSession {
                 inner: Arc::new(session),
-                output_names,
             })
         })
     }
@@ -427,31 +419,31 @@ impl InferenceSession {
                 PyTypeError::new_err("input_feed must be a dict of input names to arrays")
             })?;
             // The outputs asked for, by position (checked before the model runs).
+            let outs = self.inner.output_infos();
             let wanted: Option<Vec<usize>> = match output_names {
                 None => None,
                 Some(want) => Some(
                     want.iter()
                         .map(|w| {
-                            self.output_names
-                                .iter()
-                                .position(|n| n == w)
-                                .ok_or_else(|| {
-                                    InvalidInputError::new_err(format!(
-                                        "the model has no output \"{w}\" (it has {})",
-                                        self.output_names.join(", ")
-                                    ))
-                                })
+                            outs.iter().position(|o| o.name == *w).ok_or_else(|| {
+                                let names: Vec<&str> =
+                                    outs.iter().map(|o| o.name.as_str()).collect();
+                                InvalidInputError::new_err(format!(
+                                    "the model has no output \"{w}\" (it has {})",
+                                    names.join(", ")
+                                ))
+                            })
                         })
                         .collect::<PyResult<_>>()?,
                 ),
             };
-            let mut inputs: Vec<(String, Feed)> = Vec::with_capacity(feeds.len());
+            let mut inputs: Vec<(String, Tensor)> = Vec::with_capacity(feeds.len());
             for (k, v) in feeds.iter() {
                 let name: String = k.extract().map_err(|_| {
                     PyTypeError::new_err("input_feed's keys must be input names (str)")
                 })?;
-                let feed = Feed::new(py, &name, &v)?;
-                inputs.push((name, feed));
+                let tensor = arrays::feed(py, &name, &v)?;
+                inputs.push((name, tensor));
             }
             let session = &*self.inner;
             // A clone of a tensor shares its bytes.
@@ -460,25 +452,16 @@ impl InferenceSession {
                     session.run(
                         inputs
                             .iter()
-                            .map(|(n, f)| (n.as_str(), Value::Tensor(f.tensor.clone()))),
+                            .map(|(n, t)| (n.as_str(), Value::Tensor(t.clone()))),
                     )
                 })
                 .map_err(to_py)?;
-            let mut results: Vec<Option<(String, Value)>> = results.into_iter().map(Some).collect();
-            let wanted = wanted.unwrap_or_else(|| (0..results.len()).collect());
-            // An output asked for once is taken; one asked for twice is shared (and so
-            // copied into each array).
-            let picked: Vec<(String, Value)> = wanted
-                .iter()
-                .filter_map(|&i| {
-                    if wanted.iter().filter(|&&j| j == i).count() > 1 {
-                        results[i].clone()
-                    } else {
-                        results[i].take()
-                    }
-                })
-                .collect();
-            drop(results);
+            // Values share their buffers: an output asked for twice is copied into each array
+            // (`arrays::outputs` copies any output that overlaps another).
+            let picked: Vec<(String, Value)> = match wanted {
+                None => results,
+                Some(w) => w.iter().map(|&i| results[i].clone()).collect(),
+            };
             arrays::outputs(py, session, picked, &inputs)
         })
     }
