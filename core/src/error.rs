@@ -1,11 +1,18 @@
 //! The error type shared by every crate. An error says where (model, node and op, input) and
 //! what was expected versus found; context is added on the way up with [`ResultExt::context`].
+//!
+//! `Display` reads as one sentence for a user, outermost place first
+//! (`model.onnx: node "conv_7" (Conv): input 1 has 3 dims, Conv needs 4`), and `Debug` is the
+//! same sentence: a program whose `main` returns [`Result`] prints it that way. A failure of a
+//! vendor library keeps its parts ([`BackendError`]: backend, vendor code, vendor message) for
+//! callers that act on them.
 
+use std::fmt;
 use std::path::PathBuf;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 pub enum Error {
     /// The model file is malformed: truncated protobuf, inconsistent sizes, bad references.
     #[error("{0}")]
@@ -26,6 +33,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A backend's vendor library refused or failed a call.
+    #[error("{0}")]
+    Backend(Box<BackendError>),
     /// An inner error with the place where it happened.
     #[error("{context}: {source}")]
     Context {
@@ -33,6 +43,43 @@ pub enum Error {
         #[source]
         source: Box<Error>,
     },
+}
+
+impl fmt::Debug for Error {
+    /// The user's sentence, as `Display`: what `main` returning `Err` prints.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// A vendor library's failure, with its own code and message kept apart from xnpu's words.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackendError {
+    /// The backend's device id (`qnn:htp-sim`, `openvino:npu`), or the library's name
+    /// (`QNN`, `OpenVINO`) where the call is not tied to one device.
+    pub backend: String,
+    /// What xnpu asked of the library (`validating ElementWiseMultiply`, `compiling a model`).
+    pub action: String,
+    /// The library's own status code, when it returned one.
+    pub code: Option<i64>,
+    /// The library's own message (and log lines), possibly empty.
+    pub message: String,
+    /// Whether the library refused the work ([`ErrorKind::Unsupported`]) or failed doing it
+    /// ([`ErrorKind::Compute`]).
+    pub kind: ErrorKind,
+}
+
+impl fmt::Display for BackendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {} failed", self.backend, self.action)?;
+        if let Some(code) = self.code {
+            write!(f, " with error {code}")?;
+        }
+        if !self.message.is_empty() {
+            write!(f, ": {}", self.message)?;
+        }
+        Ok(())
+    }
 }
 
 /// What kind of failure an error is, looking through its context.
@@ -65,6 +112,33 @@ impl Error {
         }
     }
 
+    /// A vendor library's failure: `backend` (device id or library name), what was asked,
+    /// the library's code and message; `kind` says whether it refused or failed.
+    pub fn backend(
+        backend: impl Into<String>,
+        action: impl Into<String>,
+        code: Option<i64>,
+        message: impl Into<String>,
+        kind: ErrorKind,
+    ) -> Self {
+        Error::Backend(Box::new(BackendError {
+            backend: backend.into(),
+            action: action.into(),
+            code,
+            message: message.into(),
+            kind,
+        }))
+    }
+
+    /// The vendor library's failure inside this error, looking through its context.
+    pub fn backend_error(&self) -> Option<&BackendError> {
+        match self {
+            Error::Backend(b) => Some(b),
+            Error::Context { source, .. } => source.backend_error(),
+            _ => None,
+        }
+    }
+
     /// Wraps the error in a place: `model.onnx: node "conv_7" (Conv): ...`.
     pub fn context(self, context: impl Into<String>) -> Self {
         Error::Context {
@@ -80,6 +154,7 @@ impl Error {
             Error::InvalidInput(_) => ErrorKind::InvalidInput,
             Error::Compute(_) => ErrorKind::Compute,
             Error::Io { .. } => ErrorKind::Io,
+            Error::Backend(b) => b.kind,
             Error::Context { source, .. } => source.kind(),
         }
     }
@@ -128,5 +203,38 @@ mod tests {
             "model.onnx: node \"g\" (Gather): index 7 out of range for axis of size 3"
         );
         assert_eq!(e.kind(), ErrorKind::Compute);
+    }
+
+    #[test]
+    fn debug_prints_the_users_sentence() {
+        let e = Error::io(
+            "tinycnn.onnx",
+            std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory"),
+        )
+        .context("loading the model");
+        assert_eq!(
+            format!("{e:?}"),
+            "loading the model: tinycnn.onnx: No such file or directory"
+        );
+    }
+
+    #[test]
+    fn a_vendor_failure_keeps_its_code_and_message() {
+        let e = Error::backend(
+            "qnn:htp-sim",
+            "validating ElementWiseMultiply",
+            Some(3110),
+            "op config validation failed",
+            ErrorKind::Unsupported,
+        )
+        .context("compiling partition 1");
+        assert_eq!(
+            e.to_string(),
+            "compiling partition 1: qnn:htp-sim: validating ElementWiseMultiply failed with \
+             error 3110: op config validation failed"
+        );
+        assert_eq!(e.kind(), ErrorKind::Unsupported);
+        let b = e.backend_error().unwrap();
+        assert_eq!((b.backend.as_str(), b.code), ("qnn:htp-sim", Some(3110)));
     }
 }

@@ -14,7 +14,7 @@ pub mod tensor;
 pub mod value;
 
 pub use dtype::{DType, Elem};
-pub use error::{Error, Result};
+pub use error::{BackendError, Error, ErrorKind, Result};
 pub use shape::{Dim, Shape, TensorType, ValueType};
 pub use tensor::Tensor;
 pub use value::Value;

@@ -5,7 +5,7 @@
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::path::{Path, PathBuf};
 
-use xnpu_core::{Error, Result};
+use xnpu_core::{Error, ErrorKind, Result};
 
 pub type Status = c_int;
 pub type P = *mut c_void;
@@ -197,19 +197,25 @@ impl Api {
         // SAFETY: ov_get_error_info returns a static string (not freed).
         let info = unsafe { (self.ov_get_error_info)(status) };
         let info = if info.is_null() {
-            format!("status {status}")
+            String::new()
         } else {
             // SAFETY: static NUL-terminated string.
             unsafe { CStr::from_ptr(info) }
                 .to_string_lossy()
                 .into_owned()
         };
-        let what = what();
-        Err(if msg.is_empty() {
-            Error::compute(format!("OpenVINO {what}: {info}"))
-        } else {
-            Error::compute(format!("OpenVINO {what}: {info}: {msg}"))
-        })
+        let message = match (info.is_empty(), msg.is_empty()) {
+            (_, true) => info,
+            (true, false) => msg,
+            (false, false) => format!("{info}: {msg}"),
+        };
+        Err(Error::backend(
+            "OpenVINO",
+            what(),
+            Some(status.into()),
+            message,
+            ErrorKind::Compute,
+        ))
     }
 
     /// Runs a call that cannot fail in a way that sets the message (frees), serialised with

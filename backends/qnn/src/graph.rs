@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use xnpu_core::{Bytes, DType, Error, Result, Tensor, Value, ValueType};
+use xnpu_core::{Bytes, DType, Error, ErrorKind, Result, Tensor, Value, ValueType};
 use xnpu_graph::{Graph, Node};
 
 use crate::ffi::{self, Handle};
@@ -144,7 +144,7 @@ impl QnnGraph {
         out.inputs = inputs;
         out.outputs = outputs;
         // SAFETY: a live graph; no profile or signal.
-        lib.check(
+        lib.check_as(
             unsafe {
                 slot(t.graph_finalize, "graphFinalize")?(
                     out.graph,
@@ -153,6 +153,7 @@ impl QnnGraph {
                 )
             },
             "graphFinalize",
+            ErrorKind::Unsupported,
         )?;
         Ok(out)
     }
@@ -758,9 +759,10 @@ impl Builder<'_> {
         let t = self.lib.table();
         if let Some(v) = t.backend_validate_op_config {
             // SAFETY: a live backend and an op config whose pointers are alive.
-            self.lib.check(
+            self.lib.check_as(
                 unsafe { v(self.backend, config) },
                 &format!("validating {qnn_type} \"{name}\""),
+                ErrorKind::Unsupported,
             )?;
         }
         let add = slot(t.graph_add_node, "graphAddNode")?;

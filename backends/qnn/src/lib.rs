@@ -17,7 +17,7 @@ use std::ffi::{c_char, c_void, CStr, CString};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use xnpu_core::{DType, Error, Result};
+use xnpu_core::{DType, Error, ErrorKind, Result};
 
 use ffi::{Handle, Interface, QnnError};
 
@@ -219,8 +219,15 @@ impl QnnLibrary {
         })
     }
 
-    /// `Ok` for success; else QNN's code, its message, and what the log said just before.
+    /// `Ok` for success; else QNN's code, its message, and what the log said just before,
+    /// as a failure ([`ErrorKind::Compute`]).
     pub fn check(&self, err: QnnError, what: &str) -> Result<()> {
+        self.check_as(err, what, ErrorKind::Compute)
+    }
+
+    /// As [`QnnLibrary::check`], saying whether a failure is QNN refusing the work
+    /// ([`ErrorKind::Unsupported`]: validation, graph preparation) or failing at it.
+    pub fn check_as(&self, err: QnnError, what: &str, kind: ErrorKind) -> Result<()> {
         if err == 0 {
             return Ok(());
         }
@@ -235,14 +242,11 @@ impl QnnLibrary {
             }
         }
         let log = take_log();
-        let mut msg = format!("QNN {what} failed with error {code}");
-        if !text.is_empty() {
-            msg.push_str(&format!(": {text}"));
-        }
         if !log.is_empty() {
-            msg.push_str(&format!(" (QNN log: {})", log.join("; ")));
+            let sep = if text.is_empty() { "" } else { " " };
+            text.push_str(&format!("{sep}(QNN log: {})", log.join("; ")));
         }
-        Err(Error::compute(msg))
+        Err(Error::backend("QNN", what, Some(code as i64), text, kind))
     }
 }
 
