@@ -175,6 +175,39 @@ impl fmt::Display for ValueType {
     }
 }
 
+/// An axis as ONNX writes it (a negative one counts from the end) of a tensor of rank
+/// `rank`, as an index in `0..rank`. The one rule every crate uses: a scalar has no axis.
+pub fn normalize_axis(axis: i64, rank: usize) -> Result<usize> {
+    let r = i64::try_from(rank).unwrap_or(i64::MAX);
+    let a = if axis < 0 {
+        axis.saturating_add(r)
+    } else {
+        axis
+    };
+    if a < 0 || a >= r {
+        return Err(Error::compute(format!(
+            "axis {axis} is out of range for rank {rank}"
+        )));
+    }
+    Ok(a as usize)
+}
+
+/// Several axes (see [`normalize_axis`]), in the order given; an axis given twice (also
+/// as its negative) is an error.
+pub fn normalize_axes(axes: &[i64], rank: usize) -> Result<Vec<usize>> {
+    let mut out = Vec::with_capacity(axes.len());
+    for &a in axes {
+        let n = normalize_axis(a, rank)?;
+        if out.contains(&n) {
+            return Err(Error::compute(format!(
+                "axis {a} is given twice in {axes:?}"
+            )));
+        }
+        out.push(n);
+    }
+    Ok(out)
+}
+
 /// The number of elements of a shape, or an error when the product overflows `usize`.
 pub fn checked_numel(dims: &[usize]) -> Result<usize> {
     dims.iter()
@@ -254,6 +287,19 @@ pub fn broadcast_dims(a: &Shape, b: &Shape) -> Result<Shape> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn negative_axes_count_from_the_end_and_a_scalar_has_none() {
+        assert_eq!(normalize_axis(-1, 3).unwrap(), 2);
+        assert_eq!(normalize_axis(0, 3).unwrap(), 0);
+        assert!(normalize_axis(3, 3).is_err());
+        assert!(normalize_axis(-4, 3).is_err());
+        assert!(normalize_axis(0, 0).is_err());
+        assert!(normalize_axis(i64::MIN, 2).is_err());
+        assert_eq!(normalize_axes(&[-1, 0], 2).unwrap(), vec![1, 0]);
+        let e = normalize_axes(&[1, -2], 3).unwrap_err().to_string();
+        assert_eq!(e, "axis -2 is given twice in [1, -2]");
+    }
 
     #[test]
     fn binding_symbols_checks_consistency() {

@@ -46,35 +46,7 @@ pub fn tensor_type(dtype: Option<DType>, shape: Option<Shape>) -> ValueType {
     }
 }
 
-/// Resolves a possibly negative axis against a rank.
-pub fn normalize_axis(axis: i64, rank: usize) -> Result<usize> {
-    let r = rank as i64;
-    if axis < -r || axis >= r.max(1) && !(rank == 0 && axis == 0) {
-        return Err(Error::compute(format!(
-            "axis {axis} is out of range for rank {rank}"
-        )));
-    }
-    Ok(if axis < 0 {
-        (axis + r) as usize
-    } else {
-        axis as usize
-    })
-}
-
 /// A shape of all-known dims.
 pub fn known(dims: &[usize]) -> Shape {
     Shape(dims.iter().map(|&d| Dim::Known(d)).collect())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn negative_axes_count_from_the_end() {
-        assert_eq!(normalize_axis(-1, 3).unwrap(), 2);
-        assert_eq!(normalize_axis(0, 3).unwrap(), 0);
-        assert!(normalize_axis(3, 3).is_err());
-        assert!(normalize_axis(-4, 3).is_err());
-    }
 }

@@ -1,8 +1,8 @@
 //! Control flow: If, Loop and Scan run their bodies with the interpreter.
 
+use xnpu_core::shape::normalize_axis;
 use xnpu_core::{DType, Error, Result, Tensor, Value, ValueType};
 use xnpu_graph::ir::{Graph, If, Loop, Scan, SequenceMap};
-use xnpu_ops::infer::normalize_axis;
 
 use crate::args::{opt_tensor, tensor};
 use crate::exec::run_graph;

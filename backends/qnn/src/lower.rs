@@ -9,6 +9,7 @@
 //! as constants (weights, Clip bounds) must be constants of the graph; [`check`] says so
 //! before the partitioner places the node.
 
+use xnpu_core::shape::normalize_axis;
 use xnpu_core::{Bytes, DType, Error, Result, Tensor};
 use xnpu_graph::{Graph, Node, Op};
 use xnpu_ops::elementwise::{self as ew, ActivationKind};
@@ -386,7 +387,7 @@ fn check_inner(node: &Node, g: &Graph) -> Result<()> {
                 return refuse(format!("{} has no lowering", s.kind.op_name()));
             }
             if let Some(r) = rank0 {
-                let axis = norm_axis(s.axis, r)?;
+                let axis = normalize_axis(s.axis, r)?;
                 if s.coerce_2d && axis + 1 != r {
                     return refuse(
                         "Softmax before opset 13 over more than the last axis (it flattens) has no lowering"
@@ -405,7 +406,7 @@ fn check_inner(node: &Node, g: &Graph) -> Result<()> {
             ) else {
                 return Ok(());
             };
-            let axis = norm_axis(l.axis, x.len())?;
+            let axis = normalize_axis(l.axis, x.len())?;
             if s != x[axis..] {
                 return refuse(format!(
                     "LayerNorm's scale must have the normalized shape {:?}, got {s:?}",
@@ -424,16 +425,6 @@ fn check_inner(node: &Node, g: &Graph) -> Result<()> {
         _ => {}
     }
     Ok(())
-}
-
-fn norm_axis(axis: i64, rank: usize) -> Result<usize> {
-    let a = if axis < 0 { axis + rank as i64 } else { axis };
-    if a < 0 || a >= rank as i64 {
-        return Err(Error::unsupported(format!(
-            "axis {axis} is out of range for rank {rank}"
-        )));
-    }
-    Ok(a as usize)
 }
 
 fn conv_check(g: &Graph, node: &Node, c: &nn::Conv) -> Result<()> {
@@ -549,7 +540,7 @@ pub fn lower(b: &mut Builder<'_>, node: &Node) -> Result<()> {
             let perm: Vec<u32> = match &t.perm {
                 Some(p) => p
                     .iter()
-                    .map(|&a| norm_axis(a, r).map(|a| a as u32))
+                    .map(|&a| normalize_axis(a, r).map(|a| a as u32))
                     .collect::<Result<_>>()?,
                 None => (0..r as u32).rev().collect(),
             };
@@ -568,7 +559,7 @@ pub fn lower(b: &mut Builder<'_>, node: &Node) -> Result<()> {
                 unreachable!()
             };
             let (_, yd) = b.info(output_id(node)?)?;
-            let axis = norm_axis(c.axis, yd.len())? as u32;
+            let axis = normalize_axis(c.axis, yd.len())? as u32;
             let mut ins = Vec::new();
             for id in node.inputs.iter().flatten() {
                 ins.push(b.value(*id)?);
@@ -675,7 +666,7 @@ fn lower_batch_norm(b: &mut Builder<'_>, node: &Node, bn: &rd::BatchNormalizatio
 fn lower_layer_norm(b: &mut Builder<'_>, node: &Node, l: &rd::LayerNormalization) -> Result<()> {
     let xid = req(node, 0)?;
     let (dt, xd) = b.info(xid)?;
-    let axis = norm_axis(l.axis, xd.len())?;
+    let axis = normalize_axis(l.axis, xd.len())?;
     let params = |r: usize| {
         vec![
             Param::F32("epsilon", l.epsilon),
@@ -1272,7 +1263,7 @@ fn lower_softmax(b: &mut Builder<'_>, node: &Node, s: &rd::Softmax) -> Result<()
     let xid = req(node, 0)?;
     let (dt, xd) = b.info(xid)?;
     let r = xd.len();
-    let axis = norm_axis(s.axis, r)?;
+    let axis = normalize_axis(s.axis, r)?;
     let x = b.value(xid)?;
     let y = output0(b, node)?;
     let params = |axis: usize| vec![Param::U32("axis", axis as u32), Param::F32("beta", 1.0)];

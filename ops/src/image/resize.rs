@@ -1,6 +1,7 @@
+use xnpu_core::shape::normalize_axis;
 use xnpu_core::{DType, Error, Result, ValueType};
 
-use crate::infer::{input, known, normalize_axis, tensor_type};
+use crate::infer::{input, known, tensor_type};
 use crate::InferInput;
 
 /// How an output coordinate maps back to an input coordinate along one resized axis

@@ -1,7 +1,8 @@
+use xnpu_core::shape::normalize_axis;
 use xnpu_core::{DType, Result, ValueType};
 
 use super::shape::reduced_shape;
-use crate::infer::{input, normalize_axis, tensor_type};
+use crate::infer::{input, tensor_type};
 use crate::InferInput;
 
 /// Which extreme an [`ArgReduce`] looks for.

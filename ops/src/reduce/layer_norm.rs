@@ -1,7 +1,8 @@
+use xnpu_core::shape::normalize_axis;
 use xnpu_core::{DType, Dim, Result, Shape, ValueType};
 
 use super::shape::same_as_input;
-use crate::infer::{input, normalize_axis, tensor_type};
+use crate::infer::{input, tensor_type};
 use crate::InferInput;
 
 /// LayerNormalization (ONNX opset 17).

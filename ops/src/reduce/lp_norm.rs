@@ -1,7 +1,8 @@
+use xnpu_core::shape::normalize_axis;
 use xnpu_core::{Result, ValueType};
 
 use super::shape::same_as_input;
-use crate::infer::{input, normalize_axis};
+use crate::infer::input;
 use crate::InferInput;
 
 /// LpNormalization (ONNX opsets 1, 22).

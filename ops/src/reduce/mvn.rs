@@ -1,6 +1,7 @@
+use xnpu_core::shape::normalize_axes;
 use xnpu_core::{Result, ValueType};
 
-use super::shape::{normalize_axes, same_as_input};
+use super::shape::same_as_input;
 use crate::infer::input;
 use crate::InferInput;
 

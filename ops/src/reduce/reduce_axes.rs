@@ -1,6 +1,7 @@
+use xnpu_core::shape::normalize_axes;
 use xnpu_core::{Result, ValueType};
 
-use super::shape::{like_input, normalize_axes, reduced_shape};
+use super::shape::{like_input, reduced_shape};
 use crate::infer::input;
 use crate::InferInput;
 

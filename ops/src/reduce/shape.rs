@@ -1,8 +1,8 @@
 //! Shape helpers shared by the family's shape functions.
 
-use xnpu_core::{Dim, Error, Result, Shape, ValueType};
+use xnpu_core::{Dim, Shape, ValueType};
 
-use crate::infer::{input, normalize_axis, tensor_type};
+use crate::infer::{input, tensor_type};
 use crate::InferInput;
 
 /// The type of input `i` as a tensor of the same dtype and shape (e.g. Softmax's output), or
@@ -12,27 +12,6 @@ pub fn same_as_input(inputs: &[Option<InferInput<'_>>], i: usize) -> ValueType {
         Some(t) => ValueType::Tensor(t.clone()),
         None => ValueType::Unknown,
     }
-}
-
-/// Resolves axes against a rank: negative axes count from the end; an axis out of range or
-/// given twice is an error.
-pub fn normalize_axes(axes: &[i64], rank: usize) -> Result<Vec<usize>> {
-    let mut out = Vec::with_capacity(axes.len());
-    for &a in axes {
-        let n = normalize_axis(a, rank)?;
-        if rank == 0 {
-            return Err(Error::compute(format!(
-                "axis {a} is out of range for rank 0"
-            )));
-        }
-        if out.contains(&n) {
-            return Err(Error::compute(format!(
-                "axis {a} is given twice in {axes:?}"
-            )));
-        }
-        out.push(n);
-    }
-    Ok(out)
 }
 
 /// The shape left after reducing `axes` (already normalized): reduced dims become 1 with
@@ -66,11 +45,5 @@ mod tests {
         let s = Shape::known(&[2, 3, 4]);
         assert_eq!(reduced_shape(&s, &[1], true), Shape::known(&[2, 1, 4]));
         assert_eq!(reduced_shape(&s, &[0, 2], false), Shape::known(&[3]));
-    }
-
-    #[test]
-    fn repeated_axes_are_an_error() {
-        assert!(normalize_axes(&[1, -2], 3).is_err());
-        assert_eq!(normalize_axes(&[-1, 0], 3).unwrap(), vec![2, 0]);
     }
 }

@@ -1,7 +1,8 @@
+use xnpu_core::shape::normalize_axis;
 use xnpu_core::{Error, Result, ValueType};
 
 use super::shape::same_as_input;
-use crate::infer::{input, normalize_axis};
+use crate::infer::input;
 use crate::InferInput;
 
 /// What a [`Softmax`] computes over each slice.

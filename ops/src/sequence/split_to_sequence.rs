@@ -1,7 +1,8 @@
+use xnpu_core::shape::normalize_axis;
 use xnpu_core::{Dim, Result, Shape, TensorType, ValueType};
 
 use super::seq_of;
-use crate::infer::{input, normalize_axis};
+use crate::infer::input;
 use crate::InferInput;
 
 /// SplitToSequence (ONNX opsets 11, 24): inputs `(input, split?)`. Splits `input` along `axis`

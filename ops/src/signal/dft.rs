@@ -1,6 +1,7 @@
+use xnpu_core::shape::normalize_axis;
 use xnpu_core::{Error, Result, ValueType};
 
-use crate::infer::{input, known, normalize_axis, tensor_type};
+use crate::infer::{input, known, tensor_type};
 use crate::InferInput;
 
 /// DFT (ONNX opsets 17, 20): the discrete Fourier transform along one axis.

@@ -1,6 +1,7 @@
+use xnpu_core::shape::normalize_axis;
 use xnpu_core::{DType, Dim, Result, Shape, ValueType};
 
-use super::util::{axis, dtype, out, shape, unknown};
+use super::util::{dtype, out, shape, unknown};
 use crate::InferInput;
 
 /// Compress (ONNX opsets 9, 11, 28): the slices of input 0 along `axis` (or its elements,
@@ -22,7 +23,7 @@ impl Compress {
         let dims = match (self.axis, shape(inputs, 0)) {
             (None, _) => Some(Shape(vec![n])),
             (Some(a), Some(s)) => {
-                let a = axis("Compress", a, s.rank())?;
+                let a = normalize_axis(a, s.rank())?;
                 let mut d = s.0.clone();
                 d[a] = n;
                 Some(Shape(d))

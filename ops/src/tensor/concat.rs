@@ -1,6 +1,7 @@
+use xnpu_core::shape::normalize_axis;
 use xnpu_core::{Dim, Error, Result, Shape, ValueType};
 
-use super::util::{axis, out, unknown};
+use super::util::{out, unknown};
 use crate::infer::input;
 use crate::InferInput;
 
@@ -33,7 +34,7 @@ impl Concat {
                 shapes[0], s
             )));
         }
-        let a = axis("Concat", self.axis, rank)?;
+        let a = normalize_axis(self.axis, rank)?;
         let mut dims = Vec::with_capacity(rank);
         for i in 0..rank {
             if i == a {

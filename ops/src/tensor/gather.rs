@@ -1,6 +1,7 @@
+use xnpu_core::shape::normalize_axis;
 use xnpu_core::{Dim, Error, Result, Shape, ValueType};
 
-use super::util::{axis, dtype, out, shape};
+use super::util::{dtype, out, shape};
 use crate::InferInput;
 
 /// Gather (ONNX opsets 1, 11, 13): picks slices of input 0 along `axis` at the integer
@@ -19,7 +20,7 @@ impl Gather {
     ) -> Result<Vec<ValueType>> {
         let dims = match (shape(inputs, 0), shape(inputs, 1)) {
             (Some(d), Some(i)) => {
-                let a = axis("Gather", self.axis, d.rank())?;
+                let a = normalize_axis(self.axis, d.rank())?;
                 let mut v = d.0[..a].to_vec();
                 v.extend(i.0.iter().cloned());
                 v.extend(d.0[a + 1..].iter().cloned());
@@ -51,7 +52,7 @@ impl GatherElements {
                     "GatherElements: data {d} and indices {i} must have the same rank"
                 )));
             }
-            axis("GatherElements", self.axis, d.rank())?;
+            normalize_axis(self.axis, d.rank())?;
         }
         Ok(vec![out(dtype(inputs, 0), shape(inputs, 1).cloned())])
     }

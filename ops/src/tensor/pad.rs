@@ -1,6 +1,7 @@
+use xnpu_core::shape::normalize_axes;
 use xnpu_core::{Dim, Error, Result, Shape, ValueType};
 
-use super::util::{axes, const_ints, dtype, out, shape, unknown, unknown_dims};
+use super::util::{const_ints, dtype, out, shape, unknown, unknown_dims};
 use crate::infer::input;
 use crate::InferInput;
 
@@ -35,7 +36,7 @@ impl Pad {
     pub fn per_axis(pads: &[i64], axes_: Option<&[i64]>, rank: usize) -> Result<Vec<(i64, i64)>> {
         let all: Vec<i64> = (0..rank as i64).collect();
         let ax = axes_.unwrap_or(&all);
-        let ax = axes("Pad", ax, rank)?;
+        let ax = normalize_axes(ax, rank)?;
         if pads.len() != 2 * ax.len() {
             return Err(Error::compute(format!(
                 "Pad: pads {pads:?} must have 2 × {} entries (one before and one after each padded axis)",
@@ -105,11 +106,7 @@ impl CenterCropPad {
     /// The target length of every axis of an input of dims `dims`.
     pub fn target(&self, dims: &[usize], shape_: &[i64]) -> Result<Vec<usize>> {
         let all: Vec<i64> = (0..dims.len() as i64).collect();
-        let ax = axes(
-            "CenterCropPad",
-            self.axes.as_deref().unwrap_or(&all),
-            dims.len(),
-        )?;
+        let ax = normalize_axes(self.axes.as_deref().unwrap_or(&all), dims.len())?;
         if shape_.len() != ax.len() {
             return Err(Error::compute(format!(
                 "CenterCropPad: shape {shape_:?} must have one length per axis ({} axes)",

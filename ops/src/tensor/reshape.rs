@@ -1,8 +1,9 @@
 //! Ops that only change the dims of a tensor, never its elements or their order.
 
+use xnpu_core::shape::normalize_axes;
 use xnpu_core::{Dim, Error, Result, Shape, ValueType};
 
-use super::util::{axes, const_ints, dtype, out, product, shape, unknown, unknown_dims};
+use super::util::{const_ints, dtype, out, product, shape, unknown, unknown_dims};
 use crate::InferInput;
 
 /// Reshape (ONNX opsets 1, 5, 13, 14, 19, 21, 23, 24, 25): the elements of input 0, in order,
@@ -208,7 +209,7 @@ impl Squeeze {
         match axes_ {
             None => Ok(input.iter().copied().filter(|&d| d != 1).collect()),
             Some(ax) => {
-                let ax = axes("Squeeze", ax, input.len())?;
+                let ax = normalize_axes(ax, input.len())?;
                 for &a in &ax {
                     if input[a] != 1 {
                         return Err(Error::compute(format!(
@@ -236,7 +237,7 @@ impl Squeeze {
         let ax = self.axes.clone().or_else(|| const_ints(inputs, 1));
         let dims = match (shape(inputs, 0), ax) {
             (Some(s), Some(ax)) => {
-                let ax = axes("Squeeze", &ax, s.rank())?;
+                let ax = normalize_axes(&ax, s.rank())?;
                 for &a in &ax {
                     if let Dim::Known(d) = s.0[a] {
                         if d != 1 {
@@ -274,7 +275,7 @@ pub struct Unsqueeze {
 impl Unsqueeze {
     /// Which output positions are the new 1-dims, for an input of rank `rank`.
     pub fn new_axes(rank: usize, ax: &[i64]) -> Result<Vec<usize>> {
-        axes("Unsqueeze", ax, rank + ax.len())
+        normalize_axes(ax, rank + ax.len())
     }
 
     /// Inserts `one` at the new axes among `dims`.

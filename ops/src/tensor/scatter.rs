@@ -1,6 +1,7 @@
+use xnpu_core::shape::normalize_axis;
 use xnpu_core::{Error, Result, ValueType};
 
-use super::util::{axis, same_as, shape};
+use super::util::{same_as, shape};
 use crate::InferInput;
 
 /// How a scatter combines an update with the value already there.
@@ -51,7 +52,7 @@ impl ScatterElements {
                     "ScatterElements: data {d} and indices {i} must have the same rank"
                 )));
             }
-            axis("ScatterElements", self.axis, d.rank())?;
+            normalize_axis(self.axis, d.rank())?;
         }
         Ok(vec![same_as(inputs, 0)])
     }
@@ -95,7 +96,7 @@ impl TensorScatter {
         _n_outputs: usize,
     ) -> Result<Vec<ValueType>> {
         if let Some(s) = shape(inputs, 0) {
-            let a = axis("TensorScatter", self.axis, s.rank())?;
+            let a = normalize_axis(self.axis, s.rank())?;
             if a == 0 {
                 return Err(Error::model(
                     "TensorScatter: axis must not be 0, the batch axis",

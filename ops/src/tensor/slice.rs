@@ -1,6 +1,7 @@
+use xnpu_core::shape::normalize_axes;
 use xnpu_core::{Dim, Error, Result, Shape, ValueType};
 
-use super::util::{axes, const_ints, dtype, out, shape, unknown};
+use super::util::{const_ints, dtype, out, shape, unknown};
 use crate::infer::input;
 use crate::InferInput;
 
@@ -83,7 +84,7 @@ impl Slice {
                 "Slice: starts {starts:?}, ends {ends:?}, axes {ax:?} and steps {steps:?} must have the same length"
             )));
         }
-        let ax = axes("Slice", ax, dims.len())?;
+        let ax = normalize_axes(ax, dims.len())?;
         let mut plan: Vec<AxisSlice> = dims.iter().map(|&d| AxisSlice::full(d)).collect();
         for (i, &a) in ax.iter().enumerate() {
             let step = steps.map_or(1, |s| s[i]);
@@ -121,7 +122,7 @@ impl Slice {
             // Which axes are sliced is known only when the axes are.
             let dims = match (&ax, axes_given) {
                 (Some(ax), _) => {
-                    let ax = axes("Slice", ax, s.rank())?;
+                    let ax = normalize_axes(ax, s.rank())?;
                     s.0.iter()
                         .enumerate()
                         .map(|(i, d)| {
@@ -148,7 +149,7 @@ impl Slice {
         let n = starts.len();
         let default_axes: Vec<i64> = (0..n as i64).collect();
         let ax_list = ax.clone().unwrap_or(default_axes);
-        let ax_norm = axes("Slice", &ax_list, s.rank())?;
+        let ax_norm = normalize_axes(&ax_list, s.rank())?;
         let mut dims = s.0.clone();
         for (i, &a) in ax_norm.iter().enumerate() {
             let (Some(&st), Some(&en)) = (starts.get(i), ends.get(i)) else {

@@ -1,6 +1,7 @@
+use xnpu_core::shape::normalize_axis;
 use xnpu_core::{Dim, Error, Result, Shape, ValueType};
 
-use super::util::{axis, const_ints, dtype, out, shape, unknown};
+use super::util::{const_ints, dtype, out, shape, unknown};
 use crate::InferInput;
 
 /// Split (ONNX opsets 1, 2, 11, 13, 18): cuts input 0 along `axis` into consecutive parts,
@@ -64,7 +65,7 @@ impl Split {
         let Some(s) = shape(inputs, 0) else {
             return Ok(vec![out(dt, None); n_outputs]);
         };
-        let a = axis("Split", self.axis, s.rank())?;
+        let a = normalize_axis(self.axis, s.rank())?;
         let given = const_ints(inputs, 1);
         let has_input = crate::infer::input(inputs, 1).is_some();
         let sizes = match (&s.0[a], has_input && given.is_none()) {

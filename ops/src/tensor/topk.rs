@@ -1,6 +1,7 @@
+use xnpu_core::shape::normalize_axis;
 use xnpu_core::{DType, Dim, Error, Result, Shape, ValueType};
 
-use super::util::{axis, const_ints, dtype, out, shape, unknown};
+use super::util::{const_ints, dtype, out, shape, unknown};
 use crate::InferInput;
 
 /// TopK (ONNX opsets 1, 10, 11, 24): the `k` largest (or smallest when `!largest`) elements
@@ -27,7 +28,7 @@ impl TopK {
             .or_else(|| const_ints(inputs, 1).and_then(|v| v.first().copied()));
         let dims = match shape(inputs, 0) {
             Some(s) => {
-                let a = axis("TopK", self.axis, s.rank())?;
+                let a = normalize_axis(self.axis, s.rank())?;
                 let mut d = s.0.clone();
                 d[a] = match k {
                     Some(k) if k < 0 => {

@@ -1,6 +1,7 @@
+use xnpu_core::shape::normalize_axis;
 use xnpu_core::{DType, Result, Shape, ValueType};
 
-use super::util::{axis, dtype, out, shape, unknown};
+use super::util::{dtype, out, shape, unknown};
 use crate::InferInput;
 
 /// Unique (ONNX opsets 11, 28): the distinct elements of input 0 (flattened when `axis` is
@@ -24,7 +25,7 @@ impl Unique {
         let y = match (self.axis, shape(inputs, 0)) {
             (None, _) => Some(Shape(vec![n.clone()])),
             (Some(a), Some(s)) => {
-                let a = axis("Unique", a, s.rank())?;
+                let a = normalize_axis(a, s.rank())?;
                 let mut d = s.0.clone();
                 d[a] = n.clone();
                 Some(Shape(d))
@@ -34,7 +35,7 @@ impl Unique {
         let mut v = vec![out(dtype(inputs, 0), y)];
         let inverse = match (self.axis, shape(inputs, 0)) {
             (None, Some(s)) => super::util::product(&s.0),
-            (Some(a), Some(s)) => s.0[axis("Unique", a, s.rank())?].clone(),
+            (Some(a), Some(s)) => s.0[normalize_axis(a, s.rank())?].clone(),
             _ => unknown("Unique?len"),
         };
         for i in 1..n_outputs {

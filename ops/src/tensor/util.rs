@@ -1,6 +1,6 @@
 //! Shape-function helpers shared by the ops of this family.
 
-use xnpu_core::{DType, Dim, Error, Result, Shape, ValueType};
+use xnpu_core::{DType, Dim, Shape, ValueType};
 
 use crate::infer::{input, tensor_type};
 use crate::InferInput;
@@ -66,30 +66,6 @@ pub(crate) fn product(dims: &[Dim]) -> Dim {
     }
 }
 
-/// Resolves a possibly negative axis against a rank, with an import-time error naming the op.
-pub(crate) fn axis(op: &str, axis: i64, rank: usize) -> Result<usize> {
-    let r = rank as i64;
-    if axis < -r || axis >= r {
-        return Err(Error::model(format!(
-            "{op}: axis {axis} is out of range for an input of rank {rank}"
-        )));
-    }
-    Ok(if axis < 0 { axis + r } else { axis } as usize)
-}
-
-/// Resolves a list of possibly negative axes against a rank; repeated axes are an error.
-pub(crate) fn axes(op: &str, axes: &[i64], rank: usize) -> Result<Vec<usize>> {
-    let mut out = Vec::with_capacity(axes.len());
-    for &a in axes {
-        let a = axis(op, a, rank)?;
-        if out.contains(&a) {
-            return Err(Error::model(format!("{op}: axis {a} is given twice")));
-        }
-        out.push(a);
-    }
-    Ok(out)
-}
-
 /// `n` dims not known before run time, named `{what}?{i}`.
 pub(crate) fn unknown_dims(what: &str, n: usize) -> Shape {
     Shape((0..n).map(|i| unknown(format!("{what}?{i}"))).collect())
@@ -109,12 +85,5 @@ mod tests {
             Dim::Sym("(n*4)".into())
         );
         assert_eq!(product(&[n, Dim::Known(0)]), Dim::Known(0));
-    }
-
-    #[test]
-    fn axes_must_be_in_range_and_distinct() {
-        assert_eq!(axes("Op", &[-1, 0], 3).unwrap(), vec![2, 0]);
-        assert!(axes("Op", &[3], 3).is_err());
-        assert!(axes("Op", &[1, -2], 3).is_err());
     }
 }

@@ -1,7 +1,7 @@
 //! QuantizeLinear, DequantizeLinear and DynamicQuantizeLinear.
 
+use xnpu_core::shape::normalize_axis;
 use xnpu_core::{DType, Error, Result, Tensor, Value};
-use xnpu_ops::infer::normalize_axis;
 use xnpu_ops::nn::{DequantizeLinear, QuantizeLinear};
 
 use super::num::{int_range, ints_from_f64, ints_i32, round_to, Real};

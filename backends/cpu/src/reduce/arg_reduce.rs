@@ -1,7 +1,7 @@
 //! ArgMax and ArgMin.
 
+use xnpu_core::shape::normalize_axis;
 use xnpu_core::{Elem, Error, Result, Tensor, Value};
-use xnpu_ops::infer::normalize_axis;
 use xnpu_ops::reduce::{ArgKind, ArgReduce};
 
 use super::split_at_axis;

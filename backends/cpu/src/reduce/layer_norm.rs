@@ -1,7 +1,7 @@
 //! LayerNormalization and RMSNormalization.
 
+use xnpu_core::shape::normalize_axis;
 use xnpu_core::{Result, Tensor, Value};
-use xnpu_ops::infer::normalize_axis;
 use xnpu_ops::reduce::{LayerNormalization, RmsNormalization};
 
 use super::{broadcast_index, float_tensor, floats};

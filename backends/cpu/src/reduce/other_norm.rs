@@ -1,8 +1,8 @@
 //! LpNormalization, LRN and MeanVarianceNormalization.
 
+use xnpu_core::shape::normalize_axes;
+use xnpu_core::shape::normalize_axis;
 use xnpu_core::{Error, Result, Tensor, Value};
-use xnpu_ops::infer::normalize_axis;
-use xnpu_ops::reduce::shape::normalize_axes;
 use xnpu_ops::reduce::{LpNormalization, Lrn, MeanVarianceNormalization};
 
 use super::{float_tensor, floats, group_index, split_at_axis};

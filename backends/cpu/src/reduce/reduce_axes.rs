@@ -2,8 +2,8 @@
 //! ReduceLogSumExp, ReduceSumSquare.
 
 use num_traits::{AsPrimitive, Bounded, ToPrimitive};
+use xnpu_core::shape::normalize_axes;
 use xnpu_core::{DType, Elem, Error, Result, Tensor, Value};
-use xnpu_ops::reduce::shape::normalize_axes;
 use xnpu_ops::reduce::{Reduce, ReduceKind};
 
 use super::{float_tensor, group_index, FromF64};

@@ -1,7 +1,7 @@
 //! Softmax, LogSoftmax and Hardmax.
 
+use xnpu_core::shape::normalize_axis;
 use xnpu_core::{Error, Result, Tensor, Value};
-use xnpu_ops::infer::normalize_axis;
 use xnpu_ops::reduce::{Softmax, SoftmaxKind};
 
 use super::{float_tensor, floats, split_at_axis};

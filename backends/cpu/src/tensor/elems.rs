@@ -203,18 +203,6 @@ pub(crate) fn norm_index(i: i64, dim: usize, what: &str) -> Result<usize> {
     Ok(j as usize)
 }
 
-/// Resolves a possibly negative axis against a rank.
-pub(crate) fn norm_axis(axis: i64, rank: usize, op: &str) -> Result<usize> {
-    let r = rank as i64;
-    let a = if axis < 0 { axis + r } else { axis };
-    if a < 0 || a >= r {
-        return Err(Error::compute(format!(
-            "{op}: axis {axis} is out of range for an input of rank {rank}"
-        )));
-    }
-    Ok(a as usize)
-}
-
 /// Dims as usize from i64 values, refusing negatives.
 pub(crate) fn dims_of(v: &[i64], op: &str) -> Result<Vec<usize>> {
     v.iter()

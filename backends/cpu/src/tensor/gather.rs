@@ -2,16 +2,17 @@
 //! Compress, NonZero, OneHot.
 
 use xnpu_core::shape::checked_numel;
+use xnpu_core::shape::normalize_axis;
 use xnpu_core::{DType, Error, Result, Tensor, Value};
 use xnpu_ops::tensor::{Compress, Gather, GatherElements, GatherNd, OneHot};
 
-use super::elems::{gather_by, norm_axis, norm_index, scalar_f64, strides, Elems, Src};
+use super::elems::{gather_by, norm_index, scalar_f64, strides, Elems, Src};
 use crate::args::tensor;
 
 pub(crate) fn gather(op: &Gather, inputs: &[Option<&Value>]) -> Result<Tensor> {
     let x = tensor(inputs, 0)?;
     let idx_t = tensor(inputs, 1)?;
-    let a = norm_axis(op.axis, x.rank(), "Gather")?;
+    let a = normalize_axis(op.axis, x.rank())?;
     let d = x.shape()[a];
     let idx = idx_t
         .to_i64_vec()?
@@ -43,7 +44,7 @@ pub(crate) fn gather_elements(op: &GatherElements, inputs: &[Option<&Value>]) ->
             x.shape()
         )));
     }
-    let a = norm_axis(op.axis, x.rank(), "GatherElements")?;
+    let a = normalize_axis(op.axis, x.rank())?;
     let idx = idx_t.to_i64_vec()?;
     let st = strides(x.shape());
     let mut p = 0;
@@ -108,7 +109,7 @@ pub(crate) fn compress(op: &Compress, inputs: &[Option<&Value>]) -> Result<Tenso
     let x = tensor(inputs, 0)?;
     let cond = tensor(inputs, 1)?.to_vec::<bool>()?;
     let (x, a) = match op.axis {
-        Some(a) => (x.clone(), norm_axis(a, x.rank(), "Compress")?),
+        Some(a) => (x.clone(), normalize_axis(a, x.rank())?),
         None => (x.reshape(vec![x.len()])?, 0),
     };
     let d = x.shape()[a];

@@ -1,6 +1,7 @@
 //! Kernels that rearrange elements: concat, split, transpose, slice, broadcast, tile, pad,
 //! block moves and sequence reversal. Each maps an output position to an input position.
 
+use xnpu_core::shape::normalize_axis;
 use xnpu_core::shape::{broadcast_shapes, checked_numel};
 use xnpu_core::{DType, Error, Result, Tensor, Value};
 use xnpu_ops::tensor::{
@@ -8,7 +9,7 @@ use xnpu_ops::tensor::{
     Slice, Split, Tile, Transpose, Trilu, Upsample,
 };
 
-use super::elems::{gather_by, norm_axis, scalar_int, scalar_of, strides, zero_of, Elems, Src};
+use super::elems::{gather_by, scalar_int, scalar_of, strides, zero_of, Elems, Src};
 use crate::args::{opt_tensor, tensor};
 
 pub(crate) fn concat(op: &Concat, inputs: &[Option<&Value>]) -> Result<Tensor> {
@@ -20,7 +21,7 @@ pub(crate) fn concat(op: &Concat, inputs: &[Option<&Value>]) -> Result<Tensor> {
         .first()
         .ok_or_else(|| Error::compute("Concat needs at least one input"))?;
     let rank = first.rank();
-    let a = norm_axis(op.axis, rank, "Concat")?;
+    let a = normalize_axis(op.axis, rank)?;
     let mut dims = first.shape().to_vec();
     dims[a] = 0;
     for t in &ts {
@@ -57,7 +58,7 @@ pub(crate) fn concat(op: &Concat, inputs: &[Option<&Value>]) -> Result<Tensor> {
 
 pub(crate) fn split(op: &Split, inputs: &[Option<&Value>], n_outputs: usize) -> Result<Vec<Value>> {
     let x = tensor(inputs, 0)?;
-    let a = norm_axis(op.axis, x.rank(), "Split")?;
+    let a = normalize_axis(op.axis, x.rank())?;
     let given = opt_tensor(inputs, 1)?.map(|t| t.to_i64_vec()).transpose()?;
     let sizes = op.sizes(x.shape()[a], given.as_deref(), n_outputs)?;
     let d = x.shape()[a];

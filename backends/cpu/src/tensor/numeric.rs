@@ -3,10 +3,11 @@
 use std::cmp::Ordering;
 
 use xnpu_core::shape::checked_numel;
+use xnpu_core::shape::normalize_axis;
 use xnpu_core::{Error, Result, Tensor, Value};
 use xnpu_ops::tensor::{CumKind, Cumulative, Range, TopK};
 
-use super::elems::{norm_axis, scalar_int, try_vec, Arith};
+use super::elems::{scalar_int, try_vec, Arith};
 use crate::args::tensor;
 
 pub(crate) fn range(inputs: &[Option<&Value>]) -> Result<Tensor> {
@@ -61,11 +62,7 @@ pub(crate) fn range(inputs: &[Option<&Value>]) -> Result<Tensor> {
 
 pub(crate) fn cumulative(op: &Cumulative, inputs: &[Option<&Value>]) -> Result<Tensor> {
     let x = tensor(inputs, 0)?;
-    let a = norm_axis(
-        scalar_int(tensor(inputs, 1)?, "axis")?,
-        x.rank(),
-        op_name(op),
-    )?;
+    let a = normalize_axis(scalar_int(tensor(inputs, 1)?, "axis")?, x.rank())?;
     let d = x.shape()[a];
     let inner: usize = x.shape()[a + 1..].iter().product();
     let outer: usize = x.shape()[..a].iter().product();
@@ -111,7 +108,7 @@ fn total<T: Arith>(a: T, b: T) -> Ordering {
 
 pub(crate) fn top_k(op: &TopK, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
     let x = tensor(inputs, 0)?;
-    let a = norm_axis(op.axis, x.rank(), "TopK")?;
+    let a = normalize_axis(op.axis, x.rank())?;
     let k = match op.k {
         Some(k) => k,
         None => scalar_int(tensor(inputs, 1)?, "TopK: k")?,

@@ -1,10 +1,11 @@
 //! ScatterElements, ScatterND and TensorScatter: each lists `(output position, update
 //! position)` pairs in order, then applies them to a copy of the data.
 
+use xnpu_core::shape::normalize_axis;
 use xnpu_core::{Error, Result, Tensor, Value};
 use xnpu_ops::tensor::{Reduction, ScatterElements, ScatterNd, TensorScatter};
 
-use super::elems::{for_each_index, norm_axis, norm_index, strides, Arith, Elems, Src};
+use super::elems::{for_each_index, norm_index, strides, Arith, Elems, Src};
 use crate::args::{opt_tensor, tensor};
 
 /// A copy of `data` with `updates` element `u` combined into element `t` for each pair.
@@ -85,7 +86,7 @@ pub(crate) fn scatter_elements(op: &ScatterElements, inputs: &[Option<&Value>]) 
             updates.shape()
         )));
     }
-    let a = norm_axis(op.axis, dd.len(), "ScatterElements")?;
+    let a = normalize_axis(op.axis, dd.len())?;
     let idx = idx_t.to_i64_vec()?;
     let st = strides(dd);
     let mut pairs = Vec::with_capacity(idx.len());
@@ -152,7 +153,7 @@ pub(crate) fn tensor_scatter(op: &TensorScatter, inputs: &[Option<&Value>]) -> R
     let cache = tensor(inputs, 0)?;
     let update = tensor(inputs, 1)?;
     let (cd, ud) = (cache.shape(), update.shape());
-    let a = norm_axis(op.axis, cd.len(), "TensorScatter")?;
+    let a = normalize_axis(op.axis, cd.len())?;
     if a == 0 {
         return Err(Error::compute(
             "TensorScatter: axis must not be 0, the batch axis",

@@ -3,10 +3,11 @@
 
 use std::cmp::Ordering;
 
+use xnpu_core::shape::normalize_axis;
 use xnpu_core::{DType, Error, Result, Tensor, Value};
 use xnpu_ops::tensor::Unique;
 
-use super::elems::{norm_axis, Arith, Elems, Src};
+use super::elems::{Arith, Elems, Src};
 use crate::args::tensor;
 
 /// What grouping found: the first occurrence of each unique item (in output order), each
@@ -76,7 +77,7 @@ pub(crate) fn unique(
 ) -> Result<Vec<Value>> {
     let x0 = tensor(inputs, 0)?;
     let (x, a) = match op.axis {
-        Some(a) => (x0.clone(), norm_axis(a, x0.rank(), "Unique")?),
+        Some(a) => (x0.clone(), normalize_axis(a, x0.rank())?),
         None => (x0.reshape(vec![x0.len()])?, 0),
     };
     let d = x.shape()[a];
