@@ -132,7 +132,7 @@ mod tests {
         g.outputs.push(s);
         g.nodes.push(Node {
             name: "shape".into(),
-            op: Op::Tensor(xnpu_ops::tensor::Op::Shape(Default::default())),
+            op: Op::Tensor(xnpu_ops::tensor::Op::ShapeOf(Default::default())),
             inputs: vec![Some(x)],
             outputs: vec![Some(s)],
         });

@@ -29,7 +29,7 @@ pub fn run(graph: &mut Graph, _options: &Options<'_>) -> Result<usize> {
             continue;
         }
         let t = match &node.op {
-            Op::Tensor(T::Shape(s)) => node
+            Op::Tensor(T::ShapeOf(s)) => node
                 .inputs
                 .first()
                 .copied()
@@ -50,7 +50,7 @@ pub fn run(graph: &mut Graph, _options: &Options<'_>) -> Result<usize> {
                 let data = node.inputs.first().copied().flatten()?;
                 let idx = node.inputs.get(1).copied().flatten()?;
                 let (p, _) = producers[data]?;
-                let Op::Tensor(T::Shape(s)) = &graph.nodes[p].op else {
+                let Op::Tensor(T::ShapeOf(s)) = &graph.nodes[p].op else {
                     return None;
                 };
                 if g.axis != 0 && g.axis != -1 {
@@ -130,7 +130,7 @@ mod tests {
         g.outputs.extend([d1, d0]);
         g.nodes.push(Node {
             name: "shape".into(),
-            op: Op::Tensor(T::Shape(Default::default())),
+            op: Op::Tensor(T::ShapeOf(Default::default())),
             inputs: vec![Some(x)],
             outputs: vec![Some(s)],
         });

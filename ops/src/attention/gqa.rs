@@ -1,7 +1,7 @@
 use xnpu_core::{Dim, Error, Result, Shape, ValueType};
 
 use crate::infer::{dtype_of, input, tensor_type};
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// GroupQueryAttention (`com.microsoft`): causal self-attention of a decoder with a KV cache,
 /// rotary embedding inside, and fewer key/value heads than query heads — the attention of
@@ -45,12 +45,10 @@ pub struct GroupQueryAttention {
     pub causal: bool,
 }
 
-impl GroupQueryAttention {
-    pub fn infer(
-        &self,
-        inputs: &[Option<InferInput<'_>>],
-        n_outputs: usize,
-    ) -> Result<Vec<ValueType>> {
+impl OpDef for GroupQueryAttention {
+    const NAMES: &'static [&'static str] = &["GroupQueryAttention"];
+
+    fn infer(&self, inputs: &[Option<InferInput<'_>>], n_outputs: usize) -> Result<Vec<ValueType>> {
         let dtype = dtype_of(inputs, 0)?;
         let packed = input(inputs, 1).is_none();
         let q = input(inputs, 0).and_then(|x| x.shape());
@@ -103,12 +101,10 @@ pub struct MultiHeadAttention {
     pub unidirectional: bool,
 }
 
-impl MultiHeadAttention {
-    pub fn infer(
-        &self,
-        inputs: &[Option<InferInput<'_>>],
-        n_outputs: usize,
-    ) -> Result<Vec<ValueType>> {
+impl OpDef for MultiHeadAttention {
+    const NAMES: &'static [&'static str] = &["MultiHeadAttention"];
+
+    fn infer(&self, inputs: &[Option<InferInput<'_>>], n_outputs: usize) -> Result<Vec<ValueType>> {
         let dtype = dtype_of(inputs, 0)?;
         if let Some(r) = input(inputs, 0).and_then(|x| x.rank()) {
             if r != 3 {

@@ -1,7 +1,7 @@
 use xnpu_core::{Error, Result, ValueType};
 
 use crate::infer::{dtype_of, input, tensor_type};
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// RotaryEmbedding (opset 23): rotates pairs of features of X by position-dependent angles.
 ///
@@ -20,8 +20,10 @@ pub struct RotaryEmbedding {
     pub num_heads: usize,
 }
 
-impl RotaryEmbedding {
-    pub fn infer(
+impl OpDef for RotaryEmbedding {
+    const NAMES: &'static [&'static str] = &["RotaryEmbedding"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

@@ -1,7 +1,7 @@
 use xnpu_core::{Error, Result, ValueType};
 
 use crate::infer::{dtype_of, input, tensor_type};
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// Attention (opsets 23, 24, 25): `Y = softmax(softcap(Q @ K^T * scale) + bias) @ V`.
 ///
@@ -40,12 +40,10 @@ pub struct Attention {
     pub right_window_size: i64,
 }
 
-impl Attention {
-    pub fn infer(
-        &self,
-        inputs: &[Option<InferInput<'_>>],
-        n_outputs: usize,
-    ) -> Result<Vec<ValueType>> {
+impl OpDef for Attention {
+    const NAMES: &'static [&'static str] = &["Attention"];
+
+    fn infer(&self, inputs: &[Option<InferInput<'_>>], n_outputs: usize) -> Result<Vec<ValueType>> {
         let dtype = dtype_of(inputs, 0)?;
         for i in 0..3 {
             if let Some(r) = input(inputs, i).and_then(|x| x.rank()) {

@@ -1,7 +1,7 @@
 use xnpu_core::{Result, ValueType};
 
 use super::broadcast::like_first;
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// An activation function applied to every element; the output has the input's dtype and
 /// shape. Parameters are the ONNX attributes (defaults applied at import).
@@ -71,8 +71,30 @@ pub struct Activation {
     pub kind: ActivationKind,
 }
 
-impl Activation {
-    pub fn infer(
+impl OpDef for Activation {
+    const NAMES: &'static [&'static str] = &[
+        "Sigmoid",
+        "Relu",
+        "LeakyRelu",
+        "Elu",
+        "Selu",
+        "Celu",
+        "ThresholdedRelu",
+        "HardSigmoid",
+        "HardSwish",
+        "Softplus",
+        "Softsign",
+        "Mish",
+        "Gelu",
+        "Swish",
+        "Shrink",
+    ];
+
+    fn name(&self) -> &'static str {
+        self.kind.name()
+    }
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

@@ -1,7 +1,7 @@
 use xnpu_core::{Result, ValueType};
 
 use super::broadcast::like_first;
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// BiasGelu and FastGelu (`com.microsoft`): GELU of `X + bias`, with `bias` (optional for
 /// FastGelu) a 1-D tensor the size of X's last dim. `tanh` picks the tanh approximation
@@ -20,8 +20,16 @@ impl BiasGelu {
             "BiasGelu"
         }
     }
+}
 
-    pub fn infer(
+impl OpDef for BiasGelu {
+    const NAMES: &'static [&'static str] = &["BiasGelu", "FastGelu"];
+
+    fn name(&self) -> &'static str {
+        self.op_name()
+    }
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

@@ -1,7 +1,7 @@
 use xnpu_core::{DType, Result, ValueType};
 
 use super::broadcast::{broadcast_type, like_first};
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// A function of two elements. Both inputs have the same dtype (except `Pow`'s exponent);
 /// integers wrap on overflow like numpy.
@@ -99,8 +99,35 @@ impl Binary {
             legacy_axis: None,
         }
     }
+}
 
-    pub fn infer(
+impl OpDef for Binary {
+    const NAMES: &'static [&'static str] = &[
+        "Add",
+        "Sub",
+        "Mul",
+        "Div",
+        "Pow",
+        "Mod",
+        "BitShift",
+        "BitwiseAnd",
+        "BitwiseOr",
+        "BitwiseXor",
+        "And",
+        "Or",
+        "Xor",
+        "Equal",
+        "Less",
+        "Greater",
+        "LessOrEqual",
+        "GreaterOrEqual",
+    ];
+
+    fn name(&self) -> &'static str {
+        self.kind.name()
+    }
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

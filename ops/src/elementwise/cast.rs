@@ -2,7 +2,7 @@ use xnpu_core::{DType, Error, Result, ValueType};
 
 use super::broadcast::like_first;
 use crate::infer::input;
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// Cast (ONNX opsets 1–28): converts every element of the input to dtype `to`; the shape is
 /// unchanged.
@@ -26,8 +26,10 @@ pub struct Cast {
     pub to: DType,
 }
 
-impl Cast {
-    pub fn infer(
+impl OpDef for Cast {
+    const NAMES: &'static [&'static str] = &["Cast"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,
@@ -41,8 +43,10 @@ impl Cast {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct CastLike;
 
-impl CastLike {
-    pub fn infer(
+impl OpDef for CastLike {
+    const NAMES: &'static [&'static str] = &["CastLike"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,
@@ -63,8 +67,10 @@ pub struct BitCast {
     pub to: DType,
 }
 
-impl BitCast {
-    pub fn infer(
+impl OpDef for BitCast {
+    const NAMES: &'static [&'static str] = &["BitCast"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

@@ -1,14 +1,16 @@
 use xnpu_core::{DType, Result, ValueType};
 
 use super::broadcast::like_first;
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// IsNaN (ONNX opsets 9–20): whether each element is NaN (floats); the output is bool.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct IsNaN;
 
-impl IsNaN {
-    pub fn infer(
+impl OpDef for IsNaN {
+    const NAMES: &'static [&'static str] = &["IsNaN"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,
@@ -25,8 +27,10 @@ pub struct IsInf {
     pub detect_negative: bool,
 }
 
-impl IsInf {
-    pub fn infer(
+impl OpDef for IsInf {
+    const NAMES: &'static [&'static str] = &["IsInf"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

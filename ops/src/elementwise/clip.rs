@@ -1,7 +1,7 @@
 use xnpu_core::{Result, ValueType};
 
 use super::broadcast::like_first;
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// Clip (ONNX opsets 1–13): `min(max(x, lo), hi)` elementwise (so `hi` wins when `lo > hi`;
 /// NaN stays NaN). The bounds are the optional scalar inputs 1 (`lo`) and 2 (`hi`) when given,
@@ -12,8 +12,10 @@ pub struct Clip {
     pub max: Option<f32>,
 }
 
-impl Clip {
-    pub fn infer(
+impl OpDef for Clip {
+    const NAMES: &'static [&'static str] = &["Clip"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

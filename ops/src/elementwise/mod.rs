@@ -27,72 +27,17 @@ pub use swiglu::SwiGlu;
 pub use unary::{Unary, UnaryKind};
 pub use variadic::{Variadic, VariadicKind};
 
-use xnpu_core::{Result, ValueType};
-
-use crate::InferInput;
-
-/// The ops of this family.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Op {
-    Cast(Cast),
-    CastLike(CastLike),
-    BitCast(BitCast),
-    Unary(Unary),
-    Activation(Activation),
-    Binary(Binary),
-    Variadic(Variadic),
-    Where(Where),
-    PRelu(PRelu),
-    Clip(Clip),
-    SwiGlu(SwiGlu),
-    BiasGelu(BiasGelu),
-    IsNaN(IsNaN),
-    IsInf(IsInf),
+/// The `elementwise` family's ops, declared once: `elementwise_ops!(cb!(args))` calls
+/// `cb!(args elementwise: Op Op …)`. From this list come [`Op`] (here), the ONNX import and export
+/// tables (`xnpu-graph`) and the reference dispatch (`xnpu-backend-cpu`).
+#[macro_export]
+macro_rules! elementwise_ops {
+    ($cb:ident!($($args:tt)*)) => {
+        $cb!($($args)* elementwise:
+            Cast CastLike BitCast Unary Activation Binary Variadic Where PRelu Clip SwiGlu
+            BiasGelu IsNaN IsInf
+        );
+    };
 }
 
-impl Op {
-    /// The op's name as users know it (the ONNX op type where there is one).
-    pub fn name(&self) -> &'static str {
-        match self {
-            Op::Cast(_) => "Cast",
-            Op::CastLike(_) => "CastLike",
-            Op::BitCast(_) => "BitCast",
-            Op::Unary(o) => o.kind.name(),
-            Op::Activation(o) => o.kind.name(),
-            Op::Binary(o) => o.kind.name(),
-            Op::Variadic(o) => o.kind.name(),
-            Op::Where(_) => "Where",
-            Op::PRelu(_) => "PRelu",
-            Op::Clip(_) => "Clip",
-            Op::SwiGlu(_) => "SwiGLU",
-            Op::BiasGelu(o) => o.op_name(),
-            Op::IsNaN(_) => "IsNaN",
-            Op::IsInf(_) => "IsInf",
-        }
-    }
-
-    /// Output types from input types (and constant inputs). Dims that cannot be known before
-    /// run time are left as symbols or the whole type as `ValueType::Unknown`.
-    pub fn infer(
-        &self,
-        inputs: &[Option<InferInput<'_>>],
-        n_outputs: usize,
-    ) -> Result<Vec<ValueType>> {
-        match self {
-            Op::Cast(o) => o.infer(inputs, n_outputs),
-            Op::CastLike(o) => o.infer(inputs, n_outputs),
-            Op::BitCast(o) => o.infer(inputs, n_outputs),
-            Op::Unary(o) => o.infer(inputs, n_outputs),
-            Op::Activation(o) => o.infer(inputs, n_outputs),
-            Op::Binary(o) => o.infer(inputs, n_outputs),
-            Op::Variadic(o) => o.infer(inputs, n_outputs),
-            Op::Where(o) => o.infer(inputs, n_outputs),
-            Op::PRelu(o) => o.infer(inputs, n_outputs),
-            Op::Clip(o) => o.infer(inputs, n_outputs),
-            Op::SwiGlu(o) => o.infer(inputs, n_outputs),
-            Op::BiasGelu(o) => o.infer(inputs, n_outputs),
-            Op::IsNaN(o) => o.infer(inputs, n_outputs),
-            Op::IsInf(o) => o.infer(inputs, n_outputs),
-        }
-    }
-}
+elementwise_ops!(family!());

@@ -2,15 +2,17 @@ use xnpu_core::{Result, ValueType};
 
 use super::broadcast::broadcast_type;
 use crate::infer::input;
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// Where (ONNX opsets 9, 16): `X` where `condition` is true, else `Y`, after numpy-style
 /// broadcasting of the three inputs. `X` and `Y` have the same dtype (any, strings included).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Where;
 
-impl Where {
-    pub fn infer(
+impl OpDef for Where {
+    const NAMES: &'static [&'static str] = &["Where"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

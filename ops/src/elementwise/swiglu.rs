@@ -2,7 +2,7 @@ use xnpu_core::{Error, Result, ValueType};
 
 use super::broadcast::like_first;
 use crate::infer::input;
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// SwiGLU (ONNX opset 28): `A * sigmoid(alpha * A) * B` for `A` and `B` of the same float
 /// dtype and the same shape (no broadcasting).
@@ -11,8 +11,10 @@ pub struct SwiGlu {
     pub alpha: f32,
 }
 
-impl SwiGlu {
-    pub fn infer(
+impl OpDef for SwiGlu {
+    const NAMES: &'static [&'static str] = &["SwiGLU"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

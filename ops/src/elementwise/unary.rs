@@ -1,7 +1,7 @@
 use xnpu_core::{Result, ValueType};
 
 use super::broadcast::like_first;
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// A math function applied to every element; the output has the input's dtype and shape.
 ///
@@ -85,8 +85,40 @@ pub struct Unary {
     pub kind: UnaryKind,
 }
 
-impl Unary {
-    pub fn infer(
+impl OpDef for Unary {
+    const NAMES: &'static [&'static str] = &[
+        "Neg",
+        "Abs",
+        "Reciprocal",
+        "Sqrt",
+        "Exp",
+        "Log",
+        "Ceil",
+        "Floor",
+        "Round",
+        "Sign",
+        "Erf",
+        "Sin",
+        "Cos",
+        "Tan",
+        "Asin",
+        "Acos",
+        "Atan",
+        "Sinh",
+        "Cosh",
+        "Asinh",
+        "Acosh",
+        "Atanh",
+        "Tanh",
+        "Not",
+        "BitwiseNot",
+    ];
+
+    fn name(&self) -> &'static str {
+        self.kind.name()
+    }
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

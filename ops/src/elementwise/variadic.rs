@@ -1,7 +1,7 @@
 use xnpu_core::{Result, ValueType};
 
 use super::broadcast::broadcast_type;
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// Max, Min, Sum, Mean.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,8 +33,14 @@ pub struct Variadic {
     pub kind: VariadicKind,
 }
 
-impl Variadic {
-    pub fn infer(
+impl OpDef for Variadic {
+    const NAMES: &'static [&'static str] = &["Max", "Min", "Sum", "Mean"];
+
+    fn name(&self) -> &'static str {
+        self.kind.name()
+    }
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

@@ -1,7 +1,7 @@
 use xnpu_core::{Dim, Error, Result, Shape, ValueType};
 
 use crate::infer::{input, tensor_type};
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// AffineGrid (ONNX opset 20): the sampling grid of GridSample for affine transforms.
 ///
@@ -16,8 +16,10 @@ pub struct AffineGrid {
     pub align_corners: bool,
 }
 
-impl AffineGrid {
-    pub fn infer(
+impl OpDef for AffineGrid {
+    const NAMES: &'static [&'static str] = &["AffineGrid"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

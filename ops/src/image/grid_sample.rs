@@ -1,7 +1,7 @@
 use xnpu_core::{Dim, Error, Result, Shape, ValueType};
 
 use crate::infer::{input, tensor_type};
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// How GridSample interpolates between input elements.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,8 +41,10 @@ pub struct GridSample {
     pub align_corners: bool,
 }
 
-impl GridSample {
-    pub fn infer(
+impl OpDef for GridSample {
+    const NAMES: &'static [&'static str] = &["GridSample"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

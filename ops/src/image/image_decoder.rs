@@ -1,7 +1,7 @@
 use xnpu_core::{DType, Error, Result, ValueType};
 
 use crate::infer::{input, tensor_type};
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// The channel layout ImageDecoder produces.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,8 +23,10 @@ pub struct ImageDecoder {
     pub pixel_format: PixelFormat,
 }
 
-impl ImageDecoder {
-    pub fn infer(
+impl OpDef for ImageDecoder {
+    const NAMES: &'static [&'static str] = &["ImageDecoder"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

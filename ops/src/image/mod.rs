@@ -14,48 +14,16 @@ pub use nms::NonMaxSuppression;
 pub use resize::{AspectPolicy, CoordMode, NearestMode, Resize, ResizeInputs, ResizeMode};
 pub use roi_align::{RoiAlign, RoiPool};
 
-use xnpu_core::{Result, ValueType};
-
-use crate::InferInput;
-
-/// The ops of this family.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Op {
-    Resize(Resize),
-    GridSample(GridSample),
-    AffineGrid(AffineGrid),
-    RoiAlign(RoiAlign),
-    NonMaxSuppression(NonMaxSuppression),
-    ImageDecoder(ImageDecoder),
+/// The `image` family's ops, declared once: `image_ops!(cb!(args))` calls
+/// `cb!(args image: Op Op …)`. From this list come [`Op`] (here), the ONNX import and export
+/// tables (`xnpu-graph`) and the reference dispatch (`xnpu-backend-cpu`).
+#[macro_export]
+macro_rules! image_ops {
+    ($cb:ident!($($args:tt)*)) => {
+        $cb!($($args)* image:
+            Resize GridSample AffineGrid RoiAlign NonMaxSuppression ImageDecoder
+        );
+    };
 }
 
-impl Op {
-    /// The op's name as users know it (the ONNX op type where there is one).
-    pub fn name(&self) -> &'static str {
-        match self {
-            Op::Resize(_) => "Resize",
-            Op::GridSample(_) => "GridSample",
-            Op::AffineGrid(_) => "AffineGrid",
-            Op::RoiAlign(_) => "RoiAlign",
-            Op::NonMaxSuppression(_) => "NonMaxSuppression",
-            Op::ImageDecoder(_) => "ImageDecoder",
-        }
-    }
-
-    /// Output types from input types (and constant inputs). Dims that cannot be known before
-    /// run time are left as symbols or the whole type as `ValueType::Unknown`.
-    pub fn infer(
-        &self,
-        inputs: &[Option<InferInput<'_>>],
-        n_outputs: usize,
-    ) -> Result<Vec<ValueType>> {
-        match self {
-            Op::Resize(op) => op.infer(inputs, n_outputs),
-            Op::GridSample(op) => op.infer(inputs, n_outputs),
-            Op::AffineGrid(op) => op.infer(inputs, n_outputs),
-            Op::RoiAlign(op) => op.infer(inputs, n_outputs),
-            Op::NonMaxSuppression(op) => op.infer(inputs, n_outputs),
-            Op::ImageDecoder(op) => op.infer(inputs, n_outputs),
-        }
-    }
-}
+image_ops!(family!());

@@ -1,7 +1,7 @@
 use xnpu_core::{DType, Error, Result, ValueType};
 
 use crate::infer::{input, tensor_type};
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// NonMaxSuppression (ONNX opsets 10, 11): greedy selection of boxes per batch and class.
 ///
@@ -21,8 +21,10 @@ pub struct NonMaxSuppression {
     pub center_point_box: bool,
 }
 
-impl NonMaxSuppression {
-    pub fn infer(
+impl OpDef for NonMaxSuppression {
+    const NAMES: &'static [&'static str] = &["NonMaxSuppression"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

@@ -2,7 +2,7 @@ use xnpu_core::shape::normalize_axis;
 use xnpu_core::{DType, Error, Result, ValueType};
 
 use crate::infer::{input, known, tensor_type};
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// How an output coordinate maps back to an input coordinate along one resized axis
 /// (`x_out` is the output index, `scale` the axis's scale, `len_in`/`len_out` the input and
@@ -255,8 +255,12 @@ impl Resize {
         xnpu_core::shape::checked_numel(&out)?;
         Ok((out, scale))
     }
+}
 
-    pub fn infer(
+impl OpDef for Resize {
+    const NAMES: &'static [&'static str] = &["Resize"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

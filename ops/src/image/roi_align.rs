@@ -1,7 +1,7 @@
 use xnpu_core::{Dim, Error, Result, Shape, ValueType};
 
 use crate::infer::{input, tensor_type};
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// How RoiAlign pools the samples of one output bin.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,8 +32,10 @@ pub struct RoiAlign {
     pub half_pixel: bool,
 }
 
-impl RoiAlign {
-    pub fn infer(
+impl OpDef for RoiAlign {
+    const NAMES: &'static [&'static str] = &["RoiAlign"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

@@ -1,7 +1,7 @@
 use xnpu_core::{Dim, Error, Result, Shape, TensorType, ValueType};
 
 use crate::infer::input;
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// ArrayFeatureExtractor (ai.onnx.ml opset 1): inputs `(X, Y)`. Picks, along the last axis of
 /// `X`, the positions listed in the int64 tensor `Y` (flattened; each in `[0, last dim)`). The
@@ -10,8 +10,10 @@ use crate::InferInput;
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ArrayFeatureExtractor;
 
-impl ArrayFeatureExtractor {
-    pub fn infer(
+impl OpDef for ArrayFeatureExtractor {
+    const NAMES: &'static [&'static str] = &["ArrayFeatureExtractor"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

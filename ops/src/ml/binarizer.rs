@@ -1,7 +1,7 @@
 use xnpu_core::{Result, ValueType};
 
 use crate::infer::input;
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// Binarizer (ai.onnx.ml opset 1): each element becomes 1 when it is greater than `threshold`
 /// and 0 otherwise (NaN gives 0), in the input's dtype (float, double, int32, int64).
@@ -10,8 +10,10 @@ pub struct Binarizer {
     pub threshold: f32,
 }
 
-impl Binarizer {
-    pub fn infer(
+impl OpDef for Binarizer {
+    const NAMES: &'static [&'static str] = &["Binarizer"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

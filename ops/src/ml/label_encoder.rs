@@ -1,7 +1,7 @@
 use xnpu_core::{Error, Result, Tensor, TensorType, ValueType};
 
 use crate::infer::input;
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// LabelEncoder (ai.onnx.ml opsets 1, 2, 4): maps each element of the input to the value
 /// paired with an equal key, or to `default` when no key is equal. `keys` and `values` are 1-D
@@ -17,8 +17,10 @@ pub struct LabelEncoder {
     pub default: Tensor,
 }
 
-impl LabelEncoder {
-    pub fn infer(
+impl OpDef for LabelEncoder {
+    const NAMES: &'static [&'static str] = &["LabelEncoder"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

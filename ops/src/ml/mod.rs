@@ -15,51 +15,16 @@ pub use tree_ensemble::{
     Aggregate, Branch, NodeMode, PostTransform, TreeEnsemble, TreeLeaf, TreeNode,
 };
 
-use xnpu_core::{Result, ValueType};
-
-use crate::InferInput;
-
-/// The ops of this family.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Op {
-    LabelEncoder(LabelEncoder),
-    TreeEnsemble(TreeEnsemble),
-    ArrayFeatureExtractor(ArrayFeatureExtractor),
-    Binarizer(Binarizer),
-    Adagrad(Adagrad),
-    Adam(Adam),
-    Momentum(Momentum),
+/// The `ml` family's ops, declared once: `ml_ops!(cb!(args))` calls
+/// `cb!(args ml: Op Op …)`. From this list come [`Op`] (here), the ONNX import and export
+/// tables (`xnpu-graph`) and the reference dispatch (`xnpu-backend-cpu`).
+#[macro_export]
+macro_rules! ml_ops {
+    ($cb:ident!($($args:tt)*)) => {
+        $cb!($($args)* ml:
+            LabelEncoder TreeEnsemble ArrayFeatureExtractor Binarizer Adagrad Adam Momentum
+        );
+    };
 }
 
-impl Op {
-    /// The op's name as users know it (the ONNX op type where there is one).
-    pub fn name(&self) -> &'static str {
-        match self {
-            Op::LabelEncoder(_) => "LabelEncoder",
-            Op::TreeEnsemble(_) => "TreeEnsemble",
-            Op::ArrayFeatureExtractor(_) => "ArrayFeatureExtractor",
-            Op::Binarizer(_) => "Binarizer",
-            Op::Adagrad(_) => "Adagrad",
-            Op::Adam(_) => "Adam",
-            Op::Momentum(_) => "Momentum",
-        }
-    }
-
-    /// Output types from input types (and constant inputs). Dims that cannot be known before
-    /// run time are left as symbols or the whole type as `ValueType::Unknown`.
-    pub fn infer(
-        &self,
-        inputs: &[Option<InferInput<'_>>],
-        n_outputs: usize,
-    ) -> Result<Vec<ValueType>> {
-        match self {
-            Op::LabelEncoder(op) => op.infer(inputs, n_outputs),
-            Op::TreeEnsemble(op) => op.infer(inputs, n_outputs),
-            Op::ArrayFeatureExtractor(op) => op.infer(inputs, n_outputs),
-            Op::Binarizer(op) => op.infer(inputs, n_outputs),
-            Op::Adagrad(op) => op.infer(inputs, n_outputs),
-            Op::Adam(op) => op.infer(inputs, n_outputs),
-            Op::Momentum(op) => op.infer(inputs, n_outputs),
-        }
-    }
-}
+ml_ops!(family!());

@@ -7,7 +7,7 @@
 use xnpu_core::{Error, Result, ValueType};
 
 use crate::infer::input;
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// Output types: `groups_out` groups of `n` outputs, group `k` typed like input group
 /// `input_groups[k]` (input group `g` is inputs `2 + g*n .. 2 + (g+1)*n`).
@@ -42,8 +42,10 @@ pub struct Adagrad {
     pub norm_coefficient: f32,
 }
 
-impl Adagrad {
-    pub fn infer(
+impl OpDef for Adagrad {
+    const NAMES: &'static [&'static str] = &["Adagrad"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,
@@ -66,8 +68,10 @@ pub struct Adam {
     pub norm_coefficient_post: f32,
 }
 
-impl Adam {
-    pub fn infer(
+impl OpDef for Adam {
+    const NAMES: &'static [&'static str] = &["Adam"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,
@@ -88,8 +92,10 @@ pub struct Momentum {
     pub nesterov: bool,
 }
 
-impl Momentum {
-    pub fn infer(
+impl OpDef for Momentum {
+    const NAMES: &'static [&'static str] = &["Momentum"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

@@ -1,7 +1,7 @@
 use xnpu_core::{Dim, Error, Result, Shape, TensorType, ValueType};
 
 use crate::infer::input;
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// The comparison an interior node makes between a feature `x` and its split value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,8 +80,10 @@ pub struct TreeEnsemble {
     pub post_transform: PostTransform,
 }
 
-impl TreeEnsemble {
-    pub fn infer(
+impl OpDef for TreeEnsemble {
+    const NAMES: &'static [&'static str] = &["TreeEnsemble"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

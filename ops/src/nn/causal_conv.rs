@@ -1,7 +1,7 @@
 use xnpu_core::{Dim, Result, Shape, ValueType};
 
 use crate::infer::{input, tensor_type};
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// CausalConvWithState (opset 27): a causal depthwise 1-D convolution with carried state.
 /// Input `[B, C, L]`, weight `[C, 1, k]`, optional bias `[C]`, optional `past_state`
@@ -15,8 +15,10 @@ pub struct CausalConvWithState {
     pub silu: bool,
 }
 
-impl CausalConvWithState {
-    pub fn infer(
+impl OpDef for CausalConvWithState {
+    const NAMES: &'static [&'static str] = &["CausalConvWithState"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

@@ -1,7 +1,7 @@
 use xnpu_core::{Dim, Error, Result, Shape, ValueType};
 
 use crate::infer::{input, tensor_type};
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// Col2Im (opset 18): the inverse of im2col (PyTorch `fold`). The input is
 /// `[N, C * prod(block_shape), L]`, one column of `prod(block_shape)` values per block
@@ -19,8 +19,10 @@ pub struct Col2Im {
     pub strides: Vec<usize>,
 }
 
-impl Col2Im {
-    pub fn infer(
+impl OpDef for Col2Im {
+    const NAMES: &'static [&'static str] = &["Col2Im"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

@@ -2,7 +2,7 @@ use xnpu_core::{DType, Dim, Error, Result, Shape, ValueType};
 
 use super::window::Window;
 use crate::infer::{input, tensor_type};
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// The output shape `[N, M, out...]` of a convolution of X `[N, C, in...]` by a weight
 /// `[M, C / group, k...]` (when both shapes are known in rank).
@@ -49,8 +49,10 @@ macro_rules! conv_op {
             pub group: usize,
         }
 
-        impl $name {
-            pub fn infer(
+        impl OpDef for $name {
+            const NAMES: &'static [&'static str] = &[stringify!($name)];
+
+            fn infer(
                 &self,
                 $inputs: &[Option<InferInput<'_>>],
                 _n_outputs: usize,
@@ -116,8 +118,10 @@ pub struct DeformConv {
     pub offset_group: usize,
 }
 
-impl DeformConv {
-    pub fn infer(
+impl OpDef for DeformConv {
+    const NAMES: &'static [&'static str] = &["DeformConv"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

@@ -2,7 +2,7 @@ use xnpu_core::{Dim, Error, Result, Shape, ValueType};
 
 use super::window::{AutoPad, Window};
 use crate::infer::{input, tensor_type};
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// ConvTranspose (opsets 1, 11, 22): the transpose (gradient) of Conv. X is `[N, C, in...]`,
 /// W is `[C, M / group, k...]`, the optional bias B is `[M]`; Y is `[N, M, out...]`. Each
@@ -123,8 +123,12 @@ impl ConvTranspose {
         }
         Ok(g)
     }
+}
 
-    pub fn infer(
+impl OpDef for ConvTranspose {
+    const NAMES: &'static [&'static str] = &["ConvTranspose"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

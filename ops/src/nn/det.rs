@@ -1,15 +1,17 @@
 use xnpu_core::{Error, Result, Shape, ValueType};
 
 use crate::infer::{input, tensor_type};
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// Det (opsets 11, 22): the determinant of each square matrix in the last two dims of X
 /// `[*, M, M]`, giving `[*]`. Computed by LU decomposition with partial pivoting in f64.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Det;
 
-impl Det {
-    pub fn infer(
+impl OpDef for Det {
+    const NAMES: &'static [&'static str] = &["Det"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

@@ -1,7 +1,7 @@
 use xnpu_core::{Dim, Error, Result, Shape, ValueType};
 
 use crate::infer::{input, tensor_type};
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// One subscript of an einsum term.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -185,8 +185,12 @@ impl Einsum {
             output,
         })
     }
+}
 
-    pub fn infer(
+impl OpDef for Einsum {
+    const NAMES: &'static [&'static str] = &["Einsum"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

@@ -8,7 +8,7 @@ use xnpu_core::{Result, ValueType};
 use super::{matmul_shape, Conv, Gemm};
 use crate::elementwise::ActivationKind;
 use crate::infer::{dtype_of, input, tensor_type};
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// The activation a fused op applies to its result.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -39,12 +39,10 @@ pub struct FusedConv {
     pub activation: FusedActivation,
 }
 
-impl FusedConv {
-    pub fn infer(
-        &self,
-        inputs: &[Option<InferInput<'_>>],
-        n_outputs: usize,
-    ) -> Result<Vec<ValueType>> {
+impl OpDef for FusedConv {
+    const NAMES: &'static [&'static str] = &["FusedConv"];
+
+    fn infer(&self, inputs: &[Option<InferInput<'_>>], n_outputs: usize) -> Result<Vec<ValueType>> {
         self.conv.infer(inputs, n_outputs)
     }
 }
@@ -57,12 +55,10 @@ pub struct FusedGemm {
     pub activation: FusedActivation,
 }
 
-impl FusedGemm {
-    pub fn infer(
-        &self,
-        inputs: &[Option<InferInput<'_>>],
-        n_outputs: usize,
-    ) -> Result<Vec<ValueType>> {
+impl OpDef for FusedGemm {
+    const NAMES: &'static [&'static str] = &["FusedGemm"];
+
+    fn infer(&self, inputs: &[Option<InferInput<'_>>], n_outputs: usize) -> Result<Vec<ValueType>> {
         self.gemm.infer(inputs, n_outputs)
     }
 }
@@ -76,8 +72,10 @@ pub struct MatMulBias {
     pub activation: Option<FusedActivation>,
 }
 
-impl MatMulBias {
-    pub fn infer(
+impl OpDef for MatMulBias {
+    const NAMES: &'static [&'static str] = &["MatMulBias"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

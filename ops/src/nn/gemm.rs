@@ -1,7 +1,7 @@
 use xnpu_core::{Dim, Error, Result, Shape, ValueType};
 
 use crate::infer::{dtype_of, input, tensor_type};
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// Gemm (opsets 1, 6, 7, 9, 11, 13): `Y = alpha * A' @ B' + beta * C` where `A'` is A `[M, K]`
 /// (transposed from `[K, M]` when `trans_a`), `B'` is B `[K, N]` (transposed from `[N, K]`
@@ -27,8 +27,10 @@ impl Default for Gemm {
     }
 }
 
-impl Gemm {
-    pub fn infer(
+impl OpDef for Gemm {
+    const NAMES: &'static [&'static str] = &["Gemm"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

@@ -2,7 +2,7 @@ use xnpu_core::shape::broadcast_dims;
 use xnpu_core::{DType, Dim, Error, Result, Shape, ValueType};
 
 use crate::infer::{dtype_of, input, tensor_type};
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// The shape of `numpy.matmul(a, b)`: a 1-D `a` is a row vector `[1, K]` and a 1-D `b` a
 /// column vector `[K, 1]`, the added dim being removed from the result; the leading (batch)
@@ -67,8 +67,10 @@ fn infer_operands(
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct MatMul;
 
-impl MatMul {
-    pub fn infer(
+impl OpDef for MatMul {
+    const NAMES: &'static [&'static str] = &["MatMul"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,
@@ -85,8 +87,10 @@ impl MatMul {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct MatMulInteger;
 
-impl MatMulInteger {
-    pub fn infer(
+impl OpDef for MatMulInteger {
+    const NAMES: &'static [&'static str] = &["MatMulInteger"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,
@@ -107,8 +111,10 @@ impl MatMulInteger {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct QLinearMatMul;
 
-impl QLinearMatMul {
-    pub fn infer(
+impl OpDef for QLinearMatMul {
+    const NAMES: &'static [&'static str] = &["QLinearMatMul"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

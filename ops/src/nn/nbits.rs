@@ -1,7 +1,7 @@
 use xnpu_core::{DType, Dim, Error, Result, Shape, ValueType};
 
 use crate::infer::{input, tensor_type};
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// MatMulNBits (`com.microsoft`): `Y = A · Wᵀ (+ bias)` with `W` stored as `bits`-bit integers
 /// in blocks along K, each block with its own scale and zero point — the int4 weight format
@@ -38,8 +38,12 @@ impl MatMulNBits {
     pub fn blob_size(&self) -> usize {
         self.block_size * self.bits as usize / 8
     }
+}
 
-    pub fn infer(
+impl OpDef for MatMulNBits {
+    const NAMES: &'static [&'static str] = &["MatMulNBits"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

@@ -2,7 +2,7 @@ use xnpu_core::{DType, Dim, Error, Result, Shape, ValueType};
 
 use super::window::Window;
 use crate::infer::{input, tensor_type};
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// What a pool computes over each window.
 #[derive(Clone, Debug, PartialEq)]
@@ -29,8 +29,10 @@ pub struct Pool {
     pub window: Window,
 }
 
-impl Pool {
-    pub fn name(&self) -> &'static str {
+impl OpDef for Pool {
+    const NAMES: &'static [&'static str] = &["AveragePool", "MaxPool", "LpPool"];
+
+    fn name(&self) -> &'static str {
         match self.kind {
             PoolKind::Average { .. } => "AveragePool",
             PoolKind::Max { .. } => "MaxPool",
@@ -38,11 +40,7 @@ impl Pool {
         }
     }
 
-    pub fn infer(
-        &self,
-        inputs: &[Option<InferInput<'_>>],
-        n_outputs: usize,
-    ) -> Result<Vec<ValueType>> {
+    fn infer(&self, inputs: &[Option<InferInput<'_>>], n_outputs: usize) -> Result<Vec<ValueType>> {
         let dtype = input(inputs, 0).and_then(|x| x.dtype());
         let shape = match input(inputs, 0).and_then(|x| x.shape()) {
             None => None,
@@ -82,8 +80,10 @@ pub struct GlobalPool {
     pub kind: GlobalKind,
 }
 
-impl GlobalPool {
-    pub fn name(&self) -> &'static str {
+impl OpDef for GlobalPool {
+    const NAMES: &'static [&'static str] = &["GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool"];
+
+    fn name(&self) -> &'static str {
         match self.kind {
             GlobalKind::Average => "GlobalAveragePool",
             GlobalKind::Max => "GlobalMaxPool",
@@ -91,7 +91,7 @@ impl GlobalPool {
         }
     }
 
-    pub fn infer(
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,
@@ -153,8 +153,12 @@ impl MaxUnpool {
             })
             .collect()
     }
+}
 
-    pub fn infer(
+impl OpDef for MaxUnpool {
+    const NAMES: &'static [&'static str] = &["MaxUnpool"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,
@@ -195,8 +199,10 @@ pub struct MaxRoiPool {
     pub spatial_scale: f32,
 }
 
-impl MaxRoiPool {
-    pub fn infer(
+impl OpDef for MaxRoiPool {
+    const NAMES: &'static [&'static str] = &["MaxRoiPool"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

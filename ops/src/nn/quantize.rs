@@ -1,7 +1,7 @@
 use xnpu_core::{DType, Result, Shape, ValueType};
 
 use crate::infer::{input, tensor_type};
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// QuantizeLinear (opsets 10, 13, 19, 21, 23, 24, 25, 28):
 /// `y = saturate(round_half_even(x / y_scale) + y_zero_point)`.
@@ -29,8 +29,12 @@ impl QuantizeLinear {
     pub fn out_dtype(&self, zero_point: Option<DType>) -> DType {
         zero_point.or(self.output_dtype).unwrap_or(DType::U8)
     }
+}
 
-    pub fn infer(
+impl OpDef for QuantizeLinear {
+    const NAMES: &'static [&'static str] = &["QuantizeLinear"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,
@@ -58,8 +62,10 @@ pub struct DequantizeLinear {
     pub output_dtype: Option<DType>,
 }
 
-impl DequantizeLinear {
-    pub fn infer(
+impl OpDef for DequantizeLinear {
+    const NAMES: &'static [&'static str] = &["DequantizeLinear"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,
@@ -81,8 +87,10 @@ impl DequantizeLinear {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct DynamicQuantizeLinear;
 
-impl DynamicQuantizeLinear {
-    pub fn infer(
+impl OpDef for DynamicQuantizeLinear {
+    const NAMES: &'static [&'static str] = &["DynamicQuantizeLinear"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

@@ -3,7 +3,7 @@ use xnpu_core::{DType, Result, ValueType};
 
 use super::shape::reduced_shape;
 use crate::infer::{input, tensor_type};
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// Which extreme an [`ArgReduce`] looks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,8 +27,17 @@ pub struct ArgReduce {
     pub select_last_index: bool,
 }
 
-impl ArgReduce {
-    pub fn infer(
+impl OpDef for ArgReduce {
+    const NAMES: &'static [&'static str] = &["ArgMax", "ArgMin"];
+
+    fn name(&self) -> &'static str {
+        match self.kind {
+            ArgKind::Max => "ArgMax",
+            ArgKind::Min => "ArgMin",
+        }
+    }
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

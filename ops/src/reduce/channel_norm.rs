@@ -2,7 +2,7 @@ use xnpu_core::{Result, Shape, ValueType};
 
 use super::shape::same_as_input;
 use crate::infer::{input, tensor_type};
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// BatchNormalization (ONNX opsets 1, 6, 7, 9, 14, 15).
 ///
@@ -20,12 +20,10 @@ pub struct BatchNormalization {
     pub training_mode: bool,
 }
 
-impl BatchNormalization {
-    pub fn infer(
-        &self,
-        inputs: &[Option<InferInput<'_>>],
-        n_outputs: usize,
-    ) -> Result<Vec<ValueType>> {
+impl OpDef for BatchNormalization {
+    const NAMES: &'static [&'static str] = &["BatchNormalization"];
+
+    fn infer(&self, inputs: &[Option<InferInput<'_>>], n_outputs: usize) -> Result<Vec<ValueType>> {
         let mut out = vec![same_as_input(inputs, 0)];
         let channels = input(inputs, 0)
             .and_then(|x| x.shape())
@@ -52,8 +50,10 @@ pub struct InstanceNormalization {
     pub epsilon: f32,
 }
 
-impl InstanceNormalization {
-    pub fn infer(
+impl OpDef for InstanceNormalization {
+    const NAMES: &'static [&'static str] = &["InstanceNormalization"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,
@@ -77,8 +77,10 @@ pub struct GroupNormalization {
     pub scale_per_group: bool,
 }
 
-impl GroupNormalization {
-    pub fn infer(
+impl OpDef for GroupNormalization {
+    const NAMES: &'static [&'static str] = &["GroupNormalization"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

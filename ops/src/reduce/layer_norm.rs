@@ -3,7 +3,7 @@ use xnpu_core::{DType, Dim, Result, Shape, ValueType};
 
 use super::shape::same_as_input;
 use crate::infer::{input, tensor_type};
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// LayerNormalization (ONNX opset 17).
 ///
@@ -32,12 +32,10 @@ fn stat_shape(x: &Shape, axis: usize) -> Shape {
     )
 }
 
-impl LayerNormalization {
-    pub fn infer(
-        &self,
-        inputs: &[Option<InferInput<'_>>],
-        n_outputs: usize,
-    ) -> Result<Vec<ValueType>> {
+impl OpDef for LayerNormalization {
+    const NAMES: &'static [&'static str] = &["LayerNormalization"];
+
+    fn infer(&self, inputs: &[Option<InferInput<'_>>], n_outputs: usize) -> Result<Vec<ValueType>> {
         let stat = match input(inputs, 0).and_then(|x| x.shape()) {
             Some(s) => Some(stat_shape(s, normalize_axis(self.axis, s.rank())?)),
             None => None,
@@ -64,12 +62,10 @@ pub struct RmsNormalization {
     pub stash_type: DType,
 }
 
-impl RmsNormalization {
-    pub fn infer(
-        &self,
-        inputs: &[Option<InferInput<'_>>],
-        n_outputs: usize,
-    ) -> Result<Vec<ValueType>> {
+impl OpDef for RmsNormalization {
+    const NAMES: &'static [&'static str] = &["RMSNormalization"];
+
+    fn infer(&self, inputs: &[Option<InferInput<'_>>], n_outputs: usize) -> Result<Vec<ValueType>> {
         let shape = input(inputs, 0).and_then(|x| x.shape());
         let mut stat = None;
         if let Some(s) = shape {

@@ -2,7 +2,7 @@ use xnpu_core::{Result, Shape, ValueType};
 
 use super::shape::{like_input, same_as_input};
 use crate::infer::input;
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// How a loss op combines its per-element losses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,8 +39,10 @@ pub struct NegativeLogLikelihoodLoss {
     pub ignore_index: Option<i64>,
 }
 
-impl NegativeLogLikelihoodLoss {
-    pub fn infer(
+impl OpDef for NegativeLogLikelihoodLoss {
+    const NAMES: &'static [&'static str] = &["NegativeLogLikelihoodLoss"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,
@@ -62,12 +64,10 @@ pub struct SoftmaxCrossEntropyLoss {
     pub ignore_index: Option<i64>,
 }
 
-impl SoftmaxCrossEntropyLoss {
-    pub fn infer(
-        &self,
-        inputs: &[Option<InferInput<'_>>],
-        n_outputs: usize,
-    ) -> Result<Vec<ValueType>> {
+impl OpDef for SoftmaxCrossEntropyLoss {
+    const NAMES: &'static [&'static str] = &["SoftmaxCrossEntropyLoss"];
+
+    fn infer(&self, inputs: &[Option<InferInput<'_>>], n_outputs: usize) -> Result<Vec<ValueType>> {
         let mut out = vec![loss_type(self.reduction, inputs)];
         if n_outputs > 1 {
             out.push(same_as_input(inputs, 0));

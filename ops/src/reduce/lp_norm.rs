@@ -3,7 +3,7 @@ use xnpu_core::{Result, ValueType};
 
 use super::shape::same_as_input;
 use crate::infer::input;
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// LpNormalization (ONNX opsets 1, 22).
 ///
@@ -16,8 +16,10 @@ pub struct LpNormalization {
     pub p: i64,
 }
 
-impl LpNormalization {
-    pub fn infer(
+impl OpDef for LpNormalization {
+    const NAMES: &'static [&'static str] = &["LpNormalization"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

@@ -1,7 +1,7 @@
 use xnpu_core::{Result, ValueType};
 
 use super::shape::same_as_input;
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// LRN, local response normalization across channels (ONNX opsets 1, 13).
 ///
@@ -17,8 +17,10 @@ pub struct Lrn {
     pub size: usize,
 }
 
-impl Lrn {
-    pub fn infer(
+impl OpDef for Lrn {
+    const NAMES: &'static [&'static str] = &["LRN"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

@@ -25,84 +25,28 @@ pub use reduce_axes::{Reduce, ReduceKind};
 pub use skip_norm::SkipNormalization;
 pub use softmax::{Softmax, SoftmaxKind};
 
-use xnpu_core::{Result, ValueType};
-
-use crate::InferInput;
-
-/// The ops of this family.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Op {
-    Reduce(Reduce),
-    ArgReduce(ArgReduce),
-    Softmax(Softmax),
-    LayerNormalization(LayerNormalization),
-    RmsNormalization(RmsNormalization),
-    SkipNormalization(SkipNormalization),
-    BatchNormalization(BatchNormalization),
-    InstanceNormalization(InstanceNormalization),
-    GroupNormalization(GroupNormalization),
-    LpNormalization(LpNormalization),
-    Lrn(Lrn),
-    MeanVarianceNormalization(MeanVarianceNormalization),
-    NegativeLogLikelihoodLoss(NegativeLogLikelihoodLoss),
-    SoftmaxCrossEntropyLoss(SoftmaxCrossEntropyLoss),
+/// The `reduce` family's ops, declared once: `reduce_ops!(cb!(args))` calls
+/// `cb!(args reduce: Op Op …)`. From this list come [`Op`] (here), the ONNX import and export
+/// tables (`xnpu-graph`) and the reference dispatch (`xnpu-backend-cpu`).
+#[macro_export]
+macro_rules! reduce_ops {
+    ($cb:ident!($($args:tt)*)) => {
+        $cb!($($args)* reduce:
+            Reduce ArgReduce Softmax LayerNormalization RmsNormalization SkipNormalization
+            BatchNormalization InstanceNormalization GroupNormalization LpNormalization Lrn
+            MeanVarianceNormalization NegativeLogLikelihoodLoss SoftmaxCrossEntropyLoss
+        );
+    };
 }
 
-impl Op {
-    /// The op's name as users know it (the ONNX op type where there is one).
-    pub fn name(&self) -> &'static str {
-        match self {
-            Op::Reduce(o) => o.kind.op_name(),
-            Op::ArgReduce(o) => match o.kind {
-                ArgKind::Max => "ArgMax",
-                ArgKind::Min => "ArgMin",
-            },
-            Op::Softmax(o) => o.kind.op_name(),
-            Op::LayerNormalization(_) => "LayerNormalization",
-            Op::RmsNormalization(_) => "RMSNormalization",
-            Op::SkipNormalization(o) => o.op_name(),
-            Op::BatchNormalization(_) => "BatchNormalization",
-            Op::InstanceNormalization(_) => "InstanceNormalization",
-            Op::GroupNormalization(_) => "GroupNormalization",
-            Op::LpNormalization(_) => "LpNormalization",
-            Op::Lrn(_) => "LRN",
-            Op::MeanVarianceNormalization(_) => "MeanVarianceNormalization",
-            Op::NegativeLogLikelihoodLoss(_) => "NegativeLogLikelihoodLoss",
-            Op::SoftmaxCrossEntropyLoss(_) => "SoftmaxCrossEntropyLoss",
-        }
-    }
-
-    /// Output types from input types (and constant inputs). Dims that cannot be known before
-    /// run time are left as symbols or the whole type as `ValueType::Unknown`.
-    pub fn infer(
-        &self,
-        inputs: &[Option<InferInput<'_>>],
-        n_outputs: usize,
-    ) -> Result<Vec<ValueType>> {
-        match self {
-            Op::Reduce(o) => o.infer(inputs, n_outputs),
-            Op::ArgReduce(o) => o.infer(inputs, n_outputs),
-            Op::Softmax(o) => o.infer(inputs, n_outputs),
-            Op::LayerNormalization(o) => o.infer(inputs, n_outputs),
-            Op::RmsNormalization(o) => o.infer(inputs, n_outputs),
-            Op::SkipNormalization(o) => o.infer(inputs, n_outputs),
-            Op::BatchNormalization(o) => o.infer(inputs, n_outputs),
-            Op::InstanceNormalization(o) => o.infer(inputs, n_outputs),
-            Op::GroupNormalization(o) => o.infer(inputs, n_outputs),
-            Op::LpNormalization(o) => o.infer(inputs, n_outputs),
-            Op::Lrn(o) => o.infer(inputs, n_outputs),
-            Op::MeanVarianceNormalization(o) => o.infer(inputs, n_outputs),
-            Op::NegativeLogLikelihoodLoss(o) => o.infer(inputs, n_outputs),
-            Op::SoftmaxCrossEntropyLoss(o) => o.infer(inputs, n_outputs),
-        }
-    }
-}
+reduce_ops!(family!());
 
 #[cfg(test)]
 mod tests {
-    use xnpu_core::{DType, Shape, Tensor, TensorType};
+    use xnpu_core::{DType, Shape, Tensor, TensorType, ValueType};
 
     use super::*;
+    use crate::InferInput;
 
     fn f32_input(dims: &[usize]) -> ValueType {
         ValueType::Tensor(TensorType::new(DType::F32, Shape::known(dims)))

@@ -3,7 +3,7 @@ use xnpu_core::{Result, ValueType};
 
 use super::shape::same_as_input;
 use crate::infer::input;
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// MeanVarianceNormalization (ONNX opsets 9, 13).
 ///
@@ -15,8 +15,10 @@ pub struct MeanVarianceNormalization {
     pub axes: Vec<i64>,
 }
 
-impl MeanVarianceNormalization {
-    pub fn infer(
+impl OpDef for MeanVarianceNormalization {
+    const NAMES: &'static [&'static str] = &["MeanVarianceNormalization"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

@@ -3,7 +3,7 @@ use xnpu_core::{Result, ValueType};
 
 use super::shape::{like_input, reduced_shape};
 use crate::infer::input;
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// What a [`Reduce`] computes over each set of reduced elements.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,8 +70,25 @@ pub struct Reduce {
     pub noop_with_empty_axes: bool,
 }
 
-impl Reduce {
-    pub fn infer(
+impl OpDef for Reduce {
+    const NAMES: &'static [&'static str] = &[
+        "ReduceMax",
+        "ReduceMin",
+        "ReduceSum",
+        "ReduceMean",
+        "ReduceProd",
+        "ReduceL1",
+        "ReduceL2",
+        "ReduceLogSum",
+        "ReduceLogSumExp",
+        "ReduceSumSquare",
+    ];
+
+    fn name(&self) -> &'static str {
+        self.kind.op_name()
+    }
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

@@ -1,7 +1,7 @@
 use xnpu_core::{DType, Dim, Error, Result, Shape, ValueType};
 
 use crate::infer::{input, tensor_type};
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// SkipLayerNormalization and SkipSimplifiedLayerNormalization (`com.microsoft`): the residual
 /// add of a transformer block fused with the normalisation that follows it.
@@ -29,12 +29,17 @@ impl SkipNormalization {
             "SkipLayerNormalization"
         }
     }
+}
 
-    pub fn infer(
-        &self,
-        inputs: &[Option<InferInput<'_>>],
-        n_outputs: usize,
-    ) -> Result<Vec<ValueType>> {
+impl OpDef for SkipNormalization {
+    const NAMES: &'static [&'static str] =
+        &["SkipLayerNormalization", "SkipSimplifiedLayerNormalization"];
+
+    fn name(&self) -> &'static str {
+        self.op_name()
+    }
+
+    fn infer(&self, inputs: &[Option<InferInput<'_>>], n_outputs: usize) -> Result<Vec<ValueType>> {
         let x = input(inputs, 0).ok_or_else(|| Error::model("input is required"))?;
         let shape = x.shape();
         if let Some(s) = shape {

@@ -3,7 +3,7 @@ use xnpu_core::{Error, Result, ValueType};
 
 use super::shape::same_as_input;
 use crate::infer::input;
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// What a [`Softmax`] computes over each slice.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,8 +39,14 @@ pub struct Softmax {
     pub coerce_2d: bool,
 }
 
-impl Softmax {
-    pub fn infer(
+impl OpDef for Softmax {
+    const NAMES: &'static [&'static str] = &["Softmax", "LogSoftmax", "Hardmax"];
+
+    fn name(&self) -> &'static str {
+        self.kind.op_name()
+    }
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

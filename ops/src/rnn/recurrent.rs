@@ -1,7 +1,7 @@
 use xnpu_core::{Dim, Error, Result, Shape, ValueType};
 
 use crate::infer::{input, tensor_type};
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// Which way a recurrent layer walks the sequence.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -173,8 +173,10 @@ pub struct Recurrent {
     pub batch_first: bool,
 }
 
-impl Recurrent {
-    pub fn name(&self) -> &'static str {
+impl OpDef for Recurrent {
+    const NAMES: &'static [&'static str] = &["RNN", "GRU", "LSTM"];
+
+    fn name(&self) -> &'static str {
         match self.cell {
             Cell::Rnn => "RNN",
             Cell::Gru { .. } => "GRU",
@@ -182,11 +184,7 @@ impl Recurrent {
         }
     }
 
-    pub fn infer(
-        &self,
-        inputs: &[Option<InferInput<'_>>],
-        n_outputs: usize,
-    ) -> Result<Vec<ValueType>> {
+    fn infer(&self, inputs: &[Option<InferInput<'_>>], n_outputs: usize) -> Result<Vec<ValueType>> {
         let x = input(inputs, 0).ok_or_else(|| Error::model("input X is required"))?;
         let dtype = x.dtype();
         if let Some(d) = dtype {

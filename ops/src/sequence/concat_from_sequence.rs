@@ -2,7 +2,7 @@ use xnpu_core::{Result, TensorType, ValueType};
 
 use super::seq_elem_dtype;
 use crate::infer::input;
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// ConcatFromSequence (ONNX opset 11): concatenates the tensors of a non-empty sequence along
 /// `axis`. With `new_axis == false` the tensors must agree on every dim but `axis` (in
@@ -14,8 +14,10 @@ pub struct ConcatFromSequence {
     pub new_axis: bool,
 }
 
-impl ConcatFromSequence {
-    pub fn infer(
+impl OpDef for ConcatFromSequence {
+    const NAMES: &'static [&'static str] = &["ConcatFromSequence"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

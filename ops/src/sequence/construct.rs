@@ -1,15 +1,17 @@
 use xnpu_core::{Error, Result, ValueType};
 
 use super::join;
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// SequenceConstruct (ONNX opset 11): a sequence of the input tensors, in input order. All
 /// inputs must be tensors of one dtype (shapes may differ); at least one input is required.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SequenceConstruct;
 
-impl SequenceConstruct {
-    pub fn infer(
+impl OpDef for SequenceConstruct {
+    const NAMES: &'static [&'static str] = &["SequenceConstruct"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

@@ -1,7 +1,7 @@
 use xnpu_core::{DType, Result, ValueType};
 
 use super::seq_of;
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// SequenceEmpty (ONNX opset 11): an empty sequence whose tensors have dtype `dtype`
 /// (ONNX default: float).
@@ -10,8 +10,10 @@ pub struct SequenceEmpty {
     pub dtype: DType,
 }
 
-impl SequenceEmpty {
-    pub fn infer(
+impl OpDef for SequenceEmpty {
+    const NAMES: &'static [&'static str] = &["SequenceEmpty"];
+
+    fn infer(
         &self,
         _inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

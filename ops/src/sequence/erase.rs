@@ -1,7 +1,7 @@
 use xnpu_core::{Result, ValueType};
 
 use crate::infer::input;
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// SequenceErase (ONNX opset 11): inputs `(S, position?)`. The output is `S` without the tensor
 /// at index `position` (a scalar int32/int64 in `[-n, n-1]`; negative counts from the back;
@@ -9,8 +9,10 @@ use crate::InferInput;
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SequenceErase;
 
-impl SequenceErase {
-    pub fn infer(
+impl OpDef for SequenceErase {
+    const NAMES: &'static [&'static str] = &["SequenceErase"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

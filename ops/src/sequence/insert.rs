@@ -2,7 +2,7 @@ use xnpu_core::{Error, Result, ValueType};
 
 use super::{join, seq_elem, seq_elem_dtype};
 use crate::infer::input;
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// SequenceInsert (ONNX opset 11): inputs `(S, tensor, position?)`. The output is `S` with
 /// `tensor` inserted before index `position` (a scalar int32/int64 in `[-n, n]` where `n` is
@@ -11,8 +11,10 @@ use crate::InferInput;
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SequenceInsert;
 
-impl SequenceInsert {
-    pub fn infer(
+impl OpDef for SequenceInsert {
+    const NAMES: &'static [&'static str] = &["SequenceInsert"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

@@ -21,66 +21,23 @@ pub use length::SequenceLength;
 pub use optional::{Optional, OptionalGetElement, OptionalHasElement};
 pub use split_to_sequence::SplitToSequence;
 
-use xnpu_core::{DType, Result, TensorType, ValueType};
+use xnpu_core::{DType, TensorType, ValueType};
 
-use crate::InferInput;
-
-/// The ops of this family.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Op {
-    SequenceConstruct(SequenceConstruct),
-    SequenceEmpty(SequenceEmpty),
-    SequenceInsert(SequenceInsert),
-    SequenceAt(SequenceAt),
-    SequenceErase(SequenceErase),
-    SequenceLength(SequenceLength),
-    SplitToSequence(SplitToSequence),
-    ConcatFromSequence(ConcatFromSequence),
-    Optional(Optional),
-    OptionalHasElement(OptionalHasElement),
-    OptionalGetElement(OptionalGetElement),
+/// The `sequence` family's ops, declared once: `sequence_ops!(cb!(args))` calls
+/// `cb!(args sequence: Op Op …)`. From this list come [`Op`] (here), the ONNX import and export
+/// tables (`xnpu-graph`) and the reference dispatch (`xnpu-backend-cpu`).
+#[macro_export]
+macro_rules! sequence_ops {
+    ($cb:ident!($($args:tt)*)) => {
+        $cb!($($args)* sequence:
+            SequenceConstruct SequenceEmpty SequenceInsert SequenceAt SequenceErase
+            SequenceLength SplitToSequence ConcatFromSequence Optional OptionalHasElement
+            OptionalGetElement
+        );
+    };
 }
 
-impl Op {
-    /// The op's name as users know it (the ONNX op type where there is one).
-    pub fn name(&self) -> &'static str {
-        match self {
-            Op::SequenceConstruct(_) => "SequenceConstruct",
-            Op::SequenceEmpty(_) => "SequenceEmpty",
-            Op::SequenceInsert(_) => "SequenceInsert",
-            Op::SequenceAt(_) => "SequenceAt",
-            Op::SequenceErase(_) => "SequenceErase",
-            Op::SequenceLength(_) => "SequenceLength",
-            Op::SplitToSequence(_) => "SplitToSequence",
-            Op::ConcatFromSequence(_) => "ConcatFromSequence",
-            Op::Optional(_) => "Optional",
-            Op::OptionalHasElement(_) => "OptionalHasElement",
-            Op::OptionalGetElement(_) => "OptionalGetElement",
-        }
-    }
-
-    /// Output types from input types (and constant inputs). Dims that cannot be known before
-    /// run time are left as symbols or the whole type as `ValueType::Unknown`.
-    pub fn infer(
-        &self,
-        inputs: &[Option<InferInput<'_>>],
-        n_outputs: usize,
-    ) -> Result<Vec<ValueType>> {
-        match self {
-            Op::SequenceConstruct(op) => op.infer(inputs, n_outputs),
-            Op::SequenceEmpty(op) => op.infer(inputs, n_outputs),
-            Op::SequenceInsert(op) => op.infer(inputs, n_outputs),
-            Op::SequenceAt(op) => op.infer(inputs, n_outputs),
-            Op::SequenceErase(op) => op.infer(inputs, n_outputs),
-            Op::SequenceLength(op) => op.infer(inputs, n_outputs),
-            Op::SplitToSequence(op) => op.infer(inputs, n_outputs),
-            Op::ConcatFromSequence(op) => op.infer(inputs, n_outputs),
-            Op::Optional(op) => op.infer(inputs, n_outputs),
-            Op::OptionalHasElement(op) => op.infer(inputs, n_outputs),
-            Op::OptionalGetElement(op) => op.infer(inputs, n_outputs),
-        }
-    }
-}
+sequence_ops!(family!());
 
 /// The dtype of the tensors in a sequence type, when known.
 pub(crate) fn seq_elem_dtype(ty: &ValueType) -> Option<DType> {

@@ -1,7 +1,7 @@
 use xnpu_core::{DType, Result, Shape, TensorType, ValueType};
 
 use crate::infer::input;
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// Optional (ONNX opsets 15, 28): with an input, an optional holding it; without one, an empty
 /// optional whose element type is `elem` (the `type` attribute; ONNX requires it then).
@@ -11,8 +11,10 @@ pub struct Optional {
     pub elem: Option<ValueType>,
 }
 
-impl Optional {
-    pub fn infer(
+impl OpDef for Optional {
+    const NAMES: &'static [&'static str] = &["Optional"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,
@@ -32,8 +34,10 @@ impl Optional {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct OptionalHasElement;
 
-impl OptionalHasElement {
-    pub fn infer(
+impl OpDef for OptionalHasElement {
+    const NAMES: &'static [&'static str] = &["OptionalHasElement"];
+
+    fn infer(
         &self,
         _inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,
@@ -50,8 +54,10 @@ impl OptionalHasElement {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct OptionalGetElement;
 
-impl OptionalGetElement {
-    pub fn infer(
+impl OpDef for OptionalGetElement {
+    const NAMES: &'static [&'static str] = &["OptionalGetElement"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

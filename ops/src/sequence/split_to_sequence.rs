@@ -3,7 +3,7 @@ use xnpu_core::{Dim, Result, Shape, TensorType, ValueType};
 
 use super::seq_of;
 use crate::infer::input;
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// SplitToSequence (ONNX opsets 11, 24): inputs `(input, split?)`. Splits `input` along `axis`
 /// (in `[-rank, rank-1]`) into a sequence of tensors.
@@ -19,8 +19,10 @@ pub struct SplitToSequence {
     pub keepdims: bool,
 }
 
-impl SplitToSequence {
-    pub fn infer(
+impl OpDef for SplitToSequence {
+    const NAMES: &'static [&'static str] = &["SplitToSequence"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

@@ -2,7 +2,7 @@ use xnpu_core::shape::normalize_axis;
 use xnpu_core::{Error, Result, ValueType};
 
 use crate::infer::{input, known, tensor_type};
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// DFT (ONNX opsets 17, 20): the discrete Fourier transform along one axis.
 ///
@@ -76,8 +76,12 @@ impl Dft {
         }
         Ok(out)
     }
+}
 
-    pub fn infer(
+impl OpDef for Dft {
+    const NAMES: &'static [&'static str] = &["DFT"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

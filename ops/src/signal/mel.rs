@@ -1,7 +1,7 @@
 use xnpu_core::{DType, Result, ValueType};
 
 use crate::infer::{input, known, tensor_type};
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// MelWeightMatrix (ONNX opset 17): the matrix `[dft_length / 2 + 1, num_mel_bins]` that
 /// maps a one-sided linear spectrum to mel bands.
@@ -17,8 +17,10 @@ pub struct MelWeightMatrix {
     pub dtype: DType,
 }
 
-impl MelWeightMatrix {
-    pub fn infer(
+impl OpDef for MelWeightMatrix {
+    const NAMES: &'static [&'static str] = &["MelWeightMatrix"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

@@ -1,7 +1,7 @@
 use xnpu_core::{Error, Result, ValueType};
 
 use crate::infer::{input, known, tensor_type};
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// STFT (ONNX opset 17): the short-time Fourier transform.
 ///
@@ -17,8 +17,10 @@ pub struct Stft {
     pub onesided: bool,
 }
 
-impl Stft {
-    pub fn infer(
+impl OpDef for Stft {
+    const NAMES: &'static [&'static str] = &["STFT"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

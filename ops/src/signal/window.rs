@@ -1,7 +1,7 @@
 use xnpu_core::{DType, Result, ValueType};
 
 use crate::infer::{input, known, tensor_type};
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// Which window function.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,8 +25,10 @@ pub struct Window {
     pub dtype: DType,
 }
 
-impl Window {
-    pub fn name(&self) -> &'static str {
+impl OpDef for Window {
+    const NAMES: &'static [&'static str] = &["HannWindow", "HammingWindow", "BlackmanWindow"];
+
+    fn name(&self) -> &'static str {
         match self.kind {
             WindowKind::Hann => "HannWindow",
             WindowKind::Hamming => "HammingWindow",
@@ -34,7 +36,7 @@ impl Window {
         }
     }
 
-    pub fn infer(
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

@@ -2,7 +2,7 @@ use xnpu_core::shape::normalize_axis;
 use xnpu_core::{DType, Dim, Result, Shape, ValueType};
 
 use super::util::{dtype, out, shape, unknown};
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// Compress (ONNX opsets 9, 11, 28): the slices of input 0 along `axis` (or its elements,
 /// flattened, when `axis` is `None`) whose position has a true in the 1-D bool condition
@@ -13,8 +13,10 @@ pub struct Compress {
     pub axis: Option<i64>,
 }
 
-impl Compress {
-    pub fn infer(
+impl OpDef for Compress {
+    const NAMES: &'static [&'static str] = &["Compress"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,
@@ -39,8 +41,10 @@ impl Compress {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct NonZero;
 
-impl NonZero {
-    pub fn infer(
+impl OpDef for NonZero {
+    const NAMES: &'static [&'static str] = &["NonZero"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

@@ -3,7 +3,7 @@ use xnpu_core::{Dim, Error, Result, Shape, ValueType};
 
 use super::util::{out, unknown};
 use crate::infer::input;
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// Concat (ONNX opsets 1, 4, 11, 13): joins the inputs along `axis` (negative counts from
 /// the rank; opset 1 defaults it to 1). All inputs have the same dtype and rank and equal
@@ -13,8 +13,10 @@ pub struct Concat {
     pub axis: i64,
 }
 
-impl Concat {
-    pub fn infer(
+impl OpDef for Concat {
+    const NAMES: &'static [&'static str] = &["Concat"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

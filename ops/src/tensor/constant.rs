@@ -1,7 +1,7 @@
 use xnpu_core::{Result, Shape, Tensor, TensorType, ValueType};
 
 use super::util::{const_ints, out, shape, unknown_dims};
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// Constant (ONNX opsets 1, 9, 11, 12, 13, 19, 21, 23, 24, 25): no inputs; the output is
 /// `value`. Every attribute form (`value`, `sparse_value`, `value_float(s)`, `value_int(s)`,
@@ -11,8 +11,10 @@ pub struct Constant {
     pub value: Tensor,
 }
 
-impl Constant {
-    pub fn infer(
+impl OpDef for Constant {
+    const NAMES: &'static [&'static str] = &["Constant"];
+
+    fn infer(
         &self,
         _inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,
@@ -21,6 +23,10 @@ impl Constant {
             self.value.dtype(),
             Shape::known(self.value.shape()),
         ))])
+    }
+
+    fn fold(&self, _inputs: &[Option<InferInput<'_>>]) -> Option<Vec<Tensor>> {
+        Some(vec![self.value.clone()])
     }
 }
 
@@ -32,8 +38,10 @@ pub struct ConstantOfShape {
     pub value: Tensor,
 }
 
-impl ConstantOfShape {
-    pub fn infer(
+impl OpDef for ConstantOfShape {
+    const NAMES: &'static [&'static str] = &["ConstantOfShape"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

@@ -1,7 +1,7 @@
 use xnpu_core::{Result, ValueType};
 
 use super::util::same_as;
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// Which running reduction a [`Cumulative`] computes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,8 +21,17 @@ pub struct Cumulative {
     pub reverse: bool,
 }
 
-impl Cumulative {
-    pub fn infer(
+impl OpDef for Cumulative {
+    const NAMES: &'static [&'static str] = &["CumSum", "CumProd"];
+
+    fn name(&self) -> &'static str {
+        match self.kind {
+            CumKind::Sum => "CumSum",
+            CumKind::Prod => "CumProd",
+        }
+    }
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

@@ -1,7 +1,7 @@
 use xnpu_core::{Error, Result, Shape, ValueType};
 
 use super::util::{dtype, out, shape, unknown_dims};
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// How depth is laid out against the block positions.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -72,8 +72,20 @@ impl DepthSpace {
             Ok([n, c / bb, h2, w2])
         }
     }
+}
 
-    pub fn infer(
+impl OpDef for DepthSpace {
+    const NAMES: &'static [&'static str] = &["DepthToSpace", "SpaceToDepth"];
+
+    fn name(&self) -> &'static str {
+        if self.to_depth {
+            "SpaceToDepth"
+        } else {
+            "DepthToSpace"
+        }
+    }
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

@@ -1,7 +1,7 @@
 use xnpu_core::{DType, Result, ValueType};
 
 use super::util::{out, same_as, shape};
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// Dropout (ONNX opsets 1, 6, 7, 10, 12, 13, 22), inference only: output 0 is input 0 and
 /// the optional output 1 (the mask) is all true, of input 0's dims. Training mode (optional
@@ -17,12 +17,10 @@ pub struct Dropout {
     pub seed: Option<i64>,
 }
 
-impl Dropout {
-    pub fn infer(
-        &self,
-        inputs: &[Option<InferInput<'_>>],
-        n_outputs: usize,
-    ) -> Result<Vec<ValueType>> {
+impl OpDef for Dropout {
+    const NAMES: &'static [&'static str] = &["Dropout"];
+
+    fn infer(&self, inputs: &[Option<InferInput<'_>>], n_outputs: usize) -> Result<Vec<ValueType>> {
         let mut v = vec![same_as(inputs, 0)];
         if n_outputs > 1 {
             v.push(out(Some(DType::Bool), shape(inputs, 0).cloned()));

@@ -2,7 +2,7 @@ use xnpu_core::shape::broadcast_dims;
 use xnpu_core::{Dim, Error, Result, Shape, ValueType};
 
 use super::util::{const_ints, dtype, out, product, shape, unknown_dims};
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 fn dims_from(op: &str, v: &[i64]) -> Result<Vec<usize>> {
     v.iter()
@@ -24,8 +24,12 @@ impl Expand {
     pub fn dims(v: &[i64]) -> Result<Vec<usize>> {
         dims_from("Expand", v)
     }
+}
 
-    pub fn infer(
+impl OpDef for Expand {
+    const NAMES: &'static [&'static str] = &["Expand"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,
@@ -63,8 +67,12 @@ impl Tile {
         }
         dims_from("Tile", v)
     }
+}
 
-    pub fn infer(
+impl OpDef for Tile {
+    const NAMES: &'static [&'static str] = &["Tile"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

@@ -2,7 +2,7 @@ use xnpu_core::shape::normalize_axis;
 use xnpu_core::{Dim, Error, Result, Shape, ValueType};
 
 use super::util::{dtype, out, shape};
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// Gather (ONNX opsets 1, 11, 13): picks slices of input 0 along `axis` at the integer
 /// indices of input 1 (negative indices count from the dim). Output dims:
@@ -12,8 +12,10 @@ pub struct Gather {
     pub axis: i64,
 }
 
-impl Gather {
-    pub fn infer(
+impl OpDef for Gather {
+    const NAMES: &'static [&'static str] = &["Gather"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,
@@ -40,8 +42,10 @@ pub struct GatherElements {
     pub axis: i64,
 }
 
-impl GatherElements {
-    pub fn infer(
+impl OpDef for GatherElements {
+    const NAMES: &'static [&'static str] = &["GatherElements"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,
@@ -67,8 +71,10 @@ pub struct GatherNd {
     pub batch_dims: usize,
 }
 
-impl GatherNd {
-    pub fn infer(
+impl OpDef for GatherNd {
+    const NAMES: &'static [&'static str] = &["GatherND"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

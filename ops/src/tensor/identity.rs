@@ -1,15 +1,17 @@
 use xnpu_core::{Result, ValueType};
 
 use crate::infer::input;
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// Identity (ONNX opsets 1, 13, 14, 16, 19, 21, 23): the output is the input — a tensor,
 /// sequence or optional — unchanged.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Identity;
 
-impl Identity {
-    pub fn infer(
+impl OpDef for Identity {
+    const NAMES: &'static [&'static str] = &["Identity"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

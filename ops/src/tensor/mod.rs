@@ -50,183 +50,28 @@ pub use trilu::{EyeLike, Trilu};
 pub use unique::Unique;
 pub use upsample::Upsample;
 
-use xnpu_core::{Result, Tensor, ValueType};
-
-use crate::InferInput;
-
-/// The ops of this family.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Op {
-    Identity(Identity),
-    Constant(Constant),
-    ConstantOfShape(ConstantOfShape),
-    Shape(ShapeOf),
-    Size(Size),
-    Reshape(Reshape),
-    Flatten(Flatten),
-    Squeeze(Squeeze),
-    Unsqueeze(Unsqueeze),
-    Concat(Concat),
-    Split(Split),
-    Transpose(Transpose),
-    Slice(Slice),
-    Gather(Gather),
-    GatherElements(GatherElements),
-    GatherNd(GatherNd),
-    ScatterElements(ScatterElements),
-    ScatterNd(ScatterNd),
-    TensorScatter(TensorScatter),
-    Expand(Expand),
-    Tile(Tile),
-    Pad(Pad),
-    CenterCropPad(CenterCropPad),
-    Range(Range),
-    Trilu(Trilu),
-    EyeLike(EyeLike),
-    Dropout(Dropout),
-    TopK(TopK),
-    Unique(Unique),
-    Cumulative(Cumulative),
-    OneHot(OneHot),
-    Compress(Compress),
-    NonZero(NonZero),
-    DepthSpace(DepthSpace),
-    ReverseSequence(ReverseSequence),
-    Upsample(Upsample),
+/// The `tensor` family's ops, declared once: `tensor_ops!(cb!(args))` calls
+/// `cb!(args tensor: Op Op …)`. From this list come [`Op`] (here), the ONNX import and export
+/// tables (`xnpu-graph`) and the reference dispatch (`xnpu-backend-cpu`).
+#[macro_export]
+macro_rules! tensor_ops {
+    ($cb:ident!($($args:tt)*)) => {
+        $cb!($($args)* tensor:
+            Identity Constant ConstantOfShape ShapeOf Size Reshape Flatten Squeeze Unsqueeze
+            Concat Split Transpose Slice Gather GatherElements GatherNd ScatterElements
+            ScatterNd TensorScatter Expand Tile Pad CenterCropPad Range Trilu EyeLike Dropout
+            TopK Unique Cumulative OneHot Compress NonZero DepthSpace ReverseSequence Upsample
+        );
+    };
 }
 
-impl Op {
-    /// The op's name as users know it (the ONNX op type where there is one).
-    pub fn name(&self) -> &'static str {
-        match self {
-            Op::Identity(_) => "Identity",
-            Op::Constant(_) => "Constant",
-            Op::ConstantOfShape(_) => "ConstantOfShape",
-            Op::Shape(_) => "Shape",
-            Op::Size(_) => "Size",
-            Op::Reshape(_) => "Reshape",
-            Op::Flatten(_) => "Flatten",
-            Op::Squeeze(_) => "Squeeze",
-            Op::Unsqueeze(_) => "Unsqueeze",
-            Op::Concat(_) => "Concat",
-            Op::Split(_) => "Split",
-            Op::Transpose(_) => "Transpose",
-            Op::Slice(_) => "Slice",
-            Op::Gather(_) => "Gather",
-            Op::GatherElements(_) => "GatherElements",
-            Op::GatherNd(_) => "GatherND",
-            Op::ScatterElements(_) => "ScatterElements",
-            Op::ScatterNd(_) => "ScatterND",
-            Op::TensorScatter(_) => "TensorScatter",
-            Op::Expand(_) => "Expand",
-            Op::Tile(_) => "Tile",
-            Op::Pad(_) => "Pad",
-            Op::CenterCropPad(_) => "CenterCropPad",
-            Op::Range(_) => "Range",
-            Op::Trilu(_) => "Trilu",
-            Op::EyeLike(_) => "EyeLike",
-            Op::Dropout(_) => "Dropout",
-            Op::TopK(_) => "TopK",
-            Op::Unique(_) => "Unique",
-            Op::Cumulative(c) => match c.kind {
-                CumKind::Sum => "CumSum",
-                CumKind::Prod => "CumProd",
-            },
-            Op::OneHot(_) => "OneHot",
-            Op::Compress(_) => "Compress",
-            Op::NonZero(_) => "NonZero",
-            Op::DepthSpace(d) => {
-                if d.to_depth {
-                    "SpaceToDepth"
-                } else {
-                    "DepthToSpace"
-                }
-            }
-            Op::ReverseSequence(_) => "ReverseSequence",
-            Op::Upsample(_) => "Upsample",
-        }
-    }
-
-    /// The output values when they are known before run time without computing on data:
-    /// a Constant's value, and the Shape or Size of an input whose dims are all known.
-    /// For a graph's type inference to mark such outputs constant, so that shape chains
-    /// (Shape → Gather → Concat → Reshape) can be inferred further.
-    pub fn fold(&self, inputs: &[Option<InferInput<'_>>]) -> Option<Vec<Tensor>> {
-        let known = || {
-            crate::infer::input(inputs, 0)
-                .and_then(|x| x.shape())
-                .and_then(|s| s.as_known())
-        };
-        match self {
-            Op::Constant(c) => Some(vec![c.value.clone()]),
-            Op::Shape(op) => {
-                let dims = known()?;
-                let v: Vec<i64> = dims[op.range(dims.len())]
-                    .iter()
-                    .map(|&d| d as i64)
-                    .collect();
-                Tensor::from_vec(vec![v.len()], v).ok().map(|t| vec![t])
-            }
-            Op::Size(_) => {
-                let n = xnpu_core::shape::checked_numel(&known()?).ok()?;
-                Some(vec![Tensor::scalar(i64::try_from(n).ok()?)])
-            }
-            _ => None,
-        }
-    }
-
-    /// Output types from input types (and constant inputs). Dims that cannot be known before
-    /// run time are left as symbols or the whole type as `ValueType::Unknown`.
-    pub fn infer(
-        &self,
-        inputs: &[Option<InferInput<'_>>],
-        n_outputs: usize,
-    ) -> Result<Vec<ValueType>> {
-        match self {
-            Op::Identity(op) => op.infer(inputs, n_outputs),
-            Op::Constant(op) => op.infer(inputs, n_outputs),
-            Op::ConstantOfShape(op) => op.infer(inputs, n_outputs),
-            Op::Shape(op) => op.infer(inputs, n_outputs),
-            Op::Size(op) => op.infer(inputs, n_outputs),
-            Op::Reshape(op) => op.infer(inputs, n_outputs),
-            Op::Flatten(op) => op.infer(inputs, n_outputs),
-            Op::Squeeze(op) => op.infer(inputs, n_outputs),
-            Op::Unsqueeze(op) => op.infer(inputs, n_outputs),
-            Op::Concat(op) => op.infer(inputs, n_outputs),
-            Op::Split(op) => op.infer(inputs, n_outputs),
-            Op::Transpose(op) => op.infer(inputs, n_outputs),
-            Op::Slice(op) => op.infer(inputs, n_outputs),
-            Op::Gather(op) => op.infer(inputs, n_outputs),
-            Op::GatherElements(op) => op.infer(inputs, n_outputs),
-            Op::GatherNd(op) => op.infer(inputs, n_outputs),
-            Op::ScatterElements(op) => op.infer(inputs, n_outputs),
-            Op::ScatterNd(op) => op.infer(inputs, n_outputs),
-            Op::TensorScatter(op) => op.infer(inputs, n_outputs),
-            Op::Expand(op) => op.infer(inputs, n_outputs),
-            Op::Tile(op) => op.infer(inputs, n_outputs),
-            Op::Pad(op) => op.infer(inputs, n_outputs),
-            Op::CenterCropPad(op) => op.infer(inputs, n_outputs),
-            Op::Range(op) => op.infer(inputs, n_outputs),
-            Op::Trilu(op) => op.infer(inputs, n_outputs),
-            Op::EyeLike(op) => op.infer(inputs, n_outputs),
-            Op::Dropout(op) => op.infer(inputs, n_outputs),
-            Op::TopK(op) => op.infer(inputs, n_outputs),
-            Op::Unique(op) => op.infer(inputs, n_outputs),
-            Op::Cumulative(op) => op.infer(inputs, n_outputs),
-            Op::OneHot(op) => op.infer(inputs, n_outputs),
-            Op::Compress(op) => op.infer(inputs, n_outputs),
-            Op::NonZero(op) => op.infer(inputs, n_outputs),
-            Op::DepthSpace(op) => op.infer(inputs, n_outputs),
-            Op::ReverseSequence(op) => op.infer(inputs, n_outputs),
-            Op::Upsample(op) => op.infer(inputs, n_outputs),
-        }
-    }
-}
+tensor_ops!(family!());
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use xnpu_core::{DType, Dim, Shape, TensorType};
+    use crate::InferInput;
+    use xnpu_core::{DType, Dim, Shape, Tensor, TensorType, ValueType};
 
     fn ty(dims: Vec<Dim>) -> ValueType {
         ValueType::Tensor(TensorType::new(DType::F32, Shape(dims)))
@@ -319,7 +164,7 @@ mod tests {
             ty: &x,
             value: None,
         })];
-        let op = Op::Shape(ShapeOf {
+        let op = Op::ShapeOf(ShapeOf {
             start: 1,
             end: None,
         });

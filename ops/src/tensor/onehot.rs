@@ -2,7 +2,7 @@ use xnpu_core::{Dim, Result, Shape, ValueType};
 
 use super::util::{dtype, out, shape, unknown};
 use crate::infer::input;
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// OneHot (ONNX opsets 9, 11, 28): for indices (input 0, any numeric type, truncated to
 /// integers; negative counts from `depth`), a tensor with a new axis of length `depth`
@@ -31,8 +31,12 @@ impl OneHot {
         }
         Ok(a as usize)
     }
+}
 
-    pub fn infer(
+impl OpDef for OneHot {
+    const NAMES: &'static [&'static str] = &["OneHot"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

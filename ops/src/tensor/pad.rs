@@ -3,7 +3,7 @@ use xnpu_core::{Dim, Error, Result, Shape, ValueType};
 
 use super::util::{const_ints, dtype, out, shape, unknown, unknown_dims};
 use crate::infer::input;
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// How Pad fills the new border.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -59,8 +59,12 @@ impl Pad {
             ))
         })
     }
+}
 
-    pub fn infer(
+impl OpDef for Pad {
+    const NAMES: &'static [&'static str] = &["Pad"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,
@@ -120,8 +124,12 @@ impl CenterCropPad {
         }
         Ok(out)
     }
+}
 
-    pub fn infer(
+impl OpDef for CenterCropPad {
+    const NAMES: &'static [&'static str] = &["CenterCropPad"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

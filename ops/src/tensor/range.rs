@@ -2,7 +2,7 @@ use xnpu_core::{Dim, Result, Shape, ValueType};
 
 use super::util::{dtype, out, unknown};
 use crate::infer::input;
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// Range (ONNX opsets 11, 27): a 1-D tensor `start, start+delta, …` of
 /// `max(ceil((limit - start) / delta), 0)` elements, from three scalars of one dtype
@@ -32,8 +32,12 @@ impl Range {
             ((span + step - 1) / step) as u128
         })
     }
+}
 
-    pub fn infer(
+impl OpDef for Range {
+    const NAMES: &'static [&'static str] = &["Range"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

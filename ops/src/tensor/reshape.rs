@@ -4,7 +4,7 @@ use xnpu_core::shape::normalize_axes;
 use xnpu_core::{Dim, Error, Result, Shape, ValueType};
 
 use super::util::{const_ints, dtype, out, product, shape, unknown, unknown_dims};
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// Reshape (ONNX opsets 1, 5, 13, 14, 19, 21, 23, 24, 25): the elements of input 0, in order,
 /// with the dims given by input 1 (an i64 tensor; opset 1 reads them from the `shape`
@@ -108,8 +108,12 @@ impl Reshape {
         }
         Ok(Shape(dims))
     }
+}
 
-    pub fn infer(
+impl OpDef for Reshape {
+    const NAMES: &'static [&'static str] = &["Reshape"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,
@@ -178,8 +182,12 @@ impl Flatten {
         }
         Ok(a as usize)
     }
+}
 
-    pub fn infer(
+impl OpDef for Flatten {
+    const NAMES: &'static [&'static str] = &["Flatten"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,
@@ -227,8 +235,12 @@ impl Squeeze {
             }
         }
     }
+}
 
-    pub fn infer(
+impl OpDef for Squeeze {
+    const NAMES: &'static [&'static str] = &["Squeeze"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,
@@ -291,8 +303,12 @@ impl Unsqueeze {
             })
             .collect()
     }
+}
 
-    pub fn infer(
+impl OpDef for Unsqueeze {
+    const NAMES: &'static [&'static str] = &["Unsqueeze"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

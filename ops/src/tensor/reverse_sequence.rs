@@ -1,7 +1,7 @@
 use xnpu_core::{Error, Result, ValueType};
 
 use super::util::{same_as, shape};
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// ReverseSequence (ONNX opsets 10, 28): for each batch entry `b` (along `batch_axis`),
 /// reverses the first `sequence_lens[b]` elements along `time_axis` (input 1: i64 per batch,
@@ -12,8 +12,10 @@ pub struct ReverseSequence {
     pub time_axis: usize,
 }
 
-impl ReverseSequence {
-    pub fn infer(
+impl OpDef for ReverseSequence {
+    const NAMES: &'static [&'static str] = &["ReverseSequence"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

@@ -2,7 +2,7 @@ use xnpu_core::shape::normalize_axis;
 use xnpu_core::{Error, Result, ValueType};
 
 use super::util::{same_as, shape};
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// How a scatter combines an update with the value already there.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -40,8 +40,10 @@ pub struct ScatterElements {
     pub reduction: Reduction,
 }
 
-impl ScatterElements {
-    pub fn infer(
+impl OpDef for ScatterElements {
+    const NAMES: &'static [&'static str] = &["ScatterElements"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,
@@ -67,8 +69,10 @@ pub struct ScatterNd {
     pub reduction: Reduction,
 }
 
-impl ScatterNd {
-    pub fn infer(
+impl OpDef for ScatterNd {
+    const NAMES: &'static [&'static str] = &["ScatterND"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,
@@ -89,8 +93,10 @@ pub struct TensorScatter {
     pub circular: bool,
 }
 
-impl TensorScatter {
-    pub fn infer(
+impl OpDef for TensorScatter {
+    const NAMES: &'static [&'static str] = &["TensorScatter"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

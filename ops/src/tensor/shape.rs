@@ -1,7 +1,7 @@
-use xnpu_core::{DType, Dim, Result, Shape, ValueType};
+use xnpu_core::{DType, Dim, Result, Shape, Tensor, ValueType};
 
 use super::util::{out, shape, unknown};
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// Shape (ONNX opsets 1, 13, 15, 19, 21, 23, 24, 25): a 1-D i64 tensor of the input's dims
 /// `start..end`. Negative `start`/`end` count from the rank; both are then clamped to
@@ -21,8 +21,12 @@ impl ShapeOf {
         let end = clamp(self.end.unwrap_or(r));
         start..end.max(start)
     }
+}
 
-    pub fn infer(
+impl OpDef for ShapeOf {
+    const NAMES: &'static [&'static str] = &["Shape"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,
@@ -33,6 +37,16 @@ impl ShapeOf {
         };
         Ok(vec![out(Some(DType::I64), Some(Shape(vec![len])))])
     }
+
+    /// The dims, when the input's are all known.
+    fn fold(&self, inputs: &[Option<InferInput<'_>>]) -> Option<Vec<Tensor>> {
+        let dims = shape(inputs, 0)?.as_known()?;
+        let v: Vec<i64> = dims[self.range(dims.len())]
+            .iter()
+            .map(|&d| d as i64)
+            .collect();
+        Tensor::from_vec(vec![v.len()], v).ok().map(|t| vec![t])
+    }
 }
 
 /// Size (ONNX opsets 1, 13, 19, 21, 23, 24, 25): the input's number of elements as an i64
@@ -40,13 +54,21 @@ impl ShapeOf {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Size;
 
-impl Size {
-    pub fn infer(
+impl OpDef for Size {
+    const NAMES: &'static [&'static str] = &["Size"];
+
+    fn infer(
         &self,
         _inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,
     ) -> Result<Vec<ValueType>> {
         Ok(vec![out(Some(DType::I64), Some(Shape(vec![])))])
+    }
+
+    /// The element count, when the input's dims are all known.
+    fn fold(&self, inputs: &[Option<InferInput<'_>>]) -> Option<Vec<Tensor>> {
+        let n = xnpu_core::shape::checked_numel(&shape(inputs, 0)?.as_known()?).ok()?;
+        Some(vec![Tensor::scalar(i64::try_from(n).ok()?)])
     }
 }
 

@@ -3,7 +3,7 @@ use xnpu_core::{Dim, Error, Result, Shape, ValueType};
 
 use super::util::{const_ints, dtype, out, shape, unknown};
 use crate::infer::input;
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// The attribute form of Slice (opsets 1–9).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -92,8 +92,12 @@ impl Slice {
         }
         Ok(plan)
     }
+}
 
-    pub fn infer(
+impl OpDef for Slice {
+    const NAMES: &'static [&'static str] = &["Slice"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

@@ -2,7 +2,7 @@ use xnpu_core::shape::normalize_axis;
 use xnpu_core::{Dim, Error, Result, Shape, ValueType};
 
 use super::util::{const_ints, dtype, out, shape, unknown};
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// Split (ONNX opsets 1, 2, 11, 13, 18): cuts input 0 along `axis` into consecutive parts,
 /// one per output. Part lengths come from the `split` attribute (opsets < 13, kept in
@@ -55,12 +55,12 @@ impl Split {
         sizes.push(last);
         Ok(sizes)
     }
+}
 
-    pub fn infer(
-        &self,
-        inputs: &[Option<InferInput<'_>>],
-        n_outputs: usize,
-    ) -> Result<Vec<ValueType>> {
+impl OpDef for Split {
+    const NAMES: &'static [&'static str] = &["Split"];
+
+    fn infer(&self, inputs: &[Option<InferInput<'_>>], n_outputs: usize) -> Result<Vec<ValueType>> {
         let dt = dtype(inputs, 0);
         let Some(s) = shape(inputs, 0) else {
             return Ok(vec![out(dt, None); n_outputs]);

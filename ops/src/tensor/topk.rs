@@ -2,7 +2,7 @@ use xnpu_core::shape::normalize_axis;
 use xnpu_core::{DType, Dim, Error, Result, Shape, ValueType};
 
 use super::util::{const_ints, dtype, out, shape, unknown};
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// TopK (ONNX opsets 1, 10, 11, 24): the `k` largest (or smallest when `!largest`) elements
 /// of input 0 along `axis` (output 0) and their i64 indices (output 1). `k` is the `k`
@@ -17,8 +17,10 @@ pub struct TopK {
     pub k: Option<i64>,
 }
 
-impl TopK {
-    pub fn infer(
+impl OpDef for TopK {
+    const NAMES: &'static [&'static str] = &["TopK"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

@@ -1,7 +1,7 @@
 use xnpu_core::{Error, Result, Shape, ValueType};
 
 use super::util::{dtype, out, shape};
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// Transpose (ONNX opsets 1, 13, 21, 23, 24, 25): output dim `i` is input dim `perm[i]`;
 /// `perm` defaults to reversing the dims and must be a permutation of `0..rank`.
@@ -40,8 +40,12 @@ impl Transpose {
         }
         Ok(out)
     }
+}
 
-    pub fn infer(
+impl OpDef for Transpose {
+    const NAMES: &'static [&'static str] = &["Transpose"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

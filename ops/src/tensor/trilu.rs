@@ -1,7 +1,7 @@
 use xnpu_core::{DType, Error, Result, ValueType};
 
 use super::util::{dtype, out, same_as, shape};
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// Trilu (ONNX opset 14): keeps the upper (`upper`) or lower triangle of the last two dims
 /// of input 0 and zeroes the rest. Element `(i, j)` is kept when `j - i >= k` (upper) or
@@ -20,8 +20,12 @@ impl Trilu {
             d <= i128::from(k)
         }
     }
+}
 
-    pub fn infer(
+impl OpDef for Trilu {
+    const NAMES: &'static [&'static str] = &["Trilu"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,
@@ -45,8 +49,10 @@ pub struct EyeLike {
     pub k: i64,
 }
 
-impl EyeLike {
-    pub fn infer(
+impl OpDef for EyeLike {
+    const NAMES: &'static [&'static str] = &["EyeLike"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

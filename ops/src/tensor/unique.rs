@@ -2,7 +2,7 @@ use xnpu_core::shape::normalize_axis;
 use xnpu_core::{DType, Result, Shape, ValueType};
 
 use super::util::{dtype, out, shape, unknown};
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// Unique (ONNX opsets 11, 28): the distinct elements of input 0 (flattened when `axis` is
 /// `None`) or its distinct slices along `axis`. Outputs: the unique values `Y` (sorted
@@ -15,12 +15,10 @@ pub struct Unique {
     pub sorted: bool,
 }
 
-impl Unique {
-    pub fn infer(
-        &self,
-        inputs: &[Option<InferInput<'_>>],
-        n_outputs: usize,
-    ) -> Result<Vec<ValueType>> {
+impl OpDef for Unique {
+    const NAMES: &'static [&'static str] = &["Unique"];
+
+    fn infer(&self, inputs: &[Option<InferInput<'_>>], n_outputs: usize) -> Result<Vec<ValueType>> {
         let n = unknown("Unique?n");
         let y = match (self.axis, shape(inputs, 0)) {
             (None, _) => Some(Shape(vec![n.clone()])),

@@ -1,7 +1,7 @@
 use xnpu_core::{Result, Shape, ValueType};
 
 use super::util::{dtype, out, shape, unknown_dims};
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// Upsample (ONNX opsets 7, 9; deprecated in 10), nearest mode only: output dim
 /// `floor(d × scale)` per axis and output element `x[floor(i / scale)]` per axis. Scales are
@@ -33,8 +33,12 @@ impl Upsample {
             })
             .collect()
     }
+}
 
-    pub fn infer(
+impl OpDef for Upsample {
+    const NAMES: &'static [&'static str] = &["Upsample"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

@@ -12,49 +12,24 @@ pub use string_normalizer::{CaseChange, StringNormalizer};
 pub use string_split::StringSplit;
 pub use tfidf_vectorizer::{NgramPool, TfIdfMode, TfIdfVectorizer};
 
-use xnpu_core::{DType, Error, Result, ValueType};
+use xnpu_core::{DType, Error, Result};
 
 use crate::infer::input;
 use crate::InferInput;
 
-/// The ops of this family.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Op {
-    StringNormalizer(StringNormalizer),
-    StringSplit(StringSplit),
-    StringConcat(StringConcat),
-    RegexFullMatch(RegexFullMatch),
-    TfIdfVectorizer(TfIdfVectorizer),
+/// The `text` family's ops, declared once: `text_ops!(cb!(args))` calls
+/// `cb!(args text: Op Op …)`. From this list come [`Op`] (here), the ONNX import and export
+/// tables (`xnpu-graph`) and the reference dispatch (`xnpu-backend-cpu`).
+#[macro_export]
+macro_rules! text_ops {
+    ($cb:ident!($($args:tt)*)) => {
+        $cb!($($args)* text:
+            StringNormalizer StringSplit StringConcat RegexFullMatch TfIdfVectorizer
+        );
+    };
 }
 
-impl Op {
-    /// The op's name as users know it (the ONNX op type where there is one).
-    pub fn name(&self) -> &'static str {
-        match self {
-            Op::StringNormalizer(_) => "StringNormalizer",
-            Op::StringSplit(_) => "StringSplit",
-            Op::StringConcat(_) => "StringConcat",
-            Op::RegexFullMatch(_) => "RegexFullMatch",
-            Op::TfIdfVectorizer(_) => "TfIdfVectorizer",
-        }
-    }
-
-    /// Output types from input types (and constant inputs). Dims that cannot be known before
-    /// run time are left as symbols or the whole type as `ValueType::Unknown`.
-    pub fn infer(
-        &self,
-        inputs: &[Option<InferInput<'_>>],
-        n_outputs: usize,
-    ) -> Result<Vec<ValueType>> {
-        match self {
-            Op::StringNormalizer(op) => op.infer(inputs, n_outputs),
-            Op::StringSplit(op) => op.infer(inputs, n_outputs),
-            Op::StringConcat(op) => op.infer(inputs, n_outputs),
-            Op::RegexFullMatch(op) => op.infer(inputs, n_outputs),
-            Op::TfIdfVectorizer(op) => op.infer(inputs, n_outputs),
-        }
-    }
-}
+text_ops!(family!());
 
 /// Input `i`, which must be present and (when its dtype is known) a string tensor.
 pub(crate) fn string_input<'a, 'b>(

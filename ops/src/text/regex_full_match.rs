@@ -1,7 +1,7 @@
 use xnpu_core::{DType, Result, TensorType, ValueType};
 
 use super::string_input;
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// RegexFullMatch (ONNX opset 20): for each string of the input, whether the whole string
 /// matches `pattern` (RE2 syntax; `\w`, `\d`, `\s` and `\b` are ASCII-only as in RE2). The
@@ -11,8 +11,10 @@ pub struct RegexFullMatch {
     pub pattern: String,
 }
 
-impl RegexFullMatch {
-    pub fn infer(
+impl OpDef for RegexFullMatch {
+    const NAMES: &'static [&'static str] = &["RegexFullMatch"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

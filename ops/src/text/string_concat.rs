@@ -2,15 +2,17 @@ use xnpu_core::shape::broadcast_dims;
 use xnpu_core::{DType, Result, TensorType, ValueType};
 
 use super::string_input;
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// StringConcat (ONNX opset 20): the element-wise concatenation `X + Y` of two string
 /// tensors, broadcast as numpy does.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct StringConcat;
 
-impl StringConcat {
-    pub fn infer(
+impl OpDef for StringConcat {
+    const NAMES: &'static [&'static str] = &["StringConcat"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

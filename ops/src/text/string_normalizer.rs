@@ -1,7 +1,7 @@
 use xnpu_core::{DType, Error, Result, TensorType, ValueType};
 
 use super::string_input;
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// How StringNormalizer changes the case of the strings it keeps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,8 +26,10 @@ pub struct StringNormalizer {
     pub locale: String,
 }
 
-impl StringNormalizer {
-    pub fn infer(
+impl OpDef for StringNormalizer {
+    const NAMES: &'static [&'static str] = &["StringNormalizer"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

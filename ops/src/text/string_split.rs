@@ -1,7 +1,7 @@
 use xnpu_core::{DType, Result, TensorType, ValueType};
 
 use super::string_input;
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// StringSplit (ONNX opset 20): splits each string of the input `X` on `delimiter` (`None`:
 /// on runs of whitespace, ignoring leading and trailing whitespace, as Python's
@@ -15,8 +15,10 @@ pub struct StringSplit {
     pub maxsplit: Option<usize>,
 }
 
-impl StringSplit {
-    pub fn infer(
+impl OpDef for StringSplit {
+    const NAMES: &'static [&'static str] = &["StringSplit"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

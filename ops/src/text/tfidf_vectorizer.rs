@@ -1,7 +1,7 @@
 use xnpu_core::{DType, Dim, Error, Result, Shape, TensorType, ValueType};
 
 use crate::infer::input;
-use crate::InferInput;
+use crate::{InferInput, OpDef};
 
 /// What TfIdfVectorizer outputs for an n-gram of the pool.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -89,8 +89,12 @@ impl TfIdfVectorizer {
         }
         out
     }
+}
 
-    pub fn infer(
+impl OpDef for TfIdfVectorizer {
+    const NAMES: &'static [&'static str] = &["TfIdfVectorizer"];
+
+    fn infer(
         &self,
         inputs: &[Option<InferInput<'_>>],
         _n_outputs: usize,

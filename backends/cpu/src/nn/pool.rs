@@ -3,6 +3,7 @@
 use num_traits::{Float, Zero};
 use xnpu_core::{Error, Result, Tensor, Value};
 use xnpu_ops::nn::{GlobalKind, GlobalPool, MaxRoiPool, MaxUnpool, Pool, PoolKind};
+use xnpu_ops::OpDef;
 
 use super::num::{numel, with_real, Acc, Real};
 use crate::args::{opt_tensor, tensor};

@@ -22,7 +22,7 @@ pub fn run(op: &Op, inputs: &[Option<&Value>], n_outputs: usize) -> Result<Vec<V
         Op::Identity(_) => Ok(vec![input(inputs, 0)?.clone()]),
         Op::Constant(c) => Ok(vec![Value::Tensor(c.value.clone())]),
         Op::ConstantOfShape(o) => one(reshape::constant_of_shape(o, inputs)),
-        Op::Shape(o) => one(reshape::shape(o, inputs)),
+        Op::ShapeOf(o) => one(reshape::shape(o, inputs)),
         Op::Size(_) => one(reshape::size(inputs)),
         Op::Reshape(o) => one(reshape::reshape(o, inputs)),
         Op::Flatten(o) => one(reshape::flatten(o, inputs)),

@@ -3,45 +3,104 @@
 use xnpu_core::DType;
 use xnpu_ops::elementwise::{self as el, ActivationKind as A, BinaryKind as B};
 
-use super::{a_bool, a_float, a_int, a_str, scalar_of, AttributeProto, Emit, R};
+use super::{a_bool, a_float, a_int, a_str, scalar_of, AttributeProto, Emit, OnnxExport, R};
 
-pub(super) fn export(op: &el::Op, e: &mut Emit<'_>) -> R {
-    match op {
-        el::Op::Cast(c) => {
-            let to = to_attr(e, c.to)?;
-            e.simple("Cast", vec![to])
-        }
-        el::Op::CastLike(_) => e.simple("CastLike", vec![]),
-        el::Op::BitCast(c) => e.simple("BitCast", vec![a_int("to", c.to.onnx_code() as i64)]),
-        el::Op::Unary(u) => e.simple(u.kind.name(), vec![]),
-        el::Op::BiasGelu(g) => e.microsoft(g.op_name(), vec![]),
-        el::Op::Activation(a) => {
-            let attrs = activation_attrs(a.kind, e.opset());
-            e.simple(a.kind.name(), attrs)
-        }
-        el::Op::Binary(b) => binary(b, e),
-        el::Op::Variadic(v) => e.simple(v.kind.name(), vec![]),
-        el::Op::Where(_) => e.simple("Where", vec![]),
-        el::Op::PRelu(_) => e.simple("PRelu", vec![]),
-        el::Op::Clip(c) => {
-            if c.min.is_none() && c.max.is_none() {
-                if e.has(1) || e.has(2) {
-                    e.need(11)?;
-                }
-                return e.simple("Clip", vec![]);
+impl OnnxExport for el::Cast {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        let to = to_attr(e, self.to)?;
+        e.simple("Cast", vec![to])
+    }
+}
+
+impl OnnxExport for el::CastLike {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        e.simple("CastLike", vec![])
+    }
+}
+
+impl OnnxExport for el::BitCast {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        e.simple("BitCast", vec![a_int("to", self.to.onnx_code() as i64)])
+    }
+}
+
+impl OnnxExport for el::Unary {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        e.simple(self.kind.name(), vec![])
+    }
+}
+
+impl OnnxExport for el::Activation {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        let attrs = activation_attrs(self.kind, e.opset());
+        e.simple(self.kind.name(), attrs)
+    }
+}
+
+impl OnnxExport for el::Binary {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        binary(self, e)
+    }
+}
+
+impl OnnxExport for el::Variadic {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        e.simple(self.kind.name(), vec![])
+    }
+}
+
+impl OnnxExport for el::Where {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        e.simple("Where", vec![])
+    }
+}
+
+impl OnnxExport for el::PRelu {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        e.simple("PRelu", vec![])
+    }
+}
+
+impl OnnxExport for el::Clip {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        if self.min.is_none() && self.max.is_none() {
+            if e.has(1) || e.has(2) {
+                e.need(11)?;
             }
-            let (ins, outs, dtype) = (vec![e.input(0)], e.outs.clone(), e.in_dtype(0));
-            clip(e, ins, outs, c.min, c.max, dtype)
+            return e.simple("Clip", vec![]);
         }
-        el::Op::SwiGlu(s) => e.simple("SwiGLU", vec![a_float("alpha", s.alpha)]),
-        el::Op::IsNaN(_) => e.simple("IsNaN", vec![]),
-        el::Op::IsInf(i) => e.simple(
+        let (ins, outs, dtype) = (vec![e.input(0)], e.outs.clone(), e.in_dtype(0));
+        clip(e, ins, outs, self.min, self.max, dtype)
+    }
+}
+
+impl OnnxExport for el::SwiGlu {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        e.simple("SwiGLU", vec![a_float("alpha", self.alpha)])
+    }
+}
+
+impl OnnxExport for el::BiasGelu {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        e.microsoft(self.op_name(), vec![])
+    }
+}
+
+impl OnnxExport for el::IsNaN {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        e.simple("IsNaN", vec![])
+    }
+}
+
+impl OnnxExport for el::IsInf {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        e.simple(
             "IsInf",
             vec![
-                a_bool("detect_positive", i.detect_positive),
-                a_bool("detect_negative", i.detect_negative),
+                a_bool("detect_positive", self.detect_positive),
+                a_bool("detect_negative", self.detect_negative),
             ],
-        ),
+        )
     }
 }
 

@@ -11,12 +11,18 @@
 //! the main graph's input and output names are kept exactly. A body reads the values it
 //! captures by the outer value's name.
 
+mod attention;
 mod control;
 mod elementwise;
-mod misc;
+mod image;
+mod ml;
 mod nn;
 mod reduce;
+mod rnn;
+mod sequence;
+mod signal;
 mod tensor;
+mod text;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
@@ -437,20 +443,42 @@ impl Exporter {
 
 fn export_op(op: &Op, e: &mut Emit<'_>) -> R {
     match op {
-        Op::Elementwise(o) => elementwise::export(o, e),
-        Op::Tensor(o) => tensor::export(o, e),
-        Op::Reduce(o) => reduce::export(o, e),
-        Op::Nn(o) => nn::export(o, e),
-        Op::Rnn(o) => misc::rnn(o, e),
-        Op::Signal(o) => misc::signal(o, e),
-        Op::Attention(o) => misc::attention(o, e),
-        Op::Image(o) => misc::image(o, e),
-        Op::Ml(o) => misc::ml(o, e),
-        Op::Sequence(o) => misc::sequence(o, e),
-        Op::Text(o) => misc::text(o, e),
+        Op::Elementwise(o) => o.export(e),
+        Op::Tensor(o) => o.export(e),
+        Op::Reduce(o) => o.export(e),
+        Op::Nn(o) => o.export(e),
+        Op::Rnn(o) => o.export(e),
+        Op::Signal(o) => o.export(e),
+        Op::Attention(o) => o.export(e),
+        Op::Image(o) => o.export(e),
+        Op::Ml(o) => o.export(e),
+        Op::Sequence(o) => o.export(e),
+        Op::Text(o) => o.export(e),
         Op::If(_) | Op::Loop(_) | Op::Scan(_) | Op::SequenceMap(_) => control::export(op, e),
     }
 }
+
+/// How an op of the set is written as ONNX: every op the families declare implements it,
+/// in its family's file here.
+pub(crate) trait OnnxExport {
+    /// Writes the node `e` describes as ONNX nodes (usually one).
+    fn export(&self, e: &mut Emit<'_>) -> R;
+}
+
+/// A family enum's export: each op's own (a callback of `xnpu_ops::all_ops!`).
+macro_rules! export_family {
+    ($family:ident: $($op:ident)*) => {
+        impl OnnxExport for xnpu_ops::$family::Op {
+            fn export(&self, e: &mut Emit<'_>) -> R {
+                match self {
+                    $(xnpu_ops::$family::Op::$op(o) => o.export(e),)*
+                }
+            }
+        }
+    };
+}
+
+xnpu_ops::all_ops!(export_family!());
 
 /// What a per-op exporter sees of one IR node, and where it writes ONNX nodes.
 pub(crate) struct Emit<'a> {

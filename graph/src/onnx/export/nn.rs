@@ -2,9 +2,10 @@
 //! form and are written as the standard ops they stand for.
 
 use xnpu_ops::nn::{self as nn, AutoPad, FusedActivation, GlobalKind, PoolKind, Window};
+use xnpu_ops::OpDef;
 
 use super::elementwise::{activation_attrs, clip};
-use super::{a_float, a_int, a_str, a_usizes, AttributeProto, Emit, R};
+use super::{a_float, a_int, a_str, a_usizes, AttributeProto, Emit, OnnxExport, R};
 
 fn window_attrs(w: &Window, pool: bool) -> Vec<AttributeProto> {
     let mut a = vec![];
@@ -65,198 +66,288 @@ fn fused_activation(e: &mut Emit<'_>, act: FusedActivation, x: String, y: String
     }
 }
 
-pub(super) fn export(op: &nn::Op, e: &mut Emit<'_>) -> R {
-    let o = e.opset();
-    match op {
-        nn::Op::MatMul(_) => e.simple("MatMul", vec![]),
-        nn::Op::MatMulInteger(_) => e.simple("MatMulInteger", vec![]),
-        nn::Op::MatMulNBits(m) => e.microsoft(
-            "MatMulNBits",
-            vec![
-                a_int("K", m.k as i64),
-                a_int("N", m.n as i64),
-                a_int("bits", m.bits as i64),
-                a_int("block_size", m.block_size as i64),
-                a_int("accuracy_level", m.accuracy_level as i64),
-            ],
-        ),
-        nn::Op::QLinearMatMul(_) => e.simple("QLinearMatMul", vec![]),
-        nn::Op::Gemm(g) => {
-            if e.n_given() < 3 {
-                // C became optional in opset 11.
-                e.need(11)?;
-            }
-            e.simple("Gemm", gemm_attrs(g))
+impl OnnxExport for nn::MatMul {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        e.simple("MatMul", vec![])
+    }
+}
+
+impl OnnxExport for nn::MatMulInteger {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        e.simple("MatMulInteger", vec![])
+    }
+}
+
+impl OnnxExport for nn::QLinearMatMul {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        e.simple("QLinearMatMul", vec![])
+    }
+}
+
+impl OnnxExport for nn::Gemm {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        if e.n_given() < 3 {
+            // C became optional in opset 11.
+            e.need(11)?;
         }
-        nn::Op::Conv(c) => e.simple("Conv", conv_attrs(c)),
-        nn::Op::ConvInteger(c) => {
-            let mut a = window_attrs(&c.window, false);
-            a.push(a_int("group", c.group as i64));
-            e.simple("ConvInteger", a)
+        e.simple("Gemm", gemm_attrs(self))
+    }
+}
+
+impl OnnxExport for nn::Conv {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        e.simple("Conv", conv_attrs(self))
+    }
+}
+
+impl OnnxExport for nn::ConvInteger {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        let mut a = window_attrs(&self.window, false);
+        a.push(a_int("group", self.group as i64));
+        e.simple("ConvInteger", a)
+    }
+}
+
+impl OnnxExport for nn::QLinearConv {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        let mut a = window_attrs(&self.window, false);
+        a.push(a_int("group", self.group as i64));
+        e.simple("QLinearConv", a)
+    }
+}
+
+impl OnnxExport for nn::DeformConv {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        let mut a = window_attrs(&self.window, false);
+        a.push(a_int("group", self.group as i64));
+        a.push(a_int("offset_group", self.offset_group as i64));
+        e.simple("DeformConv", a)
+    }
+}
+
+impl OnnxExport for nn::ConvTranspose {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        let mut a = window_attrs(&self.window, false);
+        a.push(a_int("group", self.group as i64));
+        if !self.output_padding.is_empty() {
+            a.push(a_usizes("output_padding", &self.output_padding));
         }
-        nn::Op::QLinearConv(c) => {
-            let mut a = window_attrs(&c.window, false);
-            a.push(a_int("group", c.group as i64));
-            e.simple("QLinearConv", a)
+        if let Some(s) = &self.output_shape {
+            a.push(a_usizes("output_shape", s));
         }
-        nn::Op::DeformConv(c) => {
-            let mut a = window_attrs(&c.window, false);
-            a.push(a_int("group", c.group as i64));
-            a.push(a_int("offset_group", c.offset_group as i64));
-            e.simple("DeformConv", a)
-        }
-        nn::Op::ConvTranspose(c) => {
-            let mut a = window_attrs(&c.window, false);
-            a.push(a_int("group", c.group as i64));
-            if !c.output_padding.is_empty() {
-                a.push(a_usizes("output_padding", &c.output_padding));
-            }
-            if let Some(s) = &c.output_shape {
-                a.push(a_usizes("output_shape", s));
-            }
-            e.simple("ConvTranspose", a)
-        }
-        nn::Op::Pool(p) => {
-            let mut a = window_attrs(&p.window, true);
-            match p.kind {
-                PoolKind::Average { count_include_pad } => {
-                    if count_include_pad {
-                        e.need(7)?;
-                        a.push(a_int("count_include_pad", 1));
-                    }
+        e.simple("ConvTranspose", a)
+    }
+}
+
+impl OnnxExport for nn::Pool {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        let o = e.opset();
+        let mut a = window_attrs(&self.window, true);
+        match self.kind {
+            PoolKind::Average { count_include_pad } => {
+                if count_include_pad {
+                    e.need(7)?;
+                    a.push(a_int("count_include_pad", 1));
                 }
-                PoolKind::Max { column_major } => {
-                    if column_major {
-                        e.need(8)?;
-                        a.push(a_int("storage_order", 1));
-                    }
+            }
+            PoolKind::Max { column_major } => {
+                if column_major {
+                    e.need(8)?;
+                    a.push(a_int("storage_order", 1));
                 }
-                PoolKind::Lp { p } => a.push(lp_attr(o, p)),
             }
-            let lp = matches!(p.kind, PoolKind::Lp { .. });
-            if p.window.ceil_mode {
-                e.need(if lp { 18 } else { 10 })?;
-            }
-            if !p.window.dilations.is_empty() {
-                e.need(match p.kind {
-                    PoolKind::Average { .. } => 19,
-                    PoolKind::Max { .. } => 10,
-                    PoolKind::Lp { .. } => 18,
-                })?;
-            }
-            if e.outs.len() > 1 && !e.output(1).is_empty() {
-                // MaxPool's indices output.
-                e.need(8)?;
-            }
-            e.simple(p.name(), a)
+            PoolKind::Lp { p } => a.push(lp_attr(o, p)),
         }
-        nn::Op::GlobalPool(g) => {
-            let a = match g.kind {
-                GlobalKind::Lp { p } => vec![lp_attr(o, p)],
-                _ => vec![],
-            };
-            e.simple(g.name(), a)
+        let lp = matches!(self.kind, PoolKind::Lp { .. });
+        if self.window.ceil_mode {
+            e.need(if lp { 18 } else { 10 })?;
         }
-        nn::Op::MaxUnpool(m) => {
-            let mut a = vec![a_usizes("kernel_shape", &m.kernel_shape)];
-            if !m.strides.is_empty() {
-                a.push(a_usizes("strides", &m.strides));
-            }
-            if !m.pads.is_empty() {
-                a.push(a_usizes("pads", &m.pads));
-            }
-            e.simple("MaxUnpool", a)
+        if !self.window.dilations.is_empty() {
+            e.need(match self.kind {
+                PoolKind::Average { .. } => 19,
+                PoolKind::Max { .. } => 10,
+                PoolKind::Lp { .. } => 18,
+            })?;
         }
-        nn::Op::MaxRoiPool(m) => e.simple(
+        if e.outs.len() > 1 && !e.output(1).is_empty() {
+            // MaxPool's indices output.
+            e.need(8)?;
+        }
+        e.simple(self.name(), a)
+    }
+}
+
+impl OnnxExport for nn::GlobalPool {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        let o = e.opset();
+        let a = match self.kind {
+            GlobalKind::Lp { p } => vec![lp_attr(o, p)],
+            _ => vec![],
+        };
+        e.simple(self.name(), a)
+    }
+}
+
+impl OnnxExport for nn::MaxUnpool {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        let mut a = vec![a_usizes("kernel_shape", &self.kernel_shape)];
+        if !self.strides.is_empty() {
+            a.push(a_usizes("strides", &self.strides));
+        }
+        if !self.pads.is_empty() {
+            a.push(a_usizes("pads", &self.pads));
+        }
+        e.simple("MaxUnpool", a)
+    }
+}
+
+impl OnnxExport for nn::MaxRoiPool {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        e.simple(
             "MaxRoiPool",
             vec![
-                a_usizes("pooled_shape", &m.pooled_shape),
-                a_float("spatial_scale", m.spatial_scale),
+                a_usizes("pooled_shape", &self.pooled_shape),
+                a_float("spatial_scale", self.spatial_scale),
             ],
-        ),
-        nn::Op::QuantizeLinear(q) => {
-            let mut a = vec![];
-            if o >= 13 {
-                a.push(a_int("axis", q.axis));
-            }
-            if q.block_size != 0 {
-                e.need(21)?;
-                a.push(a_int("block_size", q.block_size as i64));
-            }
-            if !q.saturate {
-                e.need(19)?;
-                a.push(a_int("saturate", 0));
-            }
-            if let Some(d) = q.output_dtype {
-                e.need(21)?;
-                a.push(a_int("output_dtype", d.onnx_code() as i64));
-            }
-            if let Some(d) = q.precision {
-                e.need(25)?;
-                a.push(a_int("precision", d.onnx_code() as i64));
-            }
-            e.simple("QuantizeLinear", a)
+        )
+    }
+}
+
+impl OnnxExport for nn::QuantizeLinear {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        let o = e.opset();
+        let mut a = vec![];
+        if o >= 13 {
+            a.push(a_int("axis", self.axis));
         }
-        nn::Op::DequantizeLinear(q) => {
-            let mut a = vec![];
-            if o >= 13 {
-                a.push(a_int("axis", q.axis));
-            }
-            if q.block_size != 0 {
-                e.need(21)?;
-                a.push(a_int("block_size", q.block_size as i64));
-            }
-            if let Some(d) = q.output_dtype {
-                e.need(23)?;
-                a.push(a_int("output_dtype", d.onnx_code() as i64));
-            }
-            e.simple("DequantizeLinear", a)
+        if self.block_size != 0 {
+            e.need(21)?;
+            a.push(a_int("block_size", self.block_size as i64));
         }
-        nn::Op::DynamicQuantizeLinear(_) => e.simple("DynamicQuantizeLinear", vec![]),
-        nn::Op::Einsum(x) => e.simple("Einsum", vec![a_str("equation", &x.equation)]),
-        nn::Op::Col2Im(c) => {
-            let mut a = vec![];
-            if !c.dilations.is_empty() {
-                a.push(a_usizes("dilations", &c.dilations));
-            }
-            if !c.pads.is_empty() {
-                a.push(a_usizes("pads", &c.pads));
-            }
-            if !c.strides.is_empty() {
-                a.push(a_usizes("strides", &c.strides));
-            }
-            e.simple("Col2Im", a)
+        if !self.saturate {
+            e.need(19)?;
+            a.push(a_int("saturate", 0));
         }
-        nn::Op::Det(_) => e.simple("Det", vec![]),
-        nn::Op::CausalConvWithState(c) => e.simple(
+        if let Some(d) = self.output_dtype {
+            e.need(21)?;
+            a.push(a_int("output_dtype", d.onnx_code() as i64));
+        }
+        if let Some(d) = self.precision {
+            e.need(25)?;
+            a.push(a_int("precision", d.onnx_code() as i64));
+        }
+        e.simple("QuantizeLinear", a)
+    }
+}
+
+impl OnnxExport for nn::DequantizeLinear {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        let o = e.opset();
+        let mut a = vec![];
+        if o >= 13 {
+            a.push(a_int("axis", self.axis));
+        }
+        if self.block_size != 0 {
+            e.need(21)?;
+            a.push(a_int("block_size", self.block_size as i64));
+        }
+        if let Some(d) = self.output_dtype {
+            e.need(23)?;
+            a.push(a_int("output_dtype", d.onnx_code() as i64));
+        }
+        e.simple("DequantizeLinear", a)
+    }
+}
+
+impl OnnxExport for nn::DynamicQuantizeLinear {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        e.simple("DynamicQuantizeLinear", vec![])
+    }
+}
+
+impl OnnxExport for nn::Einsum {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        e.simple("Einsum", vec![a_str("equation", &self.equation)])
+    }
+}
+
+impl OnnxExport for nn::Col2Im {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        let mut a = vec![];
+        if !self.dilations.is_empty() {
+            a.push(a_usizes("dilations", &self.dilations));
+        }
+        if !self.pads.is_empty() {
+            a.push(a_usizes("pads", &self.pads));
+        }
+        if !self.strides.is_empty() {
+            a.push(a_usizes("strides", &self.strides));
+        }
+        e.simple("Col2Im", a)
+    }
+}
+
+impl OnnxExport for nn::Det {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        e.simple("Det", vec![])
+    }
+}
+
+impl OnnxExport for nn::CausalConvWithState {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        e.simple(
             "CausalConvWithState",
-            vec![a_str("activation", if c.silu { "silu" } else { "none" })],
-        ),
-        nn::Op::FusedConv(f) => {
-            let tmp = e.fresh("conv");
-            let (ins, y) = (e.ins.clone(), e.output(0));
-            e.add("Conv", "", ins, vec![tmp.clone()], conv_attrs(&f.conv))?;
-            fused_activation(e, f.activation, tmp, y)
-        }
-        nn::Op::FusedGemm(f) => {
-            let tmp = e.fresh("gemm");
-            let (ins, y) = (e.ins.clone(), e.output(0));
-            e.add("Gemm", "", ins, vec![tmp.clone()], gemm_attrs(&f.gemm))?;
-            fused_activation(e, f.activation, tmp, y)
-        }
-        nn::Op::MatMulBias(m) => {
-            let prod = e.fresh("matmul");
-            let (a, b, bias, y) = (e.input(0), e.input(1), e.input(2), e.output(0));
-            e.add("MatMul", "", vec![a, b], vec![prod.clone()], vec![])?;
-            match m.activation {
-                None => e.add("Add", "", vec![prod, bias], vec![y], vec![]),
-                Some(act) => {
-                    let sum = e.fresh("add");
-                    e.add("Add", "", vec![prod, bias], vec![sum.clone()], vec![])?;
-                    fused_activation(e, act, sum, y)
-                }
+            vec![a_str("activation", if self.silu { "silu" } else { "none" })],
+        )
+    }
+}
+
+impl OnnxExport for nn::FusedConv {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        let tmp = e.fresh("conv");
+        let (ins, y) = (e.ins.clone(), e.output(0));
+        e.add("Conv", "", ins, vec![tmp.clone()], conv_attrs(&self.conv))?;
+        fused_activation(e, self.activation, tmp, y)
+    }
+}
+
+impl OnnxExport for nn::FusedGemm {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        let tmp = e.fresh("gemm");
+        let (ins, y) = (e.ins.clone(), e.output(0));
+        e.add("Gemm", "", ins, vec![tmp.clone()], gemm_attrs(&self.gemm))?;
+        fused_activation(e, self.activation, tmp, y)
+    }
+}
+
+impl OnnxExport for nn::MatMulBias {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        let prod = e.fresh("matmul");
+        let (a, b, bias, y) = (e.input(0), e.input(1), e.input(2), e.output(0));
+        e.add("MatMul", "", vec![a, b], vec![prod.clone()], vec![])?;
+        match self.activation {
+            None => e.add("Add", "", vec![prod, bias], vec![y], vec![]),
+            Some(act) => {
+                let sum = e.fresh("add");
+                e.add("Add", "", vec![prod, bias], vec![sum.clone()], vec![])?;
+                fused_activation(e, act, sum, y)
             }
         }
+    }
+}
+
+impl OnnxExport for nn::MatMulNBits {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        e.microsoft(
+            "MatMulNBits",
+            vec![
+                a_int("K", self.k as i64),
+                a_int("N", self.n as i64),
+                a_int("bits", self.bits as i64),
+                a_int("block_size", self.block_size as i64),
+                a_int("accuracy_level", self.accuracy_level as i64),
+            ],
+        )
     }
 }
 

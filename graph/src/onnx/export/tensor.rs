@@ -4,7 +4,9 @@
 use xnpu_core::{DType, Error, Tensor};
 use xnpu_ops::tensor::{self as t, CumKind, DepthMode, PadMode, Reduction};
 
-use super::{a_bool, a_float, a_floats, a_int, a_ints, a_str, a_tensor, scalar_of, Emit, R};
+use super::{
+    a_bool, a_float, a_floats, a_int, a_ints, a_str, a_tensor, scalar_of, Emit, OnnxExport, R,
+};
 
 fn reduction_name(r: Reduction) -> &'static str {
     match r {
@@ -53,67 +55,116 @@ fn i64s(v: &[i64]) -> R<Tensor> {
     Ok(Tensor::from_vec(vec![v.len()], v.to_vec())?)
 }
 
-pub(super) fn export(op: &t::Op, e: &mut Emit<'_>) -> R {
-    let o = e.opset();
-    match op {
-        t::Op::Identity(_) => e.simple("Identity", vec![]),
-        t::Op::Constant(c) => {
-            let a = a_tensor("value", &c.value)?;
-            e.simple("Constant", vec![a])
+impl OnnxExport for t::Identity {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        e.simple("Identity", vec![])
+    }
+}
+
+impl OnnxExport for t::Constant {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        let a = a_tensor("value", &self.value)?;
+        e.simple("Constant", vec![a])
+    }
+}
+
+impl OnnxExport for t::ConstantOfShape {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        let a = a_tensor("value", &self.value)?;
+        e.simple("ConstantOfShape", vec![a])
+    }
+}
+
+impl OnnxExport for t::ShapeOf {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        let mut attrs = vec![];
+        if self.start != 0 {
+            e.need(15)?;
+            attrs.push(a_int("start", self.start));
         }
-        t::Op::ConstantOfShape(c) => {
-            let a = a_tensor("value", &c.value)?;
-            e.simple("ConstantOfShape", vec![a])
+        if let Some(end) = self.end {
+            e.need(15)?;
+            attrs.push(a_int("end", end));
         }
-        t::Op::Shape(s) => {
-            let mut attrs = vec![];
-            if s.start != 0 {
-                e.need(15)?;
-                attrs.push(a_int("start", s.start));
+        e.simple("Shape", attrs)
+    }
+}
+
+impl OnnxExport for t::Size {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        e.simple("Size", vec![])
+    }
+}
+
+impl OnnxExport for t::Reshape {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        let o = e.opset();
+        let mut attrs = vec![];
+        if self.allowzero {
+            e.need(14)?;
+            attrs.push(a_int("allowzero", 1));
+        }
+        match &self.shape {
+            Some(shape) if o < 5 => {
+                attrs.push(a_ints("shape", shape));
+                e.simple("Reshape", attrs)
             }
-            if let Some(end) = s.end {
-                e.need(15)?;
-                attrs.push(a_int("end", end));
+            Some(shape) => {
+                let t = i64s(shape)?;
+                with_const_input(e, "Reshape", 1, "shape", &t, attrs)
             }
-            e.simple("Shape", attrs)
-        }
-        t::Op::Size(_) => e.simple("Size", vec![]),
-        t::Op::Reshape(r) => {
-            let mut attrs = vec![];
-            if r.allowzero {
-                e.need(14)?;
-                attrs.push(a_int("allowzero", 1));
-            }
-            match &r.shape {
-                Some(shape) if o < 5 => {
-                    attrs.push(a_ints("shape", shape));
-                    e.simple("Reshape", attrs)
-                }
-                Some(shape) => {
-                    let t = i64s(shape)?;
-                    with_const_input(e, "Reshape", 1, "shape", &t, attrs)
-                }
-                None => {
-                    e.need(5)?;
-                    e.simple("Reshape", attrs)
-                }
+            None => {
+                e.need(5)?;
+                e.simple("Reshape", attrs)
             }
         }
-        t::Op::Flatten(f) => {
-            if f.axis < 0 {
-                e.need(11)?;
-            }
-            e.simple("Flatten", vec![a_int("axis", f.axis)])
+    }
+}
+
+impl OnnxExport for t::Flatten {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        if self.axis < 0 {
+            e.need(11)?;
         }
-        t::Op::Squeeze(s) => axes_op(e, "Squeeze", s.axes.as_deref(), false),
-        t::Op::Unsqueeze(s) => axes_op(e, "Unsqueeze", s.axes.as_deref(), true),
-        t::Op::Concat(c) => e.simple("Concat", vec![a_int("axis", c.axis)]),
-        t::Op::Split(s) => split(s, e),
-        t::Op::Transpose(tr) => {
-            let attrs = tr.perm.iter().map(|p| a_ints("perm", p)).collect();
-            e.simple("Transpose", attrs)
-        }
-        t::Op::Slice(s) => match &s.attrs {
+        e.simple("Flatten", vec![a_int("axis", self.axis)])
+    }
+}
+
+impl OnnxExport for t::Squeeze {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        axes_op(e, "Squeeze", self.axes.as_deref(), false)
+    }
+}
+
+impl OnnxExport for t::Unsqueeze {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        axes_op(e, "Unsqueeze", self.axes.as_deref(), true)
+    }
+}
+
+impl OnnxExport for t::Concat {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        e.simple("Concat", vec![a_int("axis", self.axis)])
+    }
+}
+
+impl OnnxExport for t::Split {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        split(self, e)
+    }
+}
+
+impl OnnxExport for t::Transpose {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        let attrs = self.perm.iter().map(|p| a_ints("perm", p)).collect();
+        e.simple("Transpose", attrs)
+    }
+}
+
+impl OnnxExport for t::Slice {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        let o = e.opset();
+        match &self.attrs {
             Some(a) if o < 10 => {
                 let mut attrs = vec![a_ints("starts", &a.starts), a_ints("ends", &a.ends)];
                 if let Some(axes) = &a.axes {
@@ -135,144 +186,240 @@ pub(super) fn export(op: &t::Op, e: &mut Emit<'_>) -> R {
                 e.need(10)?;
                 e.simple("Slice", vec![])
             }
-        },
-        t::Op::Gather(g) => e.simple("Gather", vec![a_int("axis", g.axis)]),
-        t::Op::GatherElements(g) => e.simple("GatherElements", vec![a_int("axis", g.axis)]),
-        t::Op::GatherNd(g) => {
-            let mut attrs = vec![];
-            if g.batch_dims != 0 {
-                e.need(12)?;
-                attrs.push(a_int("batch_dims", g.batch_dims as i64));
-            }
-            e.simple("GatherND", attrs)
         }
-        t::Op::ScatterElements(s) => {
-            if o < 11 {
-                if s.reduction != Reduction::None {
-                    e.need(reduction_since(s.reduction))?;
-                }
-                e.need(9)?;
-                return e.simple("Scatter", vec![a_int("axis", s.axis)]);
-            }
-            let mut attrs = vec![a_int("axis", s.axis)];
-            if s.reduction != Reduction::None {
-                e.need(reduction_since(s.reduction))?;
-                attrs.push(a_str("reduction", reduction_name(s.reduction)));
-            }
-            e.simple("ScatterElements", attrs)
+    }
+}
+
+impl OnnxExport for t::Gather {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        e.simple("Gather", vec![a_int("axis", self.axis)])
+    }
+}
+
+impl OnnxExport for t::GatherElements {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        e.simple("GatherElements", vec![a_int("axis", self.axis)])
+    }
+}
+
+impl OnnxExport for t::GatherNd {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        let mut attrs = vec![];
+        if self.batch_dims != 0 {
+            e.need(12)?;
+            attrs.push(a_int("batch_dims", self.batch_dims as i64));
         }
-        t::Op::ScatterNd(s) => {
-            let mut attrs = vec![];
-            if s.reduction != Reduction::None {
-                e.need(reduction_since(s.reduction))?;
-                attrs.push(a_str("reduction", reduction_name(s.reduction)));
+        e.simple("GatherND", attrs)
+    }
+}
+
+impl OnnxExport for t::ScatterElements {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        let o = e.opset();
+        if o < 11 {
+            if self.reduction != Reduction::None {
+                e.need(reduction_since(self.reduction))?;
             }
-            e.simple("ScatterND", attrs)
+            e.need(9)?;
+            return e.simple("Scatter", vec![a_int("axis", self.axis)]);
         }
-        t::Op::TensorScatter(s) => e.simple(
+        let mut attrs = vec![a_int("axis", self.axis)];
+        if self.reduction != Reduction::None {
+            e.need(reduction_since(self.reduction))?;
+            attrs.push(a_str("reduction", reduction_name(self.reduction)));
+        }
+        e.simple("ScatterElements", attrs)
+    }
+}
+
+impl OnnxExport for t::ScatterNd {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        let mut attrs = vec![];
+        if self.reduction != Reduction::None {
+            e.need(reduction_since(self.reduction))?;
+            attrs.push(a_str("reduction", reduction_name(self.reduction)));
+        }
+        e.simple("ScatterND", attrs)
+    }
+}
+
+impl OnnxExport for t::TensorScatter {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        e.simple(
             "TensorScatter",
             vec![
-                a_int("axis", s.axis),
-                a_str("mode", if s.circular { "circular" } else { "linear" }),
+                a_int("axis", self.axis),
+                a_str("mode", if self.circular { "circular" } else { "linear" }),
             ],
-        ),
-        t::Op::Expand(_) => e.simple("Expand", vec![]),
-        t::Op::Tile(_) => {
-            e.need(6)?;
-            e.simple("Tile", vec![])
+        )
+    }
+}
+
+impl OnnxExport for t::Expand {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        e.simple("Expand", vec![])
+    }
+}
+
+impl OnnxExport for t::Tile {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        e.need(6)?;
+        e.simple("Tile", vec![])
+    }
+}
+
+impl OnnxExport for t::Pad {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        pad(self, e)
+    }
+}
+
+impl OnnxExport for t::CenterCropPad {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        let attrs = self.axes.iter().map(|a| a_ints("axes", a)).collect();
+        e.simple("CenterCropPad", attrs)
+    }
+}
+
+impl OnnxExport for t::Range {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        e.simple("Range", vec![])
+    }
+}
+
+impl OnnxExport for t::Trilu {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        e.simple("Trilu", vec![a_bool("upper", self.upper)])
+    }
+}
+
+impl OnnxExport for t::EyeLike {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        let mut attrs = vec![a_int("k", self.k)];
+        if let Some(d) = self.dtype {
+            attrs.push(a_int("dtype", d.onnx_code() as i64));
         }
-        t::Op::Pad(p) => pad(p, e),
-        t::Op::CenterCropPad(c) => {
-            let attrs = c.axes.iter().map(|a| a_ints("axes", a)).collect();
-            e.simple("CenterCropPad", attrs)
+        e.simple("EyeLike", attrs)
+    }
+}
+
+impl OnnxExport for t::Dropout {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        dropout(self, e)
+    }
+}
+
+impl OnnxExport for t::TopK {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        let o = e.opset();
+        let mut attrs = vec![a_int("axis", self.axis)];
+        if o >= 11 {
+            attrs.push(a_bool("largest", self.largest));
+            attrs.push(a_bool("sorted", self.sorted));
+        } else if !self.largest || !self.sorted {
+            e.need(11)?;
         }
-        t::Op::Range(_) => e.simple("Range", vec![]),
-        t::Op::Trilu(tr) => e.simple("Trilu", vec![a_bool("upper", tr.upper)]),
-        t::Op::EyeLike(x) => {
-            let mut attrs = vec![a_int("k", x.k)];
-            if let Some(d) = x.dtype {
-                attrs.push(a_int("dtype", d.onnx_code() as i64));
+        match self.k {
+            Some(kv) if o < 10 => {
+                attrs.push(a_int("k", kv));
+                e.simple("TopK", attrs)
             }
-            e.simple("EyeLike", attrs)
-        }
-        t::Op::Dropout(d) => dropout(d, e),
-        t::Op::TopK(k) => {
-            let mut attrs = vec![a_int("axis", k.axis)];
-            if o >= 11 {
-                attrs.push(a_bool("largest", k.largest));
-                attrs.push(a_bool("sorted", k.sorted));
-            } else if !k.largest || !k.sorted {
-                e.need(11)?;
+            Some(kv) => {
+                let t = i64s(&[kv])?;
+                with_const_input(e, "TopK", 1, "k", &t, attrs)
             }
-            match k.k {
-                Some(kv) if o < 10 => {
-                    attrs.push(a_int("k", kv));
-                    e.simple("TopK", attrs)
-                }
-                Some(kv) => {
-                    let t = i64s(&[kv])?;
-                    with_const_input(e, "TopK", 1, "k", &t, attrs)
-                }
-                None => {
-                    e.need(10)?;
-                    e.simple("TopK", attrs)
-                }
+            None => {
+                e.need(10)?;
+                e.simple("TopK", attrs)
             }
         }
-        t::Op::Unique(u) => {
-            let mut attrs = vec![a_bool("sorted", u.sorted)];
-            if let Some(a) = u.axis {
-                attrs.push(a_int("axis", a));
-            }
-            e.simple("Unique", attrs)
+    }
+}
+
+impl OnnxExport for t::Unique {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        let mut attrs = vec![a_bool("sorted", self.sorted)];
+        if let Some(a) = self.axis {
+            attrs.push(a_int("axis", a));
         }
-        t::Op::Cumulative(c) => {
-            let name = match c.kind {
-                CumKind::Sum => "CumSum",
-                CumKind::Prod => "CumProd",
-            };
-            e.simple(
-                name,
-                vec![
-                    a_bool("exclusive", c.exclusive),
-                    a_bool("reverse", c.reverse),
-                ],
-            )
+        e.simple("Unique", attrs)
+    }
+}
+
+impl OnnxExport for t::Cumulative {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        let name = match self.kind {
+            CumKind::Sum => "CumSum",
+            CumKind::Prod => "CumProd",
+        };
+        e.simple(
+            name,
+            vec![
+                a_bool("exclusive", self.exclusive),
+                a_bool("reverse", self.reverse),
+            ],
+        )
+    }
+}
+
+impl OnnxExport for t::OneHot {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        e.simple("OneHot", vec![a_int("axis", self.axis)])
+    }
+}
+
+impl OnnxExport for t::Compress {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        let attrs = self.axis.iter().map(|&a| a_int("axis", a)).collect();
+        e.simple("Compress", attrs)
+    }
+}
+
+impl OnnxExport for t::NonZero {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        e.simple("NonZero", vec![])
+    }
+}
+
+impl OnnxExport for t::DepthSpace {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        let o = e.opset();
+        let mut attrs = vec![a_int("blocksize", self.blocksize as i64)];
+        let mode = match self.mode {
+            DepthMode::Dcr => "DCR",
+            DepthMode::Crd => "CRD",
+        };
+        let mode_since = if self.to_depth { 28 } else { 11 };
+        if self.mode == DepthMode::Crd {
+            e.need(mode_since)?;
         }
-        t::Op::OneHot(h) => e.simple("OneHot", vec![a_int("axis", h.axis)]),
-        t::Op::Compress(c) => {
-            let attrs = c.axis.iter().map(|&a| a_int("axis", a)).collect();
-            e.simple("Compress", attrs)
+        if o >= mode_since {
+            attrs.push(a_str("mode", mode));
         }
-        t::Op::NonZero(_) => e.simple("NonZero", vec![]),
-        t::Op::DepthSpace(d) => {
-            let mut attrs = vec![a_int("blocksize", d.blocksize as i64)];
-            let mode = match d.mode {
-                DepthMode::Dcr => "DCR",
-                DepthMode::Crd => "CRD",
-            };
-            let mode_since = if d.to_depth { 28 } else { 11 };
-            if d.mode == DepthMode::Crd {
-                e.need(mode_since)?;
-            }
-            if o >= mode_since {
-                attrs.push(a_str("mode", mode));
-            }
-            let name = if d.to_depth {
-                "SpaceToDepth"
-            } else {
-                "DepthToSpace"
-            };
-            e.simple(name, attrs)
-        }
-        t::Op::ReverseSequence(r) => e.simple(
+        let name = if self.to_depth {
+            "SpaceToDepth"
+        } else {
+            "DepthToSpace"
+        };
+        e.simple(name, attrs)
+    }
+}
+
+impl OnnxExport for t::ReverseSequence {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        e.simple(
             "ReverseSequence",
             vec![
-                a_int("batch_axis", r.batch_axis as i64),
-                a_int("time_axis", r.time_axis as i64),
+                a_int("batch_axis", self.batch_axis as i64),
+                a_int("time_axis", self.time_axis as i64),
             ],
-        ),
-        t::Op::Upsample(u) => upsample_nearest(e, u.scales.as_deref()),
+        )
+    }
+}
+
+impl OnnxExport for t::Upsample {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        upsample_nearest(e, self.scales.as_deref())
     }
 }
 

@@ -3,12 +3,32 @@
 use xnpu_core::{Error, Result};
 use xnpu_ops::attention::{self as att};
 
-use super::{NodeCtx, Registry};
+use super::{contrib, NodeCtx, OnnxImport, Registry, MS};
 use crate::ir::Op;
 
-pub fn register(r: &mut Registry) {
-    r.add("", "Attention", 23, attention);
-    r.add("", "RotaryEmbedding", 23, rotary_embedding);
+impl OnnxImport for xnpu_ops::attention::Attention {
+    fn register(r: &mut Registry) {
+        r.add("", "Attention", 23, attention);
+    }
+}
+
+impl OnnxImport for xnpu_ops::attention::RotaryEmbedding {
+    fn register(r: &mut Registry) {
+        r.add("", "RotaryEmbedding", 23, rotary_embedding);
+        r.add(MS, "RotaryEmbedding", 1, contrib::rotary_embedding);
+    }
+}
+
+impl OnnxImport for xnpu_ops::attention::GroupQueryAttention {
+    fn register(r: &mut Registry) {
+        r.add(MS, "GroupQueryAttention", 1, contrib::group_query_attention);
+    }
+}
+
+impl OnnxImport for xnpu_ops::attention::MultiHeadAttention {
+    fn register(r: &mut Registry) {
+        r.add(MS, "MultiHeadAttention", 1, contrib::multi_head_attention);
+    }
 }
 
 fn op(o: att::Op) -> Op {

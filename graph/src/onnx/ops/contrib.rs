@@ -1,7 +1,7 @@
-//! Import of ONNX Runtime's `com.microsoft` ops that language models use (the form
+//! Builders for ONNX Runtime's `com.microsoft` ops that language models use (the form
 //! onnxruntime-genai's model builder writes), mapped onto IR ops: MatMulNBits, the skip and
 //! simplified layer norms, the Gelu family, RotaryEmbedding, GroupQueryAttention and
-//! MultiHeadAttention.
+//! MultiHeadAttention. Each is registered by its IR op's `OnnxImport` in the family's file.
 
 use xnpu_core::{DType, Error, Result};
 use xnpu_ops::attention as att;
@@ -9,31 +9,8 @@ use xnpu_ops::elementwise::{self as ew, ActivationKind};
 use xnpu_ops::nn;
 use xnpu_ops::reduce as rd;
 
-use super::{NodeCtx, Registry};
+use super::NodeCtx;
 use crate::ir::Op;
-
-const MS: &str = "com.microsoft";
-
-pub fn register(r: &mut Registry) {
-    r.add(MS, "MatMulNBits", 1, matmul_nbits);
-    r.add(MS, "SkipLayerNormalization", 1, skip_layer_norm);
-    r.add(
-        MS,
-        "SkipSimplifiedLayerNormalization",
-        1,
-        skip_simplified_layer_norm,
-    );
-    // ONNX Runtime registers SimplifiedLayerNormalization in the default domain.
-    r.add("", "SimplifiedLayerNormalization", 1, simplified_layer_norm);
-    r.add(MS, "SimplifiedLayerNormalization", 1, simplified_layer_norm);
-    r.add(MS, "Gelu", 1, gelu);
-    r.add(MS, "FastGelu", 1, fast_gelu);
-    r.add(MS, "BiasGelu", 1, bias_gelu);
-    r.add(MS, "QuickGelu", 1, quick_gelu);
-    r.add(MS, "RotaryEmbedding", 1, rotary_embedding);
-    r.add(MS, "GroupQueryAttention", 1, group_query_attention);
-    r.add(MS, "MultiHeadAttention", 1, multi_head_attention);
-}
 
 fn positive(n: &NodeCtx<'_>, name: &str) -> Result<usize> {
     let v = n.req_int(name)?;
@@ -74,7 +51,7 @@ fn refuse_input(n: &NodeCtx<'_>, i: usize, what: &str) -> Result<()> {
     Ok(())
 }
 
-fn matmul_nbits(n: &mut NodeCtx<'_>) -> Result<Op> {
+pub(super) fn matmul_nbits(n: &mut NodeCtx<'_>) -> Result<Op> {
     let k = positive(n, "K")?;
     let cols = positive(n, "N")?;
     let bits = n.int("bits", 4)?;
@@ -143,7 +120,7 @@ fn matmul_nbits(n: &mut NodeCtx<'_>) -> Result<Op> {
     Ok(Op::Nn(nn::Op::MatMulNBits(op)))
 }
 
-fn skip_layer_norm(n: &mut NodeCtx<'_>) -> Result<Op> {
+pub(super) fn skip_layer_norm(n: &mut NodeCtx<'_>) -> Result<Op> {
     Ok(Op::Reduce(rd::Op::SkipNormalization(
         rd::SkipNormalization {
             simplified: false,
@@ -152,7 +129,7 @@ fn skip_layer_norm(n: &mut NodeCtx<'_>) -> Result<Op> {
     )))
 }
 
-fn skip_simplified_layer_norm(n: &mut NodeCtx<'_>) -> Result<Op> {
+pub(super) fn skip_simplified_layer_norm(n: &mut NodeCtx<'_>) -> Result<Op> {
     // ONNX inputs (input, skip, gamma, bias); the IR op's are (input, skip, gamma, beta, bias).
     n.arrange_inputs(&[Some(0), Some(1), Some(2), None, Some(3)]);
     Ok(Op::Reduce(rd::Op::SkipNormalization(
@@ -163,7 +140,7 @@ fn skip_simplified_layer_norm(n: &mut NodeCtx<'_>) -> Result<Op> {
     )))
 }
 
-fn simplified_layer_norm(n: &mut NodeCtx<'_>) -> Result<Op> {
+pub(super) fn simplified_layer_norm(n: &mut NodeCtx<'_>) -> Result<Op> {
     let stash = n.int("stash_type", 1)?;
     if stash != 1 {
         return Err(Error::unsupported(format!(
@@ -181,11 +158,11 @@ fn activation(kind: ActivationKind) -> Op {
     Op::Elementwise(ew::Op::Activation(ew::Activation { kind }))
 }
 
-fn gelu(_: &mut NodeCtx<'_>) -> Result<Op> {
+pub(super) fn gelu(_: &mut NodeCtx<'_>) -> Result<Op> {
     Ok(activation(ActivationKind::Gelu { tanh: false }))
 }
 
-fn fast_gelu(n: &mut NodeCtx<'_>) -> Result<Op> {
+pub(super) fn fast_gelu(n: &mut NodeCtx<'_>) -> Result<Op> {
     Ok(if n.has_input(1) {
         Op::Elementwise(ew::Op::BiasGelu(ew::BiasGelu { tanh: true }))
     } else {
@@ -193,7 +170,7 @@ fn fast_gelu(n: &mut NodeCtx<'_>) -> Result<Op> {
     })
 }
 
-fn bias_gelu(n: &mut NodeCtx<'_>) -> Result<Op> {
+pub(super) fn bias_gelu(n: &mut NodeCtx<'_>) -> Result<Op> {
     if !n.has_input(1) {
         return Err(Error::model("BiasGelu needs its bias input (input 1)"));
     }
@@ -202,13 +179,13 @@ fn bias_gelu(n: &mut NodeCtx<'_>) -> Result<Op> {
     })))
 }
 
-fn quick_gelu(n: &mut NodeCtx<'_>) -> Result<Op> {
+pub(super) fn quick_gelu(n: &mut NodeCtx<'_>) -> Result<Op> {
     Ok(activation(ActivationKind::Swish {
         alpha: n.float("alpha", 1.702)?,
     }))
 }
 
-fn rotary_embedding(n: &mut NodeCtx<'_>) -> Result<Op> {
+pub(super) fn rotary_embedding(n: &mut NodeCtx<'_>) -> Result<Op> {
     if flag(n, "is_packed_batching")? {
         return Err(Error::unsupported(
             "RotaryEmbedding with is_packed_batching=1 is not supported",
@@ -239,7 +216,7 @@ fn rotary_embedding(n: &mut NodeCtx<'_>) -> Result<Op> {
     )))
 }
 
-fn group_query_attention(n: &mut NodeCtx<'_>) -> Result<Op> {
+pub(super) fn group_query_attention(n: &mut NodeCtx<'_>) -> Result<Op> {
     let num_heads = positive(n, "num_heads")?;
     let kv_num_heads = positive(n, "kv_num_heads")?;
     if num_heads % kv_num_heads != 0 {
@@ -288,7 +265,7 @@ fn group_query_attention(n: &mut NodeCtx<'_>) -> Result<Op> {
     )))
 }
 
-fn multi_head_attention(n: &mut NodeCtx<'_>) -> Result<Op> {
+pub(super) fn multi_head_attention(n: &mut NodeCtx<'_>) -> Result<Op> {
     refuse_input(n, 8, "past_sequence_length")?;
     refuse_input(n, 9, "cache_indirection")?;
     refuse_output(n, 3, "qk")?;

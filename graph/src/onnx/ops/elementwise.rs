@@ -11,85 +11,153 @@ use xnpu_ops::elementwise::{
 };
 
 use super::super::types::dtype;
-use super::{NodeCtx, Registry};
+use super::{contrib, NodeCtx, OnnxImport, Registry, MS};
 use crate::ir::Op;
 
-pub fn register(r: &mut Registry) {
-    r.add("", "Cast", 1, cast);
-    r.add("", "CastLike", 15, |_| Ok(op(e::Op::CastLike(CastLike))));
-    r.add("", "BitCast", 26, bitcast);
+impl OnnxImport for xnpu_ops::elementwise::Cast {
+    fn register(r: &mut Registry) {
+        r.add("", "Cast", 1, cast);
+    }
+}
 
-    r.add("", "Add", 1, |n| binary(n, B::Add));
-    r.add("", "Sub", 1, |n| binary(n, B::Sub));
-    r.add("", "Mul", 1, |n| binary(n, B::Mul));
-    r.add("", "Div", 1, |n| binary(n, B::Div));
-    r.add("", "Pow", 1, |n| binary(n, B::Pow));
-    r.add("", "Mod", 10, modulo);
-    r.add("", "BitShift", 11, bitshift);
-    r.add("", "BitwiseAnd", 18, |n| binary(n, B::BitwiseAnd));
-    r.add("", "BitwiseOr", 18, |n| binary(n, B::BitwiseOr));
-    r.add("", "BitwiseXor", 18, |n| binary(n, B::BitwiseXor));
-    r.add("", "And", 1, |n| binary(n, B::And));
-    r.add("", "Or", 1, |n| binary(n, B::Or));
-    r.add("", "Xor", 1, |n| binary(n, B::Xor));
-    r.add("", "Equal", 1, |n| binary(n, B::Equal));
-    r.add("", "Less", 1, |n| binary(n, B::Less));
-    r.add("", "Greater", 1, |n| binary(n, B::Greater));
-    r.add("", "LessOrEqual", 12, |n| binary(n, B::LessOrEqual));
-    r.add("", "GreaterOrEqual", 12, |n| binary(n, B::GreaterOrEqual));
+impl OnnxImport for xnpu_ops::elementwise::CastLike {
+    fn register(r: &mut Registry) {
+        r.add("", "CastLike", 15, |_| Ok(op(e::Op::CastLike(CastLike))));
+    }
+}
 
-    r.add("", "Neg", 1, |_| unary(U::Neg));
-    r.add("", "Abs", 1, |_| unary(U::Abs));
-    r.add("", "Reciprocal", 1, |_| unary(U::Reciprocal));
-    r.add("", "Sqrt", 1, |_| unary(U::Sqrt));
-    r.add("", "Exp", 1, |_| unary(U::Exp));
-    r.add("", "Log", 1, |_| unary(U::Log));
-    r.add("", "Ceil", 1, |_| unary(U::Ceil));
-    r.add("", "Floor", 1, |_| unary(U::Floor));
-    r.add("", "Round", 11, |_| unary(U::Round));
-    r.add("", "Sign", 9, |_| unary(U::Sign));
-    r.add("", "Erf", 9, |_| unary(U::Erf));
-    r.add("", "Sin", 7, |_| unary(U::Sin));
-    r.add("", "Cos", 7, |_| unary(U::Cos));
-    r.add("", "Tan", 7, |_| unary(U::Tan));
-    r.add("", "Asin", 7, |_| unary(U::Asin));
-    r.add("", "Acos", 7, |_| unary(U::Acos));
-    r.add("", "Atan", 7, |_| unary(U::Atan));
-    r.add("", "Sinh", 9, |_| unary(U::Sinh));
-    r.add("", "Cosh", 9, |_| unary(U::Cosh));
-    r.add("", "Asinh", 9, |_| unary(U::Asinh));
-    r.add("", "Acosh", 9, |_| unary(U::Acosh));
-    r.add("", "Atanh", 9, |_| unary(U::Atanh));
-    r.add("", "Tanh", 1, |_| unary(U::Tanh));
-    r.add("", "Not", 1, |_| unary(U::Not));
-    r.add("", "BitwiseNot", 18, |_| unary(U::BitwiseNot));
+impl OnnxImport for xnpu_ops::elementwise::BitCast {
+    fn register(r: &mut Registry) {
+        r.add("", "BitCast", 26, bitcast);
+    }
+}
 
-    r.add("", "Sigmoid", 1, |_| activation(A::Sigmoid));
-    r.add("", "Relu", 1, |_| activation(A::Relu));
-    r.add("", "LeakyRelu", 1, leaky_relu);
-    r.add("", "Elu", 1, elu);
-    r.add("", "Selu", 1, selu);
-    r.add("", "Celu", 12, celu);
-    r.add("", "ThresholdedRelu", 10, thresholded_relu);
-    r.add("", "HardSigmoid", 1, hard_sigmoid);
-    r.add("", "HardSwish", 14, |_| activation(A::HardSwish));
-    r.add("", "Softplus", 1, |_| activation(A::Softplus));
-    r.add("", "Softsign", 1, |_| activation(A::Softsign));
-    r.add("", "Mish", 18, |_| activation(A::Mish));
-    r.add("", "Gelu", 20, gelu);
-    r.add("", "Swish", 24, swish);
-    r.add("", "Shrink", 9, shrink);
-    r.add("", "PRelu", 1, |_| Ok(op(e::Op::PRelu(PRelu))));
-    r.add("", "Clip", 1, clip);
-    r.add("", "SwiGLU", 28, swiglu);
+impl OnnxImport for xnpu_ops::elementwise::Unary {
+    fn register(r: &mut Registry) {
+        r.add("", "Neg", 1, |_| unary(U::Neg));
+        r.add("", "Abs", 1, |_| unary(U::Abs));
+        r.add("", "Reciprocal", 1, |_| unary(U::Reciprocal));
+        r.add("", "Sqrt", 1, |_| unary(U::Sqrt));
+        r.add("", "Exp", 1, |_| unary(U::Exp));
+        r.add("", "Log", 1, |_| unary(U::Log));
+        r.add("", "Ceil", 1, |_| unary(U::Ceil));
+        r.add("", "Floor", 1, |_| unary(U::Floor));
+        r.add("", "Round", 11, |_| unary(U::Round));
+        r.add("", "Sign", 9, |_| unary(U::Sign));
+        r.add("", "Erf", 9, |_| unary(U::Erf));
+        r.add("", "Sin", 7, |_| unary(U::Sin));
+        r.add("", "Cos", 7, |_| unary(U::Cos));
+        r.add("", "Tan", 7, |_| unary(U::Tan));
+        r.add("", "Asin", 7, |_| unary(U::Asin));
+        r.add("", "Acos", 7, |_| unary(U::Acos));
+        r.add("", "Atan", 7, |_| unary(U::Atan));
+        r.add("", "Sinh", 9, |_| unary(U::Sinh));
+        r.add("", "Cosh", 9, |_| unary(U::Cosh));
+        r.add("", "Asinh", 9, |_| unary(U::Asinh));
+        r.add("", "Acosh", 9, |_| unary(U::Acosh));
+        r.add("", "Atanh", 9, |_| unary(U::Atanh));
+        r.add("", "Tanh", 1, |_| unary(U::Tanh));
+        r.add("", "Not", 1, |_| unary(U::Not));
+        r.add("", "BitwiseNot", 18, |_| unary(U::BitwiseNot));
+    }
+}
 
-    r.add("", "Max", 1, |_| variadic(V::Max));
-    r.add("", "Min", 1, |_| variadic(V::Min));
-    r.add("", "Sum", 1, |_| variadic(V::Sum));
-    r.add("", "Mean", 1, |_| variadic(V::Mean));
-    r.add("", "Where", 9, |_| Ok(op(e::Op::Where(Where))));
-    r.add("", "IsNaN", 9, |_| Ok(op(e::Op::IsNaN(IsNaN))));
-    r.add("", "IsInf", 10, is_inf);
+impl OnnxImport for xnpu_ops::elementwise::Activation {
+    fn register(r: &mut Registry) {
+        r.add(MS, "Gelu", 1, contrib::gelu);
+        r.add(MS, "QuickGelu", 1, contrib::quick_gelu);
+
+        r.add("", "Sigmoid", 1, |_| activation(A::Sigmoid));
+        r.add("", "Relu", 1, |_| activation(A::Relu));
+        r.add("", "LeakyRelu", 1, leaky_relu);
+        r.add("", "Elu", 1, elu);
+        r.add("", "Selu", 1, selu);
+        r.add("", "Celu", 12, celu);
+        r.add("", "ThresholdedRelu", 10, thresholded_relu);
+        r.add("", "HardSigmoid", 1, hard_sigmoid);
+        r.add("", "HardSwish", 14, |_| activation(A::HardSwish));
+        r.add("", "Softplus", 1, |_| activation(A::Softplus));
+        r.add("", "Softsign", 1, |_| activation(A::Softsign));
+        r.add("", "Mish", 18, |_| activation(A::Mish));
+        r.add("", "Gelu", 20, gelu);
+        r.add("", "Swish", 24, swish);
+        r.add("", "Shrink", 9, shrink);
+    }
+}
+
+impl OnnxImport for xnpu_ops::elementwise::Binary {
+    fn register(r: &mut Registry) {
+        r.add("", "Add", 1, |n| binary(n, B::Add));
+        r.add("", "Sub", 1, |n| binary(n, B::Sub));
+        r.add("", "Mul", 1, |n| binary(n, B::Mul));
+        r.add("", "Div", 1, |n| binary(n, B::Div));
+        r.add("", "Pow", 1, |n| binary(n, B::Pow));
+        r.add("", "Mod", 10, modulo);
+        r.add("", "BitShift", 11, bitshift);
+        r.add("", "BitwiseAnd", 18, |n| binary(n, B::BitwiseAnd));
+        r.add("", "BitwiseOr", 18, |n| binary(n, B::BitwiseOr));
+        r.add("", "BitwiseXor", 18, |n| binary(n, B::BitwiseXor));
+        r.add("", "And", 1, |n| binary(n, B::And));
+        r.add("", "Or", 1, |n| binary(n, B::Or));
+        r.add("", "Xor", 1, |n| binary(n, B::Xor));
+        r.add("", "Equal", 1, |n| binary(n, B::Equal));
+        r.add("", "Less", 1, |n| binary(n, B::Less));
+        r.add("", "Greater", 1, |n| binary(n, B::Greater));
+        r.add("", "LessOrEqual", 12, |n| binary(n, B::LessOrEqual));
+        r.add("", "GreaterOrEqual", 12, |n| binary(n, B::GreaterOrEqual));
+    }
+}
+
+impl OnnxImport for xnpu_ops::elementwise::Variadic {
+    fn register(r: &mut Registry) {
+        r.add("", "Max", 1, |_| variadic(V::Max));
+        r.add("", "Min", 1, |_| variadic(V::Min));
+        r.add("", "Sum", 1, |_| variadic(V::Sum));
+        r.add("", "Mean", 1, |_| variadic(V::Mean));
+    }
+}
+
+impl OnnxImport for xnpu_ops::elementwise::Where {
+    fn register(r: &mut Registry) {
+        r.add("", "Where", 9, |_| Ok(op(e::Op::Where(Where))));
+    }
+}
+
+impl OnnxImport for xnpu_ops::elementwise::PRelu {
+    fn register(r: &mut Registry) {
+        r.add("", "PRelu", 1, |_| Ok(op(e::Op::PRelu(PRelu))));
+    }
+}
+
+impl OnnxImport for xnpu_ops::elementwise::Clip {
+    fn register(r: &mut Registry) {
+        r.add("", "Clip", 1, clip);
+    }
+}
+
+impl OnnxImport for xnpu_ops::elementwise::SwiGlu {
+    fn register(r: &mut Registry) {
+        r.add("", "SwiGLU", 28, swiglu);
+    }
+}
+
+impl OnnxImport for xnpu_ops::elementwise::BiasGelu {
+    fn register(r: &mut Registry) {
+        r.add(MS, "FastGelu", 1, contrib::fast_gelu);
+        r.add(MS, "BiasGelu", 1, contrib::bias_gelu);
+    }
+}
+
+impl OnnxImport for xnpu_ops::elementwise::IsNaN {
+    fn register(r: &mut Registry) {
+        r.add("", "IsNaN", 9, |_| Ok(op(e::Op::IsNaN(IsNaN))));
+    }
+}
+
+impl OnnxImport for xnpu_ops::elementwise::IsInf {
+    fn register(r: &mut Registry) {
+        r.add("", "IsInf", 10, is_inf);
+    }
 }
 
 fn op(o: e::Op) -> Op {

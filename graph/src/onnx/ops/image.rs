@@ -7,17 +7,43 @@ use xnpu_ops::image::{
     RoiAlign, RoiPool,
 };
 
-use super::{NodeCtx, Registry};
+use super::{NodeCtx, OnnxImport, Registry};
 use crate::ir::Op;
 
-pub fn register(r: &mut Registry) {
-    r.add("", "Resize", 10, resize);
-    r.add("", "Upsample", 1, upsample);
-    r.add("", "GridSample", 16, grid_sample);
-    r.add("", "AffineGrid", 20, affine_grid);
-    r.add("", "RoiAlign", 10, roi_align);
-    r.add("", "NonMaxSuppression", 10, non_max_suppression);
-    r.add("", "ImageDecoder", 20, image_decoder);
+impl OnnxImport for xnpu_ops::image::Resize {
+    fn register(r: &mut Registry) {
+        r.add("", "Resize", 10, resize);
+    }
+}
+
+impl OnnxImport for xnpu_ops::image::GridSample {
+    fn register(r: &mut Registry) {
+        r.add("", "GridSample", 16, grid_sample);
+    }
+}
+
+impl OnnxImport for xnpu_ops::image::AffineGrid {
+    fn register(r: &mut Registry) {
+        r.add("", "AffineGrid", 20, affine_grid);
+    }
+}
+
+impl OnnxImport for xnpu_ops::image::RoiAlign {
+    fn register(r: &mut Registry) {
+        r.add("", "RoiAlign", 10, roi_align);
+    }
+}
+
+impl OnnxImport for xnpu_ops::image::NonMaxSuppression {
+    fn register(r: &mut Registry) {
+        r.add("", "NonMaxSuppression", 10, non_max_suppression);
+    }
+}
+
+impl OnnxImport for xnpu_ops::image::ImageDecoder {
+    fn register(r: &mut Registry) {
+        r.add("", "ImageDecoder", 20, image_decoder);
+    }
 }
 
 fn op(o: im::Op) -> Op {
@@ -118,7 +144,7 @@ fn resize(n: &mut NodeCtx<'_>) -> Result<Op> {
 }
 
 /// Upsample (deprecated): nearest (floor) or linear resampling with asymmetric coordinates.
-fn upsample(n: &mut NodeCtx<'_>) -> Result<Op> {
+pub(super) fn upsample(n: &mut NodeCtx<'_>) -> Result<Op> {
     let opset = n.opset();
     let mode = match n.string("mode", "nearest")?.as_str() {
         "nearest" => ResizeMode::Nearest(NearestMode::Floor),

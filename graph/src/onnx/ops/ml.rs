@@ -6,21 +6,53 @@ use xnpu_ops::ml::{
     Momentum, NodeMode, PostTransform, TreeEnsemble, TreeLeaf, TreeNode,
 };
 
-use super::{NodeCtx, Registry};
+use super::{NodeCtx, OnnxImport, Registry};
 use crate::ir::Op;
 
 const ML: &str = "ai.onnx.ml";
 const TRAINING: &str = "ai.onnx.preview.training";
 
-pub fn register(r: &mut Registry) {
-    r.add(ML, "LabelEncoder", 1, label_encoder_v1);
-    r.add(ML, "LabelEncoder", 2, label_encoder);
-    r.add(ML, "TreeEnsemble", 5, tree_ensemble);
-    r.add(ML, "ArrayFeatureExtractor", 1, array_feature_extractor);
-    r.add(ML, "Binarizer", 1, binarizer);
-    r.add(TRAINING, "Adagrad", 1, adagrad);
-    r.add(TRAINING, "Adam", 1, adam);
-    r.add(TRAINING, "Momentum", 1, momentum);
+impl OnnxImport for xnpu_ops::ml::LabelEncoder {
+    fn register(r: &mut Registry) {
+        r.add(ML, "LabelEncoder", 1, label_encoder_v1);
+        r.add(ML, "LabelEncoder", 2, label_encoder);
+    }
+}
+
+impl OnnxImport for xnpu_ops::ml::TreeEnsemble {
+    fn register(r: &mut Registry) {
+        r.add(ML, "TreeEnsemble", 5, tree_ensemble);
+    }
+}
+
+impl OnnxImport for xnpu_ops::ml::ArrayFeatureExtractor {
+    fn register(r: &mut Registry) {
+        r.add(ML, "ArrayFeatureExtractor", 1, array_feature_extractor);
+    }
+}
+
+impl OnnxImport for xnpu_ops::ml::Binarizer {
+    fn register(r: &mut Registry) {
+        r.add(ML, "Binarizer", 1, binarizer);
+    }
+}
+
+impl OnnxImport for xnpu_ops::ml::Adagrad {
+    fn register(r: &mut Registry) {
+        r.add(TRAINING, "Adagrad", 1, adagrad);
+    }
+}
+
+impl OnnxImport for xnpu_ops::ml::Adam {
+    fn register(r: &mut Registry) {
+        r.add(TRAINING, "Adam", 1, adam);
+    }
+}
+
+impl OnnxImport for xnpu_ops::ml::Momentum {
+    fn register(r: &mut Registry) {
+        r.add(TRAINING, "Momentum", 1, momentum);
+    }
 }
 
 fn op(o: m::Op) -> Op {

@@ -1,5 +1,7 @@
 //! The import table: `(domain, op_type, since opset)` → a function that builds the IR op.
-//! One line registers an op; each family of `xnpu-ops` has one file here.
+//! Every op of the set implements [`OnnxImport`] in its family's file here (the builders of
+//! ONNX Runtime's `com.microsoft` forms live in `contrib.rs`); the table is made from the
+//! declarations (`xnpu_ops::all_ops!`), so an op the set declares cannot be left out of it.
 
 mod attention;
 mod contrib;
@@ -22,6 +24,22 @@ use xnpu_core::Result;
 
 use super::node::NodeCtx;
 use crate::ir::Op;
+
+/// ONNX Runtime's contrib domain.
+pub(crate) const MS: &str = "com.microsoft";
+
+/// How an op of the set is read from ONNX: the entries it adds to the import table.
+pub trait OnnxImport {
+    /// Adds every `(domain, op_type, since)` that builds this op, each with its builder.
+    fn register(r: &mut Registry);
+}
+
+/// Registers every op of one family (a callback of `xnpu_ops::all_ops!`).
+macro_rules! register_family {
+    ($r:ident; $family:ident: $($op:ident)*) => {
+        $(<xnpu_ops::$family::$op as OnnxImport>::register($r);)*
+    };
+}
 
 /// Builds the IR op for one ONNX node.
 pub type Translate = fn(&mut NodeCtx<'_>) -> Result<Op>;
@@ -93,21 +111,11 @@ impl Registry {
     pub fn standard() -> &'static Registry {
         static REG: OnceLock<Registry> = OnceLock::new();
         REG.get_or_init(|| {
-            let mut r = Registry::default();
-            attention::register(&mut r);
-            contrib::register(&mut r);
-            control::register(&mut r);
-            elementwise::register(&mut r);
-            image::register(&mut r);
-            ml::register(&mut r);
-            nn::register(&mut r);
-            reduce::register(&mut r);
-            rnn::register(&mut r);
-            sequence::register(&mut r);
-            signal::register(&mut r);
-            tensor::register(&mut r);
-            text::register(&mut r);
-            r
+            let mut table = Registry::default();
+            let r = &mut table;
+            xnpu_ops::all_ops!(register_family!(r;));
+            control::register(r);
+            table
         })
     }
 }

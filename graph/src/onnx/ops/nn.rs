@@ -3,34 +3,158 @@
 use xnpu_core::{DType, Error, Result};
 use xnpu_ops::nn::{self as nn, AutoPad, GlobalKind, PoolKind, Window};
 
-use super::{NodeCtx, Registry};
+use super::{contrib, NodeCtx, OnnxImport, Registry, MS};
 use crate::ir::Op;
 
-pub fn register(r: &mut Registry) {
-    r.add("", "MatMul", 1, matmul);
-    r.add("", "MatMulInteger", 10, matmul_integer);
-    r.add("", "QLinearMatMul", 10, qlinear_matmul);
-    r.add("", "Gemm", 1, gemm);
-    r.add("", "Conv", 1, conv);
-    r.add("", "ConvInteger", 10, conv_integer);
-    r.add("", "QLinearConv", 10, qlinear_conv);
-    r.add("", "DeformConv", 19, deform_conv);
-    r.add("", "ConvTranspose", 1, conv_transpose);
-    r.add("", "AveragePool", 1, average_pool);
-    r.add("", "MaxPool", 1, max_pool);
-    r.add("", "LpPool", 1, lp_pool);
-    r.add("", "GlobalAveragePool", 1, global_average_pool);
-    r.add("", "GlobalMaxPool", 1, global_max_pool);
-    r.add("", "GlobalLpPool", 1, global_lp_pool);
-    r.add("", "MaxUnpool", 9, max_unpool);
-    r.add("", "MaxRoiPool", 1, max_roi_pool);
-    r.add("", "QuantizeLinear", 10, quantize_linear);
-    r.add("", "DequantizeLinear", 10, dequantize_linear);
-    r.add("", "DynamicQuantizeLinear", 11, dynamic_quantize_linear);
-    r.add("", "Einsum", 12, einsum);
-    r.add("", "Col2Im", 18, col2im);
-    r.add("", "Det", 11, det);
-    r.add("", "CausalConvWithState", 27, causal_conv_with_state);
+impl OnnxImport for xnpu_ops::nn::MatMul {
+    fn register(r: &mut Registry) {
+        r.add("", "MatMul", 1, matmul);
+    }
+}
+
+impl OnnxImport for xnpu_ops::nn::MatMulInteger {
+    fn register(r: &mut Registry) {
+        r.add("", "MatMulInteger", 10, matmul_integer);
+    }
+}
+
+impl OnnxImport for xnpu_ops::nn::QLinearMatMul {
+    fn register(r: &mut Registry) {
+        r.add("", "QLinearMatMul", 10, qlinear_matmul);
+    }
+}
+
+impl OnnxImport for xnpu_ops::nn::Gemm {
+    fn register(r: &mut Registry) {
+        r.add("", "Gemm", 1, gemm);
+    }
+}
+
+impl OnnxImport for xnpu_ops::nn::Conv {
+    fn register(r: &mut Registry) {
+        r.add("", "Conv", 1, conv);
+    }
+}
+
+impl OnnxImport for xnpu_ops::nn::ConvInteger {
+    fn register(r: &mut Registry) {
+        r.add("", "ConvInteger", 10, conv_integer);
+    }
+}
+
+impl OnnxImport for xnpu_ops::nn::QLinearConv {
+    fn register(r: &mut Registry) {
+        r.add("", "QLinearConv", 10, qlinear_conv);
+    }
+}
+
+impl OnnxImport for xnpu_ops::nn::DeformConv {
+    fn register(r: &mut Registry) {
+        r.add("", "DeformConv", 19, deform_conv);
+    }
+}
+
+impl OnnxImport for xnpu_ops::nn::ConvTranspose {
+    fn register(r: &mut Registry) {
+        r.add("", "ConvTranspose", 1, conv_transpose);
+    }
+}
+
+impl OnnxImport for xnpu_ops::nn::Pool {
+    fn register(r: &mut Registry) {
+        r.add("", "AveragePool", 1, average_pool);
+        r.add("", "MaxPool", 1, max_pool);
+        r.add("", "LpPool", 1, lp_pool);
+    }
+}
+
+impl OnnxImport for xnpu_ops::nn::GlobalPool {
+    fn register(r: &mut Registry) {
+        r.add("", "GlobalAveragePool", 1, global_average_pool);
+        r.add("", "GlobalMaxPool", 1, global_max_pool);
+        r.add("", "GlobalLpPool", 1, global_lp_pool);
+    }
+}
+
+impl OnnxImport for xnpu_ops::nn::MaxUnpool {
+    fn register(r: &mut Registry) {
+        r.add("", "MaxUnpool", 9, max_unpool);
+    }
+}
+
+impl OnnxImport for xnpu_ops::nn::MaxRoiPool {
+    fn register(r: &mut Registry) {
+        r.add("", "MaxRoiPool", 1, max_roi_pool);
+    }
+}
+
+impl OnnxImport for xnpu_ops::nn::QuantizeLinear {
+    fn register(r: &mut Registry) {
+        r.add("", "QuantizeLinear", 10, quantize_linear);
+    }
+}
+
+impl OnnxImport for xnpu_ops::nn::DequantizeLinear {
+    fn register(r: &mut Registry) {
+        r.add("", "DequantizeLinear", 10, dequantize_linear);
+    }
+}
+
+impl OnnxImport for xnpu_ops::nn::DynamicQuantizeLinear {
+    fn register(r: &mut Registry) {
+        r.add("", "DynamicQuantizeLinear", 11, dynamic_quantize_linear);
+    }
+}
+
+impl OnnxImport for xnpu_ops::nn::Einsum {
+    fn register(r: &mut Registry) {
+        r.add("", "Einsum", 12, einsum);
+    }
+}
+
+impl OnnxImport for xnpu_ops::nn::Col2Im {
+    fn register(r: &mut Registry) {
+        r.add("", "Col2Im", 18, col2im);
+    }
+}
+
+impl OnnxImport for xnpu_ops::nn::Det {
+    fn register(r: &mut Registry) {
+        r.add("", "Det", 11, det);
+    }
+}
+
+impl OnnxImport for xnpu_ops::nn::CausalConvWithState {
+    fn register(r: &mut Registry) {
+        r.add("", "CausalConvWithState", 27, causal_conv_with_state);
+    }
+}
+
+impl OnnxImport for xnpu_ops::nn::FusedConv {
+    fn register(r: &mut Registry) {
+        // Made by the fusion passes (graph/src/passes); never read from ONNX.
+        let _ = r;
+    }
+}
+
+impl OnnxImport for xnpu_ops::nn::FusedGemm {
+    fn register(r: &mut Registry) {
+        // Made by the fusion passes (graph/src/passes); never read from ONNX.
+        let _ = r;
+    }
+}
+
+impl OnnxImport for xnpu_ops::nn::MatMulBias {
+    fn register(r: &mut Registry) {
+        // Made by the fusion passes (graph/src/passes); never read from ONNX.
+        let _ = r;
+    }
+}
+
+impl OnnxImport for xnpu_ops::nn::MatMulNBits {
+    fn register(r: &mut Registry) {
+        r.add(MS, "MatMulNBits", 1, contrib::matmul_nbits);
+    }
 }
 
 fn op(o: nn::Op) -> Op {

@@ -10,40 +10,127 @@ use xnpu_ops::reduce::{
     SoftmaxCrossEntropyLoss, SoftmaxKind,
 };
 
-use super::{NodeCtx, Registry};
+use super::{contrib, NodeCtx, OnnxImport, Registry, MS};
 use crate::ir::Op;
 
-pub fn register(r: &mut Registry) {
-    r.add("", "ReduceMax", 1, reduce_max);
-    r.add("", "ReduceMin", 1, reduce_min);
-    r.add("", "ReduceSum", 1, reduce_sum);
-    r.add("", "ReduceMean", 1, reduce_mean);
-    r.add("", "ReduceProd", 1, reduce_prod);
-    r.add("", "ReduceL1", 1, reduce_l1);
-    r.add("", "ReduceL2", 1, reduce_l2);
-    r.add("", "ReduceLogSum", 1, reduce_log_sum);
-    r.add("", "ReduceLogSumExp", 1, reduce_log_sum_exp);
-    r.add("", "ReduceSumSquare", 1, reduce_sum_square);
-    r.add("", "ArgMax", 1, arg_max);
-    r.add("", "ArgMin", 1, arg_min);
-    r.add("", "Softmax", 1, softmax);
-    r.add("", "LogSoftmax", 1, log_softmax);
-    r.add("", "Hardmax", 1, hardmax);
-    r.add("", "LayerNormalization", 17, layer_normalization);
-    r.add("", "RMSNormalization", 23, rms_normalization);
-    r.add("", "BatchNormalization", 1, batch_normalization);
-    r.add("", "InstanceNormalization", 1, instance_normalization);
-    r.add("", "GroupNormalization", 18, group_normalization);
-    r.add("", "LpNormalization", 1, lp_normalization);
-    r.add("", "LRN", 1, lrn);
-    r.add(
-        "",
-        "MeanVarianceNormalization",
-        9,
-        mean_variance_normalization,
-    );
-    r.add("", "NegativeLogLikelihoodLoss", 12, nll_loss);
-    r.add("", "SoftmaxCrossEntropyLoss", 12, sce_loss);
+impl OnnxImport for xnpu_ops::reduce::Reduce {
+    fn register(r: &mut Registry) {
+        r.add("", "ReduceMax", 1, reduce_max);
+        r.add("", "ReduceMin", 1, reduce_min);
+        r.add("", "ReduceSum", 1, reduce_sum);
+        r.add("", "ReduceMean", 1, reduce_mean);
+        r.add("", "ReduceProd", 1, reduce_prod);
+        r.add("", "ReduceL1", 1, reduce_l1);
+        r.add("", "ReduceL2", 1, reduce_l2);
+        r.add("", "ReduceLogSum", 1, reduce_log_sum);
+        r.add("", "ReduceLogSumExp", 1, reduce_log_sum_exp);
+        r.add("", "ReduceSumSquare", 1, reduce_sum_square);
+    }
+}
+
+impl OnnxImport for xnpu_ops::reduce::ArgReduce {
+    fn register(r: &mut Registry) {
+        r.add("", "ArgMax", 1, arg_max);
+        r.add("", "ArgMin", 1, arg_min);
+    }
+}
+
+impl OnnxImport for xnpu_ops::reduce::Softmax {
+    fn register(r: &mut Registry) {
+        r.add("", "Softmax", 1, softmax);
+        r.add("", "LogSoftmax", 1, log_softmax);
+        r.add("", "Hardmax", 1, hardmax);
+    }
+}
+
+impl OnnxImport for xnpu_ops::reduce::LayerNormalization {
+    fn register(r: &mut Registry) {
+        r.add("", "LayerNormalization", 17, layer_normalization);
+    }
+}
+
+impl OnnxImport for xnpu_ops::reduce::RmsNormalization {
+    fn register(r: &mut Registry) {
+        // ONNX Runtime registers SimplifiedLayerNormalization in the default domain.
+        r.add(
+            "",
+            "SimplifiedLayerNormalization",
+            1,
+            contrib::simplified_layer_norm,
+        );
+        r.add(
+            MS,
+            "SimplifiedLayerNormalization",
+            1,
+            contrib::simplified_layer_norm,
+        );
+        r.add("", "RMSNormalization", 23, rms_normalization);
+    }
+}
+
+impl OnnxImport for xnpu_ops::reduce::SkipNormalization {
+    fn register(r: &mut Registry) {
+        r.add(MS, "SkipLayerNormalization", 1, contrib::skip_layer_norm);
+        r.add(
+            MS,
+            "SkipSimplifiedLayerNormalization",
+            1,
+            contrib::skip_simplified_layer_norm,
+        );
+    }
+}
+
+impl OnnxImport for xnpu_ops::reduce::BatchNormalization {
+    fn register(r: &mut Registry) {
+        r.add("", "BatchNormalization", 1, batch_normalization);
+    }
+}
+
+impl OnnxImport for xnpu_ops::reduce::InstanceNormalization {
+    fn register(r: &mut Registry) {
+        r.add("", "InstanceNormalization", 1, instance_normalization);
+    }
+}
+
+impl OnnxImport for xnpu_ops::reduce::GroupNormalization {
+    fn register(r: &mut Registry) {
+        r.add("", "GroupNormalization", 18, group_normalization);
+    }
+}
+
+impl OnnxImport for xnpu_ops::reduce::LpNormalization {
+    fn register(r: &mut Registry) {
+        r.add("", "LpNormalization", 1, lp_normalization);
+    }
+}
+
+impl OnnxImport for xnpu_ops::reduce::Lrn {
+    fn register(r: &mut Registry) {
+        r.add("", "LRN", 1, lrn);
+    }
+}
+
+impl OnnxImport for xnpu_ops::reduce::MeanVarianceNormalization {
+    fn register(r: &mut Registry) {
+        r.add(
+            "",
+            "MeanVarianceNormalization",
+            9,
+            mean_variance_normalization,
+        );
+    }
+}
+
+impl OnnxImport for xnpu_ops::reduce::NegativeLogLikelihoodLoss {
+    fn register(r: &mut Registry) {
+        r.add("", "NegativeLogLikelihoodLoss", 12, nll_loss);
+    }
+}
+
+impl OnnxImport for xnpu_ops::reduce::SoftmaxCrossEntropyLoss {
+    fn register(r: &mut Registry) {
+        r.add("", "SoftmaxCrossEntropyLoss", 12, sce_loss);
+    }
 }
 
 fn op(o: r::Op) -> Op {

@@ -3,13 +3,15 @@
 use xnpu_core::{Error, Result};
 use xnpu_ops::rnn::{self as rn, Activation, Cell, Direction, Recurrent};
 
-use super::{NodeCtx, Registry};
+use super::{NodeCtx, OnnxImport, Registry};
 use crate::ir::Op;
 
-pub fn register(r: &mut Registry) {
-    r.add("", "RNN", 1, rnn);
-    r.add("", "GRU", 1, gru);
-    r.add("", "LSTM", 1, lstm);
+impl OnnxImport for xnpu_ops::rnn::Recurrent {
+    fn register(r: &mut Registry) {
+        r.add("", "RNN", 1, rnn);
+        r.add("", "GRU", 1, gru);
+        r.add("", "LSTM", 1, lstm);
+    }
 }
 
 fn rnn(n: &mut NodeCtx<'_>) -> Result<Op> {

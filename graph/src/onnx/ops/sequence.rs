@@ -7,21 +7,73 @@ use xnpu_ops::sequence::{
     SplitToSequence,
 };
 
-use super::{NodeCtx, Registry};
+use super::{NodeCtx, OnnxImport, Registry};
 use crate::ir::Op;
 
-pub fn register(r: &mut Registry) {
-    r.add("", "SequenceConstruct", 11, sequence_construct);
-    r.add("", "SequenceEmpty", 11, sequence_empty);
-    r.add("", "SequenceInsert", 11, sequence_insert);
-    r.add("", "SequenceAt", 11, sequence_at);
-    r.add("", "SequenceErase", 11, sequence_erase);
-    r.add("", "SequenceLength", 11, sequence_length);
-    r.add("", "SplitToSequence", 11, split_to_sequence);
-    r.add("", "ConcatFromSequence", 11, concat_from_sequence);
-    r.add("", "Optional", 15, optional);
-    r.add("", "OptionalHasElement", 15, optional_has_element);
-    r.add("", "OptionalGetElement", 15, optional_get_element);
+impl OnnxImport for xnpu_ops::sequence::SequenceConstruct {
+    fn register(r: &mut Registry) {
+        r.add("", "SequenceConstruct", 11, sequence_construct);
+    }
+}
+
+impl OnnxImport for xnpu_ops::sequence::SequenceEmpty {
+    fn register(r: &mut Registry) {
+        r.add("", "SequenceEmpty", 11, sequence_empty);
+    }
+}
+
+impl OnnxImport for xnpu_ops::sequence::SequenceInsert {
+    fn register(r: &mut Registry) {
+        r.add("", "SequenceInsert", 11, sequence_insert);
+    }
+}
+
+impl OnnxImport for xnpu_ops::sequence::SequenceAt {
+    fn register(r: &mut Registry) {
+        r.add("", "SequenceAt", 11, sequence_at);
+    }
+}
+
+impl OnnxImport for xnpu_ops::sequence::SequenceErase {
+    fn register(r: &mut Registry) {
+        r.add("", "SequenceErase", 11, sequence_erase);
+    }
+}
+
+impl OnnxImport for xnpu_ops::sequence::SequenceLength {
+    fn register(r: &mut Registry) {
+        r.add("", "SequenceLength", 11, sequence_length);
+    }
+}
+
+impl OnnxImport for xnpu_ops::sequence::SplitToSequence {
+    fn register(r: &mut Registry) {
+        r.add("", "SplitToSequence", 11, split_to_sequence);
+    }
+}
+
+impl OnnxImport for xnpu_ops::sequence::ConcatFromSequence {
+    fn register(r: &mut Registry) {
+        r.add("", "ConcatFromSequence", 11, concat_from_sequence);
+    }
+}
+
+impl OnnxImport for xnpu_ops::sequence::Optional {
+    fn register(r: &mut Registry) {
+        r.add("", "Optional", 15, optional);
+    }
+}
+
+impl OnnxImport for xnpu_ops::sequence::OptionalHasElement {
+    fn register(r: &mut Registry) {
+        r.add("", "OptionalHasElement", 15, optional_has_element);
+    }
+}
+
+impl OnnxImport for xnpu_ops::sequence::OptionalGetElement {
+    fn register(r: &mut Registry) {
+        r.add("", "OptionalGetElement", 15, optional_get_element);
+    }
 }
 
 fn op(o: s::Op) -> Op {

@@ -3,16 +3,33 @@
 use xnpu_core::{DType, Error, Result};
 use xnpu_ops::signal::{self as sg, Dft, MelWeightMatrix, Stft, Window, WindowKind};
 
-use super::{NodeCtx, Registry};
+use super::{NodeCtx, OnnxImport, Registry};
 use crate::ir::Op;
 
-pub fn register(r: &mut Registry) {
-    r.add("", "DFT", 17, dft);
-    r.add("", "STFT", 17, stft);
-    r.add("", "HannWindow", 17, hann_window);
-    r.add("", "HammingWindow", 17, hamming_window);
-    r.add("", "BlackmanWindow", 17, blackman_window);
-    r.add("", "MelWeightMatrix", 17, mel_weight_matrix);
+impl OnnxImport for xnpu_ops::signal::Dft {
+    fn register(r: &mut Registry) {
+        r.add("", "DFT", 17, dft);
+    }
+}
+
+impl OnnxImport for xnpu_ops::signal::Stft {
+    fn register(r: &mut Registry) {
+        r.add("", "STFT", 17, stft);
+    }
+}
+
+impl OnnxImport for xnpu_ops::signal::Window {
+    fn register(r: &mut Registry) {
+        r.add("", "HannWindow", 17, hann_window);
+        r.add("", "HammingWindow", 17, hamming_window);
+        r.add("", "BlackmanWindow", 17, blackman_window);
+    }
+}
+
+impl OnnxImport for xnpu_ops::signal::MelWeightMatrix {
+    fn register(r: &mut Registry) {
+        r.add("", "MelWeightMatrix", 17, mel_weight_matrix);
+    }
 }
 
 fn op(o: sg::Op) -> Op {

@@ -10,49 +10,227 @@ use xnpu_ops::tensor::{
     Transpose, Trilu, Unique, Unsqueeze, Upsample,
 };
 
-use super::{NodeCtx, Registry};
+use super::{image, NodeCtx, OnnxImport, Registry};
 use crate::ir::Op;
 
-pub fn register(r: &mut Registry) {
-    r.add("", "Identity", 1, identity);
-    r.add("", "Constant", 1, constant);
-    r.add("", "ConstantOfShape", 9, constant_of_shape);
-    r.add("", "Shape", 1, shape);
-    r.add("", "Size", 1, size);
-    r.add("", "Reshape", 1, reshape);
-    r.add("", "Flatten", 1, flatten);
-    r.add("", "Squeeze", 1, squeeze);
-    r.add("", "Unsqueeze", 1, unsqueeze);
-    r.add("", "Concat", 1, concat);
-    r.add("", "Split", 1, split);
-    r.add("", "Transpose", 1, transpose);
-    r.add("", "Slice", 1, slice);
-    r.add("", "Gather", 1, gather);
-    r.add("", "GatherElements", 11, gather_elements);
-    r.add("", "GatherND", 11, gather_nd);
-    r.add("", "Scatter", 9, scatter);
-    r.add("", "ScatterElements", 11, scatter_elements);
-    r.add("", "ScatterND", 11, scatter_nd);
-    r.add("", "TensorScatter", 24, tensor_scatter);
-    r.add("", "Expand", 8, expand);
-    r.add("", "Tile", 1, tile);
-    r.add("", "Pad", 1, pad);
-    r.add("", "CenterCropPad", 18, center_crop_pad);
-    r.add("", "Range", 11, range);
-    r.add("", "Trilu", 14, trilu);
-    r.add("", "EyeLike", 9, eye_like);
-    r.add("", "Dropout", 1, dropout);
-    r.add("", "TopK", 1, top_k);
-    r.add("", "Unique", 11, unique);
-    r.add("", "CumSum", 11, cum_sum);
-    r.add("", "CumProd", 26, cum_prod);
-    r.add("", "OneHot", 9, one_hot);
-    r.add("", "Compress", 9, compress);
-    r.add("", "NonZero", 9, non_zero);
-    r.add("", "SpaceToDepth", 1, space_to_depth);
-    r.add("", "DepthToSpace", 1, depth_to_space);
-    r.add("", "ReverseSequence", 10, reverse_sequence);
-    r.add("", "Upsample", 7, upsample);
+impl OnnxImport for xnpu_ops::tensor::Identity {
+    fn register(r: &mut Registry) {
+        r.add("", "Identity", 1, identity);
+    }
+}
+
+impl OnnxImport for xnpu_ops::tensor::Constant {
+    fn register(r: &mut Registry) {
+        r.add("", "Constant", 1, constant);
+    }
+}
+
+impl OnnxImport for xnpu_ops::tensor::ConstantOfShape {
+    fn register(r: &mut Registry) {
+        r.add("", "ConstantOfShape", 9, constant_of_shape);
+    }
+}
+
+impl OnnxImport for xnpu_ops::tensor::ShapeOf {
+    fn register(r: &mut Registry) {
+        r.add("", "Shape", 1, shape);
+    }
+}
+
+impl OnnxImport for xnpu_ops::tensor::Size {
+    fn register(r: &mut Registry) {
+        r.add("", "Size", 1, size);
+    }
+}
+
+impl OnnxImport for xnpu_ops::tensor::Reshape {
+    fn register(r: &mut Registry) {
+        r.add("", "Reshape", 1, reshape);
+    }
+}
+
+impl OnnxImport for xnpu_ops::tensor::Flatten {
+    fn register(r: &mut Registry) {
+        r.add("", "Flatten", 1, flatten);
+    }
+}
+
+impl OnnxImport for xnpu_ops::tensor::Squeeze {
+    fn register(r: &mut Registry) {
+        r.add("", "Squeeze", 1, squeeze);
+    }
+}
+
+impl OnnxImport for xnpu_ops::tensor::Unsqueeze {
+    fn register(r: &mut Registry) {
+        r.add("", "Unsqueeze", 1, unsqueeze);
+    }
+}
+
+impl OnnxImport for xnpu_ops::tensor::Concat {
+    fn register(r: &mut Registry) {
+        r.add("", "Concat", 1, concat);
+    }
+}
+
+impl OnnxImport for xnpu_ops::tensor::Split {
+    fn register(r: &mut Registry) {
+        r.add("", "Split", 1, split);
+    }
+}
+
+impl OnnxImport for xnpu_ops::tensor::Transpose {
+    fn register(r: &mut Registry) {
+        r.add("", "Transpose", 1, transpose);
+    }
+}
+
+impl OnnxImport for xnpu_ops::tensor::Slice {
+    fn register(r: &mut Registry) {
+        r.add("", "Slice", 1, slice);
+    }
+}
+
+impl OnnxImport for xnpu_ops::tensor::Gather {
+    fn register(r: &mut Registry) {
+        r.add("", "Gather", 1, gather);
+    }
+}
+
+impl OnnxImport for xnpu_ops::tensor::GatherElements {
+    fn register(r: &mut Registry) {
+        r.add("", "GatherElements", 11, gather_elements);
+    }
+}
+
+impl OnnxImport for xnpu_ops::tensor::GatherNd {
+    fn register(r: &mut Registry) {
+        r.add("", "GatherND", 11, gather_nd);
+    }
+}
+
+impl OnnxImport for xnpu_ops::tensor::ScatterElements {
+    fn register(r: &mut Registry) {
+        r.add("", "Scatter", 9, scatter);
+        r.add("", "ScatterElements", 11, scatter_elements);
+    }
+}
+
+impl OnnxImport for xnpu_ops::tensor::ScatterNd {
+    fn register(r: &mut Registry) {
+        r.add("", "ScatterND", 11, scatter_nd);
+    }
+}
+
+impl OnnxImport for xnpu_ops::tensor::TensorScatter {
+    fn register(r: &mut Registry) {
+        r.add("", "TensorScatter", 24, tensor_scatter);
+    }
+}
+
+impl OnnxImport for xnpu_ops::tensor::Expand {
+    fn register(r: &mut Registry) {
+        r.add("", "Expand", 8, expand);
+    }
+}
+
+impl OnnxImport for xnpu_ops::tensor::Tile {
+    fn register(r: &mut Registry) {
+        r.add("", "Tile", 1, tile);
+    }
+}
+
+impl OnnxImport for xnpu_ops::tensor::Pad {
+    fn register(r: &mut Registry) {
+        r.add("", "Pad", 1, pad);
+    }
+}
+
+impl OnnxImport for xnpu_ops::tensor::CenterCropPad {
+    fn register(r: &mut Registry) {
+        r.add("", "CenterCropPad", 18, center_crop_pad);
+    }
+}
+
+impl OnnxImport for xnpu_ops::tensor::Range {
+    fn register(r: &mut Registry) {
+        r.add("", "Range", 11, range);
+    }
+}
+
+impl OnnxImport for xnpu_ops::tensor::Trilu {
+    fn register(r: &mut Registry) {
+        r.add("", "Trilu", 14, trilu);
+    }
+}
+
+impl OnnxImport for xnpu_ops::tensor::EyeLike {
+    fn register(r: &mut Registry) {
+        r.add("", "EyeLike", 9, eye_like);
+    }
+}
+
+impl OnnxImport for xnpu_ops::tensor::Dropout {
+    fn register(r: &mut Registry) {
+        r.add("", "Dropout", 1, dropout);
+    }
+}
+
+impl OnnxImport for xnpu_ops::tensor::TopK {
+    fn register(r: &mut Registry) {
+        r.add("", "TopK", 1, top_k);
+    }
+}
+
+impl OnnxImport for xnpu_ops::tensor::Unique {
+    fn register(r: &mut Registry) {
+        r.add("", "Unique", 11, unique);
+    }
+}
+
+impl OnnxImport for xnpu_ops::tensor::Cumulative {
+    fn register(r: &mut Registry) {
+        r.add("", "CumSum", 11, cum_sum);
+        r.add("", "CumProd", 26, cum_prod);
+    }
+}
+
+impl OnnxImport for xnpu_ops::tensor::OneHot {
+    fn register(r: &mut Registry) {
+        r.add("", "OneHot", 9, one_hot);
+    }
+}
+
+impl OnnxImport for xnpu_ops::tensor::Compress {
+    fn register(r: &mut Registry) {
+        r.add("", "Compress", 9, compress);
+    }
+}
+
+impl OnnxImport for xnpu_ops::tensor::NonZero {
+    fn register(r: &mut Registry) {
+        r.add("", "NonZero", 9, non_zero);
+    }
+}
+
+impl OnnxImport for xnpu_ops::tensor::DepthSpace {
+    fn register(r: &mut Registry) {
+        r.add("", "SpaceToDepth", 1, space_to_depth);
+        r.add("", "DepthToSpace", 1, depth_to_space);
+    }
+}
+
+impl OnnxImport for xnpu_ops::tensor::ReverseSequence {
+    fn register(r: &mut Registry) {
+        r.add("", "ReverseSequence", 10, reverse_sequence);
+    }
+}
+
+impl OnnxImport for xnpu_ops::tensor::Upsample {
+    fn register(r: &mut Registry) {
+        r.add("", "Upsample", 1, image::upsample);
+        r.add("", "Upsample", 7, upsample);
+    }
 }
 
 fn op(o: t::Op) -> Op {
@@ -120,7 +298,7 @@ fn constant_of_shape(n: &mut NodeCtx<'_>) -> Result<Op> {
 }
 
 fn shape(n: &mut NodeCtx<'_>) -> Result<Op> {
-    Ok(op(t::Op::Shape(ShapeOf {
+    Ok(op(t::Op::ShapeOf(ShapeOf {
         start: n.int("start", 0)?,
         end: n.opt_int("end")?,
     })))

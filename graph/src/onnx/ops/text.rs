@@ -6,15 +6,37 @@ use xnpu_ops::text::{
     TfIdfMode, TfIdfVectorizer,
 };
 
-use super::{NodeCtx, Registry};
+use super::{NodeCtx, OnnxImport, Registry};
 use crate::ir::Op;
 
-pub fn register(r: &mut Registry) {
-    r.add("", "StringNormalizer", 10, string_normalizer);
-    r.add("", "StringSplit", 20, string_split);
-    r.add("", "StringConcat", 20, string_concat);
-    r.add("", "RegexFullMatch", 20, regex_full_match);
-    r.add("", "TfIdfVectorizer", 9, tfidf_vectorizer);
+impl OnnxImport for xnpu_ops::text::StringNormalizer {
+    fn register(r: &mut Registry) {
+        r.add("", "StringNormalizer", 10, string_normalizer);
+    }
+}
+
+impl OnnxImport for xnpu_ops::text::StringSplit {
+    fn register(r: &mut Registry) {
+        r.add("", "StringSplit", 20, string_split);
+    }
+}
+
+impl OnnxImport for xnpu_ops::text::StringConcat {
+    fn register(r: &mut Registry) {
+        r.add("", "StringConcat", 20, string_concat);
+    }
+}
+
+impl OnnxImport for xnpu_ops::text::RegexFullMatch {
+    fn register(r: &mut Registry) {
+        r.add("", "RegexFullMatch", 20, regex_full_match);
+    }
+}
+
+impl OnnxImport for xnpu_ops::text::TfIdfVectorizer {
+    fn register(r: &mut Registry) {
+        r.add("", "TfIdfVectorizer", 9, tfidf_vectorizer);
+    }
 }
 
 fn op(o: t::Op) -> Op {
