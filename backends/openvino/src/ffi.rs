@@ -1,8 +1,10 @@
-//! OpenVINO's C API (`libopenvino_c.so`), opened at run time. Signatures and layouts are
-//! those of the 2026.4.1 headers (see `../shared/reference/openvino.md`); element-type
-//! values are those of 2025.1 and later, so older libraries are refused.
+//! OpenVINO's C API (`libopenvino_c.so`), opened at run time: the structs shared with it,
+//! the functions xnpu calls, the one gate every fallible call goes through (for OpenVINO's
+//! error message), and the strings passed across. Signatures and layouts are those of the
+//! 2026.4.1 headers (see `../shared/reference/openvino.md`); element-type values are those
+//! of 2025.1 and later, so older libraries are refused.
 
-use std::ffi::{c_char, c_int, c_void, CStr};
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::path::{Path, PathBuf};
 
 use xnpu_core::{Error, ErrorKind, Result};
@@ -10,24 +12,30 @@ use xnpu_core::{Error, ErrorKind, Result};
 pub type Status = c_int;
 pub type P = *mut c_void;
 
+/// `ov_shape_t` (`ov_shape.h`): a static shape.
 #[repr(C)]
 pub struct OvShape {
     pub rank: i64,
     pub dims: *mut i64,
 }
 
+/// `ov_available_devices_t` (`ov_core.h`): the device names a core lists.
 #[repr(C)]
 pub struct OvDevices {
     pub devices: *mut *mut c_char,
     pub size: usize,
 }
 
+/// `ov_property_t` (`ov_property.h`, 2026.4 and later): one key/value pair of
+/// `ov_core_compile_model_props`. The header's `value` is a `const void*` (a string, or a
+/// handle for GPU and encryption keys); xnpu only sends strings.
 #[repr(C)]
 pub struct OvProperty {
     pub key: *const c_char,
     pub value: *const c_char,
 }
 
+/// `ov_version_t` (`ov_core.h`; the header's first field is `buildNumber`).
 #[repr(C)]
 pub struct OvVersion {
     pub build_number: *const c_char,
@@ -231,3 +239,23 @@ const GENERAL_ERROR: Status = -1;
 
 /// Serialises every call that may set or read OpenVINO's process-wide last-error message.
 static ERRORS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// A C string of `s`, refused when `s` holds a NUL byte (`what` names it in the error).
+pub fn cstring(s: &str, what: &str) -> Result<CString> {
+    CString::new(s).map_err(|_| Error::invalid_input(format!("a NUL byte in a {what}: {s:?}")))
+}
+
+/// Takes a string the library allocated with `new[]`.
+///
+/// # Safety
+/// `p` is NULL or a NUL-terminated string allocated by OpenVINO for the caller.
+pub unsafe fn owned_string(api: &Api, p: *mut c_char) -> String {
+    if p.is_null() {
+        return String::new();
+    }
+    // SAFETY: per the contract.
+    let s = unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned();
+    // SAFETY: allocated by the library for us; freed once.
+    unsafe { (api.ov_free)(p) };
+    s
+}
