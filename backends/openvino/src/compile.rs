@@ -29,6 +29,18 @@ impl OpenVino {
         device: &str,
         properties: &[(String, String)],
     ) -> Result<CompiledModel> {
+        let model = self.read_model(source)?;
+        let compiled = self.compile_model(model, device, properties);
+        // SAFETY: the model is not needed once compiled (or when compiling failed).
+        unsafe { (self.api.ov_model_free)(model) };
+        Ok(CompiledModel {
+            ov: self.clone(),
+            ptr: compiled?,
+        })
+    }
+
+    /// Reads `source` into a new `ov_model_t`, which the caller frees.
+    fn read_model(&self, source: Source<'_>) -> Result<P> {
         let api = &self.api;
         let mut model: P = std::ptr::null_mut();
         match source {
@@ -64,6 +76,13 @@ impl OpenVino {
                 )?
             }
         }
+        Ok(model)
+    }
+
+    /// Compiles a read model for `device` with `properties` into a new
+    /// `ov_compiled_model_t`; the model stays the caller's.
+    fn compile_model(&self, model: P, device: &str, properties: &[(String, String)]) -> Result<P> {
+        let api = &self.api;
         let dev = cstring(device, "device name")?;
         let keys: Vec<CString> = properties
             .iter()
@@ -75,7 +94,7 @@ impl OpenVino {
             .collect::<Result<_>>()?;
         let mut cm: P = std::ptr::null_mut();
         let what = || format!("compiling for {device}");
-        let r = match api.compile_props {
+        match api.compile_props {
             Some(compile_props) => {
                 let props: Vec<OvProperty> = keys
                     .iter()
@@ -96,7 +115,7 @@ impl OpenVino {
                         props.as_ptr(),
                         &mut cm,
                     )
-                })
+                })?
             }
             None => {
                 let kv: Vec<*const c_char> = keys
@@ -107,16 +126,10 @@ impl OpenVino {
                 // SAFETY: live core and model; NUL-terminated strings alive for the call.
                 api.call(what, || unsafe {
                     compile_variadic(api, self.core, model, &dev, &kv, &mut cm)
-                })
+                })?
             }
-        };
-        // SAFETY: the model is not needed once compiled (or when compiling failed).
-        unsafe { (api.ov_model_free)(model) };
-        r?;
-        Ok(CompiledModel {
-            ov: self.clone(),
-            ptr: cm,
-        })
+        }
+        Ok(cm)
     }
 }
 

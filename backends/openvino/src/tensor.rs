@@ -1,6 +1,6 @@
 //! Tensors across the boundary: OpenVINO's element-type numbering, the dims of an
-//! `ov_shape_t`, aligned buffers that become a tensor's bytes without a copy, and reading a
-//! request's tensors back.
+//! `ov_shape_t`, host-pointer tensors over xnpu's own buffers, aligned buffers that become a
+//! tensor's bytes without a copy, and reading a request's tensors back.
 
 use std::ffi::c_void;
 
@@ -20,7 +20,7 @@ impl Drop for OvTensor<'_> {
 
 /// A buffer of 8-byte-aligned storage that becomes a tensor's bytes without a copy.
 pub(crate) struct Aligned {
-    pub(crate) words: Vec<u64>,
+    words: Vec<u64>,
     len: usize,
 }
 
@@ -32,6 +32,14 @@ impl Aligned {
         }
     }
 
+    /// An aligned copy of `bytes`.
+    pub(crate) fn copy_of(bytes: &[u8]) -> Aligned {
+        let mut buf = Aligned::zeroed(bytes.len());
+        bytemuck::cast_slice_mut::<u64, u8>(&mut buf.words)[..bytes.len()].copy_from_slice(bytes);
+        buf
+    }
+
+    /// The start of the storage, which stays put when the `Aligned` itself moves.
     pub(crate) fn ptr(&mut self) -> *mut c_void {
         self.words.as_mut_ptr().cast()
     }
@@ -41,6 +49,31 @@ impl AsRef<[u8]> for Aligned {
     fn as_ref(&self) -> &[u8] {
         &bytemuck::cast_slice(&self.words)[..self.len]
     }
+}
+
+/// A tensor of element type `ty` and shape `dims` over host memory at `ptr` (OpenVINO copies
+/// the shape, not the bytes).
+///
+/// # Safety
+/// `ptr` holds the tensor's bytes, alive and unmoved while OpenVINO may read or write them
+/// (until the infer that uses the tensor returns).
+pub(crate) unsafe fn host_tensor<'a>(
+    api: &'a Api,
+    ty: i32,
+    dims: &mut [i64],
+    ptr: *mut c_void,
+    what: impl FnOnce() -> String,
+) -> Result<OvTensor<'a>> {
+    let shape = OvShape {
+        rank: dims.len() as i64,
+        dims: dims.as_mut_ptr(),
+    };
+    let mut h: P = std::ptr::null_mut();
+    // SAFETY: `ptr` per the contract; `shape` points to `dims`, alive for the call.
+    api.call(what, || unsafe {
+        (api.ov_tensor_create_from_host_ptr)(ty, shape, ptr, &mut h)
+    })?;
+    Ok(OvTensor(api, h))
 }
 
 /// The dims of a filled `ov_shape_t`.
