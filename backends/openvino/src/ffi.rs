@@ -1,8 +1,10 @@
-//! OpenVINO's C API (`libopenvino_c.so`), opened at run time. Signatures and layouts are
-//! those of the 2026.4.1 headers (see `../shared/reference/openvino.md`); element-type
-//! values are those of 2025.1 and later, so older libraries are refused.
+//! OpenVINO's C API (`libopenvino_c.so`), opened at run time: the structs shared with it
+//! (layouts asserted below), the functions xnpu calls, the one gate every fallible call goes
+//! through (for OpenVINO's error message), and the strings passed across. Signatures and
+//! layouts are those of the 2026.4.1 headers (see `../shared/reference/openvino.md`);
+//! element-type values are those of 2025.1 and later, so older libraries are refused.
 
-use std::ffi::{c_char, c_int, c_void, CStr};
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::path::{Path, PathBuf};
 
 use xnpu_core::{Error, ErrorKind, Result};
@@ -10,29 +12,71 @@ use xnpu_core::{Error, ErrorKind, Result};
 pub type Status = c_int;
 pub type P = *mut c_void;
 
+/// `ov_shape_t` (`ov_shape.h`): a static shape.
 #[repr(C)]
 pub struct OvShape {
     pub rank: i64,
     pub dims: *mut i64,
 }
 
+/// `ov_available_devices_t` (`ov_core.h`): the device names a core lists.
 #[repr(C)]
 pub struct OvDevices {
     pub devices: *mut *mut c_char,
     pub size: usize,
 }
 
+/// `ov_property_t` (`ov_property.h`, 2026.4 and later): one key/value pair of
+/// `ov_core_compile_model_props`. The header's `value` is a `const void*` (a string, or a
+/// handle for GPU and encryption keys); xnpu only sends strings.
 #[repr(C)]
 pub struct OvProperty {
     pub key: *const c_char,
     pub value: *const c_char,
 }
 
+/// `ov_version_t` (`ov_core.h`; the header's first field is `buildNumber`).
 #[repr(C)]
 pub struct OvVersion {
     pub build_number: *const c_char,
     pub description: *const c_char,
 }
+
+// Layouts on x86_64 (LP64), as gcc lays out the C headers of the OpenVINO 2026.4.1 wheel
+// (`openvino/include/openvino/c/`, measured with sizeof, _Alignof and offsetof):
+// - ov_shape.h, `ov_shape_t { int64_t rank; int64_t* dims; }`: 16 bytes, align 8, dims at 8.
+//   Passed by value to `ov_tensor_create_from_host_ptr`, so its size matters too.
+// - ov_core.h, `ov_available_devices_t { char** devices; size_t size; }`: 16, align 8, size
+//   at 8.
+// - ov_property.h, `ov_property_t { const char* key; const void* value; }`: 16, align 8,
+//   value at 8.
+// - ov_core.h, `ov_version_t { const char* buildNumber; const char* description; }`: 16,
+//   align 8, description at 8.
+// - ov_common.h, `ov_status_e` and `ov_element_type_e` are C enums of 4 bytes (`c_int`).
+// ov_shape_t, ov_available_devices_t and ov_version_t have the same fields in the earlier
+// versions of these headers in openvinotoolkit/openvino (`src/bindings/c/include/`), so the
+// 2025.x libraries agree; ov_property_t is new in 2026.4 and used only where
+// `ov_core_compile_model_props` exists.
+const _: () = {
+    use std::mem::{align_of, offset_of, size_of};
+    assert!(size_of::<OvShape>() == 16);
+    assert!(align_of::<OvShape>() == 8);
+    assert!(offset_of!(OvShape, rank) == 0);
+    assert!(offset_of!(OvShape, dims) == 8);
+    assert!(size_of::<OvDevices>() == 16);
+    assert!(align_of::<OvDevices>() == 8);
+    assert!(offset_of!(OvDevices, devices) == 0);
+    assert!(offset_of!(OvDevices, size) == 8);
+    assert!(size_of::<OvProperty>() == 16);
+    assert!(align_of::<OvProperty>() == 8);
+    assert!(offset_of!(OvProperty, key) == 0);
+    assert!(offset_of!(OvProperty, value) == 8);
+    assert!(size_of::<OvVersion>() == 16);
+    assert!(align_of::<OvVersion>() == 8);
+    assert!(offset_of!(OvVersion, build_number) == 0);
+    assert!(offset_of!(OvVersion, description) == 8);
+    assert!(size_of::<Status>() == 4);
+};
 
 macro_rules! api {
     ($($name:ident : $ty:ty;)*) => {
@@ -231,3 +275,23 @@ const GENERAL_ERROR: Status = -1;
 
 /// Serialises every call that may set or read OpenVINO's process-wide last-error message.
 static ERRORS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// A C string of `s`, refused when `s` holds a NUL byte (`what` names it in the error).
+pub fn cstring(s: &str, what: &str) -> Result<CString> {
+    CString::new(s).map_err(|_| Error::invalid_input(format!("a NUL byte in a {what}: {s:?}")))
+}
+
+/// Takes a string the library allocated with `new[]`.
+///
+/// # Safety
+/// `p` is NULL or a NUL-terminated string allocated by OpenVINO for the caller.
+pub unsafe fn owned_string(api: &Api, p: *mut c_char) -> String {
+    if p.is_null() {
+        return String::new();
+    }
+    // SAFETY: per the contract.
+    let s = unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned();
+    // SAFETY: allocated by the library for us; freed once.
+    unsafe { (api.ov_free)(p) };
+    s
+}
