@@ -371,10 +371,27 @@ impl CapabilityTable {
         }
     }
 
-    /// Parses a table from JSON, checking dtype names.
+    /// Parses a table from JSON, checking op and dtype names: an op the set does not have
+    /// (a typo, a renamed op) is an error naming it, never a silent refusal.
     pub fn from_json(text: &str) -> Result<CapabilityTable> {
         let t: CapabilityTable = serde_json::from_str(text)
             .map_err(|e| Error::invalid_input(format!("capability table: {e}")))?;
+        let known = Op::names();
+        let listed = t.ops.keys().chain(t.refuse_ops.keys());
+        if let Some(op) = listed
+            .filter(|o| *o != "*")
+            .find(|o| !known.contains(o.as_str()))
+        {
+            let hint = known
+                .iter()
+                .find(|k| k.eq_ignore_ascii_case(op))
+                .map(|k| format!(" (did you mean \"{k}\"?)"))
+                .unwrap_or_default();
+            return Err(Error::invalid_input(format!(
+                "capability table \"{}\": xnpu has no op named \"{op}\"{hint}",
+                t.name
+            )));
+        }
         parse_dtypes(t.dtypes.as_deref().unwrap_or(&[]), &t.name)?;
         parse_dtypes(&t.refuse_dtypes, &t.name)?;
         for (op, c) in &t.ops {
@@ -504,5 +521,46 @@ impl CapabilityTable {
             }
         }
         Ok(entry.cost.unwrap_or(self.default_cost))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_table_naming_an_unknown_op_is_refused_with_the_op_and_the_file() {
+        let json = r#"{"name": "t", "ops": {"Relu": {}, "Conv2D": {}}}"#;
+        let e = CapabilityTable::from_json(json).unwrap_err().to_string();
+        assert_eq!(e, "capability table \"t\": xnpu has no op named \"Conv2D\"");
+        let json = r#"{"name": "t", "ops": {"*": {}}, "refuse_ops": {"layernormalization": "no"}}"#;
+        let e = CapabilityTable::from_json(json).unwrap_err().to_string();
+        assert!(e.ends_with("(did you mean \"LayerNormalization\"?)"), "{e}");
+        let dir = std::env::temp_dir().join(format!("xnpu-table-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("npu.json");
+        std::fs::write(&path, r#"{"name": "npu", "ops": {"MatMull": {}}}"#).unwrap();
+        let e = CapabilityTable::load(&path).unwrap_err().to_string();
+        assert!(
+            e.starts_with(&path.display().to_string()) && e.contains("\"MatMull\""),
+            "{e}"
+        );
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn every_op_name_is_known_to_tables() {
+        for op in [
+            "MatMul",
+            "Relu",
+            "ReduceSum",
+            "If",
+            "SkipLayerNormalization",
+            "LSTM",
+        ] {
+            assert!(Op::names().contains(op), "{op}");
+        }
+        let json = r#"{"name": "t", "ops": {"MatMul": {}, "If": {}}}"#;
+        CapabilityTable::from_json(json).unwrap();
     }
 }

@@ -22,6 +22,10 @@ pub trait OpDef: Clone + std::fmt::Debug + PartialEq + Send + Sync + 'static {
     /// and `--explain` use these. The first is the name of a default-constructed op.
     const NAMES: &'static [&'static str];
 
+    /// Whether the outputs differ from run to run (random ops): never folded into constants
+    /// nor merged with an equal node.
+    const RANDOM: bool = false;
+
     /// This op's name (the ONNX op type where there is one).
     fn name(&self) -> &'static str {
         Self::NAMES[0]
@@ -80,6 +84,15 @@ macro_rules! family {
             ) -> Option<Vec<xnpu_core::Tensor>> {
                 match self {
                     $(Op::$op(o) => $crate::OpDef::fold(o, inputs),)*
+                }
+            }
+
+            /// Whether the op's outputs differ from run to run; see [`OpDef::RANDOM`].
+            ///
+            /// [`OpDef::RANDOM`]: $crate::OpDef::RANDOM
+            pub fn is_random(&self) -> bool {
+                match self {
+                    $(Op::$op(_) => <$op as $crate::OpDef>::RANDOM,)*
                 }
             }
 

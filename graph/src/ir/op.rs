@@ -25,7 +25,26 @@ pub enum Op {
     SequenceMap(Box<SequenceMap>),
 }
 
+/// Adds a family's op names to `$set` (a callback of `xnpu_ops::all_ops!`).
+macro_rules! family_names {
+    ($set:ident; $family:ident: $($op:ident)*) => {
+        $set.extend(xnpu_ops::$family::Op::names());
+    };
+}
+
 impl Op {
+    /// Every name an IR op goes by (what capability tables and `--explain` use): the names
+    /// the families declare, and the control-flow ops.
+    pub fn names() -> &'static std::collections::BTreeSet<&'static str> {
+        static NAMES: std::sync::OnceLock<std::collections::BTreeSet<&'static str>> =
+            std::sync::OnceLock::new();
+        NAMES.get_or_init(|| {
+            let mut set = std::collections::BTreeSet::from(["If", "Loop", "Scan", "SequenceMap"]);
+            xnpu_ops::all_ops!(family_names!(set;));
+            set
+        })
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             Op::Elementwise(o) => o.name(),
@@ -43,6 +62,24 @@ impl Op {
             Op::Loop(_) => "Loop",
             Op::Scan(_) => "Scan",
             Op::SequenceMap(_) => "SequenceMap",
+        }
+    }
+
+    /// Whether the outputs differ from run to run (see `xnpu_ops::OpDef::RANDOM`).
+    pub fn is_random(&self) -> bool {
+        match self {
+            Op::Elementwise(o) => o.is_random(),
+            Op::Tensor(o) => o.is_random(),
+            Op::Reduce(o) => o.is_random(),
+            Op::Nn(o) => o.is_random(),
+            Op::Rnn(o) => o.is_random(),
+            Op::Signal(o) => o.is_random(),
+            Op::Attention(o) => o.is_random(),
+            Op::Image(o) => o.is_random(),
+            Op::Ml(o) => o.is_random(),
+            Op::Sequence(o) => o.is_random(),
+            Op::Text(o) => o.is_random(),
+            Op::If(_) | Op::Loop(_) | Op::Scan(_) | Op::SequenceMap(_) => false,
         }
     }
 

@@ -99,7 +99,7 @@ fn merge_nodes(graph: &mut Graph) -> usize {
     let mut seen: HashMap<(&'static str, Vec<Option<ValueId>>), Vec<usize>> = HashMap::new();
     let mut merges: Vec<(usize, usize)> = Vec::new(); // (later, earlier)
     for (i, node) in graph.nodes.iter().enumerate() {
-        if !node.op.subgraphs().is_empty() || node.op.name().starts_with("Random") {
+        if !node.op.subgraphs().is_empty() || node.op.is_random() {
             continue;
         }
         let key = (node.op.name(), node.inputs.clone());

@@ -10,20 +10,14 @@ use xnpu_ops::InferInput;
 use super::Options;
 use crate::ir::{Graph, Op};
 
-/// Ops whose outputs differ from run to run.
-fn is_random(op: &Op) -> bool {
-    let name = op.name();
-    name.starts_with("Random") || name == "Bernoulli" || name == "Multinomial"
-}
-
 pub fn run(graph: &mut Graph, options: &Options<'_>) -> Result<usize> {
     let mut folded = 0;
     let mut keep = vec![true; graph.nodes.len()];
     for (i, node) in graph.nodes.iter().enumerate() {
-        if is_random(&node.op) || !node.op.subgraphs().is_empty() {
+        if node.op.is_random() || !node.op.subgraphs().is_empty() {
             continue;
         }
-        if node.op.name() == "DequantizeLinear"
+        if matches!(node.op, Op::Nn(xnpu_ops::nn::Op::DequantizeLinear(_)))
             && node
                 .inputs
                 .first()
