@@ -18,6 +18,7 @@ pub mod npy;
 pub mod plugins;
 pub mod policy;
 pub mod quantize;
+pub mod registry;
 pub mod runtime;
 
 pub use policy::Policy;

@@ -69,3 +69,26 @@ fn xnpu_devices_sets_the_default_policy() {
     let e = r.unwrap_err().to_string();
     assert!(e.contains("device \"warp-drive\" is not available"), "{e}");
 }
+
+#[test]
+fn every_device_id_xnpu_devices_prints_is_accepted_by_the_policy() {
+    // The registry's ids (the "backends this xnpu can run on" table of `xnpu devices`),
+    // on-demand backends included.
+    let (usable, _) = xnpu::registry::everything();
+    assert!(usable.iter().any(|a| a.id == "cpu"), "no cpu backend");
+    for a in &usable {
+        let policy: Policy = a.id.parse().unwrap();
+        let r = xnpu::policy::resolve(&policy).unwrap_or_else(|e| panic!("{}: {e}", a.id));
+        assert_eq!(r.backends.len(), 1, "{}", a.id);
+        assert_eq!(r.backends[0].name(), a.backend.name(), "{}", a.id);
+    }
+    // Discovery's rows (the first table) name available devices by the same ids.
+    for d in xnpu::devices().iter().filter(|d| d.available()) {
+        assert!(
+            usable.iter().any(|a| a.id == d.id()),
+            "xnpu devices lists {} as available, but --devices {} is refused",
+            d.id(),
+            d.id()
+        );
+    }
+}

@@ -147,6 +147,54 @@ pub trait Backend: Send + Sync {
     }
 }
 
+/// A backend a session can use, under its device id.
+#[derive(Clone)]
+pub struct Available {
+    /// The device id users write (`--devices`, `XNPU_DEVICES`, Python's `devices=`):
+    /// `family` or `family:device` (`cpu`, `openvino:npu`, `qnn:htp-sim`, `plugin:cpu`).
+    pub id: String,
+    pub backend: std::sync::Arc<dyn Backend>,
+    /// What drives it, for `xnpu devices` (library, version, the device's own name).
+    pub detail: String,
+}
+
+/// What a [`Provider`] found on this machine.
+#[derive(Clone, Default)]
+pub struct Offers {
+    /// The backends it can run, each under its device id.
+    pub available: Vec<Available>,
+    /// What it could not offer, and why (a library that failed to open, a bad setting).
+    pub notes: Vec<String>,
+}
+
+/// A kind of backend xnpu can drive, registered once in xnpu's backend registry
+/// (`xnpu::registry`): it finds the devices it can run on here and creates their backends.
+/// The device policy and `xnpu devices` read every provider through the registry; none is
+/// named anywhere else.
+pub trait Provider: Send + Sync {
+    /// The first part of the device ids it offers (`cpu`, `openvino`, `qnn`).
+    fn family(&self) -> &'static str;
+
+    /// Whether discovery is costly or has side effects (QNN's library opens in ~40 ms and
+    /// writes to stdout): then it runs only when a policy names this family, when a
+    /// preference policy wants a kind of device it may offer, or for `xnpu devices`.
+    fn on_demand(&self) -> bool {
+        false
+    }
+
+    /// Whether it may offer a device of `kind` on this kind of machine (an on-demand
+    /// provider is discovered for a preference policy only when it may).
+    fn may_offer(&self, kind: DeviceKind) -> bool {
+        let _ = kind;
+        true
+    }
+
+    /// The backends it can run now, under their device ids, and notes on what it cannot.
+    /// Called at most once per process; a missing vendor library is no error (an empty
+    /// offer, with a note when the user pointed at the library explicitly).
+    fn discover(&self) -> Offers;
+}
+
 /// The precision a backend computes floating-point tensors in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

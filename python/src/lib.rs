@@ -506,7 +506,7 @@ type BackendRow = (String, String, String);
 #[pyfunction]
 fn _backends(py: Python<'_>) -> PyResult<(Vec<BackendRow>, Vec<String>)> {
     guard("backends()", || {
-        let (list, notes) = py.detach(xnpu::policy::available);
+        let (list, notes) = py.detach(xnpu::registry::available);
         Ok((
             list.iter()
                 .map(|a| (a.id.clone(), a.backend.kind().to_string(), a.detail.clone()))

@@ -522,19 +522,10 @@ fn devices() {
         "{}",
         xnpu::devices::render(&found, discovery.wsl().as_deref())
     );
-    // What sessions can use now: discovery says what the machine has, this says which
-    // backends this build of xnpu (and the plugins it found) can drive.
-    let (usable, notes) = xnpu::policy::available();
-    #[cfg_attr(not(feature = "qnn"), allow(unused_mut))]
-    let mut usable: Vec<&xnpu::policy::Available> = usable.iter().collect();
-    #[cfg_attr(not(feature = "qnn"), allow(unused_mut))]
-    let mut notes: Vec<String> = notes.to_vec();
-    // QNN is opened on demand only (sessions open it when a policy names it).
-    #[cfg(feature = "qnn")]
-    match xnpu::policy::qnn() {
-        Ok(a) => usable.push(a),
-        Err(e) => notes.push(format!("qnn: {e}")),
-    }
+    // What sessions can use now: discovery says what the machine has, the registry which
+    // backends this build of xnpu (and the plugins it found) can drive, on-demand ones (QNN)
+    // opened too.
+    let (usable, notes) = xnpu::registry::everything();
     println!();
     println!("backends this xnpu can run on:");
     let width = usable.iter().map(|a| a.id.len()).max().unwrap_or(0);

@@ -125,9 +125,15 @@ pub struct Device {
 }
 
 impl Device {
-    /// `backend:name`, e.g. `openvino:npu`.
+    /// The device id as `--devices` takes it (the registry's syntax): `backend:name`, e.g.
+    /// `openvino:npu`, or just `backend` for a backend whose one device is named like it
+    /// (`cpu`).
     pub fn id(&self) -> String {
-        format!("{}:{}", self.backend, self.name)
+        if self.backend == self.name {
+            self.backend.to_string()
+        } else {
+            format!("{}:{}", self.backend, self.name)
+        }
     }
 
     pub fn available(&self) -> bool {

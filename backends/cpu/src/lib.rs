@@ -10,6 +10,7 @@ mod backend;
 mod control;
 mod exec;
 mod prepack;
+mod provider;
 
 pub mod attention;
 pub mod elementwise;
@@ -25,3 +26,4 @@ pub mod text;
 
 pub use backend::CpuBackend;
 pub use exec::{run_graph, run_graph_owned, run_node};
+pub use provider::{CpuProvider, PROVIDER};

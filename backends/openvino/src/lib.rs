@@ -27,6 +27,7 @@ mod executable;
 mod ffi;
 mod library;
 mod openvino;
+mod provider;
 mod table;
 mod tensor;
 
@@ -37,4 +38,5 @@ pub use devices::OvDevice;
 pub use executable::OvExecutable;
 pub use library::{candidates, find_library};
 pub use openvino::OpenVino;
+pub use provider::{OpenVinoProvider, PROVIDER};
 pub use table::{capability_table, TABLE_JSON};

@@ -469,5 +469,7 @@ pub mod lower;
 pub mod qdq;
 
 pub use backend::QnnBackend;
+pub use provider::{soc_from_env, QnnProvider, PROVIDER};
 
 mod backend;
+mod provider;
