@@ -62,8 +62,40 @@ pub(crate) type R<T = ()> = std::result::Result<T, Fail>;
 /// The oldest default opset the exporter aims for.
 const FLOOR_OPSET: i64 = 7;
 
+/// The domain of xnpu's own ops, for graphs another xnpu reads back (see [`Form::Exact`]).
+pub const XNPU_DOMAIN: &str = "ai.xnpu";
+
+/// How a model is written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Form {
+    /// Standard ONNX that other runtimes load: fused ops are written as the standard ops they
+    /// stand for.
+    #[default]
+    Portable,
+    /// For another xnpu (a plugin): every IR node of the main graph becomes exactly one ONNX
+    /// node, in graph order, and every value keeps its type (`value_info`). Ops with no
+    /// one-node ONNX form are written in the [`XNPU_DOMAIN`] domain, which xnpu imports.
+    Exact,
+}
+
+/// A model written in [`Form::Exact`]: the ONNX model, and the name of the ONNX node each
+/// main-graph IR node became (by node index), to match answers about nodes back.
+pub struct ExactModel {
+    pub proto: ModelProto,
+    pub node_names: Vec<String>,
+}
+
 /// Converts a model to its ONNX protobuf.
 pub fn to_model_proto(model: &Model) -> Result<ModelProto> {
+    Ok(export(model, Form::Portable)?.proto)
+}
+
+/// Converts a model to ONNX in [`Form::Exact`].
+pub fn to_exact(model: &Model) -> Result<ExactModel> {
+    export(model, Form::Exact)
+}
+
+fn export(model: &Model, form: Form) -> Result<ExactModel> {
     let own = model.opsets.get("").copied();
     let mut opsets: BTreeMap<String, i64> = model
         .opsets
@@ -81,9 +113,16 @@ pub fn to_model_proto(model: &Model) -> Result<ModelProto> {
             floored,
             used: HashSet::new(),
             node_names: HashSet::new(),
+            form,
+            main_nodes: Vec::new(),
         };
         match x.main(&model.graph) {
-            Ok(graph) => return Ok(x.finish(model, graph)),
+            Ok(graph) => {
+                return Ok(ExactModel {
+                    proto: x.finish(model, graph),
+                    node_names: x.main_nodes,
+                })
+            }
             Err(Fail::Err(e)) => return Err(e.context(format!("export of {}", model.name))),
             Err(Fail::Raise(domain, v)) => {
                 let cur = opsets.get(&domain).copied().unwrap_or(0);
@@ -207,6 +246,9 @@ pub(crate) struct Exporter {
     /// Value names taken anywhere in the model.
     used: HashSet<String>,
     node_names: HashSet<String>,
+    form: Form,
+    /// In [`Form::Exact`], the ONNX node name of each main-graph IR node.
+    main_nodes: Vec<String>,
 }
 
 impl Exporter {
@@ -383,7 +425,28 @@ impl Exporter {
         }
 
         for node in &g.nodes {
+            let before = gp.node.len();
             self.node(g, node, &names, &mut gp)?;
+            if self.form == Form::Exact {
+                if gp.node.len() != before + 1 {
+                    return Err(Fail::Err(Error::unsupported(format!(
+                        "{} has no one-node ONNX form to write exactly",
+                        node.describe()
+                    ))));
+                }
+                if is_main {
+                    self.main_nodes.push(gp.node[before].name.clone());
+                }
+            }
+        }
+        if self.form == Form::Exact {
+            // Every other value keeps its type, so that the reader infers nothing anew.
+            let listed: HashSet<ValueId> = g.inputs.iter().chain(&g.outputs).copied().collect();
+            for (id, v) in g.values.iter().enumerate() {
+                if !listed.contains(&id) && v.constant.is_none() && v.ty != ValueType::Unknown {
+                    gp.value_info.push(value_info(&names[id], &v.ty));
+                }
+            }
         }
 
         let mut seen = HashSet::new();
@@ -661,6 +724,18 @@ impl Emit<'_> {
     pub fn simple(&mut self, op_type: &str, attrs: Vec<AttributeProto>) -> R {
         let (ins, outs) = (self.ins.clone(), self.outs.clone());
         self.add(op_type, "", ins, outs, attrs)
+    }
+
+    /// Whether the model is written for another xnpu ([`Form::Exact`]).
+    pub fn exact(&self) -> bool {
+        self.x.form == Form::Exact
+    }
+
+    /// Writes the node as `op_type` of xnpu's own domain ([`XNPU_DOMAIN`]) with its own
+    /// inputs and outputs: the one-node form of an op in [`Form::Exact`].
+    pub fn xnpu(&mut self, op_type: &str, attrs: Vec<AttributeProto>) -> R {
+        let (ins, outs) = (self.ins.clone(), self.outs.clone());
+        self.add(op_type, XNPU_DOMAIN, ins, outs, attrs)
     }
 
     /// Writes the node as `op_type` of ONNX Runtime's `com.microsoft` domain with its own

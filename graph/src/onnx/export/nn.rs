@@ -4,6 +4,7 @@
 use xnpu_ops::nn::{self as nn, AutoPad, FusedActivation, GlobalKind, PoolKind, Window};
 use xnpu_ops::OpDef;
 
+use super::super::ops::MAX_ONNX_OPSET;
 use super::elementwise::{activation_attrs, clip};
 use super::{a_float, a_int, a_str, a_usizes, AttributeProto, Emit, OnnxExport, R};
 
@@ -49,6 +50,21 @@ fn gemm_attrs(g: &nn::Gemm) -> Vec<AttributeProto> {
         a_int("transA", g.trans_a as i64),
         a_int("transB", g.trans_b as i64),
     ]
+}
+
+/// A fused activation as attributes of an op in xnpu's domain: `activation` (the name of
+/// its own op) and that op's attributes (Clip's bounds as `min` and `max`).
+fn fused_activation_attrs(act: FusedActivation) -> Vec<AttributeProto> {
+    let mut a = vec![a_str("activation", act.name())];
+    match act {
+        FusedActivation::Activation(k) => a.extend(activation_attrs(k, MAX_ONNX_OPSET)),
+        FusedActivation::Tanh => {}
+        FusedActivation::Clip { min, max } => {
+            a.push(a_float("min", min));
+            a.push(a_float("max", max));
+        }
+    }
+    a
 }
 
 /// Writes `activation(x)` into `y`.
@@ -304,6 +320,11 @@ impl OnnxExport for nn::CausalConvWithState {
 
 impl OnnxExport for nn::FusedConv {
     fn export(&self, e: &mut Emit<'_>) -> R {
+        if e.exact() {
+            let mut attrs = conv_attrs(&self.conv);
+            attrs.extend(fused_activation_attrs(self.activation));
+            return e.xnpu("FusedConv", attrs);
+        }
         let tmp = e.fresh("conv");
         let (ins, y) = (e.ins.clone(), e.output(0));
         e.add("Conv", "", ins, vec![tmp.clone()], conv_attrs(&self.conv))?;
@@ -313,6 +334,11 @@ impl OnnxExport for nn::FusedConv {
 
 impl OnnxExport for nn::FusedGemm {
     fn export(&self, e: &mut Emit<'_>) -> R {
+        if e.exact() {
+            let mut attrs = gemm_attrs(&self.gemm);
+            attrs.extend(fused_activation_attrs(self.activation));
+            return e.xnpu("FusedGemm", attrs);
+        }
         let tmp = e.fresh("gemm");
         let (ins, y) = (e.ins.clone(), e.output(0));
         e.add("Gemm", "", ins, vec![tmp.clone()], gemm_attrs(&self.gemm))?;
@@ -322,6 +348,13 @@ impl OnnxExport for nn::FusedGemm {
 
 impl OnnxExport for nn::MatMulBias {
     fn export(&self, e: &mut Emit<'_>) -> R {
+        if e.exact() {
+            let attrs = self
+                .activation
+                .map(fused_activation_attrs)
+                .unwrap_or_default();
+            return e.xnpu("MatMulBias", attrs);
+        }
         let prod = e.fresh("matmul");
         let (a, b, bias, y) = (e.input(0), e.input(1), e.input(2), e.output(0));
         e.add("MatMul", "", vec![a, b], vec![prod.clone()], vec![])?;

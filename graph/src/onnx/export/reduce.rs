@@ -44,6 +44,9 @@ impl OnnxExport for r::Softmax {
         if o < 13 {
             return e.simple(name, vec![a_int("axis", self.axis)]);
         }
+        if e.exact() {
+            return e.xnpu(name, vec![a_int("axis", self.axis), a_int("coerce_2d", 1)]);
+        }
         // The 2-D coercion of opsets 1-12 at a later opset: the same as the new form
         // when `axis` is the last axis, else Flatten, the op along axis 1, Reshape back.
         if let Some(rank) = e.in_rank(0) {

@@ -328,3 +328,68 @@ fn save_writes_a_loadable_file() {
     let vi = value_info("s", &ValueType::Sequence(Box::new(ValueType::Unknown)));
     assert!(vi.r#type.is_none());
 }
+
+#[test]
+fn the_exact_form_writes_one_node_per_ir_node_and_reads_back_equal() {
+    use xnpu_ops::reduce::{self as rd, Softmax, SoftmaxKind};
+    let acts = [
+        Some(FusedActivation::Clip { min: 0.0, max: 6.0 }),
+        Some(FusedActivation::Tanh),
+        Some(FusedActivation::Activation(ActivationKind::LeakyRelu {
+            alpha: 0.25,
+        })),
+        Some(FusedActivation::Activation(ActivationKind::Gelu {
+            tanh: true,
+        })),
+        None,
+    ];
+    let mut g = Graph::default();
+    let a = g.add_value("a", f32_type(&[2, 3]));
+    let b = g.add_value("b", f32_type(&[3, 4]));
+    let c = g.add_value("c", f32_type(&[4]));
+    g.values[b].constant = Some(Tensor::from_vec(vec![3, 4], vec![0.5f32; 12]).unwrap());
+    g.values[c].constant = Some(Tensor::from_vec(vec![4], vec![1f32; 4]).unwrap());
+    g.inputs = vec![a];
+    for (i, act) in acts.iter().enumerate() {
+        let y = g.add_value(&format!("mm{i}"), f32_type(&[2, 4]));
+        g.nodes.push(Node {
+            name: format!("mm{i}"),
+            op: Op::Nn(nnops::Op::MatMulBias(MatMulBias { activation: *act })),
+            inputs: vec![Some(a), Some(b), Some(c)],
+            outputs: vec![Some(y)],
+        });
+        // Opsets 1-12's coerced LogSoftmax over the first axis, at opset 13 where it has no
+        // one-node standard form.
+        let s = g.add_value(&format!("s{i}"), f32_type(&[2, 4]));
+        g.nodes.push(Node {
+            name: format!("s{i}"),
+            op: Op::Reduce(rd::Op::Softmax(Softmax {
+                kind: SoftmaxKind::LogSoftmax,
+                axis: 0,
+                coerce_2d: true,
+            })),
+            inputs: vec![Some(y)],
+            outputs: vec![Some(s)],
+        });
+        g.outputs.push(s);
+    }
+    let m = Model {
+        name: "exact.onnx".into(),
+        graph: g,
+        opsets: BTreeMap::from([(String::new(), 13)]),
+        ..Model::default()
+    };
+    assert!(to_model_proto(&m).unwrap().graph.unwrap().node.len() > m.graph.nodes.len());
+    let exact = to_exact(&m).unwrap();
+    let gp = exact.proto.graph.as_ref().unwrap();
+    assert_eq!(gp.node.len(), m.graph.nodes.len());
+    let names: Vec<&str> = gp.node.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(exact.node_names, names);
+    let back = load_bytes(Bytes::from(exact.proto.encode_to_vec()), "exact.onnx", None).unwrap();
+    let ops = |g: &Graph| g.nodes.iter().map(|n| n.op.clone()).collect::<Vec<_>>();
+    assert_eq!(ops(&back.graph), ops(&m.graph));
+    // Every value's type is written, intermediate ones included.
+    assert!(gp.value_info.iter().any(|v| v.name == "mm0"));
+    let mm0 = back.graph.values.iter().find(|v| v.name == "mm0").unwrap();
+    assert_eq!(mm0.ty, f32_type(&[2, 4]));
+}

@@ -67,21 +67,23 @@ impl OnnxImport for xnpu_ops::elementwise::Activation {
         r.add(MS, "Gelu", 1, contrib::gelu);
         r.add(MS, "QuickGelu", 1, contrib::quick_gelu);
 
-        r.add("", "Sigmoid", 1, |_| activation(A::Sigmoid));
-        r.add("", "Relu", 1, |_| activation(A::Relu));
-        r.add("", "LeakyRelu", 1, leaky_relu);
-        r.add("", "Elu", 1, elu);
-        r.add("", "Selu", 1, selu);
-        r.add("", "Celu", 12, celu);
-        r.add("", "ThresholdedRelu", 10, thresholded_relu);
-        r.add("", "HardSigmoid", 1, hard_sigmoid);
-        r.add("", "HardSwish", 14, |_| activation(A::HardSwish));
-        r.add("", "Softplus", 1, |_| activation(A::Softplus));
-        r.add("", "Softsign", 1, |_| activation(A::Softsign));
-        r.add("", "Mish", 18, |_| activation(A::Mish));
-        r.add("", "Gelu", 20, gelu);
-        r.add("", "Swish", 24, swish);
-        r.add("", "Shrink", 9, shrink);
+        r.add("", "Sigmoid", 1, |n| activation(n, "Sigmoid"));
+        r.add("", "Relu", 1, |n| activation(n, "Relu"));
+        r.add("", "LeakyRelu", 1, |n| activation(n, "LeakyRelu"));
+        r.add("", "Elu", 1, |n| activation(n, "Elu"));
+        r.add("", "Selu", 1, |n| activation(n, "Selu"));
+        r.add("", "Celu", 12, |n| activation(n, "Celu"));
+        r.add("", "ThresholdedRelu", 10, |n| {
+            activation(n, "ThresholdedRelu")
+        });
+        r.add("", "HardSigmoid", 1, |n| activation(n, "HardSigmoid"));
+        r.add("", "HardSwish", 14, |n| activation(n, "HardSwish"));
+        r.add("", "Softplus", 1, |n| activation(n, "Softplus"));
+        r.add("", "Softsign", 1, |n| activation(n, "Softsign"));
+        r.add("", "Mish", 18, |n| activation(n, "Mish"));
+        r.add("", "Gelu", 20, |n| activation(n, "Gelu"));
+        r.add("", "Swish", 24, |n| activation(n, "Swish"));
+        r.add("", "Shrink", 9, |n| activation(n, "Shrink"));
     }
 }
 
@@ -254,78 +256,74 @@ fn unary(kind: U) -> Result<Op> {
     Ok(op(e::Op::Unary(Unary { kind })))
 }
 
-fn activation(kind: A) -> Result<Op> {
+/// The activation op `name` with its attributes read from the node.
+fn activation(n: &mut NodeCtx<'_>, name: &str) -> Result<Op> {
+    let kind = activation_kind(name, n)?;
     Ok(op(e::Op::Activation(Activation { kind })))
+}
+
+/// The activation named like its ONNX op, its attributes read from `n` with that op's
+/// defaults: for the standalone op, and for the activation of a fused op in xnpu's domain.
+pub(super) fn activation_kind(name: &str, n: &NodeCtx<'_>) -> Result<A> {
+    Ok(match name {
+        "Sigmoid" => A::Sigmoid,
+        "Relu" => A::Relu,
+        "HardSwish" => A::HardSwish,
+        "Softplus" => A::Softplus,
+        "Softsign" => A::Softsign,
+        "Mish" => A::Mish,
+        "LeakyRelu" => A::LeakyRelu {
+            alpha: n.float("alpha", 0.01)?,
+        },
+        "Elu" => A::Elu {
+            alpha: n.float("alpha", 1.0)?,
+        },
+        "Selu" => A::Selu {
+            alpha: n.float("alpha", 1.673_263_2)?,
+            gamma: n.float("gamma", 1.050_701)?,
+        },
+        "Celu" => {
+            let alpha = n.float("alpha", 1.0)?;
+            if alpha == 0.0 {
+                return Err(Error::model("Celu: attribute \"alpha\" must not be 0"));
+            }
+            A::Celu { alpha }
+        }
+        "ThresholdedRelu" => A::ThresholdedRelu {
+            alpha: n.float("alpha", 1.0)?,
+        },
+        "HardSigmoid" => A::HardSigmoid {
+            alpha: n.float("alpha", 0.2)?,
+            beta: n.float("beta", 0.5)?,
+        },
+        "Gelu" => A::Gelu {
+            tanh: match n.string("approximate", "none")?.as_str() {
+                "none" => false,
+                "tanh" => true,
+                a => {
+                    return Err(Error::model(format!(
+                        "attribute \"approximate\" must be \"none\" or \"tanh\", got \"{a}\""
+                    )))
+                }
+            },
+        },
+        "Swish" => A::Swish {
+            alpha: n.float("alpha", 1.0)?,
+        },
+        "Shrink" => A::Shrink {
+            bias: n.float("bias", 0.0)?,
+            lambd: n.float("lambd", 0.5)?,
+        },
+        other => {
+            return Err(Error::model(format!(
+                "\"{other}\" is not an activation xnpu knows"
+            )))
+        }
+    })
 }
 
 fn variadic(kind: V) -> Result<Op> {
     Ok(op(e::Op::Variadic(Variadic { kind })))
-}
-
-fn leaky_relu(n: &mut NodeCtx<'_>) -> Result<Op> {
-    activation(A::LeakyRelu {
-        alpha: n.float("alpha", 0.01)?,
-    })
-}
-
-fn elu(n: &mut NodeCtx<'_>) -> Result<Op> {
-    activation(A::Elu {
-        alpha: n.float("alpha", 1.0)?,
-    })
-}
-
-fn selu(n: &mut NodeCtx<'_>) -> Result<Op> {
-    activation(A::Selu {
-        alpha: n.float("alpha", 1.673_263_2)?,
-        gamma: n.float("gamma", 1.050_701)?,
-    })
-}
-
-fn celu(n: &mut NodeCtx<'_>) -> Result<Op> {
-    let alpha = n.float("alpha", 1.0)?;
-    if alpha == 0.0 {
-        return Err(Error::model("Celu: attribute \"alpha\" must not be 0"));
-    }
-    activation(A::Celu { alpha })
-}
-
-fn thresholded_relu(n: &mut NodeCtx<'_>) -> Result<Op> {
-    activation(A::ThresholdedRelu {
-        alpha: n.float("alpha", 1.0)?,
-    })
-}
-
-fn hard_sigmoid(n: &mut NodeCtx<'_>) -> Result<Op> {
-    activation(A::HardSigmoid {
-        alpha: n.float("alpha", 0.2)?,
-        beta: n.float("beta", 0.5)?,
-    })
-}
-
-fn gelu(n: &mut NodeCtx<'_>) -> Result<Op> {
-    let tanh = match n.string("approximate", "none")?.as_str() {
-        "none" => false,
-        "tanh" => true,
-        a => {
-            return Err(Error::model(format!(
-                "attribute \"approximate\" must be \"none\" or \"tanh\", got \"{a}\""
-            )))
-        }
-    };
-    activation(A::Gelu { tanh })
-}
-
-fn swish(n: &mut NodeCtx<'_>) -> Result<Op> {
-    activation(A::Swish {
-        alpha: n.float("alpha", 1.0)?,
-    })
-}
-
-fn shrink(n: &mut NodeCtx<'_>) -> Result<Op> {
-    activation(A::Shrink {
-        bias: n.float("bias", 0.0)?,
-        lambd: n.float("lambd", 0.5)?,
-    })
 }
 
 /// Clip: bounds are attributes before opset 11 (absent = no bound), inputs from 11 on.

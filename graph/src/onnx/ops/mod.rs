@@ -54,6 +54,7 @@ pub const DOMAINS: &[(&str, i64)] = &[
     ("ai.onnx.preview", 1),
     ("ai.onnx.preview.training", 1),
     ("com.microsoft", 1),
+    (super::export::XNPU_DOMAIN, 1),
 ];
 
 /// The canonical spelling of a domain (`ai.onnx` is the default domain `""`).

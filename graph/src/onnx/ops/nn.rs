@@ -1,10 +1,11 @@
 //! Import of the `nn` family: matrix products, convolutions, pools, quantization, einsum.
 
 use xnpu_core::{DType, Error, Result};
-use xnpu_ops::nn::{self as nn, AutoPad, GlobalKind, PoolKind, Window};
+use xnpu_ops::nn::{self as nn, AutoPad, FusedActivation, GlobalKind, PoolKind, Window};
 
 use super::{contrib, NodeCtx, OnnxImport, Registry, MS};
 use crate::ir::Op;
+use crate::onnx::XNPU_DOMAIN;
 
 impl OnnxImport for xnpu_ops::nn::MatMul {
     fn register(r: &mut Registry) {
@@ -132,22 +133,22 @@ impl OnnxImport for xnpu_ops::nn::CausalConvWithState {
 
 impl OnnxImport for xnpu_ops::nn::FusedConv {
     fn register(r: &mut Registry) {
-        // Made by the fusion passes (graph/src/passes); never read from ONNX.
-        let _ = r;
+        // Made by the fusion passes; read back in xnpu's own domain only (Form::Exact).
+        r.add(XNPU_DOMAIN, "FusedConv", 1, xnpu_fused_conv);
     }
 }
 
 impl OnnxImport for xnpu_ops::nn::FusedGemm {
     fn register(r: &mut Registry) {
-        // Made by the fusion passes (graph/src/passes); never read from ONNX.
-        let _ = r;
+        // Made by the fusion passes; read back in xnpu's own domain only (Form::Exact).
+        r.add(XNPU_DOMAIN, "FusedGemm", 1, xnpu_fused_gemm);
     }
 }
 
 impl OnnxImport for xnpu_ops::nn::MatMulBias {
     fn register(r: &mut Registry) {
-        // Made by the fusion passes (graph/src/passes); never read from ONNX.
-        let _ = r;
+        // Made by the fusion passes; read back in xnpu's own domain only (Form::Exact).
+        r.add(XNPU_DOMAIN, "MatMulBias", 1, xnpu_matmul_bias);
     }
 }
 
@@ -237,20 +238,63 @@ fn qlinear_matmul(_n: &mut NodeCtx<'_>) -> Result<Op> {
     Ok(op(nn::Op::QLinearMatMul(nn::QLinearMatMul)))
 }
 
-fn gemm(n: &mut NodeCtx<'_>) -> Result<Op> {
-    Ok(op(nn::Op::Gemm(nn::Gemm {
+fn gemm_of(n: &NodeCtx<'_>) -> Result<nn::Gemm> {
+    Ok(nn::Gemm {
         alpha: n.float("alpha", 1.0)?,
         beta: n.float("beta", 1.0)?,
         trans_a: n.int("transA", 0)? != 0,
         trans_b: n.int("transB", 0)? != 0,
-    })))
+    })
+}
+
+fn gemm(n: &mut NodeCtx<'_>) -> Result<Op> {
+    Ok(op(nn::Op::Gemm(gemm_of(n)?)))
+}
+
+fn conv_of(n: &NodeCtx<'_>) -> Result<nn::Conv> {
+    Ok(nn::Conv {
+        window: window(n, false)?,
+        group: positive(n, "group", 1)?,
+    })
 }
 
 fn conv(n: &mut NodeCtx<'_>) -> Result<Op> {
-    Ok(op(nn::Op::Conv(nn::Conv {
-        window: window(n, false)?,
-        group: positive(n, "group", 1)?,
+    Ok(op(nn::Op::Conv(conv_of(n)?)))
+}
+
+/// The activation of a fused op in xnpu's domain: `activation` names its op, whose own
+/// attributes follow (Clip's bounds as `min` and `max`).
+fn fused_activation(n: &NodeCtx<'_>) -> Result<FusedActivation> {
+    Ok(match n.string("activation", "")?.as_str() {
+        "Tanh" => FusedActivation::Tanh,
+        "Clip" => FusedActivation::Clip {
+            min: n.float("min", f32::MIN)?,
+            max: n.float("max", f32::MAX)?,
+        },
+        name => FusedActivation::Activation(super::elementwise::activation_kind(name, n)?),
+    })
+}
+
+fn xnpu_fused_conv(n: &mut NodeCtx<'_>) -> Result<Op> {
+    Ok(op(nn::Op::FusedConv(nn::FusedConv {
+        conv: conv_of(n)?,
+        activation: fused_activation(n)?,
     })))
+}
+
+fn xnpu_fused_gemm(n: &mut NodeCtx<'_>) -> Result<Op> {
+    Ok(op(nn::Op::FusedGemm(nn::FusedGemm {
+        gemm: gemm_of(n)?,
+        activation: fused_activation(n)?,
+    })))
+}
+
+fn xnpu_matmul_bias(n: &mut NodeCtx<'_>) -> Result<Op> {
+    let activation = match n.string("activation", "")?.as_str() {
+        "" => None,
+        _ => Some(fused_activation(n)?),
+    };
+    Ok(op(nn::Op::MatMulBias(nn::MatMulBias { activation })))
 }
 
 fn conv_integer(n: &mut NodeCtx<'_>) -> Result<Op> {

@@ -12,6 +12,7 @@ use xnpu_ops::reduce::{
 
 use super::{contrib, NodeCtx, OnnxImport, Registry, MS};
 use crate::ir::Op;
+use crate::onnx::XNPU_DOMAIN;
 
 impl OnnxImport for xnpu_ops::reduce::Reduce {
     fn register(r: &mut Registry) {
@@ -40,6 +41,16 @@ impl OnnxImport for xnpu_ops::reduce::Softmax {
         r.add("", "Softmax", 1, softmax);
         r.add("", "LogSoftmax", 1, log_softmax);
         r.add("", "Hardmax", 1, hardmax);
+        // Opsets 1-12's 2-D coercion, written for another xnpu (Form::Exact) at a later opset.
+        r.add(XNPU_DOMAIN, "Softmax", 1, |n| {
+            coerced(n, SoftmaxKind::Softmax)
+        });
+        r.add(XNPU_DOMAIN, "LogSoftmax", 1, |n| {
+            coerced(n, SoftmaxKind::LogSoftmax)
+        });
+        r.add(XNPU_DOMAIN, "Hardmax", 1, |n| {
+            coerced(n, SoftmaxKind::Hardmax)
+        });
     }
 }
 
@@ -240,6 +251,15 @@ fn softmax_like(n: &mut NodeCtx<'_>, kind: SoftmaxKind) -> Result<Op> {
         kind,
         axis,
         coerce_2d,
+    })))
+}
+
+/// A softmax-like op in xnpu's domain: `axis` and `coerce_2d` given.
+fn coerced(n: &mut NodeCtx<'_>, kind: SoftmaxKind) -> Result<Op> {
+    Ok(op(r::Op::Softmax(Softmax {
+        kind,
+        axis: n.int("axis", 1)?,
+        coerce_2d: n.int("coerce_2d", 1)? != 0,
     })))
 }
 
