@@ -1344,100 +1344,25 @@ fn lower_conv(
 fn lower_pool(b: &mut Builder<'_>, node: &Node, window: &nn::Window, kind: PoolType) -> Result<()> {
     let xid = req(node, 0)?;
     let (dt, xd) = b.info(xid)?;
-    let k = window
-        .kernel_shape
-        .clone()
-        .ok_or_else(|| Error::unsupported("the pool has no kernel_shape"))?;
-    let mut geo = window.geometry(&xd[2..], &k)?;
-    let declared_end = geo.pads_end.clone();
-    if window.ceil_mode {
-        // Pad the end so that rounding down gives ceil_mode's size.
-        for i in 0..2 {
-            let need = (geo.out[i] - 1) * geo.strides[i] + geo.extent(i);
-            geo.pads_end[i] = need.saturating_sub(xd[2 + i] + geo.pads_begin[i]);
-        }
-    }
+    let (geo, declared_end) = pool_geometry(window, &xd)?;
     let mut x = to_nhwc(b, &node.name, xid)?;
     let (_, yd) = b.info(output_id(node)?)?;
-    let padded = geo.pads_begin.iter().chain(&geo.pads_end).any(|&v| v != 0);
-    if padded {
-        // QNN's pools pad with zeros and count them (measured on the ONNX pool cases:
-        // test_maxpool_2d_pads, test_averagepool_2d_precomputed_pads): pad explicitly, with
-        // a value no element is below for MaxPool, and pool without padding.
-        let fill = match kind {
-            PoolType::Max => f32::MIN,
-            PoolType::Average { .. } => 0.0,
-        };
-        let pd = [
-            xd[0],
-            xd[2] + geo.pads_begin[0] + geo.pads_end[0],
-            xd[3] + geo.pads_begin[1] + geo.pads_end[1],
-            xd[1],
-        ];
-        let t = b.native(dt, &pd)?;
-        b.add(
-            &format!("{}/pad", node.name),
-            "Pad",
-            vec![
-                Param::U32("scheme", 0),
-                Param::U32s(
-                    "pad_amount",
-                    vec![4, 2],
-                    vec![
-                        0,
-                        0,
-                        geo.pads_begin[0] as u32,
-                        geo.pads_end[0] as u32,
-                        geo.pads_begin[1] as u32,
-                        geo.pads_end[1] as u32,
-                        0,
-                        0,
-                    ],
-                ),
-                Param::F32("pad_constant_value", fill),
-            ],
-            &[x],
-            &[t],
-        )?;
-        x = t;
+    if geo.pads_begin.iter().chain(&geo.pads_end).any(|&v| v != 0) {
+        x = pad_for_pool(b, node, x, dt, &xd, &geo, kind)?;
     }
     let nhwc = [yd[0], yd[2], yd[3], yd[1]];
     let t = b.native_as(output_id(node)?, &nhwc)?;
-    let mut params = vec![
-        u32x2("filter_size", &geo.kernel),
-        u32x2("stride", &geo.strides),
-        Param::U32s("pad_amount", vec![2, 2], vec![0; 4]),
-    ];
-    if let PoolType::Average { .. } = kind {
-        params.push(Param::Bool("count_pad_for_edges", true));
-    }
-    b.add(&node.name, kind.qnn_type(), params, &[x], &[t])?;
+    b.add(
+        &node.name,
+        kind.qnn_type(),
+        pool_params(&geo, kind),
+        &[x],
+        &[t],
+    )?;
     let PoolType::Average { count_include_pad } = kind else {
         return from_nhwc(b, node, t, None);
     };
-    // Each window summed over its whole extent; ONNX divides by the positions inside the
-    // input (and inside the declared pads, with count_include_pad).
-    let window = (geo.kernel[0] * geo.kernel[1]) as f64;
-    let counted = |i: usize, o: usize| -> usize {
-        let start = (o * geo.strides[i]) as isize - geo.pads_begin[i] as isize;
-        let (lo, hi) = if count_include_pad {
-            (
-                -(geo.pads_begin[i] as isize),
-                (xd[2 + i] + declared_end[i]) as isize,
-            )
-        } else {
-            (0, xd[2 + i] as isize)
-        };
-        let end = start + geo.kernel[i] as isize;
-        (end.min(hi) - start.max(lo)).max(0) as usize
-    };
-    let mut map = Vec::with_capacity(yd[2] * yd[3]);
-    for oh in 0..yd[2] {
-        for ow in 0..yd[3] {
-            let n = counted(0, oh) * counted(1, ow);
-            map.push(if n == 0 { 0.0 } else { window / n as f64 });
-        }
-    }
+    let map = average_pool_scale(&geo, &xd[2..], &yd[2..], &declared_end, count_include_pad);
     if map.iter().all(|&v| v == 1.0) {
         return from_nhwc(b, node, t, None);
     }
@@ -1451,6 +1376,126 @@ fn lower_pool(b: &mut Builder<'_>, node: &Node, window: &nn::Window, kind: PoolT
         &[u],
     )?;
     from_nhwc(b, node, u, None)
+}
+
+/// The pool's geometry on the NCHW input dims `xd`, its end padded so that rounding down
+/// gives ceil_mode's size, and the end pads the op declared.
+fn pool_geometry(w: &nn::Window, xd: &[usize]) -> Result<(nn::Geometry, Vec<usize>)> {
+    let k = w
+        .kernel_shape
+        .clone()
+        .ok_or_else(|| Error::unsupported("the pool has no kernel_shape"))?;
+    let mut geo = w.geometry(&xd[2..], &k)?;
+    let declared_end = geo.pads_end.clone();
+    if w.ceil_mode {
+        // Pad the end so that rounding down gives ceil_mode's size.
+        for i in 0..2 {
+            let need = (geo.out[i] - 1) * geo.strides[i] + geo.extent(i);
+            geo.pads_end[i] = need.saturating_sub(xd[2 + i] + geo.pads_begin[i]);
+        }
+    }
+    Ok((geo, declared_end))
+}
+
+/// NHWC `x` (of the NCHW dims `xd`) padded as `geo` says, into a new intermediate. QNN's
+/// pools pad with zeros and count them (measured on the ONNX pool cases:
+/// test_maxpool_2d_pads, test_averagepool_2d_precomputed_pads): pad explicitly, with a
+/// value no element is below for MaxPool, and pool without padding.
+fn pad_for_pool(
+    b: &mut Builder<'_>,
+    node: &Node,
+    x: ffi::Tensor,
+    dt: DType,
+    xd: &[usize],
+    geo: &nn::Geometry,
+    kind: PoolType,
+) -> Result<ffi::Tensor> {
+    let fill = match kind {
+        PoolType::Max => f32::MIN,
+        PoolType::Average { .. } => 0.0,
+    };
+    let pd = [
+        xd[0],
+        xd[2] + geo.pads_begin[0] + geo.pads_end[0],
+        xd[3] + geo.pads_begin[1] + geo.pads_end[1],
+        xd[1],
+    ];
+    let t = b.native(dt, &pd)?;
+    b.add(
+        &format!("{}/pad", node.name),
+        "Pad",
+        vec![
+            Param::U32("scheme", 0),
+            Param::U32s(
+                "pad_amount",
+                vec![4, 2],
+                vec![
+                    0,
+                    0,
+                    geo.pads_begin[0] as u32,
+                    geo.pads_end[0] as u32,
+                    geo.pads_begin[1] as u32,
+                    geo.pads_end[1] as u32,
+                    0,
+                    0,
+                ],
+            ),
+            Param::F32("pad_constant_value", fill),
+        ],
+        &[x],
+        &[t],
+    )?;
+    Ok(t)
+}
+
+/// The params of QNN's pool over an input already padded.
+fn pool_params(geo: &nn::Geometry, kind: PoolType) -> Vec<Param> {
+    let mut params = vec![
+        u32x2("filter_size", &geo.kernel),
+        u32x2("stride", &geo.strides),
+        Param::U32s("pad_amount", vec![2, 2], vec![0; 4]),
+    ];
+    if let PoolType::Average { .. } = kind {
+        params.push(Param::Bool("count_pad_for_edges", true));
+    }
+    params
+}
+
+/// For each output position (`out_hw`, row-major) of an AveragePool over `in_hw`, the
+/// factor that turns QNN's mean over the whole window into ONNX's: `window size /
+/// positions that count`, those inside the input (and inside the declared pads, with
+/// `count_include_pad`), or 0 where none does.
+fn average_pool_scale(
+    geo: &nn::Geometry,
+    in_hw: &[usize],
+    out_hw: &[usize],
+    declared_end: &[usize],
+    count_include_pad: bool,
+) -> Vec<f64> {
+    // Each window summed over its whole extent; ONNX divides by the positions inside the
+    // input (and inside the declared pads, with count_include_pad).
+    let window = (geo.kernel[0] * geo.kernel[1]) as f64;
+    let counted = |i: usize, o: usize| -> usize {
+        let start = (o * geo.strides[i]) as isize - geo.pads_begin[i] as isize;
+        let (lo, hi) = if count_include_pad {
+            (
+                -(geo.pads_begin[i] as isize),
+                (in_hw[i] + declared_end[i]) as isize,
+            )
+        } else {
+            (0, in_hw[i] as isize)
+        };
+        let end = start + geo.kernel[i] as isize;
+        (end.min(hi) - start.max(lo)).max(0) as usize
+    };
+    let mut map = Vec::with_capacity(out_hw[0] * out_hw[1]);
+    for oh in 0..out_hw[0] {
+        for ow in 0..out_hw[1] {
+            let n = counted(0, oh) * counted(1, ow);
+            map.push(if n == 0 { 0.0 } else { window / n as f64 });
+        }
+    }
+    map
 }
 
 fn lower_gemm(
@@ -1862,5 +1907,35 @@ mod tests {
             .contains("elementwise Max takes exactly two"));
         node.inputs.push(node.inputs[0]);
         assert_eq!(check(&node, &g), None);
+    }
+
+    #[test]
+    fn average_pool_scale_counts_only_positions_inside_the_input() {
+        // 3x3 window, stride 1, pads 1 on a 3x3 input: a corner window covers 4 positions,
+        // an edge one 6, the centre 9.
+        let geo = nn::Geometry {
+            kernel: vec![3, 3],
+            strides: vec![1, 1],
+            dilations: vec![1, 1],
+            pads_begin: vec![1, 1],
+            pads_end: vec![1, 1],
+            out: vec![3, 3],
+        };
+        let map = average_pool_scale(&geo, &[3, 3], &[3, 3], &[1, 1], false);
+        let want = [
+            9.0 / 4.0,
+            1.5,
+            9.0 / 4.0,
+            1.5,
+            1.0,
+            1.5,
+            9.0 / 4.0,
+            1.5,
+            9.0 / 4.0,
+        ];
+        assert_eq!(map, want);
+        // count_include_pad counts the declared pads too.
+        let map = average_pool_scale(&geo, &[3, 3], &[3, 3], &[1, 1], true);
+        assert!(map.iter().all(|&v| v == 1.0), "{map:?}");
     }
 }
