@@ -11,7 +11,7 @@ use xnpu_graph::backend::{
 use xnpu_graph::Graph;
 
 use crate::graph::QnnGraph;
-use crate::lower::{Lowering, MAPPINGS};
+use crate::lower::mappings;
 use crate::Qnn;
 
 /// The dtypes HTP computes on in this backend (fp32 runs as fp16 once a SoC is set).
@@ -34,26 +34,14 @@ impl QnnBackend {
         } else {
             ("qnn:htp", DeviceKind::Npu)
         };
-        let ops = MAPPINGS
-            .iter()
+        let ops = mappings()
+            .into_iter()
             .map(|m| {
-                let mut dtypes: Vec<String> = FLOAT.iter().map(|s| s.to_string()).collect();
-                if m.lowering == Lowering::Reshape {
-                    // The shape input (dropped in the lowering) is i64.
-                    dtypes.push("i64".into());
-                }
-                if m.lowering == Lowering::QuantizeDequantize {
-                    // The quantised side: fixed point with the scale and offset.
-                    dtypes.extend(["u8", "i8", "u16"].map(String::from));
-                }
-                if m.op == "DequantizeLinear" {
-                    // int32 biases of a QDQ model, dequantised from constants (crate::qdq).
-                    dtypes.push("i32".into());
-                }
+                let dtypes = FLOAT.iter().chain(m.extra_dtypes).map(|s| s.to_string());
                 (
                     m.op.to_string(),
                     OpCapability {
-                        dtypes: Some(dtypes),
+                        dtypes: Some(dtypes.collect()),
                         ..Default::default()
                     },
                 )

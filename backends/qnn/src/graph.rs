@@ -8,7 +8,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use xnpu_core::{Bytes, DType, Error, ErrorKind, Result, Tensor, Value, ValueType};
-use xnpu_graph::{Graph, Node};
+use xnpu_graph::{Graph, Node, Op};
+use xnpu_ops::nn;
 
 use crate::ffi::{self, Handle};
 use crate::{qnn_dtype, slot, Qnn, Strings};
@@ -397,7 +398,7 @@ fn node_inputs(node: &Node) -> Vec<usize> {
 }
 
 fn in_node(e: Error, node: &Node) -> Error {
-    e.context(format!("node \"{}\" ({})", node.name, node.op.name()))
+    e.context(node.describe())
 }
 
 /// QNN's data type and quantisation for a tensor: a quantised value (a QDQ model's) is
@@ -445,9 +446,9 @@ pub fn quantized_values(g: &Graph) -> std::collections::HashMap<usize, (f32, i32
     };
     let mut out = std::collections::HashMap::new();
     for n in &g.nodes {
-        let quantized = match n.op.name() {
-            "QuantizeLinear" => n.outputs.first().copied().flatten(),
-            "DequantizeLinear" => n.inputs.first().copied().flatten(),
+        let quantized = match &n.op {
+            Op::Nn(nn::Op::QuantizeLinear(_)) => n.outputs.first().copied().flatten(),
+            Op::Nn(nn::Op::DequantizeLinear(_)) => n.inputs.first().copied().flatten(),
             _ => continue,
         };
         let scale = scalar_f32(n.inputs.get(1).copied().flatten());

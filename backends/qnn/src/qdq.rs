@@ -15,8 +15,10 @@ use std::collections::{HashMap, HashSet};
 
 use xnpu_core::{DType, Shape, Tensor, TensorType, ValueType};
 use xnpu_graph::{Graph, Node, Op};
-use xnpu_ops::elementwise::ActivationKind;
-use xnpu_ops::nn::{self, AutoPad, FusedActivation};
+use xnpu_ops::elementwise::{self as ew, ActivationKind, BinaryKind};
+use xnpu_ops::nn::{self, AutoPad, FusedActivation, GlobalKind};
+use xnpu_ops::reduce::{self as rd, SoftmaxKind};
+use xnpu_ops::tensor as tn;
 
 /// Which inputs of a unit's op must be quantised values, and which is a bias (float, or
 /// dequantised from a constant) that the lowering requantises to int32.
@@ -69,98 +71,157 @@ fn unit(node: &Node) -> Option<Unit> {
                 bias: None,
             })
         }
-        _ => match node.op.name() {
-            "Add" | "Concat" | "Relu" | "GlobalAveragePool" | "Softmax" => Some(all()),
-            "Reshape" | "Flatten" => Some(Unit {
-                quantised: vec![0],
-                bias: None,
-            }),
-            _ => None,
-        },
+        Op::Elementwise(ew::Op::Binary(b)) if b.kind == BinaryKind::Add => Some(all()),
+        Op::Elementwise(ew::Op::Activation(a)) if a.kind == ActivationKind::Relu => Some(all()),
+        Op::Tensor(tn::Op::Concat(_)) => Some(all()),
+        Op::Nn(nn::Op::GlobalPool(p)) if p.kind == GlobalKind::Average => Some(all()),
+        Op::Reduce(rd::Op::Softmax(s)) if s.kind == SoftmaxKind::Softmax => Some(all()),
+        Op::Tensor(tn::Op::Reshape(_) | tn::Op::Flatten(_)) => Some(Unit {
+            quantised: vec![0],
+            bias: None,
+        }),
+        _ => None,
+    }
+}
+
+fn is_quantize(op: &Op) -> bool {
+    matches!(op, Op::Nn(nn::Op::QuantizeLinear(_)))
+}
+
+fn is_dequantize(op: &Op) -> bool {
+    matches!(op, Op::Nn(nn::Op::DequantizeLinear(_)))
+}
+
+/// Who writes each value (node index) and who reads it.
+struct Links {
+    producer: HashMap<usize, usize>,
+    consumers: HashMap<usize, Vec<usize>>,
+}
+
+impl Links {
+    fn of(g: &Graph) -> Links {
+        let mut producer: HashMap<usize, usize> = HashMap::new();
+        let mut consumers: HashMap<usize, Vec<usize>> = HashMap::new();
+        for (i, n) in g.nodes.iter().enumerate() {
+            for o in n.outputs.iter().flatten() {
+                producer.insert(*o, i);
+            }
+            for v in n.inputs.iter().flatten() {
+                consumers.entry(*v).or_default().push(i);
+            }
+        }
+        Links {
+            producer,
+            consumers,
+        }
+    }
+
+    /// The quantised source of a DequantizeLinear's output `id`.
+    fn dequantised(
+        &self,
+        g: &Graph,
+        quant: &HashMap<usize, (f32, i32)>,
+        id: usize,
+    ) -> Option<usize> {
+        let d = &g.nodes[*self.producer.get(&id)?];
+        let src = d.inputs.first().copied().flatten()?;
+        (is_dequantize(&d.op) && quant.contains_key(&src)).then_some(src)
     }
 }
 
 /// `g` with its QDQ node units folded (see the module), or `None` when none folds.
 /// `quant` is `crate::graph::quantized_values(g)`.
 pub fn fold(g: &Graph, quant: &HashMap<usize, (f32, i32)>) -> Option<Graph> {
-    let mut producer: HashMap<usize, usize> = HashMap::new();
-    let mut consumers: HashMap<usize, Vec<usize>> = HashMap::new();
-    for (i, n) in g.nodes.iter().enumerate() {
-        for o in n.outputs.iter().flatten() {
-            producer.insert(*o, i);
-        }
-        for v in n.inputs.iter().flatten() {
-            consumers.entry(*v).or_default().push(i);
-        }
-    }
-    // The quantised source of a DequantizeLinear's output.
-    let dequantised = |id: usize| -> Option<usize> {
-        let d = &g.nodes[*producer.get(&id)?];
-        let src = d.inputs.first().copied().flatten()?;
-        (d.op.name() == "DequantizeLinear" && quant.contains_key(&src)).then_some(src)
-    };
+    let links = Links::of(g);
     let mut out = g.clone();
     let mut dropped: HashSet<usize> = HashSet::new();
-    for (i, n) in g.nodes.iter().enumerate() {
-        let Some(u) = unit(n) else { continue };
-        let outs: Vec<usize> = n.outputs.iter().flatten().copied().collect();
-        let [o] = outs[..] else { continue };
-        if g.outputs.contains(&o) {
-            continue;
+    for i in 0..g.nodes.len() {
+        if let Some(q) = fold_unit(g, quant, &links, &mut out, i) {
+            dropped.insert(q);
         }
-        let Some([c]) = consumers.get(&o).map(|c| &c[..]) else {
-            continue;
-        };
-        let qn = &g.nodes[*c];
-        let Some(q_out) = qn.outputs.first().copied().flatten() else {
-            continue;
-        };
-        if qn.op.name() != "QuantizeLinear" || !quant.contains_key(&q_out) {
-            continue;
-        }
-        let mut inputs = n.inputs.clone();
-        let mut ok = true;
-        for &k in &u.quantised {
-            match n.inputs.get(k).copied().flatten() {
-                Some(v) => match dequantised(v) {
-                    Some(src) => inputs[k] = Some(src),
-                    None => ok = false,
-                },
-                None if k == 0 => ok = false,
-                None => {}
-            }
-        }
-        if !ok {
-            continue;
-        }
-        if let Some(b) = u.bias.and_then(|k| n.inputs.get(k).copied().flatten()) {
-            let float = g.values[b]
-                .constant
-                .as_ref()
-                .is_some_and(|c| c.dtype() == DType::F32);
-            if !float {
-                // Dequantised from a constant: the unit reads the float values.
-                let Some(t) = dequantized_constant(g, b).and_then(|(d, _)| dequantize(g, d)) else {
-                    continue;
-                };
-                inputs[2] = Some(float_constant(&mut out, b, t));
-            }
-        }
-        let node = &mut out.nodes[i];
-        node.inputs = inputs;
-        for slot in node.outputs.iter_mut() {
-            if *slot == Some(o) {
-                *slot = Some(q_out);
-            }
-        }
-        dropped.insert(*c);
     }
-    // What other nodes read from DequantizeLinears of constants (weights of ops left
-    // float, BatchNormalization statistics): dequantised now, as their lowerings take
-    // constants.
-    let mut changed = !dropped.is_empty();
+    let dequantised = dequantise_constant_reads(g, &links, &mut out, &dropped);
+    if dropped.is_empty() && !dequantised {
+        return None;
+    }
+    drop_unread_dequantizers(&out, &mut dropped);
+    let nodes = std::mem::take(&mut out.nodes);
+    out.nodes = nodes
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| !dropped.contains(i))
+        .map(|(_, n)| n)
+        .collect();
+    Some(out)
+}
+
+/// Folds node `i` of `g` in `out` when it is a QDQ unit: the op reads the quantised
+/// sources of its DequantizeLinears and writes its QuantizeLinear's output. Returns that
+/// QuantizeLinear's index (to drop).
+fn fold_unit(
+    g: &Graph,
+    quant: &HashMap<usize, (f32, i32)>,
+    links: &Links,
+    out: &mut Graph,
+    i: usize,
+) -> Option<usize> {
+    let n = &g.nodes[i];
+    let u = unit(n)?;
+    let outs: Vec<usize> = n.outputs.iter().flatten().copied().collect();
+    let [o] = outs[..] else { return None };
+    if g.outputs.contains(&o) {
+        return None;
+    }
+    let Some([c]) = links.consumers.get(&o).map(|c| &c[..]) else {
+        return None;
+    };
+    let qn = &g.nodes[*c];
+    let q_out = qn.outputs.first().copied().flatten()?;
+    if !is_quantize(&qn.op) || !quant.contains_key(&q_out) {
+        return None;
+    }
+    let mut inputs = n.inputs.clone();
+    for &k in &u.quantised {
+        match n.inputs.get(k).copied().flatten() {
+            Some(v) => inputs[k] = Some(links.dequantised(g, quant, v)?),
+            None if k == 0 => return None,
+            None => {}
+        }
+    }
+    if let Some(b) = u.bias.and_then(|k| n.inputs.get(k).copied().flatten()) {
+        let float = g.values[b]
+            .constant
+            .as_ref()
+            .is_some_and(|c| c.dtype() == DType::F32);
+        if !float {
+            // Dequantised from a constant: the unit reads the float values.
+            let t = dequantized_constant(g, b).and_then(|(d, _)| dequantize(g, d))?;
+            inputs[2] = Some(float_constant(out, b, t));
+        }
+    }
+    let node = &mut out.nodes[i];
+    node.inputs = inputs;
+    for slot in node.outputs.iter_mut() {
+        if *slot == Some(o) {
+            *slot = Some(q_out);
+        }
+    }
+    Some(*c)
+}
+
+/// What nodes other than DequantizeLinears (and the `dropped` ones) read from
+/// DequantizeLinears of constants (weights of ops left float, BatchNormalization
+/// statistics), made float constants in `out`, as their lowerings take constants.
+/// Whether any was.
+fn dequantise_constant_reads(
+    g: &Graph,
+    links: &Links,
+    out: &mut Graph,
+    dropped: &HashSet<usize>,
+) -> bool {
+    let mut changed = false;
     for i in 0..out.nodes.len() {
-        if dropped.contains(&i) || out.nodes[i].op.name() == "DequantizeLinear" {
+        if dropped.contains(&i) || is_dequantize(&out.nodes[i].op) {
             continue;
         }
         for k in 0..out.nodes[i].inputs.len() {
@@ -168,23 +229,26 @@ pub fn fold(g: &Graph, quant: &HashMap<usize, (f32, i32)>) -> Option<Graph> {
                 continue;
             };
             // Only DequantizeLinear outputs (the producer map, not a scan per input).
-            let from_dq = producer
+            let from_dq = links
+                .producer
                 .get(&v)
-                .is_some_and(|&p| g.nodes[p].op.name() == "DequantizeLinear");
+                .is_some_and(|&p| is_dequantize(&g.nodes[p].op));
             if !from_dq {
                 continue;
             }
             if let Some(t) = dequantized_constant(g, v).and_then(|(d, _)| dequantize(g, d)) {
-                let id = float_constant(&mut out, v, t);
+                let id = float_constant(out, v, t);
                 out.nodes[i].inputs[k] = Some(id);
                 changed = true;
             }
         }
     }
-    if !changed {
-        return None;
-    }
-    // DequantizeLinears nothing reads any more go too.
+    changed
+}
+
+/// Adds to `dropped` the DequantizeLinears of `out` that nothing (not dropped) reads any
+/// more.
+fn drop_unread_dequantizers(out: &Graph, dropped: &mut HashSet<usize>) {
     let read: HashSet<usize> = out
         .nodes
         .iter()
@@ -194,20 +258,10 @@ pub fn fold(g: &Graph, quant: &HashMap<usize, (f32, i32)>) -> Option<Graph> {
         .chain(out.outputs.iter().copied())
         .collect();
     for (i, n) in out.nodes.iter().enumerate() {
-        if n.op.name() == "DequantizeLinear"
-            && n.outputs.iter().flatten().all(|o| !read.contains(o))
-        {
+        if is_dequantize(&n.op) && n.outputs.iter().flatten().all(|o| !read.contains(o)) {
             dropped.insert(i);
         }
     }
-    let nodes = std::mem::take(&mut out.nodes);
-    out.nodes = nodes
-        .into_iter()
-        .enumerate()
-        .filter(|(i, _)| !dropped.contains(i))
-        .map(|(_, n)| n)
-        .collect();
-    Some(out)
 }
 
 /// When value `id` is the output of a DequantizeLinear whose inputs are all constants

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use xnpu_backend_qnn::graph::QnnGraph;
-use xnpu_backend_qnn::lower::MAPPINGS;
+use xnpu_backend_qnn::lower::mappings;
 use xnpu_backend_qnn::{check_core_version, ffi, find_library, Qnn, QnnLibrary, DEFAULT_SIM_SOC};
 use xnpu_core::{Tensor, Value};
 
@@ -68,7 +68,7 @@ fn the_simulator_lists_every_mapped_op() {
     let q = Qnn::new(htp(), DEFAULT_SIM_SOC).unwrap();
     let ops = q.supported_operations().unwrap();
     assert!(ops.len() > 100, "{}", ops.len());
-    for m in MAPPINGS {
+    for m in mappings() {
         assert!(
             ops.iter().any(|o| *o == format!("qti.aisw.{}", m.qnn)),
             "{}",

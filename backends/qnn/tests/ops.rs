@@ -8,7 +8,7 @@ mod ops_common;
 use std::collections::BTreeSet;
 
 use ops_common::*;
-use xnpu_backend_qnn::lower::MAPPINGS;
+use xnpu_backend_qnn::lower::{mappings, Lowering};
 use xnpu_backend_qnn::DEFAULT_SIM_SOC;
 
 #[test]
@@ -19,15 +19,25 @@ fn every_case_runs_in_fp16_like_the_reference() {
 
 #[test]
 fn every_mapping_has_a_case() {
+    let names: BTreeSet<&str> = mappings().iter().map(|m| m.op).collect();
     let mut tested = BTreeSet::new();
     for case in CASES {
         assert!(fixture(case.file).exists(), "{}", case.file);
         let (_, m) = load(case);
+        for n in &m.graph.nodes {
+            // The capability table's names and the typed lowering agree on real nodes.
+            assert_eq!(
+                Lowering::of(&n.op).is_some(),
+                names.contains(n.op.name()),
+                "{}: {:?}",
+                case.file,
+                n.op
+            );
+        }
         tested.extend(ops_of(&m));
     }
-    let missing: Vec<_> = MAPPINGS
-        .iter()
-        .map(|m| m.op)
+    let missing: Vec<_> = names
+        .into_iter()
         .filter(|op| !tested.contains(op))
         .collect();
     assert!(missing.is_empty(), "mapped ops with no case: {missing:?}");
