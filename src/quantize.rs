@@ -58,8 +58,24 @@ pub fn quantize_static(model: &Model, calibration: &[Vec<Option<Value>>]) -> Res
             model.name
         )));
     }
-    // Quantise the optimised graph (BatchNormalization folded into Convs, activations
-    // fused), so that each quantised op is what a backend runs.
+    let optimised = optimised(model)?;
+    let model = &optimised;
+    let watched = watched_values(&model.graph);
+    let range = calibrate(model, &watched, calibration)?;
+    let mut q = model.clone();
+    let g = &mut q.graph;
+    let mut added = quantize_activations(g, &watched, &range);
+    quantize_weights(g, &mut added)?;
+    g.nodes.extend(added);
+    g.toposort()
+        .map_err(|e| e.context(format!("{}: inserting Q/DQ", model.name)))?;
+    g.remove_dead();
+    Ok(q)
+}
+
+/// The optimised model (BatchNormalization folded into Convs, activations fused), so that
+/// each quantised op is what a backend runs.
+fn optimised(model: &Model) -> Result<Model> {
     let mut optimised = model.clone();
     passes::optimize(
         &mut optimised,
@@ -69,10 +85,12 @@ pub fn quantize_static(model: &Model, calibration: &[Vec<Option<Value>>]) -> Res
             ..passes::Options::default()
         },
     )?;
-    let model = &optimised;
-    let g = &model.graph;
-    // Float graph inputs (without a default) and float activations produced by nodes,
-    // graph outputs excepted.
+    Ok(optimised)
+}
+
+/// The values to quantise, sorted: float graph inputs (without a default) and float
+/// activations produced by nodes, graph outputs excepted.
+fn watched_values(g: &Graph) -> Vec<usize> {
     let mut watched: Vec<usize> = g
         .inputs
         .iter()
@@ -87,8 +105,19 @@ pub fn quantize_static(model: &Model, calibration: &[Vec<Option<Value>>]) -> Res
         .collect();
     watched.sort_unstable();
     watched.dedup();
+    watched
+}
+
+/// The range (min, max of the finite values) of each watched value over the calibration
+/// input sets, run on the reference CPU backend.
+fn calibrate(
+    model: &Model,
+    watched: &[usize],
+    calibration: &[Vec<Option<Value>>],
+) -> Result<HashMap<usize, (f32, f32)>> {
+    let g = &model.graph;
     let mut probe = g.clone();
-    probe.outputs.extend(&watched);
+    probe.outputs.extend(watched);
     let mut range: HashMap<usize, (f32, f32)> = HashMap::new();
     for (k, inputs) in calibration.iter().enumerate() {
         let out = xnpu_backend_cpu::run_graph(&probe, inputs, &[])
@@ -105,21 +134,22 @@ pub fn quantize_static(model: &Model, calibration: &[Vec<Option<Value>>]) -> Res
             }
         }
     }
-    let mut q = model.clone();
-    let g = &mut q.graph;
-    let u8_type = |shape| {
-        ValueType::Tensor(TensorType {
-            dtype: DType::U8,
-            shape,
-        })
-    };
+    Ok(range)
+}
+
+/// Activations: v → Q → DQ for each watched value with a finite range, every reader of v
+/// reading the DQ output. Returns the Q and DQ nodes (not yet in the graph).
+fn quantize_activations(
+    g: &mut Graph,
+    watched: &[usize],
+    range: &HashMap<usize, (f32, f32)>,
+) -> Vec<Node> {
     let shape_of = |g: &Graph, v: usize| match &g.values[v].ty {
         ValueType::Tensor(t) => t.shape.clone(),
         _ => None,
     };
     let mut added: Vec<Node> = Vec::new();
-    // Activations: v → Q → DQ, and every reader of v reads the DQ output.
-    for &v in &watched {
+    for &v in watched {
         let Some(&(lo, hi)) = range.get(&v) else {
             continue;
         };
@@ -131,7 +161,13 @@ pub fn quantize_static(model: &Model, calibration: &[Vec<Option<Value>>]) -> Res
         let s = add_constant(g, format!("{name}_scale"), Tensor::scalar(scale));
         let z = add_constant(g, format!("{name}_zero_point"), Tensor::scalar(zp));
         let shape = shape_of(g, v);
-        let qv = g.add_value(format!("{name}_quantized"), u8_type(shape.clone()));
+        let qv = g.add_value(
+            format!("{name}_quantized"),
+            ValueType::Tensor(TensorType {
+                dtype: DType::U8,
+                shape: shape.clone(),
+            }),
+        );
         let dq = g.add_value(
             format!("{name}_dequantized"),
             ValueType::Tensor(TensorType {
@@ -143,8 +179,12 @@ pub fn quantize_static(model: &Model, calibration: &[Vec<Option<Value>>]) -> Res
         added.push(q_node(&name, v, s, z, qv));
         added.push(dq_node(&name, qv, s, z, dq));
     }
-    // Weights: constant float input 1 of Conv, ConvTranspose, MatMul, Gemm (and their
-    // fused forms).
+    added
+}
+
+/// The (node, weight) pairs to quantise: constant float input 1 of Conv, ConvTranspose,
+/// MatMul, Gemm (and their fused forms).
+fn float_weights(g: &Graph) -> Vec<(usize, usize)> {
     let mut weights: Vec<(usize, usize)> = Vec::new();
     for (n, node) in g.nodes.iter().enumerate() {
         if matches!(
@@ -162,8 +202,14 @@ pub fn quantize_static(model: &Model, calibration: &[Vec<Option<Value>>]) -> Res
             }
         }
     }
+    weights
+}
+
+/// Weights: each float weight becomes a uint8 constant read through DequantizeLinear
+/// (one per weight, shared by the nodes that read it); the DQ nodes go to `added`.
+fn quantize_weights(g: &mut Graph, added: &mut Vec<Node>) -> Result<()> {
     let mut done: HashMap<usize, usize> = HashMap::new();
-    for (n, w) in weights {
+    for (n, w) in float_weights(g) {
         let dq = match done.get(&w) {
             Some(&dq) => dq,
             None => {
@@ -188,11 +234,7 @@ pub fn quantize_static(model: &Model, calibration: &[Vec<Option<Value>>]) -> Res
         };
         g.nodes[n].inputs[1] = Some(dq);
     }
-    g.nodes.extend(added);
-    g.toposort()
-        .map_err(|e| e.context(format!("{}: inserting Q/DQ", model.name)))?;
-    g.remove_dead();
-    Ok(q)
+    Ok(())
 }
 
 fn evaluate(node: &Node, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {

@@ -106,7 +106,6 @@ impl MemoryPlan {
 
     /// [`MemoryPlan::verify`] with the options the plan was made with (alignment, devices).
     pub fn verify_with(&self, graph: &Graph, options: &PlanOptions<'_>) -> Result<()> {
-        let fail = |msg: String| Err(Error::model(format!("memory plan: {msg}")));
         if self.slots.len() != graph.values.len() {
             return fail(format!(
                 "{} slots for {} values",
@@ -116,6 +115,29 @@ impl MemoryPlan {
         }
         let life = lifetimes(graph);
         let producers = graph.producers();
+        let mut placed = self.check_slots(graph, options, &life, &producers)?;
+        let taken_over = self.check_take_overs(graph, &life, &producers)?;
+        placed.sort_by_key(|&(_, s, _, _)| (s.arena, s.offset));
+        check_overlaps(graph, &placed, &taken_over)?;
+        let sum: usize = self.arena_sizes.iter().sum();
+        if sum != self.planned_bytes {
+            return fail(format!(
+                "planned_bytes {} is not the sum of the arenas {sum}",
+                self.planned_bytes
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks that each slot belongs to a produced value and lies inside its arena, aligned,
+    /// on its producer's device; returns the non-empty ones with their values' lifetimes.
+    fn check_slots(
+        &self,
+        graph: &Graph,
+        options: &PlanOptions<'_>,
+        life: &[Option<(usize, usize)>],
+        producers: &[Option<(usize, usize)>],
+    ) -> Result<Vec<PlacedValue>> {
         let devices = devices_of(graph, options)?;
         let name = |v: ValueId| &graph.values[v].name;
         let mut placed = Vec::new();
@@ -152,8 +174,19 @@ impl MemoryPlan {
                 placed.push((v, *s, start, end));
             }
         }
-        // Shared slots that are allowed: an output and the input it took over, which must
-        // die where the output is born.
+        Ok(placed)
+    }
+
+    /// Checks the shared slots that are allowed (an output and the input it took over, which
+    /// must die where the output is born, at the same place, once); returns them as input →
+    /// output.
+    fn check_take_overs(
+        &self,
+        graph: &Graph,
+        life: &[Option<(usize, usize)>],
+        producers: &[Option<(usize, usize)>],
+    ) -> Result<HashMap<ValueId, ValueId>> {
+        let name = |v: ValueId| &graph.values[v].name;
         let mut taken_over = HashMap::new();
         for &(out, inp) in self.in_place.iter().chain(&self.aliases) {
             let (Some((p, _)), Some((_, inp_end))) = (producers[out], life[inp]) else {
@@ -184,33 +217,7 @@ impl MemoryPlan {
                 return fail(format!("\"{}\" is taken over twice", name(inp)));
             }
         }
-        placed.sort_by_key(|&(_, s, _, _)| (s.arena, s.offset));
-        for (i, &(a, sa, a0, a1)) in placed.iter().enumerate() {
-            for &(b, sb, b0, b1) in &placed[i + 1..] {
-                if sb.arena != sa.arena || sb.offset >= sa.offset + sa.size {
-                    break;
-                }
-                let live_together = a0 <= b1 && b0 <= a1;
-                let handoff = taken_over.get(&a) == Some(&b) || taken_over.get(&b) == Some(&a);
-                // Two values of one chain of take-overs never live together past a hand-off.
-                let touch_only = a1 == b0 || b1 == a0;
-                if live_together && !(handoff || (touch_only && same_chain(a, b, &taken_over))) {
-                    return fail(format!(
-                        "\"{}\" ({sa:?}, nodes {a0}..={a1}) and \"{}\" ({sb:?}, nodes {b0}..={b1}) overlap",
-                        name(a),
-                        name(b)
-                    ));
-                }
-            }
-        }
-        let sum: usize = self.arena_sizes.iter().sum();
-        if sum != self.planned_bytes {
-            return fail(format!(
-                "planned_bytes {} is not the sum of the arenas {sum}",
-                self.planned_bytes
-            ));
-        }
-        Ok(())
+        Ok(taken_over)
     }
 
     /// `naive_bytes / planned_bytes` (1 when nothing is planned).
@@ -221,6 +228,43 @@ impl MemoryPlan {
             self.naive_bytes as f64 / self.planned_bytes as f64
         }
     }
+}
+
+/// A value in the arena: its slot and lifetime (nodes, both ends included).
+type PlacedValue = (ValueId, Slot, usize, usize);
+
+/// A plan that fails verification, with `msg` saying why.
+fn fail<T>(msg: String) -> Result<T> {
+    Err(Error::model(format!("memory plan: {msg}")))
+}
+
+/// Checks that no two values (sorted by arena and offset) share bytes while both live,
+/// unless one took over the other (`taken_over` maps input → output).
+fn check_overlaps(
+    graph: &Graph,
+    placed: &[PlacedValue],
+    taken_over: &HashMap<ValueId, ValueId>,
+) -> Result<()> {
+    let name = |v: ValueId| &graph.values[v].name;
+    for (i, &(a, sa, a0, a1)) in placed.iter().enumerate() {
+        for &(b, sb, b0, b1) in &placed[i + 1..] {
+            if sb.arena != sa.arena || sb.offset >= sa.offset + sa.size {
+                break;
+            }
+            let live_together = a0 <= b1 && b0 <= a1;
+            let handoff = taken_over.get(&a) == Some(&b) || taken_over.get(&b) == Some(&a);
+            // Two values of one chain of take-overs never live together past a hand-off.
+            let touch_only = a1 == b0 || b1 == a0;
+            if live_together && !(handoff || (touch_only && same_chain(a, b, taken_over))) {
+                return fail(format!(
+                    "\"{}\" ({sa:?}, nodes {a0}..={a1}) and \"{}\" ({sb:?}, nodes {b0}..={b1}) overlap",
+                    name(a),
+                    name(b)
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Whether `a` and `b` are in one chain of take-overs (`taken_over` maps input → output).
@@ -417,11 +461,7 @@ pub fn plan(
         )));
     }
     let devices = devices_of(graph, options)?;
-    let device = |node: usize| devices.map_or(0, |d| d[node]);
     let n_arenas = devices.map_or(1, |d| d.iter().max().map_or(1, |m| m + 1));
-    let life = lifetimes(graph);
-    let producers = graph.producers();
-
     let mut out = MemoryPlan {
         slots: vec![None; graph.values.len()],
         ..Default::default()
@@ -432,8 +472,38 @@ pub fn plan(
     for &v in &graph.inputs {
         out.io_bytes += value_bytes(&graph.values[v].ty, bindings)?.unwrap_or(0);
     }
+    let planner = Planner {
+        graph,
+        bindings,
+        devices,
+        life: lifetimes(graph),
+        size: arena_sizes_of_values(graph, bindings, &mut out)?,
+    };
+    let mut buffers = planner.buffers(options.in_place, &mut out);
+    out.arena_sizes = place_greedy_by_size(&mut buffers.list, n_arenas, align);
+    out.planned_bytes = out.arena_sizes.iter().sum();
+    for (v, b) in buffers.of.iter().enumerate() {
+        if let (Some(b), Some(bytes)) = (b, planner.size[v]) {
+            let b = &buffers.list[*b];
+            out.slots[v] = Some(Slot {
+                arena: b.device,
+                offset: b.offset,
+                size: bytes,
+            });
+        }
+    }
+    Ok(out)
+}
 
-    // Sizes of the values in the arena.
+/// The byte size of each value that goes in the arena (produced by a node, neither constant
+/// nor input, of known size); adds them to `out.naive_bytes` and lists the values of unknown
+/// size in `out.dynamic_values`.
+fn arena_sizes_of_values(
+    graph: &Graph,
+    bindings: &HashMap<String, usize>,
+    out: &mut MemoryPlan,
+) -> Result<Vec<Option<usize>>> {
+    let producers = graph.producers();
     let mut size: Vec<Option<usize>> = vec![None; graph.values.len()];
     for (v, info) in graph.values.iter().enumerate() {
         if producers[v].is_none() || info.constant.is_some() || graph.inputs.contains(&v) {
@@ -447,58 +517,101 @@ pub fn plan(
             None => out.dynamic_values.push(v),
         }
     }
+    Ok(size)
+}
 
-    // Buffers, with in-place outputs joining their input's buffer.
-    let mut buffers: Vec<Buffer> = Vec::new();
-    let mut buffer_of: Vec<Option<usize>> = vec![None; graph.values.len()];
-    for (i, node) in graph.nodes.iter().enumerate() {
-        let mut taken = false;
-        for (k, &o) in node.outputs.iter().enumerate() {
-            let Some(o) = o else { continue };
-            let Some(bytes) = size[o] else { continue };
-            let (_, end) = life[o].expect("a node output has a lifetime");
-            if options.in_place && k == 0 && !taken {
-                let (how, slots) = reuse_candidates(node);
-                let pick = slots
-                    .iter()
-                    .filter_map(|&s| node.inputs.get(s).copied().flatten());
-                let mut chosen = None;
-                for inp in pick {
-                    let ok = size[inp] == Some(bytes)
-                        && life[inp].is_some_and(|(_, e)| e == i)
-                        && !graph.is_output(inp)
-                        && buffer_of[inp].is_some_and(|b| buffers[b].device == device(i))
-                        && compatible(graph, node, o, inp, bindings);
-                    if ok {
-                        chosen = Some(inp);
-                        break;
-                    }
-                }
-                if let Some(inp) = chosen {
-                    let b = buffer_of[inp].expect("checked above");
-                    buffers[b].end = buffers[b].end.max(end);
-                    buffer_of[o] = Some(b);
-                    taken = true;
-                    match how {
-                        Reuse::Alias => out.aliases.push((o, inp)),
-                        Reuse::InPlace => out.in_place.push((o, inp)),
-                    }
-                    continue;
-                }
-            }
-            buffer_of[o] = Some(buffers.len());
-            buffers.push(Buffer {
-                device: device(i),
-                start: i,
-                end,
-                size: bytes,
-                offset: 0,
-            });
-        }
+/// The buffers of a plan, and the buffer of each value (`None`: not in the arena).
+struct Buffers {
+    list: Vec<Buffer>,
+    of: Vec<Option<usize>>,
+}
+
+/// What the planner knows of a graph: the nodes' devices, the values' lifetimes and sizes.
+struct Planner<'a> {
+    graph: &'a Graph,
+    bindings: &'a HashMap<String, usize>,
+    devices: Option<&'a [usize]>,
+    life: Vec<Option<(usize, usize)>>,
+    /// Bytes of each value in the arena.
+    size: Vec<Option<usize>>,
+}
+
+impl Planner<'_> {
+    fn device(&self, node: usize) -> usize {
+        self.devices.map_or(0, |d| d[node])
     }
 
-    // Greedy by size, per device.
-    out.arena_sizes = vec![0; n_arenas];
+    /// One buffer per value in the arena, except outputs that take over an input's buffer
+    /// (when `in_place`), which join it; those are recorded in `out.in_place` and
+    /// `out.aliases`.
+    fn buffers(&self, in_place: bool, out: &mut MemoryPlan) -> Buffers {
+        let mut bufs = Buffers {
+            list: Vec::new(),
+            of: vec![None; self.graph.values.len()],
+        };
+        for (i, node) in self.graph.nodes.iter().enumerate() {
+            let mut taken = false;
+            for (k, &o) in node.outputs.iter().enumerate() {
+                let Some(o) = o else { continue };
+                let Some(bytes) = self.size[o] else { continue };
+                let (_, end) = self.life[o].expect("a node output has a lifetime");
+                if in_place && k == 0 && !taken {
+                    if let Some((inp, how)) = self.take_over(&bufs, i, node, o, bytes) {
+                        let b = bufs.of[inp].expect("checked above");
+                        bufs.list[b].end = bufs.list[b].end.max(end);
+                        bufs.of[o] = Some(b);
+                        taken = true;
+                        match how {
+                            Reuse::Alias => out.aliases.push((o, inp)),
+                            Reuse::InPlace => out.in_place.push((o, inp)),
+                        }
+                        continue;
+                    }
+                }
+                bufs.of[o] = Some(bufs.list.len());
+                bufs.list.push(Buffer {
+                    device: self.device(i),
+                    start: i,
+                    end,
+                    size: bytes,
+                    offset: 0,
+                });
+            }
+        }
+        bufs
+    }
+
+    /// The first input of node `i` whose buffer output `o` (`bytes` long) may take over, and
+    /// how: one of the op's candidates, of the same size, dying here, no graph output, on
+    /// this node's device and of a compatible type.
+    fn take_over(
+        &self,
+        bufs: &Buffers,
+        i: usize,
+        node: &Node,
+        o: ValueId,
+        bytes: usize,
+    ) -> Option<(ValueId, Reuse)> {
+        let (how, slots) = reuse_candidates(node);
+        let mut pick = slots
+            .iter()
+            .filter_map(|&s| node.inputs.get(s).copied().flatten());
+        pick.find(|&inp| {
+            self.size[inp] == Some(bytes)
+                && self.life[inp].is_some_and(|(_, e)| e == i)
+                && !self.graph.is_output(inp)
+                && bufs.of[inp].is_some_and(|b| bufs.list[b].device == self.device(i))
+                && compatible(self.graph, node, o, inp, self.bindings)
+        })
+        .map(|inp| (inp, how))
+    }
+}
+
+/// Places the buffers greedy by size, per device: largest first, each at the lowest offset
+/// that fits among the buffers already placed that live at the same time. Returns the size
+/// of each arena.
+fn place_greedy_by_size(buffers: &mut [Buffer], n_arenas: usize, align: usize) -> Vec<usize> {
+    let mut arena_sizes = vec![0; n_arenas];
     let mut order: Vec<usize> = (0..buffers.len()).collect();
     order.sort_by_key(|&b| (std::cmp::Reverse(buffers[b].size), buffers[b].start, b));
     let mut placed: Vec<Vec<usize>> = vec![Vec::new(); n_arenas];
@@ -513,35 +626,29 @@ pub fn plan(
             .map(|p| (p.offset, p.offset + p.size.div_ceil(align) * align))
             .collect();
         busy.sort_unstable();
-        let mut best: Option<(usize, usize)> = None; // (gap, offset)
-        let mut cursor = 0;
-        for (lo, hi) in busy {
-            if lo >= cursor + need {
-                let gap = lo - cursor;
-                if best.is_none_or(|(g, _)| gap < g) {
-                    best = Some((gap, cursor));
-                }
-            }
-            cursor = cursor.max(hi);
-        }
-        let offset = best.map_or(cursor, |(_, o)| o);
+        let offset = best_fit(&busy, need);
         buffers[b].offset = offset;
-        out.arena_sizes[dev] = out.arena_sizes[dev].max(offset + need);
+        arena_sizes[dev] = arena_sizes[dev].max(offset + need);
         placed[dev].push(b);
     }
-    out.planned_bytes = out.arena_sizes.iter().sum();
+    arena_sizes
+}
 
-    for (v, b) in buffer_of.iter().enumerate() {
-        if let (Some(b), Some(bytes)) = (b, size[v]) {
-            let b = &buffers[*b];
-            out.slots[v] = Some(Slot {
-                arena: b.device,
-                offset: b.offset,
-                size: bytes,
-            });
+/// The offset for `need` bytes beside the byte ranges `busy` (sorted): the start of the
+/// smallest gap that holds them, else the end of the highest range.
+fn best_fit(busy: &[(usize, usize)], need: usize) -> usize {
+    let mut best: Option<(usize, usize)> = None; // (gap, offset)
+    let mut cursor = 0;
+    for &(lo, hi) in busy {
+        if lo >= cursor + need {
+            let gap = lo - cursor;
+            if best.is_none_or(|(g, _)| gap < g) {
+                best = Some((gap, cursor));
+            }
         }
+        cursor = cursor.max(hi);
     }
-    Ok(out)
+    best.map_or(cursor, |(_, o)| o)
 }
 
 #[cfg(test)]
@@ -552,6 +659,18 @@ mod tests {
     use xnpu_ops::tensor::Transpose;
 
     const MB: usize = 1 << 20;
+
+    #[test]
+    fn best_fit_takes_the_smallest_gap_that_holds_the_buffer() {
+        // Gaps of 64 bytes at 0 and of 32 at 128; 320 at 192 (under the last range).
+        let busy = [(64, 128), (160, 192), (512, 576)];
+        assert_eq!(best_fit(&busy, 32), 128);
+        assert_eq!(best_fit(&busy, 64), 0);
+        assert_eq!(best_fit(&busy, 300), 192);
+        // No gap holds it: above everything.
+        assert_eq!(best_fit(&busy, 1000), 576);
+        assert_eq!(best_fit(&[], 8), 0);
+    }
 
     /// A float tensor of `bytes` bytes (a multiple of 4).
     fn f32_of(bytes: usize) -> ValueType {

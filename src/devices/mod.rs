@@ -22,7 +22,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use cpu::cpu_features;
-use sys::{Access, NodeAccess, PciDev};
+use sys::{AccelNode, Access, NodeAccess, PciDev};
 
 /// Whether a device can be used, and if not, why.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -352,7 +352,7 @@ fn probe_pci_family(
     pci: &[PciDev],
     wsl: Option<&str>,
 ) -> (Device, bool) {
-    let mut row = Device {
+    let row = Device {
         backend: f.backend,
         name: "npu",
         vendor: f.vendor.into(),
@@ -369,85 +369,100 @@ fn probe_pci_family(
         .iter()
         .find(|a| a.driver.as_deref() == Some(f.driver))
     {
-        row.device = pci_name(
-            f,
-            a.vendor.unwrap_or(f.vendor_id),
-            a.device.unwrap_or(0),
-            a.revision,
-        );
-        row.driver = Some(d.driver_label(f.driver));
-        row.details = format!("/dev/accel/{}", a.name);
-        return match d.access.check(&d.root, &a.node) {
-            NodeAccess::Ok => {
-                row.status = DeviceStatus::Available;
-                (row, true)
-            }
-            NodeAccess::Denied => {
-                row.status = DeviceStatus::NoPermission;
-                row.hint = format!(
-                    "/dev/accel/{} is not readable and writable by this user: add the user to \
-                     its group (usually `render`: `sudo usermod -aG render $USER`, then log in \
-                     again) or add a udev rule",
-                    a.name
-                );
-                (row, false)
-            }
-            NodeAccess::Missing => {
-                row.status = DeviceStatus::Unsupported {
-                    why: format!(
-                        "the kernel lists {} but /dev/accel/{} does not exist",
-                        a.name, a.name
-                    ),
-                };
-                row.hint = "check that devtmpfs and udev create /dev/accel nodes (a container \
-                            needs /dev/accel passed through)"
-                    .into();
-                (row, false)
-            }
-        };
+        return probe_accel_node(d, f, a, row);
     }
     // The hardware on the PCI bus, without the family driver.
     if let Some(p) = pci
         .iter()
         .find(|p| p.vendor == f.vendor_id && f.ids.iter().any(|(id, _)| *id == p.device))
     {
-        row.device = pci_name(f, p.vendor, p.device, p.revision);
-        row.details = format!("PCI {}", p.bdf);
-        row.driver = p.driver.clone();
-        if p.driver.as_deref() == Some(f.driver) {
-            // Bound, yet no accel node: a kernel without the accel subsystem, or a failed probe.
-            row.driver = Some(d.driver_label(f.driver));
-            row.status = DeviceStatus::Unsupported {
-                why: format!(
-                    "{} is bound to PCI {} but the kernel lists no /sys/class/accel device",
-                    f.driver, p.bdf
-                ),
-            };
-            row.hint = "check `dmesg` for the driver's probe errors (firmware missing?) and                         that the kernel has CONFIG_DRM_ACCEL"
-                .into();
-            return (row, false);
-        }
-        row.status = DeviceStatus::DriverNotBound;
-        let bound = match &p.driver {
-            Some(other) => format!("it is bound to {other}, not {}; ", f.driver),
-            None => String::new(),
-        };
-        let kernel = sys::kernel_release(&d.root)
-            .map(|k| format!(" (this kernel: {k})"))
-            .unwrap_or_default();
-        row.hint = format!("{bound}{}{kernel}", f.driver_hint);
-        return (row, false);
+        return (unbound_pci_device(d, f, p, row), false);
     }
     if wsl.is_some() {
-        row.status = DeviceStatus::Unsupported {
-            why: WSL_WHY.into(),
+        let row = Device {
+            status: DeviceStatus::Unsupported {
+                why: WSL_WHY.into(),
+            },
+            hint: "Linux NPU drivers cannot bind devices under WSL; run on Windows or on \
+                   bare-metal Linux"
+                .into(),
+            ..row
         };
-        row.hint = "Linux NPU drivers cannot bind devices under WSL; run on Windows or on \
-                    bare-metal Linux"
-            .into();
         return (row, false);
     }
     (row, false)
+}
+
+/// `row` for the family's accelerator node `a`: `Available` (and `true`) when this user may
+/// open its /dev/accel node, else why not.
+fn probe_accel_node(d: &Discovery, f: &Family, a: &AccelNode, mut row: Device) -> (Device, bool) {
+    row.device = pci_name(
+        f,
+        a.vendor.unwrap_or(f.vendor_id),
+        a.device.unwrap_or(0),
+        a.revision,
+    );
+    row.driver = Some(d.driver_label(f.driver));
+    row.details = format!("/dev/accel/{}", a.name);
+    match d.access.check(&d.root, &a.node) {
+        NodeAccess::Ok => {
+            row.status = DeviceStatus::Available;
+            (row, true)
+        }
+        NodeAccess::Denied => {
+            row.status = DeviceStatus::NoPermission;
+            row.hint = format!(
+                "/dev/accel/{} is not readable and writable by this user: add the user to \
+                 its group (usually `render`: `sudo usermod -aG render $USER`, then log in \
+                 again) or add a udev rule",
+                a.name
+            );
+            (row, false)
+        }
+        NodeAccess::Missing => {
+            row.status = DeviceStatus::Unsupported {
+                why: format!(
+                    "the kernel lists {} but /dev/accel/{} does not exist",
+                    a.name, a.name
+                ),
+            };
+            row.hint = "check that devtmpfs and udev create /dev/accel nodes (a container \
+                        needs /dev/accel passed through)"
+                .into();
+            (row, false)
+        }
+    }
+}
+
+/// `row` for the family's hardware `p` on the PCI bus with no accelerator node: bound to the
+/// family driver without the accel subsystem, or not bound to it.
+fn unbound_pci_device(d: &Discovery, f: &Family, p: &PciDev, mut row: Device) -> Device {
+    row.device = pci_name(f, p.vendor, p.device, p.revision);
+    row.details = format!("PCI {}", p.bdf);
+    row.driver = p.driver.clone();
+    if p.driver.as_deref() == Some(f.driver) {
+        // Bound, yet no accel node: a kernel without the accel subsystem, or a failed probe.
+        row.driver = Some(d.driver_label(f.driver));
+        row.status = DeviceStatus::Unsupported {
+            why: format!(
+                "{} is bound to PCI {} but the kernel lists no /sys/class/accel device",
+                f.driver, p.bdf
+            ),
+        };
+        row.hint = "check `dmesg` for the driver's probe errors (firmware missing?) and                         that the kernel has CONFIG_DRM_ACCEL"
+            .into();
+        return row;
+    }
+    row.status = DeviceStatus::DriverNotBound;
+    let bound = match &p.driver {
+        Some(other) => format!("it is bound to {other}, not {}; ", f.driver),
+        None => String::new(),
+    };
+    let kernel = sys::kernel_release(&d.root)
+        .map(|k| format!(" (this kernel: {k})"))
+        .unwrap_or_default();
+    row.hint = format!("{bound}{}{kernel}", f.driver_hint);
+    row
 }
 
 impl Discovery {

@@ -164,7 +164,6 @@ const METRICS: [(&str, &str, bool); 4] = [
 /// Runs the benchmark, prints the table, writes `bench-generate.json` and `.svg`.
 pub fn run(cfg: &BenchConfig) -> Result<()> {
     let lm_cfg = super::GenaiConfig::load(&cfg.model)?;
-    let vocab = lm_cfg.model.vocab_size;
     if cfg.prompt_tokens + cfg.gen_tokens > lm_cfg.max_length() {
         return Err(Error::invalid_input(format!(
             "{} prompt + {} generated tokens exceed the model's max_length {}",
@@ -173,20 +172,73 @@ pub fn run(cfg: &BenchConfig) -> Result<()> {
             lm_cfg.max_length()
         )));
     }
-    // A fixed prompt of ordinary tokens (no special ids at the start of the vocabulary).
-    let lo = 300.min(vocab / 2) as u64;
-    let span = (vocab as u64 - lo).max(1);
-    let ids: Vec<String> = (0..cfg.prompt_tokens as u64)
-        .map(|i| (lo + (i * 7919 + 13) % span).to_string())
-        .collect();
-    let ids = ids.join(",");
+    let ids = prompt_ids(cfg.prompt_tokens, lm_cfg.model.vocab_size);
     let script = ref_script(&cfg.xnpu)?;
     let model_file = cfg.model.join(&lm_cfg.model.decoder.filename);
     let weights = weight_bytes_per_token(&model_file)?;
     eprintln!("measuring memory read bandwidth ({} threads)", cfg.threads);
     let mut bandwidth = Bandwidth::new(cfg.threads)?;
     bandwidth.measure(3);
+    let runs = alternate_runs(cfg, &ids, &script, &mut bandwidth)?;
+    let bw = bandwidth.measure(0);
 
+    let med = medians(&runs);
+    let same_tokens = runs[0]
+        .iter()
+        .zip(&runs[1])
+        .all(|(a, b)| a.get("generated_ids") == b.get("generated_ids"));
+    let bound = bw / weights.max(1) as f64;
+    let table = print_table(cfg, &med);
+    println!(
+        "weights read per token {:.1} MiB; read bandwidth {:.2} GB/s (best between runs, {} threads): bound {:.2} tokens/s \
+         (xnpu at {:.0}%, genai at {:.0}%)",
+        weights as f64 / 1048576.0,
+        bw / 1e9,
+        cfg.threads,
+        bound,
+        100.0 * med[0][2] / bound,
+        100.0 * med[1][2] / bound
+    );
+    println!(
+        "generated token ids {} between the two",
+        if same_tokens { "identical" } else { "DIFFER" }
+    );
+    let report = json!({
+        "model": cfg.model.display().to_string(),
+        "prompt_tokens": cfg.prompt_tokens,
+        "gen_tokens": cfg.gen_tokens,
+        "threads": cfg.threads,
+        "runs": cfg.runs,
+        "metrics": table,
+        "weight_bytes_per_token": weights,
+        "read_bandwidth_bytes_per_s": bw,
+        "bandwidth_bound_tokens_per_s": bound,
+        "same_generated_ids": same_tokens,
+        "xnpu_runs": runs[0],
+        "genai_runs": runs[1],
+    });
+    write_report(cfg, &report, &table)
+}
+
+/// A fixed prompt of `n` ordinary token ids (no special ids at the start of the
+/// vocabulary), comma-separated.
+fn prompt_ids(n: usize, vocab: usize) -> String {
+    let lo = 300.min(vocab / 2) as u64;
+    let span = (vocab as u64 - lo).max(1);
+    let ids: Vec<String> = (0..n as u64)
+        .map(|i| (lo + (i * 7919 + 13) % span).to_string())
+        .collect();
+    ids.join(",")
+}
+
+/// `cfg.runs` runs of each side (xnpu, then onnxruntime-genai), alternating which goes first
+/// and measuring the bandwidth between runs, with a progress bar.
+fn alternate_runs(
+    cfg: &BenchConfig,
+    ids: &str,
+    script: &Path,
+    bandwidth: &mut Bandwidth,
+) -> Result<[Vec<Json>; 2]> {
     let bar = indicatif::ProgressBar::new((2 * cfg.runs) as u64).with_style(
         indicatif::ProgressStyle::with_template("{msg:>14} [{bar:30}] {pos}/{len} {elapsed}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
@@ -196,14 +248,14 @@ pub fn run(cfg: &BenchConfig) -> Result<()> {
         let mut x = Command::new(&cfg.xnpu);
         x.arg("generate")
             .arg(&cfg.model)
-            .args(["--prompt-ids", &ids])
+            .args(["--prompt-ids", ids])
             .args(["--max-tokens", &cfg.gen_tokens.to_string()])
             .args(["--threads", &cfg.threads.to_string()])
             .args(["--devices", "cpu-only", "--ignore-eos", "--json"]);
         let mut g = Command::new(&cfg.python);
-        g.arg(&script)
+        g.arg(script)
             .arg(&cfg.model)
-            .args(["--prompt-ids", &ids])
+            .args(["--prompt-ids", ids])
             .args(["--max-tokens", &cfg.gen_tokens.to_string()])
             .args(["--threads", &cfg.threads.to_string()])
             .args(["--no-eos", "--no-hf"]);
@@ -219,25 +271,26 @@ pub fn run(cfg: &BenchConfig) -> Result<()> {
         }
         bandwidth.measure(1);
     }
-    let bw = bandwidth.measure(0);
     bar.finish_and_clear();
+    Ok(runs)
+}
 
+/// Per side, the median of each of [`METRICS`] over its runs (NaN where a run lacks it).
+fn medians(runs: &[Vec<Json>; 2]) -> Vec<Vec<f64>> {
     let get = |j: &Json, k: &str| j.get(k).and_then(Json::as_f64).unwrap_or(f64::NAN);
-    let med: Vec<Vec<f64>> = runs
-        .iter()
+    runs.iter()
         .map(|rs| {
             METRICS
                 .iter()
                 .map(|(k, _, _)| median(rs.iter().map(|j| get(j, k)).collect()))
                 .collect()
         })
-        .collect();
-    let same_tokens = runs[0]
-        .iter()
-        .zip(&runs[1])
-        .all(|(a, b)| a.get("generated_ids") == b.get("generated_ids"));
-    let bound = bw / weights.max(1) as f64;
+        .collect()
+}
 
+/// Prints the header and one line per metric (medians of each side and their ratio);
+/// returns those lines as the report's `metrics`.
+fn print_table(cfg: &BenchConfig, med: &[Vec<f64>]) -> Vec<Json> {
     println!(
         "model {} | prompt {} tokens, {} generated, {} threads, {} runs each (medians)",
         cfg.model.display(),
@@ -262,42 +315,19 @@ pub fn run(cfg: &BenchConfig) -> Result<()> {
         table.push(json!({"metric": key, "label": label, "xnpu": a, "genai": b,
                           "ratio": ratio, "higher_is_better": higher_better}));
     }
-    println!(
-        "weights read per token {:.1} MiB; read bandwidth {:.2} GB/s (best between runs, {} threads): bound {:.2} tokens/s \
-         (xnpu at {:.0}%, genai at {:.0}%)",
-        weights as f64 / 1048576.0,
-        bw / 1e9,
-        cfg.threads,
-        bound,
-        100.0 * med[0][2] / bound,
-        100.0 * med[1][2] / bound
-    );
-    println!(
-        "generated token ids {} between the two",
-        if same_tokens { "identical" } else { "DIFFER" }
-    );
+    table
+}
 
+/// Writes `bench-generate.json` (the report) and `bench-generate.svg` (the chart) to
+/// `cfg.out`.
+fn write_report(cfg: &BenchConfig, report: &Json, table: &[Json]) -> Result<()> {
     std::fs::create_dir_all(&cfg.out).map_err(|e| Error::io(&cfg.out, e))?;
-    let report = json!({
-        "model": cfg.model.display().to_string(),
-        "prompt_tokens": cfg.prompt_tokens,
-        "gen_tokens": cfg.gen_tokens,
-        "threads": cfg.threads,
-        "runs": cfg.runs,
-        "metrics": table,
-        "weight_bytes_per_token": weights,
-        "read_bandwidth_bytes_per_s": bw,
-        "bandwidth_bound_tokens_per_s": bound,
-        "same_generated_ids": same_tokens,
-        "xnpu_runs": runs[0],
-        "genai_runs": runs[1],
-    });
     let jpath = cfg.out.join("bench-generate.json");
-    let text = serde_json::to_string_pretty(&report)
+    let text = serde_json::to_string_pretty(report)
         .map_err(|e| Error::compute(format!("cannot write the report: {e}")))?;
     std::fs::write(&jpath, text).map_err(|e| Error::io(&jpath, e))?;
     let spath = cfg.out.join("bench-generate.svg");
-    std::fs::write(&spath, svg(&table)).map_err(|e| Error::io(&spath, e))?;
+    std::fs::write(&spath, svg(table)).map_err(|e| Error::io(&spath, e))?;
     println!("wrote {} and {}", jpath.display(), spath.display());
     Ok(())
 }

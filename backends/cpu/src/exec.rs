@@ -22,80 +22,11 @@ pub fn run_graph_owned(
     inputs: Vec<Option<Value>>,
     captured: &[Value],
 ) -> Result<Vec<Value>> {
-    let mut env: Vec<Option<Value>> = vec![None; graph.values.len()];
-    for (id, v) in graph.values.iter().enumerate() {
-        if let Some(t) = &v.constant {
-            env[id] = Some(Value::Tensor(t.clone()));
-        }
-    }
-    let mut inputs = inputs.into_iter();
-    for &id in graph.inputs.iter() {
-        match inputs.next().flatten() {
-            Some(v) => env[id] = Some(v),
-            None if env[id].is_some() => {}
-            None => {
-                return Err(Error::invalid_input(format!(
-                    "input \"{}\" is missing",
-                    graph.values[id].name
-                )))
-            }
-        }
-    }
-    if captured.len() != graph.captures.len() {
-        return Err(Error::compute(format!(
-            "body \"{}\" captures {} values, {} were bound",
-            graph.name,
-            graph.captures.len(),
-            captured.len()
-        )));
-    }
-    for (c, v) in graph.captures.iter().zip(captured) {
-        env[c.inner] = Some(v.clone());
-    }
-
-    // Last node that reads each value, so that intermediate values are dropped early.
-    let mut last_use = vec![usize::MAX; graph.values.len()];
-    for (i, n) in graph.nodes.iter().enumerate() {
-        for id in n.inputs.iter().flatten() {
-            last_use[*id] = i;
-        }
-    }
-    let keep = |id: ValueId| graph.outputs.contains(&id);
-
+    let mut env = Env::bind(graph, inputs, captured)?;
     for (i, node) in graph.nodes.iter().enumerate() {
-        // Inputs the kernel may update in place, taken out of the environment when this node
-        // reads them last.
-        let mut donated: Vec<Option<Value>> = Vec::new();
-        for &slot in donatable(&node.op) {
-            if let Some(Some(id)) = node.inputs.get(slot) {
-                let sole_reader = node.inputs.iter().flatten().filter(|&v| v == id).count() == 1;
-                if last_use[*id] == i
-                    && sole_reader
-                    && !keep(*id)
-                    && graph.values[*id].constant.is_none()
-                {
-                    if donated.len() <= slot {
-                        donated.resize(slot + 1, None);
-                    }
-                    donated[slot] = env[*id].take();
-                }
-            }
-        }
-        let args: Vec<Option<&Value>> = node
-            .inputs
-            .iter()
-            .enumerate()
-            .map(|(slot, v)| match v {
-                None => Ok(None),
-                Some(_) if donated.get(slot).is_some_and(|d| d.is_some()) => Ok(None),
-                Some(id) => env[*id].as_ref().map(Some).ok_or_else(|| {
-                    Error::compute(format!(
-                        "value \"{}\" was not computed",
-                        graph.values[*id].name
-                    ))
-                }),
-            })
-            .collect::<Result<_>>()
+        let donated = env.take_donated(i, node);
+        let args = env
+            .args(node, &donated)
             .map_err(|e| e.context(node.describe()))?;
         let outs = if donated.is_empty() {
             run_node(node, &args)
@@ -104,30 +35,144 @@ pub fn run_graph_owned(
         }
         .map_err(|e| e.context(node.describe()))?;
         drop(args);
-        for (slot, v) in node.outputs.iter().zip(outs) {
-            if let Some(id) = slot {
-                env[*id] = Some(v);
+        env.store_outputs(node, outs);
+        env.release_inputs(i, node);
+    }
+    env.outputs()
+}
+
+/// The interpreter's values while a graph runs, and the last node that reads each one.
+struct Env<'g> {
+    graph: &'g Graph,
+    values: Vec<Option<Value>>,
+    /// Last node that reads each value, so that intermediate values are dropped early.
+    last_use: Vec<usize>,
+}
+
+impl<'g> Env<'g> {
+    /// Binds the constants, the inputs (an absent one falls back to its initializer) and
+    /// the captures.
+    fn bind(graph: &'g Graph, inputs: Vec<Option<Value>>, captured: &[Value]) -> Result<Env<'g>> {
+        let mut env: Vec<Option<Value>> = vec![None; graph.values.len()];
+        for (id, v) in graph.values.iter().enumerate() {
+            if let Some(t) = &v.constant {
+                env[id] = Some(Value::Tensor(t.clone()));
             }
         }
-        for id in node.inputs.iter().flatten() {
-            if last_use[*id] == i && !keep(*id) && graph.values[*id].constant.is_none() {
-                env[*id] = None;
+        let mut inputs = inputs.into_iter();
+        for &id in graph.inputs.iter() {
+            match inputs.next().flatten() {
+                Some(v) => env[id] = Some(v),
+                None if env[id].is_some() => {}
+                None => {
+                    return Err(Error::invalid_input(format!(
+                        "input \"{}\" is missing",
+                        graph.values[id].name
+                    )))
+                }
+            }
+        }
+        if captured.len() != graph.captures.len() {
+            return Err(Error::compute(format!(
+                "body \"{}\" captures {} values, {} were bound",
+                graph.name,
+                graph.captures.len(),
+                captured.len()
+            )));
+        }
+        for (c, v) in graph.captures.iter().zip(captured) {
+            env[c.inner] = Some(v.clone());
+        }
+        let mut last_use = vec![usize::MAX; graph.values.len()];
+        for (i, n) in graph.nodes.iter().enumerate() {
+            for id in n.inputs.iter().flatten() {
+                last_use[*id] = i;
+            }
+        }
+        Ok(Env {
+            graph,
+            values: env,
+            last_use,
+        })
+    }
+
+    /// Whether value `id` may leave the environment after node `i`: that node reads it last,
+    /// and it is neither a graph output nor a constant.
+    fn dies_at(&self, id: ValueId, i: usize) -> bool {
+        self.last_use[id] == i
+            && !self.graph.outputs.contains(&id)
+            && self.graph.values[id].constant.is_none()
+    }
+
+    /// The inputs node `i` may update in place, taken out of the environment when it reads
+    /// them last (and only once); `donated[slot]` for each.
+    fn take_donated(&mut self, i: usize, node: &Node) -> Vec<Option<Value>> {
+        let mut donated: Vec<Option<Value>> = Vec::new();
+        for &slot in donatable(&node.op) {
+            if let Some(Some(id)) = node.inputs.get(slot) {
+                let sole_reader = node.inputs.iter().flatten().filter(|&v| v == id).count() == 1;
+                if sole_reader && self.dies_at(*id, i) {
+                    if donated.len() <= slot {
+                        donated.resize(slot + 1, None);
+                    }
+                    donated[slot] = self.values[*id].take();
+                }
+            }
+        }
+        donated
+    }
+
+    /// The node's arguments: `None` for an absent input and for a donated one.
+    fn args(&self, node: &Node, donated: &[Option<Value>]) -> Result<Vec<Option<&Value>>> {
+        node.inputs
+            .iter()
+            .enumerate()
+            .map(|(slot, v)| match v {
+                None => Ok(None),
+                Some(_) if donated.get(slot).is_some_and(|d| d.is_some()) => Ok(None),
+                Some(id) => self.values[*id].as_ref().map(Some).ok_or_else(|| {
+                    Error::compute(format!(
+                        "value \"{}\" was not computed",
+                        self.graph.values[*id].name
+                    ))
+                }),
+            })
+            .collect()
+    }
+
+    /// Binds the node's outputs.
+    fn store_outputs(&mut self, node: &Node, outs: Vec<Value>) {
+        for (slot, v) in node.outputs.iter().zip(outs) {
+            if let Some(id) = slot {
+                self.values[*id] = Some(v);
             }
         }
     }
 
-    graph
-        .outputs
-        .iter()
-        .map(|&id| {
-            env[id].clone().ok_or_else(|| {
-                Error::compute(format!(
-                    "output \"{}\" was not computed",
-                    graph.values[id].name
-                ))
+    /// Drops the inputs that node `i` read last.
+    fn release_inputs(&mut self, i: usize, node: &Node) {
+        for id in node.inputs.iter().flatten() {
+            if self.dies_at(*id, i) {
+                self.values[*id] = None;
+            }
+        }
+    }
+
+    /// The graph outputs in order.
+    fn outputs(&self) -> Result<Vec<Value>> {
+        self.graph
+            .outputs
+            .iter()
+            .map(|&id| {
+                self.values[id].clone().ok_or_else(|| {
+                    Error::compute(format!(
+                        "output \"{}\" was not computed",
+                        self.graph.values[id].name
+                    ))
+                })
             })
-        })
-        .collect()
+            .collect()
+    }
 }
 
 /// The inputs of `op` that its kernel can update in place when given them.

@@ -164,83 +164,8 @@ impl Resize {
         let mut out = in_shape.to_vec();
         let mut scale = vec![1.0f64; in_shape.len()];
         match (scales, sizes) {
-            (Some(s), None) => {
-                if s.len() != axes.len() {
-                    return Err(Error::compute(format!(
-                        "scales has {} values, expected one per resized axis ({})",
-                        s.len(),
-                        axes.len()
-                    )));
-                }
-                for (&a, &v) in axes.iter().zip(s) {
-                    let v = v as f64;
-                    if !(v > 0.0 && v.is_finite()) {
-                        return Err(Error::compute(format!(
-                            "scale {v} for axis {a} must be positive and finite"
-                        )));
-                    }
-                    let len = (v * in_shape[a] as f64).floor();
-                    if len > (isize::MAX as f64) {
-                        return Err(Error::compute(format!(
-                            "scale {v} makes axis {a} too long ({len})"
-                        )));
-                    }
-                    out[a] = len as usize;
-                    scale[a] = v;
-                }
-            }
-            (None, Some(s)) => {
-                if s.len() != axes.len() {
-                    return Err(Error::compute(format!(
-                        "sizes has {} values, expected one per resized axis ({})",
-                        s.len(),
-                        axes.len()
-                    )));
-                }
-                for (&a, &v) in axes.iter().zip(s) {
-                    if v < 0 {
-                        return Err(Error::compute(format!("size {v} for axis {a} is negative")));
-                    }
-                    if in_shape[a] == 0 && v != 0 {
-                        return Err(Error::compute(format!(
-                            "cannot resize axis {a} of length 0 to {v}"
-                        )));
-                    }
-                }
-                let ratio = |a: usize, v: i64| {
-                    if in_shape[a] == 0 {
-                        1.0
-                    } else {
-                        v as f64 / in_shape[a] as f64
-                    }
-                };
-                match self.keep_aspect_ratio {
-                    AspectPolicy::Stretch => {
-                        for (&a, &v) in axes.iter().zip(s) {
-                            out[a] = v as usize;
-                            scale[a] = ratio(a, v);
-                        }
-                    }
-                    policy => {
-                        let ratios = axes.iter().zip(s).map(|(&a, &v)| ratio(a, v));
-                        let one = if policy == AspectPolicy::NotLarger {
-                            ratios.fold(f64::INFINITY, f64::min)
-                        } else {
-                            ratios.fold(0.0, f64::max)
-                        };
-                        for &a in &axes {
-                            let len = (one * in_shape[a] as f64 + 0.5).floor();
-                            if len > (isize::MAX as f64) {
-                                return Err(Error::compute(format!(
-                                    "axis {a} would be too long ({len})"
-                                )));
-                            }
-                            out[a] = len as usize;
-                            scale[a] = one;
-                        }
-                    }
-                }
-            }
+            (Some(s), None) => lengths_from_scales(&axes, in_shape, s, &mut out, &mut scale)?,
+            (None, Some(s)) => self.lengths_from_sizes(&axes, in_shape, s, &mut out, &mut scale)?,
             _ => {
                 return Err(Error::compute(
                     "exactly one of scales and sizes must be given",
@@ -254,6 +179,69 @@ impl Resize {
         }
         xnpu_core::shape::checked_numel(&out)?;
         Ok((out, scale))
+    }
+
+    /// Sets the lengths and scales of the resized `axes` from the sizes `s` (one per axis),
+    /// keeping the aspect ratio as `keep_aspect_ratio` says.
+    fn lengths_from_sizes(
+        &self,
+        axes: &[usize],
+        in_shape: &[usize],
+        s: &[i64],
+        out: &mut [usize],
+        scale: &mut [f64],
+    ) -> Result<()> {
+        if s.len() != axes.len() {
+            return Err(Error::compute(format!(
+                "sizes has {} values, expected one per resized axis ({})",
+                s.len(),
+                axes.len()
+            )));
+        }
+        for (&a, &v) in axes.iter().zip(s) {
+            if v < 0 {
+                return Err(Error::compute(format!("size {v} for axis {a} is negative")));
+            }
+            if in_shape[a] == 0 && v != 0 {
+                return Err(Error::compute(format!(
+                    "cannot resize axis {a} of length 0 to {v}"
+                )));
+            }
+        }
+        let ratio = |a: usize, v: i64| {
+            if in_shape[a] == 0 {
+                1.0
+            } else {
+                v as f64 / in_shape[a] as f64
+            }
+        };
+        match self.keep_aspect_ratio {
+            AspectPolicy::Stretch => {
+                for (&a, &v) in axes.iter().zip(s) {
+                    out[a] = v as usize;
+                    scale[a] = ratio(a, v);
+                }
+            }
+            policy => {
+                let ratios = axes.iter().zip(s).map(|(&a, &v)| ratio(a, v));
+                let one = if policy == AspectPolicy::NotLarger {
+                    ratios.fold(f64::INFINITY, f64::min)
+                } else {
+                    ratios.fold(0.0, f64::max)
+                };
+                for &a in axes {
+                    let len = (one * in_shape[a] as f64 + 0.5).floor();
+                    if len > (isize::MAX as f64) {
+                        return Err(Error::compute(format!(
+                            "axis {a} would be too long ({len})"
+                        )));
+                    }
+                    out[a] = len as usize;
+                    scale[a] = one;
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -306,6 +294,41 @@ impl OpDef for Resize {
         });
         Ok(vec![tensor_type(dtype, shape.map(|(s, _)| known(&s)))])
     }
+}
+
+/// Sets the lengths and scales of the resized `axes` from the scales `s` (one per axis,
+/// each positive and finite): `floor(scale * length)`.
+fn lengths_from_scales(
+    axes: &[usize],
+    in_shape: &[usize],
+    s: &[f32],
+    out: &mut [usize],
+    scale: &mut [f64],
+) -> Result<()> {
+    if s.len() != axes.len() {
+        return Err(Error::compute(format!(
+            "scales has {} values, expected one per resized axis ({})",
+            s.len(),
+            axes.len()
+        )));
+    }
+    for (&a, &v) in axes.iter().zip(s) {
+        let v = v as f64;
+        if !(v > 0.0 && v.is_finite()) {
+            return Err(Error::compute(format!(
+                "scale {v} for axis {a} must be positive and finite"
+            )));
+        }
+        let len = (v * in_shape[a] as f64).floor();
+        if len > (isize::MAX as f64) {
+            return Err(Error::compute(format!(
+                "scale {v} makes axis {a} too long ({len})"
+            )));
+        }
+        out[a] = len as usize;
+        scale[a] = v;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -183,20 +183,8 @@ pub fn run(op: &Attention, inputs: &[Option<&Value>], _n_outputs: usize) -> Resu
         )));
     }
     let q = Heads::new(floats(q_t, "Q")?, q_t.shape(), op.q_num_heads, "Q")?;
-    let past = |i: usize, name: &str| -> Result<Option<Heads>> {
-        match opt_tensor(inputs, i)? {
-            None => Ok(None),
-            Some(t) if t.shape().len() == 4 => {
-                Ok(Some(Heads::new(floats(t, name)?, t.shape(), None, name)?))
-            }
-            Some(t) => Err(Error::compute(format!(
-                "Attention {name} must be 4-D, got shape {:?}",
-                t.shape()
-            ))),
-        }
-    };
-    let past_k = past(4, "past_key")?;
-    let past_v = past(5, "past_value")?;
+    let past_k = past_heads(inputs, 4, "past_key")?;
+    let past_v = past_heads(inputs, 5, "past_value")?;
     if past_k.is_some() != past_v.is_some() {
         return Err(Error::compute(
             "Attention past_key and past_value must be given together",
@@ -207,6 +195,61 @@ pub fn run(op: &Attention, inputs: &[Option<&Value>], _n_outputs: usize) -> Resu
         .after_past(past_k, "key")?;
     let v = Heads::new(floats(v_t, "V")?, v_t.shape(), op.kv_num_heads, "V")?
         .after_past(past_v, "value")?;
+    let group = query_group(&q, &k, &v)?;
+    let (b_n, hq, sq, l, dv) = (q.b, q.h, q.s, k.s, v.d);
+    let mask = attn_mask(inputs, [b_n, hq, sq, l])?;
+    let nonpad = nonpad_kv_seqlen(inputs, past_len, b_n)?;
+    let scale = match op.scale {
+        Some(s) => s as f64,
+        None => 1.0 / (q.d as f64).sqrt(),
+    };
+    let scores = Scores {
+        op,
+        dtype,
+        q: &q,
+        k: &k,
+        v: &v,
+        group,
+        mask,
+        nonpad,
+        past_len,
+        sqrt_scale: round_to(dtype, scale.sqrt()),
+    };
+    let (y, qk_out) = scores.attend_all();
+    let y = if rank == 3 {
+        store(
+            dtype,
+            vec![b_n, sq, hq * dv],
+            &heads_last(&y, b_n, hq, sq, dv),
+        )?
+    } else {
+        store(dtype, vec![b_n, hq, sq, dv], &y)?
+    };
+    Ok(vec![
+        y.into(),
+        store(k_t.dtype(), vec![k.b, k.h, k.s, k.d], &k.v)?.into(),
+        store(v_t.dtype(), vec![v.b, v.h, v.s, v.d], &v.v)?.into(),
+        store(dtype, vec![b_n, hq, sq, l], &qk_out)?.into(),
+    ])
+}
+
+/// Past key or value (input `i`) when given, which must be 4-D.
+fn past_heads(inputs: &[Option<&Value>], i: usize, name: &str) -> Result<Option<Heads>> {
+    match opt_tensor(inputs, i)? {
+        None => Ok(None),
+        Some(t) if t.shape().len() == 4 => {
+            Ok(Some(Heads::new(floats(t, name)?, t.shape(), None, name)?))
+        }
+        Some(t) => Err(Error::compute(format!(
+            "Attention {name} must be 4-D, got shape {:?}",
+            t.shape()
+        ))),
+    }
+}
+
+/// Checks that Q, K and V (after the past) agree, and returns how many query heads share
+/// each key/value head.
+fn query_group(q: &Heads, k: &Heads, v: &Heads) -> Result<usize> {
     let (b_n, hq, sq, d) = (q.b, q.h, q.s, q.d);
     let (hkv, l, dv) = (k.h, k.s, v.d);
     if k.b != b_n || v.b != b_n || v.h != hkv || v.s != l || k.d != d {
@@ -221,144 +264,199 @@ pub fn run(op: &Attention, inputs: &[Option<&Value>], _n_outputs: usize) -> Resu
             "Attention q heads ({hq}) must be a multiple of kv heads ({hkv})"
         )));
     }
-    let group = hq / hkv;
+    Ok(hq / hkv)
+}
 
-    let mask = match opt_tensor(inputs, 3)? {
-        None => None,
-        Some(t) => Some(Mask::new(
+/// attn_mask when given, broadcast to `target` (`[batch, q_heads, q_seq, kv_seq]`).
+fn attn_mask(inputs: &[Option<&Value>], target: [usize; 4]) -> Result<Option<Mask>> {
+    match opt_tensor(inputs, 3)? {
+        None => Ok(None),
+        Some(t) => Ok(Some(Mask::new(
             t.to_f64_vec()?,
             t.dtype() == DType::Bool,
             t.shape(),
-            [b_n, hq, sq, l],
-        )?),
-    };
-    let nonpad = match opt_tensor(inputs, 6)? {
-        None => None,
-        Some(t) => {
-            if past_len.is_some() {
-                return Err(Error::compute(
-                    "Attention nonpad_kv_seqlen cannot be combined with past_key/past_value",
-                ));
-            }
-            let n = t.to_i64_vec()?;
-            if n.len() != b_n {
-                return Err(Error::compute(format!(
-                    "Attention nonpad_kv_seqlen must have {b_n} values (one per batch), got {}",
-                    n.len()
-                )));
-            }
-            Some(n)
-        }
-    };
+            target,
+        )?)),
+    }
+}
 
-    let scale = match op.scale {
-        Some(s) => s as f64,
-        None => 1.0 / (d as f64).sqrt(),
+/// nonpad_kv_seqlen when given: one valid key count per batch, never with a past.
+fn nonpad_kv_seqlen(
+    inputs: &[Option<&Value>],
+    past_len: Option<usize>,
+    b_n: usize,
+) -> Result<Option<Vec<i64>>> {
+    let Some(t) = opt_tensor(inputs, 6)? else {
+        return Ok(None);
     };
-    // Intermediate results are rounded to the input dtype where the reference computes in it,
-    // so f16/bf16 results match it closely.
-    let r = |x: f64| round_to(dtype, x);
-    let sqrt_scale = r(scale.sqrt());
-    let mut y = vec![0.0; b_n * hq * sq * dv];
-    let mut qk_out = vec![0.0; b_n * hq * sq * l];
-    let mut scores = vec![0.0; l];
-    let mut bias = vec![0.0; l];
+    if past_len.is_some() {
+        return Err(Error::compute(
+            "Attention nonpad_kv_seqlen cannot be combined with past_key/past_value",
+        ));
+    }
+    let n = t.to_i64_vec()?;
+    if n.len() != b_n {
+        return Err(Error::compute(format!(
+            "Attention nonpad_kv_seqlen must have {b_n} values (one per batch), got {}",
+            n.len()
+        )));
+    }
+    Ok(Some(n))
+}
+
+/// `[b, h, s, d]` values laid out as `[b, s, h * d]`.
+fn heads_last(y: &[f64], b_n: usize, hq: usize, sq: usize, dv: usize) -> Vec<f64> {
+    let mut t = vec![0.0; y.len()];
     for b in 0..b_n {
-        let offset: i64 = match (past_len, &nonpad) {
-            (Some(p), _) => p as i64,
-            (None, Some(n)) => n[b] - sq as i64,
-            (None, None) => 0,
-        };
         for h in 0..hq {
-            let kh = h / group;
             for i in 0..sq {
-                for j in 0..l {
-                    let mut bj = mask.as_ref().map_or(0.0, |m| m.at(b, h, i, j));
-                    let diff = i as i64 + offset - j as i64;
-                    if op.is_causal && diff < 0 {
-                        bj += f64::NEG_INFINITY;
-                    }
-                    if (op.left_window_size >= 0 && diff > op.left_window_size)
-                        || (op.right_window_size >= 0 && -diff > op.right_window_size)
-                    {
-                        bj += f64::NEG_INFINITY;
-                    }
-                    if let Some(n) = &nonpad {
-                        if j as i64 >= n[b] {
-                            bj += f64::NEG_INFINITY;
-                        }
-                    }
-                    bias[j] = bj;
-                    let mut s = 0.0;
-                    for di in 0..d {
-                        s += r(q.at(b, h, i, di) * sqrt_scale) * r(k.at(b, kh, j, di) * sqrt_scale);
-                    }
-                    s = r(s);
-                    if op.softcap > 0.0 {
-                        let c = op.softcap as f64;
-                        s = r(r(r(s / c).tanh()) * c);
-                    }
-                    scores[j] = s;
-                }
-                let row = ((b * hq + h) * sq + i) * l;
-                if op.qk_matmul_output_mode <= 1 {
-                    qk_out[row..row + l].copy_from_slice(&scores);
-                }
-                for j in 0..l {
-                    scores[j] = r(scores[j] + r(bias[j]));
-                }
-                if op.qk_matmul_output_mode == 2 {
-                    qk_out[row..row + l].copy_from_slice(&scores);
-                }
-                // Softmax; a row whose bias is all -inf attends nothing.
-                let fully_masked = nan_max(&bias) == f64::NEG_INFINITY;
-                let m = nan_max(&scores);
-                let m = if m == f64::NEG_INFINITY { 0.0 } else { m };
-                let mut sum = 0.0;
-                for s in scores.iter_mut() {
-                    *s = r(r(*s - m).exp());
-                    sum += *s;
-                }
-                let sum = r(sum);
-                let sum = if sum == 0.0 { 1.0 } else { sum };
-                for s in scores.iter_mut() {
-                    *s = if fully_masked { 0.0 } else { r(*s / sum) };
-                }
-                if op.qk_matmul_output_mode == 3 {
-                    qk_out[row..row + l].copy_from_slice(&scores);
-                }
                 for e in 0..dv {
-                    let mut acc = 0.0;
-                    for (j, p) in scores.iter().enumerate() {
-                        acc += p * v.at(b, kh, j, e);
-                    }
-                    y[((b * hq + h) * sq + i) * dv + e] = r(acc);
+                    t[((b * sq + i) * hq + h) * dv + e] = y[((b * hq + h) * sq + i) * dv + e];
                 }
             }
         }
     }
+    t
+}
 
-    let y = if rank == 3 {
-        let mut t = vec![0.0; y.len()];
+/// One Attention evaluation: Q, K and V (after the past) and what shapes each score row.
+/// Intermediate results are rounded to the input dtype where the reference computes in it,
+/// so f16/bf16 results match it closely.
+struct Scores<'a> {
+    op: &'a Attention,
+    dtype: DType,
+    q: &'a Heads,
+    k: &'a Heads,
+    v: &'a Heads,
+    /// Query heads per key/value head.
+    group: usize,
+    mask: Option<Mask>,
+    nonpad: Option<Vec<i64>>,
+    past_len: Option<usize>,
+    /// `sqrt(scale)`, rounded, which scales both Q and K.
+    sqrt_scale: f64,
+}
+
+impl Scores<'_> {
+    fn r(&self, x: f64) -> f64 {
+        round_to(self.dtype, x)
+    }
+
+    /// The output `[batch, q_heads, q_seq, v_head_size]` and the QK output chosen by
+    /// `qk_matmul_output_mode`, `[batch, q_heads, q_seq, kv_seq]`.
+    fn attend_all(&self) -> (Vec<f64>, Vec<f64>) {
+        let (b_n, hq, sq, l, dv) = (self.q.b, self.q.h, self.q.s, self.k.s, self.v.d);
+        let mode = self.op.qk_matmul_output_mode;
+        let mut y = vec![0.0; b_n * hq * sq * dv];
+        let mut qk_out = vec![0.0; b_n * hq * sq * l];
+        let mut scores = vec![0.0; l];
+        let mut bias = vec![0.0; l];
         for b in 0..b_n {
+            let offset = self.offset(b);
             for h in 0..hq {
+                let kh = h / self.group;
                 for i in 0..sq {
-                    for e in 0..dv {
-                        t[((b * sq + i) * hq + h) * dv + e] = y[((b * hq + h) * sq + i) * dv + e];
+                    for j in 0..l {
+                        bias[j] = self.bias(b, h, i, j, offset);
+                        scores[j] = self.score(b, h, kh, i, j);
                     }
+                    let row = ((b * hq + h) * sq + i) * l;
+                    if mode <= 1 {
+                        qk_out[row..row + l].copy_from_slice(&scores);
+                    }
+                    for j in 0..l {
+                        scores[j] = self.r(scores[j] + self.r(bias[j]));
+                    }
+                    if mode == 2 {
+                        qk_out[row..row + l].copy_from_slice(&scores);
+                    }
+                    self.softmax(&mut scores, &bias);
+                    if mode == 3 {
+                        qk_out[row..row + l].copy_from_slice(&scores);
+                    }
+                    let at = ((b * hq + h) * sq + i) * dv;
+                    self.weigh_values(&scores, b, kh, &mut y[at..at + dv]);
                 }
             }
         }
-        store(dtype, vec![b_n, sq, hq * dv], &t)?
-    } else {
-        store(dtype, vec![b_n, hq, sq, dv], &y)?
-    };
-    Ok(vec![
-        y.into(),
-        store(k_t.dtype(), vec![k.b, k.h, k.s, k.d], &k.v)?.into(),
-        store(v_t.dtype(), vec![v.b, v.h, v.s, v.d], &v.v)?.into(),
-        store(dtype, vec![b_n, hq, sq, l], &qk_out)?.into(),
-    ])
+        (y, qk_out)
+    }
+
+    /// The position of batch `b`'s first query row among its keys.
+    fn offset(&self, b: usize) -> i64 {
+        match (self.past_len, &self.nonpad) {
+            (Some(p), _) => p as i64,
+            (None, Some(n)) => n[b] - self.q.s as i64,
+            (None, None) => 0,
+        }
+    }
+
+    /// The additive bias of key `j` for query row `i` of head `h`, batch `b`: the mask, and
+    /// -inf where causality, the windows or nonpad_kv_seqlen hide the key.
+    fn bias(&self, b: usize, h: usize, i: usize, j: usize, offset: i64) -> f64 {
+        let op = self.op;
+        let mut bj = self.mask.as_ref().map_or(0.0, |m| m.at(b, h, i, j));
+        let diff = i as i64 + offset - j as i64;
+        if op.is_causal && diff < 0 {
+            bj += f64::NEG_INFINITY;
+        }
+        if (op.left_window_size >= 0 && diff > op.left_window_size)
+            || (op.right_window_size >= 0 && -diff > op.right_window_size)
+        {
+            bj += f64::NEG_INFINITY;
+        }
+        if let Some(n) = &self.nonpad {
+            if j as i64 >= n[b] {
+                bj += f64::NEG_INFINITY;
+            }
+        }
+        bj
+    }
+
+    /// The scaled (and soft-capped) product of query row `i` of head `h` with key `j` of
+    /// key head `kh`.
+    fn score(&self, b: usize, h: usize, kh: usize, i: usize, j: usize) -> f64 {
+        let (q, k, sqrt_scale) = (self.q, self.k, self.sqrt_scale);
+        let mut s = 0.0;
+        for di in 0..q.d {
+            s += self.r(q.at(b, h, i, di) * sqrt_scale) * self.r(k.at(b, kh, j, di) * sqrt_scale);
+        }
+        s = self.r(s);
+        if self.op.softcap > 0.0 {
+            let c = self.op.softcap as f64;
+            s = self.r(self.r(self.r(s / c).tanh()) * c);
+        }
+        s
+    }
+
+    /// Softmax of a row of biased scores in place; a row whose bias is all -inf attends
+    /// nothing.
+    fn softmax(&self, scores: &mut [f64], bias: &[f64]) {
+        let fully_masked = nan_max(bias) == f64::NEG_INFINITY;
+        let m = nan_max(scores);
+        let m = if m == f64::NEG_INFINITY { 0.0 } else { m };
+        let mut sum = 0.0;
+        for s in scores.iter_mut() {
+            *s = self.r(self.r(*s - m).exp());
+            sum += *s;
+        }
+        let sum = self.r(sum);
+        let sum = if sum == 0.0 { 1.0 } else { sum };
+        for s in scores.iter_mut() {
+            *s = if fully_masked { 0.0 } else { self.r(*s / sum) };
+        }
+    }
+
+    /// `Σ p_j v_j` over the value rows of key head `kh`, batch `b`, into `out`.
+    fn weigh_values(&self, probs: &[f64], b: usize, kh: usize, out: &mut [f64]) {
+        for (e, o) in out.iter_mut().enumerate() {
+            let mut acc = 0.0;
+            for (j, p) in probs.iter().enumerate() {
+                acc += p * self.v.at(b, kh, j, e);
+            }
+            *o = self.r(acc);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -377,6 +475,15 @@ mod tests {
             left_window_size: -1,
             right_window_size: -1,
         }
+    }
+
+    #[test]
+    fn heads_last_interleaves_the_heads_of_each_row() {
+        // [1 batch, 2 heads, 2 rows, 1 value] → [1, 2 rows, 2 heads x 1].
+        assert_eq!(
+            heads_last(&[1.0, 2.0, 3.0, 4.0], 1, 2, 2, 1),
+            [1.0, 3.0, 2.0, 4.0]
+        );
     }
 
     #[test]

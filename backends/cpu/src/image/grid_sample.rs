@@ -9,6 +9,44 @@ use crate::args::tensor;
 pub fn run(op: &GridSample, inputs: &[Option<&Value>]) -> Result<Tensor> {
     let x = tensor(inputs, 0)?;
     let grid = tensor(inputs, 1)?;
+    check_inputs(x, grid)?;
+    let (xs, gs) = (x.shape(), grid.shape());
+    let r = xs.len() - 2;
+    let (n_batch, channels) = (xs[0], xs[1]);
+    let dims = &xs[2..];
+    let out_dims = &gs[1..gs.len() - 1];
+    let n_in: usize = dims.iter().product();
+    let n_out: usize = out_dims.iter().product();
+    let mut out_shape = vec![n_batch, channels];
+    out_shape.extend_from_slice(out_dims);
+    xnpu_core::shape::checked_numel(&out_shape)?;
+
+    let data = x.to_f64_vec()?;
+    let g = grid.to_f64_vec()?;
+    let strides = spatial_strides(dims);
+    let border = borders(op, dims);
+    let mut out = vec![0.0f64; n_batch * channels * n_out];
+    for b in 0..n_batch {
+        for o in 0..n_out {
+            let point = &g[(b * n_out + o) * r..(b * n_out + o + 1) * r];
+            let taps: Vec<Vec<(i64, f64)>> = source_coords(op, point, dims, &border)
+                .iter()
+                .map(|&c| taps(op.mode, c))
+                .collect();
+            for ch in 0..channels {
+                let base = (b * channels + ch) * n_in;
+                let plane = &data[base..base + n_in];
+                out[(b * channels + ch) * n_out + o] =
+                    interpolate(plane, dims, &strides, &taps, &border, op.padding);
+            }
+        }
+    }
+    f64_tensor(x.dtype(), out_shape, out)
+}
+
+/// Checks the dtypes and that X is `[N, C, D1..Dr]` with non-empty spatial dims and the
+/// grid `[N, O1..Or, r]`.
+fn check_inputs(x: &Tensor, grid: &Tensor) -> Result<()> {
     if !x.dtype().is_numeric() || !grid.dtype().is_float() {
         return Err(Error::compute(format!(
             "GridSample needs numeric X and float grid, got {} and {}",
@@ -27,26 +65,22 @@ pub fn run(op: &GridSample, inputs: &[Option<&Value>]) -> Result<Tensor> {
             "GridSample needs non-empty spatial dims, got X {xs:?}"
         )));
     }
-    let r = xs.len() - 2;
-    let (n_batch, channels) = (xs[0], xs[1]);
-    let dims = &xs[2..];
-    let out_dims = &gs[1..gs.len() - 1];
-    let n_in: usize = dims.iter().product();
-    let n_out: usize = out_dims.iter().product();
-    let mut out_shape = vec![n_batch, channels];
-    out_shape.extend_from_slice(out_dims);
-    xnpu_core::shape::checked_numel(&out_shape)?;
+    Ok(())
+}
 
-    let data = x.to_f64_vec()?;
-    let g = grid.to_f64_vec()?;
-    // Row-major strides of the spatial dims.
+/// Row-major strides of the spatial dims.
+fn spatial_strides(dims: &[usize]) -> Vec<usize> {
+    let r = dims.len();
     let mut strides = vec![1usize; r];
     for i in (0..r.saturating_sub(1)).rev() {
         strides[i] = strides[i + 1] * dims[i + 1];
     }
-    // Borders of the valid coordinate range per spatial dim.
-    let border: Vec<(f64, f64)> = dims
-        .iter()
+    strides
+}
+
+/// Borders of the valid coordinate range per spatial dim.
+fn borders(op: &GridSample, dims: &[usize]) -> Vec<(f64, f64)> {
+    dims.iter()
         .map(|&d| {
             if op.align_corners {
                 (0.0, d as f64 - 1.0)
@@ -54,63 +88,59 @@ pub fn run(op: &GridSample, inputs: &[Option<&Value>]) -> Result<Tensor> {
                 (-0.5, d as f64 - 0.5)
             }
         })
-        .collect();
+        .collect()
+}
 
-    let mut out = vec![0.0f64; n_batch * channels * n_out];
-    for b in 0..n_batch {
-        for o in 0..n_out {
-            let point = &g[(b * n_out + o) * r..(b * n_out + o + 1) * r];
-            // Source coordinate per spatial dim (the grid lists the innermost dim first).
-            let coords: Vec<f64> = (0..r)
-                .map(|i| {
-                    let gv = point[r - 1 - i];
-                    let d = dims[i] as f64;
-                    let mut c = if op.align_corners {
-                        (gv + 1.0) / 2.0 * (d - 1.0)
-                    } else {
-                        ((gv + 1.0) * d - 1.0) / 2.0
-                    };
-                    if op.mode == GridMode::Nearest {
-                        c = c.round_ties_even();
-                    }
-                    let (lo, hi) = border[i];
-                    if c < lo || c > hi {
-                        c = match op.padding {
-                            GridPadding::Border => c.clamp(0.0, d - 1.0),
-                            GridPadding::Reflection => reflect(c, lo, hi),
-                            GridPadding::Zeros => c,
-                        };
-                    }
-                    // Far outside is as good as infinitely far; keeps index math in range.
-                    c.clamp(-1e15, 1e15)
-                })
-                .collect();
-            // Taps per dim: (index, weight).
-            let taps: Vec<Vec<(i64, f64)>> = coords
-                .iter()
-                .map(|&c| match op.mode {
-                    GridMode::Nearest => vec![(c.trunc() as i64, 1.0)],
-                    GridMode::Linear => {
-                        let f = c.floor();
-                        let t = c - f;
-                        vec![(f as i64, 1.0 - t), (f as i64 + 1, t)]
-                    }
-                    GridMode::Cubic => {
-                        let f = c.floor();
-                        let w = cubic_coeffs(c - f);
-                        (0..4).map(|k| (f as i64 - 1 + k as i64, w[k])).collect()
-                    }
-                })
-                .collect();
-            for ch in 0..channels {
-                let base = (b * channels + ch) * n_in;
-                let plane = &data[base..base + n_in];
-                out[(b * channels + ch) * n_out + o] =
-                    interpolate(plane, dims, &strides, &taps, &border, op.padding);
+/// The source coordinate per spatial dim of grid point `point` (which lists the innermost
+/// dim first), rounded for nearest mode and padded per `op.padding`.
+fn source_coords(
+    op: &GridSample,
+    point: &[f64],
+    dims: &[usize],
+    border: &[(f64, f64)],
+) -> Vec<f64> {
+    let r = dims.len();
+    (0..r)
+        .map(|i| {
+            let gv = point[r - 1 - i];
+            let d = dims[i] as f64;
+            let mut c = if op.align_corners {
+                (gv + 1.0) / 2.0 * (d - 1.0)
+            } else {
+                ((gv + 1.0) * d - 1.0) / 2.0
+            };
+            if op.mode == GridMode::Nearest {
+                c = c.round_ties_even();
             }
+            let (lo, hi) = border[i];
+            if c < lo || c > hi {
+                c = match op.padding {
+                    GridPadding::Border => c.clamp(0.0, d - 1.0),
+                    GridPadding::Reflection => reflect(c, lo, hi),
+                    GridPadding::Zeros => c,
+                };
+            }
+            // Far outside is as good as infinitely far; keeps index math in range.
+            c.clamp(-1e15, 1e15)
+        })
+        .collect()
+}
+
+/// The taps of coordinate `c` along one dim: (index, weight).
+fn taps(mode: GridMode, c: f64) -> Vec<(i64, f64)> {
+    match mode {
+        GridMode::Nearest => vec![(c.trunc() as i64, 1.0)],
+        GridMode::Linear => {
+            let f = c.floor();
+            let t = c - f;
+            vec![(f as i64, 1.0 - t), (f as i64 + 1, t)]
+        }
+        GridMode::Cubic => {
+            let f = c.floor();
+            let w = cubic_coeffs(c - f);
+            (0..4).map(|k| (f as i64 - 1 + k as i64, w[k])).collect()
         }
     }
-    f64_tensor(x.dtype(), out_shape, out)
 }
 
 /// The sum over all combinations of taps of the product of their weights times the element

@@ -51,6 +51,41 @@ pub fn run(op: &RoiAlign, inputs: &[Option<&Value>]) -> Result<Tensor> {
     let x = tensor(inputs, 0)?;
     let rois = tensor(inputs, 1)?;
     let batch_indices = tensor(inputs, 2)?.to_i64_vec()?;
+    check_inputs(x, rois, &batch_indices)?;
+    let xs = x.shape();
+    let (n_batch, channels, h, w) = (xs[0], xs[1], xs[2], xs[3]);
+    let (ph, pw) = (op.output_height, op.output_width);
+    let n_rois = rois.shape()[0];
+    let out_shape = vec![n_rois, channels, ph, pw];
+    xnpu_core::shape::checked_numel(&out_shape)?;
+    let data = x.to_f64_vec()?;
+    let rv = rois.to_f64_vec()?;
+    let mut out = Vec::with_capacity(n_rois * channels * ph * pw);
+    for r in 0..n_rois {
+        let bi = batch_indices[r];
+        if bi < 0 || bi as usize >= n_batch {
+            return Err(Error::compute(format!(
+                "batch index {bi} of roi {r} is out of range for batch size {n_batch}"
+            )));
+        }
+        let (samples, per_bin) = roi_samples(op, r, &rv[r * 4..r * 4 + 4], h, w)?;
+        for c in 0..channels {
+            if per_bin == 0 {
+                out.extend(std::iter::repeat_n(0.0, ph * pw));
+                continue;
+            }
+            let base = (bi as usize * channels + c) * h * w;
+            let plane = &data[base..base + h * w];
+            for bin in samples.chunks(per_bin).take(ph * pw) {
+                out.push(pool_bin(op.mode, bin, plane));
+            }
+        }
+    }
+    f64_tensor(x.dtype(), out_shape, out)
+}
+
+/// Checks the dtypes and that X is `[N, C, H, W]`, rois `[R, 4]` and batch_indices `[R]`.
+fn check_inputs(x: &Tensor, rois: &Tensor, batch_indices: &[i64]) -> Result<()> {
     if !x.dtype().is_float() || rois.dtype() != x.dtype() {
         return Err(Error::compute(format!(
             "X and rois must be float tensors of the same dtype, got {} and {}",
@@ -65,92 +100,86 @@ pub fn run(op: &RoiAlign, inputs: &[Option<&Value>]) -> Result<Tensor> {
             batch_indices.len()
         )));
     }
-    let (n_batch, channels, h, w) = (xs[0], xs[1], xs[2], xs[3]);
+    Ok(())
+}
+
+/// The bilinear samples of roi `r` (`roi` its x0, y0, x1, y1) in an `h x w` plane, bin by
+/// bin, and how many each bin has.
+fn roi_samples(
+    op: &RoiAlign,
+    r: usize,
+    roi: &[f64],
+    h: usize,
+    w: usize,
+) -> Result<(Vec<Sample>, usize)> {
     let (ph, pw) = (op.output_height, op.output_width);
-    let n_rois = rs[0];
-    let out_shape = vec![n_rois, channels, ph, pw];
-    xnpu_core::shape::checked_numel(&out_shape)?;
-    let data = x.to_f64_vec()?;
-    let rv = rois.to_f64_vec()?;
     let scale = op.spatial_scale as f64;
     let offset = if op.half_pixel { 0.5 } else { 0.0 };
-    let mut out = Vec::with_capacity(n_rois * channels * ph * pw);
-    for r in 0..n_rois {
-        let bi = batch_indices[r];
-        if bi < 0 || bi as usize >= n_batch {
-            return Err(Error::compute(format!(
-                "batch index {bi} of roi {r} is out of range for batch size {n_batch}"
-            )));
-        }
-        let roi = &rv[r * 4..r * 4 + 4];
-        let (x0, y0) = (roi[0] * scale - offset, roi[1] * scale - offset);
-        let (x1, y1) = (roi[2] * scale - offset, roi[3] * scale - offset);
-        let (mut rw, mut rh) = (x1 - x0, y1 - y0);
-        if !op.half_pixel {
-            rw = rw.max(1.0);
-            rh = rh.max(1.0);
-        }
-        let (bin_h, bin_w) = (rh / ph as f64, rw / pw as f64);
-        let grid = |bin: f64| -> Result<usize> {
-            if op.sampling_ratio > 0 {
-                return Ok(op.sampling_ratio);
-            }
-            let g = bin.ceil();
-            if !(0.0..=1e6).contains(&g) {
-                return Err(Error::compute(format!(
-                    "roi {r} needs {g} samples per bin side, which is not supported"
-                )));
-            }
-            Ok(g as usize)
-        };
-        let (gh, gw) = (grid(bin_h)?, grid(bin_w)?);
-        let n_samples = [ph, pw, gh, gw]
-            .iter()
-            .try_fold(1usize, |a, &b| a.checked_mul(b))
-            .filter(|&n| n <= 1 << 26)
-            .ok_or_else(|| {
-                Error::compute(format!(
-                    "roi {r} needs {gh}x{gw} samples in each of {ph}x{pw} bins, too many"
-                ))
-            })?;
-        let count = (gh * gw).max(1) as f64;
-        // Samples of every bin, bin by bin.
-        let mut samples = Vec::with_capacity(n_samples);
-        for py in 0..ph {
-            for px in 0..pw {
-                for iy in 0..gh {
-                    let yy = y0 + py as f64 * bin_h + (iy as f64 + 0.5) * bin_h / gh as f64;
-                    for ix in 0..gw {
-                        let xx = x0 + px as f64 * bin_w + (ix as f64 + 0.5) * bin_w / gw as f64;
-                        samples.push(bilinear(yy, xx, h, w));
-                    }
+    let (x0, y0) = (roi[0] * scale - offset, roi[1] * scale - offset);
+    let (x1, y1) = (roi[2] * scale - offset, roi[3] * scale - offset);
+    let (mut rw, mut rh) = (x1 - x0, y1 - y0);
+    if !op.half_pixel {
+        rw = rw.max(1.0);
+        rh = rh.max(1.0);
+    }
+    let (bin_h, bin_w) = (rh / ph as f64, rw / pw as f64);
+    let (gh, gw) = (
+        samples_per_side(op, r, bin_h)?,
+        samples_per_side(op, r, bin_w)?,
+    );
+    let n_samples = [ph, pw, gh, gw]
+        .iter()
+        .try_fold(1usize, |a, &b| a.checked_mul(b))
+        .filter(|&n| n <= 1 << 26)
+        .ok_or_else(|| {
+            Error::compute(format!(
+                "roi {r} needs {gh}x{gw} samples in each of {ph}x{pw} bins, too many"
+            ))
+        })?;
+    let mut samples = Vec::with_capacity(n_samples);
+    for py in 0..ph {
+        for px in 0..pw {
+            for iy in 0..gh {
+                let yy = y0 + py as f64 * bin_h + (iy as f64 + 0.5) * bin_h / gh as f64;
+                for ix in 0..gw {
+                    let xx = x0 + px as f64 * bin_w + (ix as f64 + 0.5) * bin_w / gw as f64;
+                    samples.push(bilinear(yy, xx, h, w));
                 }
             }
         }
-        for c in 0..channels {
-            if gh * gw == 0 {
-                out.extend(std::iter::repeat_n(0.0, ph * pw));
-                continue;
-            }
-            let base = (bi as usize * channels + c) * h * w;
-            let plane = &data[base..base + h * w];
-            for bin in samples.chunks(gh * gw).take(ph * pw) {
-                let terms = bin.iter().map(|s| {
-                    let t: [f64; 4] = std::array::from_fn(|k| s.w[k] * plane[s.pos[k]]);
-                    t
-                });
-                let v = match op.mode {
-                    RoiPool::Avg => terms.map(|t| t.iter().sum::<f64>()).sum::<f64>() / count,
-                    RoiPool::Max => terms
-                        .map(|t| t.iter().copied().fold(f64::NEG_INFINITY, f64::max))
-                        .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))))
-                        .unwrap_or(0.0),
-                };
-                out.push(v);
-            }
-        }
     }
-    f64_tensor(x.dtype(), out_shape, out)
+    Ok((samples, gh * gw))
+}
+
+/// Samples along one side of a bin of roi `r` that is `bin` long: sampling_ratio, or
+/// adaptive (`ceil(bin)`) when it is 0.
+fn samples_per_side(op: &RoiAlign, r: usize, bin: f64) -> Result<usize> {
+    if op.sampling_ratio > 0 {
+        return Ok(op.sampling_ratio);
+    }
+    let g = bin.ceil();
+    if !(0.0..=1e6).contains(&g) {
+        return Err(Error::compute(format!(
+            "roi {r} needs {g} samples per bin side, which is not supported"
+        )));
+    }
+    Ok(g as usize)
+}
+
+/// One output value: the average or maximum of a bin's (non-empty) samples of `plane`.
+fn pool_bin(mode: RoiPool, bin: &[Sample], plane: &[f64]) -> f64 {
+    let count = bin.len() as f64;
+    let terms = bin.iter().map(|s| {
+        let t: [f64; 4] = std::array::from_fn(|k| s.w[k] * plane[s.pos[k]]);
+        t
+    });
+    match mode {
+        RoiPool::Avg => terms.map(|t| t.iter().sum::<f64>()).sum::<f64>() / count,
+        RoiPool::Max => terms
+            .map(|t| t.iter().copied().fold(f64::NEG_INFINITY, f64::max))
+            .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))))
+            .unwrap_or(0.0),
+    }
 }
 
 #[cfg(test)]

@@ -1193,95 +1193,16 @@ mod avx2 {
         w: M1Cols<'_>,
         out: &mut [f32],
     ) {
-        let m4 = _mm256_set1_epi8(0x0F);
-        let ones = _mm256_set1_epi16(1);
         let nchunks = row_bytes / 32;
         let (qp, lp) = (qa.as_ptr(), lanes.as_ptr());
-        // Lane i (k 8i..8i + 8 of a chunk) lies in block 8i / BS of the chunk's blocks.
-        let idx = if BS == 16 {
-            _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3)
-        } else {
-            _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1)
-        };
         for (j, o) in out.iter_mut().enumerate() {
             let bp = w.b.as_ptr().add(j * row_bytes);
             let s = &w.s[j * nb..(j + 1) * nb];
-            let sp = s.as_ptr();
-            // Chunk c's products `qa·q`, in i16 sums of 4 k (2 even, 2 odd).
-            let prod = |c: usize| -> __m256i {
-                let x = _mm256_loadu_si256(bp.add(c * 32) as *const __m256i);
-                let lo = _mm256_and_si256(x, m4);
-                let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(x), m4);
-                let ae = _mm256_loadu_si256(qp.add(c * CHUNK) as *const __m256i);
-                let ao = _mm256_loadu_si256(qp.add(c * CHUNK + 32) as *const __m256i);
-                _mm256_add_epi16(_mm256_maddubs_epi16(lo, ae), _mm256_maddubs_epi16(hi, ao))
-            };
-            // i32 sums of 8 k per lane.
-            let dot = |c: usize| -> __m256i { _mm256_madd_epi16(prod(c), ones) };
-            let mut acc = [_mm256_setzero_ps(); 4];
-            if BS <= 32 {
-                // `scale_a · scale_b` per lane of chunk c.
-                let scale = |c: usize| -> __m256 {
-                    let s0 = sp.add(c * CHUNK / BS);
-                    let sv = if BS == 16 {
-                        let v = _mm_loadu_ps(s0);
-                        _mm256_set_m128(v, v)
-                    } else {
-                        _mm256_castpd_ps(_mm256_set1_pd((s0 as *const f64).read_unaligned()))
-                    };
-                    _mm256_mul_ps(
-                        _mm256_loadu_ps(lp.add(c * 8)),
-                        _mm256_permutevar_ps(sv, idx),
-                    )
-                };
-                let step = |c: usize, acc: __m256| -> __m256 {
-                    _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot(c)), scale(c), acc)
-                };
-                let mut c = 0;
-                while c + 4 <= nchunks {
-                    // The two cache lines these four chunks span, PREFETCH bytes on (a hint:
-                    // addresses past the weights are never read, only not fetched).
-                    let ahead = bp.wrapping_add(c * 32 + PREFETCH) as *const i8;
-                    _mm_prefetch::<_MM_HINT_NTA>(ahead);
-                    _mm_prefetch::<_MM_HINT_NTA>(ahead.wrapping_add(64));
-                    acc[0] = step(c, acc[0]);
-                    acc[1] = step(c + 1, acc[1]);
-                    acc[2] = step(c + 2, acc[2]);
-                    acc[3] = step(c + 3, acc[3]);
-                    c += 4;
-                }
-                while c < nchunks {
-                    acc[0] = step(c, acc[0]);
-                    c += 1;
-                }
+            let acc = if BS <= 32 {
+                m1_small_blocks::<BS>(bp, s.as_ptr(), qp, lp, nchunks)
             } else {
-                // BS / 64 chunks per block, summed in i16 (at most 4 · 2 · 15 · 127 < 2^15).
-                let cpb = BS / CHUNK;
-                let block = |blk: usize, acc: __m256| -> __m256 {
-                    let ahead = bp.wrapping_add(blk * BS / 2 + PREFETCH) as *const i8;
-                    for line in (0..BS / 2).step_by(64) {
-                        _mm_prefetch::<_MM_HINT_NTA>(ahead.wrapping_add(line));
-                    }
-                    let mut p = _mm256_setzero_si256();
-                    for cc in 0..cpb {
-                        p = _mm256_add_epi16(p, prod(blk * cpb + cc));
-                    }
-                    let sc = _mm256_mul_ps(
-                        _mm256_loadu_ps(lp.add(blk * cpb * 8)),
-                        _mm256_set1_ps(*sp.add(blk)),
-                    );
-                    _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones)), sc, acc)
-                };
-                let mut blk = 0;
-                while blk + 2 <= nb {
-                    acc[0] = block(blk, acc[0]);
-                    acc[1] = block(blk + 1, acc[1]);
-                    blk += 2;
-                }
-                if blk < nb {
-                    acc[0] = block(blk, acc[0]);
-                }
-            }
+                m1_large_blocks::<BS>(bp, s.as_ptr(), qp, lp, nb)
+            };
             let total = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
             let zp = match w.zp {
                 None => ZpCol::Default,
@@ -1289,6 +1210,122 @@ mod avx2 {
             };
             *o = hsum(total) - zp_dot(s, zp, sums);
         }
+    }
+
+    /// Chunk `c`'s products `qa·q` of the column at `bp`, in i16 sums of 4 k (2 even, 2 odd).
+    /// The caller checked that chunk `c` lies inside the column and `qa`.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn m1_prod(bp: *const u8, qp: *const i8, c: usize) -> __m256i {
+        let m4 = _mm256_set1_epi8(0x0F);
+        let x = _mm256_loadu_si256(bp.add(c * 32) as *const __m256i);
+        let lo = _mm256_and_si256(x, m4);
+        let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(x), m4);
+        let ae = _mm256_loadu_si256(qp.add(c * CHUNK) as *const __m256i);
+        let ao = _mm256_loadu_si256(qp.add(c * CHUNK + 32) as *const __m256i);
+        _mm256_add_epi16(_mm256_maddubs_epi16(lo, ae), _mm256_maddubs_epi16(hi, ao))
+    }
+
+    /// `int8_m1`'s four accumulators of one column (B at `bp`, its scales at `sp`) for
+    /// blocks of 16 or 32 k (several per chunk): chunk by chunk, four chunks at a time. The
+    /// caller checked the lengths (`nchunks` chunks of B, `qa` and `lanes`).
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn m1_small_blocks<const BS: usize>(
+        bp: *const u8,
+        sp: *const f32,
+        qp: *const i8,
+        lp: *const f32,
+        nchunks: usize,
+    ) -> [__m256; 4] {
+        let ones = _mm256_set1_epi16(1);
+        // Lane i (k 8i..8i + 8 of a chunk) lies in block 8i / BS of the chunk's blocks.
+        let idx = if BS == 16 {
+            _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3)
+        } else {
+            _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1)
+        };
+        // i32 sums of 8 k per lane.
+        let dot = |c: usize| -> __m256i { _mm256_madd_epi16(m1_prod(bp, qp, c), ones) };
+        // `scale_a · scale_b` per lane of chunk c.
+        let scale = |c: usize| -> __m256 {
+            let s0 = sp.add(c * CHUNK / BS);
+            let sv = if BS == 16 {
+                let v = _mm_loadu_ps(s0);
+                _mm256_set_m128(v, v)
+            } else {
+                _mm256_castpd_ps(_mm256_set1_pd((s0 as *const f64).read_unaligned()))
+            };
+            _mm256_mul_ps(
+                _mm256_loadu_ps(lp.add(c * 8)),
+                _mm256_permutevar_ps(sv, idx),
+            )
+        };
+        let step = |c: usize, acc: __m256| -> __m256 {
+            _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot(c)), scale(c), acc)
+        };
+        let mut acc = [_mm256_setzero_ps(); 4];
+        let mut c = 0;
+        while c + 4 <= nchunks {
+            // The two cache lines these four chunks span, PREFETCH bytes on (a hint:
+            // addresses past the weights are never read, only not fetched).
+            let ahead = bp.wrapping_add(c * 32 + PREFETCH) as *const i8;
+            _mm_prefetch::<_MM_HINT_NTA>(ahead);
+            _mm_prefetch::<_MM_HINT_NTA>(ahead.wrapping_add(64));
+            acc[0] = step(c, acc[0]);
+            acc[1] = step(c + 1, acc[1]);
+            acc[2] = step(c + 2, acc[2]);
+            acc[3] = step(c + 3, acc[3]);
+            c += 4;
+        }
+        while c < nchunks {
+            acc[0] = step(c, acc[0]);
+            c += 1;
+        }
+        acc
+    }
+
+    /// `int8_m1`'s accumulators of one column (B at `bp`, its scales at `sp`) for blocks of
+    /// 64 k or more: block by block, two blocks at a time (the last two accumulators stay
+    /// zero). The caller checked the lengths (`nb` blocks of B, `qa` and `lanes`).
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn m1_large_blocks<const BS: usize>(
+        bp: *const u8,
+        sp: *const f32,
+        qp: *const i8,
+        lp: *const f32,
+        nb: usize,
+    ) -> [__m256; 4] {
+        let ones = _mm256_set1_epi16(1);
+        // BS / 64 chunks per block, summed in i16 (at most 4 · 2 · 15 · 127 < 2^15).
+        let cpb = BS / CHUNK;
+        let block = |blk: usize, acc: __m256| -> __m256 {
+            let ahead = bp.wrapping_add(blk * BS / 2 + PREFETCH) as *const i8;
+            for line in (0..BS / 2).step_by(64) {
+                _mm_prefetch::<_MM_HINT_NTA>(ahead.wrapping_add(line));
+            }
+            let mut p = _mm256_setzero_si256();
+            for cc in 0..cpb {
+                p = _mm256_add_epi16(p, m1_prod(bp, qp, blk * cpb + cc));
+            }
+            let sc = _mm256_mul_ps(
+                _mm256_loadu_ps(lp.add(blk * cpb * 8)),
+                _mm256_set1_ps(*sp.add(blk)),
+            );
+            _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones)), sc, acc)
+        };
+        let mut acc = [_mm256_setzero_ps(); 4];
+        let mut blk = 0;
+        while blk + 2 <= nb {
+            acc[0] = block(blk, acc[0]);
+            acc[1] = block(blk + 1, acc[1]);
+            blk += 2;
+        }
+        if blk < nb {
+            acc[0] = block(blk, acc[0]);
+        }
+        acc
     }
 
     /// See `Kern::int8_dot`; the caller checked the lengths (`check_int8_args`).

@@ -90,243 +90,433 @@ fn float_tensor(dtype: DType, shape: Vec<usize>, v: Vec<f64>) -> Result<Tensor> 
 
 /// Runs the layer; returns `Y`, `Y_h` and for LSTM `Y_c`.
 pub fn run(op: &Recurrent, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
-    let x = tensor(inputs, 0)?;
-    let w = tensor(inputs, 1)?;
-    let r = tensor(inputs, 2)?;
-    let dtype = x.dtype();
-    if !dtype.is_float() || w.dtype() != dtype || r.dtype() != dtype {
-        return Err(Error::compute(format!(
-            "X, W and R must have the same float dtype, got {}, {} and {}",
-            dtype,
-            w.dtype(),
-            r.dtype()
-        )));
+    let layer = Layer::read(op, inputs)?;
+    let mut out = Outputs::new(layer.dims, layer.is_lstm);
+    for d in 0..layer.dims.dirs {
+        layer.run_direction(d, &mut out);
     }
-    let xs = x.shape();
-    if xs.len() != 3 {
-        return Err(Error::compute(format!("X must have rank 3, got {xs:?}")));
-    }
-    let (seq, batch, n_in) = if op.batch_first {
-        (xs[1], xs[0], xs[2])
-    } else {
-        (xs[0], xs[1], xs[2])
-    };
-    let dirs = op.direction.count();
-    let gates = op.cell.gates();
-    let rs = r.shape();
-    if rs.len() != 3 || rs[0] != dirs || rs[1] != gates * rs[2] {
-        return Err(Error::compute(format!(
-            "R must be [{dirs}, {gates}*hidden, hidden], got {rs:?}"
-        )));
-    }
-    let hidden = rs[2];
-    if let Some(h) = op.hidden_size {
-        if h != hidden {
+    out.into_values(op, layer.dtype, layer.dims)
+}
+
+/// The layer's sizes, checked against X, W, R and the op.
+#[derive(Clone, Copy)]
+struct Dims {
+    seq: usize,
+    batch: usize,
+    n_in: usize,
+    dirs: usize,
+    gates: usize,
+    hidden: usize,
+    batch_first: bool,
+}
+
+impl Dims {
+    /// Checks the dtypes and shapes of X, W and R, hidden_size and the number of
+    /// activations.
+    fn check(op: &Recurrent, x: &Tensor, w: &Tensor, r: &Tensor) -> Result<Dims> {
+        let dtype = x.dtype();
+        if !dtype.is_float() || w.dtype() != dtype || r.dtype() != dtype {
             return Err(Error::compute(format!(
-                "hidden_size is {h} but R has hidden size {hidden}"
+                "X, W and R must have the same float dtype, got {}, {} and {}",
+                dtype,
+                w.dtype(),
+                r.dtype()
             )));
         }
-    }
-    let gh = gates * hidden;
-    if w.shape() != [dirs, gh, n_in] {
-        return Err(Error::compute(format!(
-            "W must be [{dirs}, {gh}, {n_in}], got {:?}",
-            w.shape()
-        )));
-    }
-    let is_lstm = matches!(op.cell, Cell::Lstm { .. });
-    let per_dir = op.cell.activations();
-    if op.activations.len() != per_dir * dirs {
-        return Err(Error::compute(format!(
-            "expected {} activation functions, got {}",
-            per_dir * dirs,
-            op.activations.len()
-        )));
-    }
-    let state_shape = if op.batch_first {
-        [batch, dirs, hidden]
-    } else {
-        [dirs, batch, hidden]
-    };
-    let xv = x.to_f64_vec()?;
-    let wv = w.to_f64_vec()?;
-    let rv = r.to_f64_vec()?;
-    let bv = values_or_zeros(inputs, 3, "B", dtype, &[dirs, 2 * gh])?;
-    let lens = match opt_tensor(inputs, 4)? {
-        None => vec![seq; batch],
-        Some(t) => {
-            let v = t.to_i64_vec()?;
-            if v.len() != batch {
+        let xs = x.shape();
+        if xs.len() != 3 {
+            return Err(Error::compute(format!("X must have rank 3, got {xs:?}")));
+        }
+        let (seq, batch, n_in) = if op.batch_first {
+            (xs[1], xs[0], xs[2])
+        } else {
+            (xs[0], xs[1], xs[2])
+        };
+        let dirs = op.direction.count();
+        let gates = op.cell.gates();
+        let rs = r.shape();
+        if rs.len() != 3 || rs[0] != dirs || rs[1] != gates * rs[2] {
+            return Err(Error::compute(format!(
+                "R must be [{dirs}, {gates}*hidden, hidden], got {rs:?}"
+            )));
+        }
+        let hidden = rs[2];
+        if let Some(h) = op.hidden_size {
+            if h != hidden {
                 return Err(Error::compute(format!(
-                    "sequence_lens must have {batch} values, got {}",
-                    v.len()
+                    "hidden_size is {h} but R has hidden size {hidden}"
                 )));
             }
-            v.into_iter()
-                .map(|l| {
-                    usize::try_from(l)
-                        .ok()
-                        .filter(|&l| l <= seq)
-                        .ok_or_else(|| {
-                            Error::compute(format!(
-                                "sequence length {l} is out of range for a sequence of {seq}"
-                            ))
-                        })
-                })
-                .collect::<Result<Vec<_>>>()?
         }
-    };
-    let h0 = values_or_zeros(inputs, 5, "initial_h", dtype, &state_shape)?;
-    let (c0, pv) = if is_lstm {
-        (
-            values_or_zeros(inputs, 6, "initial_c", dtype, &state_shape)?,
-            values_or_zeros(inputs, 7, "P", dtype, &[dirs, 3 * hidden])?,
-        )
-    } else {
-        (Vec::new(), Vec::new())
-    };
-    // Index helpers for the layout-dependent tensors.
-    let x_at = |t: usize, b: usize| {
-        let row = if op.batch_first {
-            b * seq + t
-        } else {
-            t * batch + b
-        };
-        &xv[row * n_in..(row + 1) * n_in]
-    };
-    let state_at = |d: usize, b: usize| {
-        let row = if op.batch_first {
-            b * dirs + d
-        } else {
-            d * batch + b
-        };
-        row * hidden
-    };
-    let y_at = |t: usize, d: usize, b: usize| {
-        let row = if op.batch_first {
-            (b * seq + t) * dirs + d
-        } else {
-            (t * dirs + d) * batch + b
-        };
-        row * hidden
-    };
+        let gh = gates * hidden;
+        if w.shape() != [dirs, gh, n_in] {
+            return Err(Error::compute(format!(
+                "W must be [{dirs}, {gh}, {n_in}], got {:?}",
+                w.shape()
+            )));
+        }
+        let per_dir = op.cell.activations();
+        if op.activations.len() != per_dir * dirs {
+            return Err(Error::compute(format!(
+                "expected {} activation functions, got {}",
+                per_dir * dirs,
+                op.activations.len()
+            )));
+        }
+        Ok(Dims {
+            seq,
+            batch,
+            n_in,
+            dirs,
+            gates,
+            hidden,
+            batch_first: op.batch_first,
+        })
+    }
 
-    let mut y = vec![0.0; seq * dirs * batch * hidden];
-    let mut y_h = vec![0.0; dirs * batch * hidden];
-    let mut y_c = vec![0.0; if is_lstm { dirs * batch * hidden } else { 0 }];
-    let clip = |v: f64| match op.clip {
-        Some(c) => v.clamp(-(c as f64), c as f64),
-        None => v,
-    };
-    for d in 0..dirs {
+    /// Rows of W and R per direction: gates × hidden.
+    fn gh(&self) -> usize {
+        self.gates * self.hidden
+    }
+
+    /// The shape of initial_h, initial_c, Y_h and Y_c.
+    fn state_shape(&self) -> [usize; 3] {
+        if self.batch_first {
+            [self.batch, self.dirs, self.hidden]
+        } else {
+            [self.dirs, self.batch, self.hidden]
+        }
+    }
+
+    /// The row of X holding step `t` of batch `b`.
+    fn x_row(&self, t: usize, b: usize) -> usize {
+        if self.batch_first {
+            b * self.seq + t
+        } else {
+            t * self.batch + b
+        }
+    }
+
+    /// Where direction `d`, batch `b` starts in a state tensor.
+    fn state_at(&self, d: usize, b: usize) -> usize {
+        let row = if self.batch_first {
+            b * self.dirs + d
+        } else {
+            d * self.batch + b
+        };
+        row * self.hidden
+    }
+
+    /// Where step `t` of direction `d`, batch `b` starts in Y.
+    fn y_at(&self, t: usize, d: usize, b: usize) -> usize {
+        let row = if self.batch_first {
+            (b * self.seq + t) * self.dirs + d
+        } else {
+            (t * self.dirs + d) * self.batch + b
+        };
+        row * self.hidden
+    }
+}
+
+/// The layer's inputs as f64, checked.
+struct Layer<'a> {
+    op: &'a Recurrent,
+    dims: Dims,
+    dtype: DType,
+    is_lstm: bool,
+    xv: Vec<f64>,
+    wv: Vec<f64>,
+    rv: Vec<f64>,
+    bv: Vec<f64>,
+    /// Valid steps per batch.
+    lens: Vec<usize>,
+    h0: Vec<f64>,
+    /// initial_c and the peepholes P (LSTM only, else empty).
+    c0: Vec<f64>,
+    pv: Vec<f64>,
+}
+
+impl<'a> Layer<'a> {
+    /// Checks and reads the inputs (optional ones as zeros when absent).
+    fn read(op: &'a Recurrent, inputs: &[Option<&Value>]) -> Result<Layer<'a>> {
+        let x = tensor(inputs, 0)?;
+        let w = tensor(inputs, 1)?;
+        let r = tensor(inputs, 2)?;
+        let dims = Dims::check(op, x, w, r)?;
+        let dtype = x.dtype();
+        let (dirs, hidden) = (dims.dirs, dims.hidden);
+        let is_lstm = matches!(op.cell, Cell::Lstm { .. });
+        let state_shape = dims.state_shape();
+        let xv = x.to_f64_vec()?;
+        let wv = w.to_f64_vec()?;
+        let rv = r.to_f64_vec()?;
+        let bv = values_or_zeros(inputs, 3, "B", dtype, &[dirs, 2 * dims.gh()])?;
+        let lens = sequence_lens(opt_tensor(inputs, 4)?, dims.seq, dims.batch)?;
+        let h0 = values_or_zeros(inputs, 5, "initial_h", dtype, &state_shape)?;
+        let (c0, pv) = if is_lstm {
+            (
+                values_or_zeros(inputs, 6, "initial_c", dtype, &state_shape)?,
+                values_or_zeros(inputs, 7, "P", dtype, &[dirs, 3 * hidden])?,
+            )
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        Ok(Layer {
+            op,
+            dims,
+            dtype,
+            is_lstm,
+            xv,
+            wv,
+            rv,
+            bv,
+            lens,
+            h0,
+            c0,
+            pv,
+        })
+    }
+
+    /// Runs direction `d` over every batch, writing Y, Y_h and Y_c.
+    fn run_direction(&self, d: usize, out: &mut Outputs) {
+        let (op, dims) = (self.op, self.dims);
+        let (gh, hidden, n_in) = (dims.gh(), dims.hidden, dims.n_in);
         let reverse = op.direction == Direction::Reverse || d == 1;
-        let wd = &wv[d * gh * n_in..(d + 1) * gh * n_in];
-        let rd = &rv[d * gh * hidden..(d + 1) * gh * hidden];
-        let (wb, rb) = bv[d * 2 * gh..(d + 1) * 2 * gh].split_at(gh);
-        let acts = &op.activations[d * per_dir..(d + 1) * per_dir];
-        let f = |v: f64| activate(acts[0], clip(v));
-        // The second function (g) of GRU and LSTM; RNN has only f.
-        let g_act = acts.get(1).copied().unwrap_or(acts[0]);
-        let g = |v: f64| activate(g_act, clip(v));
+        let cell = CellParams::new(self, d);
         let mut xw = vec![0.0; gh];
         let mut hr = vec![0.0; gh];
-        for (b, &len) in lens.iter().enumerate() {
-            let s = state_at(d, b);
-            let mut h = h0[s..s + hidden].to_vec();
-            let mut c = if is_lstm {
-                c0[s..s + hidden].to_vec()
+        for (b, &len) in self.lens.iter().enumerate() {
+            let s = dims.state_at(d, b);
+            let mut h = self.h0[s..s + hidden].to_vec();
+            let mut c = if self.is_lstm {
+                self.c0[s..s + hidden].to_vec()
             } else {
                 Vec::new()
             };
             for step in 0..len {
                 let t = if reverse { len - 1 - step } else { step };
-                mat_vec(wd, x_at(t, b), &mut xw);
-                mat_vec(rd, &h, &mut hr);
-                match op.cell {
-                    Cell::Rnn => {
-                        for j in 0..hidden {
-                            h[j] = f(xw[j] + hr[j] + wb[j] + rb[j]);
-                        }
-                    }
-                    Cell::Gru {
-                        linear_before_reset,
-                    } => {
-                        let (z_, r_, h_) = (0, hidden, 2 * hidden);
-                        let z: Vec<f64> = (0..hidden)
-                            .map(|j| f(xw[z_ + j] + hr[z_ + j] + wb[z_ + j] + rb[z_ + j]))
-                            .collect();
-                        let rg: Vec<f64> = (0..hidden)
-                            .map(|j| f(xw[r_ + j] + hr[r_ + j] + wb[r_ + j] + rb[r_ + j]))
-                            .collect();
-                        let cand: Vec<f64> = if linear_before_reset {
-                            (0..hidden)
-                                .map(|j| {
-                                    g(xw[h_ + j] + rg[j] * (hr[h_ + j] + rb[h_ + j]) + wb[h_ + j])
-                                })
-                                .collect()
-                        } else {
-                            // (r * H) Rh^T
-                            let rh: Vec<f64> = rg.iter().zip(&h).map(|(a, b)| a * b).collect();
-                            let mut rr = vec![0.0; hidden];
-                            mat_vec(&rd[h_ * hidden..], &rh, &mut rr);
-                            (0..hidden)
-                                .map(|j| g(xw[h_ + j] + rr[j] + rb[h_ + j] + wb[h_ + j]))
-                                .collect()
-                        };
-                        for j in 0..hidden {
-                            h[j] = (1.0 - z[j]) * cand[j] + z[j] * h[j];
-                        }
-                    }
-                    Cell::Lstm { input_forget } => {
-                        let hh = |v: f64| activate(acts[2], v);
-                        let (i_, o_, f_, c_) = (0, hidden, 2 * hidden, 3 * hidden);
-                        let p = &pv[d * 3 * hidden..(d + 1) * 3 * hidden];
-                        let pre = |k: usize| xw[k] + hr[k] + wb[k] + rb[k];
-                        for j in 0..hidden {
-                            let ig = f(pre(i_ + j) + p[j] * c[j]);
-                            let fg = if input_forget {
-                                1.0 - ig
-                            } else {
-                                f(pre(f_ + j) + p[2 * hidden + j] * c[j])
-                            };
-                            let cg = g(pre(c_ + j));
-                            c[j] = fg * c[j] + ig * cg;
-                            let og = f(pre(o_ + j) + p[hidden + j] * c[j]);
-                            h[j] = og * hh(c[j]);
-                        }
-                    }
-                }
-                let o = y_at(t, d, b);
-                y[o..o + hidden].copy_from_slice(&h);
+                let row = dims.x_row(t, b);
+                mat_vec(cell.w, &self.xv[row * n_in..(row + 1) * n_in], &mut xw);
+                mat_vec(cell.r, &h, &mut hr);
+                cell.step(&xw, &hr, &mut h, &mut c);
+                let o = dims.y_at(t, d, b);
+                out.y[o..o + hidden].copy_from_slice(&h);
             }
-            y_h[s..s + hidden].copy_from_slice(&h);
-            if is_lstm {
-                y_c[s..s + hidden].copy_from_slice(&c);
+            out.y_h[s..s + hidden].copy_from_slice(&h);
+            if self.is_lstm {
+                out.y_c[s..s + hidden].copy_from_slice(&c);
             }
         }
     }
-    let y_shape = if op.batch_first {
-        vec![batch, seq, dirs, hidden]
-    } else {
-        vec![seq, dirs, batch, hidden]
+}
+
+/// sequence_lens when given (each at most `seq`), else `seq` for every batch.
+fn sequence_lens(t: Option<&Tensor>, seq: usize, batch: usize) -> Result<Vec<usize>> {
+    let Some(t) = t else {
+        return Ok(vec![seq; batch]);
     };
-    let mut out = vec![
-        Value::Tensor(float_tensor(dtype, y_shape, y)?),
-        Value::Tensor(float_tensor(dtype, state_shape.to_vec(), y_h)?),
-    ];
-    if is_lstm {
-        out.push(Value::Tensor(float_tensor(
-            dtype,
-            state_shape.to_vec(),
-            y_c,
-        )?));
+    let v = t.to_i64_vec()?;
+    if v.len() != batch {
+        return Err(Error::compute(format!(
+            "sequence_lens must have {batch} values, got {}",
+            v.len()
+        )));
     }
-    Ok(out)
+    v.into_iter()
+        .map(|l| {
+            usize::try_from(l)
+                .ok()
+                .filter(|&l| l <= seq)
+                .ok_or_else(|| {
+                    Error::compute(format!(
+                        "sequence length {l} is out of range for a sequence of {seq}"
+                    ))
+                })
+        })
+        .collect()
+}
+
+/// One direction's weights, biases, peepholes and activations: what a step of the cell
+/// reads.
+struct CellParams<'a> {
+    op: &'a Recurrent,
+    hidden: usize,
+    /// W and R, `[gates * hidden, n_in]` and `[gates * hidden, hidden]`.
+    w: &'a [f64],
+    r: &'a [f64],
+    /// The input and recurrence biases.
+    wb: &'a [f64],
+    rb: &'a [f64],
+    /// Peepholes (LSTM only, else empty).
+    p: &'a [f64],
+    acts: &'a [Activation],
+}
+
+impl<'a> CellParams<'a> {
+    /// Direction `d`'s slices of the layer's inputs.
+    fn new(layer: &'a Layer, d: usize) -> CellParams<'a> {
+        let dims = layer.dims;
+        let (gh, hidden, n_in) = (dims.gh(), dims.hidden, dims.n_in);
+        let per_dir = layer.op.cell.activations();
+        let (wb, rb) = layer.bv[d * 2 * gh..(d + 1) * 2 * gh].split_at(gh);
+        CellParams {
+            op: layer.op,
+            hidden,
+            w: &layer.wv[d * gh * n_in..(d + 1) * gh * n_in],
+            r: &layer.rv[d * gh * hidden..(d + 1) * gh * hidden],
+            wb,
+            rb,
+            p: if layer.is_lstm {
+                &layer.pv[d * 3 * hidden..(d + 1) * 3 * hidden]
+            } else {
+                &[]
+            },
+            acts: &layer.op.activations[d * per_dir..(d + 1) * per_dir],
+        }
+    }
+
+    fn clip(&self, v: f64) -> f64 {
+        match self.op.clip {
+            Some(c) => v.clamp(-(c as f64), c as f64),
+            None => v,
+        }
+    }
+
+    /// The first activation (f), after clipping.
+    fn f(&self, v: f64) -> f64 {
+        activate(self.acts[0], self.clip(v))
+    }
+
+    /// The second activation (g) of GRU and LSTM, after clipping; RNN has only f.
+    fn g(&self, v: f64) -> f64 {
+        let g_act = self.acts.get(1).copied().unwrap_or(self.acts[0]);
+        activate(g_act, self.clip(v))
+    }
+
+    /// One step of the cell: the new `h` (and `c` for LSTM) from `xw = W x` and `hr = R h`.
+    fn step(&self, xw: &[f64], hr: &[f64], h: &mut [f64], c: &mut [f64]) {
+        match self.op.cell {
+            Cell::Rnn => {
+                let (wb, rb) = (self.wb, self.rb);
+                for j in 0..self.hidden {
+                    h[j] = self.f(xw[j] + hr[j] + wb[j] + rb[j]);
+                }
+            }
+            Cell::Gru {
+                linear_before_reset,
+            } => self.gru_step(linear_before_reset, xw, hr, h),
+            Cell::Lstm { input_forget } => self.lstm_step(input_forget, xw, hr, h, c),
+        }
+    }
+
+    /// A GRU step (gates z, r, h).
+    fn gru_step(&self, linear_before_reset: bool, xw: &[f64], hr: &[f64], h: &mut [f64]) {
+        let (hidden, wb, rb) = (self.hidden, self.wb, self.rb);
+        let (z_, r_, h_) = (0, hidden, 2 * hidden);
+        let z: Vec<f64> = (0..hidden)
+            .map(|j| self.f(xw[z_ + j] + hr[z_ + j] + wb[z_ + j] + rb[z_ + j]))
+            .collect();
+        let rg: Vec<f64> = (0..hidden)
+            .map(|j| self.f(xw[r_ + j] + hr[r_ + j] + wb[r_ + j] + rb[r_ + j]))
+            .collect();
+        let cand: Vec<f64> = if linear_before_reset {
+            (0..hidden)
+                .map(|j| self.g(xw[h_ + j] + rg[j] * (hr[h_ + j] + rb[h_ + j]) + wb[h_ + j]))
+                .collect()
+        } else {
+            // (r * H) Rh^T
+            let rh: Vec<f64> = rg.iter().zip(&*h).map(|(a, b)| a * b).collect();
+            let mut rr = vec![0.0; hidden];
+            mat_vec(&self.r[h_ * hidden..], &rh, &mut rr);
+            (0..hidden)
+                .map(|j| self.g(xw[h_ + j] + rr[j] + rb[h_ + j] + wb[h_ + j]))
+                .collect()
+        };
+        for j in 0..hidden {
+            h[j] = (1.0 - z[j]) * cand[j] + z[j] * h[j];
+        }
+    }
+
+    /// An LSTM step (gates i, o, f, c, with peepholes).
+    fn lstm_step(&self, input_forget: bool, xw: &[f64], hr: &[f64], h: &mut [f64], c: &mut [f64]) {
+        let (hidden, wb, rb, p) = (self.hidden, self.wb, self.rb, self.p);
+        let hh = |v: f64| activate(self.acts[2], v);
+        let (i_, o_, f_, c_) = (0, hidden, 2 * hidden, 3 * hidden);
+        let pre = |k: usize| xw[k] + hr[k] + wb[k] + rb[k];
+        for j in 0..hidden {
+            let ig = self.f(pre(i_ + j) + p[j] * c[j]);
+            let fg = if input_forget {
+                1.0 - ig
+            } else {
+                self.f(pre(f_ + j) + p[2 * hidden + j] * c[j])
+            };
+            let cg = self.g(pre(c_ + j));
+            c[j] = fg * c[j] + ig * cg;
+            let og = self.f(pre(o_ + j) + p[hidden + j] * c[j]);
+            h[j] = og * hh(c[j]);
+        }
+    }
+}
+
+/// Y, Y_h and Y_c (LSTM only, else empty), filled direction by direction.
+struct Outputs {
+    y: Vec<f64>,
+    y_h: Vec<f64>,
+    y_c: Vec<f64>,
+}
+
+impl Outputs {
+    /// Zeroed outputs (steps past a batch's sequence length stay zero).
+    fn new(dims: Dims, is_lstm: bool) -> Outputs {
+        let (seq, dirs, batch, hidden) = (dims.seq, dims.dirs, dims.batch, dims.hidden);
+        Outputs {
+            y: vec![0.0; seq * dirs * batch * hidden],
+            y_h: vec![0.0; dirs * batch * hidden],
+            y_c: vec![0.0; if is_lstm { dirs * batch * hidden } else { 0 }],
+        }
+    }
+
+    /// The output values in `dtype`: Y, Y_h and for LSTM Y_c.
+    fn into_values(self, op: &Recurrent, dtype: DType, dims: Dims) -> Result<Vec<Value>> {
+        let (seq, dirs, batch, hidden) = (dims.seq, dims.dirs, dims.batch, dims.hidden);
+        let state_shape = dims.state_shape();
+        let y_shape = if op.batch_first {
+            vec![batch, seq, dirs, hidden]
+        } else {
+            vec![seq, dirs, batch, hidden]
+        };
+        let mut out = vec![
+            Value::Tensor(float_tensor(dtype, y_shape, self.y)?),
+            Value::Tensor(float_tensor(dtype, state_shape.to_vec(), self.y_h)?),
+        ];
+        if matches!(op.cell, Cell::Lstm { .. }) {
+            out.push(Value::Tensor(float_tensor(
+                dtype,
+                state_shape.to_vec(),
+                self.y_c,
+            )?));
+        }
+        Ok(out)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sequence_lens_default_to_the_whole_sequence_and_must_fit_it() {
+        assert_eq!(sequence_lens(None, 3, 2).unwrap(), [3, 3]);
+        let lens = Tensor::from_vec(vec![2], vec![1i32, 3]).unwrap();
+        assert_eq!(sequence_lens(Some(&lens), 3, 2).unwrap(), [1, 3]);
+        let e = sequence_lens(Some(&lens), 2, 2).unwrap_err();
+        assert!(
+            e.to_string().contains("sequence length 3 is out of range"),
+            "{e}"
+        );
+        let e = sequence_lens(Some(&lens), 3, 1).unwrap_err();
+        assert!(e.to_string().contains("must have 1 values"), "{e}");
+    }
 
     fn rnn(direction: Direction) -> Recurrent {
         Recurrent {

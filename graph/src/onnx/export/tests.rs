@@ -351,7 +351,7 @@ fn the_exact_form_writes_one_node_per_ir_node_and_reads_back_equal() {
     g.values[c].constant = Some(Tensor::from_vec(vec![4], vec![1f32; 4]).unwrap());
     g.inputs = vec![a];
     for (i, act) in acts.iter().enumerate() {
-        let y = g.add_value(&format!("mm{i}"), f32_type(&[2, 4]));
+        let y = g.add_value(format!("mm{i}"), f32_type(&[2, 4]));
         g.nodes.push(Node {
             name: format!("mm{i}"),
             op: Op::Nn(nnops::Op::MatMulBias(MatMulBias { activation: *act })),
@@ -360,7 +360,7 @@ fn the_exact_form_writes_one_node_per_ir_node_and_reads_back_equal() {
         });
         // Opsets 1-12's coerced LogSoftmax over the first axis, at opset 13 where it has no
         // one-node standard form.
-        let s = g.add_value(&format!("s{i}"), f32_type(&[2, 4]));
+        let s = g.add_value(format!("s{i}"), f32_type(&[2, 4]));
         g.nodes.push(Node {
             name: format!("s{i}"),
             op: Op::Reduce(rd::Op::Softmax(Softmax {
