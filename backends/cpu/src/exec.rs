@@ -3,6 +3,8 @@
 use xnpu_core::{Error, Result, Value};
 use xnpu_graph::ir::{Graph, Node, Op, ValueId};
 
+use crate::Kernel;
+
 /// Runs `graph` on `inputs` (aligned with `graph.inputs`; `None` falls back to the input's
 /// initializer default) with `captured` values bound to the body's captures (aligned with
 /// `graph.captures`). Returns the graph outputs in order.
@@ -209,17 +211,17 @@ fn run_node_donated(
 pub fn run_node(node: &Node, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
     let n = node.outputs.len();
     let outs = match &node.op {
-        Op::Elementwise(o) => crate::elementwise::run(o, inputs, n),
-        Op::Tensor(o) => crate::tensor::run(o, inputs, n),
-        Op::Reduce(o) => crate::reduce::run(o, inputs, n),
-        Op::Nn(o) => crate::nn::run(o, inputs, n),
-        Op::Rnn(o) => crate::rnn::run(o, inputs, n),
-        Op::Signal(o) => crate::signal::run(o, inputs, n),
-        Op::Attention(o) => crate::attention::run(o, inputs, n),
-        Op::Image(o) => crate::image::run(o, inputs, n),
-        Op::Ml(o) => crate::ml::run(o, inputs, n),
-        Op::Sequence(o) => crate::sequence::run(o, inputs, n),
-        Op::Text(o) => crate::text::run(o, inputs, n),
+        Op::Elementwise(o) => o.run(inputs, n),
+        Op::Tensor(o) => o.run(inputs, n),
+        Op::Reduce(o) => o.run(inputs, n),
+        Op::Nn(o) => o.run(inputs, n),
+        Op::Rnn(o) => o.run(inputs, n),
+        Op::Signal(o) => o.run(inputs, n),
+        Op::Attention(o) => o.run(inputs, n),
+        Op::Image(o) => o.run(inputs, n),
+        Op::Ml(o) => o.run(inputs, n),
+        Op::Sequence(o) => o.run(inputs, n),
+        Op::Text(o) => o.run(inputs, n),
         Op::If(o) => crate::control::run_if(o, inputs),
         Op::Loop(o) => crate::control::run_loop(o, inputs),
         Op::Scan(o) => crate::control::run_scan(o, inputs),

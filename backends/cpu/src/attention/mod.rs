@@ -4,19 +4,20 @@ pub(crate) mod gqa;
 mod rotary;
 mod sdpa;
 
-use xnpu_core::{bf16, f16, DType, Error, Result, Tensor, Value};
-use xnpu_ops::attention::Op;
+use xnpu_core::{bf16, f16, DType, Error, Result, Tensor};
+use xnpu_ops::attention::*;
 
-/// Runs one op of the family on its inputs (`None` is an absent optional input) and returns
-/// at least `n_outputs` values, in op order.
-pub fn run(op: &Op, inputs: &[Option<&Value>], n_outputs: usize) -> Result<Vec<Value>> {
-    match op {
-        Op::Attention(o) => sdpa::run(o, inputs, n_outputs),
-        Op::RotaryEmbedding(o) => rotary::run(o, inputs),
-        Op::GroupQueryAttention(o) => gqa::group_query_attention(o, inputs),
-        Op::MultiHeadAttention(o) => gqa::multi_head_attention(o, inputs),
-    }
-}
+kernel!(Attention, |o, inputs, n_outputs| sdpa::run(
+    o, inputs, n_outputs
+));
+kernel!(RotaryEmbedding, |o, inputs, _| rotary::run(o, inputs));
+kernel!(GroupQueryAttention, |o, inputs, _| {
+    gqa::group_query_attention(o, inputs)
+});
+kernel!(
+    MultiHeadAttention,
+    |o, inputs, _| gqa::multi_head_attention(o, inputs)
+);
 
 /// Float tensor values as f64 (an error for other dtypes).
 fn floats(t: &Tensor, what: &str) -> Result<Vec<f64>> {

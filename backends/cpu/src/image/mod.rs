@@ -7,22 +7,20 @@ mod nms;
 mod resize;
 mod roi_align;
 
-use xnpu_core::{DType, Error, Result, Tensor, Value};
-use xnpu_ops::image::Op;
+use crate::one;
+use xnpu_core::{DType, Error, Result, Tensor};
+use xnpu_ops::image::*;
 
-/// Runs one op of the family on its inputs (`None` is an absent optional input) and returns
-/// at least `n_outputs` values, in op order.
-pub fn run(op: &Op, inputs: &[Option<&Value>], _n_outputs: usize) -> Result<Vec<Value>> {
-    let t = match op {
-        Op::Resize(o) => resize::run(o, inputs)?,
-        Op::GridSample(o) => grid_sample::run(o, inputs)?,
-        Op::AffineGrid(o) => affine_grid::run(o, inputs)?,
-        Op::RoiAlign(o) => roi_align::run(o, inputs)?,
-        Op::NonMaxSuppression(o) => nms::run(o, inputs)?,
-        Op::ImageDecoder(o) => image_decoder::run(o, inputs)?,
-    };
-    Ok(vec![Value::Tensor(t)])
-}
+kernel!(Resize, |o, inputs, _| resize::run(o, inputs).map(one));
+kernel!(GridSample, |o, inputs, _| grid_sample::run(o, inputs)
+    .map(one));
+kernel!(AffineGrid, |o, inputs, _| affine_grid::run(o, inputs)
+    .map(one));
+kernel!(RoiAlign, |o, inputs, _| roi_align::run(o, inputs).map(one));
+kernel!(NonMaxSuppression, |o, inputs, _| nms::run(o, inputs)
+    .map(one));
+kernel!(ImageDecoder, |o, inputs, _| image_decoder::run(o, inputs)
+    .map(one));
 
 /// `(outer, len, inner)`: the sizes before, of, and after `axis` of `shape`.
 pub(crate) fn strided_axis(shape: &[usize], axis: usize) -> (usize, usize, usize) {

@@ -6,28 +6,32 @@ mod tree_ensemble;
 
 use num_traits::{One, ToPrimitive, Zero};
 use xnpu_core::shape::checked_numel;
-use xnpu_core::{DType, Error, Result, Tensor, Value};
-use xnpu_ops::ml::Op;
+use xnpu_core::{DType, Error, Result, Tensor};
+use xnpu_ops::ml::*;
 
 use crate::args::tensor;
 
-/// Runs one op of the family on its inputs (`None` is an absent optional input) and returns
-/// at least `n_outputs` values, in op order.
-pub fn run(op: &Op, inputs: &[Option<&Value>], _n_outputs: usize) -> Result<Vec<Value>> {
-    match op {
-        Op::LabelEncoder(o) => Ok(vec![label_encoder::run(o, tensor(inputs, 0)?)?.into()]),
-        Op::TreeEnsemble(o) => Ok(vec![tree_ensemble::run(o, tensor(inputs, 0)?)?.into()]),
-        Op::ArrayFeatureExtractor(_) => Ok(vec![array_feature_extractor(
-            tensor(inputs, 0)?,
-            tensor(inputs, 1)?,
-        )?
-        .into()]),
-        Op::Binarizer(o) => Ok(vec![binarizer(o.threshold, tensor(inputs, 0)?)?.into()]),
-        Op::Adagrad(o) => optimizers::adagrad(o, inputs),
-        Op::Adam(o) => optimizers::adam(o, inputs),
-        Op::Momentum(o) => optimizers::momentum(o, inputs),
-    }
-}
+kernel!(LabelEncoder, |o, inputs, _| Ok(vec![label_encoder::run(
+    o,
+    tensor(inputs, 0)?
+)?
+.into()]));
+kernel!(TreeEnsemble, |o, inputs, _| Ok(vec![tree_ensemble::run(
+    o,
+    tensor(inputs, 0)?
+)?
+.into()]));
+kernel!(ArrayFeatureExtractor, |_, inputs, _| Ok(vec![
+    array_feature_extractor(tensor(inputs, 0)?, tensor(inputs, 1)?,)?.into()
+]));
+kernel!(Binarizer, |o, inputs, _| Ok(vec![binarizer(
+    o.threshold,
+    tensor(inputs, 0)?
+)?
+.into()]));
+kernel!(Adagrad, |o, inputs, _| optimizers::adagrad(o, inputs));
+kernel!(Adam, |o, inputs, _| optimizers::adam(o, inputs));
+kernel!(Momentum, |o, inputs, _| optimizers::momentum(o, inputs));
 
 fn array_feature_extractor(x: &Tensor, y: &Tensor) -> Result<Tensor> {
     let Some((&last, lead)) = x.shape().split_last() else {

@@ -18,7 +18,7 @@ pub fn activate(act: &FusedActivation, x: Value) -> Result<Value> {
             max: Some(max),
         }),
     };
-    single(crate::elementwise::run(&op, &[Some(&x)], 1)?)
+    single(crate::Kernel::run(&op, &[Some(&x)], 1)?)
 }
 
 fn single(mut v: Vec<Value>) -> Result<Value> {
@@ -46,7 +46,7 @@ pub fn matmul_bias(o: &MatMulBias, inputs: &[Option<&Value>]) -> Result<Vec<Valu
         .ok_or_else(|| Error::model("MatMulBias needs its bias (input 2)"))?;
     let p = single(super::matmul::matmul(&inputs[..2.min(inputs.len())])?)?;
     let add = ew::Op::Binary(Binary::new(BinaryKind::Add));
-    let y = single(crate::elementwise::run(&add, &[Some(&p), Some(bias)], 1)?)?;
+    let y = single(crate::Kernel::run(&add, &[Some(&p), Some(bias)], 1)?)?;
     Ok(vec![match &o.activation {
         Some(a) => activate(a, y)?,
         None => y,

@@ -15,36 +15,44 @@ mod num;
 mod pool;
 mod quantize;
 
-use xnpu_core::{Result, Value};
-use xnpu_ops::nn::Op;
+use xnpu_core::Value;
+use xnpu_ops::nn::*;
 
-/// Runs one op of the family on its inputs (`None` is an absent optional input) and returns
-/// at least `n_outputs` values, in op order.
-pub fn run(op: &Op, inputs: &[Option<&Value>], n_outputs: usize) -> Result<Vec<Value>> {
-    match op {
-        Op::MatMul(_) => matmul::matmul(inputs),
-        Op::MatMulInteger(_) => matmul::matmul_integer(inputs),
-        Op::QLinearMatMul(_) => matmul::qlinear_matmul(inputs),
-        Op::Gemm(o) => matmul::gemm(o, inputs),
-        Op::Conv(o) => conv::conv(o, inputs),
-        Op::ConvInteger(o) => conv::conv_integer(o, inputs),
-        Op::QLinearConv(o) => conv::qlinear_conv(o, inputs),
-        Op::DeformConv(o) => deform_conv::run(o, inputs),
-        Op::ConvTranspose(o) => col2im::conv_transpose(o, inputs),
-        Op::Pool(o) => pool::pool(o, inputs, n_outputs),
-        Op::GlobalPool(o) => pool::global_pool(o, inputs),
-        Op::MaxUnpool(o) => pool::max_unpool(o, inputs),
-        Op::MaxRoiPool(o) => pool::max_roi_pool(o, inputs),
-        Op::QuantizeLinear(o) => quantize::quantize_linear(o, inputs),
-        Op::DequantizeLinear(o) => quantize::dequantize_linear(o, inputs),
-        Op::DynamicQuantizeLinear(_) => quantize::dynamic_quantize_linear(inputs),
-        Op::Einsum(o) => einsum::einsum(o, inputs),
-        Op::Col2Im(o) => col2im::col2im(o, inputs),
-        Op::Det(_) => det::run(inputs),
-        Op::CausalConvWithState(o) => causal_conv::run(o, inputs),
-        Op::FusedConv(o) => fused::fused_conv(o, inputs),
-        Op::FusedGemm(o) => fused::fused_gemm(o, inputs),
-        Op::MatMulBias(o) => fused::matmul_bias(o, inputs),
-        Op::MatMulNBits(o) => nbits::run(o, inputs).map(|t| vec![Value::Tensor(t)]),
-    }
-}
+kernel!(MatMul, |_, inputs, _| matmul::matmul(inputs));
+kernel!(MatMulInteger, |_, inputs, _| matmul::matmul_integer(inputs));
+kernel!(QLinearMatMul, |_, inputs, _| matmul::qlinear_matmul(inputs));
+kernel!(Gemm, |o, inputs, _| matmul::gemm(o, inputs));
+kernel!(Conv, |o, inputs, _| conv::conv(o, inputs));
+kernel!(ConvInteger, |o, inputs, _| conv::conv_integer(o, inputs));
+kernel!(QLinearConv, |o, inputs, _| conv::qlinear_conv(o, inputs));
+kernel!(DeformConv, |o, inputs, _| deform_conv::run(o, inputs));
+kernel!(ConvTranspose, |o, inputs, _| col2im::conv_transpose(
+    o, inputs
+));
+kernel!(Pool, |o, inputs, n_outputs| pool::pool(
+    o, inputs, n_outputs
+));
+kernel!(GlobalPool, |o, inputs, _| pool::global_pool(o, inputs));
+kernel!(MaxUnpool, |o, inputs, _| pool::max_unpool(o, inputs));
+kernel!(MaxRoiPool, |o, inputs, _| pool::max_roi_pool(o, inputs));
+kernel!(QuantizeLinear, |o, inputs, _| quantize::quantize_linear(
+    o, inputs
+));
+kernel!(
+    DequantizeLinear,
+    |o, inputs, _| quantize::dequantize_linear(o, inputs)
+);
+kernel!(DynamicQuantizeLinear, |_, inputs, _| {
+    quantize::dynamic_quantize_linear(inputs)
+});
+kernel!(Einsum, |o, inputs, _| einsum::einsum(o, inputs));
+kernel!(Col2Im, |o, inputs, _| col2im::col2im(o, inputs));
+kernel!(Det, |_, inputs, _| det::run(inputs));
+kernel!(CausalConvWithState, |o, inputs, _| causal_conv::run(
+    o, inputs
+));
+kernel!(FusedConv, |o, inputs, _| fused::fused_conv(o, inputs));
+kernel!(FusedGemm, |o, inputs, _| fused::fused_gemm(o, inputs));
+kernel!(MatMulBias, |o, inputs, _| fused::matmul_bias(o, inputs));
+kernel!(MatMulNBits, |o, inputs, _| nbits::run(o, inputs)
+    .map(|t| vec![Value::Tensor(t)]));

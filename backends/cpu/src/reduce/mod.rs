@@ -10,30 +10,52 @@ mod reduce_axes;
 mod skip_norm;
 mod softmax;
 
-use xnpu_core::{bf16, f16, DType, Error, Result, Tensor, Value};
-use xnpu_ops::reduce::Op;
+use crate::tensors;
+use xnpu_core::{bf16, f16, DType, Error, Result, Tensor};
+use xnpu_ops::reduce::*;
 
-/// Runs one op of the family on its inputs (`None` is an absent optional input) and returns
-/// at least `n_outputs` values, in op order.
-pub fn run(op: &Op, inputs: &[Option<&Value>], n_outputs: usize) -> Result<Vec<Value>> {
-    let outs = match op {
-        Op::Reduce(o) => vec![reduce_axes::run(o, inputs)?],
-        Op::ArgReduce(o) => vec![arg_reduce::run(o, inputs)?],
-        Op::Softmax(o) => vec![softmax::run(o, inputs)?],
-        Op::LayerNormalization(o) => layer_norm::layer_norm(o, inputs)?,
-        Op::RmsNormalization(o) => layer_norm::rms_norm(o, inputs, n_outputs)?,
-        Op::SkipNormalization(o) => skip_norm::run(o, inputs, n_outputs)?,
-        Op::BatchNormalization(o) => channel_norm::batch_norm(o, inputs, n_outputs)?,
-        Op::InstanceNormalization(o) => vec![channel_norm::instance_norm(o, inputs)?],
-        Op::GroupNormalization(o) => vec![channel_norm::group_norm(o, inputs)?],
-        Op::LpNormalization(o) => vec![other_norm::lp_norm(o, inputs)?],
-        Op::Lrn(o) => vec![other_norm::lrn(o, inputs)?],
-        Op::MeanVarianceNormalization(o) => vec![other_norm::mvn(o, inputs)?],
-        Op::NegativeLogLikelihoodLoss(o) => vec![loss::nll(o, inputs)?],
-        Op::SoftmaxCrossEntropyLoss(o) => loss::sce(o, inputs)?,
-    };
-    Ok(outs.into_iter().map(Value::Tensor).collect())
-}
+kernel!(Reduce, |o, inputs, _| Ok(tensors(vec![reduce_axes::run(
+    o, inputs
+)?])));
+kernel!(ArgReduce, |o, inputs, _| Ok(tensors(vec![
+    arg_reduce::run(o, inputs)?
+])));
+kernel!(Softmax, |o, inputs, _| Ok(tensors(vec![softmax::run(
+    o, inputs
+)?])));
+kernel!(LayerNormalization, |o, inputs, _| Ok(tensors(
+    layer_norm::layer_norm(o, inputs)?
+)));
+kernel!(RmsNormalization, |o, inputs, n_outputs| Ok(tensors(
+    layer_norm::rms_norm(o, inputs, n_outputs)?
+)));
+kernel!(SkipNormalization, |o, inputs, n_outputs| Ok(tensors(
+    skip_norm::run(o, inputs, n_outputs)?
+)));
+kernel!(BatchNormalization, |o, inputs, n_outputs| Ok(tensors(
+    channel_norm::batch_norm(o, inputs, n_outputs)?
+)));
+kernel!(InstanceNormalization, |o, inputs, _| Ok(tensors(vec![
+    channel_norm::instance_norm(o, inputs)?
+])));
+kernel!(GroupNormalization, |o, inputs, _| Ok(tensors(vec![
+    channel_norm::group_norm(o, inputs)?
+])));
+kernel!(LpNormalization, |o, inputs, _| Ok(tensors(vec![
+    other_norm::lp_norm(o, inputs)?
+])));
+kernel!(Lrn, |o, inputs, _| Ok(tensors(vec![other_norm::lrn(
+    o, inputs
+)?])));
+kernel!(MeanVarianceNormalization, |o, inputs, _| Ok(tensors(vec![
+    other_norm::mvn(o, inputs)?
+])));
+kernel!(NegativeLogLikelihoodLoss, |o, inputs, _| Ok(tensors(vec![
+    loss::nll(o, inputs)?
+])));
+kernel!(SoftmaxCrossEntropyLoss, |o, inputs, _| Ok(tensors(
+    loss::sce(o, inputs)?
+)));
 
 /// Conversion from f64, rounding to nearest for floats and truncating toward zero
 /// (saturating) for integers.

@@ -3,77 +3,82 @@
 mod split_concat;
 
 use xnpu_core::{DType, Error, Result, Tensor, TensorType, Value, ValueType};
-use xnpu_ops::sequence::Op;
+use xnpu_ops::sequence::*;
 
 use crate::args::{input, opt_tensor, tensor};
 
-/// Runs one op of the family on its inputs (`None` is an absent optional input) and returns
-/// at least `n_outputs` values, in op order.
-pub fn run(op: &Op, inputs: &[Option<&Value>], _n_outputs: usize) -> Result<Vec<Value>> {
-    let out = match op {
-        Op::SequenceConstruct(_) => sequence_construct(inputs)?,
-        Op::SequenceEmpty(o) => Value::Sequence {
-            elem: tensor_elem(o.dtype),
-            items: vec![],
-        },
-        Op::SequenceInsert(_) => sequence_insert(inputs)?,
-        Op::SequenceAt(_) => {
-            let items = sequence(inputs, 0)?;
-            let pos = position(tensor(inputs, 1)?, items.len(), false)?;
-            Value::Tensor(items[pos].clone())
+kernel!(SequenceConstruct, |_, inputs, _| Ok(vec![
+    sequence_construct(inputs)?
+]));
+kernel!(SequenceEmpty, |o, _, _| Ok(vec![Value::Sequence {
+    elem: tensor_elem(o.dtype),
+    items: vec![],
+}]));
+kernel!(SequenceInsert, |_, inputs, _| Ok(vec![sequence_insert(
+    inputs
+)?]));
+kernel!(SequenceAt, |_, inputs, _| Ok(vec![{
+    let items = sequence(inputs, 0)?;
+    let pos = position(tensor(inputs, 1)?, items.len(), false)?;
+    Value::Tensor(items[pos].clone())
+}]));
+kernel!(SequenceErase, |_, inputs, _| Ok(vec![{
+    let (elem, items) = sequence_parts(inputs, 0)?;
+    let pos = match opt_tensor(inputs, 1)? {
+        Some(p) => position(p, items.len(), false)?,
+        None if items.is_empty() => {
+            return Err(Error::compute("cannot erase from an empty sequence"))
         }
-        Op::SequenceErase(_) => {
-            let (elem, items) = sequence_parts(inputs, 0)?;
-            let pos = match opt_tensor(inputs, 1)? {
-                Some(p) => position(p, items.len(), false)?,
-                None if items.is_empty() => {
-                    return Err(Error::compute("cannot erase from an empty sequence"))
-                }
-                None => items.len() - 1,
-            };
-            let mut items = items.to_vec();
-            items.remove(pos);
-            Value::Sequence {
-                elem: elem.clone(),
-                items,
-            }
-        }
-        Op::SequenceLength(_) => {
-            let n = sequence(inputs, 0)?.len();
-            Value::Tensor(Tensor::scalar(n as i64))
-        }
-        Op::SplitToSequence(o) => split_concat::split_to_sequence(o, inputs)?,
-        Op::ConcatFromSequence(o) => split_concat::concat_from_sequence(o, inputs)?,
-        Op::Optional(o) => match inputs.first().copied().flatten() {
-            Some(v) => Value::Optional {
-                elem: o.elem.clone().unwrap_or_else(|| type_of(v)),
-                value: Some(Box::new(v.clone())),
-            },
-            None => Value::Optional {
-                elem: o.elem.clone().unwrap_or(ValueType::Unknown),
-                value: None,
-            },
-        },
-        Op::OptionalHasElement(_) => {
-            let has = match inputs.first().copied().flatten() {
-                None => false,
-                Some(Value::Optional { value, .. }) => value.is_some(),
-                Some(_) => true,
-            };
-            Value::Tensor(Tensor::scalar(has))
-        }
-        Op::OptionalGetElement(_) => match input(inputs, 0)? {
-            Value::Optional { value: Some(v), .. } => (**v).clone(),
-            Value::Optional { value: None, elem } => {
-                return Err(Error::compute(format!(
-                    "the optional<{elem}> input is empty; there is no element to get"
-                )))
-            }
-            v => v.clone(),
-        },
+        None => items.len() - 1,
     };
-    Ok(vec![out])
-}
+    let mut items = items.to_vec();
+    items.remove(pos);
+    Value::Sequence {
+        elem: elem.clone(),
+        items,
+    }
+}]));
+kernel!(SequenceLength, |_, inputs, _| Ok(vec![{
+    let n = sequence(inputs, 0)?.len();
+    Value::Tensor(Tensor::scalar(n as i64))
+}]));
+kernel!(SplitToSequence, |o, inputs, _| Ok(vec![
+    split_concat::split_to_sequence(o, inputs)?
+]));
+kernel!(ConcatFromSequence, |o, inputs, _| Ok(vec![
+    split_concat::concat_from_sequence(o, inputs)?
+]));
+kernel!(Optional, |o, inputs, _| Ok(vec![
+    match inputs.first().copied().flatten() {
+        Some(v) => Value::Optional {
+            elem: o.elem.clone().unwrap_or_else(|| type_of(v)),
+            value: Some(Box::new(v.clone())),
+        },
+        None => Value::Optional {
+            elem: o.elem.clone().unwrap_or(ValueType::Unknown),
+            value: None,
+        },
+    }
+]));
+kernel!(OptionalHasElement, |_, inputs, _| Ok(vec![{
+    let has = match inputs.first().copied().flatten() {
+        None => false,
+        Some(Value::Optional { value, .. }) => value.is_some(),
+        Some(_) => true,
+    };
+    Value::Tensor(Tensor::scalar(has))
+}]));
+kernel!(OptionalGetElement, |_, inputs, _| Ok(vec![
+    match input(inputs, 0)? {
+        Value::Optional { value: Some(v), .. } => (**v).clone(),
+        Value::Optional { value: None, elem } => {
+            return Err(Error::compute(format!(
+                "the optional<{elem}> input is empty; there is no element to get"
+            )));
+        }
+        v => v.clone(),
+    }
+]));
 
 /// The element type recorded for a sequence of `dtype` tensors.
 fn tensor_elem(dtype: DType) -> ValueType {
@@ -190,6 +195,7 @@ fn sequence_insert(inputs: &[Option<&Value>]) -> Result<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Kernel;
     use xnpu_ops::sequence::{
         OptionalGetElement, OptionalHasElement, SequenceAt, SequenceErase, SequenceInsert,
     };
@@ -214,16 +220,16 @@ mod tests {
         let s = seq(vec![Tensor::scalar(1i64), Tensor::scalar(2i64)]);
         let x = Value::Tensor(Tensor::scalar(9i64));
         let p = Value::Tensor(Tensor::scalar(-1i64));
-        let out = run(
+        let out = Kernel::run(
             &Op::SequenceInsert(SequenceInsert),
             &[Some(&s), Some(&x), Some(&p)],
             1,
         )
         .unwrap();
         assert_eq!(items(&out[0]), vec![vec![1], vec![9], vec![2]]);
-        let out = run(&Op::SequenceErase(SequenceErase), &[Some(&out[0])], 1).unwrap();
+        let out = Kernel::run(&Op::SequenceErase(SequenceErase), &[Some(&out[0])], 1).unwrap();
         assert_eq!(items(&out[0]), vec![vec![1], vec![9]]);
-        let out = run(
+        let out = Kernel::run(
             &Op::SequenceErase(SequenceErase),
             &[Some(&out[0]), Some(&p)],
             1,
@@ -236,12 +242,12 @@ mod tests {
     fn out_of_range_positions_are_errors() {
         let s = seq(vec![Tensor::scalar(1i64)]);
         let p = Value::Tensor(Tensor::scalar(1i64));
-        let err = run(&Op::SequenceAt(SequenceAt), &[Some(&s), Some(&p)], 1).unwrap_err();
+        let err = Kernel::run(&Op::SequenceAt(SequenceAt), &[Some(&s), Some(&p)], 1).unwrap_err();
         assert!(err.to_string().contains("out of range"), "{err}");
         let empty = seq(vec![]);
-        assert!(run(&Op::SequenceErase(SequenceErase), &[Some(&empty)], 1).is_err());
+        assert!(Kernel::run(&Op::SequenceErase(SequenceErase), &[Some(&empty)], 1).is_err());
         let f = Value::Tensor(Tensor::scalar(1.0f32));
-        assert!(run(
+        assert!(Kernel::run(
             &Op::SequenceInsert(SequenceInsert),
             &[Some(&s), Some(&f)],
             1
@@ -257,7 +263,7 @@ mod tests {
         };
         let t = Value::Tensor(Tensor::scalar(1.0f32));
         let has = |v: Option<&Value>| {
-            run(&Op::OptionalHasElement(OptionalHasElement), &[v], 1).unwrap()[0]
+            Kernel::run(&Op::OptionalHasElement(OptionalHasElement), &[v], 1).unwrap()[0]
                 .as_tensor()
                 .unwrap()
                 .to_vec::<bool>()
@@ -267,7 +273,7 @@ mod tests {
         assert!(!has(None));
         assert!(has(Some(&t)));
         let get = Op::OptionalGetElement(OptionalGetElement);
-        assert!(run(&get, &[Some(&empty)], 1).is_err());
-        assert_eq!(run(&get, &[Some(&t)], 1).unwrap()[0], t);
+        assert!(Kernel::run(&get, &[Some(&empty)], 1).is_err());
+        assert_eq!(Kernel::run(&get, &[Some(&t)], 1).unwrap()[0], t);
     }
 }

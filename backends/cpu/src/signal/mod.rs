@@ -5,20 +5,14 @@ mod mel;
 mod stft;
 mod window;
 
+use crate::one;
 use xnpu_core::{DType, Error, Result, Tensor, Value};
-use xnpu_ops::signal::Op;
+use xnpu_ops::signal::*;
 
-/// Runs one op of the family on its inputs (`None` is an absent optional input) and returns
-/// at least `n_outputs` values, in op order.
-pub fn run(op: &Op, inputs: &[Option<&Value>], _n_outputs: usize) -> Result<Vec<Value>> {
-    let t = match op {
-        Op::Dft(o) => dft::run(o, inputs)?,
-        Op::Stft(o) => stft::run(o, inputs)?,
-        Op::Window(o) => window::run(o, inputs)?,
-        Op::MelWeightMatrix(o) => mel::run(o, inputs)?,
-    };
-    Ok(vec![Value::Tensor(t)])
-}
+kernel!(Dft, |o, inputs, _| dft::run(o, inputs).map(one));
+kernel!(Stft, |o, inputs, _| stft::run(o, inputs).map(one));
+kernel!(Window, |o, inputs, _| window::run(o, inputs).map(one));
+kernel!(MelWeightMatrix, |o, inputs, _| mel::run(o, inputs).map(one));
 
 /// A tensor of numeric `dtype` from f64 values: floats are rounded to the nearest
 /// representable value, integers truncated toward zero and saturated (NaN becomes 0).

@@ -9,51 +9,79 @@ mod reshape;
 mod scatter;
 mod unique;
 
-use xnpu_core::{Result, Tensor, Value};
-use xnpu_ops::tensor::Op;
+use xnpu_core::Value;
+use xnpu_ops::tensor::*;
 
 use crate::args::input;
+use crate::one;
 
-/// Runs one op of the family on its inputs (`None` is an absent optional input) and returns
-/// at least `n_outputs` values, in op order.
-pub fn run(op: &Op, inputs: &[Option<&Value>], n_outputs: usize) -> Result<Vec<Value>> {
-    let one = |t: Result<Tensor>| t.map(|t| vec![Value::Tensor(t)]);
-    match op {
-        Op::Identity(_) => Ok(vec![input(inputs, 0)?.clone()]),
-        Op::Constant(c) => Ok(vec![Value::Tensor(c.value.clone())]),
-        Op::ConstantOfShape(o) => one(reshape::constant_of_shape(o, inputs)),
-        Op::ShapeOf(o) => one(reshape::shape(o, inputs)),
-        Op::Size(_) => one(reshape::size(inputs)),
-        Op::Reshape(o) => one(reshape::reshape(o, inputs)),
-        Op::Flatten(o) => one(reshape::flatten(o, inputs)),
-        Op::Squeeze(o) => one(reshape::squeeze(o, inputs)),
-        Op::Unsqueeze(o) => one(reshape::unsqueeze(o, inputs)),
-        Op::Dropout(o) => reshape::dropout(o, inputs, n_outputs),
-        Op::Concat(o) => one(layout::concat(o, inputs)),
-        Op::Split(o) => layout::split(o, inputs, n_outputs),
-        Op::Transpose(o) => one(layout::transpose(o, inputs)),
-        Op::Slice(o) => one(layout::slice(o, inputs)),
-        Op::Expand(_) => one(layout::expand(inputs)),
-        Op::Tile(_) => one(layout::tile(inputs)),
-        Op::Pad(o) => one(layout::pad(o, inputs)),
-        Op::CenterCropPad(o) => one(layout::center_crop_pad(o, inputs)),
-        Op::DepthSpace(o) => one(layout::depth_space(o, inputs)),
-        Op::ReverseSequence(o) => one(layout::reverse_sequence(o, inputs)),
-        Op::Upsample(o) => one(layout::upsample(o, inputs)),
-        Op::Trilu(o) => one(layout::trilu(o, inputs)),
-        Op::EyeLike(o) => one(layout::eye_like(o, inputs)),
-        Op::Gather(o) => one(gather::gather(o, inputs)),
-        Op::GatherElements(o) => one(gather::gather_elements(o, inputs)),
-        Op::GatherNd(o) => one(gather::gather_nd(o, inputs)),
-        Op::Compress(o) => one(gather::compress(o, inputs)),
-        Op::NonZero(_) => one(gather::non_zero(inputs)),
-        Op::OneHot(o) => one(gather::one_hot(o, inputs)),
-        Op::ScatterElements(o) => one(scatter::scatter_elements(o, inputs)),
-        Op::ScatterNd(o) => one(scatter::scatter_nd(o, inputs)),
-        Op::TensorScatter(o) => one(scatter::tensor_scatter(o, inputs)),
-        Op::Range(_) => one(numeric::range(inputs)),
-        Op::Cumulative(o) => one(numeric::cumulative(o, inputs)),
-        Op::TopK(o) => numeric::top_k(o, inputs),
-        Op::Unique(o) => unique::unique(o, inputs, n_outputs),
-    }
-}
+kernel!(Identity, |_, inputs, _| Ok(vec![input(inputs, 0)?.clone()]));
+kernel!(Constant, |c, _, _| Ok(vec![Value::Tensor(
+    c.value.clone()
+)]));
+kernel!(ConstantOfShape, |o, inputs, _| reshape::constant_of_shape(
+    o, inputs
+)
+.map(one));
+kernel!(ShapeOf, |o, inputs, _| reshape::shape(o, inputs).map(one));
+kernel!(Size, |_, inputs, _| reshape::size(inputs).map(one));
+kernel!(Reshape, |o, inputs, _| reshape::reshape(o, inputs).map(one));
+kernel!(Flatten, |o, inputs, _| reshape::flatten(o, inputs).map(one));
+kernel!(Squeeze, |o, inputs, _| reshape::squeeze(o, inputs).map(one));
+kernel!(Unsqueeze, |o, inputs, _| reshape::unsqueeze(o, inputs)
+    .map(one));
+kernel!(Dropout, |o, inputs, n_outputs| reshape::dropout(
+    o, inputs, n_outputs
+));
+kernel!(Concat, |o, inputs, _| layout::concat(o, inputs).map(one));
+kernel!(Split, |o, inputs, n_outputs| layout::split(
+    o, inputs, n_outputs
+));
+kernel!(Transpose, |o, inputs, _| layout::transpose(o, inputs)
+    .map(one));
+kernel!(Slice, |o, inputs, _| layout::slice(o, inputs).map(one));
+kernel!(Expand, |_, inputs, _| layout::expand(inputs).map(one));
+kernel!(Tile, |_, inputs, _| layout::tile(inputs).map(one));
+kernel!(Pad, |o, inputs, _| layout::pad(o, inputs).map(one));
+kernel!(CenterCropPad, |o, inputs, _| layout::center_crop_pad(
+    o, inputs
+)
+.map(one));
+kernel!(DepthSpace, |o, inputs, _| layout::depth_space(o, inputs)
+    .map(one));
+kernel!(ReverseSequence, |o, inputs, _| layout::reverse_sequence(
+    o, inputs
+)
+.map(one));
+kernel!(Upsample, |o, inputs, _| layout::upsample(o, inputs)
+    .map(one));
+kernel!(Trilu, |o, inputs, _| layout::trilu(o, inputs).map(one));
+kernel!(EyeLike, |o, inputs, _| layout::eye_like(o, inputs).map(one));
+kernel!(Gather, |o, inputs, _| gather::gather(o, inputs).map(one));
+kernel!(GatherElements, |o, inputs, _| gather::gather_elements(
+    o, inputs
+)
+.map(one));
+kernel!(GatherNd, |o, inputs, _| gather::gather_nd(o, inputs)
+    .map(one));
+kernel!(Compress, |o, inputs, _| gather::compress(o, inputs)
+    .map(one));
+kernel!(NonZero, |_, inputs, _| gather::non_zero(inputs).map(one));
+kernel!(OneHot, |o, inputs, _| gather::one_hot(o, inputs).map(one));
+kernel!(ScatterElements, |o, inputs, _| scatter::scatter_elements(
+    o, inputs
+)
+.map(one));
+kernel!(ScatterNd, |o, inputs, _| scatter::scatter_nd(o, inputs)
+    .map(one));
+kernel!(TensorScatter, |o, inputs, _| scatter::tensor_scatter(
+    o, inputs
+)
+.map(one));
+kernel!(Range, |_, inputs, _| numeric::range(inputs).map(one));
+kernel!(Cumulative, |o, inputs, _| numeric::cumulative(o, inputs)
+    .map(one));
+kernel!(TopK, |o, inputs, _| numeric::top_k(o, inputs));
+kernel!(Unique, |o, inputs, n_outputs| unique::unique(
+    o, inputs, n_outputs
+));

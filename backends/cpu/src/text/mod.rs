@@ -5,24 +5,29 @@ mod string_split;
 mod tfidf_vectorizer;
 
 use xnpu_core::shape::{broadcast_shapes, checked_numel};
-use xnpu_core::{Error, Result, Tensor, Value};
-use xnpu_ops::text::{CaseChange, Op, StringNormalizer};
+use xnpu_core::{Error, Result, Tensor};
+use xnpu_ops::text::*;
 
 use crate::args::tensor;
 
-/// Runs one op of the family on its inputs (`None` is an absent optional input) and returns
-/// at least `n_outputs` values, in op order.
-pub fn run(op: &Op, inputs: &[Option<&Value>], _n_outputs: usize) -> Result<Vec<Value>> {
-    match op {
-        Op::StringNormalizer(o) => Ok(vec![string_normalizer(o, tensor(inputs, 0)?)?.into()]),
-        Op::StringSplit(o) => string_split::run(o, tensor(inputs, 0)?),
-        Op::StringConcat(_) => Ok(vec![
-            string_concat(tensor(inputs, 0)?, tensor(inputs, 1)?)?.into()
-        ]),
-        Op::RegexFullMatch(o) => Ok(vec![regex_full_match::run(o, tensor(inputs, 0)?)?.into()]),
-        Op::TfIdfVectorizer(o) => Ok(vec![tfidf_vectorizer::run(o, tensor(inputs, 0)?)?.into()]),
-    }
-}
+kernel!(StringNormalizer, |o, inputs, _| Ok(vec![
+    string_normalizer(o, tensor(inputs, 0)?)?.into()
+]));
+kernel!(StringSplit, |o, inputs, _| string_split::run(
+    o,
+    tensor(inputs, 0)?
+));
+kernel!(StringConcat, |_, inputs, _| Ok(vec![string_concat(
+    tensor(inputs, 0)?,
+    tensor(inputs, 1)?
+)?
+.into()]));
+kernel!(RegexFullMatch, |o, inputs, _| Ok(vec![
+    regex_full_match::run(o, tensor(inputs, 0)?)?.into()
+]));
+kernel!(TfIdfVectorizer, |o, inputs, _| Ok(vec![
+    tfidf_vectorizer::run(o, tensor(inputs, 0)?)?.into()
+]));
 
 fn string_normalizer(op: &StringNormalizer, x: &Tensor) -> Result<Tensor> {
     let strings = x.strings()?;
