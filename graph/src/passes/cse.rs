@@ -179,4 +179,23 @@ mod tests {
         assert_eq!(names, ["r1", "add"]);
         assert_eq!(g.nodes[1].inputs[0], g.nodes[1].inputs[1]);
     }
+
+    #[test]
+    fn random_ops_on_the_same_input_stay_apart() {
+        let mut g = Graph::default();
+        let p = g.add_value("p", f32_type(&[4]));
+        g.inputs.push(p);
+        for name in ["b1", "b2"] {
+            let y = g.add_value(name, f32_type(&[4]));
+            g.nodes.push(crate::ir::Node {
+                name: name.into(),
+                op: Op::Elementwise(xnpu_ops::elementwise::Op::Bernoulli(Default::default())),
+                inputs: vec![Some(p)],
+                outputs: vec![Some(y)],
+            });
+            g.outputs.push(y);
+        }
+        run(&mut g, &Options::default()).unwrap();
+        assert_eq!(g.nodes.len(), 2, "two draws are not one");
+    }
 }

@@ -175,4 +175,29 @@ mod tests {
         let folded = g.values[b].constant.as_ref().unwrap();
         assert_eq!(folded.to_vec::<f32>().unwrap(), vec![1.0, 0.0]);
     }
+
+    #[test]
+    fn a_random_op_of_constants_is_not_folded() {
+        let mut g = Graph::default();
+        let p = g.add_value("p", f32_type(&[2]));
+        g.values[p].constant = Some(Tensor::from_vec(vec![2], vec![0.5f32, 0.5]).unwrap());
+        let y = g.add_value("y", ValueType::Unknown);
+        g.outputs.push(y);
+        g.nodes.push(Node {
+            name: "b".into(),
+            op: Op::Elementwise(xnpu_ops::elementwise::Op::Bernoulli(Default::default())),
+            inputs: vec![Some(p)],
+            outputs: vec![Some(y)],
+        });
+        // An evaluator that would fold anything it is given.
+        let eval = |_: &Node, ins: &[Option<&Value>]| -> Result<Vec<Value>> {
+            Ok(vec![ins[0].unwrap().clone()])
+        };
+        let opts = Options {
+            evaluate: Some(&eval),
+            ..Options::default()
+        };
+        assert_eq!(run(&mut g, &opts).unwrap(), 0);
+        assert_eq!(g.nodes.len(), 1);
+    }
 }

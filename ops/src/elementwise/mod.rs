@@ -3,6 +3,7 @@
 //! logic and bitwise ops, Where, Clip, Max/Min/Sum/Mean).
 
 mod activation;
+mod bernoulli;
 mod bias_gelu;
 mod binary;
 mod broadcast;
@@ -16,6 +17,7 @@ mod unary;
 mod variadic;
 
 pub use activation::{Activation, ActivationKind};
+pub use bernoulli::Bernoulli;
 pub use bias_gelu::BiasGelu;
 pub use binary::{Binary, BinaryKind};
 pub use cast::{check_bitcast, BitCast, Cast, CastLike};
@@ -35,7 +37,7 @@ macro_rules! elementwise_ops {
     ($cb:ident!($($args:tt)*)) => {
         $cb!($($args)* elementwise:
             Cast CastLike BitCast Unary Activation Binary Variadic Where PRelu Clip SwiGlu
-            BiasGelu IsNaN IsInf
+            BiasGelu IsNaN IsInf Bernoulli
         );
     };
 }

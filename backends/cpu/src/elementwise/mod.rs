@@ -1,6 +1,7 @@
 //! Reference kernels of the `elementwise` family. Broadcasting is in `broadcast`, element
 //! arithmetic (wrapping integers, f64 for floats) in `num`.
 
+mod bernoulli;
 mod binary;
 mod broadcast;
 mod cast;
@@ -93,3 +94,8 @@ kernel!(BiasGelu, |o, inputs, _| {
     };
     unary::activation(ActivationKind::Gelu { tanh: o.tanh }, &sum).map(one)
 });
+kernel!(Bernoulli, |o, inputs, _| bernoulli::run(
+    o,
+    tensor(inputs, 0)?
+)
+.map(one));

@@ -16,9 +16,7 @@ use crate::args::input;
 use crate::one;
 
 kernel!(Identity, |_, inputs, _| Ok(vec![input(inputs, 0)?.clone()]));
-kernel!(Constant, |c, _, _| Ok(vec![Value::Tensor(
-    c.value.clone()
-)]));
+kernel!(Constant, |c, _, _| Ok(vec![Value::Tensor(c.value.clone())]));
 kernel!(ConstantOfShape, |o, inputs, _| reshape::constant_of_shape(
     o, inputs
 )

@@ -218,3 +218,16 @@ fn binary(b: &el::Binary, e: &mut Emit<'_>) -> R {
     }
     e.simple(b.kind.name(), attrs)
 }
+
+impl OnnxExport for el::Bernoulli {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        let mut attrs = vec![];
+        if let Some(d) = self.dtype {
+            attrs.push(a_int("dtype", d.onnx_code() as i64));
+        }
+        if let Some(seed) = self.seed {
+            attrs.push(a_float("seed", seed));
+        }
+        e.simple("Bernoulli", attrs)
+    }
+}

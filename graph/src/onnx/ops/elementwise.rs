@@ -6,8 +6,9 @@
 
 use xnpu_core::{DType, Error, Result};
 use xnpu_ops::elementwise::{
-    self as e, Activation, ActivationKind as A, Binary, BinaryKind as B, BitCast, Cast, CastLike,
-    Clip, IsInf, IsNaN, PRelu, SwiGlu, Unary, UnaryKind as U, Variadic, VariadicKind as V, Where,
+    self as e, Activation, ActivationKind as A, Bernoulli, Binary, BinaryKind as B, BitCast, Cast,
+    CastLike, Clip, IsInf, IsNaN, PRelu, SwiGlu, Unary, UnaryKind as U, Variadic,
+    VariadicKind as V, Where,
 };
 
 use super::super::types::dtype;
@@ -160,6 +161,25 @@ impl OnnxImport for xnpu_ops::elementwise::IsInf {
     fn register(r: &mut Registry) {
         r.add("", "IsInf", 10, is_inf);
     }
+}
+
+impl OnnxImport for xnpu_ops::elementwise::Bernoulli {
+    fn register(r: &mut Registry) {
+        r.add("", "Bernoulli", 15, bernoulli);
+    }
+}
+
+fn bernoulli(n: &mut NodeCtx<'_>) -> Result<Op> {
+    let dtype = match n.int("dtype", 0)? {
+        0 => None,
+        code => Some(dtype(i32::try_from(code).map_err(|_| {
+            Error::model(format!("attribute \"dtype\" {code} is not a data type"))
+        })?)?),
+    };
+    Ok(op(e::Op::Bernoulli(Bernoulli {
+        dtype,
+        seed: n.opt_float("seed")?,
+    })))
 }
 
 fn op(o: e::Op) -> Op {
