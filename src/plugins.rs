@@ -12,10 +12,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use xnpu_core::plugin::{
-    self as abi, AbiValue, BackendInfo, EntryFn, ExportedValue, Handle, PluginApi,
+    self as abi, AbiCompileOptions, AbiStr, AbiValue, BackendInfo, EntryFn, ExportedValue, Handle,
+    NodeClaim, PluginApi,
 };
 use xnpu_core::{Error, Result, Value};
-use xnpu_graph::backend::{Backend, CapabilityTable, DeviceKind, Executable, NodeContext, Support};
+use xnpu_graph::backend::{
+    Backend, CapabilityTable, CompileCache, CompileOptions, DeviceKind, Executable, NodeContext,
+    PerformanceHint, Precision, Support,
+};
 use xnpu_graph::{Graph, Model};
 
 /// A loaded plugin library and its function table.
@@ -24,6 +28,8 @@ struct Loaded {
     name: String,
     version: String,
     abi: (u16, u16),
+    /// The table's header as the plugin wrote it: its size says which fields exist.
+    header: abi::Header,
     api: *const PluginApi,
     // Declared last so that it is dropped (unloaded) after everything that uses the table.
     _lib: libloading::Library,
@@ -37,8 +43,28 @@ unsafe impl Sync for Loaded {}
 
 impl Loaded {
     fn api(&self) -> &PluginApi {
-        // SAFETY: checked non-null and at least the 1.0 size at load; static in the library.
+        // SAFETY: checked non-null and at least the size of its minor at load; static in the
+        // library. Fields past that size are read only through `since_1_1`.
         unsafe { &*self.api }
+    }
+
+    /// The 1.1 fields, when the table has them (a 1.0 table ends before them).
+    fn since_1_1(&self) -> Option<&PluginApi> {
+        abi::covers(self.header, abi::sizes::PLUGIN_API[1]).then(|| self.api())
+    }
+
+    /// The compile-options extension, when the plugin offers it.
+    fn compile_with_options(&self) -> Option<&abi::CompileOptionsExtension> {
+        let first = self.since_1_1()?.extensions;
+        // SAFETY: the chain is the plugin's static data, each entry beginning its struct.
+        let e = unsafe { abi::find_extension(first, abi::extension::COMPILE_OPTIONS) };
+        if e.is_null() {
+            return None;
+        }
+        // SAFETY: an extension of this kind begins a CompileOptionsExtension.
+        let ext = unsafe { &*e.cast::<abi::CompileOptionsExtension>() };
+        let size = std::mem::size_of::<abi::CompileOptionsExtension>();
+        abi::covers(ext.base.header, size).then_some(ext)
     }
 
     fn fail(&self, e: Error) -> Error {
@@ -132,15 +158,9 @@ impl Plugin {
                 abi::ABI_MINOR
             )));
         }
-        if (header.struct_size as usize) < abi::PLUGIN_API_MIN_SIZE {
-            return Err(err(format!(
-                "its function table is {} bytes, shorter than the {} of ABI {}.0",
-                header.struct_size,
-                abi::PLUGIN_API_MIN_SIZE,
-                abi::ABI_MAJOR
-            )));
-        }
-        // SAFETY: the size covers the 1.0 layout.
+        abi::check_size("PluginApi", header, &abi::sizes::PLUGIN_API)
+            .map_err(|e| err(e.to_string()))?;
+        // SAFETY: the size covers the layout of the minor the table declares.
         let table = unsafe { &*api };
         Ok(Plugin {
             inner: Arc::new(Loaded {
@@ -148,6 +168,7 @@ impl Plugin {
                 name: c_string(table.name),
                 version: c_string(table.version),
                 abi: (header.abi_major, header.abi_minor),
+                header,
                 api,
                 _lib: lib,
             }),
@@ -199,6 +220,8 @@ impl Plugin {
             // SAFETY: a live handle and a valid out-struct.
             unsafe { describe(handle, &mut info, err) }
         })?;
+        abi::check_size("BackendInfo", info.header, &abi::sizes::BACKEND_INFO)
+            .map_err(|e| l.fail(e))?;
         let json = if info.capabilities_json.is_null() {
             ""
         } else {
@@ -282,23 +305,227 @@ impl Backend for PluginBackend {
         Some(&self.table)
     }
     fn compile(&self, partition: &Graph) -> Result<Box<dyn Executable>> {
+        self.compile_with(partition, &CompileOptions::default())
+    }
+
+    fn compile_with(
+        &self,
+        partition: &Graph,
+        options: &CompileOptions,
+    ) -> Result<Box<dyn Executable>> {
         let l = &self.plugin;
-        let compile = l.func(l.api().compile, "compile")?;
-        let model = Model {
-            name: partition.name.clone(),
-            graph: partition.clone(),
-            ..Default::default()
-        };
-        let onnx = xnpu_graph::onnx::to_bytes(&model)?;
+        let onnx = self.graph_bytes(partition)?;
         let mut handle: Handle = std::ptr::null_mut();
-        l.call("compile", |err| {
-            // SAFETY: a live backend handle and valid pointers for the call.
-            unsafe { compile(self.handle, onnx.as_ptr(), onnx.len(), &mut handle, err) }
-        })?;
+        match l
+            .compile_with_options()
+            .and_then(|e| e.compile_with_options)
+        {
+            Some(compile) => {
+                let dir = match &options.cache {
+                    CompileCache::Dir(d) => d.to_string_lossy().into_owned(),
+                    _ => String::new(),
+                };
+                let o = abi_options(options, &dir);
+                l.call("compile_with_options", |err| {
+                    // SAFETY: a live backend handle and valid pointers for the call.
+                    unsafe { compile(self.handle, onnx.as_ptr(), onnx.len(), &o, &mut handle, err) }
+                })?;
+            }
+            None => {
+                let compile = l.func(l.api().compile, "compile")?;
+                l.call("compile", |err| {
+                    // SAFETY: a live backend handle and valid pointers for the call.
+                    unsafe { compile(self.handle, onnx.as_ptr(), onnx.len(), &mut handle, err) }
+                })?;
+            }
+        }
         Ok(Box::new(PluginExecutable {
             plugin: self.plugin.clone(),
             handle,
         }))
+    }
+
+    /// Answers from the plugin itself (ABI 1.1 `claim`), so its own checks and reasons
+    /// reach `--explain`; a 1.0 plugin's from its declared table.
+    fn claim(&self, graph: &Graph) -> Vec<Support> {
+        let table = || {
+            let symbols = NodeContext::input_symbols(graph);
+            graph
+                .nodes
+                .iter()
+                .map(|node| {
+                    self.table.check(&NodeContext {
+                        graph,
+                        node,
+                        input_symbols: &symbols,
+                    })
+                })
+                .collect()
+        };
+        let Some(claim) = self.plugin.since_1_1().and_then(|t| t.claim) else {
+            return table();
+        };
+        let Ok(exact) = xnpu_graph::onnx::to_exact(&model_of(graph)) else {
+            // No one-node form for some op: the plugin could not answer node for node.
+            return table();
+        };
+        match self.claims(claim, &exact) {
+            Ok(answers) => answers,
+            Err(e) => {
+                let reason = format!("its claim failed: {e}");
+                vec![Support::Unsupported { reason }; graph.nodes.len()]
+            }
+        }
+    }
+}
+
+type ClaimFn = unsafe extern "C" fn(
+    Handle,
+    *const u8,
+    usize,
+    *mut *const NodeClaim,
+    *mut usize,
+    *mut Handle,
+    abi::ErrorOut,
+) -> i32;
+
+impl PluginBackend {
+    /// A graph as the plugin reads it: the exact form (node for node, xnpu's own ops) for a
+    /// 1.1 plugin, standard ONNX for a 1.0 one.
+    fn graph_bytes(&self, graph: &Graph) -> Result<Vec<u8>> {
+        let model = model_of(graph);
+        if self.plugin.since_1_1().is_some() {
+            if let Ok(exact) = xnpu_graph::onnx::to_exact(&model) {
+                return Ok(exact.to_bytes());
+            }
+        }
+        xnpu_graph::onnx::to_bytes(&model)
+    }
+
+    /// Calls the plugin's `claim` and reads its answers back onto the host's nodes.
+    fn claims(&self, claim: ClaimFn, exact: &xnpu_graph::onnx::ExactModel) -> Result<Vec<Support>> {
+        let l = &self.plugin;
+        let onnx = exact.to_bytes();
+        let (mut list, mut n, mut owner): (*const NodeClaim, usize, Handle) =
+            (std::ptr::null(), 0, std::ptr::null_mut());
+        l.call("claim", |err| {
+            // SAFETY: a live backend handle and valid pointers for the call.
+            unsafe {
+                claim(
+                    self.handle,
+                    onnx.as_ptr(),
+                    onnx.len(),
+                    &mut list,
+                    &mut n,
+                    &mut owner,
+                    err,
+                )
+            }
+        })?;
+        // SAFETY: the plugin returned `n` claims, alive until release_claims.
+        let answers = unsafe { read_claims(list, n) };
+        if let Some(release) = l.since_1_1().and_then(|t| t.release_claims) {
+            // SAFETY: the owner came from this claim call and is released once.
+            unsafe { release(owner) };
+        }
+        let answers = answers.map_err(|e| l.fail(e))?;
+        Ok(exact
+            .node_names
+            .iter()
+            .map(|name| {
+                answers
+                    .get(name)
+                    .cloned()
+                    .unwrap_or_else(|| Support::Unsupported {
+                        reason: format!("the plugin gave no answer for node \"{name}\""),
+                    })
+            })
+            .collect())
+    }
+}
+
+/// The plugin's claims by node name.
+///
+/// # Safety
+/// `list` points to `n` claims laid out with the stride of the first's size, their strings
+/// valid for the call.
+unsafe fn read_claims(
+    list: *const NodeClaim,
+    n: usize,
+) -> Result<std::collections::HashMap<String, Support>> {
+    let mut out = std::collections::HashMap::with_capacity(n);
+    if n == 0 || list.is_null() {
+        return Ok(out);
+    }
+    // SAFETY: at least one claim, per the contract.
+    let first = unsafe { std::ptr::read_unaligned(list) };
+    abi::check_size("NodeClaim", first.header, &abi::sizes::NODE_CLAIM)?;
+    let stride = first.header.struct_size as usize;
+    for i in 0..n {
+        // SAFETY: claim i lies `i * stride` bytes in, per the contract.
+        let c = unsafe {
+            std::ptr::read_unaligned(list.cast::<u8>().add(i * stride).cast::<NodeClaim>())
+        };
+        // SAFETY: the strings are valid for the call.
+        let (node, reason) = unsafe { (abi_string(c.node), abi_string(c.reason)) };
+        let answer = if c.supported != 0 {
+            Support::Supported { cost: c.cost }
+        } else {
+            Support::Unsupported { reason }
+        };
+        out.insert(node, answer);
+    }
+    Ok(out)
+}
+
+/// An [`AbiStr`] as an owned string (invalid UTF-8 replaced).
+///
+/// # Safety
+/// `s` points to `s.len` valid bytes (or is empty).
+unsafe fn abi_string(s: AbiStr) -> String {
+    if s.len == 0 || s.ptr.is_null() {
+        return String::new();
+    }
+    // SAFETY: per the contract.
+    String::from_utf8_lossy(unsafe { std::slice::from_raw_parts(s.ptr, s.len) }).into_owned()
+}
+
+/// A partition (or a whole graph) as the model the exporter writes.
+fn model_of(graph: &Graph) -> Model {
+    Model {
+        name: graph.name.clone(),
+        graph: graph.clone(),
+        ..Default::default()
+    }
+}
+
+/// The session's hints in their ABI form; `dir` (the cache folder) must outlive the result.
+fn abi_options(o: &CompileOptions, dir: &str) -> AbiCompileOptions {
+    AbiCompileOptions {
+        header: abi::Header::of::<AbiCompileOptions>(),
+        threads: o
+            .threads
+            .map_or(0, |t| u32::try_from(t).unwrap_or(u32::MAX)),
+        precision: match o.precision {
+            None => 0,
+            Some(Precision::F32) => 1,
+            Some(Precision::F16) => 2,
+            Some(Precision::Bf16) => 3,
+        },
+        performance: match o.performance {
+            None => 0,
+            Some(PerformanceHint::Latency) => 1,
+            Some(PerformanceHint::Throughput) => 2,
+        },
+        cache: match o.cache {
+            CompileCache::Default => 0,
+            CompileCache::Off => 1,
+            CompileCache::Dir(_) => 2,
+        },
+        cache_dir: AbiStr {
+            ptr: dir.as_ptr(),
+            len: dir.len(),
+        },
     }
 }
 

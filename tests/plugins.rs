@@ -41,7 +41,7 @@ fn image() -> Value {
 fn the_cpu_plugin_runs_the_demo_model_like_the_built_in_backend() {
     let plugin = Plugin::load(&plugin_path("cpu")).unwrap();
     assert_eq!(plugin.name(), "cpu");
-    assert_eq!(plugin.abi_version(), (1, 0));
+    assert_eq!(plugin.abi_version(), (1, 1));
     let backend: Arc<dyn Backend> = Arc::new(plugin.create_backend("").unwrap());
     let via_plugin =
         Session::load_with(demo(), SessionOptions::new().backend(backend.clone())).unwrap();
@@ -130,13 +130,66 @@ fn broken_plugins_are_reported_with_their_path() {
     };
     let e = load("major2").unwrap_err().to_string();
     assert!(
-        e.contains(&path) && e.contains("was built for plugin ABI 2.0, this xnpu speaks 1.0"),
+        e.contains(&path) && e.contains("was built for plugin ABI 2.1, this xnpu speaks 1.1"),
         "{e}"
     );
+    // A struct shorter than its version's minimum: refused, naming file, struct and sizes.
     let e = load("short").unwrap_err().to_string();
-    assert!(
-        e.contains(&path) && e.contains("its function table is 24 bytes, shorter than"),
-        "{e}"
+    assert_eq!(
+        e,
+        format!(
+            "plugin {path}: its PluginApi is 24 bytes, shorter than the 112 that ABI 1.1 requires"
+        )
+    );
+    let e = load("short-1.1").unwrap_err().to_string();
+    assert_eq!(
+        e,
+        format!(
+            "plugin {path}: its PluginApi is 88 bytes, shorter than the 112 that ABI 1.1 requires"
+        )
+    );
+    let e = load("short-info")
+        .unwrap()
+        .create_backend("")
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        format!(
+            "plugin {path}: its BackendInfo is 16 bytes, shorter than the 40 that ABI 1.1 requires"
+        )
+    );
+
+    // A plugin built from the ABI 1.0 layout (tests/fixtures/plugin_abi_1_0) loads under 1.1
+    // and runs; with no `claim`, its declared table answers for it.
+    let p = load("abi-1.0").unwrap();
+    assert_eq!(p.abi_version(), (1, 0));
+    let b: Arc<dyn Backend> = Arc::new(p.create_backend("").unwrap());
+    let graph = xnpu::graph::onnx::load(&demo()).unwrap().graph;
+    let table = b.capabilities().unwrap().clone();
+    let by_table: Vec<_> = {
+        let symbols = xnpu::graph::backend::NodeContext::input_symbols(&graph);
+        graph
+            .nodes
+            .iter()
+            .map(|node| {
+                table.check(&xnpu::graph::backend::NodeContext {
+                    graph: &graph,
+                    node,
+                    input_symbols: &symbols,
+                })
+            })
+            .collect()
+    };
+    assert_eq!(b.claim(&graph), by_table);
+    let s = Session::load_with(demo(), SessionOptions::new().backend(b)).unwrap();
+    assert_eq!(s.plan().backends, ["fixture"]);
+    assert_eq!(
+        s.run(vec![("image", image())]).unwrap(),
+        Session::load(demo())
+            .unwrap()
+            .run(vec![("image", image())])
+            .unwrap()
     );
 
     // A table without `run`: loading works, running says which function is missing.

@@ -7,8 +7,16 @@
 //! - Every struct that crosses begins with a [`Header`]: its size in bytes and the ABI
 //!   version it was built against. Fields are only ever appended; a reader uses a field only
 //!   when the struct's size covers it. A different major version is refused.
-//! - Graphs cross as ONNX bytes; values as [`AbiValue`] (host pointers, dtype, shape);
-//!   errors as a code and an owned message the other side frees.
+//! - Minimum sizes are pinned per minor version (PJRT's rule): a struct whose header says
+//!   minor `m` must be at least as large as the struct was at `m` (the end of the last field
+//!   `m` added); see [`sizes`] and [`check_size`]. A 1.0 plugin keeps loading under 1.1.
+//! - Optional features hang off an extension chain ([`ExtensionBase`]): a reader walks it,
+//!   skipping kinds it does not know.
+//! - Graphs cross as ONNX bytes (the exact form, `xnpu_graph::onnx::to_exact`); values as
+//!   [`AbiValue`] (host pointers, dtype, shape); errors as a code and an owned message the
+//!   other side frees.
+//! - A plugin answers capability questions on the graph itself ([`PluginApi::claim`], 1.1),
+//!   so its own per-node checks and reasons reach `--explain`.
 //! - Nothing unwinds across the boundary: plugin entry points catch panics and return them
 //!   as errors (see `xnpu_graph::plugin`).
 
@@ -18,8 +26,10 @@ use crate::{DType, Error, Result, Shape, Tensor, TensorType, Value, ValueType};
 
 /// The ABI's major version: a plugin with another major is refused.
 pub const ABI_MAJOR: u16 = 1;
-/// The ABI's minor version: fields added at the end of structs since 1.0.
-pub const ABI_MINOR: u16 = 0;
+/// The ABI's minor version: fields added at the end of structs since 1.0. 1.1 appended
+/// `claim`, `release_claims` and `extensions` to [`PluginApi`] and added [`NodeClaim`],
+/// [`ExtensionBase`], [`CompileOptionsExtension`] and [`AbiCompileOptions`].
+pub const ABI_MINOR: u16 = 1;
 /// The one symbol a plugin exports.
 pub const ENTRY_SYMBOL: &[u8] = b"xnpu_plugin_entry\0";
 
@@ -134,14 +144,155 @@ pub struct PluginApi {
     >,
     pub release_outputs: Option<unsafe extern "C" fn(outputs_owner: Handle)>,
     pub free_string: Option<unsafe extern "C" fn(s: *mut c_char)>,
+    // ---- 1.1 ----
+    /// The backend's answer for every node of a graph given as ONNX bytes (exact form): on
+    /// success `*claims` points to `*n_claims` answers, one per node of the graph as the
+    /// plugin imported it, named, owned by the plugin until `release_claims(*owner)`.
+    pub claim: Option<
+        unsafe extern "C" fn(
+            backend: Handle,
+            onnx: *const u8,
+            onnx_len: usize,
+            claims: *mut *const NodeClaim,
+            n_claims: *mut usize,
+            owner: *mut Handle,
+            err: ErrorOut,
+        ) -> i32,
+    >,
+    pub release_claims: Option<unsafe extern "C" fn(owner: Handle)>,
+    /// The first optional feature (null when none); see [`ExtensionBase`].
+    pub extensions: *const ExtensionBase,
 }
 
-/// The minimum size of a [`PluginApi`] a host accepts (the 1.0 layout).
-pub const PLUGIN_API_MIN_SIZE: usize = std::mem::size_of::<PluginApi>();
+/// The size of each struct at each minor version of ABI 1 (index: minor), the end of the
+/// last field that minor added. A reader requires the size of the minor a header declares
+/// (capped at its own), so a struct that grows never makes an older one "too small".
+pub mod sizes {
+    use std::mem::{offset_of, size_of};
+
+    use super::*;
+
+    /// [`PluginApi`]: 1.0 ends at `free_string`, 1.1 at `extensions`.
+    pub const PLUGIN_API: [usize; 2] = [
+        offset_of!(PluginApi, free_string) + size_of::<usize>(),
+        offset_of!(PluginApi, extensions) + size_of::<usize>(),
+    ];
+    /// [`BackendInfo`]: unchanged since 1.0.
+    pub const BACKEND_INFO: [usize; 2] = [size_of::<BackendInfo>(); 2];
+    /// [`AbiValue`]: unchanged since 1.0.
+    pub const ABI_VALUE: [usize; 2] = [size_of::<AbiValue>(); 2];
+    /// [`NodeClaim`]: new in 1.1 (0 at 1.0: it does not exist there).
+    pub const NODE_CLAIM: [usize; 2] = [0, size_of::<NodeClaim>()];
+    /// [`AbiCompileOptions`]: new in 1.1.
+    pub const COMPILE_OPTIONS: [usize; 2] = [0, size_of::<AbiCompileOptions>()];
+}
+
+/// Whether a struct whose header is `header` is large enough for the minor version it
+/// declares (`sizes` from [`sizes`]); the error names the struct and both sizes.
+pub fn check_size(what: &str, header: Header, sizes: &[usize]) -> Result<()> {
+    let minor = usize::from(header.abi_minor).min(sizes.len() - 1);
+    let need = sizes[..=minor].iter().copied().max().unwrap_or(0);
+    if (header.struct_size as usize) < need {
+        return Err(Error::invalid_input(format!(
+            "its {what} is {} bytes, shorter than the {need} that ABI {}.{} requires",
+            header.struct_size, header.abi_major, header.abi_minor
+        )));
+    }
+    Ok(())
+}
+
+/// Whether a struct of `header` holds the field ending at `end` (for fields appended after
+/// the minimum its version guarantees).
+pub fn covers(header: Header, end: usize) -> bool {
+    header.struct_size as usize >= end
+}
+
+/// One node's answer from [`PluginApi::claim`]. The array's stride is the first element's
+/// `header.struct_size` (so the struct may grow).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct NodeClaim {
+    pub header: Header,
+    /// 1: the backend runs the node at `cost`; 0: it does not, and `reason` says why.
+    pub supported: u32,
+    pub cost: f32,
+    /// The node's name in the ONNX graph that was passed.
+    pub node: AbiStr,
+    pub reason: AbiStr,
+}
+
+/// The head of every optional feature on the extension chain (PJRT's `PJRT_Extension_Base`):
+/// `kind` says which feature the struct it begins is; `next` is the next one or null.
+#[repr(C)]
+pub struct ExtensionBase {
+    pub header: Header,
+    pub kind: u32,
+    pub next: *const ExtensionBase,
+}
+
+/// Kinds of extension.
+pub mod extension {
+    /// [`super::CompileOptionsExtension`].
+    pub const COMPILE_OPTIONS: u32 = 1;
+}
+
+/// Extension [`extension::COMPILE_OPTIONS`]: compiling with the session's hints (threads,
+/// precision, performance, cache), which `compile` cannot carry.
+#[repr(C)]
+pub struct CompileOptionsExtension {
+    pub base: ExtensionBase,
+    pub compile_with_options: Option<
+        unsafe extern "C" fn(
+            backend: Handle,
+            onnx: *const u8,
+            onnx_len: usize,
+            options: *const AbiCompileOptions,
+            out: *mut Handle,
+            err: ErrorOut,
+        ) -> i32,
+    >,
+}
+
+/// A session's compile hints (`xnpu_graph::backend::CompileOptions`); 0 means the default.
+#[repr(C)]
+pub struct AbiCompileOptions {
+    pub header: Header,
+    /// Threads for one run.
+    pub threads: u32,
+    /// 1 f32, 2 f16, 3 bf16.
+    pub precision: u32,
+    /// 1 latency, 2 throughput.
+    pub performance: u32,
+    /// 1 no cache, 2 the folder `cache_dir`.
+    pub cache: u32,
+    pub cache_dir: AbiStr,
+}
+
+/// Walks an extension chain from `first` to the extension of `kind`.
+///
+/// # Safety
+/// Every pointer on the chain must be null or point to a live [`ExtensionBase`] that begins
+/// a struct of its kind.
+pub unsafe fn find_extension(first: *const ExtensionBase, kind: u32) -> *const ExtensionBase {
+    let mut at = first;
+    let mut hops = 0;
+    while !at.is_null() && hops < 64 {
+        // SAFETY: non-null, and live per the caller's contract.
+        let e = unsafe { &*at };
+        if e.kind == kind {
+            return at;
+        }
+        at = e.next;
+        hops += 1;
+    }
+    std::ptr::null()
+}
 
 /// What [`PluginApi::describe`] writes. Strings are owned by the plugin and live as long as
-/// the backend.
+/// the backend. The host sets `header.struct_size` to its own size before the call; the
+/// plugin writes no more than that and sets the size it wrote.
 #[repr(C)]
+#[derive(Clone, Copy)]
 pub struct BackendInfo {
     pub header: Header,
     pub name: *const c_char,
@@ -350,13 +501,8 @@ fn dtype_of(code: i32) -> Result<DType> {
 /// `v` and every pointer in it must be valid as described on [`AbiValue`] for the duration
 /// of the call.
 pub unsafe fn import_value(v: &AbiValue) -> Result<Value> {
-    if (v.header.struct_size as usize) < std::mem::size_of::<AbiValue>() {
-        return Err(Error::invalid_input(format!(
-            "a value of {} bytes crossed the plugin boundary, at least {} expected",
-            v.header.struct_size,
-            std::mem::size_of::<AbiValue>()
-        )));
-    }
+    check_size("AbiValue", v.header, &sizes::ABI_VALUE)
+        .map_err(|e| e.context("a value crossed the plugin boundary"))?;
     // SAFETY: the caller guarantees the pointers of `v` are valid.
     let items = unsafe { slice(v.items, v.n_items) };
     let elem_type = || -> Result<ValueType> {
@@ -447,9 +593,106 @@ pub unsafe fn import_value(v: &AbiValue) -> Result<Value> {
     }
 }
 
+// The layouts every plugin shares with the host (x86_64 and aarch64, LP64): a change here
+// is an ABI change and must follow the append-only rule above.
+#[cfg(target_pointer_width = "64")]
+const _: () = {
+    use std::mem::{align_of, offset_of, size_of};
+    assert!(size_of::<Header>() == 8 && align_of::<Header>() == 4);
+    assert!(offset_of!(Header, abi_major) == 4 && offset_of!(Header, abi_minor) == 6);
+    assert!(size_of::<PluginApi>() == 112);
+    assert!(offset_of!(PluginApi, name) == 8 && offset_of!(PluginApi, version) == 16);
+    assert!(offset_of!(PluginApi, create_backend) == 24);
+    assert!(offset_of!(PluginApi, destroy_backend) == 32);
+    assert!(offset_of!(PluginApi, describe) == 40);
+    assert!(offset_of!(PluginApi, compile) == 48);
+    assert!(offset_of!(PluginApi, destroy_executable) == 56);
+    assert!(offset_of!(PluginApi, run) == 64);
+    assert!(offset_of!(PluginApi, release_outputs) == 72);
+    assert!(offset_of!(PluginApi, free_string) == 80);
+    assert!(offset_of!(PluginApi, claim) == 88);
+    assert!(offset_of!(PluginApi, release_claims) == 96);
+    assert!(offset_of!(PluginApi, extensions) == 104);
+    assert!(sizes::PLUGIN_API[0] == 88 && sizes::PLUGIN_API[1] == 112);
+    assert!(size_of::<BackendInfo>() == 40);
+    assert!(offset_of!(BackendInfo, name) == 8 && offset_of!(BackendInfo, kind) == 16);
+    assert!(offset_of!(BackendInfo, needs_static_shapes) == 20);
+    assert!(offset_of!(BackendInfo, capabilities_json) == 24);
+    assert!(offset_of!(BackendInfo, capabilities_len) == 32);
+    assert!(size_of::<AbiStr>() == 16 && offset_of!(AbiStr, len) == 8);
+    assert!(size_of::<AbiValue>() == 80);
+    assert!(offset_of!(AbiValue, kind) == 8 && offset_of!(AbiValue, dtype) == 12);
+    assert!(offset_of!(AbiValue, rank) == 16 && offset_of!(AbiValue, shape) == 24);
+    assert!(offset_of!(AbiValue, data) == 32 && offset_of!(AbiValue, byte_len) == 40);
+    assert!(offset_of!(AbiValue, strings) == 48 && offset_of!(AbiValue, n_strings) == 56);
+    assert!(offset_of!(AbiValue, items) == 64 && offset_of!(AbiValue, n_items) == 72);
+    assert!(size_of::<NodeClaim>() == 48);
+    assert!(offset_of!(NodeClaim, supported) == 8 && offset_of!(NodeClaim, cost) == 12);
+    assert!(offset_of!(NodeClaim, node) == 16 && offset_of!(NodeClaim, reason) == 32);
+    assert!(size_of::<ExtensionBase>() == 24);
+    assert!(offset_of!(ExtensionBase, kind) == 8 && offset_of!(ExtensionBase, next) == 16);
+    assert!(size_of::<CompileOptionsExtension>() == 32);
+    assert!(offset_of!(CompileOptionsExtension, compile_with_options) == 24);
+    assert!(size_of::<AbiCompileOptions>() == 40);
+    assert!(offset_of!(AbiCompileOptions, threads) == 8);
+    assert!(offset_of!(AbiCompileOptions, precision) == 12);
+    assert!(offset_of!(AbiCompileOptions, performance) == 16);
+    assert!(offset_of!(AbiCompileOptions, cache) == 20);
+    assert!(offset_of!(AbiCompileOptions, cache_dir) == 24);
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_struct_is_measured_against_the_minor_it_declares() {
+        let at = |size: u32, minor: u16| Header {
+            struct_size: size,
+            abi_major: 1,
+            abi_minor: minor,
+        };
+        // A 1.0 table keeps loading under 1.1; a 1.1 one must hold 1.1's fields.
+        check_size("PluginApi", at(88, 0), &sizes::PLUGIN_API).unwrap();
+        check_size("PluginApi", at(112, 1), &sizes::PLUGIN_API).unwrap();
+        // A later minor than ours is measured against ours (its extra fields are ignored).
+        check_size("PluginApi", at(120, 7), &sizes::PLUGIN_API).unwrap();
+        let e = check_size("PluginApi", at(88, 1), &sizes::PLUGIN_API).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "its PluginApi is 88 bytes, shorter than the 112 that ABI 1.1 requires"
+        );
+        let e = check_size("BackendInfo", at(16, 0), &sizes::BACKEND_INFO).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "its BackendInfo is 16 bytes, shorter than the 40 that ABI 1.0 requires"
+        );
+        assert!(!covers(at(88, 0), sizes::PLUGIN_API[1]));
+    }
+
+    #[test]
+    fn an_extension_is_found_by_kind_along_the_chain() {
+        let b = ExtensionBase {
+            header: Header::of::<ExtensionBase>(),
+            kind: 99,
+            next: std::ptr::null(),
+        };
+        let a = ExtensionBase {
+            header: Header::of::<ExtensionBase>(),
+            kind: extension::COMPILE_OPTIONS,
+            next: &b,
+        };
+        // SAFETY: both live on this stack frame.
+        unsafe {
+            assert_eq!(find_extension(&a, 99), &b as *const _);
+            assert_eq!(
+                find_extension(&a, extension::COMPILE_OPTIONS),
+                &a as *const _
+            );
+            assert!(find_extension(&a, 5).is_null());
+            assert!(find_extension(std::ptr::null(), 5).is_null());
+        }
+    }
 
     #[test]
     fn values_round_trip_through_the_abi() {

@@ -122,6 +122,23 @@ pub trait Backend: Send + Sync {
     fn kind(&self) -> DeviceKind;
     /// Whether the backend can run `cx.node`, and at what cost.
     fn supports(&self, cx: &NodeContext<'_>) -> Support;
+    /// The backend's answer for every node of `graph`, in node order: what the partitioner
+    /// asks. The default asks [`Backend::supports`] node by node; a backend that judges the
+    /// graph as a whole, or a plugin answering across the ABI in one call, overrides it.
+    fn claim(&self, graph: &Graph) -> Vec<Support> {
+        let symbols = NodeContext::input_symbols(graph);
+        graph
+            .nodes
+            .iter()
+            .map(|node| {
+                self.supports(&NodeContext {
+                    graph,
+                    node,
+                    input_symbols: &symbols,
+                })
+            })
+            .collect()
+    }
     /// Whether partitions must have concrete shapes to compile; the runtime then compiles
     /// one executable per set of concrete input shapes.
     fn needs_static_shapes(&self) -> bool {

@@ -19,7 +19,7 @@ use std::fmt::Write as _;
 
 use xnpu_core::{Error, Result};
 
-use crate::backend::{Backend, DeviceKind, NodeContext, Support};
+use crate::backend::{Backend, DeviceKind, Support};
 use crate::ir::{Graph, ValueId};
 
 /// How the partitioner weighs device hops.
@@ -127,22 +127,17 @@ pub fn partition(
     if backends.is_empty() {
         return Err(Error::invalid_input("no backend to run the graph on"));
     }
-    let symbols = NodeContext::input_symbols(graph);
+    let claims: Vec<Vec<Support>> = backends.iter().map(|b| claim(*b, graph)).collect();
     let mut decisions = Vec::with_capacity(graph.nodes.len());
-    for node in &graph.nodes {
-        let cx = NodeContext {
-            graph,
-            node,
-            input_symbols: &symbols,
-        };
-        let answers: Vec<Support> = backends.iter().map(|b| b.supports(&cx)).collect();
+    for (i, node) in graph.nodes.iter().enumerate() {
+        let answers: Vec<Support> = claims.iter().map(|c| c[i].clone()).collect();
         let Some(backend) = answers.iter().position(Support::is_supported) else {
             let why: Vec<String> = backends
                 .iter()
                 .zip(&answers)
-                .map(|(b, a)| match a {
-                    Support::Unsupported { reason } => format!("{}: {reason}", b.name()),
-                    Support::Supported { .. } => unreachable!("no backend supports the node"),
+                .filter_map(|(b, a)| match a {
+                    Support::Unsupported { reason } => Some(format!("{}: {reason}", b.name())),
+                    Support::Supported { .. } => None,
                 })
                 .collect();
             return Err(Error::unsupported(format!(
@@ -189,6 +184,22 @@ pub fn partition(
         decisions,
         hops,
     })
+}
+
+/// A backend's answers for every node of `graph`; a backend that answers for the wrong
+/// number of nodes is taken to refuse them all (and says so).
+fn claim(backend: &dyn Backend, graph: &Graph) -> Vec<Support> {
+    let answers = backend.claim(graph);
+    if answers.len() == graph.nodes.len() {
+        return answers;
+    }
+    let reason = format!(
+        "{} answered for {} nodes of a graph of {}",
+        backend.name(),
+        answers.len(),
+        graph.nodes.len()
+    );
+    vec![Support::Unsupported { reason }; graph.nodes.len()]
 }
 
 /// Groups nodes into acyclic partitions by their chosen backend.

@@ -13,10 +13,16 @@
 use std::ffi::{c_char, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use xnpu_core::plugin::{code, AbiValue, BackendInfo, ErrorOut, ExportedValue, Handle};
+use xnpu_core::plugin::{
+    code, AbiCompileOptions, AbiStr, AbiValue, BackendInfo, ErrorOut, ExportedValue, Handle,
+    Header, NodeClaim,
+};
 use xnpu_core::{Error, Result, Value};
 
-use crate::backend::{Backend, DeviceKind, Executable};
+use crate::backend::{
+    Backend, CompileCache, CompileOptions, DeviceKind, Executable, PerformanceHint, Precision,
+    Support,
+};
 
 /// What a plugin's constructor returns.
 pub type CreateFn = fn(&str) -> Result<Box<dyn Backend>>;
@@ -132,10 +138,38 @@ pub unsafe extern "C" fn describe(backend: Handle, out: *mut BackendInfo, err: E
             capabilities_json: s.capabilities.as_ptr(),
             capabilities_len: s.capabilities.len(),
         };
-        // SAFETY: `out` is valid per the contract.
-        unsafe { out.write(info) };
+        // SAFETY: `out` is valid per the contract and begins with the host's header.
+        unsafe { write_prefix(out, info) };
         Ok(())
     })
+}
+
+/// Writes `value` into the host's `out`, no more bytes than the host's struct holds (its
+/// header's size, set by the host: an older host's struct is shorter), and sets that size.
+///
+/// # Safety
+/// `out` points to a struct beginning with a [`Header`] whose `struct_size` bytes are
+/// writable.
+unsafe fn write_prefix<T: Copy>(out: *mut T, value: T) {
+    // SAFETY: every ABI struct begins with its header.
+    let host = unsafe { std::ptr::read_unaligned(out.cast::<Header>()) };
+    let n = (host.struct_size as usize).min(std::mem::size_of::<T>());
+    // SAFETY: `n` bytes fit both the host's struct and `value`.
+    unsafe {
+        std::ptr::copy_nonoverlapping((&value as *const T).cast::<u8>(), out.cast::<u8>(), n);
+        let mut header = std::ptr::read_unaligned(out.cast::<Header>());
+        header.struct_size = n as u32;
+        std::ptr::write_unaligned(out.cast::<Header>(), header);
+    }
+}
+
+/// A graph the host sent as ONNX bytes.
+fn import(onnx: *const u8, onnx_len: usize, name: &str) -> Result<crate::Model> {
+    crate::onnx::load_bytes(
+        xnpu_core::Bytes::copy_from_slice(bytes(onnx, onnx_len)),
+        name,
+        None,
+    )
 }
 
 /// # Safety
@@ -150,16 +184,140 @@ pub unsafe extern "C" fn compile(
     guard(err, || {
         // SAFETY: a live handle from `create_backend`.
         let s = unsafe { &*backend.cast::<BackendState>() };
-        let model = crate::onnx::load_bytes(
-            xnpu_core::Bytes::copy_from_slice(bytes(onnx, onnx_len)),
-            "partition.onnx",
-            None,
-        )?;
+        let model = import(onnx, onnx_len, "partition.onnx")?;
         let exec: Box<dyn Executable> = s.backend.compile(&model.graph)?;
         // SAFETY: `out` is valid per the contract.
         unsafe { *out = Box::into_raw(Box::new(exec)).cast() };
         Ok(())
     })
+}
+
+/// The compile-options extension's function: `compile` with the session's hints.
+///
+/// # Safety
+/// As [`compile`]; `options` points to a valid [`AbiCompileOptions`].
+pub unsafe extern "C" fn compile_with_options(
+    backend: Handle,
+    onnx: *const u8,
+    onnx_len: usize,
+    options: *const AbiCompileOptions,
+    out: *mut Handle,
+    err: ErrorOut,
+) -> i32 {
+    guard(err, || {
+        // SAFETY: a live handle from `create_backend`.
+        let s = unsafe { &*backend.cast::<BackendState>() };
+        // SAFETY: valid for the call per the contract.
+        let options = compile_options(unsafe { &*options })?;
+        let model = import(onnx, onnx_len, "partition.onnx")?;
+        let exec: Box<dyn Executable> = s.backend.compile_with(&model.graph, &options)?;
+        // SAFETY: `out` is valid per the contract.
+        unsafe { *out = Box::into_raw(Box::new(exec)).cast() };
+        Ok(())
+    })
+}
+
+/// The session's hints from their ABI form.
+fn compile_options(o: &AbiCompileOptions) -> Result<CompileOptions> {
+    xnpu_core::plugin::check_size(
+        "AbiCompileOptions",
+        o.header,
+        &xnpu_core::plugin::sizes::COMPILE_OPTIONS,
+    )?;
+    let dir = std::str::from_utf8(bytes(o.cache_dir.ptr, o.cache_dir.len))
+        .map_err(|_| Error::invalid_input("the cache folder is not UTF-8"))?;
+    Ok(CompileOptions {
+        threads: (o.threads > 0).then_some(o.threads as usize),
+        precision: match o.precision {
+            1 => Some(Precision::F32),
+            2 => Some(Precision::F16),
+            3 => Some(Precision::Bf16),
+            _ => None,
+        },
+        performance: match o.performance {
+            1 => Some(PerformanceHint::Latency),
+            2 => Some(PerformanceHint::Throughput),
+            _ => None,
+        },
+        cache: match o.cache {
+            1 => CompileCache::Off,
+            2 => CompileCache::Dir(dir.into()),
+            _ => CompileCache::Default,
+        },
+    })
+}
+
+/// The claims of one `claim` call and the strings they point into.
+struct Claims {
+    _strings: Vec<String>,
+    claims: Vec<NodeClaim>,
+}
+
+/// # Safety
+/// `backend` came from `create_backend`; `onnx` points to `onnx_len` bytes; the out-pointers
+/// and `err` are valid.
+pub unsafe extern "C" fn claim(
+    backend: Handle,
+    onnx: *const u8,
+    onnx_len: usize,
+    claims: *mut *const NodeClaim,
+    n_claims: *mut usize,
+    owner: *mut Handle,
+    err: ErrorOut,
+) -> i32 {
+    guard(err, || {
+        // SAFETY: a live handle from `create_backend`.
+        let s = unsafe { &*backend.cast::<BackendState>() };
+        let model = import(onnx, onnx_len, "graph.onnx")?;
+        let answers = s.backend.claim(&model.graph);
+        let mut strings = Vec::with_capacity(2 * answers.len());
+        for (node, answer) in model.graph.nodes.iter().zip(&answers) {
+            strings.push(node.name.clone());
+            strings.push(match answer {
+                Support::Unsupported { reason } => reason.clone(),
+                Support::Supported { .. } => String::new(),
+            });
+        }
+        let text = |s: &String| AbiStr {
+            ptr: s.as_ptr(),
+            len: s.len(),
+        };
+        let list: Vec<NodeClaim> = answers
+            .iter()
+            .enumerate()
+            .map(|(i, a)| NodeClaim {
+                header: Header::of::<NodeClaim>(),
+                supported: u32::from(a.is_supported()),
+                cost: match a {
+                    Support::Supported { cost } => *cost,
+                    Support::Unsupported { .. } => 0.0,
+                },
+                node: text(&strings[2 * i]),
+                reason: text(&strings[2 * i + 1]),
+            })
+            .collect();
+        let held = Box::new(Claims {
+            _strings: strings,
+            claims: list,
+        });
+        // SAFETY: the out-pointers are valid per the contract; the claims live in `held`
+        // (the strings' heap buffers do not move with the box) until `release_claims`.
+        unsafe {
+            *claims = held.claims.as_ptr();
+            *n_claims = held.claims.len();
+            *owner = Box::into_raw(held).cast();
+        }
+        Ok(())
+    })
+}
+
+/// # Safety
+/// `owner` came from `claim` and is not used afterwards.
+pub unsafe extern "C" fn release_claims(owner: Handle) {
+    if !owner.is_null() {
+        // SAFETY: made by `Box::into_raw` in `claim`.
+        let _ = catch_unwind(|| drop(unsafe { Box::from_raw(owner.cast::<Claims>()) }));
+    }
 }
 
 /// # Safety
@@ -239,8 +397,24 @@ pub unsafe extern "C" fn free_string(s: *mut c_char) {
 /// The static function table of a plugin, shareable between threads.
 pub struct ApiTable(pub abi::PluginApi);
 
-// SAFETY: the table holds pointers to static strings and functions only.
+// SAFETY: the table holds pointers to static strings, functions and static extensions only.
 unsafe impl Sync for ApiTable {}
+
+/// The compile-options extension every plugin made by [`export_plugin!`] offers.
+pub struct CompileOptionsExt(pub abi::CompileOptionsExtension);
+
+// SAFETY: a static struct of a function pointer and a null `next`.
+unsafe impl Sync for CompileOptionsExt {}
+
+/// The extension chain of [`export_plugin!`]'s tables.
+pub static COMPILE_OPTIONS: CompileOptionsExt = CompileOptionsExt(abi::CompileOptionsExtension {
+    base: abi::ExtensionBase {
+        header: abi::Header::of::<abi::CompileOptionsExtension>(),
+        kind: abi::extension::COMPILE_OPTIONS,
+        next: std::ptr::null(),
+    },
+    compile_with_options: Some(compile_with_options),
+});
 
 /// Exports a backend as an xnpu plugin: defines the `xnpu_plugin_entry` symbol of the
 /// `cdylib`. `$name` is a string literal; `$create` a `fn(&str) -> Result<Box<dyn Backend>>`
@@ -281,6 +455,9 @@ macro_rules! export_plugin {
                     run: Some($crate::plugin::run),
                     release_outputs: Some($crate::plugin::release_outputs),
                     free_string: Some($crate::plugin::free_string),
+                    claim: Some($crate::plugin::claim),
+                    release_claims: Some($crate::plugin::release_claims),
+                    extensions: &$crate::plugin::COMPILE_OPTIONS.0.base,
                 });
             &API.0
         }

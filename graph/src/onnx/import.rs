@@ -56,10 +56,15 @@ pub fn import_model(proto: &ModelProto, name: &str, dir: &DataDir) -> Result<Mod
         .iter()
         .map(|f| ((canonical_domain(&f.domain).to_string(), f.name.clone()), f))
         .collect();
+    let exact = proto
+        .metadata_props
+        .iter()
+        .any(|kv| kv.key == super::export::EXACT_KEY && kv.value == "exact");
     let cx = ImportCx {
         registry: Registry::standard(),
         dir,
         functions,
+        exact,
     };
     let mut graph = cx.graph(gp, None, &opsets)?;
     if proto.ir_version < 4 {
@@ -119,6 +124,9 @@ struct ImportCx<'m> {
     registry: &'static Registry,
     dir: &'m DataDir,
     functions: HashMap<(String, String), &'m FunctionProto>,
+    /// Written in the exact form (`export::Form::Exact`): every type is as written, none
+    /// inferred.
+    exact: bool,
 }
 
 /// The values visible while importing one graph, with its enclosing graphs behind it.
@@ -183,10 +191,16 @@ impl<'m> ImportCx<'m> {
     fn graph(&self, gp: &GraphProto, parent: Option<&Scope<'_>>, opsets: &Opsets) -> Result<Graph> {
         let mut declared = HashMap::new();
         for vi in gp.value_info.iter().chain(&gp.output) {
-            if let Some(tp) = &vi.r#type {
-                let ty = named_value_type(tp, &vi.name)
-                    .map_err(|e| e.context(format!("value \"{}\"", vi.name)))?;
-                declared.insert(vi.name.clone(), ty);
+            match &vi.r#type {
+                Some(tp) => {
+                    let ty = named_value_type(tp, &vi.name)
+                        .map_err(|e| e.context(format!("value \"{}\"", vi.name)))?;
+                    declared.insert(vi.name.clone(), ty);
+                }
+                None if self.exact => {
+                    declared.insert(vi.name.clone(), ValueType::Unknown);
+                }
+                None => {}
             }
         }
         let scope = Scope {
@@ -248,7 +262,9 @@ impl<'m> ImportCx<'m> {
             scope.graph.borrow_mut().outputs.push(id);
         }
         let mut g = scope.graph.into_inner();
-        g.infer_types_with(parent.is_none())?;
+        if !self.exact {
+            g.infer_types_with(parent.is_none())?;
+        }
         Ok(g)
     }
 

@@ -65,6 +65,10 @@ const FLOOR_OPSET: i64 = 7;
 /// The domain of xnpu's own ops, for graphs another xnpu reads back (see [`Form::Exact`]).
 pub const XNPU_DOMAIN: &str = "ai.xnpu";
 
+/// The model metadata key that marks [`Form::Exact`] (value `exact`): the importer then takes
+/// every value's type as written, inferring none.
+pub const EXACT_KEY: &str = "xnpu.form";
+
 /// How a model is written.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Form {
@@ -73,8 +77,10 @@ pub enum Form {
     #[default]
     Portable,
     /// For another xnpu (a plugin): every IR node of the main graph becomes exactly one ONNX
-    /// node, in graph order, and every value keeps its type (`value_info`). Ops with no
-    /// one-node ONNX form are written in the [`XNPU_DOMAIN`] domain, which xnpu imports.
+    /// node, in graph order, and every value keeps its type, unknown ones included
+    /// (`value_info`; the model is marked with [`EXACT_KEY`], and the importer infers no
+    /// type anew). Ops with no one-node ONNX form are written in the [`XNPU_DOMAIN`] domain,
+    /// which xnpu imports.
     Exact,
 }
 
@@ -85,18 +91,41 @@ pub struct ExactModel {
     pub node_names: Vec<String>,
 }
 
+impl ExactModel {
+    /// The model's protobuf bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.proto.encode_to_vec()
+    }
+}
+
 /// Converts a model to its ONNX protobuf.
 pub fn to_model_proto(model: &Model) -> Result<ModelProto> {
-    Ok(export(model, Form::Portable)?.proto)
+    Ok(export(model, Form::Portable, None)?.proto)
 }
 
-/// Converts a model to ONNX in [`Form::Exact`].
+/// Converts a model to ONNX in [`Form::Exact`]. A graph without a default opset (a
+/// partition, whose ops are opset-free) is written at the first opset where every node keeps
+/// its own inputs: the newest, then the ones before inputs replaced attributes (axes at 18,
+/// 13, ...).
 pub fn to_exact(model: &Model) -> Result<ExactModel> {
-    export(model, Form::Exact)
+    if model.opsets.contains_key("") {
+        return export(model, Form::Exact, None);
+    }
+    let mut first_error = None;
+    for base in [MAX_ONNX_OPSET, 17, 12, 10, 9, FLOOR_OPSET] {
+        match export(model, Form::Exact, Some(base)) {
+            Ok(m) => return Ok(m),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    Err(first_error.expect("at least one opset was tried"))
 }
 
-fn export(model: &Model, form: Form) -> Result<ExactModel> {
-    let own = model.opsets.get("").copied();
+/// Exports at the model's default opset, or at `base` when the model has none.
+fn export(model: &Model, form: Form, base: Option<i64>) -> Result<ExactModel> {
+    let own = model.opsets.get("").copied().or(base);
     let mut opsets: BTreeMap<String, i64> = model
         .opsets
         .iter()
@@ -278,10 +307,15 @@ impl Exporter {
             metadata_props: model
                 .metadata
                 .iter()
+                .filter(|(k, _)| k.as_str() != EXACT_KEY)
                 .map(|(k, v)| StringStringEntryProto {
                     key: k.clone(),
                     value: v.clone(),
                 })
+                .chain((self.form == Form::Exact).then(|| StringStringEntryProto {
+                    key: EXACT_KEY.into(),
+                    value: "exact".into(),
+                }))
                 .collect(),
             ..ModelProto::default()
         }
@@ -428,9 +462,23 @@ impl Exporter {
             let before = gp.node.len();
             self.node(g, node, &names, &mut gp)?;
             if self.form == Form::Exact {
-                if gp.node.len() != before + 1 {
+                let own: Vec<&str> = node
+                    .inputs
+                    .iter()
+                    .take(own_inputs(node))
+                    .map(|v| v.map_or("", |id| names[id].as_str()))
+                    .collect();
+                let same = gp.node.len() == before + 1 && {
+                    let written = &gp.node[before].input;
+                    let n = written.len().max(own.len());
+                    (0..n).all(|i| {
+                        written.get(i).map_or("", String::as_str)
+                            == own.get(i).copied().unwrap_or("")
+                    })
+                };
+                if !same {
                     return Err(Fail::Err(Error::unsupported(format!(
-                        "{} has no one-node ONNX form to write exactly",
+                        "{} has no one-node ONNX form with its own inputs to write exactly",
                         node.describe()
                     ))));
                 }
@@ -440,10 +488,11 @@ impl Exporter {
             }
         }
         if self.form == Form::Exact {
-            // Every other value keeps its type, so that the reader infers nothing anew.
+            // Every other value keeps its type (an unknown one too, as a value_info without
+            // one), so that the reader infers nothing anew.
             let listed: HashSet<ValueId> = g.inputs.iter().chain(&g.outputs).copied().collect();
             for (id, v) in g.values.iter().enumerate() {
-                if !listed.contains(&id) && v.constant.is_none() && v.ty != ValueType::Unknown {
+                if !listed.contains(&id) && v.constant.is_none() {
                     gp.value_info.push(value_info(&names[id], &v.ty));
                 }
             }
@@ -473,15 +522,7 @@ impl Exporter {
     }
 
     fn node(&mut self, g: &Graph, node: &Node, names: &[String], gp: &mut GraphProto) -> R {
-        // The node's own inputs come before the values its bodies capture.
-        let own = node
-            .op
-            .subgraphs()
-            .iter()
-            .flat_map(|b| b.captures.iter().map(|c| c.outer_input))
-            .min()
-            .unwrap_or(node.inputs.len())
-            .min(node.inputs.len());
+        let own = own_inputs(node);
         let name_of = |v: &Option<ValueId>| v.map_or(String::new(), |id| names[id].clone());
         let ins: Vec<String> = node.inputs[..own].iter().map(name_of).collect();
         let outs: Vec<String> = node.outputs.iter().map(name_of).collect();
@@ -542,6 +583,17 @@ macro_rules! export_family {
 }
 
 xnpu_ops::all_ops!(export_family!());
+
+/// How many of a node's inputs are its own: they come before the values its bodies capture.
+fn own_inputs(node: &Node) -> usize {
+    node.op
+        .subgraphs()
+        .iter()
+        .flat_map(|b| b.captures.iter().map(|c| c.outer_input))
+        .min()
+        .unwrap_or(node.inputs.len())
+        .min(node.inputs.len())
+}
 
 /// What a per-op exporter sees of one IR node, and where it writes ONNX nodes.
 pub(crate) struct Emit<'a> {

@@ -419,6 +419,13 @@ impl OnnxExport for t::ReverseSequence {
 
 impl OnnxExport for t::Upsample {
     fn export(&self, e: &mut Emit<'_>) -> R {
+        if e.exact() && e.opset() >= 10 {
+            // From opset 10 it is written as a Resize, which reads back as another op.
+            return Err(xnpu_core::Error::unsupported(
+                "Upsample has no exact form after opset 9 (it is written as Resize)",
+            )
+            .into());
+        }
         upsample_nearest(e, self.scales.as_deref())
     }
 }
