@@ -1,0 +1,136 @@
+//! Which backends the suite runs on: every one the registry can drive here (on-demand
+//! providers and plugins included), and for each backend the suite expects that is absent,
+//! why — from discovery's rows (`xnpu devices`) or the registry's notes.
+
+use std::path::{Path, PathBuf};
+
+use xnpu::graph::backend::DeviceKind;
+
+use crate::compare::Compute;
+
+/// Backends the suite expects on a development machine: the reference, the reference as a
+/// plugin, OpenVINO's CPU device built in and as a plugin, and QNN's HTP simulator. Every
+/// row of `xnpu devices` is expected too (an NPU absent here is reported as skipped).
+const EXPECTED: &[&str] = &[
+    "cpu",
+    "plugin:cpu",
+    "openvino:cpu",
+    "plugin:openvino:cpu",
+    "qnn:htp-sim",
+];
+
+/// A backend the suite runs on.
+pub struct Target {
+    /// The device id, as `--devices` takes it.
+    pub id: String,
+    pub detail: String,
+    pub compute: Compute,
+}
+
+/// A backend the suite expected and could not run on, with why.
+pub struct Skipped {
+    pub id: String,
+    pub reason: String,
+}
+
+/// The folder cargo writes the workspace's plugins to: the test executable's folder's
+/// parent (`target/release/deps/backend_suite-…` → `target/release`).
+pub fn build_dir() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    Some(exe.parent()?.parent()?.to_path_buf())
+}
+
+/// Adds the build folder to the plugin search path (before the registry's first call).
+pub fn use_built_plugins() {
+    if let Some(dir) = build_dir() {
+        xnpu::plugins::add_search_dir(dir);
+    }
+}
+
+/// The precision a backend computes floats in: fp16 on NPUs and wherever its provider says
+/// so (QNN's simulator with a SoC model: "fp32 computed as fp16").
+fn compute_of(kind: DeviceKind, detail: &str) -> Compute {
+    if kind == DeviceKind::Npu || detail.contains("as fp16") {
+        Compute::F16
+    } else {
+        Compute::Exact
+    }
+}
+
+/// The backends to run on, in the registry's order, and the expected ones that are absent.
+/// Call before anything else reads the registry (plugins are discovered once).
+pub fn discover() -> (Vec<Target>, Vec<Skipped>) {
+    use_built_plugins();
+    let (available, notes) = xnpu::registry::everything();
+    let targets: Vec<Target> = available
+        .iter()
+        .map(|a| Target {
+            id: a.id.clone(),
+            detail: a.detail.clone(),
+            compute: compute_of(a.backend.kind(), &a.detail),
+        })
+        .collect();
+    let rows = xnpu::devices();
+    let mut expected: Vec<String> = EXPECTED.iter().map(|s| s.to_string()).collect();
+    for r in &rows {
+        if !expected.contains(&r.id()) {
+            expected.push(r.id());
+        }
+    }
+    if let Ok(more) = std::env::var("XNPU_SUITE_EXPECT") {
+        expected.extend(more.split(',').map(|s| s.trim().to_string()));
+    }
+    let mut skipped = Vec::new();
+    for id in expected {
+        if id.is_empty() || targets.iter().any(|t| t.id.eq_ignore_ascii_case(&id)) {
+            continue;
+        }
+        let row = rows.iter().find(|r| r.id().eq_ignore_ascii_case(&id));
+        let family = id.split(':').next().unwrap_or(&id);
+        let note = notes
+            .iter()
+            .find(|n| n.starts_with(&format!("{family}:")) || n.contains(&id));
+        let reason = match (row, note) {
+            (_, Some(n)) => n.clone(),
+            (Some(r), None) if !r.available() => {
+                if r.hint.is_empty() {
+                    r.status.to_string()
+                } else {
+                    format!("{} — {}", r.status, r.hint)
+                }
+            }
+            (Some(r), None) => format!(
+                "discovery finds it ({}) but no provider offers it",
+                r.status
+            ),
+            (None, None) => match id.strip_prefix("plugin:") {
+                Some(name) => plugin_missing(name),
+                None => "no provider offers it on this machine".into(),
+            },
+        };
+        skipped.push(Skipped { id, reason });
+    }
+    (targets, skipped)
+}
+
+/// Why a plugin the suite expects was not found.
+fn plugin_missing(id: &str) -> String {
+    let name = id.split(':').next().unwrap_or(id);
+    let file = xnpu::plugins::plugin_file_name(name);
+    let dirs: Vec<String> = xnpu::plugins::search_path()
+        .iter()
+        .map(|d| d.display().to_string())
+        .collect();
+    let found = xnpu::plugins::search_path()
+        .iter()
+        .any(|d| Path::new(d).join(&file).exists());
+    if found {
+        format!("{file} is in the plugin search path but offers no backend named {id}")
+    } else {
+        format!(
+            "no {file} in the plugin search path ({}): build it with cargo build --release -p \
+             xnpu-plugin-{name}",
+            dirs.join(", ")
+        )
+    }
+}
