@@ -20,7 +20,7 @@ use crate::problem::Problem;
 use crate::{naive, one_line, shrink, Settings, ShrinkPlan, REFERENCE};
 
 /// How long one failure may shrink in-process, at most.
-const SHRINK_TIME: Duration = Duration::from_secs(8);
+const SHRINK_TIME: Duration = Duration::from_secs(5);
 
 /// Runs `p` with `id` alone in an explicit device list; a panic becomes an error.
 pub fn run_on(p: &Problem, id: &str) -> xnpu::Result<Vec<Value>> {
@@ -82,8 +82,12 @@ fn reason_of(e: &str) -> String {
 }
 
 enum Outcome {
-    Pass,
-    Refused { reason: String, late: bool },
+    /// Equal, the largest difference being this fraction of its tolerance.
+    Pass(f64),
+    Refused {
+        reason: String,
+        late: bool,
+    },
     Fail(String),
 }
 
@@ -102,7 +106,7 @@ fn check(p: &Problem, t: &Target, want: &[Value]) -> Outcome {
         Ok(got) => {
             let mag = magnitude(p.inputs.iter().filter_map(|a| a.tensor()));
             match compare_outputs(&got, want, |d| tolerance(d, t.compute, p.accum, mag)) {
-                Ok(()) => Outcome::Pass,
+                Ok(r) => Outcome::Pass(r),
                 Err(e) => Outcome::Fail(e),
             }
         }
@@ -117,7 +121,7 @@ fn check(p: &Problem, t: &Target, want: &[Value]) -> Outcome {
 }
 
 /// The reference against the naive implementation, for problems that have one.
-fn check_naive(p: &Problem, want: &[Value]) -> Option<Result<(), String>> {
+fn check_naive(p: &Problem, want: &[Value]) -> Option<Result<f64, String>> {
     let (shape, values) = naive::evaluate(p)?;
     let got = want.first()?.as_tensor().ok()?;
     let mag = magnitude(p.inputs.iter().filter_map(|a| a.tensor()));
@@ -197,7 +201,7 @@ impl Failure<'_> {
 }
 
 /// How much shrinking a process may do: the first failure of each family, within a time
-/// budget (`XNPU_SUITE_SHRINK_SECONDS`, default 10) for the whole process, so that a backend
+/// budget (`XNPU_SUITE_SHRINK_SECONDS`, default 6) for the whole process, so that a backend
 /// with many failures still finishes in time. Later failures are reported as drawn.
 pub struct Budget {
     shrunk: HashSet<&'static str>,
@@ -209,7 +213,7 @@ impl Budget {
         let secs = std::env::var("XNPU_SUITE_SHRINK_SECONDS")
             .ok()
             .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(10.0);
+            .unwrap_or(6.0);
         Budget {
             shrunk: HashSet::new(),
             left: Duration::from_secs_f64(secs),
@@ -312,13 +316,14 @@ fn reference_case(
             };
             shrink_and_report(s, budget, &failure("naive check of cpu", &first), &fails);
         }
-        Some(Ok(())) => println!("@@naive pass"),
+        Some(Ok(_)) => println!("@@naive pass"),
         None => {}
     }
     "pass"
 }
 
-/// One problem on a backend. Returns the outcome word and the time the backend took.
+/// One problem on a backend. Returns the outcome word, the time the backend took, and for
+/// a pass its largest difference as a fraction of the tolerance.
 fn target_case(
     s: &Settings,
     budget: &mut Budget,
@@ -326,20 +331,20 @@ fn target_case(
     f: &Family,
     case: u32,
     p: &Problem,
-) -> (&'static str, Duration) {
+) -> (&'static str, Duration, f64) {
     let Ok(Ok(want)) = reference(p) else {
-        return ("skip", Duration::ZERO);
+        return ("skip", Duration::ZERO, 0.0);
     };
     let start = Instant::now();
     let outcome = check(p, t, &want);
     let took = start.elapsed();
     match outcome {
-        Outcome::Pass => ("pass", took),
+        Outcome::Pass(ratio) => ("pass", took, ratio),
         Outcome::Refused { reason, late } => {
             let why = one_line(&reason_of(&reason), 160);
             let kind = if late { "late" } else { "refusal" };
             println!("@@{kind} {} {case} {}: {why}", f.name, p.op);
-            (if late { "late" } else { "refused" }, took)
+            (if late { "late" } else { "refused" }, took, 0.0)
         }
         Outcome::Fail(first) => {
             let fails = |q: &Problem| match reference(q) {
@@ -358,7 +363,7 @@ fn target_case(
                 first: &first,
             };
             shrink_and_report(s, budget, &fail, &fails);
-            ("fail", took)
+            ("fail", took, 0.0)
         }
     }
 }
@@ -388,11 +393,19 @@ pub fn run(s: &Settings, id: &str, resume: Option<(String, u32)>) {
     for (f, case) in jobs {
         println!("@@start {} {case}", f.name);
         let p = crate::tree(f, s.seed, case).current();
-        let (word, took) = match &target {
-            None => (reference_case(s, &mut budget, f, case, &p), Duration::ZERO),
+        let (word, took, ratio) = match &target {
+            None => (
+                reference_case(s, &mut budget, f, case, &p),
+                Duration::ZERO,
+                0.0,
+            ),
             Some(t) => target_case(s, &mut budget, t, f, case, &p),
         };
-        println!("@@result {} {case} {word} {}", f.name, took.as_micros());
+        println!(
+            "@@result {} {case} {word} {} {ratio:.4}",
+            f.name,
+            took.as_micros()
+        );
     }
     println!("@@end");
 }

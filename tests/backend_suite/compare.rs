@@ -70,15 +70,16 @@ fn unravel(mut i: usize, shape: &[usize]) -> Vec<usize> {
     idx
 }
 
-/// Compares `got` with values `want` of shape `shape` and dtype `dtype`; on a difference,
-/// says how many values differ and which differs most (relative to the tolerance).
+/// Compares `got` with values `want` of shape `shape` and dtype `dtype`. Equal: the largest
+/// difference as a fraction of its tolerance (0 when exact). Different: how many values
+/// differ and which differs most (relative to its tolerance).
 pub fn compare_tensor(
     got: &Tensor,
     dtype: DType,
     shape: &[usize],
     want: &[f64],
     tol: Tol,
-) -> Result<(), String> {
+) -> Result<f64, String> {
     if got.dtype() != dtype {
         return Err(format!("dtype {}, want {dtype}", got.dtype()));
     }
@@ -87,23 +88,30 @@ pub fn compare_tensor(
     }
     let g = got.to_f64_vec().map_err(|e| e.to_string())?;
     let mut bad = 0;
+    let mut closest = 0f64;
     let mut worst: Option<(usize, f64)> = None;
     for (i, (&a, &b)) in g.iter().zip(want).enumerate() {
-        if close(a, b, tol) {
-            continue;
-        }
-        bad += 1;
-        let excess = if a.is_finite() && b.is_finite() {
-            (a - b).abs() / (tol.atol + tol.rtol * b.abs()).max(f64::MIN_POSITIVE)
+        let ratio = if a.is_finite() && b.is_finite() {
+            let d = (a - b).abs();
+            if d == 0.0 {
+                0.0
+            } else {
+                d / (tol.atol + tol.rtol * b.abs()).max(f64::MIN_POSITIVE)
+            }
         } else {
             f64::INFINITY
         };
-        if worst.is_none_or(|(_, w)| excess > w) {
-            worst = Some((i, excess));
+        if close(a, b, tol) {
+            closest = closest.max(if ratio.is_finite() { ratio } else { 0.0 });
+            continue;
+        }
+        bad += 1;
+        if worst.is_none_or(|(_, w)| ratio > w) {
+            worst = Some((i, ratio));
         }
     }
     match worst {
-        None => Ok(()),
+        None => Ok(closest),
         Some((i, _)) => Err(format!(
             "{bad}/{} values differ (rtol {:.1e}, atol {:.1e}); worst at {:?}: got {}, want {}",
             want.len(),
@@ -116,24 +124,27 @@ pub fn compare_tensor(
     }
 }
 
-/// Compares every output; `tol` gives the tolerance of an output's dtype.
+/// Compares every output; `tol` gives the tolerance of an output's dtype. Equal: the largest
+/// difference as a fraction of its tolerance.
 pub fn compare_outputs(
     got: &[Value],
     want: &[Value],
     tol: impl Fn(DType) -> Tol,
-) -> Result<(), String> {
+) -> Result<f64, String> {
     if got.len() != want.len() {
         return Err(format!("{} outputs, want {}", got.len(), want.len()));
     }
+    let mut closest = 0f64;
     for (k, (g, w)) in got.iter().zip(want).enumerate() {
         let (Ok(g), Ok(w)) = (g.as_tensor(), w.as_tensor()) else {
             return Err(format!("output {k}: not a tensor"));
         };
         let wv = w.to_f64_vec().map_err(|e| e.to_string())?;
-        compare_tensor(g, w.dtype(), w.shape(), &wv, tol(w.dtype()))
+        let r = compare_tensor(g, w.dtype(), w.shape(), &wv, tol(w.dtype()))
             .map_err(|e| format!("output {k}: {e}"))?;
+        closest = closest.max(r);
     }
-    Ok(())
+    Ok(closest)
 }
 
 /// The largest magnitude among a problem's float inputs, at least 1.

@@ -24,7 +24,8 @@
 //! [`DEFAULT_SEED`]), the family and the case number, so that one case reruns alone. Case
 //! counts are pinned per family (`families/mod.rs`); `PROPTEST_CASES` sets them all.
 //!
-//! Arguments: `FAMILY` (a substring) or `FAMILY#CASE`, `--backend ID` (repeatable), `--list`.
+//! Arguments: `FAMILY` (a substring) or `FAMILY#CASE`, `--backend ID` (repeatable;
+//! `reference` for the reference's own checks), `--list`.
 //! Environment: `XNPU_SUITE_EXPECT` (more expected backend ids), `XNPU_SUITE_REQUIRE` (ids
 //! whose absence fails the run), `XNPU_SUITE_THREADS` (children at once; default: the
 //! number of CPUs), `PROPTEST_MAX_SHRINK_ITERS`.

@@ -19,7 +19,7 @@ use crate::{family, one_line, shrink, tree, Settings, ShrinkPlan, REFERENCE};
 
 /// Crash shrinking runs one process per candidate: fewer steps, a time limit.
 const CRASH_SHRINK_STEPS: u32 = 40;
-const CRASH_SHRINK_TIME: Duration = Duration::from_secs(12);
+const CRASH_SHRINK_TIME: Duration = Duration::from_secs(6);
 /// A child that keeps dying is given up after this many restarts.
 const MAX_RESTARTS: usize = 12;
 
@@ -51,6 +51,10 @@ struct ChildReport {
     reports: Vec<String>,
     naive: (usize, usize),
     missing: bool,
+    /// The pass closest to failing: its largest difference as a fraction of the tolerance.
+    closest: (f64, String),
+    /// The child's time, restarts and shrinking included.
+    wall: Duration,
 }
 
 impl ChildReport {
@@ -84,7 +88,12 @@ impl ChildReport {
             }
             "result" if words.len() >= 4 => {
                 *in_flight = None;
-                let micros: u64 = words[3].trim().parse().unwrap_or(0);
+                let nums: Vec<&str> = words[3].split_whitespace().collect();
+                let micros: u64 = nums.first().and_then(|n| n.parse().ok()).unwrap_or(0);
+                let ratio: f64 = nums.get(1).and_then(|n| n.parse().ok()).unwrap_or(0.0);
+                if ratio > self.closest.0 {
+                    self.closest = (ratio, format!("{}#{}", words[0], words[1]));
+                }
                 if let Some(t) = self.tally(words[0]) {
                     t.time += Duration::from_micros(micros);
                     match words[2] {
@@ -210,6 +219,13 @@ fn crash_report(
 
 /// Runs the child for `id` to the end, through its deaths.
 fn supervise(s: &Settings, id: &str) -> ChildReport {
+    let start = Instant::now();
+    let mut r = supervise_inner(s, id);
+    r.wall = start.elapsed();
+    r
+}
+
+fn supervise_inner(s: &Settings, id: &str) -> ChildReport {
     let exe = std::env::current_exe().expect("the test executable");
     let mut r = ChildReport::default();
     let mut resume: Option<(String, u32)> = None;
@@ -296,12 +312,12 @@ pub fn run(s: &Settings) {
         println!("  {}: {}{fp16}", t.id, t.detail);
     }
     // Vendor backends (which compile per session) start first; the reference's checks run
-    // unless only some backends were asked for.
+    // unless only some backends were asked for (`--backend reference` asks for them).
     let mut ids: Vec<String> = Vec::new();
     let cheap = |t: &&Target| t.id == "cpu" || t.id == "plugin:cpu";
     ids.extend(targets.iter().filter(|t| !cheap(t)).map(|t| t.id.clone()));
     ids.extend(targets.iter().filter(cheap).map(|t| t.id.clone()));
-    if s.backends.is_empty() {
+    if s.backends.is_empty() || s.backends.iter().any(|b| b == REFERENCE) {
         ids.push(REFERENCE.to_string());
     }
     let next = AtomicUsize::new(0);
@@ -358,6 +374,14 @@ pub fn run(s: &Settings) {
             r.naive.0, r.naive.1
         );
         failed += t.failed + r.naive.1;
+    }
+    for t in &targets {
+        if let Some(r) = reports.get(&t.id).filter(|r| r.closest.0 > 0.0) {
+            println!(
+                "{}: the closest pass is {}, a difference of {:.2} × its tolerance",
+                t.id, r.closest.1, r.closest.0
+            );
+        }
     }
     for t in &targets {
         let Some(r) = reports.get(&t.id) else {
@@ -453,13 +477,18 @@ fn print_table(
         }
         println!("{line}");
     }
+    // Seconds in the backend's sessions, and the child's whole time (the reference runs,
+    // shrinking and restarts included).
     let mut line = format!("{:<15}", "seconds");
     for t in targets {
-        let secs: f64 = reports
+        let (run, wall) = reports
             .get(&t.id)
-            .map(|r| r.tallies.values().map(|x| x.time.as_secs_f64()).sum())
-            .unwrap_or(0.0);
-        line.push_str(&format!(" {:>width$}", format!("{secs:.1}")));
+            .map(|r| {
+                let run: f64 = r.tallies.values().map(|x| x.time.as_secs_f64()).sum();
+                (run, r.wall.as_secs_f64())
+            })
+            .unwrap_or((0.0, 0.0));
+        line.push_str(&format!(" {:>width$}", format!("{run:.1} of {wall:.1}")));
     }
     println!("{line}");
 }
