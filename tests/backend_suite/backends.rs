@@ -1,6 +1,7 @@
 //! Which backends the suite runs on: every one the registry can drive here (on-demand
 //! providers and plugins included), and for each backend the suite expects that is absent,
-//! why — from discovery's rows (`xnpu devices`) or the registry's notes.
+//! why — from discovery's rows (`xnpu devices`) or the registry's notes. The parent asks a
+//! child (`--discover`) so that no vendor library is ever loaded in the parent.
 
 use std::path::{Path, PathBuf};
 
@@ -111,6 +112,63 @@ pub fn discover() -> (Vec<Target>, Vec<Skipped>) {
         skipped.push(Skipped { id, reason });
     }
     (targets, skipped)
+}
+
+/// `--discover`: prints what [`discover`] finds as protocol lines.
+pub fn print_discovery() {
+    let (targets, skipped) = discover();
+    for t in targets {
+        let fp16 = if t.compute == Compute::F16 {
+            "f16"
+        } else {
+            "exact"
+        };
+        println!("@@target {}\t{fp16}\t{}", t.id, t.detail.replace('\n', " "));
+    }
+    for s in skipped {
+        println!("@@skipped {}\t{}", s.id, s.reason.replace('\n', " "));
+    }
+    println!("@@end");
+}
+
+/// Reads the lines of [`print_discovery`], in a child, as the parent.
+pub fn discover_in_child() -> Result<(Vec<Target>, Vec<Skipped>), String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let out = std::process::Command::new(exe)
+        .arg("--discover")
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (mut targets, mut skipped, mut ended) = (Vec::new(), Vec::new(), false);
+    for line in text.lines() {
+        let Some(at) = line.find("@@") else { continue };
+        let (kind, rest) = line[at + 2..]
+            .split_once(' ')
+            .unwrap_or((&line[at + 2..], ""));
+        let parts: Vec<&str> = rest.splitn(3, '\t').collect();
+        match (kind, parts.as_slice()) {
+            ("target", [id, compute, detail]) => targets.push(Target {
+                id: id.to_string(),
+                detail: detail.to_string(),
+                compute: if *compute == "f16" {
+                    Compute::F16
+                } else {
+                    Compute::Exact
+                },
+            }),
+            ("skipped", [id, reason]) => skipped.push(Skipped {
+                id: id.to_string(),
+                reason: reason.to_string(),
+            }),
+            ("end", _) => ended = true,
+            _ => {}
+        }
+    }
+    if !ended {
+        return Err(format!("discovery's process ended early ({})", out.status));
+    }
+    Ok((targets, skipped))
 }
 
 /// Why a plugin the suite expects was not found.

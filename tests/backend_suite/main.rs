@@ -78,6 +78,8 @@ pub enum Mode {
         dir: String,
         id: String,
     },
+    /// `--discover`: print the backends to run on and those skipped.
+    Discover,
 }
 
 fn family_case(s: &str) -> Option<(String, u32)> {
@@ -128,6 +130,7 @@ impl Settings {
                     }
                 }
                 "--resume" => resume = args.next().as_deref().and_then(family_case),
+                "--discover" => mode = Mode::Discover,
                 "--probe" => {
                     let dir = args.next().expect("--probe DIR ID");
                     let id = args.next().expect("--probe DIR ID");
@@ -321,5 +324,6 @@ fn main() {
         Mode::Parent => parent::run(&settings),
         Mode::Child { id, resume } => child::run(&settings, id, resume.clone()),
         Mode::Probe { dir, id } => child::probe(dir, id),
+        Mode::Discover => backends::print_discovery(),
     }
 }

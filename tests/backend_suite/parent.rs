@@ -292,7 +292,15 @@ fn supervise_inner(s: &Settings, id: &str) -> ChildReport {
 
 pub fn run(s: &Settings) {
     let started = Instant::now();
-    let (mut targets, skipped) = backends::discover();
+    let (mut targets, skipped) = match backends::discover_in_child() {
+        Ok(found) => found,
+        Err(e) => {
+            println!("backend suite: cannot list the backends: {e}");
+            std::process::exit(1);
+        }
+    };
+    // Minimal problems of an earlier run would mislead.
+    let _ = std::fs::remove_dir_all(failure_dir());
     if !s.backends.is_empty() {
         targets.retain(|t| s.backends.iter().any(|b| b.eq_ignore_ascii_case(&t.id)));
     }
@@ -378,8 +386,10 @@ pub fn run(s: &Settings) {
     for t in &targets {
         if let Some(r) = reports.get(&t.id).filter(|r| r.closest.0 > 0.0) {
             println!(
-                "{}: the closest pass is {}, a difference of {:.2} × its tolerance",
-                t.id, r.closest.1, r.closest.0
+                "{}: the closest pass is {}, a difference of {:.2}% of its tolerance",
+                t.id,
+                r.closest.1,
+                r.closest.0 * 100.0
             );
         }
     }
