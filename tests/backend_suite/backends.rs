@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use xnpu::graph::backend::DeviceKind;
 
 use crate::compare::Compute;
+use crate::protocol::Line;
 
 /// Backends the suite expects on a development machine: the reference, the reference as a
 /// plugin, OpenVINO's CPU device built in and as a plugin, and QNN's HTP simulator. Every
@@ -106,7 +107,11 @@ pub fn discover() -> (Vec<Target>, Vec<Skipped>) {
             ),
             (None, None) => match id.strip_prefix("plugin:") {
                 Some(name) => plugin_missing(name),
-                None => "no provider offers it on this machine".into(),
+                // No row of its own: what discovery says of its family.
+                None => match rows.iter().find(|r| r.backend == family) {
+                    Some(r) => format!("{}: {} — {}", r.id(), r.status, r.hint),
+                    None => "no provider offers it on this machine".into(),
+                },
             },
         };
         skipped.push(Skipped { id, reason });
@@ -118,20 +123,24 @@ pub fn discover() -> (Vec<Target>, Vec<Skipped>) {
 pub fn print_discovery() {
     let (targets, skipped) = discover();
     for t in targets {
-        let fp16 = if t.compute == Compute::F16 {
-            "f16"
-        } else {
-            "exact"
-        };
-        println!("@@target {}\t{fp16}\t{}", t.id, t.detail.replace('\n', " "));
+        Line::Target {
+            id: t.id,
+            compute: t.compute,
+            detail: t.detail,
+        }
+        .send();
     }
     for s in skipped {
-        println!("@@skipped {}\t{}", s.id, s.reason.replace('\n', " "));
+        Line::Skipped {
+            id: s.id,
+            reason: s.reason,
+        }
+        .send();
     }
-    println!("@@end");
+    Line::End.send();
 }
 
-/// Reads the lines of [`print_discovery`], in a child, as the parent.
+/// The backends, as a child finds them with `--discover`.
 pub fn discover_in_child() -> Result<(Vec<Target>, Vec<Skipped>), String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let out = std::process::Command::new(exe)
@@ -139,29 +148,20 @@ pub fn discover_in_child() -> Result<(Vec<Target>, Vec<Skipped>), String> {
         .stderr(std::process::Stdio::inherit())
         .output()
         .map_err(|e| e.to_string())?;
-    let text = String::from_utf8_lossy(&out.stdout);
     let (mut targets, mut skipped, mut ended) = (Vec::new(), Vec::new(), false);
-    for line in text.lines() {
-        let Some(at) = line.find("@@") else { continue };
-        let (kind, rest) = line[at + 2..]
-            .split_once(' ')
-            .unwrap_or((&line[at + 2..], ""));
-        let parts: Vec<&str> = rest.splitn(3, '\t').collect();
-        match (kind, parts.as_slice()) {
-            ("target", [id, compute, detail]) => targets.push(Target {
-                id: id.to_string(),
-                detail: detail.to_string(),
-                compute: if *compute == "f16" {
-                    Compute::F16
-                } else {
-                    Compute::Exact
-                },
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        match Line::parse(line) {
+            Some(Line::Target {
+                id,
+                compute,
+                detail,
+            }) => targets.push(Target {
+                id,
+                detail,
+                compute,
             }),
-            ("skipped", [id, reason]) => skipped.push(Skipped {
-                id: id.to_string(),
-                reason: reason.to_string(),
-            }),
-            ("end", _) => ended = true,
+            Some(Line::Skipped { id, reason }) => skipped.push(Skipped { id, reason }),
+            Some(Line::End) => ended = true,
             _ => {}
         }
     }

@@ -1,7 +1,6 @@
 //! A child process of the suite: every problem on one backend (or, as the `reference`
-//! child, the reference's own checks), one at a time, each problem's outcome on a protocol
-//! line the parent reads (`@@start`, `@@result`, `@@note`, `@@report`, `@@naive`); vendor
-//! libraries may print what they like around them.
+//! child, the reference's own checks), one at a time, each problem's outcome told to the
+//! parent as protocol lines (`protocol.rs`).
 
 use std::collections::HashSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -17,6 +16,7 @@ use crate::backends::{self, Target};
 use crate::compare::{compare_outputs, compare_tensor, magnitude, tolerance, Compute};
 use crate::families::Family;
 use crate::problem::Problem;
+use crate::protocol::{Line, Refuser, Verdict};
 use crate::{naive, one_line, shrink, Settings, ShrinkPlan, REFERENCE};
 
 /// How long one failure may shrink in-process, at most.
@@ -269,19 +269,19 @@ fn shrink_and_report(
         Err(why_not) => fail.report(s, Err(&why_not)),
     };
     for l in lines {
-        println!("@@report {l}");
+        Line::Report(l).send();
     }
 }
 
 /// The reference's own checks for one problem: does it run, and does it agree with the
-/// naive implementation. Returns the outcome word.
+/// naive implementation.
 fn reference_case(
     s: &Settings,
     budget: &mut Budget,
     f: &Family,
     case: u32,
     p: &Problem,
-) -> &'static str {
+) -> Verdict {
     let failure = |who, first| Failure {
         who,
         backend: "cpu",
@@ -293,37 +293,36 @@ fn reference_case(
     let want = match reference(p) {
         Ok(Ok(v)) => v,
         Ok(Err(why)) => {
-            println!(
-                "@@note {} {case} {}: {}",
-                f.name,
-                p.op,
-                one_line(&reason_of(&why), 200)
-            );
-            return "refused";
+            Line::Reason {
+                refuser: Refuser::Reference,
+                text: format!("{}: {}", p.op, one_line(&reason_of(&why), 200)),
+            }
+            .send();
+            return Verdict::Refused;
         }
         Err(first) => {
             let fails = |q: &Problem| reference(q).err();
             shrink_and_report(s, budget, &failure("reference cpu", &first), &fails);
-            return "fail";
+            return Verdict::Fail;
         }
     };
     match check_naive(p, &want) {
         Some(Err(first)) => {
-            println!("@@naive fail");
+            Line::Naive { agreed: false }.send();
             let fails = |q: &Problem| match reference(q) {
                 Ok(Ok(w)) => check_naive(q, &w).and_then(Result::err),
                 _ => None,
             };
             shrink_and_report(s, budget, &failure("naive check of cpu", &first), &fails);
         }
-        Some(Ok(_)) => println!("@@naive pass"),
+        Some(Ok(_)) => Line::Naive { agreed: true }.send(),
         None => {}
     }
-    "pass"
+    Verdict::Pass
 }
 
-/// One problem on a backend. Returns the outcome word, the time the backend took, and for
-/// a pass its largest difference as a fraction of the tolerance.
+/// One problem on a backend: the verdict, the time the backend took, and for a pass its
+/// largest difference as a fraction of the tolerance.
 fn target_case(
     s: &Settings,
     budget: &mut Budget,
@@ -331,20 +330,31 @@ fn target_case(
     f: &Family,
     case: u32,
     p: &Problem,
-) -> (&'static str, Duration, f64) {
+) -> (Verdict, Duration, f64) {
     let Ok(Ok(want)) = reference(p) else {
-        return ("skip", Duration::ZERO, 0.0);
+        return (Verdict::Skip, Duration::ZERO, 0.0);
     };
     let start = Instant::now();
     let outcome = check(p, t, &want);
     let took = start.elapsed();
     match outcome {
-        Outcome::Pass(ratio) => ("pass", took, ratio),
+        Outcome::Pass(ratio) => (Verdict::Pass, took, ratio),
         Outcome::Refused { reason, late } => {
-            let why = one_line(&reason_of(&reason), 160);
-            let kind = if late { "late" } else { "refusal" };
-            println!("@@{kind} {} {case} {}: {why}", f.name, p.op);
-            (if late { "late" } else { "refused" }, took, 0.0)
+            Line::Reason {
+                refuser: if late {
+                    Refuser::Compiler
+                } else {
+                    Refuser::Backend
+                },
+                text: format!("{}: {}", p.op, one_line(&reason_of(&reason), 160)),
+            }
+            .send();
+            let verdict = if late {
+                Verdict::Late
+            } else {
+                Verdict::Refused
+            };
+            (verdict, took, 0.0)
         }
         Outcome::Fail(first) => {
             let fails = |q: &Problem| match reference(q) {
@@ -363,7 +373,7 @@ fn target_case(
                 first: &first,
             };
             shrink_and_report(s, budget, &fail, &fails);
-            ("fail", took, 0.0)
+            (Verdict::Fail, took, 0.0)
         }
     }
 }
@@ -378,12 +388,16 @@ pub fn run(s: &Settings, id: &str, resume: Option<(String, u32)>) {
         match targets.into_iter().find(|t| t.id == id) {
             Some(t) => Some(t),
             None => {
-                println!("@@missing {id}");
+                Line::Missing.send();
                 return;
             }
         }
     };
-    let mut jobs = s.jobs();
+    let mut jobs = if target.is_some() {
+        s.jobs()
+    } else {
+        s.reference_jobs()
+    };
     if let Some((fam, case)) = resume {
         if let Some(k) = jobs.iter().position(|(f, c)| f.name == fam && *c == case) {
             jobs.drain(..=k);
@@ -391,9 +405,14 @@ pub fn run(s: &Settings, id: &str, resume: Option<(String, u32)>) {
     }
     let mut budget = Budget::new();
     for (f, case) in jobs {
-        println!("@@start {} {case}", f.name);
+        let family = f.name.to_string();
+        Line::Start {
+            family: family.clone(),
+            case,
+        }
+        .send();
         let p = crate::tree(f, s.seed, case).current();
-        let (word, took, ratio) = match &target {
+        let (verdict, took, ratio) = match &target {
             None => (
                 reference_case(s, &mut budget, f, case, &p),
                 Duration::ZERO,
@@ -401,13 +420,16 @@ pub fn run(s: &Settings, id: &str, resume: Option<(String, u32)>) {
             ),
             Some(t) => target_case(s, &mut budget, t, f, case, &p),
         };
-        println!(
-            "@@result {} {case} {word} {} {ratio:.4}",
-            f.name,
-            took.as_micros()
-        );
+        Line::Result {
+            family,
+            case,
+            verdict,
+            micros: took.as_micros() as u64,
+            ratio,
+        }
+        .send();
     }
-    println!("@@end");
+    Line::End.send();
 }
 
 /// Runs the model written in `dir` (by [`Problem::write_to`]) on `id`; the parent only asks

@@ -38,6 +38,7 @@ mod families;
 mod naive;
 mod parent;
 mod problem;
+mod protocol;
 
 use std::time::{Duration, Instant};
 
@@ -52,6 +53,9 @@ pub const DEFAULT_SEED: u64 = 0x786e_7075_5f73_7569; // "xnpu_sui"
 
 /// The child that checks the reference itself (its errors, and against the naive ops).
 pub const REFERENCE: &str = "reference";
+
+/// How many more problems the reference's own checks draw than each backend runs.
+pub const REFERENCE_FACTOR: u32 = 5;
 
 /// What the suite was asked to do.
 pub struct Settings {
@@ -181,18 +185,31 @@ impl Settings {
         }
     }
 
-    fn cases(&self, f: &Family) -> std::ops::Range<u32> {
+    fn cases(&self, f: &Family, factor: u32) -> std::ops::Range<u32> {
         match self.case {
             Some(c) => c..c + 1,
-            None => 0..self.cases.unwrap_or(f.cases),
+            None => 0..self.cases.unwrap_or(f.cases * factor),
         }
     }
 
-    /// Every (family, case) to run, families interleaved, in the same order in every
-    /// process.
+    /// Every (family, case) to run on a backend, families interleaved, in the same order
+    /// in every process.
     pub fn jobs(&self) -> Vec<(&'static Family, u32)> {
+        self.jobs_times(1)
+    }
+
+    /// The reference's own checks cost no vendor compile: they draw [`REFERENCE_FACTOR`]
+    /// times the problems (the first of them are the problems every backend runs).
+    pub fn reference_jobs(&self) -> Vec<(&'static Family, u32)> {
+        self.jobs_times(REFERENCE_FACTOR)
+    }
+
+    fn jobs_times(&self, factor: u32) -> Vec<(&'static Family, u32)> {
         let fams: Vec<&'static Family> = families::ALL.iter().filter(|f| self.wants(f)).collect();
-        let lists: Vec<Vec<u32>> = fams.iter().map(|f| self.cases(f).collect()).collect();
+        let lists: Vec<Vec<u32>> = fams
+            .iter()
+            .map(|f| self.cases(f, factor).collect())
+            .collect();
         let longest = lists.iter().map(Vec::len).max().unwrap_or(0);
         let mut jobs = Vec::new();
         for i in 0..longest {
@@ -247,8 +264,8 @@ pub struct ShrinkPlan<'a> {
     /// `s` (simplify) and `c` (complicate) calls that lead from the drawn problem to the
     /// candidate to start from (a candidate that killed a child, for the parent).
     pub replay: &'a str,
-    /// Print `@@step s|c` before each call, so that the parent can replay the candidate a
-    /// child died on.
+    /// Announce each call (`protocol::Line::Step`), so that the parent can replay the
+    /// candidate a child died on.
     pub trace: bool,
 }
 
@@ -275,7 +292,7 @@ pub fn shrink(
     let mut tried = 0;
     let step = |t: &mut Box<dyn ValueTree<Value = Problem>>, simplify: bool| {
         if plan.trace {
-            println!("@@step {}", if simplify { 's' } else { 'c' });
+            protocol::Line::Step { simplify }.send();
         }
         if simplify {
             t.simplify()

@@ -15,6 +15,7 @@ use crate::backends::{self, Target};
 use crate::child::{failure_dir, Budget, Failure};
 use crate::compare::Compute;
 use crate::problem::Problem;
+use crate::protocol::{Line, Refuser, Verdict};
 use crate::{family, one_line, shrink, tree, Settings, ShrinkPlan, REFERENCE};
 
 /// Crash shrinking runs one process per candidate: fewer steps, a time limit.
@@ -35,8 +36,8 @@ struct InFlight {
 struct Tally {
     passed: usize,
     failed: usize,
+    /// Refusals, when partitioning or when compiling.
     refused: usize,
-    late: usize,
     time: Duration,
 }
 
@@ -63,65 +64,60 @@ impl ChildReport {
         Some(self.tallies.entry(f.name).or_default())
     }
 
-    fn line(&mut self, msg: &str, in_flight: &mut Option<InFlight>) -> bool {
-        let mut it = msg.splitn(2, ' ');
-        let (kind, rest) = (it.next().unwrap_or(""), it.next().unwrap_or(""));
-        let words: Vec<&str> = rest.splitn(4, ' ').collect();
-        match kind {
-            "start" if words.len() >= 2 => {
-                *in_flight = words[1].parse().ok().map(|case| InFlight {
-                    family: words[0].to_string(),
+    /// Takes in one line of the child; true at its end.
+    fn take(&mut self, line: Line, in_flight: &mut Option<InFlight>) -> bool {
+        match line {
+            Line::Start { family, case } => {
+                *in_flight = Some(InFlight {
+                    family,
                     case,
                     shrinking: None,
-                });
+                })
             }
-            "shrink" => {
+            Line::Shrink { first } => {
                 if let Some(f) = in_flight.as_mut() {
-                    let first = rest.splitn(3, ' ').nth(2).unwrap_or("").to_string();
                     f.shrinking = Some((first, String::new()));
                 }
             }
-            "step" => {
+            Line::Step { simplify } => {
                 if let Some((_, steps)) = in_flight.as_mut().and_then(|f| f.shrinking.as_mut()) {
-                    steps.push_str(rest.trim());
+                    steps.push(if simplify { 's' } else { 'c' });
                 }
             }
-            "result" if words.len() >= 4 => {
+            Line::Result {
+                family,
+                case,
+                verdict,
+                micros,
+                ratio,
+            } => {
                 *in_flight = None;
-                let nums: Vec<&str> = words[3].split_whitespace().collect();
-                let micros: u64 = nums.first().and_then(|n| n.parse().ok()).unwrap_or(0);
-                let ratio: f64 = nums.get(1).and_then(|n| n.parse().ok()).unwrap_or(0.0);
                 if ratio > self.closest.0 {
-                    self.closest = (ratio, format!("{}#{}", words[0], words[1]));
+                    self.closest = (ratio, format!("{family}#{case}"));
                 }
-                if let Some(t) = self.tally(words[0]) {
+                if let Some(t) = self.tally(&family) {
                     t.time += Duration::from_micros(micros);
-                    match words[2] {
-                        "pass" => t.passed += 1,
-                        "fail" => t.failed += 1,
-                        "refused" => t.refused += 1,
-                        "late" => {
-                            t.refused += 1;
-                            t.late += 1;
-                        }
-                        _ => {}
+                    match verdict {
+                        Verdict::Pass => t.passed += 1,
+                        Verdict::Fail => t.failed += 1,
+                        Verdict::Refused | Verdict::Late => t.refused += 1,
+                        Verdict::Skip => {}
                     }
                 }
             }
-            "note" | "late" => {
-                let text = rest.splitn(3, ' ').nth(2).unwrap_or("").to_string();
-                *self.notes.entry(text).or_default() += 1;
+            Line::Reason { refuser, text } => {
+                let counts = match refuser {
+                    Refuser::Backend => &mut self.refusals,
+                    Refuser::Compiler | Refuser::Reference => &mut self.notes,
+                };
+                *counts.entry(text).or_default() += 1;
             }
-            "refusal" => {
-                let text = rest.splitn(3, ' ').nth(2).unwrap_or("").to_string();
-                *self.refusals.entry(text).or_default() += 1;
-            }
-            "report" => self.reports.push(rest.to_string()),
-            "naive" if rest.trim() == "pass" => self.naive.0 += 1,
-            "naive" => self.naive.1 += 1,
-            "missing" => self.missing = true,
-            "end" => return true,
-            _ => {}
+            Line::Report(text) => self.reports.push(text),
+            Line::Naive { agreed: true } => self.naive.0 += 1,
+            Line::Naive { agreed: false } => self.naive.1 += 1,
+            Line::Missing => self.missing = true,
+            Line::End => return true,
+            Line::Target { .. } | Line::Skipped { .. } => {}
         }
         false
     }
@@ -258,9 +254,9 @@ fn supervise_inner(s: &Settings, id: &str) -> ChildReport {
         let stdout = child.stdout.take().expect("piped stdout");
         let mut in_flight = None;
         let mut ended = false;
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(pos) = line.find("@@") {
-                ended |= r.line(&line[pos + 2..], &mut in_flight);
+        for text in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(line) = Line::parse(&text) {
+                ended |= r.take(line, &mut in_flight);
             }
         }
         let status = child.wait().expect("waiting for a child");

@@ -226,7 +226,13 @@ pub fn split() -> BoxedStrategy<Problem> {
             let a = raw % r;
             let mut p;
             if by_count {
-                let n = parts.len().min(s[a]);
+                // n parts of ceil(d / n), the last smaller but not empty: some n do not
+                // exist for a d (5 in 4 parts); take the largest that does.
+                let len = s[a];
+                let n = (1..=parts.len().min(len))
+                    .rev()
+                    .find(|&n| len.div_ceil(n) * (n - 1) < len)
+                    .unwrap_or(1);
                 p = Problem::new("Split").attr("num_outputs", Attr::Int(n as i64));
                 p = p.input(tensor(d, &s, seed, vals())).outputs(n);
             } else {
