@@ -20,7 +20,7 @@ use crate::protocol::{Line, Refuser, Verdict};
 use crate::{naive, one_line, shrink, Settings, ShrinkPlan, REFERENCE};
 
 /// How long one failure may shrink in-process, at most.
-const SHRINK_TIME: Duration = Duration::from_secs(5);
+const SHRINK_TIME: Duration = Duration::from_secs(4);
 
 /// Runs `p` with `id` alone in an explicit device list; a panic becomes an error.
 pub fn run_on(p: &Problem, id: &str) -> xnpu::Result<Vec<Value>> {
@@ -201,7 +201,7 @@ impl Failure<'_> {
 }
 
 /// How much shrinking a process may do: the first failure of each family, within a time
-/// budget (`XNPU_SUITE_SHRINK_SECONDS`, default 6) for the whole process, so that a backend
+/// budget (`XNPU_SUITE_SHRINK_SECONDS`, default 4) for the whole process, so that a backend
 /// with many failures still finishes in time. Later failures are reported as drawn.
 pub struct Budget {
     shrunk: HashSet<&'static str>,
@@ -213,7 +213,7 @@ impl Budget {
         let secs = std::env::var("XNPU_SUITE_SHRINK_SECONDS")
             .ok()
             .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(6.0);
+            .unwrap_or(4.0);
         Budget {
             shrunk: HashSet::new(),
             left: Duration::from_secs_f64(secs),

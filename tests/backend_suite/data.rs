@@ -193,6 +193,12 @@ pub fn shape(ranks: std::ops::RangeInclusive<usize>, empty: bool) -> BoxedStrate
     }
 }
 
+/// How many leading dims an operand drops from the broadcast shape: mostly none, so that
+/// scalars and short operands are common but not the rule.
+pub fn leading_drop() -> impl Strategy<Value = usize> + Clone {
+    prop_oneof![3 => Just(0usize), 2 => 0usize..=5]
+}
+
 /// An operand shape that broadcasts (numpy rules) to `out`: its last `out.len() - drop`
 /// dims, where bit `k` of `ones` makes dim `k` (counted from the right) 1.
 pub fn broadcast_from(out: &[usize], drop: usize, ones: u32) -> Vec<usize> {

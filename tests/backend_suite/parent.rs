@@ -20,7 +20,7 @@ use crate::{family, one_line, shrink, tree, Settings, ShrinkPlan, REFERENCE};
 
 /// Crash shrinking runs one process per candidate: fewer steps, a time limit.
 const CRASH_SHRINK_STEPS: u32 = 40;
-const CRASH_SHRINK_TIME: Duration = Duration::from_secs(6);
+const CRASH_SHRINK_TIME: Duration = Duration::from_secs(4);
 /// A child that keeps dying is given up after this many restarts.
 const MAX_RESTARTS: usize = 12;
 
@@ -342,6 +342,17 @@ pub fn run(s: &Settings) {
         for l in &reports[id].reports {
             println!("{l}");
         }
+    }
+    let unshrunk = reports
+        .values()
+        .flat_map(|r| &r.reports)
+        .filter(|l| l.contains("not shrunk: the shrinking time"))
+        .count();
+    if unshrunk > 0 {
+        println!(
+            "{unshrunk} failures were not shrunk for lack of time: \
+             XNPU_SUITE_SHRINK_SECONDS=60 shrinks the first of each family"
+        );
     }
     print_table(&reports, &fams, &targets);
     for (id, r) in &reports {

@@ -5,7 +5,8 @@ use proptest::prelude::*;
 use xnpu::DType;
 
 use crate::data::{
-    broadcast_from, dim, dtype, i64s, permutation, scalar, shape, tensor, Rng, ANY, UNIT,
+    broadcast_from, dim, dtype, i64s, leading_drop, permutation, scalar, shape, tensor, Rng, ANY,
+    UNIT,
 };
 use crate::problem::{Attr, Problem};
 
@@ -326,7 +327,7 @@ pub fn expand() -> BoxedStrategy<Problem> {
     (
         dtype(ANY),
         shape(0..=4, true),
-        (0usize..=4, any::<u32>(), 0usize..=4, any::<u32>()),
+        (leading_drop(), any::<u32>(), leading_drop(), any::<u32>()),
         any::<u64>(),
     )
         .prop_map(|(d, out, (drop_in, ones_in, drop_s, ones_s), seed)| {
