@@ -434,7 +434,7 @@ pub fn run(s: &Settings, id: &str, resume: Option<(String, u32)>) {
 /// the parent only asks whether the process survives.
 pub fn probe(dir: &str, id: &str) {
     std::panic::set_hook(Box::new(|_| {}));
-    let _ = backends::discover();
+    backends::use_built_plugins();
     let dir = Path::new(dir);
     let run = |backend: &str| -> xnpu::Result<()> {
         let model = xnpu::graph::onnx::load(&dir.join("model.onnx"))?;
