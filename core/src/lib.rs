@@ -1,8 +1,9 @@
 //! xnpu-core: the vocabulary every other crate speaks.
 //!
 //! Sits at the start of the path of a model (`core` ← `ops` ← `graph` ← backends ← `xnpu`):
-//! dtypes, shapes (numbers or named symbols), tensors whose bytes may be zero-copy slices of a
-//! memory-mapped model, run-time values (tensors, sequences, optionals) and the error type.
+//! dtypes (one table row each), shapes (numbers or named symbols), tensors whose bytes may be
+//! zero-copy slices of a memory-mapped model, run-time values (tensors, sequences, optionals)
+//! and the error type.
 //! It must never depend on the operator set, the IR, or any backend.
 
 pub mod dtype;

@@ -215,10 +215,11 @@ pub fn checked_numel(dims: &[usize]) -> Result<usize> {
         .ok_or_else(|| Error::model(format!("the product of dims {dims:?} overflows")))
 }
 
-/// The byte size of `dims` elements of `dtype`, or an error when it overflows.
+/// The byte size of a `dtype` tensor of dims `dims` ([`DType::byte_len`] of its elements),
+/// or an error when it overflows.
 pub fn checked_nbytes(dtype: DType, dims: &[usize]) -> Result<usize> {
-    checked_numel(dims)?
-        .checked_mul(dtype.size())
+    dtype
+        .byte_len(checked_numel(dims)?)
         .ok_or_else(|| Error::model(format!("the byte size of {dtype}{dims:?} overflows")))
 }
 

@@ -40,9 +40,12 @@ pub(crate) struct Elems {
 
 impl Elems {
     /// An empty buffer with room for `capacity` elements of `dtype`, or an error when that
-    /// much memory cannot be had (sizes computed from input values can be absurd).
+    /// much memory cannot be had (sizes computed from input values can be absurd) or when the
+    /// dtype is packed (its elements share bytes, so they cannot be copied one by one).
     pub fn new(dtype: DType, capacity: usize) -> Result<Self> {
-        let size = dtype.size();
+        let size = dtype.elem_bytes().ok_or_else(|| {
+            Error::unsupported(format!("{dtype} elements cannot be copied one by one"))
+        })?;
         let mut e = Elems {
             dtype,
             size,

@@ -882,6 +882,11 @@ pub(crate) fn scalar_of(dtype: DType, v: f64) -> Result<Tensor> {
                 "a numeric constant of string type cannot be made",
             ))
         }
+        d => {
+            return Err(Error::unsupported(format!(
+                "a numeric constant of type {d} cannot be made"
+            )))
+        }
     })
 }
 
