@@ -5,6 +5,7 @@ use std::borrow::Cow;
 
 use bytes::BytesMut;
 use rayon::prelude::*;
+use xnpu_core::broadcast::BroadcastIndex;
 use xnpu_core::{DType, Error, Result, Tensor, Value};
 use xnpu_ops::attention::{GroupQueryAttention, MultiHeadAttention};
 
@@ -43,10 +44,12 @@ fn store(dtype: DType, shape: Vec<usize>, v: Vec<f32>) -> Result<Tensor> {
     }
 }
 
-/// An additive bias broadcast to `[B, N, S, T]` (dims of size 1 broadcast).
+/// An additive bias broadcast to `[B, N, S, T]` (dims of size 1 broadcast; the last dim may
+/// also be longer than `T`, its extra keys unread).
 struct Bias {
     v: Vec<f32>,
-    dims: [usize; 4],
+    /// The bias's stride along each of the 4 target dims (0 where it broadcasts).
+    strides: [usize; 4],
 }
 
 impl Bias {
@@ -57,25 +60,28 @@ impl Bias {
                 "{what} must have rank 1 to 4, got shape {s:?}"
             )));
         }
-        let mut dims = [1usize; 4];
-        dims[4 - s.len()..].copy_from_slice(s);
-        for i in 0..4 {
-            if dims[i] != 1 && dims[i] != want[i] && !(i == 3 && dims[i] >= want[i]) {
-                return Err(Error::compute(format!(
-                    "{what} of shape {s:?} does not broadcast to {want:?}"
-                )));
-            }
+        let last = s[s.len() - 1];
+        let bad = || {
+            Error::compute(format!(
+                "{what} of shape {s:?} does not broadcast to {want:?}"
+            ))
+        };
+        if last != 1 && last < want[3] {
+            return Err(bad());
         }
+        // Broadcast to the bias's own key count, of which the first T are read.
+        let idx = BroadcastIndex::new(s, &[want[0], want[1], want[2], last]).map_err(|_| bad())?;
+        let mut strides = [0; 4];
+        strides.copy_from_slice(idx.strides());
         Ok(Bias {
             v: f32s(t, what)?,
-            dims,
+            strides,
         })
     }
 
     fn at(&self, b: usize, n: usize, s: usize, j: usize) -> usize {
-        let d = self.dims;
-        let pick = |i: usize, x: usize| if d[i] == 1 { 0 } else { x };
-        ((pick(0, b) * d[1] + pick(1, n)) * d[2] + pick(2, s)) * d[3] + pick(3, j)
+        let st = self.strides;
+        b * st[0] + n * st[1] + s * st[2] + j * st[3]
     }
 }
 

@@ -1,14 +1,14 @@
 //! PRelu and SwiGLU: one input modulated by a second.
 
+use xnpu_core::broadcast::BroadcastIndex;
 use xnpu_core::{with_float_type, with_numeric_type, Elem, Error, Result, Tensor};
 
-use super::broadcast::SourceIndex;
 use super::num::Num;
 use super::unary::{not_defined, sigmoid};
 
 fn prelu_as<T: Num + Elem>(x: &Tensor, slope: &Tensor) -> Result<Tensor> {
     let (xv, sv) = (x.as_slice::<T>()?, slope.as_slice::<T>()?);
-    let idx = SourceIndex::new(slope.shape(), x.shape())
+    let idx = BroadcastIndex::new(slope.shape(), x.shape())
         .map_err(|e| e.context("PRelu slope must broadcast to X"))?;
     let v = xv
         .iter()

@@ -1,8 +1,7 @@
 //! MatMul, MatMulInteger, QLinearMatMul and Gemm.
 
-use ndarray::{ArrayD, IxDyn};
-use xnpu_core::shape::broadcast_shapes;
-use xnpu_core::{DType, Elem, Error, Result, Tensor, Value};
+use xnpu_core::broadcast::{broadcast_shapes, BroadcastIndex};
+use xnpu_core::{DType, Error, Result, Tensor, Value};
 use xnpu_ops::nn::Gemm;
 
 use super::num::{
@@ -10,31 +9,6 @@ use super::num::{
     with_real, Acc, Real,
 };
 use crate::args::{opt_tensor, tensor};
-
-/// For each linear index of the broadcast batch shape `out`, the linear index into an
-/// operand batch shape `op` (right-aligned, size-1 dims broadcast).
-fn batch_offsets(out: &[usize], op: &[usize]) -> Vec<usize> {
-    let total: usize = out.iter().product();
-    let lead = out.len() - op.len();
-    let mut offs = Vec::with_capacity(total);
-    let mut idx = vec![0usize; out.len()];
-    for _ in 0..total {
-        let mut off = 0;
-        for (d, &size) in op.iter().enumerate() {
-            let i = if size == 1 { 0 } else { idx[lead + d] };
-            off = off * size + i;
-        }
-        offs.push(off);
-        for d in (0..out.len()).rev() {
-            idx[d] += 1;
-            if idx[d] < out[d] {
-                break;
-            }
-            idx[d] = 0;
-        }
-    }
-    offs
-}
 
 /// `numpy.matmul` of row-major `a` (shape `ash`) and `b` (shape `bsh`): the result and its
 /// shape.
@@ -68,8 +42,7 @@ pub fn batched_matmul<T: Acc>(
     }
     let abatch = &a2[..a2.len() - 2];
     let bbatch = &b2[..b2.len() - 2];
-    let batch = broadcast_shapes(abatch, bbatch)?;
-    let nbatch = numel(&batch)?;
+    let batch = broadcast_shapes(&[abatch, bbatch])?;
     let mut out_shape = batch.clone();
     if ash.len() > 1 {
         out_shape.push(m);
@@ -79,11 +52,11 @@ pub fn batched_matmul<T: Acc>(
     }
     let total = numel(&out_shape)?;
     let mut out = vec![T::default(); total];
-    let aoff = batch_offsets(&batch, abatch);
-    let boff = batch_offsets(&batch, bbatch);
-    for bi in 0..nbatch {
-        let am = &a[aoff[bi] * m * k..(aoff[bi] + 1) * m * k];
-        let bm = &b[boff[bi] * k * n..(boff[bi] + 1) * k * n];
+    let aoff = BroadcastIndex::new(abatch, &batch)?;
+    let boff = BroadcastIndex::new(bbatch, &batch)?;
+    for (bi, (ai, bj)) in aoff.zip(boff).enumerate() {
+        let am = &a[ai * m * k..(ai + 1) * m * k];
+        let bm = &b[bj * k * n..(bj + 1) * k * n];
         matmul_acc(am, bm, &mut out[bi * m * n..(bi + 1) * m * n], m, k, n);
     }
     Ok((out, out_shape))
@@ -123,12 +96,7 @@ fn zero_point_full(zp: Option<&Tensor>, shape: &[usize], rows: bool) -> Result<V
 }
 
 /// Broadcasts parameter values `v` (shape `psh`) of a matmul operand of shape `shape`.
-fn param_full<T: Copy + Elem>(
-    v: &[T],
-    psh: &[usize],
-    shape: &[usize],
-    rows: bool,
-) -> Result<Vec<T>> {
+fn param_full<T: Copy>(v: &[T], psh: &[usize], shape: &[usize], rows: bool) -> Result<Vec<T>> {
     let n = numel(shape)?;
     if v.len() == 1 {
         return Ok(vec![v[0]; n]);
@@ -138,14 +106,16 @@ fn param_full<T: Copy + Elem>(
     } else {
         psh.to_vec()
     };
-    let arr = ArrayD::from_shape_vec(IxDyn(&psh), v.to_vec())
-        .map_err(|e| Error::compute(e.to_string()))?;
-    let b = arr.broadcast(IxDyn(shape)).ok_or_else(|| {
+    let unfit = || {
         Error::compute(format!(
             "a scale or zero point of shape {psh:?} does not fit an operand of shape {shape:?}"
         ))
-    })?;
-    Ok(b.iter().copied().collect())
+    };
+    if v.len() != numel(&psh)? {
+        return Err(unfit());
+    }
+    let idx = BroadcastIndex::new(&psh, shape).map_err(|_| unfit())?;
+    Ok(idx.map(|i| v[i]).collect())
 }
 
 pub fn matmul_integer(inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
@@ -252,28 +222,18 @@ pub fn qlinear_matmul(inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
 
 /// C broadcast unidirectionally to `[m, n]`, as `[m * n]` values.
 fn gemm_bias<T: Copy>(c: &[T], csh: &[usize], m: usize, n: usize) -> Result<Vec<T>> {
-    let (cm, cn) = match csh.len() {
-        0 => (1, 1),
-        1 => (1, csh[0]),
-        2 => (csh[0], csh[1]),
-        _ => {
-            return Err(Error::compute(format!(
-                "Gemm C must have rank <= 2, got shape {csh:?}"
-            )))
-        }
-    };
-    if !((cm == m || cm == 1) && (cn == n || cn == 1)) {
+    if csh.len() > 2 {
         return Err(Error::compute(format!(
-            "Gemm C of shape {csh:?} does not broadcast to [{m}, {n}]"
+            "Gemm C must have rank <= 2, got shape {csh:?}"
         )));
     }
-    let mut out = Vec::with_capacity(m * n);
-    for i in 0..m {
-        for j in 0..n {
-            out.push(c[(if cm == 1 { 0 } else { i }) * cn + if cn == 1 { 0 } else { j }]);
-        }
-    }
-    Ok(out)
+    let unfit = || {
+        Error::compute(format!(
+            "Gemm C of shape {csh:?} does not broadcast to [{m}, {n}]"
+        ))
+    };
+    let idx = BroadcastIndex::new(csh, &[m, n]).map_err(|_| unfit())?;
+    Ok(idx.map(|i| c[i]).collect())
 }
 
 fn gemm_typed<T: Acc>(

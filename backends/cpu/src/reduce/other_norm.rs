@@ -68,7 +68,7 @@ pub(super) fn mvn(op: &MeanVarianceNormalization, inputs: &[Option<&Value>]) -> 
     let shape = x.shape();
     let axes = normalize_axes(&op.axes, shape.len())?;
     let reduced: Vec<bool> = (0..shape.len()).map(|d| axes.contains(&d)).collect();
-    let (groups, n_groups) = group_index(shape, &reduced);
+    let (groups, n_groups) = group_index(shape, &reduced)?;
     let v = floats(x, "X")?;
     let count: usize = axes.iter().map(|&a| shape[a]).product();
     let mut sum = vec![0.0; n_groups];

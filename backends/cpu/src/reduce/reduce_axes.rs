@@ -44,7 +44,7 @@ pub(super) fn run(op: &Reduce, inputs: &[Option<&Value>]) -> Result<Tensor> {
             .map(|(&d, _)| d)
             .collect()
     };
-    let (groups, n_groups) = group_index(shape, &reduced);
+    let (groups, n_groups) = group_index(shape, &reduced)?;
     let count: usize = shape
         .iter()
         .zip(&reduced)
