@@ -213,7 +213,8 @@ impl fmt::Display for DType {
     }
 }
 
-/// A Rust type that is the element of a tensor of dtype `DTYPE`.
+/// A Rust type that is the element of a tensor of dtype `DTYPE`: how it is stored. How a
+/// numeric element computes is [`crate::Num`].
 ///
 /// Every numeric element is plain old data, so tensor bytes (including bytes of a
 /// memory-mapped model) can be viewed as `&[Self]` without a copy when they are aligned.

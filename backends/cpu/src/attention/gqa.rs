@@ -6,6 +6,7 @@ use std::borrow::Cow;
 use bytes::BytesMut;
 use rayon::prelude::*;
 use xnpu_core::broadcast::BroadcastIndex;
+use xnpu_core::num::{load_floats, store_floats};
 use xnpu_core::{DType, Error, Result, Tensor, Value};
 use xnpu_ops::attention::{GroupQueryAttention, MultiHeadAttention};
 
@@ -20,9 +21,7 @@ fn f32s(t: &Tensor, what: &str) -> Result<Vec<f32>> {
 fn f32_view<'a>(t: &'a Tensor, what: &str) -> Result<Cow<'a, [f32]>> {
     match t.dtype() {
         DType::F32 => t.as_slice::<f32>(),
-        DType::F16 | DType::Bf16 | DType::F64 => Ok(Cow::Owned(
-            t.to_f64_vec()?.into_iter().map(|v| v as f32).collect(),
-        )),
+        DType::F16 | DType::Bf16 | DType::F64 => load_floats::<f32>(t).map(Cow::Owned),
         d => Err(Error::compute(format!(
             "{what} must be a float tensor, got {d}"
         ))),
@@ -32,17 +31,6 @@ fn f32_view<'a>(t: &'a Tensor, what: &str) -> Result<Cow<'a, [f32]>> {
 /// Score rows (query rows × heads × keys) below which one thread runs the attention: rayon's
 /// hand-off costs more than it saves on a few hundred dot products.
 const PAR_SCORES: usize = 2048;
-
-/// f32 values stored as `dtype`.
-fn store(dtype: DType, shape: Vec<usize>, v: Vec<f32>) -> Result<Tensor> {
-    match dtype {
-        DType::F32 => Tensor::from_vec(shape, v),
-        _ => {
-            let v: Vec<f64> = v.into_iter().map(f64::from).collect();
-            crate::reduce::float_tensor(dtype, shape, &v)
-        }
-    }
-}
 
 /// An additive bias broadcast to `[B, N, S, T]` (dims of size 1 broadcast; the last dim may
 /// also be longer than `T`, its extra keys unread).
@@ -200,7 +188,7 @@ impl KvBuf {
 
     fn into_tensor(self, dtype: DType, shape: Vec<usize>) -> Result<Tensor> {
         match self {
-            KvBuf::Vec(v) => store(dtype, shape, v),
+            KvBuf::Vec(v) => store_floats(dtype, shape, v),
             KvBuf::InPlace(m) => Tensor::from_bytes(DType::F32, shape, m.freeze()),
         }
     }
@@ -249,7 +237,7 @@ pub fn group_query_attention_donated(
     let out = GqaScores::read(op, inputs, sh, &pos)?.attend_all(&q, pk.as_ref(), pv.as_ref());
     let (bn, sn, nh, kvh, hd, lp) = (sh.bn, sh.sn, sh.nh, sh.kvh, sh.hd, pos.lp);
     Ok(vec![
-        store(dtype, vec![bn, sn, nh * hd], out)?.into(),
+        store_floats(dtype, vec![bn, sn, nh * hd], out)?.into(),
         pk.into_tensor(dtype, vec![bn, kvh, lp, hd])?.into(),
         pv.into_tensor(dtype, vec![bn, kvh, lp, hd])?.into(),
     ])
@@ -778,9 +766,9 @@ pub fn multi_head_attention(
     let out = scores.attend_all(&q, &keys, &vals);
     let dtype = q_t.dtype();
     Ok(vec![
-        store(dtype, vec![bn, sn, nh * hv], out)?.into(),
-        store(dtype, vec![bn, nh, t, hd], keys)?.into(),
-        store(dtype, vec![bn, nh, t, hv], vals)?.into(),
+        store_floats(dtype, vec![bn, sn, nh * hv], out)?.into(),
+        store_floats(dtype, vec![bn, nh, t, hd], keys)?.into(),
+        store_floats(dtype, vec![bn, nh, t, hv], vals)?.into(),
     ])
 }
 

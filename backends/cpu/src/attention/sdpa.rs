@@ -1,11 +1,12 @@
 //! Attention: scaled dot-product attention, computed in f64 (see the op's doc for the contract).
 
 use xnpu_core::broadcast::BroadcastIndex;
+use xnpu_core::num::round_to;
 use xnpu_core::{DType, Error, Result, Value};
 use xnpu_ops::attention::Attention;
 
-use super::{floats, store};
-use crate::args::{opt_tensor, tensor};
+use super::store;
+use crate::args::{floats, opt_tensor, tensor};
 
 /// A tensor laid out as `[batch, heads, seq, head_size]`.
 struct Heads {
@@ -155,15 +156,6 @@ fn nan_max(xs: &[f64]) -> f64 {
             a.max(b)
         }
     })
-}
-
-fn round_to(dtype: DType, x: f64) -> f64 {
-    match dtype {
-        DType::F32 => x as f32 as f64,
-        DType::F16 => xnpu_core::f16::from_f64(x).to_f64(),
-        DType::Bf16 => xnpu_core::bf16::from_f64(x).to_f64(),
-        _ => x,
-    }
 }
 
 pub fn run(op: &Attention, inputs: &[Option<&Value>], _n_outputs: usize) -> Result<Vec<Value>> {

@@ -1,18 +1,19 @@
 //! MatMul, MatMulInteger, QLinearMatMul and Gemm.
 
 use xnpu_core::broadcast::{broadcast_shapes, BroadcastIndex};
+use xnpu_core::num::{load_floats, round_to, store_floats};
+use xnpu_core::Num;
 use xnpu_core::{DType, Error, Result, Tensor, Value};
 use xnpu_ops::nn::Gemm;
 
 use super::num::{
-    int_range, ints_from_f64, ints_i32, matmul_acc, matmul_bt, numel, round_to, transpose,
-    with_real, Acc, Real,
+    int_range, ints_from_f64, ints_i32, matmul_acc, matmul_bt, numel, transpose, with_real,
 };
 use crate::args::{opt_tensor, tensor};
 
 /// `numpy.matmul` of row-major `a` (shape `ash`) and `b` (shape `bsh`): the result and its
 /// shape.
-pub fn batched_matmul<T: Acc>(
+pub fn batched_matmul<T: Num>(
     a: &[T],
     ash: &[usize],
     b: &[T],
@@ -74,8 +75,8 @@ pub fn matmul(inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
     }
     let dtype = a.dtype();
     let out = with_real!(dtype, R => {
-        let (v, shape) = batched_matmul(&R::load(a)?, a.shape(), &R::load(b)?, b.shape())?;
-        R::store(dtype, shape, v)?
+        let (v, shape) = batched_matmul(&load_floats::<R>(a)?, a.shape(), &load_floats::<R>(b)?, b.shape())?;
+        store_floats(dtype, shape, v)?
     }, _ => xnpu_core::with_int_type!(dtype, T => {
         let (v, shape) = batched_matmul(&a.as_slice::<T>()?, a.shape(), &b.as_slice::<T>()?, b.shape())?;
         Tensor::from_vec(shape, v)?
@@ -236,7 +237,7 @@ fn gemm_bias<T: Copy>(c: &[T], csh: &[usize], m: usize, n: usize) -> Result<Vec<
     Ok(idx.map(|i| c[i]).collect())
 }
 
-fn gemm_typed<T: Acc>(
+fn gemm_typed<T: Num>(
     op: &Gemm,
     a: &[T],
     ash: &[usize],
@@ -286,8 +287,8 @@ fn gemm_typed<T: Acc>(
     };
     let (alpha, beta) = (op.alpha as f64, op.beta as f64);
     if float {
-        let al = T::of_f64(alpha);
-        let be = T::of_f64(beta);
+        let al = T::from_f64(alpha);
+        let be = T::from_f64(beta);
         for (i, v) in acc.iter_mut().enumerate() {
             let mut y = v.times(al);
             if let Some(bias) = &bias {
@@ -297,11 +298,11 @@ fn gemm_typed<T: Acc>(
         }
     } else if alpha != 1.0 || beta != 1.0 {
         for (i, v) in acc.iter_mut().enumerate() {
-            let mut y = v.as_f64() * alpha;
+            let mut y = v.to_f64() * alpha;
             if let Some(bias) = &bias {
-                y += bias[i].as_f64() * beta;
+                y += bias[i].to_f64() * beta;
             }
-            *v = T::of_f64(y);
+            *v = T::from_f64(y);
         }
     } else if let Some(bias) = &bias {
         for (v, b) in acc.iter_mut().zip(bias) {
@@ -325,10 +326,10 @@ pub fn gemm(op: &Gemm, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
         }
     }
     let out = with_real!(dtype, R => {
-        let cv = c.map(R::load).transpose()?;
+        let cv = c.map(load_floats::<R>).transpose()?;
         let cc = cv.as_deref().zip(c.map(|c| c.shape()));
-        let (v, shape) = gemm_typed(op, &R::load(a)?, a.shape(), &R::load(b)?, b.shape(), cc, true)?;
-        R::store(dtype, shape, v)?
+        let (v, shape) = gemm_typed(op, &load_floats::<R>(a)?, a.shape(), &load_floats::<R>(b)?, b.shape(), cc, true)?;
+        store_floats(dtype, shape, v)?
     }, _ => xnpu_core::with_int_type!(dtype, T => {
         let cv = c.map(|c| c.as_slice::<T>()).transpose()?;
         let cc = cv.as_deref().zip(c.map(|c| c.shape()));

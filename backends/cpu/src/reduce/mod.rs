@@ -12,8 +12,9 @@ mod softmax;
 
 use crate::tensors;
 use xnpu_core::broadcast::BroadcastIndex;
+use xnpu_core::num::store_floats;
 use xnpu_core::shape::checked_numel;
-use xnpu_core::{bf16, f16, DType, Error, Result, Tensor};
+use xnpu_core::{DType, Error, Result, Tensor};
 use xnpu_ops::reduce::*;
 
 kernel!(Reduce, |o, inputs, _| Ok(tensors(vec![reduce_axes::run(
@@ -59,52 +60,9 @@ kernel!(SoftmaxCrossEntropyLoss, |o, inputs, _| Ok(tensors(
     loss::sce(o, inputs)?
 )));
 
-/// Conversion from f64, rounding to nearest for floats and truncating toward zero
-/// (saturating) for integers.
-pub(crate) trait FromF64: Copy {
-    fn from_f64(v: f64) -> Self;
-}
-
-macro_rules! from_f64_as {
-    ($($t:ty),*) => {$(
-        impl FromF64 for $t {
-            fn from_f64(v: f64) -> Self {
-                v as $t
-            }
-        }
-    )*};
-}
-from_f64_as!(f32, f64, i8, u8, i16, u16, i32, u32, i64, u64);
-
-impl FromF64 for f16 {
-    fn from_f64(v: f64) -> Self {
-        f16::from_f64(v)
-    }
-}
-
-impl FromF64 for bf16 {
-    fn from_f64(v: f64) -> Self {
-        bf16::from_f64(v)
-    }
-}
-
-/// The elements of a float tensor as f64, or an error naming `what` when it is not a float
-/// tensor.
-pub(crate) fn floats(t: &Tensor, what: &str) -> Result<Vec<f64>> {
-    if !t.dtype().is_float() {
-        return Err(Error::compute(format!(
-            "{what} must be a float tensor, got {}",
-            t.dtype()
-        )));
-    }
-    t.to_f64_vec()
-}
-
 /// A float tensor of `dtype` from f64 values (rounded once).
 pub(crate) fn float_tensor(dtype: DType, shape: Vec<usize>, values: &[f64]) -> Result<Tensor> {
-    xnpu_core::with_float_type!(dtype, T => {
-        Tensor::from_vec(shape, values.iter().map(|&v| <T as FromF64>::from_f64(v)).collect::<Vec<T>>())
-    }, _ => Err(Error::compute(format!("expected a float dtype, got {dtype}"))))
+    store_floats(dtype, shape, values.to_vec())
 }
 
 /// Sizes of the dims before `axis`, at `axis`, and after it: a tensor is `outer` blocks of

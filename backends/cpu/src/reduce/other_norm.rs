@@ -5,8 +5,8 @@ use xnpu_core::shape::normalize_axis;
 use xnpu_core::{Error, Result, Tensor, Value};
 use xnpu_ops::reduce::{LpNormalization, Lrn, MeanVarianceNormalization};
 
-use super::{float_tensor, floats, group_index, split_at_axis};
-use crate::args::tensor;
+use super::{float_tensor, group_index, split_at_axis};
+use crate::args::{floats, tensor};
 
 pub(super) fn lp_norm(op: &LpNormalization, inputs: &[Option<&Value>]) -> Result<Tensor> {
     let x = tensor(inputs, 0)?;
