@@ -23,7 +23,19 @@ fn descr(dtype: DType) -> Option<&'static str> {
         DType::I64 => "<i8",
         DType::U64 => "<u8",
         DType::Bool => "|b1",
-        DType::Bf16 | DType::String => return None,
+        // NumPy itself has none of these (ml_dtypes adds the narrow ones).
+        DType::Bf16
+        | DType::String
+        | DType::F8e4m3fn
+        | DType::F8e4m3fnuz
+        | DType::F8e5m2
+        | DType::F8e5m2fnuz
+        | DType::F8e8m0
+        | DType::F4e2m1
+        | DType::I4
+        | DType::U4
+        | DType::I2
+        | DType::U2 => return None,
     })
 }
 

@@ -1,116 +1,192 @@
-//! Element types and their ONNX codes.
+//! Element types: one table row per dtype, and the Rust types that hold their elements.
+//!
+//! Everything xnpu knows about a dtype is one row of the table below ([`DTypeRow`]): its
+//! ONNX code and name, the name xnpu prints and the numpy-ish spellings it parses, its bits
+//! per element, its kind (float, signed, unsigned, bool, string), whether several elements
+//! share a byte (packed), and whether kernels compute with it yet. Adding a dtype is adding
+//! a row; every property (`bits`, `byte_len`, `is_float`, `from_onnx`, `parse`, …) reads
+//! the row.
+//!
+//! A row with `computes: false` (the packed sub-byte integers and float4, the float8
+//! variants) is a dtype xnpu can name and size but not yet hold: it has no [`Elem`] type,
+//! `with_numeric_type!` and the other dispatch macros do not bind it, [`DType::from_onnx`]
+//! and [`DType::parse`] refuse it (so the importer's "data type INT4 is not supported"
+//! stands), and it is none of `is_float`, `is_int`, `is_numeric`.
 
 use std::fmt;
 
 use half::{bf16, f16};
 
-/// An element type xnpu computes with. The discriminants are ONNX `TensorProto.DataType` codes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum DType {
-    F32 = 1,
-    U8 = 2,
-    I8 = 3,
-    U16 = 4,
-    I16 = 5,
-    I32 = 6,
-    I64 = 7,
-    String = 8,
-    Bool = 9,
-    F16 = 10,
-    F64 = 11,
-    U32 = 12,
-    U64 = 13,
-    Bf16 = 16,
+/// What the values of a dtype are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Float,
+    Signed,
+    Unsigned,
+    Bool,
+    String,
 }
 
-impl DType {
-    pub const ALL: [DType; 14] = [
-        DType::F32,
-        DType::U8,
-        DType::I8,
-        DType::U16,
-        DType::I16,
-        DType::I32,
-        DType::I64,
-        DType::String,
-        DType::Bool,
-        DType::F16,
-        DType::F64,
-        DType::U32,
-        DType::U64,
-        DType::Bf16,
-    ];
+/// One row of the dtype table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DTypeRow {
+    pub dtype: DType,
+    /// The ONNX `TensorProto.DataType` code (also the enum's discriminant).
+    pub onnx_code: i32,
+    /// The ONNX name (`FLOAT`, `INT4`), for messages about ONNX types.
+    pub onnx_name: &'static str,
+    /// The name xnpu prints (`f32`, `i4`).
+    pub name: &'static str,
+    /// NumPy's name (`float32`; ml_dtypes' for the narrow types, `int4`, `float8_e4m3fn`).
+    pub numpy: &'static str,
+    /// Other spellings [`DType::parse`] accepts besides `name` and `numpy` (`float`, `half`).
+    pub spellings: &'static [&'static str],
+    /// Bits per element: 4 or 2 for the packed types, 8 for float8 and bool, 0 for strings
+    /// (stored out of line).
+    pub bits: usize,
+    pub kind: Kind,
+    /// Several elements share a byte (ONNX order: the first element in the low bits).
+    pub packed: bool,
+    /// Kernels compute with it: it has an [`Elem`] type and the importer accepts it.
+    pub computes: bool,
+}
 
-    /// The dtype for an ONNX `TensorProto.DataType` code, or the ONNX name of a type xnpu
-    /// does not compute with (so that an error can name it).
+/// Writes the dtype enum and its table from one list of rows, so they cannot disagree.
+macro_rules! dtype_table {
+    ($($v:ident = $code:literal, $onnx:literal, $name:literal, $numpy:literal, [$($sp:literal),*],
+       $bits:literal, $kind:ident, $packed:literal, $computes:literal;)*) => {
+        /// An element type. The discriminants are ONNX `TensorProto.DataType` codes; the
+        /// properties are the dtype's [`DTypeRow`].
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum DType {
+            $($v = $code,)*
+        }
+
+        impl DType {
+            /// Every dtype with a row, computing or not, in table order.
+            pub const ALL: [DType; [$($code),*].len()] = [$(DType::$v),*];
+
+            /// The dtype's row of the table.
+            pub fn row(self) -> &'static DTypeRow {
+                match self {
+                    $(DType::$v => &DTypeRow {
+                        dtype: DType::$v,
+                        onnx_code: $code,
+                        onnx_name: $onnx,
+                        name: $name,
+                        numpy: $numpy,
+                        spellings: &[$($sp),*],
+                        bits: $bits,
+                        kind: Kind::$kind,
+                        packed: $packed,
+                        computes: $computes,
+                    },)*
+                }
+            }
+        }
+    };
+}
+
+dtype_table! {
+//  variant      code  ONNX name          name          numpy's name       other spellings     bits kind      packed computes
+    F32        =  1, "FLOAT",          "f32",        "float32",         ["float"],           32, Float,    false, true;
+    U8         =  2, "UINT8",          "u8",         "uint8",           [],                   8, Unsigned, false, true;
+    I8         =  3, "INT8",           "i8",         "int8",            [],                   8, Signed,   false, true;
+    U16        =  4, "UINT16",         "u16",        "uint16",          [],                  16, Unsigned, false, true;
+    I16        =  5, "INT16",          "i16",        "int16",           [],                  16, Signed,   false, true;
+    I32        =  6, "INT32",          "i32",        "int32",           [],                  32, Signed,   false, true;
+    I64        =  7, "INT64",          "i64",        "int64",           [],                  64, Signed,   false, true;
+    String     =  8, "STRING",         "string",     "str",             [],                   0, String,   false, true;
+    Bool       =  9, "BOOL",           "bool",       "bool",            [],                   8, Bool,     false, true;
+    F16        = 10, "FLOAT16",        "f16",        "float16",         ["half"],            16, Float,    false, true;
+    F64        = 11, "DOUBLE",         "f64",        "float64",         ["double"],          64, Float,    false, true;
+    U32        = 12, "UINT32",         "u32",        "uint32",          [],                  32, Unsigned, false, true;
+    U64        = 13, "UINT64",         "u64",        "uint64",          [],                  64, Unsigned, false, true;
+    Bf16       = 16, "BFLOAT16",       "bf16",       "bfloat16",        [],                  16, Float,    false, true;
+    F8e4m3fn   = 17, "FLOAT8E4M3FN",   "f8e4m3fn",   "float8_e4m3fn",   [],                   8, Float,    false, false;
+    F8e4m3fnuz = 18, "FLOAT8E4M3FNUZ", "f8e4m3fnuz", "float8_e4m3fnuz", [],                   8, Float,    false, false;
+    F8e5m2     = 19, "FLOAT8E5M2",     "f8e5m2",     "float8_e5m2",     [],                   8, Float,    false, false;
+    F8e5m2fnuz = 20, "FLOAT8E5M2FNUZ", "f8e5m2fnuz", "float8_e5m2fnuz", [],                   8, Float,    false, false;
+    U4         = 21, "UINT4",          "u4",         "uint4",           [],                   4, Unsigned, true,  false;
+    I4         = 22, "INT4",           "i4",         "int4",            [],                   4, Signed,   true,  false;
+    F4e2m1     = 23, "FLOAT4E2M1",     "f4e2m1",     "float4_e2m1fn",   [],                   4, Float,    true,  false;
+    F8e8m0     = 24, "FLOAT8E8M0",     "f8e8m0",     "float8_e8m0fnu",  [],                   8, Float,    false, false;
+    U2         = 25, "UINT2",          "u2",         "uint2",           [],                   2, Unsigned, true,  false;
+    I2         = 26, "INT2",           "i2",         "int2",            [],                   2, Signed,   true,  false;
+}
+
+/// ONNX codes without a row: named so that an error can say which type a model used.
+const ONNX_WITHOUT_ROW: [(i32, &str); 3] =
+    [(0, "UNDEFINED"), (14, "COMPLEX64"), (15, "COMPLEX128")];
+
+impl DType {
+    /// The dtype for an ONNX `TensorProto.DataType` code when xnpu computes with it, else the
+    /// ONNX name of the type (so that an error can name it).
     pub fn from_onnx(code: i32) -> Result<DType, &'static str> {
-        Ok(match code {
-            1 => DType::F32,
-            2 => DType::U8,
-            3 => DType::I8,
-            4 => DType::U16,
-            5 => DType::I16,
-            6 => DType::I32,
-            7 => DType::I64,
-            8 => DType::String,
-            9 => DType::Bool,
-            10 => DType::F16,
-            11 => DType::F64,
-            12 => DType::U32,
-            13 => DType::U64,
-            16 => DType::Bf16,
-            0 => return Err("UNDEFINED"),
-            14 => return Err("COMPLEX64"),
-            15 => return Err("COMPLEX128"),
-            17 => return Err("FLOAT8E4M3FN"),
-            18 => return Err("FLOAT8E4M3FNUZ"),
-            19 => return Err("FLOAT8E5M2"),
-            20 => return Err("FLOAT8E5M2FNUZ"),
-            21 => return Err("UINT4"),
-            22 => return Err("INT4"),
-            23 => return Err("FLOAT4E2M1"),
-            24 => return Err("FLOAT8E8M0"),
-            25 => return Err("UINT2"),
-            26 => return Err("INT2"),
-            _ => return Err("an unknown data type code"),
-        })
+        match DType::ALL.into_iter().find(|d| d.onnx_code() == code) {
+            Some(d) if d.row().computes => Ok(d),
+            Some(d) => Err(d.row().onnx_name),
+            None => Err(ONNX_WITHOUT_ROW
+                .iter()
+                .find(|(c, _)| *c == code)
+                .map_or("an unknown data type code", |(_, name)| name)),
+        }
     }
 
     pub fn onnx_code(self) -> i32 {
         self as i32
     }
 
-    /// Bytes per element; strings are stored out of line and report 0.
-    pub fn size(self) -> usize {
-        match self {
-            DType::Bool | DType::U8 | DType::I8 => 1,
-            DType::U16 | DType::I16 | DType::F16 | DType::Bf16 => 2,
-            DType::F32 | DType::I32 | DType::U32 => 4,
-            DType::F64 | DType::I64 | DType::U64 => 8,
-            DType::String => 0,
-        }
+    /// Bits per element (see [`DTypeRow::bits`]).
+    pub fn bits(self) -> usize {
+        self.row().bits
     }
 
+    /// The bytes `n` elements take, `ceil(n * bits / 8)` (packed elements share bytes;
+    /// strings are stored out of line and take 0), or `None` when that overflows `usize`.
+    pub fn byte_len(self, n: usize) -> Option<usize> {
+        let bits = self.bits();
+        // n = 8q + r elements take q * bits bytes plus ceil(r * bits / 8), without forming
+        // n * bits (which may overflow when the byte count does not).
+        (n / 8)
+            .checked_mul(bits)?
+            .checked_add((n % 8 * bits).div_ceil(8))
+    }
+
+    /// Bytes per element when every element has bytes of its own (the stride of byte-wise
+    /// copies); `None` for a packed dtype, whose elements share bytes. Strings report 0.
+    pub fn elem_bytes(self) -> Option<usize> {
+        let row = self.row();
+        (!row.packed).then_some(row.bits / 8)
+    }
+
+    pub fn kind(self) -> Kind {
+        self.row().kind
+    }
+
+    /// Several elements share a byte (see [`DTypeRow::packed`]).
+    pub fn is_packed(self) -> bool {
+        self.row().packed
+    }
+
+    /// Kernels compute with this dtype (see [`DTypeRow::computes`]).
+    pub fn computes(self) -> bool {
+        self.row().computes
+    }
+
+    /// A float dtype kernels compute with.
     pub fn is_float(self) -> bool {
-        matches!(self, DType::F32 | DType::F64 | DType::F16 | DType::Bf16)
+        self.computes() && self.kind() == Kind::Float
     }
 
+    /// An integer dtype kernels compute with.
     pub fn is_int(self) -> bool {
-        matches!(
-            self,
-            DType::U8
-                | DType::I8
-                | DType::U16
-                | DType::I16
-                | DType::I32
-                | DType::I64
-                | DType::U32
-                | DType::U64
-        )
+        self.computes() && matches!(self.kind(), Kind::Signed | Kind::Unsigned)
     }
 
+    /// A signed integer dtype kernels compute with.
     pub fn is_signed_int(self) -> bool {
-        matches!(self, DType::I8 | DType::I16 | DType::I32 | DType::I64)
+        self.computes() && self.kind() == Kind::Signed
     }
 
     pub fn is_numeric(self) -> bool {
@@ -118,42 +194,15 @@ impl DType {
     }
 
     pub fn name(self) -> &'static str {
-        match self {
-            DType::F32 => "f32",
-            DType::U8 => "u8",
-            DType::I8 => "i8",
-            DType::U16 => "u16",
-            DType::I16 => "i16",
-            DType::I32 => "i32",
-            DType::I64 => "i64",
-            DType::String => "string",
-            DType::Bool => "bool",
-            DType::F16 => "f16",
-            DType::F64 => "f64",
-            DType::U32 => "u32",
-            DType::U64 => "u64",
-            DType::Bf16 => "bf16",
-        }
+        self.row().name
     }
 
-    /// Parses the names printed by [`DType::name`] and the usual numpy spellings.
+    /// Parses the names printed by [`DType::name`], NumPy's names and the other usual
+    /// spellings, of a dtype kernels compute with.
     pub fn parse(s: &str) -> Option<DType> {
-        Some(match s {
-            "f32" | "float32" | "float" => DType::F32,
-            "f64" | "float64" | "double" => DType::F64,
-            "f16" | "float16" | "half" => DType::F16,
-            "bf16" | "bfloat16" => DType::Bf16,
-            "i8" | "int8" => DType::I8,
-            "u8" | "uint8" => DType::U8,
-            "i16" | "int16" => DType::I16,
-            "u16" | "uint16" => DType::U16,
-            "i32" | "int32" => DType::I32,
-            "u32" | "uint32" => DType::U32,
-            "i64" | "int64" => DType::I64,
-            "u64" | "uint64" => DType::U64,
-            "bool" => DType::Bool,
-            "string" | "str" => DType::String,
-            _ => return None,
+        DType::ALL.into_iter().find(|d| {
+            let row = d.row();
+            row.computes && (row.name == s || row.numpy == s || row.spellings.contains(&s))
         })
     }
 }
@@ -164,7 +213,8 @@ impl fmt::Display for DType {
     }
 }
 
-/// A Rust type that is the element of a tensor of dtype `DTYPE`.
+/// A Rust type that is the element of a tensor of dtype `DTYPE`: how it is stored. How a
+/// numeric element computes is [`crate::Num`].
 ///
 /// Every numeric element is plain old data, so tensor bytes (including bytes of a
 /// memory-mapped model) can be viewed as `&[Self]` without a copy when they are aligned.
@@ -221,7 +271,7 @@ impl Elem for bool {
 }
 
 /// Calls `$body` with the type alias `$T` bound to the Rust element type of a numeric dtype.
-/// Evaluates `$other` for `Bool` and `String`.
+/// Evaluates `$other` for `Bool`, `String` and the dtypes that do not compute yet.
 #[macro_export]
 macro_rules! with_numeric_type {
     ($dtype:expr, $T:ident => $body:expr, _ => $other:expr) => {
@@ -364,16 +414,196 @@ mod tests {
 
     #[test]
     fn onnx_codes_round_trip() {
-        for d in DType::ALL {
+        for d in DType::ALL.into_iter().filter(|d| d.computes()) {
             assert_eq!(DType::from_onnx(d.onnx_code()), Ok(d));
             assert_eq!(DType::parse(d.name()), Some(d));
         }
     }
 
     #[test]
+    fn rows_agree_with_their_variant_and_codes_are_unique() {
+        for (i, d) in DType::ALL.into_iter().enumerate() {
+            assert_eq!(d.row().dtype, d);
+            assert_eq!(d.row().onnx_code, d.onnx_code());
+            assert!(DType::ALL[..i]
+                .iter()
+                .all(|e| e.onnx_code() != d.onnx_code()));
+        }
+    }
+
+    /// The 14 dtypes xnpu computes with, as they were before the table: ONNX code, name,
+    /// bytes per element and predicates.
+    #[test]
+    fn every_computing_dtype_is_unchanged() {
+        use DType::*;
+        let old: [(DType, i32, &str, usize, bool, bool, bool); 14] = [
+            (F32, 1, "f32", 4, true, false, false),
+            (U8, 2, "u8", 1, false, true, false),
+            (I8, 3, "i8", 1, false, true, true),
+            (U16, 4, "u16", 2, false, true, false),
+            (I16, 5, "i16", 2, false, true, true),
+            (I32, 6, "i32", 4, false, true, true),
+            (I64, 7, "i64", 8, false, true, true),
+            (String, 8, "string", 0, false, false, false),
+            (Bool, 9, "bool", 1, false, false, false),
+            (F16, 10, "f16", 2, true, false, false),
+            (F64, 11, "f64", 8, true, false, false),
+            (U32, 12, "u32", 4, false, true, false),
+            (U64, 13, "u64", 8, false, true, false),
+            (Bf16, 16, "bf16", 2, true, false, false),
+        ];
+        let computing: Vec<DType> = DType::ALL.into_iter().filter(|d| d.computes()).collect();
+        assert_eq!(computing, old.map(|r| r.0));
+        for (d, code, name, size, float, int, signed) in old {
+            assert_eq!(
+                (d.onnx_code(), d.name(), d.to_string()),
+                (code, name, name.into())
+            );
+            assert_eq!(d.elem_bytes(), Some(size), "{d}");
+            assert_eq!(d.bits(), size * 8, "{d}");
+            assert_eq!(d.byte_len(3), Some(3 * size), "{d}");
+            assert_eq!(
+                (d.is_float(), d.is_int(), d.is_signed_int()),
+                (float, int, signed)
+            );
+            assert_eq!(d.is_numeric(), float || int, "{d}");
+            assert!(!d.is_packed(), "{d}");
+        }
+        let spellings = [
+            ("float32", F32),
+            ("float", F32),
+            ("float64", F64),
+            ("double", F64),
+            ("float16", F16),
+            ("half", F16),
+            ("bfloat16", Bf16),
+            ("int8", I8),
+            ("uint8", U8),
+            ("int16", I16),
+            ("uint16", U16),
+            ("int32", I32),
+            ("uint32", U32),
+            ("int64", I64),
+            ("uint64", U64),
+            ("str", String),
+            ("bool", Bool),
+            ("string", String),
+        ];
+        for (s, d) in spellings {
+            assert_eq!(DType::parse(s), Some(d), "{s}");
+        }
+        assert_eq!(DType::parse("f128"), None);
+    }
+
+    #[test]
+    fn packed_and_float8_rows_name_and_size_but_do_not_compute() {
+        use DType::*;
+        use Kind::{Float, Signed, Unsigned};
+        // dtype, ONNX code and name, xnpu name, NumPy's (ml_dtypes') name, bits, kind, packed
+        let rows = [
+            (
+                F8e4m3fn,
+                17,
+                "FLOAT8E4M3FN",
+                "f8e4m3fn",
+                "float8_e4m3fn",
+                8,
+                Float,
+                false,
+            ),
+            (
+                F8e4m3fnuz,
+                18,
+                "FLOAT8E4M3FNUZ",
+                "f8e4m3fnuz",
+                "float8_e4m3fnuz",
+                8,
+                Float,
+                false,
+            ),
+            (
+                F8e5m2,
+                19,
+                "FLOAT8E5M2",
+                "f8e5m2",
+                "float8_e5m2",
+                8,
+                Float,
+                false,
+            ),
+            (
+                F8e5m2fnuz,
+                20,
+                "FLOAT8E5M2FNUZ",
+                "f8e5m2fnuz",
+                "float8_e5m2fnuz",
+                8,
+                Float,
+                false,
+            ),
+            (U4, 21, "UINT4", "u4", "uint4", 4, Unsigned, true),
+            (I4, 22, "INT4", "i4", "int4", 4, Signed, true),
+            (
+                F4e2m1,
+                23,
+                "FLOAT4E2M1",
+                "f4e2m1",
+                "float4_e2m1fn",
+                4,
+                Float,
+                true,
+            ),
+            (
+                F8e8m0,
+                24,
+                "FLOAT8E8M0",
+                "f8e8m0",
+                "float8_e8m0fnu",
+                8,
+                Float,
+                false,
+            ),
+            (U2, 25, "UINT2", "u2", "uint2", 2, Unsigned, true),
+            (I2, 26, "INT2", "i2", "int2", 2, Signed, true),
+        ];
+        for (d, code, onnx, name, numpy, bits, kind, packed) in rows {
+            let row = d.row();
+            assert_eq!((d.onnx_code(), row.onnx_name, d.name()), (code, onnx, name));
+            assert_eq!(row.numpy, numpy);
+            assert_eq!(DType::parse(numpy), None);
+            assert_eq!((d.bits(), d.kind(), d.is_packed()), (bits, kind, packed));
+            assert!(!d.computes() && !d.is_numeric() && !d.is_float() && !d.is_int());
+            // Refused with the ONNX name, as before they had rows.
+            assert_eq!(DType::from_onnx(code), Err(onnx));
+            assert_eq!(DType::parse(name), None);
+            assert_eq!(d.elem_bytes(), (!packed).then_some(1));
+        }
+        // ceil(n * bits / 8)
+        assert_eq!(I4.byte_len(0), Some(0));
+        assert_eq!(I4.byte_len(1), Some(1));
+        assert_eq!(U4.byte_len(3), Some(2));
+        assert_eq!(F4e2m1.byte_len(8), Some(4));
+        assert_eq!(I2.byte_len(1), Some(1));
+        assert_eq!(U2.byte_len(5), Some(2));
+        assert_eq!(I2.byte_len(9), Some(3));
+        assert_eq!(F8e5m2.byte_len(7), Some(7));
+        // Checked: no overflow where the byte count fits, None where it does not.
+        assert_eq!(I4.byte_len(usize::MAX), Some(usize::MAX / 2 + 1));
+        assert_eq!(I2.byte_len(usize::MAX), Some(usize::MAX / 4 + 1));
+        assert_eq!(F8e8m0.byte_len(usize::MAX), Some(usize::MAX));
+        assert_eq!(F32.byte_len(usize::MAX / 4 + 1), None);
+        assert_eq!(String.byte_len(usize::MAX), Some(0));
+    }
+
+    #[test]
     fn exotic_onnx_types_are_named() {
         assert_eq!(DType::from_onnx(17), Err("FLOAT8E4M3FN"));
         assert_eq!(DType::from_onnx(22), Err("INT4"));
+        assert_eq!(DType::from_onnx(0), Err("UNDEFINED"));
+        assert_eq!(DType::from_onnx(14), Err("COMPLEX64"));
+        assert_eq!(DType::from_onnx(15), Err("COMPLEX128"));
+        assert_eq!(DType::from_onnx(27), Err("an unknown data type code"));
+        assert_eq!(DType::from_onnx(-1), Err("an unknown data type code"));
     }
 
     #[test]

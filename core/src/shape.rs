@@ -215,73 +215,12 @@ pub fn checked_numel(dims: &[usize]) -> Result<usize> {
         .ok_or_else(|| Error::model(format!("the product of dims {dims:?} overflows")))
 }
 
-/// The byte size of `dims` elements of `dtype`, or an error when it overflows.
+/// The byte size of a `dtype` tensor of dims `dims` ([`DType::byte_len`] of its elements),
+/// or an error when it overflows.
 pub fn checked_nbytes(dtype: DType, dims: &[usize]) -> Result<usize> {
-    checked_numel(dims)?
-        .checked_mul(dtype.size())
+    dtype
+        .byte_len(checked_numel(dims)?)
         .ok_or_else(|| Error::model(format!("the byte size of {dtype}{dims:?} overflows")))
-}
-
-/// Numpy-style broadcast of two known shapes.
-pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Result<Vec<usize>> {
-    let rank = a.len().max(b.len());
-    let mut out = vec![0; rank];
-    for i in 0..rank {
-        let da = if i + a.len() >= rank {
-            a[i + a.len() - rank]
-        } else {
-            1
-        };
-        let db = if i + b.len() >= rank {
-            b[i + b.len() - rank]
-        } else {
-            1
-        };
-        out[i] = match (da, db) {
-            (x, y) if x == y => x,
-            (1, y) => y,
-            (x, 1) => x,
-            _ => {
-                return Err(Error::compute(format!(
-                    "shapes {a:?} and {b:?} do not broadcast (dim {i}: {da} vs {db})"
-                )))
-            }
-        };
-    }
-    Ok(out)
-}
-
-/// Numpy-style broadcast of two shapes with symbols; a symbol against 1 keeps the symbol,
-/// two different symbols give a fresh unknown named after both.
-pub fn broadcast_dims(a: &Shape, b: &Shape) -> Result<Shape> {
-    let rank = a.rank().max(b.rank());
-    let one = Dim::Known(1);
-    let mut out = Vec::with_capacity(rank);
-    for i in 0..rank {
-        let da = if i + a.rank() >= rank {
-            &a.0[i + a.rank() - rank]
-        } else {
-            &one
-        };
-        let db = if i + b.rank() >= rank {
-            &b.0[i + b.rank() - rank]
-        } else {
-            &one
-        };
-        out.push(match (da, db) {
-            (x, y) if x == y => x.clone(),
-            (Dim::Known(1), y) => y.clone(),
-            (x, Dim::Known(1)) => x.clone(),
-            (Dim::Known(x), Dim::Known(y)) => {
-                return Err(Error::model(format!(
-                    "shapes {a} and {b} do not broadcast (dim {i}: {x} vs {y})"
-                )))
-            }
-            (Dim::Sym(_), k @ Dim::Known(_)) | (k @ Dim::Known(_), Dim::Sym(_)) => k.clone(),
-            (Dim::Sym(x), Dim::Sym(y)) => Dim::Sym(format!("max({x},{y})")),
-        });
-    }
-    Ok(Shape(out))
 }
 
 #[cfg(test)]
@@ -322,20 +261,5 @@ mod tests {
         assert!(checked_numel(&[usize::MAX, 2]).is_err());
         assert_eq!(checked_numel(&[]).unwrap(), 1);
         assert!(checked_nbytes(DType::F64, &[usize::MAX / 4]).is_err());
-    }
-
-    #[test]
-    fn broadcast_follows_numpy() {
-        assert_eq!(
-            broadcast_shapes(&[2, 1, 3], &[4, 1]).unwrap(),
-            vec![2, 4, 3]
-        );
-        assert!(broadcast_shapes(&[2], &[3]).is_err());
-        let a = Shape(vec![Dim::Sym("b".into()), Dim::Known(1)]);
-        let b = Shape::known(&[5]);
-        assert_eq!(
-            broadcast_dims(&a, &b).unwrap(),
-            Shape(vec![Dim::Sym("b".into()), Dim::Known(5)])
-        );
     }
 }

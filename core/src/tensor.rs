@@ -8,7 +8,7 @@ use bytes::Bytes;
 use ndarray::{ArrayD, ArrayViewD, CowArray, IxDyn};
 
 use crate::shape::{checked_nbytes, checked_numel};
-use crate::{DType, Elem, Error, Result};
+use crate::{DType, Elem, Error, Num, Result};
 
 #[derive(Clone)]
 enum Storage {
@@ -230,7 +230,6 @@ impl Tensor {
     /// Every element as f64 (integers and bools converted; strings are an error). For
     /// comparisons and printing, not for computing.
     pub fn to_f64_vec(&self) -> Result<Vec<f64>> {
-        use num_traits::ToPrimitive;
         if self.dtype == DType::Bool {
             return Ok(self
                 .to_vec::<bool>()?
@@ -239,7 +238,7 @@ impl Tensor {
                 .collect());
         }
         crate::with_numeric_type!(self.dtype, T => {
-            Ok(self.as_slice::<T>()?.iter().map(|v| v.to_f64().unwrap_or(f64::NAN)).collect())
+            Ok(self.as_slice::<T>()?.iter().map(|&v| Num::to_f64(v)).collect())
         }, _ => Err(Error::compute(format!("{} tensor has no numeric values", self.dtype))))
     }
 

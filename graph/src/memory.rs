@@ -435,7 +435,7 @@ fn compatible(
         od == id && o.dtype == i.dtype
     } else {
         od.iter().product::<usize>() == id.iter().product::<usize>()
-            && o.dtype.size() == i.dtype.size()
+            && o.dtype.bits() == i.dtype.bits()
     }
 }
 

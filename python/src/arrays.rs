@@ -16,22 +16,7 @@ use crate::{to_py, InvalidInputError, UnsupportedError};
 
 /// NumPy's name of a dtype.
 pub fn numpy_name(d: DType) -> &'static str {
-    match d {
-        DType::F32 => "float32",
-        DType::F64 => "float64",
-        DType::F16 => "float16",
-        DType::Bf16 => "bfloat16",
-        DType::U8 => "uint8",
-        DType::I8 => "int8",
-        DType::U16 => "uint16",
-        DType::I16 => "int16",
-        DType::I32 => "int32",
-        DType::I64 => "int64",
-        DType::U32 => "uint32",
-        DType::U64 => "uint64",
-        DType::Bool => "bool",
-        DType::String => "str",
-    }
+    d.row().numpy
 }
 
 /// The xnpu dtype of a NumPy dtype, None where xnpu has none (strings are handled apart).
@@ -68,31 +53,36 @@ fn bfloat16(py: Python<'_>) -> Option<Bound<'_, PyArrayDescr>> {
 
 /// The NumPy dtype of an xnpu dtype. bfloat16 is ml_dtypes' when it is installed, else the
 /// raw bits as uint16.
-fn descr_of(py: Python<'_>, d: DType) -> Bound<'_, PyArrayDescr> {
+fn descr_of(py: Python<'_>, d: DType) -> PyResult<Bound<'_, PyArrayDescr>> {
     use numpy::dtype;
     let n = match d {
-        DType::F32 => return dtype::<f32>(py),
-        DType::F64 => return dtype::<f64>(py),
-        DType::U8 => return dtype::<u8>(py),
-        DType::I8 => return dtype::<i8>(py),
-        DType::U16 => return dtype::<u16>(py),
-        DType::I16 => return dtype::<i16>(py),
-        DType::I32 => return dtype::<i32>(py),
-        DType::I64 => return dtype::<i64>(py),
-        DType::U32 => return dtype::<u32>(py),
-        DType::U64 => return dtype::<u64>(py),
-        DType::Bool => return dtype::<bool>(py),
+        DType::F32 => return Ok(dtype::<f32>(py)),
+        DType::F64 => return Ok(dtype::<f64>(py)),
+        DType::U8 => return Ok(dtype::<u8>(py)),
+        DType::I8 => return Ok(dtype::<i8>(py)),
+        DType::U16 => return Ok(dtype::<u16>(py)),
+        DType::I16 => return Ok(dtype::<i16>(py)),
+        DType::I32 => return Ok(dtype::<i32>(py)),
+        DType::I64 => return Ok(dtype::<i64>(py)),
+        DType::U32 => return Ok(dtype::<u32>(py)),
+        DType::U64 => return Ok(dtype::<u64>(py)),
+        DType::Bool => return Ok(dtype::<bool>(py)),
         DType::Bf16 => match bfloat16(py) {
-            Some(d) => return d,
-            None => return dtype::<u16>(py),
+            Some(d) => return Ok(d),
+            None => return Ok(dtype::<u16>(py)),
         },
         DType::F16 => NPY_TYPES::NPY_HALF,
         DType::String => NPY_TYPES::NPY_OBJECT,
+        d => {
+            return Err(UnsupportedError::new_err(format!(
+                "NumPy has no {d} arrays"
+            )))
+        }
     };
     // SAFETY: a built-in type number; NumPy returns a new reference to its descriptor.
     unsafe {
         let descr = PY_ARRAY_API.PyArray_DescrFromType(py, n as c_int);
-        Bound::from_owned_ptr(py, descr.cast()).cast_into_unchecked()
+        Ok(Bound::from_owned_ptr(py, descr.cast()).cast_into_unchecked())
     }
 }
 
@@ -241,7 +231,7 @@ pub fn outputs<'py>(
         }
         let r = ranges[i];
         let shared = r.0 == r.1
-            || r.0 % t.dtype().size() != 0
+            || t.dtype().elem_bytes().is_none_or(|s| r.0 % s != 0)
             || session.holds(t.raw_bytes())
             || inputs
                 .iter()
@@ -289,7 +279,7 @@ unsafe fn new_array<'py>(
 /// A NumPy array of `t`: over its own buffer when `in_place` (the buffer must be this
 /// array's alone: NumPy may write it), else a copy.
 fn array(py: Python<'_>, t: Tensor, in_place: bool) -> PyResult<Bound<'_, PyAny>> {
-    let descr = descr_of(py, t.dtype());
+    let descr = descr_of(py, t.dtype())?;
     let mut dims: Vec<npy_intp> = t.shape().iter().map(|&d| d as npy_intp).collect();
     if in_place {
         let Some(bytes) = t.into_bytes() else {

@@ -146,27 +146,11 @@ impl NodeArg {
     }
 }
 
-/// onnxruntime's name of a value type (`NodeArg.type`).
+/// onnxruntime's name of a value type (`NodeArg.type`): ONNX's type name in lower case
+/// (`tensor(float)`, `tensor(bfloat16)`).
 fn ort_type(ty: &ValueType) -> String {
-    use xnpu::DType as D;
-    let elem = |d: D| match d {
-        D::F32 => "float",
-        D::F64 => "double",
-        D::F16 => "float16",
-        D::Bf16 => "bfloat16",
-        D::U8 => "uint8",
-        D::I8 => "int8",
-        D::U16 => "uint16",
-        D::I16 => "int16",
-        D::I32 => "int32",
-        D::I64 => "int64",
-        D::U32 => "uint32",
-        D::U64 => "uint64",
-        D::Bool => "bool",
-        D::String => "string",
-    };
     match ty {
-        ValueType::Tensor(t) => format!("tensor({})", elem(t.dtype)),
+        ValueType::Tensor(t) => format!("tensor({})", t.dtype.row().onnx_name.to_ascii_lowercase()),
         ValueType::Sequence(e) => format!("seq({})", ort_type(e)),
         ValueType::Optional(e) => format!("optional({})", ort_type(e)),
         _ => "unknown".to_string(),

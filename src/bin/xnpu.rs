@@ -377,6 +377,9 @@ fn random_tensor(
         DType::U64 => gen!(u64, rng.random_range(0..10)),
         DType::Bool => gen!(bool, rng.random_bool(0.5)),
         DType::String => Tensor::from_strings(shape, (0..n).map(|i| format!("s{i}")).collect()),
+        d => Err(Error::unsupported(format!(
+            "random {d} inputs cannot be made"
+        ))),
     }
 }
 

@@ -1,5 +1,6 @@
 //! Helpers for reading a kernel's inputs with errors that say which input is wrong.
 
+use xnpu_core::num::load_floats;
 use xnpu_core::{Error, Result, Tensor, Value};
 
 /// Input `i`, which the op requires.
@@ -27,4 +28,16 @@ pub fn opt_tensor<'a>(inputs: &[Option<&'a Value>], i: usize) -> Result<Option<&
             .map(Some)
             .map_err(|e| e.context(format!("input {i}"))),
     }
+}
+
+/// The values of a float tensor (any float dtype) as f64, or an error naming it `what` when
+/// it is not a float tensor.
+pub fn floats(t: &Tensor, what: &str) -> Result<Vec<f64>> {
+    if !t.dtype().is_float() {
+        return Err(Error::compute(format!(
+            "{what} must be a float tensor, got {}",
+            t.dtype()
+        )));
+    }
+    load_floats::<f64>(t)
 }

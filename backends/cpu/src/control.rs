@@ -220,8 +220,12 @@ pub fn run_sequence_map(op: &SequenceMap, inputs: &[Option<&Value>]) -> Result<V
         .collect())
 }
 
-fn elem_bytes(t: &Tensor) -> usize {
-    t.dtype().size()
+/// Bytes per element of `t` for byte-wise copies (0 for strings, which are copied apart);
+/// packed elements share bytes and are refused.
+fn elem_bytes(t: &Tensor) -> Result<usize> {
+    t.dtype()
+        .elem_bytes()
+        .ok_or_else(|| Error::unsupported(format!("{} tensors cannot be sliced", t.dtype())))
 }
 
 /// The slice at `idx` along `axis`, with that axis removed.
@@ -243,7 +247,7 @@ fn take_along(t: &Tensor, axis: usize, idx: usize) -> Result<Tensor> {
             .collect();
         return Tensor::from_strings(out_shape, v);
     }
-    let es = elem_bytes(t);
+    let es = elem_bytes(t)?;
     let src = t.raw_bytes();
     let mut dst = Vec::with_capacity(outer * inner * es);
     for o in 0..outer {
@@ -310,7 +314,7 @@ fn move_axis0(t: &Tensor, axis: usize) -> Result<Tensor> {
     let mut out_shape = shape[1..].to_vec();
     out_shape.insert(axis, n);
     // out[m][k][i] = in[k][m][i] where m indexes the dims before `axis`.
-    let es = elem_bytes(t);
+    let es = elem_bytes(t)?;
     let src = t.raw_bytes();
     let mut dst = Vec::with_capacity(src.len());
     for m in 0..mid {

@@ -259,7 +259,7 @@ fn bind_input<'a>(
         return Ok(());
     }
     request.bound[i] = None;
-    if (ptr as usize) % t.dtype().size().max(1) != 0 {
+    if (ptr as usize) % t.dtype().elem_bytes().unwrap_or(1).max(1) != 0 {
         // Misaligned (a memory-mapped constant): copy into an aligned buffer.
         let mut buf = Aligned::copy_of(bytes);
         ptr = buf.ptr();
@@ -294,9 +294,9 @@ fn bind_output<'a>(
     shape: &[usize],
     held: &mut Held<'a>,
 ) -> Result<InPlace> {
-    let n = shape
-        .iter()
-        .try_fold(dtype.size(), |n, &d| n.checked_mul(d))
+    let n = xnpu_core::shape::checked_numel(shape)
+        .ok()
+        .and_then(|n| dtype.byte_len(n))
         .ok_or_else(|| Error::compute(format!("output {i}'s shape {shape:?} overflows memory")))?;
     let mut buf = Aligned::zeroed(n);
     let mut dims: Vec<i64> = shape.iter().map(|&d| d as i64).collect();

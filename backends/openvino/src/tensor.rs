@@ -109,6 +109,17 @@ pub(crate) fn ov_type(d: DType) -> Option<i32> {
         DType::U32 => 18,
         DType::U64 => 19,
         DType::String => return None,
+        // Not computed by xnpu yet (no tensor holds them).
+        DType::F8e4m3fn
+        | DType::F8e4m3fnuz
+        | DType::F8e5m2
+        | DType::F8e5m2fnuz
+        | DType::F8e8m0
+        | DType::F4e2m1
+        | DType::I4
+        | DType::U4
+        | DType::I2
+        | DType::U2 => return None,
     })
 }
 

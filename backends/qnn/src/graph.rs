@@ -7,6 +7,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use xnpu_core::shape::checked_nbytes;
 use xnpu_core::{Bytes, DType, Error, ErrorKind, Result, Tensor, Value, ValueType};
 use xnpu_graph::{Graph, Node, Op};
 use xnpu_ops::nn;
@@ -345,7 +346,7 @@ impl QnnGraph {
         let mut bufs: Vec<Vec<u64>> = Vec::with_capacity(self.outputs.len());
         let mut outs = Vec::with_capacity(self.outputs.len());
         for (qt, dtype, dims) in &self.outputs {
-            let n = dims.iter().product::<usize>() * dtype.size();
+            let n = checked_nbytes(*dtype, dims)?;
             let mut b = vec![0u64; n.div_ceil(8)];
             let mut qt = *qt;
             qt.v1.client_buf = ffi::ClientBuffer {
@@ -379,7 +380,7 @@ impl QnnGraph {
             .iter()
             .zip(bufs)
             .map(|((_, dtype, dims), b)| {
-                let n = dims.iter().product::<usize>() * dtype.size();
+                let n = checked_nbytes(*dtype, dims)?;
                 let bytes: &[u8] = &bytemuck::cast_slice(&b)[..n];
                 Ok(Value::Tensor(Tensor::from_bytes(
                     *dtype,

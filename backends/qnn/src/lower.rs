@@ -1140,10 +1140,14 @@ fn base_output(
     }
 }
 
-/// `t`'s elements permuted: output dim `i` is input dim `perm[i]` (raw bytes, any dtype).
-fn permute(t: &Tensor, perm: &[usize]) -> (Vec<usize>, Bytes) {
+/// `t`'s elements permuted: output dim `i` is input dim `perm[i]` (raw bytes, any dtype
+/// whose elements are whole bytes).
+fn permute(t: &Tensor, perm: &[usize]) -> Result<(Vec<usize>, Bytes)> {
     let src = t.raw_bytes();
-    let es = t.dtype().size();
+    let es = t
+        .dtype()
+        .elem_bytes()
+        .ok_or_else(|| Error::unsupported(format!("{} weights cannot be permuted", t.dtype())))?;
     let d = t.shape();
     let r = d.len();
     let out_dims: Vec<usize> = perm.iter().map(|&p| d[p]).collect();
@@ -1165,7 +1169,7 @@ fn permute(t: &Tensor, perm: &[usize]) -> (Vec<usize>, Bytes) {
             idx[i] = 0;
         }
     }
-    (out_dims, Bytes::from(out))
+    Ok((out_dims, Bytes::from(out)))
 }
 
 /// Float values as a tensor's bytes in `dtype` (f32 or f16).
@@ -1317,7 +1321,7 @@ fn lower_conv(
     let (cin, cout, group) = (xd[1], wd[0], c.group);
     // OIHW -> HWIO ([kh, kw, Cin/group, Cout]); a depthwise weight [C, 1, kh, kw] becomes
     // [kh, kw, 1, C], which is DepthWiseConv2d's layout too.
-    let (hwio_dims, hwio) = permute(&w, &[2, 3, 1, 0]);
+    let (hwio_dims, hwio) = permute(&w, &[2, 3, 1, 0])?;
     let wq = input(node, 1).and_then(|id| b.quant_of(id));
     let wt = b.static_quantized(w.dtype(), &hwio_dims, hwio, wq)?;
     let bias = bias_tensor(b, node, dt, cout, |_| Ok(None))?;
@@ -1511,7 +1515,7 @@ fn lower_gemm(
     let (wd, wbytes) = if gm.trans_b {
         (w.shape().to_vec(), w.raw_bytes().to_vec().into())
     } else {
-        permute(&w, &[1, 0])
+        permute(&w, &[1, 0])?
     };
     let n = wd[0];
     let wt = if gm.alpha != 1.0 {

@@ -267,6 +267,11 @@ fn decode(tp: &TensorProto, dir: &DataDir) -> Result<Tensor> {
             bf16::from_bits(v as u16)
         }),
         DType::String => unreachable!("strings handled above"),
+        // The dtypes that do not compute yet are refused by `DType::from_onnx` before this.
+        d => Err(Error::unsupported(format!(
+            "data type {} is not supported",
+            d.row().onnx_name
+        ))),
     }
 }
 
@@ -372,7 +377,13 @@ pub fn sparse_to_dense(sp: &SparseTensorProto, dir: &DataDir) -> Result<(String,
             idx.len()
         ))));
     };
-    let size = dtype.size();
+    // Packed elements share bytes and cannot be placed byte-wise (such tensors are refused
+    // at import until they compute).
+    let size = dtype.elem_bytes().ok_or_else(|| {
+        ctx(Error::unsupported(format!(
+            "sparse {dtype} tensors are not supported"
+        )))
+    })?;
     let mut dense = vec![0u8; nbytes];
     let src = vals.raw_bytes();
     for (k, &li) in linear.iter().enumerate() {

@@ -1,7 +1,7 @@
 //! Shape inference helpers shared by the family: numpy-style multidirectional broadcasting of
 //! input types.
 
-use xnpu_core::{shape::broadcast_dims, DType, Result, Shape, ValueType};
+use xnpu_core::{broadcast::broadcast_dims, DType, Result, Shape, ValueType};
 
 use crate::infer::{input, tensor_type};
 use crate::InferInput;

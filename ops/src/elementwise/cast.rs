@@ -82,18 +82,19 @@ impl OpDef for BitCast {
     }
 }
 
-/// Whether `from` can be bit-cast to `to`: neither is a string and both have the same size.
+/// Whether `from` can be bit-cast to `to`: neither is a string and both have the same bits
+/// per element.
 pub fn check_bitcast(from: DType, to: DType) -> Result<()> {
     if from == DType::String || to == DType::String {
         return Err(Error::model(format!(
             "BitCast from {from} to {to}: strings cannot be bit-cast"
         )));
     }
-    if from.size() != to.size() {
+    if from.bits() != to.bits() {
         return Err(Error::model(format!(
             "BitCast from {from} ({} bits) to {to} ({} bits): the sizes must be equal",
-            from.size() * 8,
-            to.size() * 8
+            from.bits(),
+            to.bits()
         )));
     }
     Ok(())

@@ -2,7 +2,7 @@
 //! domain: a matrix product or convolution with its bias and activation computed as one op.
 //! Exported to ONNX they are written back as the standard ops they stand for.
 
-use xnpu_core::shape::broadcast_dims;
+use xnpu_core::broadcast::broadcast_dims;
 use xnpu_core::{Result, ValueType};
 
 use super::{matmul_shape, Conv, Gemm};

@@ -1,4 +1,4 @@
-use xnpu_core::shape::broadcast_dims;
+use xnpu_core::broadcast::broadcast_dims;
 use xnpu_core::{DType, Dim, Error, Result, Shape, ValueType};
 
 use crate::infer::{dtype_of, input, tensor_type};

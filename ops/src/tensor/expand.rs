@@ -1,4 +1,4 @@
-use xnpu_core::shape::broadcast_dims;
+use xnpu_core::broadcast::broadcast_dims;
 use xnpu_core::{Dim, Error, Result, Shape, ValueType};
 
 use super::util::{const_ints, dtype, out, product, shape, unknown_dims};

@@ -1,4 +1,4 @@
-use xnpu_core::shape::broadcast_dims;
+use xnpu_core::broadcast::broadcast_dims;
 use xnpu_core::{DType, Result, TensorType, ValueType};
 
 use super::string_input;

@@ -5,6 +5,8 @@ use std::borrow::Cow;
 
 use bytes::BytesMut;
 use rayon::prelude::*;
+use xnpu_core::broadcast::BroadcastIndex;
+use xnpu_core::num::{load_floats, store_floats};
 use xnpu_core::{DType, Error, Result, Tensor, Value};
 use xnpu_ops::attention::{GroupQueryAttention, MultiHeadAttention};
 
@@ -19,9 +21,7 @@ fn f32s(t: &Tensor, what: &str) -> Result<Vec<f32>> {
 fn f32_view<'a>(t: &'a Tensor, what: &str) -> Result<Cow<'a, [f32]>> {
     match t.dtype() {
         DType::F32 => t.as_slice::<f32>(),
-        DType::F16 | DType::Bf16 | DType::F64 => Ok(Cow::Owned(
-            t.to_f64_vec()?.into_iter().map(|v| v as f32).collect(),
-        )),
+        DType::F16 | DType::Bf16 | DType::F64 => load_floats::<f32>(t).map(Cow::Owned),
         d => Err(Error::compute(format!(
             "{what} must be a float tensor, got {d}"
         ))),
@@ -32,21 +32,12 @@ fn f32_view<'a>(t: &'a Tensor, what: &str) -> Result<Cow<'a, [f32]>> {
 /// hand-off costs more than it saves on a few hundred dot products.
 const PAR_SCORES: usize = 2048;
 
-/// f32 values stored as `dtype`.
-fn store(dtype: DType, shape: Vec<usize>, v: Vec<f32>) -> Result<Tensor> {
-    match dtype {
-        DType::F32 => Tensor::from_vec(shape, v),
-        _ => {
-            let v: Vec<f64> = v.into_iter().map(f64::from).collect();
-            crate::reduce::float_tensor(dtype, shape, &v)
-        }
-    }
-}
-
-/// An additive bias broadcast to `[B, N, S, T]` (dims of size 1 broadcast).
+/// An additive bias broadcast to `[B, N, S, T]` (dims of size 1 broadcast; the last dim may
+/// also be longer than `T`, its extra keys unread).
 struct Bias {
     v: Vec<f32>,
-    dims: [usize; 4],
+    /// The bias's stride along each of the 4 target dims (0 where it broadcasts).
+    strides: [usize; 4],
 }
 
 impl Bias {
@@ -57,25 +48,28 @@ impl Bias {
                 "{what} must have rank 1 to 4, got shape {s:?}"
             )));
         }
-        let mut dims = [1usize; 4];
-        dims[4 - s.len()..].copy_from_slice(s);
-        for i in 0..4 {
-            if dims[i] != 1 && dims[i] != want[i] && !(i == 3 && dims[i] >= want[i]) {
-                return Err(Error::compute(format!(
-                    "{what} of shape {s:?} does not broadcast to {want:?}"
-                )));
-            }
+        let last = s[s.len() - 1];
+        let bad = || {
+            Error::compute(format!(
+                "{what} of shape {s:?} does not broadcast to {want:?}"
+            ))
+        };
+        if last != 1 && last < want[3] {
+            return Err(bad());
         }
+        // Broadcast to the bias's own key count, of which the first T are read.
+        let idx = BroadcastIndex::new(s, &[want[0], want[1], want[2], last]).map_err(|_| bad())?;
+        let mut strides = [0; 4];
+        strides.copy_from_slice(idx.strides());
         Ok(Bias {
             v: f32s(t, what)?,
-            dims,
+            strides,
         })
     }
 
     fn at(&self, b: usize, n: usize, s: usize, j: usize) -> usize {
-        let d = self.dims;
-        let pick = |i: usize, x: usize| if d[i] == 1 { 0 } else { x };
-        ((pick(0, b) * d[1] + pick(1, n)) * d[2] + pick(2, s)) * d[3] + pick(3, j)
+        let st = self.strides;
+        b * st[0] + n * st[1] + s * st[2] + j * st[3]
     }
 }
 
@@ -194,7 +188,7 @@ impl KvBuf {
 
     fn into_tensor(self, dtype: DType, shape: Vec<usize>) -> Result<Tensor> {
         match self {
-            KvBuf::Vec(v) => store(dtype, shape, v),
+            KvBuf::Vec(v) => store_floats(dtype, shape, v),
             KvBuf::InPlace(m) => Tensor::from_bytes(DType::F32, shape, m.freeze()),
         }
     }
@@ -243,7 +237,7 @@ pub fn group_query_attention_donated(
     let out = GqaScores::read(op, inputs, sh, &pos)?.attend_all(&q, pk.as_ref(), pv.as_ref());
     let (bn, sn, nh, kvh, hd, lp) = (sh.bn, sh.sn, sh.nh, sh.kvh, sh.hd, pos.lp);
     Ok(vec![
-        store(dtype, vec![bn, sn, nh * hd], out)?.into(),
+        store_floats(dtype, vec![bn, sn, nh * hd], out)?.into(),
         pk.into_tensor(dtype, vec![bn, kvh, lp, hd])?.into(),
         pv.into_tensor(dtype, vec![bn, kvh, lp, hd])?.into(),
     ])
@@ -772,9 +766,9 @@ pub fn multi_head_attention(
     let out = scores.attend_all(&q, &keys, &vals);
     let dtype = q_t.dtype();
     Ok(vec![
-        store(dtype, vec![bn, sn, nh * hv], out)?.into(),
-        store(dtype, vec![bn, nh, t, hd], keys)?.into(),
-        store(dtype, vec![bn, nh, t, hv], vals)?.into(),
+        store_floats(dtype, vec![bn, sn, nh * hv], out)?.into(),
+        store_floats(dtype, vec![bn, nh, t, hd], keys)?.into(),
+        store_floats(dtype, vec![bn, nh, t, hv], vals)?.into(),
     ])
 }
 

@@ -3,8 +3,8 @@
 use xnpu_core::{Error, Result, Tensor, Value};
 use xnpu_ops::attention::RotaryEmbedding;
 
-use super::{floats, store};
-use crate::args::{opt_tensor, tensor};
+use super::store;
+use crate::args::{floats, opt_tensor, tensor};
 
 pub fn run(op: &RotaryEmbedding, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
     let x_t = tensor(inputs, 0)?;

@@ -1,10 +1,12 @@
 //! Attention: scaled dot-product attention, computed in f64 (see the op's doc for the contract).
 
+use xnpu_core::broadcast::BroadcastIndex;
+use xnpu_core::num::round_to;
 use xnpu_core::{DType, Error, Result, Value};
 use xnpu_ops::attention::Attention;
 
-use super::{floats, store};
-use crate::args::{opt_tensor, tensor};
+use super::store;
+use crate::args::{floats, opt_tensor, tensor};
 
 /// A tensor laid out as `[batch, heads, seq, head_size]`.
 struct Heads {
@@ -113,24 +115,19 @@ impl Mask {
             )));
         }
         let last = shape[shape.len() - 1];
-        let off = 4 - shape.len();
-        let mut strides = [0; 4];
-        let mut stride = 1;
-        for (k, &m) in shape.iter().enumerate().rev() {
-            let t = target[off + k];
-            let ok = if off + k == 3 {
-                m <= t
-            } else {
-                m == t || m == 1
-            };
-            if !ok {
-                return Err(Error::compute(format!(
-                    "Attention attn_mask shape {shape:?} does not broadcast to {target:?}"
-                )));
-            }
-            strides[off + k] = if m == 1 && off + k != 3 { 0 } else { stride };
-            stride *= m;
+        let bad = || {
+            Error::compute(format!(
+                "Attention attn_mask shape {shape:?} does not broadcast to {target:?}"
+            ))
+        };
+        if last > target[3] {
+            return Err(bad());
         }
+        // Broadcast to the mask's own key count; keys beyond it are masked (see `at`).
+        let idx = BroadcastIndex::new(shape, &[target[0], target[1], target[2], last])
+            .map_err(|_| bad())?;
+        let mut strides = [0; 4];
+        strides.copy_from_slice(idx.strides());
         let v = if is_bool {
             vals.iter()
                 .map(|&x| if x != 0.0 { 0.0 } else { f64::NEG_INFINITY })
@@ -159,15 +156,6 @@ fn nan_max(xs: &[f64]) -> f64 {
             a.max(b)
         }
     })
-}
-
-fn round_to(dtype: DType, x: f64) -> f64 {
-    match dtype {
-        DType::F32 => x as f32 as f64,
-        DType::F16 => xnpu_core::f16::from_f64(x).to_f64(),
-        DType::Bf16 => xnpu_core::bf16::from_f64(x).to_f64(),
-        _ => x,
-    }
 }
 
 pub fn run(op: &Attention, inputs: &[Option<&Value>], _n_outputs: usize) -> Result<Vec<Value>> {

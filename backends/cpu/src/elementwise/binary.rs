@@ -7,8 +7,8 @@ use xnpu_core::{
 use xnpu_ops::elementwise::{Binary, BinaryKind as B};
 
 use super::broadcast::zip2;
-use super::num::{Bits, Num};
 use super::unary::not_defined;
+use xnpu_core::num::{Bits, Num};
 
 /// `f` over the elements of `a` (type `S`) and `b` (type `T`), broadcast against each other.
 pub fn zip_tensors<S: Elem, T: Elem, O: Elem>(
@@ -127,7 +127,7 @@ fn int_pow<T: Num>(x: T, n: i64) -> T {
     if n < 0 {
         return T::from_f64(x.to_f64().powf(n as f64));
     }
-    let (mut base, mut n, mut acc) = (x, n as u64, T::from_f64(1.0));
+    let (mut base, mut n, mut acc) = (x, n as u64, T::ONE);
     while n > 0 {
         if n & 1 == 1 {
             acc = acc.times(base);

@@ -3,7 +3,7 @@
 use num_traits::AsPrimitive;
 use xnpu_core::{with_int_type, with_numeric_type, DType, Error, Result, Tensor};
 
-use super::num::Num;
+use xnpu_core::Num;
 
 /// Every element of `x` converted to `to` (see [`xnpu_ops::elementwise::Cast`] for the rules).
 pub fn cast(x: &Tensor, to: DType) -> Result<Tensor> {

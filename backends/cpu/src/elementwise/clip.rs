@@ -1,10 +1,10 @@
 //! Clip.
 
-use xnpu_core::{with_numeric_type, Elem, Error, Result, Tensor};
+use xnpu_core::{with_numeric_type, Error, Result, Tensor};
 use xnpu_ops::elementwise::Clip;
 
-use super::num::Num;
 use super::unary::{map, not_defined};
+use xnpu_core::Num;
 
 /// A bound: the single element of the bound input when given, else the attribute.
 fn bound<T: Num>(input: Option<&Tensor>, attr: Option<f32>, which: &str) -> Result<Option<T>> {
@@ -25,7 +25,7 @@ fn bound<T: Num>(input: Option<&Tensor>, attr: Option<f32>, which: &str) -> Resu
     }
 }
 
-fn clip_as<T: Num + Elem>(
+fn clip_as<T: Num>(
     op: &Clip,
     x: &Tensor,
     lo: Option<&Tensor>,

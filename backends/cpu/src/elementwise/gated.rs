@@ -1,19 +1,19 @@
 //! PRelu and SwiGLU: one input modulated by a second.
 
-use xnpu_core::{with_float_type, with_numeric_type, Elem, Error, Result, Tensor};
+use xnpu_core::broadcast::BroadcastIndex;
+use xnpu_core::{with_float_type, with_numeric_type, Error, Result, Tensor};
 
-use super::broadcast::SourceIndex;
-use super::num::Num;
 use super::unary::{not_defined, sigmoid};
+use xnpu_core::Num;
 
-fn prelu_as<T: Num + Elem>(x: &Tensor, slope: &Tensor) -> Result<Tensor> {
+fn prelu_as<T: Num>(x: &Tensor, slope: &Tensor) -> Result<Tensor> {
     let (xv, sv) = (x.as_slice::<T>()?, slope.as_slice::<T>()?);
-    let idx = SourceIndex::new(slope.shape(), x.shape())
+    let idx = BroadcastIndex::new(slope.shape(), x.shape())
         .map_err(|e| e.context("PRelu slope must broadcast to X"))?;
     let v = xv
         .iter()
         .zip(idx)
-        .map(|(&x, j)| if x < T::zero() { sv[j].times(x) } else { x })
+        .map(|(&x, j)| if x < T::ZERO { sv[j].times(x) } else { x })
         .collect();
     Tensor::from_vec(x.shape().to_vec(), v)
 }

@@ -1,13 +1,13 @@
-//! Reference kernels of the `elementwise` family. Broadcasting is in `broadcast`, element
-//! arithmetic (wrapping integers, f64 for floats) in `num`.
+//! Reference kernels of the `elementwise` family. Broadcasting zips are in `broadcast`; element
+//! arithmetic (wrapping integers, IEEE floats) is `xnpu_core::Num`.
 
 mod bernoulli;
 mod binary;
 mod broadcast;
 mod cast;
 mod clip;
+mod erf;
 mod gated;
-mod num;
 mod select;
 mod unary;
 mod variadic;

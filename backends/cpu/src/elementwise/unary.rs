@@ -5,7 +5,8 @@ use xnpu_core::{
 };
 use xnpu_ops::elementwise::{ActivationKind as A, UnaryKind as U};
 
-use super::num::{erf, Bits, Num};
+use super::erf::erf;
+use xnpu_core::num::{Bits, Num};
 
 /// `f` applied to every element of `x`, which must have element type `S`.
 pub fn map<S: Elem, D: Elem>(x: &Tensor, f: impl Fn(S) -> D) -> Result<Tensor> {
@@ -86,7 +87,7 @@ pub fn activation(kind: A, x: &Tensor) -> Result<Tensor> {
     let name = kind.name();
     match kind {
         A::Relu => {
-            with_numeric_type!(d, T => map(x, |v: T| if v < T::zero() { T::zero() } else { v }),
+            with_numeric_type!(d, T => map(x, |v: T| v.max_nan(T::ZERO)),
             _ => Err(not_defined(name, d)))
         }
         A::Shrink { bias, lambd } => {

@@ -4,8 +4,8 @@ use xnpu_core::{with_numeric_type, Elem, Error, Result, Tensor};
 use xnpu_ops::elementwise::VariadicKind as V;
 
 use super::broadcast::zip2;
-use super::num::Num;
 use super::unary::not_defined;
+use xnpu_core::Num;
 
 /// Folds the inputs pairwise with `f` (broadcasting at each step, which gives the same shape
 /// as broadcasting all of them at once).

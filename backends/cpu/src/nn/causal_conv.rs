@@ -1,9 +1,12 @@
 //! CausalConvWithState: a causal depthwise 1-D convolution over `concat(past_state, input)`.
 
+use num_traits::Float;
+use xnpu_core::num::{load_floats, round_to, store_floats};
+use xnpu_core::Num;
 use xnpu_core::{DType, Error, Result, Value};
 use xnpu_ops::nn::CausalConvWithState;
 
-use super::num::{round_to, with_real, Real};
+use super::num::with_real;
 use crate::args::{opt_tensor, tensor};
 
 /// The inputs of one CausalConvWithState in compute precision.
@@ -17,7 +20,11 @@ struct Inputs<'a, R> {
     past: Option<&'a [R]>,
 }
 
-fn typed<R: Real>(op: &CausalConvWithState, dtype: DType, t: Inputs<'_, R>) -> (Vec<R>, Vec<R>) {
+fn typed<R: Num + Float>(
+    op: &CausalConvWithState,
+    dtype: DType,
+    t: Inputs<'_, R>,
+) -> (Vec<R>, Vec<R>) {
     let Inputs {
         x,
         dims: (b, c, l),
@@ -46,7 +53,7 @@ fn typed<R: Real>(op: &CausalConvWithState, dtype: DType, t: Inputs<'_, R>) -> (
                     acc = acc + wk[j] * padded[t + j];
                 }
                 // The convolution result is in the tensor's dtype before the activation.
-                let y = R::of_f64(round_to(dtype, acc.as_f64()));
+                let y = R::from_f64(round_to(dtype, acc.to_f64()));
                 out.push(if op.silu {
                     y / (R::one() + (-y).exp())
                 } else {
@@ -90,12 +97,12 @@ pub fn run(op: &CausalConvWithState, inputs: &[Option<&Value>]) -> Result<Vec<Va
     }
     let dtype = x.dtype();
     let (y, s) = with_real!(dtype, R => {
-        let bv = bias.map(R::load).transpose()?;
-        let pv = past.map(R::load).transpose()?;
-        let (xv, wv) = (R::load(x)?, R::load(w)?);
+        let bv = bias.map(load_floats::<R>).transpose()?;
+        let pv = past.map(load_floats::<R>).transpose()?;
+        let (xv, wv) = (load_floats::<R>(x)?, load_floats::<R>(w)?);
         let t = Inputs { x: &xv, dims: (b, c, l), w: &wv, k, bias: bv.as_deref(), past: pv.as_deref() };
         let (y, s) = typed::<R>(op, dtype, t);
-        (R::store(dtype, vec![b, c, l], y)?, R::store(dtype, vec![b, c, k - 1], s)?)
+        (store_floats(dtype, vec![b, c, l], y)?, store_floats(dtype, vec![b, c, k - 1], s)?)
     }, _ => return Err(Error::compute(format!("CausalConvWithState does not support {dtype}"))));
     Ok(vec![y.into(), s.into()])
 }

@@ -1,10 +1,13 @@
 //! Col2Im and ConvTranspose: a matrix product into columns, then columns scattered (added)
 //! into the image.
 
+use num_traits::Float;
+use xnpu_core::num::{load_floats, store_floats};
+use xnpu_core::Num;
 use xnpu_core::{Error, Result, Tensor, Value};
 use xnpu_ops::nn::{Col2Im, ConvTranspose};
 
-use super::num::{matmul_acc, numel, with_real, Acc, Real};
+use super::num::{matmul_acc, numel, with_real};
 use crate::args::{opt_tensor, tensor};
 
 /// Where blocks of a col2im sit: the image, the kernel and the grid of block positions.
@@ -20,7 +23,7 @@ pub struct Fold<'a> {
 /// Adds `col` (`[channels * prod(kernel), prod(grid)]`) into `image` (`[channels,
 /// prod(image)]`): the value for channel c, kernel position r and block position p goes to
 /// `p * stride + r * dilation - pad_begin`, dropped when outside the image.
-pub fn col2im_add<T: Acc>(f: &Fold<'_>, channels: usize, col: &[T], image: &mut [T]) -> Result<()> {
+pub fn col2im_add<T: Num>(f: &Fold<'_>, channels: usize, col: &[T], image: &mut [T]) -> Result<()> {
     let nd = f.image.len();
     let kprod = numel(f.kernel)?;
     let l = numel(f.grid)?;
@@ -70,7 +73,7 @@ pub fn col2im_add<T: Acc>(f: &Fold<'_>, channels: usize, col: &[T], image: &mut 
     Ok(())
 }
 
-fn conv_transpose_typed<R: Real>(
+fn conv_transpose_typed<R: Num + Float>(
     op: &ConvTranspose,
     x: &[R],
     xsh: &[usize],
@@ -144,9 +147,9 @@ pub fn conv_transpose(op: &ConvTranspose, inputs: &[Option<&Value>]) -> Result<V
     let b = opt_tensor(inputs, 2)?;
     let dtype = x.dtype();
     let out = with_real!(dtype, R => {
-        let bv = b.map(R::load).transpose()?;
-        let (v, shape) = conv_transpose_typed::<R>(op, &R::load(x)?, x.shape(), &R::load(w)?, w.shape(), bv.as_deref())?;
-        R::store(dtype, shape, v)?
+        let bv = b.map(load_floats::<R>).transpose()?;
+        let (v, shape) = conv_transpose_typed::<R>(op, &load_floats::<R>(x)?, x.shape(), &load_floats::<R>(w)?, w.shape(), bv.as_deref())?;
+        store_floats(dtype, shape, v)?
     }, _ => return Err(Error::compute(format!("ConvTranspose does not support {dtype}"))));
     Ok(vec![out.into()])
 }
@@ -235,8 +238,8 @@ pub fn col2im(op: &Col2Im, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
     let per_n_in = xs[1] * xs[2];
     let dtype = x.dtype();
     let out = with_real!(dtype, R => {
-        let v = fold_batches(&fold, c, &R::load(x)?, per_n_in, c * sp, numel(&out_shape)?)?;
-        R::store(dtype, out_shape, v)?
+        let v = fold_batches(&fold, c, &load_floats::<R>(x)?, per_n_in, c * sp, numel(&out_shape)?)?;
+        store_floats(dtype, out_shape, v)?
     }, _ => xnpu_core::with_int_type!(dtype, T => {
         let v = fold_batches(&fold, c, &x.as_slice::<T>()?, per_n_in, c * sp, numel(&out_shape)?)?;
         Tensor::from_vec(out_shape, v)?
@@ -245,7 +248,7 @@ pub fn col2im(op: &Col2Im, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
 }
 
 /// [`col2im_add`] for each batch item: `per_in` input and `per_out` output values each.
-fn fold_batches<T: Acc>(
+fn fold_batches<T: Num>(
     f: &Fold<'_>,
     c: usize,
     x: &[T],

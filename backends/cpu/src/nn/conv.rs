@@ -1,10 +1,12 @@
 //! Conv, ConvInteger and QLinearConv: im2col over tiles of output positions, then a matrix
 //! product per group.
 
+use xnpu_core::num::{load_floats, store_floats};
+use xnpu_core::Num;
 use xnpu_core::{DType, Error, Result, Tensor, Value};
 use xnpu_ops::nn::{Conv, ConvInteger, Geometry, QLinearConv, Window};
 
-use super::num::{int_range, ints_from_f64, ints_i32, matmul_acc, numel, with_real, Acc, Real};
+use super::num::{int_range, ints_from_f64, ints_i32, matmul_acc, numel, with_real};
 use crate::args::{opt_tensor, tensor};
 
 /// Shapes of a convolution, checked: X `[N, C, in...]`, W `[M, C / group, k...]`.
@@ -60,7 +62,7 @@ fn tile_len(rows: usize) -> usize {
 
 /// Convolution of `x` by `w` (shapes as in `s`, `group` groups) in type `T`, padding with
 /// `T::default()`. Returns `[N, M, out...]` values.
-pub fn conv_core<T: Acc>(s: &ConvShapes, group: usize, x: &[T], w: &[T]) -> Result<Vec<T>> {
+pub fn conv_core<T: Num>(s: &ConvShapes, group: usize, x: &[T], w: &[T]) -> Result<Vec<T>> {
     let g = &s.geom;
     let nd = g.rank();
     let sp_in = numel(&s.input)?;
@@ -135,7 +137,7 @@ pub fn conv_core<T: Acc>(s: &ConvShapes, group: usize, x: &[T], w: &[T]) -> Resu
 }
 
 /// Adds `bias[m]` to every element of output channel m of `[N, M, sp]` values.
-fn add_bias<T: Acc>(out: &mut [T], bias: &[T], m: usize, sp: usize) {
+fn add_bias<T: Num>(out: &mut [T], bias: &[T], m: usize, sp: usize) {
     if sp == 0 || m == 0 {
         return;
     }
@@ -164,12 +166,12 @@ pub fn conv(op: &Conv, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
     let s = ConvShapes::new(&op.window, op.group, x.shape(), w.shape())?;
     let dtype = x.dtype();
     let out = with_real!(dtype, R => {
-        let mut y = conv_core::<R>(&s, op.group, &R::load(x)?, &R::load(w)?)?;
+        let mut y = conv_core::<R>(&s, op.group, &load_floats::<R>(x)?, &load_floats::<R>(w)?)?;
         if let Some(b) = b {
             check_bias(b, s.m)?;
-            add_bias(&mut y, &R::load(b)?, s.m, numel(&s.geom.out)?);
+            add_bias(&mut y, &load_floats::<R>(b)?, s.m, numel(&s.geom.out)?);
         }
-        R::store(dtype, s.out_shape(), y)?
+        store_floats(dtype, s.out_shape(), y)?
     }, _ => return Err(Error::compute(format!("Conv does not support {dtype}"))));
     Ok(vec![out.into()])
 }

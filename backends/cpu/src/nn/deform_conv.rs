@@ -1,14 +1,17 @@
 //! DeformConv: im2col with samples taken at offset (fractional) positions.
 
+use num_traits::Float;
+use xnpu_core::num::{load_floats, store_floats};
+use xnpu_core::Num;
 use xnpu_core::{Error, Result, Value};
 use xnpu_ops::nn::DeformConv;
 
 use super::conv::ConvShapes;
-use super::num::{matmul_acc, numel, with_real, Real};
+use super::num::{matmul_acc, numel, with_real};
 use crate::args::{opt_tensor, tensor};
 
 /// The multilinear interpolation of `plane` (shape `dims`) at `pos`, zeros outside.
-fn sample<R: Real>(plane: &[R], dims: &[usize], pos: &[R]) -> R {
+fn sample<R: Num + Float>(plane: &[R], dims: &[usize], pos: &[R]) -> R {
     let nd = dims.len();
     let mut acc = R::zero();
     for corner in 0..(1usize << nd) {
@@ -42,7 +45,7 @@ struct Inputs<'a, R> {
     bias: Option<&'a [R]>,
 }
 
-fn typed<R: Real>(op: &DeformConv, s: &ConvShapes, t: Inputs<'_, R>) -> Result<Vec<R>> {
+fn typed<R: Num + Float>(op: &DeformConv, s: &ConvShapes, t: Inputs<'_, R>) -> Result<Vec<R>> {
     let g = &s.geom;
     let nd = g.rank();
     let sp_in = numel(&s.input)?;
@@ -74,7 +77,7 @@ fn typed<R: Real>(op: &DeformConv, s: &ConvShapes, t: Inputs<'_, R>) -> Result<V
                                 t.offset[(((n * og + ogi) * kprod + r) * nd + d) * sp_out + o];
                             let base = (od * g.strides[d]) as f64 - g.pads_begin[d] as f64
                                 + (kd * g.dilations[d]) as f64;
-                            pos[d] = R::of_f64(base) + off;
+                            pos[d] = R::from_f64(base) + off;
                         }
                         let mut v = sample(plane, &s.input, &pos);
                         if let Some(m) = t.mask {
@@ -140,11 +143,11 @@ pub fn run(op: &DeformConv, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
     }
     let dtype = x.dtype();
     let y = with_real!(dtype, R => {
-        let (xv, wv, ov) = (R::load(x)?, R::load(w)?, R::load(offset)?);
-        let mv = mask.map(R::load).transpose()?;
-        let bv = bias.map(R::load).transpose()?;
+        let (xv, wv, ov) = (load_floats::<R>(x)?, load_floats::<R>(w)?, load_floats::<R>(offset)?);
+        let mv = mask.map(load_floats::<R>).transpose()?;
+        let bv = bias.map(load_floats::<R>).transpose()?;
         let v = typed::<R>(op, &s, Inputs { x: &xv, w: &wv, offset: &ov, mask: mv.as_deref(), bias: bv.as_deref() })?;
-        R::store(dtype, s.out_shape(), v)?
+        store_floats(dtype, s.out_shape(), v)?
     }, _ => return Err(Error::compute(format!("DeformConv does not support {dtype}"))));
     Ok(vec![y.into()])
 }

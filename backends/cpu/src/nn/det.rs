@@ -1,8 +1,10 @@
 //! Det: LU decomposition with partial pivoting, in f64.
 
+use xnpu_core::num::store_floats;
+use xnpu_core::Num;
 use xnpu_core::{Error, Result, Value};
 
-use super::num::{numel, with_real, Acc, Real};
+use super::num::{numel, with_real};
 use crate::args::tensor;
 
 /// The determinant of the row-major `n x n` matrix `a` (consumed as scratch).
@@ -50,9 +52,9 @@ pub fn run(inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
     let out = with_real!(dtype, R => {
         let v = x.to_f64_vec()?;
         let dets: Vec<R> = (0..count)
-            .map(|b| R::of_f64(det(v[b * n * n..(b + 1) * n * n].to_vec(), n)))
+            .map(|b| R::from_f64(det(v[b * n * n..(b + 1) * n * n].to_vec(), n)))
             .collect();
-        R::store(dtype, batch.to_vec(), dets)?
+        store_floats(dtype, batch.to_vec(), dets)?
     }, _ => return Err(Error::compute(format!("Det does not support {dtype}"))));
     Ok(vec![out.into()])
 }

@@ -1,10 +1,12 @@
 //! Einsum: one loop over every combination of label values, adding each product of input
 //! elements into its output element.
 
+use xnpu_core::num::{load_floats, store_floats};
+use xnpu_core::Num;
 use xnpu_core::{Error, Result, Tensor, Value};
 use xnpu_ops::nn::{Einsum, EinsumPlan};
 
-use super::num::{numel, with_real, Acc, Real};
+use super::num::{numel, with_real};
 use crate::args::tensor;
 
 /// Label sizes (numpy broadcasting of size-1 dims) and, per input, the element stride each
@@ -40,7 +42,7 @@ fn layout(plan: &EinsumPlan, shapes: &[&[usize]]) -> Result<(Vec<usize>, Vec<Vec
     Ok((size, strides))
 }
 
-fn einsum_typed<T: Acc>(
+fn einsum_typed<T: Num>(
     plan: &EinsumPlan,
     xs: &[Vec<T>],
     shapes: &[&[usize]],
@@ -106,9 +108,9 @@ pub fn einsum(op: &Einsum, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
     let ranks: Vec<usize> = shapes.iter().map(|s| s.len()).collect();
     let plan = op.plan(&ranks)?;
     let out = with_real!(dtype, R => {
-        let xs: Vec<Vec<R>> = ts.iter().map(|t| R::load(t)).collect::<Result<_>>()?;
+        let xs: Vec<Vec<R>> = ts.iter().map(|t| load_floats::<R>(t)).collect::<Result<_>>()?;
         let (v, shape) = einsum_typed(&plan, &xs, &shapes)?;
-        R::store(dtype, shape, v)?
+        store_floats(dtype, shape, v)?
     }, _ => xnpu_core::with_int_type!(dtype, T => {
         let xs: Vec<Vec<T>> = ts.iter().map(|t| t.to_vec::<T>()).collect::<Result<_>>()?;
         let (v, shape) = einsum_typed(&plan, &xs, &shapes)?;

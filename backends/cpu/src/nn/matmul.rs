@@ -1,44 +1,19 @@
 //! MatMul, MatMulInteger, QLinearMatMul and Gemm.
 
-use ndarray::{ArrayD, IxDyn};
-use xnpu_core::shape::broadcast_shapes;
-use xnpu_core::{DType, Elem, Error, Result, Tensor, Value};
+use xnpu_core::broadcast::{broadcast_shapes, BroadcastIndex};
+use xnpu_core::num::{load_floats, round_to, store_floats};
+use xnpu_core::Num;
+use xnpu_core::{DType, Error, Result, Tensor, Value};
 use xnpu_ops::nn::Gemm;
 
 use super::num::{
-    int_range, ints_from_f64, ints_i32, matmul_acc, matmul_bt, numel, round_to, transpose,
-    with_real, Acc, Real,
+    int_range, ints_from_f64, ints_i32, matmul_acc, matmul_bt, numel, transpose, with_real,
 };
 use crate::args::{opt_tensor, tensor};
 
-/// For each linear index of the broadcast batch shape `out`, the linear index into an
-/// operand batch shape `op` (right-aligned, size-1 dims broadcast).
-fn batch_offsets(out: &[usize], op: &[usize]) -> Vec<usize> {
-    let total: usize = out.iter().product();
-    let lead = out.len() - op.len();
-    let mut offs = Vec::with_capacity(total);
-    let mut idx = vec![0usize; out.len()];
-    for _ in 0..total {
-        let mut off = 0;
-        for (d, &size) in op.iter().enumerate() {
-            let i = if size == 1 { 0 } else { idx[lead + d] };
-            off = off * size + i;
-        }
-        offs.push(off);
-        for d in (0..out.len()).rev() {
-            idx[d] += 1;
-            if idx[d] < out[d] {
-                break;
-            }
-            idx[d] = 0;
-        }
-    }
-    offs
-}
-
 /// `numpy.matmul` of row-major `a` (shape `ash`) and `b` (shape `bsh`): the result and its
 /// shape.
-pub fn batched_matmul<T: Acc>(
+pub fn batched_matmul<T: Num>(
     a: &[T],
     ash: &[usize],
     b: &[T],
@@ -68,8 +43,7 @@ pub fn batched_matmul<T: Acc>(
     }
     let abatch = &a2[..a2.len() - 2];
     let bbatch = &b2[..b2.len() - 2];
-    let batch = broadcast_shapes(abatch, bbatch)?;
-    let nbatch = numel(&batch)?;
+    let batch = broadcast_shapes(&[abatch, bbatch])?;
     let mut out_shape = batch.clone();
     if ash.len() > 1 {
         out_shape.push(m);
@@ -79,11 +53,11 @@ pub fn batched_matmul<T: Acc>(
     }
     let total = numel(&out_shape)?;
     let mut out = vec![T::default(); total];
-    let aoff = batch_offsets(&batch, abatch);
-    let boff = batch_offsets(&batch, bbatch);
-    for bi in 0..nbatch {
-        let am = &a[aoff[bi] * m * k..(aoff[bi] + 1) * m * k];
-        let bm = &b[boff[bi] * k * n..(boff[bi] + 1) * k * n];
+    let aoff = BroadcastIndex::new(abatch, &batch)?;
+    let boff = BroadcastIndex::new(bbatch, &batch)?;
+    for (bi, (ai, bj)) in aoff.zip(boff).enumerate() {
+        let am = &a[ai * m * k..(ai + 1) * m * k];
+        let bm = &b[bj * k * n..(bj + 1) * k * n];
         matmul_acc(am, bm, &mut out[bi * m * n..(bi + 1) * m * n], m, k, n);
     }
     Ok((out, out_shape))
@@ -101,8 +75,8 @@ pub fn matmul(inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
     }
     let dtype = a.dtype();
     let out = with_real!(dtype, R => {
-        let (v, shape) = batched_matmul(&R::load(a)?, a.shape(), &R::load(b)?, b.shape())?;
-        R::store(dtype, shape, v)?
+        let (v, shape) = batched_matmul(&load_floats::<R>(a)?, a.shape(), &load_floats::<R>(b)?, b.shape())?;
+        store_floats(dtype, shape, v)?
     }, _ => xnpu_core::with_int_type!(dtype, T => {
         let (v, shape) = batched_matmul(&a.as_slice::<T>()?, a.shape(), &b.as_slice::<T>()?, b.shape())?;
         Tensor::from_vec(shape, v)?
@@ -123,12 +97,7 @@ fn zero_point_full(zp: Option<&Tensor>, shape: &[usize], rows: bool) -> Result<V
 }
 
 /// Broadcasts parameter values `v` (shape `psh`) of a matmul operand of shape `shape`.
-fn param_full<T: Copy + Elem>(
-    v: &[T],
-    psh: &[usize],
-    shape: &[usize],
-    rows: bool,
-) -> Result<Vec<T>> {
+fn param_full<T: Copy>(v: &[T], psh: &[usize], shape: &[usize], rows: bool) -> Result<Vec<T>> {
     let n = numel(shape)?;
     if v.len() == 1 {
         return Ok(vec![v[0]; n]);
@@ -138,14 +107,16 @@ fn param_full<T: Copy + Elem>(
     } else {
         psh.to_vec()
     };
-    let arr = ArrayD::from_shape_vec(IxDyn(&psh), v.to_vec())
-        .map_err(|e| Error::compute(e.to_string()))?;
-    let b = arr.broadcast(IxDyn(shape)).ok_or_else(|| {
+    let unfit = || {
         Error::compute(format!(
             "a scale or zero point of shape {psh:?} does not fit an operand of shape {shape:?}"
         ))
-    })?;
-    Ok(b.iter().copied().collect())
+    };
+    if v.len() != numel(&psh)? {
+        return Err(unfit());
+    }
+    let idx = BroadcastIndex::new(&psh, shape).map_err(|_| unfit())?;
+    Ok(idx.map(|i| v[i]).collect())
 }
 
 pub fn matmul_integer(inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
@@ -252,31 +223,21 @@ pub fn qlinear_matmul(inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
 
 /// C broadcast unidirectionally to `[m, n]`, as `[m * n]` values.
 fn gemm_bias<T: Copy>(c: &[T], csh: &[usize], m: usize, n: usize) -> Result<Vec<T>> {
-    let (cm, cn) = match csh.len() {
-        0 => (1, 1),
-        1 => (1, csh[0]),
-        2 => (csh[0], csh[1]),
-        _ => {
-            return Err(Error::compute(format!(
-                "Gemm C must have rank <= 2, got shape {csh:?}"
-            )))
-        }
-    };
-    if !((cm == m || cm == 1) && (cn == n || cn == 1)) {
+    if csh.len() > 2 {
         return Err(Error::compute(format!(
-            "Gemm C of shape {csh:?} does not broadcast to [{m}, {n}]"
+            "Gemm C must have rank <= 2, got shape {csh:?}"
         )));
     }
-    let mut out = Vec::with_capacity(m * n);
-    for i in 0..m {
-        for j in 0..n {
-            out.push(c[(if cm == 1 { 0 } else { i }) * cn + if cn == 1 { 0 } else { j }]);
-        }
-    }
-    Ok(out)
+    let unfit = || {
+        Error::compute(format!(
+            "Gemm C of shape {csh:?} does not broadcast to [{m}, {n}]"
+        ))
+    };
+    let idx = BroadcastIndex::new(csh, &[m, n]).map_err(|_| unfit())?;
+    Ok(idx.map(|i| c[i]).collect())
 }
 
-fn gemm_typed<T: Acc>(
+fn gemm_typed<T: Num>(
     op: &Gemm,
     a: &[T],
     ash: &[usize],
@@ -326,8 +287,8 @@ fn gemm_typed<T: Acc>(
     };
     let (alpha, beta) = (op.alpha as f64, op.beta as f64);
     if float {
-        let al = T::of_f64(alpha);
-        let be = T::of_f64(beta);
+        let al = T::from_f64(alpha);
+        let be = T::from_f64(beta);
         for (i, v) in acc.iter_mut().enumerate() {
             let mut y = v.times(al);
             if let Some(bias) = &bias {
@@ -337,11 +298,11 @@ fn gemm_typed<T: Acc>(
         }
     } else if alpha != 1.0 || beta != 1.0 {
         for (i, v) in acc.iter_mut().enumerate() {
-            let mut y = v.as_f64() * alpha;
+            let mut y = v.to_f64() * alpha;
             if let Some(bias) = &bias {
-                y += bias[i].as_f64() * beta;
+                y += bias[i].to_f64() * beta;
             }
-            *v = T::of_f64(y);
+            *v = T::from_f64(y);
         }
     } else if let Some(bias) = &bias {
         for (v, b) in acc.iter_mut().zip(bias) {
@@ -365,10 +326,10 @@ pub fn gemm(op: &Gemm, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
         }
     }
     let out = with_real!(dtype, R => {
-        let cv = c.map(R::load).transpose()?;
+        let cv = c.map(load_floats::<R>).transpose()?;
         let cc = cv.as_deref().zip(c.map(|c| c.shape()));
-        let (v, shape) = gemm_typed(op, &R::load(a)?, a.shape(), &R::load(b)?, b.shape(), cc, true)?;
-        R::store(dtype, shape, v)?
+        let (v, shape) = gemm_typed(op, &load_floats::<R>(a)?, a.shape(), &load_floats::<R>(b)?, b.shape(), cc, true)?;
+        store_floats(dtype, shape, v)?
     }, _ => xnpu_core::with_int_type!(dtype, T => {
         let cv = c.map(|c| c.as_slice::<T>()).transpose()?;
         let cc = cv.as_deref().zip(c.map(|c| c.shape()));

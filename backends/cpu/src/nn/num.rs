@@ -1,108 +1,11 @@
-//! Element arithmetic shared by the kernels of this family: the accumulation trait, reading
-//! float tensors in a compute precision, and the matrix product loop.
+//! What the kernels of this family share beyond `xnpu_core::num`: the choice of a float
+//! compute precision (`with_real!`), the matrix product loops, and integer tensor helpers.
 
-use xnpu_core::{bf16, f16, DType, Error, Result, Tensor};
-
-/// A type products are accumulated in: f32 / f64 (plain IEEE arithmetic) or an integer
-/// (wrapping, like numpy).
-pub trait Acc: Copy + Default + PartialEq + Send + Sync + std::fmt::Debug + 'static {
-    fn plus(self, o: Self) -> Self;
-    fn times(self, o: Self) -> Self;
-    fn as_f64(self) -> f64;
-    /// From f64, truncating (and saturating) for integers.
-    fn of_f64(v: f64) -> Self;
-}
-
-macro_rules! acc_float {
-    ($($t:ty),*) => {$(
-        impl Acc for $t {
-            #[inline(always)]
-            fn plus(self, o: Self) -> Self { self + o }
-            #[inline(always)]
-            fn times(self, o: Self) -> Self { self * o }
-            #[inline(always)]
-            fn as_f64(self) -> f64 { self as f64 }
-            #[inline(always)]
-            fn of_f64(v: f64) -> Self { v as $t }
-        }
-    )*};
-}
-
-macro_rules! acc_int {
-    ($($t:ty),*) => {$(
-        impl Acc for $t {
-            #[inline(always)]
-            fn plus(self, o: Self) -> Self { self.wrapping_add(o) }
-            #[inline(always)]
-            fn times(self, o: Self) -> Self { self.wrapping_mul(o) }
-            #[inline(always)]
-            fn as_f64(self) -> f64 { self as f64 }
-            #[inline(always)]
-            fn of_f64(v: f64) -> Self { v as $t }
-        }
-    )*};
-}
-
-acc_float!(f32, f64);
-acc_int!(i8, u8, i16, u16, i32, u32, i64, u64);
-
-/// A float compute precision: f32 (for f32, f16 and bf16 tensors) or f64.
-pub trait Real: Acc + num_traits::Float {
-    /// The values of a float tensor (any float dtype) in this precision.
-    fn load(t: &Tensor) -> Result<Vec<Self>>;
-    /// A tensor of dtype `dtype` (a float dtype) from values in this precision.
-    fn store(dtype: DType, shape: Vec<usize>, v: Vec<Self>) -> Result<Tensor>;
-}
-
-macro_rules! real {
-    ($t:ty) => {
-        impl Real for $t {
-            fn load(t: &Tensor) -> Result<Vec<Self>> {
-                Ok(match t.dtype() {
-                    DType::F32 => t.as_slice::<f32>()?.iter().map(|&v| v as $t).collect(),
-                    DType::F64 => t.as_slice::<f64>()?.iter().map(|&v| v as $t).collect(),
-                    DType::F16 => t
-                        .as_slice::<f16>()?
-                        .iter()
-                        .map(|v| v.to_f32() as $t)
-                        .collect(),
-                    DType::Bf16 => t
-                        .as_slice::<bf16>()?
-                        .iter()
-                        .map(|v| v.to_f32() as $t)
-                        .collect(),
-                    d => return Err(Error::compute(format!("expected a float tensor, got {d}"))),
-                })
-            }
-
-            fn store(dtype: DType, shape: Vec<usize>, v: Vec<Self>) -> Result<Tensor> {
-                match dtype {
-                    DType::F32 => {
-                        Tensor::from_vec(shape, v.into_iter().map(|x| x as f32).collect())
-                    }
-                    DType::F64 => {
-                        Tensor::from_vec(shape, v.into_iter().map(|x| x as f64).collect())
-                    }
-                    DType::F16 => Tensor::from_vec(
-                        shape,
-                        v.into_iter().map(|x| f16::from_f64(x as f64)).collect(),
-                    ),
-                    DType::Bf16 => Tensor::from_vec(
-                        shape,
-                        v.into_iter().map(|x| bf16::from_f64(x as f64)).collect(),
-                    ),
-                    d => Err(Error::compute(format!("expected a float dtype, got {d}"))),
-                }
-            }
-        }
-    };
-}
-
-real!(f32);
-real!(f64);
+use xnpu_core::{DType, Error, Num, Result, Tensor};
 
 /// Runs `$body` with `$R` bound to the compute precision of float dtype `$dtype` (f64 for
-/// f64, f32 for the others); evaluates `$other` for non-float dtypes.
+/// f64, f32 for the others: see `xnpu_core::num::load_floats` and `store_floats`);
+/// evaluates `$other` for non-float dtypes.
 macro_rules! with_real {
     ($dtype:expr, $R:ident => $body:expr, _ => $other:expr) => {
         match $dtype {
@@ -120,20 +23,9 @@ macro_rules! with_real {
 }
 pub(crate) use with_real;
 
-/// Rounds an f64 value to float dtype `dtype` and back (the precision numpy would compute
-/// that dtype's arithmetic in).
-pub fn round_to(dtype: DType, v: f64) -> f64 {
-    match dtype {
-        DType::F32 => v as f32 as f64,
-        DType::F16 => f16::from_f64(v).to_f64(),
-        DType::Bf16 => bf16::from_f64(v).to_f64(),
-        _ => v,
-    }
-}
-
 /// `c[m, n] += sum_k a[m, k] * b[k, n]` for row-major `a` `[m, k]`, `b` `[k, n]` and `c`
 /// `[m, n]`, in i-k-j order so that the inner loop runs along contiguous rows.
-pub fn matmul_acc<T: Acc>(a: &[T], b: &[T], c: &mut [T], m: usize, k: usize, n: usize) {
+pub fn matmul_acc<T: Num>(a: &[T], b: &[T], c: &mut [T], m: usize, k: usize, n: usize) {
     debug_assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
     if n == 0 {
         return;
@@ -150,7 +42,7 @@ pub fn matmul_acc<T: Acc>(a: &[T], b: &[T], c: &mut [T], m: usize, k: usize, n: 
 
 /// `c[m, n] = sum_k a[m, k] * bt[n, k]` for row-major `a` `[m, k]` and `bt` `[n, k]` (B given
 /// transposed): a dot product of contiguous rows per output element.
-pub fn matmul_bt<T: Acc>(a: &[T], bt: &[T], c: &mut [T], m: usize, k: usize, n: usize) {
+pub fn matmul_bt<T: Num>(a: &[T], bt: &[T], c: &mut [T], m: usize, k: usize, n: usize) {
     debug_assert!(a.len() >= m * k && bt.len() >= k * n && c.len() >= m * n);
     for i in 0..m {
         let a_row = &a[i * k..(i + 1) * k];
@@ -162,7 +54,7 @@ pub fn matmul_bt<T: Acc>(a: &[T], bt: &[T], c: &mut [T], m: usize, k: usize, n: 
 
 /// The dot product of two equal-length slices, summed in 8 interleaved lanes (so that it
 /// vectorizes).
-pub fn dot<T: Acc>(a: &[T], b: &[T]) -> T {
+pub fn dot<T: Num>(a: &[T], b: &[T]) -> T {
     const L: usize = 8;
     let mut lanes = [T::default(); L];
     let (ca, cb) = (a.chunks_exact(L), b.chunks_exact(L));
@@ -229,7 +121,7 @@ pub fn int_range(d: DType) -> Result<(f64, f64)> {
 /// A tensor of integer dtype `d` from f64 values that are already integral and in range.
 pub fn ints_from_f64(d: DType, shape: Vec<usize>, v: &[f64]) -> Result<Tensor> {
     xnpu_core::with_int_type!(d, T => {
-        Tensor::from_vec(shape, v.iter().map(|&x| x as T).collect::<Vec<T>>())
+        Tensor::from_vec(shape, v.iter().map(|&x| T::from_f64(x)).collect::<Vec<T>>())
     }, _ => Err(Error::compute(format!("expected an integer dtype, got {d}"))))
 }
 

@@ -1,11 +1,12 @@
 //! AveragePool, MaxPool, LpPool, the global pools, MaxUnpool and MaxRoiPool.
 
 use num_traits::{Float, Zero};
-use xnpu_core::{Error, Result, Tensor, Value};
+use xnpu_core::num::{load_floats, store_floats};
+use xnpu_core::{Error, Num, Result, Tensor, Value};
 use xnpu_ops::nn::{GlobalKind, GlobalPool, MaxRoiPool, MaxUnpool, Pool, PoolKind};
 use xnpu_ops::OpDef;
 
-use super::num::{numel, with_real, Acc, Real};
+use super::num::{numel, with_real};
 use crate::args::{opt_tensor, tensor};
 
 /// A window tap that falls in the declared padding (counts for `count_include_pad`).
@@ -81,7 +82,7 @@ fn split_input(x: &Tensor, what: &str) -> Result<(usize, Vec<usize>)> {
     Ok((s[0] * s[1], s[2..].to_vec()))
 }
 
-fn avg_lp<R: Real>(
+fn avg_lp<R: Num + Float>(
     kind: &PoolKind,
     x: &[R],
     planes: usize,
@@ -106,10 +107,10 @@ fn avg_lp<R: Real>(
                             count += 1;
                         }
                     }
-                    sum / R::of_f64(count as f64)
+                    sum / R::from_f64(count as f64)
                 }
                 PoolKind::Lp { p } => {
-                    let p = R::of_f64(p);
+                    let p = R::from_f64(p);
                     let mut sum = R::zero();
                     for &t in window {
                         if t >= 0 {
@@ -192,8 +193,8 @@ pub fn pool(op: &Pool, inputs: &[Option<&Value>], n_outputs: usize) -> Result<Ve
         }
         _ => {
             let y = with_real!(dtype, R => {
-                let v = avg_lp::<R>(&op.kind, &R::load(x)?, planes, sp_in, kprod, &taps);
-                R::store(dtype, shape, v)?
+                let v = avg_lp::<R>(&op.kind, &load_floats::<R>(x)?, planes, sp_in, kprod, &taps);
+                store_floats(dtype, shape, v)?
             }, _ => return Err(Error::compute(format!("{} does not support {dtype}", op.name()))));
             Ok(vec![y.into()])
         }
@@ -215,13 +216,13 @@ pub fn global_pool(op: &GlobalPool, inputs: &[Option<&Value>]) -> Result<Vec<Val
     shape.extend(std::iter::repeat_n(1, s.len() - 2));
     let dtype = x.dtype();
     let y = with_real!(dtype, R => {
-        let v = R::load(x)?;
+        let v = load_floats::<R>(x)?;
         let mut out = Vec::with_capacity(planes);
         for plane in 0..planes {
             let xp = &v[plane * sp..][..sp];
             out.push(match op.kind {
                 GlobalKind::Average => {
-                    xp.iter().fold(R::zero(), |a, &b| a + b) / R::of_f64(sp as f64)
+                    xp.iter().fold(R::zero(), |a, &b| a + b) / R::from_f64(sp as f64)
                 }
                 GlobalKind::Max => xp
                     .iter()
@@ -229,14 +230,14 @@ pub fn global_pool(op: &GlobalPool, inputs: &[Option<&Value>]) -> Result<Vec<Val
                     .reduce(|a, b| if b > a { b } else { a })
                     .unwrap_or_else(R::neg_infinity),
                 GlobalKind::Lp { p } => {
-                    let p = R::of_f64(p);
+                    let p = R::from_f64(p);
                     xp.iter()
                         .fold(R::zero(), |a, &b| a + b.abs().powf(p))
                         .powf(p.recip())
                 }
             });
         }
-        R::store(dtype, shape, out)?
+        store_floats(dtype, shape, out)?
     }, _ => return Err(Error::compute(format!("{} does not support {dtype}", op.name()))));
     Ok(vec![y.into()])
 }
@@ -322,13 +323,13 @@ pub fn max_roi_pool(op: &MaxRoiPool, inputs: &[Option<&Value>]) -> Result<Vec<Va
     let shape = vec![rs[0], c, ph, pw];
     let dtype = x.dtype();
     let y = with_real!(dtype, R => {
-        let xv = R::load(x)?;
-        let rv = R::load(rois)?;
+        let xv = load_floats::<R>(x)?;
+        let rv = load_floats::<R>(rois)?;
         // Region coordinates are computed in f32, like the reference implementations.
         let scale = op.spatial_scale;
         let mut out = Vec::with_capacity(numel(&shape)?);
         for roi in rv.chunks_exact(5) {
-            let f = |v: R| v.as_f64() as f32;
+            let f = |v: R| v.to_f64() as f32;
             let b = f(roi[0]);
             if !(b >= 0.0 && (b as usize) < n) {
                 return Err(Error::compute(format!("roi batch index {b} is out of range for {n} images")));
@@ -363,7 +364,7 @@ pub fn max_roi_pool(op: &MaxRoiPool, inputs: &[Option<&Value>]) -> Result<Vec<Va
                 }
             }
         }
-        R::store(dtype, shape, out)?
+        store_floats(dtype, shape, out)?
     }, _ => return Err(Error::compute(format!("MaxRoiPool does not support {dtype}"))));
     Ok(vec![y.into()])
 }

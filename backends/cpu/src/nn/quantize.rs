@@ -1,10 +1,11 @@
 //! QuantizeLinear, DequantizeLinear and DynamicQuantizeLinear.
 
+use xnpu_core::num::{round_to, store_floats};
 use xnpu_core::shape::normalize_axis;
 use xnpu_core::{DType, Error, Result, Tensor, Value};
 use xnpu_ops::nn::{DequantizeLinear, QuantizeLinear};
 
-use super::num::{int_range, ints_from_f64, ints_i32, round_to, Real};
+use super::num::{int_range, ints_from_f64, ints_i32};
 use crate::args::{opt_tensor, tensor};
 
 /// Which scale / zero point an element of x uses.
@@ -169,7 +170,9 @@ pub fn dequantize_linear(op: &DequantizeLinear, inputs: &[Option<&Value>]) -> Re
             (v as f32 - zv[p] as f32) * sv[p] as f32
         })
         .collect();
-    Ok(vec![f32::store(out_dtype, x.shape().to_vec(), y)?.into()])
+    Ok(vec![
+        store_floats::<f32>(out_dtype, x.shape().to_vec(), y)?.into()
+    ])
 }
 
 pub fn dynamic_quantize_linear(inputs: &[Option<&Value>]) -> Result<Vec<Value>> {

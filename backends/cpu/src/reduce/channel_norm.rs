@@ -4,8 +4,8 @@
 use xnpu_core::{Error, Result, Tensor, Value};
 use xnpu_ops::reduce::{BatchNormalization, GroupNormalization, InstanceNormalization};
 
-use super::{check_len, float_tensor, floats};
-use crate::args::tensor;
+use super::{check_len, float_tensor};
+use crate::args::{floats, tensor};
 
 /// N, C and the number of elements per (n, c) of an input [N, C, D1, ...].
 fn ncs(x: &Tensor) -> Result<(usize, usize, usize)> {

@@ -4,8 +4,8 @@ use xnpu_core::shape::normalize_axis;
 use xnpu_core::{Result, Tensor, Value};
 use xnpu_ops::reduce::{LayerNormalization, RmsNormalization};
 
-use super::{broadcast_index, float_tensor, floats};
-use crate::args::{opt_tensor, tensor};
+use super::{broadcast_index, float_tensor};
+use crate::args::{floats, opt_tensor, tensor};
 
 /// Rows (the dims before `axis`) and columns (the dims from `axis` on) of `shape`.
 fn rows_cols(shape: &[usize], axis: usize) -> (usize, usize) {

@@ -6,8 +6,8 @@ use xnpu_ops::reduce::{
 };
 
 use super::softmax::apply;
-use super::{check_len, float_tensor, floats};
-use crate::args::{opt_tensor, tensor};
+use super::{check_len, float_tensor};
+use crate::args::{floats, opt_tensor, tensor};
 
 /// N, C and D (the product of the dims after C) of an input [N, C, D1, ...], after checking
 /// that the target is [N, D1, ...].

@@ -11,7 +11,10 @@ mod skip_norm;
 mod softmax;
 
 use crate::tensors;
-use xnpu_core::{bf16, f16, DType, Error, Result, Tensor};
+use xnpu_core::broadcast::BroadcastIndex;
+use xnpu_core::num::store_floats;
+use xnpu_core::shape::checked_numel;
+use xnpu_core::{DType, Error, Result, Tensor};
 use xnpu_ops::reduce::*;
 
 kernel!(Reduce, |o, inputs, _| Ok(tensors(vec![reduce_axes::run(
@@ -57,52 +60,9 @@ kernel!(SoftmaxCrossEntropyLoss, |o, inputs, _| Ok(tensors(
     loss::sce(o, inputs)?
 )));
 
-/// Conversion from f64, rounding to nearest for floats and truncating toward zero
-/// (saturating) for integers.
-pub(crate) trait FromF64: Copy {
-    fn from_f64(v: f64) -> Self;
-}
-
-macro_rules! from_f64_as {
-    ($($t:ty),*) => {$(
-        impl FromF64 for $t {
-            fn from_f64(v: f64) -> Self {
-                v as $t
-            }
-        }
-    )*};
-}
-from_f64_as!(f32, f64, i8, u8, i16, u16, i32, u32, i64, u64);
-
-impl FromF64 for f16 {
-    fn from_f64(v: f64) -> Self {
-        f16::from_f64(v)
-    }
-}
-
-impl FromF64 for bf16 {
-    fn from_f64(v: f64) -> Self {
-        bf16::from_f64(v)
-    }
-}
-
-/// The elements of a float tensor as f64, or an error naming `what` when it is not a float
-/// tensor.
-pub(crate) fn floats(t: &Tensor, what: &str) -> Result<Vec<f64>> {
-    if !t.dtype().is_float() {
-        return Err(Error::compute(format!(
-            "{what} must be a float tensor, got {}",
-            t.dtype()
-        )));
-    }
-    t.to_f64_vec()
-}
-
 /// A float tensor of `dtype` from f64 values (rounded once).
 pub(crate) fn float_tensor(dtype: DType, shape: Vec<usize>, values: &[f64]) -> Result<Tensor> {
-    xnpu_core::with_float_type!(dtype, T => {
-        Tensor::from_vec(shape, values.iter().map(|&v| <T as FromF64>::from_f64(v)).collect::<Vec<T>>())
-    }, _ => Err(Error::compute(format!("expected a float dtype, got {dtype}"))))
+    store_floats(dtype, shape, values.to_vec())
 }
 
 /// Sizes of the dims before `axis`, at `axis`, and after it: a tensor is `outer` blocks of
@@ -115,76 +75,28 @@ pub(crate) fn split_at_axis(shape: &[usize], axis: usize) -> (usize, usize, usiz
 }
 
 /// For each element of a tensor of shape `shape`, the flat index of the element of the
-/// `from` tensor that broadcasts onto it (numpy rules, `from` toward `shape` only).
+/// `from` tensor that broadcasts onto it (numpy rules, `from` toward `shape` only); the error
+/// names the input as `what`.
 pub(crate) fn broadcast_index(from: &[usize], shape: &[usize], what: &str) -> Result<Vec<usize>> {
-    let bad = || {
+    let idx = BroadcastIndex::new(from, shape).map_err(|_| {
         Error::compute(format!(
             "{what} of shape {from:?} does not broadcast to shape {shape:?}"
         ))
-    };
-    if from.len() > shape.len() {
-        return Err(bad());
-    }
-    let pad = shape.len() - from.len();
-    // Stride of each output dim in `from` (0 where `from` broadcasts).
-    let mut strides = vec![0usize; shape.len()];
-    let mut s = 1usize;
-    for i in (0..from.len()).rev() {
-        let (f, o) = (from[i], shape[pad + i]);
-        if f == o {
-            strides[pad + i] = s;
-        } else if f != 1 {
-            return Err(bad());
-        }
-        s *= f;
-    }
-    let total: usize = shape.iter().product();
-    let mut out = Vec::with_capacity(total);
-    let mut idx = vec![0usize; shape.len()];
-    for _ in 0..total {
-        out.push(idx.iter().zip(&strides).map(|(i, s)| i * s).sum());
-        for d in (0..shape.len()).rev() {
-            idx[d] += 1;
-            if idx[d] < shape[d] {
-                break;
-            }
-            idx[d] = 0;
-        }
-    }
-    Ok(out)
+    })?;
+    Ok(idx.collect())
 }
 
 /// For each element of a tensor of shape `shape`, the flat index of its group in the reduced
-/// tensor (reduced dims, where `reduced[d]`, kept as size 1), and the number of groups.
-pub(crate) fn group_index(shape: &[usize], reduced: &[bool]) -> (Vec<usize>, usize) {
+/// tensor (reduced dims, where `reduced[d]`, kept as size 1), and the number of groups: the
+/// reduced tensor broadcast back onto `shape`.
+pub(crate) fn group_index(shape: &[usize], reduced: &[bool]) -> Result<(Vec<usize>, usize)> {
     let kept: Vec<usize> = shape
         .iter()
         .zip(reduced)
         .map(|(&d, &r)| if r { 1 } else { d })
         .collect();
-    let n_groups = kept.iter().product();
-    let total: usize = shape.iter().product();
-    let mut strides = vec![0usize; shape.len()];
-    let mut s = 1usize;
-    for d in (0..shape.len()).rev() {
-        if !reduced[d] {
-            strides[d] = s;
-        }
-        s *= kept[d];
-    }
-    let mut out = Vec::with_capacity(total);
-    let mut idx = vec![0usize; shape.len()];
-    for _ in 0..total {
-        out.push(idx.iter().zip(&strides).map(|(i, s)| i * s).sum());
-        for d in (0..shape.len()).rev() {
-            idx[d] += 1;
-            if idx[d] < shape[d] {
-                break;
-            }
-            idx[d] = 0;
-        }
-    }
-    (out, n_groups)
+    let n_groups = checked_numel(&kept)?;
+    Ok((BroadcastIndex::new(&kept, shape)?.collect(), n_groups))
 }
 
 /// Checks that a per-channel parameter has `c` elements.
@@ -217,9 +129,11 @@ mod tests {
 
     #[test]
     fn group_index_maps_elements_to_their_reduction() {
-        let (g, n) = group_index(&[2, 3], &[false, true]);
+        let (g, n) = group_index(&[2, 3], &[false, true]).unwrap();
         assert_eq!((g, n), (vec![0, 0, 0, 1, 1, 1], 2));
-        let (g, n) = group_index(&[2, 3], &[true, false]);
+        let (g, n) = group_index(&[2, 3], &[true, false]).unwrap();
         assert_eq!((g, n), (vec![0, 1, 2, 0, 1, 2], 3));
+        let (g, n) = group_index(&[2, 0], &[false, true]).unwrap();
+        assert_eq!((g, n), (vec![], 2));
     }
 }

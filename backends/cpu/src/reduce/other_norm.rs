@@ -5,8 +5,8 @@ use xnpu_core::shape::normalize_axis;
 use xnpu_core::{Error, Result, Tensor, Value};
 use xnpu_ops::reduce::{LpNormalization, Lrn, MeanVarianceNormalization};
 
-use super::{float_tensor, floats, group_index, split_at_axis};
-use crate::args::tensor;
+use super::{float_tensor, group_index, split_at_axis};
+use crate::args::{floats, tensor};
 
 pub(super) fn lp_norm(op: &LpNormalization, inputs: &[Option<&Value>]) -> Result<Tensor> {
     let x = tensor(inputs, 0)?;
@@ -68,7 +68,7 @@ pub(super) fn mvn(op: &MeanVarianceNormalization, inputs: &[Option<&Value>]) -> 
     let shape = x.shape();
     let axes = normalize_axes(&op.axes, shape.len())?;
     let reduced: Vec<bool> = (0..shape.len()).map(|d| axes.contains(&d)).collect();
-    let (groups, n_groups) = group_index(shape, &reduced);
+    let (groups, n_groups) = group_index(shape, &reduced)?;
     let v = floats(x, "X")?;
     let count: usize = axes.iter().map(|&a| shape[a]).product();
     let mut sum = vec![0.0; n_groups];

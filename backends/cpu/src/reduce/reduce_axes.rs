@@ -3,10 +3,10 @@
 
 use num_traits::{AsPrimitive, Bounded, ToPrimitive};
 use xnpu_core::shape::normalize_axes;
-use xnpu_core::{DType, Elem, Error, Result, Tensor, Value};
+use xnpu_core::{DType, Error, Num, Result, Tensor, Value};
 use xnpu_ops::reduce::{Reduce, ReduceKind};
 
-use super::{float_tensor, group_index, FromF64};
+use super::{float_tensor, group_index};
 use crate::args::{opt_tensor, tensor};
 
 pub(super) fn run(op: &Reduce, inputs: &[Option<&Value>]) -> Result<Tensor> {
@@ -44,7 +44,7 @@ pub(super) fn run(op: &Reduce, inputs: &[Option<&Value>]) -> Result<Tensor> {
             .map(|(&d, _)| d)
             .collect()
     };
-    let (groups, n_groups) = group_index(shape, &reduced);
+    let (groups, n_groups) = group_index(shape, &reduced)?;
     let count: usize = shape
         .iter()
         .zip(&reduced)
@@ -164,7 +164,7 @@ fn reduce_int<T>(
     count: usize,
 ) -> Vec<T>
 where
-    T: Elem + ToPrimitive + Bounded + PartialOrd + FromF64,
+    T: Num + ToPrimitive + Bounded,
     i128: AsPrimitive<T>,
 {
     let wide = |x: T| x.to_i128().unwrap_or(0);
@@ -199,7 +199,7 @@ where
         ReduceKind::L1 => narrow(sum(&|x| x.wrapping_abs())),
         ReduceKind::SumSquare => narrow(sum(&|x| x.wrapping_mul(x))),
         ReduceKind::L2 | ReduceKind::LogSum | ReduceKind::LogSumExp => {
-            let f: Vec<f64> = v.iter().map(|x| x.to_f64().unwrap_or(f64::NAN)).collect();
+            let f: Vec<f64> = v.iter().map(|&x| x.to_f64()).collect();
             via_f64(reduce_f64(kind, &f, groups, n_groups, count))
         }
     }

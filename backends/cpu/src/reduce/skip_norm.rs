@@ -3,8 +3,8 @@
 use xnpu_core::{DType, Error, Result, Tensor, Value};
 use xnpu_ops::reduce::SkipNormalization;
 
-use super::{float_tensor, floats};
-use crate::args::{opt_tensor, tensor};
+use super::float_tensor;
+use crate::args::{floats, opt_tensor, tensor};
 
 /// A `[H]` parameter's values, checked against the hidden size.
 fn param(t: Option<&Tensor>, h: usize, what: &str) -> Result<Option<Vec<f64>>> {

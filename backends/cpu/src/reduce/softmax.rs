@@ -4,8 +4,8 @@ use xnpu_core::shape::normalize_axis;
 use xnpu_core::{Error, Result, Tensor, Value};
 use xnpu_ops::reduce::{Softmax, SoftmaxKind};
 
-use super::{float_tensor, floats, split_at_axis};
-use crate::args::tensor;
+use super::{float_tensor, split_at_axis};
+use crate::args::{floats, tensor};
 
 pub(super) fn run(op: &Softmax, inputs: &[Option<&Value>]) -> Result<Tensor> {
     let x = tensor(inputs, 0)?;

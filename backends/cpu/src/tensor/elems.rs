@@ -3,7 +3,7 @@
 //! path serves every dtype, bool and string included.
 
 use xnpu_core::shape::checked_numel;
-use xnpu_core::{bf16, f16, Bytes, DType, Error, Result, Tensor};
+use xnpu_core::{Bytes, DType, Error, Num, Result, Tensor};
 
 /// Read access to the elements of one tensor.
 pub(crate) struct Src<'a> {
@@ -40,9 +40,12 @@ pub(crate) struct Elems {
 
 impl Elems {
     /// An empty buffer with room for `capacity` elements of `dtype`, or an error when that
-    /// much memory cannot be had (sizes computed from input values can be absurd).
+    /// much memory cannot be had (sizes computed from input values can be absurd) or when the
+    /// dtype is packed (its elements share bytes, so they cannot be copied one by one).
     pub fn new(dtype: DType, capacity: usize) -> Result<Self> {
-        let size = dtype.size();
+        let size = dtype.elem_bytes().ok_or_else(|| {
+            Error::unsupported(format!("{dtype} elements cannot be copied one by one"))
+        })?;
         let mut e = Elems {
             dtype,
             size,
@@ -213,82 +216,13 @@ pub(crate) fn dims_of(v: &[i64], op: &str) -> Result<Vec<usize>> {
         .collect()
 }
 
-/// Arithmetic the few reducing kernels of this family need, defined for every numeric dtype
-/// and bool. Integer arithmetic wraps (like ONNX Runtime) instead of panicking.
-pub(crate) trait Arith: Copy + PartialOrd + Default {
-    fn zero() -> Self;
-    fn one() -> Self;
-    fn add(self, o: Self) -> Self;
-    fn mul(self, o: Self) -> Self;
-    fn from_f64(v: f64) -> Self;
-    /// NaN is the only value not equal to itself.
-    fn is_nan(self) -> bool {
-        #[allow(clippy::eq_op)]
-        let nan = self != self;
-        nan
-    }
-}
-
-macro_rules! int_arith {
-    ($($t:ty),*) => {$(
-        impl Arith for $t {
-            fn zero() -> Self { 0 }
-            fn one() -> Self { 1 }
-            fn add(self, o: Self) -> Self { self.wrapping_add(o) }
-            fn mul(self, o: Self) -> Self { self.wrapping_mul(o) }
-            fn from_f64(v: f64) -> Self { v as $t }
-        }
-    )*};
-}
-int_arith!(i8, u8, i16, u16, i32, u32, i64, u64);
-
-macro_rules! float_arith {
-    ($($t:ty),*) => {$(
-        impl Arith for $t {
-            fn zero() -> Self { 0.0 }
-            fn one() -> Self { 1.0 }
-            fn add(self, o: Self) -> Self { self + o }
-            fn mul(self, o: Self) -> Self { self * o }
-            fn from_f64(v: f64) -> Self { v as $t }
-        }
-    )*};
-}
-float_arith!(f32, f64);
-
-macro_rules! half_arith {
-    ($($t:ty),*) => {$(
-        impl Arith for $t {
-            fn zero() -> Self { <$t>::ZERO }
-            fn one() -> Self { <$t>::ONE }
-            fn add(self, o: Self) -> Self { self + o }
-            fn mul(self, o: Self) -> Self { self * o }
-            fn from_f64(v: f64) -> Self { <$t>::from_f64(v) }
-        }
-    )*};
-}
-half_arith!(f16, bf16);
-
-impl Arith for bool {
-    fn zero() -> Self {
-        false
-    }
-    fn one() -> Self {
-        true
-    }
-    fn add(self, o: Self) -> Self {
-        self | o
-    }
-    fn mul(self, o: Self) -> Self {
-        self & o
-    }
-    fn from_f64(v: f64) -> Self {
-        v != 0.0
-    }
-}
-
-/// A one-element tensor (dims `[]`) of `dtype` holding `v` converted (for strings: refused).
+/// A one-element tensor (dims `[]`) of `dtype` holding `v` converted ([`Num::from_f64`]; for
+/// bool, any nonzero value is true; strings are refused).
 pub(crate) fn scalar_of(dtype: DType, v: f64) -> Result<Tensor> {
-    xnpu_core::with_pod_type!(dtype, T => Ok(Tensor::scalar(<T as Arith>::from_f64(v))),
+    if dtype == DType::Bool {
+        return Ok(Tensor::scalar(v != 0.0));
+    }
+    xnpu_core::with_numeric_type!(dtype, T => Ok(Tensor::scalar(T::from_f64(v))),
         _ => Err(Error::compute(format!("a number cannot be a {dtype} element"))))
 }
 

@@ -1,8 +1,9 @@
 //! Kernels that rearrange elements: concat, split, transpose, slice, broadcast, tile, pad,
 //! block moves and sequence reversal. Each maps an output position to an input position.
 
+use xnpu_core::broadcast::{broadcast_shapes, BroadcastIndex};
+use xnpu_core::shape::checked_numel;
 use xnpu_core::shape::normalize_axis;
-use xnpu_core::shape::{broadcast_shapes, checked_numel};
 use xnpu_core::{DType, Error, Result, Tensor, Value};
 use xnpu_ops::tensor::{
     CenterCropPad, Concat, DepthMode, DepthSpace, Expand, EyeLike, Pad, PadMode, ReverseSequence,
@@ -140,20 +141,14 @@ pub(crate) fn slice(op: &Slice, inputs: &[Option<&Value>]) -> Result<Tensor> {
 pub(crate) fn expand(inputs: &[Option<&Value>]) -> Result<Tensor> {
     let x = tensor(inputs, 0)?;
     let target = Expand::dims(&tensor(inputs, 1)?.to_i64_vec()?)?;
-    let dims = broadcast_shapes(x.shape(), &target)?;
-    checked_numel(&dims)?;
-    let lead = dims.len() - x.rank();
-    let st = strides(x.shape());
-    let step: Vec<i64> = (0..dims.len())
-        .map(|k| {
-            if k < lead || x.shape()[k - lead] == 1 {
-                0
-            } else {
-                st[k - lead] as i64
-            }
-        })
-        .collect();
-    strided(x, &dims, 0, &step)
+    let dims = broadcast_shapes(&[x.shape(), &target])?;
+    let idx = BroadcastIndex::new(x.shape(), &dims)?;
+    let src = Src::new(x)?;
+    let mut out = Elems::new(x.dtype(), idx.len())?;
+    for i in idx {
+        out.push(&src, i)?;
+    }
+    out.finish(dims)
 }
 
 pub(crate) fn tile(inputs: &[Option<&Value>]) -> Result<Tensor> {

@@ -1,13 +1,12 @@
 //! The kernels of this family that compute values: Range, CumSum/CumProd and TopK.
 
-use std::cmp::Ordering;
-
+use xnpu_core::num::total_order;
 use xnpu_core::shape::checked_numel;
 use xnpu_core::shape::normalize_axis;
-use xnpu_core::{Error, Result, Tensor, Value};
+use xnpu_core::{Error, Num, Result, Tensor, Value};
 use xnpu_ops::tensor::{CumKind, Cumulative, Range, TopK};
 
-use super::elems::{scalar_int, try_vec, Arith};
+use super::elems::{scalar_int, try_vec};
 use crate::args::tensor;
 
 pub(crate) fn range(inputs: &[Option<&Value>]) -> Result<Tensor> {
@@ -55,7 +54,7 @@ pub(crate) fn range(inputs: &[Option<&Value>]) -> Result<Tensor> {
     checked_numel(&[n, 8])?;
     xnpu_core::with_float_type!(dtype, T => {
         let mut vals: Vec<T> = try_vec(n, dtype)?;
-        vals.extend((0..n).map(|i| <T as Arith>::from_f64(v[0] + i as f64 * v[2])));
+        vals.extend((0..n).map(|i| T::from_f64(v[0] + i as f64 * v[2])));
         Tensor::from_vec(vec![n], vals)
     }, _ => Err(Error::compute(format!("Range: unsupported dtype {dtype}"))))
 }
@@ -69,7 +68,7 @@ pub(crate) fn cumulative(op: &Cumulative, inputs: &[Option<&Value>]) -> Result<T
     xnpu_core::with_numeric_type!(x.dtype(), T => {
         let src = x.as_slice::<T>()?;
         let mut out = vec![T::default(); src.len()];
-        let start = match op.kind { CumKind::Sum => T::zero(), CumKind::Prod => T::one() };
+        let start = match op.kind { CumKind::Sum => T::ZERO, CumKind::Prod => T::ONE };
         for o in 0..outer {
             for i in 0..inner {
                 let mut acc = start;
@@ -77,7 +76,7 @@ pub(crate) fn cumulative(op: &Cumulative, inputs: &[Option<&Value>]) -> Result<T
                     let j = if op.reverse { d - 1 - step } else { step };
                     let p = (o * d + j) * inner + i;
                     let v = src[p];
-                    let next = match op.kind { CumKind::Sum => acc.add(v), CumKind::Prod => acc.mul(v) };
+                    let next = match op.kind { CumKind::Sum => acc.plus(v), CumKind::Prod => acc.times(v) };
                     out[p] = if op.exclusive { acc } else { next };
                     acc = next;
                 }
@@ -91,18 +90,6 @@ fn op_name(op: &Cumulative) -> &'static str {
     match op.kind {
         CumKind::Sum => "CumSum",
         CumKind::Prod => "CumProd",
-    }
-}
-
-/// A total order where NaN is above every number and equal to itself.
-fn total<T: Arith>(a: T, b: T) -> Ordering {
-    match a.partial_cmp(&b) {
-        Some(o) => o,
-        None => match (a.is_nan(), b.is_nan()) {
-            (true, true) => Ordering::Equal,
-            (true, false) => Ordering::Greater,
-            _ => Ordering::Less,
-        },
     }
 }
 
@@ -136,7 +123,7 @@ pub(crate) fn top_k(op: &TopK, inputs: &[Option<&Value>]) -> Result<Vec<Value>> 
                 order.extend(0..d);
                 // Stable: equal values keep the lower index first.
                 order.sort_by(|&p, &q| {
-                    let c = total(at(p), at(q));
+                    let c = total_order(&at(p), &at(q));
                     if op.largest { c.reverse() } else { c }
                 });
                 for (r, &j) in order.iter().take(k).enumerate() {

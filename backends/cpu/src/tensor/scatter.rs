@@ -2,10 +2,10 @@
 //! position)` pairs in order, then applies them to a copy of the data.
 
 use xnpu_core::shape::normalize_axis;
-use xnpu_core::{Error, Result, Tensor, Value};
+use xnpu_core::{DType, Elem, Error, Num, Result, Tensor, Value};
 use xnpu_ops::tensor::{Reduction, ScatterElements, ScatterNd, TensorScatter};
 
-use super::elems::{for_each_index, norm_index, strides, Arith, Elems, Src};
+use super::elems::{for_each_index, norm_index, strides, Elems, Src};
 use crate::args::{opt_tensor, tensor};
 
 /// A copy of `data` with `updates` element `u` combined into element `t` for each pair.
@@ -38,26 +38,47 @@ fn apply(
         }
         return out.finish(data.shape().to_vec());
     }
-    xnpu_core::with_pod_type!(data.dtype(), T => {
-        let mut v = data.to_vec::<T>()?;
-        let upd = updates.as_slice::<T>()?;
-        for &(t, u) in pairs {
-            let (Some(x), Some(&y)) = (v.get_mut(t), upd.get(u)) else {
-                return Err(Error::compute(format!("scatter position {t} or {u} is out of range")));
-            };
-            *x = combine::<T>(*x, y, r);
-        }
-        Tensor::from_vec(data.shape().to_vec(), v)
+    if data.dtype() == DType::Bool {
+        // Sum and Max are "or", Mul and Min are "and".
+        return combine_all(data, updates, pairs, |x: bool, y| match r {
+            Reduction::None => y,
+            Reduction::Add | Reduction::Max => x | y,
+            Reduction::Mul | Reduction::Min => x & y,
+        });
+    }
+    xnpu_core::with_numeric_type!(data.dtype(), T => {
+        combine_all(data, updates, pairs, |x: T, y| combine(x, y, r))
     }, _ => Err(Error::compute(format!(
         "reduction {r:?} needs numbers, the data is {}", data.dtype()
     ))))
 }
 
-fn combine<T: Arith>(x: T, y: T, r: Reduction) -> T {
+/// A copy of `data` with `updates` element `u` combined into element `t` by `f` for each pair.
+fn combine_all<T: Elem>(
+    data: &Tensor,
+    updates: &Tensor,
+    pairs: &[(usize, usize)],
+    f: impl Fn(T, T) -> T,
+) -> Result<Tensor> {
+    let mut v = data.to_vec::<T>()?;
+    let upd = updates.as_slice::<T>()?;
+    for &(t, u) in pairs {
+        let (Some(x), Some(&y)) = (v.get_mut(t), upd.get(u)) else {
+            return Err(Error::compute(format!(
+                "scatter position {t} or {u} is out of range"
+            )));
+        };
+        *x = f(*x, y);
+    }
+    Tensor::from_vec(data.shape().to_vec(), v)
+}
+
+/// `y` combined into `x`; Max and Min take a NaN update.
+fn combine<T: Num>(x: T, y: T, r: Reduction) -> T {
     match r {
         Reduction::None => y,
-        Reduction::Add => x.add(y),
-        Reduction::Mul => x.mul(y),
+        Reduction::Add => x.plus(y),
+        Reduction::Mul => x.times(y),
         Reduction::Max => {
             if y > x || y.is_nan() {
                 y
@@ -239,6 +260,46 @@ mod tests {
         assert_eq!(run(Reduction::Mul), vec![35, 2, 3]);
         assert_eq!(run(Reduction::Max), vec![7, 2, 3]);
         assert_eq!(run(Reduction::Min), vec![1, 2, 1]);
+    }
+
+    #[test]
+    fn bool_reductions_are_or_and_and() {
+        let data = t(&[2], vec![false, true]);
+        let idx = t(&[2], vec![0i64, 1]);
+        let upd = t(&[2], vec![true, false]);
+        let run = |reduction| {
+            let op = ScatterElements { axis: 0, reduction };
+            run_test(
+                |i| scatter_elements(&op, i),
+                vec![data.clone(), idx.clone(), upd.clone()],
+            )
+            .unwrap()
+            .to_vec::<bool>()
+            .unwrap()
+        };
+        assert_eq!(run(Reduction::None), vec![true, false]);
+        assert_eq!(run(Reduction::Add), vec![true, true]);
+        assert_eq!(run(Reduction::Max), vec![true, true]);
+        assert_eq!(run(Reduction::Mul), vec![false, false]);
+        assert_eq!(run(Reduction::Min), vec![false, false]);
+    }
+
+    #[test]
+    fn float_max_takes_a_nan_update() {
+        let data = t(&[2], vec![1f32, f32::NAN]);
+        let idx = t(&[2], vec![0i64, 1]);
+        let upd = t(&[2], vec![f32::NAN, 5.0]);
+        let op = ScatterElements {
+            axis: 0,
+            reduction: Reduction::Max,
+        };
+        let y = run_test(|i| scatter_elements(&op, i), vec![data, idx, upd])
+            .unwrap()
+            .to_vec::<f32>()
+            .unwrap();
+        // A NaN update wins; a NaN in the data stays (no number compares greater than it).
+        assert!(y[0].is_nan());
+        assert!(y[1].is_nan());
     }
 
     #[test]

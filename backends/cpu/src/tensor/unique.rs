@@ -3,11 +3,12 @@
 
 use std::cmp::Ordering;
 
+use xnpu_core::num::total_order;
 use xnpu_core::shape::normalize_axis;
 use xnpu_core::{DType, Error, Result, Tensor, Value};
 use xnpu_ops::tensor::Unique;
 
-use super::elems::{Arith, Elems, Src};
+use super::elems::{Elems, Src};
 use crate::args::tensor;
 
 /// What grouping found: the first occurrence of each unique item (in output order), each
@@ -59,17 +60,6 @@ fn lex<T>(data: &[T], a: &[usize], b: &[usize], cmp: impl Fn(&T, &T) -> Ordering
     Ordering::Equal
 }
 
-fn total<T: Arith>(a: &T, b: &T) -> Ordering {
-    match a.partial_cmp(b) {
-        Some(o) => o,
-        None => match (a.is_nan(), b.is_nan()) {
-            (true, true) => Ordering::Equal,
-            (true, false) => Ordering::Greater,
-            _ => Ordering::Less,
-        },
-    }
-}
-
 pub(crate) fn unique(
     op: &Unique,
     inputs: &[Option<&Value>],
@@ -101,7 +91,7 @@ pub(crate) fn unique(
     } else {
         xnpu_core::with_pod_type!(x.dtype(), T => {
             let v = x.as_slice::<T>()?;
-            group(d, |p, q| lex(&v, &items[p], &items[q], total::<T>), op.sorted)
+            group(d, |p, q| lex(&v, &items[p], &items[q], total_order::<T>), op.sorted)
         }, _ => return Err(Error::compute(format!("Unique: unsupported dtype {}", x.dtype()))))
     };
     // Y: the first occurrences, gathered along the axis.

@@ -4,7 +4,7 @@ mod regex_full_match;
 mod string_split;
 mod tfidf_vectorizer;
 
-use xnpu_core::shape::{broadcast_shapes, checked_numel};
+use xnpu_core::broadcast::{broadcast_shapes, BroadcastIndex};
 use xnpu_core::{Error, Result, Tensor};
 use xnpu_ops::text::*;
 
@@ -68,42 +68,14 @@ fn string_normalizer(op: &StringNormalizer, x: &Tensor) -> Result<Tensor> {
     Tensor::from_strings(shape, kept)
 }
 
-/// For each element of a tensor of shape `out`, the flat index of the element of a tensor of
-/// shape `input` that numpy broadcasting reads (`input` broadcasts to `out`).
-fn broadcast_indices(input: &[usize], out: &[usize]) -> Result<Vec<usize>> {
-    let n = checked_numel(out)?;
-    let offset = out.len() - input.len();
-    // Strides of `input` aligned with `out`, 0 where the input dim is broadcast.
-    let mut strides = vec![0; out.len()];
-    let mut s = 1;
-    for i in (0..input.len()).rev() {
-        strides[i + offset] = if input[i] == 1 { 0 } else { s };
-        s *= input[i];
-    }
-    let mut idx = Vec::with_capacity(n);
-    let mut counter = vec![0usize; out.len()];
-    for _ in 0..n {
-        idx.push(counter.iter().zip(&strides).map(|(c, s)| c * s).sum());
-        for d in (0..out.len()).rev() {
-            counter[d] += 1;
-            if counter[d] < out[d] {
-                break;
-            }
-            counter[d] = 0;
-        }
-    }
-    Ok(idx)
-}
-
 fn string_concat(x: &Tensor, y: &Tensor) -> Result<Tensor> {
     let (a, b) = (x.strings()?, y.strings()?);
-    let shape = broadcast_shapes(x.shape(), y.shape())?;
-    let ia = broadcast_indices(x.shape(), &shape)?;
-    let ib = broadcast_indices(y.shape(), &shape)?;
+    let shape = broadcast_shapes(&[x.shape(), y.shape()])?;
+    let ia = BroadcastIndex::new(x.shape(), &shape)?;
+    let ib = BroadcastIndex::new(y.shape(), &shape)?;
     let out = ia
-        .iter()
-        .zip(&ib)
-        .map(|(&i, &j)| format!("{}{}", a[i], b[j]))
+        .zip(ib)
+        .map(|(i, j)| format!("{}{}", a[i], b[j]))
         .collect();
     Tensor::from_strings(shape, out)
 }

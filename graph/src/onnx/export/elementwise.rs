@@ -109,23 +109,7 @@ fn to_attr(e: &Emit<'_>, to: DType) -> R<AttributeProto> {
     if e.opset() >= 6 {
         return Ok(a_int("to", to.onnx_code() as i64));
     }
-    let name = match to {
-        DType::F32 => "FLOAT",
-        DType::U8 => "UINT8",
-        DType::I8 => "INT8",
-        DType::U16 => "UINT16",
-        DType::I16 => "INT16",
-        DType::I32 => "INT32",
-        DType::I64 => "INT64",
-        DType::String => "STRING",
-        DType::Bool => "BOOL",
-        DType::F16 => "FLOAT16",
-        DType::F64 => "DOUBLE",
-        DType::U32 => "UINT32",
-        DType::U64 => "UINT64",
-        DType::Bf16 => "BFLOAT16",
-    };
-    Ok(a_str("to", name))
+    Ok(a_str("to", to.row().onnx_name))
 }
 
 /// Clip of `ins[0]` to `[min, max]`: attributes before opset 11, constant inputs of the

@@ -29,7 +29,7 @@ use std::path::Path;
 
 use bytes::Bytes;
 use prost::Message;
-use xnpu_core::{bf16, f16, DType, Dim, Error, Result, Tensor, ValueType};
+use xnpu_core::{with_numeric_type, DType, Dim, Error, Num, Result, Tensor, ValueType};
 
 use super::ops::{canonical_domain, Lookup, Registry, MAX_ONNX_OPSET};
 use super::proto::{
@@ -913,28 +913,18 @@ pub(crate) fn tensor_proto(name: &str, t: &Tensor) -> Result<TensorProto> {
     Ok(tp)
 }
 
-/// A scalar of `dtype` holding `v` (converted as `as` does).
+/// A scalar of `dtype` holding `v` (converted as `as` does: [`Num::from_f64`]; for bool,
+/// nonzero is true).
 pub(crate) fn scalar_of(dtype: DType, v: f64) -> Result<Tensor> {
-    Ok(match dtype {
-        DType::F32 => Tensor::scalar(v as f32),
-        DType::F64 => Tensor::scalar(v),
-        DType::F16 => Tensor::scalar(f16::from_f64(v)),
-        DType::Bf16 => Tensor::scalar(bf16::from_f64(v)),
-        DType::I8 => Tensor::scalar(v as i8),
-        DType::I16 => Tensor::scalar(v as i16),
-        DType::I32 => Tensor::scalar(v as i32),
-        DType::I64 => Tensor::scalar(v as i64),
-        DType::U8 => Tensor::scalar(v as u8),
-        DType::U16 => Tensor::scalar(v as u16),
-        DType::U32 => Tensor::scalar(v as u32),
-        DType::U64 => Tensor::scalar(v as u64),
-        DType::Bool => Tensor::scalar(v != 0.0),
-        DType::String => {
-            return Err(Error::unsupported(
-                "a numeric constant of string type cannot be made",
-            ))
-        }
-    })
+    match dtype {
+        DType::Bool => Ok(Tensor::scalar(v != 0.0)),
+        DType::String => Err(Error::unsupported(
+            "a numeric constant of string type cannot be made",
+        )),
+        _ => with_numeric_type!(dtype, T => Ok(Tensor::scalar(T::from_f64(v))), _ => Err(
+            Error::unsupported(format!("a numeric constant of type {dtype} cannot be made"))
+        )),
+    }
 }
 
 pub(crate) fn type_proto_of(t: &ValueType) -> TypeProto {

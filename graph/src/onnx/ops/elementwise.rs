@@ -186,29 +186,18 @@ fn op(o: e::Op) -> Op {
     Op::Elementwise(o)
 }
 
-/// The ONNX type names Cast-1 used for its `to` attribute.
+/// The ONNX type names Cast-1 used for its `to` attribute (any case), of a dtype xnpu
+/// computes with.
 fn dtype_by_onnx_name(name: &str) -> Result<DType> {
-    Ok(match name.to_ascii_uppercase().as_str() {
-        "FLOAT" => DType::F32,
-        "UINT8" => DType::U8,
-        "INT8" => DType::I8,
-        "UINT16" => DType::U16,
-        "INT16" => DType::I16,
-        "INT32" => DType::I32,
-        "INT64" => DType::I64,
-        "STRING" => DType::String,
-        "BOOL" => DType::Bool,
-        "FLOAT16" => DType::F16,
-        "DOUBLE" => DType::F64,
-        "UINT32" => DType::U32,
-        "UINT64" => DType::U64,
-        "BFLOAT16" => DType::Bf16,
-        _ => {
-            return Err(Error::unsupported(format!(
+    let upper = name.to_ascii_uppercase();
+    DType::ALL
+        .into_iter()
+        .find(|d| d.computes() && d.row().onnx_name == upper)
+        .ok_or_else(|| {
+            Error::unsupported(format!(
                 "data type \"{name}\" (attribute \"to\") is not supported"
-            )))
-        }
-    })
+            ))
+        })
 }
 
 /// The `to` attribute: a type name string in Cast-1, a `TensorProto.DataType` code later.
@@ -383,6 +372,18 @@ mod tests {
         let err = dtype_by_onnx_name("COMPLEX64").unwrap_err().to_string();
         assert!(
             err.contains("COMPLEX64") && err.contains("not supported"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn cast_1_type_names_are_the_table_s_onnx_names() {
+        assert_eq!(dtype_by_onnx_name("float").unwrap(), DType::F32);
+        assert_eq!(dtype_by_onnx_name("DOUBLE").unwrap(), DType::F64);
+        assert_eq!(dtype_by_onnx_name("bfloat16").unwrap(), DType::Bf16);
+        let err = dtype_by_onnx_name("int4").unwrap_err().to_string();
+        assert!(
+            err.contains("\"int4\" (attribute \"to\") is not supported"),
             "{err}"
         );
     }
