@@ -154,7 +154,7 @@ pub fn from_f64(d: DType, shape: &[usize], v: &[f64]) -> Tensor {
         DType::I64 => Tensor::from_vec(shape, v.iter().map(|&x| x as i64).collect()),
         DType::U64 => Tensor::from_vec(shape, v.iter().map(|&x| x as u64).collect()),
         DType::Bool => Tensor::from_vec(shape, v.iter().map(|&x| x != 0.0).collect()),
-        DType::String => panic!("no string tensors in the suite"),
+        other => panic!("no {other} tensors in the suite"),
     };
     t.expect("values match the shape")
 }
