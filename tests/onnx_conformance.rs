@@ -23,6 +23,9 @@
 //! fails through qnn fails the run, and so does a QNN that cannot be loaded (scripts/test.sh
 //! installs the onnxruntime-qnn wheel).
 //!
+//! A case whose model draws random values (Bernoulli, ...) is skipped: ONNX leaves the
+//! generator to the implementation, so its stored outputs are numpy's draws.
+//!
 //! Arguments: an optional substring filter on case names; `-v` prints every failure in full.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -46,6 +49,9 @@ fn ratchet_file() -> PathBuf {
 enum Outcome {
     Pass,
     Fail(String),
+    /// Not comparable: the model draws random values (Bernoulli, RandomUniform...), and ONNX
+    /// leaves the generator to the implementation, so the stored outputs are numpy's draws.
+    Skip,
 }
 
 /// How many sessions put a partition on a QNN backend.
@@ -64,6 +70,9 @@ fn run_case(case: &Path, level: Level, backends: &[Arc<dyn Backend>]) -> Outcome
         Ok(s) => s,
         Err(e) => return Outcome::Fail(format!("import: {e}")),
     };
+    if session.model().graph.nodes.iter().any(|n| n.op.is_random()) {
+        return Outcome::Skip;
+    }
     let plan = session.plan();
     if plan
         .partitions
@@ -129,18 +138,19 @@ fn qnn_sim() -> std::result::Result<Vec<Arc<dyn Backend>>, String> {
     Err("built without the qnn feature".into())
 }
 
-/// Passed and failed counts of a run through another backend list, and the cases that
-/// pass on the cpu backend but fail there (with why).
+/// Passed, failed and skipped counts of a run through another backend list, and the cases
+/// that pass on the cpu backend but fail there (with why).
 fn tally(
     through: &BTreeMap<String, Outcome>,
     cpu: &BTreeMap<String, Outcome>,
     verbose: bool,
-) -> (usize, usize, Vec<String>) {
-    let (mut passed, mut failed) = (0, 0);
+) -> (usize, usize, usize, Vec<String>) {
+    let (mut passed, mut failed, mut skipped) = (0, 0, 0);
     let mut regressions = Vec::new();
     for (name, o) in through {
         match o {
             Outcome::Pass => passed += 1,
+            Outcome::Skip => skipped += 1,
             Outcome::Fail(why) => {
                 failed += 1;
                 if matches!(cpu.get(name), Some(Outcome::Pass)) {
@@ -149,7 +159,7 @@ fn tally(
             }
         }
     }
-    (passed, failed, regressions)
+    (passed, failed, skipped, regressions)
 }
 
 fn main() {
@@ -250,10 +260,11 @@ fn main() {
     let results = results.into_inner().unwrap();
     let unoptimised = unoptimised.into_inner().unwrap();
     let mut level_diff = Vec::new();
-    let mut none_passed = 0;
+    let (mut none_passed, mut none_skipped) = (0, 0);
     for (name, o) in &unoptimised {
         let none = matches!(o, Outcome::Pass);
         none_passed += usize::from(none);
+        none_skipped += usize::from(matches!(o, Outcome::Skip));
         if none != matches!(results.get(name), Some(Outcome::Pass)) {
             level_diff.push(format!(
                 "{name} ({} at level none, {} at level all)",
@@ -272,7 +283,7 @@ fn main() {
         .collect();
     let mut passed = 0;
     let mut failed = 0;
-    let skipped = 0;
+    let mut skipped = 0;
     let mut regressions = Vec::new();
     let mut newly = Vec::new();
     for (name, outcome) in &results {
@@ -290,6 +301,10 @@ fn main() {
                 if ratchet.contains(name) {
                     regressions.push(name.clone());
                 }
+            }
+            Outcome::Skip => {
+                skipped += 1;
+                println!("SKIP {name}: its outputs are drawn at random");
             }
         }
     }
@@ -318,8 +333,8 @@ fn main() {
         );
     }
     println!(
-        "level none: {none_passed} passed, {} failed",
-        unoptimised.len() - none_passed
+        "level none: {none_passed} passed, {} failed, {none_skipped} skipped",
+        unoptimised.len() - none_passed - none_skipped
     );
     if !level_diff.is_empty() {
         println!(
@@ -331,20 +346,21 @@ fn main() {
     // The plugin-loaded CPU backend must pass exactly what the built-in one passes.
     let through_plugin = through_plugin.into_inner().unwrap();
     let mut plugin_diff = Vec::new();
-    let (mut plugin_passed, mut plugin_failed) = (0, 0);
+    let (mut plugin_passed, mut plugin_failed, mut plugin_random) = (0, 0, 0);
     match &plugin {
         Ok(_) => {
             for (name, o) in &through_plugin {
                 let p = matches!(o, Outcome::Pass);
-                if p {
-                    plugin_passed += 1;
-                } else {
-                    plugin_failed += 1;
+                match o {
+                    Outcome::Pass => plugin_passed += 1,
+                    Outcome::Fail(_) => plugin_failed += 1,
+                    Outcome::Skip => plugin_random += 1,
                 }
                 if p != matches!(results.get(name), Some(Outcome::Pass)) {
                     let why = match o {
                         Outcome::Fail(w) => w.clone(),
                         Outcome::Pass => "passes through the plugin only".into(),
+                        Outcome::Skip => "random outputs through the plugin only".into(),
                     };
                     plugin_diff.push(format!("{name}: {why}"));
                 }
@@ -360,7 +376,7 @@ fn main() {
         Err(e) => println!("plugin: cannot load the CPU plugin: {e}"),
     }
     // Through OpenVINO: every case the cpu backend passes must pass.
-    let (ov_passed, ov_failed, ov_regressions) =
+    let (ov_passed, ov_failed, ov_random, ov_regressions) =
         tally(&through_openvino.into_inner().unwrap(), &results, verbose);
     match &openvino {
         Ok(_) if !ov_regressions.is_empty() => println!(
@@ -372,7 +388,7 @@ fn main() {
         Err(e) => println!("openvino: cannot load OpenVINO: {e}"),
     }
     // Through QNN's simulator: every case the cpu backend passes must pass.
-    let (qnn_passed, qnn_failed, qnn_regressions) =
+    let (qnn_passed, qnn_failed, qnn_random, qnn_regressions) =
         tally(&through_qnn.into_inner().unwrap(), &results, verbose);
     match &qnn {
         Ok(_) => {
@@ -408,11 +424,23 @@ fn main() {
         );
     }
     println!("cpu: {passed} passed, {failed} failed, {skipped} skipped");
-    let plugin_skipped = if plugin.is_ok() { 0 } else { results.len() };
+    let plugin_skipped = if plugin.is_ok() {
+        plugin_random
+    } else {
+        results.len()
+    };
     println!("plugin: {plugin_passed} passed, {plugin_failed} failed, {plugin_skipped} skipped");
-    let ov_skipped = if openvino.is_ok() { 0 } else { results.len() };
+    let ov_skipped = if openvino.is_ok() {
+        ov_random
+    } else {
+        results.len()
+    };
     println!("openvino: {ov_passed} passed, {ov_failed} failed, {ov_skipped} skipped");
-    let qnn_skipped = if qnn.is_ok() { 0 } else { results.len() };
+    let qnn_skipped = if qnn.is_ok() {
+        qnn_random
+    } else {
+        results.len()
+    };
     println!("qnn: {qnn_passed} passed, {qnn_failed} failed, {qnn_skipped} skipped");
     if regressed {
         std::process::exit(1);

@@ -56,7 +56,9 @@ impl ReduceKind {
 /// (the attribute of older opsets), otherwise the optional int64 input 1 (opset 13 for
 /// ReduceSum, 18 for the others). Negative axes count from the end; an axis out of range or
 /// given twice is an error. Empty axes (absent or of length 0) reduce every axis, unless
-/// `noop_with_empty_axes`, in which case the output is the input unchanged. With `keepdims`
+/// `noop_with_empty_axes`, in which case no axis is reduced but each element still goes
+/// through the reduction alone (ReduceSumSquare squares it, ReduceL1 and ReduceL2 take its
+/// magnitude, ReduceLogSum its log), as ONNX Runtime and onnx's reference do. With `keepdims`
 /// the reduced axes stay as dims of size 1, otherwise they are removed. Reducing an empty
 /// set gives the kind's identity (see [`ReduceKind`]). Float inputs are computed in f64 and
 /// rounded to the dtype once; integer inputs wrap like the dtype's own arithmetic; Mean, L2,

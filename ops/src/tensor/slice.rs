@@ -47,10 +47,14 @@ impl AxisSlice {
         }
         let d = i64::try_from(dim).map_err(|_| Error::compute("Slice: dim too large"))?;
         let norm = |v: i64| if v < 0 { v.saturating_add(d) } else { v };
+        // ONNX's clamping (not numpy's): a start is clamped into [0, d - 1] for negative
+        // steps, an end into [-1, d - 1].
         let (s, e) = if step > 0 {
             (norm(start).clamp(0, d), norm(end).clamp(0, d))
+        } else if d == 0 {
+            (0, 0)
         } else {
-            (norm(start).clamp(-1, d - 1), norm(end).clamp(-1, d - 1))
+            (norm(start).clamp(0, d - 1), norm(end).clamp(-1, d - 1))
         };
         let step_abs = i128::from(step).abs();
         let span = if step > 0 { e - s } else { s - e };
@@ -187,7 +191,15 @@ mod tests {
     }
 
     #[test]
-    fn slices_clamp_like_numpy() {
+    fn a_negative_step_clamps_the_start_into_the_dim_as_onnx_says() {
+        // numpy would clamp the start to -1 and take nothing; ONNX clamps it to 0.
+        assert_eq!(len(1, i64::MIN, i64::MIN, -1), (0, 1));
+        assert_eq!(len(4, -9, -9, -1), (0, 1));
+        assert_eq!(len(0, 0, -1, -1), (0, 0));
+    }
+
+    #[test]
+    fn slices_clamp_like_numpy_otherwise() {
         assert_eq!(len(10, 0, 3, 1), (0, 3));
         assert_eq!(len(10, -3, i64::MAX, 1), (7, 3));
         assert_eq!(len(10, 20, 30, 1), (0, 0));

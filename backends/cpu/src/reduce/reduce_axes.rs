@@ -19,10 +19,12 @@ pub(super) fn run(op: &Reduce, inputs: &[Option<&Value>]) -> Result<Tensor> {
         },
     };
     let rank = x.rank();
-    if axes.is_empty() && op.noop_with_empty_axes {
-        return Ok(x.clone());
-    }
-    let reduced: Vec<bool> = if axes.is_empty() {
+    // With noop_with_empty_axes and no axes nothing is reduced, but each element still goes
+    // through the reduction (ReduceSumSquare squares it, ReduceL1 takes its magnitude), as in
+    // ONNX Runtime and onnx's reference.
+    let reduced: Vec<bool> = if axes.is_empty() && op.noop_with_empty_axes {
+        vec![false; rank]
+    } else if axes.is_empty() {
         vec![true; rank]
     } else {
         let axes = normalize_axes(&axes, rank)?;
@@ -217,6 +219,32 @@ mod tests {
             noop_with_empty_axes: false,
         };
         run(&op, &[Some(&Value::Tensor(x))])
+    }
+
+    #[test]
+    fn noop_with_empty_axes_still_transforms_each_element() {
+        let x = || Tensor::from_vec(vec![3], vec![-0.5f32, 2., 3.]).unwrap();
+        let noop = |kind| Reduce {
+            kind,
+            axes: None,
+            keepdims: true,
+            noop_with_empty_axes: true,
+        };
+        let run1 = |kind| {
+            run(&noop(kind), &[Some(&Value::Tensor(x()))])
+                .unwrap()
+                .to_vec::<f32>()
+                .unwrap()
+        };
+        assert_eq!(run1(ReduceKind::SumSquare), vec![0.25, 4., 9.]);
+        assert_eq!(run1(ReduceKind::L1), vec![0.5, 2., 3.]);
+        assert_eq!(run1(ReduceKind::Sum), vec![-0.5, 2., 3.]);
+        assert_eq!(
+            run(&noop(ReduceKind::Max), &[Some(&Value::Tensor(x()))])
+                .unwrap()
+                .shape(),
+            &[3]
+        );
     }
 
     #[test]

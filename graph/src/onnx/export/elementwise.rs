@@ -45,6 +45,16 @@ impl OnnxExport for el::Binary {
 
 impl OnnxExport for el::Variadic {
     fn export(&self, e: &mut Emit<'_>) -> R {
+        // Broadcasting between the inputs came with opset 8: before, their shapes are equal.
+        let shape = |i| {
+            e.in_type(i)
+                .and_then(|t| t.tensor())
+                .and_then(|t| t.shape.clone())
+        };
+        let first = shape(0);
+        if first.is_none() || (1..e.n_given()).any(|i| shape(i) != first) {
+            e.need(8)?;
+        }
         e.simple(self.kind.name(), vec![])
     }
 }
