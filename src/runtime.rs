@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use crate::policy::Policy;
 use xnpu_core::{Bytes, Error, Result, Shape, TensorType, Value, ValueType};
 use xnpu_graph::backend::{
-    Backend, CompileCache, CompileOptions, Executable, PerformanceHint, Precision,
+    Arg, Backend, CompileCache, CompileOptions, Executable, PerformanceHint, Precision,
 };
 use xnpu_graph::ir::{ByteRanges, Graph};
 use xnpu_graph::partition::{self, PartitionOptions, Plan};
@@ -151,6 +151,9 @@ struct Part {
     /// Main-graph value ids of the partition's inputs and outputs.
     inputs: Vec<usize>,
     outputs: Vec<usize>,
+    /// For each output, whether it may stay on the backend's device: only partitions of the
+    /// same backend read it, and it is not a model output.
+    keep: Vec<bool>,
     compiled: Compiled,
 }
 
@@ -292,9 +295,11 @@ impl Session {
                 graph,
                 inputs: p.inputs.clone(),
                 outputs: p.outputs.clone(),
+                keep: Vec::new(),
                 compiled,
             });
         }
+        mark_device_resident(&mut parts, &model.graph);
         let input_infos = io_infos(&model.graph, &model.graph.inputs, true);
         let output_infos = io_infos(&model.graph, &model.graph.outputs, false);
         // Partition graphs' constants reach results only through their executables, which
@@ -492,34 +497,21 @@ impl Session {
 
     fn execute(&self, inputs: Vec<Option<Value>>) -> Result<Vec<Value>> {
         let g = &self.model.graph;
-        let mut env: Vec<Option<Value>> = vec![None; g.values.len()];
+        // What each value is while the model runs: in host memory, or resident on the
+        // device of the partition that made it (for partitions of the same backend to read).
+        let mut env: Vec<Option<Arg>> = vec![None; g.values.len()];
         let mut inputs = inputs.into_iter();
         for &id in g.inputs.iter() {
             env[id] = match inputs.next().flatten() {
-                Some(v) => Some(v),
-                None => g.values[id].constant.clone().map(Value::Tensor),
+                Some(v) => Some(Arg::Host(v)),
+                None => g.values[id]
+                    .constant
+                    .clone()
+                    .map(|t| Arg::Host(Value::Tensor(t))),
             };
         }
         for (k, part) in self.parts.iter().enumerate() {
-            // A value this partition reads last is handed over (so that a backend holding
-            // the only reference may update it in place: the KV cache); others are shared.
-            let args: Vec<Value> = part
-                .inputs
-                .iter()
-                .enumerate()
-                .map(|(i, &v)| {
-                    let last = self.last_reader[v] == k
-                        && !g.is_output(v)
-                        && !part.inputs[i + 1..].contains(&v);
-                    let val = if last { env[v].take() } else { env[v].clone() };
-                    val.ok_or_else(|| {
-                        Error::compute(format!(
-                            "value \"{}\" was not computed before partition {k}",
-                            g.values[v].name
-                        ))
-                    })
-                })
-                .collect::<Result<_>>()?;
+            let args = self.arguments(k, part, &mut env)?;
             let outs = self.run_part(k, part, args)?;
             if outs.len() < part.outputs.len() {
                 return Err(Error::compute(format!(
@@ -534,30 +526,53 @@ impl Session {
         }
         g.outputs
             .iter()
-            .map(|&id| {
-                env[id]
+            .map(|&id| match env[id].clone() {
+                Some(a) => a.into_host(),
+                None => g.values[id]
+                    .constant
                     .clone()
-                    .or_else(|| g.values[id].constant.clone().map(Value::Tensor))
+                    .map(Value::Tensor)
                     .ok_or_else(|| {
                         Error::compute(format!("output \"{}\" was not computed", g.values[id].name))
-                    })
+                    }),
             })
             .collect()
     }
 
-    fn run_part(&self, k: usize, part: &Part, args: Vec<Value>) -> Result<Vec<Value>> {
+    /// Partition `k`'s arguments from the values computed so far. A value this partition
+    /// reads last is handed over (so that a backend holding the only reference may update it
+    /// in place: the KV cache); others are shared. A value resident on another backend's
+    /// device comes to the host first.
+    fn arguments(&self, k: usize, part: &Part, env: &mut [Option<Arg>]) -> Result<Vec<Arg>> {
+        let g = &self.model.graph;
+        let here = self.backends[part.backend].name();
+        part.inputs
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| {
+                let last = self.last_reader[v] == k
+                    && !g.is_output(v)
+                    && !part.inputs[i + 1..].contains(&v);
+                let arg = if last { env[v].take() } else { env[v].clone() };
+                match arg {
+                    Some(Arg::Device(d)) if d.backend() != here => Ok(Arg::Host(d.to_host()?)),
+                    Some(a) => Ok(a),
+                    None => Err(Error::compute(format!(
+                        "value \"{}\" was not computed before partition {k}",
+                        g.values[v].name
+                    ))),
+                }
+            })
+            .collect()
+    }
+
+    fn run_part(&self, k: usize, part: &Part, args: Vec<Arg>) -> Result<Vec<Arg>> {
         let backend = &self.backends[part.backend];
         match &part.compiled {
-            Compiled::Ready(exec) => exec.run_owned(args),
+            Compiled::Ready(exec) => exec.run_args(args, &part.keep),
             Compiled::PerShape(cache) => {
-                let key: Vec<Vec<usize>> = args
-                    .iter()
-                    .map(|a| {
-                        a.as_tensor()
-                            .map(|t| t.shape().to_vec())
-                            .unwrap_or_default()
-                    })
-                    .collect();
+                let key: Vec<Vec<usize>> =
+                    args.iter().map(|a| a.dims().unwrap_or_default()).collect();
                 let cached = cache
                     .lock()
                     .map_err(|_| Error::compute("a previous run panicked while compiling"))?
@@ -584,7 +599,7 @@ impl Session {
                         e
                     }
                 };
-                exec.run_owned(args)
+                exec.run_args(args, &part.keep)
             }
         }
     }
@@ -629,27 +644,61 @@ impl Session {
 
 /// A copy of a partition graph with its symbolic dims bound by the shapes of `args`, types
 /// inferred again so that every value the inputs decide gets concrete dims.
-fn specialize(graph: &Graph, args: &[Value]) -> Result<Graph> {
+fn specialize(graph: &Graph, args: &[Arg]) -> Result<Graph> {
     let mut g = graph.clone();
     let mut bindings = HashMap::new();
-    for (&id, a) in g.inputs.iter().zip(args) {
-        if let (ValueType::Tensor(tt), Value::Tensor(t)) = (&g.values[id].ty, a) {
+    // Each tensor argument's dtype and dims, wherever it lives.
+    let typed: Vec<Option<(xnpu_core::DType, Vec<usize>)>> = args
+        .iter()
+        .map(|a| match a {
+            Arg::Host(Value::Tensor(t)) => Some((t.dtype(), t.shape().to_vec())),
+            Arg::Host(_) => None,
+            Arg::Device(d) => {
+                let ty = d.value_type();
+                let t = ty.tensor()?;
+                Some((t.dtype, t.shape.as_ref()?.as_known()?))
+            }
+        })
+        .collect();
+    for (&id, a) in g.inputs.iter().zip(&typed) {
+        if let (ValueType::Tensor(tt), Some((_, dims))) = (&g.values[id].ty, a) {
             if let Some(s) = &tt.shape {
-                s.bind(t.shape(), &mut bindings)?;
+                s.bind(dims, &mut bindings)?;
             }
         }
     }
     for v in &mut g.values {
         v.ty = resolve(&v.ty, &bindings);
     }
-    for (&id, a) in g.inputs.clone().iter().zip(args) {
-        if let Value::Tensor(t) = a {
-            g.values[id].ty =
-                ValueType::Tensor(TensorType::new(t.dtype(), Shape::known(t.shape())));
+    for (&id, a) in g.inputs.clone().iter().zip(&typed) {
+        if let Some((dtype, dims)) = a {
+            g.values[id].ty = ValueType::Tensor(TensorType::new(*dtype, Shape::known(dims)));
         }
     }
     g.infer_types_with(false)?;
     Ok(g)
+}
+
+/// Marks the outputs of each partition that may stay on its backend's device: every
+/// partition reading it runs on the same backend, and the model does not return it.
+fn mark_device_resident(parts: &mut [Part], g: &Graph) {
+    let readers: Vec<(usize, Vec<usize>)> = parts
+        .iter()
+        .map(|p| (p.backend, p.inputs.clone()))
+        .collect();
+    for p in parts.iter_mut() {
+        p.keep = p
+            .outputs
+            .iter()
+            .map(|&v| {
+                !g.is_output(v)
+                    && readers
+                        .iter()
+                        .filter(|(_, ins)| ins.contains(&v))
+                        .all(|(b, _)| *b == p.backend)
+            })
+            .collect();
+    }
 }
 
 fn resolve(ty: &ValueType, bindings: &HashMap<String, usize>) -> ValueType {

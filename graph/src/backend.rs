@@ -94,6 +94,45 @@ impl<'a> NodeContext<'a> {
     }
 }
 
+/// A value a backend keeps on its device between runs (a GPU buffer, a QNN shared buffer,
+/// an OpenVINO remote tensor): executables of the same backend read it where it is; anything
+/// else reads it through [`DeviceValue::to_host`].
+pub trait DeviceValue: Send + Sync + fmt::Debug {
+    /// The backend (its [`Backend::name`]) whose executables read it in place.
+    fn backend(&self) -> &str;
+    /// Its type, dims included.
+    fn value_type(&self) -> ValueType;
+    /// A copy in host memory.
+    fn to_host(&self) -> Result<Value>;
+    /// For the backend that made it, to find its own buffer behind the trait.
+    fn as_any(&self) -> &dyn std::any::Any;
+}
+
+/// What an executable reads and writes: a value in host memory, or one resident on a device.
+#[derive(Clone, Debug)]
+pub enum Arg {
+    Host(Value),
+    Device(std::sync::Arc<dyn DeviceValue>),
+}
+
+impl Arg {
+    /// The value in host memory (a copy for a device-resident one).
+    pub fn into_host(self) -> Result<Value> {
+        match self {
+            Arg::Host(v) => Ok(v),
+            Arg::Device(d) => d.to_host(),
+        }
+    }
+
+    /// The dims when it is a tensor whose dims are known (for per-shape compiles).
+    pub fn dims(&self) -> Option<Vec<usize>> {
+        match self {
+            Arg::Host(v) => v.as_tensor().ok().map(|t| t.shape().to_vec()),
+            Arg::Device(d) => d.value_type().tensor()?.shape.as_ref()?.as_known(),
+        }
+    }
+}
+
 /// A compiled partition, ready to run.
 pub trait Executable: Send + Sync {
     /// Runs on the partition's inputs (in the order of the partition graph's inputs) and
@@ -105,6 +144,21 @@ pub trait Executable: Send + Sync {
     /// cache of GroupQueryAttention). The default borrows them for [`Executable::run`].
     fn run_owned(&self, inputs: Vec<Value>) -> Result<Vec<Value>> {
         self.run(&inputs)
+    }
+
+    /// Runs on arguments that may be resident on this backend's device, and leaves output
+    /// `i` on the device when `keep[i]` (the runtime asks it for values that only this
+    /// backend's executables read next, so they never cross to the host). A backend with
+    /// memory of its own overrides this; the default brings device arguments to the host,
+    /// runs [`Executable::run_owned`] and returns host values — all the reference CPU
+    /// backend, whose device memory is the host's, needs.
+    fn run_args(&self, inputs: Vec<Arg>, keep: &[bool]) -> Result<Vec<Arg>> {
+        let _ = keep;
+        let host = inputs
+            .into_iter()
+            .map(Arg::into_host)
+            .collect::<Result<Vec<Value>>>()?;
+        Ok(self.run_owned(host)?.into_iter().map(Arg::Host).collect())
     }
 
     /// Whether `data` overlaps memory the executable keeps between runs (its constants): an
