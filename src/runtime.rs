@@ -250,54 +250,11 @@ impl Session {
         let mut parts = Vec::with_capacity(plan.partitions.len());
         let mut last_reader = vec![usize::MAX; model.graph.values.len()];
         for k in 0..plan.partitions.len() {
-            let p = plan.partitions[k].clone();
-            let graph =
-                partition::extract(&model.graph, &p, &format!("{} partition {k}", model.name));
-            let compile_on = |b: usize| -> Result<Compiled> {
-                let backend = &backends[b];
-                if backend.needs_static_shapes() {
-                    return Ok(Compiled::PerShape(Mutex::new(HashMap::new())));
-                }
-                backend
-                    .compile_with(&graph, &options.compile)
-                    .map(Compiled::Ready)
-                    .map_err(|e| {
-                        e.context(format!("compiling partition {k} on {}", backend.name()))
-                            .context(&model.name)
-                    })
-            };
-            let (chosen, compiled) = match compile_on(p.backend) {
-                Ok(c) => (p.backend, c),
-                Err(e) if fallback => {
-                    let Some(b) = plan.fallback_for(k, p.backend) else {
-                        return Err(e);
-                    };
-                    let compiled = compile_on(b)?;
-                    let note = format!(
-                        "fell back from {} (compile failed: {e})",
-                        backends[p.backend].name()
-                    );
-                    tracing::warn!("{}: partition {k}: {note}", model.name);
-                    for &n in &p.nodes {
-                        plan.decisions[n].backend = b;
-                        plan.decisions[n].note = Some(note.clone());
-                    }
-                    plan.partitions[k].backend = b;
-                    (b, compiled)
-                }
-                Err(e) => return Err(e),
-            };
-            for &v in &p.inputs {
+            let part = compile_part(&model, &backends, &mut plan, k, &options.compile, fallback)?;
+            for &v in &part.inputs {
                 last_reader[v] = k;
             }
-            parts.push(Part {
-                backend: chosen,
-                graph,
-                inputs: p.inputs.clone(),
-                outputs: p.outputs.clone(),
-                keep: Vec::new(),
-                compiled,
-            });
+            parts.push(part);
         }
         mark_device_resident(&mut parts, &model.graph);
         let input_infos = io_infos(&model.graph, &model.graph.inputs, true);
@@ -677,6 +634,62 @@ fn specialize(graph: &Graph, args: &[Arg]) -> Result<Graph> {
     }
     g.infer_types_with(false)?;
     Ok(g)
+}
+
+/// Extracts and compiles partition `k` on its backend, or, when that fails and `fallback`
+/// allows, on the next backend that supports all its nodes (the plan then says so).
+fn compile_part(
+    model: &Model,
+    backends: &[Arc<dyn Backend>],
+    plan: &mut Plan,
+    k: usize,
+    options: &CompileOptions,
+    fallback: bool,
+) -> Result<Part> {
+    let p = plan.partitions[k].clone();
+    let graph = partition::extract(&model.graph, &p, &format!("{} partition {k}", model.name));
+    let compile_on = |b: usize| -> Result<Compiled> {
+        let backend = &backends[b];
+        if backend.needs_static_shapes() {
+            return Ok(Compiled::PerShape(Mutex::new(HashMap::new())));
+        }
+        backend
+            .compile_with(&graph, options)
+            .map(Compiled::Ready)
+            .map_err(|e| {
+                e.context(format!("compiling partition {k} on {}", backend.name()))
+                    .context(&model.name)
+            })
+    };
+    let (chosen, compiled) = match compile_on(p.backend) {
+        Ok(c) => (p.backend, c),
+        Err(e) if fallback => {
+            let Some(b) = plan.fallback_for(k, p.backend) else {
+                return Err(e);
+            };
+            let compiled = compile_on(b)?;
+            let note = format!(
+                "fell back from {} (compile failed: {e})",
+                backends[p.backend].name()
+            );
+            tracing::warn!("{}: partition {k}: {note}", model.name);
+            for &n in &p.nodes {
+                plan.decisions[n].backend = b;
+                plan.decisions[n].note = Some(note.clone());
+            }
+            plan.partitions[k].backend = b;
+            (b, compiled)
+        }
+        Err(e) => return Err(e),
+    };
+    Ok(Part {
+        backend: chosen,
+        graph,
+        inputs: p.inputs,
+        outputs: p.outputs,
+        keep: Vec::new(),
+        compiled,
+    })
 }
 
 /// Marks the outputs of each partition that may stay on its backend's device: every

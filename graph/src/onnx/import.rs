@@ -10,11 +10,11 @@ use prost::Message;
 use xnpu_core::{Error, Result, ValueType};
 
 use super::node::NodeCtx;
-use super::ops::{canonical_domain, Lookup, Registry, DOMAINS};
+use super::ops::{canonical_domain, Lookup, Registry, Translate, DOMAINS};
 use super::proto::{AttributeProto, FunctionProto, GraphProto, ModelProto, NodeProto};
 use super::tensor::{map_file, sparse_to_dense, tensor_from_proto, DataDir};
 use super::types::named_value_type;
-use crate::ir::{Capture, Graph, Model, Node, ValueId};
+use crate::ir::{Capture, Graph, Model, Node, Op, ValueId};
 
 /// Loads a model file: memory-maps it, decodes it and imports it. Initializers (and external
 /// data next to the model) stay zero-copy slices of the mapped files. Errors start with the
@@ -176,6 +176,87 @@ impl Scope<'_> {
     }
 }
 
+/// The error for an op that exists only from a later opset than the model's.
+fn too_old(node: &NodeProto, domain: &str, version: i64, first: i64) -> Error {
+    Error::unsupported(format!(
+        "{} is supported from opset {first} of {}, the model uses opset {version}",
+        node.op_type,
+        if domain.is_empty() { "ai.onnx" } else { domain }
+    ))
+}
+
+/// The error for an op (or a domain) xnpu does not import.
+fn unknown_op(node: &NodeProto, domain: &str, version: i64) -> Error {
+    let known_domain = DOMAINS.iter().any(|(d, _)| *d == domain);
+    Error::unsupported(if known_domain {
+        format!(
+            "op {} of domain \"{}\" (opset {version}) is not supported",
+            node.op_type,
+            if domain.is_empty() { "ai.onnx" } else { domain }
+        )
+    } else {
+        format!("domain \"{domain}\" is not supported (op {})", node.op_type)
+    })
+}
+
+/// The values a node reads, by name (`None` for an absent optional input).
+fn node_inputs(node: &NodeProto, scope: &Scope<'_>) -> Result<Vec<Option<ValueId>>> {
+    node.input
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            if name.is_empty() {
+                return Ok(None);
+            }
+            scope.lookup(name).map(Some).ok_or_else(|| {
+                Error::model(format!(
+                    "input {i} \"{name}\" is not produced by an earlier node, an initializer or a graph input"
+                ))
+            })
+        })
+        .collect()
+}
+
+/// The inputs in the order a builder asked for (`order[k]` is the given input at `k`).
+fn rearranged(given: &[Option<ValueId>], order: &[Option<usize>]) -> Vec<Option<ValueId>> {
+    let mut inputs: Vec<Option<ValueId>> = order
+        .iter()
+        .map(|i| i.and_then(|i| given.get(i).copied().flatten()))
+        .collect();
+    while inputs.last().is_some_and(Option::is_none) {
+        inputs.pop();
+    }
+    inputs
+}
+
+/// Binds what the op's bodies capture to extra inputs of the node, after its `own` inputs.
+fn bind_captures(
+    op: &mut Op,
+    inputs: &mut Vec<Option<ValueId>>,
+    own: usize,
+    scope: &Scope<'_>,
+) -> Result<()> {
+    for body in op.subgraphs_mut() {
+        for cap in &mut body.captures {
+            let outer = scope.lookup(&cap.name).ok_or_else(|| {
+                Error::model(format!(
+                    "a body reads \"{}\", which is not defined",
+                    cap.name
+                ))
+            })?;
+            let pos = match inputs.iter().skip(own).position(|v| *v == Some(outer)) {
+                Some(p) => own + p,
+                None => {
+                    inputs.push(Some(outer));
+                    inputs.len() - 1
+                }
+            };
+            cap.outer_input = pos;
+        }
+    }
+    Ok(())
+}
+
 fn node_label(node: &NodeProto, index: usize) -> String {
     let name = if !node.name.is_empty() {
         node.name.clone()
@@ -276,109 +357,27 @@ impl<'m> ImportCx<'m> {
                 node.domain
             ))
         })?;
-
         let translate = match self.registry.lookup(domain, &node.op_type, version) {
             Lookup::Found(f) => f,
-            Lookup::TooOld { first } => {
-                return Err(Error::unsupported(format!(
-                    "{} is supported from opset {first} of {}, the model uses opset {version}",
-                    node.op_type,
-                    if domain.is_empty() { "ai.onnx" } else { domain }
-                )))
-            }
+            Lookup::TooOld { first } => return Err(too_old(node, domain, version, first)),
             Lookup::Unknown => {
-                if let Some(f) = self
+                return match self
                     .functions
                     .get(&(domain.to_string(), node.op_type.clone()))
                 {
-                    return self.inline_function(node, f, scope, opsets);
+                    Some(f) => self.inline_function(node, f, scope, opsets),
+                    None => Err(unknown_op(node, domain, version)),
                 }
-                let known_domain = DOMAINS.iter().any(|(d, _)| *d == domain);
-                return Err(Error::unsupported(if known_domain {
-                    format!(
-                        "op {} of domain \"{}\" (opset {version}) is not supported",
-                        node.op_type,
-                        if domain.is_empty() { "ai.onnx" } else { domain }
-                    )
-                } else {
-                    format!("domain \"{domain}\" is not supported (op {})", node.op_type)
-                }));
             }
         };
-
-        let mut inputs = Vec::with_capacity(node.input.len());
-        for (i, name) in node.input.iter().enumerate() {
-            if name.is_empty() {
-                inputs.push(None);
-                continue;
-            }
-            let id = scope.lookup(name).ok_or_else(|| {
-                Error::model(format!(
-                    "input {i} \"{name}\" is not produced by an earlier node, an initializer or a graph input"
-                ))
-            })?;
-            inputs.push(Some(id));
-        }
-
-        let (input_types, input_consts) = {
-            let g = scope.graph.borrow();
-            inputs
-                .iter()
-                .map(|v| match v {
-                    Some(id) => (
-                        Some(g.values[*id].ty.clone()),
-                        g.values[*id].constant.clone(),
-                    ),
-                    None => (None, None),
-                })
-                .unzip()
+        let given = node_inputs(node, scope)?;
+        let (mut op, arrangement) =
+            self.translate(translate, node, version, &given, scope, opsets)?;
+        let mut inputs = match arrangement {
+            Some(order) => rearranged(&given, &order),
+            None => given,
         };
-        let subgraph = |gp: &GraphProto| self.graph(gp, Some(scope), opsets);
-        let mut ctx = NodeCtx {
-            node,
-            opset: version,
-            input_types,
-            input_consts,
-            dir: self.dir,
-            subgraph: &subgraph,
-            arrangement: None,
-        };
-        let mut op = translate(&mut ctx)?;
-        if let Some(order) = ctx.arrangement.take() {
-            let given = std::mem::take(&mut inputs);
-            inputs = order
-                .iter()
-                .map(|i| i.and_then(|i| given.get(i).copied().flatten()))
-                .collect();
-            while inputs.last().is_some_and(Option::is_none) {
-                inputs.pop();
-            }
-        }
-
-        // Bind what the bodies capture to extra inputs of this node.
-        for body in op.subgraphs_mut() {
-            for cap in &mut body.captures {
-                let outer = scope.lookup(&cap.name).ok_or_else(|| {
-                    Error::model(format!(
-                        "a body reads \"{}\", which is not defined",
-                        cap.name
-                    ))
-                })?;
-                let pos = match inputs
-                    .iter()
-                    .skip(node.input.len())
-                    .position(|v| *v == Some(outer))
-                {
-                    Some(p) => node.input.len() + p,
-                    None => {
-                        inputs.push(Some(outer));
-                        inputs.len() - 1
-                    }
-                };
-                cap.outer_input = pos;
-            }
-        }
-
+        bind_captures(&mut op, &mut inputs, node.input.len(), scope)?;
         let mut outputs = Vec::with_capacity(node.output.len());
         for name in &node.output {
             outputs.push(if name.is_empty() {
@@ -403,6 +402,44 @@ impl<'m> ImportCx<'m> {
             outputs,
         });
         Ok(())
+    }
+
+    /// Builds the IR op with the node's builder, which sees its inputs' types and constants;
+    /// also the input order the builder asked for, if it rearranged them.
+    fn translate(
+        &self,
+        translate: Translate,
+        node: &NodeProto,
+        version: i64,
+        inputs: &[Option<ValueId>],
+        scope: &Scope<'_>,
+        opsets: &Opsets,
+    ) -> Result<(Op, Option<Vec<Option<usize>>>)> {
+        let (input_types, input_consts) = {
+            let g = scope.graph.borrow();
+            inputs
+                .iter()
+                .map(|v| match v {
+                    Some(id) => (
+                        Some(g.values[*id].ty.clone()),
+                        g.values[*id].constant.clone(),
+                    ),
+                    None => (None, None),
+                })
+                .unzip()
+        };
+        let subgraph = |gp: &GraphProto| self.graph(gp, Some(scope), opsets);
+        let mut ctx = NodeCtx {
+            node,
+            opset: version,
+            input_types,
+            input_consts,
+            dir: self.dir,
+            subgraph: &subgraph,
+            arrangement: None,
+        };
+        let op = translate(&mut ctx)?;
+        Ok((op, ctx.arrangement.take()))
     }
 
     /// Replaces a call of a model-local function by its body, with names made unique and

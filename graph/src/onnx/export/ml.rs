@@ -63,68 +63,20 @@ fn label_encoder(l: &m::LabelEncoder, e: &mut Emit<'_>) -> R {
 
 fn tree_ensemble(t: &m::TreeEnsemble, e: &mut Emit<'_>) -> R {
     e.need_domain(ML, 5)?;
-    let n = t.nodes.len();
-    let (mut feat, mut tids, mut fids, mut tleaf, mut fleaf) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    let mut modes = Vec::with_capacity(n);
-    let mut splits = Vec::with_capacity(n);
-    let mut missing = Vec::with_capacity(n);
-    let mut members = Vec::new();
-    let branch = |b: Branch| match b {
-        Branch::Node(i) => (i as i64, 0),
-        Branch::Leaf(i) => (i as i64, 1),
-    };
-    for node in &t.nodes {
-        feat.push(node.feature as i64);
-        let (ti, tl) = branch(node.if_true);
-        let (fi, fl) = branch(node.if_false);
-        tids.push(ti);
-        tleaf.push(tl);
-        fids.push(fi);
-        fleaf.push(fl);
-        modes.push(match node.mode {
-            NodeMode::Leq => 0u8,
-            NodeMode::Lt => 1,
-            NodeMode::Gte => 2,
-            NodeMode::Gt => 3,
-            NodeMode::Eq => 4,
-            NodeMode::Neq => 5,
-            NodeMode::Member => 6,
-        });
-        splits.push(node.split);
-        missing.push(node.missing_tracks_true as i64);
-        if node.mode == NodeMode::Member {
-            if !members.is_empty() {
-                members.push(f64::NAN);
-            }
-            members.extend_from_slice(&node.members);
-        }
-    }
+    let cols = NodeColumns::of(&t.nodes);
     // Thresholds and weights are written in the input's float type.
-    let float_t = |v: Vec<f64>, dtype: Option<DType>| -> R<Tensor> {
-        Ok(match dtype {
-            Some(DType::F64) => Tensor::from_vec(vec![v.len()], v)?,
-            Some(DType::F16) => Tensor::from_vec(
-                vec![v.len()],
-                v.iter().map(|&x| xnpu_core::f16::from_f64(x)).collect(),
-            )?,
-            _ => Tensor::from_vec(vec![v.len()], v.iter().map(|&x| x as f32).collect())?,
-        })
-    };
     let dtype = e.in_dtype(0);
     let mut attrs = vec![
-        a_ints("nodes_featureids", &feat),
-        a_ints("nodes_truenodeids", &tids),
-        a_ints("nodes_falsenodeids", &fids),
-        a_ints("nodes_trueleafs", &tleaf),
-        a_ints("nodes_falseleafs", &fleaf),
-        a_tensor("nodes_modes", &Tensor::from_vec(vec![n], modes)?)?,
-        a_tensor("nodes_splits", &float_t(splits, dtype)?)?,
+        a_ints("nodes_featureids", &cols.feature),
+        a_ints("nodes_truenodeids", &cols.true_ids),
+        a_ints("nodes_falsenodeids", &cols.false_ids),
+        a_ints("nodes_trueleafs", &cols.true_leaf),
+        a_ints("nodes_falseleafs", &cols.false_leaf),
+        a_tensor(
+            "nodes_modes",
+            &Tensor::from_vec(vec![cols.modes.len()], cols.modes)?,
+        )?,
+        a_tensor("nodes_splits", &float_t(cols.splits, dtype)?)?,
         a_ints(
             "leaf_targetids",
             &t.leaves.iter().map(|l| l.target as i64).collect::<Vec<_>>(),
@@ -135,33 +87,116 @@ fn tree_ensemble(t: &m::TreeEnsemble, e: &mut Emit<'_>) -> R {
         )?,
         a_usizes("tree_roots", &t.roots),
         a_int("n_targets", t.n_targets as i64),
-        a_int(
-            "aggregate_function",
-            match t.aggregate {
-                Aggregate::Average => 0,
-                Aggregate::Sum => 1,
-                Aggregate::Min => 2,
-                Aggregate::Max => 3,
-            },
-        ),
-        a_int(
-            "post_transform",
-            match t.post_transform {
-                PostTransform::None => 0,
-                PostTransform::Softmax => 1,
-                PostTransform::Logistic => 2,
-                PostTransform::SoftmaxZero => 3,
-            },
-        ),
+        a_int("aggregate_function", aggregate_code(t.aggregate)),
+        a_int("post_transform", post_transform_code(t.post_transform)),
     ];
-    if missing.iter().any(|&m| m != 0) {
-        attrs.push(a_ints("nodes_missing_value_tracks_true", &missing));
+    if cols.missing.iter().any(|&m| m != 0) {
+        attrs.push(a_ints("nodes_missing_value_tracks_true", &cols.missing));
     }
     if t.nodes.iter().any(|n| n.mode == NodeMode::Member) {
-        attrs.push(a_tensor("membership_values", &float_t(members, dtype)?)?);
+        attrs.push(a_tensor(
+            "membership_values",
+            &float_t(cols.members, dtype)?,
+        )?);
     }
     let (ins, outs) = (e.ins.clone(), e.outs.clone());
     e.add("TreeEnsemble", ML, ins, outs, attrs)
+}
+
+/// TreeEnsemble's per-node attributes, a column each.
+struct NodeColumns {
+    feature: Vec<i64>,
+    true_ids: Vec<i64>,
+    false_ids: Vec<i64>,
+    true_leaf: Vec<i64>,
+    false_leaf: Vec<i64>,
+    modes: Vec<u8>,
+    splits: Vec<f64>,
+    missing: Vec<i64>,
+    /// The member sets of Member nodes, in node order, NaN between them.
+    members: Vec<f64>,
+}
+
+impl NodeColumns {
+    fn of(nodes: &[m::TreeNode]) -> NodeColumns {
+        let n = nodes.len();
+        let mut c = NodeColumns {
+            feature: Vec::with_capacity(n),
+            true_ids: Vec::with_capacity(n),
+            false_ids: Vec::with_capacity(n),
+            true_leaf: Vec::with_capacity(n),
+            false_leaf: Vec::with_capacity(n),
+            modes: Vec::with_capacity(n),
+            splits: Vec::with_capacity(n),
+            missing: Vec::with_capacity(n),
+            members: Vec::new(),
+        };
+        let branch = |b: Branch| match b {
+            Branch::Node(i) => (i as i64, 0),
+            Branch::Leaf(i) => (i as i64, 1),
+        };
+        for node in nodes {
+            c.feature.push(node.feature as i64);
+            let (ti, tl) = branch(node.if_true);
+            let (fi, fl) = branch(node.if_false);
+            c.true_ids.push(ti);
+            c.true_leaf.push(tl);
+            c.false_ids.push(fi);
+            c.false_leaf.push(fl);
+            c.modes.push(mode_code(node.mode));
+            c.splits.push(node.split);
+            c.missing.push(node.missing_tracks_true as i64);
+            if node.mode == NodeMode::Member {
+                if !c.members.is_empty() {
+                    c.members.push(f64::NAN);
+                }
+                c.members.extend_from_slice(&node.members);
+            }
+        }
+        c
+    }
+}
+
+/// Values as a 1-D tensor of the input's float type (f32 unless f64 or f16).
+fn float_t(v: Vec<f64>, dtype: Option<DType>) -> R<Tensor> {
+    Ok(match dtype {
+        Some(DType::F64) => Tensor::from_vec(vec![v.len()], v)?,
+        Some(DType::F16) => Tensor::from_vec(
+            vec![v.len()],
+            v.iter().map(|&x| xnpu_core::f16::from_f64(x)).collect(),
+        )?,
+        _ => Tensor::from_vec(vec![v.len()], v.iter().map(|&x| x as f32).collect())?,
+    })
+}
+
+fn mode_code(mode: NodeMode) -> u8 {
+    match mode {
+        NodeMode::Leq => 0,
+        NodeMode::Lt => 1,
+        NodeMode::Gte => 2,
+        NodeMode::Gt => 3,
+        NodeMode::Eq => 4,
+        NodeMode::Neq => 5,
+        NodeMode::Member => 6,
+    }
+}
+
+fn aggregate_code(a: Aggregate) -> i64 {
+    match a {
+        Aggregate::Average => 0,
+        Aggregate::Sum => 1,
+        Aggregate::Min => 2,
+        Aggregate::Max => 3,
+    }
+}
+
+fn post_transform_code(p: PostTransform) -> i64 {
+    match p {
+        PostTransform::None => 0,
+        PostTransform::Softmax => 1,
+        PostTransform::Logistic => 2,
+        PostTransform::SoftmaxZero => 3,
+    }
 }
 
 impl OnnxExport for m::LabelEncoder {

@@ -387,22 +387,7 @@ impl Exporter {
     ) -> R<GraphProto> {
         let is_main = outer.is_none();
         if let Some((node, outer_names)) = outer {
-            for cap in &g.captures {
-                let outer_id = node
-                    .inputs
-                    .get(cap.outer_input)
-                    .copied()
-                    .flatten()
-                    .ok_or_else(|| {
-                        Error::model(format!(
-                            "{}: a body captures \"{}\" through input {}, which the node does not have",
-                            node.describe(),
-                            cap.name,
-                            cap.outer_input
-                        ))
-                    })?;
-                fixed.insert(cap.inner, outer_names[outer_id].clone());
-            }
+            bind_captures(g, node, outer_names, &mut fixed)?;
         }
         let names: Vec<String> = (0..g.values.len())
             .map(|id| match fixed.get(&id) {
@@ -410,78 +395,23 @@ impl Exporter {
                 None => self.fresh(&g.values[id].name),
             })
             .collect();
-        let captured: HashSet<ValueId> = g.captures.iter().map(|c| c.inner).collect();
-
         let mut gp = GraphProto {
-            name: if g.name.is_empty() {
-                if is_main {
-                    "main".to_string()
-                } else {
-                    "body".to_string()
-                }
-            } else {
-                g.name.clone()
+            name: match (g.name.is_empty(), is_main) {
+                (false, _) => g.name.clone(),
+                (true, true) => "main".to_string(),
+                (true, false) => "body".to_string(),
             },
             ..GraphProto::default()
         };
-        for &id in &g.inputs {
-            gp.input.push(value_info(&names[id], &g.values[id].ty));
-            if let Some(t) = &g.values[id].constant {
-                gp.initializer.push(tensor_proto(&names[id], t)?);
-            }
-        }
-        for (id, t) in g.constants() {
-            if captured.contains(&id) {
-                continue;
-            }
-            gp.initializer.push(tensor_proto(&names[id], t)?);
-        }
-
-        let inputs: HashSet<ValueId> = g.inputs.iter().copied().collect();
-        let is_const = |id: ValueId| g.values[id].constant.is_some() && !inputs.contains(&id);
+        write_inputs_and_initializers(g, &names, &mut gp)?;
         if is_main {
-            // A constant output of the main graph keeps its name: it is produced by an
-            // Identity (first, as other nodes may read it) of its data under a fresh name.
-            let mut done = HashSet::new();
-            for &id in &g.outputs {
-                if !is_const(id) || !done.insert(id) {
-                    continue;
-                }
-                let c = self.fresh(&format!("{}_value", names[id]));
-                for init in &mut gp.initializer {
-                    if init.name == names[id] {
-                        init.name = c.clone();
-                    }
-                }
-                let nn = self.node_name(&format!("{}_identity", names[id]));
-                gp.node.push(identity(c, names[id].clone(), nn));
-            }
+            self.constant_outputs(g, &names, &mut gp);
         }
-
         for node in &g.nodes {
             let before = gp.node.len();
             self.node(g, node, &names, &mut gp)?;
             if self.form == Form::Exact {
-                let own: Vec<&str> = node
-                    .inputs
-                    .iter()
-                    .take(own_inputs(node))
-                    .map(|v| v.map_or("", |id| names[id].as_str()))
-                    .collect();
-                let same = gp.node.len() == before + 1 && {
-                    let written = &gp.node[before].input;
-                    let n = written.len().max(own.len());
-                    (0..n).all(|i| {
-                        written.get(i).map_or("", String::as_str)
-                            == own.get(i).copied().unwrap_or("")
-                    })
-                };
-                if !same {
-                    return Err(Fail::Err(Error::unsupported(format!(
-                        "{} has no one-node ONNX form with its own inputs to write exactly",
-                        node.describe()
-                    ))));
-                }
+                check_exact(node, &names, &gp.node[before..])?;
                 if is_main {
                     self.main_nodes.push(gp.node[before].name.clone());
                 }
@@ -497,14 +427,38 @@ impl Exporter {
                 }
             }
         }
+        self.outputs(g, &names, is_main, &mut gp);
+        Ok(gp)
+    }
 
+    /// A constant output of the main graph keeps its name: it is produced by an Identity
+    /// (first, as other nodes may read it) of its data under a fresh name.
+    fn constant_outputs(&mut self, g: &Graph, names: &[String], gp: &mut GraphProto) {
+        let mut done = HashSet::new();
+        for &id in &g.outputs {
+            if !is_constant(g, id) || !done.insert(id) {
+                continue;
+            }
+            let c = self.fresh(&format!("{}_value", names[id]));
+            for init in &mut gp.initializer {
+                if init.name == names[id] {
+                    init.name = c.clone();
+                }
+            }
+            let nn = self.node_name(&format!("{}_identity", names[id]));
+            gp.node.push(identity(c, names[id].clone(), nn));
+        }
+    }
+
+    /// The graph's outputs. A body must produce its outputs: one that is a constant, an
+    /// input, a captured value or a repeat is copied by an Identity.
+    fn outputs(&mut self, g: &Graph, names: &[String], is_main: bool, gp: &mut GraphProto) {
+        let captured: HashSet<ValueId> = g.captures.iter().map(|c| c.inner).collect();
         let mut seen = HashSet::new();
         for &id in &g.outputs {
-            // A body must produce its outputs: one that is a constant, an input, a captured
-            // value or a repeat is copied by an Identity.
             let copy = !is_main
-                && (is_const(id)
-                    || inputs.contains(&id)
+                && (is_constant(g, id)
+                    || g.inputs.contains(&id)
                     || captured.contains(&id)
                     || seen.contains(&id));
             let out_name = if copy {
@@ -518,7 +472,6 @@ impl Exporter {
             seen.insert(id);
             gp.output.push(value_info(&out_name, &g.values[id].ty));
         }
-        Ok(gp)
     }
 
     fn node(&mut self, g: &Graph, node: &Node, names: &[String], gp: &mut GraphProto) -> R {
@@ -583,6 +536,78 @@ macro_rules! export_family {
 }
 
 xnpu_ops::all_ops!(export_family!());
+
+/// The outer names of the values a body captures, from the node that owns it.
+fn bind_captures(
+    g: &Graph,
+    node: &Node,
+    outer_names: &[String],
+    fixed: &mut HashMap<ValueId, String>,
+) -> R {
+    for cap in &g.captures {
+        let outer_id = node
+            .inputs
+            .get(cap.outer_input)
+            .copied()
+            .flatten()
+            .ok_or_else(|| {
+                Error::model(format!(
+                    "{}: a body captures \"{}\" through input {}, which the node does not have",
+                    node.describe(),
+                    cap.name,
+                    cap.outer_input
+                ))
+            })?;
+        fixed.insert(cap.inner, outer_names[outer_id].clone());
+    }
+    Ok(())
+}
+
+/// The graph's inputs (with their defaults) and its other constants, as initializers; a
+/// captured value is the outer graph's.
+fn write_inputs_and_initializers(g: &Graph, names: &[String], gp: &mut GraphProto) -> R {
+    for &id in &g.inputs {
+        gp.input.push(value_info(&names[id], &g.values[id].ty));
+        if let Some(t) = &g.values[id].constant {
+            gp.initializer.push(tensor_proto(&names[id], t)?);
+        }
+    }
+    let captured: HashSet<ValueId> = g.captures.iter().map(|c| c.inner).collect();
+    for (id, t) in g.constants() {
+        if !captured.contains(&id) {
+            gp.initializer.push(tensor_proto(&names[id], t)?);
+        }
+    }
+    Ok(())
+}
+
+/// Whether `id` is a constant of the graph (a value with data that is not an input).
+fn is_constant(g: &Graph, id: ValueId) -> bool {
+    g.values[id].constant.is_some() && !g.inputs.contains(&id)
+}
+
+/// In [`Form::Exact`], that `node` became exactly one ONNX node (`written`) reading its own
+/// inputs.
+fn check_exact(node: &Node, names: &[String], written: &[NodeProto]) -> R {
+    let own: Vec<&str> = node
+        .inputs
+        .iter()
+        .take(own_inputs(node))
+        .map(|v| v.map_or("", |id| names[id].as_str()))
+        .collect();
+    let same = written.len() == 1 && {
+        let ins = &written[0].input;
+        (0..ins.len().max(own.len()))
+            .all(|i| ins.get(i).map_or("", String::as_str) == own.get(i).copied().unwrap_or(""))
+    };
+    if same {
+        return Ok(());
+    }
+    Err(Fail::Err(Error::unsupported(format!(
+        "{} has no one-node ONNX form with its own inputs to write exactly",
+        node.describe()
+    ))))
+}
 
 /// How many of a node's inputs are its own: they come before the values its bodies capture.
 fn own_inputs(node: &Node) -> usize {

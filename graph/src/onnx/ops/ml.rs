@@ -207,68 +207,154 @@ fn index(name: &str, i: usize, v: i64, len: usize, of: &str) -> Result<usize> {
 }
 
 fn tree_ensemble(n: &mut NodeCtx<'_>) -> Result<Op> {
-    let featureids = req_ints(n, "nodes_featureids")?;
-    let truenodeids = req_ints(n, "nodes_truenodeids")?;
-    let falsenodeids = req_ints(n, "nodes_falsenodeids")?;
-    let trueleafs = req_ints(n, "nodes_trueleafs")?;
-    let falseleafs = req_ints(n, "nodes_falseleafs")?;
-    let modes = req_tensor(n, "nodes_modes")?;
-    let splits = req_tensor(n, "nodes_splits")?.to_f64_vec()?;
+    let arrays = NodeArrays::read(n)?;
     let leaf_targets = req_ints(n, "leaf_targetids")?;
     let leaf_weights = req_tensor(n, "leaf_weights")?.to_f64_vec()?;
-    let roots = req_ints(n, "tree_roots")?;
-    let missing = n.ints("nodes_missing_value_tracks_true")?;
-    let members = n
-        .tensor("membership_values")?
-        .map(|t| t.to_f64_vec())
-        .transpose()?;
-    let modes: Vec<i64> = match modes.dtype() {
-        DType::U8 => modes.to_i64_vec()?,
-        d => {
-            return Err(Error::model(format!(
-                "attribute \"nodes_modes\" must be a uint8 tensor, got {d}"
-            )))
-        }
-    };
-    let n_nodes = featureids.len();
-    for (name, len) in [
-        ("nodes_truenodeids", truenodeids.len()),
-        ("nodes_falsenodeids", falsenodeids.len()),
-        ("nodes_trueleafs", trueleafs.len()),
-        ("nodes_falseleafs", falseleafs.len()),
-        ("nodes_modes", modes.len()),
-        ("nodes_splits", splits.len()),
-    ] {
-        if len != n_nodes {
-            return Err(Error::model(format!(
-                "attribute \"{name}\" has {len} entries, \"nodes_featureids\" has {n_nodes}"
-            )));
-        }
-    }
-    if let Some(m) = &missing {
-        if m.len() != n_nodes {
-            return Err(Error::model(format!(
-                "attribute \"nodes_missing_value_tracks_true\" has {} entries, there are {n_nodes} nodes",
-                m.len()
-            )));
-        }
-    }
-    if leaf_targets.len() != leaf_weights.len() {
-        return Err(Error::model(format!(
-            "\"leaf_targetids\" has {} entries, \"leaf_weights\" has {}",
-            leaf_targets.len(),
-            leaf_weights.len()
-        )));
-    }
     let n_targets = match n.opt_int("n_targets")? {
         Some(t) => usize::try_from(t)
             .map_err(|_| Error::model(format!("attribute \"n_targets\" must be >= 0, got {t}")))?,
         None => leaf_targets.iter().max().map_or(0, |&m| m.max(-1) + 1) as usize,
     };
-    let n_leaves = leaf_weights.len();
-    let leaves = leaf_targets
+    let leaves = tree_leaves(&leaf_targets, &leaf_weights, n_targets)?;
+    let members = n
+        .tensor("membership_values")?
+        .map(|t| t.to_f64_vec())
+        .transpose()?;
+    let nodes = arrays.nodes(members.as_deref().unwrap_or(&[]), leaves.len())?;
+    let roots = req_ints(n, "tree_roots")?
         .iter()
-        .zip(&leaf_weights)
+        .enumerate()
+        .map(|(i, &r)| index("tree_roots", i, r, nodes.len(), "nodes"))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(op(m::Op::TreeEnsemble(TreeEnsemble {
+        nodes,
+        leaves,
+        roots,
+        n_targets,
+        aggregate: aggregate(n)?,
+        post_transform: post_transform(n)?,
+    })))
+}
+
+/// TreeEnsemble's per-node attributes, one entry per node each.
+struct NodeArrays {
+    featureids: Vec<i64>,
+    truenodeids: Vec<i64>,
+    falsenodeids: Vec<i64>,
+    trueleafs: Vec<i64>,
+    falseleafs: Vec<i64>,
+    modes: Vec<i64>,
+    splits: Vec<f64>,
+    missing: Option<Vec<i64>>,
+}
+
+impl NodeArrays {
+    /// The attributes, checked to have one entry per node.
+    fn read(n: &NodeCtx<'_>) -> Result<NodeArrays> {
+        let modes = req_tensor(n, "nodes_modes")?;
+        let modes = match modes.dtype() {
+            DType::U8 => modes.to_i64_vec()?,
+            d => {
+                return Err(Error::model(format!(
+                    "attribute \"nodes_modes\" must be a uint8 tensor, got {d}"
+                )))
+            }
+        };
+        let a = NodeArrays {
+            featureids: req_ints(n, "nodes_featureids")?,
+            truenodeids: req_ints(n, "nodes_truenodeids")?,
+            falsenodeids: req_ints(n, "nodes_falsenodeids")?,
+            trueleafs: req_ints(n, "nodes_trueleafs")?,
+            falseleafs: req_ints(n, "nodes_falseleafs")?,
+            modes,
+            splits: req_tensor(n, "nodes_splits")?.to_f64_vec()?,
+            missing: n.ints("nodes_missing_value_tracks_true")?,
+        };
+        let n_nodes = a.featureids.len();
+        for (name, len) in [
+            ("nodes_truenodeids", a.truenodeids.len()),
+            ("nodes_falsenodeids", a.falsenodeids.len()),
+            ("nodes_trueleafs", a.trueleafs.len()),
+            ("nodes_falseleafs", a.falseleafs.len()),
+            ("nodes_modes", a.modes.len()),
+            ("nodes_splits", a.splits.len()),
+        ] {
+            if len != n_nodes {
+                return Err(Error::model(format!(
+                    "attribute \"{name}\" has {len} entries, \"nodes_featureids\" has {n_nodes}"
+                )));
+            }
+        }
+        if let Some(m) = &a.missing {
+            if m.len() != n_nodes {
+                return Err(Error::model(format!(
+                    "attribute \"nodes_missing_value_tracks_true\" has {} entries, there are {n_nodes} nodes",
+                    m.len()
+                )));
+            }
+        }
+        Ok(a)
+    }
+
+    /// The nodes; the member sets of Member nodes are, in node order, the NaN-terminated
+    /// runs of `members` (`membership_values`).
+    fn nodes(&self, members: &[f64], n_leaves: usize) -> Result<Vec<TreeNode>> {
+        let n_nodes = self.featureids.len();
+        let mut sets = members.split(|v| v.is_nan()).map(<[f64]>::to_vec);
+        let branch = |name: &str, i: usize, leaf: i64, id: i64| -> Result<Branch> {
+            Ok(match leaf {
+                0 => Branch::Node(index(name, i, id, n_nodes, "nodes")?),
+                _ => Branch::Leaf(index(name, i, id, n_leaves, "leaves")?),
+            })
+        };
+        (0..n_nodes)
+            .map(|i| {
+                let mode = node_mode(i, self.modes[i])?;
+                let members = if mode == NodeMode::Member {
+                    sets.next().ok_or_else(|| {
+                        Error::model(format!(
+                            "node {i} is a set membership node but \"membership_values\" has no set left for it"
+                        ))
+                    })?
+                } else {
+                    vec![]
+                };
+                Ok(TreeNode {
+                    mode,
+                    feature: usize::try_from(self.featureids[i]).map_err(|_| {
+                        Error::model(format!(
+                            "nodes_featureids[{i}] = {} is negative",
+                            self.featureids[i]
+                        ))
+                    })?,
+                    split: self.splits[i],
+                    members,
+                    missing_tracks_true: self.missing.as_ref().is_some_and(|m| m[i] != 0),
+                    if_true: branch("nodes_truenodeids", i, self.trueleafs[i], self.truenodeids[i])?,
+                    if_false: branch(
+                        "nodes_falsenodeids",
+                        i,
+                        self.falseleafs[i],
+                        self.falsenodeids[i],
+                    )?,
+                })
+            })
+            .collect()
+    }
+}
+
+/// The leaves: one target index and weight each.
+fn tree_leaves(targets: &[i64], weights: &[f64], n_targets: usize) -> Result<Vec<TreeLeaf>> {
+    if targets.len() != weights.len() {
+        return Err(Error::model(format!(
+            "\"leaf_targetids\" has {} entries, \"leaf_weights\" has {}",
+            targets.len(),
+            weights.len()
+        )));
+    }
+    targets
+        .iter()
+        .zip(weights)
         .enumerate()
         .map(|(i, (&t, &w))| {
             Ok(TreeLeaf {
@@ -276,65 +362,29 @@ fn tree_ensemble(n: &mut NodeCtx<'_>) -> Result<Op> {
                 weight: w,
             })
         })
-        .collect::<Result<Vec<_>>>()?;
-    // The member sets, in node order, are NaN-terminated runs of `membership_values`.
-    let mut sets = members
-        .as_deref()
-        .unwrap_or(&[])
-        .split(|v| v.is_nan())
-        .map(<[f64]>::to_vec);
-    let branch = |name: &str, i: usize, leaf: i64, id: i64| -> Result<Branch> {
-        Ok(match leaf {
-            0 => Branch::Node(index(name, i, id, n_nodes, "nodes")?),
-            _ => Branch::Leaf(index(name, i, id, n_leaves, "leaves")?),
-        })
-    };
-    let mut nodes = Vec::with_capacity(n_nodes);
-    for i in 0..n_nodes {
-        let mode = match modes[i] {
-            0 => NodeMode::Leq,
-            1 => NodeMode::Lt,
-            2 => NodeMode::Gte,
-            3 => NodeMode::Gt,
-            4 => NodeMode::Eq,
-            5 => NodeMode::Neq,
-            6 => NodeMode::Member,
-            m => {
-                return Err(Error::model(format!(
-                    "nodes_modes[{i}] = {m} is not a known comparison (0..=6)"
-                )))
-            }
-        };
-        let members = if mode == NodeMode::Member {
-            sets.next().ok_or_else(|| {
-                Error::model(format!(
-                    "node {i} is a set membership node but \"membership_values\" has no set left for it"
-                ))
-            })?
-        } else {
-            vec![]
-        };
-        nodes.push(TreeNode {
-            mode,
-            feature: usize::try_from(featureids[i]).map_err(|_| {
-                Error::model(format!(
-                    "nodes_featureids[{i}] = {} is negative",
-                    featureids[i]
-                ))
-            })?,
-            split: splits[i],
-            members,
-            missing_tracks_true: missing.as_ref().is_some_and(|m| m[i] != 0),
-            if_true: branch("nodes_truenodeids", i, trueleafs[i], truenodeids[i])?,
-            if_false: branch("nodes_falsenodeids", i, falseleafs[i], falsenodeids[i])?,
-        });
-    }
-    let roots = roots
-        .iter()
-        .enumerate()
-        .map(|(i, &r)| index("tree_roots", i, r, n_nodes, "nodes"))
-        .collect::<Result<Vec<_>>>()?;
-    let aggregate = match n.int("aggregate_function", 1)? {
+        .collect()
+}
+
+/// The comparison of `nodes_modes[i]`.
+fn node_mode(i: usize, mode: i64) -> Result<NodeMode> {
+    Ok(match mode {
+        0 => NodeMode::Leq,
+        1 => NodeMode::Lt,
+        2 => NodeMode::Gte,
+        3 => NodeMode::Gt,
+        4 => NodeMode::Eq,
+        5 => NodeMode::Neq,
+        6 => NodeMode::Member,
+        m => {
+            return Err(Error::model(format!(
+                "nodes_modes[{i}] = {m} is not a known comparison (0..=6)"
+            )))
+        }
+    })
+}
+
+fn aggregate(n: &NodeCtx<'_>) -> Result<Aggregate> {
+    Ok(match n.int("aggregate_function", 1)? {
         0 => Aggregate::Average,
         1 => Aggregate::Sum,
         2 => Aggregate::Min,
@@ -344,8 +394,11 @@ fn tree_ensemble(n: &mut NodeCtx<'_>) -> Result<Op> {
                 "attribute \"aggregate_function\" must be 0..=3, got {a}"
             )))
         }
-    };
-    let post_transform = match n.int("post_transform", 0)? {
+    })
+}
+
+fn post_transform(n: &NodeCtx<'_>) -> Result<PostTransform> {
+    Ok(match n.int("post_transform", 0)? {
         0 => PostTransform::None,
         1 => PostTransform::Softmax,
         2 => PostTransform::Logistic,
@@ -360,15 +413,7 @@ fn tree_ensemble(n: &mut NodeCtx<'_>) -> Result<Op> {
                 "attribute \"post_transform\" must be 0..=4, got {p}"
             )))
         }
-    };
-    Ok(op(m::Op::TreeEnsemble(TreeEnsemble {
-        nodes,
-        leaves,
-        roots,
-        n_targets,
-        aggregate,
-        post_transform,
-    })))
+    })
 }
 
 fn array_feature_extractor(_n: &mut NodeCtx<'_>) -> Result<Op> {
