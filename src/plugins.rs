@@ -30,41 +30,49 @@ struct Loaded {
     abi: (u16, u16),
     /// The table's header as the plugin wrote it: its size says which fields exist.
     header: abi::Header,
-    api: *const PluginApi,
+    /// A copy of the table, of the fields the plugin declared (the rest are `None`).
+    table: PluginApi,
     // Declared last so that it is dropped (unloaded) after everything that uses the table.
     _lib: libloading::Library,
 }
 
-// SAFETY: `api` points to the plugin's static, immutable function table, valid while `_lib`
-// is loaded; the plugin's functions are called from any thread, as the ABI requires.
+// SAFETY: `table` holds the plugin's function pointers and pointers to its static strings and
+// extensions, valid while `_lib` is loaded; the plugin's functions are called from any
+// thread, as the ABI requires.
 unsafe impl Send for Loaded {}
 // SAFETY: as above; nothing in `Loaded` is mutated after loading.
 unsafe impl Sync for Loaded {}
 
 impl Loaded {
     fn api(&self) -> &PluginApi {
-        // SAFETY: checked non-null and at least the size of its minor at load; static in the
-        // library. Fields past that size are read only through `since_1_1`.
-        unsafe { &*self.api }
+        &self.table
     }
 
     /// The 1.1 fields, when the table has them (a 1.0 table ends before them).
     fn since_1_1(&self) -> Option<&PluginApi> {
-        abi::covers(self.header, abi::sizes::PLUGIN_API[1]).then(|| self.api())
+        abi::covers(self.header, abi::sizes::PLUGIN_API[1]).then_some(&self.table)
     }
 
-    /// The compile-options extension, when the plugin offers it.
-    fn compile_with_options(&self) -> Option<&abi::CompileOptionsExtension> {
+    /// The compile-options extension, when the plugin offers it whole.
+    fn compile_with_options(&self) -> Option<abi::CompileOptionsExtension> {
         let first = self.since_1_1()?.extensions;
         // SAFETY: the chain is the plugin's static data, each entry beginning its struct.
         let e = unsafe { abi::find_extension(first, abi::extension::COMPILE_OPTIONS) };
         if e.is_null() {
             return None;
         }
-        // SAFETY: an extension of this kind begins a CompileOptionsExtension.
-        let ext = unsafe { &*e.cast::<abi::CompileOptionsExtension>() };
-        let size = std::mem::size_of::<abi::CompileOptionsExtension>();
-        abi::covers(ext.base.header, size).then_some(ext)
+        let e = e.cast::<abi::CompileOptionsExtension>();
+        // SAFETY: an extension of this kind begins a CompileOptionsExtension whose header is
+        // readable (find_extension read it).
+        let header = unsafe { std::ptr::read_unaligned(e.cast::<abi::Header>()) };
+        abi::check_size(
+            "CompileOptionsExtension",
+            header,
+            &abi::sizes::COMPILE_OPTIONS_EXTENSION,
+        )
+        .ok()?;
+        // SAFETY: as above; the header says at least the whole struct is there.
+        Some(unsafe { abi::read_prefix(e) })
     }
 
     fn fail(&self, e: Error) -> Error {
@@ -160,8 +168,13 @@ impl Plugin {
         }
         abi::check_size("PluginApi", header, &abi::sizes::PLUGIN_API)
             .map_err(|e| err(e.to_string()))?;
-        // SAFETY: the size covers the layout of the minor the table declares.
-        let table = unsafe { &*api };
+        // SAFETY: the size covers the layout of the minor the table declares; the copy reads
+        // no more than the plugin declared.
+        let mut table = unsafe { abi::read_prefix(api) };
+        if table.claim.is_some() && table.release_claims.is_none() {
+            // Claims it could not give back would leak on every call: not used.
+            table.claim = None;
+        }
         Ok(Plugin {
             inner: Arc::new(Loaded {
                 path: path.to_path_buf(),
@@ -169,7 +182,7 @@ impl Plugin {
                 version: c_string(table.version),
                 abi: (header.abi_major, header.abi_minor),
                 header,
-                api,
+                table,
                 _lib: lib,
             }),
         })
@@ -233,7 +246,15 @@ impl Plugin {
                 .map_err(|_| l.fail(Error::invalid_input("its capability table is not UTF-8")))?
         };
         let mut backend = backend;
-        backend.table = CapabilityTable::from_json(json).map_err(|e| l.fail(e))?;
+        let (table, unknown) = CapabilityTable::from_json_known(json).map_err(|e| l.fail(e))?;
+        if !unknown.is_empty() {
+            tracing::warn!(
+                "plugin {}: its table names ops this xnpu does not have, left out: {}",
+                l.path.display(),
+                unknown.join(", ")
+            );
+        }
+        backend.table = table;
         backend.name = c_string(info.name);
         backend.kind = match info.kind {
             1 => DeviceKind::Gpu,
@@ -245,8 +266,9 @@ impl Plugin {
     }
 }
 
-/// A backend living in a plugin; capability questions are answered from the table it
-/// declared, compile and run cross the ABI.
+/// A backend living in a plugin: a 1.1 plugin answers capability questions itself
+/// (`claim`), a 1.0 one's are answered from the table it declared; compile and run cross the
+/// ABI.
 pub struct PluginBackend {
     plugin: Arc<Loaded>,
     handle: Handle,
@@ -372,8 +394,10 @@ impl Backend for PluginBackend {
         match self.claims(claim, &exact) {
             Ok(answers) => answers,
             Err(e) => {
-                let reason = format!("its claim failed: {e}");
-                vec![Support::Unsupported { reason }; graph.nodes.len()]
+                // The plugin could not answer (one built from an older xnpu that does not
+                // know an op of the graph, say): what it declared answers, as for 1.0.
+                tracing::warn!("{}: its claim failed, its table answers: {e}", self.name);
+                table()
             }
         }
     }
@@ -453,16 +477,24 @@ unsafe fn read_claims(
     list: *const NodeClaim,
     n: usize,
 ) -> Result<std::collections::HashMap<String, Support>> {
-    let mut out = std::collections::HashMap::with_capacity(n);
+    let mut out = std::collections::HashMap::new();
     if n == 0 || list.is_null() {
         return Ok(out);
     }
-    // SAFETY: at least one claim, per the contract.
-    let first = unsafe { std::ptr::read_unaligned(list) };
-    abi::check_size("NodeClaim", first.header, &abi::sizes::NODE_CLAIM)?;
-    let stride = first.header.struct_size as usize;
+    // SAFETY: at least one claim, per the contract; its header comes first.
+    let header = unsafe { std::ptr::read_unaligned(list.cast::<abi::Header>()) };
+    abi::check_size("NodeClaim", header, &abi::sizes::NODE_CLAIM)?;
+    let stride = header.struct_size as usize;
+    if n.checked_mul(stride)
+        .is_none_or(|b| b > isize::MAX as usize)
+    {
+        return Err(Error::invalid_input(format!(
+            "{n} claims of {stride} bytes each cannot be one array"
+        )));
+    }
     for i in 0..n {
-        // SAFETY: claim i lies `i * stride` bytes in, per the contract.
+        // SAFETY: claim i lies `i * stride` bytes in (no overflow: checked above) and holds
+        // at least a whole NodeClaim (the stride does: checked above).
         let c = unsafe {
             std::ptr::read_unaligned(list.cast::<u8>().add(i * stride).cast::<NodeClaim>())
         };

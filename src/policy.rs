@@ -221,11 +221,14 @@ fn from_on_demand(id: &str, offers: &xnpu_graph::backend::Offers) -> Result<Arc<
             a.detail
         ),
         None => offers
-            .notes
+            .unavailable
             .iter()
+            .chain(&offers.notes)
             .map(|n| n.strip_prefix(&format!("{}: ", family(id))).unwrap_or(n))
             .collect::<Vec<_>>()
-            .join("; "),
+            .first()
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "it found nothing".into()),
     };
     Err(Error::invalid_input(format!(
         "device \"{id}\" is not available: {why}"

@@ -5,8 +5,9 @@
 //!
 //! Device ids have one syntax everywhere — `xnpu devices`, `--devices`, `XNPU_DEVICES`,
 //! Python's `devices=`: `family` or `family:device` (`cpu`, `openvino:npu`, `qnn:htp-sim`);
-//! a plugin backend is named by its plugin (`fixture`), or `plugin:<name>` when a built-in
-//! backend already has that name (`plugin:cpu`).
+//! a plugin's backend by the name it gives itself (`fixture`, `openvino:cpu`), or
+//! `plugin:<name>` when a backend found before already has that name (`plugin:cpu`,
+//! `plugin:openvino:cpu`).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -64,6 +65,13 @@ pub fn everything() -> (Vec<Available>, Vec<String>) {
         let offers = on_demand(*p);
         list.extend(offers.available.iter().cloned());
         notes.extend(offers.notes.iter().cloned());
+        notes.extend(
+            offers
+                .unavailable
+                .iter()
+                .filter(|u| !offers.notes.contains(u))
+                .cloned(),
+        );
     }
     (list, notes)
 }

@@ -137,7 +137,9 @@ impl SessionOptions {
 }
 
 /// Executables of one partition keyed by the concrete shapes of its inputs.
-type ShapeCache = Mutex<HashMap<Vec<Vec<usize>>, Arc<dyn Executable>>>;
+/// Executables by their inputs' dims (`None` for an input whose dims are not known: a
+/// sequence, or a device value that does not say).
+type ShapeCache = Mutex<HashMap<Vec<Option<Vec<usize>>>, Arc<dyn Executable>>>;
 
 /// A partition's executable: compiled once, or per set of concrete input shapes.
 enum Compiled {
@@ -151,9 +153,10 @@ struct Part {
     /// Main-graph value ids of the partition's inputs and outputs.
     inputs: Vec<usize>,
     outputs: Vec<usize>,
-    /// For each output, whether it may stay on the backend's device: only partitions of the
-    /// same backend read it, and it is not a model output.
-    keep: Vec<bool>,
+    /// For each output, whether only partitions of the same backend read it (so it may stay
+    /// on the backend's device: always when the model does not return it, and when it does,
+    /// if the caller of [`Session::run_args`] asks to keep that output).
+    local: Vec<bool>,
     compiled: Compiled,
 }
 
@@ -256,7 +259,7 @@ impl Session {
             }
             parts.push(part);
         }
-        mark_device_resident(&mut parts, &model.graph);
+        mark_device_resident(&mut parts);
         let input_infos = io_infos(&model.graph, &model.graph.inputs, true);
         let output_infos = io_infos(&model.graph, &model.graph.outputs, false);
         // Partition graphs' constants reach results only through their executables, which
@@ -452,7 +455,53 @@ impl Session {
             .map_err(|e| e.context(&self.model.name))
     }
 
+    /// Runs the model on inputs given in model order that may be resident on a backend's
+    /// device (`Arg::Device`, an output of an earlier `run_args`), and leaves model output `j`
+    /// on its device when `keep_outputs[j]` and the backend that makes it keeps values of its
+    /// own (a GPU buffer, say): so that a value a model returns and reads back next run (a KV
+    /// cache) stays where it is between runs. Other outputs come back in host memory; the
+    /// reference CPU backend's are always there.
+    pub fn run_args(&self, inputs: Vec<Option<Arg>>, keep_outputs: &[bool]) -> Result<Vec<Arg>> {
+        let infos = &self.input_infos;
+        if inputs.len() > infos.len() {
+            return Err(Error::invalid_input(format!(
+                "{} inputs given, the model has {}",
+                inputs.len(),
+                infos.len()
+            ))
+            .context(&self.model.name));
+        }
+        let mut bindings = HashMap::new();
+        for (k, info) in infos.iter().enumerate() {
+            let checked = match inputs.get(k) {
+                Some(Some(Arg::Host(v))) => check_input(&info.ty, v, &mut bindings),
+                Some(Some(Arg::Device(d))) => check_type(&info.ty, &d.value_type(), &mut bindings),
+                _ if info.has_default => Ok(()),
+                _ => Err(Error::invalid_input(format!(
+                    "input \"{}\" is missing",
+                    info.name
+                ))),
+            };
+            checked.map_err(|e| {
+                e.context(format!("input \"{}\"", info.name))
+                    .context(&self.model.name)
+            })?;
+        }
+        self.execute_args(inputs, keep_outputs)
+            .map_err(|e| e.context(&self.model.name))
+    }
+
     fn execute(&self, inputs: Vec<Option<Value>>) -> Result<Vec<Value>> {
+        let args = inputs.into_iter().map(|v| v.map(Arg::Host)).collect();
+        self.execute_args(args, &[])?
+            .into_iter()
+            .map(Arg::into_host)
+            .collect()
+    }
+
+    /// Runs on arguments that may be device-resident; model output `j` may stay on its
+    /// device when `keep_outputs[j]` (and only its backend's partitions read it meanwhile).
+    fn execute_args(&self, inputs: Vec<Option<Arg>>, keep_outputs: &[bool]) -> Result<Vec<Arg>> {
         let g = &self.model.graph;
         // What each value is while the model runs: in host memory, or resident on the
         // device of the partition that made it (for partitions of the same backend to read).
@@ -460,16 +509,28 @@ impl Session {
         let mut inputs = inputs.into_iter();
         for &id in g.inputs.iter() {
             env[id] = match inputs.next().flatten() {
-                Some(v) => Some(Arg::Host(v)),
+                Some(a) => Some(a),
                 None => g.values[id]
                     .constant
                     .clone()
                     .map(|t| Arg::Host(Value::Tensor(t))),
             };
         }
+        let kept = |v: usize| {
+            g.outputs
+                .iter()
+                .zip(keep_outputs)
+                .any(|(&o, &keep)| o == v && keep)
+        };
         for (k, part) in self.parts.iter().enumerate() {
             let args = self.arguments(k, part, &mut env)?;
-            let outs = self.run_part(k, part, args)?;
+            let keep: Vec<bool> = part
+                .outputs
+                .iter()
+                .zip(&part.local)
+                .map(|(&v, &local)| local && (!g.is_output(v) || kept(v)))
+                .collect();
+            let outs = self.run_part(k, part, args, &keep)?;
             if outs.len() < part.outputs.len() {
                 return Err(Error::compute(format!(
                     "partition {k} returned {} values, {} expected",
@@ -483,12 +544,14 @@ impl Session {
         }
         g.outputs
             .iter()
-            .map(|&id| match env[id].clone() {
-                Some(a) => a.into_host(),
+            .enumerate()
+            .map(|(j, &id)| match env[id].clone() {
+                Some(a) if keep_outputs.get(j).copied().unwrap_or(false) => Ok(a),
+                Some(a) => a.into_host().map(Arg::Host),
                 None => g.values[id]
                     .constant
                     .clone()
-                    .map(Value::Tensor)
+                    .map(|t| Arg::Host(Value::Tensor(t)))
                     .ok_or_else(|| {
                         Error::compute(format!("output \"{}\" was not computed", g.values[id].name))
                     }),
@@ -523,13 +586,12 @@ impl Session {
             .collect()
     }
 
-    fn run_part(&self, k: usize, part: &Part, args: Vec<Arg>) -> Result<Vec<Arg>> {
+    fn run_part(&self, k: usize, part: &Part, args: Vec<Arg>, keep: &[bool]) -> Result<Vec<Arg>> {
         let backend = &self.backends[part.backend];
         match &part.compiled {
-            Compiled::Ready(exec) => exec.run_args(args, &part.keep),
+            Compiled::Ready(exec) => exec.run_args(args, keep),
             Compiled::PerShape(cache) => {
-                let key: Vec<Vec<usize>> =
-                    args.iter().map(|a| a.dims().unwrap_or_default()).collect();
+                let key: Vec<Option<Vec<usize>>> = args.iter().map(Arg::dims).collect();
                 let cached = cache
                     .lock()
                     .map_err(|_| Error::compute("a previous run panicked while compiling"))?
@@ -543,8 +605,14 @@ impl Session {
                             Ok(e) => Arc::from(e),
                             Err(e) => {
                                 let e = e.context(format!(
-                                    "compiling partition {k} on {} for input shapes {key:?}",
-                                    backend.name()
+                                    "compiling partition {k} on {} for input shapes [{}]",
+                                    backend.name(),
+                                    key.iter()
+                                        .map(|d| d
+                                            .as_ref()
+                                            .map_or("?".into(), |d| format!("{d:?}")))
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
                                 ));
                                 Arc::from(self.compile_fallback(k, part, &g, e)?)
                             }
@@ -556,7 +624,7 @@ impl Session {
                         e
                     }
                 };
-                exec.run_args(args, &part.keep)
+                exec.run_args(args, keep)
             }
         }
     }
@@ -687,28 +755,26 @@ fn compile_part(
         graph,
         inputs: p.inputs,
         outputs: p.outputs,
-        keep: Vec::new(),
+        local: Vec::new(),
         compiled,
     })
 }
 
-/// Marks the outputs of each partition that may stay on its backend's device: every
-/// partition reading it runs on the same backend, and the model does not return it.
-fn mark_device_resident(parts: &mut [Part], g: &Graph) {
+/// Marks the outputs of each partition that only partitions of the same backend read.
+fn mark_device_resident(parts: &mut [Part]) {
     let readers: Vec<(usize, Vec<usize>)> = parts
         .iter()
         .map(|p| (p.backend, p.inputs.clone()))
         .collect();
     for p in parts.iter_mut() {
-        p.keep = p
+        p.local = p
             .outputs
             .iter()
             .map(|&v| {
-                !g.is_output(v)
-                    && readers
-                        .iter()
-                        .filter(|(_, ins)| ins.contains(&v))
-                        .all(|(b, _)| *b == p.backend)
+                readers
+                    .iter()
+                    .filter(|(_, ins)| ins.contains(&v))
+                    .all(|(b, _)| *b == p.backend)
             })
             .collect();
     }
@@ -727,6 +793,29 @@ fn resolve(ty: &ValueType, bindings: &HashMap<String, usize>) -> ValueType {
 }
 
 /// Checks a value against a declared type, binding the type's symbols.
+/// Checks a device-resident input's type (dtype, and dims where both are known).
+fn check_type(
+    ty: &ValueType,
+    got: &ValueType,
+    bindings: &mut HashMap<String, usize>,
+) -> Result<()> {
+    match (ty, got) {
+        (ValueType::Tensor(tt), ValueType::Tensor(g)) => {
+            if tt.dtype != g.dtype {
+                return Err(Error::invalid_input(format!(
+                    "expected dtype {}, got {}",
+                    tt.dtype, g.dtype
+                )));
+            }
+            match (&tt.shape, g.shape.as_ref().and_then(|s| s.as_known())) {
+                (Some(s), Some(dims)) => s.bind(&dims, bindings),
+                _ => Ok(()),
+            }
+        }
+        _ => Ok(()),
+    }
+}
+
 fn check_input(ty: &ValueType, v: &Value, bindings: &mut HashMap<String, usize>) -> Result<()> {
     match (ty, v) {
         (ValueType::Unknown, _) => Ok(()),

@@ -212,3 +212,29 @@ fn a_value_the_model_returns_comes_to_the_host() {
     assert_eq!(counts.in_place.load(Ordering::Relaxed), 0);
     assert_eq!(counts.to_host.load(Ordering::Relaxed), 0);
 }
+
+#[test]
+fn a_returned_value_can_stay_on_the_device_between_runs() {
+    let counts = Arc::new(Counts::default());
+    let s = session(false, &counts);
+    // Run 1 keeps y on the device; run 2 reads it back as x (a KV cache's way).
+    let y = s.run_args(vec![Some(Arg::Host(input()))], &[true]).unwrap();
+    assert!(matches!(y[0], Arg::Device(_)), "{:?}", y[0]);
+    assert_eq!(counts.in_place.load(Ordering::Relaxed), 1);
+    let z = s.run_args(vec![Some(y[0].clone())], &[false]).unwrap();
+    // x reached the first device partition where it was, as sigmoid(x) the last one.
+    assert_eq!(counts.in_place.load(Ordering::Relaxed), 3);
+    assert_eq!(counts.to_host.load(Ordering::Relaxed), 0);
+    let Arg::Host(z) = &z[0] else {
+        panic!("not asked to keep: {:?}", z[0])
+    };
+    // The same as two host runs.
+    let reference = Session::new(model(false), SessionOptions::new().level(Level::None)).unwrap();
+    let y = reference.run(vec![("x", input())]).unwrap().remove(0).1;
+    let want = reference.run(vec![("x", y)]).unwrap().remove(0).1;
+    assert_eq!(z, &want);
+    // A kept output read on the host is copied there once.
+    let kept = s.run_args(vec![Some(Arg::Host(input()))], &[true]).unwrap();
+    kept[0].clone().into_host().unwrap();
+    assert_eq!(counts.to_host.load(Ordering::Relaxed), 1);
+}

@@ -96,9 +96,10 @@ pub type ErrorOut = *mut *mut c_char;
 /// `entry(host_major, host_minor) -> table`: called once per load.
 pub type EntryFn = unsafe extern "C" fn(host_major: u16, host_minor: u16) -> *const PluginApi;
 
-/// The function table a plugin returns (ABI 1.0 layout; later minors append fields). Every
-/// function is nullable, and the host checks each before it calls it.
+/// The function table a plugin returns (ABI 1.1; later minors append fields; 1.0 ended at
+/// `free_string`). Every function is nullable, and the host checks each before it calls it.
 #[repr(C)]
+#[derive(Clone, Copy)]
 pub struct PluginApi {
     pub header: Header,
     /// The plugin's name and version (NUL-terminated, static).
@@ -181,10 +182,13 @@ pub mod sizes {
     pub const BACKEND_INFO: [usize; 2] = [size_of::<BackendInfo>(); 2];
     /// [`AbiValue`]: unchanged since 1.0.
     pub const ABI_VALUE: [usize; 2] = [size_of::<AbiValue>(); 2];
-    /// [`NodeClaim`]: new in 1.1 (0 at 1.0: it does not exist there).
-    pub const NODE_CLAIM: [usize; 2] = [0, size_of::<NodeClaim>()];
-    /// [`AbiCompileOptions`]: new in 1.1.
-    pub const COMPILE_OPTIONS: [usize; 2] = [0, size_of::<AbiCompileOptions>()];
+    /// [`NodeClaim`]: new in 1.1, so whatever minor its header says it is at least the 1.1
+    /// size (an array of claims is read with that stride).
+    pub const NODE_CLAIM: [usize; 2] = [size_of::<NodeClaim>(); 2];
+    /// [`AbiCompileOptions`]: new in 1.1 (likewise).
+    pub const COMPILE_OPTIONS: [usize; 2] = [size_of::<AbiCompileOptions>(); 2];
+    /// [`CompileOptionsExtension`]: new in 1.1 (likewise).
+    pub const COMPILE_OPTIONS_EXTENSION: [usize; 2] = [size_of::<CompileOptionsExtension>(); 2];
 }
 
 /// Whether a struct whose header is `header` is large enough for the minor version it
@@ -199,6 +203,45 @@ pub fn check_size(what: &str, header: Header, sizes: &[usize]) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// An ABI struct whose all-zero bytes are a valid value: null pointers, `None` functions,
+/// zero numbers. What a shorter (older) writer's struct lacks reads as zeros.
+///
+/// # Safety
+/// Implement only for `#[repr(C)]` structs made of integers, floats, raw pointers, `Option`s
+/// of function pointers and other such structs.
+pub unsafe trait Zeroable: Sized {}
+
+// SAFETY: each is repr(C) of integers, floats, raw pointers and Option<fn>s.
+unsafe impl Zeroable for PluginApi {}
+// SAFETY: as above.
+unsafe impl Zeroable for BackendInfo {}
+// SAFETY: as above.
+unsafe impl Zeroable for NodeClaim {}
+// SAFETY: as above.
+unsafe impl Zeroable for CompileOptionsExtension {}
+// SAFETY: as above.
+unsafe impl Zeroable for AbiCompileOptions {}
+
+/// A copy of a struct the other side wrote, of which only its header's `struct_size` bytes
+/// are read (an older writer's struct is shorter; a newer one's extra fields are ignored):
+/// the rest of the copy is zeros. So no field past what the writer declared is ever read,
+/// and no reference to the writer's memory is made at the reader's (possibly larger) size.
+///
+/// # Safety
+/// `p` points to a struct beginning with a [`Header`] whose `struct_size` bytes are readable.
+pub unsafe fn read_prefix<T: Zeroable>(p: *const T) -> T {
+    // SAFETY: every ABI struct begins with its header (the caller's contract).
+    let header = unsafe { std::ptr::read_unaligned(p.cast::<Header>()) };
+    let n = (header.struct_size as usize).min(std::mem::size_of::<T>());
+    let mut out = std::mem::MaybeUninit::<T>::zeroed();
+    // SAFETY: `n` bytes are readable at `p` and fit `out`; all-zero bytes are a valid `T`
+    // (`Zeroable`), and so are the bytes copied over them (the writer's valid prefix).
+    unsafe {
+        std::ptr::copy_nonoverlapping(p.cast::<u8>(), out.as_mut_ptr().cast::<u8>(), n);
+        out.assume_init()
+    }
 }
 
 /// Whether a struct of `header` holds the field ending at `end` (for fields appended after
@@ -224,6 +267,7 @@ pub struct NodeClaim {
 /// The head of every optional feature on the extension chain (PJRT's `PJRT_Extension_Base`):
 /// `kind` says which feature the struct it begins is; `next` is the next one or null.
 #[repr(C)]
+#[derive(Clone, Copy)]
 pub struct ExtensionBase {
     pub header: Header,
     pub kind: u32,
@@ -239,6 +283,7 @@ pub mod extension {
 /// Extension [`extension::COMPILE_OPTIONS`]: compiling with the session's hints (threads,
 /// precision, performance, cache), which `compile` cannot carry.
 #[repr(C)]
+#[derive(Clone, Copy)]
 pub struct CompileOptionsExtension {
     pub base: ExtensionBase,
     pub compile_with_options: Option<
@@ -268,22 +313,30 @@ pub struct AbiCompileOptions {
     pub cache_dir: AbiStr,
 }
 
-/// Walks an extension chain from `first` to the extension of `kind`.
+/// Walks an extension chain from `first` to the extension of `kind` (null when absent). An
+/// entry whose header is shorter than [`ExtensionBase`] ends the walk, as does a chain longer
+/// than 64 entries.
 ///
 /// # Safety
-/// Every pointer on the chain must be null or point to a live [`ExtensionBase`] that begins
-/// a struct of its kind.
+/// Every pointer on the chain must be null or point to a live struct beginning with an
+/// [`ExtensionBase`] whose header's `struct_size` bytes are readable.
 pub unsafe fn find_extension(first: *const ExtensionBase, kind: u32) -> *const ExtensionBase {
     let mut at = first;
-    let mut hops = 0;
-    while !at.is_null() && hops < 64 {
-        // SAFETY: non-null, and live per the caller's contract.
-        let e = unsafe { &*at };
-        if e.kind == kind {
+    for _ in 0..64 {
+        if at.is_null() {
+            break;
+        }
+        // SAFETY: non-null and live per the caller's contract; its header is readable.
+        let header = unsafe { std::ptr::read_unaligned(at.cast::<Header>()) };
+        if (header.struct_size as usize) < std::mem::size_of::<ExtensionBase>() {
+            break;
+        }
+        // SAFETY: the header says the whole base is there.
+        let base = unsafe { std::ptr::read_unaligned(at) };
+        if base.kind == kind {
             return at;
         }
-        at = e.next;
-        hops += 1;
+        at = base.next;
     }
     std::ptr::null()
 }

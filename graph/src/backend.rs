@@ -234,8 +234,12 @@ pub struct Available {
 pub struct Offers {
     /// The backends it can run, each under its device id.
     pub available: Vec<Available>,
-    /// What it could not offer, and why (a library that failed to open, a bad setting).
+    /// What every session using this provider should be told (a library the user pointed
+    /// at that failed to open, a bad setting).
     pub notes: Vec<String>,
+    /// Why it offers nothing, when it offers nothing: for `xnpu devices` and for a device
+    /// list that names it, not repeated in every session of a preference policy.
+    pub unavailable: Option<String>,
 }
 
 /// A kind of backend xnpu can drive, registered once in xnpu's backend registry
@@ -493,15 +497,9 @@ impl CapabilityTable {
     /// Parses a table from JSON, checking op and dtype names: an op the set does not have
     /// (a typo, a renamed op) is an error naming it, never a silent refusal.
     pub fn from_json(text: &str) -> Result<CapabilityTable> {
-        let t: CapabilityTable = serde_json::from_str(text)
-            .map_err(|e| Error::invalid_input(format!("capability table: {e}")))?;
-        let known = Op::names();
-        let listed = t.ops.keys().chain(t.refuse_ops.keys());
-        if let Some(op) = listed
-            .filter(|o| *o != "*")
-            .find(|o| !known.contains(o.as_str()))
-        {
-            let hint = known
+        let (t, unknown) = CapabilityTable::from_json_known(text)?;
+        if let Some(op) = unknown.first() {
+            let hint = Op::names()
                 .iter()
                 .find(|k| k.eq_ignore_ascii_case(op))
                 .map(|k| format!(" (did you mean \"{k}\"?)"))
@@ -510,6 +508,27 @@ impl CapabilityTable {
                 "capability table \"{}\": xnpu has no op named \"{op}\"{hint}",
                 t.name
             )));
+        }
+        Ok(t)
+    }
+
+    /// Parses a table from JSON like [`CapabilityTable::from_json`], but drops the ops this
+    /// xnpu does not have and returns their names: for a plugin built against a newer xnpu,
+    /// whose table may name ops this one lacks (they can never be asked about here).
+    pub fn from_json_known(text: &str) -> Result<(CapabilityTable, Vec<String>)> {
+        let mut t: CapabilityTable = serde_json::from_str(text)
+            .map_err(|e| Error::invalid_input(format!("capability table: {e}")))?;
+        let known = Op::names();
+        let unknown: Vec<String> = t
+            .ops
+            .keys()
+            .chain(t.refuse_ops.keys())
+            .filter(|o| *o != "*" && !known.contains(o.as_str()))
+            .cloned()
+            .collect();
+        for op in &unknown {
+            t.ops.remove(op);
+            t.refuse_ops.remove(op);
         }
         parse_dtypes(t.dtypes.as_deref().unwrap_or(&[]), &t.name)?;
         parse_dtypes(&t.refuse_dtypes, &t.name)?;
@@ -526,7 +545,7 @@ impl CapabilityTable {
                 }
             }
         }
-        Ok(t)
+        Ok((t, unknown))
     }
 
     /// Reads a table from a JSON file.

@@ -163,12 +163,11 @@ unsafe fn write_prefix<T: Copy>(out: *mut T, value: T) {
     }
 }
 
-/// A graph the host sent as ONNX bytes.
+/// A graph the host sent as ONNX bytes (in the exact form from a 1.1 host).
 fn import(onnx: *const u8, onnx_len: usize, name: &str) -> Result<crate::Model> {
-    crate::onnx::load_bytes(
+    crate::onnx::load_sent_bytes(
         xnpu_core::Bytes::copy_from_slice(bytes(onnx, onnx_len)),
         name,
-        None,
     )
 }
 
@@ -207,7 +206,10 @@ pub unsafe extern "C" fn compile_with_options(
     guard(err, || {
         // SAFETY: a live handle from `create_backend`.
         let s = unsafe { &*backend.cast::<BackendState>() };
-        // SAFETY: valid for the call per the contract.
+        if options.is_null() {
+            return Err(Error::invalid_input("compile options: a null pointer"));
+        }
+        // SAFETY: non-null, and valid for the call per the contract.
         let options = compile_options(unsafe { &*options })?;
         let model = import(onnx, onnx_len, "partition.onnx")?;
         let exec: Box<dyn Executable> = s.backend.compile_with(&model.graph, &options)?;
@@ -270,6 +272,14 @@ pub unsafe extern "C" fn claim(
         let s = unsafe { &*backend.cast::<BackendState>() };
         let model = import(onnx, onnx_len, "graph.onnx")?;
         let answers = s.backend.claim(&model.graph);
+        if answers.len() != model.graph.nodes.len() {
+            return Err(Error::compute(format!(
+                "backend {} answered for {} nodes of a graph of {}",
+                s.backend.name(),
+                answers.len(),
+                model.graph.nodes.len()
+            )));
+        }
         let mut strings = Vec::with_capacity(2 * answers.len());
         for (node, answer) in model.graph.nodes.iter().zip(&answers) {
             strings.push(node.name.clone());

@@ -24,7 +24,7 @@ impl Provider for CpuProvider {
                 backend: Arc::new(CpuBackend::new()),
                 detail: "xnpu's reference CPU backend".into(),
             }],
-            notes: Vec::new(),
+            ..Offers::default()
         }
     }
 }

@@ -129,7 +129,17 @@ impl OvExecutable {
     ) -> Result<()> {
         let api = &self.compiled.ov.api;
         for (i, &from) in self.input_map.iter().enumerate() {
-            bind_input(api, request, i, inputs[from].as_tensor()?, held)?;
+            let t = inputs[from].as_tensor()?;
+            if t.shape().contains(&0) {
+                // The capability table refuses dims known to be 0; one that is 0 only at run
+                // time must not reach OpenVINO either.
+                return Err(Error::unsupported(format!(
+                    "input {i} has dims {:?}: OpenVINO 2026.4.1 stops the process on tensors \
+                     with a dim of 0",
+                    t.shape()
+                )));
+            }
+            bind_input(api, request, i, t, held)?;
         }
         Ok(())
     }

@@ -37,12 +37,19 @@ impl Provider for QnnProvider {
         match create() {
             Ok(a) => Offers {
                 available: vec![a],
-                notes: Vec::new(),
+                ..Offers::default()
             },
-            Err(e) => Offers {
-                available: Vec::new(),
-                notes: vec![format!("qnn: {e}")],
-            },
+            Err(e) => {
+                let why = format!("qnn: {e}");
+                Offers {
+                    available: Vec::new(),
+                    // Every session hears of it only when the user pointed at QNN's libraries.
+                    notes: std::env::var_os("XNPU_QNN_LIB_DIR")
+                        .map(|_| vec![why.clone()])
+                        .unwrap_or_default(),
+                    unavailable: Some(why),
+                }
+            }
         }
     }
 }

@@ -44,8 +44,30 @@ pub fn load_bytes(bytes: Bytes, name: &str, base_dir: Option<&Path>) -> Result<M
     run().map_err(|e| e.context(name))
 }
 
+/// Imports a graph a host sent to a plugin (a partition to compile, a graph to claim): in
+/// the exact form when it is marked so ([`super::export::EXACT_KEY`]: types taken as
+/// written, xnpu's own `ai.xnpu` ops allowed), otherwise as any model. Model files never get
+/// the exact form's trust: [`load`] and [`load_bytes`] infer every type and refuse `ai.xnpu`.
+pub fn load_sent_bytes(bytes: Bytes, name: &str) -> Result<Model> {
+    let run = || -> Result<Model> {
+        let proto = ModelProto::decode(bytes)
+            .map_err(|e| Error::model(format!("not a valid ONNX model (protobuf: {e})")))?;
+        let exact = proto
+            .metadata_props
+            .iter()
+            .any(|kv| kv.key == super::export::EXACT_KEY && kv.value == "exact");
+        import_with(&proto, name, &DataDir::new(None)?, exact)
+    };
+    run().map_err(|e| e.context(name))
+}
+
 /// Imports a decoded model.
 pub fn import_model(proto: &ModelProto, name: &str, dir: &DataDir) -> Result<Model> {
+    import_with(proto, name, dir, false)
+}
+
+/// Imports a decoded model, in the exact form or not.
+fn import_with(proto: &ModelProto, name: &str, dir: &DataDir, exact: bool) -> Result<Model> {
     let opsets = opsets_of(&proto.opset_import, true)?;
     let gp = proto
         .graph
@@ -56,10 +78,6 @@ pub fn import_model(proto: &ModelProto, name: &str, dir: &DataDir) -> Result<Mod
         .iter()
         .map(|f| ((canonical_domain(&f.domain).to_string(), f.name.clone()), f))
         .collect();
-    let exact = proto
-        .metadata_props
-        .iter()
-        .any(|kv| kv.key == super::export::EXACT_KEY && kv.value == "exact");
     let cx = ImportCx {
         registry: Registry::standard(),
         dir,
@@ -351,6 +369,13 @@ impl<'m> ImportCx<'m> {
 
     fn node(&self, node: &NodeProto, scope: &Scope<'_>, opsets: &Opsets) -> Result<()> {
         let domain = canonical_domain(&node.domain);
+        if domain == super::export::XNPU_DOMAIN && !self.exact {
+            return Err(Error::unsupported(format!(
+                "op {} of domain \"{domain}\": that domain holds xnpu's own ops in graphs sent \
+                 to plugins; a model file cannot use it",
+                node.op_type
+            )));
+        }
         let version = *opsets.get(domain).ok_or_else(|| {
             Error::model(format!(
                 "the node's domain \"{}\" is not imported by the model",

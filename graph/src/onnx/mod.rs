@@ -14,6 +14,6 @@ pub use export::{
     save, save_with_external_data, to_bytes, to_exact, to_model_proto, ExactModel, Form,
     XNPU_DOMAIN,
 };
-pub use import::{import_model, load, load_bytes};
+pub use import::{import_model, load, load_bytes, load_sent_bytes};
 pub use node::NodeCtx;
 pub use tensor::DataDir;

@@ -1,6 +1,7 @@
 //! Ops that exist only after fusion (graph passes) or in ONNX Runtime's `com.microsoft`
 //! domain: a matrix product or convolution with its bias and activation computed as one op.
-//! Exported to ONNX they are written back as the standard ops they stand for.
+//! Exported to ONNX they are written back as the standard ops they stand for (in the exact
+//! form for plugins, as one node of xnpu's `ai.xnpu` domain).
 
 use xnpu_core::broadcast::broadcast_dims;
 use xnpu_core::{Result, ValueType};

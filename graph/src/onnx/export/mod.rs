@@ -1,7 +1,8 @@
 //! IR → ONNX: the inverse of import. Every IR op is written as the ONNX node (op type,
 //! domain, attributes, inputs in ONNX order) that imports back to an equal op, in the form
 //! valid at the exported opset. Fused ops without an ONNX form are written as the standard ops
-//! they stand for.
+//! they stand for — or, in the exact form for plugins ([`Form::Exact`]), as one node of xnpu's
+//! own `ai.xnpu` domain.
 //!
 //! The exported default-domain opset is the model's own (raised to 7 when it is older, where
 //! the model allows it). When an op can only be written at a later opset, the whole model is
@@ -587,18 +588,26 @@ fn is_constant(g: &Graph, id: ValueId) -> bool {
 }
 
 /// In [`Form::Exact`], that `node` became exactly one ONNX node (`written`) reading its own
-/// inputs.
+/// inputs and nothing else. Their order may differ where the op's ONNX form orders them
+/// otherwise (SkipSimplifiedLayerNormalization has no beta): the importer puts them back.
 fn check_exact(node: &Node, names: &[String], written: &[NodeProto]) -> R {
-    let own: Vec<&str> = node
+    let mut own: Vec<&str> = node
         .inputs
         .iter()
         .take(own_inputs(node))
-        .map(|v| v.map_or("", |id| names[id].as_str()))
+        .flatten()
+        .map(|&id| names[id].as_str())
         .collect();
     let same = written.len() == 1 && {
-        let ins = &written[0].input;
-        (0..ins.len().max(own.len()))
-            .all(|i| ins.get(i).map_or("", String::as_str) == own.get(i).copied().unwrap_or(""))
+        let mut ins: Vec<&str> = written[0]
+            .input
+            .iter()
+            .map(String::as_str)
+            .filter(|s| !s.is_empty())
+            .collect();
+        own.sort_unstable();
+        ins.sort_unstable();
+        ins == own
     };
     if same {
         return Ok(());
