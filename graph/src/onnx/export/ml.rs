@@ -57,8 +57,7 @@ fn label_encoder(l: &m::LabelEncoder, e: &mut Emit<'_>) -> R {
             }
         }
     }
-    let (ins, outs) = (e.ins.clone(), e.outs.clone());
-    e.add("LabelEncoder", ML, ins, outs, attrs)
+    e.in_domain("LabelEncoder", ML, attrs)
 }
 
 fn tree_ensemble(t: &m::TreeEnsemble, e: &mut Emit<'_>) -> R {
@@ -99,8 +98,7 @@ fn tree_ensemble(t: &m::TreeEnsemble, e: &mut Emit<'_>) -> R {
             &float_t(cols.members, dtype)?,
         )?);
     }
-    let (ins, outs) = (e.ins.clone(), e.outs.clone());
-    e.add("TreeEnsemble", ML, ins, outs, attrs)
+    e.in_domain("TreeEnsemble", ML, attrs)
 }
 
 /// TreeEnsemble's per-node attributes, a column each.
@@ -213,32 +211,21 @@ impl OnnxExport for m::TreeEnsemble {
 
 impl OnnxExport for m::ArrayFeatureExtractor {
     fn export(&self, e: &mut Emit<'_>) -> R {
-        let (ins, outs) = (e.ins.clone(), e.outs.clone());
-        e.add("ArrayFeatureExtractor", ML, ins, outs, vec![])
+        e.in_domain("ArrayFeatureExtractor", ML, vec![])
     }
 }
 
 impl OnnxExport for m::Binarizer {
     fn export(&self, e: &mut Emit<'_>) -> R {
-        let (ins, outs) = (e.ins.clone(), e.outs.clone());
-        e.add(
-            "Binarizer",
-            ML,
-            ins,
-            outs,
-            vec![a_float("threshold", self.threshold)],
-        )
+        e.in_domain("Binarizer", ML, vec![a_float("threshold", self.threshold)])
     }
 }
 
 impl OnnxExport for m::Adagrad {
     fn export(&self, e: &mut Emit<'_>) -> R {
-        let (ins, outs) = (e.ins.clone(), e.outs.clone());
-        e.add(
+        e.in_domain(
             "Adagrad",
             TRAINING,
-            ins,
-            outs,
             vec![
                 a_float("decay_factor", self.decay_factor),
                 a_float("epsilon", self.epsilon),
@@ -250,12 +237,9 @@ impl OnnxExport for m::Adagrad {
 
 impl OnnxExport for m::Adam {
     fn export(&self, e: &mut Emit<'_>) -> R {
-        let (ins, outs) = (e.ins.clone(), e.outs.clone());
-        e.add(
+        e.in_domain(
             "Adam",
             TRAINING,
-            ins,
-            outs,
             vec![
                 a_float("alpha", self.alpha),
                 a_float("beta", self.beta),
@@ -269,12 +253,9 @@ impl OnnxExport for m::Adam {
 
 impl OnnxExport for m::Momentum {
     fn export(&self, e: &mut Emit<'_>) -> R {
-        let (ins, outs) = (e.ins.clone(), e.outs.clone());
-        e.add(
+        e.in_domain(
             "Momentum",
             TRAINING,
-            ins,
-            outs,
             vec![
                 a_float("alpha", self.alpha),
                 a_float("beta", self.beta),

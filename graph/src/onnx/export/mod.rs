@@ -806,10 +806,15 @@ impl Emit<'_> {
         Ok(())
     }
 
+    /// Writes the node as `op_type` of `domain` with its own inputs and outputs.
+    pub fn in_domain(&mut self, op_type: &str, domain: &str, attrs: Vec<AttributeProto>) -> R {
+        let (ins, outs) = (self.ins.clone(), self.outs.clone());
+        self.add(op_type, domain, ins, outs, attrs)
+    }
+
     /// Writes the node as `op_type` of the default domain with its own inputs and outputs.
     pub fn simple(&mut self, op_type: &str, attrs: Vec<AttributeProto>) -> R {
-        let (ins, outs) = (self.ins.clone(), self.outs.clone());
-        self.add(op_type, "", ins, outs, attrs)
+        self.in_domain(op_type, "", attrs)
     }
 
     /// Whether the model is written for another xnpu ([`Form::Exact`]).
@@ -820,15 +825,13 @@ impl Emit<'_> {
     /// Writes the node as `op_type` of xnpu's own domain ([`XNPU_DOMAIN`]) with its own
     /// inputs and outputs: the one-node form of an op in [`Form::Exact`].
     pub fn xnpu(&mut self, op_type: &str, attrs: Vec<AttributeProto>) -> R {
-        let (ins, outs) = (self.ins.clone(), self.outs.clone());
-        self.add(op_type, XNPU_DOMAIN, ins, outs, attrs)
+        self.in_domain(op_type, XNPU_DOMAIN, attrs)
     }
 
     /// Writes the node as `op_type` of ONNX Runtime's `com.microsoft` domain with its own
     /// inputs and outputs.
     pub fn microsoft(&mut self, op_type: &str, attrs: Vec<AttributeProto>) -> R {
-        let (ins, outs) = (self.ins.clone(), self.outs.clone());
-        self.add(op_type, "com.microsoft", ins, outs, attrs)
+        self.in_domain(op_type, "com.microsoft", attrs)
     }
 
     /// Exports a body graph of this node.

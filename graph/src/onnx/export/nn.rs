@@ -318,31 +318,38 @@ impl OnnxExport for nn::CausalConvWithState {
     }
 }
 
+/// A base op followed by an activation: one node of xnpu's domain in the exact form, else
+/// the base op (`base` with `attrs`, on the node's inputs) into a fresh value and the
+/// activation from it to the node's output.
+fn export_fused(
+    e: &mut Emit<'_>,
+    fused: &str,
+    base: (&str, Vec<AttributeProto>),
+    act: FusedActivation,
+) -> R {
+    let (base, attrs) = base;
+    if e.exact() {
+        let mut attrs = attrs;
+        attrs.extend(fused_activation_attrs(act));
+        return e.xnpu(fused, attrs);
+    }
+    let tmp = e.fresh(&base.to_ascii_lowercase());
+    let (ins, y) = (e.ins.clone(), e.output(0));
+    e.add(base, "", ins, vec![tmp.clone()], attrs)?;
+    fused_activation(e, act, tmp, y)
+}
+
 impl OnnxExport for nn::FusedConv {
     fn export(&self, e: &mut Emit<'_>) -> R {
-        if e.exact() {
-            let mut attrs = conv_attrs(&self.conv);
-            attrs.extend(fused_activation_attrs(self.activation));
-            return e.xnpu("FusedConv", attrs);
-        }
-        let tmp = e.fresh("conv");
-        let (ins, y) = (e.ins.clone(), e.output(0));
-        e.add("Conv", "", ins, vec![tmp.clone()], conv_attrs(&self.conv))?;
-        fused_activation(e, self.activation, tmp, y)
+        let base = ("Conv", conv_attrs(&self.conv));
+        export_fused(e, "FusedConv", base, self.activation)
     }
 }
 
 impl OnnxExport for nn::FusedGemm {
     fn export(&self, e: &mut Emit<'_>) -> R {
-        if e.exact() {
-            let mut attrs = gemm_attrs(&self.gemm);
-            attrs.extend(fused_activation_attrs(self.activation));
-            return e.xnpu("FusedGemm", attrs);
-        }
-        let tmp = e.fresh("gemm");
-        let (ins, y) = (e.ins.clone(), e.output(0));
-        e.add("Gemm", "", ins, vec![tmp.clone()], gemm_attrs(&self.gemm))?;
-        fused_activation(e, self.activation, tmp, y)
+        let base = ("Gemm", gemm_attrs(&self.gemm));
+        export_fused(e, "FusedGemm", base, self.activation)
     }
 }
 
