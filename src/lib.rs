@@ -12,6 +12,8 @@
 //! # Ok::<(), xnpu::Error>(())
 //! ```
 
+pub mod bench;
+pub mod chart;
 pub mod devices;
 pub mod generate;
 pub mod npy;

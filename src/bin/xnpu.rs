@@ -6,10 +6,11 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
+use xnpu::bench::random_tensor;
 use xnpu::graph::backend::{CompileCache, PerformanceHint, Precision};
 use xnpu::graph::passes::Level;
-use xnpu::{DType, Dim, Error, Policy, Result, Session, SessionOptions, Tensor, Value, ValueType};
+use xnpu::{Dim, Error, Policy, Result, Session, SessionOptions, Tensor, Value};
 
 #[derive(Parser)]
 #[command(
@@ -97,6 +98,10 @@ struct RunArgs {
     /// The size of a symbolic dimension for --random, as NAME=N (repeatable; default 1).
     #[arg(long = "dim", value_name = "NAME=N")]
     dims: Vec<String>,
+    /// Print where the CPU backend's time went, per op (fast and reference kernels apart),
+    /// over the timed runs.
+    #[arg(long)]
+    profile: bool,
     /// Write every output as DIR/NAME.npy.
     #[arg(long, value_name = "DIR")]
     output_dir: Option<PathBuf>,
@@ -143,11 +148,61 @@ enum Command {
     /// Generates text with a language model folder as onnxruntime-genai's builder writes it
     /// (genai_config.json, model.onnx, tokenizer.json), streaming it as it comes.
     Generate(GenerateArgs),
-    /// Benchmarks.
+    /// Benchmarks: `xnpu bench MODEL...` runs models on every device and the peer runtimes
+    /// side by side; `xnpu bench generate` a language model against onnxruntime-genai.
+    #[command(args_conflicts_with_subcommands = true)]
     Bench {
         #[command(subcommand)]
-        what: BenchCommand,
+        what: Option<BenchCommand>,
+        #[command(flatten)]
+        models: BenchArgs,
     },
+}
+
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// ONNX models.
+    models: Vec<PathBuf>,
+    /// xnpu devices to run on: a comma-separated list of ids (as `xnpu devices` prints
+    /// them), or `all` for every device this xnpu can drive here.
+    #[arg(long, default_value = "all")]
+    devices: String,
+    /// Peer runtimes on the same model, inputs and threads: onnxruntime, openvino (comma-
+    /// separated), or `none`.
+    #[arg(long, default_value = "onnxruntime")]
+    against: String,
+    /// Rounds per contender, alternating (each a fresh process).
+    #[arg(long, default_value_t = 5)]
+    rounds: usize,
+    /// Timed inferences per round, after the first.
+    #[arg(long, default_value_t = 20)]
+    iterations: usize,
+    /// Threads for every contender (xnpu's CPU kernels, ONNX Runtime's intra-op pool,
+    /// OpenVINO's INFERENCE_NUM_THREADS).
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// Seed of the random inputs.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// The size of a symbolic input dimension, as NAME=N (repeatable; default 1).
+    #[arg(long = "dim", value_name = "NAME=N")]
+    dims: Vec<String>,
+    /// The Python with the peers' packages (default: XNPU_PYTHON, else python3).
+    #[arg(long)]
+    python: Option<PathBuf>,
+    /// Write bench.json, bench.svg and the input files here.
+    #[arg(long, default_value = "target/bench")]
+    out: PathBuf,
+    /// Print the results as JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Internal: run one round of one xnpu device in this process and print its JSON line.
+    #[arg(long, hide = true)]
+    worker: bool,
+    #[arg(long, hide = true)]
+    device: Option<String>,
+    #[arg(long, hide = true)]
+    inputs: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -256,8 +311,10 @@ fn main() -> ExitCode {
         }
         Command::Generate(args) => generate(&args),
         Command::Bench {
-            what: BenchCommand::Generate(args),
+            what: Some(BenchCommand::Generate(args)),
+            ..
         } => bench_generate(&args),
+        Command::Bench { what: None, models } => bench(&models),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -331,58 +388,6 @@ fn parse_pair<'a>(s: &'a str, what: &str) -> Result<(&'a str, &'a str)> {
         .ok_or_else(|| Error::invalid_input(format!("{what} \"{s}\" is not NAME=VALUE")))
 }
 
-fn random_tensor(
-    ty: &ValueType,
-    dims: &HashMap<String, usize>,
-    rng: &mut rand::rngs::StdRng,
-) -> Result<Tensor> {
-    let tt = ty
-        .tensor()
-        .ok_or_else(|| Error::unsupported(format!("cannot make random values of type {ty}")))?;
-    let shape: Vec<usize> = match &tt.shape {
-        Some(s) => {
-            s.0.iter()
-                .map(|d| match d {
-                    Dim::Known(n) => *n,
-                    Dim::Sym(s) => dims.get(s).copied().unwrap_or(1),
-                })
-                .collect()
-        }
-        None => vec![1],
-    };
-    let n = xnpu::core::shape::checked_numel(&shape)?;
-    macro_rules! gen {
-        ($t:ty, $f:expr) => {
-            Tensor::from_vec(shape, (0..n).map(|_| $f).collect::<Vec<$t>>())
-        };
-    }
-    match tt.dtype {
-        DType::F32 => gen!(f32, rng.random_range(-1.0f32..1.0)),
-        DType::F64 => gen!(f64, rng.random_range(-1.0f64..1.0)),
-        DType::F16 => gen!(
-            xnpu::core::f16,
-            xnpu::core::f16::from_f32(rng.random_range(-1.0f32..1.0))
-        ),
-        DType::Bf16 => gen!(
-            xnpu::core::bf16,
-            xnpu::core::bf16::from_f32(rng.random_range(-1.0f32..1.0))
-        ),
-        DType::I8 => gen!(i8, rng.random_range(0..10)),
-        DType::U8 => gen!(u8, rng.random_range(0..10)),
-        DType::I16 => gen!(i16, rng.random_range(0..10)),
-        DType::U16 => gen!(u16, rng.random_range(0..10)),
-        DType::I32 => gen!(i32, rng.random_range(0..10)),
-        DType::U32 => gen!(u32, rng.random_range(0..10)),
-        DType::I64 => gen!(i64, rng.random_range(0..10)),
-        DType::U64 => gen!(u64, rng.random_range(0..10)),
-        DType::Bool => gen!(bool, rng.random_bool(0.5)),
-        DType::String => Tensor::from_strings(shape, (0..n).map(|i| format!("s{i}")).collect()),
-        d => Err(Error::unsupported(format!(
-            "random {d} inputs cannot be made"
-        ))),
-    }
-}
-
 fn run(args: &RunArgs) -> Result<()> {
     let (path, input_args, random, seed, dim_args, output_dir, iterations, compile) = (
         args.model.as_path(),
@@ -422,6 +427,7 @@ fn run(args: &RunArgs) -> Result<()> {
     }
     let mut times = Vec::new();
     let mut outputs = Vec::new();
+    xnpu_backend_cpu::profile::enable(args.profile);
     for _ in 0..iterations.max(1) {
         let t0 = Instant::now();
         outputs = session.run(inputs.iter().map(|(n, v)| (n.as_str(), v.clone())))?;
@@ -442,6 +448,12 @@ fn run(args: &RunArgs) -> Result<()> {
         times.len(),
         backends.join(" + ")
     );
+    if backends.contains(&"cpu") {
+        println!("cpu    {}", xnpu_backend_cpu::fast_path());
+    }
+    if args.profile {
+        print_profile(iterations.max(1));
+    }
     if let Some(dir) = output_dir {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         for (name, v) in &outputs {
@@ -451,6 +463,24 @@ fn run(args: &RunArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The CPU backend's time per op over `runs` runs, the most first.
+fn print_profile(runs: usize) {
+    let entries = xnpu_backend_cpu::profile::take();
+    let total: f64 = entries.iter().map(|e| e.time.as_secs_f64()).sum();
+    println!("profile (CPU backend, per run):");
+    println!("  {:<28} {:>9} {:>10} {:>7}", "op", "kernel", "ms", "share");
+    for e in &entries {
+        let ms = e.time.as_secs_f64() * 1e3 / runs as f64;
+        println!(
+            "  {:<28} {:>9} {:>10.3} {:>6.1}%",
+            format!("{} (x{})", e.op, e.calls / runs as u64),
+            if e.fast { "fast" } else { "reference" },
+            ms,
+            100.0 * e.time.as_secs_f64() / total.max(1e-12)
+        );
+    }
 }
 
 fn optimize(input: &Path, output: &Path, level: &str) -> Result<()> {
@@ -637,13 +667,79 @@ fn generate(args: &GenerateArgs) -> Result<()> {
     Ok(())
 }
 
+fn python(given: Option<&PathBuf>) -> PathBuf {
+    given
+        .cloned()
+        .or_else(|| std::env::var_os("XNPU_PYTHON").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("python3"))
+}
+
+fn bench(args: &BenchArgs) -> Result<()> {
+    use xnpu::bench::{Contender, Peer};
+    if args.worker {
+        let (Some(device), Some(inputs), [model]) =
+            (&args.device, &args.inputs, args.models.as_slice())
+        else {
+            return Err(Error::invalid_input(
+                "--worker needs --device, --inputs and one model",
+            ));
+        };
+        return xnpu::bench::worker(model, device, inputs, args.iterations, args.threads);
+    }
+    if args.models.is_empty() {
+        return Err(Error::invalid_input("xnpu bench needs at least one model"));
+    }
+    let mut contenders: Vec<Contender> = if args.devices.trim() == "all" {
+        xnpu::registry::everything()
+            .0
+            .into_iter()
+            .filter(|a| a.id != xnpu_backend_cpu::REFERENCE_ID)
+            .map(|a| Contender::Xnpu(a.id))
+            .collect()
+    } else {
+        args.devices
+            .split(',')
+            .map(|d| Contender::Xnpu(d.trim().to_string()))
+            .collect()
+    };
+    if args.against.trim() != "none" {
+        for p in args.against.split(',') {
+            contenders.push(Contender::Peer(p.parse::<Peer>()?));
+        }
+    }
+    let exe = std::env::current_exe().map_err(|e| Error::io("current executable", e))?;
+    let rows = xnpu::bench::run(&xnpu::bench::BenchConfig {
+        models: args.models.clone(),
+        contenders,
+        rounds: args.rounds.max(1),
+        iterations: args.iterations.max(1),
+        threads: args.threads.max(1),
+        seed: args.seed,
+        dims: parse_dims(&args.dims)?,
+        python: python(args.python.as_ref()),
+        xnpu: exe,
+        out: args.out.clone(),
+        progress: !args.json,
+    })?;
+    if args.json {
+        let text = serde_json::to_string_pretty(&rows)
+            .map_err(|e| Error::compute(format!("cannot print the results: {e}")))?;
+        println!("{text}");
+    } else {
+        println!("cpu path: {}", xnpu_backend_cpu::fast_path());
+        print!("{}", xnpu::bench::table(&rows));
+        println!(
+            "wrote {} and {}",
+            args.out.join("bench.json").display(),
+            args.out.join("bench.svg").display()
+        );
+    }
+    Ok(())
+}
+
 fn bench_generate(args: &BenchGenerateArgs) -> Result<()> {
     use xnpu::generate::bench::{run, BenchConfig};
-    let python = args
-        .python
-        .clone()
-        .or_else(|| std::env::var_os("XNPU_PYTHON").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("python3"));
+    let python = python(args.python.as_ref());
     let exe = std::env::current_exe().map_err(|e| Error::io("current executable", e))?;
     run(&BenchConfig {
         model: args.model.clone(),

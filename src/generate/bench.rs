@@ -327,39 +327,27 @@ fn write_report(cfg: &BenchConfig, report: &Json, table: &[Json]) -> Result<()> 
         .map_err(|e| Error::compute(format!("cannot write the report: {e}")))?;
     std::fs::write(&jpath, text).map_err(|e| Error::io(&jpath, e))?;
     let spath = cfg.out.join("bench-generate.svg");
-    std::fs::write(&spath, svg(table)).map_err(|e| Error::io(&spath, e))?;
+    chart(&spath, table)?;
     println!("wrote {} and {}", jpath.display(), spath.display());
     Ok(())
 }
 
-/// A bar chart: one group per metric, bars normalised to the larger of the two.
-fn svg(table: &[Json]) -> String {
-    let (w, row) = (640.0, 70.0);
-    let h = 40.0 + row * table.len() as f64;
-    let mut s = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" \
-         font-family=\"sans-serif\" font-size=\"12\">\n<text x=\"10\" y=\"20\" \
-         font-size=\"14\">xnpu (blue) vs onnxruntime-genai (grey)</text>\n"
-    );
-    for (i, m) in table.iter().enumerate() {
-        let y = 40.0 + row * i as f64;
-        let label = m["label"].as_str().unwrap_or("");
-        let (a, b) = (
-            m["xnpu"].as_f64().unwrap_or(0.0),
-            m["genai"].as_f64().unwrap_or(0.0),
-        );
-        let max = a.max(b).max(1e-12);
-        s += &format!("<text x=\"10\" y=\"{}\">{label}</text>\n", y + 12.0);
-        for (k, (v, color)) in [(a, "#1f77b4"), (b, "#999999")].into_iter().enumerate() {
-            let by = y + 18.0 + 20.0 * k as f64;
-            let bw = 420.0 * (v / max).max(0.0);
-            s += &format!(
-                "<rect x=\"10\" y=\"{by}\" width=\"{bw:.1}\" height=\"16\" fill=\"{color}\"/>\n\
-                 <text x=\"{:.1}\" y=\"{:.1}\">{v:.2}</text>\n",
-                16.0 + bw,
-                by + 12.0
-            );
-        }
-    }
-    s + "</svg>\n"
+/// The chart: one group per metric, xnpu's bar and onnxruntime-genai's, each group scaled to
+/// the larger of the two.
+fn chart(path: &Path, table: &[Json]) -> Result<()> {
+    let groups: Vec<crate::chart::Group> = table
+        .iter()
+        .map(|m| crate::chart::Group {
+            label: m["label"].as_str().unwrap_or("").to_string(),
+            bars: [("xnpu", "xnpu"), ("onnxruntime-genai", "genai")]
+                .iter()
+                .map(|(label, key)| crate::chart::Bar {
+                    label: label.to_string(),
+                    value: m[*key].as_f64().unwrap_or(0.0),
+                    range: None,
+                })
+                .collect(),
+        })
+        .collect();
+    crate::chart::bars(path, "xnpu vs onnxruntime-genai", &groups)
 }

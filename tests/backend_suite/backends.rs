@@ -64,8 +64,10 @@ fn compute_of(kind: DeviceKind, detail: &str) -> Compute {
 pub fn discover() -> (Vec<Target>, Vec<Skipped>) {
     use_built_plugins();
     let (available, notes) = xnpu::registry::everything();
+    // The reference kernels are the oracle: not a target compared with themselves.
     let targets: Vec<Target> = available
         .iter()
+        .filter(|a| a.id != xnpu_backend_cpu::REFERENCE_ID)
         .map(|a| Target {
             id: a.id.clone(),
             detail: a.detail.clone(),

@@ -94,7 +94,7 @@ enum Outcome {
 /// The reference's outputs for `p`, or why there are none (`Ok(Err)`: the reference
 /// refuses the problem; `Err`: it failed on it).
 fn reference(p: &Problem) -> Result<Result<Vec<Value>, String>, String> {
-    match run_on(p, "cpu") {
+    match run_on(p, xnpu_backend_cpu::REFERENCE_ID) {
         Ok(v) => Ok(Ok(v)),
         Err(e) if e.kind() == ErrorKind::Unsupported => Ok(Err(e.to_string())),
         Err(e) => Err(e.to_string()),
@@ -282,7 +282,7 @@ fn reference_case(
 ) -> Verdict {
     let failure = |who, first| Failure {
         who,
-        backend: "cpu",
+        backend: xnpu_backend_cpu::REFERENCE_ID,
         family: f,
         case,
         problem: p,
@@ -464,7 +464,7 @@ pub fn probe(dir: &str, id: &str) {
     // As a child does: the reference first, then the backend, twice (a child runs a
     // failing problem again when it shrinks it; OpenVINO has died on a second compile of a
     // model whose first compile failed).
-    let _ = catch_unwind(AssertUnwindSafe(|| run("cpu")));
+    let _ = catch_unwind(AssertUnwindSafe(|| run(xnpu_backend_cpu::REFERENCE_ID)));
     for _ in 0..2 {
         if let Ok(Err(e)) = catch_unwind(AssertUnwindSafe(|| run(id))) {
             println!("{e}");

@@ -130,7 +130,7 @@ fn died(status: &ExitStatus) -> bool {
 /// The backend a child runs problems on.
 fn backend_of(id: &str) -> &str {
     if id == REFERENCE {
-        "cpu"
+        xnpu_backend_cpu::REFERENCE_ID
     } else {
         id
     }

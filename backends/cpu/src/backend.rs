@@ -12,11 +12,18 @@ use xnpu_graph::backend::{
 use xnpu_graph::ir::{ByteRanges, Op};
 use xnpu_graph::Graph;
 
-/// The reference CPU backend.
+/// The CPU backend: xnpu's fast kernels where a node has one (`xnpu-linalg`, chosen when a
+/// graph is compiled), the reference kernels for the rest — or, as [`CpuBackend::reference`],
+/// the reference kernels alone.
 #[derive(Clone, Debug)]
 pub struct CpuBackend {
     table: CapabilityTable,
+    /// Whether compiled graphs use the fast kernels.
+    fast: bool,
 }
+
+/// The device id of the reference kernels alone: the oracle of the backend suite.
+pub const REFERENCE_ID: &str = "cpu:reference";
 
 impl Default for CpuBackend {
     fn default() -> Self {
@@ -29,12 +36,22 @@ impl CpuBackend {
     pub fn new() -> CpuBackend {
         CpuBackend {
             table: CapabilityTable::everything("cpu"),
+            fast: true,
+        }
+    }
+
+    /// The reference kernels alone (device [`REFERENCE_ID`]): what every op computes, slowly
+    /// and obviously, the oracle other backends and the fast kernels are tested against.
+    pub fn reference() -> CpuBackend {
+        CpuBackend {
+            table: CapabilityTable::everything(REFERENCE_ID),
+            fast: false,
         }
     }
 
     /// An instance restricted to what `table` declares, named by the table.
     pub fn with_table(table: CapabilityTable) -> CpuBackend {
-        CpuBackend { table }
+        CpuBackend { table, fast: true }
     }
 
     pub fn table(&self) -> &CapabilityTable {
@@ -104,15 +121,23 @@ impl CpuBackend {
             }
         }
         let graph = executable_graph(partition);
+        let plan = if self.fast {
+            crate::fast::plan(&graph)
+        } else {
+            Vec::new()
+        };
         // Handing a run to a pool thread and waiting for it costs microseconds: only graphs
         // with a kernel that splits its work across threads use the pool.
         let pool = match threads {
-            Some(n) if uses_threads(&graph) => Some(pool(n.max(1))?),
+            Some(n) if uses_threads(&graph) || plan.iter().any(Option::is_some) => {
+                Some(pool(n.max(1))?)
+            }
             _ => None,
         };
         let constants = ByteRanges::of_graphs([&graph]);
         Ok(Box::new(CpuExecutable {
             graph,
+            plan,
             pool,
             constants,
         }))
@@ -167,6 +192,8 @@ fn pool(n: usize) -> Result<Arc<rayon::ThreadPool>> {
 /// A partition ready to run on the reference kernels.
 struct CpuExecutable {
     graph: Graph,
+    /// The fast kernel of each node that has one (`crate::fast`).
+    plan: Vec<Option<crate::fast::Fast>>,
     pool: Option<Arc<rayon::ThreadPool>>,
     /// Where the graph's constants lie (kernels such as Identity and Constant return them).
     constants: ByteRanges,
@@ -180,8 +207,10 @@ impl Executable for CpuExecutable {
     fn run_owned(&self, inputs: Vec<Value>) -> Result<Vec<Value>> {
         let ins: Vec<Option<Value>> = inputs.into_iter().map(Some).collect();
         match &self.pool {
-            Some(pool) => pool.install(|| crate::run_graph_owned(&self.graph, ins, &[])),
-            None => crate::run_graph_owned(&self.graph, ins, &[]),
+            Some(pool) => {
+                pool.install(|| crate::exec::run_planned(&self.graph, &self.plan, ins, &[]))
+            }
+            None => crate::exec::run_planned(&self.graph, &self.plan, ins, &[]),
         }
     }
 

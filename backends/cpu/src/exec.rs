@@ -3,6 +3,7 @@
 use xnpu_core::{Error, Result, Value};
 use xnpu_graph::ir::{Graph, Node, Op, ValueId};
 
+use crate::fast::Fast;
 use crate::Kernel;
 
 /// Runs `graph` on `inputs` (aligned with `graph.inputs`; `None` falls back to the input's
@@ -24,18 +25,39 @@ pub fn run_graph_owned(
     inputs: Vec<Option<Value>>,
     captured: &[Value],
 ) -> Result<Vec<Value>> {
+    run_planned(graph, &[], inputs, captured)
+}
+
+/// [`run_graph_owned`] with the fast kernels `plan` chose for the nodes (in node order; a
+/// node past its end or with `None` runs its reference kernel, as does one whose fast kernel
+/// declines its inputs).
+pub(crate) fn run_planned(
+    graph: &Graph,
+    plan: &[Option<Fast>],
+    inputs: Vec<Option<Value>>,
+    captured: &[Value],
+) -> Result<Vec<Value>> {
     let mut env = Env::bind(graph, inputs, captured)?;
     for (i, node) in graph.nodes.iter().enumerate() {
         let donated = env.take_donated(i, node);
         let args = env
             .args(node, &donated)
             .map_err(|e| e.context(node.describe()))?;
-        let outs = if donated.is_empty() {
+        let fast = plan.get(i).and_then(Option::as_ref);
+        let started = crate::profile::on().then(std::time::Instant::now);
+        let mut ran_fast = false;
+        let outs = if let Some(out) = fast.and_then(|f| f.run(&args)) {
+            ran_fast = true;
+            out
+        } else if donated.is_empty() {
             run_node(node, &args)
         } else {
             run_node_donated(node, &args, donated)
         }
         .map_err(|e| e.context(node.describe()))?;
+        if let Some(t) = started {
+            crate::profile::record(node.op.name(), ran_fast, t.elapsed());
+        }
         drop(args);
         env.store_outputs(node, outs);
         env.release_inputs(i, node);

@@ -1,9 +1,12 @@
-//! xnpu-backend-cpu: the reference CPU backend.
+//! xnpu-backend-cpu: the CPU backend.
 //!
 //! On the path of a model (`core` ← `ops` ← `graph` ← backends ← `xnpu`), this backend runs an
-//! IR graph node by node with simple, obviously correct kernels, one module per op family of
-//! `xnpu-ops`. It is the oracle every other backend and every fast kernel is tested against,
-//! so clarity beats speed here. It must never depend on another backend or a vendor library.
+//! IR graph node by node. Every op has a reference kernel here: simple and obviously correct,
+//! one module per op family of `xnpu-ops`, the oracle every other backend and every fast
+//! kernel is tested against, so clarity beats speed in them. When a graph is compiled, the
+//! nodes that `xnpu-linalg` computes fast (fp32 GEMM and convolution) get a fast kernel with
+//! their weights packed once (`fast`); device `cpu:reference` runs the reference kernels alone.
+//! It must never depend on another backend or a vendor library.
 
 use xnpu_core::{Result, Tensor, Value};
 
@@ -63,7 +66,9 @@ pub mod args;
 mod backend;
 mod control;
 mod exec;
+mod fast;
 mod prepack;
+pub mod profile;
 mod provider;
 
 pub mod attention;
@@ -78,6 +83,7 @@ pub mod signal;
 pub mod tensor;
 pub mod text;
 
-pub use backend::CpuBackend;
+pub use backend::{CpuBackend, REFERENCE_ID};
 pub use exec::{run_graph, run_graph_owned, run_node};
+pub use fast::describe as fast_path;
 pub use provider::{CpuProvider, PROVIDER};

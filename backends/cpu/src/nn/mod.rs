@@ -3,7 +3,7 @@
 
 mod causal_conv;
 mod col2im;
-mod conv;
+pub(crate) mod conv;
 mod deform_conv;
 mod det;
 mod einsum;

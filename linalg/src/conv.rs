@@ -1,0 +1,488 @@
+//! fp32 2-D convolution (1-D as a height of one) of NCHW tensors, with weights packed once.
+//!
+//! Three paths, chosen per convolution when it is packed:
+//! * **pointwise** (1x1 kernel, stride 1, no padding): each group is one GEMM of the weight
+//!   `[M/g, C/g]` by the input plane block `[C/g, H*W]`, read in place;
+//! * **depthwise** (one input channel per group): a direct kernel per output plane, rows of
+//!   the kernel accumulated into rows of the output, planes split over the thread pool;
+//! * **general**: the input is unrolled (im2col) into `[C/g * kh * kw, OH*OW]` and each group
+//!   is one GEMM by the weight `[M/g, C/g * kh * kw]`.
+//!
+//! The bias and the activation are applied to each output plane as it is finished (the
+//! epilogue); the output is written once.
+
+use rayon::prelude::*;
+use xnpu_core::{Error, Result};
+
+use crate::act::Act;
+use crate::sgemm::{sgemm, MatRef};
+
+/// The geometry of one convolution on one input size (2-D; a 1-D convolution has a height
+/// of 1 and kernel height 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Geometry {
+    pub batch: usize,
+    pub input: [usize; 2],
+    pub output: [usize; 2],
+    pub stride: [usize; 2],
+    pub dilation: [usize; 2],
+    pub pad_begin: [usize; 2],
+}
+
+/// How a packed convolution runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Path {
+    Pointwise,
+    Depthwise,
+    General,
+}
+
+/// A convolution's weights, bias and activation, ready to run on any input size.
+#[derive(Clone, Debug)]
+pub struct PackedConv {
+    c_in: usize,
+    c_out: usize,
+    groups: usize,
+    kernel: [usize; 2],
+    /// `[M, C/g * kh * kw]`, row-major.
+    weights: Vec<f32>,
+    bias: Option<Vec<f32>>,
+    act: Act,
+}
+
+fn alloc(n: usize, what: &str) -> Result<Vec<f32>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).map_err(|_| {
+        Error::compute(format!(
+            "cannot allocate {n} floats for the convolution's {what}"
+        ))
+    })?;
+    v.resize(n, 0.0);
+    Ok(v)
+}
+
+fn product(dims: &[usize]) -> Result<usize> {
+    dims.iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .ok_or_else(|| Error::compute(format!("the convolution's sizes {dims:?} overflow")))
+}
+
+impl PackedConv {
+    /// Packs weights `w` `[M, C/groups, kh, kw]` (row-major) and an optional bias `[M]`.
+    pub fn new(
+        w: &[f32],
+        c_out: usize,
+        c_in: usize,
+        groups: usize,
+        kernel: [usize; 2],
+        bias: Option<&[f32]>,
+        act: Act,
+    ) -> Result<PackedConv> {
+        if groups == 0 || c_in % groups != 0 || c_out % groups != 0 {
+            return Err(Error::compute(format!(
+                "{c_in} input and {c_out} output channels do not split into {groups} groups"
+            )));
+        }
+        let want = product(&[c_out, c_in / groups, kernel[0], kernel[1]])?;
+        if w.len() != want {
+            return Err(Error::compute(format!(
+                "the weight has {} values, [{c_out}, {}, {}, {}] needs {want}",
+                w.len(),
+                c_in / groups,
+                kernel[0],
+                kernel[1]
+            )));
+        }
+        if let Some(b) = bias {
+            if b.len() != c_out {
+                return Err(Error::compute(format!(
+                    "the bias has {} values, expected one per output channel ({c_out})",
+                    b.len()
+                )));
+            }
+        }
+        let mut weights = alloc(0, "weights")?;
+        weights.try_reserve_exact(want).map_err(|_| {
+            Error::compute(format!(
+                "cannot allocate {want} floats for the convolution's weights"
+            ))
+        })?;
+        weights.extend_from_slice(w);
+        Ok(PackedConv {
+            c_in,
+            c_out,
+            groups,
+            kernel,
+            weights,
+            bias: bias.map(<[f32]>::to_vec),
+            act,
+        })
+    }
+
+    /// The path a run takes with geometry `g`.
+    pub fn path(&self, g: &Geometry) -> Path {
+        if self.c_in / self.groups == 1 && self.groups > 1 {
+            Path::Depthwise
+        } else if self.kernel == [1, 1]
+            && g.stride == [1, 1]
+            && g.pad_begin == [0, 0]
+            && g.input == g.output
+        {
+            Path::Pointwise
+        } else {
+            Path::General
+        }
+    }
+
+    /// Runs on `x` `[N, C, H, W]`, writing `y` `[N, M, OH, OW]`.
+    pub fn run(&self, g: &Geometry, x: &[f32], y: &mut [f32]) -> Result<()> {
+        let plane_in = product(&g.input)?;
+        let plane_out = product(&g.output)?;
+        if x.len() != product(&[g.batch, self.c_in, plane_in])?
+            || y.len() != product(&[g.batch, self.c_out, plane_out])?
+        {
+            return Err(Error::compute(format!(
+                "convolution buffers of {} and {} values do not fit {g:?}",
+                x.len(),
+                y.len()
+            )));
+        }
+        for (i, name) in [(0, "height"), (1, "width")] {
+            let ext = (self.kernel[i] - 1)
+                .checked_mul(g.dilation[i])
+                .and_then(|e| e.checked_add(1));
+            let last = g.output[i]
+                .checked_sub(1)
+                .and_then(|o| o.checked_mul(g.stride[i]))
+                .zip(ext)
+                .and_then(|(o, e)| o.checked_add(e));
+            let padded = g.input[i].checked_add(g.pad_begin[i]);
+            if g.output[i] > 0 && (last.is_none() || padded.is_none() || g.stride[i] == 0) {
+                return Err(Error::compute(format!(
+                    "the convolution's {name} overflows"
+                )));
+            }
+        }
+        if plane_out == 0 || g.batch == 0 || self.c_out == 0 {
+            return Ok(());
+        }
+        match self.path(g) {
+            Path::Depthwise => self.depthwise(g, x, y, plane_in, plane_out),
+            Path::Pointwise => self.gemm_path(g, x, y, plane_in, plane_out, false),
+            Path::General => self.gemm_path(g, x, y, plane_in, plane_out, true),
+        }
+    }
+
+    fn epilogue(&self, plane: &mut [f32], channel: usize) {
+        let b = self.bias.as_ref().map_or(0.0, |b| b[channel]);
+        self.act.apply(plane, b);
+    }
+
+    /// Per image and group, one GEMM of the weights by the input block (pointwise) or by its
+    /// im2col unrolling.
+    fn gemm_path(
+        &self,
+        g: &Geometry,
+        x: &[f32],
+        y: &mut [f32],
+        plane_in: usize,
+        plane_out: usize,
+        unroll: bool,
+    ) -> Result<()> {
+        let (cg, mg) = (self.c_in / self.groups, self.c_out / self.groups);
+        let rows = product(&[cg, self.kernel[0], self.kernel[1]])?;
+        let mut col = if unroll {
+            alloc(product(&[rows, plane_out])?, "unrolled input")?
+        } else {
+            Vec::new()
+        };
+        for n in 0..g.batch {
+            for gi in 0..self.groups {
+                let xs = &x[(n * self.c_in + gi * cg) * plane_in..][..cg * plane_in];
+                let b = if unroll {
+                    im2col(self.kernel, g, xs, cg, &mut col);
+                    MatRef::row_major(&col, rows, plane_out)?
+                } else {
+                    MatRef::row_major(xs, cg, plane_in)?
+                };
+                let w = MatRef::row_major(&self.weights[gi * mg * rows..], mg, rows)?;
+                let ys = &mut y[(n * self.c_out + gi * mg) * plane_out..][..mg * plane_out];
+                sgemm(w, b, ys, plane_out, 1.0, false)?;
+                let epi = |(m, plane): (usize, &mut [f32])| self.epilogue(plane, gi * mg + m);
+                if plane_out * mg >= 1 << 15 {
+                    ys.par_chunks_mut(plane_out).enumerate().for_each(epi);
+                } else {
+                    ys.chunks_mut(plane_out).enumerate().for_each(epi);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// One output plane per (image, output channel), each from its input channel.
+    fn depthwise(
+        &self,
+        g: &Geometry,
+        x: &[f32],
+        y: &mut [f32],
+        plane_in: usize,
+        plane_out: usize,
+    ) -> Result<()> {
+        let mult = self.c_out / self.groups;
+        let kk = self.kernel[0] * self.kernel[1];
+        y.par_chunks_mut(plane_out)
+            .enumerate()
+            .for_each(|(i, out)| {
+                let (n, m) = (i / self.c_out, i % self.c_out);
+                let c = m / mult;
+                let xs = &x[(n * self.c_in + c) * plane_in..][..plane_in];
+                let w = &self.weights[m * kk..][..kk];
+                depthwise_plane(self.kernel, g, xs, w, out);
+                self.epilogue(out, m);
+            });
+        Ok(())
+    }
+}
+
+/// The range of output positions `o` along one dim for which input position
+/// `o * stride + off - pad` lies in `0..len`, and that position's value at the range start.
+fn valid_range(len: usize, out: usize, stride: usize, off: usize, pad: usize) -> (usize, usize) {
+    // o * stride + off >= pad  and  o * stride + off < pad + len
+    let lo = pad.saturating_sub(off).div_ceil(stride);
+    let hi = (pad + len).saturating_sub(off).div_ceil(stride).min(out);
+    (lo.min(hi), hi)
+}
+
+/// A depthwise output plane: for every kernel tap, the shifted input rows times the tap's
+/// weight, added into the output rows (padding contributes nothing).
+fn depthwise_plane(kernel: [usize; 2], g: &Geometry, x: &[f32], w: &[f32], out: &mut [f32]) {
+    let [ih, iw] = g.input;
+    let [oh, ow] = g.output;
+    out.fill(0.0);
+    for ky in 0..kernel[0] {
+        let offy = ky * g.dilation[0];
+        let (y0, y1) = valid_range(ih, oh, g.stride[0], offy, g.pad_begin[0]);
+        for kx in 0..kernel[1] {
+            let wv = w[ky * kernel[1] + kx];
+            let offx = kx * g.dilation[1];
+            let (x0, x1) = valid_range(iw, ow, g.stride[1], offx, g.pad_begin[1]);
+            if x0 >= x1 {
+                continue;
+            }
+            for oy in y0..y1 {
+                let iy = oy * g.stride[0] + offy - g.pad_begin[0];
+                let row = &x[iy * iw..][..iw];
+                let orow = &mut out[oy * ow + x0..oy * ow + x1];
+                let ix0 = x0 * g.stride[1] + offx - g.pad_begin[1];
+                if g.stride[1] == 1 {
+                    for (o, &v) in orow.iter_mut().zip(&row[ix0..]) {
+                        *o += wv * v;
+                    }
+                } else {
+                    for (o, &v) in orow.iter_mut().zip(row[ix0..].iter().step_by(g.stride[1])) {
+                        *o += wv * v;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Unrolls `x` `[cg, H, W]` into `col` `[cg * kh * kw, OH * OW]` (zeros where the window
+/// reads padding); rows are filled in parallel.
+fn im2col(kernel: [usize; 2], g: &Geometry, x: &[f32], cg: usize, col: &mut [f32]) {
+    let [ih, iw] = g.input;
+    let [oh, ow] = g.output;
+    let plane_out = oh * ow;
+    let kk = kernel[0] * kernel[1];
+    let fill = |(r, row): (usize, &mut [f32])| {
+        let (c, k) = (r / kk, r % kk);
+        let (ky, kx) = (k / kernel[1], k % kernel[1]);
+        let xs = &x[c * ih * iw..][..ih * iw];
+        let (offy, offx) = (ky * g.dilation[0], kx * g.dilation[1]);
+        let (y0, y1) = valid_range(ih, oh, g.stride[0], offy, g.pad_begin[0]);
+        let (x0, x1) = valid_range(iw, ow, g.stride[1], offx, g.pad_begin[1]);
+        row.fill(0.0);
+        if x0 >= x1 {
+            return;
+        }
+        for oy in y0..y1 {
+            let iy = oy * g.stride[0] + offy - g.pad_begin[0];
+            let src = &xs[iy * iw..][..iw];
+            let dst = &mut row[oy * ow + x0..oy * ow + x1];
+            let ix0 = x0 * g.stride[1] + offx - g.pad_begin[1];
+            if g.stride[1] == 1 {
+                dst.copy_from_slice(&src[ix0..ix0 + (x1 - x0)]);
+            } else {
+                for (d, &v) in dst.iter_mut().zip(src[ix0..].iter().step_by(g.stride[1])) {
+                    *d = v;
+                }
+            }
+        }
+    };
+    let col = &mut col[..cg * kk * plane_out];
+    if col.len() >= 1 << 16 {
+        col.par_chunks_mut(plane_out).enumerate().for_each(fill);
+    } else {
+        col.chunks_mut(plane_out).enumerate().for_each(fill);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The definition, in f64.
+    fn naive(p: &PackedConv, g: &Geometry, x: &[f32]) -> Vec<f64> {
+        let (cg, mg) = (p.c_in / p.groups, p.c_out / p.groups);
+        let [ih, iw] = g.input;
+        let [oh, ow] = g.output;
+        let mut y = vec![0.0; g.batch * p.c_out * oh * ow];
+        for n in 0..g.batch {
+            for m in 0..p.c_out {
+                let gi = m / mg;
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        let mut s = p.bias.as_ref().map_or(0.0, |b| b[m] as f64);
+                        for c in 0..cg {
+                            for ky in 0..p.kernel[0] {
+                                for kx in 0..p.kernel[1] {
+                                    let iy = (oy * g.stride[0] + ky * g.dilation[0]) as i64
+                                        - g.pad_begin[0] as i64;
+                                    let ix = (ox * g.stride[1] + kx * g.dilation[1]) as i64
+                                        - g.pad_begin[1] as i64;
+                                    if iy < 0 || ix < 0 || iy >= ih as i64 || ix >= iw as i64 {
+                                        continue;
+                                    }
+                                    let xv = x[((n * p.c_in + gi * cg + c) * ih + iy as usize)
+                                        * iw
+                                        + ix as usize];
+                                    let wv = p.weights
+                                        [((m * cg + c) * p.kernel[0] + ky) * p.kernel[1] + kx];
+                                    s += xv as f64 * wv as f64;
+                                }
+                            }
+                        }
+                        y[((n * p.c_out + m) * oh + oy) * ow + ox] = s.max(0.0);
+                    }
+                }
+            }
+        }
+        y
+    }
+
+    fn values(n: usize, seed: u64) -> Vec<f32> {
+        use rand::{Rng, SeedableRng};
+        let mut r = rand::rngs::StdRng::seed_from_u64(seed);
+        (0..n).map(|_| r.random_range(-1.0f32..1.0)).collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+        /// Every path (pointwise, depthwise with multipliers, grouped, strided, dilated,
+        /// padded, 1-D), against the definition, bias and Relu included.
+        #[test]
+        fn matches_the_definition(
+            batch in 1usize..3, cg in 1usize..4, mg in 1usize..4, groups in 1usize..4,
+            kh in 1usize..4, kw in 1usize..4, ih in 1usize..9, iw in 1usize..9,
+            sy in 1usize..3, sx in 1usize..3, dy in 1usize..3, dx in 1usize..3,
+            py in 0usize..4, px in 0usize..4, pe in 0usize..3, one_d: bool, seed: u64,
+        ) {
+            let (kh, ih, sy, dy, py) = if one_d { (1, 1, 1, 1, 0) } else { (kh, ih, sy, dy, py) };
+            let (c_in, c_out) = (cg * groups, mg * groups);
+            let out = |i: usize, k: usize, s: usize, d: usize, p: usize| {
+                let padded = i + p + pe;
+                let ext = (k - 1) * d + 1;
+                (padded >= ext).then(|| (padded - ext) / s + 1)
+            };
+            let (Some(oh), Some(ow)) = (out(ih, kh, sy, dy, py), out(iw, kw, sx, dx, px)) else {
+                return Ok(());
+            };
+            let g = Geometry { batch, input: [ih, iw], output: [oh, ow], stride: [sy, sx], dilation: [dy, dx], pad_begin: [py, px] };
+            let w = values(c_out * cg * kh * kw, seed);
+            let b = values(c_out, seed ^ 3);
+            let p = PackedConv::new(&w, c_out, c_in, groups, [kh, kw], Some(&b), Act::Relu).unwrap();
+            let x = values(batch * c_in * ih * iw, seed ^ 5);
+            let mut y = vec![f32::NAN; batch * c_out * oh * ow];
+            p.run(&g, &x, &mut y).unwrap();
+            let want = naive(&p, &g, &x);
+            for (i, (&got, &w)) in y.iter().zip(&want).enumerate() {
+                prop_assert!((got as f64 - w).abs() <= 1e-5 * (cg * kh * kw) as f64 + 1e-6, "{i} ({:?}): {got} vs {w}", p.path(&g));
+            }
+        }
+    }
+
+    /// Every small 1-D geometry (sizes, strides, dilations and pads up to 3), exhaustively:
+    /// windows that lie wholly in the padding included.
+    #[test]
+    fn every_small_1d_geometry_matches_the_definition() {
+        for (iw, kw, s, d, pb, pe) in small_1d_geometries() {
+            let padded = iw + pb + pe;
+            let ext = (kw - 1) * d + 1;
+            if padded < ext {
+                continue;
+            }
+            let ow = (padded - ext) / s + 1;
+            let g = Geometry {
+                batch: 1,
+                input: [1, iw],
+                output: [1, ow],
+                stride: [1, s],
+                dilation: [1, d],
+                pad_begin: [0, pb],
+            };
+            for groups in [1, 2] {
+                let (c_in, c_out) = (2, 2);
+                let w = values(c_out * (c_in / groups) * kw, 7);
+                let p = PackedConv::new(
+                    &w,
+                    c_out,
+                    c_in,
+                    groups,
+                    [1, kw],
+                    Some(&[0.5, -0.5]),
+                    Act::Relu,
+                )
+                .unwrap();
+                let x = values(c_in * iw, 9);
+                let mut y = vec![f32::NAN; c_out * ow];
+                p.run(&g, &x, &mut y).unwrap();
+                for (i, (&got, &want)) in y.iter().zip(&naive(&p, &g, &x)).enumerate() {
+                    assert!(
+                        (got as f64 - want).abs() < 1e-5,
+                        "{g:?} groups {groups} at {i}: {got} vs {want}"
+                    );
+                }
+            }
+        }
+    }
+
+    fn small_1d_geometries() -> impl Iterator<Item = (usize, usize, usize, usize, usize, usize)> {
+        (1..5).flat_map(|iw| {
+            (1..4).flat_map(move |kw| {
+                (1..4).flat_map(move |s| {
+                    (1..4).flat_map(move |d| {
+                        (0..4).flat_map(move |pb| (0..4).map(move |pe| (iw, kw, s, d, pb, pe)))
+                    })
+                })
+            })
+        })
+    }
+
+    #[test]
+    fn wrong_sizes_are_refused() {
+        assert!(PackedConv::new(&[0.0; 5], 2, 2, 1, [1, 1], None, Act::None).is_err());
+        assert!(PackedConv::new(&[0.0; 4], 2, 3, 2, [1, 1], None, Act::None).is_err());
+        let p = PackedConv::new(&[0.0; 4], 2, 2, 1, [1, 1], None, Act::None).unwrap();
+        let g = Geometry {
+            batch: 1,
+            input: [2, 2],
+            output: [2, 2],
+            stride: [1, 1],
+            dilation: [1, 1],
+            pad_begin: [0, 0],
+        };
+        assert!(p.run(&g, &[0.0; 8], &mut [0.0; 7]).is_err());
+    }
+}
