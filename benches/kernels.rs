@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use rand::{Rng, SeedableRng};
-use xnpu_linalg::{sgemm, Act, Geometry, MatRef, PackedConv};
+use xnpu_linalg::{sgemm, Act, Geometry, MatRef, PackedA, PackedB, PackedConv};
 
 fn values(n: usize, seed: u64) -> Vec<f32> {
     let mut r = rand::rngs::StdRng::seed_from_u64(seed);
@@ -47,6 +47,22 @@ fn gemm(c: &mut Criterion) {
                         let am = MatRef::row_major(&a, m, k).expect("a");
                         let bm = MatRef::row_major(&b, k, n).expect("b");
                         sgemm(am, bm, &mut out, n, 1.0, false).expect("sgemm");
+                    });
+                    black_box(&out);
+                })
+            });
+            if !xnpu_linalg::packed::available() {
+                continue;
+            }
+            // A packed once (a layer's weights), B packed on every call (its activations).
+            let pa = PackedA::new(MatRef::row_major(&a, m, k).expect("a")).expect("pack a");
+            let mut pb = PackedB::default();
+            g.bench_function(format!("packed/{m}x{k}x{n}/{threads}t"), |bench| {
+                bench.iter(|| {
+                    p.install(|| {
+                        pb.repack(MatRef::row_major(&b, k, n).expect("b"))
+                            .expect("pack b");
+                        xnpu_linalg::packed::gemm(&pa, &pb, &mut out, n, false).expect("gemm");
                     });
                     black_box(&out);
                 })

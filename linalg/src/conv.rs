@@ -15,6 +15,7 @@ use rayon::prelude::*;
 use xnpu_core::{Error, Result};
 
 use crate::act::Act;
+use crate::packed::{self, Columns, PackedA, NR};
 use crate::sgemm::{sgemm, MatRef};
 
 /// The geometry of one convolution on one input size (2-D; a 1-D convolution has a height
@@ -46,6 +47,9 @@ pub struct PackedConv {
     kernel: [usize; 2],
     /// `[M, C/g * kh * kw]`, row-major.
     weights: Vec<f32>,
+    /// Each group's weights packed for the AVX-512 GEMM (empty without AVX-512, or on the
+    /// depthwise path).
+    packed: Vec<PackedA>,
     bias: Option<Vec<f32>>,
     act: Act,
 }
@@ -108,15 +112,32 @@ impl PackedConv {
             ))
         })?;
         weights.extend_from_slice(w);
+        let (cg, mg) = (c_in / groups, c_out / groups);
+        let rows = want.checked_div(c_out).unwrap_or(0);
+        let packed = if packed::available() && !(cg == 1 && groups > 1) && mg > 0 {
+            (0..groups)
+                .map(|gi| PackedA::new(MatRef::row_major(&weights[gi * mg * rows..], mg, rows)?))
+                .collect::<Result<Vec<_>>>()?
+        } else {
+            Vec::new()
+        };
         Ok(PackedConv {
             c_in,
             c_out,
             groups,
             kernel,
             weights,
+            packed,
             bias: bias.map(<[f32]>::to_vec),
             act,
         })
+    }
+
+    /// This convolution on the portable path (the `gemm` crate's kernels) even where the
+    /// packed AVX-512 GEMM is available: what other CPUs run, for tests on this one.
+    pub fn portable(mut self) -> PackedConv {
+        self.packed.clear();
+        self
     }
 
     /// The path a run takes with geometry `g`.
@@ -191,7 +212,7 @@ impl PackedConv {
     ) -> Result<()> {
         let (cg, mg) = (self.c_in / self.groups, self.c_out / self.groups);
         let rows = product(&[cg, self.kernel[0], self.kernel[1]])?;
-        let mut col = if unroll {
+        let mut col = if unroll && self.packed.is_empty() {
             alloc(product(&[rows, plane_out])?, "unrolled input")?
         } else {
             Vec::new()
@@ -199,15 +220,20 @@ impl PackedConv {
         for n in 0..g.batch {
             for gi in 0..self.groups {
                 let xs = &x[(n * self.c_in + gi * cg) * plane_in..][..cg * plane_in];
-                let b = if unroll {
-                    im2col(self.kernel, g, xs, cg, &mut col);
-                    MatRef::row_major(&col, rows, plane_out)?
-                } else {
-                    MatRef::row_major(xs, cg, plane_in)?
-                };
-                let w = MatRef::row_major(&self.weights[gi * mg * rows..], mg, rows)?;
                 let ys = &mut y[(n * self.c_out + gi * mg) * plane_out..][..mg * plane_out];
-                sgemm(w, b, ys, plane_out, 1.0, false)?;
+                match self.packed.get(gi) {
+                    Some(w) => self.panels(g, xs, w, ys, unroll)?,
+                    None => {
+                        let b = if unroll {
+                            im2col(self.kernel, g, xs, cg, &mut col);
+                            MatRef::row_major(&col, rows, plane_out)?
+                        } else {
+                            MatRef::row_major(xs, cg, plane_in)?
+                        };
+                        let w = MatRef::row_major(&self.weights[gi * mg * rows..], mg, rows)?;
+                        sgemm(w, b, ys, plane_out, 1.0, false)?;
+                    }
+                }
                 let epi = |(m, plane): (usize, &mut [f32])| self.epilogue(plane, gi * mg + m);
                 if plane_out * mg >= 1 << 15 {
                     ys.par_chunks_mut(plane_out).enumerate().for_each(epi);
@@ -215,6 +241,49 @@ impl PackedConv {
                     ys.chunks_mut(plane_out).enumerate().for_each(epi);
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// One group of one image on the packed GEMM: the input is unrolled one panel of [`NR`]
+    /// output positions at a time straight into the packed layout (a buffer of
+    /// `C/g * kh * kw * NR` floats per thread, which stays in cache), and every panel of the
+    /// weights runs against it. Panels are split over the thread pool.
+    fn panels(
+        &self,
+        g: &Geometry,
+        xs: &[f32],
+        w: &PackedA,
+        ys: &mut [f32],
+        unroll: bool,
+    ) -> Result<()> {
+        let k = w.cols();
+        let plane_out = g.output[0] * g.output[1];
+        let np = plane_out.div_ceil(NR);
+        let out = Columns(ys.as_mut_ptr());
+        let fill = |buf: &mut Vec<f32>, pj: usize| {
+            let n0 = pj * NR;
+            let cols = NR.min(plane_out - n0);
+            if unroll {
+                unroll_panel(self.kernel, g, xs, n0, cols, buf);
+            } else {
+                let plane = g.input[0] * g.input[1];
+                for (kk, dst) in buf.chunks_mut(NR).enumerate().take(k) {
+                    dst[..cols].copy_from_slice(&xs[kk * plane + n0..][..cols]);
+                    dst[cols..].fill(0.0);
+                }
+            }
+            // SAFETY: AVX-512 is present (`packed` is filled only then); `buf` holds k * NR
+            // floats; this task alone writes columns n0..n0+cols of the group's `mg` rows of
+            // `ys` (row stride plane_out), which `ys` holds.
+            unsafe { packed::times_panel(w, buf, out.ptr().add(n0), plane_out, cols) };
+        };
+        let new_buf = || vec![0.0f32; k * NR];
+        if np > 1 && rayon::current_num_threads() > 1 {
+            (0..np).into_par_iter().for_each_init(new_buf, fill);
+        } else {
+            let mut buf = new_buf();
+            (0..np).for_each(|pj| fill(&mut buf, pj));
         }
         Ok(())
     }
@@ -328,6 +397,62 @@ fn im2col(kernel: [usize; 2], g: &Geometry, x: &[f32], cg: usize, col: &mut [f32
     }
 }
 
+/// One packed panel of the unrolled input: `buf[r * NR + j]` is the value row `r` (an input
+/// channel and kernel tap) of the unrolled matrix has at output position `n0 + j`, for
+/// `j < cols`; zero where the window reads padding and past `cols`.
+fn unroll_panel(
+    kernel: [usize; 2],
+    g: &Geometry,
+    x: &[f32],
+    n0: usize,
+    cols: usize,
+    buf: &mut [f32],
+) {
+    let [ih, iw] = g.input;
+    let ow = g.output[1];
+    let kk = kernel[0] * kernel[1];
+    for (r, dst) in buf.chunks_mut(NR).enumerate() {
+        let (c, k) = (r / kk, r % kk);
+        let (ky, kx) = (k / kernel[1], k % kernel[1]);
+        let plane = &x[c * ih * iw..][..ih * iw];
+        let offy = (ky * g.dilation[0]) as isize - g.pad_begin[0] as isize;
+        let offx = (kx * g.dilation[1]) as isize - g.pad_begin[1] as isize;
+        dst.fill(0.0);
+        // Runs of positions along one output row.
+        let mut j = 0;
+        while j < cols {
+            let (oy, ox) = ((n0 + j) / ow, (n0 + j) % ow);
+            let len = (ow - ox).min(cols - j);
+            let iy = (oy * g.stride[0]) as isize + offy;
+            if iy >= 0 && (iy as usize) < ih {
+                let row = &plane[iy as usize * iw..][..iw];
+                // Input column of run position t: base + t * stride; the t that read the row.
+                let s = g.stride[1] as isize;
+                let base = (ox * g.stride[1]) as isize + offx;
+                let lo = if base >= 0 { 0 } else { ((-base) + s - 1) / s };
+                let hi = if base >= iw as isize {
+                    0
+                } else {
+                    (iw as isize - base + s - 1) / s
+                };
+                let (lo, hi) = (lo as usize, (hi as usize).min(len));
+                if lo < hi {
+                    let first = (base + lo as isize * s) as usize;
+                    let out = &mut dst[j + lo..j + hi];
+                    if s == 1 {
+                        out.copy_from_slice(&row[first..first + (hi - lo)]);
+                    } else {
+                        for (d, &v) in out.iter_mut().zip(row[first..].iter().step_by(s as usize)) {
+                            *d = v;
+                        }
+                    }
+                }
+            }
+            j += len;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -404,11 +529,13 @@ mod tests {
             let b = values(c_out, seed ^ 3);
             let p = PackedConv::new(&w, c_out, c_in, groups, [kh, kw], Some(&b), Act::Relu).unwrap();
             let x = values(batch * c_in * ih * iw, seed ^ 5);
-            let mut y = vec![f32::NAN; batch * c_out * oh * ow];
-            p.run(&g, &x, &mut y).unwrap();
             let want = naive(&p, &g, &x);
-            for (i, (&got, &w)) in y.iter().zip(&want).enumerate() {
-                prop_assert!((got as f64 - w).abs() <= 1e-5 * (cg * kh * kw) as f64 + 1e-6, "{i} ({:?}): {got} vs {w}", p.path(&g));
+            for p in [p.clone(), p.portable()] {
+                let mut y = vec![f32::NAN; batch * c_out * oh * ow];
+                p.run(&g, &x, &mut y).unwrap();
+                for (i, (&got, &w)) in y.iter().zip(&want).enumerate() {
+                    prop_assert!((got as f64 - w).abs() <= 1e-5 * (cg * kh * kw) as f64 + 1e-6, "{i} ({:?}, packed {}): {got} vs {w}", p.path(&g), !p.packed.is_empty());
+                }
             }
         }
     }
@@ -446,13 +573,16 @@ mod tests {
                 )
                 .unwrap();
                 let x = values(c_in * iw, 9);
-                let mut y = vec![f32::NAN; c_out * ow];
-                p.run(&g, &x, &mut y).unwrap();
-                for (i, (&got, &want)) in y.iter().zip(&naive(&p, &g, &x)).enumerate() {
-                    assert!(
-                        (got as f64 - want).abs() < 1e-5,
-                        "{g:?} groups {groups} at {i}: {got} vs {want}"
-                    );
+                let want = naive(&p, &g, &x);
+                for p in [p.clone(), p.portable()] {
+                    let mut y = vec![f32::NAN; c_out * ow];
+                    p.run(&g, &x, &mut y).unwrap();
+                    for (i, (&got, &want)) in y.iter().zip(&want).enumerate() {
+                        assert!(
+                            (got as f64 - want).abs() < 1e-5,
+                            "{g:?} groups {groups} at {i}: {got} vs {want}"
+                        );
+                    }
                 }
             }
         }

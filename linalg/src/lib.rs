@@ -11,10 +11,16 @@
 
 pub mod act;
 pub mod conv;
+pub mod elementwise;
 pub mod isa;
+pub mod packed;
+pub mod pool;
 pub mod sgemm;
 
 pub use act::Act;
 pub use conv::{Geometry, PackedConv, Path};
+pub use elementwise::{binary, transpose, BinOp};
 pub use isa::{Features, Isa};
+pub use packed::{PackedA, PackedB};
+pub use pool::max_pool;
 pub use sgemm::{sgemm, MatRef};

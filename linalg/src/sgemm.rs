@@ -81,6 +81,12 @@ impl<'a> MatRef<'a> {
         self.cols
     }
 
+    /// Row `i` as a slice when the view's rows are contiguous (column stride 1).
+    pub fn row(&self, i: usize) -> Option<&'a [f32]> {
+        (self.col_stride == 1 && i < self.rows)
+            .then(|| &self.data[i * self.row_stride..][..self.cols])
+    }
+
     /// Element `(i, j)` (panics out of range; for tests and small loops).
     pub fn at(&self, i: usize, j: usize) -> f32 {
         assert!(i < self.rows && j < self.cols);

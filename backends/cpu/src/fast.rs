@@ -8,7 +8,7 @@
 use xnpu_core::broadcast::{broadcast_shapes, BroadcastIndex};
 use xnpu_core::{DType, Error, Result, Tensor, Value};
 use xnpu_graph::ir::{Graph, Node, Op};
-use xnpu_linalg::{sgemm, Act, MatRef, PackedConv};
+use xnpu_linalg::{sgemm, Act, BinOp, MatRef, PackedConv};
 use xnpu_ops::nn::{self as nn, Conv, FusedActivation, Gemm};
 
 use crate::args::{opt_tensor, tensor};
@@ -20,6 +20,16 @@ pub(crate) enum Fast {
     Conv(Box<FastConv>),
     MatMul(FastMatMul),
     Gemm(FastGemm),
+    /// Add, Sub, Mul, Div, and the variadic Sum, Max, Min, Mean (folded pairwise; `mean`
+    /// divides by the count at the end).
+    Arith {
+        op: BinOp,
+        mean: bool,
+    },
+    Activation(Act),
+    Transpose(xnpu_ops::tensor::Transpose),
+    /// MaxPool without its indices output, 1-D or 2-D.
+    MaxPool(xnpu_ops::nn::Window),
 }
 
 /// The fast kernels of a graph's nodes, in node order (`None`: the reference kernel).
@@ -79,8 +89,51 @@ fn plan_node(graph: &Graph, node: &Node) -> Option<Fast> {
             gemm: f.gemm.clone(),
             activation: Some(f.activation),
         })),
+        Op::Elementwise(e) => plan_elementwise(e),
+        Op::Nn(nn::Op::Pool(p)) => {
+            let indices = node.outputs.get(1).is_some_and(Option::is_some);
+            let max = matches!(p.kind, nn::PoolKind::Max { .. });
+            (max && !indices).then(|| Fast::MaxPool(p.window.clone()))
+        }
+        Op::Tensor(xnpu_ops::tensor::Op::Transpose(t)) => Some(Fast::Transpose(t.clone())),
         _ => None,
     }
+}
+
+fn plan_elementwise(op: &xnpu_ops::elementwise::Op) -> Option<Fast> {
+    use xnpu_ops::elementwise::{
+        ActivationKind as A, BinaryKind as B, Op as E, UnaryKind, VariadicKind as V,
+    };
+    Some(match op {
+        E::Binary(b) if b.legacy_axis.is_none() => Fast::Arith {
+            op: match b.kind {
+                B::Add => BinOp::Add,
+                B::Sub => BinOp::Sub,
+                B::Mul => BinOp::Mul,
+                B::Div => BinOp::Div,
+                _ => return None,
+            },
+            mean: false,
+        },
+        E::Variadic(v) => Fast::Arith {
+            op: match v.kind {
+                V::Sum | V::Mean => BinOp::Add,
+                V::Max => BinOp::Max,
+                V::Min => BinOp::Min,
+            },
+            mean: v.kind == V::Mean,
+        },
+        E::Activation(a) => Fast::Activation(match a.kind {
+            A::Relu => Act::Relu,
+            A::Sigmoid => Act::Sigmoid,
+            A::LeakyRelu { alpha } => Act::LeakyRelu { alpha },
+            A::HardSigmoid { alpha, beta } => Act::HardSigmoid { alpha, beta },
+            A::HardSwish => Act::HardSwish,
+            _ => return None,
+        }),
+        E::Unary(u) if u.kind == UnaryKind::Tanh => Fast::Activation(Act::Tanh),
+        _ => return None,
+    })
 }
 
 impl Fast {
@@ -91,6 +144,10 @@ impl Fast {
             Fast::Conv(c) => c.run(inputs),
             Fast::MatMul(m) => m.run(inputs),
             Fast::Gemm(g) => g.run(inputs),
+            Fast::Arith { op, mean } => arith(*op, *mean, inputs),
+            Fast::Activation(act) => activation(*act, inputs),
+            Fast::Transpose(t) => transpose(t, inputs),
+            Fast::MaxPool(w) => max_pool(w, inputs),
         };
         out.transpose().map(|r| r.map(|t| vec![Value::Tensor(t)]))
     }
@@ -377,4 +434,112 @@ impl FastGemm {
         )
         .map(Some)
     }
+}
+
+/// Inputs that are all fp32 tensors (none absent), or `None`.
+fn all_f32<'a>(inputs: &[Option<&'a Value>]) -> Option<Vec<&'a Tensor>> {
+    inputs
+        .iter()
+        .map(|v| {
+            v.and_then(|v| v.as_tensor().ok())
+                .filter(|t| t.dtype() == DType::F32)
+        })
+        .collect()
+}
+
+/// A binary op, or a variadic one folded pairwise (broadcasting at each step gives the shape
+/// of broadcasting all at once).
+fn arith(op: BinOp, mean: bool, inputs: &[Option<&Value>]) -> Result<Option<Tensor>> {
+    let Some(ts) = all_f32(inputs) else {
+        return Ok(None);
+    };
+    let Some((first, rest)) = ts.split_first() else {
+        return Ok(None);
+    };
+    let mut shape = first.shape().to_vec();
+    let mut acc: Option<Vec<f32>> = None;
+    for t in rest {
+        let a = match &acc {
+            Some(v) => std::borrow::Cow::Borrowed(v.as_slice()),
+            None => first.as_slice::<f32>()?,
+        };
+        let (v, s) = xnpu_linalg::binary(op, &a, &shape, &t.as_slice::<f32>()?, t.shape())?;
+        acc = Some(v);
+        shape = s;
+    }
+    let mut v = match acc {
+        Some(v) => v,
+        None => first.as_slice::<f32>()?.into_owned(),
+    };
+    if mean {
+        let n = ts.len() as f32;
+        v.iter_mut().for_each(|x| *x /= n);
+    }
+    Tensor::from_vec(shape, v).map(Some)
+}
+
+fn activation(act: Act, inputs: &[Option<&Value>]) -> Result<Option<Tensor>> {
+    let x = tensor(inputs, 0)?;
+    if x.dtype() != DType::F32 {
+        return Ok(None);
+    }
+    let mut v = buffer(0)?;
+    v.try_reserve_exact(x.len())
+        .map_err(|_| Error::compute(format!("cannot allocate an output of {} floats", x.len())))?;
+    v.extend_from_slice(&x.as_slice::<f32>()?);
+    act.apply(&mut v, 0.0);
+    Tensor::from_vec(x.shape().to_vec(), v).map(Some)
+}
+
+fn transpose(t: &xnpu_ops::tensor::Transpose, inputs: &[Option<&Value>]) -> Result<Option<Tensor>> {
+    let x = tensor(inputs, 0)?;
+    if x.dtype() != DType::F32 {
+        return Ok(None);
+    }
+    let perm = t.perm(x.rank())?;
+    let y = xnpu_linalg::transpose(&x.as_slice::<f32>()?, x.shape(), &perm)?;
+    let shape = perm.iter().map(|&p| x.shape()[p]).collect();
+    Tensor::from_vec(shape, y).map(Some)
+}
+
+/// A 1-D or 2-D window geometry as linalg's 2-D one (1-D: a height of 1).
+fn geometry_2d(batch: usize, input: &[usize], g: &xnpu_ops::nn::Geometry) -> xnpu_linalg::Geometry {
+    let two = |v: &[usize], fill: usize| {
+        if v.len() == 2 {
+            [v[0], v[1]]
+        } else {
+            [fill, v[0]]
+        }
+    };
+    xnpu_linalg::Geometry {
+        batch,
+        input: two(input, 1),
+        output: two(&g.out, 1),
+        stride: two(&g.strides, 1),
+        dilation: two(&g.dilations, 1),
+        pad_begin: two(&g.pads_begin, 0),
+    }
+}
+
+fn max_pool(w: &xnpu_ops::nn::Window, inputs: &[Option<&Value>]) -> Result<Option<Tensor>> {
+    let x = tensor(inputs, 0)?;
+    let Some(kernel) = &w.kernel_shape else {
+        return Ok(None);
+    };
+    if x.dtype() != DType::F32 || !matches!(x.rank(), 3 | 4) || kernel.len() + 2 != x.rank() {
+        return Ok(None);
+    }
+    let g = w.geometry(&x.shape()[2..], kernel)?;
+    let geometry = geometry_2d(x.shape()[0], &x.shape()[2..], &g);
+    let k = if kernel.len() == 2 {
+        [kernel[0], kernel[1]]
+    } else {
+        [1, kernel[0]]
+    };
+    let mut shape = x.shape()[..2].to_vec();
+    shape.extend(&g.out);
+    let mut y = buffer(numel(&shape)?)?;
+    let planes = x.shape()[0] * x.shape()[1];
+    xnpu_linalg::max_pool(k, &geometry, planes, &x.as_slice::<f32>()?, &mut y)?;
+    Tensor::from_vec(shape, y).map(Some)
 }

@@ -1,0 +1,362 @@
+//! fp32 GEMM on operands packed once: `C = A B` with `A` in panels of [`MR`] rows and `B` in
+//! panels of [`NR`] columns, each panel laid out along K, and a register-blocked AVX-512
+//! micro-kernel computing one `MR x NR` tile of C over the whole of K (28 accumulators, the
+//! row of A broadcast, two vectors of B per step). Constant operands (a convolution's
+//! weights, a layer's weight matrix) are packed when a graph is compiled; the other operand
+//! when it arrives. Tiles are split over the caller's rayon pool.
+//!
+//! This path is taken on CPUs with AVX-512 ([`available`]); elsewhere the callers use
+//! [`crate::sgemm`] (the `gemm` crate's kernels for AVX2+FMA, NEON and scalar code).
+
+use rayon::prelude::*;
+use xnpu_core::{Error, Result};
+
+use crate::sgemm::MatRef;
+
+/// Rows of A per panel (and of a C tile).
+pub const MR: usize = 14;
+/// Columns of B per panel (and of a C tile): two 16-float vectors.
+pub const NR: usize = 32;
+
+/// Whether this CPU runs the packed kernels (AVX-512 F, and a compiler of Rust 1.89 or
+/// newer, which has its intrinsics: see `build.rs`).
+pub fn available() -> bool {
+    cfg!(all(target_arch = "x86_64", xnpu_avx512))
+        && crate::Features::get().isa == crate::Isa::Avx512
+}
+
+fn alloc(n: usize, what: &str) -> Result<Vec<f32>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(n)
+        .map_err(|_| Error::compute(format!("cannot allocate {n} floats for {what}")))?;
+    v.resize(n, 0.0);
+    Ok(v)
+}
+
+fn size(panels: usize, k: usize, width: usize) -> Result<usize> {
+    panels
+        .checked_mul(k)
+        .and_then(|v| v.checked_mul(width))
+        .ok_or_else(|| Error::compute("a packed operand's size overflows"))
+}
+
+/// A (`m x k`) packed in panels of [`MR`] rows: panel `p` holds `A[p*MR + i, kk]` at
+/// `(p * k + kk) * MR + i`, zero past the last row.
+#[derive(Clone, Debug)]
+pub struct PackedA {
+    m: usize,
+    k: usize,
+    data: Vec<f32>,
+}
+
+impl PackedA {
+    pub fn new(a: MatRef<'_>) -> Result<PackedA> {
+        let (m, k) = (a.rows(), a.cols());
+        let panels = m.div_ceil(MR);
+        let mut data = alloc(size(panels, k, MR)?, "a packed matrix")?;
+        for (p, panel) in data.chunks_mut((k * MR).max(1)).enumerate().take(panels) {
+            for i in 0..MR.min(m - p * MR) {
+                for kk in 0..k {
+                    panel[kk * MR + i] = a.at(p * MR + i, kk);
+                }
+            }
+        }
+        Ok(PackedA { m, k, data })
+    }
+
+    pub fn rows(&self) -> usize {
+        self.m
+    }
+
+    pub fn cols(&self) -> usize {
+        self.k
+    }
+}
+
+/// B (`k x n`) packed in panels of [`NR`] columns: panel `p` holds `B[kk, p*NR + j]` at
+/// `(p * k + kk) * NR + j`, zero past the last column.
+#[derive(Clone, Debug, Default)]
+pub struct PackedB {
+    k: usize,
+    n: usize,
+    data: Vec<f32>,
+}
+
+impl PackedB {
+    pub fn new(b: MatRef<'_>) -> Result<PackedB> {
+        let mut p = PackedB::default();
+        p.repack(b)?;
+        Ok(p)
+    }
+
+    /// Packs `b` into this buffer, reusing its memory.
+    pub fn repack(&mut self, b: MatRef<'_>) -> Result<()> {
+        let (k, n) = (b.rows(), b.cols());
+        let panels = n.div_ceil(NR);
+        let len = size(panels, k, NR)?;
+        self.data.clear();
+        self.data.try_reserve(len).map_err(|_| {
+            Error::compute(format!("cannot allocate {len} floats for a packed matrix"))
+        })?;
+        self.data.resize(len, 0.0);
+        let fill = |(p, panel): (usize, &mut [f32])| {
+            let w = NR.min(n - p * NR);
+            for kk in 0..k {
+                let dst = &mut panel[kk * NR..kk * NR + w];
+                match b.row(kk) {
+                    Some(row) => dst.copy_from_slice(&row[p * NR..p * NR + w]),
+                    None => {
+                        for (j, d) in dst.iter_mut().enumerate() {
+                            *d = b.at(kk, p * NR + j);
+                        }
+                    }
+                }
+            }
+        };
+        let chunks = self
+            .data
+            .chunks_mut((k * NR).max(1))
+            .enumerate()
+            .take(panels);
+        if len >= 1 << 16 {
+            chunks.par_bridge().for_each(fill);
+        } else {
+            chunks.for_each(fill);
+        }
+        self.k = k;
+        self.n = n;
+        Ok(())
+    }
+}
+
+/// `C = A B` (or `C += A B` when `accumulate`) for `C` the row-major `m x n` matrix at the
+/// start of `c` with row stride `ldc`. Errors unless this CPU has AVX-512 ([`available`]).
+pub fn gemm(a: &PackedA, b: &PackedB, c: &mut [f32], ldc: usize, accumulate: bool) -> Result<()> {
+    let (m, k, n) = (a.m, a.k, b.n);
+    if b.k != k {
+        return Err(Error::compute(format!(
+            "matrix product of {m}x{k} by {}x{n}: inner dims differ",
+            b.k
+        )));
+    }
+    let needed = if m == 0 || n == 0 {
+        Some(0)
+    } else {
+        (m - 1).checked_mul(ldc).and_then(|v| v.checked_add(n))
+    };
+    if ldc < n || needed.is_none_or(|s| s > c.len()) {
+        return Err(Error::compute(format!(
+            "a {m}x{n} product does not fit in {} elements (row stride {ldc})",
+            c.len()
+        )));
+    }
+    if !available() {
+        return Err(Error::unsupported("the packed GEMM needs AVX-512"));
+    }
+    if m == 0 || n == 0 {
+        return Ok(());
+    }
+    let (mp, np) = (m.div_ceil(MR), n.div_ceil(NR));
+    let out = Columns(c.as_mut_ptr());
+    let tile = |(pi, pj): (usize, usize)| {
+        let rows = MR.min(m - pi * MR);
+        let cols = NR.min(n - pj * NR);
+        let ap = &a.data[pi * k * MR..][..k * MR];
+        let bp = &b.data[pj * k * NR..][..k * NR];
+        // SAFETY: AVX-512 F is present (checked above). `ap` and `bp` hold `k` steps of `MR`
+        // and `NR` floats. The tile's rows `pi*MR..+rows` and columns `pj*NR..+cols` lie
+        // inside C: the last element written is `(m-1)*ldc + n - 1 < c.len()` (checked
+        // above), and no other task writes this tile.
+        #[cfg(all(target_arch = "x86_64", xnpu_avx512))]
+        unsafe {
+            x86::tile(
+                k,
+                ap,
+                bp,
+                out.ptr().add(pi * MR * ldc + pj * NR),
+                ldc,
+                rows,
+                cols,
+                accumulate,
+            );
+        }
+        #[cfg(not(all(target_arch = "x86_64", xnpu_avx512)))]
+        let _ = (ap, bp, out, rows, cols, accumulate);
+    };
+    let tiles = mp * np;
+    let threads = rayon::current_num_threads();
+    if threads > 1 && tiles > 1 && m * n * k >= 32 * 32 * 32 {
+        // Column panels outermost: a task's tiles share one panel of B.
+        (0..tiles)
+            .into_par_iter()
+            .map(|t| (t % mp, t / mp))
+            .with_min_len(1)
+            .for_each(tile);
+    } else {
+        (0..tiles).map(|t| (t % mp, t / mp)).for_each(tile);
+    }
+    Ok(())
+}
+
+/// `C[:, cols] = A B_panel` for one packed panel of B (`k x NR`, `k` the A's columns, only
+/// the first `cols <= NR` columns stored): every row panel of A against it.
+///
+/// # Safety
+/// `c` must be valid for reads and writes of `a.rows()` rows of `cols` floats at row stride
+/// `ldc`, written by no one else meanwhile; `b_panel` must hold `a.cols() * NR` floats. The
+/// CPU must have AVX-512 F ([`available`]).
+pub(crate) unsafe fn times_panel(
+    a: &PackedA,
+    b_panel: &[f32],
+    c: *mut f32,
+    ldc: usize,
+    cols: usize,
+) {
+    let (m, k) = (a.m, a.k);
+    debug_assert!(b_panel.len() >= k * NR && cols <= NR);
+    for pi in 0..m.div_ceil(MR) {
+        let rows = MR.min(m - pi * MR);
+        let ap = &a.data[pi * k * MR..][..k * MR];
+        // SAFETY: the caller's contract; rows pi*MR..+rows are among C's `m` rows.
+        #[cfg(all(target_arch = "x86_64", xnpu_avx512))]
+        unsafe {
+            x86::tile(k, ap, b_panel, c.add(pi * MR * ldc), ldc, rows, cols, false)
+        };
+        #[cfg(not(all(target_arch = "x86_64", xnpu_avx512)))]
+        let _ = (ap, b_panel, c, ldc, rows, cols);
+    }
+}
+
+/// A pointer to C shared by the tasks of one product, each writing its own tiles or column
+/// panels.
+#[derive(Clone, Copy)]
+pub(crate) struct Columns(pub(crate) *mut f32);
+
+impl Columns {
+    /// The pointer (a method, so that closures capture the whole `Send` wrapper).
+    pub(crate) fn ptr(self) -> *mut f32 {
+        self.0
+    }
+}
+// SAFETY: used only to hand each task its own tiles or columns of C (see `gemm` and
+// `times_panel`), while the product holds the only borrow of C.
+unsafe impl Send for Columns {}
+// SAFETY: as above.
+unsafe impl Sync for Columns {}
+
+// AVX-512 intrinsics are stable from Rust 1.89, later than the workspace's MSRV: `build.rs`
+// compiles this module only with such a compiler.
+#[cfg(all(target_arch = "x86_64", xnpu_avx512))]
+#[allow(clippy::incompatible_msrv)]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    use super::{MR, NR};
+
+    /// One `MR x NR` tile: `rows x cols` of it stored at `c` (row stride `ldc`), added to
+    /// what is there when `accumulate`.
+    ///
+    /// # Safety
+    /// AVX-512 F must be present; `a` and `b` hold `k * MR` and `k * NR` floats; `c` is valid
+    /// for reads and writes of `rows` rows of `cols` floats at row stride `ldc`.
+    #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments)]
+    pub(super) unsafe fn tile(
+        k: usize,
+        a: &[f32],
+        b: &[f32],
+        c: *mut f32,
+        ldc: usize,
+        rows: usize,
+        cols: usize,
+        accumulate: bool,
+    ) {
+        debug_assert!(a.len() >= k * MR && b.len() >= k * NR && rows <= MR && cols <= NR);
+        let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+        let (pa, pb) = (a.as_ptr(), b.as_ptr());
+        for p in 0..k {
+            // SAFETY: p < k, so the 32 floats at pb + p*NR and the 14 at pa + p*MR are inside
+            // `b` and `a`.
+            let (b0, b1) = unsafe {
+                (
+                    _mm512_loadu_ps(pb.add(p * NR)),
+                    _mm512_loadu_ps(pb.add(p * NR + 16)),
+                )
+            };
+            for (i, row) in acc.iter_mut().enumerate() {
+                // SAFETY: as above.
+                let ai = _mm512_set1_ps(unsafe { *pa.add(p * MR + i) });
+                row[0] = _mm512_fmadd_ps(ai, b0, row[0]);
+                row[1] = _mm512_fmadd_ps(ai, b1, row[1]);
+            }
+        }
+        let lo: __mmask16 = if cols >= 16 {
+            0xffff
+        } else {
+            (1u32 << cols) as u16 - 1
+        };
+        let hi: __mmask16 = if cols >= 32 {
+            0xffff
+        } else if cols > 16 {
+            (1u32 << (cols - 16)) as u16 - 1
+        } else {
+            0
+        };
+        for (i, row) in acc.iter().enumerate().take(rows) {
+            // SAFETY: row i < rows and the masked lanes are the first `cols` columns: inside
+            // the caller's region.
+            unsafe {
+                let cr = c.add(i * ldc);
+                let (mut v0, mut v1) = (row[0], row[1]);
+                if accumulate {
+                    v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(lo, cr));
+                    v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(hi, cr.add(16)));
+                }
+                _mm512_mask_storeu_ps(cr, lo, v0);
+                if hi != 0 {
+                    _mm512_mask_storeu_ps(cr.add(16), hi, v1);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn values(n: usize, seed: u64) -> Vec<f32> {
+        use rand::{Rng, SeedableRng};
+        let mut r = rand::rngs::StdRng::seed_from_u64(seed);
+        (0..n).map(|_| r.random_range(-1.0f32..1.0)).collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// Odd and tiny shapes (panel edges in both dims), both layouts of B, accumulate or
+        /// not: within f32 rounding of the f64 product; C's padding untouched.
+        #[test]
+        fn matches_the_naive_product(m in 0usize..40, k in 0usize..70, n in 0usize..80, tb: bool, acc: bool, seed: u64) {
+            if !available() {
+                return Ok(());
+            }
+            let av = values(m * k, seed);
+            let bv = values(k * n, seed ^ 1);
+            let a = MatRef::row_major(&av, m, k).unwrap();
+            let b = if tb { MatRef::row_major(&bv, n, k).unwrap().t() } else { MatRef::row_major(&bv, k, n).unwrap() };
+            let ldc = n + 3;
+            let init = values(m * ldc, seed ^ 2);
+            let mut c = init.clone();
+            gemm(&PackedA::new(a).unwrap(), &PackedB::new(b).unwrap(), &mut c, ldc, acc).unwrap();
+            for i in 0..m {
+                for j in 0..ldc {
+                    let base = if acc || j >= n { init[i * ldc + j] as f64 } else { 0.0 };
+                    let w = if j < n { (0..k).map(|p| a.at(i, p) as f64 * b.at(p, j) as f64).sum::<f64>() } else { 0.0 } + base;
+                    let got = c[i * ldc + j] as f64;
+                    prop_assert!((got - w).abs() <= 1e-5 * (k as f64 + 1.0), "({i}, {j}): {got} vs {w}");
+                }
+            }
+        }
+    }
+}

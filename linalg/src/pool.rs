@@ -1,0 +1,201 @@
+//! fp32 2-D max pooling (1-D as a height of one) of NCHW planes.
+
+use rayon::prelude::*;
+use xnpu_core::{Error, Result};
+
+use crate::conv::Geometry;
+
+/// For each output position along one dim, the first kernel tap that reads the input (or
+/// `None` when the whole window lies in the padding), and per tap the range of output
+/// positions for which it does.
+struct Axis {
+    first: Vec<Option<usize>>,
+    ranges: Vec<(usize, usize)>,
+}
+
+fn axis(len: usize, out: usize, kernel: usize, stride: usize, dilation: usize, pad: usize) -> Axis {
+    let ranges: Vec<(usize, usize)> = (0..kernel)
+        .map(|k| {
+            let off = k * dilation;
+            let lo = pad.saturating_sub(off).div_ceil(stride);
+            let hi = (pad + len).saturating_sub(off).div_ceil(stride).min(out);
+            (lo.min(hi), hi)
+        })
+        .collect();
+    let first = (0..out)
+        .map(|o| ranges.iter().position(|&(lo, hi)| (lo..hi).contains(&o)))
+        .collect();
+    Axis { first, ranges }
+}
+
+/// Max over each window of `x` (`planes` planes of `g.input`), into `y` (`planes` planes of
+/// `g.output`). Taps in the padding are skipped; a window wholly in the padding gives 0. Taps
+/// are compared in window order and a value replaces the maximum only when greater, so a NaN
+/// is kept where it comes first, as the reference kernel does.
+pub fn max_pool(
+    kernel: [usize; 2],
+    g: &Geometry,
+    planes: usize,
+    x: &[f32],
+    y: &mut [f32],
+) -> Result<()> {
+    let [ih, iw] = g.input;
+    let [oh, ow] = g.output;
+    let (pin, pout) = (ih * iw, oh * ow);
+    if x.len() != planes * pin
+        || y.len() != planes * pout
+        || kernel.contains(&0)
+        || g.stride.contains(&0)
+    {
+        return Err(Error::compute(format!(
+            "max pool buffers of {} and {} values do not fit {planes} planes of {g:?}",
+            x.len(),
+            y.len()
+        )));
+    }
+    if pout == 0 {
+        return Ok(());
+    }
+    let ay = axis(
+        ih,
+        oh,
+        kernel[0],
+        g.stride[0],
+        g.dilation[0],
+        g.pad_begin[0],
+    );
+    let ax = axis(
+        iw,
+        ow,
+        kernel[1],
+        g.stride[1],
+        g.dilation[1],
+        g.pad_begin[1],
+    );
+    let input = |o: usize, k: usize, axis: usize| {
+        o * g.stride[axis] + k * g.dilation[axis] - g.pad_begin[axis]
+    };
+    let plane = |(p, out): (usize, &mut [f32])| {
+        let xp = &x[p * pin..][..pin];
+        // The first tap of each window, then every tap compared in window order.
+        for oy in 0..oh {
+            for ox in 0..ow {
+                out[oy * ow + ox] = match (ay.first[oy], ax.first[ox]) {
+                    (Some(ky), Some(kx)) => xp[input(oy, ky, 0) * iw + input(ox, kx, 1)],
+                    _ => 0.0,
+                };
+            }
+        }
+        for (ky, &(y0, y1)) in ay.ranges.iter().enumerate() {
+            for (kx, &(x0, x1)) in ax.ranges.iter().enumerate() {
+                if x0 >= x1 {
+                    continue;
+                }
+                for oy in y0..y1 {
+                    let row = &xp[input(oy, ky, 0) * iw..][..iw];
+                    let orow = &mut out[oy * ow + x0..oy * ow + x1];
+                    let ix0 = input(x0, kx, 1);
+                    for (o, &v) in orow.iter_mut().zip(row[ix0..].iter().step_by(g.stride[1])) {
+                        if v > *o {
+                            *o = v;
+                        }
+                    }
+                }
+            }
+        }
+    };
+    if planes * pout >= 1 << 14 {
+        y.par_chunks_mut(pout).enumerate().for_each(plane);
+    } else {
+        y.chunks_mut(pout).enumerate().for_each(plane);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The definition: each window's taps in order, the first valid one, then any greater.
+    fn naive(kernel: [usize; 2], g: &Geometry, x: &[f32]) -> Vec<f32> {
+        let [ih, iw] = g.input;
+        let [oh, ow] = g.output;
+        let mut y = Vec::new();
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let mut best: Option<f32> = None;
+                for ky in 0..kernel[0] {
+                    for kx in 0..kernel[1] {
+                        let iy =
+                            (oy * g.stride[0] + ky * g.dilation[0]) as i64 - g.pad_begin[0] as i64;
+                        let ix =
+                            (ox * g.stride[1] + kx * g.dilation[1]) as i64 - g.pad_begin[1] as i64;
+                        if iy < 0 || ix < 0 || iy >= ih as i64 || ix >= iw as i64 {
+                            continue;
+                        }
+                        let v = x[iy as usize * iw + ix as usize];
+                        if best.is_none_or(|b| v > b) {
+                            best = Some(v);
+                        }
+                    }
+                }
+                y.push(best.unwrap_or(0.0));
+            }
+        }
+        y
+    }
+
+    /// Every small geometry (sizes, kernels, strides, dilations, pads and an extra end
+    /// extent as ceil_mode gives), exhaustively, with NaNs among the values.
+    #[test]
+    fn every_small_geometry_matches_the_definition() {
+        let mut checked = 0;
+        for ih in 1..4 {
+            for iw in 1..5 {
+                for k in 1..4 {
+                    for s in 1..3 {
+                        for d in 1..3 {
+                            for p in 0..3 {
+                                for extra in 0..2 {
+                                    let ext = (k - 1) * d + 1;
+                                    let (ph, pw) = (ih + 2 * p + extra, iw + 2 * p + extra);
+                                    if ph < ext || pw < ext {
+                                        continue;
+                                    }
+                                    let g = Geometry {
+                                        batch: 1,
+                                        input: [ih, iw],
+                                        output: [(ph - ext) / s + 1, (pw - ext) / s + 1],
+                                        stride: [s, s],
+                                        dilation: [d, d],
+                                        pad_begin: [p, p],
+                                    };
+                                    let x: Vec<f32> = (0..ih * iw)
+                                        .map(|i| {
+                                            if i % 5 == 3 {
+                                                f32::NAN
+                                            } else {
+                                                ((i * 7) % 11) as f32 - 5.0
+                                            }
+                                        })
+                                        .collect();
+                                    let mut y = vec![-1.0; g.output[0] * g.output[1]];
+                                    max_pool([k, k], &g, 1, &x, &mut y).unwrap();
+                                    let want = naive([k, k], &g, &x);
+                                    for (a, b) in y.iter().zip(&want) {
+                                        assert!(
+                                            a == b || (a.is_nan() && b.is_nan()),
+                                            "{g:?} k {k}: {y:?} vs {want:?}"
+                                        );
+                                    }
+                                    checked += 1;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(checked > 500);
+    }
+}
