@@ -1,5 +1,6 @@
 //! The `xnpu partition` and `xnpu optimize` commands: the explain table, the summary, the memory line, the
-//! Graphviz file, the exported optimised model; bad options are one-line errors.
+//! Graphviz file, the exported optimised model; bad options are one-line errors. And a smoke
+//! run of `xnpu bench` (the benchmarks themselves do not run in CI).
 
 use std::path::Path;
 use std::process::Command;
@@ -190,4 +191,76 @@ fn bad_compile_hints_are_one_line_errors() {
     assert!(!ok && err.contains("cannot be used with"), "{err}");
     let (ok, _, err) = xnpu(&["partition", "models/tinycnn.onnx", "--precision", "f8"]);
     assert!(!ok && err.contains("unknown precision \"f8\""), "{err}");
+}
+
+/// `xnpu bench` on one small model: the fast and the reference CPU kernels, and ONNX Runtime
+/// where the test environment has its Python (XNPU_PYTHON, as scripts/test.sh sets it). Every
+/// contender reports timings, the ratio to ONNX Runtime is computed, the JSON and the SVG are
+/// written; a model that does not exist is a one-line error.
+#[test]
+fn bench_runs_every_contender_and_writes_json_and_svg() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    let peers = if std::env::var_os("XNPU_PYTHON").is_some() {
+        "onnxruntime"
+    } else {
+        "none"
+    };
+    let (ok, stdout, err) = xnpu(&[
+        "bench",
+        "models/tinycnn.onnx",
+        "--devices",
+        "cpu,cpu:reference",
+        "--against",
+        peers,
+        "--rounds",
+        "2",
+        "--iterations",
+        "3",
+        "--out",
+        out,
+        "--json",
+    ]);
+    assert!(ok, "{err}");
+    let rows: serde_json::Value = serde_json::from_str(&stdout).expect("JSON rows");
+    let rows = rows.as_array().expect("a list of rows");
+    let expected = if peers == "none" { 2 } else { 3 };
+    assert_eq!(rows.len(), expected, "{stdout}");
+    for r in rows {
+        assert!(r["error"].is_null(), "{r}");
+        assert_eq!(r["rounds"], 2, "{r}");
+        let median = r["median_ms"].as_f64().unwrap();
+        assert!(
+            median > 0.0 && median <= r["p90_ms"].as_f64().unwrap(),
+            "{r}"
+        );
+        let spread = r["spread_ms"].as_array().unwrap();
+        assert!(spread[0].as_f64() <= spread[1].as_f64(), "{r}");
+        if peers != "none" {
+            assert!(r["vs_onnxruntime"].as_f64().is_some_and(|v| v > 0.0), "{r}");
+        }
+    }
+    assert!(
+        rows[0]["runtime"].as_str().unwrap().contains("cpu"),
+        "{stdout}"
+    );
+    let svg = std::fs::read_to_string(dir.path().join("bench.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("tinycnn"), "{svg}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("bench.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["rows"].as_array().unwrap().len(), expected);
+
+    let (ok, _, err) = xnpu(&[
+        "bench",
+        "no/such/model.onnx",
+        "--against",
+        "none",
+        "--out",
+        out,
+    ]);
+    assert!(
+        !ok && err.starts_with("error:") && err.trim().lines().count() == 1,
+        "{err}"
+    );
 }

@@ -75,8 +75,14 @@ pub fn max_pool(
     let input = |o: usize, k: usize, axis: usize| {
         o * g.stride[axis] + k * g.dilation[axis] - g.pad_begin[axis]
     };
+    let separable = Separable::new(kernel, g);
     let plane = |(p, out): (usize, &mut [f32])| {
         let xp = &x[p * pin..][..pin];
+        if !xp.iter().any(|v| v.is_nan()) {
+            // Without NaNs the order of comparisons does not matter: rows, then columns.
+            separable.plane(kernel, g, &ay, &ax, xp, out);
+            return;
+        }
         // The first tap of each window, then every tap compared in window order.
         for oy in 0..oh {
             for ox in 0..ow {
@@ -95,9 +101,16 @@ pub fn max_pool(
                     let row = &xp[input(oy, ky, 0) * iw..][..iw];
                     let orow = &mut out[oy * ow + x0..oy * ow + x1];
                     let ix0 = input(x0, kx, 1);
-                    for (o, &v) in orow.iter_mut().zip(row[ix0..].iter().step_by(g.stride[1])) {
-                        if v > *o {
-                            *o = v;
+                    // A select, not a branch (x86's max instruction has these semantics).
+                    let take = |o: &mut f32, v: f32| *o = if v > *o { v } else { *o };
+                    if g.stride[1] == 1 {
+                        orow.iter_mut()
+                            .zip(&row[ix0..])
+                            .for_each(|(o, &v)| take(o, v));
+                    } else {
+                        let s = g.stride[1];
+                        for (t, o) in orow.iter_mut().enumerate() {
+                            take(o, row[ix0 + t * s]);
                         }
                     }
                 }
@@ -110,6 +123,87 @@ pub fn max_pool(
         y.chunks_mut(pout).enumerate().for_each(plane);
     }
     Ok(())
+}
+
+/// Max pooling as two passes over a plane without NaNs: each input row's maximum over the
+/// kernel's columns at every output column (the row padded with -inf, the maxima over
+/// consecutive positions taken with contiguous, vectorisable loops, then every `stride`-th
+/// kept), then each output row's maximum over the kernel's rows of those.
+struct Separable {
+    /// The padded row's length: every tap of every output column.
+    padded: usize,
+}
+
+impl Separable {
+    fn new(kernel: [usize; 2], g: &Geometry) -> Separable {
+        let ow = g.output[1];
+        let padded = if ow == 0 {
+            0
+        } else {
+            (ow - 1) * g.stride[1] + (kernel[1] - 1) * g.dilation[1] + 1
+        };
+        Separable { padded }
+    }
+
+    fn plane(
+        &self,
+        kernel: [usize; 2],
+        g: &Geometry,
+        ay: &Axis,
+        ax: &Axis,
+        xp: &[f32],
+        out: &mut [f32],
+    ) {
+        let [ih, iw] = g.input;
+        let [oh, ow] = g.output;
+        let (sx, dx, px) = (g.stride[1], g.dilation[1], g.pad_begin[1]);
+        let span = (ow - 1) * sx + 1;
+        let mut row = vec![f32::NEG_INFINITY; self.padded];
+        let mut full = vec![f32::NEG_INFINITY; span];
+        // Per input row, its maximum at each output column.
+        let mut h = vec![f32::NEG_INFINITY; ih * ow];
+        for (iy, hrow) in h.chunks_mut(ow).enumerate() {
+            let src = &xp[iy * iw..][..iw];
+            // The row in padded coordinates: input column c sits at c + px.
+            row.fill(f32::NEG_INFINITY);
+            let (lo, hi) = (px.min(self.padded), (px + iw).min(self.padded));
+            if lo < hi {
+                row[lo..hi].copy_from_slice(&src[..hi - lo]);
+            }
+            full.fill(f32::NEG_INFINITY);
+            for kx in 0..kernel[1] {
+                let off = kx * dx;
+                for (f, &v) in full.iter_mut().zip(&row[off..off + span]) {
+                    *f = if v > *f { v } else { *f };
+                }
+            }
+            for (o, hv) in hrow.iter_mut().enumerate() {
+                *hv = full[o * sx];
+            }
+        }
+        for oy in 0..oh {
+            let orow = &mut out[oy * ow..][..ow];
+            orow.fill(f32::NEG_INFINITY);
+            for (ky, &(y0, y1)) in ay.ranges.iter().enumerate() {
+                if (y0..y1).contains(&oy) {
+                    let iy = oy * g.stride[0] + ky * g.dilation[0] - g.pad_begin[0];
+                    for (o, &v) in orow.iter_mut().zip(&h[iy * ow..][..ow]) {
+                        *o = if v > *o { v } else { *o };
+                    }
+                }
+            }
+            // Windows wholly in the padding give 0, as the reference kernel's do.
+            if ay.first[oy].is_none() {
+                orow.fill(0.0);
+            } else {
+                for (o, f) in orow.iter_mut().zip(&ax.first) {
+                    if f.is_none() {
+                        *o = 0.0;
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -170,23 +264,23 @@ mod tests {
                                         dilation: [d, d],
                                         pad_begin: [p, p],
                                     };
-                                    let x: Vec<f32> = (0..ih * iw)
-                                        .map(|i| {
-                                            if i % 5 == 3 {
-                                                f32::NAN
-                                            } else {
-                                                ((i * 7) % 11) as f32 - 5.0
-                                            }
-                                        })
-                                        .collect();
-                                    let mut y = vec![-1.0; g.output[0] * g.output[1]];
-                                    max_pool([k, k], &g, 1, &x, &mut y).unwrap();
-                                    let want = naive([k, k], &g, &x);
-                                    for (a, b) in y.iter().zip(&want) {
-                                        assert!(
-                                            a == b || (a.is_nan() && b.is_nan()),
-                                            "{g:?} k {k}: {y:?} vs {want:?}"
-                                        );
+                                    for nan in [true, false] {
+                                        let x: Vec<f32> = (0..ih * iw)
+                                            .map(|i| match (i % 5, i % 7) {
+                                                (3, _) if nan => f32::NAN,
+                                                (_, 6) => f32::NEG_INFINITY,
+                                                _ => ((i * 7) % 11) as f32 - 5.0,
+                                            })
+                                            .collect();
+                                        let mut y = vec![-1.0; g.output[0] * g.output[1]];
+                                        max_pool([k, k], &g, 1, &x, &mut y).unwrap();
+                                        let want = naive([k, k], &g, &x);
+                                        for (a, b) in y.iter().zip(&want) {
+                                            assert!(
+                                                a == b || (a.is_nan() && b.is_nan()),
+                                                "{g:?} k {k} nan {nan}: {y:?} vs {want:?}"
+                                            );
+                                        }
                                     }
                                     checked += 1;
                                 }
