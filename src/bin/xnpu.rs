@@ -187,7 +187,8 @@ struct BenchArgs {
     /// The size of a symbolic input dimension, as NAME=N (repeatable; default 1).
     #[arg(long = "dim", value_name = "NAME=N")]
     dims: Vec<String>,
-    /// The Python with the peers' packages (default: XNPU_PYTHON, else python3).
+    /// The Python with the peers' packages (default: XNPU_PYTHON, else .venv/bin/python in
+    /// the working folder, else python3).
     #[arg(long)]
     python: Option<PathBuf>,
     /// Write bench.json, bench.svg and the input files here.
@@ -667,10 +668,13 @@ fn generate(args: &GenerateArgs) -> Result<()> {
     Ok(())
 }
 
+/// The Python with the peers' packages: `--python`, else XNPU_PYTHON, else the repository's
+/// `.venv` (scripts/test.sh makes it) when run from the repository, else `python3`.
 fn python(given: Option<&PathBuf>) -> PathBuf {
     given
         .cloned()
         .or_else(|| std::env::var_os("XNPU_PYTHON").map(PathBuf::from))
+        .or_else(|| Some(PathBuf::from(".venv/bin/python")).filter(|p| p.is_file()))
         .unwrap_or_else(|| PathBuf::from("python3"))
 }
 
