@@ -168,15 +168,7 @@ pub fn binary(
             _ => yr.fill(op.apply(a[oa], b[ob])),
         }
     };
-    if n >= 1 << 16 {
-        y.par_chunks_mut(inner)
-            .enumerate()
-            .for_each(|(r, yr)| row(r, yr));
-    } else {
-        y.chunks_mut(inner)
-            .enumerate()
-            .for_each(|(r, yr)| row(r, yr));
-    }
+    for_rows(&mut y, inner, row);
     Ok((y, out))
 }
 
@@ -235,7 +227,15 @@ pub fn transpose<T: Copy + Send + Sync + Default>(
             }
         }
     };
-    if n >= 1 << 16 {
+    for_rows(&mut y, inner, row);
+    Ok(y)
+}
+
+/// Calls `row(r, y_r)` for every row of `inner` values of `y`, over the thread pool when `y`
+/// is large enough to pay for it.
+fn for_rows<T: Send>(y: &mut [T], inner: usize, row: impl Fn(usize, &mut [T]) + Sync) {
+    let inner = inner.max(1);
+    if y.len() >= 1 << 16 {
         y.par_chunks_mut(inner)
             .enumerate()
             .for_each(|(r, yr)| row(r, yr));
@@ -244,7 +244,6 @@ pub fn transpose<T: Copy + Send + Sync + Default>(
             .enumerate()
             .for_each(|(r, yr)| row(r, yr));
     }
-    Ok(y)
 }
 
 /// Row-major strides of `shape` (every dim walked, none broadcast).

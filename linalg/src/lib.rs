@@ -24,3 +24,11 @@ pub use isa::{Features, Isa};
 pub use packed::{PackedA, PackedB};
 pub use pool::max_pool;
 pub use sgemm::{sgemm, MatRef};
+
+/// Seeded values in [-1, 1) for the kernels' tests.
+#[cfg(test)]
+pub(crate) fn test_values(n: usize, seed: u64) -> Vec<f32> {
+    use rand::{Rng, SeedableRng};
+    let mut r = rand::rngs::StdRng::seed_from_u64(seed);
+    (0..n).map(|_| r.random_range(-1.0f32..1.0)).collect()
+}

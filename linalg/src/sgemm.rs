@@ -187,11 +187,7 @@ mod tests {
         c
     }
 
-    fn values(n: usize, seed: u64) -> Vec<f32> {
-        use rand::{Rng, SeedableRng};
-        let mut r = rand::rngs::StdRng::seed_from_u64(seed);
-        (0..n).map(|_| r.random_range(-1.0f32..1.0)).collect()
-    }
+    use crate::test_values as values;
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]

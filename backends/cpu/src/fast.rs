@@ -5,7 +5,7 @@
 //! hands the node back to the reference kernel, so the result is always defined by the
 //! reference: the fast kernels are held to it by the differential tests in `tests`.
 
-use xnpu_core::broadcast::{broadcast_shapes, BroadcastIndex};
+use xnpu_core::broadcast::BroadcastIndex;
 use xnpu_core::{DType, Error, Result, Tensor, Value};
 use xnpu_graph::ir::{Graph, Node, Op};
 use xnpu_linalg::{sgemm, Act, BinOp, MatRef, PackedConv};
@@ -14,6 +14,7 @@ use xnpu_ops::nn::{self as nn, Conv, FusedActivation, Gemm};
 use crate::args::{opt_tensor, tensor};
 use crate::nn::conv::ConvShapes;
 use crate::nn::fused::activate;
+use crate::nn::matmul::MatMulShapes;
 
 /// A node's fast kernel.
 pub(crate) enum Fast {
@@ -336,36 +337,19 @@ impl FastMatMul {
 /// `numpy.matmul` in fp32: a single GEMM when B has no batch of its own (the batch of A is
 /// folded into its rows), otherwise one per broadcast batch.
 fn matmul(a: &[f32], ash: &[usize], b: &[f32], bsh: &[usize]) -> Result<(Vec<f32>, Vec<usize>)> {
-    let a2: Vec<usize> = if ash.len() == 1 {
-        vec![1, ash[0]]
-    } else {
-        ash.to_vec()
-    };
-    let b2: Vec<usize> = if bsh.len() == 1 {
-        vec![bsh[0], 1]
-    } else {
-        bsh.to_vec()
-    };
-    let (m, k) = (a2[a2.len() - 2], a2[a2.len() - 1]);
-    let (kb, n) = (b2[b2.len() - 2], b2[b2.len() - 1]);
-    if k != kb {
-        return Err(Error::compute(format!(
-            "matmul inner dims differ: {ash:?} @ {bsh:?} ({k} vs {kb})"
-        )));
-    }
-    let (abatch, bbatch) = (&a2[..a2.len() - 2], &b2[..b2.len() - 2]);
-    let batch = broadcast_shapes(&[abatch, bbatch])?;
-    let mut shape = batch.clone();
-    if ash.len() > 1 {
-        shape.push(m);
-    }
-    if bsh.len() > 1 {
-        shape.push(n);
-    }
+    let MatMulShapes {
+        m,
+        k,
+        n,
+        abatch,
+        bbatch,
+        batch,
+        out: shape,
+    } = MatMulShapes::new(ash, bsh)?;
     let mut y = buffer(numel(&shape)?)?;
     let (mk, kn, mn) = (m * k, k * n, m * n);
-    if numel(bbatch)? == 1 {
-        let rows = numel(abatch)? * m;
+    if numel(&bbatch)? == 1 {
+        let rows = numel(&abatch)? * m;
         sgemm(
             MatRef::row_major(a, rows, k)?,
             MatRef::row_major(b, k, n)?,
@@ -376,8 +360,8 @@ fn matmul(a: &[f32], ash: &[usize], b: &[f32], bsh: &[usize]) -> Result<(Vec<f32
         )?;
         return Ok((y, shape));
     }
-    let ai = BroadcastIndex::new(abatch, &batch)?;
-    let bi = BroadcastIndex::new(bbatch, &batch)?;
+    let ai = BroadcastIndex::new(&abatch, &batch)?;
+    let bi = BroadcastIndex::new(&bbatch, &batch)?;
     for (out, (ia, ib)) in y.chunks_mut(mn.max(1)).zip(ai.zip(bi)) {
         let am = MatRef::row_major(&a[ia * mk..], m, k)?;
         let bm = MatRef::row_major(&b[ib * kn..], k, n)?;

@@ -11,6 +11,66 @@ use super::num::{
 };
 use crate::args::{opt_tensor, tensor};
 
+/// The shapes of `numpy.matmul` of operands shaped `ash` and `bsh`: a 1-D A is a row, a 1-D
+/// B a column (and that dim is left out of the result); the batch dims broadcast.
+pub(crate) struct MatMulShapes {
+    pub m: usize,
+    pub k: usize,
+    pub n: usize,
+    pub abatch: Vec<usize>,
+    pub bbatch: Vec<usize>,
+    /// The broadcast batch.
+    pub batch: Vec<usize>,
+    /// The result's shape.
+    pub out: Vec<usize>,
+}
+
+impl MatMulShapes {
+    pub fn new(ash: &[usize], bsh: &[usize]) -> Result<MatMulShapes> {
+        if ash.is_empty() || bsh.is_empty() {
+            return Err(Error::compute(format!(
+                "matmul operands must have rank >= 1, got shapes {ash:?} and {bsh:?}"
+            )));
+        }
+        let a2: Vec<usize> = if ash.len() == 1 {
+            vec![1, ash[0]]
+        } else {
+            ash.to_vec()
+        };
+        let b2: Vec<usize> = if bsh.len() == 1 {
+            vec![bsh[0], 1]
+        } else {
+            bsh.to_vec()
+        };
+        let (m, k) = (a2[a2.len() - 2], a2[a2.len() - 1]);
+        let (kb, n) = (b2[b2.len() - 2], b2[b2.len() - 1]);
+        if k != kb {
+            return Err(Error::compute(format!(
+                "matmul inner dims differ: {ash:?} @ {bsh:?} ({k} vs {kb})"
+            )));
+        }
+        let abatch = a2[..a2.len() - 2].to_vec();
+        let bbatch = b2[..b2.len() - 2].to_vec();
+        let batch = broadcast_shapes(&[&abatch, &bbatch])?;
+        let mut out = batch.clone();
+        if ash.len() > 1 {
+            out.push(m);
+        }
+        if bsh.len() > 1 {
+            out.push(n);
+        }
+        Ok(MatMulShapes {
+            m,
+            k,
+            n,
+            abatch,
+            bbatch,
+            batch,
+            out,
+        })
+    }
+}
+
 /// `numpy.matmul` of row-major `a` (shape `ash`) and `b` (shape `bsh`): the result and its
 /// shape.
 pub fn batched_matmul<T: Num>(
@@ -19,42 +79,19 @@ pub fn batched_matmul<T: Num>(
     b: &[T],
     bsh: &[usize],
 ) -> Result<(Vec<T>, Vec<usize>)> {
-    if ash.is_empty() || bsh.is_empty() {
-        return Err(Error::compute(format!(
-            "matmul operands must have rank >= 1, got shapes {ash:?} and {bsh:?}"
-        )));
-    }
-    let a2: Vec<usize> = if ash.len() == 1 {
-        vec![1, ash[0]]
-    } else {
-        ash.to_vec()
-    };
-    let b2: Vec<usize> = if bsh.len() == 1 {
-        vec![bsh[0], 1]
-    } else {
-        bsh.to_vec()
-    };
-    let (m, k) = (a2[a2.len() - 2], a2[a2.len() - 1]);
-    let (kb, n) = (b2[b2.len() - 2], b2[b2.len() - 1]);
-    if k != kb {
-        return Err(Error::compute(format!(
-            "matmul inner dims differ: {ash:?} @ {bsh:?} ({k} vs {kb})"
-        )));
-    }
-    let abatch = &a2[..a2.len() - 2];
-    let bbatch = &b2[..b2.len() - 2];
-    let batch = broadcast_shapes(&[abatch, bbatch])?;
-    let mut out_shape = batch.clone();
-    if ash.len() > 1 {
-        out_shape.push(m);
-    }
-    if bsh.len() > 1 {
-        out_shape.push(n);
-    }
+    let MatMulShapes {
+        m,
+        k,
+        n,
+        abatch,
+        bbatch,
+        batch,
+        out: out_shape,
+    } = MatMulShapes::new(ash, bsh)?;
     let total = numel(&out_shape)?;
     let mut out = vec![T::default(); total];
-    let aoff = BroadcastIndex::new(abatch, &batch)?;
-    let boff = BroadcastIndex::new(bbatch, &batch)?;
+    let aoff = BroadcastIndex::new(&abatch, &batch)?;
+    let boff = BroadcastIndex::new(&bbatch, &batch)?;
     for (bi, (ai, bj)) in aoff.zip(boff).enumerate() {
         let am = &a[ai * m * k..(ai + 1) * m * k];
         let bm = &b[bj * k * n..(bj + 1) * k * n];

@@ -8,7 +8,7 @@ mod deform_conv;
 mod det;
 mod einsum;
 pub mod fused;
-mod matmul;
+pub(crate) mod matmul;
 pub mod nbits;
 pub mod nbits_fast;
 mod num;
