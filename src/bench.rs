@@ -358,24 +358,43 @@ fn run_round(mut cmd: Command) -> std::result::Result<Round, String> {
     })
 }
 
-/// The `q` quantile (0..=1) of `v`, by nearest rank.
+/// The `q` quantile (0..=1) of `v`, interpolated linearly between the nearest ranks (the
+/// median of an even count is the mean of the middle two); NaN when `v` is empty.
 fn quantile(mut v: Vec<f64>, q: f64) -> f64 {
     if v.is_empty() {
         return f64::NAN;
     }
     v.sort_by(f64::total_cmp);
-    let i = ((v.len() as f64 - 1.0) * q).round() as usize;
-    v[i.min(v.len() - 1)]
+    let pos = (v.len() as f64 - 1.0) * q.clamp(0.0, 1.0);
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    v[lo] + (v[hi] - v[lo]) * (pos - lo as f64)
 }
 
-fn model_name(model: &Path) -> String {
-    model
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| model.display().to_string())
+/// Each model's label: its file stem, or its path where two models share a stem.
+fn model_names(models: &[PathBuf]) -> Vec<String> {
+    let stem = |m: &PathBuf| {
+        m.file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| m.display().to_string())
+    };
+    let stems: Vec<String> = models.iter().map(stem).collect();
+    models
+        .iter()
+        .zip(&stems)
+        .map(|(m, s)| {
+            if stems.iter().filter(|t| *t == s).count() > 1 {
+                m.display().to_string()
+            } else {
+                s.clone()
+            }
+        })
+        .collect()
 }
 
+/// A contender's row. One that failed in any round reports the error and no numbers (NaN,
+/// `null` in JSON): a partial set of rounds would not be comparable.
 fn summarise(model: &str, c: &Contender, rounds: &[Round], error: Option<String>) -> Row {
+    let rounds = if error.is_some() { &[][..] } else { rounds };
     let all: Vec<f64> = rounds
         .iter()
         .flat_map(|r| r.times_ms.iter().copied())
@@ -427,9 +446,10 @@ pub fn run(cfg: &BenchConfig) -> Result<Vec<Row>> {
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let mut rows = Vec::new();
-    for model in &cfg.models {
-        let name = model_name(model);
-        let inputs = cfg.out.join("inputs").join(&name);
+    let names = model_names(&cfg.models);
+    for (mi, (model, name)) in cfg.models.iter().zip(&names).enumerate() {
+        let name = name.clone();
+        let inputs = cfg.out.join("inputs").join(format!("{mi}-{name}"));
         write_inputs(model, &inputs, cfg).map_err(|e| e.context(model.display().to_string()))?;
         let n = cfg.contenders.len();
         let mut rounds: Vec<Vec<Round>> = vec![Vec::new(); n];
@@ -441,7 +461,10 @@ pub fn run(cfg: &BenchConfig) -> Result<Vec<Row>> {
                 let c = &cfg.contenders[i];
                 bar.set_message(format!("{name}: {}", c.label()));
                 if errors[i].is_none() {
-                    match run_round(round_command(cfg, c, model, &inputs)?) {
+                    let round = round_command(cfg, c, model, &inputs)
+                        .map_err(|e| e.to_string())
+                        .and_then(run_round);
+                    match round {
                         Ok(round) => rounds[i].push(round),
                         Err(e) => errors[i] = Some(e),
                     }
@@ -460,6 +483,7 @@ pub fn run(cfg: &BenchConfig) -> Result<Vec<Row>> {
             .contenders
             .iter()
             .position(|c| *c == Contender::Peer(Peer::OnnxRuntime))
+            .filter(|&i| model_rows[i].error.is_none())
             .map(|i| model_rows[i].median_ms)
             .filter(|m| m.is_finite());
         for row in &mut model_rows {
@@ -516,8 +540,8 @@ fn write_report(cfg: &BenchConfig, rows: &[Row]) -> Result<()> {
     std::fs::create_dir_all(&cfg.out).map_err(|e| Error::io(&cfg.out, e))?;
     let report = json!({
         "threads": cfg.threads,
-        "rounds": cfg.rounds,
-        "iterations": cfg.iterations,
+        "rounds": cfg.rounds.max(1),
+        "iterations": cfg.iterations.max(1),
         "cpu": xnpu_backend_cpu::fast_path(),
         "rows": rows,
     });
@@ -525,23 +549,19 @@ fn write_report(cfg: &BenchConfig, rows: &[Row]) -> Result<()> {
     let text = serde_json::to_string_pretty(&report)
         .map_err(|e| Error::compute(format!("cannot write the report: {e}")))?;
     std::fs::write(&jpath, text).map_err(|e| Error::io(&jpath, e))?;
-    let groups: Vec<crate::chart::Group> = cfg
-        .models
-        .iter()
-        .map(|m| {
-            let name = model_name(m);
-            crate::chart::Group {
-                label: name.clone(),
-                bars: rows
-                    .iter()
-                    .filter(|r| r.model == name && r.error.is_none())
-                    .map(|r| crate::chart::Bar {
-                        label: r.contender.clone(),
-                        value: r.median_ms,
-                        range: Some((r.spread_ms[0], r.spread_ms[1])),
-                    })
-                    .collect(),
-            }
+    let groups: Vec<crate::chart::Group> = model_names(&cfg.models)
+        .into_iter()
+        .map(|name| crate::chart::Group {
+            label: name.clone(),
+            bars: rows
+                .iter()
+                .filter(|r| r.model == name && r.error.is_none())
+                .map(|r| crate::chart::Bar {
+                    label: r.contender.clone(),
+                    value: r.median_ms,
+                    range: Some((r.spread_ms[0], r.spread_ms[1])),
+                })
+                .collect(),
         })
         .collect();
     let spath = cfg.out.join("bench.svg");

@@ -19,7 +19,15 @@ impl Act {
     pub fn apply(self, v: &mut [f32], bias: f32) {
         match self {
             Act::None => each(v, |x| x + bias),
-            Act::Relu => each(v, |x| (x + bias).max(0.0)),
+            // NaN stays NaN (`f32::max` would turn it into 0), as in the reference.
+            Act::Relu => each(v, |x| {
+                let y = x + bias;
+                if y < 0.0 {
+                    0.0
+                } else {
+                    y
+                }
+            }),
             Act::LeakyRelu { alpha } => each(v, |x| {
                 let y = x + bias;
                 if y < 0.0 {
@@ -28,12 +36,12 @@ impl Act {
                     y
                 }
             }),
-            // NaN stays NaN, as the reference Clip's comparisons leave it.
+            // Max with `min`, then min with `max` (so `max` wins when the bounds cross), NaN
+            // kept: the reference Clip's order.
             Act::Clip { min, max } => each(v, |x| {
                 let y = x + bias;
-                if y < min {
-                    min
-                } else if y > max {
+                let y = if y < min { min } else { y };
+                if y > max {
                     max
                 } else {
                     y
@@ -56,5 +64,21 @@ impl Act {
 fn each(v: &mut [f32], f: impl Fn(f32) -> f32) {
     for x in v {
         *x = f(*x);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nan_and_crossed_bounds_follow_the_reference() {
+        let mut v = [f32::NAN, -1.0, 2.0];
+        Act::Relu.apply(&mut v, 0.0);
+        assert!(v[0].is_nan() && v[1] == 0.0 && v[2] == 2.0, "{v:?}");
+        let mut v = [1.0, -5.0, 9.0, f32::NAN];
+        Act::Clip { min: 6.0, max: 0.0 }.apply(&mut v, 0.0);
+        assert_eq!(&v[..3], &[0.0, 0.0, 0.0]);
+        assert!(v[3].is_nan());
     }
 }

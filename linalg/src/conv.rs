@@ -82,6 +82,11 @@ impl PackedConv {
         bias: Option<&[f32]>,
         act: Act,
     ) -> Result<PackedConv> {
+        if kernel.contains(&0) {
+            return Err(Error::compute(format!(
+                "the kernel {kernel:?} has a zero dim"
+            )));
+        }
         if groups == 0 || c_in % groups != 0 || c_out % groups != 0 {
             return Err(Error::compute(format!(
                 "{c_in} input and {c_out} output channels do not split into {groups} groups"

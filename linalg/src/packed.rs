@@ -94,6 +94,8 @@ impl PackedB {
         let (k, n) = (b.rows(), b.cols());
         let panels = n.div_ceil(NR);
         let len = size(panels, k, NR)?;
+        // Empty until packed: a failed repack leaves no stale dims behind.
+        (self.k, self.n) = (0, 0);
         self.data.clear();
         self.data.try_reserve(len).map_err(|_| {
             Error::compute(format!("cannot allocate {len} floats for a packed matrix"))
@@ -310,7 +312,9 @@ mod x86 {
                 let (mut v0, mut v1) = (row[0], row[1]);
                 if accumulate {
                     v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(lo, cr));
-                    v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(hi, cr.add(16)));
+                    if hi != 0 {
+                        v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(hi, cr.add(16)));
+                    }
                 }
                 _mm512_mask_storeu_ps(cr, lo, v0);
                 if hi != 0 {

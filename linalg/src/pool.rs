@@ -76,9 +76,14 @@ pub fn max_pool(
         o * g.stride[axis] + k * g.dilation[axis] - g.pad_begin[axis]
     };
     let separable = Separable::new(kernel, g);
+    // The two-pass buffers grow with the padded row and the input's height times the output's
+    // width; where those dwarf the planes (huge strides or pads), the direct path, which
+    // allocates nothing, runs instead.
+    let small = |n: Option<usize>| n.is_some_and(|n| n <= 4 * (pin + pout) + 1024);
+    let two_pass = small(Some(separable.padded)) && small(ih.checked_mul(ow));
     let plane = |(p, out): (usize, &mut [f32])| {
         let xp = &x[p * pin..][..pin];
-        if !xp.iter().any(|v| v.is_nan()) {
+        if two_pass && !xp.iter().any(|v| v.is_nan()) {
             // Without NaNs the order of comparisons does not matter: rows, then columns.
             separable.plane(kernel, g, &ay, &ax, xp, out);
             return;
@@ -138,10 +143,16 @@ impl Separable {
     fn new(kernel: [usize; 2], g: &Geometry) -> Separable {
         let ow = g.output[1];
         let padded = if ow == 0 {
-            0
+            Some(0)
         } else {
-            (ow - 1) * g.stride[1] + (kernel[1] - 1) * g.dilation[1] + 1
+            (ow - 1)
+                .checked_mul(g.stride[1])
+                .zip((kernel[1] - 1).checked_mul(g.dilation[1]))
+                .and_then(|(a, b)| a.checked_add(b))
+                .and_then(|v| v.checked_add(1))
         };
+        // Too large (or overflowing) means the direct path: see `max_pool`.
+        let padded = padded.unwrap_or(usize::MAX);
         Separable { padded }
     }
 
@@ -237,6 +248,24 @@ mod tests {
             }
         }
         y
+    }
+
+    /// Strides and pads far larger than the planes take the direct path, which allocates
+    /// nothing (the two-pass buffers would be terabytes here).
+    #[test]
+    fn huge_strides_and_pads_allocate_nothing_large() {
+        let big = 1usize << 40;
+        let g = Geometry {
+            batch: 1,
+            input: [1, 1],
+            output: [1, 2],
+            stride: [1, big],
+            dilation: [1, 1],
+            pad_begin: [0, big],
+        };
+        let mut y = [f32::NAN; 2];
+        max_pool([1, 1], &g, 1, &[3.5], &mut y).unwrap();
+        assert_eq!(y, [0.0, 3.5]);
     }
 
     /// Every small geometry (sizes, kernels, strides, dilations, pads and an extra end

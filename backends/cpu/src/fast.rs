@@ -347,9 +347,13 @@ fn matmul(a: &[f32], ash: &[usize], b: &[f32], bsh: &[usize]) -> Result<(Vec<f32
         out: shape,
     } = MatMulShapes::new(ash, bsh)?;
     let mut y = buffer(numel(&shape)?)?;
-    let (mk, kn, mn) = (m * k, k * n, m * n);
+    // Each fits: m*k and k*n are operand sizes, m*n divides the output's (or it is empty).
+    let overflow = || Error::compute(format!("matmul sizes {ash:?} @ {bsh:?} overflow"));
+    let mk = m.checked_mul(k).ok_or_else(overflow)?;
+    let kn = k.checked_mul(n).ok_or_else(overflow)?;
+    let mn = m.checked_mul(n).ok_or_else(overflow)?;
     if numel(&bbatch)? == 1 {
-        let rows = numel(&abatch)? * m;
+        let rows = numel(&abatch)?.checked_mul(m).ok_or_else(overflow)?;
         sgemm(
             MatRef::row_major(a, rows, k)?,
             MatRef::row_major(b, k, n)?,
