@@ -282,17 +282,9 @@ pub fn worker(
     Ok(())
 }
 
-/// `scripts/bench_peer.py`, beside the working folder or the executable's repository.
+/// `scripts/bench_peer.py`: the peers' side.
 fn peer_script(xnpu: &Path) -> Result<PathBuf> {
-    let mut candidates = vec![PathBuf::from("scripts/bench_peer.py")];
-    for up in xnpu.ancestors().skip(1).take(4) {
-        candidates.push(up.join("scripts/bench_peer.py"));
-    }
-    candidates.into_iter().find(|p| p.is_file()).ok_or_else(|| {
-        Error::invalid_input(
-            "scripts/bench_peer.py (the peers' side) was not found: run from the xnpu repository",
-        )
-    })
+    crate::generate::bench::find_script(xnpu, "bench_peer.py", "the peers' side")
 }
 
 /// The command that runs one round of `c`.

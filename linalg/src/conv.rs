@@ -330,35 +330,50 @@ fn valid_range(len: usize, out: usize, stride: usize, off: usize, pad: usize) ->
 /// A depthwise output plane: for every kernel tap, the shifted input rows times the tap's
 /// weight, added into the output rows (padding contributes nothing).
 fn depthwise_plane(kernel: [usize; 2], g: &Geometry, x: &[f32], w: &[f32], out: &mut [f32]) {
-    let [ih, iw] = g.input;
-    let [oh, ow] = g.output;
+    let ow = g.output[1];
     out.fill(0.0);
     for ky in 0..kernel[0] {
-        let offy = ky * g.dilation[0];
-        let (y0, y1) = valid_range(ih, oh, g.stride[0], offy, g.pad_begin[0]);
         for kx in 0..kernel[1] {
             let wv = w[ky * kernel[1] + kx];
-            let offx = kx * g.dilation[1];
-            let (x0, x1) = valid_range(iw, ow, g.stride[1], offx, g.pad_begin[1]);
-            if x0 >= x1 {
-                continue;
-            }
-            for oy in y0..y1 {
-                let iy = oy * g.stride[0] + offy - g.pad_begin[0];
-                let row = &x[iy * iw..][..iw];
+            tap_rows(g, x, ky, kx, |oy, (x0, x1), src, stride| {
                 let orow = &mut out[oy * ow + x0..oy * ow + x1];
-                let ix0 = x0 * g.stride[1] + offx - g.pad_begin[1];
-                if g.stride[1] == 1 {
-                    for (o, &v) in orow.iter_mut().zip(&row[ix0..]) {
+                if stride == 1 {
+                    for (o, &v) in orow.iter_mut().zip(src) {
                         *o += wv * v;
                     }
                 } else {
-                    for (o, &v) in orow.iter_mut().zip(row[ix0..].iter().step_by(g.stride[1])) {
+                    for (o, &v) in orow.iter_mut().zip(src.iter().step_by(stride)) {
                         *o += wv * v;
                     }
                 }
-            }
+            });
         }
+    }
+}
+
+/// For kernel tap `(ky, kx)` over plane `x` (`g.input`): each output row `oy` whose tap reads
+/// the input, the range of output columns whose tap does, and what those columns read: the
+/// input row from the first one's column on, every `stride`-th value (callers loop over the
+/// slice directly when the stride is 1, so that the loop vectorises).
+fn tap_rows(
+    g: &Geometry,
+    x: &[f32],
+    ky: usize,
+    kx: usize,
+    mut f: impl FnMut(usize, (usize, usize), &[f32], usize),
+) {
+    let [ih, iw] = g.input;
+    let [oh, ow] = g.output;
+    let (offy, offx) = (ky * g.dilation[0], kx * g.dilation[1]);
+    let (y0, y1) = valid_range(ih, oh, g.stride[0], offy, g.pad_begin[0]);
+    let (x0, x1) = valid_range(iw, ow, g.stride[1], offx, g.pad_begin[1]);
+    if x0 >= x1 {
+        return;
+    }
+    for oy in y0..y1 {
+        let iy = oy * g.stride[0] + offy - g.pad_begin[0];
+        let ix0 = x0 * g.stride[1] + offx - g.pad_begin[1];
+        f(oy, (x0, x1), &x[iy * iw + ix0..(iy + 1) * iw], g.stride[1]);
     }
 }
 
@@ -371,28 +386,24 @@ fn im2col(kernel: [usize; 2], g: &Geometry, x: &[f32], cg: usize, col: &mut [f32
     let kk = kernel[0] * kernel[1];
     let fill = |(r, row): (usize, &mut [f32])| {
         let (c, k) = (r / kk, r % kk);
-        let (ky, kx) = (k / kernel[1], k % kernel[1]);
         let xs = &x[c * ih * iw..][..ih * iw];
-        let (offy, offx) = (ky * g.dilation[0], kx * g.dilation[1]);
-        let (y0, y1) = valid_range(ih, oh, g.stride[0], offy, g.pad_begin[0]);
-        let (x0, x1) = valid_range(iw, ow, g.stride[1], offx, g.pad_begin[1]);
         row.fill(0.0);
-        if x0 >= x1 {
-            return;
-        }
-        for oy in y0..y1 {
-            let iy = oy * g.stride[0] + offy - g.pad_begin[0];
-            let src = &xs[iy * iw..][..iw];
-            let dst = &mut row[oy * ow + x0..oy * ow + x1];
-            let ix0 = x0 * g.stride[1] + offx - g.pad_begin[1];
-            if g.stride[1] == 1 {
-                dst.copy_from_slice(&src[ix0..ix0 + (x1 - x0)]);
-            } else {
-                for (d, &v) in dst.iter_mut().zip(src[ix0..].iter().step_by(g.stride[1])) {
-                    *d = v;
+        tap_rows(
+            g,
+            xs,
+            k / kernel[1],
+            k % kernel[1],
+            |oy, (x0, x1), src, stride| {
+                let dst = &mut row[oy * ow + x0..oy * ow + x1];
+                if stride == 1 {
+                    dst.copy_from_slice(&src[..x1 - x0]);
+                } else {
+                    for (d, &v) in dst.iter_mut().zip(src.iter().step_by(stride)) {
+                        *d = v;
+                    }
                 }
-            }
-        }
+            },
+        );
     };
     let col = &mut col[..cg * kk * plane_out];
     if col.len() >= 1 << 16 {

@@ -111,18 +111,24 @@ pub struct BenchConfig {
     pub out: PathBuf,
 }
 
-/// `scripts/ref_genai.py`, found beside the working folder or the executable's repository.
-fn ref_script(xnpu: &Path) -> Result<PathBuf> {
-    let mut candidates = vec![PathBuf::from("scripts/ref_genai.py")];
+/// `scripts/NAME`, beside the working folder or the executable's repository (`what`: the side
+/// it runs, for the error).
+pub(crate) fn find_script(xnpu: &Path, name: &str, what: &str) -> Result<PathBuf> {
+    let rel = Path::new("scripts").join(name);
+    let mut candidates = vec![rel.clone()];
     for up in xnpu.ancestors().skip(1).take(4) {
-        candidates.push(up.join("scripts/ref_genai.py"));
+        candidates.push(up.join(&rel));
     }
     candidates.into_iter().find(|p| p.is_file()).ok_or_else(|| {
-        Error::invalid_input(
-            "scripts/ref_genai.py (the onnxruntime-genai side) was not found: run from the \
-                 xnpu repository",
-        )
+        Error::invalid_input(format!(
+            "scripts/{name} ({what}) was not found: run from the xnpu repository"
+        ))
     })
+}
+
+/// `scripts/ref_genai.py`: the onnxruntime-genai side.
+fn ref_script(xnpu: &Path) -> Result<PathBuf> {
+    find_script(xnpu, "ref_genai.py", "the onnxruntime-genai side")
 }
 
 fn run_json(mut cmd: Command, what: &str) -> Result<Json> {
