@@ -15,6 +15,7 @@ use rayon::prelude::*;
 use xnpu_core::{Error, Result};
 
 use crate::act::Act;
+use crate::buf;
 use crate::packed::{self, Columns, PackedA, NR};
 use crate::sgemm::{sgemm, MatRef};
 
@@ -52,17 +53,6 @@ pub struct PackedConv {
     packed: Vec<PackedA>,
     bias: Option<Vec<f32>>,
     act: Act,
-}
-
-fn alloc(n: usize, what: &str) -> Result<Vec<f32>> {
-    let mut v = Vec::new();
-    v.try_reserve_exact(n).map_err(|_| {
-        Error::compute(format!(
-            "cannot allocate {n} floats for the convolution's {what}"
-        ))
-    })?;
-    v.resize(n, 0.0);
-    Ok(v)
 }
 
 fn product(dims: &[usize]) -> Result<usize> {
@@ -110,13 +100,7 @@ impl PackedConv {
                 )));
             }
         }
-        let mut weights = alloc(0, "weights")?;
-        weights.try_reserve_exact(want).map_err(|_| {
-            Error::compute(format!(
-                "cannot allocate {want} floats for the convolution's weights"
-            ))
-        })?;
-        weights.extend_from_slice(w);
+        let weights = buf::copied(w, "the convolution's weights")?;
         let (cg, mg) = (c_in / groups, c_out / groups);
         let rows = want.checked_div(c_out).unwrap_or(0);
         let packed = if packed::available() && !(cg == 1 && groups > 1) && mg > 0 {
@@ -218,7 +202,7 @@ impl PackedConv {
         let (cg, mg) = (self.c_in / self.groups, self.c_out / self.groups);
         let rows = product(&[cg, self.kernel[0], self.kernel[1]])?;
         let mut col = if unroll && self.packed.is_empty() {
-            alloc(product(&[rows, plane_out])?, "unrolled input")?
+            buf::zeroed(product(&[rows, plane_out])?, "the unrolled input")?
         } else {
             Vec::new()
         };

@@ -47,13 +47,6 @@ impl BinOp {
     }
 }
 
-fn alloc(n: usize) -> Result<Vec<f32>> {
-    let mut v = Vec::new();
-    v.try_reserve_exact(n)
-        .map_err(|_| Error::compute(format!("cannot allocate an output of {n} floats")))?;
-    Ok(v)
-}
-
 fn numel(shape: &[usize]) -> Result<usize> {
     xnpu_core::shape::checked_numel(shape)
 }
@@ -123,7 +116,7 @@ pub fn binary(
         ));
     }
     let n = numel(&out)?;
-    let mut y = alloc(n)?;
+    let mut y = crate::buf::reserved(n, "an element-wise output")?;
     if n == 0 {
         return Ok((y, out));
     }
@@ -195,9 +188,7 @@ pub fn transpose<T: Copy + Send + Sync + Default>(
     }
     let out: Vec<usize> = perm.iter().map(|&p| shape[p]).collect();
     let n = x.len();
-    let mut y = Vec::new();
-    y.try_reserve_exact(n)
-        .map_err(|_| Error::compute(format!("cannot allocate {n} values")))?;
+    let mut y = crate::buf::reserved(n, "a transposed tensor")?;
     if n == 0 {
         return Ok(y);
     }

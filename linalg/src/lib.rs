@@ -10,6 +10,7 @@
 //! graph, which node runs on which kernel, and packs the weights once.
 
 pub mod act;
+pub mod buf;
 pub mod conv;
 pub mod elementwise;
 pub mod isa;

@@ -25,14 +25,6 @@ pub fn available() -> bool {
         && crate::Features::get().isa == crate::Isa::Avx512
 }
 
-fn alloc(n: usize, what: &str) -> Result<Vec<f32>> {
-    let mut v = Vec::new();
-    v.try_reserve_exact(n)
-        .map_err(|_| Error::compute(format!("cannot allocate {n} floats for {what}")))?;
-    v.resize(n, 0.0);
-    Ok(v)
-}
-
 fn size(panels: usize, k: usize, width: usize) -> Result<usize> {
     panels
         .checked_mul(k)
@@ -53,7 +45,7 @@ impl PackedA {
     pub fn new(a: MatRef<'_>) -> Result<PackedA> {
         let (m, k) = (a.rows(), a.cols());
         let panels = m.div_ceil(MR);
-        let mut data = alloc(size(panels, k, MR)?, "a packed matrix")?;
+        let mut data = crate::buf::zeroed(size(panels, k, MR)?, "a packed matrix")?;
         for (p, panel) in data.chunks_mut((k * MR).max(1)).enumerate().take(panels) {
             for i in 0..MR.min(m - p * MR) {
                 for kk in 0..k {

@@ -182,11 +182,7 @@ fn finish(y: Tensor, act: Option<FusedActivation>, done: bool) -> Result<Tensor>
 
 /// An output buffer, allocated fallibly (its size comes from the inputs).
 fn buffer(n: usize) -> Result<Vec<f32>> {
-    let mut v = Vec::new();
-    v.try_reserve_exact(n)
-        .map_err(|_| Error::compute(format!("cannot allocate an output of {n} floats")))?;
-    v.resize(n, 0.0);
-    Ok(v)
+    xnpu_linalg::buf::zeroed(n, "an output")
 }
 
 fn numel(shape: &[usize]) -> Result<usize> {
@@ -471,10 +467,7 @@ fn activation(act: Act, inputs: &[Option<&Value>]) -> Result<Option<Tensor>> {
     if x.dtype() != DType::F32 {
         return Ok(None);
     }
-    let mut v = buffer(0)?;
-    v.try_reserve_exact(x.len())
-        .map_err(|_| Error::compute(format!("cannot allocate an output of {} floats", x.len())))?;
-    v.extend_from_slice(&x.as_slice::<f32>()?);
+    let mut v = xnpu_linalg::buf::copied(&x.as_slice::<f32>()?, "an output")?;
     act.apply(&mut v, 0.0);
     Tensor::from_vec(x.shape().to_vec(), v).map(Some)
 }

@@ -1,0 +1,29 @@
+//! Buffers sized by a model's inputs, allocated fallibly: an allocation that fails is an
+//! error naming what it was for, never an abort.
+
+use xnpu_core::{Error, Result};
+
+fn refused(n: usize, what: &str) -> Error {
+    Error::compute(format!("cannot allocate {n} values for {what}"))
+}
+
+/// An empty vector with room for `n` values.
+pub fn reserved<T>(n: usize, what: &str) -> Result<Vec<T>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).map_err(|_| refused(n, what))?;
+    Ok(v)
+}
+
+/// `n` default values (zeros).
+pub fn zeroed<T: Clone + Default>(n: usize, what: &str) -> Result<Vec<T>> {
+    let mut v = reserved(n, what)?;
+    v.resize(n, T::default());
+    Ok(v)
+}
+
+/// A copy of `src`.
+pub fn copied<T: Clone>(src: &[T], what: &str) -> Result<Vec<T>> {
+    let mut v = reserved(src.len(), what)?;
+    v.extend_from_slice(src);
+    Ok(v)
+}
