@@ -1,22 +1,42 @@
 //! Activations applied in place to a kernel's output (the epilogue of a fused op), with the
 //! formulas of the reference element-wise kernels.
 
+use crate::math;
+
 /// An activation the fast kernels apply themselves. Others are left to the caller.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Act {
     None,
     Relu,
-    LeakyRelu { alpha: f32 },
-    Clip { min: f32, max: f32 },
+    LeakyRelu {
+        alpha: f32,
+    },
+    Clip {
+        min: f32,
+        max: f32,
+    },
     Sigmoid,
     Tanh,
-    HardSigmoid { alpha: f32, beta: f32 },
+    HardSigmoid {
+        alpha: f32,
+        beta: f32,
+    },
     HardSwish,
+    /// GELU, exact (erf) or the tanh approximation.
+    Gelu {
+        tanh: bool,
+    },
 }
 
 impl Act {
     /// `v[i] = act(v[i] + bias)` for every element.
     pub fn apply(self, v: &mut [f32], bias: f32) {
+        crate::math::vectorised(|| self.apply_here(v, bias))
+    }
+
+    /// [`Act::apply`] for callers already inside [`crate::math::vectorised`].
+    #[inline(always)]
+    pub fn apply_here(self, v: &mut [f32], bias: f32) {
         match self {
             Act::None => each(v, |x| x + bias),
             // NaN stays NaN (`f32::max` would turn it into 0), as in the reference.
@@ -47,7 +67,7 @@ impl Act {
                     y
                 }
             }),
-            Act::Sigmoid => each(v, |x| 1.0 / (1.0 + (-(x + bias)).exp())),
+            Act::Sigmoid => each(v, |x| math::sigmoid(x + bias)),
             Act::Tanh => each(v, |x| (x + bias).tanh()),
             Act::HardSigmoid { alpha, beta } => {
                 each(v, |x| (alpha * (x + bias) + beta).clamp(0.0, 1.0))
@@ -56,6 +76,8 @@ impl Act {
                 let y = x + bias;
                 y * (y / 6.0 + 0.5).clamp(0.0, 1.0)
             }),
+            Act::Gelu { tanh: false } => each(v, |x| math::gelu(x + bias)),
+            Act::Gelu { tanh: true } => each(v, |x| math::gelu_tanh(x + bias)),
         }
     }
 }

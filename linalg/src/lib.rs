@@ -10,10 +10,12 @@
 //! graph, which node runs on which kernel, and packs the weights once.
 
 pub mod act;
+pub mod attention;
 pub mod buf;
 pub mod conv;
 pub mod elementwise;
 pub mod isa;
+pub mod math;
 pub mod packed;
 pub mod pool;
 pub mod sgemm;
@@ -22,9 +24,10 @@ pub use act::Act;
 pub use conv::{Geometry, PackedConv, Path};
 pub use elementwise::{binary, transpose, BinOp};
 pub use isa::{Features, Isa};
+pub use math::{layer_norm, softmax, SoftmaxOut};
 pub use packed::{PackedA, PackedB};
 pub use pool::max_pool;
-pub use sgemm::{sgemm, MatRef};
+pub use sgemm::{sgemm, sgemm_serial, MatRef};
 
 /// Seeded values in [-1, 1) for the kernels' tests.
 #[cfg(test)]

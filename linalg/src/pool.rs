@@ -217,6 +217,27 @@ impl Separable {
     }
 }
 
+/// The mean (or with `max`, the maximum, NaN kept) of each `area`-element plane of `x`, one
+/// value per plane into `y`.
+pub fn global(x: &[f32], area: usize, max: bool, y: &mut [f32]) {
+    if area == 0 {
+        return;
+    }
+    crate::math::vectorised(|| {
+        for (plane, out) in x.chunks_exact(area).zip(y.iter_mut()) {
+            *out = if max {
+                if plane.iter().any(|v| v.is_nan()) {
+                    f32::NAN
+                } else {
+                    crate::math::max_of(plane)
+                }
+            } else {
+                crate::math::sum_by(plane, |v| v) / area as f32
+            };
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -109,6 +109,31 @@ pub fn sgemm(
     scale: f32,
     accumulate: bool,
 ) -> Result<()> {
+    sgemm_on(a, b, c, ldc, scale, accumulate, true)
+}
+
+/// [`sgemm`] on the calling thread only (for callers that already split the work across
+/// threads).
+pub fn sgemm_serial(
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    c: &mut [f32],
+    ldc: usize,
+    scale: f32,
+    accumulate: bool,
+) -> Result<()> {
+    sgemm_on(a, b, c, ldc, scale, accumulate, false)
+}
+
+fn sgemm_on(
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    c: &mut [f32],
+    ldc: usize,
+    scale: f32,
+    accumulate: bool,
+    threaded: bool,
+) -> Result<()> {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     if b.rows != k {
         return Err(Error::compute(format!(
@@ -132,7 +157,7 @@ pub fn sgemm(
     }
     let work = m.saturating_mul(n).saturating_mul(k);
     let threads = rayon::current_num_threads();
-    let parallelism = if threads > 1 && work >= THREADING_THRESHOLD {
+    let parallelism = if threaded && threads > 1 && work >= THREADING_THRESHOLD {
         gemm::Parallelism::Rayon(threads)
     } else {
         gemm::Parallelism::None

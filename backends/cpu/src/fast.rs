@@ -8,8 +8,9 @@
 use xnpu_core::broadcast::BroadcastIndex;
 use xnpu_core::{DType, Error, Result, Tensor, Value};
 use xnpu_graph::ir::{Graph, Node, Op};
-use xnpu_linalg::{sgemm, Act, BinOp, MatRef, PackedConv};
+use xnpu_linalg::{sgemm, Act, BinOp, MatRef, PackedConv, SoftmaxOut};
 use xnpu_ops::nn::{self as nn, Conv, FusedActivation, Gemm};
+use xnpu_ops::{attention, reduce};
 
 use crate::args::{opt_tensor, tensor};
 use crate::nn::conv::ConvShapes;
@@ -31,6 +32,28 @@ pub(crate) enum Fast {
     Transpose(xnpu_ops::tensor::Transpose),
     /// MaxPool without its indices output, 1-D or 2-D.
     MaxPool(xnpu_ops::nn::Window),
+    /// GlobalAveragePool, or with `max` GlobalMaxPool.
+    GlobalPool {
+        max: bool,
+    },
+    /// Softmax or LogSoftmax over contiguous rows: the last axis (opset 13 on), or the dims
+    /// from `axis` on (before 13).
+    Softmax {
+        out: SoftmaxOut,
+        axis: i64,
+        coerce_2d: bool,
+    },
+    /// LayerNormalization without its Mean and InvStdDev outputs.
+    LayerNorm {
+        axis: i64,
+        epsilon: f32,
+    },
+    /// Attention on 4-D Q, K, V with an optional additive fp32 mask, without a past cache or
+    /// extra outputs.
+    Attention {
+        causal: bool,
+        scale: Option<f32>,
+    },
 }
 
 /// The fast kernels of a graph's nodes, in node order (`None`: the reference kernel).
@@ -97,6 +120,40 @@ fn plan_node(graph: &Graph, node: &Node) -> Option<Fast> {
             (max && !indices).then(|| Fast::MaxPool(p.window.clone()))
         }
         Op::Tensor(xnpu_ops::tensor::Op::Transpose(t)) => Some(Fast::Transpose(t.clone())),
+        Op::Nn(nn::Op::GlobalPool(p)) => match p.kind {
+            nn::GlobalKind::Average => Some(Fast::GlobalPool { max: false }),
+            nn::GlobalKind::Max => Some(Fast::GlobalPool { max: true }),
+            _ => None,
+        },
+        Op::Reduce(reduce::Op::Softmax(s)) => Some(Fast::Softmax {
+            out: match s.kind {
+                reduce::SoftmaxKind::Softmax => SoftmaxOut::Softmax,
+                reduce::SoftmaxKind::LogSoftmax => SoftmaxOut::LogSoftmax,
+                reduce::SoftmaxKind::Hardmax => return None,
+            },
+            axis: s.axis,
+            coerce_2d: s.coerce_2d,
+        }),
+        Op::Reduce(reduce::Op::LayerNormalization(l)) => {
+            let stats = node.outputs.iter().skip(1).any(Option::is_some);
+            (!stats).then_some(Fast::LayerNorm {
+                axis: l.axis,
+                epsilon: l.epsilon,
+            })
+        }
+        Op::Attention(attention::Op::Attention(a)) => {
+            let plain = node.inputs.len() <= 4
+                && node.outputs.iter().skip(1).all(Option::is_none)
+                && a.softcap <= 0.0
+                && a.left_window_size < 0
+                && a.right_window_size < 0
+                && a.q_num_heads.is_none()
+                && a.kv_num_heads.is_none();
+            plain.then_some(Fast::Attention {
+                causal: a.is_causal,
+                scale: a.scale,
+            })
+        }
         _ => None,
     }
 }
@@ -130,6 +187,7 @@ fn plan_elementwise(op: &xnpu_ops::elementwise::Op) -> Option<Fast> {
             A::LeakyRelu { alpha } => Act::LeakyRelu { alpha },
             A::HardSigmoid { alpha, beta } => Act::HardSigmoid { alpha, beta },
             A::HardSwish => Act::HardSwish,
+            A::Gelu { tanh } => Act::Gelu { tanh },
             _ => return None,
         }),
         E::Unary(u) if u.kind == UnaryKind::Tanh => Fast::Activation(Act::Tanh),
@@ -149,6 +207,14 @@ impl Fast {
             Fast::Activation(act) => activation(*act, inputs),
             Fast::Transpose(t) => transpose(t, inputs),
             Fast::MaxPool(w) => max_pool(w, inputs),
+            Fast::GlobalPool { max } => global_pool(*max, inputs),
+            Fast::Softmax {
+                out,
+                axis,
+                coerce_2d,
+            } => softmax(*out, *axis, *coerce_2d, inputs),
+            Fast::LayerNorm { axis, epsilon } => layer_norm(*axis, *epsilon, inputs),
+            Fast::Attention { causal, scale } => sdpa(*causal, *scale, inputs),
         };
         out.transpose().map(|r| r.map(|t| vec![Value::Tensor(t)]))
     }
@@ -167,6 +233,7 @@ fn epilogue(act: Option<FusedActivation>) -> Option<Act> {
             K::Sigmoid => Act::Sigmoid,
             K::HardSigmoid { alpha, beta } => Act::HardSigmoid { alpha, beta },
             K::HardSwish => Act::HardSwish,
+            K::Gelu { tanh } => Act::Gelu { tanh },
             _ => return None,
         },
     })
@@ -523,4 +590,190 @@ fn max_pool(w: &xnpu_ops::nn::Window, inputs: &[Option<&Value>]) -> Result<Optio
     let planes = x.shape()[0] * x.shape()[1];
     xnpu_linalg::max_pool(k, &geometry, planes, &x.as_slice::<f32>()?, &mut y)?;
     Tensor::from_vec(shape, y).map(Some)
+}
+
+fn global_pool(max: bool, inputs: &[Option<&Value>]) -> Result<Option<Tensor>> {
+    let x = tensor(inputs, 0)?;
+    if x.dtype() != DType::F32 || x.rank() < 3 {
+        return Ok(None);
+    }
+    let planes = x.shape()[0] * x.shape()[1];
+    let area = x.shape()[2..].iter().product::<usize>();
+    let mut shape = x.shape().to_vec();
+    shape[2..].fill(1);
+    let xv = x.as_slice::<f32>()?;
+    let mut y = buffer(planes)?;
+    if area == 0 {
+        // The reference defines an empty window.
+        return Ok(None);
+    }
+    xnpu_linalg::pool::global(&xv, area, max, &mut y);
+    Tensor::from_vec(shape, y).map(Some)
+}
+
+/// The rows of `shape` for a softmax along `axis` when they are contiguous: (rows, length).
+fn softmax_rows(shape: &[usize], axis: i64, coerce_2d: bool) -> Result<Option<(usize, usize)>> {
+    let rank = shape.len();
+    let split = if coerce_2d {
+        let r = rank as i64;
+        if axis < -r || axis > r {
+            return Ok(None);
+        }
+        (if axis < 0 { axis + r } else { axis }) as usize
+    } else {
+        let a = xnpu_core::shape::normalize_axis(axis, rank)?;
+        if a + 1 != rank {
+            return Ok(None);
+        }
+        a
+    };
+    Ok(Some((numel(&shape[..split])?, numel(&shape[split..])?)))
+}
+
+fn softmax(
+    out: SoftmaxOut,
+    axis: i64,
+    coerce_2d: bool,
+    inputs: &[Option<&Value>],
+) -> Result<Option<Tensor>> {
+    let x = tensor(inputs, 0)?;
+    if x.dtype() != DType::F32 || x.rank() == 0 {
+        return Ok(None);
+    }
+    let Some((_, n)) = softmax_rows(x.shape(), axis, coerce_2d)? else {
+        return Ok(None);
+    };
+    let mut v = xnpu_linalg::buf::copied(&x.as_slice::<f32>()?, "an output")?;
+    xnpu_linalg::softmax(&mut v, n, out);
+    Tensor::from_vec(x.shape().to_vec(), v).map(Some)
+}
+
+/// `t` as `n` values, one per element of a normalised slice: its shape broadcasts to X's
+/// (right-aligned) with ones before `axis` and X's own dims from `axis` on.
+fn per_slice<'a>(t: &'a Tensor, xshape: &[usize], axis: usize, n: usize) -> Option<&'a Tensor> {
+    let off = xshape.len().checked_sub(t.rank())?;
+    let fits = t.dtype() == DType::F32
+        && t.len() == n
+        && t.shape().iter().enumerate().all(|(i, &d)| {
+            let at = off + i;
+            if at < axis {
+                d == 1
+            } else {
+                d == xshape[at]
+            }
+        });
+    fits.then_some(t)
+}
+
+fn layer_norm(axis: i64, epsilon: f32, inputs: &[Option<&Value>]) -> Result<Option<Tensor>> {
+    let x = tensor(inputs, 0)?;
+    if x.dtype() != DType::F32 || x.rank() == 0 {
+        return Ok(None);
+    }
+    let a = xnpu_core::shape::normalize_axis(axis, x.rank())?;
+    let n = numel(&x.shape()[a..])?;
+    let Some(scale) = per_slice(tensor(inputs, 1)?, x.shape(), a, n) else {
+        return Ok(None);
+    };
+    let bias = match opt_tensor(inputs, 2)? {
+        Some(b) => match per_slice(b, x.shape(), a, n) {
+            Some(b) => Some(b.as_slice::<f32>()?),
+            None => return Ok(None),
+        },
+        None => None,
+    };
+    if n == 0 {
+        return Ok(None);
+    }
+    let mut y = buffer(x.len())?;
+    xnpu_linalg::layer_norm(
+        &x.as_slice::<f32>()?,
+        &mut y,
+        n,
+        &scale.as_slice::<f32>()?,
+        bias.as_deref(),
+        epsilon,
+    );
+    Tensor::from_vec(x.shape().to_vec(), y).map(Some)
+}
+
+/// Attention on 4-D fp32 Q, K, V (`[batch, heads, seq, head]`) with an optional fp32 mask
+/// that broadcasts to the scores and covers every key; the rest goes to the reference.
+fn sdpa(causal: bool, scale: Option<f32>, inputs: &[Option<&Value>]) -> Result<Option<Tensor>> {
+    use xnpu_linalg::attention::{attention, Dims, Mask, Scores};
+    let (q, k, v) = (tensor(inputs, 0)?, tensor(inputs, 1)?, tensor(inputs, 2)?);
+    let mask = opt_tensor(inputs, 3)?;
+    let f32_4d = |t: &Tensor| t.dtype() == DType::F32 && t.rank() == 4;
+    if !(f32_4d(q) && f32_4d(k) && f32_4d(v)) {
+        return Ok(None);
+    }
+    let (qs, ks, vs) = (q.shape(), k.shape(), v.shape());
+    let d = Dims {
+        batch: qs[0],
+        q_heads: qs[1],
+        kv_heads: ks[1],
+        q_seq: qs[2],
+        kv_seq: ks[2],
+        head: qs[3],
+        v_head: vs[3],
+    };
+    let agree = ks[0] == d.batch
+        && vs[0] == d.batch
+        && vs[1] == d.kv_heads
+        && ks[3] == d.head
+        && vs[2] == d.kv_seq
+        && d.kv_heads > 0
+        && d.q_heads % d.kv_heads == 0
+        // Causal rows with no visible key are defined by the reference (all-zero).
+        && !(causal && d.kv_seq == 0);
+    if !agree || d.kv_seq == 0 {
+        return Ok(None);
+    }
+    let mvals = match mask {
+        Some(m) if m.dtype() != DType::F32 || m.rank() > 4 || m.rank() == 0 => return Ok(None),
+        Some(m) if m.shape().last() != Some(&d.kv_seq) => return Ok(None),
+        Some(m) => Some(m.as_slice::<f32>()?),
+        None => None,
+    };
+    let mask = match (mask, &mvals) {
+        (Some(m), Some(data)) => {
+            // Strides of the right-aligned mask over [batch, heads, q_seq]: 0 where it
+            // broadcasts; a dim that is neither 1 nor the scores' is not ours.
+            let full = [d.batch, d.q_heads, d.q_seq, d.kv_seq];
+            let off = 4 - m.rank();
+            let mut strides = [0usize; 3];
+            let mut step = d.kv_seq;
+            for at in (0..3).rev() {
+                if at < off {
+                    continue;
+                }
+                let dim = m.shape()[at - off];
+                if dim == full[at] && dim != 1 {
+                    strides[at] = step;
+                } else if dim != 1 {
+                    return Ok(None);
+                }
+                step = step
+                    .checked_mul(dim)
+                    .ok_or_else(|| Error::compute("mask size overflows"))?;
+            }
+            Some(Mask { data, strides })
+        }
+        _ => None,
+    };
+    let scale = scale.unwrap_or(1.0 / (d.head as f32).sqrt());
+    let mut y = buffer(numel(&[d.batch, d.q_heads, d.q_seq, d.v_head])?)?;
+    attention(
+        d,
+        &q.as_slice::<f32>()?,
+        &k.as_slice::<f32>()?,
+        &v.as_slice::<f32>()?,
+        Scores {
+            scale,
+            mask,
+            causal,
+        },
+        &mut y,
+    )?;
+    Tensor::from_vec(vec![d.batch, d.q_heads, d.q_seq, d.v_head], y).map(Some)
 }
