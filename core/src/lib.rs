@@ -12,6 +12,7 @@ pub mod error;
 pub mod locate;
 pub mod num;
 pub mod plugin;
+pub mod recycle;
 pub mod shape;
 pub mod tensor;
 pub mod value;

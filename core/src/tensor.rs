@@ -34,6 +34,21 @@ impl<T: Elem> AsRef<[u8]> for VecOwner<T> {
     }
 }
 
+/// A large `f32` buffer goes back to [`crate::recycle`] for the next kernel's output.
+impl<T: Elem> Drop for VecOwner<T> {
+    fn drop(&mut self) {
+        if T::DTYPE != crate::DType::F32
+            || self.0.capacity() * std::mem::size_of::<T>() < crate::recycle::MIN_BYTES
+        {
+            return;
+        }
+        let v: Box<dyn std::any::Any> = Box::new(std::mem::take(&mut self.0));
+        if let Ok(v) = v.downcast::<Vec<f32>>() {
+            crate::recycle::give(*v);
+        }
+    }
+}
+
 impl Tensor {
     /// A tensor over existing bytes (for example a slice of a memory-mapped model). The byte
     /// count must be exactly what dtype and shape need.

@@ -3,6 +3,17 @@
 
 use crate::math;
 
+/// `v[i] = body(v[i])` as a plain loop (a closure called per element is not always inlined,
+/// and then the loop is not vectorised).
+macro_rules! each {
+    ($v:expr, |$x:ident| $body:expr) => {
+        for slot in $v.iter_mut() {
+            let $x = *slot;
+            *slot = $body;
+        }
+    };
+}
+
 /// An activation the fast kernels apply themselves. Others are left to the caller.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Act {
@@ -31,16 +42,16 @@ pub enum Act {
 impl Act {
     /// `v[i] = act(v[i] + bias)` for every element.
     pub fn apply(self, v: &mut [f32], bias: f32) {
-        crate::math::vectorised(|| self.apply_here(v, bias))
+        apply_all(self, v, bias)
     }
 
-    /// [`Act::apply`] for callers already inside [`crate::math::vectorised`].
+    /// [`Act::apply`] for callers inside a `vectorised_fn!` body.
     #[inline(always)]
     pub fn apply_here(self, v: &mut [f32], bias: f32) {
         match self {
-            Act::None => each(v, |x| x + bias),
+            Act::None => each!(v, |x| x + bias),
             // NaN stays NaN (`f32::max` would turn it into 0), as in the reference.
-            Act::Relu => each(v, |x| {
+            Act::Relu => each!(v, |x| {
                 let y = x + bias;
                 if y < 0.0 {
                     0.0
@@ -48,7 +59,7 @@ impl Act {
                     y
                 }
             }),
-            Act::LeakyRelu { alpha } => each(v, |x| {
+            Act::LeakyRelu { alpha } => each!(v, |x| {
                 let y = x + bias;
                 if y < 0.0 {
                     alpha * y
@@ -58,7 +69,7 @@ impl Act {
             }),
             // Max with `min`, then min with `max` (so `max` wins when the bounds cross), NaN
             // kept: the reference Clip's order.
-            Act::Clip { min, max } => each(v, |x| {
+            Act::Clip { min, max } => each!(v, |x| {
                 let y = x + bias;
                 let y = if y < min { min } else { y };
                 if y > max {
@@ -67,25 +78,24 @@ impl Act {
                     y
                 }
             }),
-            Act::Sigmoid => each(v, |x| math::sigmoid(x + bias)),
-            Act::Tanh => each(v, |x| (x + bias).tanh()),
+            Act::Sigmoid => each!(v, |x| math::sigmoid(x + bias)),
+            Act::Tanh => each!(v, |x| (x + bias).tanh()),
             Act::HardSigmoid { alpha, beta } => {
-                each(v, |x| (alpha * (x + bias) + beta).clamp(0.0, 1.0))
+                each!(v, |x| (alpha * (x + bias) + beta).clamp(0.0, 1.0))
             }
-            Act::HardSwish => each(v, |x| {
+            Act::HardSwish => each!(v, |x| {
                 let y = x + bias;
                 y * (y / 6.0 + 0.5).clamp(0.0, 1.0)
             }),
-            Act::Gelu { tanh: false } => each(v, |x| math::gelu(x + bias)),
-            Act::Gelu { tanh: true } => each(v, |x| math::gelu_tanh(x + bias)),
+            Act::Gelu { tanh: false } => each!(v, |x| math::gelu(x + bias)),
+            Act::Gelu { tanh: true } => each!(v, |x| math::gelu_tanh(x + bias)),
         }
     }
 }
 
-#[inline(always)]
-fn each(v: &mut [f32], f: impl Fn(f32) -> f32) {
-    for x in v {
-        *x = f(*x);
+crate::math::vectorised_fn! {
+    fn apply_all(act: Act, v: &mut [f32], bias: f32) {
+        act.apply_here(v, bias)
     }
 }
 

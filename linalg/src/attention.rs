@@ -7,7 +7,7 @@
 use rayon::prelude::*;
 use xnpu_core::{Error, Result};
 
-use crate::math::{softmax_row, vectorised, SoftmaxOut};
+use crate::math::{softmax_row, SoftmaxOut};
 use crate::sgemm::{sgemm, sgemm_serial, MatRef};
 
 /// An additive mask broadcast to `[batch, q_heads, q_seq, kv_seq]`: element
@@ -120,31 +120,48 @@ pub fn attention(
         let qm = MatRef::row_major(&q[bh * qn..], d.q_seq, d.head)?;
         let km = MatRef::row_major(&k[kvh * kn..], d.kv_seq, d.head)?;
         let vm = MatRef::row_major(&v[kvh * vn..], d.kv_seq, d.v_head)?;
-        let mut s = crate::buf::zeroed(d.q_seq * d.kv_seq, "attention scores")?;
+        let mut s = crate::buf::floats(d.q_seq * d.kv_seq, "attention scores")?;
         if d.kv_seq > 0 {
             gemm(qm, km.t(), &mut s, d.kv_seq, scale, false)?;
-            vectorised(|| {
-                for (i, row) in s.chunks_mut(d.kv_seq).enumerate() {
-                    if let Some(m) = mask {
-                        let at = b * m.strides[0] + h * m.strides[1] + i * m.strides[2];
-                        for (x, &a) in row.iter_mut().zip(&m.data[at..at + d.kv_seq]) {
-                            *x += a;
-                        }
-                    }
-                    if causal && i + 1 < d.kv_seq {
-                        row[i + 1..].fill(f32::NEG_INFINITY);
-                    }
-                    softmax_row(row, SoftmaxOut::Softmax);
-                }
-            });
+            softmax_scores(&mut s, d.kv_seq, mask.map(|m| m.at(b, h)), causal);
         }
         let pm = MatRef::row_major(&s, d.q_seq, d.kv_seq)?;
-        gemm(pm, vm, out, d.v_head, 1.0, false)
+        gemm(pm, vm, out, d.v_head, 1.0, false)?;
+        xnpu_core::recycle::give(s);
+        Ok(())
     };
     if parallel_heads {
         y.par_chunks_mut(yn).enumerate().try_for_each(one)
     } else {
         y.chunks_mut(yn).enumerate().try_for_each(one)
+    }
+}
+
+impl<'a> Mask<'a> {
+    /// The rows of (batch `b`, head `h`): the data from its first row, and the row stride.
+    fn at(self, b: usize, h: usize) -> (&'a [f32], usize) {
+        (
+            &self.data[b * self.strides[0] + h * self.strides[1]..],
+            self.strides[2],
+        )
+    }
+}
+
+crate::math::vectorised_fn! {
+    /// Softmax over each row of the scores `s` (rows of `n`), after adding the mask's rows
+    /// (`(data, row stride)`) and hiding keys past the row's index when `causal`.
+    fn softmax_scores(s: &mut [f32], n: usize, mask: Option<(&[f32], usize)>, causal: bool) {
+        for (i, row) in s.chunks_mut(n).enumerate() {
+            if let Some((m, stride)) = mask {
+                for (x, &a) in row.iter_mut().zip(&m[i * stride..i * stride + n]) {
+                    *x += a;
+                }
+            }
+            if causal && i + 1 < n {
+                row[i + 1..].fill(f32::NEG_INFINITY);
+            }
+            softmax_row(row, SoftmaxOut::Softmax);
+        }
     }
 }
 

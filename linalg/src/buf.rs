@@ -27,3 +27,22 @@ pub fn copied<T: Clone>(src: &[T], what: &str) -> Result<Vec<T>> {
     v.extend_from_slice(src);
     Ok(v)
 }
+
+/// `n` zeros in a buffer that a dropped tensor gave back ([`xnpu_core::recycle`]) when one
+/// fits, so that large outputs do not fault in new pages at every run.
+pub fn floats(n: usize, what: &str) -> Result<Vec<f32>> {
+    match xnpu_core::recycle::take(n) {
+        Some(mut v) => {
+            v.resize(n, 0.0);
+            Ok(v)
+        }
+        None => zeroed(n, what),
+    }
+}
+
+/// A copy of `src` in a buffer from [`floats`].
+pub fn floats_from(src: &[f32], what: &str) -> Result<Vec<f32>> {
+    let mut v = floats(src.len(), what)?;
+    v.copy_from_slice(src);
+    Ok(v)
+}

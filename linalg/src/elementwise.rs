@@ -6,6 +6,8 @@
 //! is a plain slice loop the compiler vectorises.
 
 use rayon::prelude::*;
+
+use crate::math::vectorised_fn;
 use xnpu_core::broadcast::broadcast_shapes;
 use xnpu_core::{Error, Result};
 
@@ -109,6 +111,25 @@ pub fn binary(
     b: &[f32],
     bsh: &[usize],
 ) -> Result<(Vec<f32>, Vec<usize>)> {
+    // One copy of the loops per op, so that each inner loop is a plain vectorisable one.
+    match op {
+        BinOp::Add => binary_with(|x, z| BinOp::Add.apply(x, z), a, ash, b, bsh),
+        BinOp::Sub => binary_with(|x, z| BinOp::Sub.apply(x, z), a, ash, b, bsh),
+        BinOp::Mul => binary_with(|x, z| BinOp::Mul.apply(x, z), a, ash, b, bsh),
+        BinOp::Div => binary_with(|x, z| BinOp::Div.apply(x, z), a, ash, b, bsh),
+        BinOp::Max => binary_with(|x, z| BinOp::Max.apply(x, z), a, ash, b, bsh),
+        BinOp::Min => binary_with(|x, z| BinOp::Min.apply(x, z), a, ash, b, bsh),
+    }
+}
+
+#[inline(always)]
+fn binary_with(
+    f: impl Fn(f32, f32) -> f32 + Copy + Sync,
+    a: &[f32],
+    ash: &[usize],
+    b: &[f32],
+    bsh: &[usize],
+) -> Result<(Vec<f32>, Vec<usize>)> {
     let out = broadcast_shapes(&[ash, bsh])?;
     if a.len() != numel(ash)? || b.len() != numel(bsh)? {
         return Err(Error::compute(
@@ -116,16 +137,19 @@ pub fn binary(
         ));
     }
     let n = numel(&out)?;
-    let mut y = crate::buf::reserved(n, "an element-wise output")?;
+    let mut y = crate::buf::floats(n, "an element-wise output")?;
     if n == 0 {
         return Ok((y, out));
     }
-    // Equal shapes: one zip.
+    // Equal shapes: one zip, in blocks.
     if ash == bsh {
-        y.extend(a.iter().zip(b).map(|(&x, &z)| op.apply(x, z)));
+        for_rows(&mut y, BLOCK, |r, yr| {
+            let at = r * BLOCK;
+            let (ar, br) = (&a[at..at + yr.len()], &b[at..at + yr.len()]);
+            zip_with(f, yr, ar, br)
+        });
         return Ok((y, out));
     }
-    y.resize(n, 0.0);
     let (dims, st) = merge(&out, &[strides(ash, &out), strides(bsh, &out)]);
     let inner = *dims.last().unwrap_or(&1);
     let (sa, sb) = (st[0][dims.len() - 1], st[1][dims.len() - 1]);
@@ -140,30 +164,42 @@ pub fn binary(
             ob += i * st[1][d];
         }
         match (sa, sb) {
-            (1, 1) => {
-                let (ar, br) = (&a[oa..oa + inner], &b[ob..ob + inner]);
-                for ((v, &x), &z) in yr.iter_mut().zip(ar).zip(br) {
-                    *v = op.apply(x, z);
-                }
-            }
-            (1, _) => {
-                let z = b[ob];
-                for (v, &x) in yr.iter_mut().zip(&a[oa..oa + inner]) {
-                    *v = op.apply(x, z);
-                }
-            }
-            (_, 1) => {
-                let x = a[oa];
-                for (v, &z) in yr.iter_mut().zip(&b[ob..ob + inner]) {
-                    *v = op.apply(x, z);
-                }
-            }
-            _ => yr.fill(op.apply(a[oa], b[ob])),
+            (1, 1) => zip_with(f, yr, &a[oa..oa + inner], &b[ob..ob + inner]),
+            (1, _) => with_right(f, yr, &a[oa..oa + inner], b[ob]),
+            (_, 1) => with_left(f, yr, a[oa], &b[ob..ob + inner]),
+            _ => yr.fill(f(a[oa], b[ob])),
         }
     };
     for_rows(&mut y, inner, row);
     Ok((y, out))
 }
+
+vectorised_fn! {
+    fn zip_with(f: impl Fn(f32, f32) -> f32, y: &mut [f32], a: &[f32], b: &[f32]) {
+        for ((v, &x), &z) in y.iter_mut().zip(a).zip(b) {
+            *v = f(x, z);
+        }
+    }
+}
+
+vectorised_fn! {
+    fn with_right(f: impl Fn(f32, f32) -> f32, y: &mut [f32], a: &[f32], z: f32) {
+        for (v, &x) in y.iter_mut().zip(a) {
+            *v = f(x, z);
+        }
+    }
+}
+
+vectorised_fn! {
+    fn with_left(f: impl Fn(f32, f32) -> f32, y: &mut [f32], x: f32, b: &[f32]) {
+        for (v, &z) in y.iter_mut().zip(b) {
+            *v = f(x, z);
+        }
+    }
+}
+
+/// Elements per task of an element-wise loop over equal shapes.
+const BLOCK: usize = 1 << 14;
 
 /// `x` (shape `shape`) with its dims permuted by `perm`: output dim `i` is input dim
 /// `perm[i]`. Returns the values; the shape is `perm` applied to `shape`.

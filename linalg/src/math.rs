@@ -8,23 +8,31 @@
 //! Numerical Recipes' `erfcc`), so GELU keeps its relative accuracy far into the negative
 //! tail, where `0.5 x (1 + erf)` computed with an absolute-error erf would not.
 
-/// Runs `f`, compiled with AVX2 and FMA where this CPU has them (the loops inside `f` are
-/// inlined into that copy and vectorised 8 lanes wide), otherwise for the build's baseline.
-#[inline(always)]
-pub fn vectorised<R>(f: impl FnOnce() -> R) -> R {
-    #[cfg(target_arch = "x86_64")]
-    if crate::Features::get().isa >= crate::Isa::Avx2Fma {
-        // SAFETY: AVX2 and FMA were detected on this CPU (`Features::get`).
-        return unsafe { avx2(f) };
-    }
-    f()
+/// Defines `fn NAME(args) [-> T] { body }` that runs `body` compiled for AVX2 and FMA where
+/// this CPU has them (its loops vectorised 8 lanes wide), otherwise for the build's
+/// baseline. The body is an `#[inline(always)]` function inlined into both copies, so the
+/// loops inside it (and the `#[inline(always)]` functions they call) are compiled for each.
+macro_rules! vectorised_fn {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident : $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
+        $(#[$meta])*
+        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
+            #[inline(always)]
+            fn body($($arg: $ty),*) $(-> $ret)? $body
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2($($arg: $ty),*) $(-> $ret)? {
+                body($($arg),*)
+            }
+            #[cfg(target_arch = "x86_64")]
+            if $crate::Features::get().isa >= $crate::Isa::Avx2Fma {
+                // SAFETY: AVX2 and FMA were detected on this CPU (`Features::get`).
+                return unsafe { avx2($($arg),*) };
+            }
+            body($($arg),*)
+        }
+    };
 }
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn avx2<R>(f: impl FnOnce() -> R) -> R {
-    f()
-}
+pub(crate) use vectorised_fn;
 
 const LOG2E: f32 = std::f32::consts::LOG2_E;
 const LN2_HI: f32 = 0.693_359_4;
@@ -159,18 +167,22 @@ pub fn softmax(rows: &mut [f32], n: usize, out: SoftmaxOut) {
     if n == 0 {
         return;
     }
-    vectorised(|| {
+    softmax_rows(rows, n, out)
+}
+
+vectorised_fn! {
+    fn softmax_rows(rows: &mut [f32], n: usize, out: SoftmaxOut) {
         for row in rows.chunks_mut(n) {
             softmax_row(row, out);
         }
-    })
+    }
 }
 
-/// One row of [`softmax`] (for callers that already run inside [`vectorised`]).
+/// One row of [`softmax`] (for callers inside a [`vectorised_fn!`] body).
 #[inline(always)]
 pub fn softmax_row(row: &mut [f32], out: SoftmaxOut) {
-    let has_nan = row.iter().any(|x| x.is_nan());
-    let max = if has_nan { f32::NAN } else { max_of(row) };
+    // NaN is skipped by the max but reaches the sum, so the whole row becomes NaN.
+    let max = max_of(row);
     match out {
         SoftmaxOut::Softmax => {
             for x in row.iter_mut() {
@@ -203,7 +215,18 @@ pub fn layer_norm(
     if n == 0 || scale.len() != n || bias.is_some_and(|b| b.len() != n) {
         return;
     }
-    vectorised(|| {
+    layer_norm_rows(x, y, n, scale, bias, eps)
+}
+
+vectorised_fn! {
+    fn layer_norm_rows(
+        x: &[f32],
+        y: &mut [f32],
+        n: usize,
+        scale: &[f32],
+        bias: Option<&[f32]>,
+        eps: f32,
+    ) {
         for (xr, yr) in x.chunks(n).zip(y.chunks_mut(n)) {
             let mean = sum_by(xr, |v| v) / n as f32;
             let var = sum_by(xr, |v| (v - mean) * (v - mean)) / n as f32;
@@ -221,7 +244,7 @@ pub fn layer_norm(
                 }
             }
         }
-    })
+    }
 }
 
 #[cfg(test)]

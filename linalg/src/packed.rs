@@ -81,6 +81,14 @@ impl PackedB {
         Ok(p)
     }
 
+    pub fn rows(&self) -> usize {
+        self.k
+    }
+
+    pub fn cols(&self) -> usize {
+        self.n
+    }
+
     /// Packs `b` into this buffer, reusing its memory.
     pub fn repack(&mut self, b: MatRef<'_>) -> Result<()> {
         let (k, n) = (b.rows(), b.cols());

@@ -223,7 +223,11 @@ pub fn global(x: &[f32], area: usize, max: bool, y: &mut [f32]) {
     if area == 0 {
         return;
     }
-    crate::math::vectorised(|| {
+    global_planes(x, area, max, y)
+}
+
+crate::math::vectorised_fn! {
+    fn global_planes(x: &[f32], area: usize, max: bool, y: &mut [f32]) {
         for (plane, out) in x.chunks_exact(area).zip(y.iter_mut()) {
             *out = if max {
                 if plane.iter().any(|v| v.is_nan()) {
@@ -235,7 +239,7 @@ pub fn global(x: &[f32], area: usize, max: bool, y: &mut [f32]) {
                 crate::math::sum_by(plane, |v| v) / area as f32
             };
         }
-    })
+    }
 }
 
 #[cfg(test)]

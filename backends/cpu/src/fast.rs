@@ -8,7 +8,7 @@
 use xnpu_core::broadcast::BroadcastIndex;
 use xnpu_core::{DType, Error, Result, Tensor, Value};
 use xnpu_graph::ir::{Graph, Node, Op};
-use xnpu_linalg::{sgemm, Act, BinOp, MatRef, PackedConv, SoftmaxOut};
+use xnpu_linalg::{sgemm, Act, BinOp, MatRef, PackedA, PackedB, PackedConv, SoftmaxOut};
 use xnpu_ops::nn::{self as nn, Conv, FusedActivation, Gemm};
 use xnpu_ops::{attention, reduce};
 
@@ -100,10 +100,12 @@ fn plan_node(graph: &Graph, node: &Node) -> Option<Fast> {
         Op::Nn(nn::Op::MatMul(_)) => Some(Fast::MatMul(FastMatMul {
             bias: false,
             activation: None,
+            weights: packed_weights(graph, node),
         })),
         Op::Nn(nn::Op::MatMulBias(o)) => Some(Fast::MatMul(FastMatMul {
             bias: true,
             activation: o.activation,
+            weights: packed_weights(graph, node),
         })),
         Op::Nn(nn::Op::Gemm(g)) => Some(Fast::Gemm(FastGemm {
             gemm: g.clone(),
@@ -249,7 +251,7 @@ fn finish(y: Tensor, act: Option<FusedActivation>, done: bool) -> Result<Tensor>
 
 /// An output buffer, allocated fallibly (its size comes from the inputs).
 fn buffer(n: usize) -> Result<Vec<f32>> {
-    xnpu_linalg::buf::zeroed(n, "an output")
+    xnpu_linalg::buf::floats(n, "an output")
 }
 
 fn numel(shape: &[usize]) -> Result<usize> {
@@ -346,6 +348,40 @@ impl FastConv {
 pub(crate) struct FastMatMul {
     bias: bool,
     activation: Option<FusedActivation>,
+    /// B when it is a constant matrix, packed for the AVX-512 kernels at compile time.
+    weights: Option<PackedB>,
+}
+
+/// Input 1 of a MatMul packed for [`xnpu_linalg::packed::gemm`], when it is a constant fp32
+/// matrix and this CPU runs the packed kernels.
+fn packed_weights(graph: &Graph, node: &Node) -> Option<PackedB> {
+    let b = constant(graph, node, 1)?;
+    if !xnpu_linalg::packed::available() || b.dtype() != DType::F32 || b.rank() != 2 {
+        return None;
+    }
+    let v = b.as_slice::<f32>().ok()?;
+    PackedB::new(MatRef::row_major(&v, b.shape()[0], b.shape()[1]).ok()?).ok()
+}
+
+/// `A B` with B packed, A `[..., m, k]` read as one matrix of all its rows: `None` when A's
+/// last dim is not B's rows.
+fn packed_matmul(a: &Tensor, b: &PackedB) -> Result<Option<(Vec<f32>, Vec<usize>)>> {
+    let k = b.rows();
+    if a.rank() < 2 || a.shape().last() != Some(&k) {
+        return Ok(None);
+    }
+    let rows = numel(&a.shape()[..a.rank() - 1])?;
+    let av = a.as_slice::<f32>()?;
+    let pa = PackedA::new(MatRef::row_major(&av, rows, k)?)?;
+    let n = b.cols();
+    let mut y = buffer(
+        rows.checked_mul(n)
+            .ok_or_else(|| Error::compute("matmul output size overflows"))?,
+    )?;
+    xnpu_linalg::packed::gemm(&pa, b, &mut y, n, false)?;
+    let mut shape = a.shape().to_vec();
+    *shape.last_mut().expect("rank >= 2") = n;
+    Ok(Some((y, shape)))
 }
 
 impl FastMatMul {
@@ -373,12 +409,20 @@ impl FastMatMul {
         } else {
             None
         };
-        let (mut y, shape) = matmul(
-            &a.as_slice::<f32>()?,
-            a.shape(),
-            &b.as_slice::<f32>()?,
-            b.shape(),
-        )?;
+        let packed = match &self.weights {
+            // The planned constant (the same tensor at every run).
+            Some(w) if b.rank() == 2 && b.shape() == [w.rows(), w.cols()] => packed_matmul(a, w)?,
+            _ => None,
+        };
+        let (mut y, shape) = match packed {
+            Some(done) => done,
+            None => matmul(
+                &a.as_slice::<f32>()?,
+                a.shape(),
+                &b.as_slice::<f32>()?,
+                b.shape(),
+            )?,
+        };
         let Some(bias) = bias else {
             return Ok(Some(Tensor::from_vec(shape, y)?));
         };
@@ -534,7 +578,7 @@ fn activation(act: Act, inputs: &[Option<&Value>]) -> Result<Option<Tensor>> {
     if x.dtype() != DType::F32 {
         return Ok(None);
     }
-    let mut v = xnpu_linalg::buf::copied(&x.as_slice::<f32>()?, "an output")?;
+    let mut v = xnpu_linalg::buf::floats_from(&x.as_slice::<f32>()?, "an output")?;
     act.apply(&mut v, 0.0);
     Tensor::from_vec(x.shape().to_vec(), v).map(Some)
 }
@@ -643,7 +687,7 @@ fn softmax(
     let Some((_, n)) = softmax_rows(x.shape(), axis, coerce_2d)? else {
         return Ok(None);
     };
-    let mut v = xnpu_linalg::buf::copied(&x.as_slice::<f32>()?, "an output")?;
+    let mut v = xnpu_linalg::buf::floats_from(&x.as_slice::<f32>()?, "an output")?;
     xnpu_linalg::softmax(&mut v, n, out);
     Tensor::from_vec(x.shape().to_vec(), v).map(Some)
 }

@@ -1,0 +1,93 @@
+//! Large `f32` buffers of dropped tensors, kept for the next tensor of a similar size.
+//!
+//! A kernel's output is a fresh `Vec`; a large one comes from the system as new pages, and
+//! the first write to each page faults. Across the nodes of a run and across runs, outputs
+//! come in the same few sizes, so the buffer of a tensor that was dropped is kept here and
+//! handed to the next kernel that asks for at most its capacity (and at least half of it).
+//! Bounded: [`MAX_BUFFERS`] buffers and [`MAX_BYTES`] in all, the oldest given back first;
+//! buffers under [`MIN_BYTES`] are left to the allocator, which reuses small blocks itself.
+
+use std::sync::Mutex;
+
+/// Buffers smaller than this are not kept.
+pub const MIN_BYTES: usize = 256 << 10;
+/// At most this many buffers are kept.
+pub const MAX_BUFFERS: usize = 64;
+/// At most this many bytes are kept.
+pub const MAX_BYTES: usize = 1 << 30;
+
+struct Pool {
+    /// Oldest first.
+    buffers: Vec<Vec<f32>>,
+    bytes: usize,
+}
+
+static POOL: Mutex<Pool> = Mutex::new(Pool {
+    buffers: Vec::new(),
+    bytes: 0,
+});
+
+fn bytes_of(v: &Vec<f32>) -> usize {
+    v.capacity() * std::mem::size_of::<f32>()
+}
+
+/// Keeps `v`'s memory for a later [`take`] (or frees it, when it is small or the pool full).
+pub fn give(mut v: Vec<f32>) {
+    let size = bytes_of(&v);
+    if !(MIN_BYTES..=MAX_BYTES).contains(&size) {
+        return;
+    }
+    v.clear();
+    let Ok(mut pool) = POOL.lock() else {
+        return;
+    };
+    while pool.buffers.len() >= MAX_BUFFERS || pool.bytes + size > MAX_BYTES {
+        let old = pool.buffers.remove(0);
+        pool.bytes -= bytes_of(&old);
+    }
+    pool.bytes += size;
+    pool.buffers.push(v);
+}
+
+/// An empty vector with room for `n` values from a kept buffer (the smallest that fits,
+/// and no more than twice `n`), or `None`.
+pub fn take(n: usize) -> Option<Vec<f32>> {
+    if n.checked_mul(std::mem::size_of::<f32>())? < MIN_BYTES {
+        return None;
+    }
+    let mut pool = POOL.lock().ok()?;
+    let (at, _) = pool
+        .buffers
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| b.capacity() >= n && b.capacity() / 2 <= n)
+        .min_by_key(|(_, b)| b.capacity())?;
+    let v = pool.buffers.remove(at);
+    pool.bytes -= bytes_of(&v);
+    Some(v)
+}
+
+/// Frees every kept buffer.
+pub fn clear() {
+    if let Ok(mut pool) = POOL.lock() {
+        pool.buffers.clear();
+        pool.bytes = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_large_buffers_and_hands_back_a_fitting_one() {
+        let n = MIN_BYTES; // floats: four times the minimum in bytes
+        give(vec![1.0; n]);
+        give(vec![1.0; 8]); // too small: freed
+        assert!(take(n * 4).is_none(), "bigger than any kept buffer");
+        assert!(take(n / 4).is_none(), "less than half of the kept buffer");
+        let v = take(n - 5).expect("a kept buffer");
+        assert!(v.is_empty() && v.capacity() >= n);
+        clear();
+    }
+}
