@@ -18,6 +18,7 @@ pub mod isa;
 pub mod math;
 pub mod packed;
 pub mod pool;
+pub mod quant;
 pub mod sgemm;
 
 pub use act::Act;

@@ -120,7 +120,10 @@ impl CpuBackend {
                 }
             }
         }
-        let graph = executable_graph(partition);
+        let mut graph = executable_graph(partition);
+        if self.fast {
+            crate::prepack::dequantize_weights(&mut graph);
+        }
         let plan = if self.fast {
             crate::fast::plan(&graph)
         } else {

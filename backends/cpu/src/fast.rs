@@ -54,6 +54,10 @@ pub(crate) enum Fast {
         causal: bool,
         scale: Option<f32>,
     },
+    /// QuantizeLinear of fp32 to int8/uint8 with one scale (and zero point).
+    Quantize,
+    /// DequantizeLinear of int8/uint8 to fp32 with one scale (and zero point).
+    Dequantize,
 }
 
 /// The fast kernels of a graph's nodes, in node order (`None`: the reference kernel).
@@ -88,6 +92,10 @@ fn constant<'g>(graph: &'g Graph, node: &Node, slot: usize) -> Option<&'g Tensor
 }
 
 fn plan_node(graph: &Graph, node: &Node) -> Option<Fast> {
+    if let Op::Nn(nn::Op::DequantizeLinear(d)) = &node.op {
+        let f32_out = d.output_dtype.is_none_or(|t| t == DType::F32);
+        return f32_out.then_some(Fast::Dequantize);
+    }
     if !is_f32(graph, node, 0) {
         return None;
     }
@@ -122,6 +130,12 @@ fn plan_node(graph: &Graph, node: &Node) -> Option<Fast> {
             (max && !indices).then(|| Fast::MaxPool(p.window.clone()))
         }
         Op::Tensor(xnpu_ops::tensor::Op::Transpose(t)) => Some(Fast::Transpose(t.clone())),
+        Op::Nn(nn::Op::QuantizeLinear(q)) => {
+            let plain = q.precision.is_none()
+                && q.output_dtype
+                    .is_none_or(|t| matches!(t, DType::I8 | DType::U8));
+            plain.then_some(Fast::Quantize)
+        }
         Op::Nn(nn::Op::GlobalPool(p)) => match p.kind {
             nn::GlobalKind::Average => Some(Fast::GlobalPool { max: false }),
             nn::GlobalKind::Max => Some(Fast::GlobalPool { max: true }),
@@ -217,6 +231,8 @@ impl Fast {
             } => softmax(*out, *axis, *coerce_2d, inputs),
             Fast::LayerNorm { axis, epsilon } => layer_norm(*axis, *epsilon, inputs),
             Fast::Attention { causal, scale } => sdpa(*causal, *scale, inputs),
+            Fast::Quantize => quantize(inputs),
+            Fast::Dequantize => dequantize(inputs),
         };
         out.transpose().map(|r| r.map(|t| vec![Value::Tensor(t)]))
     }
@@ -820,4 +836,68 @@ fn sdpa(causal: bool, scale: Option<f32>, inputs: &[Option<&Value>]) -> Result<O
         &mut y,
     )?;
     Tensor::from_vec(vec![d.batch, d.q_heads, d.q_seq, d.v_head], y).map(Some)
+}
+
+/// One fp32 scale, and a zero point of `dtype` (0 when absent): the per-tensor parameters
+/// of a QuantizeLinear or DequantizeLinear, or `None` for any other form.
+fn per_tensor(
+    inputs: &[Option<&Value>],
+    dtype: Option<DType>,
+) -> Result<Option<(f32, f32, DType)>> {
+    let scale = tensor(inputs, 1)?;
+    if scale.dtype() != DType::F32 || scale.len() != 1 {
+        return Ok(None);
+    }
+    let s = scale.as_slice::<f32>()?[0];
+    let (zp, ty) = match opt_tensor(inputs, 2)? {
+        Some(z) if z.len() != 1 || dtype.is_some_and(|d| d != z.dtype()) => return Ok(None),
+        Some(z) => match z.dtype() {
+            DType::I8 => (z.as_slice::<i8>()?[0] as f32, DType::I8),
+            DType::U8 => (z.as_slice::<u8>()?[0] as f32, DType::U8),
+            _ => return Ok(None),
+        },
+        None => (0.0, dtype.unwrap_or(DType::U8)),
+    };
+    Ok(Some((s, zp, ty)))
+}
+
+fn quantize(inputs: &[Option<&Value>]) -> Result<Option<Tensor>> {
+    let x = tensor(inputs, 0)?;
+    if x.dtype() != DType::F32 {
+        return Ok(None);
+    }
+    let Some((scale, zp, ty)) = per_tensor(inputs, None)? else {
+        return Ok(None);
+    };
+    let xv = x.as_slice::<f32>()?;
+    let shape = x.shape().to_vec();
+    match ty {
+        DType::I8 => {
+            let mut y = xnpu_linalg::buf::zeroed::<i8>(xv.len(), "an output")?;
+            xnpu_linalg::quant::quantize(&xv, scale, zp, &mut y);
+            Tensor::from_vec(shape, y).map(Some)
+        }
+        DType::U8 => {
+            let mut y = xnpu_linalg::buf::zeroed::<u8>(xv.len(), "an output")?;
+            xnpu_linalg::quant::quantize(&xv, scale, zp, &mut y);
+            Tensor::from_vec(shape, y).map(Some)
+        }
+        _ => Ok(None),
+    }
+}
+
+fn dequantize(inputs: &[Option<&Value>]) -> Result<Option<Tensor>> {
+    let x = tensor(inputs, 0)?;
+    if !matches!(x.dtype(), DType::I8 | DType::U8) {
+        return Ok(None);
+    }
+    let Some((scale, zp, _)) = per_tensor(inputs, Some(x.dtype()))? else {
+        return Ok(None);
+    };
+    let mut y = buffer(x.len())?;
+    match x.dtype() {
+        DType::I8 => xnpu_linalg::quant::dequantize(&x.as_slice::<i8>()?, scale, zp, &mut y),
+        _ => xnpu_linalg::quant::dequantize(&x.as_slice::<u8>()?, scale, zp, &mut y),
+    }
+    Tensor::from_vec(x.shape().to_vec(), y).map(Some)
 }

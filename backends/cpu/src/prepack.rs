@@ -98,6 +98,52 @@ pub(crate) fn rehome_nbits_weights(g: &mut Graph) {
     }
 }
 
+/// Computes, now, every DequantizeLinear of `g` whose inputs are all constants (a QDQ model's
+/// quantised weights and biases), so that the fast kernels see fp32 weights to pack and no
+/// run dequantises them again. The generic constant folding leaves these nodes for integer
+/// backends; on the CPU they are fp32 weights like any other. A node whose kernel fails is
+/// left as it is (its run reports the error).
+pub(crate) fn dequantize_weights(g: &mut Graph) {
+    let is_const = |g: &Graph, v: &Option<usize>| {
+        v.is_none_or(|id| g.values[id].constant.is_some() && !g.inputs.contains(&id))
+    };
+    let mut folded = vec![false; g.nodes.len()];
+    for i in 0..g.nodes.len() {
+        let node = &g.nodes[i];
+        let single = node.outputs.len() == 1 && node.outputs[0].is_some();
+        if !matches!(node.op, Op::Nn(xnpu_ops::nn::Op::DequantizeLinear(_)))
+            || !single
+            || !node.inputs.iter().all(|v| is_const(g, v))
+        {
+            continue;
+        }
+        let args: Vec<Option<xnpu_core::Value>> = node
+            .inputs
+            .iter()
+            .map(|v| v.and_then(|id| g.values[id].constant.clone().map(xnpu_core::Value::Tensor)))
+            .collect();
+        let refs: Vec<Option<&xnpu_core::Value>> = args.iter().map(Option::as_ref).collect();
+        let Ok(mut outs) = crate::exec::run_node(node, &refs) else {
+            continue;
+        };
+        let (Some(out), Some(id)) = (outs.pop(), node.outputs[0]) else {
+            continue;
+        };
+        if g.outputs.contains(&id) {
+            continue;
+        }
+        if let Ok(t) = out.into_tensor() {
+            g.values[id].constant = Some(t);
+            folded[i] = true;
+        }
+    }
+    let mut at = 0;
+    g.nodes.retain(|_| {
+        at += 1;
+        !folded[at - 1]
+    });
+}
+
 /// `t` over a huge-page copy of its bytes (the one already made when there is one).
 fn rehome(t: &Tensor) -> Option<Tensor> {
     let source = t.bytes()?.clone();
