@@ -107,9 +107,8 @@ pub(crate) fn dequantize_weights(g: &mut Graph) {
     let is_const = |g: &Graph, v: &Option<usize>| {
         v.is_none_or(|id| g.values[id].constant.is_some() && !g.inputs.contains(&id))
     };
-    let mut folded = vec![false; g.nodes.len()];
-    for i in 0..g.nodes.len() {
-        let node = &g.nodes[i];
+    let mut computed = Vec::new();
+    for (i, node) in g.nodes.iter().enumerate() {
         let single = node.outputs.len() == 1 && node.outputs[0].is_some();
         if !matches!(node.op, Op::Nn(xnpu_ops::nn::Op::DequantizeLinear(_)))
             || !single
@@ -129,13 +128,14 @@ pub(crate) fn dequantize_weights(g: &mut Graph) {
         let (Some(out), Some(id)) = (outs.pop(), node.outputs[0]) else {
             continue;
         };
-        if g.outputs.contains(&id) {
-            continue;
+        if let (false, Ok(t)) = (g.outputs.contains(&id), out.into_tensor()) {
+            computed.push((i, id, t));
         }
-        if let Ok(t) = out.into_tensor() {
-            g.values[id].constant = Some(t);
-            folded[i] = true;
-        }
+    }
+    let mut folded = vec![false; g.nodes.len()];
+    for (i, id, t) in computed {
+        g.values[id].constant = Some(t);
+        folded[i] = true;
     }
     let mut at = 0;
     g.nodes.retain(|_| {
