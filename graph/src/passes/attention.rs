@@ -26,7 +26,106 @@ use super::Options;
 use crate::ir::{Graph, Op};
 
 pub fn run(graph: &mut Graph, _options: &Options<'_>) -> Result<usize> {
-    rewrite_all(graph, matcher)
+    let split = split_key_transposes(graph);
+    let fused = rewrite_all(graph, matcher)?;
+    if split > 0 {
+        merge_key_transposes(graph);
+    }
+    Ok(fused)
+}
+
+const HEADS_FIRST: [i64; 4] = [0, 2, 1, 3];
+const SWAP_LAST: [i64; 4] = [0, 1, 3, 2];
+const KEY_T: [i64; 4] = [0, 2, 3, 1];
+
+/// Exporters merge `K.transpose(1, 2)` (`[b, s, h, d]` to `[b, h, s, d]`) and the
+/// `K^T` of the scores into one `Transpose(perm=[0, 2, 3, 1])`. Each such transpose read once,
+/// by a MatMul's B, is written as the two, so the matcher sees the K it fuses; the number
+/// split. [`merge_key_transposes`] puts back the pairs the matcher did not take.
+fn split_key_transposes(g: &mut Graph) -> usize {
+    let consumers = g.consumers();
+    let mut at = Vec::new();
+    for (i, n) in g.nodes.iter().enumerate() {
+        let Op::Tensor(tensor::Op::Transpose(t)) = &n.op else {
+            continue;
+        };
+        let (Some(Some(x)), [Some(y)]) = (n.inputs.first(), n.outputs.as_slice()) else {
+            continue;
+        };
+        let read_by_matmul_b = matches!(consumers[*y].as_slice(), [u]
+            if u.slot == 1 && matches!(g.nodes[u.node].op, Op::Nn(nn::Op::MatMul(_))));
+        let shape = g.values[*x].ty.tensor().and_then(|t| t.shape.as_ref());
+        if t.perm.as_deref() == Some(&KEY_T[..])
+            && read_by_matmul_b
+            && !g.is_output(*y)
+            && shape.is_some_and(|s| s.rank() == 4)
+        {
+            at.push((i, *x));
+        }
+    }
+    // From the last, so that earlier indices stay valid.
+    for &(i, x) in at.iter().rev() {
+        let mut ty = g.values[x].ty.clone();
+        if let xnpu_core::ValueType::Tensor(t) = &mut ty {
+            if let Some(s) = &mut t.shape {
+                s.0.swap(1, 2);
+            }
+        }
+        let name = format!("{}/heads_first", g.values[x].name);
+        let k = g.add_value(name.clone(), ty);
+        g.nodes[i].inputs[0] = Some(k);
+        g.nodes[i].op = Op::Tensor(tensor::Op::Transpose(tensor::Transpose {
+            perm: Some(SWAP_LAST.to_vec()),
+        }));
+        let node = crate::ir::Node {
+            name,
+            op: Op::Tensor(tensor::Op::Transpose(tensor::Transpose {
+                perm: Some(HEADS_FIRST.to_vec()),
+            })),
+            inputs: vec![Some(x)],
+            outputs: vec![Some(k)],
+        };
+        g.nodes.insert(i, node);
+    }
+    at.len()
+}
+
+/// `Transpose([0,1,3,2])` of a `Transpose([0,2,1,3])` read only by it, back into one
+/// `Transpose([0,2,3,1])`.
+fn merge_key_transposes(g: &mut Graph) {
+    let consumers = g.consumers();
+    let producers = g.producers();
+    let perm_of = |n: &crate::ir::Node| match &n.op {
+        Op::Tensor(tensor::Op::Transpose(t)) => t.perm.clone(),
+        _ => None,
+    };
+    let mut merged = 0;
+    for i in 0..g.nodes.len() {
+        if perm_of(&g.nodes[i]).as_deref() != Some(&SWAP_LAST[..]) {
+            continue;
+        }
+        let Some(Some(k)) = g.nodes[i].inputs.first().copied() else {
+            continue;
+        };
+        let Some((p, 0)) = producers[k] else {
+            continue;
+        };
+        if perm_of(&g.nodes[p]).as_deref() != Some(&HEADS_FIRST[..])
+            || consumers[k].len() != 1
+            || g.is_output(k)
+        {
+            continue;
+        }
+        let x = g.nodes[p].inputs.first().copied().flatten();
+        g.nodes[i].inputs[0] = x;
+        g.nodes[i].op = Op::Tensor(tensor::Op::Transpose(tensor::Transpose {
+            perm: Some(KEY_T.to_vec()),
+        }));
+        merged += 1;
+    }
+    if merged > 0 {
+        g.remove_dead();
+    }
 }
 
 /// `val` as `base · c` (or `base / c`) for a one-element constant read only once:
@@ -279,6 +378,65 @@ mod tests {
                 assert_eq!(n.inputs[3].is_some(), with_mask);
             }
         }
+    }
+
+    /// K as exporters merge its transposes: `Transpose(x [b, s, h, d], perm=[0, 2, 3, 1])`.
+    fn merged_key_graph(extra_reader: bool) -> (B, usize) {
+        let mut b = B::new();
+        let q = b.input("q", Q);
+        let x = b.input("k_bshd", &[1, 3, 2, 4]);
+        let v = b.input("v", Q);
+        let kt = b.node(
+            Op::Tensor(tensor::Op::Transpose(Transpose {
+                perm: Some(KEY_T.to_vec()),
+            })),
+            &[x],
+            f32_ty(&[1, 2, 4, 3]),
+        );
+        let qk = matmul(&mut b, q, kt, S);
+        let c = b.scalar(2.0);
+        let s = b.bin(Div, qk, c, S);
+        if extra_reader {
+            b.output(s);
+        }
+        let p = b.node(
+            Op::Reduce(reduce::Op::Softmax(Softmax {
+                kind: SoftmaxKind::Softmax,
+                axis: -1,
+                coerce_2d: false,
+            })),
+            &[s],
+            f32_ty(S),
+        );
+        let y = matmul(&mut b, p, v, Q);
+        b.output(y);
+        (b, x)
+    }
+
+    #[test]
+    fn fuses_a_key_whose_transposes_the_exporter_merged() {
+        let (mut b, x) = merged_key_graph(false);
+        assert_eq!(run(&mut b.g, &Options::default()).unwrap(), 1);
+        assert_eq!(b.g.nodes.len(), 2, "{}", b.g);
+        let Op::Tensor(tensor::Op::Transpose(t)) = &b.g.nodes[0].op else {
+            panic!("K is not made heads-first: {}", b.g);
+        };
+        assert_eq!(t.perm.as_deref(), Some(&HEADS_FIRST[..]));
+        assert_eq!(b.g.nodes[0].inputs[0], Some(x));
+        assert!(matches!(b.g.nodes[1].op, Op::Attention(_)), "{}", b.g);
+    }
+
+    #[test]
+    fn puts_back_a_merged_key_transpose_it_does_not_fuse() {
+        let (mut b, x) = merged_key_graph(true);
+        let n = b.g.nodes.len();
+        assert_eq!(run(&mut b.g, &Options::default()).unwrap(), 0);
+        assert_eq!(b.g.nodes.len(), n, "{}", b.g);
+        let Op::Tensor(tensor::Op::Transpose(t)) = &b.g.nodes[0].op else {
+            panic!("{}", b.g);
+        };
+        assert_eq!(t.perm.as_deref(), Some(&KEY_T[..]));
+        assert_eq!(b.g.nodes[0].inputs[0], Some(x));
     }
 
     #[test]
