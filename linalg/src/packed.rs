@@ -11,6 +11,7 @@
 use rayon::prelude::*;
 use xnpu_core::{Error, Result};
 
+use crate::act::Act;
 use crate::sgemm::MatRef;
 
 /// Rows of A per panel (and of a C tile).
@@ -134,6 +135,38 @@ impl PackedB {
 /// `C = A B` (or `C += A B` when `accumulate`) for `C` the row-major `m x n` matrix at the
 /// start of `c` with row stride `ldc`. Errors unless this CPU has AVX-512 ([`available`]).
 pub fn gemm(a: &PackedA, b: &PackedB, c: &mut [f32], ldc: usize, accumulate: bool) -> Result<()> {
+    product(a, b, c, ldc, accumulate, None, Act::None)
+}
+
+/// `C = act(A B + bias)`, `bias` one value per column of C (`n`), both applied to each tile
+/// while it is in registers or L1 (no pass over C of their own).
+pub fn gemm_bias(
+    a: &PackedA,
+    b: &PackedB,
+    c: &mut [f32],
+    ldc: usize,
+    bias: Option<&[f32]>,
+    act: Act,
+) -> Result<()> {
+    if bias.is_some_and(|v| v.len() != b.n) {
+        return Err(Error::compute(format!(
+            "a bias of {} values for {} columns",
+            bias.map_or(0, <[f32]>::len),
+            b.n
+        )));
+    }
+    product(a, b, c, ldc, false, bias, act)
+}
+
+fn product(
+    a: &PackedA,
+    b: &PackedB,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+    bias: Option<&[f32]>,
+    act: Act,
+) -> Result<()> {
     let (m, k, n) = (a.m, a.k, b.n);
     if b.k != k {
         return Err(Error::compute(format!(
@@ -165,10 +198,14 @@ pub fn gemm(a: &PackedA, b: &PackedB, c: &mut [f32], ldc: usize, accumulate: boo
         let cols = NR.min(n - pj * NR);
         let ap = &a.data[pi * k * MR..][..k * MR];
         let bp = &b.data[pj * k * NR..][..k * NR];
+        let epi = Epilogue {
+            bias: bias.map(|v| &v[pj * NR..pj * NR + cols]),
+            act,
+        };
         // SAFETY: AVX-512 F is present (checked above). `ap` and `bp` hold `k` steps of `MR`
         // and `NR` floats. The tile's rows `pi*MR..+rows` and columns `pj*NR..+cols` lie
         // inside C: the last element written is `(m-1)*ldc + n - 1 < c.len()` (checked
-        // above), and no other task writes this tile.
+        // above), and no other task writes this tile; the bias slice holds `cols` values.
         #[cfg(all(target_arch = "x86_64", xnpu_avx512))]
         unsafe {
             x86::tile(
@@ -180,10 +217,11 @@ pub fn gemm(a: &PackedA, b: &PackedB, c: &mut [f32], ldc: usize, accumulate: boo
                 rows,
                 cols,
                 accumulate,
+                epi,
             );
         }
         #[cfg(not(all(target_arch = "x86_64", xnpu_avx512)))]
-        let _ = (ap, bp, out, rows, cols, accumulate);
+        let _ = (ap, bp, out, rows, cols, accumulate, epi);
     };
     let tiles = mp * np;
     let threads = rayon::current_num_threads();
@@ -222,11 +260,32 @@ pub(crate) unsafe fn times_panel(
         // SAFETY: the caller's contract; rows pi*MR..+rows are among C's `m` rows.
         #[cfg(all(target_arch = "x86_64", xnpu_avx512))]
         unsafe {
-            x86::tile(k, ap, b_panel, c.add(pi * MR * ldc), ldc, rows, cols, false)
+            x86::tile(
+                k,
+                ap,
+                b_panel,
+                c.add(pi * MR * ldc),
+                ldc,
+                rows,
+                cols,
+                false,
+                Epilogue {
+                    bias: None,
+                    act: Act::None,
+                },
+            )
         };
         #[cfg(not(all(target_arch = "x86_64", xnpu_avx512)))]
         let _ = (ap, b_panel, c, ldc, rows, cols);
     }
+}
+
+/// What a tile adds to its product before and after storing it: a bias per column (its
+/// `cols` values) and an activation.
+#[derive(Clone, Copy)]
+struct Epilogue<'a> {
+    bias: Option<&'a [f32]>,
+    act: Act,
 }
 
 /// A pointer to C shared by the tasks of one product, each writing its own tiles or column
@@ -253,14 +312,16 @@ unsafe impl Sync for Columns {}
 mod x86 {
     use std::arch::x86_64::*;
 
-    use super::{MR, NR};
+    use super::{Act, Epilogue, MR, NR};
 
     /// One `MR x NR` tile: `rows x cols` of it stored at `c` (row stride `ldc`), added to
-    /// what is there when `accumulate`.
+    /// what is there when `accumulate`; the epilogue's bias (one per column) starts the
+    /// accumulators and its activation is applied to the stored rows.
     ///
     /// # Safety
     /// AVX-512 F must be present; `a` and `b` hold `k * MR` and `k * NR` floats; `c` is valid
-    /// for reads and writes of `rows` rows of `cols` floats at row stride `ldc`.
+    /// for reads and writes of `rows` rows of `cols` floats at row stride `ldc`, written by
+    /// no one else meanwhile; the bias holds at least `cols` values.
     #[target_feature(enable = "avx512f")]
     #[allow(clippy::too_many_arguments)]
     pub(super) unsafe fn tile(
@@ -272,9 +333,32 @@ mod x86 {
         rows: usize,
         cols: usize,
         accumulate: bool,
+        epi: Epilogue<'_>,
     ) {
         debug_assert!(a.len() >= k * MR && b.len() >= k * NR && rows <= MR && cols <= NR);
-        let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+        let lo: __mmask16 = if cols >= 16 {
+            0xffff
+        } else {
+            (1u32 << cols) as u16 - 1
+        };
+        let hi: __mmask16 = if cols >= 32 {
+            0xffff
+        } else if cols > 16 {
+            (1u32 << (cols - 16)) as u16 - 1
+        } else {
+            0
+        };
+        let start = match epi.bias {
+            // SAFETY: the masked lanes are the bias's first `cols` values.
+            Some(v) if v.len() >= cols => unsafe {
+                [
+                    _mm512_maskz_loadu_ps(lo, v.as_ptr()),
+                    _mm512_maskz_loadu_ps(hi, v.as_ptr().add(16.min(v.len()))),
+                ]
+            },
+            _ => [_mm512_setzero_ps(); 2],
+        };
+        let mut acc = [start; MR];
         let (pa, pb) = (a.as_ptr(), b.as_ptr());
         for p in 0..k {
             // SAFETY: p < k, so the 32 floats at pb + p*NR and the 14 at pa + p*MR are inside
@@ -292,18 +376,6 @@ mod x86 {
                 row[1] = _mm512_fmadd_ps(ai, b1, row[1]);
             }
         }
-        let lo: __mmask16 = if cols >= 16 {
-            0xffff
-        } else {
-            (1u32 << cols) as u16 - 1
-        };
-        let hi: __mmask16 = if cols >= 32 {
-            0xffff
-        } else if cols > 16 {
-            (1u32 << (cols - 16)) as u16 - 1
-        } else {
-            0
-        };
         for (i, row) in acc.iter().enumerate().take(rows) {
             // SAFETY: row i < rows and the masked lanes are the first `cols` columns: inside
             // the caller's region.
@@ -322,6 +394,14 @@ mod x86 {
                 }
             }
         }
+        if epi.act != Act::None {
+            for i in 0..rows {
+                // SAFETY: row i < rows of `cols` floats at `c + i*ldc`: the caller's region,
+                // which no one else touches meanwhile.
+                let row = unsafe { std::slice::from_raw_parts_mut(c.add(i * ldc), cols) };
+                epi.act.apply_here(row, 0.0);
+            }
+        }
     }
 }
 
@@ -331,6 +411,38 @@ mod tests {
     use proptest::prelude::*;
 
     use crate::test_values as values;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+        /// The bias (per column) and activation of `gemm_bias` equal adding and activating
+        /// after the product.
+        #[test]
+        fn bias_and_activation_match_a_separate_pass(m in 0usize..33, k in 0usize..40, n in 0usize..70, gelu: bool, seed: u64) {
+            if !available() {
+                return Ok(());
+            }
+            let av = values(m * k, seed);
+            let bv = values(k * n, seed ^ 1);
+            let bias = values(n, seed ^ 3);
+            let pa = PackedA::new(MatRef::row_major(&av, m, k).unwrap()).unwrap();
+            let pb = PackedB::new(MatRef::row_major(&bv, k, n).unwrap()).unwrap();
+            let act = if gelu { Act::Gelu { tanh: false } } else { Act::Relu };
+            let mut want = vec![0.0; m * n];
+            gemm(&pa, &pb, &mut want, n, false).unwrap();
+            for row in want.chunks_mut(n.max(1)) {
+                for (v, b) in row.iter_mut().zip(&bias) {
+                    *v += b;
+                }
+                act.apply(row, 0.0);
+            }
+            let mut got = vec![0.0; m * n];
+            gemm_bias(&pa, &pb, &mut got, n, Some(&bias), act).unwrap();
+            for (g, w) in got.iter().zip(&want) {
+                prop_assert!((g - w).abs() <= 1e-5 * (1.0 + w.abs()), "{g} vs {w}");
+            }
+            prop_assert!(gemm_bias(&pa, &pb, &mut got, n, Some(&bias[..n.saturating_sub(1)]), act).is_err() || n == 0);
+        }
+    }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]

@@ -379,9 +379,14 @@ fn packed_weights(graph: &Graph, node: &Node) -> Option<PackedB> {
     PackedB::new(MatRef::row_major(&v, b.shape()[0], b.shape()[1]).ok()?).ok()
 }
 
-/// `A B` with B packed, A `[..., m, k]` read as one matrix of all its rows: `None` when A's
-/// last dim is not B's rows.
-fn packed_matmul(a: &Tensor, b: &PackedB) -> Result<Option<(Vec<f32>, Vec<usize>)>> {
+/// `act(A B + bias)` with B packed, A `[..., m, k]` read as one matrix of all its rows
+/// (`bias` one value per column): `None` when A's last dim is not B's rows.
+fn packed_matmul(
+    a: &Tensor,
+    b: &PackedB,
+    bias: Option<&[f32]>,
+    act: Act,
+) -> Result<Option<(Vec<f32>, Vec<usize>)>> {
     let k = b.rows();
     if a.rank() < 2 || a.shape().last() != Some(&k) {
         return Ok(None);
@@ -394,7 +399,7 @@ fn packed_matmul(a: &Tensor, b: &PackedB) -> Result<Option<(Vec<f32>, Vec<usize>
         rows.checked_mul(n)
             .ok_or_else(|| Error::compute("matmul output size overflows"))?,
     )?;
-    xnpu_linalg::packed::gemm(&pa, b, &mut y, n, false)?;
+    xnpu_linalg::packed::gemm_bias(&pa, b, &mut y, n, bias, act)?;
     let mut shape = a.shape().to_vec();
     *shape.last_mut().expect("rank >= 2") = n;
     Ok(Some((y, shape)))
@@ -425,9 +430,20 @@ impl FastMatMul {
         } else {
             None
         };
+        let act = epilogue(self.activation);
         let packed = match &self.weights {
-            // The planned constant (the same tensor at every run).
-            Some(w) if b.rank() == 2 && b.shape() == [w.rows(), w.cols()] => packed_matmul(a, w)?,
+            // The planned constant (the same tensor at every run), with the bias and the
+            // activation applied tile by tile.
+            Some(w) if b.rank() == 2 && b.shape() == [w.rows(), w.cols()] => {
+                let bv = bias.map(|t| t.as_slice::<f32>()).transpose()?;
+                let tiles_act = act.unwrap_or(Act::None);
+                if let Some((y, shape)) = packed_matmul(a, w, bv.as_deref(), tiles_act)? {
+                    // An activation the tiles do not apply is left to `finish`.
+                    let done = act.is_some() || self.activation.is_none();
+                    return finish(Tensor::from_vec(shape, y)?, self.activation, done).map(Some);
+                }
+                None
+            }
             _ => None,
         };
         let (mut y, shape) = match packed {
@@ -444,7 +460,6 @@ impl FastMatMul {
         };
         let n = shape.last().copied().unwrap_or(1);
         let bv = bias.as_slice::<f32>()?;
-        let act = epilogue(self.activation);
         for row in y.chunks_mut(n.max(1)) {
             for (v, b) in row.iter_mut().zip(bv.iter()) {
                 *v += b;
