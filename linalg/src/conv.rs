@@ -288,8 +288,11 @@ impl PackedConv {
     ) -> Result<()> {
         let mult = self.c_out / self.groups;
         let kk = self.kernel[0] * self.kernel[1];
+        // Small planes are grouped, so that a task is worth handing to another thread.
+        let per_task = (4096 / plane_out.max(1)).max(1);
         y.par_chunks_mut(plane_out)
             .enumerate()
+            .with_min_len(per_task)
             .for_each(|(i, out)| {
                 let (n, m) = (i / self.c_out, i % self.c_out);
                 let c = m / mult;
@@ -311,26 +314,28 @@ fn valid_range(len: usize, out: usize, stride: usize, off: usize, pad: usize) ->
     (lo.min(hi), hi)
 }
 
-/// A depthwise output plane: for every kernel tap, the shifted input rows times the tap's
-/// weight, added into the output rows (padding contributes nothing).
-fn depthwise_plane(kernel: [usize; 2], g: &Geometry, x: &[f32], w: &[f32], out: &mut [f32]) {
-    let ow = g.output[1];
-    out.fill(0.0);
-    for ky in 0..kernel[0] {
-        for kx in 0..kernel[1] {
-            let wv = w[ky * kernel[1] + kx];
-            tap_rows(g, x, ky, kx, |oy, (x0, x1), src, stride| {
-                let orow = &mut out[oy * ow + x0..oy * ow + x1];
-                if stride == 1 {
-                    for (o, &v) in orow.iter_mut().zip(src) {
-                        *o += wv * v;
+crate::math::vectorised_fn! {
+    /// A depthwise output plane: for every kernel tap, the shifted input rows times the tap's
+    /// weight, added into the output rows (padding contributes nothing).
+    fn depthwise_plane(kernel: [usize; 2], g: &Geometry, x: &[f32], w: &[f32], out: &mut [f32]) {
+        let ow = g.output[1];
+        out.fill(0.0);
+        for ky in 0..kernel[0] {
+            for kx in 0..kernel[1] {
+                let wv = w[ky * kernel[1] + kx];
+                tap_rows(g, x, ky, kx, |oy, (x0, x1), src, stride| {
+                    let orow = &mut out[oy * ow + x0..oy * ow + x1];
+                    if stride == 1 {
+                        for (o, &v) in orow.iter_mut().zip(src) {
+                            *o += wv * v;
+                        }
+                    } else {
+                        for (o, &v) in orow.iter_mut().zip(src.iter().step_by(stride)) {
+                            *o += wv * v;
+                        }
                     }
-                } else {
-                    for (o, &v) in orow.iter_mut().zip(src.iter().step_by(stride)) {
-                        *o += wv * v;
-                    }
-                }
-            });
+                });
+            }
         }
     }
 }
@@ -339,6 +344,7 @@ fn depthwise_plane(kernel: [usize; 2], g: &Geometry, x: &[f32], w: &[f32], out: 
 /// the input, the range of output columns whose tap does, and what those columns read: the
 /// input row from the first one's column on, every `stride`-th value (callers loop over the
 /// slice directly when the stride is 1, so that the loop vectorises).
+#[inline(always)]
 fn tap_rows(
     g: &Geometry,
     x: &[f32],

@@ -10,25 +10,23 @@
 
 /// Defines `fn NAME(args) [-> T] { body }` that runs `body` compiled for AVX2 and FMA where
 /// this CPU has them (its loops vectorised 8 lanes wide), otherwise for the build's
-/// baseline. The body is an `#[inline(always)]` function inlined into both copies, so the
-/// loops inside it (and the `#[inline(always)]` functions they call) are compiled for each.
+/// baseline. The body is written out twice, once inside a `#[target_feature]` function, so
+/// that its loops, the closures it defines and the `#[inline(always)]` functions it calls
+/// are all compiled for AVX2 (a closure or function merely called from such a function is
+/// compiled for the baseline unless the optimiser happens to inline it).
 macro_rules! vectorised_fn {
     ($(#[$meta:meta])* $vis:vis fn $name:ident $(<$($g:ident : $b:path),+>)? ($($arg:ident : $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
         $(#[$meta])*
         $vis fn $name $(<$($g: $b),+>)? ($($arg: $ty),*) $(-> $ret)? {
-            #[inline(always)]
-            fn body $(<$($g: $b),+>)? ($($arg: $ty),*) $(-> $ret)? $body
             #[cfg(target_arch = "x86_64")]
             #[target_feature(enable = "avx2,fma")]
-            unsafe fn avx2 $(<$($g: $b),+>)? ($($arg: $ty),*) $(-> $ret)? {
-                body($($arg),*)
-            }
+            unsafe fn avx2 $(<$($g: $b),+>)? ($($arg: $ty),*) $(-> $ret)? $body
             #[cfg(target_arch = "x86_64")]
             if $crate::Features::get().isa >= $crate::Isa::Avx2Fma {
                 // SAFETY: AVX2 and FMA were detected on this CPU (`Features::get`).
                 return unsafe { avx2($($arg),*) };
             }
-            body($($arg),*)
+            $body
         }
     };
 }
