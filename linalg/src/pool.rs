@@ -217,6 +217,103 @@ impl Separable {
     }
 }
 
+/// One axis of an average pool: for each output position, the taps that read the input
+/// (`(first, last + 1)` as tap indices, `dilation` apart) and the count it divides by.
+fn avg_axis(
+    len: usize,
+    out: usize,
+    kernel: usize,
+    stride: usize,
+    dilation: usize,
+    pads: [usize; 2],
+    include_pad: bool,
+) -> Vec<(usize, usize, usize)> {
+    (0..out)
+        .map(|o| {
+            // Tap k reads padded position o*stride + k*dilation, input position that - pad.
+            let at = |k: usize| o * stride + k * dilation;
+            let inside = |k: usize| at(k) >= pads[0] && at(k) - pads[0] < len;
+            let lo = (0..kernel).find(|&k| inside(k)).unwrap_or(kernel);
+            let hi = (lo..kernel)
+                .rev()
+                .find(|&k| inside(k))
+                .map_or(lo, |k| k + 1);
+            let count = if include_pad {
+                (0..kernel)
+                    .filter(|&k| at(k) < pads[0] + len + pads[1])
+                    .count()
+            } else {
+                hi - lo
+            };
+            (lo, hi, count)
+        })
+        .collect()
+}
+
+/// The mean over each window of `x` (`planes` planes of `g.input`) into `y`: with
+/// `include_pad` the declared pads (`g.pad_begin` and `pad_end`) count as zeros, otherwise
+/// only input elements count; positions past the end padding never count. `Ok(false)`
+/// (nothing written) when a window counts no position, which the caller leaves to its
+/// reference.
+pub fn avg_pool(
+    kernel: [usize; 2],
+    g: &Geometry,
+    pad_end: [usize; 2],
+    include_pad: bool,
+    planes: usize,
+    x: &[f32],
+    y: &mut [f32],
+) -> Result<bool> {
+    let [ih, iw] = g.input;
+    let [oh, ow] = g.output;
+    let (pin, pout) = (ih * iw, oh * ow);
+    let fits = |a: usize, b: usize| planes.checked_mul(a) == Some(b);
+    if !fits(pin, x.len()) || !fits(pout, y.len()) || kernel.contains(&0) || g.stride.contains(&0) {
+        return Err(Error::compute(format!(
+            "average pool buffers of {} and {} values do not fit {planes} planes of {g:?}",
+            x.len(),
+            y.len()
+        )));
+    }
+    let axis = |i: usize, len: usize, out: usize| {
+        avg_axis(
+            len,
+            out,
+            kernel[i],
+            g.stride[i],
+            g.dilation[i],
+            [g.pad_begin[i], pad_end[i]],
+            include_pad,
+        )
+    };
+    let (ay, ax) = (axis(0, ih, oh), axis(1, iw, ow));
+    if ay.iter().chain(&ax).any(|&(_, _, n)| n == 0) {
+        return Ok(false);
+    }
+    let input = |o: usize, k: usize, i: usize| o * g.stride[i] + k * g.dilation[i] - g.pad_begin[i];
+    let plane = |(p, out): (usize, &mut [f32])| {
+        let xp = &x[p * pin..][..pin];
+        for (oy, &(y0, y1, ny)) in ay.iter().enumerate() {
+            for (ox, &(x0, x1, nx)) in ax.iter().enumerate() {
+                let mut sum = 0.0f32;
+                for ky in y0..y1 {
+                    let row = &xp[input(oy, ky, 0) * iw..][..iw];
+                    for kx in x0..x1 {
+                        sum += row[input(ox, kx, 1)];
+                    }
+                }
+                out[oy * ow + ox] = sum / (ny * nx) as f32;
+            }
+        }
+    };
+    if planes > 1 && planes * pout >= 1 << 12 {
+        y.par_chunks_mut(pout).enumerate().for_each(plane);
+    } else {
+        y.chunks_mut(pout).enumerate().for_each(plane);
+    }
+    Ok(true)
+}
+
 /// The mean (or with `max`, the maximum, NaN kept) of each `area`-element plane of `x`, one
 /// value per plane into `y`.
 pub fn global(x: &[f32], area: usize, max: bool, y: &mut [f32]) {
@@ -245,6 +342,25 @@ crate::math::vectorised_fn! {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn average_counts_pads_only_when_asked() {
+        // 1 plane 2x3, kernel 2x2, stride 1, pads 1 at the start of each dim, 0 at the end.
+        let x = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let g = Geometry {
+            batch: 1,
+            input: [2, 3],
+            output: [2, 3],
+            stride: [1, 1],
+            dilation: [1, 1],
+            pad_begin: [1, 1],
+        };
+        let mut y = [0.0; 6];
+        assert!(avg_pool([2, 2], &g, [0, 0], false, 1, &x, &mut y).unwrap());
+        assert_eq!(y, [1.0, 1.5, 2.5, 2.5, 3.0, 4.0]);
+        assert!(avg_pool([2, 2], &g, [0, 0], true, 1, &x, &mut y).unwrap());
+        assert_eq!(y, [0.25, 0.75, 1.25, 1.25, 3.0, 4.0]);
+    }
 
     /// The definition: each window's taps in order, the first valid one, then any greater.
     fn naive(kernel: [usize; 2], g: &Geometry, x: &[f32]) -> Vec<f32> {

@@ -65,6 +65,8 @@ pub struct Problem {
     /// grow with it.
     pub accum: usize,
     pub naive: Option<Naive>,
+    /// The default-domain opset of the model ([`OPSET`] unless the op needs a later one).
+    pub opset: i64,
 }
 
 impl Problem {
@@ -76,7 +78,14 @@ impl Problem {
             outputs: 1,
             accum: 1,
             naive: None,
+            opset: OPSET,
         }
+    }
+
+    /// Writes the model at `opset` (for ops newer than [`OPSET`]).
+    pub fn opset(mut self, opset: i64) -> Problem {
+        self.opset = opset;
+        self
     }
 
     pub fn attr(mut self, name: &'static str, a: Attr) -> Problem {
@@ -213,7 +222,7 @@ impl Problem {
             ir_version: 10,
             opset_import: vec![OperatorSetIdProto {
                 domain: String::new(),
-                version: OPSET,
+                version: self.opset,
             }],
             producer_name: "xnpu backend_suite".into(),
             graph: Some(graph),

@@ -32,6 +32,11 @@ pub(crate) enum Fast {
     Transpose(xnpu_ops::tensor::Transpose),
     /// MaxPool without its indices output, 1-D or 2-D.
     MaxPool(xnpu_ops::nn::Window),
+    /// AveragePool, 1-D or 2-D; `include_pad` counts the declared pads.
+    AvgPool {
+        window: xnpu_ops::nn::Window,
+        include_pad: bool,
+    },
     /// GlobalAveragePool, or with `max` GlobalMaxPool.
     GlobalPool {
         max: bool,
@@ -126,8 +131,14 @@ fn plan_node(graph: &Graph, node: &Node) -> Option<Fast> {
         Op::Elementwise(e) => plan_elementwise(e),
         Op::Nn(nn::Op::Pool(p)) => {
             let indices = node.outputs.get(1).is_some_and(Option::is_some);
-            let max = matches!(p.kind, nn::PoolKind::Max { .. });
-            (max && !indices).then(|| Fast::MaxPool(p.window.clone()))
+            match p.kind {
+                nn::PoolKind::Max { .. } if !indices => Some(Fast::MaxPool(p.window.clone())),
+                nn::PoolKind::Average { count_include_pad } => Some(Fast::AvgPool {
+                    window: p.window.clone(),
+                    include_pad: count_include_pad,
+                }),
+                _ => None,
+            }
         }
         Op::Tensor(xnpu_ops::tensor::Op::Transpose(t)) => Some(Fast::Transpose(t.clone())),
         Op::Nn(nn::Op::QuantizeLinear(q)) => {
@@ -223,6 +234,10 @@ impl Fast {
             Fast::Activation(act) => activation(*act, inputs),
             Fast::Transpose(t) => transpose(t, inputs),
             Fast::MaxPool(w) => max_pool(w, inputs),
+            Fast::AvgPool {
+                window,
+                include_pad,
+            } => avg_pool(window, *include_pad, inputs),
             Fast::GlobalPool { max } => global_pool(*max, inputs),
             Fast::Softmax {
                 out,
@@ -915,4 +930,44 @@ fn dequantize(inputs: &[Option<&Value>]) -> Result<Option<Tensor>> {
         _ => xnpu_linalg::quant::dequantize(&x.as_slice::<u8>()?, scale, zp, &mut y),
     }
     Tensor::from_vec(x.shape().to_vec(), y).map(Some)
+}
+
+fn avg_pool(
+    w: &xnpu_ops::nn::Window,
+    include_pad: bool,
+    inputs: &[Option<&Value>],
+) -> Result<Option<Tensor>> {
+    let x = tensor(inputs, 0)?;
+    let Some(kernel) = &w.kernel_shape else {
+        return Ok(None);
+    };
+    if x.dtype() != DType::F32 || !matches!(x.rank(), 3 | 4) || kernel.len() + 2 != x.rank() {
+        return Ok(None);
+    }
+    let g = w.geometry(&x.shape()[2..], kernel)?;
+    let geometry = geometry_2d(x.shape()[0], &x.shape()[2..], &g);
+    let two = |v: &[usize], fill: usize| {
+        if v.len() == 2 {
+            [v[0], v[1]]
+        } else {
+            [fill, v[0]]
+        }
+    };
+    let mut shape = x.shape()[..2].to_vec();
+    shape.extend(&g.out);
+    let mut y = buffer(numel(&shape)?)?;
+    let planes = x.shape()[0] * x.shape()[1];
+    let done = xnpu_linalg::pool::avg_pool(
+        two(kernel, 1),
+        &geometry,
+        two(&g.pads_end, 0),
+        include_pad,
+        planes,
+        &x.as_slice::<f32>()?,
+        &mut y,
+    )?;
+    if !done {
+        return Ok(None);
+    }
+    Tensor::from_vec(shape, y).map(Some)
 }

@@ -39,6 +39,7 @@ pub const ALL: &[Family] = &[
     f("conv_transpose", 20, nn::conv_transpose),
     f("pool", 35, nn::pool),
     f("global_pool", 10, nn::global_pool),
+    f("attention", 25, nn::attention),
     f("softmax", 20, reduce::softmax),
     f("layer_norm", 20, reduce::layer_norm),
     f("reduce", 30, reduce::reduce),

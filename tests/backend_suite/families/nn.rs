@@ -1,5 +1,5 @@
-//! Linear algebra and windows: MatMul, Gemm, Conv, ConvTranspose, MaxPool, AveragePool and
-//! the global pools.
+//! Linear algebra and windows: MatMul, Gemm, Conv, ConvTranspose, MaxPool, AveragePool, the
+//! global pools, and Attention.
 
 use proptest::prelude::*;
 use xnpu::DType;
@@ -352,5 +352,48 @@ pub fn global_pool() -> BoxedStrategy<Problem> {
                 .input(tensor(d, &xs, seed, UNIT))
                 .accum(spatial.iter().product())
         })
+        .boxed()
+}
+
+/// Attention (opset 23) on 4-D Q, K, V: grouped heads, a query length other than the key
+/// length, V's own head size, an additive mask in four broadcast forms or none, causal or
+/// not, the default or a given scale.
+pub fn attention() -> BoxedStrategy<Problem> {
+    (
+        dtype(FLOATS),
+        (
+            1usize..=2,
+            prop::sample::select(&[(1usize, 1usize), (2, 2), (4, 2), (3, 1)][..]),
+        ),
+        (1usize..=6, 1usize..=7, 1usize..=9, 1usize..=5),
+        (0usize..5, any::<bool>(), any::<bool>()),
+        any::<u64>(),
+    )
+        .prop_map(
+            |(d, (b, (hq, hkv)), (sq, skv, head, v_head), (mask, causal, scaled), seed)| {
+                let mut p = Problem::new("Attention")
+                    .opset(23)
+                    .input(tensor(d, &[b, hq, sq, head], seed, UNIT))
+                    .input(tensor(d, &[b, hkv, skv, head], seed ^ 1, UNIT))
+                    .input(tensor(d, &[b, hkv, skv, v_head], seed ^ 2, UNIT));
+                let mask_shape: Option<Vec<usize>> = match mask {
+                    1 => Some(vec![sq, skv]),
+                    2 => Some(vec![1, 1, sq, skv]),
+                    3 => Some(vec![b, hq, sq, skv]),
+                    4 => Some(vec![b, 1, 1, skv]),
+                    _ => None,
+                };
+                if let Some(m) = mask_shape {
+                    p = p.input(tensor(d, &m, seed ^ 3, UNIT));
+                }
+                if causal {
+                    p = p.attr("is_causal", Attr::Int(1));
+                }
+                if scaled {
+                    p = p.attr("scale", Attr::Float(0.3));
+                }
+                p.accum(skv * head.max(v_head))
+            },
+        )
         .boxed()
 }
