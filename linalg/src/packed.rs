@@ -193,47 +193,57 @@ fn product(
     }
     let (mp, np) = (m.div_ceil(MR), n.div_ceil(NR));
     let out = Columns(c.as_mut_ptr());
-    let tile = |(pi, pj): (usize, usize)| {
-        let rows = MR.min(m - pi * MR);
+    let kc = kc_for(k);
+    // One task: a column panel of B against a group of A's row panels, K in blocks of `kc`
+    // so that the block of B stays in L1 while the group's blocks of A stream past it.
+    let groups = mp.div_ceil(GROUP);
+    let task = |t: usize| {
+        let (pj, g) = (t / groups, t % groups);
         let cols = NR.min(n - pj * NR);
-        let ap = &a.data[pi * k * MR..][..k * MR];
-        let bp = &b.data[pj * k * NR..][..k * NR];
-        let epi = Epilogue {
-            bias: bias.map(|v| &v[pj * NR..pj * NR + cols]),
-            act,
-        };
-        // SAFETY: AVX-512 F is present (checked above). `ap` and `bp` hold `k` steps of `MR`
-        // and `NR` floats. The tile's rows `pi*MR..+rows` and columns `pj*NR..+cols` lie
-        // inside C: the last element written is `(m-1)*ldc + n - 1 < c.len()` (checked
-        // above), and no other task writes this tile; the bias slice holds `cols` values.
-        #[cfg(all(target_arch = "x86_64", xnpu_avx512))]
-        unsafe {
-            x86::tile(
-                k,
-                ap,
-                bp,
-                out.ptr().add(pi * MR * ldc + pj * NR),
-                ldc,
-                rows,
-                cols,
-                accumulate,
-                epi,
-            );
+        let panels = g * GROUP..((g + 1) * GROUP).min(mp);
+        let mut k0 = 0;
+        while k0 < k {
+            let len = kc.min(k - k0);
+            let (first, last) = (k0 == 0, k0 + len == k);
+            let bp = &b.data[(pj * k + k0) * NR..][..len * NR];
+            for pi in panels.clone() {
+                let rows = MR.min(m - pi * MR);
+                let ap = &a.data[(pi * k + k0) * MR..][..len * MR];
+                let epi = Epilogue {
+                    bias: bias.filter(|_| first).map(|v| &v[pj * NR..pj * NR + cols]),
+                    act: if last { act } else { Act::None },
+                };
+                // SAFETY: AVX-512 F is present (checked above). `ap` and `bp` hold `len`
+                // steps of `MR` and `NR` floats. The tile's rows `pi*MR..+rows` and columns
+                // `pj*NR..+cols` lie inside C: the last element written is
+                // `(m-1)*ldc + n - 1 < c.len()` (checked above), and no other task writes
+                // this tile; the bias slice holds `cols` values.
+                #[cfg(all(target_arch = "x86_64", xnpu_avx512))]
+                unsafe {
+                    x86::tile(
+                        len,
+                        ap,
+                        bp,
+                        out.ptr().add(pi * MR * ldc + pj * NR),
+                        ldc,
+                        rows,
+                        cols,
+                        accumulate || !first,
+                        epi,
+                    );
+                }
+                #[cfg(not(all(target_arch = "x86_64", xnpu_avx512)))]
+                let _ = (ap, bp, out, rows, accumulate, epi);
+            }
+            k0 += len;
         }
-        #[cfg(not(all(target_arch = "x86_64", xnpu_avx512)))]
-        let _ = (ap, bp, out, rows, cols, accumulate, epi);
     };
-    let tiles = mp * np;
+    let tasks = np * groups;
     let threads = rayon::current_num_threads();
-    if threads > 1 && tiles > 1 && m * n * k >= 32 * 32 * 32 {
-        // Column panels outermost: a task's tiles share one panel of B.
-        (0..tiles)
-            .into_par_iter()
-            .map(|t| (t % mp, t / mp))
-            .with_min_len(1)
-            .for_each(tile);
+    if threads > 1 && tasks > 1 && m * n * k >= 32 * 32 * 32 {
+        (0..tasks).into_par_iter().with_min_len(1).for_each(task);
     } else {
-        (0..tiles).map(|t| (t % mp, t / mp)).for_each(tile);
+        (0..tasks).for_each(task);
     }
     Ok(())
 }
@@ -287,6 +297,18 @@ struct Epilogue<'a> {
     bias: Option<&'a [f32]>,
     act: Act,
 }
+
+/// Row panels of A per task of a product.
+const GROUP: usize = 8;
+
+/// The K block of a product: `KC` at most, the blocks of one product of equal size.
+fn kc_for(k: usize) -> usize {
+    let blocks = k.div_ceil(KC).max(1);
+    k.div_ceil(blocks).max(1)
+}
+
+/// Steps of K per block: a block of B (`KC x NR` floats, 16 KiB) stays in a 32 KiB L1.
+const KC: usize = 128;
 
 /// A pointer to C shared by the tasks of one product, each writing its own tiles or column
 /// panels.
