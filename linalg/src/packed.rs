@@ -201,8 +201,9 @@ fn product(
         let (pj, g) = (t / groups, t % groups);
         let cols = NR.min(n - pj * NR);
         let panels = g * GROUP..((g + 1) * GROUP).min(mp);
+        // At least one block: with K = 0 the tiles still write C (zeros, or the bias).
         let mut k0 = 0;
-        while k0 < k {
+        loop {
             let len = kc.min(k - k0);
             let (first, last) = (k0 == 0, k0 + len == k);
             let bp = &b.data[(pj * k + k0) * NR..][..len * NR];
@@ -236,6 +237,9 @@ fn product(
                 let _ = (ap, bp, out, rows, accumulate, epi);
             }
             k0 += len;
+            if k0 >= k {
+                break;
+            }
         }
     };
     let tasks = np * groups;
