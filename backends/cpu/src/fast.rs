@@ -1,9 +1,12 @@
 //! The compiled CPU path: when the backend compiles a graph, each node whose op a fast kernel
-//! of `xnpu-linalg` computes (fp32 Conv, FusedConv, MatMul, MatMulBias, Gemm, FusedGemm) gets
-//! that kernel, with constant weights packed once; every other node runs its reference
-//! kernel. A fast kernel that meets inputs it was not planned for (another dtype at run time)
-//! hands the node back to the reference kernel, so the result is always defined by the
-//! reference: the fast kernels are held to it by the differential tests in `tests`.
+//! of `xnpu-linalg` computes (fp32 Conv, FusedConv, MatMul, MatMulBias, Gemm, FusedGemm,
+//! element-wise arithmetic and activations, Transpose, pooling, Softmax, LayerNormalization,
+//! Attention, per-tensor QuantizeLinear/DequantizeLinear) gets that kernel, with constant
+//! weights packed once; every other node runs its reference kernel. A fast kernel that meets
+//! inputs it was not planned for (another dtype or form at run time) hands the node back to
+//! the reference kernel, so the result is always defined by the reference: the fast kernels
+//! are held to it by the backend suite (`tests/backend_suite`, `cpu` against
+//! `cpu:reference`) and by `xnpu-linalg`'s own tests.
 
 use xnpu_core::broadcast::BroadcastIndex;
 use xnpu_core::{DType, Error, Result, Tensor, Value};
@@ -74,7 +77,8 @@ pub(crate) fn plan(graph: &Graph) -> Vec<Option<Fast>> {
 /// `xnpu run` report it.
 pub fn describe() -> String {
     format!(
-        "fast fp32 GEMM and convolution kernels ({}), reference kernels for the rest",
+        "fast fp32 kernels for GEMM, convolution, attention, normalisation, pooling and QDQ \
+         ({}), reference kernels for the rest",
         xnpu_linalg::Features::get()
     )
 }
