@@ -69,6 +69,18 @@ class Builder:
         self.nodes.append(helper.make_node(op_type, inputs, [out], name=out, **attrs))
         return out
 
+    def classifier(self, name: str, out: Path) -> onnx.ModelProto:
+        """The graph as an image classifier: input `input` 1x3x224x224, the last node's output
+        renamed `logits` 1x1000; saved as NAME.onnx in `out`."""
+        self.nodes[-1].output[0] = "logits"
+        model = self.model(
+            name,
+            [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 224, 224])],
+            [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 1000])],
+        )
+        onnx.save(model, out / f"{name}.onnx")
+        return model
+
     def model(self, name: str, inputs, outputs) -> onnx.ModelProto:
         graph = helper.make_graph(self.nodes, name, inputs, outputs, self.inits)
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
@@ -196,13 +208,7 @@ def mobilenet_v3(out: Path) -> None:
     x = b.op("Gemm", [x, b.weight((1024, 576), 576), b.bias(1024)], transB=1)
     x = b.act(x, "hswish")
     b.op("Gemm", [x, b.weight((1000, 1024), 1024), b.bias(1000)], transB=1)
-    b.nodes[-1].output[0] = "logits"
-    model = b.model(
-        "mobilenet_v3",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 224, 224])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 1000])],
-    )
-    onnx.save(model, out / "mobilenet_v3.onnx")
+    b.classifier("mobilenet_v3", out)
 
 
 def resnet18(out: Path) -> onnx.ModelProto:
@@ -220,14 +226,7 @@ def resnet18(out: Path) -> onnx.ModelProto:
             cin = width
     x = b.op("Flatten", [b.op("GlobalAveragePool", [x])], axis=1)
     b.op("Gemm", [x, b.weight((1000, 512), 512), b.bias(1000)], transB=1)
-    b.nodes[-1].output[0] = "logits"
-    model = b.model(
-        "resnet18",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 224, 224])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 1000])],
-    )
-    onnx.save(model, out / "resnet18.onnx")
-    return model
+    return b.classifier("resnet18", out)
 
 
 def resnet18_qdq(out: Path) -> None:

@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use xnpu_core::{Error, Result};
 
 use crate::math::{softmax_row, SoftmaxOut};
-use crate::sgemm::{sgemm, sgemm_serial, MatRef};
+use crate::sgemm::{sgemm_on, MatRef};
 
 /// An additive mask broadcast to `[batch, q_heads, q_seq, kv_seq]`: element
 /// `(b, h, i, j)` is `data[b * strides[0] + h * strides[1] + i * strides[2] + j]` (a stride
@@ -113,7 +113,7 @@ pub fn attention(
     let heads = d.batch * d.q_heads;
     // Heads in parallel with serial products, or (one head) the products threaded.
     let parallel_heads = heads > 1 && rayon::current_num_threads() > 1;
-    let gemm = if parallel_heads { sgemm_serial } else { sgemm };
+    let threaded = !parallel_heads;
     let one = |(bh, out): (usize, &mut [f32])| -> Result<()> {
         let (b, h) = (bh / d.q_heads, bh % d.q_heads);
         let kvh = b * d.kv_heads + h / group;
@@ -122,11 +122,11 @@ pub fn attention(
         let vm = MatRef::row_major(&v[kvh * vn..], d.kv_seq, d.v_head)?;
         let mut s = crate::buf::floats(d.q_seq * d.kv_seq, "attention scores")?;
         if d.kv_seq > 0 {
-            gemm(qm, km.t(), &mut s, d.kv_seq, scale, false)?;
+            sgemm_on(qm, km.t(), &mut s, d.kv_seq, scale, false, threaded)?;
             softmax_scores(&mut s, d.kv_seq, mask.map(|m| m.at(b, h)), causal);
         }
         let pm = MatRef::row_major(&s, d.q_seq, d.kv_seq)?;
-        gemm(pm, vm, out, d.v_head, 1.0, false)?;
+        sgemm_on(pm, vm, out, d.v_head, 1.0, false, threaded)?;
         xnpu_core::recycle::give(s);
         Ok(())
     };

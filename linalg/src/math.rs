@@ -200,24 +200,11 @@ pub fn softmax_row(row: &mut [f32], out: SoftmaxOut) {
     }
 }
 
-/// Layer normalisation of each row of `n` elements: `(x - mean) / sqrt(var + eps) * scale
-/// + bias`, with `scale` and `bias` (absent: 0) of `n` elements each, from `x` into `y`.
-pub fn layer_norm(
-    x: &[f32],
-    y: &mut [f32],
-    n: usize,
-    scale: &[f32],
-    bias: Option<&[f32]>,
-    eps: f32,
-) {
-    if n == 0 || scale.len() != n || bias.is_some_and(|b| b.len() != n) {
-        return;
-    }
-    layer_norm_rows(x, y, n, scale, bias, eps)
-}
-
 vectorised_fn! {
-    fn layer_norm_rows(
+    /// Layer normalisation of each row of `n` elements: `(x - mean) / sqrt(var + eps) * scale
+    /// + bias`, with `scale` and `bias` (absent: 0) of `n` elements each, from `x` into `y`
+    /// (nothing is written when the sizes disagree).
+    pub fn layer_norm(
         x: &[f32],
         y: &mut [f32],
         n: usize,
@@ -225,6 +212,9 @@ vectorised_fn! {
         bias: Option<&[f32]>,
         eps: f32,
     ) {
+        if n == 0 || scale.len() != n || bias.is_some_and(|b| b.len() != n) {
+            return;
+        }
         for (xr, yr) in x.chunks(n).zip(y.chunks_mut(n)) {
             let mean = sum_by(xr, |v| v) / n as f32;
             let var = sum_by(xr, |v| (v - mean) * (v - mean)) / n as f32;

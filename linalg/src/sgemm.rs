@@ -112,20 +112,10 @@ pub fn sgemm(
     sgemm_on(a, b, c, ldc, scale, accumulate, true)
 }
 
-/// [`sgemm`] on the calling thread only (for callers that already split the work across
-/// threads).
-pub fn sgemm_serial(
-    a: MatRef<'_>,
-    b: MatRef<'_>,
-    c: &mut [f32],
-    ldc: usize,
-    scale: f32,
-    accumulate: bool,
-) -> Result<()> {
-    sgemm_on(a, b, c, ldc, scale, accumulate, false)
-}
-
-fn sgemm_on(
+/// [`sgemm`], on the calling thread only unless `threaded` (for callers that already split
+/// the work across threads).
+#[allow(clippy::too_many_arguments)]
+pub fn sgemm_on(
     a: MatRef<'_>,
     b: MatRef<'_>,
     c: &mut [f32],

@@ -645,14 +645,16 @@ fn transpose(t: &xnpu_ops::tensor::Transpose, inputs: &[Option<&Value>]) -> Resu
 }
 
 /// A 1-D or 2-D window geometry as linalg's 2-D one (1-D: a height of 1).
+/// A 1-D or 2-D dims list as 2-D (1-D: `fill` first).
+fn two(v: &[usize], fill: usize) -> [usize; 2] {
+    if v.len() == 2 {
+        [v[0], v[1]]
+    } else {
+        [fill, v[0]]
+    }
+}
+
 fn geometry_2d(batch: usize, input: &[usize], g: &xnpu_ops::nn::Geometry) -> xnpu_linalg::Geometry {
-    let two = |v: &[usize], fill: usize| {
-        if v.len() == 2 {
-            [v[0], v[1]]
-        } else {
-            [fill, v[0]]
-        }
-    };
     xnpu_linalg::Geometry {
         batch,
         input: two(input, 1),
@@ -663,27 +665,51 @@ fn geometry_2d(batch: usize, input: &[usize], g: &xnpu_ops::nn::Geometry) -> xnp
     }
 }
 
-fn max_pool(w: &xnpu_ops::nn::Window, inputs: &[Option<&Value>]) -> Result<Option<Tensor>> {
-    let x = tensor(inputs, 0)?;
-    let Some(kernel) = &w.kernel_shape else {
-        return Ok(None);
-    };
-    if x.dtype() != DType::F32 || !matches!(x.rank(), 3 | 4) || kernel.len() + 2 != x.rank() {
-        return Ok(None);
+/// A 1-D or 2-D fp32 pooling window on its input, as the linalg pools take it.
+struct PoolRun<'a> {
+    x: &'a Tensor,
+    kernel: [usize; 2],
+    geometry: xnpu_linalg::Geometry,
+    pad_end: [usize; 2],
+    /// `[N, C, out...]`.
+    shape: Vec<usize>,
+    planes: usize,
+}
+
+impl PoolRun<'_> {
+    fn new<'a>(
+        w: &xnpu_ops::nn::Window,
+        inputs: &[Option<&'a Value>],
+    ) -> Result<Option<PoolRun<'a>>> {
+        let x = tensor(inputs, 0)?;
+        let Some(kernel) = &w.kernel_shape else {
+            return Ok(None);
+        };
+        if x.dtype() != DType::F32 || !matches!(x.rank(), 3 | 4) || kernel.len() + 2 != x.rank() {
+            return Ok(None);
+        }
+        let g = w.geometry(&x.shape()[2..], kernel)?;
+        let mut shape = x.shape()[..2].to_vec();
+        shape.extend(&g.out);
+        Ok(Some(PoolRun {
+            x,
+            kernel: two(kernel, 1),
+            geometry: geometry_2d(x.shape()[0], &x.shape()[2..], &g),
+            pad_end: two(&g.pads_end, 0),
+            shape,
+            planes: x.shape()[0] * x.shape()[1],
+        }))
     }
-    let g = w.geometry(&x.shape()[2..], kernel)?;
-    let geometry = geometry_2d(x.shape()[0], &x.shape()[2..], &g);
-    let k = if kernel.len() == 2 {
-        [kernel[0], kernel[1]]
-    } else {
-        [1, kernel[0]]
+}
+
+fn max_pool(w: &xnpu_ops::nn::Window, inputs: &[Option<&Value>]) -> Result<Option<Tensor>> {
+    let Some(p) = PoolRun::new(w, inputs)? else {
+        return Ok(None);
     };
-    let mut shape = x.shape()[..2].to_vec();
-    shape.extend(&g.out);
-    let mut y = buffer(numel(&shape)?)?;
-    let planes = x.shape()[0] * x.shape()[1];
-    xnpu_linalg::max_pool(k, &geometry, planes, &x.as_slice::<f32>()?, &mut y)?;
-    Tensor::from_vec(shape, y).map(Some)
+    let mut y = buffer(numel(&p.shape)?)?;
+    let x = p.x.as_slice::<f32>()?;
+    xnpu_linalg::max_pool(p.kernel, &p.geometry, p.planes, &x, &mut y)?;
+    Tensor::from_vec(p.shape, y).map(Some)
 }
 
 fn global_pool(max: bool, inputs: &[Option<&Value>]) -> Result<Option<Tensor>> {
@@ -941,37 +967,14 @@ fn avg_pool(
     include_pad: bool,
     inputs: &[Option<&Value>],
 ) -> Result<Option<Tensor>> {
-    let x = tensor(inputs, 0)?;
-    let Some(kernel) = &w.kernel_shape else {
+    let Some(p) = PoolRun::new(w, inputs)? else {
         return Ok(None);
     };
-    if x.dtype() != DType::F32 || !matches!(x.rank(), 3 | 4) || kernel.len() + 2 != x.rank() {
+    let mut y = buffer(numel(&p.shape)?)?;
+    let x = p.x.as_slice::<f32>()?;
+    let (g, planes) = (&p.geometry, p.planes);
+    if !xnpu_linalg::pool::avg_pool(p.kernel, g, p.pad_end, include_pad, planes, &x, &mut y)? {
         return Ok(None);
     }
-    let g = w.geometry(&x.shape()[2..], kernel)?;
-    let geometry = geometry_2d(x.shape()[0], &x.shape()[2..], &g);
-    let two = |v: &[usize], fill: usize| {
-        if v.len() == 2 {
-            [v[0], v[1]]
-        } else {
-            [fill, v[0]]
-        }
-    };
-    let mut shape = x.shape()[..2].to_vec();
-    shape.extend(&g.out);
-    let mut y = buffer(numel(&shape)?)?;
-    let planes = x.shape()[0] * x.shape()[1];
-    let done = xnpu_linalg::pool::avg_pool(
-        two(kernel, 1),
-        &geometry,
-        two(&g.pads_end, 0),
-        include_pad,
-        planes,
-        &x.as_slice::<f32>()?,
-        &mut y,
-    )?;
-    if !done {
-        return Ok(None);
-    }
-    Tensor::from_vec(shape, y).map(Some)
+    Tensor::from_vec(p.shape, y).map(Some)
 }

@@ -302,6 +302,21 @@ mod tests {
         b.node(Op::Nn(nn::Op::MatMul(nn::MatMul)), &[x, y], f32_ty(dims))
     }
 
+    /// The graph's output: `Softmax(s) @ v`.
+    fn softmax_times(b: &mut B, s: usize, v: usize) {
+        let p = b.node(
+            Op::Reduce(reduce::Op::Softmax(Softmax {
+                kind: SoftmaxKind::Softmax,
+                axis: -1,
+                coerce_2d: false,
+            })),
+            &[s],
+            f32_ty(S),
+        );
+        let y = matmul(b, p, v, Q);
+        b.output(y);
+    }
+
     /// `form`: 0 divide the scores by 2; 1 scale Q and K^T by √0.5 each (torch's SDPA);
     /// 2 scale Q and K (before its transpose) by √0.5 each.
     fn graph(form: usize, with_mask: bool, extra_reader: bool) -> B {
@@ -349,17 +364,7 @@ mod tests {
         if extra_reader {
             b.output(s);
         }
-        let p = b.node(
-            Op::Reduce(reduce::Op::Softmax(Softmax {
-                kind: SoftmaxKind::Softmax,
-                axis: -1,
-                coerce_2d: false,
-            })),
-            &[s],
-            f32_ty(S),
-        );
-        let y = matmul(&mut b, p, v, Q);
-        b.output(y);
+        softmax_times(&mut b, s, v);
         b
     }
 
@@ -399,17 +404,7 @@ mod tests {
         if extra_reader {
             b.output(s);
         }
-        let p = b.node(
-            Op::Reduce(reduce::Op::Softmax(Softmax {
-                kind: SoftmaxKind::Softmax,
-                axis: -1,
-                coerce_2d: false,
-            })),
-            &[s],
-            f32_ty(S),
-        );
-        let y = matmul(&mut b, p, v, Q);
-        b.output(y);
+        softmax_times(&mut b, s, v);
         (b, x)
     }
 
