@@ -123,6 +123,9 @@ impl CpuBackend {
         let mut graph = executable_graph(partition);
         if self.fast {
             crate::prepack::dequantize_weights(&mut graph);
+            // Attention the session's pipeline left unfused for other backends' sake (K as
+            // exporters merge its transposes) runs on the fast attention kernel here.
+            xnpu_graph::passes::attention::run_with_merged_keys(&mut graph)?;
         }
         let plan = if self.fast {
             crate::fast::plan(&graph)
