@@ -6,6 +6,8 @@
 //! handed to the next kernel that asks for at most its capacity (and at least half of it).
 //! Bounded: [`MAX_BUFFERS`] buffers and [`MAX_BYTES`] in all, the oldest given back first;
 //! buffers under [`MIN_BYTES`] are left to the allocator, which reuses small blocks itself.
+//! The CPU backend calls [`clear`] when its last compiled graph is dropped, so a process
+//! keeps these buffers only while it has models to run.
 
 use std::sync::Mutex;
 
@@ -31,40 +33,51 @@ fn bytes_of(v: &Vec<f32>) -> usize {
     v.capacity() * std::mem::size_of::<f32>()
 }
 
+impl Pool {
+    fn give(&mut self, mut v: Vec<f32>) {
+        let size = bytes_of(&v);
+        if !(MIN_BYTES..=MAX_BYTES).contains(&size) {
+            return;
+        }
+        v.clear();
+        while self.buffers.len() >= MAX_BUFFERS || self.bytes + size > MAX_BYTES {
+            let old = self.buffers.remove(0);
+            self.bytes -= bytes_of(&old);
+        }
+        self.bytes += size;
+        self.buffers.push(v);
+    }
+
+    fn take(&mut self, n: usize) -> Option<Vec<f32>> {
+        if n.checked_mul(std::mem::size_of::<f32>())? < MIN_BYTES {
+            return None;
+        }
+        let (at, _) = self
+            .buffers
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| b.capacity() >= n && b.capacity() / 2 <= n)
+            .min_by_key(|(_, b)| b.capacity())?;
+        let v = self.buffers.remove(at);
+        self.bytes -= bytes_of(&v);
+        Some(v)
+    }
+}
+
 /// Keeps `v`'s memory for a later [`take`] (or frees it, when it is small or the pool full).
-pub fn give(mut v: Vec<f32>) {
-    let size = bytes_of(&v);
-    if !(MIN_BYTES..=MAX_BYTES).contains(&size) {
+pub fn give(v: Vec<f32>) {
+    if bytes_of(&v) < MIN_BYTES {
         return;
     }
-    v.clear();
-    let Ok(mut pool) = POOL.lock() else {
-        return;
-    };
-    while pool.buffers.len() >= MAX_BUFFERS || pool.bytes + size > MAX_BYTES {
-        let old = pool.buffers.remove(0);
-        pool.bytes -= bytes_of(&old);
+    if let Ok(mut pool) = POOL.lock() {
+        pool.give(v);
     }
-    pool.bytes += size;
-    pool.buffers.push(v);
 }
 
 /// An empty vector with room for `n` values from a kept buffer (the smallest that fits,
 /// and no more than twice `n`), or `None`.
 pub fn take(n: usize) -> Option<Vec<f32>> {
-    if n.checked_mul(std::mem::size_of::<f32>())? < MIN_BYTES {
-        return None;
-    }
-    let mut pool = POOL.lock().ok()?;
-    let (at, _) = pool
-        .buffers
-        .iter()
-        .enumerate()
-        .filter(|(_, b)| b.capacity() >= n && b.capacity() / 2 <= n)
-        .min_by_key(|(_, b)| b.capacity())?;
-    let v = pool.buffers.remove(at);
-    pool.bytes -= bytes_of(&v);
-    Some(v)
+    POOL.lock().ok()?.take(n)
 }
 
 /// Frees every kept buffer.
@@ -81,13 +94,26 @@ mod tests {
 
     #[test]
     fn keeps_large_buffers_and_hands_back_a_fitting_one() {
+        // A pool of its own: the process-wide one is shared with other tests.
+        let mut pool = Pool {
+            buffers: Vec::new(),
+            bytes: 0,
+        };
         let n = MIN_BYTES; // floats: four times the minimum in bytes
-        give(vec![1.0; n]);
-        give(vec![1.0; 8]); // too small: freed
-        assert!(take(n * 4).is_none(), "bigger than any kept buffer");
-        assert!(take(n / 4).is_none(), "less than half of the kept buffer");
-        let v = take(n - 5).expect("a kept buffer");
+        pool.give(vec![1.0; n]);
+        pool.give(vec![1.0; 8]); // too small: freed
+        assert_eq!(pool.buffers.len(), 1);
+        assert!(pool.take(n * 4).is_none(), "bigger than any kept buffer");
+        assert!(
+            pool.take(n / 4).is_none(),
+            "less than half of the kept buffer"
+        );
+        let v = pool.take(n - 5).expect("a kept buffer");
         assert!(v.is_empty() && v.capacity() >= n);
-        clear();
+        assert_eq!((pool.buffers.len(), pool.bytes), (0, 0));
+        for _ in 0..MAX_BUFFERS + 3 {
+            pool.give(vec![0.0; n]);
+        }
+        assert_eq!(pool.buffers.len(), MAX_BUFFERS, "the oldest are given back");
     }
 }

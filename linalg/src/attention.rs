@@ -73,8 +73,8 @@ pub struct Scores<'a> {
     pub causal: bool,
 }
 
-/// `Y = softmax(scores) V`. A row whose keys are all hidden (-inf) gets NaN, as softmax of
-/// -inf does; callers that define such rows otherwise leave them to their reference.
+/// `Y = softmax(scores) V`. A query whose keys are all hidden (-inf) gets a zero row, as
+/// ONNX's Attention defines it.
 pub fn attention(
     d: Dims,
     q: &[f32],
@@ -89,25 +89,32 @@ pub fn attention(
         causal,
     } = scores;
     d.check(q.len(), k.len(), v.len(), y.len())?;
-    if let Some(m) = mask {
-        let last = (d.batch.max(1) - 1) * m.strides[0]
-            + (d.q_heads.max(1) - 1) * m.strides[1]
-            + (d.q_seq.max(1) - 1) * m.strides[2]
-            + d.kv_seq;
-        if d.kv_seq > 0 && last > m.data.len() {
-            return Err(Error::compute(
-                "the attention mask is smaller than its strides say",
-            ));
-        }
-    }
     let (qn, kn, vn, yn) = (
         d.q_seq * d.head,
         d.kv_seq * d.head,
         d.kv_seq * d.v_head,
         d.q_seq * d.v_head,
     );
-    if yn == 0 {
+    if y.is_empty() {
         return Ok(());
+    }
+    if let Some(m) = mask {
+        // The last element the mask is read at, in checked arithmetic (the strides are the
+        // caller's).
+        let last = [
+            (d.batch - 1, m.strides[0]),
+            (d.q_heads - 1, m.strides[1]),
+            (d.q_seq - 1, m.strides[2]),
+        ]
+        .iter()
+        .try_fold(d.kv_seq, |acc, &(i, s)| {
+            i.checked_mul(s).and_then(|v| v.checked_add(acc))
+        });
+        if d.kv_seq > 0 && last.is_none_or(|l| l > m.data.len()) {
+            return Err(Error::compute(
+                "the attention mask is smaller than its strides say",
+            ));
+        }
     }
     let group = d.q_heads / d.kv_heads;
     let heads = d.batch * d.q_heads;
@@ -159,6 +166,12 @@ crate::math::vectorised_fn! {
             }
             if causal && i + 1 < n {
                 row[i + 1..].fill(f32::NEG_INFINITY);
+            }
+            // A query that sees no key gets all-zero probabilities (a zero output row), as
+            // ONNX's Attention defines it.
+            if row.iter().all(|&x| x == f32::NEG_INFINITY) {
+                row.fill(0.0);
+                continue;
             }
             softmax_row(row, SoftmaxOut::Softmax);
         }
@@ -260,6 +273,43 @@ mod tests {
                 assert!((*a as f64 - b).abs() < 1e-5, "case {i}: {a} vs {b}");
             }
         }
+    }
+
+    #[test]
+    fn a_query_that_sees_no_key_gets_a_zero_row() {
+        let d = Dims {
+            batch: 1,
+            q_heads: 1,
+            kv_heads: 1,
+            q_seq: 2,
+            kv_seq: 2,
+            head: 1,
+            v_head: 1,
+        };
+        let m = [f32::NEG_INFINITY, f32::NEG_INFINITY, 0.0, f32::NEG_INFINITY];
+        let mask = Some(Mask {
+            data: &m,
+            strides: [0, 0, 2],
+        });
+        let mut y = [f32::NAN; 2];
+        let scores = Scores {
+            scale: 1.0,
+            mask,
+            causal: false,
+        };
+        attention(d, &[1.0, 1.0], &[1.0, 2.0], &[3.0, 5.0], scores, &mut y).unwrap();
+        assert_eq!(y, [0.0, 3.0]);
+        // Overflowing strides are an error, not a wrapped index.
+        let mask = Some(Mask {
+            data: &m,
+            strides: [0, 0, usize::MAX],
+        });
+        let scores = Scores {
+            scale: 1.0,
+            mask,
+            causal: false,
+        };
+        assert!(attention(d, &[1.0, 1.0], &[1.0, 2.0], &[3.0, 5.0], scores, &mut y).is_err());
     }
 
     #[test]

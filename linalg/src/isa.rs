@@ -37,11 +37,14 @@ impl Features {
 
 #[cfg(target_arch = "x86_64")]
 fn detect() -> Features {
-    let avx512 = is_x86_feature_detected!("avx512f")
+    let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
+    // The AVX-512 level implies the AVX2+FMA one (the portable kernels run their AVX2 copy
+    // there), so it is claimed only with both.
+    let avx512 = avx2
+        && is_x86_feature_detected!("avx512f")
         && is_x86_feature_detected!("avx512bw")
         && is_x86_feature_detected!("avx512dq")
         && is_x86_feature_detected!("avx512vl");
-    let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
     let isa = if avx512 {
         Isa::Avx512
     } else if avx2 {

@@ -192,9 +192,9 @@ pub fn softmax_row(row: &mut [f32], out: SoftmaxOut) {
             }
         }
         SoftmaxOut::LogSoftmax => {
-            let shift = max + sum_by(row, |x| exp(x - max)).ln();
+            let log_sum = sum_by(row, |x| exp(x - max)).ln();
             for x in row.iter_mut() {
-                *x -= shift;
+                *x = (*x - max) - log_sum;
             }
         }
     }

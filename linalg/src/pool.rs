@@ -286,6 +286,9 @@ pub fn avg_pool(
             include_pad,
         )
     };
+    if pout == 0 || planes == 0 {
+        return Ok(true);
+    }
     let (ay, ax) = (axis(0, ih, oh), axis(1, iw, ow));
     if ay.iter().chain(&ax).any(|&(_, _, n)| n == 0) {
         return Ok(false);
@@ -314,7 +317,7 @@ pub fn avg_pool(
     Ok(true)
 }
 
-/// The mean (or with `max`, the maximum, NaN kept) of each `area`-element plane of `x`, one
+/// The mean (or with `max`, the maximum; a NaN counts only as the first value) of each `area`-element plane of `x`, one
 /// value per plane into `y`.
 pub fn global(x: &[f32], area: usize, max: bool, y: &mut [f32]) {
     if area == 0 {
@@ -327,7 +330,9 @@ crate::math::vectorised_fn! {
     fn global_planes(x: &[f32], area: usize, max: bool, y: &mut [f32]) {
         for (plane, out) in x.chunks_exact(area).zip(y.iter_mut()) {
             *out = if max {
-                if plane.iter().any(|v| v.is_nan()) {
+                // As the reference: a NaN first stays (nothing compares greater), a later
+                // one is passed over.
+                if plane[0].is_nan() {
                     f32::NAN
                 } else {
                     crate::math::max_of(plane)
@@ -342,6 +347,23 @@ crate::math::vectorised_fn! {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn global_max_keeps_a_leading_nan_only_and_empty_averages_write_nothing() {
+        let mut y = [0.0; 2];
+        global(&[1.0, f32::NAN, 2.0, f32::NAN, 1.0, 0.0], 3, true, &mut y);
+        assert_eq!(y[0], 2.0);
+        assert!(y[1].is_nan());
+        let g = Geometry {
+            batch: 1,
+            input: [1, 0],
+            output: [1, 0],
+            stride: [1, 1],
+            dilation: [1, 1],
+            pad_begin: [0, 0],
+        };
+        assert!(avg_pool([1, 2], &g, [0, 2], false, 1, &[], &mut []).unwrap());
+    }
 
     #[test]
     fn average_counts_pads_only_when_asked() {

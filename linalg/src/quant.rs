@@ -13,12 +13,22 @@ pub trait Int8: Copy + Send + Sync {
     fn to_f32(self) -> f32;
 }
 
+/// `v`, an integer in i32's range whose magnitude is below 2^22, or NaN (0), as an i32: read
+/// from the mantissa of `v + 1.5 * 2^23` (a bit cast the compiler vectorises, where Rust's
+/// saturating float-to-int conversion is done one value at a time).
+#[inline(always)]
+fn integer(v: f32) -> i32 {
+    const ROUNDER: f32 = 12_582_912.0;
+    let v = if v.is_nan() { 0.0 } else { v };
+    ((v + ROUNDER).to_bits() as i32).wrapping_sub(ROUNDER.to_bits() as i32)
+}
+
 impl Int8 for i8 {
     const MIN: f32 = -128.0;
     const MAX: f32 = 127.0;
     #[inline(always)]
     fn from_f32(v: f32) -> i8 {
-        v as i8
+        integer(v) as i8
     }
     #[inline(always)]
     fn to_f32(self) -> f32 {
@@ -31,7 +41,7 @@ impl Int8 for u8 {
     const MAX: f32 = 255.0;
     #[inline(always)]
     fn from_f32(v: f32) -> u8 {
-        v as u8
+        integer(v) as u8
     }
     #[inline(always)]
     fn to_f32(self) -> f32 {

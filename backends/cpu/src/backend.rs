@@ -146,6 +146,7 @@ impl CpuBackend {
             plan,
             pool,
             constants,
+            _live: Live::new(),
         }))
     }
 }
@@ -203,6 +204,28 @@ struct CpuExecutable {
     pool: Option<Arc<rayon::ThreadPool>>,
     /// Where the graph's constants lie (kernels such as Identity and Constant return them).
     constants: ByteRanges,
+    _live: Live,
+}
+
+/// Counts the CPU executables alive; when the last one goes, the output buffers kept for
+/// reuse (`xnpu_core::recycle`) are freed, so a process holds them only while it runs models.
+struct Live;
+
+static LIVE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+impl Live {
+    fn new() -> Live {
+        LIVE.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Live
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        if LIVE.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) == 1 {
+            xnpu_core::recycle::clear();
+        }
+    }
 }
 
 impl Executable for CpuExecutable {

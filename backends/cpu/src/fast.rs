@@ -62,8 +62,9 @@ pub(crate) enum Fast {
         causal: bool,
         scale: Option<f32>,
     },
-    /// QuantizeLinear of fp32 to int8/uint8 with one scale (and zero point).
-    Quantize,
+    /// QuantizeLinear of fp32 to int8/uint8 with one scale (and zero point); the op's
+    /// `output_dtype`, if given.
+    Quantize(Option<DType>),
     /// DequantizeLinear of int8/uint8 to fp32 with one scale (and zero point).
     Dequantize,
 }
@@ -92,11 +93,14 @@ fn is_f32(graph: &Graph, node: &Node, slot: usize) -> bool {
         .unwrap_or(false)
 }
 
+/// Input `slot` when it is a constant the caller cannot override (an initializer that is
+/// also a graph input is only a default: it is not packed).
 fn constant<'g>(graph: &'g Graph, node: &Node, slot: usize) -> Option<&'g Tensor> {
     node.inputs
         .get(slot)
         .copied()
         .flatten()
+        .filter(|v| !graph.inputs.contains(v))
         .and_then(|v| graph.values[v].constant.as_ref())
 }
 
@@ -149,7 +153,7 @@ fn plan_node(graph: &Graph, node: &Node) -> Option<Fast> {
             let plain = q.precision.is_none()
                 && q.output_dtype
                     .is_none_or(|t| matches!(t, DType::I8 | DType::U8));
-            plain.then_some(Fast::Quantize)
+            plain.then_some(Fast::Quantize(q.output_dtype))
         }
         Op::Nn(nn::Op::GlobalPool(p)) => match p.kind {
             nn::GlobalKind::Average => Some(Fast::GlobalPool { max: false }),
@@ -250,7 +254,7 @@ impl Fast {
             } => softmax(*out, *axis, *coerce_2d, inputs),
             Fast::LayerNorm { axis, epsilon } => layer_norm(*axis, *epsilon, inputs),
             Fast::Attention { causal, scale } => sdpa(*causal, *scale, inputs),
-            Fast::Quantize => quantize(inputs),
+            Fast::Quantize(out) => quantize(*out, inputs),
             Fast::Dequantize => dequantize(inputs),
         };
         out.transpose().map(|r| r.map(|t| vec![Value::Tensor(t)]))
@@ -882,6 +886,10 @@ fn sdpa(causal: bool, scale: Option<f32>, inputs: &[Option<&Value>]) -> Result<O
         _ => None,
     };
     let scale = scale.unwrap_or(1.0 / (d.head as f32).sqrt());
+    if scale < 0.0 || scale.is_nan() {
+        // The reference scales Q and K by sqrt(scale) each: NaN for a negative scale.
+        return Ok(None);
+    }
     let mut y = buffer(numel(&[d.batch, d.q_heads, d.q_seq, d.v_head])?)?;
     attention(
         d,
@@ -921,12 +929,14 @@ fn per_tensor(
     Ok(Some((s, zp, ty)))
 }
 
-fn quantize(inputs: &[Option<&Value>]) -> Result<Option<Tensor>> {
+fn quantize(output_dtype: Option<DType>, inputs: &[Option<&Value>]) -> Result<Option<Tensor>> {
     let x = tensor(inputs, 0)?;
     if x.dtype() != DType::F32 {
         return Ok(None);
     }
-    let Some((scale, zp, ty)) = per_tensor(inputs, None)? else {
+    // The zero point's dtype, else `output_dtype`, else uint8; a zero point of another dtype
+    // than `output_dtype` is the reference's error to report.
+    let Some((scale, zp, ty)) = per_tensor(inputs, output_dtype)? else {
         return Ok(None);
     };
     let xv = x.as_slice::<f32>()?;

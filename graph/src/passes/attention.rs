@@ -80,7 +80,7 @@ fn split_key_transposes(g: &mut Graph) -> usize {
                 s.0.swap(1, 2);
             }
         }
-        let name = format!("{}/heads_first", g.values[x].name);
+        let name = format!("{}/heads_first", g.nodes[i].name);
         let k = g.add_value(name.clone(), ty);
         g.nodes[i].inputs[0] = Some(k);
         g.nodes[i].op = Op::Tensor(tensor::Op::Transpose(tensor::Transpose {
