@@ -42,9 +42,8 @@ impl<T: Elem> Drop for VecOwner<T> {
         {
             return;
         }
-        let v: Box<dyn std::any::Any> = Box::new(std::mem::take(&mut self.0));
-        if let Ok(v) = v.downcast::<Vec<f32>>() {
-            crate::recycle::give(*v);
+        if let Some(v) = (&mut self.0 as &mut dyn std::any::Any).downcast_mut::<Vec<f32>>() {
+            crate::recycle::give(std::mem::take(v));
         }
     }
 }

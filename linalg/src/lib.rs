@@ -28,7 +28,7 @@ pub use isa::{Features, Isa};
 pub use math::{layer_norm, softmax, SoftmaxOut};
 pub use packed::{PackedA, PackedB};
 pub use pool::max_pool;
-pub use sgemm::{sgemm, sgemm_on, MatRef};
+pub use sgemm::{sgemm, MatRef};
 
 /// Seeded values in [-1, 1) for the kernels' tests.
 #[cfg(test)]

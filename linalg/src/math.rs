@@ -159,17 +159,13 @@ pub enum SoftmaxOut {
     LogSoftmax,
 }
 
-/// Softmax of each row of `n` elements of `rows`, in place (a NaN in a row makes the row
-/// NaN; a row of -inf is NaN, as `x - max` is).
-pub fn softmax(rows: &mut [f32], n: usize, out: SoftmaxOut) {
-    if n == 0 {
-        return;
-    }
-    softmax_rows(rows, n, out)
-}
-
 vectorised_fn! {
-    fn softmax_rows(rows: &mut [f32], n: usize, out: SoftmaxOut) {
+    /// Softmax of each row of `n` elements of `rows`, in place (a NaN in a row makes the row
+    /// NaN; a row of -inf is NaN, as `x - max` is).
+    pub fn softmax(rows: &mut [f32], n: usize, out: SoftmaxOut) {
+        if n == 0 {
+            return;
+        }
         for row in rows.chunks_mut(n) {
             softmax_row(row, out);
         }

@@ -168,23 +168,7 @@ fn product(
     act: Act,
 ) -> Result<()> {
     let (m, k, n) = (a.m, a.k, b.n);
-    if b.k != k {
-        return Err(Error::compute(format!(
-            "matrix product of {m}x{k} by {}x{n}: inner dims differ",
-            b.k
-        )));
-    }
-    let needed = if m == 0 || n == 0 {
-        Some(0)
-    } else {
-        (m - 1).checked_mul(ldc).and_then(|v| v.checked_add(n))
-    };
-    if ldc < n || needed.is_none_or(|s| s > c.len()) {
-        return Err(Error::compute(format!(
-            "a {m}x{n} product does not fit in {} elements (row stride {ldc})",
-            c.len()
-        )));
-    }
+    crate::sgemm::check_product((m, k), (b.k, n), c.len(), ldc)?;
     if !available() {
         return Err(Error::unsupported("the packed GEMM needs AVX-512"));
     }

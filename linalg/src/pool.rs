@@ -317,17 +317,13 @@ pub fn avg_pool(
     Ok(true)
 }
 
-/// The mean (or with `max`, the maximum; a NaN counts only as the first value) of each `area`-element plane of `x`, one
-/// value per plane into `y`.
-pub fn global(x: &[f32], area: usize, max: bool, y: &mut [f32]) {
-    if area == 0 {
-        return;
-    }
-    global_planes(x, area, max, y)
-}
-
 crate::math::vectorised_fn! {
-    fn global_planes(x: &[f32], area: usize, max: bool, y: &mut [f32]) {
+    /// The mean (or with `max`, the maximum; a NaN counts only as the first value) of each
+    /// `area`-element plane of `x`, one value per plane into `y`.
+    pub fn global(x: &[f32], area: usize, max: bool, y: &mut [f32]) {
+        if area == 0 {
+            return;
+        }
         for (plane, out) in x.chunks_exact(area).zip(y.iter_mut()) {
             *out = if max {
                 // As the reference: a NaN first stays (nothing compares greater), a later

@@ -49,13 +49,9 @@ impl Int8 for u8 {
     }
 }
 
-/// `y = saturate(round_half_even(x / scale) + zero_point)`.
-pub fn quantize<T: Int8>(x: &[f32], scale: f32, zero_point: f32, y: &mut [T]) {
-    quantize_all(x, scale, zero_point, y)
-}
-
 vectorised_fn! {
-    fn quantize_all<T: Int8>(x: &[f32], scale: f32, zero_point: f32, y: &mut [T]) {
+    /// `y = saturate(round_half_even(x / scale) + zero_point)`.
+    pub fn quantize<T: Int8>(x: &[f32], scale: f32, zero_point: f32, y: &mut [T]) {
         for (o, &v) in y.iter_mut().zip(x) {
             let q = (v / scale).round_ties_even() + zero_point;
             *o = T::from_f32(q.clamp(T::MIN, T::MAX));
@@ -63,13 +59,9 @@ vectorised_fn! {
     }
 }
 
-/// `y = (x - zero_point) * scale`.
-pub fn dequantize<T: Int8>(x: &[T], scale: f32, zero_point: f32, y: &mut [f32]) {
-    dequantize_all(x, scale, zero_point, y)
-}
-
 vectorised_fn! {
-    fn dequantize_all<T: Int8>(x: &[T], scale: f32, zero_point: f32, y: &mut [f32]) {
+    /// `y = (x - zero_point) * scale`.
+    pub fn dequantize<T: Int8>(x: &[T], scale: f32, zero_point: f32, y: &mut [f32]) {
         for (o, &v) in y.iter_mut().zip(x) {
             *o = (v.to_f32() - zero_point) * scale;
         }

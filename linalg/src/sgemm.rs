@@ -36,6 +36,25 @@ fn too_small(what: &str, len: usize, rows: usize, cols: usize) -> Error {
     ))
 }
 
+/// Checks a product of an `m x k` by a `kb x n` matrix into `c_len` elements at row stride
+/// `ldc` (the packed GEMM's check too).
+pub(crate) fn check_product(
+    (m, k): (usize, usize),
+    (kb, n): (usize, usize),
+    c_len: usize,
+    ldc: usize,
+) -> Result<()> {
+    if kb != k {
+        return Err(Error::compute(format!(
+            "matrix product of {m}x{k} by {kb}x{n}: inner dims differ"
+        )));
+    }
+    if ldc < n || span(m, n, ldc, 1).is_none_or(|s| s > c_len) {
+        return Err(too_small("product", c_len, m, n));
+    }
+    Ok(())
+}
+
 impl<'a> MatRef<'a> {
     /// A row-major `rows x cols` matrix at the start of `data`.
     pub fn row_major(data: &'a [f32], rows: usize, cols: usize) -> Result<MatRef<'a>> {
@@ -125,15 +144,7 @@ pub fn sgemm_on(
     threaded: bool,
 ) -> Result<()> {
     let (m, k, n) = (a.rows, a.cols, b.cols);
-    if b.rows != k {
-        return Err(Error::compute(format!(
-            "matrix product of {m}x{k} by {}x{n}: inner dims differ",
-            b.rows
-        )));
-    }
-    if ldc < n || span(m, n, ldc, 1).is_none_or(|s| s > c.len()) {
-        return Err(too_small("product", c.len(), m, n));
-    }
+    check_product((m, k), (b.rows, n), c.len(), ldc)?;
     if m == 0 || n == 0 {
         return Ok(());
     }

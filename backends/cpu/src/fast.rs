@@ -194,9 +194,7 @@ fn plan_node(graph: &Graph, node: &Node) -> Option<Fast> {
 }
 
 fn plan_elementwise(op: &xnpu_ops::elementwise::Op) -> Option<Fast> {
-    use xnpu_ops::elementwise::{
-        ActivationKind as A, BinaryKind as B, Op as E, UnaryKind, VariadicKind as V,
-    };
+    use xnpu_ops::elementwise::{BinaryKind as B, Op as E, UnaryKind, VariadicKind as V};
     Some(match op {
         E::Binary(b) if b.legacy_axis.is_none() => Fast::Arith {
             op: match b.kind {
@@ -216,15 +214,7 @@ fn plan_elementwise(op: &xnpu_ops::elementwise::Op) -> Option<Fast> {
             },
             mean: v.kind == V::Mean,
         },
-        E::Activation(a) => Fast::Activation(match a.kind {
-            A::Relu => Act::Relu,
-            A::Sigmoid => Act::Sigmoid,
-            A::LeakyRelu { alpha } => Act::LeakyRelu { alpha },
-            A::HardSigmoid { alpha, beta } => Act::HardSigmoid { alpha, beta },
-            A::HardSwish => Act::HardSwish,
-            A::Gelu { tanh } => Act::Gelu { tanh },
-            _ => return None,
-        }),
+        E::Activation(a) => Fast::Activation(act_of(&a.kind)?),
         E::Unary(u) if u.kind == UnaryKind::Tanh => Fast::Activation(Act::Tanh),
         _ => return None,
     })
@@ -261,23 +251,28 @@ impl Fast {
     }
 }
 
+/// The linalg activation computing `kind`, if there is one.
+fn act_of(kind: &xnpu_ops::elementwise::ActivationKind) -> Option<Act> {
+    use xnpu_ops::elementwise::ActivationKind as K;
+    Some(match *kind {
+        K::Relu => Act::Relu,
+        K::LeakyRelu { alpha } => Act::LeakyRelu { alpha },
+        K::Sigmoid => Act::Sigmoid,
+        K::HardSigmoid { alpha, beta } => Act::HardSigmoid { alpha, beta },
+        K::HardSwish => Act::HardSwish,
+        K::Gelu { tanh } => Act::Gelu { tanh },
+        _ => return None,
+    })
+}
+
 /// The activation the linalg epilogue applies itself, if it is one of those.
 fn epilogue(act: Option<FusedActivation>) -> Option<Act> {
-    use xnpu_ops::elementwise::ActivationKind as K;
-    Some(match act {
-        None => Act::None,
-        Some(FusedActivation::Tanh) => Act::Tanh,
-        Some(FusedActivation::Clip { min, max }) => Act::Clip { min, max },
-        Some(FusedActivation::Activation(k)) => match k {
-            K::Relu => Act::Relu,
-            K::LeakyRelu { alpha } => Act::LeakyRelu { alpha },
-            K::Sigmoid => Act::Sigmoid,
-            K::HardSigmoid { alpha, beta } => Act::HardSigmoid { alpha, beta },
-            K::HardSwish => Act::HardSwish,
-            K::Gelu { tanh } => Act::Gelu { tanh },
-            _ => return None,
-        },
-    })
+    match act {
+        None => Some(Act::None),
+        Some(FusedActivation::Tanh) => Some(Act::Tanh),
+        Some(FusedActivation::Clip { min, max }) => Some(Act::Clip { min, max }),
+        Some(FusedActivation::Activation(k)) => act_of(&k),
+    }
 }
 
 /// Applies what the epilogue did not: an activation only the reference kernels compute.
@@ -454,30 +449,23 @@ impl FastMatMul {
             None
         };
         let act = epilogue(self.activation);
-        let packed = match &self.weights {
-            // The planned constant (the same tensor at every run), with the bias and the
-            // activation applied tile by tile.
-            Some(w) if b.rank() == 2 && b.shape() == [w.rows(), w.cols()] => {
-                let bv = bias.map(|t| t.as_slice::<f32>()).transpose()?;
-                let tiles_act = act.unwrap_or(Act::None);
-                if let Some((y, shape)) = packed_matmul(a, w, bv.as_deref(), tiles_act)? {
-                    // An activation the tiles do not apply is left to `finish`.
-                    let done = act.is_some() || self.activation.is_none();
-                    return finish(Tensor::from_vec(shape, y)?, self.activation, done).map(Some);
-                }
-                None
+        // The planned constant (the same tensor at every run), with the bias and the
+        // activation applied tile by tile.
+        if let Some(w) = self
+            .weights
+            .as_ref()
+            .filter(|w| b.shape() == [w.rows(), w.cols()])
+        {
+            let bv = bias.map(|t| t.as_slice::<f32>()).transpose()?;
+            if let Some((y, shape)) = packed_matmul(a, w, bv.as_deref(), act.unwrap_or(Act::None))?
+            {
+                // An activation the tiles do not apply is left to `finish`.
+                let done = act.is_some() || self.activation.is_none();
+                return finish(Tensor::from_vec(shape, y)?, self.activation, done).map(Some);
             }
-            _ => None,
-        };
-        let (mut y, shape) = match packed {
-            Some(done) => done,
-            None => matmul(
-                &a.as_slice::<f32>()?,
-                a.shape(),
-                &b.as_slice::<f32>()?,
-                b.shape(),
-            )?,
-        };
+        }
+        let (av, bv) = (a.as_slice::<f32>()?, b.as_slice::<f32>()?);
+        let (mut y, shape) = matmul(&av, a.shape(), &bv, b.shape())?;
         let Some(bias) = bias else {
             return Ok(Some(Tensor::from_vec(shape, y)?));
         };
@@ -723,20 +711,19 @@ fn global_pool(max: bool, inputs: &[Option<&Value>]) -> Result<Option<Tensor>> {
     }
     let planes = x.shape()[0] * x.shape()[1];
     let area = x.shape()[2..].iter().product::<usize>();
-    let mut shape = x.shape().to_vec();
-    shape[2..].fill(1);
-    let xv = x.as_slice::<f32>()?;
-    let mut y = buffer(planes)?;
     if area == 0 {
         // The reference defines an empty window.
         return Ok(None);
     }
-    xnpu_linalg::pool::global(&xv, area, max, &mut y);
+    let mut shape = x.shape().to_vec();
+    shape[2..].fill(1);
+    let mut y = buffer(planes)?;
+    xnpu_linalg::pool::global(&x.as_slice::<f32>()?, area, max, &mut y);
     Tensor::from_vec(shape, y).map(Some)
 }
 
-/// The rows of `shape` for a softmax along `axis` when they are contiguous: (rows, length).
-fn softmax_rows(shape: &[usize], axis: i64, coerce_2d: bool) -> Result<Option<(usize, usize)>> {
+/// The length of the rows of `shape` for a softmax along `axis` when they are contiguous.
+fn softmax_row_len(shape: &[usize], axis: i64, coerce_2d: bool) -> Result<Option<usize>> {
     let rank = shape.len();
     let split = if coerce_2d {
         let r = rank as i64;
@@ -751,7 +738,7 @@ fn softmax_rows(shape: &[usize], axis: i64, coerce_2d: bool) -> Result<Option<(u
         }
         a
     };
-    Ok(Some((numel(&shape[..split])?, numel(&shape[split..])?)))
+    numel(&shape[split..]).map(Some)
 }
 
 fn softmax(
@@ -764,7 +751,7 @@ fn softmax(
     if x.dtype() != DType::F32 || x.rank() == 0 {
         return Ok(None);
     }
-    let Some((_, n)) = softmax_rows(x.shape(), axis, coerce_2d)? else {
+    let Some(n) = softmax_row_len(x.shape(), axis, coerce_2d)? else {
         return Ok(None);
     };
     let mut v = xnpu_linalg::buf::floats_from(&x.as_slice::<f32>()?, "an output")?;
@@ -939,19 +926,18 @@ fn quantize(output_dtype: Option<DType>, inputs: &[Option<&Value>]) -> Result<Op
     let Some((scale, zp, ty)) = per_tensor(inputs, output_dtype)? else {
         return Ok(None);
     };
-    let xv = x.as_slice::<f32>()?;
-    let shape = x.shape().to_vec();
+    fn to<T: xnpu_linalg::quant::Int8 + xnpu_core::Elem>(
+        x: &Tensor,
+        scale: f32,
+        zp: f32,
+    ) -> Result<Option<Tensor>> {
+        let mut y = xnpu_linalg::buf::zeroed::<T>(x.len(), "an output")?;
+        xnpu_linalg::quant::quantize(&x.as_slice::<f32>()?, scale, zp, &mut y);
+        Tensor::from_vec(x.shape().to_vec(), y).map(Some)
+    }
     match ty {
-        DType::I8 => {
-            let mut y = xnpu_linalg::buf::zeroed::<i8>(xv.len(), "an output")?;
-            xnpu_linalg::quant::quantize(&xv, scale, zp, &mut y);
-            Tensor::from_vec(shape, y).map(Some)
-        }
-        DType::U8 => {
-            let mut y = xnpu_linalg::buf::zeroed::<u8>(xv.len(), "an output")?;
-            xnpu_linalg::quant::quantize(&xv, scale, zp, &mut y);
-            Tensor::from_vec(shape, y).map(Some)
-        }
+        DType::I8 => to::<i8>(x, scale, zp),
+        DType::U8 => to::<u8>(x, scale, zp),
         _ => Ok(None),
     }
 }
