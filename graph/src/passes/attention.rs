@@ -47,10 +47,16 @@ const HEADS_FIRST: [i64; 4] = [0, 2, 1, 3];
 const SWAP_LAST: [i64; 4] = [0, 1, 3, 2];
 const KEY_T: [i64; 4] = [0, 2, 3, 1];
 
+fn transpose(perm: [i64; 4]) -> Op {
+    Op::Tensor(tensor::Op::Transpose(tensor::Transpose {
+        perm: Some(perm.to_vec()),
+    }))
+}
+
 /// Exporters merge `K.transpose(1, 2)` (`[b, s, h, d]` to `[b, h, s, d]`) and the
 /// `K^T` of the scores into one `Transpose(perm=[0, 2, 3, 1])`. Each such transpose read once,
-/// by a MatMul's B, is written as the two, so the matcher sees the K it fuses; the number
-/// split. [`merge_key_transposes`] puts back the pairs the matcher did not take.
+/// by a MatMul's B, is written as the two, so the matcher sees the K it fuses; returns how many
+/// were split. [`merge_key_transposes`] puts back the pairs the matcher did not take.
 fn split_key_transposes(g: &mut Graph) -> usize {
     let consumers = g.consumers();
     let mut at = Vec::new();
@@ -83,14 +89,10 @@ fn split_key_transposes(g: &mut Graph) -> usize {
         let name = format!("{}/heads_first", g.nodes[i].name);
         let k = g.add_value(name.clone(), ty);
         g.nodes[i].inputs[0] = Some(k);
-        g.nodes[i].op = Op::Tensor(tensor::Op::Transpose(tensor::Transpose {
-            perm: Some(SWAP_LAST.to_vec()),
-        }));
+        g.nodes[i].op = transpose(SWAP_LAST);
         let node = crate::ir::Node {
             name,
-            op: Op::Tensor(tensor::Op::Transpose(tensor::Transpose {
-                perm: Some(HEADS_FIRST.to_vec()),
-            })),
+            op: transpose(HEADS_FIRST),
             inputs: vec![Some(x)],
             outputs: vec![Some(k)],
         };
@@ -127,9 +129,7 @@ fn merge_key_transposes(g: &mut Graph) {
         }
         let x = g.nodes[p].inputs.first().copied().flatten();
         g.nodes[i].inputs[0] = x;
-        g.nodes[i].op = Op::Tensor(tensor::Op::Transpose(tensor::Transpose {
-            perm: Some(KEY_T.to_vec()),
-        }));
+        g.nodes[i].op = transpose(KEY_T);
         merged += 1;
     }
     if merged > 0 {
