@@ -277,7 +277,8 @@ impl PackedConv {
         Ok(())
     }
 
-    /// One output plane per (image, output channel), each from its input channel.
+    /// One output plane per (image, output channel), each from its input channel, planes
+    /// split over the thread pool (small ones grouped, so that a task is worth handing over).
     fn depthwise(
         &self,
         g: &Geometry,
@@ -288,20 +289,164 @@ impl PackedConv {
     ) -> Result<()> {
         let mult = self.c_out / self.groups;
         let kk = self.kernel[0] * self.kernel[1];
-        // Small planes are grouped, so that a task is worth handing to another thread.
+        let layout = Phases::new(self.kernel, g)?;
+        let scratch = layout.scratch;
         let per_task = (4096 / plane_out.max(1)).max(1);
         y.par_chunks_mut(plane_out)
             .enumerate()
             .with_min_len(per_task)
-            .for_each(|(i, out)| {
+            .try_for_each_init(Vec::new, |buf: &mut Vec<f32>, (i, out)| {
+                if buf.len() < scratch {
+                    buf.try_reserve_exact(scratch - buf.len()).map_err(|_| {
+                        Error::compute(format!(
+                            "cannot allocate {scratch} values for a depthwise convolution"
+                        ))
+                    })?;
+                    buf.resize(scratch, 0.0);
+                }
                 let (n, m) = (i / self.c_out, i % self.c_out);
                 let c = m / mult;
                 let xs = &x[(n * self.c_in + c) * plane_in..][..plane_in];
                 let w = &self.weights[m * kk..][..kk];
-                depthwise_plane(self.kernel, g, xs, w, out);
+                depthwise_plane(&layout, g, xs, w, buf, out);
                 self.epilogue(out, m);
-            });
-        Ok(())
+                Ok(())
+            })
+    }
+}
+
+/// How a depthwise plane is computed: the zero-padded input split into `stride_y *
+/// stride_x` phases (phase `(py, px)` holds padded positions `(r * sy + py, c * sx + px)`,
+/// rows of `width` values), so that every kernel tap reads, for consecutive outputs,
+/// consecutive values of one phase; and the output computed `width` values a row (the
+/// columns past the output's width are computed and dropped), so that a tap is one run over
+/// the whole plane.
+#[derive(Debug)]
+struct Phases {
+    /// Rows and columns of a phase.
+    rows: usize,
+    width: usize,
+    /// Values per phase: `rows * width` and a row more for the dropped columns' reads.
+    len: usize,
+    /// Per kernel tap (row-major), where its reads start in the phase buffer.
+    taps: Vec<usize>,
+    /// Floats of scratch per plane: the phases, then the wide output.
+    scratch: usize,
+}
+
+impl Phases {
+    fn new(kernel: [usize; 2], g: &Geometry) -> Result<Phases> {
+        let overflow = || Error::compute("the depthwise convolution's sizes overflow");
+        let [sy, sx] = g.stride;
+        let [oh, ow] = g.output;
+        // Rows (columns) of a phase: the output's, plus the kernel's reach past them.
+        let reach = |k: usize, d: usize, s: usize| (k - 1).checked_mul(d).map(|e| e / s);
+        let rows = reach(kernel[0], g.dilation[0], sy)
+            .and_then(|r| r.checked_add(oh))
+            .ok_or_else(overflow)?;
+        let width = reach(kernel[1], g.dilation[1], sx)
+            .and_then(|r| r.checked_add(ow))
+            .ok_or_else(overflow)?;
+        let len = rows
+            .checked_add(1)
+            .and_then(|r| r.checked_mul(width))
+            .ok_or_else(overflow)?;
+        let taps = (0..kernel[0])
+            .flat_map(|ky| (0..kernel[1]).map(move |kx| (ky, kx)))
+            .map(|(ky, kx)| {
+                let (ty, tx) = (ky * g.dilation[0], kx * g.dilation[1]);
+                let phase = (ty % sy) * sx + tx % sx;
+                phase * len + (ty / sy) * width + tx / sx
+            })
+            .collect();
+        let scratch = sy
+            .checked_mul(sx)
+            .and_then(|p| p.checked_mul(len))
+            .and_then(|p| p.checked_add(oh.checked_mul(width)?))
+            .ok_or_else(overflow)?;
+        Ok(Phases {
+            rows,
+            width,
+            len,
+            taps,
+            scratch,
+        })
+    }
+}
+
+crate::math::vectorised_fn! {
+    /// A depthwise output plane `out` (`g.output`) of input plane `x` (`g.input`) and kernel
+    /// `w`, in `buf` (`layout.scratch` floats): the input's phases filled, then every chunk
+    /// of the wide output accumulated over the taps in registers and stored once.
+    fn depthwise_plane(layout: &Phases, g: &Geometry, x: &[f32], w: &[f32], buf: &mut [f32], out: &mut [f32]) {
+        let [ih, iw] = g.input;
+        let [oh, ow] = g.output;
+        let [sy, sx] = g.stride;
+        let [pt, pl] = g.pad_begin;
+        let (rows, width, len) = (layout.rows, layout.width, layout.len);
+        let (phases, wide) = buf.split_at_mut(sy * sx * len);
+        for (p, phase) in phases.chunks_mut(len).enumerate() {
+            let (py, px) = (p / sx, p % sx);
+            phase[rows * width..].fill(0.0);
+            for (r, dst) in phase.chunks_mut(width).take(rows).enumerate() {
+                // Padded row r * sy + py is input row r * sy + py - pt.
+                let iy = (r * sy + py).checked_sub(pt).filter(|&iy| iy < ih);
+                let Some(iy) = iy else {
+                    dst.fill(0.0);
+                    continue;
+                };
+                let src = &x[iy * iw..][..iw];
+                // Column c reads input column c * sx + px - pl: the valid c are lo..hi.
+                let lo = pl.saturating_sub(px).div_ceil(sx).min(width);
+                let hi = (iw + pl).saturating_sub(px).div_ceil(sx).clamp(lo, width);
+                dst[..lo].fill(0.0);
+                dst[hi..].fill(0.0);
+                let first = lo * sx + px - pl;
+                if lo == hi {
+                    continue;
+                }
+                if sx == 1 {
+                    dst[lo..hi].copy_from_slice(&src[first..first + hi - lo]);
+                } else {
+                    // Whole groups of `sx` input values (a form the compiler vectorises with
+                    // shuffles), then the last value alone when its group is cut short.
+                    let dst = &mut dst[lo..hi];
+                    let whole = (iw - first) / sx;
+                    for (d, group) in dst.iter_mut().zip(src[first..].chunks_exact(sx)) {
+                        *d = group[0];
+                    }
+                    if whole < dst.len() {
+                        dst[whole] = src[first + whole * sx];
+                    }
+                }
+            }
+        }
+        let wide = &mut wide[..oh * width];
+        const CHUNK: usize = 32;
+        for (ci, chunk) in wide.chunks_mut(CHUNK).enumerate() {
+            let base = ci * CHUNK;
+            let mut acc = [0.0f32; CHUNK];
+            if chunk.len() == CHUNK {
+                for (&off, &wv) in layout.taps.iter().zip(w) {
+                    let src = &phases[off + base..][..CHUNK];
+                    for (a, &v) in acc.iter_mut().zip(src) {
+                        *a += wv * v;
+                    }
+                }
+            } else {
+                let n = chunk.len();
+                for (&off, &wv) in layout.taps.iter().zip(w) {
+                    let src = &phases[off + base..][..n];
+                    for (a, &v) in acc.iter_mut().zip(src) {
+                        *a += wv * v;
+                    }
+                }
+            }
+            chunk.copy_from_slice(&acc[..chunk.len()]);
+        }
+        for (dst, src) in out.chunks_mut(ow).zip(wide.chunks(width)) {
+            dst.copy_from_slice(&src[..ow]);
+        }
     }
 }
 
@@ -312,32 +457,6 @@ fn valid_range(len: usize, out: usize, stride: usize, off: usize, pad: usize) ->
     let lo = pad.saturating_sub(off).div_ceil(stride);
     let hi = (pad + len).saturating_sub(off).div_ceil(stride).min(out);
     (lo.min(hi), hi)
-}
-
-crate::math::vectorised_fn! {
-    /// A depthwise output plane: for every kernel tap, the shifted input rows times the tap's
-    /// weight, added into the output rows (padding contributes nothing).
-    fn depthwise_plane(kernel: [usize; 2], g: &Geometry, x: &[f32], w: &[f32], out: &mut [f32]) {
-        let ow = g.output[1];
-        out.fill(0.0);
-        for ky in 0..kernel[0] {
-            for kx in 0..kernel[1] {
-                let wv = w[ky * kernel[1] + kx];
-                tap_rows(g, x, ky, kx, |oy, (x0, x1), src, stride| {
-                    let orow = &mut out[oy * ow + x0..oy * ow + x1];
-                    if stride == 1 {
-                        for (o, &v) in orow.iter_mut().zip(src) {
-                            *o += wv * v;
-                        }
-                    } else {
-                        for (o, &v) in orow.iter_mut().zip(src.iter().step_by(stride)) {
-                            *o += wv * v;
-                        }
-                    }
-                });
-            }
-        }
-    }
 }
 
 /// For kernel tap `(ky, kx)` over plane `x` (`g.input`): each output row `oy` whose tap reads

@@ -332,8 +332,8 @@ mod x86 {
     /// AVX-512 F must be present; `a` and `b` hold `k * MR` and `k * NR` floats; `c` is valid
     /// for reads and writes of `rows` rows of `cols` floats at row stride `ldc`, written by
     /// no one else meanwhile; the bias holds at least `cols` values.
-    #[target_feature(enable = "avx512f")]
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     pub(super) unsafe fn tile(
         k: usize,
         a: &[f32],
@@ -345,7 +345,37 @@ mod x86 {
         accumulate: bool,
         epi: Epilogue<'_>,
     ) {
-        debug_assert!(a.len() >= k * MR && b.len() >= k * NR && rows <= MR && cols <= NR);
+        // SAFETY: the caller's contract, passed on; each kernel computes at least `rows` rows.
+        unsafe {
+            match rows {
+                0..=1 => tile_rows::<1>(k, a, b, c, ldc, rows, cols, accumulate, epi),
+                2 => tile_rows::<2>(k, a, b, c, ldc, rows, cols, accumulate, epi),
+                3..=4 => tile_rows::<4>(k, a, b, c, ldc, rows, cols, accumulate, epi),
+                5..=8 => tile_rows::<8>(k, a, b, c, ldc, rows, cols, accumulate, epi),
+                _ => tile_rows::<MR>(k, a, b, c, ldc, rows, cols, accumulate, epi),
+            }
+        }
+    }
+
+    /// [`tile`] computing only the first `R >= rows` rows of the panel (a product of few rows,
+    /// such as a matrix-vector product, does not pay for 14).
+    ///
+    /// # Safety
+    /// As [`tile`], and `rows <= R <= MR`.
+    #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn tile_rows<const R: usize>(
+        k: usize,
+        a: &[f32],
+        b: &[f32],
+        c: *mut f32,
+        ldc: usize,
+        rows: usize,
+        cols: usize,
+        accumulate: bool,
+        epi: Epilogue<'_>,
+    ) {
+        debug_assert!(a.len() >= k * MR && b.len() >= k * NR && rows <= R && R <= MR && cols <= NR);
         let lo: __mmask16 = if cols >= 16 {
             0xffff
         } else {
@@ -368,7 +398,7 @@ mod x86 {
             },
             _ => [_mm512_setzero_ps(); 2],
         };
-        let mut acc = [start; MR];
+        let mut acc = [start; R];
         let (pa, pb) = (a.as_ptr(), b.as_ptr());
         for p in 0..k {
             // SAFETY: p < k, so the 32 floats at pb + p*NR and the 14 at pa + p*MR are inside

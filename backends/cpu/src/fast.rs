@@ -128,14 +128,13 @@ fn plan_node(graph: &Graph, node: &Node) -> Option<Fast> {
             activation: o.activation,
             weights: packed_weights(graph, node),
         })),
-        Op::Nn(nn::Op::Gemm(g)) => Some(Fast::Gemm(FastGemm {
-            gemm: g.clone(),
-            activation: None,
-        })),
-        Op::Nn(nn::Op::FusedGemm(f)) => Some(Fast::Gemm(FastGemm {
-            gemm: f.gemm.clone(),
-            activation: Some(f.activation),
-        })),
+        Op::Nn(nn::Op::Gemm(g)) => Some(Fast::Gemm(FastGemm::plan(graph, node, g, None))),
+        Op::Nn(nn::Op::FusedGemm(f)) => Some(Fast::Gemm(FastGemm::plan(
+            graph,
+            node,
+            &f.gemm,
+            Some(f.activation),
+        ))),
         Op::Elementwise(e) => plan_elementwise(e),
         Op::Nn(nn::Op::Pool(p)) => {
             let indices = node.outputs.get(1).is_some_and(Option::is_some);
@@ -527,9 +526,37 @@ fn matmul(a: &[f32], ash: &[usize], b: &[f32], bsh: &[usize]) -> Result<(Vec<f32
 pub(crate) struct FastGemm {
     gemm: Gemm,
     activation: Option<FusedActivation>,
+    /// `alpha * B'` when B is a constant matrix and this CPU runs the packed kernels, packed
+    /// at compile time (with B's shape as given, to check each run's against).
+    weights: Option<(PackedB, [usize; 2])>,
 }
 
 impl FastGemm {
+    fn plan(
+        graph: &Graph,
+        node: &Node,
+        gemm: &Gemm,
+        activation: Option<FusedActivation>,
+    ) -> FastGemm {
+        let weights = constant(graph, node, 1)
+            .filter(|b| {
+                xnpu_linalg::packed::available() && b.dtype() == DType::F32 && b.rank() == 2
+            })
+            .and_then(|b| {
+                let v = b.as_slice::<f32>().ok()?;
+                let scaled: Vec<f32> = v.iter().map(|&x| gemm.alpha * x).collect();
+                let (r, c) = (b.shape()[0], b.shape()[1]);
+                let m = MatRef::row_major(&scaled, r, c).ok()?;
+                let m = if gemm.trans_b { m.t() } else { m };
+                Some((PackedB::new(m).ok()?, [r, c]))
+            });
+        FastGemm {
+            gemm: gemm.clone(),
+            activation,
+            weights,
+        }
+    }
+
     fn run(&self, inputs: &[Option<&Value>]) -> Result<Option<Tensor>> {
         let a = tensor(inputs, 0)?;
         let b = tensor(inputs, 1)?;
@@ -542,6 +569,9 @@ impl FastGemm {
             return Ok(None);
         }
         let g = &self.gemm;
+        if let Some(y) = self.run_packed(a, b, c)? {
+            return Ok(Some(y));
+        }
         let (av, bv) = (a.as_slice::<f32>()?, b.as_slice::<f32>()?);
         let am = MatRef::row_major(&av, a.shape()[0], a.shape()[1])?;
         let bm = MatRef::row_major(&bv, b.shape()[0], b.shape()[1])?;
@@ -570,6 +600,47 @@ impl FastGemm {
             act.is_some(),
         )
         .map(Some)
+    }
+}
+
+impl FastGemm {
+    /// The planned weights against A (not transposed), C absent, zero-weighted or one value
+    /// per column of the output (`beta * C` the bias of the tiles): `None` otherwise.
+    fn run_packed(&self, a: &Tensor, b: &Tensor, c: Option<&Tensor>) -> Result<Option<Tensor>> {
+        let g = &self.gemm;
+        let Some((w, shape)) = self.weights.as_ref().filter(|(_, s)| b.shape() == s) else {
+            return Ok(None);
+        };
+        if g.trans_a {
+            return Ok(None);
+        }
+        let n = w.cols();
+        let bias = match c {
+            Some(c) if g.beta != 0.0 => {
+                let per_column = c.rank() <= 2
+                    && c.len() == n
+                    && c.shape().iter().rev().skip(1).all(|&d| d == 1);
+                // A C of one value broadcast over every column as well.
+                let scalar = c.len() == 1 && c.rank() <= 2;
+                if !per_column && !scalar {
+                    return Ok(None);
+                }
+                let cv = c.as_slice::<f32>()?;
+                Some(if scalar {
+                    vec![g.beta * cv[0]; n]
+                } else {
+                    cv.iter().map(|&v| g.beta * v).collect()
+                })
+            }
+            _ => None,
+        };
+        debug_assert_eq!(b.shape(), shape);
+        let act = epilogue(self.activation);
+        let Some((y, out)) = packed_matmul(a, w, bias.as_deref(), act.unwrap_or(Act::None))? else {
+            return Ok(None);
+        };
+        let done = act.is_some() || self.activation.is_none();
+        finish(Tensor::from_vec(out, y)?, self.activation, done).map(Some)
     }
 }
 
