@@ -1,20 +1,22 @@
-//! Large `f32` buffers of dropped tensors, kept for the next tensor of a similar size.
+//! `f32` buffers of dropped tensors, kept for the next tensor of a similar size.
 //!
 //! A kernel's output is a fresh `Vec`; a large one comes from the system as new pages, and
-//! the first write to each page faults. Across the nodes of a run and across runs, outputs
-//! come in the same few sizes, so the buffer of a tensor that was dropped is kept here and
-//! handed to the next kernel that asks for at most its capacity (and at least half of it).
-//! Bounded: [`MAX_BUFFERS`] buffers and [`MAX_BYTES`] in all, the oldest given back first;
-//! buffers under [`MIN_BYTES`] are left to the allocator, which reuses small blocks itself.
+//! the first write to each page faults; any one is zero-filled before the kernel writes it.
+//! Across the nodes of a run and across runs, outputs come in the same few sizes, so the
+//! buffer of a tensor that was dropped is kept here, values and all, and handed to the next
+//! kernel that asks for at most its capacity (and at least half of it): a kernel that writes
+//! every value takes it as it is (no fault, no fill). Bounded: [`MAX_BUFFERS`] buffers and
+//! [`MAX_BYTES`] in all, the oldest given back first; buffers under [`MIN_BYTES`] (a few
+//! thousand values, whose fill costs little) are left to the allocator.
 //! The CPU backend calls [`clear`] when its last compiled graph is dropped, so a process
 //! keeps these buffers only while it has models to run.
 
 use std::sync::Mutex;
 
 /// Buffers smaller than this are not kept.
-pub const MIN_BYTES: usize = 256 << 10;
+pub const MIN_BYTES: usize = 16 << 10;
 /// At most this many buffers are kept.
-pub const MAX_BUFFERS: usize = 64;
+pub const MAX_BUFFERS: usize = 256;
 /// At most this many bytes are kept.
 pub const MAX_BYTES: usize = 1 << 30;
 
@@ -34,12 +36,11 @@ fn bytes_of(v: &Vec<f32>) -> usize {
 }
 
 impl Pool {
-    fn give(&mut self, mut v: Vec<f32>) {
+    fn give(&mut self, v: Vec<f32>) {
         let size = bytes_of(&v);
         if !(MIN_BYTES..=MAX_BYTES).contains(&size) {
             return;
         }
-        v.clear();
         while self.buffers.len() >= MAX_BUFFERS || self.bytes + size > MAX_BYTES {
             let old = self.buffers.remove(0);
             self.bytes -= bytes_of(&old);
@@ -74,8 +75,9 @@ pub fn give(v: Vec<f32>) {
     }
 }
 
-/// An empty vector with room for `n` values from a kept buffer (the smallest that fits,
-/// and no more than twice `n`), or `None`.
+/// A kept buffer with room for `n` values (the smallest that fits, and no more than twice
+/// `n`), or `None`. It still holds the values of the tensor that gave it back (as many as
+/// that tensor had): callers clear it or overwrite what they use.
 pub fn take(n: usize) -> Option<Vec<f32>> {
     POOL.lock().ok()?.take(n)
 }
@@ -109,7 +111,7 @@ mod tests {
             "less than half of the kept buffer"
         );
         let v = pool.take(n - 5).expect("a kept buffer");
-        assert!(v.is_empty() && v.capacity() >= n);
+        assert!(v.capacity() >= n);
         assert_eq!((pool.buffers.len(), pool.bytes), (0, 0));
         for _ in 0..MAX_BUFFERS + 3 {
             pool.give(vec![0.0; n]);

@@ -33,6 +33,7 @@ pub fn copied<T: Clone>(src: &[T], what: &str) -> Result<Vec<T>> {
 pub fn floats(n: usize, what: &str) -> Result<Vec<f32>> {
     match xnpu_core::recycle::take(n) {
         Some(mut v) => {
+            v.clear();
             v.resize(n, 0.0);
             Ok(v)
         }
@@ -40,9 +41,25 @@ pub fn floats(n: usize, what: &str) -> Result<Vec<f32>> {
     }
 }
 
-/// A copy of `src` in a buffer from [`floats`].
+/// `n` floats of no particular value (those a recycled buffer held, or zeros), for a kernel
+/// that writes every one of them: a recycled buffer is not cleared first.
+pub fn overwritten(n: usize, what: &str) -> Result<Vec<f32>> {
+    match xnpu_core::recycle::take(n) {
+        Some(mut v) => {
+            if v.len() >= n {
+                v.truncate(n);
+            } else {
+                v.resize(n, 0.0);
+            }
+            Ok(v)
+        }
+        None => zeroed(n, what),
+    }
+}
+
+/// A copy of `src` in a buffer from [`overwritten`].
 pub fn floats_from(src: &[f32], what: &str) -> Result<Vec<f32>> {
-    let mut v = floats(src.len(), what)?;
+    let mut v = overwritten(src.len(), what)?;
     v.copy_from_slice(src);
     Ok(v)
 }

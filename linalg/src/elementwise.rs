@@ -137,7 +137,7 @@ fn binary_with(
         ));
     }
     let n = numel(&out)?;
-    let mut y = crate::buf::floats(n, "an element-wise output")?;
+    let mut y = crate::buf::overwritten(n, "an element-wise output")?;
     if n == 0 {
         return Ok((y, out));
     }
@@ -208,6 +208,18 @@ pub fn transpose<T: Copy + Send + Sync + Default>(
     shape: &[usize],
     perm: &[usize],
 ) -> Result<Vec<T>> {
+    let mut y = crate::buf::zeroed(x.len(), "a transposed tensor")?;
+    transpose_into(x, shape, perm, &mut y)?;
+    Ok(y)
+}
+
+/// [`transpose`] into `y` (as many values as `x`), every one of which it writes.
+pub fn transpose_into<T: Copy + Send + Sync>(
+    x: &[T],
+    shape: &[usize],
+    perm: &[usize],
+    y: &mut [T],
+) -> Result<()> {
     let rank = shape.len();
     let mut seen = vec![false; rank];
     if perm.len() != rank
@@ -219,16 +231,13 @@ pub fn transpose<T: Copy + Send + Sync + Default>(
             "{perm:?} is not a permutation of {rank} dims"
         )));
     }
-    if x.len() != numel(shape)? {
+    if x.len() != numel(shape)? || y.len() != x.len() {
         return Err(Error::compute("the tensor does not match its shape"));
     }
-    let out: Vec<usize> = perm.iter().map(|&p| shape[p]).collect();
-    let n = x.len();
-    let mut y = crate::buf::reserved(n, "a transposed tensor")?;
-    if n == 0 {
-        return Ok(y);
+    if x.is_empty() {
+        return Ok(());
     }
-    y.resize(n, T::default());
+    let out: Vec<usize> = perm.iter().map(|&p| shape[p]).collect();
     // The input's strides in output order, then dims merged where the input is read in order.
     let mut in_st = vec![1usize; rank];
     for d in (0..rank.saturating_sub(1)).rev() {
@@ -254,8 +263,8 @@ pub fn transpose<T: Copy + Send + Sync + Default>(
             }
         }
     };
-    for_rows(&mut y, inner, row);
-    Ok(y)
+    for_rows(y, inner, row);
+    Ok(())
 }
 
 /// Calls `row(r, y_r)` for every row of `inner` values of `y`, over the thread pool when `y`

@@ -23,7 +23,7 @@ pub mod sgemm;
 
 pub use act::Act;
 pub use conv::{Geometry, PackedConv, Path};
-pub use elementwise::{binary, transpose, BinOp};
+pub use elementwise::{binary, transpose, transpose_into, BinOp};
 pub use isa::{Features, Isa};
 pub use math::{layer_norm, softmax, SoftmaxOut};
 pub use packed::{PackedA, PackedB};

@@ -287,6 +287,11 @@ fn buffer(n: usize) -> Result<Vec<f32>> {
     xnpu_linalg::buf::floats(n, "an output")
 }
 
+/// [`buffer`] for a kernel that writes every value: not cleared first.
+fn overwritten(n: usize) -> Result<Vec<f32>> {
+    xnpu_linalg::buf::overwritten(n, "an output")
+}
+
 fn numel(shape: &[usize]) -> Result<usize> {
     xnpu_core::shape::checked_numel(shape)
 }
@@ -371,7 +376,7 @@ impl FastConv {
             pad_begin: two(&g.pads_begin, 0),
         };
         let shape = s.out_shape();
-        let mut y = buffer(numel(&shape)?)?;
+        let mut y = overwritten(numel(&shape)?)?;
         self.packed.run(&geometry, &x.as_slice::<f32>()?, &mut y)?;
         finish(Tensor::from_vec(shape, y)?, self.activation, self.fused).map(Some)
     }
@@ -412,7 +417,7 @@ fn packed_matmul(
     let av = a.as_slice::<f32>()?;
     let pa = PackedA::new(MatRef::row_major(&av, rows, k)?)?;
     let n = b.cols();
-    let mut y = buffer(
+    let mut y = overwritten(
         rows.checked_mul(n)
             .ok_or_else(|| Error::compute("matmul output size overflows"))?,
     )?;
@@ -494,7 +499,7 @@ fn matmul(a: &[f32], ash: &[usize], b: &[f32], bsh: &[usize]) -> Result<(Vec<f32
         batch,
         out: shape,
     } = MatMulShapes::new(ash, bsh)?;
-    let mut y = buffer(numel(&shape)?)?;
+    let mut y = overwritten(numel(&shape)?)?;
     // Each fits: m*k and k*n are operand sizes, m*n divides the output's (or it is empty).
     let overflow = || Error::compute(format!("matmul sizes {ash:?} @ {bsh:?} overflow"));
     let mk = m.checked_mul(k).ok_or_else(overflow)?;
@@ -578,7 +583,7 @@ impl FastGemm {
         let am = if g.trans_a { am.t() } else { am };
         let bm = if g.trans_b { bm.t() } else { bm };
         let (m, n) = (am.rows(), bm.cols());
-        let mut y = buffer(numel(&[m, n])?)?;
+        let mut y = overwritten(numel(&[m, n])?)?;
         let accumulate = match c {
             Some(c) if g.beta != 0.0 => {
                 let cv = c.as_slice::<f32>()?;
@@ -702,7 +707,8 @@ fn transpose(t: &xnpu_ops::tensor::Transpose, inputs: &[Option<&Value>]) -> Resu
         return Ok(None);
     }
     let perm = t.perm(x.rank())?;
-    let y = xnpu_linalg::transpose(&x.as_slice::<f32>()?, x.shape(), &perm)?;
+    let mut y = overwritten(x.len())?;
+    xnpu_linalg::transpose_into(&x.as_slice::<f32>()?, x.shape(), &perm, &mut y)?;
     let shape = perm.iter().map(|&p| x.shape()[p]).collect();
     Tensor::from_vec(shape, y).map(Some)
 }
