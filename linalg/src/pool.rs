@@ -83,7 +83,7 @@ pub fn max_pool(
     let two_pass = small(Some(separable.padded)) && small(ih.checked_mul(ow));
     let plane = |(p, out): (usize, &mut [f32])| {
         let xp = &x[p * pin..][..pin];
-        if two_pass && !xp.iter().any(|v| v.is_nan()) {
+        if two_pass && !has_nan(xp) {
             // Without NaNs the order of comparisons does not matter: rows, then columns.
             separable.plane(kernel, g, &ay, &ax, xp, out);
             return;
@@ -165,11 +165,34 @@ impl Separable {
         xp: &[f32],
         out: &mut [f32],
     ) {
+        separable_plane(self.padded, kernel, g, ay, ax, xp, out);
+    }
+}
+
+crate::math::vectorised_fn! {
+    /// Whether `x` holds a NaN (every value looked at, so that the loop vectorises).
+    fn has_nan(x: &[f32]) -> bool {
+        x.chunks(256).any(|c| c.iter().fold(false, |a, &v| a | v.is_nan()))
+    }
+}
+
+crate::math::vectorised_fn! {
+    /// [`Separable::plane`]'s two passes, compiled for AVX2 where the CPU has it.
+    #[allow(clippy::too_many_arguments)]
+    fn separable_plane(
+        padded: usize,
+        kernel: [usize; 2],
+        g: &Geometry,
+        ay: &Axis,
+        ax: &Axis,
+        xp: &[f32],
+        out: &mut [f32],
+    ) {
         let [ih, iw] = g.input;
         let [oh, ow] = g.output;
         let (sx, dx, px) = (g.stride[1], g.dilation[1], g.pad_begin[1]);
         let span = (ow - 1) * sx + 1;
-        let mut row = vec![f32::NEG_INFINITY; self.padded];
+        let mut row = vec![f32::NEG_INFINITY; padded];
         let mut full = vec![f32::NEG_INFINITY; span];
         // Per input row, its maximum at each output column.
         let mut h = vec![f32::NEG_INFINITY; ih * ow];
@@ -177,20 +200,24 @@ impl Separable {
             let src = &xp[iy * iw..][..iw];
             // The row in padded coordinates: input column c sits at c + px.
             row.fill(f32::NEG_INFINITY);
-            let (lo, hi) = (px.min(self.padded), (px + iw).min(self.padded));
+            let (lo, hi) = (px.min(padded), (px + iw).min(padded));
             if lo < hi {
                 row[lo..hi].copy_from_slice(&src[..hi - lo]);
             }
             full.fill(f32::NEG_INFINITY);
             for kx in 0..kernel[1] {
                 let off = kx * dx;
+                // No NaNs here: `max` is the comparison (and compiles to one instruction
+                // a lane, where a select of the greater compiles to a masked store).
                 for (f, &v) in full.iter_mut().zip(&row[off..off + span]) {
-                    *f = if v > *f { v } else { *f };
+                    *f = f.max(v);
                 }
             }
-            for (o, hv) in hrow.iter_mut().enumerate() {
-                *hv = full[o * sx];
+            // Every sx-th value: whole groups of sx (which vectorises), then the last alone.
+            for (hv, group) in hrow.iter_mut().zip(full.chunks_exact(sx)) {
+                *hv = group[0];
             }
+            hrow[ow - 1] = full[(ow - 1) * sx];
         }
         for oy in 0..oh {
             let orow = &mut out[oy * ow..][..ow];
@@ -199,7 +226,7 @@ impl Separable {
                 if (y0..y1).contains(&oy) {
                     let iy = oy * g.stride[0] + ky * g.dilation[0] - g.pad_begin[0];
                     for (o, &v) in orow.iter_mut().zip(&h[iy * ow..][..ow]) {
-                        *o = if v > *o { v } else { *o };
+                        *o = o.max(v);
                     }
                 }
             }

@@ -33,6 +33,8 @@ pub(crate) enum Fast {
     },
     Activation(Act),
     Transpose(xnpu_ops::tensor::Transpose),
+    /// Concat of fp32 tensors along an axis (negative counts from the end).
+    Concat(i64),
     /// MaxPool without its indices output, 1-D or 2-D.
     MaxPool(xnpu_ops::nn::Window),
     /// AveragePool, 1-D or 2-D; `include_pad` counts the declared pads.
@@ -148,6 +150,7 @@ fn plan_node(graph: &Graph, node: &Node) -> Option<Fast> {
             }
         }
         Op::Tensor(xnpu_ops::tensor::Op::Transpose(t)) => Some(Fast::Transpose(t.clone())),
+        Op::Tensor(xnpu_ops::tensor::Op::Concat(c)) => Some(Fast::Concat(c.axis)),
         Op::Nn(nn::Op::QuantizeLinear(q)) => {
             let plain = q.precision.is_none()
                 && q.output_dtype
@@ -230,6 +233,7 @@ impl Fast {
             Fast::Arith { op, mean } => arith(*op, *mean, inputs),
             Fast::Activation(act) => activation(*act, inputs),
             Fast::Transpose(t) => transpose(t, inputs),
+            Fast::Concat(axis) => concat(*axis, inputs),
             Fast::MaxPool(w) => max_pool(w, inputs),
             Fast::AvgPool {
                 window,
@@ -710,6 +714,53 @@ fn transpose(t: &xnpu_ops::tensor::Transpose, inputs: &[Option<&Value>]) -> Resu
     let mut y = overwritten(x.len())?;
     xnpu_linalg::transpose_into(&x.as_slice::<f32>()?, x.shape(), &perm, &mut y)?;
     let shape = perm.iter().map(|&p| x.shape()[p]).collect();
+    Tensor::from_vec(shape, y).map(Some)
+}
+
+/// Concat of fp32 tensors into a recycled buffer: per index of the dims before the axis, each
+/// input's block in turn. Inputs that do not fit together go to the reference kernel, which
+/// names what is wrong.
+fn concat(axis: i64, inputs: &[Option<&Value>]) -> Result<Option<Tensor>> {
+    let Some(ts) = all_f32(inputs) else {
+        return Ok(None);
+    };
+    let Some(first) = ts.first() else {
+        return Ok(None);
+    };
+    let rank = first.rank();
+    let Ok(a) = xnpu_core::shape::normalize_axis(axis, rank) else {
+        return Ok(None);
+    };
+    let fits = ts.iter().all(|t| {
+        t.rank() == rank
+            && t.shape()
+                .iter()
+                .zip(first.shape())
+                .enumerate()
+                .all(|(i, (x, y))| i == a || x == y)
+    });
+    let along = ts
+        .iter()
+        .try_fold(0usize, |n, t| n.checked_add(t.shape()[a]));
+    let (true, Some(along)) = (fits, along) else {
+        return Ok(None);
+    };
+    let mut shape = first.shape().to_vec();
+    shape[a] = along;
+    let mut y = overwritten(numel(&shape)?)?;
+    let inner = numel(&shape[a + 1..])?;
+    let parts: Vec<_> = ts
+        .iter()
+        .map(|t| t.as_slice::<f32>())
+        .collect::<Result<_>>()?;
+    let mut at = 0;
+    for o in 0..numel(&shape[..a])? {
+        for (t, part) in ts.iter().zip(&parts) {
+            let len = t.shape()[a] * inner;
+            y[at..at + len].copy_from_slice(&part[o * len..][..len]);
+            at += len;
+        }
+    }
     Tensor::from_vec(shape, y).map(Some)
 }
 
