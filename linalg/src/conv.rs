@@ -253,21 +253,27 @@ impl PackedConv {
         let fill = |buf: &mut Vec<f32>, pj: usize| {
             let n0 = pj * NR;
             let cols = NR.min(plane_out - n0);
-            if unroll {
+            let (b, ldb) = if unroll {
                 unroll_panel(self.kernel, g, xs, n0, cols, buf);
+                (&buf[..], NR)
             } else {
-                let plane = g.input[0] * g.input[1];
-                for (kk, dst) in buf.chunks_mut(NR).enumerate().take(k) {
-                    dst[..cols].copy_from_slice(&xs[kk * plane + n0..][..cols]);
-                    dst[cols..].fill(0.0);
-                }
-            }
-            // SAFETY: AVX-512 is present (`packed` is filled only then); `buf` holds k * NR
-            // floats; this task alone writes columns n0..n0+cols of the group's `mg` rows of
-            // `ys` (row stride plane_out), which `ys` holds.
-            unsafe { packed::times_panel(w, buf, out.ptr().add(n0), plane_out, cols) };
+                // Pointwise: the input block `[C/g, H*W]` is B itself, read in place.
+                (&xs[n0..], plane_out)
+            };
+            // SAFETY: AVX-512 is present (`packed` is filled only then); `b` holds
+            // `(k - 1) * ldb + cols` floats (k * NR in `buf`; pointwise, `xs` holds k planes
+            // of plane_out floats and `b` starts n0 into the first); this task alone writes
+            // columns n0..n0+cols of the group's `mg` rows of `ys` (row stride plane_out),
+            // which `ys` holds.
+            unsafe { packed::times_panel(w, b, ldb, out.ptr().add(n0), plane_out, cols) };
         };
-        let new_buf = || vec![0.0f32; k * NR];
+        let new_buf = || {
+            if unroll {
+                vec![0.0f32; k * NR]
+            } else {
+                Vec::new()
+            }
+        };
         if np > 1 && rayon::current_num_threads() > 1 {
             (0..np).into_par_iter().for_each_init(new_buf, fill);
         } else {

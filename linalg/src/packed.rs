@@ -209,6 +209,7 @@ fn product(
                         len,
                         ap,
                         bp,
+                        NR,
                         out.ptr().add(pi * MR * ldc + pj * NR),
                         ldc,
                         rows,
@@ -236,22 +237,24 @@ fn product(
     Ok(())
 }
 
-/// `C[:, cols] = A B_panel` for one packed panel of B (`k x NR`, `k` the A's columns, only
-/// the first `cols <= NR` columns stored): every row panel of A against it.
+/// `C[:, cols] = A B_panel` for one panel of B of `cols <= NR` columns and `k` (A's columns)
+/// rows, row `p` at `b_panel[p * ldb..]` (packed: `ldb = NR`; or the columns of a row-major
+/// matrix read in place, `ldb` its row stride): every row panel of A against it.
 ///
 /// # Safety
 /// `c` must be valid for reads and writes of `a.rows()` rows of `cols` floats at row stride
-/// `ldc`, written by no one else meanwhile; `b_panel` must hold `a.cols() * NR` floats. The
-/// CPU must have AVX-512 F ([`available`]).
+/// `ldc`, written by no one else meanwhile; `b_panel` must hold `(k - 1) * ldb + cols`
+/// floats when `k > 0`. The CPU must have AVX-512 F ([`available`]).
 pub(crate) unsafe fn times_panel(
     a: &PackedA,
     b_panel: &[f32],
+    ldb: usize,
     c: *mut f32,
     ldc: usize,
     cols: usize,
 ) {
     let (m, k) = (a.m, a.k);
-    debug_assert!(b_panel.len() >= k * NR && cols <= NR);
+    debug_assert!(cols <= NR && (k == 0 || b_panel.len() >= (k - 1) * ldb + cols));
     for pi in 0..m.div_ceil(MR) {
         let rows = MR.min(m - pi * MR);
         let ap = &a.data[pi * k * MR..][..k * MR];
@@ -262,6 +265,7 @@ pub(crate) unsafe fn times_panel(
                 k,
                 ap,
                 b_panel,
+                ldb,
                 c.add(pi * MR * ldc),
                 ldc,
                 rows,
@@ -328,16 +332,21 @@ mod x86 {
     /// what is there when `accumulate`; the epilogue's bias (one per column) starts the
     /// accumulators and its activation is applied to the stored rows.
     ///
+    /// B's step `p` is the `cols` floats at `b[p * ldb..]` (a packed panel: `ldb = NR`; rows
+    /// of a row-major matrix read in place: its row stride); past `cols` nothing is read.
+    ///
     /// # Safety
-    /// AVX-512 F must be present; `a` and `b` hold `k * MR` and `k * NR` floats; `c` is valid
-    /// for reads and writes of `rows` rows of `cols` floats at row stride `ldc`, written by
-    /// no one else meanwhile; the bias holds at least `cols` values.
+    /// AVX-512 F must be present; `a` holds `k * MR` floats and `b` (when `k > 0`)
+    /// `(k - 1) * ldb + cols`; `c` is valid for reads and writes of `rows` rows of `cols`
+    /// floats at row stride `ldc`, written by no one else meanwhile; the bias holds at least
+    /// `cols` values.
     #[allow(clippy::too_many_arguments)]
     #[inline]
     pub(super) unsafe fn tile(
         k: usize,
         a: &[f32],
         b: &[f32],
+        ldb: usize,
         c: *mut f32,
         ldc: usize,
         rows: usize,
@@ -348,11 +357,11 @@ mod x86 {
         // SAFETY: the caller's contract, passed on; each kernel computes at least `rows` rows.
         unsafe {
             match rows {
-                0..=1 => tile_rows::<1>(k, a, b, c, ldc, rows, cols, accumulate, epi),
-                2 => tile_rows::<2>(k, a, b, c, ldc, rows, cols, accumulate, epi),
-                3..=4 => tile_rows::<4>(k, a, b, c, ldc, rows, cols, accumulate, epi),
-                5..=8 => tile_rows::<8>(k, a, b, c, ldc, rows, cols, accumulate, epi),
-                _ => tile_rows::<MR>(k, a, b, c, ldc, rows, cols, accumulate, epi),
+                0..=1 => tile_rows::<1>(k, a, b, ldb, c, ldc, rows, cols, accumulate, epi),
+                2 => tile_rows::<2>(k, a, b, ldb, c, ldc, rows, cols, accumulate, epi),
+                3..=4 => tile_rows::<4>(k, a, b, ldb, c, ldc, rows, cols, accumulate, epi),
+                5..=8 => tile_rows::<8>(k, a, b, ldb, c, ldc, rows, cols, accumulate, epi),
+                _ => tile_rows::<MR>(k, a, b, ldb, c, ldc, rows, cols, accumulate, epi),
             }
         }
     }
@@ -368,6 +377,7 @@ mod x86 {
         k: usize,
         a: &[f32],
         b: &[f32],
+        ldb: usize,
         c: *mut f32,
         ldc: usize,
         rows: usize,
@@ -375,7 +385,8 @@ mod x86 {
         accumulate: bool,
         epi: Epilogue<'_>,
     ) {
-        debug_assert!(a.len() >= k * MR && b.len() >= k * NR && rows <= R && R <= MR && cols <= NR);
+        debug_assert!(a.len() >= k * MR && rows <= R && R <= MR && cols <= NR);
+        debug_assert!(k == 0 || b.len() >= (k - 1) * ldb + cols);
         let lo: __mmask16 = if cols >= 16 {
             0xffff
         } else {
@@ -401,12 +412,14 @@ mod x86 {
         let mut acc = [start; R];
         let (pa, pb) = (a.as_ptr(), b.as_ptr());
         for p in 0..k {
-            // SAFETY: p < k, so the 32 floats at pb + p*NR and the 14 at pa + p*MR are inside
-            // `b` and `a`.
+            // SAFETY: p < k, so the first `cols` floats at pb + p*ldb (the lanes the masks
+            // load; a masked-off lane is not accessed) and the 14 at pa + p*MR are inside `b`
+            // and `a`. The addresses are computed wrapping: the second may lie past `b` when
+            // its mask is empty.
             let (b0, b1) = unsafe {
                 (
-                    _mm512_loadu_ps(pb.add(p * NR)),
-                    _mm512_loadu_ps(pb.add(p * NR + 16)),
+                    _mm512_maskz_loadu_ps(lo, pb.wrapping_add(p * ldb)),
+                    _mm512_maskz_loadu_ps(hi, pb.wrapping_add(p * ldb + 16)),
                 )
             };
             for (i, row) in acc.iter_mut().enumerate() {
