@@ -211,7 +211,12 @@ impl PackedConv {
                 let xs = &x[(n * self.c_in + gi * cg) * plane_in..][..cg * plane_in];
                 let ys = &mut y[(n * self.c_out + gi * mg) * plane_out..][..mg * plane_out];
                 match self.packed.get(gi) {
-                    Some(w) => self.panels(g, xs, w, ys, unroll)?,
+                    // The tiles add the bias and apply the activation themselves.
+                    Some(w) => {
+                        let bias = self.bias.as_ref().map(|b| &b[gi * mg..(gi + 1) * mg]);
+                        self.panels(g, xs, w, ys, unroll, bias)?;
+                        continue;
+                    }
                     None => {
                         let b = if unroll {
                             im2col(self.kernel, g, xs, cg, &mut col);
@@ -237,7 +242,8 @@ impl PackedConv {
     /// One group of one image on the packed GEMM: the input is unrolled one panel of [`NR`]
     /// output positions at a time straight into the packed layout (a buffer of
     /// `C/g * kh * kw * NR` floats per thread, which stays in cache), and every panel of the
-    /// weights runs against it. Panels are split over the thread pool.
+    /// weights runs against it, the group's `bias` (one per output channel) and the
+    /// activation applied in the tiles. Panels are split over the thread pool.
     fn panels(
         &self,
         g: &Geometry,
@@ -245,8 +251,10 @@ impl PackedConv {
         w: &PackedA,
         ys: &mut [f32],
         unroll: bool,
+        bias: Option<&[f32]>,
     ) -> Result<()> {
         let k = w.cols();
+        let act = self.act;
         let plane_out = g.output[0] * g.output[1];
         let np = plane_out.div_ceil(NR);
         let out = Columns(ys.as_mut_ptr());
@@ -265,7 +273,9 @@ impl PackedConv {
             // of plane_out floats and `b` starts n0 into the first); this task alone writes
             // columns n0..n0+cols of the group's `mg` rows of `ys` (row stride plane_out),
             // which `ys` holds.
-            unsafe { packed::times_panel(w, b, ldb, out.ptr().add(n0), plane_out, cols) };
+            unsafe {
+                packed::times_panel(w, b, ldb, out.ptr().add(n0), plane_out, cols, bias, act)
+            };
         };
         let new_buf = || {
             if unroll {

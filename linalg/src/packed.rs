@@ -196,6 +196,7 @@ fn product(
                 let ap = &a.data[(pi * k + k0) * MR..][..len * MR];
                 let epi = Epilogue {
                     bias: bias.filter(|_| first).map(|v| &v[pj * NR..pj * NR + cols]),
+                    row_bias: None,
                     act: if last { act } else { Act::None },
                 };
                 // SAFETY: AVX-512 F is present (checked above). `ap` and `bp` hold `len`
@@ -245,6 +246,7 @@ fn product(
 /// `c` must be valid for reads and writes of `a.rows()` rows of `cols` floats at row stride
 /// `ldc`, written by no one else meanwhile; `b_panel` must hold `(k - 1) * ldb + cols`
 /// floats when `k > 0`. The CPU must have AVX-512 F ([`available`]).
+#[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn times_panel(
     a: &PackedA,
     b_panel: &[f32],
@@ -252,8 +254,11 @@ pub(crate) unsafe fn times_panel(
     c: *mut f32,
     ldc: usize,
     cols: usize,
+    row_bias: Option<&[f32]>,
+    act: Act,
 ) {
     let (m, k) = (a.m, a.k);
+    debug_assert!(row_bias.is_none_or(|v| v.len() >= m));
     debug_assert!(cols <= NR && (k == 0 || b_panel.len() >= (k - 1) * ldb + cols));
     for pi in 0..m.div_ceil(MR) {
         let rows = MR.min(m - pi * MR);
@@ -273,7 +278,8 @@ pub(crate) unsafe fn times_panel(
                 false,
                 Epilogue {
                     bias: None,
-                    act: Act::None,
+                    row_bias: row_bias.map(|v| &v[pi * MR..pi * MR + rows]),
+                    act,
                 },
             )
         };
@@ -283,10 +289,11 @@ pub(crate) unsafe fn times_panel(
 }
 
 /// What a tile adds to its product before and after storing it: a bias per column (its
-/// `cols` values) and an activation.
+/// `cols` values) or per row (its `rows` values), and an activation.
 #[derive(Clone, Copy)]
 struct Epilogue<'a> {
     bias: Option<&'a [f32]>,
+    row_bias: Option<&'a [f32]>,
     act: Act,
 }
 
@@ -410,6 +417,13 @@ mod x86 {
             _ => [_mm512_setzero_ps(); 2],
         };
         let mut acc = [start; R];
+        if let Some(v) = epi.row_bias {
+            for (row, &b) in acc.iter_mut().zip(v).take(rows) {
+                let b = _mm512_set1_ps(b);
+                row[0] = _mm512_add_ps(row[0], b);
+                row[1] = _mm512_add_ps(row[1], b);
+            }
+        }
         let (pa, pb) = (a.as_ptr(), b.as_ptr());
         for p in 0..k {
             // SAFETY: p < k, so the first `cols` floats at pb + p*ldb (the lanes the masks
