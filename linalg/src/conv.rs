@@ -551,46 +551,81 @@ fn unroll_panel(
 ) {
     let [ih, iw] = g.input;
     let ow = g.output[1];
-    let kk = kernel[0] * kernel[1];
-    for (r, dst) in buf.chunks_mut(NR).enumerate() {
-        let (c, k) = (r / kk, r % kk);
-        let (ky, kx) = (k / kernel[1], k % kernel[1]);
-        let plane = &x[c * ih * iw..][..ih * iw];
-        let offy = (ky * g.dilation[0]) as isize - g.pad_begin[0] as isize;
-        let offx = (kx * g.dilation[1]) as isize - g.pad_begin[1] as isize;
-        dst.fill(0.0);
-        // Runs of positions along one output row.
-        let mut j = 0;
-        while j < cols {
-            let (oy, ox) = ((n0 + j) / ow, (n0 + j) % ow);
-            let len = (ow - ox).min(cols - j);
-            let iy = (oy * g.stride[0]) as isize + offy;
-            if iy >= 0 && (iy as usize) < ih {
-                let row = &plane[iy as usize * iw..][..iw];
-                // Input column of run position t: base + t * stride; the t that read the row.
-                let s = g.stride[1] as isize;
-                let base = (ox * g.stride[1]) as isize + offx;
-                let lo = if base >= 0 { 0 } else { ((-base) + s - 1) / s };
-                let hi = if base >= iw as isize {
-                    0
-                } else {
-                    (iw as isize - base + s - 1) / s
+    // The panel's positions as runs along output rows: (first j, oy, ox, length). The same
+    // for every row of the unrolled matrix, so worked out once.
+    let mut runs = [(0usize, 0usize, 0usize, 0usize); NR];
+    let mut count = 0;
+    let (mut j, mut oy, mut ox) = (0, n0 / ow, n0 % ow);
+    while j < cols {
+        let len = (ow - ox).min(cols - j);
+        runs[count] = (j, oy, ox, len);
+        count += 1;
+        j += len;
+        (oy, ox) = (oy + 1, 0);
+    }
+    let runs = &runs[..count];
+    let (sy, sx) = (g.stride[0] as isize, g.stride[1] as isize);
+    let mut rows = buf.chunks_mut(NR);
+    for plane in x.chunks(ih * iw) {
+        for ky in 0..kernel[0] {
+            let offy = (ky * g.dilation[0]) as isize - g.pad_begin[0] as isize;
+            for kx in 0..kernel[1] {
+                let offx = (kx * g.dilation[1]) as isize - g.pad_begin[1] as isize;
+                let Some(dst) = rows.next() else {
+                    return;
                 };
-                let (lo, hi) = (lo as usize, (hi as usize).min(len));
-                if lo < hi {
-                    let first = (base + lo as isize * s) as usize;
-                    let out = &mut dst[j + lo..j + hi];
-                    if s == 1 {
-                        out.copy_from_slice(&row[first..first + (hi - lo)]);
+                dst.fill(0.0);
+                for &(j, oy, ox, len) in runs {
+                    let iy = oy as isize * sy + offy;
+                    if iy < 0 || iy >= ih as isize {
+                        continue;
+                    }
+                    let row = &plane[iy as usize * iw..][..iw];
+                    // Input column of run position t: base + t * sx; the t that read the row.
+                    let base = ox as isize * sx + offx;
+                    let (lo, hi) = if sx == 1 {
+                        ((-base).max(0), (iw as isize - base).min(len as isize))
                     } else {
-                        for (d, &v) in out.iter_mut().zip(row[first..].iter().step_by(s as usize)) {
+                        let lo = if base >= 0 { 0 } else { (-base + sx - 1) / sx };
+                        let hi = if base >= iw as isize {
+                            0
+                        } else {
+                            (iw as isize - base + sx - 1) / sx
+                        };
+                        (lo, hi.min(len as isize))
+                    };
+                    if lo >= hi {
+                        continue;
+                    }
+                    let (lo, hi) = (lo as usize, hi as usize);
+                    let first = (base + lo as isize * sx) as usize;
+                    let out = &mut dst[j + lo..j + hi];
+                    if sx == 1 {
+                        copy_short(out, &row[first..first + (hi - lo)]);
+                    } else {
+                        for (d, &v) in out.iter_mut().zip(row[first..].iter().step_by(sx as usize))
+                        {
                             *d = v;
                         }
                     }
                 }
             }
-            j += len;
         }
+    }
+}
+
+/// `dst.copy_from_slice(src)` for the short runs of an unrolled panel (at most [`NR`]
+/// values), in blocks of 8 and then one at a time, so that no call to `memcpy` is made.
+#[inline(always)]
+fn copy_short(dst: &mut [f32], src: &[f32]) {
+    let mut d = dst.chunks_exact_mut(8);
+    let mut s = src.chunks_exact(8);
+    for (d, s) in (&mut d).zip(&mut s) {
+        let s: &[f32; 8] = s.try_into().expect("a block of 8");
+        d.copy_from_slice(s);
+    }
+    for (d, &s) in d.into_remainder().iter_mut().zip(s.remainder()) {
+        *d = s;
     }
 }
 
