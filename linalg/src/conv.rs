@@ -18,6 +18,12 @@ use crate::act::Act;
 use crate::buf;
 use crate::packed::{self, Columns, PackedA, NR};
 use crate::sgemm::{sgemm, MatRef};
+use crate::winograd::Winograd;
+
+/// Input and output channels below which a 3x3 convolution is not run by Winograd's
+/// algorithm: with few channels its transforms cost more than the products it saves
+/// (SqueezeNet's 16 to 64 channels ran slower in `xnpu bench`, ResNet's 64 and more faster).
+const WINOGRAD_MIN_CHANNELS: usize = 64;
 
 /// The geometry of one convolution on one input size (2-D; a 1-D convolution has a height
 /// of 1 and kernel height 1).
@@ -37,6 +43,8 @@ pub enum Path {
     Pointwise,
     Depthwise,
     General,
+    /// 3x3, stride 1, no dilation, one group: Winograd's F(2x2, 3x3) ([`crate::winograd`]).
+    Winograd,
 }
 
 /// A convolution's weights, bias and activation, ready to run on any input size.
@@ -51,6 +59,9 @@ pub struct PackedConv {
     /// Each group's weights packed for the AVX-512 GEMM (empty without AVX-512, or on the
     /// depthwise path).
     packed: Vec<PackedA>,
+    /// The weights transformed for [`Path::Winograd`] (3x3 kernels of one group, with the
+    /// packed GEMM, and channels enough for the transforms to pay).
+    winograd: Option<Winograd>,
     bias: Option<Vec<f32>>,
     act: Act,
 }
@@ -110,6 +121,16 @@ impl PackedConv {
         } else {
             Vec::new()
         };
+        let winograd = if packed::available()
+            && kernel == [3, 3]
+            && groups == 1
+            && c_in >= WINOGRAD_MIN_CHANNELS
+            && c_out >= WINOGRAD_MIN_CHANNELS
+        {
+            Some(Winograd::new(&weights, c_out, c_in)?)
+        } else {
+            None
+        };
         Ok(PackedConv {
             c_in,
             c_out,
@@ -117,6 +138,7 @@ impl PackedConv {
             kernel,
             weights,
             packed,
+            winograd,
             bias: bias.map(<[f32]>::to_vec),
             act,
         })
@@ -126,6 +148,14 @@ impl PackedConv {
     /// packed AVX-512 GEMM is available: what other CPUs run, for tests on this one.
     pub fn portable(mut self) -> PackedConv {
         self.packed.clear();
+        self.winograd = None;
+        self
+    }
+
+    /// This convolution without [`Path::Winograd`] (the unrolled GEMM instead), for tests
+    /// and benchmarks that compare the two.
+    pub fn without_winograd(mut self) -> PackedConv {
+        self.winograd = None;
         self
     }
 
@@ -139,6 +169,12 @@ impl PackedConv {
             && g.input == g.output
         {
             Path::Pointwise
+        } else if self.winograd.is_some()
+            && g.stride == [1, 1]
+            && g.dilation == [1, 1]
+            && crate::winograd::worth_it(g)
+        {
+            Path::Winograd
         } else {
             Path::General
         }
@@ -180,6 +216,18 @@ impl PackedConv {
             Path::Depthwise => self.depthwise(g, x, y, plane_in, plane_out),
             Path::Pointwise => self.gemm_path(g, x, y, plane_in, plane_out, false),
             Path::General => self.gemm_path(g, x, y, plane_in, plane_out, true),
+            Path::Winograd => {
+                let w = self
+                    .winograd
+                    .as_ref()
+                    .expect("the Winograd path has its weights");
+                for n in 0..g.batch {
+                    let xs = &x[n * self.c_in * plane_in..][..self.c_in * plane_in];
+                    let ys = &mut y[n * self.c_out * plane_out..][..self.c_out * plane_out];
+                    w.run(g, xs, ys, self.bias.as_deref(), self.act)?;
+                }
+                Ok(())
+            }
         }
     }
 
@@ -710,6 +758,75 @@ mod tests {
                 }
             }
         }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// Winograd's F(2x2, 3x3) (3x3 stride-1 convolutions with channels enough): odd
+        /// planes (partial 2x2 blocks), pads from none to past the kernel, several images, a
+        /// plane of more tiles than a panel holds; against the definition.
+        #[test]
+        fn winograd_matches_the_definition(
+            batch in 1usize..3, c_in in 8usize..20, c_out in 8usize..20,
+            ih in 1usize..14, iw in 1usize..14, pt in 0usize..4, pl in 0usize..4,
+            pb in 0usize..4, pr in 0usize..4, seed: u64,
+        ) {
+            let (ph, pw) = (ih + pt + pb, iw + pl + pr);
+            if ph < 3 || pw < 3 {
+                return Ok(());
+            }
+            let g = Geometry { batch, input: [ih, iw], output: [ph - 2, pw - 2], stride: [1, 1], dilation: [1, 1], pad_begin: [pt, pl] };
+            let w = values(c_out * c_in * 9, seed);
+            let b = values(c_out, seed ^ 3);
+            let p = PackedConv::new(&w, c_out, c_in, 1, [3, 3], Some(&b), Act::Relu).unwrap();
+            if !packed::available() {
+                return Ok(());
+            }
+            // The kernel itself, below the channels and plane sizes `path` takes it for.
+            let wino = Winograd::new(&p.weights, c_out, c_in).unwrap();
+            let x = values(batch * c_in * ih * iw, seed ^ 5);
+            let want = naive(&p, &g, &x);
+            let plane_out = (ph - 2) * (pw - 2);
+            let mut y = vec![f32::NAN; batch * c_out * plane_out];
+            for n in 0..batch {
+                let xs = &x[n * c_in * ih * iw..][..c_in * ih * iw];
+                let ys = &mut y[n * c_out * plane_out..][..c_out * plane_out];
+                wino.run(&g, xs, ys, Some(&b), Act::Relu).unwrap();
+            }
+            for (i, (&got, &w)) in y.iter().zip(&want).enumerate() {
+                prop_assert!((got as f64 - w).abs() <= 1e-5 * (9 * c_in) as f64, "{i}: {got} vs {w}");
+            }
+        }
+    }
+
+    /// ResNet's 3x3 convolutions of 64 channels and more on planes of many tiles take the
+    /// Winograd path; fewer channels, strides and small planes do not.
+    #[test]
+    fn winograd_is_taken_where_it_pays() {
+        if !packed::available() {
+            return;
+        }
+        let conv = |c: usize| {
+            PackedConv::new(&vec![0.5; c * c * 9], c, c, 1, [3, 3], None, Act::None).unwrap()
+        };
+        let geom = |size: usize, stride: usize| Geometry {
+            batch: 1,
+            input: [size, size],
+            output: [(size + 2 - 3) / stride + 1; 2],
+            stride: [stride; 2],
+            dilation: [1, 1],
+            pad_begin: [1, 1],
+        };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            assert_eq!(conv(64).path(&geom(56, 1)), Path::Winograd);
+            assert_eq!(conv(16).path(&geom(56, 1)), Path::General);
+            assert_eq!(conv(64).path(&geom(56, 2)), Path::General);
+            assert_eq!(conv(64).path(&geom(7, 1)), Path::General);
+        });
     }
 
     /// Every small 1-D geometry (sizes, strides, dilations and pads up to 3), exhaustively:

@@ -20,6 +20,7 @@ pub mod packed;
 pub mod pool;
 pub mod quant;
 pub mod sgemm;
+mod winograd;
 
 pub use act::Act;
 pub use conv::{Geometry, PackedConv, Path};

@@ -47,12 +47,28 @@ impl PackedA {
         let (m, k) = (a.rows(), a.cols());
         let panels = m.div_ceil(MR);
         let mut data = crate::buf::zeroed(size(panels, k, MR)?, "a packed matrix")?;
-        for (p, panel) in data.chunks_mut((k * MR).max(1)).enumerate().take(panels) {
+        let fill = |(p, panel): (usize, &mut [f32])| {
             for i in 0..MR.min(m - p * MR) {
-                for kk in 0..k {
-                    panel[kk * MR + i] = a.at(p * MR + i, kk);
+                match a.row(p * MR + i) {
+                    // Row-major: the row read in order, scattered MR apart.
+                    Some(row) => {
+                        for (dst, &v) in panel.iter_mut().skip(i).step_by(MR).zip(row) {
+                            *dst = v;
+                        }
+                    }
+                    None => {
+                        for kk in 0..k {
+                            panel[kk * MR + i] = a.at(p * MR + i, kk);
+                        }
+                    }
                 }
             }
+        };
+        let chunks = data.chunks_mut((k * MR).max(1)).enumerate().take(panels);
+        if m * k >= 1 << 16 {
+            chunks.par_bridge().for_each(fill);
+        } else {
+            chunks.for_each(fill);
         }
         Ok(PackedA { m, k, data })
     }
