@@ -21,6 +21,17 @@ pub fn zeroed<T: Clone + Default>(n: usize, what: &str) -> Result<Vec<T>> {
     Ok(v)
 }
 
+/// Grows `buf` to at least `n` values (zeros), fallibly: a per-thread scratch buffer that
+/// the thread's next task reuses.
+pub fn grow(buf: &mut Vec<f32>, n: usize, what: &str) -> Result<()> {
+    if buf.len() < n {
+        buf.try_reserve_exact(n - buf.len())
+            .map_err(|_| refused(n, what))?;
+        buf.resize(n, 0.0);
+    }
+    Ok(())
+}
+
 /// A copy of `src`.
 pub fn copied<T: Clone>(src: &[T], what: &str) -> Result<Vec<T>> {
     let mut v = reserved(src.len(), what)?;

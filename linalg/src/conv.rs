@@ -360,14 +360,7 @@ impl PackedConv {
             .enumerate()
             .with_min_len(per_task)
             .try_for_each_init(Vec::new, |buf: &mut Vec<f32>, (i, out)| {
-                if buf.len() < scratch {
-                    buf.try_reserve_exact(scratch - buf.len()).map_err(|_| {
-                        Error::compute(format!(
-                            "cannot allocate {scratch} values for a depthwise convolution"
-                        ))
-                    })?;
-                    buf.resize(scratch, 0.0);
-                }
+                buf::grow(buf, scratch, "a depthwise convolution")?;
                 let (n, m) = (i / self.c_out, i % self.c_out);
                 let c = m / mult;
                 let xs = &x[(n * self.c_in + c) * plane_in..][..plane_in];

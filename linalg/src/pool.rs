@@ -85,7 +85,7 @@ pub fn max_pool(
         let xp = &x[p * pin..][..pin];
         if two_pass && !has_nan(xp) {
             // Without NaNs the order of comparisons does not matter: rows, then columns.
-            separable.plane(kernel, g, &ay, &ax, xp, out);
+            separable_plane(separable.padded, kernel, g, &ay, &ax, xp, out);
             return;
         }
         // The first tap of each window, then every tap compared in window order.
@@ -155,18 +155,6 @@ impl Separable {
         let padded = padded.unwrap_or(usize::MAX);
         Separable { padded }
     }
-
-    fn plane(
-        &self,
-        kernel: [usize; 2],
-        g: &Geometry,
-        ay: &Axis,
-        ax: &Axis,
-        xp: &[f32],
-        out: &mut [f32],
-    ) {
-        separable_plane(self.padded, kernel, g, ay, ax, xp, out);
-    }
 }
 
 crate::math::vectorised_fn! {
@@ -177,7 +165,7 @@ crate::math::vectorised_fn! {
 }
 
 crate::math::vectorised_fn! {
-    /// [`Separable::plane`]'s two passes, compiled for AVX2 where the CPU has it.
+    /// [`Separable`]'s two passes over one plane, compiled for AVX2 where the CPU has it.
     #[allow(clippy::too_many_arguments)]
     fn separable_plane(
         padded: usize,

@@ -93,14 +93,7 @@ impl Winograd {
         let scratch = 16 * c * NR + 16 * m * NR + (4 * SPAN).max(10 * NR);
         let out = Columns(y.as_mut_ptr());
         let panel = |buf: &mut Vec<f32>, pj: usize| -> Result<()> {
-            if buf.len() < scratch {
-                buf.try_reserve_exact(scratch - buf.len()).map_err(|_| {
-                    Error::compute(format!(
-                        "cannot allocate {scratch} values for a convolution"
-                    ))
-                })?;
-                buf.resize(scratch, 0.0);
-            }
+            crate::buf::grow(buf, scratch, "a Winograd convolution")?;
             let (v, rest) = buf.split_at_mut(16 * c * NR);
             let (prod, tmp) = rest.split_at_mut(16 * m * NR);
             let t0 = pj * NR;
