@@ -372,6 +372,9 @@ impl PackedConv {
     }
 }
 
+/// Outputs a depthwise kernel accumulates in registers at a time.
+const CHUNK: usize = 32;
+
 /// How a depthwise plane is computed: the zero-padded input split into `stride_y *
 /// stride_x` phases (phase `(py, px)` holds padded positions `(r * sy + py, c * sx + px)`,
 /// rows of `width` values), so that every kernel tap reads, for consecutive outputs,
@@ -383,8 +386,11 @@ struct Phases {
     /// Rows and columns of a phase.
     rows: usize,
     width: usize,
-    /// Values per phase: `rows * width` and a row more for the dropped columns' reads.
+    /// Values per phase: `rows * width`, a row more for the dropped columns' reads, and a
+    /// chunk more for the last chunk's (every chunk of the wide output is whole).
     len: usize,
+    /// Values of the wide output: `oh * width` rounded up to whole chunks.
+    wide: usize,
     /// Per kernel tap (row-major), where its reads start in the phase buffer.
     taps: Vec<usize>,
     /// Floats of scratch per plane: the phases, then the wide output.
@@ -407,6 +413,11 @@ impl Phases {
         let len = rows
             .checked_add(1)
             .and_then(|r| r.checked_mul(width))
+            .and_then(|n| n.checked_add(CHUNK))
+            .ok_or_else(overflow)?;
+        let wide = oh
+            .checked_mul(width)
+            .and_then(|n| n.checked_next_multiple_of(CHUNK))
             .ok_or_else(overflow)?;
         let taps = (0..kernel[0])
             .flat_map(|ky| (0..kernel[1]).map(move |kx| (ky, kx)))
@@ -419,12 +430,13 @@ impl Phases {
         let scratch = sy
             .checked_mul(sx)
             .and_then(|p| p.checked_mul(len))
-            .and_then(|p| p.checked_add(oh.checked_mul(width)?))
+            .and_then(|p| p.checked_add(wide))
             .ok_or_else(overflow)?;
         Ok(Phases {
             rows,
             width,
             len,
+            wide,
             taps,
             scratch,
         })
@@ -437,7 +449,7 @@ crate::math::vectorised_fn! {
     /// of the wide output accumulated over the taps in registers and stored once.
     fn depthwise_plane(layout: &Phases, g: &Geometry, x: &[f32], w: &[f32], buf: &mut [f32], out: &mut [f32]) {
         let [ih, iw] = g.input;
-        let [oh, ow] = g.output;
+        let ow = g.output[1];
         let [sy, sx] = g.stride;
         let [pt, pl] = g.pad_begin;
         let (rows, width, len) = (layout.rows, layout.width, layout.len);
@@ -469,8 +481,15 @@ crate::math::vectorised_fn! {
                     // shuffles), then the last value alone when its group is cut short.
                     let dst = &mut dst[lo..hi];
                     let whole = (iw - first) / sx;
-                    for (d, group) in dst.iter_mut().zip(src[first..].chunks_exact(sx)) {
-                        *d = group[0];
+                    if sx == 2 {
+                        // The common stride, with groups of a size the compiler knows.
+                        for (d, group) in dst.iter_mut().zip(src[first..].chunks_exact(2)) {
+                            *d = group[0];
+                        }
+                    } else {
+                        for (d, group) in dst.iter_mut().zip(src[first..].chunks_exact(sx)) {
+                            *d = group[0];
+                        }
                     }
                     if whole < dst.len() {
                         dst[whole] = src[first + whole * sx];
@@ -478,28 +497,19 @@ crate::math::vectorised_fn! {
                 }
             }
         }
-        let wide = &mut wide[..oh * width];
-        const CHUNK: usize = 32;
-        for (ci, chunk) in wide.chunks_mut(CHUNK).enumerate() {
+        // Whole chunks only: the last one's values past the plane are computed and dropped
+        // (its reads stay inside the phase, which has a chunk to spare).
+        let wide = &mut wide[..layout.wide];
+        for (ci, chunk) in wide.chunks_exact_mut(CHUNK).enumerate() {
             let base = ci * CHUNK;
             let mut acc = [0.0f32; CHUNK];
-            if chunk.len() == CHUNK {
-                for (&off, &wv) in layout.taps.iter().zip(w) {
-                    let src = &phases[off + base..][..CHUNK];
-                    for (a, &v) in acc.iter_mut().zip(src) {
-                        *a += wv * v;
-                    }
-                }
-            } else {
-                let n = chunk.len();
-                for (&off, &wv) in layout.taps.iter().zip(w) {
-                    let src = &phases[off + base..][..n];
-                    for (a, &v) in acc.iter_mut().zip(src) {
-                        *a += wv * v;
-                    }
+            for (&off, &wv) in layout.taps.iter().zip(w) {
+                let src = &phases[off + base..][..CHUNK];
+                for (a, &v) in acc.iter_mut().zip(src) {
+                    *a += wv * v;
                 }
             }
-            chunk.copy_from_slice(&acc[..chunk.len()]);
+            chunk.copy_from_slice(&acc);
         }
         for (dst, src) in out.chunks_mut(ow).zip(wide.chunks(width)) {
             dst.copy_from_slice(&src[..ow]);
@@ -643,6 +653,16 @@ fn unroll_panel(
                     let out = &mut dst[j + lo..j + hi];
                     if sx == 1 {
                         copy_short(out, &row[first..first + (hi - lo)]);
+                    } else if sx == 2 {
+                        // Whole pairs (a form the compiler vectorises), then the last value
+                        // alone when its pair is cut short by the row's end.
+                        let whole = (iw - first) / 2;
+                        for (d, pair) in out.iter_mut().zip(row[first..].chunks_exact(2)) {
+                            *d = pair[0];
+                        }
+                        if whole < out.len() {
+                            out[whole] = row[first + 2 * whole];
+                        }
                     } else {
                         for (d, &v) in out.iter_mut().zip(row[first..].iter().step_by(sx as usize))
                         {

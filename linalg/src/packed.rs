@@ -459,6 +459,12 @@ mod x86 {
                 row[1] = _mm512_fmadd_ps(ai, b1, row[1]);
             }
         }
+        // The piecewise-linear activations are applied in registers before the store; the
+        // others to the stored rows.
+        let in_registers = matches!(
+            epi.act,
+            Act::None | Act::Relu | Act::LeakyRelu { .. } | Act::Clip { .. } | Act::HardSwish
+        );
         for (i, row) in acc.iter().enumerate().take(rows) {
             // SAFETY: row i < rows and the masked lanes are the first `cols` columns: inside
             // the caller's region.
@@ -471,19 +477,49 @@ mod x86 {
                         v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(hi, cr.add(16)));
                     }
                 }
+                if in_registers {
+                    v0 = activate(epi.act, v0);
+                    v1 = activate(epi.act, v1);
+                }
                 _mm512_mask_storeu_ps(cr, lo, v0);
                 if hi != 0 {
                     _mm512_mask_storeu_ps(cr.add(16), hi, v1);
                 }
             }
         }
-        if epi.act != Act::None {
+        if !in_registers {
             for i in 0..rows {
                 // SAFETY: row i < rows of `cols` floats at `c + i*ldc`: the caller's region,
                 // which no one else touches meanwhile.
                 let row = unsafe { std::slice::from_raw_parts_mut(c.add(i * ldc), cols) };
                 epi.act.apply_here(row, 0.0);
             }
+        }
+    }
+
+    /// The piecewise-linear activations on 16 lanes, as [`Act::apply`] computes them (NaN
+    /// kept: a comparison with NaN is false, so the lane keeps `y`); any other activation is
+    /// left to the caller (`y` unchanged).
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn activate(act: Act, y: __m512) -> __m512 {
+        let below = |bound: f32| _mm512_cmp_ps_mask::<_CMP_LT_OQ>(y, _mm512_set1_ps(bound));
+        match act {
+            Act::Relu => _mm512_mask_mov_ps(y, below(0.0), _mm512_setzero_ps()),
+            Act::LeakyRelu { alpha } => _mm512_mask_mul_ps(y, below(0.0), y, _mm512_set1_ps(alpha)),
+            Act::Clip { min, max } => {
+                // Max with `min`, then min with `max`: `max` wins when the bounds cross.
+                let y = _mm512_mask_mov_ps(y, below(min), _mm512_set1_ps(min));
+                let above = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(y, _mm512_set1_ps(max));
+                _mm512_mask_mov_ps(y, above, _mm512_set1_ps(max))
+            }
+            Act::HardSwish => {
+                // y * clamp(y / 6 + 0.5, 0, 1), with y / 6 divided as the scalar code does.
+                let t = _mm512_add_ps(_mm512_div_ps(y, _mm512_set1_ps(6.0)), _mm512_set1_ps(0.5));
+                let t = _mm512_min_ps(_mm512_max_ps(t, _mm512_setzero_ps()), _mm512_set1_ps(1.0));
+                _mm512_mul_ps(y, t)
+            }
+            _ => y,
         }
     }
 }
@@ -500,7 +536,7 @@ mod tests {
         /// The bias (per column) and activation of `gemm_bias` equal adding and activating
         /// after the product.
         #[test]
-        fn bias_and_activation_match_a_separate_pass(m in 0usize..33, k in 0usize..40, n in 0usize..70, gelu: bool, seed: u64) {
+        fn bias_and_activation_match_a_separate_pass(m in 0usize..33, k in 0usize..40, n in 0usize..70, which in 0usize..6, seed: u64) {
             if !available() {
                 return Ok(());
             }
@@ -509,7 +545,15 @@ mod tests {
             let bias = values(n, seed ^ 3);
             let pa = PackedA::new(MatRef::row_major(&av, m, k).unwrap()).unwrap();
             let pb = PackedB::new(MatRef::row_major(&bv, k, n).unwrap()).unwrap();
-            let act = if gelu { Act::Gelu { tanh: false } } else { Act::Relu };
+            // Those applied in registers and one applied to the stored rows.
+            let act = [
+                Act::Relu,
+                Act::LeakyRelu { alpha: 0.1 },
+                Act::Clip { min: -0.5, max: 0.25 },
+                Act::HardSwish,
+                Act::None,
+                Act::Gelu { tanh: false },
+            ][which];
             let mut want = vec![0.0; m * n];
             gemm(&pa, &pb, &mut want, n, false).unwrap();
             for row in want.chunks_mut(n.max(1)) {

@@ -98,8 +98,8 @@ struct RunArgs {
     /// The size of a symbolic dimension for --random, as NAME=N (repeatable; default 1).
     #[arg(long = "dim", value_name = "NAME=N")]
     dims: Vec<String>,
-    /// Print where the CPU backend's time went, per op (fast and reference kernels apart),
-    /// over the timed runs.
+    /// Print where the CPU backend's time went over the timed runs: per op (fast and
+    /// reference kernels apart), then the heaviest nodes.
     #[arg(long)]
     profile: bool,
     /// Write every output as DIR/NAME.npy.
@@ -482,7 +482,21 @@ fn print_profile(runs: usize) {
             100.0 * e.time.as_secs_f64() / total.max(1e-12)
         );
     }
+    let nodes = xnpu_backend_cpu::profile::take_nodes();
+    println!("heaviest nodes:");
+    for e in nodes.iter().take(PROFILE_NODES) {
+        println!(
+            "  {:<40} {:<16} {:>10.3} {:>6.1}%",
+            e.node,
+            e.op,
+            e.time.as_secs_f64() * 1e3 / runs as f64,
+            100.0 * e.time.as_secs_f64() / total.max(1e-12)
+        );
+    }
 }
+
+/// How many nodes `xnpu run --profile` lists.
+const PROFILE_NODES: usize = 15;
 
 fn optimize(input: &Path, output: &Path, level: &str) -> Result<()> {
     let level: Level = level.parse()?;

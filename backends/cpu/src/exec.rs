@@ -56,7 +56,7 @@ pub(crate) fn run_planned(
         }
         .map_err(|e| e.context(node.describe()))?;
         if let Some(t) = started {
-            crate::profile::record(node.op.name(), ran_fast, t.elapsed());
+            crate::profile::record(&node.name, node.op.name(), ran_fast, t.elapsed());
         }
         drop(args);
         env.store_outputs(node, outs);

@@ -1,5 +1,6 @@
 //! Where a CPU run's time goes: with profiling on, the interpreter adds each node's time to
-//! its op's entry (fast and reference kernels apart). `xnpu run --profile` prints the table.
+//! its op's entry (fast and reference kernels apart) and to the node's own. `xnpu run
+//! --profile` prints the ops and the heaviest nodes.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -8,6 +9,8 @@ use std::time::Duration;
 
 static ON: AtomicBool = AtomicBool::new(false);
 static TABLE: Mutex<BTreeMap<(String, bool), (u64, Duration)>> = Mutex::new(BTreeMap::new());
+/// Per node: (name, op) to calls and time.
+static NODES: Mutex<BTreeMap<(String, String), (u64, Duration)>> = Mutex::new(BTreeMap::new());
 
 /// Turns profiling on or off for every CPU executable of this process.
 pub fn enable(on: bool) {
@@ -18,11 +21,41 @@ pub(crate) fn on() -> bool {
     ON.load(Ordering::Relaxed)
 }
 
-pub(crate) fn record(op: &str, fast: bool, time: Duration) {
+pub(crate) fn record(node: &str, op: &str, fast: bool, time: Duration) {
     let mut t = TABLE.lock().unwrap_or_else(|p| p.into_inner());
     let e = t.entry((op.to_string(), fast)).or_default();
     e.0 += 1;
     e.1 += time;
+    drop(t);
+    let mut n = NODES.lock().unwrap_or_else(|p| p.into_inner());
+    let e = n.entry((node.to_string(), op.to_string())).or_default();
+    e.0 += 1;
+    e.1 += time;
+}
+
+/// One node's share of the profiled runs.
+#[derive(Clone, Debug)]
+pub struct NodeEntry {
+    pub node: String,
+    pub op: String,
+    pub calls: u64,
+    pub time: Duration,
+}
+
+/// The nodes recorded since the last call, the most time first; clears their table.
+pub fn take_nodes() -> Vec<NodeEntry> {
+    let t = std::mem::take(&mut *NODES.lock().unwrap_or_else(|p| p.into_inner()));
+    let mut v: Vec<NodeEntry> = t
+        .into_iter()
+        .map(|((node, op), (calls, time))| NodeEntry {
+            node,
+            op,
+            calls,
+            time,
+        })
+        .collect();
+    v.sort_by_key(|e| std::cmp::Reverse(e.time));
+    v
 }
 
 /// One op's share of the profiled runs.
