@@ -44,18 +44,26 @@ pub struct NodeEntry {
 
 /// The nodes recorded since the last call, the most time first; clears their table.
 pub fn take_nodes() -> Vec<NodeEntry> {
-    let t = std::mem::take(&mut *NODES.lock().unwrap_or_else(|p| p.into_inner()));
-    let mut v: Vec<NodeEntry> = t
+    drain(&NODES, |(node, op), calls, time| NodeEntry {
+        node,
+        op,
+        calls,
+        time,
+    })
+}
+
+/// Empties `table` into entries made by `entry`, the most time first.
+fn drain<K: Ord, E>(
+    table: &Mutex<BTreeMap<K, (u64, Duration)>>,
+    entry: impl Fn(K, u64, Duration) -> E,
+) -> Vec<E> {
+    let t = std::mem::take(&mut *table.lock().unwrap_or_else(|p| p.into_inner()));
+    let mut v: Vec<(Duration, E)> = t
         .into_iter()
-        .map(|((node, op), (calls, time))| NodeEntry {
-            node,
-            op,
-            calls,
-            time,
-        })
+        .map(|(k, (calls, time))| (time, entry(k, calls, time)))
         .collect();
-    v.sort_by_key(|e| std::cmp::Reverse(e.time));
-    v
+    v.sort_by_key(|(time, _)| std::cmp::Reverse(*time));
+    v.into_iter().map(|(_, e)| e).collect()
 }
 
 /// One op's share of the profiled runs.
@@ -70,16 +78,29 @@ pub struct Entry {
 
 /// The entries recorded since the last call, the most time first; clears the table.
 pub fn take() -> Vec<Entry> {
-    let t = std::mem::take(&mut *TABLE.lock().unwrap_or_else(|p| p.into_inner()));
-    let mut v: Vec<Entry> = t
-        .into_iter()
-        .map(|((op, fast), (calls, time))| Entry {
-            op,
-            fast,
-            calls,
-            time,
-        })
-        .collect();
-    v.sort_by_key(|e| std::cmp::Reverse(e.time));
-    v
+    drain(&TABLE, |(op, fast), calls, time| Entry {
+        op,
+        fast,
+        calls,
+        time,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_table_drains_the_most_time_first_and_empties() {
+        let table = Mutex::new(BTreeMap::new());
+        for (k, ms) in [("a", 2), ("b", 5), ("c", 1)] {
+            table
+                .lock()
+                .unwrap()
+                .insert(k, (1u64, Duration::from_millis(ms)));
+        }
+        let names = drain(&table, |k, _, _| k);
+        assert_eq!(names, ["b", "a", "c"]);
+        assert!(table.lock().unwrap().is_empty());
+    }
 }
