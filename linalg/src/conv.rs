@@ -152,13 +152,6 @@ impl PackedConv {
         self
     }
 
-    /// This convolution without [`Path::Winograd`] (the unrolled GEMM instead), for tests
-    /// and benchmarks that compare the two.
-    pub fn without_winograd(mut self) -> PackedConv {
-        self.winograd = None;
-        self
-    }
-
     /// The path a run takes with geometry `g`.
     pub fn path(&self, g: &Geometry) -> Path {
         if self.c_in / self.groups == 1 && self.groups > 1 {
@@ -464,37 +457,8 @@ crate::math::vectorised_fn! {
                     dst.fill(0.0);
                     continue;
                 };
-                let src = &x[iy * iw..][..iw];
-                // Column c reads input column c * sx + px - pl: the valid c are lo..hi.
-                let lo = pl.saturating_sub(px).div_ceil(sx).min(width);
-                let hi = (iw + pl).saturating_sub(px).div_ceil(sx).clamp(lo, width);
-                dst[..lo].fill(0.0);
-                dst[hi..].fill(0.0);
-                let first = lo * sx + px - pl;
-                if lo == hi {
-                    continue;
-                }
-                if sx == 1 {
-                    dst[lo..hi].copy_from_slice(&src[first..first + hi - lo]);
-                } else {
-                    // Whole groups of `sx` input values (a form the compiler vectorises with
-                    // shuffles), then the last value alone when its group is cut short.
-                    let dst = &mut dst[lo..hi];
-                    let whole = (iw - first) / sx;
-                    if sx == 2 {
-                        // The common stride, with groups of a size the compiler knows.
-                        for (d, group) in dst.iter_mut().zip(src[first..].chunks_exact(2)) {
-                            *d = group[0];
-                        }
-                    } else {
-                        for (d, group) in dst.iter_mut().zip(src[first..].chunks_exact(sx)) {
-                            *d = group[0];
-                        }
-                    }
-                    if whole < dst.len() {
-                        dst[whole] = src[first + whole * sx];
-                    }
-                }
+                // Column c reads input column c * sx + px - pl.
+                gather_padded(dst, &x[iy * iw..][..iw], px as isize - pl as isize, sx);
             }
         }
         // Whole chunks only: the last one's values past the plane are computed and dropped
@@ -615,7 +579,7 @@ fn unroll_panel(
         (oy, ox) = (oy + 1, 0);
     }
     let runs = &runs[..count];
-    let (sy, sx) = (g.stride[0] as isize, g.stride[1] as isize);
+    let (sy, sx) = (g.stride[0] as isize, g.stride[1]);
     let mut rows = buf.chunks_mut(NR);
     for plane in x.chunks(ih * iw) {
         for ky in 0..kernel[0] {
@@ -625,68 +589,84 @@ fn unroll_panel(
                 let Some(dst) = rows.next() else {
                     return;
                 };
-                dst.fill(0.0);
                 for &(j, oy, ox, len) in runs {
+                    let out = &mut dst[j..j + len];
                     let iy = oy as isize * sy + offy;
                     if iy < 0 || iy >= ih as isize {
+                        out.fill(0.0);
                         continue;
                     }
+                    // Input column of run position t: ox * sx + offx + t * sx.
                     let row = &plane[iy as usize * iw..][..iw];
-                    // Input column of run position t: base + t * sx; the t that read the row.
-                    let base = ox as isize * sx + offx;
-                    let (lo, hi) = if sx == 1 {
-                        ((-base).max(0), (iw as isize - base).min(len as isize))
-                    } else {
-                        let lo = if base >= 0 { 0 } else { (-base + sx - 1) / sx };
-                        let hi = if base >= iw as isize {
-                            0
-                        } else {
-                            (iw as isize - base + sx - 1) / sx
-                        };
-                        (lo, hi.min(len as isize))
-                    };
-                    if lo >= hi {
-                        continue;
-                    }
-                    let (lo, hi) = (lo as usize, hi as usize);
-                    let first = (base + lo as isize * sx) as usize;
-                    let out = &mut dst[j + lo..j + hi];
-                    if sx == 1 {
-                        copy_short(out, &row[first..first + (hi - lo)]);
-                    } else if sx == 2 {
-                        // Whole pairs (a form the compiler vectorises), then the last value
-                        // alone when its pair is cut short by the row's end.
-                        let whole = (iw - first) / 2;
-                        for (d, pair) in out.iter_mut().zip(row[first..].chunks_exact(2)) {
-                            *d = pair[0];
-                        }
-                        if whole < out.len() {
-                            out[whole] = row[first + 2 * whole];
-                        }
-                    } else {
-                        for (d, &v) in out.iter_mut().zip(row[first..].iter().step_by(sx as usize))
-                        {
-                            *d = v;
-                        }
-                    }
+                    gather_padded(out, row, ox as isize * sx as isize + offx, sx);
                 }
+                dst[cols..].fill(0.0);
             }
         }
     }
 }
 
-/// `dst.copy_from_slice(src)` for the short runs of an unrolled panel (at most [`NR`]
-/// values), in blocks of 8 and then one at a time, so that no call to `memcpy` is made.
+/// `dst[c] = src[start + c * stride]` where that index lies inside `src`, zero elsewhere:
+/// a row of a plane read with padding (and a stride), as convolutions and their transforms
+/// read it.
 #[inline(always)]
-fn copy_short(dst: &mut [f32], src: &[f32]) {
-    let mut d = dst.chunks_exact_mut(8);
-    let mut s = src.chunks_exact(8);
-    for (d, s) in (&mut d).zip(&mut s) {
-        let s: &[f32; 8] = s.try_into().expect("a block of 8");
-        d.copy_from_slice(s);
+pub(crate) fn gather_padded(dst: &mut [f32], src: &[f32], start: isize, stride: usize) {
+    let (n, len, s) = (dst.len() as isize, src.len() as isize, stride as isize);
+    // The c that read `src`: start + c * s >= 0 from `lo` on, < len below `hi`.
+    let lo = (if start >= 0 { 0 } else { (-start + s - 1) / s }).min(n);
+    let hi = (if start >= len {
+        0
+    } else {
+        (len - start + s - 1) / s
+    })
+    .clamp(lo, n);
+    let (lo, hi) = (lo as usize, hi as usize);
+    dst[..lo].fill(0.0);
+    dst[hi..].fill(0.0);
+    if lo < hi {
+        let first = (start + lo as isize * s) as usize;
+        copy_strided(&mut dst[lo..hi], &src[first..], stride);
     }
-    for (d, &s) in d.into_remainder().iter_mut().zip(s.remainder()) {
-        *d = s;
+}
+
+/// `dst[c] = src[c * stride]` for every `c` (`src` holds them). Stride 1 by `memcpy`, or in
+/// blocks of 8 for runs of at most [`NR`] (an unrolled panel's, too short to pay for the
+/// call); other strides as whole groups of `stride` values, a
+/// form the compiler vectorises with shuffles (stride 2 with its size known), then the last
+/// value alone when its group is cut short.
+#[inline(always)]
+pub(crate) fn copy_strided(dst: &mut [f32], src: &[f32], stride: usize) {
+    if stride == 1 && dst.len() > NR {
+        dst.copy_from_slice(&src[..dst.len()]);
+        return;
+    }
+    if stride == 1 {
+        let src = &src[..dst.len()];
+        let mut d = dst.chunks_exact_mut(8);
+        let mut s = src.chunks_exact(8);
+        for (d, s) in (&mut d).zip(&mut s) {
+            let s: &[f32; 8] = s.try_into().expect("a block of 8");
+            d.copy_from_slice(s);
+        }
+        for (d, &s) in d.into_remainder().iter_mut().zip(s.remainder()) {
+            *d = s;
+        }
+        return;
+    }
+    #[inline(always)]
+    fn groups(dst: &mut [f32], src: &[f32], stride: usize) -> usize {
+        for (d, group) in dst.iter_mut().zip(src.chunks_exact(stride)) {
+            *d = group[0];
+        }
+        src.len() / stride
+    }
+    let whole = if stride == 2 {
+        groups(dst, src, 2)
+    } else {
+        groups(dst, src, stride)
+    };
+    if whole < dst.len() {
+        dst[whole] = src[whole * stride];
     }
 }
 

@@ -201,11 +201,7 @@ crate::math::vectorised_fn! {
                     *f = f.max(v);
                 }
             }
-            // Every sx-th value: whole groups of sx (which vectorises), then the last alone.
-            for (hv, group) in hrow.iter_mut().zip(full.chunks_exact(sx)) {
-                *hv = group[0];
-            }
-            hrow[ow - 1] = full[(ow - 1) * sx];
+            crate::conv::copy_strided(hrow, &full, sx);
         }
         for oy in 0..oh {
             let orow = &mut out[oy * ow..][..ow];

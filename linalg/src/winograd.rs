@@ -15,7 +15,7 @@ use rayon::prelude::*;
 use xnpu_core::{Error, Result};
 
 use crate::act::Act;
-use crate::conv::Geometry;
+use crate::conv::{gather_padded, Geometry};
 use crate::packed::{self, Columns, PackedA, NR};
 use crate::sgemm::MatRef;
 
@@ -88,8 +88,8 @@ impl Winograd {
         if tiles == 0 || m == 0 {
             return Ok(());
         }
-        // Per thread: the 16 panels of transformed tiles `[C, NR]` and the 16 products
-        // `[M, NR]`.
+        // Per thread: the 16 panels of transformed tiles `[C, NR]`, the 16 products `[M, NR]`
+        // and the transforms' own scratch.
         let scratch = 16 * c * NR + 16 * m * NR + (4 * SPAN).max(10 * NR);
         let out = Columns(y.as_mut_ptr());
         let panel = |buf: &mut Vec<f32>, pj: usize| -> Result<()> {
@@ -216,9 +216,9 @@ crate::math::vectorised_fn! {
     /// `B^T d B` of one segment's 4x4 input tiles of channel `ch` (`plane`, zeros where a
     /// tile reads padding), into position `p`'s panel at `v[(p * c + ch) * NR + j0..]`
     /// (`tmp`: `4 * SPAN` floats of scratch).
-    /// On rows first, whole padded rows at once (`e`), then on columns, which for
-    /// consecutive tiles are the even and odd columns of `e` shifted by one: every loop
-    /// runs over consecutive values.
+    /// On rows first, whole padded rows at once (in place), then on columns, which for
+    /// consecutive tiles are the even and odd columns of those rows shifted by one: every
+    /// loop runs over consecutive values.
     fn input_segment(g: &Geometry, plane: &[f32], seg: Segment, c: usize, ch: usize, v: &mut [f32], tmp: &mut [f32]) {
         let [ih, iw] = g.input;
         let [pt, pl] = g.pad_begin;
@@ -226,23 +226,17 @@ crate::math::vectorised_fn! {
         // The four input rows under the segment, padded.
         let iy0 = (2 * seg.ty) as isize - pt as isize;
         let ix0 = (2 * seg.tx0) as isize - pl as isize;
-        let lo = (-ix0).clamp(0, width as isize) as usize;
-        let hi = (iw as isize - ix0).clamp(lo as isize, width as isize) as usize;
         let (d0, rest) = tmp.split_at_mut(SPAN);
         let (d1, rest) = rest.split_at_mut(SPAN);
         let (d2, d3) = rest.split_at_mut(SPAN);
         for (r, row) in [&mut *d0, &mut *d1, &mut *d2, &mut *d3].into_iter().enumerate() {
             let row = &mut row[..width];
             let iy = iy0 + r as isize;
-            if iy < 0 || iy >= ih as isize || lo >= hi {
+            if iy < 0 || iy >= ih as isize {
                 row.fill(0.0);
                 continue;
             }
-            let src = &plane[iy as usize * iw..][..iw];
-            let first = (ix0 + lo as isize) as usize;
-            row[..lo].fill(0.0);
-            row[hi..].fill(0.0);
-            row[lo..hi].copy_from_slice(&src[first..first + (hi - lo)]);
+            gather_padded(row, &plane[iy as usize * iw..][..iw], ix0, 1);
         }
         // B^T d on whole rows, in place.
         for (((a, b), c2), d) in d0[..width]
