@@ -18,7 +18,7 @@ use xnpu_core::plugin::{
 use xnpu_core::{Error, Result, Value};
 use xnpu_graph::backend::{
     Backend, CapabilityTable, CompileCache, CompileOptions, DeviceKind, Executable, NodeContext,
-    PerformanceHint, Precision, Support,
+    PerformanceHint, Precision, ReasonCode, Support,
 };
 use xnpu_graph::{Graph, Model};
 
@@ -457,12 +457,12 @@ impl PluginBackend {
             .node_names
             .iter()
             .map(|name| {
-                answers
-                    .get(name)
-                    .cloned()
-                    .unwrap_or_else(|| Support::Unsupported {
-                        reason: format!("the plugin gave no answer for node \"{name}\""),
-                    })
+                answers.get(name).cloned().unwrap_or_else(|| {
+                    Support::refuse(
+                        ReasonCode::NoAnswer,
+                        format!("the plugin gave no answer for node \"{name}\""),
+                    )
+                })
             })
             .collect())
     }
@@ -492,18 +492,32 @@ unsafe fn read_claims(
             "{n} claims of {stride} bytes each cannot be one array"
         )));
     }
+    // A claim of an older minor is shorter: only the stride's bytes of each are read, and
+    // the fields past them read as zeros.
+    let take = stride.min(std::mem::size_of::<NodeClaim>());
     for i in 0..n {
-        // SAFETY: claim i lies `i * stride` bytes in (no overflow: checked above) and holds
-        // at least a whole NodeClaim (the stride does: checked above).
+        let mut c = std::mem::MaybeUninit::<NodeClaim>::zeroed();
+        // SAFETY: claim i lies `i * stride` bytes in (no overflow: checked above), and
+        // `take` of its bytes are readable and fit `c`; all-zero bytes are a valid
+        // NodeClaim (abi::Zeroable) and so are the writer's.
         let c = unsafe {
-            std::ptr::read_unaligned(list.cast::<u8>().add(i * stride).cast::<NodeClaim>())
+            std::ptr::copy_nonoverlapping(
+                list.cast::<u8>().add(i * stride),
+                c.as_mut_ptr().cast::<u8>(),
+                take,
+            );
+            c.assume_init()
         };
         // SAFETY: the strings are valid for the call.
         let (node, reason) = unsafe { (abi_string(c.node), abi_string(c.reason)) };
         let answer = if c.supported != 0 {
             Support::Supported { cost: c.cost }
         } else {
-            Support::Unsupported { reason }
+            Support::Unsupported {
+                code: ReasonCode::from_u32(c.reason_code),
+                vendor_code: (c.has_vendor_code != 0).then_some(c.vendor_code),
+                reason,
+            }
         };
         out.insert(node, answer);
     }

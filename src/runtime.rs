@@ -341,6 +341,13 @@ impl Session {
         s
     }
 
+    /// Where each node runs and why, in the explanation's JSON schema (`docs/explain.md`):
+    /// what `xnpu partition --explain --json`, the C ABI and Python give.
+    pub fn explanation(&self) -> xnpu_graph::partition::Explanation {
+        self.plan
+            .explanation(&self.model.graph, &self.model.name, &self.notes)
+    }
+
     /// Notes from the device policy (devices it fell back from, plugins it skipped).
     pub fn notes(&self) -> &[String] {
         &self.notes

@@ -56,6 +56,43 @@ fn partition_explains_where_each_node_runs_and_writes_a_dot_file() {
 }
 
 #[test]
+fn partition_explains_as_json_with_a_stable_code_per_refusal() {
+    let table = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tables/matmul_add.json");
+    let devices = format!("table:{},cpu", table.display());
+    let (ok, out, err) = xnpu(&[
+        "partition",
+        "models/tinycnn.onnx",
+        "--explain",
+        "--json",
+        "--level",
+        "none",
+        "--devices",
+        &devices,
+    ]);
+    assert!(ok, "{err}");
+    // The whole of stdout is the document (docs/explain.md).
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["schema"], "xnpu.explain/1");
+    assert_eq!(v["devices"], serde_json::json!(["npu-matmul-add", "cpu"]));
+    let nodes = v["nodes"].as_array().unwrap();
+    let conv = nodes.iter().find(|n| n["op"] == "Conv").unwrap();
+    assert_eq!(conv["domain"], "");
+    assert_eq!(conv["device"], "cpu");
+    let r = &conv["refusals"][0];
+    assert_eq!(r["device"], "npu-matmul-add");
+    assert_eq!(r["code"], "op_not_supported");
+    assert_eq!(r["vendor_code"], serde_json::Value::Null);
+    assert_eq!(r["message"], "Conv is not in npu-matmul-add's op table");
+    // Every node is in the partition that lists it.
+    let parts = v["partitions"].as_array().unwrap();
+    let total: u64 = parts.iter().map(|p| p["nodes"].as_u64().unwrap()).sum();
+    assert_eq!(total as usize, nodes.len());
+    // --json without --explain is a usage error.
+    let (ok, _, err) = xnpu(&["partition", "models/tinycnn.onnx", "--json"]);
+    assert!(!ok && err.contains("--explain"), "{err}");
+}
+
+#[test]
 fn partition_rejects_unknown_levels_and_devices() {
     let (ok, _, err) = xnpu(&["partition", "models/tinycnn.onnx", "--level", "max"]);
     assert!(

@@ -29,7 +29,7 @@ fn plugin(name: &str, config: &str) -> Arc<dyn Backend> {
         path.display()
     );
     let p = Plugin::load(&path).unwrap();
-    assert_eq!(p.abi_version(), (1, 1));
+    assert_eq!(p.abi_version(), (1, 2));
     Arc::new(p.create_backend(config).unwrap())
 }
 

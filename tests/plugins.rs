@@ -130,7 +130,7 @@ fn broken_plugins_are_reported_with_their_path() {
     };
     let e = load("major2").unwrap_err().to_string();
     assert!(
-        e.contains(&path) && e.contains("was built for plugin ABI 2.1, this xnpu speaks 1.1"),
+        e.contains(&path) && e.contains("was built for plugin ABI 2.2, this xnpu speaks 1.2"),
         "{e}"
     );
     // A struct shorter than its version's minimum: refused, naming file, struct and sizes.
@@ -138,7 +138,7 @@ fn broken_plugins_are_reported_with_their_path() {
     assert_eq!(
         e,
         format!(
-            "plugin {path}: its PluginApi is 24 bytes, shorter than the 112 that ABI 1.1 requires"
+            "plugin {path}: its PluginApi is 24 bytes, shorter than the 112 that ABI 1.2 requires"
         )
     );
     let e = load("short-1.1").unwrap_err().to_string();
@@ -156,7 +156,7 @@ fn broken_plugins_are_reported_with_their_path() {
     assert_eq!(
         e,
         format!(
-            "plugin {path}: its BackendInfo is 16 bytes, shorter than the 40 that ABI 1.1 requires"
+            "plugin {path}: its BackendInfo is 16 bytes, shorter than the 40 that ABI 1.2 requires"
         )
     );
 

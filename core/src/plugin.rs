@@ -28,8 +28,9 @@ use crate::{DType, Error, Result, Shape, Tensor, TensorType, Value, ValueType};
 pub const ABI_MAJOR: u16 = 1;
 /// The ABI's minor version: fields added at the end of structs since 1.0. 1.1 appended
 /// `claim`, `release_claims` and `extensions` to [`PluginApi`] and added [`NodeClaim`],
-/// [`ExtensionBase`], [`CompileOptionsExtension`] and [`AbiCompileOptions`].
-pub const ABI_MINOR: u16 = 1;
+/// [`ExtensionBase`], [`CompileOptionsExtension`] and [`AbiCompileOptions`]. 1.2 appended
+/// `reason_code`, `has_vendor_code` and `vendor_code` to [`NodeClaim`].
+pub const ABI_MINOR: u16 = 2;
 /// The one symbol a plugin exports.
 pub const ENTRY_SYMBOL: &[u8] = b"xnpu_plugin_entry\0";
 
@@ -183,8 +184,12 @@ pub mod sizes {
     /// [`AbiValue`]: unchanged since 1.0.
     pub const ABI_VALUE: [usize; 2] = [size_of::<AbiValue>(); 2];
     /// [`NodeClaim`]: new in 1.1, so whatever minor its header says it is at least the 1.1
-    /// size (an array of claims is read with that stride).
-    pub const NODE_CLAIM: [usize; 2] = [size_of::<NodeClaim>(); 2];
+    /// size (an array of claims is read with that stride); 1.2 ends at `vendor_code`.
+    pub const NODE_CLAIM: [usize; 3] = [
+        offset_of!(NodeClaim, reason) + size_of::<AbiStr>(),
+        offset_of!(NodeClaim, reason) + size_of::<AbiStr>(),
+        offset_of!(NodeClaim, vendor_code) + size_of::<i64>(),
+    ];
     /// [`AbiCompileOptions`]: new in 1.1 (likewise).
     pub const COMPILE_OPTIONS: [usize; 2] = [size_of::<AbiCompileOptions>(); 2];
     /// [`CompileOptionsExtension`]: new in 1.1 (likewise).
@@ -262,6 +267,12 @@ pub struct NodeClaim {
     /// The node's name in the ONNX graph that was passed.
     pub node: AbiStr,
     pub reason: AbiStr,
+    /// 1.2: why, as `xnpu_graph::backend::ReasonCode`'s number (0 "other" when the plugin
+    /// is older or the number unknown).
+    pub reason_code: u32,
+    /// 1.2: 1 when `vendor_code` holds the vendor library's own code for the refusal.
+    pub has_vendor_code: u32,
+    pub vendor_code: i64,
 }
 
 /// The head of every optional feature on the extension chain (PJRT's `PJRT_Extension_Base`):
@@ -679,7 +690,10 @@ const _: () = {
     assert!(offset_of!(AbiValue, data) == 32 && offset_of!(AbiValue, byte_len) == 40);
     assert!(offset_of!(AbiValue, strings) == 48 && offset_of!(AbiValue, n_strings) == 56);
     assert!(offset_of!(AbiValue, items) == 64 && offset_of!(AbiValue, n_items) == 72);
-    assert!(size_of::<NodeClaim>() == 48);
+    assert!(size_of::<NodeClaim>() == 64);
+    assert!(offset_of!(NodeClaim, reason_code) == 48);
+    assert!(offset_of!(NodeClaim, has_vendor_code) == 52);
+    assert!(offset_of!(NodeClaim, vendor_code) == 56);
     assert!(offset_of!(NodeClaim, supported) == 8 && offset_of!(NodeClaim, cost) == 12);
     assert!(offset_of!(NodeClaim, node) == 16 && offset_of!(NodeClaim, reason) == 32);
     assert!(size_of::<ExtensionBase>() == 24);

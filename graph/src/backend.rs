@@ -40,13 +40,106 @@ pub enum Support {
     /// The backend runs the node; `cost` is relative (the reference CPU backend's is 1.0
     /// per node), used to decide whether a device hop pays off.
     Supported { cost: f32 },
-    /// The backend cannot run the node, and says why.
-    Unsupported { reason: String },
+    /// The backend cannot run the node: a stable code for programs, the vendor's own code
+    /// where a vendor library gave one, and a message for people.
+    Unsupported {
+        code: ReasonCode,
+        vendor_code: Option<i64>,
+        reason: String,
+    },
 }
 
 impl Support {
     pub fn is_supported(&self) -> bool {
         matches!(self, Support::Supported { .. })
+    }
+
+    /// A refusal with no vendor code.
+    pub fn refuse(code: ReasonCode, reason: impl Into<String>) -> Support {
+        Support::Unsupported {
+            code,
+            vendor_code: None,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Why a backend refuses a node, as a code that stays the same from release to release
+/// (the `code` of the partition explanation's JSON, `docs/explain.md`; the plugin ABI's
+/// `NodeClaim::reason_code`). New codes are only appended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[repr(u32)]
+pub enum ReasonCode {
+    /// None of the codes below.
+    Other = 0,
+    /// The op is not among those the device runs.
+    OpNotSupported = 1,
+    /// The device's table names the op as refused (with why).
+    OpRefused = 2,
+    /// An input or output has an element type the device does not take.
+    Dtype = 3,
+    /// A value's rank is unknown or above the device's limit.
+    Rank = 4,
+    /// A shape is known only at run time, and the device needs it before.
+    DynamicShape = 5,
+    /// The op has bodies (If, Loop, Scan) and the device runs none.
+    ControlFlow = 6,
+    /// The op is quantised in a scheme the device does not take.
+    Quantization = 7,
+    /// An attribute, or an input that must be constant, has a value the device does not run.
+    Attribute = 8,
+    /// A limit of the device or its vendor library (a missing kernel, a simulator's gap).
+    DeviceLimit = 9,
+    /// The backend gave no answer for the node (a plugin that skipped it).
+    NoAnswer = 10,
+}
+
+impl ReasonCode {
+    pub const ALL: [ReasonCode; 11] = [
+        ReasonCode::Other,
+        ReasonCode::OpNotSupported,
+        ReasonCode::OpRefused,
+        ReasonCode::Dtype,
+        ReasonCode::Rank,
+        ReasonCode::DynamicShape,
+        ReasonCode::ControlFlow,
+        ReasonCode::Quantization,
+        ReasonCode::Attribute,
+        ReasonCode::DeviceLimit,
+        ReasonCode::NoAnswer,
+    ];
+
+    /// The code's name in JSON (`op_not_supported`, `dtype`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            ReasonCode::Other => "other",
+            ReasonCode::OpNotSupported => "op_not_supported",
+            ReasonCode::OpRefused => "op_refused",
+            ReasonCode::Dtype => "dtype",
+            ReasonCode::Rank => "rank",
+            ReasonCode::DynamicShape => "dynamic_shape",
+            ReasonCode::ControlFlow => "control_flow",
+            ReasonCode::Quantization => "quantization",
+            ReasonCode::Attribute => "attribute",
+            ReasonCode::DeviceLimit => "device_limit",
+            ReasonCode::NoAnswer => "no_answer",
+        }
+    }
+
+    /// The code of a number from the plugin ABI; a number this build does not know (from a
+    /// newer plugin) reads as [`ReasonCode::Other`].
+    pub fn from_u32(n: u32) -> ReasonCode {
+        ReasonCode::ALL
+            .into_iter()
+            .find(|c| *c as u32 == n)
+            .unwrap_or(ReasonCode::Other)
+    }
+}
+
+impl fmt::Display for ReasonCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -563,24 +656,35 @@ impl CapabilityTable {
     pub fn check(&self, cx: &NodeContext<'_>) -> Support {
         match self.check_inner(cx) {
             Ok(cost) => Support::Supported { cost },
-            Err(reason) => Support::Unsupported { reason },
+            Err((code, reason)) => Support::refuse(code, reason),
         }
     }
 
-    fn check_inner(&self, cx: &NodeContext<'_>) -> std::result::Result<f32, String> {
+    fn check_inner(&self, cx: &NodeContext<'_>) -> std::result::Result<f32, (ReasonCode, String)> {
         let op = cx.node.op.name();
         if let Some(why) = self.refuse_ops.get(op) {
-            return Err(format!("{} refuses {op}: {why}", self.name));
+            return Err((
+                ReasonCode::OpRefused,
+                format!("{} refuses {op}: {why}", self.name),
+            ));
         }
         let entry = self
             .ops
             .get(op)
             .or_else(|| self.ops.get("*"))
-            .ok_or_else(|| format!("{op} is not in {}'s op table", self.name))?;
+            .ok_or_else(|| {
+                (
+                    ReasonCode::OpNotSupported,
+                    format!("{op} is not in {}'s op table", self.name),
+                )
+            })?;
         if !cx.node.op.subgraphs().is_empty() && !self.control_flow {
-            return Err(format!("{} does not run ops with bodies", self.name));
+            return Err((
+                ReasonCode::ControlFlow,
+                format!("{} does not run ops with bodies", self.name),
+            ));
         }
-        let bad = |e: Error| e.to_string();
+        let bad = |e: Error| (ReasonCode::Other, e.to_string());
         let refused = parse_dtypes(&self.refuse_dtypes, &self.name).map_err(bad)?;
         let allowed = match &entry.dtypes {
             Some(d) => Some(parse_dtypes(d, &self.name).map_err(bad)?),
@@ -592,10 +696,13 @@ impl CapabilityTable {
         let max_rank = entry.max_rank.or(self.max_rank);
         if let (Some(allowed), Some(scheme)) = (&entry.quantization, quantization_scheme(cx)) {
             if !allowed.iter().any(|a| a == scheme) {
-                return Err(format!(
-                    "{op} is quantised {scheme} ({} takes {} for {op})",
-                    self.name,
-                    allowed.join(", ")
+                return Err((
+                    ReasonCode::Quantization,
+                    format!(
+                        "{op} is quantised {scheme} ({} takes {} for {op})",
+                        self.name,
+                        allowed.join(", ")
+                    ),
                 ));
             }
         }
@@ -603,44 +710,58 @@ impl CapabilityTable {
             let t = match ty {
                 ValueType::Tensor(t) => t,
                 ValueType::Unknown if self.static_shapes => {
-                    return Err(format!("{label} has a type known only at run time"))
+                    return Err((
+                        ReasonCode::DynamicShape,
+                        format!("{label} has a type known only at run time"),
+                    ))
                 }
                 ValueType::Unknown => continue,
                 other if matches!(cx.node.op, Op::Sequence(_)) || self.control_flow => {
                     let _ = other;
                     continue;
                 }
-                other => return Err(format!("{label} is a {other}, not a tensor")),
+                other => {
+                    return Err((
+                        ReasonCode::Dtype,
+                        format!("{label} is a {other}, not a tensor"),
+                    ))
+                }
             };
             if refused.contains(&t.dtype) {
-                return Err(format!(
-                    "{label} is {}, which {} refuses",
-                    t.dtype, self.name
+                return Err((
+                    ReasonCode::Dtype,
+                    format!("{label} is {}, which {} refuses", t.dtype, self.name),
                 ));
             }
             if let Some(allowed) = &allowed {
                 if !allowed.contains(&t.dtype) {
                     let names: Vec<_> = allowed.iter().map(|d| d.name()).collect();
-                    return Err(format!(
-                        "{label} is {} ({} takes {} for {op})",
-                        t.dtype,
-                        self.name,
-                        names.join(", ")
+                    return Err((
+                        ReasonCode::Dtype,
+                        format!(
+                            "{label} is {} ({} takes {} for {op})",
+                            t.dtype,
+                            self.name,
+                            names.join(", ")
+                        ),
                     ));
                 }
             }
             match &t.shape {
                 None if self.static_shapes || max_rank.is_some() => {
-                    return Err(format!("{label} has an unknown rank"))
+                    return Err((ReasonCode::Rank, format!("{label} has an unknown rank")))
                 }
                 None => {}
                 Some(shape) => {
                     if let Some(m) = max_rank {
                         if shape.rank() > m {
-                            return Err(format!(
-                                "{label} has rank {} (max {m} on {})",
-                                shape.rank(),
-                                self.name
+                            return Err((
+                                ReasonCode::Rank,
+                                format!(
+                                    "{label} has rank {} (max {m} on {})",
+                                    shape.rank(),
+                                    self.name
+                                ),
                             ));
                         }
                     }
@@ -649,9 +770,12 @@ impl CapabilityTable {
                             Dim::Known(_) => false,
                             Dim::Sym(s) => !cx.input_symbols.contains(s),
                         }) {
-                            return Err(format!(
+                            return Err((
+                                ReasonCode::DynamicShape,
+                                format!(
                                 "{label} has dim {d} that depends on data ({} needs static shapes)",
                                 self.name
+                            ),
                             ));
                         }
                     }

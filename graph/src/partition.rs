@@ -19,7 +19,7 @@ use std::fmt::Write as _;
 
 use xnpu_core::{Error, Result};
 
-use crate::backend::{Backend, DeviceKind, Support};
+use crate::backend::{Backend, DeviceKind, ReasonCode, Support};
 use crate::ir::{Graph, ValueId};
 
 /// How the partitioner weighs device hops.
@@ -75,6 +75,94 @@ pub struct ExplainRow {
     pub partition: usize,
     /// A fallback note, then each other backend's reason for refusing it, `; `-separated.
     pub why: String,
+}
+
+/// The partition explanation in the one JSON schema every surface writes
+/// (`xnpu partition --explain --json`, the C ABI, Python, the ONNX Runtime EP):
+/// `docs/explain.md`. Programs read `code`; people read `message`.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Explanation {
+    /// Always [`EXPLANATION_SCHEMA`].
+    pub schema: String,
+    pub model: String,
+    /// Devices (backends) in the policy's order.
+    pub devices: Vec<String>,
+    /// What the device policy fell back from, plugins it skipped.
+    pub notes: Vec<String>,
+    pub partitions: Vec<ExplainedPartition>,
+    /// One per node, in graph order.
+    pub nodes: Vec<ExplainedNode>,
+}
+
+/// The schema name and version of [`Explanation`]; fields are only ever added.
+pub const EXPLANATION_SCHEMA: &str = "xnpu.explain/1";
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ExplainedPartition {
+    pub index: usize,
+    pub device: String,
+    pub nodes: usize,
+    /// Names of the values the partition reads from outside and hands out.
+    pub inputs: Vec<String>,
+    pub outputs: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ExplainedNode {
+    pub node: String,
+    pub op: String,
+    /// The op's ONNX domain ("" for the standard one, `com.microsoft`, `ai.xnpu` for xnpu's
+    /// fused ops).
+    pub domain: String,
+    /// The device that runs it (`null` in an ONNX Runtime EP's explanation for a node left
+    /// to ONNX Runtime).
+    pub device: Option<String>,
+    pub partition: Option<usize>,
+    /// Why the node is not on the first device that takes it (island merging).
+    pub note: Option<String>,
+    /// Every other device's refusal, in the policy's order.
+    pub refusals: Vec<Refusal>,
+}
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Refusal {
+    pub device: String,
+    /// A [`ReasonCode`] name: `op_not_supported`, `dtype`, `rank`, ...
+    pub code: ReasonCode,
+    /// The vendor library's own code, when it gave one.
+    pub vendor_code: Option<i64>,
+    pub message: String,
+}
+
+impl Explanation {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| {
+            // Serialising plain strings and numbers cannot fail; say so if it ever does.
+            format!("{{\"schema\": \"{EXPLANATION_SCHEMA}\", \"error\": \"{e}\"}}")
+        })
+    }
+}
+
+/// The ONNX domain xnpu imports op `op` from: the standard domain when it has the op, else
+/// the first other domain that does, else xnpu's own (fused ops).
+pub fn op_domain(op: &str) -> &'static str {
+    use std::collections::HashMap;
+    use std::sync::OnceLock;
+    static DOMAINS: OnceLock<HashMap<&'static str, &'static str>> = OnceLock::new();
+    let map = DOMAINS.get_or_init(|| {
+        let mut m: HashMap<&'static str, &'static str> = HashMap::new();
+        for (d, o) in crate::onnx::ops::Registry::standard().ops() {
+            let d = crate::onnx::ops::canonical_domain(d);
+            let e = m.entry(o).or_insert(d);
+            if d.is_empty() {
+                *e = d;
+            }
+        }
+        m
+    });
+    map.get(op)
+        .copied()
+        .unwrap_or(crate::onnx::export::XNPU_DOMAIN)
 }
 
 /// The result of partitioning a graph.
@@ -136,7 +224,7 @@ pub fn partition(
                 .iter()
                 .zip(&answers)
                 .filter_map(|(b, a)| match a {
-                    Support::Unsupported { reason } => Some(format!("{}: {reason}", b.name())),
+                    Support::Unsupported { reason, .. } => Some(format!("{}: {reason}", b.name())),
                     Support::Supported { .. } => None,
                 })
                 .collect();
@@ -199,7 +287,7 @@ fn claim(backend: &dyn Backend, graph: &Graph) -> Vec<Support> {
         answers.len(),
         graph.nodes.len()
     );
-    vec![Support::Unsupported { reason }; graph.nodes.len()]
+    vec![Support::refuse(ReasonCode::NoAnswer, reason); graph.nodes.len()]
 }
 
 /// Groups nodes into acyclic partitions by their chosen backend.
@@ -483,7 +571,7 @@ impl Plan {
                     .enumerate()
                     .filter(|(b, _)| *b != d.backend)
                     .filter_map(|(_, (name, a))| match a {
-                        Support::Unsupported { reason } => Some(format!("{name}: {reason}")),
+                        Support::Unsupported { reason, .. } => Some(format!("{name}: {reason}")),
                         Support::Supported { .. } => None,
                     })
                     .collect();
@@ -499,6 +587,72 @@ impl Plan {
                 }
             })
             .collect()
+    }
+
+    /// The plan in the explanation's JSON schema ([`Explanation`]); `model` names it,
+    /// `notes` are the device policy's.
+    pub fn explanation(&self, graph: &Graph, model: &str, notes: &[String]) -> Explanation {
+        let mut part_of = vec![None; graph.nodes.len()];
+        for (k, p) in self.partitions.iter().enumerate() {
+            for &n in &p.nodes {
+                part_of[n] = Some(k);
+            }
+        }
+        let names = |ids: &[ValueId]| -> Vec<String> {
+            ids.iter().map(|&v| graph.values[v].name.clone()).collect()
+        };
+        Explanation {
+            schema: EXPLANATION_SCHEMA.to_string(),
+            model: model.to_string(),
+            devices: self.backends.clone(),
+            notes: notes.to_vec(),
+            partitions: self
+                .partitions
+                .iter()
+                .enumerate()
+                .map(|(index, p)| ExplainedPartition {
+                    index,
+                    device: self.backends[p.backend].clone(),
+                    nodes: p.nodes.len(),
+                    inputs: names(&p.inputs),
+                    outputs: names(&p.outputs),
+                })
+                .collect(),
+            nodes: graph
+                .nodes
+                .iter()
+                .zip(&self.decisions)
+                .enumerate()
+                .map(|(i, (node, d))| ExplainedNode {
+                    node: node.name.clone(),
+                    op: node.op.name().to_string(),
+                    domain: op_domain(node.op.name()).to_string(),
+                    device: Some(self.backends[d.backend].clone()),
+                    partition: part_of[i],
+                    note: d.note.clone(),
+                    refusals: self
+                        .backends
+                        .iter()
+                        .zip(&d.answers)
+                        .enumerate()
+                        .filter(|(b, _)| *b != d.backend)
+                        .filter_map(|(_, (name, a))| match a {
+                            Support::Unsupported {
+                                code,
+                                vendor_code,
+                                reason,
+                            } => Some(Refusal {
+                                device: name.clone(),
+                                code: *code,
+                                vendor_code: *vendor_code,
+                                message: reason.clone(),
+                            }),
+                            Support::Supported { .. } => None,
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
     }
 
     /// The `--explain` table: node, op, backend, and why the others said no.

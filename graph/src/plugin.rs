@@ -284,7 +284,7 @@ pub unsafe extern "C" fn claim(
         for (node, answer) in model.graph.nodes.iter().zip(&answers) {
             strings.push(node.name.clone());
             strings.push(match answer {
-                Support::Unsupported { reason } => reason.clone(),
+                Support::Unsupported { reason, .. } => reason.clone(),
                 Support::Supported { .. } => String::new(),
             });
         }
@@ -304,6 +304,24 @@ pub unsafe extern "C" fn claim(
                 },
                 node: text(&strings[2 * i]),
                 reason: text(&strings[2 * i + 1]),
+                reason_code: match a {
+                    Support::Unsupported { code, .. } => *code as u32,
+                    Support::Supported { .. } => 0,
+                },
+                has_vendor_code: match a {
+                    Support::Unsupported {
+                        vendor_code: Some(_),
+                        ..
+                    } => 1,
+                    _ => 0,
+                },
+                vendor_code: match a {
+                    Support::Unsupported {
+                        vendor_code: Some(v),
+                        ..
+                    } => *v,
+                    _ => 0,
+                },
             })
             .collect();
         let held = Box::new(Claims {

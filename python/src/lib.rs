@@ -229,6 +229,7 @@ struct Explanation {
     #[pyo3(get)]
     partitions: Vec<(String, usize)>,
     text: String,
+    json: String,
 }
 
 #[pymethods]
@@ -243,6 +244,13 @@ impl Explanation {
 
     fn __len__(&self) -> usize {
         self.rows.len()
+    }
+
+    /// The explanation as JSON, in the schema every xnpu surface shares (docs/explain.md):
+    /// per node its op, domain, device and each other device's refusal (a stable `code`, the
+    /// vendor's code, a message). `json.loads(e.json())` reads it.
+    fn json(&self) -> &str {
+        &self.json
     }
 
     fn __iter__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
@@ -375,6 +383,7 @@ impl InferenceSession {
                     .map(|p| (plan.backends[p.backend].clone(), p.nodes.len()))
                     .collect(),
                 text: s.explain(),
+                json: s.explanation().to_json(),
             })
         })
     }

@@ -136,6 +136,9 @@ enum Command {
         /// Print the per-node table: node, op, chosen backend, why the others said no.
         #[arg(long)]
         explain: bool,
+        /// With --explain: print the explanation as JSON (docs/explain.md) instead, alone.
+        #[arg(long, requires = "explain")]
+        json: bool,
         /// Write a Graphviz picture of the partitions to FILE.
         #[arg(long, value_name = "FILE")]
         dot: Option<PathBuf>,
@@ -303,9 +306,10 @@ fn main() -> ExitCode {
             model,
             compile,
             explain,
+            json,
             dot,
             dims,
-        } => partition(&model, &compile, explain, dot.as_deref(), &dims),
+        } => partition(&model, &compile, explain, json, dot.as_deref(), &dims),
         Command::Devices => {
             devices();
             Ok(())
@@ -532,10 +536,19 @@ fn partition(
     path: &Path,
     compile: &CompileArgs,
     explain: bool,
+    json: bool,
     dot: Option<&Path>,
     dim_args: &[String],
 ) -> Result<()> {
     let session = Session::load_with(path, compile.options()?)?;
+    if json {
+        println!("{}", session.explanation().to_json());
+        if let Some(file) = dot {
+            let dot = session.plan().dot(&session.model().graph);
+            std::fs::write(file, dot).map_err(|e| Error::io(file, e))?;
+        }
+        return Ok(());
+    }
     let graph = &session.model().graph;
     println!("{}: {}", path.display(), session.optimization_report());
     if explain {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use xnpu_core::{Error, Result};
 use xnpu_graph::backend::{
     Backend, CapabilityTable, CompileOptions, DeviceKind, Executable, NodeContext, PerformanceHint,
-    Precision, Support,
+    Precision, ReasonCode, Support,
 };
 use xnpu_graph::{Graph, Model};
 
@@ -232,9 +232,10 @@ impl Backend for OpenVinoBackend {
     }
     fn supports(&self, cx: &NodeContext<'_>) -> Support {
         if let Some(why) = table::refused_configuration(cx) {
-            return Support::Unsupported {
-                reason: format!("{} refuses {}: {why}", self.name, cx.node.op.name()),
-            };
+            return Support::refuse(
+                ReasonCode::Attribute,
+                format!("{} refuses {}: {why}", self.name, cx.node.op.name()),
+            );
         }
         self.table.check(cx)
     }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use xnpu_core::{Result, Value};
 use xnpu_graph::backend::{
     Backend, CapabilityTable, CompileOptions, DeviceKind, Executable, NodeContext, OpCapability,
-    Support,
+    ReasonCode, Support,
 };
 use xnpu_graph::Graph;
 
@@ -81,16 +81,16 @@ impl Backend for QnnBackend {
     fn supports(&self, cx: &NodeContext<'_>) -> Support {
         // Attributes and constant inputs the lowering needs, then the table.
         if let Some(reason) = crate::lower::check(cx.node, cx.graph) {
-            return Support::Unsupported { reason };
+            return Support::refuse(ReasonCode::Attribute, reason);
         }
         // Without a SoC model the simulator computes true fp32 and has no Gelu kernel
         // (graphFinalize fails with 1002); the device, and the simulator with a SoC, have one.
         if self.q.soc() == 0 && crate::lower::computes_gelu(cx.node) {
-            return Support::Unsupported {
-                reason: "Gelu has no fp32 kernel on the HTP simulator without a SoC model \
-                         (XNPU_QNN_SOC)"
-                    .into(),
-            };
+            return Support::refuse(
+                ReasonCode::DeviceLimit,
+                "Gelu has no fp32 kernel on the HTP simulator without a SoC model \
+                         (XNPU_QNN_SOC)",
+            );
         }
         self.table.check(cx)
     }
