@@ -1,0 +1,1 @@
+//! xnpu as an ONNX Runtime plugin execution provider.

@@ -1,0 +1,1 @@
+//! xnpu's C ABI: `include/xnpu.h`.
