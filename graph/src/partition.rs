@@ -293,52 +293,24 @@ fn claim(backend: &dyn Backend, graph: &Graph) -> Vec<Support> {
 /// Groups nodes into acyclic partitions by their chosen backend.
 fn group(graph: &Graph, edges: &Edges, decisions: &[NodeDecision]) -> Vec<Partition> {
     let producers = &edges.producers;
-    let mut part_of = vec![usize::MAX; graph.nodes.len()];
-    let mut parts: Vec<(usize, Vec<usize>)> = Vec::new(); // (backend, nodes)
-    let mut deps: Vec<Bits> = Vec::new(); // transitive dependencies of each partition
-    for (i, node) in graph.nodes.iter().enumerate() {
-        let b = decisions[i].backend;
-        let mut preds: Vec<usize> = node
-            .inputs
-            .iter()
-            .flatten()
-            .filter_map(|v| producers[*v].map(|(p, _)| part_of[p]))
-            .collect();
-        preds.sort_unstable();
-        preds.dedup();
-        // Joining P is safe when no predecessor partition other than P depends on P.
-        let fits = |p: usize| preds.iter().all(|&q| q == p || !deps[q].get(p));
-        let target = (0..parts.len()).rev().find(|&p| parts[p].0 == b && fits(p));
-        let p = match target {
-            Some(p) => p,
-            None => {
-                parts.push((b, Vec::new()));
-                deps.push(Bits::default());
-                parts.len() - 1
-            }
-        };
-        parts[p].1.push(i);
-        part_of[i] = p;
-        let mut new = Bits::default();
-        for &q in preds.iter().filter(|&&q| q != p) {
-            new.set(q);
-            new.union(&deps[q].clone());
-        }
-        if new.count() > 0 {
-            for (r, d) in deps.iter_mut().enumerate() {
-                if r == p || d.get(p) {
-                    d.union(&new);
-                }
-            }
-        }
-    }
-    let mut order: Vec<usize> = (0..parts.len()).collect();
-    order.sort_by_key(|&p| (deps[p].count(), parts[p].1[0]));
-    let mut out: Vec<Partition> = order
+    let preds: Vec<Vec<usize>> = graph
+        .nodes
+        .iter()
+        .map(|node| {
+            node.inputs
+                .iter()
+                .flatten()
+                .filter_map(|v| producers[*v].map(|(p, _)| p))
+                .collect()
+        })
+        .collect();
+    let backend: Vec<usize> = decisions.iter().map(|d| d.backend).collect();
+    let parts = convex_groups(&preds, &backend);
+    let mut out: Vec<Partition> = parts
         .into_iter()
-        .map(|p| Partition {
-            backend: parts[p].0,
-            nodes: parts[p].1.clone(),
+        .map(|(backend, nodes)| Partition {
+            backend,
+            nodes,
             inputs: Vec::new(),
             outputs: Vec::new(),
         })
@@ -371,6 +343,58 @@ fn group(graph: &Graph, edges: &Edges, decisions: &[NodeDecision]) -> Vec<Partit
         }
     }
     out
+}
+
+/// Groups the nodes of a graph into convex groups of one backend each (no path leaves a
+/// group and comes back into it), in an order in which the groups can run. Node `i` runs on
+/// `backend[i]` and reads the outputs of the nodes `preds[i]`; nodes are in a topological
+/// order. Nodes join the latest group of their backend that creates no cycle. The
+/// partitioner uses it, and so does the ONNX Runtime EP on the graphs ONNX Runtime hands it
+/// (whose groups ONNX Runtime drops when they are not convex).
+pub fn convex_groups(preds: &[Vec<usize>], backend: &[usize]) -> Vec<(usize, Vec<usize>)> {
+    let n = preds.len().min(backend.len());
+    let mut part_of = vec![usize::MAX; n];
+    let mut parts: Vec<(usize, Vec<usize>)> = Vec::new(); // (backend, nodes)
+    let mut deps: Vec<Bits> = Vec::new(); // transitive dependencies of each partition
+    for i in 0..n {
+        let b = backend[i];
+        let mut pp: Vec<usize> = preds[i]
+            .iter()
+            .filter(|&&p| p < i)
+            .map(|&p| part_of[p])
+            .collect();
+        pp.sort_unstable();
+        pp.dedup();
+        // Joining P is safe when no predecessor partition other than P depends on P.
+        let fits = |p: usize| pp.iter().all(|&q| q == p || !deps[q].get(p));
+        let target = (0..parts.len()).rev().find(|&p| parts[p].0 == b && fits(p));
+        let p = match target {
+            Some(p) => p,
+            None => {
+                parts.push((b, Vec::new()));
+                deps.push(Bits::default());
+                parts.len() - 1
+            }
+        };
+        parts[p].1.push(i);
+        part_of[i] = p;
+        let mut new = Bits::default();
+        for &q in pp.iter().filter(|&&q| q != p) {
+            new.set(q);
+            new.union(&deps[q].clone());
+        }
+        if new.count() > 0 {
+            for (r, d) in deps.iter_mut().enumerate() {
+                if r == p || d.get(p) {
+                    d.union(&new);
+                }
+            }
+        }
+    }
+    let mut order: Vec<usize> = (0..parts.len()).collect();
+    order.sort_by_key(|&p| (deps[p].count(), parts[p].1[0]));
+    let mut parts: Vec<Option<(usize, Vec<usize>)>> = parts.into_iter().map(Some).collect();
+    order.into_iter().filter_map(|p| parts[p].take()).collect()
 }
 
 /// Who produces and who reads each value, computed once per partitioning.
