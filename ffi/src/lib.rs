@@ -10,13 +10,19 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
-mod args;
-pub mod devices;
-pub mod options;
-pub mod run;
-pub mod session;
+// In the header's order: statuses, sessions, runs, tensors, devices.
 pub mod status;
+
+pub mod options;
+pub mod session;
+
+pub mod run;
+
 pub mod tensor;
+
+pub mod devices;
+
+mod args;
 
 use std::ffi::c_char;
 

@@ -1,7 +1,7 @@
 //! `XnpuSession`: a model compiled once, from a path or from bytes, and what C asks of it
 //! besides running (inputs, outputs, the partition explanation).
 
-use std::ffi::{c_char, CString};
+use std::ffi::{c_char, c_void, CString};
 use std::mem::{offset_of, size_of};
 use std::ptr;
 
@@ -223,7 +223,7 @@ pub unsafe extern "C" fn xnpu_session_create(
 /// NULL or a valid `XnpuSessionOptions`; `out` is writable.
 #[no_mangle]
 pub unsafe extern "C" fn xnpu_session_create_from_bytes(
-    data: *const u8,
+    data: *const c_void,
     len: usize,
     name: *const c_char,
     options: *const XnpuSessionOptions,
@@ -238,7 +238,7 @@ pub unsafe extern "C" fn xnpu_session_create_from_bytes(
         // NULL or valid (this function's contract).
         let (bytes, name, options) = unsafe {
             (
-                call.bytes(data, len, "data")?,
+                call.bytes(data.cast(), len, "data")?,
                 call.opt_str(name, "name")?,
                 session_options(call, options)?,
             )
