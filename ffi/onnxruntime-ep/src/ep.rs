@@ -18,7 +18,7 @@ use xnpu::graph::partition::{
 use xnpu::graph::passes::Level;
 use xnpu::{DType, Policy, Session, SessionOptions, Tensor, Value};
 
-use crate::graph::{Dim, GraphDesc};
+use crate::graph::{GraphDesc, TensorData};
 use crate::ort::*;
 
 /// The EP's name (ONNX Runtime's convention: it ends in `ExecutionProvider`). Options reach
@@ -378,8 +378,14 @@ pub struct Ep {
     /// that the device refuses).
     session: SessionOptions,
     explain_json: Option<PathBuf>,
-    explained: Mutex<Explanation>,
+    notes: Vec<String>,
+    /// What GetCapability answered, per graph (ONNX Runtime asks once per graph and
+    /// subgraph, and again after fusing): the latest answer for each.
+    explained: Mutex<Vec<GraphExplained>>,
 }
+
+/// A graph's name, its fused groups and its nodes' answers.
+type GraphExplained = (String, Vec<ExplainedPartition>, Vec<ExplainedNode>);
 
 unsafe extern "system" fn create_ep(
     this: *mut OrtEpFactory,
@@ -463,14 +469,8 @@ unsafe extern "system" fn create_ep(
             backends: resolved.backends,
             session,
             explain_json: o.explain_json,
-            explained: Mutex::new(Explanation {
-                schema: EXPLANATION_SCHEMA.to_string(),
-                model: String::new(),
-                devices: o.devices,
-                notes: resolved.notes,
-                partitions: Vec::new(),
-                nodes: Vec::new(),
-            }),
+            notes: resolved.notes,
+            explained: Mutex::new(Vec::new()),
         });
         // SAFETY: ONNX Runtime's out-pointer.
         unsafe { *out = Box::into_raw(ep).cast() };
@@ -538,13 +538,10 @@ fn unreadable(desc: &GraphDesc) -> Vec<Option<(ReasonCode, String)>> {
     desc.nodes
         .iter()
         .map(|nd| {
-            if nd.has_subgraphs {
+            if !nd.ep.is_empty() {
                 return Some((
-                    ReasonCode::ControlFlow,
-                    format!(
-                        "{} has bodies; xnpu's EP leaves ops with bodies to ONNX Runtime",
-                        nd.op_type
-                    ),
+                    ReasonCode::Other,
+                    format!("ONNX Runtime gave it to {}", nd.ep),
                 ));
             }
             if let Err(e) = &nd.attributes {
@@ -584,45 +581,45 @@ fn import(
 }
 
 impl Ep {
+    fn everyone(&self, code: ReasonCode, message: &str) -> Vec<Refusal> {
+        self.devices
+            .iter()
+            .map(|d| Refusal {
+                device: d.clone(),
+                code,
+                vendor_code: None,
+                message: message.to_string(),
+            })
+            .collect()
+    }
+
     /// The answer for every node of `desc`: the first device that takes it, or every
     /// device's refusal.
     fn answers(&self, desc: &GraphDesc) -> Vec<Result<usize, Vec<Refusal>>> {
         let mut pre = unreadable(desc);
-        let everyone = |code: ReasonCode, message: &str| -> Vec<Refusal> {
-            self.devices
-                .iter()
-                .map(|d| Refusal {
-                    device: d.clone(),
-                    code,
-                    vendor_code: None,
-                    message: message.to_string(),
-                })
-                .collect()
-        };
         let keep = |pre: &[Option<(ReasonCode, String)>]| -> Vec<usize> {
             (0..pre.len()).filter(|&i| pre[i].is_none()).collect()
         };
         let mut model = import(&desc.to_model(&keep(&pre), None, None), &desc.name);
         if model.is_err() {
             // Find the nodes xnpu cannot import, one at a time, and leave them out.
+            let inits: HashSet<&str> = desc.initializers.iter().map(|(k, _)| k.as_str()).collect();
             for i in keep(&pre) {
                 let nd = &desc.nodes[i];
-                let inputs: Vec<String> = nd
-                    .inputs
-                    .iter()
-                    .filter(|n| !n.is_empty() && !desc.initializers.iter().any(|(k, _)| k == *n))
-                    .cloned()
-                    .collect();
+                let mut inputs: Vec<String> = Vec::new();
+                for n in nd.inputs.iter().chain(&nd.implicit_inputs) {
+                    if !n.is_empty() && !inits.contains(n.as_str()) && !inputs.contains(n) {
+                        inputs.push(n.clone());
+                    }
+                }
                 let outputs: Vec<String> = nd
                     .outputs
                     .iter()
                     .filter(|n| !n.is_empty())
                     .cloned()
                     .collect();
-                if let Err(e) = import(
-                    &desc.to_model(&[i], Some(&inputs), Some(&outputs)),
-                    &desc.name,
-                ) {
+                let one = desc.to_model(&[i], Some(&inputs), Some(&outputs));
+                if let Err(e) = import(&one, &desc.name) {
                     pre[i] = Some((ReasonCode::Other, format!("xnpu cannot import it: {e}")));
                 }
             }
@@ -635,7 +632,7 @@ impl Ep {
                 return desc
                     .nodes
                     .iter()
-                    .map(|_| Err(everyone(ReasonCode::Other, &msg)))
+                    .map(|_| Err(self.everyone(ReasonCode::Other, &msg)))
                     .collect();
             }
         };
@@ -656,13 +653,12 @@ impl Ep {
             .zip(&pre)
             .map(|(nd, pre)| {
                 if let Some((code, msg)) = pre {
-                    return Err(everyone(*code, msg));
+                    return Err(self.everyone(*code, msg));
                 }
                 let Some(&k) = by_name.get(nd.name.as_str()) else {
-                    return Err(everyone(
-                        ReasonCode::Other,
-                        "xnpu's import did not keep the node",
-                    ));
+                    return Err(
+                        self.everyone(ReasonCode::Other, "xnpu's import did not keep the node")
+                    );
                 };
                 let mut refusals = Vec::new();
                 for (b, c) in claims.iter().enumerate() {
@@ -694,19 +690,24 @@ impl Ep {
     fn get_capability(&self, graph: *const OrtGraph, info: *mut OrtEpGraphSupportInfo) -> R<()> {
         let api = &self.api;
         let desc = api.read_graph(graph)?;
-        let answers = self.answers(&desc);
-        // Topological order (ONNX Runtime's node list should be one; made sure of here).
-        let producer: HashMap<&str, usize> = desc
-            .nodes
-            .iter()
-            .enumerate()
-            .flat_map(|(i, nd)| {
-                nd.outputs
-                    .iter()
-                    .filter(|o| !o.is_empty())
-                    .map(move |o| (o.as_str(), i))
-            })
-            .collect();
+        let mut answers = self.answers(&desc);
+        let n = desc.nodes.len();
+        let mut producer: HashMap<&str, usize> = HashMap::new();
+        let mut consumers: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (i, nd) in desc.nodes.iter().enumerate() {
+            for o in nd.outputs.iter().filter(|o| !o.is_empty()) {
+                producer.insert(o, i);
+            }
+            for v in nd
+                .inputs
+                .iter()
+                .chain(&nd.implicit_inputs)
+                .filter(|v| !v.is_empty())
+            {
+                consumers.entry(v).or_default().push(i);
+            }
+        }
+        let graph_outputs: HashSet<&str> = desc.outputs.iter().map(|(n, _)| n.as_str()).collect();
         let preds: Vec<Vec<usize>> = desc
             .nodes
             .iter()
@@ -714,6 +715,7 @@ impl Ep {
                 let mut p: Vec<usize> = nd
                     .inputs
                     .iter()
+                    .chain(&nd.implicit_inputs)
                     .filter_map(|i| producer.get(i.as_str()).copied())
                     .collect();
                 p.sort_unstable();
@@ -721,32 +723,61 @@ impl Ep {
                 p
             })
             .collect();
+        // Topological order (ONNX Runtime's node list should be one; made sure of here).
         let order = topological(&preds);
-        let pos: Vec<usize> = {
-            let mut pos = vec![0; order.len()];
-            for (k, &i) in order.iter().enumerate() {
-                pos[i] = k;
-            }
-            pos
-        };
+        let mut pos = vec![0; n];
+        for (k, &i) in order.iter().enumerate() {
+            pos[i] = k;
+        }
         let ordered_preds: Vec<Vec<usize>> = order
             .iter()
             .map(|&i| preds[i].iter().map(|&p| pos[p]).collect())
             .collect();
-        let side: Vec<usize> = order
-            .iter()
-            .map(|&i| usize::from(answers[i].is_err()))
-            .collect();
-        let groups = convex_groups(&ordered_preds, &side);
+        // Group, then leave out nodes that would pass a sequence (or other non-tensor) across
+        // a group's edge, which the EP interface cannot carry; again until nothing changes.
+        let groups = loop {
+            let side: Vec<usize> = order
+                .iter()
+                .map(|&i| usize::from(answers[i].is_err()))
+                .collect();
+            let groups = convex_groups(&ordered_preds, &side);
+            let mut changed = false;
+            for (_, nodes) in groups.iter().filter(|(b, _)| *b == 0) {
+                let set: HashSet<usize> = nodes.iter().map(|&k| order[k]).collect();
+                for &i in &set {
+                    let nd = &desc.nodes[i];
+                    let crossing = nd.non_tensor.iter().find(|v| {
+                        let made_outside =
+                            producer.get(v.as_str()).is_none_or(|p| !set.contains(p));
+                        let read_outside = consumers
+                            .get(v.as_str())
+                            .is_some_and(|c| c.iter().any(|c| !set.contains(c)));
+                        let is_input = nd.inputs.contains(v);
+                        (is_input && made_outside)
+                            || (!is_input && (read_outside || graph_outputs.contains(v.as_str())))
+                    });
+                    if let Some(v) = crossing {
+                        answers[i] = Err(self.everyone(
+                            ReasonCode::Dtype,
+                            &format!(
+                                "\"{v}\" is a sequence, optional or map, which cannot cross ONNX \
+                                 Runtime's EP interface"
+                            ),
+                        ));
+                        changed = true;
+                    }
+                }
+            }
+            if !changed {
+                break groups;
+            }
+        };
         let options = OrtNodeFusionOptions {
             ort_version_supported: 23,
             drop_constant_initializers: true,
         };
-        let mut ex = self.explained.lock().unwrap_or_else(|e| e.into_inner());
-        if ex.model.is_empty() {
-            ex.model = desc.name.clone();
-        }
-        let mut group_of = vec![None; desc.nodes.len()];
+        let mut partitions = Vec::new();
+        let mut group_of = vec![None; n];
         for (_, nodes) in groups.iter().filter(|(b, _)| *b == 0) {
             let ids: Vec<usize> = nodes.iter().map(|&k| order[k]).collect();
             let ptrs: Vec<*const OrtNode> = ids.iter().map(|&i| desc.nodes[i].ptr).collect();
@@ -760,24 +791,27 @@ impl Ep {
                 )
             };
             api.check(s, "EpGraphSupportInfo_AddNodesToFuse")?;
-            let index = ex.partitions.len();
             let device = ids
                 .iter()
                 .find_map(|&i| answers[i].as_ref().ok().map(|&b| self.devices[b].clone()))
                 .unwrap_or_default();
-            ex.partitions.push(ExplainedPartition {
-                index,
+            for &i in &ids {
+                group_of[i] = Some(partitions.len());
+            }
+            partitions.push(ExplainedPartition {
+                index: partitions.len(),
                 device,
                 nodes: ids.len(),
                 inputs: Vec::new(),
                 outputs: Vec::new(),
             });
-            for &i in &ids {
-                group_of[i] = Some(index);
-            }
         }
+        let mut nodes = Vec::new();
         let mut refused = 0;
         for (i, (nd, a)) in desc.nodes.iter().zip(&answers).enumerate() {
+            if !nd.ep.is_empty() {
+                continue; // ONNX Runtime already placed it (a fused node of an earlier pass)
+            }
             let (device, refusals) = match a {
                 Ok(b) => (Some(self.devices[*b].clone()), Vec::new()),
                 Err(r) => {
@@ -795,7 +829,7 @@ impl Ep {
                     (None, r.clone())
                 }
             };
-            ex.nodes.push(ExplainedNode {
+            nodes.push(ExplainedNode {
                 node: nd.name.clone(),
                 op: nd.op_type.clone(),
                 domain: nd.domain.clone(),
@@ -810,17 +844,26 @@ impl Ep {
                 self.logger,
                 OrtLoggingLevel::ORT_LOGGING_LEVEL_WARNING,
                 &format!(
-                    "{EP_NAME}: took {} of {} nodes of graph \"{}\" on {}; {refused} stay with ONNX \
-                     Runtime (reasons at INFO level, or the explain_json option)",
-                    desc.nodes.len() - refused,
-                    desc.nodes.len(),
+                    "{EP_NAME}: took {} of {} nodes of graph \"{}\" on {}; {refused} stay with \
+                     ONNX Runtime (reasons at INFO level, or the explain_json option)",
+                    nodes.len() - refused,
+                    nodes.len(),
                     desc.name,
                     self.devices.join(",")
                 ),
             );
         }
+        let mut ex = self.explained.lock().unwrap_or_else(|e| e.into_inner());
+        if nodes.is_empty() && ex.iter().any(|(g, _, _)| *g == desc.name) {
+            // A later pass over a graph whose nodes are all placed: keep what it said before.
+        } else if let Some(e) = ex.iter_mut().find(|(g, _, _)| *g == desc.name) {
+            *e = (desc.name.clone(), partitions, nodes);
+        } else {
+            ex.push((desc.name.clone(), partitions, nodes));
+        }
         if let Some(path) = &self.explain_json {
-            write_atomically(path, ex.to_json().as_bytes()).map_err(|e| {
+            let doc = self.explanation(&ex);
+            write_atomically(path, doc.to_json().as_bytes()).map_err(|e| {
                 Fail::invalid(format!(
                     "{EP_NAME}: option \"explain_json\": cannot write {}: {e}",
                     path.display()
@@ -828,6 +871,30 @@ impl Ep {
             })?;
         }
         Ok(())
+    }
+
+    /// Every graph's answers as one explanation (partition indices numbered across graphs).
+    fn explanation(&self, per_graph: &[GraphExplained]) -> Explanation {
+        let mut doc = Explanation {
+            schema: EXPLANATION_SCHEMA.to_string(),
+            model: per_graph.first().map(|g| g.0.clone()).unwrap_or_default(),
+            devices: self.devices.clone(),
+            notes: self.notes.clone(),
+            partitions: Vec::new(),
+            nodes: Vec::new(),
+        };
+        for (_, parts, nodes) in per_graph {
+            let base = doc.partitions.len();
+            doc.partitions.extend(parts.iter().cloned().map(|mut p| {
+                p.index += base;
+                p
+            }));
+            doc.nodes.extend(nodes.iter().cloned().map(|mut n| {
+                n.partition = n.partition.map(|k| k + base);
+                n
+            }));
+        }
+        doc
     }
 
     fn compile_one(&self, graph: *const OrtGraph, fused: *const OrtNode) -> R<Box<Compiled>> {
@@ -1079,26 +1146,23 @@ impl Compiled {
                 continue;
             }
             // SAFETY: a live input value for the call.
-            let (ti, bytes) = unsafe { api.tensor_bytes(v) }?;
+            let (ti, shape, data) = unsafe { api.tensor_value(v) }?;
             let dtype = xnpu::graph::onnx::types::dtype(ti.elem_type).map_err(Fail::from)?;
-            let shape: Vec<usize> = ti
-                .dims
-                .iter()
-                .map(|d| match d {
-                    Dim::Known(k) => *k as usize,
-                    _ => 0,
-                })
-                .collect();
-            // Zero-copy: the tensor views ONNX Runtime's buffer. SAFETY of the borrow: the
-            // buffer stays valid and unchanged until Compute returns, and the tensor and every
-            // value made from it are dropped before then (outputs are copied out below).
-            let data = Bytes::from_owner(Borrowed {
-                ptr: bytes.as_ptr(),
-                len: bytes.len(),
-            });
-            args.push(Some(Value::Tensor(
-                Tensor::from_bytes(dtype, shape, data).map_err(Fail::from)?,
-            )));
+            let t = match data {
+                TensorData::Strings(v) => Tensor::from_strings(shape, v),
+                TensorData::Bytes(bytes) => {
+                    // Zero-copy: the tensor views ONNX Runtime's buffer. SAFETY of the borrow:
+                    // the buffer stays valid and unchanged until Compute returns, and the tensor
+                    // and every value made from it are dropped before then (outputs are copied
+                    // out below).
+                    let data = Bytes::from_owner(Borrowed {
+                        ptr: bytes.as_ptr(),
+                        len: bytes.len(),
+                    });
+                    Tensor::from_bytes(dtype, shape, data)
+                }
+            };
+            args.push(Some(Value::Tensor(t.map_err(Fail::from)?)));
         }
         let outs = self.session.run_positional(args).map_err(Fail::from)?;
         for (j, v) in outs.into_iter().enumerate() {
@@ -1117,18 +1181,22 @@ impl Compiled {
                     )));
                 }
             }
-            if t.dtype() == DType::String {
-                return Err(Fail::new(
-                    OrtErrorCode::ORT_NOT_IMPLEMENTED,
-                    format!("{}: string outputs do not cross xnpu's EP", self.name),
-                ));
-            }
             let dims: Vec<i64> = t.shape().iter().map(|&d| d as i64).collect();
             let mut out = ptr::null_mut();
             // SAFETY: the context of this call; ONNX Runtime allocates output j of these dims.
             let s =
                 unsafe { (o.KernelContext_GetOutput)(ctx, j, dims.as_ptr(), dims.len(), &mut out) };
             api.check(s, "KernelContext_GetOutput")?;
+            if t.dtype() == DType::String {
+                let strings = t.strings().map_err(Fail::from)?;
+                let c: Vec<CString> = strings.iter().map(|s| cstring(s)).collect();
+                let ptrs: Vec<*const c_char> = c.iter().map(|s| s.as_ptr()).collect();
+                // SAFETY: the output just allocated with as many elements; the strings
+                // outlive the call, which copies them.
+                let s = unsafe { (o.FillStringTensor)(out, ptrs.as_ptr(), ptrs.len()) };
+                api.check(s, "FillStringTensor")?;
+                continue;
+            }
             let src = t.raw_bytes();
             if src.is_empty() {
                 continue;

@@ -2,6 +2,7 @@
 //! ONNX protos that xnpu's importer takes: nodes with their attributes, initializers with
 //! their data, inputs and outputs with their types.
 
+use std::collections::{HashMap, HashSet};
 use std::ffi::{c_char, c_void};
 use std::ptr;
 
@@ -21,7 +22,15 @@ use crate::ort::{
 #[derive(Clone, Debug, PartialEq)]
 pub struct TensorInfo {
     pub elem_type: i32,
-    pub dims: Vec<Dim>,
+    /// `None` when the rank is unknown.
+    pub dims: Option<Vec<Dim>>,
+}
+
+/// A tensor's contents as ONNX Runtime holds them.
+pub enum TensorData<'a> {
+    /// Borrowed from ONNX Runtime for the call.
+    Bytes(&'a [u8]),
+    Strings(Vec<String>),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -44,10 +53,15 @@ pub struct NodeDesc {
     pub outputs: Vec<String>,
     /// The types of the outputs (for cutting the graph at a node xnpu cannot read).
     pub output_types: Vec<Option<TensorInfo>>,
-    /// The attributes, or why they could not be read (the node is then refused).
+    /// Values of enclosing graphs that the node's bodies read.
+    pub implicit_inputs: Vec<String>,
+    /// The attributes (bodies included, as graph attributes), or why they could not be read
+    /// (the node is then refused).
     pub attributes: Result<Vec<AttributeProto>, String>,
-    /// Whether the node has bodies (If, Loop, Scan).
-    pub has_subgraphs: bool,
+    /// The EP ONNX Runtime already gave the node to (ours in an earlier pass, or another).
+    pub ep: String,
+    /// Inputs and outputs that are not tensors (sequences, optionals, maps).
+    pub non_tensor: Vec<String>,
 }
 
 /// A graph, owned: what xnpu needs of it.
@@ -96,17 +110,18 @@ impl Api {
         Ok(unsafe { text(p) })
     }
 
-    /// The tensor type of a value, `None` when it has none or is not a tensor.
-    pub fn value_type(&self, vi: *const OrtValueInfo) -> R<Option<TensorInfo>> {
+    /// The tensor type of a value: `Ok(None)` when it has no type, `Err(())` inside when
+    /// it is not a tensor.
+    pub fn value_kind(&self, vi: *const OrtValueInfo) -> R<Result<Option<TensorInfo>, ()>> {
         if vi.is_null() {
-            return Ok(None);
+            return Ok(Ok(None));
         }
         let mut ti = ptr::null();
         // SAFETY: a live value info; `ti` receives type info it owns.
         let s = unsafe { (self.ort.GetValueInfoTypeInfo)(vi, &mut ti) };
         if !s.0.is_null() || ti.is_null() {
             self.ignore(s);
-            return Ok(None);
+            return Ok(Ok(None));
         }
         let mut onnx_type = 0i32;
         // SAFETY: live type info; ONNXType is an i32 enum, read as i32 (a value this build
@@ -114,18 +129,25 @@ impl Api {
         let s =
             unsafe { (self.ort.GetOnnxTypeFromTypeInfo)(ti, (&mut onnx_type as *mut i32).cast()) };
         self.check(s, "GetOnnxTypeFromTypeInfo")?;
-        if onnx_type != 1 {
-            return Ok(None);
+        match onnx_type {
+            0 => return Ok(Ok(None)),
+            1 => {}
+            _ => return Ok(Err(())),
         }
         let mut info = ptr::null();
         // SAFETY: tensor type info; `info` is borrowed from it.
         let s = unsafe { (self.ort.CastTypeInfoToTensorInfo)(ti, &mut info) };
         self.check(s, "CastTypeInfoToTensorInfo")?;
         if info.is_null() {
-            return Ok(None);
+            return Ok(Ok(None));
         }
         // SAFETY: a live tensor info.
-        unsafe { self.tensor_info(info) }.map(Some)
+        unsafe { self.tensor_info(info) }.map(|t| Ok(Some(t)))
+    }
+
+    /// The tensor type of a value, `None` when it has none or is not a tensor.
+    pub fn value_type(&self, vi: *const OrtValueInfo) -> R<Option<TensorInfo>> {
+        Ok(self.value_kind(vi)?.unwrap_or(None))
     }
 
     /// Element type and dims of a tensor info.
@@ -140,6 +162,13 @@ impl Api {
         // SAFETY: live info (the contract); the element type is an i32 enum read as i32.
         let s = unsafe { (self.ort.GetTensorElementType)(info, (&mut elem as *mut i32).cast()) };
         self.check(s, "GetTensorElementType")?;
+        // SAFETY: as above.
+        if !unsafe { (self.ort.TensorTypeAndShape_HasShape)(info) } {
+            return Ok(TensorInfo {
+                elem_type: elem,
+                dims: None,
+            });
+        }
         let mut n = 0usize;
         // SAFETY: as above.
         self.check(
@@ -177,15 +206,18 @@ impl Api {
             .collect();
         Ok(TensorInfo {
             elem_type: elem,
-            dims,
+            dims: Some(dims),
         })
     }
 
-    /// A tensor value's type and bytes (strings are not read: `Err`).
+    /// A tensor value's type, shape and contents (bytes borrowed, strings copied).
     ///
     /// # Safety
-    /// `v` is a live `OrtValue` holding a tensor in host memory.
-    pub unsafe fn tensor_bytes<'a>(&self, v: *const OrtValue) -> R<(TensorInfo, &'a [u8])> {
+    /// `v` is a live `OrtValue` holding a tensor in host memory, alive for `'a`.
+    pub unsafe fn tensor_value<'a>(
+        &self,
+        v: *const OrtValue,
+    ) -> R<(TensorInfo, Vec<usize>, TensorData<'a>)> {
         let mut info = ptr::null_mut();
         // SAFETY: a live value (the contract); `info` is ours to release.
         self.check(
@@ -199,20 +231,53 @@ impl Api {
         let ti = ti?;
         let dtype = xnpu::graph::onnx::types::dtype(ti.elem_type)
             .map_err(|e| Fail::new(ort_sys::OrtErrorCode::ORT_NOT_IMPLEMENTED, e.to_string()))?;
-        if dtype == xnpu::DType::String {
-            return Err(Fail::new(
-                ort_sys::OrtErrorCode::ORT_NOT_IMPLEMENTED,
-                "string tensors do not cross into xnpu's execution provider",
-            ));
-        }
         let shape: Vec<usize> = ti
             .dims
             .iter()
+            .flatten()
             .map(|d| match d {
                 Dim::Known(n) => usize::try_from(*n).map_err(|_| Fail::invalid("a negative dim")),
                 _ => Err(Fail::invalid("a tensor value with an unknown dim")),
             })
             .collect::<R<_>>()?;
+        if dtype == xnpu::DType::String {
+            let n = xnpu::core::shape::checked_numel(&shape).map_err(Fail::from)?;
+            let mut total = 0usize;
+            // SAFETY: a live string tensor.
+            self.check(
+                unsafe { (self.ort.GetStringTensorDataLength)(v, &mut total) },
+                "GetStringTensorDataLength",
+            )?;
+            let mut buf = vec![0u8; total];
+            let mut offsets = vec![0usize; n];
+            if n > 0 {
+                // SAFETY: buffers of the sizes ONNX Runtime gave.
+                self.check(
+                    unsafe {
+                        (self.ort.GetStringTensorContent)(
+                            v,
+                            buf.as_mut_ptr().cast(),
+                            total,
+                            offsets.as_mut_ptr(),
+                            n,
+                        )
+                    },
+                    "GetStringTensorContent",
+                )?;
+            }
+            let strings = (0..n)
+                .map(|k| {
+                    let start = offsets[k].min(total);
+                    let end = offsets
+                        .get(k + 1)
+                        .copied()
+                        .unwrap_or(total)
+                        .clamp(start, total);
+                    String::from_utf8_lossy(&buf[start..end]).into_owned()
+                })
+                .collect();
+            return Ok((ti, shape, TensorData::Strings(strings)));
+        }
         let len = xnpu::core::shape::checked_nbytes(dtype, &shape).map_err(Fail::from)?;
         let mut data: *const c_void = ptr::null();
         if len > 0 {
@@ -232,7 +297,7 @@ impl Api {
             // as long as the value (the caller's `'a`).
             unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) }
         };
-        Ok((ti, bytes))
+        Ok((ti, shape, TensorData::Bytes(bytes)))
     }
 
     fn attribute(&self, attr: *const OrtOpAttr) -> R<Option<AttributeProto>> {
@@ -333,7 +398,7 @@ impl Api {
                 let s = unsafe { (self.ort.OpAttr_GetTensorAttributeAsOrtValue)(attr, &mut v) };
                 self.check(s, "OpAttr_GetTensorAttributeAsOrtValue")?;
                 // SAFETY: the value just made, alive until released below.
-                let t = unsafe { self.tensor_bytes(v) }.map(|(ti, b)| tensor_proto("", &ti, b));
+                let t = unsafe { self.tensor_value(v) }.map(|(ti, _, d)| tensor_proto("", &ti, &d));
                 // SAFETY: made above, released once.
                 unsafe { (self.ort.ReleaseValue)(v) };
                 a.t = Some(t?);
@@ -367,6 +432,7 @@ impl Api {
         let name = s(self.ort.Node_GetName, "Node_GetName")?;
         let op_type = s(self.ort.Node_GetOperatorType, "Node_GetOperatorType")?;
         let domain = s(self.ort.Node_GetDomain, "Node_GetDomain")?;
+        let ep = s(self.ort.Node_GetEpName, "Node_GetEpName")?;
         let o = self.ort;
         // SAFETY (the closures below): a live node; arrays sized by the count just read.
         let inputs = list(
@@ -383,6 +449,13 @@ impl Api {
             |p, n| unsafe { (o.Node_GetOutputs)(node, p, n) },
             ptr::null(),
         )?;
+        let implicit = list(
+            self,
+            "Node_GetImplicitInputs",
+            |n| unsafe { (o.Node_GetNumImplicitInputs)(node, n) },
+            |p, n| unsafe { (o.Node_GetImplicitInputs)(node, p, n) },
+            ptr::null(),
+        )?;
         let attrs = list(
             self,
             "Node_GetAttributes",
@@ -390,18 +463,68 @@ impl Api {
             |p, n| unsafe { (o.Node_GetAttributes)(node, p, n) },
             ptr::null(),
         )?;
-        let mut has_subgraphs = false;
-        let attributes = attrs
+        let mut attributes: Result<Vec<AttributeProto>, String> = attrs
             .iter()
             .filter_map(|&a| match self.attribute(a) {
                 Ok(Some(a)) => Some(Ok(a)),
-                Ok(None) => {
-                    has_subgraphs = true;
-                    None
-                }
+                Ok(None) => None, // a body: read below
                 Err(e) => Some(Err(e.message)),
             })
-            .collect::<Result<Vec<_>, String>>();
+            .collect();
+        let mut n_sub = 0usize;
+        // SAFETY: a live node.
+        self.check(
+            unsafe { (o.Node_GetNumSubgraphs)(node, &mut n_sub) },
+            "Node_GetNumSubgraphs",
+        )?;
+        if n_sub > 0 {
+            let mut graphs: Vec<*const OrtGraph> = vec![ptr::null(); n_sub];
+            let mut names: Vec<*const c_char> = vec![ptr::null(); n_sub];
+            // SAFETY: arrays of the count just read.
+            self.check(
+                unsafe {
+                    (o.Node_GetSubgraphs)(node, graphs.as_mut_ptr(), n_sub, names.as_mut_ptr())
+                },
+                "Node_GetSubgraphs",
+            )?;
+            for (g, an) in graphs.into_iter().zip(names) {
+                // SAFETY: a string the node owns.
+                let an = unsafe { text(an) };
+                let body = self.read_graph(g).and_then(|d| {
+                    let all: Vec<usize> = (0..d.nodes.len()).collect();
+                    d.check_readable()?;
+                    Ok(d.to_graph_proto(&all, None, None))
+                });
+                match (&mut attributes, body) {
+                    (Ok(list), Ok(gp)) => list.push(AttributeProto {
+                        name: an,
+                        r#type: xnpu::graph::onnx::proto::AttributeType::Graph as i32,
+                        g: Some(Box::new(gp)),
+                        ..Default::default()
+                    }),
+                    (Ok(_), Err(e)) => {
+                        attributes = Err(format!("its body \"{an}\" cannot be read: {}", e.message))
+                    }
+                    (Err(_), _) => {}
+                }
+            }
+        }
+        let mut non_tensor = Vec::new();
+        let mut output_types = Vec::with_capacity(outputs.len());
+        for &v in &outputs {
+            match self.value_kind(v)? {
+                Ok(t) => output_types.push(t),
+                Err(()) => {
+                    non_tensor.push(self.value_name(v)?);
+                    output_types.push(None);
+                }
+            }
+        }
+        for &v in &inputs {
+            if let Err(()) = self.value_kind(v)? {
+                non_tensor.push(self.value_name(v)?);
+            }
+        }
         Ok(NodeDesc {
             ptr: node,
             name,
@@ -415,12 +538,14 @@ impl Api {
                 .iter()
                 .map(|&v| self.value_name(v))
                 .collect::<R<_>>()?,
-            output_types: outputs
+            output_types,
+            implicit_inputs: implicit
                 .iter()
-                .map(|&v| self.value_type(v))
+                .map(|&v| self.value_name(v))
                 .collect::<R<_>>()?,
             attributes,
-            has_subgraphs,
+            ep,
+            non_tensor,
         })
     }
 
@@ -485,8 +610,8 @@ impl Api {
                         return Err(Fail::ep("no value"));
                     }
                     // SAFETY: the graph's initializer value, alive for the call.
-                    let (ti, b) = unsafe { self.tensor_bytes(v) }?;
-                    Ok(tensor_proto(&iname, &ti, b))
+                    let (ti, _, d) = unsafe { self.tensor_value(v) }?;
+                    Ok(tensor_proto(&iname, &ti, &d))
                 });
             initializers.push((iname, t.map_err(|f| f.message)));
         }
@@ -548,22 +673,32 @@ impl Api {
     }
 }
 
-/// An ONNX tensor proto holding a copy of `bytes`.
-pub fn tensor_proto(name: &str, ti: &TensorInfo, bytes: &[u8]) -> TensorProto {
-    TensorProto {
+/// An ONNX tensor proto holding a copy of `data`.
+pub fn tensor_proto(name: &str, ti: &TensorInfo, data: &TensorData<'_>) -> TensorProto {
+    let mut t = TensorProto {
         name: name.to_string(),
         data_type: ti.elem_type,
         dims: ti
             .dims
             .iter()
+            .flatten()
             .map(|d| match d {
                 Dim::Known(n) => *n,
                 _ => 0,
             })
             .collect(),
-        raw_data: Bytes::copy_from_slice(bytes),
         ..Default::default()
+    };
+    match data {
+        TensorData::Bytes(b) => t.raw_data = Bytes::copy_from_slice(b),
+        TensorData::Strings(v) => {
+            t.string_data = v
+                .iter()
+                .map(|s| Bytes::copy_from_slice(s.as_bytes()))
+                .collect()
+        }
     }
+    t
 }
 
 /// A value info proto of a tensor type (no type when unknown).
@@ -573,9 +708,8 @@ pub fn value_info(name: &str, ti: Option<&TensorInfo>) -> ValueInfoProto {
         r#type: ti.map(|ti| TypeProto {
             value: Some(type_proto::Value::TensorType(type_proto::Tensor {
                 elem_type: ti.elem_type,
-                shape: Some(TensorShapeProto {
-                    dim: ti
-                        .dims
+                shape: ti.dims.as_ref().map(|dims| TensorShapeProto {
+                    dim: dims
                         .iter()
                         .map(|d| Dimension {
                             value: match d {
@@ -595,19 +729,25 @@ pub fn value_info(name: &str, ti: Option<&TensorInfo>) -> ValueInfoProto {
 }
 
 impl GraphDesc {
-    /// The graph as an ONNX model holding the nodes `keep` (indices into `nodes`), in order.
-    /// Values those nodes read from nodes left out become graph inputs, typed as ONNX Runtime
-    /// typed them; `inputs`/`outputs`, when given, replace the graph's own lists (names), in
-    /// that order.
-    pub fn to_model(
+    /// An error when an initializer cannot be read (bodies must be whole).
+    pub fn check_readable(&self) -> R<()> {
+        match self.initializers.iter().find(|(_, t)| t.is_err()) {
+            Some((n, Err(e))) => Err(Fail::ep(format!("initializer \"{n}\": {e}"))),
+            _ => Ok(()),
+        }
+    }
+
+    /// The graph holding the nodes `keep` (indices into `nodes`), in order. Values those nodes
+    /// read from nodes left out become graph inputs, typed as ONNX Runtime typed them;
+    /// `inputs`/`outputs`, when given, replace the graph's own lists (names), in that order.
+    pub fn to_graph_proto(
         &self,
         keep: &[usize],
         inputs: Option<&[String]>,
         outputs: Option<&[String]>,
-    ) -> ModelProto {
-        let kept: std::collections::HashSet<usize> = keep.iter().copied().collect();
-        let mut types: std::collections::HashMap<&str, Option<&TensorInfo>> =
-            std::collections::HashMap::new();
+    ) -> GraphProto {
+        let kept: HashSet<usize> = keep.iter().copied().collect();
+        let mut types: HashMap<&str, Option<&TensorInfo>> = HashMap::new();
         for (n, t) in self.inputs.iter().chain(&self.outputs) {
             types.insert(n, t.as_ref());
         }
@@ -622,11 +762,14 @@ impl GraphDesc {
                 }
             }
         }
-        let graph_inputs: Vec<ValueInfoProto> = match inputs {
-            Some(names) => names
+        let typed = |names: &[String]| -> Vec<ValueInfoProto> {
+            names
                 .iter()
                 .map(|n| value_info(n, types.get(n.as_str()).copied().flatten()))
-                .collect(),
+                .collect()
+        };
+        let input = match inputs {
+            Some(names) => typed(names),
             None => self
                 .inputs
                 .iter()
@@ -634,11 +777,8 @@ impl GraphDesc {
                 .chain(cut)
                 .collect(),
         };
-        let graph_outputs: Vec<ValueInfoProto> = match outputs {
-            Some(names) => names
-                .iter()
-                .map(|n| value_info(n, types.get(n.as_str()).copied().flatten()))
-                .collect(),
+        let output = match outputs {
+            Some(names) => typed(names),
             None => self
                 .outputs
                 .iter()
@@ -660,6 +800,27 @@ impl GraphDesc {
                 }
             })
             .collect();
+        GraphProto {
+            node,
+            name: self.name.clone(),
+            initializer: self
+                .initializers
+                .iter()
+                .filter_map(|(_, t)| t.as_ref().ok().cloned())
+                .collect(),
+            input,
+            output,
+            ..Default::default()
+        }
+    }
+
+    /// [`GraphDesc::to_graph_proto`] as a model, with the graph's opsets.
+    pub fn to_model(
+        &self,
+        keep: &[usize],
+        inputs: Option<&[String]>,
+        outputs: Option<&[String]>,
+    ) -> ModelProto {
         ModelProto {
             ir_version: self.ir_version.max(3),
             opset_import: self
@@ -671,18 +832,7 @@ impl GraphDesc {
                 })
                 .collect(),
             producer_name: "onnxruntime (via xnpu's execution provider)".into(),
-            graph: Some(GraphProto {
-                node,
-                name: self.name.clone(),
-                initializer: self
-                    .initializers
-                    .iter()
-                    .filter_map(|(_, t)| t.as_ref().ok().cloned())
-                    .collect(),
-                input: graph_inputs,
-                output: graph_outputs,
-                ..Default::default()
-            }),
+            graph: Some(self.to_graph_proto(keep, inputs, outputs)),
             ..Default::default()
         }
     }

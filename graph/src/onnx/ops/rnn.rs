@@ -67,6 +67,11 @@ fn recurrent(n: &mut NodeCtx<'_>, cell: Cell) -> Result<Op> {
         Some(names) => {
             let names: Vec<String> = if names.len() == per_dir && dirs == 2 {
                 names.iter().chain(names.iter()).cloned().collect()
+            } else if names.len() == 2 * per_dir && dirs == 1 {
+                // Both directions' functions for a one-direction op: the form of the
+                // schema's own default (RNN's is ["Tanh", "Tanh"], which ONNX Runtime writes
+                // out in full); the forward direction's are the first.
+                names[..per_dir].to_vec()
             } else {
                 names
             };
