@@ -14,13 +14,16 @@ apt_install() {
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
 
-# A C toolchain (some crates build C) and a Rust toolchain. Rust comes from rustup where the
-# machine has it; otherwise from Debian's packages, which must be recent enough (1.80+).
+# A C toolchain (some crates build C; the C ABI's tests compile its examples), valgrind (their
+# leak check) and a Rust toolchain. Rust comes from rustup where the machine has it; otherwise
+# from Debian's packages, which must be recent enough (1.80+).
 ensure_toolchain() {
     [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
     local missing=()
     command -v cc >/dev/null 2>&1 || missing+=(build-essential)
     command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+    # The C ABI's leak check runs its stress example under valgrind (ffi/tests/c_examples.rs).
+    command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)
     command -v cargo >/dev/null 2>&1 || missing+=(cargo rustc)
     [ ${#missing[@]} -gt 0 ] && apt_install "${missing[@]}"
     if ! command -v cargo >/dev/null 2>&1; then

@@ -22,6 +22,13 @@ pub(crate) unsafe trait Growable: Copy {
     const MIN_SIZE: usize;
 }
 
+/// An array of sized structs the caller passed: each read, with its address.
+pub(crate) struct Array<T> {
+    pub items: Vec<(T, *mut T)>,
+    /// The caller's `struct_size` of every element.
+    pub stride: usize,
+}
+
 impl Call {
     /// `p` as a reference, or an error naming `arg` when it is NULL.
     ///
@@ -150,8 +157,7 @@ impl Call {
 
     /// `n` sized structs at `p`, each `stride` bytes apart, where `stride` is the first
     /// one's `struct_size` (which every element must repeat). NULL only when `n` is 0.
-    /// Returns each struct with its address (to write back with [`write_sized`]), and the
-    /// stride.
+    /// Returns each struct with its address (to write back with [`write_sized`]).
     ///
     /// # Safety
     /// `p` is NULL or points to `n` structs of the caller's declared size, laid out one after
@@ -161,9 +167,12 @@ impl Call {
         p: *const T,
         n: usize,
         arg: &str,
-    ) -> Result<(Vec<(T, *mut T)>, usize), Failure> {
+    ) -> Result<Array<T>, Failure> {
         if n == 0 {
-            return Ok((Vec::new(), 0));
+            return Ok(Array {
+                items: Vec::new(),
+                stride: 0,
+            });
         }
         if p.is_null() {
             return Err(self.invalid(format!("{arg} is NULL but its count is {n}")));
@@ -194,7 +203,7 @@ impl Call {
             }
             out.push((value, at.cast_mut()));
         }
-        Ok((out, stride))
+        Ok(Array { items: out, stride })
     }
 }
 

@@ -106,7 +106,7 @@ unsafe fn read_inputs<'a>(
     n: usize,
 ) -> Result<Vec<(&'a str, Value)>, Failure> {
     // SAFETY: this function's contract.
-    let (list, _) = unsafe { call.read_array(inputs, n, "inputs") }?;
+    let list = unsafe { call.read_array(inputs, n, "inputs") }?.items;
     let mut seen = HashSet::new();
     let mut out = Vec::with_capacity(list.len());
     for (k, (input, _)) in list.iter().enumerate() {
@@ -328,12 +328,13 @@ pub unsafe extern "C" fn xnpu_session_run_into(
     let call = Call("xnpu_session_run_into");
     guard(call, || {
         // SAFETY: NULL or a live session; `outputs` as the contract says.
-        let (s, (buffers, stride)) = unsafe {
+        let (s, array) = unsafe {
             (
                 call.get(session, "session")?,
                 call.read_array(outputs.cast_const(), n_outputs, "outputs")?,
             )
         };
+        let (buffers, stride) = (array.items, array.stride);
         let mut wanted = Vec::with_capacity(buffers.len());
         for (k, (b, _)) in buffers.iter().enumerate() {
             let arg = format!("outputs[{k}].name");
