@@ -1,5 +1,5 @@
 //! The C examples (`examples/c/`), compiled with the system C compiler against
-//! `include/xnpu.h` and the `libxnpu_ffi` cargo built beside this test, run and checked:
+//! `include/xnpu.h` and the `libxnpu_ffi.so` cargo built for this test, run and checked:
 //! `classify` against ONNX Runtime's probabilities, `devices` against `xnpu::devices()`, and
 //! `stress` natively and under valgrind (no leak, no invalid access).
 //!
@@ -17,16 +17,17 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// The folder of `libxnpu_ffi.so`: the profile folder of the target dir, above `deps/`.
+/// The folder of the `libxnpu_ffi.so` this test was built with: `<target>/<profile>/deps`,
+/// beside the test itself (cargo copies it up to `<profile>/` only for `cargo build`, so the
+/// copy there may be stale).
 fn lib_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("the test's own path");
     let dir = exe
         .parent()
-        .and_then(Path::parent)
         .expect("the test lies in <target>/<profile>/deps");
     assert!(
         dir.join("libxnpu_ffi.so").exists(),
-        "{} is missing: cargo build --release -p xnpu-ffi",
+        "{} is missing: cargo test -p xnpu-ffi builds it",
         dir.join("libxnpu_ffi.so").display()
     );
     dir.to_path_buf()
