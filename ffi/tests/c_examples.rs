@@ -62,10 +62,9 @@ fn compile(name: &str, out: &str) -> PathBuf {
         .arg("-I")
         .arg(repo().join("ffi/include"))
         .arg(&source)
-        .arg("-L")
-        .arg(&lib)
-        .arg("-lxnpu_ffi")
-        .arg(format!("-Wl,-rpath,{}", lib.display()))
+        // By path: the library has no SONAME, so the program records this very file, which
+        // no LD_LIBRARY_PATH (cargo's lists `<profile>/`, with `cargo build`'s copy) replaces.
+        .arg(lib.join("libxnpu_ffi.so"))
         .arg("-o")
         .arg(&exe)
         .output()
@@ -89,6 +88,7 @@ fn run(program: impl AsRef<std::ffi::OsStr>, args: &[&std::ffi::OsStr]) -> Outpu
         .env_remove("XNPU_SITE_PACKAGES")
         .env_remove("XNPU_PLUGIN_PATH")
         .env_remove("XNPU_DEVICES")
+        .env_remove("LD_LIBRARY_PATH")
         .output()
         .unwrap_or_else(|e| {
             panic!(
