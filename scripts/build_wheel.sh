@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the `xnpu` Python wheel into target/wheels: the extension module (python/, maturin)
 # with the backend plugins (libxnpu_plugin_{cpu,openvino,qnn}) beside it in the package
-# folder, where the package tells the plugin loader to look. Vendor libraries (OpenVINO,
+# folder, where the package tells the plugin loader to look, and the ONNX Runtime plugin EP
+# (libxnpu_onnxruntime_ep.so, xnpu.get_ep_library_path()). Vendor libraries (OpenVINO,
 # QNN) are never packed: the backends find them at run time. Linux (the plugins are .so files
 # and lose their line tables with binutils' strip).
 # Usage: scripts/build_wheel.sh [PYTHON]   (default: the repository's .venv)
@@ -12,14 +13,16 @@ PY="${1:-$REPO/.venv/bin/python}"
 export PYO3_PYTHON="$PY"
 PLUGINS=(cpu openvino qnn)
 
-cargo build --release --quiet "${PLUGINS[@]/#/--package=xnpu-plugin-}"
+cargo build --release --quiet "${PLUGINS[@]/#/--package=xnpu-plugin-}" --package=xnpu-onnxruntime-ep
 pkg="$REPO/python/pysrc/xnpu"
-rm -f "$pkg"/*xnpu_plugin_*
+rm -f "$pkg"/*xnpu_plugin_* "$pkg"/libxnpu_onnxruntime_ep.so
 for p in "${PLUGINS[@]}"; do
     lib="$REPO/target/release/libxnpu_plugin_$p.so"
     # Without line tables: they are for debugging in the build tree, not for users.
     strip --strip-debug -o "$pkg/libxnpu_plugin_$p.so" "$lib"
 done
+# The ONNX Runtime plugin EP, found with xnpu.get_ep_library_path().
+strip --strip-debug -o "$pkg/libxnpu_onnxruntime_ep.so" "$REPO/target/release/libxnpu_onnxruntime_ep.so"
 rm -rf "$REPO/target/wheels"
 (cd "$REPO/python" && "$(dirname "$PY")/maturin" build --release --quiet -i "$PY" -o "$REPO/target/wheels")
 ls "$REPO"/target/wheels/xnpu-*.whl

@@ -374,8 +374,8 @@ pub struct Ep {
     /// The xnpu devices, in preference order, and their backends.
     devices: Vec<String>,
     backends: Vec<Arc<dyn Backend>>,
-    /// What compiling a fused node uses (the devices, then xnpu's CPU for what passes make
-    /// that the device refuses).
+    /// What compiling a fused node uses (the devices, then xnpu's CPU for what the passes'
+    /// fused ops make that the devices refuse).
     session: SessionOptions,
     explain_json: Option<PathBuf>,
     notes: Vec<String>,
@@ -439,7 +439,10 @@ unsafe extern "system" fn create_ep(
         }
         let mut session = o.session;
         session.backends = compile_backends;
-        session.fallback = true;
+        // A device the session names is the device it runs on: a partition that fails to
+        // compile there is an error (xnpu's rule for explicit device lists), not a silent
+        // move to the CPU.
+        session.fallback = policy.allows_fallback();
         let ep = Box::new(Ep {
             base: OrtEp {
                 ort_version_supported: 24,

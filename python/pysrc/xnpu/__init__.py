@@ -51,11 +51,41 @@ _xnpu._add_plugin_dir(os.path.dirname(os.path.abspath(__file__)))
 
 Session = InferenceSession
 
+#: The name xnpu's ONNX Runtime execution provider registers under (its devices'
+#: ``ep_name``).
+EP_NAME = "XnpuExecutionProvider"
+
+
+def get_ep_library_path() -> str:
+    """The path of xnpu's ONNX Runtime plugin execution provider, shipped in this wheel::
+
+        import onnxruntime as ort, xnpu
+        ort.register_execution_provider_library("xnpu", xnpu.get_ep_library_path())
+        devices = [d for d in ort.get_ep_devices() if d.ep_name == xnpu.EP_NAME]
+        so = ort.SessionOptions()
+        so.add_provider_for_devices(devices[:1], {"level": "all"})
+        session = ort.InferenceSession("model.onnx", so)
+
+    Each device carries ``xnpu.device`` (``cpu``, ``openvino:npu``, ``qnn:htp``...) in its
+    ``ep_metadata``. Options: devices, level, threads, precision, performance, cache_dir,
+    explain_json (a file to write the partition explanation to). Importing ``xnpu`` also
+    tells the EP where this interpreter's vendor wheels (openvino, onnxruntime-qnn) are.
+    """
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "libxnpu_onnxruntime_ep.so")
+    if not os.path.isfile(path):
+        raise XnpuIOError(
+            f"{path} is missing: this xnpu wheel was built without the ONNX Runtime "
+            "execution provider (scripts/build_wheel.sh packs it)"
+        )
+    return path
+
 __all__ = [
     "Backend",
     "backends",
     "Device",
     "devices",
+    "EP_NAME",
+    "get_ep_library_path",
     "Explanation",
     "generate",
     "InferenceSession",
