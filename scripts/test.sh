@@ -70,6 +70,12 @@ phase "running tests (cargo test: unit tests, conformance, backend suite, plugin
 unset PROPTEST_CASES PROPTEST_RNG_SEED
 cargo test --release --workspace --no-fail-fast 2>&1
 
+# The node conformance cases through the stock onnxruntime with xnpu as its execution
+# provider (libxnpu_onnxruntime_ep.so from the build above): the `ort-ep:` line.
+phase "ONNX Runtime with xnpu's execution provider (node conformance)"
+"$PY" scripts/ort_ep_conformance.py --ep-lib "$REPO/target/release/libxnpu_onnxruntime_ep.so" \
+    --cases "$CASES/node" --passing "$REPO/tests/onnx_conformance/cpu_passing.txt"
+
 # The Python wheel: built with maturin (the same target folder), installed into the venv,
 # tested with pytest (its summary line ends the test output).
 phase "building and testing the Python wheel"

@@ -661,6 +661,78 @@ impl Session {
         Ok(exe)
     }
 
+    /// Compiles now what a first run on inputs of these dims would compile: the per-shape
+    /// executables of backends that need static shapes (QNN, OpenVINO's NPU), for each
+    /// partition whose input dims follow from the model inputs' (symbols bound by them, as a
+    /// run binds them). Returns how many it compiled. An ahead-of-time compile (ONNX Runtime's
+    /// EPContext) uses it so that the vendor's compiled forms exist before any run.
+    pub fn prepare(&self, input_dims: &[(&str, &[usize])]) -> Result<usize> {
+        let g = &self.model.graph;
+        let mut bindings = HashMap::new();
+        for (name, dims) in input_dims {
+            let info = self
+                .input_infos
+                .iter()
+                .find(|i| i.name == *name)
+                .ok_or_else(|| {
+                    Error::invalid_input(format!("the model has no input \"{name}\""))
+                        .context(&self.model.name)
+                })?;
+            if let Some(shape) = info.ty.tensor().and_then(|t| t.shape.as_ref()) {
+                shape.bind(dims, &mut bindings).map_err(|e| {
+                    e.context(format!("input \"{name}\""))
+                        .context(&self.model.name)
+                })?;
+            }
+        }
+        let mut compiled = 0;
+        for (k, part) in self.parts.iter().enumerate() {
+            let Compiled::PerShape(cache) = &part.compiled else {
+                continue;
+            };
+            let typed: Vec<Option<(xnpu_core::DType, Vec<usize>)>> = part
+                .inputs
+                .iter()
+                .map(|&v| {
+                    let t = resolve(&g.values[v].ty, &bindings);
+                    let t = t.tensor()?;
+                    Some((t.dtype, t.shape.as_ref()?.as_known()?))
+                })
+                .collect();
+            if typed.iter().any(Option::is_none) {
+                continue; // a dim decided by data: compiled at the run that decides it
+            }
+            let key: Vec<Option<Vec<usize>>> = typed
+                .iter()
+                .map(|t| t.as_ref().map(|(_, d)| d.clone()))
+                .collect();
+            let known = cache
+                .lock()
+                .map_err(|_| Error::compute("a previous run panicked while compiling"))?
+                .contains_key(&key);
+            if known {
+                continue;
+            }
+            let spec = specialize_typed(&part.graph, &typed)?;
+            let backend = &self.backends[part.backend];
+            let exe: Arc<dyn Executable> = match backend.compile_with(&spec, &self.compile) {
+                Ok(e) => Arc::from(e),
+                Err(e) => Arc::from(self.compile_fallback(
+                    k,
+                    part,
+                    &spec,
+                    e.context(format!("compiling partition {k} on {}", backend.name())),
+                )?),
+            };
+            cache
+                .lock()
+                .map_err(|_| Error::compute("a previous run panicked while compiling"))?
+                .insert(key, exe);
+            compiled += 1;
+        }
+        Ok(compiled)
+    }
+
     /// How many executables each partition has compiled (per-shape partitions grow with
     /// each new set of input shapes).
     pub fn compiled_counts(&self) -> Vec<usize> {
@@ -677,8 +749,6 @@ impl Session {
 /// A copy of a partition graph with its symbolic dims bound by the shapes of `args`, types
 /// inferred again so that every value the inputs decide gets concrete dims.
 fn specialize(graph: &Graph, args: &[Arg]) -> Result<Graph> {
-    let mut g = graph.clone();
-    let mut bindings = HashMap::new();
     // Each tensor argument's dtype and dims, wherever it lives.
     let typed: Vec<Option<(xnpu_core::DType, Vec<usize>)>> = args
         .iter()
@@ -692,7 +762,18 @@ fn specialize(graph: &Graph, args: &[Arg]) -> Result<Graph> {
             }
         })
         .collect();
-    for (&id, a) in g.inputs.iter().zip(&typed) {
+    specialize_typed(graph, &typed)
+}
+
+/// [`specialize`] for inputs given as dtype and dims (`None`: not a tensor, or unknown).
+fn specialize_typed(
+    graph: &Graph,
+    typed: &[Option<(xnpu_core::DType, Vec<usize>)>],
+) -> Result<Graph> {
+    let mut g = graph.clone();
+    let mut bindings = HashMap::new();
+
+    for (&id, a) in g.inputs.iter().zip(typed) {
         if let (ValueType::Tensor(tt), Some((_, dims))) = (&g.values[id].ty, a) {
             if let Some(s) = &tt.shape {
                 s.bind(dims, &mut bindings)?;
@@ -702,7 +783,7 @@ fn specialize(graph: &Graph, args: &[Arg]) -> Result<Graph> {
     for v in &mut g.values {
         v.ty = resolve(&v.ty, &bindings);
     }
-    for (&id, a) in g.inputs.clone().iter().zip(&typed) {
+    for (&id, a) in g.inputs.clone().iter().zip(typed) {
         if let Some((dtype, dims)) = a {
             g.values[id].ty = ValueType::Tensor(TensorType::new(*dtype, Shape::known(dims)));
         }

@@ -41,7 +41,7 @@ fn image() -> Value {
 fn the_cpu_plugin_runs_the_demo_model_like_the_built_in_backend() {
     let plugin = Plugin::load(&plugin_path("cpu")).unwrap();
     assert_eq!(plugin.name(), "cpu");
-    assert_eq!(plugin.abi_version(), (1, 1));
+    assert_eq!(plugin.abi_version(), (1, 2));
     let backend: Arc<dyn Backend> = Arc::new(plugin.create_backend("").unwrap());
     let via_plugin =
         Session::load_with(demo(), SessionOptions::new().backend(backend.clone())).unwrap();

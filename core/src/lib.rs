@@ -6,6 +6,7 @@
 //! memory-mapped model, run-time values (tensors, sequences, optionals) and the error type.
 //! It must never depend on the operator set, the IR, or any backend.
 
+pub mod blob;
 pub mod broadcast;
 pub mod dtype;
 pub mod error;

@@ -296,3 +296,91 @@ def test_a_failing_compile_is_a_clear_error(ep_devices):
     msg = str(e.value)
     assert "XnpuExecutionProvider: compiling fused node 0 on openvino:cpu" in msg, msg
     assert "OpenVINO" in msg, msg
+
+
+def static_tinycnn(tmp_path):
+    """tinycnn with its batch fixed to 1 (static shapes: QNN compiles it ahead of a run)."""
+    m = onnx.load(str(TINYCNN))
+    for v in list(m.graph.input) + list(m.graph.output):
+        v.type.tensor_type.shape.dim[0].dim_value = 1
+    path = tmp_path / "tinycnn_static.onnx"
+    onnx.save(m, str(path))
+    return path
+
+
+def compile_with_ep(model, device, ep_devices, out, embed=True):
+    so = ort.SessionOptions()
+    so.add_provider_for_devices([ep_devices[device]], {})
+    ort.ModelCompiler(so, str(model), embed_compiled_data_into_model=embed).compile_to_file(str(out))
+    return out
+
+
+def context_attr(model):
+    node = next(n for n in model.graph.node if n.op_type == "EPContext")
+    return next(a for a in node.attribute if a.name == "ep_cache_context")
+
+
+def load_notes(path, device, ep_devices, tmp_path):
+    explain = tmp_path / "explain.json"
+    s = session(path, device, ep_devices, {"explain_json": str(explain), "cache_dir": str(tmp_path / "cache")})
+    x = np.load(REPO / "models" / "tinycnn.image.npy")[:1]
+    close(s.run(None, {"image": x}), reference(TINYCNN, {"image": x}), TOL[device], f"EPContext on {device}")
+    assert [i.ep_name for i in s.get_provider_graph_assignment_info()] == [xnpu.EP_NAME]
+    return json.loads(explain.read_text())["notes"]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("embed", [True, False])
+def test_epcontext_loads_without_compiling(device, embed, ep_devices, tmp_path):
+    out = compile_with_ep(static_tinycnn(tmp_path), device, ep_devices, tmp_path / "ctx.onnx", embed)
+    m = onnx.load(str(out))
+    assert [n.op_type for n in m.graph.node] == ["EPContext"]
+    node = m.graph.node[0]
+    attrs = {a.name: a for a in node.attribute}
+    assert attrs["source"].s == xnpu.EP_NAME.encode() and attrs["embed_mode"].i == int(embed)
+    if not embed:
+        assert (tmp_path / attrs["ep_cache_context"].s.decode()).is_file()
+    notes = load_notes(out, device, ep_devices, tmp_path)
+    assert any("from its EPContext blob" in n and n.endswith(", 0 compile(s)") for n in notes), notes
+    if device != "cpu":  # the vendor's compiled form was in the blob and reused
+        assert not any(" 0 compiled file(s) reused" in n for n in notes), notes
+
+
+def reseal(blob, edit):
+    """The artifacts blob of an EPContext blob resealed after `edit(header_text)` (the format
+    of xnpu::core::blob and ffi/onnxruntime-ep/src/context.rs)."""
+    import hashlib
+    import struct
+
+    glen = struct.unpack_from("<Q", blob, 8)[0]
+    head, art = blob[: 16 + glen], blob[16 + glen:]
+    hlen = struct.unpack_from("<I", art, 12)[0]
+    header = edit(art[16 : 16 + hlen].decode()).encode()
+    body = art[:12] + struct.pack("<I", len(header)) + header + art[16 + hlen : -32]
+    return head + body + hashlib.sha256(body).digest()
+
+
+@pytest.mark.parametrize("device", ["openvino:cpu", "qnn:htp-sim"])
+def test_a_stale_or_tampered_epcontext_is_compiled_again(device, ep_devices, tmp_path):
+    out = compile_with_ep(static_tinycnn(tmp_path), device, ep_devices, tmp_path / "ctx.onnx")
+    m = onnx.load(str(out))
+    blob = context_attr(m).s
+    # Another xnpu build made it: stale, compiled again (with a warning), and still runs.
+    context_attr(m).s = reseal(blob, lambda h: h.replace("xnpu=", "xnpu=0.0.0-other-"))
+    onnx.save(m, str(tmp_path / "stale.onnx"))
+    notes = load_notes(tmp_path / "stale.onnx", device, ep_devices, tmp_path)
+    assert any("EPContext artifacts stale (xnpu is" in n and "compiled again" in n for n in notes), notes
+    # A byte of the compiled artifacts altered: corrupt, compiled again.
+    tampered = bytearray(blob)
+    tampered[-100] ^= 0x55
+    context_attr(m).s = bytes(tampered)
+    onnx.save(m, str(tmp_path / "tampered.onnx"))
+    notes = load_notes(tmp_path / "tampered.onnx", device, ep_devices, tmp_path)
+    assert any("EPContext artifacts corrupt (checksum mismatch)" in n for n in notes), notes
+    # The group's graph altered: nothing to compile from, a clear error naming the node.
+    tampered = bytearray(blob)
+    tampered[40] ^= 0x55
+    context_attr(m).s = bytes(tampered)
+    onnx.save(m, str(tmp_path / "broken.onnx"))
+    with pytest.raises(Exception, match="EPContext node .*its graph is corrupt"):
+        session(tmp_path / "broken.onnx", device, ep_devices)

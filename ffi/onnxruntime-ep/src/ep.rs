@@ -18,6 +18,7 @@ use xnpu::graph::partition::{
 use xnpu::graph::passes::Level;
 use xnpu::{DType, Policy, Session, SessionOptions, Tensor, Value};
 
+use crate::context;
 use crate::graph::{GraphDesc, TensorData};
 use crate::ort::*;
 
@@ -249,11 +250,26 @@ struct EpOptions {
     devices: Vec<String>,
     session: SessionOptions,
     explain_json: Option<PathBuf>,
+    context: Option<ContextOut>,
+}
+
+/// ONNX Runtime's compile API asks for EPContext nodes (`ep.context_enable`): embedded in the
+/// model (`ep.context_embed_mode` 1, its default) or in a file beside it.
+#[derive(Clone, Debug)]
+struct ContextOut {
+    embed: bool,
+    /// The compiled model's path (`ep.context_file_path`), for blobs written beside it.
+    model_path: Option<PathBuf>,
 }
 
 /// The session option `key` of this EP, if set.
 fn option(api: &Api, so: *const OrtSessionOptions, key: &str) -> R<Option<String>> {
-    let full = cstring(&format!("{OPTION_PREFIX}{key}"));
+    config(api, so, &format!("{OPTION_PREFIX}{key}"))
+}
+
+/// The session config entry `key`, if set.
+fn config(api: &Api, so: *const OrtSessionOptions, key: &str) -> R<Option<String>> {
+    let full = cstring(key);
     let mut has = 0;
     // SAFETY: the session options ONNX Runtime passed to CreateEp, alive for the call.
     let s = unsafe { (api.ort.HasSessionConfigEntry)(so, full.as_ptr(), &mut has) };
@@ -357,10 +373,20 @@ fn read_options(api: &Api, so: *const OrtSessionOptions, given: Vec<String>) -> 
         session = session.compile_cache(CompileCache::Dir(PathBuf::from(d)));
     }
     let explain_json = option(api, so, "explain_json")?.map(PathBuf::from);
+    let context = match config(api, so, "ep.context_enable")?.as_deref() {
+        Some("1") => Some(ContextOut {
+            embed: config(api, so, "ep.context_embed_mode")?.as_deref() != Some("0"),
+            model_path: config(api, so, "ep.context_file_path")?
+                .filter(|p| !p.is_empty())
+                .map(PathBuf::from),
+        }),
+        _ => None,
+    };
     Ok(EpOptions {
         devices,
         session,
         explain_json,
+        context,
     })
 }
 
@@ -378,7 +404,12 @@ pub struct Ep {
     /// fused ops make that the devices refuse).
     session: SessionOptions,
     explain_json: Option<PathBuf>,
+    /// Write EPContext nodes in Compile (ONNX Runtime's compile API).
+    context: Option<ContextOut>,
     notes: Vec<String>,
+    /// What Compile did with EPContext nodes (loaded, compiled again and why), for the
+    /// explanation.
+    compile_notes: Mutex<Vec<String>>,
     /// What GetCapability answered, per graph (ONNX Runtime asks once per graph and
     /// subgraph, and again after fusing): the latest answer for each.
     explained: Mutex<Vec<GraphExplained>>,
@@ -472,7 +503,9 @@ unsafe extern "system" fn create_ep(
             backends: resolved.backends,
             session,
             explain_json: o.explain_json,
+            context: o.context,
             notes: resolved.notes,
+            compile_notes: Mutex::new(Vec::new()),
             explained: Mutex::new(Vec::new()),
         });
         // SAFETY: ONNX Runtime's out-pointer.
@@ -575,6 +608,24 @@ fn unreadable(desc: &GraphDesc) -> Vec<Option<(ReasonCode, String)>> {
         .collect()
 }
 
+/// For an EPContext node, the EP that wrote it (its `source`).
+fn context_source(nd: &crate::graph::NodeDesc) -> Option<String> {
+    if nd.op_type != context::OP || nd.domain != context::DOMAIN {
+        return None;
+    }
+    let attr = |name: &str| {
+        nd.attributes
+            .as_ref()
+            .ok()
+            .and_then(|a| a.iter().find(|a| a.name == name))
+    };
+    Some(
+        attr("source")
+            .map(|a| String::from_utf8_lossy(&a.s).into_owned())
+            .unwrap_or_default(),
+    )
+}
+
 fn import(
     proto: &xnpu::graph::onnx::proto::ModelProto,
     name: &str,
@@ -600,6 +651,14 @@ impl Ep {
     /// device's refusal.
     fn answers(&self, desc: &GraphDesc) -> Vec<Result<usize, Vec<Refusal>>> {
         let mut pre = unreadable(desc);
+        // EPContext nodes: ours (a group compiled earlier) are taken as they are; another
+        // EP's are not ours to run. Neither goes through xnpu's importer.
+        let contexts: Vec<Option<String>> = desc.nodes.iter().map(context_source).collect();
+        for (p, c) in pre.iter_mut().zip(&contexts) {
+            if c.is_some() {
+                *p = Some((ReasonCode::Other, String::new()));
+            }
+        }
         let keep = |pre: &[Option<(ReasonCode, String)>]| -> Vec<usize> {
             (0..pre.len()).filter(|&i| pre[i].is_none()).collect()
         };
@@ -632,10 +691,12 @@ impl Ep {
             Ok(m) => m,
             Err(e) => {
                 let msg = format!("xnpu cannot import the graph: {e}");
-                return desc
-                    .nodes
+                return contexts
                     .iter()
-                    .map(|_| Err(self.everyone(ReasonCode::Other, &msg)))
+                    .map(|c| match c.as_deref() {
+                        Some(EP_NAME) => Ok(0),
+                        _ => Err(self.everyone(ReasonCode::Other, &msg)),
+                    })
                     .collect();
             }
         };
@@ -654,7 +715,18 @@ impl Ep {
         desc.nodes
             .iter()
             .zip(&pre)
-            .map(|(nd, pre)| {
+            .zip(&contexts)
+            .map(|((nd, pre), context)| {
+                match context.as_deref() {
+                    Some(EP_NAME) => return Ok(0),
+                    Some(other) => {
+                        return Err(self.everyone(
+                            ReasonCode::OpNotSupported,
+                            &format!("an EPContext node of {other}, not of xnpu"),
+                        ))
+                    }
+                    None => {}
+                }
                 if let Some((code, msg)) = pre {
                     return Err(self.everyone(*code, msg));
                 }
@@ -864,16 +936,23 @@ impl Ep {
         } else {
             ex.push((desc.name.clone(), partitions, nodes));
         }
-        if let Some(path) = &self.explain_json {
-            let doc = self.explanation(&ex);
-            write_atomically(path, doc.to_json().as_bytes()).map_err(|e| {
-                Fail::invalid(format!(
-                    "{EP_NAME}: option \"explain_json\": cannot write {}: {e}",
-                    path.display()
-                ))
-            })?;
-        }
-        Ok(())
+        drop(ex);
+        self.write_explanation()
+    }
+
+    /// Writes the explanation file, when the session asked for one.
+    fn write_explanation(&self) -> R<()> {
+        let Some(path) = &self.explain_json else {
+            return Ok(());
+        };
+        let ex = self.explained.lock().unwrap_or_else(|e| e.into_inner());
+        let doc = self.explanation(&ex);
+        xnpu::core::blob::write_atomically(path, doc.to_json().as_bytes()).map_err(|e| {
+            Fail::invalid(format!(
+                "{EP_NAME}: option \"explain_json\": cannot write {}: {e}",
+                path.display()
+            ))
+        })
     }
 
     /// Every graph's answers as one explanation (partition indices numbered across graphs).
@@ -882,7 +961,17 @@ impl Ep {
             schema: EXPLANATION_SCHEMA.to_string(),
             model: per_graph.first().map(|g| g.0.clone()).unwrap_or_default(),
             devices: self.devices.clone(),
-            notes: self.notes.clone(),
+            notes: self
+                .notes
+                .iter()
+                .chain(
+                    self.compile_notes
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .iter(),
+                )
+                .cloned()
+                .collect(),
             partitions: Vec::new(),
             nodes: Vec::new(),
         };
@@ -900,7 +989,13 @@ impl Ep {
         doc
     }
 
-    fn compile_one(&self, graph: *const OrtGraph, fused: *const OrtNode) -> R<Box<Compiled>> {
+    /// Compiles one fused group: from its EPContext node when it is one of ours, else from
+    /// its nodes; and, when ONNX Runtime's compile API asks, the EPContext node holding it.
+    fn compile_one(
+        &self,
+        graph: *const OrtGraph,
+        fused: *const OrtNode,
+    ) -> R<(Box<Compiled>, *mut OrtNode)> {
         let api = &self.api;
         let desc = api.read_graph(graph)?;
         let o = api.ort;
@@ -927,16 +1022,35 @@ impl Ep {
         )?;
         // SAFETY: a string the node owns.
         let fused_name = unsafe { text(fused_name) };
-        let all: Vec<usize> = (0..desc.nodes.len()).collect();
-        let proto = desc.to_model(&all, Some(&inputs), Some(&outputs));
-        let model = import(&proto, &fused_name)?;
-        let session = Session::new(model, self.session.clone())?;
+        let ours =
+            desc.nodes.len() == 1 && context_source(&desc.nodes[0]).as_deref() == Some(EP_NAME);
+        let (session, node) = if ours {
+            let session = self.load_context(graph, &desc, &inputs, &outputs, &fused_name)?;
+            (session, ptr::null_mut())
+        } else {
+            let all: Vec<usize> = (0..desc.nodes.len()).collect();
+            let proto = desc.to_model(&all, Some(&inputs), Some(&outputs));
+            let model = import(&proto, &fused_name)?;
+            match &self.context {
+                None => {
+                    let session = Session::new(model, self.session.clone())?;
+                    self.prepare(&session, &desc, &inputs)?;
+                    (session, ptr::null_mut())
+                }
+                Some(out) => {
+                    let (session, blob) =
+                        self.compile_for_context(model, &proto, &desc, &inputs)?;
+                    let node = self.context_node(out, &fused_name, &inputs, &outputs, &blob)?;
+                    (session, node)
+                }
+            }
+        };
         let out_types: Vec<Option<DType>> = session
             .output_infos()
             .iter()
             .map(|i| i.ty.tensor().map(|t| t.dtype))
             .collect();
-        Ok(Box::new(Compiled {
+        let compiled = Box::new(Compiled {
             base: OrtNodeComputeInfo {
                 ort_version_supported: 23,
                 CreateState: create_state,
@@ -948,7 +1062,342 @@ impl Ep {
             name: fused_name,
             inputs: inputs.len(),
             out_types,
-        }))
+        });
+        Ok((compiled, node))
+    }
+
+    /// Compiles now, for the static input shapes ONNX Runtime declares, what the first run
+    /// would compile (static-shape devices compile per shape).
+    fn prepare(&self, session: &Session, desc: &GraphDesc, inputs: &[String]) -> R<usize> {
+        let dims: Vec<(&str, Vec<usize>)> = inputs
+            .iter()
+            .filter_map(|n| {
+                let (_, t) = desc.inputs.iter().find(|(k, _)| k == n)?;
+                let d = t.as_ref()?.dims.as_ref()?;
+                let known: Option<Vec<usize>> = d
+                    .iter()
+                    .map(|d| match d {
+                        crate::graph::Dim::Known(k) => usize::try_from(*k).ok(),
+                        _ => None,
+                    })
+                    .collect();
+                Some((n.as_str(), known?))
+            })
+            .collect();
+        let dims: Vec<(&str, &[usize])> = dims.iter().map(|(n, d)| (*n, d.as_slice())).collect();
+        Ok(session.prepare(&dims)?)
+    }
+
+    /// What the compiled artifacts of a group are valid for: this xnpu, the devices with the
+    /// builds of their libraries and drivers, and the compile options.
+    fn compat(&self) -> Vec<(&'static str, String)> {
+        let (available, _) = xnpu::registry::everything();
+        let details: Vec<String> = self
+            .devices
+            .iter()
+            .map(|d| {
+                let detail = available
+                    .iter()
+                    .find(|a| a.id == *d)
+                    .map(|a| a.detail.clone())
+                    .unwrap_or_default();
+                format!("{d} [{detail}]")
+            })
+            .collect();
+        vec![
+            ("xnpu", env!("CARGO_PKG_VERSION").to_string()),
+            ("devices", details.join("; ")),
+            ("soc", std::env::var("XNPU_QNN_SOC").unwrap_or_default()),
+            // What the vendor compilers were asked (not where their cache lies).
+            (
+                "compile",
+                format!(
+                    "threads {:?}, precision {:?}, performance {:?}",
+                    self.session.compile.threads,
+                    self.session.compile.precision,
+                    self.session.compile.performance
+                ),
+            ),
+        ]
+    }
+
+    /// Compiles a group with its vendor caches in a folder of its own, and packs the group
+    /// (its ONNX) with what the compile left there into an EPContext blob.
+    fn compile_for_context(
+        &self,
+        model: xnpu::graph::Model,
+        proto: &xnpu::graph::onnx::proto::ModelProto,
+        desc: &GraphDesc,
+        inputs: &[String],
+    ) -> R<(Session, Vec<u8>)> {
+        use prost::Message;
+        static SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("xnpu-epcontext-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Fail::ep(format!("cannot make {}: {e}", dir.display())))?;
+        let mut options = self.session.clone();
+        options.compile.cache = CompileCache::Dir(dir.clone());
+        let session = Session::new(model, options)
+            .map_err(Fail::from)
+            .and_then(|s| {
+                self.prepare(&s, desc, inputs)?;
+                Ok(s)
+            });
+        let files = context::files_in(&dir);
+        let _ = std::fs::remove_dir_all(&dir);
+        let session = session?;
+        let compat = self.compat();
+        let compat: Vec<(&str, &str)> = compat.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        Ok((
+            session,
+            context::pack(&proto.encode_to_vec(), &compat, &files),
+        ))
+    }
+
+    /// The EPContext node for a group: the blob embedded, or written beside the compiled
+    /// model and named.
+    fn context_node(
+        &self,
+        out: &ContextOut,
+        name: &str,
+        inputs: &[String],
+        outputs: &[String],
+        blob: &[u8],
+    ) -> R<*mut OrtNode> {
+        let api = &self.api;
+        let stored: Vec<u8> = if out.embed {
+            blob.to_vec()
+        } else {
+            let model = out.model_path.as_ref().ok_or_else(|| {
+                Fail::invalid(
+                    "EPContext in a file needs ep.context_file_path (the compiled model's path)",
+                )
+            })?;
+            let file = format!(
+                "{}_{}.xnpu",
+                model
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .unwrap_or("model"),
+                name
+            );
+            let path = model
+                .parent()
+                .unwrap_or(std::path::Path::new("."))
+                .join(&file);
+            xnpu::core::blob::write_atomically(&path, blob)
+                .map_err(|e| Fail::ep(format!("cannot write {}: {e}", path.display())))?;
+            file.into_bytes()
+        };
+        let mut attrs = Vec::new();
+        let make =
+            |n: &str, data: *const c_void, len: usize, t: OrtOpAttrType| -> R<*mut OrtOpAttr> {
+                let len = i32::try_from(len).map_err(|_| {
+                    Fail::ep(format!("an EPContext blob of {len} bytes is over 2 GiB"))
+                })?;
+                let n = cstring(n);
+                let mut a = ptr::null_mut();
+                // SAFETY: `data` holds what `t` and `len` say; ONNX Runtime copies it.
+                let s = unsafe { (api.ort.CreateOpAttr)(n.as_ptr(), data, len, t, &mut a) };
+                api.check(s, "CreateOpAttr")?;
+                Ok(a)
+            };
+        let one = 1i64;
+        let embed = i64::from(out.embed);
+        let result = (|| -> R<*mut OrtNode> {
+            let int = OrtOpAttrType::ORT_OP_ATTR_INT;
+            let string = OrtOpAttrType::ORT_OP_ATTR_STRING;
+            attrs.push(make("main_context", (&one as *const i64).cast(), 1, int)?);
+            attrs.push(make("embed_mode", (&embed as *const i64).cast(), 1, int)?);
+            attrs.push(make(
+                "ep_cache_context",
+                stored.as_ptr().cast(),
+                stored.len(),
+                string,
+            )?);
+            attrs.push(make(
+                "source",
+                EP_NAME.as_ptr().cast(),
+                EP_NAME.len(),
+                string,
+            )?);
+            attrs.push(make(
+                "partition_name",
+                name.as_ptr().cast(),
+                name.len(),
+                string,
+            )?);
+            let c = |v: &[String]| v.iter().map(|s| cstring(s)).collect::<Vec<_>>();
+            let (ins, outs) = (c(inputs), c(outputs));
+            let ip: Vec<*const c_char> = ins.iter().map(|s| s.as_ptr()).collect();
+            let op: Vec<*const c_char> = outs.iter().map(|s| s.as_ptr()).collect();
+            let (opn, dom, nn) = (
+                cstring(context::OP),
+                cstring(context::DOMAIN),
+                cstring(name),
+            );
+            let mut node = ptr::null_mut();
+            // SAFETY: strings and arrays alive for the call; the node takes the attributes
+            // (and nulls their slots).
+            let s = unsafe {
+                (api.editor.CreateNode)(
+                    opn.as_ptr(),
+                    dom.as_ptr(),
+                    nn.as_ptr(),
+                    ip.as_ptr(),
+                    ip.len(),
+                    op.as_ptr(),
+                    op.len(),
+                    attrs.as_mut_ptr(),
+                    attrs.len(),
+                    &mut node,
+                )
+            };
+            api.check(s, "CreateNode(EPContext)")?;
+            Ok(node)
+        })();
+        for a in attrs.into_iter().filter(|a| !a.is_null()) {
+            // SAFETY: attributes CreateNode did not take (it nulls those it takes).
+            unsafe { (api.ort.ReleaseOpAttr)(a) };
+        }
+        result
+    }
+
+    /// A group from its EPContext node: the vendor artifacts back in a cache folder, the
+    /// group compiled from its ONNX against them (which builds nothing when they fit).
+    fn load_context(
+        &self,
+        graph: *const OrtGraph,
+        desc: &GraphDesc,
+        inputs: &[String],
+        outputs: &[String],
+        fused_name: &str,
+    ) -> R<Session> {
+        use prost::Message;
+        let nd = &desc.nodes[0];
+        let attr = |name: &str| {
+            nd.attributes
+                .as_ref()
+                .ok()
+                .and_then(|a| a.iter().find(|a| a.name == name))
+        };
+        let bad = |why: String| Fail::invalid(format!("EPContext node \"{}\": {why}", nd.name));
+        let stored = attr("ep_cache_context").ok_or_else(|| bad("no ep_cache_context".into()))?;
+        let embed = attr("embed_mode").map(|a| a.i).unwrap_or(1);
+        let bytes: Vec<u8> = if embed == 1 {
+            stored.s.to_vec()
+        } else {
+            let file = String::from_utf8_lossy(&stored.s).into_owned();
+            if !std::path::Path::new(&file)
+                .components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)))
+            {
+                return Err(bad(format!(
+                    "the blob file \"{file}\" is not a name beside the model"
+                )));
+            }
+            let mut mp = ptr::null();
+            // SAFETY: the graph ONNX Runtime passed; the path is a string it owns.
+            let s = unsafe { (self.api.ort.Graph_GetModelPath)(graph, &mut mp) };
+            self.api.check(s, "Graph_GetModelPath")?;
+            // SAFETY: NULL or a string alive for the call (os_char is char on Linux).
+            let model = unsafe { text(mp.cast()) };
+            let dir = std::path::Path::new(&model)
+                .parent()
+                .map(|p| p.to_path_buf())
+                .unwrap_or_default();
+            let path = dir.join(&file);
+            xnpu::core::blob::read_file(&path, 1 << 40)
+                .map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?
+        };
+        let compat = self.compat();
+        let compat_ref: Vec<(&str, &str)> = compat.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (onnx, artifacts) = context::unpack(&bytes, &compat_ref)
+            .map_err(|e| bad(format!("{e}; compile the model again")))?;
+        let proto = xnpu::graph::onnx::proto::ModelProto::decode(onnx)
+            .map_err(|e| bad(format!("its graph is not ONNX: {e}")))?;
+        // The group's inputs and outputs as this fused node orders them.
+        let mut proto = proto;
+        if let Some(g) = proto.graph.as_mut() {
+            let reorder = |list: &mut Vec<xnpu::graph::onnx::proto::ValueInfoProto>,
+                           names: &[String]|
+             -> R<()> {
+                let mut out = Vec::with_capacity(names.len());
+                for n in names {
+                    let k = list
+                        .iter()
+                        .position(|v| v.name == *n)
+                        .ok_or_else(|| bad(format!("its graph has no value \"{n}\"")))?;
+                    out.push(list[k].clone());
+                }
+                *list = out;
+                Ok(())
+            };
+            reorder(&mut g.input, inputs)?;
+            reorder(&mut g.output, outputs)?;
+        }
+        // The group compiles under the name it had when the blob was made (vendor caches key
+        // on the graph, its name included); this fused node's name comes from this model.
+        let name = attr("partition_name")
+            .map(|a| String::from_utf8_lossy(&a.s).into_owned())
+            .unwrap_or_else(|| fused_name.to_string());
+        let model = import(&proto, &name)?;
+        let note = |s: String| {
+            self.api
+                .log(self.logger, OrtLoggingLevel::ORT_LOGGING_LEVEL_INFO, &s);
+            self.compile_notes
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(s);
+        };
+        match artifacts {
+            Ok(files) => {
+                // Unpacked below the session's compile cache (xnpu's default one unless the
+                // cache_dir option names another), one folder per blob.
+                let root = match &self.session.compile.cache {
+                    CompileCache::Off => None,
+                    c => c.dir_for("epcontext"),
+                }
+                .unwrap_or_else(|| std::env::temp_dir().join("xnpu-epcontext"));
+                let dir = root.join(context::digest(&bytes));
+                context::write_files(&dir, &files).map_err(|e| {
+                    Fail::ep(format!(
+                        "cannot unpack EPContext artifacts into {}: {e}",
+                        dir.display()
+                    ))
+                })?;
+                let before = context::files_in(&dir).len();
+                let mut options = self.session.clone();
+                options.compile.cache = CompileCache::Dir(dir.clone());
+                let session = Session::new(model, options)?;
+                self.prepare(&session, desc, inputs)?;
+                let compiles = context::files_in(&dir).len().saturating_sub(before);
+                note(format!(
+                    "{fused_name}: from its EPContext blob, {} compiled file(s) reused, {compiles} compile(s)",
+                    files.len()
+                ));
+                Ok(session)
+            }
+            Err(why) => {
+                let msg = format!(
+                    "{EP_NAME}: EPContext node \"{}\": its compiled artifacts are {why}; compiling the group again",
+                    nd.name
+                );
+                self.api.log(
+                    self.logger,
+                    OrtLoggingLevel::ORT_LOGGING_LEVEL_WARNING,
+                    &msg,
+                );
+                note(format!(
+                    "{fused_name}: EPContext artifacts {why}: compiled again"
+                ));
+                let session = Session::new(model, self.session.clone())?;
+                self.prepare(&session, desc, inputs)?;
+                Ok(session)
+            }
+        }
     }
 }
 
@@ -999,24 +1448,6 @@ fn topological(preds: &[Vec<usize>]) -> Vec<usize> {
     order
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same folder and a rename, so a
-/// reader never sees half a file.
-pub fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("xnpu"),
-        std::process::id()
-    ));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
-}
-
 unsafe extern "system" fn get_capability(
     this: *mut OrtEp,
     graph: *const OrtGraph,
@@ -1038,7 +1469,7 @@ unsafe extern "system" fn compile(
     fused_nodes: *const *const OrtNode,
     count: usize,
     infos: *mut *mut OrtNodeComputeInfo,
-    _ep_context_nodes: *mut *mut OrtNode,
+    ep_context_nodes: *mut *mut OrtNode,
 ) -> OrtStatusPtr {
     // SAFETY: ONNX Runtime passes our EP.
     let ep = unsafe { this_ep(this) };
@@ -1046,7 +1477,7 @@ unsafe extern "system" fn compile(
         if count > 0 && (graphs.is_null() || fused_nodes.is_null() || infos.is_null()) {
             return Err(Fail::invalid("Compile: NULL arrays"));
         }
-        let mut done: Vec<Box<Compiled>> = Vec::with_capacity(count);
+        let mut done: Vec<(Box<Compiled>, *mut OrtNode)> = Vec::with_capacity(count);
         for i in 0..count {
             // SAFETY: ONNX Runtime's arrays of `count` graphs and fused nodes.
             let (g, n) = unsafe { (*graphs.add(i), *fused_nodes.add(i)) };
@@ -1061,12 +1492,18 @@ unsafe extern "system" fn compile(
                 )
             })?);
         }
-        for (i, c) in done.into_iter().enumerate() {
-            // SAFETY: `count` slots of ONNX Runtime's array; each box given back in
-            // ReleaseNodeComputeInfos.
-            unsafe { *infos.add(i) = Box::into_raw(c).cast() };
+        let wants_context = ep.context.is_some() && !ep_context_nodes.is_null();
+        for (i, (c, node)) in done.into_iter().enumerate() {
+            // SAFETY: `count` slots of ONNX Runtime's arrays; each box given back in
+            // ReleaseNodeComputeInfos, each EPContext node owned by ONNX Runtime from here.
+            unsafe {
+                *infos.add(i) = Box::into_raw(c).cast();
+                if wants_context {
+                    *ep_context_nodes.add(i) = node;
+                }
+            }
         }
-        Ok(())
+        ep.write_explanation()
     })
 }
 

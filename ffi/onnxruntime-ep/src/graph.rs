@@ -372,11 +372,8 @@ impl Api {
             }
             5 => {
                 a.r#type = T::String as i32;
-                let mut b = read(OrtOpAttrType::ORT_OP_ATTR_STRING)?;
-                if b.last() == Some(&0) {
-                    b.pop();
-                }
-                a.s = Bytes::from(b);
+                // The bytes as they are (a binary EPContext blob is a string too).
+                a.s = Bytes::from(read(OrtOpAttrType::ORT_OP_ATTR_STRING)?);
             }
             6 => {
                 a.r#type = T::Strings as i32;

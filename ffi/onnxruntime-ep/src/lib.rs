@@ -26,6 +26,7 @@
 //! ONNX Runtime: every call goes through the `OrtApiBase` ONNX Runtime passes in. See
 //! `docs/onnxruntime-ep.md`.
 
+mod context;
 mod ep;
 mod graph;
 mod ort;

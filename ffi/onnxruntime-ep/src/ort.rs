@@ -216,6 +216,8 @@ const _: () = {
 pub struct Api {
     pub ort: &'static OrtApi,
     pub ep: &'static EpApi,
+    /// The model editor (EPContext nodes are made with it).
+    pub editor: &'static ort_sys::OrtModelEditorApi,
 }
 
 // SAFETY: both are immutable tables of function pointers that live as long as the process's
@@ -323,10 +325,22 @@ impl Api {
                 (ort.CreateStatus)(OrtErrorCode::ORT_NOT_IMPLEMENTED, msg.as_ptr())
             });
         }
-        // SAFETY: the EP API table, whose first slots `EpApi` mirrors, alive for the process.
+        // SAFETY: GetModelEditorApi exists from version 22 on (we hold 24).
+        let editor = unsafe { (ort.GetModelEditorApi)() };
+        if editor.is_null() {
+            let msg =
+                cstring("this ONNX Runtime has no model editor API (OrtApi::GetModelEditorApi)");
+            // SAFETY: as above.
+            return Err(unsafe {
+                (ort.CreateStatus)(OrtErrorCode::ORT_NOT_IMPLEMENTED, msg.as_ptr())
+            });
+        }
+        // SAFETY: the EP API table, whose first slots `EpApi` mirrors, and the model editor's,
+        // alive for the process.
         Ok(Api {
             ort,
             ep: unsafe { &*ep },
+            editor: unsafe { &*editor },
         })
     }
 
