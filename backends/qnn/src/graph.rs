@@ -172,29 +172,43 @@ impl QnnGraph {
     }
 
     /// Builds `g`, or reloads it from a context binary saved in `dir` by an earlier build
-    /// of the same graph on the same library build and device settings (the key hashes the
-    /// graph as ONNX, the library's path and build id, its core API version and the SoC).
-    /// A new build is saved there. A cache that cannot be read or written only costs the
-    /// rebuild.
+    /// of the same graph (the file's name hashes the graph as ONNX with the library and SoC).
+    /// The file is sealed with `xnpu_core::blob`: it is used only when whole and made by the
+    /// same library build (path, build id, core API version) for the same SoC; otherwise it
+    /// is rebuilt and replaced. A new build is saved there (atomically). A cache that cannot
+    /// be read or written only costs the rebuild.
     pub fn build_cached(q: Arc<Qnn>, g: &Graph, dir: Option<&Path>) -> Result<QnnGraph> {
         let Some(dir) = dir else {
             return QnnGraph::build(q, g);
         };
         let key = cache_key(&q, g)?;
-        let bin = dir.join(format!("{key}.bin"));
-        let ids = dir.join(format!("{key}.ids"));
-        if let (Ok(b), Ok(m)) = (std::fs::read(&bin), std::fs::read_to_string(&ids)) {
-            if let Ok(reloaded) = QnnGraph::from_binary(q.clone(), g, &b, &m) {
-                return Ok(reloaded);
+        let file = dir.join(format!("{key}.qnnctx"));
+        let compat = cache_compat(&q);
+        let compat: Vec<(&str, &str)> = compat.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        if let Ok(bytes) = xnpu_core::blob::read_file(&file, MAX_CONTEXT_FILE) {
+            match xnpu_core::blob::open(CONTEXT_KIND, &compat, &bytes) {
+                Ok(payload) => {
+                    if let Some((ids, bin)) = split_context(payload) {
+                        if let Ok(reloaded) = QnnGraph::from_binary(q.clone(), g, bin, ids) {
+                            return Ok(reloaded);
+                        }
+                    }
+                }
+                Err(why) => tracing::warn!("{}: {why}; building the graph again", file.display()),
             }
         }
         let built = QnnGraph::build(q, g)?;
-        let _ = std::fs::create_dir_all(dir).and_then(|_| built.save_binary(&bin, &ids));
+        if let Ok(payload) = built.context_payload() {
+            let sealed = xnpu_core::blob::seal(CONTEXT_KIND, &compat, &payload);
+            let _ = std::fs::create_dir_all(dir)
+                .and_then(|_| xnpu_core::blob::write_atomically(&file, &sealed));
+        }
         Ok(built)
     }
 
-    /// Writes the finalized context as a binary, and the ids of the graph's I/O tensors.
-    fn save_binary(&self, bin: &Path, ids: &Path) -> std::io::Result<()> {
+    /// The finalized context as a binary, after the ids of the graph's I/O tensors: `u32`
+    /// length of the ids text, the text (inputs' ids, then outputs', a line each), the binary.
+    fn context_payload(&self) -> std::io::Result<Vec<u8>> {
         let lib = self.q.library();
         let t = lib.table();
         let (Some(size_of), Some(get)) = (t.context_get_binary_size, t.context_get_binary) else {
@@ -207,10 +221,21 @@ impl QnnGraph {
         if unsafe { size_of(self.context, &mut size) } != 0 {
             return Err(std::io::Error::other("contextGetBinarySize failed"));
         }
-        let mut buf = vec![0u8; size as usize];
+        let size = usize::try_from(size).map_err(std::io::Error::other)?;
+        let mut buf = Vec::new();
+        buf.try_reserve_exact(size).map_err(std::io::Error::other)?;
+        buf.resize(size, 0u8);
         let mut written = 0u64;
         // SAFETY: `buf` holds `size` writable bytes.
-        if unsafe { get(self.context, buf.as_mut_ptr().cast(), size, &mut written) } != 0 {
+        if unsafe {
+            get(
+                self.context,
+                buf.as_mut_ptr().cast(),
+                size as u64,
+                &mut written,
+            )
+        } != 0
+        {
             return Err(std::io::Error::other("contextGetBinary failed"));
         }
         buf.truncate(written as usize);
@@ -229,10 +254,11 @@ impl QnnGraph {
             ),
             list(&mut self.outputs.iter().map(|(t, _, _)| Some(t.v1.id)))
         );
-        let tmp = bin.with_extension("partial");
-        std::fs::write(&tmp, &buf)?;
-        std::fs::write(ids, text)?;
-        std::fs::rename(tmp, bin)
+        let mut out = Vec::with_capacity(4 + text.len() + buf.len());
+        out.extend_from_slice(&(text.len() as u32).to_le_bytes());
+        out.extend_from_slice(text.as_bytes());
+        out.extend_from_slice(&buf);
+        Ok(out)
     }
 
     /// Recreates a context from a saved binary and retrieves its graph; the I/O tensors are
@@ -526,6 +552,33 @@ impl QnnGraph {
             _v2_tail: [0; 3],
         })
     }
+}
+
+/// What a saved context is: kind and the largest file read back.
+const CONTEXT_KIND: &str = "qnn-context";
+const MAX_CONTEXT_FILE: u64 = 8 << 30;
+
+/// What a saved context binary is valid for: the library (path and build), its core API
+/// version and the SoC.
+fn cache_compat(q: &Qnn) -> Vec<(&'static str, String)> {
+    let lib = q.library();
+    let core = lib.providers().first().map(|p| p.core).unwrap_or_default();
+    vec![
+        ("library", lib.path().display().to_string()),
+        ("build", lib.build_id().unwrap_or_default().to_string()),
+        (
+            "core",
+            format!("{}.{}.{}", core.major, core.minor, core.patch),
+        ),
+        ("soc", q.soc().to_string()),
+    ]
+}
+
+/// The ids text and the binary of a saved context's payload.
+fn split_context(payload: &[u8]) -> Option<(&str, &[u8])> {
+    let n = u32::from_le_bytes(payload.get(..4)?.try_into().ok()?) as usize;
+    let end = 4usize.checked_add(n).filter(|&e| e <= payload.len())?;
+    Some((std::str::from_utf8(&payload[4..end]).ok()?, &payload[end..]))
 }
 
 /// The cache key of a graph on a QNN instance: FNV-1a over the graph as ONNX, the library's

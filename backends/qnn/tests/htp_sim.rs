@@ -181,11 +181,25 @@ fn a_context_binary_saved_and_reloaded_gives_identical_outputs() {
     let first = QnnGraph::build_cached(q.clone(), &model.graph, Some(dir.path())).unwrap();
     assert!(!first.loaded_from_cache());
     let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
-    assert_eq!(files.len(), 2, "a .bin and a .ids file");
+    assert_eq!(files.len(), 1, "one sealed .qnnctx file");
+    let file = files[0].path();
+    assert_eq!(file.extension().unwrap(), "qnnctx");
     // A new QNN instance, as a new process would have.
     let q2 = Arc::new(Qnn::new(htp(), DEFAULT_SIM_SOC).unwrap());
-    let second = QnnGraph::build_cached(q2, &model.graph, Some(dir.path())).unwrap();
+    let second = QnnGraph::build_cached(q2.clone(), &model.graph, Some(dir.path())).unwrap();
     assert!(second.loaded_from_cache());
+    // A file altered on disk is detected by its checksum and rebuilt, never loaded.
+    let mut bytes = std::fs::read(&file).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x5a;
+    std::fs::write(&file, &bytes).unwrap();
+    let rebuilt = QnnGraph::build_cached(q2.clone(), &model.graph, Some(dir.path())).unwrap();
+    assert!(!rebuilt.loaded_from_cache());
+    let third = QnnGraph::build_cached(q2, &model.graph, Some(dir.path())).unwrap();
+    assert!(
+        third.loaded_from_cache(),
+        "the rebuild replaced the altered file"
+    );
     let x = Value::Tensor(
         Tensor::from_vec(
             vec![4, 64],
