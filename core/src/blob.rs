@@ -72,7 +72,10 @@ fn corrupt(why: &str) -> BlobError {
     BlobError::Corrupt(why.to_string())
 }
 
-fn parse(bytes: &[u8]) -> Result<(Vec<(String, String)>, &[u8]), BlobError> {
+/// A blob's header entries and its payload.
+type Parsed<'a> = (Vec<(String, String)>, &'a [u8]);
+
+fn parse(bytes: &[u8]) -> Result<Parsed<'_>, BlobError> {
     if bytes.len() < 8 + 4 + 4 + 8 + DIGEST || &bytes[..8] != MAGIC {
         return Err(corrupt("not an xnpu blob"));
     }
