@@ -375,20 +375,7 @@ impl Session {
     /// example `batch` → 4): symbols that shape inference carried to the outputs resolve to
     /// numbers, which is what a backend compiling static shapes needs.
     pub fn output_types_for(&self, input_dims: &[(&str, &[usize])]) -> Result<Vec<ValueType>> {
-        let infos = &self.input_infos;
-        let mut bindings = HashMap::new();
-        for (name, dims) in input_dims {
-            let info = infos.iter().find(|i| i.name == *name).ok_or_else(|| {
-                Error::invalid_input(format!("the model has no input \"{name}\""))
-                    .context(&self.model.name)
-            })?;
-            if let Some(shape) = info.ty.tensor().and_then(|t| t.shape.as_ref()) {
-                shape.bind(dims, &mut bindings).map_err(|e| {
-                    e.context(format!("input \"{name}\""))
-                        .context(&self.model.name)
-                })?;
-            }
-        }
+        let bindings = self.bind_inputs(input_dims)?;
         Ok(self
             .outputs()
             .into_iter()
@@ -668,23 +655,7 @@ impl Session {
     /// EPContext) uses it so that the vendor's compiled forms exist before any run.
     pub fn prepare(&self, input_dims: &[(&str, &[usize])]) -> Result<usize> {
         let g = &self.model.graph;
-        let mut bindings = HashMap::new();
-        for (name, dims) in input_dims {
-            let info = self
-                .input_infos
-                .iter()
-                .find(|i| i.name == *name)
-                .ok_or_else(|| {
-                    Error::invalid_input(format!("the model has no input \"{name}\""))
-                        .context(&self.model.name)
-                })?;
-            if let Some(shape) = info.ty.tensor().and_then(|t| t.shape.as_ref()) {
-                shape.bind(dims, &mut bindings).map_err(|e| {
-                    e.context(format!("input \"{name}\""))
-                        .context(&self.model.name)
-                })?;
-            }
-        }
+        let bindings = self.bind_inputs(input_dims)?;
         let mut compiled = 0;
         for (k, part) in self.parts.iter().enumerate() {
             let Compiled::PerShape(cache) = &part.compiled else {
@@ -731,6 +702,28 @@ impl Session {
             compiled += 1;
         }
         Ok(compiled)
+    }
+
+    /// The model inputs' symbolic dims bound by the concrete dims of the inputs named.
+    fn bind_inputs(&self, input_dims: &[(&str, &[usize])]) -> Result<HashMap<String, usize>> {
+        let mut bindings = HashMap::new();
+        for (name, dims) in input_dims {
+            let info = self
+                .input_infos
+                .iter()
+                .find(|i| i.name == *name)
+                .ok_or_else(|| {
+                    Error::invalid_input(format!("the model has no input \"{name}\""))
+                        .context(&self.model.name)
+                })?;
+            if let Some(shape) = info.ty.tensor().and_then(|t| t.shape.as_ref()) {
+                shape.bind(dims, &mut bindings).map_err(|e| {
+                    e.context(format!("input \"{name}\""))
+                        .context(&self.model.name)
+                })?;
+            }
+        }
+        Ok(bindings)
     }
 
     /// How many executables each partition has compiled (per-shape partitions grow with

@@ -100,6 +100,33 @@ fn the_qnn_plugin_runs_the_mlp_like_the_cpu_backend() {
 }
 
 #[test]
+fn prepare_compiles_the_per_shape_partitions_a_first_run_would() {
+    let policy: Policy = "qnn:htp-sim,cpu".parse().unwrap();
+    let s = Session::load_with(
+        mlp(),
+        SessionOptions::new()
+            .level(Level::None)
+            .compile_cache(CompileCache::Off)
+            .devices(policy),
+    )
+    .unwrap();
+    assert_eq!(s.compiled_counts().iter().sum::<usize>(), 0, "QNN compiles per shape");
+    let dims = s.inputs()[0].ty.tensor().unwrap().shape.clone().unwrap();
+    let dims = dims.as_known().unwrap_or_else(|| vec![4, 64]);
+    let name = s.inputs()[0].name.clone();
+    let n = s.prepare(&[(name.as_str(), &dims)]).unwrap();
+    assert!(n >= 1, "{:?}", placement(&s));
+    let compiled: usize = s.compiled_counts().iter().sum();
+    // Again, and a run on those shapes: nothing more to compile.
+    assert_eq!(s.prepare(&[(name.as_str(), &dims)]).unwrap(), 0);
+    let got = s.run_positional(vec![Some(input())]).unwrap();
+    assert_close_fp16(&got, &on_cpu());
+    assert_eq!(s.compiled_counts().iter().sum::<usize>(), compiled);
+    let e = s.prepare(&[("nope", &dims)]).unwrap_err().to_string();
+    assert!(e.contains("has no input \"nope\""), "{e}");
+}
+
+#[test]
 fn an_explicit_qnn_device_opens_the_simulator() {
     let policy: Policy = "qnn:htp-sim,cpu".parse().unwrap();
     let s = Session::load_with(
