@@ -140,6 +140,10 @@ def with_logits(path, out_dir):
 def test_light_models(device, ep_devices, tmp_path):
     models = sorted(LIGHT.glob("light_*.onnx"))
     assert models, f"no light models in {LIGHT}"
+    if device == "qnn:htp-sim":
+        # The simulator takes 10 s or more for each of these two (on a 2-core machine);
+        # their ops (convolution, pooling, concatenation, ReLU, Gemm) are the others' too.
+        models = [m for m in models if m.stem not in ("light_densenet121", "light_vgg19")]
     for path in models:
         m, softmax = with_logits(path, tmp_path)
         g = onnx.load(str(m)).graph
