@@ -110,7 +110,11 @@ fn prepare_compiles_the_per_shape_partitions_a_first_run_would() {
             .devices(policy),
     )
     .unwrap();
-    assert_eq!(s.compiled_counts().iter().sum::<usize>(), 0, "QNN compiles per shape");
+    assert_eq!(
+        s.compiled_counts().iter().sum::<usize>(),
+        0,
+        "QNN compiles per shape"
+    );
     let dims = s.inputs()[0].ty.tensor().unwrap().shape.clone().unwrap();
     let dims = dims.as_known().unwrap_or_else(|| vec![4, 64]);
     let name = s.inputs()[0].name.clone();
