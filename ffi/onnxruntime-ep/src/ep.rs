@@ -1586,8 +1586,8 @@ impl Compiled {
                 continue;
             }
             // SAFETY: a live input value for the call.
-            let (ti, shape, data) = unsafe { api.tensor_value(v) }?;
-            let dtype = xnpu::graph::onnx::types::dtype(ti.elem_type).map_err(Fail::from)?;
+            let (elem, shape, data) = unsafe { api.run_input(v) }?;
+            let dtype = xnpu::graph::onnx::types::dtype(elem).map_err(Fail::from)?;
             let t = match data {
                 TensorData::Strings(v) => Tensor::from_strings(shape, v),
                 TensorData::Bytes(bytes) => {

@@ -210,6 +210,61 @@ impl Api {
         })
     }
 
+    /// A tensor's element type, dims and contents on the path of every run: ONNX Runtime's
+    /// references to its element type and dims (no info object made and freed), the bytes
+    /// borrowed; strings through [`Api::tensor_value`].
+    ///
+    /// # Safety
+    /// `v` is a live `OrtValue` holding a tensor in host memory, alive for `'a`.
+    pub unsafe fn run_input<'a>(&self, v: *const OrtValue) -> R<(i32, Vec<usize>, TensorData<'a>)> {
+        let (mut elem, mut dims, mut rank) = (0i32, ptr::null::<i64>(), 0usize);
+        // SAFETY: a live value (the contract); the element type is an i32 enum read as i32,
+        // the dims are borrowed from the value.
+        let s = unsafe {
+            (self.ort.GetTensorElementTypeAndShapeDataReference)(
+                v,
+                (&mut elem as *mut i32).cast(),
+                &mut dims,
+                &mut rank,
+            )
+        };
+        self.check(s, "GetTensorElementTypeAndShapeDataReference")?;
+        let dims: &[i64] = if rank == 0 || dims.is_null() {
+            &[]
+        } else {
+            // SAFETY: `rank` dims at `dims`, owned by the live value.
+            unsafe { std::slice::from_raw_parts(dims, rank) }
+        };
+        let shape: Vec<usize> = dims
+            .iter()
+            .map(|&d| usize::try_from(d).map_err(|_| Fail::invalid("a negative dim")))
+            .collect::<R<_>>()?;
+        let dtype = xnpu::graph::onnx::types::dtype(elem)
+            .map_err(|e| Fail::new(ort_sys::OrtErrorCode::ORT_NOT_IMPLEMENTED, e.to_string()))?;
+        if dtype == xnpu::DType::String {
+            // SAFETY: the caller's contract.
+            let (_, shape, data) = unsafe { self.tensor_value(v) }?;
+            return Ok((elem, shape, data));
+        }
+        let len = xnpu::core::shape::checked_nbytes(dtype, &shape).map_err(Fail::from)?;
+        if len == 0 {
+            return Ok((elem, shape, TensorData::Bytes(&[])));
+        }
+        let mut data: *const c_void = ptr::null();
+        // SAFETY: a live tensor; `data` receives its buffer.
+        self.check(
+            unsafe { (self.ort.GetTensorData)(v, &mut data) },
+            "GetTensorData",
+        )?;
+        if data.is_null() {
+            return Err(Fail::ep("ONNX Runtime gave a tensor with no data"));
+        }
+        // SAFETY: ONNX Runtime's buffer of this dtype and shape holds `len` bytes, alive as
+        // long as the value (the caller's `'a`).
+        let bytes = unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) };
+        Ok((elem, shape, TensorData::Bytes(bytes)))
+    }
+
     /// A tensor value's type, shape and contents (bytes borrowed, strings copied).
     ///
     /// # Safety
