@@ -1050,6 +1050,21 @@ impl Ep {
             .iter()
             .map(|i| i.ty.tensor().map(|t| t.dtype))
             .collect();
+        // What xnpu's passes and partitioner made of the group, for the explanation.
+        let per: Vec<String> = session
+            .plan()
+            .nodes_per_backend()
+            .into_iter()
+            .map(|(b, n)| format!("{b} {n}"))
+            .collect();
+        self.compile_notes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(format!(
+                "{fused_name}: {}; nodes per device: {}",
+                session.optimization_report(),
+                per.join(", ")
+            ));
         let compiled = Box::new(Compiled {
             base: OrtNodeComputeInfo {
                 ort_version_supported: 23,
