@@ -59,6 +59,39 @@ def per_run_ms(run, runs: int) -> float:
     return (time.perf_counter() - t) / runs * 1e3
 
 
+def fixed_cost(eps: dict, rounds: int) -> dict:
+    """µs per run of y = Relu(x), x 1×4 float32 (nothing but each path's fixed cost): ONNX
+    Runtime's own CPU EP, ONNX Runtime with xnpu's EP, and xnpu directly, alternating."""
+    from onnx import TensorProto, helper
+
+    g = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"])],
+        "relu",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+    )
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+    so = ort.SessionOptions()
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    so.add_provider_for_devices([eps["cpu"]], {})
+    plain = ort.SessionOptions()
+    plain.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    sessions = {
+        "onnxruntime": ort.InferenceSession(m, plain, providers=["CPUExecutionProvider"]),
+        "onnxruntime+xnpu EP": ort.InferenceSession(m, so),
+        "xnpu": xnpu.InferenceSession(m, devices="cpu"),
+    }
+    feed = {"x": np.ones((1, 4), np.float32)}
+    times: dict[str, list[float]] = {k: [] for k in sessions}
+    for r in range(rounds):
+        order = list(sessions.items())
+        if r % 2:
+            order.reverse()
+        for k, s in order:
+            times[k].append(per_run_ms(lambda: s.run(None, feed), 5000) * 1e3)
+    return {k: float(np.median(v)) for k, v in times.items()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=7)
@@ -105,8 +138,10 @@ def main() -> None:
                    "ep_nodes": mine, "nodes": total, "runs_per_round": runs, "rounds": times}
             rows.append(row)
             print(f"{device:<14} {name:<14} {x:>9.3f} {e:>10.3f} {e / x:>11.3f}x  {mine}/{total}")
+    per_call = fixed_cost(eps, a.rounds)
+    print("per-call cost of a one-Relu model (µs): " + ", ".join(f"{k} {v:.1f}" for k, v in per_call.items()))
     a.out.mkdir(parents=True, exist_ok=True)
-    meta = {"onnxruntime": ort.__version__, "rows": rows}
+    meta = {"onnxruntime": ort.__version__, "rows": rows, "one_relu_us": per_call}
     (a.out / "ort-ep-overhead.json").write_text(json.dumps(meta, indent=1))
     w, bar = 420, 12
     svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="760" height="{40 + 34 * len(rows)}" '
