@@ -581,7 +581,6 @@ impl Session {
     }
 
     fn run_part(&self, k: usize, part: &Part, args: Vec<Arg>, keep: &[bool]) -> Result<Vec<Arg>> {
-        let backend = &self.backends[part.backend];
         match &part.compiled {
             Compiled::Ready(exec) => exec.run_args(args, keep),
             Compiled::PerShape(cache) => {
@@ -595,32 +594,44 @@ impl Session {
                     Some(e) => e,
                     None => {
                         let g = specialize(&part.graph, &args)?;
-                        let e: Arc<dyn Executable> = match backend.compile_with(&g, &self.compile) {
-                            Ok(e) => Arc::from(e),
-                            Err(e) => {
-                                let e = e.context(format!(
-                                    "compiling partition {k} on {} for input shapes [{}]",
-                                    backend.name(),
-                                    key.iter()
-                                        .map(|d| d
-                                            .as_ref()
-                                            .map_or("?".into(), |d| format!("{d:?}")))
-                                        .collect::<Vec<_>>()
-                                        .join(", ")
-                                ));
-                                Arc::from(self.compile_fallback(k, part, &g, e)?)
-                            }
-                        };
-                        cache
-                            .lock()
-                            .map_err(|_| Error::compute("a previous run panicked while compiling"))?
-                            .insert(key, e.clone());
-                        e
+                        self.compile_shape(k, part, cache, &g, key)?
                     }
                 };
                 exec.run_args(args, keep)
             }
         }
+    }
+
+    /// Compiles partition `k` specialised to one set of input shapes (`g`, its cache `key`)
+    /// and keeps it in the partition's cache; a failure falls back as `compile_fallback` says.
+    fn compile_shape(
+        &self,
+        k: usize,
+        part: &Part,
+        cache: &ShapeCache,
+        g: &Graph,
+        key: Vec<Option<Vec<usize>>>,
+    ) -> Result<Arc<dyn Executable>> {
+        let backend = &self.backends[part.backend];
+        let e: Arc<dyn Executable> = match backend.compile_with(g, &self.compile) {
+            Ok(e) => Arc::from(e),
+            Err(e) => {
+                let e = e.context(format!(
+                    "compiling partition {k} on {} for input shapes [{}]",
+                    backend.name(),
+                    key.iter()
+                        .map(|d| d.as_ref().map_or("?".into(), |d| format!("{d:?}")))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+                Arc::from(self.compile_fallback(k, part, g, e)?)
+            }
+        };
+        cache
+            .lock()
+            .map_err(|_| Error::compute("a previous run panicked while compiling"))?
+            .insert(key, e.clone());
+        Ok(e)
     }
 
     /// When a per-shape compile fails at run time: with fallback on, the next backend that
@@ -685,20 +696,7 @@ impl Session {
                 continue;
             }
             let spec = specialize_typed(&part.graph, &typed)?;
-            let backend = &self.backends[part.backend];
-            let exe: Arc<dyn Executable> = match backend.compile_with(&spec, &self.compile) {
-                Ok(e) => Arc::from(e),
-                Err(e) => Arc::from(self.compile_fallback(
-                    k,
-                    part,
-                    &spec,
-                    e.context(format!("compiling partition {k} on {}", backend.name())),
-                )?),
-            };
-            cache
-                .lock()
-                .map_err(|_| Error::compute("a previous run panicked while compiling"))?
-                .insert(key, exe);
+            self.compile_shape(k, part, cache, &spec, key)?;
             compiled += 1;
         }
         Ok(compiled)

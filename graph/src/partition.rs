@@ -576,37 +576,24 @@ impl Plan {
     /// One row per node: where it runs, in which partition, and why the other backends said
     /// no (the rows of [`Plan::explain`]).
     pub fn rows(&self, graph: &Graph) -> Vec<ExplainRow> {
-        let mut part_of = vec![0; graph.nodes.len()];
-        for (k, p) in self.partitions.iter().enumerate() {
-            for &n in &p.nodes {
-                part_of[n] = k;
-            }
-        }
-        graph
+        self.explanation(graph, "", &[])
             .nodes
-            .iter()
-            .zip(&self.decisions)
-            .enumerate()
-            .map(|(i, (node, d))| {
-                let mut why: Vec<String> = self
-                    .backends
-                    .iter()
-                    .zip(&d.answers)
-                    .enumerate()
-                    .filter(|(b, _)| *b != d.backend)
-                    .filter_map(|(_, (name, a))| match a {
-                        Support::Unsupported { reason, .. } => Some(format!("{name}: {reason}")),
-                        Support::Supported { .. } => None,
-                    })
+            .into_iter()
+            .map(|n| {
+                let why: Vec<String> = n
+                    .note
+                    .into_iter()
+                    .chain(
+                        n.refusals
+                            .into_iter()
+                            .map(|r| format!("{}: {}", r.device, r.message)),
+                    )
                     .collect();
-                if let Some(n) = &d.note {
-                    why.insert(0, n.clone());
-                }
                 ExplainRow {
-                    node: node.name.clone(),
-                    op: node.op.name().to_string(),
-                    backend: self.backends[d.backend].clone(),
-                    partition: part_of[i],
+                    node: n.node,
+                    op: n.op,
+                    backend: n.device.unwrap_or_default(),
+                    partition: n.partition.unwrap_or(0),
                     why: why.join("; "),
                 }
             })

@@ -1000,17 +1000,19 @@ impl Ep {
         let desc = api.read_graph(graph)?;
         let o = api.ort;
         // SAFETY (the closures): the fused node ONNX Runtime passed; arrays of the count read.
-        let ins = crate_list(
+        let ins = crate::graph::list(
             api,
             "Node_GetInputs(fused)",
             |n| unsafe { (o.Node_GetNumInputs)(fused, n) },
             |p, n| unsafe { (o.Node_GetInputs)(fused, p, n) },
+            ptr::null(),
         )?;
-        let outs = crate_list(
+        let outs = crate::graph::list(
             api,
             "Node_GetOutputs(fused)",
             |n| unsafe { (o.Node_GetNumOutputs)(fused, n) },
             |p, n| unsafe { (o.Node_GetOutputs)(fused, p, n) },
+            ptr::null(),
         )?;
         let inputs: Vec<String> = ins.iter().map(|&v| api.value_name(v)).collect::<R<_>>()?;
         let outputs: Vec<String> = outs.iter().map(|&v| api.value_name(v)).collect::<R<_>>()?;
@@ -1414,21 +1416,6 @@ impl Ep {
             }
         }
     }
-}
-
-fn crate_list<T: Copy>(
-    api: &Api,
-    what: &str,
-    count: impl FnOnce(*mut usize) -> OrtStatusPtr,
-    fill: impl FnOnce(*mut *const T, usize) -> OrtStatusPtr,
-) -> R<Vec<*const T>> {
-    let mut n = 0usize;
-    api.check(count(&mut n), what)?;
-    let mut v = vec![ptr::null(); n];
-    if n > 0 {
-        api.check(fill(v.as_mut_ptr(), n), what)?;
-    }
-    Ok(v)
 }
 
 /// Kahn's order of nodes by their predecessors (stable: ready nodes in index order).

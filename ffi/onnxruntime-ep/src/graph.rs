@@ -78,7 +78,7 @@ pub struct GraphDesc {
 }
 
 /// The count-then-fill pattern of ONNX Runtime's list getters.
-fn list<T: Copy>(
+pub(crate) fn list<T: Copy>(
     api: &Api,
     what: &str,
     count: impl FnOnce(*mut usize) -> crate::ort::OrtStatusPtr,
@@ -247,8 +247,18 @@ impl Api {
             return Ok((elem, shape, data));
         }
         let len = xnpu::core::shape::checked_nbytes(dtype, &shape).map_err(Fail::from)?;
+        // SAFETY: the caller's contract.
+        let bytes = unsafe { self.borrow_bytes(v, len) }?;
+        Ok((elem, shape, TensorData::Bytes(bytes)))
+    }
+
+    /// The `len` bytes of a (non-string) tensor's buffer, borrowed.
+    ///
+    /// # Safety
+    /// `v` is a live `OrtValue` holding a tensor of `len` bytes in host memory, alive for `'a`.
+    unsafe fn borrow_bytes<'a>(&self, v: *const OrtValue, len: usize) -> R<&'a [u8]> {
         if len == 0 {
-            return Ok((elem, shape, TensorData::Bytes(&[])));
+            return Ok(&[]);
         }
         let mut data: *const c_void = ptr::null();
         // SAFETY: a live tensor; `data` receives its buffer.
@@ -261,8 +271,7 @@ impl Api {
         }
         // SAFETY: ONNX Runtime's buffer of this dtype and shape holds `len` bytes, alive as
         // long as the value (the caller's `'a`).
-        let bytes = unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) };
-        Ok((elem, shape, TensorData::Bytes(bytes)))
+        Ok(unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) })
     }
 
     /// A tensor value's type, shape and contents (bytes borrowed, strings copied).
@@ -334,24 +343,8 @@ impl Api {
             return Ok((ti, shape, TensorData::Strings(strings)));
         }
         let len = xnpu::core::shape::checked_nbytes(dtype, &shape).map_err(Fail::from)?;
-        let mut data: *const c_void = ptr::null();
-        if len > 0 {
-            // SAFETY: a live tensor; `data` receives its buffer.
-            self.check(
-                unsafe { (self.ort.GetTensorData)(v, &mut data) },
-                "GetTensorData",
-            )?;
-            if data.is_null() {
-                return Err(Fail::ep("ONNX Runtime gave a tensor with no data"));
-            }
-        }
-        let bytes = if len == 0 {
-            &[][..]
-        } else {
-            // SAFETY: ONNX Runtime's buffer of this dtype and shape holds `len` bytes, alive
-            // as long as the value (the caller's `'a`).
-            unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) }
-        };
+        // SAFETY: the caller's contract.
+        let bytes = unsafe { self.borrow_bytes(v, len) }?;
         Ok((ti, shape, TensorData::Bytes(bytes)))
     }
 
