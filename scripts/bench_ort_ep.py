@@ -59,16 +59,17 @@ def per_run_ms(run, runs: int) -> float:
     return (time.perf_counter() - t) / runs * 1e3
 
 
-def fixed_cost(eps: dict, rounds: int) -> dict:
-    """µs per run of y = Relu(x), x 1×4 float32 (nothing but each path's fixed cost): ONNX
-    Runtime's own CPU EP, ONNX Runtime with xnpu's EP, and xnpu directly, alternating."""
+def fixed_cost(eps: dict, rounds: int, shape: tuple = (1, 4)) -> dict:
+    """µs per run of y = Relu(x), x float32 of `shape` (1×4: nothing but each path's fixed
+    cost; 1 MiB: what copying an output costs too): ONNX Runtime's own CPU EP, ONNX Runtime
+    with xnpu's EP, and xnpu directly, alternating."""
     from onnx import TensorProto, helper
 
     g = helper.make_graph(
         [helper.make_node("Relu", ["x"], ["y"])],
         "relu",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(shape))],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, list(shape))],
     )
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
     so = ort.SessionOptions()
@@ -81,15 +82,55 @@ def fixed_cost(eps: dict, rounds: int) -> dict:
         "onnxruntime+xnpu EP": ort.InferenceSession(m, so),
         "xnpu": xnpu.InferenceSession(m, devices="cpu"),
     }
-    feed = {"x": np.ones((1, 4), np.float32)}
+    feed = {"x": np.random.default_rng(0).standard_normal(shape).astype(np.float32)}
     times: dict[str, list[float]] = {k: [] for k in sessions}
     for r in range(rounds):
         order = list(sessions.items())
         if r % 2:
             order.reverse()
         for k, s in order:
-            times[k].append(per_run_ms(lambda: s.run(None, feed), 5000) * 1e3)
+            times[k].append(per_run_ms(lambda: s.run(None, feed), 5000 if len(shape) < 3 else 1000) * 1e3)
     return {k: float(np.median(v)) for k, v in times.items()}
+
+
+def cache_footprint(eps: dict, rounds: int) -> dict:
+    """µs per run of tinycnn on xnpu's CPU, one thread: directly, directly with 512 KiB of
+    other memory written between runs (the time of the writes taken off), and through ONNX
+    Runtime + the EP. Between direct runs a light model's working set stays in cache; a host
+    that does its own work between runs leaves it colder, and for a model this light that
+    costs more than the host's fixed per-run cost (docs/onnxruntime-ep.md)."""
+    path = str(model_path("tinycnn"))
+    so = ort.SessionOptions()
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    so.intra_op_num_threads = 1
+    so.add_provider_for_devices([eps["cpu"]], {"threads": "1"})
+    via_ep = ort.InferenceSession(path, so)
+    direct = xnpu.InferenceSession(path, devices="cpu", threads=1)
+    feed = {"image": np.load(REPO / "models" / "tinycnn.image.npy")}
+    other = np.ones(512 * 256, np.float32)
+
+    def touched() -> None:
+        other.__iadd__(1.0)
+        direct.run(None, feed)
+
+    def touch_only() -> None:
+        other.__iadd__(1.0)
+
+    paths = {"xnpu": lambda: direct.run(None, feed), "xnpu, 512 KiB touched between runs": touched,
+             "onnxruntime+xnpu EP": lambda: via_ep.run(None, feed)}
+    times: dict[str, list[float]] = {k: [] for k in paths}
+    touch = []
+    for r in range(rounds):
+        order = list(paths.items())
+        if r % 2:
+            order.reverse()
+        for k, run in order:
+            times[k].append(per_run_ms(run, 1000) * 1e3)
+        touch.append(per_run_ms(touch_only, 1000) * 1e3)
+    out = {k: float(np.median(v)) for k, v in times.items()}
+    # The touch itself is not the model's time.
+    out["xnpu, 512 KiB touched between runs"] -= float(np.median(touch))
+    return out
 
 
 def main() -> None:
@@ -140,8 +181,13 @@ def main() -> None:
             print(f"{device:<14} {name:<14} {x:>9.3f} {e:>10.3f} {e / x:>11.3f}x  {mine}/{total}")
     per_call = fixed_cost(eps, a.rounds)
     print("per-call cost of a one-Relu model (µs): " + ", ".join(f"{k} {v:.1f}" for k, v in per_call.items()))
+    per_mib = fixed_cost(eps, a.rounds, (4, 64, 32, 32))
+    print("the same on 1 MiB (µs): " + ", ".join(f"{k} {v:.1f}" for k, v in per_mib.items()))
+    cache = cache_footprint(eps, a.rounds)
+    print("tinycnn on cpu, 1 thread (µs): " + ", ".join(f"{k} {v:.1f}" for k, v in cache.items()))
     a.out.mkdir(parents=True, exist_ok=True)
-    meta = {"onnxruntime": ort.__version__, "rows": rows, "one_relu_us": per_call}
+    meta = {"onnxruntime": ort.__version__, "rows": rows, "one_relu_us": per_call, "one_relu_1mib_us": per_mib,
+            "tinycnn_cpu_1_thread_us": cache}
     (a.out / "ort-ep-overhead.json").write_text(json.dumps(meta, indent=1))
     w, bar = 420, 12
     svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="760" height="{40 + 34 * len(rows)}" '
