@@ -10,6 +10,7 @@ pub mod blob;
 pub mod broadcast;
 pub mod dtype;
 pub mod error;
+pub mod fs;
 pub mod locate;
 pub mod num;
 pub mod plugin;
