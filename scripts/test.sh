@@ -76,6 +76,11 @@ phase "ONNX Runtime with xnpu's execution provider (node conformance)"
 "$PY" scripts/ort_ep_conformance.py --ep-lib "$REPO/target/release/libxnpu_onnxruntime_ep.so" \
     --cases "$CASES/node" --passing "$REPO/tests/onnx_conformance/cpu_passing.txt"
 
+# Hostile input through the CLI: crafted files of every class issue 21 lists and mutated
+# models, under a time and an address-space limit; any panic, abort, crash or hang fails.
+phase "hostile input (scripts/probe_hostile.py, 500 executions)"
+"$PY" scripts/probe_hostile.py --executions 500 --xnpu "$REPO/target/release/xnpu"
+
 # The Python wheel: built with maturin (the same target folder), installed into the venv,
 # tested with pytest (its summary line ends the test output).
 phase "building and testing the Python wheel"

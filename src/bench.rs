@@ -148,10 +148,25 @@ pub fn random_tensor(
         None => vec![1],
     };
     let n = xnpu_core::shape::checked_numel(&shape)?;
+    let bytes = tt.dtype.byte_len(n).unwrap_or(usize::MAX) as u64;
+    // Within the current memory limit (the CLI's), and allocated fallibly.
+    xnpu_core::run::reserve(
+        bytes,
+        &format!("a random {} input of dims {shape:?}", tt.dtype),
+    )?;
+    let too_big = || {
+        Error::compute(format!(
+            "cannot allocate {n} elements of {} for a random input of dims {shape:?}",
+            tt.dtype
+        ))
+    };
     macro_rules! gen {
-        ($t:ty, $f:expr) => {
-            Tensor::from_vec(shape, (0..n).map(|_| $f).collect::<Vec<$t>>())
-        };
+        ($t:ty, $f:expr) => {{
+            let mut v: Vec<$t> = Vec::new();
+            v.try_reserve_exact(n).map_err(|_| too_big())?;
+            v.extend((0..n).map(|_| $f));
+            Tensor::from_vec(shape.clone(), v)
+        }};
     }
     match tt.dtype {
         DType::F32 => gen!(f32, rng.random_range(-1.0f32..1.0)),
@@ -173,7 +188,12 @@ pub fn random_tensor(
         DType::I64 => gen!(i64, rng.random_range(0..10)),
         DType::U64 => gen!(u64, rng.random_range(0..10)),
         DType::Bool => gen!(bool, rng.random_bool(0.5)),
-        DType::String => Tensor::from_strings(shape, (0..n).map(|i| format!("s{i}")).collect()),
+        DType::String => {
+            let mut v: Vec<String> = Vec::new();
+            v.try_reserve_exact(n).map_err(|_| too_big())?;
+            v.extend((0..n).map(|i| format!("s{i}")));
+            Tensor::from_strings(shape.clone(), v)
+        }
         d => Err(Error::unsupported(format!(
             "random {d} inputs cannot be made"
         ))),
@@ -206,7 +226,7 @@ fn write_inputs(model: &Path, dir: &Path, cfg: &BenchConfig) -> Result<()> {
 /// Reads the inputs [`write_inputs`] wrote.
 fn read_inputs(dir: &Path) -> Result<Vec<(String, Value)>> {
     let manifest = dir.join("inputs.json");
-    let text = std::fs::read_to_string(&manifest).map_err(|e| Error::io(&manifest, e))?;
+    let text = xnpu_core::fs::read_regular_text(&manifest, "input manifest", 16 << 20)?;
     let list: Json = serde_json::from_str(&text)
         .map_err(|e| Error::invalid_input(format!("{}: {e}", manifest.display())))?;
     let entries = list.as_array().cloned().unwrap_or_default();

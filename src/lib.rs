@@ -16,6 +16,7 @@ pub mod bench;
 pub mod chart;
 pub mod devices;
 pub mod generate;
+pub mod limits;
 pub mod npy;
 pub mod plugins;
 pub mod policy;
@@ -24,7 +25,7 @@ pub mod registry;
 pub mod runtime;
 
 pub use policy::Policy;
-pub use runtime::{IoInfo, Session, SessionOptions};
+pub use runtime::{IoInfo, RunOptions, Session, SessionOptions};
 pub use xnpu_core::{DType, Dim, Error, Result, Shape, Tensor, TensorType, Value, ValueType};
 pub use xnpu_graph as graph;
 pub use {xnpu_core as core, xnpu_ops as ops};

@@ -130,7 +130,9 @@ pub fn decode(bytes: Bytes) -> Result<Tensor> {
 }
 
 pub fn read(path: &Path) -> Result<Tensor> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    // Only a regular file (a FIFO or /dev/zero would block or never end); its size is the
+    // limit, and the buffer is allocated fallibly.
+    let bytes = xnpu_core::fs::read_regular(path, ".npy input", u64::MAX)?;
     decode(Bytes::from(bytes)).map_err(|e| e.context(path.display().to_string()))
 }
 

@@ -142,6 +142,9 @@ impl Plugin {
     /// major version, the table's size.
     pub fn load(path: &Path) -> Result<Plugin> {
         let err = |msg: String| Error::unsupported(format!("plugin {}: {msg}", path.display()));
+        // A truncated or non-ELF file would kill the process inside the dynamic loader.
+        // Its message names the path and what is wrong.
+        xnpu_core::fs::check_shared_library(path, "plugin")?;
         // SAFETY: loading a library runs its initialisers; plugins are trusted code the user
         // installed, as with any shared library.
         let lib = unsafe { libloading::Library::new(path) }

@@ -52,7 +52,7 @@ pub fn on_demand(provider: &dyn Provider) -> Arc<Offers> {
     let mut found = FOUND.lock().unwrap_or_else(|p| p.into_inner());
     found
         .entry(provider.family())
-        .or_insert_with(|| Arc::new(provider.discover()))
+        .or_insert_with(|| Arc::new(warned(provider.discover())))
         .clone()
 }
 
@@ -84,7 +84,17 @@ fn discover_eager() -> Offers {
         found.notes.extend(offers.notes);
     }
     plugin_offers(&mut found);
-    found
+    warned(found)
+}
+
+/// Every discovery note is something the user set up that could not be used (a plugin that
+/// did not load, a malformed `XNPU_OPENVINO_CONFIG`, a library that would not open): each is
+/// a warning once per process, not only a line in `xnpu devices`.
+fn warned(offers: Offers) -> Offers {
+    for note in &offers.notes {
+        tracing::warn!("{note}");
+    }
+    offers
 }
 
 /// Each loadable plugin's default backend, under its name (or `plugin:<name>` when taken).

@@ -57,6 +57,9 @@ pub struct SessionOptions {
     pub policy: Option<Policy>,
     /// Threads, precision, performance hint and compile cache, for backends that take them.
     pub compile: CompileOptions,
+    /// Bytes a run may hold in values; work that would go past it is refused before it
+    /// allocates (see [`xnpu_core::run`]). `None`: no limit but the machine's.
+    pub max_memory: Option<u64>,
 }
 
 impl Default for SessionOptions {
@@ -68,6 +71,7 @@ impl Default for SessionOptions {
             fallback: true,
             policy: None,
             compile: CompileOptions::default(),
+            max_memory: None,
         }
     }
 }
@@ -81,6 +85,7 @@ impl std::fmt::Debug for SessionOptions {
             .field("partition", &self.partition)
             .field("fallback", &self.fallback)
             .field("compile", &self.compile)
+            .field("max_memory", &self.max_memory)
             .finish()
     }
 }
@@ -134,6 +139,98 @@ impl SessionOptions {
         self.partition = options;
         self
     }
+
+    /// The most bytes one run may hold in values (inputs, intermediate values, outputs).
+    pub fn max_memory(mut self, bytes: u64) -> SessionOptions {
+        self.max_memory = Some(bytes);
+        self
+    }
+}
+
+/// Options of one run: a time limit, and a flag another thread sets to cancel it (as ONNX
+/// Runtime's `RunOptions.terminate`). Clones share the flag, so one `terminate` stops every
+/// run given a clone. A stopped run returns an error of kind
+/// [`ErrorKind::Cancelled`](xnpu_core::ErrorKind::Cancelled) naming where it stopped: between
+/// partitions, between nodes, or at an iteration of a loop.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    terminate: Arc<xnpu_core::run::Terminate>,
+    timeout: Option<std::time::Duration>,
+    /// A fixed end (the CLI's `--timeout` for the whole command) instead of one per run.
+    deadline: Option<std::time::Instant>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions::new()
+    }
+}
+
+impl RunOptions {
+    pub fn new() -> RunOptions {
+        RunOptions {
+            terminate: Arc::new(xnpu_core::run::Terminate::new()),
+            timeout: None,
+            deadline: None,
+        }
+    }
+
+    /// Each run given these options stops with an error at `at`; the error names `limit` as
+    /// the time limit it passed (for a limit that began before the run, as the CLI's).
+    pub fn deadline(mut self, at: std::time::Instant, limit: std::time::Duration) -> RunOptions {
+        self.timeout = Some(limit);
+        self.deadline = Some(at);
+        self
+    }
+
+    /// Each run given these options stops with an error once it has run this long.
+    pub fn timeout(mut self, limit: std::time::Duration) -> RunOptions {
+        self.timeout = Some(limit);
+        self.deadline = None;
+        self
+    }
+
+    /// No time limit.
+    pub fn no_timeout(mut self) -> RunOptions {
+        self.timeout = None;
+        self.deadline = None;
+        self
+    }
+
+    /// The time limit, if any.
+    pub fn limit(&self) -> Option<std::time::Duration> {
+        self.timeout
+    }
+
+    /// Cancels the runs using these options (or a clone), from any thread: each stops at
+    /// its next check. Runs started later stop at once until [`RunOptions::reset`].
+    pub fn terminate(&self) {
+        self.terminate.set();
+    }
+
+    /// Lets runs go on again after [`RunOptions::terminate`].
+    pub fn reset(&self) {
+        self.terminate.reset();
+    }
+
+    pub fn is_terminated(&self) -> bool {
+        self.terminate.is_set()
+    }
+
+    fn scope(&self, max_memory: Option<u64>) -> Arc<xnpu_core::run::RunScope> {
+        let deadline = match (self.deadline, self.timeout) {
+            (Some(at), Some(limit)) => Some((at, limit)),
+            (None, Some(limit)) => std::time::Instant::now()
+                .checked_add(limit)
+                .map(|at| (at, limit)),
+            _ => None,
+        };
+        Arc::new(xnpu_core::run::RunScope::until(
+            Some(self.terminate.clone()),
+            deadline,
+            max_memory,
+        ))
+    }
 }
 
 /// Executables of one partition keyed by the concrete shapes of its inputs.
@@ -180,6 +277,8 @@ pub struct Session {
     output_infos: Vec<IoInfo>,
     /// Where the model graph's constants lie: see [`Session::holds`].
     constants: ByteRanges,
+    /// Bytes one run may hold ([`SessionOptions::max_memory`]).
+    max_memory: Option<u64>,
 }
 
 impl std::fmt::Debug for Session {
@@ -223,6 +322,7 @@ impl Session {
 
     /// Optimises, partitions and compiles `model`.
     pub fn new(mut model: Model, options: SessionOptions) -> Result<Session> {
+        warn_if_unwritable(&options.compile.cache);
         let mut notes = Vec::new();
         let mut fallback = options.fallback;
         let backends: Vec<Arc<dyn Backend>> = if options.backends.is_empty() {
@@ -278,6 +378,7 @@ impl Session {
             input_infos,
             output_infos,
             constants,
+            max_memory: options.max_memory,
         })
     }
 
@@ -388,6 +489,15 @@ impl Session {
         &self,
         inputs: impl IntoIterator<Item = (&'a str, Value)>,
     ) -> Result<Vec<(String, Value)>> {
+        self.run_with(inputs, None)
+    }
+
+    /// [`Session::run`] with a run's options: a time limit, cancellation from another thread.
+    pub fn run_with<'a>(
+        &self,
+        inputs: impl IntoIterator<Item = (&'a str, Value)>,
+        options: Option<&RunOptions>,
+    ) -> Result<Vec<(String, Value)>> {
         let infos = &self.input_infos;
         let mut slots: Vec<Option<Value>> = vec![None; infos.len()];
         for (name, v) in inputs {
@@ -401,7 +511,7 @@ impl Session {
             })?;
             slots[pos] = Some(v);
         }
-        let outputs = self.run_positional(slots)?;
+        let outputs = self.run_positional_with(slots, options)?;
         Ok(self
             .output_infos
             .iter()
@@ -412,6 +522,15 @@ impl Session {
 
     /// Runs the model on inputs given in model order (`None` uses the input's default).
     pub fn run_positional(&self, inputs: Vec<Option<Value>>) -> Result<Vec<Value>> {
+        self.run_positional_with(inputs, None)
+    }
+
+    /// [`Session::run_positional`] with a run's options.
+    pub fn run_positional_with(
+        &self,
+        inputs: Vec<Option<Value>>,
+        options: Option<&RunOptions>,
+    ) -> Result<Vec<Value>> {
         let infos = &self.input_infos;
         if inputs.len() > infos.len() {
             return Err(Error::invalid_input(format!(
@@ -445,7 +564,7 @@ impl Session {
                 );
             }
         }
-        self.execute(inputs)
+        self.execute(inputs, options)
             .map_err(|e| e.context(&self.model.name))
     }
 
@@ -456,6 +575,16 @@ impl Session {
     /// cache) stays where it is between runs. Other outputs come back in host memory; the
     /// reference CPU backend's are always there.
     pub fn run_args(&self, inputs: Vec<Option<Arg>>, keep_outputs: &[bool]) -> Result<Vec<Arg>> {
+        self.run_args_with(inputs, keep_outputs, None)
+    }
+
+    /// [`Session::run_args`] with a run's options.
+    pub fn run_args_with(
+        &self,
+        inputs: Vec<Option<Arg>>,
+        keep_outputs: &[bool],
+        options: Option<&RunOptions>,
+    ) -> Result<Vec<Arg>> {
         let infos = &self.input_infos;
         if inputs.len() > infos.len() {
             return Err(Error::invalid_input(format!(
@@ -481,13 +610,17 @@ impl Session {
                     .context(&self.model.name)
             })?;
         }
-        self.execute_args(inputs, keep_outputs)
+        self.execute_args(inputs, keep_outputs, options)
             .map_err(|e| e.context(&self.model.name))
     }
 
-    fn execute(&self, inputs: Vec<Option<Value>>) -> Result<Vec<Value>> {
+    fn execute(
+        &self,
+        inputs: Vec<Option<Value>>,
+        options: Option<&RunOptions>,
+    ) -> Result<Vec<Value>> {
         let args = inputs.into_iter().map(|v| v.map(Arg::Host)).collect();
-        self.execute_args(args, &[])?
+        self.execute_args(args, &[], options)?
             .into_iter()
             .map(Arg::into_host)
             .collect()
@@ -495,7 +628,26 @@ impl Session {
 
     /// Runs on arguments that may be device-resident; model output `j` may stay on its
     /// device when `keep_outputs[j]` (and only its backend's partitions read it meanwhile).
-    fn execute_args(&self, inputs: Vec<Option<Arg>>, keep_outputs: &[bool]) -> Result<Vec<Arg>> {
+    fn execute_args(
+        &self,
+        inputs: Vec<Option<Arg>>,
+        keep_outputs: &[bool],
+        options: Option<&RunOptions>,
+    ) -> Result<Vec<Arg>> {
+        // The run's limits, for every thread that works on it (none: nothing to check).
+        let scope = match (options, self.max_memory) {
+            (None, None) => None,
+            (Some(o), max) => Some(o.scope(max)),
+            (None, max) => Some(Arc::new(xnpu_core::run::RunScope::new(None, None, max))),
+        };
+        xnpu_core::run::enter(scope, || self.execute_in_scope(inputs, keep_outputs))
+    }
+
+    fn execute_in_scope(
+        &self,
+        inputs: Vec<Option<Arg>>,
+        keep_outputs: &[bool],
+    ) -> Result<Vec<Arg>> {
         let g = &self.model.graph;
         // What each value is while the model runs: in host memory, or resident on the
         // device of the partition that made it (for partitions of the same backend to read).
@@ -517,6 +669,12 @@ impl Session {
                 .any(|(&o, &keep)| o == v && keep)
         };
         for (k, part) in self.parts.iter().enumerate() {
+            xnpu_core::run::check().map_err(|e| {
+                e.context(format!(
+                    "before partition {k} ({})",
+                    self.backends[part.backend].name()
+                ))
+            })?;
             let args = self.arguments(k, part, &mut env)?;
             let keep: Vec<bool> = part
                 .outputs
@@ -918,5 +1076,51 @@ fn check_input(ty: &ValueType, v: &Value, bindings: &mut HashMap<String, usize>)
             "expected {expected}, got {}",
             v.describe()
         ))),
+    }
+}
+
+/// Warns, once per process and folder, when the compile cache's folder cannot be written:
+/// sessions still work, but every process compiles again. The folder is not made here; the
+/// closest folder that exists is tried with a file made and removed at once.
+fn warn_if_unwritable(cache: &CompileCache) {
+    static CHECKED: Mutex<Vec<std::path::PathBuf>> = Mutex::new(Vec::new());
+    let Some(root) = cache
+        .dir_for("x")
+        .and_then(|d| d.parent().map(Path::to_path_buf))
+    else {
+        return;
+    };
+    {
+        let mut checked = CHECKED.lock().unwrap_or_else(|p| p.into_inner());
+        if checked.contains(&root) {
+            return;
+        }
+        checked.push(root.clone());
+    }
+    let Some(existing) = root.ancestors().find(|a| a.exists()) else {
+        return;
+    };
+    let why = if !existing.is_dir() {
+        Some(format!("{} is not a folder", existing.display()))
+    } else {
+        let probe = existing.join(format!(".xnpu-write-check-{}", std::process::id()));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&probe)
+        {
+            Ok(_) => {
+                let _ = std::fs::remove_file(&probe);
+                None
+            }
+            Err(e) => Some(format!("{}: {e}", existing.display())),
+        }
+    };
+    if let Some(why) = why {
+        tracing::warn!(
+            "the compile cache {} cannot be written ({why}): compiled models are not kept \
+             (set XNPU_CACHE_DIR or --cache-dir to a writable folder, or turn the cache off)",
+            root.display()
+        );
     }
 }

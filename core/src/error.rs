@@ -36,6 +36,9 @@ pub enum Error {
     /// A backend's vendor library refused or failed a call.
     #[error("{0}")]
     Backend(Box<BackendError>),
+    /// The run was cancelled from another thread or passed its time limit (`run::check`).
+    #[error("{0}")]
+    Cancelled(String),
     /// An inner error with the place where it happened.
     #[error("{context}: {source}")]
     Context {
@@ -90,6 +93,7 @@ pub enum ErrorKind {
     InvalidInput,
     Compute,
     Io,
+    Cancelled,
 }
 
 impl Error {
@@ -154,6 +158,7 @@ impl Error {
             Error::InvalidInput(_) => ErrorKind::InvalidInput,
             Error::Compute(_) => ErrorKind::Compute,
             Error::Io { .. } => ErrorKind::Io,
+            Error::Cancelled(_) => ErrorKind::Cancelled,
             Error::Backend(b) => b.kind,
             Error::Context { source, .. } => source.kind(),
         }

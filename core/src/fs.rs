@@ -83,7 +83,20 @@ pub fn read_regular(path: &Path, what: &str, limit: u64) -> Result<Vec<u8>> {
     if len > limit {
         return Err(too_long(path, what, len, limit));
     }
-    read_limited(file, path, what, limit)
+    let mut buf = Vec::new();
+    buf.try_reserve_exact(len as usize).map_err(|_| {
+        Error::compute(format!(
+            "{}: cannot allocate {len} bytes to read the {what}",
+            path.display()
+        ))
+    })?;
+    file.take(limit.saturating_add(1))
+        .read_to_end(&mut buf)
+        .map_err(|e| Error::io(path, e))?;
+    if buf.len() as u64 > limit {
+        return Err(too_long(path, what, buf.len() as u64, limit));
+    }
+    Ok(buf)
 }
 
 /// A regular file as UTF-8 text of at most `limit` bytes.

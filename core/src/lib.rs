@@ -15,6 +15,7 @@ pub mod locate;
 pub mod num;
 pub mod plugin;
 pub mod recycle;
+pub mod run;
 pub mod shape;
 pub mod tensor;
 pub mod value;

@@ -63,6 +63,9 @@ pub mod code {
     pub const IO: i32 = 5;
     /// The plugin panicked; the panic was caught at the boundary.
     pub const PANIC: i32 = 6;
+    /// The run was cancelled or passed its time limit (ABI 1.3; older hosts read it as a
+    /// compute failure).
+    pub const CANCELLED: i32 = 7;
 }
 
 /// The error code of an [`Error`].
@@ -73,6 +76,7 @@ pub fn error_code(e: &Error) -> i32 {
         crate::error::ErrorKind::InvalidInput => code::INVALID_INPUT,
         crate::error::ErrorKind::Compute => code::COMPUTE,
         crate::error::ErrorKind::Io => code::IO,
+        crate::error::ErrorKind::Cancelled => code::CANCELLED,
     }
 }
 
@@ -83,6 +87,7 @@ pub fn error_from_code(code: i32, message: String) -> Error {
         code::UNSUPPORTED => Error::unsupported(message),
         code::INVALID_INPUT => Error::invalid_input(message),
         code::PANIC => Error::compute(format!("the plugin panicked: {message}")),
+        code::CANCELLED => Error::Cancelled(message),
         _ => Error::compute(message),
     }
 }

@@ -278,15 +278,27 @@ impl Tensor {
                 if s.len() > n { ", …" } else { "" }
             );
         }
-        match self.to_f64_vec() {
-            Ok(v) => {
-                let shown: Vec<_> = v.iter().take(n).map(|x| format!("{x:.6}")).collect();
-                format!(
-                    "[{}{}]",
-                    shown.join(", "),
-                    if v.len() > n { ", …" } else { "" }
-                )
-            }
+        // Only the values shown are converted (an output may be larger than memory twice).
+        let shown: Result<Vec<String>> = if self.dtype == DType::Bool {
+            self.as_slice::<bool>().map(|s| {
+                s.iter()
+                    .take(n)
+                    .map(|&b| format!("{:.6}", b as u8 as f64))
+                    .collect()
+            })
+        } else {
+            crate::with_numeric_type!(self.dtype, T => {
+                self.as_slice::<T>().map(|s| {
+                    s.iter().take(n).map(|&v| format!("{:.6}", Num::to_f64(v))).collect()
+                })
+            }, _ => Err(Error::compute("no numeric values")))
+        };
+        match shown {
+            Ok(shown) => format!(
+                "[{}{}]",
+                shown.join(", "),
+                if self.len() > n { ", …" } else { "" }
+            ),
             Err(_) => String::from("[…]"),
         }
     }

@@ -42,6 +42,8 @@ enum XnpuCode
   // The call itself is malformed: a NULL pointer, a `struct_size` too small, a length
   // that overflows, a string that is not UTF-8. The message names the argument.
   XNPU_CODE_INVALID_ARGUMENT = 7,
+  // The run was cancelled (`xnpu_run_options_terminate`) or passed its time limit.
+  XNPU_CODE_CANCELLED = 8,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -104,6 +106,11 @@ typedef uint32_t XnpuDeviceStatus;
 // `xnpu_device_list_count` and `xnpu_device_list_get`, freed by `xnpu_device_list_free`.
 typedef struct XnpuDeviceList XnpuDeviceList;
 
+// Options of runs: a time limit and a cancellation flag, shared by every run given them.
+// Made by `xnpu_run_options_create`, freed by `xnpu_run_options_free` (after the runs using
+// them end). Any thread may call `xnpu_run_options_terminate` while runs use them.
+typedef struct XnpuRunOptions XnpuRunOptions;
+
 // A compiled model. Opaque: made by `xnpu_session_create` or
 // `xnpu_session_create_from_bytes`, freed by `xnpu_session_free`. Several threads may run
 // one session at once.
@@ -142,6 +149,9 @@ typedef struct XnpuSessionOptions {
   uint32_t threads;
   // Non-zero: neither read nor write a compile cache (`cache_dir` must then be NULL).
   uint32_t no_cache;
+  // The most bytes one run may hold in values; work past it fails before it allocates
+  // (0: no limit but the machine's). Callers compiled with the older 56-byte struct get 0.
+  uint64_t max_memory;
 } XnpuSessionOptions;
 
 // A model input's or output's name and declared type, filled by `xnpu_session_input_info`
@@ -362,6 +372,20 @@ struct XnpuStatus *xnpu_session_run(const struct XnpuSession *session,
                                     struct XnpuTensor **outputs,
                                     size_t n_outputs);
 
+// [`xnpu_session_run`] with run options (NULL: none): a time limit, and cancellation by
+// `xnpu_run_options_terminate` from another thread. A stopped run fails with
+// `XNPU_CODE_CANCELLED`.
+//
+// # Safety
+// As [`xnpu_session_run`]; `options` is NULL or live run options.
+struct XnpuStatus *xnpu_session_run_with(const struct XnpuSession *session,
+                                         const struct XnpuRunOptions *options,
+                                         const struct XnpuInput *inputs,
+                                         size_t n_inputs,
+                                         const char *const *output_names,
+                                         struct XnpuTensor **outputs,
+                                         size_t n_outputs);
+
 // Runs the model and writes the outputs named in `outputs` into the caller's buffers
 // (outputs not named are computed and dropped). Every buffer's *out* fields are written, also
 // when one is too small; the elements are written only when every buffer is large enough.
@@ -377,6 +401,51 @@ struct XnpuStatus *xnpu_session_run_into(const struct XnpuSession *session,
                                          size_t n_inputs,
                                          struct XnpuOutputBuffer *outputs,
                                          size_t n_outputs);
+
+// [`xnpu_session_run_into`] with run options (NULL: none), as [`xnpu_session_run_with`].
+//
+// # Safety
+// As [`xnpu_session_run_into`]; `options` is NULL or live run options.
+struct XnpuStatus *xnpu_session_run_into_with(const struct XnpuSession *session,
+                                              const struct XnpuRunOptions *options,
+                                              const struct XnpuInput *inputs,
+                                              size_t n_inputs,
+                                              struct XnpuOutputBuffer *outputs,
+                                              size_t n_outputs);
+
+// Makes run options (no time limit, not cancelled) into `*out`.
+//
+// # Safety
+// `out` is writable for one pointer.
+struct XnpuStatus *xnpu_run_options_create(struct XnpuRunOptions **out);
+
+// Sets the time limit of each run given these options, in milliseconds (0: none). Applies
+// to runs started afterwards.
+//
+// # Safety
+// `options` is live run options.
+struct XnpuStatus *xnpu_run_options_set_timeout(struct XnpuRunOptions *options,
+                                                uint64_t milliseconds);
+
+// Cancels the runs using these options, from any thread: each stops at its next check and
+// fails with `XNPU_CODE_CANCELLED`; later runs fail at once until
+// `xnpu_run_options_reset`.
+//
+// # Safety
+// `options` is live run options.
+struct XnpuStatus *xnpu_run_options_terminate(const struct XnpuRunOptions *options);
+
+// Lets runs given these options go on again after `xnpu_run_options_terminate`.
+//
+// # Safety
+// `options` is live run options.
+struct XnpuStatus *xnpu_run_options_reset(const struct XnpuRunOptions *options);
+
+// Frees run options (NULL is ignored). No run may be using them.
+//
+// # Safety
+// `options` is NULL or run options from `xnpu_run_options_create`, not freed before.
+void xnpu_run_options_free(struct XnpuRunOptions *options);
 
 // The output's name (NULL for NULL). Valid until `xnpu_tensor_free(t)`.
 //

@@ -28,7 +28,7 @@ use std::ffi::c_char;
 
 pub use devices::{XnpuDeviceInfo, XnpuDeviceList, XnpuDeviceStatus};
 pub use options::XnpuSessionOptions;
-pub use run::{XnpuInput, XnpuOutputBuffer};
+pub use run::{XnpuInput, XnpuOutputBuffer, XnpuRunOptions};
 pub use session::{XnpuIoInfo, XnpuSession, XnpuValueKind};
 pub use status::{XnpuCode, XnpuStatus};
 pub use tensor::XnpuTensor;

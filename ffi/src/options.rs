@@ -36,6 +36,9 @@ pub struct XnpuSessionOptions {
     pub threads: u32,
     /// Non-zero: neither read nor write a compile cache (`cache_dir` must then be NULL).
     pub no_cache: u32,
+    /// The most bytes one run may hold in values; work past it fails before it allocates
+    /// (0: no limit but the machine's). Callers compiled with the older 56-byte struct get 0.
+    pub max_memory: u64,
 }
 
 // SAFETY: `#[repr(C)]`, begins with `struct_size: usize`; pointers and numbers only, for which
@@ -54,8 +57,9 @@ const _: () = {
     assert!(offset_of!(XnpuSessionOptions, cache_dir) == 40);
     assert!(offset_of!(XnpuSessionOptions, threads) == 48);
     assert!(offset_of!(XnpuSessionOptions, no_cache) == 52);
+    assert!(offset_of!(XnpuSessionOptions, max_memory) == 56);
     // No trailing padding: a field appended later starts at the old `sizeof`.
-    assert!(size_of::<XnpuSessionOptions>() == 56);
+    assert!(size_of::<XnpuSessionOptions>() == 64);
 };
 
 /// The session options `p` asks for (the defaults for NULL).
@@ -96,6 +100,9 @@ pub(crate) unsafe fn session_options(
     }
     if o.threads > 0 {
         options = options.threads(o.threads as usize);
+    }
+    if o.max_memory > 0 {
+        options = options.max_memory(o.max_memory);
     }
     match (field(o.cache_dir, "cache_dir")?, o.no_cache != 0) {
         (Some(_), true) => {

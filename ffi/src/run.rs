@@ -214,9 +214,13 @@ fn output_index(call: Call, s: &XnpuSession, name: &str, arg: &str) -> Result<us
 fn run(
     call: Call,
     s: &XnpuSession,
+    options: Option<&xnpu::RunOptions>,
     inputs: Vec<(&str, Value)>,
 ) -> Result<Vec<(String, Tensor)>, Failure> {
-    let outputs = s.session.run(inputs).map_err(|e| call.error(e))?;
+    let outputs = s
+        .session
+        .run_with(inputs, options)
+        .map_err(|e| call.error(e))?;
     outputs
         .into_iter()
         .map(|(name, value)| match value {
@@ -256,7 +260,71 @@ pub unsafe extern "C" fn xnpu_session_run(
     n_outputs: usize,
 ) -> *mut XnpuStatus {
     let call = Call("xnpu_session_run");
+    // SAFETY: this function's contract, with no run options.
+    unsafe {
+        session_run(
+            call,
+            session,
+            ptr::null(),
+            inputs,
+            n_inputs,
+            output_names,
+            outputs,
+            n_outputs,
+        )
+    }
+}
+
+/// [`xnpu_session_run`] with run options (NULL: none): a time limit, and cancellation by
+/// `xnpu_run_options_terminate` from another thread. A stopped run fails with
+/// `XNPU_CODE_CANCELLED`.
+///
+/// # Safety
+/// As [`xnpu_session_run`]; `options` is NULL or live run options.
+#[no_mangle]
+pub unsafe extern "C" fn xnpu_session_run_with(
+    session: *const XnpuSession,
+    options: *const XnpuRunOptions,
+    inputs: *const XnpuInput,
+    n_inputs: usize,
+    output_names: *const *const c_char,
+    outputs: *mut *mut XnpuTensor,
+    n_outputs: usize,
+) -> *mut XnpuStatus {
+    let call = Call("xnpu_session_run_with");
+    // SAFETY: this function's contract.
+    unsafe {
+        session_run(
+            call,
+            session,
+            options,
+            inputs,
+            n_inputs,
+            output_names,
+            outputs,
+            n_outputs,
+        )
+    }
+}
+
+/// The body of [`xnpu_session_run`] and [`xnpu_session_run_with`].
+///
+/// # Safety
+/// As [`xnpu_session_run_with`].
+#[allow(clippy::too_many_arguments)]
+unsafe fn session_run(
+    call: Call,
+    session: *const XnpuSession,
+    options: *const XnpuRunOptions,
+    inputs: *const XnpuInput,
+    n_inputs: usize,
+    output_names: *const *const c_char,
+    outputs: *mut *mut XnpuTensor,
+    n_outputs: usize,
+) -> *mut XnpuStatus {
     guard(call, || {
+        // SAFETY: NULL or live run options (the caller's contract).
+        let options = unsafe { run_options(options) };
         if n_outputs > 0 && outputs.is_null() {
             return Err(call.invalid(format!("outputs is NULL but n_outputs is {n_outputs}")));
         }
@@ -294,7 +362,7 @@ pub unsafe extern "C" fn xnpu_session_run(
         };
         // SAFETY: this function's contract.
         let inputs = unsafe { read_inputs(call, inputs, n_inputs) }?;
-        let results = run(call, s, inputs)?;
+        let results = run(call, s, options.as_ref(), inputs)?;
         let made: Vec<*mut XnpuTensor> = wanted
             .iter()
             .map(|&i| {
@@ -326,7 +394,54 @@ pub unsafe extern "C" fn xnpu_session_run_into(
     n_outputs: usize,
 ) -> *mut XnpuStatus {
     let call = Call("xnpu_session_run_into");
+    // SAFETY: this function's contract, with no run options.
+    unsafe {
+        session_run_into(
+            call,
+            session,
+            ptr::null(),
+            inputs,
+            n_inputs,
+            outputs,
+            n_outputs,
+        )
+    }
+}
+
+/// [`xnpu_session_run_into`] with run options (NULL: none), as [`xnpu_session_run_with`].
+///
+/// # Safety
+/// As [`xnpu_session_run_into`]; `options` is NULL or live run options.
+#[no_mangle]
+pub unsafe extern "C" fn xnpu_session_run_into_with(
+    session: *const XnpuSession,
+    options: *const XnpuRunOptions,
+    inputs: *const XnpuInput,
+    n_inputs: usize,
+    outputs: *mut XnpuOutputBuffer,
+    n_outputs: usize,
+) -> *mut XnpuStatus {
+    let call = Call("xnpu_session_run_into_with");
+    // SAFETY: this function's contract.
+    unsafe { session_run_into(call, session, options, inputs, n_inputs, outputs, n_outputs) }
+}
+
+/// The body of [`xnpu_session_run_into`] and [`xnpu_session_run_into_with`].
+///
+/// # Safety
+/// As [`xnpu_session_run_into_with`].
+unsafe fn session_run_into(
+    call: Call,
+    session: *const XnpuSession,
+    options: *const XnpuRunOptions,
+    inputs: *const XnpuInput,
+    n_inputs: usize,
+    outputs: *mut XnpuOutputBuffer,
+    n_outputs: usize,
+) -> *mut XnpuStatus {
     guard(call, || {
+        // SAFETY: NULL or live run options (the caller's contract).
+        let options = unsafe { run_options(options) };
         // SAFETY: NULL or a live session; `outputs` as the contract says.
         let (s, array) = unsafe {
             (
@@ -344,7 +459,7 @@ pub unsafe extern "C" fn xnpu_session_run_into(
         }
         // SAFETY: this function's contract.
         let inputs = unsafe { read_inputs(call, inputs, n_inputs) }?;
-        let results = run(call, s, inputs)?;
+        let results = run(call, s, options.as_ref(), inputs)?;
         let mut first_failure = None;
         for (k, ((b, at), &i)) in buffers.iter().zip(&wanted).enumerate() {
             let (name, t) = &results[i];
@@ -402,4 +517,115 @@ pub unsafe extern "C" fn xnpu_session_run_into(
         }
         Ok(())
     })
+}
+
+/// Options of runs: a time limit and a cancellation flag, shared by every run given them.
+/// Made by `xnpu_run_options_create`, freed by `xnpu_run_options_free` (after the runs using
+/// them end). Any thread may call `xnpu_run_options_terminate` while runs use them.
+pub struct XnpuRunOptions {
+    inner: std::sync::Mutex<xnpu::RunOptions>,
+}
+
+/// A copy of the options `p` holds (None for NULL): clones share the cancellation flag.
+///
+/// # Safety
+/// `p` is NULL or live run options.
+unsafe fn run_options(p: *const XnpuRunOptions) -> Option<xnpu::RunOptions> {
+    // SAFETY: NULL or live (the caller's contract).
+    let o = unsafe { p.as_ref() }?;
+    Some(o.inner.lock().unwrap_or_else(|e| e.into_inner()).clone())
+}
+
+/// Makes run options (no time limit, not cancelled) into `*out`.
+///
+/// # Safety
+/// `out` is writable for one pointer.
+#[no_mangle]
+pub unsafe extern "C" fn xnpu_run_options_create(out: *mut *mut XnpuRunOptions) -> *mut XnpuStatus {
+    let call = Call("xnpu_run_options_create");
+    guard(call, || {
+        if out.is_null() {
+            return Err(call.invalid("out is NULL"));
+        }
+        let o = Box::new(XnpuRunOptions {
+            inner: std::sync::Mutex::new(xnpu::RunOptions::new()),
+        });
+        // SAFETY: `out` is writable (this function's contract), not NULL (checked).
+        unsafe { out.write(Box::into_raw(o)) };
+        Ok(())
+    })
+}
+
+/// Sets the time limit of each run given these options, in milliseconds (0: none). Applies
+/// to runs started afterwards.
+///
+/// # Safety
+/// `options` is live run options.
+#[no_mangle]
+pub unsafe extern "C" fn xnpu_run_options_set_timeout(
+    options: *mut XnpuRunOptions,
+    milliseconds: u64,
+) -> *mut XnpuStatus {
+    let call = Call("xnpu_run_options_set_timeout");
+    guard(call, || {
+        // SAFETY: NULL or live (this function's contract).
+        let o = unsafe { options.as_ref() }.ok_or_else(|| call.invalid("options is NULL"))?;
+        let mut inner = o.inner.lock().unwrap_or_else(|e| e.into_inner());
+        *inner = if milliseconds == 0 {
+            inner.clone().no_timeout()
+        } else {
+            inner
+                .clone()
+                .timeout(std::time::Duration::from_millis(milliseconds))
+        };
+        Ok(())
+    })
+}
+
+/// Cancels the runs using these options, from any thread: each stops at its next check and
+/// fails with `XNPU_CODE_CANCELLED`; later runs fail at once until
+/// `xnpu_run_options_reset`.
+///
+/// # Safety
+/// `options` is live run options.
+#[no_mangle]
+pub unsafe extern "C" fn xnpu_run_options_terminate(
+    options: *const XnpuRunOptions,
+) -> *mut XnpuStatus {
+    let call = Call("xnpu_run_options_terminate");
+    guard(call, || {
+        // SAFETY: NULL or live (this function's contract).
+        let o = unsafe { run_options(options) }.ok_or_else(|| call.invalid("options is NULL"))?;
+        o.terminate();
+        Ok(())
+    })
+}
+
+/// Lets runs given these options go on again after `xnpu_run_options_terminate`.
+///
+/// # Safety
+/// `options` is live run options.
+#[no_mangle]
+pub unsafe extern "C" fn xnpu_run_options_reset(options: *const XnpuRunOptions) -> *mut XnpuStatus {
+    let call = Call("xnpu_run_options_reset");
+    guard(call, || {
+        // SAFETY: NULL or live (this function's contract).
+        let o = unsafe { run_options(options) }.ok_or_else(|| call.invalid("options is NULL"))?;
+        o.reset();
+        Ok(())
+    })
+}
+
+/// Frees run options (NULL is ignored). No run may be using them.
+///
+/// # Safety
+/// `options` is NULL or run options from `xnpu_run_options_create`, not freed before.
+#[no_mangle]
+pub unsafe extern "C" fn xnpu_run_options_free(options: *mut XnpuRunOptions) {
+    if options.is_null() {
+        return;
+    }
+    // SAFETY: a box this library made, freed once (this function's contract). Dropping it
+    // cannot panic.
+    drop(unsafe { Box::from_raw(options) });
 }

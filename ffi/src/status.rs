@@ -35,6 +35,8 @@ pub enum XnpuCode {
     /// The call itself is malformed: a NULL pointer, a `struct_size` too small, a length
     /// that overflows, a string that is not UTF-8. The message names the argument.
     InvalidArgument = 7,
+    /// The run was cancelled (`xnpu_run_options_terminate`) or passed its time limit.
+    Cancelled = 8,
 }
 
 /// A failed call's code and message. Opaque: read it with `xnpu_status_code` and
@@ -75,6 +77,7 @@ impl From<Error> for Failure {
             ErrorKind::InvalidInput => XnpuCode::InvalidInput,
             ErrorKind::Compute => XnpuCode::Compute,
             ErrorKind::Io => XnpuCode::Io,
+            ErrorKind::Cancelled => XnpuCode::Cancelled,
         };
         Failure::new(code, e.to_string())
     }

@@ -6,14 +6,19 @@ use std::mem::size_of;
 use std::path::Path;
 use std::ptr;
 
-use xnpu_ffi::run::{xnpu_session_run, xnpu_session_run_into};
+use xnpu_ffi::run::{
+    xnpu_run_options_create, xnpu_run_options_free, xnpu_run_options_reset,
+    xnpu_run_options_set_timeout, xnpu_run_options_terminate, xnpu_session_run,
+    xnpu_session_run_into, xnpu_session_run_with,
+};
 use xnpu_ffi::session::{
     xnpu_session_create, xnpu_session_create_from_bytes, xnpu_session_free, xnpu_session_input_info,
 };
 use xnpu_ffi::status::{xnpu_status_code, xnpu_status_free, xnpu_status_message};
 use xnpu_ffi::tensor::{xnpu_tensor_byte_len, xnpu_tensor_data, xnpu_tensor_free};
 use xnpu_ffi::{
-    XnpuCode, XnpuInput, XnpuIoInfo, XnpuOutputBuffer, XnpuSession, XnpuSessionOptions, XnpuStatus,
+    XnpuCode, XnpuInput, XnpuIoInfo, XnpuOutputBuffer, XnpuRunOptions, XnpuSession,
+    XnpuSessionOptions, XnpuStatus,
 };
 
 fn model_path() -> CString {
@@ -51,6 +56,7 @@ fn cpu_options() -> XnpuSessionOptions {
         cache_dir: ptr::null(),
         threads: 0,
         no_cache: 0,
+        max_memory: 0,
     }
 }
 
@@ -65,10 +71,14 @@ unsafe impl Sync for Session {}
 
 impl Session {
     fn load() -> Session {
+        Session::load_with(&cpu_options())
+    }
+
+    fn load_with(options: &XnpuSessionOptions) -> Session {
         let mut s = ptr::null_mut();
         let path = model_path();
         // SAFETY: a path, options and an out pointer that live for the call.
-        ok(unsafe { xnpu_session_create(path.as_ptr(), &cpu_options(), &mut s) });
+        ok(unsafe { xnpu_session_create(path.as_ptr(), options, &mut s) });
         Session(s)
     }
 
@@ -87,6 +97,16 @@ impl Session {
     }
 
     fn run_shaped(&self, pixels: &[f32], shape: [i64; 4]) -> Result<Vec<f32>, (XnpuCode, String)> {
+        self.run_with(ptr::null(), pixels, shape)
+    }
+
+    /// Runs one input of `shape` with run options (NULL for none).
+    fn run_with(
+        &self,
+        options: *const XnpuRunOptions,
+        pixels: &[f32],
+        shape: [i64; 4],
+    ) -> Result<Vec<f32>, (XnpuCode, String)> {
         let input = XnpuInput {
             struct_size: size_of::<XnpuInput>(),
             name: self.input_info().name,
@@ -98,7 +118,12 @@ impl Session {
         };
         let mut out = ptr::null_mut();
         // SAFETY: a live session, one valid input, one output slot.
-        let status = unsafe { xnpu_session_run(self.0, &input, 1, ptr::null(), &mut out, 1) };
+        let status = if options.is_null() {
+            unsafe { xnpu_session_run(self.0, &input, 1, ptr::null(), &mut out, 1) }
+        } else {
+            // SAFETY: as above, and live run options.
+            unsafe { xnpu_session_run_with(self.0, options, &input, 1, ptr::null(), &mut out, 1) }
+        };
         if !status.is_null() {
             return Err(take(status));
         }
@@ -255,4 +280,48 @@ fn an_output_buffer_too_small_learns_the_size_it_needs_and_is_not_written() {
     );
     assert_eq!((out.byte_len, out.dtype, out.rank), (40, 1, 2));
     assert_eq!(data, [7.0; 4]);
+}
+
+#[test]
+fn terminated_run_options_cancel_runs_until_reset() {
+    let session = Session::load();
+    let mut options = ptr::null_mut();
+    // SAFETY: an out pointer that lives for the call.
+    ok(unsafe { xnpu_run_options_create(&mut options) });
+    // SAFETY: live options from xnpu_run_options_create.
+    ok(unsafe { xnpu_run_options_set_timeout(options, 60_000) });
+    assert!(session.run_with(options, &image(0), [1, 3, 32, 32]).is_ok());
+    // SAFETY: live options.
+    ok(unsafe { xnpu_run_options_terminate(options) });
+    let (code, message) = session
+        .run_with(options, &image(0), [1, 3, 32, 32])
+        .unwrap_err();
+    assert_eq!(code, XnpuCode::Cancelled, "{message}");
+    assert!(message.contains("cancelled"), "{message}");
+    // A run without these options is not affected.
+    assert!(session.run(&image(0)).is_ok());
+    // SAFETY: live options.
+    ok(unsafe { xnpu_run_options_reset(options) });
+    assert!(session.run_with(options, &image(0), [1, 3, 32, 32]).is_ok());
+    // SAFETY: options from xnpu_run_options_create, freed once; NULL is ignored.
+    unsafe {
+        xnpu_run_options_free(options);
+        xnpu_run_options_free(ptr::null_mut());
+    }
+    // SAFETY: NULL options are refused with a status, not dereferenced.
+    let (code, message) = take(unsafe { xnpu_run_options_terminate(ptr::null()) });
+    assert_eq!(code, XnpuCode::InvalidArgument, "{message}");
+}
+
+#[test]
+fn a_session_memory_limit_refuses_a_run_that_would_pass_it() {
+    let mut options = cpu_options();
+    options.max_memory = 1024;
+    let session = Session::load_with(&options);
+    let (code, message) = session.run(&image(0)).unwrap_err();
+    println!("{message}");
+    assert_ne!(code, XnpuCode::Ok);
+    assert!(message.contains("memory limit"), "{message}");
+    options.max_memory = 0;
+    assert!(Session::load_with(&options).run(&image(0)).is_ok());
 }

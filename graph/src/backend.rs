@@ -432,18 +432,25 @@ pub enum CompileCache {
 }
 
 impl CompileCache {
-    /// The folder for `backend`'s cache (a subfolder of the cache root), or `None` when
-    /// caching is off or no root can be found.
+    /// The folder for `backend`'s cache (a subfolder of the cache root, always an absolute
+    /// path), or `None` when caching is off or no root can be found. A folder given
+    /// (`Dir`, `XNPU_CACHE_DIR`) is taken from the current folder when relative; as the XDG
+    /// specification says, a relative `XDG_CACHE_HOME` is ignored, and so is an empty or
+    /// relative `HOME` (no cache then, rather than one in the current folder).
     pub fn dir_for(&self, backend: &str) -> Option<std::path::PathBuf> {
+        use std::path::{Path, PathBuf};
+        let absolute = |p: &Path| p.is_absolute().then(|| p.to_path_buf());
         let root = match self {
             CompileCache::Off => return None,
-            CompileCache::Dir(d) => d.clone(),
+            CompileCache::Dir(d) => std::path::absolute(d).ok()?,
             CompileCache::Default => match std::env::var_os("XNPU_CACHE_DIR") {
                 Some(d) if d.is_empty() => return None,
-                Some(d) => d.into(),
-                None => match std::env::var_os("XDG_CACHE_HOME") {
-                    Some(d) if !d.is_empty() => std::path::PathBuf::from(d).join("xnpu"),
-                    _ => std::path::PathBuf::from(std::env::var_os("HOME")?).join(".cache/xnpu"),
+                Some(d) => std::path::absolute(PathBuf::from(d)).ok()?,
+                None => match std::env::var_os("XDG_CACHE_HOME")
+                    .and_then(|d| absolute(Path::new(&d)))
+                {
+                    Some(d) => d.join("xnpu"),
+                    None => absolute(Path::new(&std::env::var_os("HOME")?))?.join(".cache/xnpu"),
                 },
             },
         };
@@ -643,12 +650,8 @@ impl CapabilityTable {
 
     /// Reads a table from a JSON file.
     pub fn load(path: &std::path::Path) -> Result<CapabilityTable> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            Error::invalid_input(format!(
-                "cannot read capability table {}: {e}",
-                path.display()
-            ))
-        })?;
+        let text = xnpu_core::fs::read_regular_text(path, "capability table", 64 << 20)
+            .map_err(|e| e.context("cannot read a capability table"))?;
         CapabilityTable::from_json(&text).map_err(|e| e.context(path.display().to_string()))
     }
 

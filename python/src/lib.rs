@@ -55,6 +55,12 @@ create_exception!(
 );
 create_exception!(
     _xnpu,
+    CancelledError,
+    XnpuError,
+    "The run was cancelled (RunOptions.terminate) or passed its time limit."
+);
+create_exception!(
+    _xnpu,
     XnpuIOError,
     XnpuError,
     "A file could not be read or written."
@@ -70,6 +76,7 @@ fn to_py(e: Error) -> PyErr {
         K::InvalidInput => InvalidInputError::new_err(msg),
         K::Compute => ComputeError::new_err(msg),
         K::Io => XnpuIOError::new_err(msg),
+        K::Cancelled => CancelledError::new_err(msg),
     }
 }
 
@@ -110,6 +117,87 @@ fn session_options(
         options = options.threads(n);
     }
     Ok(options)
+}
+
+/// Options of one run, as onnxruntime's `RunOptions`: set `terminate` (from any thread) to
+/// stop the runs given these options at their next check; `timeout` (seconds, or None)
+/// stops each run that takes longer. A stopped run raises `CancelledError`.
+#[pyclass(frozen, module = "xnpu")]
+struct RunOptions {
+    inner: std::sync::Mutex<xnpu::RunOptions>,
+}
+
+#[pymethods]
+impl RunOptions {
+    #[new]
+    #[pyo3(signature = (timeout=None))]
+    fn new(timeout: Option<f64>) -> PyResult<RunOptions> {
+        let o = RunOptions {
+            inner: std::sync::Mutex::new(xnpu::RunOptions::new()),
+        };
+        o.set_timeout(timeout)?;
+        Ok(o)
+    }
+
+    /// Whether the runs given these options are told to stop.
+    #[getter]
+    fn get_terminate(&self) -> bool {
+        self.options().is_terminated()
+    }
+
+    #[setter]
+    fn set_terminate(&self, stop: bool) {
+        let o = self.options();
+        if stop {
+            o.terminate()
+        } else {
+            o.reset()
+        }
+    }
+
+    /// Seconds a run may take (None: no limit).
+    #[getter]
+    fn get_timeout(&self) -> Option<f64> {
+        self.options().limit().map(|d| d.as_secs_f64())
+    }
+
+    #[setter]
+    fn set_timeout(&self, seconds: Option<f64>) -> PyResult<()> {
+        let mut o = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        *o = match seconds {
+            None => o.clone().no_timeout(),
+            Some(s) if s.is_finite() && s > 0.0 && s < 1e9 => {
+                o.clone().timeout(std::time::Duration::from_secs_f64(s))
+            }
+            Some(s) => {
+                return Err(InvalidInputError::new_err(format!(
+                    "timeout must be a number of seconds above 0, not {s}"
+                )))
+            }
+        };
+        Ok(())
+    }
+}
+
+impl RunOptions {
+    fn options(&self) -> xnpu::RunOptions {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// A size in bytes given as an int or a str (`"4G"`, `"512MiB"`).
+fn memory_size(v: Option<&Bound<'_, PyAny>>) -> PyResult<Option<u64>> {
+    let Some(v) = v else { return Ok(None) };
+    if let Ok(n) = v.extract::<u64>() {
+        if n == 0 {
+            return Err(InvalidInputError::new_err("max_memory must be above 0"));
+        }
+        return Ok(Some(n));
+    }
+    let s: String = v.extract().map_err(|_| {
+        PyTypeError::new_err("max_memory must be a number of bytes or a str such as \"4G\"")
+    })?;
+    xnpu::limits::parse_size(&s).map(Some).map_err(to_py)
 }
 
 /// A model input or output: name, dtype (NumPy's name) and shape (ints, or strings for
@@ -276,13 +364,14 @@ struct InferenceSession {
 #[pymethods]
 impl InferenceSession {
     #[new]
-    #[pyo3(signature = (model, devices=None, level=None, threads=None))]
+    #[pyo3(signature = (model, devices=None, level=None, threads=None, max_memory=None))]
     fn new(
         py: Python<'_>,
         model: &Bound<'_, PyAny>,
         devices: Option<&Bound<'_, PyAny>>,
         level: Option<&str>,
         threads: Option<usize>,
+        max_memory: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<InferenceSession> {
         guard("InferenceSession()", || {
             let devices: Option<String> =
@@ -297,7 +386,10 @@ impl InferenceSession {
                     ))
                     })?),
                 };
-            let options = session_options(devices.as_deref(), level, threads)?;
+            let mut options = session_options(devices.as_deref(), level, threads)?;
+            if let Some(m) = memory_size(max_memory)? {
+                options = options.max_memory(m);
+            }
             let bytes = if let Ok(b) = model.cast::<PyBytes>() {
                 Some(arrays::bytes_of(b))
             } else if let Ok(b) = model.cast::<PyByteArray>() {
@@ -392,7 +484,8 @@ impl InferenceSession {
     /// `numpy.asarray` takes); returns the outputs named in `output_names` (all, in model
     /// order, when it is None or empty) as NumPy arrays. The arrays given must not be
     /// changed by another thread while the run lasts: they are read in place.
-    /// `run_options` is accepted for onnxruntime's signature and must be None.
+    /// `run_options`: an `xnpu.RunOptions` (a time limit, `terminate` from another thread),
+    /// or None.
     #[pyo3(signature = (output_names, input_feed, run_options=None))]
     fn run<'py>(
         &self,
@@ -401,11 +494,20 @@ impl InferenceSession {
         input_feed: &Bound<'py, PyAny>,
         run_options: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyList>> {
-        if run_options.is_some() {
-            return Err(PyTypeError::new_err(
-                "run_options is not supported (xnpu has no per-run options); pass None",
-            ));
-        }
+        let run_options = match run_options {
+            None => None,
+            Some(o) => Some(
+                o.cast::<RunOptions>()
+                    .map_err(|_| {
+                        PyTypeError::new_err(
+                            "run_options must be an xnpu.RunOptions or None (onnxruntime's \
+                             RunOptions is not taken)",
+                        )
+                    })?
+                    .get()
+                    .options(),
+            ),
+        };
         let output_names = output_names.filter(|n| !n.is_empty());
         guard("run()", || {
             let feeds = input_feed.cast::<PyDict>().map_err(|_| {
@@ -442,10 +544,11 @@ impl InferenceSession {
             // A clone of a tensor shares its bytes.
             let results = py
                 .detach(|| {
-                    session.run(
+                    session.run_with(
                         inputs
                             .iter()
                             .map(|(n, t)| (n.as_str(), Value::Tensor(t.clone()))),
+                        run_options.as_ref(),
                     )
                 })
                 .map_err(to_py)?;
@@ -525,6 +628,7 @@ fn _xnpu(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_backends, m)?)?;
     m.add_function(wrap_pyfunction!(_add_plugin_dir, m)?)?;
     m.add_class::<InferenceSession>()?;
+    m.add_class::<RunOptions>()?;
     m.add_class::<NodeArg>()?;
     m.add_class::<PlanRow>()?;
     m.add_class::<Explanation>()?;
@@ -535,6 +639,7 @@ fn _xnpu(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("UnsupportedError", py.get_type::<UnsupportedError>())?;
     m.add("InvalidInputError", py.get_type::<InvalidInputError>())?;
     m.add("ComputeError", py.get_type::<ComputeError>())?;
+    m.add("CancelledError", py.get_type::<CancelledError>())?;
     m.add("XnpuIOError", py.get_type::<XnpuIOError>())?;
     Ok(())
 }

@@ -21,6 +21,97 @@ use xnpu::{Dim, Error, Policy, Result, Session, SessionOptions, Tensor, Value};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Stop with an error once the command has run this many seconds (a run stops at its
+    /// next check; import and compile end the process).
+    #[arg(long, global = true, value_name = "SECONDS", value_parser = parse_seconds)]
+    timeout: Option<f64>,
+    /// The most memory a run may hold (bytes, or 4G, 512MiB): work past it is refused with
+    /// an error before it allocates. Default: the smallest of 80% of available memory, the
+    /// address-space limit and the cgroup's memory.max.
+    #[arg(long, global = true, value_name = "SIZE", value_parser = parse_memory)]
+    max_memory: Option<u64>,
+}
+
+fn parse_seconds(s: &str) -> std::result::Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v < 1e9 => Ok(v),
+        _ => Err(format!("\"{s}\" is not a number of seconds above 0")),
+    }
+}
+
+fn parse_memory(s: &str) -> std::result::Result<u64, String> {
+    xnpu::limits::parse_size(s).map_err(|e| e.to_string())
+}
+
+fn parse_hop_cost(s: &str) -> std::result::Result<f32, String> {
+    match s.trim().parse::<f32>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("\"{s}\" is not a finite cost of 0 or more")),
+    }
+}
+
+/// What limits every command: the deadline and the memory a run may hold.
+struct Limits {
+    deadline: Option<(Instant, f64)>,
+    max_memory: Option<u64>,
+}
+
+impl Limits {
+    /// A run's options: the time left before the deadline.
+    fn run_options(&self) -> xnpu::RunOptions {
+        let o = xnpu::RunOptions::new();
+        match self.deadline {
+            Some((at, s)) => o.deadline(at, std::time::Duration::from_secs_f64(s)),
+            None => o,
+        }
+    }
+}
+
+static LIMITS: std::sync::OnceLock<Limits> = std::sync::OnceLock::new();
+
+fn limits() -> &'static Limits {
+    LIMITS.get_or_init(|| Limits {
+        deadline: None,
+        max_memory: None,
+    })
+}
+
+/// Loads a model from a file, or from standard input when the path is `-` (at most 2 GiB,
+/// protobuf's own limit).
+fn load(path: &Path, options: SessionOptions) -> Result<Session> {
+    let options = match limits().max_memory {
+        Some(m) => options.max_memory(m),
+        None => options,
+    };
+    if path == Path::new("-") {
+        let bytes = xnpu_core::fs::read_limited(
+            std::io::stdin().lock(),
+            Path::new("standard input"),
+            "model",
+            2 << 30,
+        )?;
+        let model = xnpu::graph::onnx::load_bytes(bytes.into(), "stdin", None)?;
+        return Session::new(model, options);
+    }
+    Session::load_with(path, options)
+}
+
+/// `s` with control characters escaped, for names from models and plugins printed to a
+/// terminal.
+fn shown(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return s.into();
+    }
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
 }
 
 /// How a model is compiled: pass level, backends and the hints backends compile with.
@@ -35,7 +126,7 @@ struct CompileArgs {
     #[arg(long)]
     devices: Option<String>,
     /// Cost of one device hop, in units of one node on the reference CPU backend.
-    #[arg(long, default_value_t = 2.0)]
+    #[arg(long, default_value_t = 2.0, value_parser = parse_hop_cost)]
     hop_cost: f32,
     /// Threads a backend may use for one inference (OpenVINO: INFERENCE_NUM_THREADS).
     /// Default: the backend's own choice.
@@ -106,8 +197,8 @@ struct RunArgs {
     #[arg(long, value_name = "DIR")]
     output_dir: Option<PathBuf>,
     /// Run this many times and report the median time.
-    #[arg(long, default_value_t = 1)]
-    iterations: usize,
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    iterations: u32,
     #[command(flatten)]
     compile: CompileArgs,
 }
@@ -294,7 +385,61 @@ struct BenchGenerateArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
+    init_log();
+    let max_memory = cli.max_memory.or_else(xnpu::limits::default_memory_limit);
+    let deadline = cli.timeout.map(|s| {
+        let limit = std::time::Duration::from_secs_f64(s);
+        // Runs stop themselves at the deadline; what cannot be stopped (import, a vendor
+        // compile) ends the process a moment later, with the same message.
+        std::thread::spawn(move || {
+            std::thread::sleep(limit + std::time::Duration::from_millis(500));
+            eprintln!("error: the command passed its time limit of {s} s (--timeout)");
+            std::process::exit(1);
+        });
+        (Instant::now() + limit, s)
+    });
+    let _ = LIMITS.set(Limits {
+        deadline,
+        max_memory,
+    });
+    // Random inputs are held to the same limit as runs.
+    let scope =
+        max_memory.map(|m| std::sync::Arc::new(xnpu_core::run::RunScope::new(None, None, Some(m))));
+    let result = xnpu_core::run::enter(scope, || dispatch(cli.command));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", shown(&e.to_string()));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Warnings (a stale or unwritable cache, a plugin or a setting that was skipped) go to
+/// standard error; `XNPU_LOG` (`off`, `error`, `warn`, `info`, `debug`, `trace`) sets the level.
+fn init_log() {
+    use tracing_subscriber::filter::LevelFilter;
+    let setting = std::env::var("XNPU_LOG").ok();
+    let level = match setting.as_deref().map(str::trim) {
+        None | Some("") => Ok(LevelFilter::WARN),
+        Some(s) => s.parse::<LevelFilter>().map_err(|_| s.to_string()),
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(level.clone().unwrap_or(LevelFilter::WARN))
+        .without_time()
+        .with_target(false)
+        .init();
+    if let Err(s) = level {
+        tracing::warn!(
+            "XNPU_LOG={}: not a level (off, error, warn, info, debug, trace); showing warnings",
+            shown(&s)
+        );
+    }
+}
+
+fn dispatch(command: Command) -> Result<()> {
+    match command {
         Command::Info { model } => info(&model),
         Command::Run(args) => run(&args),
         Command::Optimize {
@@ -320,13 +465,6 @@ fn main() -> ExitCode {
             ..
         } => bench_generate(&args),
         Command::Bench { what: None, models } => bench(&models),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
     }
 }
 
@@ -348,17 +486,17 @@ fn human_bytes(n: usize) -> String {
 fn info(path: &Path) -> Result<()> {
     let t0 = Instant::now();
     // The model as the file has it: no passes.
-    let session = Session::load_with(path, SessionOptions::new().level(Level::None))?;
+    let session = load(path, SessionOptions::new().level(Level::None))?;
     let elapsed = t0.elapsed();
     let model = session.model();
     println!("model     {}", path.display());
     if !model.producer.is_empty() {
-        println!("producer  {}", model.producer);
+        println!("producer  {}", shown(&model.producer));
     }
     let opsets: Vec<String> = model
         .opsets
         .iter()
-        .map(|(d, v)| format!("{}:{v}", if d.is_empty() { "ai.onnx" } else { d }))
+        .map(|(d, v)| format!("{}:{v}", if d.is_empty() { "ai.onnx" } else { &**d }))
         .collect();
     println!(
         "ir        {}   opsets {}",
@@ -369,11 +507,11 @@ fn info(path: &Path) -> Result<()> {
     println!("\ninputs");
     for i in session.inputs() {
         let default = if i.has_default { "  (has default)" } else { "" };
-        println!("  {:<24} {}{default}", i.name, i.ty);
+        println!("  {:<24} {}{default}", shown(&i.name), i.ty);
     }
     println!("outputs");
     for o in session.outputs() {
-        println!("  {:<24} {}", o.name, o.ty);
+        println!("  {:<24} {}", shown(&o.name), o.ty);
     }
     let (params, bytes) = model.parameter_stats();
     println!("\nparameters {params} ({})", human_bytes(bytes));
@@ -383,7 +521,7 @@ fn info(path: &Path) -> Result<()> {
     let mut hist: Vec<_> = hist.into_iter().collect();
     hist.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
     for (op, n) in hist {
-        println!("  {op:<28} {n:>6}");
+        println!("  {:<28} {n:>6}", shown(op));
     }
     Ok(())
 }
@@ -404,7 +542,7 @@ fn run(args: &RunArgs) -> Result<()> {
         args.iterations,
         &args.compile,
     );
-    let session = Session::load_with(path, compile.options()?)?;
+    let session = load(path, compile.options()?)?;
     let mut given: BTreeMap<String, Tensor> = BTreeMap::new();
     for arg in input_args {
         let (name, file) = parse_pair(arg, "--input")?;
@@ -428,14 +566,18 @@ fn run(args: &RunArgs) -> Result<()> {
         )));
     }
     for (name, v) in &inputs {
-        println!("input  {name:<24} {}", v.describe());
+        println!("input  {:<24} {}", shown(name), v.describe());
     }
     let mut times = Vec::new();
     let mut outputs = Vec::new();
     xnpu_backend_cpu::profile::enable(args.profile);
-    for _ in 0..iterations.max(1) {
+    for _ in 0..iterations {
         let t0 = Instant::now();
-        outputs = session.run(inputs.iter().map(|(n, v)| (n.as_str(), v.clone())))?;
+        let options = limits().run_options();
+        outputs = session.run_with(
+            inputs.iter().map(|(n, v)| (n.as_str(), v.clone())),
+            Some(&options),
+        )?;
         times.push(t0.elapsed().as_secs_f64() * 1e3);
     }
     times.sort_by(f64::total_cmp);
@@ -444,7 +586,7 @@ fn run(args: &RunArgs) -> Result<()> {
             Value::Tensor(t) => t.preview(6),
             _ => String::new(),
         };
-        println!("output {name:<24} {} {preview}", v.describe());
+        println!("output {:<24} {} {preview}", shown(name), v.describe());
     }
     let backends: Vec<&str> = session.plan().nodes_per_backend().keys().copied().collect();
     println!(
@@ -457,7 +599,7 @@ fn run(args: &RunArgs) -> Result<()> {
         println!("cpu    {}", xnpu_backend_cpu::fast_path());
     }
     if args.profile {
-        print_profile(iterations.max(1));
+        print_profile(iterations as usize);
     }
     if let Some(dir) = output_dir {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
@@ -540,7 +682,7 @@ fn partition(
     dot: Option<&Path>,
     dim_args: &[String],
 ) -> Result<()> {
-    let session = Session::load_with(path, compile.options()?)?;
+    let session = load(path, compile.options()?)?;
     if json {
         println!("{}", session.explanation().to_json());
         if let Some(file) = dot {

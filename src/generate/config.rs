@@ -137,7 +137,7 @@ impl GenaiConfig {
                 dir.display()
             )));
         }
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        let text = xnpu_core::fs::read_regular_text(&path, "genai config", 16 << 20)?;
         let cfg: GenaiConfig = serde_json::from_str(&text).map_err(|e| {
             Error::model(format!("{}: not a valid genai config: {e}", path.display()))
         })?;

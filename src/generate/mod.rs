@@ -293,7 +293,8 @@ impl LanguageModel {
                 "{name}: no tokenizer.json (the Hugging Face tokenizer the model was built with)"
             )));
         }
-        let tokenizer = Tokenizer::from_file(&tok_path).map_err(|e| {
+        let tok_bytes = xnpu_core::fs::read_regular(&tok_path, "tokenizer", 1 << 30)?;
+        let tokenizer = Tokenizer::from_bytes(&tok_bytes).map_err(|e| {
             Error::model(format!(
                 "{}: cannot read the tokenizer: {e}",
                 tok_path.display()

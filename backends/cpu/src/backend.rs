@@ -237,7 +237,13 @@ impl Executable for CpuExecutable {
         let ins: Vec<Option<Value>> = inputs.into_iter().map(Some).collect();
         match &self.pool {
             Some(pool) => {
-                pool.install(|| crate::exec::run_planned(&self.graph, &self.plan, ins, &[]))
+                // The run's limits go with the work to the pool's thread.
+                let scope = xnpu_core::run::current();
+                pool.install(|| {
+                    xnpu_core::run::enter(scope, || {
+                        crate::exec::run_planned(&self.graph, &self.plan, ins, &[])
+                    })
+                })
             }
             None => crate::exec::run_planned(&self.graph, &self.plan, ins, &[]),
         }

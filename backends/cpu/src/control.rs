@@ -79,6 +79,8 @@ pub fn run_loop(op: &Loop, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
     let mut scans: Vec<Vec<Tensor>> = vec![Vec::new(); n_scan];
     let mut i: i64 = 0;
     while max_trip.is_none_or(|m| i < m) && cond {
+        // A cancelled run or one past its time stops here, whatever the body holds.
+        xnpu_core::run::check().map_err(|e| e.context(format!("iteration {i}")))?;
         let mut args = Vec::with_capacity(body.inputs.len());
         args.push(Some(Value::Tensor(Tensor::scalar(i))));
         args.push(Some(Value::Tensor(Tensor::scalar(cond))));
@@ -148,6 +150,7 @@ pub fn run_scan(op: &Scan, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
     let caps = captured(body, inputs)?;
     let mut outs: Vec<Vec<Tensor>> = vec![Vec::new(); k_out];
     for step in 0..len {
+        xnpu_core::run::check().map_err(|e| e.context(format!("step {step}")))?;
         let mut args: Vec<Option<Value>> = state.iter().cloned().map(Some).collect();
         for (j, t) in scan_in.iter().enumerate() {
             let reverse = op.scan_input_reverse.get(j).copied().unwrap_or(false);

@@ -38,7 +38,23 @@ pub(crate) fn run_planned(
     captured: &[Value],
 ) -> Result<Vec<Value>> {
     let mut env = Env::bind(graph, inputs, captured)?;
+    // The run's limits (cancellation, time, memory), when the runtime set any.
+    let scope = xnpu_core::run::current().filter(|s| s.is_limited());
+    let mut memory = scope
+        .as_ref()
+        .filter(|s| s.max_memory().is_some())
+        .map(|_| Memory::new(graph, &env));
     for (i, node) in graph.nodes.iter().enumerate() {
+        if let Some(s) = &scope {
+            s.check().map_err(|e| e.context(node.describe()))?;
+            if let Some(m) = &memory {
+                // Outputs whose sizes are known now are refused before any is allocated.
+                if let Some(bytes) = m.static_output_bytes(graph, node) {
+                    s.reserve(bytes, "its outputs")
+                        .map_err(|e| e.context(node.describe()))?;
+                }
+            }
+        }
         let donated = env.take_donated(i, node);
         let args = env
             .args(node, &donated)
@@ -58,11 +74,102 @@ pub(crate) fn run_planned(
         if let Some(t) = started {
             crate::profile::record(&node.name, node.op.name(), ran_fast, t.elapsed());
         }
-        drop(args);
+        if let (Some(m), Some(s)) = (&mut memory, &scope) {
+            m.produced(node, &args, &outs);
+            drop(args);
+            m.released(i, node, &env);
+            s.set_live(m.live).map_err(|e| e.context(node.describe()))?;
+        } else {
+            drop(args);
+        }
         env.store_outputs(node, outs);
         env.release_inputs(i, node);
     }
     env.outputs()
+}
+
+/// What a run holds in values, for its memory limit: bytes per value, counted once per
+/// buffer (an output that views an input's bytes, as Reshape's does, adds nothing).
+struct Memory {
+    bytes: Vec<u64>,
+    live: u64,
+}
+
+impl Memory {
+    fn new(graph: &Graph, env: &Env<'_>) -> Memory {
+        let mut bytes = vec![0u64; graph.values.len()];
+        let mut live = 0u64;
+        for &id in &graph.inputs {
+            if graph.values[id].constant.is_none() {
+                if let Some(v) = &env.values[id] {
+                    bytes[id] = value_bytes(v);
+                    live = live.saturating_add(bytes[id]);
+                }
+            }
+        }
+        Memory { bytes, live }
+    }
+
+    /// The bytes of `node`'s outputs when the graph knows all their dims and dtypes.
+    fn static_output_bytes(&self, graph: &Graph, node: &Node) -> Option<u64> {
+        let mut total = 0u64;
+        for id in node.outputs.iter().flatten() {
+            let t = graph.values[*id].ty.tensor()?;
+            let dims = t.shape.as_ref()?.as_known()?;
+            let n = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+            // Element counts past usize are refused with the largest size.
+            let b = n.and_then(|n| t.dtype.byte_len(n)).unwrap_or(usize::MAX);
+            total = total.saturating_add(b as u64);
+        }
+        Some(total)
+    }
+
+    fn produced(&mut self, node: &Node, args: &[Option<&Value>], outs: &[Value]) {
+        for (slot, v) in node.outputs.iter().zip(outs) {
+            let Some(id) = slot else { continue };
+            let views_input = match v {
+                Value::Tensor(t) => args.iter().flatten().any(|a| match a {
+                    Value::Tensor(a) => shares(a.raw_bytes(), t.raw_bytes()),
+                    _ => false,
+                }),
+                _ => false,
+            };
+            let b = if views_input { 0 } else { value_bytes(v) };
+            self.live = self.live.saturating_sub(self.bytes[*id]).saturating_add(b);
+            self.bytes[*id] = b;
+        }
+    }
+
+    fn released(&mut self, i: usize, node: &Node, env: &Env<'_>) {
+        for id in node.inputs.iter().flatten() {
+            if env.dies_at(*id, i) {
+                self.live = self
+                    .live
+                    .saturating_sub(std::mem::take(&mut self.bytes[*id]));
+            }
+        }
+    }
+}
+
+/// Whether `b` lies inside `a`'s bytes (a view of the same buffer).
+fn shares(a: &[u8], b: &[u8]) -> bool {
+    let (a0, b0) = (a.as_ptr() as usize, b.as_ptr() as usize);
+    !b.is_empty() && b0 >= a0 && b0 + b.len() <= a0 + a.len()
+}
+
+/// The bytes a value holds (strings by their lengths).
+fn value_bytes(v: &Value) -> u64 {
+    let tensor = |t: &xnpu_core::Tensor| -> u64 {
+        match t.strings() {
+            Ok(s) => s.iter().map(|s| s.len() as u64 + 24).sum(),
+            Err(_) => t.raw_bytes().len() as u64,
+        }
+    };
+    match v {
+        Value::Tensor(t) => tensor(t),
+        Value::Sequence { items, .. } => items.iter().map(tensor).sum(),
+        Value::Optional { value, .. } => value.as_deref().map_or(0, value_bytes),
+    }
 }
 
 /// The interpreter's values while a graph runs, and the last node that reads each one.

@@ -171,6 +171,8 @@ impl Api {
     pub fn open(path: &Path) -> Result<Api> {
         let path = std::fs::canonicalize(path)
             .map_err(|e| Error::unsupported(format!("{}: {e}", path.display())))?;
+        // A truncated or non-ELF file would kill the process inside the dynamic loader.
+        xnpu_core::fs::check_shared_library(&path, "OpenVINO library")?;
         // SAFETY: loading OpenVINO's C library runs its initialisers, as any use of it does.
         let lib = unsafe { libloading::Library::new(&path) }
             .map_err(|e| Error::unsupported(format!("{} cannot be loaded: {e}", path.display())))?;

@@ -110,6 +110,8 @@ impl QnnLibrary {
     /// Opens a QNN backend library and picks its first provider whose core API major this
     /// code knows; refuses the library (saying which versions it offers) otherwise.
     pub fn open(path: &Path) -> Result<QnnLibrary> {
+        // A truncated or non-ELF file would kill the process inside the dynamic loader.
+        xnpu_core::fs::check_shared_library(path, "QNN library")?;
         // SAFETY: loading QNN's library runs its initialisers, as any use of it does.
         let lib = unsafe { libloading::Library::new(path) }
             .map_err(|e| Error::unsupported(format!("{} cannot be loaded: {e}", path.display())))?;

@@ -32,6 +32,7 @@ os.environ.setdefault(
 
 from . import _xnpu  # noqa: E402
 from ._xnpu import (  # noqa: E402
+    CancelledError,
     ComputeError,
     Explanation,
     InferenceSession,
@@ -40,6 +41,7 @@ from ._xnpu import (  # noqa: E402
     ModelError,
     NodeArg,
     PlanRow,
+    RunOptions,
     TokenStream,
     UnsupportedError,
     XnpuError,
@@ -92,6 +94,7 @@ __all__ = [
     "LanguageModel",
     "NodeArg",
     "PlanRow",
+    "RunOptions",
     "plugin_notes",
     "Session",
     "TokenStream",
@@ -100,6 +103,7 @@ __all__ = [
     "UnsupportedError",
     "InvalidInputError",
     "ComputeError",
+    "CancelledError",
     "XnpuIOError",
 ]
 

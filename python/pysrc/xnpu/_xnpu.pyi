@@ -9,6 +9,7 @@ class ModelError(XnpuError): ...
 class UnsupportedError(XnpuError): ...
 class InvalidInputError(XnpuError): ...
 class ComputeError(XnpuError): ...
+class CancelledError(XnpuError): ...
 class XnpuIOError(XnpuError): ...
 
 class NodeArg:
@@ -62,13 +63,23 @@ class Explanation:
 class OutputBuffer:
     """The base of an output array that uses xnpu's buffer in place."""
 
+class RunOptions:
+    """Options of one run (as onnxruntime's ``RunOptions``): set ``terminate`` from any
+    thread to stop the runs given these options; ``timeout`` (seconds) stops a run that takes
+    longer. A stopped run raises ``CancelledError``."""
+
+    def __init__(self, timeout: Optional[float] = None) -> None: ...
+    terminate: bool
+    timeout: Optional[float]
+
 class InferenceSession:
     """A model loaded and compiled for this machine's devices.
 
     ``model``: a path or the model's bytes. ``devices``: a policy (``prefer-npu``,
     ``prefer-gpu``, ``cpu-only``) or a comma-separated list of device ids
     (``openvino:npu,cpu``). ``level``: ``none``, ``basic`` or ``all``. ``threads``: threads a
-    backend may use for one run.
+    backend may use for one run. ``max_memory``: the most bytes one run may hold (an int, or
+    a str such as ``"4G"``); work past it raises ``ComputeError`` before it allocates.
     """
 
     def __init__(
@@ -77,6 +88,7 @@ class InferenceSession:
         devices: Optional[str] = None,
         level: Optional[str] = None,
         threads: Optional[int] = None,
+        max_memory: Union[int, str, None] = None,
     ) -> None: ...
     def get_inputs(self) -> List[NodeArg]: ...
     def get_outputs(self) -> List[NodeArg]: ...
@@ -89,7 +101,7 @@ class InferenceSession:
         self,
         output_names: Optional[Sequence[str]],
         input_feed: Dict[str, Any],
-        run_options: None = None,
+        run_options: Optional[RunOptions] = None,
     ) -> List[np.ndarray]:
         """Runs the model; returns the named outputs (all when ``output_names`` is None or
         empty). Inputs are read in place: do not change them from another thread meanwhile."""
