@@ -210,8 +210,8 @@ impl Graph {
                 }
                 if !on_stack.insert(i) {
                     return Err(Error::model(format!(
-                        "graph \"{}\" has a cycle through {}",
-                        self.name,
+                        "graph {} has a cycle through {}",
+                        crate::onnx::quoted(&self.name),
                         self.nodes[i].describe()
                     )));
                 }
@@ -221,8 +221,8 @@ impl Graph {
                         if !done[p] {
                             if on_stack.contains(&p) {
                                 return Err(Error::model(format!(
-                                    "graph \"{}\" has a cycle through {}",
-                                    self.name,
+                                    "graph {} has a cycle through {}",
+                                    crate::onnx::quoted(&self.name),
                                     self.nodes[p].describe()
                                 )));
                             }

@@ -44,9 +44,14 @@ pub struct Node {
 }
 
 impl Node {
-    /// `node "name" (Op)`, the way errors name a node.
+    /// `node "name" (Op)`, the way errors name a node (the name escaped: it came from a
+    /// model).
     pub fn describe(&self) -> String {
-        format!("node \"{}\" ({})", self.name, self.op.name())
+        format!(
+            "node {} ({})",
+            crate::onnx::quoted(&self.name),
+            self.op.name()
+        )
     }
 }
 
