@@ -84,10 +84,11 @@ impl Graph {
 
     /// Values that are constants and not graph inputs.
     pub fn constants(&self) -> impl Iterator<Item = (ValueId, &Tensor)> {
+        let is_input = self.input_set();
         self.values
             .iter()
             .enumerate()
-            .filter(|(id, _)| !self.inputs.contains(id))
+            .filter(move |(id, _)| !is_input[*id])
             .filter_map(|(id, v)| v.constant.as_ref().map(|t| (id, t)))
     }
 
