@@ -115,6 +115,10 @@ dtype_table! {
     I2         = 26, "INT2",           "i2",         "int2",            [],                   2, Signed,   true,  false;
 }
 
+/// What [`DType::from_onnx`] calls a code that no ONNX type has (callers that can, name the
+/// code beside it; [`DType::from_onnx_code`] does).
+const UNKNOWN_CODE: &str = "an unknown data type code";
+
 /// ONNX codes without a row: named so that an error can say which type a model used.
 const ONNX_WITHOUT_ROW: [(i32, &str); 3] =
     [(0, "UNDEFINED"), (14, "COMPLEX64"), (15, "COMPLEX128")];
@@ -129,7 +133,25 @@ impl DType {
             None => Err(ONNX_WITHOUT_ROW
                 .iter()
                 .find(|(c, _)| *c == code)
-                .map_or("an unknown data type code", |(_, name)| name)),
+                .map_or(UNKNOWN_CODE, |(_, name)| name)),
+        }
+    }
+
+    /// [`DType::from_onnx`] for a code read from a model (an attribute, a type, a tensor),
+    /// any integer: a refusal is one sentence naming the type and its numeric code ("data
+    /// type FLOAT8E4M3FN (code 17) is not supported", "data type code 99 is not one xnpu
+    /// knows").
+    pub fn from_onnx_code(code: i64) -> crate::Result<DType> {
+        let known = i32::try_from(code).map(DType::from_onnx);
+        match known {
+            Ok(Ok(d)) => Ok(d),
+            Ok(Err(name)) if name != UNKNOWN_CODE => Err(crate::Error::unsupported(format!(
+                "data type {name} (code {code}) is not supported"
+            ))),
+            _ => Err(crate::Error::unsupported(format!(
+                "data type code {code} is not one xnpu knows (ONNX codes run from 0 to {})",
+                DType::ALL.iter().map(|d| d.onnx_code()).max().unwrap_or(0)
+            ))),
         }
     }
 
@@ -604,6 +626,22 @@ mod tests {
         assert_eq!(DType::from_onnx(15), Err("COMPLEX128"));
         assert_eq!(DType::from_onnx(27), Err("an unknown data type code"));
         assert_eq!(DType::from_onnx(-1), Err("an unknown data type code"));
+    }
+
+    #[test]
+    fn refused_codes_are_named_with_their_number() {
+        assert_eq!(DType::from_onnx_code(1).unwrap(), DType::F32);
+        let msg = |code: i64| DType::from_onnx_code(code).unwrap_err().to_string();
+        assert_eq!(msg(17), "data type FLOAT8E4M3FN (code 17) is not supported");
+        assert_eq!(msg(0), "data type UNDEFINED (code 0) is not supported");
+        for code in [27, -1, 1 << 40] {
+            assert_eq!(
+                msg(code),
+                format!(
+                    "data type code {code} is not one xnpu knows (ONNX codes run from 0 to 26)"
+                )
+            );
+        }
     }
 
     #[test]

@@ -44,9 +44,14 @@ pub struct Node {
 }
 
 impl Node {
-    /// `node "name" (Op)`, the way errors name a node.
+    /// `node "name" (Op)`, the way errors name a node (the name escaped: it came from a
+    /// model).
     pub fn describe(&self) -> String {
-        format!("node \"{}\" ({})", self.name, self.op.name())
+        format!(
+            "node {} ({})",
+            crate::onnx::quoted(&self.name),
+            self.op.name()
+        )
     }
 }
 
@@ -79,10 +84,11 @@ impl Graph {
 
     /// Values that are constants and not graph inputs.
     pub fn constants(&self) -> impl Iterator<Item = (ValueId, &Tensor)> {
+        let is_input = self.input_set();
         self.values
             .iter()
             .enumerate()
-            .filter(|(id, _)| !self.inputs.contains(id))
+            .filter(move |(id, _)| !is_input[*id])
             .filter_map(|(id, v)| v.constant.as_ref().map(|t| (id, t)))
     }
 

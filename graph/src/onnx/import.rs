@@ -1,14 +1,18 @@
 //! ONNX model → IR: decode (zero-copy from a memory map), check opsets, import the graph and
-//! its bodies with scoped name lookup, inline model-local functions, infer types.
+//! its bodies with scoped name lookup, inline model-local functions (once `functions` has
+//! measured what that costs), infer types. Every error leaves through
+//! [`names::escape_error`], so no name from the model reaches a terminal unescaped.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
 use bytes::Bytes;
 use prost::Message;
 use xnpu_core::{Error, Result, ValueType};
 
+use super::functions::{self, Expansion, Key, MAX_NESTING};
+use super::names::{self, escaped, quoted};
 use super::node::NodeCtx;
 use super::ops::{canonical_domain, Lookup, Registry, Translate, DOMAINS};
 use super::proto::{AttributeProto, FunctionProto, GraphProto, ModelProto, NodeProto};
@@ -24,7 +28,7 @@ pub fn load(path: &Path) -> Result<Model> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| path.display().to_string());
-    let bytes = map_file(path).map_err(|e| e.context(&name))?;
+    let bytes = map_file(path, "model").map_err(|e| names::escape_error(e.context(&name)))?;
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -36,12 +40,59 @@ pub fn load(path: &Path) -> Result<Model> {
 /// a model that came from memory, which then may not use external data).
 pub fn load_bytes(bytes: Bytes, name: &str, base_dir: Option<&Path>) -> Result<Model> {
     let run = || -> Result<Model> {
-        let proto = ModelProto::decode(bytes)
-            .map_err(|e| Error::model(format!("not a valid ONNX model (protobuf: {e})")))?;
+        let proto = ModelProto::decode(bytes).map_err(|e| decode_error(&e))?;
         let dir = DataDir::new(base_dir)?;
-        import_model(&proto, name, &dir)
+        import_with(&proto, name, &dir, false)
     };
-    run().map_err(|e| e.context(name))
+    run().map_err(|e| names::escape_error(e.context(name)))
+}
+
+/// prost's limit on how deep protobuf messages nest (its `RECURSION_LIMIT`, the default of
+/// protobuf's C++ decoder too).
+pub const PROTOBUF_NESTING_LIMIT: usize = 100;
+
+/// A protobuf decoding error as one short sentence. prost writes the path of fields down to
+/// the failure, one `Message.field: ` per level, innermost first (past the nesting limit, a
+/// hundred of them); here the path reads from the top, shortened to its first levels and
+/// the last, with its depth.
+fn decode_error(e: &prost::DecodeError) -> Error {
+    let text = e.to_string();
+    let mut rest = text
+        .strip_prefix("failed to decode Protobuf message: ")
+        .unwrap_or(&text);
+    let mut path = Vec::new();
+    while let Some((head, tail)) = rest.split_once(": ") {
+        let is_field = head.split_once('.').is_some_and(|(m, f)| {
+            !m.is_empty()
+                && !f.is_empty()
+                && head
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+        });
+        if !is_field {
+            break;
+        }
+        path.push(head);
+        rest = tail;
+    }
+    path.reverse();
+    let at = match path.len() {
+        0 => String::new(),
+        n if n <= 6 => format!(" at {}", path.join(" > ")),
+        n => format!(
+            " at {} > … > {} ({n} levels down)",
+            path[..4].join(" > "),
+            path[n - 1]
+        ),
+    };
+    if rest == "recursion limit reached" {
+        Error::model(format!(
+            "not a valid ONNX model: its protobuf messages nest deeper than the decoder's \
+             limit of {PROTOBUF_NESTING_LIMIT} levels{at}"
+        ))
+    } else {
+        Error::model(format!("not a valid ONNX model (protobuf: {rest}{at})"))
+    }
 }
 
 /// Imports a graph a host sent to a plugin (a partition to compile, a graph to claim): in
@@ -50,20 +101,19 @@ pub fn load_bytes(bytes: Bytes, name: &str, base_dir: Option<&Path>) -> Result<M
 /// the exact form's trust: [`load`] and [`load_bytes`] infer every type and refuse `ai.xnpu`.
 pub fn load_sent_bytes(bytes: Bytes, name: &str) -> Result<Model> {
     let run = || -> Result<Model> {
-        let proto = ModelProto::decode(bytes)
-            .map_err(|e| Error::model(format!("not a valid ONNX model (protobuf: {e})")))?;
+        let proto = ModelProto::decode(bytes).map_err(|e| decode_error(&e))?;
         let exact = proto
             .metadata_props
             .iter()
             .any(|kv| kv.key == super::export::EXACT_KEY && kv.value == "exact");
         import_with(&proto, name, &DataDir::new(None)?, exact)
     };
-    run().map_err(|e| e.context(name))
+    run().map_err(|e| names::escape_error(e.context(name)))
 }
 
 /// Imports a decoded model.
 pub fn import_model(proto: &ModelProto, name: &str, dir: &DataDir) -> Result<Model> {
-    import_with(proto, name, dir, false)
+    import_with(proto, name, dir, false).map_err(names::escape_error)
 }
 
 /// Imports a decoded model, in the exact form or not.
@@ -73,18 +123,21 @@ fn import_with(proto: &ModelProto, name: &str, dir: &DataDir, exact: bool) -> Re
         .graph
         .as_ref()
         .ok_or_else(|| Error::model("the model has no graph"))?;
-    let functions = proto
+    let functions: HashMap<Key, &FunctionProto> = proto
         .functions
         .iter()
         .map(|f| ((canonical_domain(&f.domain).to_string(), f.name.clone()), f))
         .collect();
+    let registry = Registry::standard();
+    Expansion::check(registry, &functions, gp)?;
     let cx = ImportCx {
-        registry: Registry::standard(),
+        registry,
         dir,
         functions,
         exact,
+        calls: RefCell::default(),
     };
-    let mut graph = cx.graph(gp, None, &opsets)?;
+    let mut graph = cx.graph(gp, None, &opsets, 0)?;
     if proto.ir_version < 4 {
         // Before IR version 4 every initializer had to be listed as a graph input as well;
         // such inputs are weights, not inputs a caller overrides (ONNX Runtime draws the same
@@ -141,10 +194,12 @@ fn opsets_of(imports: &[super::proto::OperatorSetIdProto], check_newest: bool) -
 struct ImportCx<'m> {
     registry: &'static Registry,
     dir: &'m DataDir,
-    functions: HashMap<(String, String), &'m FunctionProto>,
+    functions: HashMap<Key, &'m FunctionProto>,
     /// Written in the exact form (`export::Form::Exact`): every type is as written, none
     /// inferred.
     exact: bool,
+    /// The functions being inlined, outermost first (for cycles and nesting errors).
+    calls: RefCell<Vec<Key>>,
 }
 
 /// The values visible while importing one graph, with its enclosing graphs behind it.
@@ -153,6 +208,9 @@ struct Scope<'p> {
     names: RefCell<HashMap<String, ValueId>>,
     /// Types declared in value_info, applied when the value is produced.
     declared: HashMap<String, ValueType>,
+    /// The graph's inputs, for the lookups of bodies (an input with an initializer default is
+    /// captured, not copied in as a constant).
+    inputs: RefCell<HashSet<ValueId>>,
     parent: Option<&'p Scope<'p>>,
 }
 
@@ -167,7 +225,7 @@ impl Scope<'_> {
         let outer = parent.lookup(name)?;
         let pg = parent.graph.borrow();
         let info = &pg.values[outer];
-        let is_input = pg.inputs.contains(&outer);
+        let is_input = parent.inputs.borrow().contains(&outer);
         let mut g = self.graph.borrow_mut();
         let id = g.add_value(name, info.ty.clone());
         if info.constant.is_some() && !is_input {
@@ -185,7 +243,10 @@ impl Scope<'_> {
 
     fn define(&self, name: &str, ty: ValueType) -> Result<ValueId> {
         if self.names.borrow().contains_key(name) {
-            return Err(Error::model(format!("value \"{name}\" is defined twice")));
+            return Err(Error::model(format!(
+                "value {} is defined twice",
+                quoted(name)
+            )));
         }
         let ty = self.declared.get(name).cloned().unwrap_or(ty);
         let id = self.graph.borrow_mut().add_value(name, ty);
@@ -198,7 +259,7 @@ impl Scope<'_> {
 fn too_old(node: &NodeProto, domain: &str, version: i64, first: i64) -> Error {
     Error::unsupported(format!(
         "{} is supported from opset {first} of {}, the model uses opset {version}",
-        node.op_type,
+        escaped(&node.op_type),
         if domain.is_empty() { "ai.onnx" } else { domain }
     ))
 }
@@ -209,11 +270,15 @@ fn unknown_op(node: &NodeProto, domain: &str, version: i64) -> Error {
     Error::unsupported(if known_domain {
         format!(
             "op {} of domain \"{}\" (opset {version}) is not supported",
-            node.op_type,
+            escaped(&node.op_type),
             if domain.is_empty() { "ai.onnx" } else { domain }
         )
     } else {
-        format!("domain \"{domain}\" is not supported (op {})", node.op_type)
+        format!(
+            "domain {} is not supported (op {})",
+            quoted(domain),
+            escaped(&node.op_type)
+        )
     })
 }
 
@@ -228,7 +293,9 @@ fn node_inputs(node: &NodeProto, scope: &Scope<'_>) -> Result<Vec<Option<ValueId
             }
             scope.lookup(name).map(Some).ok_or_else(|| {
                 Error::model(format!(
-                    "input {i} \"{name}\" is not produced by an earlier node, an initializer or a graph input"
+                    "input {i} {} is not produced by an earlier node, an initializer or a graph \
+                     input",
+                    quoted(name)
                 ))
             })
         })
@@ -254,22 +321,25 @@ fn bind_captures(
     own: usize,
     scope: &Scope<'_>,
 ) -> Result<()> {
+    // Where each outer value already is among the extra inputs.
+    let mut bound: HashMap<ValueId, usize> = HashMap::new();
+    for (k, v) in inputs.iter().enumerate().skip(own) {
+        if let Some(v) = v {
+            bound.entry(*v).or_insert(k);
+        }
+    }
     for body in op.subgraphs_mut() {
         for cap in &mut body.captures {
             let outer = scope.lookup(&cap.name).ok_or_else(|| {
                 Error::model(format!(
-                    "a body reads \"{}\", which is not defined",
-                    cap.name
+                    "a body reads {}, which is not defined",
+                    quoted(&cap.name)
                 ))
             })?;
-            let pos = match inputs.iter().skip(own).position(|v| *v == Some(outer)) {
-                Some(p) => own + p,
-                None => {
-                    inputs.push(Some(outer));
-                    inputs.len() - 1
-                }
-            };
-            cap.outer_input = pos;
+            cap.outer_input = *bound.entry(outer).or_insert_with(|| {
+                inputs.push(Some(outer));
+                inputs.len() - 1
+            });
         }
     }
     Ok(())
@@ -277,23 +347,34 @@ fn bind_captures(
 
 fn node_label(node: &NodeProto, index: usize) -> String {
     let name = if !node.name.is_empty() {
-        node.name.clone()
+        quoted(&node.name)
     } else if let Some(o) = node.output.iter().find(|o| !o.is_empty()) {
-        o.clone()
+        quoted(o)
     } else {
-        format!("#{index}")
+        format!("\"#{index}\"")
     };
-    format!("node \"{name}\" ({})", node.op_type)
+    format!("node {name} ({})", escaped(&node.op_type))
 }
 
 impl<'m> ImportCx<'m> {
-    fn graph(&self, gp: &GraphProto, parent: Option<&Scope<'_>>, opsets: &Opsets) -> Result<Graph> {
+    /// Imports a graph: the main graph (`depth` 0) or a body `depth` levels of bodies and
+    /// function calls down.
+    fn graph(
+        &self,
+        gp: &GraphProto,
+        parent: Option<&Scope<'_>>,
+        opsets: &Opsets,
+        depth: usize,
+    ) -> Result<Graph> {
+        if depth > MAX_NESTING {
+            return Err(functions::too_deep(&self.calls.borrow()));
+        }
         let mut declared = HashMap::new();
         for vi in gp.value_info.iter().chain(&gp.output) {
             match &vi.r#type {
                 Some(tp) => {
                     let ty = named_value_type(tp, &vi.name)
-                        .map_err(|e| e.context(format!("value \"{}\"", vi.name)))?;
+                        .map_err(|e| e.context(format!("value {}", quoted(&vi.name))))?;
                     declared.insert(vi.name.clone(), ty);
                 }
                 None if self.exact => {
@@ -309,6 +390,7 @@ impl<'m> ImportCx<'m> {
             }),
             names: RefCell::default(),
             declared,
+            inputs: RefCell::default(),
             parent,
         };
 
@@ -334,7 +416,7 @@ impl<'m> ImportCx<'m> {
         for vi in &gp.input {
             let ty = match &vi.r#type {
                 Some(tp) => named_value_type(tp, &vi.name)
-                    .map_err(|e| e.context(format!("graph input \"{}\"", vi.name)))?,
+                    .map_err(|e| e.context(format!("graph input {}", quoted(&vi.name))))?,
                 None => ValueType::Unknown,
             };
             let existing = scope.names.borrow().get(&vi.name).copied();
@@ -344,18 +426,19 @@ impl<'m> ImportCx<'m> {
                 None => scope.define(&vi.name, ty)?,
             };
             scope.graph.borrow_mut().inputs.push(id);
+            scope.inputs.borrow_mut().insert(id);
         }
 
         for (i, node) in gp.node.iter().enumerate() {
-            self.node(node, &scope, opsets)
+            self.node(node, &scope, opsets, depth)
                 .map_err(|e| e.context(node_label(node, i)))?;
         }
 
         for vi in &gp.output {
             let id = scope.lookup(&vi.name).ok_or_else(|| {
                 Error::model(format!(
-                    "graph output \"{}\" is not produced by any node, initializer or input",
-                    vi.name
+                    "graph output {} is not produced by any node, initializer or input",
+                    quoted(&vi.name)
                 ))
             })?;
             scope.graph.borrow_mut().outputs.push(id);
@@ -367,37 +450,41 @@ impl<'m> ImportCx<'m> {
         Ok(g)
     }
 
-    fn node(&self, node: &NodeProto, scope: &Scope<'_>, opsets: &Opsets) -> Result<()> {
+    fn node(
+        &self,
+        node: &NodeProto,
+        scope: &Scope<'_>,
+        opsets: &Opsets,
+        depth: usize,
+    ) -> Result<()> {
         let domain = canonical_domain(&node.domain);
         if domain == super::export::XNPU_DOMAIN && !self.exact {
             return Err(Error::unsupported(format!(
                 "op {} of domain \"{domain}\": that domain holds xnpu's own ops in graphs sent \
                  to plugins; a model file cannot use it",
-                node.op_type
+                escaped(&node.op_type)
             )));
         }
         let version = *opsets.get(domain).ok_or_else(|| {
             Error::model(format!(
-                "the node's domain \"{}\" is not imported by the model",
-                node.domain
+                "the node's domain {} is not imported by the model",
+                quoted(&node.domain)
             ))
         })?;
         let translate = match self.registry.lookup(domain, &node.op_type, version) {
             Lookup::Found(f) => f,
             Lookup::TooOld { first } => return Err(too_old(node, domain, version, first)),
             Lookup::Unknown => {
-                return match self
-                    .functions
-                    .get(&(domain.to_string(), node.op_type.clone()))
-                {
-                    Some(f) => self.inline_function(node, f, scope, opsets),
+                let key = (domain.to_string(), node.op_type.clone());
+                return match self.functions.get(&key) {
+                    Some(f) => self.inline_function(node, key, f, scope, opsets, depth),
                     None => Err(unknown_op(node, domain, version)),
-                }
+                };
             }
         };
         let given = node_inputs(node, scope)?;
         let (mut op, arrangement) =
-            self.translate(translate, node, version, &given, scope, opsets)?;
+            self.translate(translate, node, version, &given, scope, opsets, depth)?;
         let mut inputs = match arrangement {
             Some(order) => rearranged(&given, &order),
             None => given,
@@ -430,7 +517,9 @@ impl<'m> ImportCx<'m> {
     }
 
     /// Builds the IR op with the node's builder, which sees its inputs' types and constants;
-    /// also the input order the builder asked for, if it rearranged them.
+    /// also the input order the builder asked for, if it rearranged them. Its bodies are
+    /// imported one level below `depth`.
+    #[allow(clippy::too_many_arguments)]
     fn translate(
         &self,
         translate: Translate,
@@ -439,6 +528,7 @@ impl<'m> ImportCx<'m> {
         inputs: &[Option<ValueId>],
         scope: &Scope<'_>,
         opsets: &Opsets,
+        depth: usize,
     ) -> Result<(Op, Option<Vec<Option<usize>>>)> {
         let (input_types, input_consts) = {
             let g = scope.graph.borrow();
@@ -453,7 +543,7 @@ impl<'m> ImportCx<'m> {
                 })
                 .unzip()
         };
-        let subgraph = |gp: &GraphProto| self.graph(gp, Some(scope), opsets);
+        let subgraph = |gp: &GraphProto| self.graph(gp, Some(scope), opsets, depth + 1);
         let mut ctx = NodeCtx {
             node,
             opset: version,
@@ -468,13 +558,39 @@ impl<'m> ImportCx<'m> {
     }
 
     /// Replaces a call of a model-local function by its body, with names made unique and
-    /// attribute references resolved.
+    /// attribute references resolved. `Expansion::check` measured the whole model first;
+    /// the cycle and depth checks here hold the importer to what it measured.
     fn inline_function(
+        &self,
+        node: &NodeProto,
+        key: Key,
+        f: &FunctionProto,
+        scope: &Scope<'_>,
+        outer_opsets: &Opsets,
+        depth: usize,
+    ) -> Result<()> {
+        {
+            let calls = self.calls.borrow();
+            if let Some(at) = calls.iter().position(|k| *k == key) {
+                return Err(functions::cycle(&calls[at..], &key));
+            }
+            if depth + 1 > MAX_NESTING {
+                return Err(functions::too_deep(&calls));
+            }
+        }
+        self.calls.borrow_mut().push(key);
+        let done = self.inline_body(node, f, scope, outer_opsets, depth + 1);
+        self.calls.borrow_mut().pop();
+        done
+    }
+
+    fn inline_body(
         &self,
         node: &NodeProto,
         f: &FunctionProto,
         scope: &Scope<'_>,
         outer_opsets: &Opsets,
+        depth: usize,
     ) -> Result<()> {
         let mut opsets = opsets_of(&f.opset_import, true)?;
         for (d, v) in outer_opsets {
@@ -527,8 +643,13 @@ impl<'m> ImportCx<'m> {
                     })
                 })
                 .collect();
-            self.node(&n, scope, &opsets)
-                .map_err(|e| e.context(format!("function {} {}", f.name, node_label(inner, i))))?;
+            self.node(&n, scope, &opsets, depth).map_err(|e| {
+                e.context(format!(
+                    "function {} {}",
+                    quoted(&f.name),
+                    node_label(inner, i)
+                ))
+            })?;
         }
         Ok(())
     }

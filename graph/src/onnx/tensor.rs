@@ -1,39 +1,96 @@
 //! TensorProto → Tensor: raw data (zero-copy), typed fields, external data (zero-copy slices of
-//! a memory-mapped file that must lie inside the model's folder), sparse tensors.
+//! a memory-mapped regular file that must lie inside the model's folder), sparse tensors.
+//!
+//! Raw and external data are slices of the files, so their sizes are the files' own. What
+//! import allocates instead (sparse tensors made dense, values written in typed fields,
+//! strings) is declared by a few bytes of the file and so is bounded twice: each sparse tensor
+//! by [`MAX_SPARSE_DENSE_BYTES`], and all of one model's together by [`MAX_EXPANDED_BYTES`]
+//! (counted by its [`DataDir`]).
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use bytes::Bytes;
 use xnpu_core::shape::{checked_nbytes, checked_numel};
 use xnpu_core::{bf16, f16, DType, Elem, Error, Result, Tensor};
 
+use super::names::quoted;
 use super::proto::{tensor_proto::DataLocation, SparseTensorProto, TensorProto};
 
 /// Largest dense tensor a sparse initializer may expand to: its size is declared by dims
 /// alone, not backed by bytes in the file, so it is bounded here.
 pub const MAX_SPARSE_DENSE_BYTES: usize = 1 << 32;
 
-/// Where external data files are looked up, and the files already mapped.
-#[derive(Debug, Default)]
+/// The most bytes of tensor data import allocates for one model, all initializers, sparse
+/// initializers and constant attributes together: sparse tensors made dense, values in
+/// typed fields, strings. (Three sparse tensors of 4 GiB each are 215 bytes of protobuf.)
+pub const MAX_EXPANDED_BYTES: usize = 1 << 32;
+
+/// Where external data files are looked up, the files already mapped, and the bytes of
+/// tensor data import has allocated so far for the model, with their limit (by default
+/// [`MAX_EXPANDED_BYTES`]).
+#[derive(Debug)]
 pub struct DataDir {
     /// The model's folder (canonical), or `None` for a model read from memory.
     base: Option<PathBuf>,
     mapped: Mutex<HashMap<PathBuf, Bytes>>,
+    expanded: AtomicUsize,
+    limit: usize,
+}
+
+impl Default for DataDir {
+    fn default() -> Self {
+        DataDir {
+            base: None,
+            mapped: Mutex::default(),
+            expanded: AtomicUsize::new(0),
+            limit: MAX_EXPANDED_BYTES,
+        }
+    }
 }
 
 impl DataDir {
     pub fn new(base: Option<&Path>) -> Result<DataDir> {
+        DataDir::with_limit(base, MAX_EXPANDED_BYTES)
+    }
+
+    /// [`DataDir::new`] allowing import `limit` bytes of tensor data instead of
+    /// [`MAX_EXPANDED_BYTES`] (a host with less memory to spare).
+    pub fn with_limit(base: Option<&Path>, limit: usize) -> Result<DataDir> {
         let base = match base {
             Some(b) => Some(b.canonicalize().map_err(|e| Error::io(b, e))?),
             None => None,
         };
         Ok(DataDir {
             base,
-            mapped: Mutex::default(),
+            limit,
+            ..DataDir::default()
         })
+    }
+
+    /// Counts `n` more bytes of tensor data allocated by import (`what` says what for): an
+    /// error, before anything is allocated, when the model's total would pass
+    /// [`MAX_EXPANDED_BYTES`].
+    pub fn charge(&self, n: usize, what: &str) -> Result<()> {
+        let limit = self.limit;
+        let total = |held: usize| held.checked_add(n).filter(|&t| t <= limit);
+        self.expanded
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, total)
+            .map(|_| ())
+            .map_err(|held| {
+                Error::model(format!(
+                    "{what} would take {n} bytes in memory, with the {held} bytes already taken \
+                     more than the {limit} bytes import allocates for one model's tensor data \
+                     (sparse tensors made dense, values in typed fields, strings)"
+                ))
+            })
+    }
+
+    /// The bytes of tensor data import has allocated so far (see [`DataDir::charge`]).
+    pub fn expanded(&self) -> usize {
+        self.expanded.load(Ordering::Relaxed)
     }
 
     /// Resolves an external-data location inside the model's folder. Absolute paths, `..`
@@ -41,8 +98,9 @@ impl DataDir {
     pub fn resolve(&self, location: &str) -> Result<PathBuf> {
         let base = self.base.as_ref().ok_or_else(|| {
             Error::model(format!(
-                "external data \"{location}\" cannot be read: the model was loaded from memory, \
-                 without a folder"
+                "external data {} cannot be read: the model was loaded from memory, without a \
+                 folder",
+                quoted(location)
             ))
         })?;
         let rel = Path::new(location);
@@ -51,7 +109,8 @@ impl DataDir {
         }
         if rel.is_absolute() || location.starts_with('/') || location.starts_with('\\') {
             return Err(Error::model(format!(
-                "external data path \"{location}\" is absolute; it must be relative to the model's folder"
+                "external data path {} is absolute; it must be relative to the model's folder",
+                quoted(location)
             )));
         }
         if rel
@@ -59,14 +118,16 @@ impl DataDir {
             .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
         {
             return Err(Error::model(format!(
-                "external data path \"{location}\" leaves the model's folder"
+                "external data path {} leaves the model's folder",
+                quoted(location)
             )));
         }
         let joined = base.join(rel);
         let real = joined.canonicalize().map_err(|e| Error::io(&joined, e))?;
         if !real.starts_with(base) {
             return Err(Error::model(format!(
-                "external data path \"{location}\" resolves to {}, outside the model's folder {} (symlink)",
+                "external data path {} resolves to {}, outside the model's folder {} (symlink)",
+                quoted(location),
                 real.display(),
                 base.display()
             )));
@@ -80,15 +141,17 @@ impl DataDir {
         if let Some(b) = mapped.get(path) {
             return Ok(b.clone());
         }
-        let bytes = map_file(path)?;
+        let bytes = map_file(path, "external data file")?;
         mapped.insert(path.to_path_buf(), bytes.clone());
         Ok(bytes)
     }
 }
 
 /// Memory-maps a file read-only as `Bytes` (zero-copy; the map lives as long as any slice).
-pub fn map_file(path: &Path) -> Result<Bytes> {
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+/// Only a regular file is mapped: a FIFO or a device is refused without waiting on it
+/// ([`xnpu_core::fs::open_regular`]); `what` names the file in that error ("model").
+pub fn map_file(path: &Path, what: &str) -> Result<Bytes> {
+    let file = xnpu_core::fs::open_regular(path, what)?;
     let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
     if len == 0 {
         return Ok(Bytes::new());
@@ -193,17 +256,17 @@ fn typed_count_error(dtype: DType, dims: &[usize], n: usize, found: usize) -> Er
 pub fn tensor_from_proto(tp: &TensorProto, dir: &DataDir) -> Result<Tensor> {
     decode(tp, dir).map_err(|e| {
         let name = if tp.name.is_empty() {
-            "<unnamed>"
+            "<unnamed>".to_string()
         } else {
-            &tp.name
+            quoted(&tp.name)
         };
-        e.context(format!("tensor \"{name}\""))
+        e.context(format!("tensor {name}"))
     })
 }
 
 fn decode(tp: &TensorProto, dir: &DataDir) -> Result<Tensor> {
-    let dtype = DType::from_onnx(tp.data_type)
-        .map_err(|name| Error::unsupported(format!("data type {name} is not supported")))?;
+    let what = "the tensor";
+    let dtype = DType::from_onnx_code(tp.data_type.into())?;
     let dims = dims_of(tp)?;
     let n = checked_numel(&dims)?;
     if tp.segment.is_some() {
@@ -218,11 +281,21 @@ fn decode(tp: &TensorProto, dir: &DataDir) -> Result<Tensor> {
         if tp.string_data.len() != n {
             return Err(typed_count_error(dtype, &dims, n, tp.string_data.len()));
         }
-        let strings = tp
-            .string_data
-            .iter()
-            .map(|b| String::from_utf8_lossy(b).into_owned())
-            .collect();
+        // Each string is copied (and may grow by a third where bytes are not UTF-8).
+        let bytes = tp.string_data.iter().fold(0usize, |acc, b| {
+            acc.saturating_add(b.len().saturating_mul(3))
+                .saturating_add(std::mem::size_of::<String>())
+        });
+        dir.charge(bytes, what)?;
+        let mut strings = Vec::new();
+        strings
+            .try_reserve_exact(n)
+            .map_err(|_| alloc_error(bytes))?;
+        strings.extend(
+            tp.string_data
+                .iter()
+                .map(|b| String::from_utf8_lossy(b).into_owned()),
+        );
         return Tensor::from_strings(dims, strings);
     }
 
@@ -237,35 +310,38 @@ fn decode(tp: &TensorProto, dir: &DataDir) -> Result<Tensor> {
         return Tensor::from_bytes(dtype, dims, tp.raw_data.clone());
     }
 
-    // Typed fields. Each count is checked against the declared element count before use.
-    fn take<T: Elem, S: Copy>(
-        dtype: DType,
-        dims: Vec<usize>,
-        n: usize,
-        src: &[S],
-        f: impl Fn(S) -> T,
-    ) -> Result<Tensor> {
-        if src.len() != n {
-            return Err(typed_count_error(dtype, &dims, n, src.len()));
+    // Typed fields. Each count is checked against the declared element count before use, and
+    // the copy counted against the model's allowance before it is made.
+    let take = |src_len: usize| -> Result<()> {
+        if src_len != n {
+            return Err(typed_count_error(dtype, &dims, n, src_len));
         }
-        Tensor::from_vec(dims, src.iter().map(|&v| f(v)).collect())
+        dir.charge(nbytes, what)
+    };
+    fn copy<T: Elem, S: Copy>(dims: Vec<usize>, src: &[S], f: impl Fn(S) -> T) -> Result<Tensor> {
+        let mut data = Vec::new();
+        data.try_reserve_exact(src.len())
+            .map_err(|_| alloc_error(src.len().saturating_mul(std::mem::size_of::<T>())))?;
+        data.extend(src.iter().map(|&v| f(v)));
+        Tensor::from_vec(dims, data)
     }
+    let (i32s, i64s, u64s) = (&tp.int32_data, &tp.int64_data, &tp.uint64_data);
     match dtype {
-        DType::F32 => take(dtype, dims, n, &tp.float_data, |v| v),
-        DType::F64 => take(dtype, dims, n, &tp.double_data, |v| v),
-        DType::I64 => take(dtype, dims, n, &tp.int64_data, |v| v),
-        DType::U64 => take(dtype, dims, n, &tp.uint64_data, |v| v),
-        DType::U32 => take(dtype, dims, n, &tp.uint64_data, |v| v as u32),
-        DType::I32 => take(dtype, dims, n, &tp.int32_data, |v| v),
-        DType::I16 => take(dtype, dims, n, &tp.int32_data, |v| v as i16),
-        DType::U16 => take(dtype, dims, n, &tp.int32_data, |v| v as u16),
-        DType::I8 => take(dtype, dims, n, &tp.int32_data, |v| v as i8),
-        DType::U8 => take(dtype, dims, n, &tp.int32_data, |v| v as u8),
-        DType::Bool => take(dtype, dims, n, &tp.int32_data, |v| v != 0),
-        DType::F16 => take(dtype, dims, n, &tp.int32_data, |v| f16::from_bits(v as u16)),
-        DType::Bf16 => take(dtype, dims, n, &tp.int32_data, |v| {
-            bf16::from_bits(v as u16)
-        }),
+        DType::F32 => take(tp.float_data.len()).and_then(|_| copy(dims, &tp.float_data, |v| v)),
+        DType::F64 => take(tp.double_data.len()).and_then(|_| copy(dims, &tp.double_data, |v| v)),
+        DType::I64 => take(i64s.len()).and_then(|_| copy(dims, i64s, |v| v)),
+        DType::U64 => take(u64s.len()).and_then(|_| copy(dims, u64s, |v| v)),
+        DType::U32 => take(u64s.len()).and_then(|_| copy(dims, u64s, |v| v as u32)),
+        DType::I32 => take(i32s.len()).and_then(|_| copy(dims, i32s, |v| v)),
+        DType::I16 => take(i32s.len()).and_then(|_| copy(dims, i32s, |v| v as i16)),
+        DType::U16 => take(i32s.len()).and_then(|_| copy(dims, i32s, |v| v as u16)),
+        DType::I8 => take(i32s.len()).and_then(|_| copy(dims, i32s, |v| v as i8)),
+        DType::U8 => take(i32s.len()).and_then(|_| copy(dims, i32s, |v| v as u8)),
+        DType::Bool => take(i32s.len()).and_then(|_| copy(dims, i32s, |v| v != 0)),
+        DType::F16 => take(i32s.len()).and_then(|_| copy(dims, i32s, |v| f16::from_bits(v as u16))),
+        DType::Bf16 => {
+            take(i32s.len()).and_then(|_| copy(dims, i32s, |v| bf16::from_bits(v as u16)))
+        }
         DType::String => unreachable!("strings handled above"),
         // The dtypes that do not compute yet are refused by `DType::from_onnx` before this.
         d => Err(Error::unsupported(format!(
@@ -273,6 +349,13 @@ fn decode(tp: &TensorProto, dir: &DataDir) -> Result<Tensor> {
             d.row().onnx_name
         ))),
     }
+}
+
+/// The error for an allocation the system refused.
+fn alloc_error(bytes: usize) -> Error {
+    Error::model(format!(
+        "cannot allocate {bytes} bytes for the tensor's data"
+    ))
 }
 
 fn external(tp: &TensorProto, dtype: DType, dims: Vec<usize>, dir: &DataDir) -> Result<Tensor> {
@@ -287,7 +370,11 @@ fn external(tp: &TensorProto, dtype: DType, dims: Vec<usize>, dir: &DataDir) -> 
     for kv in &tp.external_data {
         let num = |v: &str| {
             v.parse::<usize>().map_err(|_| {
-                Error::model(format!("external data {} \"{v}\" is not a number", kv.key))
+                Error::model(format!(
+                    "external data {} {} is not a number",
+                    quoted(&kv.key),
+                    quoted(v)
+                ))
             })
         };
         match kv.key.as_str() {
@@ -321,14 +408,16 @@ fn external(tp: &TensorProto, dtype: DType, dims: Vec<usize>, dir: &DataDir) -> 
     Tensor::from_bytes(dtype, dims, file.slice(offset..end))
 }
 
-/// Expands a sparse tensor to a dense one (zeros where no value is given).
+/// Expands a sparse tensor to a dense one (zeros where no value is given). The dense form is
+/// bounded by [`MAX_SPARSE_DENSE_BYTES`] and counted against the model's allowance
+/// ([`DataDir::charge`]) before it is allocated, fallibly.
 pub fn sparse_to_dense(sp: &SparseTensorProto, dir: &DataDir) -> Result<(String, Tensor)> {
     let values = sp
         .values
         .as_ref()
         .ok_or_else(|| Error::model("sparse tensor has no values"))?;
     let name = values.name.clone();
-    let ctx = |e: Error| e.context(format!("sparse tensor \"{name}\""));
+    let ctx = |e: Error| e.context(format!("sparse tensor {}", quoted(&name)));
     let vals = tensor_from_proto(values, dir).map_err(ctx)?;
     let dims = sp
         .dims
@@ -350,6 +439,13 @@ pub fn sparse_to_dense(sp: &SparseTensorProto, dir: &DataDir) -> Result<(String,
             "dense form {dtype}{dims:?} would take {nbytes} bytes, over the limit of {MAX_SPARSE_DENSE_BYTES}"
         ))));
     }
+    // Packed elements share bytes and cannot be placed byte-wise (such tensors are refused
+    // at import until they compute).
+    let size = dtype.elem_bytes().ok_or_else(|| {
+        ctx(Error::unsupported(format!(
+            "sparse {dtype} tensors are not supported"
+        )))
+    })?;
     let nnz = vals.len();
     let idx = match &sp.indices {
         Some(i) => tensor_from_proto(i, dir)
@@ -358,41 +454,56 @@ pub fn sparse_to_dense(sp: &SparseTensorProto, dir: &DataDir) -> Result<(String,
             .map_err(ctx)?,
         None => vec![],
     };
-    let numel = checked_numel(&dims).map_err(ctx)?;
-    let rank = dims.len();
-    // Indices are either linear [nnz] or coordinates [nnz, rank].
-    let linear: Vec<usize> = if idx.len() == nnz {
-        idx.iter().map(|&i| i as usize).collect()
-    } else if idx.len() == nnz * rank {
-        idx.chunks(rank.max(1))
-            .map(|c| {
-                c.iter()
-                    .zip(&dims)
-                    .fold(0usize, |acc, (&i, &d)| acc * d + i as usize)
-            })
-            .collect()
-    } else {
-        return Err(ctx(Error::model(format!(
-            "{} indices for {nnz} values of a rank-{rank} tensor",
-            idx.len()
-        ))));
-    };
-    // Packed elements share bytes and cannot be placed byte-wise (such tensors are refused
-    // at import until they compute).
-    let size = dtype.elem_bytes().ok_or_else(|| {
-        ctx(Error::unsupported(format!(
-            "sparse {dtype} tensors are not supported"
-        )))
-    })?;
-    let mut dense = vec![0u8; nbytes];
+    let linear = linear_indices(&idx, nnz, &dims).map_err(ctx)?;
+    dir.charge(nbytes, "the dense form of the sparse tensor")
+        .map_err(ctx)?;
+    let mut dense = Vec::new();
+    dense
+        .try_reserve_exact(nbytes)
+        .map_err(|_| ctx(alloc_error(nbytes)))?;
+    dense.resize(nbytes, 0u8);
     let src = vals.raw_bytes();
     for (k, &li) in linear.iter().enumerate() {
-        if li >= numel {
-            return Err(ctx(Error::model(format!("index {li} is outside {dims:?}"))));
-        }
         dense[li * size..(li + 1) * size].copy_from_slice(&src[k * size..(k + 1) * size]);
     }
     Ok((name, Tensor::from_bytes(dtype, dims, Bytes::from(dense))?))
+}
+
+/// The position in the dense tensor of each of `nnz` values, from indices that are either
+/// linear (`[nnz]`) or coordinates (`[nnz, rank]`); each checked to lie inside `dims`.
+fn linear_indices(idx: &[i64], nnz: usize, dims: &[usize]) -> Result<Vec<usize>> {
+    let numel = checked_numel(dims)?;
+    let rank = dims.len();
+    let outside = |at: &[i64]| Error::model(format!("index {at:?} is outside {dims:?}"));
+    if idx.len() == nnz {
+        return idx
+            .iter()
+            .map(|&i| {
+                usize::try_from(i)
+                    .ok()
+                    .filter(|&u| u < numel)
+                    .ok_or_else(|| outside(&[i]))
+            })
+            .collect();
+    }
+    if rank == 0 || nnz.checked_mul(rank) != Some(idx.len()) {
+        return Err(Error::model(format!(
+            "{} indices for {nnz} values of a rank-{rank} tensor",
+            idx.len()
+        )));
+    }
+    idx.chunks(rank)
+        .map(|c| {
+            c.iter().zip(dims).try_fold(0usize, |acc, (&i, &d)| {
+                let i = usize::try_from(i)
+                    .ok()
+                    .filter(|&u| u < d)
+                    .ok_or_else(|| outside(c))?;
+                // acc < numel / (d * ...) here, so this stays below numel.
+                Ok(acc * d + i)
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -407,7 +518,7 @@ mod tests {
             .map(|i| (i * 7 + i / 251) as u8)
             .collect();
         std::fs::write(&path, &data).unwrap();
-        let mapped = map_file(&path).unwrap();
+        let mapped = map_file(&path, "weights").unwrap();
         assert_eq!(&mapped[..], &data[..]);
         // A slice that starts and ends inside pages: the whole 64 KiB pages between go.
         let part = mapped.slice(1000..(900 << 10));

@@ -5,8 +5,7 @@ use xnpu_core::{DType, Dim, Error, Result, Shape, TensorType, ValueType};
 use super::proto::{tensor_shape_proto::dimension, type_proto, TypeProto};
 
 pub fn dtype(code: i32) -> Result<DType> {
-    DType::from_onnx(code)
-        .map_err(|name| Error::unsupported(format!("data type {name} is not supported")))
+    DType::from_onnx_code(code.into())
 }
 
 /// The IR type of a declared ONNX type. Dims without value or name become fresh symbols

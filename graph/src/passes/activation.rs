@@ -10,11 +10,11 @@ use xnpu_ops::elementwise::{self as ew, UnaryKind};
 use xnpu_ops::nn::{self, FusedActivation};
 
 use super::pattern::{rewrite_all, single_output, unary_of, Arg, Rewrite, View};
-use super::Options;
+use super::{Options, Work};
 use crate::ir::{Graph, Node, Op};
 
-pub fn run(graph: &mut Graph, _options: &Options<'_>) -> Result<usize> {
-    rewrite_all(graph, matcher)
+pub fn run(graph: &mut Graph, _options: &Options<'_>, work: &mut Work) -> Result<usize> {
+    rewrite_all(graph, work, matcher)
 }
 
 /// The activation a node computes, and its data input.
@@ -121,12 +121,18 @@ mod tests {
     #[test]
     fn fuses_relu_tanh_and_clip_into_conv() {
         let mut b = conv_then(relu, false);
-        assert_eq!(run(&mut b.g, &Options::default()).unwrap(), 1);
+        assert_eq!(
+            run(&mut b.g, &Options::default(), &mut Work::default()).unwrap(),
+            1
+        );
         assert_eq!(b.g.nodes.len(), 1);
         assert_eq!(b.count("FusedConv"), 1);
 
         let mut b = conv_then(|b, y| b.un(UnaryKind::Tanh, y, &[1, 3, 4, 4]), false);
-        assert_eq!(run(&mut b.g, &Options::default()).unwrap(), 1);
+        assert_eq!(
+            run(&mut b.g, &Options::default(), &mut Work::default()).unwrap(),
+            1
+        );
         assert_eq!(b.count("FusedConv"), 1);
 
         let mut b = conv_then(
@@ -141,7 +147,10 @@ mod tests {
             },
             false,
         );
-        assert_eq!(run(&mut b.g, &Options::default()).unwrap(), 1);
+        assert_eq!(
+            run(&mut b.g, &Options::default(), &mut Work::default()).unwrap(),
+            1
+        );
         let Op::Nn(nn::Op::FusedConv(f)) = &b.g.nodes[0].op else {
             panic!("not fused: {}", b.g);
         };
@@ -151,7 +160,10 @@ mod tests {
     #[test]
     fn leaves_a_conv_with_another_reader() {
         let mut b = conv_then(relu, true);
-        assert_eq!(run(&mut b.g, &Options::default()).unwrap(), 0);
+        assert_eq!(
+            run(&mut b.g, &Options::default(), &mut Work::default()).unwrap(),
+            0
+        );
         assert_eq!(b.g.nodes.len(), 2);
     }
 
@@ -169,7 +181,10 @@ mod tests {
         let z = relu(&mut b, y);
         let z2 = relu(&mut b, z);
         b.output(z2);
-        assert_eq!(run(&mut b.g, &Options::default()).unwrap(), 1);
+        assert_eq!(
+            run(&mut b.g, &Options::default(), &mut Work::default()).unwrap(),
+            1
+        );
         assert_eq!(b.g.nodes.len(), 2);
         assert_eq!(b.count("MatMulBias"), 1);
         assert_eq!(b.count("Relu"), 1);

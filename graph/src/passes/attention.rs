@@ -22,11 +22,11 @@ use xnpu_ops::elementwise::BinaryKind;
 use xnpu_ops::{nn, reduce, tensor};
 
 use super::pattern::{binary_of, rewrite_all, single_output, Arg, Rewrite, View};
-use super::Options;
+use super::{Options, Work};
 use crate::ir::{Graph, Op};
 
-pub fn run(graph: &mut Graph, _options: &Options<'_>) -> Result<usize> {
-    rewrite_all(graph, matcher)
+pub fn run(graph: &mut Graph, _options: &Options<'_>, work: &mut Work) -> Result<usize> {
+    rewrite_all(graph, work, matcher)
 }
 
 /// [`run`], and also where K comes as exporters merge its transposes (see
@@ -35,10 +35,11 @@ pub fn run(graph: &mut Graph, _options: &Options<'_>) -> Result<usize> {
 /// Attention kernel (OpenVINO's table refuses it) still takes the MatMul, Softmax and
 /// Transpose nodes.
 pub fn run_with_merged_keys(graph: &mut Graph) -> Result<usize> {
-    let split = split_key_transposes(graph);
-    let fused = rewrite_all(graph, matcher)?;
+    let mut work = Work::default();
+    let split = split_key_transposes(graph, &mut work);
+    let fused = rewrite_all(graph, &mut work, matcher)?;
     if split > 0 {
-        merge_key_transposes(graph);
+        merge_key_transposes(graph, &mut work);
     }
     Ok(fused)
 }
@@ -57,10 +58,13 @@ fn transpose(perm: [i64; 4]) -> Op {
 /// `K^T` of the scores into one `Transpose(perm=[0, 2, 3, 1])`. Each such transpose read once,
 /// by a MatMul's B, is written as the two, so the matcher sees the K it fuses; returns how many
 /// were split. [`merge_key_transposes`] puts back the pairs the matcher did not take.
-fn split_key_transposes(g: &mut Graph) -> usize {
+fn split_key_transposes(g: &mut Graph, work: &mut Work) -> usize {
     let consumers = g.consumers();
+    let is_output = g.output_set();
+    work.scan(g);
     let mut at = Vec::new();
     for (i, n) in g.nodes.iter().enumerate() {
+        work.visit();
         let Op::Tensor(tensor::Op::Transpose(t)) = &n.op else {
             continue;
         };
@@ -72,14 +76,18 @@ fn split_key_transposes(g: &mut Graph) -> usize {
         let shape = g.values[*x].ty.tensor().and_then(|t| t.shape.as_ref());
         if t.perm.as_deref() == Some(&KEY_T[..])
             && read_by_matmul_b
-            && !g.is_output(*y)
+            && !is_output[*y]
             && shape.is_some_and(|s| s.rank() == 4)
         {
             at.push((i, *x));
         }
     }
-    // From the last, so that earlier indices stay valid.
-    for &(i, x) in at.iter().rev() {
+    if at.is_empty() {
+        return 0;
+    }
+    // Each split transpose is preceded by its new first half: the node list is rebuilt once.
+    let mut halves = Vec::with_capacity(at.len());
+    for &(i, x) in &at {
         let mut ty = g.values[x].ty.clone();
         if let xnpu_core::ValueType::Tensor(t) = &mut ty {
             if let Some(s) = &mut t.shape {
@@ -90,28 +98,42 @@ fn split_key_transposes(g: &mut Graph) -> usize {
         let k = g.add_value(name.clone(), ty);
         g.nodes[i].inputs[0] = Some(k);
         g.nodes[i].op = transpose(SWAP_LAST);
-        let node = crate::ir::Node {
+        halves.push(crate::ir::Node {
             name,
             op: transpose(HEADS_FIRST),
             inputs: vec![Some(x)],
             outputs: vec![Some(k)],
-        };
-        g.nodes.insert(i, node);
+        });
     }
+    let old = std::mem::take(&mut g.nodes);
+    g.nodes.reserve(old.len() + halves.len());
+    let mut next = at.iter().map(|&(i, _)| i).zip(halves).peekable();
+    for (i, node) in old.into_iter().enumerate() {
+        if next.peek().is_some_and(|(j, _)| *j == i) {
+            if let Some((_, half)) = next.next() {
+                g.nodes.push(half);
+            }
+        }
+        g.nodes.push(node);
+    }
+    work.scan(g);
     at.len()
 }
 
 /// `Transpose([0,1,3,2])` of a `Transpose([0,2,1,3])` read only by it, back into one
 /// `Transpose([0,2,3,1])`.
-fn merge_key_transposes(g: &mut Graph) {
+fn merge_key_transposes(g: &mut Graph, work: &mut Work) {
     let consumers = g.consumers();
     let producers = g.producers();
+    let is_output = g.output_set();
+    work.scan(g);
     let perm_of = |n: &crate::ir::Node| match &n.op {
         Op::Tensor(tensor::Op::Transpose(t)) => t.perm.clone(),
         _ => None,
     };
     let mut merged = 0;
     for i in 0..g.nodes.len() {
+        work.visit();
         if perm_of(&g.nodes[i]).as_deref() != Some(&SWAP_LAST[..]) {
             continue;
         }
@@ -123,7 +145,7 @@ fn merge_key_transposes(g: &mut Graph) {
         };
         if perm_of(&g.nodes[p]).as_deref() != Some(&HEADS_FIRST[..])
             || consumers[k].len() != 1
-            || g.is_output(k)
+            || is_output[k]
         {
             continue;
         }
@@ -134,6 +156,7 @@ fn merge_key_transposes(g: &mut Graph) {
     }
     if merged > 0 {
         g.remove_dead();
+        work.scan(g);
     }
 }
 
@@ -382,7 +405,10 @@ mod tests {
         for form in 0..3 {
             for with_mask in [false, true] {
                 let mut b = graph(form, with_mask, false);
-                assert_eq!(run(&mut b.g, &Options::default()).unwrap(), 1);
+                assert_eq!(
+                    run(&mut b.g, &Options::default(), &mut Work::default()).unwrap(),
+                    1
+                );
                 assert_eq!(b.g.nodes.len(), 1, "{}", b.g);
                 let n = &b.g.nodes[0];
                 let Op::Attention(attention::Op::Attention(a)) = &n.op else {
@@ -422,7 +448,7 @@ mod tests {
         let (mut b, x) = merged_key_graph(false);
         let n = b.g.nodes.len();
         assert_eq!(
-            run(&mut b.g, &Options::default()).unwrap(),
+            run(&mut b.g, &Options::default(), &mut Work::default()).unwrap(),
             0,
             "the pipeline leaves it"
         );
@@ -454,7 +480,10 @@ mod tests {
     fn leaves_attention_whose_scores_are_read_elsewhere() {
         let mut b = graph(0, true, true);
         let n = b.g.nodes.len();
-        assert_eq!(run(&mut b.g, &Options::default()).unwrap(), 0);
+        assert_eq!(
+            run(&mut b.g, &Options::default(), &mut Work::default()).unwrap(),
+            0
+        );
         assert_eq!(b.g.nodes.len(), n);
     }
 }

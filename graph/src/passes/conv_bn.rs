@@ -18,11 +18,11 @@ use xnpu_ops::elementwise::BinaryKind;
 use xnpu_ops::{nn, reduce};
 
 use super::pattern::{binary_of, float_tensor, rewrite_all, single_output, Arg, Rewrite, View};
-use super::Options;
+use super::{Options, Work};
 use crate::ir::{Graph, Op};
 
-pub fn run(graph: &mut Graph, _options: &Options<'_>) -> Result<usize> {
-    rewrite_all(graph, matcher)
+pub fn run(graph: &mut Graph, _options: &Options<'_>, work: &mut Work) -> Result<usize> {
+    rewrite_all(graph, work, matcher)
 }
 
 fn matcher(v: View<'_>, i: usize) -> Option<Rewrite> {
@@ -73,7 +73,7 @@ fn matcher(v: View<'_>, i: usize) -> Option<Rewrite> {
 /// its `m` per-channel values.
 fn per_channel(v: View<'_>, c: usize, m: usize, rank: usize, dtype: DType) -> Option<Vec<f64>> {
     let t = v.constant(c)?;
-    if t.dtype() != dtype || t.rank() > rank {
+    if t.dtype() != dtype || t.rank() > rank || (t.len() != 1 && t.len() != m) {
         return None;
     }
     let data = t.to_f64_vec().ok()?;
@@ -111,10 +111,13 @@ fn fold_conv(
     if !single_output(conv_node) {
         return None;
     }
-    let w = v.constant(conv_node.inputs.get(1).copied().flatten()?)?;
+    let wid = conv_node.inputs.get(1).copied().flatten()?;
+    let w = v.constant(wid)?;
     let dtype = w.dtype();
     let m = *w.shape().first()?;
-    if w.rank() < 3 || m == 0 {
+    // A weight other nodes read too would be copied for this one (a thousand Convs of one
+    // weight, a thousand copies); an empty one says nothing of m but its dims.
+    if w.rank() < 3 || m == 0 || w.is_empty() || v.readers(wid) != 1 {
         return None;
     }
     let conv_bias = match conv_node.inputs.get(2).copied().flatten() {
@@ -196,9 +199,11 @@ fn product_bn(v: View<'_>, i: usize) -> Option<Rewrite> {
     if !single_output(p) || v.shape(x)?.rank() != 2 {
         return None;
     }
-    let w = v.constant(p.inputs.get(1).copied().flatten()?)?;
+    let wid = p.inputs.get(1).copied().flatten()?;
+    let w = v.constant(wid)?;
     let dtype = w.dtype();
-    if w.rank() != 2 {
+    // As for a Conv: a weight of this product only, and not empty.
+    if w.rank() != 2 || w.is_empty() || v.readers(wid) != 1 {
         return None;
     }
     let (rows, cols) = (w.shape()[0], w.shape()[1]);
@@ -230,13 +235,13 @@ fn product_bn(v: View<'_>, i: usize) -> Option<Rewrite> {
         None => vec![0.0; n],
         Some(c) => {
             let ct = v.constant(c)?;
-            let cd = ct.to_f64_vec().ok()?;
             let per_col = ct.dtype() == dtype
                 && (ct.len() == 1
                     || (ct.len() == n && ct.shape().last() == Some(&n) && ct.rank() <= 2));
             if !per_col {
                 return None;
             }
+            let cd = ct.to_f64_vec().ok()?;
             (0..n)
                 .map(|k| gemm.beta as f64 * cd[if cd.len() == 1 { 0 } else { k }])
                 .collect()
@@ -291,7 +296,10 @@ mod tests {
     fn folds_batch_norm_into_conv() {
         let mut b = graph(false);
         let name = b.g.values[b.g.outputs[0]].name.clone();
-        assert_eq!(run(&mut b.g, &Options::default()).unwrap(), 1);
+        assert_eq!(
+            run(&mut b.g, &Options::default(), &mut Work::default()).unwrap(),
+            1
+        );
         assert_eq!(b.g.nodes.len(), 1);
         assert_eq!(b.count("Conv"), 1);
         let n = &b.g.nodes[0];
@@ -301,6 +309,29 @@ mod tests {
         assert_eq!(w.to_vec::<f32>().unwrap(), vec![1.0; 6]);
         assert_eq!(bias.to_vec::<f32>().unwrap(), vec![0.5, -1.0, -2.5]);
         assert_eq!(b.g.values[b.g.outputs[0]].name, name);
+    }
+
+    #[test]
+    fn a_weight_other_nodes_read_is_not_copied_into_a_fold() {
+        // Two Convs of one weight, each before a BatchNormalization: folding either would
+        // copy the shared weight (a thousand such Convs, a thousand copies).
+        let mut b = B::new();
+        let x = b.input("x", &[1, 2, 4, 4]);
+        let w = b.constant(Tensor::from_vec(vec![3, 2, 1, 1], vec![1.0f32; 6]).unwrap());
+        for _ in 0..2 {
+            let y = b.node(
+                Op::Nn(nn::Op::Conv(Default::default())),
+                &[x, w],
+                f32_ty(&[1, 3, 4, 4]),
+            );
+            let z = bn(&mut b, y, &[1, 3, 4, 4]);
+            b.output(z);
+        }
+        assert_eq!(
+            run(&mut b.g, &Options::default(), &mut Work::default()).unwrap(),
+            0
+        );
+        assert_eq!(b.count("BatchNormalization"), 2);
     }
 
     fn bn(b: &mut B, x: usize, dims: &[usize]) -> usize {
@@ -334,7 +365,10 @@ mod tests {
         let y = b.node(Op::Nn(nn::Op::Gemm(gemm)), &[x, w, c], f32_ty(&[4, 3]));
         let z = bn(&mut b, y, &[4, 3]);
         b.output(z);
-        assert_eq!(run(&mut b.g, &Options::default()).unwrap(), 1);
+        assert_eq!(
+            run(&mut b.g, &Options::default(), &mut Work::default()).unwrap(),
+            1
+        );
         assert_eq!(b.g.nodes.len(), 1);
         let n = &b.g.nodes[0];
         let Op::Nn(nn::Op::Gemm(g)) = &n.op else {
@@ -351,7 +385,10 @@ mod tests {
         let y = b.node(Op::Nn(nn::Op::MatMul(nn::MatMul)), &[x, w], f32_ty(&[4, 3]));
         let z = bn(&mut b, y, &[4, 3]);
         b.output(z);
-        assert_eq!(run(&mut b.g, &Options::default()).unwrap(), 1);
+        assert_eq!(
+            run(&mut b.g, &Options::default(), &mut Work::default()).unwrap(),
+            1
+        );
         assert_eq!(b.count("MatMulBias"), 1);
         assert_eq!(b.g.nodes.len(), 1);
     }
@@ -369,7 +406,10 @@ mod tests {
         let u = b.constant(Tensor::from_vec(vec![4], vec![1.0f32; 4]).unwrap());
         let z = b.bin(BinaryKind::Mul, y, u, &[1, 3, 4, 4]);
         b.output(z);
-        assert_eq!(run(&mut b.g, &Options::default()).unwrap(), 2);
+        assert_eq!(
+            run(&mut b.g, &Options::default(), &mut Work::default()).unwrap(),
+            2
+        );
         assert_eq!(b.g.nodes.len(), 2, "{}", b.g);
         let n = &b.g.nodes[0];
         let w = b.g.values[n.inputs[1].unwrap()].constant.as_ref().unwrap();
@@ -384,7 +424,10 @@ mod tests {
     #[test]
     fn leaves_a_conv_with_another_reader() {
         let mut b = graph(true);
-        assert_eq!(run(&mut b.g, &Options::default()).unwrap(), 0);
+        assert_eq!(
+            run(&mut b.g, &Options::default(), &mut Work::default()).unwrap(),
+            0
+        );
         assert_eq!(b.g.nodes.len(), 2);
     }
 }

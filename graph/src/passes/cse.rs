@@ -5,53 +5,68 @@
 //! - Identity nodes, and Dropout in inference (no training-mode input, or a constant false
 //!   one, and no mask read), are bypassed (the reader reads the input).
 //!
-//! Ops with bodies and random ops are left alone.
+//! Ops with bodies and random ops are left alone. Each kind is found in one sweep and its
+//! replacements made in one batch, so the pass is linear in the graph (a node is compared with
+//! at most `MAX_CANDIDATES` earlier nodes).
 
 use std::collections::HashMap;
 
 use xnpu_core::Result;
 
-use super::Options;
+use super::{Options, Work};
 use crate::ir::{Graph, Op, ValueId};
 
 /// Constants larger than this are not compared (hashing them costs more than it saves).
 const MAX_CONST_BYTES: usize = 1 << 20;
 
-fn dedupe_constants(graph: &mut Graph) -> usize {
-    let mut seen: HashMap<(xnpu_core::DType, Vec<usize>, &[u8]), ValueId> = HashMap::new();
+/// How many earlier nodes of the same op on the same inputs a node is compared with (their
+/// attributes differ): beyond that a node is left as it is, so that the pass stays linear
+/// when thousands of nodes share an op and inputs but not attributes.
+const MAX_CANDIDATES: usize = 8;
+
+/// Equal constants: (later, earlier) pairs.
+fn equal_constants(
+    graph: &Graph,
+    is_input: &[bool],
+    is_output: &[bool],
+) -> Vec<(ValueId, ValueId)> {
+    let mut seen: HashMap<(xnpu_core::DType, &[usize], &[u8]), ValueId> = HashMap::new();
     let mut replace = Vec::new();
     for (id, v) in graph.values.iter().enumerate() {
         let Some(t) = &v.constant else { continue };
-        if graph.inputs.contains(&id)
+        if is_input[id]
             || t.dtype() == xnpu_core::DType::String
             || t.raw_bytes().len() > MAX_CONST_BYTES
         {
             continue;
         }
-        match seen.entry((t.dtype(), t.shape().to_vec(), t.raw_bytes())) {
-            std::collections::hash_map::Entry::Occupied(e) => replace.push((id, *e.get())),
+        match seen.entry((t.dtype(), t.shape(), t.raw_bytes())) {
+            std::collections::hash_map::Entry::Occupied(e) => {
+                // A graph output keeps its own constant.
+                if !is_output[id] {
+                    replace.push((id, *e.get()));
+                }
+            }
             std::collections::hash_map::Entry::Vacant(e) => {
                 e.insert(id);
             }
         }
     }
-    let mut n = 0;
-    for (old, new) in replace {
-        // A graph output keeps its own constant.
-        if graph.is_output(old) {
-            continue;
-        }
-        graph.replace_uses(old, new);
-        n += 1;
-    }
-    n
+    replace
 }
 
-fn bypass_identities(graph: &mut Graph) -> usize {
+/// Identity nodes, and Dropout in inference: (output, input) pairs.
+fn identities(
+    graph: &Graph,
+    is_input: &[bool],
+    is_output: &[bool],
+    work: &mut Work,
+) -> Vec<(ValueId, ValueId)> {
     let consumers = graph.consumers();
-    let mut n = 0;
-    for i in 0..graph.nodes.len() {
-        let node = &graph.nodes[i];
+    work.scan(graph);
+    let mut pairs = Vec::new();
+    for node in &graph.nodes {
+        work.visit();
         let is_identity = match &node.op {
             Op::Tensor(xnpu_ops::tensor::Op::Identity(_)) => true,
             Op::Tensor(xnpu_ops::tensor::Op::Dropout(_)) => {
@@ -60,11 +75,11 @@ fn bypass_identities(graph: &mut Graph) -> usize {
                     .get(1)
                     .copied()
                     .flatten()
-                    .is_none_or(|m| consumers[m].is_empty() && !graph.is_output(m));
+                    .is_none_or(|m| consumers[m].is_empty() && !is_output[m]);
                 let inference = match node.inputs.get(2).copied().flatten() {
                     None => true,
                     Some(t) => {
-                        !graph.inputs.contains(&t)
+                        !is_input[t]
                             && graph.values[t]
                                 .constant
                                 .as_ref()
@@ -86,24 +101,39 @@ fn bypass_identities(graph: &mut Graph) -> usize {
         };
         // An Identity that writes a graph output from an input or a constant must stay: it
         // is what gives the output its name.
-        if graph.is_output(out) {
+        if is_output[out] {
             continue;
         }
-        graph.replace_uses(out, input);
-        n += 1;
+        pairs.push((out, input));
     }
-    n
+    pairs
 }
 
-fn merge_nodes(graph: &mut Graph) -> usize {
+/// Nodes that compute what an earlier node computes: (later output, earlier output) pairs.
+/// Nodes are in topological order, so a node's inputs are read as already merged. An
+/// Identity writing a graph output is left alone: merged, it would come back as an Identity
+/// copying the earlier value into the output.
+fn equal_nodes(
+    graph: &Graph,
+    is_output: &[bool],
+    work: &mut Work,
+) -> (usize, Vec<(ValueId, ValueId)>) {
+    let mut to: Vec<ValueId> = (0..graph.values.len()).collect();
     let mut seen: HashMap<(&'static str, Vec<Option<ValueId>>), Vec<usize>> = HashMap::new();
-    let mut merges: Vec<(usize, usize)> = Vec::new(); // (later, earlier)
+    let mut pairs = Vec::new();
+    let mut merged = 0;
     for (i, node) in graph.nodes.iter().enumerate() {
+        work.visit();
         if !node.op.subgraphs().is_empty() || node.op.is_random() {
             continue;
         }
-        let key = (node.op.name(), node.inputs.clone());
-        let same = seen.entry(key).or_default();
+        if matches!(node.op, Op::Tensor(xnpu_ops::tensor::Op::Identity(_)))
+            && node.outputs.iter().flatten().any(|&o| is_output[o])
+        {
+            continue;
+        }
+        let inputs: Vec<Option<ValueId>> = node.inputs.iter().map(|v| v.map(|v| to[v])).collect();
+        let same = seen.entry((node.op.name(), inputs)).or_default();
         let earlier = same.iter().copied().find(|&j| {
             let e = &graph.nodes[j];
             e.op == node.op
@@ -115,30 +145,43 @@ fn merge_nodes(graph: &mut Graph) -> usize {
                     .all(|(a, b)| a.is_none() || b.is_some())
         });
         match earlier {
-            Some(j) => merges.push((i, j)),
-            None => same.push(i),
+            Some(j) => {
+                merged += 1;
+                for (a, b) in node.outputs.iter().zip(&graph.nodes[j].outputs) {
+                    if let (Some(a), Some(b)) = (a, b) {
+                        to[*a] = to[*b];
+                        pairs.push((*a, to[*b]));
+                    }
+                }
+            }
+            None if same.len() < MAX_CANDIDATES => same.push(i),
+            None => {}
         }
     }
-    let n = merges.len();
-    for (later, earlier) in merges {
-        let pairs: Vec<(ValueId, ValueId)> = graph.nodes[later]
-            .outputs
-            .iter()
-            .zip(&graph.nodes[earlier].outputs)
-            .filter_map(|(a, b)| Some(((*a)?, (*b)?)))
-            .collect();
-        for (old, new) in pairs {
-            graph.replace_uses(old, new);
-        }
-    }
-    n
+    (merged, pairs)
 }
 
-pub fn run(graph: &mut Graph, _options: &Options<'_>) -> Result<usize> {
-    let mut n = dedupe_constants(graph) + bypass_identities(graph);
-    n += merge_nodes(graph);
+pub fn run(graph: &mut Graph, _options: &Options<'_>, work: &mut Work) -> Result<usize> {
+    let is_input = graph.input_set();
+    let is_output = graph.output_set();
+    // The sets, and the sweep over the values for equal constants.
+    work.scan(graph);
+    let mut pairs = equal_constants(graph, &is_input, &is_output);
+    pairs.extend(identities(graph, &is_input, &is_output, work));
+    let mut n = pairs.len();
+    if n > 0 {
+        graph.replace_uses_all(&pairs);
+        work.scan(graph);
+    }
+    let (merged, pairs) = equal_nodes(graph, &is_output, work);
+    if merged > 0 {
+        graph.replace_uses_all(&pairs);
+        work.scan(graph);
+    }
+    n += merged;
     if n > 0 {
         graph.remove_dead();
+        work.scan(graph);
     }
     Ok(n)
 }
@@ -174,7 +217,7 @@ mod tests {
             outputs: vec![Some(y)],
         });
         g.outputs.push(y);
-        assert!(run(&mut g, &Options::default()).unwrap() >= 2);
+        assert!(run(&mut g, &Options::default(), &mut Work::default()).unwrap() >= 2);
         let names: Vec<_> = g.nodes.iter().map(|n| n.name.as_str()).collect();
         assert_eq!(names, ["r1", "add"]);
         assert_eq!(g.nodes[1].inputs[0], g.nodes[1].inputs[1]);
@@ -195,7 +238,7 @@ mod tests {
             });
             g.outputs.push(y);
         }
-        run(&mut g, &Options::default()).unwrap();
+        run(&mut g, &Options::default(), &mut Work::default()).unwrap();
         assert_eq!(g.nodes.len(), 2, "two draws are not one");
     }
 }

@@ -3,11 +3,12 @@
 
 use xnpu_core::Result;
 
-use super::Options;
+use super::{Options, Work};
 use crate::ir::Graph;
 
-pub fn run(graph: &mut Graph, _options: &Options<'_>) -> Result<usize> {
+pub fn run(graph: &mut Graph, _options: &Options<'_>, work: &mut Work) -> Result<usize> {
     let (nodes, values) = graph.remove_dead();
+    work.scan(graph);
     // Removing values alone is not a rewrite worth another round.
     let _ = values;
     Ok(nodes)
@@ -27,7 +28,10 @@ mod tests {
         let w = g.add_value("w", g.values[x].ty.clone());
         g.values[w].constant = Some(xnpu_core::Tensor::scalar(1.0f32));
         let n_values = g.values.len();
-        assert_eq!(run(&mut g, &Options::default()).unwrap(), 1);
+        assert_eq!(
+            run(&mut g, &Options::default(), &mut Work::default()).unwrap(),
+            1
+        );
         assert_eq!(g.nodes.len(), 1);
         assert_eq!(g.values.len(), n_values - 2);
         assert_eq!(g.values[g.outputs[0]].name, "y");

@@ -7,13 +7,27 @@
 use xnpu_core::{Result, TensorType, Value, ValueType};
 use xnpu_ops::InferInput;
 
-use super::Options;
+use super::{Options, Work};
 use crate::ir::{Graph, Op};
 
-pub fn run(graph: &mut Graph, options: &Options<'_>) -> Result<usize> {
+/// Whether a value's type says it takes more than `limit` bytes: a node whose outputs are
+/// that large is not evaluated at all (its result would not be kept, and computing it could
+/// take any amount of memory: `ConstantOfShape` of a constant `[2^40]`).
+fn known_larger_than(ty: &ValueType, limit: usize) -> bool {
+    let Some(t) = ty.tensor() else { return false };
+    let Some(dims) = t.shape.as_ref().and_then(|s| s.as_known()) else {
+        return false;
+    };
+    xnpu_core::shape::checked_nbytes(t.dtype, &dims).map_or(true, |n| n > limit)
+}
+
+pub fn run(graph: &mut Graph, options: &Options<'_>, work: &mut Work) -> Result<usize> {
     let mut folded = 0;
     let mut keep = vec![true; graph.nodes.len()];
+    let is_input = graph.input_set();
+    work.scan(graph);
     for (i, node) in graph.nodes.iter().enumerate() {
+        work.visit();
         if node.op.is_random() || !node.op.subgraphs().is_empty() {
             continue;
         }
@@ -28,8 +42,16 @@ pub fn run(graph: &mut Graph, options: &Options<'_>) -> Result<usize> {
         {
             continue;
         }
-        let is_const = |v: usize| graph.values[v].constant.is_some() && !graph.inputs.contains(&v);
+        let is_const = |v: usize| graph.values[v].constant.is_some() && !is_input[v];
         if !node.inputs.iter().flatten().all(|&v| is_const(v)) {
+            continue;
+        }
+        if node
+            .outputs
+            .iter()
+            .flatten()
+            .any(|&v| known_larger_than(&graph.values[v].ty, options.max_folded_bytes))
+        {
             continue;
         }
         // Cheap folds that need no kernel (Constant, Shape/Size of known shapes).
@@ -101,6 +123,7 @@ pub fn run(graph: &mut Graph, options: &Options<'_>) -> Result<usize> {
         folded += 1;
     }
     if folded > 0 {
+        work.scan(graph);
         let mut k = 0;
         graph.nodes.retain(|_| {
             k += 1;
@@ -132,7 +155,10 @@ mod tests {
         });
         // Shape reads x, an input: not all-constant inputs, so plain folding leaves it
         // (shape simplification is the pass that resolves it).
-        assert_eq!(run(&mut g, &Options::default()).unwrap(), 0);
+        assert_eq!(
+            run(&mut g, &Options::default(), &mut Work::default()).unwrap(),
+            0
+        );
     }
 
     #[test]
@@ -169,11 +195,41 @@ mod tests {
             evaluate: Some(&eval),
             ..Options::default()
         };
-        assert_eq!(run(&mut g, &opts).unwrap(), 1);
+        assert_eq!(run(&mut g, &opts, &mut Work::default()).unwrap(), 1);
         assert_eq!(g.nodes.len(), 1);
         assert_eq!(g.nodes[0].name, "r2");
         let folded = g.values[b].constant.as_ref().unwrap();
         assert_eq!(folded.to_vec::<f32>().unwrap(), vec![1.0, 0.0]);
+    }
+
+    #[test]
+    fn a_node_whose_output_is_declared_too_large_to_keep_is_not_evaluated() {
+        // Relu of a constant, its output declared f32[2^40]: evaluating it could allocate
+        // 4 TiB, and the result would not be kept anyway.
+        let mut g = Graph::default();
+        let a = g.add_value("a", f32_type(&[2]));
+        g.values[a].constant = Some(Tensor::from_vec(vec![2], vec![1.0f32, -2.0]).unwrap());
+        let b = g.add_value("b", f32_type(&[1 << 40]));
+        g.outputs.push(b);
+        g.nodes.push(Node {
+            name: "r".into(),
+            op: Op::Elementwise(xnpu_ops::elementwise::Op::Activation(
+                xnpu_ops::elementwise::Activation {
+                    kind: xnpu_ops::elementwise::ActivationKind::Relu,
+                },
+            )),
+            inputs: vec![Some(a)],
+            outputs: vec![Some(b)],
+        });
+        let eval = |_: &Node, _: &[Option<&Value>]| -> Result<Vec<Value>> {
+            panic!("evaluated a node whose output is declared 4 TiB")
+        };
+        let opts = Options {
+            evaluate: Some(&eval),
+            ..Options::default()
+        };
+        assert_eq!(run(&mut g, &opts, &mut Work::default()).unwrap(), 0);
+        assert_eq!(g.nodes.len(), 1);
     }
 
     #[test]
@@ -197,7 +253,7 @@ mod tests {
             evaluate: Some(&eval),
             ..Options::default()
         };
-        assert_eq!(run(&mut g, &opts).unwrap(), 0);
+        assert_eq!(run(&mut g, &opts, &mut Work::default()).unwrap(), 0);
         assert_eq!(g.nodes.len(), 1);
     }
 }

@@ -15,13 +15,13 @@ use xnpu_core::Result;
 use xnpu_ops::elementwise::{self as ew, Activation, ActivationKind, BinaryKind, UnaryKind};
 
 use super::pattern::{binary_of, near, other, rewrite_all, unary_of, Arg, Rewrite, View};
-use super::Options;
+use super::{Options, Work};
 use crate::ir::{Graph, Op};
 
 const TOL: f64 = 1e-4;
 
-pub fn run(graph: &mut Graph, _options: &Options<'_>) -> Result<usize> {
-    rewrite_all(graph, matcher)
+pub fn run(graph: &mut Graph, _options: &Options<'_>, work: &mut Work) -> Result<usize> {
+    rewrite_all(graph, work, matcher)
 }
 
 /// `(a, b)` of a private binary node of `kind` producing `v`.
@@ -201,7 +201,10 @@ mod tests {
     fn fuses_erf_gelu_both_orders() {
         for half_first in [false, true] {
             let mut b = erf_graph(half_first, false);
-            assert_eq!(run(&mut b.g, &Options::default()).unwrap(), 1);
+            assert_eq!(
+                run(&mut b.g, &Options::default(), &mut Work::default()).unwrap(),
+                1
+            );
             assert_eq!(b.g.nodes.len(), 1, "{}", b.g);
             assert_eq!(gelu_kind(&b), Some(ActivationKind::Gelu { tanh: false }));
         }
@@ -211,7 +214,10 @@ mod tests {
     fn fuses_tanh_gelu_with_pow_and_products() {
         for pow in [true, false] {
             let mut b = tanh_graph(pow);
-            assert_eq!(run(&mut b.g, &Options::default()).unwrap(), 1);
+            assert_eq!(
+                run(&mut b.g, &Options::default(), &mut Work::default()).unwrap(),
+                1
+            );
             assert_eq!(b.g.nodes.len(), 1, "{}", b.g);
             assert_eq!(gelu_kind(&b), Some(ActivationKind::Gelu { tanh: true }));
         }
@@ -237,7 +243,10 @@ mod tests {
         let ht = b.bin(Mul, h, t, D);
         let y = b.bin(Mul, x, ht, D);
         b.output(y);
-        assert_eq!(run(&mut b.g, &Options::default()).unwrap(), 1);
+        assert_eq!(
+            run(&mut b.g, &Options::default(), &mut Work::default()).unwrap(),
+            1
+        );
         assert_eq!(b.g.nodes.len(), 1, "{}", b.g);
         assert_eq!(gelu_kind(&b), Some(ActivationKind::Gelu { tanh: false }));
     }
@@ -246,7 +255,10 @@ mod tests {
     fn leaves_gelu_whose_intermediate_is_read_elsewhere() {
         let mut b = erf_graph(false, true);
         let n = b.g.nodes.len();
-        assert_eq!(run(&mut b.g, &Options::default()).unwrap(), 0);
+        assert_eq!(
+            run(&mut b.g, &Options::default(), &mut Work::default()).unwrap(),
+            0
+        );
         assert_eq!(b.g.nodes.len(), n);
     }
 }

@@ -18,14 +18,14 @@ use xnpu_ops::elementwise::{BinaryKind, UnaryKind};
 use xnpu_ops::reduce::{self, LayerNormalization};
 
 use super::pattern::{
-    binary_of, float_tensor, is_last_dim_vector, mean_over_last_axis, next_binary, rewrite_all,
-    unary_of, Arg, Rewrite, View,
+    binary_of, is_last_dim_vector, mean_over_last_axis, next_binary, rewrite_all, unary_of, Arg,
+    Rewrite, View,
 };
-use super::Options;
+use super::{Options, Work};
 use crate::ir::{Graph, Op};
 
-pub fn run(graph: &mut Graph, _options: &Options<'_>) -> Result<usize> {
-    rewrite_all(graph, matcher)
+pub fn run(graph: &mut Graph, _options: &Options<'_>, work: &mut Work) -> Result<usize> {
+    rewrite_all(graph, work, matcher)
 }
 
 /// `Sqrt(Add(var, eps))` read only once, as `s`: (var, eps).
@@ -117,7 +117,8 @@ fn matcher(v: View<'_>, i: usize) -> Option<Rewrite> {
     }
     let scale = match gamma {
         Some(g) => Arg::Value(g),
-        None => Arg::Const("scale", float_tensor(dtype, vec![dim], vec![1.0; dim])?),
+        None if matches!(dtype, DType::F32 | DType::F64) => Arg::Ones("scale", dtype, dim),
+        None => return None,
     };
     Some(Rewrite {
         at,
@@ -139,42 +140,11 @@ mod tests {
     use BinaryKind::{Add, Div, Mul, Pow, Sub};
 
     const D: &[usize] = &[2, 3, 8];
-    const R: &[usize] = &[2, 3, 1];
-
-    pub(crate) fn mean(b: &mut B, x: usize) -> usize {
-        b.node(
-            Op::Reduce(reduce::Op::Reduce(Reduce {
-                kind: ReduceKind::Mean,
-                axes: Some(vec![-1]),
-                keepdims: true,
-                noop_with_empty_axes: false,
-            })),
-            &[x],
-            f32_ty(R),
-        )
-    }
-
     /// The decomposed LayerNorm; `affine`: 0 none, 1 gamma, 2 gamma and beta.
     fn graph(affine: usize, extra_reader: bool) -> B {
         let mut b = B::new();
         let x = b.input("x", D);
-        let m = mean(&mut b, x);
-        let d = b.bin(Sub, x, m, D);
-        let two = b.scalar(2.0);
-        let sq = b.bin(Pow, d, two, D);
-        let var = mean(&mut b, sq);
-        let eps = b.scalar(1e-5);
-        let ve = b.bin(Add, var, eps, R);
-        let s = b.un(UnaryKind::Sqrt, ve, R);
-        let mut y = b.bin(Div, d, s, D);
-        if affine >= 1 {
-            let g = b.vector(&[2.0; 8]);
-            y = b.bin(Mul, y, g, D);
-        }
-        if affine >= 2 {
-            let be = b.vector(&[0.5; 8]);
-            y = b.bin(Add, be, y, D);
-        }
+        let (y, var) = decomposed(&mut b, x, D, affine);
         b.output(y);
         if extra_reader {
             b.output(var);
@@ -182,11 +152,109 @@ mod tests {
         b
     }
 
+    /// The decomposed LayerNorm of `x` of shape `dims`: (its output, the variance).
+    fn decomposed(b: &mut B, x: usize, dims: &[usize], affine: usize) -> (usize, usize) {
+        let mut r = dims.to_vec();
+        *r.last_mut().unwrap() = 1;
+        let reduce = |b: &mut B, x: usize| {
+            b.node(
+                Op::Reduce(reduce::Op::Reduce(Reduce {
+                    kind: ReduceKind::Mean,
+                    axes: Some(vec![-1]),
+                    keepdims: true,
+                    noop_with_empty_axes: false,
+                })),
+                &[x],
+                f32_ty(&r),
+            )
+        };
+        let m = reduce(b, x);
+        let d = b.bin(Sub, x, m, dims);
+        let two = b.scalar(2.0);
+        let sq = b.bin(Pow, d, two, dims);
+        let var = reduce(b, sq);
+        let eps = b.scalar(1e-5);
+        let ve = b.bin(Add, var, eps, &r);
+        let s = b.un(UnaryKind::Sqrt, ve, &r);
+        let mut y = b.bin(Div, d, s, dims);
+        if affine >= 1 {
+            let g = b.vector(&[2.0; 8]);
+            y = b.bin(Mul, y, g, dims);
+        }
+        if affine >= 2 {
+            let be = b.vector(&[0.5; 8]);
+            y = b.bin(Add, be, y, dims);
+        }
+        (y, var)
+    }
+
+    #[test]
+    fn norms_without_a_scale_share_one_constant_of_ones() {
+        let mut b = B::new();
+        for name in ["x1", "x2", "x3"] {
+            let x = b.input(name, D);
+            let (y, _) = decomposed(&mut b, x, D, 0);
+            b.output(y);
+        }
+        let mut work = Work::default();
+        assert_eq!(run(&mut b.g, &Options::default(), &mut work).unwrap(), 3);
+        let scales: Vec<_> = b.g.nodes.iter().map(|n| n.inputs[1]).collect();
+        assert_eq!(scales, vec![scales[0]; 3]);
+        let ones = b.g.values[scales[0].unwrap()].constant.as_ref().unwrap();
+        assert_eq!(ones.to_vec::<f32>().unwrap(), vec![1.0; 8]);
+    }
+
+    #[test]
+    fn a_scale_the_model_only_declares_is_not_made_past_its_limit() {
+        // The last dim is declared, not held: 2^40 ones would be 4 TiB.
+        let dims = [2, 1 << 40];
+        let mut b = B::new();
+        let x = b.input("x", &dims);
+        let (y, _) = decomposed(&mut b, x, &dims, 0);
+        b.output(y);
+        let n = b.g.nodes.len();
+        assert_eq!(
+            run(&mut b.g, &Options::default(), &mut Work::default()).unwrap(),
+            0
+        );
+        assert_eq!(b.g.nodes.len(), n);
+    }
+
+    #[test]
+    fn norms_of_many_declared_widths_share_one_budget_of_ones() {
+        // Two widths the model only declares: 12M ones (48 MiB) fit, 5M more (20 MiB) would
+        // pass the 64 MiB that a sweep may make; a thousand such norms would otherwise
+        // allocate a thousand times.
+        let mut b = B::new();
+        for (name, width) in [("x1", 12 << 20), ("x2", 5 << 20)] {
+            let dims = [2, width];
+            let x = b.input(name, &dims);
+            let (y, _) = decomposed(&mut b, x, &dims, 0);
+            b.output(y);
+        }
+        assert_eq!(
+            run(&mut b.g, &Options::default(), &mut Work::default()).unwrap(),
+            1
+        );
+        assert_eq!(b.count("LayerNormalization"), 1);
+        let made: usize =
+            b.g.values
+                .iter()
+                .filter_map(|v| v.constant.as_ref())
+                .filter(|t| t.len() > 8)
+                .map(|t| t.len())
+                .sum();
+        assert_eq!(made, 12 << 20);
+    }
+
     #[test]
     fn fuses_layer_norm_with_and_without_affine() {
         for affine in 0..3 {
             let mut b = graph(affine, false);
-            assert_eq!(run(&mut b.g, &Options::default()).unwrap(), 1);
+            assert_eq!(
+                run(&mut b.g, &Options::default(), &mut Work::default()).unwrap(),
+                1
+            );
             assert_eq!(b.g.nodes.len(), 1, "{}", b.g);
             assert_eq!(b.count("LayerNormalization"), 1);
             let n = &b.g.nodes[0];
@@ -198,7 +266,10 @@ mod tests {
     fn leaves_layer_norm_whose_variance_is_read_elsewhere() {
         let mut b = graph(2, true);
         let n = b.g.nodes.len();
-        assert_eq!(run(&mut b.g, &Options::default()).unwrap(), 0);
+        assert_eq!(
+            run(&mut b.g, &Options::default(), &mut Work::default()).unwrap(),
+            0
+        );
         assert_eq!(b.g.nodes.len(), n);
     }
 }

@@ -16,11 +16,11 @@ use xnpu_ops::nn;
 use super::pattern::{
     binary_of, is_last_dim_vector, rewrite_all, single_output, Arg, Rewrite, View,
 };
-use super::Options;
+use super::{Options, Work};
 use crate::ir::{Graph, Op};
 
-pub fn run(graph: &mut Graph, _options: &Options<'_>) -> Result<usize> {
-    Ok(rewrite_all(graph, gemm_sandwich)? + rewrite_all(graph, matcher)?)
+pub fn run(graph: &mut Graph, _options: &Options<'_>, work: &mut Work) -> Result<usize> {
+    Ok(rewrite_all(graph, work, gemm_sandwich)? + rewrite_all(graph, work, matcher)?)
 }
 
 fn is_reshape(op: &Op) -> bool {
@@ -156,7 +156,11 @@ mod tests {
     fn fuses_matmul_and_bias() {
         for dims in [&[5][..], &[1, 5], &[1, 1, 5]] {
             let mut b = graph(dims, false);
-            assert_eq!(run(&mut b.g, &Options::default()).unwrap(), 1, "{dims:?}");
+            assert_eq!(
+                run(&mut b.g, &Options::default(), &mut Work::default()).unwrap(),
+                1,
+                "{dims:?}"
+            );
             assert_eq!(b.g.nodes.len(), 1);
             assert_eq!(b.count("MatMulBias"), 1);
         }
@@ -191,7 +195,10 @@ mod tests {
     #[test]
     fn a_gemm_between_reshapes_becomes_a_batched_product() {
         let mut b = sandwich(nn::Gemm::default(), false);
-        assert_eq!(run(&mut b.g, &Options::default()).unwrap(), 1);
+        assert_eq!(
+            run(&mut b.g, &Options::default(), &mut Work::default()).unwrap(),
+            1
+        );
         assert_eq!(b.count("MatMulBias"), 1);
         assert_eq!(b.count("Gemm"), 0);
         // Transposes, scales and shared intermediate values stay as they are.
@@ -206,20 +213,33 @@ mod tests {
             },
         ] {
             let mut b = sandwich(gemm, false);
-            assert_eq!(run(&mut b.g, &Options::default()).unwrap(), 0);
+            assert_eq!(
+                run(&mut b.g, &Options::default(), &mut Work::default()).unwrap(),
+                0
+            );
         }
         let mut b = sandwich(nn::Gemm::default(), true);
-        assert_eq!(run(&mut b.g, &Options::default()).unwrap(), 0);
+        assert_eq!(
+            run(&mut b.g, &Options::default(), &mut Work::default()).unwrap(),
+            0
+        );
     }
 
     #[test]
     fn leaves_other_biases_and_shared_products() {
         for dims in [&[3, 5][..], &[1, 1, 1, 5], &[4]] {
             let mut b = graph(dims, false);
-            assert_eq!(run(&mut b.g, &Options::default()).unwrap(), 0, "{dims:?}");
+            assert_eq!(
+                run(&mut b.g, &Options::default(), &mut Work::default()).unwrap(),
+                0,
+                "{dims:?}"
+            );
         }
         let mut b = graph(&[5], true);
-        assert_eq!(run(&mut b.g, &Options::default()).unwrap(), 0);
+        assert_eq!(
+            run(&mut b.g, &Options::default(), &mut Work::default()).unwrap(),
+            0
+        );
         assert_eq!(b.g.nodes.len(), 2);
     }
 }

@@ -1,6 +1,6 @@
-//! Graph passes: each a function from graph to graph (`fn(&mut Graph, &Options) -> Result<usize>`,
-//! the number of rewrites it made), run as a pipeline chosen by an optimisation level, like
-//! ONNX Runtime's levels.
+//! Graph passes: each a function from graph to graph (`fn(&mut Graph, &Options, &mut Work) ->
+//! Result<usize>`, the number of rewrites it made), run as a pipeline chosen by an optimisation
+//! level, like ONNX Runtime's levels.
 //!
 //! | level | passes |
 //! |---|---|
@@ -10,6 +10,11 @@
 //!
 //! Passes rewrite the main graph; bodies of control flow are left as imported. Every
 //! pass keeps the graph's inputs and outputs (names, order, types) unchanged.
+//!
+//! Every pass takes time linear in the graph (n·log n at most): one sweep over the nodes,
+//! indexes built once and updated in place, replacements made in one batch. Each counts its
+//! [`Work`], which the [`Report`] shows per pass and tests hold to a small multiple of the
+//! graph's size.
 
 pub mod activation;
 pub mod attention;
@@ -102,11 +107,35 @@ impl fmt::Debug for Options<'_> {
     }
 }
 
+/// The work a pass did, counted so that tests can hold every pass to time linear in the
+/// graph (never by the clock): one visit per node a pass looks at (a match attempt, a step of
+/// a scan over the nodes), and the graph's size (nodes and values) for each whole-graph step
+/// (an index built, dead code removed, uses replaced, a topological sort).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Work {
+    pub visits: usize,
+}
+
+impl Work {
+    /// One node looked at.
+    pub fn visit(&mut self) {
+        self.visits = self.visits.saturating_add(1);
+    }
+
+    /// One step over the whole of `g`.
+    pub fn scan(&mut self, g: &Graph) {
+        self.visits = self
+            .visits
+            .saturating_add(g.nodes.len())
+            .saturating_add(g.values.len());
+    }
+}
+
 /// One pass of a pipeline.
 pub struct Pass {
     pub name: &'static str,
     pub level: Level,
-    pub run: fn(&mut Graph, &Options<'_>) -> Result<usize>,
+    pub run: fn(&mut Graph, &Options<'_>, &mut Work) -> Result<usize>,
 }
 
 /// The passes in the order they run; a pass runs when its level ≤ the options' level.
@@ -175,6 +204,8 @@ pub fn pipeline() -> Vec<Pass> {
 pub struct PassStat {
     pub name: &'static str,
     pub rewrites: usize,
+    /// Its [`Work`] over every round, the sort and type inference after it included.
+    pub visits: usize,
 }
 
 /// What the pipeline did.
@@ -218,11 +249,11 @@ pub fn optimize(model: &mut Model, options: &Options<'_>) -> Result<Report> {
         .into_iter()
         .filter(|p| p.level <= options.level && options.level != Level::None)
         .collect();
-    let mut totals = vec![0usize; passes.len()];
+    let mut totals = vec![(0usize, Work::default()); passes.len()];
     for _round in 0..4 {
         let mut changed = false;
-        for (p, total) in passes.iter().zip(totals.iter_mut()) {
-            let n = (p.run)(&mut model.graph, options).map_err(|e| {
+        for (p, (total, work)) in passes.iter().zip(totals.iter_mut()) {
+            let n = (p.run)(&mut model.graph, options, work).map_err(|e| {
                 e.context(format!("pass {}", p.name))
                     .context(model.name.clone())
             })?;
@@ -232,6 +263,8 @@ pub fn optimize(model: &mut Model, options: &Options<'_>) -> Result<Report> {
                     .toposort()
                     .map_err(|e| e.context(format!("after pass {}", p.name)))?;
                 model.graph.infer_types_with(false)?;
+                work.scan(&model.graph);
+                work.scan(&model.graph);
                 changed = true;
             }
             *total += n;
@@ -247,9 +280,10 @@ pub fn optimize(model: &mut Model, options: &Options<'_>) -> Result<Report> {
     report.passes = passes
         .iter()
         .zip(totals)
-        .map(|(p, rewrites)| PassStat {
+        .map(|(p, (rewrites, work))| PassStat {
             name: p.name,
             rewrites,
+            visits: work.visits,
         })
         .collect();
     report.nodes_after = model.graph.nodes.len();

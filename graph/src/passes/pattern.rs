@@ -1,29 +1,111 @@
 //! Shared helpers of the fusion passes: looking at a node's producers and readers, reading
 //! scalar constants, and rewriting a matched pattern into one node.
 //!
-//! A fusion pass looks at each node in turn; when a pattern ends at it, the pattern's last
-//! node is replaced in place by the fused node, which keeps that node's output value (so
-//! names, types and graph outputs stay as they were). The other nodes of the pattern are then
-//! unread and dead-code removal drops them. After each rewrite the indexes are rebuilt and
-//! the scan resumes at or before the rewritten node, so matches never see stale
-//! producer/reader tables.
+//! A fusion pass looks at each node in turn, once; when a pattern ends at it, the pattern's
+//! last node is replaced in place by the fused node, which keeps that node's output value
+//! (so names, types and graph outputs stay as they were). The other nodes of the pattern are
+//! then unread: they are marked dead at once (and whatever only they read, in turn) and
+//! removed when the sweep ends. The index of producers and readers is updated in place
+//! after each rewrite, never rebuilt, so a sweep is linear in the graph however many
+//! patterns it fuses; a pattern that a rewrite makes possible earlier in the graph is found
+//! by the pipeline's next round.
+
+use std::collections::HashMap;
 
 use xnpu_core::{DType, Dim, Result, Shape, Tensor, TensorType, ValueType};
 use xnpu_ops::elementwise::{self as ew, BinaryKind, UnaryKind};
 
-use crate::ir::{Graph, Node, Op, Use, ValueId};
+use super::Work;
+use crate::ir::{Graph, Node, Op, ValueId};
 
-/// Who produces and who reads each value of a graph.
+/// A node input reading a value: valid while the node's generation is `gen` (a rewrite of
+/// the node gives it new inputs and a new generation).
+#[derive(Clone, Copy)]
+struct Reader {
+    node: usize,
+    gen: u32,
+}
+
+/// Who produces and who reads each value of a graph, kept up to date through rewrites.
 pub(crate) struct Index {
     producers: Vec<Option<(usize, usize)>>,
-    consumers: Vec<Vec<Use>>,
+    /// May hold readers a rewrite made stale; [`Index::live`] tells.
+    consumers: Vec<Vec<Reader>>,
+    /// How many live node inputs read each value.
+    readers: Vec<usize>,
+    is_input: Vec<bool>,
+    is_output: Vec<bool>,
+    /// Per node: unread after a rewrite, waiting to be removed.
+    dead: Vec<bool>,
+    gen: Vec<u32>,
 }
 
 impl Index {
     pub fn new(g: &Graph) -> Index {
+        let n = g.values.len();
+        let mut consumers = vec![Vec::new(); n];
+        let mut readers = vec![0; n];
+        for (i, node) in g.nodes.iter().enumerate() {
+            for v in node.inputs.iter().flatten() {
+                consumers[*v].push(Reader { node: i, gen: 0 });
+                readers[*v] += 1;
+            }
+        }
         Index {
             producers: g.producers(),
-            consumers: g.consumers(),
+            consumers,
+            readers,
+            is_input: g.input_set(),
+            is_output: g.output_set(),
+            dead: vec![false; g.nodes.len()],
+            gen: vec![0; g.nodes.len()],
+        }
+    }
+
+    fn live(&self, r: &Reader) -> bool {
+        !self.dead[r.node] && self.gen[r.node] == r.gen
+    }
+
+    /// Makes room for values added to the graph (constants: no producer, no reader).
+    fn grow(&mut self, n_values: usize) {
+        self.producers.resize(n_values, None);
+        self.consumers.resize_with(n_values, Vec::new);
+        self.readers.resize(n_values, 0);
+        self.is_input.resize(n_values, false);
+        self.is_output.resize(n_values, false);
+    }
+
+    /// One reader of `v` fewer; when none is left (and `v` is no graph output), its producer
+    /// may be dead: queued in `unread`.
+    fn drop_reader(&mut self, v: ValueId, unread: &mut Vec<ValueId>) {
+        self.readers[v] = self.readers[v].saturating_sub(1);
+        if self.readers[v] == 0 && !self.is_output[v] {
+            unread.push(v);
+        }
+    }
+
+    /// Marks dead every node that nothing reads any more, from the values in `unread` up
+    /// through their inputs.
+    fn kill_unread(&mut self, g: &Graph, mut unread: Vec<ValueId>) {
+        while let Some(v) = unread.pop() {
+            let Some((p, _)) = self.producers[v] else {
+                continue;
+            };
+            if self.dead[p] {
+                continue;
+            }
+            let used = g.nodes[p]
+                .outputs
+                .iter()
+                .flatten()
+                .any(|&o| self.readers[o] > 0 || self.is_output[o]);
+            if used {
+                continue;
+            }
+            self.dead[p] = true;
+            for &u in g.nodes[p].inputs.iter().flatten() {
+                self.drop_reader(u, &mut unread);
+            }
         }
     }
 }
@@ -36,10 +118,11 @@ pub(crate) struct View<'a> {
 }
 
 impl<'a> View<'a> {
-    /// The index of the node producing `v`, when a node does (with `v` its first output).
+    /// The index of the node producing `v`, when a live node does (with `v` its first
+    /// output).
     pub fn producer_idx(&self, v: ValueId) -> Option<usize> {
         match self.ix.producers.get(v).copied().flatten() {
-            Some((n, 0)) => Some(n),
+            Some((n, 0)) if !self.ix.dead[n] => Some(n),
             _ => None,
         }
     }
@@ -51,23 +134,30 @@ impl<'a> View<'a> {
 
     /// How many node inputs read `v`.
     pub fn readers(&self, v: ValueId) -> usize {
-        self.ix.consumers[v].len()
+        self.ix.readers[v]
     }
 
-    /// The nodes that read `v`.
+    /// The nodes that read `v`. This walks every reader `v` has had in the sweep (a stale one
+    /// is skipped): matchers ask it only of a value of one reader ([`View::private`]) that a
+    /// pattern of a bounded size ends at, so each value is asked a bounded number of times and
+    /// the sweep stays linear in the node inputs it has seen.
     pub fn reader_nodes(&self, v: ValueId) -> impl Iterator<Item = usize> + 'a {
-        self.ix.consumers[v].iter().map(|u| u.node)
+        let ix = self.ix;
+        ix.consumers[v]
+            .iter()
+            .filter(move |r| ix.live(r))
+            .map(|r| r.node)
     }
 
     /// Whether `v` is read by exactly `n` node inputs and is not a graph output: an
     /// intermediate that a fusion may swallow.
     pub fn private(&self, v: ValueId, n: usize) -> bool {
-        self.readers(v) == n && !self.g.is_output(v)
+        self.readers(v) == n && !self.ix.is_output[v]
     }
 
     /// The data of a constant that is not a graph input.
     pub fn constant(&self, v: ValueId) -> Option<&'a Tensor> {
-        if self.g.inputs.contains(&v) {
+        if self.ix.is_input[v] {
             return None;
         }
         self.g.values[v].constant.as_ref()
@@ -130,10 +220,13 @@ pub(crate) fn mean_over_last_axis(v: View<'_>, n: &Node) -> Option<ValueId> {
     let x = n.inputs.first().copied().flatten()?;
     let axes = match &r.axes {
         Some(a) => a.clone(),
-        None => v
-            .constant(n.inputs.get(1).copied().flatten()?)?
-            .to_i64_vec()
-            .ok()?,
+        None => {
+            let t = v.constant(n.inputs.get(1).copied().flatten()?)?;
+            if t.len() != 1 {
+                return None;
+            }
+            t.to_i64_vec().ok()?
+        }
     };
     let rank = v.shape(x)?.rank() as i64;
     match axes[..] {
@@ -229,11 +322,58 @@ pub(crate) fn float_tensor(dtype: DType, shape: Vec<usize>, data: Vec<f64>) -> O
     }
 }
 
+/// The most bytes of ones a sweep makes (for missing scales), all constants together: their
+/// lengths are dims the model declares, not data it holds, so without a bound a model of
+/// many norms of distinct declared widths could make it allocate without end.
+const MAX_ONES_BYTES: usize = 64 << 20;
+
+/// The constants of ones a sweep has made, shared by every node that needs one.
+#[derive(Default)]
+struct Ones {
+    made: HashMap<(DType, usize), ValueId>,
+    bytes: usize,
+}
+
+impl Ones {
+    /// The value of `[len]` ones of `dtype` (f32 or f64), made (and named `name`) when it is
+    /// the first; `None` when it cannot be made within [`MAX_ONES_BYTES`] or memory.
+    fn get(&mut self, g: &mut Graph, dtype: DType, len: usize, name: String) -> Option<ValueId> {
+        if let Some(&v) = self.made.get(&(dtype, len)) {
+            return Some(v);
+        }
+        let bytes = dtype.elem_bytes()?.checked_mul(len)?;
+        let total = self.bytes.checked_add(bytes)?;
+        if total > MAX_ONES_BYTES {
+            return None;
+        }
+        fn filled<T: xnpu_core::Elem + Copy>(len: usize, one: T) -> Option<Tensor> {
+            let mut v = Vec::new();
+            v.try_reserve_exact(len).ok()?;
+            v.resize(len, one);
+            Tensor::from_vec(vec![len], v).ok()
+        }
+        let t = match dtype {
+            DType::F32 => filled(len, 1.0f32),
+            DType::F64 => filled(len, 1.0f64),
+            _ => None,
+        }?;
+        let ty = ValueType::Tensor(TensorType::new(dtype, Shape::known(t.shape())));
+        let v = g.add_value(name, ty);
+        g.values[v].constant = Some(t);
+        self.made.insert((dtype, len), v);
+        self.bytes = total;
+        Some(v)
+    }
+}
+
 /// An input of a fused node.
 pub(crate) enum Arg {
     Value(ValueId),
     /// A new constant (named after the fused node).
     Const(&'static str, Tensor),
+    /// A constant `[len]` of ones of a float dtype, made once per sweep and shared by every
+    /// node that needs it (named after the first).
+    Ones(&'static str, DType, usize),
     Absent,
 }
 
@@ -246,13 +386,28 @@ pub(crate) struct Rewrite {
     pub tag: &'static str,
 }
 
-fn apply(g: &mut Graph, rw: Rewrite) {
+/// Replaces node `rw.at` and updates the index: the old inputs lose a reader (their
+/// producers, and what only they read, die when nothing is left reading them), the new
+/// inputs gain one. `false` (nothing changed) when a constant it needs cannot be made.
+fn apply(g: &mut Graph, ix: &mut Index, ones: &mut Ones, rw: Rewrite) -> bool {
     let name = format!("{}/{}", g.nodes[rw.at].name, rw.tag);
+    // The shared constants first: when one cannot be made, nothing has changed.
+    let mut shared = Vec::new();
+    for a in &rw.args {
+        if let Arg::Ones(suffix, dtype, len) = *a {
+            match ones.get(g, dtype, len, format!("{name}/{suffix}")) {
+                Some(v) => shared.push(v),
+                None => return false,
+            }
+        }
+    }
+    let mut shared = shared.into_iter();
     let mut inputs = Vec::with_capacity(rw.args.len());
     for a in rw.args {
         inputs.push(match a {
             Arg::Value(v) => Some(v),
             Arg::Absent => None,
+            Arg::Ones(..) => shared.next(),
             Arg::Const(suffix, t) => {
                 let ty = ValueType::Tensor(TensorType::new(t.dtype(), Shape::known(t.shape())));
                 let v = g.add_value(format!("{name}/{suffix}"), ty);
@@ -261,39 +416,70 @@ fn apply(g: &mut Graph, rw: Rewrite) {
             }
         });
     }
-    let n = &mut g.nodes[rw.at];
+    ix.grow(g.values.len());
+    let at = rw.at;
+    ix.gen[at] = ix.gen[at].wrapping_add(1);
+    for v in inputs.iter().flatten() {
+        ix.consumers[*v].push(Reader {
+            node: at,
+            gen: ix.gen[at],
+        });
+        ix.readers[*v] += 1;
+    }
+    let n = &mut g.nodes[at];
+    let old = std::mem::replace(&mut n.inputs, inputs);
     n.name = name;
     n.op = rw.op;
-    n.inputs = inputs;
-    n.outputs.truncate(1);
+    for o in n.outputs.drain(1.min(n.outputs.len())..).flatten() {
+        ix.producers[o] = None;
+    }
+    let mut unread = Vec::new();
+    for v in old.into_iter().flatten() {
+        ix.drop_reader(v, &mut unread);
+    }
+    ix.kill_unread(g, unread);
+    true
 }
 
-/// Runs a matcher over every node until no pattern is left; returns the rewrites made.
-/// `matcher(view, i)` says what replaces node `i` (or a later node of the same pattern).
+/// How often one node may be rewritten in a sweep (a fused node may start a pattern of its
+/// own): a bound that keeps a sweep linear whatever the matcher does.
+const MAX_REWRITES_PER_NODE: usize = 4;
+
+/// Runs a matcher over every node, once each, rewriting where it matches; returns the
+/// rewrites made. `matcher(view, i)` says what replaces node `i` (or a later node of the
+/// same pattern). Each match attempt is one visit of `work`.
 pub(crate) fn rewrite_all(
     g: &mut Graph,
+    work: &mut Work,
     matcher: impl Fn(View<'_>, usize) -> Option<Rewrite>,
 ) -> Result<usize> {
     let mut count = 0;
-    let mut i = 0;
     let mut ix = Index::new(g);
-    while i < g.nodes.len() {
-        let found = matcher(View { g, ix: &ix }, i);
-        let Some(rw) = found else {
-            i += 1;
-            continue;
-        };
-        apply(g, rw);
-        count += 1;
-        let (removed, _) = g.remove_dead();
-        // Pattern nodes all precede the rewritten one; once the first removal has taken
-        // every other dead node, the scan can resume a little before it.
-        i = if count == 1 {
-            0
-        } else {
-            i.saturating_sub(removed)
-        };
-        ix = Index::new(g);
+    work.scan(g);
+    let mut ones = Ones::default();
+    for i in 0..g.nodes.len() {
+        for _ in 0..MAX_REWRITES_PER_NODE {
+            if ix.dead[i] {
+                break;
+            }
+            work.visit();
+            let Some(rw) = matcher(View { g, ix: &ix }, i) else {
+                break;
+            };
+            if !apply(g, &mut ix, &mut ones, rw) {
+                break;
+            }
+            count += 1;
+        }
+    }
+    if count > 0 {
+        let mut k = 0;
+        g.nodes.retain(|_| {
+            k += 1;
+            !ix.dead[k - 1]
+        });
+        g.remove_dead();
+        work.scan(g);
     }
     Ok(count)
 }

@@ -21,14 +21,14 @@ use xnpu_ops::reduce::{self, RmsNormalization};
 
 use super::layer_norm::{sqrt_var_eps, square, var_plus_eps};
 use super::pattern::{
-    binary_of, float_tensor, is_last_dim_vector, mean_over_last_axis, near, next_binary, out,
-    rewrite_all, single_output, unary_of, Arg, Rewrite, View,
+    binary_of, is_last_dim_vector, mean_over_last_axis, near, next_binary, out, rewrite_all,
+    single_output, unary_of, Arg, Rewrite, View,
 };
-use super::Options;
+use super::{Options, Work};
 use crate::ir::{Graph, Op};
 
-pub fn run(graph: &mut Graph, _options: &Options<'_>) -> Result<usize> {
-    rewrite_all(graph, matcher)
+pub fn run(graph: &mut Graph, _options: &Options<'_>, work: &mut Work) -> Result<usize> {
+    rewrite_all(graph, work, matcher)
 }
 
 /// `1 / sqrt(ve)` read only once as `r`: (ms, eps).
@@ -135,7 +135,8 @@ fn matcher(v: View<'_>, i: usize) -> Option<Rewrite> {
     }
     let scale = match gamma {
         Some(g) => Arg::Value(g),
-        None => Arg::Const("scale", float_tensor(dtype, vec![dim], vec![1.0; dim])?),
+        None if matches!(dtype, DType::F32 | DType::F64) => Arg::Ones("scale", dtype, dim),
+        None => return None,
     };
     Some(Rewrite {
         at,
@@ -223,7 +224,10 @@ mod tests {
             for casts in [false, true] {
                 for gamma in [false, true] {
                     let mut b = graph(form, casts, gamma, false);
-                    assert_eq!(run(&mut b.g, &Options::default()).unwrap(), 1);
+                    assert_eq!(
+                        run(&mut b.g, &Options::default(), &mut Work::default()).unwrap(),
+                        1
+                    );
                     assert_eq!(b.g.nodes.len(), 1, "{form} {casts} {gamma}: {}", b.g);
                     assert_eq!(b.count("RMSNormalization"), 1);
                     assert_eq!(b.g.inputs[0], b.g.nodes[0].inputs[0].unwrap());
@@ -236,7 +240,10 @@ mod tests {
     fn leaves_rms_norm_whose_mean_is_read_elsewhere() {
         let mut b = graph(0, false, true, true);
         let n = b.g.nodes.len();
-        assert_eq!(run(&mut b.g, &Options::default()).unwrap(), 0);
+        assert_eq!(
+            run(&mut b.g, &Options::default(), &mut Work::default()).unwrap(),
+            0
+        );
         assert_eq!(b.g.nodes.len(), n);
     }
 }

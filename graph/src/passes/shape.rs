@@ -7,7 +7,7 @@
 use xnpu_core::{Dim, Result, Shape, Tensor, TensorType, ValueType};
 use xnpu_ops::tensor::Op as T;
 
-use super::Options;
+use super::{Options, Work};
 use crate::ir::{Graph, Op};
 
 fn shape_of(graph: &Graph, v: usize) -> Option<&Shape> {
@@ -18,10 +18,13 @@ fn known_i64(dims: &[Dim]) -> Option<Vec<i64>> {
     dims.iter().map(|d| d.known().map(|k| k as i64)).collect()
 }
 
-pub fn run(graph: &mut Graph, _options: &Options<'_>) -> Result<usize> {
+pub fn run(graph: &mut Graph, _options: &Options<'_>, work: &mut Work) -> Result<usize> {
     let producers = graph.producers();
+    let is_input = graph.input_set();
+    work.scan(graph);
     let mut resolved: Vec<(usize, usize, Tensor)> = Vec::new(); // (node, output value, value)
     for (i, node) in graph.nodes.iter().enumerate() {
+        work.visit();
         let Some(Some(out)) = node.outputs.first().copied() else {
             continue;
         };
@@ -60,7 +63,7 @@ pub fn run(graph: &mut Graph, _options: &Options<'_>) -> Result<usize> {
                 let sh = shape_of(graph, x)?;
                 let dims = &sh.0[s.range(sh.rank())];
                 let it = graph.values[idx].constant.as_ref()?;
-                if graph.inputs.contains(&idx) {
+                if is_input[idx] {
                     return None;
                 }
                 let n = dims.len() as i64;
@@ -95,6 +98,7 @@ pub fn run(graph: &mut Graph, _options: &Options<'_>) -> Result<usize> {
         drop[i] = true;
     }
     if n > 0 {
+        work.scan(graph);
         let mut k = 0;
         graph.nodes.retain(|_| {
             k += 1;
@@ -142,7 +146,10 @@ mod tests {
                 outputs: vec![Some(out)],
             });
         }
-        assert_eq!(run(&mut g, &Options::default()).unwrap(), 1);
+        assert_eq!(
+            run(&mut g, &Options::default(), &mut Work::default()).unwrap(),
+            1
+        );
         assert_eq!(
             g.values[d1]
                 .constant

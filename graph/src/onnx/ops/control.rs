@@ -38,22 +38,43 @@ fn loop_(n: &mut NodeCtx<'_>) -> Result<Op> {
 fn scan(n: &mut NodeCtx<'_>) -> Result<Op> {
     let body = n.graph("body")?;
     let num_scan_inputs = n.int("num_scan_inputs", -1)?;
-    if num_scan_inputs < 1 {
-        return Err(Error::model("attribute num_scan_inputs must be at least 1"));
-    }
-    let m = num_scan_inputs as usize;
-    let n_scan_outputs = body
-        .outputs
-        .len()
-        .saturating_sub(body.inputs.len() - m.min(body.inputs.len()));
+    // The scan inputs are among the node's inputs and the body's: the count is bounded by
+    // what the model has, before anything is sized by it.
+    let most = n.n_inputs().min(body.inputs.len());
+    let m = usize::try_from(num_scan_inputs)
+        .ok()
+        .filter(|&m| (1..=most).contains(&m))
+        .ok_or_else(|| {
+            Error::model(format!(
+                "attribute num_scan_inputs is {num_scan_inputs}; it must be from 1 to {most} \
+                 (the node has {} inputs, its body {})",
+                n.n_inputs(),
+                body.inputs.len()
+            ))
+        })?;
+    let n_scan_outputs = body.outputs.len().saturating_sub(body.inputs.len() - m);
+    let listed = |name: &str, len: usize| -> Result<Option<Vec<i64>>> {
+        match n.ints(name)? {
+            Some(v) if v.len() != len => Err(Error::model(format!(
+                "attribute {name} has {} entries, the node has {len} scan {}",
+                v.len(),
+                if name.contains("input") {
+                    "inputs"
+                } else {
+                    "outputs"
+                }
+            ))),
+            v => Ok(v),
+        }
+    };
     let dirs = |name: &str, len: usize| -> Result<Vec<bool>> {
-        Ok(match n.ints(name)? {
+        Ok(match listed(name, len)? {
             Some(v) => v.iter().map(|&d| d != 0).collect(),
             None => vec![false; len],
         })
     };
     let axes = |name: &str, len: usize| -> Result<Vec<i64>> {
-        Ok(n.ints(name)?.unwrap_or_else(|| vec![0; len]))
+        Ok(listed(name, len)?.unwrap_or_else(|| vec![0; len]))
     };
     Ok(Op::Scan(Box::new(Scan {
         num_scan_inputs: m,

@@ -101,6 +101,12 @@ impl Registry {
         }
     }
 
+    /// Whether `op_type` of `domain` is in the table at any opset (a node the table does not
+    /// know may call a model-local function).
+    pub fn knows(&self, domain: &str, op_type: &str) -> bool {
+        self.map.contains_key(&(canonical_domain(domain), op_type))
+    }
+
     /// Every registered `(domain, op_type)`, sorted.
     pub fn ops(&self) -> Vec<(&'static str, &'static str)> {
         let mut v: Vec<_> = self.map.keys().copied().collect();

@@ -191,15 +191,9 @@ fn positive(n: &NodeCtx<'_>, name: &str, default: i64) -> Result<usize> {
 fn dtype_attr(n: &NodeCtx<'_>, name: &str) -> Result<Option<DType>> {
     match n.int(name, 0)? {
         0 => Ok(None),
-        code => {
-            let code = i32::try_from(code)
-                .map_err(|_| Error::model(format!("attribute \"{name}\" is not a data type")))?;
-            DType::from_onnx(code).map(Some).map_err(|name_| {
-                Error::unsupported(format!(
-                    "attribute \"{name}\": data type {name_} is not supported"
-                ))
-            })
-        }
+        code => DType::from_onnx_code(code)
+            .map(Some)
+            .map_err(|e| e.context(format!("attribute \"{name}\""))),
     }
 }
 

@@ -89,14 +89,7 @@ fn sequence_construct(n: &mut NodeCtx<'_>) -> Result<Op> {
 
 fn sequence_empty(n: &mut NodeCtx<'_>) -> Result<Op> {
     let code = n.int("dtype", DType::F32.onnx_code() as i64)?;
-    let dtype = i32::try_from(code)
-        .map_err(|_| "an unknown data type code")
-        .and_then(DType::from_onnx)
-        .map_err(|name| {
-            Error::unsupported(format!(
-                "attribute \"dtype\": data type {name} ({code}) is not supported"
-            ))
-        })?;
+    let dtype = DType::from_onnx_code(code).map_err(|e| e.context("attribute \"dtype\""))?;
     Ok(op(s::Op::SequenceEmpty(SequenceEmpty { dtype })))
 }
 

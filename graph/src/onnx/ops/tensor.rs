@@ -596,13 +596,7 @@ fn eye_like(n: &mut NodeCtx<'_>) -> Result<Op> {
     let dtype = match n.opt_int("dtype")? {
         None => None,
         Some(code) => {
-            let d = i32::try_from(code)
-                .map_err(|_| Error::model(format!("attribute \"dtype\" {code} is not a type")))
-                .and_then(|c| {
-                    DType::from_onnx(c).map_err(|name| {
-                        Error::unsupported(format!("data type {name} is not supported"))
-                    })
-                })?;
+            let d = DType::from_onnx_code(code).map_err(|e| e.context("attribute \"dtype\""))?;
             if d == DType::String {
                 return Err(Error::model("EyeLike cannot make a string tensor"));
             }
