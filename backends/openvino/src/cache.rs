@@ -247,3 +247,32 @@ impl OpenVino {
         Ok((compiled, use_))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn folder(files: &[(&str, &[u8])]) -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        for (name, bytes) in files {
+            std::fs::write(d.path().join(name), bytes).unwrap();
+        }
+        d
+    }
+
+    #[test]
+    fn a_folders_digest_follows_its_files_names_and_bytes_not_its_place() {
+        let a = folder(&[("m.onnx", b"graph"), ("m.onnx.data", b"weights")]);
+        let b = folder(&[("m.onnx", b"graph"), ("m.onnx.data", b"weights")]);
+        let digest = |d: &tempfile::TempDir| ModelDigest::of_folder(d.path()).unwrap();
+        assert_eq!(digest(&a), digest(&b));
+        for other in [
+            folder(&[("m.onnx", b"graph"), ("m.onnx.data", b"weightz")]),
+            folder(&[("m.onnx", b"graph"), ("n.onnx.data", b"weights")]),
+            folder(&[("m.onnx", b"graphweights")]),
+        ] {
+            assert_ne!(digest(&a), digest(&other));
+        }
+        assert_ne!(digest(&a), ModelDigest::of_bytes(b"graph"));
+    }
+}
