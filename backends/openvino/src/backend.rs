@@ -2,6 +2,7 @@
 //! from, the properties a compile sends, and how a partition reaches OpenVINO (ONNX from
 //! memory, or past the inline limit a file with external data in a temporary folder).
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use xnpu_core::{Error, Result};
@@ -11,6 +12,7 @@ use xnpu_graph::backend::{
 };
 use xnpu_graph::{Graph, Model};
 
+use crate::cache::ModelDigest;
 use crate::table::{self, capability_table};
 use crate::{OpenVino, OvExecutable, Source};
 
@@ -135,7 +137,8 @@ impl OpenVinoBackend {
 
     /// The properties a compile sends: precision (f32 unless asked otherwise, on the devices
     /// that take a hint: OpenVINO's CPU device computes in bf16 by default on CPUs with
-    /// AVX-512 BF16), performance hint, threads, cache folder, then the user's config.
+    /// AVX-512 BF16), performance hint, threads, then the user's config. The cache folder is
+    /// not among them: compiled models are cached by xnpu (see [`OpenVino::compile_cached`]).
     pub fn properties(&self, options: &CompileOptions) -> Vec<(String, String)> {
         let mut props: Vec<(String, String)> = Vec::new();
         let mut put = |k: &str, v: String| {
@@ -162,12 +165,6 @@ impl OpenVinoBackend {
         if let Some(n) = options.threads {
             put("INFERENCE_NUM_THREADS", n.to_string());
         }
-        if let Some(dir) = options.cache.dir_for(&self.name) {
-            if std::fs::create_dir_all(&dir).is_ok() {
-                // Every device takes CACHE_DIR as a compile property.
-                props.push(("CACHE_DIR".into(), dir.to_string_lossy().into_owned()));
-            }
-        }
         for (k, v) in &self.config {
             props.retain(|(pk, _)| pk != k);
             props.push((k.clone(), v.clone()));
@@ -175,8 +172,18 @@ impl OpenVinoBackend {
         props
     }
 
+    /// Where compiled models are cached for `options`: the backend's folder of the compile
+    /// cache, unless the user's config names OpenVINO's own `CACHE_DIR` (then OpenVINO
+    /// caches, and xnpu does not as well).
+    pub fn cache_dir(&self, options: &CompileOptions) -> Option<PathBuf> {
+        if self.config.iter().any(|(k, _)| k == "CACHE_DIR") {
+            return None;
+        }
+        options.cache.dir_for(&self.name)
+    }
+
     /// Compiles a partition, returning OpenVINO's executable (what [`Backend::compile_with`]
-    /// boxes).
+    /// boxes), through xnpu's cache of compiled models when `options` has one.
     pub fn compile_partition(
         &self,
         partition: &Graph,
@@ -202,13 +209,15 @@ impl OpenVinoBackend {
             .as_ref()
             .map(|g| g.input.iter().map(|i| i.name.clone()).collect())
             .unwrap_or_default();
-        let (compiled, folder) = if weights <= self.inline_limit {
+        let cache = self.cache_dir(options);
+        let ((compiled, cache_use), folder) = if weights <= self.inline_limit {
             let onnx = prost::Message::encode_to_vec(&proto);
             drop(proto);
-            (
-                self.ov.compile(Source::Onnx(&onnx), &self.device, &props)?,
-                None,
-            )
+            let cache = cache.map(|d| (d, ModelDigest::of_bytes(&onnx)));
+            let c = self
+                .ov
+                .compile_cached(Source::Onnx(&onnx), &self.device, &props, cache)?;
+            (c, None)
         } else {
             let dir = tempfile::Builder::new()
                 .prefix("xnpu-openvino-")
@@ -216,10 +225,20 @@ impl OpenVinoBackend {
                 .map_err(|e| Error::compute(format!("a temporary folder for weights: {e}")))?;
             let path = dir.path().join("partition.onnx");
             xnpu_graph::onnx::save_with_external_data(&model, &path, 1024)?;
-            let c = self.ov.compile(Source::File(&path), &self.device, &props)?;
+            // The folder holds the partition and its weights only.
+            let cache = cache.and_then(|d| match ModelDigest::of_folder(dir.path()) {
+                Ok(m) => Some((d, m)),
+                Err(e) => {
+                    tracing::warn!("{}: {e}; compiling without the cache", dir.path().display());
+                    None
+                }
+            });
+            let c = self
+                .ov
+                .compile_cached(Source::File(&path), &self.device, &props, cache)?;
             (c, Some(dir))
         };
-        OvExecutable::new(compiled, folder, names)
+        OvExecutable::new(compiled, cache_use, folder, names)
     }
 }
 

@@ -1,15 +1,17 @@
 //! Reading a model into OpenVINO (ONNX from memory or from a file) and compiling it for a
 //! device with properties: through `ov_core_compile_model_props` where the library has it
-//! (2026.4 and later), through the variadic `ov_core_compile_model` otherwise.
+//! (2026.4 and later), through the variadic `ov_core_compile_model` otherwise; and importing
+//! a model exported earlier (`ov_core_import_model`).
 
-use std::ffi::{c_char, CStr, CString};
+use std::ffi::{c_char, CStr};
 use std::path::Path;
 use std::sync::Arc;
 
 use xnpu_core::Result;
 
-use crate::compiled_model::CompiledModel;
-use crate::ffi::{self, cstring, Api, OvProperty, P};
+use crate::compiled_model::{CompiledModel, Imported};
+use crate::ffi::{self, cstring, property_strings, Api, OvProperty, P};
+use crate::tensor::Aligned;
 use crate::OpenVino;
 
 /// Where OpenVINO reads a model from.
@@ -36,6 +38,45 @@ impl OpenVino {
         Ok(CompiledModel {
             ov: self.clone(),
             ptr: compiled?,
+            imported: None,
+        })
+    }
+
+    /// Imports a model that `ov_compiled_model_export_model` wrote for `device`, through the
+    /// core whose device settings are `properties`, those it was compiled with (see
+    /// [`ImportCore`](crate::openvino::ImportCore)). The bytes stay with the model.
+    pub(crate) fn import(
+        self: &Arc<Self>,
+        exported: Aligned,
+        device: &str,
+        properties: &[(String, String)],
+    ) -> Result<CompiledModel> {
+        let core = self.import_core(device, properties)?;
+        let dev = cstring(device, "device name")?;
+        let api = &self.api;
+        let bytes = exported.as_ref();
+        let mut cm: P = std::ptr::null_mut();
+        // SAFETY: a live core; `bytes.len()` readable bytes at `bytes` (kept, unmoved, with
+        // the model this returns); a NUL-terminated device name; a valid out-pointer.
+        api.call(
+            || format!("importing a compiled model for {device}"),
+            || unsafe {
+                (api.ov_core_import_model)(
+                    core.core,
+                    bytes.as_ptr().cast(),
+                    bytes.len(),
+                    dev.as_ptr(),
+                    &mut cm,
+                )
+            },
+        )?;
+        Ok(CompiledModel {
+            ov: self.clone(),
+            ptr: cm,
+            imported: Some(Imported {
+                _core: core,
+                _bytes: exported,
+            }),
         })
     }
 
@@ -84,21 +125,13 @@ impl OpenVino {
     fn compile_model(&self, model: P, device: &str, properties: &[(String, String)]) -> Result<P> {
         let api = &self.api;
         let dev = cstring(device, "device name")?;
-        let keys: Vec<CString> = properties
-            .iter()
-            .map(|(k, _)| cstring(k, "property key"))
-            .collect::<Result<_>>()?;
-        let values: Vec<CString> = properties
-            .iter()
-            .map(|(_, v)| cstring(v, "property value"))
-            .collect::<Result<_>>()?;
+        let strings = property_strings(properties)?;
         let mut cm: P = std::ptr::null_mut();
         let what = || format!("compiling for {device}");
         match api.compile_props {
             Some(compile_props) => {
-                let props: Vec<OvProperty> = keys
+                let props: Vec<OvProperty> = strings
                     .iter()
-                    .zip(&values)
                     .map(|(k, v)| OvProperty {
                         key: k.as_ptr(),
                         value: v.as_ptr(),
@@ -118,9 +151,8 @@ impl OpenVino {
                 })?
             }
             None => {
-                let kv: Vec<*const c_char> = keys
+                let kv: Vec<*const c_char> = strings
                     .iter()
-                    .zip(&values)
                     .flat_map(|(k, v)| [k.as_ptr(), v.as_ptr()])
                     .collect();
                 // SAFETY: live core and model; NUL-terminated strings alive for the call.

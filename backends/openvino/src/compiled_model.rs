@@ -1,20 +1,32 @@
-//! A compiled model (`ov_compiled_model_t`): its properties, and its ports as an executable
-//! needs them (the inputs' names; each output's element type and, when compiling fixed it,
-//! its shape).
+//! A compiled model (`ov_compiled_model_t`): its properties, its export, and its ports as an
+//! executable needs them (the inputs' names; each output's element type and, when compiling
+//! fixed it, its shape).
 
 use std::ffi::c_char;
+use std::path::Path;
 use std::sync::Arc;
 
-use xnpu_core::{DType, Result};
+use xnpu_core::{DType, Error, Result};
 
 use crate::ffi::{cstring, owned_string, OvShape, P};
-use crate::tensor::{from_ov_type, shape_dims};
+use crate::openvino::ImportCore;
+use crate::tensor::{from_ov_type, shape_dims, Aligned};
 use crate::OpenVino;
 
 /// A compiled model (`ov_compiled_model_t`).
 pub struct CompiledModel {
     pub(crate) ov: Arc<OpenVino>,
     pub(crate) ptr: P,
+    /// Where the model was imported from xnpu's cache instead of compiled.
+    pub(crate) imported: Option<Imported>,
+}
+
+/// What an imported model was made from, kept until after it is freed: the core it was
+/// imported through, and the exported bytes (OpenVINO reads them through a tensor over
+/// them; whether a plugin keeps pointing into it afterwards is the plugin's affair).
+pub(crate) struct Imported {
+    pub(crate) _core: Arc<ImportCore>,
+    pub(crate) _bytes: Aligned,
 }
 
 // SAFETY: OpenVINO's compiled models are thread-safe; the pointer is freed once.
@@ -52,10 +64,31 @@ impl CompiledModel {
         Ok(unsafe { owned_string(api, v) })
     }
 
-    /// Whether OpenVINO took this model from its cache instead of compiling it.
+    /// Whether this model came from a cache instead of being compiled: imported from xnpu's
+    /// cache, or (when a user's config sets `CACHE_DIR`) loaded from OpenVINO's own.
     pub fn loaded_from_cache(&self) -> bool {
-        self.property("LOADED_FROM_CACHE")
-            .is_ok_and(|v| v.eq_ignore_ascii_case("yes") || v == "true" || v == "1")
+        self.imported.is_some()
+            || self
+                .property("LOADED_FROM_CACHE")
+                .is_ok_and(|v| v.eq_ignore_ascii_case("yes") || v == "true" || v == "1")
+    }
+
+    /// Writes the model in OpenVINO's export format to `path`, which the library opens and
+    /// writes itself (`ov_compiled_model_export_model` takes only a path).
+    pub(crate) fn export(&self, path: &Path) -> Result<()> {
+        let text = path.to_str().ok_or_else(|| {
+            Error::invalid_input(format!(
+                "{}: not UTF-8, and OpenVINO exports only to UTF-8 paths",
+                path.display()
+            ))
+        })?;
+        let p = cstring(text, "export path")?;
+        let api = &self.ov.api;
+        // SAFETY: a live compiled model and a NUL-terminated path alive for the call.
+        api.call(
+            || format!("exporting a compiled model to {}", path.display()),
+            || unsafe { (api.ov_compiled_model_export_model)(self.ptr, p.as_ptr()) },
+        )
     }
 
     /// The names of the compiled model's inputs, in its order.

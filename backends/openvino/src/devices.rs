@@ -5,7 +5,7 @@ use std::ffi::{c_char, CStr};
 
 use xnpu_core::Result;
 
-use crate::ffi::{cstring, owned_string, OvDevices};
+use crate::ffi::{cstring, owned_string, OvCoreVersionList, OvDevices};
 use crate::OpenVino;
 
 /// One device OpenVINO reports.
@@ -71,5 +71,46 @@ impl OpenVino {
         )?;
         // SAFETY: a new[] string from the library (freed by owned_string).
         Ok(unsafe { owned_string(api, v) })
+    }
+
+    /// The plugins that serve `device`, each as `device: build (description)`
+    /// (`CPU: 2026.4.1-22982-e213a147257-releases/2026/4 (openvino_intel_cpu_plugin)`),
+    /// joined by `; `.
+    pub fn plugin_versions(&self, device: &str) -> Result<String> {
+        let d = cstring(device, "device name")?;
+        let mut list = OvCoreVersionList {
+            versions: std::ptr::null_mut(),
+            size: 0,
+        };
+        let api = &self.api;
+        // SAFETY: a live core, a NUL-terminated name and a valid out-struct.
+        api.call(
+            || format!("reading the plugin versions of {device}"),
+            || unsafe {
+                (api.ov_core_get_versions_by_device_name)(self.core, d.as_ptr(), &mut list)
+            },
+        )?;
+        // SAFETY: NULL or a NUL-terminated string owned by `list`.
+        let text = |p: *const c_char| unsafe {
+            if p.is_null() {
+                String::new()
+            } else {
+                CStr::from_ptr(p).to_string_lossy().into_owned()
+            }
+        };
+        let mut out = Vec::with_capacity(list.size);
+        for i in 0..list.size {
+            // SAFETY: `size` entries owned by `list`.
+            let v = unsafe { &*list.versions.add(i) };
+            out.push(format!(
+                "{}: {} ({})",
+                text(v.device_name),
+                text(v.version.build_number),
+                text(v.version.description)
+            ));
+        }
+        // SAFETY: `list` came from ov_core_get_versions_by_device_name; freed once.
+        unsafe { (api.ov_core_versions_free)(&mut list) };
+        Ok(out.join("; "))
     }
 }

@@ -9,6 +9,7 @@ use std::sync::Mutex;
 use xnpu_core::{Bytes, DType, Error, Result, Tensor, Value};
 use xnpu_graph::backend::Executable;
 
+use crate::cache::CacheUse;
 use crate::compiled_model::{CompiledModel, OutPort};
 use crate::ffi::{Api, P};
 use crate::tensor::{host_tensor, ov_type, read_output, tensor_data, Aligned, OvTensor};
@@ -23,6 +24,7 @@ pub struct OvExecutable {
     input_map: Vec<usize>,
     outputs: Vec<OutPort>,
     loaded_from_cache: bool,
+    cache_use: CacheUse,
     compiled: CompiledModel,
     /// The temporary folder of a partition read from a file (its weights may be mapped).
     _folder: Option<tempfile::TempDir>,
@@ -74,6 +76,7 @@ struct InPlace {
 impl OvExecutable {
     pub(crate) fn new(
         compiled: CompiledModel,
+        cache_use: CacheUse,
         folder: Option<tempfile::TempDir>,
         partition_inputs: Vec<String>,
     ) -> Result<OvExecutable> {
@@ -98,14 +101,21 @@ impl OvExecutable {
             input_map,
             outputs,
             loaded_from_cache: compiled.loaded_from_cache(),
+            cache_use,
             compiled,
             _folder: folder,
         })
     }
 
-    /// Whether OpenVINO took the compiled model from its cache.
+    /// Whether the compiled model came from a cache (xnpu's, or OpenVINO's where the
+    /// user's config sets `CACHE_DIR`) instead of being compiled.
     pub fn loaded_from_cache(&self) -> bool {
         self.loaded_from_cache
+    }
+
+    /// How the compile went through xnpu's cache of compiled models.
+    pub fn cache_use(&self) -> &CacheUse {
+        &self.cache_use
     }
 
     pub fn compiled(&self) -> &CompiledModel {

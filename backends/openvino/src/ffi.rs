@@ -42,6 +42,20 @@ pub struct OvVersion {
     pub description: *const c_char,
 }
 
+/// `ov_core_version_t` (`ov_core.h`): one plugin's name and version.
+#[repr(C)]
+pub struct OvCoreVersion {
+    pub device_name: *const c_char,
+    pub version: OvVersion,
+}
+
+/// `ov_core_version_list_t` (`ov_core.h`): what `ov_core_get_versions_by_device_name` fills.
+#[repr(C)]
+pub struct OvCoreVersionList {
+    pub versions: *mut OvCoreVersion,
+    pub size: usize,
+}
+
 // Layouts on x86_64 (LP64), as gcc lays out the C headers of the OpenVINO 2026.4.1 wheel
 // (`openvino/include/openvino/c/`, measured with sizeof, _Alignof and offsetof):
 // - ov_shape.h, `ov_shape_t { int64_t rank; int64_t* dims; }`: 16 bytes, align 8, dims at 8.
@@ -52,10 +66,13 @@ pub struct OvVersion {
 //   value at 8.
 // - ov_core.h, `ov_version_t { const char* buildNumber; const char* description; }`: 16,
 //   align 8, description at 8.
+// - ov_core.h, `ov_core_version_t { const char* device_name; ov_version_t version; }`: 24,
+//   align 8, version at 8; `ov_core_version_list_t { ov_core_version_t* versions; size_t
+//   size; }`: 16, align 8, size at 8.
 // - ov_common.h, `ov_status_e` and `ov_element_type_e` are C enums of 4 bytes (`c_int`).
-// ov_shape_t, ov_available_devices_t and ov_version_t have the same fields in the earlier
-// versions of these headers in openvinotoolkit/openvino (`src/bindings/c/include/`), so the
-// 2025.x libraries agree; ov_property_t is new in 2026.4 and used only where
+// ov_shape_t, ov_available_devices_t, ov_version_t and the version list have the same fields
+// in the earlier versions of these headers in openvinotoolkit/openvino
+// (`src/bindings/c/include/`), so the 2025.x libraries agree; ov_property_t is new in 2026.4 and used only where
 // `ov_core_compile_model_props` exists.
 const _: () = {
     use std::mem::{align_of, offset_of, size_of};
@@ -75,6 +92,14 @@ const _: () = {
     assert!(align_of::<OvVersion>() == 8);
     assert!(offset_of!(OvVersion, build_number) == 0);
     assert!(offset_of!(OvVersion, description) == 8);
+    assert!(size_of::<OvCoreVersion>() == 24);
+    assert!(align_of::<OvCoreVersion>() == 8);
+    assert!(offset_of!(OvCoreVersion, device_name) == 0);
+    assert!(offset_of!(OvCoreVersion, version) == 8);
+    assert!(size_of::<OvCoreVersionList>() == 16);
+    assert!(align_of::<OvCoreVersionList>() == 8);
+    assert!(offset_of!(OvCoreVersionList, versions) == 0);
+    assert!(offset_of!(OvCoreVersionList, size) == 8);
     assert!(size_of::<Status>() == 4);
 };
 
@@ -132,6 +157,15 @@ api! {
     ov_core_get_available_devices: unsafe extern "C" fn(P, *mut OvDevices) -> Status;
     ov_available_devices_free: unsafe extern "C" fn(*mut OvDevices);
     ov_core_get_property: unsafe extern "C" fn(P, *const c_char, *const c_char, *mut *mut c_char) -> Status;
+    // `ov_core_set_property(core, device, ...)`: the variadic part is read as ONE key/value
+    // pair of C strings (`GET_PROPERTY_FROM_ARGS_LIST` is expanded once).
+    ov_core_set_property: unsafe extern "C" fn(P, *const c_char, ...) -> Status;
+    ov_core_get_versions_by_device_name: unsafe extern "C" fn(P, *const c_char, *mut OvCoreVersionList) -> Status;
+    ov_core_versions_free: unsafe extern "C" fn(*mut OvCoreVersionList);
+    // `ov_core_import_model(core, content, content_size, device_name, &compiled_model)`.
+    ov_core_import_model: unsafe extern "C" fn(P, *const c_char, usize, *const c_char, *mut P) -> Status;
+    // `ov_compiled_model_export_model(compiled_model, export_model_path)`.
+    ov_compiled_model_export_model: unsafe extern "C" fn(P, *const c_char) -> Status;
     ov_core_read_model_from_memory_buffer: unsafe extern "C" fn(P, *const c_char, usize, P, *mut P) -> Status;
     ov_core_read_model: unsafe extern "C" fn(P, *const c_char, *const c_char, *mut P) -> Status;
     ov_compiled_model_get_property: unsafe extern "C" fn(P, *const c_char, *mut *mut c_char) -> Status;
@@ -281,6 +315,23 @@ static ERRORS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// A C string of `s`, refused when `s` holds a NUL byte (`what` names it in the error).
 pub fn cstring(s: &str, what: &str) -> Result<CString> {
     CString::new(s).map_err(|_| Error::invalid_input(format!("a NUL byte in a {what}: {s:?}")))
+}
+
+/// The keys and values of OpenVINO properties as C strings. A key whose value OpenVINO reads
+/// as something other than a string (`CACHE_ENCRYPTION_CALLBACKS` takes a pointer to
+/// callbacks) is refused: passing it a string would make the library call through it.
+pub fn property_strings(properties: &[(String, String)]) -> Result<Vec<(CString, CString)>> {
+    properties
+        .iter()
+        .map(|(k, v)| {
+            if k == "CACHE_ENCRYPTION_CALLBACKS" {
+                return Err(Error::invalid_input(format!(
+                    "OpenVINO property {k} takes callbacks, not text; xnpu cannot pass it"
+                )));
+            }
+            Ok((cstring(k, "property key")?, cstring(v, "property value")?))
+        })
+        .collect()
 }
 
 /// Takes a string the library allocated with `new[]`.

@@ -39,6 +39,21 @@ impl Aligned {
         buf
     }
 
+    /// An aligned copy of `bytes` read from a file: an allocation that fails is an error.
+    pub(crate) fn try_copy_of(bytes: &[u8]) -> Result<Aligned> {
+        let n = bytes.len().div_ceil(8);
+        let mut words: Vec<u64> = Vec::new();
+        words
+            .try_reserve_exact(n)
+            .map_err(|_| Error::compute(format!("cannot allocate {} bytes", bytes.len())))?;
+        words.resize(n, 0);
+        bytemuck::cast_slice_mut::<u64, u8>(&mut words)[..bytes.len()].copy_from_slice(bytes);
+        Ok(Aligned {
+            words,
+            len: bytes.len(),
+        })
+    }
+
     /// The start of the storage, which stays put when the `Aligned` itself moves.
     pub(crate) fn ptr(&mut self) -> *mut c_void {
         self.words.as_mut_ptr().cast()
