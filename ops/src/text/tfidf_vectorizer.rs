@@ -60,9 +60,13 @@ pub struct TfIdfVectorizer {
 }
 
 impl TfIdfVectorizer {
-    /// The length of an output row.
+    /// The length of an output row (saturating: an index of usize::MAX asks for a row
+    /// no allocation can hold, which the kernel reports).
     pub fn output_size(&self) -> usize {
-        self.ngram_indexes.iter().max().map_or(0, |m| m + 1)
+        self.ngram_indexes
+            .iter()
+            .max()
+            .map_or(0, |m| m.saturating_add(1))
     }
 
     /// The n-grams of the pool with the output column of each, in pool order, for the lengths
