@@ -167,7 +167,10 @@ mod tests {
         };
         let scale = Value::Tensor(empty(vec![0]));
         let x = Value::Tensor(empty(vec![1 << 62, 0]));
-        let e = ln.run(&[Some(&x), Some(&scale)], 1).unwrap_err().to_string();
+        let e = ln
+            .run(&[Some(&x), Some(&scale)], 1)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("LayerNormalization's means"), "{e}");
         let big = 1usize << 40;
         let softmax = Softmax {
@@ -194,4 +197,3 @@ mod tests {
         assert!(run(&lrn, empty(vec![1, 2, 0])).is_err());
     }
 }
-
