@@ -76,11 +76,14 @@ impl TfIdfVectorizer {
         let mut id = 0;
         for (i, &start) in self.ngram_counts.iter().enumerate() {
             let n = i + 1;
+            // Clamped to the pool: a section cannot hold more n-grams than the pool has
+            // items (an attribute of 2^62 is not 2^62 n-grams to walk).
             let end = self
                 .ngram_counts
                 .get(i + 1)
                 .copied()
-                .unwrap_or(self.pool.len());
+                .unwrap_or(self.pool.len())
+                .min(self.pool.len());
             let count = end.saturating_sub(start) / n;
             for k in 0..count {
                 if (self.min_gram_length..=self.max_gram_length).contains(&n) {
