@@ -148,4 +148,17 @@ mod hostile {
         let err = run(&op, vec![empty(vec![1 << 62, 0])]).unwrap_err();
         assert!(err.to_string().contains("Unique's items"), "{err}");
     }
+
+    #[test]
+    fn top_k_along_an_axis_of_2_62_with_no_rows_is_empty() {
+        // Reserving the sort order for the axis asked for 2^62 indices (a panic).
+        let op = TopK {
+            axis: 1,
+            largest: true,
+            sorted: true,
+            k: Some(0),
+        };
+        let y = run(&op, vec![empty(vec![0, 1 << 62])]).unwrap();
+        assert_eq!(y.shape(), &[0, 0]);
+    }
 }

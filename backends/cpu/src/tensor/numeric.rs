@@ -132,7 +132,9 @@ pub(crate) fn top_k(op: &TopK, inputs: &[Option<&Value>]) -> Result<Vec<Value>> 
         let src = x.as_slice::<T>()?;
         let mut vals: Vec<T> = try_vec(n, x.dtype())?;
         vals.resize(n, T::default());
-        let mut order: Vec<usize> = Vec::with_capacity(d);
+        // The axis of an empty input may be any length: room only for rows that exist.
+        let rows = if outer * inner == 0 { 0 } else { d };
+        let mut order: Vec<usize> = xnpu_linalg::buf::reserved(rows, "TopK's order")?;
         for o in 0..outer {
             for i in 0..inner {
                 let at = |j: usize| src[(o * d + j) * inner + i];
