@@ -3,6 +3,7 @@
 use rayon::prelude::*;
 use xnpu_core::{Error, Result};
 
+use crate::buf;
 use crate::conv::Geometry;
 
 /// For each output position along one dim, the first kernel tap that reads the input (or
@@ -13,19 +14,51 @@ struct Axis {
     ranges: Vec<(usize, usize)>,
 }
 
-fn axis(len: usize, out: usize, kernel: usize, stride: usize, dilation: usize, pad: usize) -> Axis {
-    let ranges: Vec<(usize, usize)> = (0..kernel)
-        .map(|k| {
+/// The taps of one dim (the kernel is an attribute: its length is allocated fallibly, and
+/// its offsets, below the padded size that `max_pool` checked, do not overflow).
+fn axis(
+    len: usize,
+    out: usize,
+    kernel: usize,
+    stride: usize,
+    dilation: usize,
+    pad: usize,
+) -> Result<Axis> {
+    let ranges = buf::collected(
+        (0..kernel).map(|k| {
             let off = k * dilation;
             let lo = pad.saturating_sub(off).div_ceil(stride);
             let hi = (pad + len).saturating_sub(off).div_ceil(stride).min(out);
             (lo.min(hi), hi)
-        })
-        .collect();
-    let first = (0..out)
-        .map(|o| ranges.iter().position(|&(lo, hi)| (lo..hi).contains(&o)))
-        .collect();
-    Axis { first, ranges }
+        }),
+        "a max pool's taps",
+    )?;
+    let first = buf::collected(
+        (0..out).map(|o| ranges.iter().position(|&(lo, hi)| (lo..hi).contains(&o))),
+        "a max pool's first taps",
+    )?;
+    Ok(Axis { first, ranges })
+}
+
+/// Whether `kernel`, `g` and `pad_end` fit in usize arithmetic: every padded size, dilated
+/// kernel and window start, as the pools compute them.
+fn geometry_fits(kernel: [usize; 2], g: &Geometry, pad_end: [usize; 2]) -> bool {
+    (0..2).all(|i| {
+        let ext = (kernel[i].max(1) - 1)
+            .checked_mul(g.dilation[i])
+            .and_then(|e| e.checked_add(1));
+        let last = g.output[i]
+            .saturating_sub(1)
+            .checked_mul(g.stride[i])
+            .zip(ext)
+            .and_then(|(o, e)| o.checked_add(e));
+        let padded = g.input[i]
+            .checked_add(g.pad_begin[i])
+            .and_then(|p| p.checked_add(pad_end[i]));
+        last.zip(padded)
+            .and_then(|(l, p)| l.checked_add(p))
+            .is_some()
+    })
 }
 
 /// Max over each window of `x` (`planes` planes of `g.input`), into `y` (`planes` planes of
@@ -41,11 +74,14 @@ pub fn max_pool(
 ) -> Result<()> {
     let [ih, iw] = g.input;
     let [oh, ow] = g.output;
-    let (pin, pout) = (ih * iw, oh * ow);
-    if x.len() != planes * pin
-        || y.len() != planes * pout
+    let size = |n: &[usize]| n.iter().try_fold(1usize, |a, &b| a.checked_mul(b));
+    let (pin, pout) = (size(&[ih, iw]), size(&[oh, ow]));
+    let fits = |a: Option<usize>, len: usize| a.and_then(|a| planes.checked_mul(a)) == Some(len);
+    if !fits(pin, x.len())
+        || !fits(pout, y.len())
         || kernel.contains(&0)
         || g.stride.contains(&0)
+        || !geometry_fits(kernel, g, [0, 0])
     {
         return Err(Error::compute(format!(
             "max pool buffers of {} and {} values do not fit {planes} planes of {g:?}",
@@ -53,6 +89,8 @@ pub fn max_pool(
             y.len()
         )));
     }
+    // Both checked just above.
+    let (pin, pout) = (ih * iw, oh * ow);
     if pout == 0 {
         return Ok(());
     }
@@ -63,7 +101,7 @@ pub fn max_pool(
         g.stride[0],
         g.dilation[0],
         g.pad_begin[0],
-    );
+    )?;
     let ax = axis(
         iw,
         ow,
@@ -71,7 +109,7 @@ pub fn max_pool(
         g.stride[1],
         g.dilation[1],
         g.pad_begin[1],
-    );
+    )?;
     let input = |o: usize, k: usize, axis: usize| {
         o * g.stride[axis] + k * g.dilation[axis] - g.pad_begin[axis]
     };
@@ -238,27 +276,26 @@ fn avg_axis(
     dilation: usize,
     pads: [usize; 2],
     include_pad: bool,
-) -> Vec<(usize, usize, usize)> {
-    (0..out)
-        .map(|o| {
-            // Tap k reads padded position o*stride + k*dilation, input position that - pad.
-            let at = |k: usize| o * stride + k * dilation;
-            let inside = |k: usize| at(k) >= pads[0] && at(k) - pads[0] < len;
-            let lo = (0..kernel).find(|&k| inside(k)).unwrap_or(kernel);
-            let hi = (lo..kernel)
-                .rev()
-                .find(|&k| inside(k))
-                .map_or(lo, |k| k + 1);
-            let count = if include_pad {
-                (0..kernel)
-                    .filter(|&k| at(k) < pads[0] + len + pads[1])
-                    .count()
-            } else {
-                hi - lo
-            };
-            (lo, hi, count)
-        })
-        .collect()
+) -> Result<Vec<(usize, usize, usize)>> {
+    let windows = (0..out).map(|o| {
+        // Tap k reads padded position o*stride + k*dilation, input position that - pad.
+        let at = |k: usize| o * stride + k * dilation;
+        let inside = |k: usize| at(k) >= pads[0] && at(k) - pads[0] < len;
+        let lo = (0..kernel).find(|&k| inside(k)).unwrap_or(kernel);
+        let hi = (lo..kernel)
+            .rev()
+            .find(|&k| inside(k))
+            .map_or(lo, |k| k + 1);
+        let count = if include_pad {
+            (0..kernel)
+                .filter(|&k| at(k) < pads[0] + len + pads[1])
+                .count()
+        } else {
+            hi - lo
+        };
+        (lo, hi, count)
+    });
+    buf::collected(windows, "an average pool's windows")
 }
 
 /// The mean over each window of `x` (`planes` planes of `g.input`) into `y`: with
@@ -277,9 +314,14 @@ pub fn avg_pool(
 ) -> Result<bool> {
     let [ih, iw] = g.input;
     let [oh, ow] = g.output;
-    let (pin, pout) = (ih * iw, oh * ow);
-    let fits = |a: usize, b: usize| planes.checked_mul(a) == Some(b);
-    if !fits(pin, x.len()) || !fits(pout, y.len()) || kernel.contains(&0) || g.stride.contains(&0) {
+    let size = |n: &[usize]| n.iter().try_fold(1usize, |a, &b| a.checked_mul(b));
+    let fits = |a: Option<usize>, b: usize| a.and_then(|a| planes.checked_mul(a)) == Some(b);
+    if !fits(size(&[ih, iw]), x.len())
+        || !fits(size(&[oh, ow]), y.len())
+        || kernel.contains(&0)
+        || g.stride.contains(&0)
+        || !geometry_fits(kernel, g, pad_end)
+    {
         return Err(Error::compute(format!(
             "average pool buffers of {} and {} values do not fit {planes} planes of {g:?}",
             x.len(),
@@ -297,10 +339,12 @@ pub fn avg_pool(
             include_pad,
         )
     };
+    // Both checked just above.
+    let (pin, pout) = (ih * iw, oh * ow);
     if pout == 0 || planes == 0 {
         return Ok(true);
     }
-    let (ay, ax) = (axis(0, ih, oh), axis(1, iw, ow));
+    let (ay, ax) = (axis(0, ih, oh)?, axis(1, iw, ow)?);
     if ay.iter().chain(&ax).any(|&(_, _, n)| n == 0) {
         return Ok(false);
     }
@@ -370,6 +414,31 @@ mod tests {
             pad_begin: [0, 0],
         };
         assert!(avg_pool([1, 2], &g, [0, 2], false, 1, &[], &mut []).unwrap());
+    }
+
+    #[test]
+    fn kernels_and_geometries_past_memory_are_errors() {
+        // A kernel of 2^62 taps (over pads of 2^62): its tap table is refused.
+        let g = Geometry {
+            batch: 1,
+            input: [1, 1],
+            output: [1, 1],
+            stride: [1, 1],
+            dilation: [1, 1],
+            pad_begin: [0, 1 << 62],
+        };
+        let mut y = [0.0];
+        let e = max_pool([1, 1 << 62], &g, 1, &[1.0], &mut y).unwrap_err();
+        assert!(e.to_string().contains("a max pool's taps"), "{e}");
+        // Positions past usize::MAX: refused before any is computed.
+        let g = Geometry {
+            stride: [1, usize::MAX],
+            output: [1, 2],
+            ..g
+        };
+        let mut y = [0.0; 2];
+        assert!(max_pool([1, 1], &g, 1, &[1.0], &mut y).is_err());
+        assert!(avg_pool([1, 1], &g, [0, 0], true, 1, &[1.0], &mut y).is_err());
     }
 
     #[test]

@@ -46,6 +46,21 @@ pub fn tensor_type(dtype: Option<DType>, shape: Option<Shape>) -> ValueType {
     }
 }
 
+/// The most dims a shape function makes up for an output whose rank it reads from another
+/// input's dim (the length of a shape input). No model needs more; a declared length past
+/// it (`i64[2^62]`) is an error rather than a vector of 2^62 symbols.
+pub const MAX_RANK: usize = 1024;
+
+/// `rank` as the rank of an output of `what`, or an error when it is past [`MAX_RANK`].
+pub fn checked_rank(rank: usize, what: &str) -> Result<usize> {
+    if rank > MAX_RANK {
+        return Err(Error::model(format!(
+            "{what} would have rank {rank}, more than the {MAX_RANK} dims a tensor may have"
+        )));
+    }
+    Ok(rank)
+}
+
 /// A shape of all-known dims.
 pub fn known(dims: &[usize]) -> Shape {
     Shape(dims.iter().map(|&d| Dim::Known(d)).collect())

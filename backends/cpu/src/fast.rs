@@ -747,6 +747,10 @@ fn concat(axis: i64, inputs: &[Option<&Value>]) -> Result<Option<Tensor>> {
     let mut shape = first.shape().to_vec();
     shape[a] = along;
     let mut y = overwritten(numel(&shape)?)?;
+    if y.is_empty() {
+        // No rows to walk (an empty output's other dims may be anything).
+        return Tensor::from_vec(shape, y).map(Some);
+    }
     let inner = numel(&shape[a + 1..])?;
     let parts: Vec<_> = ts
         .iter()
@@ -836,12 +840,13 @@ fn global_pool(max: bool, inputs: &[Option<&Value>]) -> Result<Option<Tensor>> {
     if x.dtype() != DType::F32 || x.rank() < 3 {
         return Ok(None);
     }
-    let planes = x.shape()[0] * x.shape()[1];
-    let area = x.shape()[2..].iter().product::<usize>();
-    if area == 0 {
-        // The reference defines an empty window.
-        return Ok(None);
-    }
+    // The reference defines an empty window (and names dims that overflow).
+    let area = match numel(&x.shape()[2..]) {
+        Ok(area) if area > 0 => area,
+        _ => return Ok(None),
+    };
+    // Checked by the tensor: planes x area is its length.
+    let planes = x.len() / area;
     let mut shape = x.shape().to_vec();
     shape[2..].fill(1);
     let mut y = buffer(planes)?;
@@ -1100,4 +1105,25 @@ fn avg_pool(
         return Ok(None);
     }
     Tensor::from_vec(p.shape, y).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Hostile sizes (issue 21): an empty tensor's other dims may be anything; the fast
+    /// kernels answer without walking rows of nothing.
+    #[test]
+    fn empty_inputs_with_huge_dims_are_not_walked() {
+        let big = 1usize << 62;
+        let empty =
+            |shape: Vec<usize>| Value::Tensor(Tensor::from_vec(shape, Vec::<f32>::new()).unwrap());
+        let x = empty(vec![big, 1, 0]);
+        let y = concat(1, &[Some(&x), Some(&x)]).unwrap().unwrap();
+        assert_eq!(y.shape(), &[big, 2, 0]);
+        // No planes: the window's dims are free to multiply past a usize (an overflow
+        // panic in a debug build).
+        let x = empty(vec![0, 1, 1 << 40, 1 << 40]);
+        assert!(global_pool(true, &[Some(&x)]).unwrap().is_none());
+    }
 }

@@ -61,7 +61,17 @@ impl OpDef for GroupQueryAttention {
             }
             let hidden = match (&s.0[2], packed) {
                 (Dim::Known(d), true) => Some({
-                    let heads = self.num_heads + 2 * self.kv_num_heads;
+                    let heads = self
+                        .kv_num_heads
+                        .checked_mul(2)
+                        .and_then(|kv| kv.checked_add(self.num_heads))
+                        .filter(|&h| h > 0)
+                        .ok_or_else(|| {
+                            Error::model(format!(
+                                "GroupQueryAttention num_heads {} + 2 * kv_num_heads {} must be positive and countable",
+                                self.num_heads, self.kv_num_heads
+                            ))
+                        })?;
                     if d % heads != 0 {
                         return Err(Error::model(format!(
                             "GroupQueryAttention packed query width {d} is not a multiple of num_heads + 2 * kv_num_heads = {heads}"
@@ -116,5 +126,35 @@ impl OpDef for MultiHeadAttention {
         Ok((0..n_outputs.clamp(1, 3))
             .map(|_| tensor_type(dtype, None))
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use xnpu_core::{DType, TensorType};
+
+    #[test]
+    fn packed_query_with_no_heads_is_an_error_not_a_division_by_zero() {
+        let q = ValueType::Tensor(TensorType::new(DType::F32, Shape::known(&[1, 2, 8])));
+        let ins = [Some(InferInput {
+            ty: &q,
+            value: None,
+        })];
+        for (num_heads, kv_num_heads) in [(0, 0), (1, usize::MAX)] {
+            let op = GroupQueryAttention {
+                num_heads,
+                kv_num_heads,
+                scale: 0.0,
+                softcap: 0.0,
+                local_window_size: -1,
+                do_rotary: false,
+                rotary_interleaved: false,
+                smooth_softmax: false,
+                causal: true,
+            };
+            let err = op.infer(&ins, 1).unwrap_err().to_string();
+            assert!(err.contains("must be positive and countable"), "{err}");
+        }
     }
 }

@@ -25,7 +25,14 @@ impl OpDef for ArrayFeatureExtractor {
         let k = input(inputs, 1)
             .and_then(|y| y.shape())
             .and_then(|s| s.as_known())
-            .map(|d| d.iter().product::<usize>());
+            .map(|d| {
+                xnpu_core::shape::checked_numel(&d).map_err(|_| {
+                    Error::model(format!(
+                        "the indices Y of dims {d:?} hold more than usize::MAX values"
+                    ))
+                })
+            })
+            .transpose()?;
         let shape = match (x.shape(), k) {
             (Some(s), Some(k)) if s.rank() == 1 => Some(Shape::known(&[1, k])),
             (Some(s), Some(k)) if s.rank() >= 2 => {

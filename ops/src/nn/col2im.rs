@@ -47,11 +47,14 @@ impl OpDef for Col2Im {
                         "image_shape {image:?} and block_shape {block:?} must not be negative"
                     )));
                 }
-                let bl: i64 = block.iter().product();
+                let bl = block
+                    .iter()
+                    .try_fold(1usize, |p, &d| p.checked_mul(usize::try_from(d).ok()?))
+                    .ok_or_else(|| {
+                        Error::model(format!("the product of block_shape {block:?} overflows"))
+                    })?;
                 let c = match &x.0[1] {
-                    Dim::Known(c) if bl > 0 && (*c as i64) % bl == 0 => {
-                        Dim::Known(*c / bl as usize)
-                    }
+                    Dim::Known(c) if bl > 0 && *c % bl == 0 => Dim::Known(*c / bl),
                     Dim::Known(c) => {
                         return Err(Error::model(format!(
                             "Col2Im input dim 1 ({c}) is not a multiple of prod(block_shape) = {bl}"
@@ -66,5 +69,35 @@ impl OpDef for Col2Im {
             _ => None,
         };
         Ok(vec![tensor_type(dtype, shape)])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use xnpu_core::{DType, Tensor, TensorType};
+
+    #[test]
+    fn a_block_shape_whose_product_overflows_is_an_error() {
+        let x = ValueType::Tensor(TensorType::new(DType::F32, Shape::known(&[1, 4, 1])));
+        let image = Tensor::from_vec(vec![2], vec![4i64, 4]).unwrap();
+        let block = Tensor::from_vec(vec![2], vec![1i64 << 40, 1 << 40]).unwrap();
+        let ity = ValueType::Tensor(TensorType::new(DType::I64, Shape::known(&[2])));
+        let ins = [
+            Some(InferInput {
+                ty: &x,
+                value: None,
+            }),
+            Some(InferInput {
+                ty: &ity,
+                value: Some(&image),
+            }),
+            Some(InferInput {
+                ty: &ity,
+                value: Some(&block),
+            }),
+        ];
+        let err = Col2Im::default().infer(&ins, 1).unwrap_err().to_string();
+        assert!(err.contains("the product of block_shape"), "{err}");
     }
 }

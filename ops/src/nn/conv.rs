@@ -27,10 +27,14 @@ fn conv_shape(
         )));
     }
     if let (Dim::Known(c), Dim::Known(wc)) = (&x.0[1], &w.0[1]) {
-        if *c != wc * group {
+        let need = wc.checked_mul(group).ok_or_else(|| {
+            Error::model(format!(
+                "the weight {w} with group {group} needs more channels than a usize counts"
+            ))
+        })?;
+        if *c != need {
             return Err(Error::model(format!(
-                "the input has {c} channels, the weight {w} with group {group} needs {}",
-                wc * group
+                "the input has {c} channels, the weight {w} with group {group} needs {need}"
             )));
         }
     }

@@ -88,27 +88,47 @@ impl ConvTranspose {
             out: vec![0; n],
         };
         for i in 0..n {
-            let ext = (kernel[i].max(1) - 1) as i64 * g.dilations[i] as i64 + 1;
-            let full = g.strides[i] as i64 * (input[i] as i64 - 1).max(0) + out_pad[i] as i64 + ext;
+            // In i128, checked: every operand is a usize attribute or dim, so a hostile one
+            // (pads near 2^63, a dilation of 2^40) overflows i64 but is an error here.
+            let overflow = || {
+                Error::compute(format!(
+                    "spatial dim {i}: the output size of an input of {} with kernel {}, stride {}, dilation {}, output_padding {} and pads {:?} overflows",
+                    input[i], kernel[i], g.strides[i], g.dilations[i], out_pad[i], (pads[i], pads[n + i])
+                ))
+            };
+            let wide = |v: usize| i128::try_from(v).map_err(|_| overflow());
+            let ext = wide(kernel[i].max(1) - 1)?
+                .checked_mul(wide(g.dilations[i])?)
+                .and_then(|e| e.checked_add(1))
+                .ok_or_else(overflow)?;
+            let full = wide(g.strides[i])?
+                .checked_mul(wide(input[i].max(1) - 1)?)
+                .and_then(|f| f.checked_add(wide(out_pad[i]).ok()?))
+                .and_then(|f| f.checked_add(ext))
+                .ok_or_else(overflow)?;
             let same = matches!(w.auto_pad, AutoPad::SameUpper | AutoPad::SameLower);
             let target = match &requested {
-                Some(r) => Some(r[i] as i64),
-                None if same => Some(input[i] as i64 * g.strides[i] as i64),
+                Some(r) => Some(wide(r[i])?),
+                None if same => Some(
+                    wide(input[i])?
+                        .checked_mul(wide(g.strides[i])?)
+                        .ok_or_else(overflow)?,
+                ),
                 None => None,
             };
-            match target {
+            let (begin, out) = match target {
                 Some(out) => {
                     let total = full - out;
                     let half = total.div_euclid(2);
-                    g.pads_begin[i] = if w.auto_pad == AutoPad::SameUpper {
+                    let begin = if w.auto_pad == AutoPad::SameUpper {
                         half
                     } else {
                         total - half
                     };
-                    g.out[i] = out as usize;
+                    (begin, out)
                 }
                 None => {
-                    let out = full - pads[i] as i64 - pads[n + i] as i64;
+                    let out = full - wide(pads[i])? - wide(pads[n + i])?;
                     if out < 0 {
                         return Err(Error::compute(format!(
                             "spatial dim {i}: pads {} + {} are larger than the full output size {full}",
@@ -116,10 +136,11 @@ impl ConvTranspose {
                             pads[n + i]
                         )));
                     }
-                    g.pads_begin[i] = pads[i] as i64;
-                    g.out[i] = out as usize;
+                    (wide(pads[i])?, out)
                 }
-            }
+            };
+            g.pads_begin[i] = i64::try_from(begin).map_err(|_| overflow())?;
+            g.out[i] = usize::try_from(out).map_err(|_| overflow())?;
         }
         Ok(g)
     }
@@ -144,7 +165,12 @@ impl OpDef for ConvTranspose {
                     )));
                 }
                 let m = match &w.0[1] {
-                    Dim::Known(k) => Dim::Known(k * self.group),
+                    Dim::Known(k) => Dim::Known(k.checked_mul(self.group).ok_or_else(|| {
+                        Error::model(format!(
+                            "the weight {w} with group {} has more output channels than a usize counts",
+                            self.group
+                        ))
+                    })?),
                     d => Dim::Sym(format!("{d}*{}", self.group)),
                 };
                 let inp: Option<Vec<usize>> = x.0[2..].iter().map(Dim::known).collect();
@@ -199,5 +225,35 @@ mod tests {
         };
         let g = op.geometry(&[3, 3], &[3, 3]).unwrap();
         assert_eq!(g.out, vec![7, 3]);
+    }
+
+    #[test]
+    fn sizes_past_i64_are_an_error_not_a_wrap() {
+        let big = i64::MAX as usize;
+        let op = ConvTranspose {
+            window: Window {
+                strides: vec![big],
+                dilations: vec![big],
+                ..Window::default()
+            },
+            group: 1,
+            output_padding: vec![big],
+            ..ConvTranspose::default()
+        };
+        let err = op.geometry(&[3], &[3]).unwrap_err().to_string();
+        assert!(err.contains("overflows"), "{err}");
+        let pads = ConvTranspose {
+            window: Window {
+                pads: vec![big, big],
+                ..Window::default()
+            },
+            group: 1,
+            ..ConvTranspose::default()
+        };
+        let err = pads.geometry(&[3], &[3]).unwrap_err().to_string();
+        assert!(
+            err.contains("are larger than the full output size"),
+            "{err}"
+        );
     }
 }

@@ -30,13 +30,16 @@ pub struct MatMulNBits {
 }
 
 impl MatMulNBits {
+    /// Blocks per row of B (`ceil(K / block_size)`; import refuses a block_size of 0, read
+    /// here as 1 so that no caller divides by it).
     pub fn n_blocks(&self) -> usize {
-        self.k.div_ceil(self.block_size)
+        self.k.div_ceil(self.block_size.max(1))
     }
 
-    /// Bytes of B per block.
+    /// Bytes of B per block (saturating: a block too large to count holds more bytes than
+    /// any B, and the kernels compare B's length to this).
     pub fn blob_size(&self) -> usize {
-        self.block_size * self.bits as usize / 8
+        self.block_size.saturating_mul(self.bits as usize) / 8
     }
 }
 

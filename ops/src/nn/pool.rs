@@ -144,12 +144,22 @@ impl MaxUnpool {
                 let s = self.strides.get(i).copied().unwrap_or(1);
                 let pb = self.pads.get(i).copied().unwrap_or(0);
                 let pe = self.pads.get(n + i).copied().unwrap_or(0);
-                let full = (input[i].max(1) - 1) * s + self.kernel_shape[i];
-                full.checked_sub(pb + pe).ok_or_else(|| {
-                    Error::compute(format!(
-                        "spatial dim {i}: pads {pb} + {pe} exceed the unpooled size {full}"
-                    ))
-                })
+                let full = (input[i].max(1) - 1)
+                    .checked_mul(s)
+                    .and_then(|f| f.checked_add(self.kernel_shape[i]))
+                    .ok_or_else(|| {
+                        Error::compute(format!(
+                            "spatial dim {i}: the unpooled size of an input of {} with stride {s} and kernel {} overflows",
+                            input[i], self.kernel_shape[i]
+                        ))
+                    })?;
+                pb.checked_add(pe)
+                    .and_then(|p| full.checked_sub(p))
+                    .ok_or_else(|| {
+                        Error::compute(format!(
+                            "spatial dim {i}: pads {pb} + {pe} exceed the unpooled size {full}"
+                        ))
+                    })
             })
             .collect()
     }
@@ -221,5 +231,31 @@ impl OpDef for MaxRoiPool {
             _ => None,
         };
         Ok(vec![tensor_type(dtype, shape)])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unpool_sizes_that_overflow_are_an_error() {
+        let op = MaxUnpool {
+            kernel_shape: vec![2],
+            strides: vec![usize::MAX / 2],
+            pads: vec![],
+        };
+        let err = op.default_out(&[4]).unwrap_err().to_string();
+        assert!(err.contains("overflows"), "{err}");
+        let op = MaxUnpool {
+            kernel_shape: vec![2],
+            strides: vec![],
+            pads: vec![usize::MAX, 1],
+        };
+        let err = op.default_out(&[4]).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("pads {} + 1 exceed", usize::MAX)),
+            "{err}"
+        );
     }
 }

@@ -66,9 +66,13 @@ impl Geometry {
         self.kernel.len()
     }
 
-    /// Extent of the dilated kernel along dim `i`.
+    /// Extent of the dilated kernel along dim `i` ([`Window::geometry`] checked that it
+    /// fits a usize; saturating for a geometry built some other way).
     pub fn extent(&self, i: usize) -> usize {
-        (self.kernel[i] - 1) * self.dilations[i] + 1
+        self.kernel[i]
+            .saturating_sub(1)
+            .saturating_mul(self.dilations[i])
+            .saturating_add(1)
     }
 }
 
@@ -163,16 +167,29 @@ impl Window {
             out: vec![0; n],
         };
         for i in 0..n {
+            let s = g.strides[i];
             let ext = kernel[i]
                 .checked_sub(1)
                 .and_then(|k| k.checked_mul(g.dilations[i]))
                 .and_then(|k| k.checked_add(1))
-                .ok_or_else(|| Error::compute("the dilated kernel size overflows"))?;
-            let s = g.strides[i];
+                .ok_or_else(|| {
+                    Error::compute(format!(
+                        "spatial dim {i}: the kernel size {} dilated by {} overflows",
+                        kernel[i], g.dilations[i]
+                    ))
+                })?;
             match self.auto_pad {
                 AutoPad::SameUpper | AutoPad::SameLower => {
                     let out = input[i].div_ceil(s);
-                    let total = ((out.max(1) - 1) * s + ext).saturating_sub(input[i]);
+                    let total = ((out.max(1) - 1) * s)
+                        .checked_add(ext)
+                        .ok_or_else(|| {
+                            Error::compute(format!(
+                                "spatial dim {i}: the padded size for an input of {} with stride {s} and a dilated kernel of {ext} overflows",
+                                input[i]
+                            ))
+                        })?
+                        .saturating_sub(input[i]);
                     let small = total / 2;
                     let (b, e) = if self.auto_pad == AutoPad::SameUpper {
                         (small, total - small)
@@ -189,19 +206,31 @@ impl Window {
                     } else {
                         (pads[i], pads[n + i])
                     };
-                    let padded = input[i] + b + e;
+                    let padded = input[i]
+                        .checked_add(b)
+                        .and_then(|p| p.checked_add(e))
+                        .ok_or_else(|| {
+                            Error::compute(format!(
+                                "spatial dim {i}: an input of {} with pads {b} and {e} overflows",
+                                input[i]
+                            ))
+                        })?;
                     if padded < ext {
                         return Err(Error::compute(format!(
                             "spatial dim {i}: the padded input size {padded} is smaller than the dilated kernel size {ext}"
                         )));
                     }
-                    let mut out = if self.ceil_mode {
-                        (padded - ext).div_ceil(s) + 1
+                    let steps = if self.ceil_mode {
+                        (padded - ext).div_ceil(s)
                     } else {
-                        (padded - ext) / s + 1
+                        (padded - ext) / s
                     };
-                    // A window must start inside the input or the begin padding.
-                    if self.ceil_mode && (out - 1) * s >= input[i] + b {
+                    // steps <= padded - ext < usize::MAX (ext >= 1): no overflow.
+                    let mut out = steps + 1;
+                    // A window must start inside the input or the begin padding (input + b
+                    // cannot overflow: it is at most `padded`; a product past usize::MAX
+                    // starts past it).
+                    if self.ceil_mode && (out - 1).saturating_mul(s) >= input[i] + b {
                         out -= 1;
                     }
                     g.pads_begin[i] = b;
@@ -291,5 +320,29 @@ mod tests {
             .geometry(&[2], &[3])
             .unwrap_err();
         assert!(err.to_string().contains("smaller than"), "{err}");
+    }
+
+    #[test]
+    fn pads_that_overflow_are_an_error_naming_them() {
+        let big = i64::MAX as usize;
+        let err = win(&[], &[big, big], AutoPad::NotSet, false)
+            .geometry(&[5], &[3])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&format!("pads {big} and {big} overflows")),
+            "{err}"
+        );
+        let dilated = Window {
+            dilations: vec![usize::MAX / 2],
+            ..win(&[], &[], AutoPad::SameUpper, false)
+        };
+        let err = dilated.geometry(&[5], &[4]).unwrap_err().to_string();
+        assert!(err.contains("dilated by"), "{err}");
+        let err = win(&[1], &[], AutoPad::SameLower, false)
+            .geometry(&[usize::MAX], &[3])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("padded size"), "{err}");
     }
 }

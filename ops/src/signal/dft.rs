@@ -58,7 +58,13 @@ impl Dft {
         let n_in = in_shape[axis];
         let n = match dft_length {
             Some(n) => n,
-            None if self.inverse && self.onesided => 2 * n_in.saturating_sub(1),
+            None if self.inverse && self.onesided => {
+                n_in.saturating_sub(1).checked_mul(2).ok_or_else(|| {
+                    Error::compute(format!(
+                        "the inverse one-sided DFT of a signal of {n_in} has more than usize::MAX points"
+                    ))
+                })?
+            }
             None => n_in,
         };
         if n == 0 {

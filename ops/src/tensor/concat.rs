@@ -26,7 +26,9 @@ impl OpDef for Concat {
         let shapes: Option<Vec<&Shape>> = present.iter().map(|x| x.shape()).collect();
         let Some(shapes) = shapes.filter(|s| !s.is_empty()) else {
             let rank = present.iter().find_map(|x| x.rank());
-            let dims = rank.map(|r| super::util::unknown_dims("Concat", r));
+            let dims = rank
+                .map(|r| super::util::unknown_dims("Concat", r))
+                .transpose()?;
             return Ok(vec![out(dtype, dims)]);
         };
         let rank = shapes[0].rank();

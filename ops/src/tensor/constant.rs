@@ -58,7 +58,8 @@ impl OpDef for ConstantOfShape {
             None => shape(inputs, 0)
                 .and_then(|s| s.0.first())
                 .and_then(|d| d.known())
-                .map(|n| unknown_dims("ConstantOfShape", n)),
+                .map(|n| unknown_dims("ConstantOfShape", n))
+                .transpose()?,
         };
         Ok(vec![out(Some(self.value.dtype()), dims)])
     }

@@ -106,7 +106,7 @@ impl OpDef for DepthSpace {
                             "DepthToSpace"
                         },
                         4,
-                    );
+                    )?;
                     u.0[0] = s.0[0].clone();
                     u
                 }

@@ -42,11 +42,11 @@ impl OpDef for Expand {
                     .and_then(|t| t.0.first())
                     .and_then(Dim::known);
                 match (s, n) {
-                    (Some(s), Some(n)) => Some(unknown_dims("Expand", n.max(s.rank()))),
+                    (Some(s), Some(n)) => Some(unknown_dims("Expand", n.max(s.rank()))?),
                     _ => None,
                 }
             }
-            (None, Some(t)) => Some(unknown_dims("Expand", t.len())),
+            (None, Some(t)) => Some(unknown_dims("Expand", t.len())?),
         };
         Ok(vec![out(dtype(inputs, 0), dims)])
     }
@@ -83,11 +83,18 @@ impl OpDef for Tile {
                 Some(Shape(
                     s.0.iter()
                         .zip(r)
-                        .map(|(d, n)| product(&[d.clone(), Dim::Known(n)]))
-                        .collect(),
+                        .map(|(d, n)| match d {
+                            Dim::Known(k) => k.checked_mul(n).map(Dim::Known).ok_or_else(|| {
+                                Error::model(format!(
+                                    "Tile: a dim of {k} repeated {n} times overflows"
+                                ))
+                            }),
+                            d => Ok(product(&[d.clone(), Dim::Known(n)])),
+                        })
+                        .collect::<Result<Vec<_>>>()?,
                 ))
             }
-            (Some(s), None) => Some(unknown_dims("Tile", s.rank())),
+            (Some(s), None) => Some(unknown_dims("Tile", s.rank())?),
             _ => None,
         };
         Ok(vec![out(dtype(inputs, 0), dims)])

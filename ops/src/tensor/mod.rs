@@ -193,4 +193,69 @@ mod tests {
             op.infer(&ins, 1).unwrap();
         }
     }
+
+    #[test]
+    fn a_rank_read_from_a_declared_length_is_bounded() {
+        // A shape input declared i64[2^62]: the output would have 2^62 dims.
+        let x = ty(vec![Dim::Known(2)]);
+        let spec = ValueType::Tensor(TensorType::new(DType::I64, Shape::known(&[1 << 62])));
+        let ins = [Some(InferInput {
+            ty: &spec,
+            value: None,
+        })];
+        let err = Op::ConstantOfShape(ConstantOfShape {
+            value: Tensor::scalar(0.0f32),
+        })
+        .infer(&ins, 1)
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("ConstantOfShape would have rank 4611686018427387904"),
+            "{err}"
+        );
+        let ins2 = [
+            Some(InferInput {
+                ty: &x,
+                value: None,
+            }),
+            Some(InferInput {
+                ty: &spec,
+                value: None,
+            }),
+        ];
+        for op in [
+            Op::Reshape(Reshape::default()),
+            Op::Expand(Expand),
+            Op::Unsqueeze(Unsqueeze { axes: None }),
+        ] {
+            let err = op.infer(&ins2, 1).unwrap_err().to_string();
+            assert!(
+                err.contains("more than the 1024 dims"),
+                "{}: {err}",
+                op.name()
+            );
+        }
+    }
+
+    #[test]
+    fn tile_counts_that_overflow_are_an_error() {
+        let x = ty(vec![Dim::Known(3)]);
+        let reps = Tensor::from_vec(vec![1], vec![i64::MAX]).unwrap();
+        let reps_ty = ValueType::Tensor(TensorType::new(DType::I64, Shape::known(&[1])));
+        let ins = [
+            Some(InferInput {
+                ty: &x,
+                value: None,
+            }),
+            Some(InferInput {
+                ty: &reps_ty,
+                value: Some(&reps),
+            }),
+        ];
+        let err = Op::Tile(Tile).infer(&ins, 1).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("a dim of 3 repeated {} times overflows", i64::MAX)),
+            "{err}"
+        );
+    }
 }

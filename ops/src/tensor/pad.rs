@@ -92,7 +92,7 @@ impl OpDef for Pad {
                         .collect::<Result<Vec<_>>>()?,
                 )
             }
-            _ => unknown_dims("Pad", s.rank()),
+            _ => unknown_dims("Pad", s.rank())?,
         };
         Ok(vec![out(dt, Some(dims))])
     }
@@ -138,9 +138,9 @@ impl OpDef for CenterCropPad {
         let dims = match (shape(inputs, 0), const_ints(inputs, 1)) {
             (Some(s), Some(t)) => match s.as_known() {
                 Some(k) => Some(Shape::known(&self.target(&k, &t)?)),
-                None => Some(unknown_dims("CenterCropPad", s.rank())),
+                None => Some(unknown_dims("CenterCropPad", s.rank())?),
             },
-            (Some(s), None) => Some(unknown_dims("CenterCropPad", s.rank())),
+            (Some(s), None) => Some(unknown_dims("CenterCropPad", s.rank())?),
             _ => None,
         };
         Ok(vec![out(dt, dims)])

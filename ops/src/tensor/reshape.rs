@@ -124,7 +124,8 @@ impl OpDef for Reshape {
             None => shape(inputs, 1)
                 .and_then(|s| s.0.first())
                 .and_then(Dim::known)
-                .map(|n| unknown_dims("Reshape", n)),
+                .map(|n| unknown_dims("Reshape", n))
+                .transpose()?,
         };
         Ok(vec![out(dtype(inputs, 0), dims)])
     }
@@ -197,7 +198,7 @@ impl OpDef for Flatten {
                 let a = self.split_at(s.rank())?;
                 Shape(vec![product(&s.0[..a]), product(&s.0[a..])])
             }
-            None => unknown_dims("Flatten", 2),
+            None => unknown_dims("Flatten", 2)?,
         };
         Ok(vec![out(dtype(inputs, 0), Some(dims))])
     }
@@ -322,7 +323,8 @@ impl OpDef for Unsqueeze {
             (Some(s), None) => shape(inputs, 1)
                 .and_then(|a| a.0.first())
                 .and_then(Dim::known)
-                .map(|n| unknown_dims("Unsqueeze", s.rank() + n)),
+                .map(|n| unknown_dims("Unsqueeze", s.rank().saturating_add(n)))
+                .transpose()?,
             _ => None,
         };
         Ok(vec![out(dtype(inputs, 0), dims)])

@@ -151,7 +151,7 @@ impl OpDef for Slice {
         if (axes_given && ax.is_none()) || (steps_given && steps.is_none()) {
             return Ok(vec![out(
                 dt,
-                Some(super::util::unknown_dims("Slice", s.rank())),
+                Some(super::util::unknown_dims("Slice", s.rank())?),
             )]);
         }
         let n = starts.len();

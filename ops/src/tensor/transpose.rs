@@ -58,7 +58,8 @@ impl OpDef for Transpose {
             None => self
                 .perm
                 .as_ref()
-                .map(|p| super::util::unknown_dims("Transpose", p.len())),
+                .map(|p| super::util::unknown_dims("Transpose", p.len()))
+                .transpose()?,
         };
         Ok(vec![out(dtype(inputs, 0), dims)])
     }

@@ -46,9 +46,9 @@ impl OpDef for Upsample {
         let dims = match (shape(inputs, 0), &self.scales) {
             (Some(s), Some(sc)) => match s.as_known() {
                 Some(k) => Some(Shape::known(&Self::output_dims(&k, sc)?)),
-                None => Some(unknown_dims("Upsample", s.rank())),
+                None => Some(unknown_dims("Upsample", s.rank())?),
             },
-            (Some(s), None) => Some(unknown_dims("Upsample", s.rank())),
+            (Some(s), None) => Some(unknown_dims("Upsample", s.rank())?),
             _ => None,
         };
         Ok(vec![out(dtype(inputs, 0), dims)])

@@ -1,8 +1,8 @@
 //! Shape-function helpers shared by the ops of this family.
 
-use xnpu_core::{DType, Dim, Shape, ValueType};
+use xnpu_core::{DType, Dim, Result, Shape, ValueType};
 
-use crate::infer::{input, tensor_type};
+use crate::infer::{checked_rank, input, tensor_type};
 use crate::InferInput;
 
 /// The value of input `i` as integers, when it is a constant integer tensor.
@@ -66,9 +66,13 @@ pub(crate) fn product(dims: &[Dim]) -> Dim {
     }
 }
 
-/// `n` dims not known before run time, named `{what}?{i}`.
-pub(crate) fn unknown_dims(what: &str, n: usize) -> Shape {
-    Shape((0..n).map(|i| unknown(format!("{what}?{i}"))).collect())
+/// `n` dims not known before run time, named `{what}?{i}`; an error when `n` (often read
+/// from another input's declared dims) is past [`crate::infer::MAX_RANK`].
+pub(crate) fn unknown_dims(what: &str, n: usize) -> Result<Shape> {
+    let n = checked_rank(n, what)?;
+    Ok(Shape(
+        (0..n).map(|i| unknown(format!("{what}?{i}"))).collect(),
+    ))
 }
 
 #[cfg(test)]

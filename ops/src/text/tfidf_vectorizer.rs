@@ -60,9 +60,13 @@ pub struct TfIdfVectorizer {
 }
 
 impl TfIdfVectorizer {
-    /// The length of an output row.
+    /// The length of an output row (saturating: an index of usize::MAX asks for a row
+    /// no allocation can hold, which the kernel reports).
     pub fn output_size(&self) -> usize {
-        self.ngram_indexes.iter().max().map_or(0, |m| m + 1)
+        self.ngram_indexes
+            .iter()
+            .max()
+            .map_or(0, |m| m.saturating_add(1))
     }
 
     /// The n-grams of the pool with the output column of each, in pool order, for the lengths
@@ -72,11 +76,14 @@ impl TfIdfVectorizer {
         let mut id = 0;
         for (i, &start) in self.ngram_counts.iter().enumerate() {
             let n = i + 1;
+            // Clamped to the pool: a section cannot hold more n-grams than the pool has
+            // items (an attribute of 2^62 is not 2^62 n-grams to walk).
             let end = self
                 .ngram_counts
                 .get(i + 1)
                 .copied()
-                .unwrap_or(self.pool.len());
+                .unwrap_or(self.pool.len())
+                .min(self.pool.len());
             let count = end.saturating_sub(start) / n;
             for k in 0..count {
                 if (self.min_gram_length..=self.max_gram_length).contains(&n) {

@@ -8,13 +8,17 @@ use rayon::prelude::*;
 use xnpu_core::broadcast::BroadcastIndex;
 use xnpu_core::num::{load_floats, store_floats};
 use xnpu_core::{DType, Error, Result, Tensor, Value};
+use xnpu_linalg::buf;
 use xnpu_ops::attention::{GroupQueryAttention, MultiHeadAttention};
 
 use crate::args::{opt_tensor, tensor};
 
 /// A float tensor's values as f32, copied.
 fn f32s(t: &Tensor, what: &str) -> Result<Vec<f32>> {
-    Ok(f32_view(t, what)?.into_owned())
+    match f32_view(t, what)? {
+        Cow::Borrowed(v) => buf::copied(v, what),
+        Cow::Owned(v) => Ok(v),
+    }
 }
 
 /// A float tensor's values as f32 (borrowed when it is f32 already and aligned).
@@ -229,12 +233,16 @@ pub fn group_query_attention_donated(
         sh,
     )?;
     let pos = Positions::read(inputs, sh, plen)?;
-    if op.do_rotary {
+    // With a head size of 0 there is nothing to rotate or write (and the new rows, which
+    // then hold nothing, may be any number).
+    if op.do_rotary && sh.hd > 0 {
         rotate_new_rows(op, inputs, sh, &pos.past_len, &mut q, &mut k)?;
     }
     let (mut pk, mut pv) = present_buffers(inputs, sh, dtype, owned_k, owned_v, plen, &pos)?;
-    write_new_rows(sh, &pos, &k, &v, pk.as_mut(), pv.as_mut());
-    let out = GqaScores::read(op, inputs, sh, &pos)?.attend_all(&q, pk.as_ref(), pv.as_ref());
+    if sh.hd > 0 {
+        write_new_rows(sh, &pos, &k, &v, pk.as_mut(), pv.as_mut());
+    }
+    let out = GqaScores::read(op, inputs, sh, &pos)?.attend_all(&q, pk.as_ref(), pv.as_ref())?;
     let (bn, sn, nh, kvh, hd, lp) = (sh.bn, sh.sn, sh.nh, sh.kvh, sh.hd, pos.lp);
     Ok(vec![
         store_floats(dtype, vec![bn, sn, nh * hd], out)?.into(),
@@ -282,7 +290,17 @@ impl NewRows {
             )));
         };
         let key = opt_tensor(inputs, 1)?;
-        let width = if key.is_none() { nh + 2 * kvh } else { nh };
+        let width = if key.is_none() {
+            kvh.checked_mul(2)
+                .and_then(|kv| kv.checked_add(nh))
+                .ok_or_else(|| {
+                    Error::compute(format!(
+                        "num_heads ({nh}) + 2 * kv_num_heads ({kvh}) overflows"
+                    ))
+                })?
+        } else {
+            nh
+        };
         if qd % width != 0 {
             return Err(Error::compute(format!(
                 "query hidden size {qd} is not a multiple of {width} heads"
@@ -297,7 +315,7 @@ impl NewRows {
         };
         let qv = f32s(q_t, "query")?;
         let (q, k, v) = match key {
-            None => unpack_qkv(&qv, qd, sh),
+            None => unpack_qkv(&qv, qd, sh)?,
             Some(k_t) => {
                 let v_t = tensor(inputs, 2)?;
                 check_kv_shapes(k_t, v_t, sh)?;
@@ -315,15 +333,18 @@ impl NewRows {
 }
 
 /// Splits a packed query (rows of `qd` = Q, K, V heads) into Q, K and V rows.
-fn unpack_qkv(qv: &[f32], qd: usize, sh: GqaShape) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+fn unpack_qkv(qv: &[f32], qd: usize, sh: GqaShape) -> Result<(Vec<f32>, Vec<f32>, Vec<f32>)> {
     let (nh, kvh, hd) = (sh.nh, sh.kvh, sh.hd);
-    let (mut q, mut k, mut v) = (Vec::new(), Vec::new(), Vec::new());
-    for row in qv.chunks(qd) {
+    // Each part is a share of the packed query (no overflow).
+    let rows = qv.len().checked_div(qd).unwrap_or(0);
+    let part = |heads: usize| buf::reserved(rows * heads * hd, "the unpacked query");
+    let (mut q, mut k, mut v) = (part(nh)?, part(kvh)?, part(kvh)?);
+    for row in qv.chunks(qd.max(1)) {
         q.extend_from_slice(&row[..nh * hd]);
         k.extend_from_slice(&row[nh * hd..(nh + kvh) * hd]);
         v.extend_from_slice(&row[(nh + kvh) * hd..]);
     }
-    (q, k, v)
+    Ok((q, k, v))
 }
 
 /// Checks that separate key and value are `[batch, seq, kv_num_heads * head size]`.
@@ -399,9 +420,18 @@ impl Positions {
         let mut past_len = Vec::with_capacity(bn);
         let mut totals = Vec::with_capacity(bn);
         for (b, &sk) in seqlens.iter().enumerate() {
-            let tb = sk + 1;
-            let pb = if first_prompt { 0 } else { tb - sn as i64 };
-            if sk < 0 || pb < 0 || (!first_prompt && pb as usize > plen) || pb as usize + sn > lp {
+            // Saturating: seqlens_k is any i64 (an absurd one fails the checks below).
+            let tb = sk.saturating_add(1);
+            let pb = if first_prompt {
+                0
+            } else {
+                tb.saturating_sub(sn as i64)
+            };
+            if sk < 0
+                || pb < 0
+                || (!first_prompt && pb as usize > plen)
+                || (pb as usize).saturating_add(sn) > lp
+            {
                 return Err(Error::compute(format!(
                     "seqlens_k[{b}] = {sk} does not fit {sn} new tokens in a cache of {lp} (total_sequence_length {total}, past buffer {plen})"
                 )));
@@ -432,7 +462,7 @@ fn rotate_new_rows(
     let cos_t = tensor(inputs, 7)?;
     let sin_t = tensor(inputs, 8)?;
     let cs = cos_t.shape();
-    if cs.len() != 2 || sin_t.shape() != cs || 2 * cs[1] > hd {
+    if cs.len() != 2 || sin_t.shape() != cs || cs[1].checked_mul(2).is_none_or(|r| r > hd) {
         return Err(Error::compute(format!(
             "cos_cache {cs:?} and sin_cache {:?} must both be [max_pos, rotary_dim / 2] with rotary_dim <= head size {hd}",
             sin_t.shape()
@@ -501,7 +531,8 @@ fn present_buffers(
     pos: &Positions,
 ) -> Result<(KvBuf, KvBuf)> {
     let (bn, kvh, hd, lp) = (sh.bn, sh.kvh, sh.hd, pos.lp);
-    let size = bn * kvh * lp * hd;
+    // total_sequence_length (an input value) sets lp: checked and allocated fallibly.
+    let size = buf::count(&[bn, kvh, lp, hd], "the present key/value buffer")?;
     let in_place = plen == lp
         && dtype == DType::F32
         && owned_k.as_ref().is_some_and(|t| reusable(t, size))
@@ -511,9 +542,11 @@ fn present_buffers(
         (owned_k, owned_v) => {
             let past_k = opt_tensor(inputs, 3)?.or(owned_k.as_ref());
             let past_v = opt_tensor(inputs, 4)?.or(owned_v.as_ref());
-            let mut pk = vec![0.0f32; size];
-            let mut pv = vec![0.0f32; size];
-            if let (Some(a), Some(b)) = (past_k, past_v) {
+            let mut pk = buf::zeroed::<f32>(size, "the present key buffer")?;
+            let mut pv = buf::zeroed::<f32>(size, "the present value buffer")?;
+            // An empty buffer has nothing to copy (and its (batch, head) pairs may be any
+            // number: with a head size of 0, kv_num_heads is unbounded).
+            if let (Some(a), Some(b), true) = (past_k, past_v, size > 0) {
                 let (a, b) = (f32s(a, "past_key")?, f32s(b, "past_value")?);
                 // Rows past the valid past are left zero (as ONNX Runtime writes them).
                 for bh in 0..bn * kvh {
@@ -603,14 +636,16 @@ impl<'a> GqaScores<'a> {
 
     /// The attention output `[batch, seq, heads * hd]`, on rayon's threads when the work is
     /// large enough.
-    fn attend_all(&self, q: &[f32], pk: &[f32], pv: &[f32]) -> Vec<f32> {
+    fn attend_all(&self, q: &[f32], pk: &[f32], pv: &[f32]) -> Result<Vec<f32>> {
         let GqaShape { bn, sn, nh, hd, .. } = self.sh;
         let lp = self.pos.lp;
-        let mut out = vec![0.0f32; bn * sn * nh * hd];
+        // As many values as the query's heads: no overflow.
+        let mut out = buf::zeroed::<f32>(q.len(), "GroupQueryAttention's output")?;
         let row = |scratch: &mut (Vec<f64>, Vec<f64>), (r, o): (usize, &mut [f32])| {
             self.row(q, pk, pv, scratch, r, o)
         };
-        let work = bn * sn * nh * lp;
+        // Saturating: with a head size of 0 the other sizes are unbounded (nothing runs then).
+        let work = [sn, nh, lp].iter().fold(bn, |w, &d| w.saturating_mul(d));
         if hd > 0 && work >= PAR_SCORES && rayon::current_num_threads() > 1 {
             out.par_chunks_mut(hd)
                 .enumerate()
@@ -621,7 +656,7 @@ impl<'a> GqaScores<'a> {
                 row(&mut scratch, item);
             }
         }
-        out
+        Ok(out)
     }
 
     /// Output row `r` (one per (batch, query row, head), in the output's order) into `o`;
@@ -685,9 +720,17 @@ fn heads_first(
 ) -> Result<(Vec<f32>, usize, usize)> {
     let v = f32s(t, what)?;
     match *t.shape() {
+        // Nothing to reorder (and the batch and sequence of an empty tensor may be anything).
+        [b, l, d] if b == bn && d % nh == 0 && v.is_empty() => Ok((v, l, d / nh)),
         [b, l, d] if b == bn && d % nh == 0 => {
+            if let Some(bias) = bias.filter(|b| b.len() != d) {
+                return Err(Error::compute(format!(
+                    "{what} of hidden size {d} does not match its {} projection bias values",
+                    bias.len()
+                )));
+            }
             let h = d / nh;
-            let mut out = vec![0.0f32; v.len()];
+            let mut out = buf::zeroed::<f32>(v.len(), what)?;
             for bi in 0..bn {
                 for li in 0..l {
                     for n in 0..nh {
@@ -731,9 +774,17 @@ pub fn multi_head_attention(
     };
     let mut q = f32s(q_t, "query")?;
     let hv = value_head_size(v_t, nh)?;
-    let (qb, kb, vb) = split_projection_bias(proj.as_deref(), qd, nh * hv)?;
+    // The value's hidden size: the dims of an empty value are unbounded.
+    let vd = nh.checked_mul(hv).ok_or_else(|| {
+        Error::compute(format!(
+            "{nh} heads of value head size {hv} overflow (value {:?})",
+            v_t.shape()
+        ))
+    })?;
+    let (qb, kb, vb) = split_projection_bias(proj.as_deref(), qd, vd)?;
     if let Some(qb) = qb {
-        for row in q.chunks_mut(qd) {
+        // An empty query may have a hidden size of 0.
+        for row in q.chunks_mut(qd.max(1)) {
             row.iter_mut().zip(qb).for_each(|(x, b)| *x += b);
         }
     }
@@ -748,7 +799,9 @@ pub fn multi_head_attention(
     }
     let (pk, pv) = (opt_tensor(inputs, 6)?, opt_tensor(inputs, 7)?);
     let plen = mha_past_length(pk, pv, [bn, nh, hd, hv])?;
-    let t = plen + l;
+    let t = plen
+        .checked_add(l)
+        .ok_or_else(|| Error::compute(format!("{plen} past and {l} new keys overflow")))?;
     let keys = concat_past(pk, &k, bn * nh, plen, l, hd)?;
     let vals = concat_past(pv, &v, bn * nh, plen, l, hv)?;
     let scores = MhaScores {
@@ -763,10 +816,10 @@ pub fn multi_head_attention(
         },
         scale: attention_scale(op.scale, hd),
     };
-    let out = scores.attend_all(&q, &keys, &vals);
+    let out = scores.attend_all(&q, &keys, &vals)?;
     let dtype = q_t.dtype();
     Ok(vec![
-        store_floats(dtype, vec![bn, sn, nh * hv], out)?.into(),
+        store_floats(dtype, vec![bn, sn, vd], out)?.into(),
         store_floats(dtype, vec![bn, nh, t, hd], keys)?.into(),
         store_floats(dtype, vec![bn, nh, t, hv], vals)?.into(),
     ])
@@ -804,13 +857,14 @@ type ProjectionBias<'a> = (Option<&'a [f32]>, Option<&'a [f32]>, Option<&'a [f32
 
 /// Splits the projection bias, when given, into its Q, K and V parts, checking its length.
 fn split_projection_bias(proj: Option<&[f32]>, qd: usize, vd: usize) -> Result<ProjectionBias<'_>> {
+    // Saturating: an empty query's hidden size is unbounded (and no bias then has its length).
+    let want = qd.saturating_mul(2).saturating_add(vd);
     match proj {
-        Some(p) if p.len() == 2 * qd + vd => {
+        Some(p) if p.len() == want => {
             Ok((Some(&p[..qd]), Some(&p[qd..2 * qd]), Some(&p[2 * qd..])))
         }
         Some(p) => Err(Error::compute(format!(
-            "bias must hold {} values (Q, K and V biases), got {}",
-            2 * qd + vd,
+            "bias must hold {want} values (Q, K and V biases), got {}",
             p.len()
         ))),
         None => Ok((None, None, None)),
@@ -848,7 +902,7 @@ fn mha_past_length(
 }
 
 /// `[bh, plen + l, h]`: each of the `bh` (batch, head) pairs' `plen` past rows followed by
-/// its `l` new ones.
+/// its `l` new ones (`plen + l` checked by the caller).
 fn concat_past(
     past: Option<&Tensor>,
     new: &[f32],
@@ -858,7 +912,14 @@ fn concat_past(
     h: usize,
 ) -> Result<Vec<f32>> {
     let t = plen + l;
-    let mut out = vec![0.0f32; bh_count * t * h];
+    let mut out = buf::zeroed::<f32>(
+        buf::count(&[bh_count, t, h], "the keys or values")?,
+        "the keys or values",
+    )?;
+    if out.is_empty() {
+        // Nothing to copy (and the (batch, head) pairs of empty rows may be any number).
+        return Ok(out);
+    }
     let old = match past {
         Some(p) => f32s(p, "past")?,
         None => Vec::new(),
@@ -878,12 +939,15 @@ fn key_padding_mask(m: Option<&Tensor>, bn: usize, t: usize) -> Result<Option<Ve
     };
     let mv = m.to_i64_vec()?;
     match m.shape() {
-        [b, tt] if *b == bn && *tt == t => Ok(Some(mv.iter().map(|&x| x != 0).collect())),
-        [b] if *b == bn => Ok(Some(
-            (0..bn * t)
-                .map(|i| (i % t) < mv[i / t].max(0) as usize)
-                .collect(),
-        )),
+        [b, tt] if *b == bn && *tt == t => Ok(Some(buf::collected(
+            mv.iter().map(|&x| x != 0),
+            "the key padding mask",
+        )?)),
+        [b] if *b == bn => Ok(Some(buf::collected(
+            (0..buf::count(&[bn, t], "the key padding mask")?)
+                .map(|i| (i % t) < mv[i / t].max(0) as usize),
+            "the key padding mask",
+        )?)),
         s => Err(Error::compute(format!(
             "key_padding_mask must be [{bn}, {t}] or [{bn}], got {s:?}"
         ))),
@@ -905,12 +969,20 @@ struct MhaScores<'a> {
 
 impl MhaScores<'_> {
     /// The attention output `[batch, seq, heads * value head size]`, one thread.
-    fn attend_all(&self, q: &[f32], keys: &[f32], vals: &[f32]) -> Vec<f32> {
+    /// The output is allocated fallibly: an empty query (head size 0) has any number of
+    /// rows, each of which still gets a value row.
+    fn attend_all(&self, q: &[f32], keys: &[f32], vals: &[f32]) -> Result<Vec<f32>> {
         let [bn, sn, nh, hd, hv] = self.dims;
         let qd = nh * hd;
         let t = self.t;
-        let mut out = vec![0.0f32; bn * sn * nh * hv];
-        let mut scores = vec![0.0f64; t];
+        let mut out = buf::zeroed::<f32>(
+            buf::count(&[bn, sn, nh, hv], "MultiHeadAttention's output")?,
+            "MultiHeadAttention's output",
+        )?;
+        if out.is_empty() {
+            return Ok(out);
+        }
+        let mut scores = buf::zeroed::<f64>(t, "a row of attention scores")?;
         let mut acc = Vec::with_capacity(hv);
         for b in 0..bn {
             for s in 0..sn {
@@ -930,7 +1002,7 @@ impl MhaScores<'_> {
                 }
             }
         }
-        out
+        Ok(out)
     }
 
     /// The scores of query row `qrow` (batch `b`, row `s`, head `n`) against every key, with
@@ -976,7 +1048,7 @@ mod tests {
     fn packed_query_splits_into_query_key_and_value_rows() {
         // Two rows of [q0, q1 | k | v] (2 query heads, 1 key/value head, head size 1).
         let qv = [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0];
-        let (q, k, v) = unpack_qkv(&qv, 4, shape(2, 1, 1));
+        let (q, k, v) = unpack_qkv(&qv, 4, shape(2, 1, 1)).unwrap();
         assert_eq!(q, [0.0, 1.0, 4.0, 5.0]);
         assert_eq!(k, [2.0, 6.0]);
         assert_eq!(v, [3.0, 7.0]);

@@ -1,6 +1,7 @@
 //! RotaryEmbedding (see the op's doc for the contract), computed in f64.
 
 use xnpu_core::{Error, Result, Tensor, Value};
+use xnpu_linalg::buf;
 use xnpu_ops::attention::RotaryEmbedding;
 
 use super::store;
@@ -10,6 +11,10 @@ pub fn run(op: &RotaryEmbedding, inputs: &[Option<&Value>]) -> Result<Vec<Value>
     let x_t = tensor(inputs, 0)?;
     let x = floats(x_t, "RotaryEmbedding X")?;
     let shape = x_t.shape();
+    if x.is_empty() {
+        // Nothing to rotate (and an empty input's batch and sequence may be anything).
+        return Ok(vec![store(x_t.dtype(), shape.to_vec(), &[])?.into()]);
+    }
     let lay = Layout::of(op, inputs, shape)?;
     let half = rotary_half(op, lay.d)?;
     let (cos_t, sin_t) = (tensor(inputs, 1)?, tensor(inputs, 2)?);
@@ -23,7 +28,7 @@ pub fn run(op: &RotaryEmbedding, inputs: &[Option<&Value>]) -> Result<Vec<Value>
         )));
     }
     let rows = cache_rows(opt_tensor(inputs, 3)?, cos_t.shape(), lay, half)?;
-    let out = rotate(op, lay, half, &rows, &cos, &sin, &x);
+    let out = rotate(op, lay, half, &rows, &cos, &sin, &x)?;
     Ok(vec![store(x_t.dtype(), shape.to_vec(), &out)?.into()])
 }
 
@@ -49,7 +54,9 @@ impl Layout {
                 // rotary size.
                 let h = match (op.num_heads, tensor(inputs, 1)?.shape().last()) {
                     (0, Some(&half))
-                        if op.rotary_embedding_dim == 0 && half > 0 && hidden % (2 * half) == 0 =>
+                        if op.rotary_embedding_dim == 0
+                            && half > 0
+                            && half.checked_mul(2).is_some_and(|full| hidden % full == 0) =>
                     {
                         hidden / (2 * half)
                     }
@@ -119,12 +126,16 @@ fn cache_rows(
                 "RotaryEmbedding caches must be [{b_n}, {s_n}, {half}] without position_ids, got {cs:?}"
             )));
         }
-        return Ok((0..b_n * s_n).collect());
+        return buf::collected(0..b_n * s_n, "RotaryEmbedding's cache rows");
     };
     let mut pos = p.to_i64_vec()?;
-    // ONNX Runtime's one-value form: the position of the first token.
+    // ONNX Runtime's one-value form: the position of the first token. The input is not
+    // empty, so b_n * s_n counts some of its rows.
     if pos.len() == 1 && b_n * s_n != 1 {
-        pos = (0..b_n * s_n).map(|i| pos[0] + (i % s_n) as i64).collect();
+        pos = buf::collected(
+            (0..b_n * s_n).map(|i| pos[0].saturating_add((i % s_n) as i64)),
+            "RotaryEmbedding's positions",
+        )?;
     }
     if pos.len() != b_n * s_n || cs.len() != 2 || cs[1] != half {
         return Err(Error::compute(format!(
@@ -132,19 +143,18 @@ fn cache_rows(
             p.shape()
         )));
     }
-    pos.iter()
-        .map(|&v| {
-            usize::try_from(v)
-                .ok()
-                .filter(|&v| v < cs[0])
-                .ok_or_else(|| {
-                    Error::compute(format!(
+    let rows = pos.iter().map(|&v| {
+        usize::try_from(v)
+            .ok()
+            .filter(|&v| v < cs[0])
+            .ok_or_else(|| {
+                Error::compute(format!(
                     "RotaryEmbedding position id {v} is out of range for a cache of {} positions",
                     cs[0]
                 ))
-                })
-        })
-        .collect()
+            })
+    });
+    buf::try_collected(pos.len(), rows, "RotaryEmbedding's cache rows")
 }
 
 /// `x` with the first `2 * half` features of every head rotated by its cache row.
@@ -156,8 +166,8 @@ fn rotate(
     cos: &[f64],
     sin: &[f64],
     x: &[f64],
-) -> Vec<f64> {
-    let mut out = x.to_vec();
+) -> Result<Vec<f64>> {
+    let mut out = buf::copied(x, "RotaryEmbedding's output")?;
     for b in 0..lay.b_n {
         for s in 0..lay.s_n {
             let row = rows[b * lay.s_n + s] * half;
@@ -175,5 +185,5 @@ fn rotate(
             }
         }
     }
-    out
+    Ok(out)
 }

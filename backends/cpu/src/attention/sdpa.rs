@@ -3,6 +3,7 @@
 use xnpu_core::broadcast::BroadcastIndex;
 use xnpu_core::num::round_to;
 use xnpu_core::{DType, Error, Result, Value};
+use xnpu_linalg::buf;
 use xnpu_ops::attention::Attention;
 
 use super::store;
@@ -38,13 +39,23 @@ impl Heads {
                         "Attention {name} is 3-D, so q_num_heads and kv_num_heads are required"
                     ))
                 })?;
-                if hidden % h != 0 {
+                if h == 0 || hidden % h != 0 {
                     return Err(Error::compute(format!(
                         "Attention {name} hidden size {hidden} is not divisible by {h} heads"
                     )));
                 }
                 let d = hidden / h;
-                let mut v = vec![0.0; vals.len()];
+                if vals.is_empty() {
+                    // Nothing to reorder (an empty tensor's other dims may be anything).
+                    return Ok(Heads {
+                        v: vals,
+                        b,
+                        h,
+                        s,
+                        d,
+                    });
+                }
+                let mut v = buf::zeroed::<f64>(vals.len(), "Attention's heads")?;
                 for bi in 0..b {
                     for si in 0..s {
                         for hi in 0..h {
@@ -72,8 +83,26 @@ impl Heads {
                 p.b, p.h, p.s, p.d, self.b, self.h, self.d
             )));
         }
-        let s = p.s + self.s;
-        let mut v = Vec::with_capacity(self.b * self.h * s * self.d);
+        // The sequence lengths of empty tensors are unbounded.
+        let s = p.s.checked_add(self.s).ok_or_else(|| {
+            Error::compute(format!(
+                "Attention past_{name} of {} rows and {name} of {} overflow",
+                p.s, self.s
+            ))
+        })?;
+        // The past and the new values hold b * h * (p.s + s) * d values between them; none
+        // when both are empty, whose other dims are then unbounded.
+        if p.v.is_empty() && self.v.is_empty() {
+            let (b, h, d) = (self.b, self.h, self.d);
+            return Ok(Heads {
+                v: self.v,
+                b,
+                h,
+                s,
+                d,
+            });
+        }
+        let mut v = buf::reserved(p.v.len() + self.v.len(), "Attention's keys or values")?;
         for bi in 0..self.b {
             for hi in 0..self.h {
                 for si in 0..p.s {
@@ -129,9 +158,11 @@ impl Mask {
         let mut strides = [0; 4];
         strides.copy_from_slice(idx.strides());
         let v = if is_bool {
-            vals.iter()
-                .map(|&x| if x != 0.0 { 0.0 } else { f64::NEG_INFINITY })
-                .collect()
+            buf::collected(
+                vals.iter()
+                    .map(|&x| if x != 0.0 { 0.0 } else { f64::NEG_INFINITY }),
+                "Attention's mask",
+            )?
         } else {
             vals
         };
@@ -203,12 +234,17 @@ pub fn run(op: &Attention, inputs: &[Option<&Value>], _n_outputs: usize) -> Resu
         past_len,
         sqrt_scale: round_to(dtype, scale.sqrt()),
     };
-    let (y, qk_out) = scores.attend_all();
+    let (y, qk_out) = scores.attend_all()?;
     let y = if rank == 3 {
+        let hidden = hq.checked_mul(dv).ok_or_else(|| {
+            Error::compute(format!(
+                "Attention output of {hq} heads of {dv} values overflows"
+            ))
+        })?;
         store(
             dtype,
-            vec![b_n, sq, hq * dv],
-            &heads_last(&y, b_n, hq, sq, dv),
+            vec![b_n, sq, hidden],
+            &heads_last(&y, b_n, hq, sq, dv)?,
         )?
     } else {
         store(dtype, vec![b_n, hq, sq, dv], &y)?
@@ -293,8 +329,8 @@ fn nonpad_kv_seqlen(
 }
 
 /// `[b, h, s, d]` values laid out as `[b, s, h * d]`.
-fn heads_last(y: &[f64], b_n: usize, hq: usize, sq: usize, dv: usize) -> Vec<f64> {
-    let mut t = vec![0.0; y.len()];
+fn heads_last(y: &[f64], b_n: usize, hq: usize, sq: usize, dv: usize) -> Result<Vec<f64>> {
+    let mut t = buf::zeroed::<f64>(y.len(), "Attention's output")?;
     for b in 0..b_n {
         for h in 0..hq {
             for i in 0..sq {
@@ -304,7 +340,7 @@ fn heads_last(y: &[f64], b_n: usize, hq: usize, sq: usize, dv: usize) -> Vec<f64
             }
         }
     }
-    t
+    Ok(t)
 }
 
 /// One Attention evaluation: Q, K and V (after the past) and what shapes each score row.
@@ -332,13 +368,20 @@ impl Scores<'_> {
 
     /// The output `[batch, q_heads, q_seq, v_head_size]` and the QK output chosen by
     /// `qk_matmul_output_mode`, `[batch, q_heads, q_seq, kv_seq]`.
-    fn attend_all(&self) -> (Vec<f64>, Vec<f64>) {
+    /// Both are allocated fallibly: Q and K with a head size of 0 hold nothing, and ask for
+    /// `q_seq x kv_seq` scores all the same.
+    fn attend_all(&self) -> Result<(Vec<f64>, Vec<f64>)> {
         let (b_n, hq, sq, l, dv) = (self.q.b, self.q.h, self.q.s, self.k.s, self.v.d);
         let mode = self.op.qk_matmul_output_mode;
-        let mut y = vec![0.0; b_n * hq * sq * dv];
-        let mut qk_out = vec![0.0; b_n * hq * sq * l];
-        let mut scores = vec![0.0; l];
-        let mut bias = vec![0.0; l];
+        let size = |dims: &[usize], what: &str| buf::zeroed::<f64>(buf::count(dims, what)?, what);
+        let mut y = size(&[b_n, hq, sq, dv], "Attention's output")?;
+        let mut qk_out = size(&[b_n, hq, sq, l], "Attention's QK output")?;
+        if y.is_empty() && qk_out.is_empty() {
+            // No row to compute: with head sizes of 0, the other sizes are unbounded.
+            return Ok((y, qk_out));
+        }
+        let mut scores = buf::zeroed::<f64>(l, "a row of attention scores")?;
+        let mut bias = buf::zeroed::<f64>(l, "a row of attention scores")?;
         for b in 0..b_n {
             let offset = self.offset(b);
             for h in 0..hq {
@@ -367,14 +410,14 @@ impl Scores<'_> {
                 }
             }
         }
-        (y, qk_out)
+        Ok((y, qk_out))
     }
 
     /// The position of batch `b`'s first query row among its keys.
     fn offset(&self, b: usize) -> i64 {
         match (self.past_len, &self.nonpad) {
             (Some(p), _) => p as i64,
-            (None, Some(n)) => n[b] - self.q.s as i64,
+            (None, Some(n)) => n[b].saturating_sub(self.q.s as i64),
             (None, None) => 0,
         }
     }
@@ -384,12 +427,13 @@ impl Scores<'_> {
     fn bias(&self, b: usize, h: usize, i: usize, j: usize, offset: i64) -> f64 {
         let op = self.op;
         let mut bj = self.mask.as_ref().map_or(0.0, |m| m.at(b, h, i, j));
-        let diff = i as i64 + offset - j as i64;
+        // Saturating: offset comes from nonpad_kv_seqlen, any i64.
+        let diff = (i as i64).saturating_add(offset).saturating_sub(j as i64);
         if op.is_causal && diff < 0 {
             bj += f64::NEG_INFINITY;
         }
         if (op.left_window_size >= 0 && diff > op.left_window_size)
-            || (op.right_window_size >= 0 && -diff > op.right_window_size)
+            || (op.right_window_size >= 0 && diff.saturating_neg() > op.right_window_size)
         {
             bj += f64::NEG_INFINITY;
         }
@@ -469,7 +513,7 @@ mod tests {
     fn heads_last_interleaves_the_heads_of_each_row() {
         // [1 batch, 2 heads, 2 rows, 1 value] → [1, 2 rows, 2 heads x 1].
         assert_eq!(
-            heads_last(&[1.0, 2.0, 3.0, 4.0], 1, 2, 2, 1),
+            heads_last(&[1.0, 2.0, 3.0, 4.0], 1, 2, 2, 1).unwrap(),
             [1.0, 3.0, 2.0, 4.0]
         );
     }

@@ -31,7 +31,10 @@ pub fn run(op: &Bernoulli, x: &Tensor) -> Result<Tensor> {
         None => ChaCha8Rng::try_from_os_rng()
             .map_err(|e| Error::compute(format!("Bernoulli: no random seed: {e}")))?,
     };
-    let draws: Vec<u8> = p.iter().map(|&p| u8::from(uniform(&mut rng) < p)).collect();
+    let draws = xnpu_linalg::buf::collected(
+        p.iter().map(|&p| u8::from(uniform(&mut rng) < p)),
+        "Bernoulli's draws",
+    )?;
     let ones = Tensor::from_vec(x.shape().to_vec(), draws)?;
     cast(&ones, op.dtype.unwrap_or(x.dtype()))
 }

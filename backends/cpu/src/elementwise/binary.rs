@@ -26,7 +26,7 @@ pub fn zip_tensors<S: Elem, T: Elem, O: Elem>(
 fn legacy_align(a: &Tensor, b: &Tensor, axis: i64) -> Result<Tensor> {
     let (ra, rb) = (a.rank() as i64, b.rank() as i64);
     let start = if axis < 0 { axis + ra } else { axis };
-    if start < 0 || start + rb > ra {
+    if start < 0 || start.saturating_add(rb) > ra {
         return Err(Error::compute(format!(
             "legacy broadcast: B of shape {:?} does not fit A of shape {:?} at axis {axis}",
             b.shape(),

@@ -2,10 +2,13 @@
 //! each other (the rule and the index map are `xnpu_core::broadcast`'s).
 
 use xnpu_core::broadcast::{broadcast_shapes, BroadcastIndex};
+use xnpu_core::shape::checked_numel;
 use xnpu_core::Result;
+use xnpu_linalg::buf;
 
 /// `f` over the elements of `a` and `b` broadcast against each other: the output shape and
-/// the values in row-major order. Stops at the first error of `f`.
+/// the values in row-major order. Stops at the first error of `f`. Broadcasting makes outputs
+/// larger than any input (`[N, 1]` with `[1, M]`): they are allocated fallibly.
 pub fn zip2<A, B, O>(
     (a_shape, a): (&[usize], &[A]),
     (b_shape, b): (&[usize], &[B]),
@@ -14,10 +17,11 @@ pub fn zip2<A, B, O>(
     let out = broadcast_shapes(&[a_shape, b_shape])?;
     let ia = BroadcastIndex::new(a_shape, &out)?;
     let ib = BroadcastIndex::new(b_shape, &out)?;
-    let values = ia
-        .zip(ib)
-        .map(|(i, j)| f(&a[i], &b[j]))
-        .collect::<Result<Vec<O>>>()?;
+    let values = buf::try_collected(
+        checked_numel(&out)?,
+        ia.zip(ib).map(|(i, j)| f(&a[i], &b[j])),
+        "a broadcast output",
+    )?;
     Ok((out, values))
 }
 
@@ -32,11 +36,10 @@ pub fn zip3<A, B, C, O>(
     let ia = BroadcastIndex::new(a_shape, &out)?;
     let ib = BroadcastIndex::new(b_shape, &out)?;
     let ic = BroadcastIndex::new(c_shape, &out)?;
-    let values = ia
-        .zip(ib)
-        .zip(ic)
-        .map(|((i, j), k)| f(&a[i], &b[j], &c[k]))
-        .collect();
+    let values = buf::collected(
+        ia.zip(ib).zip(ic).map(|((i, j), k)| f(&a[i], &b[j], &c[k])),
+        "a broadcast output",
+    )?;
     Ok((out, values))
 }
 

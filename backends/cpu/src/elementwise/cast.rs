@@ -4,6 +4,10 @@ use num_traits::AsPrimitive;
 use xnpu_core::{with_int_type, with_numeric_type, DType, Error, Result, Tensor};
 
 use xnpu_core::Num;
+use xnpu_linalg::buf::{collected, try_collected};
+
+/// What a cast's output is called when it cannot be allocated.
+const WHAT: &str = "a cast's output";
 
 /// Every element of `x` converted to `to` (see [`xnpu_ops::elementwise::Cast`] for the rules).
 pub fn cast(x: &Tensor, to: DType) -> Result<Tensor> {
@@ -18,17 +22,17 @@ pub fn cast(x: &Tensor, to: DType) -> Result<Tensor> {
         (DType::Bool, _) => {
             let v = x.as_slice::<bool>()?;
             with_numeric_type!(to, D => {
-                Tensor::from_vec(shape, v.iter().map(|&b| AsPrimitive::<D>::as_(b as u8)).collect())
+                Tensor::from_vec(shape, collected(v.iter().map(|&b| AsPrimitive::<D>::as_(b as u8)), WHAT)?)
             }, _ => Err(not_castable(from, to)))
         }
         (_, DType::Bool) => with_numeric_type!(from, S => {
             let v = x.as_slice::<S>()?;
-            Tensor::from_vec(shape, v.iter().map(|&s| s.to_f64() != 0.0).collect())
+            Tensor::from_vec(shape, collected(v.iter().map(|&s| s.to_f64() != 0.0), WHAT)?)
         }, _ => Err(not_castable(from, to))),
         _ => with_numeric_type!(from, S => {
             let v = x.as_slice::<S>()?;
             with_numeric_type!(to, D => {
-                Tensor::from_vec(shape, v.iter().map(|&s| AsPrimitive::<D>::as_(s)).collect())
+                Tensor::from_vec(shape, collected(v.iter().map(|&s| AsPrimitive::<D>::as_(s)), WHAT)?)
             }, _ => Err(not_castable(from, to)))
         }, _ => Err(not_castable(from, to))),
     }
@@ -42,30 +46,32 @@ fn not_castable(from: DType, to: DType) -> Error {
 fn to_strings(x: &Tensor) -> Result<Vec<String>> {
     let d = x.dtype();
     if d == DType::Bool {
-        return Ok(x
-            .as_slice::<bool>()?
-            .iter()
-            .map(|&b| if b { "True" } else { "False" }.to_string())
-            .collect());
+        return collected(
+            x.as_slice::<bool>()?
+                .iter()
+                .map(|&b| if b { "True" } else { "False" }.to_string()),
+            WHAT,
+        );
     }
     if d.is_int() {
         return with_int_type!(d, T => {
-            Ok(x.as_slice::<T>()?.iter().map(|v| v.to_string()).collect())
+            collected(x.as_slice::<T>()?.iter().map(|v| v.to_string()), WHAT)
         }, _ => Err(not_castable(d, DType::String)));
     }
     match d {
-        DType::F64 => Ok(x
-            .as_slice::<f64>()?
-            .iter()
-            .map(|v| float_text(format!("{v:e}")))
-            .collect()),
+        DType::F64 => collected(
+            x.as_slice::<f64>()?
+                .iter()
+                .map(|v| float_text(format!("{v:e}"))),
+            WHAT,
+        ),
         // f32 (and the half types, whose shortest text is taken at f32 precision) read back
         // to the same f32.
         _ => with_numeric_type!(d, T => {
-            Ok(x.as_slice::<T>()?.iter().map(|&v| {
+            collected(x.as_slice::<T>()?.iter().map(|&v| {
                 let v: f32 = v.as_();
                 float_text(format!("{v:e}"))
-            }).collect())
+            }), WHAT)
         }, _ => Err(not_castable(d, DType::String))),
     }
 }
@@ -122,27 +128,29 @@ fn parse_float(s: &str) -> Result<f64> {
 
 fn from_strings(v: &[String], shape: Vec<usize>, to: DType) -> Result<Tensor> {
     if to == DType::Bool {
-        let b = v
-            .iter()
-            .map(|s| match s.trim().to_ascii_lowercase().as_str() {
-                "true" => Ok(true),
-                "false" => Ok(false),
-                _ => parse_float(s).map(|x| x != 0.0),
-            })
-            .collect::<Result<Vec<bool>>>()?;
+        let b = try_collected(
+            v.len(),
+            v.iter()
+                .map(|s| match s.trim().to_ascii_lowercase().as_str() {
+                    "true" => Ok(true),
+                    "false" => Ok(false),
+                    _ => parse_float(s).map(|x| x != 0.0),
+                }),
+            WHAT,
+        )?;
         return Tensor::from_vec(shape, b);
     }
     if to.is_int() {
         return with_int_type!(to, D => {
-            let out = v.iter().map(|s| match s.trim().parse::<i128>() {
+            let out = try_collected(v.len(), v.iter().map(|s| match s.trim().parse::<i128>() {
                 Ok(i) => Ok(i as D),
                 Err(_) => parse_float(s).map(D::from_f64),
-            }).collect::<Result<Vec<D>>>()?;
+            }), WHAT)?;
             Tensor::from_vec(shape, out)
         }, _ => Err(not_castable(DType::String, to)));
     }
     with_numeric_type!(to, D => {
-        let out = v.iter().map(|s| parse_float(s).map(D::from_f64)).collect::<Result<Vec<D>>>()?;
+        let out = try_collected(v.len(), v.iter().map(|s| parse_float(s).map(D::from_f64)), WHAT)?;
         Tensor::from_vec(shape, out)
     }, _ => Err(not_castable(DType::String, to)))
 }
@@ -155,7 +163,7 @@ pub fn bitcast(x: &Tensor, to: DType) -> Result<Tensor> {
         .bytes()
         .ok_or_else(|| Error::compute("BitCast: strings cannot be bit-cast"))?;
     if to == DType::Bool {
-        let v: Vec<bool> = bytes.iter().map(|&b| b != 0).collect();
+        let v = collected(bytes.iter().map(|&b| b != 0), "BitCast's output")?;
         return Tensor::from_vec(x.shape().to_vec(), v);
     }
     Tensor::from_bytes(to, x.shape().to_vec(), bytes.clone())

@@ -3,6 +3,8 @@
 use xnpu_core::broadcast::BroadcastIndex;
 use xnpu_core::{with_float_type, with_numeric_type, Error, Result, Tensor};
 
+use xnpu_linalg::buf;
+
 use super::unary::{not_defined, sigmoid};
 use xnpu_core::Num;
 
@@ -10,11 +12,12 @@ fn prelu_as<T: Num>(x: &Tensor, slope: &Tensor) -> Result<Tensor> {
     let (xv, sv) = (x.as_slice::<T>()?, slope.as_slice::<T>()?);
     let idx = BroadcastIndex::new(slope.shape(), x.shape())
         .map_err(|e| e.context("PRelu slope must broadcast to X"))?;
-    let v = xv
-        .iter()
-        .zip(idx)
-        .map(|(&x, j)| if x < T::ZERO { sv[j].times(x) } else { x })
-        .collect();
+    let v = buf::collected(
+        xv.iter()
+            .zip(idx)
+            .map(|(&x, j)| if x < T::ZERO { sv[j].times(x) } else { x }),
+        "PRelu's output",
+    )?;
     Tensor::from_vec(x.shape().to_vec(), v)
 }
 
@@ -44,10 +47,10 @@ pub fn swiglu(a: &Tensor, b: &Tensor, alpha: f32) -> Result<Tensor> {
     let alpha = alpha as f64;
     with_float_type!(d, T => {
         let (av, bv) = (a.as_slice::<T>()?, b.as_slice::<T>()?);
-        let v = av.iter().zip(bv.iter()).map(|(&x, &y)| {
+        let v = buf::collected(av.iter().zip(bv.iter()).map(|(&x, &y)| {
             let x = x.to_f64();
             T::from_f64(x * sigmoid(alpha * x) * y.to_f64())
-        }).collect();
+        }), "SwiGLU's output")?;
         Tensor::from_vec(a.shape().to_vec(), v)
     }, _ => Err(not_defined("SwiGLU", d)))
 }

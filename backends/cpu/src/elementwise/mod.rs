@@ -99,3 +99,66 @@ kernel!(Bernoulli, |o, inputs, _| bernoulli::run(
     tensor(inputs, 0)?
 )
 .map(one));
+
+/// Hostile sizes (issue 21): broadcasting makes outputs far larger than the inputs (`[N, 1]`
+/// with `[1, M]`); each such output is allocated fallibly, once, and an error names it.
+#[cfg(test)]
+mod hostile {
+    use super::*;
+    use crate::Kernel;
+    use xnpu_core::Value;
+
+    /// 2^21 values along axis `axis` of a rank-3 tensor.
+    fn along<T: xnpu_core::Elem + Clone>(axis: usize, v: T) -> Tensor {
+        let mut shape = vec![1, 1, 1];
+        shape[axis] = 1 << 21;
+        Tensor::from_vec(shape, vec![v; 1 << 21]).unwrap()
+    }
+
+    fn run(op: &impl Kernel, inputs: Vec<Tensor>) -> Result<Tensor> {
+        let vals: Vec<Value> = inputs.into_iter().map(Value::Tensor).collect();
+        let refs: Vec<Option<&Value>> = vals.iter().map(Some).collect();
+        op.run(&refs, 1)?.remove(0).into_tensor()
+    }
+
+    #[test]
+    fn broadcast_outputs_past_memory_are_errors() {
+        // 2^63 outputs from three inputs of 2^21 values.
+        let e = run(&Where, vec![along(0, true), along(1, 1f32), along(2, 2f32)])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("cannot allocate 9223372036854775808 values for a broadcast output"),
+            "{e}"
+        );
+        let sum = Variadic {
+            kind: VariadicKind::Sum,
+        };
+        let e = run(&sum, vec![along(0, 1f32), along(1, 1f32), along(2, 1f32)])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("for Sum's output"), "{e}");
+    }
+
+    #[test]
+    fn sum_to_an_empty_output_makes_no_large_intermediate() {
+        // Pairwise, the first two make 2^42 values; all three broadcast to none.
+        let sum = Variadic {
+            kind: VariadicKind::Sum,
+        };
+        let none = Tensor::from_vec(vec![1, 1, 0], Vec::<f32>::new()).unwrap();
+        let y = run(&sum, vec![along(0, 1f32), along(1, 1f32), none]).unwrap();
+        assert_eq!(y.shape(), &[1 << 21, 1 << 21, 0]);
+    }
+
+    #[test]
+    fn legacy_broadcast_axis_past_the_rank_is_an_error() {
+        let add = Binary {
+            kind: BinaryKind::Add,
+            legacy_axis: Some(i64::MAX),
+        };
+        let a = Tensor::from_vec(vec![2], vec![1f32, 2.0]).unwrap();
+        let e = run(&add, vec![a.clone(), a]).unwrap_err().to_string();
+        assert!(e.contains("does not fit A"), "{e}");
+    }
+}

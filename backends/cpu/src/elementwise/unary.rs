@@ -11,7 +11,8 @@ use xnpu_core::num::{Bits, Num};
 /// `f` applied to every element of `x`, which must have element type `S`.
 pub fn map<S: Elem, D: Elem>(x: &Tensor, f: impl Fn(S) -> D) -> Result<Tensor> {
     let v = x.as_slice::<S>()?;
-    Tensor::from_vec(x.shape().to_vec(), v.iter().map(|&s| f(s)).collect())
+    let out = xnpu_linalg::buf::collected(v.iter().map(|&s| f(s)), "an element-wise output")?;
+    Tensor::from_vec(x.shape().to_vec(), out)
 }
 
 pub fn not_defined(op: &str, d: DType) -> Error {

@@ -1,23 +1,37 @@
 //! Max, Min, Sum, Mean over any number of broadcast inputs.
 
+use xnpu_core::broadcast::{broadcast_shapes, BroadcastIndex};
 use xnpu_core::{with_numeric_type, Elem, Error, Result, Tensor};
+use xnpu_linalg::buf;
 use xnpu_ops::elementwise::VariadicKind as V;
 
-use super::broadcast::zip2;
 use super::unary::not_defined;
 use xnpu_core::Num;
 
-/// Folds the inputs pairwise with `f` (broadcasting at each step, which gives the same shape
-/// as broadcasting all of them at once).
-fn fold<T: Elem>(inputs: &[&Tensor], f: impl Fn(T, T) -> T) -> Result<(Vec<usize>, Vec<T>)> {
+/// Folds the inputs with `f`, all broadcast at once to the output shape. The output is
+/// allocated once, fallibly: folding pairwise would make intermediate results that can be
+/// far larger than the output (`[N, 1, 1]`, `[1, N, 1]`, `[1, 1, 0]` make `N^2` values on
+/// the way to none).
+fn fold<T: Elem>(
+    inputs: &[&Tensor],
+    name: &str,
+    f: impl Fn(T, T) -> T,
+) -> Result<(Vec<usize>, Vec<T>)> {
     let (first, rest) = inputs
         .split_first()
         .ok_or_else(|| Error::compute("at least one input is required"))?;
-    let mut shape = first.shape().to_vec();
-    let mut acc = first.to_vec::<T>()?;
+    let shapes: Vec<&[usize]> = inputs.iter().map(|t| t.shape()).collect();
+    let shape = broadcast_shapes(&shapes)?;
+    let v = first.as_slice::<T>()?;
+    let mut acc = buf::collected(
+        BroadcastIndex::new(first.shape(), &shape)?.map(|i| v[i]),
+        &format!("{name}'s output"),
+    )?;
     for t in rest {
         let v = t.as_slice::<T>()?;
-        (shape, acc) = zip2((&shape, &acc), (t.shape(), &v), |x, y| Ok(f(*x, *y)))?;
+        for (a, i) in acc.iter_mut().zip(BroadcastIndex::new(t.shape(), &shape)?) {
+            *a = f(*a, v[i]);
+        }
     }
     Ok((shape, acc))
 }
@@ -36,13 +50,16 @@ pub fn variadic(kind: V, inputs: &[&Tensor]) -> Result<Tensor> {
     }
     with_numeric_type!(d, T => {
         let (shape, v) = match kind {
-            V::Max => fold(inputs, T::max_nan)?,
-            V::Min => fold(inputs, T::min_nan)?,
-            V::Sum => fold(inputs, T::plus)?,
+            V::Max => fold(inputs, kind.name(), T::max_nan)?,
+            V::Min => fold(inputs, kind.name(), T::min_nan)?,
+            V::Sum => fold(inputs, kind.name(), T::plus)?,
             V::Mean => {
-                let (shape, sum) = fold(inputs, T::plus)?;
+                let (shape, sum) = fold(inputs, kind.name(), T::plus)?;
                 let n = T::from_f64(inputs.len() as f64);
-                let mean = sum.into_iter().map(|s| s.divide(n)).collect::<Result<Vec<T>>>()?;
+                let mut mean = sum;
+                for s in &mut mean {
+                    *s = s.divide(n)?;
+                }
                 (shape, mean)
             }
         };

@@ -1,27 +1,30 @@
 //! AffineGrid: affine sampling grids for GridSample.
 
 use xnpu_core::{Error, Result, Tensor, Value};
+use xnpu_linalg::buf;
 use xnpu_ops::image::AffineGrid;
 
 use super::f64_tensor;
 use crate::args::tensor;
 
 /// Normalized coordinates of the `d` positions of an axis.
-fn axis_coords(d: usize, align_corners: bool) -> Vec<f64> {
+fn axis_coords(d: usize, align_corners: bool) -> Result<Vec<f64>> {
+    const WHAT: &str = "AffineGrid's coordinates";
     if d <= 1 {
-        return vec![0.0; d];
+        return buf::zeroed(d, WHAT);
     }
     let d_f = d as f64;
-    (0..d)
-        .map(|i| {
+    buf::collected(
+        (0..d).map(|i| {
             if align_corners {
                 -1.0 + i as f64 * (2.0 / (d_f - 1.0))
             } else {
                 let step = 2.0 / d_f;
                 -1.0 + step / 2.0 + i as f64 * step
             }
-        })
-        .collect()
+        }),
+        WHAT,
+    )
 }
 
 pub fn run(op: &AffineGrid, inputs: &[Option<&Value>]) -> Result<Tensor> {
@@ -52,14 +55,18 @@ pub fn run(op: &AffineGrid, inputs: &[Option<&Value>]) -> Result<Tensor> {
     out_shape.extend_from_slice(&spatial);
     out_shape.push(r);
     let total = xnpu_core::shape::checked_numel(&out_shape)?;
+    if total == 0 {
+        return f64_tensor(theta.dtype(), out_shape, Vec::new());
+    }
     // Coordinates per spatial axis, outermost first (D or H, ..., W).
     let coords: Vec<Vec<f64>> = spatial
         .iter()
         .map(|&d| axis_coords(d, op.align_corners))
-        .collect();
+        .collect::<Result<_>>()?;
     let th = theta.to_f64_vec()?;
+    // Divides `total`: no overflow.
     let n_points: usize = spatial.iter().product();
-    let mut out = Vec::with_capacity(total);
+    let mut out = buf::reserved(total, "AffineGrid's output")?;
     for b in 0..n {
         let t = &th[b * r * (r + 1)..(b + 1) * r * (r + 1)];
         for p in 0..n_points {
@@ -95,5 +102,17 @@ mod tests {
         let out = run(&op, &[Some(&v[0]), Some(&v[1])]).unwrap();
         assert_eq!(out.shape(), &[1, 1, 2, 2]);
         assert_eq!(out.to_vec::<f32>().unwrap(), vec![-1.0, 0.0, 1.0, 0.0]);
+    }
+
+    #[test]
+    fn a_size_of_2_62_is_an_error_not_an_abort() {
+        let theta = Tensor::from_vec(vec![1, 2, 3], vec![1.0f32, 0.0, 0.0, 0.0, 1.0, 0.0]).unwrap();
+        let size = Tensor::from_vec(vec![4], vec![1i64, 1, 1 << 62, 1]).unwrap();
+        let v = [theta, size].map(Value::Tensor);
+        let op = AffineGrid {
+            align_corners: false,
+        };
+        let err = run(&op, &[Some(&v[0]), Some(&v[1])]).unwrap_err();
+        assert!(err.to_string().contains("cannot allocate"), "{err}");
     }
 }

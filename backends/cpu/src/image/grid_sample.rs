@@ -1,10 +1,15 @@
 //! GridSample: sampling an N-D input at normalized grid coordinates, in f64.
 
+use xnpu_core::shape::checked_numel;
 use xnpu_core::{Error, Result, Tensor, Value};
+use xnpu_linalg::buf;
 use xnpu_ops::image::{GridMode, GridPadding, GridSample};
 
 use super::f64_tensor;
 use crate::args::tensor;
+
+/// The most spatial dims GridSample samples in.
+const MAX_SPATIAL: usize = 8;
 
 pub fn run(op: &GridSample, inputs: &[Option<&Value>]) -> Result<Tensor> {
     let x = tensor(inputs, 0)?;
@@ -15,17 +20,17 @@ pub fn run(op: &GridSample, inputs: &[Option<&Value>]) -> Result<Tensor> {
     let (n_batch, channels) = (xs[0], xs[1]);
     let dims = &xs[2..];
     let out_dims = &gs[1..gs.len() - 1];
-    let n_in: usize = dims.iter().product();
-    let n_out: usize = out_dims.iter().product();
+    let n_in = checked_numel(dims)?;
+    let n_out = checked_numel(out_dims)?;
     let mut out_shape = vec![n_batch, channels];
     out_shape.extend_from_slice(out_dims);
-    xnpu_core::shape::checked_numel(&out_shape)?;
+    let total = checked_numel(&out_shape)?;
 
     let data = x.to_f64_vec()?;
     let g = grid.to_f64_vec()?;
     let strides = spatial_strides(dims);
     let border = borders(op, dims);
-    let mut out = vec![0.0f64; n_batch * channels * n_out];
+    let mut out = buf::zeroed::<f64>(total, "GridSample's output")?;
     for b in 0..n_batch {
         for o in 0..n_out {
             let point = &g[(b * n_out + o) * r..(b * n_out + o + 1) * r];
@@ -58,6 +63,13 @@ fn check_inputs(x: &Tensor, grid: &Tensor) -> Result<()> {
     if xs.len() < 3 || gs.len() != xs.len() || gs[gs.len() - 1] != xs.len() - 2 || gs[0] != xs[0] {
         return Err(Error::compute(format!(
             "X must be [N, C, D1..Dr] and grid [N, O1..Or, r]; got X {xs:?} and grid {gs:?}"
+        )));
+    }
+    // Each output value interpolates between up to 4^r input values.
+    if xs.len() - 2 > MAX_SPATIAL {
+        return Err(Error::compute(format!(
+            "GridSample samples in at most {MAX_SPATIAL} spatial dims, X {xs:?} has {}",
+            xs.len() - 2
         )));
     }
     if xs[2..].contains(&0) {

@@ -22,11 +22,12 @@ kernel!(NonMaxSuppression, |o, inputs, _| nms::run(o, inputs)
 kernel!(ImageDecoder, |o, inputs, _| image_decoder::run(o, inputs)
     .map(one));
 
-/// `(outer, len, inner)`: the sizes before, of, and after `axis` of `shape`.
-pub(crate) fn strided_axis(shape: &[usize], axis: usize) -> (usize, usize, usize) {
-    let outer = shape[..axis].iter().product();
-    let inner = shape[axis + 1..].iter().product();
-    (outer, shape[axis], inner)
+/// `(outer, len, inner)`: the sizes before, of, and after `axis` of `shape`, or an error
+/// when one overflows (a shape with a 0 dim can have others of any size).
+pub(crate) fn strided_axis(shape: &[usize], axis: usize) -> Result<(usize, usize, usize)> {
+    let outer = xnpu_core::shape::checked_numel(&shape[..axis])?;
+    let inner = xnpu_core::shape::checked_numel(&shape[axis + 1..])?;
+    Ok((outer, shape[axis], inner))
 }
 
 /// A tensor of `dtype` from values computed in f64: floats are rounded to the nearest
@@ -49,7 +50,7 @@ pub(crate) fn f64_tensor(dtype: DType, shape: Vec<usize>, values: Vec<f64>) -> R
     }
     let is_float = dtype.is_float();
     xnpu_core::with_numeric_type!(dtype, T => {
-        Tensor::from_vec(shape, values.into_iter().map(|v| cast::<T>(v, is_float)).collect())
+        Tensor::from_vec(shape, xnpu_linalg::buf::collected(values.into_iter().map(|v| cast::<T>(v, is_float)), "an output")?)
     }, _ => Err(Error::compute(format!("expected a numeric dtype, got {dtype}"))))
 }
 

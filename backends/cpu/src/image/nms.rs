@@ -69,6 +69,9 @@ pub fn run(op: &NonMaxSuppression, inputs: &[Option<&Value>]) -> Result<Tensor> 
     let score_threshold = first(inputs, 4)?;
     let bv = boxes.to_f64_vec()?;
     let sv = scores.to_f64_vec()?;
+    // No boxes, nothing selected (and no loop over the classes of an empty score tensor,
+    // whose count may be anything).
+    let n_batch = if n_box == 0 { 0 } else { n_batch };
 
     let mut selected: Vec<i64> = Vec::new();
     for b in 0..n_batch {
@@ -100,6 +103,13 @@ pub fn run(op: &NonMaxSuppression, inputs: &[Option<&Value>]) -> Result<Tensor> 
                     .all(|&k| !suppresses(&bx[i], &bx[k], iou_threshold))
                 {
                     kept.push(i);
+                    // Up to 3 values per score: allocated fallibly as it grows.
+                    selected.try_reserve(3).map_err(|_| {
+                        Error::compute(format!(
+                            "cannot allocate {} selected indices",
+                            selected.len() + 3
+                        ))
+                    })?;
                     selected.extend([b as i64, c as i64, i as i64]);
                 }
             }

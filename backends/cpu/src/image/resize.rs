@@ -1,6 +1,8 @@
 //! Resize: separable resampling, one axis at a time, in f64.
 
+use xnpu_core::shape::checked_numel;
 use xnpu_core::{Error, Result, Tensor};
+use xnpu_linalg::buf;
 use xnpu_ops::image::{CoordMode, NearestMode, Resize, ResizeInputs, ResizeMode};
 
 use super::{f64_tensor, strided_axis};
@@ -57,6 +59,9 @@ pub fn run(op: &Resize, inputs: &[Option<&xnpu_core::Value>]) -> Result<Tensor> 
     };
     // The region of interest per axis (start, end), for tf_crop_and_resize.
     let mut regions = vec![(0.0f64, 1.0f64); rank];
+    // Resampling one axis at a time goes through intermediate shapes (some axes resized,
+    // others not) that may hold more values than the input or the output: each is checked
+    // and allocated fallibly.
     if op.coord == CoordMode::TfCropAndResize {
         let r = roi.ok_or_else(|| {
             Error::compute("coordinate_transformation_mode tf_crop_and_resize needs roi")
@@ -73,6 +78,10 @@ pub fn run(op: &Resize, inputs: &[Option<&xnpu_core::Value>]) -> Result<Tensor> 
         }
     }
 
+    if checked_numel(&out_shape)? == 0 {
+        // Nothing to compute (and the scales of an empty input's other axes can be absurd).
+        return f64_tensor(x.dtype(), out_shape, Vec::new());
+    }
     let mut data = x.to_f64_vec()?;
     let mut shape = in_shape.clone();
     for &a in &axes {
@@ -83,20 +92,28 @@ pub fn run(op: &Resize, inputs: &[Option<&xnpu_core::Value>]) -> Result<Tensor> 
         if identity {
             continue;
         }
-        let samples = (0..len_out)
-            .map(|i| sample(op, i, len_in, len_out, scales[a], regions[a]))
-            .collect::<Vec<_>>();
-        data = resample_axis(&data, &shape, a, &samples);
+        let samples = buf::try_collected(
+            len_out,
+            (0..len_out).map(|i| sample(op, i, len_in, len_out, scales[a], regions[a])),
+            "Resize's sampling positions",
+        )?;
+        data = resample_axis(&data, &shape, a, &samples)?;
         shape[a] = len_out;
     }
     f64_tensor(x.dtype(), shape, data)
 }
 
 /// Applies `samples` (one per output position) along `axis` of `data` (of `shape`).
-fn resample_axis(data: &[f64], shape: &[usize], axis: usize, samples: &[Sample]) -> Vec<f64> {
-    let (outer, len_in, inner) = strided_axis(shape, axis);
+fn resample_axis(
+    data: &[f64],
+    shape: &[usize],
+    axis: usize,
+    samples: &[Sample],
+) -> Result<Vec<f64>> {
+    let (outer, len_in, inner) = strided_axis(shape, axis)?;
     let len_out = samples.len();
-    let mut out = vec![0.0; outer * len_out * inner];
+    let n = buf::count(&[outer, len_out, inner], "a resized tensor")?;
+    let mut out = buf::zeroed::<f64>(n, "a resized tensor")?;
     for o in 0..outer {
         for (j, s) in samples.iter().enumerate() {
             let dst = &mut out[(o * len_out + j) * inner..(o * len_out + j + 1) * inner];
@@ -113,7 +130,7 @@ fn resample_axis(data: &[f64], shape: &[usize], axis: usize, samples: &[Sample])
             }
         }
     }
-    out
+    Ok(out)
 }
 
 /// The input coordinate of output index `x` along an axis.
@@ -173,17 +190,27 @@ fn cubic_kernel(x: f64, a: f64) -> f64 {
 }
 
 /// The filter weights for a point at fraction `ratio` in `(0, 1]` past input position
-/// `base`; weight `k` applies to position `base + 1 - n/2 + k`.
-fn weights(op: &Resize, ratio: f64, scale: f64) -> Vec<f64> {
-    let normalize = |w: Vec<f64>| {
+/// `base`; weight `k` applies to position `base + 1 - n/2 + k`. An antialiasing filter spans
+/// about `2 / scale` positions: its length is checked and its buffer allocated fallibly.
+fn weights(op: &Resize, ratio: f64, scale: f64) -> Result<Vec<f64>> {
+    let normalize = |mut w: Vec<f64>| {
         let sum: f64 = w.iter().sum();
-        if sum == 0.0 {
-            w
-        } else {
-            w.into_iter().map(|v| v / sum).collect()
+        if sum != 0.0 {
+            w.iter_mut().for_each(|v| *v /= sum);
         }
+        w
     };
-    match op.mode {
+    // The weights of taps `start, start + 1, ...` (`n` of them) from `f(tap)`.
+    let filter = |start: f64, n: f64, f: &dyn Fn(f64) -> f64| -> Result<Vec<f64>> {
+        if !(n.is_finite() && (0.0..=isize::MAX as f64).contains(&n)) {
+            return Err(Error::compute(format!(
+                "Resize's antialiasing filter for scale {scale} would have {n} taps"
+            )));
+        }
+        let taps = (0..n as usize).map(|k| f(start + k as f64));
+        Ok(normalize(buf::collected(taps, "Resize's filter weights")?))
+    };
+    Ok(match op.mode {
         ResizeMode::Nearest(mode) => {
             let take_ceil = ratio == 1.0
                 || match mode {
@@ -200,24 +227,18 @@ fn weights(op: &Resize, ratio: f64, scale: f64) -> Vec<f64> {
         }
         ResizeMode::Linear if op.antialias => {
             let s = scale.min(1.0);
-            let start = (-1.0 / s).floor() as i64 + 1;
-            let n = 2 - 2 * start;
-            normalize(
-                (start..start + n)
-                    .map(|i| (1.0 - ((i as f64 - ratio) * s).abs()).clamp(0.0, 1.0))
-                    .collect(),
-            )
+            let start = (-1.0 / s).floor() + 1.0;
+            filter(start, 2.0 - 2.0 * start, &|i| {
+                (1.0 - ((i - ratio) * s).abs()).clamp(0.0, 1.0)
+            })?
         }
         ResizeMode::Linear => vec![1.0 - ratio, ratio],
         ResizeMode::Cubic { a } if op.antialias => {
             let s = scale.min(1.0);
-            let start = (-2.0 / s).floor() as i64 + 1;
-            let end = 2 - start;
-            normalize(
-                (start..end)
-                    .map(|i| cubic_kernel(s * (i as f64 - ratio), a as f64))
-                    .collect(),
-            )
+            let start = (-2.0 / s).floor() + 1.0;
+            filter(start, 2.0 - 2.0 * start, &|i| {
+                cubic_kernel(s * (i - ratio), a as f64)
+            })?
         }
         ResizeMode::Cubic { a } => {
             let a = a as f64;
@@ -228,7 +249,7 @@ fn weights(op: &Resize, ratio: f64, scale: f64) -> Vec<f64> {
                 cubic_kernel(2.0 - ratio, a),
             ]
         }
-    }
+    })
 }
 
 /// How output index `x` along an axis is computed.
@@ -239,13 +260,13 @@ fn sample(
     len_out: usize,
     scale: f64,
     region: (f64, f64),
-) -> Sample {
+) -> Result<Sample> {
     let c = source_coord(op.coord, x as f64, len_in, len_out, scale, region);
     if op.coord == CoordMode::TfCropAndResize && (c < 0.0 || c > len_in as f64 - 1.0) {
-        return Sample::Constant(op.extrapolation_value as f64);
+        return Ok(Sample::Constant(op.extrapolation_value as f64));
     }
     if len_in == 0 || !c.is_finite() {
-        return Sample::Constant(0.0);
+        return Ok(Sample::Constant(0.0));
     }
     // Prefer the neighbour on the left: an integer coordinate is ratio 1 past `c - 1`.
     let fl = c.floor();
@@ -254,12 +275,14 @@ fn sample(
     } else {
         (fl, c - fl)
     };
-    let mut w = weights(op, ratio, scale);
+    let mut w = weights(op, ratio, scale)?;
+    // Saturating: a coordinate far outside the input clamps to its edge either way.
     let n = w.len() as i64;
-    let first = base as i64 + 1 - n / 2;
-    let positions: Vec<i64> = (first..first + n).collect();
+    let first = (base as i64).saturating_add(1).saturating_sub(n / 2);
+    let position = |k: usize| first.saturating_add(k as i64);
     if op.exclude_outside {
-        for (wt, &p) in w.iter_mut().zip(&positions) {
+        for (k, wt) in w.iter_mut().enumerate() {
+            let p = position(k);
             if p < 0 || p >= len_in as i64 {
                 *wt = 0.0;
             }
@@ -270,13 +293,14 @@ fn sample(
         }
     }
     let last = len_in as i64 - 1;
-    Sample::Weights(
-        positions
-            .into_iter()
-            .zip(w)
-            .map(|(p, wt)| (p.clamp(0, last) as usize, wt))
-            .collect(),
-    )
+    let taps = w
+        .into_iter()
+        .enumerate()
+        .map(|(k, wt)| (position(k).clamp(0, last) as usize, wt));
+    Ok(Sample::Weights(buf::collected(
+        taps,
+        "Resize's filter taps",
+    )?))
 }
 
 #[cfg(test)]
@@ -335,5 +359,38 @@ mod tests {
         let v = xnpu_core::Value::Tensor(x);
         let o = op(ResizeMode::Linear, CoordMode::TfCropAndResize);
         assert!(run(&o, &[Some(&v)]).is_err());
+    }
+
+    #[test]
+    fn sizes_of_2_62_are_an_error_not_an_abort() {
+        let x = Tensor::from_vec(vec![1, 1], vec![1.0f32]).unwrap();
+        let sizes = Tensor::from_vec(vec![2], vec![1i64, 1 << 62]).unwrap();
+        let (x, sizes) = (xnpu_core::Value::Tensor(x), xnpu_core::Value::Tensor(sizes));
+        let o = Resize {
+            inputs: ResizeInputs::RoiScalesSizes,
+            ..op(ResizeMode::Linear, CoordMode::HalfPixel)
+        };
+        let err = run(&o, &[Some(&x), None, None, Some(&sizes)]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("cannot allocate 4611686018427387904 values"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_empty_input_with_huge_dims_is_resized_without_overflow() {
+        // Axis 0 holds 2^62 positions of nothing: antialiasing it down to 1 would need a
+        // filter of 2^63 taps, but the output is empty.
+        let x = Tensor::from_vec(vec![1 << 62, 0], Vec::<f32>::new()).unwrap();
+        let sizes = Tensor::from_vec(vec![2], vec![1i64, 0]).unwrap();
+        let (x, sizes) = (xnpu_core::Value::Tensor(x), xnpu_core::Value::Tensor(sizes));
+        let o = Resize {
+            antialias: true,
+            inputs: ResizeInputs::RoiScalesSizes,
+            ..op(ResizeMode::Linear, CoordMode::HalfPixel)
+        };
+        let out = run(&o, &[Some(&x), None, None, Some(&sizes)]).unwrap();
+        assert_eq!(out.shape(), &[1, 0]);
     }
 }

@@ -57,10 +57,10 @@ pub fn run(op: &RoiAlign, inputs: &[Option<&Value>]) -> Result<Tensor> {
     let (ph, pw) = (op.output_height, op.output_width);
     let n_rois = rois.shape()[0];
     let out_shape = vec![n_rois, channels, ph, pw];
-    xnpu_core::shape::checked_numel(&out_shape)?;
+    let total = xnpu_core::shape::checked_numel(&out_shape)?;
     let data = x.to_f64_vec()?;
     let rv = rois.to_f64_vec()?;
-    let mut out = Vec::with_capacity(n_rois * channels * ph * pw);
+    let mut out = xnpu_linalg::buf::reserved(total, "RoiAlign's output")?;
     for r in 0..n_rois {
         let bi = batch_indices[r];
         if bi < 0 || bi as usize >= n_batch {
@@ -136,7 +136,7 @@ fn roi_samples(
                 "roi {r} needs {gh}x{gw} samples in each of {ph}x{pw} bins, too many"
             ))
         })?;
-    let mut samples = Vec::with_capacity(n_samples);
+    let mut samples = xnpu_linalg::buf::reserved(n_samples, "RoiAlign's samples")?;
     for py in 0..ph {
         for px in 0..pw {
             for iy in 0..gh {

@@ -3,7 +3,11 @@
 use std::collections::HashMap;
 
 use xnpu_core::{DType, Error, Result, Tensor};
+use xnpu_linalg::buf;
 use xnpu_ops::ml::LabelEncoder;
+
+const KEYS: &str = "LabelEncoder's keys";
+const OUTPUT: &str = "LabelEncoder's output";
 
 /// A key as the map compares it: integers by value, floats by value with one NaN and one zero.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -25,16 +29,14 @@ fn float_key(v: f64) -> Key {
 
 /// The elements of a keys or input tensor as map keys.
 fn keys_of(t: &Tensor) -> Result<Vec<Key>> {
-    Ok(match t.dtype() {
-        DType::String => t.strings()?.iter().cloned().map(Key::Str).collect(),
-        DType::F32 | DType::F64 => t.to_f64_vec()?.into_iter().map(float_key).collect(),
-        d if d.is_int() => t.to_i64_vec()?.into_iter().map(Key::Int).collect(),
-        d => {
-            return Err(Error::compute(format!(
-                "LabelEncoder keys of dtype {d} are not supported"
-            )))
-        }
-    })
+    match t.dtype() {
+        DType::String => buf::collected(t.strings()?.iter().cloned().map(Key::Str), KEYS),
+        DType::F32 | DType::F64 => buf::collected(t.to_f64_vec()?.into_iter().map(float_key), KEYS),
+        d if d.is_int() => buf::collected(t.to_i64_vec()?.into_iter().map(Key::Int), KEYS),
+        d => Err(Error::compute(format!(
+            "LabelEncoder keys of dtype {d} are not supported"
+        ))),
+    }
 }
 
 /// Gathers `values[i]` for `Some(i)` and the default for `None`.
@@ -47,16 +49,18 @@ fn gather(
     if values.dtype() == DType::String {
         let v = values.strings()?;
         let d = default.strings()?.first().cloned().unwrap_or_default();
-        let out = picks
-            .iter()
-            .map(|p| p.map_or_else(|| d.clone(), |i| v[i].clone()))
-            .collect();
+        let out = buf::collected(
+            picks
+                .iter()
+                .map(|p| p.map_or_else(|| d.clone(), |i| v[i].clone())),
+            OUTPUT,
+        )?;
         return Tensor::from_strings(shape, out);
     }
     xnpu_core::with_pod_type!(values.dtype(), T => {
         let v = values.as_slice::<T>()?;
         let d = default.as_slice::<T>()?.first().copied().unwrap_or_default();
-        Tensor::from_vec(shape, picks.iter().map(|p| p.map_or(d, |i| v[i])).collect())
+        Tensor::from_vec(shape, buf::collected(picks.iter().map(|p| p.map_or(d, |i| v[i])), OUTPUT)?)
     }, _ => Err(Error::compute(format!("LabelEncoder values of dtype {} are not supported", values.dtype()))))
 }
 
@@ -81,7 +85,10 @@ pub(super) fn run(op: &LabelEncoder, x: &Tensor) -> Result<Tensor> {
         .enumerate()
         .map(|(i, k)| (k, i))
         .collect();
-    let picks: Vec<Option<usize>> = keys_of(x)?.iter().map(|k| map.get(k).copied()).collect();
+    let picks = buf::collected(
+        keys_of(x)?.iter().map(|k| map.get(k).copied()),
+        "LabelEncoder's lookups",
+    )?;
     gather(&op.values, &op.default, &picks, x.shape().to_vec())
 }
 

@@ -7,6 +7,7 @@ mod tree_ensemble;
 use num_traits::{One, ToPrimitive, Zero};
 use xnpu_core::shape::checked_numel;
 use xnpu_core::{DType, Error, Result, Tensor};
+use xnpu_linalg::buf;
 use xnpu_ops::ml::*;
 
 use crate::args::tensor;
@@ -45,20 +46,18 @@ fn array_feature_extractor(x: &Tensor, y: &Tensor) -> Result<Tensor> {
             y.dtype()
         )));
     }
-    let picks = y
-        .to_i64_vec()?
-        .into_iter()
-        .map(|i| {
-            usize::try_from(i)
-                .ok()
-                .filter(|&u| u < last)
-                .ok_or_else(|| {
-                    Error::compute(format!(
-                        "index {i} is out of range for the last axis of X, of size {last}"
-                    ))
-                })
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let indices = y.to_i64_vec()?;
+    let picks = indices.iter().map(|&i| {
+        usize::try_from(i)
+            .ok()
+            .filter(|&u| u < last)
+            .ok_or_else(|| {
+                Error::compute(format!(
+                    "index {i} is out of range for the last axis of X, of size {last}"
+                ))
+            })
+    });
+    let picks = buf::try_collected(indices.len(), picks, "ArrayFeatureExtractor's indices")?;
     let rows = checked_numel(lead)?;
     let shape = if lead.is_empty() {
         vec![1, picks.len()]
@@ -67,17 +66,28 @@ fn array_feature_extractor(x: &Tensor, y: &Tensor) -> Result<Tensor> {
         s.push(picks.len());
         s
     };
-    checked_numel(&shape)?;
-    fn pick<T: Clone>(data: &[T], rows: usize, last: usize, picks: &[usize]) -> Vec<T> {
-        (0..rows)
-            .flat_map(|r| picks.iter().map(move |&p| data[r * last + p].clone()))
-            .collect()
+    // Rows times picks: far more than X holds (and an empty X has any number of rows).
+    let n = checked_numel(&shape)?;
+    fn pick<T: Clone>(
+        data: &[T],
+        n: usize,
+        rows: usize,
+        last: usize,
+        picks: &[usize],
+    ) -> Result<Vec<T>> {
+        let mut out = buf::reserved(n, "ArrayFeatureExtractor's output")?;
+        if n > 0 {
+            for r in 0..rows {
+                out.extend(picks.iter().map(|&p| data[r * last + p].clone()));
+            }
+        }
+        Ok(out)
     }
     if x.dtype() == DType::String {
-        return Tensor::from_strings(shape, pick(x.strings()?, rows, last, &picks));
+        return Tensor::from_strings(shape, pick(x.strings()?, n, rows, last, &picks)?);
     }
     xnpu_core::with_pod_type!(x.dtype(), T => {
-        Tensor::from_vec(shape, pick(&x.as_slice::<T>()?, rows, last, &picks))
+        Tensor::from_vec(shape, pick(&x.as_slice::<T>()?, n, rows, last, &picks)?)
     }, _ => Err(Error::unsupported(format!("ArrayFeatureExtractor of {} tensors", x.dtype()))))
 }
 
@@ -90,11 +100,12 @@ fn binarizer(threshold: f32, x: &Tensor) -> Result<Tensor> {
         )));
     }
     xnpu_core::with_numeric_type!(x.dtype(), T => {
-        let out: Vec<T> = x
-            .as_slice::<T>()?
-            .iter()
-            .map(|v| if v.to_f64().is_some_and(|v| v > threshold) { T::one() } else { T::zero() })
-            .collect();
+        let out = buf::collected(
+            x.as_slice::<T>()?
+                .iter()
+                .map(|v| if v.to_f64().is_some_and(|v| v > threshold) { T::one() } else { T::zero() }),
+            "Binarizer's output",
+        )?;
         Tensor::from_vec(x.shape().to_vec(), out)
     }, _ => Err(Error::compute(format!("Binarizer of {} tensors", x.dtype()))))
 }
@@ -121,5 +132,14 @@ mod tests {
         let x = Tensor::from_vec(vec![4], vec![0.5f32, 1.0, 1.5, f32::NAN]).unwrap();
         let y = binarizer(1.0, &x).unwrap();
         assert_eq!(y.to_vec::<f32>().unwrap(), vec![0.0, 0.0, 1.0, 0.0]);
+    }
+
+    /// Hostile sizes (issue 21): an empty X may have any number of rows; no loop walks them.
+    #[test]
+    fn feature_extractor_of_2_62_empty_rows_answers_at_once() {
+        let x = Tensor::from_vec(vec![1 << 62, 0], Vec::<f32>::new()).unwrap();
+        let y = Tensor::from_vec(vec![0], Vec::<i64>::new()).unwrap();
+        let z = array_feature_extractor(&x, &y).unwrap();
+        assert_eq!(z.shape(), &[1 << 62, 0]);
     }
 }

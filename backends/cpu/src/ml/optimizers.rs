@@ -2,6 +2,7 @@
 
 use num_traits::{Float, ToPrimitive};
 use xnpu_core::{DType, Error, Result, Tensor, Value};
+use xnpu_linalg::buf;
 use xnpu_ops::ml::{Adagrad, Adam, Momentum};
 
 use crate::args::tensor;
@@ -85,10 +86,12 @@ fn args<'a>(inputs: &[Option<&'a Value>], n_groups: usize) -> Result<Args<'a>> {
 /// `values` as a tensor shaped and typed like `like`.
 fn like(like: &Tensor, values: Vec<f64>) -> Result<Value> {
     xnpu_core::with_float_type!(like.dtype(), T => {
-        let v: Vec<T> = values
-            .into_iter()
-            .map(|x| <T as num_traits::NumCast>::from(x).unwrap_or(T::nan()))
-            .collect();
+        let v = buf::collected(
+            values
+                .into_iter()
+                .map(|x| <T as num_traits::NumCast>::from(x).unwrap_or(T::nan())),
+            "an optimizer's output",
+        )?;
         Ok(Tensor::from_vec(like.shape().to_vec(), v)?.into())
     }, _ => Err(Error::compute(format!("expected a float tensor, got {}", like.dtype()))))
 }
@@ -104,7 +107,9 @@ fn apply<const G: usize, const O: usize>(
     let mut outs: Vec<Vec<Value>> = vec![Vec::with_capacity(n); O];
     for i in 0..n {
         let len = a.groups[0][i].1.len();
-        let mut new = vec![Vec::with_capacity(len); O];
+        let mut new = (0..O)
+            .map(|_| buf::reserved(len, "an optimizer's output"))
+            .collect::<Result<Vec<_>>>()?;
         for e in 0..len {
             let vals: [f64; G] = std::array::from_fn(|g| a.groups[g][i].1[e]);
             for (o, v) in update(vals).into_iter().enumerate() {

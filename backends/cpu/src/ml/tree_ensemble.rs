@@ -1,8 +1,8 @@
 //! TreeEnsemble: every row walked through every tree, leaves aggregated per target.
 
 use num_traits::{Float, NumCast, ToPrimitive};
-use xnpu_core::shape::checked_numel;
 use xnpu_core::{Error, Result, Tensor};
+use xnpu_linalg::buf;
 use xnpu_ops::ml::{Aggregate, Branch, NodeMode, PostTransform, TreeEnsemble, TreeNode};
 
 /// Whether `x` takes the node's true branch.
@@ -79,11 +79,17 @@ fn softmax(row: &mut [f64], skip_zeros: bool) {
     }
 }
 
-/// The scores `[N, n_targets]` of the rows of `x` (`[N, F]`, row-major, as f64).
+/// The scores `[N, n_targets]` of the rows of `x` (`[N, F]`, row-major, as f64). An
+/// empty `x` may have any number of rows, and n_targets is an attribute: the scores are
+/// allocated fallibly, and when there are none no row is walked.
 fn scores(op: &TreeEnsemble, x: &[f64], n: usize, f: usize) -> Result<Vec<f64>> {
     let t = op.n_targets;
-    let mut out = vec![0.0; checked_numel(&[n, t])?];
-    let mut seen = vec![false; t];
+    const WHAT: &str = "TreeEnsemble's scores";
+    let mut out = buf::zeroed(buf::count(&[n, t], WHAT)?, WHAT)?;
+    if out.is_empty() {
+        return Ok(out);
+    }
+    let mut seen = buf::filled(t, false, WHAT)?;
     for r in 0..n {
         let row = &x[r * f..(r + 1) * f];
         let acc = &mut out[r * t..(r + 1) * t];
@@ -130,11 +136,16 @@ pub(super) fn run(op: &TreeEnsemble, x: &Tensor) -> Result<Tensor> {
         )));
     }
     xnpu_core::with_float_type!(x.dtype(), T => {
-        let xs: Vec<f64> = x.as_slice::<T>()?.iter().map(|v| v.to_f64().unwrap_or(f64::NAN)).collect();
-        let out: Vec<T> = scores(op, &xs, n, f)?
-            .into_iter()
-            .map(|v| <T as NumCast>::from(v).unwrap_or(T::nan()))
-            .collect();
+        let xs = buf::collected(
+            x.as_slice::<T>()?.iter().map(|v| v.to_f64().unwrap_or(f64::NAN)),
+            "TreeEnsemble's input",
+        )?;
+        let out = buf::collected(
+            scores(op, &xs, n, f)?
+                .into_iter()
+                .map(|v| <T as NumCast>::from(v).unwrap_or(T::nan())),
+            "TreeEnsemble's output",
+        )?;
         Tensor::from_vec(vec![n, op.n_targets], out)
     }, _ => Err(Error::compute(format!(
         "the input must be float, double or float16, got {}", x.dtype()
@@ -187,5 +198,29 @@ mod tests {
     fn a_missing_feature_is_an_error() {
         let x = Tensor::from_vec(vec![1, 0], Vec::<f32>::new()).unwrap();
         assert!(run(&stump(NodeMode::Lt, Aggregate::Max), &x).is_err());
+    }
+
+    /// Hostile sizes (issue 21): n_targets is an attribute and an empty input may have any
+    /// number of rows.
+    #[test]
+    fn huge_targets_are_refused_and_empty_rows_not_walked() {
+        let x = Tensor::from_vec(vec![1, 1], vec![0.5f32]).unwrap();
+        let op = TreeEnsemble {
+            n_targets: 1 << 62,
+            ..stump(NodeMode::Leq, Aggregate::Sum)
+        };
+        let e = run(&op, &x).unwrap_err().to_string();
+        assert!(
+            e.contains("cannot allocate 4611686018427387904 values for TreeEnsemble's scores"),
+            "{e}"
+        );
+        let op = TreeEnsemble {
+            leaves: vec![],
+            roots: vec![],
+            n_targets: 0,
+            ..stump(NodeMode::Leq, Aggregate::Sum)
+        };
+        let x = Tensor::from_vec(vec![1 << 62, 0], Vec::<f32>::new()).unwrap();
+        assert_eq!(run(&op, &x).unwrap().shape(), &[1 << 62, 0]);
     }
 }

@@ -4,6 +4,7 @@ use num_traits::Float;
 use xnpu_core::num::{load_floats, round_to, store_floats};
 use xnpu_core::Num;
 use xnpu_core::{DType, Error, Result, Value};
+use xnpu_linalg::buf;
 use xnpu_ops::nn::CausalConvWithState;
 
 use super::num::with_real;
@@ -24,7 +25,7 @@ fn typed<R: Num + Float>(
     op: &CausalConvWithState,
     dtype: DType,
     t: Inputs<'_, R>,
-) -> (Vec<R>, Vec<R>) {
+) -> Result<(Vec<R>, Vec<R>)> {
     let Inputs {
         x,
         dims: (b, c, l),
@@ -33,10 +34,14 @@ fn typed<R: Num + Float>(
         bias,
         past,
     } = t;
+    // The input holds b * c * l values and the weight c * k: these sums fit.
     let padded_len = l + k - 1;
-    let mut out = Vec::with_capacity(b * c * l);
-    let mut state = Vec::with_capacity(b * c * (k - 1));
-    let mut padded = vec![R::zero(); padded_len];
+    let mut out = buf::reserved(b * c * l, "CausalConvWithState's output")?;
+    let mut state = buf::reserved(
+        buf::count(&[b, c, k - 1], "CausalConvWithState's state")?,
+        "CausalConvWithState's state",
+    )?;
+    let mut padded = buf::filled(padded_len, R::zero(), "a padded row")?;
     for bi in 0..b {
         for ci in 0..c {
             let plane = bi * c + ci;
@@ -63,7 +68,7 @@ fn typed<R: Num + Float>(
             state.extend_from_slice(&padded[padded_len - (k - 1)..]);
         }
     }
-    (out, state)
+    Ok((out, state))
 }
 
 pub fn run(op: &CausalConvWithState, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
@@ -101,7 +106,7 @@ pub fn run(op: &CausalConvWithState, inputs: &[Option<&Value>]) -> Result<Vec<Va
         let pv = past.map(load_floats::<R>).transpose()?;
         let (xv, wv) = (load_floats::<R>(x)?, load_floats::<R>(w)?);
         let t = Inputs { x: &xv, dims: (b, c, l), w: &wv, k, bias: bv.as_deref(), past: pv.as_deref() };
-        let (y, s) = typed::<R>(op, dtype, t);
+        let (y, s) = typed::<R>(op, dtype, t)?;
         (store_floats(dtype, vec![b, c, l], y)?, store_floats(dtype, vec![b, c, k - 1], s)?)
     }, _ => return Err(Error::compute(format!("CausalConvWithState does not support {dtype}"))));
     Ok(vec![y.into(), s.into()])

@@ -5,6 +5,7 @@ use num_traits::Float;
 use xnpu_core::num::{load_floats, store_floats};
 use xnpu_core::Num;
 use xnpu_core::{Error, Result, Tensor, Value};
+use xnpu_linalg::buf;
 use xnpu_ops::nn::{Col2Im, ConvTranspose};
 
 use super::num::{matmul_acc, numel, with_real};
@@ -28,28 +29,34 @@ pub fn col2im_add<T: Num>(f: &Fold<'_>, channels: usize, col: &[T], image: &mut 
     let kprod = numel(f.kernel)?;
     let l = numel(f.grid)?;
     let sp = numel(f.image)?;
-    if col.len() != channels * kprod * l || image.len() != channels * sp {
+    let fits = |n: &[usize], len: usize| buf::count(n, "col2im").ok() == Some(len);
+    if !fits(&[channels, kprod, l], col.len()) || !fits(&[channels, sp], image.len()) {
         return Err(Error::compute(format!(
             "col2im: {} columns for {channels} channels x {kprod} kernel positions x {l} blocks",
             col.len()
         )));
     }
-    // Image position of each block's first element, per dim.
-    let mut base = vec![0i64; l * nd];
+    // Positions in i128: a block's start is its index (a usize) times a stride (a usize)
+    // less a pad, which an i64 does not always hold; every term here is below 2^64.
+    let mut base = buf::zeroed::<i128>(
+        buf::count(&[l, nd], "the block positions")?,
+        "the block positions",
+    )?;
     for p in 0..l {
         let mut rem = p;
         for d in (0..nd).rev() {
-            base[p * nd + d] = ((rem % f.grid[d]) * f.strides[d]) as i64 - f.pads_begin[d];
+            base[p * nd + d] =
+                (rem % f.grid[d]) as i128 * f.strides[d] as i128 - i128::from(f.pads_begin[d]);
             rem /= f.grid[d];
         }
     }
-    let mut koff = vec![0i64; nd];
+    let mut koff = vec![0i128; nd];
     for c in 0..channels {
         let img = &mut image[c * sp..][..sp];
         for r in 0..kprod {
             let mut rem = r;
             for d in (0..nd).rev() {
-                koff[d] = ((rem % f.kernel[d]) * f.dilations[d]) as i64;
+                koff[d] = (rem % f.kernel[d]) as i128 * f.dilations[d] as i128;
                 rem /= f.kernel[d];
             }
             let crow = &col[(c * kprod + r) * l..][..l];
@@ -58,7 +65,7 @@ pub fn col2im_add<T: Num>(f: &Fold<'_>, channels: usize, col: &[T], image: &mut 
                 let mut inside = true;
                 for d in 0..nd {
                     let pos = base[p * nd + d] + koff[d];
-                    if pos < 0 || pos >= f.image[d] as i64 {
+                    if pos < 0 || pos >= f.image[d] as i128 {
                         inside = false;
                         break;
                     }
@@ -94,14 +101,19 @@ fn conv_transpose_typed<R: Num + Float>(
         )));
     }
     let (cg, mg) = (c / group, wsh[1]);
-    let m = mg * group;
+    let m = mg.checked_mul(group).ok_or_else(|| {
+        Error::compute(format!(
+            "W {wsh:?} with group {group} has more output channels than a usize counts"
+        ))
+    })?;
     let g = op.geometry(&xsh[2..], &wsh[2..])?;
     let kprod = numel(&g.kernel)?;
     let sp_in = numel(&xsh[2..])?;
     let sp_out = numel(&g.out)?;
     let mut out_shape = vec![n, m];
     out_shape.extend(&g.out);
-    let mut out = vec![R::default(); numel(&out_shape)?];
+    let mut out = buf::filled(numel(&out_shape)?, R::default(), "ConvTranspose's output")?;
+    // The weight holds `C * rows` values: no overflow.
     let rows = mg * kprod;
     let fold = Fold {
         image: &g.out,
@@ -111,14 +123,18 @@ fn conv_transpose_typed<R: Num + Float>(
         dilations: &g.dilations,
         pads_begin: &g.pads_begin,
     };
-    let mut col = vec![R::default(); rows * sp_in];
+    let mut col = buf::filled(
+        buf::count(&[rows, sp_in], "ConvTranspose's columns")?,
+        R::default(),
+        "ConvTranspose's columns",
+    )?;
     for ni in 0..n {
         for gi in 0..group {
             // col[(m', r), p] = sum_c w[gi * cg + c, (m', r)] * x[ni, gi * cg + c, p]
             col.iter_mut().for_each(|v| *v = R::default());
             let wg = &w[gi * cg * rows..][..cg * rows];
             let xg = &x[(ni * c + gi * cg) * sp_in..][..cg * sp_in];
-            let wt = super::num::transpose(wg, cg, rows);
+            let wt = super::num::transpose(wg, cg, rows)?;
             matmul_acc(&wt, xg, &mut col, rows, cg, sp_in);
             let img = &mut out[(ni * m + gi * mg) * sp_out..][..mg * sp_out];
             col2im_add(&fold, mg, &col, img)?;
@@ -208,8 +224,24 @@ pub fn col2im(op: &Col2Im, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
     let c = xs[1] / kprod;
     let mut grid = Vec::with_capacity(nd);
     for d in 0..nd {
-        let ext = (block[d] - 1) * dilations[d] + 1;
-        let padded = image[d] + pads[d] + pads[nd + d];
+        let overflow = || {
+            Error::compute(format!(
+                "dim {d}: an image of {} with pads {} and {}, block {} and dilation {} overflows",
+                image[d],
+                pads[d],
+                pads[nd + d],
+                block[d],
+                dilations[d]
+            ))
+        };
+        let ext = (block[d] - 1)
+            .checked_mul(dilations[d])
+            .and_then(|e| e.checked_add(1))
+            .ok_or_else(overflow)?;
+        let padded = image[d]
+            .checked_add(pads[d])
+            .and_then(|p| p.checked_add(pads[nd + d]))
+            .ok_or_else(overflow)?;
         if padded < ext {
             return Err(Error::compute(format!(
                 "dim {d}: the padded image size {padded} is smaller than the dilated block size {ext}"
@@ -223,7 +255,13 @@ pub fn col2im(op: &Col2Im, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
             xs[2]
         )));
     }
-    let pads_begin: Vec<i64> = pads[..nd].iter().map(|&p| p as i64).collect();
+    let pads_begin = pads[..nd]
+        .iter()
+        .map(|&p| {
+            i64::try_from(p)
+                .map_err(|_| Error::compute(format!("pads {pads:?} hold a pad past i64::MAX")))
+        })
+        .collect::<Result<Vec<i64>>>()?;
     let fold = Fold {
         image: &image,
         kernel: &block,
@@ -236,12 +274,13 @@ pub fn col2im(op: &Col2Im, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
     out_shape.extend(&image);
     let sp = numel(&image)?;
     let per_n_in = xs[1] * xs[2];
+    let per_n_out = buf::count(&[c, sp], "Col2Im's output")?;
     let dtype = x.dtype();
     let out = with_real!(dtype, R => {
-        let v = fold_batches(&fold, c, &load_floats::<R>(x)?, per_n_in, c * sp, numel(&out_shape)?)?;
+        let v = fold_batches(&fold, c, &load_floats::<R>(x)?, per_n_in, per_n_out, numel(&out_shape)?)?;
         store_floats(dtype, out_shape, v)?
     }, _ => xnpu_core::with_int_type!(dtype, T => {
-        let v = fold_batches(&fold, c, &x.as_slice::<T>()?, per_n_in, c * sp, numel(&out_shape)?)?;
+        let v = fold_batches(&fold, c, &x.as_slice::<T>()?, per_n_in, per_n_out, numel(&out_shape)?)?;
         Tensor::from_vec(out_shape, v)?
     }, _ => return Err(Error::compute(format!("Col2Im does not support {dtype}")))));
     Ok(vec![out.into()])
@@ -256,7 +295,7 @@ fn fold_batches<T: Num>(
     per_out: usize,
     total: usize,
 ) -> Result<Vec<T>> {
-    let mut out = vec![T::default(); total];
+    let mut out = buf::filled(total, T::default(), "Col2Im's output")?;
     if per_in > 0 && per_out > 0 {
         for (xn, on) in x.chunks_exact(per_in).zip(out.chunks_exact_mut(per_out)) {
             col2im_add(f, c, xn, on)?;

@@ -4,6 +4,7 @@
 use xnpu_core::num::{load_floats, store_floats};
 use xnpu_core::Num;
 use xnpu_core::{DType, Error, Result, Tensor, Value};
+use xnpu_linalg::buf;
 use xnpu_ops::nn::{Conv, ConvInteger, Geometry, QLinearConv, Window};
 
 use super::num::{int_range, ints_from_f64, ints_i32, matmul_acc, numel, with_real};
@@ -26,10 +27,11 @@ impl ConvShapes {
             )));
         }
         let (n, c, m) = (x[0], x[1], w[0]);
-        if group == 0 || c != w[1] * group {
+        let need = w[1].checked_mul(group).filter(|_| group > 0);
+        if need != Some(c) {
             return Err(Error::compute(format!(
                 "X has {c} channels, W {w:?} with group {group} needs {}",
-                w[1] * group
+                need.map_or_else(|| "more than a usize counts".into(), |n| n.to_string())
             )));
         }
         if m % group != 0 {
@@ -38,6 +40,20 @@ impl ConvShapes {
             )));
         }
         let geom = window.geometry(&x[2..], &w[2..])?;
+        // The kernels index the padded input with i64 positions (a window's start, plus a
+        // stride past the last one): refuse a padded size they cannot count.
+        for (d, &len) in x[2..].iter().enumerate() {
+            let padded = [geom.pads_begin[d], geom.pads_end[d], geom.strides[d]]
+                .iter()
+                .try_fold(len, |a, &b| a.checked_add(b))
+                .filter(|&p| i64::try_from(p).is_ok());
+            if padded.is_none() {
+                return Err(Error::compute(format!(
+                    "spatial dim {d}: an input of {len} with pads {} and {} and stride {} is larger than i64::MAX",
+                    geom.pads_begin[d], geom.pads_end[d], geom.strides[d]
+                )));
+            }
+        }
         Ok(ConvShapes {
             n,
             c,
@@ -69,13 +85,19 @@ pub fn conv_core<T: Num>(s: &ConvShapes, group: usize, x: &[T], w: &[T]) -> Resu
     let sp_out = numel(&g.out)?;
     let kprod = numel(&g.kernel)?;
     let (cg, mg) = (s.c / group, s.m / group);
+    // The weight holds `M * rows` values: no overflow.
     let rows = cg * kprod;
-    let mut out = vec![T::default(); numel(&s.out_shape())?];
+    let mut out = buf::filled(
+        numel(&s.out_shape())?,
+        T::default(),
+        "the convolution's output",
+    )?;
     if sp_out == 0 || s.n == 0 || s.m == 0 {
         return Ok(out);
     }
-    // Per kernel position, the offset along each spatial dim.
-    let mut koff = vec![0i64; kprod * nd];
+    // Per kernel position, the offset along each spatial dim (below the dilated kernel's
+    // extent, which ConvShapes checked fits an i64).
+    let mut koff = buf::zeroed::<i64>(kprod * nd, "the kernel offsets")?;
     for r in 0..kprod {
         let mut rem = r;
         for d in (0..nd).rev() {
@@ -85,7 +107,11 @@ pub fn conv_core<T: Num>(s: &ConvShapes, group: usize, x: &[T], w: &[T]) -> Resu
     }
     let tile = tile_len(rows);
     let mut base = vec![0i64; tile * nd];
-    let mut col = vec![T::default(); rows * tile];
+    let mut col = buf::filled(
+        buf::count(&[rows, tile], "the im2col tile")?,
+        T::default(),
+        "the im2col tile",
+    )?;
     let mut start = 0;
     while start < sp_out {
         let t = tile.min(sp_out - start);
@@ -184,10 +210,10 @@ fn shift_weight(w: &Tensor, zp: Option<&Tensor>) -> Result<Vec<i32>> {
     let m = w.shape().first().copied().unwrap_or(1);
     let per = v.len().checked_div(m).unwrap_or(0);
     if z.len() == 1 {
-        v.iter_mut().for_each(|x| *x -= z[0]);
+        v.iter_mut().for_each(|x| *x = x.wrapping_sub(z[0]));
     } else if z.len() == m {
         for (i, x) in v.iter_mut().enumerate() {
-            *x -= z[i / per];
+            *x = x.wrapping_sub(z[i / per]);
         }
     } else {
         return Err(Error::compute(format!(
@@ -209,7 +235,7 @@ fn shift_input(x: &Tensor, zp: Option<&Tensor>) -> Result<Vec<i32>> {
                 zp.shape()
             )));
         }
-        v.iter_mut().for_each(|x| *x -= z[0]);
+        v.iter_mut().for_each(|x| *x = x.wrapping_sub(z[0]));
     }
     Ok(v)
 }
@@ -266,15 +292,14 @@ pub fn qlinear_conv(op: &QLinearConv, inputs: &[Option<&Value>]) -> Result<Vec<V
             s.m
         )));
     }
-    let vals: Vec<f64> = y
-        .iter()
-        .enumerate()
-        .map(|(i, &acc)| {
+    let vals = buf::collected(
+        y.iter().enumerate().map(|(i, &acc)| {
             let m = i.checked_div(sp).unwrap_or(0) % s.m.max(1);
             let f = xs * ws[if ws.len() == 1 { 0 } else { m }] / ys;
             (acc as f64 * f as f64 + yz).clamp(lo, hi).round_ties_even()
-        })
-        .collect();
+        }),
+        "QLinearConv's output",
+    )?;
     if !matches!(out_dtype, DType::U8 | DType::I8) {
         return Err(Error::compute(format!(
             "QLinearConv output must be u8 or i8, got {out_dtype}"

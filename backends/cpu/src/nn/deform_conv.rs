@@ -4,11 +4,15 @@ use num_traits::Float;
 use xnpu_core::num::{load_floats, store_floats};
 use xnpu_core::Num;
 use xnpu_core::{Error, Result, Value};
+use xnpu_linalg::buf;
 use xnpu_ops::nn::DeformConv;
 
 use super::conv::ConvShapes;
 use super::num::{matmul_acc, numel, with_real};
 use crate::args::{opt_tensor, tensor};
+
+/// The most spatial dims DeformConv interpolates in (2^n corners a sample).
+const MAX_SPATIAL: usize = 8;
 
 /// The multilinear interpolation of `plane` (shape `dims`) at `pos`, zeros outside.
 fn sample<R: Num + Float>(plane: &[R], dims: &[usize], pos: &[R]) -> R {
@@ -56,8 +60,12 @@ fn typed<R: Num + Float>(op: &DeformConv, s: &ConvShapes, t: Inputs<'_, R>) -> R
     let og = op.offset_group;
     let c_per_og = s.c / og;
     let rows = cg * kprod;
-    let mut out = vec![R::zero(); numel(&s.out_shape())?];
-    let mut col = vec![R::zero(); rows * sp_out];
+    let mut out = buf::filled(numel(&s.out_shape())?, R::zero(), "DeformConv's output")?;
+    let mut col = buf::filled(
+        buf::count(&[rows, sp_out], "DeformConv's columns")?,
+        R::zero(),
+        "DeformConv's columns",
+    )?;
     let mut pos = vec![R::zero(); nd];
     for n in 0..s.n {
         for gi in 0..group {
@@ -108,14 +116,23 @@ pub fn run(op: &DeformConv, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
     let mask = opt_tensor(inputs, 4)?;
     let s = ConvShapes::new(&op.window, op.group, x.shape(), w.shape())?;
     let nd = s.geom.rank();
+    // Each sample interpolates between 2^nd corners.
+    if nd > MAX_SPATIAL {
+        return Err(Error::compute(format!(
+            "DeformConv interpolates in at most {MAX_SPATIAL} spatial dims, the input has {nd}"
+        )));
+    }
     let kprod = numel(&s.geom.kernel)?;
-    if s.c % op.offset_group != 0 {
+    if op.offset_group == 0 || s.c % op.offset_group != 0 {
         return Err(Error::compute(format!(
             "{} input channels are not a multiple of offset_group {}",
             s.c, op.offset_group
         )));
     }
-    let mut want = vec![s.n, op.offset_group * kprod * nd];
+    let mut want = vec![
+        s.n,
+        buf::count(&[op.offset_group, kprod, nd], "DeformConv's offsets")?,
+    ];
     want.extend(&s.geom.out);
     if offset.shape() != want.as_slice() {
         return Err(Error::compute(format!(
@@ -124,7 +141,7 @@ pub fn run(op: &DeformConv, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
         )));
     }
     if let Some(m) = mask {
-        want[1] = op.offset_group * kprod;
+        want[1] = buf::count(&[op.offset_group, kprod], "DeformConv's mask")?;
         if m.shape() != want.as_slice() {
             return Err(Error::compute(format!(
                 "mask has shape {:?}, expected {want:?}",

@@ -51,9 +51,11 @@ pub fn run(inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
     let dtype = x.dtype();
     let out = with_real!(dtype, R => {
         let v = x.to_f64_vec()?;
-        let dets: Vec<R> = (0..count)
-            .map(|b| R::from_f64(det(v[b * n * n..(b + 1) * n * n].to_vec(), n)))
-            .collect();
+        // An empty matrix's determinant is 1: a batch of them is an output from no input.
+        let dets = xnpu_linalg::buf::collected(
+            (0..count).map(|b| R::from_f64(det(v[b * n * n..(b + 1) * n * n].to_vec(), n))),
+            "Det's output",
+        )?;
         store_floats(dtype, batch.to_vec(), dets)?
     }, _ => return Err(Error::compute(format!("Det does not support {dtype}"))));
     Ok(vec![out.into()])

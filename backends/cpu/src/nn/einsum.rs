@@ -4,6 +4,7 @@
 use xnpu_core::num::{load_floats, store_floats};
 use xnpu_core::Num;
 use xnpu_core::{Error, Result, Tensor, Value};
+use xnpu_linalg::buf;
 use xnpu_ops::nn::{Einsum, EinsumPlan};
 
 use super::num::{numel, with_real};
@@ -49,13 +50,14 @@ fn einsum_typed<T: Num>(
 ) -> Result<(Vec<T>, Vec<usize>)> {
     let (size, strides) = layout(plan, shapes)?;
     let out_shape: Vec<usize> = plan.output.iter().map(|&l| size[l]).collect();
+    // Checked first: the strides below are partial products of it.
+    let mut out = buf::filled(numel(&out_shape)?, T::default(), "Einsum's output")?;
     let mut ostride = vec![0usize; plan.n_labels];
     let mut s = 1;
     for (&l, &d) in plan.output.iter().zip(&out_shape).rev() {
         ostride[l] = s;
         s *= d;
     }
-    let mut out = vec![T::default(); numel(&out_shape)?];
     let total = numel(&size)?;
     if total == 0 {
         return Ok((out, out_shape));

@@ -4,6 +4,7 @@ use xnpu_core::broadcast::{broadcast_shapes, BroadcastIndex};
 use xnpu_core::num::{load_floats, round_to, store_floats};
 use xnpu_core::Num;
 use xnpu_core::{DType, Error, Result, Tensor, Value};
+use xnpu_linalg::buf;
 use xnpu_ops::nn::Gemm;
 
 use super::num::{
@@ -89,7 +90,7 @@ pub fn batched_matmul<T: Num>(
         out: out_shape,
     } = MatMulShapes::new(ash, bsh)?;
     let total = numel(&out_shape)?;
-    let mut out = vec![T::default(); total];
+    let mut out = buf::filled(total, T::default(), "the matmul's output")?;
     let aoff = BroadcastIndex::new(&abatch, &batch)?;
     let boff = BroadcastIndex::new(&bbatch, &batch)?;
     for (bi, (ai, bj)) in aoff.zip(boff).enumerate() {
@@ -127,7 +128,7 @@ pub fn matmul(inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
 fn zero_point_full(zp: Option<&Tensor>, shape: &[usize], rows: bool) -> Result<Vec<i32>> {
     let n = numel(shape)?;
     let Some(zp) = zp else {
-        return Ok(vec![0; n]);
+        return buf::zeroed(n, "a zero point broadcast over its operand");
     };
     let v = ints_i32(zp)?;
     param_full(&v, zp.shape(), shape, rows)
@@ -136,8 +137,9 @@ fn zero_point_full(zp: Option<&Tensor>, shape: &[usize], rows: bool) -> Result<V
 /// Broadcasts parameter values `v` (shape `psh`) of a matmul operand of shape `shape`.
 fn param_full<T: Copy>(v: &[T], psh: &[usize], shape: &[usize], rows: bool) -> Result<Vec<T>> {
     let n = numel(shape)?;
+    const WHAT: &str = "a scale or zero point broadcast over its operand";
     if v.len() == 1 {
-        return Ok(vec![v[0]; n]);
+        return buf::filled(n, v[0], WHAT);
     }
     let psh: Vec<usize> = if psh.len() == 1 && rows && shape.len() >= 2 {
         vec![psh[0], 1]
@@ -153,7 +155,7 @@ fn param_full<T: Copy>(v: &[T], psh: &[usize], shape: &[usize], rows: bool) -> R
         return Err(unfit());
     }
     let idx = BroadcastIndex::new(&psh, shape).map_err(|_| unfit())?;
-    Ok(idx.map(|i| v[i]).collect())
+    buf::try_collected(n, idx.map(|i| Ok(v[i])), WHAT)
 }
 
 pub fn matmul_integer(inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
@@ -161,18 +163,18 @@ pub fn matmul_integer(inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
     let b = tensor(inputs, 1)?;
     let az = zero_point_full(opt_tensor(inputs, 2)?, a.shape(), true)?;
     let bz = zero_point_full(opt_tensor(inputs, 3)?, b.shape(), false)?;
-    let av: Vec<i32> = ints_i32(a)?
-        .iter()
-        .zip(&az)
-        .map(|(x, z)| x.wrapping_sub(*z))
-        .collect();
-    let bv: Vec<i32> = ints_i32(b)?
-        .iter()
-        .zip(&bz)
-        .map(|(x, z)| x.wrapping_sub(*z))
-        .collect();
+    let av = shifted(ints_i32(a)?, &az);
+    let bv = shifted(ints_i32(b)?, &bz);
     let (v, shape) = batched_matmul(&av, a.shape(), &bv, b.shape())?;
     Ok(vec![Tensor::from_vec(shape, v)?.into()])
+}
+
+/// `x - zero_point` element by element, in place (wrapping, as i32 products do).
+fn shifted(mut x: Vec<i32>, zp: &[i32]) -> Vec<i32> {
+    x.iter_mut()
+        .zip(zp)
+        .for_each(|(x, z)| *x = x.wrapping_sub(*z));
+    x
 }
 
 /// Multiplies `a * b` then divides by `c` with each step rounded to float dtype `dtype`.
@@ -204,8 +206,8 @@ pub fn qlinear_matmul(inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
     let sdtype = a_scale.dtype();
     let az = zero_point_full(opt_tensor(inputs, 2)?, a.shape(), true)?;
     let bz = zero_point_full(opt_tensor(inputs, 5)?, b.shape(), false)?;
-    let av: Vec<i32> = ints_i32(a)?.iter().zip(&az).map(|(x, z)| x - z).collect();
-    let bv: Vec<i32> = ints_i32(b)?.iter().zip(&bz).map(|(x, z)| x - z).collect();
+    let av = shifted(ints_i32(a)?, &az);
+    let bv = shifted(ints_i32(b)?, &bz);
     let (c, shape) = batched_matmul(&av, a.shape(), &bv, b.shape())?;
 
     // Per-element scale factors and output zero point over the output shape.
@@ -223,21 +225,20 @@ pub fn qlinear_matmul(inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
             "QLinearMatMul with a 1-D operand needs per-tensor scales and zero points",
         ));
     }
-    let (asf, bsf, ysf, yzf) = if per_tensor {
-        let n = c.len();
-        (
-            vec![asv[0]; n],
-            vec![bsv[0]; n],
-            vec![ysv[0]; n],
-            vec![yzv[0]; n],
-        )
+    let out = if per_tensor {
+        let f = scale_factor(sdtype, asv[0], bsv[0], ysv[0]);
+        buf::collected(
+            c.iter()
+                .map(|&acc| (acc as f64 * f + yzv[0]).round_ties_even().clamp(lo, hi)),
+            "QLinearMatMul's output",
+        )?
     } else {
         // Row parameters broadcast as [..., M, 1], column parameters as [..., 1, N].
         let r = shape.len();
         let mut rows_shape = shape.clone();
         rows_shape[r - 1] = 1;
         let as_rows = param_full(&asv, a_scale.shape(), &rows_shape, true)?;
-        let mut as_full = Vec::with_capacity(c.len());
+        let mut as_full = buf::reserved(c.len(), "QLinearMatMul's scales")?;
         for row in as_rows {
             as_full.extend(std::iter::repeat_n(row, shape[r - 1]));
         }
@@ -245,16 +246,16 @@ pub fn qlinear_matmul(inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
         let ys_full = param_full(&ysv, y_scale.shape(), &shape, false)?;
         let yz_shape = y_zp.map_or(vec![1], |z| z.shape().to_vec());
         let yz_full = param_full(&yzv, &yz_shape, &shape, false)?;
-        (as_full, bs_full, ys_full, yz_full)
+        buf::collected(
+            c.iter().enumerate().map(|(i, &acc)| {
+                let f = scale_factor(sdtype, as_full[i], bs_full[i], ys_full[i]);
+                (acc as f64 * f + yz_full[i])
+                    .round_ties_even()
+                    .clamp(lo, hi)
+            }),
+            "QLinearMatMul's output",
+        )?
     };
-    let out: Vec<f64> = c
-        .iter()
-        .enumerate()
-        .map(|(i, &acc)| {
-            let f = scale_factor(sdtype, asf[i], bsf[i], ysf[i]);
-            (acc as f64 * f + yzf[i]).round_ties_even().clamp(lo, hi)
-        })
-        .collect();
     Ok(vec![ints_from_f64(out_dtype, shape, &out)?.into()])
 }
 
@@ -271,7 +272,11 @@ fn gemm_bias<T: Copy>(c: &[T], csh: &[usize], m: usize, n: usize) -> Result<Vec<
         ))
     };
     let idx = BroadcastIndex::new(csh, &[m, n]).map_err(|_| unfit())?;
-    Ok(idx.map(|i| c[i]).collect())
+    buf::try_collected(
+        numel(&[m, n])?,
+        idx.map(|i| Ok(c[i])),
+        "Gemm's C broadcast to the output",
+    )
 }
 
 fn gemm_typed<T: Num>(
@@ -306,12 +311,12 @@ fn gemm_typed<T: Num>(
     }
     let at;
     let a = if op.trans_a {
-        at = transpose(a, ash[0], ash[1]);
+        at = transpose(a, ash[0], ash[1])?;
         &at[..]
     } else {
         a
     };
-    let mut acc = vec![T::default(); numel(&[m, n])?];
+    let mut acc = buf::filled(numel(&[m, n])?, T::default(), "Gemm's output")?;
     if op.trans_b {
         // B is [N, K]: rows of A and B are both contiguous along K.
         matmul_bt(a, b, &mut acc, m, k, n);

@@ -2,6 +2,7 @@
 //! of W at a time and accumulates in f64.
 
 use xnpu_core::{DType, Error, Result, Tensor, Value};
+use xnpu_linalg::buf;
 use xnpu_ops::nn::MatMulNBits;
 
 use std::borrow::Cow;
@@ -37,7 +38,9 @@ pub struct Weights<'a> {
 
 impl<'a> Weights<'a> {
     pub fn from_inputs(op: &'a MatMulNBits, inputs: &[Option<&'a Value>]) -> Result<Self> {
+        check_op(op)?;
         let (nb, n, k) = (op.n_blocks(), op.n, op.k);
+        let n_nb = buf::count(&[n, nb], "MatMulNBits scales")?;
         let b_t = tensor(inputs, 1)?;
         if b_t.dtype() != DType::U8 {
             return Err(Error::compute(format!(
@@ -46,7 +49,7 @@ impl<'a> Weights<'a> {
             )));
         }
         let b = b_t.raw_bytes();
-        if b.len() != n * nb * op.blob_size() {
+        if Some(b.len()) != n_nb.checked_mul(op.blob_size()) {
             return Err(Error::compute(format!(
                 "MatMulNBits B holds {} bytes, N={n} x {nb} blocks x {} bytes expected",
                 b.len(),
@@ -54,10 +57,10 @@ impl<'a> Weights<'a> {
             )));
         }
         let s_t = tensor(inputs, 2)?;
-        if !s_t.dtype().is_float() || s_t.len() != n * nb {
+        if !s_t.dtype().is_float() || s_t.len() != n_nb {
             return Err(Error::compute(format!(
                 "MatMulNBits scales must be {} floats (N={n} x {nb} blocks), got {} of {}",
-                n * nb,
+                n_nb,
                 s_t.len(),
                 s_t.dtype()
             )));
@@ -66,8 +69,9 @@ impl<'a> Weights<'a> {
         let zero_points = match opt_tensor(inputs, 3)? {
             None => ZeroPoints::Default,
             Some(z) if z.dtype() == DType::U8 => {
+                // nb * bits <= 8 * B's bytes per row: no overflow.
                 let per_row = (nb * op.bits as usize).div_ceil(8);
-                if z.len() != n * per_row {
+                if Some(z.len()) != n.checked_mul(per_row) {
                     return Err(Error::compute(format!(
                         "MatMulNBits packed zero_points must hold N={n} x {per_row} bytes, got {}",
                         z.len()
@@ -76,7 +80,7 @@ impl<'a> Weights<'a> {
                 ZeroPoints::Packed(z.raw_bytes().to_vec())
             }
             Some(z) if z.dtype().is_float() => {
-                if z.len() != n * nb {
+                if z.len() != n_nb {
                     return Err(Error::compute(format!(
                         "MatMulNBits float zero_points must hold N={n} x {nb} values, got {}",
                         z.len()
@@ -154,8 +158,11 @@ pub fn reference(op: &MatMulNBits, inputs: &[Option<&Value>]) -> Result<Tensor> 
     let a = a_t.to_f64_vec()?;
     let w = Weights::from_inputs(op, inputs)?;
     let bias = bias_of(op, inputs)?;
-    let mut y = vec![0.0f64; m * n];
-    let mut row = vec![0.0f64; k];
+    let mut y = buf::zeroed::<f64>(
+        buf::count(&[m, n], "MatMulNBits' output")?,
+        "MatMulNBits' output",
+    )?;
+    let mut row = buf::zeroed::<f64>(k, "a dequantised row of W")?;
     for col in 0..n {
         w.row(col, &mut row);
         let b = bias.as_ref().map_or(0.0, |b| b[col] as f64);
@@ -186,7 +193,7 @@ pub fn check_a(op: &MatMulNBits, a: &Tensor) -> Result<(usize, Vec<usize>)> {
             op.k
         )));
     }
-    let m = shape[..shape.len() - 1].iter().product();
+    let m = buf::count(&shape[..shape.len() - 1], "MatMulNBits' rows of A")?;
     let mut out = shape.to_vec();
     if let Some(l) = out.last_mut() {
         *l = op.n;
@@ -217,7 +224,24 @@ fn store(dtype: DType, shape: Vec<usize>, y: &[f64]) -> Result<Tensor> {
 /// Runs the op: 4-bit weights with f32 activations (the form of language models) on the
 /// fast kernel (`nbits_fast`), int8 activations at accuracy_level 4 as ONNX Runtime does;
 /// everything else (other bit widths, `g_idx`, other dtypes) on the reference kernel.
+/// Checks the attributes the kernels divide and shift by (import checks them too; an op
+/// built another way must not panic here).
+fn check_op(op: &MatMulNBits) -> Result<()> {
+    let bits = op.bits as usize;
+    if !(1..=8).contains(&bits)
+        || op.block_size == 0
+        || op.block_size.checked_mul(bits).is_none_or(|b| b % 8 != 0)
+    {
+        return Err(Error::compute(format!(
+            "MatMulNBits bits={} and block_size={} do not make whole bytes per block",
+            op.bits, op.block_size
+        )));
+    }
+    Ok(())
+}
+
 pub fn run(op: &MatMulNBits, inputs: &[Option<&Value>]) -> Result<Tensor> {
+    check_op(op)?;
     let a_t = tensor(inputs, 0)?;
     if op.bits != 4 || a_t.dtype() != DType::F32 || opt_tensor(inputs, 4)?.is_some() {
         return reference(op, inputs);
@@ -225,12 +249,15 @@ pub fn run(op: &MatMulNBits, inputs: &[Option<&Value>]) -> Result<Tensor> {
     let (m, out_shape) = check_a(op, a_t)?;
     let (n, nb) = (op.n, op.n_blocks());
     let b_t = tensor(inputs, 1)?;
-    if b_t.dtype() != DType::U8 || b_t.len() != n * nb * op.blob_size() {
+    let n_nb = n.checked_mul(nb);
+    if b_t.dtype() != DType::U8
+        || n_nb.and_then(|v| v.checked_mul(op.blob_size())) != Some(b_t.len())
+    {
         // The reference kernel words the error.
         return reference(op, inputs);
     }
     let s_t = tensor(inputs, 2)?;
-    if !s_t.dtype().is_float() || s_t.len() != n * nb {
+    if !s_t.dtype().is_float() || Some(s_t.len()) != n_nb {
         return reference(op, inputs);
     }
     let scales: Cow<'_, [f32]> = match s_t.dtype() {
@@ -261,7 +288,10 @@ pub fn run(op: &MatMulNBits, inputs: &[Option<&Value>]) -> Result<Tensor> {
     };
     let bias = bias_of(op, inputs)?;
     let a = a_t.as_slice::<f32>()?;
-    let mut y = vec![0.0f32; m * n];
+    let mut y = buf::zeroed::<f32>(
+        buf::count(&[m, n], "MatMulNBits' output")?,
+        "MatMulNBits' output",
+    )?;
     matmul_nbits_f32(&a, m, &w, bias.as_deref(), op.accuracy_level == 4, &mut y)?;
     Tensor::from_vec(out_shape, y)
 }

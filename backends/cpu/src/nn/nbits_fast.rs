@@ -67,6 +67,7 @@
 
 use rayon::prelude::*;
 use xnpu_core::{Error, Result};
+use xnpu_linalg::buf;
 
 /// The zero points of the weight blocks.
 #[derive(Clone, Copy, Debug)]
@@ -318,13 +319,15 @@ struct QuantA {
 }
 
 impl QuantA {
-    fn new(a: &[f32], m: usize, g: &Geom) -> QuantA {
+    fn new(a: &[f32], m: usize, g: &Geom) -> Result<QuantA> {
+        // `check` found A to hold m * k values; these are about as many.
         let row_len = g.nchunks * CHUNK;
         let lanes_len = g.nchunks * 8;
+        let size = |per_row: usize| buf::count(&[m, per_row], "A quantised to int8");
         let mut qa = QuantA {
-            q: vec![0; m * row_len],
-            lane_scale: vec![0.0; m * lanes_len],
-            blk_sum: vec![0.0; m * g.nb],
+            q: buf::zeroed(size(row_len)?, "A quantised to int8")?,
+            lane_scale: buf::zeroed(size(lanes_len)?, "A's scales")?,
+            blk_sum: buf::zeroed(size(g.nb)?, "A's block sums")?,
             row_len,
             lanes_len,
             nb: g.nb,
@@ -349,7 +352,7 @@ impl QuantA {
                 }
             },
         );
-        qa
+        Ok(qa)
     }
 
     fn row(&self, r: usize) -> &[i8] {
@@ -418,9 +421,9 @@ fn run(
     }
     let int8 = int8_activations && !matches!(w.zero_points, ZeroPoints::Float(_));
     let prep = if int8 {
-        Prep::Int8(QuantA::new(a, m, &g))
+        Prep::Int8(QuantA::new(a, m, &g)?)
     } else if m == 1 {
-        let mut ap = vec![0.0f32; g.kp];
+        let mut ap = buf::zeroed::<f32>(g.kp, "A padded to whole blocks")?;
         ap[..g.k].copy_from_slice(a);
         let sums = ap.chunks(g.bs).map(|x| x.iter().sum()).collect();
         Prep::F32One { a: ap, sums }

@@ -75,23 +75,26 @@ pub fn dot<T: Num>(a: &[T], b: &[T]) -> T {
 }
 
 /// The row-major transpose of a `[rows, cols]` matrix.
-pub fn transpose<T: Copy>(a: &[T], rows: usize, cols: usize) -> Vec<T> {
-    let mut out = Vec::with_capacity(rows * cols);
+pub fn transpose<T: Copy>(a: &[T], rows: usize, cols: usize) -> Result<Vec<T>> {
+    let n = xnpu_linalg::buf::count(&[rows, cols], "a transposed matrix")?;
+    let mut out = xnpu_linalg::buf::reserved(n, "a transposed matrix")?;
     for j in 0..cols {
         for i in 0..rows {
             out.push(a[i * cols + j]);
         }
     }
-    out
+    Ok(out)
 }
 
 /// The values of an integer tensor as i32 (u8, i8, u16, i16, i32).
 pub fn ints_i32(t: &Tensor) -> Result<Vec<i32>> {
+    use xnpu_linalg::buf::collected;
+    const WHAT: &str = "integers widened to i32";
     Ok(match t.dtype() {
-        DType::U8 => t.as_slice::<u8>()?.iter().map(|&v| v as i32).collect(),
-        DType::I8 => t.as_slice::<i8>()?.iter().map(|&v| v as i32).collect(),
-        DType::U16 => t.as_slice::<u16>()?.iter().map(|&v| v as i32).collect(),
-        DType::I16 => t.as_slice::<i16>()?.iter().map(|&v| v as i32).collect(),
+        DType::U8 => collected(t.as_slice::<u8>()?.iter().map(|&v| v as i32), WHAT)?,
+        DType::I8 => collected(t.as_slice::<i8>()?.iter().map(|&v| v as i32), WHAT)?,
+        DType::U16 => collected(t.as_slice::<u16>()?.iter().map(|&v| v as i32), WHAT)?,
+        DType::I16 => collected(t.as_slice::<i16>()?.iter().map(|&v| v as i32), WHAT)?,
         DType::I32 => t.to_vec::<i32>()?,
         d => {
             return Err(Error::compute(format!(
@@ -121,7 +124,7 @@ pub fn int_range(d: DType) -> Result<(f64, f64)> {
 /// A tensor of integer dtype `d` from f64 values that are already integral and in range.
 pub fn ints_from_f64(d: DType, shape: Vec<usize>, v: &[f64]) -> Result<Tensor> {
     xnpu_core::with_int_type!(d, T => {
-        Tensor::from_vec(shape, v.iter().map(|&x| T::from_f64(x)).collect::<Vec<T>>())
+        Tensor::from_vec(shape, xnpu_linalg::buf::collected(v.iter().map(|&x| T::from_f64(x)), "an integer output")?)
     }, _ => Err(Error::compute(format!("expected an integer dtype, got {d}"))))
 }
 
@@ -150,7 +153,7 @@ mod tests {
         let mut c1 = vec![0.0; 6];
         matmul_acc(&a, &b, &mut c1, 2, 19, 3);
         let mut c2 = vec![0.0; 6];
-        matmul_bt(&a, &transpose(&b, 19, 3), &mut c2, 2, 19, 3);
+        matmul_bt(&a, &transpose(&b, 19, 3).unwrap(), &mut c2, 2, 19, 3);
         assert_eq!(c1, c2);
     }
 

@@ -6,6 +6,8 @@ use xnpu_core::{Error, Num, Result, Tensor, Value};
 use xnpu_ops::nn::{GlobalKind, GlobalPool, MaxRoiPool, MaxUnpool, Pool, PoolKind};
 use xnpu_ops::OpDef;
 
+use xnpu_linalg::buf;
+
 use super::num::{numel, with_real};
 use crate::args::{opt_tensor, tensor};
 
@@ -22,33 +24,40 @@ fn taps(op: &Pool, input: &[usize]) -> Result<(Vec<usize>, usize, Vec<i64>)> {
     let nd = g.rank();
     let sp_out = numel(&g.out)?;
     let kprod = numel(&g.kernel)?;
-    let mut taps = Vec::with_capacity(sp_out.saturating_mul(kprod));
-    let mut start = vec![0i64; nd];
-    let mut pos = vec![0i64; nd];
+    let mut taps = buf::reserved(
+        buf::count(&[sp_out, kprod], "the pool's window taps")?,
+        "the pool's window taps",
+    )?;
+    // Positions in i128: the geometry checked that the padded input and the dilated kernel
+    // fit a usize, so a window's start and its taps (each below the padded size plus a
+    // stride) fit an i128 whatever the attributes.
+    let mut start = vec![0i128; nd];
+    let mut pos = vec![0i128; nd];
     for o in 0..sp_out {
         let mut rem = o;
         for d in (0..nd).rev() {
-            start[d] = ((rem % g.out[d]) * g.strides[d]) as i64 - g.pads_begin[d] as i64;
+            start[d] = ((rem % g.out[d]) as i128) * g.strides[d] as i128 - g.pads_begin[d] as i128;
             rem /= g.out[d];
         }
         for r in 0..kprod {
             let mut rem = r;
             for d in (0..nd).rev() {
-                pos[d] = start[d] + ((rem % g.kernel[d]) * g.dilations[d]) as i64;
+                pos[d] = start[d] + ((rem % g.kernel[d]) as i128) * g.dilations[d] as i128;
                 rem /= g.kernel[d];
             }
             let mut tap = 0i64;
             for d in 0..nd {
                 let p = pos[d];
-                let size = input[d] as i64;
-                if p < -(g.pads_begin[d] as i64) || p >= size + g.pads_end[d] as i64 {
+                let size = input[d] as i128;
+                if p < -(g.pads_begin[d] as i128) || p >= size + g.pads_end[d] as i128 {
                     tap = OUTSIDE;
                     break;
                 }
                 if p < 0 || p >= size {
                     tap = PAD;
                 } else if tap >= 0 {
-                    tap = tap * size + p;
+                    // Below the input's element count, which a tensor's size bounds.
+                    tap = tap * size as i64 + p as i64;
                 }
             }
             taps.push(tap);
@@ -79,7 +88,7 @@ fn split_input(x: &Tensor, what: &str) -> Result<(usize, Vec<usize>)> {
             "{what} needs an input [N, C, spatial...], got shape {s:?}"
         )));
     }
-    Ok((s[0] * s[1], s[2..].to_vec()))
+    Ok((numel(&s[..2])?, s[2..].to_vec()))
 }
 
 fn avg_lp<R: Num + Float>(
@@ -89,9 +98,12 @@ fn avg_lp<R: Num + Float>(
     sp_in: usize,
     kprod: usize,
     taps: &[i64],
-) -> Vec<R> {
+) -> Result<Vec<R>> {
     let sp_out = taps.len().checked_div(kprod).unwrap_or(0);
-    let mut out = Vec::with_capacity(planes * sp_out);
+    let mut out = buf::reserved(
+        buf::count(&[planes, sp_out], "the pool's output")?,
+        "the pool's output",
+    )?;
     for plane in 0..planes {
         let xp = &x[plane * sp_in..][..sp_in];
         for window in taps.chunks_exact(kprod.max(1)) {
@@ -124,7 +136,7 @@ fn avg_lp<R: Num + Float>(
             out.push(v);
         }
     }
-    out
+    Ok(out)
 }
 
 /// Max over each window: values and row-major spatial indices (-1 for an empty window).
@@ -134,10 +146,11 @@ fn max_windows<T: Copy + PartialOrd + Default>(
     sp_in: usize,
     kprod: usize,
     taps: &[i64],
-) -> (Vec<T>, Vec<i64>) {
+) -> Result<(Vec<T>, Vec<i64>)> {
     let sp_out = taps.len().checked_div(kprod).unwrap_or(0);
-    let mut out = Vec::with_capacity(planes * sp_out);
-    let mut idx = Vec::with_capacity(planes * sp_out);
+    let n = buf::count(&[planes, sp_out], "the pool's output")?;
+    let mut out = buf::reserved(n, "the pool's output")?;
+    let mut idx = buf::reserved(n, "the pool's indices")?;
     for plane in 0..planes {
         let xp = &x[plane * sp_in..][..sp_in];
         for window in taps.chunks_exact(kprod.max(1)) {
@@ -155,7 +168,7 @@ fn max_windows<T: Copy + PartialOrd + Default>(
             idx.push(i);
         }
     }
-    (out, idx)
+    Ok((out, idx))
 }
 
 pub fn pool(op: &Pool, inputs: &[Option<&Value>], n_outputs: usize) -> Result<Vec<Value>> {
@@ -169,31 +182,31 @@ pub fn pool(op: &Pool, inputs: &[Option<&Value>], n_outputs: usize) -> Result<Ve
     match op.kind {
         PoolKind::Max { column_major: cm } => {
             let (y, idx) = xnpu_core::with_numeric_type!(dtype, T => {
-                let (v, idx) = max_windows(&x.as_slice::<T>()?, planes, sp_in, kprod, &taps);
+                let (v, idx) = max_windows(&x.as_slice::<T>()?, planes, sp_in, kprod, &taps)?;
                 (Tensor::from_vec(shape.clone(), v)?, idx)
             }, _ => return Err(Error::compute(format!("MaxPool does not support {dtype}"))));
             let mut outs = vec![Value::from(y)];
             if n_outputs > 1 {
                 let sp_out = numel(&out_sp)?;
-                let flat: Vec<i64> = idx
-                    .iter()
-                    .enumerate()
-                    .map(|(k, &i)| {
+                // Each flat index is below the input's element count.
+                let flat = buf::collected(
+                    idx.iter().enumerate().map(|(k, &i)| {
                         if i < 0 {
                             return -1;
                         }
                         let i = i as usize;
                         let s = if cm { column_major(i, &spatial) } else { i };
                         ((k / sp_out.max(1)) * sp_in + s) as i64
-                    })
-                    .collect();
+                    }),
+                    "the pool's indices",
+                )?;
                 outs.push(Tensor::from_vec(shape, flat)?.into());
             }
             Ok(outs)
         }
         _ => {
             let y = with_real!(dtype, R => {
-                let v = avg_lp::<R>(&op.kind, &load_floats::<R>(x)?, planes, sp_in, kprod, &taps);
+                let v = avg_lp::<R>(&op.kind, &load_floats::<R>(x)?, planes, sp_in, kprod, &taps)?;
                 store_floats(dtype, shape, v)?
             }, _ => return Err(Error::compute(format!("{} does not support {dtype}", op.name()))));
             Ok(vec![y.into()])
@@ -210,14 +223,14 @@ pub fn global_pool(op: &GlobalPool, inputs: &[Option<&Value>]) -> Result<Vec<Val
             op.name()
         )));
     }
-    let planes = s[0] * s[1];
+    let planes = numel(&s[..2])?;
     let sp = numel(&s[2..])?;
     let mut shape = s[..2].to_vec();
     shape.extend(std::iter::repeat_n(1, s.len() - 2));
     let dtype = x.dtype();
     let y = with_real!(dtype, R => {
         let v = load_floats::<R>(x)?;
-        let mut out = Vec::with_capacity(planes);
+        let mut out = buf::reserved(planes, "the pool's output")?;
         for plane in 0..planes {
             let xp = &v[plane * sp..][..sp];
             out.push(match op.kind {
@@ -278,7 +291,7 @@ pub fn max_unpool(op: &MaxUnpool, inputs: &[Option<&Value>]) -> Result<Vec<Value
     let dtype = x.dtype();
     let y = xnpu_core::with_numeric_type!(dtype, T => {
         let xv = x.as_slice::<T>()?;
-        let mut dense = vec![T::default(); total_in];
+        let mut dense = buf::filled(total_in, T::default(), "the unpooled tensor")?;
         for (&i, &v) in indices.iter().zip(xv.iter()) {
             let slot = usize::try_from(i).ok().filter(|&i| i < total_in).ok_or_else(|| {
                 Error::compute(format!("index {i} is out of range for an unpooled tensor of {total_in} elements"))
@@ -286,7 +299,7 @@ pub fn max_unpool(op: &MaxUnpool, inputs: &[Option<&Value>]) -> Result<Vec<Value
             dense[slot] = v;
         }
         // Place the unpooled tensor at the start of the (possibly larger) output.
-        let mut out = vec![T::default(); numel(&out_shape)?];
+        let mut out = buf::filled(numel(&out_shape)?, T::default(), "MaxUnpool's output")?;
         for (k, v) in dense.into_iter().enumerate() {
             let mut rem = k;
             let mut off = 0;
@@ -327,7 +340,7 @@ pub fn max_roi_pool(op: &MaxRoiPool, inputs: &[Option<&Value>]) -> Result<Vec<Va
         let rv = load_floats::<R>(rois)?;
         // Region coordinates are computed in f32, like the reference implementations.
         let scale = op.spatial_scale;
-        let mut out = Vec::with_capacity(numel(&shape)?);
+        let mut out = buf::reserved(numel(&shape)?, "MaxRoiPool's output")?;
         for roi in rv.chunks_exact(5) {
             let f = |v: R| v.to_f64() as f32;
             let b = f(roi[0]);

@@ -5,7 +5,9 @@ use xnpu_core::shape::normalize_axis;
 use xnpu_core::{DType, Error, Result, Tensor, Value};
 use xnpu_ops::nn::{DequantizeLinear, QuantizeLinear};
 
-use super::num::{int_range, ints_from_f64, ints_i32};
+use xnpu_linalg::buf;
+
+use super::num::{int_range, ints_from_f64, ints_i32, numel};
 use crate::args::{opt_tensor, tensor};
 
 /// Which scale / zero point an element of x uses.
@@ -26,13 +28,13 @@ enum ParamMap {
 
 impl ParamMap {
     fn new(x: &[usize], axis: i64, block: usize, p: &[usize]) -> Result<ParamMap> {
-        let plen: usize = p.iter().product();
+        let plen = numel(p)?;
         if plen == 1 {
             return Ok(ParamMap::Tensor);
         }
         let a = normalize_axis(axis, x.len())?;
         let size = x[a];
-        let inner: usize = x[a + 1..].iter().product();
+        let inner = numel(&x[a + 1..])?;
         if block == 0 {
             if p.len() != 1 || p[0] != size {
                 return Err(Error::compute(format!(
@@ -125,15 +127,14 @@ pub fn quantize_linear(op: &QuantizeLinear, inputs: &[Option<&Value>]) -> Result
     let xv = x.to_f64_vec()?;
     let sv = scale.to_f64_vec()?;
     let zv = zero_points(zp, scale)?;
-    let y: Vec<f64> = xv
-        .iter()
-        .enumerate()
-        .map(|(i, &v)| {
+    let y = buf::collected(
+        xv.iter().enumerate().map(|(i, &v)| {
             let p = map.index(i);
             let q = round_to(div, round_to(div, v) / round_to(div, sv[p]));
             (q.round_ties_even() + zv[p]).clamp(lo, hi)
-        })
-        .collect();
+        }),
+        "QuantizeLinear's output",
+    )?;
     Ok(vec![
         ints_from_f64(out_dtype, x.shape().to_vec(), &y)?.into()
     ])
@@ -162,14 +163,13 @@ pub fn dequantize_linear(op: &DequantizeLinear, inputs: &[Option<&Value>]) -> Re
     let xv = ints_i32(x)?;
     let sv = scale.to_f64_vec()?;
     let zv = zero_points(zp, scale)?;
-    let y: Vec<f32> = xv
-        .iter()
-        .enumerate()
-        .map(|(i, &v)| {
+    let y = buf::collected(
+        xv.iter().enumerate().map(|(i, &v)| {
             let p = map.index(i);
             (v as f32 - zv[p] as f32) * sv[p] as f32
-        })
-        .collect();
+        }),
+        "DequantizeLinear's output",
+    )?;
     Ok(vec![
         store_floats::<f32>(out_dtype, x.shape().to_vec(), y)?.into()
     ])
@@ -188,10 +188,11 @@ pub fn dynamic_quantize_linear(inputs: &[Option<&Value>]) -> Result<Vec<Value>> 
     let min = v.iter().copied().fold(0.0f32, f32::min);
     let scale = if max == min { 1.0 } else { max - min } / 255.0f32;
     let zp = (0.0f32 - min / scale).clamp(0.0, 255.0).round_ties_even();
-    let y: Vec<u8> = v
-        .iter()
-        .map(|&a| ((a / scale).round_ties_even() + zp).clamp(0.0, 255.0) as u8)
-        .collect();
+    let y = buf::collected(
+        v.iter()
+            .map(|&a| ((a / scale).round_ties_even() + zp).clamp(0.0, 255.0) as u8),
+        "DynamicQuantizeLinear's output",
+    )?;
     Ok(vec![
         Tensor::from_vec(x.shape().to_vec(), y)?.into(),
         Tensor::scalar(scale).into(),

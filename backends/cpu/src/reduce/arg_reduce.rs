@@ -12,8 +12,13 @@ pub(super) fn run(op: &ArgReduce, inputs: &[Option<&Value>]) -> Result<Tensor> {
     let rank = x.rank();
     let axis = normalize_axis(op.axis, rank)?;
     let shape = x.shape();
-    let (outer, n, inner) = split_at_axis(shape, axis);
-    if n == 0 && outer * inner > 0 {
+    let (outer, n, inner) = split_at_axis(shape, axis)?;
+    let n_out = outer.checked_mul(inner).ok_or_else(|| {
+        Error::compute(format!(
+            "the output of dims {shape:?} less axis {axis} has more than usize::MAX elements"
+        ))
+    })?;
+    if n == 0 && n_out > 0 {
         return Err(Error::compute(format!(
             "cannot take the index of an extreme along axis {axis}, which has size 0"
         )));
@@ -29,7 +34,7 @@ pub(super) fn run(op: &ArgReduce, inputs: &[Option<&Value>]) -> Result<Tensor> {
     let dtype = x.dtype();
     let idx = xnpu_core::with_numeric_type!(dtype, T => {
         let v = x.as_slice::<T>()?;
-        arg_extreme(&v, outer, n, inner, op.kind, op.select_last_index)
+        arg_extreme(&v, outer, n, inner, op.kind, op.select_last_index)?
     }, _ => return Err(Error::compute(format!(
         "ArgMax/ArgMin are not defined for {dtype} tensors"
     ))));
@@ -45,13 +50,18 @@ fn arg_extreme<T: Elem + PartialOrd>(
     inner: usize,
     kind: ArgKind,
     last: bool,
-) -> Vec<i64> {
+) -> Result<Vec<i64>> {
     let is_nan = |x: T| x.partial_cmp(&x).is_none();
     let better = |x: T, b: T| match kind {
         ArgKind::Max => x > b,
         ArgKind::Min => x < b,
     };
-    let mut out = Vec::with_capacity(outer * inner);
+    // The caller checked outer * inner; with no elements nothing is looked at (an empty
+    // input's outer dims may be anything).
+    let mut out = xnpu_linalg::buf::reserved(outer * inner, "ArgMax/ArgMin's output")?;
+    if v.is_empty() {
+        return Ok(out);
+    }
     for o in 0..outer {
         for i in 0..inner {
             let at = |k: usize| v[(o * n + k) * inner + i];
@@ -70,7 +80,7 @@ fn arg_extreme<T: Elem + PartialOrd>(
             out.push(best as i64);
         }
     }
-    out
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -4,16 +4,22 @@
 use xnpu_core::{Error, Result, Tensor, Value};
 use xnpu_ops::reduce::{BatchNormalization, GroupNormalization, InstanceNormalization};
 
+use xnpu_linalg::buf;
+
 use super::{check_len, float_tensor};
 use crate::args::{floats, tensor};
 
-/// N, C and the number of elements per (n, c) of an input [N, C, D1, ...].
+/// N, C and the number of elements per (n, c) of an input [N, C, D1, ...]. N is 0 for an
+/// empty input, whose other dims may be anything: no loop walks its rows of nothing.
 fn ncs(x: &Tensor) -> Result<(usize, usize, usize)> {
     let s = x.shape();
     if s.len() < 2 {
         return Err(Error::compute(format!(
             "the input must have shape [N, C, ...] (rank at least 2), got {s:?}"
         )));
+    }
+    if x.is_empty() {
+        return Ok((0, s[1], 0));
     }
     Ok((s[0], s[1], s[2..].iter().product()))
 }
@@ -63,7 +69,7 @@ pub(super) fn batch_norm(
         (mean_in.clone(), var_in.clone())
     };
     let eps = op.epsilon as f64;
-    let mut y = vec![0.0; xv.len()];
+    let mut y = buf::zeroed::<f64>(xv.len(), "BatchNormalization's output")?;
     for i in 0..n {
         for ch in 0..c {
             let inv = 1.0 / (var[ch] + eps).sqrt();
@@ -107,7 +113,7 @@ pub(super) fn instance_norm(
     check_len(&scale, c, "scale")?;
     check_len(&bias, c, "B")?;
     let eps = op.epsilon as f64;
-    let mut y = vec![0.0; xv.len()];
+    let mut y = buf::zeroed::<f64>(xv.len(), "InstanceNormalization's output")?;
     for i in 0..n {
         for ch in 0..c {
             let start = (i * c + ch) * s;
@@ -152,7 +158,7 @@ pub(super) fn group_norm(op: &GroupNormalization, inputs: &[Option<&Value>]) -> 
     let per_group = c / g;
     let group_len = per_group * s;
     let eps = op.epsilon as f64;
-    let mut y = vec![0.0; xv.len()];
+    let mut y = buf::zeroed::<f64>(xv.len(), "GroupNormalization's output")?;
     for i in 0..n {
         for gi in 0..g {
             let start = (i * g + gi) * group_len;

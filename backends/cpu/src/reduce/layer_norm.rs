@@ -1,18 +1,20 @@
 //! LayerNormalization and RMSNormalization.
 
-use xnpu_core::shape::normalize_axis;
+use xnpu_core::shape::{checked_numel, normalize_axis};
 use xnpu_core::{Result, Tensor, Value};
+use xnpu_linalg::buf;
 use xnpu_ops::reduce::{LayerNormalization, RmsNormalization};
 
 use super::{broadcast_index, float_tensor};
 use crate::args::{floats, opt_tensor, tensor};
 
-/// Rows (the dims before `axis`) and columns (the dims from `axis` on) of `shape`.
-fn rows_cols(shape: &[usize], axis: usize) -> (usize, usize) {
-    (
-        shape[..axis].iter().product(),
-        shape[axis..].iter().product(),
-    )
+/// Rows (the dims before `axis`) and columns (the dims from `axis` on) of `shape`, or an
+/// error when a product overflows (an empty tensor's other dims may be anything).
+fn rows_cols(shape: &[usize], axis: usize) -> Result<(usize, usize)> {
+    Ok((
+        checked_numel(&shape[..axis])?,
+        checked_numel(&shape[axis..])?,
+    ))
 }
 
 pub(super) fn layer_norm(
@@ -24,7 +26,7 @@ pub(super) fn layer_norm(
     let bias = opt_tensor(inputs, 2)?;
     let shape = x.shape();
     let axis = normalize_axis(op.axis, shape.len())?;
-    let (rows, cols) = rows_cols(shape, axis);
+    let (rows, cols) = rows_cols(shape, axis)?;
     let xv = floats(x, "X")?;
     let sv = floats(scale, "Scale")?;
     let si = broadcast_index(scale.shape(), shape, "Scale")?;
@@ -33,9 +35,10 @@ pub(super) fn layer_norm(
         None => None,
     };
     let eps = op.epsilon as f64;
-    let mut y = vec![0.0; xv.len()];
-    let mut means = Vec::with_capacity(rows);
-    let mut inv_stds = Vec::with_capacity(rows);
+    let mut y = buf::zeroed::<f64>(xv.len(), "LayerNormalization's output")?;
+    // One statistic a row: as many rows of nothing as an empty input's dims say.
+    let mut means = buf::reserved(rows, "LayerNormalization's means")?;
+    let mut inv_stds = buf::reserved(rows, "LayerNormalization's inverse deviations")?;
     for r in 0..rows {
         let row = &xv[r * cols..(r + 1) * cols];
         let mean = row.iter().sum::<f64>() / cols as f64;
@@ -72,13 +75,13 @@ pub(super) fn rms_norm(
     let scale = tensor(inputs, 1)?;
     let shape = x.shape();
     let axis = normalize_axis(op.axis, shape.len())?;
-    let (rows, cols) = rows_cols(shape, axis);
+    let (rows, cols) = rows_cols(shape, axis)?;
     let xv = floats(x, "X")?;
     let sv = floats(scale, "scale")?;
     let si = broadcast_index(scale.shape(), shape, "scale")?;
     let eps = op.epsilon as f64;
-    let mut y = vec![0.0; xv.len()];
-    let mut invs = Vec::with_capacity(rows);
+    let mut y = buf::zeroed::<f64>(xv.len(), "RMSNormalization's output")?;
+    let mut invs = buf::reserved(rows, "RMSNormalization's inverse roots")?;
     for r in 0..rows {
         let row = &xv[r * cols..(r + 1) * cols];
         let mean_sq = row.iter().map(|v| v * v).sum::<f64>() / cols as f64;

@@ -5,6 +5,8 @@ use xnpu_ops::reduce::{
     LossReduction, NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss, SoftmaxKind,
 };
 
+use xnpu_linalg::buf;
+
 use super::softmax::apply;
 use super::{check_len, float_tensor};
 use crate::args::{floats, opt_tensor, tensor};
@@ -26,6 +28,11 @@ fn ncd(x: &Tensor, target: &Tensor) -> Result<(usize, usize, usize)> {
             "the target must have shape {want:?} for an input of shape {s:?}, got {:?}",
             target.shape()
         )));
+    }
+    // The target holds N x D values; when it is empty no (n, d) is looked at (and the
+    // input's dims may multiply past usize).
+    if target.is_empty() {
+        return Ok((0, s[1], 0));
     }
     Ok((s[0], s[1], s[2..].iter().product()))
 }
@@ -51,7 +58,7 @@ fn nll_loss(
         }
         None => None,
     };
-    let mut loss = vec![0.0; n * d];
+    let mut loss = buf::zeroed::<f64>(n * d, "the loss")?;
     let mut weight_sum = 0.0;
     for i in 0..n {
         for j in 0..d {
@@ -104,7 +111,7 @@ pub(super) fn sce(op: &SoftmaxCrossEntropyLoss, inputs: &[Option<&Value>]) -> Re
     let (n, c, d) = ncd(x, target)?;
     let v = floats(x, "scores")?;
     // LogSoftmax over the classes of each (n, d).
-    let mut logp = vec![0.0; v.len()];
+    let mut logp = buf::zeroed::<f64>(v.len(), "the log-probabilities")?;
     for i in 0..n {
         for j in 0..d {
             let at = |k: usize| (i * c + k) * d + j;

@@ -5,6 +5,8 @@ use xnpu_core::shape::normalize_axis;
 use xnpu_core::{Error, Result, Tensor, Value};
 use xnpu_ops::reduce::{LpNormalization, Lrn, MeanVarianceNormalization};
 
+use xnpu_linalg::buf;
+
 use super::{float_tensor, group_index, split_at_axis};
 use crate::args::{floats, tensor};
 
@@ -12,9 +14,11 @@ pub(super) fn lp_norm(op: &LpNormalization, inputs: &[Option<&Value>]) -> Result
     let x = tensor(inputs, 0)?;
     let shape = x.shape();
     let axis = normalize_axis(op.axis, shape.len())?;
-    let (outer, n, inner) = split_at_axis(shape, axis);
+    let (outer, n, inner) = split_at_axis(shape, axis)?;
     let v = floats(x, "the input")?;
-    let mut y = vec![0.0; v.len()];
+    // No slice of an empty input to normalise (its other dims may be anything).
+    let outer = if v.is_empty() { 0 } else { outer };
+    let mut y = buf::zeroed::<f64>(v.len(), "LpNormalization's output")?;
     for o in 0..outer {
         for i in 0..inner {
             let at = |k: usize| (o * n + k) * inner + i;
@@ -43,16 +47,20 @@ pub(super) fn lrn(op: &Lrn, inputs: &[Option<&Value>]) -> Result<Tensor> {
             "LRN needs an input of shape [N, C, ...], got {shape:?}"
         )));
     }
-    let (outer, c, inner) = split_at_axis(shape, 1);
+    if op.size == 0 {
+        return Err(Error::compute("LRN size must be at least 1, got 0"));
+    }
+    let (outer, c, inner) = split_at_axis(shape, 1)?;
     let v = floats(x, "X")?;
+    let outer = if v.is_empty() { 0 } else { outer };
     let before = (op.size - 1) / 2;
     let after = op.size / 2; // ceil((size - 1) / 2)
     let (alpha, beta, bias) = (op.alpha as f64, op.beta as f64, op.bias as f64);
-    let mut y = vec![0.0; v.len()];
+    let mut y = buf::zeroed::<f64>(v.len(), "LRN's output")?;
     for o in 0..outer {
         for ch in 0..c {
             let lo = ch.saturating_sub(before);
-            let hi = (ch + after).min(c - 1);
+            let hi = ch.saturating_add(after).min(c - 1);
             for i in 0..inner {
                 let at = |k: usize| (o * c + k) * inner + i;
                 let square_sum: f64 = (lo..=hi).map(|k| v[at(k)] * v[at(k)]).sum();
@@ -70,22 +78,22 @@ pub(super) fn mvn(op: &MeanVarianceNormalization, inputs: &[Option<&Value>]) -> 
     let reduced: Vec<bool> = (0..shape.len()).map(|d| axes.contains(&d)).collect();
     let (groups, n_groups) = group_index(shape, &reduced)?;
     let v = floats(x, "X")?;
-    let count: usize = axes.iter().map(|&a| shape[a]).product();
-    let mut sum = vec![0.0; n_groups];
-    let mut sum_sq = vec![0.0; n_groups];
+    // Saturating: with any group, the input's element count bounds it.
+    let count: usize = axes.iter().fold(1usize, |a, &d| a.saturating_mul(shape[d]));
+    let mut sum = buf::zeroed::<f64>(n_groups, "MeanVarianceNormalization's sums")?;
+    let mut sum_sq = buf::zeroed::<f64>(n_groups, "MeanVarianceNormalization's sums")?;
     for (&x, &g) in v.iter().zip(&groups) {
         sum[g] += x;
         sum_sq[g] += x * x;
     }
-    let y: Vec<f64> = v
-        .iter()
-        .zip(&groups)
-        .map(|(&x, &g)| {
+    let y = buf::collected(
+        v.iter().zip(&groups).map(|(&x, &g)| {
             let mean = sum[g] / count as f64;
             let var = sum_sq[g] / count as f64 - mean * mean;
             (x - mean) / (var.max(0.0).sqrt() + 1e-9)
-        })
-        .collect();
+        }),
+        "MeanVarianceNormalization's output",
+    )?;
     float_tensor(x.dtype(), shape.to_vec(), &y)
 }
 

@@ -6,6 +6,8 @@ use xnpu_core::shape::normalize_axes;
 use xnpu_core::{DType, Error, Num, Result, Tensor, Value};
 use xnpu_ops::reduce::{Reduce, ReduceKind};
 
+use xnpu_linalg::buf;
+
 use super::{float_tensor, group_index};
 use crate::args::{opt_tensor, tensor};
 
@@ -47,16 +49,17 @@ pub(super) fn run(op: &Reduce, inputs: &[Option<&Value>]) -> Result<Tensor> {
             .collect()
     };
     let (groups, n_groups) = group_index(shape, &reduced)?;
+    // Saturating: it divides the groups' sums, and with at least one group the input's
+    // element count (groups x count) bounds it; with none it is not used.
     let count: usize = shape
         .iter()
         .zip(&reduced)
         .filter(|(_, &r)| r)
-        .map(|(&d, _)| d)
-        .product();
+        .fold(1usize, |a, (&d, _)| a.saturating_mul(d));
     let dtype = x.dtype();
     if dtype.is_float() {
         let v = x.to_f64_vec()?;
-        let out = reduce_f64(op.kind, &v, &groups, n_groups, count);
+        let out = reduce_f64(op.kind, &v, &groups, n_groups, count)?;
         float_tensor(dtype, out_shape, &out)
     } else if dtype == DType::Bool {
         let v = x.to_vec::<bool>()?;
@@ -65,7 +68,7 @@ pub(super) fn run(op: &Reduce, inputs: &[Option<&Value>]) -> Result<Tensor> {
     } else {
         xnpu_core::with_int_type!(dtype, T => {
             let v = x.as_slice::<T>()?;
-            let out: Vec<T> = reduce_int(op.kind, &v, &groups, n_groups, count);
+            let out: Vec<T> = reduce_int(op.kind, &v, &groups, n_groups, count)?;
             Tensor::from_vec(out_shape, out)
         }, _ => Err(Error::compute(format!(
             "{} is not defined for {dtype} tensors",
@@ -74,22 +77,24 @@ pub(super) fn run(op: &Reduce, inputs: &[Option<&Value>]) -> Result<Tensor> {
     }
 }
 
-/// Folds every element into its group's accumulator.
+/// Folds every element into its group's accumulator. The groups are the kept dims' product,
+/// which an empty input can make anything (a `[2^40, 0]` input summed over its last axis
+/// has 2^40 sums of nothing): allocated fallibly.
 fn fold<T: Copy, A: Clone>(
     v: &[T],
     groups: &[usize],
     n_groups: usize,
     init: A,
     mut f: impl FnMut(&mut A, T),
-) -> Vec<A> {
-    let mut acc = vec![init; n_groups];
+) -> Result<Vec<A>> {
+    let mut acc = buf::filled(n_groups, init, "a reduction's output")?;
     for (&x, &g) in v.iter().zip(groups) {
         f(&mut acc[g], x);
     }
-    acc
+    Ok(acc)
 }
 
-fn max_f64(v: &[f64], groups: &[usize], n_groups: usize) -> Vec<f64> {
+fn max_f64(v: &[f64], groups: &[usize], n_groups: usize) -> Result<Vec<f64>> {
     // NaN wins, like numpy's maximum.
     fold(v, groups, n_groups, f64::NEG_INFINITY, |a, x| {
         if x.is_nan() || x > *a {
@@ -104,39 +109,47 @@ fn reduce_f64(
     groups: &[usize],
     n_groups: usize,
     count: usize,
-) -> Vec<f64> {
+) -> Result<Vec<f64>> {
     let sum = |f: fn(f64) -> f64| fold(v, groups, n_groups, 0.0, |a, x| *a += f(x));
-    match kind {
-        ReduceKind::Max => max_f64(v, groups, n_groups),
+    let map = |acc: Vec<f64>, f: &dyn Fn(f64) -> f64| -> Vec<f64> {
+        let mut acc = acc;
+        acc.iter_mut().for_each(|a| *a = f(*a));
+        acc
+    };
+    Ok(match kind {
+        ReduceKind::Max => max_f64(v, groups, n_groups)?,
         ReduceKind::Min => fold(v, groups, n_groups, f64::INFINITY, |a, x| {
             if x.is_nan() || x < *a {
                 *a = x
             }
-        }),
-        ReduceKind::Sum => sum(|x| x),
-        ReduceKind::Mean => sum(|x| x).into_iter().map(|s| s / count as f64).collect(),
-        ReduceKind::Prod => fold(v, groups, n_groups, 1.0, |a, x| *a *= x),
-        ReduceKind::L1 => sum(f64::abs),
-        ReduceKind::L2 => sum(|x| x * x).into_iter().map(f64::sqrt).collect(),
-        ReduceKind::LogSum => sum(|x| x).into_iter().map(f64::ln).collect(),
+        })?,
+        ReduceKind::Sum => sum(|x| x)?,
+        ReduceKind::Mean => map(sum(|x| x)?, &|s| s / count as f64),
+        ReduceKind::Prod => fold(v, groups, n_groups, 1.0, |a, x| *a *= x)?,
+        ReduceKind::L1 => sum(f64::abs)?,
+        ReduceKind::L2 => map(sum(|x| x * x)?, &f64::sqrt),
+        ReduceKind::LogSum => map(sum(|x| x)?, &f64::ln),
         ReduceKind::LogSumExp => {
             // Shift by the largest finite element of each group so that exp cannot overflow.
-            let shift: Vec<f64> = fold(v, groups, n_groups, f64::NEG_INFINITY, |a, x| {
-                if x.is_finite() && x > *a {
-                    *a = x
-                }
-            })
-            .into_iter()
-            .map(|m| if m.is_finite() { m } else { 0.0 })
-            .collect();
-            let mut acc = vec![0.0; n_groups];
+            let shift = map(
+                fold(v, groups, n_groups, f64::NEG_INFINITY, |a, x| {
+                    if x.is_finite() && x > *a {
+                        *a = x
+                    }
+                })?,
+                &|m| if m.is_finite() { m } else { 0.0 },
+            );
+            let mut acc = buf::zeroed::<f64>(n_groups, "a reduction's output")?;
             for (&x, &g) in v.iter().zip(groups) {
                 acc[g] += (x - shift[g]).exp();
             }
-            acc.iter().zip(&shift).map(|(s, m)| s.ln() + m).collect()
+            acc.iter_mut()
+                .zip(&shift)
+                .for_each(|(s, m)| *s = s.ln() + m);
+            acc
         }
-        ReduceKind::SumSquare => sum(|x| x * x),
-    }
+        ReduceKind::SumSquare => sum(|x| x * x)?,
+    })
 }
 
 fn reduce_bool(
@@ -146,8 +159,8 @@ fn reduce_bool(
     n_groups: usize,
 ) -> Result<Vec<bool>> {
     match kind {
-        ReduceKind::Max => Ok(fold(v, groups, n_groups, false, |a, x| *a |= x)),
-        ReduceKind::Min => Ok(fold(v, groups, n_groups, true, |a, x| *a &= x)),
+        ReduceKind::Max => fold(v, groups, n_groups, false, |a, x| *a |= x),
+        ReduceKind::Min => fold(v, groups, n_groups, true, |a, x| *a &= x),
         _ => Err(Error::compute(format!(
             "{} is not defined for bool tensors",
             kind.op_name()
@@ -164,7 +177,7 @@ fn reduce_int<T>(
     groups: &[usize],
     n_groups: usize,
     count: usize,
-) -> Vec<T>
+) -> Result<Vec<T>>
 where
     T: Num + ToPrimitive + Bounded,
     i128: AsPrimitive<T>,
@@ -175,8 +188,9 @@ where
             *a = a.wrapping_add(f(wide(x)))
         })
     };
-    let narrow = |acc: Vec<i128>| acc.into_iter().map(|a| a.as_()).collect();
-    let via_f64 = |acc: Vec<f64>| acc.into_iter().map(T::from_f64).collect();
+    const WHAT: &str = "a reduction's output";
+    let narrow = |acc: Result<Vec<i128>>| buf::collected(acc?.into_iter().map(|a| a.as_()), WHAT);
+    let via_f64 = |acc: Vec<f64>| buf::collected(acc.into_iter().map(T::from_f64), WHAT);
     match kind {
         ReduceKind::Max => fold(v, groups, n_groups, T::min_value(), |a, x| {
             if x > *a {
@@ -189,20 +203,19 @@ where
             }
         }),
         ReduceKind::Sum => narrow(sum(&|x| x)),
-        ReduceKind::Mean => narrow(
-            sum(&|x| x)
-                .into_iter()
-                .map(|s| if count == 0 { 0 } else { s / count as i128 })
-                .collect(),
-        ),
+        ReduceKind::Mean => narrow(sum(&|x| x).map(|mut acc| {
+            acc.iter_mut()
+                .for_each(|s| *s = if count == 0 { 0 } else { *s / count as i128 });
+            acc
+        })),
         ReduceKind::Prod => narrow(fold(v, groups, n_groups, 1i128, |a, x| {
             *a = a.wrapping_mul(wide(x))
         })),
         ReduceKind::L1 => narrow(sum(&|x| x.wrapping_abs())),
         ReduceKind::SumSquare => narrow(sum(&|x| x.wrapping_mul(x))),
         ReduceKind::L2 | ReduceKind::LogSum | ReduceKind::LogSumExp => {
-            let f: Vec<f64> = v.iter().map(|&x| x.to_f64()).collect();
-            via_f64(reduce_f64(kind, &f, groups, n_groups, count))
+            let f = buf::collected(v.iter().map(|&x| x.to_f64()), "the input as f64")?;
+            via_f64(reduce_f64(kind, &f, groups, n_groups, count)?)
         }
     }
 }

@@ -1,6 +1,7 @@
 //! SkipLayerNormalization and SkipSimplifiedLayerNormalization (see the op's doc), in f64.
 
 use xnpu_core::{DType, Error, Result, Tensor, Value};
+use xnpu_linalg::buf;
 use xnpu_ops::reduce::SkipNormalization;
 
 use super::float_tensor;
@@ -43,7 +44,7 @@ pub(super) fn run(
             .min(s.len().saturating_sub(1));
         &s[lead..]
     };
-    let trailing: usize = core.iter().product();
+    let trailing = xnpu_core::shape::checked_numel(core)?;
     let skip_ok = core.len() <= shape.len() && shape.ends_with(core) && trailing > 0;
     if !skip_ok {
         return Err(Error::compute(format!(
@@ -59,9 +60,12 @@ pub(super) fn run(
     }
     let rows = xv.len().checked_div(h).unwrap_or(0);
     let eps = op.epsilon as f64;
-    let mut sum = vec![0.0; xv.len()];
-    let mut y = vec![0.0; xv.len()];
-    let (mut means, mut inv_stds) = (Vec::with_capacity(rows), Vec::with_capacity(rows));
+    let mut sum = buf::zeroed::<f64>(xv.len(), "the input plus skip")?;
+    let mut y = buf::zeroed::<f64>(xv.len(), "the normalised output")?;
+    let (mut means, mut inv_stds) = (
+        buf::reserved(rows, "the means")?,
+        buf::reserved(rows, "the inverse deviations")?,
+    );
     for r in 0..rows {
         let s = &mut sum[r * h..(r + 1) * h];
         for (c, v) in s.iter_mut().enumerate() {

@@ -1,6 +1,6 @@
 //! Softmax, LogSoftmax and Hardmax.
 
-use xnpu_core::shape::normalize_axis;
+use xnpu_core::shape::{checked_numel, normalize_axis};
 use xnpu_core::{Error, Result, Tensor, Value};
 use xnpu_ops::reduce::{Softmax, SoftmaxKind};
 
@@ -21,13 +21,17 @@ pub(super) fn run(op: &Softmax, inputs: &[Option<&Value>]) -> Result<Tensor> {
             )));
         }
         let axis = if op.axis < 0 { op.axis + r } else { op.axis } as usize;
-        let rows: usize = shape[..axis].iter().product();
-        (rows, shape[axis..].iter().product(), 1)
+        let rows = checked_numel(&shape[..axis])?;
+        (rows, checked_numel(&shape[axis..])?, 1)
     } else {
-        split_at_axis(shape, normalize_axis(op.axis, rank)?)
+        split_at_axis(shape, normalize_axis(op.axis, rank)?)?
     };
     let v = floats(x, "the input")?;
-    let mut out = vec![0.0; v.len()];
+    if v.is_empty() {
+        // No slice to normalise (an empty input's other dims may be anything).
+        return float_tensor(x.dtype(), shape.to_vec(), &[]);
+    }
+    let mut out = xnpu_linalg::buf::zeroed::<f64>(v.len(), "Softmax's output")?;
     let mut slice = Vec::with_capacity(n);
     for o in 0..outer {
         for i in 0..inner {

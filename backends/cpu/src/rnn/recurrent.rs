@@ -1,6 +1,7 @@
 //! RNN, GRU and LSTM, step by step in f64.
 
 use xnpu_core::{DType, Error, Result, Tensor, Value};
+use xnpu_linalg::buf;
 use xnpu_ops::rnn::{Activation, Cell, Direction, Recurrent};
 
 use crate::args::{opt_tensor, tensor};
@@ -55,7 +56,7 @@ fn values_or_zeros(
     shape: &[usize],
 ) -> Result<Vec<f64>> {
     match opt_tensor(inputs, i)? {
-        None => Ok(vec![0.0; shape.iter().product()]),
+        None => buf::zeroed(buf::count(shape, name)?, name),
         Some(t) => {
             if t.dtype() != dtype || t.shape() != shape {
                 return Err(Error::compute(format!(
@@ -84,16 +85,24 @@ fn mat_vec(m: &[f64], v: &[f64], y: &mut [f64]) {
 /// A float tensor from f64 values.
 fn float_tensor(dtype: DType, shape: Vec<usize>, v: Vec<f64>) -> Result<Tensor> {
     xnpu_core::with_float_type!(dtype, T => {
-        Tensor::from_vec(shape, v.into_iter().map(|x| <T as num_traits::NumCast>::from(x).unwrap_or_else(<T as num_traits::Float>::nan)).collect())
+        let v = buf::collected(
+            v.into_iter().map(|x| <T as num_traits::NumCast>::from(x).unwrap_or_else(<T as num_traits::Float>::nan)),
+            "an output of the layer",
+        )?;
+        Tensor::from_vec(shape, v)
     }, _ => Err(Error::compute(format!("expected a float dtype, got {dtype}"))))
 }
 
 /// Runs the layer; returns `Y`, `Y_h` and for LSTM `Y_c`.
 pub fn run(op: &Recurrent, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
     let layer = Layer::read(op, inputs)?;
-    let mut out = Outputs::new(layer.dims, layer.is_lstm);
-    for d in 0..layer.dims.dirs {
-        layer.run_direction(d, &mut out);
+    let mut out = Outputs::new(layer.dims, layer.is_lstm)?;
+    // With a hidden size of 0 every output is empty, and X (then [seq, batch, 0]) may have
+    // any number of steps and batches: there is nothing to run.
+    if layer.dims.hidden > 0 {
+        for d in 0..layer.dims.dirs {
+            layer.run_direction(d, &mut out)?;
+        }
     }
     out.into_values(op, layer.dtype, layer.dims)
 }
@@ -135,7 +144,8 @@ impl Dims {
         let dirs = op.direction.count();
         let gates = op.cell.gates();
         let rs = r.shape();
-        if rs.len() != 3 || rs[0] != dirs || rs[1] != gates * rs[2] {
+        // Checked: an empty R's hidden size may be anything.
+        if rs.len() != 3 || rs[0] != dirs || rs[2].checked_mul(gates) != Some(rs[1]) {
             return Err(Error::compute(format!(
                 "R must be [{dirs}, {gates}*hidden, hidden], got {rs:?}"
             )));
@@ -174,7 +184,7 @@ impl Dims {
         })
     }
 
-    /// Rows of W and R per direction: gates × hidden.
+    /// Rows of W and R per direction: gates × hidden (R's dim 1, so no overflow).
     fn gh(&self) -> usize {
         self.gates * self.hidden
     }
@@ -228,8 +238,8 @@ struct Layer<'a> {
     wv: Vec<f64>,
     rv: Vec<f64>,
     bv: Vec<f64>,
-    /// Valid steps per batch.
-    lens: Vec<usize>,
+    /// Valid steps per batch, when sequence_lens is given (else every batch has `seq`).
+    lens: Option<Vec<usize>>,
     h0: Vec<f64>,
     /// initial_c and the peepholes P (LSTM only, else empty).
     c0: Vec<f64>,
@@ -277,28 +287,32 @@ impl<'a> Layer<'a> {
         })
     }
 
-    /// Runs direction `d` over every batch, writing Y, Y_h and Y_c.
-    fn run_direction(&self, d: usize, out: &mut Outputs) {
+    /// Runs direction `d` over every batch, writing Y, Y_h and Y_c (whose allocation bounds
+    /// the steps run: `hidden` is not 0).
+    fn run_direction(&self, d: usize, out: &mut Outputs) -> Result<()> {
         let (op, dims) = (self.op, self.dims);
         let (gh, hidden, n_in) = (dims.gh(), dims.hidden, dims.n_in);
         let reverse = op.direction == Direction::Reverse || d == 1;
         let cell = CellParams::new(self, d);
-        let mut xw = vec![0.0; gh];
-        let mut hr = vec![0.0; gh];
-        for (b, &len) in self.lens.iter().enumerate() {
+        let mut xw = buf::zeroed(gh, "the layer's gates")?;
+        let mut hr = buf::zeroed(gh, "the layer's gates")?;
+        // Three rows of hidden values (GRU's z, r and candidate gates).
+        let mut scratch = buf::zeroed(3 * hidden, "the layer's gates")?;
+        let mut h = buf::zeroed(hidden, "the layer's state")?;
+        let mut c = buf::zeroed(if self.is_lstm { hidden } else { 0 }, "the layer's state")?;
+        for b in 0..dims.batch {
+            let len = self.lens.as_ref().map_or(dims.seq, |l| l[b]);
             let s = dims.state_at(d, b);
-            let mut h = self.h0[s..s + hidden].to_vec();
-            let mut c = if self.is_lstm {
-                self.c0[s..s + hidden].to_vec()
-            } else {
-                Vec::new()
-            };
+            h.copy_from_slice(&self.h0[s..s + hidden]);
+            if self.is_lstm {
+                c.copy_from_slice(&self.c0[s..s + hidden]);
+            }
             for step in 0..len {
                 let t = if reverse { len - 1 - step } else { step };
                 let row = dims.x_row(t, b);
                 mat_vec(cell.w, &self.xv[row * n_in..(row + 1) * n_in], &mut xw);
                 mat_vec(cell.r, &h, &mut hr);
-                cell.step(&xw, &hr, &mut h, &mut c);
+                cell.step(&xw, &hr, &mut h, &mut c, &mut scratch);
                 let o = dims.y_at(t, d, b);
                 out.y[o..o + hidden].copy_from_slice(&h);
             }
@@ -307,13 +321,15 @@ impl<'a> Layer<'a> {
                 out.y_c[s..s + hidden].copy_from_slice(&c);
             }
         }
+        Ok(())
     }
 }
 
-/// sequence_lens when given (each at most `seq`), else `seq` for every batch.
-fn sequence_lens(t: Option<&Tensor>, seq: usize, batch: usize) -> Result<Vec<usize>> {
+/// sequence_lens when given (each at most `seq`); `None` (every batch has `seq` steps)
+/// without it.
+fn sequence_lens(t: Option<&Tensor>, seq: usize, batch: usize) -> Result<Option<Vec<usize>>> {
     let Some(t) = t else {
-        return Ok(vec![seq; batch]);
+        return Ok(None);
     };
     let v = t.to_i64_vec()?;
     if v.len() != batch {
@@ -333,7 +349,8 @@ fn sequence_lens(t: Option<&Tensor>, seq: usize, batch: usize) -> Result<Vec<usi
                     ))
                 })
         })
-        .collect()
+        .collect::<Result<_>>()
+        .map(Some)
 }
 
 /// One direction's weights, biases, peepholes and activations: what a step of the cell
@@ -393,8 +410,9 @@ impl<'a> CellParams<'a> {
         activate(g_act, self.clip(v))
     }
 
-    /// One step of the cell: the new `h` (and `c` for LSTM) from `xw = W x` and `hr = R h`.
-    fn step(&self, xw: &[f64], hr: &[f64], h: &mut [f64], c: &mut [f64]) {
+    /// One step of the cell: the new `h` (and `c` for LSTM) from `xw = W x` and `hr = R h`;
+    /// `scratch` holds `3 * hidden` values.
+    fn step(&self, xw: &[f64], hr: &[f64], h: &mut [f64], c: &mut [f64], scratch: &mut [f64]) {
         match self.op.cell {
             Cell::Rnn => {
                 let (wb, rb) = (self.wb, self.rb);
@@ -404,36 +422,43 @@ impl<'a> CellParams<'a> {
             }
             Cell::Gru {
                 linear_before_reset,
-            } => self.gru_step(linear_before_reset, xw, hr, h),
+            } => self.gru_step(linear_before_reset, xw, hr, h, scratch),
             Cell::Lstm { input_forget } => self.lstm_step(input_forget, xw, hr, h, c),
         }
     }
 
-    /// A GRU step (gates z, r, h).
-    fn gru_step(&self, linear_before_reset: bool, xw: &[f64], hr: &[f64], h: &mut [f64]) {
+    /// A GRU step (gates z, r, h); `scratch` holds the z and r gates and `(r * H) Rh^T`.
+    fn gru_step(
+        &self,
+        linear_before_reset: bool,
+        xw: &[f64],
+        hr: &[f64],
+        h: &mut [f64],
+        scratch: &mut [f64],
+    ) {
         let (hidden, wb, rb) = (self.hidden, self.wb, self.rb);
         let (z_, r_, h_) = (0, hidden, 2 * hidden);
-        let z: Vec<f64> = (0..hidden)
-            .map(|j| self.f(xw[z_ + j] + hr[z_ + j] + wb[z_ + j] + rb[z_ + j]))
-            .collect();
-        let rg: Vec<f64> = (0..hidden)
-            .map(|j| self.f(xw[r_ + j] + hr[r_ + j] + wb[r_ + j] + rb[r_ + j]))
-            .collect();
-        let cand: Vec<f64> = if linear_before_reset {
-            (0..hidden)
-                .map(|j| self.g(xw[h_ + j] + rg[j] * (hr[h_ + j] + rb[h_ + j]) + wb[h_ + j]))
-                .collect()
-        } else {
-            // (r * H) Rh^T
-            let rh: Vec<f64> = rg.iter().zip(&*h).map(|(a, b)| a * b).collect();
-            let mut rr = vec![0.0; hidden];
-            mat_vec(&self.r[h_ * hidden..], &rh, &mut rr);
-            (0..hidden)
-                .map(|j| self.g(xw[h_ + j] + rr[j] + rb[h_ + j] + wb[h_ + j]))
-                .collect()
-        };
+        let (z, rest) = scratch.split_at_mut(hidden);
+        let (rg, rr) = rest.split_at_mut(hidden);
         for j in 0..hidden {
-            h[j] = (1.0 - z[j]) * cand[j] + z[j] * h[j];
+            z[j] = self.f(xw[z_ + j] + hr[z_ + j] + wb[z_ + j] + rb[z_ + j]);
+            rg[j] = self.f(xw[r_ + j] + hr[r_ + j] + wb[r_ + j] + rb[r_ + j]);
+        }
+        if linear_before_reset {
+            for j in 0..hidden {
+                let cand = self.g(xw[h_ + j] + rg[j] * (hr[h_ + j] + rb[h_ + j]) + wb[h_ + j]);
+                h[j] = (1.0 - z[j]) * cand + z[j] * h[j];
+            }
+        } else {
+            // (r * H) Rh^T, with r * H in place of r.
+            for (r, &hj) in rg.iter_mut().zip(&*h) {
+                *r *= hj;
+            }
+            mat_vec(&self.r[h_ * hidden..], rg, &mut rr[..hidden]);
+            for j in 0..hidden {
+                let cand = self.g(xw[h_ + j] + rr[j] + rb[h_ + j] + wb[h_ + j]);
+                h[j] = (1.0 - z[j]) * cand + z[j] * h[j];
+            }
         }
     }
 
@@ -466,14 +491,19 @@ struct Outputs {
 }
 
 impl Outputs {
-    /// Zeroed outputs (steps past a batch's sequence length stay zero).
-    fn new(dims: Dims, is_lstm: bool) -> Outputs {
+    /// Zeroed outputs (steps past a batch's sequence length stay zero). X's steps and
+    /// batches are unbounded when it is empty: the sizes are checked and allocated fallibly.
+    fn new(dims: Dims, is_lstm: bool) -> Result<Outputs> {
         let (seq, dirs, batch, hidden) = (dims.seq, dims.dirs, dims.batch, dims.hidden);
-        Outputs {
-            y: vec![0.0; seq * dirs * batch * hidden],
-            y_h: vec![0.0; dirs * batch * hidden],
-            y_c: vec![0.0; if is_lstm { dirs * batch * hidden } else { 0 }],
-        }
+        let zeros = |dims: &[usize], what: &str| buf::zeroed(buf::count(dims, what)?, what);
+        Ok(Outputs {
+            y: zeros(&[seq, dirs, batch, hidden], "the layer's output Y")?,
+            y_h: zeros(&[dirs, batch, hidden], "the layer's output Y_h")?,
+            y_c: zeros(
+                &[dirs, batch, if is_lstm { hidden } else { 0 }],
+                "the layer's output Y_c",
+            )?,
+        })
     }
 
     /// The output values in `dtype`: Y, Y_h and for LSTM Y_c.
@@ -505,10 +535,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sequence_lens_default_to_the_whole_sequence_and_must_fit_it() {
-        assert_eq!(sequence_lens(None, 3, 2).unwrap(), [3, 3]);
+    fn sequence_lens_are_optional_and_must_fit_the_sequence() {
+        assert_eq!(sequence_lens(None, 3, 2).unwrap(), None);
         let lens = Tensor::from_vec(vec![2], vec![1i32, 3]).unwrap();
-        assert_eq!(sequence_lens(Some(&lens), 3, 2).unwrap(), [1, 3]);
+        assert_eq!(sequence_lens(Some(&lens), 3, 2).unwrap(), Some(vec![1, 3]));
         let e = sequence_lens(Some(&lens), 2, 2).unwrap_err();
         assert!(
             e.to_string().contains("sequence length 3 is out of range"),
@@ -574,5 +604,85 @@ mod tests {
         let r = vals(vec![1, 1, 1], vec![1.0]);
         let err = run(&rnn(Direction::Forward), &[Some(&x), Some(&w), Some(&r)]).unwrap_err();
         assert!(err.to_string().contains("W must be"));
+    }
+
+    /// Hostile sizes (issue 21): an empty X may have any number of steps and batches, and an
+    /// empty R any hidden size.
+    #[test]
+    fn huge_empty_dims_are_answered_or_refused() {
+        let empty = |shape: Vec<usize>| vals(shape, vec![]);
+        let layer = Recurrent {
+            hidden_size: None,
+            ..rnn(Direction::Forward)
+        };
+        // 2^62 steps of no input, hidden size 1: Y needs 2^62 values.
+        let (x, w) = (empty(vec![1 << 62, 1, 0]), empty(vec![1, 1, 0]));
+        let r = vals(vec![1, 1, 1], vec![1.0]);
+        let e = run(&layer, &[Some(&x), Some(&w), Some(&r)]).unwrap_err();
+        assert!(e.to_string().contains("the layer's output Y"), "{e}");
+        // Hidden size 0: every output is empty, whatever the steps and batches.
+        let (x, w, r) = (
+            empty(vec![1 << 40, 1 << 20, 0]),
+            empty(vec![1, 0, 0]),
+            empty(vec![1, 0, 0]),
+        );
+        let out = run(&layer, &[Some(&x), Some(&w), Some(&r)]).unwrap();
+        assert_eq!(
+            out[0].as_tensor().unwrap().shape(),
+            &[1 << 40, 1, 1 << 20, 0]
+        );
+        // 4 gates x 2^62 wraps to 0 rows.
+        let lstm = Recurrent {
+            cell: Cell::Lstm {
+                input_forget: false,
+            },
+            hidden_size: None,
+            activations: Cell::Lstm {
+                input_forget: false,
+            }
+            .default_activations(),
+            ..rnn(Direction::Forward)
+        };
+        let (x, w, r) = (
+            vals(vec![1, 1, 1], vec![1.0]),
+            empty(vec![1, 0, 1]),
+            empty(vec![1, 0, 1 << 62]),
+        );
+        let e = run(&lstm, &[Some(&x), Some(&w), Some(&r)]).unwrap_err();
+        assert!(e.to_string().contains("R must be"), "{e}");
+    }
+
+    #[test]
+    fn gru_step_matches_the_formula_with_and_without_linear_before_reset() {
+        // hidden 1, one input: W = [z, r, h] rows, R likewise, B = [Wb; Rb], initial_h 0.5.
+        let sig = |v: f64| 1.0 / (1.0 + (-v).exp());
+        let x = vals(vec![1, 1, 1], vec![1.0]);
+        let w = vals(vec![1, 3, 1], vec![0.5, 0.25, 1.0]);
+        let r = vals(vec![1, 3, 1], vec![0.1, 0.2, 0.3]);
+        let b = vals(vec![1, 6], vec![0.0, 0.0, 0.0, 0.0, 0.0, 0.4]);
+        let h0 = vals(vec![1, 1, 1], vec![0.5]);
+        let z = sig(0.5 + 0.1 * 0.5);
+        let rg = sig(0.25 + 0.2 * 0.5);
+        for linear_before_reset in [false, true] {
+            let cell = Cell::Gru {
+                linear_before_reset,
+            };
+            let gru = Recurrent {
+                cell,
+                hidden_size: None,
+                activations: cell.default_activations(),
+                ..rnn(Direction::Forward)
+            };
+            let inputs = [Some(&x), Some(&w), Some(&r), Some(&b), None, Some(&h0)];
+            let out = run(&gru, &inputs).unwrap();
+            let y = out[0].as_tensor().unwrap().to_vec::<f32>().unwrap();
+            let cand = if linear_before_reset {
+                (1.0 + rg * (0.3 * 0.5 + 0.4)).tanh()
+            } else {
+                (1.0 + 0.3 * (rg * 0.5) + 0.4).tanh()
+            };
+            let want = (1.0 - z) * cand + z * 0.5;
+            assert!((y[0] as f64 - want).abs() < 1e-6, "{y:?} vs {want}");
+        }
     }
 }

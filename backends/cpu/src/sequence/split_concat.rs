@@ -2,6 +2,7 @@
 
 use xnpu_core::shape::checked_numel;
 use xnpu_core::{DType, Error, Result, Tensor, Value};
+use xnpu_linalg::buf;
 use xnpu_ops::sequence::{ConcatFromSequence, SplitToSequence};
 
 use super::tensor_elem;
@@ -21,38 +22,56 @@ fn resolve_axis(axis: i64, rank: usize, one_more: bool) -> Result<usize> {
 }
 
 /// The data of `t` cut along an axis seen as `[outer, dim, inner]` into consecutive pieces of
-/// `sizes` (which add up to `dim`).
+/// `sizes` (which add up to `dim`). An empty `t` may have any `outer` and any number of
+/// pieces: the pieces are allocated fallibly and no loop walks rows of nothing.
 fn split_data<T: Clone>(
     data: &[T],
     outer: usize,
     dim: usize,
     inner: usize,
     sizes: &[usize],
-) -> Vec<Vec<T>> {
-    let mut pieces = Vec::with_capacity(sizes.len());
+) -> Result<Vec<Vec<T>>> {
+    let mut pieces = buf::reserved(sizes.len(), "SplitToSequence's items")?;
     let mut start = 0;
     for &len in sizes {
-        let mut piece = Vec::with_capacity(outer * len * inner);
-        for o in 0..outer {
-            let base = (o * dim + start) * inner;
-            piece.extend_from_slice(&data[base..base + len * inner]);
+        // A share of `data`, so no overflow once `data` is not empty.
+        let n = if data.is_empty() {
+            0
+        } else {
+            outer * len * inner
+        };
+        let mut piece = buf::reserved(n, "an item of SplitToSequence")?;
+        if n > 0 {
+            for o in 0..outer {
+                let base = (o * dim + start) * inner;
+                piece.extend_from_slice(&data[base..base + len * inner]);
+            }
         }
         pieces.push(piece);
         start += len;
     }
-    pieces
+    Ok(pieces)
 }
 
-/// The data of blocks `[outer, dims[k], inner]` joined along the middle axis.
-fn concat_data<T: Clone>(parts: &[&[T]], outer: usize, dims: &[usize], inner: usize) -> Vec<T> {
-    let total: usize = dims.iter().sum();
-    let mut out = Vec::with_capacity(outer * total * inner);
-    for o in 0..outer {
-        for (part, &d) in parts.iter().zip(dims) {
-            out.extend_from_slice(&part[o * d * inner..(o + 1) * d * inner]);
+/// The data of blocks `[outer, dims[k], inner]` joined along the middle axis; `n` (their
+/// count of values, checked by the caller) is allocated fallibly, and nothing is walked when
+/// it is 0 (`outer` may then be anything).
+fn concat_data<T: Clone>(
+    parts: &[&[T]],
+    n: usize,
+    outer: usize,
+    dims: &[usize],
+    inner: usize,
+) -> Result<Vec<T>> {
+    let mut out = buf::reserved(n, "ConcatFromSequence's output")?;
+    if n > 0 {
+        for o in 0..outer {
+            for (part, &d) in parts.iter().zip(dims) {
+                out.extend_from_slice(&part[o * d * inner..(o + 1) * d * inner]);
+            }
         }
     }
-    out
+    Ok(out)
 }
 
 pub(super) fn split_to_sequence(op: &SplitToSequence, inputs: &[Option<&Value>]) -> Result<Value> {
@@ -61,8 +80,9 @@ pub(super) fn split_to_sequence(op: &SplitToSequence, inputs: &[Option<&Value>])
     let axis = resolve_axis(op.axis, shape.len(), false)?;
     let dim = shape[axis];
     let split = opt_tensor(inputs, 1)?;
+    // One item per piece: an empty input's axis may hold any number of them.
     let sizes: Vec<usize> = match split {
-        None => vec![1; dim],
+        None => buf::filled(dim, 1, "SplitToSequence's items")?,
         Some(s) if s.rank() == 0 => {
             let k = s.to_i64_vec()?[0];
             if k <= 0 {
@@ -71,7 +91,7 @@ pub(super) fn split_to_sequence(op: &SplitToSequence, inputs: &[Option<&Value>])
                 )));
             }
             let k = k as usize;
-            let mut sizes = vec![k; dim / k];
+            let mut sizes = buf::filled(dim / k, k, "SplitToSequence's items")?;
             if dim % k != 0 {
                 sizes.push(dim % k);
             }
@@ -90,7 +110,7 @@ pub(super) fn split_to_sequence(op: &SplitToSequence, inputs: &[Option<&Value>])
                     "split sizes {v:?} must add up to the size {dim} of axis {axis}"
                 )));
             }
-            v.iter().map(|&k| k as usize).collect()
+            buf::collected(v.iter().map(|&k| k as usize), "SplitToSequence's items")?
         }
         Some(s) => {
             return Err(Error::compute(format!(
@@ -111,19 +131,25 @@ pub(super) fn split_to_sequence(op: &SplitToSequence, inputs: &[Option<&Value>])
         }
         s
     };
+    const ITEMS: &str = "SplitToSequence's items";
     let items: Vec<Tensor> = if x.dtype() == DType::String {
-        split_data(x.strings()?, outer, dim, inner, &sizes)
-            .into_iter()
-            .zip(&sizes)
-            .map(|(p, &len)| Tensor::from_strings(piece_shape(len), p))
-            .collect::<Result<_>>()?
-    } else {
-        xnpu_core::with_pod_type!(x.dtype(), T => {
-            split_data(&x.as_slice::<T>()?, outer, dim, inner, &sizes)
+        let pieces = split_data(x.strings()?, outer, dim, inner, &sizes)?;
+        buf::try_collected(
+            sizes.len(),
+            pieces
                 .into_iter()
                 .zip(&sizes)
-                .map(|(p, &len)| Tensor::from_vec(piece_shape(len), p))
-                .collect::<Result<_>>()?
+                .map(|(p, &len)| Tensor::from_strings(piece_shape(len), p)),
+            ITEMS,
+        )?
+    } else {
+        xnpu_core::with_pod_type!(x.dtype(), T => {
+            let pieces = split_data(&x.as_slice::<T>()?, outer, dim, inner, &sizes)?;
+            buf::try_collected(
+                sizes.len(),
+                pieces.into_iter().zip(&sizes).map(|(p, &len)| Tensor::from_vec(piece_shape(len), p)),
+                ITEMS,
+            )?
         }, _ => return Err(Error::unsupported(format!("SplitToSequence of {} tensors", x.dtype()))))
     };
     Ok(Value::Sequence {
@@ -189,15 +215,15 @@ pub(super) fn concat_from_sequence(
         .iter()
         .try_fold(0usize, |a, &d| a.checked_add(d))
         .ok_or_else(|| Error::compute("the concatenated axis overflows"))?;
-    checked_numel(&out_shape)?;
+    let n = checked_numel(&out_shape)?;
     let out = if first.dtype() == DType::String {
         let parts: Vec<&[String]> = items.iter().map(|t| t.strings()).collect::<Result<_>>()?;
-        Tensor::from_strings(out_shape, concat_data(&parts, outer, &dims, inner))?
+        Tensor::from_strings(out_shape, concat_data(&parts, n, outer, &dims, inner)?)?
     } else {
         xnpu_core::with_pod_type!(first.dtype(), T => {
             let owned: Vec<_> = items.iter().map(|t| t.as_slice::<T>()).collect::<Result<_>>()?;
             let parts: Vec<&[T]> = owned.iter().map(|c| c.as_ref()).collect();
-            Tensor::from_vec(out_shape, concat_data(&parts, outer, &dims, inner))?
+            Tensor::from_vec(out_shape, concat_data(&parts, n, outer, &dims, inner)?)?
         }, _ => return Err(Error::unsupported(format!("ConcatFromSequence of {} tensors", first.dtype()))))
     };
     Ok(Value::Tensor(out))
@@ -267,5 +293,43 @@ mod tests {
             (vec![1, 2, 2], vec![1., 3., 2., 4.])
         );
         assert!(cat(2, false).is_err());
+    }
+
+    /// Hostile sizes (issue 21): an empty tensor's dims may be anything, so a split may ask
+    /// for any number of items, and the rows around the axis may be any number of nothing.
+    #[test]
+    fn huge_empty_dims_are_refused_or_answered_without_walking_them() {
+        let big = 1usize << 62;
+        let empty = |shape: Vec<usize>| Tensor::from_vec(shape, Vec::<f32>::new()).unwrap();
+        let op = SplitToSequence {
+            axis: 0,
+            keepdims: true,
+        };
+        let x = Value::Tensor(empty(vec![big, 0]));
+        let e = split_to_sequence(&op, &[Some(&x)]).unwrap_err().to_string();
+        assert!(
+            e.contains("cannot allocate 4611686018427387904 values for SplitToSequence's items"),
+            "{e}"
+        );
+        let op = SplitToSequence {
+            axis: 1,
+            keepdims: true,
+        };
+        let x = Value::Tensor(empty(vec![big, 2, 0]));
+        let out = split_to_sequence(&op, &[Some(&x)]).unwrap();
+        assert_eq!(seq_of(&out), vec![(vec![big, 1, 0], vec![]); 2]);
+        let s = Value::Sequence {
+            elem: tensor_elem(DType::F32),
+            items: vec![empty(vec![big, 1, 0]), empty(vec![big, 2, 0])],
+        };
+        let op = ConcatFromSequence {
+            axis: 1,
+            new_axis: false,
+        };
+        let t = concat_from_sequence(&op, &[Some(&s)])
+            .unwrap()
+            .into_tensor()
+            .unwrap();
+        assert_eq!(t.shape(), &[big, 3, 0]);
     }
 }

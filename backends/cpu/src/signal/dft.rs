@@ -3,6 +3,8 @@
 use xnpu_core::{Error, Result, Tensor, Value};
 use xnpu_ops::signal::Dft;
 
+use xnpu_linalg::buf;
+
 use super::{dft_1d, f64_tensor, scalar_int};
 use crate::args::{opt_tensor, tensor};
 
@@ -45,15 +47,21 @@ pub fn run(op: &Dft, inputs: &[Option<&Value>]) -> Result<Tensor> {
     };
     let n_in = shape[axis];
     let n_out = out_shape[axis];
-    let outer: usize = shape[..axis].iter().product();
-    let inner: usize = shape[axis + 1..rank - 1].iter().product();
+    let outer = xnpu_core::shape::checked_numel(&shape[..axis])?;
+    let inner = xnpu_core::shape::checked_numel(&shape[axis + 1..rank - 1])?;
+    if total == 0 {
+        return f64_tensor(x.dtype(), out_shape, Vec::new());
+    }
     let data = x.to_f64_vec()?;
-    let mut out = vec![0.0; total];
+    let mut out = buf::zeroed::<f64>(total, "DFT's output")?;
     for o in 0..outer {
         for i in 0..inner {
             let at = |j: usize, c: usize| data[((o * n_in + j) * inner + i) * comps + c];
             let imag = |j: usize| if comps == 2 { at(j, 1) } else { 0.0 };
-            let (mut re, mut im) = (vec![0.0; n], vec![0.0; n]);
+            let (mut re, mut im) = (
+                buf::zeroed::<f64>(n, "a DFT's signal")?,
+                buf::zeroed::<f64>(n, "a DFT's signal")?,
+            );
             if op.inverse && op.onesided {
                 // Rebuild the full Hermitian spectrum from its first half.
                 for k in 0..n {
@@ -73,7 +81,7 @@ pub fn run(op: &Dft, inputs: &[Option<&Value>]) -> Result<Tensor> {
                     im[j] = imag(j);
                 }
             }
-            let (mut fr, mut fi) = dft_1d(&re, &im, op.inverse);
+            let (mut fr, mut fi) = dft_1d(&re, &im, op.inverse)?;
             if op.inverse {
                 let scale = 1.0 / n as f64;
                 fr.iter_mut().chain(fi.iter_mut()).for_each(|v| *v *= scale);

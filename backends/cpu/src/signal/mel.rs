@@ -3,6 +3,8 @@
 use xnpu_core::{Error, Result, Tensor, Value};
 use xnpu_ops::signal::MelWeightMatrix;
 
+use xnpu_linalg::buf;
+
 use super::{f64_tensor, scalar_int};
 use crate::args::tensor;
 
@@ -38,8 +40,9 @@ pub fn run(op: &MelWeightMatrix, inputs: &[Option<&Value>]) -> Result<Tensor> {
     let (low_mel, high_mel) = (to_mel(lower), to_mel(upper));
     let step = (high_mel - low_mel) / (mel_bins + 2) as f64;
     // The spectrum bin of each of the mel_bins + 2 points.
-    let points = (0..mel_bins + 2)
-        .map(|i| {
+    let points = buf::try_collected(
+        mel_bins + 2,
+        (0..mel_bins + 2).map(|i| {
             let hz = 700.0 * ((i as f64 * step + low_mel) / 2595.0 * 10f64.ln()).exp_m1();
             let bin = ((dft_length as f64 + 1.0) * hz / sample_rate as f64).floor();
             if !(0.0..spec_bins as f64).contains(&bin) {
@@ -48,9 +51,10 @@ pub fn run(op: &MelWeightMatrix, inputs: &[Option<&Value>]) -> Result<Tensor> {
                 )));
             }
             Ok(bin as usize)
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let mut out = vec![0.0; total];
+        }),
+        "the mel points",
+    )?;
+    let mut out = buf::zeroed::<f64>(total, "MelWeightMatrix's output")?;
     for i in 0..mel_bins {
         let (lo, mid, hi) = (points[i], points[i + 1], points[i + 2]);
         if mid == lo {

@@ -29,7 +29,7 @@ pub(crate) fn f64_tensor(dtype: DType, shape: Vec<usize>, values: Vec<f64>) -> R
         })
     }
     xnpu_core::with_numeric_type!(dtype, T => {
-        Tensor::from_vec(shape, values.into_iter().map(cast::<T>).collect())
+        Tensor::from_vec(shape, xnpu_linalg::buf::collected(values.into_iter().map(cast::<T>), "an output")?)
     }, _ => Err(Error::compute(format!("expected a numeric dtype, got {dtype}"))))
 }
 
@@ -47,15 +47,16 @@ pub(crate) fn scalar_int(inputs: &[Option<&Value>], i: usize, name: &str) -> Res
 
 /// The discrete Fourier transform of the complex signal `(re, im)`:
 /// `X[k] = sum_j x[j] e^(-+2 pi i k j / N)` (`+` when `inverse`, without the 1/N factor).
-pub(crate) fn dft_1d(re: &[f64], im: &[f64], inverse: bool) -> (Vec<f64>, Vec<f64>) {
+pub(crate) fn dft_1d(re: &[f64], im: &[f64], inverse: bool) -> Result<(Vec<f64>, Vec<f64>)> {
     let n = re.len();
     let sign = if inverse { 1.0 } else { -1.0 };
-    let mut out_re = vec![0.0; n];
-    let mut out_im = vec![0.0; n];
+    let mut out_re = xnpu_linalg::buf::zeroed(n, "a DFT")?;
+    let mut out_im = xnpu_linalg::buf::zeroed(n, "a DFT")?;
     for k in 0..n {
         let (mut sr, mut si) = (0.0, 0.0);
         for j in 0..n {
-            let (c, s) = unit_root((k * j) % n, n);
+            // k * j in u128: k and j are below n, whose square a usize need not hold.
+            let (c, s) = unit_root((k as u128 * j as u128 % n as u128) as usize, n);
             let s = sign * s;
             sr += re[j] * c - im[j] * s;
             si += re[j] * s + im[j] * c;
@@ -63,18 +64,19 @@ pub(crate) fn dft_1d(re: &[f64], im: &[f64], inverse: bool) -> (Vec<f64>, Vec<f6
         out_re[k] = sr;
         out_im[k] = si;
     }
-    (out_re, out_im)
+    Ok((out_re, out_im))
 }
 
 /// `(cos, sin)` of `2 pi m / n` for `m < n`, exact at multiples of a quarter turn.
 fn unit_root(m: usize, n: usize) -> (f64, f64) {
+    let (m4, n) = (4 * m as u128, n as u128);
     if m == 0 {
         (1.0, 0.0)
-    } else if 2 * m == n {
+    } else if m4 == 2 * n {
         (-1.0, 0.0)
-    } else if 4 * m == n {
+    } else if m4 == n {
         (0.0, 1.0)
-    } else if 4 * m == 3 * n {
+    } else if m4 == 3 * n {
         (0.0, -1.0)
     } else {
         let (s, c) = (2.0 * std::f64::consts::PI * m as f64 / n as f64).sin_cos();
@@ -88,7 +90,7 @@ mod tests {
 
     #[test]
     fn dft_of_an_impulse_is_flat() {
-        let (re, im) = dft_1d(&[1.0, 0.0, 0.0, 0.0], &[0.0; 4], false);
+        let (re, im) = dft_1d(&[1.0, 0.0, 0.0, 0.0], &[0.0; 4], false).unwrap();
         assert_eq!(re, vec![1.0; 4]);
         assert_eq!(im, vec![0.0; 4]);
     }
@@ -97,5 +99,34 @@ mod tests {
     fn float_values_truncate_into_integers() {
         let t = f64_tensor(DType::I32, vec![3], vec![0.9, -1.5, 1e12]).unwrap();
         assert_eq!(t.to_vec::<i32>().unwrap(), vec![0, -1, i32::MAX]);
+    }
+
+    #[test]
+    fn lengths_of_2_62_are_an_error_not_an_abort() {
+        use crate::Kernel;
+        let run = |op: &dyn Kernel, inputs: Vec<Tensor>| {
+            let vals: Vec<Value> = inputs.into_iter().map(Value::Tensor).collect();
+            let refs: Vec<Option<&Value>> = vals.iter().map(Some).collect();
+            op.run(&refs, 1).unwrap_err().to_string()
+        };
+        let x = Tensor::from_vec(vec![1, 2, 1], vec![1.0f32, 2.0]).unwrap();
+        let len = Tensor::scalar(1i64 << 62);
+        let dft = Dft {
+            inverse: false,
+            onesided: false,
+            axis: Some(1),
+        };
+        let e = run(&dft, vec![x, len.clone()]);
+        assert!(e.contains("cannot allocate"), "{e}");
+        let hann = Window {
+            kind: WindowKind::Hann,
+            periodic: true,
+            dtype: DType::F64,
+        };
+        let e = run(&hann, vec![len]);
+        assert!(
+            e.contains("overflows") || e.contains("cannot allocate"),
+            "{e}"
+        );
     }
 }

@@ -3,6 +3,8 @@
 use xnpu_core::{Error, Result, Tensor, Value};
 use xnpu_ops::signal::Stft;
 
+use xnpu_linalg::buf;
+
 use super::{dft_1d, f64_tensor, scalar_int};
 use crate::args::{opt_tensor, tensor};
 
@@ -56,9 +58,10 @@ pub fn run(op: &Stft, inputs: &[Option<&Value>]) -> Result<Tensor> {
     let out_shape = vec![batch, frames, bins, 2];
     let total = xnpu_core::shape::checked_numel(&out_shape)?;
     let data = x.to_f64_vec()?;
-    let mut out = Vec::with_capacity(total);
+    let mut out = buf::reserved(total, "STFT's output")?;
     for b in 0..batch {
         for f in 0..frames {
+            // The frame is no longer than the signal.
             let (mut re, mut im) = (vec![0.0; frame], vec![0.0; frame]);
             for j in 0..frame {
                 let w = window.as_ref().map_or(1.0, |w| w[j]);
@@ -68,7 +71,7 @@ pub fn run(op: &Stft, inputs: &[Option<&Value>]) -> Result<Tensor> {
                     im[j] = data[at + 1] * w;
                 }
             }
-            let (fr, fi) = dft_1d(&re, &im, false);
+            let (fr, fi) = dft_1d(&re, &im, false)?;
             for k in 0..bins {
                 out.push(fr[k]);
                 out.push(fi[k]);

@@ -17,8 +17,8 @@ pub fn run(op: &Window, inputs: &[Option<&Value>]) -> Result<Tensor> {
     } else {
         size.saturating_sub(1)
     } as f64;
-    let values = (0..size)
-        .map(|n| {
+    let values = xnpu_linalg::buf::collected(
+        (0..size).map(|n| {
             if m == 0.0 {
                 return 1.0;
             }
@@ -28,8 +28,9 @@ pub fn run(op: &Window, inputs: &[Option<&Value>]) -> Result<Tensor> {
                 WindowKind::Hamming => 25.0 / 46.0 - 21.0 / 46.0 * t.cos(),
                 WindowKind::Blackman => 0.42 - 0.5 * t.cos() + 0.08 * (2.0 * t).cos(),
             }
-        })
-        .collect();
+        }),
+        "the window",
+    )?;
     f64_tensor(op.dtype, vec![size], values)
 }
 

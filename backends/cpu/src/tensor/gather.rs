@@ -22,10 +22,19 @@ pub(crate) fn gather(op: &Gather, inputs: &[Option<&Value>]) -> Result<Tensor> {
     let mut dims = x.shape()[..a].to_vec();
     dims.extend_from_slice(idx_t.shape());
     dims.extend_from_slice(&x.shape()[a + 1..]);
-    let outer: usize = x.shape()[..a].iter().product();
-    let inner: usize = x.shape()[a + 1..].iter().product();
+    let n = checked_numel(&dims)?;
+    // A non-empty output reads a non-empty input, whose dims multiply within a usize; an
+    // empty one reads nothing.
+    let (outer, inner) = if n == 0 {
+        (0, 0)
+    } else {
+        (
+            x.shape()[..a].iter().product(),
+            x.shape()[a + 1..].iter().product(),
+        )
+    };
     let s = Src::new(x)?;
-    let mut out = Elems::new(x.dtype(), checked_numel(&dims)?)?;
+    let mut out = Elems::new(x.dtype(), n)?;
     for o in 0..outer {
         for &i in &idx {
             out.extend(&s, (o * d + i) * inner, inner)?;
@@ -85,13 +94,20 @@ pub(crate) fn gather_nd(op: &GatherNd, inputs: &[Option<&Value>]) -> Result<Tens
     let idx = idx_t.to_i64_vec()?;
     let mut dims = id[..id.len() - 1].to_vec();
     dims.extend_from_slice(&xd[b + k..]);
+    let n = checked_numel(&dims)?;
+    let s = Src::new(x)?;
+    let mut out = Elems::new(x.dtype(), n)?;
+    if n == 0 {
+        return out.finish(dims);
+    }
+    // The output's dims (batch, tuples, inner) are non-zero and multiply within a usize;
+    // the indexed dims of the data may be 0 (every index is then out of range) and their
+    // product with the rest is checked.
     let inner: usize = xd[b + k..].iter().product();
     let batch: usize = xd[..b].iter().product();
-    let batch_size: usize = xd[b..].iter().product();
+    let batch_size = checked_numel(&xd[b..])?;
     let tuples_per_batch: usize = id[b..id.len() - 1].iter().product();
     let st = strides(&xd[b..]);
-    let s = Src::new(x)?;
-    let mut out = Elems::new(x.dtype(), checked_numel(&dims)?)?;
     for bi in 0..batch {
         for t in 0..tuples_per_batch {
             let tuple = &idx[(bi * tuples_per_batch + t) * k..][..k];
@@ -122,10 +138,18 @@ pub(crate) fn compress(op: &Compress, inputs: &[Option<&Value>]) -> Result<Tenso
     let keep: Vec<usize> = (0..cond.len()).filter(|&i| cond[i]).collect();
     let mut dims = x.shape().to_vec();
     dims[a] = keep.len();
-    let outer: usize = x.shape()[..a].iter().product();
-    let inner: usize = x.shape()[a + 1..].iter().product();
+    let n = checked_numel(&dims)?;
+    // As in Gather: a non-empty output reads a non-empty input.
+    let (outer, inner) = if n == 0 {
+        (0, 0)
+    } else {
+        (
+            x.shape()[..a].iter().product(),
+            x.shape()[a + 1..].iter().product(),
+        )
+    };
     let s = Src::new(&x)?;
-    let mut out = Elems::new(x.dtype(), checked_numel(&dims)?)?;
+    let mut out = Elems::new(x.dtype(), n)?;
     for o in 0..outer {
         for &i in &keep {
             out.extend(&s, (o * d + i) * inner, inner)?;
@@ -146,7 +170,10 @@ pub(crate) fn non_zero(inputs: &[Option<&Value>]) -> Result<Tensor> {
     };
     let r = x.rank();
     let count = nz.iter().filter(|&&b| b).count();
-    let mut coords = vec![0i64; r * count];
+    let mut coords = xnpu_linalg::buf::zeroed::<i64>(
+        xnpu_linalg::buf::count(&[r, count], "NonZero's output")?,
+        "NonZero's output",
+    )?;
     let mut p = 0;
     let mut flat = 0;
     super::elems::for_each_index(x.shape(), |o| {
@@ -182,7 +209,10 @@ pub(crate) fn one_hot(op: &OneHot, inputs: &[Option<&Value>]) -> Result<Tensor> 
     let idx = idx_t.to_f64_vec()?;
     let mut dims = idx_t.shape().to_vec();
     dims.insert(a, depth);
-    checked_numel(&dims)?;
+    if checked_numel(&dims)? == 0 {
+        return gather_by(values, &dims, None, |_| Ok(None));
+    }
+    // The output is not empty, so neither are the indices.
     let inner: usize = idx_t.shape()[a..].iter().product();
     gather_by(values, &dims, None, |o| {
         let outer_i: usize = idx_t.shape()[..a]

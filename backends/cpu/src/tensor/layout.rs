@@ -43,9 +43,13 @@ pub(crate) fn concat(op: &Concat, inputs: &[Option<&Value>]) -> Result<Tensor> {
             .checked_add(t.shape()[a])
             .ok_or_else(|| Error::compute("Concat: the output dim overflows"))?;
     }
-    let outer: usize = dims[..a].iter().product();
-    let inner: usize = dims[a + 1..].iter().product();
     let n = checked_numel(&dims)?;
+    // An empty output has nothing to copy (and its other dims may multiply past usize).
+    let (outer, inner) = if n == 0 {
+        (0, 0)
+    } else {
+        (dims[..a].iter().product(), dims[a + 1..].iter().product())
+    };
     let srcs: Vec<Src<'_>> = ts.iter().map(|t| Src::new(t)).collect::<Result<_>>()?;
     let mut out = Elems::new(first.dtype(), n)?;
     for o in 0..outer {
@@ -63,8 +67,15 @@ pub(crate) fn split(op: &Split, inputs: &[Option<&Value>], n_outputs: usize) -> 
     let given = opt_tensor(inputs, 1)?.map(|t| t.to_i64_vec()).transpose()?;
     let sizes = op.sizes(x.shape()[a], given.as_deref(), n_outputs)?;
     let d = x.shape()[a];
-    let outer: usize = x.shape()[..a].iter().product();
-    let inner: usize = x.shape()[a + 1..].iter().product();
+    // An empty input splits into empty outputs (whose other dims may multiply past usize).
+    let (outer, inner) = if x.is_empty() {
+        (0, 0)
+    } else {
+        (
+            x.shape()[..a].iter().product(),
+            x.shape()[a + 1..].iter().product(),
+        )
+    };
     let s = Src::new(x)?;
     let mut outs = Vec::with_capacity(sizes.len());
     let mut off = 0;
@@ -123,8 +134,13 @@ pub(crate) fn slice(op: &Slice, inputs: &[Option<&Value>]) -> Result<Tensor> {
             )?
         }
     };
-    let st = strides(x.shape());
     let dims: Vec<usize> = plan.iter().map(|p| p.len).collect();
+    if checked_numel(&dims)? == 0 {
+        // Nothing to read (and the strides of an empty input may not fit an i64).
+        return gather_by(x, &dims, None, |_| Ok(None));
+    }
+    // Every slice is non-empty, so the input is: its strides and offsets fit an i64.
+    let st = strides(x.shape());
     let offset: i64 = plan
         .iter()
         .zip(&st)
@@ -325,6 +341,14 @@ pub(crate) fn reverse_sequence(op: &ReverseSequence, inputs: &[Option<&Value>]) 
         )));
     }
     let lens = tensor(inputs, 1)?.to_i64_vec()?;
+    if op.batch_axis == op.time_axis || op.batch_axis.max(op.time_axis) >= x.rank() {
+        return Err(Error::compute(format!(
+            "ReverseSequence: batch_axis {} and time_axis {} must be two different axes of dims {:?}",
+            op.batch_axis,
+            op.time_axis,
+            x.shape()
+        )));
+    }
     let (batch, time) = (x.shape()[op.batch_axis], x.shape()[op.time_axis]);
     if lens.len() != batch {
         return Err(Error::compute(format!(

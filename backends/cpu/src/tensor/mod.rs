@@ -83,3 +83,82 @@ kernel!(TopK, |o, inputs, _| numeric::top_k(o, inputs));
 kernel!(Unique, |o, inputs, n_outputs| unique::unique(
     o, inputs, n_outputs
 ));
+
+/// Hostile sizes (issue 21): an empty tensor's other dims may be anything, and an axis of
+/// 2^40 items of nothing is still 2^40 items. Each case is an answer or an error, never a
+/// panic, an abort or a loop over 2^40 empty rows.
+#[cfg(test)]
+mod hostile {
+    use super::*;
+    use crate::Kernel;
+    use xnpu_core::Tensor;
+
+    fn run(op: &impl Kernel, inputs: Vec<Tensor>) -> xnpu_core::Result<Tensor> {
+        let vals: Vec<Value> = inputs.into_iter().map(Value::Tensor).collect();
+        let refs: Vec<Option<&Value>> = vals.iter().map(Some).collect();
+        op.run(&refs, 1)?.remove(0).into_tensor()
+    }
+
+    fn empty(dims: Vec<usize>) -> Tensor {
+        Tensor::from_vec(dims, Vec::<f32>::new()).unwrap()
+    }
+
+    fn ints(v: &[i64]) -> Tensor {
+        Tensor::from_vec(vec![v.len()], v.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn empty_inputs_with_huge_dims_give_empty_outputs() {
+        let big = 1usize << 40;
+        let x = empty(vec![0, big, big]);
+        let y = run(&Gather { axis: 1 }, vec![x.clone(), ints(&[])]).unwrap();
+        assert_eq!(y.shape(), &[0, 0, big]);
+        let y = run(
+            &Concat { axis: 0 },
+            vec![empty(vec![big, 0]), empty(vec![big, 0])],
+        )
+        .unwrap();
+        assert_eq!(y.shape(), &[2 * big, 0]);
+        let cum = Cumulative {
+            kind: CumKind::Sum,
+            exclusive: false,
+            reverse: false,
+        };
+        let y = run(&cum, vec![x.clone(), Tensor::scalar(2i64)]).unwrap();
+        assert_eq!(y.shape(), x.shape());
+        let s = Slice { attrs: None };
+        let y = run(
+            &s,
+            vec![
+                x,
+                ints(&[0, 1 << 39, 1 << 39]),
+                ints(&[1, big as i64, big as i64]),
+            ],
+        )
+        .unwrap();
+        assert_eq!(y.shape(), &[0, big / 2, big / 2]);
+    }
+
+    #[test]
+    fn an_axis_of_2_62_empty_items_is_an_error_not_an_abort() {
+        let op = Unique {
+            axis: Some(0),
+            sorted: true,
+        };
+        let err = run(&op, vec![empty(vec![1 << 62, 0])]).unwrap_err();
+        assert!(err.to_string().contains("Unique's items"), "{err}");
+    }
+
+    #[test]
+    fn top_k_along_an_axis_of_2_62_with_no_rows_is_empty() {
+        // Reserving the sort order for the axis asked for 2^62 indices (a panic).
+        let op = TopK {
+            axis: 1,
+            largest: true,
+            sorted: true,
+            k: Some(0),
+        };
+        let y = run(&op, vec![empty(vec![0, 1 << 62])]).unwrap();
+        assert_eq!(y.shape(), &[0, 0]);
+    }
+}

@@ -3,7 +3,7 @@
 use xnpu_core::num::total_order;
 use xnpu_core::shape::checked_numel;
 use xnpu_core::shape::normalize_axis;
-use xnpu_core::{Error, Num, Result, Tensor, Value};
+use xnpu_core::{DType, Error, Num, Result, Tensor, Value};
 use xnpu_ops::tensor::{CumKind, Cumulative, Range, TopK};
 
 use super::elems::{scalar_int, try_vec};
@@ -63,11 +63,19 @@ pub(crate) fn cumulative(op: &Cumulative, inputs: &[Option<&Value>]) -> Result<T
     let x = tensor(inputs, 0)?;
     let a = normalize_axis(scalar_int(tensor(inputs, 1)?, "axis")?, x.rank())?;
     let d = x.shape()[a];
-    let inner: usize = x.shape()[a + 1..].iter().product();
-    let outer: usize = x.shape()[..a].iter().product();
+    // An empty input has nothing to add up (and its other dims may multiply past usize).
+    let (outer, inner) = if x.is_empty() {
+        (0, 0)
+    } else {
+        (
+            x.shape()[..a].iter().product(),
+            x.shape()[a + 1..].iter().product(),
+        )
+    };
     xnpu_core::with_numeric_type!(x.dtype(), T => {
         let src = x.as_slice::<T>()?;
-        let mut out = vec![T::default(); src.len()];
+        let mut out: Vec<T> = try_vec(src.len(), x.dtype())?;
+        out.resize(src.len(), T::default());
         let start = match op.kind { CumKind::Sum => T::ZERO, CumKind::Prod => T::ONE };
         for o in 0..outer {
             for i in 0..inner {
@@ -106,16 +114,27 @@ pub(crate) fn top_k(op: &TopK, inputs: &[Option<&Value>]) -> Result<Vec<Value>> 
             "TopK: k = {k} must lie in [0, {d}] (the axis length)"
         ))
     })?;
-    let outer: usize = x.shape()[..a].iter().product();
-    let inner: usize = x.shape()[a + 1..].iter().product();
+    // As in CumSum: an empty input has no rows to sort.
+    let (outer, inner) = if x.is_empty() {
+        (0, 0)
+    } else {
+        (
+            x.shape()[..a].iter().product(),
+            x.shape()[a + 1..].iter().product(),
+        )
+    };
     let mut dims = x.shape().to_vec();
     dims[a] = k;
     let n = checked_numel(&dims)?;
-    let mut indices = vec![0i64; n];
+    let mut indices: Vec<i64> = try_vec(n, DType::I64)?;
+    indices.resize(n, 0);
     let values = xnpu_core::with_numeric_type!(x.dtype(), T => {
         let src = x.as_slice::<T>()?;
-        let mut vals = vec![T::default(); n];
-        let mut order: Vec<usize> = Vec::with_capacity(d);
+        let mut vals: Vec<T> = try_vec(n, x.dtype())?;
+        vals.resize(n, T::default());
+        // The axis of an empty input may be any length: room only for rows that exist.
+        let rows = if outer * inner == 0 { 0 } else { d };
+        let mut order: Vec<usize> = xnpu_linalg::buf::reserved(rows, "TopK's order")?;
         for o in 0..outer {
             for i in 0..inner {
                 let at = |j: usize| src[(o * d + j) * inner + i];

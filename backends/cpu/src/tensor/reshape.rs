@@ -106,10 +106,9 @@ pub(crate) fn dropout(
     let mut out = vec![Value::Tensor(x.clone())];
     if n_outputs > 1 {
         let n = checked_numel(x.shape())?;
-        out.push(Value::Tensor(Tensor::from_vec(
-            x.shape().to_vec(),
-            vec![true; n],
-        )?));
+        let mut mask = try_vec(n, DType::Bool)?;
+        mask.resize(n, true);
+        out.push(Value::Tensor(Tensor::from_vec(x.shape().to_vec(), mask)?));
     }
     Ok(out)
 }

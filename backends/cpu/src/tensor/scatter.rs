@@ -5,6 +5,8 @@ use xnpu_core::shape::normalize_axis;
 use xnpu_core::{DType, Elem, Error, Num, Result, Tensor, Value};
 use xnpu_ops::tensor::{Reduction, ScatterElements, ScatterNd, TensorScatter};
 
+use xnpu_linalg::buf;
+
 use super::elems::{for_each_index, norm_index, strides, Elems, Src};
 use crate::args::{opt_tensor, tensor};
 
@@ -24,7 +26,7 @@ fn apply(
     }
     if r == Reduction::None {
         // Where each output element comes from: (from updates?, position).
-        let mut from: Vec<(bool, usize)> = (0..data.len()).map(|i| (false, i)).collect();
+        let mut from = buf::collected((0..data.len()).map(|i| (false, i)), "a scatter's sources")?;
         for &(t, u) in pairs {
             *from
                 .get_mut(t)
@@ -110,7 +112,7 @@ pub(crate) fn scatter_elements(op: &ScatterElements, inputs: &[Option<&Value>]) 
     let a = normalize_axis(op.axis, dd.len())?;
     let idx = idx_t.to_i64_vec()?;
     let st = strides(dd);
-    let mut pairs = Vec::with_capacity(idx.len());
+    let mut pairs = buf::reserved(idx.len(), "a scatter's positions")?;
     let mut p = 0;
     for_each_index(id, |o| {
         let mut t = 0;
@@ -155,11 +157,16 @@ pub(crate) fn scatter_nd(op: &ScatterNd, inputs: &[Option<&Value>]) -> Result<Te
             updates.shape()
         )));
     }
+    if updates.is_empty() {
+        // Nothing to write (and the dims of empty updates may multiply past usize).
+        return apply(data, updates, &[], op.reduction);
+    }
     let idx = idx_t.to_i64_vec()?;
+    // The updates hold n_tuples * inner values: neither overflows.
     let inner: usize = dd[k..].iter().product();
     let st = strides(dd);
     let n_tuples: usize = id[..id.len() - 1].iter().product();
-    let mut pairs = Vec::with_capacity(n_tuples * inner);
+    let mut pairs = buf::reserved(updates.len(), "a scatter's positions")?;
     for t in 0..n_tuples {
         let mut off = 0;
         for (j, &v) in idx[t * k..(t + 1) * k].iter().enumerate() {
@@ -193,6 +200,11 @@ pub(crate) fn tensor_scatter(op: &TensorScatter, inputs: &[Option<&Value>]) -> R
             "TensorScatter: update dims {ud:?} must equal cache dims {cd:?} except along axis {a}, where they are no larger"
         )));
     }
+    if update.is_empty() {
+        // Nothing to write (and an empty cache's dims may be anything).
+        return apply(cache, update, &[], Reduction::None);
+    }
+    // The update is not empty, so neither is the cache: its dims multiply within a usize.
     let batch = cd[0];
     let write = match opt_tensor(inputs, 2)? {
         Some(w) => w.to_i64_vec()?,
@@ -209,7 +221,7 @@ pub(crate) fn tensor_scatter(op: &TensorScatter, inputs: &[Option<&Value>]) -> R
     let prefix: usize = cd[..a].iter().product();
     let per_batch = prefix / batch.max(1);
     let seq = ud[a];
-    let mut pairs = Vec::with_capacity(update.len());
+    let mut pairs = buf::reserved(update.len(), "a scatter's positions")?;
     for p in 0..prefix {
         let b = p / per_batch.max(1);
         for s in 0..seq {

@@ -8,6 +8,8 @@ use xnpu_core::shape::normalize_axis;
 use xnpu_core::{DType, Error, Result, Tensor, Value};
 use xnpu_ops::tensor::Unique;
 
+use xnpu_linalg::buf;
+
 use super::elems::{Elems, Src};
 use crate::args::tensor;
 
@@ -19,10 +21,13 @@ struct Groups {
     counts: Vec<usize>,
 }
 
-fn group(n_items: usize, cmp: impl Fn(usize, usize) -> Ordering, sorted: bool) -> Groups {
-    let mut order: Vec<usize> = (0..n_items).collect();
+/// Groups of equal items. `n_items` is an axis length, which an empty tensor may set to
+/// anything: the per-item tables are allocated fallibly.
+fn group(n_items: usize, cmp: impl Fn(usize, usize) -> Ordering, sorted: bool) -> Result<Groups> {
+    const WHAT: &str = "Unique's items";
+    let mut order = buf::collected(0..n_items, WHAT)?;
     order.sort_by(|&a, &b| cmp(a, b)); // stable: equal items keep input order
-    let mut group_of = vec![0usize; n_items];
+    let mut group_of = buf::zeroed::<usize>(n_items, WHAT)?;
     let mut first = Vec::new();
     let mut counts = Vec::new();
     for (p, &item) in order.iter().enumerate() {
@@ -42,11 +47,11 @@ fn group(n_items: usize, cmp: impl Fn(usize, usize) -> Ordering, sorted: bool) -
     for (p, &g) in rank.iter().enumerate() {
         pos[g] = p;
     }
-    Groups {
+    Ok(Groups {
         first: rank.iter().map(|&g| first[g]).collect(),
-        inverse: group_of.iter().map(|&g| pos[g]).collect(),
+        inverse: buf::collected(group_of.iter().map(|&g| pos[g]), WHAT)?,
         counts: rank.iter().map(|&g| counts[g]).collect(),
-    }
+    })
 }
 
 /// Compares two items, given as the flat positions of their elements, lexicographically.
@@ -71,27 +76,35 @@ pub(crate) fn unique(
         None => (x0.reshape(vec![x0.len()])?, 0),
     };
     let d = x.shape()[a];
-    let outer: usize = x.shape()[..a].iter().product();
-    let inner: usize = x.shape()[a + 1..].iter().product();
+    // An empty tensor's items are all empty (and its dims may multiply past usize).
+    let (outer, inner) = if x.is_empty() {
+        (0, 0)
+    } else {
+        (
+            x.shape()[..a].iter().product(),
+            x.shape()[a + 1..].iter().product(),
+        )
+    };
     // The flat positions of each item's elements, in row-major order of the item.
-    let items: Vec<Vec<usize>> = (0..d)
-        .map(|j| {
+    let items: Vec<Vec<usize>> = buf::collected(
+        (0..d).map(|j| {
             (0..outer)
                 .flat_map(|o| (0..inner).map(move |i| (o * d + j) * inner + i))
                 .collect()
-        })
-        .collect();
+        }),
+        "Unique's items",
+    )?;
     let g = if x.dtype() == DType::String {
         let s = x.strings()?;
         group(
             d,
             |p, q| lex(s, &items[p], &items[q], |a, b| a.cmp(b)),
             op.sorted,
-        )
+        )?
     } else {
         xnpu_core::with_pod_type!(x.dtype(), T => {
             let v = x.as_slice::<T>()?;
-            group(d, |p, q| lex(&v, &items[p], &items[q], total_order::<T>), op.sorted)
+            group(d, |p, q| lex(&v, &items[p], &items[q], total_order::<T>), op.sorted)?
         }, _ => return Err(Error::compute(format!("Unique: unsupported dtype {}", x.dtype()))))
     };
     // Y: the first occurrences, gathered along the axis.
@@ -107,7 +120,7 @@ pub(crate) fn unique(
     let ints = |v: &[usize]| -> Result<Value> {
         Ok(Value::Tensor(Tensor::from_vec(
             vec![v.len()],
-            v.iter().map(|&i| i as i64).collect(),
+            buf::collected(v.iter().map(|&i| i as i64), "Unique's indices")?,
         )?))
     };
     let mut out = vec![Value::Tensor(y.finish(dims)?)];
@@ -126,11 +139,11 @@ mod tests {
     #[test]
     fn unsorted_groups_follow_first_occurrence() {
         let v = [2, 1, 1, 3, 4, 3];
-        let g = group(6, |a, b| v[a].cmp(&v[b]), false);
+        let g = group(6, |a, b| v[a].cmp(&v[b]), false).unwrap();
         assert_eq!(g.first, vec![0, 1, 3, 4]);
         assert_eq!(g.inverse, vec![0, 1, 1, 2, 3, 2]);
         assert_eq!(g.counts, vec![1, 2, 2, 1]);
-        let g = group(6, |a, b| v[a].cmp(&v[b]), true);
+        let g = group(6, |a, b| v[a].cmp(&v[b]), true).unwrap();
         assert_eq!(g.first, vec![1, 0, 3, 4]);
         assert_eq!(g.inverse, vec![1, 0, 0, 2, 3, 2]);
     }

@@ -6,6 +6,7 @@ mod tfidf_vectorizer;
 
 use xnpu_core::broadcast::{broadcast_shapes, BroadcastIndex};
 use xnpu_core::{Error, Result, Tensor};
+use xnpu_linalg::buf;
 use xnpu_ops::text::*;
 
 use crate::args::tensor;
@@ -73,10 +74,11 @@ fn string_concat(x: &Tensor, y: &Tensor) -> Result<Tensor> {
     let shape = broadcast_shapes(&[x.shape(), y.shape()])?;
     let ia = BroadcastIndex::new(x.shape(), &shape)?;
     let ib = BroadcastIndex::new(y.shape(), &shape)?;
-    let out = ia
-        .zip(ib)
-        .map(|(i, j)| format!("{}{}", a[i], b[j]))
-        .collect();
+    // Broadcasting makes far more strings than the inputs hold ([N, 1] with [1, M]).
+    let out = buf::collected(
+        ia.zip(ib).map(|(i, j)| format!("{}{}", a[i], b[j])),
+        "StringConcat's output",
+    )?;
     Tensor::from_strings(shape, out)
 }
 

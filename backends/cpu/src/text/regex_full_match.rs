@@ -84,7 +84,10 @@ pub(super) fn run(op: &RegexFullMatch, x: &Tensor) -> Result<Tensor> {
             op.pattern
         ))
     })?;
-    let matches = x.strings()?.iter().map(|s| re.is_match(s)).collect();
+    let matches = xnpu_linalg::buf::collected(
+        x.strings()?.iter().map(|s| re.is_match(s)),
+        "RegexFullMatch's output",
+    )?;
     Tensor::from_vec(x.shape().to_vec(), matches)
 }
 

@@ -2,6 +2,7 @@
 
 use xnpu_core::shape::checked_numel;
 use xnpu_core::{Error, Result, Tensor, Value};
+use xnpu_linalg::buf;
 use xnpu_ops::text::StringSplit;
 
 /// Whitespace as Python's `str.split()` sees it.
@@ -53,13 +54,18 @@ pub(super) fn run(op: &StringSplit, x: &Tensor) -> Result<Vec<Value>> {
     let width = pieces.iter().map(Vec::len).max().unwrap_or(0);
     let mut shape = x.shape().to_vec();
     shape.push(width);
+    // Every string padded to the most pieces of any: far more than the input holds when one
+    // string has many pieces and the others few.
     let n = checked_numel(&shape)?;
-    let mut out = Vec::with_capacity(n);
+    let mut out = buf::reserved(n, "StringSplit's output")?;
     for p in &pieces {
         out.extend(p.iter().map(|s| s.to_string()));
         out.resize(out.len() + (width - p.len()), String::new());
     }
-    let counts: Vec<i64> = pieces.iter().map(|p| p.len() as i64).collect();
+    let counts = buf::collected(
+        pieces.iter().map(|p| p.len() as i64),
+        "StringSplit's counts",
+    )?;
     if out.len() != n {
         return Err(Error::compute(
             "StringSplit produced an inconsistent number of pieces",

@@ -3,12 +3,14 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 
-use xnpu_core::shape::checked_numel;
 use xnpu_core::{DType, Error, Result, Tensor};
+use xnpu_linalg::buf;
 use xnpu_ops::text::{NgramPool, TfIdfMode, TfIdfVectorizer};
 
 /// Counts, for each row of `rows` (`n_rows` rows of `c` items), the pool's n-grams, into a
-/// `[n_rows, output_size]` table.
+/// `[n_rows, output_size]` table. The output size is an attribute and an empty input may
+/// have any number of rows: the table is allocated fallibly, and no row is walked when it
+/// is empty.
 fn count<K: Eq + Hash + Clone>(
     op: &TfIdfVectorizer,
     pool: &[K],
@@ -23,11 +25,17 @@ fn count<K: Eq + Hash + Clone>(
         .into_iter()
         .filter_map(|(start, n, col)| pool.get(start..start + n).map(|g| (g, col)))
         .collect();
-    let mut freq = vec![0u64; checked_numel(&[n_rows, width])?];
-    let mut gram = Vec::with_capacity(op.max_gram_length);
+    const WHAT: &str = "TfIdfVectorizer's output";
+    let mut freq = buf::zeroed(buf::count(&[n_rows, width], WHAT)?, WHAT)?;
+    if freq.is_empty() {
+        return Ok(freq);
+    }
+    let longest = op.max_gram_length.min(c);
+    let mut gram = buf::reserved(longest, "an n-gram")?;
     for r in 0..n_rows {
         let row = &items[r * c..(r + 1) * c];
-        for n in op.min_gram_length..=op.max_gram_length.min(c) {
+        // Lengths from 1: an n-gram of length 0 has no items to match.
+        for n in op.min_gram_length.max(1)..=longest {
             let max_skip = if n == 1 { 0 } else { op.max_skip_count };
             for skip in 0..=max_skip {
                 let step = skip + 1;
@@ -76,16 +84,15 @@ pub(super) fn run(op: &TfIdfVectorizer, x: &Tensor) -> Result<Tensor> {
     };
     let width = op.output_size();
     let weight = |i: usize| op.weights.get(i % width.max(1)).copied();
-    let y: Vec<f32> = freq
-        .iter()
-        .enumerate()
-        .map(|(i, &f)| match op.mode {
+    let y = buf::collected(
+        freq.iter().enumerate().map(|(i, &f)| match op.mode {
             TfIdfMode::Tf => f as f32,
             TfIdfMode::Idf if f == 0 => 0.0,
             TfIdfMode::Idf => weight(i).unwrap_or(1.0),
             TfIdfMode::TfIdf => weight(i).unwrap_or(1.0) * f as f32,
-        })
-        .collect();
+        }),
+        "TfIdfVectorizer's output",
+    )?;
     let shape = if batched {
         vec![n_rows, width]
     } else {
@@ -127,5 +134,42 @@ mod tests {
     fn a_string_input_for_an_int_pool_is_an_error() {
         let x = Tensor::from_strings(vec![1], vec!["a".into()]).unwrap();
         assert!(run(&op(1, 1, 0), &x).is_err());
+    }
+
+    /// Hostile sizes (issue 21): the output size and the pool sections are attributes, and
+    /// an empty input may have any number of rows.
+    #[test]
+    fn huge_attributes_and_empty_rows_are_refused_or_answered() {
+        let x = Tensor::from_vec(vec![1], vec![2i64]).unwrap();
+        let wide = TfIdfVectorizer {
+            ngram_indexes: vec![0, 1 << 62],
+            ..op(1, 1, 0)
+        };
+        let e = run(&wide, &x).unwrap_err().to_string();
+        assert!(
+            e.contains("cannot allocate 4611686018427387905 values for TfIdfVectorizer's output"),
+            "{e}"
+        );
+        // A section of 2^62 1-grams in a pool of 10.
+        let long = TfIdfVectorizer {
+            ngram_counts: vec![0, 1 << 62],
+            ..op(1, 2, 0)
+        };
+        assert_eq!(run(&long, &x).unwrap().shape(), &[7]);
+        // 2^62 rows of nothing, and an n-gram length of 0 (no items to match).
+        let rows = Tensor::from_vec(vec![1 << 62, 0], Vec::<i64>::new()).unwrap();
+        let none = TfIdfVectorizer {
+            ngram_indexes: vec![],
+            ..op(0, 1 << 62, 0)
+        };
+        assert_eq!(run(&none, &rows).unwrap().shape(), &[1 << 62, 0]);
+        let one_row = Tensor::from_vec(vec![1, 2], vec![2i64, 3]).unwrap();
+        assert_eq!(
+            run(&op(0, 1 << 62, 0), &one_row)
+                .unwrap()
+                .to_vec::<f32>()
+                .unwrap(),
+            vec![1., 1., 0., 0., 0., 0., 0.]
+        );
     }
 }
