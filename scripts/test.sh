@@ -53,7 +53,7 @@ log "LLM test models"
 "$PY" scripts/make_llm_models.py "$REPO/target/llm" --size tiny
 export XNPU_LLM_MODELS="$REPO/target/llm"
 export XNPU_PYTHON="$PY"
-# Compiled-model caches (OpenVINO's CACHE_DIR) stay inside the build folder.
+# Compiled-model caches (OpenVINO's and QNN's sealed blobs) stay inside the build folder.
 export XNPU_CACHE_DIR="$REPO/target/xnpu-cache"
 
 phase "formatting check"

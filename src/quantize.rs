@@ -149,6 +149,9 @@ fn quantize_activations(
         _ => None,
     };
     let mut added: Vec<Node> = Vec::new();
+    // Readers move to the dequantised values in one sweep at the end (one per value would
+    // sweep the graph once per activation).
+    let mut moved = Vec::new();
     for &v in watched {
         let Some(&(lo, hi)) = range.get(&v) else {
             continue;
@@ -175,10 +178,11 @@ fn quantize_activations(
                 shape,
             }),
         );
-        g.replace_uses(v, dq);
+        moved.push((v, dq));
         added.push(q_node(&name, v, s, z, qv));
         added.push(dq_node(&name, qv, s, z, dq));
     }
+    g.replace_uses_all(&moved);
     added
 }
 

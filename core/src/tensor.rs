@@ -117,12 +117,25 @@ impl Tensor {
 
     /// A tensor of zeros (empty strings for `String`).
     pub fn zeros(dtype: DType, shape: Vec<usize>) -> Result<Tensor> {
+        let refused = |n: usize| Error::compute(format!("cannot allocate {n} elements of {dtype}"));
         if dtype == DType::String {
             let n = checked_numel(&shape)?;
-            return Tensor::from_strings(shape, vec![String::new(); n]);
+            crate::run::reserve(
+                (n as u64).saturating_mul(std::mem::size_of::<String>() as u64),
+                "a tensor of empty strings",
+            )?;
+            let mut v = Vec::new();
+            v.try_reserve_exact(n).map_err(|_| refused(n))?;
+            v.resize(n, String::new());
+            return Tensor::from_strings(shape, v);
         }
         let n = checked_nbytes(dtype, &shape)?;
-        Tensor::from_bytes(dtype, shape, Bytes::from(vec![0u8; n]))
+        crate::run::reserve(n as u64, "a tensor of zeros")?;
+        let mut v = Vec::new();
+        v.try_reserve_exact(n)
+            .map_err(|_| refused(checked_numel(&shape).unwrap_or(n)))?;
+        v.resize(n, 0u8);
+        Tensor::from_bytes(dtype, shape, Bytes::from(v))
     }
 
     pub fn dtype(&self) -> DType {

@@ -27,6 +27,11 @@ pub fn count(factors: &[usize], what: &str) -> Result<usize> {
 
 /// An empty vector with room for `n` values.
 pub fn reserved<T>(n: usize, what: &str) -> Result<Vec<T>> {
+    // Within the run's memory limit (when it has one) before it is asked of the allocator.
+    xnpu_core::run::reserve(
+        (n as u64).saturating_mul(std::mem::size_of::<T>() as u64),
+        what,
+    )?;
     let mut v = Vec::new();
     v.try_reserve_exact(n).map_err(|_| refused(n, what))?;
     Ok(v)

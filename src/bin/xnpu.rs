@@ -140,7 +140,7 @@ struct CompileArgs {
     /// PERFORMANCE_HINT). Default: latency.
     #[arg(long, value_name = "latency|throughput")]
     performance: Option<String>,
-    /// Keep compiled partitions in this folder between runs (OpenVINO: CACHE_DIR).
+    /// Keep compiled partitions in this folder between runs (sealed, checked blobs).
     /// Default: XNPU_CACHE_DIR, else $XDG_CACHE_HOME/xnpu, else ~/.cache/xnpu.
     #[arg(long, value_name = "DIR", conflicts_with = "no_cache")]
     cache_dir: Option<PathBuf>,

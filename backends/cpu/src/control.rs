@@ -3,6 +3,7 @@
 use xnpu_core::shape::normalize_axis;
 use xnpu_core::{DType, Error, Result, Tensor, Value, ValueType};
 use xnpu_graph::ir::{Graph, If, Loop, Scan, SequenceMap};
+use xnpu_linalg::buf;
 
 use crate::args::{opt_tensor, tensor};
 use crate::exec::run_graph;
@@ -234,25 +235,27 @@ fn elem_bytes(t: &Tensor) -> Result<usize> {
 /// The slice at `idx` along `axis`, with that axis removed.
 fn take_along(t: &Tensor, axis: usize, idx: usize) -> Result<Tensor> {
     let shape = t.shape();
+    let mut out_shape = shape.to_vec();
+    out_shape.remove(axis);
+    // An empty tensor's other dims may multiply past a usize; its slice is empty too.
+    if t.is_empty() {
+        return Tensor::zeros(t.dtype(), out_shape);
+    }
+    // Every dim is at least 1 here, so these products are at most the tensor's length.
     let outer: usize = shape[..axis].iter().product();
     let inner: usize = shape[axis + 1..].iter().product();
     let n = shape[axis];
-    let mut out_shape = shape.to_vec();
-    out_shape.remove(axis);
     if t.dtype() == DType::String {
         let s = t.strings()?;
-        let v = (0..outer)
-            .flat_map(|o| {
-                s[(o * n + idx) * inner..(o * n + idx + 1) * inner]
-                    .iter()
-                    .cloned()
-            })
-            .collect();
+        let v = buf::collected(
+            (0..outer * inner).map(|i| s[((i / inner) * n + idx) * inner + i % inner].clone()),
+            "a scan input's slice",
+        )?;
         return Tensor::from_strings(out_shape, v);
     }
     let es = elem_bytes(t)?;
     let src = t.raw_bytes();
-    let mut dst = Vec::with_capacity(outer * inner * es);
+    let mut dst = buf::reserved(outer * inner * es, "a scan input's slice")?;
     for o in 0..outer {
         let start = ((o * n + idx) * inner) * es;
         dst.extend_from_slice(&src[start..start + inner * es]);
@@ -291,14 +294,20 @@ fn stack(items: &[Tensor], ty: &ValueType) -> Result<Tensor> {
     }
     let mut shape = vec![items.len()];
     shape.extend_from_slice(first.shape());
+    let total = buf::count(&shape, "a scan output")?;
     if first.dtype() == DType::String {
-        let mut v = Vec::new();
+        let mut v = buf::reserved(total, "a scan output")?;
         for t in items {
             v.extend(t.strings()?.iter().cloned());
         }
         return Tensor::from_strings(shape, v);
     }
-    let mut bytes = Vec::with_capacity(first.raw_bytes().len() * items.len());
+    let len = first
+        .raw_bytes()
+        .len()
+        .checked_mul(items.len())
+        .ok_or_else(|| Error::compute("a scan output's size overflows".to_string()))?;
+    let mut bytes = buf::reserved(len, "a scan output")?;
     for t in items {
         bytes.extend_from_slice(t.raw_bytes());
     }
@@ -312,23 +321,19 @@ fn move_axis0(t: &Tensor, axis: usize) -> Result<Tensor> {
     }
     let shape = t.shape();
     let n = shape[0];
-    let mid: usize = shape[1..=axis].iter().product();
-    let inner: usize = shape[axis + 1..].iter().product();
     let mut out_shape = shape[1..].to_vec();
     out_shape.insert(axis, n);
-    // out[m][k][i] = in[k][m][i] where m indexes the dims before `axis`.
-    let es = elem_bytes(t)?;
-    let src = t.raw_bytes();
-    let mut dst = Vec::with_capacity(src.len());
-    for m in 0..mid {
-        for k in 0..n {
-            let start = ((k * mid + m) * inner) * es;
-            dst.extend_from_slice(&src[start..start + inner * es]);
-        }
+    // An empty tensor's other dims may multiply past a usize; nothing moves.
+    if t.is_empty() {
+        return Tensor::zeros(t.dtype(), out_shape);
     }
+    // Every dim is at least 1 here, so these products are at most the tensor's length.
+    let mid: usize = shape[1..=axis].iter().product();
+    let inner: usize = shape[axis + 1..].iter().product();
+    // out[m][k][i] = in[k][m][i] where m indexes the dims before `axis`.
     if t.dtype() == DType::String {
         let s = t.strings()?;
-        let mut v = Vec::with_capacity(s.len());
+        let mut v = buf::reserved(s.len(), "a scan output")?;
         for m in 0..mid {
             for k in 0..n {
                 let start = (k * mid + m) * inner;
@@ -336,6 +341,15 @@ fn move_axis0(t: &Tensor, axis: usize) -> Result<Tensor> {
             }
         }
         return Tensor::from_strings(out_shape, v);
+    }
+    let es = elem_bytes(t)?;
+    let src = t.raw_bytes();
+    let mut dst = buf::reserved(src.len(), "a scan output")?;
+    for m in 0..mid {
+        for k in 0..n {
+            let start = ((k * mid + m) * inner) * es;
+            dst.extend_from_slice(&src[start..start + inner * es]);
+        }
     }
     Tensor::from_bytes(t.dtype(), out_shape, dst.into())
 }

@@ -129,6 +129,10 @@ fn too_big(dtype: DType, n: usize) -> Error {
 /// An empty vector with room for `n` elements, or an error when that much memory cannot be
 /// had.
 pub(crate) fn try_vec<T>(n: usize, dtype: DType) -> Result<Vec<T>> {
+    xnpu_core::run::reserve(
+        (n as u64).saturating_mul(std::mem::size_of::<T>() as u64),
+        "an output",
+    )?;
     let mut v = Vec::new();
     v.try_reserve_exact(n).map_err(|_| too_big(dtype, n))?;
     Ok(v)
