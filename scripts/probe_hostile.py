@@ -222,14 +222,22 @@ def crafted() -> list[Case]:
 
 
 def deep_graph(depth: int) -> bytes:
-    """A model whose If nodes nest `depth` deep (past the decoder's limit)."""
-    inner = helper.make_graph([helper.make_node("Identity", ["x"], ["y0"])], "g0", [], [vi("y0", F, [1])])
+    """A model whose If nodes nest `depth` deep (past the decoder's limit), written as raw
+    protobuf: Python's protobuf refuses to build what nests this deep."""
+
+    def field(num: int, payload: bytes) -> bytes:  # a length-delimited field
+        return varint(num << 3 | 2) + varint(len(payload)) + payload
+
+    def node(op: str, inputs: list[str], output: str, attrs: bytes = b"") -> bytes:
+        return b"".join(field(1, i.encode()) for i in inputs) + field(2, output.encode()) \
+            + field(4, op.encode()) + attrs
+
+    graph = field(1, node("Identity", ["x"], "y0")) + field(2, b"g0")
     for k in range(1, depth):
-        node = helper.make_node("If", ["c"], [f"y{k}"], then_branch=inner, else_branch=inner)
-        inner = helper.make_graph([node], f"g{k}", [], [vi(f"y{k}", F, [1])])
-    g = helper.make_graph(list(inner.node), "top", [vi("c", TensorProto.BOOL, []), vi("x", F, [1])],
-                          list(inner.output))
-    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+        attr = field(1, b"then_branch") + varint(20 << 3) + varint(5) + field(6, graph)
+        graph = field(1, node("If", ["c"], f"y{k}", field(5, attr))) + field(2, f"g{k}".encode())
+    opset = field(1, b"") + varint(2 << 3) + varint(17)
+    return varint(1 << 3) + varint(8) + field(7, graph) + field(8, opset)
 
 
 def varint(n: int) -> bytes:
@@ -410,6 +418,7 @@ def main() -> None:
     ap.add_argument("--address-space", default="8G")
     ap.add_argument("--out", type=Path, default=REPO / "target" / "probe")
     a = ap.parse_args()
+    a.xnpu = a.xnpu.resolve()
     units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
     space = int(float(a.address_space[:-1]) * units[a.address_space[-1]]) if a.address_space[-1] in units \
         else int(a.address_space)
@@ -452,12 +461,19 @@ def main() -> None:
           f" crafted) in {total:.0f} s, {a.jobs} at a time, {a.timeout:.0f} s and {a.address_space} each")
     for k2 in sorted(by_outcome):
         print(f"  {k2:<24} {by_outcome[k2]}")
+    by_class: dict[str, dict[str, int]] = {}
+    for r in results:
+        c = by_class.setdefault(r["class"], {})
+        c[r["outcome"]] = c.get(r["outcome"], 0) + 1
+    for cls in sorted(by_class):
+        print(f"  class {cls:<18} " + ", ".join(f"{k2} {v}" for k2, v in sorted(by_class[cls].items())))
     for r in failing[:40]:
         print(f"FAIL {r['outcome']:<12} {r['name']}: {r['tail'][-300:]!r}")
     (a.out / "probe.json").write_text(json.dumps({"executions": len(results), "seconds": total,
                                                   "outcomes": by_outcome, "results": results}, indent=1))
     counts = {k2: by_outcome.get(k2, 0) for k2 in ("panic", "abort", "crash", "hang")}
-    print("probe: " + ", ".join(f"{v} {k2}s" if v != 1 else f"{v} {k2}" for k2, v in counts.items()))
+    plural = {"panic": "panics", "abort": "aborts", "crash": "crashes", "hang": "hangs"}
+    print("probe: " + ", ".join(f"{v} {plural[k2] if v != 1 else k2}" for k2, v in counts.items()))
     sys.exit(1 if failing else 0)
 
 

@@ -209,7 +209,7 @@ mod tests {
     fn terminate_stops_the_runs_that_share_it() {
         let t = Arc::new(Terminate::new());
         let s = Arc::new(RunScope::new(Some(t.clone()), None, None));
-        enter(Some(s.clone()), || check()).unwrap();
+        enter(Some(s.clone()), check).unwrap();
         let other = std::thread::spawn(move || t.set());
         other.join().unwrap();
         let e = enter(Some(s), check).unwrap_err();

@@ -427,6 +427,7 @@ fn init_log() {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_max_level(level.clone().unwrap_or(LevelFilter::WARN))
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .without_time()
         .with_target(false)
         .init();
