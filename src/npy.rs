@@ -41,9 +41,12 @@ fn descr(dtype: DType) -> Option<&'static str> {
 
 fn parse_descr(d: &str) -> Option<DType> {
     let d = d.replace('=', "<");
-    DType::ALL
-        .into_iter()
-        .find(|&t| descr(t).is_some_and(|x| x == d || (x.starts_with('|') && x[1..] == d[1..])))
+    DType::ALL.into_iter().find(|&t| {
+        descr(t).is_some_and(|x| {
+            // `|u1` also matches `<u1` and `>u1`: byte order means nothing for one byte.
+            x == d || (x.starts_with('|') && d.get(1..).is_some_and(|rest| x[1..] == *rest))
+        })
+    })
 }
 
 /// Parses the header dict `{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }`.
@@ -172,6 +175,14 @@ pub fn write(path: &Path, t: &Tensor) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn an_empty_or_multibyte_descr_is_refused_not_a_panic() {
+        assert_eq!(parse_descr(""), None);
+        assert_eq!(parse_descr("\u{e9}1"), None);
+        assert_eq!(parse_descr("<u1"), Some(DType::U8));
+    }
+
     use super::*;
     use xnpu_core::f16;
 

@@ -12,21 +12,27 @@ import xnpu
 
 
 def endless_loop_model() -> bytes:
-    """A Loop whose body passes its condition on unchanged: given True it never ends."""
+    """A Loop whose body passes its condition and a value on unchanged: given True it never
+    ends; given False it returns the value."""
     body = helper.make_graph(
-        [helper.make_node("Identity", ["c"], ["c_out"])],
+        [helper.make_node("Identity", ["c"], ["c_out"]), helper.make_node("Identity", ["v"], ["v_out"])],
         "body",
         [
             helper.make_tensor_value_info("i", TensorProto.INT64, []),
             helper.make_tensor_value_info("c", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("v", TensorProto.FLOAT, [1]),
         ],
-        [helper.make_tensor_value_info("c_out", TensorProto.BOOL, [])],
+        [
+            helper.make_tensor_value_info("c_out", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("v_out", TensorProto.FLOAT, [1]),
+        ],
     )
     g = helper.make_graph(
-        [helper.make_node("Loop", ["", "cond"], ["last"], body=body)],
+        [helper.make_node("Loop", ["", "cond", "v0"], ["last"], body=body)],
         "endless",
         [helper.make_tensor_value_info("cond", TensorProto.BOOL, [])],
-        [helper.make_tensor_value_info("last", TensorProto.BOOL, None)],
+        [helper.make_tensor_value_info("last", TensorProto.FLOAT, [1])],
+        initializer=[helper.make_tensor("v0", TensorProto.FLOAT, [1], [7.0])],
     )
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
     return m.SerializeToString()
@@ -67,7 +73,7 @@ def test_terminate_from_another_thread_stops_a_run_until_reset():
     with pytest.raises(xnpu.CancelledError):
         s.run(None, {"cond": np.array(False)}, run_options=options)
     options.terminate = False
-    assert s.run(None, {"cond": np.array(False)}, run_options=options)[0] == np.array(False)
+    assert s.run(None, {"cond": np.array(False)}, run_options=options)[0].tolist() == [7.0]
 
 
 def test_bad_run_options_are_refused():

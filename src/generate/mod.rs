@@ -294,7 +294,11 @@ impl LanguageModel {
             )));
         }
         let tok_bytes = xnpu_core::fs::read_regular(&tok_path, "tokenizer", 1 << 30)?;
-        let tokenizer = Tokenizer::from_bytes(&tok_bytes).map_err(|e| {
+        // tokenizers panics on some malformed files (a "decoder" it cannot read: `expect` in
+        // its deserializer); that is an error about this file, not the end of the process.
+        let parsed = std::panic::catch_unwind(|| Tokenizer::from_bytes(&tok_bytes))
+            .unwrap_or_else(|_| Err("the tokenizers library could not read it".into()));
+        let tokenizer = parsed.map_err(|e| {
             Error::model(format!(
                 "{}: cannot read the tokenizer: {e}",
                 tok_path.display()
