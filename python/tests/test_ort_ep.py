@@ -9,6 +9,7 @@ session, the explanation file, and clear errors for a bad option, an absent devi
 failing compile.
 """
 
+import gc
 import json
 import os
 import threading
@@ -48,6 +49,11 @@ def ep_devices():
         for d in ort.get_ep_devices()
         if d.ep_name == xnpu.EP_NAME
     }
+    # Sessions still held by reference cycles (a traceback pytest kept from a failed or
+    # expected error holds its frame's locals) must go before the library that runs their
+    # nodes: ONNX Runtime unloads it here, and a session freed afterwards would call into
+    # unloaded code (seen as a segfault in a later module's garbage collection).
+    gc.collect()
     ort.unregister_execution_provider_library("xnpu")
 
 
