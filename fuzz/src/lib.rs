@@ -9,9 +9,11 @@
 //! that no input may break, a target asserts it too (named in its doc).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use prost::Message;
 use xnpu::generate::{LanguageModel, ModelOptions};
+use xnpu::SessionOptions;
 use xnpu_core::{Bytes, Result, Value};
 use xnpu_graph::ir::Graph;
 use xnpu_graph::onnx::{self, proto::ModelProto, proto::StringStringEntryProto};
@@ -118,10 +120,23 @@ pub fn passes(data: &[u8]) {
     }
 }
 
-/// `Session::from_bytes`: import, passes, partition, compile on the CPU backend (the
-/// facade is built without OpenVINO and QNN here).
+/// `Session::from_bytes`: import, passes, partition, compile, with the CPU backend named
+/// (see [`cpu_only`]).
 pub fn session(data: &[u8]) {
-    let _ = xnpu::Session::from_bytes(data.to_vec(), NAME);
+    let Ok(model) = onnx::load_bytes(Bytes::copy_from_slice(data), NAME, None) else {
+        return;
+    };
+    let _ = xnpu::Session::new(model, cpu_only());
+}
+
+/// The default session options with the CPU backend named, so that no device is looked
+/// for: no plugin library (one lies next to the replay test's executable in the main
+/// build's folder) nor driver is loaded, whatever the machine has or `XNPU_DEVICES` says.
+fn cpu_only() -> SessionOptions {
+    SessionOptions {
+        backends: vec![Arc::new(xnpu_backend_cpu::CpuBackend::new())],
+        ..SessionOptions::default()
+    }
 }
 
 /// The `.npy` reader. Asserts that a tensor it reads is written back and read again to the
@@ -142,7 +157,8 @@ pub fn npy(data: &[u8]) {
 /// A language-model folder as `LanguageModel::load` reads it: `genai_config.json` is the
 /// input up to its first NUL byte (JSON cannot hold one), `tokenizer.json` the rest (a
 /// minimal valid tokenizer when there is no NUL). No decoder model is there, so a load
-/// that gets past the config and tokenizer checks ends at "cannot open the decoder".
+/// that gets past the config and tokenizer checks ends at "cannot open the decoder" (on
+/// the CPU backend alone, should the decoder's name reach a model file).
 pub fn genai_config(data: &[u8]) {
     const TOKENIZER: &[u8] = br#"{"version":"1.0","model":{"type":"WordLevel","vocab":{"a":0,"<unk>":1},"unk_token":"<unk>"}}"#;
     let (config, tokenizer) = match data.iter().position(|&b| b == 0) {
@@ -152,7 +168,11 @@ pub fn genai_config(data: &[u8]) {
     let dir = model_dir();
     std::fs::write(dir.join("genai_config.json"), config).expect("writing the fuzz folder");
     std::fs::write(dir.join("tokenizer.json"), tokenizer).expect("writing the fuzz folder");
-    let _ = LanguageModel::load(&dir, ModelOptions::default());
+    let options = ModelOptions {
+        session: cpu_only(),
+        prefill: None,
+    };
+    let _ = LanguageModel::load(&dir, options);
 }
 
 /// This process's language-model folder (in the temporary folder; only the two files the

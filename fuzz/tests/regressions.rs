@@ -7,9 +7,10 @@
 //! panic (a panic is caught and reported, not a failure), and once it no longer does the
 //! test fails until its line is removed, so that the list never holds fixed bugs.
 //!
-//! `cargo test --release --manifest-path fuzz/Cargo.toml --no-default-features
-//! --target-dir target` from the repository's root (the release build shares the main
-//! workspace's compiled dependencies; `-- --nocapture` shows each file).
+//! `cargo test --manifest-path fuzz/Cargo.toml --no-default-features --target-dir target`
+//! from the repository's root (`-- --nocapture` shows each file). It builds in the dev
+//! profile: debug assertions and overflow checks are on, as in the fuzz builds, so an
+//! overflow a fuzz target found reproduces here.
 
 use std::collections::BTreeSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
