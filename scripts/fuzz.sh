@@ -1,0 +1,295 @@
+#!/usr/bin/env bash
+# Fuzzes every target of fuzz/ for a bounded time, then says what each found.
+#
+#   scripts/fuzz.sh [SECONDS_PER_TARGET]     (default: FUZZ_SECONDS in all, see below)
+#   scripts/fuzz.sh --merge [SECONDS]        (the same, then adds to fuzz/seeds/ the inputs
+#                                             that reach code the seeds do not: commit them)
+#
+# Installs cargo-fuzz (pinned, into target/tools) when it is missing, builds every target
+# once (stable Rust with RUSTC_BOOTSTRAP=1: cargo-fuzz passes -Zsanitizer=address and other
+# unstable flags; the build is kept in target/fuzz), makes a fresh work corpus per target
+# (target/fuzz-work/corpus/<target>) from the committed seeds (fuzz/seeds/) and a sample of
+# the conformance cases when XNPU_ONNX_CASES (and XNPU_CONTRIB_CASES, XNPU_LLM_MODELS) are
+# set, and runs each target for a bounded time (-max_total_time), FUZZ_JOBS at a time.
+#
+# Prints one line per target: executions (libFuzzer's stat::number_of_executed_units) and
+# what was found. A crash, a timeout (an input over 10 s), an allocation over 2 GiB or a
+# leak is saved to fuzz/regressions/<target>/ (commit it: the replay test
+# fuzz/tests/regressions.rs keeps it) and the script exits 1, except a crash matching a
+# line of fuzz/regressions/known_open.txt (a bug already kept, not fixed yet): that is
+# reported, and the target fuzzes on for the rest of its time.
+#
+# Environment: FUZZ_SECONDS (fuzzing time in all, default 84), FUZZ_JOBS (targets at once,
+# default 2, at most the CPUs), FUZZ_SEEDS_MAX (conformance files per corpus, default 100;
+# the sample moves each day), XNPU_ONNX_CASES, XNPU_CONTRIB_CASES, XNPU_LLM_MODELS.
+set -uo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+cd "$REPO"
+
+CARGO_FUZZ_VERSION=0.13.2
+
+merge=0
+if [ "${1:-}" = "--merge" ]; then
+    merge=1
+    shift
+fi
+
+# Target, its committed seed folder (fuzz/seeds/<folder>) and its largest input in bytes.
+targets=(
+    "onnx_import onnx 32768"
+    "shape_inference onnx 32768"
+    "passes onnx 32768"
+    "session onnx 32768"
+    "npy npy 8192"
+    "genai_config genai_config 65536"
+    "plugin_abi plugin_abi 4096"
+)
+
+cpus=$(nproc 2>/dev/null || echo 1)
+jobs="${FUZZ_JOBS:-2}"
+[ "$jobs" -le "$cpus" ] || jobs=$cpus
+[ "$jobs" -ge 1 ] || jobs=1
+total="${FUZZ_SECONDS:-84}"
+rounds=$(((${#targets[@]} + jobs - 1) / jobs))
+secs="${1:-$((total / rounds))}"
+case "$secs" in
+'' | *[!0-9]* | 0)
+    echo "usage: scripts/fuzz.sh [--merge] [SECONDS_PER_TARGET]" >&2
+    exit 2
+    ;;
+esac
+
+t0=$(date +%s)
+[ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
+export RUSTC_BOOTSTRAP=1
+tools="$REPO/target/tools"
+export PATH="$tools/bin:$PATH"
+if [ "$(cargo fuzz --version 2>/dev/null)" != "cargo-fuzz $CARGO_FUZZ_VERSION" ]; then
+    log "installing cargo-fuzz $CARGO_FUZZ_VERSION into target/tools"
+    if ! env -u CARGO_TARGET_DIR cargo install --locked --quiet --root "$tools" \
+        --version "$CARGO_FUZZ_VERSION" cargo-fuzz; then
+        log "fuzzing: cannot install cargo-fuzz" >&2
+        exit 1
+    fi
+fi
+
+# Release with debug assertions and overflow checks, AddressSanitizer (cargo-fuzz's
+# defaults); 16 codegen units build in a fraction of the time of 1. Incremental: after a
+# change to xnpu's crates only what changed is compiled again (seconds, where a
+# non-incremental build compiles every crate from the changed one up: minutes).
+host=$(rustc -vV | sed -n 's/^host: //p')
+log "building the fuzz targets (target/fuzz)"
+if ! CARGO_PROFILE_RELEASE_INCREMENTAL=true cargo fuzz build --fuzz-dir fuzz --target "$host" \
+    --target-dir "$REPO/target/fuzz" --codegen-units 16; then
+    log "fuzzing: the fuzz targets do not build" >&2
+    exit 1
+fi
+bin="$REPO/target/fuzz/$host/release"
+t1=$(date +%s)
+
+work="$REPO/target/fuzz-work"
+rm -rf "$work/corpus" "$work/artifacts" "$work/logs" "$work/results" "$work/tmp"
+mkdir -p "$work/logs" "$work/results" "$work/tmp"
+# The genai_config target writes its files into the temporary folder.
+export TMPDIR="$work/tmp"
+# One thread per fuzzing process: FUZZ_JOBS processes share the CPUs.
+export RAYON_NUM_THREADS=1
+export RUST_BACKTRACE=1
+
+seeds_max="${FUZZ_SEEDS_MAX:-100}"
+day=$(($(date +%s) / 86400))
+
+# At most $seeds_max of the files listed on stdin (sorted, evenly spread over the list,
+# starting at an offset that moves each day) into corpus folder $1.
+sample_into() {
+    local dest="$1" list n step i f name
+    mapfile -t list < <(sort)
+    n=${#list[@]}
+    [ "$n" -gt 0 ] || return 0
+    step=$(((n + seeds_max - 1) / seeds_max))
+    i=$((day % step))
+    while [ "$i" -lt "$n" ]; do
+        f="${list[$i]}"
+        name="${f#"$REPO"/}"
+        name="${name#/}"
+        cp "$f" "$dest/c-${name//\//_}"
+        i=$((i + step))
+    done
+}
+
+# Fills corpus folder $1 (seed folder $2, inputs of at most $3 bytes).
+seed() {
+    local corpus="$1" folder="$2" max="$3" d out
+    mkdir -p "$corpus"
+    cp fuzz/seeds/"$folder"/* "$corpus"/
+    case "$folder" in
+    onnx)
+        # Not the light/ models: their weights are made at import (ConstantOfShape), so
+        # their passes fold hundreds of MB.
+        find ${XNPU_ONNX_CASES:+"$XNPU_ONNX_CASES"} ${XNPU_CONTRIB_CASES:+"$XNPU_CONTRIB_CASES"} \
+            tests/fixtures models -name '*.onnx' -size -"$((max + 1))"c -not -path '*/light/*' \
+            2>/dev/null | sample_into "$corpus"
+        ;;
+    npy)
+        find models tests/fixtures -name '*.npy' -size -"$((max + 1))"c 2>/dev/null |
+            sample_into "$corpus"
+        ;;
+    genai_config)
+        # genai_config.json, a NUL, tokenizer.json: the target's input.
+        for d in ${XNPU_LLM_MODELS:+"$XNPU_LLM_MODELS"/*/}; do
+            [ -f "$d/genai_config.json" ] && [ -f "$d/tokenizer.json" ] || continue
+            out="$corpus/c-llm-$(basename "$d")"
+            { cat "$d/genai_config.json"; printf '\0'; cat "$d/tokenizer.json"; } >"$out"
+            [ "$(stat -c %s "$out")" -le "$max" ] || rm -f "$out"
+        done
+        ;;
+    esac
+}
+
+# The part of report $1 that names the crash: the panic's place and message, else the
+# stack frames.
+headline() {
+    if grep -q 'panicked at' "$1"; then
+        grep -A1 'panicked at' "$1" | head -4
+    else
+        grep -E '^ *#[0-9]+ 0x[0-9a-f]+ in ' "$1" | head -60
+    fi
+}
+
+# The signature of known_open.txt that report $2 of target $1 matches, if any.
+known_signature() {
+    local target="$1" report="$2" file sig
+    [ -f fuzz/regressions/known_open.txt ] || return 1
+    while read -r file sig; do
+        case "$file" in '' | '#'*) continue ;; esac
+        [ "${file%%/*}" = "$target" ] && [ -n "$sig" ] || continue
+        if headline "$report" | grep -qF -- "$sig"; then
+            echo "$file"
+            return 0
+        fi
+    done <fuzz/regressions/known_open.txt
+    return 1
+}
+
+# Fuzzes target $1 (seed folder $2, inputs of at most $3 bytes) for $secs seconds; writes
+# its summary line to $work/results/$1 and, for a new crash, "new" to $work/results/$1.new.
+fuzz_target() {
+    local target="$1" folder="$2" max="$3"
+    local corpus="$work/corpus/$target" artifacts="$work/artifacts/$target"
+    local deadline=$(($(date +%s) + secs)) execs=0 runs=0 known=() what="" saved=""
+    local log_file n rc left artifact report k
+    seed "$corpus" "$folder" "$max"
+    mkdir -p "$artifacts"
+    while :; do
+        left=$((deadline - $(date +%s)))
+        [ "$left" -ge 1 ] || break
+        runs=$((runs + 1))
+        log_file="$work/logs/$target.$runs.log"
+        rm -f "$artifacts"/*
+        "$bin/$target" "$corpus" -max_total_time="$left" -max_len="$max" \
+            -rss_limit_mb=2048 -timeout=10 -close_fd_mask=1 -print_final_stats=1 \
+            -artifact_prefix="$artifacts/" >"$log_file" 2>&1
+        rc=$?
+        n=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log_file" | grep -o '[0-9]*$' | tail -1)
+        execs=$((execs + ${n:-0}))
+        [ "$rc" -eq 0 ] && break
+        artifact=$(find "$artifacts" -type f | head -1)
+        if [ -z "$artifact" ]; then
+            what="exit status $rc and no reproducer (see ${log_file#"$REPO"/})"
+            break
+        fi
+        report="$log_file"
+        if k=$(known_signature "$target" "$report"); then
+            # Fuzz on; an input of the corpus that crashes this way is dropped first.
+            known+=("$k")
+            local sum f
+            sum=$(sha1sum "$artifact" | cut -d' ' -f1)
+            for f in "$corpus"/*; do
+                [ "$(sha1sum "$f" | cut -d' ' -f1)" = "$sum" ] && rm -f "$f"
+            done
+            [ "$runs" -lt 50 ] && continue
+            break
+        fi
+        if grep -q 'ERROR: libFuzzer: timeout' "$report"; then
+            what="TIMEOUT (an input over 10 s)"
+        elif grep -qE 'ERROR: libFuzzer: (out-of-memory|malloc)' "$report"; then
+            what="OUT OF MEMORY ($(grep -m1 -oE 'ERROR: libFuzzer: (out-of-memory|malloc)[^)]*\)?' "$report" | sed 's/ERROR: libFuzzer: //'))"
+        elif grep -q 'ERROR: LeakSanitizer' "$report"; then
+            what="LEAK"
+        elif grep -q 'panicked at' "$report"; then
+            what="PANIC at $(grep -m1 -A1 'panicked at' "$report" | sed 's/^.*panicked at //' | tr '\n' ' ')"
+        elif grep -q 'ERROR: AddressSanitizer' "$report"; then
+            what="$(grep -m1 -o 'ERROR: AddressSanitizer: .*' "$report")"
+        else
+            what="$(grep -m1 -o 'ERROR: libFuzzer: .*' "$report" || echo "exit status $rc")"
+        fi
+        mkdir -p "fuzz/regressions/$target"
+        cp "$artifact" "fuzz/regressions/$target/"
+        saved="fuzz/regressions/$target/$(basename "$artifact")"
+        {
+            echo "== $target: $what"
+            echo "   reproducer: $saved; report: ${report#"$REPO"/}"
+            headline "$report" | head -30 | sed 's/^/   /'
+        } >"$work/results/$target.new"
+        break
+    done
+    local line
+    line="$(printf '%-16s %9s execs in %3d s' "$target" "$execs" "$secs")"
+    if [ -n "$what" ]; then
+        line="$line  FOUND: $what${saved:+ -> $saved}"
+    elif [ ${#known[@]} -gt 0 ]; then
+        line="$line  nothing new (known open, hit ${#known[@]}x: $(printf '%s\n' "${known[@]}" | sort -u | tr '\n' ' '))"
+    else
+        line="$line  nothing found"
+    fi
+    echo "$line" >"$work/results/$target"
+}
+
+log "fuzzing ${#targets[@]} targets, $secs s each, $jobs at a time"
+for row in "${targets[@]}"; do
+    read -r target folder max <<<"$row"
+    fuzz_target "$target" "$folder" "$max" &
+    while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do
+        wait -n
+    done
+done
+wait
+t2=$(date +%s)
+
+if [ "$merge" -eq 1 ]; then
+    log "adding inputs that reach new code to fuzz/seeds/"
+    for row in "${targets[@]}"; do
+        read -r target folder max <<<"$row"
+        before=$(find "fuzz/seeds/$folder" -type f | wc -l)
+        "$bin/$target" -merge=1 -max_len="$max" -rss_limit_mb=2048 -timeout=10 -close_fd_mask=1 \
+            "fuzz/seeds/$folder" "$work/corpus/$target" >"$work/logs/$target.merge.log" 2>&1
+        log "$target: $(($(find "fuzz/seeds/$folder" -type f | wc -l) - before)) new seeds in fuzz/seeds/$folder"
+    done
+fi
+
+found=0
+echo
+for row in "${targets[@]}"; do
+    read -r target _ <<<"$row"
+    if [ -f "$work/results/$target" ]; then
+        cat "$work/results/$target"
+    else
+        printf '%-16s did not run\n' "$target"
+        found=1
+    fi
+done
+for row in "${targets[@]}"; do
+    read -r target _ <<<"$row"
+    if [ -f "$work/results/$target.new" ]; then
+        found=1
+        echo
+        cat "$work/results/$target.new"
+    fi
+done
+log "fuzzing: $((t2 - t0)) s (install and build $((t1 - t0)) s, fuzzing $((t2 - t1)) s); logs in target/fuzz-work/logs/"
+if [ "$found" -ne 0 ]; then
+    log "fuzzing found crashes: reproduce with target/fuzz/$host/release/<target> <file>;" \
+        "commit fuzz/regressions/ (the replay test keeps each), and fix or list it in" \
+        "fuzz/regressions/known_open.txt" >&2
+    exit 1
+fi
