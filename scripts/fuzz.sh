@@ -21,7 +21,8 @@
 #
 # Environment: FUZZ_SECONDS (fuzzing time in all, default 84), FUZZ_JOBS (targets at once,
 # default 2, at most the CPUs), FUZZ_SEEDS_MAX (conformance files per corpus, default 100;
-# the sample moves each day), XNPU_ONNX_CASES, XNPU_CONTRIB_CASES, XNPU_LLM_MODELS.
+# the sample moves each day), FUZZ_KEEP (keep the work corpora, which otherwise go when
+# nothing was found), XNPU_ONNX_CASES, XNPU_CONTRIB_CASES, XNPU_LLM_MODELS.
 set -uo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$REPO"
@@ -149,10 +150,10 @@ seed() {
 # The part of report $1 that names the crash: the panic's place and message, else the
 # stack frames.
 headline() {
-    if grep -q 'panicked at' "$1"; then
-        grep -A1 'panicked at' "$1" | head -4
+    if grep -a -q 'panicked at' "$1"; then
+        grep -a -A1 'panicked at' "$1" | head -4
     else
-        grep -E '^ *#[0-9]+ 0x[0-9a-f]+ in ' "$1" | head -60
+        grep -a -E '^ *#[0-9]+ 0x[0-9a-f]+ in ' "$1" | head -60
     fi
 }
 
@@ -163,7 +164,7 @@ known_signature() {
     while read -r file sig; do
         case "$file" in '' | '#'*) continue ;; esac
         [ "${file%%/*}" = "$target" ] && [ -n "$sig" ] || continue
-        if headline "$report" | grep -qF -- "$sig"; then
+        if headline "$report" | grep -a -qF -- "$sig"; then
             echo "$file"
             return 0
         fi
@@ -190,7 +191,7 @@ fuzz_target() {
             -rss_limit_mb=2048 -timeout=10 -close_fd_mask=1 -print_final_stats=1 \
             -artifact_prefix="$artifacts/" >"$log_file" 2>&1
         rc=$?
-        n=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log_file" | grep -o '[0-9]*$' | tail -1)
+        n=$(grep -a -o 'stat::number_of_executed_units: *[0-9]*' "$log_file" | grep -a -o '[0-9]*$' | tail -1)
         execs=$((execs + ${n:-0}))
         [ "$rc" -eq 0 ] && break
         artifact=$(find "$artifacts" -type f | head -1)
@@ -210,18 +211,18 @@ fuzz_target() {
             [ "$runs" -lt 50 ] && continue
             break
         fi
-        if grep -q 'ERROR: libFuzzer: timeout' "$report"; then
+        if grep -a -q 'ERROR: libFuzzer: timeout' "$report"; then
             what="TIMEOUT (an input over 10 s)"
-        elif grep -qE 'ERROR: libFuzzer: (out-of-memory|malloc)' "$report"; then
-            what="OUT OF MEMORY ($(grep -m1 -oE 'ERROR: libFuzzer: (out-of-memory|malloc)[^)]*\)?' "$report" | sed 's/ERROR: libFuzzer: //'))"
-        elif grep -q 'ERROR: LeakSanitizer' "$report"; then
+        elif grep -a -qE 'ERROR: libFuzzer: (out-of-memory|malloc)' "$report"; then
+            what="OUT OF MEMORY ($(grep -a -m1 -oE 'ERROR: libFuzzer: (out-of-memory|malloc)[^)]*\)?' "$report" | sed 's/ERROR: libFuzzer: //'))"
+        elif grep -a -q 'ERROR: LeakSanitizer' "$report"; then
             what="LEAK"
-        elif grep -q 'panicked at' "$report"; then
-            what="PANIC at $(grep -m1 -A1 'panicked at' "$report" | sed 's/^.*panicked at //' | tr '\n' ' ')"
-        elif grep -q 'ERROR: AddressSanitizer' "$report"; then
-            what="$(grep -m1 -o 'ERROR: AddressSanitizer: .*' "$report")"
+        elif grep -a -q 'panicked at' "$report"; then
+            what="PANIC at $(grep -a -m1 -A1 'panicked at' "$report" | sed 's/^.*panicked at //' | tr '\n' ' ' | cat -v)"
+        elif grep -a -q 'ERROR: AddressSanitizer' "$report"; then
+            what="$(grep -a -m1 -o 'ERROR: AddressSanitizer: .*' "$report")"
         else
-            what="$(grep -m1 -o 'ERROR: libFuzzer: .*' "$report" || echo "exit status $rc")"
+            what="$(grep -a -m1 -o 'ERROR: libFuzzer: .*' "$report" || echo "exit status $rc")"
         fi
         mkdir -p "fuzz/regressions/$target"
         cp "$artifact" "fuzz/regressions/$target/"
@@ -229,7 +230,7 @@ fuzz_target() {
         {
             echo "== $target: $what"
             echo "   reproducer: $saved; report: ${report#"$REPO"/}"
-            headline "$report" | head -30 | sed 's/^/   /'
+            headline "$report" | head -30 | cat -v | sed 's/^/   /'
         } >"$work/results/$target.new"
         break
     done
@@ -286,7 +287,14 @@ for row in "${targets[@]}"; do
         cat "$work/results/$target.new"
     fi
 done
-log "fuzzing: $((t2 - t0)) s (install and build $((t1 - t0)) s, fuzzing $((t2 - t1)) s); logs in target/fuzz-work/logs/"
+# The work corpora (thousands of small files) go unless something was found or FUZZ_KEEP is
+# set; the logs and results stay.
+if [ "$found" -eq 0 ] && [ -z "${FUZZ_KEEP:-}" ]; then
+    rm -rf "$work/corpus" "$work/artifacts" "$work/tmp"
+fi
+t3=$(date +%s)
+log "fuzzing: $((t3 - t0)) s (install and build $((t1 - t0)) s, fuzzing $((t2 - t1)) s);" \
+    "logs in target/fuzz-work/logs/"
 if [ "$found" -ne 0 ]; then
     log "fuzzing found crashes: reproduce with target/fuzz/$host/release/<target> <file>;" \
         "commit fuzz/regressions/ (the replay test keeps each), and fix or list it in" \
