@@ -7,10 +7,12 @@
 #
 # Installs cargo-fuzz (pinned, into target/tools) when it is missing, builds every target
 # once (stable Rust with RUSTC_BOOTSTRAP=1: cargo-fuzz passes -Zsanitizer=address and other
-# unstable flags; the build is kept in target/fuzz), makes a fresh work corpus per target
-# (target/fuzz-work/corpus/<target>) from the committed seeds (fuzz/seeds/) and a sample of
-# the conformance cases when XNPU_ONNX_CASES (and XNPU_CONTRIB_CASES, XNPU_LLM_MODELS) are
-# set, and runs each target for a bounded time (-max_total_time), FUZZ_JOBS at a time.
+# unstable flags; the build is kept in target/fuzz), gathers a sample of the conformance
+# cases when XNPU_ONNX_CASES (and XNPU_CONTRIB_CASES, XNPU_LLM_MODELS) are set
+# (target/fuzz-work/extra/<seed folder>, hard links where it can), and runs each target for
+# a bounded time (-max_total_time), FUZZ_JOBS at a time, over a fresh work corpus
+# (target/fuzz-work/corpus/<target>, where libFuzzer adds what it finds) and, read only,
+# the committed seeds (fuzz/seeds/<seed folder>) and that sample.
 #
 # Prints one line per target: executions (libFuzzer's stat::number_of_executed_units) and
 # what was found. A crash, a timeout (an input over 10 s), an allocation over 2 GiB or a
@@ -20,8 +22,8 @@
 # reported, and the target fuzzes on for the rest of its time.
 #
 # Environment: FUZZ_SECONDS (fuzzing time in all, default 84), FUZZ_JOBS (targets at once,
-# default 2, at most the CPUs), FUZZ_SEEDS_MAX (conformance files per corpus, default 100;
-# the sample moves each day), FUZZ_KEEP (keep the work corpora, which otherwise go when
+# default 2, at most the CPUs), FUZZ_SEEDS_MAX (conformance files per seed folder, default
+# 500 of the ~2000 ONNX models; the sample moves each day), FUZZ_KEEP (keep the work corpora, which otherwise go when
 # nothing was found), XNPU_ONNX_CASES, XNPU_CONTRIB_CASES, XNPU_LLM_MODELS.
 set -uo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -89,7 +91,7 @@ bin="$REPO/target/fuzz/$host/release"
 t1=$(date +%s)
 
 work="$REPO/target/fuzz-work"
-rm -rf "$work/corpus" "$work/artifacts" "$work/logs" "$work/results" "$work/tmp"
+rm -rf "$work/corpus" "$work/extra" "$work/artifacts" "$work/logs" "$work/results" "$work/tmp"
 mkdir -p "$work/logs" "$work/results" "$work/tmp"
 # The genai_config target writes its files into the temporary folder.
 export TMPDIR="$work/tmp"
@@ -97,11 +99,12 @@ export TMPDIR="$work/tmp"
 export RAYON_NUM_THREADS=1
 export RUST_BACKTRACE=1
 
-seeds_max="${FUZZ_SEEDS_MAX:-100}"
+seeds_max="${FUZZ_SEEDS_MAX:-500}"
 day=$(($(date +%s) / 86400))
 
 # At most $seeds_max of the files listed on stdin (sorted, evenly spread over the list,
-# starting at an offset that moves each day) into corpus folder $1.
+# starting at an offset that moves each day) into folder $1, as hard links where they can
+# be (no copy of the bytes), else copies.
 sample_into() {
     local dest="$1" list n step i f name
     mapfile -t list < <(sort)
@@ -113,16 +116,15 @@ sample_into() {
         f="${list[$i]}"
         name="${f#"$REPO"/}"
         name="${name#/}"
-        cp "$f" "$dest/c-${name//\//_}"
+        ln "$f" "$dest/c-${name//\//_}" 2>/dev/null || cp "$f" "$dest/c-${name//\//_}"
         i=$((i + step))
     done
 }
 
-# Fills corpus folder $1 (seed folder $2, inputs of at most $3 bytes).
-seed() {
+# Fills folder $1 with the conformance inputs for seed folder $2 (of at most $3 bytes).
+extra() {
     local corpus="$1" folder="$2" max="$3" d out
     mkdir -p "$corpus"
-    cp fuzz/seeds/"$folder"/* "$corpus"/
     case "$folder" in
     onnx)
         # Not the light/ models: their weights are made at import (ConstantOfShape), so
@@ -179,15 +181,15 @@ fuzz_target() {
     local corpus="$work/corpus/$target" artifacts="$work/artifacts/$target"
     local deadline=$(($(date +%s) + secs)) execs=0 runs=0 known=() what="" saved=""
     local log_file n rc left artifact report k
-    seed "$corpus" "$folder" "$max"
-    mkdir -p "$artifacts"
+    mkdir -p "$corpus" "$artifacts"
     while :; do
         left=$((deadline - $(date +%s)))
         [ "$left" -ge 1 ] || break
         runs=$((runs + 1))
         log_file="$work/logs/$target.$runs.log"
         rm -f "$artifacts"/*
-        "$bin/$target" "$corpus" -max_total_time="$left" -max_len="$max" \
+        "$bin/$target" "$corpus" "fuzz/seeds/$folder" "$work/extra/$folder" \
+            -max_total_time="$left" -max_len="$max" \
             -rss_limit_mb=2048 -timeout=10 -close_fd_mask=1 -print_final_stats=1 \
             -artifact_prefix="$artifacts/" >"$log_file" 2>&1
         rc=$?
@@ -201,11 +203,12 @@ fuzz_target() {
         fi
         report="$log_file"
         if k=$(known_signature "$target" "$report"); then
-            # Fuzz on; an input of the corpus that crashes this way is dropped first.
+            # Fuzz on; an input of the corpus or the sample that crashes this way is dropped
+            # first (the seeds never crash: the replay test checks).
             known+=("$k")
             local sum f
             sum=$(sha1sum "$artifact" | cut -d' ' -f1)
-            for f in "$corpus"/*; do
+            for f in "$corpus"/* "$work/extra/$folder"/*; do
                 [ "$(sha1sum "$f" | cut -d' ' -f1)" = "$sum" ] && rm -f "$f"
             done
             [ "$runs" -lt 50 ] && continue
@@ -246,7 +249,11 @@ fuzz_target() {
     echo "$line" >"$work/results/$target"
 }
 
-log "fuzzing ${#targets[@]} targets, $secs s each, $jobs at a time"
+for folder in $(printf '%s\n' "${targets[@]}" | awk '{print $2 " " $3}' | sort -u | tr ' ' ':'); do
+    extra "$work/extra/${folder%%:*}" "${folder%%:*}" "${folder##*:}"
+done
+log "fuzzing ${#targets[@]} targets, $secs s each, $jobs at a time" \
+    "($(find "$work/extra" -type f | wc -l) conformance inputs besides the seeds)"
 for row in "${targets[@]}"; do
     read -r target folder max <<<"$row"
     fuzz_target "$target" "$folder" "$max" &
@@ -263,7 +270,8 @@ if [ "$merge" -eq 1 ]; then
         read -r target folder max <<<"$row"
         before=$(find "fuzz/seeds/$folder" -type f | wc -l)
         "$bin/$target" -merge=1 -max_len="$max" -rss_limit_mb=2048 -timeout=10 -close_fd_mask=1 \
-            "fuzz/seeds/$folder" "$work/corpus/$target" >"$work/logs/$target.merge.log" 2>&1
+            "fuzz/seeds/$folder" "$work/corpus/$target" "$work/extra/$folder" \
+            >"$work/logs/$target.merge.log" 2>&1
         log "$target: $(($(find "fuzz/seeds/$folder" -type f | wc -l) - before)) new seeds in fuzz/seeds/$folder"
     done
 fi
@@ -290,7 +298,7 @@ done
 # The work corpora (thousands of small files) go unless something was found or FUZZ_KEEP is
 # set; the logs and results stay.
 if [ "$found" -eq 0 ] && [ -z "${FUZZ_KEEP:-}" ]; then
-    rm -rf "$work/corpus" "$work/artifacts" "$work/tmp"
+    rm -rf "$work/corpus" "$work/extra" "$work/artifacts" "$work/tmp"
 fi
 t3=$(date +%s)
 log "fuzzing: $((t3 - t0)) s (install and build $((t1 - t0)) s, fuzzing $((t2 - t1)) s);" \
