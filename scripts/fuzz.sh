@@ -7,10 +7,12 @@
 #
 # Installs cargo-fuzz (pinned, into target/tools) when it is missing, builds every target
 # once (stable Rust with RUSTC_BOOTSTRAP=1: cargo-fuzz passes -Zsanitizer=address and other
-# unstable flags; the build is kept in target/fuzz), makes a fresh work corpus per target
-# (target/fuzz-work/corpus/<target>) from the committed seeds (fuzz/seeds/) and a sample of
-# the conformance cases when XNPU_ONNX_CASES (and XNPU_CONTRIB_CASES, XNPU_LLM_MODELS) are
-# set, and runs each target for a bounded time (-max_total_time), FUZZ_JOBS at a time.
+# unstable flags; the build is kept in target/fuzz), gathers a sample of the conformance
+# cases when XNPU_ONNX_CASES (and XNPU_CONTRIB_CASES, XNPU_LLM_MODELS) are set
+# (target/fuzz-work/extra/<seed folder>, hard links where it can), and runs each target for
+# a bounded time (-max_total_time), FUZZ_JOBS at a time, over a fresh work corpus
+# (target/fuzz-work/corpus/<target>, where libFuzzer adds what it finds) and, read only,
+# the committed seeds (fuzz/seeds/<seed folder>) and that sample.
 #
 # Prints one line per target: executions (libFuzzer's stat::number_of_executed_units) and
 # what was found. A crash, a timeout (an input over 10 s), an allocation over 2 GiB or a
@@ -20,8 +22,9 @@
 # reported, and the target fuzzes on for the rest of its time.
 #
 # Environment: FUZZ_SECONDS (fuzzing time in all, default 84), FUZZ_JOBS (targets at once,
-# default 2, at most the CPUs), FUZZ_SEEDS_MAX (conformance files per corpus, default 100;
-# the sample moves each day), XNPU_ONNX_CASES, XNPU_CONTRIB_CASES, XNPU_LLM_MODELS.
+# default 2, at most the CPUs), FUZZ_SEEDS_MAX (conformance files per seed folder, default
+# 500 of the ~2000 ONNX models; the sample moves each day), FUZZ_KEEP (keep the work corpora, which otherwise go when
+# nothing was found), XNPU_ONNX_CASES, XNPU_CONTRIB_CASES, XNPU_LLM_MODELS.
 set -uo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$REPO"
@@ -88,7 +91,7 @@ bin="$REPO/target/fuzz/$host/release"
 t1=$(date +%s)
 
 work="$REPO/target/fuzz-work"
-rm -rf "$work/corpus" "$work/artifacts" "$work/logs" "$work/results" "$work/tmp"
+rm -rf "$work/corpus" "$work/extra" "$work/artifacts" "$work/logs" "$work/results" "$work/tmp"
 mkdir -p "$work/logs" "$work/results" "$work/tmp"
 # The genai_config target writes its files into the temporary folder.
 export TMPDIR="$work/tmp"
@@ -96,11 +99,12 @@ export TMPDIR="$work/tmp"
 export RAYON_NUM_THREADS=1
 export RUST_BACKTRACE=1
 
-seeds_max="${FUZZ_SEEDS_MAX:-100}"
+seeds_max="${FUZZ_SEEDS_MAX:-500}"
 day=$(($(date +%s) / 86400))
 
 # At most $seeds_max of the files listed on stdin (sorted, evenly spread over the list,
-# starting at an offset that moves each day) into corpus folder $1.
+# starting at an offset that moves each day) into folder $1, as hard links where they can
+# be (no copy of the bytes), else copies.
 sample_into() {
     local dest="$1" list n step i f name
     mapfile -t list < <(sort)
@@ -112,16 +116,15 @@ sample_into() {
         f="${list[$i]}"
         name="${f#"$REPO"/}"
         name="${name#/}"
-        cp "$f" "$dest/c-${name//\//_}"
+        ln "$f" "$dest/c-${name//\//_}" 2>/dev/null || cp "$f" "$dest/c-${name//\//_}"
         i=$((i + step))
     done
 }
 
-# Fills corpus folder $1 (seed folder $2, inputs of at most $3 bytes).
-seed() {
+# Fills folder $1 with the conformance inputs for seed folder $2 (of at most $3 bytes).
+extra() {
     local corpus="$1" folder="$2" max="$3" d out
     mkdir -p "$corpus"
-    cp fuzz/seeds/"$folder"/* "$corpus"/
     case "$folder" in
     onnx)
         # Not the light/ models: their weights are made at import (ConstantOfShape), so
@@ -149,10 +152,10 @@ seed() {
 # The part of report $1 that names the crash: the panic's place and message, else the
 # stack frames.
 headline() {
-    if grep -q 'panicked at' "$1"; then
-        grep -A1 'panicked at' "$1" | head -4
+    if grep -a -q 'panicked at' "$1"; then
+        grep -a -A1 'panicked at' "$1" | head -4
     else
-        grep -E '^ *#[0-9]+ 0x[0-9a-f]+ in ' "$1" | head -60
+        grep -a -E '^ *#[0-9]+ 0x[0-9a-f]+ in ' "$1" | head -60
     fi
 }
 
@@ -163,7 +166,7 @@ known_signature() {
     while read -r file sig; do
         case "$file" in '' | '#'*) continue ;; esac
         [ "${file%%/*}" = "$target" ] && [ -n "$sig" ] || continue
-        if headline "$report" | grep -qF -- "$sig"; then
+        if headline "$report" | grep -a -qF -- "$sig"; then
             echo "$file"
             return 0
         fi
@@ -178,19 +181,19 @@ fuzz_target() {
     local corpus="$work/corpus/$target" artifacts="$work/artifacts/$target"
     local deadline=$(($(date +%s) + secs)) execs=0 runs=0 known=() what="" saved=""
     local log_file n rc left artifact report k
-    seed "$corpus" "$folder" "$max"
-    mkdir -p "$artifacts"
+    mkdir -p "$corpus" "$artifacts"
     while :; do
         left=$((deadline - $(date +%s)))
         [ "$left" -ge 1 ] || break
         runs=$((runs + 1))
         log_file="$work/logs/$target.$runs.log"
         rm -f "$artifacts"/*
-        "$bin/$target" "$corpus" -max_total_time="$left" -max_len="$max" \
+        "$bin/$target" "$corpus" "fuzz/seeds/$folder" "$work/extra/$folder" \
+            -max_total_time="$left" -max_len="$max" \
             -rss_limit_mb=2048 -timeout=10 -close_fd_mask=1 -print_final_stats=1 \
             -artifact_prefix="$artifacts/" >"$log_file" 2>&1
         rc=$?
-        n=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log_file" | grep -o '[0-9]*$' | tail -1)
+        n=$(grep -a -o 'stat::number_of_executed_units: *[0-9]*' "$log_file" | grep -a -o '[0-9]*$' | tail -1)
         execs=$((execs + ${n:-0}))
         [ "$rc" -eq 0 ] && break
         artifact=$(find "$artifacts" -type f | head -1)
@@ -200,28 +203,29 @@ fuzz_target() {
         fi
         report="$log_file"
         if k=$(known_signature "$target" "$report"); then
-            # Fuzz on; an input of the corpus that crashes this way is dropped first.
+            # Fuzz on; an input of the corpus or the sample that crashes this way is dropped
+            # first (the seeds never crash: the replay test checks).
             known+=("$k")
             local sum f
             sum=$(sha1sum "$artifact" | cut -d' ' -f1)
-            for f in "$corpus"/*; do
+            for f in "$corpus"/* "$work/extra/$folder"/*; do
                 [ "$(sha1sum "$f" | cut -d' ' -f1)" = "$sum" ] && rm -f "$f"
             done
             [ "$runs" -lt 50 ] && continue
             break
         fi
-        if grep -q 'ERROR: libFuzzer: timeout' "$report"; then
+        if grep -a -q 'ERROR: libFuzzer: timeout' "$report"; then
             what="TIMEOUT (an input over 10 s)"
-        elif grep -qE 'ERROR: libFuzzer: (out-of-memory|malloc)' "$report"; then
-            what="OUT OF MEMORY ($(grep -m1 -oE 'ERROR: libFuzzer: (out-of-memory|malloc)[^)]*\)?' "$report" | sed 's/ERROR: libFuzzer: //'))"
-        elif grep -q 'ERROR: LeakSanitizer' "$report"; then
+        elif grep -a -qE 'ERROR: libFuzzer: (out-of-memory|malloc)' "$report"; then
+            what="OUT OF MEMORY ($(grep -a -m1 -oE 'ERROR: libFuzzer: (out-of-memory|malloc)[^)]*\)?' "$report" | sed 's/ERROR: libFuzzer: //'))"
+        elif grep -a -q 'ERROR: LeakSanitizer' "$report"; then
             what="LEAK"
-        elif grep -q 'panicked at' "$report"; then
-            what="PANIC at $(grep -m1 -A1 'panicked at' "$report" | sed 's/^.*panicked at //' | tr '\n' ' ')"
-        elif grep -q 'ERROR: AddressSanitizer' "$report"; then
-            what="$(grep -m1 -o 'ERROR: AddressSanitizer: .*' "$report")"
+        elif grep -a -q 'panicked at' "$report"; then
+            what="PANIC at $(grep -a -m1 -A1 'panicked at' "$report" | sed 's/^.*panicked at //' | tr '\n' ' ' | cat -v)"
+        elif grep -a -q 'ERROR: AddressSanitizer' "$report"; then
+            what="$(grep -a -m1 -o 'ERROR: AddressSanitizer: .*' "$report")"
         else
-            what="$(grep -m1 -o 'ERROR: libFuzzer: .*' "$report" || echo "exit status $rc")"
+            what="$(grep -a -m1 -o 'ERROR: libFuzzer: .*' "$report" || echo "exit status $rc")"
         fi
         mkdir -p "fuzz/regressions/$target"
         cp "$artifact" "fuzz/regressions/$target/"
@@ -229,7 +233,7 @@ fuzz_target() {
         {
             echo "== $target: $what"
             echo "   reproducer: $saved; report: ${report#"$REPO"/}"
-            headline "$report" | head -30 | sed 's/^/   /'
+            headline "$report" | head -30 | cat -v | sed 's/^/   /'
         } >"$work/results/$target.new"
         break
     done
@@ -245,7 +249,11 @@ fuzz_target() {
     echo "$line" >"$work/results/$target"
 }
 
-log "fuzzing ${#targets[@]} targets, $secs s each, $jobs at a time"
+for folder in $(printf '%s\n' "${targets[@]}" | awk '{print $2 " " $3}' | sort -u | tr ' ' ':'); do
+    extra "$work/extra/${folder%%:*}" "${folder%%:*}" "${folder##*:}"
+done
+log "fuzzing ${#targets[@]} targets, $secs s each, $jobs at a time" \
+    "($(find "$work/extra" -type f | wc -l) conformance inputs besides the seeds)"
 for row in "${targets[@]}"; do
     read -r target folder max <<<"$row"
     fuzz_target "$target" "$folder" "$max" &
@@ -262,7 +270,8 @@ if [ "$merge" -eq 1 ]; then
         read -r target folder max <<<"$row"
         before=$(find "fuzz/seeds/$folder" -type f | wc -l)
         "$bin/$target" -merge=1 -max_len="$max" -rss_limit_mb=2048 -timeout=10 -close_fd_mask=1 \
-            "fuzz/seeds/$folder" "$work/corpus/$target" >"$work/logs/$target.merge.log" 2>&1
+            "fuzz/seeds/$folder" "$work/corpus/$target" "$work/extra/$folder" \
+            >"$work/logs/$target.merge.log" 2>&1
         log "$target: $(($(find "fuzz/seeds/$folder" -type f | wc -l) - before)) new seeds in fuzz/seeds/$folder"
     done
 fi
@@ -286,7 +295,14 @@ for row in "${targets[@]}"; do
         cat "$work/results/$target.new"
     fi
 done
-log "fuzzing: $((t2 - t0)) s (install and build $((t1 - t0)) s, fuzzing $((t2 - t1)) s); logs in target/fuzz-work/logs/"
+# The work corpora (thousands of small files) go unless something was found or FUZZ_KEEP is
+# set; the logs and results stay.
+if [ "$found" -eq 0 ] && [ -z "${FUZZ_KEEP:-}" ]; then
+    rm -rf "$work/corpus" "$work/extra" "$work/artifacts" "$work/tmp"
+fi
+t3=$(date +%s)
+log "fuzzing: $((t3 - t0)) s (install and build $((t1 - t0)) s, fuzzing $((t2 - t1)) s);" \
+    "logs in target/fuzz-work/logs/"
 if [ "$found" -ne 0 ]; then
     log "fuzzing found crashes: reproduce with target/fuzz/$host/release/<target> <file>;" \
         "commit fuzz/regressions/ (the replay test keeps each), and fix or list it in" \

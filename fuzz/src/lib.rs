@@ -19,9 +19,12 @@ use xnpu_graph::ir::Graph;
 use xnpu_graph::onnx::{self, proto::ModelProto, proto::StringStringEntryProto};
 use xnpu_graph::passes::{self, Level};
 
+/// A target's body: the bytes libFuzzer made.
+pub type Target = fn(&[u8]);
+
 /// Every target by name (the names of `fuzz_targets/*.rs` and of the folders of `seeds/`,
 /// `regressions/` and `corpus/`).
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("onnx_import", onnx_import),
     ("shape_inference", shape_inference),
     ("passes", passes),

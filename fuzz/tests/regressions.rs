@@ -107,7 +107,9 @@ fn replay(target: &str) {
         }
     }
     if still_open > 0 {
-        eprintln!("{target}: {still_open} known-open crash(es) still panic (regressions/known_open.txt)");
+        eprintln!(
+            "{target}: {still_open} known-open crash(es) still panic (regressions/known_open.txt)"
+        );
     }
     assert!(
         failed.is_empty(),
