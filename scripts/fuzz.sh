@@ -4,15 +4,28 @@
 #   scripts/fuzz.sh [SECONDS_PER_TARGET]     (default: FUZZ_SECONDS in all, see below)
 #   scripts/fuzz.sh --merge [SECONDS]        (the same, then adds to fuzz/seeds/ the inputs
 #                                             that reach code the seeds do not: commit them)
+#   scripts/fuzz.sh --quick [SECONDS]        (a build that is ready in minutes: what .ci/run
+#                                             uses, see below)
+#   scripts/fuzz.sh [--quick] --build-only   (installs and builds, then stops)
 #
 # Installs cargo-fuzz (pinned, into target/tools) when it is missing, builds every target
 # once (stable Rust with RUSTC_BOOTSTRAP=1: cargo-fuzz passes -Zsanitizer=address and other
-# unstable flags; the build is kept in target/fuzz), gathers a sample of the conformance
-# cases when XNPU_ONNX_CASES (and XNPU_CONTRIB_CASES, XNPU_LLM_MODELS) are set
-# (target/fuzz-work/extra/<seed folder>, hard links where it can), and runs each target for
-# a bounded time (-max_total_time), FUZZ_JOBS at a time, over a fresh work corpus
-# (target/fuzz-work/corpus/<target>, where libFuzzer adds what it finds) and, read only,
-# the committed seeds (fuzz/seeds/<seed folder>) and that sample.
+# unstable flags), gathers a sample of the conformance cases when XNPU_ONNX_CASES (and
+# XNPU_CONTRIB_CASES, XNPU_LLM_MODELS) are set (target/fuzz-work/extra/<seed folder>, hard
+# links where it can), and runs each target for a bounded time (-max_total_time),
+# FUZZ_JOBS at a time, over a fresh work corpus (target/fuzz-work/corpus/<target>, where
+# libFuzzer adds what it finds, starting with a copy of every crash ever kept for the
+# target, fuzz/regressions/<target>/) and, read only, the committed seeds
+# (fuzz/seeds/<seed folder>) and that sample. libFuzzer runs every one of those inputs
+# before it mutates any, so each run is also a replay of the kept crashes and the seeds.
+#
+# Two builds. The default (target/fuzz) is cargo-fuzz's: release, debug assertions and
+# overflow checks, AddressSanitizer: the one to fuzz with for hours, ~13 minutes to build
+# from nothing on 2 cores. --quick (target/fuzz-quick) builds in the dev profile at
+# opt-level 1 without a sanitizer: debug assertions and overflow checks still on, ~3
+# minutes from nothing, and as many executions per second as a release build without
+# ASan; it misses memory errors that do not crash, which only unsafe code can make (the
+# plugin ABI), so fuzz plugin_abi with the default build after a change there.
 #
 # Prints one line per target: executions (libFuzzer's stat::number_of_executed_units) and
 # what was found. A crash, a timeout (an input over 10 s), an allocation over 2 GiB or a
@@ -32,10 +45,17 @@ cd "$REPO"
 CARGO_FUZZ_VERSION=0.13.2
 
 merge=0
-if [ "${1:-}" = "--merge" ]; then
-    merge=1
+quick=0
+build_only=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --merge) merge=1 ;;
+    --quick) quick=1 ;;
+    --build-only) build_only=1 ;;
+    *) break ;;
+    esac
     shift
-fi
+done
 
 # Target, its committed seed folder (fuzz/seeds/<folder>) and its largest input in bytes.
 targets=(
@@ -57,7 +77,7 @@ rounds=$(((${#targets[@]} + jobs - 1) / jobs))
 secs="${1:-$((total / rounds))}"
 case "$secs" in
 '' | *[!0-9]* | 0)
-    echo "usage: scripts/fuzz.sh [--merge] [SECONDS_PER_TARGET]" >&2
+    echo "usage: scripts/fuzz.sh [--merge] [--quick] [--build-only] [SECONDS_PER_TARGET]" >&2
     exit 2
     ;;
 esac
@@ -76,19 +96,33 @@ if [ "$(cargo fuzz --version 2>/dev/null)" != "cargo-fuzz $CARGO_FUZZ_VERSION" ]
     fi
 fi
 
-# Release with debug assertions and overflow checks, AddressSanitizer (cargo-fuzz's
-# defaults); 16 codegen units build in a fraction of the time of 1. Incremental: after a
-# change to xnpu's crates only what changed is compiled again (seconds, where a
-# non-incremental build compiles every crate from the changed one up: minutes).
+# Incremental builds: after a change to xnpu's crates only what changed is compiled again
+# (seconds, where a non-incremental build compiles every crate from the changed one up).
 host=$(rustc -vV | sed -n 's/^host: //p')
-log "building the fuzz targets (target/fuzz)"
-if ! CARGO_PROFILE_RELEASE_INCREMENTAL=true cargo fuzz build --fuzz-dir fuzz --target "$host" \
-    --target-dir "$REPO/target/fuzz" --codegen-units 16; then
+if [ "$quick" -eq 1 ]; then
+    # The dev profile (debug assertions, overflow checks, line tables: fuzz/Cargo.toml) at
+    # opt-level 1; coverage instrumentation without a sanitizer.
+    log "building the fuzz targets (quick: dev profile at opt-level 1, no sanitizer; target/fuzz-quick)"
+    build=(env CARGO_PROFILE_DEV_OPT_LEVEL=1 cargo fuzz build --dev --sanitizer none
+        --target-dir "$REPO/target/fuzz-quick")
+    bin="$REPO/target/fuzz-quick/$host/debug"
+else
+    # Release with debug assertions and overflow checks, AddressSanitizer (cargo-fuzz's
+    # defaults); 16 codegen units build in a fraction of the time of 1.
+    log "building the fuzz targets (release, AddressSanitizer; target/fuzz)"
+    build=(env CARGO_PROFILE_RELEASE_INCREMENTAL=true cargo fuzz build --codegen-units 16
+        --target-dir "$REPO/target/fuzz")
+    bin="$REPO/target/fuzz/$host/release"
+fi
+if ! "${build[@]}" --fuzz-dir fuzz --target "$host"; then
     log "fuzzing: the fuzz targets do not build" >&2
     exit 1
 fi
-bin="$REPO/target/fuzz/$host/release"
 t1=$(date +%s)
+if [ "$build_only" -eq 1 ]; then
+    log "fuzz targets installed and built in $((t1 - t0)) s (${bin#"$REPO"/})"
+    exit 0
+fi
 
 work="$REPO/target/fuzz-work"
 rm -rf "$work/corpus" "$work/extra" "$work/artifacts" "$work/logs" "$work/results" "$work/tmp"
@@ -182,6 +216,11 @@ fuzz_target() {
     local deadline=$(($(date +%s) + secs)) execs=0 runs=0 known=() what="" saved=""
     local log_file n rc left artifact report k
     mkdir -p "$corpus" "$artifacts"
+    # Every crash ever kept for this target runs first (libFuzzer runs its inputs before it
+    # mutates any): a copy, so that a known-open one can be dropped below.
+    if [ -d "fuzz/regressions/$target" ]; then
+        cp fuzz/regressions/"$target"/* "$corpus"/ 2>/dev/null
+    fi
     while :; do
         left=$((deadline - $(date +%s)))
         [ "$left" -ge 1 ] || break
@@ -304,7 +343,7 @@ t3=$(date +%s)
 log "fuzzing: $((t3 - t0)) s (install and build $((t1 - t0)) s, fuzzing $((t2 - t1)) s);" \
     "logs in target/fuzz-work/logs/"
 if [ "$found" -ne 0 ]; then
-    log "fuzzing found crashes: reproduce with target/fuzz/$host/release/<target> <file>;" \
+    log "fuzzing found crashes: reproduce with ${bin#"$REPO"/}/<target> <file>;" \
         "commit fuzz/regressions/ (the replay test keeps each), and fix or list it in" \
         "fuzz/regressions/known_open.txt" >&2
     exit 1

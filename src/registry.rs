@@ -19,12 +19,13 @@ use xnpu_graph::backend::{Available, Offers, Provider};
 pub fn providers() -> &'static [&'static dyn Provider] {
     static LIST: OnceLock<Vec<&'static dyn Provider>> = OnceLock::new();
     LIST.get_or_init(|| {
-        let mut list: Vec<&'static dyn Provider> = vec![&xnpu_backend_cpu::PROVIDER];
-        #[cfg(feature = "openvino")]
-        list.push(&xnpu_backend_openvino::PROVIDER);
-        #[cfg(feature = "qnn")]
-        list.push(&xnpu_backend_qnn::PROVIDER);
-        list
+        vec![
+            &xnpu_backend_cpu::PROVIDER as &'static dyn Provider,
+            #[cfg(feature = "openvino")]
+            &xnpu_backend_openvino::PROVIDER,
+            #[cfg(feature = "qnn")]
+            &xnpu_backend_qnn::PROVIDER,
+        ]
     })
 }
 

@@ -13,6 +13,7 @@ pub mod error;
 pub mod fs;
 pub mod locate;
 pub mod num;
+pub mod panic;
 pub mod plugin;
 pub mod recycle;
 pub mod run;
