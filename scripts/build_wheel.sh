@@ -13,7 +13,12 @@ PY="${1:-$REPO/.venv/bin/python}"
 export PYO3_PYTHON="$PY"
 PLUGINS=(cpu openvino qnn)
 
-cargo build --release --quiet "${PLUGINS[@]/#/--package=xnpu-plugin-}" --package=xnpu-onnxruntime-ep
+# The whole workspace, all targets, as scripts/test.sh builds it (a no-op after that build):
+# cargo resolves features per invocation, so building only the plugins (`-p`) would compile
+# xnpu again with other features, and so would maturin's build below unless every crate it
+# shares with this build has the same features (python/Cargo.toml names the ones that
+# differed; scripts/check_wheel_features.py checks).
+cargo build --release --quiet --workspace --all-targets
 pkg="$REPO/python/pysrc/xnpu"
 rm -f "$pkg"/*xnpu_plugin_* "$pkg"/libxnpu_onnxruntime_ep.so
 for p in "${PLUGINS[@]}"; do

@@ -7,7 +7,7 @@
 //! edges. A backend that needs static shapes gets one compiled executable per set of
 //! concrete input shapes, cached in the session.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -254,6 +254,10 @@ struct Part {
     /// on the backend's device: always when the model does not return it, and when it does,
     /// if the caller of [`Session::run_args`] asks to keep that output).
     local: Vec<bool>,
+    /// For each input, whether this partition may take the value instead of a copy: it is
+    /// the value's last reader, the value is not a graph output, and this is the input's last
+    /// slot.
+    takes: Vec<bool>,
     compiled: Compiled,
 }
 
@@ -266,8 +270,8 @@ pub struct Session {
     plan: Plan,
     backends: Vec<Arc<dyn Backend>>,
     parts: Vec<Part>,
-    /// For each main-graph value, the last partition that reads it (to free it early).
-    last_reader: Vec<usize>,
+    /// For each main-graph value, whether it is a graph output.
+    is_output: Vec<bool>,
     /// The hints per-shape compiles use.
     compile: CompileOptions,
     /// Whether a failed per-shape compile may fall back to another backend.
@@ -275,6 +279,8 @@ pub struct Session {
     /// The model's inputs and outputs, read once (every run checks against them).
     input_infos: Vec<IoInfo>,
     output_infos: Vec<IoInfo>,
+    /// Each input's position by name (a model may have many inputs: no search per input).
+    input_index: HashMap<String, usize>,
     /// Where the model graph's constants lie: see [`Session::holds`].
     constants: ByteRanges,
     /// Bytes one run may hold ([`SessionOptions::max_memory`]).
@@ -351,6 +357,7 @@ impl Session {
         let mut plan = partition::partition(&model.graph, &refs, &options.partition)
             .map_err(|e| e.context(&model.name))?;
         let mut parts = Vec::with_capacity(plan.partitions.len());
+        // The last partition that reads each value (to free it early).
         let mut last_reader = vec![usize::MAX; model.graph.values.len()];
         for k in 0..plan.partitions.len() {
             let part = compile_part(&model, &backends, &mut plan, k, &options.compile, fallback)?;
@@ -359,8 +366,20 @@ impl Session {
             }
             parts.push(part);
         }
+        let is_output = model.graph.output_set();
+        for (k, part) in parts.iter_mut().enumerate() {
+            let mut later = HashSet::new();
+            part.takes = vec![false; part.inputs.len()];
+            for (i, &v) in part.inputs.iter().enumerate().rev() {
+                part.takes[i] = later.insert(v) && last_reader[v] == k && !is_output[v];
+            }
+        }
         mark_device_resident(&mut parts);
         let input_infos = io_infos(&model.graph, &model.graph.inputs, true);
+        let mut input_index = HashMap::with_capacity(input_infos.len());
+        for (k, info) in input_infos.iter().enumerate() {
+            input_index.entry(info.name.clone()).or_insert(k);
+        }
         let output_infos = io_infos(&model.graph, &model.graph.outputs, false);
         // Partition graphs' constants reach results only through their executables, which
         // answer for them (`Executable::holds`).
@@ -372,9 +391,10 @@ impl Session {
             plan,
             backends,
             parts,
-            last_reader,
+            is_output,
             compile: options.compile.clone(),
             fallback,
+            input_index,
             input_infos,
             output_infos,
             constants,
@@ -501,7 +521,7 @@ impl Session {
         let infos = &self.input_infos;
         let mut slots: Vec<Option<Value>> = vec![None; infos.len()];
         for (name, v) in inputs {
-            let pos = infos.iter().position(|i| i.name == name).ok_or_else(|| {
+            let pos = self.input_index.get(name).copied().ok_or_else(|| {
                 let known: Vec<_> = infos.iter().map(|i| i.name.as_str()).collect();
                 Error::invalid_input(format!(
                     "the model has no input \"{name}\" (inputs: {})",
@@ -662,12 +682,11 @@ impl Session {
                     .map(|t| Arg::Host(Value::Tensor(t))),
             };
         }
-        let kept = |v: usize| {
-            g.outputs
-                .iter()
-                .zip(keep_outputs)
-                .any(|(&o, &keep)| o == v && keep)
-        };
+        // The graph outputs the caller asked to keep on their device.
+        let mut kept = vec![false; g.values.len()];
+        for (&o, &keep) in g.outputs.iter().zip(keep_outputs) {
+            kept[o] |= keep;
+        }
         for (k, part) in self.parts.iter().enumerate() {
             xnpu_core::run::check().map_err(|e| {
                 e.context(format!(
@@ -680,7 +699,7 @@ impl Session {
                 .outputs
                 .iter()
                 .zip(&part.local)
-                .map(|(&v, &local)| local && (!g.is_output(v) || kept(v)))
+                .map(|(&v, &local)| local && (!self.is_output[v] || kept[v]))
                 .collect();
             let outs = self.run_part(k, part, args, &keep)?;
             if outs.len() < part.outputs.len() {
@@ -722,10 +741,11 @@ impl Session {
             .iter()
             .enumerate()
             .map(|(i, &v)| {
-                let last = self.last_reader[v] == k
-                    && !g.is_output(v)
-                    && !part.inputs[i + 1..].contains(&v);
-                let arg = if last { env[v].take() } else { env[v].clone() };
+                let arg = if part.takes[i] {
+                    env[v].take()
+                } else {
+                    env[v].clone()
+                };
                 match arg {
                     Some(Arg::Device(d)) if d.backend() != here => Ok(Arg::Host(d.to_host()?)),
                     Some(a) => Ok(a),
@@ -865,9 +885,9 @@ impl Session {
         let mut bindings = HashMap::new();
         for (name, dims) in input_dims {
             let info = self
-                .input_infos
-                .iter()
-                .find(|i| i.name == *name)
+                .input_index
+                .get(*name)
+                .map(|&k| &self.input_infos[k])
                 .ok_or_else(|| {
                     Error::invalid_input(format!("the model has no input \"{name}\""))
                         .context(&self.model.name)
@@ -993,26 +1013,28 @@ fn compile_part(
         inputs: p.inputs,
         outputs: p.outputs,
         local: Vec::new(),
+        takes: Vec::new(),
         compiled,
     })
 }
 
 /// Marks the outputs of each partition that only partitions of the same backend read.
 fn mark_device_resident(parts: &mut [Part]) {
-    let readers: Vec<(usize, Vec<usize>)> = parts
-        .iter()
-        .map(|p| (p.backend, p.inputs.clone()))
-        .collect();
+    // The backends of the partitions that read each value.
+    let mut readers: HashMap<usize, Vec<usize>> = HashMap::new();
+    for p in parts.iter() {
+        for &v in &p.inputs {
+            let backends = readers.entry(v).or_default();
+            if !backends.contains(&p.backend) {
+                backends.push(p.backend);
+            }
+        }
+    }
     for p in parts.iter_mut() {
         p.local = p
             .outputs
             .iter()
-            .map(|&v| {
-                readers
-                    .iter()
-                    .filter(|(_, ins)| ins.contains(&v))
-                    .all(|(b, _)| *b == p.backend)
-            })
+            .map(|&v| readers.get(&v).is_none_or(|bs| bs.iter().all(|&b| b == p.backend)))
             .collect();
     }
 }

@@ -105,7 +105,7 @@ impl RunScope {
         let live = self.live.load(Ordering::Relaxed);
         if live.saturating_add(bytes) > max {
             return Err(Error::compute(format!(
-                "{what} needs {} while the run holds {}: over the memory limit of {} \
+                "{what} would take {} while the run holds {}: over the memory limit of {} \
                  (SessionOptions max_memory / --max-memory)",
                 human(bytes),
                 human(live),

@@ -188,6 +188,7 @@ impl MemoryPlan {
     ) -> Result<HashMap<ValueId, ValueId>> {
         let name = |v: ValueId| &graph.values[v].name;
         let mut taken_over = HashMap::new();
+        let is_output = graph.output_set();
         for &(out, inp) in self.in_place.iter().chain(&self.aliases) {
             let (Some((p, _)), Some((_, inp_end))) = (producers[out], life[inp]) else {
                 return fail(format!(
@@ -196,7 +197,7 @@ impl MemoryPlan {
                     name(inp)
                 ));
             };
-            if !graph.nodes[p].inputs.contains(&Some(inp)) || inp_end != p || graph.is_output(inp) {
+            if !graph.nodes[p].inputs.contains(&Some(inp)) || inp_end != p || is_output[inp] {
                 return fail(format!(
                     "\"{}\" takes over \"{}\", which is still live after {}",
                     name(out),
@@ -478,6 +479,7 @@ pub fn plan(
         devices,
         life: lifetimes(graph),
         size: arena_sizes_of_values(graph, bindings, &mut out)?,
+        is_output: graph.output_set(),
     };
     let mut buffers = planner.buffers(options.in_place, &mut out);
     out.arena_sizes = place_greedy_by_size(&mut buffers.list, n_arenas, align);
@@ -504,9 +506,10 @@ fn arena_sizes_of_values(
     out: &mut MemoryPlan,
 ) -> Result<Vec<Option<usize>>> {
     let producers = graph.producers();
+    let is_input = graph.input_set();
     let mut size: Vec<Option<usize>> = vec![None; graph.values.len()];
     for (v, info) in graph.values.iter().enumerate() {
-        if producers[v].is_none() || info.constant.is_some() || graph.inputs.contains(&v) {
+        if producers[v].is_none() || info.constant.is_some() || is_input[v] {
             continue;
         }
         match value_bytes(&info.ty, bindings)? {
@@ -534,6 +537,8 @@ struct Planner<'a> {
     life: Vec<Option<(usize, usize)>>,
     /// Bytes of each value in the arena.
     size: Vec<Option<usize>>,
+    /// For each value, whether it is a graph output.
+    is_output: Vec<bool>,
 }
 
 impl Planner<'_> {
@@ -599,7 +604,7 @@ impl Planner<'_> {
         pick.find(|&inp| {
             self.size[inp] == Some(bytes)
                 && self.life[inp].is_some_and(|(_, e)| e == i)
-                && !self.graph.is_output(inp)
+                && !self.is_output[inp]
                 && bufs.of[inp].is_some_and(|b| bufs.list[b].device == self.device(i))
                 && compatible(self.graph, node, o, inp, self.bindings)
         })

@@ -322,12 +322,13 @@ fn group(graph: &Graph, edges: &Edges, decisions: &[NodeDecision]) -> Vec<Partit
         }
     }
     let consumers = &edges.consumers;
+    let (is_input, is_output) = (graph.input_set(), graph.output_set());
     for (k, p) in out.iter_mut().enumerate() {
         let mut seen = HashSet::new();
         for &n in &p.nodes {
             for &v in graph.nodes[n].inputs.iter().flatten() {
                 let inside = producers[v].is_some_and(|(q, _)| part_of[q] == k);
-                let constant = graph.values[v].constant.is_some() && !graph.inputs.contains(&v);
+                let constant = graph.values[v].constant.is_some() && !is_input[v];
                 if !inside && !constant && seen.insert(v) {
                     p.inputs.push(v);
                 }
@@ -336,7 +337,7 @@ fn group(graph: &Graph, edges: &Edges, decisions: &[NodeDecision]) -> Vec<Partit
         for &n in &p.nodes {
             for &v in graph.nodes[n].outputs.iter().flatten() {
                 let read_outside = consumers[v].iter().any(|u| part_of[u.node] != k);
-                if read_outside || graph.is_output(v) {
+                if read_outside || is_output[v] {
                     p.outputs.push(v);
                 }
             }
@@ -401,6 +402,8 @@ pub fn convex_groups(preds: &[Vec<usize>], backend: &[usize]) -> Vec<(usize, Vec
 struct Edges {
     producers: Vec<Option<(usize, usize)>>,
     consumers: Vec<Vec<crate::ir::Use>>,
+    /// For each value, whether it is a graph output.
+    is_output: Vec<bool>,
 }
 
 impl Edges {
@@ -408,6 +411,7 @@ impl Edges {
         Edges {
             producers: graph.producers(),
             consumers: graph.consumers(),
+            is_output: graph.output_set(),
         }
     }
 }
@@ -439,7 +443,7 @@ fn crossing(
             .map(|u| decisions[u.node].backend)
             .collect();
         hops += other.len();
-        if graph.is_output(v) && !host {
+        if edges.is_output[v] && !host {
             hops += 1;
         }
     }
@@ -777,13 +781,14 @@ impl Plan {
                 let _ = writeln!(s, "  n{p} -> o{v};");
             }
         }
+        let is_input = graph.input_set();
         for (i, node) in graph.nodes.iter().enumerate() {
             for &v in node.inputs.iter().flatten() {
                 match producers[v] {
                     Some((p, _)) => {
                         let _ = writeln!(s, "  n{p} -> n{i};");
                     }
-                    None if graph.inputs.contains(&v) => {
+                    None if is_input[v] => {
                         let _ = writeln!(s, "  v{v} -> n{i};");
                     }
                     None => {}
@@ -804,10 +809,11 @@ pub fn extract(graph: &Graph, p: &Partition, name: &str) -> Graph {
         ..Default::default()
     };
     let mut map = vec![usize::MAX; graph.values.len()];
+    let is_input = graph.input_set();
     let mut get = |g: &mut Graph, v: ValueId| {
         if map[v] == usize::MAX {
             g.values.push(graph.values[v].clone());
-            if graph.inputs.contains(&v) {
+            if is_input[v] {
                 // A graph input reaches the partition as a partition input.
                 g.values.last_mut().expect("just pushed").constant = None;
             }

@@ -220,6 +220,10 @@ impl<'g> Env<'g> {
                 last_use[*id] = i;
             }
         }
+        // Graph outputs never leave the environment (no node is their last reader).
+        for &id in &graph.outputs {
+            last_use[id] = usize::MAX;
+        }
         Ok(Env {
             graph,
             values: env,
@@ -230,9 +234,7 @@ impl<'g> Env<'g> {
     /// Whether value `id` may leave the environment after node `i`: that node reads it last,
     /// and it is neither a graph output nor a constant.
     fn dies_at(&self, id: ValueId, i: usize) -> bool {
-        self.last_use[id] == i
-            && !self.graph.outputs.contains(&id)
-            && self.graph.values[id].constant.is_none()
+        self.last_use[id] == i && self.graph.values[id].constant.is_none()
     }
 
     /// The inputs node `i` may update in place, taken out of the environment when it reads

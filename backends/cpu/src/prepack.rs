@@ -104,8 +104,9 @@ pub(crate) fn rehome_nbits_weights(g: &mut Graph) {
 /// backends; on the CPU they are fp32 weights like any other. A node whose kernel fails is
 /// left as it is (its run reports the error).
 pub(crate) fn dequantize_weights(g: &mut Graph) {
+    let (is_input, is_output) = (g.input_set(), g.output_set());
     let is_const = |g: &Graph, v: &Option<usize>| {
-        v.is_none_or(|id| g.values[id].constant.is_some() && !g.inputs.contains(&id))
+        v.is_none_or(|id| g.values[id].constant.is_some() && !is_input[id])
     };
     let mut computed = Vec::new();
     for (i, node) in g.nodes.iter().enumerate() {
@@ -128,7 +129,7 @@ pub(crate) fn dequantize_weights(g: &mut Graph) {
         let (Some(out), Some(id)) = (outs.pop(), node.outputs[0]) else {
             continue;
         };
-        if let (false, Ok(t)) = (g.outputs.contains(&id), out.into_tensor()) {
+        if let (false, Ok(t)) = (is_output[id], out.into_tensor()) {
             computed.push((i, id, t));
         }
     }
