@@ -159,6 +159,14 @@ def crafted() -> list[Case]:
     cases.append(Case("identity-chain-100k/partition", "hang",
                       ["partition", "model.onnx", "--level", "basic", "--devices", "cpu"],
                       {"model.onnx": model_bytes(chain, [vi("x", F, [1])], [vi("y", F, None)])}))
+    # 100,000 inputs and outputs, one Neg each: session creation and the run must be linear
+    # in them (searches of the input and output lists per value took 64 s at 160,000).
+    n = 100_000
+    cases.append(Case("inputs-outputs-100k/run", "hang", ["run", "model.onnx", "--random"],
+                      {"model.onnx": model_bytes(
+                          [helper.make_node("Neg", [f"x{k}"], [f"y{k}"]) for k in range(n)],
+                          [vi(f"x{k}", F, [1]) for k in range(n)],
+                          [vi(f"y{k}", F, [1]) for k in range(n)])}))
     # Control flow that never ends, stopped by --timeout.
     body = helper.make_graph([helper.make_node("Identity", ["c"], ["c_out"])], "body",
                              [vi("i", I64, []), vi("c", TensorProto.BOOL, [])],
