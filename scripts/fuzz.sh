@@ -22,9 +22,9 @@
 # Two builds. The default (target/fuzz) is cargo-fuzz's: release, debug assertions and
 # overflow checks, AddressSanitizer: the one to fuzz with for hours, ~13 minutes to build
 # from nothing on 2 cores. --quick (target/fuzz-quick) builds in the dev profile at
-# opt-level 1 without a sanitizer: debug assertions and overflow checks still on, ~3
-# minutes from nothing, and as many executions per second as a release build without
-# ASan; it misses memory errors that do not crash, which only unsafe code can make (the
+# opt-level 1 (the largest dependencies fuzzing barely runs at 0: fuzz/Cargo.toml) without a
+# sanitizer: debug assertions and overflow checks still on, ~2.5 minutes from nothing, and
+# as many executions per second as a release build without ASan; it misses memory errors that do not crash, which only unsafe code can make (the
 # plugin ABI), so fuzz plugin_abi with the default build after a change there.
 #
 # Prints one line per target: executions (libFuzzer's stat::number_of_executed_units) and

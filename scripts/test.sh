@@ -82,7 +82,7 @@ phase "ONNX Runtime with xnpu's execution provider (node conformance)"
 phase "hostile input (scripts/probe_hostile.py, 500 executions)"
 "$PY" scripts/probe_hostile.py --executions 500 --xnpu "$REPO/target/release/xnpu"
 
-# The fuzz targets (fuzz/): cargo-fuzz installed, the targets built (the quick build, ~3.5
+# The fuzz targets (fuzz/): cargo-fuzz installed, the targets built (the quick build, ~3
 # minutes from nothing on 2 cores; built in the background beside the other phases it cost
 # them more than that), then every target runs the crashes kept in fuzz/regressions/ and
 # the seeds and fuzzes for its share of a minute; a new crash fails the run and is saved

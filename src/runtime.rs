@@ -1034,7 +1034,11 @@ fn mark_device_resident(parts: &mut [Part]) {
         p.local = p
             .outputs
             .iter()
-            .map(|&v| readers.get(&v).is_none_or(|bs| bs.iter().all(|&b| b == p.backend)))
+            .map(|&v| {
+                readers
+                    .get(&v)
+                    .is_none_or(|bs| bs.iter().all(|&b| b == p.backend))
+            })
             .collect();
     }
 }
