@@ -175,6 +175,8 @@ pub fn write(path: &Path, t: &Tensor) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use xnpu_core::f16;
 
     #[test]
     fn an_empty_or_multibyte_descr_is_refused_not_a_panic() {
@@ -182,9 +184,6 @@ mod tests {
         assert_eq!(parse_descr("\u{e9}1"), None);
         assert_eq!(parse_descr("<u1"), Some(DType::U8));
     }
-
-    use super::*;
-    use xnpu_core::f16;
 
     #[test]
     fn round_trips_every_numpy_dtype() {

@@ -682,11 +682,15 @@ impl Session {
                     .map(|t| Arg::Host(Value::Tensor(t))),
             };
         }
-        // The graph outputs the caller asked to keep on their device.
-        let mut kept = vec![false; g.values.len()];
-        for (&o, &keep) in g.outputs.iter().zip(keep_outputs) {
-            kept[o] |= keep;
-        }
+        // The graph outputs the caller asked to keep on their device (usually none: then no
+        // set is made on this path of every run).
+        let kept = keep_outputs.iter().any(|&k| k).then(|| {
+            let mut kept = vec![false; g.values.len()];
+            for (&o, &keep) in g.outputs.iter().zip(keep_outputs) {
+                kept[o] |= keep;
+            }
+            kept
+        });
         for (k, part) in self.parts.iter().enumerate() {
             xnpu_core::run::check().map_err(|e| {
                 e.context(format!(
@@ -699,7 +703,9 @@ impl Session {
                 .outputs
                 .iter()
                 .zip(&part.local)
-                .map(|(&v, &local)| local && (!self.is_output[v] || kept[v]))
+                .map(|(&v, &local)| {
+                    local && (!self.is_output[v] || kept.as_ref().is_some_and(|k| k[v]))
+                })
                 .collect();
             let outs = self.run_part(k, part, args, &keep)?;
             if outs.len() < part.outputs.len() {

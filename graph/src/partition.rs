@@ -322,7 +322,7 @@ fn group(graph: &Graph, edges: &Edges, decisions: &[NodeDecision]) -> Vec<Partit
         }
     }
     let consumers = &edges.consumers;
-    let (is_input, is_output) = (graph.input_set(), graph.output_set());
+    let is_input = graph.input_set();
     for (k, p) in out.iter_mut().enumerate() {
         let mut seen = HashSet::new();
         for &n in &p.nodes {
@@ -337,7 +337,7 @@ fn group(graph: &Graph, edges: &Edges, decisions: &[NodeDecision]) -> Vec<Partit
         for &n in &p.nodes {
             for &v in graph.nodes[n].outputs.iter().flatten() {
                 let read_outside = consumers[v].iter().any(|u| part_of[u.node] != k);
-                if read_outside || is_output[v] {
+                if read_outside || edges.is_output[v] {
                     p.outputs.push(v);
                 }
             }

@@ -31,7 +31,7 @@ pub mod bench;
 mod config;
 mod sampling;
 
-use std::panic::AssertUnwindSafe;
+use std::panic::{AssertUnwindSafe, UnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -279,6 +279,14 @@ fn int_tensor(dtype: DType, shape: Vec<usize>, v: impl Iterator<Item = i64>) -> 
     }
 }
 
+/// A call into the tokenizers library, which panics on some malformed files (a "decoder" it
+/// cannot read: `expect` in its deserializer): the panic becomes the call's error, about
+/// that file, not the end of the process.
+fn guarded<T>(f: impl FnOnce() -> tokenizers::Result<T> + UnwindSafe) -> tokenizers::Result<T> {
+    xnpu_core::panic::quiet(f)
+        .unwrap_or_else(|panic| Err(format!("the tokenizers library failed: {panic}").into()))
+}
+
 impl LanguageModel {
     /// Loads a model folder (`genai_config.json`, the decoder, `tokenizer.json`).
     pub fn load(dir: impl AsRef<Path>, options: ModelOptions) -> Result<LanguageModel> {
@@ -295,13 +303,7 @@ impl LanguageModel {
             )));
         }
         let tok_bytes = xnpu_core::fs::read_regular(&tok_path, "tokenizer", 1 << 30)?;
-        // tokenizers panics on some malformed files (a "decoder" it cannot read: `expect` in
-        // its deserializer); that is an error about this file, not the end of the process.
-        let parsed =
-            xnpu_core::panic::quiet(|| Tokenizer::from_bytes(&tok_bytes)).unwrap_or_else(|panic| {
-                Err(format!("the tokenizers library failed on it: {panic}").into())
-            });
-        let tokenizer = parsed.map_err(|e| {
+        let tokenizer = guarded(|| Tokenizer::from_bytes(&tok_bytes)).map_err(|e| {
             Error::model(format!(
                 "{}: cannot read the tokenizer: {e}",
                 tok_path.display()
@@ -374,27 +376,22 @@ impl LanguageModel {
 
     /// The token ids of `text` (with the special tokens the tokenizer adds).
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
-        // The tokenizer came from a file: a panic in the library is an error about it.
         let tokenizer = AssertUnwindSafe(&self.tokenizer);
-        let enc = xnpu_core::panic::quiet(|| tokenizer.encode(text, true))
-            .unwrap_or_else(|panic| Err(format!("the tokenizers library failed: {panic}").into()))
-            .map_err(|e| {
-                Error::invalid_input(format!(
-                    "{}: cannot tokenise the prompt: {e}",
-                    self.dir.display()
-                ))
-            })?;
+        let enc = guarded(|| tokenizer.encode(text, true)).map_err(|e| {
+            Error::invalid_input(format!(
+                "{}: cannot tokenise the prompt: {e}",
+                self.dir.display()
+            ))
+        })?;
         Ok(enc.get_ids().to_vec())
     }
 
     /// The text of `ids` (special tokens skipped).
     pub fn decode(&self, ids: &[u32]) -> Result<String> {
         let tokenizer = AssertUnwindSafe(&self.tokenizer);
-        xnpu_core::panic::quiet(|| tokenizer.decode(ids, true))
-            .unwrap_or_else(|panic| Err(format!("the tokenizers library failed: {panic}").into()))
-            .map_err(|e| {
-                Error::compute(format!("{}: cannot decode tokens: {e}", self.dir.display()))
-            })
+        guarded(|| tokenizer.decode(ids, true)).map_err(|e| {
+            Error::compute(format!("{}: cannot decode tokens: {e}", self.dir.display()))
+        })
     }
 
     /// Starts generating after `prompt_ids`: the prompt runs on the first call of
