@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
@@ -386,6 +387,12 @@ def main() -> None:
     ap.add_argument("--keep-src", action="store_true",
                     help="keep OUT_DIR/src-bench (the fp32 HF model) after a bench build")
     args = ap.parse_args()
+    missing = [m for m in ("torch", "transformers", "tokenizers", "onnxruntime_genai")
+               if importlib.util.find_spec(m) is None]
+    if missing:
+        sys.exit(f"make_llm_models.py: this Python ({sys.executable}) lacks {', '.join(missing)}: "
+                 "run `bash scripts/setup_llm.sh` first (it installs them into .venv), then "
+                 ".venv/bin/python scripts/make_llm_models.py OUT_DIR")
 
     layers = args.layers or SIZES[args.size]["num_hidden_layers"]
     out_dir: Path = args.out_dir.resolve()

@@ -22,7 +22,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore PIP_NO_INPUT=
 
 log() { echo "[setup_llm] $*"; }
 
-bash "$REPO/scripts/setup_python.sh"
+bash "$REPO/scripts/setup_python.sh" --test
 
 want="$(sha256sum "$REQ" | cut -d' ' -f1)"
 have="$(cat "$STAMP" 2>/dev/null || true)"

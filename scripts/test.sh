@@ -22,8 +22,11 @@ phase() {
     log "$1"
 }
 
-ensure_toolchain
-bash scripts/setup_python.sh
+# rustfmt: the formatting check below.
+ensure_toolchain rustfmt
+# The test set: the run-time packages plus onnx, maturin, pytest, ml_dtypes and the old
+# OpenVINO (scripts/requirements.txt; scripts/run.sh installs only requirements-run.txt).
+bash scripts/setup_python.sh --test
 # torch (CPU side), transformers, onnxruntime-genai: the LLM model builder and reference.
 phase "language-model tools (torch, transformers, onnxruntime-genai)"
 bash scripts/setup_llm.sh

@@ -39,18 +39,25 @@ fn descr(dtype: DType) -> Option<&'static str> {
     })
 }
 
-fn parse_descr(d: &str) -> Option<DType> {
-    let d = d.replace('=', "<");
-    DType::ALL.into_iter().find(|&t| {
+/// The dtype of a descr, and whether its bytes are big-endian (`>f4`: NumPy on a
+/// big-endian machine, or `astype('>f4')`), to be swapped to this machine's order.
+fn parse_descr(d: &str) -> Option<(DType, bool)> {
+    let swap = d.starts_with('>');
+    let d = match d.strip_prefix('>') {
+        Some(rest) => format!("<{rest}"),
+        None => d.replace('=', "<"),
+    };
+    let t = DType::ALL.into_iter().find(|&t| {
         descr(t).is_some_and(|x| {
             // `|u1` also matches `<u1` and `>u1`: byte order means nothing for one byte.
             x == d || (x.starts_with('|') && d.get(1..).is_some_and(|rest| x[1..] == *rest))
         })
-    })
+    })?;
+    Some((t, swap && t.elem_bytes().is_some_and(|b| b > 1)))
 }
 
 /// Parses the header dict `{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }`.
-fn parse_header(h: &str) -> Result<(DType, bool, Vec<usize>)> {
+fn parse_header(h: &str) -> Result<(DType, bool, bool, Vec<usize>)> {
     let bad = |what: &str| Error::invalid_input(format!("npy header: {what} in {h:?}"));
     let field = |key: &str| -> Result<&str> {
         let k = h
@@ -65,7 +72,7 @@ fn parse_header(h: &str) -> Result<(DType, bool, Vec<usize>)> {
         .strip_prefix('\'')
         .and_then(|s| s.split('\'').next())
         .ok_or_else(|| bad("descr is not a string"))?;
-    let dtype = parse_descr(d)
+    let (dtype, swap) = parse_descr(d)
         .ok_or_else(|| Error::unsupported(format!("npy dtype {d:?} is not supported")))?;
     let fortran = field("fortran_order")?.starts_with("True");
     let s = field("shape")?;
@@ -83,7 +90,7 @@ fn parse_header(h: &str) -> Result<(DType, bool, Vec<usize>)> {
                 .map_err(|_| bad("bad dimension"))
         })
         .collect::<Result<Vec<_>>>()?;
-    Ok((dtype, fortran, shape))
+    Ok((dtype, swap, fortran, shape))
 }
 
 /// Decodes `.npy` bytes into a tensor (zero-copy over `bytes`).
@@ -115,7 +122,7 @@ pub fn decode(bytes: Bytes) -> Result<Tensor> {
         .ok_or_else(|| Error::invalid_input("truncated .npy header"))?;
     let header = std::str::from_utf8(&bytes[start..end])
         .map_err(|_| Error::invalid_input(".npy header is not text"))?;
-    let (dtype, fortran, shape) = parse_header(header)?;
+    let (dtype, swap, fortran, shape) = parse_header(header)?;
     let need = checked_nbytes(dtype, &shape)?;
     let data = bytes.slice(end..);
     if data.len() != need {
@@ -128,6 +135,17 @@ pub fn decode(bytes: Bytes) -> Result<Tensor> {
         return Err(Error::unsupported(
             "Fortran-order .npy files are not supported; save with np.ascontiguousarray",
         ));
+    }
+    if swap {
+        // A copy in this machine's byte order (fallibly allocated: its size is the file's).
+        let mut v = Vec::new();
+        v.try_reserve_exact(data.len())
+            .map_err(|_| Error::compute(format!("cannot allocate {} bytes", data.len())))?;
+        v.extend_from_slice(&data);
+        for e in v.chunks_exact_mut(dtype.elem_bytes().unwrap_or(1)) {
+            e.reverse();
+        }
+        return Tensor::from_bytes(dtype, shape, Bytes::from(v));
     }
     Tensor::from_bytes(dtype, shape, data)
 }
@@ -182,7 +200,9 @@ mod tests {
     fn an_empty_or_multibyte_descr_is_refused_not_a_panic() {
         assert_eq!(parse_descr(""), None);
         assert_eq!(parse_descr("\u{e9}1"), None);
-        assert_eq!(parse_descr("<u1"), Some(DType::U8));
+        assert_eq!(parse_descr("<u1"), Some((DType::U8, false)));
+        assert_eq!(parse_descr(">u1"), Some((DType::U8, false)));
+        assert_eq!(parse_descr(">f4"), Some((DType::F32, true)));
     }
 
     #[test]
@@ -199,6 +219,19 @@ mod tests {
             assert_eq!((bytes.len() - t.raw_bytes().len()) % 64, 0);
             assert_eq!(decode(Bytes::from(bytes)).unwrap(), t);
         }
+    }
+
+    #[test]
+    fn big_endian_files_are_read_in_this_machines_order() {
+        let t = Tensor::from_vec(vec![2], vec![1.5f32, -2.25]).unwrap();
+        let mut bytes = encode(&t).unwrap();
+        let header_end = bytes.len() - 8;
+        let at = bytes.windows(3).position(|w| w == b"<f4").unwrap();
+        bytes[at] = b'>';
+        for e in bytes[header_end..].chunks_exact_mut(4) {
+            e.reverse();
+        }
+        assert_eq!(decode(Bytes::from(bytes)).unwrap(), t);
     }
 
     #[test]

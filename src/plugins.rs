@@ -307,6 +307,13 @@ impl Drop for PluginBackend {
 }
 
 impl PluginBackend {
+    /// The same backend under the id the registry gives it (`plugin:cpu` where the built-in
+    /// CPU backend is `cpu`), so that plans and timings name the device the user chose.
+    pub(crate) fn named(mut self, id: &str) -> PluginBackend {
+        self.name = id.to_string();
+        self
+    }
+
     /// The plugin library this backend lives in.
     pub fn plugin_path(&self) -> &Path {
         &self.plugin.path

@@ -27,7 +27,8 @@ pub enum Policy {
     PreferGpu,
     /// The built-in CPU backend only.
     CpuOnly,
-    /// Exactly these devices, in this order; one that is not available is an error.
+    /// Exactly these devices, in this order; one that is not available is an error. `npu` and
+    /// `gpu` stand for every available device of that kind (none is an error saying why).
     Explicit(Vec<String>),
 }
 
@@ -36,23 +37,36 @@ impl FromStr for Policy {
     fn from_str(s: &str) -> Result<Policy> {
         let t = s.trim();
         Ok(match t.to_ascii_lowercase().as_str() {
-            "" | "prefer-npu" | "npu" | "auto" => Policy::PreferNpu,
-            "prefer-gpu" | "gpu" => Policy::PreferGpu,
+            "prefer-npu" | "auto" => Policy::PreferNpu,
+            "prefer-gpu" => Policy::PreferGpu,
             "cpu-only" => Policy::CpuOnly,
-            _ => Policy::Explicit(
-                t.split(',')
+            _ => {
+                let ids: Vec<String> = t
+                    .split(',')
                     .map(|d| d.trim().to_string())
                     .filter(|d| !d.is_empty())
-                    .collect(),
-            ),
+                    .collect();
+                if ids.is_empty() {
+                    return Err(Error::invalid_input(format!(
+                        "an empty device list: {SYNTAX}"
+                    )));
+                }
+                Policy::Explicit(ids)
+            }
         })
     }
 }
+
+/// What a device list may hold, for messages that refuse one.
+const SYNTAX: &str = "give device ids as `xnpu devices` lists them (cpu, openvino:npu, \
+     qnn:htp-sim), `npu` or `gpu` for any device of that kind, or a policy: prefer-npu, \
+     prefer-gpu, cpu-only";
 
 impl Policy {
     /// The policy of `XNPU_DEVICES`, if set.
     pub fn from_env() -> Result<Option<Policy>> {
         match std::env::var("XNPU_DEVICES") {
+            Ok(v) if v.trim().is_empty() => Ok(None),
             Ok(v) => v
                 .parse()
                 .map(Some)
@@ -96,7 +110,15 @@ fn status_line(d: &Device) -> String {
 }
 /// NPU rows (not the CPU, not OpenVINO's CPU device, not the QNN simulator).
 fn is_accelerator(d: &Device) -> bool {
-    d.name == "npu" || d.name == "htp"
+    discovered_kind(d) == Some(DeviceKind::Npu)
+}
+/// The kind of accelerator a discovered row is, if it is one.
+fn discovered_kind(d: &Device) -> Option<DeviceKind> {
+    match d.name {
+        "npu" | "htp" => Some(DeviceKind::Npu),
+        "gpu" => Some(DeviceKind::Gpu),
+        _ => None,
+    }
 }
 
 /// Backends in order of preference, and notes on what the policy fell back from.
@@ -162,12 +184,12 @@ fn prefer(wanted: DeviceKind, avail: &[Available], mut notes: Vec<String>) -> Ba
 }
 
 /// Why a preference policy runs without its kind of device: what discovery says of each
-/// accelerator it looked for.
+/// accelerator it looked for, one per line.
 fn no_accelerator_note(wanted: DeviceKind, nothing: bool) -> String {
-    let why: Vec<String> = discovered()
+    let why: String = discovered()
         .iter()
         .filter(|d| is_accelerator(d) && !d.available())
-        .map(|d| format!("{}: {}", d.id(), status_line(d)))
+        .map(|d| format!("\n  {}: {}", d.id(), status_line(d)))
         .collect();
     format!(
         "no {wanted} available, running on {}{}",
@@ -175,21 +197,39 @@ fn no_accelerator_note(wanted: DeviceKind, nothing: bool) -> String {
         if why.is_empty() {
             String::new()
         } else {
-            format!(" ({})", why.join("; "))
+            format!(":{why}")
         }
     )
 }
 
 /// Exactly the devices named, in order; one that is not available is an error saying why.
-fn explicit(ids: &[String], avail: &[Available], notes: Vec<String>) -> Result<BackendsAndNotes> {
+fn explicit(
+    ids: &[String],
+    avail: &[Available],
+    mut notes: Vec<String>,
+) -> Result<BackendsAndNotes> {
     if ids.is_empty() {
-        return Err(Error::invalid_input("an empty device list"));
+        return Err(Error::invalid_input(format!(
+            "an empty device list: {SYNTAX}"
+        )));
     }
     let mut list = Vec::new();
+    // Why a wildcard found nothing: a note when the rest of the list runs, else the error.
+    let mut none_of_kind: Option<String> = None;
     for id in ids {
         if let Some(path) = id.strip_prefix("table:") {
             let table = CapabilityTable::load(Path::new(path))?;
             list.push(Arc::new(CpuBackend::with_table(table)) as Arc<dyn Backend>);
+            continue;
+        }
+        if let Some(kind) = kind_wildcard(id) {
+            let found = of_kind(kind, avail);
+            if found.is_empty() {
+                let why = no_device_of_kind(kind);
+                notes.push(why.clone());
+                none_of_kind.get_or_insert(why);
+            }
+            list.extend(found);
             continue;
         }
         if let Some(a) = avail.iter().find(|a| a.id.eq_ignore_ascii_case(id)) {
@@ -201,7 +241,59 @@ fn explicit(ids: &[String], avail: &[Available], notes: Vec<String>) -> Result<B
             None => return Err(not_available(id, avail)),
         }
     }
-    Ok((list, notes))
+    match none_of_kind {
+        Some(why) if list.is_empty() => Err(Error::invalid_input(why)),
+        _ => Ok((list, notes)),
+    }
+}
+
+/// The kind `npu` or `gpu` stands for in a device list.
+fn kind_wildcard(id: &str) -> Option<DeviceKind> {
+    match id.to_ascii_lowercase().as_str() {
+        "npu" => Some(DeviceKind::Npu),
+        "gpu" => Some(DeviceKind::Gpu),
+        _ => None,
+    }
+}
+
+/// Every available device of `kind`, on-demand providers opened when they may offer it.
+fn of_kind(kind: DeviceKind, avail: &[Available]) -> Vec<Arc<dyn Backend>> {
+    let mut found: Vec<Arc<dyn Backend>> = avail
+        .iter()
+        .filter(|a| a.backend.kind() == kind)
+        .map(|a| a.backend.clone())
+        .collect();
+    for p in registry::providers().iter().filter(|p| p.on_demand()) {
+        if p.may_offer(kind) {
+            let offers = registry::on_demand(*p);
+            found.extend(
+                offers
+                    .available
+                    .iter()
+                    .filter(|a| a.backend.kind() == kind)
+                    .map(|a| a.backend.clone()),
+            );
+        }
+    }
+    found
+}
+
+/// Why there is no device of `kind`: what discovery says of each it looked for.
+fn no_device_of_kind(kind: DeviceKind) -> String {
+    let why: Vec<String> = discovered()
+        .iter()
+        .filter(|d| !d.available() && discovered_kind(d) == Some(kind))
+        .map(|d| format!("{}: {}", d.id(), status_line(d)))
+        .collect();
+    let why = if why.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", why.join("; "))
+    };
+    format!(
+        "no {kind} is available{why}; `{kind},cpu` runs on the CPU when there is none, \
+         `prefer-{kind}` falls back to what there is"
+    )
 }
 
 /// Device `id` from an on-demand provider's offers, or why it is not among them.
@@ -235,16 +327,37 @@ fn from_on_demand(id: &str, offers: &xnpu_graph::backend::Offers) -> Result<Arc<
     )))
 }
 
-/// The error for an id no backend answers to: what discovery says of it, and what is.
+/// The error for an id no backend answers to: unknown, or what discovery says of it, and what
+/// this machine has instead.
 fn not_available(id: &str, avail: &[Available]) -> Error {
-    let known: Vec<&str> = avail.iter().map(|a| a.id.as_str()).collect();
-    let status = discovery_says(id)
-        .map(|s| format!(": {s}"))
-        .unwrap_or_default();
-    Error::invalid_input(format!(
-        "device \"{id}\" is not available{status} (available: {})",
-        known.join(", ")
-    ))
+    let mut known: Vec<String> = avail.iter().map(|a| a.id.clone()).collect();
+    for p in registry::providers().iter().filter(|p| p.on_demand()) {
+        known.extend(
+            registry::on_demand(*p)
+                .available
+                .iter()
+                .map(|a| a.id.clone()),
+        );
+    }
+    let known = known.join(", ");
+    let family_known = registry::provider_of(id).is_some()
+        || discovered()
+            .iter()
+            .any(|d| family(&d.id()).eq_ignore_ascii_case(family(id)))
+        || avail
+            .iter()
+            .any(|a| family(&a.id).eq_ignore_ascii_case(family(id)));
+    if !family_known {
+        return Error::invalid_input(format!(
+            "unknown device \"{id}\": {SYNTAX} (this machine has: {known})"
+        ));
+    }
+    match discovery_says(id) {
+        Some(status) => Error::invalid_input(format!(
+            "device \"{id}\" is not available: {status} (this machine has: {known})"
+        )),
+        None => Error::invalid_input(format!("no device \"{id}\": this machine has {known}")),
+    }
 }
 
 /// The family part of a device id.

@@ -120,8 +120,8 @@ fn plugin_offers(found: &mut Offers) {
                     name
                 };
                 found.available.push(Available {
+                    backend: Arc::new(b.named(&id)),
                     id,
-                    backend: Arc::new(b),
                     detail: format!("plugin {}", path.display()),
                 });
             }

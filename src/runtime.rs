@@ -331,6 +331,8 @@ impl Session {
         warn_if_unwritable(&options.compile.cache);
         let mut notes = Vec::new();
         let mut fallback = options.fallback;
+        // An explicit device list without the CPU, for the hint when a node fits none of it.
+        let mut without_cpu: Option<Vec<String>> = None;
         let backends: Vec<Arc<dyn Backend>> = if options.backends.is_empty() {
             let policy = match &options.policy {
                 Some(p) => p.clone(),
@@ -340,6 +342,11 @@ impl Session {
                 fallback = fallback && policy.allows_fallback();
             }
             let r = crate::policy::resolve(&policy).map_err(|e| e.context(&model.name))?;
+            if let Policy::Explicit(ids) = &policy {
+                if !ids.iter().any(|i| i.eq_ignore_ascii_case("cpu")) {
+                    without_cpu = Some(ids.clone());
+                }
+            }
             notes = r.notes;
             r.backends
         } else {
@@ -355,6 +362,15 @@ impl Session {
         )?;
         let refs: Vec<&dyn Backend> = backends.iter().map(|b| b.as_ref()).collect();
         let mut plan = partition::partition(&model.graph, &refs, &options.partition)
+            .map_err(|e| match &without_cpu {
+                Some(ids) if e.kind() == xnpu_core::ErrorKind::Unsupported => {
+                    let ids = ids.join(",");
+                    Error::unsupported(format!(
+                        "{e}; devices \"{ids},cpu\" would run what {ids} cannot on the CPU"
+                    ))
+                }
+                _ => e,
+            })
             .map_err(|e| e.context(&model.name))?;
         let mut parts = Vec::with_capacity(plan.partitions.len());
         // The last partition that reads each value (to free it early).

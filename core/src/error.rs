@@ -27,7 +27,7 @@ pub enum Error {
     #[error("{0}")]
     Compute(String),
     /// A file could not be read.
-    #[error("{path}: {source}")]
+    #[error("{}: {}", .path.display(), io_words(.source))]
     Io {
         path: PathBuf,
         #[source]
@@ -46,6 +46,22 @@ pub enum Error {
         #[source]
         source: Box<Error>,
     },
+}
+
+/// An I/O error in a user's words: the usual ones from the OS without its error number; an
+/// error made with its own message keeps it.
+fn io_words(e: &std::io::Error) -> String {
+    use std::io::ErrorKind as K;
+    if e.raw_os_error().is_none() {
+        return e.to_string();
+    }
+    match e.kind() {
+        K::NotFound => "no such file or folder".into(),
+        K::PermissionDenied => "permission denied".into(),
+        K::IsADirectory => "a folder, not a file".into(),
+        K::NotADirectory => "a part of the path is a file, not a folder".into(),
+        _ => e.to_string(),
+    }
 }
 
 impl fmt::Debug for Error {
@@ -210,16 +226,21 @@ mod tests {
         assert_eq!(e.kind(), ErrorKind::Compute);
     }
 
+    /// ENOENT, the same on every Unix and on Windows (ERROR_FILE_NOT_FOUND).
+    fn libc_enoent() -> i32 {
+        2
+    }
+
     #[test]
     fn debug_prints_the_users_sentence() {
         let e = Error::io(
             "tinycnn.onnx",
-            std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory"),
+            std::io::Error::from_raw_os_error(libc_enoent()),
         )
         .context("loading the model");
         assert_eq!(
             format!("{e:?}"),
-            "loading the model: tinycnn.onnx: No such file or directory"
+            "loading the model: tinycnn.onnx: no such file or folder"
         );
     }
 

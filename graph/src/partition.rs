@@ -224,6 +224,10 @@ pub fn partition(
                 .iter()
                 .zip(&answers)
                 .filter_map(|(b, a)| match a {
+                    // A reason that starts with the backend's name needs it only once.
+                    Support::Unsupported { reason, .. } if reason.starts_with(b.name()) => {
+                        Some(reason.clone())
+                    }
                     Support::Unsupported { reason, .. } => Some(format!("{}: {reason}", b.name())),
                     Support::Supported { .. } => None,
                 })

@@ -10,7 +10,7 @@ use rand::SeedableRng;
 use xnpu::bench::random_tensor;
 use xnpu::graph::backend::{CompileCache, PerformanceHint, Precision};
 use xnpu::graph::passes::Level;
-use xnpu::{Dim, Error, Policy, Result, Session, SessionOptions, Tensor, Value};
+use xnpu::{Dim, Error, Policy, Result, Session, SessionOptions, Value};
 
 #[derive(Parser)]
 #[command(
@@ -176,22 +176,27 @@ impl CompileArgs {
 
 #[derive(clap::Args)]
 struct RunArgs {
+    /// The ONNX model file (`-` reads it from standard input).
+    #[arg(value_name = "MODEL.onnx")]
     model: PathBuf,
-    /// An input as NAME=FILE.npy (repeatable).
+    /// An input as NAME=FILE.npy, once per input (`xnpu info` lists them); a model with one
+    /// input also takes a bare FILE.npy.
     #[arg(long = "input", value_name = "NAME=FILE.npy")]
     inputs: Vec<String>,
-    /// Fill inputs not given with --input with seeded random values.
+    /// Fill the inputs not given with --input with seeded random values (symbolic
+    /// dimensions 1 unless --dim sets them).
     #[arg(long)]
     random: bool,
     /// Seed for --random.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// The size of a symbolic dimension for --random, as NAME=N (repeatable; default 1).
+    /// The size of a symbolic input dimension for --random, as NAME=N (repeatable; default
+    /// 1).
     #[arg(long = "dim", value_name = "NAME=N")]
     dims: Vec<String>,
     /// Print where the CPU backend's time went over the timed runs: per op (fast and
     /// reference kernels apart), then the heaviest nodes.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "json")]
     profile: bool,
     /// Write every output as DIR/NAME.npy.
     #[arg(long, value_name = "DIR")]
@@ -199,6 +204,10 @@ struct RunArgs {
     /// Run this many times and report the median time.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     iterations: u32,
+    /// Print one JSON object (inputs, outputs, devices, times; docs/cli-json.md) instead of
+    /// the table.
+    #[arg(long)]
+    json: bool,
     #[command(flatten)]
     compile: CompileArgs,
 }
@@ -206,13 +215,22 @@ struct RunArgs {
 #[derive(Subcommand)]
 enum Command {
     /// Inputs, outputs, opsets, op histogram and parameter count of a model.
-    Info { model: PathBuf },
-    /// Runs a model and writes its outputs as .npy files.
+    Info {
+        /// The ONNX model file (`-` reads it from standard input).
+        #[arg(value_name = "MODEL.onnx")]
+        model: PathBuf,
+    },
+    /// Runs a model on inputs from .npy files (or random ones) and prints its outputs, the
+    /// time and the devices; --output-dir writes the outputs as .npy files.
     Run(RunArgs),
     /// Runs the graph passes on a model and writes the result as ONNX (fused ops are
     /// written back as the standard ops they stand for).
     Optimize {
+        /// The ONNX model to read.
+        #[arg(value_name = "INPUT.onnx")]
         input: PathBuf,
+        /// The ONNX file to write (not the input: give another name).
+        #[arg(value_name = "OUTPUT.onnx")]
         output: PathBuf,
         /// Optimisation level: none, basic or all.
         #[arg(long, default_value = "all")]
@@ -221,6 +239,8 @@ enum Command {
     /// Shows how a model is split between backends: partitions, nodes per backend, device
     /// hops, and (with --explain) why each node runs where it runs.
     Partition {
+        /// The ONNX model file (`-` reads it from standard input).
+        #[arg(value_name = "MODEL.onnx")]
         model: PathBuf,
         #[command(flatten)]
         compile: CompileArgs,
@@ -237,8 +257,17 @@ enum Command {
         #[arg(long = "dim", value_name = "NAME=N")]
         dims: Vec<String>,
     },
-    /// Lists the devices xnpu can run on.
-    Devices,
+    /// Lists the devices on this machine and the backends this xnpu can run on; the ids
+    /// it prints are what --devices takes.
+    Devices {
+        /// Print one JSON object (devices, backends, notes; docs/cli-json.md) instead.
+        #[arg(long)]
+        json: bool,
+        /// Look at a tree laid out like `/` instead of this machine (tests' fixture trees);
+        /// lists only what discovery finds there.
+        #[arg(long, hide = true, value_name = "DIR")]
+        root: Option<PathBuf>,
+    },
     /// Generates text with a language model folder as onnxruntime-genai's builder writes it
     /// (genai_config.json, model.onnx, tokenizer.json), streaming it as it comes.
     Generate(GenerateArgs),
@@ -310,7 +339,9 @@ enum BenchCommand {
 
 #[derive(clap::Args)]
 struct GenerateArgs {
-    /// The model folder.
+    /// The model folder as onnxruntime-genai's builder writes it (genai_config.json,
+    /// model.onnx, tokenizer.json).
+    #[arg(value_name = "MODEL_DIR")]
     model: PathBuf,
     /// The prompt text.
     #[arg(
@@ -331,18 +362,24 @@ struct GenerateArgs {
     /// Process the prompt in chunks of this many tokens.
     #[arg(long, value_name = "N")]
     chunk_size: Option<usize>,
-    /// Sample instead of taking the most likely token.
+    /// Sample instead of taking the most likely token (greedy; the default).
     #[arg(long)]
     sample: bool,
+    /// With --sample: divide the logits by this before sampling (below 1: surer, above 1:
+    /// more varied).
     #[arg(long, default_value_t = 1.0)]
     temperature: f32,
-    /// Sample among the k most likely tokens (0: all).
+    /// With --sample: sample among the k most likely tokens (0: all).
     #[arg(long, default_value_t = 0)]
     top_k: usize,
+    /// With --sample: sample among the most likely tokens whose probabilities add up to p
+    /// (1: all).
     #[arg(long, default_value_t = 1.0)]
     top_p: f32,
+    /// Divide the logits of tokens already in the text by this (above 1: fewer repeats).
     #[arg(long, default_value_t = 1.0)]
     repetition_penalty: f32,
+    /// With --sample: the random seed, for the same text on every run.
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Keep going after an end-of-sequence token.
@@ -456,10 +493,7 @@ fn dispatch(command: Command) -> Result<()> {
             dot,
             dims,
         } => partition(&model, &compile, explain, json, dot.as_deref(), &dims),
-        Command::Devices => {
-            devices();
-            Ok(())
-        }
+        Command::Devices { json, root } => devices(json, root.as_deref()),
         Command::Generate(args) => generate(&args),
         Command::Bench {
             what: Some(BenchCommand::Generate(args)),
@@ -506,25 +540,82 @@ fn info(path: &Path) -> Result<()> {
     );
     println!("imported  in {:.1} ms", elapsed.as_secs_f64() * 1e3);
     println!("\ninputs");
+    let names = session.inputs().into_iter().chain(session.outputs());
+    let width = names
+        .map(|i| shown(&i.name).len())
+        .max()
+        .unwrap_or(0)
+        .clamp(24, 60);
     for i in session.inputs() {
         let default = if i.has_default { "  (has default)" } else { "" };
-        println!("  {:<24} {}{default}", shown(&i.name), i.ty);
+        println!("  {:<width$} {}{default}", shown(&i.name), i.ty);
     }
     println!("outputs");
     for o in session.outputs() {
-        println!("  {:<24} {}", shown(&o.name), o.ty);
+        println!("  {:<width$} {}", shown(&o.name), o.ty);
     }
     let (params, bytes) = model.parameter_stats();
-    println!("\nparameters {params} ({})", human_bytes(bytes));
+    match folded_parameters(model) {
+        // Folding also turns shapes into constants: only a real difference is worth a word.
+        Some((all, all_bytes)) if all > params.saturating_add(params / 100) => println!(
+            "\nparameters {} ({}) once constants are computed; the file stores {} ({})",
+            thousands(all),
+            human_bytes(all_bytes),
+            thousands(params),
+            human_bytes(bytes)
+        ),
+        _ => println!(
+            "\nparameters {} ({})",
+            thousands(params),
+            human_bytes(bytes)
+        ),
+    }
     let hist = model.op_histogram();
     let total: usize = hist.values().sum();
     println!("\nops ({total} nodes)");
     let mut hist: Vec<_> = hist.into_iter().collect();
     hist.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let width = hist
+        .iter()
+        .map(|(op, _)| op.len())
+        .max()
+        .unwrap_or(0)
+        .max(28);
     for (op, n) in hist {
-        println!("  {:<28} {n:>6}", shown(op));
+        println!("  {:<width$} {n:>6}", shown(op));
     }
     Ok(())
+}
+
+/// The parameters a model holds once the constants it computes (weights made by
+/// `ConstantOfShape`, `Expand` or `Tile` of a constant) are folded, dead ones removed; `None`
+/// when folding fails (the file's own count stands).
+fn folded_parameters(model: &xnpu::graph::Model) -> Option<(usize, usize)> {
+    use xnpu::graph::passes::{dce, fold, Options, Work};
+    let evaluate = |n: &xnpu::graph::Node, i: &[Option<&Value>]| xnpu_backend_cpu::run_node(n, i);
+    let mut folded = model.clone();
+    let options = Options {
+        level: Level::Basic,
+        evaluate: Some(&evaluate),
+        ..Options::default()
+    };
+    let mut work = Work::default();
+    fold::run(&mut folded.graph, &options, &mut work).ok()?;
+    dce::run(&mut folded.graph, &options, &mut work).ok()?;
+    Some(folded.parameter_stats())
+}
+
+/// `n` with thousands separated: 25,557,032.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (k, c) in digits.chars().enumerate() {
+        if k > 0 && (digits.len() - k) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn parse_pair<'a>(s: &'a str, what: &str) -> Result<(&'a str, &'a str)> {
@@ -532,56 +623,243 @@ fn parse_pair<'a>(s: &'a str, what: &str) -> Result<(&'a str, &'a str)> {
         .ok_or_else(|| Error::invalid_input(format!("{what} \"{s}\" is not NAME=VALUE")))
 }
 
-fn run(args: &RunArgs) -> Result<()> {
-    let (path, input_args, random, seed, dim_args, output_dir, iterations, compile) = (
-        args.model.as_path(),
-        &args.inputs,
-        args.random,
-        args.seed,
-        &args.dims,
-        args.output_dir.as_deref(),
-        args.iterations,
-        &args.compile,
-    );
-    let session = load(path, compile.options()?)?;
-    let mut given: BTreeMap<String, Tensor> = BTreeMap::new();
-    for arg in input_args {
-        let (name, file) = parse_pair(arg, "--input")?;
-        given.insert(name.to_string(), xnpu::npy::read(Path::new(file))?);
+/// Where an input's values came from.
+enum Source {
+    File(PathBuf),
+    Random,
+}
+
+/// The model's inputs as `--input` names them, for messages: `image f32[batch, 3, 32, 32]`.
+fn list_inputs(session: &Session) -> String {
+    let list: Vec<String> = session
+        .inputs()
+        .iter()
+        .map(|i| {
+            let default = if i.has_default {
+                " (has a default)"
+            } else {
+                ""
+            };
+            format!("{} {}{default}", shown(&i.name), i.ty)
+        })
+        .collect();
+    if list.is_empty() {
+        "it has none".into()
+    } else {
+        format!("its inputs: {}", list.join(", "))
     }
-    let dims = parse_dims(dim_args)?;
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let mut inputs: Vec<(String, Value)> = Vec::new();
-    for info in session.inputs() {
-        if let Some(t) = given.remove(&info.name) {
-            inputs.push((info.name, t.into()));
-        } else if random && !info.has_default {
-            let t = random_tensor(&info.ty, &dims, &mut rng)
-                .map_err(|e| e.context(format!("input \"{}\"", info.name)))?;
-            inputs.push((info.name, t.into()));
+}
+
+/// The inputs `--input` gives: `NAME=FILE.npy`, or a bare `FILE.npy` for a model with one
+/// input to give. Each name at most once, each a model input.
+fn given_inputs(session: &Session, args: &[String]) -> Result<BTreeMap<String, PathBuf>> {
+    let infos = session.inputs();
+    let needed: Vec<&str> = infos
+        .iter()
+        .filter(|i| !i.has_default)
+        .map(|i| i.name.as_str())
+        .collect();
+    let mut given = BTreeMap::new();
+    for arg in args {
+        let (name, file) = match arg.split_once('=') {
+            Some((n, f)) if infos.iter().any(|i| i.name == n) => (n.to_string(), f),
+            _ if needed.len() == 1 && Path::new(arg).is_file() => (needed[0].to_string(), &**arg),
+            Some((n, _)) => {
+                return Err(Error::invalid_input(format!(
+                    "--input {}: the model has no input \"{}\"; {}",
+                    shown(arg),
+                    shown(n),
+                    list_inputs(session)
+                )))
+            }
+            None => {
+                return Err(Error::invalid_input(format!(
+                    "--input {}: give it as NAME=FILE.npy ({}){}",
+                    shown(arg),
+                    list_inputs(session),
+                    if needed.len() == 1 {
+                        format!(", or as a path to an existing .npy file")
+                    } else {
+                        String::new()
+                    }
+                )))
+            }
+        };
+        if given.insert(name.clone(), PathBuf::from(file)).is_some() {
+            return Err(Error::invalid_input(format!(
+                "--input {}: input \"{}\" is given twice",
+                shown(arg),
+                shown(&name)
+            )));
         }
     }
-    if let Some(name) = given.keys().next() {
+    Ok(given)
+}
+
+/// The symbolic dimensions of a session's inputs (`batch`, `sequence`).
+fn input_symbols(session: &Session) -> std::collections::BTreeSet<String> {
+    session
+        .inputs()
+        .iter()
+        .filter_map(|i| i.ty.tensor().and_then(|t| t.shape.clone()))
+        .flat_map(|s| s.0)
+        .filter_map(|d| match d {
+            Dim::Sym(name) => Some(name),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Checks that every `--dim` names one of the model's symbolic dimensions.
+fn check_dims(session: &Session, dims: &HashMap<String, usize>) -> Result<()> {
+    let symbols = input_symbols(session);
+    let mut names: Vec<&String> = dims.keys().collect();
+    names.sort();
+    for name in names {
+        if !symbols.contains(name) {
+            let has = if symbols.is_empty() {
+                "its inputs have no symbolic dimensions".to_string()
+            } else {
+                let list: Vec<&str> = symbols.iter().map(|s| s.as_str()).collect();
+                format!("its inputs' symbolic dimensions: {}", list.join(", "))
+            };
+            return Err(Error::invalid_input(format!(
+                "--dim {}: the model has no dimension \"{}\"; {has}",
+                shown(name),
+                shown(name)
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn run(args: &RunArgs) -> Result<()> {
+    let session = load(&args.model, args.compile.options()?)?;
+    let files = given_inputs(&session, &args.inputs)?;
+    let dims = parse_dims(&args.dims)?;
+    check_dims(&session, &dims)?;
+    if !dims.is_empty() && !args.random {
+        return Err(Error::invalid_input(
+            "--dim sizes the inputs --random makes; add --random (inputs from files have their own sizes)",
+        ));
+    }
+    let missing: Vec<String> = session
+        .inputs()
+        .iter()
+        .filter(|i| !i.has_default && !files.contains_key(&i.name) && !args.random)
+        .map(|i| format!("\"{}\" ({})", shown(&i.name), i.ty))
+        .collect();
+    if !missing.is_empty() {
+        let first = session
+            .inputs()
+            .into_iter()
+            .find(|i| !i.has_default && !files.contains_key(&i.name))
+            .map(|i| i.name)
+            .unwrap_or_default();
         return Err(Error::invalid_input(format!(
-            "the model has no input \"{name}\""
+            "{}: input{} {} missing: give {} with --input {}=FILE.npy, or add --random for \
+             seeded random values",
+            args.model.display(),
+            if missing.len() == 1 { "" } else { "s" },
+            missing.join(", ") + if missing.len() == 1 { " is" } else { " are" },
+            if missing.len() == 1 { "it" } else { "each" },
+            shown(&first)
         )));
     }
-    for (name, v) in &inputs {
-        println!("input  {:<24} {}", shown(name), v.describe());
+    let mut rng = rand::rngs::StdRng::seed_from_u64(args.seed);
+    let mut inputs: Vec<(String, Value, Source)> = Vec::new();
+    for info in session.inputs() {
+        if let Some(file) = files.get(&info.name) {
+            let t = xnpu::npy::read(file)
+                .map_err(|e| e.context(format!("input \"{}\"", shown(&info.name))))?;
+            inputs.push((info.name, t.into(), Source::File(file.clone())));
+        } else if args.random && !info.has_default {
+            let t = random_tensor(&info.ty, &dims, &mut rng)
+                .map_err(|e| e.context(format!("input \"{}\"", info.name)))?;
+            inputs.push((info.name, t.into(), Source::Random));
+        }
+    }
+    if !args.json {
+        for (name, v, from) in &inputs {
+            let from = match from {
+                Source::File(f) => format!("  from {}", f.display()),
+                Source::Random => format!("  random (seed {})", args.seed),
+            };
+            println!("input  {:<24} {}{from}", shown(name), v.describe());
+        }
     }
     let mut times = Vec::new();
     let mut outputs = Vec::new();
     xnpu_backend_cpu::profile::enable(args.profile);
-    for _ in 0..iterations {
+    for _ in 0..args.iterations {
         let t0 = Instant::now();
         let options = limits().run_options();
         outputs = session.run_with(
-            inputs.iter().map(|(n, v)| (n.as_str(), v.clone())),
+            inputs.iter().map(|(n, v, _)| (n.as_str(), v.clone())),
             Some(&options),
         )?;
         times.push(t0.elapsed().as_secs_f64() * 1e3);
     }
     times.sort_by(f64::total_cmp);
+    let median = times[times.len() / 2];
+    let backends: Vec<&str> = session.plan().nodes_per_backend().keys().copied().collect();
+    let mut written = Vec::new();
+    if let Some(dir) = &args.output_dir {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        for (name, v) in &outputs {
+            let file = dir.join(format!("{}.npy", name.replace(['/', '\\', ':'], "_")));
+            xnpu::npy::write(&file, v.as_tensor()?)?;
+            written.push(file);
+        }
+    }
+    if args.json {
+        let value = |v: &Value| match v {
+            Value::Tensor(t) => serde_json::json!({
+                "dtype": t.dtype().name(),
+                "shape": t.shape(),
+            }),
+            _ => serde_json::json!({ "type": v.describe() }),
+        };
+        let json = serde_json::json!({
+            "model": args.model.display().to_string(),
+            "devices": backends,
+            "notes": session.notes(),
+            "inputs": inputs.iter().map(|(n, v, from)| {
+                let mut j = value(v);
+                j["name"] = n.as_str().into();
+                j["from"] = match from {
+                    Source::File(f) => f.display().to_string().into(),
+                    Source::Random => "random".into(),
+                };
+                j
+            }).collect::<Vec<_>>(),
+            "outputs": outputs.iter().enumerate().map(|(k, (n, v))| {
+                let mut j = value(v);
+                j["name"] = n.as_str().into();
+                j["file"] = written.get(k).map(|f| f.display().to_string()).into();
+                j["first_values"] = match v {
+                    Value::Tensor(t) if t.dtype().is_numeric() => t
+                        .to_f64_vec()
+                        .map(|x| x.into_iter().take(8).collect::<Vec<_>>())
+                        .unwrap_or_default()
+                        .into(),
+                    _ => serde_json::Value::Null,
+                };
+                j
+            }).collect::<Vec<_>>(),
+            "time_ms": {
+                "median": median,
+                "min": times[0],
+                "max": times[times.len() - 1],
+                "runs": times.len(),
+            },
+        });
+        println!("{json}");
+        if args.profile {
+            print_profile(args.iterations as usize);
+        }
+        return Ok(());
+    }
     for (name, v) in &outputs {
         let preview = match v {
             Value::Tensor(t) => t.preview(6),
@@ -589,10 +867,8 @@ fn run(args: &RunArgs) -> Result<()> {
         };
         println!("output {:<24} {} {preview}", shown(name), v.describe());
     }
-    let backends: Vec<&str> = session.plan().nodes_per_backend().keys().copied().collect();
     println!(
-        "time   {:.3} ms (median of {} on {})",
-        times[times.len() / 2],
+        "time   {median:.3} ms (median of {} on {})",
         times.len(),
         backends.join(" + ")
     );
@@ -600,15 +876,10 @@ fn run(args: &RunArgs) -> Result<()> {
         println!("cpu    {}", xnpu_backend_cpu::fast_path());
     }
     if args.profile {
-        print_profile(iterations as usize);
+        print_profile(args.iterations as usize);
     }
-    if let Some(dir) = output_dir {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        for (name, v) in &outputs {
-            let file = dir.join(format!("{}.npy", name.replace(['/', '\\', ':'], "_")));
-            xnpu::npy::write(&file, v.as_tensor()?)?;
-            println!("wrote  {}", file.display());
-        }
+    for file in &written {
+        println!("wrote  {}", file.display());
     }
     Ok(())
 }
@@ -647,6 +918,14 @@ const PROFILE_NODES: usize = 15;
 
 fn optimize(input: &Path, output: &Path, level: &str) -> Result<()> {
     let level: Level = level.parse()?;
+    let same = |a: &Path, b: &Path| matches!((std::fs::canonicalize(a), std::fs::canonicalize(b)), (Ok(x), Ok(y)) if x == y);
+    if input == output || same(input, output) {
+        return Err(Error::invalid_input(format!(
+            "{}: the output is the input file; write the optimised model to another file \
+             (the input is still being read while the output is written)",
+            output.display()
+        )));
+    }
     let mut model = xnpu::graph::onnx::load(input)?;
     let evaluate = |n: &xnpu::graph::Node, i: &[Option<&Value>]| xnpu_backend_cpu::run_node(n, i);
     let report = xnpu::graph::passes::optimize(
@@ -719,17 +998,53 @@ fn partition(
     Ok(())
 }
 
-fn devices() {
-    let discovery = xnpu::Discovery::system();
+fn devices(json: bool, root: Option<&Path>) -> Result<()> {
+    let discovery = match root {
+        Some(dir) => xnpu::Discovery::at(dir),
+        None => xnpu::Discovery::system(),
+    };
     let found = discovery.devices();
+    // What sessions can use now: discovery says what the machine has, the registry which
+    // backends this build of xnpu (and the plugins it found) can drive, on-demand ones (QNN)
+    // opened too. A fixture tree has no backends.
+    let (usable, notes) = match root {
+        Some(_) => (Vec::new(), Vec::new()),
+        None => xnpu::registry::everything(),
+    };
+    let missing: Vec<String> = found
+        .iter()
+        .filter(|d| d.available() && !usable.iter().any(|a| a.id == d.id()) && d.backend != "cpu")
+        .map(|d| d.id())
+        .collect();
+    if json {
+        let devices: Vec<serde_json::Value> = found.iter().map(|d| d.to_json()).collect();
+        let backends: Vec<serde_json::Value> = usable
+            .iter()
+            .map(|a| {
+                serde_json::json!({
+                    "id": a.id,
+                    "kind": a.backend.kind().to_string(),
+                    "detail": a.detail,
+                })
+            })
+            .collect();
+        let v = serde_json::json!({
+            "devices": devices,
+            "backends": backends,
+            "not_driven": missing,
+            "wsl": discovery.wsl(),
+            "notes": notes,
+        });
+        println!("{v}");
+        return Ok(());
+    }
     print!(
         "{}",
         xnpu::devices::render(&found, discovery.wsl().as_deref())
     );
-    // What sessions can use now: discovery says what the machine has, the registry which
-    // backends this build of xnpu (and the plugins it found) can drive, on-demand ones (QNN)
-    // opened too.
-    let (usable, notes) = xnpu::registry::everything();
+    if root.is_some() {
+        return Ok(());
+    }
     println!();
     println!("backends this xnpu can run on:");
     let width = usable.iter().map(|a| a.id.len()).max().unwrap_or(0);
@@ -741,11 +1056,6 @@ fn devices() {
             a.detail
         );
     }
-    let missing: Vec<String> = found
-        .iter()
-        .filter(|d| d.available() && !usable.iter().any(|a| a.id == d.id()) && d.backend != "cpu")
-        .map(|d| d.id())
-        .collect();
     if !missing.is_empty() {
         println!(
             "found but not yet driven by this build (no backend for them yet): {}",
@@ -755,6 +1065,7 @@ fn devices() {
     for n in notes.iter() {
         println!("note: {n}");
     }
+    Ok(())
 }
 
 fn generate(args: &GenerateArgs) -> Result<()> {

@@ -139,6 +139,29 @@ impl Device {
     pub fn available(&self) -> bool {
         self.status.is_available()
     }
+
+    /// The row as `xnpu devices --json` prints it (docs/cli-json.md).
+    pub fn to_json(&self) -> serde_json::Value {
+        let why = match &self.status {
+            DeviceStatus::Unsupported { why } => Some(why.clone()),
+            _ => None,
+        };
+        serde_json::json!({
+            "id": self.id(),
+            "backend": self.backend,
+            "name": self.name,
+            "device": self.device,
+            "vendor": self.vendor,
+            "status": self.status.label(),
+            "available": self.available(),
+            "unsupported_because": why,
+            "library": self.library.as_ref().map(|l| l.path.display().to_string()),
+            "library_version": self.library.as_ref().and_then(|l| l.version.clone()),
+            "driver": self.driver,
+            "details": self.details,
+            "hint": self.hint,
+        })
+    }
 }
 
 /// The environment variables discovery reads.

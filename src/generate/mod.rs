@@ -292,8 +292,19 @@ impl LanguageModel {
     pub fn load(dir: impl AsRef<Path>, options: ModelOptions) -> Result<LanguageModel> {
         let dir = dir.as_ref();
         let name = dir.display().to_string();
-        if !dir.is_dir() {
-            return Err(Error::model(format!("{name}: not a model folder")));
+        match std::fs::metadata(dir) {
+            Err(e) => return Err(Error::io(dir, e)),
+            Ok(m) if m.is_file() => {
+                return Err(Error::invalid_input(format!(
+                    "{name}: a file, not a model folder: generate takes the folder \
+                     onnxruntime-genai's builder writes (genai_config.json, model.onnx, \
+                     tokenizer.json); `xnpu run` runs a single .onnx file"
+                )))
+            }
+            Ok(m) if !m.is_dir() => {
+                return Err(Error::invalid_input(format!("{name}: not a model folder")))
+            }
+            Ok(_) => {}
         }
         let config = GenaiConfig::load(dir)?;
         let tok_path = dir.join("tokenizer.json");

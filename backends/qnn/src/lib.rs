@@ -113,7 +113,7 @@ impl QnnLibrary {
         // A truncated or non-ELF file would kill the process inside the dynamic loader.
         xnpu_core::fs::check_shared_library(path, "QNN library")?;
         // SAFETY: loading QNN's library runs its initialisers, as any use of it does.
-        let lib = unsafe { libloading::Library::new(path) }
+        let lib = stdout::caught(|| unsafe { libloading::Library::new(path) })
             .map_err(|e| Error::unsupported(format!("{} cannot be loaded: {e}", path.display())))?;
         // SAFETY: the symbol has QnnInterface_getProviders' signature.
         let get: GetProviders = unsafe { lib.get::<GetProviders>(b"QnnInterface_getProviders\0") }
@@ -475,3 +475,4 @@ pub use provider::{soc_from_env, QnnProvider, PROVIDER};
 
 mod backend;
 mod provider;
+mod stdout;

@@ -60,7 +60,7 @@ fn a_library_that_is_not_qnn_is_refused() {
         .err()
         .unwrap()
         .to_string();
-    assert!(e.contains("/nonexistent/libQnnHtp.so: No such file"), "{e}");
+    assert!(e.contains("/nonexistent/libQnnHtp.so: no such file"), "{e}");
 }
 
 #[test]

@@ -28,7 +28,15 @@ pub fn load(path: &Path) -> Result<Model> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| path.display().to_string());
-    let bytes = map_file(path, "model").map_err(|e| names::escape_error(e.context(&name)))?;
+    if path.is_dir() {
+        return Err(names::escape_error(Error::invalid_input(format!(
+            "{}: a folder, not a model file{}",
+            path.display(),
+            folder_hint(path)
+        ))));
+    }
+    // Its errors start with the path.
+    let bytes = map_file(path, "model").map_err(names::escape_error)?;
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -36,10 +44,37 @@ pub fn load(path: &Path) -> Result<Model> {
     load_bytes(bytes, &name, Some(dir))
 }
 
+/// What a folder given as a model probably is.
+fn folder_hint(dir: &Path) -> String {
+    if dir.join("genai_config.json").is_file() {
+        return format!(
+            " (a language model folder: `xnpu generate {} --prompt TEXT` runs it)",
+            dir.display()
+        );
+    }
+    let onnx: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "onnx") && p.is_file())
+        .map(|p| p.display().to_string())
+        .take(4)
+        .collect();
+    match onnx.as_slice() {
+        [] => String::new(),
+        [one] => format!(" (did you mean {one}?)"),
+        many => format!(" (it holds {}…)", many.join(", ")),
+    }
+}
+
 /// Imports a model from bytes. `base_dir` is the folder external data is read from (none for
 /// a model that came from memory, which then may not use external data).
 pub fn load_bytes(bytes: Bytes, name: &str, base_dir: Option<&Path>) -> Result<Model> {
     let run = || -> Result<Model> {
+        if bytes.is_empty() {
+            return Err(Error::model("empty (0 bytes), not an ONNX model"));
+        }
         let proto = ModelProto::decode(bytes).map_err(|e| decode_error(&e))?;
         let dir = DataDir::new(base_dir)?;
         import_with(&proto, name, &dir, false)
