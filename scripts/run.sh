@@ -1,26 +1,67 @@
 #!/usr/bin/env bash
-# The main job: build xnpu, list the devices it can use, and run the bundled model
-# (models/tinycnn.onnx, written by scripts/make_demo_model.py) on every available device.
+# The main job: build xnpu, list the devices it can use, and run the bundled image classifier
+# (models/tinycnn.onnx on models/tinycnn.image.npy, both written by scripts/make_demo_model.py)
+# on every device this xnpu can run on, then a summary: time, predicted classes and the
+# difference from ONNX Runtime's outputs (models/tinycnn.probs.ort.npy) per device.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$REPO"
+t_start=$SECONDS
 ensure_toolchain
 # The vendor runtimes xnpu drives are found at run time in the project's venv (OpenVINO's
-# wheel; Qualcomm's libraries inside onnxruntime-qnn): install them if they are not there.
+# wheel; Qualcomm's libraries inside onnxruntime-qnn): only what runs models, not the tests'.
 bash scripts/setup_python.sh
-cargo build --release --quiet --workspace
+if [ -x target/release/xnpu ]; then
+    log "building xnpu (cargo build --release; changed crates only)"
+else
+    log "building xnpu (cargo build --release: about 4 minutes from nothing on 2 cores)"
+fi
+if [ -t 2 ]; then
+    CARGO_TERM_PROGRESS_WHEN=auto cargo build --release --workspace
+else
+    # No terminal for cargo's progress bar: a line every 30 s instead.
+    cargo build --release --workspace --quiet &
+    build=$!
+    t0=$SECONDS
+    while kill -0 "$build" 2>/dev/null; do
+        sleep 1
+        if (( (SECONDS - t0) % 30 == 0 )) && kill -0 "$build" 2>/dev/null; then
+            log "still building ($((SECONDS - t0)) s)"
+        fi
+    done
+    wait "$build"
+fi
+log "built target/release/xnpu"
 XNPU=target/release/xnpu
-$XNPU devices | tee target/devices.txt
+MODEL=models/tinycnn.onnx
+IMAGE=models/tinycnn.image.npy
+OUT=target/run
+rm -rf "$OUT" && mkdir -p "$OUT"
+
 echo
-$XNPU info models/tinycnn.onnx
+$XNPU devices
+$XNPU devices --json > "$OUT/devices.json"
 echo
-$XNPU partition models/tinycnn.onnx --explain
-# Every backend this build can run on (the indented rows under "backends this xnpu can run
-# on"), one run each, outputs kept per device.
-mapfile -t ids < <(awk '/^backends this xnpu can run on:/{on=1; next} on && /^  [^ ]/{print $1; next} on{on=0}' target/devices.txt)
+$XNPU info "$MODEL"
+echo
+$XNPU partition "$MODEL" --explain
+
+# Every backend this build can run on, as `xnpu devices --json` lists them, but the reference
+# kernels (the tests' oracle: slow on purpose).
+PY=.venv/bin/python
+mapfile -t ids < <("$PY" -c '
+import json, sys
+for b in json.load(open(sys.argv[1]))["backends"]:
+    if b["id"] != "cpu:reference":
+        print(b["id"])' "$OUT/devices.json")
 for id in "${ids[@]}"; do
     echo
     echo "== $id"
-    $XNPU run models/tinycnn.onnx --random --dim batch=4 --iterations 5 --devices "$id" \
-        --output-dir "target/tinycnn-out/${id//:/_}"
+    dir="$OUT/${id//:/_}"
+    $XNPU run "$MODEL" --input "image=$IMAGE" --iterations 5 --devices "$id" --output-dir "$dir"
+    $XNPU run "$MODEL" --input "image=$IMAGE" --iterations 5 --devices "$id" --json > "$dir/run.json"
 done
+
+echo
+"$PY" scripts/run_summary.py "$OUT" models/tinycnn.probs.ort.npy "${ids[@]}"
+log "done in $((SECONDS - t_start)) s"

@@ -120,9 +120,11 @@ struct CompileArgs {
     /// Optimisation level: none, basic or all.
     #[arg(long, default_value = "all")]
     level: String,
-    /// Devices: a policy (prefer-npu, prefer-gpu, cpu-only) or a comma-separated list in
-    /// order of preference (`openvino:npu,cpu`; `table:FILE.json` is the CPU backend
-    /// restricted by a capability table). Default: XNPU_DEVICES, else prefer-npu.
+    /// Devices: ids as `xnpu devices` lists them, comma-separated in order of preference
+    /// (`openvino:npu,cpu`); `npu` or `gpu` for every device of that kind (an error when there
+    /// is none, unless the list goes on); or a policy: prefer-npu (NPUs, then GPUs, then the
+    /// CPU: whatever there is), prefer-gpu, cpu-only. `table:FILE.json` is the CPU backend
+    /// restricted by a capability table. Default: XNPU_DEVICES, else prefer-npu.
     #[arg(long)]
     devices: Option<String>,
     /// Cost of one device hop, in units of one node on the reference CPU backend.
@@ -663,7 +665,10 @@ fn given_inputs(session: &Session, args: &[String]) -> Result<BTreeMap<String, P
     for arg in args {
         let (name, file) = match arg.split_once('=') {
             Some((n, f)) if infos.iter().any(|i| i.name == n) => (n.to_string(), f),
-            _ if needed.len() == 1 && Path::new(arg).is_file() => (needed[0].to_string(), &**arg),
+            // A path (with no `=`, or one that names a file) for the one input to give.
+            _ if needed.len() == 1 && (!arg.contains('=') || Path::new(arg).is_file()) => {
+                (needed[0].to_string(), &**arg)
+            }
             Some((n, _)) => {
                 return Err(Error::invalid_input(format!(
                     "--input {}: the model has no input \"{}\"; {}",
