@@ -53,6 +53,37 @@ typedef int32_t XnpuCode;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
+// How much a log message matters, most severe first: a callback's `level` and
+// `xnpu_set_log_callback`'s `max_level`. The values are ordered: a message is delivered when
+// its level is at most `max_level`.
+enum XnpuLogLevel
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // No message (as a `max_level`: deliver none).
+  XNPU_LOG_LEVEL_OFF = 0,
+  // Something failed and could not be worked around.
+  XNPU_LOG_LEVEL_ERROR = 1,
+  // Something was not done as asked, and the work went on without it: a device that failed
+  // to compile or run and was replaced by the CPU, a plugin skipped, a setting ignored, a
+  // compile cache that cannot be written. The default level.
+  XNPU_LOG_LEVEL_WARN = 2,
+  // What xnpu decided, for a person watching it.
+  XNPU_LOG_LEVEL_INFO = 3,
+  // Details, for finding a problem.
+  XNPU_LOG_LEVEL_DEBUG = 4,
+  // Everything.
+  XNPU_LOG_LEVEL_TRACE = 5,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum XnpuLogLevel XnpuLogLevel;
+#else
+typedef uint32_t XnpuLogLevel;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
 // What kind of value a model input or output is (`XnpuIoInfo::kind`).
 enum XnpuValueKind
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
@@ -125,6 +156,16 @@ typedef struct XnpuStatus XnpuStatus;
 // `xnpu_tensor_byte_len`; free it with `xnpu_tensor_free`. It does not depend on the session
 // that made it (which may be freed first).
 typedef struct XnpuTensor XnpuTensor;
+
+// Receives xnpu's log messages (`xnpu_set_log_callback`): `user_data` as it was given,
+// the message's level (never `XNPU_LOG_LEVEL_OFF`), and the message, one line of NUL-terminated
+// UTF-8 without a trailing newline that is valid only during the call (copy it to keep it).
+//
+// It may be called from any thread, xnpu's worker threads included, and from several at
+// once: it must be thread-safe, must return (not `longjmp`, not throw), and should be quick,
+// as the work that logged waits for it. Messages that xnpu logs while the callback runs on
+// the same thread (a callback that calls into xnpu) are dropped.
+typedef void (*XnpuLogCallback)(void *user_data, XnpuLogLevel level, const char *message);
 
 // How a session compiles its model. Zero it, set `struct_size = sizeof(XnpuSessionOptions)`
 // and the fields you want; NULL and 0 mean the default.
@@ -280,6 +321,27 @@ void xnpu_status_free(struct XnpuStatus *status);
 // `s` is NULL or a string this library returned to be freed with this function, not freed
 // before.
 void xnpu_string_free(char *s);
+
+// Sends xnpu's log messages to `callback`, with `user_data`, from now on: those whose
+// level is at most `max_level` (an `XnpuLogLevel`; `XNPU_LOG_LEVEL_OFF` delivers none). When
+// it returns, the previous callback is not running on any thread and is not called again, so
+// its `user_data` may be freed.
+//
+// A NULL `callback` restores the default, which `max_level` does not change: messages go to
+// stderr as lines `xnpu: warning: …`, at the level the environment variable `XNPU_LOG` sets
+// (`off`, `error`, `warn`, `info`, `debug`, `trace`; read on the first call into the
+// library; unset: `warn`).
+//
+// The setting is the process's: it applies to every session and thread. It fails with
+// `XNPU_CODE_INVALID_ARGUMENT` for a `max_level` that is not an `XnpuLogLevel`, or when
+// called from inside the callback.
+//
+// # Safety
+// `callback` is NULL or a function that may be called, as `XnpuLogCallback` says, with
+// `user_data` from any thread until this function is next called.
+struct XnpuStatus *xnpu_set_log_callback(XnpuLogCallback callback,
+                                         void *user_data,
+                                         uint32_t max_level);
 
 // Loads an ONNX model file (external data is read from its folder) and compiles it.
 // `options` may be NULL (the defaults). On success `*out` is the session, else NULL.

@@ -6,12 +6,16 @@
 //! The end of the path of a model: it depends on the facade crate `xnpu` alone, and nothing
 //! depends on it. Every `extern "C"` function runs its body under `catch_unwind`
 //! (`status::guard`), checks every pointer, and reads structs at the size the caller
-//! declared (`args`); `unsafe` lives only at that boundary.
+//! declared (`args`); `unsafe` lives only at that boundary. The first call installs the
+//! `tracing` subscriber that sends xnpu's warnings to stderr or to the caller's callback
+//! (`log`).
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
-// In the header's order: statuses, sessions, runs, tensors, devices.
+// In the header's order: statuses, logging, sessions, runs, tensors, devices.
 pub mod status;
+
+pub mod log;
 
 pub mod options;
 pub mod session;
@@ -27,6 +31,7 @@ mod args;
 use std::ffi::c_char;
 
 pub use devices::{XnpuDeviceInfo, XnpuDeviceList, XnpuDeviceStatus};
+pub use log::{XnpuLogCallback, XnpuLogLevel};
 pub use options::XnpuSessionOptions;
 pub use run::{XnpuInput, XnpuOutputBuffer, XnpuRunOptions};
 pub use session::{XnpuIoInfo, XnpuSession, XnpuValueKind};

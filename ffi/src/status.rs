@@ -1,7 +1,8 @@
 //! Statuses: how every fallible call of the C ABI reports failure. A call returns NULL on
 //! success, else an [`XnpuStatus`] the caller reads with `xnpu_status_code` and
 //! `xnpu_status_message` and frees with `xnpu_status_free`. [`guard`] is the one place that
-//! makes them: it runs an entry point's body under `catch_unwind`, so no panic crosses.
+//! makes them: it runs an entry point's body under `catch_unwind`, so no panic crosses, after
+//! installing the log subscriber (`log::init`, once per process).
 
 use std::ffi::{c_char, CString};
 use std::fmt;
@@ -106,6 +107,10 @@ impl Call {
 
 /// Runs an entry point's body: NULL when it succeeds, a status when it fails or panics.
 pub(crate) fn guard(call: Call, body: impl FnOnce() -> Result<(), Failure>) -> *mut XnpuStatus {
+    let body = || {
+        crate::log::init();
+        body()
+    };
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(())) => ptr::null_mut(),
         Ok(Err(f)) => f.into_status(),
@@ -124,6 +129,10 @@ pub(crate) fn guard(call: Call, body: impl FnOnce() -> Result<(), Failure>) -> *
 /// Runs an entry point that cannot report a status (an accessor, a free function): `default`
 /// when it panics.
 pub(crate) fn quiet<T>(default: T, body: impl FnOnce() -> T) -> T {
+    let body = || {
+        crate::log::init();
+        body()
+    };
     catch_unwind(AssertUnwindSafe(body)).unwrap_or(default)
 }
 

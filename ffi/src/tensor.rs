@@ -26,7 +26,7 @@ impl XnpuTensor {
     pub(crate) fn new(name: &str, tensor: Tensor) -> XnpuTensor {
         let bytes = tensor.raw_bytes();
         let align = tensor.dtype().elem_bytes().unwrap_or(1).clamp(1, 8);
-        let aligned = (bytes.as_ptr() as usize % align != 0).then(|| {
+        let aligned = (!(bytes.as_ptr() as usize).is_multiple_of(align)).then(|| {
             let mut words = vec![0u64; bytes.len().div_ceil(8)];
             // SAFETY: `words` holds at least `bytes.len()` bytes; the two do not overlap.
             unsafe {

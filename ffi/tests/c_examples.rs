@@ -8,87 +8,24 @@
 //! vendor library or plugin to load: the leak check covers xnpu, not OpenVINO.
 #![cfg(target_os = "linux")]
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::OnceLock;
+mod common;
+
+use std::path::PathBuf;
+use std::process::Output;
 use std::time::Instant;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// The folder of the `libxnpu_ffi.so` this test was built with: `<target>/<profile>/deps`,
-/// beside the test itself (cargo copies it up to `<profile>/` only for `cargo build`, so the
-/// copy there may be stale).
-fn lib_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test's own path");
-    let dir = exe
-        .parent()
-        .expect("the test lies in <target>/<profile>/deps");
-    assert!(
-        dir.join("libxnpu_ffi.so").exists(),
-        "{} is missing: cargo test -p xnpu-ffi builds it",
-        dir.join("libxnpu_ffi.so").display()
-    );
-    dir.to_path_buf()
-}
-
-fn build_dir() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| {
-        tempfile::Builder::new()
-            .prefix("xnpu-c-examples")
-            .tempdir()
-            .expect("a temporary folder")
-    })
-    .path()
-}
+use common::repo;
 
 /// Compiles `examples/c/<name>.c` into `<build dir>/<out>`, warnings as errors.
 fn compile(name: &str, out: &str) -> PathBuf {
-    let lib = lib_dir();
-    let exe = build_dir().join(out);
-    let source = repo().join(format!("examples/c/{name}.c"));
-    let output = Command::new("cc")
-        .args([
-            "-std=c11",
-            "-O1",
-            "-g",
-            "-Wall",
-            "-Wextra",
-            "-Werror",
-            "-pedantic",
-        ])
-        .arg("-I")
-        .arg(repo().join("ffi/include"))
-        .arg(&source)
-        // By path: the library has no SONAME, so the program records this very file, which
-        // no LD_LIBRARY_PATH (cargo's lists `<profile>/`, with `cargo build`'s copy) replaces.
-        .arg(lib.join("libxnpu_ffi.so"))
-        .arg("-o")
-        .arg(&exe)
-        .output()
-        .expect("running cc (the C compiler: apt-get install build-essential)");
-    assert!(
-        output.status.success(),
-        "cc {} failed:\n{}",
-        source.display(),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    exe
+    common::cc(&repo().join(format!("examples/c/{name}.c")), out)
 }
 
 /// Runs a program (or valgrind on one) with discovery kept to xnpu's own devices.
 fn run(program: impl AsRef<std::ffi::OsStr>, args: &[&std::ffi::OsStr]) -> Output {
     let program = program.as_ref();
-    let output = Command::new(program)
+    let output = common::command(program)
         .args(args)
-        .current_dir(repo())
-        .env_remove("VIRTUAL_ENV")
-        .env_remove("XNPU_SITE_PACKAGES")
-        .env_remove("XNPU_PLUGIN_PATH")
-        .env_remove("XNPU_DEVICES")
-        .env_remove("LD_LIBRARY_PATH")
         .output()
         .unwrap_or_else(|e| {
             panic!(

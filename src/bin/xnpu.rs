@@ -826,6 +826,7 @@ fn run(args: &RunArgs) -> Result<()> {
             _ => serde_json::json!({ "type": v.describe() }),
         };
         let json = serde_json::json!({
+            "schema": "xnpu.run/1",
             "model": args.model.display().to_string(),
             "devices": backends,
             "notes": session.notes(),
@@ -1034,6 +1035,7 @@ fn devices(json: bool, root: Option<&Path>) -> Result<()> {
             })
             .collect();
         let v = serde_json::json!({
+            "schema": "xnpu.devices/1",
             "devices": devices,
             "backends": backends,
             "not_driven": missing,

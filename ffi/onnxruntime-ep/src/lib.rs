@@ -21,6 +21,8 @@
 //!   explanation's schema (`docs/explain.md`).
 //! - `Compile` turns each fused group into an xnpu `Session`; `Compute` runs it on ONNX
 //!   Runtime's tensors in place and copies the results into ONNX Runtime's outputs.
+//! - xnpu's own warnings (a partition that fell back to the CPU, a plugin skipped, a compile
+//!   cache that cannot be written) go to ONNX Runtime's default logger (`log`).
 //!
 //! The library exports exactly `CreateEpFactories` and `ReleaseEpFactory` and links no
 //! ONNX Runtime: every call goes through the `OrtApiBase` ONNX Runtime passes in. See
@@ -29,6 +31,7 @@
 mod context;
 mod ep;
 mod graph;
+mod log;
 mod ort;
 
 use std::ffi::c_char;
@@ -45,7 +48,7 @@ pub use ep::{EP_NAME, OPTIONS};
 pub unsafe extern "C" fn CreateEpFactories(
     _registered_name: *const c_char,
     ort_api_base: *const OrtApiBase,
-    _default_logger: *const OrtLogger,
+    default_logger: *const OrtLogger,
     factories: *mut *mut OrtEpFactory,
     max_factories: usize,
     num_factories: *mut usize,
@@ -61,9 +64,13 @@ pub unsafe extern "C" fn CreateEpFactories(
                 "CreateEpFactories: no room for a factory",
             ));
         }
+        let factory = ep::Factory::new(api).into_raw();
+        // xnpu's warnings (a fallback to the CPU, a plugin skipped) go to ONNX Runtime's log
+        // while the factory lives.
+        log::attach(api, factory, default_logger);
         // SAFETY: ONNX Runtime's arrays, with room for at least one factory.
         unsafe {
-            *factories = ep::Factory::new(api).into_raw();
+            *factories = factory;
             *num_factories = 1;
         }
         Ok(())
@@ -80,6 +87,7 @@ pub unsafe extern "C" fn ReleaseEpFactory(factory: *mut OrtEpFactory) -> OrtStat
         // A panic here could only come from a poisoned lock, which `release` tolerates; the
         // catch keeps any from unwinding into ONNX Runtime all the same.
         let _ = std::panic::catch_unwind(|| {
+            log::detach(factory);
             // SAFETY: the contract.
             unsafe { ep::Factory::release(factory) }
         });
