@@ -30,6 +30,10 @@ struct Cli {
     /// address-space limit and the cgroup's memory.max.
     #[arg(long, global = true, value_name = "SIZE", value_parser = parse_memory)]
     max_memory: Option<u64>,
+    /// Say more on standard error: -v what xnpu decides (info), -vv debug, -vvv trace.
+    /// XNPU_LOG, when set, wins.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
 }
 
 fn parse_seconds(s: &str) -> std::result::Result<f64, String> {
@@ -76,9 +80,43 @@ fn limits() -> &'static Limits {
     })
 }
 
+/// A line on standard error (a terminal only) when `what` takes more than a second, another
+/// every 10 s, and the time it took at the end: a model load and compile, say.
+fn with_progress<T>(what: &str, f: impl FnOnce() -> T) -> T {
+    use std::sync::mpsc;
+    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        return f();
+    }
+    let (done, wait) = mpsc::channel::<()>();
+    let what_ = what.to_string();
+    let t0 = Instant::now();
+    let ticker = std::thread::spawn(move || {
+        let mut said = false;
+        let mut next = std::time::Duration::from_secs(1);
+        while let Err(mpsc::RecvTimeoutError::Timeout) = wait.recv_timeout(next) {
+            eprintln!("[xnpu] {what_} ({:.0} s)", t0.elapsed().as_secs_f64());
+            said = true;
+            next = std::time::Duration::from_secs(10);
+        }
+        said
+    });
+    let out = f();
+    let _ = done.send(());
+    if ticker.join().unwrap_or(false) {
+        eprintln!("[xnpu] {what}: done in {:.1} s", t0.elapsed().as_secs_f64());
+    }
+    out
+}
+
 /// Loads a model from a file, or from standard input when the path is `-` (at most 2 GiB,
 /// protobuf's own limit).
 fn load(path: &Path, options: SessionOptions) -> Result<Session> {
+    with_progress(&format!("loading and compiling {}", path.display()), || {
+        load_now(path, options)
+    })
+}
+
+fn load_now(path: &Path, options: SessionOptions) -> Result<Session> {
     let options = match limits().max_memory {
         Some(m) => options.max_memory(m),
         None => options,
@@ -424,7 +462,7 @@ struct BenchGenerateArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_log();
+    init_log(cli.verbose);
     let max_memory = cli.max_memory.or_else(xnpu::limits::default_memory_limit);
     let deadline = cli.timeout.map(|s| {
         let limit = std::time::Duration::from_secs_f64(s);
@@ -455,12 +493,18 @@ fn main() -> ExitCode {
 }
 
 /// Warnings (a stale or unwritable cache, a plugin or a setting that was skipped) go to
-/// standard error; `XNPU_LOG` (`off`, `error`, `warn`, `info`, `debug`, `trace`) sets the level.
-fn init_log() {
+/// standard error; `XNPU_LOG` (`off`, `error`, `warn`, `info`, `debug`, `trace`) sets the level,
+/// else `-v` (info), `-vv` (debug), `-vvv` (trace).
+fn init_log(verbose: u8) {
     use tracing_subscriber::filter::LevelFilter;
     let setting = std::env::var("XNPU_LOG").ok();
     let level = match setting.as_deref().map(str::trim) {
-        None | Some("") => Ok(LevelFilter::WARN),
+        None | Some("") => Ok(match verbose {
+            0 => LevelFilter::WARN,
+            1 => LevelFilter::INFO,
+            2 => LevelFilter::DEBUG,
+            _ => LevelFilter::TRACE,
+        }),
         Some(s) => s.parse::<LevelFilter>().map_err(|_| s.to_string()),
     };
     tracing_subscriber::fmt()
@@ -1084,7 +1128,10 @@ fn generate(args: &GenerateArgs) -> Result<()> {
         None => None,
     };
     let t0 = Instant::now();
-    let lm = LanguageModel::load(&args.model, ModelOptions { session, prefill })?;
+    let lm = with_progress(
+        &format!("loading and compiling {}", args.model.display()),
+        || LanguageModel::load(&args.model, ModelOptions { session, prefill }),
+    )?;
     let load = t0.elapsed();
     let prompt = match (&args.prompt_ids, &args.prompt) {
         (Some(ids), _) => ids.clone(),
