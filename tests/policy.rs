@@ -32,7 +32,8 @@ fn an_unavailable_explicit_device_is_an_error_that_says_why() {
     .unwrap_err()
     .to_string();
     assert!(
-        e.contains("device \"openvino:npu\" is not available") && e.contains("available: cpu"),
+        e.contains("device \"openvino:npu\" is not available")
+            && e.contains("this machine has: cpu"),
         "{e}"
     );
     let e = Session::load_with(
@@ -41,7 +42,64 @@ fn an_unavailable_explicit_device_is_an_error_that_says_why() {
     )
     .unwrap_err()
     .to_string();
-    assert!(e.contains("device \"warp-drive\" is not available"), "{e}");
+    assert!(
+        e.contains("unknown device \"warp-drive\"") && e.contains("prefer-npu"),
+        "{e}"
+    );
+    // A known family, an unknown device: the ids this machine has.
+    let e = Session::load_with(
+        demo(),
+        SessionOptions::new().devices("cpu:cpu".parse().unwrap()),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("no device \"cpu:cpu\": this machine has cpu, cpu:reference"),
+        "{e}"
+    );
+}
+
+#[test]
+fn an_empty_device_list_is_an_error_not_a_policy() {
+    for s in ["", " ", ",", " , "] {
+        let e = s.parse::<Policy>().unwrap_err().to_string();
+        assert!(e.contains("an empty device list"), "{s:?}: {e}");
+    }
+    assert_eq!("auto".parse::<Policy>().unwrap(), Policy::PreferNpu);
+}
+
+#[test]
+fn npu_and_gpu_stand_for_every_device_of_their_kind() {
+    // This machine (and CI) has no GPU backend: `gpu` alone is an error saying so and how to
+    // fall back; `gpu,cpu` runs on the CPU with a note.
+    let (usable, _) = xnpu::registry::everything();
+    if usable
+        .iter()
+        .any(|a| a.backend.kind() == xnpu::graph::backend::DeviceKind::Gpu)
+    {
+        return;
+    }
+    let e = Session::load_with(
+        demo(),
+        SessionOptions::new().devices("gpu".parse().unwrap()),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("no gpu is available") && e.contains("`gpu,cpu` runs on the CPU"),
+        "{e}"
+    );
+    let s = Session::load_with(
+        demo(),
+        SessionOptions::new().devices("GPU, cpu".parse().unwrap()),
+    )
+    .unwrap();
+    assert_eq!(s.plan().backends, ["cpu"]);
+    assert!(
+        s.notes().iter().any(|n| n.contains("no gpu is available")),
+        "{:?}",
+        s.notes()
+    );
 }
 
 #[test]
@@ -67,7 +125,7 @@ fn xnpu_devices_sets_the_default_policy() {
     let r = Session::load(demo());
     std::env::remove_var("XNPU_DEVICES");
     let e = r.unwrap_err().to_string();
-    assert!(e.contains("device \"warp-drive\" is not available"), "{e}");
+    assert!(e.contains("unknown device \"warp-drive\""), "{e}");
 }
 
 #[test]
