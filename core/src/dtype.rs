@@ -647,7 +647,7 @@ mod tests {
     #[test]
     fn misaligned_bytes_are_not_viewed() {
         let buf = [0u8; 9];
-        assert!(f32::view(&buf[1..5]).is_none() || (buf[1..].as_ptr() as usize) % 4 == 0);
+        assert!(f32::view(&buf[1..5]).is_none() || (buf[1..].as_ptr() as usize).is_multiple_of(4));
         assert_eq!(f32::read(&buf[1..5]), vec![0.0]);
     }
 }

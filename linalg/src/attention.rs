@@ -53,7 +53,7 @@ impl Dims {
                 [q, k, v, y]
             )));
         }
-        if d.kv_heads == 0 || d.q_heads % d.kv_heads != 0 {
+        if d.kv_heads == 0 || !d.q_heads.is_multiple_of(d.kv_heads) {
             return Err(Error::compute(format!(
                 "{} query heads are not a multiple of {} key/value heads",
                 d.q_heads, d.kv_heads

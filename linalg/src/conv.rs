@@ -88,7 +88,7 @@ impl PackedConv {
                 "the kernel {kernel:?} has a zero dim"
             )));
         }
-        if groups == 0 || c_in % groups != 0 || c_out % groups != 0 {
+        if groups == 0 || !c_in.is_multiple_of(groups) || !c_out.is_multiple_of(groups) {
             return Err(Error::compute(format!(
                 "{c_in} input and {c_out} output channels do not split into {groups} groups"
             )));

@@ -656,7 +656,7 @@ fn thousands(n: usize) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (k, c) in digits.chars().enumerate() {
-        if k > 0 && (digits.len() - k) % 3 == 0 {
+        if k > 0 && (digits.len() - k).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -722,15 +722,11 @@ fn given_inputs(session: &Session, args: &[String]) -> Result<BTreeMap<String, P
                 )))
             }
             None => {
+                // A bare path is enough only for a model with one input to give.
                 return Err(Error::invalid_input(format!(
-                    "--input {}: give it as NAME=FILE.npy ({}){}",
+                    "--input {}: give it as NAME=FILE.npy ({})",
                     shown(arg),
-                    list_inputs(session),
-                    if needed.len() == 1 {
-                        format!(", or as a path to an existing .npy file")
-                    } else {
-                        String::new()
-                    }
+                    list_inputs(session)
                 )))
             }
         };

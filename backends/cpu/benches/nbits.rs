@@ -73,7 +73,11 @@ fn naive(a: &[f32], m: usize, w: &Weights, out: &mut [f32]) {
                 let byte = w.b[c * nb * BS / 2 + kk / 2];
                 let q = if kk % 2 == 0 { byte & 0xF } else { byte >> 4 };
                 let zb = w.zp[c * zp_row + blk / 2];
-                let z = if blk % 2 == 0 { zb & 0xF } else { zb >> 4 };
+                let z = if blk.is_multiple_of(2) {
+                    zb & 0xF
+                } else {
+                    zb >> 4
+                };
                 acc += x * (q as f32 - z as f32) * w.scales[c * nb + blk];
             }
             out[r * n + c] = acc;

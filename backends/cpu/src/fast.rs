@@ -966,7 +966,7 @@ fn sdpa(causal: bool, scale: Option<f32>, inputs: &[Option<&Value>]) -> Result<O
         && ks[3] == d.head
         && vs[2] == d.kv_seq
         && d.kv_heads > 0
-        && d.q_heads % d.kv_heads == 0
+        && d.q_heads.is_multiple_of(d.kv_heads)
         // Causal rows with no visible key are defined by the reference (all-zero).
         && !(causal && d.kv_seq == 0);
     if !agree || d.kv_seq == 0 {

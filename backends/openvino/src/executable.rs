@@ -279,7 +279,7 @@ fn bind_input<'a>(
         return Ok(());
     }
     request.bound[i] = None;
-    if (ptr as usize) % t.dtype().elem_bytes().unwrap_or(1).max(1) != 0 {
+    if !(ptr as usize).is_multiple_of(t.dtype().elem_bytes().unwrap_or(1).max(1)) {
         // Misaligned (a memory-mapped constant): copy into an aligned buffer.
         let mut buf = Aligned::copy_of(bytes);
         ptr = buf.ptr();

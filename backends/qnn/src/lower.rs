@@ -738,7 +738,7 @@ fn lrn_check(l: &rd::Lrn, rank0: Option<usize>) -> Result<()> {
     if rank0.is_some_and(|r| r != 4) {
         return refuse("LRN is lowered for 2-D (NCHW) input only");
     }
-    if l.size % 2 == 0 {
+    if l.size.is_multiple_of(2) {
         return refuse(format!(
             "LRN of even size {} has a lopsided window; QNN's Lrn takes a radius",
             l.size

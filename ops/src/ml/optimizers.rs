@@ -17,7 +17,7 @@ fn group_types(
     input_groups: &[usize],
 ) -> Result<Vec<ValueType>> {
     let rest = inputs.len().saturating_sub(2);
-    if rest == 0 || rest % n_groups_in != 0 {
+    if rest == 0 || !rest.is_multiple_of(n_groups_in) {
         return Err(Error::model(format!(
             "expected R, T and {n_groups_in} groups of tensors of one length, got {} inputs",
             inputs.len()

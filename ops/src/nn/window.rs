@@ -124,7 +124,7 @@ impl Window {
                 }
             }
         }
-        if self.pads.len() % 2 != 0 {
+        if !self.pads.len().is_multiple_of(2) {
             return Err(Error::model(format!(
                 "pads must have an even number of values, got {:?}",
                 self.pads

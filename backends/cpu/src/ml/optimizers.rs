@@ -44,7 +44,7 @@ fn args<'a>(inputs: &[Option<&'a Value>], n_groups: usize) -> Result<Args<'a>> {
         )));
     }
     let rest = inputs.len().saturating_sub(2);
-    if rest == 0 || rest % n_groups != 0 {
+    if rest == 0 || !rest.is_multiple_of(n_groups) {
         return Err(Error::compute(format!(
             "expected R, T and {n_groups} groups of tensors of one length, got {} inputs",
             inputs.len()

@@ -953,7 +953,7 @@ fn check_f32_args<const C: usize>(
 }
 
 fn check_dequant_args(bs: usize, b: &[u8], s: &[f32], zp: ZpCol<'_>, blk0: usize, out: &[f32]) {
-    assert!(matches!(bs, 16 | 32 | 64 | 128 | 256) && out.len() % bs == 0);
+    assert!(matches!(bs, 16 | 32 | 64 | 128 | 256) && out.len().is_multiple_of(bs));
     let end = blk0 + out.len() / bs;
     assert!(b.len() >= end * bs / 2 && s.len() >= end);
     match zp {
@@ -1007,7 +1007,7 @@ mod avx2 {
     impl Kern for Avx2 {
         fn int8_m1(self, g: &Geom, q: &QuantA, w: M1Cols<'_>, out: &mut [f32]) -> bool {
             // Whole chunks only (B's column is a whole number of 32-byte chunks).
-            if g.row_bytes % 32 != 0 {
+            if !g.row_bytes.is_multiple_of(32) {
                 return false;
             }
             let cols = out.len();
@@ -2144,12 +2144,20 @@ mod tests {
             let nb = self.k.div_ceil(self.bs);
             let blk = k / self.bs;
             let byte = self.b[n * nb * self.bs / 2 + k / 2];
-            let q = if k % 2 == 0 { byte & 0xF } else { byte >> 4 } as f64;
+            let q = if k.is_multiple_of(2) {
+                byte & 0xF
+            } else {
+                byte >> 4
+            } as f64;
             let z = match zp {
                 Zp::Default => 8.0,
                 Zp::Packed => {
                     let zb = self.zp_packed[n * nb.div_ceil(2) + blk / 2];
-                    (if blk % 2 == 0 { zb & 0xF } else { zb >> 4 }) as f64
+                    (if blk.is_multiple_of(2) {
+                        zb & 0xF
+                    } else {
+                        zb >> 4
+                    }) as f64
                 }
                 Zp::Float => self.zp_float[n * nb + blk] as f64,
             };

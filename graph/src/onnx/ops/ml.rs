@@ -429,7 +429,7 @@ fn binarizer(n: &mut NodeCtx<'_>) -> Result<Op> {
 /// Checks that the inputs are `R, T` and `groups` groups of one length.
 fn check_groups(n: &NodeCtx<'_>, groups: usize, outputs: usize) -> Result<()> {
     let rest = n.n_inputs().saturating_sub(2);
-    if rest == 0 || rest % groups != 0 {
+    if rest == 0 || !rest.is_multiple_of(groups) {
         return Err(Error::model(format!(
             "{} expects R, T and {groups} groups of tensors of one length, got {} inputs",
             n.op_type(),
