@@ -9,8 +9,9 @@ use numpy::npyffi::{self, npy_intp, NpyTypes, NPY_TYPES, PY_ARRAY_API};
 use numpy::{PyArrayDescr, PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::PyList;
-use xnpu::{DType, Error, Session, Tensor, Value};
+use pyo3::types::{PyBool, PyFloat, PyInt, PyList, PyTuple};
+use xnpu::core::dtype::Kind;
+use xnpu::{DType, Error, Session, Tensor, Value, ValueType};
 
 use crate::{to_py, InvalidInputError, UnsupportedError};
 
@@ -147,9 +148,123 @@ fn normalise<'py>(
     Ok(a.cast_into::<PyUntypedArray>()?)
 }
 
+/// The element type of an input of type `ty`, when it is a tensor (or an optional one).
+pub fn element_type(ty: &ValueType) -> Option<DType> {
+    match ty {
+        ValueType::Tensor(t) => Some(t.dtype),
+        ValueType::Optional(inner) => element_type(inner),
+        _ => None,
+    }
+}
+
+/// Whether `obj` is plain Python data, which carries no dtype of its own: a list, a tuple, a
+/// bool, int or float (not a NumPy scalar, which has one).
+fn untyped(obj: &Bound<'_, PyAny>) -> bool {
+    obj.is_instance_of::<PyList>()
+        || obj.is_instance_of::<PyTuple>()
+        || obj.is_exact_instance_of::<PyBool>()
+        || obj.is_exact_instance_of::<PyInt>()
+        || obj.is_exact_instance_of::<PyFloat>()
+}
+
+/// Where a kind of element stands in bool < integer < float: a value converts without
+/// changing its kind of number to a dtype at its place or above. None for others (strings,
+/// complex numbers, objects).
+fn rank(kind: Kind) -> Option<u8> {
+    match kind {
+        Kind::Bool => Some(0),
+        Kind::Signed | Kind::Unsigned => Some(1),
+        Kind::Float => Some(2),
+        Kind::String => None,
+    }
+}
+
+/// NumPy's kind character as a [`Kind`].
+fn kind_of(numpy_kind: u8) -> Option<Kind> {
+    Some(match numpy_kind {
+        b'b' => Kind::Bool,
+        b'i' => Kind::Signed,
+        b'u' => Kind::Unsigned,
+        b'f' => Kind::Float,
+        _ => return None,
+    })
+}
+
+/// Plain Python data (see [`untyped`]) for input `name` as an array of its element type
+/// `want`; None where `want` is no number or bool type NumPy has (the data is then taken as
+/// NumPy reads it). Values must keep their kind of number or go up (bool to int to float):
+/// a float for an integer input, or an int for a bool one, is an error, and so is an integer
+/// the element type cannot hold (NumPy refuses those).
+fn convert<'py>(
+    py: Python<'py>,
+    name: &str,
+    obj: &Bound<'py, PyAny>,
+    want: DType,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let Some(want_rank) = rank(want.kind()).filter(|_| want.computes()) else {
+        return Ok(None);
+    };
+    let what = obj
+        .get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_default();
+    let to = numpy_name(want);
+    let target = match want {
+        DType::Bf16 => bfloat16(py).ok_or_else(|| {
+            InvalidInputError::new_err(format!(
+                "input \"{name}\" is a {what} and its element type is bfloat16: install \
+                 ml_dtypes to convert it, or pass a NumPy array"
+            ))
+        })?,
+        _ => descr_of(py, want)?,
+    };
+    let np = py.import("numpy")?;
+    let asarray = np.getattr("asarray")?;
+    let unconvertible = |e: PyErr| {
+        InvalidInputError::new_err(format!(
+            "input \"{name}\": this {what} does not convert to {to}: {e}"
+        ))
+    };
+    // NumPy's own reading first, to know what kind of numbers the data holds.
+    let natural = asarray.call1((obj,)).map_err(unconvertible)?;
+    let natural = natural.cast::<PyUntypedArray>()?;
+    let found = natural.dtype();
+    let fits = kind_of(found.kind())
+        .and_then(rank)
+        .is_some_and(|r| r <= want_rank);
+    if !fits && !natural.is_empty() {
+        let given = if natural.ndim() == 0 {
+            format!("a {what} ({found})")
+        } else {
+            format!("a {what} of {found} values")
+        };
+        return Err(InvalidInputError::new_err(format!(
+            "input \"{name}\" is {given}, which does not convert to {to} (the input's \
+             element type) without loss: pass {to} values, or a NumPy array of {to}"
+        )));
+    }
+    asarray
+        .call1((obj, target))
+        .map(Some)
+        .map_err(unconvertible)
+}
+
 /// The tensor of input `name` from `obj`: over the array's own data where it can be read in
-/// place (see [`in_place`]), else over a converted copy.
-pub fn feed(py: Python<'_>, name: &str, obj: &Bound<'_, PyAny>) -> PyResult<Tensor> {
+/// place (see [`in_place`]), else over a converted copy. Plain Python data (a list, tuple,
+/// scalar) becomes an array of the input's element type `declared` where the model gives one
+/// (see [`convert`]); a NumPy array keeps its dtype.
+pub fn feed<'py>(
+    py: Python<'py>,
+    name: &str,
+    obj: &Bound<'py, PyAny>,
+    declared: Option<DType>,
+) -> PyResult<Tensor> {
+    let converted = match declared {
+        Some(want) if untyped(obj) => convert(py, name, obj, want)?,
+        _ => None,
+    };
+    let obj = converted.as_ref().unwrap_or(obj);
     let arr = match obj.cast::<PyUntypedArray>() {
         Ok(a) if in_place(a) => a.clone(),
         _ => normalise(py, name, obj)?,

@@ -2,14 +2,21 @@
 //!
 //! Arrays cross without copies where their layout allows. An input that is a C-contiguous,
 //! aligned NumPy array in native byte order is read in place (the session keeps the array
-//! alive while it runs); anything else is converted once with NumPy. An output whose buffer
-//! belongs to this run alone becomes a writable NumPy array over that buffer; one that shares
-//! memory with the model (a constant, the mapped model file), an input or another output is
-//! copied, so that writing into a result never changes the model or another array. Every
-//! call catches Rust panics and raises `XnpuError` instead; model runs release the GIL.
+//! alive while it runs); another array is converted once with NumPy, keeping its dtype; a
+//! list, tuple or Python scalar becomes an array of the input's element type. An output
+//! whose buffer belongs to this run alone becomes a writable NumPy array over that buffer;
+//! one that shares memory with the model (a constant, the mapped model file), an input or
+//! another output is copied, so that writing into a result never changes the model or another
+//! array. Every call catches Rust panics and raises `XnpuError` instead; model runs release
+//! the GIL.
+//!
+//! The runtime's warnings (fallbacks, skipped plugins and settings) are records of Python's
+//! `logging`, logger `xnpu` (see `log`).
 
 mod arrays;
+mod devices;
 mod llm;
+mod log;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
@@ -24,43 +31,43 @@ use xnpu::{Error, Policy, Session, SessionOptions, Tensor, Value, ValueType};
 use arrays::numpy_name;
 
 create_exception!(
-    _xnpu,
+    xnpu,
     XnpuError,
     PyException,
     "An error from xnpu; str() is its message."
 );
 create_exception!(
-    _xnpu,
+    xnpu,
     ModelError,
     XnpuError,
     "The model is malformed or inconsistent."
 );
 create_exception!(
-    _xnpu,
+    xnpu,
     UnsupportedError,
     XnpuError,
     "Something xnpu does not support (yet)."
 );
 create_exception!(
-    _xnpu,
+    xnpu,
     InvalidInputError,
     XnpuError,
     "An input to a run is wrong: name, dtype or shape."
 );
 create_exception!(
-    _xnpu,
+    xnpu,
     ComputeError,
     XnpuError,
     "A kernel or backend failed while running."
 );
 create_exception!(
-    _xnpu,
+    xnpu,
     CancelledError,
     XnpuError,
     "The run was cancelled (RunOptions.terminate) or passed its time limit."
 );
 create_exception!(
-    _xnpu,
+    xnpu,
     XnpuIOError,
     XnpuError,
     "A file could not be read or written."
@@ -481,7 +488,8 @@ impl InferenceSession {
     }
 
     /// Runs the model: `input_feed` maps input names to arrays (NumPy arrays, or anything
-    /// `numpy.asarray` takes); returns the outputs named in `output_names` (all, in model
+    /// `numpy.asarray` takes: a list, tuple or Python scalar becomes an array of the
+    /// input's element type); returns the outputs named in `output_names` (all, in model
     /// order, when it is None or empty) as NumPy arrays. The arrays given must not be
     /// changed by another thread while the run lasts: they are read in place.
     /// `run_options`: an `xnpu.RunOptions` (a time limit, `terminate` from another thread),
@@ -537,7 +545,13 @@ impl InferenceSession {
                 let name: String = k.extract().map_err(|_| {
                     PyTypeError::new_err("input_feed's keys must be input names (str)")
                 })?;
-                let tensor = arrays::feed(py, &name, &v)?;
+                let declared = self
+                    .inner
+                    .input_infos()
+                    .iter()
+                    .find(|i| i.name == name)
+                    .and_then(|i| arrays::element_type(&i.ty));
+                let tensor = arrays::feed(py, &name, &v, declared)?;
                 inputs.push((name, tensor));
             }
             let session = &*self.inner;
@@ -571,30 +585,6 @@ impl InferenceSession {
     }
 }
 
-/// One device: `(backend, name, vendor, device, status, hint)`.
-type DeviceRow = (String, String, String, String, String, String);
-
-/// The devices this machine has (see `xnpu.devices()`).
-#[pyfunction]
-fn _devices(py: Python<'_>) -> PyResult<Vec<DeviceRow>> {
-    guard("devices()", || {
-        let found = py.detach(xnpu::devices);
-        Ok(found
-            .into_iter()
-            .map(|d| {
-                (
-                    d.backend.to_string(),
-                    d.name.to_string(),
-                    d.vendor.clone(),
-                    d.device.clone(),
-                    d.status.label().to_string(),
-                    d.hint.clone(),
-                )
-            })
-            .collect())
-    })
-}
-
 /// One backend: `(id, kind, detail)`.
 type BackendRow = (String, String, String);
 
@@ -624,7 +614,9 @@ fn _add_plugin_dir(dir: std::path::PathBuf) -> PyResult<()> {
 #[pymodule]
 fn _xnpu(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
-    m.add_function(wrap_pyfunction!(_devices, m)?)?;
+    log::install();
+    m.add_function(wrap_pyfunction!(devices::_devices, m)?)?;
+    m.add_function(wrap_pyfunction!(devices::_render_devices, m)?)?;
     m.add_function(wrap_pyfunction!(_backends, m)?)?;
     m.add_function(wrap_pyfunction!(_add_plugin_dir, m)?)?;
     m.add_class::<InferenceSession>()?;

@@ -50,13 +50,19 @@ impl LanguageModel {
     }
 
     /// Token ids of `text` (special tokens such as BOS added as the tokenizer does).
-    fn encode(&self, text: &str) -> PyResult<Vec<u32>> {
-        guard("encode()", || self.inner.encode(text).map_err(to_py))
+    fn encode(&self, py: Python<'_>, text: &str) -> PyResult<Vec<u32>> {
+        // Without the GIL, as every call that may do work on other threads: one of them that
+        // logs (see `log`) takes the GIL.
+        guard("encode()", || {
+            py.detach(|| self.inner.encode(text)).map_err(to_py)
+        })
     }
 
     /// The text of token ids (special tokens skipped).
-    fn decode(&self, ids: Vec<u32>) -> PyResult<String> {
-        guard("decode()", || self.inner.decode(&ids).map_err(to_py))
+    fn decode(&self, py: Python<'_>, ids: Vec<u32>) -> PyResult<String> {
+        guard("decode()", || {
+            py.detach(|| self.inner.decode(&ids)).map_err(to_py)
+        })
     }
 
     /// Starts generating after `prompt` (text, or a list of token ids) and returns a

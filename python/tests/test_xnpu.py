@@ -39,6 +39,62 @@ def test_devices_lists_the_cpu_as_available():
         assert isinstance(d.hint, str) and d.hint
 
 
+def test_devices_print_as_the_table_of_xnpu_devices():
+    found = xnpu.devices()
+    assert isinstance(found, list) and isinstance(found, xnpu.DeviceList)
+    assert all(isinstance(d, xnpu.Device) for d in found) and found[0] is list(found)[0]
+    lines = str(found).splitlines()
+    assert lines[0].split() == ["device", "name", "vendor", "status", "library", "/", "driver",
+                                "/", "details"]
+    for d, line in zip(found, lines[1:]):
+        assert line.split()[0] == d.id and d.status in line and d.vendor in line
+    # Each device other than the CPU has its hint line below the table.
+    for d in found:
+        if d.backend != "cpu":
+            assert any(line.startswith(f"{d.id}") and d.hint in line for line in lines)
+    assert repr(found) == str(found)
+    cpu = next(d for d in found if d.backend == "cpu")
+    assert repr(cpu) == f"Device(id='cpu', device={cpu.device!r}, status='available')"
+    assert cpu.details and cpu.details in str(found)
+
+
+def test_the_table_follows_the_list_it_is_of():
+    found = xnpu.devices()
+    cpu = next(d for d in found if d.backend == "cpu")
+    mine = xnpu.DeviceList([cpu, xnpu.Device("acme", "npu", "Acme", "Acme NPU [1234:5678]",
+                                              "library missing", "install libacme",
+                                              tried=("/opt/acme/libacme.so",))])
+    text = str(mine)
+    assert len(text.splitlines()) == 3 + 3  # header, two rows; blank, hint, tried
+    assert "acme:npu" in text and "library missing" in text
+    assert "acme:npu: install libacme" in text and "tried: /opt/acme/libacme.so" in text
+    del found[1:]
+    found.wsl = None
+    assert len(str(found).splitlines()) == 2  # the header and the CPU's row
+    assert str(xnpu.DeviceList()).split()[0] == "device"
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["XnpuError", "ModelError", "UnsupportedError", "InvalidInputError", "ComputeError",
+     "CancelledError", "XnpuIOError", "InferenceSession", "RunOptions", "NodeArg", "PlanRow",
+     "Explanation", "LanguageModel", "TokenStream"],
+)
+def test_public_names_belong_to_the_xnpu_module(name):
+    assert getattr(xnpu, name).__module__ == "xnpu"
+    assert getattr(xnpu, name).__qualname__ == name
+
+
+def test_errors_show_as_xnpu_errors_in_tracebacks():
+    import traceback
+
+    with pytest.raises(xnpu.ModelError) as e:
+        xnpu.InferenceSession(b"not a model")
+    (line,) = traceback.format_exception_only(e.type, e.value)
+    assert line.startswith("xnpu.ModelError: ")
+    assert "_xnpu" not in repr(xnpu.RunOptions)
+
+
 def test_tinycnn_matches_its_stored_output_and_onnxruntime():
     x = np.load(REPO / "models" / "tinycnn.image.npy")
     want = np.load(REPO / "models" / "tinycnn.probs.ort.npy")
@@ -212,15 +268,13 @@ def test_inputs_of_any_layout_give_the_same_result():
     strided = base[:, ::2]  # not contiguous
     fortran = np.asfortranarray(base[:, :3])
     swapped = base[:, :3].astype(">f4")  # big-endian
-    nested = base[:, :3].tolist()  # a list, not an array (float64: refused below)
-    for x in (strided, fortran, swapped):
+    nested = base[:, :3].tolist()  # a list, not an array: converted to the input's float32
+    for x in (strided, fortran, swapped, nested):
         (y,) = s.run(None, {"x": x})
         np.testing.assert_array_equal(y, np.asarray(x, dtype=np.float32))
         assert y.dtype == np.float32
-    with pytest.raises(xnpu.InvalidInputError, match="f64"):
-        s.run(None, {"x": nested})
-    (y,) = s.run(None, {"x": np.asarray(nested, dtype=np.float32)})
-    np.testing.assert_array_equal(y, base[:, :3])
+    with pytest.raises(xnpu.InvalidInputError, match="f64"):  # an array keeps its dtype
+        s.run(None, {"x": np.asarray(nested)})
 
 
 def test_bad_feeds_raise_clear_errors():

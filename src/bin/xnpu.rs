@@ -727,7 +727,7 @@ fn given_inputs(session: &Session, args: &[String]) -> Result<BTreeMap<String, P
                     "--input {}: give it as NAME=FILE.npy ({})",
                     shown(arg),
                     list_inputs(session)
-                )))
+                )));
             }
         };
         if given.insert(name.clone(), PathBuf::from(file)).is_some() {

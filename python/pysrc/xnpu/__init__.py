@@ -11,7 +11,9 @@
 
 The API follows ``onnxruntime.InferenceSession``; ``explain()`` adds the partition table and
 ``generate`` streams text from a language model folder. Errors raise ``xnpu.XnpuError``
-subclasses carrying xnpu's own message.
+subclasses carrying xnpu's own message. Warnings (a fallback to another device, a plugin or
+setting that was skipped) are records of the ``xnpu`` logger of ``logging``; ``XNPU_LOG``
+(off, error, warn, info, debug, trace; default warn), read at import, says which levels.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Union
+from typing import Iterable, List, Optional, Sequence, Tuple, Union
 
 # Vendor libraries that come as wheels (openvino, onnxruntime-qnn) are looked for in this
 # interpreter's site folders: set before the native module (and any plugin) reads it.
@@ -85,6 +87,7 @@ __all__ = [
     "Backend",
     "backends",
     "Device",
+    "DeviceList",
     "devices",
     "EP_NAME",
     "get_ep_library_path",
@@ -108,10 +111,13 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Device:
     """A device xnpu found (or looked for): ``status`` says whether it can be used, ``hint``
-    what to do when it cannot."""
+    what to do when it cannot. ``details`` holds what a user checks next (ISA features, the
+    PCI address, the accel node); ``library`` (and ``library_version``) the vendor library
+    found, ``driver`` the kernel driver; ``tried`` the paths looked at for a missing library,
+    ``why`` the reason of an ``unsupported`` status."""
 
     backend: str
     name: str
@@ -119,16 +125,52 @@ class Device:
     device: str
     status: str
     hint: str
+    details: str = ""
+    library: Optional[str] = None
+    library_version: Optional[str] = None
+    driver: Optional[str] = None
+    tried: Tuple[str, ...] = ()
+    why: str = ""
 
     @property
     def id(self) -> str:
         """The device id ``devices=`` takes (``openvino:npu``); ``cpu`` for the CPU."""
         return self.backend if self.backend == self.name else f"{self.backend}:{self.name}"
 
+    def __repr__(self) -> str:
+        return f"Device(id={self.id!r}, device={self.device!r}, status={self.status!r})"
 
-def devices() -> List[Device]:
-    """The devices of this machine, as ``xnpu devices`` lists them."""
-    return [Device(*row) for row in _xnpu._devices()]
+
+class DeviceList(List[Device]):
+    """The list ``devices()`` returns: a list of ``Device``; ``str()`` (and ``repr()``) is the
+    table ``xnpu devices`` prints, of the devices it holds."""
+
+    def __init__(self, devices: Iterable[Device] = (), wsl: Optional[str] = None) -> None:
+        super().__init__(devices)
+        #: Why this looks like WSL (NPUs come through the Windows host there); None elsewhere.
+        self.wsl = wsl
+
+    def __str__(self) -> str:
+        rows = [
+            (
+                d.backend, d.name, d.vendor, d.device, d.status, d.hint, d.details, d.library,
+                d.library_version, d.driver, list(d.tried), d.why,
+            )
+            for d in self
+        ]
+        return _xnpu._render_devices(rows, self.wsl).rstrip("\n")
+
+    __repr__ = __str__
+
+
+def devices() -> DeviceList:
+    """The devices of this machine, as ``xnpu devices`` lists them: ``print(xnpu.devices())``
+    shows the table, and the result is a list of ``Device``."""
+    rows, wsl = _xnpu._devices()
+    found = []
+    for *fields, tried, why in rows:
+        found.append(Device(*fields, tuple(tried), why))
+    return DeviceList(found, wsl)
 
 
 @dataclass(frozen=True)

@@ -104,7 +104,10 @@ class InferenceSession:
         run_options: Optional[RunOptions] = None,
     ) -> List[np.ndarray]:
         """Runs the model; returns the named outputs (all when ``output_names`` is None or
-        empty). Inputs are read in place: do not change them from another thread meanwhile."""
+        empty). Inputs are read in place: do not change them from another thread meanwhile.
+        A list, tuple or Python scalar becomes an array of the input's element type (a value
+        that would lose its kind of number, such as a float for an int64 input, raises
+        ``InvalidInputError``); a NumPy array keeps its dtype."""
 
 class TokenStream(Iterator[str]):
     """One generation: iterate it for text pieces as they are generated."""
@@ -150,6 +153,11 @@ class LanguageModel:
         ignore_eos: bool = False,
     ) -> TokenStream: ...
 
-def _devices() -> List[Tuple[str, str, str, str, str, str]]: ...
+_DeviceRow = Tuple[
+    str, str, str, str, str, str, str, Optional[str], Optional[str], Optional[str], List[str], str
+]
+
+def _devices() -> Tuple[List[_DeviceRow], Optional[str]]: ...
+def _render_devices(rows: Sequence[_DeviceRow], wsl: Optional[str] = None) -> str: ...
 def _backends() -> Tuple[List[Tuple[str, str, str]], List[str]]: ...
 def _add_plugin_dir(dir: Union[str, "os.PathLike[str]"]) -> None: ...
