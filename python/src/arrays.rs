@@ -346,7 +346,9 @@ pub fn outputs<'py>(
         }
         let r = ranges[i];
         let shared = r.0 == r.1
-            || t.dtype().elem_bytes().is_none_or(|s| r.0 % s != 0)
+            || t.dtype()
+                .elem_bytes()
+                .is_none_or(|s| !r.0.is_multiple_of(s))
             || session.holds(t.raw_bytes())
             || inputs
                 .iter()
