@@ -23,10 +23,12 @@ else
     cargo build --release --workspace --quiet &
     build=$!
     t0=$SECONDS
+    next=30
     while kill -0 "$build" 2>/dev/null; do
         sleep 1
-        if (( (SECONDS - t0) % 30 == 0 )) && kill -0 "$build" 2>/dev/null; then
+        if (( SECONDS - t0 >= next )) && kill -0 "$build" 2>/dev/null; then
             log "still building ($((SECONDS - t0)) s)"
+            next=$((next + 30))
         fi
     done
     wait "$build"

@@ -17,6 +17,7 @@ pub mod chart;
 pub mod devices;
 pub mod generate;
 pub mod limits;
+pub mod log;
 pub mod npy;
 pub mod plugins;
 pub mod policy;

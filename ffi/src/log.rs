@@ -11,13 +11,10 @@
 
 use std::cell::Cell;
 use std::ffi::{c_char, c_void};
-use std::fmt::{self, Write as _};
 use std::io::Write as _;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Once, RwLock};
 
-use tracing::field::{Field, Visit};
 use tracing::level_filters::LevelFilter;
 use tracing::subscriber::Interest;
 use tracing::{span, Event, Level, Metadata, Subscriber};
@@ -164,11 +161,7 @@ pub(crate) fn init() {
         // A Rust host linking this crate may have set its own: that one gets the messages.
         let _ = tracing::subscriber::set_global_default(CSubscriber::default());
         if level.is_none() {
-            tracing::warn!(
-                "XNPU_LOG={:?}: not a level (off, error, warn, info, debug, trace); showing \
-                 warnings",
-                setting.unwrap_or_default()
-            );
+            tracing::warn!("{}", xnpu::log::bad_setting(&setting.unwrap_or_default()));
         }
     });
 }
@@ -176,11 +169,7 @@ pub(crate) fn init() {
 /// `XNPU_LOG`'s level, as the command line reads it (unset or blank: `warn`): `None` when it
 /// names none.
 fn parse_level(setting: Option<&str>) -> Option<XnpuLogLevel> {
-    let s = setting.map(str::trim).unwrap_or("");
-    if s.is_empty() {
-        return Some(XnpuLogLevel::Warn);
-    }
-    let filter = s.parse::<LevelFilter>().ok()?;
+    let filter = xnpu::log::parse_level(setting, LevelFilter::WARN).ok()?;
     Some(match filter.into_level() {
         None => XnpuLogLevel::Off,
         Some(level) => XnpuLogLevel::of(level),
@@ -294,47 +283,12 @@ impl Subscriber for CSubscriber {
         if level > Self::max() || in_callback() {
             return;
         }
-        // A field's `Debug` may panic; nothing here unwinds into the code that logged (or,
-        // through it, into C).
-        let message = catch_unwind(AssertUnwindSafe(|| format_event(event)))
-            .unwrap_or_else(|_| "(a log message that could not be formatted)".to_string());
-        deliver(level, &message);
+        deliver(level, &xnpu::log::event_line(event));
     }
 
     fn enter(&self, _: &span::Id) {}
 
     fn exit(&self, _: &span::Id) {}
-}
-
-/// One line: the message, then the other fields as ` name=value`.
-fn format_event(event: &Event<'_>) -> String {
-    struct Line(String, String);
-    impl Visit for Line {
-        fn record_str(&mut self, field: &Field, value: &str) {
-            if field.name() == "message" {
-                self.0.push_str(value);
-            } else {
-                let _ = write!(self.1, " {}={value}", field.name());
-            }
-        }
-        fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-            if field.name() == "message" {
-                let _ = write!(self.0, "{value:?}");
-            } else {
-                let _ = write!(self.1, " {}={value:?}", field.name());
-            }
-        }
-    }
-    let mut line = Line(String::new(), String::new());
-    event.record(&mut line);
-    let Line(mut s, fields) = line;
-    if s.is_empty() {
-        s = fields.trim_start().to_string();
-    } else {
-        s.push_str(&fields);
-    }
-    // One line per message: a newline inside would break a reader's lines.
-    s.replace(['\n', '\r'], " ")
 }
 
 /// Hands a message to the callback, or writes it to stderr.

@@ -461,7 +461,7 @@ mod from_c {
         assert_eq!(
             lines.first().copied(),
             Some(
-                "xnpu: warning: XNPU_LOG=\"loud\": not a level (off, error, warn, info, debug, \
+                "xnpu: warning: XNPU_LOG=loud: not a level (off, error, warn, info, debug, \
                  trace); showing warnings"
             ),
             "{err}"

@@ -9,12 +9,10 @@
 //! down. Nothing here raises into Rust or panics: a failing handler loses its record.
 
 use std::cell::Cell;
-use std::fmt::{self, Write as _};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
@@ -32,37 +30,6 @@ fn python_level(l: Level) -> i32 {
         Level::WARN => WARNING,
         Level::INFO => INFO,
         Level::DEBUG | Level::TRACE => DEBUG,
-    }
-}
-
-/// The levels `XNPU_LOG` asks for; the setting itself when it names no level (warnings are
-/// forwarded then).
-fn wanted(setting: Option<&str>) -> Result<LevelFilter, String> {
-    match setting.map(str::trim) {
-        None | Some("") => Ok(LevelFilter::WARN),
-        Some(s) => s.parse::<LevelFilter>().map_err(|_| s.to_string()),
-    }
-}
-
-/// An event's text as the CLI prints it: the message, then ` key=value` for other fields.
-#[derive(Default)]
-struct Text(String);
-
-impl Visit for Text {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        if field.name() == "message" {
-            self.0.insert_str(0, value);
-        } else {
-            let _ = write!(self.0, " {}={value:?}", field.name());
-        }
-    }
-
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if field.name() == "message" {
-            self.0.insert_str(0, &format!("{value:?}"));
-        } else {
-            let _ = write!(self.0, " {}={value:?}", field.name());
-        }
     }
 }
 
@@ -86,11 +53,10 @@ impl<S: Subscriber> Layer<S> for ToLogging {
         }
         // A panic must not unwind into the code that logged (nor through Python).
         let _ = catch_unwind(AssertUnwindSafe(|| {
-            let mut text = Text::default();
-            event.record(&mut text);
+            let text = xnpu::log::event_line(event);
             let level = python_level(*event.metadata().level());
             // None while the interpreter shuts down (or is not there): the record is dropped.
-            Python::try_attach(|py| emit(py, level, &text.0));
+            Python::try_attach(|py| emit(py, level, &text));
         }));
         let _ = IN_LOGGING.try_with(|busy| busy.set(false));
     }
@@ -120,8 +86,7 @@ fn emit(py: Python<'_>, level: i32, text: &str) {
 /// leaves things as they are). Reads `XNPU_LOG`; a value that names no level is warned about
 /// (through the forwarding) and warnings are forwarded.
 pub fn install() {
-    let setting = std::env::var("XNPU_LOG").ok();
-    let level = wanted(setting.as_deref());
+    let level = xnpu::log::env_level(LevelFilter::WARN);
     let subscriber = tracing_subscriber::registry()
         .with(level.clone().unwrap_or(LevelFilter::WARN))
         .with(ToLogging);
@@ -129,25 +94,13 @@ pub fn install() {
         return;
     }
     if let Err(s) = level {
-        tracing::warn!(
-            "XNPU_LOG={}: not a level (off, error, warn, info, debug, trace); showing warnings",
-            s.escape_debug()
-        );
+        tracing::warn!("{}", xnpu::log::bad_setting(&s));
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn xnpu_log_is_read_as_the_cli_reads_it() {
-        assert_eq!(wanted(None), Ok(LevelFilter::WARN));
-        assert_eq!(wanted(Some(" ")), Ok(LevelFilter::WARN));
-        assert_eq!(wanted(Some("off")), Ok(LevelFilter::OFF));
-        assert_eq!(wanted(Some("DEBUG")), Ok(LevelFilter::DEBUG));
-        assert_eq!(wanted(Some("loud")), Err("loud".to_string()));
-    }
 
     #[test]
     fn levels_map_onto_python_logging() {

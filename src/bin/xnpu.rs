@@ -497,16 +497,12 @@ fn main() -> ExitCode {
 /// else `-v` (info), `-vv` (debug), `-vvv` (trace).
 fn init_log(verbose: u8) {
     use tracing_subscriber::filter::LevelFilter;
-    let setting = std::env::var("XNPU_LOG").ok();
-    let level = match setting.as_deref().map(str::trim) {
-        None | Some("") => Ok(match verbose {
-            0 => LevelFilter::WARN,
-            1 => LevelFilter::INFO,
-            2 => LevelFilter::DEBUG,
-            _ => LevelFilter::TRACE,
-        }),
-        Some(s) => s.parse::<LevelFilter>().map_err(|_| s.to_string()),
-    };
+    let level = xnpu::log::env_level(match verbose {
+        0 => LevelFilter::WARN,
+        1 => LevelFilter::INFO,
+        2 => LevelFilter::DEBUG,
+        _ => LevelFilter::TRACE,
+    });
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_max_level(level.clone().unwrap_or(LevelFilter::WARN))
@@ -515,10 +511,7 @@ fn init_log(verbose: u8) {
         .with_target(false)
         .init();
     if let Err(s) = level {
-        tracing::warn!(
-            "XNPU_LOG={}: not a level (off, error, warn, info, debug, trace); showing warnings",
-            shown(&s)
-        );
+        tracing::warn!("{}", xnpu::log::bad_setting(&s));
     }
 }
 

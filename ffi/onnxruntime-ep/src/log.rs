@@ -9,12 +9,9 @@
 //! thread-safe, and the logger in use is read under a lock that `ReleaseEpFactory` takes to
 //! write, so no message reaches a logger after its factory is gone.
 
-use std::fmt::{self, Write as _};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Once, RwLock};
 
-use tracing::field::{Field, Visit};
 use tracing::level_filters::LevelFilter;
 use tracing::subscriber::Interest;
 use tracing::{span, Event, Level, Metadata, Subscriber};
@@ -144,10 +141,7 @@ impl Subscriber for OrtSubscriber {
 
     fn event(&self, event: &Event<'_>) {
         let level = *event.metadata().level();
-        // A field's `Debug` may panic; nothing here unwinds into the code that logged (or,
-        // through it, into ONNX Runtime).
-        let message = catch_unwind(AssertUnwindSafe(|| format_event(event)))
-            .unwrap_or_else(|_| "(a log message that could not be formatted)".to_string());
+        let message = xnpu::log::event_line(event);
         // Under the read lock: `detach` waits for the write to the logger to end.
         let sinks = SINKS.read().unwrap_or_else(|p| p.into_inner());
         if let Some(sink) = sinks.last().filter(|s| level <= s.max) {
@@ -159,36 +153,6 @@ impl Subscriber for OrtSubscriber {
     fn enter(&self, _: &span::Id) {}
 
     fn exit(&self, _: &span::Id) {}
-}
-
-/// One line: the message, then the other fields as ` name=value`.
-fn format_event(event: &Event<'_>) -> String {
-    struct Line(String, String);
-    impl Visit for Line {
-        fn record_str(&mut self, field: &Field, value: &str) {
-            if field.name() == "message" {
-                self.0.push_str(value);
-            } else {
-                let _ = write!(self.1, " {}={value}", field.name());
-            }
-        }
-        fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-            if field.name() == "message" {
-                let _ = write!(self.0, "{value:?}");
-            } else {
-                let _ = write!(self.1, " {}={value:?}", field.name());
-            }
-        }
-    }
-    let mut line = Line(String::new(), String::new());
-    event.record(&mut line);
-    let Line(mut s, fields) = line;
-    if s.is_empty() {
-        s = fields.trim_start().to_string();
-    } else {
-        s.push_str(&fields);
-    }
-    s.replace(['\n', '\r'], " ")
 }
 
 #[cfg(test)]

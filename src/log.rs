@@ -1,0 +1,92 @@
+//! What every front end shares of logging — the CLI, the C ABI, the ONNX Runtime execution
+//! provider and Python each deliver xnpu's `tracing` events their own way, but read the same
+//! `XNPU_LOG` setting and print an event as the same one line.
+
+use std::fmt::{self, Write as _};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use tracing::field::{Field, Visit};
+pub use tracing::level_filters::LevelFilter;
+
+/// The levels a setting of `XNPU_LOG` asks for (`off`, `error`, `warn`, `info`, `debug`,
+/// `trace`, any case; unset or empty: `default`), or the setting itself when it names no
+/// level, for the warning that says so.
+pub fn parse_level(setting: Option<&str>, default: LevelFilter) -> Result<LevelFilter, String> {
+    match setting.map(str::trim) {
+        None | Some("") => Ok(default),
+        Some(s) => s.parse::<LevelFilter>().map_err(|_| s.to_string()),
+    }
+}
+
+/// [`parse_level`] of the process's `XNPU_LOG`.
+pub fn env_level(default: LevelFilter) -> Result<LevelFilter, String> {
+    parse_level(std::env::var("XNPU_LOG").ok().as_deref(), default)
+}
+
+/// The warning for an `XNPU_LOG` that names no level (control characters escaped).
+pub fn bad_setting(setting: &str) -> String {
+    format!(
+        "XNPU_LOG={}: not a level (off, error, warn, info, debug, trace); showing warnings",
+        setting.escape_debug()
+    )
+}
+
+/// An event as one line: its message, then ` name=value` for each other field, newlines
+/// turned to spaces. A field whose formatting panics gives a placeholder instead: nothing
+/// unwinds into the code that logged (nor, through it, into C or Python).
+pub fn event_line(event: &tracing::Event<'_>) -> String {
+    catch_unwind(AssertUnwindSafe(|| {
+        let mut line = Line::default();
+        event.record(&mut line);
+        let Line {
+            mut message,
+            fields,
+        } = line;
+        if message.is_empty() {
+            message = fields.trim_start().to_string();
+        } else {
+            message.push_str(&fields);
+        }
+        message.replace(['\n', '\r'], " ")
+    }))
+    .unwrap_or_else(|_| "(a log message that could not be formatted)".to_string())
+}
+
+#[derive(Default)]
+struct Line {
+    message: String,
+    fields: String,
+}
+
+impl Visit for Line {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.message.push_str(value);
+        } else {
+            let _ = write!(self.fields, " {}={value}", field.name());
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if field.name() == "message" {
+            let _ = write!(self.message, "{value:?}");
+        } else {
+            let _ = write!(self.fields, " {}={value:?}", field.name());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xnpu_log_names_a_level_or_is_refused() {
+        let warn = LevelFilter::WARN;
+        assert_eq!(parse_level(None, warn), Ok(warn));
+        assert_eq!(parse_level(Some(" "), warn), Ok(warn));
+        assert_eq!(parse_level(Some("off"), warn), Ok(LevelFilter::OFF));
+        assert_eq!(parse_level(Some("DEBUG "), warn), Ok(LevelFilter::DEBUG));
+        assert_eq!(parse_level(Some("loud"), warn), Err("loud".to_string()));
+    }
+}
