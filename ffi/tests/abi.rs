@@ -1,6 +1,10 @@
 //! The C ABI called as C calls it, from Rust: what the C examples do not show (threads,
 //! a caller built against a newer, larger struct, the words of the messages).
 
+mod status;
+
+use status::{ok, take};
+
 use std::ffi::{c_char, CStr, CString};
 use std::mem::size_of;
 use std::path::Path;
@@ -14,36 +18,15 @@ use xnpu_ffi::run::{
 use xnpu_ffi::session::{
     xnpu_session_create, xnpu_session_create_from_bytes, xnpu_session_free, xnpu_session_input_info,
 };
-use xnpu_ffi::status::{xnpu_status_code, xnpu_status_free, xnpu_status_message};
 use xnpu_ffi::tensor::{xnpu_tensor_byte_len, xnpu_tensor_data, xnpu_tensor_free};
 use xnpu_ffi::{
     XnpuCode, XnpuInput, XnpuIoInfo, XnpuOutputBuffer, XnpuRunOptions, XnpuSession,
-    XnpuSessionOptions, XnpuStatus,
+    XnpuSessionOptions,
 };
 
 fn model_path() -> CString {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/tinycnn.onnx");
     CString::new(p.to_str().expect("a UTF-8 path")).expect("no NUL")
-}
-
-/// The code and message of a status, which is freed.
-fn take(status: *mut XnpuStatus) -> (XnpuCode, String) {
-    // SAFETY: NULL or a status from the library, freed once here.
-    unsafe {
-        let out = (
-            xnpu_status_code(status),
-            CStr::from_ptr(xnpu_status_message(status))
-                .to_string_lossy()
-                .into_owned(),
-        );
-        xnpu_status_free(status);
-        out
-    }
-}
-
-fn ok(status: *mut XnpuStatus) {
-    let (code, message) = take(status);
-    assert_eq!(code, XnpuCode::Ok, "{message}");
 }
 
 fn cpu_options() -> XnpuSessionOptions {

@@ -8,6 +8,9 @@
 //! plain file) is reported once per process and folder by every session made with it.
 
 mod common;
+mod status;
+
+use status::{ok, take};
 
 use std::ffi::{c_char, c_void, CStr, CString};
 use std::mem::size_of;
@@ -19,33 +22,12 @@ use std::time::Duration;
 
 use xnpu_ffi::log::xnpu_set_log_callback;
 use xnpu_ffi::session::{xnpu_session_create, xnpu_session_free};
-use xnpu_ffi::status::{xnpu_status_code, xnpu_status_free, xnpu_status_message};
-use xnpu_ffi::{XnpuCode, XnpuLogLevel, XnpuSessionOptions, XnpuStatus};
+use xnpu_ffi::{XnpuCode, XnpuLogLevel, XnpuSessionOptions};
 
 /// The callback is the process's: the tests that set it take turns.
 fn serial() -> MutexGuard<'static, ()> {
     static SERIAL: Mutex<()> = Mutex::new(());
     SERIAL.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// The code and message of a status, which is freed.
-fn take(status: *mut XnpuStatus) -> (XnpuCode, String) {
-    // SAFETY: NULL or a status from the library, freed once here.
-    unsafe {
-        let out = (
-            xnpu_status_code(status),
-            CStr::from_ptr(xnpu_status_message(status))
-                .to_string_lossy()
-                .into_owned(),
-        );
-        xnpu_status_free(status);
-        out
-    }
-}
-
-fn ok(status: *mut XnpuStatus) {
-    let (code, message) = take(status);
-    assert_eq!(code, XnpuCode::Ok, "{message}");
 }
 
 /// What a callback received; `user_data` points to one.
