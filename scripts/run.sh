@@ -22,6 +22,7 @@ else
     # No terminal for cargo's progress bar: a line every 30 s instead.
     cargo build --release --workspace --quiet &
     build=$!
+    trap 'kill "$build" 2>/dev/null' EXIT INT TERM
     t0=$SECONDS
     next=30
     while kill -0 "$build" 2>/dev/null; do
@@ -32,6 +33,7 @@ else
         fi
     done
     wait "$build"
+    trap - EXIT INT TERM
 fi
 log "built target/release/xnpu"
 XNPU=target/release/xnpu
@@ -50,18 +52,24 @@ $XNPU partition "$MODEL" --explain
 
 # Every backend this build can run on, as `xnpu devices --json` lists them, but the reference
 # kernels (the tests' oracle: slow on purpose).
-PY=.venv/bin/python
-mapfile -t ids < <("$PY" -c '
+PY="${XNPU_VENV:-$REPO/.venv}/bin/python"
+backends=$("$PY" -c '
 import json, sys
 for b in json.load(open(sys.argv[1]))["backends"]:
     if b["id"] != "cpu:reference":
         print(b["id"])' "$OUT/devices.json")
+mapfile -t ids <<< "$backends"
+# A device that fails is reported and the others still run; the summary says which.
 for id in "${ids[@]}"; do
     echo
     echo "== $id"
     dir="$OUT/${id//:/_}"
-    $XNPU run "$MODEL" --input "image=$IMAGE" --iterations 5 --devices "$id" --output-dir "$dir"
-    $XNPU run "$MODEL" --input "image=$IMAGE" --iterations 5 --devices "$id" --json > "$dir/run.json"
+    if $XNPU run "$MODEL" --input "image=$IMAGE" --iterations 5 --devices "$id" --output-dir "$dir"; then
+        $XNPU run "$MODEL" --input "image=$IMAGE" --iterations 5 --devices "$id" --json \
+            > "$dir/run.json" || log "$id: the JSON run failed"
+    else
+        log "$id: the run failed"
+    fi
 done
 
 echo

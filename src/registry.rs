@@ -10,6 +10,7 @@
 //! `plugin:openvino:cpu`).
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use xnpu_graph::backend::{Available, Offers, Provider};
@@ -43,18 +44,40 @@ pub fn provider_of(id: &str) -> Option<&'static dyn Provider> {
 /// Discovered once per process, then shared by every session.
 pub fn available() -> (&'static [Available], &'static [String]) {
     static FOUND: OnceLock<Offers> = OnceLock::new();
+    static WARNED: AtomicBool = AtomicBool::new(false);
     let found = FOUND.get_or_init(discover_eager);
+    // Warned outside the initialisation: a log callback that calls back into xnpu finds the
+    // list made, not a lock it holds.
+    if !WARNED.swap(true, Ordering::AcqRel) {
+        warn(&found.notes);
+    }
     (&found.available, &found.notes)
 }
 
 /// What an on-demand provider offers: discovered on the first call, then kept.
 pub fn on_demand(provider: &dyn Provider) -> Arc<Offers> {
     static FOUND: Mutex<BTreeMap<&'static str, Arc<Offers>>> = Mutex::new(BTreeMap::new());
-    let mut found = FOUND.lock().unwrap_or_else(|p| p.into_inner());
-    found
-        .entry(provider.family())
-        .or_insert_with(|| Arc::new(warned(provider.discover())))
-        .clone()
+    let found = || FOUND.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(offers) = found().get(provider.family()) {
+        return offers.clone();
+    }
+    // Discovered and warned about with no lock held (a log callback may call back into
+    // xnpu); of two threads that raced, the first to insert wins.
+    let offers = Arc::new(provider.discover());
+    let (kept, inserted) = {
+        let mut map = found();
+        match map.get(provider.family()) {
+            Some(o) => (o.clone(), false),
+            None => {
+                map.insert(provider.family(), offers.clone());
+                (offers, true)
+            }
+        }
+    };
+    if inserted {
+        warn(&kept.notes);
+    }
+    kept
 }
 
 /// Every backend this xnpu can run on here, on-demand providers included (`xnpu devices`
@@ -85,17 +108,16 @@ fn discover_eager() -> Offers {
         found.notes.extend(offers.notes);
     }
     plugin_offers(&mut found);
-    warned(found)
+    found
 }
 
 /// Every discovery note is something the user set up that could not be used (a plugin that
 /// did not load, a malformed `XNPU_OPENVINO_CONFIG`, a library that would not open): each is
 /// a warning once per process, not only a line in `xnpu devices`.
-fn warned(offers: Offers) -> Offers {
-    for note in &offers.notes {
+fn warn(notes: &[String]) {
+    for note in notes {
         tracing::warn!("{note}");
     }
-    offers
 }
 
 /// Each loadable plugin's default backend, under its name (or `plugin:<name>` when taken).

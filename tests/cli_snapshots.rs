@@ -5,9 +5,12 @@
 
 #[test]
 fn cli_snapshots() {
+    // A compile cache of the test's own: a read-only home would otherwise add a warning.
+    let cache = tempfile::tempdir().expect("a temporary folder");
     trycmd::TestCases::new()
         .register_bin("xnpu", std::path::Path::new(env!("CARGO_BIN_EXE_xnpu")))
         .env("XNPU_LOG", "warn")
         .env("NO_COLOR", "1")
+        .env("XNPU_CACHE_DIR", cache.path().display().to_string())
         .case("tests/cli/*.toml");
 }

@@ -225,7 +225,9 @@ pub fn partition(
                 .zip(&answers)
                 .filter_map(|(b, a)| match a {
                     // A reason that starts with the backend's name needs it only once.
-                    Support::Unsupported { reason, .. } if reason.starts_with(b.name()) => {
+                    Support::Unsupported { reason, .. }
+                        if reason.starts_with(&format!("{} ", b.name())) =>
+                    {
                         Some(reason.clone())
                     }
                     Support::Unsupported { reason, .. } => Some(format!("{}: {reason}", b.name())),

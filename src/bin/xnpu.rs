@@ -626,22 +626,39 @@ fn info(path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The parameters a model holds once the constants it computes (weights made by
-/// `ConstantOfShape`, `Expand` or `Tile` of a constant) are folded, dead ones removed; `None`
-/// when folding fails (the file's own count stands).
+/// The parameters a model holds once the weights it computes from constants are folded:
+/// the file's own, and the outputs of `ConstantOfShape`, `Expand` and `Tile` that fold (copies
+/// a fold makes of stored weights, a `Transpose` or `Cast` of one, are not counted again).
+/// `None` when folding fails (the file's own count stands).
 fn folded_parameters(model: &xnpu::graph::Model) -> Option<(usize, usize)> {
-    use xnpu::graph::passes::{dce, fold, Options, Work};
+    use xnpu::graph::passes::{fold, Options, Work};
+    let g = &model.graph;
+    let made: std::collections::HashSet<&str> = g
+        .nodes
+        .iter()
+        .filter(|n| matches!(n.op.name(), "ConstantOfShape" | "Expand" | "Tile"))
+        .flat_map(|n| n.outputs.iter().flatten())
+        .map(|&v| g.values[v].name.as_str())
+        .collect();
+    let (mut params, mut bytes) = model.parameter_stats();
+    if made.is_empty() {
+        return Some((params, bytes));
+    }
     let evaluate = |n: &xnpu::graph::Node, i: &[Option<&Value>]| xnpu_backend_cpu::run_node(n, i);
-    let mut folded = model.clone();
+    let mut folded = g.clone();
     let options = Options {
         level: Level::Basic,
         evaluate: Some(&evaluate),
         ..Options::default()
     };
-    let mut work = Work::default();
-    fold::run(&mut folded.graph, &options, &mut work).ok()?;
-    dce::run(&mut folded.graph, &options, &mut work).ok()?;
-    Some(folded.parameter_stats())
+    fold::run(&mut folded, &options, &mut Work::default()).ok()?;
+    for v in &folded.values {
+        if let (Some(t), true) = (&v.constant, made.contains(v.name.as_str())) {
+            params += t.len();
+            bytes += t.raw_bytes().len();
+        }
+    }
+    Some((params, bytes))
 }
 
 /// `n` with thousands separated: 25,557,032.
@@ -957,11 +974,10 @@ const PROFILE_NODES: usize = 15;
 
 fn optimize(input: &Path, output: &Path, level: &str) -> Result<()> {
     let level: Level = level.parse()?;
-    let same = |a: &Path, b: &Path| matches!((std::fs::canonicalize(a), std::fs::canonicalize(b)), (Ok(x), Ok(y)) if x == y);
-    if input == output || same(input, output) {
+    if input == output || same_file(input, output) {
         return Err(Error::invalid_input(format!(
-            "{}: the output is the input file; write the optimised model to another file \
-             (the input is still being read while the output is written)",
+            "{}: the output is the input file; write the optimised model to another file, \
+             not over the one it was read from",
             output.display()
         )));
     }
@@ -979,6 +995,20 @@ fn optimize(input: &Path, output: &Path, level: &str) -> Result<()> {
     println!("{}: {report}", input.display());
     println!("wrote {}", output.display());
     Ok(())
+}
+
+/// Whether two paths name one file (a link or a hard link included).
+fn same_file(a: &Path, b: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        matches!((std::fs::metadata(a), std::fs::metadata(b)),
+            (Ok(x), Ok(y)) if (x.dev(), x.ino()) == (y.dev(), y.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        matches!((std::fs::canonicalize(a), std::fs::canonicalize(b)), (Ok(x), Ok(y)) if x == y)
+    }
 }
 
 fn parse_dims(dim_args: &[String]) -> Result<HashMap<String, usize>> {

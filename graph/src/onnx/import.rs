@@ -52,19 +52,22 @@ fn folder_hint(dir: &Path) -> String {
             dir.display()
         );
     }
-    let onnx: Vec<String> = std::fs::read_dir(dir)
+    let mut onnx: Vec<String> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()
         .filter_map(|e| e.ok())
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|x| x == "onnx") && p.is_file())
         .map(|p| p.display().to_string())
-        .take(4)
+        .take(1000)
         .collect();
+    onnx.sort();
+    const SHOWN: usize = 4;
     match onnx.as_slice() {
         [] => String::new(),
         [one] => format!(" (did you mean {one}?)"),
-        many => format!(" (it holds {}…)", many.join(", ")),
+        some if some.len() <= SHOWN => format!(" (it holds {})", some.join(", ")),
+        many => format!(" (it holds {}, …)", many[..SHOWN].join(", ")),
     }
 }
 
