@@ -108,11 +108,8 @@ fn status_line(d: &Device) -> String {
         format!("{} — {}", d.status.label(), d.hint)
     }
 }
-/// NPU rows (not the CPU, not OpenVINO's CPU device, not the QNN simulator).
-fn is_accelerator(d: &Device) -> bool {
-    discovered_kind(d) == Some(DeviceKind::Npu)
-}
-/// The kind of accelerator a discovered row is, if it is one.
+/// The kind of accelerator a discovered row is, if it is one (NPU rows: not the CPU, not
+/// OpenVINO's CPU device, not the QNN simulator).
 fn discovered_kind(d: &Device) -> Option<DeviceKind> {
     match d.name {
         "npu" | "htp" => Some(DeviceKind::Npu),
@@ -160,18 +157,15 @@ fn prefer(wanted: DeviceKind, avail: &[Available], mut notes: Vec<String>) -> Ba
         .filter(|a| a.backend.kind() != DeviceKind::Cpu)
         .cloned()
         .collect();
-    for p in registry::providers().iter().filter(|p| p.on_demand()) {
-        if p.may_offer(wanted) {
-            let offers = registry::on_demand(*p);
-            accel.extend(
-                offers
-                    .available
-                    .iter()
-                    .filter(|a| a.backend.kind() != DeviceKind::Cpu)
-                    .cloned(),
-            );
-            notes.extend(offers.notes.iter().cloned());
-        }
+    for offers in on_demand_offers(Some(wanted)) {
+        accel.extend(
+            offers
+                .available
+                .iter()
+                .filter(|a| a.backend.kind() != DeviceKind::Cpu)
+                .cloned(),
+        );
+        notes.extend(offers.notes.iter().cloned());
     }
     // Stable: within a kind, the registry's order.
     accel.sort_by_key(|a| u8::from(a.backend.kind() != wanted));
@@ -186,10 +180,9 @@ fn prefer(wanted: DeviceKind, avail: &[Available], mut notes: Vec<String>) -> Ba
 /// Why a preference policy runs without its kind of device: what discovery says of each
 /// accelerator it looked for, one per line.
 fn no_accelerator_note(wanted: DeviceKind, nothing: bool) -> String {
-    let why: String = discovered()
+    let why: String = missing_of_kind(DeviceKind::Npu)
         .iter()
-        .filter(|d| is_accelerator(d) && !d.available())
-        .map(|d| format!("\n  {}: {}", d.id(), status_line(d)))
+        .map(|line| format!("\n  {line}"))
         .collect();
     format!(
         "no {wanted} available, running on {}{}",
@@ -263,28 +256,40 @@ fn of_kind(kind: DeviceKind, avail: &[Available]) -> Vec<Arc<dyn Backend>> {
         .filter(|a| a.backend.kind() == kind)
         .map(|a| a.backend.clone())
         .collect();
-    for p in registry::providers().iter().filter(|p| p.on_demand()) {
-        if p.may_offer(kind) {
-            let offers = registry::on_demand(*p);
-            found.extend(
-                offers
-                    .available
-                    .iter()
-                    .filter(|a| a.backend.kind() == kind)
-                    .map(|a| a.backend.clone()),
-            );
-        }
+    for offers in on_demand_offers(Some(kind)) {
+        found.extend(
+            offers
+                .available
+                .iter()
+                .filter(|a| a.backend.kind() == kind)
+                .map(|a| a.backend.clone()),
+        );
     }
     found
 }
 
-/// Why there is no device of `kind`: what discovery says of each it looked for.
-fn no_device_of_kind(kind: DeviceKind) -> String {
-    let why: Vec<String> = discovered()
+/// What the on-demand providers (QNN) offer, opened here: those that may offer `kind`, or all.
+fn on_demand_offers(kind: Option<DeviceKind>) -> Vec<Arc<xnpu_graph::backend::Offers>> {
+    registry::providers()
+        .iter()
+        .filter(|p| p.on_demand() && kind.is_none_or(|k| p.may_offer(k)))
+        .map(|p| registry::on_demand(*p))
+        .collect()
+}
+
+/// What discovery says of each device of `kind` it looked for and did not find usable:
+/// `openvino:npu: not present — needs ...`.
+fn missing_of_kind(kind: DeviceKind) -> Vec<String> {
+    discovered()
         .iter()
         .filter(|d| !d.available() && discovered_kind(d) == Some(kind))
         .map(|d| format!("{}: {}", d.id(), status_line(d)))
-        .collect();
+        .collect()
+}
+
+/// Why there is no device of `kind`: what discovery says of each it looked for.
+fn no_device_of_kind(kind: DeviceKind) -> String {
+    let why = missing_of_kind(kind);
     let why = if why.is_empty() {
         String::new()
     } else {
@@ -331,13 +336,8 @@ fn from_on_demand(id: &str, offers: &xnpu_graph::backend::Offers) -> Result<Arc<
 /// this machine has instead.
 fn not_available(id: &str, avail: &[Available]) -> Error {
     let mut known: Vec<String> = avail.iter().map(|a| a.id.clone()).collect();
-    for p in registry::providers().iter().filter(|p| p.on_demand()) {
-        known.extend(
-            registry::on_demand(*p)
-                .available
-                .iter()
-                .map(|a| a.id.clone()),
-        );
+    for offers in on_demand_offers(None) {
+        known.extend(offers.available.iter().map(|a| a.id.clone()));
     }
     let known = known.join(", ");
     let family_known = registry::provider_of(id).is_some()
