@@ -60,6 +60,12 @@ if ! command -v python3 >/dev/null 2>&1; then
 fi
 
 if ! venv_usable; then
+    # The project's .venv is replaced; a folder XNPU_VENV names only when this script made it
+    # (a venv made without pip, by uv say, or another folder is the user's).
+    if [ -n "${XNPU_VENV:-}" ] && [ -e "$VENV" ] && [ ! -f "$VENV/.xnpu-venv" ]; then
+        log "$VENV is not a venv with pip that scripts/setup_python.sh made; move it away or set XNPU_VENV to another folder" >&2
+        exit 1
+    fi
     rm -rf "$VENV"
     # `python3 -m venv` needs ensurepip, which Debian splits into python3-venv.
     if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
@@ -73,6 +79,7 @@ if ! venv_usable; then
         apt_install python3-venv "python${pyver}-venv"
         python3 -m venv "$VENV"
     fi
+    : > "$VENV/.xnpu-venv"
 fi
 
 # The sha256 of a requirements file and the run-time file it may include (-r).
