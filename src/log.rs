@@ -4,9 +4,12 @@
 
 use std::fmt::{self, Write as _};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use tracing::field::{Field, Visit};
 pub use tracing::level_filters::LevelFilter;
+use tracing::subscriber::Interest;
+use tracing::{span, Event, Level, Metadata, Subscriber};
 
 /// The levels a setting of `XNPU_LOG` asks for (`off`, `error`, `warn`, `info`, `debug`,
 /// `trace`, any case; unset or empty: `default`), or the setting itself when it names no
@@ -74,6 +77,68 @@ impl Visit for Line {
             let _ = write!(self.fields, " {}={value:?}", field.name());
         }
     }
+}
+
+/// Where a library front end (the C ABI, the ONNX Runtime EP) sends xnpu's events.
+pub trait Sink: Send + Sync + 'static {
+    /// The most verbose level it takes now (it may change at any time).
+    fn max_level(&self) -> LevelFilter;
+    /// Takes one event at or under [`Sink::max_level`], as one line ([`event_line`]).
+    fn deliver(&self, level: Level, line: &str);
+}
+
+/// The `tracing` subscriber of a library front end: events only (xnpu makes no spans), each
+/// at or under the sink's level formatted to one line and handed to the sink. Call sites ask
+/// again on each event, since the level may change.
+pub struct LineSubscriber<S> {
+    sink: S,
+    next_span: AtomicU64,
+}
+
+impl<S: Sink> LineSubscriber<S> {
+    pub fn new(sink: S) -> LineSubscriber<S> {
+        LineSubscriber {
+            sink,
+            next_span: AtomicU64::new(0),
+        }
+    }
+}
+
+impl<S: Sink> Subscriber for LineSubscriber<S> {
+    fn register_callsite(&self, metadata: &'static Metadata<'static>) -> Interest {
+        if metadata.is_event() {
+            Interest::sometimes()
+        } else {
+            Interest::never()
+        }
+    }
+
+    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+        metadata.is_event() && *metadata.level() <= self.sink.max_level()
+    }
+
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        Some(self.sink.max_level())
+    }
+
+    fn new_span(&self, _: &span::Attributes<'_>) -> span::Id {
+        span::Id::from_u64(self.next_span.fetch_add(1, Ordering::Relaxed) + 1)
+    }
+
+    fn record(&self, _: &span::Id, _: &span::Record<'_>) {}
+
+    fn record_follows_from(&self, _: &span::Id, _: &span::Id) {}
+
+    fn event(&self, event: &Event<'_>) {
+        let level = *event.metadata().level();
+        if level <= self.sink.max_level() {
+            self.sink.deliver(level, &event_line(event));
+        }
+    }
+
+    fn enter(&self, _: &span::Id) {}
+
+    fn exit(&self, _: &span::Id) {}
 }
 
 #[cfg(test)]

@@ -12,12 +12,11 @@
 use std::cell::Cell;
 use std::ffi::{c_char, c_void};
 use std::io::Write as _;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Once, RwLock};
 
 use tracing::level_filters::LevelFilter;
-use tracing::subscriber::Interest;
-use tracing::{span, Event, Level, Metadata, Subscriber};
+use tracing::Level;
 
 use crate::status::{c_string, guard, Call, XnpuStatus};
 
@@ -159,7 +158,7 @@ pub(crate) fn init() {
             level: start,
         });
         // A Rust host linking this crate may have set its own: that one gets the messages.
-        let _ = tracing::subscriber::set_global_default(CSubscriber::default());
+        let _ = tracing::subscriber::set_global_default(xnpu::log::LineSubscriber::new(CSink));
         if level.is_none() {
             tracing::warn!("{}", xnpu::log::bad_setting(&setting.unwrap_or_default()));
         }
@@ -239,56 +238,21 @@ pub unsafe extern "C" fn xnpu_set_log_callback(
     })
 }
 
-/// The `tracing` subscriber of a C host: events only (xnpu makes no spans), each formatted
-/// to one line and delivered to [`SINK`].
-#[derive(Default)]
-struct CSubscriber {
-    next_span: AtomicU64,
-}
+/// The sink of a C host: the callback or stderr, at [`MAX_LEVEL`].
+struct CSink;
 
-impl CSubscriber {
-    fn max() -> XnpuLogLevel {
-        XnpuLogLevel::from_u32(MAX_LEVEL.load(Ordering::Relaxed)).unwrap_or(XnpuLogLevel::Warn)
+impl xnpu::log::Sink for CSink {
+    fn max_level(&self) -> LevelFilter {
+        XnpuLogLevel::from_u32(MAX_LEVEL.load(Ordering::Relaxed))
+            .unwrap_or(XnpuLogLevel::Warn)
+            .filter()
     }
-}
 
-impl Subscriber for CSubscriber {
-    fn register_callsite(&self, metadata: &'static Metadata<'static>) -> Interest {
-        if metadata.is_event() {
-            // Asked again on each event: the level may change.
-            Interest::sometimes()
-        } else {
-            Interest::never()
+    fn deliver(&self, level: Level, line: &str) {
+        if !in_callback() {
+            deliver(XnpuLogLevel::of(level), line);
         }
     }
-
-    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        metadata.is_event() && XnpuLogLevel::of(*metadata.level()) <= Self::max()
-    }
-
-    fn max_level_hint(&self) -> Option<LevelFilter> {
-        Some(Self::max().filter())
-    }
-
-    fn new_span(&self, _: &span::Attributes<'_>) -> span::Id {
-        span::Id::from_u64(self.next_span.fetch_add(1, Ordering::Relaxed) + 1)
-    }
-
-    fn record(&self, _: &span::Id, _: &span::Record<'_>) {}
-
-    fn record_follows_from(&self, _: &span::Id, _: &span::Id) {}
-
-    fn event(&self, event: &Event<'_>) {
-        let level = XnpuLogLevel::of(*event.metadata().level());
-        if level > Self::max() || in_callback() {
-            return;
-        }
-        deliver(level, &xnpu::log::event_line(event));
-    }
-
-    fn enter(&self, _: &span::Id) {}
-
-    fn exit(&self, _: &span::Id) {}
 }
 
 /// Hands a message to the callback, or writes it to stderr.

@@ -9,12 +9,10 @@
 //! thread-safe, and the logger in use is read under a lock that `ReleaseEpFactory` takes to
 //! write, so no message reaches a logger after its factory is gone.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Once, RwLock};
 
 use tracing::level_filters::LevelFilter;
-use tracing::subscriber::Interest;
-use tracing::{span, Event, Level, Metadata, Subscriber};
+use tracing::Level;
 
 use crate::ort::{Api, OrtEpFactory, OrtLogger, OrtLoggingLevel};
 
@@ -42,7 +40,7 @@ static SINKS: RwLock<Vec<Sink>> = RwLock::new(Vec::new());
 pub fn attach(api: Api, factory: *mut OrtEpFactory, logger: *const OrtLogger) {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        let _ = tracing::subscriber::set_global_default(OrtSubscriber::default());
+        let _ = tracing::subscriber::set_global_default(xnpu::log::LineSubscriber::new(OrtSink));
     });
     if logger.is_null() {
         return;
@@ -97,62 +95,26 @@ fn ort_level(level: Level) -> OrtLoggingLevel {
     }
 }
 
-/// Events only (xnpu makes no spans), each formatted to one line for the newest logger.
-#[derive(Default)]
-struct OrtSubscriber {
-    next_span: AtomicU64,
-}
+/// The newest logger, at the level it shows (off when there is none).
+struct OrtSink;
 
-impl OrtSubscriber {
-    fn newest() -> Option<Sink> {
+impl xnpu::log::Sink for OrtSink {
+    fn max_level(&self) -> LevelFilter {
         SINKS
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .last()
-            .copied()
-    }
-}
-
-impl Subscriber for OrtSubscriber {
-    fn register_callsite(&self, metadata: &'static Metadata<'static>) -> Interest {
-        if metadata.is_event() {
-            // Asked again on each event: the logger may change.
-            Interest::sometimes()
-        } else {
-            Interest::never()
-        }
+            .map_or(LevelFilter::OFF, |s| s.max)
     }
 
-    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        metadata.is_event() && Self::newest().is_some_and(|s| *metadata.level() <= s.max)
-    }
-
-    fn max_level_hint(&self) -> Option<LevelFilter> {
-        Some(Self::newest().map_or(LevelFilter::OFF, |s| s.max))
-    }
-
-    fn new_span(&self, _: &span::Attributes<'_>) -> span::Id {
-        span::Id::from_u64(self.next_span.fetch_add(1, Ordering::Relaxed) + 1)
-    }
-
-    fn record(&self, _: &span::Id, _: &span::Record<'_>) {}
-
-    fn record_follows_from(&self, _: &span::Id, _: &span::Id) {}
-
-    fn event(&self, event: &Event<'_>) {
-        let level = *event.metadata().level();
-        let message = xnpu::log::event_line(event);
+    fn deliver(&self, level: Level, line: &str) {
         // Under the read lock: `detach` waits for the write to the logger to end.
         let sinks = SINKS.read().unwrap_or_else(|p| p.into_inner());
         if let Some(sink) = sinks.last().filter(|s| level <= s.max) {
             sink.api
-                .log(sink.logger, ort_level(level), &format!("xnpu: {message}"));
+                .log(sink.logger, ort_level(level), &format!("xnpu: {line}"));
         }
     }
-
-    fn enter(&self, _: &span::Id) {}
-
-    fn exit(&self, _: &span::Id) {}
 }
 
 #[cfg(test)]
