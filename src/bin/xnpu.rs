@@ -798,19 +798,17 @@ fn run(args: &RunArgs) -> Result<()> {
             "--dim sizes the inputs --random makes; add --random (inputs from files have their own sizes)",
         ));
     }
-    let missing: Vec<String> = session
+    let missing: Vec<_> = session
         .inputs()
-        .iter()
+        .into_iter()
         .filter(|i| !i.has_default && !files.contains_key(&i.name) && !args.random)
-        .map(|i| format!("\"{}\" ({})", shown(&i.name), i.ty))
         .collect();
-    if !missing.is_empty() {
-        let first = session
-            .inputs()
-            .into_iter()
-            .find(|i| !i.has_default && !files.contains_key(&i.name))
-            .map(|i| i.name)
-            .unwrap_or_default();
+    if let Some(first) = missing.first() {
+        let first = &first.name;
+        let missing: Vec<String> = missing
+            .iter()
+            .map(|i| format!("\"{}\" ({})", shown(&i.name), i.ty))
+            .collect();
         return Err(Error::invalid_input(format!(
             "{}: input{} {} missing: give {} with --input {}=FILE.npy, or add --random for \
              seeded random values",
@@ -818,7 +816,7 @@ fn run(args: &RunArgs) -> Result<()> {
             if missing.len() == 1 { "" } else { "s" },
             missing.join(", ") + if missing.len() == 1 { " is" } else { " are" },
             if missing.len() == 1 { "it" } else { "each" },
-            shown(&first)
+            shown(first)
         )));
     }
     let mut rng = rand::rngs::StdRng::seed_from_u64(args.seed);
