@@ -115,7 +115,7 @@ fn softmax() -> Op {
     }))
 }
 fn cast(to: DType) -> Op {
-    Op::Elementwise(ew::Op::Cast(ew::Cast { to }))
+    Op::Elementwise(ew::Op::Cast(ew::Cast::to(to)))
 }
 
 /// x[batch, 16] → MatMul → Add → Relu → MatMul → Add → Softmax.

@@ -7,11 +7,13 @@
 //! a row; every property (`bits`, `byte_len`, `is_float`, `from_onnx`, `parse`, …) reads
 //! the row.
 //!
-//! A row with `computes: false` (the packed sub-byte integers and float4, the float8
-//! variants) is a dtype xnpu can name and size but not yet hold: it has no [`Elem`] type,
-//! `with_numeric_type!` and the other dispatch macros do not bind it, [`DType::from_onnx`]
-//! and [`DType::parse`] refuse it (so the importer's "data type INT4 is not supported"
-//! stands), and it is none of `is_float`, `is_int`, `is_numeric`.
+//! A row with `computes: false` besides strings (the packed sub-byte integers and float4,
+//! the float8 variants) is a *narrow* dtype: xnpu imports, holds, moves, exports, casts and
+//! (de)quantizes it, in ONNX's byte layout (packed types two or four to a byte, the first
+//! element in the low bits), but kernels do not compute with it: it has no [`Elem`] type,
+//! `with_numeric_type!` and the other dispatch macros do not bind it, and it is none of
+//! `is_float`, `is_int`, `is_numeric` (so an op that computes refuses it by name). Its
+//! values are read and written by [`crate::narrow`].
 
 use std::fmt;
 
@@ -47,7 +49,8 @@ pub struct DTypeRow {
     pub kind: Kind,
     /// Several elements share a byte (ONNX order: the first element in the low bits).
     pub packed: bool,
-    /// Kernels compute with it: it has an [`Elem`] type and the importer accepts it.
+    /// Kernels compute with it: it has an [`Elem`] type. The others (strings aside) are the
+    /// narrow dtypes of [`crate::narrow`].
     pub computes: bool,
 }
 
@@ -124,12 +127,11 @@ const ONNX_WITHOUT_ROW: [(i32, &str); 3] =
     [(0, "UNDEFINED"), (14, "COMPLEX64"), (15, "COMPLEX128")];
 
 impl DType {
-    /// The dtype for an ONNX `TensorProto.DataType` code when xnpu computes with it, else the
-    /// ONNX name of the type (so that an error can name it).
+    /// The dtype for an ONNX `TensorProto.DataType` code, else the ONNX name of the type
+    /// xnpu has no row for (so that an error can name it).
     pub fn from_onnx(code: i32) -> Result<DType, &'static str> {
         match DType::ALL.into_iter().find(|d| d.onnx_code() == code) {
-            Some(d) if d.row().computes => Ok(d),
-            Some(d) => Err(d.row().onnx_name),
+            Some(d) => Ok(d),
             None => Err(ONNX_WITHOUT_ROW
                 .iter()
                 .find(|(c, _)| *c == code)
@@ -139,7 +141,7 @@ impl DType {
 
     /// [`DType::from_onnx`] for a code read from a model (an attribute, a type, a tensor),
     /// any integer: a refusal is one sentence naming the type and its numeric code ("data
-    /// type FLOAT8E4M3FN (code 17) is not supported", "data type code 99 is not one xnpu
+    /// type COMPLEX64 (code 14) is not supported", "data type code 99 is not one xnpu
     /// knows").
     pub fn from_onnx_code(code: i64) -> crate::Result<DType> {
         let known = i32::try_from(code).map(DType::from_onnx);
@@ -196,6 +198,12 @@ impl DType {
         self.row().computes
     }
 
+    /// A narrow dtype (float8, float4, the sub-byte integers): held, moved, cast and
+    /// (de)quantized, not computed with (see [`crate::narrow`]).
+    pub fn is_narrow(self) -> bool {
+        !self.computes() && self.kind() != Kind::String
+    }
+
     /// A float dtype kernels compute with.
     pub fn is_float(self) -> bool {
         self.computes() && self.kind() == Kind::Float
@@ -219,12 +227,12 @@ impl DType {
         self.row().name
     }
 
-    /// Parses the names printed by [`DType::name`], NumPy's names and the other usual
-    /// spellings, of a dtype kernels compute with.
+    /// Parses the names printed by [`DType::name`], NumPy's (and ml_dtypes') names and the
+    /// other usual spellings.
     pub fn parse(s: &str) -> Option<DType> {
         DType::ALL.into_iter().find(|d| {
             let row = d.row();
-            row.computes && (row.name == s || row.numpy == s || row.spellings.contains(&s))
+            row.name == s || row.numpy == s || row.spellings.contains(&s)
         })
     }
 }
@@ -436,7 +444,7 @@ mod tests {
 
     #[test]
     fn onnx_codes_round_trip() {
-        for d in DType::ALL.into_iter().filter(|d| d.computes()) {
+        for d in DType::ALL {
             assert_eq!(DType::from_onnx(d.onnx_code()), Ok(d));
             assert_eq!(DType::parse(d.name()), Some(d));
         }
@@ -592,12 +600,12 @@ mod tests {
             let row = d.row();
             assert_eq!((d.onnx_code(), row.onnx_name, d.name()), (code, onnx, name));
             assert_eq!(row.numpy, numpy);
-            assert_eq!(DType::parse(numpy), None);
+            assert_eq!(DType::parse(numpy), Some(d));
             assert_eq!((d.bits(), d.kind(), d.is_packed()), (bits, kind, packed));
             assert!(!d.computes() && !d.is_numeric() && !d.is_float() && !d.is_int());
-            // Refused with the ONNX name, as before they had rows.
-            assert_eq!(DType::from_onnx(code), Err(onnx));
-            assert_eq!(DType::parse(name), None);
+            assert!(d.is_narrow());
+            assert_eq!(DType::from_onnx(code), Ok(d));
+            assert_eq!(DType::parse(name), Some(d));
             assert_eq!(d.elem_bytes(), (!packed).then_some(1));
         }
         // ceil(n * bits / 8)
@@ -619,8 +627,8 @@ mod tests {
 
     #[test]
     fn exotic_onnx_types_are_named() {
-        assert_eq!(DType::from_onnx(17), Err("FLOAT8E4M3FN"));
-        assert_eq!(DType::from_onnx(22), Err("INT4"));
+        assert_eq!(DType::from_onnx(17), Ok(DType::F8e4m3fn));
+        assert_eq!(DType::from_onnx(22), Ok(DType::I4));
         assert_eq!(DType::from_onnx(0), Err("UNDEFINED"));
         assert_eq!(DType::from_onnx(14), Err("COMPLEX64"));
         assert_eq!(DType::from_onnx(15), Err("COMPLEX128"));
@@ -632,7 +640,7 @@ mod tests {
     fn refused_codes_are_named_with_their_number() {
         assert_eq!(DType::from_onnx_code(1).unwrap(), DType::F32);
         let msg = |code: i64| DType::from_onnx_code(code).unwrap_err().to_string();
-        assert_eq!(msg(17), "data type FLOAT8E4M3FN (code 17) is not supported");
+        assert_eq!(msg(14), "data type COMPLEX64 (code 14) is not supported");
         assert_eq!(msg(0), "data type UNDEFINED (code 0) is not supported");
         for code in [27, -1, 1 << 40] {
             assert_eq!(

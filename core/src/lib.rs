@@ -12,6 +12,7 @@ pub mod dtype;
 pub mod error;
 pub mod fs;
 pub mod locate;
+pub mod narrow;
 pub mod num;
 pub mod panic;
 pub mod plugin;

@@ -254,9 +254,12 @@ impl Tensor {
         })
     }
 
-    /// Every element as f64 (integers and bools converted; strings are an error). For
-    /// comparisons and printing, not for computing.
+    /// Every element as f64 (integers, bools and the narrow dtypes converted; strings are an
+    /// error). For comparisons and printing, not for computing.
     pub fn to_f64_vec(&self) -> Result<Vec<f64>> {
+        if self.dtype.is_narrow() {
+            return crate::narrow::widen(self)?.to_f64_vec();
+        }
         if self.dtype == DType::Bool {
             return Ok(self
                 .to_vec::<bool>()?
@@ -269,9 +272,12 @@ impl Tensor {
         }, _ => Err(Error::compute(format!("{} tensor has no numeric values", self.dtype))))
     }
 
-    /// Reads integer elements (any integer dtype) as i64, e.g. for shape and index inputs.
+    /// Reads integer elements (any integer dtype, the sub-byte ones included) as i64, e.g. for shape and index inputs.
     pub fn to_i64_vec(&self) -> Result<Vec<i64>> {
         use num_traits::ToPrimitive;
+        if crate::narrow::is_narrow_int(self.dtype) {
+            return crate::narrow::widen(self)?.to_i64_vec();
+        }
         crate::with_int_type!(self.dtype, T => {
             self.as_slice::<T>()?
                 .iter()
@@ -292,7 +298,15 @@ impl Tensor {
             );
         }
         // Only the values shown are converted (an output may be larger than memory twice).
-        let shown: Result<Vec<String>> = if self.dtype == DType::Bool {
+        let shown: Result<Vec<String>> = if self.dtype.is_narrow() {
+            let bytes = self.raw_bytes();
+            Ok((0..self.len().min(n))
+                .map(|i| {
+                    let code = crate::narrow::code_at(self.dtype, bytes, i);
+                    format!("{:.6}", crate::narrow::value_of(self.dtype, code))
+                })
+                .collect())
+        } else if self.dtype == DType::Bool {
             self.as_slice::<bool>().map(|s| {
                 s.iter()
                     .take(n)

@@ -552,8 +552,8 @@ size_t xnpu_tensor_byte_len(const struct XnpuTensor *t);
 // `t` is NULL or a tensor from `xnpu_session_run`, not freed before.
 void xnpu_tensor_free(struct XnpuTensor *t);
 
-// xnpu's short name of an ONNX `TensorProto.DataType` code (`f32` for 1, `i64` for 7), or
-// NULL for a code xnpu does not compute with. Static: never freed.
+// xnpu's short name of an ONNX `TensorProto.DataType` code (`f32` for 1, `i64` for 7,
+// `i4` for 22), or NULL for a code xnpu has no dtype for. Static: never freed.
 const char *xnpu_dtype_name(int32_t dtype);
 
 // Looks for devices (the CPU, and every NPU family xnpu knows) and lists them in `*out`,

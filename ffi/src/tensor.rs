@@ -138,8 +138,8 @@ pub unsafe extern "C" fn xnpu_tensor_free(t: *mut XnpuTensor) {
     })
 }
 
-/// xnpu's short name of an ONNX `TensorProto.DataType` code (`f32` for 1, `i64` for 7), or
-/// NULL for a code xnpu does not compute with. Static: never freed.
+/// xnpu's short name of an ONNX `TensorProto.DataType` code (`f32` for 1, `i64` for 7,
+/// `i4` for 22), or NULL for a code xnpu has no dtype for. Static: never freed.
 #[no_mangle]
 pub extern "C" fn xnpu_dtype_name(dtype: i32) -> *const c_char {
     static NAMES: OnceLock<Vec<(i32, CString)>> = OnceLock::new();
@@ -147,7 +147,6 @@ pub extern "C" fn xnpu_dtype_name(dtype: i32) -> *const c_char {
         let names = NAMES.get_or_init(|| {
             DType::ALL
                 .iter()
-                .filter(|d| d.computes())
                 .map(|d| (d.onnx_code(), c_string(d.name())))
                 .collect()
         });

@@ -35,21 +35,49 @@ fn dtype_of(d: &Bound<'_, PyArrayDescr>) -> Option<DType> {
         (b'u', 4) => DType::U32,
         (b'u', 8) => DType::U64,
         (b'b', 1) => DType::Bool,
-        // ml_dtypes' bfloat16 is a user-defined NumPy type of kind 'V'.
-        (b'V', 2) if d.typeobj().name().is_ok_and(|n| n == "bfloat16") => DType::Bf16,
+        // ml_dtypes' types (bfloat16, the float8 and float4 types, int4, uint2, ...) are
+        // user-defined NumPy types of kind 'V', one element per item (the packed ones too).
+        (b'V', size) => {
+            let name = d.typeobj().name().ok()?.to_string();
+            let found = DType::ALL
+                .into_iter()
+                .find(|t| (t.is_narrow() || *t == DType::Bf16) && t.row().numpy == name)?;
+            if size != found.elem_bytes().unwrap_or(1) {
+                return None;
+            }
+            found
+        }
         _ => return None,
     })
 }
 
+/// ml_dtypes' NumPy dtype of `d` (bfloat16 and the narrow types), or None when ml_dtypes is
+/// not installed (or has no such type).
+fn ml_dtype(py: Python<'_>, d: DType) -> Option<Bound<'_, PyArrayDescr>> {
+    static TYPES: PyOnceLock<Vec<(DType, Py<PyArrayDescr>)>> = PyOnceLock::new();
+    TYPES
+        .get_or_init(py, || {
+            let Ok(module) = py.import("ml_dtypes") else {
+                return Vec::new();
+            };
+            DType::ALL
+                .into_iter()
+                .filter(|t| t.is_narrow() || *t == DType::Bf16)
+                .filter_map(|t| {
+                    let ty = module.getattr(t.row().numpy).ok()?;
+                    let descr = PyArrayDescr::new(py, &ty).ok()?;
+                    Some((t, descr.unbind()))
+                })
+                .collect()
+        })
+        .iter()
+        .find(|(t, _)| *t == d)
+        .map(|(_, descr)| descr.bind(py).clone())
+}
+
 /// ml_dtypes' bfloat16 dtype, or None when ml_dtypes is not installed.
 fn bfloat16(py: Python<'_>) -> Option<Bound<'_, PyArrayDescr>> {
-    static BF16: PyOnceLock<Option<Py<PyArrayDescr>>> = PyOnceLock::new();
-    BF16.get_or_init(py, || {
-        let ty = py.import("ml_dtypes").ok()?.getattr("bfloat16").ok()?;
-        PyArrayDescr::new(py, &ty).ok().map(Bound::unbind)
-    })
-    .as_ref()
-    .map(|d| d.bind(py).clone())
+    ml_dtype(py, DType::Bf16)
 }
 
 /// The NumPy dtype of an xnpu dtype. bfloat16 is ml_dtypes' when it is installed, else the
@@ -75,9 +103,13 @@ fn descr_of(py: Python<'_>, d: DType) -> PyResult<Bound<'_, PyArrayDescr>> {
         DType::F16 => NPY_TYPES::NPY_HALF,
         DType::String => NPY_TYPES::NPY_OBJECT,
         d => {
-            return Err(UnsupportedError::new_err(format!(
-                "NumPy has no {d} arrays"
-            )))
+            return ml_dtype(py, d).ok_or_else(|| {
+                UnsupportedError::new_err(format!(
+                    "NumPy has no {d} arrays without ml_dtypes: install ml_dtypes (pip install \
+                     ml_dtypes) for {} arrays",
+                    d.row().numpy
+                ))
+            })
         }
     };
     // SAFETY: a built-in type number; NumPy returns a new reference to its descriptor.
@@ -201,7 +233,7 @@ fn convert<'py>(
     obj: &Bound<'py, PyAny>,
     want: DType,
 ) -> PyResult<Option<Bound<'py, PyAny>>> {
-    let Some(want_rank) = rank(want.kind()).filter(|_| want.computes()) else {
+    let Some(want_rank) = rank(want.kind()) else {
         return Ok(None);
     };
     let what = obj
@@ -291,6 +323,19 @@ pub fn feed<'py>(
     let len = shape.iter().product::<usize>() * descr.itemsize();
     // SAFETY: `arr` is a live NumPy array; reading its data pointer field.
     let ptr = unsafe { (*npyffi::_PyArray_GET_ITEM_DATA(arr.as_array_ptr())).data } as *const u8;
+    if dtype.is_packed() {
+        // ml_dtypes keeps one element per byte (its code in the low bits); xnpu packs them
+        // as ONNX does.
+        let codes: &[u8] = if len == 0 {
+            &[]
+        } else {
+            // SAFETY: the array is C-contiguous and aligned (`in_place` or `normalise`), one
+            // byte per element, `len` bytes, alive while `arr` is.
+            unsafe { std::slice::from_raw_parts(ptr, len) }
+        };
+        return xnpu::core::narrow::from_codes(dtype, shape, |i| codes[i])
+            .map_err(|e| to_py(Error::invalid_input(format!("input \"{name}\": {e}"))));
+    }
     let bytes = if len == 0 {
         Bytes::new()
     } else {
@@ -398,6 +443,21 @@ unsafe fn new_array<'py>(
 fn array(py: Python<'_>, t: Tensor, in_place: bool) -> PyResult<Bound<'_, PyAny>> {
     let descr = descr_of(py, t.dtype())?;
     let mut dims: Vec<npy_intp> = t.shape().iter().map(|&d| d as npy_intp).collect();
+    if t.dtype().is_packed() {
+        // One element per byte for ml_dtypes (the code in the low bits).
+        let (dtype, bytes) = (t.dtype(), t.raw_bytes());
+        // SAFETY: no data: NumPy allocates the buffer.
+        let arr = unsafe { new_array(py, descr, &mut dims, ptr::null_mut(), 0)? };
+        // SAFETY: the new array's buffer holds prod(dims) one-byte elements, `t.len()`.
+        let out = unsafe {
+            let fields = npyffi::_PyArray_GET_ITEM_DATA(arr.as_ptr() as *const _);
+            std::slice::from_raw_parts_mut((*fields).data as *mut u8, t.len())
+        };
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = xnpu::core::narrow::code_at(dtype, bytes, i);
+        }
+        return Ok(arr);
+    }
     if in_place {
         let Some(bytes) = t.into_bytes() else {
             return Err(UnsupportedError::new_err("a string tensor has no buffer"));

@@ -123,18 +123,18 @@ pub(crate) fn ov_type(d: DType) -> Option<i32> {
         DType::U16 => 17,
         DType::U32 => 18,
         DType::U64 => 19,
+        // Packed two per byte, low nibble first, as ONNX packs them (shared/reference
+        // openvino.md: verified by a round trip).
+        DType::I4 => 6,
+        DType::U4 => 14,
+        DType::F8e4m3fn => 21,
+        DType::F8e5m2 => 22,
+        DType::F4e2m1 => 24,
+        DType::F8e8m0 => 25,
         DType::String => return None,
-        // Not computed by xnpu yet (no tensor holds them).
-        DType::F8e4m3fn
-        | DType::F8e4m3fnuz
-        | DType::F8e5m2
-        | DType::F8e5m2fnuz
-        | DType::F8e8m0
-        | DType::F4e2m1
-        | DType::I4
-        | DType::U4
-        | DType::I2
-        | DType::U2 => return None,
+        // OpenVINO has no FNUZ float8 nor signed 2-bit type (its U2 is not ONNX's UINT2
+        // packing order, unverified).
+        DType::F8e4m3fnuz | DType::F8e5m2fnuz | DType::I2 | DType::U2 => return None,
     })
 }
 

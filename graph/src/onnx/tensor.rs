@@ -342,10 +342,25 @@ fn decode(tp: &TensorProto, dir: &DataDir) -> Result<Tensor> {
         DType::Bf16 => {
             take(i32s.len()).and_then(|_| copy(dims, i32s, |v| bf16::from_bits(v as u16)))
         }
-        DType::String => unreachable!("strings handled above"),
-        // The dtypes that do not compute yet are refused by `DType::from_onnx` before this.
+        // The narrow dtypes: one int32 per byte of ONNX's layout (a float8 element, or two
+        // or four packed sub-byte elements, as onnx.helper.make_tensor writes them).
+        d if d.is_narrow() => {
+            if i32s.len() != nbytes {
+                return Err(Error::model(format!(
+                    "declares {d}{dims:?} ({nbytes} bytes of {} packed) but int32_data holds {} values",
+                    d.row().onnx_name,
+                    i32s.len()
+                )));
+            }
+            dir.charge(nbytes, what)?;
+            let mut data = Vec::new();
+            data.try_reserve_exact(nbytes)
+                .map_err(|_| alloc_error(nbytes))?;
+            data.extend(i32s.iter().map(|&v| v as u8));
+            Tensor::from_bytes(d, dims, data.into())
+        }
         d => Err(Error::unsupported(format!(
-            "data type {} is not supported",
+            "data type {} has no typed field xnpu reads",
             d.row().onnx_name
         ))),
     }
@@ -439,8 +454,7 @@ pub fn sparse_to_dense(sp: &SparseTensorProto, dir: &DataDir) -> Result<(String,
             "dense form {dtype}{dims:?} would take {nbytes} bytes, over the limit of {MAX_SPARSE_DENSE_BYTES}"
         ))));
     }
-    // Packed elements share bytes and cannot be placed byte-wise (such tensors are refused
-    // at import until they compute).
+    // Packed elements share bytes and cannot be placed byte-wise.
     let size = dtype.elem_bytes().ok_or_else(|| {
         ctx(Error::unsupported(format!(
             "sparse {dtype} tensors are not supported"

@@ -163,7 +163,7 @@ mod tests {
 
     fn cast(b: &mut B, x: usize) -> usize {
         b.node(
-            Op::Elementwise(ew::Op::Cast(Cast { to: DType::F32 })),
+            Op::Elementwise(ew::Op::Cast(Cast::to(DType::F32))),
             &[x],
             f32_ty(D),
         )

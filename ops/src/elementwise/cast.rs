@@ -1,3 +1,4 @@
+use xnpu_core::narrow::RoundMode;
 use xnpu_core::{DType, Error, Result, ValueType};
 
 use super::broadcast::like_first;
@@ -19,11 +20,36 @@ use crate::{InferInput, OpDef};
 ///   to integers, an integral text is parsed exactly and other numbers are truncated; a text
 ///   that is not a number is an error. string → bool: a number that is nonzero, or `true`.
 ///
-/// The `saturate` and `round_mode` attributes only concern float8 types, which xnpu does not
-/// have.
+/// The narrow dtypes (ONNX's rules, those of `xnpu_core::narrow`):
+/// - to float8 (E4M3FN, E4M3FNUZ, E5M2, E5M2FNUZ): rounded to nearest even; with
+///   `saturate` (the default) values beyond the largest finite one, ±inf included, become
+///   it, without it they become ±inf (E5M2) or NaN; NaN stays NaN.
+/// - to float4 E2M1: rounded to nearest even, always saturating; NaN becomes +0.
+/// - to FLOAT8E8M0: the power of two `round_mode` picks (up, down, nearest) on the f32
+///   value, the sign ignored; with `saturate` the largest power instead of NaN.
+/// - to INT4/UINT4/INT2/UINT2: integers keep their low bits; floats are truncated toward
+///   zero, and become 0 when that is out of range (NaN, ±inf included), as ONNX's reference
+///   does (ONNX leaves it undefined).
+/// - from a narrow dtype: its exact value (f32 for the floats, i8/u8 for the integers),
+///   then cast as above.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Cast {
     pub to: DType,
+    /// Float8 targets: saturate instead of overflowing to inf/NaN (opset 19; default true).
+    pub saturate: bool,
+    /// FLOAT8E8M0 targets: how to round (opset 24; default up).
+    pub round_mode: RoundMode,
+}
+
+impl Cast {
+    /// A cast to `to` with the attributes' defaults.
+    pub fn to(to: DType) -> Cast {
+        Cast {
+            to,
+            saturate: true,
+            round_mode: RoundMode::Up,
+        }
+    }
 }
 
 impl OpDef for Cast {
@@ -39,9 +65,21 @@ impl OpDef for Cast {
 }
 
 /// CastLike (ONNX opsets 15–25): [`Cast`] to the dtype of the second input (whose values are
-/// not read).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct CastLike;
+/// not read), with Cast's `saturate` and `round_mode`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CastLike {
+    pub saturate: bool,
+    pub round_mode: RoundMode,
+}
+
+impl Default for CastLike {
+    fn default() -> CastLike {
+        CastLike {
+            saturate: true,
+            round_mode: RoundMode::Up,
+        }
+    }
+}
 
 impl OpDef for CastLike {
     const NAMES: &'static [&'static str] = &["CastLike"];

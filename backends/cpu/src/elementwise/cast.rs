@@ -1,6 +1,7 @@
 //! Cast, CastLike and BitCast.
 
 use num_traits::AsPrimitive;
+use xnpu_core::narrow::{self, RoundMode};
 use xnpu_core::{with_int_type, with_numeric_type, DType, Error, Result, Tensor};
 
 use xnpu_core::Num;
@@ -9,12 +10,30 @@ use xnpu_linalg::buf::{collected, try_collected};
 /// What a cast's output is called when it cannot be allocated.
 const WHAT: &str = "a cast's output";
 
-/// Every element of `x` converted to `to` (see [`xnpu_ops::elementwise::Cast`] for the rules).
+/// Every element of `x` converted to `to` with Cast's defaults (saturating, rounding up to
+/// E8M0).
 pub fn cast(x: &Tensor, to: DType) -> Result<Tensor> {
+    cast_with(x, to, true, RoundMode::Up)
+}
+
+/// Every element of `x` converted to `to` (see [`xnpu_ops::elementwise::Cast`] for the
+/// rules); `saturate` and `mode` concern the narrow float targets.
+pub fn cast_with(x: &Tensor, to: DType, saturate: bool, mode: RoundMode) -> Result<Tensor> {
     let from = x.dtype();
     let shape = x.shape().to_vec();
     if from == to {
         return Ok(x.clone());
+    }
+    if to.is_narrow() {
+        // Text reads as f64 first; every other type is narrowed from its exact value.
+        if from == DType::String {
+            let wide = from_strings(x.strings()?, shape, DType::F64)?;
+            return narrow::narrow(&wide, to, saturate, mode);
+        }
+        return narrow::narrow(x, to, saturate, mode);
+    }
+    if from.is_narrow() {
+        return cast_with(&narrow::widen(x)?, to, saturate, mode);
     }
     match (from, to) {
         (DType::String, _) => from_strings(x.strings()?, shape, to),

@@ -18,11 +18,18 @@ use xnpu_ops::elementwise::*;
 use crate::args::{opt_tensor, tensor};
 use crate::one;
 
-kernel!(Cast, |o, inputs, _| cast::cast(tensor(inputs, 0)?, o.to)
-    .map(one));
-kernel!(CastLike, |_, inputs, _| cast::cast(
+kernel!(Cast, |o, inputs, _| cast::cast_with(
     tensor(inputs, 0)?,
-    tensor(inputs, 1)?.dtype()
+    o.to,
+    o.saturate,
+    o.round_mode
+)
+.map(one));
+kernel!(CastLike, |o, inputs, _| cast::cast_with(
+    tensor(inputs, 0)?,
+    tensor(inputs, 1)?.dtype(),
+    o.saturate,
+    o.round_mode
 )
 .map(one));
 kernel!(BitCast, |o, inputs, _| cast::bitcast(

@@ -96,9 +96,10 @@ pub fn ints_i32(t: &Tensor) -> Result<Vec<i32>> {
         DType::U16 => collected(t.as_slice::<u16>()?.iter().map(|&v| v as i32), WHAT)?,
         DType::I16 => collected(t.as_slice::<i16>()?.iter().map(|&v| v as i32), WHAT)?,
         DType::I32 => t.to_vec::<i32>()?,
+        d if xnpu_core::narrow::is_narrow_int(d) => ints_i32(&xnpu_core::narrow::widen(t)?)?,
         d => {
             return Err(Error::compute(format!(
-                "expected an 8, 16 or 32-bit integer tensor, got {d}"
+                "expected a 2, 4, 8, 16 or 32-bit integer tensor, got {d}"
             )))
         }
     })
@@ -113,6 +114,10 @@ pub fn int_range(d: DType) -> Result<(f64, f64)> {
         DType::I16 => (-32768.0, 32767.0),
         DType::I32 => (i32::MIN as f64, i32::MAX as f64),
         DType::U32 => (0.0, u32::MAX as f64),
+        d if xnpu_core::narrow::is_narrow_int(d) => {
+            let (lo, hi) = xnpu_core::narrow::int_range(d).unwrap_or_default();
+            (lo as f64, hi as f64)
+        }
         d => {
             return Err(Error::unsupported(format!(
                 "quantized type {d} is not supported"
@@ -123,6 +128,11 @@ pub fn int_range(d: DType) -> Result<(f64, f64)> {
 
 /// A tensor of integer dtype `d` from f64 values that are already integral and in range.
 pub fn ints_from_f64(d: DType, shape: Vec<usize>, v: &[f64]) -> Result<Tensor> {
+    if xnpu_core::narrow::is_narrow_int(d) {
+        return xnpu_core::narrow::from_codes(d, shape, |i| {
+            xnpu_core::narrow::int_code_wrapping(d, v[i] as i64)
+        });
+    }
     xnpu_core::with_int_type!(d, T => {
         Tensor::from_vec(shape, xnpu_linalg::buf::collected(v.iter().map(|&x| T::from_f64(x)), "an integer output")?)
     }, _ => Err(Error::compute(format!("expected an integer dtype, got {d}"))))

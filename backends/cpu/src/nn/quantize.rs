@@ -1,5 +1,6 @@
 //! QuantizeLinear, DequantizeLinear and DynamicQuantizeLinear.
 
+use xnpu_core::narrow;
 use xnpu_core::num::{round_to, store_floats};
 use xnpu_core::shape::normalize_axis;
 use xnpu_core::{DType, Error, Result, Tensor, Value};
@@ -97,7 +98,7 @@ fn zero_points(zp: Option<&Tensor>, scale: &Tensor) -> Result<Vec<f64>> {
                     scale.shape()
                 )));
             }
-            Ok(ints_i32(z)?.iter().map(|&v| v as f64).collect())
+            z.to_f64_vec()
         }
     }
 }
@@ -115,7 +116,6 @@ pub fn quantize_linear(op: &QuantizeLinear, inputs: &[Option<&Value>]) -> Result
             )));
         }
     }
-    let (lo, hi) = int_range(out_dtype)?;
     let map = ParamMap::new(x.shape(), op.axis, op.block_size, scale.shape())?;
     let (xd, sd) = (x.dtype(), scale.dtype());
     let div = match op.precision {
@@ -127,6 +127,22 @@ pub fn quantize_linear(op: &QuantizeLinear, inputs: &[Option<&Value>]) -> Result
     let xv = x.to_f64_vec()?;
     let sv = scale.to_f64_vec()?;
     let zv = zero_points(zp, scale)?;
+    if out_dtype.is_narrow() && !narrow::is_narrow_int(out_dtype) {
+        // Float8 takes no zero point (it must be 0); float4 adds it, as ONNX's reference does.
+        if out_dtype != DType::F4e2m1 {
+            float_zero_point_is_zero(&zv)?;
+        }
+        return narrow::from_codes(out_dtype, x.shape().to_vec(), |i| {
+            let p = map.index(i);
+            let mut q = round_to(div, round_to(div, xv[i]) / round_to(div, sv[p]));
+            if out_dtype == DType::F4e2m1 {
+                q = round_to(div, q + zv[p]);
+            }
+            narrow::float_code(out_dtype, q, op.saturate, narrow::RoundMode::Up).unwrap_or(0)
+        })
+        .map(|t| vec![t.into()]);
+    }
+    let (lo, hi) = int_range(out_dtype)?;
     let y = buf::collected(
         xv.iter().enumerate().map(|(i, &v)| {
             let p = map.index(i);
@@ -160,19 +176,43 @@ pub fn dequantize_linear(op: &DequantizeLinear, inputs: &[Option<&Value>]) -> Re
         )));
     }
     let map = ParamMap::new(x.shape(), op.axis, op.block_size, scale.shape())?;
-    let xv = ints_i32(x)?;
     let sv = scale.to_f64_vec()?;
-    let zv = zero_points(zp, scale)?;
+    let mut zv = zero_points(zp, scale)?;
+    let xv: Vec<f32> = if x.dtype().is_narrow() && !narrow::is_narrow_int(x.dtype()) {
+        // The narrow floats: their exact value; float8 takes no zero point (it must be 0),
+        // float4's is ignored, as ONNX's reference does.
+        if x.dtype() == DType::F4e2m1 {
+            zv.iter_mut().for_each(|z| *z = 0.0);
+        } else {
+            float_zero_point_is_zero(&zv)?;
+        }
+        narrow::widen(x)?.to_vec::<f32>()?
+    } else {
+        buf::collected(
+            ints_i32(x)?.iter().map(|&v| v as f32),
+            "DequantizeLinear's input",
+        )?
+    };
     let y = buf::collected(
         xv.iter().enumerate().map(|(i, &v)| {
             let p = map.index(i);
-            (v as f32 - zv[p] as f32) * sv[p] as f32
+            (v - zv[p] as f32) * sv[p] as f32
         }),
         "DequantizeLinear's output",
     )?;
     Ok(vec![
         store_floats::<f32>(out_dtype, x.shape().to_vec(), y)?.into()
     ])
+}
+
+/// A float8 zero point must be zero (ONNX: float8 types take none).
+fn float_zero_point_is_zero(zv: &[f64]) -> Result<()> {
+    if zv.iter().any(|&z| z != 0.0) {
+        return Err(Error::compute(
+            "a float8 zero point must be 0 (float8 quantization has no zero point)",
+        ));
+    }
+    Ok(())
 }
 
 pub fn dynamic_quantize_linear(inputs: &[Option<&Value>]) -> Result<Vec<Value>> {

@@ -1,5 +1,6 @@
 //! Export of the `elementwise` family.
 
+use xnpu_core::narrow::RoundMode;
 use xnpu_core::DType;
 use xnpu_ops::elementwise::{self as el, ActivationKind as A, BinaryKind as B};
 
@@ -7,15 +8,32 @@ use super::{a_bool, a_float, a_int, a_str, scalar_of, AttributeProto, Emit, Onnx
 
 impl OnnxExport for el::Cast {
     fn export(&self, e: &mut Emit<'_>) -> R {
-        let to = to_attr(e, self.to)?;
-        e.simple("Cast", vec![to])
+        let mut attrs = vec![to_attr(e, self.to)?];
+        attrs.extend(cast_modes(e, self.saturate, self.round_mode)?);
+        e.simple("Cast", attrs)
     }
 }
 
 impl OnnxExport for el::CastLike {
     fn export(&self, e: &mut Emit<'_>) -> R {
-        e.simple("CastLike", vec![])
+        let attrs = cast_modes(e, self.saturate, self.round_mode)?;
+        e.simple("CastLike", attrs)
     }
+}
+
+/// Cast's `saturate` (opset 19) and `round_mode` (opset 24), written only when not the
+/// default (so a plain cast exports at any opset).
+fn cast_modes(e: &Emit<'_>, saturate: bool, round_mode: RoundMode) -> R<Vec<AttributeProto>> {
+    let mut attrs = vec![];
+    if !saturate {
+        e.need(19)?;
+        attrs.push(a_int("saturate", 0));
+    }
+    if round_mode != RoundMode::Up {
+        e.need(24)?;
+        attrs.push(a_str("round_mode", round_mode.name()));
+    }
+    Ok(attrs)
 }
 
 impl OnnxExport for el::BitCast {

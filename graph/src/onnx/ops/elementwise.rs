@@ -4,6 +4,7 @@
 //! arithmetic, comparison and logic ops of opsets 1–6 had `broadcast`/`axis` attributes; Clip's
 //! bounds were attributes before opset 11; `consumed_inputs` (opsets 1–5) is ignored.
 
+use xnpu_core::narrow::RoundMode;
 use xnpu_core::{DType, Error, Result};
 use xnpu_ops::elementwise::{
     self as e, Activation, ActivationKind as A, Bernoulli, Binary, BinaryKind as B, BitCast, Cast,
@@ -23,7 +24,13 @@ impl OnnxImport for xnpu_ops::elementwise::Cast {
 
 impl OnnxImport for xnpu_ops::elementwise::CastLike {
     fn register(r: &mut Registry) {
-        r.add("", "CastLike", 15, |_| Ok(op(e::Op::CastLike(CastLike))));
+        r.add("", "CastLike", 15, |n| {
+            let (saturate, round_mode) = cast_modes(n)?;
+            Ok(op(e::Op::CastLike(CastLike {
+                saturate,
+                round_mode,
+            })))
+        });
     }
 }
 
@@ -186,18 +193,30 @@ fn op(o: e::Op) -> Op {
     Op::Elementwise(o)
 }
 
-/// The ONNX type names Cast-1 used for its `to` attribute (any case), of a dtype xnpu
-/// computes with.
+/// The ONNX type names Cast-1 used for its `to` attribute (any case).
 fn dtype_by_onnx_name(name: &str) -> Result<DType> {
     let upper = name.to_ascii_uppercase();
     DType::ALL
         .into_iter()
-        .find(|d| d.computes() && d.row().onnx_name == upper)
+        .find(|d| d.row().onnx_name == upper)
         .ok_or_else(|| {
             Error::unsupported(format!(
                 "data type \"{name}\" (attribute \"to\") is not supported"
             ))
         })
+}
+
+/// Cast's and CastLike's `saturate` (opset 19, default 1) and `round_mode` (opset 24,
+/// default "up"), which concern the narrow float targets only.
+fn cast_modes(n: &NodeCtx<'_>) -> Result<(bool, RoundMode)> {
+    let saturate = n.int("saturate", 1)? != 0;
+    let mode = n.string("round_mode", "up")?;
+    let round_mode = RoundMode::parse(&mode).ok_or_else(|| {
+        Error::model(format!(
+            "attribute \"round_mode\" = {mode:?} is not one of \"up\", \"down\", \"nearest\""
+        ))
+    })?;
+    Ok((saturate, round_mode))
 }
 
 /// The `to` attribute: a type name string in Cast-1, a `TensorProto.DataType` code later.
@@ -214,7 +233,12 @@ fn to_attr(n: &NodeCtx<'_>) -> Result<DType> {
 }
 
 fn cast(n: &mut NodeCtx<'_>) -> Result<Op> {
-    Ok(op(e::Op::Cast(Cast { to: to_attr(n)? })))
+    let (saturate, round_mode) = cast_modes(n)?;
+    Ok(op(e::Op::Cast(Cast {
+        to: to_attr(n)?,
+        saturate,
+        round_mode,
+    })))
 }
 
 fn bitcast(n: &mut NodeCtx<'_>) -> Result<Op> {
@@ -381,9 +405,10 @@ mod tests {
         assert_eq!(dtype_by_onnx_name("float").unwrap(), DType::F32);
         assert_eq!(dtype_by_onnx_name("DOUBLE").unwrap(), DType::F64);
         assert_eq!(dtype_by_onnx_name("bfloat16").unwrap(), DType::Bf16);
-        let err = dtype_by_onnx_name("int4").unwrap_err().to_string();
+        assert_eq!(dtype_by_onnx_name("int4").unwrap(), DType::I4);
+        let err = dtype_by_onnx_name("complex64").unwrap_err().to_string();
         assert!(
-            err.contains("\"int4\" (attribute \"to\") is not supported"),
+            err.contains("\"complex64\" (attribute \"to\") is not supported"),
             "{err}"
         );
     }
