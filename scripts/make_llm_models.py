@@ -19,6 +19,10 @@ random weights from fixed seeds. Steps:
             OUT_DIR/tiny-int4-acc1  precision int4, EP cpu, block_size=32, accuracy_level=1
                                     (same weights, fp32 activations: no activation quantization)
             OUT_DIR/tiny-fp32       precision fp32, EP cpu
+            OUT_DIR/tiny-int4-qdq   tiny-fp32 with its MatMul weights quantised by ONNX
+                                    Runtime's MatMulNBitsQuantizer in QDQ form (INT4
+                                    DequantizeLinear, block_size 32, symmetric, then MatMul):
+                                    the form NPU quantisers write
      bench: OUT_DIR/bench-int4      Phi-3.5-mini shapes (hidden 3072, 32 heads, 32 kv heads,
                                     intermediate 8192, vocab 32064, --layers N, default 2),
                                     precision int4, EP cpu, block_size=32, accuracy_level=4
@@ -123,6 +127,8 @@ VARIANTS = {
         ("tiny-int4", "int4", {"block_size": "32", "accuracy_level": "4"}),
         ("tiny-int4-acc1", "int4", {"block_size": "32", "accuracy_level": "1"}),
         ("tiny-fp32", "fp32", {}),
+        # Made from tiny-fp32 (listed after it), not by the builder.
+        ("tiny-int4-qdq", "int4-qdq", {"from": "tiny-fp32", "block_size": "32"}),
     ],
     "bench": [
         ("bench-int4", "int4", {"block_size": "32", "accuracy_level": "4"}),
@@ -344,6 +350,28 @@ def run_builder(src: Path, out: Path, precision: str, extra: dict, cache: Path) 
     return time.time() - t0
 
 
+def make_qdq(fp32: Path, out: Path, block_size: int) -> float:
+    """A copy of the fp32 variant whose MatMul weights are INT4 QDQ: ONNX Runtime's
+    MatMulNBitsQuantizer in QDQ format (DequantizeLinear of an INT4 [K, N] initializer,
+    blocked along K, symmetric: no zero point), the form NPU quantisers write."""
+    import onnx
+    from onnxruntime.quantization import QuantFormat
+    from onnxruntime.quantization.matmul_nbits_quantizer import (
+        DefaultWeightOnlyQuantConfig, MatMulNBitsQuantizer)
+
+    t0 = time.time()
+    shutil.copytree(fp32, out, ignore=shutil.ignore_patterns(
+        "model.onnx", "model.onnx.data", "builder.log", "xnpu_variant.json", ".stamp"))
+    model = onnx.load(str(fp32 / "model.onnx"))
+    cfg = DefaultWeightOnlyQuantConfig(block_size=block_size, is_symmetric=True,
+                                       quant_format=QuantFormat.QDQ)
+    q = MatMulNBitsQuantizer(model, algo_config=cfg)
+    q.process()
+    onnx.save(q.model.model, str(out / "model.onnx"), save_as_external_data=True,
+              all_tensors_to_one_file=True, location="model.onnx.data", size_threshold=1024)
+    return time.time() - t0
+
+
 def check_variant(folder: Path, src: Path, size: str) -> dict:
     """onnxruntime-genai loads it; tokenizers agree; greedy output is not degenerate."""
     import onnxruntime_genai as og
@@ -417,10 +445,14 @@ def main() -> None:
             continue
         if folder.exists():
             shutil.rmtree(folder)
-        secs = run_builder(src, folder, precision, extra, cache)
-        # The builder re-saves the tokenizer with transformers, which (5.x) writes no
-        # special_tokens_map.json: copy ours so the folder is a complete HF tokenizer folder.
-        shutil.copy2(src / "special_tokens_map.json", folder / "special_tokens_map.json")
+        if precision == "int4-qdq":
+            secs = make_qdq(out_dir / extra["from"], folder, int(extra["block_size"]))
+        else:
+            secs = run_builder(src, folder, precision, extra, cache)
+            # The builder re-saves the tokenizer with transformers, which (5.x) writes no
+            # special_tokens_map.json: copy ours so the folder is a complete HF tokenizer
+            # folder.
+            shutil.copy2(src / "special_tokens_map.json", folder / "special_tokens_map.json")
         info = {"precision": precision, "execution_provider": "cpu", "extra_options": extra,
                 "builder_seconds": round(secs, 1)}
         info["check"] = check_variant(folder, src, args.size)

@@ -322,3 +322,171 @@ fn conformance_cases_pass_after_optimize_all() {
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// `t` cast to `to` by the CPU backend's Cast.
+fn cast(t: &Tensor, to: xnpu::DType) -> Tensor {
+    let node = xnpu_graph::Node {
+        name: "cast".into(),
+        op: xnpu_graph::Op::Elementwise(xnpu::ops::elementwise::Op::Cast(
+            xnpu::ops::elementwise::Cast::to(to),
+        )),
+        inputs: vec![Some(0)],
+        outputs: vec![Some(1)],
+    };
+    let out = xnpu_backend_cpu::run_node(&node, &[Some(&Value::Tensor(t.clone()))]).unwrap();
+    out[0].as_tensor().unwrap().clone()
+}
+
+/// `MatMul(A, DequantizeLinear(q, scale, zp?))` with `q` a constant `[k, n]` of `qd` blocked
+/// along K (`block` per block), scales and zero points drawn from a fixed seed; A `[3, k]`
+/// of `float`.
+fn qdq_matmul(
+    qd: xnpu::DType,
+    float: xnpu::DType,
+    k: usize,
+    n: usize,
+    block: usize,
+    zp: bool,
+) -> Model {
+    use xnpu::core::narrow;
+    use xnpu::{DType, Shape, TensorType};
+    use xnpu_graph::{Graph, Node, Op};
+    let mut state = 12345u64;
+    let mut next = move || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) as u32
+    };
+    let (lo, hi) = narrow::int_range(qd).unwrap_or(match qd {
+        DType::I8 => (-128, 127),
+        _ => (0, 255),
+    });
+    let span = (hi - lo + 1) as u32;
+    let ints = |count: usize, next: &mut dyn FnMut() -> u32| -> Vec<i64> {
+        (0..count).map(|_| lo + (next() % span) as i64).collect()
+    };
+    let int_tensor = |dims: Vec<usize>, v: &[i64]| -> Tensor {
+        let f: Vec<f32> = v.iter().map(|&x| x as f32).collect();
+        let t = Tensor::from_vec(dims, f).unwrap();
+        cast(&t, qd)
+    };
+    let blocks = k.div_ceil(block);
+    let q = int_tensor(vec![k, n], &ints(k * n, &mut next));
+    let scales: Vec<f32> = (0..blocks * n)
+        .map(|_| 0.01 + (next() % 100) as f32 / 1000.0)
+        .collect();
+    let scale = Tensor::from_vec(vec![blocks, n], scales).unwrap();
+    let scale = cast(&scale, float);
+    let mut g = Graph::default();
+    let ty = |d: DType, dims: &[usize]| ValueType::Tensor(TensorType::new(d, Shape::known(dims)));
+    let a = g.add_value("a", ty(float, &[3, k]));
+    g.inputs.push(a);
+    let cq = g.add_value("q", ty(qd, &[k, n]));
+    g.values[cq].constant = Some(q);
+    let cs = g.add_value("scale", ty(float, &[blocks, n]));
+    g.values[cs].constant = Some(scale);
+    let mut dq_inputs = vec![Some(cq), Some(cs)];
+    if zp {
+        let z = int_tensor(vec![blocks, n], &ints(blocks * n, &mut next));
+        let cz = g.add_value("zp", ty(qd, &[blocks, n]));
+        g.values[cz].constant = Some(z);
+        dq_inputs.push(Some(cz));
+    }
+    let w = g.add_value("w", ty(float, &[k, n]));
+    g.nodes.push(Node {
+        name: "dq".into(),
+        op: Op::Nn(xnpu::ops::nn::Op::DequantizeLinear(
+            xnpu::ops::nn::DequantizeLinear {
+                axis: 0,
+                block_size: block,
+                output_dtype: None,
+            },
+        )),
+        inputs: dq_inputs,
+        outputs: vec![Some(w)],
+    });
+    let y = g.add_value("y", ty(float, &[3, n]));
+    g.nodes.push(Node {
+        name: "mm".into(),
+        op: Op::Nn(xnpu::ops::nn::Op::MatMul(xnpu::ops::nn::MatMul)),
+        inputs: vec![Some(a), Some(w)],
+        outputs: vec![Some(y)],
+    });
+    g.outputs.push(y);
+    Model {
+        name: format!("qdq_{qd}_{float}_k{k}_n{n}_b{block}_zp{zp}"),
+        graph: g,
+        opsets: [(String::new(), 21)].into(),
+        ir_version: 10,
+        producer: String::new(),
+        metadata: Default::default(),
+    }
+}
+
+#[test]
+fn blocked_dequantize_matmul_becomes_matmul_nbits_with_the_same_numbers() {
+    use xnpu::DType::*;
+    let cases = [
+        (I4, F32, 64, 8, 32, false),
+        (I4, F32, 64, 8, 32, true),
+        (U4, F32, 48, 5, 16, false),
+        (U4, F32, 100, 7, 32, true),
+        (I2, F32, 40, 3, 16, true),
+        (U2, F32, 32, 4, 16, false),
+        (I8, F32, 64, 6, 32, true),
+        (U8, F32, 64, 6, 32, false),
+        (I4, F16, 64, 8, 32, true),
+    ];
+    for (qd, float, k, n, block, zp) in cases {
+        let mut model = qdq_matmul(qd, float, k, n, block, zp);
+        let name = model.name.clone();
+        let inputs = random_inputs(&model, 3);
+        let inputs: Vec<Option<Value>> = inputs
+            .into_iter()
+            .map(|v| {
+                let t = v.unwrap().as_tensor().unwrap().clone();
+                Some(Value::Tensor(cast(&t, float)))
+            })
+            .collect();
+        let before = run(&model, &inputs);
+        optimize_all(&mut model);
+        let hist = model.op_histogram();
+        assert_eq!(hist.get("MatMulNBits"), Some(&1), "{name}: {hist:?}");
+        assert!(!hist.contains_key("DequantizeLinear"), "{name}: {hist:?}");
+        // As ONNX Runtime fuses it: A quantised to int8 per block (about 1/127 of each
+        // block's largest value).
+        fn nbits(m: &mut Model) -> &mut xnpu::ops::nn::MatMulNBits {
+            m.graph
+                .nodes
+                .iter_mut()
+                .find_map(|n| match &mut n.op {
+                    xnpu_graph::Op::Nn(xnpu::ops::nn::Op::MatMulNBits(p)) => Some(p),
+                    _ => None,
+                })
+                .expect("a MatMulNBits")
+        }
+        assert_eq!(nbits(&mut model).accuracy_level, 4, "{name}");
+        let level4 = run(&model, &inputs);
+        common::compare(&level4[0], &before[0], 3e-2, 3e-2)
+            .unwrap_or_else(|e| panic!("{name} at level 4: {e}"));
+        // With A kept float the weights are DequantizeLinear's exactly. f16: DequantizeLinear
+        // rounds each weight to f16 before the product, MatMulNBits does not (a few ulps).
+        nbits(&mut model).accuracy_level = 0;
+        let exact = run(&model, &inputs);
+        let rtol = if float == F16 { 4e-3 } else { 1e-5 };
+        common::compare(&exact[0], &before[0], rtol, 1e-4)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+}
+
+#[test]
+fn dequantize_matmul_that_does_not_fit_matmul_nbits_is_left_alone() {
+    use xnpu::DType::*;
+    // block_size 24 is not a power of two (MatMulNBits needs one, >= 16).
+    let mut model = qdq_matmul(I4, F32, 48, 4, 24, false);
+    optimize_all(&mut model);
+    let hist = model.op_histogram();
+    assert_eq!(hist.get("MatMulNBits"), None, "{hist:?}");
+    assert_eq!(hist.get("DequantizeLinear"), Some(&1), "{hist:?}");
+}

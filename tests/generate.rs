@@ -144,6 +144,27 @@ fn greedy_int4_fp32_activations_matches_onnxruntime_genai() {
 }
 
 #[test]
+fn greedy_int4_qdq_matches_onnxruntime_genai() {
+    // INT4 DequantizeLinear + MatMul, as NPU quantisers write it (ONNX Runtime's
+    // MatMulNBitsQuantizer in QDQ form): the passes make it MatMulNBits.
+    check_against_genai("tiny-int4-qdq");
+}
+
+#[test]
+fn int4_qdq_weights_become_matmul_nbits() {
+    use xnpu::graph::passes::{optimize, Options};
+    let path = model_dir("tiny-int4-qdq").join("model.onnx");
+    let mut model = xnpu::graph::onnx::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let dq = model.op_histogram().get("DequantizeLinear").copied();
+    assert_eq!(dq, Some(11), "{:?}", model.op_histogram());
+    let report = optimize(&mut model, &Options::default()).expect("optimize");
+    let hist = model.op_histogram();
+    assert_eq!(hist.get("MatMulNBits"), Some(&11), "{report}: {hist:?}");
+    assert!(!hist.contains_key("DequantizeLinear"), "{report}: {hist:?}");
+    assert!(!hist.contains_key("MatMul"), "{report}: {hist:?}");
+}
+
+#[test]
 fn chunked_prefill_gives_the_whole_prompt_tokens() {
     for name in ["tiny-int4", "tiny-fp32"] {
         let lm = load(name);

@@ -149,6 +149,48 @@ def test_bfloat16_round_trips_through_ml_dtypes():
     np.testing.assert_array_equal(y.astype(np.float32), x.astype(np.float32))
 
 
+@pytest.mark.parametrize(
+    "elem, name",
+    [
+        (TensorProto.INT4, "int4"),
+        (TensorProto.UINT4, "uint4"),
+        (TensorProto.INT2, "int2"),
+        (TensorProto.UINT2, "uint2"),
+        (TensorProto.FLOAT8E4M3FN, "float8_e4m3fn"),
+        (TensorProto.FLOAT8E5M2FNUZ, "float8_e5m2fnuz"),
+        (TensorProto.FLOAT4E2M1, "float4_e2m1fn"),
+    ],
+)
+def test_narrow_dtypes_cross_as_ml_dtypes_arrays(elem, name):
+    """ml_dtypes keeps one element per byte; xnpu packs the sub-byte ones as ONNX does and
+    unpacks them on the way out, and casts them with ONNX's rules."""
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    dtype = getattr(ml_dtypes, name)
+    g = helper.make_graph(
+        [
+            helper.make_node("Identity", ["x"], ["y"]),
+            helper.make_node("Cast", ["x"], ["f"], to=TensorProto.FLOAT),
+            helper.make_node("Cast", ["f"], ["back"], to=elem),
+        ],
+        "narrow",
+        [helper.make_tensor_value_info("x", elem, ["n", 3])],
+        [
+            helper.make_tensor_value_info("y", elem, ["n", 3]),
+            helper.make_tensor_value_info("f", TensorProto.FLOAT, ["n", 3]),
+            helper.make_tensor_value_info("back", elem, ["n", 3]),
+        ],
+    )
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 25)])
+    s = xnpu.InferenceSession(m.SerializeToString(), devices="cpu-only")
+    # An odd element count: the last packed byte is partly used.
+    x = np.array([[-1, 0, 1], [1, 0, -1], [1, 1, 0]], np.float32).astype(dtype)
+    y, f, back = s.run(None, {"x": x})
+    assert y.dtype == dtype and back.dtype == dtype and f.dtype == np.float32
+    np.testing.assert_array_equal(y.view(np.uint8), x.view(np.uint8))
+    np.testing.assert_array_equal(f, x.astype(np.float32))
+    np.testing.assert_array_equal(back.view(np.uint8), x.view(np.uint8))
+
+
 def test_two_threads_share_one_session():
     x = np.load(REPO / "models" / "tinycnn.image.npy")
     s = xnpu.InferenceSession(str(TINYCNN), devices="cpu-only")

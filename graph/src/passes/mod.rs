@@ -6,7 +6,7 @@
 //! |---|---|
 //! | `none` | nothing: the graph as imported |
 //! | `basic` | constant folding, shape-subgraph simplification, common-subexpression and dead-code elimination |
-//! | `all` | `basic`, then Conv+BatchNormalization folding and the fusions (MatMul+Add, Conv/Gemm+activation, GELU, LayerNorm, RMSNorm, attention) |
+//! | `all` | `basic`, then Conv+BatchNormalization folding and the fusions (blocked DequantizeLinear+MatMul into MatMulNBits, MatMul+Add, Conv/Gemm+activation, GELU, LayerNorm, RMSNorm, attention) |
 //!
 //! Passes rewrite the main graph; bodies of control flow are left as imported. Every
 //! pass keeps the graph's inputs and outputs (names, order, types) unchanged.
@@ -21,6 +21,7 @@ pub mod attention;
 pub mod conv_bn;
 pub mod cse;
 pub mod dce;
+pub mod dq_matmul;
 pub mod fold;
 pub mod gelu;
 pub mod layer_norm;
@@ -165,6 +166,11 @@ pub fn pipeline() -> Vec<Pass> {
             name: "conv-bn-folding",
             level: Level::All,
             run: conv_bn::run,
+        },
+        Pass {
+            name: "dq-matmul-nbits",
+            level: Level::All,
+            run: dq_matmul::run,
         },
         Pass {
             name: "matmul-add-fusion",
