@@ -26,7 +26,7 @@ pub mod registry;
 pub mod runtime;
 
 pub use policy::Policy;
-pub use runtime::{IoInfo, RunOptions, Session, SessionOptions};
+pub use runtime::{optimize, IoInfo, RunOptions, Session, SessionOptions};
 pub use xnpu_core::{DType, Dim, Error, Result, Shape, Tensor, TensorType, Value, ValueType};
 pub use xnpu_graph as graph;
 pub use {xnpu_core as core, xnpu_ops as ops};

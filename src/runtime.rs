@@ -1172,3 +1172,17 @@ fn warn_if_unwritable(cache: &CompileCache) {
         );
     }
 }
+
+/// Runs the graph passes of `level` over `model` as `xnpu optimize` does: constant folding
+/// evaluates on the reference CPU backend. Write the result with `xnpu::graph::onnx::save`.
+pub fn optimize(model: &mut Model, level: Level) -> Result<passes::Report> {
+    let evaluate = |n: &xnpu_graph::Node, i: &[Option<&Value>]| xnpu_backend_cpu::run_node(n, i);
+    passes::optimize(
+        model,
+        &passes::Options {
+            level,
+            evaluate: Some(&evaluate),
+            ..Default::default()
+        },
+    )
+}

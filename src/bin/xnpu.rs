@@ -980,15 +980,7 @@ fn optimize(input: &Path, output: &Path, level: &str) -> Result<()> {
         )));
     }
     let mut model = xnpu::graph::onnx::load(input)?;
-    let evaluate = |n: &xnpu::graph::Node, i: &[Option<&Value>]| xnpu_backend_cpu::run_node(n, i);
-    let report = xnpu::graph::passes::optimize(
-        &mut model,
-        &xnpu::graph::passes::Options {
-            level,
-            evaluate: Some(&evaluate),
-            ..Default::default()
-        },
-    )?;
+    let report = xnpu::optimize(&mut model, level)?;
     xnpu::graph::onnx::save(&model, output)?;
     println!("{}: {report}", input.display());
     println!("wrote {}", output.display());

@@ -1,5 +1,6 @@
 //! Export of the `attention` family: attention, rotary embedding, GroupQueryAttention, MultiHeadAttention.
 
+use xnpu_core::Error;
 use xnpu_ops::attention as att;
 
 use super::{a_bool, a_float, a_int, Emit, OnnxExport, R};
@@ -53,8 +54,42 @@ impl OnnxExport for att::RotaryEmbedding {
                 self.rotary_embedding_dim as i64,
             ));
         }
-        if self.num_heads != 0 {
-            attrs.push(a_int("num_heads", self.num_heads as i64));
+        if e.in_rank(3) == Some(1) {
+            // A 1-D position_ids (an offset: ONNX Runtime's form; ONNX's takes
+            // [batch, seq]) is written as ONNX Runtime's op, whose inputs are (input,
+            // position_ids, cos_cache, sin_cache).
+            if self.num_heads != 0 {
+                attrs.push(a_int("num_heads", self.num_heads as i64));
+            }
+            e.ins = vec![e.input(0), e.input(3), e.input(1), e.input(2)];
+            return e.microsoft("RotaryEmbedding", attrs);
+        }
+        // ONNX's RotaryEmbedding needs num_heads for a 3-D input; ONNX Runtime's contrib form
+        // (imported with num_heads 0) takes the head size from the caches: write what that
+        // gives (hidden / (2 * the caches' last dim)), as the kernel reads it.
+        let num_heads = match (self.num_heads, e.in_rank(0)) {
+            (0, Some(3)) => {
+                let derived = match (e.in_last_dim(0), e.in_last_dim(1)) {
+                    (Some(hidden), Some(half))
+                        if self.rotary_embedding_dim == 0
+                            && half > 0
+                            && hidden % (2 * half) == 0 =>
+                    {
+                        Some(hidden / (2 * half))
+                    }
+                    _ => None,
+                };
+                derived.ok_or_else(|| {
+                    Error::unsupported(
+                        "RotaryEmbedding on a 3-D input without num_heads: its hidden size or \
+                         the caches' size is not known, so ONNX's num_heads cannot be written",
+                    )
+                })?
+            }
+            (h, _) => h,
+        };
+        if num_heads != 0 {
+            attrs.push(a_int("num_heads", num_heads as i64));
         }
         e.simple("RotaryEmbedding", attrs)
     }

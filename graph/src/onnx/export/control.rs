@@ -18,6 +18,9 @@ pub(super) fn export(op: &Op, e: &mut Emit<'_>) -> R {
             )
         }
         Op::Loop(o) => {
+            // Loop's outputs are variadic, not optional: an unread one keeps a name (ONNX
+            // Runtime 1.32 crashes on a Loop whose first output is "").
+            name_unread_outputs(e);
             let body = e.body(&o.body)?;
             e.simple("Loop", vec![a_graph("body", body)])
         }
@@ -27,6 +30,7 @@ pub(super) fn export(op: &Op, e: &mut Emit<'_>) -> R {
         }
         Op::Scan(o) => {
             e.need(9)?;
+            name_unread_outputs(e);
             let body = e.body(&o.body)?;
             let flags = |v: &[bool]| v.iter().map(|&b| b as i64).collect::<Vec<_>>();
             let mut attrs = vec![
@@ -54,5 +58,15 @@ pub(super) fn export(op: &Op, e: &mut Emit<'_>) -> R {
             e.simple("Scan", attrs)
         }
         _ => unreachable!("control::export is called for control-flow ops only"),
+    }
+}
+
+/// Gives every output of the node that nothing reads (written "") a fresh name, up to the
+/// last one the node has.
+fn name_unread_outputs(e: &mut Emit<'_>) {
+    for i in 0..e.outs.len() {
+        if e.outs[i].is_empty() {
+            e.outs[i] = e.fresh("unread");
+        }
     }
 }

@@ -724,6 +724,11 @@ impl Emit<'_> {
             .map(|s| s.0.len())
     }
 
+    /// The known size of input `i`'s last dim.
+    pub fn in_last_dim(&self, i: usize) -> Option<usize> {
+        self.in_type(i)?.tensor()?.shape.as_ref()?.0.last()?.known()
+    }
+
     pub fn out_dtype(&self, i: usize) -> Option<DType> {
         self.out_types
             .get(i)

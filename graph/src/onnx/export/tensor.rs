@@ -283,6 +283,18 @@ impl OnnxExport for t::CenterCropPad {
 
 impl OnnxExport for t::Range {
     fn export(&self, e: &mut Emit<'_>) -> R {
+        // ONNX's Range takes scalars (its shape inference refuses a [1] input, which xnpu
+        // and ONNX Runtime's kernel accept): an input not known to be a scalar is reshaped
+        // to one (a Range input must hold one element anyway).
+        for i in 0..3 {
+            if e.in_rank(i) != Some(0) && e.has(i) {
+                let shape = e.const_i64s("scalar_shape", &[])?;
+                let scalar = e.fresh("scalar");
+                let input = e.input(i);
+                e.add("Reshape", "", vec![input, shape], vec![scalar.clone()], vec![])?;
+                e.ins[i] = scalar;
+            }
+        }
         e.simple("Range", vec![])
     }
 }
