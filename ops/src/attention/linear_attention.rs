@@ -83,9 +83,9 @@ impl LinearAttentionRule {
 /// 4. for each query head `hq` with `hq / (H_q / H_kv) == h`:
 ///    `output[b, t, hq * d_v + j] = scale * Σ_i q_t[i] * S[i, j]`.
 ///
-/// `scale` 0 means `1 / sqrt(d_k)` (with `d_k` = 0 every output is an empty sum, 0). Outputs: `output` `[B, T, H_q * d_v]` in query's dtype,
-/// and `present_state` (the final `S`) `[B, H_kv, d_k, d_v]` in past_state's dtype, or
-/// query's when past_state is absent. Inputs are float16, bfloat16 or float32 (past_state's
+/// `scale` 0 means `1 / sqrt(d_k)` (with `d_k` = 0 every output is an empty sum, 0).
+/// Outputs: `output` `[B, T, H_q * d_v]` in query's dtype, and `present_state` (the final
+/// `S`) `[B, H_kv, d_k, d_v]` in past_state's dtype, or query's when past_state is absent. Inputs are float16, bfloat16 or float32 (past_state's
 /// dtype may differ from the others'); computation is in f32. `chunk_size` is a tuning hint
 /// that does not change the result; it must be positive. Shapes that disagree, a gate
 /// given to a rule that does not use it or missing from one that does, and head counts that

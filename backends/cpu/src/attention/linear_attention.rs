@@ -8,21 +8,23 @@ use xnpu_ops::attention::LinearAttention;
 
 use crate::args::{opt_tensor, tensor};
 
+/// An error unless `t` (`what`) is float16, bfloat16 or float32.
+fn check_float(t: &Tensor, what: &str) -> Result<()> {
+    match t.dtype() {
+        DType::F16 | DType::Bf16 | DType::F32 => Ok(()),
+        d => Err(Error::compute(format!(
+            "LinearAttention {what} must be float16, bfloat16 or float32, got {d}"
+        ))),
+    }
+}
+
 /// A float16, bfloat16 or float32 tensor's values as f32 (allocated fallibly).
 fn f32s(t: &Tensor, what: &str) -> Result<Vec<f32>> {
-    let refused = |d: DType| {
-        Err(Error::compute(format!(
-            "LinearAttention {what} must be float16, bfloat16 or float32, got {d}"
-        )))
-    };
-    let d = t.dtype();
-    if d == DType::F64 {
-        return refused(d);
-    }
-    with_float_type!(d, T => {
+    check_float(t, what)?;
+    with_float_type!(t.dtype(), T => {
         let v = t.as_slice::<T>()?;
         buf::collected(v.iter().map(|&x| x.to_f64() as f32), what)
-    }, _ => refused(d))
+    }, _ => check_float(t, what).map(|_| vec![]))
 }
 
 /// The number of values of a tensor of shape `dims`: 0 when a dim is 0 (whatever the
@@ -61,13 +63,13 @@ impl Dims {
             }
         }
         let (b, t) = (q[0], q[1]);
-        if q[2] % hq != 0 {
+        if !q[2].is_multiple_of(hq) {
             return Err(Error::compute(format!(
                 "LinearAttention query last dim {} is not divisible by q_num_heads {hq}",
                 q[2]
             )));
         }
-        if v[2] % hkv != 0 {
+        if !v[2].is_multiple_of(hkv) {
             return Err(Error::compute(format!(
                 "LinearAttention value last dim {} is not divisible by kv_num_heads {hkv}",
                 v[2]
@@ -184,6 +186,7 @@ fn same_dtype(t: &Tensor, what: &str, dtype: DType) -> Result<()> {
 pub fn run(op: &LinearAttention, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
     let (q_t, k_t, v_t) = (tensor(inputs, 0)?, tensor(inputs, 1)?, tensor(inputs, 2)?);
     let dtype = q_t.dtype();
+    check_float(q_t, "query")?;
     same_dtype(k_t, "key", dtype)?;
     same_dtype(v_t, "value", dtype)?;
     let d = Dims::of(op, q_t.shape(), k_t.shape(), v_t.shape())?;
@@ -202,6 +205,9 @@ pub fn run(op: &LinearAttention, inputs: &[Option<&Value>]) -> Result<Vec<Value>
     let one = (1, "one for all heads");
     let beta = Gate::read(inputs, 5, "beta", d, &[(d.hkv, "per head"), one], dtype)?;
     let past = opt_tensor(inputs, 3)?;
+    if let Some(p) = past {
+        check_float(p, "past_state")?;
+    }
     let state_dtype = past.map_or(dtype, Tensor::dtype);
     let state_len = count(&d.state(), "LinearAttention's state")?;
     let mut state = match past {
@@ -494,6 +500,17 @@ mod tests {
         );
         let e = err(&[z(&[2, 4]), z(&[2, 4]), z(&[2, 4])], &o);
         assert!(e.contains("query must be 3-D"), "{e}");
+        let ints = |s: &[usize]| {
+            let n = s.iter().product();
+            Some(Value::from(
+                Tensor::from_vec(s.to_vec(), vec![0i32; n]).unwrap(),
+            ))
+        };
+        let e = err(&[ints(&[1, 1, 2]), ints(&[1, 1, 2]), ints(&[1, 1, 2])], &o);
+        assert!(
+            e.contains("query must be float16, bfloat16 or float32, got"),
+            "{e}"
+        );
         let gd = op(LinearAttentionRule::GatedDelta, 2, 2);
         let qkv = [z(&[1, 2, 4]), z(&[1, 2, 4]), z(&[1, 2, 4]), None];
         let mut ins = qkv.to_vec();
