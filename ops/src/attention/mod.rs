@@ -1,10 +1,13 @@
-//! The `attention` family: scaled dot-product attention and rotary position embeddings.
+//! The `attention` family: scaled dot-product attention, rotary position embeddings and
+//! linear attention with a recurrent state.
 
 mod gqa;
+mod linear_attention;
 mod rotary;
 mod sdpa;
 
 pub use gqa::{GroupQueryAttention, MultiHeadAttention};
+pub use linear_attention::{LinearAttention, LinearAttentionRule};
 pub use rotary::RotaryEmbedding;
 pub use sdpa::Attention;
 
@@ -15,7 +18,7 @@ pub use sdpa::Attention;
 macro_rules! attention_ops {
     ($cb:ident!($($args:tt)*)) => {
         $cb!($($args)* attention:
-            Attention RotaryEmbedding GroupQueryAttention MultiHeadAttention
+            Attention RotaryEmbedding GroupQueryAttention MultiHeadAttention LinearAttention
         );
     };
 }

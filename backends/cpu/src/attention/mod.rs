@@ -1,6 +1,7 @@
 //! Reference kernels of the `attention` family.
 
 pub(crate) mod gqa;
+mod linear_attention;
 mod rotary;
 mod sdpa;
 
@@ -15,6 +16,9 @@ kernel!(RotaryEmbedding, |o, inputs, _| rotary::run(o, inputs));
 kernel!(GroupQueryAttention, |o, inputs, _| {
     gqa::group_query_attention(o, inputs)
 });
+kernel!(LinearAttention, |o, inputs, _| linear_attention::run(
+    o, inputs
+));
 kernel!(
     MultiHeadAttention,
     |o, inputs, _| gqa::multi_head_attention(o, inputs)

@@ -1,9 +1,10 @@
-//! Export of the `attention` family: attention, rotary embedding, GroupQueryAttention, MultiHeadAttention.
+//! Export of the `attention` family: attention, rotary embedding, LinearAttention,
+//! GroupQueryAttention, MultiHeadAttention.
 
 use xnpu_core::Error;
 use xnpu_ops::attention as att;
 
-use super::{a_bool, a_float, a_int, Emit, OnnxExport, R};
+use super::{a_bool, a_float, a_int, a_str, Emit, OnnxExport, R};
 
 impl OnnxExport for att::Attention {
     fn export(&self, e: &mut Emit<'_>) -> R {
@@ -92,6 +93,26 @@ impl OnnxExport for att::RotaryEmbedding {
             attrs.push(a_int("num_heads", num_heads as i64));
         }
         e.simple("RotaryEmbedding", attrs)
+    }
+}
+
+impl OnnxExport for att::LinearAttention {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        // The node's opset (27) is raised to by `simple`, from the import table.
+        let mut attrs = vec![
+            a_int("q_num_heads", self.q_num_heads as i64),
+            a_int("kv_num_heads", self.kv_num_heads as i64),
+        ];
+        if self.scale != 0.0 {
+            attrs.push(a_float("scale", self.scale));
+        }
+        if self.update_rule != att::LinearAttentionRule::GatedDelta {
+            attrs.push(a_str("update_rule", self.update_rule.name()));
+        }
+        if self.chunk_size != 64 {
+            attrs.push(a_int("chunk_size", self.chunk_size));
+        }
+        e.simple("LinearAttention", attrs)
     }
 }
 

@@ -19,6 +19,12 @@ impl OnnxImport for xnpu_ops::attention::RotaryEmbedding {
     }
 }
 
+impl OnnxImport for xnpu_ops::attention::LinearAttention {
+    fn register(r: &mut Registry) {
+        r.add("", "LinearAttention", 27, linear_attention);
+    }
+}
+
 impl OnnxImport for xnpu_ops::attention::GroupQueryAttention {
     fn register(r: &mut Registry) {
         r.add(MS, "GroupQueryAttention", 1, contrib::group_query_attention);
@@ -86,5 +92,41 @@ fn rotary_embedding(n: &mut NodeCtx<'_>) -> Result<Op> {
         interleaved: n.int("interleaved", 0)? != 0,
         rotary_embedding_dim: dim as usize,
         num_heads: heads as usize,
+    })))
+}
+
+fn linear_attention(n: &mut NodeCtx<'_>) -> Result<Op> {
+    let heads = |name: &str| -> Result<usize> {
+        match n.req_int(name)? {
+            v if v > 0 => Ok(v as usize),
+            v => Err(Error::model(format!(
+                "LinearAttention attribute {name} must be positive, got {v}"
+            ))),
+        }
+    };
+    let (q_num_heads, kv_num_heads) = (heads("q_num_heads")?, heads("kv_num_heads")?);
+    if q_num_heads % kv_num_heads != 0 {
+        return Err(Error::model(format!(
+            "LinearAttention attribute q_num_heads ({q_num_heads}) must be a multiple of kv_num_heads ({kv_num_heads})"
+        )));
+    }
+    let rule = n.string("update_rule", "gated_delta")?;
+    let update_rule = att::LinearAttentionRule::parse(&rule).ok_or_else(|| {
+        Error::model(format!(
+            "LinearAttention attribute update_rule must be \"linear\", \"gated\", \"delta\" or \"gated_delta\", got \"{rule}\""
+        ))
+    })?;
+    let chunk_size = n.int("chunk_size", 64)?;
+    if chunk_size <= 0 {
+        return Err(Error::model(format!(
+            "LinearAttention attribute chunk_size must be positive, got {chunk_size}"
+        )));
+    }
+    Ok(op(att::Op::LinearAttention(att::LinearAttention {
+        q_num_heads,
+        kv_num_heads,
+        scale: n.float("scale", 0.0)?,
+        update_rule,
+        chunk_size,
     })))
 }
