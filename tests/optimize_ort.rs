@@ -76,7 +76,12 @@ fn optimized_models_load_and_match_in_onnx_runtime() {
     ] {
         for case in cases(&dir) {
             let name = case.file_name().unwrap().to_string_lossy().to_string();
-            jobs.push((case, out.join(sub).join(format!("{name}.onnx")), "case", Level::All));
+            jobs.push((
+                case,
+                out.join(sub).join(format!("{name}.onnx")),
+                "case",
+                Level::All,
+            ));
         }
     }
     let llm = llm_dir();

@@ -291,7 +291,13 @@ impl OnnxExport for t::Range {
                 let shape = e.const_i64s("scalar_shape", &[])?;
                 let scalar = e.fresh("scalar");
                 let input = e.input(i);
-                e.add("Reshape", "", vec![input, shape], vec![scalar.clone()], vec![])?;
+                e.add(
+                    "Reshape",
+                    "",
+                    vec![input, shape],
+                    vec![scalar.clone()],
+                    vec![],
+                )?;
                 e.ins[i] = scalar;
             }
         }
