@@ -1,6 +1,11 @@
 //! Reading and writing NumPy `.npy` files (format versions 1–3, C order), for every xnpu
 //! dtype that NumPy has. Written here rather than taken from a crate because the CLI needs
 //! f16 and bool alongside the integer types, and tensors built straight from the file bytes.
+//!
+//! NumPy has no narrow types (ml_dtypes' arrays are saved as raw `V1` bytes, their type
+//! lost): a narrow tensor is written as the NumPy type that holds its values exactly (int8
+//! for INT4/INT2, uint8 for UINT4/UINT2, float32 for float8/float4), and [`to_input`] narrows
+//! such a file to an input's narrow type, refusing values the type cannot hold.
 
 use std::path::Path;
 
@@ -72,8 +77,17 @@ fn parse_header(h: &str) -> Result<(DType, bool, bool, Vec<usize>)> {
         .strip_prefix('\'')
         .and_then(|s| s.split('\'').next())
         .ok_or_else(|| bad("descr is not a string"))?;
-    let (dtype, swap) = parse_descr(d)
-        .ok_or_else(|| Error::unsupported(format!("npy dtype {d:?} is not supported")))?;
+    let (dtype, swap) = parse_descr(d).ok_or_else(|| {
+        if d.trim_start_matches(['<', '>', '|', '=']).starts_with('V') {
+            Error::unsupported(format!(
+                "npy dtype {d:?} is raw bytes (NumPy saves ml_dtypes arrays such as int4 or \
+                 float8 so, without their type): save them as int8, uint8 or float32 \
+                 (`a.astype(np.float32)`) and xnpu converts them to the input's type"
+            ))
+        } else {
+            Error::unsupported(format!("npy dtype {d:?} is not supported"))
+        }
+    })?;
     let fortran = field("fortran_order")?.starts_with("True");
     let s = field("shape")?;
     let s = s
@@ -157,8 +171,41 @@ pub fn read(path: &Path) -> Result<Tensor> {
     decode(Bytes::from(bytes)).map_err(|e| e.context(path.display().to_string()))
 }
 
-/// Encodes a tensor as `.npy` (version 1.0).
+/// A tensor read from a `.npy` file for an input of dtype `want`: as it is, unless `want` is
+/// a narrow type and the file holds another, whose values are then narrowed with Cast's
+/// rules, every value checked to be one `want` holds exactly (an integer in the type's range
+/// for INT4/UINT4/INT2/UINT2; a value the float8/float4 type represents, NaN included).
+pub fn to_input(t: Tensor, want: DType) -> Result<Tensor> {
+    use xnpu_core::narrow;
+    if !want.is_narrow() || t.dtype() == want {
+        return Ok(t);
+    }
+    let from = t.dtype();
+    if !(from.is_numeric() || from == DType::Bool) {
+        return Err(Error::invalid_input(format!(
+            "the file holds {from} values, which do not convert to {want}"
+        )));
+    }
+    let n = narrow::narrow(&t, want, true, narrow::RoundMode::Up)?;
+    let (given, back) = (t.to_f64_vec()?, n.to_f64_vec()?);
+    if let Some(i) =
+        (0..given.len()).find(|&i| !(given[i] == back[i] || given[i].is_nan() && back[i].is_nan()))
+    {
+        return Err(Error::invalid_input(format!(
+            "value {} (element {i}) of the {from} file is not a {want} value (it would be {}): \
+             pass values the input's type holds",
+            given[i], back[i]
+        )));
+    }
+    Ok(n)
+}
+
+/// Encodes a tensor as `.npy` (version 1.0); a narrow tensor as the NumPy type that holds
+/// its values exactly (see the module).
 pub fn encode(t: &Tensor) -> Result<Vec<u8>> {
+    if t.dtype().is_narrow() {
+        return encode(&xnpu_core::narrow::widen(t)?);
+    }
     let d = descr(t.dtype()).ok_or_else(|| {
         Error::unsupported(format!("{} tensors cannot be written as .npy", t.dtype()))
     })?;
@@ -219,6 +266,39 @@ mod tests {
             assert_eq!((bytes.len() - t.raw_bytes().len()) % 64, 0);
             assert_eq!(decode(Bytes::from(bytes)).unwrap(), t);
         }
+    }
+
+    #[test]
+    fn narrow_tensors_are_written_wide_and_read_back_narrowed() {
+        use xnpu_core::narrow::{narrow, RoundMode};
+        let x = Tensor::from_vec(vec![5], vec![-8.0f32, -1.0, 0.0, 3.0, 7.0]).unwrap();
+        let i4 = narrow(&x, DType::I4, true, RoundMode::Up).unwrap();
+        let back = decode(Bytes::from(encode(&i4).unwrap())).unwrap();
+        assert_eq!(back.dtype(), DType::I8);
+        assert_eq!(to_input(back, DType::I4).unwrap(), i4);
+        let f8 = narrow(&x, DType::F8e4m3fn, true, RoundMode::Up).unwrap();
+        let back = decode(Bytes::from(encode(&f8).unwrap())).unwrap();
+        assert_eq!(back.dtype(), DType::F32);
+        assert_eq!(to_input(back, DType::F8e4m3fn).unwrap(), f8);
+        // 9 is no INT4; 0.1 is no float8 value.
+        let err = to_input(Tensor::from_vec(vec![2], vec![1i8, 9]).unwrap(), DType::I4)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("value 9 (element 1)"), "{err}");
+        assert!(to_input(
+            Tensor::from_vec(vec![1], vec![0.1f32]).unwrap(),
+            DType::F8e5m2
+        )
+        .is_err());
+        // ml_dtypes' arrays as NumPy saves them.
+        let h = "{'descr': '<V1', 'fortran_order': False, 'shape': (3,), }\n";
+        let mut raw = MAGIC.to_vec();
+        raw.extend([1, 0]);
+        raw.extend((h.len() as u16).to_le_bytes());
+        raw.extend(h.as_bytes());
+        raw.extend([0, 0, 0]);
+        let err = decode(Bytes::from(raw)).unwrap_err().to_string();
+        assert!(err.contains("ml_dtypes"), "{err}");
     }
 
     #[test]

@@ -823,7 +823,12 @@ fn run(args: &RunArgs) -> Result<()> {
     let mut inputs: Vec<(String, Value, Source)> = Vec::new();
     for info in session.inputs() {
         if let Some(file) = files.get(&info.name) {
+            let want = info.ty.tensor().map(|t| t.dtype);
             let t = xnpu::npy::read(file)
+                .and_then(|t| match want {
+                    Some(d) => xnpu::npy::to_input(t, d),
+                    None => Ok(t),
+                })
                 .map_err(|e| e.context(format!("input \"{}\"", shown(&info.name))))?;
             inputs.push((info.name, t.into(), Source::File(file.clone())));
         } else if args.random && !info.has_default {
