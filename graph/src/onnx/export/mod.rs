@@ -250,6 +250,18 @@ pub fn save_with_external_data(
 }
 
 /// The IR version that goes with a default-domain opset (onnx's version table).
+/// The first default-domain opset whose ops take `dtype` (1 for the types every opset has).
+fn dtype_since(dtype: DType) -> i64 {
+    match dtype {
+        DType::F8e4m3fn | DType::F8e4m3fnuz | DType::F8e5m2 | DType::F8e5m2fnuz => 19,
+        DType::I4 | DType::U4 => 21,
+        DType::F4e2m1 => 23,
+        DType::F8e8m0 => 24,
+        DType::I2 | DType::U2 => 25,
+        _ => 1,
+    }
+}
+
 fn ir_version_for(opset: i64) -> i64 {
     match opset {
         // IR 3 would make every input with an initializer default a constant on import
@@ -775,6 +787,20 @@ impl Emit<'_> {
         let mut inputs = inputs;
         while inputs.last().is_some_and(|s| s.is_empty()) {
             inputs.pop();
+        }
+        // A narrow dtype exists from an opset on: a standard op reading or writing one needs
+        // it (the exporter would otherwise lower QuantizeLinear to an opset without INT4).
+        if domain.is_empty() {
+            let first = self
+                .in_types
+                .iter()
+                .chain(&self.out_types)
+                .flatten()
+                .filter_map(|t| t.tensor())
+                .map(|t| dtype_since(t.dtype))
+                .max()
+                .unwrap_or(1);
+            self.need(first)?;
         }
         let version = self.x.opsets.get(domain).copied();
         match Registry::standard().lookup(domain, op_type, version.unwrap_or(0)) {
