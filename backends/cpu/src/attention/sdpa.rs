@@ -467,10 +467,13 @@ impl Scores<'_> {
         let fully_masked = nan_max(bias) == f64::NEG_INFINITY;
         let m = nan_max(scores);
         let m = if m == f64::NEG_INFINITY { 0.0 } else { m };
+        // NumPy sums bf16 (ml_dtypes) one element at a time, rounding each partial sum; f16
+        // and wider in float, rounded once.
+        let stepwise = self.dtype == DType::Bf16;
         let mut sum = 0.0;
         for s in scores.iter_mut() {
             *s = self.r(self.r(*s - m).exp());
-            sum += *s;
+            sum = if stepwise { self.r(sum + *s) } else { sum + *s };
         }
         let sum = self.r(sum);
         let sum = if sum == 0.0 { 1.0 } else { sum };
