@@ -33,23 +33,14 @@ import onnx
 import onnxruntime as ort
 from onnx import numpy_helper
 
+# The case's tolerance (tolerance.txt or .json), read as the ort-ep conformance run reads it.
+from ort_ep_conformance import tolerance  # noqa: E402  (scripts/ is on the path)
+
 
 def session(path):
     so = ort.SessionOptions()
     so.log_severity_level = 4
     return ort.InferenceSession(path, sess_options=so, providers=["CPUExecutionProvider"])
-
-
-def tolerance(case):
-    rtol, atol = 1e-3, 1e-7
-    txt, js = os.path.join(case, "tolerance.txt"), os.path.join(case, "tolerance.json")
-    if os.path.exists(txt):
-        parts = open(txt).read().split()
-        rtol, atol = float(parts[0]), float(parts[1])
-    elif os.path.exists(js):
-        t = json.load(open(js))
-        rtol, atol = t.get("rtol", rtol), t.get("atol", atol)
-    return rtol, atol
 
 
 def read_tensor(path):
