@@ -42,6 +42,17 @@ pub fn refused_configuration(cx: &NodeContext<'_>) -> Option<&'static str> {
              Flatten, Gemm, MatMul, Max)",
         );
     }
+    let no_ov_type = cx.typed_values().into_iter().any(|(_, ty)| {
+        ty.tensor().is_some_and(|t| {
+            t.dtype != xnpu_core::DType::String && crate::tensor::ov_type(t.dtype).is_none()
+        })
+    });
+    if no_ov_type {
+        return Some(
+            "a tensor of a type OpenVINO has no element type for (float8 E4M3FNUZ/E5M2FNUZ, \
+             INT2/UINT2)",
+        );
+    }
     match &cx.node.op {
         Op::Nn(Nn::Pool(p)) if matches!(p.kind, PoolKind::Max { .. }) && p.window.ceil_mode => {
             Some(
