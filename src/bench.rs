@@ -196,11 +196,9 @@ pub fn random_tensor(
         }
         // The narrow types: small integers (in range) or floats in [-1, 1), narrowed.
         d if d.is_narrow() => {
-            let (lo, hi) = xnpu_core::narrow::int_range(d).unwrap_or((0, 0));
-            let wide = if xnpu_core::narrow::is_narrow_int(d) {
-                gen!(f32, rng.random_range(lo..=hi) as f32)
-            } else {
-                gen!(f32, rng.random_range(-1.0f32..1.0))
+            let wide = match xnpu_core::narrow::int_range(d) {
+                Some((lo, hi)) => gen!(f32, rng.random_range(lo..=hi) as f32),
+                None => gen!(f32, rng.random_range(-1.0f32..1.0)),
             }?;
             xnpu_core::narrow::narrow(&wide, d, true, xnpu_core::narrow::RoundMode::Up)
         }

@@ -15,8 +15,6 @@
 //! +0 (ONNX leaves it undefined). E8M0 (powers of two, for microscaling) has its own rounding
 //! modes ([`RoundMode`]), on the f32 value as ONNX's reference does.
 
-use half::{bf16, f16};
-
 use crate::{DType, Error, Result, Tensor};
 
 /// How a value is rounded to FLOAT8E8M0 (Cast's `round_mode`, opset 24).
@@ -294,6 +292,11 @@ pub fn is_narrow_int(dtype: DType) -> bool {
     int_range(dtype).is_some()
 }
 
+/// Whether `dtype` is one of the narrow floats (float8, float4, E8M0).
+pub fn is_narrow_float(dtype: DType) -> bool {
+    dtype.is_narrow() && !is_narrow_int(dtype)
+}
+
 /// The code of integer `v` in a sub-byte integer dtype: its low bits (two's complement
 /// wrap-around, as ONNX casts between integers).
 pub fn int_code_wrapping(dtype: DType, v: i64) -> u8 {
@@ -350,29 +353,23 @@ pub fn widen(t: &Tensor) -> Result<Tensor> {
         return Ok(t.clone());
     };
     let bytes = t.raw_bytes();
-    let n = t.len();
-    let shape = t.shape().to_vec();
-    let refused = || Error::compute(format!("cannot allocate {n} values to widen {dtype}"));
+    let code = |i| code_at(dtype, bytes, i);
     match wide {
-        DType::F32 => {
-            let mut v = Vec::new();
-            v.try_reserve_exact(n).map_err(|_| refused())?;
-            v.extend((0..n).map(|i| value_of(dtype, code_at(dtype, bytes, i))));
-            Tensor::from_vec(shape, v)
-        }
-        DType::I8 => {
-            let mut v = Vec::new();
-            v.try_reserve_exact(n).map_err(|_| refused())?;
-            v.extend((0..n).map(|i| int_value(dtype, code_at(dtype, bytes, i))));
-            Tensor::from_vec(shape, v)
-        }
-        _ => {
-            let mut v = Vec::new();
-            v.try_reserve_exact(n).map_err(|_| refused())?;
-            v.extend((0..n).map(|i| code_at(dtype, bytes, i)));
-            Tensor::from_vec(shape, v)
-        }
+        DType::F32 => elements(t, |i| value_of(dtype, code(i))),
+        DType::I8 => elements(t, |i| int_value(dtype, code(i))),
+        _ => elements(t, code),
     }
+}
+
+/// A tensor of `t`'s shape whose element `i` is `f(i)` (allocated fallibly).
+fn elements<T: crate::Elem>(t: &Tensor, f: impl Fn(usize) -> T) -> Result<Tensor> {
+    let n = t.len();
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).map_err(|_| {
+        Error::compute(format!("cannot allocate {n} values to widen {}", t.dtype()))
+    })?;
+    v.extend((0..n).map(f));
+    Tensor::from_vec(t.shape().to_vec(), v)
 }
 
 /// A tensor of narrow dtype `to` from element codes.
@@ -396,7 +393,8 @@ pub fn narrow(x: &Tensor, to: DType, saturate: bool, mode: RoundMode) -> Result<
     if !(from.is_float() || from.is_int() || from == DType::Bool) {
         return Err(Error::unsupported(format!("cannot cast {from} to {to}")));
     }
-    let v = float_values(&x)?;
+    // Exact: every float type xnpu holds widens to f64 exactly.
+    let v = x.to_f64_vec()?;
     if is_narrow_int(to) {
         return from_codes(to, shape, |i| int_code_from_float(to, v[i]));
     }
@@ -421,15 +419,6 @@ fn int_values(x: &Tensor) -> Result<Vec<i64>> {
     crate::with_int_type!(x.dtype(), T => {
         Ok(x.as_slice::<T>()?.iter().map(|&v| AsPrimitive::<i64>::as_(v)).collect())
     }, _ => Err(Error::compute(format!("expected an integer tensor, got {}", x.dtype()))))
-}
-
-/// Every element as f64, exactly for the float types (f16/bf16/f32 widen exactly).
-fn float_values(x: &Tensor) -> Result<Vec<f64>> {
-    match x.dtype() {
-        DType::F16 => Ok(x.as_slice::<f16>()?.iter().map(|v| v.to_f64()).collect()),
-        DType::Bf16 => Ok(x.as_slice::<bf16>()?.iter().map(|v| v.to_f64()).collect()),
-        _ => x.to_f64_vec(),
-    }
 }
 
 #[cfg(test)]

@@ -272,7 +272,8 @@ impl Tensor {
         }, _ => Err(Error::compute(format!("{} tensor has no numeric values", self.dtype))))
     }
 
-    /// Reads integer elements (any integer dtype, the sub-byte ones included) as i64, e.g. for shape and index inputs.
+    /// Reads integer elements (any integer dtype, the sub-byte ones included) as i64, e.g.
+    /// for shape and index inputs.
     pub fn to_i64_vec(&self) -> Result<Vec<i64>> {
         use num_traits::ToPrimitive;
         if crate::narrow::is_narrow_int(self.dtype) {

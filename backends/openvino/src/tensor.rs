@@ -123,8 +123,10 @@ pub(crate) fn ov_type(d: DType) -> Option<i32> {
         DType::U16 => 17,
         DType::U32 => 18,
         DType::U64 => 19,
-        // Packed two per byte, low nibble first, as ONNX packs them (shared/reference
-        // openvino.md: verified by a round trip).
+        // I4/U4 packed two per byte, low nibble first, as ONNX packs them (shared/reference
+        // openvino.md: a round trip). The float codes measured by the conformance cases
+        // DequantizeLinear e4m3fn/e5m2/float4e2m1 on OpenVINO (the reference's "F8E5M3" at
+        // 22 is F8E5M2).
         DType::I4 => 6,
         DType::U4 => 14,
         DType::F8e4m3fn => 21,

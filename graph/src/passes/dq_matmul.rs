@@ -115,7 +115,6 @@ fn matcher(v: View<'_>, i: usize) -> Option<Rewrite> {
         || d.output_dtype.is_some_and(|o| o != float)
         || v.dtype(a) != Some(float)
         || v.last_dim(a) != Some(k)
-        || v.shape(a).is_none_or(|s| s.rank() < 1)
     {
         return None;
     }

@@ -14,7 +14,7 @@ use xnpu_ops::attention::{GroupQueryAttention, MultiHeadAttention};
 use crate::args::{opt_tensor, tensor};
 
 /// A float tensor's values as f32, copied.
-fn f32s(t: &Tensor, what: &str) -> Result<Vec<f32>> {
+pub(super) fn f32s(t: &Tensor, what: &str) -> Result<Vec<f32>> {
     match f32_view(t, what)? {
         Cow::Borrowed(v) => buf::copied(v, what),
         Cow::Owned(v) => Ok(v),

@@ -1,11 +1,12 @@
 //! LinearAttention (see the op's doc for the contract): the recurrence run token by token,
 //! in f32, one (batch, key/value head) state at a time.
 
-use xnpu_core::num::{store_floats, Num};
-use xnpu_core::{with_float_type, DType, Error, Result, Tensor, Value};
+use xnpu_core::num::store_floats;
+use xnpu_core::{DType, Error, Result, Tensor, Value};
 use xnpu_linalg::buf;
 use xnpu_ops::attention::LinearAttention;
 
+use super::gqa::f32s;
 use crate::args::{opt_tensor, tensor};
 
 /// An error unless `t` (`what`) is float16, bfloat16 or float32.
@@ -16,15 +17,6 @@ fn check_float(t: &Tensor, what: &str) -> Result<()> {
             "LinearAttention {what} must be float16, bfloat16 or float32, got {d}"
         ))),
     }
-}
-
-/// A float16, bfloat16 or float32 tensor's values as f32 (allocated fallibly).
-fn f32s(t: &Tensor, what: &str) -> Result<Vec<f32>> {
-    check_float(t, what)?;
-    with_float_type!(t.dtype(), T => {
-        let v = t.as_slice::<T>()?;
-        buf::collected(v.iter().map(|&x| x.to_f64() as f32), what)
-    }, _ => check_float(t, what).map(|_| vec![]))
 }
 
 /// The number of values of a tensor of shape `dims`: 0 when a dim is 0 (whatever the

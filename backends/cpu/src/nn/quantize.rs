@@ -127,7 +127,7 @@ pub fn quantize_linear(op: &QuantizeLinear, inputs: &[Option<&Value>]) -> Result
     let xv = x.to_f64_vec()?;
     let sv = scale.to_f64_vec()?;
     let zv = zero_points(zp, scale)?;
-    if out_dtype.is_narrow() && !narrow::is_narrow_int(out_dtype) {
+    if narrow::is_narrow_float(out_dtype) {
         // Float8 takes no zero point (it must be 0); float4 adds it, as ONNX's reference does.
         if out_dtype != DType::F4e2m1 {
             float_zero_point_is_zero(&zv)?;
@@ -178,7 +178,7 @@ pub fn dequantize_linear(op: &DequantizeLinear, inputs: &[Option<&Value>]) -> Re
     let map = ParamMap::new(x.shape(), op.axis, op.block_size, scale.shape())?;
     let sv = scale.to_f64_vec()?;
     let mut zv = zero_points(zp, scale)?;
-    let xv: Vec<f32> = if x.dtype().is_narrow() && !narrow::is_narrow_int(x.dtype()) {
+    let xv: Vec<f32> = if narrow::is_narrow_float(x.dtype()) {
         // The narrow floats: their exact value; float8 takes no zero point (it must be 0),
         // float4's is ignored, as ONNX's reference does.
         if x.dtype() == DType::F4e2m1 {

@@ -249,7 +249,6 @@ pub fn save_with_external_data(
     Ok(data_path)
 }
 
-/// The IR version that goes with a default-domain opset (onnx's version table).
 /// The first default-domain opset whose ops take `dtype` (1 for the types every opset has).
 fn dtype_since(dtype: DType) -> i64 {
     match dtype {
@@ -262,6 +261,7 @@ fn dtype_since(dtype: DType) -> i64 {
     }
 }
 
+/// The IR version that goes with a default-domain opset (onnx's version table).
 fn ir_version_for(opset: i64) -> i64 {
     match opset {
         // IR 3 would make every input with an initializer default a constant on import
