@@ -26,6 +26,10 @@ random weights from fixed seeds. Steps:
      bench: OUT_DIR/bench-int4      Phi-3.5-mini shapes (hidden 3072, 32 heads, 32 kv heads,
                                     intermediate 8192, vocab 32064, --layers N, default 2),
                                     precision int4, EP cpu, block_size=32, accuracy_level=4
+            OUT_DIR/bench-fp32      the same, precision fp32
+            OUT_DIR/bench-int4-qdq  bench-fp32 quantised like tiny-int4-qdq: what
+                                    `xnpu bench generate bench-int4-qdq --against bench-int4`
+                                    compares with the MatMulNBits form
    Each folder has genai_config.json, model.onnx (+ model.onnx.data), the tokenizer files.
 4. Sanity checks on each variant: onnxruntime-genai loads it, its tokenizer gives the same ids
    as transformers' AutoTokenizer on a few strings, and 32 greedy tokens are not all the same.
@@ -132,6 +136,8 @@ VARIANTS = {
     ],
     "bench": [
         ("bench-int4", "int4", {"block_size": "32", "accuracy_level": "4"}),
+        ("bench-fp32", "fp32", {}),
+        ("bench-int4-qdq", "int4-qdq", {"from": "bench-fp32", "block_size": "32"}),
     ],
 }
 

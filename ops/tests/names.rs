@@ -315,3 +315,32 @@ fn flag_named_ops_are_named() {
         mode: DepthMode::Dcr,
     }));
 }
+
+#[test]
+fn random_forms_are_named() {
+    use xnpu_ops::elementwise::{Distribution as D, Random};
+    let dists = [
+        D::Uniform {
+            low: 0.0,
+            high: 1.0,
+        },
+        D::Normal {
+            mean: 0.0,
+            scale: 1.0,
+        },
+    ];
+    let mut ops = Vec::new();
+    for dist in dists {
+        match dist {
+            D::Uniform { .. } | D::Normal { .. } => {}
+        }
+        for shape in [Some(vec![2]), None] {
+            ops.push(Random {
+                dist,
+                shape,
+                ..Random::default()
+            });
+        }
+    }
+    check(&ops);
+}

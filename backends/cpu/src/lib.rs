@@ -70,6 +70,7 @@ mod fast;
 mod prepack;
 pub mod profile;
 mod provider;
+pub mod rng;
 
 pub mod attention;
 pub mod elementwise;

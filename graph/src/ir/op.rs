@@ -83,6 +83,14 @@ impl Op {
         }
     }
 
+    /// Whether a run may draw random values: a random op (see [`Op::is_random`]), or a
+    /// Dropout without a seed (in training mode it drops at random; with a seed its draws
+    /// are the same every run). Never folded into a constant nor merged with an equal node.
+    pub fn may_draw(&self) -> bool {
+        self.is_random()
+            || matches!(self, Op::Tensor(xnpu_ops::tensor::Op::Dropout(d)) if d.seed.is_none())
+    }
+
     /// The bodies of a control-flow op.
     pub fn subgraphs(&self) -> Vec<&Graph> {
         match self {

@@ -124,7 +124,7 @@ fn equal_nodes(
     let mut merged = 0;
     for (i, node) in graph.nodes.iter().enumerate() {
         work.visit();
-        if !node.op.subgraphs().is_empty() || node.op.is_random() {
+        if !node.op.subgraphs().is_empty() || node.op.may_draw() {
             continue;
         }
         if matches!(node.op, Op::Tensor(xnpu_ops::tensor::Op::Identity(_)))

@@ -28,7 +28,7 @@ pub fn run(graph: &mut Graph, options: &Options<'_>, work: &mut Work) -> Result<
     work.scan(graph);
     for (i, node) in graph.nodes.iter().enumerate() {
         work.visit();
-        if node.op.is_random() || !node.op.subgraphs().is_empty() {
+        if node.op.may_draw() || !node.op.subgraphs().is_empty() {
             continue;
         }
         if matches!(node.op, Op::Nn(xnpu_ops::nn::Op::DequantizeLinear(_)))

@@ -10,10 +10,12 @@ use crate::{InferInput, OpDef};
 /// The output has the input's shape and the dtype `dtype` (any numeric dtype or bool), or the
 /// input's when absent.
 ///
-/// ONNX leaves the generator to the implementation. xnpu's is ChaCha8 drawing one uniform
-/// double per element (`u < p` gives 1): with `seed`, it starts from the seed in every run, so
-/// a run's draws are reproducible within xnpu (and match no other runtime's); without `seed`,
-/// every run draws anew from an operating-system seed.
+/// ONNX leaves the generator to the implementation. xnpu's is NumPy's legacy
+/// `RandomState(seed)` drawing `binomial(1, p)` per element in C order (see [`Random`]), so
+/// with `seed` a run gives the values of ONNX's reference implementation, the same in every
+/// run; without `seed`, every run draws anew from an operating-system seed.
+///
+/// [`Random`]: super::Random
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Bernoulli {
     /// The output's dtype; the input's when `None`.

@@ -11,6 +11,7 @@ mod cast;
 mod classify;
 mod clip;
 mod prelu;
+mod random;
 mod select;
 mod swiglu;
 mod unary;
@@ -24,6 +25,7 @@ pub use cast::{check_bitcast, BitCast, Cast, CastLike};
 pub use classify::{IsInf, IsNaN};
 pub use clip::Clip;
 pub use prelu::PRelu;
+pub use random::{Distribution, Random};
 pub use select::Where;
 pub use swiglu::SwiGlu;
 pub use unary::{Unary, UnaryKind};
@@ -37,7 +39,7 @@ macro_rules! elementwise_ops {
     ($cb:ident!($($args:tt)*)) => {
         $cb!($($args)* elementwise:
             Cast CastLike BitCast Unary Activation Binary Variadic Where PRelu Clip SwiGlu
-            BiasGelu IsNaN IsInf Bernoulli
+            BiasGelu IsNaN IsInf Bernoulli Random
         );
     };
 }

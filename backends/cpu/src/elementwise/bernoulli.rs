@@ -1,12 +1,12 @@
-//! Bernoulli: one uniform draw per element from ChaCha8, seeded by the op's `seed` (the same
-//! draws every run) or by the operating system (new draws every run).
+//! Bernoulli: one `binomial(1, p)` draw per element from NumPy's legacy `RandomState`
+//! ([`crate::rng`]), seeded by the op's `seed` (the same draws every run, equal to ONNX's
+//! reference implementation's) or by the operating system (new draws every run).
 
-use rand_chacha::rand_core::{RngCore, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 use xnpu_core::{Error, Result, Tensor};
 use xnpu_ops::elementwise::Bernoulli;
 
 use super::cast::cast;
+use crate::rng::RandomState;
 
 /// Samples `x`'s probabilities into a tensor of `op.dtype` (or `x`'s dtype).
 pub fn run(op: &Bernoulli, x: &Tensor) -> Result<Tensor> {
@@ -26,22 +26,13 @@ pub fn run(op: &Bernoulli, x: &Tensor) -> Result<Tensor> {
             "Bernoulli: probability {bad} at element {i} is outside [0, 1]"
         )));
     }
-    let mut rng = match op.seed {
-        Some(seed) => ChaCha8Rng::seed_from_u64(u64::from(seed.to_bits())),
-        None => ChaCha8Rng::try_from_os_rng()
-            .map_err(|e| Error::compute(format!("Bernoulli: no random seed: {e}")))?,
-    };
+    let mut rng = RandomState::from_float_seed(op.seed, "Bernoulli")?;
     let draws = xnpu_linalg::buf::collected(
-        p.iter().map(|&p| u8::from(uniform(&mut rng) < p)),
+        p.iter().map(|&p| u8::from(rng.bernoulli(p))),
         "Bernoulli's draws",
     )?;
     let ones = Tensor::from_vec(x.shape().to_vec(), draws)?;
     cast(&ones, op.dtype.unwrap_or(x.dtype()))
-}
-
-/// A uniform double in `[0, 1)` from the top 53 bits of one 64-bit draw.
-fn uniform(rng: &mut ChaCha8Rng) -> f64 {
-    (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
 }
 
 #[cfg(test)]
@@ -85,6 +76,17 @@ mod tests {
         let mean = v.iter().sum::<f64>() / v.len() as f64;
         assert!((mean - 0.3).abs() < 0.006, "mean {mean}");
         assert!(v.iter().all(|&x| x == 0.0 || x == 1.0));
+    }
+
+    #[test]
+    fn seeded_draws_equal_the_onnx_reference() {
+        // onnx.reference.ReferenceEvaluator, Bernoulli(seed=5) on these f32 probabilities.
+        let p = [
+            0.1f32, 0.5, 0.9, 0.3, 0.7, 0.2, 0.8, 0.5, 0.0, 1.0, 0.0, 0.4,
+        ];
+        let x = Tensor::from_vec(vec![12], p.to_vec()).unwrap();
+        let y = run(&seeded(5.0), &x).unwrap().to_vec::<f32>().unwrap();
+        assert_eq!(y, [0., 1., 1., 1., 1., 0., 1., 1., 0., 1., 0., 1.]);
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod cast;
 mod clip;
 mod erf;
 mod gated;
+mod random;
 mod select;
 mod unary;
 mod variadic;
@@ -101,6 +102,11 @@ kernel!(BiasGelu, |o, inputs, _| {
     };
     unary::activation(ActivationKind::Gelu { tanh: o.tanh }, &sum).map(one)
 });
+kernel!(Random, |o, inputs, _| random::run(
+    o,
+    opt_tensor(inputs, 0)?
+)
+.map(one));
 kernel!(Bernoulli, |o, inputs, _| bernoulli::run(
     o,
     tensor(inputs, 0)?

@@ -1,5 +1,7 @@
 //! Kernels that make a tensor from attributes or dims, or change dims without moving data.
 
+use crate::rng::RandomState;
+use xnpu_core::num::Num;
 use xnpu_core::shape::{checked_nbytes, checked_numel};
 use xnpu_core::{Bytes, DType, Error, Result, Tensor, Value};
 use xnpu_ops::tensor::{ConstantOfShape, Dropout, Flatten, Reshape, ShapeOf, Squeeze, Unsqueeze};
@@ -94,21 +96,48 @@ pub(crate) fn dropout(
             .ok_or_else(|| Error::compute("Dropout: training_mode is empty"))?,
         None => false,
     };
-    if training && ratio > 0.0 {
-        return Err(Error::unsupported(format!(
-            "Dropout in training mode with ratio {ratio} drops elements at random{}; \
-             xnpu runs Dropout for inference only (training_mode false, or ratio 0)",
-            op.seed.map_or(String::new(), |s| format!(
-                " (seed {s} names a generator xnpu does not reproduce)"
-            ))
+    let n_mask = usize::from(n_outputs > 1);
+    if !training || ratio == 0.0 {
+        let mut out = vec![Value::Tensor(x.clone())];
+        if n_mask == 1 {
+            let n = checked_numel(x.shape())?;
+            let mut mask = try_vec(n, DType::Bool)?;
+            mask.resize(n, true);
+            out.push(Value::Tensor(Tensor::from_vec(x.shape().to_vec(), mask)?));
+        }
+        return Ok(out);
+    }
+    if !(0.0..1.0).contains(&ratio) {
+        return Err(Error::compute(format!(
+            "Dropout: ratio {ratio} is outside [0, 1)"
         )));
     }
-    let mut out = vec![Value::Tensor(x.clone())];
-    if n_outputs > 1 {
-        let n = checked_numel(x.shape())?;
-        let mut mask = try_vec(n, DType::Bool)?;
-        mask.resize(n, true);
-        out.push(Value::Tensor(Tensor::from_vec(x.shape().to_vec(), mask)?));
+    // The scale in the ratio's dtype (`1 / (1 - r)`, as the reference computes it).
+    let ratio_dtype = opt_tensor(inputs, 1)?.map_or(DType::F32, Tensor::dtype);
+    let scale = xnpu_core::with_float_type!(ratio_dtype, T => {
+        T::ONE.divide(T::ONE.minus(T::from_f64(ratio)))?.to_f64()
+    }, _ => 1.0 / (1.0 - ratio));
+    let mut rng = match op.seed {
+        Some(seed) => RandomState::seeded(seed),
+        None => RandomState::from_os("Dropout")?,
+    };
+    let n = checked_numel(x.shape())?;
+    let keep =
+        xnpu_linalg::buf::collected((0..n).map(|_| rng.double() >= ratio), "Dropout's mask")?;
+    let y = xnpu_core::with_float_type!(x.dtype(), T => {
+        let s = T::from_f64(scale);
+        let v = x.to_vec::<T>()?;
+        let y = xnpu_linalg::buf::collected(
+            v.iter().zip(&keep).map(|(&v, &k)| if k { v.times(s) } else { T::ZERO }),
+            "Dropout's output",
+        )?;
+        Tensor::from_vec(x.shape().to_vec(), y)?
+    }, _ => return Err(Error::compute(format!(
+        "Dropout in training mode takes a float tensor, got {}", x.dtype()
+    ))));
+    let mut out = vec![Value::Tensor(y)];
+    if n_mask == 1 {
+        out.push(Value::Tensor(Tensor::from_vec(x.shape().to_vec(), keep)?));
     }
     Ok(out)
 }
@@ -131,21 +160,38 @@ mod tests {
     }
 
     #[test]
-    fn dropout_refuses_random_training() {
+    fn training_dropout_draws_as_numpys_random_state() {
         let op = Dropout {
             ratio: None,
             seed: Some(0),
         };
-        let x = Some(Tensor::from_vec(vec![2], vec![1.0f32, 2.0]).unwrap());
+        let x = Some(Tensor::from_vec(vec![8], (1..=8).map(|v| v as f32).collect()).unwrap());
         let r = Some(Tensor::scalar(0.5f32));
         let on = Some(Tensor::scalar(true));
-        let err = run_test(|i| dropout(&op, i, 2), vec![x.clone(), r, on.clone()]).unwrap_err();
-        assert!(err.to_string().contains("training mode"), "{err}");
+        let out = run_test(|i| dropout(&op, i, 2), vec![x.clone(), r, on.clone()]).unwrap();
+        // RandomState(0).uniform(0, 1, 8) >= 0.5: the reference implementation's mask.
+        let keep = [true, true, true, true, false, true, false, true];
+        let y: Vec<f32> = (1..=8)
+            .zip(keep)
+            .map(|(v, k)| if k { 2.0 * v as f32 } else { 0.0 })
+            .collect();
+        assert_eq!(out[0].as_tensor().unwrap().to_vec::<f32>().unwrap(), y);
+        assert_eq!(out[1].as_tensor().unwrap().to_vec::<bool>().unwrap(), keep);
+        // Ratio 0 keeps everything; a ratio of 1 or more is refused.
         let zero = Some(Tensor::scalar(0.0f32));
-        let out = run_test(|i| dropout(&op, i, 2), vec![x, zero, on]).unwrap();
-        assert_eq!(
-            out[1].as_tensor().unwrap().to_vec::<bool>().unwrap(),
-            vec![true, true]
+        let out = run_test(|i| dropout(&op, i, 2), vec![x.clone(), zero, on.clone()]).unwrap();
+        assert!(out[1]
+            .as_tensor()
+            .unwrap()
+            .to_vec::<bool>()
+            .unwrap()
+            .iter()
+            .all(|&k| k));
+        let one = Some(Tensor::scalar(1.0f32));
+        let err = run_test(|i| dropout(&op, i, 1), vec![x, one, on]).unwrap_err();
+        assert!(
+            err.to_string().contains("ratio 1 is outside [0, 1)"),
+            "{err}"
         );
     }
 }

@@ -4,7 +4,9 @@ use xnpu_core::narrow::RoundMode;
 use xnpu_core::DType;
 use xnpu_ops::elementwise::{self as el, ActivationKind as A, BinaryKind as B};
 
-use super::{a_bool, a_float, a_int, a_str, scalar_of, AttributeProto, Emit, OnnxExport, R};
+use super::{
+    a_bool, a_float, a_int, a_ints, a_str, scalar_of, AttributeProto, Emit, OnnxExport, R,
+};
 
 impl OnnxExport for el::Cast {
     fn export(&self, e: &mut Emit<'_>) -> R {
@@ -229,6 +231,29 @@ fn binary(b: &el::Binary, e: &mut Emit<'_>) -> R {
         attrs.push(a_int("broadcast", 1));
     }
     e.simple(b.kind.name(), attrs)
+}
+
+impl OnnxExport for el::Random {
+    fn export(&self, e: &mut Emit<'_>) -> R {
+        let mut attrs = match self.dist {
+            el::Distribution::Uniform { low, high } => {
+                vec![a_float("low", low), a_float("high", high)]
+            }
+            el::Distribution::Normal { mean, scale } => {
+                vec![a_float("mean", mean), a_float("scale", scale)]
+            }
+        };
+        if let Some(shape) = &self.shape {
+            attrs.push(a_ints("shape", shape));
+        }
+        if let Some(d) = self.dtype {
+            attrs.push(a_int("dtype", d.onnx_code() as i64));
+        }
+        if let Some(seed) = self.seed {
+            attrs.push(a_float("seed", seed));
+        }
+        e.simple(xnpu_ops::OpDef::name(self), attrs)
+    }
 }
 
 impl OnnxExport for el::Bernoulli {

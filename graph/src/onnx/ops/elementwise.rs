@@ -8,8 +8,8 @@ use xnpu_core::narrow::RoundMode;
 use xnpu_core::{DType, Error, Result};
 use xnpu_ops::elementwise::{
     self as e, Activation, ActivationKind as A, Bernoulli, Binary, BinaryKind as B, BitCast, Cast,
-    CastLike, Clip, IsInf, IsNaN, PRelu, SwiGlu, Unary, UnaryKind as U, Variadic,
-    VariadicKind as V, Where,
+    CastLike, Clip, Distribution, IsInf, IsNaN, PRelu, Random, SwiGlu, Unary, UnaryKind as U,
+    Variadic, VariadicKind as V, Where,
 };
 
 use super::super::types::dtype;
@@ -184,6 +184,51 @@ fn bernoulli(n: &mut NodeCtx<'_>) -> Result<Op> {
         })?)?),
     };
     Ok(op(e::Op::Bernoulli(Bernoulli {
+        dtype,
+        seed: n.opt_float("seed")?,
+    })))
+}
+
+impl OnnxImport for xnpu_ops::elementwise::Random {
+    fn register(r: &mut Registry) {
+        r.add("", "RandomUniform", 1, |n| random(n, false, true));
+        r.add("", "RandomUniformLike", 1, |n| random(n, false, false));
+        r.add("", "RandomNormal", 1, |n| random(n, true, true));
+        r.add("", "RandomNormalLike", 1, |n| random(n, true, false));
+    }
+}
+
+/// RandomUniform(Like) and RandomNormal(Like): `shaped` for the forms with a `shape`
+/// attribute (required there) and no input.
+fn random(n: &mut NodeCtx<'_>, normal: bool, shaped: bool) -> Result<Op> {
+    let dist = if normal {
+        Distribution::Normal {
+            mean: n.float("mean", 0.0)?,
+            scale: n.float("scale", 1.0)?,
+        }
+    } else {
+        Distribution::Uniform {
+            low: n.float("low", 0.0)?,
+            high: n.float("high", 1.0)?,
+        }
+    };
+    let shape = if shaped {
+        Some(
+            n.ints("shape")?
+                .ok_or_else(|| Error::model("attribute \"shape\" is required"))?,
+        )
+    } else {
+        None
+    };
+    let dtype = match n.opt_int("dtype")? {
+        None => None,
+        Some(code) => {
+            Some(DType::from_onnx_code(code).map_err(|e| e.context("attribute \"dtype\""))?)
+        }
+    };
+    Ok(op(e::Op::Random(Random {
+        dist,
+        shape,
         dtype,
         seed: n.opt_float("seed")?,
     })))
