@@ -190,7 +190,7 @@ fn transform<T: Real>(
                     sig[2 * k - 1] = T::from_f64(re);
                     sig[2 * k] = T::from_f64(im);
                 }
-                if n % 2 == 0 {
+                if n.is_multiple_of(2) {
                     sig[n - 1] = T::from_f64(s.at(o, i, n / 2).0);
                 }
                 plan.run(&mut sig, fct)?;
@@ -249,5 +249,89 @@ mod tests {
             axis: Some(-1),
         };
         assert!(run(&op, &[Some(&v)]).is_err());
+    }
+
+    /// The DFT of `x` along axis 1, with `dft_length` when given.
+    fn dft(inverse: bool, onesided: bool, x: Tensor, dft_length: Option<i64>) -> Tensor {
+        let op = Dft {
+            inverse,
+            onesided,
+            axis: Some(1),
+        };
+        let x = Value::Tensor(x);
+        let len = dft_length.map(|n| Value::Tensor(Tensor::scalar(n)));
+        run(&op, &[Some(&x), len.as_ref()]).unwrap()
+    }
+
+    fn real_signal() -> Tensor {
+        Tensor::from_vec(vec![1, 5, 1], vec![1.5f32, -2.25, 3.0, 0.5, -1.0]).unwrap()
+    }
+
+    fn f16_signal() -> Tensor {
+        let v = [1.5f32, -2.25, 3.0, 0.5, -1.0].map(half::f16::from_f32);
+        Tensor::from_vec(vec![1, 5, 1], v.to_vec()).unwrap()
+    }
+
+    fn f16_bits(t: &Tensor) -> Vec<u16> {
+        let v = t.to_vec::<half::f16>().unwrap();
+        v.iter().map(|x| x.to_bits()).collect()
+    }
+
+    // The expected values below are the ONNX reference's (onnx 1.23, NumPy 2.4), bit for bit.
+
+    #[test]
+    fn dft_length_pads_the_signal_with_zeros() {
+        let y = dft(false, false, real_signal(), Some(7));
+        assert_eq!(y.shape(), &[1, 7, 2]);
+        #[rustfmt::skip]
+        let want = [
+            1.75f32, 0.0, -0.119930424, -1.8164885, -1.0139794, 4.6679864, 5.5089097, 1.859341,
+            5.5089097, -1.859341, -1.0139794, -4.6679864, -0.119930424, 1.8164885,
+        ];
+        assert_eq!(y.to_vec::<f32>().unwrap(), want);
+    }
+
+    #[test]
+    fn dft_length_truncates_the_signal() {
+        let y = dft(false, false, real_signal(), Some(3));
+        let want = [2.25f32, 0.0, 1.125, 4.5466332, 1.125, -4.5466332];
+        assert_eq!(y.to_vec::<f32>().unwrap(), want);
+    }
+
+    #[test]
+    fn inverse_onesided_of_odd_length_rounds_as_numpys_irfft() {
+        let spec = [10.0f32, 0.0, -2.5, 1.25, 0.75, -3.0];
+        let x = Tensor::from_vec(vec![1, 3, 2], spec.to_vec()).unwrap();
+        let y = dft(true, true, x, Some(5));
+        assert_eq!(y.shape(), &[1, 5, 1]);
+        let want = [1.3000001f32, 1.6780919, 1.4665617, 4.336883, 1.2184639];
+        assert_eq!(y.to_vec::<f32>().unwrap(), want);
+    }
+
+    #[test]
+    fn inverse_of_a_real_signal_scales_by_one_over_n_in_its_type() {
+        // NumPy's ifft of a real array runs its f64 loop, scaled by 1/n rounded to the
+        // array's type: f16(1/5) leaves the first value below f16(0.35) = 0x359a.
+        let y = dft(true, false, f16_signal(), None);
+        let want = [
+            0x3599, 0x0, 0xb779, 0x2b2f, 0x3c2b, 0xb8fb, 0x3c2b, 0x38fb, 0xb779, 0xab2f,
+        ];
+        assert_eq!(f16_bits(&y), want);
+        let y = dft(true, false, real_signal(), None);
+        #[rustfmt::skip]
+        let want = [
+            0.35f32, 0.0, -0.46717295, 0.0561285, 1.0421729, -0.62247455, 1.0421729, 0.62247455,
+            -0.46717295, -0.0561285,
+        ];
+        assert_eq!(y.to_vec::<f32>().unwrap(), want);
+    }
+
+    #[test]
+    fn inverse_onesided_of_a_real_f16_signal_rounds_as_numpys_irfft() {
+        let x = f16_signal();
+        let v = x.to_vec::<half::f16>().unwrap();
+        let x = Tensor::from_vec(vec![1, 3, 1], v[..3].to_vec()).unwrap();
+        let y = dft(true, true, x, Some(5));
+        assert_eq!(f16_bits(&y), [0x38cc, 0xbb97, 0x3d98, 0x3d98, 0xbb97]);
     }
 }

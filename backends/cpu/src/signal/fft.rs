@@ -271,13 +271,13 @@ impl Roots {
 
 fn largest_prime_factor(mut n: usize) -> usize {
     let mut res = 1;
-    while n % 2 == 0 {
+    while n.is_multiple_of(2) {
         res = 2;
         n /= 2;
     }
     let mut x = 3;
-    while x * x <= n {
-        while n % x == 0 {
+    while x <= n / x {
+        while n.is_multiple_of(x) {
             res = x;
             n /= x;
         }
@@ -295,7 +295,7 @@ fn cost_guess(mut n: usize) -> f64 {
     const LARGE_FACTOR_PENALTY: f64 = 1.1;
     let whole = n as f64;
     let mut result = 0.0;
-    while n % 2 == 0 {
+    while n.is_multiple_of(2) {
         result += 2.0;
         n /= 2;
     }
@@ -307,8 +307,8 @@ fn cost_guess(mut n: usize) -> f64 {
         }
     };
     let mut x = 3;
-    while x * x <= n {
-        while n % x == 0 {
+    while x <= n / x {
+        while n.is_multiple_of(x) {
             result += weigh(x);
             n /= x;
         }
@@ -367,11 +367,15 @@ fn prefers_bluestein(n: usize, weight: f64) -> bool {
         return false;
     }
     let p = largest_prime_factor(n) as u128;
+    let Some(twice) = n.checked_mul(2) else {
+        // Too long for either plan's buffers; the direct plan says so when it allocates.
+        return false;
+    };
     if p * p <= n as u128 {
         return false;
     }
     let direct = weight * cost_guess(n);
-    let blue = 2.0 * cost_guess(good_size(2 * n - 1)) * 1.5;
+    let blue = 2.0 * cost_guess(good_size(twice - 1)) * 1.5;
     blue < direct
 }
 
@@ -382,11 +386,11 @@ fn overflow(n: usize) -> Error {
 /// The factors of a complex plan, in the order its passes run.
 fn complex_factors(mut n: usize) -> Vec<usize> {
     let mut f = Vec::new();
-    while n % 8 == 0 {
+    while n.is_multiple_of(8) {
         f.push(8);
         n /= 8;
     }
-    while n % 4 == 0 {
+    while n.is_multiple_of(4) {
         f.push(4);
         n /= 4;
     }
@@ -396,7 +400,7 @@ fn complex_factors(mut n: usize) -> Vec<usize> {
 /// The factors of a real plan, in the order its passes run.
 fn real_factors(mut n: usize) -> Vec<usize> {
     let mut f = Vec::new();
-    while n % 4 == 0 {
+    while n.is_multiple_of(4) {
         f.push(4);
         n /= 4;
     }
@@ -405,15 +409,15 @@ fn real_factors(mut n: usize) -> Vec<usize> {
 
 /// `f` followed by the factors of `n` (no 4 left in it): a 2 goes to the front.
 fn odd_factors(mut n: usize, mut f: Vec<usize>) -> Vec<usize> {
-    if n % 2 == 0 {
+    if n.is_multiple_of(2) {
         n /= 2;
         f.push(2);
         let last = f.len() - 1;
         f.swap(0, last);
     }
     let mut d = 3;
-    while d * d <= n {
-        while n % d == 0 {
+    while d <= n / d {
+        while n.is_multiple_of(d) {
             f.push(d);
             n /= d;
         }
@@ -648,13 +652,12 @@ fn odd_pass<T: Real, const FWD: bool, const P: usize>(
         let sum = |m: usize| x[m] + x[P - m];
         let dif = |m: usize| x[m] - x[P - m];
         y[0] = (1..=h).fold(x[0], |acc, m| acc + sum(m));
-        for u in 1..=h {
-            let (c1, s1) = coef[u][1];
+        for (u, row) in coef.iter().enumerate().take(h + 1).skip(1) {
+            let (c1, s1) = row[1];
             let d1 = dif(1);
             let mut ca = x[0] + sum(1).scale(c1);
             let (mut cbi, mut cbr) = (s1 * d1.re, s1 * d1.im);
-            for m in 2..=h {
-                let (c, s) = coef[u][m];
+            for (m, &(c, s)) in row.iter().enumerate().take(h + 1).skip(2) {
                 let d = dif(m);
                 ca = ca + sum(m).scale(c);
                 cbi = cbi + s * d.re;
@@ -678,7 +681,7 @@ fn generic_pass<T: Real, const FWD: bool>(
     wa: &[Complex<T>],
     csarr: &[Complex<T>],
 ) -> Result<()> {
-    let ipph = (ip + 1) / 2;
+    let ipph = ip.div_ceil(2);
     let idl1 = ido * l1;
     // CH and CX (the pass's output, in `cc`) are [ip][l1][ido], CC is [l1][ip][ido].
     let x = |a: usize, b: usize, c: usize| a + ido * (b + l1 * c);
@@ -882,7 +885,7 @@ impl<T: Real> Bluestein<T> {
                 tmp[q / 2].im = v;
             }
         }
-        if n % 2 == 0 {
+        if n.is_multiple_of(2) {
             tmp[n / 2].im = zero::<T>() * c[0];
         }
         for m in 1..n.div_ceil(2) {
@@ -1264,7 +1267,7 @@ impl<T: Real> RadixB<'_, T> {
     /// The pass of a prime factor above 5 (FFTPACK's `radbg`); uses `cc` as scratch.
     fn radbg(&self, ip: usize, cc: &mut [T], ch: &mut [T], csarr: &[T]) {
         let (ido, l1) = (self.ido, self.l1);
-        let ipph = (ip + 1) / 2;
+        let ipph = ip.div_ceil(2);
         let idl1 = ido * l1;
         // CC is [l1][ip][ido]; CH and C1 (`cc` reused) are [ip][l1][ido].
         let xc = |a: usize, b: usize, c: usize| a + ido * (b + ip * c);
@@ -1432,7 +1435,7 @@ mod tests {
         for v in &h[1..=(n - 1) / 2] {
             sig.extend([v.re, v.im]);
         }
-        if n % 2 == 0 {
+        if n.is_multiple_of(2) {
             sig.push(h[n / 2].re);
         }
         sig
@@ -1516,5 +1519,101 @@ mod tests {
             ));
         }
         assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    #[test]
+    fn quarter_pi_over_n_rounds_through_extended_precision() {
+        // From NumPy's longdouble (x87) arithmetic; f64 arithmetic is off by one ulp at 3,
+        // 6 and 13.
+        for (n, bits) in [
+            (1, 0x3fe9_21fb_5444_2d18u64),
+            (3, 0x3fd0_c152_382d_7366),
+            (6, 0x3fc0_c152_382d_7366),
+            (13, 0x3fae_eebf_2ca2_ada8),
+            (4096, 0x3f29_21fb_5444_2d18),
+            (1_000_003, 0x3eaa_5a7f_a516_0fc7),
+        ] {
+            assert_eq!(quarter_pi_over(n).to_bits(), bits, "n = {n}");
+        }
+    }
+
+    #[test]
+    fn an_impulse_has_an_exactly_flat_spectrum() {
+        for n in 1..=20 {
+            let mut x = vec![Complex::new(0.0f32, 0.0); n];
+            x[0] = Complex::new(1.0, 0.0);
+            ComplexFft::new(n).unwrap().run(&mut x, true, 1.0).unwrap();
+            assert!(
+                x.iter().all(|v| *v == Complex::new(1.0, 0.0)),
+                "n = {n}: {x:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_tone_at_a_multiple_of_a_quarter_turn_transforms_exactly() {
+        // x[j] = i^j: all of it lands in bin n/4, with nothing elsewhere.
+        for n in [4, 8, 16, 32, 64] {
+            let quarter = [(1.0, 0.0), (0.0, 1.0), (-1.0, 0.0), (0.0, -1.0)];
+            let mut x: Vec<Complex<f32>> = (0..n)
+                .map(|j| Complex::new(quarter[j % 4].0, quarter[j % 4].1))
+                .collect();
+            ComplexFft::new(n).unwrap().run(&mut x, true, 1.0).unwrap();
+            for (k, v) in x.iter().enumerate() {
+                let want = if k == n / 4 { n as f32 } else { 0.0 };
+                assert_eq!((v.re, v.im), (want, 0.0), "n = {n}, bin {k}");
+            }
+        }
+    }
+
+    #[test]
+    fn backward_after_forward_restores_the_signal_at_every_length() {
+        // Every plan shape up to 300: the radices, the generic pass, Bluestein (89, 101, …).
+        for n in 1..=300 {
+            let x = signal::<f64>(n);
+            let plan = ComplexFft::new(n).unwrap();
+            let mut y = x.clone();
+            plan.run(&mut y, true, 1.0).unwrap();
+            plan.run(&mut y, false, <f64 as Real>::recip(n)).unwrap();
+            for (a, b) in x.iter().zip(&y) {
+                assert!(
+                    (a.re - b.re).abs() < 1e-12 && (a.im - b.im).abs() < 1e-12,
+                    "n = {n}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn real_backward_inverts_the_spectrum_of_a_real_signal_at_every_length() {
+        // Bluestein from 191 on.
+        for n in 1..=300 {
+            let x: Vec<f64> = signal::<f64>(n).iter().map(|v| v.re).collect();
+            let mut spec: Vec<Complex<f64>> = x.iter().map(|&v| Complex::new(v, 0.0)).collect();
+            ComplexFft::new(n)
+                .unwrap()
+                .run(&mut spec, true, 1.0)
+                .unwrap();
+            let mut y = half_complex(&spec, n);
+            RealBackwardFft::new(n)
+                .unwrap()
+                .run(&mut y, <f64 as Real>::recip(n))
+                .unwrap();
+            for (a, b) in x.iter().zip(&y) {
+                assert!((a - b).abs() < 1e-12, "n = {n}: {a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn plans_pick_bluestein_where_pocketfft_does() {
+        // Large prime factors from 50 on, when the padded convolution is cheaper.
+        assert!(!prefers_bluestein(47, 1.0));
+        assert!(!prefers_bluestein(97, 1.0));
+        assert!(prefers_bluestein(101, 1.0));
+        assert!(!prefers_bluestein(221, 1.0));
+        assert!(!prefers_bluestein(101, 0.5));
+        assert!(prefers_bluestein(211, 0.5));
+        assert!(!prefers_bluestein(usize::MAX, 1.0));
     }
 }
