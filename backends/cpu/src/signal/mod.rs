@@ -1,6 +1,7 @@
 //! Reference kernels of the `signal` family.
 
 mod dft;
+mod fft;
 mod mel;
 mod stft;
 mod window;
@@ -45,55 +46,9 @@ pub(crate) fn scalar_int(inputs: &[Option<&Value>], i: usize, name: &str) -> Res
     }
 }
 
-/// The discrete Fourier transform of the complex signal `(re, im)`:
-/// `X[k] = sum_j x[j] e^(-+2 pi i k j / N)` (`+` when `inverse`, without the 1/N factor).
-pub(crate) fn dft_1d(re: &[f64], im: &[f64], inverse: bool) -> Result<(Vec<f64>, Vec<f64>)> {
-    let n = re.len();
-    let sign = if inverse { 1.0 } else { -1.0 };
-    let mut out_re = xnpu_linalg::buf::zeroed(n, "a DFT")?;
-    let mut out_im = xnpu_linalg::buf::zeroed(n, "a DFT")?;
-    for k in 0..n {
-        let (mut sr, mut si) = (0.0, 0.0);
-        for j in 0..n {
-            // k * j in u128: k and j are below n, whose square a usize need not hold.
-            let (c, s) = unit_root((k as u128 * j as u128 % n as u128) as usize, n);
-            let s = sign * s;
-            sr += re[j] * c - im[j] * s;
-            si += re[j] * s + im[j] * c;
-        }
-        out_re[k] = sr;
-        out_im[k] = si;
-    }
-    Ok((out_re, out_im))
-}
-
-/// `(cos, sin)` of `2 pi m / n` for `m < n`, exact at multiples of a quarter turn.
-fn unit_root(m: usize, n: usize) -> (f64, f64) {
-    let (m4, n) = (4 * m as u128, n as u128);
-    if m == 0 {
-        (1.0, 0.0)
-    } else if m4 == 2 * n {
-        (-1.0, 0.0)
-    } else if m4 == n {
-        (0.0, 1.0)
-    } else if m4 == 3 * n {
-        (0.0, -1.0)
-    } else {
-        let (s, c) = (2.0 * std::f64::consts::PI * m as f64 / n as f64).sin_cos();
-        (c, s)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dft_of_an_impulse_is_flat() {
-        let (re, im) = dft_1d(&[1.0, 0.0, 0.0, 0.0], &[0.0; 4], false).unwrap();
-        assert_eq!(re, vec![1.0; 4]);
-        assert_eq!(im, vec![0.0; 4]);
-    }
 
     #[test]
     fn float_values_truncate_into_integers() {

@@ -1,11 +1,12 @@
 //! STFT: windowed DFTs of overlapping frames.
 
-use xnpu_core::{Error, Result, Tensor, Value};
+use xnpu_core::{DType, Error, Result, Tensor, Value};
 use xnpu_ops::signal::Stft;
 
 use xnpu_linalg::buf;
 
-use super::{dft_1d, f64_tensor, scalar_int};
+use super::fft::{Complex, ComplexFft};
+use super::{f64_tensor, scalar_int};
 use crate::args::{opt_tensor, tensor};
 
 pub fn run(op: &Stft, inputs: &[Option<&Value>]) -> Result<Tensor> {
@@ -58,27 +59,38 @@ pub fn run(op: &Stft, inputs: &[Option<&Value>]) -> Result<Tensor> {
     let out_shape = vec![batch, frames, bins, 2];
     let total = xnpu_core::shape::checked_numel(&out_shape)?;
     let data = x.to_f64_vec()?;
+    let dtype = x.dtype();
+    // As the ONNX reference: the window applied in the signal's type, then NumPy's forward
+    // FFT, which computes in f64 and returns a complex64 for the narrower types (`dft.rs`).
+    let windowed = |v: f64, w: f64| match dtype {
+        DType::F64 => v * w,
+        DType::F16 => half::f16::from_f64(v * w).to_f64(),
+        DType::Bf16 => half::bf16::from_f64(v * w).to_f64(),
+        _ => (v * w) as f32 as f64,
+    };
+    let plan = ComplexFft::<f64>::new(frame)?;
+    let mut sig = buf::zeroed::<Complex<f64>>(frame, "an STFT frame")?;
     let mut out = buf::reserved(total, "STFT's output")?;
     for b in 0..batch {
         for f in 0..frames {
             // The frame is no longer than the signal.
-            let (mut re, mut im) = (vec![0.0; frame], vec![0.0; frame]);
-            for j in 0..frame {
+            for (j, v) in sig.iter_mut().enumerate() {
                 let w = window.as_ref().map_or(1.0, |w| w[j]);
                 let at = (b * len + f * step + j) * comps;
-                re[j] = data[at] * w;
-                if comps == 2 {
-                    im[j] = data[at + 1] * w;
-                }
+                let im = if comps == 2 { data[at + 1] } else { 0.0 };
+                *v = Complex::new(windowed(data[at], w), windowed(im, w));
             }
-            let (fr, fi) = dft_1d(&re, &im, false)?;
-            for k in 0..bins {
-                out.push(fr[k]);
-                out.push(fi[k]);
+            plan.run(&mut sig, true, 1.0)?;
+            for v in &sig[..bins] {
+                out.push(v.re);
+                out.push(v.im);
             }
         }
     }
-    f64_tensor(x.dtype(), out_shape, out)
+    if dtype != DType::F64 {
+        out.iter_mut().for_each(|v| *v = *v as f32 as f64);
+    }
+    f64_tensor(dtype, out_shape, out)
 }
 
 #[cfg(test)]
