@@ -3,12 +3,14 @@
 
 mod control;
 mod edit;
+mod flex_attention;
 mod infer;
 mod op;
 mod ranges;
 
 pub use control::{Capture, If, Loop, Scan, SequenceMap};
 pub use edit::Use;
+pub use flex_attention::{FlexAttention, FLEX_ATTENTION_DTYPES};
 pub use op::Op;
 pub use ranges::ByteRanges;
 
