@@ -78,9 +78,11 @@ impl FlexAttention {
                     )));
                 }
                 match dtype {
-                    Some(first) if first != d => return Err(Error::model(format!(
+                    Some(first) if first != d => {
+                        return Err(Error::model(format!(
                         "FlexAttention {name} is {d}, Q is {first}: Q, K and V must have one dtype"
-                    ))),
+                    )))
+                    }
                     _ => dtype = Some(d),
                 }
             }
