@@ -65,11 +65,7 @@ impl Dims {
 
     /// Query heads per K/V head.
     fn group(&self) -> usize {
-        if self.hkv == 0 {
-            1
-        } else {
-            self.hq / self.hkv
-        }
+        self.hq.checked_div(self.hkv).unwrap_or(1)
     }
 
     /// The shape of the scores and probabilities, `[b, hq, l, s]`.
@@ -484,7 +480,8 @@ mod tests {
 
     #[test]
     fn shapes_that_disagree_are_errors_saying_which() {
-        let cases: [(&[usize], &[usize], &[usize], &str); 6] = [
+        type Case<'a> = (&'a [usize], &'a [usize], &'a [usize], &'a str);
+        let cases: [Case; 6] = [
             (&[1, 2, 3], &[1, 2, 3, 4], &[1, 2, 3, 4], "4-D"),
             (&[1, 2, 3, 4], &[2, 2, 3, 4], &[1, 2, 3, 4], "batch"),
             (

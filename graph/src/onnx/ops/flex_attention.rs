@@ -62,8 +62,8 @@ fn softmax_precision(code: i64) -> Result<DType> {
         .map_err(|e| e.context("attribute \"softmax_precision\""))?;
     if !FLEX_ATTENTION_DTYPES.contains(&d) {
         return Err(Error::unsupported(format!(
-            "attribute \"softmax_precision\" is {d}; FlexAttention computes softmax in float16, \
-             bfloat16, float or double"
+            "attribute \"softmax_precision\" is {d}; FlexAttention computes softmax in f16, bf16, \
+             f32 or f64"
         )));
     }
     Ok(d)
