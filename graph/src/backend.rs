@@ -83,7 +83,7 @@ pub enum ReasonCode {
     Rank = 4,
     /// A shape is known only at run time, and the device needs it before.
     DynamicShape = 5,
-    /// The op has bodies (If, Loop, Scan) and the device runs none.
+    /// The op has bodies (If, Loop, Scan, FlexAttention's modifiers) and the device runs none.
     ControlFlow = 6,
     /// The op is quantised in a scheme the device does not take.
     Quantization = 7,
@@ -550,7 +550,8 @@ pub struct CapabilityTable {
     /// Only shapes known before a run (numbers or symbols bound by the graph inputs).
     #[serde(default)]
     pub static_shapes: bool,
-    /// Whether ops with bodies (If, Loop, Scan, SequenceMap) are admitted.
+    /// Whether ops with bodies (If, Loop, Scan, SequenceMap, FlexAttention with modifiers) are
+    /// admitted.
     #[serde(default)]
     pub control_flow: bool,
     #[serde(default = "one")]

@@ -29,9 +29,10 @@
 //! there is one arena per device, and each value lives on the device of its producer; a value
 //! read on another device is copied there by the backend, which is not planned here.
 //!
-//! Bodies of control-flow nodes (If, Loop, Scan, SequenceMap) are not planned: their values
-//! are the business of the executor running the body. The outer values that a control-flow
-//! node reads (its inputs and captures) and its outputs are planned like any other.
+//! Graphs held by nodes (bodies of If, Loop, Scan, SequenceMap; FlexAttention's modifiers)
+//! are not planned: their values are the business of the executor running the graph. The
+//! outer values such a node reads (its inputs and captures) and its outputs are planned like
+//! any other.
 
 use std::collections::HashMap;
 use std::fmt;

@@ -1,4 +1,4 @@
-//! Control flow: If, Loop and Scan run their bodies with the interpreter.
+//! Control flow: If, Loop, Scan and SequenceMap run their bodies with the interpreter.
 
 use xnpu_core::shape::normalize_axis;
 use xnpu_core::{DType, Error, Result, Tensor, Value, ValueType};
@@ -9,7 +9,7 @@ use crate::args::{opt_tensor, tensor};
 use crate::exec::run_graph;
 
 /// The values a body captures, taken from the node's extra inputs.
-fn captured(body: &Graph, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
+pub(crate) fn captured(body: &Graph, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
     body.captures
         .iter()
         .map(|c| {

@@ -357,6 +357,7 @@ pub fn run_node(node: &Node, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
         Op::Loop(o) => crate::control::run_loop(o, inputs),
         Op::Scan(o) => crate::control::run_scan(o, inputs),
         Op::SequenceMap(o) => crate::control::run_sequence_map(o, inputs),
+        Op::FlexAttention(o) => crate::attention::flex::run(o, inputs),
     }?;
     let needed = node
         .outputs

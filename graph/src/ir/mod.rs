@@ -3,12 +3,14 @@
 
 mod control;
 mod edit;
+mod flex_attention;
 mod infer;
 mod op;
 mod ranges;
 
 pub use control::{Capture, If, Loop, Scan, SequenceMap};
 pub use edit::Use;
+pub use flex_attention::{FlexAttention, FLEX_ATTENTION_DTYPES};
 pub use op::Op;
 pub use ranges::ByteRanges;
 
@@ -36,7 +38,7 @@ pub struct Node {
     /// The model's name for the node, or `#index` when the model gave none.
     pub name: String,
     pub op: Op,
-    /// Inputs in op order; `None` is an absent optional input. Control-flow nodes list the
+    /// Inputs in op order; `None` is an absent optional input. Nodes holding graphs list the
     /// outer values that their bodies capture after their own inputs.
     pub inputs: Vec<Option<ValueId>>,
     /// Outputs in op order; `None` is an output the model does not use.
@@ -55,7 +57,8 @@ impl Node {
     }
 }
 
-/// A graph: the main graph of a model or the body of a control-flow op.
+/// A graph: the main graph of a model, the body of a control-flow op or a graph another op
+/// holds (FlexAttention's modifiers).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Graph {
     pub name: String,

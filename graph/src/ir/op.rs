@@ -1,9 +1,10 @@
-//! The IR's op: an enum over the op families of `xnpu-ops`, plus control flow.
+//! The IR's op: an enum over the op families of `xnpu-ops`, plus the ops that hold graphs
+//! (control flow and FlexAttention).
 
 use xnpu_core::{Result, ValueType};
 use xnpu_ops::InferInput;
 
-use super::{Graph, If, Loop, Scan, SequenceMap};
+use super::{FlexAttention, Graph, If, Loop, Scan, SequenceMap};
 
 /// A typed op. Attributes were parsed at import; nothing is looked up by string at run time.
 #[derive(Clone, Debug, PartialEq)]
@@ -23,6 +24,7 @@ pub enum Op {
     Loop(Box<Loop>),
     Scan(Box<Scan>),
     SequenceMap(Box<SequenceMap>),
+    FlexAttention(Box<FlexAttention>),
 }
 
 /// Adds a family's op names to `$set` (a callback of `xnpu_ops::all_ops!`).
@@ -34,12 +36,18 @@ macro_rules! family_names {
 
 impl Op {
     /// Every name an IR op goes by (what capability tables and `--explain` use): the names
-    /// the families declare, and the control-flow ops.
+    /// the families declare, and the ops that hold graphs.
     pub fn names() -> &'static std::collections::BTreeSet<&'static str> {
         static NAMES: std::sync::OnceLock<std::collections::BTreeSet<&'static str>> =
             std::sync::OnceLock::new();
         NAMES.get_or_init(|| {
-            let mut set = std::collections::BTreeSet::from(["If", "Loop", "Scan", "SequenceMap"]);
+            let mut set = std::collections::BTreeSet::from([
+                "If",
+                "Loop",
+                "Scan",
+                "SequenceMap",
+                "FlexAttention",
+            ]);
             xnpu_ops::all_ops!(family_names!(set;));
             set
         })
@@ -62,6 +70,7 @@ impl Op {
             Op::Loop(_) => "Loop",
             Op::Scan(_) => "Scan",
             Op::SequenceMap(_) => "SequenceMap",
+            Op::FlexAttention(_) => "FlexAttention",
         }
     }
 
@@ -79,7 +88,9 @@ impl Op {
             Op::Ml(o) => o.is_random(),
             Op::Sequence(o) => o.is_random(),
             Op::Text(o) => o.is_random(),
-            Op::If(_) | Op::Loop(_) | Op::Scan(_) | Op::SequenceMap(_) => false,
+            Op::If(_) | Op::Loop(_) | Op::Scan(_) | Op::SequenceMap(_) | Op::FlexAttention(_) => {
+                false
+            }
         }
     }
 
@@ -91,13 +102,14 @@ impl Op {
             || matches!(self, Op::Tensor(xnpu_ops::tensor::Op::Dropout(d)) if d.seed.is_none())
     }
 
-    /// The bodies of a control-flow op.
+    /// The graphs an op holds: the bodies of control flow, FlexAttention's modifiers.
     pub fn subgraphs(&self) -> Vec<&Graph> {
         match self {
             Op::If(o) => vec![&o.then_branch, &o.else_branch],
             Op::Loop(o) => vec![&o.body],
             Op::Scan(o) => vec![&o.body],
             Op::SequenceMap(o) => vec![&o.body],
+            Op::FlexAttention(o) => o.modifiers().map(|(_, g)| g).collect(),
             _ => vec![],
         }
     }
@@ -108,6 +120,7 @@ impl Op {
             Op::Loop(o) => vec![&mut o.body],
             Op::Scan(o) => vec![&mut o.body],
             Op::SequenceMap(o) => vec![&mut o.body],
+            Op::FlexAttention(o) => o.score_mod.iter_mut().chain(&mut o.prob_mod).collect(),
             _ => vec![],
         }
     }
@@ -143,6 +156,7 @@ impl Op {
                 .map(|&v| ValueType::Sequence(Box::new(o.body.values[v].ty.clone())))
                 .collect()),
             Op::Loop(_) | Op::Scan(_) => Ok(vec![ValueType::Unknown; n_outputs]),
+            Op::FlexAttention(o) => o.infer(inputs),
         }
     }
 }

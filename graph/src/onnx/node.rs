@@ -218,12 +218,20 @@ impl<'a> NodeCtx<'a> {
 
     /// A required GRAPH attribute, imported as a body in this node's scope.
     pub fn graph(&mut self, name: &str) -> Result<Graph> {
-        let a = self
-            .typed(name, AttributeType::Graph)?
-            .ok_or_else(|| Error::model(format!("required attribute \"{name}\" is missing")))?;
+        self.opt_graph(name)?
+            .ok_or_else(|| Error::model(format!("required attribute \"{name}\" is missing")))
+    }
+
+    /// An optional GRAPH attribute, imported as a body in this node's scope.
+    pub fn opt_graph(&mut self, name: &str) -> Result<Option<Graph>> {
+        let Some(a) = self.typed(name, AttributeType::Graph)? else {
+            return Ok(None);
+        };
         let g =
             a.g.as_ref()
                 .ok_or_else(|| Error::model(format!("attribute \"{name}\" has no graph")))?;
-        (self.subgraph)(g).map_err(|e| e.context(format!("body \"{name}\"")))
+        (self.subgraph)(g)
+            .map(Some)
+            .map_err(|e| e.context(format!("body \"{name}\"")))
     }
 }

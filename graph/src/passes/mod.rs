@@ -8,7 +8,9 @@
 //! | `basic` | constant folding, shape-subgraph simplification, common-subexpression and dead-code elimination |
 //! | `all` | `basic`, then Conv+BatchNormalization folding and the fusions (blocked DequantizeLinear+MatMul into MatMulNBits, MatMul+Add, Conv/Gemm+activation, GELU, LayerNorm, RMSNorm, attention) |
 //!
-//! Passes rewrite the main graph; bodies of control flow are left as imported. Every
+//! Passes rewrite the main graph; the graphs ops hold (bodies of control flow,
+//! FlexAttention's modifiers) are left as imported, and a node holding one is neither folded
+//! nor merged. Every
 //! pass keeps the graph's inputs and outputs (names, order, types) unchanged.
 //!
 //! Every pass takes time linear in the graph (n·log n at most): one sweep over the nodes,

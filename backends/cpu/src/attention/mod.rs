@@ -1,5 +1,6 @@
 //! Reference kernels of the `attention` family.
 
+pub(crate) mod flex;
 pub(crate) mod gqa;
 mod linear_attention;
 mod rotary;

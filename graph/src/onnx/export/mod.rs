@@ -15,6 +15,7 @@
 mod attention;
 mod control;
 mod elementwise;
+mod flex_attention;
 mod image;
 mod ml;
 mod nn;
@@ -525,6 +526,7 @@ fn export_op(op: &Op, e: &mut Emit<'_>) -> R {
         Op::Sequence(o) => o.export(e),
         Op::Text(o) => o.export(e),
         Op::If(_) | Op::Loop(_) | Op::Scan(_) | Op::SequenceMap(_) => control::export(op, e),
+        Op::FlexAttention(o) => flex_attention::export(o, e),
     }
 }
 

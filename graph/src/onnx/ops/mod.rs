@@ -7,6 +7,7 @@ mod attention;
 mod contrib;
 mod control;
 mod elementwise;
+mod flex_attention;
 mod image;
 mod ml;
 mod nn;
@@ -122,6 +123,7 @@ impl Registry {
             let r = &mut table;
             xnpu_ops::all_ops!(register_family!(r;));
             control::register(r);
+            flex_attention::register(r);
             table
         })
     }
