@@ -458,6 +458,10 @@ struct BenchGenerateArgs {
     /// Write bench-generate.json and bench-generate.svg here.
     #[arg(long, default_value = "target/bench")]
     out: PathBuf,
+    /// Compare with xnpu on this model folder instead of onnxruntime-genai on MODEL (e.g. a
+    /// QDQ model against its MatMulNBits form; both must share the tokenizer).
+    #[arg(long, value_name = "MODEL_DIR")]
+    against: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -1303,5 +1307,6 @@ fn bench_generate(args: &BenchGenerateArgs) -> Result<()> {
         python,
         xnpu: exe,
         out: args.out.clone(),
+        against: args.against.clone(),
     })
 }

@@ -1,5 +1,7 @@
-//! `xnpu bench generate`: xnpu against onnxruntime-genai on the same model folder, prompt
-//! and thread count, alternating runs in one invocation so that both see the same machine.
+//! `xnpu bench generate`: xnpu against onnxruntime-genai on the same model folder (or, with
+//! `--against`, xnpu on one model folder against xnpu on another: a QDQ model against its
+//! MatMulNBits form), same prompt and thread count, alternating runs in one invocation so
+//! that both see the same machine.
 //! Each run is a fresh process (`xnpu generate --json`, `scripts/ref_genai.py`), so peak
 //! memory is each one's own. Writes a JSON report and an SVG chart.
 
@@ -64,32 +66,48 @@ impl Bandwidth {
 }
 
 /// Bytes of weights one token reads: every constant input of the matrix products
-/// (MatMulNBits' packed weights, scales and zero points; MatMul and Gemm weights), plus one
-/// row of each embedding table.
+/// (MatMulNBits' packed weights, scales and zero points; MatMul and Gemm weights, or the
+/// constant inputs of the DequantizeLinear that gives a weight, as a QDQ model stores it),
+/// plus one row of each embedding table.
 pub fn weight_bytes_per_token(model: &Path) -> Result<u64> {
     use xnpu_graph::ir::Op;
     use xnpu_ops::nn::Op as Nn;
     use xnpu_ops::tensor::Op as T;
     let s = Session::load_with(model, SessionOptions::new().level(Level::None))?;
     let g = &s.model().graph;
+    let producers = g.producers();
+    let const_bytes = |v: usize| {
+        g.values[v]
+            .constant
+            .as_ref()
+            .map_or(0, |t| t.raw_bytes().len() as u64)
+    };
     let mut total = 0u64;
     for n in &g.nodes {
-        let consts = n
-            .inputs
-            .iter()
-            .flatten()
-            .filter_map(|&v| g.values[v].constant.as_ref());
         match &n.op {
             Op::Nn(Nn::MatMulNBits(_) | Nn::MatMul(_) | Nn::Gemm(_)) => {
-                total += consts.map(|t| t.raw_bytes().len() as u64).sum::<u64>();
+                for &v in n.inputs.iter().flatten() {
+                    total += const_bytes(v);
+                    if let Some((p, _)) = producers[v] {
+                        let dq = &g.nodes[p];
+                        if matches!(dq.op, Op::Nn(Nn::DequantizeLinear(_))) {
+                            total += dq
+                                .inputs
+                                .iter()
+                                .flatten()
+                                .map(|&c| const_bytes(c))
+                                .sum::<u64>();
+                        }
+                    }
+                }
             }
             Op::Tensor(T::Gather(_)) => {
-                total += consts
-                    .map(|t| {
+                for &v in n.inputs.iter().flatten() {
+                    if let Some(t) = &g.values[v].constant {
                         let rows = t.shape().first().copied().unwrap_or(1).max(1);
-                        (t.raw_bytes().len() / rows) as u64
-                    })
-                    .sum::<u64>();
+                        total += (t.raw_bytes().len() / rows) as u64;
+                    }
+                }
             }
             _ => {}
         }
@@ -109,6 +127,85 @@ pub struct BenchConfig {
     /// The `xnpu` executable (runs `xnpu generate --json`).
     pub xnpu: PathBuf,
     pub out: PathBuf,
+    /// Compare with xnpu on this model folder instead of onnxruntime-genai on `model` (a QDQ
+    /// model against its MatMulNBits form, say).
+    pub against: Option<PathBuf>,
+}
+
+/// One side of the comparison: who runs which model.
+struct Side {
+    /// The label in the table, the report and the chart.
+    label: String,
+    model: PathBuf,
+    /// xnpu (`xnpu generate --json`) or onnxruntime-genai (`scripts/ref_genai.py`).
+    genai: bool,
+}
+
+impl Side {
+    fn command(&self, cfg: &BenchConfig, ids: &str, script: &Path) -> Command {
+        let (tokens, threads) = (cfg.gen_tokens.to_string(), cfg.threads.to_string());
+        if self.genai {
+            let mut g = Command::new(&cfg.python);
+            g.arg(script)
+                .arg(&self.model)
+                .args(["--prompt-ids", ids])
+                .args(["--max-tokens", &tokens])
+                .args(["--threads", &threads])
+                .args(["--no-eos", "--no-hf"]);
+            g
+        } else {
+            let mut x = Command::new(&cfg.xnpu);
+            x.arg("generate")
+                .arg(&self.model)
+                .args(["--prompt-ids", ids])
+                .args(["--max-tokens", &tokens])
+                .args(["--threads", &threads])
+                .args(["--devices", "cpu-only", "--ignore-eos", "--json"]);
+            x
+        }
+    }
+}
+
+/// The two sides: xnpu on the model, then onnxruntime-genai on it or xnpu on `against`.
+fn sides(cfg: &BenchConfig) -> [Side; 2] {
+    let folder = |p: &Path| {
+        p.file_name().map_or_else(
+            || p.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        )
+    };
+    match &cfg.against {
+        None => [
+            Side {
+                label: "xnpu".into(),
+                model: cfg.model.clone(),
+                genai: false,
+            },
+            Side {
+                label: "onnxruntime-genai".into(),
+                model: cfg.model.clone(),
+                genai: true,
+            },
+        ],
+        Some(other) => {
+            let (mut a, mut b) = (folder(&cfg.model), folder(other));
+            if a == b {
+                (a, b) = (cfg.model.display().to_string(), other.display().to_string());
+            }
+            [
+                Side {
+                    label: format!("xnpu {a}"),
+                    model: cfg.model.clone(),
+                    genai: false,
+                },
+                Side {
+                    label: format!("xnpu {b}"),
+                    model: other.clone(),
+                    genai: false,
+                },
+            ]
+        }
+    }
 }
 
 /// `scripts/NAME`, beside the working folder or the executable's repository (`what`: the side
@@ -169,23 +266,40 @@ const METRICS: [(&str, &str, bool); 4] = [
 
 /// Runs the benchmark, prints the table, writes `bench-generate.json` and `.svg`.
 pub fn run(cfg: &BenchConfig) -> Result<()> {
-    let lm_cfg = super::GenaiConfig::load(&cfg.model)?;
-    if cfg.prompt_tokens + cfg.gen_tokens > lm_cfg.max_length() {
-        return Err(Error::invalid_input(format!(
-            "{} prompt + {} generated tokens exceed the model's max_length {}",
-            cfg.prompt_tokens,
-            cfg.gen_tokens,
-            lm_cfg.max_length()
-        )));
+    let sides = sides(cfg);
+    let mut vocab = None;
+    let mut weights = Vec::new();
+    for side in &sides {
+        let lm_cfg = super::GenaiConfig::load(&side.model)?;
+        if cfg.prompt_tokens + cfg.gen_tokens > lm_cfg.max_length() {
+            return Err(Error::invalid_input(format!(
+                "{} prompt + {} generated tokens exceed the max_length {} of {}",
+                cfg.prompt_tokens,
+                cfg.gen_tokens,
+                lm_cfg.max_length(),
+                side.model.display()
+            )));
+        }
+        let v = lm_cfg.model.vocab_size;
+        if vocab.is_some_and(|first| first != v) {
+            return Err(Error::invalid_input(format!(
+                "{} has a vocabulary of {v} tokens, {} of {}: compare models of one tokenizer",
+                side.model.display(),
+                cfg.model.display(),
+                vocab.unwrap_or_default()
+            )));
+        }
+        vocab = Some(v);
+        weights.push(weight_bytes_per_token(
+            &side.model.join(&lm_cfg.model.decoder.filename),
+        )?);
     }
-    let ids = prompt_ids(cfg.prompt_tokens, lm_cfg.model.vocab_size);
+    let ids = prompt_ids(cfg.prompt_tokens, vocab.unwrap_or_default());
     let script = ref_script(&cfg.xnpu)?;
-    let model_file = cfg.model.join(&lm_cfg.model.decoder.filename);
-    let weights = weight_bytes_per_token(&model_file)?;
     eprintln!("measuring memory read bandwidth ({} threads)", cfg.threads);
     let mut bandwidth = Bandwidth::new(cfg.threads)?;
     bandwidth.measure(3);
-    let runs = alternate_runs(cfg, &ids, &script, &mut bandwidth)?;
+    let runs = alternate_runs(cfg, &sides, &ids, &script, &mut bandwidth)?;
     let bw = bandwidth.measure(0);
 
     let med = medians(&runs);
@@ -193,24 +307,32 @@ pub fn run(cfg: &BenchConfig) -> Result<()> {
         .iter()
         .zip(&runs[1])
         .all(|(a, b)| a.get("generated_ids") == b.get("generated_ids"));
-    let bound = bw / weights.max(1) as f64;
-    let table = print_table(cfg, &med);
+    let table = print_table(cfg, &sides, &med);
+    let bounds: Vec<f64> = weights.iter().map(|&w| bw / w.max(1) as f64).collect();
     println!(
-        "weights read per token {:.1} MiB; read bandwidth {:.2} GB/s (best between runs, {} threads): bound {:.2} tokens/s \
-         (xnpu at {:.0}%, genai at {:.0}%)",
-        weights as f64 / 1048576.0,
+        "read bandwidth {:.2} GB/s (best between runs, {} threads)",
         bw / 1e9,
-        cfg.threads,
-        bound,
-        100.0 * med[0][2] / bound,
-        100.0 * med[1][2] / bound
+        cfg.threads
     );
+    for (i, side) in sides.iter().enumerate() {
+        println!(
+            "{}: weights read per token {:.1} MiB, bound {:.2} tokens/s, at {:.0}%",
+            side.label,
+            weights[i] as f64 / 1048576.0,
+            bounds[i],
+            100.0 * med[i][2] / bounds[i]
+        );
+    }
     println!(
         "generated token ids {} between the two",
         if same_tokens { "identical" } else { "DIFFER" }
     );
     let report = json!({
-        "model": cfg.model.display().to_string(),
+        "sides": sides.iter().map(|s| json!({
+            "label": s.label,
+            "model": s.model.display().to_string(),
+            "runner": if s.genai { "onnxruntime-genai" } else { "xnpu" },
+        })).collect::<Vec<_>>(),
         "prompt_tokens": cfg.prompt_tokens,
         "gen_tokens": cfg.gen_tokens,
         "threads": cfg.threads,
@@ -218,12 +340,11 @@ pub fn run(cfg: &BenchConfig) -> Result<()> {
         "metrics": table,
         "weight_bytes_per_token": weights,
         "read_bandwidth_bytes_per_s": bw,
-        "bandwidth_bound_tokens_per_s": bound,
+        "bandwidth_bound_tokens_per_s": bounds,
         "same_generated_ids": same_tokens,
-        "xnpu_runs": runs[0],
-        "genai_runs": runs[1],
+        "side_runs": runs,
     });
-    write_report(cfg, &report, &table)
+    write_report(cfg, &sides, &report, &table)
 }
 
 /// A fixed prompt of `n` ordinary token ids (no special ids at the start of the
@@ -237,10 +358,11 @@ fn prompt_ids(n: usize, vocab: usize) -> String {
     ids.join(",")
 }
 
-/// `cfg.runs` runs of each side (xnpu, then onnxruntime-genai), alternating which goes first
-/// and measuring the bandwidth between runs, with a progress bar.
+/// `cfg.runs` runs of each side, alternating which goes first and measuring the bandwidth
+/// between runs, with a progress bar.
 fn alternate_runs(
     cfg: &BenchConfig,
+    sides: &[Side; 2],
     ids: &str,
     script: &Path,
     bandwidth: &mut Bandwidth,
@@ -251,28 +373,13 @@ fn alternate_runs(
     );
     let mut runs: [Vec<Json>; 2] = [Vec::new(), Vec::new()];
     for r in 0..cfg.runs {
-        let mut x = Command::new(&cfg.xnpu);
-        x.arg("generate")
-            .arg(&cfg.model)
-            .args(["--prompt-ids", ids])
-            .args(["--max-tokens", &cfg.gen_tokens.to_string()])
-            .args(["--threads", &cfg.threads.to_string()])
-            .args(["--devices", "cpu-only", "--ignore-eos", "--json"]);
-        let mut g = Command::new(&cfg.python);
-        g.arg(script)
-            .arg(&cfg.model)
-            .args(["--prompt-ids", ids])
-            .args(["--max-tokens", &cfg.gen_tokens.to_string()])
-            .args(["--threads", &cfg.threads.to_string()])
-            .args(["--no-eos", "--no-hf"]);
         // Which goes first alternates, so neither always runs on a machine the other warmed.
-        let mut pair = [(0, "xnpu", x), (1, "onnxruntime-genai", g)];
-        if r % 2 == 1 {
-            pair.swap(0, 1);
-        }
-        for (i, name, cmd) in pair {
-            bar.set_message(name);
-            runs[i].push(run_json(cmd, &format!("{name} run {r}"))?);
+        let order = if r % 2 == 0 { [0, 1] } else { [1, 0] };
+        for i in order {
+            let side = &sides[i];
+            bar.set_message(side.label.clone());
+            let cmd = side.command(cfg, ids, script);
+            runs[i].push(run_json(cmd, &format!("{} run {r}", side.label))?);
             bar.inc(1);
         }
         bandwidth.measure(1);
@@ -296,64 +403,72 @@ fn medians(runs: &[Vec<Json>; 2]) -> Vec<Vec<f64>> {
 
 /// Prints the header and one line per metric (medians of each side and their ratio);
 /// returns those lines as the report's `metrics`.
-fn print_table(cfg: &BenchConfig, med: &[Vec<f64>]) -> Vec<Json> {
+fn print_table(cfg: &BenchConfig, sides: &[Side; 2], med: &[Vec<f64>]) -> Vec<Json> {
     println!(
-        "model {} | prompt {} tokens, {} generated, {} threads, {} runs each (medians)",
-        cfg.model.display(),
-        cfg.prompt_tokens,
-        cfg.gen_tokens,
-        cfg.threads,
-        cfg.runs
+        "prompt {} tokens, {} generated, {} threads, {} runs each (medians)",
+        cfg.prompt_tokens, cfg.gen_tokens, cfg.threads, cfg.runs
     );
+    for s in sides {
+        println!("{}: {}", s.label, s.model.display());
+    }
+    let (a, b) = (&sides[0].label, &sides[1].label);
+    let w = a.len().max(b.len()).max(10);
     println!(
-        "{:<26} {:>14} {:>18} {:>14}",
-        "", "xnpu", "onnxruntime-genai", "xnpu / genai"
+        "{:<26} {a:>w$} {b:>w$} {:>14}",
+        "",
+        format!("{} / {}", short(a), short(b))
     );
     let mut table = Vec::new();
     for (i, (key, label, higher_better)) in METRICS.iter().enumerate() {
-        let (mut a, mut b) = (med[0][i], med[1][i]);
+        let (mut x, mut y) = (med[0][i], med[1][i]);
         if *key == "peak_rss_bytes" {
-            a /= 1048576.0;
-            b /= 1048576.0;
+            x /= 1048576.0;
+            y /= 1048576.0;
         }
-        let ratio = a / b;
-        println!("{label:<26} {a:>14.2} {b:>18.2} {ratio:>13.2}x");
-        table.push(json!({"metric": key, "label": label, "xnpu": a, "genai": b,
+        let ratio = x / y;
+        println!("{label:<26} {x:>w$.2} {y:>w$.2} {ratio:>13.2}x");
+        table.push(json!({"metric": key, "label": label, "values": [x, y],
                           "ratio": ratio, "higher_is_better": higher_better}));
     }
     table
 }
 
+/// A label's short form for the ratio column ("onnxruntime-genai" is "genai").
+fn short(label: &str) -> &str {
+    label.strip_prefix("onnxruntime-").unwrap_or(label)
+}
+
 /// Writes `bench-generate.json` (the report) and `bench-generate.svg` (the chart) to
 /// `cfg.out`.
-fn write_report(cfg: &BenchConfig, report: &Json, table: &[Json]) -> Result<()> {
+fn write_report(cfg: &BenchConfig, sides: &[Side; 2], report: &Json, table: &[Json]) -> Result<()> {
     std::fs::create_dir_all(&cfg.out).map_err(|e| Error::io(&cfg.out, e))?;
     let jpath = cfg.out.join("bench-generate.json");
     let text = serde_json::to_string_pretty(report)
         .map_err(|e| Error::compute(format!("cannot write the report: {e}")))?;
     std::fs::write(&jpath, text).map_err(|e| Error::io(&jpath, e))?;
     let spath = cfg.out.join("bench-generate.svg");
-    chart(&spath, table)?;
+    chart(&spath, sides, table)?;
     println!("wrote {} and {}", jpath.display(), spath.display());
     Ok(())
 }
 
-/// The chart: one group per metric, xnpu's bar and onnxruntime-genai's, each group scaled to
-/// the larger of the two.
-fn chart(path: &Path, table: &[Json]) -> Result<()> {
+/// The chart: one group per metric, a bar per side, each group scaled to the larger.
+fn chart(path: &Path, sides: &[Side; 2], table: &[Json]) -> Result<()> {
     let groups: Vec<crate::chart::Group> = table
         .iter()
         .map(|m| crate::chart::Group {
             label: m["label"].as_str().unwrap_or("").to_string(),
-            bars: [("xnpu", "xnpu"), ("onnxruntime-genai", "genai")]
+            bars: sides
                 .iter()
-                .map(|(label, key)| crate::chart::Bar {
-                    label: label.to_string(),
-                    value: m[*key].as_f64().unwrap_or(0.0),
+                .enumerate()
+                .map(|(i, s)| crate::chart::Bar {
+                    label: s.label.clone(),
+                    value: m["values"][i].as_f64().unwrap_or(0.0),
                     range: None,
                 })
                 .collect(),
         })
         .collect();
-    crate::chart::bars(path, "xnpu vs onnxruntime-genai", &groups)
+    let title = format!("{} vs {}", sides[0].label, sides[1].label);
+    crate::chart::bars(path, &title, &groups)
 }

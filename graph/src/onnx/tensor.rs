@@ -237,6 +237,30 @@ pub fn release_mapped_pages(data: &[u8]) -> usize {
     }
 }
 
+/// Bytes for a large weight made at compile time (a fused op's repacked constants): from
+/// [`HUGE_PAGE_MIN`] bytes on, anonymous memory advised for transparent huge pages, where a
+/// kernel streaming the weights takes a TLB miss per 2 MiB instead of per 4 KiB (as the CPU
+/// backend's copies of weights that lie in a mapped file); smaller, or where memory cannot
+/// be mapped, the vector itself.
+pub fn weight_bytes(data: Vec<u8>) -> Bytes {
+    if data.len() < HUGE_PAGE_MIN {
+        return data.into();
+    }
+    let Ok(mut m) = memmap2::MmapMut::map_anon(data.len()) else {
+        return data.into();
+    };
+    #[cfg(target_os = "linux")]
+    {
+        // Only advice: where THP is off the copy is ordinary memory.
+        let _ = m.advise(memmap2::Advice::HugePage);
+    }
+    m.copy_from_slice(&data);
+    Bytes::from_owner(m)
+}
+
+/// The size from which [`weight_bytes`] uses huge pages (one huge page).
+pub const HUGE_PAGE_MIN: usize = 2 << 20;
+
 fn dims_of(tp: &TensorProto) -> Result<Vec<usize>> {
     tp.dims
         .iter()

@@ -25,6 +25,7 @@ use xnpu_ops::nn;
 use super::pattern::{rewrite_all, single_output, Arg, Rewrite, View};
 use super::{Options, Work};
 use crate::ir::{Graph, Op};
+use crate::onnx::tensor::{release_mapped_pages, weight_bytes};
 
 /// The accuracy level of the MatMulNBits made: 4 (A quantised to int8 per block), what
 /// ONNX Runtime's own DQ+MatMul→MatMulNBits fusion uses by default
@@ -134,7 +135,10 @@ fn matcher(v: View<'_>, i: usize) -> Option<Rewrite> {
             0
         }
     })?;
-    let b = Tensor::from_bytes(DType::U8, vec![n, blocks, bs * bits / 8], b.into()).ok()?;
+    let b = Tensor::from_bytes(DType::U8, vec![n, blocks, bs * bits / 8], weight_bytes(b)).ok()?;
+    // The int4 weights were read once, here: take the file's pages they came from out of the
+    // resident set (they stay in the page cache), so the model is resident once.
+    release_mapped_pages(qb);
     // scales [N * blocks], row-major over (n, block): the transpose of [blocks, N].
     let size = float.elem_bytes()?;
     let sb = scale.raw_bytes();
@@ -146,7 +150,8 @@ fn matcher(v: View<'_>, i: usize) -> Option<Rewrite> {
             scales.extend_from_slice(&sb[at..at + size]);
         }
     }
-    let scales = Tensor::from_bytes(float, vec![n * blocks], scales.into()).ok()?;
+    let scales = Tensor::from_bytes(float, vec![n * blocks], weight_bytes(scales)).ok()?;
+    release_mapped_pages(sb);
     let signed = qd.kind() == xnpu_core::dtype::Kind::Signed;
     let zero_points = match (zp, signed) {
         // Signed without a zero point: MatMulNBits' default 2^(bits-1) is the biased zero.
