@@ -45,7 +45,13 @@ pub(super) fn decode_rgb(bytes: &[u8], max_bytes: usize) -> Result<Rgb, String> 
     }
     let rgb = samples
         .chunks_exact(channels)
-        .flat_map(|p| if color == 1 { [p[0]; 3] } else { [p[0], p[1], p[2]] })
+        .flat_map(|p| {
+            if color == 1 {
+                [p[0]; 3]
+            } else {
+                [p[0], p[1], p[2]]
+            }
+        })
         .collect();
     Ok((height, width, rgb))
 }

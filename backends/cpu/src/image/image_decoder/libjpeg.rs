@@ -17,7 +17,7 @@ use std::mem::MaybeUninit;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 use mozjpeg_sys as sys;
-use sys::J_COLOR_SPACE::{JCS_GRAYSCALE, JCS_RGB, JCS_YCbCr};
+use sys::J_COLOR_SPACE::{JCS_YCbCr, JCS_GRAYSCALE, JCS_RGB};
 
 /// At most this many scans in a progressive file: each scan makes libjpeg pass over the
 /// whole image, so a small file of many tiny scans could take minutes (libjpeg-turbo's own
@@ -45,7 +45,9 @@ unsafe extern "C-unwind" fn error_exit(cinfo: &mut sys::jpeg_common_struct) {
         let format: unsafe extern "C-unwind" fn(&mut sys::jpeg_common_struct, *mut c_char) =
             std::mem::transmute((*cinfo.err).format_message.expect("set by jpeg_std_error"));
         format(cinfo, buffer.as_mut_ptr());
-        CStr::from_ptr(buffer.as_ptr()).to_string_lossy().into_owned()
+        CStr::from_ptr(buffer.as_ptr())
+            .to_string_lossy()
+            .into_owned()
     };
     fail(message)
 }
@@ -76,7 +78,8 @@ pub(super) fn decode_rgb(bytes: &[u8], max_bytes: usize) -> Result<Option<Rgb>, 
     // Boxed: libjpeg keeps pointers to all three until `jpeg_destroy_decompress`.
     // SAFETY: these are plain C structs for which all zeroes is a valid value (null
     // pointers, `None` callbacks); `jpeg_std_error` and `jpeg_create_decompress` fill them.
-    let mut err: Box<sys::jpeg_error_mgr> = Box::new(unsafe { MaybeUninit::zeroed().assume_init() });
+    let mut err: Box<sys::jpeg_error_mgr> =
+        Box::new(unsafe { MaybeUninit::zeroed().assume_init() });
     let mut cinfo: Box<sys::jpeg_decompress_struct> =
         Box::new(unsafe { MaybeUninit::zeroed().assume_init() });
     let mut progress = Box::new(sys::jpeg_progress_mgr {
@@ -116,7 +119,11 @@ pub(super) fn decode_rgb(bytes: &[u8], max_bytes: usize) -> Result<Option<Rgb>, 
             .checked_mul(height)
             .and_then(|n| n.checked_mul(3))
             .filter(|&n| n <= max_bytes)
-            .unwrap_or_else(|| fail(format!("a {height}x{width} RGB image is over {max_bytes} bytes")));
+            .unwrap_or_else(|| {
+                fail(format!(
+                    "a {height}x{width} RGB image is over {max_bytes} bytes"
+                ))
+            });
         sys::jpeg_start_decompress(&mut cinfo);
         let row = cinfo.output_width as usize * cinfo.output_components as usize;
         if (cinfo.output_height as usize, row) != (height, width * 3) {
