@@ -351,3 +351,48 @@ fn external_data_shorter_than_declared_is_refused() {
         &["offset 4", "holds 8 bytes"],
     );
 }
+
+/// Scan of opset 8 (tests/fixtures/control/scan8.onnx: `s' = s + x; y = s' * x`, a batch of 3,
+/// one reversed scan input of 4 steps): each batch entry scans its `sequence_lens` steps and
+/// its scan output is zero past them, as ONNX Runtime 1.32 computes it (the expected values are
+/// its outputs for these inputs); a length past the sequence is refused with the reason.
+#[test]
+fn scan_of_opset_8_scans_each_batch_entry_for_its_length() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/control/scan8.onnx");
+    let s = Session::load(&path).expect("Scan-8 imports");
+    let init: Vec<f32> = (0..6).map(|v| v as f32 - 2.0).collect();
+    let xs: Vec<f32> = (0..24).map(|v| (v % 5) as f32 - 1.0).collect();
+    let run = |lens: Vec<i64>| {
+        s.run([
+            (
+                "lens",
+                Value::from(Tensor::from_vec(vec![3], lens).unwrap()),
+            ),
+            (
+                "init",
+                Value::from(Tensor::from_vec(vec![3, 2], init.clone()).unwrap()),
+            ),
+            (
+                "xs",
+                Value::from(Tensor::from_vec(vec![3, 4, 2], xs.clone()).unwrap()),
+            ),
+        ])
+    };
+    let out = run(vec![4, 1, 2]).expect("Scan-8 runs");
+    let get = |i: usize| out[i].1.as_tensor().unwrap().to_vec::<f32>().unwrap();
+    assert_eq!(get(0), [1., 1., 2., 4., 4., 7.]);
+    let ys = [
+        0., 0., 3., 1., 2., 2., -1., 0., 4., 12., 0., 0., 0., 0., 0., 0., 8., 18., 0., 7., 0., 0.,
+        0., 0.,
+    ];
+    assert_eq!(get(1), ys);
+    let e = run(vec![4, 5, 2]).unwrap_err().to_string();
+    assert_mentions(
+        &e,
+        &[
+            "Scan",
+            "sequence_lens holds 5",
+            "from 0 to the sequence length 4",
+        ],
+    );
+}

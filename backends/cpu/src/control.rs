@@ -116,6 +116,9 @@ pub fn run_loop(op: &Loop, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
 }
 
 pub fn run_scan(op: &Scan, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
+    if op.batched {
+        return run_scan8(op, inputs);
+    }
     let body = &op.body;
     let m = op.num_scan_inputs;
     let n_state = body
@@ -178,6 +181,183 @@ pub fn run_scan(op: &Scan, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
         result.push(Value::Tensor(move_axis0(&stacked, axis)?));
     }
     Ok(result)
+}
+
+/// The states and scan outputs of one scan: `len` steps over `scan_in` (scanned along axis
+/// 0, the first `len` slices, reversed within those where `reverse` says).
+fn scan_steps(
+    body: &Graph,
+    caps: &[Value],
+    mut state: Vec<Value>,
+    scan_in: &[Tensor],
+    reverse: &[bool],
+    len: usize,
+) -> Result<(Vec<Value>, Vec<Vec<Tensor>>)> {
+    let n_state = state.len();
+    let k_out = body.outputs.len().saturating_sub(n_state);
+    let mut outs: Vec<Vec<Tensor>> = vec![Vec::new(); k_out];
+    for step in 0..len {
+        xnpu_core::run::check().map_err(|e| e.context(format!("step {step}")))?;
+        let mut args: Vec<Option<Value>> = state.iter().cloned().map(Some).collect();
+        for (j, t) in scan_in.iter().enumerate() {
+            let idx = if reverse.get(j).copied().unwrap_or(false) {
+                len - 1 - step
+            } else {
+                step
+            };
+            args.push(Some(Value::Tensor(take_along(t, 0, idx)?)));
+        }
+        let mut res =
+            run_graph(body, &args, caps).map_err(|e| e.context(format!("step {step}")))?;
+        let scans = res.split_off(n_state);
+        state = res;
+        for (k, v) in scans.into_iter().enumerate() {
+            outs[k].push(v.into_tensor()?);
+        }
+    }
+    Ok((state, outs))
+}
+
+/// Scan-8 (`op.batched`): one scan per batch entry, over its `sequence_lens` slices of axis 1;
+/// the results stacked along a new batch axis, scan outputs zero past an entry's length.
+fn run_scan8(op: &Scan, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
+    let body = &op.body;
+    let m = op.num_scan_inputs;
+    let n_state = body
+        .inputs
+        .len()
+        .checked_sub(m)
+        .ok_or_else(|| Error::model("num_scan_inputs is larger than the body's inputs"))?;
+    let states: Vec<&Tensor> = (0..n_state)
+        .map(|i| tensor(inputs, 1 + i))
+        .collect::<Result<_>>()?;
+    let scans: Vec<&Tensor> = (0..m)
+        .map(|j| tensor(inputs, 1 + n_state + j))
+        .collect::<Result<_>>()?;
+    let (mut batch, mut max_len) = (None, None);
+    for (i, t) in states.iter().chain(&scans).enumerate() {
+        let is_scan = i >= n_state;
+        let need = if is_scan { 2 } else { 1 };
+        if t.rank() < need {
+            return Err(Error::compute(format!(
+                "Scan-8's {} {} has rank {}; it needs a batch axis{}",
+                if is_scan { "scan input" } else { "state" },
+                if is_scan { i - n_state } else { i },
+                t.rank(),
+                if is_scan { " and a sequence axis" } else { "" }
+            )));
+        }
+        let b = t.shape()[0];
+        if *batch.get_or_insert(b) != b {
+            return Err(Error::compute(format!(
+                "Scan-8's inputs disagree on the batch size ({} and {b})",
+                batch.unwrap_or(0)
+            )));
+        }
+        if is_scan {
+            let l = t.shape()[1];
+            if *max_len.get_or_insert(l) != l {
+                return Err(Error::compute(format!(
+                    "Scan-8's scan inputs have different lengths ({} and {l})",
+                    max_len.unwrap_or(0)
+                )));
+            }
+        }
+    }
+    let (batch, max_len) = (batch.unwrap_or(0), max_len.unwrap_or(0));
+    let lens: Vec<usize> = match opt_tensor(inputs, 0)? {
+        None => vec![max_len; batch],
+        Some(t) => {
+            let v = t.to_i64_vec()?;
+            if v.len() != batch {
+                return Err(Error::compute(format!(
+                    "Scan-8's sequence_lens has {} entries for a batch of {batch}",
+                    v.len()
+                )));
+            }
+            v.iter()
+                .map(|&l| {
+                    usize::try_from(l)
+                        .ok()
+                        .filter(|&l| l <= max_len)
+                        .ok_or_else(|| {
+                            Error::compute(format!(
+                                "Scan-8's sequence_lens holds {l}; each must be from 0 to the \
+                             sequence length {max_len}"
+                            ))
+                        })
+                })
+                .collect::<Result<_>>()?
+        }
+    };
+    let caps = captured(body, inputs)?;
+    let k_out = body.outputs.len().saturating_sub(n_state);
+    let mut final_states: Vec<Vec<Tensor>> = vec![Vec::new(); n_state];
+    // Per scan output, per batch entry: its items (fewer than max_len when sequence_lens says).
+    let mut outs: Vec<Vec<Vec<Tensor>>> = vec![Vec::new(); k_out];
+    for b in 0..batch {
+        let state = states
+            .iter()
+            .map(|t| take_along(t, 0, b).map(Value::Tensor))
+            .collect::<Result<Vec<_>>>()?;
+        let scan_in = scans
+            .iter()
+            .map(|t| take_along(t, 0, b))
+            .collect::<Result<Vec<_>>>()?;
+        let (state, items) = scan_steps(
+            body,
+            &caps,
+            state,
+            &scan_in,
+            &op.scan_input_reverse,
+            lens[b],
+        )
+        .map_err(|e| e.context(format!("batch entry {b}")))?;
+        for (i, v) in state.into_iter().enumerate() {
+            final_states[i].push(v.into_tensor()?);
+        }
+        for (k, v) in items.into_iter().enumerate() {
+            outs[k].push(v);
+        }
+    }
+    let mut result = Vec::with_capacity(n_state + k_out);
+    for (i, items) in final_states.iter().enumerate() {
+        result.push(Value::Tensor(stack(
+            items,
+            &body.values[body.outputs[i]].ty,
+        )?));
+    }
+    for (k, per_batch) in outs.into_iter().enumerate() {
+        let ty = &body.values[body.outputs[n_state + k]].ty;
+        // An entry shorter than max_len is padded with zeros shaped like any item.
+        let like = per_batch.iter().flatten().next().cloned();
+        let mut rows = Vec::with_capacity(per_batch.len());
+        for mut items in per_batch {
+            if items.len() < max_len {
+                let Some(like) = &like else {
+                    return Err(Error::compute(
+                        "Scan-8 ran no step in any batch entry, so its scan outputs have no shape",
+                    ));
+                };
+                let zero = Tensor::zeros(like.dtype(), like.shape().to_vec())?;
+                items.resize(max_len, zero);
+            }
+            rows.push(stack(&items, ty)?);
+        }
+        let seq_ty = match ty.tensor() {
+            Some(t) => ValueType::Tensor(xnpu_core::TensorType {
+                dtype: t.dtype,
+                shape: t.shape.as_ref().map(|s| {
+                    let mut d = vec![xnpu_core::Dim::Known(max_len)];
+                    d.extend(s.0.iter().cloned());
+                    xnpu_core::Shape(d)
+                }),
+            }),
+            None => ValueType::Unknown,
+        };
+        result.push(Value::Tensor(stack(&rows, &seq_ty)?));
+    }
+    Ok(result.into_iter().collect())
 }
 
 pub fn run_sequence_map(op: &SequenceMap, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {

@@ -36,8 +36,15 @@ pub struct SequenceMap {
     pub body: Graph,
 }
 
-/// Scan (ONNX opsets 8, 9, 11, 16, 19, 21, 23), opset ≥ 9 form: inputs are (state...,
+/// Scan (ONNX opsets 8, 9, 11, 16, 19, 21, 23). Opset ≥ 9 form: inputs are (state...,
 /// scan inputs...); the body runs once per slice along each scan input's axis.
+///
+/// Opset 8 form (`batched`): inputs are (sequence_lens?, state..., scan inputs...), where
+/// every state has a leading batch axis and every scan input is `[batch, sequence, ...]`; the
+/// scan runs once per batch entry `b` over the first `sequence_lens[b]` slices of axis 1 (all
+/// of them without `sequence_lens`; reversed within those for a reverse input). Outputs: the
+/// final states `[batch, ...]` and the scan outputs `[batch, sequence, ...]`, zero past an
+/// entry's length. The axes lists are empty and `scan_input_reverse` holds `directions`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Scan {
     pub body: Graph,
@@ -48,4 +55,6 @@ pub struct Scan {
     /// Per scan input, the (possibly negative) axis that is scanned.
     pub scan_input_axes: Vec<i64>,
     pub scan_output_axes: Vec<i64>,
+    /// The opset 8 form (see above).
+    pub batched: bool,
 }

@@ -66,12 +66,7 @@ mod tests {
 
     // onnx.reference.ReferenceEvaluator on RandomUniform(low=-1, high=3, seed=2, shape=[2,2])
     // and RandomNormal(mean=1, scale=2, seed=3, dtype=DOUBLE): numpy's RandomState draws.
-    const UNIFORM_F32: [f32; 4] = [
-        0.743_979_6,
-        -0.896_295_1,
-        1.198_649_9,
-        0.741_289_6,
-    ];
+    const UNIFORM_F32: [f32; 4] = [0.743_979_6, -0.896_295_1, 1.198_649_9, 0.741_289_6];
     const NORMAL_F64: [f64; 4] = [
         4.577256946860637,
         1.8730197010239789,

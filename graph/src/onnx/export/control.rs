@@ -28,6 +28,21 @@ pub(super) fn export(op: &Op, e: &mut Emit<'_>) -> R {
             let body = e.body(&o.body)?;
             e.simple("SequenceMap", vec![a_graph("body", body)])
         }
+        Op::Scan(o) if o.batched => {
+            // Later opsets have no sequence_lens nor batch axis: only opset 8 can say it.
+            e.at_most(8, "a Scan of opset 8 (batch axis, sequence_lens)")?;
+            name_unread_outputs(e);
+            let body = e.body(&o.body)?;
+            let flags: Vec<i64> = o.scan_input_reverse.iter().map(|&b| b as i64).collect();
+            e.simple(
+                "Scan",
+                vec![
+                    a_graph("body", body),
+                    a_int("num_scan_inputs", o.num_scan_inputs as i64),
+                    a_ints("directions", &flags),
+                ],
+            )
+        }
         Op::Scan(o) => {
             e.need(9)?;
             name_unread_outputs(e);

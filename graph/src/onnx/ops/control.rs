@@ -83,11 +83,50 @@ fn scan(n: &mut NodeCtx<'_>) -> Result<Op> {
         scan_input_axes: axes("scan_input_axes", m)?,
         scan_output_axes: axes("scan_output_axes", n_scan_outputs)?,
         body,
+        batched: false,
     })))
 }
 
-fn scan8(_n: &mut NodeCtx<'_>) -> Result<Op> {
-    Err(Error::unsupported(
-        "Scan of opset 8 (with a batch axis and sequence_lens) is not supported; re-export with opset 9 or later",
-    ))
+/// Scan-8: (sequence_lens?, state..., scan inputs...), a batch axis first (see
+/// [`Scan`]'s `batched`).
+fn scan8(n: &mut NodeCtx<'_>) -> Result<Op> {
+    let body = n.graph("body")?;
+    let num_scan_inputs = n.int("num_scan_inputs", -1)?;
+    let explicit = n.n_inputs().saturating_sub(1);
+    let most = explicit.min(body.inputs.len());
+    let m = usize::try_from(num_scan_inputs)
+        .ok()
+        .filter(|&m| (1..=most).contains(&m))
+        .ok_or_else(|| {
+            Error::model(format!(
+                "attribute num_scan_inputs is {num_scan_inputs}; it must be from 1 to {most} \
+                 (the node has {explicit} inputs after sequence_lens, its body {})",
+                body.inputs.len()
+            ))
+        })?;
+    if explicit != body.inputs.len() {
+        return Err(Error::model(format!(
+            "the node has {explicit} states and scan inputs after sequence_lens, its body {} inputs",
+            body.inputs.len()
+        )));
+    }
+    let scan_input_reverse = match n.ints("directions")? {
+        Some(v) if v.len() != m => {
+            return Err(Error::model(format!(
+                "attribute directions has {} entries for {m} scan inputs",
+                v.len()
+            )))
+        }
+        Some(v) => v.iter().map(|&d| d != 0).collect(),
+        None => vec![false; m],
+    };
+    Ok(Op::Scan(Box::new(Scan {
+        num_scan_inputs: m,
+        scan_input_reverse,
+        scan_output_reverse: Vec::new(),
+        scan_input_axes: Vec::new(),
+        scan_output_axes: Vec::new(),
+        body,
+        batched: true,
+    })))
 }
