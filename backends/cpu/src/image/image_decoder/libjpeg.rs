@@ -132,7 +132,8 @@ pub(super) fn decode_rgb(bytes: &[u8], max_bytes: usize) -> Result<Option<Rgb>, 
                 cinfo.output_height, cinfo.output_width, cinfo.output_components
             ));
         }
-        let mut out = vec![0u8; size];
+        let mut out: Vec<u8> = xnpu_linalg::buf::zeroed(size, "the decoded image")
+            .unwrap_or_else(|e| fail(e.to_string()));
         while (cinfo.output_scanline as usize) < height {
             let mut line = out[cinfo.output_scanline as usize * row..].as_mut_ptr();
             if sys::jpeg_read_scanlines(&mut cinfo, &mut line, 1) != 1 {
