@@ -38,8 +38,9 @@ Idempotent: a folder whose `.stamp` matches (sha256 of this script + size + laye
 OUT_DIR/src-tiny (the HF model, 0.6 MB) is kept; OUT_DIR/src-bench (1.7 GB) is removed after a
 bench build unless --keep-src.
 
-Measured (2 shared cores): tiny, all three variants ~25 s; bench (2 layers) ~45 s, peak RSS
-5.2 GB, bench-int4/model.onnx.data 599 MB (embedding stays fp32: 394 MB of it).
+Measured (2 shared cores): tiny, all four variants ~25 s; bench (2 layers), all three ~50 s,
+peak RSS 5.0 GB, bench-int4/model.onnx.data 599 MB (embedding stays fp32: 394 MB of it),
+bench-fp32 1.7 GB, bench-int4-qdq 599 MB.
 """
 
 from __future__ import annotations

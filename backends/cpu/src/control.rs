@@ -295,7 +295,7 @@ fn run_scan8(op: &Scan, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
     let mut final_states: Vec<Vec<Tensor>> = vec![Vec::new(); n_state];
     // Per scan output, per batch entry: its items (fewer than max_len when sequence_lens says).
     let mut outs: Vec<Vec<Vec<Tensor>>> = vec![Vec::new(); k_out];
-    for b in 0..batch {
+    for (b, &len) in lens.iter().enumerate() {
         let state = states
             .iter()
             .map(|t| take_along(t, 0, b).map(Value::Tensor))
@@ -304,15 +304,8 @@ fn run_scan8(op: &Scan, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
             .iter()
             .map(|t| take_along(t, 0, b))
             .collect::<Result<Vec<_>>>()?;
-        let (state, items) = scan_steps(
-            body,
-            &caps,
-            state,
-            &scan_in,
-            &op.scan_input_reverse,
-            lens[b],
-        )
-        .map_err(|e| e.context(format!("batch entry {b}")))?;
+        let (state, items) = scan_steps(body, &caps, state, &scan_in, &op.scan_input_reverse, len)
+            .map_err(|e| e.context(format!("batch entry {b}")))?;
         for (i, v) in state.into_iter().enumerate() {
             final_states[i].push(v.into_tensor()?);
         }
