@@ -126,12 +126,12 @@ pub fn run_scan(op: &Scan, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
         .len()
         .checked_sub(m)
         .ok_or_else(|| Error::model("num_scan_inputs is larger than the body's inputs"))?;
-    let k_out = body
-        .outputs
-        .len()
-        .checked_sub(n_state)
-        .ok_or_else(|| Error::model("the Scan body returns fewer outputs than its state"))?;
-    let mut state: Vec<Value> = (0..n_state)
+    if body.outputs.len() < n_state {
+        return Err(Error::model(
+            "the Scan body returns fewer outputs than its state",
+        ));
+    }
+    let state: Vec<Value> = (0..n_state)
         .map(|i| crate::args::input(inputs, i).cloned())
         .collect::<Result<_>>()?;
     let scan_in: Vec<&Tensor> = (0..m)
@@ -152,23 +152,15 @@ pub fn run_scan(op: &Scan, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
     }
     let len = len.unwrap_or(0);
     let caps = captured(body, inputs)?;
-    let mut outs: Vec<Vec<Tensor>> = vec![Vec::new(); k_out];
-    for step in 0..len {
-        xnpu_core::run::check().map_err(|e| e.context(format!("step {step}")))?;
-        let mut args: Vec<Option<Value>> = state.iter().cloned().map(Some).collect();
-        for (j, t) in scan_in.iter().enumerate() {
-            let reverse = op.scan_input_reverse.get(j).copied().unwrap_or(false);
-            let idx = if reverse { len - 1 - step } else { step };
-            args.push(Some(Value::Tensor(take_along(t, axes[j], idx)?)));
-        }
-        let mut res =
-            run_graph(body, &args, &caps).map_err(|e| e.context(format!("step {step}")))?;
-        let scans = res.split_off(n_state);
-        state = res;
-        for (k, v) in scans.into_iter().enumerate() {
-            outs[k].push(v.into_tensor()?);
-        }
-    }
+    let (state, outs) = scan_steps(
+        body,
+        &caps,
+        state,
+        &scan_in,
+        &axes,
+        &op.scan_input_reverse,
+        len,
+    )?;
     let mut result = state;
     for (k, mut items) in outs.into_iter().enumerate() {
         if op.scan_output_reverse.get(k).copied().unwrap_or(false) {
@@ -183,13 +175,14 @@ pub fn run_scan(op: &Scan, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
     Ok(result)
 }
 
-/// The states and scan outputs of one scan: `len` steps over `scan_in` (scanned along axis
-/// 0, the first `len` slices, reversed within those where `reverse` says).
+/// The states and scan outputs of one scan: `len` steps over `scan_in` (each scanned along
+/// its axis in `axes`, the first `len` slices, reversed within those where `reverse` says).
 fn scan_steps(
     body: &Graph,
     caps: &[Value],
     mut state: Vec<Value>,
-    scan_in: &[Tensor],
+    scan_in: &[&Tensor],
+    axes: &[usize],
     reverse: &[bool],
     len: usize,
 ) -> Result<(Vec<Value>, Vec<Vec<Tensor>>)> {
@@ -205,7 +198,7 @@ fn scan_steps(
             } else {
                 step
             };
-            args.push(Some(Value::Tensor(take_along(t, 0, idx)?)));
+            args.push(Some(Value::Tensor(take_along(t, axes[j], idx)?)));
         }
         let mut res =
             run_graph(body, &args, caps).map_err(|e| e.context(format!("step {step}")))?;
@@ -304,8 +297,18 @@ fn run_scan8(op: &Scan, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
             .iter()
             .map(|t| take_along(t, 0, b))
             .collect::<Result<Vec<_>>>()?;
-        let (state, items) = scan_steps(body, &caps, state, &scan_in, &op.scan_input_reverse, len)
-            .map_err(|e| e.context(format!("batch entry {b}")))?;
+        let scan_in: Vec<&Tensor> = scan_in.iter().collect();
+        let axes = vec![0; scan_in.len()];
+        let (state, items) = scan_steps(
+            body,
+            &caps,
+            state,
+            &scan_in,
+            &axes,
+            &op.scan_input_reverse,
+            len,
+        )
+        .map_err(|e| e.context(format!("batch entry {b}")))?;
         for (i, v) in state.into_iter().enumerate() {
             final_states[i].push(v.into_tensor()?);
         }
