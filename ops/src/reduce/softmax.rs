@@ -31,7 +31,10 @@ impl SoftmaxKind {
 /// The output has the dtype and shape of input 0 (a float tensor). With `coerce_2d` (opsets
 /// before 13) the input is viewed as a matrix of shape [d0*...*d(axis-1), d(axis)*...*dn]
 /// and each row is one slice; otherwise (opset 13 on) each slice runs along the single dim
-/// `axis`. Negative axes count from the end. Computed in f64, rounded once to the dtype.
+/// `axis`. Negative axes count from the end. Computed in f64 and rounded once to the dtype,
+/// except Softmax on f16 and bf16: there each step (`x - max`, `exp`, the sum, the division)
+/// is rounded to the dtype, the bf16 sum at every addition, as ONNX's reference computes it in
+/// NumPy on such arrays (once-rounded results differ from it by a step in some values).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Softmax {
     pub kind: SoftmaxKind,

@@ -101,7 +101,7 @@ pub fn run(op: &FlexAttention, inputs: &[Option<&Value>]) -> Result<Vec<Value>> 
     if let Some(g) = &op.score_mod {
         scores = modify(g, scores, compute, &dims, inputs).map_err(|e| e.context("score_mod"))?;
     }
-    softmax_rows(&mut scores, dims.s, compute);
+    crate::reduce::softmax::rounded_rows(&mut scores, dims.s, compute);
     if let Some(g) = &op.prob_mod {
         scores = modify(g, scores, compute, &dims, inputs).map_err(|e| e.context("prob_mod"))?;
     }
@@ -154,32 +154,6 @@ fn scaled_scores(dims: &Dims, q: &[f64], k: &[f64], dtype: DType, s: f64) -> Res
         }
     }
     Ok(out)
-}
-
-/// Softmax over each row of `s` values, `exp(x - max) / sum`, each step rounded to `dtype`.
-/// A row of all -inf is NaN, as in the reference. NumPy sums bfloat16 (ml_dtypes) one
-/// element at a time, rounding each partial sum; float16 and wider in float, rounded once.
-fn softmax_rows(scores: &mut [f64], s: usize, dtype: DType) {
-    let r = |x: f64| round_to(dtype, x);
-    let stepwise = dtype == DType::Bf16;
-    for row in scores.chunks_exact_mut(s.max(1)) {
-        let m = row.iter().copied().fold(f64::NEG_INFINITY, |m, x| {
-            if x.is_nan() || m.is_nan() {
-                f64::NAN
-            } else {
-                m.max(x)
-            }
-        });
-        let mut sum = 0.0;
-        for x in row.iter_mut() {
-            *x = r(r(*x - m).exp());
-            sum = if stepwise { r(sum + *x) } else { sum + *x };
-        }
-        let sum = r(sum);
-        for x in row.iter_mut() {
-            *x = r(*x / sum);
-        }
-    }
 }
 
 /// Runs a modifier graph on `values` (`[b, hq, l, s]` of `dtype`); its output, of that

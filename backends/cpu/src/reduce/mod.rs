@@ -8,7 +8,7 @@ mod loss;
 mod other_norm;
 mod reduce_axes;
 mod skip_norm;
-mod softmax;
+pub(crate) mod softmax;
 
 use crate::tensors;
 use xnpu_core::broadcast::BroadcastIndex;

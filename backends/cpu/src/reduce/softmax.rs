@@ -1,7 +1,8 @@
 //! Softmax, LogSoftmax and Hardmax.
 
+use xnpu_core::num::round_to;
 use xnpu_core::shape::{checked_numel, normalize_axis};
-use xnpu_core::{Error, Result, Tensor, Value};
+use xnpu_core::{DType, Error, Result, Tensor, Value};
 use xnpu_ops::reduce::{Softmax, SoftmaxKind};
 
 use super::{float_tensor, split_at_axis};
@@ -32,12 +33,22 @@ pub(super) fn run(op: &Softmax, inputs: &[Option<&Value>]) -> Result<Tensor> {
         return float_tensor(x.dtype(), shape.to_vec(), &[]);
     }
     let mut out = xnpu_linalg::buf::zeroed::<f64>(v.len(), "Softmax's output")?;
+    // f16 and bf16: each step rounded to the dtype, as the reference computes in NumPy (an
+    // f64 Softmax rounded once differs from it by a step in some probabilities).
+    let half = matches!(x.dtype(), DType::F16 | DType::Bf16) && op.kind == SoftmaxKind::Softmax;
     let mut slice = Vec::with_capacity(n);
     for o in 0..outer {
         for i in 0..inner {
             let at = |k: usize| (o * n + k) * inner + i;
             slice.clear();
             slice.extend((0..n).map(|k| v[at(k)]));
+            if half {
+                rounded_rows(&mut slice, n, x.dtype());
+                for (k, &y) in slice.iter().enumerate() {
+                    out[at(k)] = y;
+                }
+                continue;
+            }
             let y = apply(op.kind, &slice);
             for (k, y) in y.into_iter().enumerate() {
                 out[at(k)] = y;
@@ -45,6 +56,34 @@ pub(super) fn run(op: &Softmax, inputs: &[Option<&Value>]) -> Result<Tensor> {
         }
     }
     float_tensor(x.dtype(), shape.to_vec(), &out)
+}
+
+/// Softmax over each row of `s` values, `exp(x - max) / sum`, each step rounded to `dtype`,
+/// as ONNX's reference implementation computes it in NumPy on arrays of that dtype (the
+/// Softmax op on f16 and bf16, FlexAttention). A row of all -inf is NaN, as in the
+/// reference. NumPy sums bfloat16 (ml_dtypes) one
+/// element at a time, rounding each partial sum; float16 and wider in float, rounded once.
+pub(crate) fn rounded_rows(scores: &mut [f64], s: usize, dtype: DType) {
+    let r = |x: f64| round_to(dtype, x);
+    let stepwise = dtype == DType::Bf16;
+    for row in scores.chunks_exact_mut(s.max(1)) {
+        let m = row.iter().copied().fold(f64::NEG_INFINITY, |m, x| {
+            if x.is_nan() || m.is_nan() {
+                f64::NAN
+            } else {
+                m.max(x)
+            }
+        });
+        let mut sum = 0.0;
+        for x in row.iter_mut() {
+            *x = r(r(*x - m).exp());
+            sum = if stepwise { r(sum + *x) } else { sum + *x };
+        }
+        let sum = r(sum);
+        for x in row.iter_mut() {
+            *x = r(*x / sum);
+        }
+    }
 }
 
 /// The op on one slice.
@@ -82,6 +121,41 @@ pub(super) fn apply(kind: SoftmaxKind, s: &[f64]) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// f16 and bf16 round every step as the reference does in NumPy (`x - max`, `exp`, the
+    /// sum, the division): these are its outputs for x = [0.5, 1.25, -2, 3, 0.1, 0.7]; an f64
+    /// softmax rounded once differs in 4 of the 6 f16 values and 5 of the 6 bf16 ones.
+    #[test]
+    fn half_precision_softmax_rounds_each_step_as_the_reference() {
+        let x = [0.5f32, 1.25, -2.0, 3.0, 0.1, 0.7];
+        let op = Softmax {
+            kind: SoftmaxKind::Softmax,
+            axis: -1,
+            coerce_2d: false,
+        };
+        let f16 = Tensor::from_vec(vec![6], x.map(half::f16::from_f32).to_vec()).unwrap();
+        let y = run(&op, &[Some(&Value::Tensor(f16))]).unwrap();
+        let want = [
+            0.057891845703125,
+            0.12261962890625,
+            0.004749298095703125,
+            0.705078125,
+            0.038787841796875,
+            0.07061767578125,
+        ];
+        assert_eq!(y.to_f64_vec().unwrap(), want);
+        let bf16 = Tensor::from_vec(vec![6], x.map(half::bf16::from_f32).to_vec()).unwrap();
+        let y = run(&op, &[Some(&Value::Tensor(bf16))]).unwrap();
+        let want = [
+            0.0576171875,
+            0.1220703125,
+            0.004730224609375,
+            0.703125,
+            0.03857421875,
+            0.07080078125,
+        ];
+        assert_eq!(y.to_f64_vec().unwrap(), want);
+    }
 
     #[test]
     fn softmax_of_large_numbers_is_finite() {
