@@ -295,7 +295,12 @@ pub fn run(cfg: &BenchConfig) -> Result<()> {
         )?);
     }
     let ids = prompt_ids(cfg.prompt_tokens, vocab.unwrap_or_default());
-    let script = ref_script(&cfg.xnpu)?;
+    // The onnxruntime-genai script, needed only when a side runs genai.
+    let script = if sides.iter().any(|s| s.genai) {
+        ref_script(&cfg.xnpu)?
+    } else {
+        PathBuf::new()
+    };
     eprintln!("measuring memory read bandwidth ({} threads)", cfg.threads);
     let mut bandwidth = Bandwidth::new(cfg.threads)?;
     bandwidth.measure(3);

@@ -187,7 +187,11 @@ fn scan_steps(
     len: usize,
 ) -> Result<(Vec<Value>, Vec<Vec<Tensor>>)> {
     let n_state = state.len();
-    let k_out = body.outputs.len().saturating_sub(n_state);
+    let k_out = body
+        .outputs
+        .len()
+        .checked_sub(n_state)
+        .ok_or_else(|| Error::model("the Scan body returns fewer outputs than its state"))?;
     let mut outs: Vec<Vec<Tensor>> = vec![Vec::new(); k_out];
     for step in 0..len {
         xnpu_core::run::check().map_err(|e| e.context(format!("step {step}")))?;
@@ -221,6 +225,11 @@ fn run_scan8(op: &Scan, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
         .len()
         .checked_sub(m)
         .ok_or_else(|| Error::model("num_scan_inputs is larger than the body's inputs"))?;
+    if body.outputs.len() < n_state {
+        return Err(Error::model(
+            "the Scan body returns fewer outputs than its state",
+        ));
+    }
     let states: Vec<&Tensor> = (0..n_state)
         .map(|i| tensor(inputs, 1 + i))
         .collect::<Result<_>>()?;

@@ -31,7 +31,8 @@ impl RandomState {
     }
 
     /// A float seed attribute (RandomUniform, RandomNormal, Bernoulli): truncated to an
-    /// integer as the reference's `int(seed)` does; NaN or none draws from the system.
+    /// integer as the reference's `int(seed)` does (saturating at the i64 range, then modulo
+    /// 2^32); NaN or none draws from the system.
     pub fn from_float_seed(seed: Option<f32>, what: &str) -> Result<RandomState> {
         match seed {
             Some(s) if !s.is_nan() => Ok(Self::seeded(s.trunc() as i64)),

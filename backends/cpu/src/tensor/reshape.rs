@@ -128,7 +128,11 @@ pub(crate) fn dropout(
         let s = T::from_f64(scale);
         let v = x.to_vec::<T>()?;
         let y = xnpu_linalg::buf::collected(
-            v.iter().zip(&keep).map(|(&v, &k)| if k { v.times(s) } else { T::ZERO }),
+            // `x * mask * scale` in the reference's order: a dropped NaN or infinity stays
+            // NaN and a dropped negative is -0, as there.
+            v.iter()
+                .zip(&keep)
+                .map(|(&v, &k)| v.times(if k { T::ONE } else { T::ZERO }).times(s)),
             "Dropout's output",
         )?;
         Tensor::from_vec(x.shape().to_vec(), y)?
@@ -177,6 +181,16 @@ mod tests {
             .collect();
         assert_eq!(out[0].as_tensor().unwrap().to_vec::<f32>().unwrap(), y);
         assert_eq!(out[1].as_tensor().unwrap().to_vec::<bool>().unwrap(), keep);
+        // Dropped elements are x * 0 * scale, as the reference computes them: a dropped
+        // infinity is NaN, a dropped negative -0 (elements 4 and 6 are dropped, see above).
+        let odd = [-1.0f32, -1.0, -1.0, -1.0, -2.0, 5.0, f32::INFINITY, 3.0];
+        let odd = Some(Tensor::from_vec(vec![8], odd.to_vec()).unwrap());
+        let r = Some(Tensor::scalar(0.5f32));
+        let out = run_test(|i| dropout(&op, i, 1), vec![odd, r, on.clone()]).unwrap();
+        let y = out[0].as_tensor().unwrap().to_vec::<f32>().unwrap();
+        assert_eq!(y[4].to_bits(), (-0.0f32).to_bits(), "{y:?}");
+        assert!(y[6].is_nan(), "{y:?}");
+        assert_eq!((y[5], y[7]), (10.0, 6.0));
         // Ratio 0 keeps everything; a ratio of 1 or more is refused.
         let zero = Some(Tensor::scalar(0.0f32));
         let out = run_test(|i| dropout(&op, i, 2), vec![x.clone(), zero, on.clone()]).unwrap();

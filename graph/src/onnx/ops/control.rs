@@ -110,6 +110,13 @@ fn scan8(n: &mut NodeCtx<'_>) -> Result<Op> {
             body.inputs.len()
         )));
     }
+    if body.outputs.len() < body.inputs.len() - m {
+        return Err(Error::model(format!(
+            "the body returns {} outputs for {} states",
+            body.outputs.len(),
+            body.inputs.len() - m
+        )));
+    }
     let scan_input_reverse = match n.ints("directions")? {
         Some(v) if v.len() != m => {
             return Err(Error::model(format!(
