@@ -115,22 +115,30 @@ pub fn run_loop(op: &Loop, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
     Ok(result)
 }
 
-pub fn run_scan(op: &Scan, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
-    if op.batched {
-        return run_scan8(op, inputs);
-    }
+/// The number of states a Scan carries (its body's inputs less its scan inputs), checked
+/// against the body's outputs, which return them first.
+fn scan_states(op: &Scan) -> Result<usize> {
     let body = &op.body;
-    let m = op.num_scan_inputs;
     let n_state = body
         .inputs
         .len()
-        .checked_sub(m)
+        .checked_sub(op.num_scan_inputs)
         .ok_or_else(|| Error::model("num_scan_inputs is larger than the body's inputs"))?;
     if body.outputs.len() < n_state {
         return Err(Error::model(
             "the Scan body returns fewer outputs than its state",
         ));
     }
+    Ok(n_state)
+}
+
+pub fn run_scan(op: &Scan, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
+    if op.batched {
+        return run_scan8(op, inputs);
+    }
+    let body = &op.body;
+    let m = op.num_scan_inputs;
+    let n_state = scan_states(op)?;
     let state: Vec<Value> = (0..n_state)
         .map(|i| crate::args::input(inputs, i).cloned())
         .collect::<Result<_>>()?;
@@ -177,6 +185,7 @@ pub fn run_scan(op: &Scan, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
 
 /// The states and scan outputs of one scan: `len` steps over `scan_in` (each scanned along
 /// its axis in `axes`, the first `len` slices, reversed within those where `reverse` says).
+/// The body returns at least `state.len()` outputs ([`scan_states`]).
 fn scan_steps(
     body: &Graph,
     caps: &[Value],
@@ -187,11 +196,7 @@ fn scan_steps(
     len: usize,
 ) -> Result<(Vec<Value>, Vec<Vec<Tensor>>)> {
     let n_state = state.len();
-    let k_out = body
-        .outputs
-        .len()
-        .checked_sub(n_state)
-        .ok_or_else(|| Error::model("the Scan body returns fewer outputs than its state"))?;
+    let k_out = body.outputs.len().saturating_sub(n_state);
     let mut outs: Vec<Vec<Tensor>> = vec![Vec::new(); k_out];
     for step in 0..len {
         xnpu_core::run::check().map_err(|e| e.context(format!("step {step}")))?;
@@ -220,16 +225,7 @@ fn scan_steps(
 fn run_scan8(op: &Scan, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
     let body = &op.body;
     let m = op.num_scan_inputs;
-    let n_state = body
-        .inputs
-        .len()
-        .checked_sub(m)
-        .ok_or_else(|| Error::model("num_scan_inputs is larger than the body's inputs"))?;
-    if body.outputs.len() < n_state {
-        return Err(Error::model(
-            "the Scan body returns fewer outputs than its state",
-        ));
-    }
+    let n_state = scan_states(op)?;
     let states: Vec<&Tensor> = (0..n_state)
         .map(|i| tensor(inputs, 1 + i))
         .collect::<Result<_>>()?;
